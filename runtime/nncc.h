@@ -1,0 +1,212 @@
+/*
+ * nncc.h - the runtime ABI between a generated nncc model and the code that
+ * drives it (the training driver in libnncc.a, the test suite, other tools).
+ *
+ * A generated trainer defines one `const nncc_model_t NAME_model` describing
+ * its sizes, its parameter block and its entry points; everything else in the
+ * generated file is static.  See docs/runtime-abi.md for the full contract.
+ *
+ * Vocabulary: B = samples in a tile (n <= max_batch), IN/OUT = layer widths,
+ * "real" = float or double according to model->dtype.
+ */
+#ifndef NNCC_H
+#define NNCC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNCC_ABI_VERSION 1
+
+typedef enum nncc_dtype { NNCC_F32 = 1, NNCC_F64 = 2 } nncc_dtype_t;
+
+typedef enum nncc_norm {
+	NNCC_NORM_NONE = 0,        /* x = pixel */
+	NNCC_NORM_SCALE = 1,       /* x = pixel / 255 */
+	NNCC_NORM_STANDARDIZE = 2  /* x = (pixel - mean[j]) / std  (one std) */
+} nncc_norm_t;
+
+typedef enum nncc_layer_kind {
+	NNCC_LAYER_DENSE = 1,   /* z = W x + b, a = f(z); has parameters */
+	NNCC_LAYER_SOFTMAX = 2  /* a = softmax(x); no parameters, always last */
+} nncc_layer_kind_t;
+
+typedef enum nncc_init {
+	NNCC_INIT_NORMAL = 1,  /* N(0,1) * scale, weights and biases */
+	NNCC_INIT_UNIFORM = 2  /* U(-1,1) * scale, weights and biases */
+} nncc_init_t;
+
+/* What nncc_model_t.tensor() can return. */
+typedef enum nncc_tensor {
+	NNCC_T_ACT = 1,    /* layer output a, [max_batch][out] */
+	NNCC_T_DELTA = 2   /* dense layers: dL/dz per sample, [max_batch][out];
+	                      softmax layer: NULL */
+} nncc_tensor_t;
+
+typedef struct nncc_layer {
+	const char *name;        /* from the YAML, or "layerN" */
+	int kind;                /* nncc_layer_kind_t */
+	const char *activation;  /* dense: "sigmoid", "linear", ...; softmax: "softmax" */
+	size_t in, out;
+	/* Dense only: element offsets into the parameter block.  Weights are
+	 * stored input-major: W[j][i] = params[w_offset + j*out + i] connects
+	 * input j to output i.  Biases: params[b_offset + i]. */
+	size_t w_offset, b_offset;
+} nncc_layer_t;
+
+/* Training defaults from the YAML; the driver's options override them. */
+typedef struct nncc_config {
+	double learning_rate;
+	size_t batch_size;      /* 0 = full batch (the training-set size) */
+	size_t iterations;      /* exactly one of iterations/epochs is non-zero */
+	size_t epochs;
+	uint64_t seed;
+	int shuffle;            /* 0: consecutive batches in file order, wrapping */
+	int init;               /* nncc_init_t */
+	double init_scale;
+	int normalize;          /* nncc_norm_t */
+	int threads;            /* 0 = number of cores */
+	const char *data_dir;   /* directory of the four IDX files (may be NULL) */
+	const char *train_images, *train_labels, *test_images, *test_labels;
+} nncc_config_t;
+
+typedef struct nncc_model {
+	int abi_version;         /* NNCC_ABI_VERSION */
+	const char *name;        /* network name: a C identifier */
+	const char *source;      /* the YAML path as given to nncc */
+	const char *source_sha256;
+	const char *nncc_version;
+	int dtype;               /* nncc_dtype_t */
+	size_t n_inputs, n_outputs;
+	size_t n_layers;
+	const nncc_layer_t *layers;
+	size_t n_params;
+	uint64_t shape_hash;     /* nncc_shape_hash() of the layer list */
+	size_t max_batch;        /* tile size: every entry point takes n <= max_batch */
+	void *params;            /* n_params reals */
+	void *grads;             /* n_params reals, same layout as params */
+	nncc_config_t config;
+
+	/* Forward pass for n samples x[n][n_inputs]; fills every layer's ACT. */
+	void (*forward)(size_t n, const void *x);
+	/* Sum over the tile of -log(output[b][y[b]]), after forward(). */
+	double (*loss)(size_t n, const int32_t *y);
+	/* After forward() on the same x: computes every DELTA and the gradient
+	 * SUMS over the tile into grads (grads = ... if !accumulate, grads += ...
+	 * if accumulate).  The batch mean is grads / batch. */
+	void (*backward)(size_t n, const void *x, const int32_t *y, int accumulate);
+	/* params -= (lr / batch) * grads  (SGD on the batch-mean gradient). */
+	void (*update)(double lr, size_t batch);
+	/* forward + backward + update on one tile; returns the tile's loss sum
+	 * before the update.  Same maths as the three calls above; may be fused. */
+	double (*step)(size_t n, const void *x, const int32_t *y, double lr);
+	/* Pointer to a per-layer buffer (see nncc_tensor_t), or NULL. */
+	void *(*tensor)(int which, size_t layer);
+	/* Threads used by the entry points (0 = all cores); returns the number in
+	 * use.  Results do not depend on it.  May be NULL (single-threaded). */
+	int (*set_threads)(int n);
+} nncc_model_t;
+
+/* ---- Errors: runtime functions return 0 or -1 and fill an nncc_err_t. */
+typedef struct nncc_err {
+	char msg[512];
+} nncc_err_t;
+
+void nncc_err_set(nncc_err_t *err, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
+/* ---- rng.c: xoshiro256** seeded by splitmix64; bit-reproducible. */
+typedef struct nncc_rng {
+	uint64_t s[4];
+} nncc_rng_t;
+
+void nncc_rng_seed(nncc_rng_t *r, uint64_t seed);
+uint64_t nncc_rng_next(nncc_rng_t *r);
+double nncc_rng_uniform(nncc_rng_t *r);           /* [0, 1) with 53 bits */
+double nncc_rng_normal(nncc_rng_t *r);            /* N(0,1) */
+size_t nncc_rng_below(nncc_rng_t *r, size_t n);   /* uniform in [0, n) */
+void nncc_rng_shuffle(nncc_rng_t *r, size_t *idx, size_t n);
+
+/* ---- idx.c: IDX files (raw or gzip'd). */
+typedef struct nncc_dataset {
+	size_t n;            /* samples */
+	size_t dim;          /* pixels per sample (rows*cols) */
+	size_t rows, cols;
+	uint8_t *pixels;     /* n * dim, owned */
+	int32_t *labels;     /* n, owned */
+	size_t n_classes;    /* max label + 1 */
+} nncc_dataset_t;
+
+/* Loads an image file (idx3, ubyte) and its label file (idx1, ubyte). Each
+ * path is tried as given, then with ".gz" appended. */
+int nncc_dataset_load(nncc_dataset_t *ds, const char *images, const char *labels,
+                      nncc_err_t *err);
+void nncc_dataset_fini(nncc_dataset_t *ds);
+
+/* ---- norm.c: input normalisation, computed on the training set. */
+typedef struct nncc_norm_stats {
+	int kind;            /* nncc_norm_t */
+	size_t dim;
+	double *mean;        /* dim entries (STANDARDIZE), else NULL; owned */
+	double std;          /* STANDARDIZE: std of the centred data, else 1 */
+} nncc_norm_stats_t;
+
+int nncc_norm_fit(nncc_norm_stats_t *st, int kind, const nncc_dataset_t *train,
+                  nncc_err_t *err);
+/* out: n*dim reals of the given dtype. */
+void nncc_norm_apply(const nncc_norm_stats_t *st, int dtype, void *out,
+                     const uint8_t *pixels, size_t n);
+void nncc_norm_fini(nncc_norm_stats_t *st);
+
+/* ---- weights.c: weight files (docs/weights.md). */
+typedef struct nncc_weights_meta {
+	double test_accuracy;      /* NaN when unknown */
+	uint64_t iterations;       /* iterations trained */
+} nncc_weights_meta_t;
+
+/* FNV-1a 64 over the canonical text of the architecture and dtype, e.g.
+ * "nncc-shape f32 in=784 dense:784:50:sigmoid softmax:10:10" (weights.md). */
+uint64_t nncc_shape_hash_layers(const nncc_layer_t *layers, size_t n_layers,
+                                size_t n_inputs, int dtype);
+uint64_t nncc_shape_hash(const nncc_model_t *m);
+void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t seed);
+int nncc_weights_save(const nncc_model_t *m, const char *path,
+                      const nncc_norm_stats_t *norm, const nncc_weights_meta_t *meta,
+                      nncc_err_t *err);
+/* Loads into m->params; norm (may be NULL) receives the stored statistics. */
+int nncc_weights_load(const nncc_model_t *m, const char *path,
+                      nncc_norm_stats_t *norm, nncc_weights_meta_t *meta,
+                      nncc_err_t *err);
+
+/* Whole-file reader that needs no model (used by `nncc --infer`). */
+typedef struct nncc_weights_file {
+	int version;
+	int dtype;
+	uint64_t shape_hash;
+	size_t n_params;
+	double *params;            /* n_params, converted exactly to double; owned */
+	nncc_norm_stats_t norm;    /* owned */
+	nncc_weights_meta_t meta;
+} nncc_weights_file_t;
+
+int nncc_weights_read(nncc_weights_file_t *wf, const char *path, nncc_err_t *err);
+void nncc_weights_file_fini(nncc_weights_file_t *wf);
+
+/* ---- sha256.c */
+void nncc_sha256(const void *data, size_t len, uint8_t out[32]);
+void nncc_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* ---- driver.c: the generated trainer's main(). */
+int nncc_main(int argc, char **argv, const nncc_model_t *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
