@@ -79,7 +79,15 @@ $(B)/nncc: $(COMPILER_OBJ) $(B)/libnncc.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(COMPILER_OBJ) $(B)/libnncc.a $(YAML_LIBS) $(RUNTIME_LIBS)
 
-# Each Check suite links the compiler (minus main), the reference and the runtime.
+# Runtime suites link only libnncc.a; every other suite links the compiler
+# (minus main), the reference backprop and the runtime.
+RT_SUITES := $(addprefix $(B)/tests/check_,rng idx norm weights driver)
+
+$(filter $(RT_SUITES),$(TEST_BIN)): $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(B)/libnncc.a | $(B)/tests
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(CHECK_CFLAGS) -o $@ $< \
+		$(B)/libnncc.a $(LDFLAGS) $(CHECK_LIBS) $(RUNTIME_LIBS)
+
 $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(COMPILER_LIB_OBJ) $(REF_OBJ) $(B)/libnncc.a | $(B)/tests
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Itests/reference $(CHECK_CFLAGS) -o $@ $< \
