@@ -49,6 +49,7 @@ typedef struct Ctx {
 	FILE *err;          /* diagnostics stream (stderr in nncc) */
 	const char *src;    /* text of the YAML being compiled, for caret lines */
 	size_t src_len;
+	const char *src_file; /* the path src is the text of: carets only for its Locs */
 	int n_errors;
 } Ctx;
 
@@ -60,6 +61,8 @@ void diag_verror(Ctx *ctx, Loc loc, const char *fmt, va_list ap);
 /* "nncc: error: message" for errors without a location (files, options). */
 void diag_fatal(Ctx *ctx, const char *fmt, ...) NNCC_PRINTF(2, 3);
 _Noreturn void nncc_unreachable(const char *file, int line);
+/* libyaml's 0-based line/column -> a 1-based Loc (the one place this happens). */
+Loc diag_loc_from_mark(const char *file, size_t line0, size_t col0);
 /* Reads a whole file into the arena (NUL-terminated); NULL + diagnostic on error. */
 char *read_file(Ctx *ctx, const char *path, size_t *len);
 
