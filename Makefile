@@ -12,10 +12,18 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
 PROJ_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
-PROJ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -Ibuild
+PROJ_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -I$(B) \
+	-DNNCC_LIB_EXTRA='"$(SAN_FLAGS)"'
+# SAN=1 builds into build-san/ with ASan/UBSan.  `nncc --libs` from that tree
+# then also prints the sanitizer flag, since linking its libnncc.a needs it.
 ifeq ($(SAN),1)
-PROJ_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDFLAGS += -fsanitize=address,undefined
+B := build-san
+SAN_FLAGS := -fsanitize=address,undefined
+PROJ_CFLAGS += $(SAN_FLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += $(SAN_FLAGS)
+else
+B := build
+SAN_FLAGS :=
 endif
 
 ALL_CFLAGS = $(PROJ_CPPFLAGS) $(CPPFLAGS) $(PROJ_CFLAGS) $(CFLAGS)
@@ -26,7 +34,6 @@ else
 Q := @
 endif
 
-B := build
 COMPILER_SRC := $(wildcard compiler/*.c)
 RUNTIME_SRC := $(wildcard runtime/*.c)
 TEMPLATES := $(sort $(wildcard templates/*))
