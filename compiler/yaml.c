@@ -1,0 +1,303 @@
+/*
+ * yaml.c - YAML text -> Node tree, built from libyaml's event API.
+ * Every node keeps the 1-based Loc it starts at.  This layer knows nothing
+ * about networks: it only rejects what nncc never accepts in any document
+ * (anchors, aliases, tags, duplicate or non-scalar keys, several documents,
+ * absurd nesting) and reports libyaml's own syntax errors with their mark.
+ * Vocabulary: event = one libyaml parse event; P = the parse state.
+ */
+#include <string.h>
+#include <yaml.h>
+
+#include "nncc.h"
+
+enum { YAML_MAX_DEPTH = 64 };
+
+typedef struct Parser {
+	Ctx *ctx;
+	const char *path;
+	yaml_parser_t yp;
+	int depth;
+} Parser;
+
+/* A growable Node* array in the arena (the old storage is simply left). */
+typedef struct NodeVec {
+	Node **v;
+	size_t n, cap;
+} NodeVec;
+
+static void vec_push(Arena *a, NodeVec *vec, Node *node)
+{
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 8;
+		Node **v = arena_alloc(a, cap * sizeof *v);
+		if (vec->n)
+			memcpy(v, vec->v, vec->n * sizeof *v);
+		vec->v = v;
+		vec->cap = cap;
+	}
+	vec->v[vec->n++] = node;
+}
+
+const char *node_kind_name(NodeKind k)
+{
+	switch (k) {
+	case NODE_SCALAR: return "a scalar";
+	case NODE_MAP: return "a mapping";
+	case NODE_SEQ: return "a sequence";
+	}
+	NNCC_UNREACHABLE();
+}
+
+static Loc mark_loc(const Parser *P, yaml_mark_t m)
+{
+	return diag_loc_from_mark(P->path, m.line, m.column);
+}
+
+/* The reader reports a byte offset, not a mark: count lines and characters. */
+static Loc offset_loc(const Parser *P, size_t offset)
+{
+	const char *s = P->ctx->src;
+	size_t line = 0, col = 0;
+	for (size_t i = 0; i < offset && i < P->ctx->src_len; i++) {
+		if (s[i] == '\n') {
+			line++;
+			col = 0;
+		} else if (((unsigned char)s[i] & 0xC0) != 0x80) {
+			col++;
+		}
+	}
+	return diag_loc_from_mark(P->path, line, col);
+}
+
+/* libyaml failed: report its problem text at its mark. */
+static void report_syntax(Parser *P)
+{
+	yaml_parser_t *yp = &P->yp;
+	const char *problem = yp->problem ? yp->problem : "unknown error";
+	switch (yp->error) {
+	case YAML_READER_ERROR:
+		if (yp->problem_value != -1)
+			diag_error(P->ctx, offset_loc(P, yp->problem_offset),
+			           "invalid YAML input: %s (byte 0x%02x)", problem,
+			           (unsigned)yp->problem_value & 0xFFu);
+		else
+			diag_error(P->ctx, offset_loc(P, yp->problem_offset),
+			           "invalid YAML input: %s", problem);
+		return;
+	case YAML_SCANNER_ERROR:
+	case YAML_PARSER_ERROR:
+		if (yp->context) {
+			Loc c = mark_loc(P, yp->context_mark);
+			diag_error(P->ctx, mark_loc(P, yp->problem_mark),
+			           "YAML syntax error: %s (%s at %d:%d)", problem,
+			           yp->context, c.line, c.col);
+		} else {
+			diag_error(P->ctx, mark_loc(P, yp->problem_mark),
+			           "YAML syntax error: %s", problem);
+		}
+		return;
+	case YAML_MEMORY_ERROR:
+		diag_fatal(P->ctx, "out of memory parsing '%s'", P->path);
+		return;
+	default:
+		diag_error(P->ctx, mark_loc(P, yp->problem_mark), "YAML error: %s", problem);
+		return;
+	}
+}
+
+/* Next event into *ev; false after reporting a syntax error. */
+static bool next_event(Parser *P, yaml_event_t *ev)
+{
+	if (yaml_parser_parse(&P->yp, ev))
+		return true;
+	report_syntax(P);
+	return false;
+}
+
+/* Anchors and tags would make the document mean something other than what
+ * nncc reads: reject them (and keep going, to report the rest). */
+static void reject_anchor_tag(Parser *P, const yaml_event_t *ev,
+                              const yaml_char_t *anchor, const yaml_char_t *tag)
+{
+	Loc loc = mark_loc(P, ev->start_mark);
+	if (anchor)
+		diag_error(P->ctx, loc,
+		           "anchors are not supported (found '&%s'); write the value out",
+		           (const char *)anchor);
+	if (tag)
+		diag_error(P->ctx, loc, "tags are not supported (found tag '%s')",
+		           (const char *)tag);
+}
+
+static Node *parse_node(Parser *P, yaml_event_t *ev);
+
+/* Reads nodes up to `end` into vec (for a map, alternately keys and values).
+ * ev is the start event; consumed.  False on a syntax error. */
+static bool parse_children(Parser *P, yaml_event_type_t end, NodeVec *vec)
+{
+	for (;;) {
+		yaml_event_t ev;
+		if (!next_event(P, &ev))
+			return false;
+		if (ev.type == end) {
+			yaml_event_delete(&ev);
+			return true;
+		}
+		Node *child = parse_node(P, &ev);
+		if (!child)
+			return false;
+		vec_push(P->ctx->arena, vec, child);
+	}
+}
+
+/* Splits alternating key/value nodes into map->keys/items, checking keys. */
+static void map_fill(Parser *P, Node *map, const NodeVec *kv)
+{
+	Arena *a = P->ctx->arena;
+	map->n = kv->n / 2;
+	map->keys = arena_alloc(a, (map->n ? map->n : 1) * sizeof *map->keys);
+	map->items = arena_alloc(a, (map->n ? map->n : 1) * sizeof *map->items);
+	for (size_t i = 0; i < map->n; i++) {
+		Node *key = kv->v[2 * i];
+		map->keys[i] = key;
+		map->items[i] = kv->v[2 * i + 1];
+		if (key->kind != NODE_SCALAR) {
+			diag_error(P->ctx, key->loc, "mapping keys must be scalars, got %s",
+			           node_kind_name(key->kind));
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const Node *prev = map->keys[j];
+			if (prev->kind == NODE_SCALAR && strcmp(prev->str, key->str) == 0) {
+				diag_error(P->ctx, key->loc,
+				           "duplicate key '%s' (first given at %d:%d)", key->str,
+				           prev->loc.line, prev->loc.col);
+				break;
+			}
+		}
+	}
+}
+
+/* Builds the node that starts with *ev (consumed).  NULL only on a syntax
+ * error; other problems are reported and parsing continues. */
+static Node *parse_node(Parser *P, yaml_event_t *ev)
+{
+	Arena *a = P->ctx->arena;
+	Node *node = arena_alloc(a, sizeof *node);
+	node->loc = mark_loc(P, ev->start_mark);
+	NodeVec vec = {0};
+	bool ok = true;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		reject_anchor_tag(P, ev, ev->data.scalar.anchor, ev->data.scalar.tag);
+		node->kind = NODE_SCALAR;
+		node->str = arena_strndup(a, (const char *)ev->data.scalar.value,
+		                          ev->data.scalar.length);
+		node->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+		if (strlen(node->str) != ev->data.scalar.length)
+			diag_error(P->ctx, node->loc, "scalar contains a NUL character");
+		break;
+	case YAML_ALIAS_EVENT:
+		diag_error(P->ctx, node->loc,
+		           "aliases are not supported (found '*%s'); write the value out",
+		           (const char *)ev->data.alias.anchor);
+		node->kind = NODE_SCALAR;  /* placeholder: the parse fails anyway */
+		node->str = "";
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		bool is_map = ev->type == YAML_MAPPING_START_EVENT;
+		if (is_map)
+			reject_anchor_tag(P, ev, ev->data.mapping_start.anchor,
+			                  ev->data.mapping_start.tag);
+		else
+			reject_anchor_tag(P, ev, ev->data.sequence_start.anchor,
+			                  ev->data.sequence_start.tag);
+		if (++P->depth > YAML_MAX_DEPTH) {
+			diag_error(P->ctx, node->loc, "nesting deeper than %d levels",
+			           YAML_MAX_DEPTH);
+			ok = false;
+			break;
+		}
+		yaml_event_delete(ev);
+		ok = parse_children(P, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT,
+		                    &vec);
+		P->depth--;
+		if (!ok)
+			return NULL;
+		node->kind = is_map ? NODE_MAP : NODE_SEQ;
+		if (is_map) {
+			map_fill(P, node, &vec);
+		} else {
+			node->n = vec.n;
+			node->items = vec.v;
+		}
+		return node;
+	}
+	default:
+		NNCC_UNREACHABLE();  /* libyaml guarantees node events here */
+	}
+	yaml_event_delete(ev);
+	return ok ? node : NULL;
+}
+
+/* Walks stream-start, one document, stream-end.  The root, or NULL. */
+static Node *parse_stream(Parser *P)
+{
+	yaml_event_t ev;
+	if (!next_event(P, &ev))
+		return NULL;
+	yaml_event_delete(&ev);            /* STREAM_START */
+	if (!next_event(P, &ev))
+		return NULL;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		diag_error(P->ctx, diag_loc_from_mark(P->path, 0, 0),
+		           "empty document (expected a mapping of network settings)");
+		return NULL;
+	}
+	yaml_event_delete(&ev);            /* DOCUMENT_START */
+	if (!next_event(P, &ev))
+		return NULL;
+	Node *root = parse_node(P, &ev);
+	if (!root)
+		return NULL;
+	if (root->kind == NODE_SCALAR && !root->quoted && !root->str[0]) {
+		diag_error(P->ctx, root->loc,
+		           "empty document (expected a mapping of network settings)");
+		return NULL;
+	}
+	if (!next_event(P, &ev))
+		return NULL;
+	yaml_event_delete(&ev);            /* DOCUMENT_END */
+	if (!next_event(P, &ev))
+		return NULL;
+	if (ev.type != YAML_STREAM_END_EVENT) {
+		diag_error(P->ctx, mark_loc(P, ev.start_mark),
+		           "multiple YAML documents are not supported (found a second one)");
+		yaml_event_delete(&ev);
+		return NULL;
+	}
+	yaml_event_delete(&ev);
+	return root;
+}
+
+/* Owner: the arena.  Also makes src the Ctx's caret source. */
+Node *yaml_parse(Ctx *ctx, const char *path, const char *src, size_t len)
+{
+	ctx->src = src;
+	ctx->src_len = len;
+	ctx->src_file = path;
+	Parser P = {.ctx = ctx, .path = path};
+	if (!yaml_parser_initialize(&P.yp)) {
+		diag_fatal(ctx, "cannot initialise the YAML parser (out of memory)");
+		return NULL;
+	}
+	yaml_parser_set_input_string(&P.yp, (const unsigned char *)src, len);
+	int errors_before = ctx->n_errors;
+	Node *root = parse_stream(&P);
+	yaml_parser_delete(&P.yp);
+	return ctx->n_errors == errors_before ? root : NULL;
+}
