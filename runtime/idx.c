@@ -101,24 +101,6 @@ static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
 	return (long long)got;
 }
 
-/* Reads exactly len bytes of `what`; a short read is "truncated".  A gzip
- * stream that ends early is reported as truncated too. */
-static int idx_read_exact(IdxFile *f, void *buf, size_t len, const char *what, nncc_err_t *err)
-{
-	long long got = idx_read(f, buf, len, err);
-	if (got < 0)
-		return -1;
-	if ((size_t)got < len) {
-		int errnum;
-		gzerror(f->gz, &errnum);
-		nncc_err_set(err, "file %s: truncated: expected %zu bytes of %s, got %lld%s",
-		             f->path, len, what, got,
-		             errnum == Z_BUF_ERROR ? " (gzip stream ends early)" : "");
-		return -1;
-	}
-	return 0;
-}
-
 /* After the data: anything more is an error, and so is a bad gzip trailer
  * (the CRC is only checked once the stream is read to its end). */
 static int idx_expect_end(IdxFile *f, size_t data_len, nncc_err_t *err)
@@ -132,7 +114,7 @@ static int idx_expect_end(IdxFile *f, size_t data_len, nncc_err_t *err)
 	if (r < 0)
 		return -1;
 	if (extra) {
-		nncc_err_set(err, "file %s: %llu unexpected trailing bytes after %zu bytes of data",
+		nncc_err_set(err, "file %s: unexpected trailing data (%llu bytes after %zu bytes of data)",
 		             f->path, extra, data_len);
 		return -1;
 	}
@@ -144,16 +126,12 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Reads and checks the header: magic 00 00 08 ndims, then ndims big-endian
- * u32 sizes, each > 0.  dims receives them. */
-static int idx_header(IdxFile *f, unsigned ndims, uint32_t *dims, nncc_err_t *err)
+/* Checks the 4-byte magic 00 00 08 ndims. */
+static int idx_check_magic(const IdxFile *f, const unsigned char *h, unsigned ndims,
+                           nncc_err_t *err)
 {
-	unsigned char h[16];
-	size_t hlen = 4 + 4 * (size_t)ndims;
 	const char *kind = ndims == 3 ? "image" : "label";
 
-	if (idx_read_exact(f, h, hlen, "header", err) < 0)
-		return -1;
 	if (h[0] != 0 || h[1] != 0) {
 		nncc_err_set(err, "file %s: not an IDX file (magic 0x%08x, expected 0x%08x for an %s file)",
 		             f->path, (unsigned)be32(h), 0x800u | ndims, kind);
@@ -167,6 +145,32 @@ static int idx_header(IdxFile *f, unsigned ndims, uint32_t *dims, nncc_err_t *er
 	if (h[3] != ndims) {
 		nncc_err_set(err, "file %s: IDX file has %u dimensions, expected %u for an %s file",
 		             f->path, h[3], ndims, kind);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads and checks the header: the magic, then ndims big-endian u32 sizes,
+ * each > 0, into dims.  The magic is checked as soon as it is read, so a
+ * file of the wrong kind is reported as such even when it is short. */
+static int idx_header(IdxFile *f, unsigned ndims, uint32_t *dims, nncc_err_t *err)
+{
+	unsigned char h[16];
+	size_t hlen = 4 + 4 * (size_t)ndims;
+	long long got = idx_read(f, h, 4, err), more = 0;
+
+	if (got < 0)
+		return -1;
+	if (got == 4) {
+		if (idx_check_magic(f, h, ndims, err) < 0)
+			return -1;
+		more = idx_read(f, h + 4, hlen - 4, err);
+		if (more < 0)
+			return -1;
+	}
+	if ((size_t)(got + more) < hlen) {
+		nncc_err_set(err, "file %s: truncated: expected %zu bytes of header, got %lld", f->path,
+		             hlen, got + more);
 		return -1;
 	}
 	for (unsigned i = 0; i < ndims; i++) {

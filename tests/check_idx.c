@@ -1,0 +1,524 @@
+/*
+ * check_idx.c - idx.c: loading raw and gzip'd IDX files, the ".gz" fallback,
+ * and every rejection with its full message.  All files are generated here
+ * into a scratch directory (gzip variants through zlib's gzopen "wb").
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "nncc.h"
+#include "testutil.h"
+
+#define N_IMG 5
+#define ROWS 3
+#define COLS 4
+#define DIM (ROWS * COLS)
+
+static const uint8_t labels5[N_IMG] = {0, 3, 1, 2, 3};
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tu_mkdtemp();
+}
+
+static void teardown(void)
+{
+	ck_assert_int_eq(tu_run(NULL, "rm -rf '%s'", dir), 0);
+	free(dir);
+}
+
+static uint8_t pixel(size_t i, size_t j)
+{
+	return (uint8_t)(i * 37 + j * 11 + 5);
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* An idx3 image file in a malloc'd buffer: n images rows x cols. */
+static uint8_t *images_buf(uint32_t n, uint32_t rows, uint32_t cols, size_t *len)
+{
+	size_t dim = (size_t)rows * cols;
+	uint8_t *b = malloc(16 + n * dim + 1);
+	ck_assert_ptr_nonnull(b);
+	put_be32(b, 0x803);
+	put_be32(b + 4, n);
+	put_be32(b + 8, rows);
+	put_be32(b + 12, cols);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < dim; j++)
+			b[16 + i * dim + j] = pixel(i, j);
+	*len = 16 + n * dim;
+	return b;
+}
+
+static uint8_t *labels_buf(uint32_t n, const uint8_t *lab, size_t *len)
+{
+	uint8_t *b = malloc(8 + n + 1);
+	ck_assert_ptr_nonnull(b);
+	put_be32(b, 0x801);
+	put_be32(b + 4, n);
+	memcpy(b + 8, lab, n);
+	*len = 8 + n;
+	return b;
+}
+
+/* Writes data to dir/name (gzip'd when gz) and returns the path (owned). */
+static char *write_file(const char *name, const void *data, size_t len, int gz)
+{
+	char *p = tu_path(dir, name);
+	if (gz) {
+		gzFile f = gzopen(p, "wb");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(gzwrite(f, data, (unsigned)len), (int)len);
+		ck_assert_int_eq(gzclose(f), Z_OK);
+	} else {
+		ck_assert_int_eq(tu_write(p, data, len), 0);
+	}
+	return p;
+}
+
+static char *good_images(const char *name, int gz)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char *p = write_file(name, b, len, gz);
+	free(b);
+	return p;
+}
+
+static char *good_labels(const char *name, int gz)
+{
+	size_t len;
+	uint8_t *b = labels_buf(N_IMG, labels5, &len);
+	char *p = write_file(name, b, len, gz);
+	free(b);
+	return p;
+}
+
+static void check_good(const nncc_dataset_t *ds)
+{
+	ck_assert_uint_eq(ds->n, N_IMG);
+	ck_assert_uint_eq(ds->rows, ROWS);
+	ck_assert_uint_eq(ds->cols, COLS);
+	ck_assert_uint_eq(ds->dim, DIM);
+	ck_assert_uint_eq(ds->n_classes, 4);
+	for (size_t i = 0; i < N_IMG; i++) {
+		ck_assert_int_eq(ds->labels[i], labels5[i]);
+		for (size_t j = 0; j < DIM; j++)
+			ck_assert_uint_eq(ds->pixels[i * DIM + j], pixel(i, j));
+	}
+}
+
+/* Loads and expects failure with exactly `want` as the message. */
+static void expect_fail(const char *img, const char *lab, const char *want)
+{
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_int_eq(nncc_dataset_load(&ds, img, lab, &err), -1);
+	ck_assert_str_eq(err.msg, want);
+	ck_assert_ptr_null(ds.pixels);
+	ck_assert_ptr_null(ds.labels);
+}
+
+START_TEST(raw_files_load)
+{
+	char *img = good_images("img", 0), *lab = good_labels("lab", 0);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
+	check_good(&ds);
+	nncc_dataset_fini(&ds);
+	ck_assert_ptr_null(ds.pixels);
+	nncc_dataset_fini(&ds); /* twice is harmless */
+	nncc_dataset_fini(NULL);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(gz_files_load)
+{
+	char *img = good_images("img.gz", 1), *lab = good_labels("lab.gz", 1);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
+	check_good(&ds);
+	nncc_dataset_fini(&ds);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* "img" does not exist but "img.gz" does; labels stay raw. */
+START_TEST(gz_suffix_fallback)
+{
+	char *gz = good_images("img.gz", 1), *lab = good_labels("lab", 0);
+	char *img = tu_path(dir, "img");
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
+	check_good(&ds);
+	nncc_dataset_fini(&ds);
+	free(gz);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* A gzip'd file under a name without .gz is read too (zlib sniffs it). */
+START_TEST(gz_content_without_suffix)
+{
+	char *img = good_images("img", 1), *lab = good_labels("lab", 1);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
+	check_good(&ds);
+	nncc_dataset_fini(&ds);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	char *lab = good_labels("lab", 0), *img = tu_path(dir, "nope");
+	char want[600];
+	snprintf(want, sizeof want, "file %s: cannot open: No such file or directory (also tried %s.gz)",
+	         img, img);
+	expect_fail(img, lab, want);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(directory_is_not_a_file)
+{
+	char *lab = good_labels("lab", 0);
+	char want[600];
+	snprintf(want, sizeof want, "file %s: read error: Is a directory", dir);
+	expect_fail(dir, lab, want);
+	free(lab);
+}
+END_TEST
+
+/* Builds images with one header byte changed and expects `fmt` % path. */
+static void bad_image_header(size_t at, uint8_t value, const char *fmt)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char want[600];
+	b[at] = value;
+	char *img = write_file("img", b, len, 0), *lab = good_labels("lab", 0);
+	snprintf(want, sizeof want, fmt, img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+
+START_TEST(wrong_magic)
+{
+	bad_image_header(0, 0x12,
+	                 "file %s: not an IDX file (magic 0x12000803, expected 0x00000803 for an image file)");
+}
+END_TEST
+
+START_TEST(wrong_type_byte)
+{
+	bad_image_header(2, 0x0d,
+	                 "file %s: unsupported IDX element type 0x0d (expected 0x08, unsigned byte)");
+}
+END_TEST
+
+START_TEST(wrong_dimension_count)
+{
+	bad_image_header(3, 2, "file %s: IDX file has 2 dimensions, expected 3 for an image file");
+}
+END_TEST
+
+START_TEST(zero_dimension)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char want[600];
+	put_be32(b + 12, 0);
+	char *img = write_file("img", b, len, 0), *lab = good_labels("lab", 0);
+	snprintf(want, sizeof want, "file %s: dimension 3 is 0", img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* Labels passed where images are expected: the magic says idx1. */
+START_TEST(labels_as_images)
+{
+	char *lab = good_labels("lab", 0);
+	char want[600];
+	snprintf(want, sizeof want, "file %s: IDX file has 1 dimensions, expected 3 for an image file",
+	         lab);
+	expect_fail(lab, lab, want);
+	free(lab);
+}
+END_TEST
+
+START_TEST(truncated_pixels)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char want[600];
+	char *img = write_file("img", b, len - 1, 0), *lab = good_labels("lab", 0);
+	snprintf(want, sizeof want, "file %s: truncated: expected 60 bytes of pixel data, got 59", img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* A header claiming 2^32-1 images of 255x255 must not allocate 280 GB up
+ * front: the data runs out first. */
+START_TEST(huge_claim_is_truncated)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char want[600];
+	put_be32(b + 4, 0xffffffffu);
+	put_be32(b + 8, 255);
+	put_be32(b + 12, 255);
+	char *img = write_file("img", b, len, 0), *lab = good_labels("lab", 0);
+	snprintf(want, sizeof want,
+	         "file %s: truncated: expected %zu bytes of pixel data, got 60", img,
+	         (size_t)0xffffffffu * 255 * 255);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(truncated_header)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char want[600];
+	char *img = write_file("img", b, 10, 0), *lab = good_labels("lab", 0);
+	snprintf(want, sizeof want, "file %s: truncated: expected 16 bytes of header, got 10", img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(empty_file)
+{
+	char *img = write_file("img", "", 0, 0), *lab = good_labels("lab", 0);
+	char want[600];
+	snprintf(want, sizeof want, "file %s: truncated: expected 16 bytes of header, got 0", img);
+	expect_fail(img, lab, want);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(trailing_bytes)
+{
+	size_t len;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char want[600];
+	b[len] = 0;
+	char *img = write_file("img", b, len + 1, 0), *lab = good_labels("lab", 0);
+	snprintf(want, sizeof want,
+	         "file %s: unexpected trailing data (1 bytes after 60 bytes of data)", img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(trailing_bytes_in_labels_gz)
+{
+	size_t len;
+	uint8_t *b = labels_buf(N_IMG, labels5, &len);
+	char want[600];
+	b[len] = 7;
+	char *img = good_images("img", 0), *lab = write_file("lab.gz", b, len + 1, 1);
+	snprintf(want, sizeof want,
+	         "file %s: unexpected trailing data (1 bytes after 5 bytes of data)", lab);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(mismatched_counts)
+{
+	size_t len;
+	uint8_t *b = labels_buf(N_IMG - 1, labels5, &len);
+	char want[800];
+	char *img = good_images("img", 0), *lab = write_file("lab", b, len, 0);
+	snprintf(want, sizeof want, "file %s: has 4 labels but image file %s has 5 images", lab,
+	         img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* Labels are bytes: 255 is the largest, and gives 256 classes. */
+START_TEST(largest_label)
+{
+	static const uint8_t lab255[N_IMG] = {1, 255, 0, 0, 0};
+	size_t len;
+	uint8_t *b = labels_buf(N_IMG, lab255, &len);
+	char *img = good_images("img", 0), *lab = write_file("lab", b, len, 0);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(ds.n_classes, 256);
+	ck_assert_int_eq(ds.labels[1], 255);
+	nncc_dataset_fini(&ds);
+	free(b);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* Enough incompressible pixels that the .gz has a long deflate body. */
+static char *big_gz_images(size_t *gz_len, uint8_t **gz_bytes)
+{
+	enum { N = 200, R = 28, C = 28 };
+	size_t len;
+	uint8_t *b = images_buf(N, R, C, &len);
+	uint32_t x = 12345;
+	for (size_t k = 16; k < len; k++) {
+		x = x * 1103515245u + 12345u;
+		b[k] = (uint8_t)(x >> 24);
+	}
+	char *p = write_file("img.gz", b, len, 1);
+	free(b);
+	FILE *f = fopen(p, "rb");
+	ck_assert_ptr_nonnull(f);
+	*gz_bytes = malloc(len * 2);
+	ck_assert_ptr_nonnull(*gz_bytes);
+	*gz_len = fread(*gz_bytes, 1, len * 2, f);
+	fclose(f);
+	ck_assert_uint_gt(*gz_len, 10000);
+	return p;
+}
+
+START_TEST(corrupt_gzip)
+{
+	size_t n;
+	uint8_t *gz;
+	char *img = big_gz_images(&n, &gz), *lab = good_labels("lab", 0);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	char want[600];
+	for (size_t k = n / 2; k < n / 2 + 8; k++)
+		gz[k] ^= 0xa5;
+	ck_assert_int_eq(tu_write(img, gz, n), 0);
+	ck_assert_int_eq(nncc_dataset_load(&ds, img, lab, &err), -1);
+	snprintf(want, sizeof want, "file %s: corrupt gzip data (", img);
+	ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "message: %s", err.msg);
+	free(gz);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* A bad CRC in the gzip trailer: the data decodes, the check fails. */
+START_TEST(gzip_bad_crc)
+{
+	size_t n;
+	uint8_t *gz;
+	char *img = big_gz_images(&n, &gz), *lab = good_labels("lab", 0);
+	char want[600];
+	gz[n - 8] ^= 1;
+	ck_assert_int_eq(tu_write(img, gz, n), 0);
+	snprintf(want, sizeof want, "file %s: corrupt gzip data (%s: incorrect data check)", img, img);
+	expect_fail(img, lab, want);
+	free(gz);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+START_TEST(truncated_gzip)
+{
+	size_t n;
+	uint8_t *gz;
+	char *img = big_gz_images(&n, &gz), *lab = good_labels("lab", 0);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	char want[600];
+	ck_assert_int_eq(tu_write(img, gz, n / 2), 0);
+	ck_assert_int_eq(nncc_dataset_load(&ds, img, lab, &err), -1);
+	snprintf(want, sizeof want, "file %s: truncated: expected %d bytes of pixel data, got ", img,
+	         200 * 28 * 28);
+	ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "message: %s", err.msg);
+	ck_assert_msg(strstr(err.msg, " (gzip stream ends early)"), "message: %s", err.msg);
+	free(gz);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+static Suite *idx_suite(void)
+{
+	Suite *s = suite_create("idx");
+	TCase *ok = tcase_create("load");
+	TCase *bad = tcase_create("reject");
+	tcase_add_checked_fixture(ok, setup, teardown);
+	tcase_add_checked_fixture(bad, setup, teardown);
+	tcase_add_test(ok, raw_files_load);
+	tcase_add_test(ok, gz_files_load);
+	tcase_add_test(ok, gz_suffix_fallback);
+	tcase_add_test(ok, gz_content_without_suffix);
+	tcase_add_test(ok, largest_label);
+	tcase_add_test(bad, missing_file);
+	tcase_add_test(bad, directory_is_not_a_file);
+	tcase_add_test(bad, wrong_magic);
+	tcase_add_test(bad, wrong_type_byte);
+	tcase_add_test(bad, wrong_dimension_count);
+	tcase_add_test(bad, zero_dimension);
+	tcase_add_test(bad, labels_as_images);
+	tcase_add_test(bad, truncated_pixels);
+	tcase_add_test(bad, huge_claim_is_truncated);
+	tcase_add_test(bad, truncated_header);
+	tcase_add_test(bad, empty_file);
+	tcase_add_test(bad, trailing_bytes);
+	tcase_add_test(bad, trailing_bytes_in_labels_gz);
+	tcase_add_test(bad, mismatched_counts);
+	tcase_add_test(bad, corrupt_gzip);
+	tcase_add_test(bad, gzip_bad_crc);
+	tcase_add_test(bad, truncated_gzip);
+	suite_add_tcase(s, ok);
+	suite_add_tcase(s, bad);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(idx_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
