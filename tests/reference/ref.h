@@ -1,0 +1,76 @@
+/*
+ * ref.h - the reference backpropagation: plain double-precision training of
+ * a parsed nncc Model, walked layer by layer and unit by unit at run time.
+ * It is the witness the generated trainers are compared against, so it is
+ * written to be checked against the textbook in minutes, not to be fast: no
+ * code generation, no templates, no blocking, no numeric code shared with
+ * templates/ (it has its own activation functions).
+ *
+ * Vocabulary: n = samples in the batch (n <= cap), IN/OUT = layer widths,
+ * z = pre-activation, a = layer output, delta = dL_b/dz for one sample b
+ * (L_b = -log(a_last[b][y[b]])), L = (1/n) sum_b L_b = the batch-mean loss.
+ *
+ * Parameter layout is the Model's (compiler/nncc.h): for a dense layer
+ * W[j][i] = params[w_offset + j*OUT + i] connects input j to output i, and
+ * b[i] = params[b_offset + i].  grads has the same layout and holds the
+ * batch-MEAN gradients dL/dparams (the generated ABI keeps SUMS; compare
+ * grads_generated / n with these).
+ */
+#ifndef NNCC_REF_H
+#define NNCC_REF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The compiler's IR (Model, Layer, Activation).  Spelled as a path because
+ * runtime/nncc.h has the same name and comes first on the include path. */
+#include "../../compiler/nncc.h"
+
+typedef struct RefLayer {
+	LayerKind kind;
+	Activation act;       /* dense only */
+	size_t in, out;
+	size_t w_offset;      /* dense only, into RefNet.params/grads */
+	size_t b_offset;
+	double *z;            /* [cap][out] pre-activation (dense); NULL for softmax */
+	double *a;            /* [cap][out] output a = f(z), or softmax(x) */
+	double *delta;        /* [cap][out] dL_b/dz (dense); NULL for softmax */
+} RefLayer;
+
+typedef struct RefNet {
+	size_t n_inputs, n_outputs;
+	size_t n_layers;
+	RefLayer *layers;     /* owned */
+	size_t n_params;
+	double *params;       /* [n_params], owned */
+	double *grads;        /* [n_params] batch means, owned */
+	size_t cap;           /* largest n accepted by the entry points */
+	size_t n;             /* samples of the last ref_forward */
+} RefNet;
+
+/* Builds a reference for model m with room for cap samples, parameters
+ * zeroed.  Returns NULL and writes a reason into err (errlen bytes) if the
+ * model uses something the reference does not implement or its parameter
+ * layout is inconsistent (overlapping or out of range).  The caller owns
+ * the result: ref_free(). */
+RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen);
+void ref_free(RefNet *r);   /* ref_free(NULL) is a no-op */
+
+/* x[n][n_inputs] -> every layer's z and a.  n <= cap. */
+void ref_forward(RefNet *r, size_t n, const double *x);
+/* After ref_forward on the same n: (1/n) sum_b -log(out[b][y[b]]). */
+double ref_loss(const RefNet *r, size_t n, const int32_t *y);
+/* After ref_forward on the same x: every delta, and grads = batch-mean
+ * gradients (overwritten, never accumulated). */
+void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y);
+/* params -= lr * grads  (SGD on the batch-mean gradient). */
+void ref_update(RefNet *r, double lr);
+
+/* The network's output a_last, [n][n_outputs] after ref_forward. */
+const double *ref_output(const RefNet *r);
+
+/* The activation functions, exposed for the reference's own unit tests. */
+double ref_act(Activation act, double z);        /* f(z) */
+double ref_act_deriv(Activation act, double z);  /* f'(z), from z */
+
+#endif
