@@ -1,0 +1,701 @@
+/*
+ * model.c - validates the YAML Node tree into the Model IR.
+ * Parsing is table-driven: each mapping has a Table of Fields (key, node
+ * kind, handler, offsetof, required), and each layer kind one LayerSpec row.
+ * Unknown keys, wrong node kinds and bad scalars are errors, never defaults.
+ * Validation keeps going past an error to report the rest, then fills the
+ * shapes: IN/OUT per layer and the parameter block (per dense layer W[in][out]
+ * then b[out], in layer order).  It does not touch files other than the YAML.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nncc.h"
+#include "../runtime/nncc.h"  /* nncc_sha256_hex */
+
+enum { IDENT_MAX = 63, SHOWN_MAX = 40 };
+
+/* ---- Name tables: YAML words <-> enum values. */
+
+typedef struct EnumName {
+	const char *name;
+	int value;
+} EnumName;
+
+typedef struct EnumTable {
+	const char *what;         /* for "unknown WHAT 'x' (expected: ...)" */
+	const EnumName *names;
+	size_t n;
+} EnumTable;
+
+#define ENUM_TABLE(what, arr) {what, arr, sizeof arr / sizeof arr[0]}
+
+const ActivationInfo activation_table[ACT_COUNT] = {
+#define X(e, name, fwd, deriv) [e] = {name, fwd, deriv},
+	NNCC_ACTIVATIONS(X)
+#undef X
+};
+
+static const EnumName act_names[] = {
+#define X(e, name, fwd, deriv) {name, e},
+	NNCC_ACTIVATIONS(X)
+#undef X
+	{"identity", ACT_LINEAR},  /* alias */
+};
+static const EnumName dtype_names[] = {{"float32", DTYPE_F32}, {"float64", DTYPE_F64}};
+static const EnumName loss_names[] = {{"cross_entropy", LOSS_CROSS_ENTROPY}};
+static const EnumName opt_names[] = {{"sgd", OPT_SGD}};
+static const EnumName init_names[] = {{"normal", INIT_NORMAL}, {"uniform", INIT_UNIFORM}};
+static const EnumName norm_names[] = {
+	{"standardize", NORM_STANDARDIZE}, {"scale", NORM_SCALE}, {"none", NORM_NONE}};
+
+static const EnumTable act_table = ENUM_TABLE("activation", act_names);
+static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
+static const EnumTable loss_table = ENUM_TABLE("loss", loss_names);
+static const EnumTable opt_table = ENUM_TABLE("optimizer", opt_names);
+static const EnumTable init_table = ENUM_TABLE("distribution", init_names);
+static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
+
+/* The output layer kind each loss needs. */
+static const LayerKind loss_output[] = {[LOSS_CROSS_ENTROPY] = LAYER_SOFTMAX};
+
+/* Enum fields are written as int (see field_enum). */
+_Static_assert(sizeof(Activation) == sizeof(int), "enum size");
+_Static_assert(sizeof(DType) == sizeof(int), "enum size");
+_Static_assert(sizeof(Loss) == sizeof(int), "enum size");
+_Static_assert(sizeof(Optimizer) == sizeof(int), "enum size");
+_Static_assert(sizeof(Init) == sizeof(int), "enum size");
+_Static_assert(sizeof(Norm) == sizeof(int), "enum size");
+
+static const EnumName *enum_find(const EnumTable *t, const char *word)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->names[i].name, word) == 0)
+			return &t->names[i];
+	return NULL;
+}
+
+static const char *enum_name(const EnumTable *t, int value)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->names[i].value == value)
+			return t->names[i].name;
+	NNCC_UNREACHABLE();
+}
+
+const char *dtype_name(DType t) { return enum_name(&dtype_table, (int)t); }
+const char *norm_name(Norm n) { return enum_name(&norm_table, (int)n); }
+
+/* ---- Fields and tables. */
+
+typedef struct Field Field;
+/* Parses val (already of kind f->kind) into obj + f->offset; reports errors. */
+typedef void (*FieldFn)(Ctx *ctx, const Field *f, const Node *val, void *obj);
+
+struct Field {
+	const char *key;
+	NodeKind kind;
+	FieldFn parse;
+	size_t offset;
+	bool required;
+	const void *aux;          /* Range, EnumTable or Table, per handler */
+};
+
+typedef struct Table {
+	const Field *fields;
+	size_t n;
+	const char *where;        /* "in 'training'" */
+	/* Cross-key checks once every key is parsed (may be NULL). */
+	void (*check)(Ctx *ctx, const Node *map, void *obj);
+} Table;
+
+typedef struct Range {
+	uint64_t min, max;
+} Range;
+
+static const Node *map_get(const Node *map, const char *key)
+{
+	for (size_t i = 0; i < map->n; i++)
+		if (strcmp(map->keys[i]->str, key) == 0)
+			return map->items[i];
+	return NULL;
+}
+
+static const Node *map_key(const Node *map, const char *key)
+{
+	for (size_t i = 0; i < map->n; i++)
+		if (strcmp(map->keys[i]->str, key) == 0)
+			return map->keys[i];
+	return NULL;
+}
+
+/* What a node was, for "got ...": 'value', "value" (a quoted string), an
+ * empty value, a mapping.  Long values are cut; control characters shown
+ * as '?'.  Owner: the arena. */
+static const char *found(Ctx *ctx, const Node *n)
+{
+	if (n->kind != NODE_SCALAR)
+		return node_kind_name(n->kind);
+	if (!n->str[0] && !n->quoted)
+		return "an empty value";
+	size_t len = strlen(n->str);
+	size_t shown = len > SHOWN_MAX ? SHOWN_MAX : len;
+	char *s = arena_strndup(ctx->arena, n->str, shown);
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	const char *more = shown < len ? "..." : "";
+	if (n->quoted)
+		return arena_printf(ctx->arena, "\"%s%s\" (a quoted string)", s, more);
+	return arena_printf(ctx->arena, "'%s%s'", s, more);
+}
+
+/* "a, b, c" from a table's keys or names.  Owner: the arena. */
+static const char *field_list(Ctx *ctx, const Field *fields, size_t n)
+{
+	const char *s = "";
+	for (size_t i = 0; i < n; i++)
+		s = arena_printf(ctx->arena, "%s%s%s", s, i ? ", " : "", fields[i].key);
+	return s;
+}
+
+static const char *enum_list(Ctx *ctx, const EnumTable *t)
+{
+	const char *s = "";
+	for (size_t i = 0; i < t->n; i++)
+		s = arena_printf(ctx->arena, "%s%s%s", s, i ? ", " : "", t->names[i].name);
+	return s;
+}
+
+/* Every key of map must be in t; each value must have the field's kind;
+ * required keys must be present (reported at the mapping). */
+static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *where,
+                      void *obj)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		const Node *key = map->keys[i], *val = map->items[i];
+		const Field *f = NULL;
+		for (size_t j = 0; j < t->n && !f; j++)
+			if (strcmp(t->fields[j].key, key->str) == 0)
+				f = &t->fields[j];
+		if (!f) {
+			diag_error(ctx, key->loc, "unknown key '%s' %s (expected: %s)", key->str,
+			           where, field_list(ctx, t->fields, t->n));
+			continue;
+		}
+		if (val->kind != f->kind) {
+			diag_error(ctx, val->loc, "'%s' must be %s, got %s", f->key,
+			           node_kind_name(f->kind), found(ctx, val));
+			continue;
+		}
+		f->parse(ctx, f, val, obj);
+	}
+	for (size_t j = 0; j < t->n; j++)
+		if (t->fields[j].required && !map_get(map, t->fields[j].key))
+			diag_error(ctx, map->loc, "missing required key '%s' %s", t->fields[j].key,
+			           where);
+	if (t->check)
+		t->check(ctx, map, obj);
+}
+
+/* ---- Scalar handlers. */
+
+static void *field_ptr(const Field *f, void *obj)
+{
+	return (char *)obj + f->offset;
+}
+
+/* Plain decimal digits with an optional '+'.  *overflow set past UINT64_MAX. */
+static bool scan_u64(const Node *n, uint64_t *out, bool *overflow)
+{
+	const char *s = n->str;
+	*overflow = false;
+	if (n->quoted)
+		return false;
+	if (*s == '+')
+		s++;
+	if (!*s)
+		return false;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			*overflow = true;
+		else
+			v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* An integer in f->aux's Range; false after a diagnostic. */
+static bool get_count(Ctx *ctx, const Field *f, const Node *val, uint64_t *out)
+{
+	const Range *r = f->aux;
+	uint64_t v;
+	bool overflow;
+	if (!scan_u64(val, &v, &overflow) || v < r->min) {
+		diag_error(ctx, val->loc, "'%s' must be an integer %s, got %s", f->key,
+		           r->min ? "> 0" : ">= 0", found(ctx, val));
+		return false;
+	}
+	if (overflow || v > r->max) {
+		diag_error(ctx, val->loc, "'%s' is too large: %s (at most %llu)", f->key,
+		           found(ctx, val), (unsigned long long)r->max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static void field_size(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	uint64_t v;
+	if (get_count(ctx, f, val, &v))
+		*(size_t *)field_ptr(f, obj) = (size_t)v;
+}
+
+static void field_int(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	uint64_t v;
+	if (get_count(ctx, f, val, &v))
+		*(int *)field_ptr(f, obj) = (int)v;
+}
+
+static void field_u64(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	uint64_t v;
+	bool overflow;
+	if (!scan_u64(val, &v, &overflow))
+		diag_error(ctx, val->loc, "'%s' must be an unsigned 64-bit integer, got %s",
+		           f->key, found(ctx, val));
+	else if (overflow)
+		diag_error(ctx, val->loc, "'%s' is too large: %s (at most %llu)", f->key,
+		           found(ctx, val), (unsigned long long)UINT64_MAX);
+	else
+		*(uint64_t *)field_ptr(f, obj) = v;
+}
+
+/* batch_size: an integer in range, or `full` (stored as 0). */
+static void field_batch(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const Range *r = f->aux;
+	uint64_t v;
+	bool overflow;
+	if (strcmp(val->str, "full") == 0) {
+		*(size_t *)field_ptr(f, obj) = 0;
+	} else if (!scan_u64(val, &v, &overflow) || v < r->min) {
+		diag_error(ctx, val->loc, "'%s' must be an integer > 0 or 'full', got %s",
+		           f->key, found(ctx, val));
+	} else if (overflow || v > r->max) {
+		diag_error(ctx, val->loc, "'%s' is too large: %s (at most %llu)", f->key,
+		           found(ctx, val), (unsigned long long)r->max);
+	} else {
+		*(size_t *)field_ptr(f, obj) = (size_t)v;
+	}
+}
+
+/* A finite number > 0, decimal notation only (no hex, inf or nan). */
+static void field_positive(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const char *s = val->str;
+	bool ok = !val->quoted && *s && strspn(s, "0123456789+-.eE") == strlen(s);
+	char *end = NULL;
+	double v = ok ? strtod(s, &end) : 0;
+	if (!ok || *end || !isfinite(v) || !(v > 0)) {
+		diag_error(ctx, val->loc, "'%s' must be a finite number > 0, got %s", f->key,
+		           found(ctx, val));
+		return;
+	}
+	*(double *)field_ptr(f, obj) = v;
+}
+
+static void field_bool(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	static const EnumName words[] = {{"true", 1}, {"false", 0}, {"yes", 1},
+	                                 {"no", 0},   {"on", 1},     {"off", 0}};
+	for (size_t i = 0; !val->quoted && i < sizeof words / sizeof words[0]; i++) {
+		if (strcmp(val->str, words[i].name) == 0) {
+			*(bool *)field_ptr(f, obj) = words[i].value;
+			return;
+		}
+	}
+	diag_error(ctx, val->loc,
+	           "'%s' must be a boolean (true/false, yes/no, on/off), got %s", f->key,
+	           found(ctx, val));
+}
+
+static void field_enum(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const EnumTable *t = f->aux;
+	const EnumName *e = enum_find(t, val->str);
+	if (!e) {
+		diag_error(ctx, val->loc, "unknown %s %s (expected: %s)", t->what,
+		           found(ctx, val), enum_list(ctx, t));
+		return;
+	}
+	int v = e->value;
+	memcpy(field_ptr(f, obj), &v, sizeof v);
+}
+
+static bool is_ident(const char *s)
+{
+	static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+	size_t len = strlen(s);
+	return len >= 1 && len <= IDENT_MAX && strchr(first, s[0]) &&
+	       strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") ==
+	           len;
+}
+
+static void field_ident(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	if (!is_ident(val->str)) {
+		diag_error(ctx, val->loc,
+		           "'%s' must be a C identifier ([A-Za-z_][A-Za-z0-9_]*, at most %d "
+		           "characters), got %s",
+		           f->key, IDENT_MAX, found(ctx, val));
+		return;
+	}
+	*(const char **)field_ptr(f, obj) = val->str;
+}
+
+/* A file or directory name: non-empty, no control characters. */
+static void field_path(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const char *s = val->str;
+	bool ok = *s != '\0';
+	for (; ok && *s; s++)
+		ok = (unsigned char)*s >= 0x20 && *s != 0x7f;
+	if (!ok) {
+		diag_error(ctx, val->loc,
+		           "'%s' must be a non-empty path without control characters, got %s",
+		           f->key, found(ctx, val));
+		return;
+	}
+	*(const char **)field_ptr(f, obj) = val->str;
+}
+
+/* A nested mapping, parsed with the Table in aux into obj + offset. */
+static void field_map(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const Table *t = f->aux;
+	parse_map(ctx, val, t, t->where, field_ptr(f, obj));
+}
+
+/* Already handled before the layer's table was chosen (layer `type`). */
+static void field_done(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	(void)ctx, (void)f, (void)val, (void)obj;
+}
+
+/* ---- Layers: one LayerSpec row per kind. */
+
+static const Range units_range = {1, NNCC_MAX_UNITS};
+static const Range count_range = {1, UINT32_MAX};
+static const Range threads_range = {0, 1024};
+
+#define LAYER_NAME_FIELD {"name", NODE_SCALAR, field_ident, offsetof(Layer, name), false, NULL}
+#define LAYER_TYPE_FIELD {"type", NODE_SCALAR, field_done, 0, true, NULL}
+
+static const Field dense_fields[] = {
+	LAYER_NAME_FIELD,
+	LAYER_TYPE_FIELD,
+	{"units", NODE_SCALAR, field_size, offsetof(Layer, out), true, &units_range},
+	{"activation", NODE_SCALAR, field_enum, offsetof(Layer, act), false, &act_table},
+};
+static const Field softmax_fields[] = {LAYER_NAME_FIELD, LAYER_TYPE_FIELD};
+
+typedef struct LayerSpec {
+	const char *name;
+	const Field *fields;
+	size_t n_fields;
+	bool has_params;    /* W[in][out] + b[out]; out from `units` */
+	bool same_width;    /* out = in (no `units`) */
+	bool first_ok;      /* may be the first layer */
+	bool last_only;     /* must be the last layer */
+} LayerSpec;
+
+static const LayerSpec layer_specs[LAYER_COUNT] = {
+	[LAYER_DENSE] = {"dense", dense_fields, sizeof dense_fields / sizeof dense_fields[0],
+	                 true, false, true, false},
+	[LAYER_SOFTMAX] = {"softmax", softmax_fields,
+	                   sizeof softmax_fields / sizeof softmax_fields[0], false, true, false,
+	                   true},
+};
+
+const char *layer_kind_name(LayerKind k)
+{
+	if ((unsigned)k >= LAYER_COUNT)
+		NNCC_UNREACHABLE();
+	return layer_specs[k].name;
+}
+
+static const char *layer_kinds_list(Ctx *ctx)
+{
+	const char *s = "";
+	for (int k = 0; k < LAYER_COUNT; k++)
+		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", layer_specs[k].name);
+	return s;
+}
+
+/* "layer \"hidden\"" or "layer 3" for messages.  Owner: the arena. */
+static const char *layer_label(Ctx *ctx, const Node *item, size_t i)
+{
+	const Node *name = item->kind == NODE_MAP ? map_get(item, "name") : NULL;
+	if (name && name->kind == NODE_SCALAR && is_ident(name->str))
+		return arena_printf(ctx->arena, "layer \"%s\"", name->str);
+	return arena_printf(ctx->arena, "layer %zu", i + 1);
+}
+
+/* One layer mapping.  Its `type` picks the LayerSpec whose fields apply;
+ * L->kind stays LAYER_COUNT when the type is missing or unknown. */
+static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
+{
+	L->kind = LAYER_COUNT;
+	L->loc = item->loc;
+	L->act = ACT_LINEAR;
+	L->name = arena_printf(ctx->arena, "layer%zu", i + 1);
+	const char *label = layer_label(ctx, item, i);
+	if (item->kind != NODE_MAP) {
+		diag_error(ctx, item->loc, "%s must be a mapping, got %s", label,
+		           found(ctx, item));
+		return;
+	}
+	const Node *type = map_get(item, "type");
+	if (!type) {
+		diag_error(ctx, item->loc, "missing required key 'type' in %s (expected: %s)",
+		           label, layer_kinds_list(ctx));
+		return;
+	}
+	if (type->kind != NODE_SCALAR) {
+		diag_error(ctx, type->loc, "'type' must be a scalar, got %s", found(ctx, type));
+		return;
+	}
+	for (int k = 0; k < LAYER_COUNT; k++)
+		if (strcmp(type->str, layer_specs[k].name) == 0)
+			L->kind = (LayerKind)k;
+	if (L->kind == LAYER_COUNT) {
+		diag_error(ctx, type->loc, "unknown layer type %s (expected: %s)",
+		           found(ctx, type), layer_kinds_list(ctx));
+		return;
+	}
+	const LayerSpec *spec = &layer_specs[L->kind];
+	Table t = {spec->fields, spec->n_fields, NULL, NULL};
+	parse_map(ctx, item, &t, arena_printf(ctx->arena, "in %s", label), L);
+}
+
+static void field_layers(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Model *m = obj;
+	(void)f;
+	if (val->n == 0) {
+		diag_error(ctx, val->loc, "'layers' must not be empty (expected at least one layer)");
+		return;
+	}
+	if (val->n > NNCC_MAX_LAYERS) {
+		diag_error(ctx, val->items[NNCC_MAX_LAYERS]->loc,
+		           "too many layers: %zu (at most %d)", val->n, NNCC_MAX_LAYERS);
+		return;
+	}
+	m->n_layers = val->n;
+	m->layers = arena_alloc(ctx->arena, val->n * sizeof *m->layers);
+	for (size_t i = 0; i < val->n; i++)
+		parse_layer(ctx, val->items[i], i, &m->layers[i]);
+}
+
+/* ---- Top-level, training and data tables. */
+
+static void training_check(Ctx *ctx, const Node *map, void *obj)
+{
+	Training *t = obj;
+	t->loc = map->loc;
+	const Node *it = map_key(map, "iterations"), *ep = map_key(map, "epochs");
+	if (it && ep)
+		diag_error(ctx, ep->loc,
+		           "give exactly one of 'iterations' and 'epochs', got both "
+		           "('iterations' at %d:%d)",
+		           it->loc.line, it->loc.col);
+	else if (!it && !ep)
+		diag_error(ctx, map->loc,
+		           "missing 'iterations' or 'epochs' in 'training' (give exactly one)");
+}
+
+static const Field init_fields[] = {
+	{"distribution", NODE_SCALAR, field_enum, offsetof(Training, init), false, &init_table},
+	{"scale", NODE_SCALAR, field_positive, offsetof(Training, init_scale), false, NULL},
+};
+static const Table init_tbl = {init_fields, sizeof init_fields / sizeof init_fields[0],
+                               "in 'training.init'", NULL};
+
+static const Field training_fields[] = {
+	{"optimizer", NODE_SCALAR, field_enum, offsetof(Training, optimizer), false, &opt_table},
+	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Training, learning_rate), true,
+	 NULL},
+	{"batch_size", NODE_SCALAR, field_batch, offsetof(Training, batch_size), true,
+	 &count_range},
+	{"iterations", NODE_SCALAR, field_size, offsetof(Training, iterations), false,
+	 &count_range},
+	{"epochs", NODE_SCALAR, field_size, offsetof(Training, epochs), false, &count_range},
+	{"seed", NODE_SCALAR, field_u64, offsetof(Training, seed), false, NULL},
+	{"shuffle", NODE_SCALAR, field_bool, offsetof(Training, shuffle), false, NULL},
+	{"init", NODE_MAP, field_map, 0, false, &init_tbl},
+	{"threads", NODE_SCALAR, field_int, offsetof(Training, threads), false, &threads_range},
+};
+static const Table training_tbl = {training_fields,
+                                   sizeof training_fields / sizeof training_fields[0],
+                                   "in 'training'", training_check};
+
+static const Field data_fields[] = {
+	{"dir", NODE_SCALAR, field_path, offsetof(Data, dir), false, NULL},
+	{"train_images", NODE_SCALAR, field_path, offsetof(Data, train_images), false, NULL},
+	{"train_labels", NODE_SCALAR, field_path, offsetof(Data, train_labels), false, NULL},
+	{"test_images", NODE_SCALAR, field_path, offsetof(Data, test_images), false, NULL},
+	{"test_labels", NODE_SCALAR, field_path, offsetof(Data, test_labels), false, NULL},
+	{"normalize", NODE_SCALAR, field_enum, offsetof(Data, normalize), false, &norm_table},
+};
+static const Table data_tbl = {data_fields, sizeof data_fields / sizeof data_fields[0],
+                               "in 'data'", NULL};
+
+static const Field root_fields[] = {
+	{"network", NODE_SCALAR, field_ident, offsetof(Model, name), true, NULL},
+	{"input", NODE_SCALAR, field_size, offsetof(Model, inputs), true, &units_range},
+	{"dtype", NODE_SCALAR, field_enum, offsetof(Model, dtype), false, &dtype_table},
+	{"layers", NODE_SEQ, field_layers, 0, true, NULL},
+	{"loss", NODE_SCALAR, field_enum, offsetof(Model, loss), false, &loss_table},
+	{"training", NODE_MAP, field_map, offsetof(Model, train), true, &training_tbl},
+	{"data", NODE_MAP, field_map, offsetof(Model, data), false, &data_tbl},
+};
+static const Table root_tbl = {root_fields, sizeof root_fields / sizeof root_fields[0],
+                               "at top level", NULL};
+
+static void model_defaults(Model *m)
+{
+	m->dtype = DTYPE_F32;
+	m->loss = LOSS_CROSS_ENTROPY;
+	m->train.optimizer = OPT_SGD;
+	m->train.seed = 1;
+	m->train.shuffle = false;
+	m->train.init = INIT_NORMAL;
+	m->train.init_scale = 0.1;
+	m->train.threads = 0;
+	m->data.dir = "data/mnist";
+	m->data.train_images = "train-images-idx3-ubyte";
+	m->data.train_labels = "train-labels-idx1-ubyte";
+	m->data.test_images = "t10k-images-idx3-ubyte";
+	m->data.test_labels = "t10k-labels-idx1-ubyte";
+	m->data.normalize = NORM_STANDARDIZE;
+}
+
+/* ---- Cross-key checks and shapes. */
+
+/* Layer order (first/last rules), the loss's output layer, unique names. */
+static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
+{
+	size_t n = m->n_layers;
+	for (size_t i = 0; i < n; i++) {
+		const Layer *L = &m->layers[i];
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->layers[j].name, L->name) == 0) {
+				diag_error(ctx, L->loc, "duplicate layer name \"%s\" (layer %zu at %d:%d)",
+				           L->name, j + 1, m->layers[j].loc.line, m->layers[j].loc.col);
+				break;
+			}
+		if (L->kind == LAYER_COUNT)
+			continue;
+		const LayerSpec *spec = &layer_specs[L->kind];
+		if (i == 0 && !spec->first_ok)
+			diag_error(ctx, L->loc, "the first layer must be dense, got %s", spec->name);
+		else if (i + 1 < n && spec->last_only)
+			diag_error(ctx, L->loc, "%s must be the last layer (it is layer %zu of %zu)",
+			           spec->name, i + 1, n);
+	}
+	const Layer *last = &m->layers[n - 1];
+	const Node *loss = map_get(root, "loss");
+	if (last->kind == LAYER_COUNT ||
+	    (loss && (loss->kind != NODE_SCALAR || !enum_find(&loss_table, loss->str))))
+		return;  /* already reported */
+	LayerKind want = loss_output[m->loss];
+	if (last->kind != want)
+		diag_error(ctx, loss ? loss->loc : last->loc,
+		           "loss '%s'%s needs a %s output layer (the last layer \"%s\" is %s)",
+		           enum_name(&loss_table, (int)m->loss), loss ? "" : " (the default)",
+		           layer_specs[want].name, last->name, layer_specs[last->kind].name);
+}
+
+/* Fills in/out, offsets and n_params; only when every layer parsed. */
+static void model_shape(Ctx *ctx, Model *m)
+{
+	if (!m->inputs || !m->n_layers)
+		return;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const Layer *L = &m->layers[i];
+		if (L->kind == LAYER_COUNT || (!layer_specs[L->kind].same_width && !L->out))
+			return;
+	}
+	size_t width = m->inputs, total = 0;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		Layer *L = &m->layers[i];
+		const LayerSpec *spec = &layer_specs[L->kind];
+		L->in = width;
+		if (spec->same_width)
+			L->out = L->in;
+		if (spec->has_params) {
+			/* in, out <= 2^24 already; the division keeps a 32-bit size_t
+			 * from wrapping too. */
+			if (L->in > (SIZE_MAX - L->out) / L->out ||
+			    L->in * L->out + L->out > NNCC_MAX_PARAMS - total) {
+				diag_error(ctx, L->loc,
+				           "too many parameters: layer \"%s\" (%zu->%zu) takes the "
+				           "network past %zu",
+				           L->name, L->in, L->out, NNCC_MAX_PARAMS);
+				return;
+			}
+			L->w_offset = total;
+			L->b_offset = total + L->in * L->out;
+			L->n_params = L->in * L->out + L->out;
+			total += L->n_params;
+		}
+		width = L->out;
+	}
+	m->n_params = total;
+	m->outputs = width;
+}
+
+/* Owner: the arena. */
+Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
+{
+	int errors_before = ctx->n_errors;
+	Model *m = arena_alloc(ctx->arena, sizeof *m);
+	m->path = path;
+	model_defaults(m);
+	if (root->kind != NODE_MAP) {
+		diag_error(ctx, root->loc, "the document must be a mapping, got %s",
+		           found(ctx, root));
+		return NULL;
+	}
+	parse_map(ctx, root, &root_tbl, root_tbl.where, m);
+	if (m->n_layers) {
+		check_layer_order(ctx, m, root);
+		model_shape(ctx, m);
+	}
+	return ctx->n_errors == errors_before ? m : NULL;
+}
+
+/* Owner: the arena. */
+Model *model_load(Ctx *ctx, const char *path)
+{
+	size_t len;
+	char *src = read_file(ctx, path, &len);
+	if (!src)
+		return NULL;
+	Node *root = yaml_parse(ctx, path, src, len);
+	if (!root)
+		return NULL;
+	Model *m = model_from_yaml(ctx, path, root);
+	if (m)
+		nncc_sha256_hex(src, len, m->sha256);
+	return m;
+}
