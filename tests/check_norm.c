@@ -1,0 +1,186 @@
+/*
+ * check_norm.c - norm.c: exact statistics on tiny data, the standardised
+ * training set having mean 0 and std 1, scale and none, float and double
+ * outputs bit-for-bit against the formulas in docs/data.md, and errors.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nncc.h"
+
+/* 2 samples x 3 pixels: means {2, 15, 255}; centred values +-2, +-5, 0;
+ * var = (4 + 25 + 0) * 2 / 6. */
+static uint8_t tiny[6] = {0, 10, 255, 4, 20, 255};
+
+static nncc_dataset_t dataset(uint8_t *px, size_t n, size_t dim)
+{
+	nncc_dataset_t ds;
+	memset(&ds, 0, sizeof ds);
+	ds.n = n;
+	ds.dim = dim;
+	ds.rows = 1;
+	ds.cols = dim;
+	ds.pixels = px;
+	return ds;
+}
+
+START_TEST(standardize_exact_stats)
+{
+	nncc_dataset_t ds = dataset(tiny, 2, 3);
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE, &ds, &err), 0);
+	ck_assert_int_eq(st.kind, NNCC_NORM_STANDARDIZE);
+	ck_assert_uint_eq(st.dim, 3);
+	ck_assert(st.mean[0] == 2.0 && st.mean[1] == 15.0 && st.mean[2] == 255.0);
+	ck_assert(st.std == sqrt(58.0 / 6.0));
+	nncc_norm_fini(&st);
+	ck_assert_ptr_null(st.mean);
+	nncc_norm_fini(&st);
+	nncc_norm_fini(NULL);
+}
+END_TEST
+
+/* Every output equals the documented formula, computed in double and
+ * rounded once. */
+START_TEST(standardize_apply_f32_f64)
+{
+	nncc_dataset_t ds = dataset(tiny, 2, 3);
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	float o32[6];
+	double o64[6];
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE, &ds, &err), 0);
+	nncc_norm_apply(&st, NNCC_F32, o32, tiny, 2);
+	nncc_norm_apply(&st, NNCC_F64, o64, tiny, 2);
+	for (size_t k = 0; k < 6; k++) {
+		double want = (tiny[k] - st.mean[k % 3]) / st.std;
+		ck_assert(o64[k] == want);
+		ck_assert(o32[k] == (float)want);
+	}
+	ck_assert(o64[2] == 0.0 && o64[5] == 0.0);
+	ck_assert(o64[0] == -2.0 / sqrt(58.0 / 6.0));
+	nncc_norm_fini(&st);
+}
+END_TEST
+
+START_TEST(standardized_data_has_mean0_std1)
+{
+	enum { N = 500, D = 20 };
+	uint8_t *px = malloc(N * D);
+	double *o = malloc(N * D * sizeof *o);
+	uint32_t x = 1;
+	ck_assert_ptr_nonnull(px);
+	ck_assert_ptr_nonnull(o);
+	for (size_t k = 0; k < N * D; k++) {
+		x = x * 1664525u + 1013904223u;
+		/* columns with different ranges and offsets */
+		px[k] = (uint8_t)((x >> 24) % (10 + 12 * (k % D)) + 3 * (k % D));
+	}
+	nncc_dataset_t ds = dataset(px, N, D);
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE, &ds, &err), 0);
+	nncc_norm_apply(&st, NNCC_F64, o, px, N);
+	double sq = 0;
+	for (size_t j = 0; j < D; j++) {
+		double s = 0;
+		for (size_t i = 0; i < N; i++)
+			s += o[i * D + j];
+		ck_assert_double_eq_tol(s / N, 0.0, 1e-12);
+	}
+	for (size_t k = 0; k < N * D; k++)
+		sq += o[k] * o[k];
+	ck_assert_double_eq_tol(sqrt(sq / (N * D)), 1.0, 1e-12);
+	nncc_norm_fini(&st);
+	free(px);
+	free(o);
+}
+END_TEST
+
+START_TEST(constant_data_uses_std_1)
+{
+	static uint8_t flat[4] = {7, 7, 7, 7};
+	nncc_dataset_t ds = dataset(flat, 2, 2);
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	double o[4];
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE, &ds, &err), 0);
+	ck_assert(st.std == 1.0);
+	nncc_norm_apply(&st, NNCC_F64, o, flat, 2);
+	for (int k = 0; k < 4; k++)
+		ck_assert(o[k] == 0.0);
+	nncc_norm_fini(&st);
+}
+END_TEST
+
+START_TEST(scale_and_none)
+{
+	nncc_dataset_t ds = dataset(tiny, 2, 3);
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	float o32[6];
+	double o64[6];
+
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_SCALE, &ds, &err), 0);
+	ck_assert_ptr_null(st.mean);
+	ck_assert(st.std == 1.0);
+	nncc_norm_apply(&st, NNCC_F32, o32, tiny, 2);
+	nncc_norm_apply(&st, NNCC_F64, o64, tiny, 2);
+	for (size_t k = 0; k < 6; k++) {
+		ck_assert(o64[k] == tiny[k] / 255.0);
+		ck_assert(o32[k] == (float)(tiny[k] / 255.0));
+	}
+	ck_assert(o64[2] == 1.0 && o32[0] == 0.0f);
+	nncc_norm_fini(&st);
+
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_NONE, &ds, &err), 0);
+	ck_assert_ptr_null(st.mean);
+	nncc_norm_apply(&st, NNCC_F32, o32, tiny, 2);
+	nncc_norm_apply(&st, NNCC_F64, o64, tiny, 2);
+	for (size_t k = 0; k < 6; k++)
+		ck_assert(o64[k] == tiny[k] && o32[k] == tiny[k]);
+	nncc_norm_fini(&st);
+}
+END_TEST
+
+START_TEST(errors)
+{
+	nncc_dataset_t ds = dataset(tiny, 2, 3);
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	ck_assert_int_eq(nncc_norm_fit(&st, 9, &ds, &err), -1);
+	ck_assert_str_eq(err.msg,
+	                 "normalisation: unknown kind 9 (expected 0 none, 1 scale, 2 standardize)");
+	ck_assert_ptr_null(st.mean);
+	ds.n = 0;
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE, &ds, &err), -1);
+	ck_assert_str_eq(err.msg, "normalisation: cannot standardize an empty training set");
+	ck_assert_ptr_null(st.mean);
+}
+END_TEST
+
+static Suite *norm_suite(void)
+{
+	Suite *s = suite_create("norm");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, standardize_exact_stats);
+	tcase_add_test(tc, standardize_apply_f32_f64);
+	tcase_add_test(tc, standardized_data_has_mean0_std1);
+	tcase_add_test(tc, constant_data_uses_std_1);
+	tcase_add_test(tc, scale_and_none);
+	tcase_add_test(tc, errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(norm_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
