@@ -223,4 +223,10 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out);
 /* Writes the inference header (and, unless header_only, the .c). */
 int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c);
 
+/* ---- infer.c: emit_infer above, and the --infer entry point: reads
+ * opt->weights_path, checks it holds weights for m (dtype, shape hash,
+ * sizes), fills the other weight fields of a copy of opt from the file and
+ * calls emit_infer.  0, or -1 after a diagnostic (nothing appended is valid). */
+int infer_export(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c);
+
 #endif
