@@ -1,0 +1,317 @@
+/*
+ * main.c - the nncc command line, and nothing else: parses options, loads
+ * the model (model.c), asks emit.c for the C text and writes it atomically
+ * (a temporary file in the output's directory, then rename), so a failed run
+ * leaves no output file and an existing one untouched.  Also answers
+ * --cflags/--libs for the build tree this binary sits in (<top>/build/nncc).
+ * Every error is "nncc: error: ..." on stderr and exit status 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nncc.h"
+
+/* Extra link flags of this build (the sanitizer flag for SAN=1 builds). */
+#ifndef NNCC_LIB_EXTRA
+#define NNCC_LIB_EXTRA ""
+#endif
+
+typedef enum Mode { MODE_COMPILE, MODE_CHECK, MODE_CFLAGS, MODE_LIBS, MODE_VERSION, MODE_HELP } Mode;
+
+typedef struct Options {
+	Mode mode;
+	const char *input;         /* NET.yaml */
+	const char *output;        /* NULL = default name, "-" = stdout */
+	/* Inference export (nncc --infer). */
+	bool infer;
+	const char *weights;
+	bool header_only;
+	const char *command_line;  /* for the generated header comment */
+} Options;
+
+static const char usage[] =
+	"usage: nncc [options] NET.yaml\n"
+	"\n"
+	"Compiles a network described in YAML into one C file: a trainer (forward and\n"
+	"backward passes, SGD update) to build against the nncc runtime:\n"
+	"  nncc net.yaml -o net.c\n"
+	"  cc -O2 net.c $(nncc --cflags) $(nncc --libs) -o net && ./net --data DIR\n"
+	"\n"
+	"options:\n"
+	"  -o FILE          output file ('-' = stdout; default: NET.c in the current directory)\n"
+	"  --check          validate NET.yaml only, write nothing\n"
+	"  --infer          export inference C from trained weights (needs --weights)\n"
+	"  --weights FILE   weight file saved by the trainer's --save (with --infer)\n"
+	"  --header-only    with --infer: everything in one header\n"
+	"  --cflags         print the compiler flags a generated file needs\n"
+	"  --libs           print the linker flags a generated trainer needs\n"
+	"  --version        print the version\n"
+	"  --help           print this help\n";
+
+/* Shell-quotes s when it needs it, so the command line reads back. */
+static void put_arg(Buf *b, const char *s)
+{
+	bool plain = *s != 0;
+	for (const char *p = s; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=+:,@%-", *p))
+			plain = false;
+	if (plain) {
+		buf_puts(b, s);
+		return;
+	}
+	buf_puts(b, "'");
+	for (const char *p = s; *p; p++)
+		buf_puts(b, *p == '\'' ? "'\\''" : (char[]){*p, 0});
+	buf_puts(b, "'");
+}
+
+/* "nncc ARGS...": argv[0] is left out (it may be an absolute path). */
+static const char *command_line(Ctx *ctx, int argc, char **argv)
+{
+	Buf b;
+	buf_init(&b);
+	buf_puts(&b, "nncc");
+	for (int i = 1; i < argc; i++) {
+		buf_puts(&b, " ");
+		put_arg(&b, argv[i]);
+	}
+	char *s = arena_strdup(ctx->arena, b.data);
+	buf_fini(&b);
+	return s;
+}
+
+/* Fills o from argv; -1 after a diagnostic. */
+static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		Mode mode;
+	} modes[] = {
+		{"--check", MODE_CHECK},     {"--cflags", MODE_CFLAGS}, {"--libs", MODE_LIBS},
+		{"--version", MODE_VERSION}, {"--help", MODE_HELP},     {"-h", MODE_HELP},
+	};
+	bool options_done = false;
+
+	memset(o, 0, sizeof *o);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t k = 0;
+		if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
+			if (o->input) {
+				diag_fatal(ctx, "more than one input file ('%s' and '%s')", o->input, a);
+				return -1;
+			}
+			o->input = a;
+			continue;
+		}
+		while (k < sizeof modes / sizeof modes[0] && strcmp(a, modes[k].name) != 0)
+			k++;
+		if (k < sizeof modes / sizeof modes[0]) {
+			if (o->mode != MODE_COMPILE && o->mode != modes[k].mode) {
+				diag_fatal(ctx, "%s cannot be combined with other modes", a);
+				return -1;
+			}
+			o->mode = modes[k].mode;
+		} else if (strcmp(a, "--") == 0) {
+			options_done = true;
+		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0) {
+			if (i + 1 >= argc) {
+				diag_fatal(ctx, "%s needs an argument", a);
+				return -1;
+			}
+			*(a[1] == 'o' ? &o->output : &o->weights) = argv[++i];
+		} else if (strncmp(a, "-o", 2) == 0) {
+			o->output = a + 2;
+		} else if (strcmp(a, "--infer") == 0) {
+			o->infer = true;
+		} else if (strcmp(a, "--header-only") == 0) {
+			o->header_only = true;
+		} else {
+			diag_fatal(ctx, "unknown option '%s' (nncc --help lists them)", a);
+			return -1;
+		}
+	}
+	if ((o->weights || o->header_only) && !o->infer) {
+		diag_fatal(ctx, "%s needs --infer", o->weights ? "--weights" : "--header-only");
+		return -1;
+	}
+	bool needs_input = o->mode == MODE_COMPILE || o->mode == MODE_CHECK;
+	if (needs_input && !o->input) {
+		diag_fatal(ctx, "no input file (usage: nncc [options] NET.yaml)");
+		return -1;
+	}
+	if (!needs_input && o->input) {
+		diag_fatal(ctx, "unexpected input file '%s' with %s", o->input,
+		           o->mode == MODE_CFLAGS ? "--cflags" : o->mode == MODE_LIBS ? "--libs"
+		                                               : o->mode == MODE_VERSION ? "--version"
+		                                                                         : "--help");
+		return -1;
+	}
+	o->command_line = command_line(ctx, argc, argv);
+	return 0;
+}
+
+/* The build tree this binary is in: <top>/<bin>/nncc gives bin and top.
+ * Checks that the runtime header and library are where --cflags/--libs say. */
+static int locate_tree(Ctx *ctx, const char **top, const char **bin)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0 || (size_t)n >= sizeof exe - 1) {
+		diag_fatal(ctx, "cannot find this program's path (/proc/self/exe): %s",
+		           n < 0 ? strerror(errno) : "too long");
+		return -1;
+	}
+	exe[n] = 0;
+	char *b = arena_strdup(ctx->arena, exe);
+	char *slash = strrchr(b, '/');
+	if (!slash || slash == b)
+		goto bad;
+	*slash = 0;                  /* b = <top>/build */
+	char *t = arena_strdup(ctx->arena, b);
+	slash = strrchr(t, '/');
+	if (!slash)
+		goto bad;
+	*slash = 0;                  /* t = <top> ("" for the root) */
+	if (access(arena_printf(ctx->arena, "%s/runtime/nncc.h", t), R_OK) != 0 ||
+	    access(arena_printf(ctx->arena, "%s/libnncc.a", b), R_OK) != 0)
+		goto bad;
+	*top = t;
+	*bin = b;
+	return 0;
+bad:
+	diag_fatal(ctx, "%s is not in an nncc build tree (expected <top>/build/nncc next to "
+	                "<top>/build/libnncc.a and <top>/runtime/nncc.h)", exe);
+	return -1;
+}
+
+/* "dir/net.yaml" -> "net.c" (in the current directory). */
+static const char *default_output(Ctx *ctx, const char *input)
+{
+	const char *base = strrchr(input, '/');
+	base = base ? base + 1 : input;
+	size_t n = strlen(base);
+	static const char *const exts[] = {".yaml", ".yml"};
+	for (size_t k = 0; k < 2; k++) {
+		size_t e = strlen(exts[k]);
+		if (n > e && strcmp(base + n - e, exts[k]) == 0) {
+			n -= e;
+			break;
+		}
+	}
+	return arena_printf(ctx->arena, "%.*s.c", (int)n, base);
+}
+
+/* Writes text to path through a temporary file in the same directory and a
+ * rename, so readers never see a partial file.  "-" is stdout. */
+static int write_output(Ctx *ctx, const char *path, const Buf *text)
+{
+	if (strcmp(path, "-") == 0) {
+		if (fwrite(text->data, 1, text->len, stdout) != text->len || fflush(stdout) != 0) {
+			diag_fatal(ctx, "cannot write to stdout: %s", strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	const char *slash = strrchr(path, '/');
+	const char *dir = slash ? arena_strndup(ctx->arena, path, (size_t)(slash - path + 1)) : "";
+	char *tmp = arena_printf(ctx->arena, "%s.%s.XXXXXX", dir, slash ? slash + 1 : path);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		diag_fatal(ctx, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	/* mkstemp makes the file 0600; a generated source gets the usual mode. */
+	mode_t mask = umask(0);
+	umask(mask);
+	int err = fchmod(fd, 0666 & ~mask) != 0 ? errno : 0;
+	for (size_t done = 0; !err && done < text->len;) {
+		ssize_t w = write(fd, text->data + done, text->len - done);
+		if (w < 0 && errno != EINTR)
+			err = errno;
+		done += w > 0 ? (size_t)w : 0;
+	}
+	if (close(fd) != 0 && !err)
+		err = errno;
+	if (!err && rename(tmp, path) != 0)
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		diag_fatal(ctx, "cannot write '%s': %s", path, strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+static int compile(Ctx *ctx, const Options *o)
+{
+	Model *m = model_load(ctx, o->input);
+	if (!m)
+		return -1;
+	if (o->mode == MODE_CHECK)
+		return 0;
+	if (o->infer) {
+		/* The inference exporter (emit_infer) plugs in here: read --weights,
+		 * fill EmitOptions.weights/norm, write NAME.h (and NAME.c). */
+		diag_fatal(ctx, "--infer: not implemented yet");
+		return -1;
+	}
+	EmitOptions eo = {.command_line = o->command_line, .test_accuracy = NAN};
+	Buf c;
+	buf_init(&c);
+	int rc = emit_trainer(ctx, m, &eo, &c);
+	if (rc == 0)
+		rc = write_output(ctx, o->output ? o->output : default_output(ctx, o->input), &c);
+	buf_fini(&c);
+	return rc;
+}
+
+static int run(Ctx *ctx, int argc, char **argv)
+{
+	Options o;
+	const char *top, *bin;
+
+	if (parse_args(ctx, &o, argc, argv) != 0)
+		return -1;
+	switch (o.mode) {
+	case MODE_HELP:
+		fputs(usage, stdout);
+		return 0;
+	case MODE_VERSION:
+		printf("nncc %s\n", NNCC_VERSION);
+		return 0;
+	case MODE_CFLAGS:
+		if (locate_tree(ctx, &top, &bin) != 0)
+			return -1;
+		printf("-I%s/runtime\n", top);
+		return 0;
+	case MODE_LIBS:
+		if (locate_tree(ctx, &top, &bin) != 0)
+			return -1;
+		printf("%s/libnncc.a -lz -lm -lpthread%s%s\n", bin, *NNCC_LIB_EXTRA ? " " : "",
+		       NNCC_LIB_EXTRA);
+		return 0;
+	case MODE_COMPILE:
+	case MODE_CHECK:
+		return compile(ctx, &o);
+	}
+	NNCC_UNREACHABLE();
+}
+
+int main(int argc, char **argv)
+{
+	Ctx ctx;
+	ctx_init(&ctx, stderr);
+	int rc = run(&ctx, argc, argv);
+	if (rc == 0 && fflush(stdout) != 0) {
+		diag_fatal(&ctx, "cannot write to stdout: %s", strerror(errno));
+		rc = -1;
+	}
+	ctx_fini(&ctx);
+	return rc == 0 ? 0 : 1;
+}

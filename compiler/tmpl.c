@@ -1,0 +1,238 @@
+/*
+ * tmpl.c - growable text buffers and template expansion.  A template is a C
+ * file from templates/ (compiled in as build/templates.c) split into sections
+ * by lines "//@ section NAME"; text before the first section is the file's own
+ * description and is never emitted.  Expansion substitutes {{NAME}}
+ * placeholders and nothing else: no conditionals, no loops (decisions stay in
+ * emit.c).  It is strict so a typo in a template or the emitter is caught by
+ * the unit test that expands every section: an unknown placeholder, a value
+ * that is NULL, a value the section never uses and an unknown section are all
+ * errors naming template:line.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nncc.h"
+
+#define SECTION_MARK "//@ section "
+
+/* ---- Buf: malloc'd, owned by whoever called buf_init; buf_fini frees. */
+
+void buf_init(Buf *b)
+{
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void buf_fini(Buf *b)
+{
+	free(b->data);
+	buf_init(b);
+}
+
+/* Makes room for n more bytes plus the terminating NUL. */
+static void buf_reserve(Buf *b, size_t n)
+{
+	if (n < b->cap - b->len && b->data)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len <= n) {
+		if (cap > SIZE_MAX / 2) {
+			fputs("nncc: out of memory (text buffer)\n", stderr);
+			exit(1);
+		}
+		cap *= 2;
+	}
+	char *p = realloc(b->data, cap);
+	if (!p) {
+		fprintf(stderr, "nncc: out of memory (allocating %zu bytes)\n", cap);
+		exit(1);
+	}
+	b->data = p;
+	b->cap = cap;
+}
+
+static void buf_putn(Buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = 0;
+}
+
+void buf_puts(Buf *b, const char *s)
+{
+	buf_putn(b, s, strlen(s));
+}
+
+void buf_printf(Buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		NNCC_UNREACHABLE();
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* ---- templates */
+
+const Template *tmpl_find(const char *name)
+{
+	for (size_t i = 0; i < builtin_templates_count; i++)
+		if (strcmp(builtin_templates[i].name, name) == 0)
+			return &builtin_templates[i];
+	return NULL;
+}
+
+/* A section's text: [begin, end) of the template, starting on line `line`.
+ * Leading and trailing blank lines are dropped (the emitter spaces sections). */
+typedef struct Section {
+	const char *begin, *end;
+	int line;
+} Section;
+
+static const char *line_end(const char *p)
+{
+	const char *nl = strchr(p, '\n');
+	return nl ? nl + 1 : p + strlen(p);
+}
+
+static bool line_is_blank(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+	return true;
+}
+
+/* Finds section `name` of t; false if there is none. */
+static bool section_find(const Template *t, const char *name, Section *s)
+{
+	size_t mark_len = strlen(SECTION_MARK), name_len = strlen(name);
+	const char *p = t->text;
+	int line = 1;
+
+	while (*p) {
+		const char *next = line_end(p);
+		line++;
+		if (strncmp(p, SECTION_MARK, mark_len) == 0 &&
+		    strncmp(p + mark_len, name, name_len) == 0 &&
+		    line_is_blank(p + mark_len + name_len, next))
+			break;
+		p = next;
+	}
+	if (!*p)
+		return false;
+	/* The body runs to the next "//@" line or the end of the file. */
+	const char *begin = line_end(p), *end = begin;
+	while (*end && strncmp(end, "//@", 3) != 0)
+		end = line_end(end);
+	while (begin < end && line_is_blank(begin, line_end(begin))) {
+		begin = line_end(begin);
+		line++;
+	}
+	while (end > begin) {
+		const char *last = end - 1;
+		while (last > begin && last[-1] != '\n')
+			last--;
+		if (!line_is_blank(last, end))
+			break;
+		end = last;
+	}
+	s->begin = begin;
+	s->end = end;
+	s->line = line;
+	return true;
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Drops what a failed expansion appended. */
+static int tmpl_fail(Buf *out, size_t old_len)
+{
+	if (out->data) {
+		out->len = old_len;
+		out->data[old_len] = 0;
+	}
+	return -1;
+}
+
+int tmpl_expand(Ctx *ctx, Buf *out, const char *name, const char *section,
+                const TmplVar *vars, size_t n_vars)
+{
+	const Template *t = tmpl_find(name);
+	if (!t) {
+		diag_fatal(ctx, "unknown template '%s'", name);
+		return -1;
+	}
+	Section s;
+	if (!section_find(t, section, &s)) {
+		diag_fatal(ctx, "template %s: unknown section '%s'", name, section);
+		return -1;
+	}
+	bool *used = arena_alloc(ctx->arena, n_vars ? n_vars : 1);
+	for (size_t i = 0; i < n_vars; i++)
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(vars[i].name, vars[k].name) == 0) {
+				diag_fatal(ctx, "template %s: value {{%s}} given twice", name,
+				           vars[i].name);
+				return -1;
+			}
+
+	size_t old_len = out->len;
+	int line = s.line;
+	const char *p = s.begin;
+	while (p < s.end) {
+		const char *open = p;
+		while (open < s.end && !(open[0] == '{' && open + 1 < s.end && open[1] == '{')) {
+			if (*open == '\n')
+				line++;
+			open++;
+		}
+		buf_putn(out, p, (size_t)(open - p));
+		if (open >= s.end)
+			break;
+		const char *id = open + 2, *q = id;
+		while (q < s.end && is_name_char(*q))
+			q++;
+		if (q == id || q + 1 >= s.end || q[0] != '}' || q[1] != '}') {
+			diag_fatal(ctx, "template %s:%d: malformed placeholder (expected {{NAME}})",
+			           name, line);
+			return tmpl_fail(out, old_len);
+		}
+		size_t id_len = (size_t)(q - id);
+		size_t v = 0;
+		while (v < n_vars && !(strlen(vars[v].name) == id_len &&
+		                       memcmp(vars[v].name, id, id_len) == 0))
+			v++;
+		if (v == n_vars) {
+			diag_fatal(ctx, "template %s:%d: unknown placeholder {{%.*s}}", name, line,
+			           (int)id_len, id);
+			return tmpl_fail(out, old_len);
+		}
+		if (!vars[v].value) {
+			diag_fatal(ctx, "template %s:%d: missing value for {{%s}}", name, line,
+			           vars[v].name);
+			return tmpl_fail(out, old_len);
+		}
+		buf_puts(out, vars[v].value);
+		used[v] = true;
+		p = q + 2;
+	}
+	for (size_t i = 0; i < n_vars; i++)
+		if (!used[i]) {
+			diag_fatal(ctx, "template %s:%d: unused value {{%s}} in section '%s'", name,
+			           s.line, vars[i].name, section);
+			return tmpl_fail(out, old_len);
+		}
+	return 0;
+}
