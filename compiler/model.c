@@ -151,6 +151,14 @@ static const char *found(Ctx *ctx, const Node *n)
 	return arena_printf(ctx->arena, "'%s%s'", s, more);
 }
 
+/* found() for a node of the wrong kind: "a scalar 'dense'", "a mapping". */
+static const char *found_kind(Ctx *ctx, const Node *n)
+{
+	if (n->kind != NODE_SCALAR || (!n->str[0] && !n->quoted))
+		return found(ctx, n);
+	return arena_printf(ctx->arena, "a scalar %s", found(ctx, n));
+}
+
 /* "a, b, c" from a table's keys or names.  Owner: the arena. */
 static const char *field_list(Ctx *ctx, const Field *fields, size_t n)
 {
@@ -186,7 +194,7 @@ static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *whe
 		}
 		if (val->kind != f->kind) {
 			diag_error(ctx, val->loc, "'%s' must be %s, got %s", f->key,
-			           node_kind_name(f->kind), found(ctx, val));
+			           node_kind_name(f->kind), found_kind(ctx, val));
 			continue;
 		}
 		f->parse(ctx, f, val, obj);
@@ -461,7 +469,7 @@ static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
 	const char *label = layer_label(ctx, item, i);
 	if (item->kind != NODE_MAP) {
 		diag_error(ctx, item->loc, "%s must be a mapping, got %s", label,
-		           found(ctx, item));
+		           found_kind(ctx, item));
 		return;
 	}
 	const Node *type = map_get(item, "type");
@@ -673,7 +681,7 @@ Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
 	model_defaults(m);
 	if (root->kind != NODE_MAP) {
 		diag_error(ctx, root->loc, "the document must be a mapping, got %s",
-		           found(ctx, root));
+		           found_kind(ctx, root));
 		return NULL;
 	}
 	parse_map(ctx, root, &root_tbl, root_tbl.where, m);
