@@ -75,6 +75,15 @@ opened:
 	return 0;
 }
 
+/* gzerror() messages read "PATH: reason"; the caller names the file already. */
+static const char *gz_reason(const char *msg, const char *path)
+{
+	size_t n = strlen(path);
+	if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+		return msg + n + 2;
+	return msg;
+}
+
 /* Reads up to len bytes; returns the count (short only at end of data), or
  * -1 with err set when the file is unreadable or not valid gzip. */
 static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
@@ -91,7 +100,8 @@ static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
 				nncc_err_set(err, "file %s: read error: %s", f->path,
 				             strerror(errno));
 			else
-				nncc_err_set(err, "file %s: corrupt gzip data (%s)", f->path, msg);
+				nncc_err_set(err, "file %s: corrupt gzip data (%s)", f->path,
+				             gz_reason(msg, f->path));
 			return -1;
 		}
 		if (r == 0)

@@ -37,7 +37,8 @@ static int fit_standardize(nncc_norm_stats_t *st, const nncc_dataset_t *train, n
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < dim; j++) {
 			double d = px[i * dim + j] - st->mean[j];
-			ss += d * d;
+			double sq = d * d; /* own statement: never fused into an FMA */
+			ss += sq;
 		}
 	var = ss / ((double)n * (double)dim);
 	st->std = sqrt(var);
