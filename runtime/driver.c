@@ -1,0 +1,831 @@
+/*
+ * driver.c - nncc_main(), the generated trainer's command line: parses the
+ * options, loads and normalises the IDX data, trains the model with
+ * mini-batch SGD through its entry points, evaluates it and reports.  The
+ * gradients are the generated code's business; the report formats live in
+ * report.c and plot.c.
+ *
+ * Vocabulary: N = training samples, B = batch size, T = iterations (one SGD
+ * update each), tile = at most m->max_batch samples handed to one entry
+ * point call, "stream" = the training samples repeated end to end (in file
+ * order, or a fresh permutation per pass when shuffling).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+#define EXIT_USAGE 2
+/* Xored into the seed so the shuffle draws a different stream than the
+ * weight init (which seeds with the seed itself). */
+#define SHUFFLE_STREAM 0x53485546464c4531ull /* "SHUFFL1" */
+/* Evaluations for --log/--plot when --eval-every is not given, and the
+ * fewest a plot may have before it gets the default ones added. */
+#define DEFAULT_EVALS 50
+#define MIN_PLOT_POINTS 10
+
+static const char *const default_files[4] = {
+	"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+	"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+};
+
+/* Everything one run owns; run_fini() frees it all. */
+typedef struct run {
+	const nncc_model_t *m;
+	const nncc_opts_t *o;
+	size_t rsize;                /* bytes per real */
+	char *files[4];              /* train images/labels, test images/labels */
+	nncc_dataset_t train, test;
+	nncc_norm_stats_t norm;
+	void *train_x, *test_x;      /* [N][n_inputs] reals, normalised */
+	size_t *perm;                /* [N] shuffle order, or NULL */
+	void *tile_x;                /* [max_batch][n_inputs] gather scratch */
+	int32_t *tile_y;             /* [max_batch] */
+	size_t *confusion;           /* [K][K] */
+	FILE *log;
+	size_t log_every, plot_every;
+	double *curve_x, *curve_y;   /* plot points: iteration, train loss */
+	size_t curve_n, curve_cap;
+	uint64_t loaded_iterations;  /* from --load's meta */
+	nncc_eval_t last_train;      /* latest periodic train evaluation */
+	size_t last_train_it;        /* its iteration, or SIZE_MAX */
+} run_t;
+
+/* The position in the training stream that the next tile starts at. */
+typedef struct stream {
+	const run_t *r;
+	size_t pos;                  /* < N */
+	nncc_rng_t rng;
+} stream_t;
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int fail(const nncc_model_t *m, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
+/* "NAME: error: ..." on stderr; returns the exit status 1. */
+static int fail(const nncc_model_t *m, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: error: ", m->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+/* How an option's value is parsed and stored (at offset `off` of nncc_opts_t). */
+typedef enum opt_kind {
+	OPT_STR,        /* const char * */
+	OPT_COUNT,      /* size_t >= 0 */
+	OPT_POSITIVE,   /* size_t >= 1 */
+	OPT_EPOCHS,     /* size_t >= 0, clears iterations */
+	OPT_ITERATIONS, /* size_t >= 0, clears epochs */
+	OPT_NO_TRAIN,   /* iterations = epochs = 0 */
+	OPT_U64,        /* uint64_t */
+	OPT_THREADS,    /* int >= 0 */
+	OPT_LR,         /* double, finite, > 0 */
+	OPT_BATCH,      /* size_t >= 1, or "full" = 0 */
+	OPT_SET,        /* int = 1 */
+	OPT_CLEAR,      /* int = 0 */
+	OPT_HELP
+} opt_kind_t;
+
+typedef struct opt_def {
+	const char *name;
+	const char *metavar;  /* NULL: takes no value */
+	opt_kind_t kind;
+	size_t off;
+	const char *help;     /* '\n' starts an indented continuation line */
+} opt_def_t;
+
+#define OFF(field) offsetof(nncc_opts_t, field)
+
+static const opt_def_t opt_defs[] = {
+	{"data", "DIR", OPT_STR, OFF(data_dir),
+	 "directory of the four IDX files (raw or .gz)"},
+	{"epochs", "N", OPT_EPOCHS, OFF(epochs),
+	 "train for N epochs of ceil(samples / batch)\niterations"},
+	{"iterations", "N", OPT_ITERATIONS, OFF(iterations),
+	 "train for N iterations (SGD updates);\n0 = evaluate only"},
+	{"no-train", NULL, OPT_NO_TRAIN, 0, "evaluate only, same as --iterations 0"},
+	{"lr", "X", OPT_LR, OFF(lr), "learning rate"},
+	{"batch", "N|full", OPT_BATCH, OFF(batch),
+	 "samples per update (full = the training set);\n"
+	 "a batch larger than the model's tile runs\n"
+	 "forward+backward over consecutive tiles,\n"
+	 "accumulating the gradient, then one update"},
+	{"seed", "N", OPT_U64, OFF(seed), "seed of the initial weights and the shuffle"},
+	{"shuffle", NULL, OPT_SET, OFF(shuffle),
+	 "a fresh random order of the training set\nevery epoch"},
+	{"no-shuffle", NULL, OPT_CLEAR, OFF(shuffle),
+	 "consecutive batches in file order, wrapping\naround at the end"},
+	{"threads", "N", OPT_THREADS, OFF(threads), "threads to use (0 = all cores)"},
+	{"save", "FILE", OPT_STR, OFF(save), "write the trained weights to FILE"},
+	{"load", "FILE", OPT_STR, OFF(load),
+	 "start from the weights in FILE instead of the\n"
+	 "initialisation, with its normalisation"},
+	{"eval-every", "N", OPT_POSITIVE, OFF(eval_every),
+	 "every N iterations (and at the start and the\n"
+	 "end) compute the mean cross-entropy over the\n"
+	 "whole training set"},
+	{"eval-test", NULL, OPT_SET, OFF(eval_test),
+	 "with --eval-every or --log, also compute the\ntest accuracy"},
+	{"log", "FILE.csv", OPT_STR, OFF(log),
+	 "write one row per evaluation: iteration,epoch,\n"
+	 "train_loss[,test_accuracy],seconds (training\n"
+	 "time so far); without --eval-every, evaluate\n"
+	 "about 50 times"},
+	{"plot", "FILE.svg", OPT_STR, OFF(plot),
+	 "draw the training cross-entropy against the\n"
+	 "iterations (evaluated as for --log, at least\n"
+	 "10 points)"},
+	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
+	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
+	{"help", NULL, OPT_HELP, 0, "show this help"},
+};
+
+#define N_OPTS (sizeof opt_defs / sizeof opt_defs[0])
+#define OPT_VAL_BASE 256 /* getopt val of opt_defs[i] is OPT_VAL_BASE + i */
+
+static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
+{
+	const nncc_config_t *c = &m->config;
+	memset(o, 0, sizeof *o);
+	o->data_dir = c->data_dir && *c->data_dir ? c->data_dir : ".";
+	o->iterations = c->iterations;
+	o->epochs = c->iterations ? 0 : c->epochs;
+	o->lr = c->learning_rate;
+	o->batch = c->batch_size;
+	o->seed = c->seed;
+	o->shuffle = c->shuffle;
+	o->threads = c->threads;
+}
+
+/* The default an option shows in --help ("" for none).  A flag shows
+ * "default" when it is the configured behaviour (--shuffle / --no-shuffle). */
+static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *buf, size_t len)
+{
+	const char *p = (const char *)o + d->off;
+	size_t z;
+	buf[0] = 0;
+	switch (d->kind) {
+	case OPT_STR:
+		if (*(const char *const *)p)
+			snprintf(buf, len, "default: %s", *(const char *const *)p);
+		break;
+	case OPT_EPOCHS:
+	case OPT_ITERATIONS:
+	case OPT_POSITIVE:
+	case OPT_COUNT:
+		memcpy(&z, p, sizeof z);
+		if (z)
+			snprintf(buf, len, "default: %zu", z);
+		break;
+	case OPT_BATCH:
+		memcpy(&z, p, sizeof z);
+		snprintf(buf, len, z ? "default: %zu" : "default: full", z);
+		break;
+	case OPT_U64:
+		snprintf(buf, len, "default: %llu", (unsigned long long)*(const uint64_t *)p);
+		break;
+	case OPT_THREADS:
+		snprintf(buf, len, "default: %d", *(const int *)p);
+		break;
+	case OPT_LR:
+		snprintf(buf, len, "default: %g", *(const double *)p);
+		break;
+	case OPT_SET:
+	case OPT_CLEAR:
+		if (*(const int *)p == (d->kind == OPT_SET))
+			snprintf(buf, len, "default");
+		break;
+	case OPT_NO_TRAIN:
+	case OPT_HELP:
+		break;
+	}
+	return buf;
+}
+
+static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
+{
+	nncc_opts_t o;
+	char buf[256];
+	opts_defaults(&o, m);
+	fprintf(f, "usage: %s [options]\n", prog);
+	fprintf(f, "Trains network '%s' (%s, %zu parameters, tiles of %zu samples) with\n"
+	           "mini-batch SGD on IDX data, then reports its loss and test accuracy.\n"
+	           "Results go to stdout, progress and errors to stderr.\n\noptions:\n",
+	        m->name, m->source ? m->source : "?", m->n_params, m->max_batch);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const opt_def_t *d = &opt_defs[i];
+		char head[64];
+		snprintf(head, sizeof head, "--%s%s%s", d->name, d->metavar ? " " : "",
+		         d->metavar ? d->metavar : "");
+		fprintf(f, "  %-20s ", head);
+		for (const char *s = d->help; *s; s++) {
+			fputc(*s, f);
+			if (*s == '\n')
+				fprintf(f, "  %-20s ", "");
+		}
+		if (*opt_default(d, &o, buf, sizeof buf))
+			fprintf(f, " [%s]", buf);
+		fputc('\n', f);
+	}
+	fprintf(f, "\ndata files (relative to --data):\n  %s\n  %s\n  %s\n  %s\n",
+	        m->config.train_images ? m->config.train_images : default_files[0],
+	        m->config.train_labels ? m->config.train_labels : default_files[1],
+	        m->config.test_images ? m->config.test_images : default_files[2],
+	        m->config.test_labels ? m->config.test_labels : default_files[3]);
+}
+
+/* Unsigned decimal, the whole string, no sign. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Stores one option's value; returns NULL or what was expected. */
+static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg)
+{
+	char *p = (char *)o + d->off;
+	uint64_t u;
+	size_t z;
+	switch (d->kind) {
+	case OPT_STR:
+		if (!*arg)
+			return "a non-empty name";
+		*(const char **)p = arg;
+		return NULL;
+	case OPT_COUNT:
+	case OPT_POSITIVE:
+	case OPT_EPOCHS:
+	case OPT_ITERATIONS:
+		if (parse_u64(arg, &u) || u > SIZE_MAX || (d->kind == OPT_POSITIVE && u == 0))
+			return d->kind == OPT_POSITIVE ? "an integer >= 1" : "an integer >= 0";
+		z = (size_t)u;
+		memcpy(p, &z, sizeof z);
+		if (d->kind == OPT_EPOCHS)
+			o->iterations = 0;
+		if (d->kind == OPT_ITERATIONS)
+			o->epochs = 0;
+		return NULL;
+	case OPT_NO_TRAIN:
+		o->iterations = o->epochs = 0;
+		return NULL;
+	case OPT_U64:
+		if (parse_u64(arg, &u))
+			return "an integer >= 0";
+		memcpy(p, &u, sizeof u);
+		return NULL;
+	case OPT_THREADS:
+		if (parse_u64(arg, &u) || u > INT_MAX)
+			return "an integer >= 0 (0 = all cores)";
+		*(int *)p = (int)u;
+		return NULL;
+	case OPT_LR: {
+		char *end;
+		double x;
+		errno = 0;
+		x = strtod(arg, &end);
+		if (!*arg || *end || errno || !isfinite(x) || x <= 0)
+			return "a number > 0";
+		memcpy(p, &x, sizeof x);
+		return NULL;
+	}
+	case OPT_BATCH:
+		if (!strcmp(arg, "full"))
+			u = 0;
+		else if (parse_u64(arg, &u) || u == 0 || u > SIZE_MAX)
+			return "an integer >= 1 or 'full'";
+		z = (size_t)u;
+		memcpy(p, &z, sizeof z);
+		return NULL;
+	case OPT_SET:
+	case OPT_CLEAR:
+		*(int *)p = d->kind == OPT_SET;
+		return NULL;
+	case OPT_HELP:
+		return NULL;
+	}
+	return NULL;
+}
+
+/* Returns -1 to go on, or the exit status (0 after --help, 2 on bad usage). */
+static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t *m)
+{
+	struct option longs[N_OPTS + 1];
+	const char *prog = argc > 0 && argv[0] ? argv[0] : m->name;
+	const char *bad = NULL;
+	int c;
+
+	opts_defaults(o, m);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		longs[i].name = opt_defs[i].name;
+		longs[i].has_arg = opt_defs[i].metavar ? required_argument : no_argument;
+		longs[i].flag = NULL;
+		longs[i].val = OPT_VAL_BASE + (int)i;
+	}
+	memset(&longs[N_OPTS], 0, sizeof longs[N_OPTS]);
+	/* getopt keeps global state: start over for every call (tests call
+	 * nncc_main repeatedly).  glibc needs 0 for a full reset. */
+#ifdef __GLIBC__
+	optind = 0;
+#else
+	optind = 1;
+#endif
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
+		const char *opt = argv[optind - 1];
+		if (c == 'h' || c == OPT_VAL_BASE + (int)N_OPTS - 1) {
+			opts_help(stdout, prog, m);
+			return 0;
+		}
+		if (c == '?') {
+			if (optopt)
+				fail(m, "unknown option '-%c'", optopt);
+			else
+				fail(m, "unknown option '%s'", opt);
+			bad = "";
+			break;
+		}
+		if (c == ':') {
+			fail(m, "option '%s' needs a value", opt);
+			bad = "";
+			break;
+		}
+		const opt_def_t *d = &opt_defs[c - OPT_VAL_BASE];
+		bad = opt_store(d, o, optarg);
+		if (bad) {
+			fail(m, "invalid value '%s' for --%s (expected %s)", optarg, d->name, bad);
+			break;
+		}
+	}
+	if (!bad && optind < argc) {
+		fail(m, "unexpected argument '%s'", argv[optind]);
+		bad = "";
+	}
+	if (bad) {
+		fprintf(stderr, "Try '%s --help' for the options.\n", prog);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* ---- data --------------------------------------------------------------- */
+
+/* dir/name, or name itself when absolute; malloc'd (NULL when out of memory). */
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n;
+	char *p;
+	if (name[0] == '/')
+		return strdup(name);
+	n = strlen(dir) + strlen(name) + 2;
+	p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/* Checks one loaded set against the model: inputs, labels, size. */
+static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *images,
+                      const char *labels)
+{
+	const nncc_model_t *m = r->m;
+	if (ds->dim != m->n_inputs)
+		return fail(m, "%s has %zu pixels per image but network '%s' expects %zu inputs",
+		            images, ds->dim, m->name, m->n_inputs);
+	if (ds->n_classes > m->n_outputs)
+		return fail(m, "%s has label %zu but network '%s' has %zu outputs (labels 0..%zu)",
+		            labels, ds->n_classes - 1, m->name, m->n_outputs, m->n_outputs - 1);
+	if (ds->n == 0)
+		return fail(m, "%s has no images", images);
+	if (ds->n > SIZE_MAX / r->rsize / m->n_inputs)
+		return fail(m, "%s: too many images (%zu) for memory", images, ds->n);
+	return 0;
+}
+
+/* Loads both sets, takes the normalisation from --load or fits it on the
+ * training set, and converts both sets to the model's reals. */
+static int run_load(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_config_t *c = &m->config;
+	const char *names[4] = {c->train_images, c->train_labels, c->test_images,
+	                        c->test_labels};
+	nncc_weights_meta_t meta;
+	nncc_err_t err;
+
+	for (int i = 0; i < 4; i++) {
+		r->files[i] = path_join(r->o->data_dir, names[i] ? names[i] : default_files[i]);
+		if (!r->files[i])
+			return fail(m, "out of memory");
+	}
+	if (nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
+	    nncc_dataset_load(&r->test, r->files[2], r->files[3], &err))
+		return fail(m, "%s", err.msg);
+	if (data_check(r, &r->train, r->files[0], r->files[1]) ||
+	    data_check(r, &r->test, r->files[2], r->files[3]))
+		return 1;
+
+	if (r->o->load) {
+		if (nncc_weights_load(m, r->o->load, &r->norm, &meta, &err))
+			return fail(m, "%s", err.msg);
+		r->loaded_iterations = meta.iterations;
+		if (r->norm.dim && r->norm.dim != m->n_inputs)
+			return fail(m, "%s: normalisation statistics for %zu inputs, network has %zu",
+			            r->o->load, r->norm.dim, m->n_inputs);
+	} else {
+		nncc_init_params(m, c->init, c->init_scale, r->o->seed);
+	}
+	if (!r->norm.dim) { /* nothing loaded: fit on the training set */
+		nncc_norm_fini(&r->norm);
+		if (nncc_norm_fit(&r->norm, c->normalize, &r->train, &err))
+			return fail(m, "%s", err.msg);
+	}
+
+	r->train_x = malloc(r->train.n * m->n_inputs * r->rsize);
+	r->test_x = malloc(r->test.n * m->n_inputs * r->rsize);
+	if (!r->train_x || !r->test_x)
+		return fail(m, "out of memory for the data (%zu + %zu images of %zu inputs)",
+		            r->train.n, r->test.n, m->n_inputs);
+	nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, r->train.n);
+	nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
+	return 0;
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+/* The next k <= max_batch samples of the stream: a pointer into the data
+ * when they are consecutive in file order, else gathered into the scratch
+ * tile.  Advances the stream, reshuffling at the end of each pass. */
+static const void *stream_tile(stream_t *s, size_t k, const int32_t **y)
+{
+	const run_t *r = s->r;
+	size_t row = r->m->n_inputs * r->rsize, n = r->train.n;
+	const char *x = r->train_x;
+
+	if (!r->perm && s->pos + k <= n) {
+		*y = r->train.labels + s->pos;
+		x += s->pos * row;
+		s->pos = (s->pos + k) % n;
+		return x;
+	}
+	for (size_t i = 0; i < k; i++) {
+		size_t j = r->perm ? r->perm[s->pos] : s->pos;
+		memcpy((char *)r->tile_x + i * row, x + j * row, row);
+		r->tile_y[i] = r->train.labels[j];
+		if (++s->pos == n) {
+			s->pos = 0;
+			if (r->perm)
+				nncc_rng_shuffle(&s->rng, r->perm, n);
+		}
+	}
+	*y = r->tile_y;
+	return r->tile_x;
+}
+
+/* One SGD update on the next B samples; returns the loss sum before it. */
+static double train_batch(stream_t *s, size_t B, double lr)
+{
+	const nncc_model_t *m = s->r->m;
+	const int32_t *y;
+	const void *x;
+	double sum = 0;
+
+	if (B <= m->max_batch) {
+		x = stream_tile(s, B, &y);
+		return m->step(B, x, y, lr);
+	}
+	for (size_t done = 0; done < B;) {
+		size_t k = B - done < m->max_batch ? B - done : m->max_batch;
+		x = stream_tile(s, k, &y);
+		m->forward(k, x);
+		sum += m->loss(k, y);
+		m->backward(k, x, y, done > 0);
+		done += k;
+	}
+	m->update(lr, B);
+	return sum;
+}
+
+/* Forward over a whole set in tiles: mean cross-entropy, accuracy (argmax,
+ * ties to the lowest class) and, if ev->confusion is set, the confusion
+ * counts. */
+static void evaluate(const run_t *r, const void *xs, const int32_t *ys, size_t n,
+                     nncc_eval_t *ev)
+{
+	const nncc_model_t *m = r->m;
+	size_t K = m->n_outputs, row = m->n_inputs * r->rsize;
+	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
+	double sum = 0;
+
+	ev->n = n;
+	ev->correct = 0;
+	if (ev->confusion)
+		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
+	for (size_t at = 0; at < n; at += m->max_batch) {
+		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+		m->forward(k, (const char *)xs + at * row);
+		sum += m->loss(k, ys + at);
+		for (size_t b = 0; b < k; b++) {
+			size_t best = 0;
+			for (size_t i = 1; i < K; i++) {
+				double vi, vb;
+				if (m->dtype == NNCC_F64) {
+					vi = ((const double *)out)[b * K + i];
+					vb = ((const double *)out)[b * K + best];
+				} else {
+					vi = ((const float *)out)[b * K + i];
+					vb = ((const float *)out)[b * K + best];
+				}
+				if (vi > vb)
+					best = i;
+			}
+			size_t truth = (size_t)ys[at + b];
+			ev->correct += best == truth;
+			if (ev->confusion)
+				ev->confusion[truth * K + best]++;
+		}
+	}
+	ev->loss = sum / (double)n;
+}
+
+/* A periodic evaluation after `it` iterations: log row, plot point, line on
+ * stderr when the user asked for --eval-every. */
+static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, size_t B,
+                           double train_s)
+{
+	const nncc_opts_t *o = r->o;
+	nncc_eval_t test = {0};
+	double epoch = (double)it * (double)B / (double)r->train.n;
+	int want_test = o->eval_test && (r->log || o->eval_every);
+
+	evaluate(r, r->train_x, r->train.labels, r->train.n, &r->last_train);
+	r->last_train_it = it;
+	if (want_test)
+		evaluate(r, r->test_x, r->test.labels, r->test.n, &test);
+	double acc = want_test ? (double)test.correct / (double)test.n : NAN;
+	int on_log = r->log_every && (it % r->log_every == 0 || it == pg->total);
+
+	if (r->log && on_log)
+		nncc_log_row(r->log, it, epoch, r->last_train.loss, want_test ? &acc : NULL,
+		             train_s);
+	if (r->curve_x && r->curve_n < r->curve_cap) {
+		r->curve_x[r->curve_n] = (double)it;
+		r->curve_y[r->curve_n++] = r->last_train.loss;
+	}
+	if (o->eval_every && on_log && !o->quiet) {
+		nncc_progress_break(pg);
+		fprintf(stderr, "%s: iteration %zu/%zu (epoch %.2f): train loss %.6f", r->m->name,
+		        it, pg->total, epoch, r->last_train.loss);
+		if (want_test)
+			fprintf(stderr, ", test accuracy %.2f%%", 100 * acc);
+		fputc('\n', stderr);
+	}
+}
+
+static int eval_due(const run_t *r, size_t it, size_t T)
+{
+	if (!r->log_every && !r->plot_every)
+		return 0;
+	return it == 0 || it == T || (r->log_every && it % r->log_every == 0) ||
+	       (r->plot_every && it % r->plot_every == 0);
+}
+
+/* Plans the periodic evaluations and allocates what training needs. */
+static int run_prepare(run_t *r, size_t T)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	size_t dflt = T > DEFAULT_EVALS ? (T + DEFAULT_EVALS - 1) / DEFAULT_EVALS : 1;
+
+	r->log_every = o->eval_every ? o->eval_every : (o->log || o->plot) ? dflt : 0;
+	if (o->plot)
+		r->plot_every = o->eval_every && T / o->eval_every >= MIN_PLOT_POINTS
+		                    ? o->eval_every : dflt;
+	if (o->log) {
+		r->log = fopen(o->log, "w");
+		if (!r->log)
+			return fail(m, "cannot write %s: %s", o->log, strerror(errno));
+		nncc_log_header(r->log, o->eval_test);
+	}
+	if (o->plot) {
+		r->curve_cap = 3 + T / r->plot_every + (r->log_every ? T / r->log_every : 0);
+		r->curve_x = malloc(r->curve_cap * sizeof *r->curve_x);
+		r->curve_y = malloc(r->curve_cap * sizeof *r->curve_y);
+	}
+	r->tile_x = malloc(m->max_batch * m->n_inputs * r->rsize);
+	r->tile_y = malloc(m->max_batch * sizeof *r->tile_y);
+	r->confusion = malloc(m->n_outputs * m->n_outputs * sizeof *r->confusion);
+	if (o->shuffle && T) {
+		r->perm = malloc(r->train.n * sizeof *r->perm);
+		if (r->perm)
+			for (size_t i = 0; i < r->train.n; i++)
+				r->perm[i] = i;
+	}
+	if ((o->plot && (!r->curve_x || !r->curve_y)) || !r->tile_x || !r->tile_y ||
+	    !r->confusion || (o->shuffle && T && !r->perm))
+		return fail(m, "out of memory");
+	return 0;
+}
+
+/* T updates of B samples.  train_seconds excludes progress output and the
+ * periodic evaluations (eval_seconds). */
+static int run_train(run_t *r, nncc_summary_t *s)
+{
+	const nncc_model_t *m = r->m;
+	size_t T = s->iterations, B = s->batch;
+	stream_t st = {.r = r, .pos = 0};
+	nncc_progress_t pg;
+	double t0, excluded = 0;
+
+	nncc_progress_init(&pg, stderr, r->o->quiet, m->name, T, B, r->train.n);
+	nncc_rng_seed(&st.rng, r->o->seed ^ SHUFFLE_STREAM);
+	if (r->perm)
+		nncc_rng_shuffle(&st.rng, r->perm, r->train.n);
+	if (eval_due(r, 0, T)) {
+		double e0 = now_seconds();
+		run_eval_point(r, &pg, 0, B, 0);
+		s->eval_seconds += now_seconds() - e0;
+	}
+	t0 = now_seconds();
+	for (size_t it = 1; it <= T; it++) {
+		double loss = train_batch(&st, B, r->o->lr) / (double)B;
+		double t = now_seconds();
+		int paused = 0;
+		if (!isfinite(loss)) {
+			nncc_progress_break(&pg);
+			return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr",
+			            isnan(loss) ? "nan" : "inf", it, r->o->lr);
+		}
+		paused = nncc_progress_step(&pg, it, loss, t - t0 - excluded, t - t0);
+		if (eval_due(r, it, T)) {
+			double e0 = now_seconds();
+			run_eval_point(r, &pg, it, B, t - t0 - excluded);
+			s->eval_seconds += now_seconds() - e0;
+			paused = 1;
+		}
+		if (paused)
+			excluded += now_seconds() - t;
+	}
+	s->train_seconds = T ? now_seconds() - t0 - excluded : 0;
+	nncc_progress_break(&pg);
+	return 0;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+static int run_outputs(run_t *r, nncc_summary_t *s)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	nncc_err_t err;
+
+	if (r->log) {
+		int bad = ferror(r->log) | fclose(r->log);
+		r->log = NULL;
+		if (bad)
+			return fail(m, "cannot write %s: %s", o->log, strerror(errno));
+	}
+	if (o->plot) {
+		char title[256];
+		FILE *f = fopen(o->plot, "w");
+		int bad = !f;
+		snprintf(title, sizeof title, "%s: training cross-entropy", m->name);
+		if (f) {
+			bad = nncc_plot_svg(f, title, "iteration", "mean cross-entropy (training set)",
+			                    r->curve_x, r->curve_y, r->curve_n);
+			bad |= fclose(f);
+		}
+		if (bad) {
+			int e = errno;
+			remove(o->plot);
+			return fail(m, "cannot write %s: %s", o->plot, strerror(e));
+		}
+	}
+	if (o->save) {
+		nncc_weights_meta_t meta = {
+			.test_accuracy = (double)s->test.correct / (double)s->test.n,
+			.iterations = r->loaded_iterations + s->iterations,
+		};
+		if (nncc_weights_save(m, o->save, &r->norm, &meta, &err))
+			return fail(m, "%s", err.msg);
+	}
+	return 0;
+}
+
+static int run(run_t *r, nncc_summary_t *s)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	size_t N, B, per_epoch;
+
+	if (run_load(r))
+		return 1;
+	N = r->train.n;
+	B = o->batch ? o->batch : N;
+	per_epoch = N / B + (N % B != 0);
+	if (o->epochs > SIZE_MAX / per_epoch)
+		return fail(m, "--epochs %zu is too many iterations", o->epochs);
+	s->n_train = N;
+	s->batch = B;
+	s->iterations = o->iterations ? o->iterations : o->epochs * per_epoch;
+	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
+	if (run_prepare(r, s->iterations) || run_train(r, s))
+		return 1;
+
+	s->test.confusion = r->confusion;
+	evaluate(r, r->test_x, r->test.labels, r->test.n, &s->test);
+	if (r->last_train_it == s->iterations)
+		s->train = r->last_train;
+	else
+		evaluate(r, r->train_x, r->train.labels, N, &s->train);
+	if (o->json)
+		nncc_report_json(stdout, s);
+	else
+		nncc_report_text(stdout, s);
+	if (fflush(stdout))
+		return fail(m, "cannot write the results: %s", strerror(errno));
+	return run_outputs(r, s);
+}
+
+static void run_fini(run_t *r)
+{
+	for (int i = 0; i < 4; i++)
+		free(r->files[i]);
+	nncc_dataset_fini(&r->train);
+	nncc_dataset_fini(&r->test);
+	nncc_norm_fini(&r->norm);
+	free(r->train_x);
+	free(r->test_x);
+	free(r->perm);
+	free(r->tile_x);
+	free(r->tile_y);
+	free(r->confusion);
+	free(r->curve_x);
+	free(r->curve_y);
+	if (r->log)
+		fclose(r->log);
+}
+
+int nncc_main(int argc, char **argv, const nncc_model_t *m)
+{
+	nncc_opts_t o;
+	nncc_summary_t s;
+	run_t r;
+	int rc;
+
+	if (m->abi_version != NNCC_ABI_VERSION)
+		return fail(m, "generated for runtime ABI %d but this libnncc implements %d; "
+		               "regenerate it with the matching nncc",
+		            m->abi_version, NNCC_ABI_VERSION);
+	if (!m->max_batch || !m->n_inputs || !m->n_outputs || !m->n_layers)
+		return fail(m, "model has a zero size (max_batch %zu, inputs %zu, outputs %zu)",
+		            m->max_batch, m->n_inputs, m->n_outputs);
+	if (m->config.init != NNCC_INIT_NORMAL && m->config.init != NNCC_INIT_UNIFORM)
+		return fail(m, "model has an unknown init kind %d", m->config.init);
+	rc = opts_parse(&o, argc, argv, m);
+	if (rc >= 0)
+		return rc;
+	memset(&r, 0, sizeof r);
+	memset(&s, 0, sizeof s);
+	r.m = m;
+	r.o = &o;
+	r.rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	r.last_train_it = SIZE_MAX;
+	s.m = m;
+	s.o = &o;
+	s.data_dir = o.data_dir;
+	rc = run(&r, &s);
+	run_fini(&r);
+	return rc;
+}

@@ -1,0 +1,254 @@
+/*
+ * report.c - what the training driver prints: the progress line on stderr,
+ * the final results on stdout (human-readable text with a confusion matrix,
+ * or one JSON object) and the rows of the --log CSV file.  Formatting only:
+ * every number arrives computed in an nncc_summary_t.
+ *
+ * Vocabulary: K = n_outputs (classes); confusion[t*K + p] counts samples of
+ * true label t predicted as p.
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+#define PROGRESS_TTY_INTERVAL 0.1 /* seconds between live-line updates */
+#define PROGRESS_STEPS 10         /* plain lines per run when not a terminal */
+
+void nncc_progress_init(nncc_progress_t *p, FILE *f, int quiet, const char *name,
+                        size_t total, size_t batch, size_t n_train)
+{
+	memset(p, 0, sizeof *p);
+	p->f = f;
+	p->quiet = quiet;
+	p->tty = isatty(fileno(f));
+	p->name = name;
+	p->total = total;
+	p->batch = batch;
+	p->n_train = n_train;
+	p->last_shown = -1;
+	p->next_tenth = 1;
+}
+
+/* "1:02:03" or "2:03". */
+static void format_duration(char *buf, size_t len, double s)
+{
+	unsigned long t = s > 0 && s < 1e9 ? (unsigned long)(s + 0.5) : 0;
+	if (t >= 3600)
+		snprintf(buf, len, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(buf, len, "%lu:%02lu", t / 60, t % 60);
+}
+
+int nncc_progress_step(nncc_progress_t *p, size_t done, double loss, double train_s,
+                       double wall_s)
+{
+	char eta[32];
+	int due;
+
+	if (p->quiet)
+		return 0;
+	p->loss_sum += loss;
+	p->loss_n++;
+	if (p->tty) {
+		due = done == p->total || wall_s - p->last_shown >= PROGRESS_TTY_INTERVAL;
+	} else {
+		due = done * PROGRESS_STEPS >= p->next_tenth * p->total;
+		while (p->next_tenth <= PROGRESS_STEPS && done * PROGRESS_STEPS >= p->next_tenth * p->total)
+			p->next_tenth++;
+	}
+	if (!due)
+		return 0;
+	format_duration(eta, sizeof eta, wall_s / (double)done * (double)(p->total - done));
+	fprintf(p->f, "%s%s: iteration %zu/%zu  epoch %.2f  loss %.4f  %.0f samples/s  ETA %s%s",
+	        p->tty ? "\r" : "", p->name, done, p->total,
+	        (double)done * (double)p->batch / (double)p->n_train,
+	        p->loss_sum / (double)p->loss_n,
+	        train_s > 0 ? (double)done * (double)p->batch / train_s : 0.0, eta,
+	        p->tty ? "\033[K" : "\n");
+	fflush(p->f);
+	p->live = p->tty;
+	p->last_shown = wall_s;
+	p->loss_sum = 0;
+	p->loss_n = 0;
+	return 1;
+}
+
+void nncc_progress_break(nncc_progress_t *p)
+{
+	if (p->live) {
+		fputc('\n', p->f);
+		p->live = 0;
+	}
+}
+
+static const char *dtype_name(int dtype)
+{
+	return dtype == NNCC_F64 ? "f64" : "f32";
+}
+
+static double ratio(size_t a, size_t b)
+{
+	return b ? (double)a / (double)b : NAN;
+}
+
+static double epochs_of(const nncc_summary_t *s)
+{
+	return (double)s->iterations * (double)s->batch / (double)s->n_train;
+}
+
+static double samples_per_second(const nncc_summary_t *s)
+{
+	double samples = (double)s->iterations * (double)s->batch;
+	return s->train_seconds > 0 ? samples / s->train_seconds : 0;
+}
+
+/* The confusion matrix with a per-class accuracy column; each column as wide
+ * as the largest count. */
+static void report_confusion(FILE *f, const nncc_model_t *m, const size_t *conf)
+{
+	size_t K = m->n_outputs, max = 0;
+	int w;
+	for (size_t i = 0; i < K * K; i++)
+		if (conf[i] > max)
+			max = conf[i];
+	w = snprintf(NULL, 0, "%zu", max > K ? max : K);
+	if (w < 3)
+		w = 3;
+	fprintf(f, "\nconfusion matrix (rows: true label, columns: predicted)\n%6s", "");
+	for (size_t p = 0; p < K; p++)
+		fprintf(f, " %*zu", w, p);
+	fprintf(f, "  accuracy\n");
+	for (size_t t = 0; t < K; t++) {
+		size_t row = 0;
+		fprintf(f, "%6zu", t);
+		for (size_t p = 0; p < K; p++) {
+			fprintf(f, " %*zu", w, conf[t * K + p]);
+			row += conf[t * K + p];
+		}
+		if (row)
+			fprintf(f, "  %7.2f%%\n", 100 * ratio(conf[t * K + t], row));
+		else
+			fprintf(f, "  %8s\n", "-");
+	}
+}
+
+void nncc_report_text(FILE *f, const nncc_summary_t *s)
+{
+	const nncc_model_t *m = s->m;
+	const nncc_opts_t *o = s->o;
+
+	fprintf(f, "network        %s", m->name);
+	if (m->source)
+		fprintf(f, " (%s)", m->source);
+	fprintf(f, "\nparameters     %zu (%s)\n", m->n_params, dtype_name(m->dtype));
+	fprintf(f, "data           %s: %zu training, %zu test images\n", s->data_dir, s->n_train,
+	        s->test.n);
+	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
+	           "%d thread%s\n",
+	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
+	        o->shuffle ? "shuffled" : "file order", s->threads, s->threads == 1 ? "" : "s");
+	fprintf(f, "train time     %.3f s, %.0f samples/s", s->train_seconds, samples_per_second(s));
+	if (s->eval_seconds > 0)
+		fprintf(f, " (periodic evaluation: %.3f s more)", s->eval_seconds);
+	fprintf(f, "\ntrain loss     %.6f (accuracy %.2f%%)\n", s->train.loss,
+	        100 * ratio(s->train.correct, s->train.n));
+	fprintf(f, "test loss      %.6f\n", s->test.loss);
+	fprintf(f, "test accuracy  %.2f%% (%zu/%zu)\n", 100 * ratio(s->test.correct, s->test.n),
+	        s->test.correct, s->test.n);
+	report_confusion(f, m, s->test.confusion);
+}
+
+/* A JSON string literal. */
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* A JSON number; NaN and infinities have none, so they become null. */
+static void json_number(FILE *f, double x)
+{
+	if (isfinite(x))
+		fprintf(f, "%.10g", x);
+	else
+		fputs("null", f);
+}
+
+void nncc_report_json(FILE *f, const nncc_summary_t *s)
+{
+	const nncc_model_t *m = s->m;
+	const nncc_opts_t *o = s->o;
+	size_t K = m->n_outputs;
+	const size_t *conf = s->test.confusion;
+
+	fputs("{\"network\": ", f);
+	json_string(f, m->name);
+	fputs(", \"source\": ", f);
+	json_string(f, m->source);
+	fprintf(f, ", \"parameters\": %zu, \"dtype\": \"%s\", \"epochs\": ", m->n_params,
+	        dtype_name(m->dtype));
+	json_number(f, epochs_of(s));
+	fprintf(f, ", \"iterations\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
+	        s->iterations, s->batch);
+	json_number(f, o->lr);
+	fprintf(f, ", \"seed\": %llu, \"shuffle\": %s, \"train_loss\": ",
+	        (unsigned long long)o->seed, o->shuffle ? "true" : "false");
+	json_number(f, s->train.loss);
+	fputs(", \"train_accuracy\": ", f);
+	json_number(f, ratio(s->train.correct, s->train.n));
+	fputs(", \"test_loss\": ", f);
+	json_number(f, s->test.loss);
+	fputs(", \"test_accuracy\": ", f);
+	json_number(f, ratio(s->test.correct, s->test.n));
+	fputs(", \"train_seconds\": ", f);
+	json_number(f, s->train_seconds);
+	fputs(", \"eval_seconds\": ", f);
+	json_number(f, s->eval_seconds);
+	fputs(", \"samples_per_second\": ", f);
+	json_number(f, samples_per_second(s));
+	fprintf(f, ", \"threads\": %d, \"data_dir\": ", s->threads);
+	json_string(f, s->data_dir);
+	fprintf(f, ", \"train_samples\": %zu, \"test_samples\": %zu, \"confusion\": [",
+	        s->n_train, s->test.n);
+	for (size_t t = 0; t < K; t++) {
+		fputs(t ? ", [" : "[", f);
+		for (size_t p = 0; p < K; p++)
+			fprintf(f, p ? ", %zu" : "%zu", conf[t * K + p]);
+		fputc(']', f);
+	}
+	fputs("], \"class_accuracy\": [", f);
+	for (size_t t = 0; t < K; t++) {
+		size_t row = 0;
+		for (size_t p = 0; p < K; p++)
+			row += conf[t * K + p];
+		if (t)
+			fputs(", ", f);
+		json_number(f, ratio(conf[t * K + t], row));
+	}
+	fputs("]}\n", f);
+}
+
+void nncc_log_header(FILE *f, int with_test)
+{
+	fprintf(f, "iteration,epoch,train_loss,%sseconds\n", with_test ? "test_accuracy," : "");
+}
+
+void nncc_log_row(FILE *f, size_t iteration, double epoch, double train_loss,
+                  const double *test_accuracy, double seconds)
+{
+	fprintf(f, "%zu,%.6g,%.9g,", iteration, epoch, train_loss);
+	if (test_accuracy)
+		fprintf(f, "%.6g,", *test_accuracy);
+	fprintf(f, "%.6f\n", seconds);
+}
