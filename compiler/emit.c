@@ -77,12 +77,11 @@ static const char *const norm_names[] = {
 
 static void emit_line(Emitter *e, const char *fmt, ...) NNCC_PRINTF(2, 3);
 
-/* Appends one line at the current indentation; "" gives an empty line. */
+/* Appends one line at the current indentation. */
 static void emit_line(Emitter *e, const char *fmt, ...)
 {
-	if (*fmt)
-		for (int i = 0; i < e->indent; i++)
-			buf_puts(e->out, "\t");
+	for (int i = 0; i < e->indent; i++)
+		buf_puts(e->out, "\t");
 	va_list ap;
 	va_start(ap, fmt);
 	char *s = NULL;
@@ -95,6 +94,11 @@ static void emit_line(Emitter *e, const char *fmt, ...)
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	buf_puts(e->out, s);
+	buf_puts(e->out, "\n");
+}
+
+static void emit_blank(Emitter *e)
+{
 	buf_puts(e->out, "\n");
 }
 
@@ -299,7 +303,7 @@ static void emit_sizes(Emitter *e)
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *ly = &m->layers[l];
 		const LayerNames *nm = &e->names[l];
-		emit_line(e, "");
+		emit_blank(e);
 		emit_line(e, "/* layer %zu \"%s\": %s */", l + 1, comment_safe(e, ly->name),
 		          ly->kind == LAYER_DENSE ? "W (IN, OUT) at W_OFF, b (OUT) at B_OFF"
 		                                  : "no parameters");
@@ -318,7 +322,7 @@ static void emit_buffers(Emitter *e)
 	emit_line(e, "/* Parameters and their gradient sums: one block each, the same layout. */");
 	emit_line(e, "static real %s_params[%s_N_PARAMS]; /* (%zu) */", e->p, e->u, m->n_params);
 	emit_line(e, "static real %s_grads[%s_N_PARAMS];  /* (%zu) */", e->p, e->u, m->n_params);
-	emit_line(e, "");
+	emit_blank(e);
 	emit_line(e, "/* Per layer: outputs a and, for dense layers, deltas d = dL/dz. */");
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const LayerNames *nm = &e->names[l];
@@ -343,7 +347,7 @@ static void emit_activations(Emitter *e)
 		const ActivationInfo *ai = &activation_table[k];
 		TmplVar vars[] = {
 			{"NAME", ai->name}, {"FORWARD", ai->forward}, {"DERIV", ai->derivative}};
-		emit_line(e, "");
+		emit_blank(e);
 		emit_tmpl(e, "activation.c", "activation", vars, ARRAY_LEN(vars));
 	}
 }
@@ -364,7 +368,7 @@ static void dense_code(Emitter *e, size_t l)
 	                 {"W_OFF", nm->w_off},   {"B_OFF", nm->b_off}, {"PARAMS", params},
 	                 {"A", nm->a},           {"ACT", act}};
 	emit_tmpl(e, "dense.c", "forward", fwd, ARRAY_LEN(fwd));
-	emit_line(e, "");
+	emit_blank(e);
 	if (e->m->layers[l + 1].kind == LAYER_SOFTMAX) {
 		TmplVar bwd[] = {{"FN", nm->fn}, {"OUT", nm->out}, {"D", nm->d},
 		                 {"A", nm->a},   {"O", next->a},   {"DERIV", deriv}};
@@ -377,7 +381,7 @@ static void dense_code(Emitter *e, size_t l)
 		                 {"DERIV", deriv}};
 		emit_tmpl(e, "dense.c", "backward_hidden", bwd, ARRAY_LEN(bwd));
 	}
-	emit_line(e, "");
+	emit_blank(e);
 	TmplVar grad[] = {{"FN", nm->fn},       {"IN", nm->in},       {"OUT", nm->out},
 	                  {"W_OFF", nm->w_off}, {"B_OFF", nm->b_off}, {"GRADS", grads},
 	                  {"D", nm->d}};
@@ -422,11 +426,11 @@ static void emit_layers(Emitter *e)
 			         activation_table[ly->act].name);
 		else
 			snprintf(what, sizeof what, "%s %zu->%zu", kind_name(ly->kind), ly->in, ly->out);
-		emit_line(e, "");
+		emit_blank(e);
 		emit_line(e, "/* layer %zu \"%s\": %s (%s:%d:%d) */", l + 1, comment_safe(e, ly->name),
 		          what, comment_safe(e, ly->loc.file ? ly->loc.file : m->path), ly->loc.line,
 		          ly->loc.col);
-		emit_line(e, "");
+		emit_blank(e);
 		kinds[ly->kind].code(e, l);
 	}
 }
@@ -439,7 +443,7 @@ static void emit_entry_points(Emitter *e)
 	Arena *A = e->ctx->arena;
 	const char *P = e->p;
 
-	emit_line(e, "");
+	emit_blank(e);
 	emit_line(e, "/* Forward pass over a tile: x (n, N_INPUTS) -> every layer's a. */");
 	emit_line(e, "static void %s_forward(size_t n, const void *x)", P);
 	emit_line(e, "{");
@@ -449,11 +453,11 @@ static void emit_entry_points(Emitter *e)
 	e->indent--;
 	emit_line(e, "}");
 
-	emit_line(e, "");
+	emit_blank(e);
 	TmplVar loss[] = {{"P", P}, {"A", e->names[m->n_layers - 1].a}};
 	emit_tmpl(e, "softmax.c", "loss", loss, ARRAY_LEN(loss));
 
-	emit_line(e, "");
+	emit_blank(e);
 	emit_line(e, "/* Backward pass over a tile, after forward() on the same x: every dense");
 	emit_line(e, " * layer's delta, last layer first, and the gradient sums into grads");
 	emit_line(e, " * (assigned, or added to what is there when accumulate is set). */");
@@ -470,7 +474,7 @@ static void emit_entry_points(Emitter *e)
 	e->indent--;
 	emit_line(e, "}");
 
-	emit_line(e, "");
+	emit_blank(e);
 	const char *n_params = arena_printf(A, "%s_N_PARAMS", e->u);
 	TmplVar upd[] = {{"P", P},
 	                 {"N_PARAMS", n_params},
@@ -478,7 +482,7 @@ static void emit_entry_points(Emitter *e)
 	                 {"GRADS", arena_printf(A, "%s_grads", P)}};
 	emit_tmpl(e, optimizers[m->train.optimizer].tmpl, "update", upd, ARRAY_LEN(upd));
 
-	emit_line(e, "");
+	emit_blank(e);
 	TmplVar step[] = {{"P", P}};
 	emit_tmpl(e, "model.c", "step", step, ARRAY_LEN(step));
 
@@ -495,7 +499,7 @@ static void emit_entry_points(Emitter *e)
 	                    {"DELTAS", arena_strdup(A, deltas.data)}};
 	buf_fini(&acts);
 	buf_fini(&deltas);
-	emit_line(e, "");
+	emit_blank(e);
 	emit_tmpl(e, "model.c", "tensor", tensor, ARRAY_LEN(tensor));
 }
 
@@ -524,7 +528,6 @@ static uint64_t shape_hash(const Model *m, nncc_layer_t *rl)
 static void emit_layer_table(Emitter *e)
 {
 	const Model *m = e->m;
-	emit_line(e, "");
 	emit_line(e, "static const nncc_layer_t %s_layers[%s_N_LAYERS] = {", e->p, e->u);
 	e->indent++;
 	for (size_t l = 0; l < m->n_layers; l++) {
@@ -532,11 +535,12 @@ static void emit_layer_table(Emitter *e)
 		const LayerNames *nm = &e->names[l];
 		emit_line(e, "{.name = %s, .kind = %s, .activation = \"%s\",", c_string(e, ly->name),
 		          kinds[ly->kind].runtime_kind, activation_name(ly));
-		if (ly->kind == LAYER_DENSE)
-			emit_line(e, " .in = %s, .out = %s, .w_offset = %s, .b_offset = %s},", nm->in,
-			          nm->out, nm->w_off, nm->b_off);
-		else
+		if (ly->kind == LAYER_DENSE) {
+			emit_line(e, " .in = %s, .out = %s,", nm->in, nm->out);
+			emit_line(e, " .w_offset = %s, .b_offset = %s},", nm->w_off, nm->b_off);
+		} else {
 			emit_line(e, " .in = %s, .out = %s},", nm->in, nm->out);
+		}
 	}
 	e->indent--;
 	emit_line(e, "};");
@@ -574,10 +578,10 @@ static void emit_descriptor(Emitter *e)
 	nncc_layer_t *rl = arena_alloc(e->ctx->arena, m->n_layers * sizeof *rl);
 	uint64_t hash = shape_hash(m, rl);
 
-	emit_line(e, "");
+	emit_blank(e);
 	emit_line(e, "/* The model descriptor: all the driver and other tools use (runtime/nncc.h). */");
 	emit_layer_table(e);
-	emit_line(e, "");
+	emit_blank(e);
 	emit_line(e, "const nncc_model_t %s_model = {", P);
 	e->indent++;
 	emit_line(e, ".abi_version = NNCC_ABI_VERSION,");
@@ -617,21 +621,21 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	names_init(e);
 
 	emit_header(e, opt);
-	emit_line(e, "");
+	emit_blank(e);
 	TmplVar pro[] = {{"REAL", dtypes[m->dtype].ctype},
 	                 {"EXP", dtypes[m->dtype].exp},
 	                 {"TANH", dtypes[m->dtype].tanh},
 	                 {"LOG", dtypes[m->dtype].log}};
 	emit_tmpl(e, "model.c", "prologue", pro, ARRAY_LEN(pro));
-	emit_line(e, "");
+	emit_blank(e);
 	emit_sizes(e);
-	emit_line(e, "");
+	emit_blank(e);
 	emit_buffers(e);
 	emit_activations(e);
 	emit_layers(e);
 	emit_entry_points(e);
 	emit_descriptor(e);
-	emit_line(e, "");
+	emit_blank(e);
 	TmplVar mainv[] = {{"P", e->p}};
 	emit_tmpl(e, "model.c", "main", mainv, ARRAY_LEN(mainv));
 	return e->failed ? -1 : 0;

@@ -174,6 +174,13 @@ int tmpl_expand(Ctx *ctx, Buf *out, const char *name, const char *section,
 		diag_fatal(ctx, "unknown template '%s'", name);
 		return -1;
 	}
+	return tmpl_expand_template(ctx, out, t, section, vars, n_vars);
+}
+
+int tmpl_expand_template(Ctx *ctx, Buf *out, const Template *t, const char *section,
+                         const TmplVar *vars, size_t n_vars)
+{
+	const char *name = t->name;
 	Section s;
 	if (!section_find(t, section, &s)) {
 		diag_fatal(ctx, "template %s: unknown section '%s'", name, section);

@@ -14,8 +14,10 @@
 /* a = f(x.W + b); x (n, IN) -> a (n, OUT).  z is built in place in a. */
 static void {{FN}}_forward(size_t n, const real *x)
 {
-	const real (*W)[{{OUT}}] = (const real (*)[{{OUT}}])&{{PARAMS}}[{{W_OFF}}]; /* (IN, OUT) */
-	const real *bias = &{{PARAMS}}[{{B_OFF}}];                                     /* (OUT) */
+	/* W (IN, OUT) and bias (OUT) in the parameter block */
+	const real (*W)[{{OUT}}] =
+		(const real (*)[{{OUT}}])&{{PARAMS}}[{{W_OFF}}];
+	const real *bias = &{{PARAMS}}[{{B_OFF}}];
 
 	for (size_t b = 0; b < n; b++) {
 		const real *xb = &x[b * {{IN}}];
@@ -40,7 +42,8 @@ static void {{FN}}_backward(size_t n, const int32_t *y)
 	for (size_t b = 0; b < n; b++)
 		for (size_t i = 0; i < {{OUT}}; i++) {
 			const real onehot = i == (size_t)y[b] ? (real)1 : (real)0;
-			{{D}}[b][i] = {{DERIV}}({{A}}[b][i]) * ({{O}}[b][i] - onehot);
+			const real dLda = {{O}}[b][i] - onehot;
+			{{D}}[b][i] = {{DERIV}}({{A}}[b][i]) * dLda;
 		}
 }
 
@@ -49,7 +52,8 @@ static void {{FN}}_backward(size_t n, const int32_t *y)
  * delta d' (n, NEXT_OUT): d[b][j] = f'(a[b][j]) * sum_i W'[j][i] * d'[b][i]. */
 static void {{FN}}_backward(size_t n)
 {
-	const real (*Wn)[{{NEXT_OUT}}] = (const real (*)[{{NEXT_OUT}}])&{{PARAMS}}[{{NEXT_W_OFF}}];
+	const real (*Wn)[{{NEXT_OUT}}] =
+		(const real (*)[{{NEXT_OUT}}])&{{PARAMS}}[{{NEXT_W_OFF}}];
 
 	for (size_t b = 0; b < n; b++)
 		for (size_t j = 0; j < {{OUT}}; j++) {
@@ -65,8 +69,10 @@ static void {{FN}}_backward(size_t n)
  * db[i] += sum_b d[b][i]; x (n, IN), d (n, OUT). */
 static void {{FN}}_gradient(size_t n, const real *x)
 {
-	real (*dW)[{{OUT}}] = (real (*)[{{OUT}}])&{{GRADS}}[{{W_OFF}}]; /* (IN, OUT) */
-	real *db = &{{GRADS}}[{{B_OFF}}];                               /* (OUT) */
+	/* dW (IN, OUT) and db (OUT) in the gradient block */
+	real (*dW)[{{OUT}}] =
+		(real (*)[{{OUT}}])&{{GRADS}}[{{W_OFF}}];
+	real *db = &{{GRADS}}[{{B_OFF}}];
 
 	for (size_t b = 0; b < n; b++) {
 		const real *xb = &x[b * {{IN}}];
