@@ -204,6 +204,9 @@ const Template *tmpl_find(const char *name);
  * 0 on success, -1 after a diagnostic naming template:line. */
 int tmpl_expand(Ctx *ctx, Buf *out, const char *name, const char *section,
                 const TmplVar *vars, size_t n_vars);
+/* The same for a template that need not be built in (the unit tests). */
+int tmpl_expand_template(Ctx *ctx, Buf *out, const Template *t, const char *section,
+                         const TmplVar *vars, size_t n_vars);
 
 /* ---- emit.c: Model -> C. */
 typedef struct EmitOptions {
