@@ -278,6 +278,8 @@ static result_t run_net(const nncc_model_t *m, const char *dir, ...)
 	if (pid == 0) {
 		if (!freopen(outp, "w", stdout) || !freopen(errp, "w", stderr))
 			_exit(99);
+		free(outp); /* LSan checks the child at exit */
+		free(errp);
 		exit(nncc_main(argc, argv, m));
 	}
 	int st;
