@@ -357,6 +357,32 @@ static int norm_from_view(nncc_norm_stats_t *st, const WtsView *v, const char *p
 
 /* ---- save */
 
+/* Best effort: makes the rename durable by syncing the directory that holds
+ * path.  Failure is ignored: the new file is complete either way. */
+static void sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+	int fd;
+
+	if (!slash) {
+		fd = open(".", O_RDONLY);
+	} else {
+		size_t n = slash == path ? 1 : (size_t)(slash - path);
+		d = malloc(n + 1);
+		if (!d)
+			return;
+		memcpy(d, path, n);
+		d[n] = 0;
+		fd = open(d, O_RDONLY);
+		free(d);
+	}
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 /* Writes buf to path through path.tmp.XXXXXX in the same directory: on
  * success the rename replaces path in one step; on failure the temp file is
  * removed and path is untouched. */
@@ -408,6 +434,7 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len, nncc_e
 		             strerror(errno));
 		goto fail;
 	}
+	sync_dir(path);
 	free(tmp);
 	return 0;
 fail:
