@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* A fresh directory under $TMPDIR (or /tmp); the caller owns the string. */
-static char *tu_mkdtemp(void)
+static inline char *tu_mkdtemp(void)
 {
 	const char *base = getenv("TMPDIR");
 	char *p = malloc(4096);
@@ -26,7 +26,7 @@ static char *tu_mkdtemp(void)
 	return p;
 }
 
-static char *tu_path(const char *dir, const char *name)
+static inline char *tu_path(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
 	char *p = malloc(n);
@@ -36,7 +36,7 @@ static char *tu_path(const char *dir, const char *name)
 	return p;
 }
 
-static int tu_write(const char *path, const void *data, size_t len)
+static inline int tu_write(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
 	if (!f)
@@ -45,7 +45,7 @@ static int tu_write(const char *path, const void *data, size_t len)
 	return (fclose(f) == 0 && w == len) ? 0 : -1;
 }
 
-static int tu_write_text(const char *path, const char *text)
+static inline int tu_write_text(const char *path, const char *text)
 {
 	return tu_write(path, text, strlen(text));
 }
@@ -53,7 +53,7 @@ static int tu_write_text(const char *path, const char *text)
 /* Runs `sh -c cmd` with stdout+stderr captured into *out (malloc'd, NUL
  * terminated; may be NULL to discard).  Returns the exit status, or -1 if the
  * command could not run or was killed by a signal. */
-static int tu_run(char **out, const char *fmt, ...)
+static inline int tu_run(char **out, const char *fmt, ...)
 {
 	char cmd[8192];
 	va_list ap;
@@ -91,14 +91,14 @@ static int tu_run(char **out, const char *fmt, ...)
 }
 
 /* The C compiler tests use for generated code ($CC, default cc). */
-static const char *tu_cc(void)
+static inline const char *tu_cc(void)
 {
 	const char *cc = getenv("CC");
 	return cc && *cc ? cc : "cc";
 }
 
 /* The nncc binary under test ($NNCC, default build/nncc). */
-static const char *tu_nncc(void)
+static inline const char *tu_nncc(void)
 {
 	const char *n = getenv("NNCC");
 	return n && *n ? n : "build/nncc";
