@@ -254,7 +254,11 @@ static int put_dense(const Infer *in, Buf *c, size_t k, bool u8)
 	               {"IN_DECL", in_decl},
 	               {"LOAD", load},
 	               {NULL, NULL}};
-	TmplVar va[] = {LAYER_VARS(in, k), {"EXPR", act_expr(in, l->act)}, {NULL, NULL}};
+	TmplVar va[] = {{"U", in->u},
+	                {"REAL", in->real},
+	                {"K", szs(ctx, k + 1)},
+	                {"EXPR", act_expr(in, l->act)},
+	                {NULL, NULL}};
 	TmplVar ve[] = {{NULL, NULL}};
 
 	if (put(in, c, "infer.c", "dense_begin", v) < 0)
@@ -405,7 +409,8 @@ static int put_code(const Infer *in, Buf *c)
 		if (m->layers[k].kind == LAYER_DENSE && put(in, c, "infer.c", "decl_dense", v) < 0)
 			return -1;
 	}
-	if (norm->kind == NNCC_NORM_STANDARDIZE && put(in, c, "infer.c", "decl_mean", vp) < 0)
+	TmplVar vmean[] = {{"P", in->p}, {"U", in->u}, {NULL, NULL}};
+	if (norm->kind == NNCC_NORM_STANDARDIZE && put(in, c, "infer.c", "decl_mean", vmean) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	if (put_pixel(in, c) < 0)
