@@ -248,6 +248,49 @@ static int write_output(Ctx *ctx, const char *path, const Buf *text)
 	return 0;
 }
 
+/* --infer: NAME.c and NAME.h (the .h named after -o), or with --header-only
+ * just the header at -o.  The .h is written first and removed again if the
+ * .c cannot be written, so a failure leaves neither. */
+static int compile_infer(Ctx *ctx, const Options *o, Model *m)
+{
+	const char *out = o->output ? o->output : default_output(ctx, o->input);
+	size_t n = strlen(out);
+	const char *h_path = out;
+
+	if (strcmp(out, "-") == 0 && !o->header_only) {
+		diag_fatal(ctx, "--infer writes two files: -o must name the .c file, not stdout");
+		return -1;
+	}
+	if (!o->header_only || !o->output) {
+		if (n < 3 || strcmp(out + n - 2, ".c") != 0) {
+			diag_fatal(ctx, "--infer: -o '%s' must end in .c (the header is named after it)",
+			           out);
+			return -1;
+		}
+		h_path = arena_printf(ctx->arena, "%.*s.h", (int)(n - 2), out);
+	}
+	const char *slash = strrchr(h_path, '/');
+	EmitOptions eo = {.command_line = o->command_line,
+	                  .weights_path = o->weights,
+	                  .test_accuracy = NAN,
+	                  .header_only = o->header_only,
+	                  .header_name = slash ? slash + 1 : h_path};
+	Buf h, c;
+	buf_init(&h);
+	buf_init(&c);
+	int rc = infer_export(ctx, m, &eo, &h, &c);
+	if (rc == 0)
+		rc = write_output(ctx, h_path, &h);
+	if (rc == 0 && !o->header_only && write_output(ctx, out, &c) != 0) {
+		if (strcmp(h_path, "-") != 0)
+			unlink(h_path);
+		rc = -1;
+	}
+	buf_fini(&h);
+	buf_fini(&c);
+	return rc;
+}
+
 static int compile(Ctx *ctx, const Options *o)
 {
 	Model *m = model_load(ctx, o->input);
@@ -255,12 +298,8 @@ static int compile(Ctx *ctx, const Options *o)
 		return -1;
 	if (o->mode == MODE_CHECK)
 		return 0;
-	if (o->infer) {
-		/* The inference exporter (emit_infer) plugs in here: read --weights,
-		 * fill EmitOptions.weights/norm, write NAME.h (and NAME.c). */
-		diag_fatal(ctx, "--infer: not implemented yet");
-		return -1;
-	}
+	if (o->infer)
+		return compile_infer(ctx, o, m);
 	EmitOptions eo = {.command_line = o->command_line, .test_accuracy = NAN};
 	Buf c;
 	buf_init(&c);
