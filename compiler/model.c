@@ -141,6 +141,8 @@ static const char *found(Ctx *ctx, const Node *n)
 		return "an empty value";
 	size_t len = strlen(n->str);
 	size_t shown = len > SHOWN_MAX ? SHOWN_MAX : len;
+	while (shown < len && ((unsigned char)n->str[shown] & 0xC0) == 0x80)
+		shown--;  /* never cut a UTF-8 character in half */
 	char *s = arena_strndup(ctx->arena, n->str, shown);
 	for (char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)

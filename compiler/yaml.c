@@ -179,68 +179,81 @@ static void map_fill(Parser *P, Node *map, const NodeVec *kv)
 	}
 }
 
-/* Builds the node that starts with *ev (consumed).  NULL only on a syntax
- * error; other problems are reported and parsing continues. */
-static Node *parse_node(Parser *P, yaml_event_t *ev)
+/* A scalar or alias event becomes a scalar node.  An alias is reported and
+ * stands in as an empty scalar, so the rest of the file is still checked. */
+static void parse_scalar(Parser *P, const yaml_event_t *ev, Node *node)
 {
-	Arena *a = P->ctx->arena;
-	Node *node = arena_alloc(a, sizeof *node);
-	node->loc = mark_loc(P, ev->start_mark);
-	NodeVec vec = {0};
-	bool ok = true;
-
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		reject_anchor_tag(P, ev, ev->data.scalar.anchor, ev->data.scalar.tag);
-		node->kind = NODE_SCALAR;
-		node->str = arena_strndup(a, (const char *)ev->data.scalar.value,
-		                          ev->data.scalar.length);
-		node->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-		if (strlen(node->str) != ev->data.scalar.length)
-			diag_error(P->ctx, node->loc, "scalar contains a NUL character");
-		break;
-	case YAML_ALIAS_EVENT:
+	node->kind = NODE_SCALAR;
+	if (ev->type == YAML_ALIAS_EVENT) {
 		diag_error(P->ctx, node->loc,
 		           "aliases are not supported (found '*%s'); write the value out",
 		           (const char *)ev->data.alias.anchor);
-		node->kind = NODE_SCALAR;  /* placeholder: the parse fails anyway */
 		node->str = "";
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-	case YAML_MAPPING_START_EVENT: {
-		bool is_map = ev->type == YAML_MAPPING_START_EVENT;
-		if (is_map)
-			reject_anchor_tag(P, ev, ev->data.mapping_start.anchor,
-			                  ev->data.mapping_start.tag);
-		else
-			reject_anchor_tag(P, ev, ev->data.sequence_start.anchor,
-			                  ev->data.sequence_start.tag);
-		if (++P->depth > YAML_MAX_DEPTH) {
-			diag_error(P->ctx, node->loc, "nesting deeper than %d levels",
-			           YAML_MAX_DEPTH);
-			ok = false;
-			break;
-		}
-		yaml_event_delete(ev);
-		ok = parse_children(P, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT,
-		                    &vec);
-		P->depth--;
-		if (!ok)
-			return NULL;
-		node->kind = is_map ? NODE_MAP : NODE_SEQ;
-		if (is_map) {
-			map_fill(P, node, &vec);
-		} else {
-			node->n = vec.n;
-			node->items = vec.v;
-		}
-		return node;
+		return;
 	}
-	default:
-		NNCC_UNREACHABLE();  /* libyaml guarantees node events here */
-	}
+	reject_anchor_tag(P, ev, ev->data.scalar.anchor, ev->data.scalar.tag);
+	node->str = arena_strndup(P->ctx->arena, (const char *)ev->data.scalar.value,
+	                          ev->data.scalar.length);
+	/* Quoted and block scalars are always strings, never numbers or booleans. */
+	node->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+	/* "\0" in a double-quoted scalar would silently cut the C string short. */
+	if (strlen(node->str) != ev->data.scalar.length)
+		diag_error(P->ctx, node->loc, "scalar contains a NUL character");
+}
+
+/* A mapping or sequence: its children up to the matching end event.  ev is
+ * consumed.  False on a syntax error or when nesting is too deep. */
+static bool parse_collection(Parser *P, yaml_event_t *ev, Node *node)
+{
+	bool is_map = ev->type == YAML_MAPPING_START_EVENT;
+	if (is_map)
+		reject_anchor_tag(P, ev, ev->data.mapping_start.anchor,
+		                  ev->data.mapping_start.tag);
+	else
+		reject_anchor_tag(P, ev, ev->data.sequence_start.anchor,
+		                  ev->data.sequence_start.tag);
 	yaml_event_delete(ev);
-	return ok ? node : NULL;
+	/* Recursion depth is bounded so a hostile file cannot blow the stack. */
+	if (P->depth >= YAML_MAX_DEPTH) {
+		diag_error(P->ctx, node->loc, "nesting deeper than %d levels", YAML_MAX_DEPTH);
+		return false;
+	}
+	NodeVec vec = {0};
+	P->depth++;
+	bool ok = parse_children(P, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT,
+	                         &vec);
+	P->depth--;
+	if (!ok)
+		return false;
+	node->kind = is_map ? NODE_MAP : NODE_SEQ;
+	if (is_map) {
+		map_fill(P, node, &vec);
+	} else {
+		node->n = vec.n;
+		node->items = vec.v;
+	}
+	return true;
+}
+
+/* Builds the node that starts with *ev (consumed).  NULL only when parsing
+ * cannot go on (a syntax error); other problems are reported and parsing
+ * continues, so one run shows them all. */
+static Node *parse_node(Parser *P, yaml_event_t *ev)
+{
+	Node *node = arena_alloc(P->ctx->arena, sizeof *node);
+	node->loc = mark_loc(P, ev->start_mark);
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+	case YAML_ALIAS_EVENT:
+		parse_scalar(P, ev, node);
+		yaml_event_delete(ev);
+		return node;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		return parse_collection(P, ev, node) ? node : NULL;
+	default:
+		NNCC_UNREACHABLE();  /* libyaml only starts a node with these */
+	}
 }
 
 /* Walks stream-start, one document, stream-end.  The root, or NULL. */
