@@ -813,6 +813,8 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 		            m->max_batch, m->n_inputs, m->n_outputs);
 	if (m->config.init != NNCC_INIT_NORMAL && m->config.init != NNCC_INIT_UNIFORM)
 		return fail(m, "model has an unknown init kind %d", m->config.init);
+	if (!m->tensor(NNCC_T_ACT, m->n_layers - 1))
+		return fail(m, "model has no output tensor (layer %zu)", m->n_layers - 1);
 	rc = opts_parse(&o, argc, argv, m);
 	if (rc >= 0)
 		return rc;

@@ -927,6 +927,39 @@ START_TEST(abi_mismatch)
 }
 END_TEST
 
+static void *no_tensor(int which, size_t layer)
+{
+	(void)which;
+	(void)layer;
+	return NULL;
+}
+
+START_TEST(broken_model)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	nncc_model_t m = blob_model;
+	m.config.init = 0;
+	result_t r = run_net(&m, dir, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: model has an unknown init kind 0\n");
+	result_free(&r);
+	m = blob_model;
+	m.tensor = no_tensor;
+	r = run_net(&m, dir, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: model has no output tensor (layer 1)\n");
+	result_free(&r);
+	m = blob_model;
+	m.max_batch = 0;
+	r = run_net(&m, dir, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: model has a zero size (max_batch 0, inputs 4, "
+	                        "outputs 3)\n");
+	result_free(&r);
+	data_free(dir);
+}
+END_TEST
+
 START_TEST(nice_ticks)
 {
 	double first, step;
@@ -979,6 +1012,7 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, bad_options_exit_2);
 	tcase_add_test(tc, help_shows_defaults);
 	tcase_add_test(tc, abi_mismatch);
+	tcase_add_test(tc, broken_model);
 	tcase_add_test(tc, nice_ticks);
 	suite_add_tcase(s, tc);
 	return s;
