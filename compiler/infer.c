@@ -14,7 +14,8 @@
 #include "nncc.h"
 #include "../runtime/nncc.h"
 
-#define VALUES_PER_LINE 6
+/* Literals per line: float32 hex literals are about 15 characters, float64 22. */
+#define VALUES_PER_LINE(f32) ((f32) ? 5u : 4u)
 
 /* What every section needs, computed once. */
 typedef struct Infer {
@@ -78,9 +79,9 @@ static void put_hex(Buf *b, double v, bool f32)
 static void put_values(Buf *b, const double *v, size_t n, bool f32, const char *indent)
 {
 	for (size_t k = 0; k < n; k++) {
-		buf_puts(b, k % VALUES_PER_LINE == 0 ? indent : " ");
+		buf_puts(b, k % VALUES_PER_LINE(f32) == 0 ? indent : " ");
 		put_hex(b, v[k], f32);
-		buf_puts(b, k + 1 < n && (k + 1) % VALUES_PER_LINE != 0 ? "," : ",\n");
+		buf_puts(b, k + 1 < n && (k + 1) % VALUES_PER_LINE(f32) != 0 ? "," : ",\n");
 	}
 }
 
@@ -337,6 +338,7 @@ static int put_params(const Infer *in, Buf *c)
 	const nncc_norm_stats_t *norm = in->opt->norm;
 	TmplVar ve[] = {{NULL, NULL}};
 
+	buf_puts(c, "\n");
 	if (put(in, c, "infer.c", "params_begin", ve) < 0)
 		return -1;
 	for (size_t k = 0; k < m->n_layers; k++) {
@@ -354,7 +356,7 @@ static int put_params(const Infer *in, Buf *c)
 		for (size_t j = 0; j < l->in; j++) {
 			buf_puts(c, "\t{");
 			for (size_t i = 0; i < l->out; i++) {
-				buf_puts(c, i > 0 && i % VALUES_PER_LINE == 0 ? "\n\t  " : " ");
+				buf_puts(c, i > 0 && i % VALUES_PER_LINE(in->f32) == 0 ? "\n\t  " : " ");
 				put_hex(c, w[l->w_offset + j * l->out + i], in->f32);
 				buf_puts(c, ",");
 			}

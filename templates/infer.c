@@ -121,7 +121,7 @@ static const {{REAL}} *{{P}}_scores(const {{REAL}} *in, const unsigned char *px,
 {
 	{{REAL}} *s0 = scratch, *s1 = scratch + {{U}}_BUF0;
 
-	(void)s1;
+	(void)s1; /* unused with one dense layer */
 	if (px)
 		{{P}}_l1_forward_u8(s0, px);
 	else

@@ -9,8 +9,8 @@ follows the macros and there are no prototypes.  {{P}} = network name, {{U}}
 #define {{U}}_INFER_H
 
 //@ section macros
-#define {{U}}_INPUTS {{INPUTS}}          /* input values (pixels) per sample */
-#define {{U}}_OUTPUTS {{OUTPUTS}}        /* classes */
+#define {{U}}_INPUTS {{INPUTS}} /* input values (pixels) per sample */
+#define {{U}}_OUTPUTS {{OUTPUTS}} /* classes */
 #define {{U}}_WORKSPACE_SIZE {{WORKSPACE}} /* {{REAL}}s of scratch: the activation buffers */
 
 typedef {{REAL}} {{P}}_real; /* the network's number type */
@@ -27,7 +27,7 @@ void {{P}}_forward_workspace(const {{REAL}} in[{{U}}_INPUTS], {{REAL}} out[{{U}}
 	{{REAL}} scratch[{{U}}_WORKSPACE_SIZE]);
 /* forward from raw 0..255 pixels; applies the training normalisation. */
 void {{P}}_forward_u8(const unsigned char pixels[{{U}}_INPUTS], {{REAL}} out[{{U}}_OUTPUTS]);
-/* The predicted class: the argmax of the scores (no softmax, no exp). */
+/* The predicted class: the argmax of the softmax's input (the softmax is skipped). */
 int {{P}}_predict(const {{REAL}} in[{{U}}_INPUTS]);
 int {{P}}_predict_workspace(const {{REAL}} in[{{U}}_INPUTS], {{REAL}} scratch[{{U}}_WORKSPACE_SIZE]);
 /* predict from raw 0..255 pixels; applies the training normalisation. */
