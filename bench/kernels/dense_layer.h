@@ -1,0 +1,370 @@
+/*
+ * dense_layer.h - the three training kernels of one dense layer, instantiated
+ * for compile-time sizes: include it once per layer after defining
+ *   L            function-name prefix (e.g. l1_)
+ *   IN, OUT      layer widths; BMAX the tile batch (rows of X/Y/D buffers)
+ *   ACT          this layer's activation (ACT_* from nncc_kern.h)
+ *   PACT         activation of the layer that produced X (for backward_data)
+ *   FWD_MR, FWD_NB   forward tile: rows x vectors of OUT
+ *   DW_MR, DW_NB     weight-gradient tile: input rows j x vectors of OUT
+ *   DX_MR, DX_NB     backward-data tile: batch rows x vectors of IN
+ * This is the shape the code generator emits; it undefines all of them at
+ * the end.  Parameter block of the layer: P = W[IN][OUT] (input-major) then
+ * bias[OUT]; G has the same layout.  B = rows in the tile (n <= BMAX).
+ *
+ * Canonical order (the FP contract, see README.md), same in both paths:
+ *   forward   z[b][i] = bias[i]; z = fma(x[b][k], W[k][i], z) for k = 0..IN-1
+ *   dW        g = 0 (or G when accumulating); g = fma(x[b][j], d[b][i], g)
+ *             for b = 0..n-1; db: g = g + d[b][i]; SGD: W = fma(-s, g, W)
+ *   dX        g = 0; g = fma(d[b][i], W[j][i], g) for i = 0..OUT-1;
+ *             dprev[b][j] = f'(a_prev[b][j]) * g
+ * Thread split units: rows, j tiles (DW_MR rows of W) and column chunks
+ * (NB*VLW columns); any split gives the same bits.
+ */
+
+#define KCAT_(a, b) a##b
+#define KCAT(a, b) KCAT_(a, b)
+#define FN(x) KCAT(L, x)
+
+#define NV ((OUT + VLW - 1) / VLW)            /* vectors per row of OUT */
+#define NVX ((IN + VLW - 1) / VLW)            /* vectors per row of IN */
+#define FWD_NCH ((NV + FWD_NB - 1) / FWD_NB)  /* column chunks */
+#define FWD_LASTNB (NV - (FWD_NCH - 1) * FWD_NB)
+#define DW_NCH ((NV + DW_NB - 1) / DW_NB)
+#define DW_LASTNB (NV - (DW_NCH - 1) * DW_NB)
+#define DW_NJT ((IN + DW_MR - 1) / DW_MR + 1) /* j tiles; the last is the bias */
+#define DW_LASTMR (IN - (DW_NJT - 2) * DW_MR)
+#define DX_NCH ((NVX + DX_NB - 1) / DX_NB)
+#define DX_LASTNB (NVX - (DX_NCH - 1) * DX_NB)
+#define MIN_(a, b) ((a) < (b) ? (a) : (b))
+
+enum { FN(fwd_nch) = FWD_NCH, FN(dw_njt) = DW_NJT, FN(dw_nch) = DW_NCH,
+       FN(dx_nch) = DX_NCH, FN(fwd_mr) = FWD_MR, FN(dx_mr) = DX_MR,
+       FN(pack_len) = OUT * DX_NB * VLW };
+
+#if NNCC_SIMD
+/* Rows [row, row+mr) x vectors [c0, c0+nb) of Y = act(X W + b). */
+NNCC_INLINE void FN(fwd_tile)(real *Y, const real *X, const real *P, size_t row,
+                              size_t c0, const int mr, const int nb)
+{
+	vreal acc[FWD_MR][FWD_NB];
+	vmask m[FWD_NB];
+	const real *x = X + row * IN;
+	const real *w = P + c0 * VL;
+	size_t k;
+	int r, v;
+	NNCC_UNROLL
+	for (v = 0; v < nb; v++) {
+		m[v] = (c0 + (size_t)v == NV - 1) ? V_TAIL(OUT) : V_ALL;
+		acc[0][v] = V_MLOAD(m[v], P + IN * OUT + (c0 + (size_t)v) * VL);
+		NNCC_UNROLL
+		for (r = 1; r < mr; r++) acc[r][v] = acc[0][v];
+	}
+	for (k = 0; k < IN; k++) {
+		vreal wv[FWD_NB];
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++) wv[v] = V_MLOAD(m[v], w + k * OUT + (size_t)v * VL);
+		NNCC_UNROLL
+		for (r = 0; r < mr; r++) {
+			vreal xb = V_SET1(x[(size_t)r * IN + k]);
+			NNCC_UNROLL
+			for (v = 0; v < nb; v++) acc[r][v] = V_FMA(xb, wv[v], acc[r][v]);
+		}
+	}
+	NNCC_UNROLL
+	for (r = 0; r < mr; r++) {
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++)
+			V_MSTORE(Y + (row + (size_t)r) * OUT + (c0 + (size_t)v) * VL, m[v],
+			         v_act_fwd(ACT, acc[r][v]));
+	}
+}
+
+NNCC_INLINE void FN(fwd_rows)(real *Y, const real *X, const real *P, size_t r0,
+                              size_t r1, size_t c0, const int nb)
+{
+	size_t row = r0;
+	for (; row + FWD_MR <= r1; row += FWD_MR) FN(fwd_tile)(Y, X, P, row, c0, FWD_MR, nb);
+	/* Row tail (only when n is not a multiple of FWD_MR): binary pieces, each
+	 * a compile-time tile height. */
+#define ROWTAIL(h) \
+	if (FWD_MR > (h) && (r1 - row) & (h)) { FN(fwd_tile)(Y, X, P, row, c0, h, nb); row += (h); }
+	ROWTAIL(16) ROWTAIL(8) ROWTAIL(4) ROWTAIL(2) ROWTAIL(1)
+#undef ROWTAIL
+}
+#endif
+
+/* Y[r][OUT] = act(X[r][IN] W + b) for rows [r0, r1) and column chunks
+ * [ch0, ch1). */
+static void FN(forward)(real *Y, const real *X, const real *P, size_t r0, size_t r1,
+                        size_t ch0, size_t ch1)
+{
+	size_t ch;
+#if NNCC_SIMD
+	for (ch = ch0; ch < ch1; ch++) {
+		if (ch + 1 < FWD_NCH)
+			FN(fwd_rows)(Y, X, P, r0, r1, ch * FWD_NB, FWD_NB);
+		else
+			FN(fwd_rows)(Y, X, P, r0, r1, ch * FWD_NB, FWD_LASTNB);
+	}
+#else
+	size_t i0 = ch0 * FWD_NB * VLW, i1 = MIN_(ch1 * FWD_NB * VLW, OUT), r, k, i;
+	for (r = r0; r < r1; r++) {
+		real *y = Y + r * OUT;
+		const real *x = X + r * IN;
+		for (i = i0; i < i1; i++) y[i] = P[IN * OUT + i];
+		for (k = 0; k < IN; k++) {
+			const real xk = x[k], *w = P + k * OUT;
+			for (i = i0; i < i1; i++) y[i] = FMA(xk, w[i], y[i]);
+		}
+		for (i = i0; i < i1; i++) y[i] = act_fwd(ACT, y[i]);
+	}
+	(void)ch;
+#endif
+}
+
+#if NNCC_SIMD
+/* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the epilogue of mode. */
+NNCC_INLINE void FN(dw_tile)(int mode, size_t n, real *P, real *G, const real *X,
+                             const real *D, real s, size_t j, size_t c0, const int mr,
+                             const int nb)
+{
+	vreal acc[DW_MR][DW_NB];
+	vmask m[DW_NB];
+	size_t b;
+	int r, v;
+	NNCC_UNROLL
+	for (v = 0; v < nb; v++) {
+		m[v] = (c0 + (size_t)v == NV - 1) ? V_TAIL(OUT) : V_ALL;
+		NNCC_UNROLL
+		for (r = 0; r < mr; r++)
+			acc[r][v] = mode == GRAD_ACC
+				? V_MLOAD(m[v], G + (j + (size_t)r) * OUT + (c0 + (size_t)v) * VL)
+				: V_ZERO();
+	}
+	for (b = 0; b < n; b++) {
+		vreal dv[DW_NB];
+		const real *x = X + b * IN + j;
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++) dv[v] = V_MLOAD(m[v], D + b * OUT + (c0 + (size_t)v) * VL);
+		NNCC_UNROLL
+		for (r = 0; r < mr; r++) {
+			vreal xb = V_SET1(x[r]);
+			NNCC_UNROLL
+			for (v = 0; v < nb; v++) acc[r][v] = V_FMA(xb, dv[v], acc[r][v]);
+		}
+	}
+	NNCC_UNROLL
+	for (r = 0; r < mr; r++) {
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++) {
+			size_t o = (j + (size_t)r) * OUT + (c0 + (size_t)v) * VL;
+			if (mode == GRAD_SGD)
+				V_MSTORE(P + o, m[v], V_FNMA(V_SET1(s), acc[r][v], V_MLOAD(m[v], P + o)));
+			else
+				V_MSTORE(G + o, m[v], acc[r][v]);
+		}
+	}
+}
+
+/* The bias "row": g = g + d[b][i] (fma(1, d, g) == g + d exactly). */
+NNCC_INLINE void FN(db_tile)(int mode, size_t n, real *P, real *G, const real *D, real s,
+                             size_t c0, const int nb)
+{
+	vreal acc[DW_NB];
+	vmask m[DW_NB];
+	size_t b, o0 = IN * OUT + c0 * VL;
+	int v;
+	NNCC_UNROLL
+	for (v = 0; v < nb; v++) {
+		m[v] = (c0 + (size_t)v == NV - 1) ? V_TAIL(OUT) : V_ALL;
+		acc[v] = mode == GRAD_ACC ? V_MLOAD(m[v], G + o0 + (size_t)v * VL) : V_ZERO();
+	}
+	for (b = 0; b < n; b++) {
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++)
+			acc[v] = V_ADD(acc[v], V_MLOAD(m[v], D + b * OUT + (c0 + (size_t)v) * VL));
+	}
+	NNCC_UNROLL
+	for (v = 0; v < nb; v++) {
+		size_t o = o0 + (size_t)v * VL;
+		if (mode == GRAD_SGD)
+			V_MSTORE(P + o, m[v], V_FNMA(V_SET1(s), acc[v], V_MLOAD(m[v], P + o)));
+		else
+			V_MSTORE(G + o, m[v], acc[v]);
+	}
+}
+
+NNCC_INLINE void FN(dw_chunk)(int mode, size_t n, real *P, real *G, const real *X,
+                              const real *D, real s, size_t jt0, size_t jt1, size_t c0,
+                              const int nb)
+{
+	size_t jt;
+	for (jt = jt0; jt < jt1; jt++) {
+		if (jt + 2 < DW_NJT || (jt + 2 == DW_NJT && DW_LASTMR == DW_MR))
+			FN(dw_tile)(mode, n, P, G, X, D, s, jt * DW_MR, c0, DW_MR, nb);
+		else if (jt + 2 == DW_NJT)
+			FN(dw_tile)(mode, n, P, G, X, D, s, jt * DW_MR, c0, DW_LASTMR, nb);
+		else
+			FN(db_tile)(mode, n, P, G, D, s, c0, nb);
+	}
+}
+#endif
+
+/* Weight and bias gradient of the tile for j tiles [jt0, jt1) (tile DW_NJT-1
+ * is the bias) and column chunks [ch0, ch1); mode GRAD_SET/ACC/SGD;
+ * s = lr / batch for GRAD_SGD. */
+static void FN(backward_weights)(int mode, size_t n, real *P, real *G, const real *X,
+                                 const real *D, real s, size_t jt0, size_t jt1,
+                                 size_t ch0, size_t ch1)
+{
+	size_t ch;
+#if NNCC_SIMD
+	for (ch = ch0; ch < ch1; ch++) {
+		if (ch + 1 < DW_NCH)
+			FN(dw_chunk)(mode, n, P, G, X, D, s, jt0, jt1, ch * DW_NB, DW_NB);
+		else
+			FN(dw_chunk)(mode, n, P, G, X, D, s, jt0, jt1, ch * DW_NB, DW_LASTNB);
+	}
+#else
+	size_t i0 = ch0 * DW_NB * VLW, i1 = MIN_(ch1 * DW_NB * VLW, OUT);
+	size_t j0 = MIN_(jt0 * DW_MR, IN), j1 = jt1 == DW_NJT ? IN + 1 : jt1 * DW_MR, j, b, i;
+	real g[OUT];
+	for (j = j0; j < j1; j++) {   /* j == IN is the bias row */
+		for (i = i0; i < i1; i++) g[i] = mode == GRAD_ACC ? G[j * OUT + i] : R(0.0);
+		for (b = 0; b < n; b++) {
+			const real *d = D + b * OUT;
+			if (j == IN) {
+				for (i = i0; i < i1; i++) g[i] = g[i] + d[i];
+			} else {
+				const real xb = X[b * IN + j];
+				for (i = i0; i < i1; i++) g[i] = FMA(xb, d[i], g[i]);
+			}
+		}
+		for (i = i0; i < i1; i++) {
+			if (mode == GRAD_SGD)
+				P[j * OUT + i] = FMA(-s, g[i], P[j * OUT + i]);
+			else
+				G[j * OUT + i] = g[i];
+		}
+	}
+	(void)ch;
+#endif
+}
+
+#if NNCC_SIMD
+/* Rows [row, row+mr) x vectors [c0, c0+nb) of IN: pk holds W^T for the chunk,
+ * pk[i][v] = W[c0*VL + v*VL + lane][i]. */
+NNCC_INLINE void FN(dx_tile)(real *Dp, const real *Ap, const real *D, const real *pk,
+                             size_t row, size_t c0, const int mr, const int nb)
+{
+	vreal acc[DX_MR][DX_NB];
+	vmask m[DX_NB];
+	const real *d = D + row * OUT;
+	size_t i;
+	int r, v;
+	NNCC_UNROLL
+	for (v = 0; v < nb; v++) {
+		m[v] = (c0 + (size_t)v == NVX - 1) ? V_TAIL(IN) : V_ALL;
+		NNCC_UNROLL
+		for (r = 0; r < mr; r++) acc[r][v] = V_ZERO();
+	}
+	for (i = 0; i < OUT; i++) {
+		vreal wv[DX_NB];
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++) wv[v] = V_LOAD(pk + (i * (size_t)nb + (size_t)v) * VL);
+		NNCC_UNROLL
+		for (r = 0; r < mr; r++) {
+			vreal db = V_SET1(d[(size_t)r * OUT + i]);
+			NNCC_UNROLL
+			for (v = 0; v < nb; v++) acc[r][v] = V_FMA(db, wv[v], acc[r][v]);
+		}
+	}
+	NNCC_UNROLL
+	for (r = 0; r < mr; r++) {
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++) {
+			size_t o = (row + (size_t)r) * IN + (c0 + (size_t)v) * VL;
+			V_MSTORE(Dp + o, m[v], v_act_deriv_mul(PACT, V_MLOAD(m[v], Ap + o), acc[r][v]));
+		}
+	}
+}
+
+NNCC_INLINE void FN(dx_chunk)(size_t r0, size_t r1, real *Dp, const real *Ap, const real *D,
+                              const real *P, real *pk, size_t c0, const int nb)
+{
+	size_t i, row = r0;
+	int v;
+	/* Pack W^T for this chunk: one gather per (i, vector), used by n rows. */
+	for (i = 0; i < OUT; i++) {
+		NNCC_UNROLL
+		for (v = 0; v < nb; v++) {
+			size_t j = (c0 + (size_t)v) * VL;
+			vmask m = (c0 + (size_t)v == NVX - 1) ? V_TAIL(IN) : V_ALL;
+			V_STORE(pk + (i * (size_t)nb + (size_t)v) * VL,
+			        V_MGATHER(m, VI_IOTA_STRIDE(OUT), P + j * OUT + i));
+		}
+	}
+	for (; row + DX_MR <= r1; row += DX_MR) FN(dx_tile)(Dp, Ap, D, pk, row, c0, DX_MR, nb);
+#define ROWTAIL(h) \
+	if (DX_MR > (h) && (r1 - row) & (h)) { FN(dx_tile)(Dp, Ap, D, pk, row, c0, h, nb); row += (h); }
+	ROWTAIL(16) ROWTAIL(8) ROWTAIL(4) ROWTAIL(2) ROWTAIL(1)
+#undef ROWTAIL
+}
+#endif
+
+/* Dp[r][IN] = f'(Ap) * (D[r][OUT] W^T) for rows [r0, r1) and column chunks
+ * [ch0, ch1) of IN; pk: scratch of FN(pack_len) reals per thread. */
+static void FN(backward_data)(real *Dp, const real *Ap, const real *D, const real *P,
+                              real *pk, size_t r0, size_t r1, size_t ch0, size_t ch1)
+{
+	size_t ch;
+#if NNCC_SIMD
+	for (ch = ch0; ch < ch1; ch++) {
+		if (ch + 1 < DX_NCH)
+			FN(dx_chunk)(r0, r1, Dp, Ap, D, P, pk, ch * DX_NB, DX_NB);
+		else
+			FN(dx_chunk)(r0, r1, Dp, Ap, D, P, pk, ch * DX_NB, DX_LASTNB);
+	}
+#else
+	size_t j0 = ch0 * DX_NB * VLW, j1 = MIN_(ch1 * DX_NB * VLW, IN), r, j, i;
+	for (r = r0; r < r1; r++) {
+		const real *d = D + r * OUT;
+		for (j = j0; j < j1; j++) {
+			const real *w = P + j * OUT;
+			real g = R(0.0);
+			for (i = 0; i < OUT; i++) g = FMA(d[i], w[i], g);
+			Dp[r * IN + j] = act_deriv(PACT, Ap[r * IN + j]) * g;
+		}
+	}
+	(void)pk;
+	(void)ch;
+#endif
+}
+
+#undef KCAT_
+#undef KCAT
+#undef FN
+#undef NV
+#undef NVX
+#undef FWD_NCH
+#undef FWD_LASTNB
+#undef DW_NCH
+#undef DW_LASTNB
+#undef DW_NJT
+#undef DW_LASTMR
+#undef DX_NCH
+#undef DX_LASTNB
+#undef MIN_
+#undef L
+#undef IN
+#undef OUT
+#undef BMAX
+#undef ACT
+#undef PACT
+#undef FWD_MR
+#undef FWD_NB
+#undef DW_MR
+#undef DW_NB
+#undef DX_MR
+#undef DX_NB
