@@ -95,7 +95,6 @@ static int fail(const nncc_model_t *m, const char *fmt, ...)
 /* How an option's value is parsed and stored (at offset `off` of nncc_opts_t). */
 typedef enum opt_kind {
 	OPT_STR,        /* const char * */
-	OPT_COUNT,      /* size_t >= 0 */
 	OPT_POSITIVE,   /* size_t >= 1 */
 	OPT_EPOCHS,     /* size_t >= 0, clears iterations */
 	OPT_ITERATIONS, /* size_t >= 0, clears epochs */
@@ -195,7 +194,6 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 	case OPT_EPOCHS:
 	case OPT_ITERATIONS:
 	case OPT_POSITIVE:
-	case OPT_COUNT:
 		memcpy(&z, p, sizeof z);
 		if (z)
 			snprintf(buf, len, "default: %zu", z);
@@ -284,7 +282,6 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 			return "a non-empty name";
 		*(const char **)p = arg;
 		return NULL;
-	case OPT_COUNT:
 	case OPT_POSITIVE:
 	case OPT_EPOCHS:
 	case OPT_ITERATIONS:
@@ -364,7 +361,8 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
 		const char *opt = argv[optind - 1];
-		if (c == 'h' || c == OPT_VAL_BASE + (int)N_OPTS - 1) {
+		const opt_def_t *d = c >= OPT_VAL_BASE ? &opt_defs[c - OPT_VAL_BASE] : NULL;
+		if (c == 'h' || (d && d->kind == OPT_HELP)) {
 			opts_help(stdout, prog, m);
 			return 0;
 		}
@@ -381,7 +379,6 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 			bad = "";
 			break;
 		}
-		const opt_def_t *d = &opt_defs[c - OPT_VAL_BASE];
 		bad = opt_store(d, o, optarg);
 		if (bad) {
 			fail(m, "invalid value '%s' for --%s (expected %s)", optarg, d->name, bad);

@@ -41,7 +41,6 @@ static double delta[TILE_MAX][K];    /* layer 0 DELTA */
 static double record_x0[RECORD_MAX];
 static size_t record_n;
 static size_t last_update_batch, updates;
-static int threads_asked = -1;
 static size_t nan_at;                /* step returns NaN at this call (0: never) */
 static size_t steps;
 
@@ -118,7 +117,6 @@ static void *blob_tensor(int which, size_t layer)
 
 static int blob_set_threads(int n)
 {
-	threads_asked = n;
 	return n ? n : 2;
 }
 
