@@ -12,7 +12,7 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
 PROJ_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP
-PROJ_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -I$(B) \
+PROJ_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -Iruntime -I$(B) \
 	-DNNCC_LIB_EXTRA='"$(SAN_FLAGS)"'
 # SAN=1 builds into build-san/ with ASan/UBSan.  `nncc --libs` from that tree
 # then also prints the sanitizer flag, since linking its libnncc.a needs it.
