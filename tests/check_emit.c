@@ -1,0 +1,585 @@
+/*
+ * check_emit.c - Check suite for compiler/emit.c and the nncc command line
+ * (compiler/main.c).  The generated C of the examples, tests/valid/ and a few
+ * networks written here must compile with -std=c99 -Wall -Wextra -pedantic
+ * -Werror under gcc AND clang (a missing clang is a failure), be
+ * byte-identical from run to run, and carry the documented header, names and
+ * descriptor.  One float64 trainer is linked with libnncc.a and checked at
+ * run time: shape hash, tensors, finite-difference gradients, accumulation,
+ * the SGD update and step().  The CLI cases run build/nncc ($NNCC).
+ * Runs from the top directory (make test).
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <check.h>
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../compiler/nncc.h"
+#include "testutil.h"
+
+static const char *const compilers[] = {"gcc", "clang"};
+#define STRICT "-std=c99 -Wall -Wextra -pedantic -Werror -O2"
+
+/* Networks written by this suite, besides examples/ and tests/valid/. */
+static const struct {
+	const char *id, *yaml;
+} nets[] = {
+	{"acts64",
+	 "network: acts64\ninput: 6\ndtype: float64\nlayers:\n"
+	 "  - {name: t, type: dense, units: 5, activation: tanh}\n"
+	 "  - {name: s, type: dense, units: 4, activation: sigmoid}\n"
+	 "  - {name: r, type: dense, units: 7, activation: relu}\n"
+	 "  - {name: o, type: dense, units: 3, activation: linear}\n"
+	 "  - {type: softmax}\n"
+	 "training: {learning_rate: 0.5, batch_size: 4, iterations: 10}\n"},
+	{"big_batch",
+	 "network: big_batch\ninput: 3\nlayers:\n"
+	 "  - {type: dense, units: 2, activation: sigmoid}\n  - {type: softmax}\n"
+	 "training: {learning_rate: 0.1, batch_size: 1000, iterations: 1}\n"},
+	{"one",
+	 "network: one\ninput: 2\nlayers:\n"
+	 "  - {name: only, type: dense, units: 2}\n  - {type: softmax}\n"
+	 "training: {learning_rate: 0.1, batch_size: 1, epochs: 1}\n"},
+};
+
+/* A Ctx with diagnostics in memory. */
+typedef struct Run {
+	Ctx ctx;
+	FILE *err;
+	char *text;
+	size_t len;
+} Run;
+
+static void run_init(Run *r)
+{
+	r->text = NULL;
+	r->err = open_memstream(&r->text, &r->len);
+	ck_assert_ptr_nonnull(r->err);
+	ctx_init(&r->ctx, r->err);
+}
+
+static const char *run_errors(Run *r)
+{
+	fflush(r->err);
+	return r->text;
+}
+
+static void run_fini(Run *r)
+{
+	ctx_fini(&r->ctx);
+	fclose(r->err);
+	free(r->text);
+}
+
+/* The directory shared by the suite's files (made once per process). */
+static const char *scratch(void)
+{
+	static char *dir;
+	if (!dir)
+		dir = tu_mkdtemp();
+	return dir;
+}
+
+/* Removes the scratch directory at the end of a test that passed (Check
+ * runs each test in its own process; a failing one keeps its files). */
+static void scratch_rm(void)
+{
+	ck_assert_int_eq(tu_run(NULL, "rm -rf %s", scratch()), 0);
+}
+
+/* Path of this suite's YAML for nets[i], written on first use. */
+static char *net_path(size_t i)
+{
+	char name[64];
+	snprintf(name, sizeof name, "%s.yaml", nets[i].id);
+	char *p = tu_path(scratch(), name);
+	ck_assert_int_eq(tu_write_text(p, nets[i].yaml), 0);
+	return p;
+}
+
+/* Loads path and emits its trainer into out (the Run keeps the Model). */
+static const Model *emit_file(Run *r, const char *path, Buf *out)
+{
+	const Model *m = model_load(&r->ctx, path);
+	ck_assert_msg(m != NULL, "%s does not load: %s", path, run_errors(r));
+	EmitOptions opt = {.command_line = "nncc test", .test_accuracy = NAN};
+	buf_init(out);
+	ck_assert_msg(emit_trainer(&r->ctx, m, &opt, out) == 0, "%s: %s", path, run_errors(r));
+	return m;
+}
+
+/* Every YAML the compile test covers: examples/, tests/valid/, nets[]. */
+static size_t all_inputs(char **paths, size_t max)
+{
+	size_t n = 0;
+	static const char *const dirs[] = {"examples", "tests/valid"};
+	for (size_t d = 0; d < 2; d++) {
+		DIR *dp = opendir(dirs[d]);
+		ck_assert_msg(dp != NULL, "cannot open %s (run from the top directory)", dirs[d]);
+		struct dirent *de;
+		while ((de = readdir(dp)) != NULL) {
+			size_t len = strlen(de->d_name);
+			if (len > 5 && strcmp(de->d_name + len - 5, ".yaml") == 0) {
+				ck_assert_uint_lt(n, max);
+				paths[n++] = tu_path(dirs[d], de->d_name);
+			}
+		}
+		closedir(dp);
+	}
+	for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+		ck_assert_uint_lt(n, max);
+		paths[n++] = net_path(i);
+	}
+	return n;
+}
+
+static void need_compiler(const char *cc)
+{
+	char *out = NULL;
+	int rc = tu_run(&out, "%s --version", cc);
+	ck_assert_msg(rc == 0, "%s is needed to test the generated C and was not found "
+	                       "(install it: tools/install-deps.sh): %s", cc, out);
+	free(out);
+}
+
+/* ---- the generated C compiles cleanly and is deterministic */
+
+START_TEST(test_compiles_strict)
+{
+	char *paths[64];
+	size_t n = all_inputs(paths, 64);
+	ck_assert_uint_ge(n, 8);
+	for (size_t c = 0; c < 2; c++)
+		need_compiler(compilers[c]);
+	for (size_t i = 0; i < n; i++) {
+		Run r1, r2;
+		Buf a, b;
+		run_init(&r1);
+		run_init(&r2);
+		emit_file(&r1, paths[i], &a);
+		emit_file(&r2, paths[i], &b);
+		ck_assert_msg(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+		              "%s: two emissions differ", paths[i]);
+		char name[32];
+		snprintf(name, sizeof name, "gen%zu.c", i);
+		char *c_path = tu_path(scratch(), name);
+		ck_assert_int_eq(tu_write(c_path, a.data, a.len), 0);
+		/* -DNNCC_NO_MAIN only drops main(): once is enough. */
+		for (size_t c = 0; c < 2; c++)
+			for (int no_main = 0; no_main < 2 - (int)c; no_main++) {
+				char *out = NULL;
+				int rc = tu_run(&out, "%s " STRICT " %s -Iruntime -c %s -o %s.o",
+				                compilers[c], no_main ? "-DNNCC_NO_MAIN" : "", c_path,
+				                c_path);
+				ck_assert_msg(rc == 0, "%s (from %s) does not compile with %s " STRICT
+				              "%s:\n%s", c_path, paths[i], compilers[c],
+				              no_main ? " -DNNCC_NO_MAIN" : "", out);
+				free(out);
+			}
+		free(c_path);
+		buf_fini(&a);
+		buf_fini(&b);
+		run_fini(&r1);
+		run_fini(&r2);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	scratch_rm();
+}
+END_TEST
+
+/* ---- what the generated file says */
+
+static void assert_has(const Buf *b, const char *needle)
+{
+	ck_assert_msg(strstr(b->data, needle) != NULL, "generated code lacks:\n%s", needle);
+}
+
+START_TEST(test_sgd20_text)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	const Model *m = emit_file(&r, "examples/sgd20.yaml", &b);
+	char head[200];
+	snprintf(head, sizeof head,
+	         "/*\n * Generated by nncc %s from examples/sgd20.yaml (sha256 %s). Do not edit.\n"
+	         " * Command: nncc test\n",
+	         NNCC_VERSION, m->sha256);
+	ck_assert_msg(strncmp(b.data, head, strlen(head)) == 0, "header:\n%.300s", b.data);
+	assert_has(&b, " *   #  name    kind      in -> out  activation  params\n"
+	               " *   1  hidden  dense    784 -> 50   sigmoid      39250\n"
+	               " *   2  out     dense     50 -> 10   linear         510\n"
+	               " *   3  layer3  softmax   10 -> 10   softmax          0\n"
+	               " *                                        total   39760\n");
+	assert_has(&b, "#include \"nncc.h\"\n");
+	assert_has(&b, "typedef float real;\n#define EXP expf\n");
+	assert_has(&b, "#define MNIST_SGD20_L1_IN 784\n");
+	assert_has(&b, "#define MNIST_SGD20_MAX_BATCH 20\n");
+	assert_has(&b, "#define MNIST_SGD20_N_PARAMS 39760\n");
+	assert_has(&b, "#define MNIST_SGD20_L2_W_OFF 39250\n#define MNIST_SGD20_L2_B_OFF 39750\n");
+	assert_has(&b, "static real mnist_sgd20_params[MNIST_SGD20_N_PARAMS];");
+	assert_has(&b, "static real mnist_sgd20_a1[MNIST_SGD20_MAX_BATCH][MNIST_SGD20_L1_OUT]; "
+	               "/* (B, 50) */\n");
+	assert_has(&b, "/* layer 1 \"hidden\": dense 784->50, sigmoid (examples/sgd20.yaml:8:5) */\n");
+	assert_has(&b, "/* layer 3 \"layer3\": softmax 10->10 (examples/sgd20.yaml:16:5) */\n");
+	/* forward in layer order, backward in reverse */
+	assert_has(&b, "\tl1_hidden_forward(n, x);\n\tl2_out_forward(n, &mnist_sgd20_a1[0][0]);\n"
+	               "\tl3_softmax_forward(n, &mnist_sgd20_a2[0][0]);\n");
+	assert_has(&b, "\tl2_out_backward(n, y);\n\tl2_out_gradient(n, &mnist_sgd20_a1[0][0]);\n"
+	               "\tl1_hidden_backward(n);\n\tl1_hidden_gradient(n, x);\n");
+	assert_has(&b, "\t.config = {\n\t\t.learning_rate = 0.3,\n\t\t.batch_size = 20,\n"
+	               "\t\t.iterations = 30000,\n");
+	assert_has(&b, "\t.set_threads = NULL,");
+	assert_has(&b, "#ifndef NNCC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
+	               "\treturn nncc_main(argc, argv, &mnist_sgd20_model);\n}\n#endif\n");
+	/* No absolute path of ours leaks in. */
+	char cwd[PATH_MAX];
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	ck_assert_msg(!strstr(b.data, cwd), "the output names the working directory");
+	buf_fini(&b);
+	run_fini(&r);
+}
+END_TEST
+
+static void assert_max_batch(const char *path, const char *expect)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	emit_file(&r, path, &b);
+	assert_has(&b, expect);
+	buf_fini(&b);
+	run_fini(&r);
+}
+
+START_TEST(test_max_batch)
+{
+	assert_max_batch("examples/softmax.yaml", "#define MNIST_SOFTMAX_MAX_BATCH 256\n");
+	char *p = net_path(1);
+	assert_max_batch(p, "#define BIG_BATCH_MAX_BATCH 256\n");
+	free(p);
+	p = net_path(2);
+	assert_max_batch(p, "#define ONE_MAX_BATCH 1\n");
+	free(p);
+	p = net_path(0);
+	assert_max_batch(p, "typedef double real;\n#define EXP exp\n#define TANH tanh\n"
+	                    "#define LOG log\n");
+	free(p);
+	scratch_rm();
+}
+END_TEST
+
+/* Names and paths are the user's: they must not break comments or strings. */
+START_TEST(test_hostile_names)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	char *p = net_path(0);
+	Model *m = (Model *)model_load(&r.ctx, p);
+	ck_assert_ptr_nonnull(m);
+	m->path = "dir */ x\"y\\z.yaml";
+	m->layers[0].name = "a*/b\"c\\d\n";
+	m->data.dir = "we\"ird\\dir";
+	EmitOptions opt = {.command_line = "nncc '*/' x", .test_accuracy = NAN};
+	buf_init(&b);
+	ck_assert_int_eq(emit_trainer(&r.ctx, m, &opt, &b), 0);
+	assert_has(&b, ".name = \"a*/b\\\"c\\\\d\\012\",");
+	assert_has(&b, ".source = \"dir */ x\\\"y\\\\z.yaml\",");
+	assert_has(&b, "/* layer 1 \"a* /b\"c\\d?\": dense 6->5, tanh (");
+	char *c_path = tu_path(scratch(), "hostile.c");
+	ck_assert_int_eq(tu_write(c_path, b.data, b.len), 0);
+	char *out = NULL;
+	int rc = tu_run(&out, "%s " STRICT " -Iruntime -c %s -o %s.o", tu_cc(), c_path, c_path);
+	ck_assert_msg(rc == 0, "%s:\n%s", c_path, out);
+	free(out);
+	free(c_path);
+	free(p);
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
+}
+END_TEST
+
+/* The emitter refuses shapes its templates do not handle (model.c rejects
+ * them first; this is the emitter's own guard). */
+START_TEST(test_untrainable_shape)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	char *p = net_path(2);
+	Model *m = (Model *)model_load(&r.ctx, p);
+	ck_assert_ptr_nonnull(m);
+	EmitOptions opt = {.test_accuracy = NAN};
+	Layer swapped[2] = {m->layers[1], m->layers[0]};
+	m->layers = swapped;
+	buf_init(&b);
+	ck_assert_int_eq(emit_trainer(&r.ctx, m, &opt, &b), -1);
+	char expect[512];
+	snprintf(expect, sizeof expect,
+	         "%s:%d:%d: error: the trainer needs a softmax layer last, after a dense layer\n",
+	         p, swapped[1].loc.line, swapped[1].loc.col);
+	ck_assert_msg(strncmp(run_errors(&r), expect, strlen(expect)) == 0, "got: %s",
+	              run_errors(&r));
+	free(p);
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
+}
+END_TEST
+
+/* ---- a generated float64 trainer at run time */
+
+static const char harness[] =
+	"#include <math.h>\n"
+	"#include <stdio.h>\n"
+	"#include <string.h>\n"
+	"#include \"nncc.h\"\n"
+	"extern const nncc_model_t acts64_model;\n"
+	"#define N 3\n"
+	"static double g[4096], p0[4096];\n"
+	"#define FAIL(...) do { printf(__VA_ARGS__); printf(\"\\n\"); return 1; } while (0)\n"
+	"int main(void)\n"
+	"{\n"
+	"	const nncc_model_t *m = &acts64_model;\n"
+	"	double *params = m->params, *grads = m->grads, x[N][6];\n"
+	"	int32_t y[N] = {0, 2, 1};\n"
+	"	size_t P = m->n_params, L = m->n_layers;\n"
+	"	if (m->shape_hash != nncc_shape_hash(m)) FAIL(\"shape hash differs\");\n"
+	"	if (m->dtype != NNCC_F64 || m->max_batch != 4 || P > 4096) FAIL(\"descriptor\");\n"
+	"	for (size_t k = 0; k < P; k++) params[k] = sin((double)k * 1.7) * 0.5;\n"
+	"	for (int b = 0; b < N; b++) for (int j = 0; j < 6; j++) x[b][j] = cos((b * 7 + j) * 0.9);\n"
+	"	m->forward(N, x);\n"
+	"	double loss = m->loss(N, y);\n"
+	"	double *o = m->tensor(NNCC_T_ACT, L - 1);\n"
+	"	for (int b = 0; b < N; b++) { double s = 0; for (int i = 0; i < 3; i++) s += o[b * 3 + i];\n"
+	"		if (fabs(s - 1) > 1e-12) FAIL(\"softmax row %d sums to %g\", b, s); }\n"
+	"	if (m->tensor(NNCC_T_DELTA, L - 1) || m->tensor(NNCC_T_ACT, L) || !m->tensor(NNCC_T_DELTA, 0))\n"
+	"		FAIL(\"tensor()\");\n"
+	"	m->backward(N, x, y, 0);\n"
+	"	memcpy(g, grads, P * sizeof *g);\n"
+	"	size_t nonzero = 0;\n"
+	"	for (size_t k = 0; k < P; k++) {\n"
+	"		double h = 1e-5, v = params[k];\n"
+	"		params[k] = v + h; m->forward(N, x); double lp = m->loss(N, y);\n"
+	"		params[k] = v - h; m->forward(N, x); double lm = m->loss(N, y);\n"
+	"		params[k] = v;\n"
+	"		double fd = (lp - lm) / (2 * h);\n"
+	"		if (fabs(fd - g[k]) > 1e-6 * (1 + fabs(fd)))\n"
+	"			FAIL(\"param %zu: gradient %.10g, finite difference %.10g\", k, g[k], fd);\n"
+	"		nonzero += g[k] != 0;\n"
+	"	}\n"
+	"	if (nonzero < P / 2) FAIL(\"only %zu of %zu gradients are non-zero\", nonzero, P);\n"
+	"	m->forward(N, x);\n"
+	"	m->backward(N, x, y, 1);\n"
+	"	for (size_t k = 0; k < P; k++) if (fabs(grads[k] - 2 * g[k]) > 1e-12 * (1 + fabs(g[k])))\n"
+	"		FAIL(\"accumulate: grads[%zu] = %g, expected %g\", k, grads[k], 2 * g[k]);\n"
+	"	memcpy(p0, params, P * sizeof *p0);\n"
+	"	m->update(0.5, 4);\n"
+	"	for (size_t k = 0; k < P; k++) if (params[k] != p0[k] - (0.5 / 4) * grads[k])\n"
+	"		FAIL(\"update: params[%zu]\", k);\n"
+	"	memcpy(params, p0, P * sizeof *p0);\n"
+	"	double sl = m->step(N, x, y, 0.5);\n"
+	"	if (sl != loss) FAIL(\"step loss %.17g, loss %.17g\", sl, loss);\n"
+	"	for (size_t k = 0; k < P; k++) if (fabs(params[k] - (p0[k] - (0.5 / N) * g[k])) > 1e-15)\n"
+	"		FAIL(\"step: params[%zu]\", k);\n"
+	"	printf(\"ok %zu params\\n\", P);\n"
+	"	return 0;\n"
+	"}\n";
+
+START_TEST(test_runtime_f64)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	char *p = net_path(0);
+	emit_file(&r, p, &b);
+	char *c_path = tu_path(scratch(), "acts64.c");
+	char *h_path = tu_path(scratch(), "harness.c");
+	char *exe = tu_path(scratch(), "harness");
+	ck_assert_int_eq(tu_write(c_path, b.data, b.len), 0);
+	ck_assert_int_eq(tu_write_text(h_path, harness), 0);
+	char *out = NULL;
+	int rc = tu_run(&out, "%s -std=c99 -O2 -DNNCC_NO_MAIN $(%s --cflags) %s %s $(%s --libs) -o %s",
+	                tu_cc(), tu_nncc(), c_path, h_path, tu_nncc(), exe);
+	ck_assert_msg(rc == 0, "harness does not build:\n%s", out);
+	free(out);
+	rc = tu_run(&out, "%s", exe);
+	ck_assert_msg(rc == 0 && strncmp(out, "ok ", 3) == 0, "harness (%s): %s", exe, out);
+	free(out);
+	free(exe);
+	free(h_path);
+	free(c_path);
+	free(p);
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
+}
+END_TEST
+
+/* ---- the command line */
+
+static int nncc(char **out, const char *args)
+{
+	return tu_run(out, "%s %s", tu_nncc(), args);
+}
+
+static void expect_cli(const char *args, int status, const char *output)
+{
+	char *out = NULL;
+	int rc = nncc(&out, args);
+	ck_assert_msg(rc == status, "nncc %s: status %d, expected %d; output: %s", args, rc,
+	              status, out);
+	ck_assert_msg(strcmp(out, output) == 0, "nncc %s printed:\n%s\nexpected:\n%s", args, out,
+	              output);
+	free(out);
+}
+
+static size_t dir_entries(const char *dir)
+{
+	size_t n = 0;
+	DIR *dp = opendir(dir);
+	ck_assert_ptr_nonnull(dp);
+	for (struct dirent *de; (de = readdir(dp)) != NULL;)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(dp);
+	return n;
+}
+
+START_TEST(test_cli_info)
+{
+	char cwd[PATH_MAX], bin[PATH_MAX], expect[PATH_MAX + 64];
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	ck_assert_ptr_nonnull(realpath(tu_nncc(), bin));
+	*strrchr(bin, '/') = 0;
+	expect_cli("--version", 0, "nncc " NNCC_VERSION "\n");
+	snprintf(expect, sizeof expect, "-I%s/runtime\n", cwd);
+	expect_cli("--cflags", 0, expect);
+	char *out = NULL;
+	ck_assert_int_eq(nncc(&out, "--libs"), 0);
+	snprintf(expect, sizeof expect, "%s/libnncc.a -lz -lm -lpthread", bin);
+	ck_assert_msg(strncmp(out, expect, strlen(expect)) == 0, "--libs: %s", out);
+	free(out);
+	ck_assert_int_eq(nncc(&out, "--help"), 0);
+	ck_assert(strncmp(out, "usage: nncc [options] NET.yaml\n", 31) == 0);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_cli_errors)
+{
+	expect_cli("", 1, "nncc: error: no input file (usage: nncc [options] NET.yaml)\n");
+	expect_cli("--frobnicate x.yaml", 1,
+	           "nncc: error: unknown option '--frobnicate' (nncc --help lists them)\n");
+	expect_cli("a.yaml b.yaml", 1, "nncc: error: more than one input file ('a.yaml' and "
+	                               "'b.yaml')\n");
+	expect_cli("examples/sgd20.yaml -o", 1, "nncc: error: -o needs an argument\n");
+	expect_cli("--weights w.bin examples/sgd20.yaml", 1, "nncc: error: --weights needs --infer\n");
+	expect_cli("--header-only examples/sgd20.yaml", 1,
+	           "nncc: error: --header-only needs --infer\n");
+	expect_cli("--cflags examples/sgd20.yaml", 1,
+	           "nncc: error: unexpected input file 'examples/sgd20.yaml' with --cflags\n");
+	expect_cli("--check --libs", 1, "nncc: error: --libs cannot be combined with other modes\n");
+	expect_cli("examples/sgd20.yaml -o /nonexistent-dir/x.c", 1,
+	           "nncc: error: cannot write '/nonexistent-dir/x.c': No such file or directory\n");
+	expect_cli("--check examples/sgd20.yaml", 0, "");
+}
+END_TEST
+
+/* A failed run leaves an existing output untouched and no temporary file. */
+START_TEST(test_cli_atomic)
+{
+	char *dir = tu_mkdtemp();
+	char *bad = tu_path(dir, "bad.yaml"), *out_c = tu_path(dir, "out.c");
+	ck_assert_int_eq(tu_write_text(bad, "network: bad\ninput: 0\n"), 0);
+	ck_assert_int_eq(tu_write_text(out_c, "keep me\n"), 0);
+	char args[8192], *out = NULL;
+	snprintf(args, sizeof args, "%s -o %s", bad, out_c);
+	ck_assert_int_eq(nncc(&out, args), 1);
+	ck_assert_msg(strstr(out, "error") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(tu_run(&out, "cat %s", out_c), 0);
+	ck_assert_str_eq(out, "keep me\n");
+	free(out);
+	ck_assert_uint_eq(dir_entries(dir), 2);
+	/* --check writes nothing, even for a good file. */
+	snprintf(args, sizeof args, "--check examples/sgd20.yaml -o %s/x.c", dir);
+	ck_assert_int_eq(nncc(NULL, args), 0);
+	ck_assert_uint_eq(dir_entries(dir), 2);
+	/* A good run replaces it, with a normal file mode. */
+	snprintf(args, sizeof args, "examples/sgd20.yaml -o %s", out_c);
+	ck_assert_int_eq(nncc(NULL, args), 0);
+	ck_assert_int_eq(tu_run(&out, "head -c 2 %s; test -r %s && ls -l %s | cut -c1-4", out_c,
+	                        out_c, out_c), 0);
+	ck_assert_str_eq(out, "/*-rw-\n");
+	free(out);
+	ck_assert_uint_eq(dir_entries(dir), 2);
+	ck_assert_int_eq(tu_run(NULL, "rm -rf %s", dir), 0);
+	free(bad);
+	free(out_c);
+	free(dir);
+}
+END_TEST
+
+/* Default output name, stdout, and byte-identical runs. */
+START_TEST(test_cli_outputs)
+{
+	char *dir = tu_mkdtemp(), cwd[PATH_MAX];
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	char *nncc_abs = realpath(tu_nncc(), NULL);
+	ck_assert_ptr_nonnull(nncc_abs);
+	char *out = NULL;
+	int rc = tu_run(&out, "cd %s && %s %s/examples/sgd20.yaml && ls", dir, nncc_abs, cwd);
+	ck_assert_msg(rc == 0, "%s", out);
+	ck_assert_str_eq(out, "sgd20.c\n");
+	free(out);
+	char *a = NULL, *b = NULL;
+	ck_assert_int_eq(nncc(&a, "examples/sgd20.yaml -o -"), 0);
+	ck_assert_int_eq(nncc(&b, "examples/sgd20.yaml -o -"), 0);
+	ck_assert(strncmp(a, "/*\n * Generated by nncc ", 24) == 0);
+	ck_assert_msg(strstr(a, " * Command: nncc examples/sgd20.yaml -o -\n") != NULL, "%.400s", a);
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	free(nncc_abs);
+	ck_assert_int_eq(tu_run(NULL, "rm -rf %s", dir), 0);
+	free(dir);
+}
+END_TEST
+
+static Suite *emit_suite(void)
+{
+	Suite *s = suite_create("emit");
+	TCase *tc = tcase_create("emit");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_compiles_strict);
+	tcase_add_test(tc, test_sgd20_text);
+	tcase_add_test(tc, test_max_batch);
+	tcase_add_test(tc, test_hostile_names);
+	tcase_add_test(tc, test_untrainable_shape);
+	tcase_add_test(tc, test_runtime_f64);
+	suite_add_tcase(s, tc);
+	TCase *cli = tcase_create("cli");
+	tcase_set_timeout(cli, 120);
+	tcase_add_test(cli, test_cli_info);
+	tcase_add_test(cli, test_cli_errors);
+	tcase_add_test(cli, test_cli_atomic);
+	tcase_add_test(cli, test_cli_outputs);
+	suite_add_tcase(s, cli);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(emit_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
