@@ -155,6 +155,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->cap = cap;
 	r->params = ref_calloc(m->n_params, sizeof(double));
 	r->grads = ref_calloc(m->n_params, sizeof(double));
+	r->mgrads = ref_calloc(m->n_params, sizeof(double));
 	r->layers = ref_calloc(m->n_layers, sizeof(RefLayer));
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
@@ -166,9 +167,12 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 		R->w_offset = L->w_offset;
 		R->b_offset = L->b_offset;
 		R->a = ref_calloc(cap * L->out, sizeof(double));
+		R->ma = ref_calloc(cap * L->out, sizeof(double));
 		if (L->kind == LAYER_DENSE) {
 			R->z = ref_calloc(cap * L->out, sizeof(double));
 			R->delta = ref_calloc(cap * L->out, sizeof(double));
+			R->mz = ref_calloc(cap * L->out, sizeof(double));
+			R->mdelta = ref_calloc(cap * L->out, sizeof(double));
 		}
 	}
 	return r;
@@ -182,10 +186,14 @@ void ref_free(RefNet *r)
 		free(r->layers[l].z);
 		free(r->layers[l].a);
 		free(r->layers[l].delta);
+		free(r->layers[l].mz);
+		free(r->layers[l].ma);
+		free(r->layers[l].mdelta);
 	}
 	free(r->layers);
 	free(r->params);
 	free(r->grads);
+	free(r->mgrads);
 	free(r);
 }
 
@@ -314,4 +322,121 @@ void ref_update(RefNet *r, double lr)
 {
 	for (size_t p = 0; p < r->n_params; p++)
 		r->params[p] -= lr * r->grads[p];          /* theta -= lr dL/dtheta */
+}
+
+/* ---- error scales (ref_bounds): not backprop, the yardstick for comparing */
+
+/* sup |f''|: how fast f' moves when z is off by a rounding error. */
+static double act_curvature(Activation act)
+{
+	switch (act) {
+	case ACT_SIGMOID:
+		return 0.1;    /* max |s (1-s) (1-2s)| = 0.0962 */
+	case ACT_TANH:
+		return 0.8;    /* max |-2 t (1-t^2)| = 0.7698 */
+	case ACT_LINEAR:
+	case ACT_RELU:
+	case ACT_COUNT:
+		break;
+	}
+	return 0.0;
+}
+
+/* Magnitude of layer l's input for sample b: |x|, or the previous M_a. */
+static double input_mag(const RefNet *r, size_t l, const double *x, size_t b, size_t j)
+{
+	if (l == 0)
+		return fabs(x[b * r->n_inputs + j]);
+	return r->layers[l - 1].ma[b * r->layers[l - 1].out + j];
+}
+
+void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
+{
+	/* forward: M_z = |b| + sum_j |W_ji| M_in_j, M_a = |a| + |f'(z)| M_z;
+	 * softmax: M_p_i = p_i (1 + M_in_i + sum_k p_k M_in_k) */
+	for (size_t l = 0; l < r->n_layers; l++) {
+		RefLayer *L = &r->layers[l];
+		for (size_t b = 0; b < n; b++) {
+			if (L->kind == LAYER_SOFTMAX) {
+				const double *p = L->a + b * L->out;
+				double s = 0.0;
+				for (size_t k = 0; k < L->out; k++)
+					s += p[k] * input_mag(r, l, x, b, k);
+				for (size_t i = 0; i < L->out; i++)
+					L->ma[b * L->out + i] = p[i] * (1.0 + input_mag(r, l, x, b, i) + s);
+				continue;
+			}
+			const double *W = r->params + L->w_offset;
+			for (size_t i = 0; i < L->out; i++) {
+				double m = fabs(r->params[L->b_offset + i]);
+				for (size_t j = 0; j < L->in; j++)
+					m += fabs(W[j * L->out + i]) * input_mag(r, l, x, b, j);
+				size_t q = b * L->out + i;
+				L->mz[q] = m;
+				L->ma[q] = fabs(L->a[q]) + fabs(ref_act_deriv(L->act, L->z[q])) * m;
+			}
+		}
+	}
+
+	/* loss and output: M_L = mean_b (L_b + M_in_y + sum_k p_k M_in_k);
+	 * M_g = |p - onehot| + M_p for the softmax input (or |g| (1 + M_a/|a|)) */
+	size_t wmax = r->n_inputs;
+	for (size_t l = 0; l < r->n_layers; l++)
+		wmax = r->layers[l].out > wmax ? r->layers[l].out : wmax;
+	double *mg = ref_calloc(n * wmax, sizeof(double));
+	double *mgp = ref_calloc(n * wmax, sizeof(double));
+	size_t l = r->n_layers;
+	const RefLayer *last = &r->layers[l - 1];
+	r->mloss = 0.0;
+	for (size_t b = 0; b < n; b++) {
+		const double *p = last->a + b * last->out;
+		size_t yb = (size_t)y[b];
+		if (last->kind == LAYER_SOFTMAX) {
+			double s = 0.0;
+			for (size_t k = 0; k < last->out; k++)
+				s += p[k] * input_mag(r, l - 1, x, b, k);
+			r->mloss += (-log(p[yb]) + input_mag(r, l - 1, x, b, yb) + s) / (double)n;
+			for (size_t i = 0; i < last->out; i++)
+				mg[b * wmax + i] = fabs(p[i] - (i == yb ? 1.0 : 0.0)) + last->ma[b * last->out + i];
+		} else {
+			double rel = last->ma[b * last->out + yb] / fabs(p[yb]);
+			r->mloss += (fabs(log(p[yb])) + rel) / (double)n;
+			mg[b * wmax + yb] = (1.0 + rel) / fabs(p[yb]);
+		}
+	}
+	if (last->kind == LAYER_SOFTMAX)
+		l--;
+	memset(r->mgrads, 0, r->n_params * sizeof(double));
+
+	/* backward: M_d = (|f'(z)| + sup|f''| M_z) M_g;  M_g_prev = sum_i |W_ji| M_d_i;
+	 * gradients: M_dW_ji = mean_b M_in_j M_d_i, M_db_i = mean_b M_d_i */
+	while (l-- > 0) {
+		RefLayer *L = &r->layers[l];
+		const double *W = r->params + L->w_offset;
+		double curv = act_curvature(L->act);
+		for (size_t b = 0; b < n; b++) {
+			for (size_t i = 0; i < L->out; i++) {   /* (M_g >= |g| stands in for |g|) */
+				size_t q = b * L->out + i;
+				double m = mg[b * wmax + i];
+				L->mdelta[q] = fabs(ref_act_deriv(L->act, L->z[q])) * m + curv * L->mz[q] * m;
+			}
+			for (size_t i = 0; i < L->out; i++) {
+				double md = L->mdelta[b * L->out + i];
+				r->mgrads[L->b_offset + i] += md / (double)n;
+				for (size_t j = 0; j < L->in; j++)
+					r->mgrads[L->w_offset + j * L->out + i] += input_mag(r, l, x, b, j) * md / (double)n;
+			}
+			for (size_t j = 0; j < L->in; j++) {
+				double s = 0.0;
+				for (size_t i = 0; i < L->out; i++)
+					s += fabs(W[j * L->out + i]) * L->mdelta[b * L->out + i];
+				mgp[b * wmax + j] = s;
+			}
+		}
+		double *t = mg;
+		mg = mgp;
+		mgp = t;
+	}
+	free(mg);
+	free(mgp);
 }

@@ -35,6 +35,8 @@ typedef struct RefLayer {
 	double *z;            /* [cap][out] pre-activation (dense); NULL for softmax */
 	double *a;            /* [cap][out] output a = f(z), or softmax(x) */
 	double *delta;        /* [cap][out] dL_b/dz (dense); NULL for softmax */
+	/* Magnitudes from ref_bounds(), same shapes (see there). */
+	double *mz, *ma, *mdelta;
 } RefLayer;
 
 typedef struct RefNet {
@@ -44,6 +46,8 @@ typedef struct RefNet {
 	size_t n_params;
 	double *params;       /* [n_params], owned */
 	double *grads;        /* [n_params] batch means, owned */
+	double *mgrads;       /* [n_params] magnitudes from ref_bounds() */
+	double mloss;         /* magnitude of the batch-mean loss, ref_bounds() */
 	size_t cap;           /* largest n accepted by the entry points */
 	size_t n;             /* samples of the last ref_forward */
 } RefNet;
@@ -65,6 +69,16 @@ double ref_loss(const RefNet *r, size_t n, const int32_t *y);
 void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y);
 /* params -= lr * grads  (SGD on the batch-mean gradient). */
 void ref_update(RefNet *r, double lr);
+
+/* Error scales for comparing other implementations with the reference.
+ * After ref_forward and ref_backward on the same n, x, y: fills mz, ma,
+ * mdelta, mgrads and mloss with M >= |value| such that any implementation
+ * that rounds with unit u is off by about c*u*M (c a small multiple of the
+ * sum lengths).  M is the same formulas with every term replaced by its
+ * absolute value (first-order running error analysis): a result that
+ * cancels to near zero keeps the size of its terms.  Not part of the
+ * textbook backprop above; only the comparison uses it. */
+void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y);
 
 /* The network's output a_last, [n][n_outputs] after ref_forward. */
 const double *ref_output(const RefNet *r);
