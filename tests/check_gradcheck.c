@@ -1,0 +1,224 @@
+/*
+ * check_gradcheck.c - finite differences on generated float64 trainers, so
+ * the reference is not the only witness: for every parameter of a few small
+ * networks (each activation, depth 1 to 4 hidden layers), the gradient the
+ * generated backward() computes must match a central difference of the
+ * generated loss() itself.  With one sample, each dense layer's DELTA must
+ * match the central difference with respect to its bias.
+ * Vocabulary: n = samples, h = finite-difference step, L = mean loss.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nncc.h"
+#include "genutil.h"
+#include "testutil.h"
+
+/* |backprop - fd| / max(|backprop|, FD_FLOOR) <= FD_TOL.  A central
+ * difference of a double loss of size ~1 with step h is off by about
+ * eps*L/h + h^2 L''' ~ 1e-11 + 1e-10: judged against gradients of at least
+ * FD_FLOOR that is 1e-7, well under FD_TOL; a wrong gradient is off by ~1. */
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+#define FD_FLOOR 1e-3
+#define N_SAMPLES 3
+
+typedef struct GcNet {
+	const char *id;          /* file stem and network name */
+	const char *layers;      /* YAML layer list (dense layers; softmax appended) */
+	size_t inputs;
+} GcNet;
+
+#define DENSE(u, a) "  - type: dense\n    units: " #u "\n    activation: " a "\n"
+
+static const GcNet nets[] = {
+	{"gc_sigmoid", DENSE(5, "sigmoid") DENSE(3, "linear"), 4},
+	{"gc_tanh", DENSE(4, "tanh") DENSE(3, "tanh") DENSE(2, "linear"), 3},
+	{"gc_relu", DENSE(6, "relu") DENSE(3, "relu") DENSE(3, "linear"), 5},
+	{"gc_linear", DENSE(3, "linear") DENSE(4, "sigmoid"), 2},
+	{"gc_deep", DENSE(3, "sigmoid") DENSE(4, "tanh") DENSE(3, "relu") DENSE(4, "linear")
+	                DENSE(3, "tanh"), 3},
+	{"gc_softmax_only", DENSE(4, "linear"), 7},
+};
+#define N_NETS (sizeof nets / sizeof nets[0])
+
+static char *scratch;
+
+static const nncc_model_t *load(const GcNet *g, void **handle)
+{
+	char err[1024];
+	char *why = gu_failure(scratch, g->id);
+	ck_assert_msg(why == NULL, "%s did not build:\n%s", g->id, why);
+	const nncc_model_t *m = gu_load(scratch, g->id, g->id, handle, err, sizeof err);
+	ck_assert_msg(m != NULL, "%s", err);
+	ck_assert_int_eq(m->dtype, NNCC_F64);
+	if (m->set_threads)
+		m->set_threads(1);
+	return m;
+}
+
+/* Deterministic data: x[b][j] = cos(1.3 (b IN + j) + 0.2), y[b] = (2b+1) % OUT. */
+static void data(const nncc_model_t *m, double *x, int32_t *y, size_t n)
+{
+	for (size_t k = 0; k < n * m->n_inputs; k++)
+		x[k] = cos(1.3 * (double)k + 0.2);
+	for (size_t b = 0; b < n; b++)
+		y[b] = (int32_t)((2 * b + 1) % m->n_outputs);
+}
+
+/* Mean loss of the generated model at its current parameters. */
+static double mean_loss(const nncc_model_t *m, size_t n, const double *x, const int32_t *y)
+{
+	m->forward(n, x);
+	return m->loss(n, y) / (double)n;
+}
+
+static double *P(const nncc_model_t *m)
+{
+	return m->params;
+}
+
+/* Central difference of the mean loss with respect to parameter p. */
+static double fd(const nncc_model_t *m, size_t p, size_t n, const double *x, const int32_t *y)
+{
+	double keep = P(m)[p];
+	P(m)[p] = keep + FD_H;
+	double lp = mean_loss(m, n, x, y);
+	P(m)[p] = keep - FD_H;
+	double lm = mean_loss(m, n, x, y);
+	P(m)[p] = keep;
+	return (lp - lm) / (2 * FD_H);
+}
+
+static void set_weights(const nncc_model_t *m)
+{
+	for (size_t p = 0; p < m->n_params; p++)
+		P(m)[p] = sin((double)p * 1.7) * 0.5;
+}
+
+/* Every parameter: backward()'s grads / n against the central difference. */
+START_TEST(test_params)
+{
+	const GcNet *g = &nets[_i];
+	void *handle;
+	const nncc_model_t *m = load(g, &handle);
+	double x[N_SAMPLES * 16];
+	int32_t y[N_SAMPLES];
+	size_t n = N_SAMPLES <= m->max_batch ? N_SAMPLES : m->max_batch;
+
+	ck_assert_uint_le(m->n_inputs, 16);
+	data(m, x, y, n);
+	set_weights(m);
+	m->forward(n, x);
+	m->backward(n, x, y, 0);
+	double *grad = malloc(m->n_params * sizeof(double));
+	ck_assert_ptr_nonnull(grad);
+	for (size_t p = 0; p < m->n_params; p++)
+		grad[p] = ((double *)m->grads)[p] / (double)n;
+
+	double gmax = 0;
+	size_t nonzero = 0;
+	for (size_t p = 0; p < m->n_params; p++) {
+		double f = fd(m, p, n, x, y);
+		double e = fabs(grad[p] - f) / fmax(fabs(grad[p]), FD_FLOOR);
+		ck_assert_msg(e <= FD_TOL,
+		              "%s (%zu inputs):\n%s  parameter %zu: backward() gives %.12g, the "
+		              "central difference (h %g) %.12g: error %.3g > %g",
+		              g->id, g->inputs, g->layers, p, grad[p], (double)FD_H, f, e, FD_TOL);
+		gmax = fmax(gmax, fabs(grad[p]));
+		nonzero += fabs(f) > 1e-7;
+	}
+	/* A backward() that writes nothing would pass the loop above. */
+	ck_assert_msg(gmax > 1e-3, "%s: gradient is all (near) zero (max %g)", g->id, gmax);
+	ck_assert_msg(nonzero * 2 > m->n_params, "%s: only %zu of %zu parameters move the loss",
+	              g->id, nonzero, m->n_params);
+	free(grad);
+	dlclose(handle);
+}
+END_TEST
+
+/* One sample: DELTA of each dense layer is dL/dz = dL/db. */
+START_TEST(test_deltas)
+{
+	const GcNet *g = &nets[_i];
+	void *handle;
+	const nncc_model_t *m = load(g, &handle);
+	double x[16];
+	int32_t y[1];
+
+	data(m, x, y, 1);
+	set_weights(m);
+	m->forward(1, x);
+	m->backward(1, x, y, 0);
+	for (size_t l = 0; l < m->n_layers; l++) {
+		const nncc_layer_t *L = &m->layers[l];
+		if (L->kind != NNCC_LAYER_DENSE)
+			continue;
+		double *delta = malloc(L->out * sizeof(double));
+		ck_assert_ptr_nonnull(delta);
+		m->forward(1, x);
+		m->backward(1, x, y, 0);
+		memcpy(delta, m->tensor(NNCC_T_DELTA, l), L->out * sizeof(double));
+		for (size_t i = 0; i < L->out; i++) {
+			double f = fd(m, L->b_offset + i, 1, x, y);
+			double e = fabs(delta[i] - f) / fmax(fabs(delta[i]), FD_FLOOR);
+			ck_assert_msg(e <= FD_TOL,
+			              "%s layer %zu \"%s\": DELTA[0][%zu] = %.12g, central difference "
+			              "of the loss in b[%zu] = %.12g: error %.3g > %g",
+			              g->id, l, L->name, i, delta[i], i, f, e, FD_TOL);
+		}
+		free(delta);
+	}
+	dlclose(handle);
+}
+END_TEST
+
+static void build(void)
+{
+	GuJob jobs[N_NETS];
+	for (size_t i = 0; i < N_NETS; i++) {
+		char name[128], *text = NULL;
+		snprintf(name, sizeof name, "%s.yaml", nets[i].id);
+		char *path = tu_path(scratch, name);
+		size_t len = strlen(nets[i].layers) + 512;
+		text = malloc(len);
+		if (!text)
+			abort();
+		snprintf(text, len,
+		         "network: %s\ninput: %zu\ndtype: float64\nlayers:\n%s  - type: softmax\n"
+		         "loss: cross_entropy\ntraining:\n  learning_rate: 0.1\n  batch_size: %d\n"
+		         "  iterations: 1\n",
+		         nets[i].id, nets[i].inputs, nets[i].layers, N_SAMPLES);
+		if (tu_write_text(path, text) != 0)
+			abort();
+		free(text);
+		free(path);
+		jobs[i].id = nets[i].id;
+	}
+	char *out = NULL;
+	if (gu_build(scratch, jobs, N_NETS, &out) != 0)
+		fprintf(stderr, "check_gradcheck: some networks did not build:\n%s", out ? out : "");
+	free(out);
+}
+
+int main(void)
+{
+	scratch = tu_mkdtemp();
+	build();
+	Suite *s = suite_create("gradcheck");
+	TCase *tc = tcase_create("finite_differences");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_params, 0, (int)N_NETS);
+	tcase_add_loop_test(tc, test_deltas, 0, (int)N_NETS);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	gu_cleanup(scratch, failed);
+	free(scratch);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
