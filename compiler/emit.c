@@ -40,10 +40,9 @@ typedef struct Emitter {
 	bool failed;
 } Emitter;
 
-/* One row per layer kind: its template and how the model's entry points use
- * it.  Adding a kind = a row here, a template and a test. */
+/* One row per layer kind: how its template is used.  Adding a kind = a row
+ * here, templates/KIND.c and a test. */
 typedef struct KindEmitter {
-	const char *tmpl;
 	const char *runtime_kind;     /* nncc_layer_kind_t constant */
 	void (*code)(Emitter *e, size_t l);           /* the layer's static functions */
 	void (*backward_calls)(Emitter *e, size_t l); /* its lines in NAME_backward */
@@ -84,12 +83,11 @@ static void emit_line(Emitter *e, const char *fmt, ...)
 		buf_puts(e->out, "\t");
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		NNCC_UNREACHABLE();
-	s = arena_alloc(e->ctx->arena, (size_t)n + 1);
+	char *s = arena_alloc(e->ctx->arena, (size_t)n + 1);
 	va_start(ap, fmt);
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
 	va_end(ap);
@@ -111,16 +109,18 @@ static void emit_tmpl(Emitter *e, const char *tmpl, const char *section, const T
 
 /* ---- text helpers (results owned by the arena) */
 
-/* s as the body of a C comment: no comment end, only printable ASCII. */
+/* s as the body of a C comment: printable ASCII only, with a space cutting
+ * each comment end and each "??" (a C99 trigraph could splice the line). */
 static const char *comment_safe(Emitter *e, const char *s)
 {
 	size_t n = strlen(s);
 	char *r = arena_alloc(e->ctx->arena, 2 * n + 1), *q = r;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		*q++ = c >= 0x20 && c < 0x7f ? (char)c : '?';
-		if (c == '*' && s[i + 1] == '/')
-			*q++ = ' ';   /* "*" "/" would end the comment */
+		char out = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		if ((out == '/' && q > r && q[-1] == '*') || (out == '?' && q > r && q[-1] == '?'))
+			*q++ = ' ';
+		*q++ = out;
 	}
 	*q = 0;
 	return r;
@@ -135,7 +135,7 @@ static const char *c_string(Emitter *e, const char *s)
 	buf_init(&b);
 	buf_puts(&b, "\"");
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+		if (*p == '"' || *p == '\\' || *p == '?')   /* '?': no trigraphs */
 			buf_printf(&b, "\\%c", *p);
 		else if (*p >= 0x20 && *p < 0x7f)
 			buf_printf(&b, "%c", *p);
@@ -411,8 +411,8 @@ static void softmax_backward_calls(Emitter *e, size_t l)
 }
 
 static const KindEmitter kinds[LAYER_COUNT] = {
-	[LAYER_DENSE] = {"dense.c", "NNCC_LAYER_DENSE", dense_code, dense_backward_calls},
-	[LAYER_SOFTMAX] = {"softmax.c", "NNCC_LAYER_SOFTMAX", softmax_code, softmax_backward_calls},
+	[LAYER_DENSE] = {"NNCC_LAYER_DENSE", dense_code, dense_backward_calls},
+	[LAYER_SOFTMAX] = {"NNCC_LAYER_SOFTMAX", softmax_code, softmax_backward_calls},
 };
 
 static void emit_layers(Emitter *e)

@@ -283,14 +283,15 @@ START_TEST(test_hostile_names)
 	char *p = net_path(0);
 	Model *m = (Model *)model_load(&r.ctx, p);
 	ck_assert_ptr_nonnull(m);
-	m->path = "dir */ x\"y\\z.yaml";
+	m->path = "dir */ x\"y\\z?\?/.yaml";
 	m->layers[0].name = "a*/b\"c\\d\n";
 	m->data.dir = "we\"ird\\dir";
 	EmitOptions opt = {.command_line = "nncc '*/' x", .test_accuracy = NAN};
 	buf_init(&b);
 	ck_assert_int_eq(emit_trainer(&r.ctx, m, &opt, &b), 0);
 	assert_has(&b, ".name = \"a*/b\\\"c\\\\d\\012\",");
-	assert_has(&b, ".source = \"dir */ x\\\"y\\\\z.yaml\",");
+	assert_has(&b, ".source = \"dir */ x\\\"y\\\\z\\?\\?/.yaml\",");
+	assert_has(&b, " from dir * / x\"y\\z? ?/.yaml (sha256 ");
 	assert_has(&b, "/* layer 1 \"a* /b\"c\\d?\": dense 6->5, tanh (");
 	char *c_path = tu_path(scratch(), "hostile.c");
 	ck_assert_int_eq(tu_write(c_path, b.data, b.len), 0);
