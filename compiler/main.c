@@ -43,11 +43,14 @@ static const char usage[] =
 	"  cc -O2 net.c $(nncc --cflags) $(nncc --libs) -o net && ./net --data DIR\n"
 	"\n"
 	"options:\n"
-	"  -o FILE          output file ('-' = stdout; default: NET.c in the current directory)\n"
+	"  -o FILE          output file, '-' = stdout (default: NET.c, or NET.h with\n"
+	"                   --header-only, in the current directory)\n"
+	"                   --header-only) in the current directory\n"
 	"  --check          validate NET.yaml only, write nothing\n"
-	"  --infer          export inference C from trained weights (needs --weights)\n"
+	"  --infer          export inference C from trained weights: -o NAME.c writes\n"
+	"                   NAME.c and NAME.h (needs --weights)\n"
 	"  --weights FILE   weight file saved by the trainer's --save (with --infer)\n"
-	"  --header-only    with --infer: everything in one header\n"
+	"  --header-only    with --infer: everything in one header, -o NAME.h\n"
 	"  --cflags         print the compiler flags a generated file needs\n"
 	"  --libs           print the linker flags a generated trainer needs\n"
 	"  --version        print the version\n"
@@ -190,78 +193,115 @@ bad:
 	return -1;
 }
 
-/* "dir/net.yaml" -> "net.c" (in the current directory). */
-static const char *default_output(Ctx *ctx, const char *input)
+/* "dir/net.yaml" -> "net" + ext (in the current directory). */
+static const char *default_output(Ctx *ctx, const char *input, const char *ext)
 {
 	const char *base = strrchr(input, '/');
 	base = base ? base + 1 : input;
 	size_t n = strlen(base);
-	static const char *const exts[] = {".yaml", ".yml"};
+	static const char *const yaml_exts[] = {".yaml", ".yml"};
 	for (size_t k = 0; k < 2; k++) {
-		size_t e = strlen(exts[k]);
-		if (n > e && strcmp(base + n - e, exts[k]) == 0) {
+		size_t e = strlen(yaml_exts[k]);
+		if (n > e && strcmp(base + n - e, yaml_exts[k]) == 0) {
 			n -= e;
 			break;
 		}
 	}
-	return arena_printf(ctx->arena, "%.*s.c", (int)n, base);
+	return arena_printf(ctx->arena, "%.*s%s", (int)n, base, ext);
 }
 
-/* Writes text to path through a temporary file in the same directory and a
- * rename, so readers never see a partial file.  "-" is stdout. */
-static int write_output(Ctx *ctx, const char *path, const Buf *text)
+/* One output file on its way: written to tmp, then renamed to path. */
+typedef struct Output {
+	const char *path;          /* "-" = stdout */
+	const Buf *text;
+	char *tmp;                 /* NULL until written */
+} Output;
+
+/* Writes o->text to a new temporary file in o->path's directory. */
+static int output_write_temp(Ctx *ctx, Output *o)
 {
-	if (strcmp(path, "-") == 0) {
-		if (fwrite(text->data, 1, text->len, stdout) != text->len || fflush(stdout) != 0) {
-			diag_fatal(ctx, "cannot write to stdout: %s", strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	const char *slash = strrchr(path, '/');
-	const char *dir = slash ? arena_strndup(ctx->arena, path, (size_t)(slash - path + 1)) : "";
-	char *tmp = arena_printf(ctx->arena, "%s.%s.XXXXXX", dir, slash ? slash + 1 : path);
+	const char *slash = strrchr(o->path, '/');
+	const char *dir = slash ? arena_strndup(ctx->arena, o->path, (size_t)(slash - o->path + 1)) : "";
+	char *tmp = arena_printf(ctx->arena, "%s.%s.XXXXXX", dir, slash ? slash + 1 : o->path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
-		diag_fatal(ctx, "cannot write '%s': %s", path, strerror(errno));
+		diag_fatal(ctx, "cannot write '%s': %s", o->path, strerror(errno));
 		return -1;
 	}
+	o->tmp = tmp;
 	/* mkstemp makes the file 0600; a generated source gets the usual mode. */
 	mode_t mask = umask(0);
 	umask(mask);
 	int err = fchmod(fd, 0666 & ~mask) != 0 ? errno : 0;
-	for (size_t done = 0; !err && done < text->len;) {
-		ssize_t w = write(fd, text->data + done, text->len - done);
+	for (size_t done = 0; !err && done < o->text->len;) {
+		ssize_t w = write(fd, o->text->data + done, o->text->len - done);
 		if (w < 0 && errno != EINTR)
 			err = errno;
 		done += w > 0 ? (size_t)w : 0;
 	}
 	if (close(fd) != 0 && !err)
 		err = errno;
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
 	if (err) {
-		unlink(tmp);
-		diag_fatal(ctx, "cannot write '%s': %s", path, strerror(err));
+		diag_fatal(ctx, "cannot write '%s': %s", o->path, strerror(err));
 		return -1;
 	}
 	return 0;
 }
 
-/* --infer: NAME.c and NAME.h (the .h named after -o), or with --header-only
- * just the header at -o.  The .h is written first and removed again if the
- * .c cannot be written, so a failure leaves neither. */
-static int compile_infer(Ctx *ctx, const Options *o, Model *m)
+/* Writes every output, all or nothing: each goes to a temporary file in its
+ * own directory first, and only when all are written are they renamed into
+ * place (a rename within a directory is atomic).  "-" is stdout. */
+static int write_outputs(Ctx *ctx, Output *outs, size_t n)
 {
-	const char *out = o->output ? o->output : default_output(ctx, o->input);
-	size_t n = strlen(out);
-	const char *h_path = out;
-
-	if (strcmp(out, "-") == 0 && !o->header_only) {
-		diag_fatal(ctx, "--infer writes two files: -o must name the .c file, not stdout");
-		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (strcmp(outs[i].path, "-") != 0)
+			rc = output_write_temp(ctx, &outs[i]);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!outs[i].tmp)
+			continue;
+		if (rename(outs[i].tmp, outs[i].path) != 0) {
+			diag_fatal(ctx, "cannot write '%s': %s", outs[i].path, strerror(errno));
+			rc = -1;
+		} else {
+			outs[i].tmp = NULL;
+		}
 	}
-	if (!o->header_only || !o->output) {
+	for (size_t i = 0; i < n; i++)
+		if (outs[i].tmp)
+			unlink(outs[i].tmp);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (strcmp(outs[i].path, "-") == 0 &&
+		    (fwrite(outs[i].text->data, 1, outs[i].text->len, stdout) != outs[i].text->len ||
+		     fflush(stdout) != 0)) {
+			diag_fatal(ctx, "cannot write to stdout: %s", strerror(errno));
+			rc = -1;
+		}
+	return rc;
+}
+
+static int export_trainer(Ctx *ctx, const Options *o, const Model *m)
+{
+	EmitOptions eo = {.command_line = o->command_line, .test_accuracy = NAN};
+	Buf c;
+	buf_init(&c);
+	int rc = emit_trainer(ctx, m, &eo, &c);
+	if (rc == 0) {
+		Output out = {o->output ? o->output : default_output(ctx, o->input, ".c"), &c, NULL};
+		rc = write_outputs(ctx, &out, 1);
+	}
+	buf_fini(&c);
+	return rc;
+}
+
+/* --infer: NAME.c and NAME.h from -o NAME.c, or one header (--header-only). */
+static int export_infer(Ctx *ctx, const Options *o, const Model *m)
+{
+	const char *out = o->output ? o->output
+	                            : default_output(ctx, o->input, o->header_only ? ".h" : ".c");
+	const char *h_path = out;
+	if (!o->header_only) {
+		size_t n = strlen(out);
 		if (n < 3 || strcmp(out + n - 2, ".c") != 0) {
 			diag_fatal(ctx, "--infer: -o '%s' must end in .c (the header is named after it)",
 			           out);
@@ -270,21 +310,20 @@ static int compile_infer(Ctx *ctx, const Options *o, Model *m)
 		h_path = arena_printf(ctx->arena, "%.*s.h", (int)(n - 2), out);
 	}
 	const char *slash = strrchr(h_path, '/');
-	EmitOptions eo = {.command_line = o->command_line,
-	                  .weights_path = o->weights,
-	                  .test_accuracy = NAN,
-	                  .header_only = o->header_only,
-	                  .header_name = slash ? slash + 1 : h_path};
+	EmitOptions eo = {
+		.command_line = o->command_line,
+		.weights_path = o->weights,
+		.test_accuracy = NAN,
+		.header_only = o->header_only,
+		.header_name = slash ? slash + 1 : h_path,
+	};
 	Buf h, c;
 	buf_init(&h);
 	buf_init(&c);
 	int rc = infer_export(ctx, m, &eo, &h, &c);
-	if (rc == 0)
-		rc = write_output(ctx, h_path, &h);
-	if (rc == 0 && !o->header_only && write_output(ctx, out, &c) != 0) {
-		if (strcmp(h_path, "-") != 0)
-			unlink(h_path);
-		rc = -1;
+	if (rc == 0) {
+		Output outs[2] = {{h_path, &h, NULL}, {out, &c, NULL}};
+		rc = write_outputs(ctx, outs, o->header_only ? 1 : 2);
 	}
 	buf_fini(&h);
 	buf_fini(&c);
@@ -293,21 +332,12 @@ static int compile_infer(Ctx *ctx, const Options *o, Model *m)
 
 static int compile(Ctx *ctx, const Options *o)
 {
-	Model *m = model_load(ctx, o->input);
+	const Model *m = model_load(ctx, o->input);
 	if (!m)
 		return -1;
 	if (o->mode == MODE_CHECK)
 		return 0;
-	if (o->infer)
-		return compile_infer(ctx, o, m);
-	EmitOptions eo = {.command_line = o->command_line, .test_accuracy = NAN};
-	Buf c;
-	buf_init(&c);
-	int rc = emit_trainer(ctx, m, &eo, &c);
-	if (rc == 0)
-		rc = write_output(ctx, o->output ? o->output : default_output(ctx, o->input), &c);
-	buf_fini(&c);
-	return rc;
+	return o->infer ? export_infer(ctx, o, m) : export_trainer(ctx, o, m);
 }
 
 static int run(Ctx *ctx, int argc, char **argv)

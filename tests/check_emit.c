@@ -489,6 +489,8 @@ START_TEST(test_cli_errors)
 	expect_cli("--check --libs", 1, "nncc: error: --libs cannot be combined with other modes\n");
 	expect_cli("examples/sgd20.yaml -o /nonexistent-dir/x.c", 1,
 	           "nncc: error: cannot write '/nonexistent-dir/x.c': No such file or directory\n");
+	expect_cli("examples/sgd20.yaml --infer --weights w.bin -o x.txt", 1,
+	           "nncc: error: --infer: -o 'x.txt' must end in .c (the header is named after it)\n");
 	expect_cli("--check examples/sgd20.yaml", 0, "");
 }
 END_TEST
