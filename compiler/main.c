@@ -1,8 +1,9 @@
 /*
  * main.c - the nncc command line, and nothing else: parses options, loads
- * the model (model.c), asks emit.c for the C text and writes it atomically
- * (a temporary file in the output's directory, then rename), so a failed run
- * leaves no output file and an existing one untouched.  Also answers
+ * the model (model.c), asks emit.c for the trainer (or infer.c for --infer)
+ * and writes the files atomically (temporary files in the outputs'
+ * directories, renamed once all are written), so a failed run leaves no
+ * output file and an existing one untouched.  Also answers
  * --cflags/--libs for the build tree this binary sits in (<top>/build/nncc).
  * Every error is "nncc: error: ..." on stderr and exit status 1.
  */
