@@ -32,7 +32,7 @@
 #define PACT ACT_LINEAR
 #define FWD_MR 16
 #define FWD_NB 1
-#define DW_MR 16
+#define DW_MR 28
 #define DW_NB 1
 #define DX_MR 8
 #define DX_NB 2
@@ -45,10 +45,10 @@
 #define BMAX 20
 #define ACT ACT_SIGMOID
 #define PACT ACT_LINEAR
-#define FWD_MR 5
-#define FWD_NB 4
-#define DW_MR 4
-#define DW_NB 4
+#define FWD_MR 10
+#define FWD_NB 2
+#define DW_MR 8
+#define DW_NB 2
 #define DX_MR 5
 #define DX_NB 4
 #include "dense_layer.h"
@@ -59,9 +59,9 @@
 #define BMAX 20
 #define ACT ACT_LINEAR
 #define PACT ACT_SIGMOID
-#define FWD_MR 10
+#define FWD_MR 20
 #define FWD_NB 1
-#define DW_MR 10
+#define DW_MR 5
 #define DW_NB 1
 #define DX_MR 5
 #define DX_NB 4
@@ -90,10 +90,10 @@
 #define PACT ACT_SIGMOID
 #define FWD_MR 16
 #define FWD_NB 1
-#define DW_MR 16
+#define DW_MR 8
 #define DW_NB 1
 #define DX_MR 8
-#define DX_NB 3
+#define DX_NB 2
 #include "dense_layer.h"
 
 #define NIN 784
@@ -211,7 +211,9 @@ static real *rvec(size_t n, double scale)
 {
 	real *v = xalloc(n * sizeof(real));
 	size_t i;
-	for (i = 0; i < n; i++) v[i] = (real)(rnd() * scale);
+	/* zero buffers draw nothing, so buffer sizes (tile choices) do not
+	 * shift the random stream the parameters are drawn from */
+	for (i = 0; scale != 0 && i < n; i++) v[i] = (real)(rnd() * scale);
 	return v;
 }
 
@@ -356,7 +358,9 @@ static double net2_naive_step(Net2 *net, const real *x, const int *y, size_t n, 
 }
 
 /* ---- W1: softmax regression, full batch in tiles of 256 ---------------- */
+#ifndef SM_B
 #define SM_B 256
+#endif
 typedef struct Net1 {
 	real *P, *G, *Z, *Pr, *D, *loss; /* loss: [NTRAIN] */
 	const real *x;
@@ -563,6 +567,30 @@ static void mode_step(int threads, int reps)
 	pool_fini(&pool);
 }
 
+static void mode_w1parts(int reps)
+{
+	Net1 w1;
+	real *Zall = rvec((size_t)NTRAIN * NCLS, 0), *Dall = rvec((size_t)NTRAIN * NCLS, 0);
+	double t;
+	size_t r0;
+	net1_init(&w1);
+	TIMEIT(t, reps, for (r0 = 0; r0 < NTRAIN; r0 += SM_B) sm_forward(Zall + r0 * NCLS, data_x + r0 * NIN, w1.P, 0, MIN2(SM_B, NTRAIN - r0), 0, sm_fwd_nch));
+	printf("W1 parts: forward over all tiles %.2f ms\n", t * 1e3);
+	TIMEIT(t, reps, softmax_delta(Zall, Dall, w1.loss, Zall, data_y, 0, NTRAIN));
+	printf("W1 parts: softmax_delta        %.2f ms\n", t * 1e3);
+	TIMEIT(t, reps, for (r0 = 0; r0 < NTRAIN; r0 += SM_B) sm_backward_weights(GRAD_ACC, MIN2(SM_B, NTRAIN - r0), w1.P, w1.G, data_x + r0 * NIN, Dall + r0 * NCLS, 0, 0, sm_dw_njt, 0, sm_dw_nch));
+	printf("W1 parts: dW over all tiles    %.2f ms\n", t * 1e3);
+	TIMEIT(t, reps, for (r0 = 0; r0 < NTRAIN; r0 += SM_B) { sm_forward(Zall + r0 * NCLS, data_x + r0 * NIN, w1.P, 0, MIN2(SM_B, NTRAIN - r0), 0, sm_fwd_nch); sm_backward_weights(GRAD_ACC, MIN2(SM_B, NTRAIN - r0), w1.P, w1.G, data_x + r0 * NIN, Dall + r0 * NCLS, 0, 0, sm_dw_njt, 0, sm_dw_nch);});
+	printf("W1 parts: fwd+dW per tile      %.2f ms\n", t * 1e3);
+	{
+		size_t rb;
+		for (rb = 8; rb <= 64; rb *= 2) {
+			TIMEIT(t, reps, for (r0 = 0; r0 < NTRAIN; r0 += rb) { size_t nn = MIN2(rb, NTRAIN - r0); sm_forward(Zall + r0 * NCLS, data_x + r0 * NIN, w1.P, 0, nn, 0, sm_fwd_nch); softmax_delta(Zall, Dall, w1.loss, Zall, data_y, r0, r0 + nn); sm_backward_weights(GRAD_ACC, nn, w1.P, w1.G, data_x + r0 * NIN, Dall + r0 * NCLS, 0, 0, sm_dw_njt, 0, sm_dw_nch);});
+			printf("W1 parts: fused row blocks of %zu: %.2f ms\n", rb, t * 1e3);
+		}
+	}
+}
+
 static void mode_hash(int threads)
 {
 	Pool pool;
@@ -593,6 +621,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "kern")) mode_kern(argc > 2 ? arg : 15);
 	else if (!strcmp(mode, "step")) mode_step(arg, argc > 3 ? atoi(argv[3]) : 15);
 	else if (!strcmp(mode, "hash")) mode_hash(arg);
+	else if (!strcmp(mode, "w1parts")) mode_w1parts(argc > 2 ? arg : 5);
 	else {
 		fprintf(stderr, "usage: bench_kernels kern|step|hash [n]\n");
 		return 2;

@@ -63,7 +63,10 @@ NNCC_INLINE void FN(fwd_tile)(real *Y, const real *X, const real *P, size_t row,
 	for (k = 0; k < IN; k++) {
 		vreal wv[FWD_NB];
 		NNCC_UNROLL
-		for (v = 0; v < nb; v++) wv[v] = V_MLOAD(m[v], w + k * OUT + (size_t)v * VL);
+		for (v = 0; v < nb; v++) {
+			wv[v] = V_MLOAD(m[v], w + k * OUT + (size_t)v * VL);
+			NNCC_REG(wv[v]);
+		}
 		NNCC_UNROLL
 		for (r = 0; r < mr; r++) {
 			vreal xb = V_SET1(x[(size_t)r * IN + k]);
@@ -146,7 +149,10 @@ NNCC_INLINE void FN(dw_tile)(int mode, size_t n, real *P, real *G, const real *X
 		vreal dv[DW_NB];
 		const real *x = X + b * IN + j;
 		NNCC_UNROLL
-		for (v = 0; v < nb; v++) dv[v] = V_MLOAD(m[v], D + b * OUT + (c0 + (size_t)v) * VL);
+		for (v = 0; v < nb; v++) {
+			dv[v] = V_MLOAD(m[v], D + b * OUT + (c0 + (size_t)v) * VL);
+			NNCC_REG(dv[v]);
+		}
 		NNCC_UNROLL
 		for (r = 0; r < mr; r++) {
 			vreal xb = V_SET1(x[r]);
@@ -272,7 +278,10 @@ NNCC_INLINE void FN(dx_tile)(real *Dp, const real *Ap, const real *D, const real
 	for (i = 0; i < OUT; i++) {
 		vreal wv[DX_NB];
 		NNCC_UNROLL
-		for (v = 0; v < nb; v++) wv[v] = V_LOAD(pk + (i * (size_t)nb + (size_t)v) * VL);
+		for (v = 0; v < nb; v++) {
+			wv[v] = V_LOAD(pk + (i * (size_t)nb + (size_t)v) * VL);
+			NNCC_REG(wv[v]);
+		}
 		NNCC_UNROLL
 		for (r = 0; r < mr; r++) {
 			vreal db = V_SET1(d[(size_t)r * OUT + i]);

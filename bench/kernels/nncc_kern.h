@@ -31,9 +31,14 @@
 #if defined(__GNUC__)
 #define NNCC_INLINE static inline __attribute__((always_inline))
 #define NNCC_UNROLL _Pragma("GCC unroll 64")
+/* Pins a loaded vector in a register: stops the compiler from re-reading it
+ * as a memory operand of every FMA (gcc does, and unaligned rows then cost
+ * a split load per FMA: 2x slower on 784x50). Emits no instruction. */
+#define NNCC_REG(v) __asm__("" : "+v"(v))
 #else
 #define NNCC_INLINE static inline
 #define NNCC_UNROLL
+#define NNCC_REG(v) ((void)0)
 #endif
 
 /* Modes of backward_weights. */
