@@ -11,7 +11,7 @@ echo "== nncc examples/sgd20.yaml -o $out/sgd20.c"
 echo "== cc -O2 -march=native $out/sgd20.c \$($B/nncc --cflags) \$($B/nncc --libs) -o $out/sgd20"
 # shellcheck disable=SC2046
 ${CC:-cc} -O2 -march=native "$out/sgd20.c" $("$B/nncc" --cflags) $("$B/nncc" --libs) -o "$out/sgd20"
-echo "== $out/sgd20 --data data/mnist --eval-every 1000 --plot $out/sgd20.svg --save $out/sgd20.weights"
-"$out/sgd20" --data data/mnist --eval-every 1000 --plot "$out/sgd20.svg" --save "$out/sgd20.weights"
+echo "== $out/sgd20 --data data/mnist --eval-every 1500 --plot $out/sgd20.svg --save $out/sgd20.weights"
+"$out/sgd20" --data data/mnist --eval-every 1500 --plot "$out/sgd20.svg" --save "$out/sgd20.weights"
 echo
 echo "training curve: $out/sgd20.svg    weights: $out/sgd20.weights"
