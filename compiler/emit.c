@@ -485,7 +485,13 @@ static void emit_entry_points(Emitter *e)
 	emit_blank(e);
 	TmplVar step[] = {{"P", P}};
 	emit_tmpl(e, "model.c", "step", step, ARRAY_LEN(step));
+}
 
+/* tensor(): the per-layer buffer tables. */
+static void emit_tensor(Emitter *e)
+{
+	const Model *m = e->m;
+	Arena *A = e->ctx->arena;
 	Buf acts, deltas;
 	buf_init(&acts);
 	buf_init(&deltas);
@@ -493,7 +499,7 @@ static void emit_entry_points(Emitter *e)
 		buf_printf(&acts, "%s%s", l ? ", " : "", e->names[l].a);
 		buf_printf(&deltas, "%s%s", l ? ", " : "", e->names[l].d ? e->names[l].d : "NULL");
 	}
-	TmplVar tensor[] = {{"P", P},
+	TmplVar tensor[] = {{"P", e->p},
 	                    {"N_LAYERS", arena_printf(A, "%s_N_LAYERS", e->u)},
 	                    {"ACTS", arena_strdup(A, acts.data)},
 	                    {"DELTAS", arena_strdup(A, deltas.data)}};
@@ -634,6 +640,7 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	emit_activations(e);
 	emit_layers(e);
 	emit_entry_points(e);
+	emit_tensor(e);
 	emit_descriptor(e);
 	emit_blank(e);
 	TmplVar mainv[] = {{"P", e->p}};
