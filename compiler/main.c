@@ -301,6 +301,11 @@ static int export_infer(Ctx *ctx, const Options *o, const Model *m)
 	const char *out = o->output ? o->output
 	                            : default_output(ctx, o->input, o->header_only ? ".h" : ".c");
 	const char *h_path = out;
+	if (!o->header_only && strcmp(out, "-") == 0) {
+		diag_fatal(ctx, "--infer writes two files: -o must name the .c file, not stdout "
+		                "(or add --header-only)");
+		return -1;
+	}
 	if (!o->header_only) {
 		size_t n = strlen(out);
 		if (n < 3 || strcmp(out + n - 2, ".c") != 0) {

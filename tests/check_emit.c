@@ -491,6 +491,9 @@ START_TEST(test_cli_errors)
 	           "nncc: error: cannot write '/nonexistent-dir/x.c': No such file or directory\n");
 	expect_cli("examples/sgd20.yaml --infer --weights w.bin -o x.txt", 1,
 	           "nncc: error: --infer: -o 'x.txt' must end in .c (the header is named after it)\n");
+	expect_cli("examples/sgd20.yaml --infer --weights w.bin -o -", 1,
+	           "nncc: error: --infer writes two files: -o must name the .c file, not stdout "
+	           "(or add --header-only)\n");
 	expect_cli("--check examples/sgd20.yaml", 0, "");
 }
 END_TEST
