@@ -124,10 +124,13 @@ START_TEST(test_params)
 	for (size_t p = 0; p < m->n_params; p++) {
 		double f = fd(m, p, n, x, y);
 		double e = fabs(grad[p] - f) / fmax(fabs(grad[p]), FD_FLOOR);
+		char name[160];
+		gu_param_name(name, sizeof name, m, p);
 		ck_assert_msg(e <= FD_TOL,
-		              "%s (%zu inputs):\n%s  parameter %zu: backward() gives %.12g, the "
-		              "central difference (h %g) %.12g: error %.3g > %g",
-		              g->id, g->inputs, g->layers, p, grad[p], (double)FD_H, f, e, FD_TOL);
+		              "%s (%zu inputs):\n%s  parameter %zu, %s: backward() gives grads/n = %.12g (n = %zu), "
+		              "the central difference of the mean loss (h %g) %.12g: error %.3g > %g",
+		              g->id, g->inputs, g->layers, p, name, grad[p], n, (double)FD_H, f, e,
+		              FD_TOL);
 		gmax = fmax(gmax, fabs(grad[p]));
 		nonzero += fabs(f) > 1e-7;
 	}
@@ -153,7 +156,8 @@ START_TEST(test_deltas)
 	set_weights(m);
 	m->forward(1, x);
 	m->backward(1, x, y, 0);
-	for (size_t l = 0; l < m->n_layers; l++) {
+	for (size_t t = 0; t < m->n_layers; t++) {   /* last first: where an error starts */
+		size_t l = m->n_layers - 1 - t;
 		const nncc_layer_t *L = &m->layers[l];
 		if (L->kind != NNCC_LAYER_DENSE)
 			continue;

@@ -38,7 +38,7 @@
 #define K_EXPLICIT 3     /* SGD steps through forward/loss/backward/update */
 #define K_FUSED 2        /* then steps through step() (when B <= max_batch) */
 #define LR 0.1
-#define N_GENERATED 24   /* networks drawn by the seeded generator */
+#define N_GENERATED 25   /* networks drawn by the seeded generator */
 #define MAX_DENSE 5
 #define MAX_NETS 64
 
@@ -108,15 +108,16 @@ static void net_describe(Net *n)
 
 /* Networks m00.. from the base seed: depth 1-4 hidden layers (i % 4 + 1)
  * plus the output layer; inputs, units, classes, activations and batch
- * sizes dealt from decks. */
+ * sizes dealt from decks.  Only the last has a single class: its gradient
+ * is identically zero, so it tests the shapes but can catch no maths. */
 static void matrix_generate(uint64_t seed)
 {
 	static const size_t inputs[] = {1, 2, 3, 7, 13, 17, 33, 100, 784};
 	static const size_t units[] = {1, 2, 3, 7, 13, 17, 33, 100};
-	static const size_t classes[] = {1, 2, 3, 7, 10, 13, 17};
+	static const size_t classes[] = {2, 3, 7, 10, 13, 17};
 	static const size_t acts[] = {ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU};
 	static const size_t batches[] = {1, 3, 20, 0};
-	Deck di = {inputs, 9, 0, {0}}, du = {units, 8, 0, {0}}, dc = {classes, 7, 0, {0}};
+	Deck di = {inputs, 9, 0, {0}}, du = {units, 8, 0, {0}}, dc = {classes, 6, 0, {0}};
 	Deck da = {acts, 4, 0, {0}}, dout = {acts, 4, 0, {0}}, db = {batches, 4, 0, {0}};
 	nncc_rng_t r;
 
@@ -132,6 +133,8 @@ static void matrix_generate(uint64_t seed)
 			n->act[l] = (Activation)deck_deal(&da, &r);
 		}
 		n->units[n->n_dense - 1] = deck_deal(&dc, &r);
+		if (i + 1 == N_GENERATED)   /* one degenerate softmax: 1 class, loss 0 */
+			n->units[n->n_dense - 1] = 1;
 		n->act[n->n_dense - 1] = (Activation)deck_deal(&dout, &r);
 		size_t b = deck_deal(&db, &r);
 		if (b)
@@ -238,30 +241,11 @@ typedef struct Where {
 	const Case *c;
 	const nncc_model_t *gm;
 	double tol;
-	size_t B, step, tile;
+	size_t B, step, tile;    /* tile: ALL_TILES once the batch is done */
 	const char *phase;       /* "explicit", "step()", "trajectory" */
 } Where;
 
-/* "layer 2 \"hidden\" W[5][3]" for parameter p. */
-static void param_name(char *s, size_t len, const nncc_model_t *m, size_t p)
-{
-	for (size_t l = 0; l < m->n_layers; l++) {
-		const nncc_layer_t *L = &m->layers[l];
-		if (L->kind != NNCC_LAYER_DENSE)
-			continue;
-		if (p >= L->w_offset && p < L->w_offset + L->in * L->out) {
-			size_t k = p - L->w_offset;
-			snprintf(s, len, "layer %zu \"%s\" W[%zu][%zu]", l, L->name, k / L->out,
-			         k % L->out);
-			return;
-		}
-		if (p >= L->b_offset && p < L->b_offset + L->out) {
-			snprintf(s, len, "layer %zu \"%s\" b[%zu]", l, L->name, p - L->b_offset);
-			return;
-		}
-	}
-	snprintf(s, len, "unused slot %zu", p);
-}
+#define ALL_TILES ((size_t)-1)
 
 /* The largest error/TOL seen by this process (one case: Check forks). */
 static double worst_ratio;
@@ -302,20 +286,22 @@ static void check_tensor(const Where *w, const char *tensor, const double *got,
 		if (width)
 			snprintf(where[i], sizeof where[i], "[%zu][%zu]", idx[i] / width, idx[i] % width);
 		else
-			param_name(where[i], sizeof where[i], w->gm, idx[i]);
+			gu_param_name(where[i], sizeof where[i], w->gm, idx[i]);
 	}
 	const Net *n = w->c->net;
-	char msg[2048];
+	char msg[2048], tile[32] = "after the last tile";
+	if (w->tile != ALL_TILES)
+		snprintf(tile, sizeof tile, "tile %zu", w->tile);
 	snprintf(msg, sizeof msg,
 	         "%s (net seed %llu): %s, %s, max_batch %zu\n"
-	         "  batch %zu, %s SGD step %zu, tile %zu: %s differs in %zu of %zu elements "
+	         "  batch %zu, %s SGD step %zu, %s: %s differs in %zu of %zu elements "
 	         "(tolerance %.0e relative to max(M, %.0e), M = the reference's magnitude):\n"
 	         "  first %s (index %zu): generated %.17g, reference %.17g, M %.3g, error %.3g\n"
 	         "  worst %s (index %zu): generated %.17g, reference %.17g, M %.3g, error %.3g\n"
 	         "  rerun: NNCC_TEST_SEED=%llu NNCC_TEST_NET=%s build/tests/check_reference; "
 	         "YAML: %s/%s.yaml",
 	         w->c->id, (unsigned long long)n->seed, n->desc, w->c->f64 ? "float64" : "float32",
-	         w->gm->max_batch, w->B, w->phase, w->step, w->tile, tensor, bad, count, w->tol,
+	         w->gm->max_batch, w->B, w->phase, w->step, tile, tensor, bad, count, w->tol,
 	         FLOOR, where[0], first, got[first], want[first], mag[first],
 	         relerr(got[first], want[first], fmax(mag[first], FLOOR)),
 	         where[1], worst, got[worst], want[worst], mag[worst], maxerr, (unsigned long long)G.seed,
@@ -467,11 +453,15 @@ static void compare_params(const Where *w, RefNet *ref, Samples *d, const char *
 }
 
 /* The generated tensor `which` of every layer for the k samples of a tile
- * starting at sample `off` of the reference's batch. */
+ * starting at sample `off` of the reference's batch, in the order the pass
+ * computes them (ACT first to last, DELTA last to first), so the first
+ * failure names the layer where the error starts. */
 static void compare_layers(const Where *w, RefNet *ref, Samples *d, int which, size_t off,
                            size_t k)
 {
-	for (size_t l = 0; l < w->gm->n_layers; l++) {
+	size_t nl = w->gm->n_layers;
+	for (size_t t = 0; t < nl; t++) {
+		size_t l = which == NNCC_T_ACT ? t : nl - 1 - t;
 		const RefLayer *R = &ref->layers[l];
 		const double *want = which == NNCC_T_ACT ? R->a : R->delta;
 		const double *mag = which == NNCC_T_ACT ? R->ma : R->mdelta;
@@ -545,6 +535,7 @@ static int step_explicit(Where *w, RefNet *ref, Samples *d, size_t first)
 		gm->backward(k, xt, y + off, off > 0);
 		compare_layers(w, ref, d, NNCC_T_DELTA, off, k);
 	}
+	w->tile = ALL_TILES;
 	check_scalar(w, "loss (sum over the batch)", loss, ref_sum, ref->mloss * (double)B);
 	for (size_t p = 0; p < gm->n_params; p++)
 		d->got[p] = rget(gm, gm->grads, p) / (double)B;
@@ -570,7 +561,7 @@ static int step_fused(Where *w, RefNet *ref, Samples *d, size_t first)
 	ref_update(ref, LR);
 	for (size_t p = 0; p < gm->n_params; p++)
 		d->mparams[p] += LR * ref->mgrads[p];
-	w->tile = 0;
+	w->tile = ALL_TILES;
 	double loss = gm->step(w->B, (const char *)d->gx + first * gm->n_inputs * rs,
 	                       d->y + first, LR);
 	if (relu_kink(w, ref, 0, w->B))   /* ACT still holds step()'s forward pass */
@@ -717,7 +708,7 @@ START_TEST(test_trajectory)
 		d.mparams[p] = fabs(ref->params[p]);
 	}
 
-	Where w = {c, gm, TOL_TRAJECTORY, TRAJ_N, 0, 0, "trajectory"};
+	Where w = {c, gm, TOL_TRAJECTORY, TRAJ_N, 0, ALL_TILES, "trajectory"};
 	for (w.step = 0; w.step < TRAJ_STEPS; w.step++) {
 		ref_forward(ref, TRAJ_N, d.x);
 		double ref_sum = ref_loss(ref, TRAJ_N, d.y) * TRAJ_N;
@@ -949,8 +940,53 @@ START_TEST(test_ref_rejects)
 }
 END_TEST
 
+/* ref_bounds: every magnitude is at least |value|, and where nothing can
+ * cancel (positive inputs, weights and biases, linear layers) it is |value|. */
+START_TEST(test_ref_bounds)
+{
+	Model m;
+	Layer layers[4];
+	size_t units[] = {3, 4, 2};
+	Activation acts[] = {ACT_LINEAR, ACT_LINEAR, ACT_LINEAR};
+	char err[256];
+	const double x[2 * 5] = {0.1, 0.2, 0.3, 0.4, 0.5, 1.0, 0.9, 0.8, 0.7, 0.6};
+	const int32_t y[2] = {0, 1};
+
+	for (int mixed = 0; mixed < 2; mixed++) {
+		if (mixed) {
+			acts[0] = ACT_TANH;
+			acts[1] = ACT_RELU;
+			acts[2] = ACT_SIGMOID;
+		}
+		hand_model(&m, layers, 5, units, acts, 3, 1);
+		RefNet *r = ref_new(&m, 2, err, sizeof err);
+		ck_assert_msg(r != NULL, "%s", err);
+		for (size_t p = 0; p < m.n_params; p++)
+			r->params[p] = mixed ? sin((double)p * 1.7) * 0.5 : 0.05 + 0.01 * (double)(p % 7);
+		ref_forward(r, 2, x);
+		ref_backward(r, 2, x, y);
+		ref_bounds(r, 2, x, y);
+		for (size_t l = 0; l < 3; l++) {
+			const RefLayer *L = &r->layers[l];
+			for (size_t q = 0; q < 2 * L->out; q++) {
+				ck_assert(L->mz[q] >= fabs(L->z[q]));
+				ck_assert(L->ma[q] >= fabs(L->a[q]));
+				ck_assert(L->mdelta[q] >= fabs(L->delta[q]));
+				if (!mixed)
+					expect_close("M_z of a sum of positive terms", L->mz[q], L->z[q], 1e-15);
+			}
+		}
+		for (size_t p = 0; p < m.n_params; p++)
+			ck_assert(r->mgrads[p] >= fabs(r->grads[p]));
+		ck_assert(r->mloss >= ref_loss(r, 2, y));
+		ref_free(r);
+	}
+}
+END_TEST
+
 static void reference_selftests(TCase *tc)
 {
+	tcase_add_test(tc, test_ref_bounds);
 	tcase_add_test(tc, test_ref_hand);
 	tcase_add_test(tc, test_ref_activations);
 	tcase_add_loop_test(tc, test_ref_fd, 0, 4 * ACT_COUNT);

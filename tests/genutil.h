@@ -81,9 +81,10 @@ static char *gu_failure(const char *dir, const char *id)
 	snprintf(name, sizeof name, "%s.log", id);
 	char *log = tu_path(dir, name);
 	char *text = NULL;
-	if (tu_run(&text, "cat %s", log) < 0 || !text) {
+	if (!gu_exists(log) || tu_run(&text, "cat %s", log) != 0 || !text) {
 		free(text);
-		text = strdup("(no log)");
+		text = strdup("(no log: make never ran this network's commands; see the make "
+		              "output printed before the tests)");
 	}
 	free(log);
 	return text;
@@ -109,6 +110,28 @@ static const nncc_model_t *gu_load(const char *dir, const char *id, const char *
 		snprintf(err, errlen, "dlsym %s in %s: %s", sym, so, dlerror());
 	free(so);
 	return m;
+}
+
+/* "layer 2 \"hidden\" W[5][3]" (input 5, output 3) or "... b[3]" for
+ * parameter p of m. */
+static void gu_param_name(char *s, size_t len, const nncc_model_t *m, size_t p)
+{
+	for (size_t l = 0; l < m->n_layers; l++) {
+		const nncc_layer_t *L = &m->layers[l];
+		if (L->kind != NNCC_LAYER_DENSE)
+			continue;
+		if (p >= L->w_offset && p < L->w_offset + L->in * L->out) {
+			size_t k = p - L->w_offset;
+			snprintf(s, len, "layer %zu \"%s\" W[%zu][%zu]", l, L->name, k / L->out,
+			         k % L->out);
+			return;
+		}
+		if (p >= L->b_offset && p < L->b_offset + L->out) {
+			snprintf(s, len, "layer %zu \"%s\" b[%zu]", l, L->name, p - L->b_offset);
+			return;
+		}
+	}
+	snprintf(s, len, "unused slot %zu", p);
 }
 
 /* The scratch directory: removed at the end unless NNCC_TEST_KEEP is set or

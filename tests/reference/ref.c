@@ -352,7 +352,7 @@ static double input_mag(const RefNet *r, size_t l, const double *x, size_t b, si
 
 void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 {
-	/* forward: M_z = |b| + sum_j |W_ji| M_in_j, M_a = |a| + |f'(z)| M_z;
+	/* forward: M_z = |b| + sum_j |W_ji| M_in_j, M_a = max(|a|, |f'(z)| M_z);
 	 * softmax: M_p_i = p_i (1 + M_in_i + sum_k p_k M_in_k) */
 	for (size_t l = 0; l < r->n_layers; l++) {
 		RefLayer *L = &r->layers[l];
@@ -373,7 +373,7 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 					m += fabs(W[j * L->out + i]) * input_mag(r, l, x, b, j);
 				size_t q = b * L->out + i;
 				L->mz[q] = m;
-				L->ma[q] = fabs(L->a[q]) + fabs(ref_act_deriv(L->act, L->z[q])) * m;
+				L->ma[q] = fmax(fabs(L->a[q]), fabs(ref_act_deriv(L->act, L->z[q])) * m);
 			}
 		}
 	}
