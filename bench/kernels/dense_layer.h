@@ -235,9 +235,13 @@ static void FN(backward_weights)(int mode, size_t n, real *P, real *G, const rea
 #else
 	size_t i0 = ch0 * DW_NB * VLW, i1 = MIN_(ch1 * DW_NB * VLW, OUT);
 	size_t j0 = MIN_(jt0 * DW_MR, IN), j1 = jt1 == DW_NJT ? IN + 1 : jt1 * DW_MR, j, b, i;
-	real g[OUT];
+	/* The chain runs in G's row (no stack array: gcc 12 -O2 misaligns a
+	 * vectorised local array here, see README.md), so G is scratch in
+	 * GRAD_SGD mode. */
 	for (j = j0; j < j1; j++) {   /* j == IN is the bias row */
-		for (i = i0; i < i1; i++) g[i] = mode == GRAD_ACC ? G[j * OUT + i] : R(0.0);
+		real *g = G + j * OUT;
+		if (mode != GRAD_ACC)
+			for (i = i0; i < i1; i++) g[i] = R(0.0);
 		for (b = 0; b < n; b++) {
 			const real *d = D + b * OUT;
 			if (j == IN) {
@@ -247,12 +251,8 @@ static void FN(backward_weights)(int mode, size_t n, real *P, real *G, const rea
 				for (i = i0; i < i1; i++) g[i] = FMA(xb, d[i], g[i]);
 			}
 		}
-		for (i = i0; i < i1; i++) {
-			if (mode == GRAD_SGD)
-				P[j * OUT + i] = FMA(-s, g[i], P[j * OUT + i]);
-			else
-				G[j * OUT + i] = g[i];
-		}
+		if (mode == GRAD_SGD)
+			for (i = i0; i < i1; i++) P[j * OUT + i] = FMA(-s, g[i], P[j * OUT + i]);
 	}
 	(void)ch;
 #endif

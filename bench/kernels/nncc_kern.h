@@ -44,7 +44,7 @@
 /* Modes of backward_weights. */
 #define GRAD_SET 0   /* G = X^T D */
 #define GRAD_ACC 1   /* G += X^T D (the chain continues from G) */
-#define GRAD_SGD 2   /* W -= s * X^T D, b -= s * sum D (fused SGD); G untouched */
+#define GRAD_SGD 2   /* W -= s * X^T D, b -= s * sum D (fused SGD); G unspecified */
 
 #define ACT_LINEAR 0
 #define ACT_SIGMOID 1
