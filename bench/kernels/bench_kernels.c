@@ -67,6 +67,23 @@
 #define DX_NB 4
 #include "dense_layer.h"
 
+/* Single-image inference of W3's first layer: one row, all 4 vectors of OUT
+ * in one tile (4 independent chains instead of 2: latency-bound at B=1). */
+#define L i1_
+#define IN 784
+#define OUT 50
+#define BMAX 1
+#define ACT ACT_SIGMOID
+#define PACT ACT_LINEAR
+#define FWD_MR 1
+#define FWD_NB 4
+#define DW_MR 8
+#define DW_NB 2
+#define DX_MR 1
+#define DX_NB 4
+#define FORWARD_ONLY
+#include "dense_layer.h"
+
 /* W4: 784-800 sigmoid-10, batch 64. */
 #define L b1_
 #define IN 784
@@ -290,7 +307,7 @@ static void row_range(size_t n, size_t q, int tid, int nt, size_t *r0, size_t *r
 /* The step in two phases: A over batch rows (forward, softmax, backward
  * data; no cross-row dependence), B over weight rows (fused dW + SGD).  One
  * barrier between them, one at the end. */
-#define NET2_STEP(NAME, LA, LB, HID)                                                       \
+#define NET2_STEP(NAME, LA, LB, LI, HID)                                                       \
 	static void NAME##_phase_a(void *arg, int tid, int nt)                                 \
 	{                                                                                      \
 		Net2 *net = arg;                                                                   \
@@ -331,14 +348,14 @@ static void row_range(size_t n, size_t q, int tid, int nt, size_t *r0, size_t *r
 	static int NAME##_infer1(Net2 *net, const real *x)                                     \
 	{                                                                                      \
 		int i, best = 0;                                                                   \
-		LA##forward(net->H, x, net->P, 0, 1, 0, LA##fwd_nch);                              \
+		LI##forward(net->H, x, net->P, 0, 1, 0, LI##fwd_nch);                              \
 		LB##forward(net->Z, net->H, net->P + NIN * HID + HID, 0, 1, 0, LB##fwd_nch);       \
 		for (i = 1; i < NCLS; i++) best = net->Z[i] > net->Z[best] ? i : best;             \
 		return best;                                                                       \
 	}
 
-NET2_STEP(w3, a1_, a2_, 50)
-NET2_STEP(w4, b1_, b2_, 800)
+NET2_STEP(w3, a1_, a2_, i1_, 50)
+NET2_STEP(w4, b1_, b2_, b1_, 800)
 
 /* The same step with the naive kernels (single thread, separate update). */
 static double net2_naive_step(Net2 *net, const real *x, const int *y, size_t n, real lr)
@@ -591,6 +608,25 @@ static void mode_w1parts(int reps)
 	}
 }
 
+static void mode_phases(int threads, int reps)
+{
+	Pool pool;
+	Net2 w4, w3;
+	double ta, tb;
+	pool_init(&pool, threads);
+	net2_init(&w4, 800, 64, b2_pack_len);
+	net2_init(&w3, 50, 20, 4096);
+	w4_step(&pool, &w4, data_x, data_y, 64, (real)0.1);
+	w3_step(&pool, &w3, data_x, data_y, 20, (real)0.1);
+	TIMEIT(ta, reps, pool_run(&pool, w4_phase_a, &w4));
+	TIMEIT(tb, reps, pool_run(&pool, w4_phase_b, &w4));
+	printf("W4 phases, %d thread(s): A (rows) %.1f us, B (weights) %.1f us\n", pool.n, ta * 1e6, tb * 1e6);
+	TIMEIT(ta, reps, pool_run(&pool, w3_phase_a, &w3));
+	TIMEIT(tb, reps, pool_run(&pool, w3_phase_b, &w3));
+	printf("W3 phases, %d thread(s): A (rows) %.2f us, B (weights) %.2f us\n", pool.n, ta * 1e6, tb * 1e6);
+	pool_fini(&pool);
+}
+
 static void mode_hash(int threads)
 {
 	Pool pool;
@@ -621,6 +657,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "kern")) mode_kern(argc > 2 ? arg : 15);
 	else if (!strcmp(mode, "step")) mode_step(arg, argc > 3 ? atoi(argv[3]) : 15);
 	else if (!strcmp(mode, "hash")) mode_hash(arg);
+	else if (!strcmp(mode, "phases")) mode_phases(arg, 15);
 	else if (!strcmp(mode, "w1parts")) mode_w1parts(argc > 2 ? arg : 5);
 	else {
 		fprintf(stderr, "usage: bench_kernels kern|step|hash [n]\n");
