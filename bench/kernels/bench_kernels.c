@@ -296,40 +296,48 @@ static void net2_init(Net2 *net, size_t hid, size_t bmax, size_t pack_len)
 	for (t = 0; t < 2; t++) net->pk[t] = rvec(pack_len, 0);
 }
 
-static void row_range(size_t n, size_t q, int tid, int nt, size_t *r0, size_t *r1)
+/* Rows of unit u when the tile is cut into units of q rows. */
+static void unit_rows(size_t n, size_t q, size_t u, size_t *r0, size_t *r1)
 {
-	size_t lo, hi;
-	pool_range((n + q - 1) / q, tid, nt, &lo, &hi);
-	*r0 = MIN2(lo * q, n);
-	*r1 = MIN2(hi * q, n);
+	*r0 = MIN2(u * q, n);
+	*r1 = MIN2(u * q + q, n);
 }
+
+#define CEIL(a, b) (((a) + (b) - 1) / (b))
 
 /* The step in two phases: A over batch rows (forward, softmax, backward
  * data; no cross-row dependence), B over weight rows (fused dW + SGD).  One
  * barrier between them, one at the end. */
-#define NET2_STEP(NAME, LA, LB, LI, HID)                                                       \
-	static void NAME##_phase_a(void *arg, int tid, int nt)                                 \
+#define NET2_STEP(NAME, LA, LB, LI, HID, ROWS_PER_UNIT, TILES_PER_UNIT)                    \
+	static void NAME##_phase_a(void *arg, size_t u, int tid)                               \
 	{                                                                                      \
 		Net2 *net = arg;                                                                   \
 		size_t r0, r1;                                                                     \
-		row_range(net->n, LA##fwd_mr, tid, nt, &r0, &r1);                                  \
+		unit_rows(net->n, ROWS_PER_UNIT, u, &r0, &r1);                                     \
 		LA##forward(net->H, net->x, net->P, r0, r1, 0, LA##fwd_nch);                       \
 		LB##forward(net->Z, net->H, net->P + NIN * HID + HID, r0, r1, 0, LB##fwd_nch);     \
 		softmax_delta(net->Pr, net->D2, net->loss, net->Z, net->y, r0, r1);                \
 		LB##backward_data(net->D1, net->H, net->D2, net->P + NIN * HID + HID,              \
 		                  net->pk[tid], r0, r1, 0, LB##dx_nch);                            \
 	}                                                                                      \
-	static void NAME##_phase_b(void *arg, int tid, int nt)                                 \
+	/* units: first LB's j tiles in groups, then LA's */                                   \
+	static void NAME##_phase_b(void *arg, size_t u, int tid)                               \
 	{                                                                                      \
 		Net2 *net = arg;                                                                   \
-		size_t lo, hi;                                                                     \
-		pool_range(LB##dw_njt, tid, nt, &lo, &hi);                                         \
-		LB##backward_weights(GRAD_SGD, net->n, net->P + NIN * HID + HID,                   \
-		                     net->G + NIN * HID + HID, net->H, net->D2, net->s, lo, hi, 0, \
-		                     LB##dw_nch);                                                  \
-		pool_range(LA##dw_njt, tid, nt, &lo, &hi);                                         \
-		LA##backward_weights(GRAD_SGD, net->n, net->P, net->G, net->x, net->D1, net->s,    \
-		                     lo, hi, 0, LA##dw_nch);                                       \
+		size_t nub = CEIL(LB##dw_njt, TILES_PER_UNIT), t0, t1;                             \
+		(void)tid;                                                                         \
+		if (u < nub) {                                                                     \
+			t0 = u * TILES_PER_UNIT;                                                       \
+			t1 = MIN2(t0 + TILES_PER_UNIT, LB##dw_njt);                                    \
+			LB##backward_weights(GRAD_SGD, net->n, net->P + NIN * HID + HID,               \
+			                     net->G + NIN * HID + HID, net->H, net->D2, net->s, t0,    \
+			                     t1, 0, LB##dw_nch);                                       \
+		} else {                                                                           \
+			t0 = (u - nub) * TILES_PER_UNIT;                                               \
+			t1 = MIN2(t0 + TILES_PER_UNIT, LA##dw_njt);                                    \
+			LA##backward_weights(GRAD_SGD, net->n, net->P, net->G, net->x, net->D1,        \
+			                     net->s, t0, t1, 0, LA##dw_nch);                           \
+		}                                                                                  \
 	}                                                                                      \
 	static double NAME##_step(Pool *pool, Net2 *net, const real *x, const int *y,         \
 	                          size_t n, real lr)                                           \
@@ -340,8 +348,9 @@ static void row_range(size_t n, size_t q, int tid, int nt, size_t *r0, size_t *r
 		net->y = y;                                                                        \
 		net->n = n;                                                                        \
 		net->s = (real)((double)lr / (double)n);                                           \
-		pool_run(pool, NAME##_phase_a, net);                                               \
-		pool_run(pool, NAME##_phase_b, net);                                               \
+		pool_run(pool, NAME##_phase_a, net, CEIL(n, ROWS_PER_UNIT));                       \
+		pool_run(pool, NAME##_phase_b, net,                                                \
+		         CEIL(LB##dw_njt, TILES_PER_UNIT) + CEIL(LA##dw_njt, TILES_PER_UNIT));     \
 		for (r = 0; r < n; r++) l += (double)net->loss[r];                                 \
 		return l;                                                                          \
 	}                                                                                      \
@@ -354,8 +363,8 @@ static void row_range(size_t n, size_t q, int tid, int nt, size_t *r0, size_t *r
 		return best;                                                                       \
 	}
 
-NET2_STEP(w3, a1_, a2_, i1_, 50)
-NET2_STEP(w4, b1_, b2_, b1_, 800)
+NET2_STEP(w3, a1_, a2_, i1_, 50, 10, 8)
+NET2_STEP(w4, b1_, b2_, b1_, 800, 16, 8)
 
 /* The same step with the naive kernels (single thread, separate update). */
 static double net2_naive_step(Net2 *net, const real *x, const int *y, size_t n, real lr)
@@ -387,29 +396,34 @@ typedef struct Net1 {
 	real s;
 } Net1;
 
-static void w1_phase_a(void *arg, int tid, int nt)
+#define W1_ROWS 32    /* rows per phase-A unit */
+#define W1_TILES 4    /* j tiles per phase-B unit */
+#define W1_PARAMS 1024 /* parameters per update unit */
+
+static void w1_phase_a(void *arg, size_t u, int tid)
 {
 	Net1 *net = arg;
 	size_t r0, r1;
-	row_range(net->n, sm_fwd_mr, tid, nt, &r0, &r1);
+	(void)tid;
+	unit_rows(net->n, W1_ROWS, u, &r0, &r1);
 	sm_forward(net->Z, net->x + net->row0 * NIN, net->P, r0, r1, 0, sm_fwd_nch);
 	softmax_delta(net->Pr, net->D, net->loss + net->row0, net->Z, net->y + net->row0, r0, r1);
 }
 
-static void w1_phase_b(void *arg, int tid, int nt)
+static void w1_phase_b(void *arg, size_t u, int tid)
 {
 	Net1 *net = arg;
-	size_t lo, hi;
-	pool_range(sm_dw_njt, tid, nt, &lo, &hi);
+	size_t t0 = u * W1_TILES, t1 = MIN2(t0 + W1_TILES, sm_dw_njt);
+	(void)tid;
 	sm_backward_weights(net->first ? GRAD_SET : GRAD_ACC, net->n, net->P, net->G,
-	                    net->x + net->row0 * NIN, net->D, net->s, lo, hi, 0, sm_dw_nch);
+	                    net->x + net->row0 * NIN, net->D, net->s, t0, t1, 0, sm_dw_nch);
 }
 
-static void w1_update(void *arg, int tid, int nt)
+static void w1_update(void *arg, size_t u, int tid)
 {
 	Net1 *net = arg;
-	size_t lo, hi, p;
-	pool_range(NIN * NCLS + NCLS, tid, nt, &lo, &hi);
+	size_t lo = u * W1_PARAMS, hi = MIN2(lo + W1_PARAMS, NIN * NCLS + NCLS), p;
+	(void)tid;
 	for (p = lo; p < hi; p++) net->P[p] = FMA(-net->s, net->G[p], net->P[p]);
 }
 
@@ -423,10 +437,10 @@ static double w1_step(Pool *pool, Net1 *net, const real *x, const int *y, size_t
 	for (net->row0 = 0; net->row0 < ntot; net->row0 += SM_B) {
 		net->n = MIN2(SM_B, ntot - net->row0);
 		net->first = net->row0 == 0;
-		pool_run(pool, w1_phase_a, net);
-		pool_run(pool, w1_phase_b, net);
+		pool_run(pool, w1_phase_a, net, CEIL(net->n, W1_ROWS));
+		pool_run(pool, w1_phase_b, net, CEIL(sm_dw_njt, W1_TILES));
 	}
-	pool_run(pool, w1_update, net);
+	pool_run(pool, w1_update, net, CEIL(NIN * NCLS + NCLS, W1_PARAMS));
 	for (r = 0; r < ntot; r++) l += (double)net->loss[r];
 	return l;
 }
@@ -618,11 +632,11 @@ static void mode_phases(int threads, int reps)
 	net2_init(&w3, 50, 20, 4096);
 	w4_step(&pool, &w4, data_x, data_y, 64, (real)0.1);
 	w3_step(&pool, &w3, data_x, data_y, 20, (real)0.1);
-	TIMEIT(ta, reps, pool_run(&pool, w4_phase_a, &w4));
-	TIMEIT(tb, reps, pool_run(&pool, w4_phase_b, &w4));
+	TIMEIT(ta, reps, pool_run(&pool, w4_phase_a, &w4, 4));
+	TIMEIT(tb, reps, pool_run(&pool, w4_phase_b, &w4, CEIL(b2_dw_njt, 8) + CEIL(b1_dw_njt, 8)));
 	printf("W4 phases, %d thread(s): A (rows) %.1f us, B (weights) %.1f us\n", pool.n, ta * 1e6, tb * 1e6);
-	TIMEIT(ta, reps, pool_run(&pool, w3_phase_a, &w3));
-	TIMEIT(tb, reps, pool_run(&pool, w3_phase_b, &w3));
+	TIMEIT(ta, reps, pool_run(&pool, w3_phase_a, &w3, 2));
+	TIMEIT(tb, reps, pool_run(&pool, w3_phase_b, &w3, CEIL(a2_dw_njt, 8) + CEIL(a1_dw_njt, 8)));
 	printf("W3 phases, %d thread(s): A (rows) %.2f us, B (weights) %.2f us\n", pool.n, ta * 1e6, tb * 1e6);
 	pool_fini(&pool);
 }
@@ -643,6 +657,15 @@ static void mode_hash(int threads)
 	for (st = 0; st < 20; st++)
 		l4 = w4_step(&pool, &w4, data_x + st * 64 * NIN, data_y + st * 64, st % 5 ? 64 : 37, (real)0.1);
 	for (st = 0; st < 2; st++) l1 = w1_step(&pool, &w1, data_x, data_y, 10000 + 37 * st, (real)0.3);
+	if (getenv("BK_DUMP")) {   /* parameters, for measuring differences between builds */
+		FILE *f = fopen(getenv("BK_DUMP"), "wb");
+		if (f) {
+			fwrite(w3.P, sizeof(real), NIN * 50 + 50 + 510, f);
+			fwrite(w4.P, sizeof(real), NIN * 800 + 800 + 8010, f);
+			fwrite(w1.P, sizeof(real), 7850, f);
+			fclose(f);
+		}
+	}
 	printf("hash " DTYPE " w3 %016llx loss %.9g\n", (unsigned long long)fnv(w3.P, (NIN * 50 + 50 + 510) * sizeof(real), 14695981039346656037ull), l3);
 	printf("hash " DTYPE " w4 %016llx loss %.9g\n", (unsigned long long)fnv(w4.P, (NIN * 800 + 800 + 8010) * sizeof(real), 14695981039346656037ull), l4);
 	printf("hash " DTYPE " w1 %016llx loss %.9g\n", (unsigned long long)fnv(w1.P, 7850 * sizeof(real), 14695981039346656037ull), l1);

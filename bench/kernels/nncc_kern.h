@@ -55,7 +55,11 @@
 #if defined(NNCC_REAL_F64)
 typedef double real;
 typedef uint64_t ureal;
+#if defined(NNCC_NO_FMA)
+#define FMA(a, b, c) ((a) * (b) + (c))
+#else
 #define FMA fma
+#endif
 #define R(c) c
 #define EXP_LO (-708.0)          /* exp(EXP_LO) is normal */
 #define EXP_HI 709.0             /* exp(EXP_HI) is finite */
@@ -65,7 +69,11 @@ typedef uint64_t ureal;
 #else
 typedef float real;
 typedef uint32_t ureal;
+#if defined(NNCC_NO_FMA)
+#define FMA(a, b, c) ((a) * (b) + (c))   /* needs -ffp-contract=off */
+#else
 #define FMA fmaf
+#endif
 #define R(c) c##f
 #define EXP_LO (-87.0f)
 #define EXP_HI 88.0f
@@ -133,6 +141,17 @@ typedef __mmask16 vmask;
 #define VI_IOTA_STRIDE(s) _mm512_setr_epi32(0, (s), 2 * (s), 3 * (s), 4 * (s), 5 * (s), 6 * (s), \
 	7 * (s), 8 * (s), 9 * (s), 10 * (s), 11 * (s), 12 * (s), 13 * (s), 14 * (s), 15 * (s))
 #define V_MGATHER(m, idx, p) _mm512_mask_i32gather_ps(V_ZERO(), (m), (idx), (p), 4)
+#endif
+#if defined(NNCC_NO_FMA)   /* experiment: separate multiply and add */
+#undef V_FMA
+#undef V_FNMA
+#if defined(NNCC_REAL_F64)
+#define V_FMA(a, b, c) _mm512_add_pd(_mm512_mul_pd((a), (b)), (c))
+#define V_FNMA(a, b, c) _mm512_sub_pd((c), _mm512_mul_pd((a), (b)))
+#else
+#define V_FMA(a, b, c) _mm512_add_ps(_mm512_mul_ps((a), (b)), (c))
+#define V_FNMA(a, b, c) _mm512_sub_ps((c), _mm512_mul_ps((a), (b)))
+#endif
 #endif
 /* Lanes of the last vector of a row of `len` reals: a compile-time constant. */
 #define V_TAIL(len) ((vmask)(((len) % VL) ? ((1u << ((len) % VL)) - 1u) : (vmask)~0u))
