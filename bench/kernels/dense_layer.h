@@ -38,6 +38,15 @@
 #define DX_NCH ((NVX + DX_NB - 1) / DX_NB)
 #define DX_LASTNB (NVX - (DX_NCH - 1) * DX_NB)
 #define MIN_(a, b) ((a) < (b) ? (a) : (b))
+/* Mask of vector v of the chunk starting at vector c0 (constant after inlining
+ * except for c0 in full chunks, where it is all ones). */
+#define VMASK_OUT(c0, v) ((c0) + (v) == NV - 1 ? V_TAIL(OUT) : V_ALL)
+#define VMASK_IN(c0, v) ((c0) + (v) == NVX - 1 ? V_TAIL(IN) : V_ALL)
+
+/* Tiles must fit the named accumulators (nncc_kern.h). */
+typedef char FN(tile_fits)[(FWD_MR <= NNCC_MAXMR && DW_MR <= NNCC_MAXMR &&
+                            DX_MR <= NNCC_MAXMR && FWD_NB <= NNCC_MAXNB &&
+                            DW_NB <= NNCC_MAXNB && DX_NB <= NNCC_MAXNB) ? 1 : -1];
 
 enum { FN(fwd_nch) = FWD_NCH, FN(dw_njt) = DW_NJT, FN(dw_nch) = DW_NCH,
        FN(dx_nch) = DX_NCH, FN(fwd_mr) = FWD_MR, FN(dx_mr) = DX_MR,
@@ -48,40 +57,41 @@ enum { FN(fwd_nch) = FWD_NCH, FN(dw_njt) = DW_NJT, FN(dw_nch) = DW_NCH,
 NNCC_INLINE void FN(fwd_tile)(real *Y, const real *X, const real *P, size_t row,
                               size_t c0, const int mr, const int nb)
 {
-	vreal acc[FWD_MR][FWD_NB];
-	vmask m[FWD_NB];
-	const real *x = X + row * IN;
-	const real *w = P + c0 * VL;
+	const real *x = X + row * IN, *w = P + c0 * VL, *bias = P + IN * OUT + c0 * VL;
+	real *y = Y + row * OUT + c0 * VL;
+	const vmask m0 = VMASK_OUT(c0, 0), m1 = VMASK_OUT(c0, 1), m2 = VMASK_OUT(c0, 2),
+	            m3 = VMASK_OUT(c0, 3);
+	vreal b0 = V_ZERO(), b1 = V_ZERO(), b2 = V_ZERO(), b3 = V_ZERO();
 	size_t k;
-	int r, v;
-	NNCC_UNROLL
-	for (v = 0; v < nb; v++) {
-		m[v] = (c0 + (size_t)v == NV - 1) ? V_TAIL(OUT) : V_ALL;
-		acc[0][v] = V_MLOAD(m[v], P + IN * OUT + (c0 + (size_t)v) * VL);
-		NNCC_UNROLL
-		for (r = 1; r < mr; r++) acc[r][v] = acc[0][v];
-	}
+	NNCC_ACC_DECL
+	if (nb > 0) b0 = V_MLOAD(m0, bias);
+	if (nb > 1) b1 = V_MLOAD(m1, bias + VL);
+	if (nb > 2) b2 = V_MLOAD(m2, bias + 2 * VL);
+	if (nb > 3) b3 = V_MLOAD(m3, bias + 3 * VL);
+#define INIT1(r, v) if ((r) < mr && (v) < nb) NNCC_ACC(r, v) = b##v;
+#define INITR(r) NNCC_VECS(INIT1, r)
+	NNCC_ROWS(INITR)
+#undef INIT1
+#undef INITR
 	for (k = 0; k < IN; k++) {
-		vreal wv[FWD_NB];
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++) {
-			wv[v] = V_MLOAD(m[v], w + k * OUT + (size_t)v * VL);
-			NNCC_REG(wv[v]);
-		}
-		NNCC_UNROLL
-		for (r = 0; r < mr; r++) {
-			vreal xb = V_SET1(x[(size_t)r * IN + k]);
-			NNCC_UNROLL
-			for (v = 0; v < nb; v++) acc[r][v] = V_FMA(xb, wv[v], acc[r][v]);
-		}
+		vreal w0 = V_ZERO(), w1 = V_ZERO(), w2 = V_ZERO(), w3 = V_ZERO();
+		const real *wk = w + k * OUT;
+		if (nb > 0) { w0 = V_MLOAD(m0, wk); NNCC_REG(w0); }
+		if (nb > 1) { w1 = V_MLOAD(m1, wk + VL); NNCC_REG(w1); }
+		if (nb > 2) { w2 = V_MLOAD(m2, wk + 2 * VL); NNCC_REG(w2); }
+		if (nb > 3) { w3 = V_MLOAD(m3, wk + 3 * VL); NNCC_REG(w3); }
+#define FMA1(r, v) if ((v) < nb) NNCC_ACC(r, v) = V_FMA(xb, w##v, NNCC_ACC(r, v));
+#define FMAR(r) if ((r) < mr) { const vreal xb = V_SET1(x[(size_t)(r) * IN + k]); NNCC_VECS(FMA1, r) }
+		NNCC_ROWS(FMAR)
+#undef FMA1
+#undef FMAR
 	}
-	NNCC_UNROLL
-	for (r = 0; r < mr; r++) {
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++)
-			V_MSTORE(Y + (row + (size_t)r) * OUT + (c0 + (size_t)v) * VL, m[v],
-			         v_act_fwd(ACT, acc[r][v]));
-	}
+#define STORE1(r, v) if ((r) < mr && (v) < nb) \
+	V_MSTORE(y + (size_t)(r) * OUT + (v) * VL, m##v, v_act_fwd(ACT, NNCC_ACC(r, v)));
+#define STORER(r) NNCC_VECS(STORE1, r)
+	NNCC_ROWS(STORER)
+#undef STORE1
+#undef STORER
 }
 
 NNCC_INLINE void FN(fwd_rows)(real *Y, const real *X, const real *P, size_t r0,
@@ -130,77 +140,71 @@ static void FN(forward)(real *Y, const real *X, const real *P, size_t r0, size_t
 #if !defined(FORWARD_ONLY)   /* the training sections */
 #if NNCC_SIMD
 /* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the epilogue of mode. */
-NNCC_INLINE void FN(dw_tile)(int mode, size_t n, real *P, real *G, const real *X,
+NNCC_INLINE void FN(dw_tile)(const int mode, size_t n, real *P, real *G, const real *X,
                              const real *D, real s, size_t j, size_t c0, const int mr,
                              const int nb)
 {
-	vreal acc[DW_MR][DW_NB];
-	vmask m[DW_NB];
+	const vmask m0 = VMASK_OUT(c0, 0), m1 = VMASK_OUT(c0, 1), m2 = VMASK_OUT(c0, 2),
+	            m3 = VMASK_OUT(c0, 3);
+	const size_t o = j * OUT + c0 * VL;   /* tile origin in W / G */
+	const vreal vs = V_SET1(s);
 	size_t b;
-	int r, v;
-	NNCC_UNROLL
-	for (v = 0; v < nb; v++) {
-		m[v] = (c0 + (size_t)v == NV - 1) ? V_TAIL(OUT) : V_ALL;
-		NNCC_UNROLL
-		for (r = 0; r < mr; r++)
-			acc[r][v] = mode == GRAD_ACC
-				? V_MLOAD(m[v], G + (j + (size_t)r) * OUT + (c0 + (size_t)v) * VL)
-				: V_ZERO();
-	}
+	NNCC_ACC_DECL
+#define INIT1(r, v) if ((r) < mr && (v) < nb && mode == GRAD_ACC) \
+	NNCC_ACC(r, v) = V_MLOAD(m##v, G + o + (size_t)(r) * OUT + (v) * VL);
+#define INITR(r) NNCC_VECS(INIT1, r)
+	NNCC_ROWS(INITR)
+#undef INIT1
+#undef INITR
 	for (b = 0; b < n; b++) {
-		vreal dv[DW_NB];
-		const real *x = X + b * IN + j;
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++) {
-			dv[v] = V_MLOAD(m[v], D + b * OUT + (c0 + (size_t)v) * VL);
-			NNCC_REG(dv[v]);
-		}
-		NNCC_UNROLL
-		for (r = 0; r < mr; r++) {
-			vreal xb = V_SET1(x[r]);
-			NNCC_UNROLL
-			for (v = 0; v < nb; v++) acc[r][v] = V_FMA(xb, dv[v], acc[r][v]);
-		}
+		const real *x = X + b * IN + j, *db = D + b * OUT + c0 * VL;
+		vreal d0 = V_ZERO(), d1 = V_ZERO(), d2 = V_ZERO(), d3 = V_ZERO();
+		if (nb > 0) { d0 = V_MLOAD(m0, db); NNCC_REG(d0); }
+		if (nb > 1) { d1 = V_MLOAD(m1, db + VL); NNCC_REG(d1); }
+		if (nb > 2) { d2 = V_MLOAD(m2, db + 2 * VL); NNCC_REG(d2); }
+		if (nb > 3) { d3 = V_MLOAD(m3, db + 3 * VL); NNCC_REG(d3); }
+#define FMA1(r, v) if ((v) < nb) NNCC_ACC(r, v) = V_FMA(xb, d##v, NNCC_ACC(r, v));
+#define FMAR(r) if ((r) < mr) { const vreal xb = V_SET1(x[r]); NNCC_VECS(FMA1, r) }
+		NNCC_ROWS(FMAR)
+#undef FMA1
+#undef FMAR
 	}
-	NNCC_UNROLL
-	for (r = 0; r < mr; r++) {
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++) {
-			size_t o = (j + (size_t)r) * OUT + (c0 + (size_t)v) * VL;
-			if (mode == GRAD_SGD)
-				V_MSTORE(P + o, m[v], V_FNMA(V_SET1(s), acc[r][v], V_MLOAD(m[v], P + o)));
-			else
-				V_MSTORE(G + o, m[v], acc[r][v]);
-		}
-	}
+#define STORE1(r, v) if ((r) < mr && (v) < nb) { \
+		real *p_ = (mode == GRAD_SGD ? P : G) + o + (size_t)(r) * OUT + (v) * VL; \
+		V_MSTORE(p_, m##v, mode == GRAD_SGD \
+			? V_FNMA(vs, NNCC_ACC(r, v), V_MLOAD(m##v, p_)) : NNCC_ACC(r, v)); }
+#define STORER(r) NNCC_VECS(STORE1, r)
+	NNCC_ROWS(STORER)
+#undef STORE1
+#undef STORER
 }
 
 /* The bias "row": g = g + d[b][i] (fma(1, d, g) == g + d exactly). */
-NNCC_INLINE void FN(db_tile)(int mode, size_t n, real *P, real *G, const real *D, real s,
-                             size_t c0, const int nb)
+NNCC_INLINE void FN(db_tile)(const int mode, size_t n, real *P, real *G, const real *D,
+                             real s, size_t c0, const int nb)
 {
-	vreal acc[DW_NB];
-	vmask m[DW_NB];
-	size_t b, o0 = IN * OUT + c0 * VL;
-	int v;
-	NNCC_UNROLL
-	for (v = 0; v < nb; v++) {
-		m[v] = (c0 + (size_t)v == NV - 1) ? V_TAIL(OUT) : V_ALL;
-		acc[v] = mode == GRAD_ACC ? V_MLOAD(m[v], G + o0 + (size_t)v * VL) : V_ZERO();
-	}
+	const vmask m0 = VMASK_OUT(c0, 0), m1 = VMASK_OUT(c0, 1), m2 = VMASK_OUT(c0, 2),
+	            m3 = VMASK_OUT(c0, 3);
+	const size_t o = IN * OUT + c0 * VL;
+	const vreal vs = V_SET1(s);
+	size_t b;
+	vreal acc0_0 = V_ZERO(), acc0_1 = V_ZERO(), acc0_2 = V_ZERO(), acc0_3 = V_ZERO();
+#define INIT1(r, v) if ((v) < nb && mode == GRAD_ACC) \
+	NNCC_ACC(r, v) = V_MLOAD(m##v, G + o + (v) * VL);
+	NNCC_VECS(INIT1, 0)
+#undef INIT1
 	for (b = 0; b < n; b++) {
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++)
-			acc[v] = V_ADD(acc[v], V_MLOAD(m[v], D + b * OUT + (c0 + (size_t)v) * VL));
+		const real *db = D + b * OUT + c0 * VL;
+#define ADD1(r, v) if ((v) < nb) NNCC_ACC(r, v) = V_ADD(NNCC_ACC(r, v), V_MLOAD(m##v, db + (v) * VL));
+		NNCC_VECS(ADD1, 0)
+#undef ADD1
 	}
-	NNCC_UNROLL
-	for (v = 0; v < nb; v++) {
-		size_t o = o0 + (size_t)v * VL;
-		if (mode == GRAD_SGD)
-			V_MSTORE(P + o, m[v], V_FNMA(V_SET1(s), acc[v], V_MLOAD(m[v], P + o)));
-		else
-			V_MSTORE(G + o, m[v], acc[v]);
-	}
+#define STORE1(r, v) if ((v) < nb) { \
+		real *p_ = (mode == GRAD_SGD ? P : G) + o + (v) * VL; \
+		V_MSTORE(p_, m##v, mode == GRAD_SGD \
+			? V_FNMA(vs, NNCC_ACC(r, v), V_MLOAD(m##v, p_)) : NNCC_ACC(r, v)); }
+	NNCC_VECS(STORE1, 0)
+#undef STORE1
 }
 
 NNCC_INLINE void FN(dw_chunk)(int mode, size_t n, real *P, real *G, const real *X,
@@ -283,39 +287,32 @@ static void FN(backward_weights)(int mode, size_t n, real *P, real *G, const rea
 NNCC_INLINE void FN(dx_tile)(real *Dp, const real *Ap, const real *D, const real *pk,
                              size_t row, size_t c0, const int mr, const int nb)
 {
-	vreal acc[DX_MR][DX_NB];
-	vmask m[DX_NB];
+	const vmask m0 = VMASK_IN(c0, 0), m1 = VMASK_IN(c0, 1), m2 = VMASK_IN(c0, 2),
+	            m3 = VMASK_IN(c0, 3);
 	const real *d = D + row * OUT;
+	const size_t o = row * IN + c0 * VL;
 	size_t i;
-	int r, v;
-	NNCC_UNROLL
-	for (v = 0; v < nb; v++) {
-		m[v] = (c0 + (size_t)v == NVX - 1) ? V_TAIL(IN) : V_ALL;
-		NNCC_UNROLL
-		for (r = 0; r < mr; r++) acc[r][v] = V_ZERO();
-	}
+	NNCC_ACC_DECL
 	for (i = 0; i < OUT; i++) {
-		vreal wv[DX_NB];
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++) {
-			wv[v] = V_LOAD(pk + (i * (size_t)nb + (size_t)v) * VL);
-			NNCC_REG(wv[v]);
-		}
-		NNCC_UNROLL
-		for (r = 0; r < mr; r++) {
-			vreal db = V_SET1(d[(size_t)r * OUT + i]);
-			NNCC_UNROLL
-			for (v = 0; v < nb; v++) acc[r][v] = V_FMA(db, wv[v], acc[r][v]);
-		}
+		const real *pi = pk + i * (size_t)nb * VL;
+		vreal w0 = V_ZERO(), w1 = V_ZERO(), w2 = V_ZERO(), w3 = V_ZERO();
+		if (nb > 0) { w0 = V_LOAD(pi); NNCC_REG(w0); }
+		if (nb > 1) { w1 = V_LOAD(pi + VL); NNCC_REG(w1); }
+		if (nb > 2) { w2 = V_LOAD(pi + 2 * VL); NNCC_REG(w2); }
+		if (nb > 3) { w3 = V_LOAD(pi + 3 * VL); NNCC_REG(w3); }
+#define FMA1(r, v) if ((v) < nb) NNCC_ACC(r, v) = V_FMA(db, w##v, NNCC_ACC(r, v));
+#define FMAR(r) if ((r) < mr) { const vreal db = V_SET1(d[(size_t)(r) * OUT + i]); NNCC_VECS(FMA1, r) }
+		NNCC_ROWS(FMAR)
+#undef FMA1
+#undef FMAR
 	}
-	NNCC_UNROLL
-	for (r = 0; r < mr; r++) {
-		NNCC_UNROLL
-		for (v = 0; v < nb; v++) {
-			size_t o = (row + (size_t)r) * IN + (c0 + (size_t)v) * VL;
-			V_MSTORE(Dp + o, m[v], v_act_deriv_mul(PACT, V_MLOAD(m[v], Ap + o), acc[r][v]));
-		}
-	}
+#define STORE1(r, v) if ((r) < mr && (v) < nb) { \
+		const size_t q_ = o + (size_t)(r) * IN + (v) * VL; \
+		V_MSTORE(Dp + q_, m##v, v_act_deriv_mul(PACT, V_MLOAD(m##v, Ap + q_), NNCC_ACC(r, v))); }
+#define STORER(r) NNCC_VECS(STORE1, r)
+	NNCC_ROWS(STORER)
+#undef STORE1
+#undef STORER
 }
 
 NNCC_INLINE void FN(dx_chunk)(size_t r0, size_t r1, real *Dp, const real *Ap, const real *D,
@@ -386,6 +383,8 @@ static void FN(backward_data)(real *Dp, const real *Ap, const real *D, const rea
 #undef DX_NCH
 #undef DX_LASTNB
 #undef MIN_
+#undef VMASK_OUT
+#undef VMASK_IN
 #undef L
 #undef IN
 #undef OUT

@@ -153,6 +153,21 @@ typedef __mmask16 vmask;
 #define V_FNMA(a, b, c) _mm512_sub_ps((c), _mm512_mul_ps((a), (b)))
 #endif
 #endif
+/* Named accumulators for register tiles of up to NNCC_MAXMR rows x
+ * NNCC_MAXNB vectors: acc<r>_<v>.  Arrays of vectors indexed in unrolled
+ * loops are fine for gcc but clang 14 leaves them on the stack (no SROA after
+ * full unrolling: 10x slower), so tiles are spelled with names; the guards
+ * `(r) < mr` are compile-time constants and the dead names vanish. */
+#define NNCC_MAXMR 32
+#define NNCC_MAXNB 4
+#define NNCC_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
+	M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) \
+	M(25) M(26) M(27) M(28) M(29) M(30) M(31)
+#define NNCC_VECS(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
+#define NNCC_ACC(r, v) acc##r##_##v
+#define NNCC_ACC_DECL1(r, v) vreal NNCC_ACC(r, v) = V_ZERO();
+#define NNCC_ACC_DECLR(r) NNCC_VECS(NNCC_ACC_DECL1, r)
+#define NNCC_ACC_DECL NNCC_ROWS(NNCC_ACC_DECLR)
 /* Lanes of the last vector of a row of `len` reals: a compile-time constant. */
 #define V_TAIL(len) ((vmask)(((len) % VL) ? ((1u << ((len) % VL)) - 1u) : (vmask)~0u))
 #define V_ALL ((vmask)~0u)
