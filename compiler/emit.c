@@ -83,15 +83,8 @@ static void emit_line(Emitter *e, const char *fmt, ...)
 		buf_puts(e->out, "\t");
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	buf_vprintf(e->out, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		NNCC_UNREACHABLE();
-	char *s = arena_alloc(e->ctx->arena, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	buf_puts(e->out, s);
 	buf_puts(e->out, "\n");
 }
 
@@ -109,21 +102,9 @@ static void emit_tmpl(Emitter *e, const char *tmpl, const char *section, const T
 
 /* ---- text helpers (results owned by the arena) */
 
-/* s as the body of a C comment: printable ASCII only, with a space cutting
- * each comment end and each "??" (a C99 trigraph could splice the line). */
 static const char *comment_safe(Emitter *e, const char *s)
 {
-	size_t n = strlen(s);
-	char *r = arena_alloc(e->ctx->arena, 2 * n + 1), *q = r;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char out = c >= 0x20 && c < 0x7f ? (char)c : '?';
-		if ((out == '/' && q > r && q[-1] == '*') || (out == '?' && q > r && q[-1] == '?'))
-			*q++ = ' ';
-		*q++ = out;
-	}
-	*q = 0;
-	return r;
+	return text_comment_safe(e->ctx->arena, s);
 }
 
 /* s as a C string literal, quotes included; NULL gives "NULL". */
@@ -511,26 +492,6 @@ static void emit_tensor(Emitter *e)
 
 /* ---- the descriptor */
 
-/* The same FNV-1a value nncc_shape_hash() computes at run time, from the
- * runtime's own function so the two cannot disagree. */
-static uint64_t shape_hash(const Model *m, nncc_layer_t *rl)
-{
-	for (size_t l = 0; l < m->n_layers; l++) {
-		const Layer *ly = &m->layers[l];
-		rl[l] = (nncc_layer_t){
-			.name = ly->name,
-			.kind = ly->kind == LAYER_DENSE ? NNCC_LAYER_DENSE : NNCC_LAYER_SOFTMAX,
-			.activation = activation_name(ly),
-			.in = ly->in,
-			.out = ly->out,
-			.w_offset = ly->w_offset,
-			.b_offset = ly->b_offset,
-		};
-	}
-	return nncc_shape_hash_layers(rl, m->n_layers, m->inputs,
-	                              m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64);
-}
-
 static void emit_layer_table(Emitter *e)
 {
 	const Model *m = e->m;
@@ -581,8 +542,7 @@ static void emit_descriptor(Emitter *e)
 {
 	const Model *m = e->m;
 	const char *P = e->p;
-	nncc_layer_t *rl = arena_alloc(e->ctx->arena, m->n_layers * sizeof *rl);
-	uint64_t hash = shape_hash(m, rl);
+	uint64_t hash = model_shape_hash(e->ctx->arena, m);
 
 	emit_blank(e);
 	emit_line(e, "/* The model descriptor: all the driver and other tools use (runtime/nncc.h). */");

@@ -35,20 +35,9 @@ static const char *szs(Ctx *ctx, size_t v)
 	return arena_printf(ctx->arena, "%zu", v);
 }
 
-/* A string safe inside a C comment or string: no "*" followed by "/", no
- * control characters (paths and command lines are the user's). */
 static const char *comment_safe(Ctx *ctx, const char *s)
 {
-	char *t = arena_strdup(ctx->arena, s ? s : "");
-	for (char *q = t; *q; q++) {
-		if ((unsigned char)*q < 0x20 || *q == 0x7f)
-			*q = '?';
-		if (q[0] == '*' && q[1] == '/')
-			q[1] = '|';
-		if (q[0] == '"' || q[0] == '\\')
-			q[0] = '\'';
-	}
-	return t;
+	return text_comment_safe(ctx->arena, s);
 }
 
 /* Appends an exact C hex-float literal for v (finite), e.g. -0x1.8p-3f.
@@ -548,30 +537,12 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	return put_code(&in, c);
 }
 
-/* The canonical layer list of m for nncc_shape_hash_layers. */
-static uint64_t model_shape_hash(Ctx *ctx, const Model *m)
-{
-	nncc_layer_t *ls = arena_alloc(ctx->arena, (m->n_layers ? m->n_layers : 1) * sizeof *ls);
-	for (size_t k = 0; k < m->n_layers; k++) {
-		const Layer *l = &m->layers[k];
-		ls[k].name = l->name;
-		ls[k].kind = l->kind == LAYER_DENSE ? NNCC_LAYER_DENSE : NNCC_LAYER_SOFTMAX;
-		ls[k].activation = l->kind == LAYER_DENSE ? activation_table[l->act].name : "softmax";
-		ls[k].in = l->in;
-		ls[k].out = l->out;
-		ls[k].w_offset = l->w_offset;
-		ls[k].b_offset = l->b_offset;
-	}
-	return nncc_shape_hash_layers(ls, m->n_layers, m->inputs,
-	                              m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64);
-}
-
 /* Checks the file holds weights for m: dtype, shape hash, sizes. */
 static int check_weight_file(Ctx *ctx, const Model *m, const char *path,
                              const nncc_weights_file_t *wf)
 {
 	int dtype = m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64;
-	uint64_t hash = model_shape_hash(ctx, m);
+	uint64_t hash = model_shape_hash(ctx->arena, m);
 
 	if (wf->dtype != dtype) {
 		diag_fatal(ctx, "weight file %s holds %s weights, but network \"%s\" (%s) uses %s", path,

@@ -709,3 +709,22 @@ Model *model_load(Ctx *ctx, const char *path)
 		nncc_sha256_hex(src, len, m->sha256);
 	return m;
 }
+
+uint64_t model_shape_hash(Arena *a, const Model *m)
+{
+	nncc_layer_t *ls = arena_alloc(a, (m->n_layers ? m->n_layers : 1) * sizeof *ls);
+	for (size_t k = 0; k < m->n_layers; k++) {
+		const Layer *l = &m->layers[k];
+		ls[k] = (nncc_layer_t){
+			.name = l->name,
+			.kind = l->kind == LAYER_DENSE ? NNCC_LAYER_DENSE : NNCC_LAYER_SOFTMAX,
+			.activation = l->kind == LAYER_DENSE ? activation_table[l->act].name : "softmax",
+			.in = l->in,
+			.out = l->out,
+			.w_offset = l->w_offset,
+			.b_offset = l->b_offset,
+		};
+	}
+	return nncc_shape_hash_layers(ls, m->n_layers, m->inputs,
+	                              m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64);
+}

@@ -169,6 +169,9 @@ typedef struct Model {
 Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root);
 /* yaml_parse + model_from_yaml on a file, filling sha256. */
 Model *model_load(Ctx *ctx, const char *path);
+/* FNV-1a shape hash of m, the value nncc_shape_hash() gives the generated
+ * descriptor at run time (computed by the runtime's own function). */
+uint64_t model_shape_hash(Arena *a, const Model *m);
 const char *layer_kind_name(LayerKind k);
 const char *dtype_name(DType t);       /* "float32" / "float64" */
 const char *norm_name(Norm n);
@@ -185,6 +188,10 @@ void buf_init(Buf *b);
 void buf_fini(Buf *b);
 void buf_puts(Buf *b, const char *s);
 void buf_printf(Buf *b, const char *fmt, ...) NNCC_PRINTF(2, 3);
+void buf_vprintf(Buf *b, const char *fmt, va_list ap);
+/* s as the body of a C comment or string: printable ASCII only, with a space
+ * cutting each comment end and each "??" (a trigraph).  Owned by the arena. */
+const char *text_comment_safe(Arena *a, const char *s);
 
 typedef struct TmplVar {
 	const char *name;

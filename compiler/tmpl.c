@@ -65,19 +65,41 @@ void buf_puts(Buf *b, const char *s)
 	buf_putn(b, s, strlen(s));
 }
 
+void buf_vprintf(Buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		NNCC_UNREACHABLE();
+	buf_reserve(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
 void buf_printf(Buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	buf_vprintf(b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		NNCC_UNREACHABLE();
-	buf_reserve(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
+}
+
+const char *text_comment_safe(Arena *a, const char *s)
+{
+	s = s ? s : "";
+	size_t n = strlen(s);
+	char *r = arena_alloc(a, 2 * n + 1), *q = r;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char out = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		if ((out == '/' && q > r && q[-1] == '*') || (out == '?' && q > r && q[-1] == '?'))
+			*q++ = ' ';
+		*q++ = out;
+	}
+	*q = 0;
+	return r;
 }
 
 /* ---- templates */
