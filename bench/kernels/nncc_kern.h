@@ -46,6 +46,10 @@
 #define GRAD_ACC 1   /* G += X^T D (the chain continues from G) */
 #define GRAD_SGD 2   /* W -= s * X^T D, b -= s * sum D (fused SGD); G unspecified */
 
+/* Largest register tile (rows x vectors) the kernels spell out. */
+#define NNCC_MAXMR 32
+#define NNCC_MAXNB 4
+
 #define ACT_LINEAR 0
 #define ACT_SIGMOID 1
 #define ACT_TANH 2
@@ -158,8 +162,6 @@ typedef __mmask16 vmask;
  * loops are fine for gcc but clang 14 leaves them on the stack (no SROA after
  * full unrolling: 10x slower), so tiles are spelled with names; the guards
  * `(r) < mr` are compile-time constants and the dead names vanish. */
-#define NNCC_MAXMR 32
-#define NNCC_MAXNB 4
 #define NNCC_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
 	M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) \
 	M(25) M(26) M(27) M(28) M(29) M(30) M(31)
