@@ -51,6 +51,9 @@ CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 RUNTIME_LIBS := -lz -lm -lpthread
 
+# Objects reached only through pattern rules are kept, not deleted as intermediates.
+.SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
+
 .PHONY: all test check-unit check-e2e clean data demo bench results format deps
 
 all: $(B)/nncc $(B)/libnncc.a
