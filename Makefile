@@ -54,7 +54,7 @@ RUNTIME_LIBS := -lz -lm -lpthread
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
 
-.PHONY: all test check-unit check-e2e clean data demo bench results format deps
+.PHONY: all test clean data demo bench results format deps
 
 all: $(B)/nncc $(B)/libnncc.a
 
