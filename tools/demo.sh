@@ -5,7 +5,7 @@
 set -eu
 B=${B:-build}
 out=$B/demo
-mkdir -p "$out" docs/img
+mkdir -p "$out"
 echo "== nncc examples/sgd20.yaml -o $out/sgd20.c"
 "$B/nncc" examples/sgd20.yaml -o "$out/sgd20.c"
 echo "== cc -O2 -march=native $out/sgd20.c \$($B/nncc --cflags) \$($B/nncc --libs) -o $out/sgd20"
