@@ -50,10 +50,10 @@ typedef struct KindEmitter {
 
 /* Per dtype: the C type and the <math.h> functions the templates use. */
 static const struct {
-	const char *name, *ctype, *exp, *tanh, *log, *runtime;
+	const char *name, *ctype, *exp, *tanh, *log, *fma, *runtime;
 } dtypes[] = {
-	[DTYPE_F32] = {"float32", "float", "expf", "tanhf", "logf", "NNCC_F32"},
-	[DTYPE_F64] = {"float64", "double", "exp", "tanh", "log", "NNCC_F64"},
+	[DTYPE_F32] = {"float32", "float", "expf", "tanhf", "logf", "fmaf", "NNCC_F32"},
+	[DTYPE_F64] = {"float64", "double", "exp", "tanh", "log", "fma", "NNCC_F64"},
 };
 
 /* One row per optimizer: a template with an "update" section. */
@@ -591,7 +591,8 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	TmplVar pro[] = {{"REAL", dtypes[m->dtype].ctype},
 	                 {"EXP", dtypes[m->dtype].exp},
 	                 {"TANH", dtypes[m->dtype].tanh},
-	                 {"LOG", dtypes[m->dtype].log}};
+	                 {"LOG", dtypes[m->dtype].log},
+	                 {"FMA", dtypes[m->dtype].fma}};
 	emit_tmpl(e, "model.c", "prologue", pro, ARRAY_LEN(pro));
 	emit_blank(e);
 	emit_sizes(e);

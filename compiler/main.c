@@ -363,7 +363,9 @@ static int run(Ctx *ctx, int argc, char **argv)
 	case MODE_CFLAGS:
 		if (locate_tree(ctx, &top, &bin) != 0)
 			return -1;
-		printf("-I%s/runtime\n", top);
+		/* -ffp-contract=off: the generated code spells every multiply-add as an
+		 * explicit FMA and must not get others (docs/performance.md). */
+		printf("-I%s/runtime -ffp-contract=off\n", top);
 		return 0;
 	case MODE_LIBS:
 		if (locate_tree(ctx, &top, &bin) != 0)

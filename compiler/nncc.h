@@ -88,13 +88,15 @@ const char *node_kind_name(NodeKind k);   /* "a scalar", "a mapping", ... */
 /* ---- model.c: the validated IR. */
 
 /* Activations: enum, YAML name, forward f(x), derivative in terms of the
- * output y = f(x).  Expressions use the generated code's `real`, EXP and TANH
- * macros.  Adding one = one row here (the reference has its own copy). */
+ * output y = f(x).  Expressions use the generated code's `real`, EXP, TANH
+ * and FMA macros; a multiply-add is always an explicit FMA (the trainer's
+ * floating-point policy, docs/performance.md).  Adding one = one row here
+ * (the reference has its own copy). */
 #define NNCC_ACTIVATIONS(X)                                            \
 	X(ACT_LINEAR, "linear", "x", "(real)1")                           \
 	X(ACT_SIGMOID, "sigmoid", "(real)1 / ((real)1 + EXP(-x))",        \
 	  "y * ((real)1 - y)")                                            \
-	X(ACT_TANH, "tanh", "TANH(x)", "(real)1 - y * y")                  \
+	X(ACT_TANH, "tanh", "TANH(x)", "FMA(-y, y, (real)1)")              \
 	X(ACT_RELU, "relu", "x > (real)0 ? x : (real)0",                  \
 	  "y > (real)0 ? (real)1 : (real)0")
 

@@ -27,7 +27,7 @@ static void {{FN}}_forward(size_t n, const real *x)
 		for (size_t j = 0; j < {{IN}}; j++) {
 			const real xj = xb[j];
 			for (size_t i = 0; i < {{OUT}}; i++)
-				a[i] += xj * W[j][i];
+				a[i] = FMA(xj, W[j][i], a[i]);
 		}
 		for (size_t i = 0; i < {{OUT}}; i++)
 			a[i] = {{ACT}}(a[i]);
@@ -59,7 +59,7 @@ static void {{FN}}_backward(size_t n)
 		for (size_t j = 0; j < {{OUT}}; j++) {
 			real sum = 0;
 			for (size_t i = 0; i < {{NEXT_OUT}}; i++)
-				sum += Wn[j][i] * {{NEXT_D}}[b][i];
+				sum = FMA({{NEXT_D}}[b][i], Wn[j][i], sum);
 			{{D}}[b][j] = {{DERIV}}({{A}}[b][j]) * sum;
 		}
 }
@@ -79,9 +79,9 @@ static void {{FN}}_gradient(size_t n, const real *x)
 		for (size_t j = 0; j < {{IN}}; j++) {
 			const real xj = xb[j];
 			for (size_t i = 0; i < {{OUT}}; i++)
-				dW[j][i] += xj * {{D}}[b][i];
+				dW[j][i] = FMA(xj, {{D}}[b][i], dW[j][i]);
 		}
 		for (size_t i = 0; i < {{OUT}}; i++)
-			db[i] += {{D}}[b][i];
+			db[i] = db[i] + {{D}}[b][i];
 	}
 }

@@ -3,7 +3,7 @@
  * the `real` type and its maths functions), the training step, the tensor
  * accessor and main().  The variable-length parts (sizes, buffers, the calls
  * in NAME_forward/NAME_backward, the descriptor) are written by emit.c.
- * Placeholders: P = network prefix (C identifier), REAL/EXP/TANH/LOG = the
+ * Placeholders: P = network prefix (C identifier), REAL/EXP/TANH/LOG/FMA = the
  * dtype's type and <math.h> functions.
  */
 
@@ -18,6 +18,9 @@ typedef {{REAL}} real;
 #define EXP {{EXP}}
 #define TANH {{TANH}}
 #define LOG {{LOG}}
+/* Every multiply-add is this explicit, exactly rounded FMA; nothing else may
+ * be contracted, so build with -ffp-contract=off (nncc --cflags). */
+#define FMA {{FMA}}
 
 //@ section step
 /* One training step on a tile of n samples: forward, loss, backward, update.

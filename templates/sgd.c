@@ -15,5 +15,5 @@ static void {{P}}_update(double lr, size_t batch)
 	const real scale = (real)(lr / (double)batch);
 
 	for (size_t k = 0; k < {{N_PARAMS}}; k++)
-		{{PARAMS}}[k] -= scale * {{GRADS}}[k];
+		{{PARAMS}}[k] = FMA(-scale, {{GRADS}}[k], {{PARAMS}}[k]);
 }
