@@ -75,13 +75,15 @@ static void put_values(Buf *b, const double *v, size_t n, bool f32, const char *
 }
 
 /* The activation table's expression with the generated code's macros
- * (real, EXP, TANH) replaced by the concrete type and libm functions, so no
- * macro leaks into a header-only user's namespace. */
+ * (real, EXP, TANH, FMA) replaced by the concrete type, the libm functions
+ * and the file's own U_FMA, so no unprefixed macro leaks into a header-only
+ * user's namespace. */
 static const char *act_expr(const Infer *in, Activation a)
 {
 	static const struct {
 		const char *from, *f32, *f64;
-	} subst[] = {{"real", "float", "double"}, {"EXP", "expf", "exp"}, {"TANH", "tanhf", "tanh"}};
+	} subst[] = {{"real", "float", "double"}, {"EXP", "expf", "exp"}, {"TANH", "tanhf", "tanh"},
+	             {"FMA", NULL, NULL}};
 	const char *s = activation_table[a].forward;
 	Buf b;
 
@@ -102,6 +104,8 @@ static const char *act_expr(const Infer *in, Activation a)
 				rep = in->f32 ? subst[k].f32 : subst[k].f64;
 		if (rep)
 			buf_puts(&b, rep);
+		else if (n == 3 && strncmp(s, "FMA", 3) == 0)
+			buf_printf(&b, "%s_FMA", in->u);  /* the file's multiply-add, see "simd" */
 		else
 			buf_printf(&b, "%.*s", (int)n, s);
 		s += n;
@@ -164,7 +168,7 @@ static const char *make_comment(const Infer *in, const char *file_name)
 	const EmitOptions *o = in->opt;
 	const nncc_norm_stats_t *norm = o->norm;
 	Ctx *ctx = in->ctx;
-	size_t rs = in->f32 ? 4 : 8;
+	size_t rs = in->f32 ? 4 : 8, bitmap = 0;
 	bool libm = false;
 	Buf b;
 
@@ -192,6 +196,8 @@ static const char *make_comment(const Infer *in, const char *file_name)
 	buf_puts(&b, " *\n *   layer                    kind        in -> out   activation   params\n");
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
+		if (l->kind == LAYER_DENSE && (l->in + 63) / 64 * 8 > bitmap)
+			bitmap = (l->in + 63) / 64 * 8;
 		buf_printf(&b, " *   %-3zu %-20s %-8s %6zu -> %-6zu %-10s %8zu\n", k + 1,
 		           comment_safe(ctx, l->name), layer_kind_name(l->kind), l->in, l->out,
 		           l->kind == LAYER_DENSE ? activation_table[l->act].name : "-", l->n_params);
@@ -202,11 +208,15 @@ static const char *make_comment(const Infer *in, const char *file_name)
 		buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
 	buf_printf(&b, ".\n * Stack: each call keeps %s_WORKSPACE_SIZE = %zu %ss (%zu bytes: the\n"
 	               " *   two largest activation buffers) on the stack; the _workspace\n"
-	               " *   variants take that scratch from the caller instead.  No malloc, no\n"
-	               " *   writable globals: reentrant and thread-safe.\n",
-	           in->u, in->workspace, in->real, in->workspace * rs);
+	               " *   variants take that scratch from the caller instead.  The AVX-512\n"
+	               " *   path adds a bitmap of the nonzero inputs (%zu bytes).  No malloc,\n"
+	               " *   no writable globals: reentrant and thread-safe.\n",
+	           in->u, in->workspace, in->real, in->workspace * rs, bitmap);
 	buf_printf(&b, " * libm: forward needs %s; predict %s.\n", in->exp_fn,
-	           libm ? "too (the hidden activations)" : "needs no libm");
+	           libm ? "too (the hidden activations)"
+	                : arena_printf(ctx->arena, "needs none where the target has an FMA\n"
+	                                           " *   instruction, or with -D%s_MULADD (see Arithmetic)",
+	                               in->u));
 	buf_printf(&b,
 	           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu classes):\n"
 	           " *   int k = %s_predict_u8(pixels);   raw 0..255 pixels, normalised here\n"
@@ -229,10 +239,12 @@ static int put_dense(const Infer *in, Buf *c, size_t k, bool u8)
 {
 	const Layer *l = &in->m->layers[k];
 	Ctx *ctx = in->ctx;
-	const char *in_decl =
-	        u8 ? arena_printf(ctx->arena, "const unsigned char px[%s_L1_IN]", in->u)
-	           : arena_printf(ctx->arena, "const %s in[%s_L%zu_IN]", in->real, in->u, k + 1);
+	const char *in_decl = u8 ? "const unsigned char *restrict px"
+	                         : arena_printf(ctx->arena, "const %s *restrict in", in->real);
 	const char *load = u8 ? arena_printf(ctx->arena, "%s_pixel(px[j], j)", in->p) : "in[j]";
+	/* The portable axpy: whole 64-byte blocks (16-byte ones for narrow
+	 * layers), a count gcc -O2 vectorises without a remainder loop. */
+	size_t block = (in->f32 ? 16 : 8) / (l->out < (in->f32 ? 16u : 8u) ? 4 : 1);
 	TmplVar v[] = {LAYER_VARS(in, k),
 	               {"NAME", comment_safe(ctx, l->name)},
 	               {"IN", szs(ctx, l->in)},
@@ -243,6 +255,10 @@ static int put_dense(const Infer *in, Buf *c, size_t k, bool u8)
 	               {"SUFFIX", u8 ? "_u8" : ""},
 	               {"IN_DECL", in_decl},
 	               {"LOAD", load},
+	               {"IN_NAME", u8 ? "px" : "in"},
+	               {"XPX", u8 ? "NULL, px" : "in, NULL"},
+	               {"MAIN", szs(ctx, l->out - l->out % block)},
+	               {"SIMD_BYTES", szs(ctx, block * (in->f32 ? 4 : 8))},
 	               {NULL, NULL}};
 	TmplVar va[] = {{"U", in->u},
 	                {"REAL", in->real},
@@ -282,6 +298,35 @@ static int put_pixel(const Infer *in, Buf *c)
 		buf_fini(&std);
 	}
 	if (put(in, c, "infer.c", section, v) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	return 0;
+}
+
+/* The multiply-add macro and the AVX-512 kernel (see the template). */
+static int put_simd(const Infer *in, Buf *c)
+{
+	TmplVar v[] = {{"P", in->p},
+	               {"U", in->u},
+	               {"REAL", in->real},
+	               {"FMA", in->f32 ? "fmaf" : "fma"},
+	               {"FAST", in->f32 ? "__FP_FAST_FMAF" : "__FP_FAST_FMA"},
+	               {"V", in->f32 ? "__m512" : "__m512d"},
+	               {"VS", in->f32 ? "ps" : "pd"},
+	               {"MASK", in->f32 ? "__mmask16" : "__mmask8"},
+	               {"VL", in->f32 ? "16" : "8"},
+	               /* ARM: float FMA on any FPU that has it, double on AArch64 */
+	               {"HWFMA", in->f32 ? " || defined(__ARM_FEATURE_FMA)"
+	                                 : " || (defined(__ARM_FEATURE_FMA) && defined(__aarch64__))"},
+	               {NULL, NULL}};
+	TmplVar vu[] = {{"P", in->p}, {"U", in->u}, {NULL, NULL}};
+	const nncc_norm_stats_t *norm = in->opt->norm;
+	bool px = norm->kind != NNCC_NORM_STANDARDIZE;
+
+	if (put(in, c, "infer.c", "simd", v) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put(in, c, "infer.c", px ? "nonzero_u8_px" : "nonzero_u8_all", vu) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	return 0;
@@ -386,8 +431,10 @@ static int put_code(const Infer *in, Buf *c)
 
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
+		size_t vl = in->f32 ? 16 : 8;
 		TmplVar v[] = {{"U", in->u}, {"K", szs(in->ctx, k + 1)}, {"IN", szs(in->ctx, l->in)},
-		               {"OUT", szs(in->ctx, l->out)}, {NULL, NULL}};
+		               {"OUT", szs(in->ctx, l->out)}, {"VECS", szs(in->ctx, (l->out + vl - 1) / vl)},
+		               {NULL, NULL}};
 		if (l->kind == LAYER_DENSE && put(in, c, "infer.c", "sizes_layer", v) < 0)
 			return -1;
 	}
@@ -404,7 +451,7 @@ static int put_code(const Infer *in, Buf *c)
 	if (norm->kind == NNCC_NORM_STANDARDIZE && put(in, c, "infer.c", "decl_mean", vmean) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	if (put_pixel(in, c) < 0)
+	if (put_pixel(in, c) < 0 || put_simd(in, c) < 0)
 		return -1;
 	for (size_t k = 0; k < m->n_layers; k++)
 		if (m->layers[k].kind == LAYER_DENSE &&

@@ -17,6 +17,7 @@ header-only form), {{U}} the same in upper case, {{REAL}} float or double.
 //@ section sizes_layer
 #define {{U}}_L{{K}}_IN {{IN}}
 #define {{U}}_L{{K}}_OUT {{OUT}}
+#define {{U}}_L{{K}}_VECS {{VECS}} /* AVX-512 vectors per row of outputs */
 
 //@ section sizes_buffers
 /* Activations ping-pong between two scratch buffers: layers 1, 3, ... write
@@ -57,25 +58,199 @@ static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
 	return ({{REAL}})(((double)v - {{P}}_mean[j]) / {{U}}_STD);
 }
 
+//@ section simd
+/* ---- Arithmetic.  Each output of a dense layer is one chain over the
+ * layer's inputs in input order, the trainer's own:
+ *     z = b[i];  z = fma(x[j], W[j][i], z) for j = 0 .. IN-1;  a = f(z)
+ * with an exactly rounded fma, so the results are the trainer's bit for bit
+ * in every path, with any compiler and flags (no -ffp-contract needed: the
+ * code has no a * b + c to contract).  Inputs that are exactly 0 (most pixels
+ * of a digit, a relu's zeros) are skipped: fma(0, w, z) == z, so skipping
+ * changes nothing but, at most, the sign of an exact zero.
+ * Paths: AVX-512 intrinsics when the compiler targets AVX-512 (-march=native
+ * on such a CPU); on other x86-64 builds with gcc/clang the same kernel is
+ * compiled for AVX-512 anyway and used when the CPU has it.  Otherwise the
+ * portable loops, whose fma is one instruction where the target has FMA
+ * (-mfma, -march=native, AArch64, Cortex-M4F/M7 in float) and libm's {{FMA}}
+ * elsewhere: exact but slow.  Define {{U}}_MULADD to multiply, then add there
+ * instead (no libm call; results then within rounding of the trainer's), and
+ * {{U}}_NO_SIMD to force the portable path. */
+#if defined(__FMA__) || defined({{FAST}}){{HWFMA}}
+#if defined(__GNUC__)
+#define {{U}}_FMA(a, b, c) __builtin_{{FMA}}((a), (b), (c)) /* inline even at -O0 */
+#else
+#define {{U}}_FMA(a, b, c) {{FMA}}((a), (b), (c))
+#endif
+#elif defined({{U}}_MULADD)
+#define {{U}}_FMA(a, b, c) ((c) + (a) * (b))
+#else
+#define {{U}}_FMA(a, b, c) {{FMA}}((a), (b), (c))
+#endif
+
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined({{U}}_NO_SIMD)
+#define {{U}}_AVX512 1 /* built for AVX-512 */
+#define {{U}}_TARGET
+#define {{U}}_HAVE_AVX512 1
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined({{U}}_NO_SIMD)
+#define {{U}}_AVX512 2 /* compiled for AVX-512 here, used if the CPU has it */
+#define {{U}}_TARGET __attribute__((target("avx512f,avx512bw,fma")))
+#define {{U}}_HAVE_AVX512 (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+#endif
+
+#if defined({{U}}_AVX512)
+#include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes of vector v of a row of n {{REAL}}s: all of them but in the last,
+ * partial vector (none past it).  A constant once the kernel is inlined. */
+static inline {{MASK}} {{P}}_lanes(size_t v, size_t n)
+{
+	if ((v + 1) * {{VL}} <= n)
+		return ({{MASK}})~0u;
+	return v * {{VL}} < n ? ({{MASK}})((1u << (n - v * {{VL}})) - 1u) : ({{MASK}})0;
+}
+
+/* Bit j % 64 of nz[j / 64] is set when x[j] != 0 (or NaN). */
+static inline {{U}}_TARGET void {{P}}_nonzero(uint64_t *nz, const {{REAL}} *x, size_t n)
+{
+	size_t j;
+
+	for (j = 0; j < (n + 63) / 64; j++)
+		nz[j] = 0;
+	for (j = 0; j < n; j += {{VL}}) {
+		const {{V}} v = _mm512_maskz_loadu_{{VS}}({{P}}_lanes(j / {{VL}}, n), x + j);
+		nz[j / 64] |= (uint64_t)_mm512_cmp_{{VS}}_mask(v, _mm512_setzero_{{VS}}(), _CMP_NEQ_UQ)
+		              << j % 64;
+	}
+}
+
+/* Vectors c0 .. c0+nb-1 (nb <= 4) of z = b + x W for one input: the chains
+ * of up to 4 x {{VL}} outputs run side by side, over the inputs flagged in nz,
+ * from x or, when px is not NULL, from raw pixels.  One input is latency-
+ * bound (each chain waits for its previous FMA), so the independent chains
+ * are what keeps the FMA units busy.  The sizes are constants after
+ * inlining; the empty asm keeps each loaded row in a register. */
+static inline __attribute__((always_inline)) {{U}}_TARGET void {{P}}_chunk({{REAL}} *restrict z,
+	const {{REAL}} *restrict x, const unsigned char *restrict px, const uint64_t *restrict nz,
+	const {{REAL}} *restrict w, const {{REAL}} *restrict b, const size_t nin, const size_t nout,
+	const size_t c0, const int nb)
+{
+	const {{MASK}} m0 = {{P}}_lanes(c0, nout), m1 = {{P}}_lanes(c0 + 1, nout),
+	        m2 = {{P}}_lanes(c0 + 2, nout), m3 = {{P}}_lanes(c0 + 3, nout);
+	{{V}} a0 = _mm512_setzero_{{VS}}(), a1 = a0, a2 = a0, a3 = a0;
+	size_t k;
+
+	b += c0 * {{VL}};
+	if (nb > 0) a0 = _mm512_maskz_loadu_{{VS}}(m0, b);
+	if (nb > 1) a1 = _mm512_maskz_loadu_{{VS}}(m1, b + {{VL}});
+	if (nb > 2) a2 = _mm512_maskz_loadu_{{VS}}(m2, b + 2 * {{VL}});
+	if (nb > 3) a3 = _mm512_maskz_loadu_{{VS}}(m3, b + 3 * {{VL}});
+	for (k = 0; k < (nin + 63) / 64; k++) {
+		uint64_t m = nz[k];
+
+		while (m) {
+			const size_t j = k * 64 + (size_t)__builtin_ctzll(m);
+			const {{REAL}} *wj = w + j * nout + c0 * {{VL}};
+			const {{REAL}} xj = px ? {{P}}_pixel(px[j], j) : x[j];
+			{{V}} xb, w0, w1, w2, w3;
+
+			m &= m - 1;
+			if (xj == 0)
+				continue;
+			xb = _mm512_set1_{{VS}}(xj);
+			if (nb > 0) { w0 = _mm512_maskz_loadu_{{VS}}(m0, wj); __asm__("" : "+v"(w0)); a0 = _mm512_fmadd_{{VS}}(xb, w0, a0); }
+			if (nb > 1) { w1 = _mm512_maskz_loadu_{{VS}}(m1, wj + {{VL}}); __asm__("" : "+v"(w1)); a1 = _mm512_fmadd_{{VS}}(xb, w1, a1); }
+			if (nb > 2) { w2 = _mm512_maskz_loadu_{{VS}}(m2, wj + 2 * {{VL}}); __asm__("" : "+v"(w2)); a2 = _mm512_fmadd_{{VS}}(xb, w2, a2); }
+			if (nb > 3) { w3 = _mm512_maskz_loadu_{{VS}}(m3, wj + 3 * {{VL}}); __asm__("" : "+v"(w3)); a3 = _mm512_fmadd_{{VS}}(xb, w3, a3); }
+		}
+	}
+	z += c0 * {{VL}};
+	if (nb > 0) _mm512_mask_storeu_{{VS}}(z, m0, a0);
+	if (nb > 1) _mm512_mask_storeu_{{VS}}(z + {{VL}}, m1, a1);
+	if (nb > 2) _mm512_mask_storeu_{{VS}}(z + 2 * {{VL}}, m2, a2);
+	if (nb > 3) _mm512_mask_storeu_{{VS}}(z + 3 * {{VL}}, m3, a3);
+}
+
+//@ section nonzero_u8_px
+/* For raw pixels: x[j] == 0 exactly when pixel j is 0. */
+static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned char *px, size_t n)
+{
+	size_t j;
+
+#if defined(__AVX512BW__) || {{U}}_AVX512 == 2
+	for (j = 0; j < n; j += 64) {
+		const __mmask64 lanes = n - j >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - j)) - 1;
+		const __m512i v = _mm512_maskz_loadu_epi8(lanes, px + j);
+		nz[j / 64] = _mm512_test_epi8_mask(v, v);
+	}
+#else
+	for (j = 0; j < (n + 63) / 64; j++)
+		nz[j] = 0;
+	for (j = 0; j < n; j++)
+		nz[j / 64] |= (uint64_t)(px[j] != 0) << j % 64;
+#endif
+}
+#endif
+
+//@ section nonzero_u8_all
+/* For raw pixels: every input may be nonzero (standardize: x[j] == 0 only
+ * when the pixel equals the mean, which the kernel checks itself). */
+static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned char *px, size_t n)
+{
+	size_t j;
+
+	(void)px;
+	for (j = 0; j < (n + 63) / 64; j++)
+		nz[j] = n - 64 * j >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << (n - 64 * j)) - 1;
+}
+#endif
+
 //@ section dense_begin
 /* layer {{K}} "{{NAME}}": dense {{IN}}->{{OUT}}, {{ACT}} ({{LOC}}){{VARIANT}}
- * z = b + sum over j of x[j] * W[j], accumulated input by input so the inner
- * loop is a contiguous axpy that compilers vectorise without -ffast-math. */
-static void {{P}}_l{{K}}_forward{{SUFFIX}}({{REAL}} z[{{U}}_L{{K}}_OUT], {{IN_DECL}})
+ * z = b + x W, one chain per output over the nonzero inputs (see Arithmetic),
+ * then the activation. */
+#if defined({{U}}_AVX512)
+static {{U}}_TARGET void {{P}}_l{{K}}_avx512{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
 {
-	size_t i, j;
+	uint64_t nz[({{U}}_L{{K}}_IN + 63) / 64]; /* the nonzero inputs */
+	size_t c = 0;
 
-	for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
-		z[i] = {{P}}_l{{K}}_b[i];
-	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
-		const {{REAL}} xj = {{LOAD}};
-		const {{REAL}} *w = {{P}}_l{{K}}_w[j];
-		for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
-			z[i] += xj * w[i];
+	{{P}}_nonzero{{SUFFIX}}(nz, {{IN_NAME}}, {{U}}_L{{K}}_IN);
+	for (; c + 4 <= {{U}}_L{{K}}_VECS; c += 4)
+		{{P}}_chunk(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
+		            {{U}}_L{{K}}_OUT, c, 4);
+	if ({{U}}_L{{K}}_VECS % 4) /* the last vectors; a constant */
+		{{P}}_chunk(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
+		            {{U}}_L{{K}}_OUT, c, {{U}}_L{{K}}_VECS % 4);
+}
+#endif
+
+static void {{P}}_l{{K}}_forward{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
+{
+#if defined({{U}}_AVX512)
+	if ({{U}}_HAVE_AVX512) {
+		{{P}}_l{{K}}_avx512{{SUFFIX}}(z, {{IN_NAME}});
+	} else
+#endif
+	{
+		for (size_t i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			z[i] = {{P}}_l{{K}}_b[i];
+		for (size_t j = 0; j < {{U}}_L{{K}}_IN; j++) {
+			const {{REAL}} xj = {{LOAD}};
+			const {{REAL}} *restrict w = {{P}}_l{{K}}_w[j];
+
+			if (xj == 0)
+				continue;
+			/* {{MAIN}} outputs in whole {{SIMD_BYTES}}-byte blocks (a loop compilers
+			 * vectorise at -O2), then the rest: both counts are constants. */
+			for (size_t i = 0; i < {{MAIN}}; i++)
+				z[i] = {{U}}_FMA(xj, w[i], z[i]);
+			for (size_t i = {{MAIN}}; i < {{U}}_L{{K}}_OUT; i++)
+				z[i] = {{U}}_FMA(xj, w[i], z[i]);
+		}
 	}
-
 //@ section dense_act
-	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+	for (size_t i = 0; i < {{U}}_L{{K}}_OUT; i++) {
 		const {{REAL}} x = z[i];
 		z[i] = {{EXPR}};
 	}

@@ -193,14 +193,28 @@ static int have(const char *cc)
 	return tu_run(NULL, "command -v %s", cc) == 0;
 }
 
+/* Whether cc accepts -march=native here (not every compiler/CPU does). */
+static int have_native(const char *cc)
+{
+	return tu_run(NULL, "echo 'int x;' | %s -march=native -x c -c -o /dev/null -", cc) == 0;
+}
+
+/* The strict warning flags at every optimisation level, with and without
+ * -march=native (the AVX-512 path is compiled either way on x86-64: for the
+ * command line's target or through target attributes), and the portable
+ * path alone, in both of its forms (fma, multiply-add). */
 static void compile_strict(const char *dir, const char *src, const char *what)
 {
-	static const char *opts[] = {"-O0", "-O2", "-Os"};
+	static const char *opts[] = {"-O0", "-O2", "-Os", "-O2 -march=native", "-Os -march=native",
+	                             "-O2 -DSMALL_NO_SIMD", "-O2 -DSMALL_NO_SIMD -DSMALL_MULADD"};
 	for (size_t c = 0; c < sizeof compilers / sizeof compilers[0]; c++) {
 		const char *cc = compilers[c] ? compilers[c] : tu_cc();
 		if (!have(cc))
 			continue;
-		for (size_t o = 0; o < 3; o++) {
+		int native = have_native(cc);
+		for (size_t o = 0; o < sizeof opts / sizeof opts[0]; o++) {
+			if (!native && strstr(opts[o], "-march=native"))
+				continue;
 			char *out = NULL;
 			int st = tu_run(&out, "cd '%s' && %s %s %s -c %s -o strict.o", dir, cc, STRICT,
 			                opts[o], src);
@@ -338,6 +352,21 @@ static void check_agreement(Fix *f, bool header_only, double tol)
 	                f->dir, tu_cc(), header_only ? "" : "small.c");
 	ck_assert_msg(st == 0, "harness failed (%d):\n%s", st, out);
 	free(out);
+	/* Every path gives the same bits: the portable loops (fma from libm
+	 * here unless the CPU flags say FMA) and -march=native (AVX-512 or the
+	 * portable loops with an FMA instruction) against the default build. */
+	static const char *const paths[] = {"-O2 -DSMALL_NO_SIMD", "-O2 -march=native",
+	                                    "-O0 -march=native"};
+	for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+		if (strstr(paths[k], "native") && !have_native(tu_cc()))
+			continue;
+		st = tu_run(&out, "cd '%s' && mkdir -p p && cp fwd.bin pred.bin norm.bin p/ && "
+		                  "%s -std=c99 %s -o harness2 harness.c %s -lm && ./harness2 && "
+		                  "cmp fwd.bin p/fwd.bin && cmp pred.bin p/pred.bin && cmp norm.bin p/norm.bin",
+		            f->dir, tu_cc(), paths[k], header_only ? "" : "small.c");
+		ck_assert_msg(st == 0, "%s: not the default build's bits (%d):\n%s", paths[k], st, out);
+		free(out);
+	}
 
 	/* normalize_u8 == the runtime's normalisation, bit for bit. */
 	nncc_norm_stats_t stats;
@@ -703,9 +732,14 @@ START_TEST(test_mnist_vs_trainer)
 	snprintf(src, sizeof src, mnist_harness, mn, mn);
 	char *hp = tu_path(dir, "cmp.c");
 	ck_assert_int_eq(tu_write_text(hp, src), 0);
+	/* The default build (the AVX-512 kernel where the CPU has it) and the
+	 * portable loops alone must both agree. */
 	st = tu_run(&out, "cd %s && %s -std=c99 -O2 -I%s/runtime -DNNCC_NO_MAIN -o cmp cmp.c t.c exp.c "
-	                  "%s/build/libnncc.a -lz -lm -lpthread && ./cmp",
-	            dir, tu_cc(), top, top);
+	                  "%s/build/libnncc.a -lz -lm -lpthread && ./cmp && "
+	                  "%s -std=c99 -O2 -DMNIST_SOFTMAX_NO_SIMD -c exp.c -o exp2.o && "
+	                  "%s -std=c99 -O2 -I%s/runtime -DNNCC_NO_MAIN -o cmp2 cmp.c t.c exp2.o "
+	                  "%s/build/libnncc.a -lz -lm -lpthread && ./cmp2",
+	            dir, tu_cc(), top, top, tu_cc(), tu_cc(), top, top);
 	ck_assert_msg(st == 0, "exported code disagrees with the trainer:\n%s", out);
 	fprintf(stderr, "check_infer: MNIST: %s", out);
 	free(out);
