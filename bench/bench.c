@@ -1,0 +1,598 @@
+/*
+ * bench.c - times one trained network through the runtime ABI (runtime/nncc.h)
+ * only, so the same source measures a generated trainer (compiled with
+ * -DNNCC_NO_MAIN) and the naive baseline (bench/naive.c).  The model is
+ * chosen at build time: -DBENCH_MODEL=bench_w3_model.  Workloads (issue 6):
+ *   w1  softmax 784-10: full-batch steps over the training set, run as the
+ *       driver runs them (tiles of max_batch: forward + backward(accumulate),
+ *       then one update)
+ *   w3  784-50-10, batch 20: the 30000-iteration run, timed per epoch; then
+ *       inference over the test set with n = 1 and n = max_batch
+ *   w4  784-800-10, batch 64: epochs of 938 steps
+ *   synth DIR   writes a synthetic data set of MNIST's shape as IDX files
+ * Output on stdout, one tab-separated record per line, parsed by
+ * bench/report.awk: "R" = a timing (reps, min and median seconds per rep,
+ * samples and useful FLOP per rep), "I" = a fact (accuracy, loss, threads).
+ * Useful FLOP (issue 6): forward 2*in*out per sample per layer, backward dW
+ * for every layer and dX for all but the first (2*in*out each per sample),
+ * the update 2*in*out per step.  Nothing here asserts a timing.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nncc.h"
+
+#ifndef BENCH_MODEL
+#error "build with -DBENCH_MODEL=<NAME>_model"
+#endif
+extern const nncc_model_t BENCH_MODEL;
+
+#define MAX_REPS 64
+#define N_CLASSES 10
+#define N_PIXELS 784
+
+/* The benchmark's definition of each workload; the YAMLs in bench/nets must
+ * agree (checked for generated models). */
+typedef struct workload {
+	const char *name;
+	size_t hidden;        /* sigmoid hidden units, 0 = none */
+	size_t batch;         /* samples per update, 0 = the whole training set */
+	double lr;
+	int normalize;        /* nncc_norm_t */
+	double init_scale;    /* N(0,1) * scale, seed 1 */
+	size_t steps;         /* updates in one timed unit (an epoch / one step) */
+	size_t units;         /* units in a full run (W3: 10 epochs) */
+	const char *works[5]; /* the R records it produces, NULL-terminated */
+} workload_t;
+
+static const workload_t workloads[] = {
+	{"w1", 0, 0, 0.3, NNCC_NORM_STANDARDIZE, 0.1, 1, 1, {"W1", NULL}},
+	{"w3", 50, 20, 0.3, NNCC_NORM_SCALE, 0.1, 3000, 10,
+	 {"W3.epoch", "W3.full", "infer.1", "infer.B", NULL}},
+	{"w4", 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, {"W4.epoch", NULL}},
+};
+
+typedef struct bench {
+	const nncc_model_t *m;
+	const workload_t *w;
+	const char *impl;          /* label in the records: nncc, naive */
+	size_t rsize;              /* bytes per real */
+	nncc_dataset_t train, test;
+	nncc_norm_stats_t norm;
+	void *train_x, *test_x;    /* normalised, [n][784] reals */
+	void *tile_x;              /* [max_batch][784] gather scratch */
+	int32_t *tile_y;
+	size_t pos;                /* stream position in the training set */
+	double budget;             /* seconds per measurement before stopping */
+	int min_reps;
+	size_t steps;              /* != 0: time only this many updates and scale */
+} bench_t;
+
+typedef struct timing {
+	double t[MAX_REPS];
+	int n;
+} timing_t;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void die(const char *msg, const char *arg)
+{
+	fprintf(stderr, "bench: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether another rep fits: always below min_reps, never above MAX_REPS or
+ * max_reps, else only if one more rep like the last stays within the budget. */
+static int want_more(const bench_t *bn, const timing_t *t, double spent, int max_reps)
+{
+	if (t->n < bn->min_reps)
+		return 1;
+	if (t->n >= max_reps || t->n >= MAX_REPS)
+		return 0;
+	return spent + t->t[t->n - 1] <= bn->budget;
+}
+
+/* R record: min and median seconds per rep, with `scale` applied (a rep that
+ * timed `scale` of the unit reports its time / scale). */
+static void put_timing(const bench_t *bn, const char *work, int threads, const timing_t *t,
+                       double samples, double flop, double scale, const char *note)
+{
+	double s[MAX_REPS];
+	memcpy(s, t->t, (size_t)t->n * sizeof *s);
+	qsort(s, (size_t)t->n, sizeof *s, cmp_double);
+	double med = t->n % 2 ? s[t->n / 2] : 0.5 * (s[t->n / 2 - 1] + s[t->n / 2]);
+	printf("R\timpl=%s\twork=%s\tthreads=%d\treps=%d\tmin=%.9g\tmed=%.9g\tsamples=%.0f"
+	       "\tflop=%.6g\tnote=%s\n",
+	       bn->impl, work, threads, t->n, s[0] / scale, med / scale, samples, flop,
+	       note ? note : "");
+	fflush(stdout);
+}
+
+static void put_info(const bench_t *bn, const char *key, int threads, const char *fmt, double v)
+{
+	printf("I\timpl=%s\tkey=%s\tthreads=%d\tvalue=", bn->impl, key, threads);
+	printf(fmt, v);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* I record of the parameters' FNV-1a 64 hash: equal hashes = identical bits
+ * (results must not depend on the thread count). */
+static void put_params_hash(const bench_t *bn, const char *key, int threads)
+{
+	const unsigned char *p = bn->m->params;
+	uint64_t h = 0xcbf29ce484222325u;
+	for (size_t k = 0; k < bn->m->n_params * bn->rsize; k++)
+		h = (h ^ p[k]) * 0x100000001b3u;
+	printf("I\timpl=%s\tkey=%s\tthreads=%d\tvalue=%016llx\n", bn->impl, key, threads,
+	       (unsigned long long)h);
+	fflush(stdout);
+}
+
+/* ---- useful FLOP (issue 6) ------------------------------------------- */
+static double flop_forward(const nncc_model_t *m)
+{
+	double f = 0;
+	for (size_t l = 0; l < m->n_layers; l++)
+		if (m->layers[l].kind == NNCC_LAYER_DENSE)
+			f += 2.0 * (double)m->layers[l].in * (double)m->layers[l].out;
+	return f;
+}
+
+static double flop_sample(const nncc_model_t *m)
+{
+	double f = 0;
+	int first = 1;
+	for (size_t l = 0; l < m->n_layers; l++) {
+		const nncc_layer_t *L = &m->layers[l];
+		if (L->kind != NNCC_LAYER_DENSE)
+			continue;
+		double io = 2.0 * (double)L->in * (double)L->out;
+		f += io + io + (first ? 0 : io);  /* forward, dW, dX */
+		first = 0;
+	}
+	return f;
+}
+
+/* FLOP of `steps` updates of `batch` samples each. */
+static double flop_train(const nncc_model_t *m, size_t batch, size_t steps)
+{
+	return (double)steps * ((double)batch * flop_sample(m) + flop_forward(m));
+}
+
+/* ---- data ------------------------------------------------------------ */
+static void load_set(nncc_dataset_t *ds, const char *dir, const char *images,
+                     const char *labels)
+{
+	char pi[4096], pl[4096];
+	nncc_err_t err;
+	snprintf(pi, sizeof pi, "%s/%s", dir, images);
+	snprintf(pl, sizeof pl, "%s/%s", dir, labels);
+	if (nncc_dataset_load(ds, pi, pl, &err))
+		die(err.msg, NULL);
+	if (ds->dim != N_PIXELS)
+		die("the data set does not have 784 pixels per image", pi);
+}
+
+static void bench_load(bench_t *bn, const char *dir)
+{
+	const nncc_model_t *m = bn->m;
+	nncc_err_t err;
+
+	load_set(&bn->train, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte");
+	load_set(&bn->test, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+	if (nncc_norm_fit(&bn->norm, bn->w->normalize, &bn->train, &err))
+		die(err.msg, NULL);
+	bn->rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	bn->train_x = malloc(bn->train.n * N_PIXELS * bn->rsize);
+	bn->test_x = malloc(bn->test.n * N_PIXELS * bn->rsize);
+	bn->tile_x = malloc(m->max_batch * N_PIXELS * bn->rsize);
+	bn->tile_y = malloc(m->max_batch * sizeof *bn->tile_y);
+	if (!bn->train_x || !bn->test_x || !bn->tile_x || !bn->tile_y)
+		die("out of memory", NULL);
+	nncc_norm_apply(&bn->norm, m->dtype, bn->train_x, bn->train.pixels, bn->train.n);
+	nncc_norm_apply(&bn->norm, m->dtype, bn->test_x, bn->test.pixels, bn->test.n);
+}
+
+/* Synthetic set of MNIST's shape: ten random sparse prototypes, each image
+ * one of them with a fifth of its pixels re-drawn.  Only the shape matters
+ * for timing; the structure lets training make progress. */
+static void synth_write(const char *dir, const char *images, const char *labels, size_t n,
+                        uint64_t seed, const uint8_t *proto)
+{
+	char p[4096];
+	nncc_rng_t r;
+	nncc_rng_seed(&r, seed);
+	snprintf(p, sizeof p, "%s/%s", dir, images);
+	FILE *fi = fopen(p, "wb");
+	snprintf(p, sizeof p, "%s/%s", dir, labels);
+	FILE *fl = fopen(p, "wb");
+	if (!fi || !fl)
+		die("cannot write the synthetic data set", p);
+	uint8_t hi[16] = {0, 0, 8, 3}, hl[8] = {0, 0, 8, 1}, img[N_PIXELS];
+	for (int k = 0; k < 4; k++) {
+		hi[4 + k] = hl[4 + k] = (uint8_t)(n >> (24 - 8 * k));
+		hi[8 + k] = hi[12 + k] = (uint8_t)(28 >> (24 - 8 * k));
+	}
+	fwrite(hi, 1, sizeof hi, fi);
+	fwrite(hl, 1, sizeof hl, fl);
+	for (size_t s = 0; s < n; s++) {
+		uint8_t y = (uint8_t)nncc_rng_below(&r, N_CLASSES);
+		for (size_t j = 0; j < N_PIXELS; j++)
+			img[j] = nncc_rng_below(&r, 5) ? proto[y * N_PIXELS + j]
+			       : nncc_rng_below(&r, 5) ? 0 : (uint8_t)nncc_rng_below(&r, 256);
+		fwrite(img, 1, N_PIXELS, fi);
+		fputc(y, fl);
+	}
+	if (fclose(fi) | fclose(fl))
+		die("cannot write the synthetic data set", dir);
+}
+
+static void synth(const char *dir)
+{
+	static uint8_t proto[N_CLASSES * N_PIXELS];
+	nncc_rng_t r;
+	nncc_rng_seed(&r, 6);
+	for (size_t k = 0; k < sizeof proto; k++)
+		proto[k] = nncc_rng_below(&r, 5) ? 0 : (uint8_t)(128 + nncc_rng_below(&r, 128));
+	synth_write(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000, 1, proto);
+	synth_write(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000, 2, proto);
+}
+
+/* ---- training, as runtime/driver.c does it ------------------------------ */
+
+/* The next k <= max_batch samples in file order, wrapping: a pointer into the
+ * data, or the scratch tile when the k samples cross the end. */
+static const void *stream_tile(bench_t *bn, size_t k, const int32_t **y)
+{
+	size_t row = N_PIXELS * bn->rsize, n = bn->train.n;
+	if (bn->pos + k <= n) {
+		const void *x = (const char *)bn->train_x + bn->pos * row;
+		*y = bn->train.labels + bn->pos;
+		bn->pos = (bn->pos + k) % n;
+		return x;
+	}
+	for (size_t i = 0; i < k; i++) {
+		memcpy((char *)bn->tile_x + i * row, (const char *)bn->train_x + bn->pos * row, row);
+		bn->tile_y[i] = bn->train.labels[bn->pos];
+		bn->pos = (bn->pos + 1) % n;
+	}
+	*y = bn->tile_y;
+	return bn->tile_x;
+}
+
+/* One SGD update on the next B samples; returns the loss sum before it. */
+static double train_batch(bench_t *bn, size_t B, double lr)
+{
+	const nncc_model_t *m = bn->m;
+	const int32_t *y;
+	const void *x;
+	double sum = 0;
+
+	if (B <= m->max_batch) {
+		x = stream_tile(bn, B, &y);
+		return m->step(B, x, y, lr);
+	}
+	for (size_t done = 0; done < B;) {
+		size_t k = B - done < m->max_batch ? B - done : m->max_batch;
+		x = stream_tile(bn, k, &y);
+		m->forward(k, x);
+		sum += m->loss(k, y);
+		m->backward(k, x, y, done > 0);
+		done += k;
+	}
+	m->update(lr, B);
+	return sum;
+}
+
+static void bench_init_params(bench_t *bn)
+{
+	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1);
+	bn->pos = 0;
+}
+
+static size_t argmax(const nncc_model_t *m, const void *out, size_t b)
+{
+	size_t K = m->n_outputs, best = 0;
+	for (size_t i = 1; i < K; i++) {
+		double vi, vb;
+		if (m->dtype == NNCC_F64) {
+			vi = ((const double *)out)[b * K + i];
+			vb = ((const double *)out)[b * K + best];
+		} else {
+			vi = ((const float *)out)[b * K + i];
+			vb = ((const float *)out)[b * K + best];
+		}
+		if (vi > vb)
+			best = i;
+	}
+	return best;
+}
+
+/* Classifies the test set with tiles of k samples; writes the predictions to
+ * pred (may be NULL); returns the number correct. */
+static size_t classify(const bench_t *bn, size_t k, uint8_t *pred)
+{
+	const nncc_model_t *m = bn->m;
+	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
+	size_t row = N_PIXELS * bn->rsize, correct = 0;
+	for (size_t at = 0; at < bn->test.n; at += k) {
+		size_t kk = bn->test.n - at < k ? bn->test.n - at : k;
+		m->forward(kk, (const char *)bn->test_x + at * row);
+		for (size_t b = 0; b < kk; b++) {
+			size_t c = argmax(m, out, b);
+			correct += c == (size_t)bn->test.labels[at + b];
+			if (pred)
+				pred[at + b] = (uint8_t)c;
+		}
+	}
+	return correct;
+}
+
+/* ---- workloads ---------------------------------------------------------- */
+static void run_w1(bench_t *bn, int threads)
+{
+	const nncc_model_t *m = bn->m;
+	size_t B = bn->train.n;
+	timing_t t = {.n = 0};
+	double spent = 0;
+
+	bench_init_params(bn);
+	double t0 = now();
+	double loss = train_batch(bn, B, bn->w->lr);  /* warm-up, from the init */
+	double warm = now() - t0;
+	put_info(bn, "W1.loss_step1", threads, "%.9g", loss / (double)B);
+	put_params_hash(bn, "W1.params_step1", threads);
+	if (bn->min_reps <= 1 && warm > bn->budget) {  /* too slow to repeat */
+		t.t[t.n++] = warm;
+	} else {
+		do {
+			t0 = now();
+			train_batch(bn, B, bn->w->lr);
+			t.t[t.n] = now() - t0;
+			spent += t.t[t.n++];
+		} while (want_more(bn, &t, spent, 9));
+	}
+	put_timing(bn, "W1", threads, &t, (double)B, flop_train(m, B, 1), 1,
+	           t.n == 1 && spent == 0 ? "first step, not repeated" : "");
+}
+
+/* W3: the full 30000-iteration run (10 epochs of 3000 steps), each epoch
+ * timed; with bn->steps, only that many steps, scaled. */
+static void run_w3(bench_t *bn, int threads, const char *save)
+{
+	const nncc_model_t *m = bn->m;
+	const workload_t *w = bn->w;
+	size_t per_epoch = w->steps, epochs = w->units, B = w->batch;
+	timing_t full = {.n = 0}, ep = {.n = 0};
+	double spent = 0;
+	char note[128] = "";
+
+	if (bn->steps && bn->steps < per_epoch * epochs) {
+		/* Scaled: time `steps` updates from the init, as one rep. */
+		bench_init_params(bn);
+		double loss = 0, t0 = now();
+		for (size_t s = 0; s < bn->steps; s++)
+			loss += train_batch(bn, B, w->lr);
+		double dt = now() - t0;
+		if (bn->steps >= per_epoch)
+			put_info(bn, "W3.loss_epoch1", threads, "%.9g",
+			         loss / (double)(bn->steps * B));
+		ep.t[ep.n++] = dt * (double)per_epoch / (double)bn->steps;
+		full.t[full.n++] = dt * (double)(per_epoch * epochs) / (double)bn->steps;
+		snprintf(note, sizeof note, "scaled from %zu steps", bn->steps);
+	} else {
+		do {
+			bench_init_params(bn);
+			double loss1 = 0, t0 = now(), t1 = t0;
+			for (size_t e = 0; e < epochs; e++) {
+				double loss = 0;
+				for (size_t s = 0; s < per_epoch; s++)
+					loss += train_batch(bn, B, w->lr);
+				double t2 = now();
+				if (ep.n < MAX_REPS)
+					ep.t[ep.n++] = t2 - t1;
+				t1 = t2;
+				if (e == 0)
+					loss1 = loss;
+			}
+			full.t[full.n] = t1 - t0;
+			spent += full.t[full.n++];
+			if (full.n == 1) {
+				size_t correct = classify(bn, m->max_batch, NULL);
+				double acc = 100.0 * (double)correct / (double)bn->test.n;
+				put_info(bn, "W3.loss_epoch1", threads, "%.9g",
+				         loss1 / (double)(per_epoch * B));
+				put_info(bn, "W3.test_accuracy", threads, "%.2f", acc);
+				put_params_hash(bn, "W3.params_30000", threads);
+				if (save) {
+					nncc_weights_meta_t meta = {acc / 100.0, per_epoch * epochs};
+					nncc_err_t err;
+					if (nncc_weights_save(m, save, &bn->norm, &meta, &err))
+						die(err.msg, NULL);
+					save = NULL;
+				}
+			}
+		} while (want_more(bn, &full, spent, 3));
+	}
+	put_timing(bn, "W3.epoch", threads, &ep, (double)(per_epoch * B),
+	           flop_train(m, B, per_epoch), 1, note);
+	put_timing(bn, "W3.full", threads, &full, (double)(per_epoch * epochs * B),
+	           flop_train(m, B, per_epoch * epochs), 1, note);
+}
+
+static void run_w4(bench_t *bn, int threads)
+{
+	const nncc_model_t *m = bn->m;
+	const workload_t *w = bn->w;
+	size_t steps = bn->steps ? bn->steps : w->steps, warm = 20, B = w->batch;
+	double scale = (double)steps / (double)w->steps, loss = 0, spent = 0;
+	timing_t t = {.n = 0};
+	char note[128] = "";
+
+	bench_init_params(bn);
+	if (bn->steps) {  /* the timed steps are the first from the init */
+		warm = 0;
+		snprintf(note, sizeof note, "scaled from %zu steps", steps);
+	}
+	for (size_t s = 0; s < warm; s++)
+		loss += train_batch(bn, B, w->lr);
+	if (warm)
+		put_params_hash(bn, "W4.params_20steps", threads);
+	do {
+		double t0 = now();
+		for (size_t s = 0; s < steps; s++) {
+			double l = train_batch(bn, B, w->lr);
+			if (t.n == 0 && warm == 0 && s < 20)
+				loss += l;
+		}
+		t.t[t.n] = now() - t0;
+		spent += t.t[t.n++];
+	} while (want_more(bn, &t, spent, 5));
+	if (steps >= 20 || warm)
+		put_info(bn, "W4.loss_20steps", threads, "%.9g", loss / (20.0 * (double)B));
+	put_timing(bn, "W4.epoch", threads, &t, (double)(w->steps * B),
+	           flop_train(m, B, w->steps), scale, note);
+}
+
+/* Inference over the test set: forward + argmax, tiles of k samples. */
+static void run_infer(bench_t *bn, int threads, size_t k, const char *work,
+                      const char *pred_path)
+{
+	const nncc_model_t *m = bn->m;
+	timing_t t = {.n = 0};
+	double spent = 0;
+	uint8_t *pred = malloc(bn->test.n);
+	if (!pred)
+		die("out of memory", NULL);
+
+	size_t correct = classify(bn, k, pred);  /* warm-up */
+	do {
+		double t0 = now();
+		classify(bn, k, NULL);
+		t.t[t.n] = now() - t0;
+		spent += t.t[t.n++];
+	} while (want_more(bn, &t, spent, 9));
+	put_timing(bn, work, threads, &t, (double)bn->test.n,
+	           (double)bn->test.n * flop_forward(m), 1, "");
+	if (k == 1) {
+		put_info(bn, "infer.test_accuracy", threads, "%.2f",
+		         100.0 * (double)correct / (double)bn->test.n);
+		if (pred_path) {
+			FILE *f = fopen(pred_path, "wb");
+			if (!f || fwrite(pred, 1, bn->test.n, f) != bn->test.n || fclose(f))
+				die("cannot write", pred_path);
+		}
+	}
+	free(pred);
+}
+
+/* ---- main --------------------------------------------------------------- */
+static void check_model(const bench_t *bn)
+{
+	const nncc_model_t *m = bn->m;
+	const workload_t *w = bn->w;
+	size_t dense = 0, width = 0;
+	if (m->abi_version != NNCC_ABI_VERSION)
+		die("ABI version mismatch", m->name);
+	for (size_t l = 0; l < m->n_layers; l++)
+		if (m->layers[l].kind == NNCC_LAYER_DENSE) {
+			if (dense++ == 0 && w->hidden)
+				width = m->layers[l].out;
+		}
+	if (m->n_inputs != N_PIXELS || m->n_outputs != N_CLASSES ||
+	    dense != (w->hidden ? 2u : 1u) || width != w->hidden)
+		die("the model does not have the workload's shape", w->name);
+	if (strcmp(bn->impl, "naive") &&
+	    (m->config.batch_size != w->batch || m->config.learning_rate != w->lr ||
+	     m->config.normalize != w->normalize || m->config.init_scale != w->init_scale))
+		die("the model's YAML disagrees with the workload table in bench.c", w->name);
+	if (w->batch > m->max_batch)
+		die("the workload's batch does not fit one tile", w->name);
+}
+
+int main(int argc, char **argv)
+{
+	bench_t bn = {.m = &BENCH_MODEL, .impl = "nncc", .budget = 10, .min_reps = 3};
+	const char *save = NULL, *pred = NULL;
+	int threads[8] = {1, 2}, n_threads = 2;
+
+	if (argc >= 3 && !strcmp(argv[1], "synth")) {
+		synth(argv[2]);
+		return 0;
+	}
+	if (argc < 3)
+		die("usage: bench w1|w3|w4 DATA_DIR [--impl NAME] [--threads 1,2] [--steps N] "
+		    "[--budget S] [--min-reps N] [--save WEIGHTS] [--pred FILE] | bench synth DIR",
+		    NULL);
+	for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
+		if (!strcmp(argv[1], workloads[i].name))
+			bn.w = &workloads[i];
+	if (!bn.w)
+		die("unknown workload", argv[1]);
+	for (int a = 3; a < argc; a++) {
+		const char *v = a + 1 < argc ? argv[a + 1] : NULL;
+		if (!v)
+			die("missing value for", argv[a]);
+		if (!strcmp(argv[a], "--impl"))
+			bn.impl = v;
+		else if (!strcmp(argv[a], "--steps"))
+			bn.steps = (size_t)strtoul(v, NULL, 10);
+		else if (!strcmp(argv[a], "--budget"))
+			bn.budget = strtod(v, NULL);
+		else if (!strcmp(argv[a], "--min-reps"))
+			bn.min_reps = atoi(v);
+		else if (!strcmp(argv[a], "--save"))
+			save = v;
+		else if (!strcmp(argv[a], "--pred"))
+			pred = v;
+		else if (!strcmp(argv[a], "--threads")) {
+			char *end;
+			n_threads = 0;
+			for (const char *p = v; *p && n_threads < 8; p = *end ? end + 1 : end)
+				threads[n_threads++] = (int)strtol(p, &end, 10);
+		} else
+			die("unknown option", argv[a]);
+		a++;
+	}
+	check_model(&bn);
+	bench_load(&bn, argv[2]);
+
+	for (int i = 0; i < n_threads; i++) {
+		int th = threads[i];
+		if (!bn.m->set_threads && th != 1) {
+			for (const char *const *wk = bn.w->works; *wk; wk++)
+				printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n", bn.impl, *wk, th);
+			continue;
+		}
+		if (bn.m->set_threads) {
+			int used = bn.m->set_threads(th);
+			put_info(&bn, "threads_in_use", th, "%.0f", used);
+		}
+		if (bn.w == &workloads[0])
+			run_w1(&bn, th);
+		else if (bn.w == &workloads[1]) {
+			run_w3(&bn, th, th == 1 ? save : NULL);
+			run_infer(&bn, th, 1, "infer.1", th == 1 ? pred : NULL);
+			run_infer(&bn, th, bn.m->max_batch, "infer.B", NULL);
+		} else
+			run_w4(&bn, th);
+	}
+	return 0;
+}

@@ -1,0 +1,149 @@
+#!/bin/sh
+# bench/run.sh - the benchmark of issue 6, run by `make bench` from the top of
+# the repository after build/nncc and build/libnncc.a are built.  In one
+# invocation it measures the FMA peak, generates and builds the trainers of
+# bench/nets/*.yaml with the current emitter, builds the naive baseline
+# (bench/naive.c) with the same flags, times W1, W3, W4 and inference at 1 and
+# 2 threads, exports the W3 network with `nncc --infer` and times it, runs
+# bench/torch_bench.py when python3-torch is importable, then prints the table
+# and writes it to docs/bench.md (atomically).  Every number in the table is
+# measured in this run; peers quoted from issue 6 are labelled as such.
+# Environment: CC (default cc), NNCC (default build/nncc), DATA (default
+# data/mnist, else a synthetic set of the same shape), OUT (build/bench),
+# DOC (docs/bench.md), PYTHON (/usr/bin/python3).
+set -eu
+
+CC=${CC:-cc}
+NNCC=${NNCC:-build/nncc}
+OUT=${OUT:-build/bench}
+DOC=${DOC:-docs/bench.md}
+PYTHON=${PYTHON:-/usr/bin/python3}
+OPT="-O2 -march=native"
+here=bench
+start=$(date +%s)
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench/run.sh: $*"; exit 1; }
+
+[ -x "$NNCC" ] || die "$NNCC not found (run: make bench)"
+[ -f "$here/bench.c" ] || die "run from the top of the repository"
+mkdir -p "$OUT"
+rec=$OUT/records.tsv
+: > "$rec"
+NNCC_CFLAGS=$($NNCC --cflags)
+NNCC_LIBS=$($NNCC --libs)
+CFLAGS_ALL="$OPT $NNCC_CFLAGS"
+load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+
+# ---- build ------------------------------------------------------------------
+say "bench: building with $CC $CFLAGS_ALL"
+"$CC" $OPT -o "$OUT/fma_peak" "$here/kernels/fma_peak.c"
+
+# Generated trainers: C size and the time gcc takes on them (issue 6 limits
+# both for 784-800-10), then one bench binary per workload.
+for w in w1 w3 w4; do
+	"$NNCC" "$here/nets/$w.yaml" -o "$OUT/$w.c"
+	t0=$(date +%s.%N)
+	"$CC" $CFLAGS_ALL -DNNCC_NO_MAIN -c "$OUT/$w.c" -o "$OUT/$w.o"
+	t1=$(date +%s.%N)
+	bytes=$(wc -c < "$OUT/$w.c")
+	printf 'I\timpl=nncc\tkey=%s.c_bytes\tthreads=1\tvalue=%s\n' "$w" "$bytes" >> "$rec"
+	printf 'I\timpl=nncc\tkey=%s.compile_s\tthreads=1\tvalue=%s\n' "$w" \
+		"$(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}')" >> "$rec"
+	"$CC" $CFLAGS_ALL -DBENCH_MODEL=bench_${w}_model -o "$OUT/bench_$w" \
+		"$here/bench.c" "$OUT/$w.o" $NNCC_LIBS
+done
+
+# The naive baseline, same flags, one build per shape.
+naive_build() { # workload hidden max_batch
+	"$CC" $CFLAGS_ALL -DNAIVE_SYM=naive_$1_model -DNAIVE_IN=784 -DNAIVE_HID=$2 \
+		-DNAIVE_OUT=10 -DNAIVE_MAXB=$3 -c "$here/naive.c" -o "$OUT/naive_$1.o"
+	"$CC" $CFLAGS_ALL -DBENCH_MODEL=naive_$1_model -o "$OUT/naive_$1" \
+		"$here/bench.c" "$OUT/naive_$1.o" $NNCC_LIBS
+}
+w1_maxb=$(sed -n 's/^#define BENCH_W1_MAX_BATCH \([0-9]*\).*/\1/p' "$OUT/w1.c")
+naive_build w1 0 "${w1_maxb:-256}"
+naive_build w3 50 20
+naive_build w4 800 64
+
+# ---- data -------------------------------------------------------------------
+DATA=${DATA:-data/mnist}
+if [ -f "$DATA/train-images-idx3-ubyte" ] || [ -f "$DATA/train-images-idx3-ubyte.gz" ]; then
+	data_kind="real MNIST ($DATA)"
+else
+	DATA=$OUT/synthetic
+	mkdir -p "$DATA"
+	[ -f "$DATA/t10k-labels-idx1-ubyte" ] || "$OUT/naive_w3" synth "$DATA"
+	data_kind="synthetic set of MNIST's shape (60000 + 10000 images, $DATA; data/mnist absent: make data)"
+fi
+say "bench: data: $data_kind"
+
+# ---- peak -------------------------------------------------------------------
+say "bench: FMA peak"
+peak_out=$("$OUT/fma_peak" 30)
+isa=$(echo "$peak_out" | awk '/^isa/ {print $2}')
+peak1=$(echo "$peak_out" | awk '/^peak_f32/ {print $2}')
+# Both cores: two copies at once, summed (informational).
+"$OUT/fma_peak" 60 > "$OUT/peak_a" & pa=$!
+"$OUT/fma_peak" 60 > "$OUT/peak_b" & pb=$!
+wait $pa; wait $pb
+peak2=$(cat "$OUT/peak_a" "$OUT/peak_b" | awk '/^peak_f32/ {s += $2} END {printf "%.1f", s}')
+
+# ---- runs -------------------------------------------------------------------
+run() { # label command...
+	say "bench: $1"
+	shift
+	"$@" >> "$rec"
+}
+run "W1 nncc (1, 2 threads)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 --budget 8
+run "W3 + inference nncc (1, 2 threads)" "$OUT/bench_w3" w3 "$DATA" --threads 1,2 \
+	--budget 20 --min-reps 1 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
+run "W4 nncc (1, 2 threads)" "$OUT/bench_w4" w4 "$DATA" --threads 1,2 --budget 15 --min-reps 1
+run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
+run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \
+	--threads 1 --steps 3000 --budget 4 --min-reps 1
+run "W4 naive (20 steps, scaled)" "$OUT/naive_w4" w4 "$DATA" --impl naive --threads 1 \
+	--steps 20 --budget 4 --min-reps 1
+
+# Exported inference code, from the weights of the W3 run.
+say "bench: nncc --infer"
+"$NNCC" "$here/nets/w3.yaml" --infer --weights "$OUT/w3.weights" -o "$OUT/bench_w3_infer.c"
+"$CC" $CFLAGS_ALL -c "$OUT/bench_w3_infer.c" -o "$OUT/bench_w3_infer.o"
+size "$OUT/bench_w3_infer.o" | awk 'NR == 2 {printf "I\timpl=export\tkey=object_size\tthreads=1\tvalue=%s (text %s, data %s, bss %s)\n", $4, $1, $2, $3}' >> "$rec"
+"$CC" $CFLAGS_ALL -I"$OUT" -DNET=bench_w3 -DNET_UPPER=BENCH_W3 \
+	-DNET_HEADER='"bench_w3_infer.h"' \
+	-o "$OUT/infer_bench" "$here/infer_bench.c" "$OUT/bench_w3_infer.o" $NNCC_LIBS
+run "exported inference" "$OUT/infer_bench" "$DATA" "$OUT/w3.weights" "$OUT/w3.pred"
+
+# PyTorch, when Debian's python3-torch is importable.
+if "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
+	torch_ver=$("$PYTHON" -c 'import torch; print(torch.__version__)')
+	run "PyTorch $torch_ver (1, 2 threads)" "$PYTHON" "$here/torch_bench.py" "$DATA"
+	torch_status="PyTorch $torch_ver ($PYTHON), torch.set_num_threads 1 and 2, the faster one counts"
+else
+	torch_status="PyTorch: skipped (python3-torch not installed)"
+	say "bench: $torch_status"
+fi
+
+# ---- report -----------------------------------------------------------------
+load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
+ccver=$("$CC" --version | head -n 1)
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown")
+dirty=$(git status --porcelain --untracked-files=no -- compiler templates runtime 2>/dev/null | wc -l)
+[ "$dirty" -eq 0 ] || rev="$rev + uncommitted changes in compiler/ templates/ runtime/"
+emit_rev=$(git log -1 --format='%h %s' -- templates compiler/emit.c 2>/dev/null || echo "?")
+elapsed=$(( $(date +%s) - start ))
+
+tmp=$DOC.tmp.$$
+awk -F '\t' -f "$here/report.awk" \
+	-v cpu="$cpu" -v cores="$cores" -v isa="$isa" -v peak1="$peak1" -v peak2="$peak2" \
+	-v cc="$ccver" -v flags="$CFLAGS_ALL" -v rev="$rev" -v emit_rev="$emit_rev" \
+	-v nncc="$NNCC" -v nncc_ver="$("$NNCC" --version 2>&1 | head -n 1)" -v data="$data_kind" \
+	-v torch="$torch_status" -v load0="$load0" -v load1="$load1" \
+	-v elapsed="$elapsed" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
+	"$rec" > "$tmp" || { rm -f "$tmp"; die "report failed"; }
+mv "$tmp" "$DOC"
+cat "$DOC"
+say "bench: wrote $DOC (${elapsed} s)"

@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""torch_bench.py - issue 6's workloads in PyTorch, for bench/run.sh.
+
+Same data (the IDX files in DATA_DIR), same networks, same hyper-parameters
+and normalisation as bench/bench.c (its workload table), written the way a
+PyTorch user writes them: nn.Sequential of Linear/Sigmoid, F.cross_entropy
+(batch mean), torch.optim.SGD.  Each workload runs with
+torch.set_num_threads(1) and (2); bench/report.awk counts the faster one.
+W3's full 30000-iteration run is timed once, at the thread count whose epoch
+was faster.  Prints the same tab-separated R records as bench.c.
+
+usage: torch_bench.py DATA_DIR [--budget SECONDS]
+"""
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_PIXELS = 784
+
+
+def load_idx(path):
+    """An IDX file (raw or .gz) as a numpy array of uint8."""
+    import gzip
+    import os
+    opener = open
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path, opener = path + ".gz", gzip.open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def normalise(train, test, kind):
+    """docs/data.md: scale = p/255 in double; standardize = per-pixel mean and
+    one std of the centred training set, in double, rounded once to float."""
+    tr = train.reshape(len(train), -1).astype(np.float64)
+    te = test.reshape(len(test), -1).astype(np.float64)
+    if kind == "scale":
+        return (tr / 255.0).astype(np.float32), (te / 255.0).astype(np.float32)
+    mean = tr.sum(axis=0) / len(tr)
+    std = float(np.sqrt(((tr - mean) ** 2).sum() / tr.size)) or 1.0
+    return ((tr - mean) / std).astype(np.float32), ((te - mean) / std).astype(np.float32)
+
+
+def flop_sample(widths):
+    """Useful FLOP per training sample (issue 6): forward, dW, dX but first."""
+    pairs = list(zip(widths[:-1], widths[1:]))
+    return sum(2 * i * o * (3 if k else 2) for k, (i, o) in enumerate(pairs))
+
+
+def flop_forward(widths):
+    return sum(2 * i * o for i, o in zip(widths[:-1], widths[1:]))
+
+
+def flop_train(widths, batch, steps):
+    return steps * (batch * flop_sample(widths) + flop_forward(widths))
+
+
+def record(work, threads, times, samples, flop, note=""):
+    s = sorted(times)
+    n = len(s)
+    med = s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+    print(f"R\timpl=torch\twork={work}\tthreads={threads}\treps={n}\tmin={s[0]:.9g}"
+          f"\tmed={med:.9g}\tsamples={samples}\tflop={flop:.6g}\tnote={note}", flush=True)
+
+
+def reps(fn, budget, min_reps=3, max_reps=9):
+    """Times fn() at least min_reps times, more while the budget allows."""
+    times, spent = [], 0.0
+    while len(times) < min_reps or (len(times) < max_reps and spent + times[-1] <= budget):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        spent += times[-1]
+    return times
+
+
+def net(widths, scale):
+    torch.manual_seed(1)
+    layers = []
+    for k, (i, o) in enumerate(zip(widths[:-1], widths[1:])):
+        lin = nn.Linear(i, o)
+        with torch.no_grad():
+            lin.weight.normal_(0, scale)
+            lin.bias.normal_(0, scale)
+        layers.append(lin)
+        if k + 2 < len(widths):
+            layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+class Stream:
+    """Consecutive batches in file order, wrapping around (like the driver)."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.pos = x, y, 0
+
+    def next(self, k):
+        n, p = len(self.x), self.pos
+        self.pos = (p + k) % n
+        if p + k <= n:
+            return self.x[p:p + k], self.y[p:p + k]
+        r = p + k - n
+        return torch.cat((self.x[p:], self.x[:r])), torch.cat((self.y[p:], self.y[:r]))
+
+
+def train_steps(model, opt, stream, batch, steps):
+    for _ in range(steps):
+        x, y = stream.next(batch)
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+def blas_library():
+    """The BLAS shared library torch has loaded (Debian's torch calls the
+    system libblas.so.3: the reference BLAS unless OpenBLAS provides it)."""
+    torch.ones(8, 8) @ torch.ones(8, 8)
+    with open("/proc/self/maps") as f:
+        libs = sorted({l.split()[-1] for l in f if "blas" in l.rsplit("/", 1)[-1]})
+    return ", ".join(libs) or "unknown"
+
+
+def main():
+    data = sys.argv[1]
+    budget = float(sys.argv[sys.argv.index("--budget") + 1]) if "--budget" in sys.argv else 8.0
+    tr_x = load_idx(f"{data}/train-images-idx3-ubyte")
+    tr_y = torch.from_numpy(load_idx(f"{data}/train-labels-idx1-ubyte").astype(np.int64))
+    te_x = load_idx(f"{data}/t10k-images-idx3-ubyte")
+    te_y = torch.from_numpy(load_idx(f"{data}/t10k-labels-idx1-ubyte").astype(np.int64))
+    n = len(tr_x)
+    print(f"I\timpl=torch\tkey=blas\tthreads=1\tvalue={blas_library()}", flush=True)
+    xs = {k: tuple(map(torch.from_numpy, normalise(tr_x, te_x, k))) for k in ("scale", "standardize")}
+
+    # W1: softmax 784-10, full-batch gradient step, lr 0.3, standardize.
+    w1 = [N_PIXELS, 10]
+    for th in (1, 2):
+        torch.set_num_threads(th)
+        model = net(w1, 0.1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.3)
+        st = Stream(xs["standardize"][0], tr_y)
+        train_steps(model, opt, st, n, 1)  # warm-up
+        times = reps(lambda: train_steps(model, opt, st, n, 1), budget)
+        record("W1", th, times, n, flop_train(w1, n, 1))
+
+    # W3: 784-50-10, batch 20, lr 0.3, scale; one epoch per thread count, then
+    # the full run at the faster one.
+    w3 = [N_PIXELS, 50, 10]
+    best = None
+    for th in (1, 2):
+        torch.set_num_threads(th)
+        model = net(w3, 0.1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.3)
+        st = Stream(xs["scale"][0], tr_y)
+        t0 = time.perf_counter()
+        train_steps(model, opt, st, 20, 3000)
+        t = time.perf_counter() - t0
+        record("W3.epoch", th, [t], 60000, flop_train(w3, 20, 3000), "first epoch from the init")
+        if best is None or t < best[1]:
+            best = (th, t)
+    torch.set_num_threads(best[0])
+    model = net(w3, 0.1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.3)
+    st = Stream(xs["scale"][0], tr_y)
+    t0 = time.perf_counter()
+    train_steps(model, opt, st, 20, 30000)
+    record("W3.full", best[0], [time.perf_counter() - t0], 600000, flop_train(w3, 20, 30000),
+           "once, at the faster epoch's thread count")
+    with torch.inference_mode():
+        acc = (model(xs["scale"][1]).argmax(1) == te_y).float().mean().item() * 100
+    print(f"I\timpl=torch\tkey=W3.test_accuracy\tthreads={best[0]}\tvalue={acc:.2f}", flush=True)
+
+    # Inference with the trained 784-50-10: one image at a time, and tiles of 20.
+    te = xs["scale"][1]
+    fl = flop_forward(w3) * len(te)
+
+    def infer(k):
+        with torch.inference_mode():
+            for at in range(0, len(te), k):
+                model(te[at:at + k]).argmax(1)
+
+    for th in (1, 2):
+        torch.set_num_threads(th)
+        infer(1)
+        record("infer.1", th, reps(lambda: infer(1), budget / 2), len(te), fl)
+        infer(20)
+        record("infer.B", th, reps(lambda: infer(20), budget / 2), len(te), fl)
+
+    # W4: 784-800-10, batch 64, lr 0.1, scale, one epoch of 938 steps.
+    w4 = [N_PIXELS, 800, 10]
+    for th in (1, 2):
+        torch.set_num_threads(th)
+        model = net(w4, 0.05)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        st = Stream(xs["scale"][0], tr_y)
+        train_steps(model, opt, st, 64, 20)  # warm-up
+        times = reps(lambda: train_steps(model, opt, st, 64, 938), budget, 1, 3)
+        record("W4.epoch", th, times, 938 * 64, flop_train(w4, 64, 938))
+
+
+if __name__ == "__main__":
+    main()
