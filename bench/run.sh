@@ -83,11 +83,16 @@ say "bench: FMA peak"
 peak_out=$("$OUT/fma_peak" 30)
 isa=$(echo "$peak_out" | awk '/^isa/ {print $2}')
 peak1=$(echo "$peak_out" | awk '/^peak_f32/ {print $2}')
-# Both cores: two copies at once, summed (informational).
-"$OUT/fma_peak" 60 > "$OUT/peak_a" & pa=$!
-"$OUT/fma_peak" 60 > "$OUT/peak_b" & pb=$!
-wait $pa; wait $pb
-peak2=$(cat "$OUT/peak_a" "$OUT/peak_b" | awk '/^peak_f32/ {s += $2} END {printf "%.1f", s}')
+# Both cores: two copies at once, summed; the best of three rounds
+# (informational: the machine is shared).
+peak2=0
+for round in 1 2 3; do
+	"$OUT/fma_peak" 60 > "$OUT/peak_a" & pa=$!
+	"$OUT/fma_peak" 60 > "$OUT/peak_b" & pb=$!
+	wait $pa; wait $pb
+	peak2=$(cat "$OUT/peak_a" "$OUT/peak_b" |
+		awk -v best="$peak2" '/^peak_f32/ {s += $2} END {printf "%.1f", s > best ? s : best}')
+done
 
 # ---- runs -------------------------------------------------------------------
 run() { # label command...
@@ -118,8 +123,12 @@ run "exported inference" "$OUT/infer_bench" "$DATA" "$OUT/w3.weights" "$OUT/w3.p
 # PyTorch, when Debian's python3-torch is importable.
 if "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
 	torch_ver=$("$PYTHON" -c 'import torch; print(torch.__version__)')
-	run "PyTorch $torch_ver (1, 2 threads)" "$PYTHON" "$here/torch_bench.py" "$DATA"
 	torch_status="PyTorch $torch_ver ($PYTHON), torch.set_num_threads 1 and 2, the faster one counts"
+	say "bench: PyTorch $torch_ver (1, 2 threads)"
+	# A failing script loses the PyTorch rows, not the whole benchmark.
+	"$PYTHON" "$here/torch_bench.py" "$DATA" > "$OUT/torch.tsv" 2> "$OUT/torch.err" ||
+		torch_status="PyTorch $torch_ver: **failed** (bench/torch_bench.py; see $OUT/torch.err)"
+	grep '^[RI]	' "$OUT/torch.tsv" >> "$rec" || :
 else
 	torch_status="PyTorch: skipped (python3-torch not installed)"
 	say "bench: $torch_status"

@@ -153,7 +153,7 @@ def main():
     # W3: 784-50-10, batch 20, lr 0.3, scale; one epoch per thread count, then
     # the full run at the faster one.
     w3 = [N_PIXELS, 50, 10]
-    best = None
+    epochs = {}
     for th in (1, 2):
         torch.set_num_threads(th)
         model = net(w3, 0.1)
@@ -161,21 +161,26 @@ def main():
         st = Stream(xs["scale"][0], tr_y)
         t0 = time.perf_counter()
         train_steps(model, opt, st, 20, 3000)
-        t = time.perf_counter() - t0
-        record("W3.epoch", th, [t], 60000, flop_train(w3, 20, 3000), "first epoch from the init")
-        if best is None or t < best[1]:
-            best = (th, t)
-    torch.set_num_threads(best[0])
+        epochs[th] = [time.perf_counter() - t0]
+    best = min(epochs, key=lambda th: epochs[th][0])
+    torch.set_num_threads(best)
     model = net(w3, 0.1)
     opt = torch.optim.SGD(model.parameters(), lr=0.3)
     st = Stream(xs["scale"][0], tr_y)
-    t0 = time.perf_counter()
-    train_steps(model, opt, st, 20, 30000)
-    record("W3.full", best[0], [time.perf_counter() - t0], 600000, flop_train(w3, 20, 30000),
-           "once, at the faster epoch's thread count")
+    t0 = t1 = time.perf_counter()
+    for _ in range(10):
+        train_steps(model, opt, st, 20, 3000)
+        t2 = time.perf_counter()
+        epochs[best].append(t2 - t1)
+        t1 = t2
+    for th in (1, 2):
+        record("W3.epoch", th, epochs[th], 60000, flop_train(w3, 20, 3000),
+               "a first epoch and the 10 of the full run" if th == best else "")
+    record("W3.full", best, [t1 - t0], 600000, flop_train(w3, 20, 30000),
+           "once, at the thread count of the faster first epoch")
     with torch.inference_mode():
         acc = (model(xs["scale"][1]).argmax(1) == te_y).float().mean().item() * 100
-    print(f"I\timpl=torch\tkey=W3.test_accuracy\tthreads={best[0]}\tvalue={acc:.2f}", flush=True)
+    print(f"I\timpl=torch\tkey=W3.test_accuracy\tthreads={best}\tvalue={acc:.2f}", flush=True)
 
     # Inference with the trained 784-50-10: one image at a time, and tiles of 20.
     te = xs["scale"][1]
