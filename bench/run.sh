@@ -91,7 +91,7 @@ for round in 1 2 3; do
 	"$OUT/fma_peak" 60 > "$OUT/peak_b" & pb=$!
 	wait $pa; wait $pb
 	peak2=$(cat "$OUT/peak_a" "$OUT/peak_b" |
-		awk -v best="$peak2" '/^peak_f32/ {s += $2} END {printf "%.1f", s > best ? s : best}')
+		awk -v best="$peak2" '/^peak_f32/ {s += $2} END {printf "%.1f", (s > best ? s : best)}')
 done
 
 # ---- runs -------------------------------------------------------------------
