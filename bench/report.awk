@@ -101,6 +101,7 @@ END {
 	print "Written by `bench/run.sh` (issue 6) on " date ". **Every number in the first two"
 	print "tables was measured in this run** (" elapsed " s in all); only the peers table is"
 	print "quoted. The machine is shared: times are the minimum (and median) over the reps shown."
+	print "Reproduce with `make bench`; the raw records of the run are in `build/bench/records.tsv`."
 	print ""
 	print "| | |"
 	print "|---|---|"
