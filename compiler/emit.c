@@ -21,13 +21,38 @@
 /* Largest tile compiled in; bigger batches are accumulated tile by tile. */
 #define EMIT_MAX_TILE 256
 
+/* Work-size thresholds for the thread pool (FLOP of a pass at MAX_BATCH):
+ * below them synchronising costs more than a second core saves.  Measured
+ * (docs/performance.md): a 784-50-10 step at batch 20 has 1.6 MFLOP per pass
+ * and runs 1.5-3x SLOWER on two threads on a loaded machine (the second core
+ * re-reads W after every update); the 784-10 full-batch weight pass is
+ * memory-bound and slower on two cores; 784-800-10 at batch 64 (80 MFLOP per
+ * pass) gains 1.75x. */
+#define EMIT_POOL_ROWS_FLOP 3e6
+#define EMIT_POOL_WEIGHTS_FLOP 1e7
+/* Weight-gradient tiles per work unit when the weight pass is pooled. */
+#define EMIT_TILES_PER_UNIT 8
+
+/* A dense layer's register tiles (rows x vectors of VL reals) and work
+ * units, chosen by tiles_choose(). */
+typedef struct Tiles {
+	int fwd_mr, fwd_nb;      /* forward: rows of the tile x vectors of OUT */
+	int dw_mr, dw_nb;        /* weight gradient: rows j of W x vectors of OUT */
+	int dx_mr, dx_nb;        /* backward-data (hidden layers): rows x vectors of OUT */
+	size_t dw_tiles;         /* j tiles, the bias row included */
+	size_t dw_tpu;           /* j tiles per work unit */
+	size_t dw_units;
+	size_t pack_len;         /* backward-data scratch per thread */
+} Tiles;
+
 /* Names the generated code uses for one layer. */
 typedef struct LayerNames {
 	const char *fn;          /* static function prefix: "l1_hidden" */
 	const char *in, *out;    /* size constants: "MNIST_L1_IN" */
 	const char *w_off, *b_off; /* dense: offset constants */
 	const char *a, *d;       /* output and delta buffers; d is NULL for softmax */
-	const char *input;       /* the layer's input as a const real *: "x", "&mnist_a1[0][0]" */
+	const char *input;       /* the layer's input as a const real *: "mnist_job.x",
+	                            "&mnist_a1[0][0]" */
 } LayerNames;
 
 typedef struct Emitter {
@@ -36,6 +61,9 @@ typedef struct Emitter {
 	const Model *m;
 	const char *p, *u;       /* network prefix, lower and upper case */
 	LayerNames *names;       /* n_layers */
+	Tiles *tiles;            /* n_layers (dense layers only) */
+	size_t rows_per_unit;    /* rows of a work unit of the row passes */
+	bool pool_rows, pool_weights;
 	int indent;
 	bool failed;
 } Emitter;
@@ -50,10 +78,11 @@ typedef struct KindEmitter {
 
 /* Per dtype: the C type and the <math.h> functions the templates use. */
 static const struct {
-	const char *name, *ctype, *exp, *tanh, *log, *fma, *runtime;
+	const char *name, *ctype, *tanh, *log, *fma, *runtime, *kern;
+	size_t vl;   /* reals per AVX-512 vector */
 } dtypes[] = {
-	[DTYPE_F32] = {"float32", "float", "expf", "tanhf", "logf", "fmaf", "NNCC_F32"},
-	[DTYPE_F64] = {"float64", "double", "exp", "tanh", "log", "fma", "NNCC_F64"},
+	[DTYPE_F32] = {"float32", "float", "tanhf", "logf", "fmaf", "NNCC_F32", "real_f32", 16},
+	[DTYPE_F64] = {"float64", "double", "tanh", "log", "fma", "NNCC_F64", "real_f64", 8},
 };
 
 /* One row per optimizer: a template with an "update" section. */
@@ -160,6 +189,12 @@ static const char *activation_name(const Layer *ly)
 	return ly->kind == LAYER_DENSE ? activation_table[ly->act].name : "softmax";
 }
 
+/* "ACT_SIGMOID": the id of an activation in generated code. */
+static const char *activation_id(Emitter *e, Activation a)
+{
+	return arena_printf(e->ctx->arena, "ACT_%s", upper(e, activation_table[a].name));
+}
+
 static const char *kind_name(LayerKind k)
 {
 	static const char *const names[LAYER_COUNT] = {
@@ -199,7 +234,8 @@ static void names_init(Emitter *e)
 		nm->a = arena_printf(A, "%s_a%zu", e->p, l + 1);
 		nm->d = m->layers[l].kind == LAYER_DENSE ? arena_printf(A, "%s_d%zu", e->p, l + 1)
 		                                         : NULL;
-		nm->input = l == 0 ? "x" : arena_printf(A, "&%s[0][0]", e->names[l - 1].a);
+		nm->input = l == 0 ? arena_printf(A, "%s_job.x", e->p)
+		                   : arena_printf(A, "&%s[0][0]", e->names[l - 1].a);
 	}
 }
 
@@ -207,6 +243,82 @@ static size_t max_batch(const Model *m)
 {
 	size_t bs = m->train.batch_size;
 	return bs >= 1 && bs <= EMIT_MAX_TILE ? bs : EMIT_MAX_TILE;
+}
+
+/* ---- register tiles and work units (bench/kernels/README.md, section 2:
+ * 20-28 accumulators per tile, the tile height dividing the rows it
+ * sweeps, as few column chunks as possible) */
+
+static size_t ceil_div(size_t a, size_t b)
+{
+	return (a + b - 1) / b;
+}
+
+/* Vectors per tile row for a row of nv vectors: all of them up to 3, two
+ * for 4 (two chunks of 2), else 3 (most chunks full).  When rows are few
+ * the tile is latency-bound: take up to 4 independent chains. */
+static int tile_nb(size_t nv, size_t rows)
+{
+	if (rows < 4)
+		return (int)(nv < 4 ? nv : 4);
+	return nv <= 3 ? (int)nv : nv == 4 ? 2 : 3;
+}
+
+/* The largest divisor of len that is <= cap, so no tail tile runs; when that
+ * is under cap/2 (len prime, say), cap itself and a compile-time tail. */
+static int tile_mr(size_t len, int cap)
+{
+	int best = 1;
+	for (int d = 1; d <= cap && (size_t)d <= len; d++)
+		if (len % (size_t)d == 0)
+			best = d;
+	return best * 2 < cap && len > (size_t)cap ? cap : best;
+}
+
+static void tiles_choose(Emitter *e)
+{
+	const Model *m = e->m;
+	size_t B = max_batch(m), vl = dtypes[m->dtype].vl;
+	double rows_flop = 0, weights_flop = 0;
+	for (size_t l = 0; l < m->n_layers; l++) {
+		const Layer *ly = &m->layers[l];
+		if (ly->kind != LAYER_DENSE)
+			continue;
+		rows_flop += 2.0 * (double)B * (double)ly->in * (double)ly->out;
+		if (l > 0)   /* the backward-data pass into layer l-1 */
+			rows_flop += 2.0 * (double)B * (double)ly->in * (double)ly->out;
+		weights_flop += 2.0 * (double)B * (double)ly->in * (double)ly->out;
+	}
+	/* Row passes: 4 units at B >= 64, 2 at B >= 16, else one (no pool). */
+	size_t units = B >= 64 ? 4 : B >= 16 ? 2 : 1;
+	e->pool_rows = units > 1 && rows_flop >= EMIT_POOL_ROWS_FLOP;
+	e->rows_per_unit = e->pool_rows ? ceil_div(B, units) : B;
+	e->pool_weights = weights_flop >= EMIT_POOL_WEIGHTS_FLOP;
+
+	size_t R = e->rows_per_unit;
+	e->tiles = arena_alloc(e->ctx->arena, m->n_layers * sizeof *e->tiles);
+	for (size_t l = 0; l < m->n_layers; l++) {
+		const Layer *ly = &m->layers[l];
+		Tiles *t = &e->tiles[l];
+		if (ly->kind != LAYER_DENSE)
+			continue;
+		size_t nv = ceil_div(ly->out, vl);
+		t->fwd_nb = tile_nb(nv, R);
+		t->fwd_mr = tile_mr(R, t->fwd_nb == 1 ? 20 : t->fwd_nb == 2 ? 12 : 8);
+		t->dw_nb = tile_nb(nv, 4);
+		t->dw_mr = tile_mr(ly->in, t->dw_nb == 1 ? 28 : 8);
+		t->dw_tiles = ceil_div(ly->in, (size_t)t->dw_mr) + 1;
+		t->dw_tpu = e->pool_weights ? EMIT_TILES_PER_UNIT : t->dw_tiles;
+		t->dw_units = ceil_div(t->dw_tiles, t->dw_tpu);
+		if (m->layers[l + 1].kind == LAYER_DENSE) {
+			/* backward-data into this layer: a row of `out` reals from
+			 * the next layer's W, read transposed */
+			size_t nvx = nv, next_out = m->layers[l + 1].out;
+			t->dx_nb = nvx <= 4 ? (int)nvx : next_out <= 16 ? 2 : 3;
+			t->dx_mr = tile_mr(R, 24 / t->dx_nb);
+			t->pack_len = next_out * (size_t)t->dx_nb * vl;
+		}
+	}
 }
 
 /* ---- the model's shape, checked again here because the generated code
@@ -272,6 +384,36 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 
 /* ---- sizes and buffers */
 
+/* The work units of the passes and which ones use the thread pool. */
+static void emit_threads(Emitter *e)
+{
+	const Model *m = e->m;
+	size_t units = 0, pack = 0;
+	for (size_t l = 0; l < m->n_layers; l++) {
+		units += e->tiles[l].dw_units;
+		pack = pack > e->tiles[l].pack_len ? pack : e->tiles[l].pack_len;
+	}
+	emit_blank(e);
+	emit_line(e, "/* Threads.  A pass is cut into fixed work units that the pool hands out:");
+	emit_line(e, " * row passes (forward, deltas) ROWS_PER_UNIT samples each, the weight pass");
+	emit_line(e, " * the layers' j tiles; results do not depend on which thread runs a unit.");
+	emit_line(e, " * A pass uses the pool when it has >= %.0e (rows) or %.0e (weights) FLOP",
+	          EMIT_POOL_ROWS_FLOP, EMIT_POOL_WEIGHTS_FLOP);
+	emit_line(e, " * at MAX_BATCH; below that, synchronising costs more than it saves. */");
+	emit_line(e, "#define %s_THREADS %d /* training.threads: 0 = all cores */", e->u,
+	          m->train.threads);
+	emit_line(e, "#define %s_ROWS_PER_UNIT %zu", e->u, e->rows_per_unit);
+	emit_line(e, "#define %s_ROW_UNITS(n) (((n) + %s_ROWS_PER_UNIT - 1) / %s_ROWS_PER_UNIT)",
+	          e->u, e->u, e->u);
+	emit_line(e, "#define %s_WEIGHT_UNITS %zu", e->u, units);
+	emit_line(e, "#define %s_POOL_ROWS %d", e->u, e->pool_rows ? 1 : 0);
+	emit_line(e, "#define %s_POOL_WEIGHTS %d", e->u, e->pool_weights ? 1 : 0);
+	emit_line(e, "#define %s_POOLED (%s_POOL_ROWS || %s_POOL_WEIGHTS)", e->u, e->u, e->u);
+	if (pack)
+		emit_line(e, "#define %s_PACK_LEN %zu /* backward-data scratch per thread */", e->u,
+		          pack);
+}
+
 static void emit_sizes(Emitter *e)
 {
 	const Model *m = e->m;
@@ -291,10 +433,30 @@ static void emit_sizes(Emitter *e)
 		emit_line(e, "#define %s %zu", nm->in, ly->in);
 		emit_line(e, "#define %s %zu", nm->out, ly->out);
 		if (ly->kind == LAYER_DENSE) {
+			const Tiles *t = &e->tiles[l];
 			emit_line(e, "#define %s %zu", nm->w_off, ly->w_offset);
 			emit_line(e, "#define %s %zu", nm->b_off, ly->b_offset);
+			emit_line(e, "/* register tiles, rows x vectors of %zu reals: forward %d x %d, "
+			          "weight gradient %d x %d", dtypes[m->dtype].vl, t->fwd_mr, t->fwd_nb,
+			          t->dw_mr, t->dw_nb);
+			emit_line(e, " * (%zu tiles of W's rows and b, %zu per work unit)%s", t->dw_tiles,
+			          t->dw_tpu, t->dx_nb ? "," : " */");
+			if (t->dx_nb)
+				emit_line(e, " * backward-data into this layer %d x %d */", t->dx_mr,
+				          t->dx_nb);
+			emit_line(e, "#define %s_L%zu_FWD_MR %d", e->u, l + 1, t->fwd_mr);
+			emit_line(e, "#define %s_L%zu_FWD_NB %d", e->u, l + 1, t->fwd_nb);
+			emit_line(e, "#define %s_L%zu_DW_MR %d", e->u, l + 1, t->dw_mr);
+			emit_line(e, "#define %s_L%zu_DW_NB %d", e->u, l + 1, t->dw_nb);
+			emit_line(e, "#define %s_L%zu_DW_TPU %zu", e->u, l + 1, t->dw_tpu);
+			emit_line(e, "#define %s_L%zu_DW_UNITS %zu", e->u, l + 1, t->dw_units);
+			if (t->dx_nb) {
+				emit_line(e, "#define %s_L%zu_DX_MR %d", e->u, l + 1, t->dx_mr);
+				emit_line(e, "#define %s_L%zu_DX_NB %d", e->u, l + 1, t->dx_nb);
+			}
 		}
 	}
+	emit_threads(e);
 }
 
 static void emit_buffers(Emitter *e)
@@ -313,27 +475,66 @@ static void emit_buffers(Emitter *e)
 			emit_line(e, "static real %s[%s_MAX_BATCH][%s]; /* (B, %zu) */", nm->d, e->u,
 			          nm->out, m->layers[l].out);
 	}
+	emit_blank(e);
+	emit_line(e, "/* The pass being run, read by the work units; the pool; per-thread scratch. */");
+	emit_line(e, "static struct {");
+	e->indent++;
+	emit_line(e, "size_t n;           /* samples in the tile */");
+	emit_line(e, "const real *x;      /* (n, N_INPUTS) */");
+	emit_line(e, "const int32_t *y;   /* (n) */");
+	emit_line(e, "int mode;           /* weight pass: KERN_GRAD_SET, _ACC or _SGD */");
+	emit_line(e, "real s;             /* KERN_GRAD_SGD: lr / batch */");
+	e->indent--;
+	emit_line(e, "} %s_job;", e->p);
+	emit_line(e, "static KernPool %s_pool;", e->p);
+	if (m->n_layers > 2)   /* a hidden layer: backward-data packs W^T */
+		emit_line(e, "static real %s_pack[KERN_MAX_THREADS][%s_PACK_LEN];", e->p, e->u);
 }
 
-/* f and f' for each activation the network uses, in table order. */
+/* f and f' of every activation in nncc's table (the kernels dispatch on an
+ * id, so all are defined; unused static inline functions cost nothing),
+ * their ids, and act_fwd/act_deriv by id. */
 static void emit_activations(Emitter *e)
 {
-	bool used[ACT_COUNT] = {false};
-	for (size_t l = 0; l < e->m->n_layers; l++)
-		if (e->m->layers[l].kind == LAYER_DENSE)
-			used[e->m->layers[l].act] = true;
 	for (size_t k = 0; k < ACT_COUNT; k++) {
-		if (!used[k])
-			continue;
 		const ActivationInfo *ai = &activation_table[k];
 		TmplVar vars[] = {
 			{"NAME", ai->name}, {"FORWARD", ai->forward}, {"DERIV", ai->derivative}};
 		emit_blank(e);
 		emit_tmpl(e, "activation.c", "activation", vars, ARRAY_LEN(vars));
 	}
+	emit_blank(e);
+	emit_line(e, "/* Activation ids: the kernels' epilogues take one as a constant. */");
+	emit_line(e, "enum {");
+	e->indent++;
+	for (size_t k = 0; k < ACT_COUNT; k++)
+		emit_line(e, "%s,", activation_id(e, (Activation)k));
+	e->indent--;
+	emit_line(e, "};");
+	static const char *const which[2][2] = {{"fwd", "x"}, {"deriv", "y"}};
+	for (int w = 0; w < 2; w++) {
+		emit_blank(e);
+		emit_line(e, "static inline real act_%s(int act, real %s)", which[w][0], which[w][1]);
+		emit_line(e, "{");
+		e->indent++;
+		emit_line(e, "switch (act) {");
+		for (size_t k = 0; k < ACT_COUNT; k++)
+			emit_line(e, "case %s: return act_%s%s(%s);", activation_id(e, (Activation)k),
+			          activation_table[k].name, w ? "_deriv" : "", which[w][1]);
+		emit_line(e, "default: return %s;", which[w][1]);
+		emit_line(e, "}");
+		e->indent--;
+		emit_line(e, "}");
+	}
 }
 
 /* ---- layer kinds */
+
+/* "MNIST_L1_FWD_MR": a per-layer constant of emit_sizes. */
+static const char *layer_const(Emitter *e, size_t l, const char *what)
+{
+	return arena_printf(e->ctx->arena, "%s_L%zu_%s", e->u, l + 1, what);
+}
 
 static void dense_code(Emitter *e, size_t l)
 {
@@ -342,30 +543,41 @@ static void dense_code(Emitter *e, size_t l)
 	Arena *A = e->ctx->arena;
 	const char *params = arena_printf(A, "%s_params", e->p);
 	const char *grads = arena_printf(A, "%s_grads", e->p);
-	const char *act = arena_printf(A, "act_%s", activation_table[ly->act].name);
-	const char *deriv = arena_printf(A, "act_%s_deriv", activation_table[ly->act].name);
+	const char *act = activation_id(e, ly->act);
 
-	TmplVar fwd[] = {{"FN", nm->fn},         {"IN", nm->in},     {"OUT", nm->out},
+	TmplVar fwd[] = {{"FN", nm->fn},         {"IN", nm->in},       {"OUT", nm->out},
 	                 {"W_OFF", nm->w_off},   {"B_OFF", nm->b_off}, {"PARAMS", params},
-	                 {"A", nm->a},           {"ACT", act}};
+	                 {"A", nm->a},           {"ACT", act},
+	                 {"FWD_MR", layer_const(e, l, "FWD_MR")},
+	                 {"FWD_NB", layer_const(e, l, "FWD_NB")}};
 	emit_tmpl(e, "dense.c", "forward", fwd, ARRAY_LEN(fwd));
 	emit_blank(e);
 	if (e->m->layers[l + 1].kind == LAYER_SOFTMAX) {
 		TmplVar bwd[] = {{"FN", nm->fn}, {"OUT", nm->out}, {"D", nm->d},
-		                 {"A", nm->a},   {"O", next->a},   {"DERIV", deriv}};
+		                 {"A", nm->a},   {"O", next->a},   {"ACT", act}};
 		emit_tmpl(e, "dense.c", "backward_softmax", bwd, ARRAY_LEN(bwd));
 	} else {
-		TmplVar bwd[] = {{"FN", nm->fn},          {"OUT", nm->out},
-		                 {"NEXT_OUT", next->out}, {"PARAMS", params},
-		                 {"NEXT_W_OFF", next->w_off}, {"NEXT_D", next->d},
-		                 {"D", nm->d},            {"A", nm->a},
-		                 {"DERIV", deriv}};
+		TmplVar bwd[] = {{"FN", nm->fn},
+		                 {"OUT", nm->out},
+		                 {"NEXT_OUT", next->out},
+		                 {"PARAMS", params},
+		                 {"NEXT_W_OFF", next->w_off},
+		                 {"NEXT_D", next->d},
+		                 {"D", nm->d},
+		                 {"A", nm->a},
+		                 {"ACT", act},
+		                 {"DX_MR", layer_const(e, l, "DX_MR")},
+		                 {"DX_NB", layer_const(e, l, "DX_NB")},
+		                 {"PACK_LEN", arena_printf(A, "%s_PACK_LEN", e->u)}};
 		emit_tmpl(e, "dense.c", "backward_hidden", bwd, ARRAY_LEN(bwd));
 	}
 	emit_blank(e);
 	TmplVar grad[] = {{"FN", nm->fn},       {"IN", nm->in},       {"OUT", nm->out},
-	                  {"W_OFF", nm->w_off}, {"B_OFF", nm->b_off}, {"GRADS", grads},
-	                  {"D", nm->d}};
+	                  {"W_OFF", nm->w_off}, {"B_OFF", nm->b_off}, {"PARAMS", params},
+	                  {"GRADS", grads},     {"D", nm->d},
+	                  {"DW_MR", layer_const(e, l, "DW_MR")},
+	                  {"DW_NB", layer_const(e, l, "DW_NB")},
+	                  {"DW_TPU", layer_const(e, l, "DW_TPU")}};
 	emit_tmpl(e, "dense.c", "gradient", grad, ARRAY_LEN(grad));
 }
 
@@ -373,10 +585,9 @@ static void dense_backward_calls(Emitter *e, size_t l)
 {
 	const LayerNames *nm = &e->names[l];
 	if (e->m->layers[l + 1].kind == LAYER_SOFTMAX)
-		emit_line(e, "%s_backward(n, y);", nm->fn);
+		emit_line(e, "%s_backward(r0, r1, %s_job.y);", nm->fn, e->p);
 	else
-		emit_line(e, "%s_backward(n);", nm->fn);
-	emit_line(e, "%s_gradient(n, %s);", nm->fn, nm->input);
+		emit_line(e, "%s_backward(r0, r1, %s_pack[tid]);", nm->fn, e->p);
 }
 
 static void softmax_code(Emitter *e, size_t l)
@@ -418,19 +629,114 @@ static void emit_layers(Emitter *e)
 
 /* ---- entry points */
 
+/* The work units of the row passes and of the weight pass. */
+static void emit_units(Emitter *e)
+{
+	const Model *m = e->m;
+	const char *P = e->p, *U = e->u;
+	bool hidden = false;
+	for (size_t l = 0; l + 2 < m->n_layers; l++)
+		hidden = true;
+
+	emit_blank(e);
+	emit_line(e, "/* ---- The passes, cut into work units for %s_run(). */", P);
+	emit_blank(e);
+	emit_line(e, "/* Rows [r0, r1) of the tile in row unit `unit`. */");
+	emit_line(e, "static void %s_unit_rows(size_t unit, size_t *r0, size_t *r1)", P);
+	emit_line(e, "{");
+	e->indent++;
+	emit_line(e, "*r0 = unit * %s_ROWS_PER_UNIT;", U);
+	emit_line(e, "*r1 = KERN_MIN(*r0 + %s_ROWS_PER_UNIT, %s_job.n);", U, P);
+	e->indent--;
+	emit_line(e, "}");
+
+	emit_blank(e);
+	emit_line(e, "/* Every layer's output a for the unit's rows, first layer first. */");
+	emit_line(e, "static void %s_forward_rows(size_t unit, int tid)", P);
+	emit_line(e, "{");
+	e->indent++;
+	emit_line(e, "size_t r0, r1;");
+	emit_line(e, "(void)tid;");
+	emit_line(e, "%s_unit_rows(unit, &r0, &r1);", P);
+	for (size_t l = 0; l < m->n_layers; l++)
+		emit_line(e, "%s_forward(r0, r1, %s);", e->names[l].fn, e->names[l].input);
+	e->indent--;
+	emit_line(e, "}");
+
+	emit_blank(e);
+	emit_line(e, "/* Every dense layer's delta d for the unit's rows, last layer first. */");
+	emit_line(e, "static void %s_backward_rows(size_t unit, int tid)", P);
+	emit_line(e, "{");
+	e->indent++;
+	emit_line(e, "size_t r0, r1;");
+	if (!hidden)
+		emit_line(e, "(void)tid;");
+	emit_line(e, "%s_unit_rows(unit, &r0, &r1);", P);
+	for (size_t l = m->n_layers; l-- > 0;)
+		kinds[m->layers[l].kind].backward_calls(e, l);
+	e->indent--;
+	emit_line(e, "}");
+
+	emit_blank(e);
+	emit_line(e, "/* step(): both, row by row. */");
+	emit_line(e, "static void %s_step_rows(size_t unit, int tid)", P);
+	emit_line(e, "{");
+	e->indent++;
+	emit_line(e, "%s_forward_rows(unit, tid);", P);
+	emit_line(e, "%s_backward_rows(unit, tid);", P);
+	e->indent--;
+	emit_line(e, "}");
+
+	emit_blank(e);
+	emit_line(e, "/* One unit of the weight pass: j tiles of one dense layer, last layer first. */");
+	emit_line(e, "static void %s_weight_unit(size_t unit, int tid)", P);
+	emit_line(e, "{");
+	e->indent++;
+	emit_line(e, "(void)tid;");
+	size_t first = 0;
+	for (size_t l = m->n_layers; l-- > 0;) {
+		if (m->layers[l].kind != LAYER_DENSE)
+			continue;
+		const char *call = arena_printf(e->ctx->arena,
+		                                "%s_gradient(%s_job.mode, %s_job.n, %s, %s_job.s, unit);",
+		                                e->names[l].fn, P, P, e->names[l].input, P);
+		if (l == first) {
+			emit_line(e, "%s", call);
+			break;
+		}
+		emit_line(e, "if (unit < %s_L%zu_DW_UNITS) {", U, l + 1);
+		e->indent++;
+		emit_line(e, "%s", call);
+		emit_line(e, "return;");
+		e->indent--;
+		emit_line(e, "}");
+		emit_line(e, "unit -= %s_L%zu_DW_UNITS;", U, l + 1);
+	}
+	e->indent--;
+	emit_line(e, "}");
+}
+
 static void emit_entry_points(Emitter *e)
 {
 	const Model *m = e->m;
 	Arena *A = e->ctx->arena;
-	const char *P = e->p;
+	const char *P = e->p, *U = e->u;
+	TmplVar pu[] = {{"P", P}, {"U", U}};
+
+	emit_units(e);
+	emit_blank(e);
+	emit_tmpl(e, "model.c", "set_threads", pu, ARRAY_LEN(pu));
+	emit_blank(e);
+	emit_tmpl(e, "model.c", "run", pu, ARRAY_LEN(pu));
 
 	emit_blank(e);
 	emit_line(e, "/* Forward pass over a tile: x (n, N_INPUTS) -> every layer's a. */");
 	emit_line(e, "static void %s_forward(size_t n, const void *x)", P);
 	emit_line(e, "{");
 	e->indent++;
-	for (size_t l = 0; l < m->n_layers; l++)
-		emit_line(e, "%s_forward(n, %s);", e->names[l].fn, e->names[l].input);
+	emit_line(e, "%s_job.n = n;", P);
+	emit_line(e, "%s_job.x = x;", P);
+	emit_line(e, "%s_run(%s_forward_rows, %s_ROW_UNITS(n), %s_POOL_ROWS);", P, P, U, U);
 	e->indent--;
 	emit_line(e, "}");
 
@@ -446,12 +752,12 @@ static void emit_entry_points(Emitter *e)
 	          P);
 	emit_line(e, "{");
 	e->indent++;
-	emit_line(e, "if (!accumulate)");
-	e->indent++;
-	emit_line(e, "memset(%s_grads, 0, sizeof %s_grads);", P, P);
-	e->indent--;
-	for (size_t l = m->n_layers; l-- > 0;)
-		kinds[m->layers[l].kind].backward_calls(e, l);
+	emit_line(e, "%s_job.n = n;", P);
+	emit_line(e, "%s_job.x = x;", P);
+	emit_line(e, "%s_job.y = y;", P);
+	emit_line(e, "%s_run(%s_backward_rows, %s_ROW_UNITS(n), %s_POOL_ROWS);", P, P, U, U);
+	emit_line(e, "%s_job.mode = accumulate ? KERN_GRAD_ACC : KERN_GRAD_SET;", P);
+	emit_line(e, "%s_run(%s_weight_unit, %s_WEIGHT_UNITS, %s_POOL_WEIGHTS);", P, P, U, U);
 	e->indent--;
 	emit_line(e, "}");
 
@@ -464,8 +770,7 @@ static void emit_entry_points(Emitter *e)
 	emit_tmpl(e, optimizers[m->train.optimizer].tmpl, "update", upd, ARRAY_LEN(upd));
 
 	emit_blank(e);
-	TmplVar step[] = {{"P", P}};
-	emit_tmpl(e, "model.c", "step", step, ARRAY_LEN(step));
+	emit_tmpl(e, "model.c", "step", pu, ARRAY_LEN(pu));
 }
 
 /* tensor(): the per-layer buffer tables. */
@@ -572,7 +877,7 @@ static void emit_descriptor(Emitter *e)
 	emit_line(e, ".update = %s_update,", P);
 	emit_line(e, ".step = %s_step,", P);
 	emit_line(e, ".tensor = %s_tensor,", P);
-	emit_line(e, ".set_threads = NULL, /* single-threaded */");
+	emit_line(e, ".set_threads = %s_set_threads,", P);
 	e->indent--;
 	emit_line(e, "};");
 }
@@ -586,19 +891,32 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	e->u = upper(e, m->name);
 	names_init(e);
 
+	tiles_choose(e);
+
 	emit_header(e, opt);
 	emit_blank(e);
 	TmplVar pro[] = {{"REAL", dtypes[m->dtype].ctype},
-	                 {"EXP", dtypes[m->dtype].exp},
 	                 {"TANH", dtypes[m->dtype].tanh},
 	                 {"LOG", dtypes[m->dtype].log},
 	                 {"FMA", dtypes[m->dtype].fma}};
 	emit_tmpl(e, "model.c", "prologue", pro, ARRAY_LEN(pro));
 	emit_blank(e);
+	emit_tmpl(e, "kern.c", "simd", NULL, 0);
+	emit_blank(e);
+	emit_tmpl(e, "kern.c", dtypes[m->dtype].kern, NULL, 0);
+	emit_blank(e);
+	emit_tmpl(e, "kern.c", "support", NULL, 0);
+	emit_activations(e);
+	emit_blank(e);
+	emit_tmpl(e, "kern.c", "vact", NULL, 0);
+	emit_blank(e);
+	emit_tmpl(e, "kern.c", "kernels", NULL, 0);
+	emit_blank(e);
+	emit_tmpl(e, "kern.c", "pool", NULL, 0);
+	emit_blank(e);
 	emit_sizes(e);
 	emit_blank(e);
 	emit_buffers(e);
-	emit_activations(e);
 	emit_layers(e);
 	emit_entry_points(e);
 	emit_tensor(e);

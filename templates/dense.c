@@ -1,87 +1,65 @@
 /*
  * dense.c - the fully connected layer: z = x.W + b, a = f(z).
  * W is input-major: W[j][i] = params[W_OFF + j*OUT + i] connects input j to
- * output i, so the forward pass and the gradient are axpy loops over the
- * output index i, which vectorise without -ffast-math.  Each section is one
- * kernel, kept apart so faster kernels can replace them one by one.
- * Vocabulary: n = samples in the tile, b = sample, j = input, i = output,
- * d = delta dL/dz.  Placeholders: FN = function prefix, IN/OUT/W_OFF/B_OFF =
- * size and offset constants, PARAMS/GRADS = the blocks, A/D = this layer's
- * output and delta buffers (MAX_BATCH, OUT), ACT/DERIV = f and f'(y).
+ * output i.  Each section is one pass of one layer over a range of the work
+ * (rows of the tile, or tiles of W), so the thread pool can hand the ranges
+ * out; the arithmetic is in kern.c's kernels, called with this layer's named
+ * sizes and register tiles (chosen by nncc per shape), and is the same chain
+ * per element whichever ranges run where (docs/performance.md).
+ * Vocabulary: n = samples in the tile, rows [r0, r1) of it, j = input,
+ * i = output, d = delta dL/dz.  Placeholders: FN = function prefix,
+ * IN/OUT/W_OFF/B_OFF = size and offset constants, PARAMS/GRADS = the blocks,
+ * A/D = this layer's output and delta buffers (MAX_BATCH, OUT), ACT = its
+ * activation id, *_MR/*_NB = its tile constants.
  */
 
 //@ section forward
-/* a = f(x.W + b); x (n, IN) -> a (n, OUT).  z is built in place in a. */
-static void {{FN}}_forward(size_t n, const real *x)
+/* a = f(x.W + b) for rows [r0, r1): x (n, IN) -> a (n, OUT), bias and
+ * activation fused into the store; {{FWD_MR}} x {{FWD_NB}} tiles. */
+KERN_LAYER void {{FN}}_forward(size_t r0, size_t r1, const real *x)
 {
-	/* W (IN, OUT) and bias (OUT) in the parameter block */
-	const real (*W)[{{OUT}}] =
-		(const real (*)[{{OUT}}])&{{PARAMS}}[{{W_OFF}}];
-	const real *bias = &{{PARAMS}}[{{B_OFF}}];
-
-	for (size_t b = 0; b < n; b++) {
-		const real *xb = &x[b * {{IN}}];
-		real *a = {{A}}[b];
-		for (size_t i = 0; i < {{OUT}}; i++)
-			a[i] = bias[i];
-		for (size_t j = 0; j < {{IN}}; j++) {
-			const real xj = xb[j];
-			for (size_t i = 0; i < {{OUT}}; i++)
-				a[i] = FMA(xj, W[j][i], a[i]);
-		}
-		for (size_t i = 0; i < {{OUT}}; i++)
-			a[i] = {{ACT}}(a[i]);
-	}
+	kern_fwd(&{{A}}[0][0], x, &{{PARAMS}}[{{W_OFF}}],
+	         &{{PARAMS}}[{{B_OFF}}], {{IN}}, {{OUT}}, {{ACT}},
+	         {{FWD_MR}}, {{FWD_NB}}, r0, r1);
 }
 
 //@ section backward_softmax
-/* Delta of the layer feeding softmax + cross-entropy:
+/* Delta of the layer feeding softmax + cross-entropy, rows [r0, r1):
  * d[b][i] = f'(a[b][i]) * (o[b][i] - onehot(y[b])[i]), o = softmax output. */
-static void {{FN}}_backward(size_t n, const int32_t *y)
+KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, const int32_t *y)
 {
-	for (size_t b = 0; b < n; b++)
+	for (size_t b = r0; b < r1; b++)
 		for (size_t i = 0; i < {{OUT}}; i++) {
 			const real onehot = i == (size_t)y[b] ? (real)1 : (real)0;
 			const real dLda = {{O}}[b][i] - onehot;
-			{{D}}[b][i] = {{DERIV}}({{A}}[b][i]) * dLda;
+			{{D}}[b][i] = act_deriv({{ACT}}, {{A}}[b][i]) * dLda;
 		}
 }
 
 //@ section backward_hidden
 /* Delta of a hidden layer from the next dense layer's W' (OUT, NEXT_OUT) and
- * delta d' (n, NEXT_OUT): d[b][j] = f'(a[b][j]) * sum_i W'[j][i] * d'[b][i]. */
-static void {{FN}}_backward(size_t n)
+ * delta d' (n, NEXT_OUT), rows [r0, r1):
+ * d[b][j] = f'(a[b][j]) * sum_i d'[b][i] * W'[j][i], f' fused into the store;
+ * {{DX_MR}} x {{DX_NB}} tiles, pk = per-thread scratch ({{PACK_LEN}} reals). */
+KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, real *pk)
 {
-	const real (*Wn)[{{NEXT_OUT}}] =
-		(const real (*)[{{NEXT_OUT}}])&{{PARAMS}}[{{NEXT_W_OFF}}];
-
-	for (size_t b = 0; b < n; b++)
-		for (size_t j = 0; j < {{OUT}}; j++) {
-			real sum = 0;
-			for (size_t i = 0; i < {{NEXT_OUT}}; i++)
-				sum = FMA({{NEXT_D}}[b][i], Wn[j][i], sum);
-			{{D}}[b][j] = {{DERIV}}({{A}}[b][j]) * sum;
-		}
+	kern_dx(&{{D}}[0][0], &{{A}}[0][0], &{{NEXT_D}}[0][0],
+	        &{{PARAMS}}[{{NEXT_W_OFF}}], pk, {{OUT}},
+	        {{NEXT_OUT}}, {{ACT}}, {{DX_MR}}, {{DX_NB}}, r0, r1);
 }
 
 //@ section gradient
-/* Gradient sums over the tile, added to grads: dW[j][i] += sum_b x[b][j] * d[b][i],
- * db[i] += sum_b d[b][i]; x (n, IN), d (n, OUT). */
-static void {{FN}}_gradient(size_t n, const real *x)
+/* Gradient sums over the tile, work unit `unit` ({{DW_TPU}} tiles of
+ * {{DW_MR}} rows of W, the last tile is b): dW[j][i] = sum_b x[b][j] * d[b][i],
+ * db[i] = sum_b d[b][i]; x (n, IN), d (n, OUT).  mode: KERN_GRAD_SET (grads
+ * = sums), KERN_GRAD_ACC (grads += sums) or KERN_GRAD_SGD (params -= s * sums,
+ * fused: no gradient is stored); {{DW_MR}} x {{DW_NB}} tiles. */
+KERN_LAYER void {{FN}}_gradient(int mode, size_t n, const real *x, real s, size_t unit)
 {
-	/* dW (IN, OUT) and db (OUT) in the gradient block */
-	real (*dW)[{{OUT}}] =
-		(real (*)[{{OUT}}])&{{GRADS}}[{{W_OFF}}];
-	real *db = &{{GRADS}}[{{B_OFF}}];
+	const size_t tiles = KERN_DW_TILES({{IN}}, {{DW_MR}});
+	const size_t t0 = unit * {{DW_TPU}}, t1 = KERN_MIN(t0 + {{DW_TPU}}, tiles);
 
-	for (size_t b = 0; b < n; b++) {
-		const real *xb = &x[b * {{IN}}];
-		for (size_t j = 0; j < {{IN}}; j++) {
-			const real xj = xb[j];
-			for (size_t i = 0; i < {{OUT}}; i++)
-				dW[j][i] = FMA(xj, {{D}}[b][i], dW[j][i]);
-		}
-		for (size_t i = 0; i < {{OUT}}; i++)
-			db[i] = db[i] + {{D}}[b][i];
-	}
+	kern_dw(mode, n, &{{PARAMS}}[{{W_OFF}}], &{{PARAMS}}[{{B_OFF}}],
+	        &{{GRADS}}[{{W_OFF}}], &{{GRADS}}[{{B_OFF}}], x, &{{D}}[0][0],
+	        s, {{IN}}, {{OUT}}, {{DW_MR}}, {{DW_NB}}, t0, t1);
 }

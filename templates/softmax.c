@@ -8,11 +8,11 @@
  */
 
 //@ section forward
-/* a = softmax(x) per sample, numerically stable: exp(x - max) / sum.
- * x (n, IN) -> a (n, OUT) */
-static void {{FN}}_forward(size_t n, const real *x)
+/* a = softmax(x) per sample, numerically stable: exp(x - max) / sum, for
+ * rows [r0, r1) of the tile.  x (n, IN) -> a (n, OUT) */
+static void {{FN}}_forward(size_t r0, size_t r1, const real *x)
 {
-	for (size_t b = 0; b < n; b++) {
+	for (size_t b = r0; b < r1; b++) {
 		const real *xb = &x[b * {{IN}}];
 		real max = xb[0];
 		for (size_t i = 1; i < {{IN}}; i++)

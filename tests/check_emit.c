@@ -168,16 +168,18 @@ START_TEST(test_compiles_strict)
 		snprintf(name, sizeof name, "gen%zu.c", i);
 		char *c_path = tu_path(scratch(), name);
 		ck_assert_int_eq(tu_write(c_path, a.data, a.len), 0);
-		/* -DNNCC_NO_MAIN only drops main(): once is enough. */
+		/* -DNNCC_NO_MAIN only drops main(): once is enough.  -march=native
+		 * builds the AVX-512 path where the machine has it, the portable
+		 * fallback otherwise: both must compile. */
 		for (size_t c = 0; c < 2; c++)
-			for (int no_main = 0; no_main < 2 - (int)c; no_main++) {
+			for (int v = 0; v < 3 - (int)c; v++) {
+				static const char *const variant[3] = {"-march=native", "",
+				                                       "-DNNCC_NO_MAIN"};
 				char *out = NULL;
 				int rc = tu_run(&out, "%s " STRICT " %s -Iruntime -c %s -o %s.o",
-				                compilers[c], no_main ? "-DNNCC_NO_MAIN" : "", c_path,
-				                c_path);
+				                compilers[c], variant[v], c_path, c_path);
 				ck_assert_msg(rc == 0, "%s (from %s) does not compile with %s " STRICT
-				              "%s:\n%s", c_path, paths[i], compilers[c],
-				              no_main ? " -DNNCC_NO_MAIN" : "", out);
+				              " %s:\n%s", c_path, paths[i], compilers[c], variant[v], out);
 				free(out);
 			}
 		free(c_path);
@@ -217,7 +219,7 @@ START_TEST(test_sgd20_text)
 	               " *   3  layer3  softmax   10 -> 10   softmax          0\n"
 	               " *                                        total   39760\n");
 	assert_has(&b, "#include \"nncc.h\"\n");
-	assert_has(&b, "typedef float real;\n#define EXP expf\n");
+	assert_has(&b, "typedef float real;\n#define EXP kern_exp\n");
 	assert_has(&b, "#define MNIST_SGD20_L1_IN 784\n");
 	assert_has(&b, "#define MNIST_SGD20_MAX_BATCH 20\n");
 	assert_has(&b, "#define MNIST_SGD20_N_PARAMS 39760\n");
@@ -228,13 +230,24 @@ START_TEST(test_sgd20_text)
 	assert_has(&b, "/* layer 1 \"hidden\": dense 784->50, sigmoid (examples/sgd20.yaml:8:5) */\n");
 	assert_has(&b, "/* layer 3 \"layer3\": softmax 10->10 (examples/sgd20.yaml:16:5) */\n");
 	/* forward in layer order, backward in reverse */
-	assert_has(&b, "\tl1_hidden_forward(n, x);\n\tl2_out_forward(n, &mnist_sgd20_a1[0][0]);\n"
-	               "\tl3_softmax_forward(n, &mnist_sgd20_a2[0][0]);\n");
-	assert_has(&b, "\tl2_out_backward(n, y);\n\tl2_out_gradient(n, &mnist_sgd20_a1[0][0]);\n"
-	               "\tl1_hidden_backward(n);\n\tl1_hidden_gradient(n, x);\n");
+	assert_has(&b, "\tl1_hidden_forward(r0, r1, mnist_sgd20_job.x);\n"
+	               "\tl2_out_forward(r0, r1, &mnist_sgd20_a1[0][0]);\n"
+	               "\tl3_softmax_forward(r0, r1, &mnist_sgd20_a2[0][0]);\n");
+	assert_has(&b, "\tl2_out_backward(r0, r1, mnist_sgd20_job.y);\n"
+	               "\tl1_hidden_backward(r0, r1, mnist_sgd20_pack[tid]);\n");
+	assert_has(&b, "\tif (unit < MNIST_SGD20_L2_DW_UNITS) {\n"
+	               "\t\tl2_out_gradient(mnist_sgd20_job.mode, mnist_sgd20_job.n, "
+	               "&mnist_sgd20_a1[0][0], mnist_sgd20_job.s, unit);\n\t\treturn;\n\t}\n"
+	               "\tunit -= MNIST_SGD20_L2_DW_UNITS;\n"
+	               "\tl1_hidden_gradient(mnist_sgd20_job.mode, mnist_sgd20_job.n, "
+	               "mnist_sgd20_job.x, mnist_sgd20_job.s, unit);\n");
+	/* tiles and thread policy from the phase-1 table (bench/kernels/README.md) */
+	assert_has(&b, "#define MNIST_SGD20_L1_FWD_MR 10\n#define MNIST_SGD20_L1_FWD_NB 2\n"
+	               "#define MNIST_SGD20_L1_DW_MR 8\n#define MNIST_SGD20_L1_DW_NB 2\n");
+	assert_has(&b, "#define MNIST_SGD20_POOL_ROWS 0\n#define MNIST_SGD20_POOL_WEIGHTS 0\n");
 	assert_has(&b, "\t.config = {\n\t\t.learning_rate = 0.3,\n\t\t.batch_size = 20,\n"
 	               "\t\t.iterations = 30000,\n");
-	assert_has(&b, "\t.set_threads = NULL,");
+	assert_has(&b, "\t.set_threads = mnist_sgd20_set_threads,");
 	assert_has(&b, "#ifndef NNCC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 	               "\treturn nncc_main(argc, argv, &mnist_sgd20_model);\n}\n#endif\n");
 	/* No absolute path of ours leaks in. */
@@ -267,7 +280,7 @@ START_TEST(test_max_batch)
 	assert_max_batch(p, "#define ONE_MAX_BATCH 1\n");
 	free(p);
 	p = net_path(0);
-	assert_max_batch(p, "typedef double real;\n#define EXP exp\n#define TANH tanh\n"
+	assert_max_batch(p, "typedef double real;\n#define EXP kern_exp\n#define TANH tanh\n"
 	                    "#define LOG log\n");
 	free(p);
 	scratch_rm();
