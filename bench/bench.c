@@ -10,6 +10,8 @@
  *       inference over the test set with n = 1 and n = max_batch
  *   w4  784-800-10, batch 64: epochs of 938 steps
  *   synth DIR   writes a synthetic data set of MNIST's shape as IDX files
+ * --threads 1,2 --passes 2 runs every workload at 1, 2, 1, 2 threads and
+ * pools the reps of both passes into one record per thread count.
  * Output on stdout, one tab-separated record per line, parsed by
  * bench/report.awk: "R" = a timing (reps, min and median seconds per rep,
  * samples and useful FLOP per rep), "I" = a fact (accuracy, loss, threads).
@@ -32,7 +34,9 @@
 #endif
 extern const nncc_model_t BENCH_MODEL;
 
-#define MAX_REPS 64
+#define MAX_REPS 64     /* reps of one measurement */
+#define MAX_TIMES 256   /* times of one result over all passes */
+#define MAX_RESULTS 32
 #define N_CLASSES 10
 #define N_PIXELS 784
 
@@ -57,6 +61,21 @@ static const workload_t workloads[] = {
 	{"w4", 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, {"W4.epoch", NULL}},
 };
 
+typedef struct timing {
+	double t[MAX_REPS];
+	int n;
+} timing_t;
+
+/* One R record: the times of every pass, seconds per rep (already scaled). */
+typedef struct result {
+	const char *work;
+	int threads;
+	double t[MAX_TIMES];
+	int n;
+	double samples, flop;  /* per rep */
+	char note[128];
+} result_t;
+
 typedef struct bench {
 	const nncc_model_t *m;
 	const workload_t *w;
@@ -71,12 +90,10 @@ typedef struct bench {
 	double budget;             /* seconds per measurement before stopping */
 	int min_reps;
 	size_t steps;              /* != 0: time only this many updates and scale */
+	int pass;                  /* I records only in pass 0 */
+	result_t results[MAX_RESULTS];
+	int n_results;
 } bench_t;
-
-typedef struct timing {
-	double t[MAX_REPS];
-	int n;
-} timing_t;
 
 static double now(void)
 {
@@ -108,24 +125,48 @@ static int want_more(const bench_t *bn, const timing_t *t, double spent, int max
 	return spent + t->t[t->n - 1] <= bn->budget;
 }
 
-/* R record: min and median seconds per rep, with `scale` applied (a rep that
- * timed `scale` of the unit reports its time / scale). */
-static void put_timing(const bench_t *bn, const char *work, int threads, const timing_t *t,
+/* Adds one measurement's reps to its result (created on first use); `scale`:
+ * a rep that timed `scale` of the unit counts as its time / scale. */
+static void add_timing(bench_t *bn, const char *work, int threads, const timing_t *t,
                        double samples, double flop, double scale, const char *note)
 {
-	double s[MAX_REPS];
-	memcpy(s, t->t, (size_t)t->n * sizeof *s);
-	qsort(s, (size_t)t->n, sizeof *s, cmp_double);
-	double med = t->n % 2 ? s[t->n / 2] : 0.5 * (s[t->n / 2 - 1] + s[t->n / 2]);
-	printf("R\timpl=%s\twork=%s\tthreads=%d\treps=%d\tmin=%.9g\tmed=%.9g\tsamples=%.0f"
-	       "\tflop=%.6g\tnote=%s\n",
-	       bn->impl, work, threads, t->n, s[0] / scale, med / scale, samples, flop,
-	       note ? note : "");
+	result_t *r = NULL;
+	for (int i = 0; i < bn->n_results; i++)
+		if (bn->results[i].threads == threads && !strcmp(bn->results[i].work, work))
+			r = &bn->results[i];
+	if (!r) {
+		if (bn->n_results == MAX_RESULTS)
+			die("too many results", work);
+		r = &bn->results[bn->n_results++];
+		r->work = work;
+		r->threads = threads;
+		r->samples = samples;
+		r->flop = flop;
+		snprintf(r->note, sizeof r->note, "%s", note ? note : "");
+	}
+	for (int i = 0; i < t->n && r->n < MAX_TIMES; i++)
+		r->t[r->n++] = t->t[i] / scale;
+}
+
+/* R records: min and median seconds per rep over all passes. */
+static void put_results(bench_t *bn)
+{
+	for (int i = 0; i < bn->n_results; i++) {
+		result_t *r = &bn->results[i];
+		qsort(r->t, (size_t)r->n, sizeof *r->t, cmp_double);
+		double med = r->n % 2 ? r->t[r->n / 2] : 0.5 * (r->t[r->n / 2 - 1] + r->t[r->n / 2]);
+		printf("R\timpl=%s\twork=%s\tthreads=%d\treps=%d\tmin=%.9g\tmed=%.9g"
+		       "\tsamples=%.0f\tflop=%.6g\tnote=%s\n",
+		       bn->impl, r->work, r->threads, r->n, r->t[0], med, r->samples, r->flop,
+		       r->note);
+	}
 	fflush(stdout);
 }
 
 static void put_info(const bench_t *bn, const char *key, int threads, const char *fmt, double v)
 {
+	if (bn->pass)
+		return;
 	printf("I\timpl=%s\tkey=%s\tthreads=%d\tvalue=", bn->impl, key, threads);
 	printf(fmt, v);
 	printf("\n");
@@ -138,6 +179,8 @@ static void put_params_hash(const bench_t *bn, const char *key, int threads)
 {
 	const unsigned char *p = bn->m->params;
 	uint64_t h = 0xcbf29ce484222325u;
+	if (bn->pass)
+		return;
 	for (size_t k = 0; k < bn->m->n_params * bn->rsize; k++)
 		h = (h ^ p[k]) * 0x100000001b3u;
 	printf("I\timpl=%s\tkey=%s\tthreads=%d\tvalue=%016llx\n", bn->impl, key, threads,
@@ -369,7 +412,7 @@ static void run_w1(bench_t *bn, int threads)
 			spent += t.t[t.n++];
 		} while (want_more(bn, &t, spent, 9));
 	}
-	put_timing(bn, "W1", threads, &t, (double)B, flop_train(m, B, 1), 1,
+	add_timing(bn, "W1", threads, &t, (double)B, flop_train(m, B, 1), 1,
 	           t.n == 1 && spent == 0 ? "first step, not repeated" : "");
 }
 
@@ -431,9 +474,9 @@ static void run_w3(bench_t *bn, int threads, const char *save)
 			}
 		} while (want_more(bn, &full, spent, 3));
 	}
-	put_timing(bn, "W3.epoch", threads, &ep, (double)(per_epoch * B),
+	add_timing(bn, "W3.epoch", threads, &ep, (double)(per_epoch * B),
 	           flop_train(m, B, per_epoch), 1, note);
-	put_timing(bn, "W3.full", threads, &full, (double)(per_epoch * epochs * B),
+	add_timing(bn, "W3.full", threads, &full, (double)(per_epoch * epochs * B),
 	           flop_train(m, B, per_epoch * epochs), 1, note);
 }
 
@@ -467,7 +510,7 @@ static void run_w4(bench_t *bn, int threads)
 	} while (want_more(bn, &t, spent, 5));
 	if (steps >= 20 || warm)
 		put_info(bn, "W4.loss_20steps", threads, "%.9g", loss / (20.0 * (double)B));
-	put_timing(bn, "W4.epoch", threads, &t, (double)(w->steps * B),
+	add_timing(bn, "W4.epoch", threads, &t, (double)(w->steps * B),
 	           flop_train(m, B, w->steps), scale, note);
 }
 
@@ -489,7 +532,7 @@ static void run_infer(bench_t *bn, int threads, size_t k, const char *work,
 		t.t[t.n] = now() - t0;
 		spent += t.t[t.n++];
 	} while (want_more(bn, &t, spent, 9));
-	put_timing(bn, work, threads, &t, (double)bn->test.n,
+	add_timing(bn, work, threads, &t, (double)bn->test.n,
 	           (double)bn->test.n * flop_forward(m), 1, "");
 	if (k == 1) {
 		put_info(bn, "infer.test_accuracy", threads, "%.2f",
@@ -531,7 +574,7 @@ int main(int argc, char **argv)
 {
 	bench_t bn = {.m = &BENCH_MODEL, .impl = "nncc", .budget = 10, .min_reps = 3};
 	const char *save = NULL, *pred = NULL;
-	int threads[8] = {1, 2}, n_threads = 2;
+	int threads[8] = {1, 2}, n_threads = 2, passes = 1;
 
 	if (argc >= 3 && !strcmp(argv[1], "synth")) {
 		synth(argv[2]);
@@ -539,7 +582,8 @@ int main(int argc, char **argv)
 	}
 	if (argc < 3)
 		die("usage: bench w1|w3|w4 DATA_DIR [--impl NAME] [--threads 1,2] [--steps N] "
-		    "[--budget S] [--min-reps N] [--save WEIGHTS] [--pred FILE] | bench synth DIR",
+		    "[--passes N] [--budget S] [--min-reps N] [--save WEIGHTS] [--pred FILE] | "
+		    "bench synth DIR",
 		    NULL);
 	for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
 		if (!strcmp(argv[1], workloads[i].name))
@@ -558,6 +602,8 @@ int main(int argc, char **argv)
 			bn.budget = strtod(v, NULL);
 		else if (!strcmp(argv[a], "--min-reps"))
 			bn.min_reps = atoi(v);
+		else if (!strcmp(argv[a], "--passes"))
+			passes = atoi(v) > 0 ? atoi(v) : 1;
 		else if (!strcmp(argv[a], "--save"))
 			save = v;
 		else if (!strcmp(argv[a], "--pred"))
@@ -574,25 +620,33 @@ int main(int argc, char **argv)
 	check_model(&bn);
 	bench_load(&bn, argv[2]);
 
-	for (int i = 0; i < n_threads; i++) {
-		int th = threads[i];
-		if (!bn.m->set_threads && th != 1) {
-			for (const char *const *wk = bn.w->works; *wk; wk++)
-				printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n", bn.impl, *wk, th);
-			continue;
+	/* Passes alternate the thread counts (1, 2, 1, 2, ...) so that both see
+	 * the same spells of load from the machine's other users; the records
+	 * pool the reps of every pass. */
+	for (bn.pass = 0; bn.pass < passes; bn.pass++)
+		for (int i = 0; i < n_threads; i++) {
+			int th = threads[i];
+			const char *sv = bn.pass == 0 && th == 1 ? save : NULL;
+			if (!bn.m->set_threads && th != 1) {
+				for (const char *const *wk = bn.w->works; *wk && !bn.pass; wk++)
+					printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n", bn.impl,
+					       *wk, th);
+				continue;
+			}
+			if (bn.m->set_threads) {
+				char key[32];
+				snprintf(key, sizeof key, "%s.threads_in_use", bn.w->name);
+				put_info(&bn, key, th, "%.0f", bn.m->set_threads(th));
+			}
+			if (bn.w == &workloads[0])
+				run_w1(&bn, th);
+			else if (bn.w == &workloads[1]) {
+				run_w3(&bn, th, sv);
+				run_infer(&bn, th, 1, "infer.1", bn.pass == 0 && th == 1 ? pred : NULL);
+				run_infer(&bn, th, bn.m->max_batch, "infer.B", NULL);
+			} else
+				run_w4(&bn, th);
 		}
-		if (bn.m->set_threads) {
-			int used = bn.m->set_threads(th);
-			put_info(&bn, "threads_in_use", th, "%.0f", used);
-		}
-		if (bn.w == &workloads[0])
-			run_w1(&bn, th);
-		else if (bn.w == &workloads[1]) {
-			run_w3(&bn, th, th == 1 ? save : NULL);
-			run_infer(&bn, th, 1, "infer.1", th == 1 ? pred : NULL);
-			run_infer(&bn, th, bn.m->max_batch, "infer.B", NULL);
-		} else
-			run_w4(&bn, th);
-	}
+	put_results(&bn);
 	return 0;
 }

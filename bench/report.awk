@@ -39,7 +39,7 @@ function torch_best(work,   th, best) {
 # trainers' one-image-at-a-time rows).
 function ref_work(work) { return work ~ /^export/ ? "infer.1" : work }
 
-function row(impl, work, th, label,   k, t, n, s, out, nv, tb) {
+function row(impl, work, th, label,   k, t, n, u, out, nv, tb) {
 	k = key(impl, work, th)
 	if (k in na) {
 		printf "| %s | %s | %s | n/a (single-threaded build) | | | | | | | | |\n", wlabel[work], label, th
@@ -48,8 +48,9 @@ function row(impl, work, th, label,   k, t, n, s, out, nv, tb) {
 	if (!(k in tmin))
 		return
 	t = tmin[k]; n = samples[k]
+	u = fact(impl, (work ~ /^W1/ ? "w1" : work ~ /^W4/ ? "w4" : "w3") ".threads_in_use", th)
 	out = sprintf("| %s | %s | %s | %s | %s | %d | %s | %.1f | %.1f%% | ", wlabel[work], label,
-	              th, fmt_time(work, t, n), fmt_time(work, tmed[k], n), reps[k],
+	              th ((u != "" && u != th) ? " (set_threads gave " u ")" : ""), fmt_time(work, t, n), fmt_time(work, tmed[k], n), reps[k],
 	              fmt_rate(n / t), flop[k] / t / 1e9, 100 * flop[k] / t / 1e9 / peak1)
 	nv = key("naive", ref_work(work), 1)
 	out = out ((nv in tmin) ? fmt_x(tmin[nv] / t) : "") " | "
@@ -63,6 +64,10 @@ function pct(v) { return v == "" ? "n/a" : v "%" }
 function same(k,   a, b) {
 	a = fact("nncc", k, 1); b = fact("nncc", k, 2)
 	return b == "" ? "n/a" : a == b ? "same" : "**DIFFERENT** (" a " / " b ")"
+}
+function inuse(w,   a) {
+	a = fact("nncc", w ".threads_in_use", 1)
+	return a == "" ? "n/a (set_threads is NULL)" : a " / " fact("nncc", w ".threads_in_use", 2)
 }
 function reld(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : sprintf("%.1e", (a - b) / b) }
 function target(what, goal, got, ok) {
@@ -79,8 +84,9 @@ function target(what, goal, got, ok) {
 	if ($1 == "R" && f["status"] == "n/a")
 		na[k] = 1
 	else if ($1 == "R") {
-		tmin[k] = f["min"]; tmed[k] = f["med"]; reps[k] = f["reps"]
-		samples[k] = f["samples"]; flop[k] = f["flop"]; note[k] = f["note"]
+		# + 0: substr() gives strings, which awk would compare as text
+		tmin[k] = f["min"] + 0; tmed[k] = f["med"] + 0; reps[k] = f["reps"] + 0
+		samples[k] = f["samples"] + 0; flop[k] = f["flop"] + 0; note[k] = f["note"]
 	} else if ($1 == "I")
 		info[key(f["impl"], f["key"], f["threads"])] = f["value"]
 }
@@ -154,7 +160,7 @@ END {
 	print "| W3 mean loss over epoch 1, nncc / naive (rel. diff) | " a " / " b " (" reld(a, b) ") |"
 	a = fact("nncc", "W4.loss_20steps", 1); b = fact("naive", "W4.loss_20steps", 1)
 	print "| W4 mean loss over the first 20 steps, nncc / naive (rel. diff) | " a " / " b " (" reld(a, b) ") |"
-	print "| threads in use after set_threads(1) / set_threads(2) | " (fact("nncc", "threads_in_use", 2) == "" ? "set_threads is NULL (single-threaded build)" : fact("nncc", "threads_in_use", 1) " / " fact("nncc", "threads_in_use", 2)) " |"
+	print "| threads in use (the return of set_threads(1) / set_threads(2)): W1, W3, W4 | " inuse("w1") ", " inuse("w3") ", " inuse("w4") " |"
 	print "| exported 784-50-10 (`nncc --infer`), object size from `size` (bytes) | " fact("export", "object_size", 1) " |"
 	print "| exported code: test accuracy, agreement with the trainer's predictions | " fact("export", "infer.test_accuracy", 1) "%, " fact("export", "agree_with_trainer", 1) " |"
 	print "| generated C, bytes: W1 / W3 / W4 | " fact("nncc", "w1.c_bytes", 1) " / " fact("nncc", "w3.c_bytes", 1) " / " fact("nncc", "w4.c_bytes", 1) " |"
@@ -172,9 +178,9 @@ END {
 	if (tb != "" && t3 != "") {
 		r = tmin[key("torch", "W3.full", tb)] / t3
 		target("W3 full run vs PyTorch (measured), 1 thread", ">= 10x", fmt_x(r), r >= 10)
-	} else if (t3 != "")
-		target("W3 full run vs PyTorch (quoted 7.7 s), 1 thread", ">= 10x", fmt_x(7.7 / t3), 7.7 / t3 >= 10)
+	}
 	if (t3 != "") {
+		target("W3 full run vs PyTorch (quoted 7.7 s), 1 thread", ">= 10x", fmt_x(7.7 / t3), 7.7 / t3 >= 10)
 		target("W3 full run vs numpy+OpenBLAS (quoted 2.8 s), 1 thread", ">= 3.5x", fmt_x(2.8 / t3), 2.8 / t3 >= 3.5)
 		n3 = key("naive", "W3.full", 1)
 		if (n3 in tmin)
@@ -204,7 +210,7 @@ END {
 		target("inference one image, exported `predict`", "<= 2 µs", fmt_time("infer", tmin[ke], samples[ke]), tmin[ke] / samples[ke] <= 2e-6)
 	cs = fact("nncc", "w4.compile_s", 1); cb = fact("nncc", "w4.c_bytes", 1)
 	if (cs != "")
-		target("784-800-10 generated C: compile time, size", "< 10 s, < 300 KB", cs " s, " sprintf("%.0f KB", cb / 1024), cs < 10 && cb < 300 * 1024)
+		target("784-800-10 generated C: compile time, size", "< 10 s, < 300 KB", cs " s, " sprintf("%.0f KB", cb / 1024), cs + 0 < 10 && cb + 0 < 300 * 1024)
 
 	print ""
 	print "## Peers (quoted from issue 6, not measured in this run)"

@@ -96,14 +96,17 @@ done
 
 # ---- runs -------------------------------------------------------------------
 run() { # label command...
-	say "bench: $1"
+	say "bench: [$(( $(date +%s) - start )) s] $1"
 	shift
 	"$@" >> "$rec"
 }
-run "W1 nncc (1, 2 threads)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 --budget 8
-run "W3 + inference nncc (1, 2 threads)" "$OUT/bench_w3" w3 "$DATA" --threads 1,2 \
-	--budget 20 --min-reps 1 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
-run "W4 nncc (1, 2 threads)" "$OUT/bench_w4" w4 "$DATA" --threads 1,2 --budget 15 --min-reps 1
+# nncc: two passes of 1 and 2 threads, alternating; budgets are per pass.
+run "W1 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 --passes 2 \
+	--budget 4 --min-reps 2
+run "W3 + inference nncc (1, 2 threads, 2 passes)" "$OUT/bench_w3" w3 "$DATA" --threads 1,2 \
+	--passes 2 --budget 10 --min-reps 1 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
+run "W4 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w4" w4 "$DATA" --threads 1,2 --passes 2 \
+	--budget 8 --min-reps 1
 run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
 run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \
 	--threads 1 --steps 3000 --budget 4 --min-reps 1
@@ -124,7 +127,7 @@ run "exported inference" "$OUT/infer_bench" "$DATA" "$OUT/w3.weights" "$OUT/w3.p
 if "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
 	torch_ver=$("$PYTHON" -c 'import torch; print(torch.__version__)')
 	torch_status="PyTorch $torch_ver ($PYTHON), torch.set_num_threads 1 and 2, the faster one counts"
-	say "bench: PyTorch $torch_ver (1, 2 threads)"
+	say "bench: [$(( $(date +%s) - start )) s] PyTorch $torch_ver (1, 2 threads)"
 	# A failing script loses the PyTorch rows, not the whole benchmark.
 	"$PYTHON" "$here/torch_bench.py" "$DATA" > "$OUT/torch.tsv" 2> "$OUT/torch.err" ||
 		torch_status="PyTorch $torch_ver: **failed** (bench/torch_bench.py; see $OUT/torch.err)"
