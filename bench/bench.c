@@ -590,7 +590,7 @@ int main(int argc, char **argv)
 			bn.w = &workloads[i];
 	if (!bn.w)
 		die("unknown workload", argv[1]);
-	for (int a = 3; a < argc; a++) {
+	for (int a = 3; a < argc; a += 2) {  /* every option takes a value */
 		const char *v = a + 1 < argc ? argv[a + 1] : NULL;
 		if (!v)
 			die("missing value for", argv[a]);
@@ -615,7 +615,6 @@ int main(int argc, char **argv)
 				threads[n_threads++] = (int)strtol(p, &end, 10);
 		} else
 			die("unknown option", argv[a]);
-		a++;
 	}
 	check_model(&bn);
 	bench_load(&bn, argv[2]);
