@@ -118,7 +118,7 @@ demo: deps
 	$(Q)sh tools/demo.sh
 
 bench: all
-	$(Q)sh bench/run.sh
+	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh bench/run.sh
 
 results: all
 	$(Q)sh tools/results.sh
