@@ -307,6 +307,13 @@ static void tiles_choose(Emitter *e)
 		t->fwd_mr = tile_mr(R, t->fwd_nb == 1 ? 20 : t->fwd_nb == 2 ? 12 : 8);
 		t->dw_nb = tile_nb(nv, 4);
 		t->dw_mr = tile_mr(ly->in, t->dw_nb == 1 ? 28 : 8);
+		if (nv == 1) {
+			/* OUT fits one vector: kern_dw vectorises along j instead
+			 * (full lanes), OUT rows x up to 4 vectors of j, ~24 acc. */
+			size_t nbj = 24 / ly->out;
+			nbj = nbj < 1 ? 1 : nbj > 4 ? 4 : nbj;
+			t->dw_mr = (int)(nbj * vl);
+		}
 		t->dw_tiles = ceil_div(ly->in, (size_t)t->dw_mr) + 1;
 		t->dw_tpu = e->pool_weights ? EMIT_TILES_PER_UNIT : t->dw_tiles;
 		t->dw_units = ceil_div(t->dw_tiles, t->dw_tpu);
@@ -436,9 +443,15 @@ static void emit_sizes(Emitter *e)
 			const Tiles *t = &e->tiles[l];
 			emit_line(e, "#define %s %zu", nm->w_off, ly->w_offset);
 			emit_line(e, "#define %s %zu", nm->b_off, ly->b_offset);
-			emit_line(e, "/* register tiles, rows x vectors of %zu reals: forward %d x %d, "
-			          "weight gradient %d x %d", dtypes[m->dtype].vl, t->fwd_mr, t->fwd_nb,
-			          t->dw_mr, t->dw_nb);
+			if (t->dw_mr % (int)dtypes[m->dtype].vl == 0 && ly->out <= dtypes[m->dtype].vl)
+				emit_line(e, "/* register tiles, rows x vectors of %zu reals: forward %d x %d, "
+				          "weight gradient %zu x %d (j-vectorised: OUT <= %zu)",
+				          dtypes[m->dtype].vl, t->fwd_mr, t->fwd_nb, ly->out,
+				          t->dw_mr / (int)dtypes[m->dtype].vl, dtypes[m->dtype].vl);
+			else
+				emit_line(e, "/* register tiles, rows x vectors of %zu reals: forward %d x %d, "
+				          "weight gradient %d x %d", dtypes[m->dtype].vl, t->fwd_mr, t->fwd_nb,
+				          t->dw_mr, t->dw_nb);
 			emit_line(e, " * (%zu tiles of W's rows and b, %zu per work unit)%s", t->dw_tiles,
 			          t->dw_tpu, t->dx_nb ? "," : " */");
 			if (t->dx_nb)

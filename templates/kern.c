@@ -97,6 +97,8 @@ typedef __mmask16 vmask;
 #define VI_IOTA_STRIDE(s) _mm512_setr_epi32(0, (s), 2 * (s), 3 * (s), 4 * (s), 5 * (s), \
 	6 * (s), 7 * (s), 8 * (s), 9 * (s), 10 * (s), 11 * (s), 12 * (s), 13 * (s), 14 * (s), 15 * (s))
 #define V_MGATHER(m, idx, p) _mm512_mask_i32gather_ps(V_ZERO(), (m), (idx), (p), 4)
+#define V_MSCATTER(p, m, idx, v) _mm512_mask_i32scatter_ps((p), (m), (idx), (v), 4)
+typedef __m512i vindex;
 #endif
 
 //@ section real_f64
@@ -147,6 +149,8 @@ typedef __mmask8 vmask;
 #define VI_IOTA_STRIDE(s) _mm512_setr_epi64((long long)0, (s), 2 * (s), 3 * (s), 4 * (s), \
 	5 * (s), 6 * (s), 7 * (s))
 #define V_MGATHER(m, idx, p) _mm512_mask_i64gather_pd(V_ZERO(), (m), (idx), (p), 8)
+#define V_MSCATTER(p, m, idx, v) _mm512_mask_i64scatter_pd((p), (m), (idx), (v), 8)
+typedef __m512i vindex;
 #endif
 
 //@ section support
@@ -363,6 +367,13 @@ KERN_INLINE void kern_fwd(real *Y, const real *X, const real *W, const real *bia
 	const size_t nch = (KERN_NV(OUT) + (size_t)NB - 1) / (size_t)NB;   /* column chunks */
 	const int lastnb = (int)(KERN_NV(OUT) - (nch - 1) * (size_t)NB);
 	size_t ch;
+	if (KERN_NV(OUT) <= KERN_MAXNB && r1 - r0 < 4) {
+		/* A few rows (inference): latency-bound, so all of a row's
+		 * vectors at once, as independent chains. */
+		for (; r0 < r1; r0++)
+			kern_fwd_tile(Y, X, W, bias, IN, OUT, ACT, r0, 0, 1, (int)KERN_NV(OUT));
+		return;
+	}
 	for (ch = 0; ch + 1 < nch; ch++)
 		kern_fwd_rows(Y, X, W, bias, IN, OUT, ACT, MR, r0, r1, ch * (size_t)NB, NB);
 	kern_fwd_rows(Y, X, W, bias, IN, OUT, ACT, MR, r0, r1, ch * (size_t)NB, lastnb);
@@ -457,6 +468,53 @@ KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, co
 #undef STORE1
 }
 
+/* Layers with OUT <= VL (one vector per row of OUT, e.g. 10 classes):
+ * vectorised along j instead, so every lane is used.  Rows i [0, OUT) x
+ * vectors [c0, c0+nb) of j: per sample b, nb loads of X[b][j..], OUT
+ * broadcasts of D[b][i]; the same chain per element, so the same bits.  G
+ * and W are read and written transposed (stride OUT) with gathers and
+ * scatters, once per tile. */
+KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, const real *X,
+                               const real *D, real s, const size_t IN, const size_t OUT,
+                               size_t c0, const int nb)
+{
+	const vmask m0 = KERN_MASK(IN, c0, 0), m1 = KERN_MASK(IN, c0, 1),
+	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
+	const vindex idx = VI_IOTA_STRIDE((int)OUT);   /* j -> j * OUT */
+	const vreal vs = V_SET1(s);
+	size_t b;
+	KERN_ACC_DECL
+#define AT(r, v) ((c0 + (v)) * VL * OUT + (size_t)(r))   /* W[j0 of vector v][i = r] */
+#define INIT1(r, v) if ((size_t)(r) < OUT && (v) < nb && mode == KERN_GRAD_ACC) \
+	KERN_ACC(r, v) = V_MGATHER(m##v, idx, G + AT(r, v));
+#define INITR(r) KERN_VECS(INIT1, r)
+	KERN_ROWS(INITR)
+#undef INIT1
+#undef INITR
+	for (b = 0; b < n; b++) {
+		const real *x = X + b * IN + c0 * VL, *d = D + b * OUT;
+		vreal x0 = V_ZERO(), x1 = V_ZERO(), x2 = V_ZERO(), x3 = V_ZERO();
+		if (nb > 0) { x0 = V_MLOAD(m0, x); KERN_REG(x0); }
+		if (nb > 1) { x1 = V_MLOAD(m1, x + VL); KERN_REG(x1); }
+		if (nb > 2) { x2 = V_MLOAD(m2, x + 2 * VL); KERN_REG(x2); }
+		if (nb > 3) { x3 = V_MLOAD(m3, x + 3 * VL); KERN_REG(x3); }
+#define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(x##v, db, KERN_ACC(r, v));
+#define FMAR(r) if ((size_t)(r) < OUT) { const vreal db = V_SET1(d[r]); KERN_VECS(FMA1, r) }
+		KERN_ROWS(FMAR)
+#undef FMA1
+#undef FMAR
+	}
+#define STORE1(r, v) if ((size_t)(r) < OUT && (v) < nb) { \
+		real *p_ = (mode == KERN_GRAD_SGD ? W : G) + AT(r, v); \
+		V_MSCATTER(p_, m##v, idx, mode == KERN_GRAD_SGD \
+			? V_FNMA(vs, KERN_ACC(r, v), V_MGATHER(m##v, idx, p_)) : KERN_ACC(r, v)); }
+#define STORER(r) KERN_VECS(STORE1, r)
+	KERN_ROWS(STORER)
+#undef STORE1
+#undef STORER
+#undef AT
+}
+
 /* j tiles [jt0, jt1) of one column chunk; tile njt-1 is the bias row. */
 KERN_INLINE void kern_dw_chunk(const int mode, size_t n, real *W, real *bias, real *G,
                                real *Gb, const real *X, const real *D, real s, const size_t IN,
@@ -484,6 +542,21 @@ KERN_INLINE void kern_dw_mode(const int mode, size_t n, real *W, real *bias, rea
 	const size_t nch = (KERN_NV(OUT) + (size_t)NB - 1) / (size_t)NB;
 	const int lastnb = (int)(KERN_NV(OUT) - (nch - 1) * (size_t)NB);
 	size_t ch;
+	if (KERN_NV(OUT) == 1 && MR % VL == 0 && MR / VL <= KERN_MAXNB) {
+		/* one vector of OUT: the j-vectorised tiles, MR = whole vectors of j */
+		const size_t njt = (IN + (size_t)MR - 1) / (size_t)MR + 1;
+		const int lastv = (int)(KERN_NV(IN) - (njt - 2) * (size_t)(MR / VL));
+		size_t jt;
+		for (jt = jt0; jt < jt1; jt++) {
+			if (jt + 2 < njt)
+				kern_dwt_tile(mode, n, W, G, X, D, s, IN, OUT, jt * (size_t)(MR / VL), MR / VL);
+			else if (jt + 2 == njt)
+				kern_dwt_tile(mode, n, W, G, X, D, s, IN, OUT, jt * (size_t)(MR / VL), lastv);
+			else
+				kern_db_tile(mode, n, bias, Gb, D, s, OUT, 0, 1);
+		}
+		return;
+	}
 	for (ch = 0; ch + 1 < nch; ch++)
 		kern_dw_chunk(mode, n, W, bias, G, Gb, X, D, s, IN, OUT, MR, jt0, jt1,
 		              ch * (size_t)NB, NB);
