@@ -364,8 +364,11 @@ static int run(Ctx *ctx, int argc, char **argv)
 		if (locate_tree(ctx, &top, &bin) != 0)
 			return -1;
 		/* -ffp-contract=off: the generated code spells every multiply-add as an
-		 * explicit FMA and must not get others (docs/performance.md). */
-		printf("-I%s/runtime -ffp-contract=off\n", top);
+		 * explicit FMA and must not get others.  -march=native: a trainer runs
+		 * where it is built, and without the machine's FMA and vector units
+		 * the portable kernels are ~100x slower; a later -march overrides it
+		 * (docs/performance.md). */
+		printf("-I%s/runtime -ffp-contract=off -march=native\n", top);
 		return 0;
 	case MODE_LIBS:
 		if (locate_tree(ctx, &top, &bin) != 0)
