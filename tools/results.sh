@@ -74,10 +74,10 @@ row() { # ID EXAMPLE REFERENCE NORM
 	[ -f "$f" ] || return 0
 	f64=""
 	[ ! -f "$out/$id-f64.json" ] || f64=$(pct "$(json test_accuracy "$out/$id-f64.json")")
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$4" "$3" \
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$4" "$3" \
 		"$(pct "$(json test_accuracy "$f")")" "${f64:--}" \
 		"$(num "$(json train_loss "$f")" %.4f)" "$(num "$(json train_seconds "$f")" %.2f)" \
-		"$(num "$(json samples_per_second "$f")" %.0f)"
+		"$(num "$(json samples_per_second "$f")" %.0f)" "$(json threads "$f")"
 }
 
 {
@@ -91,8 +91,8 @@ row() { # ID EXAMPLE REFERENCE NORM
 	echo "- Compiler: $("$CC" --version | head -n 1)"
 	echo "- nncc revision: $rev"
 	echo
-	echo "| Example | Inputs | Reference | nncc float32 | nncc float64 | Train cross-entropy | Train s | Samples/s |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "| Example | Inputs | Reference | nncc float32 | nncc float64 | Train cross-entropy | Train s | Samples/s | Threads |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	row softmax "softmax.yaml (784-10, full batch, 100 it.)" "90.52%" standardize
 	row sigmoid50 "sigmoid50-fullbatch.yaml (784-50-10, full batch, 1000 it.)" "94.01%" standardize
 	row sgd20 "sgd20.yaml (784-50-10, batch 20, 30000 it.)" "96.55%" "scale (x/255)"
@@ -101,14 +101,17 @@ row() { # ID EXAMPLE REFERENCE NORM
 	row xor "xor.yaml (2-8-2 tanh, shipped data)" "-" standardize
 	echo
 	echo "Train cross-entropy is the mean over the whole training set after training"
-	echo "(float32 run); times are training only, one thread unless the network asks otherwise."
+	echo "(float32 run); times are training only (float32), with the threads the trainer"
+	echo "chose (all cores by default; passes too small to gain from a second thread run on one)."
+	echo "The machine is shared, so times vary by tens of percent between runs."
 	echo
 	echo "## Preprocessing of sgd20"
 	echo
 	echo "The reference figure for the SGD experiment (96.55%) is reached with x/255"
 	echo "scaling; with \`standardize\`, independent implementations of exactly that recipe"
 	echo "(numpy, PyTorch, FANN, darknet: randn*0.1 init, consecutive batches of 20) reach"
-	echo "95.4-95.9% on this machine, and nncc lands in that range too (row above)."
+	echo "95.4-95.9% on this machine; compare nncc's row above (the exact figure depends"
+	echo "on the initial weights, i.e. on the seed and the random generator)."
 	echo "\`examples/sgd20.yaml\` therefore uses \`normalize: scale\`; the standardize run is"
 	echo "kept in the table so both are visible. The full-batch experiments use"
 	echo "\`standardize\`, as their reference does."
