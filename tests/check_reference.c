@@ -163,7 +163,11 @@ static void matrix_examples(uint64_t seed)
 				*p = '_';
 		snprintf(n->example, sizeof n->example, "%s", s);
 		snprintf(n->desc, sizeof n->desc, "%s as written", s);
-		n->seed = seed ^ (0x9e3779b97f4a7c15ULL * G.n_nets);
+		/* keyed by the name, so a new example does not change the others */
+		uint64_t h = 0xcbf29ce484222325ULL;
+		for (const char *p = n->id; *p; p++)
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+		n->seed = seed ^ h;
 	}
 	free(list);
 }
@@ -597,6 +601,9 @@ START_TEST(test_matrix)
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
 
 	const size_t batches[] = {1, 3, 20, d.N};
+	size_t pbytes = gm->n_params * (gm->dtype == NNCC_F32 ? sizeof(float) : sizeof(double));
+	unsigned char *trained = malloc(4 * pbytes + 1);
+	ck_assert_ptr_nonnull(trained);
 	for (size_t bi = 0; bi < 4; bi++) {
 		Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, batches[bi], 0, 0, "explicit"};
 		int kink = 0;
@@ -605,12 +612,22 @@ START_TEST(test_matrix)
 		size_t span = d.N - w.B + 1;   /* batch s starts at sample (s*B) % span */
 		for (w.step = 0; w.step < K_EXPLICIT && !kink; w.step++)
 			kink = step_explicit(&w, ref, &d, w.step * w.B % span);
-		if (w.B > gm->max_batch)
-			continue;
-		w.phase = "step()";
-		for (; w.step < K_EXPLICIT + K_FUSED && !kink; w.step++)
-			kink = step_fused(&w, ref, &d, w.step * w.B % span);
+		if (w.B <= gm->max_batch) {
+			w.phase = "step()";
+			for (; w.step < K_EXPLICIT + K_FUSED && !kink; w.step++)
+				kink = step_fused(&w, ref, &d, w.step * w.B % span);
+		}
+		memcpy(trained + bi * pbytes, gm->params, pbytes);
 	}
+	/* The trained bits are pinned (tests/golden/reference.sha256): a redesign
+	 * of the generated code must not change a single one. */
+	if (G.seed == 1) {
+		char hex[65];
+		nncc_sha256_hex(trained, 4 * pbytes, hex);
+		char *why = tu_golden("tests/golden/reference.sha256", c->id, hex);
+		ck_assert_msg(why == NULL, "%s (after the 4 batch sizes' steps)", why);
+	}
+	free(trained);
 	if (getenv("NNCC_TEST_VERBOSE"))
 		fprintf(stderr, "%s: largest error %.2g of the tolerance (%s)\n", c->id, worst_ratio,
 		        c->net->desc);
@@ -725,6 +742,14 @@ START_TEST(test_trajectory)
 		update_both(gm, ref, &d, TRAJ_LR, TRAJ_N);
 		check_scalar(&w, "loss (sum over the 1000 images)", loss, ref_sum, ref->mloss * TRAJ_N);
 		compare_params(&w, ref, &d, "params after the step");
+	}
+	if (G.seed == 1) {   /* pinned like the matrix */
+		char hex[65], id[128];
+		nncc_sha256_hex(gm->params, gm->n_params * sizeof(double), hex);
+		snprintf(id, sizeof id, "trajectory_%s_%s", c->id,
+		         strncmp(source, "data/mnist", 10) == 0 ? "mnist" : "synthetic");
+		char *why = tu_golden("tests/golden/reference.sha256", id, hex);
+		ck_assert_msg(why == NULL, "%s (on %s)", why, source);
 	}
 	/* The trajectory went somewhere: the loss fell. */
 	ref_forward(ref, TRAJ_N, d.x);

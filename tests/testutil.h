@@ -97,6 +97,49 @@ static inline const char *tu_cc(void)
 	return cc && *cc ? cc : "cc";
 }
 
+/* Golden values: a table file of lines "ID VALUE" pins results that must not
+ * change (the bits of trained weights across a redesign).  tu_golden()
+ * compares `value` with the entry for `id` and returns NULL, or a message
+ * (malloc'd) saying what differs.  With NNCC_GOLDEN_WRITE=FILE set it appends
+ * "ID VALUE" to FILE instead and returns NULL: that is how a table is
+ * recorded (sort the result into tests/golden/; docs/testing.md). */
+static inline char *tu_golden(const char *table, const char *id, const char *value)
+{
+	const char *w = getenv("NNCC_GOLDEN_WRITE");
+	char line[512], *msg = malloc(1024);
+	if (!msg)
+		abort();
+	if (w && *w) {
+		FILE *f = fopen(w, "a");
+		if (!f || fprintf(f, "%s %s\n", id, value) < 0 || fclose(f) != 0)
+			abort();
+		free(msg);
+		return NULL;
+	}
+	FILE *f = fopen(table, "r");
+	if (!f) {
+		snprintf(msg, 1024, "cannot read the golden table %s", table);
+		return msg;
+	}
+	size_t idlen = strlen(id);
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, id, idlen) != 0 || line[idlen] != ' ')
+			continue;
+		fclose(f);
+		line[strcspn(line, "\n")] = 0;
+		if (strcmp(line + idlen + 1, value) == 0) {
+			free(msg);
+			return NULL;
+		}
+		snprintf(msg, 1024, "%s: got %s, but %s pins %s", id, value, table, line + idlen + 1);
+		return msg;
+	}
+	fclose(f);
+	snprintf(msg, 1024, "%s: no entry in %s (a new case: record it with NNCC_GOLDEN_WRITE, "
+	         "docs/testing.md)", id, table);
+	return msg;
+}
+
 /* The nncc binary under test ($NNCC, default build/nncc). */
 static inline const char *tu_nncc(void)
 {
