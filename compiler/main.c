@@ -281,7 +281,7 @@ static int write_outputs(Ctx *ctx, Output *outs, size_t n)
 	return rc;
 }
 
-static int export_trainer(Ctx *ctx, const Options *o, const Model *m)
+static int write_trainer(Ctx *ctx, const Options *o, const Model *m)
 {
 	EmitOptions eo = {.command_line = o->command_line, .test_accuracy = NAN};
 	Buf c;
@@ -296,7 +296,7 @@ static int export_trainer(Ctx *ctx, const Options *o, const Model *m)
 }
 
 /* --infer: NAME.c and NAME.h from -o NAME.c, or one header (--header-only). */
-static int export_infer(Ctx *ctx, const Options *o, const Model *m)
+static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 {
 	const char *out = o->output ? o->output
 	                            : default_output(ctx, o->input, o->header_only ? ".h" : ".c");
@@ -326,7 +326,7 @@ static int export_infer(Ctx *ctx, const Options *o, const Model *m)
 	Buf h, c;
 	buf_init(&h);
 	buf_init(&c);
-	int rc = infer_export(ctx, m, &eo, &h, &c);
+	int rc = export_infer(ctx, m, &eo, &h, &c);
 	if (rc == 0) {
 		Output outs[2] = {{h_path, &h, NULL}, {out, &c, NULL}};
 		rc = write_outputs(ctx, outs, o->header_only ? 1 : 2);
@@ -343,7 +343,7 @@ static int compile(Ctx *ctx, const Options *o)
 		return -1;
 	if (o->mode == MODE_CHECK)
 		return 0;
-	return o->infer ? export_infer(ctx, o, m) : export_trainer(ctx, o, m);
+	return o->infer ? write_infer(ctx, o, m) : write_trainer(ctx, o, m);
 }
 
 static int run(Ctx *ctx, int argc, char **argv)

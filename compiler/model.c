@@ -1,7 +1,8 @@
 /*
  * model.c - validates the YAML Node tree into the Model IR.
  * Parsing is table-driven: each mapping has a Table of Fields (key, node
- * kind, handler, offsetof, required), and each layer kind one LayerSpec row.
+ * kind, handler, offsetof, required); each layer kind is a kind_table row
+ * (kinds.c) and each optimizer an optimizer_table row (optim.c).
  * Unknown keys, wrong node kinds and bad scalars are errors, never defaults.
  * Validation keeps going past an error to report the rest, then fills the
  * shapes: IN/OUT per layer and the parameter block (per dense layer W[in][out]
@@ -31,29 +32,39 @@ typedef struct EnumTable {
 
 #define ENUM_TABLE(what, arr) {what, arr, sizeof arr / sizeof arr[0]}
 
+/* The activation rows of nncc_act.h, as text. */
 const ActivationInfo activation_table[ACT_COUNT] = {
-#define X(e, name, fwd, deriv) [e] = {name, fwd, deriv},
+#define X(ID, name, fwd, deriv) [ACT_##ID] = {#name, #fwd, #deriv},
 	NNCC_ACTIVATIONS(X)
 #undef X
 };
 
 static const EnumName act_names[] = {
-#define X(e, name, fwd, deriv) {name, e},
+#define X(ID, name, fwd, deriv) {#name, ACT_##ID},
 	NNCC_ACTIVATIONS(X)
 #undef X
 	{"identity", ACT_LINEAR},  /* alias */
 };
-static const EnumName dtype_names[] = {{"float32", DTYPE_F32}, {"float64", DTYPE_F64}};
+static const EnumName dtype_names[] = {
+#define X(ID, v, name, abbr, ctype) {#name, NNCC_##ID},
+	NNCC_DTYPES(X)
+#undef X
+};
 static const EnumName loss_names[] = {{"cross_entropy", LOSS_CROSS_ENTROPY}};
-static const EnumName opt_names[] = {{"sgd", OPT_SGD}};
-static const EnumName init_names[] = {{"normal", INIT_NORMAL}, {"uniform", INIT_UNIFORM}};
+static const EnumName init_names[] = {
+#define X(ID, v, name, doc) {#name, NNCC_INIT_##ID},
+	NNCC_INITS(X)
+#undef X
+};
 static const EnumName norm_names[] = {
-	{"standardize", NORM_STANDARDIZE}, {"scale", NORM_SCALE}, {"none", NORM_NONE}};
+#define X(ID, v, name, doc) {#name, NNCC_NORM_##ID},
+	NNCC_NORMS(X)
+#undef X
+};
 
 static const EnumTable act_table = ENUM_TABLE("activation", act_names);
 static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
 static const EnumTable loss_table = ENUM_TABLE("loss", loss_names);
-static const EnumTable opt_table = ENUM_TABLE("optimizer", opt_names);
 static const EnumTable init_table = ENUM_TABLE("distribution", init_names);
 static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
 
@@ -64,9 +75,6 @@ static const LayerKind loss_output[] = {[LOSS_CROSS_ENTROPY] = LAYER_SOFTMAX};
 _Static_assert(sizeof(Activation) == sizeof(int), "enum size");
 _Static_assert(sizeof(DType) == sizeof(int), "enum size");
 _Static_assert(sizeof(Loss) == sizeof(int), "enum size");
-_Static_assert(sizeof(Optimizer) == sizeof(int), "enum size");
-_Static_assert(sizeof(Init) == sizeof(int), "enum size");
-_Static_assert(sizeof(Norm) == sizeof(int), "enum size");
 
 static const EnumName *enum_find(const EnumTable *t, const char *word)
 {
@@ -85,22 +93,8 @@ static const char *enum_name(const EnumTable *t, int value)
 }
 
 const char *dtype_name(DType t) { return enum_name(&dtype_table, (int)t); }
-const char *norm_name(Norm n) { return enum_name(&norm_table, (int)n); }
 
-/* ---- Fields and tables. */
-
-typedef struct Field Field;
-/* Parses val (already of kind f->kind) into obj + f->offset; reports errors. */
-typedef void (*FieldFn)(Ctx *ctx, const Field *f, const Node *val, void *obj);
-
-struct Field {
-	const char *key;
-	NodeKind kind;
-	FieldFn parse;
-	size_t offset;
-	bool required;
-	const void *aux;          /* Range, EnumTable or Table, per handler */
-};
+/* ---- Fields (nncc.h) and tables. */
 
 typedef struct Table {
 	const Field *fields;
@@ -109,10 +103,6 @@ typedef struct Table {
 	/* Cross-key checks once every key is parsed (may be NULL). */
 	void (*check)(Ctx *ctx, const Node *map, void *obj);
 } Table;
-
-typedef struct Range {
-	uint64_t min, max;
-} Range;
 
 static const Node *map_get(const Node *map, const char *key)
 {
@@ -194,7 +184,7 @@ static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *whe
 			           where, field_list(ctx, t->fields, t->n));
 			continue;
 		}
-		if (val->kind != f->kind) {
+		if (val->kind != f->kind && f->kind != NODE_ANY) {
 			diag_error(ctx, val->loc, "'%s' must be %s, got %s", f->key,
 			           node_kind_name(f->kind), found_kind(ctx, val));
 			continue;
@@ -261,7 +251,7 @@ static bool get_count(Ctx *ctx, const Field *f, const Node *val, uint64_t *out)
 	return true;
 }
 
-static void field_size(Ctx *ctx, const Field *f, const Node *val, void *obj)
+void field_size(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
 	uint64_t v;
 	if (get_count(ctx, f, val, &v))
@@ -351,6 +341,12 @@ static void field_enum(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	memcpy(field_ptr(f, obj), &v, sizeof v);
 }
 
+void field_activation(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const Field g = {f->key, f->kind, field_enum, f->offset, f->required, &act_table};
+	field_enum(ctx, &g, val, obj);
+}
+
 static bool is_ident(const char *s)
 {
 	static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
@@ -401,53 +397,23 @@ static void field_done(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	(void)ctx, (void)f, (void)val, (void)obj;
 }
 
-/* ---- Layers: one LayerSpec row per kind. */
+/* ---- Layers: one kind_table row per kind (kinds.c). */
 
 static const Range units_range = {1, NNCC_MAX_UNITS};
 static const Range count_range = {1, UINT32_MAX};
 static const Range threads_range = {0, 1024};
 
-#define LAYER_NAME_FIELD {"name", NODE_SCALAR, field_ident, offsetof(Layer, name), false, NULL}
-#define LAYER_TYPE_FIELD {"type", NODE_SCALAR, field_done, 0, true, NULL}
-
-static const Field dense_fields[] = {
-	LAYER_NAME_FIELD,
-	LAYER_TYPE_FIELD,
-	{"units", NODE_SCALAR, field_size, offsetof(Layer, out), true, &units_range},
-	{"activation", NODE_SCALAR, field_enum, offsetof(Layer, act), false, &act_table},
+/* Every kind's first two keys. */
+static const Field layer_common[] = {
+	{"name", NODE_SCALAR, field_ident, offsetof(Layer, name), false, NULL},
+	{"type", NODE_SCALAR, field_done, 0, true, NULL},
 };
-static const Field softmax_fields[] = {LAYER_NAME_FIELD, LAYER_TYPE_FIELD};
-
-typedef struct LayerSpec {
-	const char *name;
-	const Field *fields;
-	size_t n_fields;
-	bool has_params;    /* W[in][out] + b[out]; out from `units` */
-	bool same_width;    /* out = in (no `units`) */
-	bool first_ok;      /* may be the first layer */
-	bool last_only;     /* must be the last layer */
-} LayerSpec;
-
-static const LayerSpec layer_specs[LAYER_COUNT] = {
-	[LAYER_DENSE] = {"dense", dense_fields, sizeof dense_fields / sizeof dense_fields[0],
-	                 true, false, true, false},
-	[LAYER_SOFTMAX] = {"softmax", softmax_fields,
-	                   sizeof softmax_fields / sizeof softmax_fields[0], false, true, false,
-	                   true},
-};
-
-const char *layer_kind_name(LayerKind k)
-{
-	if ((unsigned)k >= LAYER_COUNT)
-		NNCC_UNREACHABLE();
-	return layer_specs[k].name;
-}
 
 static const char *layer_kinds_list(Ctx *ctx)
 {
 	const char *s = "";
 	for (int k = 0; k < LAYER_COUNT; k++)
-		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", layer_specs[k].name);
+		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", kind_table[k].name);
 	return s;
 }
 
@@ -460,7 +426,7 @@ static const char *layer_label(Ctx *ctx, const Node *item, size_t i)
 	return arena_printf(ctx->arena, "layer %zu", i + 1);
 }
 
-/* One layer mapping.  Its `type` picks the LayerSpec whose fields apply;
+/* One layer mapping.  Its `type` picks the kind whose fields apply;
  * L->kind stays LAYER_COUNT when the type is missing or unknown. */
 static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
 {
@@ -485,15 +451,20 @@ static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
 		return;
 	}
 	for (int k = 0; k < LAYER_COUNT; k++)
-		if (strcmp(type->str, layer_specs[k].name) == 0)
+		if (strcmp(type->str, kind_table[k].name) == 0)
 			L->kind = (LayerKind)k;
 	if (L->kind == LAYER_COUNT) {
 		diag_error(ctx, type->loc, "unknown layer type %s (expected: %s)",
 		           found(ctx, type), layer_kinds_list(ctx));
 		return;
 	}
-	const LayerSpec *spec = &layer_specs[L->kind];
-	Table t = {spec->fields, spec->n_fields, NULL, NULL};
+	const KindInfo *kind = &kind_table[L->kind];
+	size_t n = sizeof layer_common / sizeof layer_common[0];
+	Field *fields = arena_alloc(ctx->arena, (n + kind->n_fields) * sizeof *fields);
+	memcpy(fields, layer_common, sizeof layer_common);
+	if (kind->n_fields)
+		memcpy(fields + n, kind->fields, kind->n_fields * sizeof *fields);
+	Table t = {fields, n + kind->n_fields, NULL, NULL};
 	parse_map(ctx, item, &t, arena_printf(ctx->arena, "in %s", label), L);
 }
 
@@ -533,6 +504,129 @@ static void training_check(Ctx *ctx, const Node *map, void *obj)
 		           "missing 'iterations' or 'epochs' in 'training' (give exactly one)");
 }
 
+/* ---- The optimizer: `optimizer: NAME`, or a mapping with `type: NAME` and
+ * the row's hyper-parameters (optim.c). */
+
+static const char *optimizer_list(Ctx *ctx)
+{
+	const char *s = "";
+	for (int k = 0; k < OPT_COUNT; k++)
+		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", optimizer_table[k].name);
+	return s;
+}
+
+static const char *hparam_list(Ctx *ctx, const OptimizerInfo *o)
+{
+	const char *s = "type";
+	for (size_t k = 0; k < o->n_hparams; k++)
+		s = arena_printf(ctx->arena, "%s, %s", s, o->hparams[k].key);
+	return s;
+}
+
+/* One hyper-parameter's value: a boolean for a flag, else a finite number
+ * in the row's range. */
+static void parse_hparam(Ctx *ctx, const HParam *h, const Node *val, double *out)
+{
+	if (h->flag) {
+		bool b = false;
+		const Field f = {h->key, NODE_SCALAR, field_bool, 0, false, NULL};
+		int before = ctx->n_errors;
+		field_bool(ctx, &f, val, &b);
+		if (ctx->n_errors == before)
+			*out = b;
+		return;
+	}
+	const char *s = val->str;
+	bool ok = !val->quoted && *s && strspn(s, "0123456789+-.eE") == strlen(s);
+	char *end = NULL;
+	double v = ok ? strtod(s, &end) : 0;
+	if (!ok || *end || !isfinite(v) || (h->min_open ? !(v > h->min) : !(v >= h->min)) ||
+	    (h->max_open ? !(v < h->max) : !(v <= h->max))) {
+		diag_error(ctx, val->loc, "'%s' must be a number in %s%g, %g%s, got %s", h->key,
+		           h->min_open ? "(" : "[", h->min, h->max, h->max_open ? ")" : "]",
+		           found(ctx, val));
+		return;
+	}
+	*out = v;
+}
+
+/* The row named by `type`, or OPT_COUNT after a diagnostic. */
+static Optimizer optimizer_find(Ctx *ctx, const Node *type)
+{
+	for (int k = 0; k < OPT_COUNT; k++)
+		if (strcmp(type->str, optimizer_table[k].name) == 0)
+			return (Optimizer)k;
+	diag_error(ctx, type->loc, "unknown optimizer %s (expected: %s)", found(ctx, type),
+	           optimizer_list(ctx));
+	return OPT_COUNT;
+}
+
+/* Optimizer o with its default hyper-parameters. */
+static void optimizer_set(Training *t, Optimizer o)
+{
+	t->optimizer = o;
+	for (size_t k = 0; k < optimizer_table[o].n_hparams; k++)
+		t->hparams[k] = optimizer_table[o].hparams[k].def;
+}
+
+static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Training *t = obj;
+	(void)f;
+	if (val->kind == NODE_SCALAR) {
+		Optimizer o = optimizer_find(ctx, val);
+		if (o != OPT_COUNT)
+			optimizer_set(t, o);
+		return;
+	}
+	if (val->kind != NODE_MAP) {
+		diag_error(ctx, val->loc, "'optimizer' must be a name or a mapping with 'type', got %s",
+		           found_kind(ctx, val));
+		return;
+	}
+	const Node *type = map_get(val, "type");
+	if (!type || type->kind != NODE_SCALAR) {
+		diag_error(ctx, type ? type->loc : val->loc,
+		           "'optimizer' needs 'type: NAME' (expected: %s)", optimizer_list(ctx));
+		return;
+	}
+	Optimizer o = optimizer_find(ctx, type);
+	if (o == OPT_COUNT)
+		return;
+	const OptimizerInfo *info = &optimizer_table[o];
+	optimizer_set(t, o);
+	for (size_t i = 0; i < val->n; i++) {
+		const Node *key = val->keys[i], *v = val->items[i];
+		const HParam *h = NULL;
+		size_t k;
+		if (strcmp(key->str, "type") == 0)
+			continue;
+		for (k = 0; k < info->n_hparams && !h; k++)
+			if (strcmp(info->hparams[k].key, key->str) == 0)
+				h = &info->hparams[k];
+		if (!h) {
+			const char *other = NULL;
+			for (int j = 0; j < OPT_COUNT && !other; j++)
+				for (size_t q = 0; q < optimizer_table[j].n_hparams; q++)
+					if (strcmp(optimizer_table[j].hparams[q].key, key->str) == 0)
+						other = optimizer_table[j].name;
+			if (other)
+				diag_error(ctx, key->loc, "'%s' is a hyper-parameter of %s, not of %s "
+				           "(expected: %s)", key->str, other, info->name,
+				           hparam_list(ctx, info));
+			else
+				diag_error(ctx, key->loc, "unknown key '%s' in 'training.optimizer' "
+				           "(expected: %s)", key->str, hparam_list(ctx, info));
+			continue;
+		}
+		if (v->kind != NODE_SCALAR) {
+			diag_error(ctx, v->loc, "'%s' must be a scalar, got %s", h->key, found_kind(ctx, v));
+			continue;
+		}
+		parse_hparam(ctx, h, v, &t->hparams[k - 1]);
+	}
+}
+
 static const Field init_fields[] = {
 	{"distribution", NODE_SCALAR, field_enum, offsetof(Training, init), false, &init_table},
 	{"scale", NODE_SCALAR, field_positive, offsetof(Training, init_scale), false, NULL},
@@ -541,7 +635,7 @@ static const Table init_tbl = {init_fields, sizeof init_fields / sizeof init_fie
                                "in 'training.init'", NULL};
 
 static const Field training_fields[] = {
-	{"optimizer", NODE_SCALAR, field_enum, offsetof(Training, optimizer), false, &opt_table},
+	{"optimizer", NODE_ANY, field_optimizer, 0, false, NULL},
 	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Training, learning_rate), true,
 	 NULL},
 	{"batch_size", NODE_SCALAR, field_batch, offsetof(Training, batch_size), true,
@@ -560,10 +654,11 @@ static const Table training_tbl = {training_fields,
 
 static const Field data_fields[] = {
 	{"dir", NODE_SCALAR, field_path, offsetof(Data, dir), false, NULL},
-	{"train_images", NODE_SCALAR, field_path, offsetof(Data, train_images), false, NULL},
-	{"train_labels", NODE_SCALAR, field_path, offsetof(Data, train_labels), false, NULL},
-	{"test_images", NODE_SCALAR, field_path, offsetof(Data, test_images), false, NULL},
-	{"test_labels", NODE_SCALAR, field_path, offsetof(Data, test_labels), false, NULL},
+#define X(ID, key, file) \
+	{#key, NODE_SCALAR, field_path, offsetof(Data, files) + NNCC_FILE_##ID * sizeof(char *), \
+	 false, NULL},
+	NNCC_FILES(X)
+#undef X
 	{"normalize", NODE_SCALAR, field_enum, offsetof(Data, normalize), false, &norm_table},
 };
 static const Table data_tbl = {data_fields, sizeof data_fields / sizeof data_fields[0],
@@ -585,21 +680,29 @@ static void model_defaults(Model *m)
 {
 	m->dtype = DTYPE_F32;
 	m->loss = LOSS_CROSS_ENTROPY;
-	m->train.optimizer = OPT_SGD;
+	optimizer_set(&m->train, OPT_SGD);
 	m->train.seed = 1;
 	m->train.shuffle = false;
-	m->train.init = INIT_NORMAL;
+	m->train.init = NNCC_INIT_NORMAL;
 	m->train.init_scale = 0.1;
 	m->train.threads = 0;
 	m->data.dir = "data/mnist";
-	m->data.train_images = "train-images-idx3-ubyte";
-	m->data.train_labels = "train-labels-idx1-ubyte";
-	m->data.test_images = "t10k-images-idx3-ubyte";
-	m->data.test_labels = "t10k-labels-idx1-ubyte";
-	m->data.normalize = NORM_STANDARDIZE;
+	for (int i = 0; i < NNCC_DATA_FILES; i++)
+		m->data.files[i] = nncc_default_files[i];
+	m->data.normalize = NNCC_NORM_STANDARDIZE;
 }
 
 /* ---- Cross-key checks and shapes. */
+
+/* The kinds that may be first, for the message: "dense". */
+static const char *first_kinds(Ctx *ctx)
+{
+	const char *s = "";
+	for (int k = 0; k < LAYER_COUNT; k++)
+		if (kind_table[k].first_ok)
+			s = arena_printf(ctx->arena, "%s%s%s", s, *s ? " or " : "", kind_table[k].name);
+	return s;
+}
 
 /* Layer order (first/last rules), the loss's output layer, unique names. */
 static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
@@ -615,12 +718,13 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 			}
 		if (L->kind == LAYER_COUNT)
 			continue;
-		const LayerSpec *spec = &layer_specs[L->kind];
-		if (i == 0 && !spec->first_ok)
-			diag_error(ctx, L->loc, "the first layer must be dense, got %s", spec->name);
-		else if (i + 1 < n && spec->last_only)
+		const KindInfo *kind = &kind_table[L->kind];
+		if (i == 0 && !kind->first_ok)
+			diag_error(ctx, L->loc, "the first layer must be %s, got %s", first_kinds(ctx),
+			           kind->name);
+		else if (i + 1 < n && kind->last_only)
 			diag_error(ctx, L->loc, "%s must be the last layer (it is layer %zu of %zu)",
-			           spec->name, i + 1, n);
+			           kind->name, i + 1, n);
 	}
 	const Layer *last = &m->layers[n - 1];
 	const Node *loss = map_get(root, "loss");
@@ -632,42 +736,41 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 		diag_error(ctx, loss ? loss->loc : last->loc,
 		           "loss '%s'%s needs a %s output layer (the last layer \"%s\" is %s)",
 		           enum_name(&loss_table, (int)m->loss), loss ? "" : " (the default)",
-		           layer_specs[want].name, last->name, layer_specs[last->kind].name);
+		           kind_table[want].name, last->name, kind_table[last->kind].name);
 }
 
-/* Fills in/out, offsets and n_params; only when every layer parsed. */
+/* Fills in/out, the parameter tensors and n_params; only when every layer
+ * parsed.  A kind's tensors hold at most (in + 1) * out parameters. */
 static void model_shape(Ctx *ctx, Model *m)
 {
 	if (!m->inputs || !m->n_layers)
 		return;
-	for (size_t i = 0; i < m->n_layers; i++) {
-		const Layer *L = &m->layers[i];
-		if (L->kind == LAYER_COUNT || (!layer_specs[L->kind].same_width && !L->out))
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (m->layers[i].kind == LAYER_COUNT)
 			return;
-	}
 	size_t width = m->inputs, total = 0;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		Layer *L = &m->layers[i];
-		const LayerSpec *spec = &layer_specs[L->kind];
+		const KindInfo *kind = &kind_table[L->kind];
 		L->in = width;
-		if (spec->same_width)
-			L->out = L->in;
-		if (spec->has_params) {
-			/* in, out <= 2^24 already; the division keeps a 32-bit size_t
-			 * from wrapping too. */
-			if (L->in > (SIZE_MAX - L->out) / L->out ||
-			    L->in * L->out + L->out > NNCC_MAX_PARAMS - total) {
-				diag_error(ctx, L->loc,
-				           "too many parameters: layer \"%s\" (%zu->%zu) takes the "
-				           "network past %zu",
-				           L->name, L->in, L->out, NNCC_MAX_PARAMS);
-				return;
-			}
-			L->w_offset = total;
-			L->b_offset = total + L->in * L->out;
-			L->n_params = L->in * L->out + L->out;
-			total += L->n_params;
+		L->out = kind->out(L, width);
+		if (!L->out)
+			return;   /* a key it needs was reported */
+		/* in, out <= 2^24 already; the division keeps a 32-bit size_t
+		 * from wrapping too. */
+		if (L->in > (SIZE_MAX - L->out) / L->out ||
+		    L->in * L->out + L->out > NNCC_MAX_PARAMS - total) {
+			diag_error(ctx, L->loc,
+			           "too many parameters: layer \"%s\" (%zu->%zu) takes the "
+			           "network past %zu",
+			           L->name, L->in, L->out, NNCC_MAX_PARAMS);
+			return;
 		}
+		L->n_tensors = kind->tensors(L, total);
+		L->n_params = 0;
+		for (size_t t = 0; t < L->n_tensors; t++)
+			L->n_params += L->tensors[t].size;
+		total += L->n_params;
 		width = L->out;
 	}
 	m->n_params = total;
@@ -710,21 +813,29 @@ Model *model_load(Ctx *ctx, const char *path)
 	return m;
 }
 
+nncc_layer_t model_layer_desc(Arena *a, const Model *m, size_t l)
+{
+	const Layer *L = &m->layers[l];
+	nncc_param_t *ts = arena_alloc(a, (L->n_tensors ? L->n_tensors : 1) * sizeof *ts);
+	for (size_t t = 0; t < L->n_tensors; t++) {
+		const Tensor *T = &L->tensors[t];
+		ts[t] = (nncc_param_t){T->name, T->offset, T->size, T->rows, T->cols, T->bias};
+	}
+	return (nncc_layer_t){
+		.name = L->name,
+		.kind = kind_table[L->kind].name,
+		.activation = kind_table[L->kind].has_activation ? activation_table[L->act].name : NULL,
+		.in = L->in,
+		.out = L->out,
+		.n_tensors = L->n_tensors,
+		.tensors = ts,
+	};
+}
+
 uint64_t model_shape_hash(Arena *a, const Model *m)
 {
 	nncc_layer_t *ls = arena_alloc(a, (m->n_layers ? m->n_layers : 1) * sizeof *ls);
-	for (size_t k = 0; k < m->n_layers; k++) {
-		const Layer *l = &m->layers[k];
-		ls[k] = (nncc_layer_t){
-			.name = l->name,
-			.kind = l->kind == LAYER_DENSE ? NNCC_LAYER_DENSE : NNCC_LAYER_SOFTMAX,
-			.activation = l->kind == LAYER_DENSE ? activation_table[l->act].name : "softmax",
-			.in = l->in,
-			.out = l->out,
-			.w_offset = l->w_offset,
-			.b_offset = l->b_offset,
-		};
-	}
-	return nncc_shape_hash_layers(ls, m->n_layers, m->inputs,
-	                              m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64);
+	for (size_t l = 0; l < m->n_layers; l++)
+		ls[l] = model_layer_desc(a, m, l);
+	return nncc_shape_hash_layers(ls, m->n_layers, m->inputs, (int)m->dtype);
 }

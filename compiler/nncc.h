@@ -3,7 +3,9 @@
  * exports, under a heading per file.
  *
  * Pipeline: yaml.c (libyaml -> Node tree with marks) -> model.c (validate ->
- * Model) -> emit.c (Model -> C, through tmpl.c and the built-in templates).
+ * Model, with the rows of kinds.c and optim.c) -> plan.c (Model -> Plan:
+ * names, tiles, work units) -> emit.c (Plan -> trainer C, through tmpl.c
+ * and the built-in templates); export.c (Model + weights -> inference C).
  * All compiler memory comes from the Ctx's arena and is freed once.
  * Vocabulary: Loc = 1-based file:line:col; IN/OUT = layer widths.
  */
@@ -15,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "../runtime/nncc.h"  /* the runtime ABI: dtype, norm and init values */
 
 #define NNCC_VERSION "0.1.0"
 
@@ -67,7 +71,9 @@ Loc diag_loc_from_mark(const char *file, size_t line0, size_t col0);
 char *read_file(Ctx *ctx, const char *path, size_t *len);
 
 /* ---- yaml.c: YAML text -> Node tree. Anchors/aliases and tags are errors. */
-typedef enum NodeKind { NODE_SCALAR, NODE_MAP, NODE_SEQ } NodeKind;
+/* NODE_ANY is never a node's kind: a Field of that kind takes any node and
+ * its handler checks the kind itself. */
+typedef enum NodeKind { NODE_SCALAR, NODE_MAP, NODE_SEQ, NODE_ANY } NodeKind;
 
 typedef struct Node Node;
 struct Node {
@@ -87,69 +93,84 @@ const char *node_kind_name(NodeKind k);   /* "a scalar", "a mapping", ... */
 
 /* ---- model.c: the validated IR. */
 
-/* Activations: enum, YAML name, forward f(x), derivative in terms of the
- * output y = f(x).  Expressions use the generated code's `real`, EXP, TANH
- * and FMA macros; a multiply-add is always an explicit FMA (the trainer's
- * floating-point policy, docs/performance.md).  Adding one = one row here
- * (the reference has its own copy). */
-#define NNCC_ACTIVATIONS(X)                                            \
-	X(ACT_LINEAR, "linear", "x", "(real)1")                           \
-	X(ACT_SIGMOID, "sigmoid", "(real)1 / ((real)1 + EXP(-x))",        \
-	  "y * ((real)1 - y)")                                            \
-	X(ACT_TANH, "tanh", "TANH(x)", "FMA(-y, y, (real)1)")              \
-	X(ACT_RELU, "relu", "x > (real)0 ? x : (real)0",                  \
-	  "y > (real)0 ? (real)1 : (real)0")
+/* Activations: the rows of runtime/nncc_act.h (one definition for the
+ * compiler, the generated code and the docs). */
+#include "../runtime/nncc_act.h"
 
 typedef enum Activation {
-#define X(e, name, fwd, deriv) e,
+#define X(ID, name, fwd, deriv) ACT_##ID,
 	NNCC_ACTIVATIONS(X)
 #undef X
 	ACT_COUNT
 } Activation;
 
 typedef struct ActivationInfo {
-	const char *name, *forward, *derivative;
+	const char *name;      /* YAML word */
+	const char *forward;   /* f(x), as written in nncc_act.h */
+	const char *deriv;     /* f'(x) in terms of y = f(x) */
 } ActivationInfo;
 
 extern const ActivationInfo activation_table[ACT_COUNT];
 
-typedef enum LayerKind { LAYER_DENSE, LAYER_SOFTMAX, LAYER_COUNT } LayerKind;
+/* Layer kinds: one row each in kinds.c (its YAML keys, shape, parameter
+ * tensors, templates).  The enum indexes that table and the reference's. */
+#define NNCC_LAYER_KINDS(X) X(DENSE, dense) X(SOFTMAX, softmax)
+
+typedef enum LayerKind {
+#define X(ID, name) LAYER_##ID,
+	NNCC_LAYER_KINDS(X)
+#undef X
+	LAYER_COUNT
+} LayerKind;
+
+/* One parameter tensor of a layer: a (rows, cols) row-major block of the
+ * parameter array (and, at the same offsets, of the gradient and of every
+ * optimizer state slot). */
+typedef struct Tensor {
+	const char *name;     /* "W", "b" */
+	size_t offset, size;  /* elements into the parameter block; size = rows * cols */
+	size_t rows, cols;    /* a vector is 1 x n */
+	bool bias;            /* a bias: weight decay can leave it out */
+} Tensor;
+
+#define NNCC_MAX_TENSORS 4
 
 typedef struct Layer {
 	LayerKind kind;
 	Loc loc;              /* the layer's mapping in the YAML */
 	const char *name;     /* given, or "layerN" (1-based) */
-	size_t in, out;       /* softmax: in == out */
-	Activation act;       /* dense only */
-	size_t w_offset;      /* dense: element offsets into the parameter block, */
-	size_t b_offset;      /*   weights input-major W[in][out], then bias[out] */
-	size_t n_params;      /* dense: in*out + out; softmax: 0 */
+	size_t in, out;
+	Activation act;       /* kinds with an `activation` key; else ACT_LINEAR */
+	Tensor tensors[NNCC_MAX_TENSORS]; /* its parameters, in storage order */
+	size_t n_tensors;
+	size_t n_params;      /* sum of the tensors' sizes */
 } Layer;
 
-typedef enum DType { DTYPE_F32, DTYPE_F64 } DType;
+typedef enum DType { DTYPE_F32 = NNCC_F32, DTYPE_F64 = NNCC_F64 } DType;
 typedef enum Loss { LOSS_CROSS_ENTROPY } Loss;
-typedef enum Optimizer { OPT_SGD } Optimizer;
-typedef enum Init { INIT_NORMAL, INIT_UNIFORM } Init;
-typedef enum Norm { NORM_NONE, NORM_SCALE, NORM_STANDARDIZE } Norm;
+
+/* Optimizers: one row each in optim.c. */
+typedef enum Optimizer { OPT_SGD, OPT_COUNT } Optimizer;
 
 typedef struct Training {
 	Loc loc;
 	Optimizer optimizer;
+	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, in its table's order */
 	double learning_rate;
 	size_t batch_size;     /* 0 = full batch */
 	size_t iterations;     /* exactly one of iterations/epochs is non-zero */
 	size_t epochs;
 	uint64_t seed;
 	bool shuffle;
-	Init init;
+	int init;              /* nncc_init_t */
 	double init_scale;
 	int threads;           /* 0 = all cores */
 } Training;
 
 typedef struct Data {
 	const char *dir;       /* may be NULL */
-	const char *train_images, *train_labels, *test_images, *test_labels;
-	Norm normalize;
+	const char *files[NNCC_DATA_FILES]; /* train images/labels, test images/labels */
+	int normalize;         /* nncc_norm_t */
 } Data;
 
 typedef struct Model {
@@ -166,25 +187,116 @@ typedef struct Model {
 	Data data;
 } Model;
 
+/* The table-driven parser, shared with the kinds' and optimizers' rows:
+ * a mapping's keys are Fields (key, node kind, handler, offsetof, required). */
+typedef struct Field Field;
+typedef void (*FieldFn)(Ctx *ctx, const Field *f, const Node *val, void *obj);
+struct Field {
+	const char *key;
+	NodeKind kind;
+	FieldFn parse;
+	size_t offset;
+	bool required;
+	const void *aux;          /* Range, EnumTable or Table, per handler */
+};
+
+typedef struct Range {
+	uint64_t min, max;
+} Range;
+
+void field_size(Ctx *ctx, const Field *f, const Node *val, void *obj);       /* size_t in Range */
+void field_activation(Ctx *ctx, const Field *f, const Node *val, void *obj); /* Activation */
+
 /* Validates the document into a Model; NULL after one or more diagnostics
  * (validation continues past the first error where it can). */
 Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root);
 /* yaml_parse + model_from_yaml on a file, filling sha256. */
 Model *model_load(Ctx *ctx, const char *path);
+/* The runtime's descriptor of layer l (kind name, activation, sizes,
+ * tensors), owned by the arena: the shape hash and tools see the same. */
+nncc_layer_t model_layer_desc(Arena *a, const Model *m, size_t l);
 /* FNV-1a shape hash of m, the value nncc_shape_hash() gives the generated
  * descriptor at run time (computed by the runtime's own function). */
 uint64_t model_shape_hash(Arena *a, const Model *m);
-const char *layer_kind_name(LayerKind k);
 const char *dtype_name(DType t);       /* "float32" / "float64" */
-const char *norm_name(Norm n);
+
+/* ---- kinds.c: the layer kinds, one row each: what the front end, the
+ * planner, the trainer's emitter and the exporter need of a kind. */
+typedef struct Buf Buf;
+typedef struct Plan Plan;
+typedef struct Emitter Emitter;
+typedef struct Exporter Exporter;
+
+/* The trainer's passes over one layer, in the order they run. */
+typedef enum Pass { PASS_FORWARD, PASS_BACKWARD, PASS_GRADIENT } Pass;
+
+/* What a layer is in exported inference code: a link of the chain that
+ * computes the scores, the output stage applied for probabilities only
+ * (softmax: predictions take the argmax of the scores), or nothing. */
+typedef enum ExportRole { EXPORT_CHAIN, EXPORT_OUTPUT, EXPORT_NONE } ExportRole;
+/* The parts of the exported file a layer writes, in file order. */
+typedef enum ExportPart { EXPORT_SIZES, EXPORT_DECL, EXPORT_CODE, EXPORT_PARAMS } ExportPart;
+
+typedef struct KindInfo {
+	const char *name;          /* the YAML `type` */
+	const Field *fields;       /* its keys besides `name` and `type` */
+	size_t n_fields;
+	bool first_ok;             /* may be the first layer */
+	bool last_only;            /* must be the last layer */
+	bool has_activation;       /* has an `activation` key (shape hash, tables) */
+	/* The output width for input width `in` (L's keys are parsed). */
+	size_t (*out)(const Layer *L, size_t in);
+	/* Appends L's parameter tensors (in, out set) at offsets from `at`;
+	 * returns how many (0 .. NNCC_MAX_TENSORS). */
+	size_t (*tensors)(Layer *L, size_t at);
+	const char *tmpl;          /* its template file under templates/ */
+	/* The work of layer l for a tile of B samples, in FLOP: the row passes
+	 * (forward, backward) and the weight pass; the planner's thread policy. */
+	void (*cost)(const Model *m, size_t l, size_t B, double *rows, double *weights);
+	/* Fills the kind's part of plan->layers[l] (tiles, work units,
+	 * scratch, constants) once the thread policy is known. */
+	void (*plan)(Plan *p, size_t l);
+	/* Writes layer l's function for one pass (every kind has forward and
+	 * backward; gradient only with parameters), from its template. */
+	void (*code)(Emitter *e, size_t l, Pass pass);
+	/* Exported inference: layer l's role, and its part `part` of the file
+	 * from its template (0, or -1 after a diagnostic). */
+	ExportRole export_role;
+	int (*export)(const Exporter *x, size_t l, ExportPart part, Buf *out);
+	/* Appends one line for tables and banners: "dense 784->50, sigmoid". */
+	void (*describe)(Buf *b, const Layer *L);
+} KindInfo;
+
+extern const KindInfo kind_table[LAYER_COUNT];
+
+/* ---- optim.c: the optimizers, one row each. */
+typedef struct HParam {
+	const char *key;           /* YAML key (optimizer mapping) and --option */
+	double def;                /* the default (PyTorch 1.13's) */
+	double min, max;           /* accepted range */
+	bool min_open, max_open;   /* the bound itself is excluded */
+	bool flag;                 /* 0 or 1 (true/false in YAML) */
+	const char *help;
+} HParam;
+
+typedef struct OptimizerInfo {
+	const char *name;          /* YAML word */
+	const HParam *hparams;
+	size_t n_hparams;
+	size_t n_state;            /* state slots per parameter */
+	const char *tmpl;          /* its template file under templates/ */
+	const char *formula;       /* one line for the generated file's header */
+} OptimizerInfo;
+
+extern const OptimizerInfo optimizer_table[OPT_COUNT];
 
 /* ---- tmpl.c: template expansion.  A template is C text with {{NAME}}
  * placeholders, split into sections by lines "//@ section NAME".  Expansion
  * fails on an unknown placeholder, a missing value or an unused value. */
-typedef struct Buf {
+struct Buf {
 	char *data;
 	size_t len, cap;
-} Buf;
+};
 
 void buf_init(Buf *b);
 void buf_fini(Buf *b);
@@ -194,6 +306,11 @@ void buf_vprintf(Buf *b, const char *fmt, va_list ap);
 /* s as the body of a C comment or string: printable ASCII only, with a space
  * cutting each comment end and each "??" (a trigraph).  Owned by the arena. */
 const char *text_comment_safe(Arena *a, const char *s);
+/* s in upper case; s as a C string literal (quotes included, "NULL" for
+ * NULL); the shortest decimal that reads back as exactly v.  Arena-owned. */
+const char *text_upper(Arena *a, const char *s);
+const char *text_c_string(Arena *a, const char *s);
+const char *text_double(Arena *a, double v);
 
 typedef struct TmplVar {
 	const char *name;
@@ -213,9 +330,76 @@ const Template *tmpl_find(const char *name);
  * 0 on success, -1 after a diagnostic naming template:line. */
 int tmpl_expand(Ctx *ctx, Buf *out, const char *name, const char *section,
                 const TmplVar *vars, size_t n_vars);
-/* The same for a template that need not be built in (the unit tests). */
+/* The same for a template that need not be built in (the unit tests), with
+ * a second set of values, `shared`, that the section may leave unused. */
 int tmpl_expand_template(Ctx *ctx, Buf *out, const Template *t, const char *section,
-                         const TmplVar *vars, size_t n_vars);
+                         const TmplVar *shared, size_t n_shared, const TmplVar *vars,
+                         size_t n_vars);
+
+/* ---- plan.c: every decision the trainer's emitter takes, made before any
+ * text is written: names, tiles, work units, the thread policy.  A Plan can
+ * be printed (plan_print) and tested on its own. */
+
+/* A named size constant of the generated file: "#define NAME VALUE". */
+typedef struct Const {
+	const char *name;
+	size_t value;
+	const char *comment;       /* may be NULL */
+} Const;
+
+#define PLAN_MAX_CONSTS 16
+
+/* A dense layer's register tiles (rows x vectors of VL reals), planned by
+ * its kind: forward, weight gradient (rows j of W), backward-data. */
+typedef struct Tiles {
+	int fwd_mr, fwd_nb;
+	int dw_mr, dw_nb;
+	int dx_mr, dx_nb;          /* 0 when the layer computes no input gradient */
+	size_t dw_tiles;           /* row tiles of W, the bias row included */
+	size_t dw_tpu;             /* tiles per work unit */
+} Tiles;
+
+typedef struct LayerPlan {
+	size_t k;                  /* 1-based number, in every generated name */
+	const char *fn;            /* function prefix: "l1_hidden" */
+	const char *a;             /* output (MAX_BATCH, OUT): "a1" */
+	const char *g;             /* dL/da, written by the layer above: "g1"; NULL for the last */
+	const char *d;             /* dL/dz (layers with parameters): "d1"; else NULL */
+	const char *x, *xn;        /* the input as `const real *` and its name: "kern_job.x", "x" */
+	const char *gx, *gxn;      /* the input's gradient buffer (as an array) and its name;
+	                              NULL for the first layer */
+	const char *in, *out;      /* size constants "L1_IN", "L1_OUT" */
+	const char **tensor;       /* offset constant per tensor: "L1_W", "L1_B" */
+	const char **state;        /* per tensor: its optimizer state ("&state[0][L1_W]" or "NULL") */
+	Tiles t;                   /* kinds with kernels */
+	size_t units;              /* work units of the weight pass (0: no parameters) */
+	size_t pack_len;           /* per-thread scratch (reals) */
+	Const consts[PLAN_MAX_CONSTS]; /* the layer's constants after IN/OUT/tensors */
+	size_t n_consts;
+} LayerPlan;
+
+struct Plan {
+	const Model *m;
+	const OptimizerInfo *opt;
+	size_t vl;                 /* reals per AVX-512 vector of the dtype */
+	size_t max_batch;          /* the tile size */
+	size_t rows_per_unit;      /* samples per work unit of the row passes */
+	bool pool_rows, pool_weights;
+	double rows_flop, weights_flop;
+	size_t weight_units;       /* over all layers */
+	size_t pack_len;           /* the largest layer's */
+	LayerPlan *layers;         /* n_layers */
+};
+
+/* Owned by the arena; NULL after a diagnostic (a model the trainer cannot
+ * take). */
+Plan *plan_build(Ctx *ctx, const Model *m);
+/* The plan as text, one decision per line (tests, nncc --plan). */
+void plan_print(const Plan *p, Buf *out);
+/* "123" in the arena. */
+const char *plan_num(Arena *a, size_t v);
+/* Appends a constant to layer l's list. */
+void plan_const(Plan *p, size_t l, const char *what, size_t value, const char *comment);
 
 /* ---- emit.c: Model -> C. */
 typedef struct EmitOptions {
@@ -224,21 +408,61 @@ typedef struct EmitOptions {
 	const double *weights;     /* n_params, NULL for a trainer */
 	const char *weights_path;
 	const char *weights_sha256;
-	const void *norm;          /* const nncc_norm_stats_t * */
+	const nncc_norm_stats_t *norm;
 	double test_accuracy;      /* NaN when unknown */
 	bool header_only;
 	const char *header_name;   /* the .h file name the .c includes */
 } EmitOptions;
 
+struct Emitter {
+	Ctx *ctx;
+	Buf *out;
+	const Model *m;
+	const Plan *plan;
+	int indent;
+	bool failed;
+};
+
 /* Writes the trainer C file to out; 0 or -1 after a diagnostic. */
 int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out);
-/* Writes the inference header (and, unless header_only, the .c). */
+/* One line at the current indentation (for the variable-length lists). */
+void emit_line(Emitter *e, const char *fmt, ...) NNCC_PRINTF(2, 3);
+void emit_blank(Emitter *e);
+/* Section `section` of template `tmpl` with the values in vars (every one
+ * must be used) and in shared (a set several sections draw from). */
+void emit_tmpl(Emitter *e, const char *tmpl, const char *section, const TmplVar *shared,
+               size_t n_shared, const TmplVar *vars, size_t n_vars);
+
+/* ---- export.c: inference export (nncc --infer).  export_infer reads
+ * opt->weights_path, checks it holds weights for m (dtype, shape hash,
+ * sizes) and writes the inference header (and, unless header_only, the .c);
+ * emit_infer does the writing from weights already in opt.  0, or -1 after
+ * a diagnostic (nothing appended is valid). */
+int export_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c);
 int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c);
 
-/* ---- infer.c: emit_infer above, and the --infer entry point: reads
- * opt->weights_path, checks it holds weights for m (dtype, shape hash,
- * sizes), fills the other weight fields of a copy of opt from the file and
- * calls emit_infer.  0, or -1 after a diagnostic (nothing appended is valid). */
-int infer_export(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c);
+/* What the kinds' export hooks see. */
+struct Exporter {
+	Ctx *ctx;
+	const Model *m;
+	const EmitOptions *opt;     /* weights, norm, header_only */
+	const char *p, *u;          /* network name, upper case */
+	const char *real;           /* "float" / "double" */
+	const char *exp_fn;         /* "expf" / "exp" */
+	bool f32;
+	size_t *chain, n_chain;     /* the chain layers' indices */
+	size_t buf0, workspace;     /* the ping-pong scratch plan, in reals */
+};
+
+/* Section `section` of template `tmpl` (values as emit_tmpl); 0 or -1. */
+int export_tmpl(const Exporter *x, Buf *out, const char *tmpl, const char *section,
+                const TmplVar *shared, size_t n_shared, const TmplVar *vars, size_t n_vars);
+/* An exact hex-float literal of v; n values as an initializer body. */
+void export_hex(Buf *b, double v, bool f32);
+void export_values(Buf *b, const double *v, size_t n, bool f32, const char *indent);
+/* Activation a's f(x) with the export's types and functions. */
+const char *export_act_expr(const Exporter *x, Activation a);
+/* "file:line:col", comment-safe. */
+const char *export_loc(Ctx *ctx, Loc loc);
 
 #endif

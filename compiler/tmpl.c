@@ -102,6 +102,49 @@ const char *text_comment_safe(Arena *a, const char *s)
 	return r;
 }
 
+const char *text_upper(Arena *a, const char *s)
+{
+	char *r = arena_strdup(a, s);
+	for (char *q = r; *q; q++)
+		if (*q >= 'a' && *q <= 'z')
+			*q = (char)(*q - 'a' + 'A');
+	return r;
+}
+
+/* s as a C string literal, quotes included; NULL gives "NULL". */
+const char *text_c_string(Arena *a, const char *s)
+{
+	if (!s)
+		return "NULL";
+	Buf b;
+	buf_init(&b);
+	buf_puts(&b, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\' || *p == '?')   /* '?': no trigraphs */
+			buf_printf(&b, "\\%c", *p);
+		else if (*p >= 0x20 && *p < 0x7f)
+			buf_printf(&b, "%c", *p);
+		else    /* octal escapes cannot swallow the next character as hex ones do */
+			buf_printf(&b, "\\%03o", *p);
+	}
+	buf_puts(&b, "\"");
+	char *r = arena_strdup(a, b.data);
+	buf_fini(&b);
+	return r;
+}
+
+/* The shortest decimal that reads back as exactly v (0.3, not 0.2999...). */
+const char *text_double(Arena *a, double v)
+{
+	char tmp[64];
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	return arena_strdup(a, tmp);
+}
+
 /* ---- templates */
 
 const Template *tmpl_find(const char *name)
@@ -196,11 +239,28 @@ int tmpl_expand(Ctx *ctx, Buf *out, const char *name, const char *section,
 		diag_fatal(ctx, "unknown template '%s'", name);
 		return -1;
 	}
-	return tmpl_expand_template(ctx, out, t, section, vars, n_vars);
+	return tmpl_expand_template(ctx, out, t, section, NULL, 0, vars, n_vars);
+}
+
+/* The value of placeholder id in vars, else in shared; NULL if neither has
+ * it.  *u is set to mark it used when it comes from vars. */
+static const TmplVar *var_find(const TmplVar *shared, size_t n_shared, const TmplVar *vars,
+                               size_t n_vars, const char *id, size_t id_len, bool *used)
+{
+	for (size_t v = 0; v < n_vars; v++)
+		if (strlen(vars[v].name) == id_len && memcmp(vars[v].name, id, id_len) == 0) {
+			used[v] = true;
+			return &vars[v];
+		}
+	for (size_t v = 0; v < n_shared; v++)
+		if (strlen(shared[v].name) == id_len && memcmp(shared[v].name, id, id_len) == 0)
+			return &shared[v];
+	return NULL;
 }
 
 int tmpl_expand_template(Ctx *ctx, Buf *out, const Template *t, const char *section,
-                         const TmplVar *vars, size_t n_vars)
+                         const TmplVar *shared, size_t n_shared, const TmplVar *vars,
+                         size_t n_vars)
 {
 	const char *name = t->name;
 	Section s;
@@ -209,13 +269,15 @@ int tmpl_expand_template(Ctx *ctx, Buf *out, const Template *t, const char *sect
 		return -1;
 	}
 	bool *used = arena_alloc(ctx->arena, n_vars ? n_vars : 1);
-	for (size_t i = 0; i < n_vars; i++)
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(vars[i].name, vars[k].name) == 0) {
-				diag_fatal(ctx, "template %s: value {{%s}} given twice", name,
-				           vars[i].name);
+	for (size_t i = 0; i < n_vars + n_shared; i++)
+		for (size_t k = 0; k < i; k++) {
+			const char *a = i < n_vars ? vars[i].name : shared[i - n_vars].name;
+			const char *b = k < n_vars ? vars[k].name : shared[k - n_vars].name;
+			if (strcmp(a, b) == 0) {
+				diag_fatal(ctx, "template %s: value {{%s}} given twice", name, a);
 				return -1;
 			}
+		}
 
 	size_t old_len = out->len;
 	int line = s.line;
@@ -239,22 +301,17 @@ int tmpl_expand_template(Ctx *ctx, Buf *out, const Template *t, const char *sect
 			return tmpl_fail(out, old_len);
 		}
 		size_t id_len = (size_t)(q - id);
-		size_t v = 0;
-		while (v < n_vars && !(strlen(vars[v].name) == id_len &&
-		                       memcmp(vars[v].name, id, id_len) == 0))
-			v++;
-		if (v == n_vars) {
+		const TmplVar *v = var_find(shared, n_shared, vars, n_vars, id, id_len, used);
+		if (!v) {
 			diag_fatal(ctx, "template %s:%d: unknown placeholder {{%.*s}}", name, line,
 			           (int)id_len, id);
 			return tmpl_fail(out, old_len);
 		}
-		if (!vars[v].value) {
-			diag_fatal(ctx, "template %s:%d: missing value for {{%s}}", name, line,
-			           vars[v].name);
+		if (!v->value) {
+			diag_fatal(ctx, "template %s:%d: missing value for {{%s}}", name, line, v->name);
 			return tmpl_fail(out, old_len);
 		}
-		buf_puts(out, vars[v].value);
-		used[v] = true;
+		buf_puts(out, v->value);
 		p = q + 2;
 	}
 	for (size_t i = 0; i < n_vars; i++)

@@ -45,6 +45,7 @@ const char *node_kind_name(NodeKind k)
 	case NODE_SCALAR: return "a scalar";
 	case NODE_MAP: return "a mapping";
 	case NODE_SEQ: return "a sequence";
+	case NODE_ANY: return "any value";
 	}
 	NNCC_UNREACHABLE();
 }

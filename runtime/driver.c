@@ -31,23 +31,16 @@
 #define DEFAULT_EVALS 50
 #define MIN_PLOT_POINTS 10
 
-static const char *const default_files[4] = {
-	"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-	"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-};
-
 /* Everything one run owns; run_fini() frees it all. */
 typedef struct run {
 	const nncc_model_t *m;
 	const nncc_opts_t *o;
 	size_t rsize;                /* bytes per real */
-	char *files[4];              /* train images/labels, test images/labels */
+	char *files[NNCC_DATA_FILES];
 	nncc_dataset_t train, test;
 	nncc_norm_stats_t norm;
 	void *train_x, *test_x;      /* [N][n_inputs] reals, normalised */
-	size_t *perm;                /* [N] shuffle order, or NULL */
-	void *tile_x;                /* [max_batch][n_inputs] gather scratch */
-	int32_t *tile_y;             /* [max_batch] */
+	nncc_stream_t stream;        /* the training samples, tile by tile */
 	size_t *confusion;           /* [K][K] */
 	FILE *log;
 	size_t log_every, plot_every;
@@ -57,13 +50,6 @@ typedef struct run {
 	nncc_eval_t last_train;      /* latest periodic train evaluation */
 	size_t last_train_it;        /* its iteration, or SIZE_MAX */
 } run_t;
-
-/* The position in the training stream that the next tile starts at. */
-typedef struct stream {
-	const run_t *r;
-	size_t pos;                  /* < N */
-	nncc_rng_t rng;
-} stream_t;
 
 static double now_seconds(void)
 {
@@ -177,6 +163,8 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->seed = c->seed;
 	o->shuffle = c->shuffle;
 	o->threads = c->threads;
+	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
+		o->hparams[k] = m->hparams[k].value;
 }
 
 /* The default an option shows in --help ("" for none).  A flag shows
@@ -230,9 +218,10 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 	opts_defaults(&o, m);
 	fprintf(f, "usage: %s [options]\n", prog);
 	fprintf(f, "Trains network '%s' (%s, %zu parameters, tiles of %zu samples) with\n"
-	           "mini-batch SGD on IDX data, then reports its loss and test accuracy.\n"
+	           "mini-batch %s on IDX data, then reports its loss and test accuracy.\n"
 	           "Results go to stdout, progress and errors to stderr.\n\noptions:\n",
-	        m->name, m->source ? m->source : "?", m->n_params, m->max_batch);
+	        m->name, m->source ? m->source : "?", m->n_params, m->max_batch,
+	        m->optimizer ? m->optimizer : "?");
 	for (size_t i = 0; i < N_OPTS; i++) {
 		const opt_def_t *d = &opt_defs[i];
 		char head[64];
@@ -248,11 +237,25 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 			fprintf(f, " [%s]", buf);
 		fputc('\n', f);
 	}
-	fprintf(f, "\ndata files (relative to --data):\n  %s\n  %s\n  %s\n  %s\n",
-	        m->config.train_images ? m->config.train_images : default_files[0],
-	        m->config.train_labels ? m->config.train_labels : default_files[1],
-	        m->config.test_images ? m->config.test_images : default_files[2],
-	        m->config.test_labels ? m->config.test_labels : default_files[3]);
+	if (m->n_hparams)
+		fprintf(f, "\n%s hyper-parameters (the optimizer is fixed when nncc generates\n"
+		           "the trainer; these override the YAML):\n", m->optimizer);
+	for (size_t k = 0; k < m->n_hparams; k++) {
+		const nncc_hparam_t *h = &m->hparams[k];
+		char head[64];
+		size_t n = (size_t)snprintf(head, sizeof head, "--%s %s", h->name,
+		                            h->flag ? "on|off" : "X");
+		for (size_t i = 2; i < n && head[i] != ' '; i++)
+			head[i] = head[i] == '_' ? '-' : head[i];
+		fprintf(f, "  %-20s %s [default: ", head, h->help ? h->help : "");
+		if (h->flag)
+			fprintf(f, "%s]\n", h->value != 0 ? "on" : "off");
+		else
+			fprintf(f, "%g]\n", h->value);
+	}
+	fprintf(f, "\ndata files (relative to --data):\n");
+	for (int i = 0; i < NNCC_DATA_FILES; i++)
+		fprintf(f, "  %s\n", m->config.files[i] ? m->config.files[i] : nncc_default_files[i]);
 }
 
 /* Unsigned decimal, the whole string, no sign. */
@@ -335,10 +338,42 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 	return NULL;
 }
 
+/* Stores the value of hyper-parameter h; returns NULL or what was expected. */
+static const char *hparam_store(const nncc_hparam_t *h, double *out, const char *arg,
+                                char *expect, size_t len)
+{
+	static const struct {
+		const char *word;
+		double value;
+	} words[] = {{"on", 1}, {"off", 0}, {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
+	             {"1", 1}, {"0", 0}};
+	char *end;
+	double x;
+	if (h->flag) {
+		for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+			if (!strcmp(arg, words[i].word)) {
+				*out = words[i].value;
+				return NULL;
+			}
+		return "on or off";
+	}
+	errno = 0;
+	x = strtod(arg, &end);
+	if (*arg && !*end && !errno && isfinite(x) && (h->min_open ? x > h->min : x >= h->min) &&
+	    (h->max_open ? x < h->max : x <= h->max)) {
+		*out = x;
+		return NULL;
+	}
+	snprintf(expect, len, "a number in %s%g, %g%s", h->min_open ? "(" : "[", h->min, h->max,
+	         h->max_open ? ")" : "]");
+	return expect;
+}
+
 /* Returns -1 to go on, or the exit status (0 after --help, 2 on bad usage). */
 static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t *m)
 {
-	struct option longs[N_OPTS + 1];
+	struct option longs[N_OPTS + NNCC_MAX_HPARAMS + 1];
+	char hp_names[NNCC_MAX_HPARAMS][64], expect[96];
 	const char *prog = argc > 0 && argv[0] ? argv[0] : m->name;
 	const char *bad = NULL;
 	int c;
@@ -350,7 +385,17 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 		longs[i].flag = NULL;
 		longs[i].val = OPT_VAL_BASE + (int)i;
 	}
-	memset(&longs[N_OPTS], 0, sizeof longs[N_OPTS]);
+	/* The optimizer's hyper-parameters: --NAME with '-' for '_'. */
+	for (size_t k = 0; k < m->n_hparams; k++) {
+		snprintf(hp_names[k], sizeof hp_names[k], "%s", m->hparams[k].name);
+		for (char *q = hp_names[k]; *q; q++)
+			*q = *q == '_' ? '-' : *q;
+		longs[N_OPTS + k].name = hp_names[k];
+		longs[N_OPTS + k].has_arg = required_argument;
+		longs[N_OPTS + k].flag = NULL;
+		longs[N_OPTS + k].val = OPT_VAL_BASE + (int)(N_OPTS + k);
+	}
+	memset(&longs[N_OPTS + m->n_hparams], 0, sizeof longs[0]);
 	/* getopt keeps global state: start over for every call (tests call
 	 * nncc_main repeatedly).  glibc needs 0 for a full reset. */
 #ifdef __GLIBC__
@@ -361,7 +406,8 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
 		const char *opt = argv[optind - 1];
-		const opt_def_t *d = c >= OPT_VAL_BASE ? &opt_defs[c - OPT_VAL_BASE] : NULL;
+		size_t at = c >= OPT_VAL_BASE ? (size_t)(c - OPT_VAL_BASE) : 0;
+		const opt_def_t *d = c >= OPT_VAL_BASE && at < N_OPTS ? &opt_defs[at] : NULL;
 		if (c == 'h' || (d && d->kind == OPT_HELP)) {
 			opts_help(stdout, prog, m);
 			return 0;
@@ -378,6 +424,16 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 			fail(m, "option '%s' needs a value", opt);
 			bad = "";
 			break;
+		}
+		if (!d) {   /* a hyper-parameter */
+			bad = hparam_store(&m->hparams[at - N_OPTS], &o->hparams[at - N_OPTS], optarg,
+			                   expect, sizeof expect);
+			if (bad) {
+				fail(m, "invalid value '%s' for --%s (expected %s)", optarg,
+				     hp_names[at - N_OPTS], bad);
+				break;
+			}
+			continue;
 		}
 		bad = opt_store(d, o, optarg);
 		if (bad) {
@@ -436,13 +492,11 @@ static int run_load(run_t *r)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_config_t *c = &m->config;
-	const char *names[4] = {c->train_images, c->train_labels, c->test_images,
-	                        c->test_labels};
 	nncc_weights_meta_t meta;
 	nncc_err_t err;
 
-	for (int i = 0; i < 4; i++) {
-		r->files[i] = path_join(r->o->data_dir, names[i] ? names[i] : default_files[i]);
+	for (int i = 0; i < NNCC_DATA_FILES; i++) {
+		r->files[i] = path_join(r->o->data_dir, c->files[i] ? c->files[i] : nncc_default_files[i]);
 		if (!r->files[i])
 			return fail(m, "out of memory");
 	}
@@ -481,101 +535,6 @@ static int run_load(run_t *r)
 
 /* ---- training ----------------------------------------------------------- */
 
-/* The next k <= max_batch samples of the stream: a pointer into the data
- * when they are consecutive in file order, else gathered into the scratch
- * tile.  Advances the stream, reshuffling at the end of each pass. */
-static const void *stream_tile(stream_t *s, size_t k, const int32_t **y)
-{
-	const run_t *r = s->r;
-	size_t row = r->m->n_inputs * r->rsize, n = r->train.n;
-	const char *x = r->train_x;
-
-	if (!r->perm && s->pos + k <= n) {
-		*y = r->train.labels + s->pos;
-		x += s->pos * row;
-		s->pos = (s->pos + k) % n;
-		return x;
-	}
-	for (size_t i = 0; i < k; i++) {
-		size_t j = r->perm ? r->perm[s->pos] : s->pos;
-		memcpy((char *)r->tile_x + i * row, x + j * row, row);
-		r->tile_y[i] = r->train.labels[j];
-		if (++s->pos == n) {
-			s->pos = 0;
-			if (r->perm)
-				nncc_rng_shuffle(&s->rng, r->perm, n);
-		}
-	}
-	*y = r->tile_y;
-	return r->tile_x;
-}
-
-/* One SGD update on the next B samples; returns the loss sum before it. */
-static double train_batch(stream_t *s, size_t B, double lr)
-{
-	const nncc_model_t *m = s->r->m;
-	const int32_t *y;
-	const void *x;
-	double sum = 0;
-
-	if (B <= m->max_batch) {
-		x = stream_tile(s, B, &y);
-		return m->step(B, x, y, lr);
-	}
-	for (size_t done = 0; done < B;) {
-		size_t k = B - done < m->max_batch ? B - done : m->max_batch;
-		x = stream_tile(s, k, &y);
-		m->forward(k, x);
-		sum += m->loss(k, y);
-		m->backward(k, x, y, done > 0);
-		done += k;
-	}
-	m->update(lr, B);
-	return sum;
-}
-
-/* Forward over a whole set in tiles: mean cross-entropy, accuracy (argmax,
- * ties to the lowest class) and, if ev->confusion is set, the confusion
- * counts. */
-static void evaluate(const run_t *r, const void *xs, const int32_t *ys, size_t n,
-                     nncc_eval_t *ev)
-{
-	const nncc_model_t *m = r->m;
-	size_t K = m->n_outputs, row = m->n_inputs * r->rsize;
-	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
-	double sum = 0;
-
-	ev->n = n;
-	ev->correct = 0;
-	if (ev->confusion)
-		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
-	for (size_t at = 0; at < n; at += m->max_batch) {
-		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
-		m->forward(k, (const char *)xs + at * row);
-		sum += m->loss(k, ys + at);
-		for (size_t b = 0; b < k; b++) {
-			size_t best = 0;
-			for (size_t i = 1; i < K; i++) {
-				double vi, vb;
-				if (m->dtype == NNCC_F64) {
-					vi = ((const double *)out)[b * K + i];
-					vb = ((const double *)out)[b * K + best];
-				} else {
-					vi = ((const float *)out)[b * K + i];
-					vb = ((const float *)out)[b * K + best];
-				}
-				if (vi > vb)
-					best = i;
-			}
-			size_t truth = (size_t)ys[at + b];
-			ev->correct += best == truth;
-			if (ev->confusion)
-				ev->confusion[truth * K + best]++;
-		}
-	}
-	ev->loss = sum / (double)n;
-}
-
 /* A periodic evaluation after `it` iterations: log row, plot point, line on
  * stderr when the user asked for --eval-every. */
 static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, size_t B,
@@ -586,10 +545,10 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, size_t B,
 	double epoch = (double)it * (double)B / (double)r->train.n;
 	int want_test = o->eval_test && (r->log || o->eval_every);
 
-	evaluate(r, r->train_x, r->train.labels, r->train.n, &r->last_train);
+	nncc_evaluate(r->m, r->train_x, r->train.labels, r->train.n, &r->last_train);
 	r->last_train_it = it;
 	if (want_test)
-		evaluate(r, r->test_x, r->test.labels, r->test.n, &test);
+		nncc_evaluate(r->m, r->test_x, r->test.labels, r->test.n, &test);
 	double acc = want_test ? (double)test.correct / (double)test.n : NAN;
 	int on_log = r->log_every && (it % r->log_every == 0 || it == pg->total);
 
@@ -624,6 +583,7 @@ static int run_prepare(run_t *r, size_t T)
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
 	size_t dflt = T > DEFAULT_EVALS ? (T + DEFAULT_EVALS - 1) / DEFAULT_EVALS : 1;
+	nncc_err_t err;
 
 	r->log_every = o->eval_every ? o->eval_every : (o->log || o->plot) ? dflt : 0;
 	if (o->plot)
@@ -640,18 +600,14 @@ static int run_prepare(run_t *r, size_t T)
 		r->curve_x = malloc(r->curve_cap * sizeof *r->curve_x);
 		r->curve_y = malloc(r->curve_cap * sizeof *r->curve_y);
 	}
-	r->tile_x = malloc(m->max_batch * m->n_inputs * r->rsize);
-	r->tile_y = malloc(m->max_batch * sizeof *r->tile_y);
 	r->confusion = malloc(m->n_outputs * m->n_outputs * sizeof *r->confusion);
-	if (o->shuffle && T) {
-		r->perm = malloc(r->train.n * sizeof *r->perm);
-		if (r->perm)
-			for (size_t i = 0; i < r->train.n; i++)
-				r->perm[i] = i;
-	}
-	if ((o->plot && (!r->curve_x || !r->curve_y)) || !r->tile_x || !r->tile_y ||
-	    !r->confusion || (o->shuffle && T && !r->perm))
+	if ((o->plot && (!r->curve_x || !r->curve_y)) || !r->confusion)
 		return fail(m, "out of memory");
+	/* The shuffle draws its own stream: the seed xor a constant (the
+	 * weights' initialisation draws from the seed itself). */
+	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->train.n,
+	                     o->shuffle && T, o->seed ^ SHUFFLE_STREAM, &err))
+		return fail(m, "%s", err.msg);
 	return 0;
 }
 
@@ -661,14 +617,11 @@ static int run_train(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
 	size_t T = s->iterations, B = s->batch;
-	stream_t st = {.r = r, .pos = 0};
+	nncc_update_t u = {.lr = r->o->lr, .batch = B, .hparams = r->o->hparams};
 	nncc_progress_t pg;
 	double t0, excluded = 0;
 
 	nncc_progress_init(&pg, stderr, r->o->quiet, m->name, T, B, r->train.n);
-	nncc_rng_seed(&st.rng, r->o->seed ^ SHUFFLE_STREAM);
-	if (r->perm)
-		nncc_rng_shuffle(&st.rng, r->perm, r->train.n);
 	if (eval_due(r, 0, T)) {
 		double e0 = now_seconds();
 		run_eval_point(r, &pg, 0, B, 0);
@@ -676,7 +629,8 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	}
 	t0 = now_seconds();
 	for (size_t it = 1; it <= T; it++) {
-		double loss = train_batch(&st, B, r->o->lr) / (double)B;
+		u.step = r->loaded_iterations + it;
+		double loss = nncc_train_batch(m, &r->stream, &u) / (double)B;
 		double t = now_seconds();
 		int paused = 0;
 		if (!isfinite(loss)) {
@@ -761,11 +715,11 @@ static int run(run_t *r, nncc_summary_t *s)
 		return 1;
 
 	s->test.confusion = r->confusion;
-	evaluate(r, r->test_x, r->test.labels, r->test.n, &s->test);
+	nncc_evaluate(m, r->test_x, r->test.labels, r->test.n, &s->test);
 	if (r->last_train_it == s->iterations)
 		s->train = r->last_train;
 	else
-		evaluate(r, r->train_x, r->train.labels, N, &s->train);
+		nncc_evaluate(m, r->train_x, r->train.labels, N, &s->train);
 	if (o->json)
 		nncc_report_json(stdout, s);
 	else
@@ -784,9 +738,7 @@ static void run_fini(run_t *r)
 	nncc_norm_fini(&r->norm);
 	free(r->train_x);
 	free(r->test_x);
-	free(r->perm);
-	free(r->tile_x);
-	free(r->tile_y);
+	nncc_stream_fini(&r->stream);
 	free(r->confusion);
 	free(r->curve_x);
 	free(r->curve_y);
@@ -808,8 +760,11 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 	if (!m->max_batch || !m->n_inputs || !m->n_outputs || !m->n_layers)
 		return fail(m, "model has a zero size (max_batch %zu, inputs %zu, outputs %zu)",
 		            m->max_batch, m->n_inputs, m->n_outputs);
-	if (m->config.init != NNCC_INIT_NORMAL && m->config.init != NNCC_INIT_UNIFORM)
+	if (!strcmp(nncc_init_name(m->config.init), "?"))
 		return fail(m, "model has an unknown init kind %d", m->config.init);
+	if (m->n_hparams > NNCC_MAX_HPARAMS)
+		return fail(m, "model has %zu optimizer hyper-parameters; this libnncc takes at most %d",
+		            m->n_hparams, NNCC_MAX_HPARAMS);
 	if (!m->tensor(NNCC_T_ACT, m->n_layers - 1))
 		return fail(m, "model has no output tensor (layer %zu)", m->n_layers - 1);
 	rc = opts_parse(&o, argc, argv, m);

@@ -25,14 +25,8 @@ typedef struct nncc_opts {
 	const char *save, *load, *log, *plot;
 	int json, quiet, eval_test;
 	size_t eval_every;           /* 0 = no periodic evaluation */
+	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
-
-/* One evaluation of the model over a whole data set. */
-typedef struct nncc_eval {
-	double loss;                 /* mean cross-entropy */
-	size_t correct, n;
-	size_t *confusion;           /* K*K counts [true][predicted], or NULL; caller's */
-} nncc_eval_t;
 
 /* Everything the final report prints. */
 typedef struct nncc_summary {

@@ -20,43 +20,114 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 1
+#define NNCC_ABI_VERSION 2
 
-typedef enum nncc_dtype { NNCC_F32 = 1, NNCC_F64 = 2 } nncc_dtype_t;
+/* ---- Names the compiler and the runtime share: one definition each.
+ * X(ID, value, YAML word[, more]); names.c turns values back into words. */
+#define NNCC_DTYPES(X)             \
+	X(F32, 1, float32, f32, float) \
+	X(F64, 2, float64, f64, double)
+
+typedef enum nncc_dtype {
+#define NNCC_X(ID, v, name, abbr, ctype) NNCC_##ID = v,
+	NNCC_DTYPES(NNCC_X)
+#undef NNCC_X
+} nncc_dtype_t;
+
+/* Input normalisation (docs/data.md). */
+#define NNCC_NORMS(X)                                               \
+	X(NONE, 0, none, "x = pixel")                                   \
+	X(SCALE, 1, scale, "x = pixel / 255")                           \
+	X(STANDARDIZE, 2, standardize, "x = (pixel - mean[j]) / std (one std)")
 
 typedef enum nncc_norm {
-	NNCC_NORM_NONE = 0,        /* x = pixel */
-	NNCC_NORM_SCALE = 1,       /* x = pixel / 255 */
-	NNCC_NORM_STANDARDIZE = 2  /* x = (pixel - mean[j]) / std  (one std) */
+#define NNCC_X(ID, v, name, doc) NNCC_NORM_##ID = v,
+	NNCC_NORMS(NNCC_X)
+#undef NNCC_X
 } nncc_norm_t;
 
-typedef enum nncc_layer_kind {
-	NNCC_LAYER_DENSE = 1,   /* z = W x + b, a = f(z); has parameters */
-	NNCC_LAYER_SOFTMAX = 2  /* a = softmax(x); no parameters, always last */
-} nncc_layer_kind_t;
+/* Initial weights (docs/weights.md). */
+#define NNCC_INITS(X)                                          \
+	X(NORMAL, 1, normal, "N(0,1) * scale, weights and biases") \
+	X(UNIFORM, 2, uniform, "U(-1,1) * scale, weights and biases")
 
 typedef enum nncc_init {
-	NNCC_INIT_NORMAL = 1,  /* N(0,1) * scale, weights and biases */
-	NNCC_INIT_UNIFORM = 2  /* U(-1,1) * scale, weights and biases */
+#define NNCC_X(ID, v, name, doc) NNCC_INIT_##ID = v,
+	NNCC_INITS(NNCC_X)
+#undef NNCC_X
 } nncc_init_t;
+
+/* The data files, their YAML keys and default names (relative to the data
+ * directory); nncc_config_t.files is indexed by NNCC_FILE_*. */
+#define NNCC_DATA_FILES 4
+#define NNCC_FILES(X)                                            \
+	X(TRAIN_IMAGES, train_images, "train-images-idx3-ubyte")     \
+	X(TRAIN_LABELS, train_labels, "train-labels-idx1-ubyte")     \
+	X(TEST_IMAGES, test_images, "t10k-images-idx3-ubyte")        \
+	X(TEST_LABELS, test_labels, "t10k-labels-idx1-ubyte")
+
+enum {
+#define NNCC_X(ID, key, file) NNCC_FILE_##ID,
+	NNCC_FILES(NNCC_X)
+#undef NNCC_X
+};
+
+/* names.c: the words above ("float32", "f32", "standardize", "normal", the
+ * default file names); "?" for a value that is not in the list. */
+const char *nncc_dtype_name(int dtype);
+const char *nncc_dtype_abbr(int dtype);
+const char *nncc_norm_name(int norm);
+const char *nncc_init_name(int init);
+extern const char *const nncc_default_files[NNCC_DATA_FILES];
 
 /* What nncc_model_t.tensor() can return. */
 typedef enum nncc_tensor {
 	NNCC_T_ACT = 1,    /* layer output a, [max_batch][out] */
-	NNCC_T_DELTA = 2   /* dense layers: dL/dz per sample, [max_batch][out];
-	                      softmax layer: NULL */
+	NNCC_T_DELTA = 2   /* layers with parameters: dL/dz per sample,
+	                      [max_batch][out]; NULL for other layers */
 } nncc_tensor_t;
+
+/* One parameter tensor of a layer: a (rows, cols) row-major block of
+ * params, at the same offset in grads and in every optimizer state slot. */
+typedef struct nncc_param {
+	const char *name;        /* "W", "b" */
+	size_t offset, size;     /* elements; size = rows * cols */
+	size_t rows, cols;       /* a vector is 1 x n */
+	int bias;                /* 1 for a bias (weight decay may skip it) */
+} nncc_param_t;
 
 typedef struct nncc_layer {
 	const char *name;        /* from the YAML, or "layerN" */
-	int kind;                /* nncc_layer_kind_t */
-	const char *activation;  /* dense: "sigmoid", "linear", ...; softmax: "softmax" */
+	const char *kind;        /* the YAML type: "dense", "softmax" */
+	const char *activation;  /* kinds with an activation: "sigmoid", ...; else NULL */
 	size_t in, out;
-	/* Dense only: element offsets into the parameter block.  Weights are
-	 * stored input-major: W[j][i] = params[w_offset + j*out + i] connects
-	 * input j to output i.  Biases: params[b_offset + i]. */
-	size_t w_offset, b_offset;
+	/* Parameters, in storage order.  A dense layer has W (in, out),
+	 * input-major: W[j][i] = params[W.offset + j*out + i] connects input j
+	 * to output i, then b (1, out). */
+	size_t n_tensors;
+	const nncc_param_t *tensors;
 } nncc_layer_t;
+
+/* One hyper-parameter of the optimizer (besides the learning rate): the
+ * trainer's option --NAME (with '-' for '_') overrides it.  A model has at
+ * most NNCC_MAX_HPARAMS. */
+#define NNCC_MAX_HPARAMS 16
+typedef struct nncc_hparam {
+	const char *name;        /* its YAML key */
+	double value;            /* from the YAML, or the default */
+	double min, max;         /* accepted range */
+	int min_open, max_open;  /* 1: the bound itself is excluded */
+	int flag;                /* 1: a switch, 0 or 1 */
+	const char *help;
+} nncc_hparam_t;
+
+/* One optimizer step: what update() and step() are given. */
+typedef struct nncc_update {
+	double lr;               /* the learning rate of this step */
+	size_t batch;            /* grads hold sums over this many samples */
+	uint64_t step;           /* this update's 1-based number, t */
+	const double *hparams;   /* n_hparams values, the descriptor's order; NULL if none */
+} nncc_update_t;
 
 /* Training defaults from the YAML; the driver's options override them. */
 typedef struct nncc_config {
@@ -70,8 +141,8 @@ typedef struct nncc_config {
 	double init_scale;
 	int normalize;          /* nncc_norm_t */
 	int threads;            /* 0 = number of cores */
-	const char *data_dir;   /* directory of the four IDX files (may be NULL) */
-	const char *train_images, *train_labels, *test_images, *test_labels;
+	const char *data_dir;   /* directory of the data files (may be NULL) */
+	const char *files[NNCC_DATA_FILES]; /* NNCC_FILE_*; NULL = the default name */
 } nncc_config_t;
 
 typedef struct nncc_model {
@@ -89,21 +160,31 @@ typedef struct nncc_model {
 	size_t max_batch;        /* tile size: every entry point takes n <= max_batch */
 	void *params;            /* n_params reals */
 	void *grads;             /* n_params reals, same layout as params */
+	/* The optimizer: its name, hyper-parameters and per-parameter state,
+	 * n_state slots of n_params reals (slot k at k * n_params, each laid
+	 * out as params); state is NULL when n_state is 0. */
+	const char *optimizer;
+	size_t n_hparams;
+	const nncc_hparam_t *hparams;
+	size_t n_state;
+	void *state;
 	nncc_config_t config;
 
 	/* Forward pass for n samples x[n][n_inputs]; fills every layer's ACT. */
 	void (*forward)(size_t n, const void *x);
-	/* Sum over the tile of -log(output[b][y[b]]), after forward(). */
+	/* Sum over the tile of the loss, after forward(). */
 	double (*loss)(size_t n, const int32_t *y);
 	/* After forward() on the same x: computes every DELTA and the gradient
 	 * SUMS over the tile into grads (grads = ... if !accumulate, grads += ...
 	 * if accumulate).  The batch mean is grads / batch. */
 	void (*backward)(size_t n, const void *x, const int32_t *y, int accumulate);
-	/* params -= (lr / batch) * grads  (SGD on the batch-mean gradient). */
-	void (*update)(double lr, size_t batch);
-	/* forward + backward + update on one tile; returns the tile's loss sum
-	 * before the update.  Same maths as the three calls above; may be fused. */
-	double (*step)(size_t n, const void *x, const int32_t *y, double lr);
+	/* The optimizer's step on params (and state) with the gradient sums in
+	 * grads over u->batch samples. */
+	void (*update)(const nncc_update_t *u);
+	/* forward + backward + update on one tile of n = u->batch samples;
+	 * returns the tile's loss sum before the update.  Same bits as the
+	 * three calls above; fused (grads is left unspecified). */
+	double (*step)(size_t n, const void *x, const int32_t *y, const nncc_update_t *u);
 	/* Pointer to a per-layer buffer (see nncc_tensor_t), or NULL. */
 	void *(*tensor)(int which, size_t layer);
 	/* Threads used by the entry points (0 = all cores); returns the number in
@@ -198,6 +279,54 @@ typedef struct nncc_weights_file {
 
 int nncc_weights_read(nncc_weights_file_t *wf, const char *path, nncc_err_t *err);
 void nncc_weights_file_fini(nncc_weights_file_t *wf);
+
+/* ---- train.c: the training loop and evaluation, for the driver, the
+ * benchmarks and the tests (docs/runtime-abi.md). */
+
+/* The training stream: the samples of an in-memory data set repeated end to
+ * end, in file order or in a fresh permutation per pass (nncc_rng_shuffle of
+ * the previous pass's order, seeded once).  It hands out tiles of up to
+ * max_batch samples: a pointer into the data when they are consecutive,
+ * else gathered into its scratch tile. */
+typedef struct nncc_stream {
+	const char *x;           /* [n][row_bytes] inputs, the model's reals */
+	const int32_t *y;        /* [n] labels */
+	size_t n, row_bytes, max_batch;
+	size_t pos;              /* next sample of the pass, < n */
+	uint64_t epoch;          /* passes completed */
+	size_t *perm;            /* [n] this pass's order, or NULL (file order) */
+	nncc_rng_t rng;          /* the shuffle's generator */
+	void *tile_x;            /* [max_batch] gathered inputs */
+	int32_t *tile_y;
+} nncc_stream_t;
+
+/* The stream over x (n samples of m's inputs) and y, shuffled with `seed`
+ * when `shuffle`; -1 (out of memory) or 0.  nncc_stream_fini frees it. */
+int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const int32_t *y,
+                     size_t n, int shuffle, uint64_t seed, nncc_err_t *err);
+/* The next k <= max_batch samples; *y receives their labels. */
+const void *nncc_stream_next(nncc_stream_t *s, size_t k, const int32_t **y);
+void nncc_stream_fini(nncc_stream_t *s);
+
+/* One optimizer step on the next u->batch samples of the stream: one fused
+ * step() when the batch fits a tile, else forward + backward over
+ * consecutive tiles (gradients accumulated) and one update().  Returns the
+ * batch's loss sum, computed before the update. */
+double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u);
+
+/* One evaluation of the model over a whole data set. */
+typedef struct nncc_eval {
+	double loss;                 /* mean loss */
+	size_t correct, n;
+	size_t *confusion;           /* K*K counts [true][predicted], or NULL; caller's */
+} nncc_eval_t;
+
+/* Forward over n samples in tiles: mean loss, accuracy (the argmax, ties to
+ * the lowest class) and, if ev->confusion is set, the confusion counts. */
+void nncc_evaluate(const nncc_model_t *m, const void *x, const int32_t *y, size_t n,
+                   nncc_eval_t *ev);
+/* The argmax of sample b's output after forward() (the first on ties). */
+size_t nncc_predict(const nncc_model_t *m, size_t b);
 
 /* ---- sha256.c */
 void nncc_sha256(const void *data, size_t len, uint8_t out[32]);

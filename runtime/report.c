@@ -83,11 +83,6 @@ void nncc_progress_break(nncc_progress_t *p)
 	}
 }
 
-static const char *dtype_name(int dtype)
-{
-	return dtype == NNCC_F64 ? "f64" : "f32";
-}
-
 static double ratio(size_t a, size_t b)
 {
 	return b ? (double)a / (double)b : NAN;
@@ -142,7 +137,7 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	fprintf(f, "network        %s", m->name);
 	if (m->source)
 		fprintf(f, " (%s)", m->source);
-	fprintf(f, "\nparameters     %zu (%s)\n", m->n_params, dtype_name(m->dtype));
+	fprintf(f, "\nparameters     %zu (%s)\n", m->n_params, nncc_dtype_abbr(m->dtype));
 	fprintf(f, "data           %s: %zu training, %zu test images\n", s->data_dir, s->n_train,
 	        s->test.n);
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
@@ -197,7 +192,7 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fputs(", \"source\": ", f);
 	json_string(f, m->source);
 	fprintf(f, ", \"parameters\": %zu, \"dtype\": \"%s\", \"epochs\": ", m->n_params,
-	        dtype_name(m->dtype));
+	        nncc_dtype_abbr(m->dtype));
 	json_number(f, epochs_of(s));
 	fprintf(f, ", \"iterations\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
 	        s->iterations, s->batch);

@@ -36,14 +36,10 @@ static uint64_t fnv_str(uint64_t h, const char *s)
 	return h;
 }
 
-static const char *dtype_name(int dtype)
-{
-	return dtype == NNCC_F32 ? "f32" : dtype == NNCC_F64 ? "f64" : "f?";
-}
-
 /* FNV-1a 64 over the canonical text, fed piece by piece:
  *   "nncc-shape " DTYPE " in=" N_INPUTS, then per layer " " LAYER where
- *   LAYER is "dense:IN:OUT:ACTIVATION" or "softmax:IN:OUT". */
+ *   LAYER is "KIND:IN:OUT" followed by ":ACTIVATION" for a kind that has
+ *   one ("dense:784:50:sigmoid", "softmax:10:10"). */
 uint64_t nncc_shape_hash_layers(const nncc_layer_t *layers, size_t n_layers,
                                 size_t n_inputs, int dtype)
 {
@@ -51,21 +47,18 @@ uint64_t nncc_shape_hash_layers(const nncc_layer_t *layers, size_t n_layers,
 	uint64_t h = FNV_OFFSET;
 
 	h = fnv_str(h, "nncc-shape ");
-	h = fnv_str(h, dtype_name(dtype));
+	h = fnv_str(h, nncc_dtype_abbr(dtype));
 	snprintf(num, sizeof num, " in=%zu", n_inputs);
 	h = fnv_str(h, num);
 	for (size_t i = 0; i < n_layers; i++) {
 		const nncc_layer_t *l = &layers[i];
-		if (l->kind == NNCC_LAYER_DENSE) {
-			snprintf(num, sizeof num, " dense:%zu:%zu:", l->in, l->out);
-			h = fnv_str(h, num);
-			h = fnv_str(h, l->activation ? l->activation : "");
-		} else if (l->kind == NNCC_LAYER_SOFTMAX) {
-			snprintf(num, sizeof num, " softmax:%zu:%zu", l->in, l->out);
-			h = fnv_str(h, num);
-		} else {
-			snprintf(num, sizeof num, " kind%d:%zu:%zu", l->kind, l->in, l->out);
-			h = fnv_str(h, num);
+		h = fnv_str(h, " ");
+		h = fnv_str(h, l->kind ? l->kind : "?");
+		snprintf(num, sizeof num, ":%zu:%zu", l->in, l->out);
+		h = fnv_str(h, num);
+		if (l->activation) {
+			h = fnv_str(h, ":");
+			h = fnv_str(h, l->activation);
 		}
 	}
 	return h;
@@ -86,10 +79,10 @@ static void put_real(void *params, int dtype, size_t k, double v)
 		((double *)params)[k] = v;
 }
 
-/* One rng stream, dense layers in order, W (in*out entries from w_offset)
- * then b (out entries from b_offset); each value is computed in double and
- * rounded once.  Parameters of other layer kinds (none today) are untouched.
- * init must be NNCC_INIT_NORMAL or NNCC_INIT_UNIFORM (checked by callers). */
+/* One rng stream over every layer's parameter tensors in order (a dense
+ * layer: all of W in storage order, then b); each value is computed in
+ * double and rounded once.  init must be NNCC_INIT_NORMAL or
+ * NNCC_INIT_UNIFORM (checked by callers). */
 void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t seed)
 {
 	nncc_rng_t r;
@@ -97,15 +90,14 @@ void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t se
 	nncc_rng_seed(&r, seed);
 	for (size_t li = 0; li < m->n_layers; li++) {
 		const nncc_layer_t *l = &m->layers[li];
-		size_t nw = l->in * l->out;
-		if (l->kind != NNCC_LAYER_DENSE)
-			continue;
-		for (size_t k = 0; k < nw + l->out; k++) {
-			size_t at = k < nw ? l->w_offset + k : l->b_offset + (k - nw);
-			double v = init == NNCC_INIT_UNIFORM
-			                   ? (2.0 * nncc_rng_uniform(&r) - 1.0) * scale
-			                   : nncc_rng_normal(&r) * scale;
-			put_real(m->params, m->dtype, at, v);
+		for (size_t t = 0; t < l->n_tensors; t++) {
+			const nncc_param_t *p = &l->tensors[t];
+			for (size_t k = 0; k < p->size; k++) {
+				double v = init == NNCC_INIT_UNIFORM
+				                   ? (2.0 * nncc_rng_uniform(&r) - 1.0) * scale
+				                   : nncc_rng_normal(&r) * scale;
+				put_real(m->params, m->dtype, p->offset + k, v);
+			}
 		}
 	}
 }
@@ -518,7 +510,7 @@ int nncc_weights_load(const nncc_model_t *m, const char *path,
 		goto fail;
 	if (v.dtype != m->dtype) {
 		nncc_err_set(err, "file %s holds %s weights, but this network uses %s", path,
-		             dtype_name(v.dtype), dtype_name(m->dtype));
+		             nncc_dtype_abbr(v.dtype), nncc_dtype_abbr(m->dtype));
 		goto fail;
 	}
 	if (v.shape_hash != hash) {

@@ -1,65 +1,140 @@
 /*
- * dense.c - the fully connected layer: z = x.W + b, a = f(z).
- * W is input-major: W[j][i] = params[W_OFF + j*OUT + i] connects input j to
- * output i.  Each section is one pass of one layer over a range of the work
- * (rows of the tile, or tiles of W), so the thread pool can hand the ranges
- * out; the arithmetic is in kern.c's kernels, called with this layer's named
- * sizes and register tiles (chosen by nncc per shape), and is the same chain
- * per element whichever ranges run where (docs/performance.md).
- * Vocabulary: n = samples in the tile, rows [r0, r1) of it, j = input,
- * i = output, d = delta dL/dz.  Placeholders: FN = function prefix,
- * IN/OUT/W_OFF/B_OFF = size and offset constants, PARAMS/GRADS = the blocks,
- * A/D = this layer's output and delta buffers (MAX_BATCH, OUT), ACT = its
- * activation id, *_MR/*_NB = its tile constants.
+ * dense.c - the fully connected layer, z = x W + b, a = f(z), in the
+ * trainer (forward, backward, gradient) and in exported inference code
+ * (export_*).  W is input-major: W[j][i] = params[W + j*OUT + i] connects
+ * input j to output i; b = params[B .. B+OUT).  Each trainer section is one
+ * pass of one layer over a range of the work (rows [r0, r1) of the tile, or
+ * one work unit of W's row tiles), so the thread pool can hand the ranges
+ * out; the arithmetic is nncc_kern.h's, called with this layer's named sizes
+ * and register tiles, and it is the same chain per element whichever ranges
+ * run where.
+ * Vocabulary: s = sample, j = input, i = output; a = f(z) the output, g =
+ * dL/da (written by the layer above), d = dL/dz the delta.
+ * Placeholders every section may use: K = layer number, NAME, FN = function
+ * prefix, A/D/G/X = buffers (X the input as `const real *`), AN/XN = their
+ * names in formulas, IN/OUT/W/B = size and offset constants, IN_N/OUT_N
+ * their values, ACT = the activation's name, ACT_ID its kernel id.
  */
 
 //@ section forward
-/* a = f(x.W + b) for rows [r0, r1): x (n, IN) -> a (n, OUT), bias and
- * activation fused into the store; {{FWD_MR}} x {{FWD_NB}} tiles. */
-KERN_LAYER void {{FN}}_forward(size_t r0, size_t r1, const real *x)
+/* layer {{K}} "{{NAME}}" forward, rows [r0, r1) of the tile:
+ *   {{AN}}[s][i] = {{ACT}}(sum_j {{XN}}[s][j] W{{K}}[j][i] + b{{K}}[i])
+ *   {{XN}} (B, {{IN_N}}), W{{K}} ({{IN_N}}, {{OUT_N}}), b{{K}} ({{OUT_N}}) -> {{AN}} (B, {{OUT_N}});
+ *   register tiles of {{FWD_TILE}}, bias and {{ACT}} fused into the store */
+KERN_LAYER void {{FN}}_forward(size_t r0, size_t r1)
 {
-	kern_fwd(&{{A}}[0][0], x, &{{PARAMS}}[{{W_OFF}}],
-	         &{{PARAMS}}[{{B_OFF}}], {{IN}}, {{OUT}}, {{ACT}},
+	kern_fwd(&{{A}}[0][0], {{X}}, &params[{{W}}], &params[{{B}}], {{IN}}, {{OUT}}, {{ACT_ID}},
 	         {{FWD_MR}}, {{FWD_NB}}, r0, r1);
 }
 
-//@ section backward_softmax
-/* Delta of the layer feeding softmax + cross-entropy, rows [r0, r1):
- * d[b][i] = f'(a[b][i]) * (o[b][i] - onehot(y[b])[i]), o = softmax output. */
-KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, const int32_t *y)
+//@ section backward
+/* layer {{K}} "{{NAME}}" backward, rows [r0, r1) of the tile:
+ *   d{{K}}[s][i] = {{ACT}}'({{AN}}[s][i]) * g{{K}}[s][i],   {{ACT}}'(y) = {{DERIV}} */
+KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, int tid)
 {
-	for (size_t b = r0; b < r1; b++)
-		for (size_t i = 0; i < {{OUT}}; i++) {
-			const real onehot = i == (size_t)y[b] ? (real)1 : (real)0;
-			const real dLda = {{O}}[b][i] - onehot;
-			{{D}}[b][i] = act_deriv({{ACT}}, {{A}}[b][i]) * dLda;
-		}
-}
+	(void)tid;
+	kern_deriv(&{{D}}[0][0], &{{A}}[0][0], &{{G}}[0][0], {{OUT}}, {{ACT_ID}}, r0, r1);
 
-//@ section backward_hidden
-/* Delta of a hidden layer from the next dense layer's W' (OUT, NEXT_OUT) and
- * delta d' (n, NEXT_OUT), rows [r0, r1):
- * d[b][j] = f'(a[b][j]) * sum_i d'[b][i] * W'[j][i], f' fused into the store;
- * {{DX_MR}} x {{DX_NB}} tiles, pk = per-thread scratch ({{PACK_LEN}} reals). */
-KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, real *pk)
-{
-	kern_dx(&{{D}}[0][0], &{{A}}[0][0], &{{NEXT_D}}[0][0],
-	        &{{PARAMS}}[{{NEXT_W_OFF}}], pk, {{OUT}},
-	        {{NEXT_OUT}}, {{ACT}}, {{DX_MR}}, {{DX_NB}}, r0, r1);
+//@ section backward_input
+	/* the gradient of this layer's input, for the layer below:
+	 *   {{GXN}}[s][j] = sum_i d{{K}}[s][i] W{{K}}[j][i]    ({{IN_N}} x {{OUT_N}} per sample;
+	 *   register tiles of {{DX_TILE}}, W{{K}}^T packed per thread) */
+	kern_dx(&{{GX}}[0][0], &{{D}}[0][0], &params[{{W}}], pack[tid], {{IN}}, {{OUT}},
+	        {{DX_MR}}, {{DX_NB}}, r0, r1);
+
+//@ section backward_end
 }
 
 //@ section gradient
-/* Gradient sums over the tile, work unit `unit` ({{DW_TPU}} tiles of
- * {{DW_MR}} rows of W, the last tile is b): dW[j][i] = sum_b x[b][j] * d[b][i],
- * db[i] = sum_b d[b][i]; x (n, IN), d (n, OUT).  mode: KERN_GRAD_SET (grads
- * = sums), KERN_GRAD_ACC (grads += sums) or KERN_GRAD_SGD (params -= s * sums,
- * fused: no gradient is stored); {{DW_MR}} x {{DW_NB}} tiles. */
-KERN_LAYER void {{FN}}_gradient(int mode, size_t n, const real *x, real s, size_t unit)
+/* layer {{K}} "{{NAME}}" weight gradient over the tile, work unit `unit`:
+ *   dW{{K}}[j][i] = sum_s {{XN}}[s][j] d{{K}}[s][i],   db{{K}}[i] = sum_s d{{K}}[s][i]
+ * {{DW_TILES_N}} tiles of W{{K}}'s rows (register tiles of {{DW_TILE}}; the last tile is
+ * b{{K}}), {{DW_TPU_N}} per work unit.  kern_job.mode: KERN_GRAD_SET (grads = the
+ * sums), KERN_GRAD_ACC (grads += the sums) or KERN_GRAD_UPDATE (the
+ * optimizer's step with the sums, fused: no gradient is stored). */
+KERN_LAYER void {{FN}}_gradient(size_t unit)
 {
-	const size_t tiles = KERN_DW_TILES({{IN}}, {{DW_MR}});
-	const size_t t0 = unit * {{DW_TPU}}, t1 = KERN_MIN(t0 + {{DW_TPU}}, tiles);
+	const size_t t0 = unit * {{DW_TPU}}, t1 = KERN_MIN(t0 + {{DW_TPU}}, {{DW_TILES}});
 
-	kern_dw(mode, n, &{{PARAMS}}[{{W_OFF}}], &{{PARAMS}}[{{B_OFF}}],
-	        &{{GRADS}}[{{W_OFF}}], &{{GRADS}}[{{B_OFF}}], x, &{{D}}[0][0],
-	        s, {{IN}}, {{OUT}}, {{DW_MR}}, {{DW_NB}}, t0, t1);
+	kern_dw(kern_job.mode, kern_job.n, &params[{{W}}], &params[{{B}}], &grads[{{W}}],
+	        &grads[{{B}}], {{SW}}, {{SB}}, {{X}}, &{{D}}[0][0], &kern_job.opt, {{IN}},
+	        {{OUT}}, {{DW_MR}}, {{DW_NB}}, t0, t1);
 }
+
+//@ section export_sizes
+#define {{U}}_L{{K}}_IN {{IN}}
+#define {{U}}_L{{K}}_OUT {{OUT}}
+#define {{U}}_L{{K}}_VECS {{VECS}} /* AVX-512 vectors per row of outputs */
+
+//@ section export_decl
+static const {{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* W[j][i]: input j -> unit i */
+static const {{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT];
+
+//@ section export_begin
+/* layer {{K}} "{{NAME}}": dense {{IN}}->{{OUT}}, {{ACT}} ({{LOC}}){{VARIANT}}
+ * z = b + x W, one chain per output over the nonzero inputs (see Arithmetic),
+ * then the activation. */
+#if defined({{U}}_AVX512)
+static {{U}}_TARGET void {{P}}_l{{K}}_avx512{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
+{
+	uint64_t nz[({{U}}_L{{K}}_IN + 63) / 64]; /* the nonzero inputs */
+	size_t c = 0;
+
+	{{P}}_nonzero{{SUFFIX}}(nz, {{IN_NAME}}, {{U}}_L{{K}}_IN);
+	for (; c + 4 <= {{U}}_L{{K}}_VECS; c += 4)
+		{{P}}_chunk(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
+		            {{U}}_L{{K}}_OUT, c, 4);
+	if ({{U}}_L{{K}}_VECS % 4) /* the last vectors; a constant */
+		{{P}}_chunk(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
+		            {{U}}_L{{K}}_OUT, c, {{U}}_L{{K}}_VECS % 4);
+}
+#endif
+
+static void {{P}}_l{{K}}_forward{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
+{
+#if defined({{U}}_AVX512)
+	if ({{U}}_HAVE_AVX512) {
+		{{P}}_l{{K}}_avx512{{SUFFIX}}(z, {{IN_NAME}});
+	} else
+#endif
+	{
+		for (size_t i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			z[i] = {{P}}_l{{K}}_b[i];
+		for (size_t j = 0; j < {{U}}_L{{K}}_IN; j++) {
+			const {{REAL}} xj = {{LOAD}};
+			const {{REAL}} *restrict w = {{P}}_l{{K}}_w[j];
+
+			if (xj == 0)
+				continue;
+
+//@ section export_axpy_main
+			/* {{MAIN}} outputs in whole {{SIMD_BYTES}}-byte blocks: a loop compilers
+			 * vectorise at -O2 without a remainder */
+			for (size_t i = 0; i < {{MAIN}}; i++)
+				z[i] = {{U}}_FMA(xj, w[i], z[i]);
+
+//@ section export_axpy_tail
+			/* the outputs past the last whole {{SIMD_BYTES}}-byte block */
+			for (size_t i = {{MAIN}}; i < {{U}}_L{{K}}_OUT; i++)
+				z[i] = {{U}}_FMA(xj, w[i], z[i]);
+
+//@ section export_axpy_end
+		}
+	}
+
+//@ section export_act
+	for (size_t i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+		const {{REAL}} x = z[i];
+		z[i] = {{EXPR}};
+	}
+
+//@ section export_end
+}
+
+//@ section export_weights
+/* layer {{K}} "{{NAME}}": W {{IN}}x{{OUT}} */
+static const {{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT] = {
+
+//@ section export_bias
+/* layer {{K}} "{{NAME}}": b {{OUT}} */
+static const {{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT] = {

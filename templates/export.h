@@ -1,8 +1,10 @@
-infer.h - the exported inference header (nncc --infer), used by
-compiler/infer.c: include guard, sizes and the public API.  In the split form
-the .c file defines the functions; with --header-only the code from infer.c
-follows the macros and there are no prototypes.  {{P}} = network name, {{U}}
-= the same in upper case, {{REAL}} = float or double.
+/*
+ * export.h - the exported inference header (nncc --infer), used by
+ * compiler/export.c: include guard, sizes and the public API.  In the split
+ * form the .c file defines the functions; with --header-only the code from
+ * export.c follows the macros and there are no prototypes.  {{P}} = network
+ * name, {{U}} = the same in upper case, {{REAL}} = float or double.
+ */
 
 //@ section guard_begin
 #ifndef {{U}}_INFER_H

@@ -1,11 +1,16 @@
-infer.c - the exported inference code (nncc --infer), used by compiler/infer.c.
-One section per piece, expanded in this order: includes, sizes, the forward
-declarations of the baked-in parameters, one function per layer, the output
-stage, the public API; the parameter arrays themselves are written by infer.c
-after the logic.  {{P}} is the network name (every identifier carries it so
-several networks can share one program, even one translation unit in the
-header-only form), {{U}} the same in upper case, {{REAL}} float or double.
-{{API}} is "" (external functions in NAME.c) or "static inline " (header-only).
+/*
+ * export.c - the fixed parts of exported inference code (nncc --infer),
+ * used by compiler/export.c: the includes, the buffer plan, the input
+ * normalisation, the multiply-add and AVX-512 kernel shared by the layers,
+ * the scores chain, the public API and the brackets of the parameter
+ * arrays.  Each layer kind's own code (its sizes, declarations, function
+ * and parameter arrays) is in the kind's template, sections export_*.
+ * {{P}} is the network name (every identifier carries it so several
+ * networks can share one program, even one translation unit in the
+ * header-only form), {{U}} the same in upper case, {{REAL}} float or double.
+ * {{API}} is "" (external functions in NAME.c) or "static inline "
+ * (header-only).
+ */
 
 //@ section includes
 #include <math.h>
@@ -14,19 +19,10 @@ header-only form), {{U}} the same in upper case, {{REAL}} float or double.
 //@ section include_header
 #include "{{HEADER}}"
 
-//@ section sizes_layer
-#define {{U}}_L{{K}}_IN {{IN}}
-#define {{U}}_L{{K}}_OUT {{OUT}}
-#define {{U}}_L{{K}}_VECS {{VECS}} /* AVX-512 vectors per row of outputs */
-
 //@ section sizes_buffers
 /* Activations ping-pong between two scratch buffers: layers 1, 3, ... write
  * the first ({{U}}_BUF0 reals), layers 2, 4, ... the second. */
 #define {{U}}_BUF0 {{BUF0}}
-
-//@ section decl_dense
-static const {{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* W[j][i]: input j -> unit i */
-static const {{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT];
 
 //@ section decl_mean
 static const double {{P}}_mean[{{U}}_INPUTS]; /* per-pixel training mean */
@@ -205,78 +201,6 @@ static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned ch
 }
 #endif
 
-//@ section dense_begin
-/* layer {{K}} "{{NAME}}": dense {{IN}}->{{OUT}}, {{ACT}} ({{LOC}}){{VARIANT}}
- * z = b + x W, one chain per output over the nonzero inputs (see Arithmetic),
- * then the activation. */
-#if defined({{U}}_AVX512)
-static {{U}}_TARGET void {{P}}_l{{K}}_avx512{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
-{
-	uint64_t nz[({{U}}_L{{K}}_IN + 63) / 64]; /* the nonzero inputs */
-	size_t c = 0;
-
-	{{P}}_nonzero{{SUFFIX}}(nz, {{IN_NAME}}, {{U}}_L{{K}}_IN);
-	for (; c + 4 <= {{U}}_L{{K}}_VECS; c += 4)
-		{{P}}_chunk(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
-		            {{U}}_L{{K}}_OUT, c, 4);
-	if ({{U}}_L{{K}}_VECS % 4) /* the last vectors; a constant */
-		{{P}}_chunk(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
-		            {{U}}_L{{K}}_OUT, c, {{U}}_L{{K}}_VECS % 4);
-}
-#endif
-
-static void {{P}}_l{{K}}_forward{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
-{
-#if defined({{U}}_AVX512)
-	if ({{U}}_HAVE_AVX512) {
-		{{P}}_l{{K}}_avx512{{SUFFIX}}(z, {{IN_NAME}});
-	} else
-#endif
-	{
-		for (size_t i = 0; i < {{U}}_L{{K}}_OUT; i++)
-			z[i] = {{P}}_l{{K}}_b[i];
-		for (size_t j = 0; j < {{U}}_L{{K}}_IN; j++) {
-			const {{REAL}} xj = {{LOAD}};
-			const {{REAL}} *restrict w = {{P}}_l{{K}}_w[j];
-
-			if (xj == 0)
-				continue;
-			/* {{MAIN}} outputs in whole {{SIMD_BYTES}}-byte blocks (a loop compilers
-			 * vectorise at -O2), then the rest: both counts are constants. */
-			for (size_t i = 0; i < {{MAIN}}; i++)
-				z[i] = {{U}}_FMA(xj, w[i], z[i]);
-			for (size_t i = {{MAIN}}; i < {{U}}_L{{K}}_OUT; i++)
-				z[i] = {{U}}_FMA(xj, w[i], z[i]);
-		}
-	}
-//@ section dense_act
-	for (size_t i = 0; i < {{U}}_L{{K}}_OUT; i++) {
-		const {{REAL}} x = z[i];
-		z[i] = {{EXPR}};
-	}
-
-//@ section dense_end
-}
-
-//@ section softmax
-/* layer {{K}} "{{NAME}}": softmax {{IN}}->{{OUT}} ({{LOC}})
- * out = exp(z - max z) / sum, the max subtracted so exp cannot overflow. */
-static void {{P}}_output({{REAL}} out[{{U}}_OUTPUTS], const {{REAL}} z[{{U}}_OUTPUTS])
-{
-	{{REAL}} max = z[0], sum = 0;
-	size_t i;
-
-	for (i = 1; i < {{U}}_OUTPUTS; i++)
-		if (z[i] > max)
-			max = z[i];
-	for (i = 0; i < {{U}}_OUTPUTS; i++) {
-		out[i] = {{EXP}}(z[i] - max);
-		sum += out[i];
-	}
-	for (i = 0; i < {{U}}_OUTPUTS; i++)
-		out[i] /= sum;
-}
-
 //@ section identity
 /* No softmax layer: the outputs are the last layer's activations. */
 static void {{P}}_output({{REAL}} out[{{U}}_OUTPUTS], const {{REAL}} z[{{U}}_OUTPUTS])
@@ -287,7 +211,7 @@ static void {{P}}_output({{REAL}} out[{{U}}_OUTPUTS], const {{REAL}} z[{{U}}_OUT
 		out[i] = z[i];
 }
 
-//@ section logits_begin
+//@ section scores_begin
 /* Runs the layers up to the scores the prediction is the argmax of (the
  * softmax input), from normalised inputs `in` or, when px is not NULL, from
  * raw pixels.  Returns where in scratch the scores are. */
@@ -296,16 +220,16 @@ static const {{REAL}} *{{P}}_scores(const {{REAL}} *in, const unsigned char *px,
 {
 	{{REAL}} *s0 = scratch, *s1 = scratch + {{U}}_BUF0;
 
-	(void)s1; /* unused with one dense layer */
+	(void)s1; /* unused with one layer */
 	if (px)
-		{{P}}_l1_forward_u8(s0, px);
+		{{P}}_l{{K}}_forward_u8(s0, px);
 	else
-		{{P}}_l1_forward(s0, in);
+		{{P}}_l{{K}}_forward(s0, in);
 
-//@ section logits_call
+//@ section scores_call
 	{{P}}_l{{K}}_forward({{DST}}, {{SRC}});
 
-//@ section logits_end
+//@ section scores_end
 	return {{LAST}};
 }
 
@@ -372,14 +296,6 @@ static int {{P}}_argmax(const {{REAL}} z[{{U}}_OUTPUTS])
 //@ section params_begin
 /* ---- Trained parameters (hex floats: exact).  Layout as in the weight file:
  * per dense layer W[in][out] input-major, then b[out]. */
-
-//@ section weights_begin
-/* layer {{K}} "{{NAME}}": W {{IN}}x{{OUT}} */
-static const {{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT] = {
-
-//@ section bias_begin
-/* layer {{K}} "{{NAME}}": b {{OUT}} */
-static const {{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT] = {
 
 //@ section mean_begin
 /* Per-pixel means of the training set (standardize), double as in training. */

@@ -1,34 +1,26 @@
 /*
- * infer.c - exports a trained network as self-contained inference C (nncc
+ * export.c - exports a trained network as self-contained inference C (nncc
  * --infer): NAME.h with the sizes and API, NAME.c with one function per
  * layer and the weights baked in as exact hex-float `static const` arrays
  * after the logic (or everything in one header with --header-only).  The
  * generated code needs no nncc header, no malloc and no writable global.
- * Text comes from templates/infer.{c,h}; the decisions (which sections, the
- * buffer plan, the literals) are made here.  Vocabulary: P = network name,
- * U = P in upper case, K = 1-based layer index, real = float or double.
+ * The fixed text comes from templates/export.{c,h}, each layer's from its
+ * kind's template (sections export_*, written by the kind's export hook in
+ * kinds.c); the decisions (the buffer plan, the literals) are made here.
+ * Vocabulary: P = network name, U = P in upper case, K = 1-based layer
+ * index, real = float or double; the chain = the layers that compute scores
+ * into the two ping-pong buffers, the output stage = a last layer applied
+ * only when probabilities are asked for (softmax).
  */
 #include <math.h>
 #include <string.h>
 
 #include "nncc.h"
-#include "../runtime/nncc.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Literals per line: float32 hex literals are about 15 characters, float64 22. */
 #define VALUES_PER_LINE(f32) ((f32) ? 5u : 4u)
-
-/* What every section needs, computed once. */
-typedef struct Infer {
-	Ctx *ctx;
-	const Model *m;
-	const EmitOptions *opt;
-	const char *p, *u;          /* network name, upper case */
-	const char *real;           /* "float" / "double" */
-	const char *exp_fn;         /* "expf" / "exp" */
-	bool f32;
-	size_t buf0, workspace;     /* the ping-pong scratch plan, in reals */
-	const char *comment;        /* the file header comment */
-} Infer;
 
 static const char *szs(Ctx *ctx, size_t v)
 {
@@ -43,7 +35,7 @@ static const char *comment_safe(Ctx *ctx, const char *s)
 /* Appends an exact C hex-float literal for v (finite), e.g. -0x1.8p-3f.
  * Written by hand rather than with %a so the text does not depend on the C
  * library: the mantissa's 52 fraction bits, trailing zero nibbles dropped. */
-static void put_hex(Buf *b, double v, bool f32)
+void export_hex(Buf *b, double v, bool f32)
 {
 	const char *suffix = f32 ? "f" : "";
 	const char *sign = signbit(v) ? "-" : "";
@@ -65,11 +57,11 @@ static void put_hex(Buf *b, double v, bool f32)
 }
 
 /* Appends n values as an initializer body, VALUES_PER_LINE per line. */
-static void put_values(Buf *b, const double *v, size_t n, bool f32, const char *indent)
+void export_values(Buf *b, const double *v, size_t n, bool f32, const char *indent)
 {
 	for (size_t k = 0; k < n; k++) {
 		buf_puts(b, k % VALUES_PER_LINE(f32) == 0 ? indent : " ");
-		put_hex(b, v[k], f32);
+		export_hex(b, v[k], f32);
 		buf_puts(b, k + 1 < n && (k + 1) % VALUES_PER_LINE(f32) != 0 ? "," : ",\n");
 	}
 }
@@ -78,7 +70,7 @@ static void put_values(Buf *b, const double *v, size_t n, bool f32, const char *
  * (real, EXP, TANH, FMA) replaced by the concrete type, the libm functions
  * and the file's own U_FMA, so no unprefixed macro leaks into a header-only
  * user's namespace. */
-static const char *act_expr(const Infer *in, Activation a)
+const char *export_act_expr(const Exporter *in, Activation a)
 {
 	static const struct {
 		const char *from, *f32, *f64;
@@ -115,54 +107,56 @@ static const char *act_expr(const Infer *in, Activation a)
 	return r;
 }
 
-static const char *loc_str(Ctx *ctx, Loc loc)
+const char *export_loc(Ctx *ctx, Loc loc)
 {
 	return comment_safe(ctx, arena_printf(ctx->arena, "%s:%d:%d", loc.file ? loc.file : "?",
 	                                      loc.line, loc.col));
 }
 
-/* Expands one section; vars end with a {NULL, NULL} sentinel. */
-static int put(const Infer *in, Buf *out, const char *tmpl, const char *section,
-               const TmplVar *vars)
+int export_tmpl(const Exporter *in, Buf *out, const char *tmpl, const char *section,
+                const TmplVar *shared, size_t n_shared, const TmplVar *vars, size_t n_vars)
 {
-	size_t n = 0;
-	while (vars[n].name)
-		n++;
-	return tmpl_expand(in->ctx, out, tmpl, section, vars, n);
+	const Template *t = tmpl_find(tmpl);
+	if (!t) {
+		diag_fatal(in->ctx, "unknown template '%s'", tmpl);
+		return -1;
+	}
+	return tmpl_expand_template(in->ctx, out, t, section, shared, n_shared, vars, n_vars);
 }
+
+/* One section of export.c/.h with vars (every one used). */
+#define put(in, out, tmpl, section, vars) \
+	export_tmpl((in), (out), (tmpl), (section), NULL, 0, (vars), ARRAY_LEN(vars))
+#define put0(in, out, tmpl, section) export_tmpl((in), (out), (tmpl), (section), NULL, 0, NULL, 0)
 
 /* ---- checks */
 
-static bool act_needs_libm(Activation a)
-{
-	return strstr(activation_table[a].forward, "EXP") || strstr(activation_table[a].forward, "TANH");
-}
-
-/* The exporter's structural assumptions: dense layers first (at least one),
- * an optional softmax last. */
+/* The exporter's structural assumptions, from the kinds' roles: at least one
+ * chain layer, and an output-stage layer (softmax) only last. */
 static int check_model(Ctx *ctx, const Model *m)
 {
-	if (m->n_layers == 0 || m->layers[0].kind != LAYER_DENSE) {
-		diag_error(ctx, m->n_layers ? m->layers[0].loc : (Loc){m->path, 0, 0},
-		           "cannot export network \"%s\": the first layer must be dense", m->name);
-		return -1;
-	}
+	size_t chain = 0;
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		if (l->kind == LAYER_SOFTMAX && k + 1 != m->n_layers) {
-			diag_error(ctx, l->loc, "cannot export network \"%s\": softmax must be the last layer",
-			           m->name);
+		ExportRole role = kind_table[l->kind].export_role;
+		if (role == EXPORT_OUTPUT && k + 1 != m->n_layers) {
+			diag_error(ctx, l->loc, "cannot export network \"%s\": %s must be the last layer",
+			           m->name, kind_table[l->kind].name);
 			return -1;
 		}
-		if (l->kind != LAYER_DENSE && l->kind != LAYER_SOFTMAX)
-			NNCC_UNREACHABLE();
+		chain += role == EXPORT_CHAIN;
+	}
+	if (!chain) {
+		diag_error(ctx, m->n_layers ? m->layers[0].loc : (Loc){m->path, 0, 0},
+		           "cannot export network \"%s\": no layer computes anything", m->name);
+		return -1;
 	}
 	return 0;
 }
 
 /* ---- the header comment */
 
-static const char *make_comment(const Infer *in, const char *file_name)
+static const char *make_comment(const Exporter *in, const char *file_name)
 {
 	const Model *m = in->m;
 	const EmitOptions *o = in->opt;
@@ -172,9 +166,17 @@ static const char *make_comment(const Infer *in, const char *file_name)
 	bool libm = false;
 	Buf b;
 
-	for (size_t k = 0; k < m->n_layers; k++)
-		if (m->layers[k].kind == LAYER_DENSE && act_needs_libm(m->layers[k].act))
+	for (size_t k = 0; k < m->n_layers; k++) {
+		const Layer *l = &m->layers[k];
+		if (kind_table[l->kind].export_role != EXPORT_CHAIN)
+			continue;
+		if (kind_table[l->kind].has_activation &&
+		    (strstr(activation_table[l->act].forward, "EXP") ||
+		     strstr(activation_table[l->act].forward, "TANH")))
 			libm = true;
+		if ((l->in + 63) / 64 * 8 > bitmap)
+			bitmap = (l->in + 63) / 64 * 8;
+	}
 	buf_init(&b);
 	buf_printf(&b, "/*\n * %s - %s: inference for a network trained with nncc.\n",
 	           comment_safe(ctx, file_name), m->name);
@@ -196,11 +198,10 @@ static const char *make_comment(const Infer *in, const char *file_name)
 	buf_puts(&b, " *\n *   layer                    kind        in -> out   activation   params\n");
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		if (l->kind == LAYER_DENSE && (l->in + 63) / 64 * 8 > bitmap)
-			bitmap = (l->in + 63) / 64 * 8;
+		const KindInfo *kind = &kind_table[l->kind];
 		buf_printf(&b, " *   %-3zu %-20s %-8s %6zu -> %-6zu %-10s %8zu\n", k + 1,
-		           comment_safe(ctx, l->name), layer_kind_name(l->kind), l->in, l->out,
-		           l->kind == LAYER_DENSE ? activation_table[l->act].name : "-", l->n_params);
+		           comment_safe(ctx, l->name), kind->name, l->in, l->out,
+		           kind->has_activation ? activation_table[l->act].name : "-", l->n_params);
 	}
 	buf_printf(&b, " *   %66s %8zu\n *\n", "total", m->n_params);
 	buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)", m->n_params * rs);
@@ -231,80 +232,32 @@ static const char *make_comment(const Infer *in, const char *file_name)
 
 /* ---- the code */
 
-/* Section vars shared by the layer sections. */
-#define LAYER_VARS(in, k) \
-	{"P", (in)->p}, {"U", (in)->u}, {"REAL", (in)->real}, {"K", szs((in)->ctx, (k) + 1)}
-
-static int put_dense(const Infer *in, Buf *c, size_t k, bool u8)
-{
-	const Layer *l = &in->m->layers[k];
-	Ctx *ctx = in->ctx;
-	const char *in_decl = u8 ? "const unsigned char *restrict px"
-	                         : arena_printf(ctx->arena, "const %s *restrict in", in->real);
-	const char *load = u8 ? arena_printf(ctx->arena, "%s_pixel(px[j], j)", in->p) : "in[j]";
-	/* The portable axpy: whole 64-byte blocks (16-byte ones for narrow
-	 * layers), a count gcc -O2 vectorises without a remainder loop. */
-	size_t block = (in->f32 ? 16 : 8) / (l->out < (in->f32 ? 16u : 8u) ? 4 : 1);
-	TmplVar v[] = {LAYER_VARS(in, k),
-	               {"NAME", comment_safe(ctx, l->name)},
-	               {"IN", szs(ctx, l->in)},
-	               {"OUT", szs(ctx, l->out)},
-	               {"ACT", activation_table[l->act].name},
-	               {"LOC", loc_str(ctx, l->loc)},
-	               {"VARIANT", u8 ? ", from raw pixels" : ""},
-	               {"SUFFIX", u8 ? "_u8" : ""},
-	               {"IN_DECL", in_decl},
-	               {"LOAD", load},
-	               {"IN_NAME", u8 ? "px" : "in"},
-	               {"XPX", u8 ? "NULL, px" : "in, NULL"},
-	               {"MAIN", szs(ctx, l->out - l->out % block)},
-	               {"SIMD_BYTES", szs(ctx, block * (in->f32 ? 4 : 8))},
-	               {NULL, NULL}};
-	TmplVar va[] = {{"U", in->u},
-	                {"REAL", in->real},
-	                {"K", szs(ctx, k + 1)},
-	                {"EXPR", act_expr(in, l->act)},
-	                {NULL, NULL}};
-	TmplVar ve[] = {{NULL, NULL}};
-
-	if (put(in, c, "infer.c", "dense_begin", v) < 0)
-		return -1;
-	if (l->act != ACT_LINEAR && put(in, c, "infer.c", "dense_act", va) < 0)
-		return -1;
-	if (put(in, c, "infer.c", "dense_end", ve) < 0)
-		return -1;
-	buf_puts(c, "\n");
-	return 0;
-}
-
 /* The pixel normalisation function and, for standardize, the std macro. */
-static int put_pixel(const Infer *in, Buf *c)
+static int put_pixel(const Exporter *in, Buf *c)
 {
 	const nncc_norm_stats_t *norm = in->opt->norm;
-	TmplVar v[] = {{"P", in->p}, {"REAL", in->real}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL},
-	               {NULL, NULL}};
-	const char *section = "pixel_none";
+	TmplVar v[] = {{"P", in->p}, {"REAL", in->real}};
+	int rc;
 
-	if (norm->kind == NNCC_NORM_SCALE) {
-		section = "pixel_scale";
-	} else if (norm->kind == NNCC_NORM_STANDARDIZE) {
+	if (norm->kind == NNCC_NORM_STANDARDIZE) {
 		Buf std;
 		buf_init(&std);
-		put_hex(&std, norm->std, false);
-		section = "pixel_standardize";
-		v[2] = (TmplVar){"U", in->u};
-		v[3] = (TmplVar){"STD", arena_strdup(in->ctx->arena, std.data)};
-		v[4] = (TmplVar){"STD_DEC", arena_printf(in->ctx->arena, "%.17g", norm->std)};
+		export_hex(&std, norm->std, false);
+		TmplVar vs[] = {{"P", in->p}, {"REAL", in->real}, {"U", in->u},
+		                {"STD", arena_strdup(in->ctx->arena, std.data)},
+		                {"STD_DEC", arena_printf(in->ctx->arena, "%.17g", norm->std)}};
 		buf_fini(&std);
+		rc = put(in, c, "export.c", "pixel_standardize", vs);
+	} else {
+		rc = put(in, c, "export.c",
+		         norm->kind == NNCC_NORM_SCALE ? "pixel_scale" : "pixel_none", v);
 	}
-	if (put(in, c, "infer.c", section, v) < 0)
-		return -1;
 	buf_puts(c, "\n");
-	return 0;
+	return rc;
 }
 
 /* The multiply-add macro and the AVX-512 kernel (see the template). */
-static int put_simd(const Infer *in, Buf *c)
+static int put_simd(const Exporter *in, Buf *c)
 {
 	TmplVar v[] = {{"P", in->p},
 	               {"U", in->u},
@@ -317,176 +270,114 @@ static int put_simd(const Infer *in, Buf *c)
 	               {"VL", in->f32 ? "16" : "8"},
 	               /* ARM: float FMA on any FPU that has it, double on AArch64 */
 	               {"HWFMA", in->f32 ? " || defined(__ARM_FEATURE_FMA)"
-	                                 : " || (defined(__ARM_FEATURE_FMA) && defined(__aarch64__))"},
-	               {NULL, NULL}};
-	TmplVar vu[] = {{"P", in->p}, {"U", in->u}, {NULL, NULL}};
-	const nncc_norm_stats_t *norm = in->opt->norm;
-	bool px = norm->kind != NNCC_NORM_STANDARDIZE;
+	                                 : " || (defined(__ARM_FEATURE_FMA) && defined(__aarch64__))"}};
+	TmplVar vu[] = {{"P", in->p}, {"U", in->u}};
+	bool px = in->opt->norm->kind != NNCC_NORM_STANDARDIZE;
 
-	if (put(in, c, "infer.c", "simd", v) < 0)
+	if (put(in, c, "export.c", "simd", v) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	if (put(in, c, "infer.c", px ? "nonzero_u8_px" : "nonzero_u8_all", vu) < 0)
+	if (put(in, c, "export.c", px ? "nonzero_u8_px" : "nonzero_u8_all", vu) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	return 0;
 }
 
-/* Scores = the last dense layer's output; dense layer d (0-based among the
- * dense layers) writes s0 if d is even, s1 if odd, and reads the other. */
-static int put_scores(const Infer *in, Buf *c)
+/* The scores: the chain layers in order, chain layer d (0-based) writing
+ * s0 if d is even, s1 if odd, and reading the other; the first one is
+ * called by scores_begin, from the inputs or the raw pixels. */
+static int put_scores(const Exporter *in, Buf *c)
 {
 	const Model *m = in->m;
-	TmplVar vb[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real}, {NULL, NULL}};
+	TmplVar vb[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real},
+	                {"K", szs(in->ctx, in->chain[0] + 1)}};
 	const char *last = "s0";
 	size_t d = 0;
 
-	if (put(in, c, "infer.c", "logits_begin", vb) < 0)
+	if (put(in, c, "export.c", "scores_begin", vb) < 0)
 		return -1;
 	for (size_t k = 0; k < m->n_layers; k++) {
-		if (m->layers[k].kind != LAYER_DENSE)
+		if (kind_table[m->layers[k].kind].export_role != EXPORT_CHAIN)
 			continue;
 		last = d % 2 == 0 ? "s0" : "s1";
 		if (d++ == 0)
-			continue;  /* layer 1 is called by logits_begin (from in or px) */
+			continue;
 		TmplVar v[] = {{"P", in->p},
 		               {"K", szs(in->ctx, k + 1)},
 		               {"DST", last},
-		               {"SRC", d % 2 == 0 ? "s0" : "s1"},
-		               {NULL, NULL}};
-		if (put(in, c, "infer.c", "logits_call", v) < 0)
+		               {"SRC", d % 2 == 0 ? "s0" : "s1"}};
+		if (put(in, c, "export.c", "scores_call", v) < 0)
 			return -1;
 	}
-	TmplVar ve[] = {{"LAST", last}, {NULL, NULL}};
-	if (put(in, c, "infer.c", "logits_end", ve) < 0)
+	TmplVar ve[] = {{"LAST", last}};
+	if (put(in, c, "export.c", "scores_end", ve) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	return 0;
 }
 
-/* The baked-in parameters, after the logic: W rows in braces, exact literals. */
-static int put_params(const Infer *in, Buf *c)
+/* Every layer's part `part`, in order. */
+static int put_layers(const Exporter *in, Buf *c, ExportPart part)
 {
-	const Model *m = in->m;
-	const double *w = in->opt->weights;
+	for (size_t k = 0; k < in->m->n_layers; k++)
+		if (kind_table[in->m->layers[k].kind].export(in, k, part, c) < 0)
+			return -1;
+	return 0;
+}
+
+/* The baked-in parameters, after the logic: each kind writes its arrays. */
+static int put_params(const Exporter *in, Buf *c)
+{
 	const nncc_norm_stats_t *norm = in->opt->norm;
-	TmplVar ve[] = {{NULL, NULL}};
 
 	buf_puts(c, "\n");
-	if (put(in, c, "infer.c", "params_begin", ve) < 0)
+	if (put0(in, c, "export.c", "params_begin") < 0 || put_layers(in, c, EXPORT_PARAMS) < 0)
 		return -1;
-	for (size_t k = 0; k < m->n_layers; k++) {
-		const Layer *l = &m->layers[k];
-		if (l->kind != LAYER_DENSE)
-			continue;
-		TmplVar v[] = {LAYER_VARS(in, k),
-		               {"NAME", comment_safe(in->ctx, l->name)},
-		               {"IN", szs(in->ctx, l->in)},
-		               {"OUT", szs(in->ctx, l->out)},
-		               {NULL, NULL}};
-		buf_puts(c, "\n");
-		if (put(in, c, "infer.c", "weights_begin", v) < 0)
-			return -1;
-		for (size_t j = 0; j < l->in; j++) {
-			buf_puts(c, "\t{");
-			for (size_t i = 0; i < l->out; i++) {
-				buf_puts(c, i > 0 && i % VALUES_PER_LINE(in->f32) == 0 ? "\n\t  " : " ");
-				put_hex(c, w[l->w_offset + j * l->out + i], in->f32);
-				buf_puts(c, ",");
-			}
-			buf_puts(c, " },\n");
-		}
-		if (put(in, c, "infer.c", "array_end", ve) < 0)
-			return -1;
-		TmplVar vb[] = {LAYER_VARS(in, k),
-		                {"NAME", comment_safe(in->ctx, l->name)},
-		                {"OUT", szs(in->ctx, l->out)},
-		                {NULL, NULL}};
-		buf_puts(c, "\n");
-		if (put(in, c, "infer.c", "bias_begin", vb) < 0)
-			return -1;
-		put_values(c, w + l->b_offset, l->out, in->f32, "\t");
-		if (put(in, c, "infer.c", "array_end", ve) < 0)
-			return -1;
-	}
 	if (norm->kind == NNCC_NORM_STANDARDIZE) {
-		TmplVar v[] = {{"P", in->p}, {"U", in->u}, {NULL, NULL}};
+		TmplVar v[] = {{"P", in->p}, {"U", in->u}};
 		buf_puts(c, "\n");
-		if (put(in, c, "infer.c", "mean_begin", v) < 0)
+		if (put(in, c, "export.c", "mean_begin", v) < 0)
 			return -1;
-		put_values(c, norm->mean, m->inputs, false, "\t");
-		if (put(in, c, "infer.c", "array_end", ve) < 0)
+		export_values(c, norm->mean, in->m->inputs, false, "\t");
+		if (put0(in, c, "export.c", "array_end") < 0)
 			return -1;
 	}
 	return 0;
 }
 
 /* Everything after the includes: sizes, declarations, layers, API, weights. */
-static int put_code(const Infer *in, Buf *c)
+static int put_code(const Exporter *in, Buf *c)
 {
 	const Model *m = in->m;
-	const nncc_norm_stats_t *norm = in->opt->norm;
 	const Layer *last = &m->layers[m->n_layers - 1];
-	TmplVar vp[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real}, {NULL, NULL}};
-
-	for (size_t k = 0; k < m->n_layers; k++) {
-		const Layer *l = &m->layers[k];
-		size_t vl = in->f32 ? 16 : 8;
-		TmplVar v[] = {{"U", in->u}, {"K", szs(in->ctx, k + 1)}, {"IN", szs(in->ctx, l->in)},
-		               {"OUT", szs(in->ctx, l->out)}, {"VECS", szs(in->ctx, (l->out + vl - 1) / vl)},
-		               {NULL, NULL}};
-		if (l->kind == LAYER_DENSE && put(in, c, "infer.c", "sizes_layer", v) < 0)
-			return -1;
-	}
-	TmplVar vbuf[] = {{"U", in->u}, {"BUF0", szs(in->ctx, in->buf0)}, {NULL, NULL}};
-	if (put(in, c, "infer.c", "sizes_buffers", vbuf) < 0)
-		return -1;
-	buf_puts(c, "\n");
-	for (size_t k = 0; k < m->n_layers; k++) {
-		TmplVar v[] = {LAYER_VARS(in, k), {NULL, NULL}};
-		if (m->layers[k].kind == LAYER_DENSE && put(in, c, "infer.c", "decl_dense", v) < 0)
-			return -1;
-	}
-	TmplVar vmean[] = {{"P", in->p}, {"U", in->u}, {NULL, NULL}};
-	if (norm->kind == NNCC_NORM_STANDARDIZE && put(in, c, "infer.c", "decl_mean", vmean) < 0)
-		return -1;
-	buf_puts(c, "\n");
-	if (put_pixel(in, c) < 0 || put_simd(in, c) < 0)
-		return -1;
-	for (size_t k = 0; k < m->n_layers; k++)
-		if (m->layers[k].kind == LAYER_DENSE &&
-		    (put_dense(in, c, k, false) < 0 || (k == 0 && put_dense(in, c, k, true) < 0)))
-			return -1;
-	if (last->kind == LAYER_SOFTMAX) {
-		TmplVar v[] = {{"P", in->p},
-		               {"U", in->u},
-		               {"REAL", in->real},
-		               {"K", szs(in->ctx, m->n_layers)},
-		               {"NAME", comment_safe(in->ctx, last->name)},
-		               {"IN", szs(in->ctx, last->in)},
-		               {"OUT", szs(in->ctx, last->out)},
-		               {"LOC", loc_str(in->ctx, last->loc)},
-		               {"EXP", in->exp_fn},
-		               {NULL, NULL}};
-		if (put(in, c, "infer.c", "softmax", v) < 0)
-			return -1;
-	} else if (put(in, c, "infer.c", "identity", vp) < 0) {
-		return -1;
-	}
-	buf_puts(c, "\n");
-	if (put_scores(in, c) < 0)
-		return -1;
+	TmplVar vp[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real}};
+	TmplVar vbuf[] = {{"U", in->u}, {"BUF0", szs(in->ctx, in->buf0)}};
+	TmplVar vmean[] = {{"P", in->p}, {"U", in->u}};
 	TmplVar vapi[] = {{"P", in->p},
 	                  {"U", in->u},
 	                  {"REAL", in->real},
-	                  {"API", in->opt->header_only ? "static inline " : ""},
-	                  {NULL, NULL}};
-	if (put(in, c, "infer.c", "api", vapi) < 0)
+	                  {"API", in->opt->header_only ? "static inline " : ""}};
+
+	if (put_layers(in, c, EXPORT_SIZES) < 0 || put(in, c, "export.c", "sizes_buffers", vbuf) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put_layers(in, c, EXPORT_DECL) < 0)
+		return -1;
+	if (in->opt->norm->kind == NNCC_NORM_STANDARDIZE &&
+	    put(in, c, "export.c", "decl_mean", vmean) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put_pixel(in, c) < 0 || put_simd(in, c) < 0 || put_layers(in, c, EXPORT_CODE) < 0)
+		return -1;
+	/* No output stage: the outputs are the last chain layer's scores. */
+	if (kind_table[last->kind].export_role != EXPORT_OUTPUT &&
+	    put(in, c, "export.c", "identity", vp) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put_scores(in, c) < 0 || put(in, c, "export.c", "api", vapi) < 0)
 		return -1;
 	return put_params(in, c);
 }
-
-/* ---- entry points */
 
 /* Every parameter must be representable as a literal (training can diverge
  * to inf/NaN) and, for float32, exactly a float. */
@@ -512,24 +403,22 @@ static int check_weights(Ctx *ctx, const Model *m, const EmitOptions *opt)
 int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 {
 	const nncc_norm_stats_t *norm = opt->norm;
-	Infer in = {ctx, m, opt, m->name, NULL, NULL, NULL, m->dtype == DTYPE_F32, 0, 0, NULL};
+	Exporter in = {.ctx = ctx, .m = m, .opt = opt, .p = m->name, .f32 = m->dtype == DTYPE_F32};
 	size_t buf1 = 0, d = 0;
 
 	if (!opt->weights || !norm)
 		NNCC_UNREACHABLE();
 	if (check_model(ctx, m) < 0 || check_weights(ctx, m, opt) < 0)
 		return -1;
-	char *u = arena_strdup(ctx->arena, m->name);
-	for (char *q = u; *q; q++)
-		if (*q >= 'a' && *q <= 'z')
-			*q = (char)(*q - 'a' + 'A');
-	in.u = u;
+	in.u = text_upper(ctx->arena, m->name);
 	in.real = in.f32 ? "float" : "double";
 	in.exp_fn = in.f32 ? "expf" : "exp";
+	in.chain = arena_alloc(ctx->arena, m->n_layers * sizeof *in.chain);
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		if (l->kind != LAYER_DENSE)
+		if (kind_table[l->kind].export_role != EXPORT_CHAIN)
 			continue;
+		in.chain[in.n_chain++] = k;
 		if (d++ % 2 == 0)
 			in.buf0 = l->out > in.buf0 ? l->out : in.buf0;
 		else
@@ -542,47 +431,47 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	const char *cname = hlen > 2 && strcmp(hname + hlen - 2, ".h") == 0
 	                            ? arena_printf(ctx->arena, "%.*s.c", (int)(hlen - 2), hname)
 	                            : arena_printf(ctx->arena, "%s.c", hname);
-	TmplVar ve[] = {{NULL, NULL}};
-	TmplVar vg[] = {{"U", in.u}, {NULL, NULL}};
+	TmplVar vg[] = {{"U", in.u}};
 	TmplVar vm[] = {{"P", in.p},
 	                {"U", in.u},
 	                {"REAL", in.real},
 	                {"INPUTS", szs(ctx, m->inputs)},
 	                {"OUTPUTS", szs(ctx, m->outputs)},
-	                {"WORKSPACE", szs(ctx, in.workspace)},
-	                {NULL, NULL}};
-	TmplVar vd[] = {{"P", in.p}, {"U", in.u}, {"REAL", in.real}, {NULL, NULL}};
+	                {"WORKSPACE", szs(ctx, in.workspace)}};
+	TmplVar vd[] = {{"P", in.p}, {"U", in.u}, {"REAL", in.real}};
 
 	buf_puts(h, make_comment(&in, hname));
-	if (put(&in, h, "infer.h", "guard_begin", vg) < 0)
+	if (put(&in, h, "export.h", "guard_begin", vg) < 0)
 		return -1;
 	buf_puts(h, "\n");
-	if (put(&in, h, "infer.h", "macros", vm) < 0)
+	if (put(&in, h, "export.h", "macros", vm) < 0)
 		return -1;
 	buf_puts(h, "\n");
 	if (opt->header_only) {
-		if (put(&in, h, "infer.c", "includes", ve) < 0)
+		if (put0(&in, h, "export.c", "includes") < 0)
 			return -1;
 		buf_puts(h, "\n");
 		if (put_code(&in, h) < 0)
 			return -1;
-	} else if (put(&in, h, "infer.h", "decls", vd) < 0) {
+	} else if (put(&in, h, "export.h", "decls", vd) < 0) {
 		return -1;
 	}
 	buf_puts(h, "\n");
-	if (put(&in, h, "infer.h", "guard_end", ve) < 0)
+	if (put0(&in, h, "export.h", "guard_end") < 0)
 		return -1;
 	if (opt->header_only)
 		return 0;
 
-	TmplVar vh[] = {{"HEADER", comment_safe(ctx, hname)}, {NULL, NULL}};
+	TmplVar vh[] = {{"HEADER", comment_safe(ctx, hname)}};
 	buf_puts(c, make_comment(&in, cname));
-	if (put(&in, c, "infer.c", "include_header", vh) < 0 ||
-	    put(&in, c, "infer.c", "includes", ve) < 0)
+	if (put(&in, c, "export.c", "include_header", vh) < 0 ||
+	    put0(&in, c, "export.c", "includes") < 0)
 		return -1;
 	buf_puts(c, "\n");
 	return put_code(&in, c);
 }
+
+/* ---- entry points */
 
 /* Checks the file holds weights for m: dtype, shape hash, sizes. */
 static int check_weight_file(Ctx *ctx, const Model *m, const char *path,
@@ -612,7 +501,7 @@ static int check_weight_file(Ctx *ctx, const Model *m, const char *path,
 	return 0;
 }
 
-int infer_export(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
+int export_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 {
 	EmitOptions o = *opt;
 	nncc_weights_file_t wf;

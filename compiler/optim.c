@@ -1,0 +1,15 @@
+/*
+ * optim.c - the optimizers, one row each in optimizer_table: the YAML word,
+ * the hyper-parameters (keys of the `optimizer` mapping, defaults as in
+ * PyTorch 1.13's torch.optim, ranges, the trainer's --options), the
+ * per-parameter state slots, and the template (templates/opt_NAME.c) that
+ * holds its update as a scalar formula and as the epilogue of the fused
+ * weight-gradient kernel.  Adding an optimizer: a row here, its template,
+ * the reference's formula (tests/reference/ref.c), tests and docs
+ * (docs/architecture.md).
+ */
+#include "nncc.h"
+
+const OptimizerInfo optimizer_table[OPT_COUNT] = {
+	[OPT_SGD] = {"sgd", NULL, 0, 0, "opt_sgd.c", "p -= lr * g (g = the batch-mean gradient)"},
+};

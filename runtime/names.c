@@ -1,0 +1,52 @@
+/*
+ * names.c - the words of the names nncc.h lists once (NNCC_DTYPES,
+ * NNCC_NORMS, NNCC_INITS, NNCC_FILES), for the runtime's messages and the
+ * compiler's YAML tables alike.  Nothing here is spelled a second time.
+ */
+#include "nncc.h"
+
+const char *nncc_dtype_name(int dtype)
+{
+	switch (dtype) {
+#define NNCC_X(ID, v, name, abbr, ctype) case v: return #name;
+	NNCC_DTYPES(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
+const char *nncc_dtype_abbr(int dtype)
+{
+	switch (dtype) {
+#define NNCC_X(ID, v, name, abbr, ctype) case v: return #abbr;
+	NNCC_DTYPES(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
+const char *nncc_norm_name(int norm)
+{
+	switch (norm) {
+#define NNCC_X(ID, v, name, doc) case v: return #name;
+	NNCC_NORMS(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
+const char *nncc_init_name(int init)
+{
+	switch (init) {
+#define NNCC_X(ID, v, name, doc) case v: return #name;
+	NNCC_INITS(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
+const char *const nncc_default_files[NNCC_DATA_FILES] = {
+#define NNCC_X(ID, key, file) [NNCC_FILE_##ID] = file,
+	NNCC_FILES(NNCC_X)
+#undef NNCC_X
+};

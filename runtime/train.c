@@ -1,0 +1,144 @@
+/*
+ * train.c - the training loop's inner parts and evaluation, as an API: the
+ * stream of training tiles (file order or shuffled per pass), one optimizer
+ * step on a batch (fused when it fits a tile, accumulated over tiles when
+ * it does not), and the evaluation of a data set.  The driver, the
+ * benchmarks and the tests all train through these, so there is one batch
+ * loop.  Gradients are the generated code's business.
+ * Vocabulary: N = samples, B = batch, tile = at most max_batch samples
+ * handed to one entry point, K = classes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nncc.h"
+
+int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const int32_t *y,
+                     size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
+{
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	memset(s, 0, sizeof *s);
+	s->x = x;
+	s->y = y;
+	s->n = n;
+	s->row_bytes = m->n_inputs * rsize;
+	s->max_batch = m->max_batch;
+	s->tile_x = malloc(m->max_batch * s->row_bytes);
+	s->tile_y = malloc(m->max_batch * sizeof *s->tile_y);
+	if (shuffle && n > 0) {
+		s->perm = malloc(n * sizeof *s->perm);
+		if (s->perm) {
+			for (size_t i = 0; i < n; i++)
+				s->perm[i] = i;
+			nncc_rng_seed(&s->rng, seed);
+			nncc_rng_shuffle(&s->rng, s->perm, n);
+		}
+	}
+	if (!s->tile_x || !s->tile_y || (shuffle && n > 0 && !s->perm)) {
+		nncc_stream_fini(s);
+		nncc_err_set(err, "out of memory for the training stream (%zu samples)", n);
+		return -1;
+	}
+	return 0;
+}
+
+void nncc_stream_fini(nncc_stream_t *s)
+{
+	free(s->perm);
+	free(s->tile_x);
+	free(s->tile_y);
+	memset(s, 0, sizeof *s);
+}
+
+const void *nncc_stream_next(nncc_stream_t *s, size_t k, const int32_t **y)
+{
+	if (!s->perm && s->pos + k <= s->n) {
+		const void *x = s->x + s->pos * s->row_bytes;
+		*y = s->y + s->pos;
+		s->pos += k;
+		if (s->pos == s->n) {
+			s->pos = 0;
+			s->epoch++;
+		}
+		return x;
+	}
+	for (size_t i = 0; i < k; i++) {
+		size_t j = s->perm ? s->perm[s->pos] : s->pos;
+		memcpy((char *)s->tile_x + i * s->row_bytes, s->x + j * s->row_bytes, s->row_bytes);
+		s->tile_y[i] = s->y[j];
+		if (++s->pos == s->n) {
+			s->pos = 0;
+			s->epoch++;
+			if (s->perm)
+				nncc_rng_shuffle(&s->rng, s->perm, s->n);
+		}
+	}
+	*y = s->tile_y;
+	return s->tile_x;
+}
+
+double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u)
+{
+	const int32_t *y;
+	const void *x;
+	double sum = 0;
+
+	if (u->batch <= m->max_batch) {
+		x = nncc_stream_next(s, u->batch, &y);
+		return m->step(u->batch, x, y, u);
+	}
+	for (size_t done = 0; done < u->batch;) {
+		size_t k = u->batch - done < m->max_batch ? u->batch - done : m->max_batch;
+		x = nncc_stream_next(s, k, &y);
+		m->forward(k, x);
+		sum += m->loss(k, y);
+		m->backward(k, x, y, done > 0);
+		done += k;
+	}
+	m->update(u);
+	return sum;
+}
+
+size_t nncc_predict(const nncc_model_t *m, size_t b)
+{
+	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
+	size_t K = m->n_outputs, best = 0;
+	for (size_t i = 1; i < K; i++) {
+		double vi, vb;
+		if (m->dtype == NNCC_F64) {
+			vi = ((const double *)out)[b * K + i];
+			vb = ((const double *)out)[b * K + best];
+		} else {
+			vi = ((const float *)out)[b * K + i];
+			vb = ((const float *)out)[b * K + best];
+		}
+		if (vi > vb)
+			best = i;
+	}
+	return best;
+}
+
+void nncc_evaluate(const nncc_model_t *m, const void *x, const int32_t *y, size_t n,
+                   nncc_eval_t *ev)
+{
+	size_t K = m->n_outputs;
+	size_t row = m->n_inputs * (m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
+	double sum = 0;
+
+	ev->n = n;
+	ev->correct = 0;
+	if (ev->confusion)
+		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
+	for (size_t at = 0; at < n; at += m->max_batch) {
+		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+		m->forward(k, (const char *)x + at * row);
+		sum += m->loss(k, y + at);
+		for (size_t b = 0; b < k; b++) {
+			size_t best = nncc_predict(m, b), truth = (size_t)y[at + b];
+			ev->correct += best == truth;
+			if (ev->confusion)
+				ev->confusion[truth * K + best]++;
+		}
+	}
+	ev->loss = n ? sum / (double)n : 0;
+}

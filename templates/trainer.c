@@ -1,0 +1,194 @@
+/*
+ * trainer.c - the fixed text of a generated trainer, around what emit.c
+ * writes from the plan (the header's layer table, sizes, buffers, the
+ * per-layer functions from each kind's template, the lists of calls):
+ * the includes, the passes' work-unit wrappers, the entry points of the
+ * runtime ABI (runtime/nncc.h) and main().  The network-independent
+ * machinery (kernels, thread pool) is in runtime/nncc_kern.h.
+ * Placeholders: P = network name (the one external symbol is P_model),
+ * DTYPE = F32 or F64, REAL = float or double.
+ */
+
+//@ section prologue
+#define KERN_{{DTYPE}} 1
+#include "nncc_simd.h" /* real = {{REAL}}, vectors, exp, the activations */
+#include "nncc.h"      /* the runtime ABI: nncc_model_t */
+
+//@ section kernels
+#include "nncc_kern.h" /* the kernels (with the optimizer's epilogue) and the thread pool */
+
+//@ section rows_begin
+/* ---- The passes, cut into work units that kern_run() hands to the pool:
+ * the row passes ROWS_PER_UNIT samples of the tile each, the weight pass
+ * the layers' row tiles of W.  What a unit computes does not depend on the
+ * thread that runs it, so results do not depend on the thread count. */
+
+/* forward: every layer's output for the unit's rows, first layer first. */
+static void forward_rows(size_t unit, int tid)
+{
+	const size_t r0 = unit * ROWS_PER_UNIT, r1 = KERN_MIN(r0 + ROWS_PER_UNIT, kern_job.n);
+
+	(void)tid;
+
+//@ section rows_backward
+}
+
+/* backward: every layer's gradients for the unit's rows, last layer first. */
+static void backward_rows(size_t unit, int tid)
+{
+	const size_t r0 = unit * ROWS_PER_UNIT, r1 = KERN_MIN(r0 + ROWS_PER_UNIT, kern_job.n);
+
+//@ section rows_weights
+}
+
+/* A training step's row pass: both, unit by unit. */
+static void step_rows(size_t unit, int tid)
+{
+	forward_rows(unit, tid);
+	backward_rows(unit, tid);
+}
+
+/* One unit of the weight pass: row tiles of one layer's W, last layer first. */
+static void weight_unit(size_t unit, int tid)
+{
+	(void)tid;
+
+//@ section rows_end
+}
+
+//@ section entry
+/* ---- The entry points (runtime/nncc.h, docs/runtime-abi.md). */
+
+/* Forward pass over a tile: x (n, N_INPUTS) -> every layer's output. */
+static void {{P}}_forward(size_t n, const void *x)
+{
+	kern_job.n = n;
+	kern_job.x = x;
+	kern_run(forward_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+}
+
+//@ section backward
+/* Backward pass over a tile, after forward() on the same x: every layer's
+ * gradients, last layer first, and the weight gradients summed over the
+ * tile into grads (assigned, or added to what is there when accumulate is
+ * set: a batch larger than a tile is accumulated tile by tile). */
+static void {{P}}_backward(size_t n, const void *x, const int32_t *y, int accumulate)
+{
+	kern_job.n = n;
+	kern_job.x = x;
+	kern_job.y = y;
+	kern_run(backward_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_job.mode = accumulate ? KERN_GRAD_ACC : KERN_GRAD_SET;
+	kern_run(weight_unit, WEIGHT_UNITS, POOL_WEIGHTS, THREADS);
+}
+
+/* The optimizer's step on every parameter tensor, with the gradient sums
+ * in grads (after backward() over a whole batch of u->batch samples). */
+static void {{P}}_update(const nncc_update_t *u)
+{
+	OptStep o;
+
+	opt_prepare(&o, u);
+	for (size_t l = 0; l < N_LAYERS; l++)
+		for (size_t t = 0; t < layers[l].n_tensors; t++) {
+			const nncc_param_t *T = &layers[l].tensors[t];
+			kern_update(&o, T->bias, params, grads, {{STATE}}, T->offset, T->size);
+		}
+}
+
+//@ section step
+/* One training step on a tile of n samples, fused: forward, loss and every
+ * layer's gradients row by row, then the weight gradient with the
+ * optimizer's step in the same pass (no gradient is stored, no update
+ * pass).  The same bits as forward + loss + backward(0) + update: the same
+ * FMA chains.  Returns the tile's loss sum, computed before the update;
+ * grads is left unspecified. */
+static double {{P}}_step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+{
+	double loss;
+
+	kern_job.n = n;
+	kern_job.x = x;
+	kern_job.y = y;
+	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	loss = {{P}}_loss(n, y);
+	kern_job.mode = KERN_GRAD_UPDATE;
+	opt_prepare(&kern_job.opt, u);
+	kern_run(weight_unit, WEIGHT_UNITS, POOL_WEIGHTS, THREADS);
+	return loss;
+}
+
+/* Threads for the pooled passes (0 = all cores); returns the number in use. */
+static int {{P}}_set_threads(int n)
+{
+	return kern_set_threads(n, POOL_ROWS || POOL_WEIGHTS);
+}
+
+/* Per-layer buffers for tools and tests (layer is 0-based): NNCC_T_ACT the
+ * outputs a (MAX_BATCH, OUT), NNCC_T_DELTA the deltas dL/dz of a layer with
+ * parameters (MAX_BATCH, OUT); NULL for anything else. */
+static void *{{P}}_tensor(int which, size_t layer)
+{
+	static void *const act[N_LAYERS] = { {{ACTS}} };
+	static void *const delta[N_LAYERS] = { {{DELTAS}} };
+
+	if (layer >= N_LAYERS)
+		return NULL;
+	return which == NNCC_T_ACT ? act[layer] : which == NNCC_T_DELTA ? delta[layer] : NULL;
+}
+
+//@ section descriptor
+/* ---- The model descriptor: all the driver and other tools use. */
+const nncc_model_t {{P}}_model = {
+	.abi_version = NNCC_ABI_VERSION,
+	.name = {{NAME}},
+	.source = {{SOURCE}},
+	.source_sha256 = "{{SHA256}}",
+	.nncc_version = "{{VERSION}}",
+	.dtype = {{DTYPE}},
+	.n_inputs = N_INPUTS,
+	.n_outputs = N_OUTPUTS,
+	.n_layers = N_LAYERS,
+	.layers = layers,
+	.n_params = N_PARAMS,
+	.shape_hash = UINT64_C({{HASH}}),
+	.max_batch = MAX_BATCH,
+	.params = params,
+	.grads = grads,
+	.optimizer = {{OPTIMIZER}},
+	.n_hparams = {{N_HPARAMS}},
+	.hparams = {{HPARAMS}},
+	.n_state = OPT_STATE,
+	.state = {{STATE}},
+	.config = {
+		.learning_rate = {{LR}},
+		.batch_size = {{BATCH}}
+		.iterations = {{ITERATIONS}},
+		.epochs = {{EPOCHS}},
+		.seed = UINT64_C({{SEED}}),
+		.shuffle = {{SHUFFLE}},
+		.init = {{INIT}},
+		.init_scale = {{INIT_SCALE}},
+		.normalize = {{NORMALIZE}},
+		.threads = {{THREADS}},
+		.data_dir = {{DATA_DIR}},
+		.files = { {{FILES}} },
+	},
+	.forward = {{P}}_forward,
+	.loss = {{P}}_loss,
+	.backward = {{P}}_backward,
+	.update = {{P}}_update,
+	.step = {{P}}_step,
+	.tensor = {{P}}_tensor,
+	.set_threads = {{P}}_set_threads,
+};
+
+//@ section main
+/* The training driver in libnncc.a: options, data, training loop, report.
+ * Compile with -DNNCC_NO_MAIN to drive {{P}}_model from your own code. */
+#ifndef NNCC_NO_MAIN
+int main(int argc, char **argv)
+{
+	return nncc_main(argc, argv, &{{P}}_model);
+}
+#endif
