@@ -245,7 +245,7 @@ static size_t max_batch(const Model *m)
 	return bs >= 1 && bs <= EMIT_MAX_TILE ? bs : EMIT_MAX_TILE;
 }
 
-/* ---- register tiles and work units (bench/kernels/README.md, section 2:
+/* ---- register tiles and work units (docs/kernels.md, section 4:
  * 20-28 accumulators per tile, the tile height dividing the rows it
  * sweeps, as few column chunks as possible) */
 

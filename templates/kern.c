@@ -13,6 +13,8 @@
  * explicit FMA, so tiles, vector width, thread count and tile size
  * (max_batch) cannot change a result, and the AVX-512 path equals the
  * fallback bit for bit.  Build with -ffp-contract=off (nncc --cflags).
+ * Why the tiles, named accumulators, KERN_REG and the pool look as they do
+ * (measurements, compiler pitfalls): docs/kernels.md.
  * Vocabulary: VL = reals per vector, MR x NB = register tile (rows x
  * vectors), n = rows in the tile, j = input, i = output, d = delta.
  * Sections: simd (once, first), real_f32 or real_f64 (the dtype's constants
