@@ -112,7 +112,7 @@ END {
 	print "| | |"
 	print "|---|---|"
 	print "| machine | " cpu ", " cores " cores |"
-	print "| FMA peak, FP32 (`bench/kernels/fma_peak.c`, " isa ") | **" peak1 " GFLOP/s on one core**; " peak2 " on both cores (two copies at once) |"
+	print "| FMA peak, FP32 (`bench/fma_peak.c`, " isa ") | **" peak1 " GFLOP/s on one core**; " peak2 " on both cores (two copies at once) |"
 	print "| compiler | " cc " |"
 	print "| flags (generated code, naive baseline, drivers) | `" flags " -DNNCC_NO_MAIN` |"
 	print "| nncc | `" nncc "` (" nncc_ver ") |"

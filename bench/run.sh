@@ -37,7 +37,7 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
 # ---- build ------------------------------------------------------------------
 say "bench: building with $CC $CFLAGS_ALL"
-"$CC" $OPT -o "$OUT/fma_peak" "$here/kernels/fma_peak.c"
+"$CC" $OPT -o "$OUT/fma_peak" "$here/fma_peak.c"
 
 # Generated trainers: C size and the time gcc takes on them (issue 6 limits
 # both for 784-800-10), then one bench binary per workload.

@@ -241,7 +241,7 @@ START_TEST(test_sgd20_text)
 	               "\tunit -= MNIST_SGD20_L2_DW_UNITS;\n"
 	               "\tl1_hidden_gradient(mnist_sgd20_job.mode, mnist_sgd20_job.n, "
 	               "mnist_sgd20_job.x, mnist_sgd20_job.s, unit);\n");
-	/* tiles and thread policy from the phase-1 table (bench/kernels/README.md) */
+	/* tiles and thread policy from the phase-1 table (docs/kernels.md) */
 	assert_has(&b, "#define MNIST_SGD20_L1_FWD_MR 10\n#define MNIST_SGD20_L1_FWD_NB 2\n"
 	               "#define MNIST_SGD20_L1_DW_MR 8\n#define MNIST_SGD20_L1_DW_NB 2\n");
 	assert_has(&b, "#define MNIST_SGD20_POOL_ROWS 0\n#define MNIST_SGD20_POOL_WEIGHTS 0\n");
