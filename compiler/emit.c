@@ -105,8 +105,8 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 		          p->layers[l].a, l + 1, safe(e, m->layers[l].name), kind.data);
 		buf_fini(&kind);
 	}
-	emit_line(e, " *   %-8s L = cross-entropy of a%zu against y, summed over the batch",
-	          "loss", m->n_layers);
+	emit_line(e, " *   %-8s L = %s of a%zu against y, summed over the batch", "loss",
+	          loss_table[m->loss].name, m->n_layers);
 	emit_line(e, " *   %-8s every layer's g = dL/da (its output's gradient) and d = dL/dz,",
 	          "backward");
 	emit_line(e, " *   %-8s last layer first; the weight gradients dW, db summed over the batch", "");
@@ -328,7 +328,6 @@ static void emit_entry_points(Emitter *e)
 	const Model *m = e->m;
 	const Plan *p = e->plan;
 	Arena *A = e->ctx->arena;
-	const char *P = m->name;
 	Buf acts, deltas;
 
 	buf_init(&acts);
@@ -337,22 +336,19 @@ static void emit_entry_points(Emitter *e)
 		buf_printf(&acts, "%s%s", l ? ", " : "", p->layers[l].a);
 		buf_printf(&deltas, "%s%s", l ? ", " : "", p->layers[l].d ? p->layers[l].d : "NULL");
 	}
-	TmplVar vp[] = {{"P", P}};
-	TmplVar vloss[] = {{"P", P},
-	                   {"O", p->layers[m->n_layers - 1].a},
+	TmplVar vloss[] = {{"O", p->layers[m->n_layers - 1].a},
 	                   {"ON", p->layers[m->n_layers - 1].a},
 	                   {"OUT_N", plan_num(A, m->outputs)}};
-	TmplVar vu[] = {{"P", P}, {"STATE", p->opt->n_state ? "&state[0][0]" : "NULL"}};
-	TmplVar vt[] = {{"P", P},
-	                {"ACTS", arena_strdup(A, acts.data)},
+	TmplVar vu[] = {{"STATE", p->opt->n_state ? "&state[0][0]" : "NULL"}};
+	TmplVar vt[] = {{"ACTS", arena_strdup(A, acts.data)},
 	                {"DELTAS", arena_strdup(A, deltas.data)}};
 	buf_fini(&acts);
 	buf_fini(&deltas);
 
 	emit_blank(e);
-	emit_tmpl(e, "cross_entropy.c", "loss", NULL, 0, vloss, ARRAY_LEN(vloss));
+	emit_tmpl(e, loss_table[m->loss].tmpl, "loss", NULL, 0, vloss, ARRAY_LEN(vloss));
 	emit_blank(e);
-	emit_tmpl(e, "trainer.c", "entry", NULL, 0, vp, ARRAY_LEN(vp));
+	emit_tmpl(e, "trainer.c", "entry", NULL, 0, NULL, 0);
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "backward", NULL, 0, vu, ARRAY_LEN(vu));
 	emit_blank(e);

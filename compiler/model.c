@@ -50,7 +50,6 @@ static const EnumName dtype_names[] = {
 	NNCC_DTYPES(X)
 #undef X
 };
-static const EnumName loss_names[] = {{"cross_entropy", LOSS_CROSS_ENTROPY}};
 static const EnumName init_names[] = {
 #define X(ID, v, name, doc) {#name, NNCC_INIT_##ID},
 	NNCC_INITS(X)
@@ -64,12 +63,8 @@ static const EnumName norm_names[] = {
 
 static const EnumTable act_table = ENUM_TABLE("activation", act_names);
 static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
-static const EnumTable loss_table = ENUM_TABLE("loss", loss_names);
 static const EnumTable init_table = ENUM_TABLE("distribution", init_names);
 static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
-
-/* The output layer kind each loss needs. */
-static const LayerKind loss_output[] = {[LOSS_CROSS_ENTROPY] = LAYER_SOFTMAX};
 
 /* Enum fields are written as int (see field_enum). */
 _Static_assert(sizeof(Activation) == sizeof(int), "enum size");
@@ -504,6 +499,29 @@ static void training_check(Ctx *ctx, const Node *map, void *obj)
 		           "missing 'iterations' or 'epochs' in 'training' (give exactly one)");
 }
 
+/* ---- The loss: a loss_table row (optim.c). */
+
+static Loss loss_find(const char *word)
+{
+	for (int k = 0; k < LOSS_COUNT; k++)
+		if (strcmp(word, loss_table[k].name) == 0)
+			return (Loss)k;
+	return LOSS_COUNT;
+}
+
+static void field_loss(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Loss l = loss_find(val->str);
+	if (l == LOSS_COUNT) {
+		const char *s = "";
+		for (int k = 0; k < LOSS_COUNT; k++)
+			s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", loss_table[k].name);
+		diag_error(ctx, val->loc, "unknown loss %s (expected: %s)", found(ctx, val), s);
+		return;
+	}
+	*(Loss *)((char *)obj + f->offset) = l;
+}
+
 /* ---- The optimizer: `optimizer: NAME`, or a mapping with `type: NAME` and
  * the row's hyper-parameters (optim.c). */
 
@@ -669,7 +687,7 @@ static const Field root_fields[] = {
 	{"input", NODE_SCALAR, field_size, offsetof(Model, inputs), true, &units_range},
 	{"dtype", NODE_SCALAR, field_enum, offsetof(Model, dtype), false, &dtype_table},
 	{"layers", NODE_SEQ, field_layers, 0, true, NULL},
-	{"loss", NODE_SCALAR, field_enum, offsetof(Model, loss), false, &loss_table},
+	{"loss", NODE_SCALAR, field_loss, offsetof(Model, loss), false, NULL},
 	{"training", NODE_MAP, field_map, offsetof(Model, train), true, &training_tbl},
 	{"data", NODE_MAP, field_map, offsetof(Model, data), false, &data_tbl},
 };
@@ -729,13 +747,13 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 	const Layer *last = &m->layers[n - 1];
 	const Node *loss = map_get(root, "loss");
 	if (last->kind == LAYER_COUNT ||
-	    (loss && (loss->kind != NODE_SCALAR || !enum_find(&loss_table, loss->str))))
+	    (loss && (loss->kind != NODE_SCALAR || loss_find(loss->str) == LOSS_COUNT)))
 		return;  /* already reported */
-	LayerKind want = loss_output[m->loss];
+	LayerKind want = loss_table[m->loss].output;
 	if (last->kind != want)
 		diag_error(ctx, loss ? loss->loc : last->loc,
 		           "loss '%s'%s needs a %s output layer (the last layer \"%s\" is %s)",
-		           enum_name(&loss_table, (int)m->loss), loss ? "" : " (the default)",
+		           loss_table[m->loss].name, loss ? "" : " (the default)",
 		           kind_table[want].name, last->name, kind_table[last->kind].name);
 }
 

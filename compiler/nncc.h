@@ -147,7 +147,7 @@ typedef struct Layer {
 } Layer;
 
 typedef enum DType { DTYPE_F32 = NNCC_F32, DTYPE_F64 = NNCC_F64 } DType;
-typedef enum Loss { LOSS_CROSS_ENTROPY } Loss;
+typedef enum Loss { LOSS_CROSS_ENTROPY, LOSS_COUNT } Loss;
 
 /* Optimizers: one row each in optim.c. */
 typedef enum Optimizer { OPT_SGD, OPT_COUNT } Optimizer;
@@ -289,6 +289,17 @@ typedef struct OptimizerInfo {
 } OptimizerInfo;
 
 extern const OptimizerInfo optimizer_table[OPT_COUNT];
+
+/* Losses, one row each (optim.c): the output layer kind each needs (its
+ * gradient is folded into that kind's backward pass) and the template
+ * with its `loss` section. */
+typedef struct LossInfo {
+	const char *name;          /* YAML word */
+	LayerKind output;          /* the last layer's kind */
+	const char *tmpl;
+} LossInfo;
+
+extern const LossInfo loss_table[LOSS_COUNT];
 
 /* ---- tmpl.c: template expansion.  A template is C text with {{NAME}}
  * placeholders, split into sections by lines "//@ section NAME".  Expansion

@@ -90,12 +90,38 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	}
 }
 
+/* What the trainer's code relies on, whatever built the Model: the kinds'
+ * first/last rules and the loss's output layer (model.c checks the same on
+ * YAML; this guards other callers). */
+static int plan_check(Ctx *ctx, const Model *m)
+{
+	for (size_t l = 0; l < m->n_layers; l++) {
+		const KindInfo *k = &kind_table[m->layers[l].kind];
+		if ((l == 0 && !k->first_ok) || (l + 1 < m->n_layers && k->last_only)) {
+			diag_error(ctx, m->layers[l].loc, "the trainer cannot have a %s layer %s", k->name,
+			           l == 0 ? "first" : "before the last");
+			return -1;
+		}
+	}
+	const Layer *last = m->n_layers ? &m->layers[m->n_layers - 1] : NULL;
+	if (!last || last->kind != loss_table[m->loss].output) {
+		diag_error(ctx, last ? last->loc : (Loc){m->path, 0, 0},
+		           "the trainer needs a %s layer last (loss %s)",
+		           kind_table[loss_table[m->loss].output].name, loss_table[m->loss].name);
+		return -1;
+	}
+	return 0;
+}
+
 Plan *plan_build(Ctx *ctx, const Model *m)
 {
 	Arena *A = ctx->arena;
-	Plan *p = arena_alloc(A, sizeof *p);
+	Plan *p;
 	size_t B;
 
+	if (plan_check(ctx, m) != 0)
+		return NULL;
+	p = arena_alloc(A, sizeof *p);
 	p->m = m;
 	p->opt = &optimizer_table[m->train.optimizer];
 	p->vl = m->dtype == DTYPE_F64 ? 8 : 16;

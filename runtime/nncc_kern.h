@@ -127,12 +127,11 @@ KERN_INLINE void kern_update(const OptStep *opt, const int bias, real *P, const 
 {
 	size_t k = 0;
 #if KERN_SIMD
-	for (; k + VL <= n; k += VL)
-		kern_opt_v(opt, bias, V_LOAD(G + off + k), P + off + k, S, off + k, V_ALL);
-	if (k < n) {
-		const vmask m = (vmask)((1u << (n - k)) - 1u);
+	/* masked accesses throughout: a full-width load of a small array is
+	 * never executed, but gcc's -Warray-bounds cannot tell */
+	for (; k < n; k += VL) {
+		const vmask m = n - k >= VL ? V_ALL : (vmask)((1u << (n - k)) - 1u);
 		kern_opt_v(opt, bias, V_MLOAD(m, G + off + k), P + off + k, S, off + k, m);
-		return;
 	}
 #endif
 	for (; k < n; k++)
@@ -148,10 +147,8 @@ KERN_INLINE void kern_deriv(real *D, const real *A, const real *G, const size_t 
 	size_t k = r0 * OUT;
 	const size_t e = r1 * OUT;
 #if KERN_SIMD
-	for (; k + VL <= e; k += VL)
-		V_STORE(D + k, v_act_deriv_mul(ACT, V_LOAD(A + k), V_LOAD(G + k)));
-	if (k < e) {
-		const vmask m = (vmask)((1u << (e - k)) - 1u);
+	for (; k < e; k += VL) {   /* masked throughout, as in kern_update */
+		const vmask m = e - k >= VL ? V_ALL : (vmask)((1u << (e - k)) - 1u);
 		V_MSTORE(D + k, m, v_act_deriv_mul(ACT, V_MLOAD(m, A + k), V_MLOAD(m, G + k)));
 	}
 #else

@@ -2,7 +2,8 @@
  * cross_entropy.c - the cross-entropy loss on a softmax output:
  * L_s = -log o[s][y[s]], summed over the tile (the driver divides by the
  * batch).  Its gradient is folded into the softmax layer's backward pass
- * (softmax.c).  Placeholders: P = network prefix, O = the output buffer.
+ * (softmax.c).  Placeholders: O = the output buffer, ON its name, OUT_N
+ * its width.
  */
 
 //@ section loss
@@ -10,7 +11,7 @@
  *   sum_s -log {{ON}}[s][y[s]]     ({{ON}} = the softmax output, (B, {{OUT_N}}))
  * A probability that underflowed to 0 gives inf on purpose: the driver
  * reports it. */
-static double {{P}}_loss(size_t n, const int32_t *y)
+static double loss(size_t n, const int32_t *y)
 {
 	double sum = 0;
 

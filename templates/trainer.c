@@ -5,8 +5,10 @@
  * the includes, the passes' work-unit wrappers, the entry points of the
  * runtime ABI (runtime/nncc.h) and main().  The network-independent
  * machinery (kernels, thread pool) is in runtime/nncc_kern.h.
- * Placeholders: P = network name (the one external symbol is P_model),
- * DTYPE = F32 or F64, REAL = float or double.
+ * Every name but P_model, the one external symbol, is static and free of
+ * the network's name (which could clash with it); the per-layer functions
+ * all start "lK_".  Placeholders: P = network name, DTYPE = F32 or F64,
+ * REAL = float or double.
  */
 
 //@ section prologue
@@ -60,7 +62,7 @@ static void weight_unit(size_t unit, int tid)
 /* ---- The entry points (runtime/nncc.h, docs/runtime-abi.md). */
 
 /* Forward pass over a tile: x (n, N_INPUTS) -> every layer's output. */
-static void {{P}}_forward(size_t n, const void *x)
+static void forward(size_t n, const void *x)
 {
 	kern_job.n = n;
 	kern_job.x = x;
@@ -72,7 +74,7 @@ static void {{P}}_forward(size_t n, const void *x)
  * gradients, last layer first, and the weight gradients summed over the
  * tile into grads (assigned, or added to what is there when accumulate is
  * set: a batch larger than a tile is accumulated tile by tile). */
-static void {{P}}_backward(size_t n, const void *x, const int32_t *y, int accumulate)
+static void backward(size_t n, const void *x, const int32_t *y, int accumulate)
 {
 	kern_job.n = n;
 	kern_job.x = x;
@@ -84,7 +86,7 @@ static void {{P}}_backward(size_t n, const void *x, const int32_t *y, int accumu
 
 /* The optimizer's step on every parameter tensor, with the gradient sums
  * in grads (after backward() over a whole batch of u->batch samples). */
-static void {{P}}_update(const nncc_update_t *u)
+static void update(const nncc_update_t *u)
 {
 	OptStep o;
 
@@ -103,23 +105,23 @@ static void {{P}}_update(const nncc_update_t *u)
  * pass).  The same bits as forward + loss + backward(0) + update: the same
  * FMA chains.  Returns the tile's loss sum, computed before the update;
  * grads is left unspecified. */
-static double {{P}}_step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+static double step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
 {
-	double loss;
+	double sum;
 
 	kern_job.n = n;
 	kern_job.x = x;
 	kern_job.y = y;
 	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
-	loss = {{P}}_loss(n, y);
+	sum = loss(n, y);
 	kern_job.mode = KERN_GRAD_UPDATE;
 	opt_prepare(&kern_job.opt, u);
 	kern_run(weight_unit, WEIGHT_UNITS, POOL_WEIGHTS, THREADS);
-	return loss;
+	return sum;
 }
 
 /* Threads for the pooled passes (0 = all cores); returns the number in use. */
-static int {{P}}_set_threads(int n)
+static int set_threads(int n)
 {
 	return kern_set_threads(n, POOL_ROWS || POOL_WEIGHTS);
 }
@@ -127,7 +129,7 @@ static int {{P}}_set_threads(int n)
 /* Per-layer buffers for tools and tests (layer is 0-based): NNCC_T_ACT the
  * outputs a (MAX_BATCH, OUT), NNCC_T_DELTA the deltas dL/dz of a layer with
  * parameters (MAX_BATCH, OUT); NULL for anything else. */
-static void *{{P}}_tensor(int which, size_t layer)
+static void *tensor(int which, size_t layer)
 {
 	static void *const act[N_LAYERS] = { {{ACTS}} };
 	static void *const delta[N_LAYERS] = { {{DELTAS}} };
@@ -174,13 +176,13 @@ const nncc_model_t {{P}}_model = {
 		.data_dir = {{DATA_DIR}},
 		.files = { {{FILES}} },
 	},
-	.forward = {{P}}_forward,
-	.loss = {{P}}_loss,
-	.backward = {{P}}_backward,
-	.update = {{P}}_update,
-	.step = {{P}}_step,
-	.tensor = {{P}}_tensor,
-	.set_threads = {{P}}_set_threads,
+	.forward = forward,
+	.loss = loss,
+	.backward = backward,
+	.update = update,
+	.step = step,
+	.tensor = tensor,
+	.set_threads = set_threads,
 };
 
 //@ section main

@@ -159,7 +159,7 @@ START_TEST(test_deltas)
 	for (size_t t = 0; t < m->n_layers; t++) {   /* last first: where an error starts */
 		size_t l = m->n_layers - 1 - t;
 		const nncc_layer_t *L = &m->layers[l];
-		if (L->kind != NNCC_LAYER_DENSE)
+		if (strcmp(L->kind, "dense") != 0)
 			continue;
 		double *delta = malloc(L->out * sizeof(double));
 		ck_assert_ptr_nonnull(delta);
@@ -167,7 +167,7 @@ START_TEST(test_deltas)
 		m->backward(1, x, y, 0);
 		memcpy(delta, m->tensor(NNCC_T_DELTA, l), L->out * sizeof(double));
 		for (size_t i = 0; i < L->out; i++) {
-			double f = fd(m, L->b_offset + i, 1, x, y);
+			double f = fd(m, L->tensors[1].offset + i, 1, x, y);   /* b: dL/db = dL/dz */
 			double e = fabs(delta[i] - f) / fmax(fabs(delta[i]), FD_FLOOR);
 			ck_assert_msg(e <= FD_TOL,
 			              "%s layer %zu \"%s\": DELTA[0][%zu] = %.12g, central difference "

@@ -90,16 +90,8 @@ static double *make_weights(const char *yaml, const char *wpath, int kind, doubl
 	Model *m = load_model(&ctx, yaml);
 	nncc_layer_t *ls = calloc(m->n_layers, sizeof *ls);
 	ck_assert_ptr_nonnull(ls);
-	for (size_t k = 0; k < m->n_layers; k++) {
-		const Layer *l = &m->layers[k];
-		ls[k].name = l->name;
-		ls[k].kind = l->kind == LAYER_DENSE ? NNCC_LAYER_DENSE : NNCC_LAYER_SOFTMAX;
-		ls[k].activation = l->kind == LAYER_DENSE ? activation_table[l->act].name : "softmax";
-		ls[k].in = l->in;
-		ls[k].out = l->out;
-		ls[k].w_offset = l->w_offset;
-		ls[k].b_offset = l->b_offset;
-	}
+	for (size_t k = 0; k < m->n_layers; k++)
+		ls[k] = model_layer_desc(ctx.arena, m, k);
 	int dtype = m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64;
 	double *d = malloc(m->n_params * sizeof *d);
 	void *params = malloc(m->n_params * 8);

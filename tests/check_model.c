@@ -68,8 +68,16 @@ static void assert_dense(const Layer *L, const char *name, size_t in, size_t out
 	ck_assert_uint_eq(L->in, in);
 	ck_assert_uint_eq(L->out, out);
 	ck_assert_int_eq(L->act, act);
-	ck_assert_uint_eq(L->w_offset, w_offset);
-	ck_assert_uint_eq(L->b_offset, w_offset + in * out);
+	ck_assert_uint_eq(L->n_tensors, 2);
+	ck_assert_str_eq(L->tensors[0].name, "W");
+	ck_assert_uint_eq(L->tensors[0].offset, w_offset);
+	ck_assert_uint_eq(L->tensors[0].rows, in);
+	ck_assert_uint_eq(L->tensors[0].cols, out);
+	ck_assert(!L->tensors[0].bias);
+	ck_assert_str_eq(L->tensors[1].name, "b");
+	ck_assert_uint_eq(L->tensors[1].offset, w_offset + in * out);
+	ck_assert_uint_eq(L->tensors[1].size, out);
+	ck_assert(L->tensors[1].bias);
 	ck_assert_uint_eq(L->n_params, in * out + out);
 }
 
@@ -115,17 +123,17 @@ START_TEST(minimal_takes_defaults)
 	ck_assert_uint_eq(t->epochs, 2);
 	ck_assert_uint_eq(t->seed, 1);
 	ck_assert(!t->shuffle);
-	ck_assert_int_eq(t->init, INIT_NORMAL);
+	ck_assert_int_eq(t->init, NNCC_INIT_NORMAL);
 	ck_assert_double_eq(t->init_scale, 0.1);
 	ck_assert_int_eq(t->threads, 0);
 
 	const Data *d = &m->data;
 	ck_assert_str_eq(d->dir, "data/mnist");
-	ck_assert_str_eq(d->train_images, "train-images-idx3-ubyte");
-	ck_assert_str_eq(d->train_labels, "train-labels-idx1-ubyte");
-	ck_assert_str_eq(d->test_images, "t10k-images-idx3-ubyte");
-	ck_assert_str_eq(d->test_labels, "t10k-labels-idx1-ubyte");
-	ck_assert_int_eq(d->normalize, NORM_STANDARDIZE);
+	ck_assert_str_eq(d->files[NNCC_FILE_TRAIN_IMAGES], "train-images-idx3-ubyte");
+	ck_assert_str_eq(d->files[NNCC_FILE_TRAIN_LABELS], "train-labels-idx1-ubyte");
+	ck_assert_str_eq(d->files[NNCC_FILE_TEST_IMAGES], "t10k-images-idx3-ubyte");
+	ck_assert_str_eq(d->files[NNCC_FILE_TEST_LABELS], "t10k-labels-idx1-ubyte");
+	ck_assert_int_eq(d->normalize, NNCC_NORM_STANDARDIZE);
 	run_fini(&r);
 }
 END_TEST
@@ -153,16 +161,16 @@ START_TEST(full_sets_every_key)
 	ck_assert_uint_eq(t->epochs, 0);
 	ck_assert_uint_eq(t->seed, UINT64_MAX);
 	ck_assert(t->shuffle);
-	ck_assert_int_eq(t->init, INIT_UNIFORM);
+	ck_assert_int_eq(t->init, NNCC_INIT_UNIFORM);
 	ck_assert_double_eq(t->init_scale, 0.5);
 	ck_assert_int_eq(t->threads, 3);
 
 	ck_assert_str_eq(m->data.dir, "/tmp/some data");
-	ck_assert_str_eq(m->data.train_images, "a.idx");
-	ck_assert_str_eq(m->data.train_labels, "b.idx");
-	ck_assert_str_eq(m->data.test_images, "c.idx");
-	ck_assert_str_eq(m->data.test_labels, "d.idx");
-	ck_assert_int_eq(m->data.normalize, NORM_SCALE);
+	ck_assert_str_eq(m->data.files[NNCC_FILE_TRAIN_IMAGES], "a.idx");
+	ck_assert_str_eq(m->data.files[NNCC_FILE_TRAIN_LABELS], "b.idx");
+	ck_assert_str_eq(m->data.files[NNCC_FILE_TEST_IMAGES], "c.idx");
+	ck_assert_str_eq(m->data.files[NNCC_FILE_TEST_LABELS], "d.idx");
+	ck_assert_int_eq(m->data.normalize, NNCC_NORM_SCALE);
 	run_fini(&r);
 }
 END_TEST
@@ -181,7 +189,7 @@ START_TEST(flow_style_and_full_batch)
 	ck_assert_uint_eq(m->train.iterations, 5);
 	ck_assert_double_eq(m->train.learning_rate, 1.0);
 	ck_assert(!m->train.shuffle);
-	ck_assert_int_eq(m->data.normalize, NORM_NONE);
+	ck_assert_int_eq(m->data.normalize, NNCC_NORM_NONE);
 	run_fini(&r);
 }
 END_TEST
@@ -292,18 +300,22 @@ START_TEST(names)
 {
 	ck_assert_str_eq(activation_table[ACT_LINEAR].name, "linear");
 	ck_assert_str_eq(activation_table[ACT_SIGMOID].name, "sigmoid");
-	ck_assert_str_eq(activation_table[ACT_SIGMOID].derivative, "y * ((real)1 - y)");
+	ck_assert_str_eq(activation_table[ACT_SIGMOID].deriv, "y * ((real)1 - y)");
 	ck_assert_str_eq(activation_table[ACT_TANH].name, "tanh");
 	ck_assert_str_eq(activation_table[ACT_RELU].name, "relu");
 	for (int a = 0; a < ACT_COUNT; a++)
-		ck_assert(activation_table[a].forward && activation_table[a].derivative);
-	ck_assert_str_eq(layer_kind_name(LAYER_DENSE), "dense");
-	ck_assert_str_eq(layer_kind_name(LAYER_SOFTMAX), "softmax");
+		ck_assert(activation_table[a].forward && activation_table[a].deriv);
+	ck_assert_str_eq(kind_table[LAYER_DENSE].name, "dense");
+	ck_assert_str_eq(kind_table[LAYER_SOFTMAX].name, "softmax");
 	ck_assert_str_eq(dtype_name(DTYPE_F32), "float32");
 	ck_assert_str_eq(dtype_name(DTYPE_F64), "float64");
-	ck_assert_str_eq(norm_name(NORM_NONE), "none");
-	ck_assert_str_eq(norm_name(NORM_SCALE), "scale");
-	ck_assert_str_eq(norm_name(NORM_STANDARDIZE), "standardize");
+	ck_assert_str_eq(nncc_norm_name(NNCC_NORM_NONE), "none");
+	ck_assert_str_eq(nncc_norm_name(NNCC_NORM_SCALE), "scale");
+	ck_assert_str_eq(nncc_norm_name(NNCC_NORM_STANDARDIZE), "standardize");
+	ck_assert_str_eq(nncc_init_name(NNCC_INIT_UNIFORM), "uniform");
+	ck_assert_str_eq(nncc_dtype_abbr(NNCC_F64), "f64");
+	ck_assert_str_eq(nncc_default_files[NNCC_FILE_TEST_LABELS], "t10k-labels-idx1-ubyte");
+	ck_assert_str_eq(optimizer_table[OPT_SGD].name, "sgd");
 }
 END_TEST
 

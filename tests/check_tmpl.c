@@ -79,11 +79,11 @@ START_TEST(test_expand_sections)
 	Buf b;
 	buf_init(&b);
 	TmplVar one[] = {{"NAME", "table"}, {"N", "16"}};
-	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "one", one, 2), 0);
+	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "one", NULL, 0, one, 2), 0);
 	/* Blank lines around a section are dropped; the description never shows. */
 	ck_assert_str_eq(b.data, "int table[16]; /* 16 */\n");
 	TmplVar two[] = {{"Y", "2"}, {"X", "1"}};
-	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "two", two, 2), 0);
+	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "two", NULL, 0, two, 2), 0);
 	ck_assert_str_eq(b.data, "int table[16]; /* 16 */\nx = 1;\ny = 2 + 1;\n");
 	ck_assert_int_eq(c.ctx.n_errors, 0);
 	ck_assert_str_eq(cap_text(&c), "");
@@ -101,7 +101,7 @@ static void expect_error(const char *section, const TmplVar *vars, size_t n, con
 	Buf b;
 	buf_init(&b);
 	buf_puts(&b, "before\n");
-	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, section, vars, n), -1);
+	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, section, NULL, 0, vars, n), -1);
 	ck_assert_str_eq(b.data, "before\n");
 	ck_assert_str_eq(cap_text(&c), message);
 	ck_assert_int_eq(c.ctx.n_errors, 1);
@@ -152,6 +152,28 @@ START_TEST(test_duplicate_value)
 }
 END_TEST
 
+/* Shared values may go unused; a name given both ways is an error. */
+START_TEST(test_shared_values)
+{
+	Capture c;
+	cap_init(&c);
+	Buf b;
+	buf_init(&b);
+	TmplVar shared[] = {{"NAME", "table"}, {"X", "1"}, {"UNUSED", "9"}};
+	TmplVar vars[] = {{"N", "16"}};
+	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "one", shared, 3, vars, 1), 0);
+	ck_assert_str_eq(b.data, "int table[16]; /* 16 */\n");
+	TmplVar twice[] = {{"X", "2"}, {"Y", "2"}};
+	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "two", shared, 3, twice, 2), -1);
+	ck_assert_str_eq(cap_text(&c), "nncc: error: template t.c: value {{X}} given twice\n");
+	/* ... and a value of `vars` must still be used */
+	TmplVar extra[] = {{"N", "16"}, {"OUTS", "3"}};
+	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "one", shared, 3, extra, 2), -1);
+	buf_fini(&b);
+	cap_fini(&c);
+}
+END_TEST
+
 START_TEST(test_unknown_template)
 {
 	Capture c;
@@ -192,8 +214,8 @@ static size_t section_placeholders(Ctx *ctx, const char *body, const char **name
  * placeholder it names, and leaves no "{{" behind. */
 START_TEST(test_every_builtin_section)
 {
-	static const char *const required[] = {"dense.c", "softmax.c", "activation.c", "sgd.c",
-	                                       "model.c"};
+	static const char *const required[] = {"dense.c", "softmax.c", "opt_sgd.c", "trainer.c",
+	                                       "cross_entropy.c", "export.c", "export.h"};
 	for (size_t k = 0; k < sizeof required / sizeof required[0]; k++)
 		ck_assert_msg(tmpl_find(required[k]), "template %s is not built in", required[k]);
 
@@ -230,15 +252,15 @@ START_TEST(test_every_builtin_section)
 }
 END_TEST
 
-/* "back" must not pick up section "backward_hidden". */
+/* "back" must not pick up section "backward". */
 START_TEST(test_section_prefix)
 {
 	Capture c;
 	cap_init(&c);
 	Buf b;
 	buf_init(&b);
-	ck_assert_int_eq(tmpl_expand(&c.ctx, &b, "dense.c", "backward", NULL, 0), -1);
-	ck_assert_str_eq(cap_text(&c), "nncc: error: template dense.c: unknown section 'backward'\n");
+	ck_assert_int_eq(tmpl_expand(&c.ctx, &b, "dense.c", "back", NULL, 0), -1);
+	ck_assert_str_eq(cap_text(&c), "nncc: error: template dense.c: unknown section 'back'\n");
 	buf_fini(&b);
 	cap_fini(&c);
 }
@@ -256,6 +278,7 @@ static Suite *tmpl_suite(void)
 	tcase_add_test(tc, test_unknown_section);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_duplicate_value);
+	tcase_add_test(tc, test_shared_values);
 	tcase_add_test(tc, test_unknown_template);
 	tcase_add_test(tc, test_every_builtin_section);
 	tcase_add_test(tc, test_section_prefix);

@@ -112,22 +112,22 @@ static const nncc_model_t *gu_load(const char *dir, const char *id, const char *
 	return m;
 }
 
-/* "layer 2 \"hidden\" W[5][3]" (input 5, output 3) or "... b[3]" for
- * parameter p of m. */
+/* "layer 2 \"hidden\" W[5][3]" (row 5, column 3 of tensor W) or "... b[3]"
+ * for parameter p of m, from the descriptor's tensors. */
 static void gu_param_name(char *s, size_t len, const nncc_model_t *m, size_t p)
 {
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const nncc_layer_t *L = &m->layers[l];
-		if (L->kind != NNCC_LAYER_DENSE)
-			continue;
-		if (p >= L->w_offset && p < L->w_offset + L->in * L->out) {
-			size_t k = p - L->w_offset;
-			snprintf(s, len, "layer %zu \"%s\" W[%zu][%zu]", l, L->name, k / L->out,
-			         k % L->out);
-			return;
-		}
-		if (p >= L->b_offset && p < L->b_offset + L->out) {
-			snprintf(s, len, "layer %zu \"%s\" b[%zu]", l, L->name, p - L->b_offset);
+		for (size_t t = 0; t < L->n_tensors; t++) {
+			const nncc_param_t *T = &L->tensors[t];
+			if (p < T->offset || p >= T->offset + T->size)
+				continue;
+			size_t k = p - T->offset;
+			if (T->rows == 1)
+				snprintf(s, len, "layer %zu \"%s\" %s[%zu]", l, L->name, T->name, k);
+			else
+				snprintf(s, len, "layer %zu \"%s\" %s[%zu][%zu]", l, L->name, T->name,
+				         k / T->cols, k % T->cols);
 			return;
 		}
 	}

@@ -10,9 +10,11 @@
  *             dL_b/dx (softmax input) = p - onehot(y_b)   (softmax + CE)
  *   gradient  dW_l[j][i] = (1/n) sum_b a_{l-1}[b][j] delta_l[b][i]
  *             db_l[i]    = (1/n) sum_b delta_l[b][i]
- *   update    theta -= lr * dtheta
- * Deliberately slow and obvious: no blocking, no fusion, no shared code with
- * templates/.  Allocation failure aborts (this is test code).
+ *   update    theta -= lr * dtheta   (sgd; the optimizers' table below)
+ * One row per layer kind (forward, backward, error scales) and one per
+ * optimizer, as the compiler has; no `kind ==` branch outside a kind's own
+ * functions.  Deliberately slow and obvious: no blocking, no fusion, no
+ * shared code with templates/.  Allocation failure aborts (test code).
  */
 #include <math.h>
 #include <stdio.h>
@@ -77,10 +79,215 @@ static int act_known(Activation act)
 	       act == ACT_RELU;
 }
 
+/* ---- the layer kinds: one row each */
+
+/* The input of layer l for sample b: x for the first layer, else a_{l-1}. */
+static const double *layer_input(const RefNet *r, size_t l, const double *x, size_t b)
+{
+	if (l == 0)
+		return x + b * r->n_inputs;
+	return r->layers[l - 1].a + b * r->layers[l - 1].out;
+}
+
+/* Magnitude of layer l's input j for sample b: |x|, or the previous M_a. */
+static double input_mag(const RefNet *r, size_t l, const double *x, size_t b, size_t j)
+{
+	if (l == 0)
+		return fabs(x[b * r->n_inputs + j]);
+	return r->layers[l - 1].ma[b * r->layers[l - 1].out + j];
+}
+
+/* sup |f''|: how fast f' moves when z is off by a rounding error. */
+static double act_curvature(Activation act)
+{
+	switch (act) {
+	case ACT_SIGMOID:
+		return 0.1;    /* max |s (1-s) (1-2s)| = 0.0962 */
+	case ACT_TANH:
+		return 0.8;    /* max |-2 t (1-t^2)| = 0.7698 */
+	case ACT_LINEAR:
+	case ACT_RELU:
+	case ACT_COUNT:
+		break;
+	}
+	return 0.0;
+}
+
+typedef struct RefKind {
+	int has_params;       /* z, delta and magnitudes kept */
+	/* z and a of sample b from its input `in` */
+	void (*forward)(RefNet *r, size_t l, size_t b, const double *in);
+	/* from g = dL_b/da (its output's gradient; the label y for a kind that
+	 * folds the loss in): delta, the gradient means added to grads (1/n
+	 * each), and gp = dL_b/d(input) */
+	void (*backward)(RefNet *r, size_t l, size_t b, const double *in, const double *g,
+	                 int32_t y, double *gp, size_t n);
+	/* error scales: M_z, M_a of sample b; then M_delta, M_grads and M_gp from M_g */
+	void (*bounds_forward)(RefNet *r, size_t l, size_t b, const double *x);
+	void (*bounds_backward)(RefNet *r, size_t l, size_t b, const double *x, const double *mg,
+	                        double *mgp, size_t n);
+	int folds_loss;       /* its backward takes the label, not g (softmax + CE) */
+} RefKind;
+
+/* dense: z_i = b_i + sum_j W[j][i] x_j, a_i = f(z_i) */
+static void dense_forward(RefNet *r, size_t l, size_t b, const double *in)
+{
+	RefLayer *L = &r->layers[l];
+	const double *W = r->params + L->tensors[0].offset;   /* W[j][i], [in][out] */
+	const double *bias = r->params + L->tensors[1].offset;
+	double *z = L->z + b * L->out, *a = L->a + b * L->out;
+	for (size_t i = 0; i < L->out; i++) {
+		double s = bias[i];                   /* z_i = b_i */
+		for (size_t j = 0; j < L->in; j++)
+			s += W[j * L->out + i] * in[j];   /*   + sum_j W[j][i] x_j */
+		z[i] = s;
+		a[i] = ref_act(L->act, s);            /* a_i = f(z_i) */
+	}
+}
+
+static void dense_backward(RefNet *r, size_t l, size_t b, const double *in, const double *g,
+                           int32_t y, double *gp, size_t n)
+{
+	RefLayer *L = &r->layers[l];
+	double *dW = r->grads + L->tensors[0].offset;       /* [in][out] */
+	double *db = r->grads + L->tensors[1].offset;       /* [out] */
+	const double *W = r->params + L->tensors[0].offset;
+	double *delta = L->delta + b * L->out;
+	(void)y;
+	for (size_t i = 0; i < L->out; i++)    /* delta_i = dL/da_i f'(z_i) */
+		delta[i] = g[i] * ref_act_deriv(L->act, L->z[b * L->out + i]);
+	for (size_t i = 0; i < L->out; i++) {
+		db[i] += delta[i] / (double)n;                       /* db_i += delta_i / n */
+		for (size_t j = 0; j < L->in; j++)
+			dW[j * L->out + i] += in[j] * delta[i] / (double)n;  /* dW_ji += x_j delta_i / n */
+	}
+	for (size_t j = 0; j < L->in; j++) {   /* dL/dx_j = sum_i W[j][i] delta_i */
+		double s = 0.0;
+		for (size_t i = 0; i < L->out; i++)
+			s += W[j * L->out + i] * delta[i];
+		gp[j] = s;
+	}
+}
+
+/* M_z = |b| + sum_j |W_ji| M_in_j, M_a = max(|a|, |f'(z)| M_z) */
+static void dense_bounds_forward(RefNet *r, size_t l, size_t b, const double *x)
+{
+	RefLayer *L = &r->layers[l];
+	const double *W = r->params + L->tensors[0].offset;
+	for (size_t i = 0; i < L->out; i++) {
+		double m = fabs(r->params[L->tensors[1].offset + i]);
+		for (size_t j = 0; j < L->in; j++)
+			m += fabs(W[j * L->out + i]) * input_mag(r, l, x, b, j);
+		size_t q = b * L->out + i;
+		L->mz[q] = m;
+		L->ma[q] = fmax(fabs(L->a[q]), fabs(ref_act_deriv(L->act, L->z[q])) * m);
+	}
+}
+
+/* M_d = (|f'(z)| + sup|f''| M_z) M_g;  M_g_prev = sum_i |W_ji| M_d_i;
+ * M_dW_ji = mean_b M_in_j M_d_i, M_db_i = mean_b M_d_i */
+static void dense_bounds_backward(RefNet *r, size_t l, size_t b, const double *x,
+                                  const double *mg, double *mgp, size_t n)
+{
+	RefLayer *L = &r->layers[l];
+	const double *W = r->params + L->tensors[0].offset;
+	size_t w = L->tensors[0].offset, bo = L->tensors[1].offset;
+	double curv = act_curvature(L->act);
+	for (size_t i = 0; i < L->out; i++) {   /* (M_g >= |g| stands in for |g|) */
+		size_t q = b * L->out + i;
+		L->mdelta[q] = fabs(ref_act_deriv(L->act, L->z[q])) * mg[i] + curv * L->mz[q] * mg[i];
+	}
+	for (size_t i = 0; i < L->out; i++) {
+		double md = L->mdelta[b * L->out + i];
+		r->mgrads[bo + i] += md / (double)n;
+		for (size_t j = 0; j < L->in; j++)
+			r->mgrads[w + j * L->out + i] += input_mag(r, l, x, b, j) * md / (double)n;
+	}
+	for (size_t j = 0; j < L->in; j++) {
+		double s = 0.0;
+		for (size_t i = 0; i < L->out; i++)
+			s += fabs(W[j * L->out + i]) * L->mdelta[b * L->out + i];
+		mgp[j] = s;
+	}
+}
+
+/* softmax: a_i = exp(x_i - max x) / sum_k exp(x_k - max x) */
+static void softmax_forward(RefNet *r, size_t l, size_t b, const double *in)
+{
+	RefLayer *L = &r->layers[l];
+	double *a = L->a + b * L->out;
+	double mx = in[0];                        /* max_k x_k, for stability */
+	for (size_t i = 1; i < L->out; i++)
+		mx = in[i] > mx ? in[i] : mx;
+	double sum = 0.0;
+	for (size_t i = 0; i < L->out; i++) {
+		a[i] = exp(in[i] - mx);               /* e_i = exp(x_i - max) */
+		sum += a[i];                          /* sum_k e_k */
+	}
+	for (size_t i = 0; i < L->out; i++)
+		a[i] /= sum;                          /* a_i = e_i / sum_k e_k */
+}
+
+/* softmax + cross-entropy together: dL_b/dx_i = p_i - [i == y_b] */
+static void softmax_backward(RefNet *r, size_t l, size_t b, const double *in, const double *g,
+                             int32_t y, double *gp, size_t n)
+{
+	const RefLayer *L = &r->layers[l];
+	(void)in, (void)g, (void)n;
+	for (size_t i = 0; i < L->out; i++)
+		gp[i] = L->a[b * L->out + i] - (i == (size_t)y ? 1.0 : 0.0);
+}
+
+/* M_p_i = p_i (1 + M_in_i + sum_k p_k M_in_k) */
+static void softmax_bounds_forward(RefNet *r, size_t l, size_t b, const double *x)
+{
+	RefLayer *L = &r->layers[l];
+	const double *p = L->a + b * L->out;
+	double s = 0.0;
+	for (size_t k = 0; k < L->out; k++)
+		s += p[k] * input_mag(r, l, x, b, k);
+	for (size_t i = 0; i < L->out; i++)
+		L->ma[b * L->out + i] = p[i] * (1.0 + input_mag(r, l, x, b, i) + s);
+}
+
+/* M_g at the softmax input: |p - onehot| + M_p (mg holds that already: the
+ * loss's scales are computed for a layer that folds the loss in). */
+static void softmax_bounds_backward(RefNet *r, size_t l, size_t b, const double *x,
+                                    const double *mg, double *mgp, size_t n)
+{
+	(void)x, (void)n;
+	memcpy(mgp, mg, r->layers[l].out * sizeof *mgp);
+	(void)b;
+}
+
+static const RefKind ref_kinds[LAYER_COUNT] = {
+	[LAYER_DENSE] = {1, dense_forward, dense_backward, dense_bounds_forward,
+	                 dense_bounds_backward, 0},
+	[LAYER_SOFTMAX] = {0, softmax_forward, softmax_backward, softmax_bounds_forward,
+	                   softmax_bounds_backward, 1},
+};
+
+/* ---- the optimizers: one row each, the update from the batch-mean
+ * gradient g of every parameter */
+
+typedef void (*RefOpt)(RefNet *r, double lr);
+
+/* sgd: theta -= lr g */
+static void sgd_update(RefNet *r, double lr)
+{
+	for (size_t p = 0; p < r->n_params; p++)
+		r->params[p] -= lr * r->grads[p];
+}
+
+static const RefOpt ref_optimizers[OPT_COUNT] = {
+	[OPT_SGD] = sgd_update,
+};
+
 /* ---- construction */
 
 /* Checks what the reference relies on: widths chain from the input to the
- * output, softmax (if any) is last, and the dense layers' parameter ranges
+ * output, a kind that folds the loss in is last, every kind and
+ * activation is one the reference implements, and the parameter tensors
  * lie inside [0, n_params) without overlapping. */
 static int ref_check(const Model *m, char *err, size_t errlen)
 {
@@ -92,6 +299,10 @@ static int ref_check(const Model *m, char *err, size_t errlen)
 		snprintf(err, errlen, "model has no layers");
 		goto out;
 	}
+	if ((unsigned)m->train.optimizer >= OPT_COUNT || !ref_optimizers[m->train.optimizer]) {
+		snprintf(err, errlen, "optimizer %d not in the reference", (int)m->train.optimizer);
+		goto out;
+	}
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
 		if (L->in != width) {
@@ -99,28 +310,23 @@ static int ref_check(const Model *m, char *err, size_t errlen)
 			goto out;
 		}
 		width = L->out;
-		if (L->kind == LAYER_SOFTMAX) {
-			if (l + 1 != m->n_layers || L->out != L->in) {
-				snprintf(err, errlen, "layer %zu: softmax must be last with in == out", l);
-				goto out;
-			}
-			continue;
-		}
-		if (L->kind != LAYER_DENSE) {
+		if ((unsigned)L->kind >= LAYER_COUNT || !ref_kinds[L->kind].forward) {
 			snprintf(err, errlen, "layer %zu: kind %d not in the reference", l, (int)L->kind);
+			goto out;
+		}
+		if (ref_kinds[L->kind].folds_loss && (l + 1 != m->n_layers || L->out != L->in)) {
+			snprintf(err, errlen, "layer %zu: softmax must be last with in == out", l);
 			goto out;
 		}
 		if (!act_known(L->act)) {
 			snprintf(err, errlen, "layer %zu: activation %d not in the reference", l, (int)L->act);
 			goto out;
 		}
-		/* weights [in][out] then bias [out], each inside the block, disjoint */
-		size_t ranges[2][2] = {{L->w_offset, L->in * L->out}, {L->b_offset, L->out}};
-		for (int k = 0; k < 2; k++) {
-			size_t off = ranges[k][0], len = ranges[k][1];
+		for (size_t t = 0; t < L->n_tensors; t++) {
+			size_t off = L->tensors[t].offset, len = L->tensors[t].size;
 			if (off > m->n_params || len > m->n_params - off) {
 				snprintf(err, errlen, "layer %zu: %s [%zu, +%zu) outside %zu params", l,
-				         k ? "bias" : "weights", off, len, m->n_params);
+				         L->tensors[t].name, off, len, m->n_params);
 				goto out;
 			}
 			for (size_t p = off; p < off + len; p++) {
@@ -156,6 +362,10 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->params = ref_calloc(m->n_params, sizeof(double));
 	r->grads = ref_calloc(m->n_params, sizeof(double));
 	r->mgrads = ref_calloc(m->n_params, sizeof(double));
+	r->opt = m->train.optimizer;
+	memcpy(r->hparams, m->train.hparams, sizeof r->hparams);
+	r->n_state = optimizer_table[m->train.optimizer].n_state;
+	r->state = ref_calloc(r->n_state * m->n_params, sizeof(double));
 	r->layers = ref_calloc(m->n_layers, sizeof(RefLayer));
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
@@ -164,11 +374,11 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 		R->act = L->act;
 		R->in = L->in;
 		R->out = L->out;
-		R->w_offset = L->w_offset;
-		R->b_offset = L->b_offset;
+		memcpy(R->tensors, L->tensors, sizeof R->tensors);
+		R->n_tensors = L->n_tensors;
 		R->a = ref_calloc(cap * L->out, sizeof(double));
 		R->ma = ref_calloc(cap * L->out, sizeof(double));
-		if (L->kind == LAYER_DENSE) {
+		if (ref_kinds[L->kind].has_params) {
 			R->z = ref_calloc(cap * L->out, sizeof(double));
 			R->delta = ref_calloc(cap * L->out, sizeof(double));
 			R->mz = ref_calloc(cap * L->out, sizeof(double));
@@ -194,15 +404,8 @@ void ref_free(RefNet *r)
 	free(r->params);
 	free(r->grads);
 	free(r->mgrads);
+	free(r->state);
 	free(r);
-}
-
-/* The input of layer l for sample b: x for the first layer, else a_{l-1}. */
-static const double *layer_input(const RefNet *r, size_t l, const double *x, size_t b)
-{
-	if (l == 0)
-		return x + b * r->n_inputs;
-	return r->layers[l - 1].a + b * r->layers[l - 1].out;
 }
 
 /* ---- forward and loss */
@@ -214,36 +417,9 @@ void ref_forward(RefNet *r, size_t n, const double *x)
 		abort();
 	}
 	r->n = n;
-	for (size_t l = 0; l < r->n_layers; l++) {
-		RefLayer *L = &r->layers[l];
-		for (size_t b = 0; b < n; b++) {
-			const double *in = layer_input(r, l, x, b);
-			double *z = L->z ? L->z + b * L->out : NULL;
-			double *a = L->a + b * L->out;
-			if (L->kind == LAYER_DENSE) {
-				const double *W = r->params + L->w_offset;   /* W[j][i], [in][out] */
-				const double *bias = r->params + L->b_offset;
-				for (size_t i = 0; i < L->out; i++) {
-					double s = bias[i];                   /* z_i = b_i */
-					for (size_t j = 0; j < L->in; j++)
-						s += W[j * L->out + i] * in[j];   /*   + sum_j W[j][i] x_j */
-					z[i] = s;
-					a[i] = ref_act(L->act, s);            /* a_i = f(z_i) */
-				}
-			} else {
-				double mx = in[0];                        /* max_k x_k, for stability */
-				for (size_t i = 1; i < L->out; i++)
-					mx = in[i] > mx ? in[i] : mx;
-				double sum = 0.0;
-				for (size_t i = 0; i < L->out; i++) {
-					a[i] = exp(in[i] - mx);               /* e_i = exp(x_i - max) */
-					sum += a[i];                          /* sum_k e_k */
-				}
-				for (size_t i = 0; i < L->out; i++)
-					a[i] /= sum;                          /* a_i = e_i / sum_k e_k */
-			}
-		}
-	}
+	for (size_t l = 0; l < r->n_layers; l++)
+		for (size_t b = 0; b < n; b++)
+			ref_kinds[r->layers[l].kind].forward(r, l, b, layer_input(r, l, x, b));
 }
 
 const double *ref_output(const RefNet *r)
@@ -262,54 +438,35 @@ double ref_loss(const RefNet *r, size_t n, const int32_t *y)
 
 /* ---- backward and update */
 
+static size_t widest(const RefNet *r)
+{
+	size_t w = r->n_inputs;
+	for (size_t l = 0; l < r->n_layers; l++)
+		w = r->layers[l].out > w ? r->layers[l].out : w;
+	return w;
+}
+
 void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y)
 {
-	size_t wmax = r->n_inputs;
-	for (size_t l = 0; l < r->n_layers; l++)
-		wmax = r->layers[l].out > wmax ? r->layers[l].out : wmax;
+	size_t wmax = widest(r);
 	/* g[b][k] = dL_b/d(output of the layer being processed); gp = the same
 	 * for its input.  Widths vary per layer; rows are wmax apart. */
 	double *g = ref_calloc(n * wmax, sizeof(double));
 	double *gp = ref_calloc(n * wmax, sizeof(double));
-	size_t l = r->n_layers;
-	const RefLayer *last = &r->layers[l - 1];
+	const RefLayer *last = &r->layers[r->n_layers - 1];
 
-	if (last->kind == LAYER_SOFTMAX) {
-		/* softmax + cross-entropy together: dL_b/dx_i = p_i - [i == y_b] */
-		for (size_t b = 0; b < n; b++)
-			for (size_t i = 0; i < last->out; i++)
-				g[b * wmax + i] = last->a[b * last->out + i] - (i == (size_t)y[b] ? 1.0 : 0.0);
-		l--;
-	} else {
-		/* no softmax: dL_b/da_i = -1 / a_i if i == y_b, else 0 */
-		for (size_t b = 0; b < n; b++)
-			for (size_t i = 0; i < last->out; i++)
-				g[b * wmax + i] = i == (size_t)y[b] ? -1.0 / last->a[b * last->out + i] : 0.0;
-	}
+	/* The loss's gradient at the output: L_b = -log a_y, so
+	 * dL_b/da_i = -1 / a_i if i == y_b, else 0 (a kind that folds the loss
+	 * in, softmax, takes the label instead). */
+	for (size_t b = 0; b < n; b++)
+		for (size_t i = 0; i < last->out; i++)
+			g[b * wmax + i] = i == (size_t)y[b] ? -1.0 / last->a[b * last->out + i] : 0.0;
 	memset(r->grads, 0, r->n_params * sizeof(double));
 
-	while (l-- > 0) {
-		RefLayer *L = &r->layers[l];
-		double *dW = r->grads + L->w_offset;       /* [in][out] */
-		double *db = r->grads + L->b_offset;       /* [out] */
-		const double *W = r->params + L->w_offset;
-		for (size_t b = 0; b < n; b++) {
-			const double *in = layer_input(r, l, x, b);
-			double *delta = L->delta + b * L->out;
-			for (size_t i = 0; i < L->out; i++)    /* delta_i = dL/da_i f'(z_i) */
-				delta[i] = g[b * wmax + i] * ref_act_deriv(L->act, L->z[b * L->out + i]);
-			for (size_t i = 0; i < L->out; i++) {
-				db[i] += delta[i] / (double)n;                       /* db_i += delta_i / n */
-				for (size_t j = 0; j < L->in; j++)
-					dW[j * L->out + i] += in[j] * delta[i] / (double)n;  /* dW_ji += x_j delta_i / n */
-			}
-			for (size_t j = 0; j < L->in; j++) {   /* dL/dx_j = sum_i W[j][i] delta_i */
-				double s = 0.0;
-				for (size_t i = 0; i < L->out; i++)
-					s += W[j * L->out + i] * delta[i];
-				gp[b * wmax + j] = s;
-			}
-		}
+	for (size_t l = r->n_layers; l-- > 0;) {
+		for (size_t b = 0; b < n; b++)
+			ref_kinds[r->layers[l].kind].backward(r, l, b, layer_input(r, l, x, b),
+			                                       g + b * wmax, y[b], gp + b * wmax, n);
 		double *t = g;                             /* the input's gradient is next */
 		g = gp;
 		gp = t;
@@ -320,78 +477,33 @@ void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y)
 
 void ref_update(RefNet *r, double lr)
 {
-	for (size_t p = 0; p < r->n_params; p++)
-		r->params[p] -= lr * r->grads[p];          /* theta -= lr dL/dtheta */
+	r->t++;
+	ref_optimizers[r->opt](r, lr);
 }
 
 /* ---- error scales (ref_bounds): not backprop, the yardstick for comparing */
 
-/* sup |f''|: how fast f' moves when z is off by a rounding error. */
-static double act_curvature(Activation act)
-{
-	switch (act) {
-	case ACT_SIGMOID:
-		return 0.1;    /* max |s (1-s) (1-2s)| = 0.0962 */
-	case ACT_TANH:
-		return 0.8;    /* max |-2 t (1-t^2)| = 0.7698 */
-	case ACT_LINEAR:
-	case ACT_RELU:
-	case ACT_COUNT:
-		break;
-	}
-	return 0.0;
-}
-
-/* Magnitude of layer l's input for sample b: |x|, or the previous M_a. */
-static double input_mag(const RefNet *r, size_t l, const double *x, size_t b, size_t j)
-{
-	if (l == 0)
-		return fabs(x[b * r->n_inputs + j]);
-	return r->layers[l - 1].ma[b * r->layers[l - 1].out + j];
-}
-
 void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 {
-	/* forward: M_z = |b| + sum_j |W_ji| M_in_j, M_a = max(|a|, |f'(z)| M_z);
-	 * softmax: M_p_i = p_i (1 + M_in_i + sum_k p_k M_in_k) */
-	for (size_t l = 0; l < r->n_layers; l++) {
-		RefLayer *L = &r->layers[l];
-		for (size_t b = 0; b < n; b++) {
-			if (L->kind == LAYER_SOFTMAX) {
-				const double *p = L->a + b * L->out;
-				double s = 0.0;
-				for (size_t k = 0; k < L->out; k++)
-					s += p[k] * input_mag(r, l, x, b, k);
-				for (size_t i = 0; i < L->out; i++)
-					L->ma[b * L->out + i] = p[i] * (1.0 + input_mag(r, l, x, b, i) + s);
-				continue;
-			}
-			const double *W = r->params + L->w_offset;
-			for (size_t i = 0; i < L->out; i++) {
-				double m = fabs(r->params[L->b_offset + i]);
-				for (size_t j = 0; j < L->in; j++)
-					m += fabs(W[j * L->out + i]) * input_mag(r, l, x, b, j);
-				size_t q = b * L->out + i;
-				L->mz[q] = m;
-				L->ma[q] = fmax(fabs(L->a[q]), fabs(ref_act_deriv(L->act, L->z[q])) * m);
-			}
-		}
-	}
-
-	/* loss and output: M_L = mean_b (L_b + M_in_y + sum_k p_k M_in_k);
-	 * M_g = |p - onehot| + M_p for the softmax input (or |g| (1 + M_a/|a|)) */
-	size_t wmax = r->n_inputs;
 	for (size_t l = 0; l < r->n_layers; l++)
-		wmax = r->layers[l].out > wmax ? r->layers[l].out : wmax;
+		for (size_t b = 0; b < n; b++)
+			ref_kinds[r->layers[l].kind].bounds_forward(r, l, b, x);
+
+	/* loss and output: M_L = mean_b (L_b + M_in_y + sum_k p_k M_in_k) and
+	 * M_g = |p - onehot| + M_p at the input of a softmax that folds the
+	 * loss in; otherwise M_L = mean_b (|log p_y| + M_a/|p_y|) and
+	 * M_g = |g| (1 + M_a/|a|). */
+	size_t wmax = widest(r);
 	double *mg = ref_calloc(n * wmax, sizeof(double));
 	double *mgp = ref_calloc(n * wmax, sizeof(double));
 	size_t l = r->n_layers;
 	const RefLayer *last = &r->layers[l - 1];
+	int folds = ref_kinds[last->kind].folds_loss;
 	r->mloss = 0.0;
 	for (size_t b = 0; b < n; b++) {
 		const double *p = last->a + b * last->out;
 		size_t yb = (size_t)y[b];
-		if (last->kind == LAYER_SOFTMAX) {
+		if (folds) {
 			double s = 0.0;
 			for (size_t k = 0; k < last->out; k++)
 				s += p[k] * input_mag(r, l - 1, x, b, k);
@@ -404,35 +516,12 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 			mg[b * wmax + yb] = (1.0 + rel) / fabs(p[yb]);
 		}
 	}
-	if (last->kind == LAYER_SOFTMAX)
-		l--;
 	memset(r->mgrads, 0, r->n_params * sizeof(double));
 
-	/* backward: M_d = (|f'(z)| + sup|f''| M_z) M_g;  M_g_prev = sum_i |W_ji| M_d_i;
-	 * gradients: M_dW_ji = mean_b M_in_j M_d_i, M_db_i = mean_b M_d_i */
 	while (l-- > 0) {
-		RefLayer *L = &r->layers[l];
-		const double *W = r->params + L->w_offset;
-		double curv = act_curvature(L->act);
-		for (size_t b = 0; b < n; b++) {
-			for (size_t i = 0; i < L->out; i++) {   /* (M_g >= |g| stands in for |g|) */
-				size_t q = b * L->out + i;
-				double m = mg[b * wmax + i];
-				L->mdelta[q] = fabs(ref_act_deriv(L->act, L->z[q])) * m + curv * L->mz[q] * m;
-			}
-			for (size_t i = 0; i < L->out; i++) {
-				double md = L->mdelta[b * L->out + i];
-				r->mgrads[L->b_offset + i] += md / (double)n;
-				for (size_t j = 0; j < L->in; j++)
-					r->mgrads[L->w_offset + j * L->out + i] += input_mag(r, l, x, b, j) * md / (double)n;
-			}
-			for (size_t j = 0; j < L->in; j++) {
-				double s = 0.0;
-				for (size_t i = 0; i < L->out; i++)
-					s += fabs(W[j * L->out + i]) * L->mdelta[b * L->out + i];
-				mgp[b * wmax + j] = s;
-			}
-		}
+		for (size_t b = 0; b < n; b++)
+			ref_kinds[r->layers[l].kind].bounds_backward(r, l, b, x, mg + b * wmax,
+			                                              mgp + b * wmax, n);
 		double *t = mg;
 		mg = mgp;
 		mgp = t;

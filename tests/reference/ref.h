@@ -10,11 +10,16 @@
  * z = pre-activation, a = layer output, delta = dL_b/dz for one sample b
  * (L_b = -log(a_last[b][y[b]])), L = (1/n) sum_b L_b = the batch-mean loss.
  *
- * Parameter layout is the Model's (compiler/nncc.h): for a dense layer
- * W[j][i] = params[w_offset + j*OUT + i] connects input j to output i, and
- * b[i] = params[b_offset + i].  grads has the same layout and holds the
- * batch-MEAN gradients dL/dparams (the generated ABI keeps SUMS; compare
- * grads_generated / n with these).
+ * Parameter layout is the Model's (compiler/nncc.h): a layer's tensors at
+ * their offsets; for a dense layer W[j][i] = params[W + j*OUT + i] connects
+ * input j to output i, and b[i] = params[B + i].  grads has the same layout
+ * and holds the batch-MEAN gradients dL/dparams (the generated ABI keeps
+ * SUMS; compare grads_generated / n with these).
+ *
+ * Each layer kind is a row of the reference's own table (ref.c: its
+ * forward, backward and error-scale formulas), each optimizer a row of
+ * another (its update), mirroring the compiler's kinds.c and optim.c rows
+ * but sharing no numeric code with them.
  */
 #ifndef NNCC_REF_H
 #define NNCC_REF_H
@@ -28,13 +33,13 @@
 
 typedef struct RefLayer {
 	LayerKind kind;
-	Activation act;       /* dense only */
+	Activation act;       /* kinds with an activation */
 	size_t in, out;
-	size_t w_offset;      /* dense only, into RefNet.params/grads */
-	size_t b_offset;
-	double *z;            /* [cap][out] pre-activation (dense); NULL for softmax */
+	Tensor tensors[NNCC_MAX_TENSORS]; /* as the Model's: offsets into params/grads */
+	size_t n_tensors;
+	double *z;            /* [cap][out] pre-activation (with parameters); else NULL */
 	double *a;            /* [cap][out] output a = f(z), or softmax(x) */
-	double *delta;        /* [cap][out] dL_b/dz (dense); NULL for softmax */
+	double *delta;        /* [cap][out] dL_b/dz (with parameters); else NULL */
 	/* Magnitudes from ref_bounds(), same shapes (see there). */
 	double *mz, *ma, *mdelta;
 } RefLayer;
@@ -46,6 +51,11 @@ typedef struct RefNet {
 	size_t n_params;
 	double *params;       /* [n_params], owned */
 	double *grads;        /* [n_params] batch means, owned */
+	Optimizer opt;        /* the Model's optimizer and its hyper-parameters */
+	double hparams[NNCC_MAX_HPARAMS];
+	size_t n_state;       /* its state: n_state slots of n_params, owned */
+	double *state;
+	uint64_t t;           /* updates done */
 	double *mgrads;       /* [n_params] magnitudes from ref_bounds() */
 	double mloss;         /* magnitude of the batch-mean loss, ref_bounds() */
 	size_t cap;           /* largest n accepted by the entry points */
@@ -67,7 +77,8 @@ double ref_loss(const RefNet *r, size_t n, const int32_t *y);
 /* After ref_forward on the same x: every delta, and grads = batch-mean
  * gradients (overwritten, never accumulated). */
 void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y);
-/* params -= lr * grads  (SGD on the batch-mean gradient). */
+/* One step of the Model's optimizer with learning rate lr on the
+ * batch-mean gradients in grads (sgd: params -= lr * grads); counts t. */
 void ref_update(RefNet *r, double lr);
 
 /* Error scales for comparing other implementations with the reference.
