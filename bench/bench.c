@@ -467,7 +467,7 @@ static void run_w3(bench_t *bn, int threads, const char *save)
 				if (save) {
 					nncc_weights_meta_t meta = {acc / 100.0, per_epoch * epochs};
 					nncc_err_t err;
-					if (nncc_weights_save(m, save, &bn->norm, &meta, &err))
+					if (nncc_weights_save(m, save, &bn->norm, &meta, NULL, &err))
 						die(err.msg, NULL);
 					save = NULL;
 				}

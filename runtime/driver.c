@@ -508,7 +508,7 @@ static int run_load(run_t *r)
 		return 1;
 
 	if (r->o->load) {
-		if (nncc_weights_load(m, r->o->load, &r->norm, &meta, &err))
+		if (nncc_weights_load(m, r->o->load, &r->norm, &meta, NULL, &err))
 			return fail(m, "%s", err.msg);
 		r->loaded_iterations = meta.iterations;
 		if (r->norm.dim && r->norm.dim != m->n_inputs)
@@ -688,7 +688,7 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 			.test_accuracy = (double)s->test.correct / (double)s->test.n,
 			.iterations = r->loaded_iterations + s->iterations,
 		};
-		if (nncc_weights_save(m, o->save, &r->norm, &meta, &err))
+		if (nncc_weights_save(m, o->save, &r->norm, &meta, NULL, &err))
 			return fail(m, "%s", err.msg);
 	}
 	return 0;

@@ -258,23 +258,53 @@ uint64_t nncc_shape_hash_layers(const nncc_layer_t *layers, size_t n_layers,
                                 size_t n_inputs, int dtype);
 uint64_t nncc_shape_hash(const nncc_model_t *m);
 void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t seed);
+
+/* Optimizer state and training position: what an exact resume needs (the
+ * OPTIM and POSITION sections of a weight file). */
+typedef struct nncc_checkpoint {
+	int has_optim;          /* OPTIM section present / to be written */
+	char optimizer[32];     /* its name: 1-31 printable ASCII characters, NUL-padded */
+	uint64_t step;          /* updates applied (the optimizer's t) */
+	size_t n_state;         /* state slots of n_params reals each (model dtype) */
+	void *state;            /* n_state * n_params reals, slot after slot;
+	                           save: the caller's; read/load: malloc'd (NULL if
+	                           empty), owned */
+	int has_position;       /* POSITION section present / to be written */
+	uint64_t epoch;         /* completed passes over the training set */
+	uint64_t sample;        /* index of the next sample within the pass */
+	uint64_t rng[4];        /* the shuffle generator's state (nncc_rng_t.s) */
+	size_t n_perm;          /* 0 when not shuffling */
+	uint32_t *perm;         /* the pass's order, a permutation of 0..n_perm-1;
+	                           save: the caller's; read/load: malloc'd (NULL if
+	                           empty), owned */
+} nncc_checkpoint_t;
+
+/* Frees what a read or load allocated; NULL-safe; leaves *ck zeroed. */
+void nncc_checkpoint_fini(nncc_checkpoint_t *ck);
+
+/* Writes format version 2.  norm NULL: kind none; meta NULL: accuracy NaN,
+ * 0 iterations; ck NULL: no OPTIM or POSITION section. */
 int nncc_weights_save(const nncc_model_t *m, const char *path,
                       const nncc_norm_stats_t *norm, const nncc_weights_meta_t *meta,
-                      nncc_err_t *err);
-/* Loads into m->params; norm (may be NULL) receives the stored statistics. */
+                      const nncc_checkpoint_t *ck, nncc_err_t *err);
+/* Loads a version 1 or 2 file into m->params.  norm receives the stored
+ * statistics, meta the metadata, ck the OPTIM and POSITION sections (has_optim
+ * and has_position 0 when absent).  Each may be NULL (not wanted); each is
+ * overwritten, not freed first, and written only if the whole load succeeds. */
 int nncc_weights_load(const nncc_model_t *m, const char *path,
                       nncc_norm_stats_t *norm, nncc_weights_meta_t *meta,
-                      nncc_err_t *err);
+                      nncc_checkpoint_t *ck, nncc_err_t *err);
 
 /* Whole-file reader that needs no model (used by `nncc --infer`). */
 typedef struct nncc_weights_file {
-	int version;
+	int version;               /* 1 or 2 */
 	int dtype;
 	uint64_t shape_hash;
 	size_t n_params;
 	double *params;            /* n_params, converted exactly to double; owned */
 	nncc_norm_stats_t norm;    /* owned */
 	nncc_weights_meta_t meta;
+	nncc_checkpoint_t ck;      /* owned; state in the file's dtype */
 } nncc_weights_file_t;
 
 int nncc_weights_read(nncc_weights_file_t *wf, const char *path, nncc_err_t *err);

@@ -2,13 +2,17 @@
  * weights.c - parameter initialisation, the network shape hash, and weight
  * files: save (atomic: temp file + fsync + rename), load into a model, and a
  * model-free reader.  The byte layout is specified in docs/weights.md; every
- * field is little-endian whatever the host.  A file is read whole and
- * validated (magic, version, length, CRC-32) before anything is copied out,
- * so a failed load leaves the model and the caller's structs untouched.
+ * field is little-endian whatever the host.  Saves write format version 2: a
+ * header, then tagged sections (NORM, META, PARAMS, and the optional OPTIM
+ * and POSITION an exact resume needs), then a CRC-32; version 1 files still
+ * read.  A file is read whole and validated (magic, version, CRC-32, then
+ * every section) before anything is copied out, so a failed load leaves the
+ * model and the caller's structs untouched.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,8 +23,21 @@
 
 #define WTS_MAGIC "NNCCWTS" /* 8 bytes with the NUL */
 #define WTS_MAGIC_LEN 8
-#define WTS_VERSION 1
-#define WTS_HEADER_LEN 56 /* magic .. norm std; mean[] follows */
+#define WTS_VERSION 2        /* what saves write */
+#define WTS_V1 1             /* still read */
+#define WTS_V1_HEADER_LEN 56 /* v1: magic .. norm std; mean[] follows */
+#define WTS_HEADER_LEN 48    /* v2: magic .. reserved; sections follow */
+#define WTS_SECT_HEAD_LEN 16 /* char tag[8], u64 payload length */
+#define WTS_TAG_LEN 8
+#define WTS_CRC_LEN 4
+
+/* Fixed parts of the section payloads (v1 has the same NORM fields in its
+ * header and the same META fields after mean[]). */
+#define NORM_FIXED 16     /* u32 kind, u32 reserved, f64 std; f64 mean[] follows */
+#define META_LEN 16       /* f64 test accuracy, u64 iterations */
+#define WTS_NAME_LEN 32   /* OPTIM: char name[32] */
+#define OPTIM_FIXED 48    /* name, u64 step, u64 n_state; the state follows */
+#define POSITION_FIXED 56 /* u64 epoch, sample, rng[4], n_perm; u32 perm[] follows */
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -165,33 +182,198 @@ static uint32_t crc_buf(const uint8_t *p, size_t len)
 	return (uint32_t)c;
 }
 
+/* n reals of the dtype between native memory and the file's LE bytes, bit
+ * for bit (NaN payloads included). */
+static void reals_put(uint8_t *dst, int dtype, const void *src, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (dtype == NNCC_F32) {
+			uint32_t u;
+			memcpy(&u, (const float *)src + k, 4);
+			le32_put(dst + 4 * k, u);
+		} else {
+			uint64_t u;
+			memcpy(&u, (const double *)src + k, 8);
+			le64_put(dst + 8 * k, u);
+		}
+	}
+}
+
+static void reals_get(void *dst, int dtype, const uint8_t *src, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (dtype == NNCC_F32) {
+			uint32_t u = le32_get(src + 4 * k);
+			memcpy((float *)dst + k, &u, 4);
+		} else {
+			uint64_t u = le64_get(src + 8 * k);
+			memcpy((double *)dst + k, &u, 8);
+		}
+	}
+}
+
+/* Entry k of n reals LE, converted exactly to double. */
+static double real_get(const uint8_t *p, int dtype, size_t k)
+{
+	if (dtype == NNCC_F32) {
+		uint32_t u = le32_get(p + 4 * k);
+		float x;
+		memcpy(&x, &u, 4);
+		return x;
+	}
+	return f64_get(p + 8 * k);
+}
+
 /* ---- the file image */
 
-/* A parsed, checked file image; pointers point into the caller's buffer. */
+/* A parsed, checked file image; pointers point into the caller's buffer.
+ * The optional sections are kept as their payloads, already checked, and
+ * decoded by ck_from_view. */
 typedef struct WtsView {
+	int version;
 	int dtype;
 	uint64_t shape_hash;
-	size_t n_params, n_inputs;
+	uint64_t n_params, n_inputs;
 	int norm_kind;
 	double std;
-	const uint8_t *mean;   /* n_inputs f64 LE, or NULL */
+	const uint8_t *mean;     /* n_inputs f64 LE, or NULL */
 	double test_accuracy;
 	uint64_t iterations;
-	const uint8_t *params; /* n_params reals LE */
+	const uint8_t *params;   /* n_params reals LE */
+	const uint8_t *optim;    /* OPTIM payload, or NULL */
+	const uint8_t *position; /* POSITION payload, or NULL */
 } WtsView;
 
-/* Bytes in a file with these fields, or 0 if they are invalid or the size
- * overflows. */
-static size_t wts_file_len(int dtype, int norm_kind, uint64_t n_inputs, uint64_t n_params)
+static int norm_kind_valid(uint32_t kind)
 {
-	uint64_t len = WTS_HEADER_LEN + 16 + 4, rs;
+	return kind == NNCC_NORM_NONE || kind == NNCC_NORM_SCALE || kind == NNCC_NORM_STANDARDIZE;
+}
 
-	if (dtype != NNCC_F32 && dtype != NNCC_F64)
+static int dtype_valid(uint32_t dtype)
+{
+	return dtype == NNCC_F32 || dtype == NNCC_F64;
+}
+
+/* *out = a * b + c; -1 if that overflows. */
+static int u64_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
+{
+	if (b && a > (UINT64_MAX - c) / b)
+		return -1;
+	*out = a * b + c;
+	return 0;
+}
+
+/* Payload sizes the fields imply (shared by the writer and the reader);
+ * -1 if the size overflows. */
+static int norm_len(int kind, uint64_t n_inputs, uint64_t *len)
+{
+	return u64_mul_add(kind == NNCC_NORM_STANDARDIZE ? n_inputs : 0, 8, NORM_FIXED, len);
+}
+
+static int params_len(int dtype, uint64_t n_params, uint64_t *len)
+{
+	return u64_mul_add(n_params, real_size(dtype), 0, len);
+}
+
+static int optim_len(int dtype, uint64_t n_params, uint64_t n_state, uint64_t *len)
+{
+	uint64_t slot;
+	if (params_len(dtype, n_params, &slot) < 0)
+		return -1;
+	return u64_mul_add(n_state, slot, OPTIM_FIXED, len);
+}
+
+static int position_len(uint64_t n_perm, uint64_t *len)
+{
+	return u64_mul_add(n_perm, 4, POSITION_FIXED, len);
+}
+
+/* NULL if the 32 bytes of an OPTIM name are 1 to 31 printable ASCII
+ * characters padded with NULs, else what is wrong. */
+static const char *optim_name_problem(const uint8_t *name)
+{
+	size_t n = 0;
+
+	while (n < WTS_NAME_LEN && name[n] > 0x20 && name[n] < 0x7f)
+		n++;
+	for (size_t i = n; i < WTS_NAME_LEN; i++)
+		if (name[i])
+			n = 0;
+	if (n == 0 || n == WTS_NAME_LEN)
+		return "the optimizer name is not 1 to 31 printable ASCII characters padded with NULs";
+	return NULL;
+}
+
+/* 0 if the POSITION fields agree: sample <= n_perm when there is a
+ * permutation, and perm (n_perm u32 LE) is one of 0 .. n_perm-1.  Else -1,
+ * with what is wrong in why. */
+static int position_problem(char *why, size_t why_len, uint64_t sample, size_t n_perm,
+                            const uint8_t *perm)
+{
+	uint8_t *seen;
+
+	if (n_perm && sample > n_perm) {
+		snprintf(why, why_len, "sample %llu is past the end of the pass (n_perm %zu)",
+		         (unsigned long long)sample, n_perm);
+		return -1;
+	}
+	seen = calloc(n_perm / 8 + 1, 1);
+	if (!seen) {
+		snprintf(why, why_len, "out of memory checking a permutation of %zu entries", n_perm);
+		return -1;
+	}
+	for (size_t i = 0; i < n_perm; i++) {
+		uint32_t j = le32_get(perm + 4 * i);
+		if (j >= n_perm || (seen[j / 8] >> (j % 8) & 1)) {
+			snprintf(why, why_len, j >= n_perm ? "perm[%zu] = %u is out of range (n_perm %zu)"
+			                                    : "perm[%zu] = %u is repeated (n_perm %zu)",
+			         i, (unsigned)j, n_perm);
+			free(seen);
+			return -1;
+		}
+		seen[j / 8] |= (uint8_t)(1u << (j % 8));
+	}
+	free(seen);
+	return 0;
+}
+
+/* 0 if the CRC-32 at the end of the file holds.  Otherwise says why the
+ * file is damaged, from the length its header implies: want (0 if unknown;
+ * only a lower bound if at_least). */
+static int check_crc(const uint8_t *b, size_t len, size_t want, int at_least, const char *path,
+                     nncc_err_t *err)
+{
+	uint32_t stored = le32_get(b + len - WTS_CRC_LEN), computed = crc_buf(b, len - WTS_CRC_LEN);
+
+	if (stored == computed)
 		return 0;
-	if (norm_kind != NNCC_NORM_NONE && norm_kind != NNCC_NORM_SCALE &&
-	    norm_kind != NNCC_NORM_STANDARDIZE)
+	if (want && len < want) {
+		nncc_err_set(err, "file %s: truncated: expected %s%zu bytes, got %zu", path,
+		             at_least ? "at least " : "", want, len);
+		return -1;
+	}
+	if (want && !at_least && len > want &&
+	    crc_buf(b, want - WTS_CRC_LEN) == le32_get(b + want - WTS_CRC_LEN)) {
+		nncc_err_set(err, "file %s: %zu unexpected trailing bytes after the checksum", path,
+		             len - want);
+		return -1;
+	}
+	nncc_err_set(err, "file %s: checksum mismatch: the file is damaged (stored CRC-32 0x%08x, computed 0x%08x)",
+	             path, (unsigned)stored, (unsigned)computed);
+	return -1;
+}
+
+/* ---- format version 1 (read only) */
+
+/* Bytes in a v1 file with these fields, or 0 if they are invalid or the size
+ * overflows. */
+static size_t v1_file_len(uint32_t dtype, uint32_t norm_kind, uint64_t n_inputs, uint64_t n_params)
+{
+	uint64_t len = WTS_V1_HEADER_LEN + META_LEN + WTS_CRC_LEN, rs;
+
+	if (!dtype_valid(dtype) || !norm_kind_valid(norm_kind))
 		return 0;
-	rs = real_size(dtype);
+	rs = real_size((int)dtype);
 	if (norm_kind == NNCC_NORM_STANDARDIZE) {
 		if (n_inputs > (SIZE_MAX - len) / 8)
 			return 0;
@@ -202,11 +384,425 @@ static size_t wts_file_len(int dtype, int norm_kind, uint64_t n_inputs, uint64_t
 	return (size_t)(len + rs * n_params);
 }
 
+static int parse_v1(const uint8_t *b, size_t len, const char *path, WtsView *v, nncc_err_t *err)
+{
+	size_t want, at = WTS_V1_HEADER_LEN;
+
+	if (len < WTS_V1_HEADER_LEN + WTS_CRC_LEN) {
+		nncc_err_set(err, "file %s: truncated: %zu bytes, shorter than the header", path, len);
+		return -1;
+	}
+	want = v1_file_len(le32_get(b + 12), le32_get(b + 40), le64_get(b + 32), le64_get(b + 24));
+	if (check_crc(b, len, want, 0, path, err) < 0)
+		return -1;
+	/* The checksum holds, so anything odd below comes from the writer. */
+	if (want != len) {
+		nncc_err_set(err, "file %s: invalid header (dtype %d, norm kind %d, %zu bytes)", path,
+		             (int)le32_get(b + 12), (int)le32_get(b + 40), len);
+		return -1;
+	}
+	v->dtype = (int)le32_get(b + 12);
+	v->shape_hash = le64_get(b + 16);
+	v->n_params = le64_get(b + 24);
+	v->n_inputs = le64_get(b + 32);
+	v->norm_kind = (int)le32_get(b + 40);
+	v->std = f64_get(b + 48);
+	if (v->norm_kind == NNCC_NORM_STANDARDIZE) {
+		if (!(v->std > 0 && isfinite(v->std))) {
+			nncc_err_set(err, "file %s: invalid normalisation std %g", path, v->std);
+			return -1;
+		}
+		v->mean = b + at;
+		at += 8 * v->n_inputs;
+	}
+	v->test_accuracy = f64_get(b + at);
+	v->iterations = le64_get(b + at + 8);
+	v->params = b + at + META_LEN;
+	return 0;
+}
+
+/* ---- format version 2: sections */
+
+/* One section of the file being parsed. */
+typedef struct Sect {
+	const char *tag;  /* its name from sect_table */
+	size_t at;        /* file offset of its header */
+	const uint8_t *p; /* payload */
+	uint64_t len;     /* payload bytes */
+} Sect;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void sect_fail(nncc_err_t *err, const char *path, const Sect *s, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	nncc_err_set(err, "file %s: section '%s' at offset %zu: %s", path, s->tag, s->at, why);
+}
+
+/* The payload must be exactly (or at least) want bytes. */
+static int sect_len_check(const Sect *s, uint64_t want, int at_least, const char *path,
+                          nncc_err_t *err)
+{
+	if (at_least ? s->len >= want : s->len == want)
+		return 0;
+	sect_fail(err, path, s, "%llu bytes, expected %s%llu", (unsigned long long)s->len,
+	          at_least ? "at least " : "", (unsigned long long)want);
+	return -1;
+}
+
+/* NORM: u32 kind, u32 reserved, f64 std, f64 mean[n_inputs] if standardize. */
+static int sect_norm(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint32_t kind;
+	uint64_t want;
+
+	if (sect_len_check(s, NORM_FIXED, 1, path, err) < 0)
+		return -1;
+	kind = le32_get(s->p);
+	if (!norm_kind_valid(kind)) {
+		sect_fail(err, path, s, "invalid normalisation kind %u", (unsigned)kind);
+		return -1;
+	}
+	if (norm_len((int)kind, v->n_inputs, &want) < 0) {
+		sect_fail(err, path, s, "n_inputs %llu is too large", (unsigned long long)v->n_inputs);
+		return -1;
+	}
+	if (sect_len_check(s, want, 0, path, err) < 0)
+		return -1;
+	v->norm_kind = (int)kind;
+	v->std = f64_get(s->p + 8);
+	if (kind == NNCC_NORM_STANDARDIZE) {
+		if (!(v->std > 0 && isfinite(v->std))) {
+			sect_fail(err, path, s, "invalid normalisation std %g", v->std);
+			return -1;
+		}
+		v->mean = s->p + NORM_FIXED;
+	}
+	return 0;
+}
+
+/* META: f64 test accuracy, u64 iterations. */
+static int sect_meta(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	if (sect_len_check(s, META_LEN, 0, path, err) < 0)
+		return -1;
+	v->test_accuracy = f64_get(s->p);
+	v->iterations = le64_get(s->p + 8);
+	return 0;
+}
+
+/* PARAMS: n_params reals. */
+static int sect_params(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint64_t want;
+
+	if (params_len(v->dtype, v->n_params, &want) < 0) {
+		sect_fail(err, path, s, "n_params %llu is too large", (unsigned long long)v->n_params);
+		return -1;
+	}
+	if (sect_len_check(s, want, 0, path, err) < 0)
+		return -1;
+	v->params = s->p;
+	return 0;
+}
+
+/* OPTIM: char name[32], u64 step, u64 n_state, n_state * n_params reals. */
+static int sect_optim(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint64_t n_state, want;
+	const char *bad;
+
+	if (sect_len_check(s, OPTIM_FIXED, 1, path, err) < 0)
+		return -1;
+	bad = optim_name_problem(s->p);
+	if (bad) {
+		sect_fail(err, path, s, "%s", bad);
+		return -1;
+	}
+	n_state = le64_get(s->p + WTS_NAME_LEN + 8);
+	if (optim_len(v->dtype, v->n_params, n_state, &want) < 0) {
+		sect_fail(err, path, s, "n_state %llu is too large for %llu parameters",
+		          (unsigned long long)n_state, (unsigned long long)v->n_params);
+		return -1;
+	}
+	if (sect_len_check(s, want, 0, path, err) < 0)
+		return -1;
+	v->optim = s->p;
+	return 0;
+}
+
+/* POSITION: u64 epoch, u64 sample, u64 rng[4], u64 n_perm, u32 perm[n_perm]. */
+static int sect_position(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint64_t n_perm, want;
+	char why[160];
+
+	if (sect_len_check(s, POSITION_FIXED, 1, path, err) < 0)
+		return -1;
+	n_perm = le64_get(s->p + 48);
+	if (position_len(n_perm, &want) < 0) {
+		sect_fail(err, path, s, "n_perm %llu is too large", (unsigned long long)n_perm);
+		return -1;
+	}
+	if (sect_len_check(s, want, 0, path, err) < 0)
+		return -1;
+	/* The length check bounds n_perm by the file size. */
+	if (position_problem(why, sizeof why, le64_get(s->p + 8), (size_t)n_perm,
+	                     s->p + POSITION_FIXED) < 0) {
+		sect_fail(err, path, s, "%s", why);
+		return -1;
+	}
+	v->position = s->p;
+	return 0;
+}
+
+/* ---- format version 2: writing sections */
+
+/* What a save writes, for the section encoders. */
+typedef struct SaveIn {
+	const nncc_model_t *m;
+	int norm_kind;
+	const nncc_norm_stats_t *norm;   /* read only if norm_kind is STANDARDIZE */
+	const nncc_weights_meta_t *meta; /* may be NULL */
+	const nncc_checkpoint_t *ck;     /* may be NULL */
+} SaveIn;
+
+/* Section encoders: set *len to the payload size and, if p is not NULL,
+ * write the payload there.  Return 1 if the section is written, 0 if it is
+ * absent, -1 if its size overflows. */
+static int enc_norm(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	int kind = in->norm_kind;
+
+	if (norm_len(kind, in->m->n_inputs, len) < 0)
+		return -1;
+	if (p) {
+		le32_put(p, (uint32_t)kind);
+		le32_put(p + 4, 0);
+		f64_put(p + 8, kind == NNCC_NORM_STANDARDIZE ? in->norm->std : 1.0);
+		if (kind == NNCC_NORM_STANDARDIZE)
+			for (size_t j = 0; j < in->m->n_inputs; j++)
+				f64_put(p + NORM_FIXED + 8 * j, in->norm->mean[j]);
+	}
+	return 1;
+}
+
+static int enc_meta(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	*len = META_LEN;
+	if (p) {
+		f64_put(p, in->meta ? in->meta->test_accuracy : NAN);
+		le64_put(p + 8, in->meta ? in->meta->iterations : 0);
+	}
+	return 1;
+}
+
+static int enc_params(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	if (params_len(in->m->dtype, in->m->n_params, len) < 0)
+		return -1;
+	if (p)
+		reals_put(p, in->m->dtype, in->m->params, in->m->n_params);
+	return 1;
+}
+
+/* The name is copied up to its first NUL (at most 32 bytes) and NUL-padded;
+ * the save checks the result with optim_name_problem. */
+static int enc_optim(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	const nncc_checkpoint_t *ck = in->ck;
+
+	if (!ck || !ck->has_optim)
+		return 0;
+	if (optim_len(in->m->dtype, in->m->n_params, ck->n_state, len) < 0)
+		return -1;
+	if (p) {
+		memset(p, 0, WTS_NAME_LEN);
+		memcpy(p, ck->optimizer, strnlen(ck->optimizer, WTS_NAME_LEN));
+		le64_put(p + WTS_NAME_LEN, ck->step);
+		le64_put(p + WTS_NAME_LEN + 8, ck->n_state);
+		reals_put(p + OPTIM_FIXED, in->m->dtype, ck->state, ck->n_state * in->m->n_params);
+	}
+	return 1;
+}
+
+static int enc_position(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	const nncc_checkpoint_t *ck = in->ck;
+
+	if (!ck || !ck->has_position)
+		return 0;
+	if (position_len(ck->n_perm, len) < 0)
+		return -1;
+	if (p) {
+		le64_put(p, ck->epoch);
+		le64_put(p + 8, ck->sample);
+		for (int i = 0; i < 4; i++)
+			le64_put(p + 16 + 8 * i, ck->rng[i]);
+		le64_put(p + 48, ck->n_perm);
+		for (size_t i = 0; i < ck->n_perm; i++)
+			le32_put(p + POSITION_FIXED + 4 * i, ck->perm[i]);
+	}
+	return 1;
+}
+
+/* ---- format version 2: the section table */
+
+enum { SECT_NORM, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, N_SECT };
+
+/* The sections in their file order.  tag is NUL-padded to 8 bytes as in the
+ * file ("POSITION" uses all 8). */
+static const struct {
+	char tag[WTS_TAG_LEN + 1];
+	int required;
+	int (*parse)(WtsView *v, const Sect *s, const char *path, nncc_err_t *err);
+	int (*encode)(uint8_t *p, uint64_t *len, const SaveIn *in);
+} sect_table[N_SECT] = {
+	[SECT_NORM] = {"NORM", 1, sect_norm, enc_norm},
+	[SECT_META] = {"META", 1, sect_meta, enc_meta},
+	[SECT_PARAMS] = {"PARAMS", 1, sect_params, enc_params},
+	[SECT_OPTIM] = {"OPTIM", 0, sect_optim, enc_optim},
+	[SECT_POSITION] = {"POSITION", 0, sect_position, enc_position},
+};
+
+static int sect_find(const uint8_t *tag)
+{
+	for (size_t k = 0; k < N_SECT; k++)
+		if (memcmp(tag, sect_table[k].tag, WTS_TAG_LEN) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* A file's tag as text: up to its last non-NUL byte, other than printable
+ * ASCII as \xNN.  out has room for 4*8+1 bytes. */
+static void tag_text(char *out, const uint8_t *tag)
+{
+	int n = WTS_TAG_LEN;
+
+	while (n > 0 && !tag[n - 1])
+		n--;
+	for (int i = 0; i < n; i++)
+		out += tag[i] > 0x20 && tag[i] < 0x7f ? sprintf(out, "%c", tag[i])
+		                                      : sprintf(out, "\\x%02x", tag[i]);
+	*out = 0;
+}
+
+/* "NORM, META, ..." into out (room for N_SECT * 10 bytes). */
+static void sect_order_text(char *out)
+{
+	for (size_t k = 0; k < N_SECT; k++)
+		out += sprintf(out, "%s%s", k ? ", " : "", sect_table[k].tag);
+}
+
+/* The file length that n_sect section headers imply, read as far as the
+ * bytes go: exact, a lower bound (*at_least) if they run off the end, or 0
+ * if a length overflows.  Only used to say why a checksum fails. */
+static size_t v2_extent(const uint8_t *b, size_t len, uint32_t n_sect, int *at_least)
+{
+	size_t at = WTS_HEADER_LEN;
+
+	*at_least = 0;
+	for (uint32_t i = 0; i < n_sect; i++) {
+		uint64_t plen;
+		if (at > len || len - at < WTS_SECT_HEAD_LEN + WTS_CRC_LEN) {
+			*at_least = 1;
+			return at + WTS_SECT_HEAD_LEN + WTS_CRC_LEN;
+		}
+		plen = le64_get(b + at + 8);
+		/* Leaves room for the next section header and the CRC. */
+		if (plen > SIZE_MAX - at - 2 * (WTS_SECT_HEAD_LEN + WTS_CRC_LEN))
+			return 0;
+		at += WTS_SECT_HEAD_LEN + (size_t)plen;
+	}
+	return at + WTS_CRC_LEN;
+}
+
+static int parse_v2(const uint8_t *b, size_t len, const char *path, WtsView *v, nncc_err_t *err)
+{
+	uint32_t n_sect, dtype;
+	size_t at = WTS_HEADER_LEN, end, want;
+	int at_least, last = -1;
+	unsigned seen = 0;
+
+	if (len < WTS_HEADER_LEN + WTS_CRC_LEN) {
+		nncc_err_set(err, "file %s: truncated: %zu bytes, shorter than the header", path, len);
+		return -1;
+	}
+	n_sect = le32_get(b + 40);
+	want = v2_extent(b, len, n_sect, &at_least);
+	if (check_crc(b, len, want, at_least, path, err) < 0)
+		return -1;
+	/* The checksum holds, so anything odd below comes from the writer. */
+	dtype = le32_get(b + 12);
+	if (!dtype_valid(dtype)) {
+		nncc_err_set(err, "file %s: invalid dtype %u (1 = f32, 2 = f64)", path, (unsigned)dtype);
+		return -1;
+	}
+	v->dtype = (int)dtype;
+	v->shape_hash = le64_get(b + 16);
+	v->n_params = le64_get(b + 24);
+	v->n_inputs = le64_get(b + 32);
+	end = len - WTS_CRC_LEN;
+	for (uint32_t i = 0; i < n_sect; i++) {
+		char text[4 * WTS_TAG_LEN + 1];
+		uint64_t plen = 0;
+		int k;
+
+		if (end - at < WTS_SECT_HEAD_LEN ||
+		    (plen = le64_get(b + at + 8)) > end - at - WTS_SECT_HEAD_LEN) {
+			nncc_err_set(err, "file %s: section %u of %u (at offset %zu) runs past the checksum at offset %zu",
+			             path, (unsigned)i + 1, (unsigned)n_sect, at, end);
+			return -1;
+		}
+		k = sect_find(b + at);
+		if (k < 0) {
+			tag_text(text, b + at);
+			nncc_err_set(err, "file %s: unknown section '%s' at offset %zu", path, text, at);
+			return -1;
+		}
+		if (seen >> k & 1) {
+			nncc_err_set(err, "file %s: repeated section '%s' at offset %zu", path,
+			             sect_table[k].tag, at);
+			return -1;
+		}
+		if (k < last) {
+			char order[N_SECT * (WTS_TAG_LEN + 2)];
+			sect_order_text(order);
+			nncc_err_set(err, "file %s: section '%s' at offset %zu is out of order (the order is %s)",
+			             path, sect_table[k].tag, at, order);
+			return -1;
+		}
+		Sect s = {sect_table[k].tag, at, b + at + WTS_SECT_HEAD_LEN, plen};
+		if (sect_table[k].parse(v, &s, path, err) < 0)
+			return -1;
+		seen |= 1u << k;
+		last = k;
+		at += WTS_SECT_HEAD_LEN + (size_t)plen;
+	}
+	if (at != end) {
+		nncc_err_set(err, "file %s: %zu bytes between the last of the %u sections and the checksum",
+		             path, end - at, (unsigned)n_sect);
+		return -1;
+	}
+	for (size_t k = 0; k < N_SECT; k++)
+		if (sect_table[k].required && !(seen >> k & 1)) {
+			nncc_err_set(err, "file %s: missing section '%s'", path, sect_table[k].tag);
+			return -1;
+		}
+	return 0;
+}
+
 static int wts_parse(const uint8_t *b, size_t len, const char *path, WtsView *v, nncc_err_t *err)
 {
-	uint32_t version, stored, computed;
-	size_t want, at;
+	uint32_t version;
 
+	memset(v, 0, sizeof *v);
 	if (len == 0) {
 		nncc_err_set(err, "file %s: not an nncc weight file (empty)", path);
 		return -1;
@@ -220,58 +816,13 @@ static int wts_parse(const uint8_t *b, size_t len, const char *path, WtsView *v,
 		return -1;
 	}
 	version = le32_get(b + 8);
-	if (version != WTS_VERSION) {
-		nncc_err_set(err, "file %s: unsupported weight file version %u (this nncc reads version %d)",
-		             path, (unsigned)version, WTS_VERSION);
+	if (version != WTS_V1 && version != WTS_VERSION) {
+		nncc_err_set(err, "file %s: unsupported weight file version %u (this nncc reads versions %d and %d)",
+		             path, (unsigned)version, WTS_V1, WTS_VERSION);
 		return -1;
 	}
-	if (len < WTS_HEADER_LEN + 4) {
-		nncc_err_set(err, "file %s: truncated: %zu bytes, shorter than the header", path, len);
-		return -1;
-	}
-	v->dtype = (int)le32_get(b + 12);
-	v->shape_hash = le64_get(b + 16);
-	v->norm_kind = (int)le32_get(b + 40);
-	want = wts_file_len(v->dtype, v->norm_kind, le64_get(b + 32), le64_get(b + 24));
-	if (want && len < want) {
-		nncc_err_set(err, "file %s: truncated: expected %zu bytes, got %zu", path, want, len);
-		return -1;
-	}
-	if (want && len > want && crc_buf(b, want - 4) == le32_get(b + want - 4)) {
-		nncc_err_set(err, "file %s: %zu unexpected trailing bytes after the checksum", path,
-		             len - want);
-		return -1;
-	}
-	stored = le32_get(b + len - 4);
-	computed = crc_buf(b, len - 4);
-	if (stored != computed) {
-		nncc_err_set(err, "file %s: checksum mismatch: the file is damaged (stored CRC-32 0x%08x, computed 0x%08x)",
-		             path, (unsigned)stored, (unsigned)computed);
-		return -1;
-	}
-	/* The checksum holds, so anything odd below comes from the writer. */
-	if (want != len) {
-		nncc_err_set(err, "file %s: invalid header (dtype %d, norm kind %d, %zu bytes)", path,
-		             v->dtype, v->norm_kind, len);
-		return -1;
-	}
-	v->n_params = (size_t)le64_get(b + 24);
-	v->n_inputs = (size_t)le64_get(b + 32);
-	v->std = f64_get(b + 48);
-	at = WTS_HEADER_LEN;
-	v->mean = NULL;
-	if (v->norm_kind == NNCC_NORM_STANDARDIZE) {
-		if (!(v->std > 0 && isfinite(v->std))) {
-			nncc_err_set(err, "file %s: invalid normalisation std %g", path, v->std);
-			return -1;
-		}
-		v->mean = b + at;
-		at += 8 * v->n_inputs;
-	}
-	v->test_accuracy = f64_get(b + at);
-	v->iterations = le64_get(b + at + 8);
-	v->params = b + at + 16;
-	return 0;
+	v->version = (int)version;
+	return version == WTS_V1 ? parse_v1(b, len, path, v, err) : parse_v2(b, len, path, v, err);
 }
 
 /* Reads a whole file into a new buffer. */
@@ -314,16 +865,7 @@ fail:
 	return -1;
 }
 
-static double real_get(const uint8_t *p, int dtype, size_t k)
-{
-	if (dtype == NNCC_F32) {
-		uint32_t u = le32_get(p + 4 * k);
-		float x;
-		memcpy(&x, &u, 4);
-		return x;
-	}
-	return f64_get(p + 8 * k);
-}
+/* ---- copying out of a view */
 
 /* st receives a copy of the view's statistics (mean allocated). */
 static int norm_from_view(nncc_norm_stats_t *st, const WtsView *v, const char *path,
@@ -331,20 +873,70 @@ static int norm_from_view(nncc_norm_stats_t *st, const WtsView *v, const char *p
 {
 	double *mean = NULL;
 
+	/* With a mean[], n_inputs is bounded by the file size. */
 	if (v->mean) {
-		mean = malloc((v->n_inputs ? v->n_inputs : 1) * sizeof *mean);
+		mean = malloc((v->n_inputs ? (size_t)v->n_inputs : 1) * sizeof *mean);
 		if (!mean) {
-			nncc_err_set(err, "file %s: out of memory for %zu means", path, v->n_inputs);
+			nncc_err_set(err, "file %s: out of memory for %llu means", path,
+			             (unsigned long long)v->n_inputs);
 			return -1;
 		}
 		for (size_t j = 0; j < v->n_inputs; j++)
 			mean[j] = f64_get(v->mean + 8 * j);
 	}
 	st->kind = v->norm_kind;
-	st->dim = v->n_inputs;
+	st->dim = (size_t)v->n_inputs;
 	st->mean = mean;
 	st->std = v->mean ? v->std : 1;
 	return 0;
+}
+
+/* c receives the view's OPTIM and POSITION, zeroed when absent; the state
+ * (in the file's dtype) and perm are allocated, NULL when empty.  The
+ * sections were checked, so their sizes are bounded by the file size. */
+static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path,
+                        nncc_err_t *err)
+{
+	memset(c, 0, sizeof *c);
+	if (v->optim) {
+		const uint8_t *p = v->optim;
+		size_t n_state = (size_t)le64_get(p + WTS_NAME_LEN + 8), n = n_state * v->n_params;
+		c->has_optim = 1;
+		memcpy(c->optimizer, p, WTS_NAME_LEN);
+		c->step = le64_get(p + WTS_NAME_LEN);
+		c->n_state = n_state;
+		if (n && !(c->state = malloc(n * real_size(v->dtype))))
+			goto oom;
+		reals_get(c->state, v->dtype, p + OPTIM_FIXED, n);
+	}
+	if (v->position) {
+		const uint8_t *p = v->position;
+		c->has_position = 1;
+		c->epoch = le64_get(p);
+		c->sample = le64_get(p + 8);
+		for (int i = 0; i < 4; i++)
+			c->rng[i] = le64_get(p + 16 + 8 * i);
+		c->n_perm = (size_t)le64_get(p + 48);
+		if (c->n_perm && !(c->perm = malloc(c->n_perm * sizeof *c->perm)))
+			goto oom;
+		for (size_t i = 0; i < c->n_perm; i++)
+			c->perm[i] = le32_get(p + POSITION_FIXED + 4 * i);
+	}
+	return 0;
+oom:
+	nncc_err_set(err, "file %s: out of memory for the optimizer state and training position",
+	             path);
+	nncc_checkpoint_fini(c);
+	return -1;
+}
+
+void nncc_checkpoint_fini(nncc_checkpoint_t *ck)
+{
+	if (!ck)
+		return;
+	free(ck->state);
+	free(ck->perm);
+	memset(ck, 0, sizeof *ck);
 }
 
 /* ---- save */
@@ -437,25 +1029,81 @@ fail:
 	return -1;
 }
 
-int nncc_weights_save(const nncc_model_t *m, const char *path,
-                      const nncc_norm_stats_t *norm, const nncc_weights_meta_t *meta,
+/* Checks what the encoders cannot: the caller's pointers, and after encoding
+ * the optimizer name and the position, with the reader's own checks. */
+static int save_check_ck(const nncc_checkpoint_t *ck, const char *path, nncc_err_t *err)
+{
+	if (!ck)
+		return 0;
+	if (ck->has_optim && ck->n_state && !ck->state) {
+		nncc_err_set(err, "cannot save weights to %s: optimizer state is NULL (%zu slots)", path,
+		             ck->n_state);
+		return -1;
+	}
+	if (ck->has_position && ck->n_perm && !ck->perm) {
+		nncc_err_set(err, "cannot save weights to %s: position perm is NULL (%zu entries)", path,
+		             ck->n_perm);
+		return -1;
+	}
+	return 0;
+}
+
+static int save_check_encoded(const uint8_t *optim, const uint8_t *position, const char *path,
+                              nncc_err_t *err)
+{
+	char why[160];
+	const char *bad = optim ? optim_name_problem(optim) : NULL;
+
+	if (bad) {
+		nncc_err_set(err, "cannot save weights to %s: %s", path, bad);
+		return -1;
+	}
+	if (position && position_problem(why, sizeof why, le64_get(position + 8),
+	                                 (size_t)le64_get(position + 48),
+	                                 position + POSITION_FIXED) < 0) {
+		nncc_err_set(err, "cannot save weights to %s: training position: %s", path, why);
+		return -1;
+	}
+	return 0;
+}
+
+int nncc_weights_save(const nncc_model_t *m, const char *path, const nncc_norm_stats_t *norm,
+                      const nncc_weights_meta_t *meta, const nncc_checkpoint_t *ck,
                       nncc_err_t *err)
 {
-	int kind = norm ? norm->kind : NNCC_NORM_NONE;
-	size_t len = wts_file_len(m->dtype, kind, m->n_inputs, m->n_params);
-	size_t at = WTS_HEADER_LEN;
+	SaveIn in = {m, norm ? norm->kind : NNCC_NORM_NONE, norm, meta, ck};
+	uint64_t plen[N_SECT];
+	int present[N_SECT];
+	size_t len = WTS_HEADER_LEN + WTS_CRC_LEN, at = WTS_HEADER_LEN, payload[N_SECT] = {0};
+	uint32_t n_sect = 0;
 	uint8_t *b;
 	int rc;
 
-	if (!len) {
+	if (!dtype_valid((uint32_t)m->dtype) || !norm_kind_valid((uint32_t)in.norm_kind)) {
 		nncc_err_set(err, "cannot save weights to %s: invalid model (dtype %d, norm kind %d)",
-		             path, m->dtype, kind);
+		             path, m->dtype, in.norm_kind);
 		return -1;
 	}
-	if (kind == NNCC_NORM_STANDARDIZE && (norm->dim != m->n_inputs || !norm->mean)) {
+	if (in.norm_kind == NNCC_NORM_STANDARDIZE && (norm->dim != m->n_inputs || !norm->mean)) {
 		nncc_err_set(err, "cannot save weights to %s: normalisation has %zu means, the network %zu inputs",
 		             path, norm->mean ? norm->dim : 0, m->n_inputs);
 		return -1;
+	}
+	if (save_check_ck(ck, path, err) < 0)
+		return -1;
+	for (size_t k = 0; k < N_SECT; k++) {
+		present[k] = sect_table[k].encode(NULL, &plen[k], &in);
+		if (present[k] < 0 ||
+		    (present[k] && plen[k] > SIZE_MAX - len - WTS_SECT_HEAD_LEN)) {
+			nncc_err_set(err, "cannot save weights to %s: too large for one file (%zu parameters, %zu optimizer state slots, %zu perm entries)",
+			             path, m->n_params, ck && ck->has_optim ? ck->n_state : 0,
+			             ck && ck->has_position ? ck->n_perm : 0);
+			return -1;
+		}
+		if (present[k]) {
+			len += WTS_SECT_HEAD_LEN + (size_t)plen[k];
+			n_sect++;
+		}
 	}
 	b = calloc(1, len);
 	if (!b) {
@@ -468,25 +1116,24 @@ int nncc_weights_save(const nncc_model_t *m, const char *path,
 	le64_put(b + 16, nncc_shape_hash(m));
 	le64_put(b + 24, m->n_params);
 	le64_put(b + 32, m->n_inputs);
-	le32_put(b + 40, (uint32_t)kind);
+	le32_put(b + 40, n_sect);
 	le32_put(b + 44, 0);
-	f64_put(b + 48, kind == NNCC_NORM_STANDARDIZE ? norm->std : 1.0);
-	if (kind == NNCC_NORM_STANDARDIZE)
-		for (size_t j = 0; j < m->n_inputs; j++, at += 8)
-			f64_put(b + at, norm->mean[j]);
-	f64_put(b + at, meta ? meta->test_accuracy : NAN);
-	le64_put(b + at + 8, meta ? meta->iterations : 0);
-	at += 16;
-	for (size_t k = 0; k < m->n_params; k++) {
-		if (m->dtype == NNCC_F32) {
-			uint32_t u;
-			memcpy(&u, (const float *)m->params + k, 4);
-			le32_put(b + at + 4 * k, u);
-		} else {
-			f64_put(b + at + 8 * k, ((const double *)m->params)[k]);
-		}
+	for (size_t k = 0; k < N_SECT; k++) {
+		if (!present[k])
+			continue;
+		memcpy(b + at, sect_table[k].tag, WTS_TAG_LEN);
+		le64_put(b + at + 8, plen[k]);
+		payload[k] = at + WTS_SECT_HEAD_LEN;
+		sect_table[k].encode(b + payload[k], &plen[k], &in);
+		at += WTS_SECT_HEAD_LEN + (size_t)plen[k];
 	}
-	le32_put(b + len - 4, crc_buf(b, len - 4));
+	if (save_check_encoded(present[SECT_OPTIM] ? b + payload[SECT_OPTIM] : NULL,
+	                       present[SECT_POSITION] ? b + payload[SECT_POSITION] : NULL, path,
+	                       err) < 0) {
+		free(b);
+		return -1;
+	}
+	le32_put(b + len - WTS_CRC_LEN, crc_buf(b, len - WTS_CRC_LEN));
 	rc = write_atomic(path, b, len, err);
 	free(b);
 	return rc;
@@ -494,15 +1141,15 @@ int nncc_weights_save(const nncc_model_t *m, const char *path,
 
 /* ---- load and read */
 
-int nncc_weights_load(const nncc_model_t *m, const char *path,
-                      nncc_norm_stats_t *norm, nncc_weights_meta_t *meta,
-                      nncc_err_t *err)
+int nncc_weights_load(const nncc_model_t *m, const char *path, nncc_norm_stats_t *norm,
+                      nncc_weights_meta_t *meta, nncc_checkpoint_t *ck, nncc_err_t *err)
 {
 	uint8_t *b = NULL;
 	size_t len;
 	WtsView v;
 	uint64_t hash = nncc_shape_hash(m);
-	nncc_norm_stats_t st;
+	nncc_norm_stats_t st = {0};
+	nncc_checkpoint_t c;
 
 	if (read_file(path, &b, &len, err) < 0)
 		return -1;
@@ -519,20 +1166,27 @@ int nncc_weights_load(const nncc_model_t *m, const char *path,
 		goto fail;
 	}
 	if (v.n_params != m->n_params || v.n_inputs != m->n_inputs) {
-		nncc_err_set(err, "file %s has %zu parameters and %zu inputs, this network %zu and %zu",
-		             path, v.n_params, v.n_inputs, m->n_params, m->n_inputs);
+		nncc_err_set(err, "file %s has %llu parameters and %llu inputs, this network %zu and %zu",
+		             path, (unsigned long long)v.n_params, (unsigned long long)v.n_inputs,
+		             m->n_params, m->n_inputs);
 		goto fail;
 	}
 	if (norm && norm_from_view(&st, &v, path, err) < 0)
 		goto fail;
-	for (size_t k = 0; k < v.n_params; k++)
-		put_real(m->params, m->dtype, k, real_get(v.params, v.dtype, k));
+	if (ck && ck_from_view(&c, &v, path, err) < 0) {
+		nncc_norm_fini(&st);
+		goto fail;
+	}
+	/* Nothing fails from here: the model and the out-structs change together. */
+	reals_get(m->params, m->dtype, v.params, m->n_params);
 	if (norm)
 		*norm = st;
 	if (meta) {
 		meta->test_accuracy = v.test_accuracy;
 		meta->iterations = v.iterations;
 	}
+	if (ck)
+		*ck = c;
 	free(b);
 	return 0;
 fail:
@@ -551,19 +1205,21 @@ int nncc_weights_read(nncc_weights_file_t *wf, const char *path, nncc_err_t *err
 		return -1;
 	if (wts_parse(b, len, path, &v, err) < 0)
 		goto fail;
-	wf->params = malloc((v.n_params ? v.n_params : 1) * sizeof *wf->params);
+	/* The PARAMS check bounds n_params by the file size. */
+	wf->params = malloc((v.n_params ? (size_t)v.n_params : 1) * sizeof *wf->params);
 	if (!wf->params) {
-		nncc_err_set(err, "file %s: out of memory for %zu parameters", path, v.n_params);
+		nncc_err_set(err, "file %s: out of memory for %llu parameters", path,
+		             (unsigned long long)v.n_params);
 		goto fail;
 	}
-	if (norm_from_view(&wf->norm, &v, path, err) < 0)
+	if (norm_from_view(&wf->norm, &v, path, err) < 0 || ck_from_view(&wf->ck, &v, path, err) < 0)
 		goto fail;
 	for (size_t k = 0; k < v.n_params; k++)
 		wf->params[k] = real_get(v.params, v.dtype, k);
-	wf->version = WTS_VERSION;
+	wf->version = v.version;
 	wf->dtype = v.dtype;
 	wf->shape_hash = v.shape_hash;
-	wf->n_params = v.n_params;
+	wf->n_params = (size_t)v.n_params;
 	wf->meta.test_accuracy = v.test_accuracy;
 	wf->meta.iterations = v.iterations;
 	free(b);
@@ -580,5 +1236,6 @@ void nncc_weights_file_fini(nncc_weights_file_t *wf)
 		return;
 	free(wf->params);
 	nncc_norm_fini(&wf->norm);
+	nncc_checkpoint_fini(&wf->ck);
 	memset(wf, 0, sizeof *wf);
 }

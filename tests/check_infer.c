@@ -121,7 +121,7 @@ static double *make_weights(const char *yaml, const char *wpath, int kind, doubl
 	make_norm(&st, kind, m->inputs);
 	nncc_weights_meta_t meta = {acc, 1234};
 	nncc_err_t err;
-	ck_assert_msg(nncc_weights_save(&nm, wpath, &st, &meta, &err) == 0, "%s", err.msg);
+	ck_assert_msg(nncc_weights_save(&nm, wpath, &st, &meta, NULL, &err) == 0, "%s", err.msg);
 	nncc_norm_fini(&st);
 	free(params);
 	free(ls);
@@ -671,7 +671,7 @@ static const char *const mnist_harness =
 	"{\n"
 	"\tconst nncc_model_t *m = &mnist_softmax_model;\n"
 	"\tnncc_err_t err; nncc_norm_stats_t st; nncc_dataset_t ds;\n"
-	"\tif (nncc_weights_load(m, \"w.bin\", &st, NULL, &err) ||\n"
+	"\tif (nncc_weights_load(m, \"w.bin\", &st, NULL, NULL, &err) ||\n"
 	"\t    nncc_dataset_load(&ds, \"%s/t10k-images-idx3-ubyte\", \"%s/t10k-labels-idx1-ubyte\", &err))\n"
 	"\t\t{ fprintf(stderr, \"%%s\\n\", err.msg); return 2; }\n"
 	"\tfloat *x = malloc(m->max_batch * ds.dim * sizeof *x);\n"
