@@ -161,39 +161,6 @@ static const nncc_model_t blob_model = {
 
 /* ---- data --------------------------------------------------------------- */
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Writes an idx3 image file (rows x cols) and an idx1 label file. */
-static void write_idx(const char *dir, const char *images, const char *labels,
-                      const uint8_t *pix, const uint8_t *lab, size_t n, size_t rows,
-                      size_t cols)
-{
-	size_t dim = rows * cols;
-	uint8_t *b = malloc(16 + n * dim);
-	ck_assert_ptr_nonnull(b);
-	put_be32(b, 0x803);
-	put_be32(b + 4, (uint32_t)n);
-	put_be32(b + 8, (uint32_t)rows);
-	put_be32(b + 12, (uint32_t)cols);
-	memcpy(b + 16, pix, n * dim);
-	char *p = tu_path(dir, images);
-	ck_assert_int_eq(tu_write(p, b, 16 + n * dim), 0);
-	free(p);
-	put_be32(b, 0x801);
-	put_be32(b + 4, (uint32_t)n);
-	memcpy(b + 8, lab, n);
-	p = tu_path(dir, labels);
-	ck_assert_int_eq(tu_write(p, b, 8 + n), 0);
-	free(p);
-	free(b);
-}
-
 typedef enum { DATA_BLOBS, DATA_INDEX } data_kind_t;
 
 /* Three blobs (class c is bright in pixel c, noise +-40 from a seeded LCG),
@@ -214,27 +181,18 @@ static void make_set(uint8_t *pix, uint8_t *lab, size_t n, size_t dim, size_t cl
 	}
 }
 
-/* A scratch directory with train and test sets; the caller frees it. */
+/* A scratch directory with train and test sets; tu_scratch_free() it. */
 static char *make_data(size_t dim, size_t classes, data_kind_t kind)
 {
 	char *dir = tu_mkdtemp();
 	uint8_t *pix = malloc(N_TRAIN * dim), lab[N_TRAIN];
 	ck_assert_ptr_nonnull(pix);
 	make_set(pix, lab, N_TRAIN, dim, classes, 11, kind);
-	write_idx(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", pix, lab, N_TRAIN,
-	          1, dim);
+	ck_assert_int_eq(tu_idx_write(dir, "train", pix, lab, N_TRAIN, 1, dim), 0);
 	make_set(pix, lab, N_TEST, dim, classes, 22, kind);
-	write_idx(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", pix, lab, N_TEST, 1,
-	          dim);
+	ck_assert_int_eq(tu_idx_write(dir, "t10k", pix, lab, N_TEST, 1, dim), 0);
 	free(pix);
 	return dir;
-}
-
-/* Removes a scratch directory and frees its name. */
-static void data_free(char *dir)
-{
-	ck_assert_int_eq(tu_run(NULL, "rm -rf '%s'", dir), 0);
-	free(dir);
 }
 
 /* ---- running nncc_main -------------------------------------------------- */
@@ -243,18 +201,6 @@ typedef struct result {
 	int rc;
 	char *out, *err;   /* captured stdout, stderr (malloc'd) */
 } result_t;
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	char *buf = malloc(1 << 20);
-	ck_assert_ptr_nonnull(buf);
-	size_t n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return buf;
-}
 
 /* nncc_main(m) with argv = {"net", "--data", dir, args..., NULL} in a child. */
 static result_t run_net(const nncc_model_t *m, const char *dir, ...)
@@ -284,8 +230,8 @@ static result_t run_net(const nncc_model_t *m, const char *dir, ...)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st), "nncc_main crashed (status %d)", st);
 	r.rc = WEXITSTATUS(st);
-	r.out = slurp(outp);
-	r.err = slurp(errp);
+	r.out = tu_read_file(outp, NULL);
+	r.err = tu_read_file(errp, NULL);
 	free(outp);
 	free(errp);
 	return r;
@@ -304,14 +250,6 @@ static double json_num(const char *json, const char *key)
 	snprintf(pat, sizeof pat, "\"%s\": ", key);
 	const char *p = strstr(json, pat);
 	return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
-static int files_equal(const char *a, const char *b)
-{
-	char *cmd_out = NULL;
-	int rc = tu_run(&cmd_out, "cmp '%s' '%s'", a, b);
-	free(cmd_out);
-	return rc == 0;
 }
 
 static size_t count_lines(const char *s, const char *containing)
@@ -347,7 +285,7 @@ START_TEST(trains_blobs)
 	ck_assert_double_eq(json_num(r1.out, "epochs"), 5);
 	result_free(&r0);
 	result_free(&r1);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -370,7 +308,7 @@ START_TEST(text_report)
 	ASSERT_HAS(r.err, "blobs: iteration 150/150");
 	ck_assert_uint_eq(count_lines(r.err, NULL), count_lines(r.err, "blobs: iteration"));
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -422,7 +360,7 @@ START_TEST(json_last_line)
 	}
 	ck_assert_double_eq(total, N_TEST);
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -445,7 +383,7 @@ START_TEST(epochs_and_iterations_override_each_other)
 	result_free(&b);
 	result_free(&c);
 	result_free(&d);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -467,7 +405,7 @@ START_TEST(small_and_large_batches_learn)
 		result_free(&r);
 	}
 	result_free(&r0);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -484,12 +422,12 @@ START_TEST(accumulated_batch_equals_one_step)
 	result_t b = run_net(&big, dir, "--batch", "full", "--iterations", "20", "--save", wb, NULL);
 	ck_assert_int_eq(a.rc, 0);
 	ck_assert_int_eq(b.rc, 0);
-	ck_assert(files_equal(wa, wb));
+	ck_assert(tu_same_file(wa, wb));
 	result_free(&a);
 	result_free(&b);
 	free(wa);
 	free(wb);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -515,7 +453,7 @@ START_TEST(large_batch_updates_with_batch_size)
 	int st;
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -555,7 +493,7 @@ START_TEST(file_order_wraps_around)
 	for (size_t i = 0; i < n; i++)
 		ck_assert_uint_eq(idx[i], (i % N_TRAIN) % 251);
 	free(idx);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -579,7 +517,7 @@ START_TEST(shuffle_permutes_each_epoch)
 	}
 	ck_assert(memcmp(idx, idx + N_TRAIN, N_TRAIN * sizeof *idx) != 0);
 	free(idx);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -609,7 +547,7 @@ START_TEST(save_then_load_reproduces)
 	result_free(&b);
 	result_free(&c);
 	free(w);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -622,7 +560,7 @@ START_TEST(load_error_is_reported)
 	ASSERT_HAS(r.err, "/nonexistent/w.bin");
 	ck_assert_str_eq(r.out, "");
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -636,15 +574,15 @@ START_TEST(seed_determines_weights)
 	ck_assert_int_eq(ra.rc, 0);
 	ck_assert_int_eq(rb.rc, 0);
 	ck_assert_int_eq(rc.rc, 0);
-	ck_assert(files_equal(a, b));
-	ck_assert(!files_equal(a, c));
+	ck_assert(tu_same_file(a, b));
+	ck_assert(!tu_same_file(a, c));
 	result_free(&ra);
 	result_free(&rb);
 	result_free(&rc);
 	free(a);
 	free(b);
 	free(c);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -659,7 +597,7 @@ START_TEST(missing_data_names_the_file)
 	ASSERT_HAS(r.err, "nowhere/train-images-idx3-ubyte");
 	result_free(&r);
 	free(nowhere);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -687,7 +625,7 @@ START_TEST(config_data_dir_and_absolute_names)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	free(abs);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -703,7 +641,7 @@ START_TEST(inputs_mismatch)
 	         dir);
 	ck_assert_str_eq(r.err, want);
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -719,7 +657,7 @@ START_TEST(labels_beyond_outputs)
 	         dir);
 	ck_assert_str_eq(r.err, want);
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -746,7 +684,7 @@ START_TEST(nan_loss_stops)
 	ck_assert_int_ne(access(w, F_OK), 0);
 	result_free(&r);
 	free(w);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -758,7 +696,7 @@ START_TEST(log_csv_rows)
 	                     "--eval-test", "--log", log, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	/* Iterations 0, 10, ..., 90 and the last one, 95. */
-	char *csv = slurp(log);
+	char *csv = tu_read_file(log, NULL);
 	ck_assert_uint_eq(count_lines(csv, NULL), 1 + 11);
 	ck_assert(strncmp(csv, "iteration,epoch,train_loss,test_accuracy,seconds\n0,0,", 53) == 0);
 	ASSERT_HAS(csv, "\n95,3.16667,");
@@ -770,14 +708,14 @@ START_TEST(log_csv_rows)
 	/* Without --eval-every: the default evaluations, no test column. */
 	r = run_net(&blob_model, dir, "--iterations", "200", "--log", log, "--quiet", NULL);
 	ck_assert_int_eq(r.rc, 0);
-	csv = slurp(log);
+	csv = tu_read_file(log, NULL);
 	ck_assert(strncmp(csv, "iteration,epoch,train_loss,seconds\n", 35) == 0);
 	ck_assert_uint_eq(count_lines(csv, NULL), 1 + 51);
 	ck_assert_str_eq(r.err, "");
 	free(csv);
 	result_free(&r);
 	free(log);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -789,7 +727,7 @@ START_TEST(plot_svg)
 	result_t r = run_net(&blob_model, dir, "--iterations", "120", "--eval-every", "1000",
 	                     "--plot", svg, "--quiet", NULL);
 	ck_assert_int_eq(r.rc, 0);
-	char *s = slurp(svg);
+	char *s = tu_read_file(svg, NULL);
 	ASSERT_HAS(s, "<svg");
 	ASSERT_HAS(s, "</svg>");
 	ASSERT_HAS(s, "<title>blobs: training cross-entropy</title>");
@@ -799,7 +737,7 @@ START_TEST(plot_svg)
 	free(s);
 	result_free(&r);
 	free(svg);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -815,7 +753,7 @@ START_TEST(plot_unwritable)
 	ASSERT_HAS(r.err, "blobs: error: cannot write /nonexistent/l.csv: No such file");
 	ck_assert_str_eq(r.out, "");
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -833,7 +771,7 @@ START_TEST(progress_lines)
 	r = run_net(&blob_model, dir, "--iterations", "100", "--quiet", NULL);
 	ck_assert_str_eq(r.err, "");
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -849,7 +787,7 @@ START_TEST(threads_option)
 	r = run_net(&blob_model, dir, "--json", "--threads", "4", "--iterations", "1", NULL);
 	ck_assert_double_eq(json_num(r.out, "threads"), 1); /* no set_threads: one */
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -882,7 +820,7 @@ START_TEST(bad_options_exit_2)
 		ck_assert_str_eq(r.out, "");
 		result_free(&r);
 	}
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -908,7 +846,7 @@ START_TEST(help_shows_defaults)
 	     *o; o++)
 		ASSERT_HAS(r.out, *o);
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -921,7 +859,7 @@ START_TEST(abi_mismatch)
 	ck_assert_int_eq(r.rc, 1);
 	ASSERT_HAS(r.err, "blobs: error: generated for runtime ABI 2 but this libnncc implements 1");
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -954,7 +892,7 @@ START_TEST(broken_model)
 	ck_assert_str_eq(r.err, "blobs: error: model has a zero size (max_batch 0, inputs 4, "
 	                        "outputs 3)\n");
 	result_free(&r);
-	data_free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -1018,9 +956,5 @@ static Suite *driver_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(driver_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(driver_suite(), NULL);
 }

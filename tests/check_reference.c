@@ -1077,11 +1077,5 @@ int main(void)
 	matrix_examples(G.seed);
 	matrix_build();
 
-	SRunner *sr = srunner_create(reference_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	gu_cleanup(G.dir, failed);
-	free(G.dir);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(reference_suite(), G.dir);
 }

@@ -9,7 +9,6 @@
  * test sees the draw order (W then b per layer), not just the storage order.
  */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,43 +60,6 @@ static uint64_t fnv1a(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
 	return h;
-}
-
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	ck_assert_int_eq(tu_run(NULL, "rm -rf '%s'", dir), 0);
-	free(dir);
-}
-
-/* Entries in dir other than . and .. */
-static int dir_entries(const char *d)
-{
-	DIR *dp = opendir(d);
-	struct dirent *e;
-	int n = 0;
-	ck_assert_ptr_nonnull(dp);
-	while ((e = readdir(dp)))
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(dp);
-	return n;
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b = malloc(1 << 16);
-	ck_assert_ptr_nonnull(f);
-	ck_assert_ptr_nonnull(b);
-	*len = fread(b, 1, 1 << 16, f);
-	fclose(f);
-	return b;
 }
 
 /* ---- shape hash and init */
@@ -175,7 +137,7 @@ static void round_trip(int dtype)
 	nncc_weights_meta_t meta = {0.9731, 12345}, meta2;
 	nncc_norm_stats_t st2;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w.nnw");
+	char *path = tu_path(tu_scratch, "w.nnw");
 	float s32[NP];
 	double s64[NP];
 
@@ -183,7 +145,7 @@ static void round_trip(int dtype)
 	memcpy(s32, p32, sizeof s32);
 	memcpy(s64, p64, sizeof s64);
 	ck_assert_msg(nncc_weights_save(&m, path, &st, &meta, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
 	memset(p32, 0, sizeof p32);
 	memset(p64, 0, sizeof p64);
 	ck_assert_msg(nncc_weights_load(&m, path, &st2, &meta2, &err) == 0, "%s", err.msg);
@@ -235,7 +197,7 @@ START_TEST(round_trip_without_norm_and_meta)
 	nncc_norm_stats_t scale = {NNCC_NORM_SCALE, 4, NULL, 1}, st;
 	nncc_weights_meta_t meta;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 
 	nncc_init_params(&m, NNCC_INIT_UNIFORM, 1.0, 9);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -259,13 +221,13 @@ START_TEST(layout_matches_docs)
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_weights_meta_t meta = {NAN, 7};
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	size_t len;
 
 	for (size_t k = 0; k < NP; k++)
 		p32[k] = (float)k + 0.5f;
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, &meta, &err) == 0, "%s", err.msg);
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	ck_assert_uint_eq(len, 56 + 16 + 4 * NP + 4);
 	ck_assert(memcmp(b, "NNCCWTS\0", 8) == 0);
 	ck_assert(b[8] == 1 && b[9] == 0 && b[12] == 1 && b[40] == 0 && b[44] == 0);
@@ -291,7 +253,7 @@ static char *saved(void)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, &err) == 0, "%s", err.msg);
 	return path;
@@ -320,10 +282,13 @@ static void expect_load_fail(const nncc_model_t *m, const char *path, const char
 static void damage(const char *path, size_t at, uint8_t x, long delta_len)
 {
 	size_t len;
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	b[at] ^= x;
-	if (delta_len > 0)
+	if (delta_len > 0) {
+		b = realloc(b, len + (size_t)delta_len);
+		ck_assert_ptr_nonnull(b);
 		memset(b + len, 0, (size_t)delta_len);
+	}
 	ck_assert_int_eq(tu_write(path, b, len + (size_t)delta_len), 0);
 	free(b);
 }
@@ -339,7 +304,7 @@ static void expect_read_fail(const char *path, const char *want)
 
 START_TEST(reject_bad_magic)
 {
-	char *path = tu_path(dir, "w"), want[600];
+	char *path = tu_path(tu_scratch, "w"), want[600];
 	nncc_model_t m = model(NNCC_F32, layers);
 	ck_assert_int_eq(tu_write_text(path, "P5\n28 28\n255\n..."), 0);
 	snprintf(want, sizeof want, "file %s: not an nncc weight file (bad magic)", path);
@@ -380,7 +345,7 @@ START_TEST(reject_dtype)
 {
 	nncc_model_t m64 = model(NNCC_F64, layers), m32 = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w"), want[600];
+	char *path = tu_path(tu_scratch, "w"), want[600];
 	ck_assert_msg(nncc_weights_save(&m64, path, NULL, NULL, &err) == 0, "%s", err.msg);
 	snprintf(want, sizeof want, "file %s holds f64 weights, but this network uses f32", path);
 	expect_load_fail(&m32, path, want);
@@ -393,7 +358,7 @@ START_TEST(reject_truncated)
 	char *path = saved(), want[600];
 	nncc_model_t m = model(NNCC_F32, layers);
 	size_t full = 56 + 16 + 4 * NP + 4, len;
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	ck_assert_uint_eq(len, full);
 	ck_assert_int_eq(tu_write(path, b, full - 10), 0);
 	snprintf(want, sizeof want, "file %s: truncated: expected %zu bytes, got %zu", path, full,
@@ -417,7 +382,7 @@ START_TEST(reject_flipped_byte)
 	nncc_model_t m = model(NNCC_F32, layers);
 	size_t len;
 	damage(path, 100, 0x10, 0); /* inside the parameters */
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	uint32_t stored = b[len - 4] | (uint32_t)b[len - 3] << 8 | (uint32_t)b[len - 2] << 16 |
 	                  (uint32_t)b[len - 1] << 24;
 	uint32_t computed = (uint32_t)crc32(0, b, (uInt)(len - 4));
@@ -460,7 +425,7 @@ END_TEST
 
 START_TEST(reject_missing_file)
 {
-	char *path = tu_path(dir, "nope"), want[600];
+	char *path = tu_path(tu_scratch, "nope"), want[600];
 	nncc_model_t m = model(NNCC_F32, layers);
 	snprintf(want, sizeof want, "file %s: cannot open: No such file or directory", path);
 	expect_load_fail(&m, path, want);
@@ -480,7 +445,7 @@ START_TEST(save_replaces_atomically)
 	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 2);
 	memcpy(second, p32, sizeof second);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
 	memset(p32, 0, sizeof p32);
 	ck_assert_msg(nncc_weights_load(&m, path, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert(memcmp(second, p32, sizeof second) == 0);
@@ -490,7 +455,7 @@ END_TEST
 
 START_TEST(save_into_missing_directory)
 {
-	char *path = tu_path(dir, "no/such/dir/w"), prefix[600], *p;
+	char *path = tu_path(tu_scratch, "no/such/dir/w"), prefix[600], *p;
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
 	ck_assert_int_eq(nncc_weights_save(&m, path, NULL, NULL, &err), -1);
@@ -499,7 +464,7 @@ START_TEST(save_into_missing_directory)
 	ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "message: %s", err.msg);
 	p = strstr(err.msg, ": No such file or directory");
 	ck_assert_msg(p && p[strlen(": No such file or directory")] == 0, "message: %s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 0);
 	free(path);
 }
 END_TEST
@@ -508,7 +473,7 @@ END_TEST
  * is written; the temp file is removed and the target is untouched. */
 START_TEST(save_rename_failure_cleans_up)
 {
-	char *path = tu_path(dir, "w"), *inner;
+	char *path = tu_path(tu_scratch, "w"), *inner;
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
 	char prefix[600];
@@ -518,8 +483,8 @@ START_TEST(save_rename_failure_cleans_up)
 	ck_assert_int_eq(nncc_weights_save(&m, path, NULL, NULL, &err), -1);
 	snprintf(prefix, sizeof prefix, "cannot save weights to %s: rename from %s.tmp.", path, path);
 	ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "message: %s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 1);
-	ck_assert_int_eq(dir_entries(path), 1);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
+	ck_assert_int_eq(tu_dir_entries(path), 1);
 	free(inner);
 	free(path);
 }
@@ -527,7 +492,7 @@ END_TEST
 
 START_TEST(save_rejects_bad_norm)
 {
-	char *path = tu_path(dir, "w"), want[600];
+	char *path = tu_path(tu_scratch, "w"), want[600];
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 3, mean4, 1};
 	nncc_err_t err = {{0}};
@@ -535,7 +500,7 @@ START_TEST(save_rejects_bad_norm)
 	snprintf(want, sizeof want,
 	         "cannot save weights to %s: normalisation has 3 means, the network 4 inputs", path);
 	ck_assert_str_eq(err.msg, want);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 0);
 	free(path);
 }
 END_TEST
@@ -549,8 +514,8 @@ static Suite *weights_suite(void)
 	tcase_add_test(core, shape_hash_is_fnv1a_of_canonical_text);
 	tcase_add_test(core, init_order_and_values);
 	tcase_add_test(core, init_deterministic_per_seed);
-	tcase_add_checked_fixture(file, setup, teardown);
-	tcase_add_checked_fixture(bad, setup, teardown);
+	tcase_add_checked_fixture(file, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_test(file, round_trip_f32);
 	tcase_add_test(file, round_trip_f64);
 	tcase_add_test(file, round_trip_without_norm_and_meta);
@@ -576,9 +541,5 @@ static Suite *weights_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(weights_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(weights_suite(), NULL);
 }
