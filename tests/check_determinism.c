@@ -21,66 +21,10 @@
 
 static char *dir;
 
-static void put_be32(FILE *f, uint32_t v)
+/* n seeded samples of three classes: class c brightens row c (of SIDE). */
+static void write_set(const char *set, size_t n, uint64_t seed)
 {
-	unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-	                      (unsigned char)(v >> 8), (unsigned char)v};
-	ck_assert_uint_eq(fwrite(b, 1, 4, f), 4);
-}
-
-/* idx3 images and idx1 labels of n seeded samples: class c brightens row c. */
-static void write_set(const char *images, const char *labels, size_t n, uint64_t seed)
-{
-	nncc_rng_t r;
-	nncc_rng_seed(&r, seed);
-	char *pi = tu_path(dir, images), *pl = tu_path(dir, labels);
-	FILE *fi = fopen(pi, "wb"), *fl = fopen(pl, "wb");
-	ck_assert(fi && fl);
-	put_be32(fi, 0x803);
-	put_be32(fi, (uint32_t)n);
-	put_be32(fi, SIDE);
-	put_be32(fi, SIDE);
-	put_be32(fl, 0x801);
-	put_be32(fl, (uint32_t)n);
-	for (size_t b = 0; b < n; b++) {
-		unsigned char y = (unsigned char)nncc_rng_below(&r, 3);
-		fputc(y, fl);
-		for (size_t p = 0; p < SIDE * SIDE; p++)
-			fputc((int)nncc_rng_below(&r, p / SIDE == y ? 256 : 96), fi);
-	}
-	ck_assert(fclose(fi) == 0 && fclose(fl) == 0);
-	free(pi);
-	free(pl);
-}
-
-/* Whole file into a malloc'd buffer; *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	size_t cap = 1 << 16, n = 0, r;
-	char *buf = malloc(cap);
-	ck_assert_ptr_nonnull(buf);
-	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			buf = realloc(buf, cap *= 2);
-			ck_assert_ptr_nonnull(buf);
-		}
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-static int same_file(const char *a, const char *b)
-{
-	size_t la, lb;
-	char *x = slurp(a, &la), *y = slurp(b, &lb);
-	int same = la == lb && memcmp(x, y, la) == 0;
-	free(x);
-	free(y);
-	return same;
+	ck_assert_int_eq(tu_idx_write_banded(dir, set, n, SIDE, SIDE, 3, SIDE, 96, seed), 0);
 }
 
 /* nncc twice on the YAML, the C files compared, then one trainer built
@@ -127,8 +71,8 @@ static char *train(const char *exe, const char *save, const char *opts)
 START_TEST(test_seed)
 {
 	const char *dtype = _i ? "float64" : "float32";
-	write_set("train-images-idx3-ubyte", "train-labels-idx1-ubyte", N_TRAIN, 1);
-	write_set("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", N_TEST, 2);
+	write_set("train", N_TRAIN, 1);
+	write_set("t10k", N_TEST, 2);
 	char *exe = build(dtype);
 	char n[4][64];
 	const char *opts[4] = {"--seed 11", "--seed 11", "--seed 11 --threads 2", "--seed 12"};
@@ -137,17 +81,17 @@ START_TEST(test_seed)
 		snprintf(n[k], sizeof n[k], "%s-%d.weights", dtype, k);
 		w[k] = train(exe, n[k], opts[k]);
 	}
-	ck_assert_msg(same_file(w[0], w[1]), "%s: two runs with --seed 11 wrote different weight "
+	ck_assert_msg(tu_same_file(w[0], w[1]), "%s: two runs with --seed 11 wrote different weight "
 	              "files %s and %s", dtype, w[0], w[1]);
-	ck_assert_msg(same_file(w[0], w[2]), "%s: --threads 2 changed the weights (%s vs %s)", dtype,
+	ck_assert_msg(tu_same_file(w[0], w[2]), "%s: --threads 2 changed the weights (%s vs %s)", dtype,
 	              w[0], w[2]);
-	ck_assert_msg(!same_file(w[0], w[3]), "%s: --seed 11 and --seed 12 wrote identical weights "
+	ck_assert_msg(!tu_same_file(w[0], w[3]), "%s: --seed 11 and --seed 12 wrote identical weights "
 	              "(%s)", dtype, w[0]);
 
 	/* A full batch larger than the tile (4) goes through accumulate. */
 	char *f1 = train(exe, "full-a.weights", "--seed 3 --batch full --iterations 5");
 	char *f2 = train(exe, "full-b.weights", "--seed 3 --batch full --iterations 5");
-	ck_assert_msg(same_file(f1, f2), "%s: full-batch runs with one seed differ", dtype);
+	ck_assert_msg(tu_same_file(f1, f2), "%s: full-batch runs with one seed differ", dtype);
 	for (int k = 0; k < 4; k++)
 		free(w[k]);
 	free(f1);
@@ -156,23 +100,18 @@ START_TEST(test_seed)
 }
 END_TEST
 
-int main(void)
+static Suite *determinism_suite(void)
 {
-	dir = tu_mkdtemp();
 	Suite *s = suite_create("determinism");
 	TCase *tc = tcase_create("same_seed_same_bits");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_seed, 0, 2);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	const char *keep = getenv("NNCC_TEST_KEEP");
-	if (failed || (keep && *keep))
-		fprintf(stderr, "scratch files kept in %s\n", dir);
-	else
-		tu_run(NULL, "rm -rf %s", dir);
-	free(dir);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	dir = tu_mkdtemp();
+	return tu_suite_main(determinism_suite(), dir);
 }

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "../compiler/nncc.h"
+#include "ctxutil.h"
+#include "testutil.h"
 
 START_TEST(arena_allocations)
 {
@@ -34,41 +36,18 @@ START_TEST(arena_allocations)
 END_TEST
 
 /* Captured diagnostics for one Ctx whose source is `src` from "f.yaml". */
-typedef struct Run {
-	Ctx ctx;
-	FILE *err;
-	char *out;
-	size_t out_len;
-} Run;
-
-static void run_init(Run *r, const char *src)
+static void run_src(Run *r, const char *src)
 {
-	r->out = NULL;
-	r->err = open_memstream(&r->out, &r->out_len);
-	ck_assert_ptr_nonnull(r->err);
-	ctx_init(&r->ctx, r->err);
+	run_init(r);
 	r->ctx.src = src;
 	r->ctx.src_len = src ? strlen(src) : 0;
 	r->ctx.src_file = "f.yaml";
 }
 
-static const char *run_out(Run *r)
-{
-	fflush(r->err);
-	return r->out;
-}
-
-static void run_fini(Run *r)
-{
-	fclose(r->err);
-	free(r->out);
-	ctx_fini(&r->ctx);
-}
-
 static void expect_diag(const char *src, Loc loc, const char *want)
 {
 	Run r;
-	run_init(&r, src);
+	run_src(&r, src);
 	diag_error(&r.ctx, loc, "bad %s", "thing");
 	ck_assert_str_eq(run_out(&r), want);
 	ck_assert_int_eq(r.ctx.n_errors, 1);
@@ -115,7 +94,7 @@ END_TEST
 START_TEST(fatal_and_count)
 {
 	Run r;
-	run_init(&r, NULL);
+	run_src(&r, NULL);
 	diag_fatal(&r.ctx, "cannot open '%s'", "x");
 	diag_error(&r.ctx, (Loc){"f.yaml", 0, 0}, "two");
 	ck_assert_str_eq(run_out(&r), "nncc: error: cannot open 'x'\nf.yaml: error: two\n");
@@ -152,7 +131,7 @@ START_TEST(read_whole_file)
 	close(fd);
 
 	Run r;
-	run_init(&r, NULL);
+	run_src(&r, NULL);
 	size_t len = 0;
 	char *text = read_file(&r.ctx, path, &len);
 	ck_assert_ptr_nonnull(text);
@@ -172,7 +151,7 @@ START_TEST(read_whole_file)
 }
 END_TEST
 
-int main(void)
+static Suite *diag_suite(void)
 {
 	Suite *s = suite_create("diag");
 	TCase *tc = tcase_create("arena");
@@ -186,9 +165,10 @@ int main(void)
 	tcase_add_test(tc, marks_are_zero_based);
 	tcase_add_test(tc, read_whole_file);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	return tu_suite_main(diag_suite(), NULL);
 }

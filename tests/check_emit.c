@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../compiler/nncc.h"
+#include "ctxutil.h"
 #include "testutil.h"
 
 static const char *const compilers[] = {"gcc", "clang"};
@@ -47,35 +48,6 @@ static const struct {
 	 "training: {learning_rate: 0.1, batch_size: 1, epochs: 1}\n"},
 };
 
-/* A Ctx with diagnostics in memory. */
-typedef struct Run {
-	Ctx ctx;
-	FILE *err;
-	char *text;
-	size_t len;
-} Run;
-
-static void run_init(Run *r)
-{
-	r->text = NULL;
-	r->err = open_memstream(&r->text, &r->len);
-	ck_assert_ptr_nonnull(r->err);
-	ctx_init(&r->ctx, r->err);
-}
-
-static const char *run_errors(Run *r)
-{
-	fflush(r->err);
-	return r->text;
-}
-
-static void run_fini(Run *r)
-{
-	ctx_fini(&r->ctx);
-	fclose(r->err);
-	free(r->text);
-}
-
 /* The directory shared by the suite's files (made once per process). */
 static const char *scratch(void)
 {
@@ -89,7 +61,7 @@ static const char *scratch(void)
  * runs each test in its own process; a failing one keeps its files). */
 static void scratch_rm(void)
 {
-	ck_assert_int_eq(tu_run(NULL, "rm -rf %s", scratch()), 0);
+	ck_assert_int_eq(tu_scratch_cleanup(scratch(), 0), 0);
 }
 
 /* Path of this suite's YAML for nets[i], written on first use. */
@@ -106,10 +78,10 @@ static char *net_path(size_t i)
 static const Model *emit_file(Run *r, const char *path, Buf *out)
 {
 	const Model *m = model_load(&r->ctx, path);
-	ck_assert_msg(m != NULL, "%s does not load: %s", path, run_errors(r));
+	ck_assert_msg(m != NULL, "%s does not load: %s", path, run_out(r));
 	EmitOptions opt = {.command_line = "nncc test", .test_accuracy = NAN};
 	buf_init(out);
-	ck_assert_msg(emit_trainer(&r->ctx, m, &opt, out) == 0, "%s: %s", path, run_errors(r));
+	ck_assert_msg(emit_trainer(&r->ctx, m, &opt, out) == 0, "%s: %s", path, run_out(r));
 	return m;
 }
 
@@ -408,8 +380,8 @@ START_TEST(test_untrainable_shape)
 	snprintf(expect, sizeof expect,
 	         "%s:%d:%d: error: the trainer cannot have a softmax layer first\n", p,
 	         swapped[0].loc.line, swapped[0].loc.col);
-	ck_assert_msg(strncmp(run_errors(&r), expect, strlen(expect)) == 0, "got: %s",
-	              run_errors(&r));
+	ck_assert_msg(strncmp(run_out(&r), expect, strlen(expect)) == 0, "got: %s",
+	              run_out(&r));
 	free(p);
 	buf_fini(&b);
 	run_fini(&r);
@@ -525,17 +497,6 @@ static void expect_cli(const char *args, int status, const char *output)
 	free(out);
 }
 
-static size_t dir_entries(const char *dir)
-{
-	size_t n = 0;
-	DIR *dp = opendir(dir);
-	ck_assert_ptr_nonnull(dp);
-	for (struct dirent *de; (de = readdir(dp)) != NULL;)
-		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(dp);
-	return n;
-}
-
 START_TEST(test_cli_info)
 {
 	char cwd[PATH_MAX], bin[PATH_MAX], expect[PATH_MAX + 64];
@@ -596,11 +557,11 @@ START_TEST(test_cli_atomic)
 	ck_assert_int_eq(tu_run(&out, "cat %s", out_c), 0);
 	ck_assert_str_eq(out, "keep me\n");
 	free(out);
-	ck_assert_uint_eq(dir_entries(dir), 2);
+	ck_assert_uint_eq(tu_dir_entries(dir), 2);
 	/* --check writes nothing, even for a good file. */
 	snprintf(args, sizeof args, "--check examples/sgd20.yaml -o %s/x.c", dir);
 	ck_assert_int_eq(nncc(NULL, args), 0);
-	ck_assert_uint_eq(dir_entries(dir), 2);
+	ck_assert_uint_eq(tu_dir_entries(dir), 2);
 	/* A good run replaces it, with a normal file mode. */
 	snprintf(args, sizeof args, "examples/sgd20.yaml -o %s", out_c);
 	ck_assert_int_eq(nncc(NULL, args), 0);
@@ -608,11 +569,10 @@ START_TEST(test_cli_atomic)
 	                        out_c, out_c), 0);
 	ck_assert_str_eq(out, "/*-rw-\n");
 	free(out);
-	ck_assert_uint_eq(dir_entries(dir), 2);
-	ck_assert_int_eq(tu_run(NULL, "rm -rf %s", dir), 0);
+	ck_assert_uint_eq(tu_dir_entries(dir), 2);
 	free(bad);
 	free(out_c);
-	free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -637,8 +597,7 @@ START_TEST(test_cli_outputs)
 	free(a);
 	free(b);
 	free(nncc_abs);
-	ck_assert_int_eq(tu_run(NULL, "rm -rf %s", dir), 0);
-	free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -669,9 +628,5 @@ static Suite *emit_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(emit_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(emit_suite(), NULL);
 }

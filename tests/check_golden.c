@@ -49,42 +49,12 @@ static void must(int ok, const char *what)
 	}
 }
 
-static void put_be32(FILE *f, uint32_t v)
-{
-	unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-	                      (unsigned char)(v >> 8), (unsigned char)v};
-	must(fwrite(b, 1, 4, f) == 4, "fwrite");
-}
-
 /* n seeded samples of `rows` x `cols` pixels with labels < classes: the
  * label brightens one band of the image, so training has something to do. */
-static void write_set(const char *sub, const char *stem, size_t n, size_t rows, size_t cols,
-                      size_t classes, uint64_t seed)
+static void write_set(const char *set, size_t n, size_t rows, size_t cols, size_t classes,
+                      uint64_t seed)
 {
-	char name[128];
-	nncc_rng_t r;
-	nncc_rng_seed(&r, seed);
-	snprintf(name, sizeof name, "%s/%s-images-idx3-ubyte", sub, stem);
-	char *pi = tu_path(G.dir, name);
-	snprintf(name, sizeof name, "%s/%s-labels-idx1-ubyte", sub, stem);
-	char *pl = tu_path(G.dir, name);
-	FILE *fi = fopen(pi, "wb"), *fl = fopen(pl, "wb");
-	must(fi && fl, pi);
-	put_be32(fi, 0x803);
-	put_be32(fi, (uint32_t)n);
-	put_be32(fi, (uint32_t)rows);
-	put_be32(fi, (uint32_t)cols);
-	put_be32(fl, 0x801);
-	put_be32(fl, (uint32_t)n);
-	for (size_t b = 0; b < n; b++) {
-		size_t y = nncc_rng_below(&r, classes);
-		fputc((int)y, fl);
-		for (size_t p = 0; p < rows * cols; p++)
-			fputc((int)nncc_rng_below(&r, p * classes / (rows * cols) == y ? 256 : 80), fi);
-	}
-	must(fclose(fi) == 0 && fclose(fl) == 0, pi);
-	free(pi);
-	free(pl);
+	must(tu_idx_write_banded(G.dir, set, n, rows, cols, classes, classes, 80, seed) == 0, set);
 }
 
 /* The data sets: MNIST-shaped (784 pixels, 10 classes) and XOR-shaped
@@ -92,10 +62,10 @@ static void write_set(const char *sub, const char *stem, size_t n, size_t rows, 
 static void data_write(void)
 {
 	must(tu_run(NULL, "mkdir -p %s/m %s/x", G.dir, G.dir) == 0, G.dir);
-	write_set("m", "train", N_TRAIN, 28, 28, 10, 1);
-	write_set("m", "t10k", N_TEST, 28, 28, 10, 2);
-	write_set("x", "train", N_TRAIN, 1, 2, 2, 3);
-	write_set("x", "t10k", N_TEST, 1, 2, 2, 4);
+	write_set("m/train", N_TRAIN, 28, 28, 10, 1);
+	write_set("m/t10k", N_TEST, 28, 28, 10, 2);
+	write_set("x/train", N_TRAIN, 1, 2, 2, 3);
+	write_set("x/t10k", N_TEST, 1, 2, 2, 4);
 }
 
 /* examples/NAME.yaml with the dtype set and the data files named as
@@ -180,25 +150,20 @@ static void examples_list(void)
 	free(list);
 }
 
-int main(void)
+static Suite *golden_suite(void)
 {
-	G.dir = tu_mkdtemp();
-	examples_list();
-	data_write();
 	Suite *s = suite_create("golden");
 	TCase *tc = tcase_create("examples_through_the_driver");
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_example, 0, (int)(2 * G.n));
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	const char *keep = getenv("NNCC_TEST_KEEP");
-	if (failed || (keep && *keep))
-		fprintf(stderr, "scratch files kept in %s\n", G.dir);
-	else
-		tu_run(NULL, "rm -rf %s", G.dir);
-	free(G.dir);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	G.dir = tu_mkdtemp();
+	examples_list();
+	data_write();
+	return tu_suite_main(golden_suite(), G.dir);
 }

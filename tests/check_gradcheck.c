@@ -208,21 +208,20 @@ static void build(void)
 	free(out);
 }
 
-int main(void)
+static Suite *gradcheck_suite(void)
 {
-	scratch = tu_mkdtemp();
-	build();
 	Suite *s = suite_create("gradcheck");
 	TCase *tc = tcase_create("finite_differences");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_params, 0, (int)N_NETS);
 	tcase_add_loop_test(tc, test_deltas, 0, (int)N_NETS);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	gu_cleanup(scratch, failed);
-	free(scratch);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	scratch = tu_mkdtemp();
+	build();
+	return tu_suite_main(gradcheck_suite(), scratch);
 }

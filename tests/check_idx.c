@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "nncc.h"
 #include "testutil.h"
@@ -19,72 +18,31 @@
 
 static const uint8_t labels5[N_IMG] = {0, 3, 1, 2, 3};
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	ck_assert_int_eq(tu_run(NULL, "rm -rf '%s'", dir), 0);
-	free(dir);
-}
-
 static uint8_t pixel(size_t i, size_t j)
 {
 	return (uint8_t)(i * 37 + j * 11 + 5);
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* An idx3 image file in a malloc'd buffer: n images rows x cols. */
+/* An idx3 image file in a malloc'd buffer: n images rows x cols of
+ * pixel(i, j), with one spare byte after its *len bytes. */
 static uint8_t *images_buf(uint32_t n, uint32_t rows, uint32_t cols, size_t *len)
 {
 	size_t dim = (size_t)rows * cols;
-	uint8_t *b = malloc(16 + n * dim + 1);
-	ck_assert_ptr_nonnull(b);
-	put_be32(b, 0x803);
-	put_be32(b + 4, n);
-	put_be32(b + 8, rows);
-	put_be32(b + 12, cols);
+	uint8_t *pix = malloc(n * dim);
+	ck_assert_ptr_nonnull(pix);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < dim; j++)
-			b[16 + i * dim + j] = pixel(i, j);
-	*len = 16 + n * dim;
-	return b;
-}
-
-static uint8_t *labels_buf(uint32_t n, const uint8_t *lab, size_t *len)
-{
-	uint8_t *b = malloc(8 + n + 1);
-	ck_assert_ptr_nonnull(b);
-	put_be32(b, 0x801);
-	put_be32(b + 4, n);
-	memcpy(b + 8, lab, n);
-	*len = 8 + n;
+			pix[i * dim + j] = pixel(i, j);
+	uint8_t *b = tu_idx_images(pix, n, rows, cols, len);
+	free(pix);
 	return b;
 }
 
 /* Writes data to dir/name (gzip'd when gz) and returns the path (owned). */
 static char *write_file(const char *name, const void *data, size_t len, int gz)
 {
-	char *p = tu_path(dir, name);
-	if (gz) {
-		gzFile f = gzopen(p, "wb");
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(gzwrite(f, data, (unsigned)len), (int)len);
-		ck_assert_int_eq(gzclose(f), Z_OK);
-	} else {
-		ck_assert_int_eq(tu_write(p, data, len), 0);
-	}
+	char *p = tu_path(tu_scratch, name);
+	ck_assert_int_eq(gz ? tu_write_gz(p, data, len) : tu_write(p, data, len), 0);
 	return p;
 }
 
@@ -100,7 +58,7 @@ static char *good_images(const char *name, int gz)
 static char *good_labels(const char *name, int gz)
 {
 	size_t len;
-	uint8_t *b = labels_buf(N_IMG, labels5, &len);
+	uint8_t *b = tu_idx_labels(labels5, N_IMG, &len);
 	char *p = write_file(name, b, len, gz);
 	free(b);
 	return p;
@@ -164,7 +122,7 @@ END_TEST
 START_TEST(gz_suffix_fallback)
 {
 	char *gz = good_images("img.gz", 1), *lab = good_labels("lab", 0);
-	char *img = tu_path(dir, "img");
+	char *img = tu_path(tu_scratch, "img");
 	nncc_dataset_t ds;
 	nncc_err_t err = {{0}};
 	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
@@ -192,7 +150,7 @@ END_TEST
 
 START_TEST(missing_file)
 {
-	char *lab = good_labels("lab", 0), *img = tu_path(dir, "nope");
+	char *lab = good_labels("lab", 0), *img = tu_path(tu_scratch, "nope");
 	char want[600];
 	snprintf(want, sizeof want, "file %s: cannot open: No such file or directory (also tried %s.gz)",
 	         img, img);
@@ -206,8 +164,8 @@ START_TEST(directory_is_not_a_file)
 {
 	char *lab = good_labels("lab", 0);
 	char want[600];
-	snprintf(want, sizeof want, "file %s: read error: Is a directory", dir);
-	expect_fail(dir, lab, want);
+	snprintf(want, sizeof want, "file %s: read error: Is a directory", tu_scratch);
+	expect_fail(tu_scratch, lab, want);
 	free(lab);
 }
 END_TEST
@@ -252,7 +210,7 @@ START_TEST(zero_dimension)
 	size_t len;
 	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
 	char want[600];
-	put_be32(b + 12, 0);
+	tu_put_be32(b + 12, 0);
 	char *img = write_file("img", b, len, 0), *lab = good_labels("lab", 0);
 	snprintf(want, sizeof want, "file %s: dimension 3 is 0", img);
 	expect_fail(img, lab, want);
@@ -295,9 +253,9 @@ START_TEST(huge_claim_is_truncated)
 	size_t len;
 	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
 	char want[600];
-	put_be32(b + 4, 0xffffffffu);
-	put_be32(b + 8, 255);
-	put_be32(b + 12, 255);
+	tu_put_be32(b + 4, 0xffffffffu);
+	tu_put_be32(b + 8, 255);
+	tu_put_be32(b + 12, 255);
 	char *img = write_file("img", b, len, 0), *lab = good_labels("lab", 0);
 	snprintf(want, sizeof want,
 	         "file %s: truncated: expected %zu bytes of pixel data, got 60", img,
@@ -353,7 +311,7 @@ END_TEST
 START_TEST(trailing_bytes_in_labels_gz)
 {
 	size_t len;
-	uint8_t *b = labels_buf(N_IMG, labels5, &len);
+	uint8_t *b = tu_idx_labels(labels5, N_IMG, &len);
 	char want[600];
 	b[len] = 7;
 	char *img = good_images("img", 0), *lab = write_file("lab.gz", b, len + 1, 1);
@@ -369,7 +327,7 @@ END_TEST
 START_TEST(mismatched_counts)
 {
 	size_t len;
-	uint8_t *b = labels_buf(N_IMG - 1, labels5, &len);
+	uint8_t *b = tu_idx_labels(labels5, N_IMG - 1, &len);
 	char want[800];
 	char *img = good_images("img", 0), *lab = write_file("lab", b, len, 0);
 	snprintf(want, sizeof want, "file %s: has 4 labels but image file %s has 5 images", lab,
@@ -386,7 +344,7 @@ START_TEST(largest_label)
 {
 	static const uint8_t lab255[N_IMG] = {1, 255, 0, 0, 0};
 	size_t len;
-	uint8_t *b = labels_buf(N_IMG, lab255, &len);
+	uint8_t *b = tu_idx_labels(lab255, N_IMG, &len);
 	char *img = good_images("img", 0), *lab = write_file("lab", b, len, 0);
 	nncc_dataset_t ds;
 	nncc_err_t err = {{0}};
@@ -485,8 +443,8 @@ static Suite *idx_suite(void)
 	Suite *s = suite_create("idx");
 	TCase *ok = tcase_create("load");
 	TCase *bad = tcase_create("reject");
-	tcase_add_checked_fixture(ok, setup, teardown);
-	tcase_add_checked_fixture(bad, setup, teardown);
+	tcase_add_checked_fixture(ok, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_test(ok, raw_files_load);
 	tcase_add_test(ok, gz_files_load);
 	tcase_add_test(ok, gz_suffix_fallback);
@@ -516,9 +474,5 @@ static Suite *idx_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(idx_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(idx_suite(), NULL);
 }

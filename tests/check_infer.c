@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "nncc.h"
 #include "ref.h"
@@ -129,12 +128,6 @@ static double *make_weights(const char *yaml, const char *wpath, int kind, doubl
 	return d;
 }
 
-static int file_exists(const char *path)
-{
-	struct stat sb;
-	return stat(path, &sb) == 0;
-}
-
 static void export_ok(const char *yaml, const char *w, const char *out_c, const char *extra)
 {
 	char *out = NULL;
@@ -166,8 +159,7 @@ static void fix_init(Fix *f, const char *dtype, int kind)
 
 static void fix_fini(Fix *f)
 {
-	tu_run(NULL, "rm -rf '%s'", f->dir);
-	free(f->dir);
+	tu_scratch_free(f->dir);
 	free(f->yaml);
 	free(f->w);
 	free(f->c);
@@ -228,9 +220,9 @@ START_TEST(test_compiles_strict)
 		 * (the unused static inline functions must not warn). */
 		char *ho = tu_path(f.dir, "small_ho.h");
 		export_ok(f.yaml, f.w, ho, "--header-only");
-		ck_assert(file_exists(ho));
+		ck_assert(tu_exists(ho));
 		char *c2 = tu_path(f.dir, "small_ho.c");
-		ck_assert(!file_exists(c2));
+		ck_assert(!tu_exists(c2));
 		char *y2 = write_yaml(f.dir, "other.yaml", "network: other\ninput: 20\nlayers:\n"
 		                                             "  - { type: dense, units: 5 }\n"
 		                                             "  - type: softmax\n"
@@ -303,12 +295,8 @@ static const char *const harness_fmt =
 static void *read_all(const char *dir, const char *name, size_t want)
 {
 	char *p = tu_path(dir, name);
-	FILE *f = fopen(p, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", p);
-	void *b = malloc(want + 1);
-	ck_assert_ptr_nonnull(b);
-	size_t got = fread(b, 1, want + 1, f);
-	fclose(f);
+	size_t got;
+	void *b = tu_read_file(p, &got);
 	ck_assert_msg(got == want, "%s: %zu bytes, expected %zu", p, got, want);
 	free(p);
 	return b;
@@ -622,11 +610,14 @@ START_TEST(test_embed_example)
 		fprintf(f, "%d%c", img[k], k % 28 == 27 ? '\n' : ' ');
 	fclose(f);
 	/* And as an IDX file of two images. */
-	unsigned char idx[16 + 2 * 28 * 28] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28};
-	memcpy(idx + 16, img, sizeof img);
-	memcpy(idx + 16 + sizeof img, img, sizeof img);
+	unsigned char two[2 * 28 * 28];
+	memcpy(two, img, sizeof img);
+	memcpy(two + sizeof img, img, sizeof img);
+	size_t idx_len;
+	uint8_t *idx = tu_idx_images(two, 2, 28, 28, &idx_len);
 	char *ip = tu_path(dir, "two-idx3-ubyte");
-	ck_assert_int_eq(tu_write(ip, idx, sizeof idx), 0);
+	ck_assert_int_eq(tu_write(ip, idx, idx_len), 0);
+	free(idx);
 
 	st = tu_run(&out, "%s/classify %s %s %s", dir, p5, p2, ip);
 	ck_assert_msg(st == 0, "classify failed (%d):\n%s", st, out);
@@ -649,12 +640,11 @@ START_TEST(test_embed_example)
 	st = tu_run(&out, "%s/classify %s", dir, p2);
 	ck_assert_msg(st == 1 && strstr(out, "28x28"), "classify on a 27x28 image: %d\n%s", st, out);
 	free(out);
-	tu_run(NULL, "rm -rf '%s'", dir);
 	free(p5);
 	free(p2);
 	free(ip);
 	free(w);
-	free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -698,9 +688,8 @@ static const char *const mnist_harness =
 
 START_TEST(test_mnist_vs_trainer)
 {
-	struct stat sb;
-	if (stat("data/mnist/t10k-images-idx3-ubyte", &sb) != 0 &&
-	    stat("data/mnist/t10k-images-idx3-ubyte.gz", &sb) != 0) {
+	if (!tu_exists("data/mnist/t10k-images-idx3-ubyte") &&
+	    !tu_exists("data/mnist/t10k-images-idx3-ubyte.gz")) {
 		fprintf(stderr, "check_infer: data/mnist absent, MNIST agreement skipped\n");
 		return;
 	}
@@ -735,9 +724,8 @@ START_TEST(test_mnist_vs_trainer)
 	ck_assert_msg(st == 0, "exported code disagrees with the trainer:\n%s", out);
 	fprintf(stderr, "check_infer: MNIST: %s", out);
 	free(out);
-	tu_run(NULL, "rm -rf '%s'", dir);
 	free(hp);
-	free(dir);
+	tu_scratch_free(dir);
 }
 END_TEST
 
@@ -761,9 +749,5 @@ static Suite *infer_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(infer_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(infer_suite(), NULL);
 }

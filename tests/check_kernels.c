@@ -157,11 +157,10 @@ static void run_dtype(const char *dtype_line, const char *tag)
 			free(out);
 		}
 	}
-	tu_run(NULL, "rm -rf '%s'", dir);
 	free(yp);
 	free(cp);
 	free(hp);
-	free(dir);
+	tu_scratch_free(dir);
 }
 
 START_TEST(test_bits_f32)
@@ -176,7 +175,7 @@ START_TEST(test_bits_f64)
 }
 END_TEST
 
-int main(void)
+static Suite *kernels_suite(void)
 {
 	Suite *s = suite_create("kernels");
 	TCase *tc = tcase_create("bits");
@@ -184,9 +183,10 @@ int main(void)
 	tcase_add_test(tc, test_bits_f32);
 	tcase_add_test(tc, test_bits_f64);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	return tu_suite_main(kernels_suite(), NULL);
 }

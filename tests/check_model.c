@@ -13,39 +13,18 @@
 
 #include "../compiler/nncc.h"
 #include "../runtime/nncc.h"
-
-/* One load with diagnostics captured in memory. */
-typedef struct Run {
-	Ctx ctx;
-	FILE *err;
-	char *out;
-	size_t out_len;
-} Run;
-
-static void run_init(Run *r)
-{
-	r->out = NULL;
-	r->err = open_memstream(&r->out, &r->out_len);
-	ck_assert_ptr_nonnull(r->err);
-	ctx_init(&r->ctx, r->err);
-}
-
-static void run_fini(Run *r)
-{
-	fclose(r->err);
-	free(r->out);
-	ctx_fini(&r->ctx);
-}
+#include "ctxutil.h"
+#include "testutil.h"
 
 /* Loads a file that must be valid: no diagnostics at all. */
 static const Model *load_ok(Run *r, const char *path)
 {
 	run_init(r);
 	const Model *m = model_load(&r->ctx, path);
-	fflush(r->err);
-	ck_assert_msg(m != NULL, "%s failed:\n%s", path, r->out);
+	const char *out = run_out(r);
+	ck_assert_msg(m != NULL, "%s failed:\n%s", path, out);
 	ck_assert_int_eq(r->ctx.n_errors, 0);
-	ck_assert_uint_eq(r->out_len, 0);
+	ck_assert_str_eq(out, "");
 	return m;
 }
 
@@ -55,8 +34,8 @@ static const Model *load_text(Run *r, const char *src)
 	run_init(r);
 	const Node *root = yaml_parse(&r->ctx, "text.yaml", src, strlen(src));
 	const Model *m = root ? model_from_yaml(&r->ctx, "text.yaml", root) : NULL;
-	fflush(r->err);
-	ck_assert_msg(m != NULL, "text failed:\n%s", r->out);
+	const char *out = run_out(r);
+	ck_assert_msg(m != NULL, "text failed:\n%s", out);
 	return m;
 }
 
@@ -267,13 +246,10 @@ END_TEST
 START_TEST(sha256_of_the_file)
 {
 	const char *path = "tests/valid/minimal.yaml";
-	FILE *f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	char buf[4096];
-	size_t n = fread(buf, 1, sizeof buf, f);
-	fclose(f);
-	char want[65];
+	size_t n;
+	char *buf = tu_read_file(path, &n), want[65];
 	nncc_sha256_hex(buf, n, want);
+	free(buf);
 	Run r;
 	const Model *m = load_ok(&r, path);
 	ck_assert_str_eq(m->sha256, want);
@@ -324,8 +300,7 @@ START_TEST(missing_file)
 	Run r;
 	run_init(&r);
 	ck_assert_ptr_null(model_load(&r.ctx, "tests/valid/no-such-file.yaml"));
-	fflush(r.err);
-	ck_assert_str_eq(r.out, "nncc: error: cannot open 'tests/valid/no-such-file.yaml': "
+	ck_assert_str_eq(run_out(&r), "nncc: error: cannot open 'tests/valid/no-such-file.yaml': "
 	                        "No such file or directory\n");
 	run_fini(&r);
 }
@@ -354,20 +329,6 @@ static char *nth_line(const char *text, int line)
 	return s;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	size_t cap = 1 << 16;
-	char *s = malloc(cap);
-	ck_assert_ptr_nonnull(s);
-	size_t n = fread(s, 1, cap - 1, f);
-	ck_assert_uint_lt(n, cap - 1);
-	fclose(f);
-	s[n] = '\0';
-	return s;
-}
-
 /* Loop test _i: the _i-th error file (glob order is sorted, so stable). */
 START_TEST(error_file)
 {
@@ -376,7 +337,7 @@ START_TEST(error_file)
 	ck_assert_uint_lt((size_t)_i, g.gl_pathc);
 	const char *path = g.gl_pathv[_i];
 
-	char *src = slurp(path);
+	char *src = tu_read_file(path, NULL);
 	int line = 0, col = 0, used = 0;
 	ck_assert_msg(sscanf(src, "# expect: %d:%d: %n", &line, &col, &used) == 2 && used,
 	              "%s: first line must be '# expect: LINE:COL: MESSAGE'", path);
@@ -387,11 +348,11 @@ START_TEST(error_file)
 	Run r;
 	run_init(&r);
 	const Model *m = model_load(&r.ctx, path);
-	fflush(r.err);
+	const char *out = run_out(&r);
 	ck_assert_msg(m == NULL, "%s: loaded without an error", path);
 	ck_assert_int_gt(r.ctx.n_errors, 0);
-	const char *hit = strstr(r.out, want);
-	ck_assert_msg(hit, "%s: expected\n  %s\ngot\n%s", path, want, r.out);
+	const char *hit = strstr(out, want);
+	ck_assert_msg(hit, "%s: expected\n  %s\ngot\n%s", path, want, out);
 
 	/* The diagnostic is followed by its source line and a caret under col. */
 	char *shown = nth_line(hit, 2), *caret = nth_line(hit, 3);
@@ -441,9 +402,5 @@ static Suite *model_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(model_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(model_suite(), NULL);
 }

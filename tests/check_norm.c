@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nncc.h"
+#include "testutil.h"
 
 /* 2 samples x 3 pixels: means {2, 15, 255}; centred values +-2, +-5, 0;
  * var = (4 + 25 + 0) * 2 / 6. */
@@ -178,9 +179,5 @@ static Suite *norm_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(norm_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(norm_suite(), NULL);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nncc.h"
+#include "testutil.h"
 
 #define N_STAT 100000
 
@@ -173,9 +174,5 @@ static Suite *rng_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(rng_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(rng_suite(), NULL);
 }

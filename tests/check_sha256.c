@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../runtime/nncc.h"
+#include "testutil.h"
 
 static void expect_hex(const void *data, size_t len, const char *want)
 {
@@ -94,7 +95,7 @@ START_TEST(binary_matches_hex)
 }
 END_TEST
 
-int main(void)
+static Suite *sha256_suite(void)
 {
 	Suite *s = suite_create("sha256");
 	TCase *tc = tcase_create("vectors");
@@ -106,9 +107,10 @@ int main(void)
 	tcase_add_test(tc, padding_boundaries);
 	tcase_add_test(tc, binary_matches_hex);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	return tu_suite_main(sha256_suite(), NULL);
 }

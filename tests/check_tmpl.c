@@ -9,36 +9,8 @@
 #include <string.h>
 
 #include "../compiler/nncc.h"
-
-/* A Ctx whose diagnostics land in a memory stream. */
-typedef struct Capture {
-	Ctx ctx;
-	char *text;
-	size_t len;
-} Capture;
-
-static void cap_init(Capture *c)
-{
-	c->text = NULL;
-	c->len = 0;
-	FILE *f = open_memstream(&c->text, &c->len);
-	ck_assert_ptr_nonnull(f);
-	ctx_init(&c->ctx, f);
-}
-
-/* The diagnostics so far (valid until cap_fini). */
-static const char *cap_text(Capture *c)
-{
-	fflush(c->ctx.err);
-	return c->text;
-}
-
-static void cap_fini(Capture *c)
-{
-	fclose(c->ctx.err);
-	free(c->text);
-	ctx_fini(&c->ctx);
-}
+#include "ctxutil.h"
+#include "testutil.h"
 
 /* Line 1 is the description, sections start on lines 2 and 6. */
 static const Template t_small = {
@@ -74,8 +46,8 @@ END_TEST
 
 START_TEST(test_expand_sections)
 {
-	Capture c;
-	cap_init(&c);
+	Run c;
+	run_init(&c);
 	Buf b;
 	buf_init(&b);
 	TmplVar one[] = {{"NAME", "table"}, {"N", "16"}};
@@ -86,9 +58,9 @@ START_TEST(test_expand_sections)
 	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "two", NULL, 0, two, 2), 0);
 	ck_assert_str_eq(b.data, "int table[16]; /* 16 */\nx = 1;\ny = 2 + 1;\n");
 	ck_assert_int_eq(c.ctx.n_errors, 0);
-	ck_assert_str_eq(cap_text(&c), "");
+	ck_assert_str_eq(run_out(&c), "");
 	buf_fini(&b);
-	cap_fini(&c);
+	run_fini(&c);
 }
 END_TEST
 
@@ -96,17 +68,17 @@ END_TEST
  * `message` and the buffer left as it was. */
 static void expect_error(const char *section, const TmplVar *vars, size_t n, const char *message)
 {
-	Capture c;
-	cap_init(&c);
+	Run c;
+	run_init(&c);
 	Buf b;
 	buf_init(&b);
 	buf_puts(&b, "before\n");
 	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, section, NULL, 0, vars, n), -1);
 	ck_assert_str_eq(b.data, "before\n");
-	ck_assert_str_eq(cap_text(&c), message);
+	ck_assert_str_eq(run_out(&c), message);
 	ck_assert_int_eq(c.ctx.n_errors, 1);
 	buf_fini(&b);
-	cap_fini(&c);
+	run_fini(&c);
 }
 
 START_TEST(test_unknown_placeholder)
@@ -155,8 +127,8 @@ END_TEST
 /* Shared values may go unused; a name given both ways is an error. */
 START_TEST(test_shared_values)
 {
-	Capture c;
-	cap_init(&c);
+	Run c;
+	run_init(&c);
 	Buf b;
 	buf_init(&b);
 	TmplVar shared[] = {{"NAME", "table"}, {"X", "1"}, {"UNUSED", "9"}};
@@ -165,26 +137,26 @@ START_TEST(test_shared_values)
 	ck_assert_str_eq(b.data, "int table[16]; /* 16 */\n");
 	TmplVar twice[] = {{"X", "2"}, {"Y", "2"}};
 	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "two", shared, 3, twice, 2), -1);
-	ck_assert_str_eq(cap_text(&c), "nncc: error: template t.c: value {{X}} given twice\n");
+	ck_assert_str_eq(run_out(&c), "nncc: error: template t.c: value {{X}} given twice\n");
 	/* ... and a value of `vars` must still be used */
 	TmplVar extra[] = {{"N", "16"}, {"OUTS", "3"}};
 	ck_assert_int_eq(tmpl_expand_template(&c.ctx, &b, &t_small, "one", shared, 3, extra, 2), -1);
 	buf_fini(&b);
-	cap_fini(&c);
+	run_fini(&c);
 }
 END_TEST
 
 START_TEST(test_unknown_template)
 {
-	Capture c;
-	cap_init(&c);
+	Run c;
+	run_init(&c);
 	Buf b;
 	buf_init(&b);
 	ck_assert_int_eq(tmpl_expand(&c.ctx, &b, "nope.c", "forward", NULL, 0), -1);
-	ck_assert_str_eq(cap_text(&c), "nncc: error: unknown template 'nope.c'\n");
+	ck_assert_str_eq(run_out(&c), "nncc: error: unknown template 'nope.c'\n");
 	ck_assert_ptr_null(tmpl_find("nope.c"));
 	buf_fini(&b);
-	cap_fini(&c);
+	run_fini(&c);
 }
 END_TEST
 
@@ -225,8 +197,8 @@ START_TEST(test_every_builtin_section)
 		size_t in_file = 0;
 		for (const char *p = strstr(tp->text, "//@ section "); p;
 		     p = strstr(p + 1, "//@ section ")) {
-			Capture c;
-			cap_init(&c);
+			Run c;
+			run_init(&c);
 			const char *eol = strchr(p, '\n');
 			ck_assert_ptr_nonnull(eol);
 			const char *name = arena_strndup(c.ctx.arena, p + 12, (size_t)(eol - p - 12));
@@ -238,11 +210,11 @@ START_TEST(test_every_builtin_section)
 			Buf b;
 			buf_init(&b);
 			int rc = tmpl_expand(&c.ctx, &b, tp->name, name, vars, n);
-			ck_assert_msg(rc == 0, "%s section %s: %s", tp->name, name, cap_text(&c));
+			ck_assert_msg(rc == 0, "%s section %s: %s", tp->name, name, run_out(&c));
 			ck_assert_msg(b.len > 0, "%s section %s is empty", tp->name, name);
 			ck_assert_msg(!strstr(b.data, "{{"), "%s section %s: {{ left", tp->name, name);
 			buf_fini(&b);
-			cap_fini(&c);
+			run_fini(&c);
 			in_file++;
 		}
 		ck_assert_msg(in_file > 0, "template %s has no section", tp->name);
@@ -255,14 +227,14 @@ END_TEST
 /* "back" must not pick up section "backward". */
 START_TEST(test_section_prefix)
 {
-	Capture c;
-	cap_init(&c);
+	Run c;
+	run_init(&c);
 	Buf b;
 	buf_init(&b);
 	ck_assert_int_eq(tmpl_expand(&c.ctx, &b, "dense.c", "back", NULL, 0), -1);
-	ck_assert_str_eq(cap_text(&c), "nncc: error: template dense.c: unknown section 'back'\n");
+	ck_assert_str_eq(run_out(&c), "nncc: error: template dense.c: unknown section 'back'\n");
 	buf_fini(&b);
-	cap_fini(&c);
+	run_fini(&c);
 }
 END_TEST
 
@@ -288,9 +260,5 @@ static Suite *tmpl_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tmpl_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(tmpl_suite(), NULL);
 }

@@ -13,7 +13,6 @@
  * test sees the draw order (W then b per layer), not just the storage order.
  */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,43 +78,6 @@ static uint64_t fnv1a(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
 	return h;
-}
-
-static char *dir;
-
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	ck_assert_int_eq(tu_run(NULL, "rm -rf '%s'", dir), 0);
-	free(dir);
-}
-
-/* Entries in dir other than . and .. */
-static int dir_entries(const char *d)
-{
-	DIR *dp = opendir(d);
-	struct dirent *e;
-	int n = 0;
-	ck_assert_ptr_nonnull(dp);
-	while ((e = readdir(dp)))
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(dp);
-	return n;
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b = malloc(1 << 16);
-	ck_assert_ptr_nonnull(f);
-	ck_assert_ptr_nonnull(b);
-	*len = fread(b, 1, 1 << 16, f);
-	fclose(f);
-	return b;
 }
 
 /* ---- shape hash and init */
@@ -283,7 +245,7 @@ static void round_trip(int dtype, int optim, int position)
 	nncc_weights_meta_t meta = {0.9731, 12345}, meta2;
 	nncc_checkpoint_t ck = checkpoint(dtype, optim, position), ck2;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w.nnw");
+	char *path = tu_path(tu_scratch, "w.nnw");
 	float s32[NP];
 	double s64[NP];
 
@@ -291,7 +253,7 @@ static void round_trip(int dtype, int optim, int position)
 	memcpy(s32, p32, sizeof s32);
 	memcpy(s64, p64, sizeof s64);
 	ck_assert_msg(nncc_weights_save(&m, path, &st, &meta, &ck, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
 	memset(p32, 0, sizeof p32);
 	memset(p64, 0, sizeof p64);
 	ck_assert_msg(nncc_weights_load(&m, path, &st2, &meta2, &ck2, &err) == 0, "%s", err.msg);
@@ -361,7 +323,7 @@ START_TEST(round_trip_without_norm_and_meta)
 	nncc_norm_stats_t scale = {NNCC_NORM_SCALE, 4, NULL, 1}, st;
 	nncc_weights_meta_t meta;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 
 	nncc_init_params(&m, NNCC_INIT_UNIFORM, 1.0, 9);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -387,7 +349,7 @@ START_TEST(round_trip_empty_checkpoint)
 	nncc_model_t m = model(NNCC_F64, layers);
 	nncc_checkpoint_t ck, ck2;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w"), *path2 = tu_path(dir, "w2");
+	char *path = tu_path(tu_scratch, "w"), *path2 = tu_path(tu_scratch, "w2");
 	size_t len, len2;
 
 	memset(&ck, 0, sizeof ck);
@@ -405,7 +367,7 @@ START_TEST(round_trip_empty_checkpoint)
 	ck.has_optim = ck.has_position = 0;
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, &ck, &err) == 0, "%s", err.msg);
 	ck_assert_msg(nncc_weights_save(&m, path2, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
-	uint8_t *a = slurp(path, &len), *b = slurp(path2, &len2);
+	uint8_t *a = tu_read_file(path, &len), *b = tu_read_file(path2, &len2);
 	ck_assert_uint_eq(len, len2);
 	ck_assert(memcmp(a, b, len) == 0);
 	ck_assert_msg(nncc_weights_load(&m, path, NULL, NULL, &ck2, &err) == 0, "%s", err.msg);
@@ -634,13 +596,13 @@ START_TEST(layout_matches_docs)
 	nncc_checkpoint_t ck = checkpoint(NNCC_F32, 1, 1);
 	Spec sp = spec("NORM META PARAMS OPTIM POSITION");
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	size_t len;
 	Img im;
 
 	fill_params(&m);
 	ck_assert_msg(nncc_weights_save(&m, path, &st, &meta, &ck, &err) == 0, "%s", err.msg);
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	img_v2(&im, &sp);
 	ck_assert_uint_eq(len, 48 + (16 + 48) + (16 + 16) + (16 + 4 * NP) +
 	                           (16 + 48 + 2 * 4 * NP) + (16 + 56 + 4 * 5) + 4);
@@ -670,7 +632,7 @@ static void v1_loads(int dtype, const nncc_norm_stats_t *st)
 	nncc_checkpoint_t ck2;
 	nncc_weights_file_t wf;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "v1");
+	char *path = tu_path(tu_scratch, "v1");
 	uint8_t keep[NP * 8];
 	Img im;
 
@@ -726,7 +688,7 @@ static char *saved(void)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	return path;
@@ -774,10 +736,13 @@ static void expect_load_fail(const nncc_model_t *m, const char *path, const char
 static void damage(const char *path, size_t at, uint8_t x, long delta_len)
 {
 	size_t len;
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	b[at] ^= x;
-	if (delta_len > 0)
+	if (delta_len > 0) {
+		b = realloc(b, len + (size_t)delta_len);
+		ck_assert_ptr_nonnull(b);
 		memset(b + len, 0, (size_t)delta_len);
+	}
 	ck_assert_int_eq(tu_write(path, b, len + (size_t)delta_len), 0);
 	free(b);
 }
@@ -804,7 +769,7 @@ static void expect_fail(const char *path, const char *want_fmt)
 
 START_TEST(reject_bad_magic)
 {
-	char *path = tu_path(dir, "w"), want[600];
+	char *path = tu_path(tu_scratch, "w"), want[600];
 	nncc_model_t m = model(NNCC_F32, layers);
 	ck_assert_int_eq(tu_write_text(path, "P5\n28 28\n255\n..."), 0);
 	snprintf(want, sizeof want, "file %s: not an nncc weight file (bad magic)", path);
@@ -844,7 +809,7 @@ START_TEST(reject_dtype)
 {
 	nncc_model_t m64 = model(NNCC_F64, layers), m32 = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w"), want[600];
+	char *path = tu_path(tu_scratch, "w"), want[600];
 	ck_assert_msg(nncc_weights_save(&m64, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	snprintf(want, sizeof want, "file %s holds f64 weights, but this network uses f32", path);
 	expect_load_fail(&m32, path, want);
@@ -855,7 +820,7 @@ END_TEST
 /* The right shape hash (written by another tool) but other sizes. */
 START_TEST(reject_sizes)
 {
-	char *path = tu_path(dir, "w"), want[600];
+	char *path = tu_path(tu_scratch, "w"), want[600];
 	nncc_model_t m = model(NNCC_F32, layers);
 	Spec sp = spec("NORM META PARAMS");
 	Img im;
@@ -874,7 +839,7 @@ START_TEST(reject_truncated)
 {
 	char *path = saved();
 	size_t full = 48 + 32 + 32 + (16 + 4 * NP) + 4, len;
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	ck_assert_uint_eq(len, full);
 	ck_assert_int_eq(tu_write(path, b, full - 10), 0);
 	expect_fail(path, "file %s: truncated: expected 224 bytes, got 214");
@@ -896,7 +861,7 @@ START_TEST(reject_flipped_byte)
 	nncc_model_t m = model(NNCC_F32, layers);
 	size_t len;
 	damage(path, 150, 0x10, 0); /* inside the parameters */
-	uint8_t *b = slurp(path, &len);
+	uint8_t *b = tu_read_file(path, &len);
 	uint32_t stored = b[len - 4] | (uint32_t)b[len - 3] << 8 | (uint32_t)b[len - 2] << 16 |
 	                  (uint32_t)b[len - 1] << 24;
 	uint32_t computed = (uint32_t)crc32(0, b, (uInt)(len - 4));
@@ -936,7 +901,7 @@ END_TEST
 
 START_TEST(reject_missing_file)
 {
-	char *path = tu_path(dir, "nope");
+	char *path = tu_path(tu_scratch, "nope");
 	expect_fail(path, "file %s: cannot open: No such file or directory");
 	free(path);
 }
@@ -948,7 +913,7 @@ START_TEST(reject_v1)
 	nncc_model_t m = model(NNCC_F64, layers);
 	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean4, 78.5};
 	nncc_weights_meta_t meta = {0.5, 1};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	Img im;
 
 	fill_params(&m);
@@ -977,7 +942,7 @@ END_TEST
 /* A well-formed file (valid CRC) whose structure breaks one rule. */
 static void expect_spec_fail(const Spec *sp, const char *want_fmt)
 {
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	Img im;
 	img_v2(&im, sp);
 	write_img(path, &im);
@@ -1135,7 +1100,7 @@ START_TEST(spec_baseline_loads)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w");
+	char *path = tu_path(tu_scratch, "w");
 	Spec sp = spec("NORM META PARAMS OPTIM POSITION");
 	Img im;
 	img_v2(&im, &sp);
@@ -1170,12 +1135,12 @@ START_TEST(damaged_files_never_crash)
 	nncc_checkpoint_t ck = checkpoint(NNCC_F32, 1, 1);
 	nncc_weights_file_t wf;
 	nncc_err_t err = {{0}};
-	char *path = tu_path(dir, "w"), prefix[600];
+	char *path = tu_path(tu_scratch, "w"), prefix[600];
 	size_t len, ok = 0;
 
 	fill_params(&m);
 	ck_assert_msg(nncc_weights_save(&m, path, &st, NULL, &ck, &err) == 0, "%s", err.msg);
-	uint8_t *b = slurp(path, &len), *d = malloc(len);
+	uint8_t *b = tu_read_file(path, &len), *d = malloc(len);
 	ck_assert_ptr_nonnull(d);
 	snprintf(prefix, sizeof prefix, "file %s", path);
 	for (size_t cut = 0; cut < len; cut++) {
@@ -1227,7 +1192,7 @@ START_TEST(save_replaces_atomically)
 	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 2);
 	memcpy(second, p32, sizeof second);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
 	memset(p32, 0, sizeof p32);
 	ck_assert_msg(nncc_weights_load(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert(memcmp(second, p32, sizeof second) == 0);
@@ -1237,7 +1202,7 @@ END_TEST
 
 START_TEST(save_into_missing_directory)
 {
-	char *path = tu_path(dir, "no/such/dir/w"), prefix[600], *p;
+	char *path = tu_path(tu_scratch, "no/such/dir/w"), prefix[600], *p;
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
 	ck_assert_int_eq(nncc_weights_save(&m, path, NULL, NULL, NULL, &err), -1);
@@ -1246,7 +1211,7 @@ START_TEST(save_into_missing_directory)
 	ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "message: %s", err.msg);
 	p = strstr(err.msg, ": No such file or directory");
 	ck_assert_msg(p && p[strlen(": No such file or directory")] == 0, "message: %s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 0);
 	free(path);
 }
 END_TEST
@@ -1255,7 +1220,7 @@ END_TEST
  * is written; the temp file is removed and the target is untouched. */
 START_TEST(save_rename_failure_cleans_up)
 {
-	char *path = tu_path(dir, "w"), *inner;
+	char *path = tu_path(tu_scratch, "w"), *inner;
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
 	char prefix[600];
@@ -1265,8 +1230,8 @@ START_TEST(save_rename_failure_cleans_up)
 	ck_assert_int_eq(nncc_weights_save(&m, path, NULL, NULL, NULL, &err), -1);
 	snprintf(prefix, sizeof prefix, "cannot save weights to %s: rename from %s.tmp.", path, path);
 	ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "message: %s", err.msg);
-	ck_assert_int_eq(dir_entries(dir), 1);
-	ck_assert_int_eq(dir_entries(path), 1);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
+	ck_assert_int_eq(tu_dir_entries(path), 1);
 	free(inner);
 	free(path);
 }
@@ -1277,12 +1242,12 @@ END_TEST
 static void expect_save_fail(const nncc_model_t *m, const nncc_norm_stats_t *st,
                              const nncc_checkpoint_t *ck, const char *want_fmt)
 {
-	char *path = tu_path(dir, "w"), want[800];
+	char *path = tu_path(tu_scratch, "w"), want[800];
 	nncc_err_t err = {{0}};
 	ck_assert_int_eq(nncc_weights_save(m, path, st, NULL, ck, &err), -1);
 	snprintf(want, sizeof want, want_fmt, path);
 	ck_assert_str_eq(err.msg, want);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(tu_dir_entries(tu_scratch), 0);
 	free(path);
 }
 
@@ -1351,9 +1316,9 @@ static Suite *weights_suite(void)
 	tcase_add_test(core, shape_hash_is_fnv1a_of_canonical_text);
 	tcase_add_test(core, init_order_and_values);
 	tcase_add_test(core, init_deterministic_per_seed);
-	tcase_add_checked_fixture(file, setup, teardown);
-	tcase_add_checked_fixture(bad, setup, teardown);
-	tcase_add_checked_fixture(damaged, setup, teardown);
+	tcase_add_checked_fixture(file, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_checked_fixture(damaged, tu_scratch_setup, tu_scratch_teardown);
 	/* Some 2400 small files written and read back: seconds on a slow disk. */
 	tcase_set_timeout(damaged, 60);
 	tcase_add_test(file, round_trip_f32);
@@ -1394,9 +1359,5 @@ static Suite *weights_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(weights_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(weights_suite(), NULL);
 }

@@ -9,36 +9,19 @@
 #include <string.h>
 
 #include "../compiler/nncc.h"
+#include "ctxutil.h"
+#include "testutil.h"
 
-/* One parse with diagnostics captured in memory. */
-typedef struct Run {
-	Ctx ctx;
-	FILE *err;
-	char *out;
-	size_t out_len;
-} Run;
-
+/* One parse with diagnostics captured in memory (run_out). */
 static Node *run_parse(Run *r, const char *src, size_t len)
 {
-	r->out = NULL;
-	r->err = open_memstream(&r->out, &r->out_len);
-	ck_assert_ptr_nonnull(r->err);
-	ctx_init(&r->ctx, r->err);
-	Node *root = yaml_parse(&r->ctx, "t.yaml", src, len);
-	fflush(r->err);
-	return root;
+	run_init(r);
+	return yaml_parse(&r->ctx, "t.yaml", src, len);
 }
 
 static Node *run_str(Run *r, const char *src)
 {
 	return run_parse(r, src, strlen(src));
-}
-
-static void run_fini(Run *r)
-{
-	fclose(r->err);
-	free(r->out);
-	ctx_fini(&r->ctx);
 }
 
 /* Parses src, expects failure and a diagnostic containing `want`. */
@@ -48,7 +31,7 @@ static void expect_error(const char *src, size_t len, const char *want)
 	Node *root = run_parse(&r, src, len);
 	ck_assert_msg(root == NULL, "parse of %s succeeded", src);
 	ck_assert_int_gt(r.ctx.n_errors, 0);
-	ck_assert_msg(strstr(r.out, want), "expected \"%s\" in:\n%s", want, r.out);
+	ck_assert_msg(strstr(run_out(&r), want), "expected \"%s\" in:\n%s", want, run_out(&r));
 	run_fini(&r);
 }
 
@@ -81,7 +64,7 @@ START_TEST(block_tree_with_marks)
 	                         "  text\n");
 	ck_assert_ptr_nonnull(root);
 	ck_assert_int_eq(r.ctx.n_errors, 0);
-	ck_assert_uint_eq(r.out_len, 0);
+	ck_assert_str_eq(run_out(&r), "");
 	ck_assert_int_eq(root->kind, NODE_MAP);
 	assert_loc(root, 2, 1);
 	ck_assert_uint_eq(root->n, 3);
@@ -172,7 +155,7 @@ START_TEST(syntax_error_caret)
 {
 	Run r;
 	ck_assert_ptr_null(run_str(&r, "a: 1\nb: c: d\n"));
-	ck_assert_str_eq(r.out, "t.yaml:2:5: error: YAML syntax error: mapping values are "
+	ck_assert_str_eq(run_out(&r), "t.yaml:2:5: error: YAML syntax error: mapping values are "
 	                        "not allowed in this context\n"
 	                        "b: c: d\n"
 	                        "    ^\n");
@@ -217,9 +200,9 @@ START_TEST(every_error_is_reported)
 	Run r;
 	ck_assert_ptr_null(run_str(&r, "a: &x 1\nb: *x\na: 2\n"));
 	ck_assert_int_eq(r.ctx.n_errors, 3);
-	ck_assert_ptr_nonnull(strstr(r.out, "t.yaml:1:4: error: anchors"));
-	ck_assert_ptr_nonnull(strstr(r.out, "t.yaml:2:4: error: aliases"));
-	ck_assert_ptr_nonnull(strstr(r.out, "t.yaml:3:1: error: duplicate key 'a'"));
+	ck_assert_ptr_nonnull(strstr(run_out(&r), "t.yaml:1:4: error: anchors"));
+	ck_assert_ptr_nonnull(strstr(run_out(&r), "t.yaml:2:4: error: aliases"));
+	ck_assert_ptr_nonnull(strstr(run_out(&r), "t.yaml:3:1: error: duplicate key 'a'"));
 	run_fini(&r);
 }
 END_TEST
@@ -290,9 +273,5 @@ static Suite *yaml_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(yaml_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_suite_main(yaml_suite(), NULL);
 }

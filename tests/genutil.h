@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "testutil.h"
 
@@ -26,12 +25,6 @@
 typedef struct GuJob {
 	const char *id;     /* file stem; caller's */
 } GuJob;
-
-static int gu_exists(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0;
-}
 
 /* Builds every job whose ID.yaml is in dir with `make -k -j2`; each step's
  * diagnostics land in ID.log.  Returns make's exit status (non-zero if any
@@ -74,14 +67,14 @@ static char *gu_failure(const char *dir, const char *id)
 	char name[256];
 	snprintf(name, sizeof name, "%s.so", id);
 	char *so = tu_path(dir, name);
-	int ok = gu_exists(so);
+	int ok = tu_exists(so);
 	free(so);
 	if (ok)
 		return NULL;
 	snprintf(name, sizeof name, "%s.log", id);
 	char *log = tu_path(dir, name);
 	char *text = NULL;
-	if (!gu_exists(log) || tu_run(&text, "cat %s", log) != 0 || !text) {
+	if (!tu_exists(log) || tu_run(&text, "cat %s", log) != 0 || !text) {
 		free(text);
 		text = strdup("(no log: make never ran this network's commands; see the make "
 		              "output printed before the tests)");
@@ -132,18 +125,6 @@ static void gu_param_name(char *s, size_t len, const nncc_model_t *m, size_t p)
 		}
 	}
 	snprintf(s, len, "unused slot %zu", p);
-}
-
-/* The scratch directory: removed at the end unless NNCC_TEST_KEEP is set or
- * the suite failed (then its path is printed so the files can be read). */
-static void gu_cleanup(const char *dir, int failed)
-{
-	const char *keep = getenv("NNCC_TEST_KEEP");
-	if (failed || (keep && *keep)) {
-		fprintf(stderr, "scratch files kept in %s\n", dir);
-		return;
-	}
-	tu_run(NULL, "rm -rf %s", dir);
 }
 
 #endif

@@ -1,0 +1,220 @@
+/*
+ * check_report.c - report.c and plot.c, through nncc_main() on the "blobs"
+ * model and its data (driverutil.h): the text report with its confusion
+ * matrix, the one-line JSON summary, progress lines on stderr (and none
+ * with --quiet), the --log CSV rows, the --plot SVG and the errors for an
+ * unwritable file, and the axis ticks (nncc_nice_ticks).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "driverutil.h"
+#include "nncc.h"
+#include "testutil.h"
+
+START_TEST(text_report)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	result_t r = run_net(&blob_model, dir, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ASSERT_HAS(r.out, "network        blobs (blobs.yaml)");
+	ASSERT_HAS(r.out, "parameters     15 (f64)");
+	ASSERT_HAS(r.out, "150 iterations = 5.00 epochs, batch 10, lr 0.5, seed 1");
+	ASSERT_HAS(r.out, "test accuracy  ");
+	ASSERT_HAS(r.out, "/90)");
+	ASSERT_HAS(r.out, "confusion matrix (rows: true label, columns: predicted)");
+	ASSERT_HAS(r.out, "  accuracy\n");
+	/* Header + one row per class, each with a per-class accuracy. */
+	ck_assert_uint_eq(count_lines(strstr(r.out, "confusion"), "%"), K);
+	/* stdout has results only; progress went to stderr, and nothing else. */
+	ck_assert_ptr_null(strstr(r.out, "iteration "));
+	ASSERT_HAS(r.err, "blobs: iteration 150/150");
+	ck_assert_uint_eq(count_lines(r.err, NULL), count_lines(r.err, "blobs: iteration"));
+	result_free(&r);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+START_TEST(json_last_line)
+{
+	static const char *const keys[] = {
+		"network", "parameters", "dtype", "epochs", "iterations", "batch_size",
+		"learning_rate", "seed", "train_loss", "test_loss", "test_accuracy",
+		"train_seconds", "samples_per_second", "threads", "data_dir", "confusion",
+	};
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	result_t r = run_net(&blob_model, dir, "--json", "--quiet", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_str_eq(r.err, "");
+	size_t len = strlen(r.out);
+	ck_assert_uint_gt(len, 2);
+	ck_assert_int_eq(r.out[0], '{');
+	ck_assert_int_eq(r.out[len - 2], '}');
+	ck_assert_int_eq(r.out[len - 1], '\n');
+	ck_assert_uint_eq(count_lines(r.out, NULL), 1);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char pat[64];
+		snprintf(pat, sizeof pat, "\"%s\": ", keys[i]);
+		ASSERT_HAS(r.out, pat);
+	}
+	ASSERT_HAS(r.out, "\"network\": \"blobs\"");
+	ASSERT_HAS(r.out, "\"dtype\": \"f64\"");
+	char want[4200];
+	snprintf(want, sizeof want, "\"data_dir\": \"%s\"", dir);
+	ASSERT_HAS(r.out, want);
+	/* K rows of K counts summing to the test set size. */
+	const char *c = strstr(r.out, "\"confusion\": [[");
+	ck_assert_ptr_nonnull(c);
+	c += strlen("\"confusion\": [");
+	double total = 0;
+	for (int t = 0; t < K; t++) {
+		ck_assert_int_eq(*c, '[');
+		char *end;
+		for (int p = 0; p < K; p++) {
+			total += strtod(c + 1, &end);
+			c = end;
+			if (p < K - 1) {
+				ck_assert_int_eq(*c, ',');
+				c++;
+			}
+		}
+		ck_assert_int_eq(*c, ']');
+		c += t < K - 1 ? 3 : 1;
+	}
+	ck_assert_double_eq(total, N_TEST);
+	result_free(&r);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+START_TEST(log_csv_rows)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *log = tu_path(dir, "log.csv");
+	result_t r = run_net(&blob_model, dir, "--iterations", "95", "--eval-every", "10",
+	                     "--eval-test", "--log", log, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	/* Iterations 0, 10, ..., 90 and the last one, 95. */
+	char *csv = tu_read_file(log, NULL);
+	ck_assert_uint_eq(count_lines(csv, NULL), 1 + 11);
+	ck_assert(strncmp(csv, "iteration,epoch,train_loss,test_accuracy,seconds\n0,0,", 53) == 0);
+	ASSERT_HAS(csv, "\n95,3.16667,");
+	ck_assert_uint_eq(count_lines(r.err, "train loss"), 11);
+	ck_assert_uint_eq(count_lines(r.err, "test accuracy"), 11);
+	free(csv);
+	result_free(&r);
+
+	/* Without --eval-every: the default evaluations, no test column. */
+	r = run_net(&blob_model, dir, "--iterations", "200", "--log", log, "--quiet", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	csv = tu_read_file(log, NULL);
+	ck_assert(strncmp(csv, "iteration,epoch,train_loss,seconds\n", 35) == 0);
+	ck_assert_uint_eq(count_lines(csv, NULL), 1 + 51);
+	ck_assert_str_eq(r.err, "");
+	free(csv);
+	result_free(&r);
+	free(log);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+START_TEST(plot_svg)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *svg = tu_path(dir, "loss.svg");
+	/* --eval-every alone would give 2 points: the plot gets the default ones. */
+	result_t r = run_net(&blob_model, dir, "--iterations", "120", "--eval-every", "1000",
+	                     "--plot", svg, "--quiet", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	char *s = tu_read_file(svg, NULL);
+	ASSERT_HAS(s, "<svg");
+	ASSERT_HAS(s, "</svg>");
+	ASSERT_HAS(s, "<title>blobs: training cross-entropy</title>");
+	ASSERT_HAS(s, "<polyline");
+	ASSERT_HAS(s, ">iteration</text>");
+	ck_assert_uint_ge(count_lines(s, "<circle"), 10);
+	free(s);
+	result_free(&r);
+	free(svg);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+START_TEST(plot_unwritable)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	result_t r = run_net(&blob_model, dir, "--plot", "/nonexistent/p.svg", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ASSERT_HAS(r.err, "blobs: error: cannot write /nonexistent/p.svg: No such file");
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--log", "/nonexistent/l.csv", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ASSERT_HAS(r.err, "blobs: error: cannot write /nonexistent/l.csv: No such file");
+	ck_assert_str_eq(r.out, "");
+	result_free(&r);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+START_TEST(progress_lines)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	result_t r = run_net(&blob_model, dir, "--iterations", "100", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	/* Not a terminal: one plain line per 10% of the run. */
+	ck_assert_uint_eq(count_lines(r.err, "blobs: iteration "), 10);
+	ASSERT_HAS(r.err, "blobs: iteration 10/100  epoch 0.33  loss ");
+	ASSERT_HAS(r.err, "samples/s  ETA ");
+	ck_assert_ptr_null(strchr(r.err, '\r'));
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--iterations", "100", "--quiet", NULL);
+	ck_assert_str_eq(r.err, "");
+	result_free(&r);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+START_TEST(nice_ticks)
+{
+	double first, step;
+	int count;
+	nncc_nice_ticks(0, 30000, 8, &first, &step, &count);
+	ck_assert_double_eq(first, 0);
+	ck_assert_double_eq(step, 5000);
+	ck_assert_int_eq(count, 7);
+	nncc_nice_ticks(0.23, 2.31, 8, &first, &step, &count);
+	ck_assert_double_eq_tol(first, 0.0, 1e-12);
+	ck_assert_double_eq_tol(step, 0.5, 1e-12);
+	ck_assert_int_eq(count, 6);
+	nncc_nice_ticks(0.0712, 0.0931, 6, &first, &step, &count);
+	ck_assert_double_eq_tol(step, 0.005, 1e-12);
+	ck_assert_double_eq_tol(first, 0.07, 1e-12);
+	ck_assert_int_le(count, 6);
+	ck_assert(first + step * (count - 1) >= 0.0931 - 1e-12);
+	nncc_nice_ticks(1, 1, 8, &first, &step, &count); /* a single value */
+	ck_assert(first <= 1 && first + step * (count - 1) >= 1 && count >= 2);
+}
+END_TEST
+
+static Suite *report_suite(void)
+{
+	Suite *s = suite_create("report");
+	TCase *tc = tcase_create("outputs");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, text_report);
+	tcase_add_test(tc, json_last_line);
+	tcase_add_test(tc, log_csv_rows);
+	tcase_add_test(tc, plot_svg);
+	tcase_add_test(tc, plot_unwritable);
+	tcase_add_test(tc, progress_lines);
+	tcase_add_test(tc, nice_ticks);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_suite_main(report_suite(), NULL);
+}
