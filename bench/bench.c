@@ -84,9 +84,8 @@ typedef struct bench {
 	nncc_dataset_t train, test;
 	nncc_norm_stats_t norm;
 	void *train_x, *test_x;    /* normalised, [n][784] reals */
-	void *tile_x;              /* [max_batch][784] gather scratch */
-	int32_t *tile_y;
-	size_t pos;                /* stream position in the training set */
+	nncc_stream_t stream;      /* the training samples in file order, as the driver has them */
+	uint64_t updates;          /* the step counter of the run in progress */
 	double budget;             /* seconds per measurement before stopping */
 	int min_reps;
 	size_t steps;              /* != 0: time only this many updates and scale */
@@ -193,7 +192,7 @@ static double flop_forward(const nncc_model_t *m)
 {
 	double f = 0;
 	for (size_t l = 0; l < m->n_layers; l++)
-		if (m->layers[l].kind == NNCC_LAYER_DENSE)
+		if (m->layers[l].n_tensors)   /* the dense layers */
 			f += 2.0 * (double)m->layers[l].in * (double)m->layers[l].out;
 	return f;
 }
@@ -204,7 +203,7 @@ static double flop_sample(const nncc_model_t *m)
 	int first = 1;
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const nncc_layer_t *L = &m->layers[l];
-		if (L->kind != NNCC_LAYER_DENSE)
+		if (!L->n_tensors)   /* the dense layers */
 			continue;
 		double io = 2.0 * (double)L->in * (double)L->out;
 		f += io + io + (first ? 0 : io);  /* forward, dW, dX */
@@ -245,9 +244,7 @@ static void bench_load(bench_t *bn, const char *dir)
 	bn->rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	bn->train_x = malloc(bn->train.n * N_PIXELS * bn->rsize);
 	bn->test_x = malloc(bn->test.n * N_PIXELS * bn->rsize);
-	bn->tile_x = malloc(m->max_batch * N_PIXELS * bn->rsize);
-	bn->tile_y = malloc(m->max_batch * sizeof *bn->tile_y);
-	if (!bn->train_x || !bn->test_x || !bn->tile_x || !bn->tile_y)
+	if (!bn->train_x || !bn->test_x)
 		die("out of memory", NULL);
 	nncc_norm_apply(&bn->norm, m->dtype, bn->train_x, bn->train.pixels, bn->train.n);
 	nncc_norm_apply(&bn->norm, m->dtype, bn->test_x, bn->test.pixels, bn->test.n);
@@ -298,74 +295,25 @@ static void synth(const char *dir)
 	synth_write(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000, 2, proto);
 }
 
-/* ---- training, as runtime/driver.c does it ------------------------------ */
+/* ---- training, through the runtime's loop (runtime/train.c) ------------- */
 
-/* The next k <= max_batch samples in file order, wrapping: a pointer into the
- * data, or the scratch tile when the k samples cross the end. */
-static const void *stream_tile(bench_t *bn, size_t k, const int32_t **y)
-{
-	size_t row = N_PIXELS * bn->rsize, n = bn->train.n;
-	if (bn->pos + k <= n) {
-		const void *x = (const char *)bn->train_x + bn->pos * row;
-		*y = bn->train.labels + bn->pos;
-		bn->pos = (bn->pos + k) % n;
-		return x;
-	}
-	for (size_t i = 0; i < k; i++) {
-		memcpy((char *)bn->tile_x + i * row, (const char *)bn->train_x + bn->pos * row, row);
-		bn->tile_y[i] = bn->train.labels[bn->pos];
-		bn->pos = (bn->pos + 1) % n;
-	}
-	*y = bn->tile_y;
-	return bn->tile_x;
-}
-
-/* One SGD update on the next B samples; returns the loss sum before it. */
+/* One update on the next B samples; returns the loss sum before it. */
 static double train_batch(bench_t *bn, size_t B, double lr)
 {
-	const nncc_model_t *m = bn->m;
-	const int32_t *y;
-	const void *x;
-	double sum = 0;
-
-	if (B <= m->max_batch) {
-		x = stream_tile(bn, B, &y);
-		return m->step(B, x, y, lr);
-	}
-	for (size_t done = 0; done < B;) {
-		size_t k = B - done < m->max_batch ? B - done : m->max_batch;
-		x = stream_tile(bn, k, &y);
-		m->forward(k, x);
-		sum += m->loss(k, y);
-		m->backward(k, x, y, done > 0);
-		done += k;
-	}
-	m->update(lr, B);
-	return sum;
+	nncc_update_t u = {.lr = lr, .batch = B, .step = ++bn->updates};
+	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 
+/* Fresh weights, the stream back at the first sample, the step counter at 0. */
 static void bench_init_params(bench_t *bn)
 {
+	nncc_err_t err;
 	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1);
-	bn->pos = 0;
-}
-
-static size_t argmax(const nncc_model_t *m, const void *out, size_t b)
-{
-	size_t K = m->n_outputs, best = 0;
-	for (size_t i = 1; i < K; i++) {
-		double vi, vb;
-		if (m->dtype == NNCC_F64) {
-			vi = ((const double *)out)[b * K + i];
-			vb = ((const double *)out)[b * K + best];
-		} else {
-			vi = ((const float *)out)[b * K + i];
-			vb = ((const float *)out)[b * K + best];
-		}
-		if (vi > vb)
-			best = i;
-	}
-	return best;
+	nncc_stream_fini(&bn->stream);
+	if (nncc_stream_init(&bn->stream, bn->m, bn->train_x, bn->train.labels, bn->train.n, 0, 0,
+	                     &err))
+		die(err.msg, NULL);
+	bn->updates = 0;
 }
 
 /* Classifies the test set with tiles of k samples; writes the predictions to
@@ -373,13 +321,12 @@ static size_t argmax(const nncc_model_t *m, const void *out, size_t b)
 static size_t classify(const bench_t *bn, size_t k, uint8_t *pred)
 {
 	const nncc_model_t *m = bn->m;
-	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
 	size_t row = N_PIXELS * bn->rsize, correct = 0;
 	for (size_t at = 0; at < bn->test.n; at += k) {
 		size_t kk = bn->test.n - at < k ? bn->test.n - at : k;
 		m->forward(kk, (const char *)bn->test_x + at * row);
 		for (size_t b = 0; b < kk; b++) {
-			size_t c = argmax(m, out, b);
+			size_t c = nncc_predict(m, b);
 			correct += c == (size_t)bn->test.labels[at + b];
 			if (pred)
 				pred[at + b] = (uint8_t)c;
@@ -555,7 +502,7 @@ static void check_model(const bench_t *bn)
 	if (m->abi_version != NNCC_ABI_VERSION)
 		die("ABI version mismatch", m->name);
 	for (size_t l = 0; l < m->n_layers; l++)
-		if (m->layers[l].kind == NNCC_LAYER_DENSE) {
+		if (m->layers[l].n_tensors) {   /* a dense layer */
 			if (dense++ == 0 && w->hidden)
 				width = m->layers[l].out;
 		}

@@ -141,19 +141,19 @@ static void naive_backward(size_t n, const void *xv, const int32_t *y, int accum
 #endif
 }
 
-static void naive_update(double lr, size_t batch)
+static void naive_update(const nncc_update_t *u)
 {
-	const real s = (real)(lr / (double)batch);
+	const real s = (real)(u->lr / (double)u->batch);
 	for (size_t k = 0; k < N_PARAMS; k++)
 		P[k] -= s * G[k];
 }
 
-static double naive_step(size_t n, const void *x, const int32_t *y, double lr)
+static double naive_step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
 {
 	naive_forward(n, x);
 	double loss = naive_loss(n, y);
 	naive_backward(n, x, y, 0);
-	naive_update(lr, n);
+	naive_update(u);
 	return loss;
 }
 
@@ -170,12 +170,23 @@ static void *naive_tensor(int which, size_t layer)
 	return NULL;
 }
 
+#if HID > 0
+static const nncc_param_t naive_hidden[] = {
+	{"W", W1_OFF, IN * HID, IN, HID, 0},
+	{"b", B1_OFF, HID, 1, HID, 1},
+};
+#endif
+static const nncc_param_t naive_out[] = {
+	{"W", W2_OFF, L2_IN * OUT, L2_IN, OUT, 0},
+	{"b", B2_OFF, OUT, 1, OUT, 1},
+};
+
 static const nncc_layer_t naive_layers[] = {
 #if HID > 0
-	{"hidden", NNCC_LAYER_DENSE, "sigmoid", IN, HID, W1_OFF, B1_OFF},
+	{"hidden", "dense", "sigmoid", IN, HID, 2, naive_hidden},
 #endif
-	{"out", NNCC_LAYER_DENSE, "linear", L2_IN, OUT, W2_OFF, B2_OFF},
-	{"softmax", NNCC_LAYER_SOFTMAX, "softmax", OUT, OUT, 0, 0},
+	{"out", "dense", "linear", L2_IN, OUT, 2, naive_out},
+	{"softmax", "softmax", NULL, OUT, OUT, 0, NULL},
 };
 
 /* config is not used by the benchmark, which has its own workload table. */
@@ -195,6 +206,7 @@ const nncc_model_t NAIVE_SYM = {
 	.max_batch = MAXB,
 	.params = P,
 	.grads = G,
+	.optimizer = "sgd",
 	.config = {.learning_rate = 0.1, .batch_size = MAXB, .iterations = 1, .seed = 1,
 	           .init = NNCC_INIT_NORMAL, .init_scale = 0.1, .normalize = NNCC_NORM_SCALE},
 	.forward = naive_forward,

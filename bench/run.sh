@@ -61,7 +61,7 @@ naive_build() { # workload hidden max_batch
 	"$CC" $CFLAGS_ALL -DBENCH_MODEL=naive_$1_model -o "$OUT/naive_$1" \
 		"$here/bench.c" "$OUT/naive_$1.o" $NNCC_LIBS
 }
-w1_maxb=$(sed -n 's/^#define BENCH_W1_MAX_BATCH \([0-9]*\).*/\1/p' "$OUT/w1.c")
+w1_maxb=$(sed -n 's/^#define MAX_BATCH \([0-9]*\).*/\1/p' "$OUT/w1.c")
 naive_build w1 0 "${w1_maxb:-256}"
 naive_build w3 50 20
 naive_build w4 800 64
