@@ -22,7 +22,9 @@
 #define NNCC_LIB_EXTRA ""
 #endif
 
-typedef enum Mode { MODE_COMPILE, MODE_CHECK, MODE_CFLAGS, MODE_LIBS, MODE_VERSION, MODE_HELP } Mode;
+typedef enum Mode {
+	MODE_COMPILE, MODE_CHECK, MODE_PLAN, MODE_CFLAGS, MODE_LIBS, MODE_VERSION, MODE_HELP
+} Mode;
 
 typedef struct Options {
 	Mode mode;
@@ -39,15 +41,16 @@ static const char usage[] =
 	"usage: nncc [options] NET.yaml\n"
 	"\n"
 	"Compiles a network described in YAML into one C file: a trainer (forward and\n"
-	"backward passes, SGD update) to build against the nncc runtime:\n"
+	"backward passes, the optimizer's update) to build against the nncc runtime:\n"
 	"  nncc net.yaml -o net.c\n"
 	"  cc -O2 net.c $(nncc --cflags) $(nncc --libs) -o net && ./net --data DIR\n"
 	"\n"
 	"options:\n"
 	"  -o FILE          output file, '-' = stdout (default: NET.c, or NET.h with\n"
 	"                   --header-only, in the current directory)\n"
-	"                   --header-only) in the current directory\n"
 	"  --check          validate NET.yaml only, write nothing\n"
+	"  --plan           print the trainer's plan (names, register tiles, work\n"
+	"                   units, threads) instead of writing it\n"
 	"  --infer          export inference C from trained weights: -o NAME.c writes\n"
 	"                   NAME.c and NAME.h (needs --weights)\n"
 	"  --weights FILE   weight file saved by the trainer's --save (with --infer)\n"
@@ -96,8 +99,9 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 		const char *name;
 		Mode mode;
 	} modes[] = {
-		{"--check", MODE_CHECK},     {"--cflags", MODE_CFLAGS}, {"--libs", MODE_LIBS},
-		{"--version", MODE_VERSION}, {"--help", MODE_HELP},     {"-h", MODE_HELP},
+		{"--check", MODE_CHECK},     {"--plan", MODE_PLAN},     {"--cflags", MODE_CFLAGS},
+		{"--libs", MODE_LIBS},       {"--version", MODE_VERSION}, {"--help", MODE_HELP},
+		{"-h", MODE_HELP},
 	};
 	bool options_done = false;
 
@@ -140,11 +144,15 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 			return -1;
 		}
 	}
+	if (o->infer && o->mode == MODE_PLAN) {
+		diag_fatal(ctx, "--plan is the trainer's plan: it cannot be combined with --infer");
+		return -1;
+	}
 	if ((o->weights || o->header_only) && !o->infer) {
 		diag_fatal(ctx, "%s needs --infer", o->weights ? "--weights" : "--header-only");
 		return -1;
 	}
-	bool needs_input = o->mode == MODE_COMPILE || o->mode == MODE_CHECK;
+	bool needs_input = o->mode == MODE_COMPILE || o->mode == MODE_CHECK || o->mode == MODE_PLAN;
 	if (needs_input && !o->input) {
 		diag_fatal(ctx, "no input file (usage: nncc [options] NET.yaml)");
 		return -1;
@@ -343,6 +351,17 @@ static int compile(Ctx *ctx, const Options *o)
 		return -1;
 	if (o->mode == MODE_CHECK)
 		return 0;
+	if (o->mode == MODE_PLAN) {
+		const Plan *p = plan_build(ctx, m);
+		if (!p)
+			return -1;
+		Buf b;
+		buf_init(&b);
+		plan_print(p, &b);
+		fputs(b.data, stdout);
+		buf_fini(&b);
+		return fflush(stdout) == 0 ? 0 : -1;
+	}
 	return o->infer ? write_infer(ctx, o, m) : write_trainer(ctx, o, m);
 }
 
@@ -378,6 +397,7 @@ static int run(Ctx *ctx, int argc, char **argv)
 		return 0;
 	case MODE_COMPILE:
 	case MODE_CHECK:
+	case MODE_PLAN:
 		return compile(ctx, &o);
 	}
 	NNCC_UNREACHABLE();

@@ -539,6 +539,28 @@ START_TEST(test_cli_errors)
 	           "nncc: error: --infer writes two files: -o must name the .c file, not stdout "
 	           "(or add --header-only)\n");
 	expect_cli("--check examples/sgd20.yaml", 0, "");
+	expect_cli("--plan examples/sgd20.yaml --infer", 1,
+	           "nncc: error: --plan is the trainer's plan: it cannot be combined with --infer\n");
+	expect_cli("--plan --check examples/sgd20.yaml", 1,
+	           "nncc: error: --check cannot be combined with other modes\n");
+}
+END_TEST
+
+/* --plan prints the plan_print text of the YAML and writes nothing. */
+START_TEST(test_cli_plan)
+{
+	char *out = NULL;
+	int rc = nncc(&out, "--plan examples/xor.yaml");
+	ck_assert_int_eq(rc, 0);
+	static const char head[] = "network xor: float32, max_batch 16, optimizer sgd";
+	ck_assert_msg(strncmp(out, head, strlen(head)) == 0 &&
+	              strstr(out, "\nlayer 2 l2_out: dense 8->2, linear;") &&
+	              strstr(out, "  L2_DX_NB = 1\n"), "%s", out);
+	free(out);
+	ck_assert_int_eq(nncc(&out, "--help"), 0);
+	ck_assert_msg(strstr(out, "  --plan ") && !strstr(out, "--header-only) in the current"),
+	              "%s", out);
+	free(out);
 }
 END_TEST
 
@@ -620,6 +642,7 @@ static Suite *emit_suite(void)
 	tcase_set_timeout(cli, 120);
 	tcase_add_test(cli, test_cli_info);
 	tcase_add_test(cli, test_cli_errors);
+	tcase_add_test(cli, test_cli_plan);
 	tcase_add_test(cli, test_cli_atomic);
 	tcase_add_test(cli, test_cli_outputs);
 	suite_add_tcase(s, cli);
