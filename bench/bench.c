@@ -297,10 +297,15 @@ static void synth(const char *dir)
 
 /* ---- training, through the runtime's loop (runtime/train.c) ------------- */
 
-/* One update on the next B samples; returns the loss sum before it. */
+/* One update on the next B samples, with the optimizer's hyper-parameters
+ * as the YAML set them; returns the loss sum before it. */
 static double train_batch(bench_t *bn, size_t B, double lr)
 {
-	nncc_update_t u = {.lr = lr, .batch = B, .step = ++bn->updates};
+	double hp[NNCC_MAX_HPARAMS];
+	for (size_t k = 0; k < bn->m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
+		hp[k] = bn->m->hparams[k].value;
+	nncc_update_t u = {.lr = lr, .batch = B, .step = ++bn->updates,
+	                   .hparams = bn->m->n_hparams ? hp : NULL};
 	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 

@@ -49,8 +49,8 @@ build() {
 		"$CC" $flags -DBENCH_MODEL=bench_${w}_model -o "$dir/bench_$w" \
 			"$tree/bench/bench.c" "$dir/$w.o" $libs
 	done
-	# The W3 weights to export: 3000 steps of this tree's own trainer.
-	"$dir/bench_w3" w3 "$top/$DATA" --threads 1 --steps 3000 --budget 1 --min-reps 1 \
+	# The W3 weights to export: one full run of this tree's own trainer.
+	"$dir/bench_w3" w3 "$top/$DATA" --threads 1 --budget 1 --min-reps 1 \
 		--save "$dir/w3.weights" --pred "$dir/w3.pred" > /dev/null
 	"$nncc" "$tree/bench/nets/w3.yaml" --infer --weights "$dir/w3.weights" \
 		-o "$dir/bench_w3_infer.c"

@@ -172,13 +172,13 @@ static void *naive_tensor(int which, size_t layer)
 
 #if HID > 0
 static const nncc_param_t naive_hidden[] = {
-	{"W", W1_OFF, IN * HID, IN, HID, 0},
-	{"b", B1_OFF, HID, 1, HID, 1},
+	{"W", W1_OFF, IN * HID, IN, HID, 0, IN, HID},
+	{"b", B1_OFF, HID, 1, HID, 1, IN, HID},
 };
 #endif
 static const nncc_param_t naive_out[] = {
-	{"W", W2_OFF, L2_IN * OUT, L2_IN, OUT, 0},
-	{"b", B2_OFF, OUT, 1, OUT, 1},
+	{"W", W2_OFF, L2_IN * OUT, L2_IN, OUT, 0, L2_IN, OUT},
+	{"b", B2_OFF, OUT, 1, OUT, 1, L2_IN, OUT},
 };
 
 static const nncc_layer_t naive_layers[] = {

@@ -75,7 +75,7 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
 		w_name = max_int(w_name, (int)strlen(safe(e, L->name)));
-		w_kind = max_int(w_kind, (int)strlen(kind_table[L->kind].name));
+		w_kind = max_int(w_kind, (int)strlen(L->kind->name));
 		w_in = max_int(w_in, snprintf(NULL, 0, "%zu", L->in));
 		w_out = max_int(w_out, snprintf(NULL, 0, "%zu", L->out));
 		w_act = max_int(w_act, (int)strlen(activation_table[L->act].name));
@@ -85,7 +85,7 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 	          w_in, "in", w_out, "out", w_act, "activation", w_params, "params");
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
-		const KindInfo *k = &kind_table[L->kind];
+		const KindInfo *k = L->kind;
 		emit_line(e, " *  %2zu  %-*s  %-*s  %*zu -> %-*zu  %-*s  %*zu", l + 1, w_name,
 		          safe(e, L->name), w_kind, k->name, w_in, L->in, w_out, L->out, w_act,
 		          k->has_activation ? activation_table[L->act].name : "", w_params,
@@ -100,13 +100,13 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 	          m->inputs);
 	for (size_t l = 0; l < m->n_layers; l++) {
 		buf_init(&kind);
-		kind_table[m->layers[l].kind].describe(&kind, &m->layers[l]);
+		m->layers[l].kind->describe(&kind, &m->layers[l]);
 		emit_line(e, " *   %-8s %s = layer %zu \"%s\" (%s)", l ? "" : "forward",
 		          p->layers[l].a, l + 1, safe(e, m->layers[l].name), kind.data);
 		buf_fini(&kind);
 	}
 	emit_line(e, " *   %-8s L = %s of a%zu against y, summed over the batch", "loss",
-	          loss_table[m->loss].name, m->n_layers);
+	          m->loss->name, m->n_layers);
 	emit_line(e, " *   %-8s every layer's g = dL/da (its output's gradient) and d = dL/dz,",
 	          "backward");
 	emit_line(e, " *   %-8s last layer first; the weight gradients dW, db summed over the batch", "");
@@ -136,7 +136,7 @@ static void emit_sizes(Emitter *e)
 		const Layer *L = &m->layers[l];
 		const LayerPlan *lp = &p->layers[l];
 		buf_init(&what);
-		kind_table[L->kind].describe(&what, L);
+		L->kind->describe(&what, L);
 		emit_blank(e);
 		emit_line(e, "/* layer %zu \"%s\": %s */", lp->k, safe(e, L->name), what.data);
 		buf_fini(&what);
@@ -186,8 +186,8 @@ static void emit_buffers(Emitter *e)
 	emit_line(e, "static real params[N_PARAMS]; /* (%zu) */", m->n_params);
 	emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
 	if (p->opt->n_state)
-		emit_line(e, "static real state[OPT_STATE][N_PARAMS]; /* (%zu, %zu) */",
-		          p->opt->n_state, m->n_params);
+		emit_line(e, "static real state[OPT_STATE * N_PARAMS]; /* (%zu, %zu): slot k at "
+		          "k * N_PARAMS */", p->opt->n_state, m->n_params);
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const LayerPlan *lp = &p->layers[l];
 		const char *bufs[3] = {lp->a, lp->g, lp->d};
@@ -211,20 +211,20 @@ static void emit_layers(Emitter *e)
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
 		buf_init(&what);
-		kind_table[L->kind].describe(&what, L);
+		L->kind->describe(&what, L);
 		emit_blank(e);
 		emit_line(e, "/* ==== layer %zu \"%s\": %s (%s:%d:%d) */", l + 1, safe(e, L->name),
 		          what.data, safe(e, L->loc.file ? L->loc.file : m->path), L->loc.line,
 		          L->loc.col);
 		buf_fini(&what);
 		emit_blank(e);
-		kind_table[L->kind].code(e, l, PASS_FORWARD);
+		L->kind->code(e, l, PASS_FORWARD);
 	}
 	emit_blank(e);
 	emit_line(e, "/* ==== backward, last layer first */");
 	for (size_t l = m->n_layers; l-- > 0;) {
 		emit_blank(e);
-		kind_table[m->layers[l].kind].code(e, l, PASS_BACKWARD);
+		m->layers[l].kind->code(e, l, PASS_BACKWARD);
 	}
 	emit_blank(e);
 	emit_line(e, "/* ==== weight gradients, last layer first */");
@@ -232,7 +232,7 @@ static void emit_layers(Emitter *e)
 		if (!m->layers[l].n_tensors)
 			continue;
 		emit_blank(e);
-		kind_table[m->layers[l].kind].code(e, l, PASS_GRADIENT);
+		m->layers[l].kind->code(e, l, PASS_GRADIENT);
 	}
 }
 
@@ -293,15 +293,16 @@ static void emit_tables(Emitter *e)
 		emit_line(e, "static const nncc_param_t l%zu_tensors[%zu] = {", l + 1, L->n_tensors);
 		for (size_t t = 0; t < L->n_tensors; t++) {
 			const Tensor *T = &L->tensors[t];
-			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d},", text_c_string(A, T->name),
-			          p->layers[l].tensor[t], T->size, T->rows, T->cols, T->bias ? 1 : 0);
+			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d, %zu, %zu},", text_c_string(A, T->name),
+			          p->layers[l].tensor[t], T->size, T->rows, T->cols, T->bias ? 1 : 0,
+			          T->fan_in, T->fan_out);
 		}
 		emit_line(e, "};");
 	}
 	emit_line(e, "static const nncc_layer_t layers[N_LAYERS] = {");
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
-		const KindInfo *k = &kind_table[L->kind];
+		const KindInfo *k = L->kind;
 		const LayerPlan *lp = &p->layers[l];
 		emit_line(e, "\t{%s, \"%s\", %s, %s, %s, %zu, %s},", text_c_string(A, L->name),
 		          k->name, k->has_activation ? text_c_string(A, activation_table[L->act].name)
@@ -339,14 +340,14 @@ static void emit_entry_points(Emitter *e)
 	TmplVar vloss[] = {{"O", p->layers[m->n_layers - 1].a},
 	                   {"ON", p->layers[m->n_layers - 1].a},
 	                   {"OUT_N", plan_num(A, m->outputs)}};
-	TmplVar vu[] = {{"STATE", p->opt->n_state ? "&state[0][0]" : "NULL"}};
+	TmplVar vu[] = {{"STATE", p->opt->n_state ? "state" : "NULL"}};
 	TmplVar vt[] = {{"ACTS", arena_strdup(A, acts.data)},
 	                {"DELTAS", arena_strdup(A, deltas.data)}};
 	buf_fini(&acts);
 	buf_fini(&deltas);
 
 	emit_blank(e);
-	emit_tmpl(e, loss_table[m->loss].tmpl, "loss", NULL, 0, vloss, ARRAY_LEN(vloss));
+	emit_tmpl(e, m->loss->tmpl, "loss", NULL, 0, vloss, ARRAY_LEN(vloss));
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "entry", NULL, 0, NULL, 0);
 	emit_blank(e);

@@ -138,10 +138,10 @@ static int check_model(Ctx *ctx, const Model *m)
 	size_t chain = 0;
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		ExportRole role = kind_table[l->kind].export_role;
+		ExportRole role = l->kind->export_role;
 		if (role == EXPORT_OUTPUT && k + 1 != m->n_layers) {
 			diag_error(ctx, l->loc, "cannot export network \"%s\": %s must be the last layer",
-			           m->name, kind_table[l->kind].name);
+			           m->name, l->kind->name);
 			return -1;
 		}
 		chain += role == EXPORT_CHAIN;
@@ -168,9 +168,9 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		if (kind_table[l->kind].export_role != EXPORT_CHAIN)
+		if (l->kind->export_role != EXPORT_CHAIN)
 			continue;
-		if (kind_table[l->kind].has_activation &&
+		if (l->kind->has_activation &&
 		    (strstr(activation_table[l->act].forward, "EXP") ||
 		     strstr(activation_table[l->act].forward, "TANH")))
 			libm = true;
@@ -191,14 +191,12 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 		           100 * o->test_accuracy);
 	else
 		buf_puts(&b, " *   test accuracy: not recorded in the weight file\n");
-	buf_printf(&b, " *   numbers:  %s; input normalisation: %s\n", in->real,
-	           norm->kind == NNCC_NORM_STANDARDIZE ? "standardize (per-pixel mean, one std)"
-	           : norm->kind == NNCC_NORM_SCALE     ? "scale (pixel / 255)"
-	                                               : "none");
+	buf_printf(&b, " *   numbers:  %s; input normalisation: %s, %s\n", in->real,
+	           nncc_norm_name(norm->kind), nncc_norm_doc(norm->kind));
 	buf_puts(&b, " *\n *   layer                    kind        in -> out   activation   params\n");
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		const KindInfo *kind = &kind_table[l->kind];
+		const KindInfo *kind = l->kind;
 		buf_printf(&b, " *   %-3zu %-20s %-8s %6zu -> %-6zu %-10s %8zu\n", k + 1,
 		           comment_safe(ctx, l->name), kind->name, l->in, l->out,
 		           kind->has_activation ? activation_table[l->act].name : "-", l->n_params);
@@ -297,7 +295,7 @@ static int put_scores(const Exporter *in, Buf *c)
 	if (put(in, c, "export.c", "scores_begin", vb) < 0)
 		return -1;
 	for (size_t k = 0; k < m->n_layers; k++) {
-		if (kind_table[m->layers[k].kind].export_role != EXPORT_CHAIN)
+		if (m->layers[k].kind->export_role != EXPORT_CHAIN)
 			continue;
 		last = d % 2 == 0 ? "s0" : "s1";
 		if (d++ == 0)
@@ -320,7 +318,7 @@ static int put_scores(const Exporter *in, Buf *c)
 static int put_layers(const Exporter *in, Buf *c, ExportPart part)
 {
 	for (size_t k = 0; k < in->m->n_layers; k++)
-		if (kind_table[in->m->layers[k].kind].export(in, k, part, c) < 0)
+		if (in->m->layers[k].kind->export(in, k, part, c) < 0)
 			return -1;
 	return 0;
 }
@@ -370,7 +368,7 @@ static int put_code(const Exporter *in, Buf *c)
 	if (put_pixel(in, c) < 0 || put_simd(in, c) < 0 || put_layers(in, c, EXPORT_CODE) < 0)
 		return -1;
 	/* No output stage: the outputs are the last chain layer's scores. */
-	if (kind_table[last->kind].export_role != EXPORT_OUTPUT &&
+	if (last->kind->export_role != EXPORT_OUTPUT &&
 	    put(in, c, "export.c", "identity", vp) < 0)
 		return -1;
 	buf_puts(c, "\n");
@@ -416,7 +414,7 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	in.chain = arena_alloc(ctx->arena, m->n_layers * sizeof *in.chain);
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		if (kind_table[l->kind].export_role != EXPORT_CHAIN)
+		if (l->kind->export_role != EXPORT_CHAIN)
 			continue;
 		in.chain[in.n_chain++] = k;
 		if (d++ % 2 == 0)

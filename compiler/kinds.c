@@ -90,11 +90,12 @@ static size_t dense_out(const Layer *L, size_t in)
 	return L->out;   /* `units` */
 }
 
-/* W (IN, OUT) input-major, then b (OUT). */
+/* W (IN, OUT) input-major, then b (OUT); both initialised with the
+ * layer's fan-in IN and fan-out OUT (as torch.nn.Linear's). */
 static size_t dense_tensors(Layer *L, size_t at)
 {
-	L->tensors[0] = (Tensor){"W", at, L->in * L->out, L->in, L->out, false};
-	L->tensors[1] = (Tensor){"b", at + L->in * L->out, L->out, 1, L->out, true};
+	L->tensors[0] = (Tensor){"W", at, L->in * L->out, L->in, L->out, false, L->in, L->out};
+	L->tensors[1] = (Tensor){"b", at + L->in * L->out, L->out, 1, L->out, true, L->in, L->out};
 	return 2;
 }
 
@@ -206,26 +207,26 @@ static void dense_code(Emitter *e, size_t l, Pass pass)
 	v[n++] = (TmplVar){"W", lp->tensor[0]};
 	v[n++] = (TmplVar){"B", lp->tensor[1]};
 	v[n++] = (TmplVar){"ACT", act->name};
-	v[n++] = (TmplVar){"ACT_ID", arena_printf(A, "ACT_%s", text_upper(A, act->name))};
+	v[n++] = (TmplVar){"ACT_ID", act->id};
 
 	switch (pass) {
 	case PASS_FORWARD: {
 		TmplVar f[] = {{"FWD_TILE", tile_text(A, t->fwd_mr, t->fwd_nb)},
 		               {"FWD_MR", lconst(e, l, "FWD_MR")},
 		               {"FWD_NB", lconst(e, l, "FWD_NB")}};
-		emit_tmpl(e, "dense.c", "forward", v, n, f, ARRAY_LEN(f));
+		emit_tmpl(e, L->kind->tmpl, "forward", v, n, f, ARRAY_LEN(f));
 		break;
 	}
 	case PASS_BACKWARD: {
 		TmplVar b[] = {{"DERIV", formula(A, act->deriv)}};
-		emit_tmpl(e, "dense.c", "backward", v, n, b, ARRAY_LEN(b));
+		emit_tmpl(e, L->kind->tmpl, "backward", v, n, b, ARRAY_LEN(b));
 		if (lp->gx) {
 			TmplVar x[] = {{"DX_TILE", tile_text(A, t->dx_mr, t->dx_nb)},
 			               {"DX_MR", lconst(e, l, "DX_MR")},
 			               {"DX_NB", lconst(e, l, "DX_NB")}};
-			emit_tmpl(e, "dense.c", "backward_input", v, n, x, ARRAY_LEN(x));
+			emit_tmpl(e, L->kind->tmpl, "backward_input", v, n, x, ARRAY_LEN(x));
 		}
-		emit_tmpl(e, "dense.c", "backward_end", NULL, 0, NULL, 0);
+		emit_tmpl(e, L->kind->tmpl, "backward_end", NULL, 0, NULL, 0);
 		break;
 	}
 	case PASS_GRADIENT: {
@@ -242,7 +243,7 @@ static void dense_code(Emitter *e, size_t l, Pass pass)
 		               {"DW_NB", lconst(e, l, "DW_NB")},
 		               {"SW", lp->state[0]},
 		               {"SB", lp->state[1]}};
-		emit_tmpl(e, "dense.c", "gradient", v, n, g, ARRAY_LEN(g));
+		emit_tmpl(e, L->kind->tmpl, "gradient", v, n, g, ARRAY_LEN(g));
 		break;
 	}
 	}
@@ -286,12 +287,14 @@ static int dense_export_code(const Exporter *x, size_t k, bool u8, Buf *c)
 	               {"EXPR", export_act_expr(x, l->act)}};
 	size_t n = ARRAY_LEN(v);
 
-	if (export_tmpl(x, c, "dense.c", "export_begin", v, n, NULL, 0) < 0 ||
-	    (main > 0 && export_tmpl(x, c, "dense.c", "export_axpy_main", v, n, NULL, 0) < 0) ||
-	    (main < l->out && export_tmpl(x, c, "dense.c", "export_axpy_tail", v, n, NULL, 0) < 0) ||
-	    export_tmpl(x, c, "dense.c", "export_axpy_end", NULL, 0, NULL, 0) < 0 ||
-	    (l->act != ACT_LINEAR && export_tmpl(x, c, "dense.c", "export_act", v, n, NULL, 0) < 0) ||
-	    export_tmpl(x, c, "dense.c", "export_end", NULL, 0, NULL, 0) < 0)
+	const char *t = l->kind->tmpl;
+
+	if (export_tmpl(x, c, t, "export_begin", v, n, NULL, 0) < 0 ||
+	    (main > 0 && export_tmpl(x, c, t, "export_axpy_main", v, n, NULL, 0) < 0) ||
+	    (main < l->out && export_tmpl(x, c, t, "export_axpy_tail", v, n, NULL, 0) < 0) ||
+	    export_tmpl(x, c, t, "export_axpy_end", NULL, 0, NULL, 0) < 0 ||
+	    (l->act != ACT_LINEAR && export_tmpl(x, c, t, "export_act", v, n, NULL, 0) < 0) ||
+	    export_tmpl(x, c, t, "export_end", NULL, 0, NULL, 0) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	return 0;
@@ -315,9 +318,9 @@ static int dense_export(const Exporter *x, size_t k, ExportPart part, Buf *c)
 
 	switch (part) {
 	case EXPORT_SIZES:
-		return export_tmpl(x, c, "dense.c", "export_sizes", v, n, NULL, 0);
+		return export_tmpl(x, c, l->kind->tmpl, "export_sizes", v, n, NULL, 0);
 	case EXPORT_DECL:
-		return export_tmpl(x, c, "dense.c", "export_decl", v, n, NULL, 0);
+		return export_tmpl(x, c, l->kind->tmpl, "export_decl", v, n, NULL, 0);
 	case EXPORT_CODE:
 		return dense_export_code(x, k, false, c) < 0 ||
 		               (x->chain[0] == k && dense_export_code(x, k, true, c) < 0)
@@ -325,7 +328,7 @@ static int dense_export(const Exporter *x, size_t k, ExportPart part, Buf *c)
 		           : 0;
 	case EXPORT_PARAMS:
 		buf_puts(c, "\n");
-		if (export_tmpl(x, c, "dense.c", "export_weights", v, n, NULL, 0) < 0)
+		if (export_tmpl(x, c, l->kind->tmpl, "export_weights", v, n, NULL, 0) < 0)
 			return -1;
 		for (size_t j = 0; j < l->in; j++) {
 			buf_puts(c, "\t{");
@@ -339,7 +342,7 @@ static int dense_export(const Exporter *x, size_t k, ExportPart part, Buf *c)
 		if (export_tmpl(x, c, "export.c", "array_end", NULL, 0, NULL, 0) < 0)
 			return -1;
 		buf_puts(c, "\n");
-		if (export_tmpl(x, c, "dense.c", "export_bias", v, n, NULL, 0) < 0)
+		if (export_tmpl(x, c, l->kind->tmpl, "export_bias", v, n, NULL, 0) < 0)
 			return -1;
 		export_values(c, w + l->tensors[1].offset, l->out, x->f32, "\t");
 		return export_tmpl(x, c, "export.c", "array_end", NULL, 0, NULL, 0);
@@ -364,9 +367,9 @@ static void softmax_code(Emitter *e, size_t l, Pass pass)
 	TmplVar v[SHARED_MAX];
 	size_t n = layer_vars(e, l, v);
 	if (pass == PASS_FORWARD)
-		emit_tmpl(e, "softmax.c", "forward", v, n, NULL, 0);
+		emit_tmpl(e, e->m->layers[l].kind->tmpl, "forward", v, n, NULL, 0);
 	else if (pass == PASS_BACKWARD)
-		emit_tmpl(e, "softmax.c", "backward", v, n, NULL, 0);
+		emit_tmpl(e, e->m->layers[l].kind->tmpl, "backward", v, n, NULL, 0);
 }
 
 static void softmax_describe(Buf *b, const Layer *L)
@@ -389,14 +392,46 @@ static int softmax_export(const Exporter *x, size_t k, ExportPart part, Buf *c)
 	               {"OUT", plan_num(A, l->out)},
 	               {"LOC", export_loc(x->ctx, l->loc)},
 	               {"EXP", x->exp_fn}};
-	return export_tmpl(x, c, "softmax.c", "export_output", NULL, 0, v, ARRAY_LEN(v));
+	return export_tmpl(x, c, l->kind->tmpl, "export_output", NULL, 0, v, ARRAY_LEN(v));
 }
 
-const KindInfo kind_table[LAYER_COUNT] = {
-	[LAYER_DENSE] = {"dense", dense_fields, ARRAY_LEN(dense_fields), true, false, true,
-	                 dense_out, dense_tensors, "dense.c", dense_cost, dense_plan, dense_code,
-	                 EXPORT_CHAIN, dense_export, dense_describe},
-	[LAYER_SOFTMAX] = {"softmax", NULL, 0, false, true, false, same_width, no_tensors,
-	                   "softmax.c", no_cost, no_plan, softmax_code, EXPORT_OUTPUT,
-	                   softmax_export, softmax_describe},
+const KindInfo kind_table[] = {
+	{
+		.name = "dense",
+		.fields = dense_fields,
+		.n_fields = ARRAY_LEN(dense_fields),
+		.first_ok = true,
+		.has_activation = true,
+		.out = dense_out,
+		.tensors = dense_tensors,
+		.tmpl = "dense.c",
+		.cost = dense_cost,
+		.plan = dense_plan,
+		.code = dense_code,
+		.export_role = EXPORT_CHAIN,
+		.export = dense_export,
+		.describe = dense_describe,
+	},
+	{
+		.name = "softmax",
+		.last_only = true,
+		.out = same_width,
+		.tensors = no_tensors,
+		.tmpl = "softmax.c",
+		.cost = no_cost,
+		.plan = no_plan,
+		.code = softmax_code,
+		.export_role = EXPORT_OUTPUT,
+		.export = softmax_export,
+		.describe = softmax_describe,
+	},
 };
+const size_t kind_count = ARRAY_LEN(kind_table);
+
+const KindInfo *kind_find(const char *name)
+{
+	for (size_t k = 0; k < kind_count; k++)
+		if (strcmp(kind_table[k].name, name) == 0)
+			return &kind_table[k];
+	return NULL;
+}

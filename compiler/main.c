@@ -1,7 +1,7 @@
 /*
  * main.c - the nncc command line, and nothing else: parses options, loads
- * the model (model.c), asks emit.c for the trainer (or infer.c for --infer)
- * and writes the files atomically (temporary files in the outputs'
+ * the model (model.c), asks emit.c for the trainer (or plan.c for its plan,
+ * export.c for --infer) and writes the files atomically (temporary files in the outputs'
  * directories, renamed once all are written), so a failed run leaves no
  * output file and an existing one untouched.  Also answers
  * --cflags/--libs for the build tree this binary sits in (<top>/build/nncc).

@@ -5,8 +5,9 @@
  * (kinds.c) and each optimizer an optimizer_table row (optim.c).
  * Unknown keys, wrong node kinds and bad scalars are errors, never defaults.
  * Validation keeps going past an error to report the rest, then fills the
- * shapes: IN/OUT per layer and the parameter block (per dense layer W[in][out]
- * then b[out], in layer order).  It does not touch files other than the YAML.
+ * shapes: IN/OUT per layer and the parameter block (each layer's tensors from
+ * its kind's row, in layer order).  It does not touch files other than the
+ * YAML.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ typedef struct EnumTable {
 
 /* The activation rows of nncc_act.h, as text. */
 const ActivationInfo activation_table[ACT_COUNT] = {
-#define X(ID, name, fwd, deriv) [ACT_##ID] = {#name, #fwd, #deriv},
+#define X(ID, name, fwd, deriv) [ACT_##ID] = {"ACT_" #ID, #name, #fwd, #deriv},
 	NNCC_ACTIVATIONS(X)
 #undef X
 };
@@ -69,7 +70,6 @@ static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
 /* Enum fields are written as int (see field_enum). */
 _Static_assert(sizeof(Activation) == sizeof(int), "enum size");
 _Static_assert(sizeof(DType) == sizeof(int), "enum size");
-_Static_assert(sizeof(Loss) == sizeof(int), "enum size");
 
 static const EnumName *enum_find(const EnumTable *t, const char *word)
 {
@@ -407,7 +407,7 @@ static const Field layer_common[] = {
 static const char *layer_kinds_list(Ctx *ctx)
 {
 	const char *s = "";
-	for (int k = 0; k < LAYER_COUNT; k++)
+	for (size_t k = 0; k < kind_count; k++)
 		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", kind_table[k].name);
 	return s;
 }
@@ -422,10 +422,10 @@ static const char *layer_label(Ctx *ctx, const Node *item, size_t i)
 }
 
 /* One layer mapping.  Its `type` picks the kind whose fields apply;
- * L->kind stays LAYER_COUNT when the type is missing or unknown. */
+ * L->kind stays NULL when the type is missing or unknown. */
 static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
 {
-	L->kind = LAYER_COUNT;
+	L->kind = NULL;
 	L->loc = item->loc;
 	L->act = ACT_LINEAR;
 	L->name = arena_printf(ctx->arena, "layer%zu", i + 1);
@@ -445,15 +445,13 @@ static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
 		diag_error(ctx, type->loc, "'type' must be a scalar, got %s", found(ctx, type));
 		return;
 	}
-	for (int k = 0; k < LAYER_COUNT; k++)
-		if (strcmp(type->str, kind_table[k].name) == 0)
-			L->kind = (LayerKind)k;
-	if (L->kind == LAYER_COUNT) {
+	L->kind = kind_find(type->str);
+	if (!L->kind) {
 		diag_error(ctx, type->loc, "unknown layer type %s (expected: %s)",
 		           found(ctx, type), layer_kinds_list(ctx));
 		return;
 	}
-	const KindInfo *kind = &kind_table[L->kind];
+	const KindInfo *kind = L->kind;
 	size_t n = sizeof layer_common / sizeof layer_common[0];
 	Field *fields = arena_alloc(ctx->arena, (n + kind->n_fields) * sizeof *fields);
 	memcpy(fields, layer_common, sizeof layer_common);
@@ -501,25 +499,17 @@ static void training_check(Ctx *ctx, const Node *map, void *obj)
 
 /* ---- The loss: a loss_table row (optim.c). */
 
-static Loss loss_find(const char *word)
-{
-	for (int k = 0; k < LOSS_COUNT; k++)
-		if (strcmp(word, loss_table[k].name) == 0)
-			return (Loss)k;
-	return LOSS_COUNT;
-}
-
 static void field_loss(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
-	Loss l = loss_find(val->str);
-	if (l == LOSS_COUNT) {
+	const LossInfo *l = loss_find(val->str);
+	if (!l) {
 		const char *s = "";
-		for (int k = 0; k < LOSS_COUNT; k++)
+		for (size_t k = 0; k < loss_count; k++)
 			s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", loss_table[k].name);
 		diag_error(ctx, val->loc, "unknown loss %s (expected: %s)", found(ctx, val), s);
 		return;
 	}
-	*(Loss *)((char *)obj + f->offset) = l;
+	*(const LossInfo **)((char *)obj + f->offset) = l;
 }
 
 /* ---- The optimizer: `optimizer: NAME`, or a mapping with `type: NAME` and
@@ -528,7 +518,7 @@ static void field_loss(Ctx *ctx, const Field *f, const Node *val, void *obj)
 static const char *optimizer_list(Ctx *ctx)
 {
 	const char *s = "";
-	for (int k = 0; k < OPT_COUNT; k++)
+	for (size_t k = 0; k < optimizer_count; k++)
 		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", optimizer_table[k].name);
 	return s;
 }
@@ -568,23 +558,22 @@ static void parse_hparam(Ctx *ctx, const HParam *h, const Node *val, double *out
 	*out = v;
 }
 
-/* The row named by `type`, or OPT_COUNT after a diagnostic. */
-static Optimizer optimizer_find(Ctx *ctx, const Node *type)
+/* The row named by `type`, or NULL after a diagnostic. */
+static const OptimizerInfo *optimizer_named(Ctx *ctx, const Node *type)
 {
-	for (int k = 0; k < OPT_COUNT; k++)
-		if (strcmp(type->str, optimizer_table[k].name) == 0)
-			return (Optimizer)k;
-	diag_error(ctx, type->loc, "unknown optimizer %s (expected: %s)", found(ctx, type),
-	           optimizer_list(ctx));
-	return OPT_COUNT;
+	const OptimizerInfo *o = optimizer_find(type->str);
+	if (!o)
+		diag_error(ctx, type->loc, "unknown optimizer %s (expected: %s)", found(ctx, type),
+		           optimizer_list(ctx));
+	return o;
 }
 
 /* Optimizer o with its default hyper-parameters. */
-static void optimizer_set(Training *t, Optimizer o)
+static void optimizer_set(Training *t, const OptimizerInfo *o)
 {
 	t->optimizer = o;
-	for (size_t k = 0; k < optimizer_table[o].n_hparams; k++)
-		t->hparams[k] = optimizer_table[o].hparams[k].def;
+	for (size_t k = 0; k < o->n_hparams; k++)
+		t->hparams[k] = o->hparams[k].def;
 }
 
 static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj)
@@ -592,8 +581,8 @@ static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj
 	Training *t = obj;
 	(void)f;
 	if (val->kind == NODE_SCALAR) {
-		Optimizer o = optimizer_find(ctx, val);
-		if (o != OPT_COUNT)
+		const OptimizerInfo *o = optimizer_named(ctx, val);
+		if (o)
 			optimizer_set(t, o);
 		return;
 	}
@@ -608,11 +597,10 @@ static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj
 		           "'optimizer' needs 'type: NAME' (expected: %s)", optimizer_list(ctx));
 		return;
 	}
-	Optimizer o = optimizer_find(ctx, type);
-	if (o == OPT_COUNT)
+	const OptimizerInfo *info = optimizer_named(ctx, type);
+	if (!info)
 		return;
-	const OptimizerInfo *info = &optimizer_table[o];
-	optimizer_set(t, o);
+	optimizer_set(t, info);
 	for (size_t i = 0; i < val->n; i++) {
 		const Node *key = val->keys[i], *v = val->items[i];
 		const HParam *h = NULL;
@@ -624,7 +612,7 @@ static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj
 				h = &info->hparams[k];
 		if (!h) {
 			const char *other = NULL;
-			for (int j = 0; j < OPT_COUNT && !other; j++)
+			for (size_t j = 0; j < optimizer_count && !other; j++)
 				for (size_t q = 0; q < optimizer_table[j].n_hparams; q++)
 					if (strcmp(optimizer_table[j].hparams[q].key, key->str) == 0)
 						other = optimizer_table[j].name;
@@ -697,8 +685,8 @@ static const Table root_tbl = {root_fields, sizeof root_fields / sizeof root_fie
 static void model_defaults(Model *m)
 {
 	m->dtype = DTYPE_F32;
-	m->loss = LOSS_CROSS_ENTROPY;
-	optimizer_set(&m->train, OPT_SGD);
+	m->loss = &loss_table[0];
+	optimizer_set(&m->train, &optimizer_table[0]);
 	m->train.seed = 1;
 	m->train.shuffle = false;
 	m->train.init = NNCC_INIT_NORMAL;
@@ -716,7 +704,7 @@ static void model_defaults(Model *m)
 static const char *first_kinds(Ctx *ctx)
 {
 	const char *s = "";
-	for (int k = 0; k < LAYER_COUNT; k++)
+	for (size_t k = 0; k < kind_count; k++)
 		if (kind_table[k].first_ok)
 			s = arena_printf(ctx->arena, "%s%s%s", s, *s ? " or " : "", kind_table[k].name);
 	return s;
@@ -734,9 +722,9 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 				           L->name, j + 1, m->layers[j].loc.line, m->layers[j].loc.col);
 				break;
 			}
-		if (L->kind == LAYER_COUNT)
+		if (!L->kind)
 			continue;
-		const KindInfo *kind = &kind_table[L->kind];
+		const KindInfo *kind = L->kind;
 		if (i == 0 && !kind->first_ok)
 			diag_error(ctx, L->loc, "the first layer must be %s, got %s", first_kinds(ctx),
 			           kind->name);
@@ -746,15 +734,14 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 	}
 	const Layer *last = &m->layers[n - 1];
 	const Node *loss = map_get(root, "loss");
-	if (last->kind == LAYER_COUNT ||
-	    (loss && (loss->kind != NODE_SCALAR || loss_find(loss->str) == LOSS_COUNT)))
+	if (!last->kind || (loss && (loss->kind != NODE_SCALAR || !loss_find(loss->str))))
 		return;  /* already reported */
-	LayerKind want = loss_table[m->loss].output;
-	if (last->kind != want)
+	const char *want = m->loss->output;
+	if (strcmp(last->kind->name, want) != 0)
 		diag_error(ctx, loss ? loss->loc : last->loc,
 		           "loss '%s'%s needs a %s output layer (the last layer \"%s\" is %s)",
-		           loss_table[m->loss].name, loss ? "" : " (the default)",
-		           kind_table[want].name, last->name, kind_table[last->kind].name);
+		           m->loss->name, loss ? "" : " (the default)",
+		           want, last->name, last->kind->name);
 }
 
 /* Fills in/out, the parameter tensors and n_params; only when every layer
@@ -764,12 +751,12 @@ static void model_shape(Ctx *ctx, Model *m)
 	if (!m->inputs || !m->n_layers)
 		return;
 	for (size_t i = 0; i < m->n_layers; i++)
-		if (m->layers[i].kind == LAYER_COUNT)
+		if (!m->layers[i].kind)
 			return;
 	size_t width = m->inputs, total = 0;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		Layer *L = &m->layers[i];
-		const KindInfo *kind = &kind_table[L->kind];
+		const KindInfo *kind = L->kind;
 		L->in = width;
 		L->out = kind->out(L, width);
 		if (!L->out)
@@ -837,12 +824,13 @@ nncc_layer_t model_layer_desc(Arena *a, const Model *m, size_t l)
 	nncc_param_t *ts = arena_alloc(a, (L->n_tensors ? L->n_tensors : 1) * sizeof *ts);
 	for (size_t t = 0; t < L->n_tensors; t++) {
 		const Tensor *T = &L->tensors[t];
-		ts[t] = (nncc_param_t){T->name, T->offset, T->size, T->rows, T->cols, T->bias};
+		ts[t] = (nncc_param_t){T->name,   T->offset, T->size,   T->rows,
+		                       T->cols,   T->bias,   T->fan_in, T->fan_out};
 	}
 	return (nncc_layer_t){
 		.name = L->name,
-		.kind = kind_table[L->kind].name,
-		.activation = kind_table[L->kind].has_activation ? activation_table[L->act].name : NULL,
+		.kind = L->kind->name,
+		.activation = L->kind->has_activation ? activation_table[L->act].name : NULL,
 		.in = L->in,
 		.out = L->out,
 		.n_tensors = L->n_tensors,

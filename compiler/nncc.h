@@ -105,6 +105,7 @@ typedef enum Activation {
 } Activation;
 
 typedef struct ActivationInfo {
+	const char *id;        /* its id in the generated code: "ACT_SIGMOID" */
 	const char *name;      /* YAML word */
 	const char *forward;   /* f(x), as written in nncc_act.h */
 	const char *deriv;     /* f'(x) in terms of y = f(x) */
@@ -112,16 +113,12 @@ typedef struct ActivationInfo {
 
 extern const ActivationInfo activation_table[ACT_COUNT];
 
-/* Layer kinds: one row each in kinds.c (its YAML keys, shape, parameter
- * tensors, templates).  The enum indexes that table and the reference's. */
-#define NNCC_LAYER_KINDS(X) X(DENSE, dense) X(SOFTMAX, softmax)
-
-typedef enum LayerKind {
-#define X(ID, name) LAYER_##ID,
-	NNCC_LAYER_KINDS(X)
-#undef X
-	LAYER_COUNT
-} LayerKind;
+/* Layer kinds, optimizers and losses are rows of tables (kinds.c,
+ * optim.c), named by their YAML words: no enum lists them a second time.
+ * The IR points at the rows. */
+typedef struct KindInfo KindInfo;
+typedef struct OptimizerInfo OptimizerInfo;
+typedef struct LossInfo LossInfo;
 
 /* One parameter tensor of a layer: a (rows, cols) row-major block of the
  * parameter array (and, at the same offsets, of the gradient and of every
@@ -131,12 +128,13 @@ typedef struct Tensor {
 	size_t offset, size;  /* elements into the parameter block; size = rows * cols */
 	size_t rows, cols;    /* a vector is 1 x n */
 	bool bias;            /* a bias: weight decay can leave it out */
+	size_t fan_in, fan_out; /* the init rule's sizes (nncc_param_t) */
 } Tensor;
 
 #define NNCC_MAX_TENSORS 4
 
 typedef struct Layer {
-	LayerKind kind;
+	const KindInfo *kind; /* its row of kind_table; NULL until its `type` parsed */
 	Loc loc;              /* the layer's mapping in the YAML */
 	const char *name;     /* given, or "layerN" (1-based) */
 	size_t in, out;
@@ -147,15 +145,11 @@ typedef struct Layer {
 } Layer;
 
 typedef enum DType { DTYPE_F32 = NNCC_F32, DTYPE_F64 = NNCC_F64 } DType;
-typedef enum Loss { LOSS_CROSS_ENTROPY, LOSS_COUNT } Loss;
-
-/* Optimizers: one row each in optim.c. */
-typedef enum Optimizer { OPT_SGD, OPT_COUNT } Optimizer;
 
 typedef struct Training {
 	Loc loc;
-	Optimizer optimizer;
-	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, in its table's order */
+	const OptimizerInfo *optimizer;
+	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, in its row's order */
 	double learning_rate;
 	size_t batch_size;     /* 0 = full batch */
 	size_t iterations;     /* exactly one of iterations/epochs is non-zero */
@@ -182,7 +176,7 @@ typedef struct Model {
 	Layer *layers;
 	size_t n_layers;
 	size_t n_params;
-	Loss loss;
+	const LossInfo *loss;
 	Training train;
 	Data data;
 } Model;
@@ -237,7 +231,7 @@ typedef enum ExportRole { EXPORT_CHAIN, EXPORT_OUTPUT, EXPORT_NONE } ExportRole;
 /* The parts of the exported file a layer writes, in file order. */
 typedef enum ExportPart { EXPORT_SIZES, EXPORT_DECL, EXPORT_CODE, EXPORT_PARAMS } ExportPart;
 
-typedef struct KindInfo {
+struct KindInfo {
 	const char *name;          /* the YAML `type` */
 	const Field *fields;       /* its keys besides `name` and `type` */
 	size_t n_fields;
@@ -265,9 +259,11 @@ typedef struct KindInfo {
 	int (*export)(const Exporter *x, size_t l, ExportPart part, Buf *out);
 	/* Appends one line for tables and banners: "dense 784->50, sigmoid". */
 	void (*describe)(Buf *b, const Layer *L);
-} KindInfo;
+};
 
-extern const KindInfo kind_table[LAYER_COUNT];
+extern const KindInfo kind_table[];
+extern const size_t kind_count;
+const KindInfo *kind_find(const char *name);   /* NULL if there is none */
 
 /* ---- optim.c: the optimizers, one row each. */
 typedef struct HParam {
@@ -279,27 +275,31 @@ typedef struct HParam {
 	const char *help;
 } HParam;
 
-typedef struct OptimizerInfo {
+struct OptimizerInfo {
 	const char *name;          /* YAML word */
 	const HParam *hparams;
 	size_t n_hparams;
 	size_t n_state;            /* state slots per parameter */
 	const char *tmpl;          /* its template file under templates/ */
 	const char *formula;       /* one line for the generated file's header */
-} OptimizerInfo;
+};
 
-extern const OptimizerInfo optimizer_table[OPT_COUNT];
+extern const OptimizerInfo optimizer_table[];
+extern const size_t optimizer_count;
+const OptimizerInfo *optimizer_find(const char *name);   /* NULL if there is none */
 
 /* Losses, one row each (optim.c): the output layer kind each needs (its
  * gradient is folded into that kind's backward pass) and the template
  * with its `loss` section. */
-typedef struct LossInfo {
+struct LossInfo {
 	const char *name;          /* YAML word */
-	LayerKind output;          /* the last layer's kind */
+	const char *output;        /* the last layer's kind (its name) */
 	const char *tmpl;
-} LossInfo;
+};
 
-extern const LossInfo loss_table[LOSS_COUNT];
+extern const LossInfo loss_table[];
+extern const size_t loss_count;
+const LossInfo *loss_find(const char *name);   /* NULL if there is none */
 
 /* ---- tmpl.c: template expansion.  A template is C text with {{NAME}}
  * placeholders, split into sections by lines "//@ section NAME".  Expansion

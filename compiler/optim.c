@@ -9,12 +9,36 @@
  * the reference's formula (tests/reference/ref.c), tests and docs
  * (docs/architecture.md).
  */
+#include <string.h>
+
 #include "nncc.h"
 
-const OptimizerInfo optimizer_table[OPT_COUNT] = {
-	[OPT_SGD] = {"sgd", NULL, 0, 0, "opt_sgd.c", "p -= lr * g (g = the batch-mean gradient)"},
-};
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-const LossInfo loss_table[LOSS_COUNT] = {
-	[LOSS_CROSS_ENTROPY] = {"cross_entropy", LAYER_SOFTMAX, "cross_entropy.c"},
+/* The first row is the default (`optimizer` left out). */
+const OptimizerInfo optimizer_table[] = {
+	{"sgd", NULL, 0, 0, "opt_sgd.c", "p -= lr * g (g = the batch-mean gradient)"},
 };
+const size_t optimizer_count = ARRAY_LEN(optimizer_table);
+
+const OptimizerInfo *optimizer_find(const char *name)
+{
+	for (size_t k = 0; k < optimizer_count; k++)
+		if (strcmp(optimizer_table[k].name, name) == 0)
+			return &optimizer_table[k];
+	return NULL;
+}
+
+/* The first row is the default (`loss` left out). */
+const LossInfo loss_table[] = {
+	{"cross_entropy", "softmax", "cross_entropy.c"},
+};
+const size_t loss_count = ARRAY_LEN(loss_table);
+
+const LossInfo *loss_find(const char *name)
+{
+	for (size_t k = 0; k < loss_count; k++)
+		if (strcmp(loss_table[k].name, name) == 0)
+			return &loss_table[k];
+	return NULL;
+}

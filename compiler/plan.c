@@ -44,7 +44,7 @@ static const char *layer_fn(Arena *A, const Model *m, size_t l)
 {
 	const Layer *L = &m->layers[l];
 	const char *deflt = arena_printf(A, "layer%zu", l + 1);
-	const char *base = strcmp(L->name, deflt) == 0 ? kind_table[L->kind].name : L->name;
+	const char *base = strcmp(L->name, deflt) == 0 ? L->kind->name : L->name;
 	char *fn = arena_printf(A, "l%zu_%s", l + 1, base);
 	for (char *q = fn; *q; q++)
 		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
@@ -85,8 +85,7 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	lp->state = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->state);
 	for (size_t t = 0; t < L->n_tensors; t++) {
 		lp->tensor[t] = tensor_const(A, k, L->tensors[t].name);
-		lp->state[t] = p->opt->n_state ? arena_printf(A, "&state[0][%s]", lp->tensor[t])
-		                               : "NULL";
+		lp->state[t] = p->opt->n_state ? arena_printf(A, "&state[%s]", lp->tensor[t]) : "NULL";
 	}
 }
 
@@ -96,7 +95,7 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 static int plan_check(Ctx *ctx, const Model *m)
 {
 	for (size_t l = 0; l < m->n_layers; l++) {
-		const KindInfo *k = &kind_table[m->layers[l].kind];
+		const KindInfo *k = m->layers[l].kind;
 		if ((l == 0 && !k->first_ok) || (l + 1 < m->n_layers && k->last_only)) {
 			diag_error(ctx, m->layers[l].loc, "the trainer cannot have a %s layer %s", k->name,
 			           l == 0 ? "first" : "before the last");
@@ -104,10 +103,10 @@ static int plan_check(Ctx *ctx, const Model *m)
 		}
 	}
 	const Layer *last = m->n_layers ? &m->layers[m->n_layers - 1] : NULL;
-	if (!last || last->kind != loss_table[m->loss].output) {
+	if (!last || strcmp(last->kind->name, m->loss->output) != 0) {
 		diag_error(ctx, last ? last->loc : (Loc){m->path, 0, 0},
 		           "the trainer needs a %s layer last (loss %s)",
-		           kind_table[loss_table[m->loss].output].name, loss_table[m->loss].name);
+		           m->loss->output, m->loss->name);
 		return -1;
 	}
 	return 0;
@@ -123,7 +122,7 @@ Plan *plan_build(Ctx *ctx, const Model *m)
 		return NULL;
 	p = arena_alloc(A, sizeof *p);
 	p->m = m;
-	p->opt = &optimizer_table[m->train.optimizer];
+	p->opt = m->train.optimizer;
 	p->vl = m->dtype == DTYPE_F64 ? 8 : 16;
 	B = m->train.batch_size;
 	p->max_batch = B >= 1 && B <= PLAN_MAX_TILE ? B : PLAN_MAX_TILE;
@@ -133,7 +132,7 @@ Plan *plan_build(Ctx *ctx, const Model *m)
 	 * at B >= 64, 2 at B >= 16, else one (no pool); each pass is pooled
 	 * only when it has the work to gain from it. */
 	for (size_t l = 0; l < m->n_layers; l++)
-		kind_table[m->layers[l].kind].cost(m, l, p->max_batch, &p->rows_flop,
+		m->layers[l].kind->cost(m, l, p->max_batch, &p->rows_flop,
 		                                   &p->weights_flop);
 	size_t units = p->max_batch >= 64 ? 4 : p->max_batch >= 16 ? 2 : 1;
 	p->pool_rows = units > 1 && p->rows_flop >= PLAN_POOL_ROWS_FLOP;
@@ -142,7 +141,7 @@ Plan *plan_build(Ctx *ctx, const Model *m)
 
 	for (size_t l = 0; l < m->n_layers; l++) {
 		layer_names(A, p, l);
-		kind_table[m->layers[l].kind].plan(p, l);
+		m->layers[l].kind->plan(p, l);
 		p->weight_units += p->layers[l].units;
 		if (p->layers[l].pack_len > p->pack_len)
 			p->pack_len = p->layers[l].pack_len;
@@ -163,7 +162,7 @@ void plan_print(const Plan *p, Buf *out)
 		const LayerPlan *lp = &p->layers[l];
 		const Layer *L = &m->layers[l];
 		buf_printf(out, "layer %zu %s: ", lp->k, lp->fn);
-		kind_table[L->kind].describe(out, L);
+		L->kind->describe(out, L);
 		buf_printf(out, "; a %s, g %s, d %s, input %s, input gradient %s, weight units %zu\n",
 		           lp->a, lp->g ? lp->g : "-", lp->d ? lp->d : "-", lp->xn,
 		           lp->gx ? lp->gx : "-", lp->units);

@@ -4,10 +4,11 @@
  * by lines "//@ section NAME"; text before the first section is the file's own
  * description and is never emitted.  Expansion substitutes {{NAME}}
  * placeholders and nothing else: no conditionals, no loops (decisions stay in
- * emit.c).  It is strict so a typo in a template or the emitter is caught by
- * the unit test that expands every section: an unknown placeholder, a value
- * that is NULL, a value the section never uses and an unknown section are all
- * errors naming template:line.
+ * the plan and the kinds' hooks).  It is strict so a typo in a template or
+ * the emitter is caught by the unit test that expands every section: an
+ * unknown placeholder, a value that is NULL, a value the section never uses
+ * (unless the caller passed it as `shared`, a set several sections draw
+ * from) and an unknown section are all errors naming template:line.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,12 @@
 /*
  * driver.c - nncc_main(), the generated trainer's command line: parses the
- * options, loads and normalises the IDX data, trains the model with
- * mini-batch SGD through its entry points, evaluates it and reports.  The
- * gradients are the generated code's business; the report formats live in
+ * options (the model's optimizer hyper-parameters among them), loads and
+ * normalises the IDX data, trains the model in mini-batches through the
+ * runtime's loop (train.c), evaluates it and reports.  Gradients and the
+ * optimizer are the generated code's business; the report formats live in
  * report.c and plot.c.
  *
- * Vocabulary: N = training samples, B = batch size, T = iterations (one SGD
+ * Vocabulary: N = training samples, B = batch size, T = iterations (one
  * update each), tile = at most m->max_batch samples handed to one entry
  * point call, "stream" = the training samples repeated end to end (in file
  * order, or a fresh permutation per pass when shuffling).
@@ -110,7 +111,7 @@ static const opt_def_t opt_defs[] = {
 	{"epochs", "N", OPT_EPOCHS, OFF(epochs),
 	 "train for N epochs of ceil(samples / batch)\niterations"},
 	{"iterations", "N", OPT_ITERATIONS, OFF(iterations),
-	 "train for N iterations (SGD updates);\n0 = evaluate only"},
+	 "train for N iterations (optimizer updates);\n0 = evaluate only"},
 	{"no-train", NULL, OPT_NO_TRAIN, 0, "evaluate only, same as --iterations 0"},
 	{"lr", "X", OPT_LR, OFF(lr), "learning rate"},
 	{"batch", "N|full", OPT_BATCH, OFF(batch),
@@ -629,7 +630,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	}
 	t0 = now_seconds();
 	for (size_t it = 1; it <= T; it++) {
-		u.step = r->loaded_iterations + it;
+		u.step = it;   /* --load starts a fresh optimizer */
 		double loss = nncc_train_batch(m, &r->stream, &u) / (double)B;
 		double t = now_seconds();
 		int paused = 0;
@@ -654,6 +655,36 @@ static int run_train(run_t *r, nncc_summary_t *s)
 }
 
 /* ---- results ------------------------------------------------------------ */
+
+/* What the weight file records besides the weights: the optimizer's name,
+ * its step counter and state, and where the training stream stands (for
+ * an exact continuation; docs/weights.md).  ck->perm is malloc'd. */
+static int checkpoint_of(const run_t *r, const nncc_summary_t *s, nncc_checkpoint_t *ck)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_stream_t *st = &r->stream;
+	memset(ck, 0, sizeof *ck);
+	if (m->optimizer && strlen(m->optimizer) < sizeof ck->optimizer) {
+		ck->has_optim = 1;
+		memcpy(ck->optimizer, m->optimizer, strlen(m->optimizer));
+		ck->step = s->iterations;
+		ck->n_state = m->n_state;
+		ck->state = m->state;
+	}
+	ck->has_position = 1;
+	ck->epoch = st->epoch;
+	ck->sample = st->pos;
+	memcpy(ck->rng, st->rng.s, sizeof ck->rng);
+	if (st->perm && st->n <= UINT32_MAX) {
+		ck->perm = malloc(st->n * sizeof *ck->perm);
+		if (!ck->perm)
+			return -1;
+		for (size_t i = 0; i < st->n; i++)
+			ck->perm[i] = (uint32_t)st->perm[i];
+		ck->n_perm = st->n;
+	}
+	return 0;
+}
 
 static int run_outputs(run_t *r, nncc_summary_t *s)
 {
@@ -688,7 +719,13 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 			.test_accuracy = (double)s->test.correct / (double)s->test.n,
 			.iterations = r->loaded_iterations + s->iterations,
 		};
-		if (nncc_weights_save(m, o->save, &r->norm, &meta, NULL, &err))
+		nncc_checkpoint_t ck;
+		int rc;
+		if (checkpoint_of(r, s, &ck))
+			return fail(m, "out of memory");
+		rc = nncc_weights_save(m, o->save, &r->norm, &meta, &ck, &err);
+		free(ck.perm);
+		if (rc)
 			return fail(m, "%s", err.msg);
 	}
 	return 0;

@@ -35,6 +35,16 @@ const char *nncc_norm_name(int norm)
 	return "?";
 }
 
+const char *nncc_norm_doc(int norm)
+{
+	switch (norm) {
+#define NNCC_X(ID, v, name, doc) case v: return doc;
+	NNCC_NORMS(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
 const char *nncc_init_name(int init)
 {
 	switch (init) {

@@ -77,6 +77,7 @@ enum {
 const char *nncc_dtype_name(int dtype);
 const char *nncc_dtype_abbr(int dtype);
 const char *nncc_norm_name(int norm);
+const char *nncc_norm_doc(int norm);    /* "x = pixel / 255" */
 const char *nncc_init_name(int init);
 extern const char *const nncc_default_files[NNCC_DATA_FILES];
 
@@ -94,6 +95,11 @@ typedef struct nncc_param {
 	size_t offset, size;     /* elements; size = rows * cols */
 	size_t rows, cols;       /* a vector is 1 x n */
 	int bias;                /* 1 for a bias (weight decay may skip it) */
+	/* Its initialisation rule's sizes: the fan-in and fan-out of the layer
+	 * it belongs to (dense: in and out, for W and b alike), for schemes
+	 * that scale by them.  nncc_init_params draws every tensor from
+	 * config.init times config.init_scale. */
+	size_t fan_in, fan_out;
 } nncc_param_t;
 
 typedef struct nncc_layer {

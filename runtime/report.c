@@ -144,6 +144,10 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	           "%d thread%s\n",
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
 	        o->shuffle ? "shuffled" : "file order", s->threads, s->threads == 1 ? "" : "s");
+	fprintf(f, "optimizer      %s", m->optimizer ? m->optimizer : "?");
+	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
+		fprintf(f, "%s%s %g", k ? ", " : ": ", m->hparams[k].name, o->hparams[k]);
+	fputc('\n', f);
 	fprintf(f, "train time     %.3f s, %.0f samples/s", s->train_seconds, samples_per_second(s));
 	if (s->eval_seconds > 0)
 		fprintf(f, " (periodic evaluation: %.3f s more)", s->eval_seconds);
@@ -197,8 +201,17 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", \"iterations\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
 	        s->iterations, s->batch);
 	json_number(f, o->lr);
-	fprintf(f, ", \"seed\": %llu, \"shuffle\": %s, \"train_loss\": ",
+	fprintf(f, ", \"seed\": %llu, \"shuffle\": %s, \"optimizer\": ",
 	        (unsigned long long)o->seed, o->shuffle ? "true" : "false");
+	json_string(f, m->optimizer);
+	fputs(", \"hparams\": {", f);
+	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++) {
+		fputs(k ? ", " : "", f);
+		json_string(f, m->hparams[k].name);
+		fputs(": ", f);
+		json_number(f, o->hparams[k]);
+	}
+	fputs("}, \"train_loss\": ", f);
 	json_number(f, s->train.loss);
 	fputs(", \"train_accuracy\": ", f);
 	json_number(f, ratio(s->train.correct, s->train.n));

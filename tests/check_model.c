@@ -42,7 +42,7 @@ static const Model *load_text(Run *r, const char *src)
 static void assert_dense(const Layer *L, const char *name, size_t in, size_t out,
                          Activation act, size_t w_offset)
 {
-	ck_assert_int_eq(L->kind, LAYER_DENSE);
+	ck_assert_str_eq(L->kind->name, "dense");
 	ck_assert_str_eq(L->name, name);
 	ck_assert_uint_eq(L->in, in);
 	ck_assert_uint_eq(L->out, out);
@@ -57,12 +57,14 @@ static void assert_dense(const Layer *L, const char *name, size_t in, size_t out
 	ck_assert_uint_eq(L->tensors[1].offset, w_offset + in * out);
 	ck_assert_uint_eq(L->tensors[1].size, out);
 	ck_assert(L->tensors[1].bias);
+	for (int t = 0; t < 2; t++)   /* the init rule's sizes: the layer's */
+		ck_assert(L->tensors[t].fan_in == in && L->tensors[t].fan_out == out);
 	ck_assert_uint_eq(L->n_params, in * out + out);
 }
 
 static void assert_softmax(const Layer *L, const char *name, size_t width)
 {
-	ck_assert_int_eq(L->kind, LAYER_SOFTMAX);
+	ck_assert_str_eq(L->kind->name, "softmax");
 	ck_assert_str_eq(L->name, name);
 	ck_assert_uint_eq(L->in, width);
 	ck_assert_uint_eq(L->out, width);
@@ -85,7 +87,7 @@ START_TEST(minimal_takes_defaults)
 	ck_assert_uint_eq(m->inputs, 3);
 	ck_assert_uint_eq(m->outputs, 2);
 	ck_assert_int_eq(m->dtype, DTYPE_F32);
-	ck_assert_int_eq(m->loss, LOSS_CROSS_ENTROPY);
+	ck_assert_str_eq(m->loss->name, "cross_entropy");
 	ck_assert_uint_eq(m->n_layers, 2);
 	assert_dense(&m->layers[0], "layer1", 3, 2, ACT_LINEAR, 0);
 	assert_softmax(&m->layers[1], "layer2", 2);
@@ -95,7 +97,7 @@ START_TEST(minimal_takes_defaults)
 
 	const Training *t = &m->train;
 	assert_loc(t->loc, "tests/valid/minimal.yaml", 9, 3);
-	ck_assert_int_eq(t->optimizer, OPT_SGD);
+	ck_assert_str_eq(t->optimizer->name, "sgd");
 	ck_assert_double_eq(t->learning_rate, 0.1);
 	ck_assert_uint_eq(t->batch_size, 4);
 	ck_assert_uint_eq(t->iterations, 0);
@@ -168,6 +170,7 @@ START_TEST(flow_style_and_full_batch)
 	ck_assert_uint_eq(m->train.iterations, 5);
 	ck_assert_double_eq(m->train.learning_rate, 1.0);
 	ck_assert(!m->train.shuffle);
+	ck_assert_str_eq(m->train.optimizer->name, "sgd");   /* {type: sgd} */
 	ck_assert_int_eq(m->data.normalize, NNCC_NORM_NONE);
 	run_fini(&r);
 }
@@ -281,8 +284,9 @@ START_TEST(names)
 	ck_assert_str_eq(activation_table[ACT_RELU].name, "relu");
 	for (int a = 0; a < ACT_COUNT; a++)
 		ck_assert(activation_table[a].forward && activation_table[a].deriv);
-	ck_assert_str_eq(kind_table[LAYER_DENSE].name, "dense");
-	ck_assert_str_eq(kind_table[LAYER_SOFTMAX].name, "softmax");
+	ck_assert_str_eq(kind_find("dense")->name, "dense");
+	ck_assert_ptr_null(kind_find("conv"));
+	ck_assert_str_eq(loss_find("cross_entropy")->output, "softmax");
 	ck_assert_str_eq(dtype_name(DTYPE_F32), "float32");
 	ck_assert_str_eq(dtype_name(DTYPE_F64), "float64");
 	ck_assert_str_eq(nncc_norm_name(NNCC_NORM_NONE), "none");
@@ -291,7 +295,8 @@ START_TEST(names)
 	ck_assert_str_eq(nncc_init_name(NNCC_INIT_UNIFORM), "uniform");
 	ck_assert_str_eq(nncc_dtype_abbr(NNCC_F64), "f64");
 	ck_assert_str_eq(nncc_default_files[NNCC_FILE_TEST_LABELS], "t10k-labels-idx1-ubyte");
-	ck_assert_str_eq(optimizer_table[OPT_SGD].name, "sgd");
+	ck_assert_str_eq(optimizer_find("sgd")->name, "sgd");
+	ck_assert_ptr_eq(optimizer_find("sgd"), &optimizer_table[0]);   /* the default */
 }
 END_TEST
 

@@ -180,7 +180,7 @@ static int relu_kink(const Where *w, const RefNet *ref, size_t off, size_t k)
 {
 	for (size_t l = 0; l < ref->n_layers; l++) {
 		const RefLayer *R = &ref->layers[l];
-		if (R->kind != LAYER_DENSE || R->act != ACT_RELU)
+		if (!R->z || R->act != ACT_RELU)   /* a layer with z and a relu */
 			continue;
 		const void *a = w->gm->tensor(NNCC_T_ACT, l);
 		for (size_t q = 0; q < k * R->out; q++) {

@@ -31,11 +31,11 @@ static void hand_model(Model *m, Layer *layers, size_t inputs, const size_t *uni
 	for (size_t l = 0; l < n_dense; l++) {
 		Layer *L = &layers[l];
 		memset(L, 0, sizeof *L);
-		L->kind = LAYER_DENSE;
+		L->kind = kind_find("dense");
 		L->in = width;
 		L->out = units[l];
 		L->act = acts[l];
-		L->n_tensors = kind_table[LAYER_DENSE].tensors(L, off);   /* W, then b */
+		L->n_tensors = L->kind->tensors(L, off);   /* W, then b */
 		L->n_params = L->in * L->out + L->out;
 		off += L->n_params;
 		width = L->out;
@@ -43,7 +43,7 @@ static void hand_model(Model *m, Layer *layers, size_t inputs, const size_t *uni
 	if (softmax) {
 		Layer *L = &layers[n_dense];
 		memset(L, 0, sizeof *L);
-		L->kind = LAYER_SOFTMAX;
+		L->kind = kind_find("softmax");
 		L->in = L->out = width;
 	}
 	m->n_layers = n_dense + (softmax ? 1 : 0);

@@ -26,8 +26,8 @@
 /* 4 -> 3 sigmoid -> 2 linear -> softmax, the tensors laid out out of layer
  * order on purpose (W1 at 3, b1 at 0): initialisation follows the
  * descriptor's tensors, not the offsets. */
-static const nncc_param_t t1[2] = {{"W", 3, 12, 4, 3, 0}, {"b", 0, 3, 1, 3, 1}};
-static const nncc_param_t t2[2] = {{"W", 15, 6, 3, 2, 0}, {"b", 21, 2, 1, 2, 1}};
+static const nncc_param_t t1[2] = {{"W", 3, 12, 4, 3, 0, 4, 3}, {"b", 0, 3, 1, 3, 1, 4, 3}};
+static const nncc_param_t t2[2] = {{"W", 15, 6, 3, 2, 0, 3, 2}, {"b", 21, 2, 1, 2, 1, 3, 2}};
 
 static const nncc_layer_t layers[3] = {
 	{"hidden", "dense", "sigmoid", 4, 3, 2, t1},

@@ -122,8 +122,8 @@ static inline void *blob_tensor(int which, size_t layer)
 }
 
 static const nncc_param_t blob_tensors[] = {
-	{"W", 0, IN * K, IN, K, 0},
-	{"b", IN * K, K, 1, K, 1},
+	{"W", 0, IN * K, IN, K, 0, IN, K},
+	{"b", IN * K, K, 1, K, 1, IN, K},
 };
 
 static const nncc_layer_t blob_layers[] = {

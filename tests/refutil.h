@@ -325,14 +325,14 @@ static inline void case_load(Loaded *L, const Case *c)
 		const Layer *r = &m->layers[l];
 		ck_assert_msg(g->in == r->in && g->out == r->out, "%s layer %zu: %zu->%zu, IR %zu->%zu",
 		              c->id, l, g->in, g->out, r->in, r->out);
-		ck_assert_str_eq(g->kind, kind_table[r->kind].name);
+		ck_assert_str_eq(g->kind, r->kind->name);
 		ck_assert_uint_eq(g->n_tensors, r->n_tensors);
 		for (size_t t = 0; t < r->n_tensors; t++) {
 			ck_assert_str_eq(g->tensors[t].name, r->tensors[t].name);
 			ck_assert_uint_eq(g->tensors[t].offset, r->tensors[t].offset);
 			ck_assert_uint_eq(g->tensors[t].size, r->tensors[t].size);
 		}
-		if (kind_table[r->kind].has_activation)
+		if (r->kind->has_activation)
 			ck_assert_str_eq(g->activation, activation_table[r->act].name);
 		else
 			ck_assert_ptr_null(g->activation);

@@ -113,7 +113,8 @@ static double act_curvature(Activation act)
 	return 0.0;
 }
 
-typedef struct RefKind {
+struct RefKind {
+	const char *name;     /* the compiler's kind of that name (kinds.c) */
 	int has_params;       /* z, delta and magnitudes kept */
 	/* z and a of sample b from its input `in` */
 	void (*forward)(RefNet *r, size_t l, size_t b, const double *in);
@@ -127,7 +128,7 @@ typedef struct RefKind {
 	void (*bounds_backward)(RefNet *r, size_t l, size_t b, const double *x, const double *mg,
 	                        double *mgp, size_t n);
 	int folds_loss;       /* its backward takes the label, not g (softmax + CE) */
-} RefKind;
+};
 
 /* dense: z_i = b_i + sum_j W[j][i] x_j, a_i = f(z_i) */
 static void dense_forward(RefNet *r, size_t l, size_t b, const double *in)
@@ -260,17 +261,15 @@ static void softmax_bounds_backward(RefNet *r, size_t l, size_t b, const double 
 	(void)b;
 }
 
-static const RefKind ref_kinds[LAYER_COUNT] = {
-	[LAYER_DENSE] = {1, dense_forward, dense_backward, dense_bounds_forward,
-	                 dense_bounds_backward, 0},
-	[LAYER_SOFTMAX] = {0, softmax_forward, softmax_backward, softmax_bounds_forward,
-	                   softmax_bounds_backward, 1},
+static const RefKind ref_kinds[] = {
+	{"dense", 1, dense_forward, dense_backward, dense_bounds_forward, dense_bounds_backward, 0},
+	{"softmax", 0, softmax_forward, softmax_backward, softmax_bounds_forward,
+	 softmax_bounds_backward, 1},
 };
 
 /* ---- the optimizers: one row each, the update from the batch-mean
  * gradient g of every parameter */
 
-typedef void (*RefOpt)(RefNet *r, double lr);
 
 /* sgd: theta -= lr g */
 static void sgd_update(RefNet *r, double lr)
@@ -279,9 +278,28 @@ static void sgd_update(RefNet *r, double lr)
 		r->params[p] -= lr * r->grads[p];
 }
 
-static const RefOpt ref_optimizers[OPT_COUNT] = {
-	[OPT_SGD] = sgd_update,
+static const struct {
+	const char *name;     /* the compiler's optimizer of that name (optim.c) */
+	void (*update)(RefNet *r, double lr);
+} ref_optimizers[] = {
+	{"sgd", sgd_update},
 };
+
+static const RefKind *ref_kind(const KindInfo *k)
+{
+	for (size_t i = 0; k && i < sizeof ref_kinds / sizeof ref_kinds[0]; i++)
+		if (strcmp(ref_kinds[i].name, k->name) == 0)
+			return &ref_kinds[i];
+	return NULL;
+}
+
+static void (*ref_optimizer(const OptimizerInfo *o))(RefNet *, double)
+{
+	for (size_t i = 0; o && i < sizeof ref_optimizers / sizeof ref_optimizers[0]; i++)
+		if (strcmp(ref_optimizers[i].name, o->name) == 0)
+			return ref_optimizers[i].update;
+	return NULL;
+}
 
 /* ---- construction */
 
@@ -299,8 +317,9 @@ static int ref_check(const Model *m, char *err, size_t errlen)
 		snprintf(err, errlen, "model has no layers");
 		goto out;
 	}
-	if ((unsigned)m->train.optimizer >= OPT_COUNT || !ref_optimizers[m->train.optimizer]) {
-		snprintf(err, errlen, "optimizer %d not in the reference", (int)m->train.optimizer);
+	if (!ref_optimizer(m->train.optimizer)) {
+		snprintf(err, errlen, "optimizer %s not in the reference",
+		         m->train.optimizer ? m->train.optimizer->name : "?");
 		goto out;
 	}
 	for (size_t l = 0; l < m->n_layers; l++) {
@@ -310,11 +329,12 @@ static int ref_check(const Model *m, char *err, size_t errlen)
 			goto out;
 		}
 		width = L->out;
-		if ((unsigned)L->kind >= LAYER_COUNT || !ref_kinds[L->kind].forward) {
-			snprintf(err, errlen, "layer %zu: kind %d not in the reference", l, (int)L->kind);
+		if (!ref_kind(L->kind)) {
+			snprintf(err, errlen, "layer %zu: kind %s not in the reference", l,
+			         L->kind ? L->kind->name : "?");
 			goto out;
 		}
-		if (ref_kinds[L->kind].folds_loss && (l + 1 != m->n_layers || L->out != L->in)) {
+		if (ref_kind(L->kind)->folds_loss && (l + 1 != m->n_layers || L->out != L->in)) {
 			snprintf(err, errlen, "layer %zu: softmax must be last with in == out", l);
 			goto out;
 		}
@@ -362,15 +382,15 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->params = ref_calloc(m->n_params, sizeof(double));
 	r->grads = ref_calloc(m->n_params, sizeof(double));
 	r->mgrads = ref_calloc(m->n_params, sizeof(double));
-	r->opt = m->train.optimizer;
+	r->update = ref_optimizer(m->train.optimizer);
 	memcpy(r->hparams, m->train.hparams, sizeof r->hparams);
-	r->n_state = optimizer_table[m->train.optimizer].n_state;
+	r->n_state = m->train.optimizer->n_state;
 	r->state = ref_calloc(r->n_state * m->n_params, sizeof(double));
 	r->layers = ref_calloc(m->n_layers, sizeof(RefLayer));
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
 		RefLayer *R = &r->layers[l];
-		R->kind = L->kind;
+		R->kind = ref_kind(L->kind);
 		R->act = L->act;
 		R->in = L->in;
 		R->out = L->out;
@@ -378,7 +398,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 		R->n_tensors = L->n_tensors;
 		R->a = ref_calloc(cap * L->out, sizeof(double));
 		R->ma = ref_calloc(cap * L->out, sizeof(double));
-		if (ref_kinds[L->kind].has_params) {
+		if (R->kind->has_params) {
 			R->z = ref_calloc(cap * L->out, sizeof(double));
 			R->delta = ref_calloc(cap * L->out, sizeof(double));
 			R->mz = ref_calloc(cap * L->out, sizeof(double));
@@ -419,7 +439,7 @@ void ref_forward(RefNet *r, size_t n, const double *x)
 	r->n = n;
 	for (size_t l = 0; l < r->n_layers; l++)
 		for (size_t b = 0; b < n; b++)
-			ref_kinds[r->layers[l].kind].forward(r, l, b, layer_input(r, l, x, b));
+			r->layers[l].kind->forward(r, l, b, layer_input(r, l, x, b));
 }
 
 const double *ref_output(const RefNet *r)
@@ -465,7 +485,7 @@ void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y)
 
 	for (size_t l = r->n_layers; l-- > 0;) {
 		for (size_t b = 0; b < n; b++)
-			ref_kinds[r->layers[l].kind].backward(r, l, b, layer_input(r, l, x, b),
+			r->layers[l].kind->backward(r, l, b, layer_input(r, l, x, b),
 			                                       g + b * wmax, y[b], gp + b * wmax, n);
 		double *t = g;                             /* the input's gradient is next */
 		g = gp;
@@ -478,7 +498,7 @@ void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y)
 void ref_update(RefNet *r, double lr)
 {
 	r->t++;
-	ref_optimizers[r->opt](r, lr);
+	r->update(r, lr);
 }
 
 /* ---- error scales (ref_bounds): not backprop, the yardstick for comparing */
@@ -487,7 +507,7 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 {
 	for (size_t l = 0; l < r->n_layers; l++)
 		for (size_t b = 0; b < n; b++)
-			ref_kinds[r->layers[l].kind].bounds_forward(r, l, b, x);
+			r->layers[l].kind->bounds_forward(r, l, b, x);
 
 	/* loss and output: M_L = mean_b (L_b + M_in_y + sum_k p_k M_in_k) and
 	 * M_g = |p - onehot| + M_p at the input of a softmax that folds the
@@ -498,7 +518,7 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 	double *mgp = ref_calloc(n * wmax, sizeof(double));
 	size_t l = r->n_layers;
 	const RefLayer *last = &r->layers[l - 1];
-	int folds = ref_kinds[last->kind].folds_loss;
+	int folds = last->kind->folds_loss;
 	r->mloss = 0.0;
 	for (size_t b = 0; b < n; b++) {
 		const double *p = last->a + b * last->out;
@@ -520,7 +540,7 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 
 	while (l-- > 0) {
 		for (size_t b = 0; b < n; b++)
-			ref_kinds[r->layers[l].kind].bounds_backward(r, l, b, x, mg + b * wmax,
+			r->layers[l].kind->bounds_backward(r, l, b, x, mg + b * wmax,
 			                                              mgp + b * wmax, n);
 		double *t = mg;
 		mg = mgp;

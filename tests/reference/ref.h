@@ -31,8 +31,10 @@
  * runtime/nncc.h has the same name and comes first on the include path. */
 #include "../../compiler/nncc.h"
 
+typedef struct RefKind RefKind;
+
 typedef struct RefLayer {
-	LayerKind kind;
+	const RefKind *kind;  /* its row of the reference's own kind table (ref.c) */
 	Activation act;       /* kinds with an activation */
 	size_t in, out;
 	Tensor tensors[NNCC_MAX_TENSORS]; /* as the Model's: offsets into params/grads */
@@ -44,14 +46,17 @@ typedef struct RefLayer {
 	double *mz, *ma, *mdelta;
 } RefLayer;
 
-typedef struct RefNet {
+typedef struct RefNet RefNet;
+struct RefNet {
 	size_t n_inputs, n_outputs;
 	size_t n_layers;
 	RefLayer *layers;     /* owned */
 	size_t n_params;
 	double *params;       /* [n_params], owned */
 	double *grads;        /* [n_params] batch means, owned */
-	Optimizer opt;        /* the Model's optimizer and its hyper-parameters */
+	/* the Model's optimizer (its row of the reference's own table) and its
+	 * hyper-parameters */
+	void (*update)(RefNet *r, double lr);
 	double hparams[NNCC_MAX_HPARAMS];
 	size_t n_state;       /* its state: n_state slots of n_params, owned */
 	double *state;
@@ -60,7 +65,7 @@ typedef struct RefNet {
 	double mloss;         /* magnitude of the batch-mean loss, ref_bounds() */
 	size_t cap;           /* largest n accepted by the entry points */
 	size_t n;             /* samples of the last ref_forward */
-} RefNet;
+};
 
 /* Builds a reference for model m with room for cap samples, parameters
  * zeroed.  Returns NULL and writes a reason into err (errlen bytes) if the
