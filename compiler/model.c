@@ -146,22 +146,23 @@ static const char *found_kind(Ctx *ctx, const Node *n)
 	return arena_printf(ctx->arena, "a scalar %s", found(ctx, n));
 }
 
-/* "a, b, c" from a table's keys or names.  Owner: the arena. */
-static const char *field_list(Ctx *ctx, const Field *fields, size_t n)
+/* "a, b, c": the names of n table rows of `size` bytes each, the name a
+ * `const char *` at offset `off` of a row (a Field's key, a kind's name...),
+ * after `first` when it is not NULL.  Owner: the arena. */
+static const char *names_of(Ctx *ctx, const char *first, const void *rows, size_t n,
+                            size_t size, size_t off)
 {
-	const char *s = "";
-	for (size_t i = 0; i < n; i++)
-		s = arena_printf(ctx->arena, "%s%s%s", s, i ? ", " : "", fields[i].key);
+	const char *s = first ? first : "";
+	for (size_t i = 0; i < n; i++) {
+		const char *name;
+		memcpy(&name, (const char *)rows + i * size + off, sizeof name);
+		s = arena_printf(ctx->arena, "%s%s%s", s, *s ? ", " : "", name);
+	}
 	return s;
 }
 
-static const char *enum_list(Ctx *ctx, const EnumTable *t)
-{
-	const char *s = "";
-	for (size_t i = 0; i < t->n; i++)
-		s = arena_printf(ctx->arena, "%s%s%s", s, i ? ", " : "", t->names[i].name);
-	return s;
-}
+#define NAMES_OF(ctx, first, rows, n, type, field) \
+	names_of((ctx), (first), (rows), (n), sizeof(type), offsetof(type, field))
 
 /* Every key of map must be in t; each value must have the field's kind;
  * required keys must be present (reported at the mapping). */
@@ -176,7 +177,7 @@ static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *whe
 				f = &t->fields[j];
 		if (!f) {
 			diag_error(ctx, key->loc, "unknown key '%s' %s (expected: %s)", key->str,
-			           where, field_list(ctx, t->fields, t->n));
+			           where, NAMES_OF(ctx, NULL, t->fields, t->n, Field, key));
 			continue;
 		}
 		if (val->kind != f->kind && f->kind != NODE_ANY) {
@@ -329,7 +330,7 @@ static void field_enum(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	const EnumName *e = enum_find(t, val->str);
 	if (!e) {
 		diag_error(ctx, val->loc, "unknown %s %s (expected: %s)", t->what,
-		           found(ctx, val), enum_list(ctx, t));
+		           found(ctx, val), NAMES_OF(ctx, NULL, t->names, t->n, EnumName, name));
 		return;
 	}
 	int v = e->value;
@@ -406,10 +407,7 @@ static const Field layer_common[] = {
 
 static const char *layer_kinds_list(Ctx *ctx)
 {
-	const char *s = "";
-	for (size_t k = 0; k < kind_count; k++)
-		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", kind_table[k].name);
-	return s;
+	return NAMES_OF(ctx, NULL, kind_table, kind_count, KindInfo, name);
 }
 
 /* "layer \"hidden\"" or "layer 3" for messages.  Owner: the arena. */
@@ -503,10 +501,8 @@ static void field_loss(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
 	const LossInfo *l = loss_find(val->str);
 	if (!l) {
-		const char *s = "";
-		for (size_t k = 0; k < loss_count; k++)
-			s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", loss_table[k].name);
-		diag_error(ctx, val->loc, "unknown loss %s (expected: %s)", found(ctx, val), s);
+		diag_error(ctx, val->loc, "unknown loss %s (expected: %s)", found(ctx, val),
+		           NAMES_OF(ctx, NULL, loss_table, loss_count, LossInfo, name));
 		return;
 	}
 	*(const LossInfo **)((char *)obj + f->offset) = l;
@@ -517,18 +513,12 @@ static void field_loss(Ctx *ctx, const Field *f, const Node *val, void *obj)
 
 static const char *optimizer_list(Ctx *ctx)
 {
-	const char *s = "";
-	for (size_t k = 0; k < optimizer_count; k++)
-		s = arena_printf(ctx->arena, "%s%s%s", s, k ? ", " : "", optimizer_table[k].name);
-	return s;
+	return NAMES_OF(ctx, NULL, optimizer_table, optimizer_count, OptimizerInfo, name);
 }
 
 static const char *hparam_list(Ctx *ctx, const OptimizerInfo *o)
 {
-	const char *s = "type";
-	for (size_t k = 0; k < o->n_hparams; k++)
-		s = arena_printf(ctx->arena, "%s, %s", s, o->hparams[k].key);
-	return s;
+	return NAMES_OF(ctx, "type", o->hparams, o->n_hparams, HParam, key);
 }
 
 /* One hyper-parameter's value: a boolean for a flag, else a finite number

@@ -56,11 +56,7 @@ static const char *layer_fn(Arena *A, const Model *m, size_t l)
 /* "L1_W" for tensor "W" of layer 1. */
 static const char *tensor_const(Arena *A, size_t k, const char *name)
 {
-	char *s = arena_printf(A, "L%zu_%s", k, name);
-	for (char *q = s; *q; q++)
-		if (*q >= 'a' && *q <= 'z')
-			*q = (char)(*q - 'a' + 'A');
-	return s;
+	return text_upper(A, arena_printf(A, "L%zu_%s", k, name));
 }
 
 static void layer_names(Arena *A, Plan *p, size_t l)
