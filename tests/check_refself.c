@@ -26,6 +26,8 @@ static void hand_model(Model *m, Layer *layers, size_t inputs, const size_t *uni
 
 	memset(m, 0, sizeof *m);
 	m->name = "hand";
+	m->train.optimizer = optimizer_find("sgd");
+	m->loss = loss_find("cross_entropy");
 	m->inputs = inputs;
 	m->layers = layers;
 	for (size_t l = 0; l < n_dense; l++) {
