@@ -8,6 +8,7 @@
  * paths, no hash order.
  * Vocabulary: P = network name, l = 0-based layer index, K = l + 1.
  */
+#include <math.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -167,11 +168,22 @@ static void emit_sizes(Emitter *e)
 		          p->pack_len);
 }
 
+/* The optimizer's template, its hyper-parameters as HP_<KEY> (u->hparams[k],
+ * the order of its row and of the descriptor's table). */
 static void emit_optimizer(Emitter *e)
 {
-	TmplVar v[] = {{"N_STATE", plan_num(e->ctx->arena, e->plan->opt->n_state)},
-	               {"STRIDE", "N_PARAMS"}};
-	emit_tmpl(e, e->plan->opt->tmpl, "optimizer", NULL, 0, v, ARRAY_LEN(v));
+	Arena *A = e->ctx->arena;
+	const OptimizerInfo *o = e->plan->opt;
+	TmplVar v[4 + NNCC_MAX_HPARAMS];
+	size_t n = 0;
+	v[n++] = (TmplVar){"N_STATE", plan_num(A, e->plan->n_state)};
+	v[n++] = (TmplVar){"STRIDE", "N_PARAMS"};
+	v[n++] = (TmplVar){"NAME", o->name};
+	v[n++] = (TmplVar){"VARIANT", arena_printf(A, "%d", o->variant)};
+	for (size_t k = 0; k < o->n_hparams && k < NNCC_MAX_HPARAMS; k++)
+		v[n++] = (TmplVar){arena_printf(A, "HP_%s", text_upper(A, o->hparams[k].key)),
+		                   arena_printf(A, "u->hparams[%zu]", k)};
+	emit_tmpl(e, o->tmpl, "optimizer", v, n, NULL, 0);
 }
 
 static void emit_buffers(Emitter *e)
@@ -185,9 +197,9 @@ static void emit_buffers(Emitter *e)
 	emit_line(e, " * for a layer with parameters its delta d = dL/dz. */");
 	emit_line(e, "static real params[N_PARAMS]; /* (%zu) */", m->n_params);
 	emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
-	if (p->opt->n_state)
+	if (p->n_state)
 		emit_line(e, "static real state[OPT_STATE * N_PARAMS]; /* (%zu, %zu): slot k at "
-		          "k * N_PARAMS */", p->opt->n_state, m->n_params);
+		          "k * N_PARAMS */", p->n_state, m->n_params);
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const LayerPlan *lp = &p->layers[l];
 		const char *bufs[3] = {lp->a, lp->g, lp->d};
@@ -315,12 +327,22 @@ static void emit_tables(Emitter *e)
 		emit_line(e, "static const nncc_hparam_t hparams[%zu] = {", p->opt->n_hparams);
 		for (size_t h = 0; h < p->opt->n_hparams; h++) {
 			const HParam *hp = &p->opt->hparams[h];
+			/* a layout switch is fixed: its range is its value */
+			double v = m->train.hparams[h], lo = hp->layout ? v : hp->min;
+			double hi = hp->layout ? v : hp->max;
 			emit_line(e, "\t{%s, %s, %s, %s, %d, %d, %d, %s},", text_c_string(A, hp->key),
-			          text_double(A, m->train.hparams[h]), text_double(A, hp->min),
-			          text_double(A, hp->max), hp->min_open, hp->max_open, hp->flag,
-			          text_c_string(A, hp->help));
+			          text_double(A, v), text_double(A, lo),
+			          isinf(hi) ? "HUGE_VAL" : text_double(A, hi), hp->min_open,
+			          hp->max_open, hp->flag, text_c_string(A, hp->help));
 		}
 		emit_line(e, "};");
+		Buf vals;
+		buf_init(&vals);
+		for (size_t h = 0; h < p->opt->n_hparams; h++)
+			buf_printf(&vals, "%s%s", h ? ", " : "", text_double(A, m->train.hparams[h]));
+		emit_line(e, "static const double hparam_values[%zu] = {%s};", p->opt->n_hparams,
+		          vals.data);
+		buf_fini(&vals);
 	}
 }
 
@@ -340,7 +362,8 @@ static void emit_entry_points(Emitter *e)
 	TmplVar vloss[] = {{"O", p->layers[m->n_layers - 1].a},
 	                   {"ON", p->layers[m->n_layers - 1].a},
 	                   {"OUT_N", plan_num(A, m->outputs)}};
-	TmplVar vu[] = {{"STATE", p->opt->n_state ? "state" : "NULL"}};
+	TmplVar vu[] = {{"STATE", p->n_state ? "state" : "NULL"},
+	                {"DEFAULTS", p->opt->n_hparams ? "hparam_values" : "NULL"}};
 	TmplVar vt[] = {{"ACTS", arena_strdup(A, acts.data)},
 	                {"DELTAS", arena_strdup(A, deltas.data)}};
 	buf_fini(&acts);
@@ -379,7 +402,7 @@ static void emit_descriptor(Emitter *e)
 		{"OPTIMIZER", text_c_string(A, p->opt->name)},
 		{"N_HPARAMS", plan_num(A, p->opt->n_hparams)},
 		{"HPARAMS", p->opt->n_hparams ? "hparams" : "NULL"},
-		{"STATE", p->opt->n_state ? "state" : "NULL"},
+		{"STATE", p->n_state ? "state" : "NULL"},
 		{"LR", text_double(A, t->learning_rate)},
 		{"BATCH", arena_printf(A, "%zu,%s", t->batch_size, t->batch_size ? "" : " /* full batch */")},
 		{"ITERATIONS", plan_num(A, t->iterations)},

@@ -493,6 +493,15 @@ static void training_check(Ctx *ctx, const Node *map, void *obj)
 	else if (!it && !ep)
 		diag_error(ctx, map->loc,
 		           "missing 'iterations' or 'epochs' in 'training' (give exactly one)");
+	/* The rate: the YAML's, else the optimizer's default (PyTorch's). */
+	if (!map_key(map, "learning_rate")) {
+		if (isnan(t->optimizer->default_lr))
+			diag_error(ctx, map->loc,
+			           "missing required key 'learning_rate' in 'training' (%s has no "
+			           "default rate)", t->optimizer->name);
+		else
+			t->learning_rate = t->optimizer->default_lr;
+	}
 }
 
 /* ---- The loss: a loss_table row (optim.c). */
@@ -540,9 +549,13 @@ static void parse_hparam(Ctx *ctx, const HParam *h, const Node *val, double *out
 	double v = ok ? strtod(s, &end) : 0;
 	if (!ok || *end || !isfinite(v) || (h->min_open ? !(v > h->min) : !(v >= h->min)) ||
 	    (h->max_open ? !(v < h->max) : !(v <= h->max))) {
-		diag_error(ctx, val->loc, "'%s' must be a number in %s%g, %g%s, got %s", h->key,
-		           h->min_open ? "(" : "[", h->min, h->max, h->max_open ? ")" : "]",
-		           found(ctx, val));
+		if (isinf(h->max))
+			diag_error(ctx, val->loc, "'%s' must be a number %s %g, got %s", h->key,
+			           h->min_open ? ">" : ">=", h->min, found(ctx, val));
+		else
+			diag_error(ctx, val->loc, "'%s' must be a number in %s%g, %g%s, got %s", h->key,
+			           h->min_open ? "(" : "[", h->min, h->max, h->max_open ? ")" : "]",
+			           found(ctx, val));
 		return;
 	}
 	*out = v;
@@ -621,6 +634,9 @@ static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj
 		}
 		parse_hparam(ctx, h, v, &t->hparams[k - 1]);
 	}
+	const char *why = info->check ? info->check(t->hparams) : NULL;
+	if (why)
+		diag_error(ctx, val->loc, "%s optimizer: %s", info->name, why);
 }
 
 static const Field init_fields[] = {
@@ -632,7 +648,7 @@ static const Table init_tbl = {init_fields, sizeof init_fields / sizeof init_fie
 
 static const Field training_fields[] = {
 	{"optimizer", NODE_ANY, field_optimizer, 0, false, NULL},
-	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Training, learning_rate), true,
+	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Training, learning_rate), false,
 	 NULL},
 	{"batch_size", NODE_SCALAR, field_batch, offsetof(Training, batch_size), true,
 	 &count_range},

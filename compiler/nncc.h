@@ -269,9 +269,11 @@ const KindInfo *kind_find(const char *name);   /* NULL if there is none */
 typedef struct HParam {
 	const char *key;           /* YAML key (optimizer mapping) and --option */
 	double def;                /* the default (PyTorch 1.13's) */
-	double min, max;           /* accepted range */
+	double min, max;           /* accepted range; max may be HUGE_VAL */
 	bool min_open, max_open;   /* the bound itself is excluded */
 	bool flag;                 /* 0 or 1 (true/false in YAML) */
+	bool layout;               /* it decides the state slots: fixed when nncc
+	                              generates the trainer, not an option */
 	const char *help;
 } HParam;
 
@@ -279,8 +281,13 @@ struct OptimizerInfo {
 	const char *name;          /* YAML word */
 	const HParam *hparams;
 	size_t n_hparams;
-	size_t n_state;            /* state slots per parameter */
+	double default_lr;         /* PyTorch's default rate; NAN: learning_rate is required */
+	/* State slots per parameter (0..3) for hyper-parameters hp. */
+	size_t (*n_state)(const double *hp);
+	/* NULL, or why hp cannot go together ("nesterov needs ..."). */
+	const char *(*check)(const double *hp);
 	const char *tmpl;          /* its template file under templates/ */
+	int variant;               /* tells apart rows sharing a template ({{VARIANT}}) */
 	const char *formula;       /* one line for the generated file's header */
 };
 
@@ -392,6 +399,7 @@ typedef struct LayerPlan {
 struct Plan {
 	const Model *m;
 	const OptimizerInfo *opt;
+	size_t n_state;            /* its state slots for the model's hyper-parameters */
 	size_t vl;                 /* reals per AVX-512 vector of the dtype */
 	size_t max_batch;          /* the tile size */
 	size_t rows_per_unit;      /* samples per work unit of the row passes */

@@ -81,7 +81,7 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	lp->state = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->state);
 	for (size_t t = 0; t < L->n_tensors; t++) {
 		lp->tensor[t] = tensor_const(A, k, L->tensors[t].name);
-		lp->state[t] = p->opt->n_state ? arena_printf(A, "&state[%s]", lp->tensor[t]) : "NULL";
+		lp->state[t] = p->n_state ? arena_printf(A, "&state[%s]", lp->tensor[t]) : "NULL";
 	}
 }
 
@@ -119,6 +119,7 @@ Plan *plan_build(Ctx *ctx, const Model *m)
 	p = arena_alloc(A, sizeof *p);
 	p->m = m;
 	p->opt = m->train.optimizer;
+	p->n_state = p->opt->n_state(m->train.hparams);
 	p->vl = m->dtype == DTYPE_F64 ? 8 : 16;
 	B = m->train.batch_size;
 	p->max_batch = B >= 1 && B <= PLAN_MAX_TILE ? B : PLAN_MAX_TILE;
@@ -149,7 +150,7 @@ void plan_print(const Plan *p, Buf *out)
 {
 	const Model *m = p->m;
 	buf_printf(out, "network %s: %s, max_batch %zu, optimizer %s (%zu state slots)\n", m->name,
-	           dtype_name(m->dtype), p->max_batch, p->opt->name, p->opt->n_state);
+	           dtype_name(m->dtype), p->max_batch, p->opt->name, p->n_state);
 	buf_printf(out, "rows: %zu per unit, pooled %s (%.3g FLOP); weights: %zu units, pooled %s "
 	                "(%.3g FLOP); pack %zu\n",
 	           p->rows_per_unit, p->pool_rows ? "yes" : "no", p->rows_flop, p->weight_units,

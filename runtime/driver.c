@@ -349,24 +349,41 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 	} words[] = {{"on", 1}, {"off", 0}, {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
 	             {"1", 1}, {"0", 0}};
 	char *end;
-	double x;
+	double x = NAN;
+	int parsed = 0;
 	if (h->flag) {
-		for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		for (size_t i = 0; i < sizeof words / sizeof words[0] && !parsed; i++)
 			if (!strcmp(arg, words[i].word)) {
-				*out = words[i].value;
-				return NULL;
+				x = words[i].value;
+				parsed = 1;
 			}
-		return "on or off";
+	} else {
+		errno = 0;
+		x = strtod(arg, &end);
+		parsed = *arg && !*end && !errno && isfinite(x);
 	}
-	errno = 0;
-	x = strtod(arg, &end);
-	if (*arg && !*end && !errno && isfinite(x) && (h->min_open ? x > h->min : x >= h->min) &&
+	if (parsed && (h->min_open ? x > h->min : x >= h->min) &&
 	    (h->max_open ? x < h->max : x <= h->max)) {
 		*out = x;
 		return NULL;
 	}
-	snprintf(expect, len, "a number in %s%g, %g%s", h->min_open ? "(" : "[", h->min, h->max,
-	         h->max_open ? ")" : "]");
+	if (h->min == h->max && !h->min_open && !h->max_open) {   /* a layout switch */
+		char fixed[32];
+		if (h->flag)
+			snprintf(fixed, sizeof fixed, "%s", h->min != 0 ? "on" : "off");
+		else
+			snprintf(fixed, sizeof fixed, "%g", h->min);
+		snprintf(expect, len, "%s: fixed when nncc generated the trainer, as it lays out the "
+		         "optimizer's state; regenerate with '%s: %s' in the YAML", fixed, h->name,
+		         arg);
+	}
+	else if (h->flag)
+		snprintf(expect, len, "on or off");
+	else if (isinf(h->max))
+		snprintf(expect, len, "a number %s %g", h->min_open ? ">" : ">=", h->min);
+	else
+		snprintf(expect, len, "a number in %s%g, %g%s", h->min_open ? "(" : "[", h->min,
+		         h->max, h->max_open ? ")" : "]");
 	return expect;
 }
 
@@ -374,7 +391,7 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t *m)
 {
 	struct option longs[N_OPTS + NNCC_MAX_HPARAMS + 1];
-	char hp_names[NNCC_MAX_HPARAMS][64], expect[96];
+	char hp_names[NNCC_MAX_HPARAMS][64], expect[256];
 	const char *prog = argc > 0 && argv[0] ? argv[0] : m->name;
 	const char *bad = NULL;
 	int c;

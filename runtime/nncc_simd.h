@@ -67,6 +67,7 @@ typedef float real;
 #define TANH tanhf
 #define LOG logf
 #define FMA fmaf
+#define SQRT sqrtf   /* correctly rounded, as the vector square root */
 #define R(c) c##f
 typedef uint32_t ureal;     /* the bits of a real */
 #define EXP_LO (-87.0f)     /* exp(EXP_LO) is normal */
@@ -98,6 +99,7 @@ typedef __mmask16 vmask;
 #define V_SUB(a, b) _mm512_sub_ps((a), (b))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #define V_DIV(a, b) _mm512_div_ps((a), (b))
+#define V_SQRT(a) _mm512_sqrt_ps(a)
 #define V_MAX(a, b) _mm512_max_ps((a), (b))   /* a > b ? a : b */
 #define V_MIN(a, b) _mm512_min_ps((a), (b))   /* a < b ? a : b */
 #define V_GT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
@@ -121,6 +123,7 @@ typedef double real;
 #define TANH tanh
 #define LOG log
 #define FMA fma
+#define SQRT sqrt    /* correctly rounded, as the vector square root */
 #define R(c) c
 typedef uint64_t ureal;     /* the bits of a real */
 #define EXP_LO (-708.0)     /* exp(EXP_LO) is normal */
@@ -153,6 +156,7 @@ typedef __mmask8 vmask;
 #define V_SUB(a, b) _mm512_sub_pd((a), (b))
 #define V_MUL(a, b) _mm512_mul_pd((a), (b))
 #define V_DIV(a, b) _mm512_div_pd((a), (b))
+#define V_SQRT(a) _mm512_sqrt_pd(a)
 #define V_MAX(a, b) _mm512_max_pd((a), (b))   /* a > b ? a : b */
 #define V_MIN(a, b) _mm512_min_pd((a), (b))   /* a < b ? a : b */
 #define V_GT(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
@@ -303,6 +307,23 @@ KERN_INLINE vreal v_act_deriv_mul(int act, vreal y, vreal g)
 			t[l] = act_deriv(act, t[l]);
 		return V_MUL(V_LOAD(t), g);
 	}
+}
+#endif
+
+/* ---- For the optimizers (templates/opt_*.c): the batch-mean gradient of
+ * a parameter p from the kernels' gradient sum g, with PyTorch's L2 weight
+ * decay (`grad + wd * p`) when wd is not 0.  inv = 1 / batch. */
+static inline real opt_mean_s(real g, real inv, real wd, real p)
+{
+	g = g * inv;
+	return wd != R(0.0) ? FMA(wd, p, g) : g;
+}
+
+#if KERN_SIMD
+KERN_INLINE vreal opt_mean_v(vreal g, real inv, real wd, vreal p)
+{
+	g = V_MUL(g, V_SET1(inv));
+	return wd != R(0.0) ? V_FMA(V_SET1(wd), p, g) : g;
 }
 #endif
 

@@ -1,43 +1,60 @@
 /*
  * opt_sgd.c - plain stochastic gradient descent, the tutorial's optimizer:
- *   p <- p - lr * g,   g = (1/B) sum_s dL_s/dp, the batch-mean gradient
- * for every parameter p.  An optimizer's template defines what nncc_kern.h
- * asks of it (OPT_STATE, OPT_STRIDE, OptStep, opt_scalar, opt_vector: see
- * there) plus opt_prepare, which turns the driver's nncc_update_t into the
- * step's constants.  The kernels call opt_vector in the epilogue of the
- * fused weight-gradient pass and opt_scalar elsewhere, with g = the SUM of
- * the gradient over the batch: the 1/B goes into the constant.
+ *   p <- p - lr * (g + wd * p),   g = (1/B) sum_s dL_s/dp
+ * for every parameter p, g the batch-mean gradient, wd the L2 weight decay
+ * (PyTorch's torch.optim.SGD without momentum).  An optimizer's template
+ * defines what nncc_kern.h asks of it (OPT_STATE, OPT_STRIDE, OptStep,
+ * opt_scalar, opt_vector: see there) plus opt_prepare, which turns the
+ * driver's nncc_update_t into the step's constants.  The kernels call
+ * opt_vector in the epilogue of the fused weight-gradient pass and
+ * opt_scalar elsewhere, with the gradient SUM over the batch; the scalar
+ * and vector forms do the same operations in the same order.
  * Placeholders: N_STATE = its state slots (optim.c's row), STRIDE = the
- * parameter count constant.
+ * parameter count constant, HP_<KEY> = the hyper-parameter KEY's value in
+ * the update (u->hparams[k]).
  */
 
 //@ section optimizer
-/* ---- The optimizer: sgd,  p <- p - lr * (1/B) sum_s dL_s/dp.  No state. */
+/* ---- The optimizer: sgd,  p <- p - lr * (g + wd * p), g the batch-mean
+ * gradient.  No state. */
 #define OPT_STATE {{N_STATE}}
 #define OPT_STRIDE {{STRIDE}}
 
 typedef struct OptStep {
 	real scale;   /* lr / B: the gradient arrives as a sum over the batch */
+	real lr, inv; /* with weight decay: lr and 1 / B */
+	real wd[2];   /* weight decay of weights [0] and biases [1] (0: none) */
 } OptStep;
 
 static void opt_prepare(OptStep *o, const nncc_update_t *u)
 {
 	o->scale = (real)(u->lr / (double)u->batch);
+	o->lr = (real)u->lr;
+	o->inv = (real)(1.0 / (double)u->batch);
+	o->wd[0] = (real){{HP_WEIGHT_DECAY}};
+	o->wd[1] = {{HP_DECAY_BIASES}} != 0 ? o->wd[0] : (real)0;
 }
 
-/* p = p - scale * g in one rounding (an FMA), g = the gradient sum. */
+/* Without decay p = p - (lr / B) * sum in one rounding (an FMA); with it,
+ * p = p - lr * (sum / B + wd * p). */
 KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *s0, real *s1,
-                           real *s2)
+                            real *s2)
 {
-	(void)bias, (void)s0, (void)s1, (void)s2;
-	*p = FMA(-o->scale, g, *p);
+	(void)s0, (void)s1, (void)s2;
+	if (o->wd[bias] == (real)0)
+		*p = FMA(-o->scale, g, *p);
+	else
+		*p = FMA(-o->lr, opt_mean_s(g, o->inv, o->wd[bias], *p), *p);
 }
 
 #if KERN_SIMD
 KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *s0,
-                           vreal *s1, vreal *s2)
+                            vreal *s1, vreal *s2)
 {
-	(void)bias, (void)s0, (void)s1, (void)s2;
-	*p = V_FNMA(V_SET1(o->scale), g, *p);   /* the same FMA, 16 or 8 at a time */
+	(void)s0, (void)s1, (void)s2;
+	if (o->wd[bias] == (real)0)
+		*p = V_FNMA(V_SET1(o->scale), g, *p);
+	else
+		*p = V_FNMA(V_SET1(o->lr), opt_mean_v(g, o->inv, o->wd[bias], *p), *p);
 }
 #endif

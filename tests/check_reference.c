@@ -27,9 +27,15 @@
 #define TOL_F64 1e-10
 #define TOL_F32 1e-4
 
-#define K_EXPLICIT 3     /* SGD steps through forward/loss/backward/update */
+#define K_EXPLICIT 3     /* steps through forward/loss/backward/update */
 #define K_FUSED 2        /* then steps through step() (when B <= max_batch) */
+#define K_OPTIMIZER 22   /* steps of an optimizer network (bias correction, state) */
 #define N_GENERATED 25   /* networks drawn by the seeded generator */
+/* The precision the compared gradients are known to (the grads check's own
+ * tolerance is looser; what the kernels reach is about this): below it a
+ * normalising optimizer's update of a near-zero gradient is undetermined. */
+#define NOISE_F32 2e-6
+#define NOISE_F64 1e-14
 
 /* ---- the matrix */
 
@@ -98,7 +104,85 @@ static void matrix_generate(uint64_t seed)
 			snprintf(n->batch, sizeof n->batch, "%zu", b);
 		else
 			snprintf(n->batch, sizeof n->batch, "full");
+		n->lr = LR;
 		net_describe(n);
+	}
+}
+
+/* Networks o00..: one per optimizer setting of the list, PyTorch's
+ * defaults and the variants that take another path (Nesterov, dampening,
+ * centered, momentum, amsgrad, weight decay with and without the biases),
+ * K_OPTIMIZER steps per batch size so bias corrections and state build up.
+ * Shapes from their own seeded decks (the m networks are unaffected); the
+ * last two are 784-100-10 at batch 64, big enough that both passes run on
+ * the pool (threads 1 and 2 alternate per case as for every network). */
+static void matrix_optimizers(uint64_t seed)
+{
+	static const struct {
+		const char *yaml;
+		double lr;
+	} opts[] = {
+		{"{type: sgd, weight_decay: 0.05}", 0.1},
+		{"{type: sgd, weight_decay: 0.05, decay_biases: false}", 0.1},
+		{"momentum", 0.05},
+		{"{type: momentum, momentum: 0.8, nesterov: true, weight_decay: 0.01}", 0.05},
+		{"{type: momentum, dampening: 0.3}", 0.05},
+		{"{type: adagrad, lr_decay: 0.01, weight_decay: 0.01}", 0.05},
+		{"adadelta", 1.0},
+		{"{type: rmsprop, weight_decay: 0.01}", 0.01},
+		{"{type: rmsprop, centered: true, momentum: 0.5}", 0.005},
+		{"adam", 0.01},
+		{"{type: adam, amsgrad: true, weight_decay: 0.02, beta1: 0.8}", 0.01},
+		{"{type: adamw, weight_decay: 0.1}", 0.01},
+		{"{type: adamw, amsgrad: true, decay_biases: false}", 0.01},
+		{"{type: adam, beta2: 0.99}", 0.001},   /* big: pooled */
+		{"momentum", 0.005},                    /* big: pooled */
+	};
+	static const size_t inputs[] = {3, 7, 17, 33};
+	static const size_t units[] = {2, 5, 13, 33};
+	static const size_t classes[] = {2, 3, 7, 10};
+	static const size_t acts[] = {ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU};
+	static const size_t batches[] = {1, 3, 20, 0};
+	Deck di = {inputs, 4, 0, {0}}, du = {units, 4, 0, {0}}, dc = {classes, 4, 0, {0}};
+	Deck da = {acts, 4, 0, {0}}, db = {batches, 4, 0, {0}};
+	size_t n_opts = sizeof opts / sizeof opts[0];
+	nncc_rng_t r;
+
+	nncc_rng_seed(&r, seed ^ 0x6f7074696d697a65ULL);   /* "optimize" */
+	for (size_t i = 0; i < n_opts; i++) {
+		Net *n = &G.nets[G.n_nets++];
+		snprintf(n->id, sizeof n->id, "o%02zu", i);
+		n->seed = nncc_rng_next(&r);
+		snprintf(n->optimizer, sizeof n->optimizer, "%s", opts[i].yaml);
+		n->lr = opts[i].lr;
+		n->steps = K_OPTIMIZER;
+		if (i + 2 >= n_opts) {
+			n->inputs = 784;
+			n->n_dense = 2;
+			n->units[0] = 100;
+			n->act[0] = ACT_RELU;
+			n->units[1] = 10;
+			n->act[1] = ACT_LINEAR;
+			snprintf(n->batch, sizeof n->batch, "64");
+		} else {
+			n->inputs = deck_deal(&di, &r);
+			n->n_dense = i % 3 + 1;
+			for (size_t l = 0; l + 1 < n->n_dense; l++) {
+				n->units[l] = deck_deal(&du, &r);
+				n->act[l] = (Activation)deck_deal(&da, &r);
+			}
+			n->units[n->n_dense - 1] = deck_deal(&dc, &r);
+			n->act[n->n_dense - 1] = (Activation)deck_deal(&da, &r);
+			size_t b = deck_deal(&db, &r);
+			if (b)
+				snprintf(n->batch, sizeof n->batch, "%zu", b);
+			else
+				snprintf(n->batch, sizeof n->batch, "full");
+		}
+		net_describe(n);
+		char d[sizeof n->desc];
+		snprintf(d, sizeof d, "%.150s, optimizer %.90s", n->desc, opts[i].yaml);
+		memcpy(n->desc, d, sizeof d);
 	}
 }
 
@@ -142,6 +226,10 @@ static void weights_init(const nncc_model_t *gm, RefNet *ref, Samples *d, nncc_r
 		rset(gm, gm->params, p, ref->params[p]);
 		d->mparams[p] = fabs(ref->params[p]);
 	}
+	/* a fresh optimizer on both sides */
+	ref_reset(ref);
+	if (gm->n_state)
+		memset(gm->state, 0, gm->n_state * gm->n_params * rsize(gm));
 }
 
 /* The generated tensor `which` of every layer for the k samples of a tile
@@ -225,7 +313,7 @@ static int step_explicit(Where *w, RefNet *ref, Samples *d, size_t first)
 		d->got[p] = rget(gm, gm->grads, p) / (double)B;
 	check_tensor(w, "grads / batch (mean gradient)", d->got, ref->grads, ref->mgrads,
 	             gm->n_params, 0);
-	update_both(gm, ref, d, LR, B);
+	update_both(w, ref, d, w->c->net->lr, B);
 	compare_params(w, ref, d, "params after update");
 	return 0;
 }
@@ -237,16 +325,16 @@ static int step_fused(Where *w, RefNet *ref, Samples *d, size_t first)
 	const nncc_model_t *gm = w->gm;
 	double ref_sum = reference_pass(ref, w->B, d->x + first * gm->n_inputs, d->y + first);
 
-	double hp[NNCC_MAX_HPARAMS];
-	nncc_update_t u = gen_update(gm, ref, LR, w->B, hp);
-	ref_update(ref, LR);
-	for (size_t p = 0; p < gm->n_params; p++)
-		d->mparams[p] += LR * ref->mgrads[p];
+	double hp[NNCC_MAX_HPARAMS], lr = w->c->net->lr;
+	nncc_update_t u = gen_update(gm, ref, lr, w->B, hp);
+	ref_update(ref, lr);
+	update_magnitudes(ref, d);
 	w->tile = ALL_TILES;
 	double loss = gm->step(w->B, (const char *)d->gx + first * gm->n_inputs * rsize(gm),
 	                       d->y + first, &u);
 	if (relu_kink(w, ref, 0, w->B))   /* ACT still holds step()'s forward pass */
 		return 1;
+	sync_undetermined(w, ref);
 	check_scalar(w, "step() loss (sum over the batch)", loss, ref_sum, ref->mloss * (double)w->B);
 	compare_params(w, ref, d, "params after step()");
 	return 0;
@@ -276,6 +364,7 @@ START_TEST(test_matrix)
 	data_make(&d, gm, data_size(gm->max_batch), &r);
 	RefNet *ref = ref_new(L.model, d.N, err, sizeof err);
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
+	ref->noise = c->f64 ? NOISE_F64 : NOISE_F32;
 
 	const size_t batches[] = {1, 3, 20, d.N};
 	size_t pbytes = gm->n_params * rsize(gm);
@@ -287,12 +376,19 @@ START_TEST(test_matrix)
 		weights_init(gm, ref, &d, &r);
 		compare_params(&w, ref, &d, "params as loaded");
 		size_t span = d.N - w.B + 1;   /* batch s starts at sample (s*B) % span */
-		for (w.step = 0; w.step < K_EXPLICIT && !kink; w.step++)
-			kink = step_explicit(&w, ref, &d, w.step * w.B % span);
-		if (w.B <= gm->max_batch) {
-			w.phase = "step()";
-			for (; w.step < K_EXPLICIT + K_FUSED && !kink; w.step++)
+		/* the first steps explicit (every tensor compared), the rest
+		 * through step() when the batch fits a tile; a sgd network of the
+		 * m series stops after its explicit steps when it does not */
+		size_t steps = c->net->steps ? c->net->steps
+		               : w.B <= gm->max_batch ? K_EXPLICIT + K_FUSED : K_EXPLICIT;
+		for (w.step = 0; w.step < steps && !kink; w.step++) {
+			if (w.step < K_EXPLICIT || w.B > gm->max_batch) {
+				w.phase = "explicit";
+				kink = step_explicit(&w, ref, &d, w.step * w.B % span);
+			} else {
+				w.phase = "step()";
 				kink = step_fused(&w, ref, &d, w.step * w.B % span);
+			}
 		}
 		memcpy(trained + bi * pbytes, gm->params, pbytes);
 	}
@@ -328,6 +424,7 @@ int main(void)
 {
 	matrix_setup("check_reference");
 	matrix_generate(G.seed);
+	matrix_optimizers(G.seed);
 	matrix_examples(G.seed);
 	for (size_t i = 0; i < G.n_nets; i++) {
 		if (!selected(G.nets[i].id))

@@ -112,7 +112,7 @@ START_TEST(test_trajectory)
 	for (w.step = 0; w.step < TRAJ_STEPS; w.step++) {
 		double ref_sum = reference_pass(ref, TRAJ_N, d.x, d.y), loss;
 		gen_batch(&w, ref, &d, 0, NULL, &loss);
-		update_both(gm, ref, &d, TRAJ_LR, TRAJ_N);
+		update_both(&w, ref, &d, TRAJ_LR, TRAJ_N);
 		check_scalar(&w, "loss (sum over the 1000 images)", loss, ref_sum, ref->mloss * TRAJ_N);
 		compare_params(&w, ref, &d, "params after the step");
 	}

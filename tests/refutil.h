@@ -47,6 +47,9 @@ typedef struct Net {
 	size_t inputs, n_dense, units[MAX_DENSE];
 	Activation act[MAX_DENSE];
 	char batch[24];          /* YAML batch_size */
+	char optimizer[160];     /* YAML value of training.optimizer, "" = the default (sgd) */
+	double lr;               /* learning rate */
+	size_t steps;            /* steps per batch size */
 } Net;
 
 typedef struct Case {
@@ -94,6 +97,7 @@ static inline void matrix_examples(uint64_t seed)
 				*p = '_';
 		snprintf(n->example, sizeof n->example, "%s", s);
 		snprintf(n->desc, sizeof n->desc, "%s as written", s);
+		n->lr = LR;
 		/* keyed by the name, so a new example does not change the others */
 		uint64_t h = 0xcbf29ce484222325ULL;
 		for (const char *p = n->id; *p; p++)
@@ -135,8 +139,10 @@ static inline char *case_yaml(const Case *c)
 		buf_printf(&b, "  - type: dense\n    units: %zu\n    activation: %s\n", n->units[l],
 		           activation_table[n->act[l]].name);
 	buf_printf(&b, "  - type: softmax\nloss: cross_entropy\ntraining:\n"
-	               "  learning_rate: %g\n  batch_size: %s\n  iterations: 1\n",
-	           LR, n->batch);
+	               "  learning_rate: %.17g\n  batch_size: %s\n  iterations: 1\n",
+	           n->lr, n->batch);
+	if (n->optimizer[0])
+		buf_printf(&b, "  optimizer: %s\n", n->optimizer);
 	return b.data;
 }
 
@@ -428,17 +434,46 @@ static inline nncc_update_t gen_update(const nncc_model_t *gm, const RefNet *ref
 	return (nncc_update_t){lr, B, ref->t + 1, gm->n_hparams ? hp : NULL};
 }
 
+/* The weights' magnitudes after the reference's update: each grows by the
+ * error scale of its change. */
+static inline void update_magnitudes(RefNet *ref, Samples *d)
+{
+	for (size_t p = 0; p < ref->n_params; p++)
+		d->mparams[p] += ref->mstep[p];
+}
+
+/* After both updates: an element whose update the reference could not
+ * determine (a normalising optimizer on a gradient within its precision of
+ * 0: the sign of the step is the rounding's) takes the generated code's
+ * parameter and optimizer state, and the comparison goes on with it. */
+static inline void sync_undetermined(const Where *w, RefNet *ref)
+{
+	const nncc_model_t *gm = w->gm;
+	if (!ref->undetermined)
+		return;
+	for (size_t p = 0; p < gm->n_params; p++) {
+		if (!ref->undet[p])
+			continue;
+		ref->params[p] = rget(gm, gm->params, p);
+		for (size_t k = 0; k < gm->n_state; k++)
+			ref->state[k * gm->n_params + p] = rget(gm, gm->state, k * gm->n_params + p);
+	}
+	if (getenv("NNCC_TEST_VERBOSE"))
+		fprintf(stderr, "note: %s batch %zu step %zu: %zu update(s) of %s on a gradient "
+		        "within %.0e of 0: taken from the generated code\n", w->c->id, w->B, w->step,
+		        ref->undetermined, ref->opt->name, ref->noise);
+}
+
 /* One optimizer step's update on both sides (the generated update() and
  * the reference's), and the weights' magnitudes with it. */
-static inline void update_both(const nncc_model_t *gm, RefNet *ref, Samples *d, double lr,
-                               size_t B)
+static inline void update_both(const Where *w, RefNet *ref, Samples *d, double lr, size_t B)
 {
 	double hp[NNCC_MAX_HPARAMS];
-	nncc_update_t u = gen_update(gm, ref, lr, B, hp);
-	gm->update(&u);
+	nncc_update_t u = gen_update(w->gm, ref, lr, B, hp);
+	w->gm->update(&u);
 	ref_update(ref, lr);
-	for (size_t p = 0; p < gm->n_params; p++)
-		d->mparams[p] += lr * ref->mgrads[p];
+	update_magnitudes(ref, d);
+	sync_undetermined(w, ref);
 }
 
 static inline void compare_params(const Where *w, RefNet *ref, Samples *d, const char *what)

@@ -267,22 +267,218 @@ static const RefKind ref_kinds[] = {
 	 softmax_bounds_backward, 1},
 };
 
-/* ---- the optimizers: one row each, the update from the batch-mean
- * gradient g of every parameter */
+/* ---- the optimizers: one row each, PyTorch 1.13's update from the
+ * batch-mean gradient g of every parameter (docs/optimizers.md).  Each also
+ * propagates error scales, as ref_bounds does: from M_g (mgrads) to the
+ * magnitude of the step's change M_dp (mstep), the same formula with every
+ * term's error bound, first order; and a normalising optimizer (one that
+ * divides by a running root of g^2) counts as `undetermined` an element
+ * whose g is within r->noise * M_g of 0, where the sign of its update is
+ * not determined by a gradient known only to that precision. */
 
+/* The optimizer's hyper-parameter `key`. */
+static double hp(const RefNet *r, const char *key)
+{
+	for (size_t k = 0; k < r->opt->n_hparams; k++)
+		if (strcmp(r->opt->hparams[k].key, key) == 0)
+			return r->hparams[k];
+	fprintf(stderr, "ref: %s has no hyper-parameter %s\n", r->opt->name, key);
+	abort();
+}
 
-/* sgd: theta -= lr g */
+/* State slot k of parameter p, and its error scale. */
+#define S(k, p) r->state[(k) * r->n_params + (p)]
+#define MS(k, p) r->mstate[(k) * r->n_params + (p)]
+
+/* The L2 weight decay of parameter p: weight_decay, unless p is a bias and
+ * decay_biases is off. */
+static double decay_of(const RefNet *r, size_t p)
+{
+	return r->is_bias[p] && hp(r, "decay_biases") == 0 ? 0.0 : hp(r, "weight_decay");
+}
+
+/* sqrt(x) and the error scale of sqrt from the error scale mx of x. */
+static double msqrt(double x, double mx)
+{
+	return x > 0 ? mx / (2 * sqrt(x)) : sqrt(mx);
+}
+
+static void note_sign(RefNet *r, size_t p, double g, double mg)
+{
+	if (fabs(g) < r->noise * mg) {
+		r->undet[p] = 1;
+		r->undetermined++;
+	}
+}
+
+/* sgd: p -= lr (g + wd p) */
 static void sgd_update(RefNet *r, double lr)
 {
-	for (size_t p = 0; p < r->n_params; p++)
-		r->params[p] -= lr * r->grads[p];
+	for (size_t p = 0; p < r->n_params; p++) {
+		double wd = decay_of(r, p);
+		double d = r->grads[p] + wd * r->params[p];               /* d = g + wd p */
+		r->params[p] -= lr * d;                                   /* p -= lr d */
+		r->mstep[p] = lr * (r->mgrads[p] + wd * fabs(r->params[p]));
+	}
 }
+
+/* momentum: b = d (t = 1) or mu b + (1 - dampening) d; p -= lr (nesterov ? d + mu b : b) */
+static void momentum_update(RefNet *r, double lr)
+{
+	double mu = hp(r, "momentum"), damp = hp(r, "dampening");
+	int nesterov = hp(r, "nesterov") != 0;
+	for (size_t p = 0; p < r->n_params; p++) {
+		double wd = decay_of(r, p);
+		double d = r->grads[p] + wd * r->params[p];               /* d = g + wd p */
+		double md = r->mgrads[p] + wd * fabs(r->params[p]);
+		if (r->t == 1) {
+			S(0, p) = d;                                          /* b = d */
+			MS(0, p) = md;
+		} else {
+			S(0, p) = mu * S(0, p) + (1 - damp) * d;              /* b = mu b + (1-damp) d */
+			MS(0, p) = mu * MS(0, p) + (1 - damp) * md;
+		}
+		double u = nesterov ? d + mu * S(0, p) : S(0, p);         /* u = d + mu b, or b */
+		double mu_ = nesterov ? md + mu * MS(0, p) : MS(0, p);
+		r->params[p] -= lr * u;                                   /* p -= lr u */
+		r->mstep[p] = lr * mu_;
+	}
+}
+
+/* adagrad: S += d^2; p -= clr d / (sqrt(S) + eps), clr = lr / (1 + (t-1) lr_decay) */
+static void adagrad_update(RefNet *r, double lr)
+{
+	double eps = hp(r, "eps");
+	double clr = lr / (1 + (double)(r->t - 1) * hp(r, "lr_decay"));
+	for (size_t p = 0; p < r->n_params; p++) {
+		double wd = decay_of(r, p);
+		double d = r->grads[p] + wd * r->params[p];               /* d = g + wd p */
+		double md = r->mgrads[p] + wd * fabs(r->params[p]);
+		note_sign(r, p, d, md);
+		S(0, p) += d * d;                                         /* S += d^2 */
+		MS(0, p) += 2 * fabs(d) * md;
+		double D = sqrt(S(0, p)) + eps;                           /* D = sqrt(S) + eps */
+		double mD = msqrt(S(0, p), MS(0, p));
+		r->params[p] -= clr * d / D;                              /* p -= clr d / D */
+		r->mstep[p] = clr * (md / D + fabs(d) * mD / (D * D));
+	}
+}
+
+/* adadelta: E = rho E + (1-rho) d^2; u = sqrt(A+eps)/sqrt(E+eps) d;
+ * A = rho A + (1-rho) u^2; p -= lr u */
+static void adadelta_update(RefNet *r, double lr)
+{
+	double rho = hp(r, "rho"), eps = hp(r, "eps");
+	for (size_t p = 0; p < r->n_params; p++) {
+		double wd = decay_of(r, p);
+		double d = r->grads[p] + wd * r->params[p];               /* d = g + wd p */
+		double md = r->mgrads[p] + wd * fabs(r->params[p]);
+		S(0, p) = rho * S(0, p) + (1 - rho) * d * d;              /* E = rho E + (1-rho) d^2 */
+		MS(0, p) = rho * MS(0, p) + (1 - rho) * 2 * fabs(d) * md;
+		double se = sqrt(S(0, p) + eps), sa = sqrt(S(1, p) + eps);
+		double mse = MS(0, p) / (2 * se), msa = MS(1, p) / (2 * sa);
+		double u = sa / se * d;                                   /* u = sqrt(A+eps)/sqrt(E+eps) d */
+		double mu_ = (msa / se + sa * mse / (se * se)) * fabs(d) + sa / se * md;
+		S(1, p) = rho * S(1, p) + (1 - rho) * u * u;              /* A = rho A + (1-rho) u^2 */
+		MS(1, p) = rho * MS(1, p) + (1 - rho) * 2 * fabs(u) * mu_;
+		r->params[p] -= lr * u;                                   /* p -= lr u */
+		r->mstep[p] = lr * mu_;
+	}
+}
+
+/* rmsprop: E = alpha E + (1-alpha) d^2; centered: G = alpha G + (1-alpha) d,
+ * R = sqrt(E - G^2) + eps, else R = sqrt(E) + eps;
+ * momentum: b = m b + d / R, p -= lr b; else p -= lr d / R */
+static void rmsprop_update(RefNet *r, double lr)
+{
+	double alpha = hp(r, "alpha"), eps = hp(r, "eps"), mom = hp(r, "momentum");
+	int centered = hp(r, "centered") != 0;
+	for (size_t p = 0; p < r->n_params; p++) {
+		double wd = decay_of(r, p);
+		double d = r->grads[p] + wd * r->params[p];               /* d = g + wd p */
+		double md = r->mgrads[p] + wd * fabs(r->params[p]);
+		note_sign(r, p, d, md);
+		S(0, p) = alpha * S(0, p) + (1 - alpha) * d * d;          /* E = alpha E + (1-alpha) d^2 */
+		MS(0, p) = alpha * MS(0, p) + (1 - alpha) * 2 * fabs(d) * md;
+		double v = S(0, p), mv = MS(0, p);
+		if (centered) {
+			S(2, p) = alpha * S(2, p) + (1 - alpha) * d;          /* G = alpha G + (1-alpha) d */
+			MS(2, p) = alpha * MS(2, p) + (1 - alpha) * md;
+			v -= S(2, p) * S(2, p);                               /* E - G^2 */
+			mv += 2 * fabs(S(2, p)) * MS(2, p);
+		}
+		double R = sqrt(v) + eps, mR = msqrt(v, mv);              /* R = sqrt(...) + eps */
+		double q = d / R, mq = md / R + fabs(d) * mR / (R * R);
+		if (mom > 0) {
+			S(1, p) = mom * S(1, p) + q;                          /* b = m b + d / R */
+			MS(1, p) = mom * MS(1, p) + mq;
+			r->params[p] -= lr * S(1, p);                         /* p -= lr b */
+			r->mstep[p] = lr * MS(1, p);
+		} else {
+			r->params[p] -= lr * q;                               /* p -= lr d / R */
+			r->mstep[p] = lr * mq;
+		}
+	}
+}
+
+/* adam (decoupled = 0) and adamw (1): [p *= 1 - lr wd]; m = b1 m + (1-b1) d;
+ * v = b2 v + (1-b2) d^2; [vmax = max(vmax, v)];
+ * p -= lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+static void adam_common(RefNet *r, double lr, int decoupled)
+{
+	double b1 = hp(r, "beta1"), b2 = hp(r, "beta2"), eps = hp(r, "eps");
+	int amsgrad = hp(r, "amsgrad") != 0;
+	double t = (double)r->t;
+	double step = lr / (1 - pow(b1, t)), bc2 = sqrt(1 - pow(b2, t));
+	for (size_t p = 0; p < r->n_params; p++) {
+		double wd = decay_of(r, p);
+		if (decoupled)
+			r->params[p] *= 1 - lr * wd;                          /* p *= 1 - lr wd (adamw) */
+		double l2 = decoupled ? 0.0 : wd;
+		double d = r->grads[p] + l2 * r->params[p];               /* d = g + wd p (adam) */
+		double md = r->mgrads[p] + l2 * fabs(r->params[p]);
+		note_sign(r, p, d, md);
+		S(0, p) = b1 * S(0, p) + (1 - b1) * d;                    /* m = b1 m + (1-b1) d */
+		MS(0, p) = b1 * MS(0, p) + (1 - b1) * md;
+		S(1, p) = b2 * S(1, p) + (1 - b2) * d * d;                /* v = b2 v + (1-b2) d^2 */
+		MS(1, p) = b2 * MS(1, p) + (1 - b2) * 2 * fabs(d) * md;
+		double v = S(1, p), mv = MS(1, p);
+		if (amsgrad) {
+			S(2, p) = fmax(S(2, p), S(1, p));                     /* vmax = max(vmax, v) */
+			MS(2, p) = fmax(MS(2, p), MS(1, p));
+			v = S(2, p);
+			mv = MS(2, p);
+		}
+		double D = sqrt(v) / bc2 + eps, mD = msqrt(v, mv) / bc2;  /* D = sqrt(v)/bc2 + eps */
+		r->params[p] -= step * S(0, p) / D;                       /* p -= step m / D */
+		r->mstep[p] = step * (MS(0, p) / D + fabs(S(0, p)) * mD / (D * D));
+	}
+}
+
+static void adam_update(RefNet *r, double lr)
+{
+	adam_common(r, lr, 0);
+}
+
+static void adamw_update(RefNet *r, double lr)
+{
+	adam_common(r, lr, 1);
+}
+
+#undef S
+#undef MS
 
 static const struct {
 	const char *name;     /* the compiler's optimizer of that name (optim.c) */
 	void (*update)(RefNet *r, double lr);
 } ref_optimizers[] = {
 	{"sgd", sgd_update},
+	{"momentum", momentum_update},
+	{"adagrad", adagrad_update},
+	{"adadelta", adadelta_update},
+	{"rmsprop", rmsprop_update},
+	{"adam", adam_update},
+	{"adamw", adamw_update},
 };
 
 static const RefKind *ref_kind(const KindInfo *k)
@@ -383,9 +579,20 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->grads = ref_calloc(m->n_params, sizeof(double));
 	r->mgrads = ref_calloc(m->n_params, sizeof(double));
 	r->update = ref_optimizer(m->train.optimizer);
+	r->opt = m->train.optimizer;
 	memcpy(r->hparams, m->train.hparams, sizeof r->hparams);
-	r->n_state = m->train.optimizer->n_state;
+	/* every slot an optimizer may use: the rows decide how many they fill */
+	r->n_state = 3;
 	r->state = ref_calloc(r->n_state * m->n_params, sizeof(double));
+	r->mstate = ref_calloc(r->n_state * m->n_params, sizeof(double));
+	r->mstep = ref_calloc(m->n_params, sizeof(double));
+	r->undet = ref_calloc(m->n_params, 1);
+	r->is_bias = ref_calloc(m->n_params, 1);
+	for (size_t l = 0; l < m->n_layers; l++)
+		for (size_t t = 0; t < m->layers[l].n_tensors; t++)
+			if (m->layers[l].tensors[t].bias)
+				memset(r->is_bias + m->layers[l].tensors[t].offset, 1,
+				       m->layers[l].tensors[t].size);
 	r->layers = ref_calloc(m->n_layers, sizeof(RefLayer));
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
@@ -425,6 +632,10 @@ void ref_free(RefNet *r)
 	free(r->grads);
 	free(r->mgrads);
 	free(r->state);
+	free(r->mstate);
+	free(r->mstep);
+	free(r->undet);
+	free(r->is_bias);
 	free(r);
 }
 
@@ -498,7 +709,17 @@ void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y)
 void ref_update(RefNet *r, double lr)
 {
 	r->t++;
+	r->undetermined = 0;
+	memset(r->undet, 0, r->n_params);
 	r->update(r, lr);
+}
+
+void ref_reset(RefNet *r)
+{
+	memset(r->state, 0, r->n_state * r->n_params * sizeof *r->state);
+	memset(r->mstate, 0, r->n_state * r->n_params * sizeof *r->mstate);
+	r->t = 0;
+	r->undetermined = 0;
 }
 
 /* ---- error scales (ref_bounds): not backprop, the yardstick for comparing */

@@ -54,13 +54,21 @@ struct RefNet {
 	size_t n_params;
 	double *params;       /* [n_params], owned */
 	double *grads;        /* [n_params] batch means, owned */
-	/* the Model's optimizer (its row of the reference's own table) and its
-	 * hyper-parameters */
+	/* the Model's optimizer (its row of the reference's own table), its
+	 * row of the compiler's (for the hyper-parameters' names) and values */
 	void (*update)(RefNet *r, double lr);
+	const OptimizerInfo *opt;
 	double hparams[NNCC_MAX_HPARAMS];
 	size_t n_state;       /* its state: n_state slots of n_params, owned */
-	double *state;
+	double *state, *mstate; /* and the state's error scales */
+	unsigned char *is_bias; /* [n_params] 1 for a bias (decay_biases) */
 	uint64_t t;           /* updates done */
+	double *mstep;        /* [n_params] error scale of the last update's change
+	                         of each parameter (from mgrads: call ref_bounds first) */
+	double noise;         /* relative precision of the compared gradients */
+	size_t undetermined;  /* the last update's elements whose sign the
+	                         gradient's precision leaves open, */
+	unsigned char *undet; /* [n_params] flagged 1 */
 	double *mgrads;       /* [n_params] magnitudes from ref_bounds() */
 	double mloss;         /* magnitude of the batch-mean loss, ref_bounds() */
 	size_t cap;           /* largest n accepted by the entry points */
@@ -83,8 +91,11 @@ double ref_loss(const RefNet *r, size_t n, const int32_t *y);
  * gradients (overwritten, never accumulated). */
 void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y);
 /* One step of the Model's optimizer with learning rate lr on the
- * batch-mean gradients in grads (sgd: params -= lr * grads); counts t. */
+ * batch-mean gradients in grads (sgd: params -= lr * grads); counts t and
+ * fills mstep (after ref_bounds on the same batch). */
 void ref_update(RefNet *r, double lr);
+/* Zero state, t and the undetermined count: a fresh optimizer. */
+void ref_reset(RefNet *r);
 
 /* Error scales for comparing other implementations with the reference.
  * After ref_forward and ref_backward on the same n, x, y: fills mz, ma,
