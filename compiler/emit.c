@@ -365,7 +365,8 @@ static void emit_entry_points(Emitter *e)
 	TmplVar vu[] = {{"STATE", p->n_state ? "state" : "NULL"},
 	                {"DEFAULTS", p->opt->n_hparams ? "hparam_values" : "NULL"}};
 	TmplVar vt[] = {{"ACTS", arena_strdup(A, acts.data)},
-	                {"DELTAS", arena_strdup(A, deltas.data)}};
+	                {"DELTAS", arena_strdup(A, deltas.data)},
+	                {"DEFAULTS", vu[1].value}};
 	buf_fini(&acts);
 	buf_fini(&deltas);
 

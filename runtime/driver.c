@@ -223,16 +223,25 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 	           "Results go to stdout, progress and errors to stderr.\n\noptions:\n",
 	        m->name, m->source ? m->source : "?", m->n_params, m->max_batch,
 	        m->optimizer ? m->optimizer : "?");
+	char head[NNCC_MAX_HPARAMS + N_OPTS][64];
+	int w = 20;   /* the help column: after the longest option */
+	for (size_t i = 0; i < N_OPTS + m->n_hparams; i++) {
+		const char *name = i < N_OPTS ? opt_defs[i].name : m->hparams[i - N_OPTS].name;
+		const char *metavar = i < N_OPTS ? opt_defs[i].metavar
+		                      : m->hparams[i - N_OPTS].flag ? "on|off" : "X";
+		int n = snprintf(head[i], sizeof head[i], "--%s%s%s", name, metavar ? " " : "",
+		                 metavar ? metavar : "");
+		for (int c = 2; c < n && head[i][c] != ' '; c++)
+			head[i][c] = head[i][c] == '_' ? '-' : head[i][c];
+		w = n > w ? n : w;
+	}
 	for (size_t i = 0; i < N_OPTS; i++) {
 		const opt_def_t *d = &opt_defs[i];
-		char head[64];
-		snprintf(head, sizeof head, "--%s%s%s", d->name, d->metavar ? " " : "",
-		         d->metavar ? d->metavar : "");
-		fprintf(f, "  %-20s ", head);
+		fprintf(f, "  %-*s ", w, head[i]);
 		for (const char *s = d->help; *s; s++) {
 			fputc(*s, f);
 			if (*s == '\n')
-				fprintf(f, "  %-20s ", "");
+				fprintf(f, "  %-*s ", w, "");
 		}
 		if (*opt_default(d, &o, buf, sizeof buf))
 			fprintf(f, " [%s]", buf);
@@ -243,12 +252,7 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 		           "the trainer; these override the YAML):\n", m->optimizer);
 	for (size_t k = 0; k < m->n_hparams; k++) {
 		const nncc_hparam_t *h = &m->hparams[k];
-		char head[64];
-		size_t n = (size_t)snprintf(head, sizeof head, "--%s %s", h->name,
-		                            h->flag ? "on|off" : "X");
-		for (size_t i = 2; i < n && head[i] != ' '; i++)
-			head[i] = head[i] == '_' ? '-' : head[i];
-		fprintf(f, "  %-20s %s [default: ", head, h->help ? h->help : "");
+		fprintf(f, "  %-*s %s [default: ", w, head[N_OPTS + k], h->help ? h->help : "");
 		if (h->flag)
 			fprintf(f, "%s]\n", h->value != 0 ? "on" : "off");
 		else
@@ -367,17 +371,19 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 		*out = x;
 		return NULL;
 	}
-	if (h->min == h->max && !h->min_open && !h->max_open) {   /* a layout switch */
-		char fixed[32];
-		if (h->flag)
+	if (parsed && h->min == h->max && !h->min_open && !h->max_open) {   /* a layout switch */
+		char fixed[32], want[32];
+		if (h->flag) {
 			snprintf(fixed, sizeof fixed, "%s", h->min != 0 ? "on" : "off");
-		else
+			snprintf(want, sizeof want, "%s", x != 0 ? "true" : "false");
+		} else {
 			snprintf(fixed, sizeof fixed, "%g", h->min);
+			snprintf(want, sizeof want, "%g", x);
+		}
 		snprintf(expect, len, "%s: fixed when nncc generated the trainer, as it lays out the "
 		         "optimizer's state; regenerate with '%s: %s' in the YAML", fixed, h->name,
-		         arg);
-	}
-	else if (h->flag)
+		         want);
+	} else if (h->flag)
 		snprintf(expect, len, "on or off");
 	else if (isinf(h->max))
 		snprintf(expect, len, "a number %s %g", h->min_open ? ">" : ">=", h->min);

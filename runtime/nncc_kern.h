@@ -138,6 +138,17 @@ KERN_INLINE void kern_update(const OptStep *opt, const int bias, real *P, const 
 		kern_opt_s(opt, bias, G[off + k], P + off + k, S, off + k);
 }
 
+/* The step's constants for the driver's update u; defaults (the YAML's
+ * hyper-parameters) stand in when u carries none. */
+static void kern_prepare(OptStep *opt, const nncc_update_t *u, const double *defaults)
+{
+	nncc_update_t v = *u;
+
+	if (!v.hparams)
+		v.hparams = defaults;
+	opt_prepare(opt, &v);
+}
+
 /* D = f'(A) * G over rows [r0, r1) of three (n, OUT) arrays: a layer's
  * delta dL/dz from the gradient dL/da of its output, f' in terms of the
  * output A as in act_deriv(). */

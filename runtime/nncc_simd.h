@@ -312,18 +312,18 @@ KERN_INLINE vreal v_act_deriv_mul(int act, vreal y, vreal g)
 
 /* ---- For the optimizers (templates/opt_*.c): the batch-mean gradient of
  * a parameter p from the kernels' gradient sum g, with PyTorch's L2 weight
- * decay (`grad + wd * p`) when wd is not 0.  inv = 1 / batch. */
+ * decay, g / B + wd * p.  inv = 1 / B.  No branch on wd (a branch in the
+ * kernels' unrolled epilogues doubles them): with wd = 0 the FMA adds an
+ * exact 0. */
 static inline real opt_mean_s(real g, real inv, real wd, real p)
 {
-	g = g * inv;
-	return wd != R(0.0) ? FMA(wd, p, g) : g;
+	return FMA(wd, p, g * inv);
 }
 
 #if KERN_SIMD
 KERN_INLINE vreal opt_mean_v(vreal g, real inv, real wd, vreal p)
 {
-	g = V_MUL(g, V_SET1(inv));
-	return wd != R(0.0) ? V_FMA(V_SET1(wd), p, g) : g;
+	return V_FMA(V_SET1(wd), p, V_MUL(g, V_SET1(inv)));
 }
 #endif
 

@@ -145,8 +145,13 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
 	        o->shuffle ? "shuffled" : "file order", s->threads, s->threads == 1 ? "" : "s");
 	fprintf(f, "optimizer      %s", m->optimizer ? m->optimizer : "?");
-	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
-		fprintf(f, "%s%s %g", k ? ", " : ": ", m->hparams[k].name, o->hparams[k]);
+	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++) {
+		fprintf(f, "%s%s ", k ? ", " : ": ", m->hparams[k].name);
+		if (m->hparams[k].flag)
+			fputs(o->hparams[k] != 0 ? "on" : "off", f);
+		else
+			fprintf(f, "%g", o->hparams[k]);
+	}
 	fputc('\n', f);
 	fprintf(f, "train time     %.3f s, %.0f samples/s", s->train_seconds, samples_per_second(s));
 	if (s->eval_seconds > 0)
@@ -209,7 +214,10 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 		fputs(k ? ", " : "", f);
 		json_string(f, m->hparams[k].name);
 		fputs(": ", f);
-		json_number(f, o->hparams[k]);
+		if (m->hparams[k].flag)
+			fputs(o->hparams[k] != 0 ? "true" : "false", f);
+		else
+			json_number(f, o->hparams[k]);
 	}
 	fputs("}, \"train_loss\": ", f);
 	json_number(f, s->train.loss);

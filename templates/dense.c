@@ -49,9 +49,8 @@ KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, int tid)
 /* layer {{K}} "{{NAME}}" weight gradient over the tile, work unit `unit`:
  *   dW{{K}}[j][i] = sum_s {{XN}}[s][j] d{{K}}[s][i],   db{{K}}[i] = sum_s d{{K}}[s][i]
  * {{DW_TILES_N}} tiles of W{{K}}'s rows (register tiles of {{DW_TILE}}; the last tile is
- * b{{K}}), {{DW_TPU_N}} per work unit.  kern_job.mode: KERN_GRAD_SET (grads = the
- * sums), KERN_GRAD_ACC (grads += the sums) or KERN_GRAD_UPDATE (the
- * optimizer's step with the sums, fused: no gradient is stored). */
+ * b{{K}}), {{DW_TPU_N}} per work unit.  kern_job.mode: the sums go to grads (set
+ * or added) or straight into the optimizer's step (fused: nothing stored). */
 KERN_LAYER void {{FN}}_gradient(size_t unit)
 {
 	const size_t t0 = unit * {{DW_TPU}}, t1 = KERN_MIN(t0 + {{DW_TPU}}, {{DW_TILES}});

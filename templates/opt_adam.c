@@ -50,7 +50,7 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *m
                             real *vmax)
 {
 	real d;
-	if (OPT_DECOUPLED && o->keep[bias] != (real)1)
+	if (OPT_DECOUPLED)   /* keep = 1 without decay: exact */
 		*p = *p * o->keep[bias];
 	d = opt_mean_s(g, o->inv, o->wd[bias], *p);
 	*m = FMA(o->b1, *m, o->b11 * d);
@@ -68,7 +68,7 @@ KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal
                             vreal *vmax)
 {
 	vreal d;
-	if (OPT_DECOUPLED && o->keep[bias] != (real)1)
+	if (OPT_DECOUPLED)
 		*p = V_MUL(*p, V_SET1(o->keep[bias]));
 	d = opt_mean_v(g, o->inv, o->wd[bias], *p);
 	*m = V_FMA(V_SET1(o->b1), *m, V_MUL(V_SET1(o->b11), d));

@@ -2,7 +2,7 @@
  * opt_momentum.c - SGD with heavy-ball momentum, optionally Nesterov's, as
  * PyTorch 1.13's torch.optim.SGD with momentum > 0 computes it:
  *   d = g + wd * p                      g the batch-mean gradient
- *   b = d                               on the first step
+ *   b = d                               on the first step (every step if mu = 0)
  *   b = mu * b + (1 - dampening) * d    after it
  *   d = d + mu * b  (nesterov)   or   d = b
  *   p = p - lr * d
@@ -19,7 +19,7 @@
 typedef struct OptStep {
 	real lr, inv;    /* lr, 1 / B */
 	real mu, damp1;  /* momentum, 1 - dampening */
-	int first;       /* the first step: b = d */
+	int first;       /* b = d: the first step, or no momentum */
 	int nesterov;
 	real wd[2];      /* weight decay of weights [0] and biases [1] */
 } OptStep;
@@ -30,7 +30,7 @@ static void opt_prepare(OptStep *o, const nncc_update_t *u)
 	o->inv = (real)(1.0 / (double)u->batch);
 	o->mu = (real){{HP_MOMENTUM}};
 	o->damp1 = (real)(1.0 - {{HP_DAMPENING}});
-	o->first = u->step == 1;
+	o->first = u->step == 1 || o->mu == 0;   /* momentum 0: plain SGD, as in torch */
 	o->nesterov = {{HP_NESTEROV}} != 0;
 	o->wd[0] = (real){{HP_WEIGHT_DECAY}};
 	o->wd[1] = {{HP_DECAY_BIASES}} != 0 ? o->wd[0] : (real)0;

@@ -22,29 +22,24 @@
 
 typedef struct OptStep {
 	real scale;   /* lr / B: the gradient arrives as a sum over the batch */
-	real lr, inv; /* with weight decay: lr and 1 / B */
-	real wd[2];   /* weight decay of weights [0] and biases [1] (0: none) */
+	real lrwd[2]; /* lr * weight decay of weights [0] and biases [1] (0: none) */
 } OptStep;
 
 static void opt_prepare(OptStep *o, const nncc_update_t *u)
 {
+	const double wd = {{HP_WEIGHT_DECAY}};
 	o->scale = (real)(u->lr / (double)u->batch);
-	o->lr = (real)u->lr;
-	o->inv = (real)(1.0 / (double)u->batch);
-	o->wd[0] = (real){{HP_WEIGHT_DECAY}};
-	o->wd[1] = {{HP_DECAY_BIASES}} != 0 ? o->wd[0] : (real)0;
+	o->lrwd[0] = (real)(u->lr * wd);
+	o->lrwd[1] = (real)(u->lr * ({{HP_DECAY_BIASES}} != 0 ? wd : 0));
 }
 
-/* Without decay p = p - (lr / B) * sum in one rounding (an FMA); with it,
- * p = p - lr * (sum / B + wd * p). */
+/* p = (p - lr wd p) - (lr / B) sum: without decay the inner FMA is exact
+ * and the step is one rounding, the tutorial's update. */
 KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *s0, real *s1,
                             real *s2)
 {
 	(void)s0, (void)s1, (void)s2;
-	if (o->wd[bias] == (real)0)
-		*p = FMA(-o->scale, g, *p);
-	else
-		*p = FMA(-o->lr, opt_mean_s(g, o->inv, o->wd[bias], *p), *p);
+	*p = FMA(-o->scale, g, FMA(-o->lrwd[bias], *p, *p));
 }
 
 #if KERN_SIMD
@@ -52,9 +47,6 @@ KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal
                             vreal *s1, vreal *s2)
 {
 	(void)s0, (void)s1, (void)s2;
-	if (o->wd[bias] == (real)0)
-		*p = V_FNMA(V_SET1(o->scale), g, *p);
-	else
-		*p = V_FNMA(V_SET1(o->lr), opt_mean_v(g, o->inv, o->wd[bias], *p), *p);
+	*p = V_FNMA(V_SET1(o->scale), g, V_FNMA(V_SET1(o->lrwd[bias]), *p, *p));
 }
 #endif

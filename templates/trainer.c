@@ -84,22 +84,13 @@ static void backward(size_t n, const void *x, const int32_t *y, int accumulate)
 	kern_run(weight_unit, WEIGHT_UNITS, POOL_WEIGHTS, THREADS);
 }
 
-/* The step's constants, with the YAML's hyper-parameters when u has none. */
-static void prepare(OptStep *o, const nncc_update_t *u)
-{
-	nncc_update_t v = *u;
-
-	v.hparams = v.hparams ? v.hparams : {{DEFAULTS}};
-	opt_prepare(o, &v);
-}
-
 /* The optimizer's step on every parameter tensor, with the gradient sums
  * in grads (after backward() over a whole batch of u->batch samples). */
 static void update(const nncc_update_t *u)
 {
 	OptStep o;
 
-	prepare(&o, u);
+	kern_prepare(&o, u, {{DEFAULTS}});
 	for (size_t l = 0; l < N_LAYERS; l++)
 		for (size_t t = 0; t < layers[l].n_tensors; t++) {
 			const nncc_param_t *T = &layers[l].tensors[t];
@@ -124,7 +115,7 @@ static double step(size_t n, const void *x, const int32_t *y, const nncc_update_
 	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
 	sum = loss(n, y);
 	kern_job.mode = KERN_GRAD_UPDATE;
-	prepare(&kern_job.opt, u);
+	kern_prepare(&kern_job.opt, u, {{DEFAULTS}});
 	kern_run(weight_unit, WEIGHT_UNITS, POOL_WEIGHTS, THREADS);
 	return sum;
 }

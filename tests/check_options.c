@@ -171,6 +171,11 @@ START_TEST(bad_options_exit_2)
 		{"--beta-test", "1", "invalid value '1' for --beta-test (expected a number in [0, 1))"},
 		{"--beta-test", "-0.1", "invalid value '-0.1' for --beta-test"},
 		{"--beta_test", "0.2", "unknown option '--beta_test'"},
+		{"--switch-test", "maybe", "invalid value 'maybe' for --switch-test (expected on or "
+		 "off)"},
+		{"--layout-switch-test", "on", "invalid value 'on' for --layout-switch-test (expected off: "
+		 "fixed when nncc generated the trainer, as it lays out the optimizer's state; "
+		 "regenerate with 'layout_switch_test: true' in the YAML)"},
 	};
 	char *dir = make_data(IN, K, DATA_BLOBS);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -203,6 +208,15 @@ START_TEST(help_shows_defaults)
 	ASSERT_HAS(r.out, "blobsgd hyper-parameters");
 	ASSERT_HAS(r.out, "--beta-test X");
 	ASSERT_HAS(r.out, "a hyper-parameter in [0, 1) [default: 0.5]");
+	ASSERT_HAS(r.out, "a switch [default: off]");
+	/* one help column, after the longest option */
+	const char *lng = strstr(r.out, "  --layout-switch-test on|off a switch fixed");
+	const char *lr = strstr(r.out, "  --lr X");
+	ck_assert_ptr_nonnull(lng);
+	ck_assert_ptr_nonnull(lr);
+	size_t col = strlen("  --layout-switch-test on|off ");
+	ck_assert_msg(lr[col] != ' ' && lr[col - 1] == ' ', "--lr's help is not in the column "
+	              "of the longest option's:\n%.80s", lr);
 	for (const char *const *o = (const char *const[]){"--data", "--epochs", "--iterations",
 	                                                    "--batch", "--seed", "--shuffle",
 	                                                    "--no-shuffle", "--threads", "--save",

@@ -315,6 +315,7 @@ static int step_explicit(Where *w, RefNet *ref, Samples *d, size_t first)
 	             gm->n_params, 0);
 	update_both(w, ref, d, w->c->net->lr, B);
 	compare_params(w, ref, d, "params after update");
+	compare_state(w, ref, d);
 	return 0;
 }
 
@@ -337,6 +338,7 @@ static int step_fused(Where *w, RefNet *ref, Samples *d, size_t first)
 	sync_undetermined(w, ref);
 	check_scalar(w, "step() loss (sum over the batch)", loss, ref_sum, ref->mloss * (double)w->B);
 	compare_params(w, ref, d, "params after step()");
+	compare_state(w, ref, d);
 	return 0;
 }
 

@@ -17,9 +17,11 @@
 START_TEST(text_report)
 {
 	char *dir = make_data(IN, K, DATA_BLOBS);
-	result_t r = run_net(&blob_model, dir, NULL);
+	result_t r = run_net(&blob_model, dir, "--switch-test", "yes", NULL);
 	ck_assert_int_eq(r.rc, 0);
 	ASSERT_HAS(r.out, "network        blobs (blobs.yaml)");
+	ASSERT_HAS(r.out, "optimizer      blobsgd: beta_test 0.5, switch_test on, "
+	                  "layout_switch_test off\n");
 	ASSERT_HAS(r.out, "parameters     15 (f64)");
 	ASSERT_HAS(r.out, "150 iterations = 5.00 epochs, batch 10, lr 0.5, seed 1");
 	ASSERT_HAS(r.out, "test accuracy  ");
@@ -61,6 +63,8 @@ START_TEST(json_last_line)
 	}
 	ASSERT_HAS(r.out, "\"network\": \"blobs\"");
 	ASSERT_HAS(r.out, "\"dtype\": \"f64\"");
+	ASSERT_HAS(r.out, "\"optimizer\": \"blobsgd\", \"hparams\": {\"beta_test\": 0.5, "
+	                  "\"switch_test\": false, \"layout_switch_test\": false}");
 	char want[4200];
 	snprintf(want, sizeof want, "\"data_dir\": \"%s\"", dir);
 	ASSERT_HAS(r.out, want);

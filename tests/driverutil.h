@@ -131,9 +131,13 @@ static const nncc_layer_t blob_layers[] = {
 	{"layer2", "softmax", NULL, K, K, 0, NULL},
 };
 
-/* An optimizer hyper-parameter, to test the driver's generic options. */
+/* Optimizer hyper-parameters, to test the driver's generic options: a
+ * number, a switch, and a switch fixed at generation (min == max: it lays
+ * out the state, as rmsprop's centered). */
 static const nncc_hparam_t blob_hparams[] = {
 	{"beta_test", 0.5, 0, 1, 0, 1, 0, "a hyper-parameter in [0, 1)"},
+	{"switch_test", 0, 0, 1, 0, 0, 1, "a switch"},
+	{"layout_switch_test", 0, 0, 0, 0, 0, 1, "a switch fixed at generation"},
 };
 
 static const nncc_model_t blob_model = {
@@ -152,7 +156,7 @@ static const nncc_model_t blob_model = {
 	.params = params,
 	.grads = grads,
 	.optimizer = "blobsgd",
-	.n_hparams = 1,
+	.n_hparams = 3,
 	.hparams = blob_hparams,
 	.config = {
 		.learning_rate = 0.5,

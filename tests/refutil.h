@@ -483,4 +483,24 @@ static inline void compare_params(const Where *w, RefNet *ref, Samples *d, const
 	check_tensor(w, what, d->got, ref->params, d->mparams, w->gm->n_params, 0);
 }
 
+/* The optimizer's state, slot by slot, against the reference's; the
+ * yardstick is the larger of the slot's value and its error scale. */
+static inline void compare_state(const Where *w, RefNet *ref, Samples *d)
+{
+	const nncc_model_t *gm = w->gm;
+	size_t n = gm->n_params;
+	double *mag = malloc(n * sizeof *mag);
+	ck_assert_ptr_nonnull(mag);
+	for (size_t k = 0; k < gm->n_state; k++) {
+		char what[64];
+		for (size_t p = 0; p < n; p++) {
+			d->got[p] = rget(gm, gm->state, k * n + p);
+			mag[p] = fmax(fabs(ref->state[k * n + p]), ref->mstate[k * n + p]);
+		}
+		snprintf(what, sizeof what, "optimizer state slot %zu (%s)", k, ref->opt->name);
+		check_tensor(w, what, d->got, ref->state + k * n, mag, n, 0);
+	}
+	free(mag);
+}
+
 #endif

@@ -322,7 +322,8 @@ static void sgd_update(RefNet *r, double lr)
 	}
 }
 
-/* momentum: b = d (t = 1) or mu b + (1 - dampening) d; p -= lr (nesterov ? d + mu b : b) */
+/* momentum: b = d (t = 1 or mu = 0) or mu b + (1 - dampening) d;
+ * p -= lr (nesterov ? d + mu b : b) */
 static void momentum_update(RefNet *r, double lr)
 {
 	double mu = hp(r, "momentum"), damp = hp(r, "dampening");
@@ -331,7 +332,7 @@ static void momentum_update(RefNet *r, double lr)
 		double wd = decay_of(r, p);
 		double d = r->grads[p] + wd * r->params[p];               /* d = g + wd p */
 		double md = r->mgrads[p] + wd * fabs(r->params[p]);
-		if (r->t == 1) {
+		if (r->t == 1 || mu == 0) {
 			S(0, p) = d;                                          /* b = d */
 			MS(0, p) = md;
 		} else {
