@@ -614,12 +614,22 @@ static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj
 			if (strcmp(info->hparams[k].key, key->str) == 0)
 				h = &info->hparams[k];
 		if (!h) {
-			const char *other = NULL;
-			for (size_t j = 0; j < optimizer_count && !other; j++)
-				for (size_t q = 0; q < optimizer_table[j].n_hparams; q++)
-					if (strcmp(optimizer_table[j].hparams[q].key, key->str) == 0)
-						other = optimizer_table[j].name;
-			if (other)
+			char other[256] = "";   /* "adam and adamw": the rows that have it */
+			size_t n_other = 0;
+			for (int pass = 0; pass < 2; pass++)
+				for (size_t j = 0, nth = 0; j < optimizer_count; j++)
+					for (size_t q = 0; q < optimizer_table[j].n_hparams; q++) {
+						if (strcmp(optimizer_table[j].hparams[q].key, key->str) != 0)
+							continue;
+						if (pass == 0)
+							n_other++;
+						else
+							snprintf(other + strlen(other), sizeof other - strlen(other),
+							         "%s%s", nth == 0 ? "" : nth + 1 == n_other ? " and " : ", ",
+							         optimizer_table[j].name);
+						nth++;
+					}
+			if (n_other)
 				diag_error(ctx, key->loc, "'%s' is a hyper-parameter of %s, not of %s "
 				           "(expected: %s)", key->str, other, info->name,
 				           hparam_list(ctx, info));

@@ -212,6 +212,13 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 	return buf;
 }
 
+/* A hyper-parameter fixed when the trainer was generated (its range is one
+ * value): it lays out the optimizer's state, as rmsprop's centered. */
+static int hparam_fixed(const nncc_hparam_t *h)
+{
+	return h->min == h->max && !h->min_open && !h->max_open;
+}
+
 static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 {
 	nncc_opts_t o;
@@ -252,7 +259,8 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 		           "the trainer; these override the YAML):\n", m->optimizer);
 	for (size_t k = 0; k < m->n_hparams; k++) {
 		const nncc_hparam_t *h = &m->hparams[k];
-		fprintf(f, "  %-*s %s [default: ", w, head[N_OPTS + k], h->help ? h->help : "");
+		fprintf(f, "  %-*s %s [%s: ", w, head[N_OPTS + k], h->help ? h->help : "",
+		        hparam_fixed(h) ? "fixed at generation" : "default");
 		if (h->flag)
 			fprintf(f, "%s]\n", h->value != 0 ? "on" : "off");
 		else
@@ -371,7 +379,7 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 		*out = x;
 		return NULL;
 	}
-	if (parsed && h->min == h->max && !h->min_open && !h->max_open) {   /* a layout switch */
+	if (parsed && hparam_fixed(h)) {
 		char fixed[32], want[32];
 		if (h->flag) {
 			snprintf(fixed, sizeof fixed, "%s", h->min != 0 ? "on" : "off");

@@ -209,6 +209,7 @@ START_TEST(help_shows_defaults)
 	ASSERT_HAS(r.out, "--beta-test X");
 	ASSERT_HAS(r.out, "a hyper-parameter in [0, 1) [default: 0.5]");
 	ASSERT_HAS(r.out, "a switch [default: off]");
+	ASSERT_HAS(r.out, "a switch fixed at generation [fixed at generation: off]");
 	/* one help column, after the longest option */
 	const char *lng = strstr(r.out, "  --layout-switch-test on|off a switch fixed");
 	const char *lr = strstr(r.out, "  --lr X");
