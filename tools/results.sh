@@ -69,6 +69,8 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 else
 	echo "results: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); skipping fashion" >&2
 fi
+run momentum examples/momentum.yaml float32 scale plot
+run momentum-f64 examples/momentum.yaml float64 scale
 run xor examples/xor.yaml float32 standardize plot
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -105,6 +107,7 @@ row() { # ID EXAMPLE REFERENCE NORM
 	row sigmoid50 "sigmoid50-fullbatch.yaml (784-50-10, full batch, 1000 it.)" "94.01%" standardize
 	row sgd20 "sgd20.yaml (784-50-10, batch 20, 30000 it.)" "96.55%" "scale (x/255)"
 	row sgd20-std "sgd20.yaml with standardize" "95.4-95.9% (independent implementations)" standardize
+	row momentum "momentum.yaml (sgd20 with Nesterov momentum, decay, shuffled)" "sgd20's 96.55%" "scale (x/255)"
 	row fashion "fashion.yaml (sgd20 on Fashion-MNIST)" "-" "scale (x/255)"
 	row xor "xor.yaml (2-8-2 tanh, shipped data)" "-" standardize
 	echo
@@ -128,7 +131,7 @@ row() { # ID EXAMPLE REFERENCE NORM
 	echo
 	echo "## Training curves"
 	echo
-	for id in softmax sigmoid50 sgd20 sgd20-std fashion xor; do
+	for id in softmax sigmoid50 sgd20 sgd20-std momentum fashion xor; do
 		[ -f "docs/img/$id.svg" ] || continue
 		echo "### $id"
 		echo
