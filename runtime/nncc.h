@@ -464,10 +464,10 @@ double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_upda
  * *norm (may be NULL) receives n, NaN when max_norm <= 0. */
 double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
                              double max_norm, double *norm);
-/* sqrt(sum_k grads[k]^2) over the whole gradient block, in double, k in
- * index order. */
+/* sqrt(sum_k grads[k]^2) over the whole gradient block, in double: eight
+ * partial sums s[k mod 8], added pairwise ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)). */
 double nncc_grad_norm(const nncc_model_t *m);
-/* grads[k] = (real)(grads[k] * c) for every k. */
+/* grads[k] *= (real)c for every k. */
 void nncc_grads_scale(const nncc_model_t *m, double c);
 
 /* One evaluation of the model over a whole data set. */
