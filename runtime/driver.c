@@ -288,17 +288,36 @@ static void help_row(FILE *f, const char *head, const char *help, const char *df
 	fputc('\n', f);
 }
 
+/* "constant, step, exponential or cosine" into buf. */
+static const char *schedule_names(char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (size_t i = 0; i < nncc_schedule_count; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+		         i == 0 ? "" : i + 1 == nncc_schedule_count ? " or " : ", ",
+		         nncc_schedules[i].name);
+	return buf;
+}
+
+/* The units' words joined by sep ("|", " or ") into buf; the units are
+ * numbered from 0 (NNCC_UNITS). */
+static const char *unit_names(char *buf, size_t len, const char *sep)
+{
+	buf[0] = 0;
+	for (int u = 0; strcmp(nncc_unit_name(u), "?"); u++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", u ? sep : "", nncc_unit_name(u));
+	return buf;
+}
+
 /* The schedule's options: --schedule and every key, the defaults those of
  * the schedule compiled in. */
 static void help_schedule(FILE *f, const nncc_model_t *m, const key_names_t *kn)
 {
 	const nncc_schedule_t *sc = &m->config.schedule;
 	const nncc_schedule_info_t *info = &nncc_schedules[sc->type];
-	char head[64], dflt[96], names[128] = "";
-	for (size_t i = 0; i < nncc_schedule_count; i++)
-		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-		         i == 0 ? "" : i + 1 == nncc_schedule_count ? " or " : ", ",
-		         nncc_schedules[i].name);
+	char head[128], dflt[96], names[128], units[64];
+	schedule_names(names, sizeof names);
+	unit_names(units, sizeof units, "|");
 	fprintf(f, "\nlearning-rate schedule (the rate of update t, from --lr; these\n"
 	           "override the YAML):\n");
 	snprintf(dflt, sizeof dflt, "default: %s", info->name);
@@ -312,7 +331,7 @@ static void help_schedule(FILE *f, const nncc_model_t *m, const key_names_t *kn)
 		snprintf(head, sizeof head, "--%s %s", kn->skey[k],
 		         key->kind == NNCC_SKEY_NUMBER  ? "X"
 		         : key->kind == NNCC_SKEY_COUNT ? "N"
-		                                        : "epochs|iterations");
+		                                        : units);
 		dflt[0] = 0;
 		if (!(info->keys >> k & 1)) {
 			help_row(f, head, key->help, dflt);
@@ -533,7 +552,7 @@ static const char *skey_store(const nncc_schedule_key_t *key, nncc_schedule_t *s
 				memcpy(p, &unit, sizeof unit);
 				return NULL;
 			}
-		return "epochs or iterations";
+		return unit_names(expect, len, " or ");
 	}
 }
 
@@ -651,7 +670,7 @@ static const char *opt_other(size_t i, const char *arg, nncc_opts_t *o, sched_op
 	if (i == I_SCHEDULE) {
 		*name = "schedule";
 		so->info = nncc_schedule_find(arg);
-		return so->info ? NULL : "constant, step, exponential or cosine";
+		return so->info ? NULL : schedule_names(expect, len);
 	}
 	if (i < kn->i_hparam) {
 		*name = kn->skey[i - I_SKEY];

@@ -557,6 +557,63 @@ START_TEST(resume_after_the_last_epoch)
 }
 END_TEST
 
+/* docs/trainer.md's description of the shuffle, written out from the
+ * text (not from rng.c): the driver's order must be that one. */
+static uint64_t doc_rotl(uint64_t x, int k)
+{
+	return x << k | x >> (64 - k);
+}
+
+static uint64_t doc_next(uint64_t s[4])
+{
+	uint64_t result = doc_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t;
+	s[3] = doc_rotl(s[3], 45);
+	return result;
+}
+
+static uint64_t doc_below(uint64_t s[4], uint64_t n)
+{
+	uint64_t threshold = (0 - n) % n, x;   /* 2^64 mod n */
+	do
+		x = doc_next(s);
+	while (x < threshold);
+	return x % n;
+}
+
+START_TEST(shuffle_replays_from_the_docs)
+{
+	char *dir = make_data(IN, K, DATA_INDEX);
+	nncc_model_t m = blob_model;
+	m.config.normalize = NNCC_NORM_NONE;
+	ck_assert_int_eq(train_here(&m, dir, ARGS("--lr", "1e-5", "--batch", "7", "--iterations",
+	                                          "90", "--shuffle", "--seed", "5")), 0);
+	ck_assert_uint_eq(record_n, 630);
+	uint64_t s[4], x = 5 ^ 0x53485546464c4531ull;
+	for (int i = 0; i < 4; i++) {   /* splitmix64 */
+		uint64_t z = x += 0x9e3779b97f4a7c15ull;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		s[i] = z ^ (z >> 31);
+	}
+	size_t perm[N_TRAIN];
+	for (size_t i = 0; i < N_TRAIN; i++)
+		perm[i] = i;
+	for (size_t k = 0; k < record_n; k++) {
+		if (k % N_TRAIN == 0)   /* a new pass: the previous order shuffled again */
+			for (size_t i = N_TRAIN; i > 1; i--) {
+				size_t j = (size_t)doc_below(s, i), t = perm[i - 1];
+				perm[i - 1] = perm[j];
+				perm[j] = t;
+			}
+		ck_assert_msg((size_t)record_x0[k] == perm[k % N_TRAIN] % 251,
+		              "sample %zu of the run: %g, the documented order's %zu", k, record_x0[k],
+		              perm[k % N_TRAIN]);
+	}
+	tu_scratch_free(dir);
+}
+END_TEST
+
 START_TEST(save_then_load_reproduces)
 {
 	char *dir = make_data(IN, K, DATA_BLOBS);
@@ -652,6 +709,7 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, nan_loss_stops);
 	tcase_add_test(tc, epochs_are_whole_passes);
 	tcase_add_test(tc, clip_norm_scales_the_update);
+	tcase_add_test(tc, shuffle_replays_from_the_docs);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("resume");
 	tcase_set_timeout(tc, 120);
