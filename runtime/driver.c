@@ -1,15 +1,19 @@
 /*
  * driver.c - nncc_main(), the generated trainer's command line: parses the
- * options (the model's optimizer hyper-parameters among them), loads and
- * normalises the IDX data, trains the model in mini-batches through the
- * runtime's loop (train.c), evaluates it and reports.  Gradients and the
- * optimizer are the generated code's business; the report formats live in
- * report.c and plot.c.
+ * options (the model's optimizer hyper-parameters and the learning-rate
+ * schedule's keys among them), loads and normalises the IDX data, starts
+ * fresh, from --load's weights or where --resume's checkpoint stopped,
+ * trains the model in mini-batches through the runtime's loop (train.c) at
+ * the schedule's rate per update (schedule.c), clipped when asked, writes
+ * checkpoints, evaluates it and reports.  Gradients and the optimizer are
+ * the generated code's business; the report formats live in report.c and
+ * plot.c.
  *
  * Vocabulary: N = training samples, B = batch size, T = iterations (one
  * update each), tile = at most m->max_batch samples handed to one entry
  * point call, "stream" = the training samples repeated end to end (in file
- * order, or a fresh permutation per pass when shuffling).
+ * order, or a fresh permutation per pass when shuffling), step = the
+ * optimizer's update counter (t), pass = one epoch of the stream.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -1191,6 +1195,8 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 		return fail(m, "model has an unknown init kind %d", m->config.init);
 	if (!strcmp(nncc_schedule_name(m->config.schedule.type), "?"))
 		return fail(m, "model has an unknown learning-rate schedule %d", m->config.schedule.type);
+	if (!(m->config.clip_norm >= 0) || !isfinite(m->config.clip_norm))
+		return fail(m, "model has an invalid clip_norm %g", m->config.clip_norm);
 	if (m->n_hparams > NNCC_MAX_HPARAMS)
 		return fail(m, "model has %zu optimizer hyper-parameters; this libnncc takes at most %d",
 		            m->n_hparams, NNCC_MAX_HPARAMS);

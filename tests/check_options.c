@@ -347,6 +347,18 @@ START_TEST(broken_model)
 	ck_assert_str_eq(r.err, "blobs: error: model has no output tensor (layer 1)\n");
 	result_free(&r);
 	m = blob_model;
+	m.config.schedule.type = 9;
+	r = run_net(&m, dir, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: model has an unknown learning-rate schedule 9\n");
+	result_free(&r);
+	m = blob_model;
+	m.config.clip_norm = -1;
+	r = run_net(&m, dir, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: model has an invalid clip_norm -1\n");
+	result_free(&r);
+	m = blob_model;
 	m.max_batch = 0;
 	r = run_net(&m, dir, NULL);
 	ck_assert_int_eq(r.rc, 1);
