@@ -2,7 +2,8 @@
  * model.c - validates the YAML Node tree into the Model IR.
  * Parsing is table-driven: each mapping has a Table of Fields (key, node
  * kind, handler, offsetof, required); each layer kind is a kind_table row
- * (kinds.c) and each optimizer an optimizer_table row (optim.c).
+ * (kinds.c), each optimizer an optimizer_table row (optim.c) and each
+ * learning-rate schedule a row of the runtime's nncc_schedules (schedule.c).
  * Unknown keys, wrong node kinds and bad scalars are errors, never defaults.
  * Validation keeps going past an error to report the rest, then fills the
  * shapes: IN/OUT per layer and the parameter block (each layer's tensors from
