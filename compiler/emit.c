@@ -380,6 +380,41 @@ static void emit_entry_points(Emitter *e)
 	emit_tmpl(e, "trainer.c", "step", NULL, 0, vt, ARRAY_LEN(vt));
 }
 
+/* The schedule's initializer: its type and each of its keys, e.g.
+ * ".type = NNCC_SCHEDULE_STEP, .gamma = 0.5, .step_size = 10, ...". */
+static const char *schedule_init(Arena *A, const nncc_schedule_t *s)
+{
+	const nncc_schedule_info_t *info = &nncc_schedules[s->type];
+	const char *text = arena_printf(A, ".type = NNCC_SCHEDULE_%s", text_upper(A, info->name));
+	for (size_t k = 0; k < nncc_schedule_key_count; k++) {
+		const nncc_schedule_key_t *key = &nncc_schedule_keys[k];
+		const char *p = (const char *)s + key->offset, *v;
+		int unit;
+		double x;
+		uint64_t n;
+		if (!(info->keys >> k & 1))
+			continue;
+		switch (key->kind) {
+		case NNCC_SKEY_UNIT:
+			memcpy(&unit, p, sizeof unit);
+			v = arena_printf(A, "NNCC_UNIT_%s", text_upper(A, nncc_unit_name(unit)));
+			break;
+		case NNCC_SKEY_COUNT:
+			memcpy(&n, p, sizeof n);
+			v = arena_printf(A, "%" PRIu64, n);
+			break;
+		case NNCC_SKEY_NUMBER:
+			memcpy(&x, p, sizeof x);
+			v = text_double(A, x);
+			break;
+		default:
+			NNCC_UNREACHABLE();
+		}
+		text = arena_printf(A, "%s, .%s = %s", text, key->name, v);
+	}
+	return text;
+}
+
 static void emit_descriptor(Emitter *e)
 {
 	const Model *m = e->m;
@@ -405,6 +440,8 @@ static void emit_descriptor(Emitter *e)
 		{"HPARAMS", p->opt->n_hparams ? "hparams" : "NULL"},
 		{"STATE", p->n_state ? "state" : "NULL"},
 		{"LR", text_double(A, t->learning_rate)},
+		{"SCHEDULE", schedule_init(A, &t->schedule)},
+		{"CLIP_NORM", text_double(A, t->clip_norm)},
 		{"BATCH", arena_printf(A, "%zu,%s", t->batch_size, t->batch_size ? "" : " /* full batch */")},
 		{"ITERATIONS", plan_num(A, t->iterations)},
 		{"EPOCHS", plan_num(A, t->epochs)},

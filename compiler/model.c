@@ -2,7 +2,8 @@
  * model.c - validates the YAML Node tree into the Model IR.
  * Parsing is table-driven: each mapping has a Table of Fields (key, node
  * kind, handler, offsetof, required); each layer kind is a kind_table row
- * (kinds.c) and each optimizer an optimizer_table row (optim.c).
+ * (kinds.c), each optimizer an optimizer_table row (optim.c) and each
+ * learning-rate schedule a row of the runtime's nncc_schedules (schedule.c).
  * Unknown keys, wrong node kinds and bad scalars are errors, never defaults.
  * Validation keeps going past an error to report the rest, then fills the
  * shapes: IN/OUT per layer and the parameter block (each layer's tensors from
@@ -61,11 +62,17 @@ static const EnumName norm_names[] = {
 	NNCC_NORMS(X)
 #undef X
 };
+static const EnumName unit_names[] = {
+#define X(ID, v, name) {#name, NNCC_UNIT_##ID},
+	NNCC_UNITS(X)
+#undef X
+};
 
 static const EnumTable act_table = ENUM_TABLE("activation", act_names);
 static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
 static const EnumTable init_table = ENUM_TABLE("distribution", init_names);
 static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
+static const EnumTable unit_table = ENUM_TABLE("unit", unit_names);
 
 /* Enum fields are written as int (see field_enum). */
 _Static_assert(sizeof(Activation) == sizeof(int), "enum size");
@@ -97,6 +104,9 @@ typedef struct Table {
 	const char *where;        /* "in 'training'" */
 	/* Cross-key checks once every key is parsed (may be NULL). */
 	void (*check)(Ctx *ctx, const Node *map, void *obj);
+	/* A key not in the table: true after a diagnostic of its own (a key
+	 * that belongs to a nested mapping); may be NULL. */
+	bool (*unknown)(Ctx *ctx, const Node *key);
 } Table;
 
 static const Node *map_get(const Node *map, const char *key)
@@ -175,6 +185,8 @@ static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *whe
 		for (size_t j = 0; j < t->n && !f; j++)
 			if (strcmp(t->fields[j].key, key->str) == 0)
 				f = &t->fields[j];
+		if (!f && t->unknown && t->unknown(ctx, key))
+			continue;
 		if (!f) {
 			diag_error(ctx, key->loc, "unknown key '%s' %s (expected: %s)", key->str,
 			           where, NAMES_OF(ctx, NULL, t->fields, t->n, Field, key));
@@ -455,7 +467,7 @@ static void parse_layer(Ctx *ctx, const Node *item, size_t i, Layer *L)
 	memcpy(fields, layer_common, sizeof layer_common);
 	if (kind->n_fields)
 		memcpy(fields + n, kind->fields, kind->n_fields * sizeof *fields);
-	Table t = {fields, n + kind->n_fields, NULL, NULL};
+	Table t = {fields, n + kind->n_fields, NULL, NULL, NULL};
 	parse_map(ctx, item, &t, arena_printf(ctx->arena, "in %s", label), L);
 }
 
@@ -649,17 +661,175 @@ static void field_optimizer(Ctx *ctx, const Field *f, const Node *val, void *obj
 		diag_error(ctx, val->loc, "%s optimizer: %s", info->name, why);
 }
 
+/* ---- The learning-rate schedule: `schedule: NAME`, or a mapping with
+ * `type: NAME` and that row's keys.  The rows and the keys are the
+ * runtime's (runtime/schedule.c), which the driver's options use too. */
+
+static const char *schedule_list(Ctx *ctx)
+{
+	return NAMES_OF(ctx, NULL, nncc_schedules, nncc_schedule_count, nncc_schedule_info_t, name);
+}
+
+/* "type, gamma, step_size, unit, warmup": the keys schedule s takes. */
+static const char *schedule_keys(Ctx *ctx, const nncc_schedule_info_t *s)
+{
+	const char *list = "type";
+	for (size_t k = 0; k < nncc_schedule_key_count; k++)
+		if (s->keys >> k & 1)
+			list = arena_printf(ctx->arena, "%s, %s", list, nncc_schedule_keys[k].name);
+	return list;
+}
+
+/* "the cosine schedule", "the step and exponential schedules": those that
+ * have key k. */
+static const char *schedules_with(Ctx *ctx, size_t k)
+{
+	const char *list = "";
+	size_t n = 0, have = 0;
+	for (size_t i = 0; i < nncc_schedule_count; i++)
+		have += nncc_schedules[i].keys >> k & 1;
+	for (size_t i = 0; i < nncc_schedule_count; i++) {
+		if (!(nncc_schedules[i].keys >> k & 1))
+			continue;
+		n++;
+		list = arena_printf(ctx->arena, "%s%s%s", list,
+		                    n == 1 ? "" : n == have ? " and " : ", ", nncc_schedules[i].name);
+	}
+	return arena_printf(ctx->arena, "the %s schedule%s", list, have > 1 ? "s" : "");
+}
+
+/* The index of schedule key `name`, or -1. */
+static int schedule_key_find(const char *name)
+{
+	for (size_t k = 0; k < nncc_schedule_key_count; k++)
+		if (strcmp(nncc_schedule_keys[k].name, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* One key's value into its field of *s: a number or a count in the key's
+ * range, or a unit word. */
+static void parse_schedule_key(Ctx *ctx, const nncc_schedule_key_t *key, const Node *val,
+                               nncc_schedule_t *s)
+{
+	char *p = (char *)s + key->offset;
+	if (key->kind == NNCC_SKEY_UNIT) {
+		const Field f = {key->name, NODE_SCALAR, field_enum, key->offset, false, &unit_table};
+		field_enum(ctx, &f, val, s);
+	} else if (key->kind == NNCC_SKEY_COUNT) {
+		const Range r = {(uint64_t)key->min, (uint64_t)key->max};
+		const Field f = {key->name, NODE_SCALAR, NULL, key->offset, false, &r};
+		uint64_t v;
+		if (get_count(ctx, &f, val, &v))
+			memcpy(p, &v, sizeof v);
+	} else {
+		const HParam h = {.key = key->name, .min = key->min, .max = key->max,
+		                  .min_open = key->min_open, .max_open = key->max_open};
+		double v = NAN;
+		int before = ctx->n_errors;
+		parse_hparam(ctx, &h, val, &v);
+		if (ctx->n_errors == before)
+			memcpy(p, &v, sizeof v);
+	}
+}
+
+/* A schedule key written directly in `training`. */
+static bool training_unknown(Ctx *ctx, const Node *key)
+{
+	int k = schedule_key_find(key->str);
+	if (k < 0)
+		return false;
+	const nncc_schedule_info_t *first = NULL;
+	size_t have = 0;
+	for (size_t i = 0; i < nncc_schedule_count; i++)
+		if (nncc_schedules[i].keys >> k & 1) {
+			first = first ? first : &nncc_schedules[i];
+			have++;
+		}
+	diag_error(ctx, key->loc, "'%s' belongs in 'schedule', not in 'training': write "
+	           "schedule: {type: %s, %s: ...} (%s %s it)", key->str, first->name, key->str,
+	           schedules_with(ctx, (size_t)k), have > 1 ? "have" : "has");
+	return true;
+}
+
+static void field_schedule(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Training *t = obj;
+	const nncc_schedule_info_t *info;
+	const Node *type = val;
+	unsigned given = 0;
+	(void)f;
+	if (val->kind == NODE_MAP) {
+		type = map_get(val, "type");
+		if (!type || type->kind != NODE_SCALAR) {
+			diag_error(ctx, type ? type->loc : val->loc,
+			           "'schedule' needs 'type: NAME' (expected: %s)", schedule_list(ctx));
+			return;
+		}
+	} else if (val->kind != NODE_SCALAR) {
+		diag_error(ctx, val->loc, "'schedule' must be a name or a mapping with 'type', got %s",
+		           found_kind(ctx, val));
+		return;
+	}
+	info = nncc_schedule_find(type->str);
+	if (!info) {
+		diag_error(ctx, type->loc, "unknown schedule %s (expected: %s)", found(ctx, type),
+		           schedule_list(ctx));
+		return;
+	}
+	t->schedule = info->defaults;
+	for (size_t i = 0; val->kind == NODE_MAP && i < val->n; i++) {
+		const Node *key = val->keys[i], *v = val->items[i];
+		int k = schedule_key_find(key->str);
+		if (strcmp(key->str, "type") == 0)
+			continue;
+		if (k >= 0 && !(info->keys >> k & 1)) {
+			diag_error(ctx, key->loc, "'%s' is a key of %s, not of %s (expected: %s)", key->str,
+			           schedules_with(ctx, (size_t)k), info->name, schedule_keys(ctx, info));
+			continue;
+		}
+		if (k < 0) {
+			diag_error(ctx, key->loc, "unknown key '%s' in 'training.schedule' (expected: %s)",
+			           key->str, schedule_keys(ctx, info));
+			continue;
+		}
+		given |= 1u << k;
+		if (v->kind != NODE_SCALAR) {
+			diag_error(ctx, v->loc, "'%s' must be a scalar, got %s", key->str, found_kind(ctx, v));
+			continue;
+		}
+		parse_schedule_key(ctx, &nncc_schedule_keys[k], v, &t->schedule);
+	}
+	const Node *t_max = val->kind == NODE_MAP ? map_get(val, "t_max") : NULL;
+	if (t_max && t->schedule.t_max && t->schedule.t_max <= t->schedule.warmup)
+		diag_error(ctx, t_max->loc, "'t_max' must be larger than 'warmup', got %llu and %llu",
+		           (unsigned long long)t->schedule.t_max, (unsigned long long)t->schedule.warmup);
+	for (size_t k = 0; k < nncc_schedule_key_count; k++) {
+		if (!(info->required >> k & 1) || given >> k & 1)
+			continue;
+		if (val->kind == NODE_SCALAR)
+			diag_error(ctx, val->loc, "schedule '%s' needs '%s': write schedule: {type: %s, "
+			           "%s: ...}", info->name, nncc_schedule_keys[k].name, info->name,
+			           nncc_schedule_keys[k].name);
+		else
+			diag_error(ctx, val->loc, "missing required key '%s' in 'training.schedule' "
+			           "(schedule '%s' needs it)", nncc_schedule_keys[k].name, info->name);
+	}
+}
+
 static const Field init_fields[] = {
 	{"distribution", NODE_SCALAR, field_enum, offsetof(Training, init), false, &init_table},
 	{"scale", NODE_SCALAR, field_positive, offsetof(Training, init_scale), false, NULL},
 };
 static const Table init_tbl = {init_fields, sizeof init_fields / sizeof init_fields[0],
-                               "in 'training.init'", NULL};
+                               "in 'training.init'", NULL, NULL};
 
 static const Field training_fields[] = {
 	{"optimizer", NODE_ANY, field_optimizer, 0, false, NULL},
 	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Training, learning_rate), false,
 	 NULL},
+	{"schedule", NODE_ANY, field_schedule, 0, false, NULL},
+	{"clip_norm", NODE_SCALAR, field_positive, offsetof(Training, clip_norm), false, NULL},
 	{"batch_size", NODE_SCALAR, field_batch, offsetof(Training, batch_size), true,
 	 &count_range},
 	{"iterations", NODE_SCALAR, field_size, offsetof(Training, iterations), false,
@@ -672,7 +842,7 @@ static const Field training_fields[] = {
 };
 static const Table training_tbl = {training_fields,
                                    sizeof training_fields / sizeof training_fields[0],
-                                   "in 'training'", training_check};
+                                   "in 'training'", training_check, training_unknown};
 
 static const Field data_fields[] = {
 	{"dir", NODE_SCALAR, field_path, offsetof(Data, dir), false, NULL},
@@ -684,7 +854,7 @@ static const Field data_fields[] = {
 	{"normalize", NODE_SCALAR, field_enum, offsetof(Data, normalize), false, &norm_table},
 };
 static const Table data_tbl = {data_fields, sizeof data_fields / sizeof data_fields[0],
-                               "in 'data'", NULL};
+                               "in 'data'", NULL, NULL};
 
 static const Field root_fields[] = {
 	{"network", NODE_SCALAR, field_ident, offsetof(Model, name), true, NULL},
@@ -696,13 +866,14 @@ static const Field root_fields[] = {
 	{"data", NODE_MAP, field_map, offsetof(Model, data), false, &data_tbl},
 };
 static const Table root_tbl = {root_fields, sizeof root_fields / sizeof root_fields[0],
-                               "at top level", NULL};
+                               "at top level", NULL, NULL};
 
 static void model_defaults(Model *m)
 {
 	m->dtype = DTYPE_F32;
 	m->loss = &loss_table[0];
 	optimizer_set(&m->train, &optimizer_table[0]);
+	m->train.schedule = nncc_schedules[NNCC_SCHEDULE_CONSTANT].defaults;
 	m->train.seed = 1;
 	m->train.shuffle = false;
 	m->train.init = NNCC_INIT_NORMAL;

@@ -151,6 +151,8 @@ typedef struct Training {
 	const OptimizerInfo *optimizer;
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, in its row's order */
 	double learning_rate;
+	nncc_schedule_t schedule; /* a row of the runtime's nncc_schedules and its keys */
+	double clip_norm;      /* 0 = no clipping */
 	size_t batch_size;     /* 0 = full batch */
 	size_t iterations;     /* exactly one of iterations/epochs is non-zero */
 	size_t epochs;

@@ -1,15 +1,19 @@
 /*
  * driver.c - nncc_main(), the generated trainer's command line: parses the
- * options (the model's optimizer hyper-parameters among them), loads and
- * normalises the IDX data, trains the model in mini-batches through the
- * runtime's loop (train.c), evaluates it and reports.  Gradients and the
- * optimizer are the generated code's business; the report formats live in
- * report.c and plot.c.
+ * options (the model's optimizer hyper-parameters and the learning-rate
+ * schedule's keys among them), loads and normalises the IDX data, starts
+ * fresh, from --load's weights or where --resume's checkpoint stopped,
+ * trains the model in mini-batches through the runtime's loop (train.c) at
+ * the schedule's rate per update (schedule.c), clipped when asked, writes
+ * checkpoints, evaluates it and reports.  Gradients and the optimizer are
+ * the generated code's business; the report formats live in report.c and
+ * plot.c.
  *
  * Vocabulary: N = training samples, B = batch size, T = iterations (one
  * update each), tile = at most m->max_batch samples handed to one entry
  * point call, "stream" = the training samples repeated end to end (in file
- * order, or a fresh permutation per pass when shuffling).
+ * order, or a fresh permutation per pass when shuffling), step = the
+ * optimizer's update counter (t), pass = one epoch of the stream.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,7 +51,13 @@ typedef struct run {
 	size_t log_every, plot_every;
 	double *curve_x, *curve_y;   /* plot points: iteration, train loss */
 	size_t curve_n, curve_cap;
-	uint64_t loaded_iterations;  /* from --load's meta */
+	uint64_t loaded_iterations;  /* from --load's or --resume's meta */
+	nncc_checkpoint_t ck;        /* --resume's optimizer state and position (owned) */
+	uint64_t step0;              /* the optimizer's step counter before the run */
+	int whole_passes;            /* epochs mode: no batch runs past the end of a pass */
+	uint64_t samples;            /* trained on so far in this run */
+	double lr;                   /* the latest update's rate (before the first: its rate) */
+	size_t clipped;              /* updates whose gradient was clipped */
 	nncc_eval_t last_train;      /* latest periodic train evaluation */
 	size_t last_train_it;        /* its iteration, or SIZE_MAX */
 } run_t;
@@ -89,6 +99,7 @@ typedef enum opt_kind {
 	OPT_U64,        /* uint64_t */
 	OPT_THREADS,    /* int >= 0 */
 	OPT_LR,         /* double, finite, > 0 */
+	OPT_CLIP,       /* double, finite, >= 0 (0 = off) */
 	OPT_BATCH,      /* size_t >= 1, or "full" = 0 */
 	OPT_SET,        /* int = 1 */
 	OPT_CLEAR,      /* int = 0 */
@@ -109,11 +120,19 @@ static const opt_def_t opt_defs[] = {
 	{"data", "DIR", OPT_STR, OFF(data_dir),
 	 "directory of the four IDX files (raw or .gz)"},
 	{"epochs", "N", OPT_EPOCHS, OFF(epochs),
-	 "train for N epochs of ceil(samples / batch)\niterations"},
+	 "train for N passes over the training set,\n"
+	 "ceil(samples / batch) updates each (the last\n"
+	 "one on the rest); with --resume, until N\n"
+	 "passes are complete"},
 	{"iterations", "N", OPT_ITERATIONS, OFF(iterations),
-	 "train for N iterations (optimizer updates);\n0 = evaluate only"},
+	 "train for N iterations (optimizer updates),\n"
+	 "batches taken from the endless stream (with\n"
+	 "--resume: N more); 0 = evaluate only"},
 	{"no-train", NULL, OPT_NO_TRAIN, 0, "evaluate only, same as --iterations 0"},
-	{"lr", "X", OPT_LR, OFF(lr), "learning rate"},
+	{"lr", "X", OPT_LR, OFF(lr), "learning rate (the schedule's base rate)"},
+	{"clip-norm", "X", OPT_CLIP, OFF(clip_norm),
+	 "clip the batch-mean gradient to global L2\n"
+	 "norm X before each update (0 = off)"},
 	{"batch", "N|full", OPT_BATCH, OFF(batch),
 	 "samples per update (full = the training set);\n"
 	 "a batch larger than the model's tile runs\n"
@@ -125,10 +144,24 @@ static const opt_def_t opt_defs[] = {
 	{"no-shuffle", NULL, OPT_CLEAR, OFF(shuffle),
 	 "consecutive batches in file order, wrapping\naround at the end"},
 	{"threads", "N", OPT_THREADS, OFF(threads), "threads to use (0 = all cores)"},
-	{"save", "FILE", OPT_STR, OFF(save), "write the trained weights to FILE"},
+	{"optimizer", "NAME", OPT_STR, OFF(optimizer),
+	 "the optimizer: fixed when nncc generates the\n"
+	 "trainer, only its own name is accepted"},
+	{"save", "FILE", OPT_STR, OFF(save),
+	 "write the trained weights, the optimizer's\n"
+	 "state and step and the training position to\n"
+	 "FILE (atomically)"},
+	{"checkpoint-every", "N", OPT_POSITIVE, OFF(checkpoint_every),
+	 "also write --save's FILE after every update\n"
+	 "whose step counter is a multiple of N"},
 	{"load", "FILE", OPT_STR, OFF(load),
-	 "start from the weights in FILE instead of the\n"
-	 "initialisation, with its normalisation"},
+	 "start from the weights in FILE (and its\n"
+	 "normalisation) with a fresh optimizer: zero\n"
+	 "state, step 1, data from the first sample"},
+	{"resume", "FILE", OPT_STR, OFF(resume),
+	 "continue the training FILE was saved from,\n"
+	 "exactly: weights, normalisation, optimizer\n"
+	 "state and step, data position"},
 	{"eval-every", "N", OPT_POSITIVE, OFF(eval_every),
 	 "every N iterations (and at the start and the\n"
 	 "end) compute the mean cross-entropy over the\n"
@@ -137,9 +170,9 @@ static const opt_def_t opt_defs[] = {
 	 "with --eval-every or --log, also compute the\ntest accuracy"},
 	{"log", "FILE.csv", OPT_STR, OFF(log),
 	 "write one row per evaluation: iteration,epoch,\n"
-	 "train_loss[,test_accuracy],seconds (training\n"
-	 "time so far); without --eval-every, evaluate\n"
-	 "about 50 times"},
+	 "lr,train_loss[,test_accuracy],seconds\n"
+	 "(training time so far); without --eval-every,\n"
+	 "evaluate about 50 times"},
 	{"plot", "FILE.svg", OPT_STR, OFF(plot),
 	 "draw the training cross-entropy against the\n"
 	 "iterations (evaluated as for --log, at least\n"
@@ -150,7 +183,29 @@ static const opt_def_t opt_defs[] = {
 };
 
 #define N_OPTS (sizeof opt_defs / sizeof opt_defs[0])
-#define OPT_VAL_BASE 256 /* getopt val of opt_defs[i] is OPT_VAL_BASE + i */
+#define OPT_VAL_BASE 256 /* getopt val of option i is OPT_VAL_BASE + i */
+/* The options after opt_defs, in getopt's table: --schedule, the
+ * schedule's keys (runtime/schedule.c), the optimizer's hyper-parameters,
+ * one after the other (getopt stops at the first entry without a name). */
+#define MAX_SKEYS 16
+#define I_SCHEDULE N_OPTS
+#define I_SKEY (N_OPTS + 1)
+#define N_LONGS (I_SKEY + MAX_SKEYS + NNCC_MAX_HPARAMS + 1)
+
+/* Option names made from YAML keys ('-' for '_'), and where the
+ * hyper-parameters start in getopt's table. */
+typedef struct key_names {
+	char skey[MAX_SKEYS][32];
+	char hparam[NNCC_MAX_HPARAMS][64];
+	size_t n_skeys, i_hparam;
+} key_names_t;
+
+static void dashes(char *dst, size_t len, const char *key)
+{
+	snprintf(dst, len, "%s", key);
+	for (char *q = dst; *q; q++)
+		*q = *q == '_' ? '-' : *q;
+}
 
 static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 {
@@ -160,10 +215,13 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->iterations = c->iterations;
 	o->epochs = c->iterations ? 0 : c->epochs;
 	o->lr = c->learning_rate;
+	o->clip_norm = c->clip_norm;
+	o->schedule = c->schedule;
 	o->batch = c->batch_size;
 	o->seed = c->seed;
 	o->shuffle = c->shuffle;
 	o->threads = c->threads;
+	o->optimizer = m->optimizer;
 	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
 		o->hparams[k] = m->hparams[k].value;
 }
@@ -198,7 +256,11 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 		snprintf(buf, len, "default: %d", *(const int *)p);
 		break;
 	case OPT_LR:
-		snprintf(buf, len, "default: %g", *(const double *)p);
+	case OPT_CLIP:
+		if (d->kind == OPT_CLIP && *(const double *)p == 0)
+			snprintf(buf, len, "default: off");
+		else
+			snprintf(buf, len, "default: %g", *(const double *)p);
 		break;
 	case OPT_SET:
 	case OPT_CLEAR:
@@ -219,7 +281,92 @@ static int hparam_fixed(const nncc_hparam_t *h)
 	return h->min == h->max && !h->min_open && !h->max_open;
 }
 
-static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
+/* One option in --help: its head, its help ('\n' continues indented) and
+ * its default; a head too wide for the column goes on its own line. */
+static void help_row(FILE *f, const char *head, const char *help, const char *dflt)
+{
+	if (strlen(head) > 20)
+		fprintf(f, "  %s\n  %-20s ", head, "");
+	else
+		fprintf(f, "  %-20s ", head);
+	for (const char *s = help; *s; s++) {
+		fputc(*s, f);
+		if (*s == '\n')
+			fprintf(f, "  %-20s ", "");
+	}
+	if (dflt && *dflt)
+		fprintf(f, " [%s]", dflt);
+	fputc('\n', f);
+}
+
+/* "constant, step, exponential or cosine" into buf. */
+static const char *schedule_names(char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (size_t i = 0; i < nncc_schedule_count; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+		         i == 0 ? "" : i + 1 == nncc_schedule_count ? " or " : ", ",
+		         nncc_schedules[i].name);
+	return buf;
+}
+
+/* The units' words joined by sep ("|", " or ") into buf; the units are
+ * numbered from 0 (NNCC_UNITS). */
+static const char *unit_names(char *buf, size_t len, const char *sep)
+{
+	buf[0] = 0;
+	for (int u = 0; strcmp(nncc_unit_name(u), "?"); u++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", u ? sep : "", nncc_unit_name(u));
+	return buf;
+}
+
+/* The schedule's options: --schedule and every key, the defaults those of
+ * the schedule compiled in. */
+static void help_schedule(FILE *f, const nncc_model_t *m, const key_names_t *kn)
+{
+	const nncc_schedule_t *sc = &m->config.schedule;
+	const nncc_schedule_info_t *info = &nncc_schedules[sc->type];
+	char head[128], dflt[96], names[128], units[64];
+	schedule_names(names, sizeof names);
+	unit_names(units, sizeof units, "|");
+	fprintf(f, "\nlearning-rate schedule (the rate of update t, from --lr; these\n"
+	           "override the YAML):\n");
+	snprintf(dflt, sizeof dflt, "default: %s", info->name);
+	help_row(f, "--schedule NAME", names, dflt);
+	for (size_t k = 0; k < kn->n_skeys; k++) {
+		const nncc_schedule_key_t *key = &nncc_schedule_keys[k];
+		const char *p = (const char *)sc + key->offset;
+		double x;
+		uint64_t n;
+		int u;
+		snprintf(head, sizeof head, "--%s %s", kn->skey[k],
+		         key->kind == NNCC_SKEY_NUMBER  ? "X"
+		         : key->kind == NNCC_SKEY_COUNT ? "N"
+		                                        : units);
+		dflt[0] = 0;
+		if (!(info->keys >> k & 1)) {
+			help_row(f, head, key->help, dflt);
+			continue;
+		}
+		switch (key->kind) {
+		case NNCC_SKEY_NUMBER:
+			memcpy(&x, p, sizeof x);
+			snprintf(dflt, sizeof dflt, "default: %g", x);
+			break;
+		case NNCC_SKEY_COUNT:
+			memcpy(&n, p, sizeof n);
+			snprintf(dflt, sizeof dflt, "default: %llu", (unsigned long long)n);
+			break;
+		default:
+			memcpy(&u, p, sizeof u);
+			snprintf(dflt, sizeof dflt, "default: %s", nncc_unit_name(u));
+			break;
+		}
+		help_row(f, head, key->help, dflt);
+	}
+}
+
+static void opts_help(FILE *f, const char *prog, const nncc_model_t *m, const key_names_t *kn)
 {
 	nncc_opts_t o;
 	char buf[256];
@@ -230,41 +377,27 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m)
 	           "Results go to stdout, progress and errors to stderr.\n\noptions:\n",
 	        m->name, m->source ? m->source : "?", m->n_params, m->max_batch,
 	        m->optimizer ? m->optimizer : "?");
-	char head[NNCC_MAX_HPARAMS + N_OPTS][64];
-	int w = 20;   /* the help column: after the longest option */
-	for (size_t i = 0; i < N_OPTS + m->n_hparams; i++) {
-		const char *name = i < N_OPTS ? opt_defs[i].name : m->hparams[i - N_OPTS].name;
-		const char *metavar = i < N_OPTS ? opt_defs[i].metavar
-		                      : m->hparams[i - N_OPTS].flag ? "on|off" : "X";
-		int n = snprintf(head[i], sizeof head[i], "--%s%s%s", name, metavar ? " " : "",
-		                 metavar ? metavar : "");
-		for (int c = 2; c < n && head[i][c] != ' '; c++)
-			head[i][c] = head[i][c] == '_' ? '-' : head[i][c];
-		w = n > w ? n : w;
-	}
 	for (size_t i = 0; i < N_OPTS; i++) {
 		const opt_def_t *d = &opt_defs[i];
-		fprintf(f, "  %-*s ", w, head[i]);
-		for (const char *s = d->help; *s; s++) {
-			fputc(*s, f);
-			if (*s == '\n')
-				fprintf(f, "  %-*s ", w, "");
-		}
-		if (*opt_default(d, &o, buf, sizeof buf))
-			fprintf(f, " [%s]", buf);
-		fputc('\n', f);
+		char head[64];
+		snprintf(head, sizeof head, "--%s%s%s", d->name, d->metavar ? " " : "",
+		         d->metavar ? d->metavar : "");
+		help_row(f, head, d->help, opt_default(d, &o, buf, sizeof buf));
 	}
+	help_schedule(f, m, kn);
 	if (m->n_hparams)
 		fprintf(f, "\n%s hyper-parameters (the optimizer is fixed when nncc generates\n"
 		           "the trainer; these override the YAML):\n", m->optimizer);
 	for (size_t k = 0; k < m->n_hparams; k++) {
 		const nncc_hparam_t *h = &m->hparams[k];
-		fprintf(f, "  %-*s %s [%s: ", w, head[N_OPTS + k], h->help ? h->help : "",
-		        hparam_fixed(h) ? "fixed at generation" : "default");
+		char head[96];
+		const char *what = hparam_fixed(h) ? "fixed at generation" : "default";
+		snprintf(head, sizeof head, "--%s %s", kn->hparam[k], h->flag ? "on|off" : "X");
 		if (h->flag)
-			fprintf(f, "%s]\n", h->value != 0 ? "on" : "off");
+			snprintf(buf, sizeof buf, "%s: %s", what, h->value != 0 ? "on" : "off");
 		else
-			fprintf(f, "%g]\n", h->value);
+			snprintf(buf, sizeof buf, "%s: %g", what, h->value);
+		help_row(f, head, h->help ? h->help : "", buf);
 	}
 	fprintf(f, "\ndata files (relative to --data):\n");
 	for (int i = 0; i < NNCC_DATA_FILES; i++)
@@ -286,12 +419,47 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A finite decimal number, the whole string. */
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	double x;
+	errno = 0;
+	x = strtod(s, &end);
+	if (!*s || *end || errno || !isfinite(x))
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* "a number in (0, 1]", "a number >= 0" or "an integer in [1, 4294967295]"
+ * into expect. */
+static const char *range_text(char *expect, size_t len, const char *what, double min, double max,
+                              int min_open, int max_open)
+{
+	if (isinf(max))
+		snprintf(expect, len, "%s %s %g", what, min_open ? ">" : ">=", min);
+	else if (strcmp(what, "an integer"))
+		snprintf(expect, len, "%s in %s%g, %g%s", what, min_open ? "(" : "[", min, max,
+		         max_open ? ")" : "]");
+	else
+		snprintf(expect, len, "%s in %s%.0f, %.0f%s", what, min_open ? "(" : "[", min, max,
+		         max_open ? ")" : "]");
+	return expect;
+}
+
+static int in_range(double x, double min, double max, int min_open, int max_open)
+{
+	return (min_open ? x > min : x >= min) && (max_open ? x < max : x <= max);
+}
+
 /* Stores one option's value; returns NULL or what was expected. */
 static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg)
 {
 	char *p = (char *)o + d->off;
 	uint64_t u;
 	size_t z;
+	double x;
 	switch (d->kind) {
 	case OPT_STR:
 		if (!*arg)
@@ -323,16 +491,12 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 			return "an integer >= 0 (0 = all cores)";
 		*(int *)p = (int)u;
 		return NULL;
-	case OPT_LR: {
-		char *end;
-		double x;
-		errno = 0;
-		x = strtod(arg, &end);
-		if (!*arg || *end || errno || !isfinite(x) || x <= 0)
-			return "a number > 0";
+	case OPT_LR:
+	case OPT_CLIP:
+		if (parse_double(arg, &x) || (d->kind == OPT_LR ? x <= 0 : x < 0))
+			return d->kind == OPT_LR ? "a number > 0" : "a number >= 0 (0 = off)";
 		memcpy(p, &x, sizeof x);
 		return NULL;
-	}
 	case OPT_BATCH:
 		if (!strcmp(arg, "full"))
 			u = 0;
@@ -360,7 +524,6 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 		double value;
 	} words[] = {{"on", 1}, {"off", 0}, {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
 	             {"1", 1}, {"0", 0}};
-	char *end;
 	double x = NAN;
 	int parsed = 0;
 	if (h->flag) {
@@ -370,12 +533,9 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 				parsed = 1;
 			}
 	} else {
-		errno = 0;
-		x = strtod(arg, &end);
-		parsed = *arg && !*end && !errno && isfinite(x);
+		parsed = parse_double(arg, &x) == 0;
 	}
-	if (parsed && (h->min_open ? x > h->min : x >= h->min) &&
-	    (h->max_open ? x < h->max : x <= h->max)) {
+	if (parsed && in_range(x, h->min, h->max, h->min_open, h->max_open)) {
 		*out = x;
 		return NULL;
 	}
@@ -393,41 +553,181 @@ static const char *hparam_store(const nncc_hparam_t *h, double *out, const char 
 		         want);
 	} else if (h->flag)
 		snprintf(expect, len, "on or off");
-	else if (isinf(h->max))
-		snprintf(expect, len, "a number %s %g", h->min_open ? ">" : ">=", h->min);
 	else
-		snprintf(expect, len, "a number in %s%g, %g%s", h->min_open ? "(" : "[", h->min,
-		         h->max, h->max_open ? ")" : "]");
+		range_text(expect, len, "a number", h->min, h->max, h->min_open, h->max_open);
 	return expect;
+}
+
+/* Stores the value of schedule key `key` into its field of *s; returns
+ * NULL or what was expected. */
+static const char *skey_store(const nncc_schedule_key_t *key, nncc_schedule_t *s,
+                              const char *arg, char *expect, size_t len)
+{
+	char *p = (char *)s + key->offset;
+	double x;
+	uint64_t u;
+	int unit;
+	switch (key->kind) {
+	case NNCC_SKEY_NUMBER:
+		if (parse_double(arg, &x) || !in_range(x, key->min, key->max, key->min_open, key->max_open))
+			return range_text(expect, len, "a number", key->min, key->max, key->min_open,
+			                  key->max_open);
+		memcpy(p, &x, sizeof x);
+		return NULL;
+	case NNCC_SKEY_COUNT:
+		if (parse_u64(arg, &u) || !in_range((double)u, key->min, key->max, 0, 0))
+			return range_text(expect, len, "an integer", key->min, key->max, 0, 0);
+		memcpy(p, &u, sizeof u);
+		return NULL;
+	default:   /* the units are numbered from 0 (NNCC_UNITS) */
+		for (unit = 0; strcmp(nncc_unit_name(unit), "?"); unit++)
+			if (!strcmp(arg, nncc_unit_name(unit))) {
+				memcpy(p, &unit, sizeof unit);
+				return NULL;
+			}
+		return unit_names(expect, len, " or ");
+	}
+}
+
+/* The schedule's options as parsed: --schedule's row (NULL when not
+ * given), the keys given (bit k = nncc_schedule_keys[k]) and their values. */
+typedef struct sched_opts {
+	const nncc_schedule_info_t *info;
+	unsigned given;
+	nncc_schedule_t values;
+} sched_opts_t;
+
+/* Copies key k's field from `from` to `to`. */
+static void skey_copy(nncc_schedule_t *to, const nncc_schedule_t *from, size_t k)
+{
+	const nncc_schedule_key_t *key = &nncc_schedule_keys[k];
+	size_t size = key->kind == NNCC_SKEY_NUMBER ? sizeof(double)
+	              : key->kind == NNCC_SKEY_COUNT ? sizeof(uint64_t)
+	                                             : sizeof(int);
+	memcpy((char *)to + key->offset, (const char *)from + key->offset, size);
+}
+
+/* The run's schedule: the one compiled in, or --schedule's with its
+ * defaults, and the keys given.  A key of another schedule, and a key the
+ * schedule needs that --schedule did not bring, are usage errors (-1). */
+static int schedule_resolve(nncc_opts_t *o, const nncc_model_t *m, const sched_opts_t *so,
+                            const key_names_t *kn)
+{
+	const nncc_schedule_info_t *info = &nncc_schedules[m->config.schedule.type];
+	nncc_schedule_t s = m->config.schedule;
+	int other = so->info && so->info != info;
+	if (other) {
+		info = so->info;
+		s = info->defaults;
+	}
+	for (size_t k = 0; k < kn->n_skeys; k++) {
+		if (!(so->given >> k & 1))
+			continue;
+		if (!(info->keys >> k & 1)) {
+			fail(m, "--%s is not a key of the %s schedule (this run's; another with "
+			        "--schedule NAME)", kn->skey[k], info->name);
+			return -1;
+		}
+		skey_copy(&s, &so->values, k);
+	}
+	for (size_t k = 0; other && k < kn->n_skeys; k++)
+		if (info->required >> k & 1 && !(so->given >> k & 1)) {
+			fail(m, "--schedule %s needs --%s", info->name, kn->skey[k]);
+			return -1;
+		}
+	if (s.type == NNCC_SCHEDULE_COSINE && s.t_max && s.t_max <= s.warmup) {
+		fail(m, "the cosine schedule's t_max (%llu) must be larger than its warmup (%llu)",
+		     (unsigned long long)s.t_max, (unsigned long long)s.warmup);
+		return -1;
+	}
+	o->schedule = s;
+	return 0;
+}
+
+/* What the options say together: 0, or -1 after a message. */
+static int opts_check(const nncc_opts_t *o, const nncc_model_t *m)
+{
+	if (o->optimizer && m->optimizer && strcmp(o->optimizer, m->optimizer)) {
+		fail(m, "this trainer's optimizer is %s: the optimizer is fixed when nncc "
+		        "generates the trainer (its state is laid out for it); to train with %s, "
+		        "regenerate it with 'optimizer: %s' in the YAML",
+		     m->optimizer, o->optimizer, o->optimizer);
+		return -1;
+	}
+	if (o->resume && o->load) {
+		fail(m, "--resume and --load exclude each other (--resume continues a training "
+		        "exactly, --load starts a fresh optimizer on a file's weights)");
+		return -1;
+	}
+	if (o->checkpoint_every && !o->save) {
+		fail(m, "--checkpoint-every needs --save FILE (the file it writes)");
+		return -1;
+	}
+	return 0;
+}
+
+/* getopt_long's table: opt_defs, --schedule, the schedule's keys, the
+ * optimizer's hyper-parameters. */
+static void opts_table(struct option *longs, key_names_t *kn, const nncc_model_t *m)
+{
+	memset(longs, 0, N_LONGS * sizeof *longs);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		longs[i].name = opt_defs[i].name;
+		longs[i].has_arg = opt_defs[i].metavar ? required_argument : no_argument;
+	}
+	longs[I_SCHEDULE].name = "schedule";
+	kn->n_skeys = nncc_schedule_key_count < MAX_SKEYS ? nncc_schedule_key_count : MAX_SKEYS;
+	kn->i_hparam = I_SKEY + kn->n_skeys;
+	for (size_t k = 0; k < kn->n_skeys; k++) {
+		dashes(kn->skey[k], sizeof kn->skey[k], nncc_schedule_keys[k].name);
+		longs[I_SKEY + k].name = kn->skey[k];
+	}
+	for (size_t k = 0; k < m->n_hparams; k++) {
+		dashes(kn->hparam[k], sizeof kn->hparam[k], m->hparams[k].name);
+		longs[kn->i_hparam + k].name = kn->hparam[k];
+	}
+	for (size_t i = 0; longs[i].name; i++) {
+		if (i >= N_OPTS)
+			longs[i].has_arg = required_argument;
+		longs[i].val = OPT_VAL_BASE + (int)i;
+	}
+}
+
+/* One option that is not in opt_defs: --schedule, a schedule key or a
+ * hyper-parameter (index i of the table).  Returns NULL or what was
+ * expected; *name receives the option's name. */
+static const char *opt_other(size_t i, const char *arg, nncc_opts_t *o, sched_opts_t *so,
+                             const nncc_model_t *m, const key_names_t *kn, const char **name,
+                             char *expect, size_t len)
+{
+	if (i == I_SCHEDULE) {
+		*name = "schedule";
+		so->info = nncc_schedule_find(arg);
+		return so->info ? NULL : schedule_names(expect, len);
+	}
+	if (i < kn->i_hparam) {
+		*name = kn->skey[i - I_SKEY];
+		so->given |= 1u << (i - I_SKEY);
+		return skey_store(&nncc_schedule_keys[i - I_SKEY], &so->values, arg, expect, len);
+	}
+	i -= kn->i_hparam;
+	*name = kn->hparam[i];
+	return hparam_store(&m->hparams[i], &o->hparams[i], arg, expect, len);
 }
 
 /* Returns -1 to go on, or the exit status (0 after --help, 2 on bad usage). */
 static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t *m)
 {
-	struct option longs[N_OPTS + NNCC_MAX_HPARAMS + 1];
-	char hp_names[NNCC_MAX_HPARAMS][64], expect[256];
+	struct option longs[N_LONGS];
+	key_names_t kn;
+	sched_opts_t so = {NULL, 0, {0}};
+	char expect[256];
 	const char *prog = argc > 0 && argv[0] ? argv[0] : m->name;
 	const char *bad = NULL;
 	int c;
 
 	opts_defaults(o, m);
-	for (size_t i = 0; i < N_OPTS; i++) {
-		longs[i].name = opt_defs[i].name;
-		longs[i].has_arg = opt_defs[i].metavar ? required_argument : no_argument;
-		longs[i].flag = NULL;
-		longs[i].val = OPT_VAL_BASE + (int)i;
-	}
-	/* The optimizer's hyper-parameters: --NAME with '-' for '_'. */
-	for (size_t k = 0; k < m->n_hparams; k++) {
-		snprintf(hp_names[k], sizeof hp_names[k], "%s", m->hparams[k].name);
-		for (char *q = hp_names[k]; *q; q++)
-			*q = *q == '_' ? '-' : *q;
-		longs[N_OPTS + k].name = hp_names[k];
-		longs[N_OPTS + k].has_arg = required_argument;
-		longs[N_OPTS + k].flag = NULL;
-		longs[N_OPTS + k].val = OPT_VAL_BASE + (int)(N_OPTS + k);
-	}
-	memset(&longs[N_OPTS + m->n_hparams], 0, sizeof longs[0]);
+	opts_table(longs, &kn, m);
 	/* getopt keeps global state: start over for every call (tests call
 	 * nncc_main repeatedly).  glibc needs 0 for a full reset. */
 #ifdef __GLIBC__
@@ -437,11 +737,11 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 #endif
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
-		const char *opt = argv[optind - 1];
+		const char *opt = argv[optind - 1], *name;
 		size_t at = c >= OPT_VAL_BASE ? (size_t)(c - OPT_VAL_BASE) : 0;
 		const opt_def_t *d = c >= OPT_VAL_BASE && at < N_OPTS ? &opt_defs[at] : NULL;
 		if (c == 'h' || (d && d->kind == OPT_HELP)) {
-			opts_help(stdout, prog, m);
+			opts_help(stdout, prog, m, &kn);
 			return 0;
 		}
 		if (c == '?') {
@@ -457,19 +757,14 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 			bad = "";
 			break;
 		}
-		if (!d) {   /* a hyper-parameter */
-			bad = hparam_store(&m->hparams[at - N_OPTS], &o->hparams[at - N_OPTS], optarg,
-			                   expect, sizeof expect);
-			if (bad) {
-				fail(m, "invalid value '%s' for --%s (expected %s)", optarg,
-				     hp_names[at - N_OPTS], bad);
-				break;
-			}
-			continue;
+		if (d) {
+			name = d->name;
+			bad = opt_store(d, o, optarg);
+		} else {
+			bad = opt_other(at, optarg, o, &so, m, &kn, &name, expect, sizeof expect);
 		}
-		bad = opt_store(d, o, optarg);
 		if (bad) {
-			fail(m, "invalid value '%s' for --%s (expected %s)", optarg, d->name, bad);
+			fail(m, "invalid value '%s' for --%s (expected %s)", optarg, name, bad);
 			break;
 		}
 	}
@@ -477,6 +772,8 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 		fail(m, "unexpected argument '%s'", argv[optind]);
 		bad = "";
 	}
+	if (!bad && (schedule_resolve(o, m, &so, &kn) || opts_check(o, m)))
+		bad = "";
 	if (bad) {
 		fprintf(stderr, "Try '%s --help' for the options.\n", prog);
 		return EXIT_USAGE;
@@ -518,12 +815,43 @@ static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *imag
 	return 0;
 }
 
-/* Loads both sets, takes the normalisation from --load or fits it on the
- * training set, and converts both sets to the model's reals. */
+/* --resume: the file's optimizer must be this trainer's, with as many
+ * state slots; its state goes into m->state and its step counter on. */
+static int resume_state(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_checkpoint_t *ck = &r->ck;
+	const char *path = r->o->resume;
+
+	if (!ck->has_optim)
+		return fail(m, "cannot resume from %s: it has no optimizer state (OPTIM section); "
+		               "--load starts from its weights with a fresh optimizer", path);
+	if (!m->optimizer || strcmp(ck->optimizer, m->optimizer))
+		return fail(m, "cannot resume from %s: it was saved by a trainer whose optimizer is %s, "
+		               "this one's is %s (--load starts from its weights with a fresh %s)",
+		            path, ck->optimizer, m->optimizer ? m->optimizer : "?",
+		            m->optimizer ? m->optimizer : "optimizer");
+	if (ck->n_state != m->n_state)
+		return fail(m, "cannot resume from %s: it holds %zu optimizer state slots per parameter, "
+		               "%s here has %zu", path, ck->n_state, m->optimizer, m->n_state);
+	if (!ck->has_position)
+		return fail(m, "cannot resume from %s: it has no training position (POSITION section)",
+		            path);
+	if (m->n_state)
+		memcpy(m->state, ck->state, m->n_state * m->n_params * r->rsize);
+	r->step0 = ck->step;
+	return 0;
+}
+
+/* Loads both sets, takes the weights and normalisation from --load or
+ * --resume (with --resume, the optimizer's state too) or initialises the
+ * weights and fits the normalisation on the training set, and converts
+ * both sets to the model's reals. */
 static int run_load(run_t *r)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_config_t *c = &m->config;
+	const char *from = r->o->resume ? r->o->resume : r->o->load;
 	nncc_weights_meta_t meta;
 	nncc_err_t err;
 
@@ -539,13 +867,15 @@ static int run_load(run_t *r)
 	    data_check(r, &r->test, r->files[2], r->files[3]))
 		return 1;
 
-	if (r->o->load) {
-		if (nncc_weights_load(m, r->o->load, &r->norm, &meta, NULL, &err))
+	if (from) {
+		if (nncc_weights_load(m, from, &r->norm, &meta, r->o->resume ? &r->ck : NULL, &err))
 			return fail(m, "%s", err.msg);
 		r->loaded_iterations = meta.iterations;
 		if (r->norm.dim && r->norm.dim != m->n_inputs)
-			return fail(m, "%s: normalisation statistics for %zu inputs, network has %zu",
-			            r->o->load, r->norm.dim, m->n_inputs);
+			return fail(m, "%s: normalisation statistics for %zu inputs, network has %zu", from,
+			            r->norm.dim, m->n_inputs);
+		if (r->o->resume && resume_state(r))
+			return 1;
 	} else {
 		nncc_init_params(m, c->init, c->init_scale, r->o->seed);
 	}
@@ -569,12 +899,11 @@ static int run_load(run_t *r)
 
 /* A periodic evaluation after `it` iterations: log row, plot point, line on
  * stderr when the user asked for --eval-every. */
-static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, size_t B,
-                           double train_s)
+static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double train_s)
 {
 	const nncc_opts_t *o = r->o;
 	nncc_eval_t test = {0};
-	double epoch = (double)it * (double)B / (double)r->train.n;
+	double epoch = (double)r->samples / (double)r->train.n;
 	int want_test = o->eval_test && (r->log || o->eval_every);
 
 	nncc_evaluate(r->m, r->train_x, r->train.labels, r->train.n, &r->last_train);
@@ -585,7 +914,7 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, size_t B,
 	int on_log = r->log_every && (it % r->log_every == 0 || it == pg->total);
 
 	if (r->log && on_log)
-		nncc_log_row(r->log, it, epoch, r->last_train.loss, want_test ? &acc : NULL,
+		nncc_log_row(r->log, it, epoch, r->lr, r->last_train.loss, want_test ? &acc : NULL,
 		             train_s);
 	if (r->curve_x && r->curve_n < r->curve_cap) {
 		r->curve_x[r->curve_n] = (double)it;
@@ -609,7 +938,8 @@ static int eval_due(const run_t *r, size_t it, size_t T)
 	       (r->plot_every && it % r->plot_every == 0);
 }
 
-/* Plans the periodic evaluations and allocates what training needs. */
+/* Plans the periodic evaluations, allocates what training needs and puts
+ * the stream at its start, or where --resume's file left it. */
 static int run_prepare(run_t *r, size_t T)
 {
 	const nncc_model_t *m = r->m;
@@ -637,44 +967,106 @@ static int run_prepare(run_t *r, size_t T)
 		return fail(m, "out of memory");
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
-	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->train.n,
-	                     o->shuffle && T, o->seed ^ SHUFFLE_STREAM, &err))
+	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->train.n, o->shuffle,
+	                     o->seed ^ SHUFFLE_STREAM, &err))
 		return fail(m, "%s", err.msg);
+	if (o->resume && nncc_stream_seek(&r->stream, &r->ck, &err))
+		return fail(m, "cannot resume from %s: %s%s", o->resume, err.msg,
+		            !r->ck.n_perm == !o->shuffle ? ""
+		            : o->shuffle                 ? " (resume it with --no-shuffle)"
+		                                         : " (resume it with --shuffle)");
 	return 0;
 }
 
-/* T updates of B samples.  train_seconds excludes progress output and the
- * periodic evaluations (eval_seconds). */
+/* What the weight file records besides the weights: the optimizer's name,
+ * its step counter and state, and where the training stream stands (for
+ * an exact continuation; docs/weights.md).  ck->perm is malloc'd. */
+static int checkpoint_of(const run_t *r, uint64_t step, nncc_checkpoint_t *ck, nncc_err_t *err)
+{
+	const nncc_model_t *m = r->m;
+	memset(ck, 0, sizeof *ck);
+	if (m->optimizer && strlen(m->optimizer) < sizeof ck->optimizer) {
+		ck->has_optim = 1;
+		memcpy(ck->optimizer, m->optimizer, strlen(m->optimizer));
+		ck->step = step;
+		ck->n_state = m->n_state;
+		ck->state = m->state;
+	}
+	return nncc_stream_tell(&r->stream, ck, err);
+}
+
+/* --save's file after `it` updates of this run (the step counter's value
+ * `step`); test_accuracy NaN for the checkpoints written while training. */
+static int run_save(run_t *r, size_t it, uint64_t step, double test_accuracy)
+{
+	const nncc_model_t *m = r->m;
+	nncc_weights_meta_t meta = {test_accuracy, r->loaded_iterations + it};
+	nncc_checkpoint_t ck;
+	nncc_err_t err;
+	int rc = checkpoint_of(r, step, &ck, &err);
+	if (!rc)
+		rc = nncc_weights_save(m, r->o->save, &r->norm, &meta, &ck, &err);
+	free(ck.perm);
+	return rc ? fail(m, "%s", err.msg) : 0;
+}
+
+/* The samples of the next update: B, or in epochs mode what is left of the
+ * pass when that is fewer. */
+static size_t batch_of(const run_t *r, size_t B)
+{
+	size_t left = r->stream.n - r->stream.pos;
+	return r->whole_passes && left < B ? left : B;
+}
+
+/* T updates of B samples (the last of each pass shorter in epochs mode).
+ * train_seconds excludes progress output, the periodic evaluations
+ * (eval_seconds) and the checkpoints. */
 static int run_train(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
 	size_t T = s->iterations, B = s->batch;
-	nncc_update_t u = {.lr = r->o->lr, .batch = B, .hparams = r->o->hparams};
+	uint64_t total = r->step0 + T;
+	nncc_update_t u = {.lr = o->lr, .hparams = o->hparams};
 	nncc_progress_t pg;
 	double t0, excluded = 0;
 
-	nncc_progress_init(&pg, stderr, r->o->quiet, m->name, T, B, r->train.n);
+	nncc_progress_init(&pg, stderr, o->quiet, m->name, T);
+	r->lr = nncc_schedule_lr(&o->schedule, o->lr, r->step0 + 1, r->stream.epoch, total);
 	if (eval_due(r, 0, T)) {
 		double e0 = now_seconds();
-		run_eval_point(r, &pg, 0, B, 0);
+		run_eval_point(r, &pg, 0, 0);
 		s->eval_seconds += now_seconds() - e0;
 	}
 	t0 = now_seconds();
 	for (size_t it = 1; it <= T; it++) {
-		u.step = it;   /* --load starts a fresh optimizer */
-		double loss = nncc_train_batch(m, &r->stream, &u) / (double)B;
+		double norm;
+		u.step = r->step0 + it;   /* --load starts a fresh optimizer: step0 = 0 */
+		u.batch = batch_of(r, B);
+		u.lr = r->lr = nncc_schedule_lr(&o->schedule, o->lr, u.step, r->stream.epoch, total);
+		double loss = nncc_train_batch_clip(m, &r->stream, &u, o->clip_norm, &norm) /
+		              (double)u.batch;
 		double t = now_seconds();
 		int paused = 0;
+		r->samples += u.batch;
+		r->clipped += o->clip_norm > 0 && o->clip_norm / (norm + 1e-6) < 1;
 		if (!isfinite(loss)) {
 			nncc_progress_break(&pg);
 			return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr",
-			            isnan(loss) ? "nan" : "inf", it, r->o->lr);
+			            isnan(loss) ? "nan" : "inf", it, u.lr);
 		}
-		paused = nncc_progress_step(&pg, it, loss, t - t0 - excluded, t - t0);
+		nncc_tick_t tick = {it, loss, (double)r->samples / (double)r->train.n, u.lr, r->samples,
+		                    t - t0 - excluded, t - t0};
+		paused = nncc_progress_step(&pg, &tick);
 		if (eval_due(r, it, T)) {
 			double e0 = now_seconds();
-			run_eval_point(r, &pg, it, B, t - t0 - excluded);
+			run_eval_point(r, &pg, it, t - t0 - excluded);
 			s->eval_seconds += now_seconds() - e0;
+			paused = 1;
+		}
+		if (o->checkpoint_every && u.step % o->checkpoint_every == 0 && it < T) {
+			if (run_save(r, it, u.step, NAN))
+				return 1;
 			paused = 1;
 		}
 		if (paused)
@@ -687,41 +1079,10 @@ static int run_train(run_t *r, nncc_summary_t *s)
 
 /* ---- results ------------------------------------------------------------ */
 
-/* What the weight file records besides the weights: the optimizer's name,
- * its step counter and state, and where the training stream stands (for
- * an exact continuation; docs/weights.md).  ck->perm is malloc'd. */
-static int checkpoint_of(const run_t *r, const nncc_summary_t *s, nncc_checkpoint_t *ck)
-{
-	const nncc_model_t *m = r->m;
-	const nncc_stream_t *st = &r->stream;
-	memset(ck, 0, sizeof *ck);
-	if (m->optimizer && strlen(m->optimizer) < sizeof ck->optimizer) {
-		ck->has_optim = 1;
-		memcpy(ck->optimizer, m->optimizer, strlen(m->optimizer));
-		ck->step = s->iterations;
-		ck->n_state = m->n_state;
-		ck->state = m->state;
-	}
-	ck->has_position = 1;
-	ck->epoch = st->epoch;
-	ck->sample = st->pos;
-	memcpy(ck->rng, st->rng.s, sizeof ck->rng);
-	if (st->perm && st->n <= UINT32_MAX) {
-		ck->perm = malloc(st->n * sizeof *ck->perm);
-		if (!ck->perm)
-			return -1;
-		for (size_t i = 0; i < st->n; i++)
-			ck->perm[i] = (uint32_t)st->perm[i];
-		ck->n_perm = st->n;
-	}
-	return 0;
-}
-
 static int run_outputs(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
-	nncc_err_t err;
 
 	if (r->log) {
 		int bad = ferror(r->log) | fclose(r->log);
@@ -745,20 +1106,40 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 			return fail(m, "cannot write %s: %s", o->plot, strerror(e));
 		}
 	}
-	if (o->save) {
-		nncc_weights_meta_t meta = {
-			.test_accuracy = (double)s->test.correct / (double)s->test.n,
-			.iterations = r->loaded_iterations + s->iterations,
-		};
-		nncc_checkpoint_t ck;
-		int rc;
-		if (checkpoint_of(r, s, &ck))
-			return fail(m, "out of memory");
-		rc = nncc_weights_save(m, o->save, &r->norm, &meta, &ck, &err);
-		free(ck.perm);
-		if (rc)
-			return fail(m, "%s", err.msg);
+	if (o->save)
+		return run_save(r, s->iterations, r->step0 + s->iterations,
+		                (double)s->test.correct / (double)s->test.n);
+	return 0;
+}
+
+/* The updates of the run.  iterations mode: the option's count (with
+ * --resume, that many more).  epochs mode: until `epochs` passes are
+ * complete, counting those --resume's position has done, each pass
+ * ceil(N / B) updates, the rest of a pass begun ceil(left / B).  Returns
+ * 0, or 1 after a message. */
+static int run_updates(run_t *r, size_t N, size_t B, size_t *T)
+{
+	const nncc_opts_t *o = r->o;
+	size_t per_epoch = N / B + (N % B != 0), E = o->epochs, e0 = 0, first = 0;
+	if (!E) {
+		*T = o->iterations;
+		return 0;
 	}
+	if (o->resume && r->ck.has_position) {
+		if (r->ck.epoch >= E) {
+			*T = 0;
+			return 0;
+		}
+		e0 = (size_t)r->ck.epoch;
+		if (r->ck.sample && r->ck.sample < N) {   /* a pass begun */
+			size_t left = N - (size_t)r->ck.sample;
+			first = left / B + (left % B != 0);
+			e0++;
+		}
+	}
+	if (E - e0 > (SIZE_MAX - first) / per_epoch)
+		return fail(r->m, "--epochs %zu is too many iterations", E);
+	*T = first + (E - e0) * per_epoch;
 	return 0;
 }
 
@@ -766,21 +1147,31 @@ static int run(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
-	size_t N, B, per_epoch;
+	size_t N, B;
 
 	if (run_load(r))
 		return 1;
 	N = r->train.n;
 	B = o->batch ? o->batch : N;
-	per_epoch = N / B + (N % B != 0);
-	if (o->epochs > SIZE_MAX / per_epoch)
-		return fail(m, "--epochs %zu is too many iterations", o->epochs);
 	s->n_train = N;
 	s->batch = B;
-	s->iterations = o->iterations ? o->iterations : o->epochs * per_epoch;
-	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
-	if (run_prepare(r, s->iterations) || run_train(r, s))
+	if (run_updates(r, N, B, &s->iterations))
 		return 1;
+	r->whole_passes = o->epochs > 0;
+	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
+	if (run_prepare(r, s->iterations))
+		return 1;
+	s->step0 = r->step0;
+	if (o->resume) {
+		s->resumed = o->resume;
+		s->resume_epoch = r->stream.epoch;
+		s->resume_sample = r->stream.pos;
+	}
+	if (run_train(r, s))
+		return 1;
+	s->samples = r->samples;
+	s->final_lr = s->iterations ? r->lr : NAN;
+	s->clipped = r->clipped;
 
 	s->test.confusion = r->confusion;
 	nncc_evaluate(m, r->test_x, r->test.labels, r->test.n, &s->test);
@@ -807,6 +1198,7 @@ static void run_fini(run_t *r)
 	free(r->train_x);
 	free(r->test_x);
 	nncc_stream_fini(&r->stream);
+	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);
 	free(r->curve_x);
 	free(r->curve_y);
@@ -830,6 +1222,10 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 		            m->max_batch, m->n_inputs, m->n_outputs);
 	if (!strcmp(nncc_init_name(m->config.init), "?"))
 		return fail(m, "model has an unknown init kind %d", m->config.init);
+	if (!strcmp(nncc_schedule_name(m->config.schedule.type), "?"))
+		return fail(m, "model has an unknown learning-rate schedule %d", m->config.schedule.type);
+	if (!(m->config.clip_norm >= 0) || !isfinite(m->config.clip_norm))
+		return fail(m, "model has an invalid clip_norm %g", m->config.clip_norm);
 	if (m->n_hparams > NNCC_MAX_HPARAMS)
 		return fail(m, "model has %zu optimizer hyper-parameters; this libnncc takes at most %d",
 		            m->n_hparams, NNCC_MAX_HPARAMS);

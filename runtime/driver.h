@@ -22,9 +22,13 @@ typedef struct nncc_opts {
 	uint64_t seed;
 	int shuffle;
 	int threads;                 /* 0 = all cores */
-	const char *save, *load, *log, *plot;
+	const char *save, *load, *resume, *log, *plot;
+	const char *optimizer;       /* --optimizer: must name model->optimizer */
 	int json, quiet, eval_test;
 	size_t eval_every;           /* 0 = no periodic evaluation */
+	size_t checkpoint_every;     /* 0 = --save only at the end */
+	double clip_norm;            /* 0 = no clipping */
+	nncc_schedule_t schedule;    /* the compiled one, or --schedule's, with the options' keys */
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
 
@@ -35,6 +39,12 @@ typedef struct nncc_summary {
 	const char *data_dir;        /* as used */
 	size_t n_train, batch;       /* batch resolved (full = n_train) */
 	size_t iterations;           /* T actually run */
+	uint64_t samples;            /* trained on in this run: epochs = samples / n_train */
+	uint64_t step0;              /* the optimizer's step counter before the run */
+	const char *resumed;         /* --resume's file, or NULL */
+	uint64_t resume_epoch, resume_sample; /* where it resumed */
+	double final_lr;             /* the rate of the last update (NaN: none) */
+	size_t clipped;              /* updates whose gradient was clipped */
 	int threads;                 /* in use */
 	double train_seconds, eval_seconds;
 	nncc_eval_t train, test;     /* test.confusion is set */
@@ -48,7 +58,7 @@ typedef struct nncc_progress {
 	FILE *f;
 	int tty, quiet;
 	const char *name;
-	size_t total, batch, n_train;
+	size_t total;
 	double last_shown;           /* wall time of the last line */
 	size_t next_tenth;           /* non-tty: next 10% mark (1..10) */
 	double loss_sum;             /* losses since the last line */
@@ -57,12 +67,18 @@ typedef struct nncc_progress {
 } nncc_progress_t;
 
 void nncc_progress_init(nncc_progress_t *p, FILE *f, int quiet, const char *name,
-                        size_t total, size_t batch, size_t n_train);
-/* After iteration `done` (1-based) with mean loss `loss`; `train_s` is the
- * training time so far, `wall_s` the elapsed wall time.  Returns 1 if it
- * printed (the caller excludes that time from training). */
-int nncc_progress_step(nncc_progress_t *p, size_t done, double loss, double train_s,
-                       double wall_s);
+                        size_t total);
+/* Where a run stands after an update, for the progress line. */
+typedef struct nncc_tick {
+	size_t done;                 /* updates so far (1-based) */
+	double loss;                 /* the update's mean loss */
+	double epoch;                /* samples so far / training samples */
+	double lr;                   /* the update's learning rate */
+	uint64_t samples;            /* samples so far */
+	double train_s, wall_s;      /* training time so far, elapsed wall time */
+} nncc_tick_t;
+/* Returns 1 if it printed (the caller excludes that time from training). */
+int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t);
 /* Ends a live line so other stderr output starts on its own line. */
 void nncc_progress_break(nncc_progress_t *p);
 
@@ -70,9 +86,9 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s);
 /* One line: a JSON object. */
 void nncc_report_json(FILE *f, const nncc_summary_t *s);
 
-/* CSV log: "iteration,epoch,train_loss[,test_accuracy],seconds". */
+/* CSV log: "iteration,epoch,lr,train_loss[,test_accuracy],seconds". */
 void nncc_log_header(FILE *f, int with_test);
-void nncc_log_row(FILE *f, size_t iteration, double epoch, double train_loss,
+void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
                   const double *test_accuracy, double seconds);
 
 /* ---- plot.c */

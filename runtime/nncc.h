@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 2
+#define NNCC_ABI_VERSION 3
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -135,9 +135,103 @@ typedef struct nncc_update {
 	const double *hparams;   /* n_hparams values, the descriptor's order; NULL if none */
 } nncc_update_t;
 
+/* ---- Learning-rate schedules (schedule.c; docs/trainer.md#learning-rate-schedules).
+ * X(ID, value, YAML word). */
+#define NNCC_SCHEDULES(X)          \
+	X(CONSTANT, 0, constant)       \
+	X(STEP, 1, step)               \
+	X(EXPONENTIAL, 2, exponential) \
+	X(COSINE, 3, cosine)
+
+typedef enum nncc_schedule_type {
+#define NNCC_X(ID, v, name) NNCC_SCHEDULE_##ID = v,
+	NNCC_SCHEDULES(NNCC_X)
+#undef NNCC_X
+} nncc_schedule_type_t;
+
+/* What the step and exponential schedules count: X(ID, value, YAML word). */
+#define NNCC_UNITS(X)     \
+	X(EPOCHS, 0, epochs) \
+	X(ITERATIONS, 1, iterations)
+
+typedef enum nncc_unit {
+#define NNCC_X(ID, v, name) NNCC_UNIT_##ID = v,
+	NNCC_UNITS(NNCC_X)
+#undef NNCC_X
+} nncc_unit_t;
+
+/* A schedule and its keys; a key another schedule has is left at 0.  The
+ * rate of update t (1-based) is nncc_schedule_lr(). */
+typedef struct nncc_schedule {
+	int type;                /* nncc_schedule_type_t */
+	int unit;                /* step, exponential: nncc_unit_t, what i counts */
+	double gamma;            /* step, exponential: the decay factor */
+	uint64_t step_size;      /* step: units between two decays */
+	double min_lr;           /* cosine: the rate it anneals to (eta_min) */
+	uint64_t t_max;          /* cosine: the update that reaches min_lr; 0 = the run's last */
+	uint64_t warmup;         /* every schedule: updates of linear warmup, 0 = none */
+} nncc_schedule_t;
+
+/* One key of a schedule: the YAML key (in `schedule: {type: ..., KEY: ...}`)
+ * and the trainer's option --KEY ('-' for '_').  Its field in
+ * nncc_schedule_t has the same name, at `offset`. */
+typedef enum nncc_skey_kind {
+	NNCC_SKEY_NUMBER,        /* double, finite, in [min, max] (open ends as flagged) */
+	NNCC_SKEY_COUNT,         /* uint64_t, an integer in [min, max] */
+	NNCC_SKEY_UNIT           /* int, an NNCC_UNITS word */
+} nncc_skey_kind_t;
+
+typedef struct nncc_schedule_key {
+	const char *name;
+	int kind;                /* nncc_skey_kind_t */
+	size_t offset;           /* of its field in nncc_schedule_t */
+	double min, max;
+	int min_open, max_open;
+	const char *help;
+} nncc_schedule_key_t;
+
+/* One schedule: its keys (bit k = nncc_schedule_keys[k]), those without a
+ * default, the defaults of the others, and its formula for --help. */
+typedef struct nncc_schedule_info {
+	const char *name;        /* YAML word */
+	unsigned keys, required;
+	nncc_schedule_t defaults;
+	const char *formula;
+} nncc_schedule_info_t;
+
+extern const nncc_schedule_key_t nncc_schedule_keys[];
+extern const size_t nncc_schedule_key_count;
+extern const nncc_schedule_info_t nncc_schedules[];   /* indexed by nncc_schedule_type_t */
+extern const size_t nncc_schedule_count;
+
+/* The row named `name`, or NULL. */
+const nncc_schedule_info_t *nncc_schedule_find(const char *name);
+/* "cosine", "iterations"; "?" for a value that is not in the list. */
+const char *nncc_schedule_name(int type);
+const char *nncc_unit_name(int unit);
+
+/* The learning rate of update `step` = t (1-based) of a run of `total`
+ * updates (the cosine's horizon when t_max is 0), in epoch `epoch` (passes
+ * over the training set completed before the update: the step and
+ * exponential schedules' clock when they count epochs), from the base rate:
+ *   t <= W (warmup):  base * t / W
+ *   otherwise, with i = t - 1 - W (iterations) or epoch (epochs):
+ *     constant      base
+ *     step          base * gamma^floor(i / step_size)
+ *     exponential   base * gamma^i
+ *     cosine        min_lr + (base - min_lr) * (1 + cos(pi * (t - 1 - W) / (T - W))) / 2,
+ *                   T = t_max, or total when t_max is 0 (min_lr when T <= W)
+ * (PyTorch's StepLR, ExponentialLR and CosineAnnealingLR in closed form,
+ * after a linear warmup; docs/trainer.md). */
+double nncc_schedule_lr(const nncc_schedule_t *s, double base_lr, uint64_t step,
+                        uint64_t epoch, uint64_t total);
+
 /* Training defaults from the YAML; the driver's options override them. */
 typedef struct nncc_config {
 	double learning_rate;
+	nncc_schedule_t schedule; /* the learning rate per update (constant by default) */
+	double clip_norm;         /* > 0: clip the batch-mean gradient to this global
+	                             L2 norm before each update; 0 = off */
 	size_t batch_size;      /* 0 = full batch (the training-set size) */
 	size_t iterations;      /* exactly one of iterations/epochs is non-zero */
 	size_t epochs;
@@ -344,11 +438,37 @@ int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, con
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const int32_t **y);
 void nncc_stream_fini(nncc_stream_t *s);
 
+/* Where the stream stands, as a weight file's POSITION section: fills
+ * ck's has_position, epoch, sample, rng, n_perm and perm (malloc'd when
+ * shuffling: the caller frees ck->perm).  -1 (out of memory, or a training
+ * set too large for u32 indices) or 0. */
+int nncc_stream_tell(const nncc_stream_t *s, nncc_checkpoint_t *ck, nncc_err_t *err);
+/* Puts the stream where ck's position says: pass, sample, generator and
+ * order.  Refuses (-1, message in err, stream unchanged) a checkpoint
+ * without a position, a file-order position for a shuffled stream or the
+ * other way round, a permutation of another length and a sample past the
+ * data. */
+int nncc_stream_seek(nncc_stream_t *s, const nncc_checkpoint_t *ck, nncc_err_t *err);
+
 /* One optimizer step on the next u->batch samples of the stream: one fused
  * step() when the batch fits a tile, else forward + backward over
  * consecutive tiles (gradients accumulated) and one update().  Returns the
  * batch's loss sum, computed before the update. */
 double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u);
+
+/* The same with the gradient clipped by its global norm (PyTorch's
+ * clip_grad_norm_ on the batch MEAN): forward + backward over the batch's
+ * tiles (never the fused step()), then with n = nncc_grad_norm(m) / batch,
+ * c = max_norm / (n + 1e-6), the gradient sums are scaled by c when c < 1
+ * (nncc_grads_scale), then update().  max_norm <= 0 is nncc_train_batch.
+ * *norm (may be NULL) receives n, NaN when max_norm <= 0. */
+double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
+                             double max_norm, double *norm);
+/* sqrt(sum_k grads[k]^2) over the whole gradient block, in double: eight
+ * partial sums s[k mod 8], added pairwise ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)). */
+double nncc_grad_norm(const nncc_model_t *m);
+/* grads[k] *= (real)c for every k. */
+void nncc_grads_scale(const nncc_model_t *m, double c);
 
 /* One evaluation of the model over a whole data set. */
 typedef struct nncc_eval {

@@ -17,7 +17,7 @@
 #define PROGRESS_STEPS 10         /* plain lines per run when not a terminal */
 
 void nncc_progress_init(nncc_progress_t *p, FILE *f, int quiet, const char *name,
-                        size_t total, size_t batch, size_t n_train)
+                        size_t total)
 {
 	memset(p, 0, sizeof *p);
 	p->f = f;
@@ -25,8 +25,6 @@ void nncc_progress_init(nncc_progress_t *p, FILE *f, int quiet, const char *name
 	p->tty = isatty(fileno(f));
 	p->name = name;
 	p->total = total;
-	p->batch = batch;
-	p->n_train = n_train;
 	p->last_shown = -1;
 	p->next_tenth = 1;
 }
@@ -41,15 +39,16 @@ static void format_duration(char *buf, size_t len, double s)
 		snprintf(buf, len, "%lu:%02lu", t / 60, t % 60);
 }
 
-int nncc_progress_step(nncc_progress_t *p, size_t done, double loss, double train_s,
-                       double wall_s)
+int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 {
+	size_t done = t->done;
+	double wall_s = t->wall_s;
 	char eta[32];
 	int due;
 
 	if (p->quiet)
 		return 0;
-	p->loss_sum += loss;
+	p->loss_sum += t->loss;
 	p->loss_n++;
 	if (p->tty) {
 		due = done == p->total || wall_s - p->last_shown >= PROGRESS_TTY_INTERVAL;
@@ -61,11 +60,11 @@ int nncc_progress_step(nncc_progress_t *p, size_t done, double loss, double trai
 	if (!due)
 		return 0;
 	format_duration(eta, sizeof eta, wall_s / (double)done * (double)(p->total - done));
-	fprintf(p->f, "%s%s: iteration %zu/%zu  epoch %.2f  loss %.4f  %.0f samples/s  ETA %s%s",
-	        p->tty ? "\r" : "", p->name, done, p->total,
-	        (double)done * (double)p->batch / (double)p->n_train,
+	fprintf(p->f, "%s%s: iteration %zu/%zu  epoch %.2f  lr %.4g  loss %.4f  %.0f samples/s  "
+	        "ETA %s%s",
+	        p->tty ? "\r" : "", p->name, done, p->total, t->epoch, t->lr,
 	        p->loss_sum / (double)p->loss_n,
-	        train_s > 0 ? (double)done * (double)p->batch / train_s : 0.0, eta,
+	        t->train_s > 0 ? (double)t->samples / t->train_s : 0.0, eta,
 	        p->tty ? "\033[K" : "\n");
 	fflush(p->f);
 	p->live = p->tty;
@@ -88,15 +87,49 @@ static double ratio(size_t a, size_t b)
 	return b ? (double)a / (double)b : NAN;
 }
 
+/* Passes over the training set this run made: in epochs mode a whole
+ * number, in iterations mode B * T / N. */
 static double epochs_of(const nncc_summary_t *s)
 {
-	return (double)s->iterations * (double)s->batch / (double)s->n_train;
+	return (double)s->samples / (double)s->n_train;
 }
 
 static double samples_per_second(const nncc_summary_t *s)
 {
-	double samples = (double)s->iterations * (double)s->batch;
-	return s->train_seconds > 0 ? samples / s->train_seconds : 0;
+	return s->train_seconds > 0 ? (double)s->samples / s->train_seconds : 0;
+}
+
+/* The schedule's horizon as used: t_max, or the run's last update. */
+static nncc_schedule_t schedule_used(const nncc_summary_t *s)
+{
+	nncc_schedule_t sc = s->o->schedule;
+	if (sc.type == NNCC_SCHEDULE_COSINE && !sc.t_max)
+		sc.t_max = s->step0 + s->iterations;
+	return sc;
+}
+
+/* Key k of schedule sc as text: "0.1", "10", "epochs" (quoted for JSON). */
+static void schedule_value(char *buf, size_t len, const nncc_schedule_t *sc, size_t k, int json)
+{
+	const nncc_schedule_key_t *key = &nncc_schedule_keys[k];
+	const char *p = (const char *)sc + key->offset;
+	double x;
+	uint64_t n;
+	int u;
+	switch (key->kind) {
+	case NNCC_SKEY_NUMBER:
+		memcpy(&x, p, sizeof x);
+		snprintf(buf, len, "%.10g", x);
+		break;
+	case NNCC_SKEY_COUNT:
+		memcpy(&n, p, sizeof n);
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+		break;
+	default:
+		memcpy(&u, p, sizeof u);
+		snprintf(buf, len, json ? "\"%s\"" : "%s", nncc_unit_name(u));
+		break;
+	}
 }
 
 /* The confusion matrix with a per-class accuracy column; each column as wide
@@ -144,6 +177,29 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	           "%d thread%s\n",
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
 	        o->shuffle ? "shuffled" : "file order", s->threads, s->threads == 1 ? "" : "s");
+	nncc_schedule_t sc = schedule_used(s);
+	const nncc_schedule_info_t *info = &nncc_schedules[sc.type];
+	size_t n = 0;
+	fprintf(f, "schedule       %s", info->name);
+	for (size_t k = 0; k < nncc_schedule_key_count; k++) {
+		char v[64];
+		if (!(info->keys >> k & 1))
+			continue;
+		schedule_value(v, sizeof v, &sc, k, 0);
+		fprintf(f, "%s%s %s", n++ ? ", " : " (", nncc_schedule_keys[k].name, v);
+	}
+	fputs(n ? "); " : "; ", f);
+	if (isfinite(s->final_lr))
+		fprintf(f, "last rate %g\n", s->final_lr);
+	else
+		fprintf(f, "no update\n");
+	if (o->clip_norm > 0)
+		fprintf(f, "clip norm      %g (%zu of %zu updates clipped)\n", o->clip_norm, s->clipped,
+		        s->iterations);
+	if (s->resumed)
+		fprintf(f, "resumed        from %s at update %llu (epoch %llu, sample %llu)\n", s->resumed,
+		        (unsigned long long)s->step0, (unsigned long long)s->resume_epoch,
+		        (unsigned long long)s->resume_sample);
 	fprintf(f, "optimizer      %s", m->optimizer ? m->optimizer : "?");
 	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++) {
 		fprintf(f, "%s%s ", k ? ", " : ": ", m->hparams[k].name);
@@ -206,6 +262,27 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", \"iterations\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
 	        s->iterations, s->batch);
 	json_number(f, o->lr);
+	nncc_schedule_t sc = schedule_used(s);
+	const nncc_schedule_info_t *info = &nncc_schedules[sc.type];
+	fputs(", \"schedule\": {\"type\": ", f);
+	json_string(f, info->name);
+	for (size_t k = 0; k < nncc_schedule_key_count; k++) {
+		char v[64];
+		if (!(info->keys >> k & 1))
+			continue;
+		schedule_value(v, sizeof v, &sc, k, 1);
+		fprintf(f, ", \"%s\": %s", nncc_schedule_keys[k].name, v);
+	}
+	fputs("}, \"final_lr\": ", f);
+	json_number(f, s->final_lr);
+	fputs(", \"clip_norm\": ", f);
+	json_number(f, o->clip_norm > 0 ? o->clip_norm : NAN);
+	fprintf(f, ", \"clipped_updates\": %zu, \"step\": %llu, \"resumed_from\": ", s->clipped,
+	        (unsigned long long)(s->step0 + s->iterations));
+	if (s->resumed)
+		json_string(f, s->resumed);
+	else
+		fputs("null", f);
 	fprintf(f, ", \"seed\": %llu, \"shuffle\": %s, \"optimizer\": ",
 	        (unsigned long long)o->seed, o->shuffle ? "true" : "false");
 	json_string(f, m->optimizer);
@@ -257,13 +334,15 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 
 void nncc_log_header(FILE *f, int with_test)
 {
-	fprintf(f, "iteration,epoch,train_loss,%sseconds\n", with_test ? "test_accuracy," : "");
+	fprintf(f, "iteration,epoch,lr,train_loss,%sseconds\n", with_test ? "test_accuracy," : "");
 }
 
-void nncc_log_row(FILE *f, size_t iteration, double epoch, double train_loss,
+/* lr with 17 significant digits: the rate exactly, to replay or check a
+ * schedule from the log. */
+void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
                   const double *test_accuracy, double seconds)
 {
-	fprintf(f, "%zu,%.6g,%.9g,", iteration, epoch, train_loss);
+	fprintf(f, "%zu,%.6g,%.17g,%.9g,", iteration, epoch, lr, train_loss);
 	if (test_accuracy)
 		fprintf(f, "%.6g,", *test_accuracy);
 	fprintf(f, "%.6f\n", seconds);

@@ -3,10 +3,15 @@
  * hand-written "blobs" model and its data (driverutil.h): it learns with
  * small and large batches; a batch larger than max_batch is accumulated
  * over tiles into one update(lr, B) and gives the bits of one step();
- * samples arrive in file order (wrapping around) or shuffled per epoch; the
- * seed fixes the weights; --save/--load round-trips; a NaN loss stops it.
+ * samples arrive in file order (wrapping around) or shuffled per epoch; in
+ * epochs mode every pass is whole, its last batch shorter; the seed fixes
+ * the weights; --save/--load round-trips; a NaN loss stops it; clipping
+ * scales the update; --resume continues a run bit for bit (iterations and
+ * epochs, file order and shuffled, optimizer state, after a crash from a
+ * --checkpoint-every file) and refuses a checkpoint that does not fit.
  */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +174,446 @@ START_TEST(shuffle_permutes_each_epoch)
 }
 END_TEST
 
+/* nncc_main(m) in this (forked) process with {"net", "--data", dir,
+ * "--quiet", args..., NULL}, stdout to /dev/null; the records start empty. */
+static int train_here(const nncc_model_t *m, const char *dir, const char *const *args)
+{
+	char *argv[32] = {"net", "--data", (char *)dir, "--quiet"};
+	int argc = 4;
+	for (; *args; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stdout));
+	record_n = updates = 0;
+	return nncc_main(argc, argv, m);
+}
+
+/* Epochs mode: each pass is the N samples once, ceil(N / B) updates, the
+ * last on N mod B of them, the next pass from sample 0 (reshuffled); the
+ * report counts whole epochs.  Batches in a tile (7) and over tiles (40). */
+START_TEST(epochs_are_whole_passes)
+{
+	char *dir = make_data(IN, K, DATA_INDEX);
+	nncc_model_t m = blob_model;
+	m.config.normalize = NNCC_NORM_NONE;
+	static const struct {
+		const char *batch;
+		size_t B, per_epoch, last;
+	} c[] = {{"7", 7, 43, 6}, {"40", 40, 8, 20}, {"125", 125, 3, 50}};
+	for (size_t i = 0; i < 3; i++)
+		for (int shuffle = 0; shuffle < 2; shuffle++) {
+			const char *args[] = {"--lr", "1e-5", "--batch", c[i].batch, "--epochs", "2",
+			                      shuffle ? "--shuffle" : "--no-shuffle", NULL};
+			ck_assert_int_eq(train_here(&m, dir, args), 0);
+			ck_assert_uint_eq(updates, 2 * c[i].per_epoch);
+			for (size_t u = 0; u < updates; u++)
+				ck_assert_uint_eq(record_batch[u],
+				                  u % c[i].per_epoch + 1 == c[i].per_epoch ? c[i].last : c[i].B);
+			ck_assert_uint_eq(record_n, 2 * N_TRAIN);
+			for (size_t pass = 0; pass < 2; pass++) {
+				size_t seen[251] = {0}, in_order = 0;
+				for (size_t k = 0; k < N_TRAIN; k++) {
+					size_t v = (size_t)record_x0[pass * N_TRAIN + k];
+					seen[v]++;
+					in_order += v == k % 251;
+				}
+				for (size_t v = 0; v < 251; v++)
+					ck_assert_uint_eq(seen[v], v < N_TRAIN - 251 ? 2 : 1);
+				if (shuffle)
+					ck_assert_uint_lt(in_order, 30);
+				else
+					ck_assert_uint_eq(in_order, N_TRAIN);
+			}
+		}
+	result_t r = run_net(&blob_model, dir, "--batch", "125", "--epochs", "1", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ASSERT_HAS(r.out, "training       3 iterations = 1.00 epochs, batch 125,");
+	result_free(&r);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* Clipping on but never reached gives the bits of no clipping (backward
+ * + update against the fused step); reached, every update moves the
+ * weights by lr * max_norm (the batch-mean gradient scaled to max_norm). */
+START_TEST(clip_norm_scales_the_update)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *w0 = tu_path(dir, "w0"), *w1 = tu_path(dir, "w1"), *w2 = tu_path(dir, "w2");
+	result_t a = run_net(&blob_model, dir, "--batch", "5", "--iterations", "40", "--save", w1,
+	                     NULL);
+	result_t b = run_net(&blob_model, dir, "--batch", "5", "--iterations", "40", "--clip-norm",
+	                     "1e9", "--save", w2, "--json", NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(b.rc, 0);
+	ck_assert(tu_same_file(w1, w2));
+	ASSERT_HAS(b.out, "\"clipped_updates\": 0,");
+	result_free(&a);
+	result_free(&b);
+	for (int it = 0; it < 2; it++) {
+		a = run_net(&blob_model, dir, "--iterations", it ? "1" : "0", "--clip-norm", "0.01",
+		            "--lr", "0.5", "--save", it ? w1 : w0, NULL);
+		ck_assert_int_eq(a.rc, 0);
+		result_free(&a);
+	}
+	nncc_weights_file_t f0, f1;
+	nncc_err_t err;
+	ck_assert_int_eq(nncc_weights_read(&f0, w0, &err), 0);
+	ck_assert_int_eq(nncc_weights_read(&f1, w1, &err), 0);
+	double ss = 0;
+	for (size_t k = 0; k < NP; k++)
+		ss += (f1.params[k] - f0.params[k]) * (f1.params[k] - f0.params[k]);
+	ck_assert_double_eq_tol(sqrt(ss), 0.5 * 0.01, 0.5 * 0.01 * 1e-6);
+	nncc_weights_file_fini(&f0);
+	nncc_weights_file_fini(&f1);
+	free(w0);
+	free(w1);
+	free(w2);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* ---- resume */
+
+/* "blobsgd" with one state slot: momentum v = beta v + g / B, p -= lr v,
+ * beta the hyper-parameter, so that a resume without the state would
+ * differ. */
+static double velocity[NP];
+
+static void blobm_update(const nncc_update_t *u)
+{
+	for (size_t k = 0; k < NP; k++) {
+		velocity[k] = u->hparams[0] * velocity[k] + grads[k] / (double)u->batch;
+		params[k] -= u->lr * velocity[k];
+	}
+	if (updates < RECORD_MAX)
+		record_batch[updates] = u->batch;
+	last_update_step = u->step;
+	updates++;
+}
+
+static double blobm_step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+{
+	blob_forward(n, x);
+	double l = blob_loss(n, y);
+	blob_backward(n, x, y, 0);
+	blobm_update(u);
+	return ++steps == nan_at ? NAN : l;
+}
+
+static nncc_model_t blobm(void)
+{
+	nncc_model_t m = blob_model;
+	m.update = blobm_update;
+	m.step = blobm_step;
+	m.n_state = 1;
+	m.state = velocity;
+	return m;
+}
+
+/* Two runs, `first` then `--resume` with `second`, against one run with
+ * `whole`: the saved files are the same bytes. */
+static void resume_case(const nncc_model_t *m, const char *dir, const char *const *whole,
+                        const char *const *first, const char *const *second, const char *what)
+{
+	char *a = tu_path(dir, "whole.w"), *b = tu_path(dir, "first.w"), *c = tu_path(dir, "cont.w");
+	const char *args[3][24];
+	const char *const *given[3] = {whole, first, second};
+	const char *save[3] = {a, b, c};
+	for (int k = 0; k < 3; k++) {
+		size_t n = 0;
+		if (k == 2) {
+			args[k][n++] = "--resume";
+			args[k][n++] = b;
+		}
+		for (const char *const *p = given[k]; *p; p++)
+			args[k][n++] = *p;
+		args[k][n++] = "--save";
+		args[k][n++] = save[k];
+		args[k][n] = NULL;
+		result_t r = run_net_args(m, dir, args[k]);
+		ck_assert_msg(r.rc == 0, "%s, run %d: %s", what, k, r.err);
+		result_free(&r);
+	}
+	ck_assert_msg(tu_same_file(a, c), "%s: the resumed run's file differs from the whole run's",
+	              what);
+	free(a);
+	free(b);
+	free(c);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(resume_continues_exactly)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	nncc_model_t models[2] = {blob_model, blobm()};
+	for (int k = 0; k < 2; k++) {
+		const nncc_model_t *m = &models[k];
+		for (int sh = 0; sh < 2; sh++) {
+			const char *order = sh ? "--shuffle" : "--no-shuffle";
+			/* iterations: 25 + 35 = 60 batches of 7 (wrapping mid-batch) */
+			resume_case(m, dir, ARGS("--batch", "7", "--iterations", "60", order),
+			            ARGS("--batch", "7", "--iterations", "25", order),
+			            ARGS("--batch", "7", "--iterations", "35", order), "iterations");
+			/* a batch over tiles (20 > max_batch 8) */
+			resume_case(m, dir, ARGS("--batch", "20", "--iterations", "40", order),
+			            ARGS("--batch", "20", "--iterations", "17", order),
+			            ARGS("--batch", "20", "--iterations", "23", order), "tiled");
+			/* epochs: 1 then up to 3, the last batch of each pass 6 */
+			resume_case(m, dir, ARGS("--batch", "7", "--epochs", "3", order),
+			            ARGS("--batch", "7", "--epochs", "1", order),
+			            ARGS("--batch", "7", "--epochs", "3", order), "epochs");
+			/* iterations mode stopped mid-pass, finished in epochs mode */
+			resume_case(m, dir, ARGS("--batch", "7", "--epochs", "3", order),
+			            ARGS("--batch", "7", "--iterations", "20", order),
+			            ARGS("--batch", "7", "--epochs", "3", order), "mid-pass");
+			/* a schedule that counts epochs and one that counts updates */
+			resume_case(m, dir,
+			            ARGS("--batch", "7", "--epochs", "3", order, "--schedule", "step",
+			                 "--step-size", "1", "--gamma", "0.5", "--clip-norm", "0.3"),
+			            ARGS("--batch", "7", "--epochs", "1", order, "--schedule", "step",
+			                 "--step-size", "1", "--gamma", "0.5", "--clip-norm", "0.3"),
+			            ARGS("--batch", "7", "--epochs", "3", order, "--schedule", "step",
+			                 "--step-size", "1", "--gamma", "0.5", "--clip-norm", "0.3"),
+			            "step schedule");
+			resume_case(m, dir,
+			            ARGS("--iterations", "60", order, "--schedule", "cosine", "--t-max",
+			                 "60", "--warmup", "10"),
+			            ARGS("--iterations", "30", order, "--schedule", "cosine", "--t-max",
+			                 "60", "--warmup", "10"),
+			            ARGS("--iterations", "30", order, "--schedule", "cosine", "--t-max",
+			                 "60", "--warmup", "10"),
+			            "cosine");
+		}
+	}
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* Without the optimizer's state a resume would not be exact: the momentum
+ * model resumed as the stateless one (by --load) differs. */
+START_TEST(load_is_not_resume)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	nncc_model_t m = blobm();
+	char *a = tu_path(dir, "a"), *b = tu_path(dir, "b"), *c = tu_path(dir, "c");
+	result_t r = run_net(&m, dir, "--iterations", "40", "--save", a, NULL);
+	result_free(&r);
+	r = run_net(&m, dir, "--iterations", "20", "--save", b, NULL);
+	result_free(&r);
+	r = run_net(&m, dir, "--load", b, "--iterations", "20", "--save", c, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	ck_assert(!tu_same_file(a, c));
+	/* --load: the step counter from 1 and the data from sample 0 */
+	char *dx = make_data(IN, K, DATA_INDEX);
+	nncc_model_t raw = blob_model;
+	raw.config.normalize = NNCC_NORM_NONE;
+	ck_assert_int_eq(train_here(&raw, dx, ARGS("--lr", "1e-5", "--batch", "7", "--iterations",
+	                                           "10", "--save", b)), 0);
+	ck_assert_int_eq(train_here(&raw, dx, ARGS("--lr", "1e-5", "--batch", "7", "--iterations",
+	                                           "3", "--load", b)), 0);
+	ck_assert_uint_eq(last_update_step, 3);
+	ck_assert_uint_eq((size_t)record_x0[0], 0);
+	/* --resume: on from step 11 and sample 70 */
+	ck_assert_int_eq(train_here(&raw, dx, ARGS("--lr", "1e-5", "--batch", "7", "--iterations",
+	                                           "3", "--resume", b)), 0);
+	ck_assert_uint_eq(last_update_step, 13);
+	ck_assert_uint_eq((size_t)record_x0[0], 70);
+	free(a);
+	free(b);
+	free(c);
+	tu_scratch_free(dx);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* A run that dies (here: the loss becomes NaN at update 75) leaves its
+ * last --checkpoint-every file (update 60; test accuracy unknown), and
+ * resuming from it ends where the run would have: the same file. */
+START_TEST(checkpoint_survives_a_crash)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *a = tu_path(dir, "a"), *ck = tu_path(dir, "ck"), *c = tu_path(dir, "c");
+	nncc_model_t m = blobm();
+	result_t r = run_net(&m, dir, "--batch", "5", "--iterations", "100", "--save", a, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	steps = 0;
+	nan_at = 75;
+	r = run_net(&m, dir, "--batch", "5", "--iterations", "100", "--checkpoint-every", "30",
+	            "--save", ck, NULL);
+	nan_at = 0;
+	ck_assert_int_eq(r.rc, 1);
+	ASSERT_HAS(r.err, "loss became nan at iteration 75");
+	result_free(&r);
+	nncc_weights_file_t wf;
+	nncc_err_t err;
+	ck_assert_int_eq(nncc_weights_read(&wf, ck, &err), 0);
+	ck_assert_uint_eq(wf.meta.iterations, 60);
+	ck_assert(isnan(wf.meta.test_accuracy));
+	ck_assert_uint_eq(wf.ck.step, 60);
+	ck_assert_uint_eq(wf.ck.n_state, 1);
+	nncc_weights_file_fini(&wf);
+	ck_assert_uint_eq(tu_dir_entries(dir), 4 + 2 + 2);   /* data, stdout/stderr, a, ck */
+	r = run_net(&m, dir, "--batch", "5", "--resume", ck, "--iterations", "40", "--save", c,
+	            NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ASSERT_HAS(r.out, "resumed        from ");
+	ASSERT_HAS(r.out, " at update 60 (epoch 1, sample 0)\n");
+	result_free(&r);
+	ck_assert(tu_same_file(a, c));
+	free(a);
+	free(ck);
+	free(c);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* A checkpoint that cannot continue this run: each refusal names the file
+ * and what does not fit. */
+START_TEST(resume_refusals)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *w = tu_path(dir, "w"), *bad = tu_path(dir, "bad");
+	result_t r = run_net(&blob_model, dir, "--iterations", "3", "--save", w, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	nncc_model_t other = blob_model, stateful = blob_model;
+	other.optimizer = "other";
+	stateful.n_state = 1;
+	stateful.state = velocity;
+	uint32_t perm[5] = {4, 3, 2, 1, 0};
+	nncc_checkpoint_t cks[] = {
+		{.has_optim = 1, .optimizer = "blobsgd"},                          /* no POSITION */
+		{.has_optim = 1, .optimizer = "blobsgd", .has_position = 1, .n_perm = 5, .perm = perm},
+		{.has_optim = 1, .optimizer = "blobsgd", .has_position = 1, .sample = 500},
+	};
+	static const char *const why[] = {
+		"it has no training position (POSITION section)",
+		"its shuffled position orders 5 samples, the training set has 300",
+		"its position (sample 500) is past the 300 samples of the training set",
+	};
+	char want[4400];
+	nncc_err_t err;
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(nncc_weights_save(&blob_model, bad, NULL, NULL, &cks[i], &err), 0);
+		r = run_net(&blob_model, dir, "--resume", bad, i == 1 ? "--shuffle" : "--no-shuffle",
+		            NULL);
+		ck_assert_int_eq(r.rc, 1);
+		snprintf(want, sizeof want, "blobs: error: cannot resume from %s: %s\n", bad, why[i]);
+		ck_assert_str_eq(r.err, want);
+		ck_assert_str_eq(r.out, "");
+		result_free(&r);
+	}
+	ck_assert_int_eq(nncc_weights_save(&blob_model, bad, NULL, NULL, NULL, &err), 0);
+	r = run_net(&blob_model, dir, "--resume", bad, NULL);
+	snprintf(want, sizeof want, "blobs: error: cannot resume from %s: it has no optimizer state "
+	         "(OPTIM section); --load starts from its weights with a fresh optimizer\n", bad);
+	ck_assert_str_eq(r.err, want);
+	result_free(&r);
+	r = run_net(&other, dir, "--resume", w, NULL);
+	snprintf(want, sizeof want, "blobs: error: cannot resume from %s: it was saved by a trainer "
+	         "whose optimizer is blobsgd, this one's is other (--load starts from its weights "
+	         "with a fresh other)\n", w);
+	ck_assert_str_eq(r.err, want);
+	result_free(&r);
+	r = run_net(&stateful, dir, "--resume", w, NULL);
+	snprintf(want, sizeof want, "blobs: error: cannot resume from %s: it holds 0 optimizer state "
+	         "slots per parameter, blobsgd here has 1\n", w);
+	ck_assert_str_eq(r.err, want);
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--resume", w, "--shuffle", NULL);
+	snprintf(want, sizeof want, "blobs: error: cannot resume from %s: its position is in file "
+	         "order, this run shuffles (resume it with --no-shuffle)\n", w);
+	ck_assert_str_eq(r.err, want);
+	result_free(&r);
+	free(w);
+	free(bad);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* Epochs mode resumed after the last epoch trains nothing and saves the
+ * position it read. */
+START_TEST(resume_after_the_last_epoch)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *a = tu_path(dir, "a"), *b = tu_path(dir, "b");
+	result_t r = run_net(&blob_model, dir, "--epochs", "2", "--shuffle", "--save", a, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--epochs", "2", "--shuffle", "--resume", a, "--save", b,
+	            "--json", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_double_eq(json_num(r.out, "iterations"), 0);
+	ck_assert_double_eq(json_num(r.out, "step"), 60);
+	result_free(&r);
+	ck_assert(tu_same_file(a, b));
+	free(a);
+	free(b);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* docs/trainer.md's description of the shuffle, written out from the
+ * text (not from rng.c): the driver's order must be that one. */
+static uint64_t doc_rotl(uint64_t x, int k)
+{
+	return x << k | x >> (64 - k);
+}
+
+static uint64_t doc_next(uint64_t s[4])
+{
+	uint64_t result = doc_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t;
+	s[3] = doc_rotl(s[3], 45);
+	return result;
+}
+
+static uint64_t doc_below(uint64_t s[4], uint64_t n)
+{
+	uint64_t threshold = (0 - n) % n, x;   /* 2^64 mod n */
+	do
+		x = doc_next(s);
+	while (x < threshold);
+	return x % n;
+}
+
+START_TEST(shuffle_replays_from_the_docs)
+{
+	char *dir = make_data(IN, K, DATA_INDEX);
+	nncc_model_t m = blob_model;
+	m.config.normalize = NNCC_NORM_NONE;
+	ck_assert_int_eq(train_here(&m, dir, ARGS("--lr", "1e-5", "--batch", "7", "--iterations",
+	                                          "90", "--shuffle", "--seed", "5")), 0);
+	ck_assert_uint_eq(record_n, 630);
+	uint64_t s[4], x = 5 ^ 0x53485546464c4531ull;
+	for (int i = 0; i < 4; i++) {   /* splitmix64 */
+		uint64_t z = x += 0x9e3779b97f4a7c15ull;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		s[i] = z ^ (z >> 31);
+	}
+	size_t perm[N_TRAIN];
+	for (size_t i = 0; i < N_TRAIN; i++)
+		perm[i] = i;
+	for (size_t k = 0; k < record_n; k++) {
+		if (k % N_TRAIN == 0)   /* a new pass: the previous order shuffled again */
+			for (size_t i = N_TRAIN; i > 1; i--) {
+				size_t j = (size_t)doc_below(s, i), t = perm[i - 1];
+				perm[i - 1] = perm[j];
+				perm[j] = t;
+			}
+		ck_assert_msg((size_t)record_x0[k] == perm[k % N_TRAIN] % 251,
+		              "sample %zu of the run: %g, the documented order's %zu", k, record_x0[k],
+		              perm[k % N_TRAIN]);
+	}
+	tu_scratch_free(dir);
+}
+END_TEST
+
 START_TEST(save_then_load_reproduces)
 {
 	char *dir = make_data(IN, K, DATA_BLOBS);
@@ -262,6 +707,17 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, save_then_load_reproduces);
 	tcase_add_test(tc, seed_determines_weights);
 	tcase_add_test(tc, nan_loss_stops);
+	tcase_add_test(tc, epochs_are_whole_passes);
+	tcase_add_test(tc, clip_norm_scales_the_update);
+	tcase_add_test(tc, shuffle_replays_from_the_docs);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("resume");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, resume_continues_exactly);
+	tcase_add_test(tc, load_is_not_resume);
+	tcase_add_test(tc, checkpoint_survives_a_crash);
+	tcase_add_test(tc, resume_refusals);
+	tcase_add_test(tc, resume_after_the_last_epoch);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -46,6 +46,11 @@ static const struct {
 	 "network: one\ninput: 2\nlayers:\n"
 	 "  - {name: only, type: dense, units: 2}\n  - {type: softmax}\n"
 	 "training: {learning_rate: 0.1, batch_size: 1, epochs: 1}\n"},
+	{"cosine",
+	 "network: cosine\ninput: 2\nlayers:\n"
+	 "  - {type: dense, units: 2}\n  - {type: softmax}\n"
+	 "training: {learning_rate: 0.1, batch_size: 1, epochs: 1, clip_norm: 1e-3,\n"
+	 "  schedule: {type: cosine, min_lr: 1e-4, t_max: 50, warmup: 5}}\n"},
 };
 
 /* The directory shared by the suite's files (made once per process). */
@@ -234,7 +239,9 @@ START_TEST(test_sgd20_text)
 	/* the optimizer, and its fused epilogue before the kernels */
 	assert_has(&b, "#define OPT_STATE 0\n#define OPT_STRIDE N_PARAMS\n");
 	assert_order(&b, "opt_vector(", "#include \"nncc_kern.h\"");
-	assert_has(&b, "\t.config = {\n\t\t.learning_rate = 0.3,\n\t\t.batch_size = 20,\n"
+	assert_has(&b, "\t.config = {\n\t\t.learning_rate = 0.3,\n"
+	               "\t\t.schedule = { .type = NNCC_SCHEDULE_CONSTANT, .warmup = 0 },\n"
+	               "\t\t.clip_norm = 0, /* 0: no clipping */\n\t\t.batch_size = 20,\n"
 	               "\t\t.iterations = 30000,\n");
 	assert_has(&b, "\t.optimizer = \"sgd\",\n\t.n_hparams = 2,\n");
 	assert_has(&b, "\t{\"hidden\", \"dense\", \"sigmoid\", L1_IN, L1_OUT, 2, l1_tensors},\n");
@@ -252,6 +259,29 @@ START_TEST(test_sgd20_text)
 	ck_assert_msg(!strstr(b.data, cwd), "the output names the working directory");
 	buf_fini(&b);
 	run_fini(&r);
+}
+END_TEST
+
+/* The schedule and the clipping reach the descriptor's config: the type
+ * and each of its keys, by name. */
+START_TEST(test_schedule_config)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	emit_file(&r, "tests/valid/full.yaml", &b);
+	assert_has(&b, "\t\t.schedule = { .type = NNCC_SCHEDULE_STEP, .gamma = 0.5, "
+	               ".step_size = 3, .unit = NNCC_UNIT_ITERATIONS, .warmup = 7 },\n"
+	               "\t\t.clip_norm = 2.5, /* 0: no clipping */\n");
+	buf_fini(&b);
+	char *p = net_path(3);
+	emit_file(&r, p, &b);
+	assert_has(&b, "\t\t.schedule = { .type = NNCC_SCHEDULE_COSINE, .min_lr = 0.0001, "
+	               ".t_max = 50, .warmup = 5 },\n\t\t.clip_norm = 0.001,");
+	free(p);
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
 }
 END_TEST
 
@@ -632,6 +662,7 @@ static Suite *emit_suite(void)
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_compiles_strict);
 	tcase_add_test(tc, test_sgd20_text);
+	tcase_add_test(tc, test_schedule_config);
 	tcase_add_test(tc, test_plan);
 	tcase_add_test(tc, test_max_batch);
 	tcase_add_test(tc, test_hostile_names);

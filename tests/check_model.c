@@ -99,6 +99,9 @@ START_TEST(minimal_takes_defaults)
 	assert_loc(t->loc, "tests/valid/minimal.yaml", 9, 3);
 	ck_assert_str_eq(t->optimizer->name, "sgd");
 	ck_assert_double_eq(t->learning_rate, 0.1);
+	ck_assert_int_eq(t->schedule.type, NNCC_SCHEDULE_CONSTANT);
+	ck_assert_uint_eq(t->schedule.warmup, 0);
+	ck_assert_double_eq(t->clip_norm, 0);
 	ck_assert_uint_eq(t->batch_size, 4);
 	ck_assert_uint_eq(t->iterations, 0);
 	ck_assert_uint_eq(t->epochs, 2);
@@ -137,6 +140,12 @@ START_TEST(full_sets_every_key)
 
 	const Training *t = &m->train;
 	ck_assert_double_eq(t->learning_rate, 0.025);
+	ck_assert_int_eq(t->schedule.type, NNCC_SCHEDULE_STEP);
+	ck_assert_double_eq(t->schedule.gamma, 0.5);
+	ck_assert_uint_eq(t->schedule.step_size, 3);
+	ck_assert_int_eq(t->schedule.unit, NNCC_UNIT_ITERATIONS);
+	ck_assert_uint_eq(t->schedule.warmup, 7);
+	ck_assert_double_eq(t->clip_norm, 2.5);
 	ck_assert_uint_eq(t->batch_size, 7);
 	ck_assert_uint_eq(t->iterations, 123);
 	ck_assert_uint_eq(t->epochs, 0);
@@ -153,6 +162,41 @@ START_TEST(full_sets_every_key)
 	ck_assert_str_eq(m->data.files[NNCC_FILE_TEST_LABELS], "d.idx");
 	ck_assert_int_eq(m->data.normalize, NNCC_NORM_SCALE);
 	run_fini(&r);
+}
+END_TEST
+
+/* Each schedule by name or as a mapping: its defaults, its keys, and the
+ * keys of other schedules left at 0. */
+START_TEST(schedules)
+{
+	static const char *const head =
+	    "network: s\ninput: 2\nlayers: [{type: dense, units: 2}, {type: softmax}]\n"
+	    "training: {learning_rate: 0.1, batch_size: 2, iterations: 3, schedule: ";
+	static const struct {
+		const char *yaml;
+		nncc_schedule_t want;
+	} cases[] = {
+		{"constant", {.type = NNCC_SCHEDULE_CONSTANT}},
+		{"{type: constant, warmup: 4}", {.type = NNCC_SCHEDULE_CONSTANT, .warmup = 4}},
+		{"{type: step, step_size: 2}", {.type = NNCC_SCHEDULE_STEP, .gamma = 0.1, .step_size = 2}},
+		{"{type: exponential, gamma: 0.9, unit: iterations}",
+		 {.type = NNCC_SCHEDULE_EXPONENTIAL, .unit = NNCC_UNIT_ITERATIONS, .gamma = 0.9}},
+		{"cosine", {.type = NNCC_SCHEDULE_COSINE}},
+		{"{type: cosine, min_lr: 1e-3, t_max: 50, warmup: 5}",
+		 {.type = NNCC_SCHEDULE_COSINE, .min_lr = 1e-3, .t_max = 50, .warmup = 5}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char src[512];
+		Run r;
+		snprintf(src, sizeof src, "%s%s}\n", head, cases[i].yaml);
+		const Model *m = load_text(&r, src);
+		const nncc_schedule_t *s = &m->train.schedule, *w = &cases[i].want;
+		ck_assert_msg(s->type == w->type && s->unit == w->unit && s->gamma == w->gamma &&
+		                  s->step_size == w->step_size && s->min_lr == w->min_lr &&
+		                  s->t_max == w->t_max && s->warmup == w->warmup,
+		              "schedule: %s", cases[i].yaml);
+		run_fini(&r);
+	}
 }
 END_TEST
 
@@ -385,6 +429,7 @@ static Suite *model_suite(void)
 	TCase *tc = tcase_create("valid");
 	tcase_add_test(tc, minimal_takes_defaults);
 	tcase_add_test(tc, full_sets_every_key);
+	tcase_add_test(tc, schedules);
 	tcase_add_test(tc, flow_style_and_full_batch);
 	tcase_add_test(tc, max_layers);
 	tcase_add_test(tc, bounds_at_limit);

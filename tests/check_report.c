@@ -24,6 +24,9 @@ START_TEST(text_report)
 	                  "layout_switch_test off\n");
 	ASSERT_HAS(r.out, "parameters     15 (f64)");
 	ASSERT_HAS(r.out, "150 iterations = 5.00 epochs, batch 10, lr 0.5, seed 1");
+	ASSERT_HAS(r.out, "\nschedule       constant (warmup 0); last rate 0.5\n");
+	ck_assert_ptr_null(strstr(r.out, "clip norm"));
+	ck_assert_ptr_null(strstr(r.out, "resumed"));
 	ASSERT_HAS(r.out, "test accuracy  ");
 	ASSERT_HAS(r.out, "/90)");
 	ASSERT_HAS(r.out, "confusion matrix (rows: true label, columns: predicted)");
@@ -45,6 +48,7 @@ START_TEST(json_last_line)
 		"network", "parameters", "dtype", "epochs", "iterations", "batch_size",
 		"learning_rate", "seed", "train_loss", "test_loss", "test_accuracy",
 		"train_seconds", "samples_per_second", "threads", "data_dir", "confusion",
+		"schedule", "final_lr", "clip_norm", "clipped_updates", "step", "resumed_from",
 	};
 	char *dir = make_data(IN, K, DATA_BLOBS);
 	result_t r = run_net(&blob_model, dir, "--json", "--quiet", NULL);
@@ -103,8 +107,9 @@ START_TEST(log_csv_rows)
 	/* Iterations 0, 10, ..., 90 and the last one, 95. */
 	char *csv = tu_read_file(log, NULL);
 	ck_assert_uint_eq(count_lines(csv, NULL), 1 + 11);
-	ck_assert(strncmp(csv, "iteration,epoch,train_loss,test_accuracy,seconds\n0,0,", 53) == 0);
-	ASSERT_HAS(csv, "\n95,3.16667,");
+	ck_assert(strncmp(csv, "iteration,epoch,lr,train_loss,test_accuracy,seconds\n0,0,0.5,",
+	                  60) == 0);
+	ASSERT_HAS(csv, "\n95,3.16667,0.5,");
 	ck_assert_uint_eq(count_lines(r.err, "train loss"), 11);
 	ck_assert_uint_eq(count_lines(r.err, "test accuracy"), 11);
 	free(csv);
@@ -114,12 +119,50 @@ START_TEST(log_csv_rows)
 	r = run_net(&blob_model, dir, "--iterations", "200", "--log", log, "--quiet", NULL);
 	ck_assert_int_eq(r.rc, 0);
 	csv = tu_read_file(log, NULL);
-	ck_assert(strncmp(csv, "iteration,epoch,train_loss,seconds\n", 35) == 0);
+	ck_assert(strncmp(csv, "iteration,epoch,lr,train_loss,seconds\n", 38) == 0);
 	ck_assert_uint_eq(count_lines(csv, NULL), 1 + 51);
 	ck_assert_str_eq(r.err, "");
 	free(csv);
 	result_free(&r);
 	free(log);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* The schedule and the clipping in every report: the text lines, the
+ * JSON keys (the cosine's horizon as used), the progress line's rate. */
+START_TEST(schedule_and_clipping_reported)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	result_t r = run_net(&blob_model, dir, "--iterations", "100", "--schedule", "step",
+	                     "--step-size", "10", "--unit", "iterations", "--gamma", "0.5",
+	                     "--clip-norm", "0.01", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ASSERT_HAS(r.out, "\nschedule       step (gamma 0.5, step_size 10, unit iterations, "
+	                  "warmup 0); last rate 0.000976562\n");
+	ASSERT_HAS(r.out, "\nclip norm      0.01 (100 of 100 updates clipped)\n");
+	/* update 10 still has i = 9: 0.5; update 20, i = 19: 0.25 */
+	ASSERT_HAS(r.err, "blobs: iteration 10/100  epoch 0.33  lr 0.5  loss ");
+	ASSERT_HAS(r.err, "blobs: iteration 20/100  epoch 0.67  lr 0.25  loss ");
+	result_free(&r);
+
+	r = run_net(&blob_model, dir, "--iterations", "100", "--schedule", "step", "--step-size",
+	            "10", "--unit", "iterations", "--gamma", "0.5", "--clip-norm", "0.01", "--json",
+	            "--quiet", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ASSERT_HAS(r.out, "\"learning_rate\": 0.5, \"schedule\": {\"type\": \"step\", \"gamma\": 0.5, "
+	                  "\"step_size\": 10, \"unit\": \"iterations\", \"warmup\": 0}, "
+	                  "\"final_lr\": 0.0009765625, \"clip_norm\": 0.01, \"clipped_updates\": 100, "
+	                  "\"step\": 100, \"resumed_from\": null, ");
+	result_free(&r);
+
+	r = run_net(&blob_model, dir, "--iterations", "100", "--schedule", "cosine", "--warmup",
+	            "5", "--json", "--quiet", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ASSERT_HAS(r.out, "\"schedule\": {\"type\": \"cosine\", \"min_lr\": 0, \"t_max\": 100, "
+	                  "\"warmup\": 5}, \"final_lr\": ");
+	ASSERT_HAS(r.out, "\"clip_norm\": null, \"clipped_updates\": 0, ");
+	result_free(&r);
 	tu_scratch_free(dir);
 }
 END_TEST
@@ -169,7 +212,7 @@ START_TEST(progress_lines)
 	ck_assert_int_eq(r.rc, 0);
 	/* Not a terminal: one plain line per 10% of the run. */
 	ck_assert_uint_eq(count_lines(r.err, "blobs: iteration "), 10);
-	ASSERT_HAS(r.err, "blobs: iteration 10/100  epoch 0.33  loss ");
+	ASSERT_HAS(r.err, "blobs: iteration 10/100  epoch 0.33  lr 0.5  loss ");
 	ASSERT_HAS(r.err, "samples/s  ETA ");
 	ck_assert_ptr_null(strchr(r.err, '\r'));
 	result_free(&r);
@@ -210,6 +253,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, text_report);
 	tcase_add_test(tc, json_last_line);
 	tcase_add_test(tc, log_csv_rows);
+	tcase_add_test(tc, schedule_and_clipping_reported);
 	tcase_add_test(tc, plot_svg);
 	tcase_add_test(tc, plot_unwritable);
 	tcase_add_test(tc, progress_lines);

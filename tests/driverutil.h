@@ -42,6 +42,7 @@ static double delta[TILE_MAX][K];    /* layer 0 DELTA */
 static double record_x0[RECORD_MAX];
 static size_t record_n;
 static size_t last_update_batch, updates;
+static size_t record_batch[RECORD_MAX];   /* u->batch of each update() */
 static uint64_t last_update_step;    /* the step counter update()/step() saw */
 static double last_beta;             /* the hyper-parameter they saw */
 static size_t nan_at;                /* step returns NaN at this call (0: never) */
@@ -98,6 +99,8 @@ static inline void blob_update(const nncc_update_t *u)
 {
 	for (size_t k = 0; k < NP; k++)
 		params[k] -= u->lr / (double)u->batch * grads[k];
+	if (updates < RECORD_MAX)
+		record_batch[updates] = u->batch;
 	last_update_batch = u->batch;
 	last_update_step = u->step;
 	last_beta = u->hparams ? u->hparams[0] : NAN;
@@ -220,16 +223,17 @@ typedef struct result {
 	char *out, *err;   /* captured stdout, stderr (malloc'd) */
 } result_t;
 
-/* nncc_main(m) with argv = {"net", "--data", dir, args..., NULL} in a child. */
-static inline result_t run_net(const nncc_model_t *m, const char *dir, ...)
+/* nncc_main(m) with argv = {"net", "--data", dir, args..., NULL} in a
+ * child; args ends with NULL. */
+static inline result_t run_net_args(const nncc_model_t *m, const char *dir,
+                                    const char *const *args)
 {
 	char *argv[64] = {"net", "--data", (char *)dir};
 	int argc = 3;
-	va_list ap;
-	va_start(ap, dir);
-	for (char *a; (a = va_arg(ap, char *));)
-		argv[argc++] = a;
-	va_end(ap);
+	for (; *args; args++) {
+		ck_assert_int_lt(argc, 63);
+		argv[argc++] = (char *)*args;
+	}
 	argv[argc] = NULL;
 
 	char *outp = tu_path(dir, "stdout.txt"), *errp = tu_path(dir, "stderr.txt");
@@ -253,6 +257,22 @@ static inline result_t run_net(const nncc_model_t *m, const char *dir, ...)
 	free(outp);
 	free(errp);
 	return r;
+}
+
+/* The same with the arguments as parameters, ending with NULL. */
+static inline result_t run_net(const nncc_model_t *m, const char *dir, ...)
+{
+	const char *args[61];
+	size_t n = 0;
+	va_list ap;
+	va_start(ap, dir);
+	for (const char *a; (a = va_arg(ap, const char *));) {
+		ck_assert_uint_lt(n, 60);
+		args[n++] = a;
+	}
+	va_end(ap);
+	args[n] = NULL;
+	return run_net_args(m, dir, args);
 }
 
 static inline void result_free(result_t *r)

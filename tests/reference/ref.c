@@ -723,6 +723,53 @@ void ref_reset(RefNet *r)
 	r->undetermined = 0;
 }
 
+/* ---- the learning-rate schedule and gradient clipping, from their
+ * definitions (docs/trainer.md), one factor at a time */
+
+double ref_schedule_lr(const nncc_schedule_t *s, double base, uint64_t t, uint64_t epoch,
+                       uint64_t total)
+{
+	const double pi = 3.14159265358979323846;
+	uint64_t W = s->warmup;
+	if (t <= W)                                    /* warmup: base * t / W, t = 1..W */
+		return base * ((double)t / (double)W);
+	uint64_t i = s->unit == NNCC_UNIT_ITERATIONS   /* the schedule's count: updates */
+	                 ? t - W - 1                   /* after the warmup, from 0 */
+	                 : epoch;                      /* or passes completed */
+	double lr = base;
+	switch (s->type) {
+	case NNCC_SCHEDULE_CONSTANT:
+		return base;                               /* lr = base */
+	case NNCC_SCHEDULE_STEP:
+		for (uint64_t k = 0; k < i / s->step_size; k++)
+			lr *= s->gamma;                        /* one gamma per step_size completed */
+		return lr;
+	case NNCC_SCHEDULE_EXPONENTIAL:
+		for (uint64_t k = 0; k < i; k++)
+			lr *= s->gamma;                        /* one gamma per unit completed */
+		return lr;
+	case NNCC_SCHEDULE_COSINE: {
+		uint64_t T = s->t_max ? s->t_max : total;  /* the update that reaches min_lr */
+		double progress = (double)(t - W - 1) / (double)(T - W);   /* 0 after the warmup */
+		return s->min_lr + 0.5 * (base - s->min_lr) * (1.0 + cos(pi * progress));
+	}
+	}
+	return NAN;
+}
+
+double ref_clip(RefNet *r, double max_norm)
+{
+	double ss = 0.0;
+	for (size_t p = 0; p < r->n_params; p++)
+		ss += r->grads[p] * r->grads[p];           /* ||g||^2, g = batch means */
+	double norm = sqrt(ss);
+	double coef = max_norm / (norm + 1e-6);        /* torch's clip_coef */
+	if (coef < 1.0)                                /* clamped to 1: no change above */
+		for (size_t p = 0; p < r->n_params; p++)
+			r->grads[p] *= coef;                   /* g = g * clip_coef */
+	return norm;
+}
+
 /* ---- error scales (ref_bounds): not backprop, the yardstick for comparing */
 
 void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)

@@ -97,6 +97,16 @@ void ref_update(RefNet *r, double lr);
 /* Zero state, t and the undetermined count: a fresh optimizer. */
 void ref_reset(RefNet *r);
 
+/* The learning rate of update t (1-based) under schedule s from the base
+ * rate `base`, in epoch `epoch` (passes completed before the update) of a
+ * run of `total` updates (docs/trainer.md#learning-rate-schedules). */
+double ref_schedule_lr(const nncc_schedule_t *s, double base, uint64_t t, uint64_t epoch,
+                       uint64_t total);
+/* Gradient clipping by global norm, PyTorch's clip_grad_norm_(max_norm) on
+ * grads (the batch means): with n = ||grads||_2, grads *= max_norm /
+ * (n + 1e-6) when that is below 1.  Returns n. */
+double ref_clip(RefNet *r, double max_norm);
+
 /* Error scales for comparing other implementations with the reference.
  * After ref_forward and ref_backward on the same n, x, y: fills mz, ma,
  * mdelta, mgrads and mloss with M >= |value| such that any implementation
