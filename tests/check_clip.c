@@ -62,43 +62,6 @@ static void nets_make(uint64_t seed)
 	}
 }
 
-/* N seeded samples, exactly representable in the model's dtype, and the
- * scratch the comparisons use. */
-static void data_make(Samples *d, const nncc_model_t *gm, size_t N, nncc_rng_t *r)
-{
-	size_t width = gm->n_params > N * gm->n_outputs ? gm->n_params : N * gm->n_outputs;
-	d->N = N;
-	d->x = calloc(N * gm->n_inputs, sizeof(double));
-	d->gx = calloc(N * gm->n_inputs, rsize(gm));
-	d->y = calloc(N, sizeof(int32_t));
-	d->got = calloc(width, sizeof(double));
-	d->mparams = calloc(gm->n_params, sizeof(double));
-	ck_assert(d->x && d->gx && d->y && d->got && d->mparams);
-	for (size_t k = 0; k < N * gm->n_inputs; k++) {
-		d->x[k] = rround(gm, nncc_rng_normal(r));
-		rset(gm, d->gx, k, d->x[k]);
-	}
-	for (size_t b = 0; b < N; b++)
-		d->y[b] = (int32_t)nncc_rng_below(r, gm->n_outputs);
-}
-
-/* Weights N(0, 1/fan-in), biases N(0, 0.1^2), the same in both. */
-static void weights_init(const nncc_model_t *gm, RefNet *ref, Samples *d, nncc_rng_t *r)
-{
-	for (size_t l = 0; l < gm->n_layers; l++)
-		for (size_t t = 0; t < gm->layers[l].n_tensors; t++) {
-			const nncc_param_t *T = &gm->layers[l].tensors[t];
-			for (size_t k = 0; k < T->size; k++)
-				ref->params[T->offset + k] =
-				    rround(gm, T->bias ? 0.1 * nncc_rng_normal(r)
-				                       : nncc_rng_normal(r) / sqrt((double)T->rows));
-		}
-	for (size_t p = 0; p < gm->n_params; p++) {
-		rset(gm, gm->params, p, ref->params[p]);
-		d->mparams[p] = fabs(ref->params[p]);
-	}
-}
-
 /* The B samples the stream hands out next (from sample `pos`, wrapping),
  * copied for the reference. */
 static void batch_of(const Samples *d, size_t n_inputs, size_t pos, size_t B, double *x,
@@ -141,7 +104,7 @@ START_TEST(test_clip)
 	size_t N = gm->max_batch < 64 ? 2 * gm->max_batch + 3 : gm->max_batch + 3;
 	N = N < 23 ? 23 : N;
 	Samples d;
-	data_make(&d, gm, N, &r);
+	matrix_data(&d, gm, N, &r);
 	RefNet *ref = ref_new(L.model, N, err, sizeof err);
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
 	size_t B = strcmp(c->net->batch, "full") ? (size_t)strtoul(c->net->batch, NULL, 10) : N;
@@ -149,7 +112,7 @@ START_TEST(test_clip)
 	int32_t *y = malloc(B * sizeof *y);
 	double *add = malloc(gm->n_params * sizeof *add);
 	ck_assert(x && y && add);
-	weights_init(gm, ref, &d, &r);
+	matrix_weights(gm, ref, &d, &r);
 	nncc_stream_t s;
 	ck_assert_int_eq(nncc_stream_init(&s, gm, d.gx, d.y, N, 0, 0, &nerr), 0);
 
@@ -214,26 +177,9 @@ START_TEST(test_clip)
 }
 END_TEST
 
-static Suite *clip_suite(void)
-{
-	Suite *s = suite_create("clip");
-	TCase *tc = tcase_create("generated_vs_reference");
-	tcase_set_timeout(tc, 300);
-	tcase_add_loop_test(tc, test_clip, 0, (int)G.n_cases);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
 	matrix_setup("check_clip");
 	nets_make(G.seed);
-	for (size_t i = 0; i < G.n_nets; i++) {
-		if (!selected(G.nets[i].id))
-			continue;
-		case_add(&G.nets[i], 0);
-		case_add(&G.nets[i], 1);
-	}
-	cases_build();
-	return tu_suite_main(clip_suite(), G.dir);
+	return matrix_run("clip", test_clip);
 }

@@ -188,50 +188,6 @@ static void matrix_optimizers(uint64_t seed)
 
 /* ---- one comparison run */
 
-static void data_make(Samples *d, const nncc_model_t *gm, size_t N, nncc_rng_t *r)
-{
-	size_t rs = rsize(gm);
-	size_t width = gm->n_params;
-	for (size_t l = 0; l < gm->n_layers; l++)
-		width = gm->layers[l].out * N > width ? gm->layers[l].out * N : width;
-	d->N = N;
-	d->x = calloc(N * gm->n_inputs, sizeof(double));
-	d->gx = calloc(N * gm->n_inputs, rs);
-	d->y = calloc(N, sizeof(int32_t));
-	d->got = calloc(width, sizeof(double));
-	d->mparams = calloc(gm->n_params, sizeof(double));
-	ck_assert(d->x && d->gx && d->y && d->got && d->mparams);
-	for (size_t k = 0; k < N * gm->n_inputs; k++) {
-		d->x[k] = rround(gm, nncc_rng_normal(r));
-		rset(gm, d->gx, k, d->x[k]);
-	}
-	for (size_t b = 0; b < N; b++)
-		d->y[b] = (int32_t)nncc_rng_below(r, gm->n_outputs);
-}
-
-/* Fresh weights N(0, 1/IN) and biases N(0, 0.1^2), in both. */
-static void weights_init(const nncc_model_t *gm, RefNet *ref, Samples *d, nncc_rng_t *r)
-{
-	for (size_t l = 0; l < gm->n_layers; l++) {
-		const nncc_layer_t *L = &gm->layers[l];
-		for (size_t t = 0; t < L->n_tensors; t++) {   /* W (rows = fan-in), then b */
-			const nncc_param_t *T = &L->tensors[t];
-			for (size_t k = 0; k < T->size; k++)
-				ref->params[T->offset + k] =
-				    rround(gm, T->bias ? 0.1 * nncc_rng_normal(r)
-				                       : nncc_rng_normal(r) / sqrt((double)T->rows));
-		}
-	}
-	for (size_t p = 0; p < gm->n_params; p++) {
-		rset(gm, gm->params, p, ref->params[p]);
-		d->mparams[p] = fabs(ref->params[p]);
-	}
-	/* a fresh optimizer on both sides */
-	ref_reset(ref);
-	if (gm->n_state)
-		memset(gm->state, 0, gm->n_state * gm->n_params * rsize(gm));
-}
-
 /* The generated tensor `which` of every layer for the k samples of a tile
  * starting at sample `off` of the reference's batch, in the order the pass
  * computes them (ACT first to last, DELTA last to first), so the first
@@ -363,7 +319,7 @@ START_TEST(test_matrix)
 		gm->set_threads(1 + (int)((size_t)(c->net - G.nets) + (size_t)c->f64) % 2);
 	nncc_rng_seed(&r, c->net->seed);
 	Samples d;
-	data_make(&d, gm, data_size(gm->max_batch), &r);
+	matrix_data(&d, gm, data_size(gm->max_batch), &r);
 	RefNet *ref = ref_new(L.model, d.N, err, sizeof err);
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
 	ref->noise = c->f64 ? NOISE_F64 : NOISE_F32;
@@ -375,7 +331,7 @@ START_TEST(test_matrix)
 	for (size_t bi = 0; bi < 4; bi++) {
 		Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, batches[bi], 0, 0, "explicit"};
 		int kink = 0;
-		weights_init(gm, ref, &d, &r);
+		matrix_weights(gm, ref, &d, &r);
 		compare_params(&w, ref, &d, "params as loaded");
 		size_t span = d.N - w.B + 1;   /* batch s starts at sample (s*B) % span */
 		/* the first steps explicit (every tensor compared), the rest
@@ -412,28 +368,11 @@ START_TEST(test_matrix)
 }
 END_TEST
 
-static Suite *reference_suite(void)
-{
-	Suite *s = suite_create("reference");
-	TCase *tc = tcase_create("generated_vs_reference");
-	tcase_set_timeout(tc, 300);
-	tcase_add_loop_test(tc, test_matrix, 0, (int)G.n_cases);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
 	matrix_setup("check_reference");
 	matrix_generate(G.seed);
 	matrix_optimizers(G.seed);
 	matrix_examples(G.seed);
-	for (size_t i = 0; i < G.n_nets; i++) {
-		if (!selected(G.nets[i].id))
-			continue;
-		case_add(&G.nets[i], 0);
-		case_add(&G.nets[i], 1);
-	}
-	cases_build();
-	return tu_suite_main(reference_suite(), G.dir);
+	return matrix_run("reference", test_matrix);
 }

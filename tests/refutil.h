@@ -476,6 +476,75 @@ static inline void update_both(const Where *w, RefNet *ref, Samples *d, double l
 	sync_undetermined(w, ref);
 }
 
+/* ---- a matrix suite's data, weights and main() */
+
+/* N seeded samples, exactly representable in the model's dtype, and the
+ * scratch the comparisons use (wide enough for any layer's tile). */
+static inline void matrix_data(Samples *d, const nncc_model_t *gm, size_t N, nncc_rng_t *r)
+{
+	size_t rs = rsize(gm);
+	size_t width = gm->n_params;
+	for (size_t l = 0; l < gm->n_layers; l++)
+		width = gm->layers[l].out * N > width ? gm->layers[l].out * N : width;
+	d->N = N;
+	d->x = calloc(N * gm->n_inputs, sizeof(double));
+	d->gx = calloc(N * gm->n_inputs, rs);
+	d->y = calloc(N, sizeof(int32_t));
+	d->got = calloc(width, sizeof(double));
+	d->mparams = calloc(gm->n_params, sizeof(double));
+	ck_assert(d->x && d->gx && d->y && d->got && d->mparams);
+	for (size_t k = 0; k < N * gm->n_inputs; k++) {
+		d->x[k] = rround(gm, nncc_rng_normal(r));
+		rset(gm, d->gx, k, d->x[k]);
+	}
+	for (size_t b = 0; b < N; b++)
+		d->y[b] = (int32_t)nncc_rng_below(r, gm->n_outputs);
+}
+
+/* Fresh weights N(0, 1/IN) and biases N(0, 0.1^2), the same in both, and a
+ * fresh optimizer on both sides. */
+static inline void matrix_weights(const nncc_model_t *gm, RefNet *ref, Samples *d,
+                                  nncc_rng_t *r)
+{
+	for (size_t l = 0; l < gm->n_layers; l++) {
+		const nncc_layer_t *L = &gm->layers[l];
+		for (size_t t = 0; t < L->n_tensors; t++) {   /* W (rows = fan-in), then b */
+			const nncc_param_t *T = &L->tensors[t];
+			for (size_t k = 0; k < T->size; k++)
+				ref->params[T->offset + k] =
+				    rround(gm, T->bias ? 0.1 * nncc_rng_normal(r)
+				                       : nncc_rng_normal(r) / sqrt((double)T->rows));
+		}
+	}
+	for (size_t p = 0; p < gm->n_params; p++) {
+		rset(gm, gm->params, p, ref->params[p]);
+		d->mparams[p] = fabs(ref->params[p]);
+	}
+	/* a fresh optimizer on both sides */
+	ref_reset(ref);
+	if (gm->n_state)
+		memset(gm->state, 0, gm->n_state * gm->n_params * rsize(gm));
+}
+
+/* A matrix suite's main(): both dtypes of every selected network, built
+ * at once, then `test` once per case. */
+static inline int matrix_run(const char *name, const TTest *test)
+{
+	for (size_t i = 0; i < G.n_nets; i++) {
+		if (!selected(G.nets[i].id))
+			continue;
+		case_add(&G.nets[i], 0);
+		case_add(&G.nets[i], 1);
+	}
+	cases_build();
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create("generated_vs_reference");
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, test, 0, (int)G.n_cases);
+	suite_add_tcase(s, tc);
+	return tu_suite_main(s, G.dir);
+}
+
 static inline void compare_params(const Where *w, RefNet *ref, Samples *d, const char *what)
 {
 	for (size_t p = 0; p < w->gm->n_params; p++)
