@@ -122,7 +122,7 @@ START_TEST(test_clip)
 	reference_pass(ref, B, x, y);
 	max_norm = 0.6 * ref_norm(ref, &S);
 	size_t clipped = 0;
-	Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, B, 0, ALL_TILES, "clipped"};
+	Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, B, 0, ALL_TILES, "clipped", LR};
 	for (w.step = 0; w.step < STEPS; w.step++) {
 		batch_of(&d, gm->n_inputs, s.pos, B, x, y);
 		double ref_sum = reference_pass(ref, B, x, y);

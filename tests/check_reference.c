@@ -269,7 +269,7 @@ static int step_explicit(Where *w, RefNet *ref, Samples *d, size_t first)
 		d->got[p] = rget(gm, gm->grads, p) / (double)B;
 	check_tensor(w, "grads / batch (mean gradient)", d->got, ref->grads, ref->mgrads,
 	             gm->n_params, 0);
-	update_both(w, ref, d, w->c->net->lr, B);
+	update_both(w, ref, d, w->lr, B);
 	compare_params(w, ref, d, "params after update");
 	compare_state(w, ref, d);
 	return 0;
@@ -282,7 +282,7 @@ static int step_fused(Where *w, RefNet *ref, Samples *d, size_t first)
 	const nncc_model_t *gm = w->gm;
 	double ref_sum = reference_pass(ref, w->B, d->x + first * gm->n_inputs, d->y + first);
 
-	double hp[NNCC_MAX_HPARAMS], lr = w->c->net->lr;
+	double hp[NNCC_MAX_HPARAMS], lr = w->lr;
 	nncc_update_t u = gen_update(gm, ref, lr, w->B, hp);
 	ref_update(ref, lr);
 	update_magnitudes(ref, d);
@@ -323,13 +323,18 @@ START_TEST(test_matrix)
 	RefNet *ref = ref_new(L.model, d.N, err, sizeof err);
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
 	ref->noise = c->f64 ? NOISE_F64 : NOISE_F32;
+	/* The net's rate; an example whose optimizer has a default rate of its
+	 * own (adam's 0.001) takes that one: LR is a rate for SGD. */
+	double lr = c->net->lr;
+	if (c->net->example[0] && !isnan(L.model->train.optimizer->default_lr))
+		lr = L.model->train.optimizer->default_lr;
 
 	const size_t batches[] = {1, 3, 20, d.N};
 	size_t pbytes = gm->n_params * rsize(gm);
 	unsigned char *trained = malloc(4 * pbytes + 1);
 	ck_assert_ptr_nonnull(trained);
 	for (size_t bi = 0; bi < 4; bi++) {
-		Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, batches[bi], 0, 0, "explicit"};
+		Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, batches[bi], 0, 0, "explicit", lr};
 		int kink = 0;
 		matrix_weights(gm, ref, &d, &r);
 		compare_params(&w, ref, &d, "params as loaded");

@@ -108,11 +108,11 @@ START_TEST(test_trajectory)
 		d.mparams[p] = fabs(ref->params[p]);
 	}
 
-	Where w = {c, gm, TOL_TRAJECTORY, TRAJ_N, 0, ALL_TILES, "trajectory"};
+	Where w = {c, gm, TOL_TRAJECTORY, TRAJ_N, 0, ALL_TILES, "trajectory", TRAJ_LR};
 	for (w.step = 0; w.step < TRAJ_STEPS; w.step++) {
 		double ref_sum = reference_pass(ref, TRAJ_N, d.x, d.y), loss;
 		gen_batch(&w, ref, &d, 0, NULL, &loss);
-		update_both(&w, ref, &d, TRAJ_LR, TRAJ_N);
+		update_both(&w, ref, &d, w.lr, TRAJ_N);
 		check_scalar(&w, "loss (sum over the 1000 images)", loss, ref_sum, ref->mloss * TRAJ_N);
 		compare_params(&w, ref, &d, "params after the step");
 	}

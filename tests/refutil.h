@@ -219,6 +219,7 @@ typedef struct Where {
 	double tol;
 	size_t B, step, tile;    /* tile: ALL_TILES once the batch is done */
 	const char *phase;       /* "explicit", "step()", "trajectory" */
+	double lr;               /* the learning rate of the steps */
 } Where;
 
 #define ALL_TILES ((size_t)-1)
