@@ -9,15 +9,24 @@
  *   w3  784-50-10, batch 20: the 30000-iteration run, timed per epoch; then
  *       inference over the test set with n = 1 and n = max_batch
  *   w4  784-800-10, batch 64: epochs of 938 steps
+ *   w3_momentum, w3_adam, w4_adam (issue 10): W3 and W4 with another
+ *       optimizer, timed as W3 and W4 (their records are tagged W3-momentum,
+ *       W3-adam, W4-adam); bench/report.awk divides their times by SGD's
  *   synth DIR   writes a synthetic data set of MNIST's shape as IDX files
  * --threads 1,2 --passes 2 runs every workload at 1, 2, 1, 2 threads and
- * pools the reps of both passes into one record per thread count.
+ * pools the reps of both passes into one record per thread count;
+ * --first-pass N numbers the passes from N (I records only in pass 0), so
+ * that bench/run.sh can alternate processes pass by pass and report.awk
+ * pools their reps.
  * Output on stdout, one tab-separated record per line, parsed by
  * bench/report.awk: "R" = a timing (reps, min and median seconds per rep,
- * samples and useful FLOP per rep), "I" = a fact (accuracy, loss, threads).
- * Useful FLOP (issue 6): forward 2*in*out per sample per layer, backward dW
- * for every layer and dX for all but the first (2*in*out each per sample),
- * the update 2*in*out per step.  Nothing here asserts a timing.
+ * samples and useful FLOP per rep, every rep's time), "I" = a fact
+ * (accuracy, loss, threads).  Useful FLOP (issue 6): forward 2*in*out per
+ * sample per layer, backward dW for every layer and dX for all but the
+ * first (2*in*out each per sample), the update 2*in*out per step, whatever
+ * the optimizer (its extra elementwise work is not useful FLOP: the same
+ * network has the same count, so GFLOP/s falls by what the optimizer
+ * costs).  Nothing here asserts a timing.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -37,13 +46,20 @@ extern const nncc_model_t BENCH_MODEL;
 #define MAX_REPS 64     /* reps of one measurement */
 #define MAX_TIMES 256   /* times of one result over all passes */
 #define MAX_RESULTS 32
+#define MAX_KEY 48      /* a record's work or key name */
 #define N_CLASSES 10
 #define N_PIXELS 784
 
+/* How a workload is timed. */
+enum { RUN_W1, RUN_W3, RUN_W4 };
+
 /* The benchmark's definition of each workload; the YAMLs in bench/nets must
- * agree (checked for generated models). */
+ * agree (checked for generated models, hyper-parameters included). */
 typedef struct workload {
-	const char *name;
+	const char *name;     /* the command line's: w3_adam */
+	const char *tag;      /* its records' prefix: W3-adam.epoch */
+	int run;              /* RUN_W1/W3/W4 */
+	int infer;            /* 1: also time inference with the trained W3 */
 	size_t hidden;        /* sigmoid hidden units, 0 = none */
 	size_t batch;         /* samples per update, 0 = the whole training set */
 	double lr;
@@ -51,14 +67,31 @@ typedef struct workload {
 	double init_scale;    /* N(0,1) * scale, seed 1 */
 	size_t steps;         /* updates in one timed unit (an epoch / one step) */
 	size_t units;         /* units in a full run (W3: 10 epochs) */
+	const char *optimizer;
+	struct { const char *key; double value; } hp[6];  /* hyper-parameters, in full */
 	const char *works[5]; /* the R records it produces, NULL-terminated */
 } workload_t;
 
+/* Every hyper-parameter that changes the update; no weight decay.  Adam's
+ * are PyTorch's defaults for torch.optim.Adam, written out in the YAMLs. */
+#define SGD_HP {{"weight_decay", 0}}
+#define MOMENTUM_HP {{"momentum", 0.9}, {"dampening", 0}, {"nesterov", 0}, {"weight_decay", 0}}
+#define ADAM_HP \
+	{{"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"amsgrad", 0}, {"weight_decay", 0}}
+
 static const workload_t workloads[] = {
-	{"w1", 0, 0, 0.3, NNCC_NORM_STANDARDIZE, 0.1, 1, 1, {"W1", NULL}},
-	{"w3", 50, 20, 0.3, NNCC_NORM_SCALE, 0.1, 3000, 10,
+	{"w1", "W1", RUN_W1, 0, 0, 0, 0.3, NNCC_NORM_STANDARDIZE, 0.1, 1, 1, "sgd", SGD_HP,
+	 {"W1", NULL}},
+	{"w3", "W3", RUN_W3, 1, 50, 20, 0.3, NNCC_NORM_SCALE, 0.1, 3000, 10, "sgd", SGD_HP,
 	 {"W3.epoch", "W3.full", "infer.1", "infer.B", NULL}},
-	{"w4", 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, {"W4.epoch", NULL}},
+	{"w4", "W4", RUN_W4, 0, 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, "sgd", SGD_HP,
+	 {"W4.epoch", NULL}},
+	{"w3_momentum", "W3-momentum", RUN_W3, 0, 50, 20, 0.03, NNCC_NORM_SCALE, 0.1, 3000, 10,
+	 "momentum", MOMENTUM_HP, {"W3-momentum.epoch", "W3-momentum.full", NULL}},
+	{"w3_adam", "W3-adam", RUN_W3, 0, 50, 20, 0.001, NNCC_NORM_SCALE, 0.1, 3000, 10, "adam",
+	 ADAM_HP, {"W3-adam.epoch", "W3-adam.full", NULL}},
+	{"w4_adam", "W4-adam", RUN_W4, 0, 800, 64, 0.001, NNCC_NORM_SCALE, 0.05, 938, 1, "adam",
+	 ADAM_HP, {"W4-adam.epoch", NULL}},
 };
 
 typedef struct timing {
@@ -68,7 +101,7 @@ typedef struct timing {
 
 /* One R record: the times of every pass, seconds per rep (already scaled). */
 typedef struct result {
-	const char *work;
+	char work[MAX_KEY];
 	int threads;
 	double t[MAX_TIMES];
 	int n;
@@ -137,7 +170,7 @@ static void add_timing(bench_t *bn, const char *work, int threads, const timing_
 		if (bn->n_results == MAX_RESULTS)
 			die("too many results", work);
 		r = &bn->results[bn->n_results++];
-		r->work = work;
+		snprintf(r->work, sizeof r->work, "%s", work);
 		r->threads = threads;
 		r->samples = samples;
 		r->flop = flop;
@@ -147,7 +180,8 @@ static void add_timing(bench_t *bn, const char *work, int threads, const timing_
 		r->t[r->n++] = t->t[i] / scale;
 }
 
-/* R records: min and median seconds per rep over all passes. */
+/* R records: min and median seconds per rep over all passes, and every
+ * rep's time (report.awk pools the reps of the processes of one series). */
 static void put_results(bench_t *bn)
 {
 	for (int i = 0; i < bn->n_results; i++) {
@@ -155,11 +189,21 @@ static void put_results(bench_t *bn)
 		qsort(r->t, (size_t)r->n, sizeof *r->t, cmp_double);
 		double med = r->n % 2 ? r->t[r->n / 2] : 0.5 * (r->t[r->n / 2 - 1] + r->t[r->n / 2]);
 		printf("R\timpl=%s\twork=%s\tthreads=%d\treps=%d\tmin=%.9g\tmed=%.9g"
-		       "\tsamples=%.0f\tflop=%.6g\tnote=%s\n",
+		       "\tsamples=%.0f\tflop=%.6g\tnote=%s\ttimes=",
 		       bn->impl, r->work, r->threads, r->n, r->t[0], med, r->samples, r->flop,
 		       r->note);
+		for (int k = 0; k < r->n; k++)
+			printf("%s%.9g", k ? "," : "", r->t[k]);
+		printf("\n");
 	}
 	fflush(stdout);
+}
+
+/* The name of the workload's record `what`: W3-adam.full. */
+static const char *wkey(const bench_t *bn, const char *what, char buf[MAX_KEY])
+{
+	snprintf(buf, MAX_KEY, "%s.%s", bn->w->tag, what);
+	return buf;
 }
 
 static void put_info(const bench_t *bn, const char *key, int threads, const char *fmt, double v)
@@ -309,11 +353,14 @@ static double train_batch(bench_t *bn, size_t B, double lr)
 	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 
-/* Fresh weights, the stream back at the first sample, the step counter at 0. */
+/* Fresh weights and optimizer state (every slot 0, as in a new trainer),
+ * the stream back at the first sample, the step counter at 0. */
 static void bench_init_params(bench_t *bn)
 {
 	nncc_err_t err;
 	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1);
+	if (bn->m->n_state)
+		memset(bn->m->state, 0, bn->m->n_state * bn->m->n_params * bn->rsize);
 	nncc_stream_fini(&bn->stream);
 	if (nncc_stream_init(&bn->stream, bn->m, bn->train_x, bn->train.labels, bn->train.n, 0, 0,
 	                     &err))
@@ -352,8 +399,9 @@ static void run_w1(bench_t *bn, int threads)
 	double t0 = now();
 	double loss = train_batch(bn, B, bn->w->lr);  /* warm-up, from the init */
 	double warm = now() - t0;
-	put_info(bn, "W1.loss_step1", threads, "%.9g", loss / (double)B);
-	put_params_hash(bn, "W1.params_step1", threads);
+	char k[MAX_KEY];
+	put_info(bn, wkey(bn, "loss_step1", k), threads, "%.9g", loss / (double)B);
+	put_params_hash(bn, wkey(bn, "params_step1", k), threads);
 	if (bn->min_reps <= 1 && warm > bn->budget) {  /* too slow to repeat */
 		t.t[t.n++] = warm;
 	} else {
@@ -364,7 +412,7 @@ static void run_w1(bench_t *bn, int threads)
 			spent += t.t[t.n++];
 		} while (want_more(bn, &t, spent, 9));
 	}
-	add_timing(bn, "W1", threads, &t, (double)B, flop_train(m, B, 1), 1,
+	add_timing(bn, bn->w->tag, threads, &t, (double)B, flop_train(m, B, 1), 1,
 	           t.n == 1 && spent == 0 ? "first step, not repeated" : "");
 }
 
@@ -377,7 +425,7 @@ static void run_w3(bench_t *bn, int threads, const char *save)
 	size_t per_epoch = w->steps, epochs = w->units, B = w->batch;
 	timing_t full = {.n = 0}, ep = {.n = 0};
 	double spent = 0;
-	char note[128] = "";
+	char note[128] = "", k[MAX_KEY];
 
 	if (bn->steps && bn->steps < per_epoch * epochs) {
 		/* Scaled: time `steps` updates from the init, as one rep. */
@@ -387,7 +435,7 @@ static void run_w3(bench_t *bn, int threads, const char *save)
 			loss += train_batch(bn, B, w->lr);
 		double dt = now() - t0;
 		if (bn->steps >= per_epoch)
-			put_info(bn, "W3.loss_epoch1", threads, "%.9g",
+			put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
 			         loss / (double)(bn->steps * B));
 		ep.t[ep.n++] = dt * (double)per_epoch / (double)bn->steps;
 		full.t[full.n++] = dt * (double)(per_epoch * epochs) / (double)bn->steps;
@@ -412,10 +460,10 @@ static void run_w3(bench_t *bn, int threads, const char *save)
 			if (full.n == 1) {
 				size_t correct = classify(bn, m->max_batch, NULL);
 				double acc = 100.0 * (double)correct / (double)bn->test.n;
-				put_info(bn, "W3.loss_epoch1", threads, "%.9g",
+				put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
 				         loss1 / (double)(per_epoch * B));
-				put_info(bn, "W3.test_accuracy", threads, "%.2f", acc);
-				put_params_hash(bn, "W3.params_30000", threads);
+				put_info(bn, wkey(bn, "test_accuracy", k), threads, "%.2f", acc);
+				put_params_hash(bn, wkey(bn, "params_30000", k), threads);
 				if (save) {
 					nncc_weights_meta_t meta = {acc / 100.0, per_epoch * epochs};
 					nncc_err_t err;
@@ -426,9 +474,9 @@ static void run_w3(bench_t *bn, int threads, const char *save)
 			}
 		} while (want_more(bn, &full, spent, 3));
 	}
-	add_timing(bn, "W3.epoch", threads, &ep, (double)(per_epoch * B),
+	add_timing(bn, wkey(bn, "epoch", k), threads, &ep, (double)(per_epoch * B),
 	           flop_train(m, B, per_epoch), 1, note);
-	add_timing(bn, "W3.full", threads, &full, (double)(per_epoch * epochs * B),
+	add_timing(bn, wkey(bn, "full", k), threads, &full, (double)(per_epoch * epochs * B),
 	           flop_train(m, B, per_epoch * epochs), 1, note);
 }
 
@@ -439,7 +487,7 @@ static void run_w4(bench_t *bn, int threads)
 	size_t steps = bn->steps ? bn->steps : w->steps, warm = 20, B = w->batch;
 	double scale = (double)steps / (double)w->steps, loss = 0, spent = 0;
 	timing_t t = {.n = 0};
-	char note[128] = "";
+	char note[128] = "", k[MAX_KEY];
 
 	bench_init_params(bn);
 	if (bn->steps) {  /* the timed steps are the first from the init */
@@ -449,7 +497,7 @@ static void run_w4(bench_t *bn, int threads)
 	for (size_t s = 0; s < warm; s++)
 		loss += train_batch(bn, B, w->lr);
 	if (warm)
-		put_params_hash(bn, "W4.params_20steps", threads);
+		put_params_hash(bn, wkey(bn, "params_20steps", k), threads);
 	do {
 		double t0 = now();
 		for (size_t s = 0; s < steps; s++) {
@@ -461,8 +509,8 @@ static void run_w4(bench_t *bn, int threads)
 		spent += t.t[t.n++];
 	} while (want_more(bn, &t, spent, 5));
 	if (steps >= 20 || warm)
-		put_info(bn, "W4.loss_20steps", threads, "%.9g", loss / (20.0 * (double)B));
-	add_timing(bn, "W4.epoch", threads, &t, (double)(w->steps * B),
+		put_info(bn, wkey(bn, "loss_20steps", k), threads, "%.9g", loss / (20.0 * (double)B));
+	add_timing(bn, wkey(bn, "epoch", k), threads, &t, (double)(w->steps * B),
 	           flop_train(m, B, w->steps), scale, note);
 }
 
@@ -520,22 +568,33 @@ static void check_model(const bench_t *bn)
 		die("the model's YAML disagrees with the workload table in bench.c", w->name);
 	if (w->batch > m->max_batch)
 		die("the workload's batch does not fit one tile", w->name);
+	if (!m->optimizer || strcmp(m->optimizer, w->optimizer))
+		die("the model's optimizer is not the workload's", w->optimizer);
+	for (size_t k = 0; w->hp[k].key && strcmp(bn->impl, "naive"); k++) {
+		size_t h = 0;
+		while (h < m->n_hparams && strcmp(m->hparams[h].name, w->hp[k].key))
+			h++;
+		if (h == m->n_hparams || m->hparams[h].value != w->hp[k].value)
+			die("the model's optimizer settings disagree with the workload table in bench.c",
+			    w->hp[k].key);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	bench_t bn = {.m = &BENCH_MODEL, .impl = "nncc", .budget = 10, .min_reps = 3};
 	const char *save = NULL, *pred = NULL;
-	int threads[8] = {1, 2}, n_threads = 2, passes = 1;
+	int threads[8] = {1, 2}, n_threads = 2, passes = 1, first = 0;
 
 	if (argc >= 3 && !strcmp(argv[1], "synth")) {
 		synth(argv[2]);
 		return 0;
 	}
 	if (argc < 3)
-		die("usage: bench w1|w3|w4 DATA_DIR [--impl NAME] [--threads 1,2] [--steps N] "
-		    "[--passes N] [--budget S] [--min-reps N] [--save WEIGHTS] [--pred FILE] | "
-		    "bench synth DIR",
+		die("usage: bench WORKLOAD DATA_DIR [--impl NAME] [--threads 1,2] [--steps N] "
+		    "[--passes N] [--first-pass N] [--budget S] [--min-reps N] [--save WEIGHTS] "
+		    "[--pred FILE] | bench synth DIR  (WORKLOAD: w1, w3, w4, w3_momentum, w3_adam, "
+		    "w4_adam)",
 		    NULL);
 	for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
 		if (!strcmp(argv[1], workloads[i].name))
@@ -556,6 +615,8 @@ int main(int argc, char **argv)
 			bn.min_reps = atoi(v);
 		else if (!strcmp(argv[a], "--passes"))
 			passes = atoi(v) > 0 ? atoi(v) : 1;
+		else if (!strcmp(argv[a], "--first-pass"))
+			first = atoi(v) > 0 ? atoi(v) : 0;
 		else if (!strcmp(argv[a], "--save"))
 			save = v;
 		else if (!strcmp(argv[a], "--pred"))
@@ -574,7 +635,7 @@ int main(int argc, char **argv)
 	/* Passes alternate the thread counts (1, 2, 1, 2, ...) so that both see
 	 * the same spells of load from the machine's other users; the records
 	 * pool the reps of every pass. */
-	for (bn.pass = 0; bn.pass < passes; bn.pass++)
+	for (bn.pass = first; bn.pass < first + passes; bn.pass++)
 		for (int i = 0; i < n_threads; i++) {
 			int th = threads[i];
 			const char *sv = bn.pass == 0 && th == 1 ? save : NULL;
@@ -585,18 +646,20 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (bn.m->set_threads) {
-				char key[32];
-				snprintf(key, sizeof key, "%s.threads_in_use", bn.w->name);
-				put_info(&bn, key, th, "%.0f", bn.m->set_threads(th));
+				char key[MAX_KEY];
+				put_info(&bn, wkey(&bn, "threads_in_use", key), th, "%.0f",
+				         bn.m->set_threads(th));
 			}
-			if (bn.w == &workloads[0])
+			if (bn.w->run == RUN_W1)
 				run_w1(&bn, th);
-			else if (bn.w == &workloads[1]) {
+			else if (bn.w->run == RUN_W3)
 				run_w3(&bn, th, sv);
+			else
+				run_w4(&bn, th);
+			if (bn.w->infer) {
 				run_infer(&bn, th, 1, "infer.1", bn.pass == 0 && th == 1 ? pred : NULL);
 				run_infer(&bn, th, bn.m->max_batch, "infer.B", NULL);
-			} else
-				run_w4(&bn, th);
+			}
 		}
 	put_results(&bn);
 	return 0;

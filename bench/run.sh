@@ -4,10 +4,12 @@
 # invocation it measures the FMA peak, generates and builds the trainers of
 # bench/nets/*.yaml with the current emitter, builds the naive baseline
 # (bench/naive.c) with the same flags, times W1, W3, W4 and inference at 1 and
-# 2 threads, exports the W3 network with `nncc --infer` and times it, runs
-# bench/torch_bench.py when python3-torch is importable, then prints the table
-# and writes it to docs/bench.md (atomically).  Every number in the table is
-# measured in this run; peers quoted from issue 6 are labelled as such.
+# 2 threads, and W3 and W4 with other optimizers (issue 10: w3_momentum,
+# w3_adam, w4_adam, against SGD in the same run), exports the W3 network with
+# `nncc --infer` and times it, runs bench/torch_bench.py when python3-torch is
+# importable, then prints the table and writes it to docs/bench.md
+# (atomically).  Every number in the table is measured in this run; peers
+# quoted from issue 6 are labelled as such.
 # Environment: CC (default cc), NNCC (default build/nncc), DATA (default
 # data/mnist, else a synthetic set of the same shape), OUT (build/bench),
 # DOC (docs/bench.md), PYTHON (/usr/bin/python3).
@@ -41,7 +43,7 @@ say "bench: building with $CC $CFLAGS_ALL"
 
 # Generated trainers: C size and the time gcc takes on them (issue 6 limits
 # both for 784-800-10), then one bench binary per workload.
-for w in w1 w3 w4; do
+for w in w1 w3 w4 w3_momentum w3_adam w4_adam; do
 	"$NNCC" "$here/nets/$w.yaml" -o "$OUT/$w.c"
 	t0=$(date +%s.%N)
 	"$CC" $CFLAGS_ALL -DNNCC_NO_MAIN -c "$OUT/$w.c" -o "$OUT/$w.o"
@@ -103,10 +105,27 @@ run() { # label command...
 # nncc: two passes of 1 and 2 threads, alternating; budgets are per pass.
 run "W1 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 --passes 2 \
 	--budget 4 --min-reps 2
-run "W3 + inference nncc (1, 2 threads, 2 passes)" "$OUT/bench_w3" w3 "$DATA" --threads 1,2 \
-	--passes 2 --budget 10 --min-reps 1 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
-run "W4 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w4" w4 "$DATA" --threads 1,2 --passes 2 \
-	--budget 8 --min-reps 1
+# W3 (with inference) and W4 with each optimizer: one process per network
+# and pass, in the order SGD, momentum, Adam in pass 0 and back in pass 1, so
+# that the optimizers share the spells of load from the machine's other
+# users; report.awk pools the reps of a work over its processes.  Every one
+# is timed as W3 and W4 always were (1 and 2 threads, the same budgets).
+pass_run() { # workload pass budget [options]
+	w=$1 p=$2 b=$3
+	shift 3
+	run "$w nncc (1, 2 threads, pass $p of 0-1)" "$OUT/bench_$w" "$w" "$DATA" --threads 1,2 \
+		--first-pass "$p" --budget "$b" --min-reps 1 "$@"
+}
+pass_run w3 0 10 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
+pass_run w3_momentum 0 10
+pass_run w3_adam 0 10
+pass_run w3_adam 1 10
+pass_run w3_momentum 1 10
+pass_run w3 1 10
+pass_run w4 0 8
+pass_run w4_adam 0 8
+pass_run w4_adam 1 8
+pass_run w4 1 8
 run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
 run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \
 	--threads 1 --steps 3000 --budget 4 --min-reps 1
