@@ -1,8 +1,11 @@
 /*
- * bench.c - times one trained network through the runtime ABI (runtime/nncc.h)
+ * bench.c - times trained networks through the runtime ABI (runtime/nncc.h)
  * only, so the same source measures a generated trainer (compiled with
- * -DNNCC_NO_MAIN) and the naive baseline (bench/naive.c).  The model is
- * chosen at build time: -DBENCH_MODEL=bench_w3_model.  Workloads (issue 6):
+ * -DNNCC_NO_MAIN) and the naive baseline (bench/naive.c).  The models are
+ * chosen at build time, one per workload named on the command line:
+ * -DBENCH_MODEL=bench_w3_model, or several timed in alternation, e.g.
+ * -DBENCH_MODELS='M(bench_w3_model) M(bench_w3_adam_model)' run as
+ * `bench w3,w3_adam DATA`.  Workloads (issue 6):
  *   w1  softmax 784-10: full-batch steps over the training set, run as the
  *       driver runs them (tiles of max_batch: forward + backward(accumulate),
  *       then one update)
@@ -10,23 +13,22 @@
  *       inference over the test set with n = 1 and n = max_batch
  *   w4  784-800-10, batch 64: epochs of 938 steps
  *   w3_momentum, w3_adam, w4_adam (issue 10): W3 and W4 with another
- *       optimizer, timed as W3 and W4 (their records are tagged W3-momentum,
- *       W3-adam, W4-adam); bench/report.awk divides their times by SGD's
+ *       optimizer (records tagged W3-momentum, W3-adam, W4-adam), timed in
+ *       the same process as W3 or W4, epoch for epoch in turn, so that both
+ *       see the same load from the machine's other users; bench/report.awk
+ *       divides their times by SGD's
  *   synth DIR   writes a synthetic data set of MNIST's shape as IDX files
  * --threads 1,2 --passes 2 runs every workload at 1, 2, 1, 2 threads and
- * pools the reps of both passes into one record per thread count;
- * --first-pass N numbers the passes from N (I records only in pass 0), so
- * that bench/run.sh can alternate processes pass by pass and report.awk
- * pools their reps.
+ * pools the reps of both passes into one record per thread count.
  * Output on stdout, one tab-separated record per line, parsed by
  * bench/report.awk: "R" = a timing (reps, min and median seconds per rep,
- * samples and useful FLOP per rep, every rep's time), "I" = a fact
- * (accuracy, loss, threads).  Useful FLOP (issue 6): forward 2*in*out per
- * sample per layer, backward dW for every layer and dX for all but the
- * first (2*in*out each per sample), the update 2*in*out per step, whatever
- * the optimizer (its extra elementwise work is not useful FLOP: the same
- * network has the same count, so GFLOP/s falls by what the optimizer
- * costs).  Nothing here asserts a timing.
+ * samples and useful FLOP per rep), "I" = a fact (accuracy, loss, threads).
+ * Useful FLOP (issue 6): forward 2*in*out per sample per layer, backward dW
+ * for every layer and dX for all but the first (2*in*out each per sample),
+ * the update 2*in*out per step, whatever the optimizer (its extra
+ * elementwise work is not useful FLOP: the same network has the same count,
+ * so GFLOP/s falls by what the optimizer costs).  Nothing here asserts a
+ * timing.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -38,14 +40,27 @@
 
 #include "nncc.h"
 
-#ifndef BENCH_MODEL
-#error "build with -DBENCH_MODEL=<NAME>_model"
+/* The models linked in, one per workload named on the command line, in
+ * order: -DBENCH_MODELS='M(bench_w3_model) M(bench_w3_adam_model)', or
+ * -DBENCH_MODEL=bench_w3_model for one. */
+#if defined(BENCH_MODEL) && !defined(BENCH_MODELS)
+#define BENCH_MODELS M(BENCH_MODEL)
 #endif
-extern const nncc_model_t BENCH_MODEL;
+#ifndef BENCH_MODELS
+#error "build with -DBENCH_MODELS='M(<NAME>_model) ...' or -DBENCH_MODEL=<NAME>_model"
+#endif
+#define M(sym) extern const nncc_model_t sym;
+BENCH_MODELS
+#undef M
+#define M(sym) &sym,
+static const nncc_model_t *const models[] = {BENCH_MODELS};
+#undef M
+#define N_MODELS (sizeof models / sizeof *models)
 
 #define MAX_REPS 64     /* reps of one measurement */
 #define MAX_TIMES 256   /* times of one result over all passes */
 #define MAX_RESULTS 32
+#define MAX_GROUP 4     /* workloads timed in alternation in one process */
 #define MAX_KEY 48      /* a record's work or key name */
 #define N_CLASSES 10
 #define N_PIXELS 784
@@ -180,8 +195,7 @@ static void add_timing(bench_t *bn, const char *work, int threads, const timing_
 		r->t[r->n++] = t->t[i] / scale;
 }
 
-/* R records: min and median seconds per rep over all passes, and every
- * rep's time (report.awk pools the reps of the processes of one series). */
+/* R records: min and median seconds per rep over all passes. */
 static void put_results(bench_t *bn)
 {
 	for (int i = 0; i < bn->n_results; i++) {
@@ -189,12 +203,9 @@ static void put_results(bench_t *bn)
 		qsort(r->t, (size_t)r->n, sizeof *r->t, cmp_double);
 		double med = r->n % 2 ? r->t[r->n / 2] : 0.5 * (r->t[r->n / 2 - 1] + r->t[r->n / 2]);
 		printf("R\timpl=%s\twork=%s\tthreads=%d\treps=%d\tmin=%.9g\tmed=%.9g"
-		       "\tsamples=%.0f\tflop=%.6g\tnote=%s\ttimes=",
+		       "\tsamples=%.0f\tflop=%.6g\tnote=%s\n",
 		       bn->impl, r->work, r->threads, r->n, r->t[0], med, r->samples, r->flop,
 		       r->note);
-		for (int k = 0; k < r->n; k++)
-			printf("%s%.9g", k ? "," : "", r->t[k]);
-		printf("\n");
 	}
 	fflush(stdout);
 }
@@ -292,6 +303,17 @@ static void bench_load(bench_t *bn, const char *dir)
 		die("out of memory", NULL);
 	nncc_norm_apply(&bn->norm, m->dtype, bn->train_x, bn->train.pixels, bn->train.n);
 	nncc_norm_apply(&bn->norm, m->dtype, bn->test_x, bn->test.pixels, bn->test.n);
+}
+
+/* The data of `from` (same set, normalisation and dtype) for bn too. */
+static void bench_share(bench_t *bn, const bench_t *from)
+{
+	bn->train = from->train;
+	bn->test = from->test;
+	bn->norm = from->norm;
+	bn->rsize = from->rsize;
+	bn->train_x = from->train_x;
+	bn->test_x = from->test_x;
 }
 
 /* Synthetic set of MNIST's shape: ten random sparse prototypes, each image
@@ -416,102 +438,138 @@ static void run_w1(bench_t *bn, int threads)
 	           t.n == 1 && spent == 0 ? "first step, not repeated" : "");
 }
 
-/* W3: the full 30000-iteration run (10 epochs of 3000 steps), each epoch
- * timed; with bn->steps, only that many steps, scaled. */
-static void run_w3(bench_t *bn, int threads, const char *save)
+/* Whether a group of workloads timed in alternation (bench/run.sh puts an
+ * optimizer's W3 or W4 in the same process as SGD's) does another round:
+ * want_more for the round of all, the group's time against its members'
+ * budgets; every member has had as many reps. */
+static int group_more(bench_t *const *g, int ng, const timing_t *t, double spent, int max_reps)
 {
-	const nncc_model_t *m = bn->m;
-	const workload_t *w = bn->w;
-	size_t per_epoch = w->steps, epochs = w->units, B = w->batch;
-	timing_t full = {.n = 0}, ep = {.n = 0};
+	double round = 0;
+	if (t[0].n < g[0]->min_reps)
+		return 1;
+	if (t[0].n >= max_reps || t[0].n >= MAX_REPS)
+		return 0;
+	for (int i = 0; i < ng; i++)
+		round += t[i].t[t[i].n - 1];
+	return spent + round <= g[0]->budget * ng;
+}
+
+/* W3: the full 30000-iteration run (10 epochs of 3000 steps) of each member
+ * of the group, their epochs alternating, each epoch timed; the first run's
+ * weights go to `save` (the first member's).  With bn->steps, only that
+ * many steps of each, scaled. */
+static void run_w3(bench_t *const *g, int ng, int threads, const char *save)
+{
+	const size_t per_epoch = g[0]->w->steps, epochs = g[0]->w->units;
+	timing_t full[MAX_GROUP] = {{.n = 0}}, ep[MAX_GROUP] = {{.n = 0}};
 	double spent = 0;
 	char note[128] = "", k[MAX_KEY];
 
-	if (bn->steps && bn->steps < per_epoch * epochs) {
+	if (g[0]->steps && g[0]->steps < per_epoch * epochs) {
 		/* Scaled: time `steps` updates from the init, as one rep. */
-		bench_init_params(bn);
-		double loss = 0, t0 = now();
-		for (size_t s = 0; s < bn->steps; s++)
-			loss += train_batch(bn, B, w->lr);
-		double dt = now() - t0;
-		if (bn->steps >= per_epoch)
-			put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
-			         loss / (double)(bn->steps * B));
-		ep.t[ep.n++] = dt * (double)per_epoch / (double)bn->steps;
-		full.t[full.n++] = dt * (double)(per_epoch * epochs) / (double)bn->steps;
-		snprintf(note, sizeof note, "scaled from %zu steps", bn->steps);
+		for (int i = 0; i < ng; i++) {
+			bench_t *bn = g[i];
+			bench_init_params(bn);
+			double loss = 0, t0 = now();
+			for (size_t s = 0; s < bn->steps; s++)
+				loss += train_batch(bn, bn->w->batch, bn->w->lr);
+			double dt = now() - t0;
+			if (bn->steps >= per_epoch)
+				put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
+				         loss / (double)(bn->steps * bn->w->batch));
+			ep[i].t[ep[i].n++] = dt * (double)per_epoch / (double)bn->steps;
+			full[i].t[full[i].n++] = dt * (double)(per_epoch * epochs) / (double)bn->steps;
+		}
+		snprintf(note, sizeof note, "scaled from %zu steps", g[0]->steps);
 	} else {
 		do {
-			bench_init_params(bn);
-			double loss1 = 0, t0 = now(), t1 = t0;
-			for (size_t e = 0; e < epochs; e++) {
-				double loss = 0;
-				for (size_t s = 0; s < per_epoch; s++)
-					loss += train_batch(bn, B, w->lr);
-				double t2 = now();
-				if (ep.n < MAX_REPS)
-					ep.t[ep.n++] = t2 - t1;
-				t1 = t2;
-				if (e == 0)
-					loss1 = loss;
-			}
-			full.t[full.n] = t1 - t0;
-			spent += full.t[full.n++];
-			if (full.n == 1) {
-				size_t correct = classify(bn, m->max_batch, NULL);
+			double loss1[MAX_GROUP] = {0}, run[MAX_GROUP] = {0};
+			for (int i = 0; i < ng; i++)
+				bench_init_params(g[i]);
+			for (size_t e = 0; e < epochs; e++)
+				for (int i = 0; i < ng; i++) {
+					double loss = 0, t0 = now();
+					for (size_t s = 0; s < per_epoch; s++)
+						loss += train_batch(g[i], g[i]->w->batch, g[i]->w->lr);
+					double dt = now() - t0;
+					if (ep[i].n < MAX_REPS)
+						ep[i].t[ep[i].n++] = dt;
+					run[i] += dt;
+					if (e == 0)
+						loss1[i] = loss;
+				}
+			for (int i = 0; i < ng; i++) {
+				bench_t *bn = g[i];
+				full[i].t[full[i].n++] = run[i];
+				spent += run[i];
+				if (full[i].n > 1)
+					continue;
+				size_t correct = classify(bn, bn->m->max_batch, NULL);
 				double acc = 100.0 * (double)correct / (double)bn->test.n;
 				put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
-				         loss1 / (double)(per_epoch * B));
+				         loss1[i] / (double)(per_epoch * bn->w->batch));
 				put_info(bn, wkey(bn, "test_accuracy", k), threads, "%.2f", acc);
 				put_params_hash(bn, wkey(bn, "params_30000", k), threads);
-				if (save) {
+				if (save && i == 0) {
 					nncc_weights_meta_t meta = {acc / 100.0, per_epoch * epochs};
 					nncc_err_t err;
-					if (nncc_weights_save(m, save, &bn->norm, &meta, NULL, &err))
+					if (nncc_weights_save(bn->m, save, &bn->norm, &meta, NULL, &err))
 						die(err.msg, NULL);
-					save = NULL;
 				}
 			}
-		} while (want_more(bn, &full, spent, 3));
+		} while (group_more(g, ng, full, spent, 3));
 	}
-	add_timing(bn, wkey(bn, "epoch", k), threads, &ep, (double)(per_epoch * B),
-	           flop_train(m, B, per_epoch), 1, note);
-	add_timing(bn, wkey(bn, "full", k), threads, &full, (double)(per_epoch * epochs * B),
-	           flop_train(m, B, per_epoch * epochs), 1, note);
+	for (int i = 0; i < ng; i++) {
+		bench_t *bn = g[i];
+		size_t B = bn->w->batch;
+		add_timing(bn, wkey(bn, "epoch", k), threads, &ep[i], (double)(per_epoch * B),
+		           flop_train(bn->m, B, per_epoch), 1, note);
+		add_timing(bn, wkey(bn, "full", k), threads, &full[i],
+		           (double)(per_epoch * epochs * B), flop_train(bn->m, B, per_epoch * epochs),
+		           1, note);
+	}
 }
 
-static void run_w4(bench_t *bn, int threads)
+/* W4: epochs of 938 steps after 20 warm-up steps, the group's members
+ * alternating epoch by epoch.  With bn->steps, that many steps from the
+ * init, scaled. */
+static void run_w4(bench_t *const *g, int ng, int threads)
 {
-	const nncc_model_t *m = bn->m;
-	const workload_t *w = bn->w;
-	size_t steps = bn->steps ? bn->steps : w->steps, warm = 20, B = w->batch;
-	double scale = (double)steps / (double)w->steps, loss = 0, spent = 0;
-	timing_t t = {.n = 0};
+	const size_t full = g[0]->w->steps, steps = g[0]->steps ? g[0]->steps : full;
+	const size_t warm = g[0]->steps ? 0 : 20;  /* else the timed steps are the first */
+	double loss[MAX_GROUP] = {0}, spent = 0;
+	timing_t t[MAX_GROUP] = {{.n = 0}};
 	char note[128] = "", k[MAX_KEY];
 
-	bench_init_params(bn);
-	if (bn->steps) {  /* the timed steps are the first from the init */
-		warm = 0;
+	if (!warm)
 		snprintf(note, sizeof note, "scaled from %zu steps", steps);
+	for (int i = 0; i < ng; i++) {
+		bench_init_params(g[i]);
+		for (size_t s = 0; s < warm; s++)
+			loss[i] += train_batch(g[i], g[i]->w->batch, g[i]->w->lr);
+		if (warm)
+			put_params_hash(g[i], wkey(g[i], "params_20steps", k), threads);
 	}
-	for (size_t s = 0; s < warm; s++)
-		loss += train_batch(bn, B, w->lr);
-	if (warm)
-		put_params_hash(bn, wkey(bn, "params_20steps", k), threads);
 	do {
-		double t0 = now();
-		for (size_t s = 0; s < steps; s++) {
-			double l = train_batch(bn, B, w->lr);
-			if (t.n == 0 && warm == 0 && s < 20)
-				loss += l;
+		for (int i = 0; i < ng; i++) {
+			double t0 = now();
+			for (size_t s = 0; s < steps; s++) {
+				double l = train_batch(g[i], g[i]->w->batch, g[i]->w->lr);
+				if (t[i].n == 0 && warm == 0 && s < 20)
+					loss[i] += l;
+			}
+			t[i].t[t[i].n] = now() - t0;
+			spent += t[i].t[t[i].n++];
 		}
-		t.t[t.n] = now() - t0;
-		spent += t.t[t.n++];
-	} while (want_more(bn, &t, spent, 5));
-	if (steps >= 20 || warm)
-		put_info(bn, wkey(bn, "loss_20steps", k), threads, "%.9g", loss / (20.0 * (double)B));
-	add_timing(bn, wkey(bn, "epoch", k), threads, &t, (double)(w->steps * B),
-	           flop_train(m, B, w->steps), scale, note);
+	} while (group_more(g, ng, t, spent, 5));
+	for (int i = 0; i < ng; i++) {
+		const size_t B = g[i]->w->batch;
+		if (steps >= 20 || warm)
+			put_info(g[i], wkey(g[i], "loss_20steps", k), threads, "%.9g",
+			         loss[i] / (20.0 * (double)B));
+		add_timing(g[i], wkey(g[i], "epoch", k), threads, &t[i], (double)(full * B),
+		           flop_train(g[i]->m, B, full), (double)steps / (double)full, note);
+	}
 }
 
 /* Inference over the test set: forward + argmax, tiles of k samples. */
@@ -580,43 +638,71 @@ static void check_model(const bench_t *bn)
 	}
 }
 
+/* The workloads named in `list` (w3,w3_momentum,...) into bs[], one per
+ * linked model in order, with the options of `opt`. */
+static int bench_group(bench_t *bs, const char *list, const bench_t *opt)
+{
+	int n = 0;
+	for (const char *p = list; *p; p += *p == ',') {
+		size_t len = strcspn(p, ",");
+		const workload_t *w = NULL;
+		for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
+			if (strlen(workloads[i].name) == len && !strncmp(p, workloads[i].name, len))
+				w = &workloads[i];
+		if (!w)
+			die("unknown workload", p);
+		if ((size_t)n == N_MODELS)
+			die("more workloads than models linked in", list);
+		bs[n] = *opt;
+		bs[n].m = models[n];
+		bs[n].w = w;
+		if (w->run != bs[0].w->run || w->units != bs[0].w->units ||
+		    w->steps != bs[0].w->steps || w->normalize != bs[0].w->normalize ||
+		    bs[n].m->dtype != bs[0].m->dtype)
+			die("workloads timed together must have the same kind, steps, data and dtype",
+			    list);
+		check_model(&bs[n]);
+		n++;
+		p += len;
+	}
+	if ((size_t)n != N_MODELS)
+		die("fewer workloads than models linked in", list);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
-	bench_t bn = {.m = &BENCH_MODEL, .impl = "nncc", .budget = 10, .min_reps = 3};
+	static bench_t bs[MAX_GROUP];
+	bench_t opt = {.impl = "nncc", .budget = 10, .min_reps = 3};
 	const char *save = NULL, *pred = NULL;
-	int threads[8] = {1, 2}, n_threads = 2, passes = 1, first = 0;
+	int threads[8] = {1, 2}, n_threads = 2, passes = 1, ng;
 
 	if (argc >= 3 && !strcmp(argv[1], "synth")) {
 		synth(argv[2]);
 		return 0;
 	}
 	if (argc < 3)
-		die("usage: bench WORKLOAD DATA_DIR [--impl NAME] [--threads 1,2] [--steps N] "
-		    "[--passes N] [--first-pass N] [--budget S] [--min-reps N] [--save WEIGHTS] "
+		die("usage: bench WORKLOAD[,WORKLOAD...] DATA_DIR [--impl NAME] [--threads 1,2] "
+		    "[--steps N] [--passes N] [--budget S] [--min-reps N] [--save WEIGHTS] "
 		    "[--pred FILE] | bench synth DIR  (WORKLOAD: w1, w3, w4, w3_momentum, w3_adam, "
-		    "w4_adam)",
+		    "w4_adam; one per linked model)",
 		    NULL);
-	for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
-		if (!strcmp(argv[1], workloads[i].name))
-			bn.w = &workloads[i];
-	if (!bn.w)
-		die("unknown workload", argv[1]);
+	if (N_MODELS > MAX_GROUP)
+		die("too many models linked in", NULL);
 	for (int a = 3; a < argc; a += 2) {  /* every option takes a value */
 		const char *v = a + 1 < argc ? argv[a + 1] : NULL;
 		if (!v)
 			die("missing value for", argv[a]);
 		if (!strcmp(argv[a], "--impl"))
-			bn.impl = v;
+			opt.impl = v;
 		else if (!strcmp(argv[a], "--steps"))
-			bn.steps = (size_t)strtoul(v, NULL, 10);
+			opt.steps = (size_t)strtoul(v, NULL, 10);
 		else if (!strcmp(argv[a], "--budget"))
-			bn.budget = strtod(v, NULL);
+			opt.budget = strtod(v, NULL);
 		else if (!strcmp(argv[a], "--min-reps"))
-			bn.min_reps = atoi(v);
+			opt.min_reps = atoi(v);
 		else if (!strcmp(argv[a], "--passes"))
 			passes = atoi(v) > 0 ? atoi(v) : 1;
-		else if (!strcmp(argv[a], "--first-pass"))
-			first = atoi(v) > 0 ? atoi(v) : 0;
 		else if (!strcmp(argv[a], "--save"))
 			save = v;
 		else if (!strcmp(argv[a], "--pred"))
@@ -629,38 +715,52 @@ int main(int argc, char **argv)
 		} else
 			die("unknown option", argv[a]);
 	}
-	check_model(&bn);
-	bench_load(&bn, argv[2]);
+	ng = bench_group(bs, argv[1], &opt);
+	bench_load(&bs[0], argv[2]);
+	for (int i = 1; i < ng; i++)  /* same data, normalisation and dtype: shared */
+		bench_share(&bs[i], &bs[0]);
 
 	/* Passes alternate the thread counts (1, 2, 1, 2, ...) so that both see
 	 * the same spells of load from the machine's other users; the records
-	 * pool the reps of every pass. */
-	for (bn.pass = first; bn.pass < first + passes; bn.pass++)
-		for (int i = 0; i < n_threads; i++) {
-			int th = threads[i];
-			const char *sv = bn.pass == 0 && th == 1 ? save : NULL;
-			if (!bn.m->set_threads && th != 1) {
-				for (const char *const *wk = bn.w->works; *wk && !bn.pass; wk++)
-					printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n", bn.impl,
-					       *wk, th);
+	 * pool the reps of every pass.  The workloads of a group alternate
+	 * inside each measurement (run_w3, run_w4). */
+	for (int pass = 0; pass < passes; pass++)
+		for (int t = 0; t < n_threads; t++) {
+			const int th = threads[t];
+			bench_t *g[MAX_GROUP];
+			int n = 0;
+			for (int i = 0; i < ng; i++) {
+				bench_t *bn = &bs[i];
+				bn->pass = pass;
+				if (!bn->m->set_threads && th != 1) {
+					for (const char *const *wk = bn->w->works; *wk && !pass; wk++)
+						printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n",
+						       bn->impl, *wk, th);
+					continue;
+				}
+				if (bn->m->set_threads) {
+					char key[MAX_KEY];
+					put_info(bn, wkey(bn, "threads_in_use", key), th, "%.0f",
+					         bn->m->set_threads(th));
+				}
+				g[n++] = bn;
+			}
+			if (!n)
 				continue;
-			}
-			if (bn.m->set_threads) {
-				char key[MAX_KEY];
-				put_info(&bn, wkey(&bn, "threads_in_use", key), th, "%.0f",
-				         bn.m->set_threads(th));
-			}
-			if (bn.w->run == RUN_W1)
-				run_w1(&bn, th);
-			else if (bn.w->run == RUN_W3)
-				run_w3(&bn, th, sv);
-			else
-				run_w4(&bn, th);
-			if (bn.w->infer) {
-				run_infer(&bn, th, 1, "infer.1", bn.pass == 0 && th == 1 ? pred : NULL);
-				run_infer(&bn, th, bn.m->max_batch, "infer.B", NULL);
+			if (g[0]->w->run == RUN_W3)
+				run_w3(g, n, th, pass == 0 && th == 1 ? save : NULL);
+			else if (g[0]->w->run == RUN_W4)
+				run_w4(g, n, th);
+			for (int i = 0; i < n; i++) {
+				if (g[i]->w->run == RUN_W1)
+					run_w1(g[i], th);
+				if (g[i]->w->infer) {
+					run_infer(g[i], th, 1, "infer.1", pass == 0 && th == 1 ? pred : NULL);
+					run_infer(g[i], th, g[i]->m->max_batch, "infer.B", NULL);
+				}
 			}
 		}
-	put_results(&bn);
+	for (int i = 0; i < ng; i++)
+		put_results(&bs[i]);
 	return 0;
 }

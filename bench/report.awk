@@ -1,10 +1,8 @@
 # report.awk - turns the records of one bench/run.sh invocation into the
 # markdown of docs/bench.md (awk -F '\t' -f report.awk -v ... records.tsv).
 # Records (from bench.c, infer_bench.c, torch_bench.py), tab-separated:
-#   R impl= work= threads= reps= min= med= samples= flop= note= [times=]
-#       a timing: min/med = seconds per rep; samples and useful FLOP per rep;
-#       times = every rep's seconds: the reps of records with the same impl,
-#       work and threads (one process per pass) are pooled
+#   R impl= work= threads= reps= min= med= samples= flop= note=   a timing,
+#       min/med = seconds per rep; samples and useful FLOP per rep
 #   R impl= work= threads= status=n/a                        not measurable
 #   I impl= key= threads= value=                               a fact
 # Every number printed comes from the records or the -v variables (measured
@@ -43,15 +41,6 @@ function sgd_work(work,   t) {
 	t = work
 	sub(/-[a-z]+/, "", t)
 	return t
-}
-# Ascending numeric sort of a[1..n] (insertion: n is at most a few hundred).
-function sort_num(a, n,   i, j, v) {
-	for (i = 2; i <= n; i++) {
-		v = a[i] + 0
-		for (j = i - 1; j >= 1 && a[j] + 0 > v; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = v
-	}
 }
 # Time of an optimizer variant's row over its SGD row's, same impl, run and
 # thread count: "1.08x SGD's time (median 1.10x)", and issue 10's target.
@@ -145,22 +134,11 @@ function target(what, goal, got, ok) {
 		# + 0: substr() gives strings, which awk would compare as text
 		tmin[k] = f["min"] + 0; tmed[k] = f["med"] + 0; reps[k] = f["reps"] + 0
 		samples[k] = f["samples"] + 0; flop[k] = f["flop"] + 0; note[k] = f["note"]
-		if (f["times"] != "") {  # (not `pool[k] = (k in pool) ? ...`: mawk creates pool[k] first)
-			sep = (k in pool) ? "," : ""
-			pool[k] = pool[k] sep f["times"]
-		}
 	} else if ($1 == "I")
 		info[key(f["impl"], f["key"], f["threads"])] = f["value"]
 }
 
 END {
-	# Pooled reps: min and median over every process of the series.
-	for (k in pool) {
-		n = split(pool[k], pt, ",")
-		sort_num(pt, n)
-		tmin[k] = pt[1] + 0; reps[k] = n
-		tmed[k] = n % 2 ? pt[(n + 1) / 2] + 0 : (pt[n / 2] + pt[n / 2 + 1]) / 2
-	}
 	# Issue 10: an optimizer's time at most this many times SGD's.
 	goal["W3-momentum"] = 1.15; goal["W3-adam"] = 1.4; goal["W4-adam"] = 1.25
 
@@ -185,8 +163,8 @@ END {
 	print "Written by `bench/run.sh` (issue 6) on " date ". **Every number in the first two"
 	print "tables was measured in this run** (" elapsed " s in all); only the peers table is"
 	print "quoted. The machine is shared: times are the minimum (and median) over the reps shown;"
-	print "W3 and W4 ran as one process per optimizer and pass, alternating (SGD, momentum, Adam,"
-	print "then back), and their reps are pooled, so the optimizers saw the same spells of load."
+	print "W3 and W4 ran in one process each with their other optimizers, epoch for epoch in turn"
+	print "(SGD, momentum, Adam, SGD, ...), so the optimizers saw the same spells of load."
 	print "Reproduce with `make bench`; the raw records of the run are in `build/bench/records.tsv`."
 	print ""
 	print "| | |"
@@ -303,7 +281,7 @@ END {
 	print "## Issue 10 targets against this run"
 	print ""
 	print "An optimizer's time over SGD's on the same workload and thread count, both measured above"
-	print "in this run (pooled reps, alternating processes); judged on the minimum times, with the"
+	print "in this run (epochs in turn, one process); judged on the minimum times, with the"
 	print "ratio of the medians for the noise. Why a target is missed: docs/performance.md."
 	print ""
 	print "| target | goal | this run | |"

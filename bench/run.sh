@@ -42,7 +42,8 @@ say "bench: building with $CC $CFLAGS_ALL"
 "$CC" $OPT -o "$OUT/fma_peak" "$here/fma_peak.c"
 
 # Generated trainers: C size and the time gcc takes on them (issue 6 limits
-# both for 784-800-10), then one bench binary per workload.
+# both for 784-800-10), then one bench binary per workload and its other
+# optimizers (issue 10), which bench.c times in alternation with it.
 for w in w1 w3 w4 w3_momentum w3_adam w4_adam; do
 	"$NNCC" "$here/nets/$w.yaml" -o "$OUT/$w.c"
 	t0=$(date +%s.%N)
@@ -52,9 +53,19 @@ for w in w1 w3 w4 w3_momentum w3_adam w4_adam; do
 	printf 'I\timpl=nncc\tkey=%s.c_bytes\tthreads=1\tvalue=%s\n' "$w" "$bytes" >> "$rec"
 	printf 'I\timpl=nncc\tkey=%s.compile_s\tthreads=1\tvalue=%s\n' "$w" \
 		"$(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}')" >> "$rec"
-	"$CC" $CFLAGS_ALL -DBENCH_MODEL=bench_${w}_model -o "$OUT/bench_$w" \
-		"$here/bench.c" "$OUT/$w.o" $NNCC_LIBS
 done
+group_build() { # binary workload...
+	bin=$1 models="" objs=""
+	shift
+	for w in "$@"; do
+		models="$models M(bench_${w}_model)"
+		objs="$objs $OUT/$w.o"
+	done
+	"$CC" $CFLAGS_ALL "-DBENCH_MODELS=$models" -o "$OUT/$bin" "$here/bench.c" $objs $NNCC_LIBS
+}
+group_build bench_w1 w1
+group_build bench_w3 w3 w3_momentum w3_adam
+group_build bench_w4 w4 w4_adam
 
 # The naive baseline, same flags, one build per shape.
 naive_build() { # workload hidden max_batch
@@ -105,27 +116,16 @@ run() { # label command...
 # nncc: two passes of 1 and 2 threads, alternating; budgets are per pass.
 run "W1 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 --passes 2 \
 	--budget 4 --min-reps 2
-# W3 (with inference) and W4 with each optimizer: one process per network
-# and pass, in the order SGD, momentum, Adam in pass 0 and back in pass 1, so
-# that the optimizers share the spells of load from the machine's other
-# users; report.awk pools the reps of a work over its processes.  Every one
-# is timed as W3 and W4 always were (1 and 2 threads, the same budgets).
-pass_run() { # workload pass budget [options]
-	w=$1 p=$2 b=$3
-	shift 3
-	run "$w nncc (1, 2 threads, pass $p of 0-1)" "$OUT/bench_$w" "$w" "$DATA" --threads 1,2 \
-		--first-pass "$p" --budget "$b" --min-reps 1 "$@"
-}
-pass_run w3 0 10 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
-pass_run w3_momentum 0 10
-pass_run w3_adam 0 10
-pass_run w3_adam 1 10
-pass_run w3_momentum 1 10
-pass_run w3 1 10
-pass_run w4 0 8
-pass_run w4_adam 0 8
-pass_run w4_adam 1 8
-pass_run w4 1 8
+# W3 (with inference) and W4 with each optimizer in one process each: every
+# epoch of SGD's run is followed by the same epoch of momentum's and Adam's,
+# so the optimizers share the spells of load from the machine's other users
+# (bench.c); each is timed as W3 and W4 always were (1 and 2 threads, two
+# passes; the budget is per workload).
+run "W3 + inference nncc, with momentum and adam (1, 2 threads, 2 passes)" "$OUT/bench_w3" \
+	w3,w3_momentum,w3_adam "$DATA" --threads 1,2 --passes 2 --budget 10 --min-reps 1 \
+	--save "$OUT/w3.weights" --pred "$OUT/w3.pred"
+run "W4 nncc, with adam (1, 2 threads, 2 passes)" "$OUT/bench_w4" w4,w4_adam "$DATA" \
+	--threads 1,2 --passes 2 --budget 8 --min-reps 1
 run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
 run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \
 	--threads 1 --steps 3000 --budget 4 --min-reps 1
