@@ -1,14 +1,22 @@
 /*
- * bench.c - times one trained network through the runtime ABI (runtime/nncc.h)
+ * bench.c - times trained networks through the runtime ABI (runtime/nncc.h)
  * only, so the same source measures a generated trainer (compiled with
- * -DNNCC_NO_MAIN) and the naive baseline (bench/naive.c).  The model is
- * chosen at build time: -DBENCH_MODEL=bench_w3_model.  Workloads (issue 6):
+ * -DNNCC_NO_MAIN) and the naive baseline (bench/naive.c).  The models are
+ * chosen at build time, one per workload named on the command line:
+ * -DBENCH_MODEL=bench_w3_model, or several timed in alternation, e.g.
+ * -DBENCH_MODELS='M(bench_w3_model) M(bench_w3_adam_model)' run as
+ * `bench w3,w3_adam DATA`.  Workloads (issue 6):
  *   w1  softmax 784-10: full-batch steps over the training set, run as the
  *       driver runs them (tiles of max_batch: forward + backward(accumulate),
  *       then one update)
  *   w3  784-50-10, batch 20: the 30000-iteration run, timed per epoch; then
  *       inference over the test set with n = 1 and n = max_batch
  *   w4  784-800-10, batch 64: epochs of 938 steps
+ *   w3_momentum, w3_adam, w4_adam (issue 10): W3 and W4 with another
+ *       optimizer (records tagged W3-momentum, W3-adam, W4-adam), timed in
+ *       the same process as W3 or W4, epoch for epoch in turn, so that both
+ *       see the same load from the machine's other users; bench/report.awk
+ *       divides their times by SGD's
  *   synth DIR   writes a synthetic data set of MNIST's shape as IDX files
  * --threads 1,2 --passes 2 runs every workload at 1, 2, 1, 2 threads and
  * pools the reps of both passes into one record per thread count.
@@ -17,7 +25,10 @@
  * samples and useful FLOP per rep), "I" = a fact (accuracy, loss, threads).
  * Useful FLOP (issue 6): forward 2*in*out per sample per layer, backward dW
  * for every layer and dX for all but the first (2*in*out each per sample),
- * the update 2*in*out per step.  Nothing here asserts a timing.
+ * the update 2*in*out per step, whatever the optimizer (its extra
+ * elementwise work is not useful FLOP: the same network has the same count,
+ * so GFLOP/s falls by what the optimizer costs).  Nothing here asserts a
+ * timing.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -29,21 +40,41 @@
 
 #include "nncc.h"
 
-#ifndef BENCH_MODEL
-#error "build with -DBENCH_MODEL=<NAME>_model"
+/* The models linked in, one per workload named on the command line, in
+ * order: -DBENCH_MODELS='M(bench_w3_model) M(bench_w3_adam_model)', or
+ * -DBENCH_MODEL=bench_w3_model for one. */
+#if defined(BENCH_MODEL) && !defined(BENCH_MODELS)
+#define BENCH_MODELS M(BENCH_MODEL)
 #endif
-extern const nncc_model_t BENCH_MODEL;
+#ifndef BENCH_MODELS
+#error "build with -DBENCH_MODELS='M(<NAME>_model) ...' or -DBENCH_MODEL=<NAME>_model"
+#endif
+#define M(sym) extern const nncc_model_t sym;
+BENCH_MODELS
+#undef M
+#define M(sym) &sym,
+static const nncc_model_t *const models[] = {BENCH_MODELS};
+#undef M
+#define N_MODELS (sizeof models / sizeof *models)
 
 #define MAX_REPS 64     /* reps of one measurement */
 #define MAX_TIMES 256   /* times of one result over all passes */
 #define MAX_RESULTS 32
+#define MAX_GROUP 4     /* workloads timed in alternation in one process */
+#define MAX_KEY 48      /* a record's work or key name */
 #define N_CLASSES 10
 #define N_PIXELS 784
 
+/* How a workload is timed. */
+enum { RUN_W1, RUN_W3, RUN_W4 };
+
 /* The benchmark's definition of each workload; the YAMLs in bench/nets must
- * agree (checked for generated models). */
+ * agree (checked for generated models, hyper-parameters included). */
 typedef struct workload {
-	const char *name;
+	const char *name;     /* the command line's: w3_adam */
+	const char *tag;      /* its records' prefix: W3-adam.epoch */
+	int run;              /* RUN_W1/W3/W4 */
+	int infer;            /* 1: also time inference with the trained W3 */
 	size_t hidden;        /* sigmoid hidden units, 0 = none */
 	size_t batch;         /* samples per update, 0 = the whole training set */
 	double lr;
@@ -51,14 +82,31 @@ typedef struct workload {
 	double init_scale;    /* N(0,1) * scale, seed 1 */
 	size_t steps;         /* updates in one timed unit (an epoch / one step) */
 	size_t units;         /* units in a full run (W3: 10 epochs) */
+	const char *optimizer;
+	struct { const char *key; double value; } hp[6];  /* hyper-parameters, in full */
 	const char *works[5]; /* the R records it produces, NULL-terminated */
 } workload_t;
 
+/* Every hyper-parameter that changes the update; no weight decay.  Adam's
+ * are PyTorch's defaults for torch.optim.Adam, written out in the YAMLs. */
+#define SGD_HP {{"weight_decay", 0}}
+#define MOMENTUM_HP {{"momentum", 0.9}, {"dampening", 0}, {"nesterov", 0}, {"weight_decay", 0}}
+#define ADAM_HP \
+	{{"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"amsgrad", 0}, {"weight_decay", 0}}
+
 static const workload_t workloads[] = {
-	{"w1", 0, 0, 0.3, NNCC_NORM_STANDARDIZE, 0.1, 1, 1, {"W1", NULL}},
-	{"w3", 50, 20, 0.3, NNCC_NORM_SCALE, 0.1, 3000, 10,
+	{"w1", "W1", RUN_W1, 0, 0, 0, 0.3, NNCC_NORM_STANDARDIZE, 0.1, 1, 1, "sgd", SGD_HP,
+	 {"W1", NULL}},
+	{"w3", "W3", RUN_W3, 1, 50, 20, 0.3, NNCC_NORM_SCALE, 0.1, 3000, 10, "sgd", SGD_HP,
 	 {"W3.epoch", "W3.full", "infer.1", "infer.B", NULL}},
-	{"w4", 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, {"W4.epoch", NULL}},
+	{"w4", "W4", RUN_W4, 0, 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, "sgd", SGD_HP,
+	 {"W4.epoch", NULL}},
+	{"w3_momentum", "W3-momentum", RUN_W3, 0, 50, 20, 0.03, NNCC_NORM_SCALE, 0.1, 3000, 10,
+	 "momentum", MOMENTUM_HP, {"W3-momentum.epoch", "W3-momentum.full", NULL}},
+	{"w3_adam", "W3-adam", RUN_W3, 0, 50, 20, 0.001, NNCC_NORM_SCALE, 0.1, 3000, 10, "adam",
+	 ADAM_HP, {"W3-adam.epoch", "W3-adam.full", NULL}},
+	{"w4_adam", "W4-adam", RUN_W4, 0, 800, 64, 0.001, NNCC_NORM_SCALE, 0.05, 938, 1, "adam",
+	 ADAM_HP, {"W4-adam.epoch", NULL}},
 };
 
 typedef struct timing {
@@ -68,7 +116,7 @@ typedef struct timing {
 
 /* One R record: the times of every pass, seconds per rep (already scaled). */
 typedef struct result {
-	const char *work;
+	char work[MAX_KEY];
 	int threads;
 	double t[MAX_TIMES];
 	int n;
@@ -137,7 +185,7 @@ static void add_timing(bench_t *bn, const char *work, int threads, const timing_
 		if (bn->n_results == MAX_RESULTS)
 			die("too many results", work);
 		r = &bn->results[bn->n_results++];
-		r->work = work;
+		snprintf(r->work, sizeof r->work, "%s", work);
 		r->threads = threads;
 		r->samples = samples;
 		r->flop = flop;
@@ -160,6 +208,13 @@ static void put_results(bench_t *bn)
 		       r->note);
 	}
 	fflush(stdout);
+}
+
+/* The name of the workload's record `what`: W3-adam.full. */
+static const char *wkey(const bench_t *bn, const char *what, char buf[MAX_KEY])
+{
+	snprintf(buf, MAX_KEY, "%s.%s", bn->w->tag, what);
+	return buf;
 }
 
 static void put_info(const bench_t *bn, const char *key, int threads, const char *fmt, double v)
@@ -250,6 +305,17 @@ static void bench_load(bench_t *bn, const char *dir)
 	nncc_norm_apply(&bn->norm, m->dtype, bn->test_x, bn->test.pixels, bn->test.n);
 }
 
+/* The data of `from` (same set, normalisation and dtype) for bn too. */
+static void bench_share(bench_t *bn, const bench_t *from)
+{
+	bn->train = from->train;
+	bn->test = from->test;
+	bn->norm = from->norm;
+	bn->rsize = from->rsize;
+	bn->train_x = from->train_x;
+	bn->test_x = from->test_x;
+}
+
 /* Synthetic set of MNIST's shape: ten random sparse prototypes, each image
  * one of them with a fifth of its pixels re-drawn.  Only the shape matters
  * for timing; the structure lets training make progress. */
@@ -309,11 +375,14 @@ static double train_batch(bench_t *bn, size_t B, double lr)
 	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 
-/* Fresh weights, the stream back at the first sample, the step counter at 0. */
+/* Fresh weights and optimizer state (every slot 0, as in a new trainer),
+ * the stream back at the first sample, the step counter at 0. */
 static void bench_init_params(bench_t *bn)
 {
 	nncc_err_t err;
 	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1);
+	if (bn->m->n_state)
+		memset(bn->m->state, 0, bn->m->n_state * bn->m->n_params * bn->rsize);
 	nncc_stream_fini(&bn->stream);
 	if (nncc_stream_init(&bn->stream, bn->m, bn->train_x, bn->train.labels, bn->train.n, 0, 0,
 	                     &err))
@@ -352,8 +421,9 @@ static void run_w1(bench_t *bn, int threads)
 	double t0 = now();
 	double loss = train_batch(bn, B, bn->w->lr);  /* warm-up, from the init */
 	double warm = now() - t0;
-	put_info(bn, "W1.loss_step1", threads, "%.9g", loss / (double)B);
-	put_params_hash(bn, "W1.params_step1", threads);
+	char k[MAX_KEY];
+	put_info(bn, wkey(bn, "loss_step1", k), threads, "%.9g", loss / (double)B);
+	put_params_hash(bn, wkey(bn, "params_step1", k), threads);
 	if (bn->min_reps <= 1 && warm > bn->budget) {  /* too slow to repeat */
 		t.t[t.n++] = warm;
 	} else {
@@ -364,106 +434,142 @@ static void run_w1(bench_t *bn, int threads)
 			spent += t.t[t.n++];
 		} while (want_more(bn, &t, spent, 9));
 	}
-	add_timing(bn, "W1", threads, &t, (double)B, flop_train(m, B, 1), 1,
+	add_timing(bn, bn->w->tag, threads, &t, (double)B, flop_train(m, B, 1), 1,
 	           t.n == 1 && spent == 0 ? "first step, not repeated" : "");
 }
 
-/* W3: the full 30000-iteration run (10 epochs of 3000 steps), each epoch
- * timed; with bn->steps, only that many steps, scaled. */
-static void run_w3(bench_t *bn, int threads, const char *save)
+/* Whether a group of workloads timed in alternation (bench/run.sh puts an
+ * optimizer's W3 or W4 in the same process as SGD's) does another round:
+ * want_more for the round of all, the group's time against its members'
+ * budgets; every member has had as many reps. */
+static int group_more(bench_t *const *g, int ng, const timing_t *t, double spent, int max_reps)
 {
-	const nncc_model_t *m = bn->m;
-	const workload_t *w = bn->w;
-	size_t per_epoch = w->steps, epochs = w->units, B = w->batch;
-	timing_t full = {.n = 0}, ep = {.n = 0};
-	double spent = 0;
-	char note[128] = "";
-
-	if (bn->steps && bn->steps < per_epoch * epochs) {
-		/* Scaled: time `steps` updates from the init, as one rep. */
-		bench_init_params(bn);
-		double loss = 0, t0 = now();
-		for (size_t s = 0; s < bn->steps; s++)
-			loss += train_batch(bn, B, w->lr);
-		double dt = now() - t0;
-		if (bn->steps >= per_epoch)
-			put_info(bn, "W3.loss_epoch1", threads, "%.9g",
-			         loss / (double)(bn->steps * B));
-		ep.t[ep.n++] = dt * (double)per_epoch / (double)bn->steps;
-		full.t[full.n++] = dt * (double)(per_epoch * epochs) / (double)bn->steps;
-		snprintf(note, sizeof note, "scaled from %zu steps", bn->steps);
-	} else {
-		do {
-			bench_init_params(bn);
-			double loss1 = 0, t0 = now(), t1 = t0;
-			for (size_t e = 0; e < epochs; e++) {
-				double loss = 0;
-				for (size_t s = 0; s < per_epoch; s++)
-					loss += train_batch(bn, B, w->lr);
-				double t2 = now();
-				if (ep.n < MAX_REPS)
-					ep.t[ep.n++] = t2 - t1;
-				t1 = t2;
-				if (e == 0)
-					loss1 = loss;
-			}
-			full.t[full.n] = t1 - t0;
-			spent += full.t[full.n++];
-			if (full.n == 1) {
-				size_t correct = classify(bn, m->max_batch, NULL);
-				double acc = 100.0 * (double)correct / (double)bn->test.n;
-				put_info(bn, "W3.loss_epoch1", threads, "%.9g",
-				         loss1 / (double)(per_epoch * B));
-				put_info(bn, "W3.test_accuracy", threads, "%.2f", acc);
-				put_params_hash(bn, "W3.params_30000", threads);
-				if (save) {
-					nncc_weights_meta_t meta = {acc / 100.0, per_epoch * epochs};
-					nncc_err_t err;
-					if (nncc_weights_save(m, save, &bn->norm, &meta, NULL, &err))
-						die(err.msg, NULL);
-					save = NULL;
-				}
-			}
-		} while (want_more(bn, &full, spent, 3));
-	}
-	add_timing(bn, "W3.epoch", threads, &ep, (double)(per_epoch * B),
-	           flop_train(m, B, per_epoch), 1, note);
-	add_timing(bn, "W3.full", threads, &full, (double)(per_epoch * epochs * B),
-	           flop_train(m, B, per_epoch * epochs), 1, note);
+	double round = 0;
+	if (t[0].n < g[0]->min_reps)
+		return 1;
+	if (t[0].n >= max_reps || t[0].n >= MAX_REPS)
+		return 0;
+	for (int i = 0; i < ng; i++)
+		round += t[i].t[t[i].n - 1];
+	return spent + round <= g[0]->budget * ng;
 }
 
-static void run_w4(bench_t *bn, int threads)
+/* W3: the full 30000-iteration run (10 epochs of 3000 steps) of each member
+ * of the group, their epochs alternating, each epoch timed; the first run's
+ * weights go to `save` (the first member's).  With bn->steps, only that
+ * many steps of each, scaled. */
+static void run_w3(bench_t *const *g, int ng, int threads, const char *save)
 {
-	const nncc_model_t *m = bn->m;
-	const workload_t *w = bn->w;
-	size_t steps = bn->steps ? bn->steps : w->steps, warm = 20, B = w->batch;
-	double scale = (double)steps / (double)w->steps, loss = 0, spent = 0;
-	timing_t t = {.n = 0};
-	char note[128] = "";
+	const size_t per_epoch = g[0]->w->steps, epochs = g[0]->w->units;
+	timing_t full[MAX_GROUP] = {{.n = 0}}, ep[MAX_GROUP] = {{.n = 0}};
+	double spent = 0;
+	char note[128] = "", k[MAX_KEY];
 
-	bench_init_params(bn);
-	if (bn->steps) {  /* the timed steps are the first from the init */
-		warm = 0;
-		snprintf(note, sizeof note, "scaled from %zu steps", steps);
-	}
-	for (size_t s = 0; s < warm; s++)
-		loss += train_batch(bn, B, w->lr);
-	if (warm)
-		put_params_hash(bn, "W4.params_20steps", threads);
-	do {
-		double t0 = now();
-		for (size_t s = 0; s < steps; s++) {
-			double l = train_batch(bn, B, w->lr);
-			if (t.n == 0 && warm == 0 && s < 20)
-				loss += l;
+	if (g[0]->steps && g[0]->steps < per_epoch * epochs) {
+		/* Scaled: time `steps` updates from the init, as one rep. */
+		for (int i = 0; i < ng; i++) {
+			bench_t *bn = g[i];
+			bench_init_params(bn);
+			double loss = 0, t0 = now();
+			for (size_t s = 0; s < bn->steps; s++)
+				loss += train_batch(bn, bn->w->batch, bn->w->lr);
+			double dt = now() - t0;
+			if (bn->steps >= per_epoch)
+				put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
+				         loss / (double)(bn->steps * bn->w->batch));
+			ep[i].t[ep[i].n++] = dt * (double)per_epoch / (double)bn->steps;
+			full[i].t[full[i].n++] = dt * (double)(per_epoch * epochs) / (double)bn->steps;
 		}
-		t.t[t.n] = now() - t0;
-		spent += t.t[t.n++];
-	} while (want_more(bn, &t, spent, 5));
-	if (steps >= 20 || warm)
-		put_info(bn, "W4.loss_20steps", threads, "%.9g", loss / (20.0 * (double)B));
-	add_timing(bn, "W4.epoch", threads, &t, (double)(w->steps * B),
-	           flop_train(m, B, w->steps), scale, note);
+		snprintf(note, sizeof note, "scaled from %zu steps", g[0]->steps);
+	} else {
+		do {
+			double loss1[MAX_GROUP] = {0}, run[MAX_GROUP] = {0};
+			for (int i = 0; i < ng; i++)
+				bench_init_params(g[i]);
+			for (size_t e = 0; e < epochs; e++)
+				for (int i = 0; i < ng; i++) {
+					double loss = 0, t0 = now();
+					for (size_t s = 0; s < per_epoch; s++)
+						loss += train_batch(g[i], g[i]->w->batch, g[i]->w->lr);
+					double dt = now() - t0;
+					if (ep[i].n < MAX_REPS)
+						ep[i].t[ep[i].n++] = dt;
+					run[i] += dt;
+					if (e == 0)
+						loss1[i] = loss;
+				}
+			for (int i = 0; i < ng; i++) {
+				bench_t *bn = g[i];
+				full[i].t[full[i].n++] = run[i];
+				spent += run[i];
+				if (full[i].n > 1)
+					continue;
+				size_t correct = classify(bn, bn->m->max_batch, NULL);
+				double acc = 100.0 * (double)correct / (double)bn->test.n;
+				put_info(bn, wkey(bn, "loss_epoch1", k), threads, "%.9g",
+				         loss1[i] / (double)(per_epoch * bn->w->batch));
+				put_info(bn, wkey(bn, "test_accuracy", k), threads, "%.2f", acc);
+				put_params_hash(bn, wkey(bn, "params_30000", k), threads);
+				if (save && i == 0) {
+					nncc_weights_meta_t meta = {acc / 100.0, per_epoch * epochs};
+					nncc_err_t err;
+					if (nncc_weights_save(bn->m, save, &bn->norm, &meta, NULL, &err))
+						die(err.msg, NULL);
+				}
+			}
+		} while (group_more(g, ng, full, spent, 3));
+	}
+	for (int i = 0; i < ng; i++) {
+		bench_t *bn = g[i];
+		size_t B = bn->w->batch;
+		add_timing(bn, wkey(bn, "epoch", k), threads, &ep[i], (double)(per_epoch * B),
+		           flop_train(bn->m, B, per_epoch), 1, note);
+		add_timing(bn, wkey(bn, "full", k), threads, &full[i],
+		           (double)(per_epoch * epochs * B), flop_train(bn->m, B, per_epoch * epochs),
+		           1, note);
+	}
+}
+
+/* W4: epochs of 938 steps after 20 warm-up steps, the group's members
+ * alternating epoch by epoch.  With bn->steps, that many steps from the
+ * init, scaled. */
+static void run_w4(bench_t *const *g, int ng, int threads)
+{
+	const size_t full = g[0]->w->steps, steps = g[0]->steps ? g[0]->steps : full;
+	const size_t warm = g[0]->steps ? 0 : 20;  /* else the timed steps are the first */
+	double loss[MAX_GROUP] = {0}, spent = 0;
+	timing_t t[MAX_GROUP] = {{.n = 0}};
+	char note[128] = "", k[MAX_KEY];
+
+	if (!warm)
+		snprintf(note, sizeof note, "scaled from %zu steps", steps);
+	for (int i = 0; i < ng; i++) {
+		bench_init_params(g[i]);
+		for (size_t s = 0; s < warm; s++)
+			loss[i] += train_batch(g[i], g[i]->w->batch, g[i]->w->lr);
+		if (warm)
+			put_params_hash(g[i], wkey(g[i], "params_20steps", k), threads);
+	}
+	do {
+		for (int i = 0; i < ng; i++) {
+			double t0 = now();
+			for (size_t s = 0; s < steps; s++) {
+				double l = train_batch(g[i], g[i]->w->batch, g[i]->w->lr);
+				if (t[i].n == 0 && warm == 0 && s < 20)
+					loss[i] += l;
+			}
+			t[i].t[t[i].n] = now() - t0;
+			spent += t[i].t[t[i].n++];
+		}
+	} while (group_more(g, ng, t, spent, 5));
+	for (int i = 0; i < ng; i++) {
+		const size_t B = g[i]->w->batch;
+		if (steps >= 20 || warm)
+			put_info(g[i], wkey(g[i], "loss_20steps", k), threads, "%.9g",
+			         loss[i] / (20.0 * (double)B));
+		add_timing(g[i], wkey(g[i], "epoch", k), threads, &t[i], (double)(full * B),
+		           flop_train(g[i]->m, B, full), (double)steps / (double)full, note);
+	}
 }
 
 /* Inference over the test set: forward + argmax, tiles of k samples. */
@@ -520,40 +626,81 @@ static void check_model(const bench_t *bn)
 		die("the model's YAML disagrees with the workload table in bench.c", w->name);
 	if (w->batch > m->max_batch)
 		die("the workload's batch does not fit one tile", w->name);
+	if (!m->optimizer || strcmp(m->optimizer, w->optimizer))
+		die("the model's optimizer is not the workload's", w->optimizer);
+	for (size_t k = 0; w->hp[k].key && strcmp(bn->impl, "naive"); k++) {
+		size_t h = 0;
+		while (h < m->n_hparams && strcmp(m->hparams[h].name, w->hp[k].key))
+			h++;
+		if (h == m->n_hparams || m->hparams[h].value != w->hp[k].value)
+			die("the model's optimizer settings disagree with the workload table in bench.c",
+			    w->hp[k].key);
+	}
+}
+
+/* The workloads named in `list` (w3,w3_momentum,...) into bs[], one per
+ * linked model in order, with the options of `opt`. */
+static int bench_group(bench_t *bs, const char *list, const bench_t *opt)
+{
+	int n = 0;
+	for (const char *p = list; *p; p += *p == ',') {
+		size_t len = strcspn(p, ",");
+		const workload_t *w = NULL;
+		for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
+			if (strlen(workloads[i].name) == len && !strncmp(p, workloads[i].name, len))
+				w = &workloads[i];
+		if (!w)
+			die("unknown workload", p);
+		if ((size_t)n == N_MODELS)
+			die("more workloads than models linked in", list);
+		bs[n] = *opt;
+		bs[n].m = models[n];
+		bs[n].w = w;
+		if (w->run != bs[0].w->run || w->units != bs[0].w->units ||
+		    w->steps != bs[0].w->steps || w->normalize != bs[0].w->normalize ||
+		    bs[n].m->dtype != bs[0].m->dtype)
+			die("workloads timed together must have the same kind, steps, data and dtype",
+			    list);
+		check_model(&bs[n]);
+		n++;
+		p += len;
+	}
+	if ((size_t)n != N_MODELS)
+		die("fewer workloads than models linked in", list);
+	return n;
 }
 
 int main(int argc, char **argv)
 {
-	bench_t bn = {.m = &BENCH_MODEL, .impl = "nncc", .budget = 10, .min_reps = 3};
+	static bench_t bs[MAX_GROUP];
+	bench_t opt = {.impl = "nncc", .budget = 10, .min_reps = 3};
 	const char *save = NULL, *pred = NULL;
-	int threads[8] = {1, 2}, n_threads = 2, passes = 1;
+	int threads[8] = {1, 2}, n_threads = 2, passes = 1, ng;
 
 	if (argc >= 3 && !strcmp(argv[1], "synth")) {
 		synth(argv[2]);
 		return 0;
 	}
 	if (argc < 3)
-		die("usage: bench w1|w3|w4 DATA_DIR [--impl NAME] [--threads 1,2] [--steps N] "
-		    "[--passes N] [--budget S] [--min-reps N] [--save WEIGHTS] [--pred FILE] | "
-		    "bench synth DIR",
+		die("usage: bench WORKLOAD[,WORKLOAD...] DATA_DIR [--impl NAME] [--threads 1,2] "
+		    "[--steps N] [--passes N] [--budget S] [--min-reps N] [--save WEIGHTS] "
+		    "[--pred FILE] | bench synth DIR  (WORKLOAD: w1, w3, w4, w3_momentum, w3_adam, "
+		    "w4_adam; one per linked model)",
 		    NULL);
-	for (size_t i = 0; i < sizeof workloads / sizeof *workloads; i++)
-		if (!strcmp(argv[1], workloads[i].name))
-			bn.w = &workloads[i];
-	if (!bn.w)
-		die("unknown workload", argv[1]);
+	if (N_MODELS > MAX_GROUP)
+		die("too many models linked in", NULL);
 	for (int a = 3; a < argc; a += 2) {  /* every option takes a value */
 		const char *v = a + 1 < argc ? argv[a + 1] : NULL;
 		if (!v)
 			die("missing value for", argv[a]);
 		if (!strcmp(argv[a], "--impl"))
-			bn.impl = v;
+			opt.impl = v;
 		else if (!strcmp(argv[a], "--steps"))
-			bn.steps = (size_t)strtoul(v, NULL, 10);
+			opt.steps = (size_t)strtoul(v, NULL, 10);
 		else if (!strcmp(argv[a], "--budget"))
-			bn.budget = strtod(v, NULL);
+			opt.budget = strtod(v, NULL);
 		else if (!strcmp(argv[a], "--min-reps"))
-			bn.min_reps = atoi(v);
+			opt.min_reps = atoi(v);
 		else if (!strcmp(argv[a], "--passes"))
 			passes = atoi(v) > 0 ? atoi(v) : 1;
 		else if (!strcmp(argv[a], "--save"))
@@ -568,36 +715,52 @@ int main(int argc, char **argv)
 		} else
 			die("unknown option", argv[a]);
 	}
-	check_model(&bn);
-	bench_load(&bn, argv[2]);
+	ng = bench_group(bs, argv[1], &opt);
+	bench_load(&bs[0], argv[2]);
+	for (int i = 1; i < ng; i++)  /* same data, normalisation and dtype: shared */
+		bench_share(&bs[i], &bs[0]);
 
 	/* Passes alternate the thread counts (1, 2, 1, 2, ...) so that both see
 	 * the same spells of load from the machine's other users; the records
-	 * pool the reps of every pass. */
-	for (bn.pass = 0; bn.pass < passes; bn.pass++)
-		for (int i = 0; i < n_threads; i++) {
-			int th = threads[i];
-			const char *sv = bn.pass == 0 && th == 1 ? save : NULL;
-			if (!bn.m->set_threads && th != 1) {
-				for (const char *const *wk = bn.w->works; *wk && !bn.pass; wk++)
-					printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n", bn.impl,
-					       *wk, th);
+	 * pool the reps of every pass.  The workloads of a group alternate
+	 * inside each measurement (run_w3, run_w4). */
+	for (int pass = 0; pass < passes; pass++)
+		for (int t = 0; t < n_threads; t++) {
+			const int th = threads[t];
+			bench_t *g[MAX_GROUP];
+			int n = 0;
+			for (int i = 0; i < ng; i++) {
+				bench_t *bn = &bs[i];
+				bn->pass = pass;
+				if (!bn->m->set_threads && th != 1) {
+					for (const char *const *wk = bn->w->works; *wk && !pass; wk++)
+						printf("R\timpl=%s\twork=%s\tthreads=%d\tstatus=n/a\n",
+						       bn->impl, *wk, th);
+					continue;
+				}
+				if (bn->m->set_threads) {
+					char key[MAX_KEY];
+					put_info(bn, wkey(bn, "threads_in_use", key), th, "%.0f",
+					         bn->m->set_threads(th));
+				}
+				g[n++] = bn;
+			}
+			if (!n)
 				continue;
+			if (g[0]->w->run == RUN_W3)
+				run_w3(g, n, th, pass == 0 && th == 1 ? save : NULL);
+			else if (g[0]->w->run == RUN_W4)
+				run_w4(g, n, th);
+			for (int i = 0; i < n; i++) {
+				if (g[i]->w->run == RUN_W1)
+					run_w1(g[i], th);
+				if (g[i]->w->infer) {
+					run_infer(g[i], th, 1, "infer.1", pass == 0 && th == 1 ? pred : NULL);
+					run_infer(g[i], th, g[i]->m->max_batch, "infer.B", NULL);
+				}
 			}
-			if (bn.m->set_threads) {
-				char key[32];
-				snprintf(key, sizeof key, "%s.threads_in_use", bn.w->name);
-				put_info(&bn, key, th, "%.0f", bn.m->set_threads(th));
-			}
-			if (bn.w == &workloads[0])
-				run_w1(&bn, th);
-			else if (bn.w == &workloads[1]) {
-				run_w3(&bn, th, sv);
-				run_infer(&bn, th, 1, "infer.1", bn.pass == 0 && th == 1 ? pred : NULL);
-				run_infer(&bn, th, bn.m->max_batch, "infer.B", NULL);
-			} else
-				run_w4(&bn, th);
 		}
-	put_results(&bn);
+	for (int i = 0; i < ng; i++)
+		put_results(&bs[i]);
 	return 0;
 }

@@ -26,6 +26,34 @@ function fmt_x(r) {
 	return sprintf("%.2fx", r)
 }
 function key(impl, work, th) { return impl SUBSEP work SUBSEP th }
+# The workload tag of a work (W3-adam.full -> W3-adam; inference is W3's).
+function tag_of(work,   t) {
+	if (work ~ /^(infer|export)/)
+		return "W3"
+	t = work
+	sub(/\..*/, "", t)
+	return t
+}
+# An optimizer variant's SGD work (W3-adam.full -> W3.full), else "".
+function sgd_work(work,   t) {
+	if (work !~ /^W[0-9]+-[a-z]+/)
+		return ""
+	t = work
+	sub(/-[a-z]+/, "", t)
+	return t
+}
+# Time of an optimizer variant's row over its SGD row's, same impl, run and
+# thread count: "1.08x SGD's time (median 1.10x)", and issue 10's target.
+function vs_sgd(impl, work, th,   sk, k, r, out) {
+	sk = key(impl, sgd_work(work), th); k = key(impl, work, th)
+	if (sgd_work(work) == "" || !(sk in tmin))
+		return ""
+	r = tmin[k] / tmin[sk]
+	out = fmt_x(r) " SGD's time (median " fmt_x(tmed[k] / tmed[sk]) ")"
+	if (impl == "nncc" && tag_of(work) in goal)
+		out = out "; issue 10: <= " goal[tag_of(work)] "x, " (r <= goal[tag_of(work)] ? "met" : "**not met**")
+	return out
+}
 # The PyTorch row of a work: the faster thread count.
 function torch_best(work,   th, best) {
 	best = ""
@@ -48,7 +76,7 @@ function row(impl, work, th, label,   k, t, n, u, out, nv, tb) {
 	if (!(k in tmin))
 		return
 	t = tmin[k]; n = samples[k]
-	u = fact(impl, (work ~ /^W1/ ? "w1" : work ~ /^W4/ ? "w4" : "w3") ".threads_in_use", th)
+	u = fact(impl, tag_of(work) ".threads_in_use", th)
 	out = sprintf("| %s | %s | %s | %s | %s | %d | %s | %.1f | %.1f%% | ", wlabel[work], label,
 	              th ((u != "" && u != th) ? " (set_threads gave " u ")" : ""), fmt_time(work, t, n), fmt_time(work, tmed[k], n), reps[k],
 	              fmt_rate(n / t), flop[k] / t / 1e9, 100 * flop[k] / t / 1e9 / peak1)
@@ -56,7 +84,8 @@ function row(impl, work, th, label,   k, t, n, u, out, nv, tb) {
 	out = out ((nv in tmin) ? fmt_x(tmin[nv] / t) : "") " | "
 	tb = torch_best(ref_work(work))
 	out = out ((tb != "") ? fmt_x(tmin[key("torch", ref_work(work), tb)] / t) : "") " | "
-	print out note[k] " |"
+	vs = vs_sgd(impl, work, th)
+	print out note[k] ((note[k] != "" && vs != "") ? "; " : "") vs " |"
 }
 
 function fact(impl, k, th) { return (key(impl, k, th) in info) ? info[key(impl, k, th)] : "" }
@@ -69,7 +98,25 @@ function inuse(w,   a) {
 	a = fact("nncc", w ".threads_in_use", 1)
 	return a == "" ? "n/a (set_threads is NULL)" : a " / " fact("nncc", w ".threads_in_use", 2)
 }
+# The facts `what` of the nets' generated C (nncc.w1.c_bytes, ...), " / "-separated.
+function per_net(what,   i, n, nets, out) {
+	n = split("w1 w3 w4 w3_momentum w3_adam w4_adam", nets, " ")
+	for (i = 1; i <= n; i++)
+		out = out (i > 1 ? " / " : "") fact("nncc", nets[i] "." what, 1)
+	return out
+}
 function reld(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : sprintf("%.1e", (a - b) / b) }
+# Issue 10's target for an optimizer's work (goal[] by tag) against its SGD work.
+function opt_target(what, work, th,   k, sk, r) {
+	k = key("nncc", work, th); sk = key("nncc", sgd_work(work), th)
+	if (!(k in tmin) || !(sk in tmin)) {
+		target(what, "<= " goal[tag_of(work)] "x", "", 0)
+		return
+	}
+	r = tmin[k] / tmin[sk]
+	target(what, "<= " goal[tag_of(work)] "x", fmt_x(r) " (" fmt_time(work, tmin[k], 1) " vs " \
+	       fmt_time(work, tmin[sk], 1) "; medians " fmt_x(tmed[k] / tmed[sk]) ")", r <= goal[tag_of(work)])
+}
 function target(what, goal, got, ok) {
 	printf "| %s | %s | %s | %s |\n", what, goal, got, got == "" ? "not measured" : ok ? "met" : "**not met**"
 }
@@ -92,21 +139,32 @@ function target(what, goal, got, ok) {
 }
 
 END {
+	# Issue 10: an optimizer's time at most this many times SGD's.
+	goal["W3-momentum"] = 1.15; goal["W3-adam"] = 1.4; goal["W4-adam"] = 1.25
+
 	wlabel["W1"] = "W1 softmax 784-10, full-batch step (60000)"
 	wlabel["W3.epoch"] = "W3 784-50-10 b20, one epoch (3000 steps)"
 	wlabel["W3.full"] = "W3 784-50-10 b20, 30000 iterations"
 	wlabel["W4.epoch"] = "W4 784-800-10 b64, one epoch (938 steps)"
+	wlabel["W3-momentum.epoch"] = "W3 with momentum 0.9 (lr 0.03), one epoch"
+	wlabel["W3-momentum.full"] = "W3 with momentum 0.9 (lr 0.03), 30000 iterations"
+	wlabel["W3-adam.epoch"] = "W3 with adam (lr 0.001), one epoch"
+	wlabel["W3-adam.full"] = "W3 with adam (lr 0.001), 30000 iterations"
+	wlabel["W4-adam.epoch"] = "W4 with adam (lr 0.001), one epoch"
 	wlabel["infer.1"] = "inference 784-50-10, one image at a time"
 	wlabel["export.1"] = wlabel["infer.1"]
 	wlabel["export.fwd"] = wlabel["infer.1"]
 	wlabel["infer.B"] = "inference 784-50-10, batched (n = max_batch = 20)"
-	nw = split("W1 W3.epoch W3.full W4.epoch infer.1 infer.B", works, " ")
+	nw = split("W1 W3.epoch W3-momentum.epoch W3-adam.epoch W3.full W3-momentum.full " \
+	           "W3-adam.full W4.epoch W4-adam.epoch infer.1 infer.B", works, " ")
 
 	print "# nncc benchmark (`make bench`)"
 	print ""
 	print "Written by `bench/run.sh` (issue 6) on " date ". **Every number in the first two"
 	print "tables was measured in this run** (" elapsed " s in all); only the peers table is"
-	print "quoted. The machine is shared: times are the minimum (and median) over the reps shown."
+	print "quoted. The machine is shared: times are the minimum (and median) over the reps shown;"
+	print "W3 and W4 ran in one process each with their other optimizers, epoch for epoch in turn"
+	print "(SGD, momentum, Adam, SGD, ...), so the optimizers saw the same spells of load."
 	print "Reproduce with `make bench`; the raw records of the run are in `build/bench/records.tsv`."
 	print ""
 	print "| | |"
@@ -126,7 +184,12 @@ END {
 		print "| PyTorch | " torch " |"
 	print ""
 	print "Useful FLOP (issue 6): forward 2·in·out per sample per layer; backward dW for every layer"
-	print "and dX for all but the first, 2·in·out each per sample; the update 2·in·out per step."
+	print "and dX for all but the first, 2·in·out each per sample; the update 2·in·out per step,"
+	print "whatever the optimizer: momentum's and Adam's extra elementwise work (state reads and"
+	print "writes, Adam's square root and divisions) is not counted as useful FLOP, so a row's"
+	print "GFLOP/s falls by what its optimizer costs. Rows of another optimizer give their time"
+	print "over the SGD row of the same workload, run and thread count in the note (min over min,"
+	print "and median over median), next to issue 10's target for it."
 	print "\"vs naive\" and \"vs PyTorch\" are how many times faster this row is than the naive"
 	print "baseline (`bench/naive.c`: textbook triple loops, same maths, same flags, 1 thread) and"
 	print "than PyTorch at its faster thread count, on the same workload."
@@ -152,19 +215,21 @@ END {
 	print ""
 	print "| what | value |"
 	print "|---|---|"
-	print "| W3 test accuracy after 30000 iterations: nncc 1 thread / 2 threads; PyTorch | " pct(fact("nncc", "W3.test_accuracy", 1)) " / " pct(fact("nncc", "W3.test_accuracy", 2)) "; " pct(fact("torch", "W3.test_accuracy", 1) fact("torch", "W3.test_accuracy", 2)) " |"
-	print "| parameters bit-identical with 1 and 2 threads (FNV-1a of the block): W1 after 1 step, W3 after 30000 iterations, W4 after 20 steps | " same("W1.params_step1") ", " same("W3.params_30000") ", " same("W4.params_20steps") " |"
+	nt = split("W3 W3-momentum W3-adam", w3tags, " ")
+	for (i = 1; i <= nt; i++)
+		print "| " w3tags[i] " test accuracy after 30000 iterations: nncc 1 thread / 2 threads; PyTorch (" (i == 1 ? "SGD" : i == 2 ? "SGD momentum 0.9" : "Adam") ") | " pct(fact("nncc", w3tags[i] ".test_accuracy", 1)) " / " pct(fact("nncc", w3tags[i] ".test_accuracy", 2)) "; " pct(fact("torch", w3tags[i] ".test_accuracy", 1) fact("torch", w3tags[i] ".test_accuracy", 2)) " |"
+	print "| parameters bit-identical with 1 and 2 threads (FNV-1a of the block): W1 after 1 step; W3, W3 momentum, W3 adam after 30000 iterations; W4, W4 adam after 20 steps | " same("W1.params_step1") "; " same("W3.params_30000") ", " same("W3-momentum.params_30000") ", " same("W3-adam.params_30000") "; " same("W4.params_20steps") ", " same("W4-adam.params_20steps") " |"
 	a = fact("nncc", "W1.loss_step1", 1); b = fact("naive", "W1.loss_step1", 1)
 	print "| W1 mean loss of step 1 (same init), nncc / naive (rel. diff) | " a " / " b " (" reld(a, b) ") |"
 	a = fact("nncc", "W3.loss_epoch1", 1); b = fact("naive", "W3.loss_epoch1", 1)
 	print "| W3 mean loss over epoch 1, nncc / naive (rel. diff) | " a " / " b " (" reld(a, b) ") |"
 	a = fact("nncc", "W4.loss_20steps", 1); b = fact("naive", "W4.loss_20steps", 1)
 	print "| W4 mean loss over the first 20 steps, nncc / naive (rel. diff) | " a " / " b " (" reld(a, b) ") |"
-	print "| threads in use (the return of set_threads(1) / set_threads(2)): W1, W3, W4 | " inuse("w1") ", " inuse("w3") ", " inuse("w4") " |"
+	print "| threads in use (the return of set_threads(1) / set_threads(2)): W1, W3, W4 | " inuse("W1") ", " inuse("W3") ", " inuse("W4") " |"
 	print "| exported 784-50-10 (`nncc --infer`), object size from `size` (bytes) | " fact("export", "object_size", 1) " |"
 	print "| exported code: test accuracy, agreement with the trainer's predictions | " fact("export", "infer.test_accuracy", 1) "%, " fact("export", "agree_with_trainer", 1) " |"
-	print "| generated C, bytes: W1 / W3 / W4 | " fact("nncc", "w1.c_bytes", 1) " / " fact("nncc", "w3.c_bytes", 1) " / " fact("nncc", "w4.c_bytes", 1) " |"
-	print "| generated C, compile time (s) with the flags above: W1 / W3 / W4 | " fact("nncc", "w1.compile_s", 1) " / " fact("nncc", "w3.compile_s", 1) " / " fact("nncc", "w4.compile_s", 1) " |"
+	print "| generated C, bytes: W1 / W3 / W4 / W3 momentum / W3 adam / W4 adam | " per_net("c_bytes") " |"
+	print "| generated C, compile time (s) with the flags above: W1 / W3 / W4 / W3 momentum / W3 adam / W4 adam | " per_net("compile_s") " |"
 
 	print ""
 	print "## Issue 6 targets against this run"
@@ -211,6 +276,26 @@ END {
 	cs = fact("nncc", "w4.compile_s", 1); cb = fact("nncc", "w4.c_bytes", 1)
 	if (cs != "")
 		target("784-800-10 generated C: compile time, size", "< 10 s, < 300 KB", cs " s, " sprintf("%.0f KB", cb / 1024), cs + 0 < 10 && cb + 0 < 300 * 1024)
+
+	print ""
+	print "## Issue 10 targets against this run"
+	print ""
+	print "An optimizer's time over SGD's on the same workload and thread count, both measured above"
+	print "in this run (epochs in turn, one process); judged on the minimum times, with the"
+	print "ratio of the medians for the noise. Why a target is missed: docs/performance.md."
+	print ""
+	print "| target | goal | this run | |"
+	print "|---|---|---|---|"
+	opt_target("W3 momentum over SGD, 30000 iterations, 1 thread", "W3-momentum.full", 1)
+	opt_target("W3 adam over SGD, 30000 iterations, 1 thread", "W3-adam.full", 1)
+	opt_target("W4 adam over SGD, one epoch, 1 thread", "W4-adam.epoch", 1)
+	opt_target("W4 adam over SGD, one epoch, 2 threads", "W4-adam.epoch", 2)
+	k3 = key("nncc", "W3-adam.full", 1); tb = torch_best("W3-adam.full")
+	if (tb != "" && k3 in tmin) {
+		r = tmin[key("torch", "W3-adam.full", tb)] / tmin[k3]
+		target("W3 adam full run vs torch.optim.Adam (measured), 1 thread", ">= 5x", fmt_x(r), r >= 5)
+	} else
+		target("W3 adam full run vs torch.optim.Adam (measured), 1 thread", ">= 5x", "", 0)
 
 	print ""
 	print "## Peers (quoted from issue 6, not measured in this run)"

@@ -4,10 +4,12 @@
 # invocation it measures the FMA peak, generates and builds the trainers of
 # bench/nets/*.yaml with the current emitter, builds the naive baseline
 # (bench/naive.c) with the same flags, times W1, W3, W4 and inference at 1 and
-# 2 threads, exports the W3 network with `nncc --infer` and times it, runs
-# bench/torch_bench.py when python3-torch is importable, then prints the table
-# and writes it to docs/bench.md (atomically).  Every number in the table is
-# measured in this run; peers quoted from issue 6 are labelled as such.
+# 2 threads, and W3 and W4 with other optimizers (issue 10: w3_momentum,
+# w3_adam, w4_adam, against SGD in the same run), exports the W3 network with
+# `nncc --infer` and times it, runs bench/torch_bench.py when python3-torch is
+# importable, then prints the table and writes it to docs/bench.md
+# (atomically).  Every number in the table is measured in this run; peers
+# quoted from issue 6 are labelled as such.
 # Environment: CC (default cc), NNCC (default build/nncc), DATA (default
 # data/mnist, else a synthetic set of the same shape), OUT (build/bench),
 # DOC (docs/bench.md), PYTHON (/usr/bin/python3).
@@ -40,8 +42,9 @@ say "bench: building with $CC $CFLAGS_ALL"
 "$CC" $OPT -o "$OUT/fma_peak" "$here/fma_peak.c"
 
 # Generated trainers: C size and the time gcc takes on them (issue 6 limits
-# both for 784-800-10), then one bench binary per workload.
-for w in w1 w3 w4; do
+# both for 784-800-10), then one bench binary per workload and its other
+# optimizers (issue 10), which bench.c times in alternation with it.
+for w in w1 w3 w4 w3_momentum w3_adam w4_adam; do
 	"$NNCC" "$here/nets/$w.yaml" -o "$OUT/$w.c"
 	t0=$(date +%s.%N)
 	"$CC" $CFLAGS_ALL -DNNCC_NO_MAIN -c "$OUT/$w.c" -o "$OUT/$w.o"
@@ -50,9 +53,19 @@ for w in w1 w3 w4; do
 	printf 'I\timpl=nncc\tkey=%s.c_bytes\tthreads=1\tvalue=%s\n' "$w" "$bytes" >> "$rec"
 	printf 'I\timpl=nncc\tkey=%s.compile_s\tthreads=1\tvalue=%s\n' "$w" \
 		"$(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}')" >> "$rec"
-	"$CC" $CFLAGS_ALL -DBENCH_MODEL=bench_${w}_model -o "$OUT/bench_$w" \
-		"$here/bench.c" "$OUT/$w.o" $NNCC_LIBS
 done
+group_build() { # binary workload...
+	bin=$1 models="" objs=""
+	shift
+	for w in "$@"; do
+		models="$models M(bench_${w}_model)"
+		objs="$objs $OUT/$w.o"
+	done
+	"$CC" $CFLAGS_ALL "-DBENCH_MODELS=$models" -o "$OUT/$bin" "$here/bench.c" $objs $NNCC_LIBS
+}
+group_build bench_w1 w1
+group_build bench_w3 w3 w3_momentum w3_adam
+group_build bench_w4 w4 w4_adam
 
 # The naive baseline, same flags, one build per shape.
 naive_build() { # workload hidden max_batch
@@ -103,10 +116,16 @@ run() { # label command...
 # nncc: two passes of 1 and 2 threads, alternating; budgets are per pass.
 run "W1 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 --passes 2 \
 	--budget 4 --min-reps 2
-run "W3 + inference nncc (1, 2 threads, 2 passes)" "$OUT/bench_w3" w3 "$DATA" --threads 1,2 \
-	--passes 2 --budget 10 --min-reps 1 --save "$OUT/w3.weights" --pred "$OUT/w3.pred"
-run "W4 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w4" w4 "$DATA" --threads 1,2 --passes 2 \
-	--budget 8 --min-reps 1
+# W3 (with inference) and W4 with each optimizer in one process each: every
+# epoch of SGD's run is followed by the same epoch of momentum's and Adam's,
+# so the optimizers share the spells of load from the machine's other users
+# (bench.c); each is timed as W3 and W4 always were (1 and 2 threads, two
+# passes; the budget is per workload).
+run "W3 + inference nncc, with momentum and adam (1, 2 threads, 2 passes)" "$OUT/bench_w3" \
+	w3,w3_momentum,w3_adam "$DATA" --threads 1,2 --passes 2 --budget 10 --min-reps 1 \
+	--save "$OUT/w3.weights" --pred "$OUT/w3.pred"
+run "W4 nncc, with adam (1, 2 threads, 2 passes)" "$OUT/bench_w4" w4,w4_adam "$DATA" \
+	--threads 1,2 --passes 2 --budget 8 --min-reps 1
 run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
 run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \
 	--threads 1 --steps 3000 --budget 4 --min-reps 1
