@@ -6,6 +6,8 @@
 #   make demo       install packages, build, get data, train examples/sgd20.yaml
 #   make bench      benchmark table (docs/bench.md)
 #   make results    run every example, regenerate docs/results.md
+#   make install    nncc, libnncc.a, headers, nncc.pc and man pages under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   V=1             show commands
 
 CC ?= cc
@@ -52,12 +54,22 @@ CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 RUNTIME_LIBS := -lz -lm -lpthread
 
+# The man pages are made from the docs (tools/man.sh, tools/md2man.awk).
+MANS := $(B)/man/nncc.1 $(B)/man/nncc-trainer.1 $(B)/man/nncc-format.5
+
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+LIBDIR = $(PREFIX)/lib
+INCDIR = $(PREFIX)/include/nncc
+MANDIR = $(PREFIX)/share/man
+RUNTIME_HEADERS := $(filter-out runtime/driver.h,$(wildcard runtime/*.h))
+
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
 
-.PHONY: all test test-unit clean data demo bench results format deps
+.PHONY: all test test-unit clean data demo bench results format deps install uninstall
 
-all: $(B)/nncc $(B)/libnncc.a
+all: $(B)/nncc $(B)/libnncc.a $(MANS)
 
 $(B) $(B)/compiler $(B)/runtime $(B)/tests $(B)/tests/reference $(B)/e2e:
 	$(Q)mkdir -p $@
@@ -81,6 +93,38 @@ $(B)/templates.c: $(TEMPLATES) tools/embed.sh | $(B)
 
 $(B)/templates.o: $(B)/templates.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(MANS) &: tools/man.sh tools/md2man.awk docs/nncc.md docs/trainer.md docs/format.md \
+		compiler/nncc.h | $(B)
+	@$(if $(Q),echo "  MAN     $(B)/man/")
+	$(Q)sh tools/man.sh $(B)/man
+
+# nncc.pc names PREFIX; nncc --cflags/--libs find the installed copy from
+# the binary's path instead (docs/nncc.md).
+$(B)/nncc.pc: Makefile compiler/nncc.h | $(B)
+	$(Q)v=$$(sed -n 's/^#define NNCC_VERSION "\(.*\)"/\1/p' compiler/nncc.h); \
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include/nncc' '' \
+		'Name: nncc' 'Description: runtime of the trainers the nncc neural-network compiler generates' \
+		"Version: $$v" 'Cflags: -I$${includedir} -ffp-contract=off -march=native' \
+		'Libs: $${libdir}/libnncc.a -lz -lm -lpthread$(if $(SAN_FLAGS), $(SAN_FLAGS))' > $@.tmp && mv $@.tmp $@
+
+install: all $(B)/nncc.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(B)/nncc $(DESTDIR)$(BINDIR)/nncc
+	install -m 644 $(B)/libnncc.a $(DESTDIR)$(LIBDIR)/libnncc.a
+	install -m 644 $(B)/nncc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/nncc.pc
+	install -m 644 $(RUNTIME_HEADERS) $(DESTDIR)$(INCDIR)
+	install -m 644 $(B)/man/nncc.1 $(B)/man/nncc-trainer.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(B)/man/nncc-format.5 $(DESTDIR)$(MANDIR)/man5
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/nncc $(DESTDIR)$(LIBDIR)/libnncc.a \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/nncc.pc \
+		$(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(RUNTIME_HEADERS))) \
+		$(DESTDIR)$(MANDIR)/man1/nncc.1 $(DESTDIR)$(MANDIR)/man1/nncc-trainer.1 \
+		$(DESTDIR)$(MANDIR)/man5/nncc-format.5
+	-rmdir $(DESTDIR)$(INCDIR) 2>/dev/null
 
 $(B)/libnncc.a: $(RUNTIME_OBJ)
 	@$(if $(Q),echo "  AR      $@")

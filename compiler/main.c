@@ -4,7 +4,8 @@
  * export.c for --infer) and writes the files atomically (temporary files in the outputs'
  * directories, renamed once all are written), so a failed run leaves no
  * output file and an existing one untouched.  Also answers
- * --cflags/--libs for the build tree this binary sits in (<top>/build/nncc).
+ * --cflags/--libs for the runtime next to this binary (a build tree or an
+ * installed prefix).
  * Every error is "nncc: error: ..." on stderr and exit status 1.
  */
 #include <errno.h>
@@ -168,9 +169,12 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 	return 0;
 }
 
-/* The build tree this binary is in: <top>/<bin>/nncc gives bin and top.
- * Checks that the runtime header and library are where --cflags/--libs say. */
-static int locate_tree(Ctx *ctx, const char **top, const char **bin)
+/* Where the runtime this binary belongs to is: its headers' directory and
+ * its library, found from the binary's own path (so a tree moved as a whole,
+ * or staged under DESTDIR, still works).  Two layouts:
+ *   build tree  TOP/build/nncc   TOP/runtime/nncc.h   TOP/build/libnncc.a
+ *   installed   PREFIX/bin/nncc  PREFIX/include/nncc/nncc.h  PREFIX/lib/libnncc.a */
+static int locate_runtime(Ctx *ctx, const char **inc, const char **lib)
 {
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -180,25 +184,35 @@ static int locate_tree(Ctx *ctx, const char **top, const char **bin)
 		return -1;
 	}
 	exe[n] = 0;
-	char *b = arena_strdup(ctx->arena, exe);
-	char *slash = strrchr(b, '/');
-	if (!slash || slash == b)
+	char *bin = arena_strdup(ctx->arena, exe);
+	char *slash = strrchr(bin, '/');
+	if (!slash || slash == bin)
 		goto bad;
-	*slash = 0;                  /* b = <top>/build */
-	char *t = arena_strdup(ctx->arena, b);
-	slash = strrchr(t, '/');
+	*slash = 0;                  /* bin = TOP/build or PREFIX/bin */
+	char *top = arena_strdup(ctx->arena, bin);
+	slash = strrchr(top, '/');
 	if (!slash)
 		goto bad;
-	*slash = 0;                  /* t = <top> ("" for the root) */
-	if (access(arena_printf(ctx->arena, "%s/runtime/nncc.h", t), R_OK) != 0 ||
-	    access(arena_printf(ctx->arena, "%s/libnncc.a", b), R_OK) != 0)
-		goto bad;
-	*top = t;
-	*bin = b;
-	return 0;
+	*slash = 0;                  /* top = TOP or PREFIX ("" for the root) */
+	struct {
+		const char *inc, *lib;
+	} at[] = {
+		{arena_printf(ctx->arena, "%s/runtime", top),
+		 arena_printf(ctx->arena, "%s/libnncc.a", bin)},
+		{arena_printf(ctx->arena, "%s/include/nncc", top),
+		 arena_printf(ctx->arena, "%s/lib/libnncc.a", top)},
+	};
+	for (size_t k = 0; k < sizeof at / sizeof at[0]; k++)
+		if (access(arena_printf(ctx->arena, "%s/nncc.h", at[k].inc), R_OK) == 0 &&
+		    access(at[k].lib, R_OK) == 0) {
+			*inc = at[k].inc;
+			*lib = at[k].lib;
+			return 0;
+		}
 bad:
-	diag_fatal(ctx, "%s is not in an nncc build tree (expected <top>/build/nncc next to "
-	                "<top>/build/libnncc.a and <top>/runtime/nncc.h)", exe);
+	diag_fatal(ctx, "cannot find the nncc runtime for %s (expected TOP/build/nncc next to "
+	                "TOP/build/libnncc.a and TOP/runtime/nncc.h, or PREFIX/bin/nncc with "
+	                "PREFIX/lib/libnncc.a and PREFIX/include/nncc/nncc.h)", exe);
 	return -1;
 }
 
@@ -368,7 +382,7 @@ static int compile(Ctx *ctx, const Options *o)
 static int run(Ctx *ctx, int argc, char **argv)
 {
 	Options o;
-	const char *top, *bin;
+	const char *inc, *lib;
 
 	if (parse_args(ctx, &o, argc, argv) != 0)
 		return -1;
@@ -380,19 +394,19 @@ static int run(Ctx *ctx, int argc, char **argv)
 		printf("nncc %s\n", NNCC_VERSION);
 		return 0;
 	case MODE_CFLAGS:
-		if (locate_tree(ctx, &top, &bin) != 0)
+		if (locate_runtime(ctx, &inc, &lib) != 0)
 			return -1;
 		/* -ffp-contract=off: the generated code spells every multiply-add as an
 		 * explicit FMA and must not get others.  -march=native: a trainer runs
 		 * where it is built, and without the machine's FMA and vector units
 		 * the portable kernels are ~100x slower; a later -march overrides it
 		 * (docs/performance.md). */
-		printf("-I%s/runtime -ffp-contract=off -march=native\n", top);
+		printf("-I%s -ffp-contract=off -march=native\n", inc);
 		return 0;
 	case MODE_LIBS:
-		if (locate_tree(ctx, &top, &bin) != 0)
+		if (locate_runtime(ctx, &inc, &lib) != 0)
 			return -1;
-		printf("%s/libnncc.a -lz -lm -lpthread%s%s\n", bin, *NNCC_LIB_EXTRA ? " " : "",
+		printf("%s -lz -lm -lpthread%s%s\n", lib, *NNCC_LIB_EXTRA ? " " : "",
 		       NNCC_LIB_EXTRA);
 		return 0;
 	case MODE_COMPILE:
