@@ -941,8 +941,8 @@ static int run_split(run_t *r)
 		return fail(m, "validation %g of %zu training samples holds out none (give a count, "
 		            "or a larger fraction)", o->validation, n);
 	if (v >= n)
-		return fail(m, "validation %zu is not smaller than the %zu training samples%s (it must "
-		               "leave some to train on)", v, n, o->train_limit ? " (--train-limit)" : "");
+		return fail(m, "validation %zu is not smaller than the %zu training samples%s: it must "
+		               "leave some to train on", v, n, o->train_limit ? " --train-limit keeps" : "");
 	r->n_train = n - v;
 	r->n_val = v;
 	if (v && o->patience) {
