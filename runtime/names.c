@@ -1,7 +1,8 @@
 /*
  * names.c - the words of the names nncc.h lists once (NNCC_DTYPES,
- * NNCC_NORMS, NNCC_INITS, NNCC_METRICS, NNCC_FILES), for the runtime's messages and the
- * compiler's YAML tables alike.  Nothing here is spelled a second time.
+ * NNCC_NORMS, NNCC_INITS, NNCC_METRICS, NNCC_FILES), for the runtime's
+ * messages and the compiler's YAML tables alike, and the metrics' direction.
+ * Nothing here is spelled a second time.
  */
 #include <math.h>
 
