@@ -136,7 +136,7 @@ $(B)/nncc: $(COMPILER_OBJ) $(B)/libnncc.a
 
 # Runtime suites link only libnncc.a; every other suite links the compiler
 # (minus main), the reference backprop and the runtime.
-RT_SUITES := $(addprefix $(B)/tests/check_,rng idx norm weights driver options report sha256)
+RT_SUITES := $(addprefix $(B)/tests/check_,rng idx norm weights driver options report sha256 validation)
 
 $(filter $(RT_SUITES),$(TEST_BIN)): $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(B)/libnncc.a | $(B)/tests
 	@$(if $(Q),echo "  CC      $<")

@@ -62,6 +62,11 @@ static const EnumName norm_names[] = {
 	NNCC_NORMS(X)
 #undef X
 };
+static const EnumName metric_names[] = {
+#define X(ID, v, name, up) {#name, NNCC_METRIC_##ID},
+	NNCC_METRICS(X)
+#undef X
+};
 static const EnumName unit_names[] = {
 #define X(ID, v, name) {#name, NNCC_UNIT_##ID},
 	NNCC_UNITS(X)
@@ -73,6 +78,7 @@ static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
 static const EnumTable init_table = ENUM_TABLE("distribution", init_names);
 static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
 static const EnumTable unit_table = ENUM_TABLE("unit", unit_names);
+static const EnumTable metric_table = ENUM_TABLE("metric", metric_names);
 
 /* Enum fields are written as int (see field_enum). */
 _Static_assert(sizeof(Activation) == sizeof(int), "enum size");
@@ -306,19 +312,62 @@ static void field_batch(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	}
 }
 
-/* A finite number > 0, decimal notation only (no hex, inf or nan). */
+/* A finite number in decimal notation (no hex, inf or nan). */
+static bool scan_number(const Node *n, double *out)
+{
+	const char *s = n->str;
+	char *end = NULL;
+	if (n->quoted || !*s || strspn(s, "0123456789+-.eE") != strlen(s))
+		return false;
+	*out = strtod(s, &end);
+	return !*end && isfinite(*out);
+}
+
+/* A finite number > 0. */
 static void field_positive(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
-	const char *s = val->str;
-	bool ok = !val->quoted && *s && strspn(s, "0123456789+-.eE") == strlen(s);
-	char *end = NULL;
-	double v = ok ? strtod(s, &end) : 0;
-	if (!ok || *end || !isfinite(v) || !(v > 0)) {
+	double v;
+	if (!scan_number(val, &v) || !(v > 0)) {
 		diag_error(ctx, val->loc, "'%s' must be a finite number > 0, got %s", f->key,
 		           found(ctx, val));
 		return;
 	}
 	*(double *)field_ptr(f, obj) = v;
+}
+
+/* A finite number >= 0. */
+static void field_nonneg(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	double v;
+	if (!scan_number(val, &v) || !(v >= 0)) {
+		diag_error(ctx, val->loc, "'%s' must be a finite number >= 0, got %s", f->key,
+		           found(ctx, val));
+		return;
+	}
+	*(double *)field_ptr(f, obj) = v;
+}
+
+/* validation: a count of samples (plain digits, 0 = none), or a fraction
+ * of the training set strictly between 0 and 1.  Stored as a double, as
+ * the runtime's config has it. */
+static void field_validation(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const Range *r = f->aux;
+	uint64_t n;
+	bool overflow;
+	double v;
+	if (scan_u64(val, &n, &overflow)) {
+		if (overflow || n > r->max)
+			diag_error(ctx, val->loc, "'%s' is too large: %s (at most %llu)", f->key,
+			           found(ctx, val), (unsigned long long)r->max);
+		else
+			*(double *)field_ptr(f, obj) = (double)n;
+	} else if (!scan_number(val, &v) || !(v > 0 && v < 1)) {
+		diag_error(ctx, val->loc, "'%s' must be a count of samples (an integer >= 0) or a "
+		           "fraction in (0, 1), got %s", f->key, found(ctx, val));
+	} else {
+		*(double *)field_ptr(f, obj) = v;
+	}
 }
 
 static void field_bool(Ctx *ctx, const Field *f, const Node *val, void *obj)
@@ -505,6 +554,14 @@ static void training_check(Ctx *ctx, const Node *map, void *obj)
 	else if (!it && !ep)
 		diag_error(ctx, map->loc,
 		           "missing 'iterations' or 'epochs' in 'training' (give exactly one)");
+	/* Early stopping watches the validation set: absent, or a count of 0
+	 * (a bad value was reported already). */
+	const Node *es = map_key(map, "early_stopping"), *val = map_get(map, "validation");
+	uint64_t n_val = 1;
+	bool overflow;
+	if (es && (!val || (scan_u64(val, &n_val, &overflow) && n_val == 0)))
+		diag_error(ctx, es->loc, "'early_stopping' needs a validation set: add 'validation: N' "
+		           "(samples held out) or 'validation: 0.1' (a fraction) to 'training'");
 	/* The rate: the YAML's, else the optimizer's default (PyTorch's). */
 	if (!map_key(map, "learning_rate")) {
 		if (isnan(t->optimizer->default_lr))
@@ -555,11 +612,8 @@ static void parse_hparam(Ctx *ctx, const HParam *h, const Node *val, double *out
 			*out = b;
 		return;
 	}
-	const char *s = val->str;
-	bool ok = !val->quoted && *s && strspn(s, "0123456789+-.eE") == strlen(s);
-	char *end = NULL;
-	double v = ok ? strtod(s, &end) : 0;
-	if (!ok || *end || !isfinite(v) || (h->min_open ? !(v > h->min) : !(v >= h->min)) ||
+	double v;
+	if (!scan_number(val, &v) || (h->min_open ? !(v > h->min) : !(v >= h->min)) ||
 	    (h->max_open ? !(v < h->max) : !(v <= h->max))) {
 		if (isinf(h->max))
 			diag_error(ctx, val->loc, "'%s' must be a number %s %g, got %s", h->key,
@@ -824,6 +878,15 @@ static const Field init_fields[] = {
 static const Table init_tbl = {init_fields, sizeof init_fields / sizeof init_fields[0],
                                "in 'training.init'", NULL, NULL};
 
+/* early_stopping: {patience, metric, min_delta} (docs/format.md). */
+static const Field early_fields[] = {
+	{"patience", NODE_SCALAR, field_size, offsetof(Training, patience), true, &count_range},
+	{"metric", NODE_SCALAR, field_enum, offsetof(Training, metric), false, &metric_table},
+	{"min_delta", NODE_SCALAR, field_nonneg, offsetof(Training, min_delta), false, NULL},
+};
+static const Table early_tbl = {early_fields, sizeof early_fields / sizeof early_fields[0],
+                                "in 'training.early_stopping'", NULL, NULL};
+
 static const Field training_fields[] = {
 	{"optimizer", NODE_ANY, field_optimizer, 0, false, NULL},
 	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Training, learning_rate), false,
@@ -838,6 +901,9 @@ static const Field training_fields[] = {
 	{"seed", NODE_SCALAR, field_u64, offsetof(Training, seed), false, NULL},
 	{"shuffle", NODE_SCALAR, field_bool, offsetof(Training, shuffle), false, NULL},
 	{"init", NODE_MAP, field_map, 0, false, &init_tbl},
+	{"validation", NODE_SCALAR, field_validation, offsetof(Training, validation), false,
+	 &count_range},
+	{"early_stopping", NODE_MAP, field_map, 0, false, &early_tbl},
 	{"threads", NODE_SCALAR, field_int, offsetof(Training, threads), false, &threads_range},
 };
 static const Table training_tbl = {training_fields,

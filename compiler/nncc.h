@@ -153,6 +153,10 @@ typedef struct Training {
 	double learning_rate;
 	nncc_schedule_t schedule; /* a row of the runtime's nncc_schedules and its keys */
 	double clip_norm;      /* 0 = no clipping */
+	double validation;     /* held out: 0 = none, >= 1 a count, (0, 1) a fraction */
+	size_t patience;       /* early stopping: 0 = off */
+	int metric;            /* nncc_metric_t */
+	double min_delta;
 	size_t batch_size;     /* 0 = full batch */
 	size_t iterations;     /* exactly one of iterations/epochs is non-zero */
 	size_t epochs;

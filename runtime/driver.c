@@ -3,8 +3,10 @@
  * options (the model's optimizer hyper-parameters and the learning-rate
  * schedule's keys among them), loads and normalises the IDX data, starts
  * fresh, from --load's weights or where --resume's checkpoint stopped,
- * trains the model in mini-batches through the runtime's loop (train.c) at
- * the schedule's rate per update (schedule.c), clipped when asked, writes
+ * holds out the last samples of the training file (after --train-limit) for
+ * validation, trains the model in mini-batches through the runtime's loop
+ * (train.c) at the schedule's rate per update (schedule.c), clipped when
+ * asked, validates after every pass and stops early when asked, writes
  * checkpoints, evaluates it and reports.  Gradients and the optimizer are
  * the generated code's business; the report formats live in report.c and
  * plot.c.
@@ -13,7 +15,8 @@
  * update each), tile = at most m->max_batch samples handed to one entry
  * point call, "stream" = the training samples repeated end to end (in file
  * order, or a fresh permutation per pass when shuffling), step = the
- * optimizer's update counter (t), pass = one epoch of the stream.
+ * optimizer's update counter (t), pass = one epoch of the stream, V =
+ * validation samples (the V after the N trained on).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,12 +47,14 @@ typedef struct run {
 	char *files[NNCC_DATA_FILES];
 	nncc_dataset_t train, test;
 	nncc_norm_stats_t norm;
-	void *train_x, *test_x;      /* [N][n_inputs] reals, normalised */
+	size_t n_train, n_val;       /* N trained on, then V held out, of the file's first N + V */
+	void *train_x, *test_x;      /* [N + V][n_inputs] reals, normalised */
+	const void *val_x;           /* train_x's last V rows */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
 	size_t *confusion;           /* [K][K] */
 	FILE *log;
 	size_t log_every, plot_every;
-	double *curve_x, *curve_y;   /* plot points: iteration, train loss */
+	double *curve_x, *curve_y, *curve_v; /* plot points: iteration, train and val loss */
 	size_t curve_n, curve_cap;
 	uint64_t loaded_iterations;  /* from --load's or --resume's meta */
 	nncc_checkpoint_t ck;        /* --resume's optimizer state and position (owned) */
@@ -60,6 +65,10 @@ typedef struct run {
 	size_t clipped;              /* updates whose gradient was clipped */
 	nncc_eval_t last_train;      /* latest periodic train evaluation */
 	size_t last_train_it;        /* its iteration, or SIZE_MAX */
+	nncc_eval_t val;             /* latest validation */
+	size_t val_it;               /* its iteration, or SIZE_MAX */
+	nncc_best_t best;            /* validation's best pass, early stopping's state */
+	void *best_params;           /* early stopping: the weights after best.epoch */
 } run_t;
 
 static double now_seconds(void)
@@ -100,6 +109,10 @@ typedef enum opt_kind {
 	OPT_THREADS,    /* int >= 0 */
 	OPT_LR,         /* double, finite, > 0 */
 	OPT_CLIP,       /* double, finite, >= 0 (0 = off) */
+	OPT_NONNEG,     /* double, finite, >= 0 */
+	OPT_VALIDATION, /* double: an integer >= 0, or a fraction in (0, 1) */
+	OPT_METRIC,     /* int, an NNCC_METRICS word */
+	OPT_NO_STOP,    /* patience = 0 */
 	OPT_BATCH,      /* size_t >= 1, or "full" = 0 */
 	OPT_SET,        /* int = 1 */
 	OPT_CLEAR,      /* int = 0 */
@@ -177,6 +190,25 @@ static const opt_def_t opt_defs[] = {
 	 "draw the training cross-entropy against the\n"
 	 "iterations (evaluated as for --log, at least\n"
 	 "10 points)"},
+	{"train-limit", "N", OPT_POSITIVE, OFF(train_limit),
+	 "train on the first N samples of the training\n"
+	 "file only (the held-out ones among them)"},
+	{"validation", "N|FRACTION", OPT_VALIDATION, OFF(validation),
+	 "hold out the last N samples (or that fraction)\n"
+	 "of the training set, never trained on, and\n"
+	 "report their loss and accuracy after every\n"
+	 "epoch; 0 = none"},
+	{"patience", "N", OPT_POSITIVE, OFF(patience),
+	 "early stopping: stop when the metric has not\n"
+	 "improved for N epochs and restore the best\n"
+	 "epoch's weights (needs --validation)"},
+	{"stop-metric", "NAME", OPT_METRIC, OFF(metric),
+	 "what early stopping and the best epoch watch:\n"
+	 "val_loss or val_accuracy"},
+	{"min-delta", "X", OPT_NONNEG, OFF(min_delta),
+	 "early stopping: the least change that counts\n"
+	 "as an improvement"},
+	{"no-early-stopping", NULL, OPT_NO_STOP, 0, "train all the epochs (patience off)"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
 	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
 	{"help", NULL, OPT_HELP, 0, "show this help"},
@@ -216,6 +248,10 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->epochs = c->iterations ? 0 : c->epochs;
 	o->lr = c->learning_rate;
 	o->clip_norm = c->clip_norm;
+	o->validation = c->validation;
+	o->patience = c->patience;
+	o->metric = c->metric;
+	o->min_delta = c->min_delta;
 	o->schedule = c->schedule;
 	o->batch = c->batch_size;
 	o->seed = c->seed;
@@ -262,9 +298,20 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 		else
 			snprintf(buf, len, "default: %g", *(const double *)p);
 		break;
+	case OPT_NONNEG:
+	case OPT_VALIDATION:
+		snprintf(buf, len, "default: %g", *(const double *)p);
+		break;
+	case OPT_METRIC:
+		snprintf(buf, len, "default: %s", nncc_metric_name(*(const int *)p));
+		break;
 	case OPT_SET:
 	case OPT_CLEAR:
 		if (*(const int *)p == (d->kind == OPT_SET))
+			snprintf(buf, len, "default");
+		break;
+	case OPT_NO_STOP:
+		if (!o->patience)
 			snprintf(buf, len, "default");
 		break;
 	case OPT_NO_TRAIN:
@@ -497,6 +544,28 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 			return d->kind == OPT_LR ? "a number > 0" : "a number >= 0 (0 = off)";
 		memcpy(p, &x, sizeof x);
 		return NULL;
+	case OPT_NONNEG:
+		if (parse_double(arg, &x) || x < 0)
+			return "a number >= 0";
+		memcpy(p, &x, sizeof x);
+		return NULL;
+	case OPT_VALIDATION:
+		if (parse_u64(arg, &u) == 0 && u <= UINT32_MAX)
+			x = (double)u;
+		else if (parse_double(arg, &x) || !(x > 0 && x < 1))
+			return "an integer >= 0 (a count, 0 = none) or a fraction in (0, 1)";
+		memcpy(p, &x, sizeof x);
+		return NULL;
+	case OPT_METRIC:
+		for (int k = 0; strcmp(nncc_metric_name(k), "?"); k++)
+			if (!strcmp(arg, nncc_metric_name(k))) {
+				memcpy(p, &k, sizeof k);
+				return NULL;
+			}
+		return "val_loss or val_accuracy";
+	case OPT_NO_STOP:
+		o->patience = 0;
+		return NULL;
 	case OPT_BATCH:
 		if (!strcmp(arg, "full"))
 			u = 0;
@@ -663,6 +732,11 @@ static int opts_check(const nncc_opts_t *o, const nncc_model_t *m)
 		fail(m, "--checkpoint-every needs --save FILE (the file it writes)");
 		return -1;
 	}
+	if (o->patience && o->validation == 0) {
+		fail(m, "early stopping (patience %zu) needs a validation set: give --validation "
+		        "N|FRACTION, or --no-early-stopping", o->patience);
+		return -1;
+	}
 	return 0;
 }
 
@@ -815,6 +889,70 @@ static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *imag
 	return 0;
 }
 
+/* --resume and validation: the file's split must be this run's, and its
+ * record (BEST section) goes on: the best pass, its weights for early
+ * stopping, the passes without improvement. */
+static int resume_best(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	const nncc_checkpoint_t *ck = &r->ck;
+	const char *path = o->resume;
+
+	if (!ck->has_best != !r->n_val)
+		return fail(m, "cannot resume from %s: it was saved %s a validation set, this run %s "
+		               "(resume with the same --validation)", path,
+		            ck->has_best ? "with" : "without", r->n_val ? "holds one out" : "has none");
+	if (!ck->has_best)
+		return 0;
+	if (ck->n_train != r->n_train || ck->n_val != r->n_val)
+		return fail(m, "cannot resume from %s: it trained on %llu samples and held out %llu, "
+		               "this run %zu and %zu (resume with the same --train-limit and "
+		               "--validation)", path, (unsigned long long)ck->n_train,
+		            (unsigned long long)ck->n_val, r->n_train, r->n_val);
+	if (ck->best_epoch && ck->metric != o->metric)
+		return fail(m, "cannot resume from %s: it chose its best epoch by %s, this run by %s",
+		            path, nncc_metric_name(ck->metric), nncc_metric_name(o->metric));
+	if (ck->best_epoch && o->patience && !ck->n_best)
+		return fail(m, "cannot resume from %s with early stopping: it was saved without it, so "
+		               "it has no best weights to restore", path);
+	r->best = (nncc_best_t){ck->best_epoch, ck->best_loss, ck->best_accuracy, ck->wait,
+	                        ck->stopped, ck->stopped ? ck->epoch : 0};
+	if (r->best_params && ck->n_best)
+		memcpy(r->best_params, ck->best, m->n_params * r->rsize);
+	return 0;
+}
+
+/* The split of the training file: its first --train-limit samples (all
+ * without it), of which the last V are held out for validation. */
+static int run_split(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	size_t n = r->train.n, v;
+
+	if (o->train_limit > n)
+		return fail(m, "--train-limit %zu is more than the %zu samples of %s", o->train_limit, n,
+		            r->files[NNCC_FILE_TRAIN_IMAGES]);
+	if (o->train_limit)
+		n = o->train_limit;
+	v = o->validation >= 1 ? (size_t)o->validation : (size_t)(o->validation * (double)n);
+	if (o->validation > 0 && v == 0)
+		return fail(m, "validation %g of %zu training samples holds out none (give a count, "
+		            "or a larger fraction)", o->validation, n);
+	if (v >= n)
+		return fail(m, "validation %zu is not smaller than the %zu training samples%s: it must "
+		               "leave some to train on", v, n, o->train_limit ? " --train-limit keeps" : "");
+	r->n_train = n - v;
+	r->n_val = v;
+	if (v && o->patience) {
+		r->best_params = malloc(m->n_params * r->rsize);
+		if (!r->best_params)
+			return fail(m, "out of memory");
+	}
+	return 0;
+}
+
 /* --resume: the file's optimizer must be this trainer's, with as many
  * state slots; its state goes into m->state and its step counter on. */
 static int resume_state(run_t *r)
@@ -837,6 +975,8 @@ static int resume_state(run_t *r)
 	if (!ck->has_position)
 		return fail(m, "cannot resume from %s: it has no training position (POSITION section)",
 		            path);
+	if (resume_best(r))
+		return 1;
 	if (m->n_state)
 		memcpy(m->state, ck->state, m->n_state * m->n_params * r->rsize);
 	r->step0 = ck->step;
@@ -864,7 +1004,7 @@ static int run_load(run_t *r)
 	    nncc_dataset_load(&r->test, r->files[2], r->files[3], &err))
 		return fail(m, "%s", err.msg);
 	if (data_check(r, &r->train, r->files[0], r->files[1]) ||
-	    data_check(r, &r->test, r->files[2], r->files[3]))
+	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 		return 1;
 
 	if (from) {
@@ -879,45 +1019,64 @@ static int run_load(run_t *r)
 	} else {
 		nncc_init_params(m, c->init, c->init_scale, r->o->seed);
 	}
-	if (!r->norm.dim) { /* nothing loaded: fit on the training set */
+	if (!r->norm.dim) { /* nothing loaded: fit on the samples trained on */
+		nncc_dataset_t fit = r->train;
+		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		if (nncc_norm_fit(&r->norm, c->normalize, &r->train, &err))
+		if (nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
 			return fail(m, "%s", err.msg);
 	}
 
-	r->train_x = malloc(r->train.n * m->n_inputs * r->rsize);
+	size_t used = r->n_train + r->n_val;
+	r->train_x = malloc(used * m->n_inputs * r->rsize);
 	r->test_x = malloc(r->test.n * m->n_inputs * r->rsize);
 	if (!r->train_x || !r->test_x)
-		return fail(m, "out of memory for the data (%zu + %zu images of %zu inputs)",
-		            r->train.n, r->test.n, m->n_inputs);
-	nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, r->train.n);
+		return fail(m, "out of memory for the data (%zu + %zu images of %zu inputs)", used,
+		            r->test.n, m->n_inputs);
+	nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, used);
 	nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
+	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
 	return 0;
 }
 
 /* ---- training ----------------------------------------------------------- */
 
+/* The validation set's loss and accuracy after `it` iterations (once per
+ * iteration). */
+static void run_val(run_t *r, size_t it)
+{
+	if (r->val_it == it)
+		return;
+	nncc_evaluate(r->m, r->val_x, r->train.labels + r->n_train, r->n_val, &r->val);
+	r->val_it = it;
+}
+
 /* A periodic evaluation after `it` iterations: log row, plot point, line on
- * stderr when the user asked for --eval-every. */
-static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double train_s)
+ * stderr when the user asked for --eval-every.  `pass_end`: the iteration
+ * completed a pass, whose validation gets a row and a point. */
+static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double train_s,
+                           int pass_end)
 {
 	const nncc_opts_t *o = r->o;
 	nncc_eval_t test = {0};
-	double epoch = (double)r->samples / (double)r->train.n;
+	double epoch = (double)r->samples / (double)r->n_train;
 	int want_test = o->eval_test && (r->log || o->eval_every);
 
-	nncc_evaluate(r->m, r->train_x, r->train.labels, r->train.n, &r->last_train);
+	nncc_evaluate(r->m, r->train_x, r->train.labels, r->n_train, &r->last_train);
 	r->last_train_it = it;
 	if (want_test)
 		nncc_evaluate(r->m, r->test_x, r->test.labels, r->test.n, &test);
+	if (r->n_val)
+		run_val(r, it);
 	double acc = want_test ? (double)test.correct / (double)test.n : NAN;
-	int on_log = r->log_every && (it % r->log_every == 0 || it == pg->total);
+	int on_log = r->log_every && (it % r->log_every == 0 || it == pg->total || pass_end);
 
 	if (r->log && on_log)
 		nncc_log_row(r->log, it, epoch, r->lr, r->last_train.loss, want_test ? &acc : NULL,
-		             train_s);
+		             train_s, r->n_val ? &r->val : NULL);
 	if (r->curve_x && r->curve_n < r->curve_cap) {
 		r->curve_x[r->curve_n] = (double)it;
+		r->curve_v[r->curve_n] = r->n_val ? r->val.loss : NAN;
 		r->curve_y[r->curve_n++] = r->last_train.loss;
 	}
 	if (o->eval_every && on_log && !o->quiet) {
@@ -926,8 +1085,64 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double trai
 		        it, pg->total, epoch, r->last_train.loss);
 		if (want_test)
 			fprintf(stderr, ", test accuracy %.2f%%", 100 * acc);
+		if (r->n_val)
+			fprintf(stderr, ", val loss %.6f", r->val.loss);
 		fputc('\n', stderr);
 	}
+}
+
+/* After the update `it` that completed pass r->stream.epoch: validation,
+ * the best pass so far and early stopping's verdict, on stderr too.
+ * Returns 1 when early stopping ends the training here (run_restore
+ * then). */
+static int run_pass_end(run_t *r, nncc_progress_t *pg, size_t it)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	nncc_best_t *b = &r->best;
+	uint64_t e = r->stream.epoch;
+
+	run_val(r, it);
+	double acc = (double)r->val.correct / (double)r->val.n;
+	double best = b->epoch ? nncc_metric_value(o->metric, b->loss, b->accuracy) : NAN;
+	int better = nncc_metric_improves(o->metric, nncc_metric_value(o->metric, r->val.loss, acc),
+	                                  best, o->min_delta);
+	if (better) {
+		*b = (nncc_best_t){e, r->val.loss, acc, 0, 0, 0};
+		if (r->best_params)
+			memcpy(r->best_params, m->params, m->n_params * r->rsize);
+	} else {
+		b->wait++;
+	}
+	b->stopped = o->patience && b->wait >= o->patience;
+	b->stop_epoch = b->stopped ? e : 0;
+	if (!o->quiet) {
+		nncc_progress_break(pg);
+		fprintf(stderr, "%s: epoch %llu: val loss %.6f, val accuracy %.2f%%", m->name,
+		        (unsigned long long)e, r->val.loss, 100 * acc);
+		if (better)
+			fprintf(stderr, " (best so far)\n");
+		else
+			fprintf(stderr, " (best: epoch %llu; %llu epoch%s without improvement)\n",
+			        (unsigned long long)b->epoch, (unsigned long long)b->wait,
+			        b->wait == 1 ? "" : "s");
+	}
+	return b->stopped;
+}
+
+/* Early stopping ended the training: back to the best pass's weights. */
+static void run_restore(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_best_t *b = &r->best;
+	memcpy(m->params, r->best_params, m->n_params * r->rsize);
+	r->last_train_it = r->val_it = SIZE_MAX;   /* those were of other weights */
+	if (!r->o->quiet)
+		fprintf(stderr, "%s: early stopping after epoch %llu: %s did not improve by more than %g "
+		                "for %zu epochs; restored the weights of epoch %llu (val loss %.6f, "
+		                "val accuracy %.2f%%)\n", m->name, (unsigned long long)b->stop_epoch,
+		        nncc_metric_name(r->o->metric), r->o->min_delta, r->o->patience,
+		        (unsigned long long)b->epoch, b->loss, 100 * b->accuracy);
 }
 
 static int eval_due(const run_t *r, size_t it, size_t T)
@@ -940,7 +1155,7 @@ static int eval_due(const run_t *r, size_t it, size_t T)
 
 /* Plans the periodic evaluations, allocates what training needs and puts
  * the stream at its start, or where --resume's file left it. */
-static int run_prepare(run_t *r, size_t T)
+static int run_prepare(run_t *r, size_t T, size_t B)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
@@ -955,19 +1170,23 @@ static int run_prepare(run_t *r, size_t T)
 		r->log = fopen(o->log, "w");
 		if (!r->log)
 			return fail(m, "cannot write %s: %s", o->log, strerror(errno));
-		nncc_log_header(r->log, o->eval_test);
+		nncc_log_header(r->log, o->eval_test, r->n_val > 0);
 	}
 	if (o->plot) {
-		r->curve_cap = 3 + T / r->plot_every + (r->log_every ? T / r->log_every : 0);
+		/* Pass ends add a point each: at most one per update, and at
+		 * most T / floor(N / B) + 1 when a pass takes several. */
+		size_t per = r->n_train / B, passes = !r->n_val ? 0 : per ? T / per + 2 : T;
+		r->curve_cap = 3 + T / r->plot_every + (r->log_every ? T / r->log_every : 0) + passes;
 		r->curve_x = malloc(r->curve_cap * sizeof *r->curve_x);
 		r->curve_y = malloc(r->curve_cap * sizeof *r->curve_y);
+		r->curve_v = malloc(r->curve_cap * sizeof *r->curve_v);
 	}
 	r->confusion = malloc(m->n_outputs * m->n_outputs * sizeof *r->confusion);
-	if ((o->plot && (!r->curve_x || !r->curve_y)) || !r->confusion)
+	if ((o->plot && (!r->curve_x || !r->curve_y || !r->curve_v)) || !r->confusion)
 		return fail(m, "out of memory");
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
-	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->train.n, o->shuffle,
+	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->n_train, o->shuffle,
 	                     o->seed ^ SHUFFLE_STREAM, &err))
 		return fail(m, "%s", err.msg);
 	if (o->resume && nncc_stream_seek(&r->stream, &r->ck, &err))
@@ -991,6 +1210,20 @@ static int checkpoint_of(const run_t *r, uint64_t step, nncc_checkpoint_t *ck, n
 		ck->step = step;
 		ck->n_state = m->n_state;
 		ck->state = m->state;
+	}
+	if (r->n_val) {
+		const nncc_best_t *b = &r->best;
+		ck->has_best = 1;
+		ck->n_train = r->n_train;
+		ck->n_val = r->n_val;
+		ck->metric = r->o->metric;
+		ck->stopped = b->stopped;
+		ck->best_epoch = b->epoch;
+		ck->wait = b->wait;
+		ck->best_loss = b->loss;
+		ck->best_accuracy = b->accuracy;
+		ck->n_best = r->best_params ? m->n_params : 0;
+		ck->best = r->best_params;
 	}
 	return nncc_stream_tell(&r->stream, ck, err);
 }
@@ -1018,9 +1251,10 @@ static size_t batch_of(const run_t *r, size_t B)
 	return r->whole_passes && left < B ? left : B;
 }
 
-/* T updates of B samples (the last of each pass shorter in epochs mode).
- * train_seconds excludes progress output, the periodic evaluations
- * (eval_seconds) and the checkpoints. */
+/* T updates of B samples (the last of each pass shorter in epochs mode),
+ * fewer when early stopping ends the training (s->iterations: those run).
+ * train_seconds excludes progress output, the periodic evaluations and
+ * validations (eval_seconds) and the checkpoints. */
 static int run_train(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
@@ -1035,11 +1269,13 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	r->lr = nncc_schedule_lr(&o->schedule, o->lr, r->step0 + 1, r->stream.epoch, total);
 	if (eval_due(r, 0, T)) {
 		double e0 = now_seconds();
-		run_eval_point(r, &pg, 0, 0);
+		run_eval_point(r, &pg, 0, 0, 0);
 		s->eval_seconds += now_seconds() - e0;
 	}
 	t0 = now_seconds();
 	for (size_t it = 1; it <= T; it++) {
+		uint64_t pass = r->stream.epoch;
+		int stop = 0;
 		double norm;
 		u.step = r->step0 + it;   /* --load starts a fresh optimizer: step0 = 0 */
 		u.batch = batch_of(r, B);
@@ -1055,14 +1291,26 @@ static int run_train(run_t *r, nncc_summary_t *s)
 			return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr",
 			            isnan(loss) ? "nan" : "inf", it, u.lr);
 		}
-		nncc_tick_t tick = {it, loss, (double)r->samples / (double)r->train.n, u.lr, r->samples,
-		                    t - t0 - excluded, t - t0};
+		nncc_tick_t tick = {it, loss, (double)r->samples / (double)r->n_train, u.lr, r->samples,
+		                    t - t0 - excluded, t - t0, NAN, NAN};
+		if (r->val_it != SIZE_MAX) {   /* the latest validation */
+			tick.val_loss = r->val.loss;
+			tick.val_accuracy = (double)r->val.correct / (double)r->val.n;
+		}
 		paused = nncc_progress_step(&pg, &tick);
-		if (eval_due(r, it, T)) {
+		int pass_end = r->n_val && r->stream.epoch != pass;
+		if (pass_end || eval_due(r, it, T)) {
 			double e0 = now_seconds();
-			run_eval_point(r, &pg, it, t - t0 - excluded);
+			if (pass_end)
+				stop = run_pass_end(r, &pg, it);
+			if (eval_due(r, it, T) || (pass_end && (r->log || r->curve_x)))
+				run_eval_point(r, &pg, it, t - t0 - excluded, pass_end);
 			s->eval_seconds += now_seconds() - e0;
 			paused = 1;
+		}
+		if (stop) {
+			run_restore(r);
+			T = it;
 		}
 		if (o->checkpoint_every && u.step % o->checkpoint_every == 0 && it < T) {
 			if (run_save(r, it, u.step, NAN))
@@ -1072,6 +1320,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		if (paused)
 			excluded += now_seconds() - t;
 	}
+	s->iterations = T;
 	s->train_seconds = T ? now_seconds() - t0 - excluded : 0;
 	nncc_progress_break(&pg);
 	return 0;
@@ -1095,9 +1344,14 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 		FILE *f = fopen(o->plot, "w");
 		int bad = !f;
 		snprintf(title, sizeof title, "%s: training cross-entropy", m->name);
+		nncc_series_t curves[2] = {{"training", r->curve_x, r->curve_y, r->curve_n},
+		                           {"validation", r->curve_x, r->curve_v, r->curve_n}};
+		if (r->n_val)
+			snprintf(title, sizeof title, "%s: training and validation cross-entropy", m->name);
 		if (f) {
-			bad = nncc_plot_svg(f, title, "iteration", "mean cross-entropy (training set)",
-			                    r->curve_x, r->curve_y, r->curve_n);
+			bad = nncc_plot_svg(f, title, "iteration",
+			                    r->n_val ? "mean cross-entropy" : "mean cross-entropy (training set)",
+			                    curves, r->n_val ? 2 : 1);
 			bad |= fclose(f);
 		}
 		if (bad) {
@@ -1112,8 +1366,8 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 	return 0;
 }
 
-/* The updates of the run.  iterations mode: the option's count (with
- * --resume, that many more).  epochs mode: until `epochs` passes are
+/* The updates of the run: none when --resume's file was stopped early.
+ * iterations mode: the option's count (with --resume, that many more).  epochs mode: until `epochs` passes are
  * complete, counting those --resume's position has done, each pass
  * ceil(N / B) updates, the rest of a pass begun ceil(left / B).  Returns
  * 0, or 1 after a message. */
@@ -1121,6 +1375,10 @@ static int run_updates(run_t *r, size_t N, size_t B, size_t *T)
 {
 	const nncc_opts_t *o = r->o;
 	size_t per_epoch = N / B + (N % B != 0), E = o->epochs, e0 = 0, first = 0;
+	if (o->resume && r->ck.has_best && r->ck.stopped) {   /* early stopping ended it */
+		*T = 0;
+		return 0;
+	}
 	if (!E) {
 		*T = o->iterations;
 		return 0;
@@ -1151,15 +1409,18 @@ static int run(run_t *r, nncc_summary_t *s)
 
 	if (run_load(r))
 		return 1;
-	N = r->train.n;
+	N = r->n_train;
 	B = o->batch ? o->batch : N;
 	s->n_train = N;
+	s->n_file = r->train.n;
+	s->n_val = r->n_val;
 	s->batch = B;
 	if (run_updates(r, N, B, &s->iterations))
 		return 1;
+	s->planned = s->iterations;
 	r->whole_passes = o->epochs > 0;
 	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
-	if (run_prepare(r, s->iterations))
+	if (run_prepare(r, s->iterations, B))
 		return 1;
 	s->step0 = r->step0;
 	if (o->resume) {
@@ -1179,6 +1440,11 @@ static int run(run_t *r, nncc_summary_t *s)
 		s->train = r->last_train;
 	else
 		nncc_evaluate(m, r->train_x, r->train.labels, N, &s->train);
+	if (r->n_val) {
+		run_val(r, s->iterations);
+		s->val = r->val;
+	}
+	s->best = r->best;
 	if (o->json)
 		nncc_report_json(stdout, s);
 	else
@@ -1202,6 +1468,8 @@ static void run_fini(run_t *r)
 	free(r->confusion);
 	free(r->curve_x);
 	free(r->curve_y);
+	free(r->curve_v);
+	free(r->best_params);
 	if (r->log)
 		fclose(r->log);
 }
@@ -1226,6 +1494,12 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 		return fail(m, "model has an unknown learning-rate schedule %d", m->config.schedule.type);
 	if (!(m->config.clip_norm >= 0) || !isfinite(m->config.clip_norm))
 		return fail(m, "model has an invalid clip_norm %g", m->config.clip_norm);
+	if (!(m->config.validation >= 0) || !isfinite(m->config.validation) ||
+	    (m->config.validation >= 1 && m->config.validation != floor(m->config.validation)) ||
+	    !strcmp(nncc_metric_name(m->config.metric), "?") || !(m->config.min_delta >= 0) ||
+	    !isfinite(m->config.min_delta))
+		return fail(m, "model has an invalid validation %g, metric %d or min_delta %g",
+		            m->config.validation, m->config.metric, m->config.min_delta);
 	if (m->n_hparams > NNCC_MAX_HPARAMS)
 		return fail(m, "model has %zu optimizer hyper-parameters; this libnncc takes at most %d",
 		            m->n_hparams, NNCC_MAX_HPARAMS);
@@ -1239,7 +1513,7 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 	r.m = m;
 	r.o = &o;
 	r.rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
-	r.last_train_it = SIZE_MAX;
+	r.last_train_it = r.val_it = SIZE_MAX;
 	s.m = m;
 	s.o = &o;
 	s.data_dir = o.data_dir;

@@ -28,17 +28,35 @@ typedef struct nncc_opts {
 	size_t eval_every;           /* 0 = no periodic evaluation */
 	size_t checkpoint_every;     /* 0 = --save only at the end */
 	double clip_norm;            /* 0 = no clipping */
+	size_t train_limit;          /* 0 = every sample of the training file */
+	double validation;           /* held out: 0 = none, >= 1 a count, (0, 1) a fraction */
+	size_t patience;             /* early stopping: 0 = off */
+	int metric;                  /* nncc_metric_t of early stopping and "best" */
+	double min_delta;            /* >= 0 */
 	nncc_schedule_t schedule;    /* the compiled one, or --schedule's, with the options' keys */
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
+
+/* Validation's record over the passes: the best one and early stopping's
+ * state (a checkpoint's BEST section). */
+typedef struct nncc_best {
+	uint64_t epoch;              /* the best pass (1-based), 0 = none yet */
+	double loss, accuracy;       /* its validation loss and accuracy */
+	uint64_t wait;               /* passes since it without improvement */
+	int stopped;                 /* early stopping ended the training */
+	uint64_t stop_epoch;         /* the pass it stopped after */
+} nncc_best_t;
 
 /* Everything the final report prints. */
 typedef struct nncc_summary {
 	const nncc_model_t *m;
 	const nncc_opts_t *o;
 	const char *data_dir;        /* as used */
-	size_t n_train, batch;       /* batch resolved (full = n_train) */
+	size_t n_train, batch;       /* trained on (the file's first); batch resolved (full = n_train) */
+	size_t n_file;               /* samples in the training file */
+	size_t n_val;                /* held out for validation: the n_val after n_train */
 	size_t iterations;           /* T actually run */
+	size_t planned;              /* T planned (more than run when early stopping ended it) */
 	uint64_t samples;            /* trained on in this run: epochs = samples / n_train */
 	uint64_t step0;              /* the optimizer's step counter before the run */
 	const char *resumed;         /* --resume's file, or NULL */
@@ -48,6 +66,8 @@ typedef struct nncc_summary {
 	int threads;                 /* in use */
 	double train_seconds, eval_seconds;
 	nncc_eval_t train, test;     /* test.confusion is set */
+	nncc_eval_t val;             /* the final weights on the held-out samples (n_val > 0) */
+	nncc_best_t best;            /* validation's best pass and early stopping's outcome */
 } nncc_summary_t;
 
 /* ---- report.c */
@@ -76,6 +96,7 @@ typedef struct nncc_tick {
 	double lr;                   /* the update's learning rate */
 	uint64_t samples;            /* samples so far */
 	double train_s, wall_s;      /* training time so far, elapsed wall time */
+	double val_loss, val_accuracy; /* the latest pass's validation, NaN before one */
 } nncc_tick_t;
 /* Returns 1 if it printed (the caller excludes that time from training). */
 int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t);
@@ -86,10 +107,13 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s);
 /* One line: a JSON object. */
 void nncc_report_json(FILE *f, const nncc_summary_t *s);
 
-/* CSV log: "iteration,epoch,lr,train_loss[,test_accuracy],seconds". */
-void nncc_log_header(FILE *f, int with_test);
+/* CSV log: "iteration,epoch,lr,train_loss[,test_accuracy],seconds
+ * [,val_loss,val_accuracy]" (the validation columns last, so the others
+ * keep their places). */
+void nncc_log_header(FILE *f, int with_test, int with_val);
+/* val NULL: no validation columns. */
 void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
-                  const double *test_accuracy, double seconds);
+                  const double *test_accuracy, double seconds, const nncc_eval_t *val);
 
 /* ---- plot.c */
 
@@ -98,8 +122,17 @@ void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double tra
  * count; the ticks span at least [lo, hi]. */
 void nncc_nice_ticks(double lo, double hi, int max_ticks, double *first, double *step,
                      int *count);
-/* An SVG line chart of y against x (n points, x ascending). */
+/* One curve of a chart: y against x (n points, x ascending; points with a
+ * NaN are left out), named in the legend. */
+typedef struct nncc_series {
+	const char *label;
+	const double *x, *y;
+	size_t n;
+} nncc_series_t;
+
+/* An SVG line chart of n_series curves on one pair of axes, with a legend
+ * when there is more than one. */
 int nncc_plot_svg(FILE *f, const char *title, const char *xlabel, const char *ylabel,
-                  const double *x, const double *y, size_t n);
+                  const nncc_series_t *series, size_t n_series);
 
 #endif

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 3
+#define NNCC_ABI_VERSION 4
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -57,6 +57,19 @@ typedef enum nncc_init {
 #undef NNCC_X
 } nncc_init_t;
 
+/* What early stopping watches, on the validation set after every pass
+ * (docs/trainer.md#validation-and-early-stopping): X(ID, value, YAML word,
+ * 1 when larger is better). */
+#define NNCC_METRICS(X)                \
+	X(VAL_LOSS, 0, val_loss, 0)        \
+	X(VAL_ACCURACY, 1, val_accuracy, 1)
+
+typedef enum nncc_metric {
+#define NNCC_X(ID, v, name, up) NNCC_METRIC_##ID = v,
+	NNCC_METRICS(NNCC_X)
+#undef NNCC_X
+} nncc_metric_t;
+
 /* The data files, their YAML keys and default names (relative to the data
  * directory); nncc_config_t.files is indexed by NNCC_FILE_*. */
 #define NNCC_DATA_FILES 4
@@ -79,6 +92,12 @@ const char *nncc_dtype_abbr(int dtype);
 const char *nncc_norm_name(int norm);
 const char *nncc_norm_doc(int norm);    /* "x = pixel / 255" */
 const char *nncc_init_name(int init);
+const char *nncc_metric_name(int metric);
+/* The value of `metric` for a validation's mean loss and accuracy. */
+double nncc_metric_value(int metric, double loss, double accuracy);
+/* 1 when `value` beats `best` by more than min_delta (the metric's
+ * direction: lower loss, higher accuracy); always 1 when best is NaN. */
+int nncc_metric_improves(int metric, double value, double best, double min_delta);
 extern const char *const nncc_default_files[NNCC_DATA_FILES];
 
 /* What nncc_model_t.tensor() can return. */
@@ -237,6 +256,16 @@ typedef struct nncc_config {
 	size_t epochs;
 	uint64_t seed;
 	int shuffle;            /* 0: consecutive batches in file order, wrapping */
+	/* The samples held out of the training file for validation, its last
+	 * ones: 0 = none, an integer >= 1 = that many, in (0, 1) = that
+	 * fraction of the samples (rounded down). */
+	double validation;
+	/* Early stopping on the validation set: patience 0 = off; else stop
+	 * after `patience` passes without an improvement of the metric by more
+	 * than min_delta, and keep the best pass's weights. */
+	size_t patience;
+	int metric;             /* nncc_metric_t */
+	double min_delta;       /* >= 0 */
 	int init;               /* nncc_init_t */
 	double init_scale;
 	int normalize;          /* nncc_norm_t */
@@ -377,19 +406,32 @@ typedef struct nncc_checkpoint {
 	uint32_t *perm;         /* the pass's order, a permutation of 0..n_perm-1;
 	                           save: the caller's; read/load: malloc'd (NULL if
 	                           empty), owned */
+	/* The BEST section: validation's record so far, for runs that hold
+	 * out a validation set. */
+	int has_best;           /* BEST section present / to be written */
+	uint64_t n_train, n_val; /* the split: samples trained on, held out */
+	int metric;             /* nncc_metric_t the best pass is chosen by */
+	int stopped;            /* 1: early stopping ended the training */
+	uint64_t best_epoch;    /* the best pass so far (1-based), 0 = none yet */
+	uint64_t wait;          /* passes since it without improvement */
+	double best_loss, best_accuracy; /* its validation loss and accuracy */
+	size_t n_best;          /* 0, or n_params (early stopping on) */
+	void *best;             /* the weights after the best pass, n_best reals;
+	                           save: the caller's; read/load: malloc'd (NULL if
+	                           empty), owned */
 } nncc_checkpoint_t;
 
 /* Frees what a read or load allocated; NULL-safe; leaves *ck zeroed. */
 void nncc_checkpoint_fini(nncc_checkpoint_t *ck);
 
 /* Writes format version 2.  norm NULL: kind none; meta NULL: accuracy NaN,
- * 0 iterations; ck NULL: no OPTIM or POSITION section. */
+ * 0 iterations; ck NULL: no OPTIM, POSITION or BEST section. */
 int nncc_weights_save(const nncc_model_t *m, const char *path,
                       const nncc_norm_stats_t *norm, const nncc_weights_meta_t *meta,
                       const nncc_checkpoint_t *ck, nncc_err_t *err);
 /* Loads a version 1 or 2 file into m->params.  norm receives the stored
- * statistics, meta the metadata, ck the OPTIM and POSITION sections (has_optim
- * and has_position 0 when absent).  Each may be NULL (not wanted); each is
+ * statistics, meta the metadata, ck the OPTIM, POSITION and BEST sections
+ * (has_optim, has_position and has_best 0 when absent).  Each may be NULL (not wanted); each is
  * overwritten, not freed first, and written only if the whole load succeeds. */
 int nncc_weights_load(const nncc_model_t *m, const char *path,
                       nncc_norm_stats_t *norm, nncc_weights_meta_t *meta,

@@ -1,8 +1,9 @@
 /*
  * plot.c - a self-contained SVG line chart for --plot: title, both axes with
  * "nice" round tick values (1, 2 or 5 times a power of ten), light grid lines,
- * axis labels and the curve as one polyline (plus markers when the points are
- * few).  No scales other than linear; no legend (one series).
+ * axis labels and each curve as one polyline (plus markers when its points are
+ * few), in its own colour, named in a legend when there are several.  No
+ * scales other than linear.
  *
  * Vocabulary: data coordinates (x, y) map to pixels (px, py) inside the plot
  * area, the chart minus its margins; py grows downwards.
@@ -20,6 +21,12 @@
 #define MARGIN_B 60
 #define MAX_TICKS 8
 #define MARKER_MAX_POINTS 60 /* draw a dot at each point up to this many */
+#define LEGEND_ROW 18        /* pixels between two legend entries */
+
+/* The curves' colours, in series order (matplotlib's first ones), reused
+ * past the last. */
+static const char *const series_colour[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"};
+#define N_COLOURS (sizeof series_colour / sizeof series_colour[0])
 
 void nncc_nice_ticks(double lo, double hi, int max_ticks, double *first, double *step,
                      int *count)
@@ -100,8 +107,52 @@ static double map(const axis_t *a, double v, double p0, double p1)
 	return p0 + (v - a->lo) / (a->hi - a->lo) * (p1 - p0);
 }
 
+static int finite_point(const nncc_series_t *c, size_t i)
+{
+	return isfinite(c->x[i]) && isfinite(c->y[i]);
+}
+
+/* One curve: the polyline, and a dot per point when they are few. */
+static void plot_curve(FILE *f, const nncc_series_t *c, const char *colour, const axis_t *ax,
+                       const axis_t *ay, double left, double right, double top, double bottom)
+{
+	size_t shown = 0;
+	fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+	           "stroke-linejoin=\"round\" points=\"", colour);
+	for (size_t i = 0; i < c->n; i++)
+		if (finite_point(c, i))
+			fprintf(f, "%s%.1f,%.1f", shown++ ? " " : "", map(ax, c->x[i], left, right),
+			        map(ay, c->y[i], bottom, top));
+	fprintf(f, "\"/>\n");
+	if (shown > MARKER_MAX_POINTS)
+		return;
+	fprintf(f, "<g fill=\"%s\">\n", colour);
+	for (size_t i = 0; i < c->n; i++)
+		if (finite_point(c, i))
+			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"/>\n",
+			        map(ax, c->x[i], left, right), map(ay, c->y[i], bottom, top));
+	fprintf(f, "</g>\n");
+}
+
+/* The legend in the plot area's top right corner: a line in each curve's
+ * colour and its label. */
+static void plot_legend(FILE *f, const nncc_series_t *series, size_t n_series, double right,
+                        double top)
+{
+	fprintf(f, "<g>\n");
+	for (size_t k = 0; k < n_series; k++) {
+		double y = top + 16 + (double)k * LEGEND_ROW;
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+		           "stroke-width=\"2\"/>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+		        right - 40, y - 4, right - 12, y - 4, series_colour[k % N_COLOURS], right - 46, y);
+		svg_text(f, series[k].label);
+		fprintf(f, "</text>\n");
+	}
+	fprintf(f, "</g>\n");
+}
+
 int nncc_plot_svg(FILE *f, const char *title, const char *xlabel, const char *ylabel,
-                  const double *x, const double *y, size_t n)
+                  const nncc_series_t *series, size_t n_series)
 {
 	const double left = MARGIN_L, right = SVG_W - MARGIN_R;
 	const double top = MARGIN_T, bottom = SVG_H - MARGIN_B;
@@ -110,15 +161,17 @@ int nncc_plot_svg(FILE *f, const char *title, const char *xlabel, const char *yl
 	axis_t ax, ay;
 	char buf[64];
 
-	for (size_t i = 0; i < n; i++) {
-		if (!isfinite(x[i]) || !isfinite(y[i]))
-			continue;
-		xlo = fmin(xlo, x[i]);
-		xhi = fmax(xhi, x[i]);
-		ylo = fmin(ylo, y[i]);
-		yhi = fmax(yhi, y[i]);
-		shown++;
-	}
+	for (size_t k = 0; k < n_series; k++)
+		for (size_t i = 0; i < series[k].n; i++) {
+			const nncc_series_t *c = &series[k];
+			if (!finite_point(c, i))
+				continue;
+			xlo = fmin(xlo, c->x[i]);
+			xhi = fmax(xhi, c->x[i]);
+			ylo = fmin(ylo, c->y[i]);
+			yhi = fmax(yhi, c->y[i]);
+			shown++;
+		}
 	if (!shown)
 		xlo = xhi = ylo = yhi = 0;
 	axis_fit(&ax, xlo, xhi);
@@ -189,22 +242,12 @@ int nncc_plot_svg(FILE *f, const char *title, const char *xlabel, const char *yl
 	svg_text(f, ylabel);
 	fprintf(f, "</text>\n");
 
-	/* The curve. */
-	fprintf(f, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" "
-	           "stroke-linejoin=\"round\" points=\"");
-	for (size_t i = 0, k = 0; i < n; i++)
-		if (isfinite(x[i]) && isfinite(y[i]))
-			fprintf(f, "%s%.1f,%.1f", k++ ? " " : "", map(&ax, x[i], left, right),
-			        map(&ay, y[i], bottom, top));
-	fprintf(f, "\"/>\n");
-	if (shown <= MARKER_MAX_POINTS) {
-		fprintf(f, "<g fill=\"#1f77b4\">\n");
-		for (size_t i = 0; i < n; i++)
-			if (isfinite(x[i]) && isfinite(y[i]))
-				fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"/>\n",
-				        map(&ax, x[i], left, right), map(&ay, y[i], bottom, top));
-		fprintf(f, "</g>\n");
-	}
+	/* The curves, then the legend over them. */
+	for (size_t k = 0; k < n_series; k++)
+		plot_curve(f, &series[k], series_colour[k % N_COLOURS], &ax, &ay, left, right, top,
+		           bottom);
+	if (n_series > 1)
+		plot_legend(f, series, n_series, right, top);
 	fprintf(f, "</svg>\n");
 	return ferror(f) ? -1 : 0;
 }

@@ -60,10 +60,12 @@ int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 	if (!due)
 		return 0;
 	format_duration(eta, sizeof eta, wall_s / (double)done * (double)(p->total - done));
-	fprintf(p->f, "%s%s: iteration %zu/%zu  epoch %.2f  lr %.4g  loss %.4f  %.0f samples/s  "
-	        "ETA %s%s",
+	fprintf(p->f, "%s%s: iteration %zu/%zu  epoch %.2f  lr %.4g  loss %.4f  ",
 	        p->tty ? "\r" : "", p->name, done, p->total, t->epoch, t->lr,
-	        p->loss_sum / (double)p->loss_n,
+	        p->loss_sum / (double)p->loss_n);
+	if (!isnan(t->val_loss))
+		fprintf(p->f, "val loss %.4f  val acc %.2f%%  ", t->val_loss, 100 * t->val_accuracy);
+	fprintf(p->f, "%.0f samples/s  ETA %s%s",
 	        t->train_s > 0 ? (double)t->samples / t->train_s : 0.0, eta,
 	        p->tty ? "\033[K" : "\n");
 	fflush(p->f);
@@ -104,7 +106,7 @@ static nncc_schedule_t schedule_used(const nncc_summary_t *s)
 {
 	nncc_schedule_t sc = s->o->schedule;
 	if (sc.type == NNCC_SCHEDULE_COSINE && !sc.t_max)
-		sc.t_max = s->step0 + s->iterations;
+		sc.t_max = s->step0 + s->planned;
 	return sc;
 }
 
@@ -162,6 +164,40 @@ static void report_confusion(FILE *f, const nncc_model_t *m, const size_t *conf)
 	}
 }
 
+/* How early stopping ended (or did not end) the run, in one phrase:
+ * "stopped after epoch 7: val_loss did not improve by more than 0 for 3
+ * epochs; kept the weights of epoch 4". */
+static void early_stop_text(char *buf, size_t len, const nncc_summary_t *s)
+{
+	const nncc_opts_t *o = s->o;
+	const nncc_best_t *b = &s->best;
+	if (b->stopped)
+		snprintf(buf, len, "stopped after epoch %llu: %s did not improve by more than %g for %zu "
+		         "epoch%s; kept the weights of epoch %llu", (unsigned long long)b->stop_epoch,
+		         nncc_metric_name(o->metric), o->min_delta, o->patience,
+		         o->patience == 1 ? "" : "s", (unsigned long long)b->epoch);
+	else
+		snprintf(buf, len, "did not stop (%llu of %zu epochs without improvement); kept the "
+		         "last weights", (unsigned long long)b->wait, o->patience);
+}
+
+/* The validation lines of the text report. */
+static void report_validation(FILE *f, const nncc_summary_t *s)
+{
+	const nncc_best_t *b = &s->best;
+	char why[256];
+	fprintf(f, "val loss       %.6f (accuracy %.2f%%)\n", s->val.loss,
+	        100 * ratio(s->val.correct, s->val.n));
+	if (b->epoch)
+		fprintf(f, "best epoch     %llu by %s: val loss %.6f, accuracy %.2f%%\n",
+		        (unsigned long long)b->epoch, nncc_metric_name(s->o->metric), b->loss,
+		        100 * b->accuracy);
+	if (s->o->patience) {
+		early_stop_text(why, sizeof why, s);
+		fprintf(f, "early stopping %s\n", why);
+	}
+}
+
 void nncc_report_text(FILE *f, const nncc_summary_t *s)
 {
 	const nncc_model_t *m = s->m;
@@ -171,8 +207,13 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	if (m->source)
 		fprintf(f, " (%s)", m->source);
 	fprintf(f, "\nparameters     %zu (%s)\n", m->n_params, nncc_dtype_abbr(m->dtype));
-	fprintf(f, "data           %s: %zu training, %zu test images\n", s->data_dir, s->n_train,
-	        s->test.n);
+	fprintf(f, "data           %s: %zu training", s->data_dir, s->n_train);
+	if (s->n_val)
+		fprintf(f, " + %zu validation (held out: the last of the first %zu)", s->n_val,
+		        s->n_train + s->n_val);
+	if (s->n_train + s->n_val < s->n_file)
+		fprintf(f, " of %zu (--train-limit %zu)", s->n_file, s->n_train + s->n_val);
+	fprintf(f, ", %zu test images\n", s->test.n);
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
 	           "%d thread%s\n",
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
@@ -214,6 +255,8 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		fprintf(f, " (periodic evaluation: %.3f s more)", s->eval_seconds);
 	fprintf(f, "\ntrain loss     %.6f (accuracy %.2f%%)\n", s->train.loss,
 	        100 * ratio(s->train.correct, s->train.n));
+	if (s->n_val)
+		report_validation(f, s);
 	fprintf(f, "test loss      %.6f\n", s->test.loss);
 	fprintf(f, "test accuracy  %.2f%% (%zu/%zu)\n", 100 * ratio(s->test.correct, s->test.n),
 	        s->test.correct, s->test.n);
@@ -243,6 +286,48 @@ static void json_number(FILE *f, double x)
 		fprintf(f, "%.10g", x);
 	else
 		fputs("null", f);
+}
+
+/* "val_loss", "val_accuracy" (the final weights), "best" and
+ * "early_stopping": null where they do not apply. */
+static void json_validation(FILE *f, const nncc_summary_t *s)
+{
+	const nncc_opts_t *o = s->o;
+	const nncc_best_t *b = &s->best;
+	fputs(", \"val_loss\": ", f);
+	json_number(f, s->n_val ? s->val.loss : NAN);
+	fputs(", \"val_accuracy\": ", f);
+	json_number(f, s->n_val ? ratio(s->val.correct, s->val.n) : NAN);
+	fputs(", \"best\": ", f);
+	if (b->epoch) {
+		fprintf(f, "{\"epoch\": %llu, \"metric\": \"%s\", \"val_loss\": ",
+		        (unsigned long long)b->epoch, nncc_metric_name(o->metric));
+		json_number(f, b->loss);
+		fputs(", \"val_accuracy\": ", f);
+		json_number(f, b->accuracy);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputs(", \"early_stopping\": ", f);
+	if (!o->patience || !s->n_val) {
+		fputs("null", f);
+		return;
+	}
+	char why[256];
+	early_stop_text(why, sizeof why, s);
+	fprintf(f, "{\"patience\": %zu, \"metric\": \"%s\", \"min_delta\": ", o->patience,
+	        nncc_metric_name(o->metric));
+	json_number(f, o->min_delta);
+	fprintf(f, ", \"stopped\": %s, \"stopped_epoch\": ", b->stopped ? "true" : "false");
+	if (b->stopped)
+		fprintf(f, "%llu, \"kept_epoch\": %llu", (unsigned long long)b->stop_epoch,
+		        (unsigned long long)b->epoch);
+	else
+		fputs("null, \"kept_epoch\": null", f);
+	fputs(", \"reason\": ", f);
+	json_string(f, why);
+	fputc('}', f);
 }
 
 void nncc_report_json(FILE *f, const nncc_summary_t *s)
@@ -312,8 +397,10 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	json_number(f, samples_per_second(s));
 	fprintf(f, ", \"threads\": %d, \"data_dir\": ", s->threads);
 	json_string(f, s->data_dir);
-	fprintf(f, ", \"train_samples\": %zu, \"test_samples\": %zu, \"confusion\": [",
-	        s->n_train, s->test.n);
+	fprintf(f, ", \"train_samples\": %zu, \"train_file_samples\": %zu, \"validation_samples\": "
+	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);
+	json_validation(f, s);
+	fputs(", \"confusion\": [", f);
 	for (size_t t = 0; t < K; t++) {
 		fputs(t ? ", [" : "[", f);
 		for (size_t p = 0; p < K; p++)
@@ -332,18 +419,22 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fputs("]}\n", f);
 }
 
-void nncc_log_header(FILE *f, int with_test)
+void nncc_log_header(FILE *f, int with_test, int with_val)
 {
-	fprintf(f, "iteration,epoch,lr,train_loss,%sseconds\n", with_test ? "test_accuracy," : "");
+	fprintf(f, "iteration,epoch,lr,train_loss,%sseconds%s\n", with_test ? "test_accuracy," : "",
+	        with_val ? ",val_loss,val_accuracy" : "");
 }
 
 /* lr with 17 significant digits: the rate exactly, to replay or check a
  * schedule from the log. */
 void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
-                  const double *test_accuracy, double seconds)
+                  const double *test_accuracy, double seconds, const nncc_eval_t *val)
 {
 	fprintf(f, "%zu,%.6g,%.17g,%.9g,", iteration, epoch, lr, train_loss);
 	if (test_accuracy)
 		fprintf(f, "%.6g,", *test_accuracy);
-	fprintf(f, "%.6f\n", seconds);
+	fprintf(f, "%.6f", seconds);
+	if (val)
+		fprintf(f, ",%.9g,%.6g", val->loss, ratio(val->correct, val->n));
+	fputc('\n', f);
 }

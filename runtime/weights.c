@@ -3,8 +3,8 @@
  * files: save (atomic: temp file + fsync + rename), load into a model, and a
  * model-free reader.  The byte layout is specified in docs/weights.md; every
  * field is little-endian whatever the host.  Saves write format version 2: a
- * header, then tagged sections (NORM, META, PARAMS, and the optional OPTIM
- * and POSITION an exact resume needs), then a CRC-32; version 1 files still
+ * header, then tagged sections (NORM, META, PARAMS, and the optional OPTIM,
+ * POSITION and BEST an exact resume needs), then a CRC-32; version 1 files still
  * read.  A file is read whole and validated (magic, version, CRC-32, then
  * every section) before anything is copied out, so a failed load leaves the
  * model and the caller's structs untouched.
@@ -38,6 +38,8 @@
 #define WTS_NAME_LEN 32   /* OPTIM: char name[32] */
 #define OPTIM_FIXED 48    /* name, u64 step, u64 n_state; the state follows */
 #define POSITION_FIXED 56 /* u64 epoch, sample, rng[4], n_perm; u32 perm[] follows */
+#define BEST_FIXED 64     /* u64 n_train, n_val, u32 metric, stopped, u64 best_epoch,
+                             wait, f64 best_loss, best_accuracy, u64 n_best; reals follow */
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -242,6 +244,7 @@ typedef struct WtsView {
 	const uint8_t *params;   /* n_params reals LE */
 	const uint8_t *optim;    /* OPTIM payload, or NULL */
 	const uint8_t *position; /* POSITION payload, or NULL */
+	const uint8_t *best;     /* BEST payload, or NULL */
 } WtsView;
 
 static int norm_kind_valid(uint32_t kind)
@@ -286,6 +289,11 @@ static int optim_len(int dtype, uint64_t n_params, uint64_t n_state, uint64_t *l
 static int position_len(uint64_t n_perm, uint64_t *len)
 {
 	return u64_mul_add(n_perm, 4, POSITION_FIXED, len);
+}
+
+static int best_len(int dtype, uint64_t n_best, uint64_t *len)
+{
+	return u64_mul_add(n_best, real_size(dtype), BEST_FIXED, len);
 }
 
 /* NULL if the 32 bytes of an OPTIM name are 1 to 31 printable ASCII
@@ -562,6 +570,34 @@ static int sect_position(WtsView *v, const Sect *s, const char *path, nncc_err_t
 	return 0;
 }
 
+/* BEST: u64 n_train, u64 n_val, u32 metric, u32 stopped, u64 best_epoch,
+ * u64 wait, f64 best_loss, f64 best_accuracy, u64 n_best (0 or n_params),
+ * n_best reals. */
+static int sect_best(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint64_t n_best, want;
+	uint32_t metric;
+
+	if (sect_len_check(s, BEST_FIXED, 1, path, err) < 0)
+		return -1;
+	metric = le32_get(s->p + 16);
+	n_best = le64_get(s->p + 56);
+	if (!strcmp(nncc_metric_name((int)metric), "?") || le32_get(s->p + 20) > 1) {
+		sect_fail(err, path, s, "invalid metric %u or stopped flag %u", (unsigned)metric,
+		          (unsigned)le32_get(s->p + 20));
+		return -1;
+	}
+	if (n_best && n_best != v->n_params) {
+		sect_fail(err, path, s, "n_best %llu is neither 0 nor n_params %llu",
+		          (unsigned long long)n_best, (unsigned long long)v->n_params);
+		return -1;
+	}
+	if (best_len(v->dtype, n_best, &want) < 0 || sect_len_check(s, want, 0, path, err) < 0)
+		return -1;
+	v->best = s->p;
+	return 0;
+}
+
 /* ---- format version 2: writing sections */
 
 /* What a save writes, for the section encoders. */
@@ -652,9 +688,32 @@ static int enc_position(uint8_t *p, uint64_t *len, const SaveIn *in)
 	return 1;
 }
 
+static int enc_best(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	const nncc_checkpoint_t *ck = in->ck;
+
+	if (!ck || !ck->has_best)
+		return 0;
+	if (best_len(in->m->dtype, ck->n_best, len) < 0)
+		return -1;
+	if (p) {
+		le64_put(p, ck->n_train);
+		le64_put(p + 8, ck->n_val);
+		le32_put(p + 16, (uint32_t)ck->metric);
+		le32_put(p + 20, (uint32_t)ck->stopped);
+		le64_put(p + 24, ck->best_epoch);
+		le64_put(p + 32, ck->wait);
+		f64_put(p + 40, ck->best_loss);
+		f64_put(p + 48, ck->best_accuracy);
+		le64_put(p + 56, ck->n_best);
+		reals_put(p + BEST_FIXED, in->m->dtype, ck->best, ck->n_best);
+	}
+	return 1;
+}
+
 /* ---- format version 2: the section table */
 
-enum { SECT_NORM, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, N_SECT };
+enum { SECT_NORM, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_BEST, N_SECT };
 
 /* The sections in their file order.  tag is NUL-padded to 8 bytes as in the
  * file ("POSITION" uses all 8). */
@@ -669,6 +728,7 @@ static const struct {
 	[SECT_PARAMS] = {"PARAMS", 1, sect_params, enc_params},
 	[SECT_OPTIM] = {"OPTIM", 0, sect_optim, enc_optim},
 	[SECT_POSITION] = {"POSITION", 0, sect_position, enc_position},
+	[SECT_BEST] = {"BEST", 0, sect_best, enc_best},
 };
 
 static int sect_find(const uint8_t *tag)
@@ -891,8 +951,9 @@ static int norm_from_view(nncc_norm_stats_t *st, const WtsView *v, const char *p
 	return 0;
 }
 
-/* c receives the view's OPTIM and POSITION, zeroed when absent; the state
- * (in the file's dtype) and perm are allocated, NULL when empty.  The
+/* c receives the view's OPTIM, POSITION and BEST, zeroed when absent; the
+ * state and best weights (in the file's dtype) and perm are allocated, NULL
+ * when empty.  The
  * sections were checked, so their sizes are bounded by the file size. */
 static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path,
                         nncc_err_t *err)
@@ -922,6 +983,22 @@ static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path
 		for (size_t i = 0; i < c->n_perm; i++)
 			c->perm[i] = le32_get(p + POSITION_FIXED + 4 * i);
 	}
+	if (v->best) {
+		const uint8_t *p = v->best;
+		c->has_best = 1;
+		c->n_train = le64_get(p);
+		c->n_val = le64_get(p + 8);
+		c->metric = (int)le32_get(p + 16);
+		c->stopped = (int)le32_get(p + 20);
+		c->best_epoch = le64_get(p + 24);
+		c->wait = le64_get(p + 32);
+		c->best_loss = f64_get(p + 40);
+		c->best_accuracy = f64_get(p + 48);
+		c->n_best = (size_t)le64_get(p + 56);
+		if (c->n_best && !(c->best = malloc(c->n_best * real_size(v->dtype))))
+			goto oom;
+		reals_get(c->best, v->dtype, p + BEST_FIXED, c->n_best);
+	}
 	return 0;
 oom:
 	nncc_err_set(err, "file %s: out of memory for the optimizer state and training position",
@@ -936,6 +1013,7 @@ void nncc_checkpoint_fini(nncc_checkpoint_t *ck)
 		return;
 	free(ck->state);
 	free(ck->perm);
+	free(ck->best);
 	memset(ck, 0, sizeof *ck);
 }
 
@@ -1031,7 +1109,8 @@ fail:
 
 /* Checks what the encoders cannot: the caller's pointers, and after encoding
  * the optimizer name and the position, with the reader's own checks. */
-static int save_check_ck(const nncc_checkpoint_t *ck, const char *path, nncc_err_t *err)
+static int save_check_ck(const nncc_model_t *m, const nncc_checkpoint_t *ck, const char *path,
+                         nncc_err_t *err)
 {
 	if (!ck)
 		return 0;
@@ -1043,6 +1122,15 @@ static int save_check_ck(const nncc_checkpoint_t *ck, const char *path, nncc_err
 	if (ck->has_position && ck->n_perm && !ck->perm) {
 		nncc_err_set(err, "cannot save weights to %s: position perm is NULL (%zu entries)", path,
 		             ck->n_perm);
+		return -1;
+	}
+	if (ck->has_best && ck->n_best && (ck->n_best != m->n_params || !ck->best)) {
+		nncc_err_set(err, "cannot save weights to %s: %zu best weights%s, the network has "
+		             "%zu parameters", path, ck->n_best, ck->best ? "" : " at NULL", m->n_params);
+		return -1;
+	}
+	if (ck->has_best && !strcmp(nncc_metric_name(ck->metric), "?")) {
+		nncc_err_set(err, "cannot save weights to %s: unknown metric %d", path, ck->metric);
 		return -1;
 	}
 	return 0;
@@ -1089,7 +1177,7 @@ int nncc_weights_save(const nncc_model_t *m, const char *path, const nncc_norm_s
 		             path, norm->mean ? norm->dim : 0, m->n_inputs);
 		return -1;
 	}
-	if (save_check_ck(ck, path, err) < 0)
+	if (save_check_ck(m, ck, path, err) < 0)
 		return -1;
 	for (size_t k = 0; k < N_SECT; k++) {
 		present[k] = sect_table[k].encode(NULL, &plen[k], &in);

@@ -166,6 +166,10 @@ const nncc_model_t {{P}}_model = {
 		.learning_rate = {{LR}},
 		.schedule = { {{SCHEDULE}} },
 		.clip_norm = {{CLIP_NORM}}, /* 0: no clipping */
+		.validation = {{VALIDATION}}, /* held out: 0 none, >= 1 a count, < 1 a fraction */
+		.patience = {{PATIENCE}}, /* early stopping: 0 = off */
+		.metric = {{METRIC}},
+		.min_delta = {{MIN_DELTA}},
 		.batch_size = {{BATCH}}
 		.iterations = {{ITERATIONS}},
 		.epochs = {{EPOCHS}},

@@ -241,7 +241,10 @@ START_TEST(test_sgd20_text)
 	assert_order(&b, "opt_vector(", "#include \"nncc_kern.h\"");
 	assert_has(&b, "\t.config = {\n\t\t.learning_rate = 0.3,\n"
 	               "\t\t.schedule = { .type = NNCC_SCHEDULE_CONSTANT, .warmup = 0 },\n"
-	               "\t\t.clip_norm = 0, /* 0: no clipping */\n\t\t.batch_size = 20,\n"
+	               "\t\t.clip_norm = 0, /* 0: no clipping */\n"
+	               "\t\t.validation = 0, /* held out: 0 none, >= 1 a count, < 1 a fraction */\n"
+	               "\t\t.patience = 0, /* early stopping: 0 = off */\n"
+	               "\t\t.metric = NNCC_METRIC_VAL_LOSS,\n\t\t.min_delta = 0,\n\t\t.batch_size = 20,\n"
 	               "\t\t.iterations = 30000,\n");
 	assert_has(&b, "\t.optimizer = \"sgd\",\n\t.n_hparams = 2,\n");
 	assert_has(&b, "\t{\"hidden\", \"dense\", \"sigmoid\", L1_IN, L1_OUT, 2, l1_tensors},\n");

@@ -6,7 +6,8 @@
  * then --resume for 120 more; the two weight files must be the same bytes.
  * In file order; shuffled, with the thread count changed at the resume;
  * in epochs mode (2 passes, the last batch of each shorter: 300 samples in
- * batches of 32); with a cosine schedule, warmup and clipping.  Then the
+ * batches of 32), also with a validation set and early stopping (its BEST
+ * section) and the thread count changed; with a cosine schedule, warmup and clipping.  Then the
  * exporter (nncc --infer) must write the same inference code from the
  * checkpoint, from its weights without OPTIM and POSITION, and with an
  * optimizer state of another optimizer: it ignores them.
@@ -180,6 +181,8 @@ START_TEST(test_resume)
 	ck_assert_msg(strstr(json, "\"threads\": 2,"), "the pool is not used: %s", json);
 	free(json);
 	resume_case(cdir, 1, "--shuffle", "", "epochs");
+	resume_case(cdir, 1, "--shuffle --validation 0.2 --patience 1 --threads 1", "--threads 2",
+	            "epochs with validation and early stopping, 1 then 2 threads");
 	resume_case(cdir, 0, "--shuffle --schedule cosine --t-max 240 --warmup 10 --clip-norm 0.5",
 	            "", "cosine schedule and clipping");
 
