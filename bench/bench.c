@@ -371,7 +371,7 @@ static double train_batch(bench_t *bn, size_t B, double lr)
 	for (size_t k = 0; k < bn->m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
 		hp[k] = bn->m->hparams[k].value;
 	nncc_update_t u = {.lr = lr, .batch = B, .step = ++bn->updates,
-	                   .hparams = bn->m->n_hparams ? hp : NULL};
+	                   .hparams = bn->m->n_hparams ? hp : NULL, .seed = bn->m->config.seed};
 	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 

@@ -212,6 +212,13 @@ static void emit_buffers(Emitter *e)
 		emit_line(e, "static real pack[KERN_MAX_THREADS][PACK_LEN];");
 }
 
+/* A layer has a backward pass when a gradient reaches it or leaves it
+ * (not a dropout on the input: nothing below it learns). */
+static bool has_backward(const Plan *p, size_t l)
+{
+	return p->layers[l].g || p->layers[l].gx;
+}
+
 /* ---- the layers: forward first to last, backward and gradients last to
  * first, each function from its kind's template */
 
@@ -235,6 +242,8 @@ static void emit_layers(Emitter *e)
 	emit_blank(e);
 	emit_line(e, "/* ==== backward, last layer first */");
 	for (size_t l = m->n_layers; l-- > 0;) {
+		if (!has_backward(e->plan, l))
+			continue;
 		emit_blank(e);
 		m->layers[l].kind->code(e, l, PASS_BACKWARD);
 	}
@@ -264,7 +273,8 @@ static void emit_passes(Emitter *e)
 	emit_tmpl(e, "trainer.c", "rows_backward", NULL, 0, NULL, 0);
 	e->indent++;
 	for (size_t l = m->n_layers; l-- > 0;)
-		emit_line(e, "%s_backward(r0, r1, tid);", p->layers[l].fn);
+		if (has_backward(p, l))
+			emit_line(e, "%s_backward(r0, r1, tid);", p->layers[l].fn);
 	e->indent--;
 	emit_tmpl(e, "trainer.c", "rows_weights", NULL, 0, NULL, 0);
 	e->indent++;
