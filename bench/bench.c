@@ -107,6 +107,8 @@ static const workload_t workloads[] = {
 	 ADAM_HP, {"W3-adam.epoch", "W3-adam.full", NULL}},
 	{"w4_adam", "W4-adam", RUN_W4, 0, 800, 64, 0.001, NNCC_NORM_SCALE, 0.05, 938, 1, "adam",
 	 ADAM_HP, {"W4-adam.epoch", NULL}},
+	{"w4_dropout", "W4-dropout", RUN_W4, 0, 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, "sgd",
+	 SGD_HP, {"W4-dropout.epoch", NULL}},
 };
 
 typedef struct timing {
