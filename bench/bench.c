@@ -107,6 +107,8 @@ static const workload_t workloads[] = {
 	 ADAM_HP, {"W3-adam.epoch", "W3-adam.full", NULL}},
 	{"w4_adam", "W4-adam", RUN_W4, 0, 800, 64, 0.001, NNCC_NORM_SCALE, 0.05, 938, 1, "adam",
 	 ADAM_HP, {"W4-adam.epoch", NULL}},
+	{"w4_dropout", "W4-dropout", RUN_W4, 0, 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, "sgd",
+	 SGD_HP, {"W4-dropout.epoch", NULL}},
 };
 
 typedef struct timing {
@@ -371,7 +373,7 @@ static double train_batch(bench_t *bn, size_t B, double lr)
 	for (size_t k = 0; k < bn->m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
 		hp[k] = bn->m->hparams[k].value;
 	nncc_update_t u = {.lr = lr, .batch = B, .step = ++bn->updates,
-	                   .hparams = bn->m->n_hparams ? hp : NULL};
+	                   .hparams = bn->m->n_hparams ? hp : NULL, .seed = bn->m->config.seed};
 	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 

@@ -100,7 +100,7 @@ function inuse(w,   a) {
 }
 # The facts `what` of the nets' generated C (nncc.w1.c_bytes, ...), " / "-separated.
 function per_net(what,   i, n, nets, out) {
-	n = split("w1 w3 w4 w3_momentum w3_adam w4_adam", nets, " ")
+	n = split("w1 w3 w4 w3_momentum w3_adam w4_adam w4_dropout", nets, " ")
 	for (i = 1; i <= n; i++)
 		out = out (i > 1 ? " / " : "") fact("nncc", nets[i] "." what, 1)
 	return out
@@ -141,6 +141,8 @@ function target(what, goal, got, ok) {
 END {
 	# Issue 10: an optimizer's time at most this many times SGD's.
 	goal["W3-momentum"] = 1.15; goal["W3-adam"] = 1.4; goal["W4-adam"] = 1.25
+	# Issue 11: W4 with dropout 0.5 on the hidden layer at most this many times W4's.
+	goal["W4-dropout"] = 1.15
 
 	wlabel["W1"] = "W1 softmax 784-10, full-batch step (60000)"
 	wlabel["W3.epoch"] = "W3 784-50-10 b20, one epoch (3000 steps)"
@@ -290,6 +292,8 @@ END {
 	opt_target("W3 adam over SGD, 30000 iterations, 1 thread", "W3-adam.full", 1)
 	opt_target("W4 adam over SGD, one epoch, 1 thread", "W4-adam.epoch", 1)
 	opt_target("W4 adam over SGD, one epoch, 2 threads", "W4-adam.epoch", 2)
+	opt_target("W4 dropout 0.5 over W4, one epoch, 1 thread", "W4-dropout.epoch", 1)
+	opt_target("W4 dropout 0.5 over W4, one epoch, 2 threads", "W4-dropout.epoch", 2)
 	k3 = key("nncc", "W3-adam.full", 1); tb = torch_best("W3-adam.full")
 	if (tb != "" && k3 in tmin) {
 		r = tmin[key("torch", "W3-adam.full", tb)] / tmin[k3]

@@ -44,7 +44,7 @@ say "bench: building with $CC $CFLAGS_ALL"
 # Generated trainers: C size and the time gcc takes on them (issue 6 limits
 # both for 784-800-10), then one bench binary per workload and its other
 # optimizers (issue 10), which bench.c times in alternation with it.
-for w in w1 w3 w4 w3_momentum w3_adam w4_adam; do
+for w in w1 w3 w4 w3_momentum w3_adam w4_adam w4_dropout; do
 	"$NNCC" "$here/nets/$w.yaml" -o "$OUT/$w.c"
 	t0=$(date +%s.%N)
 	"$CC" $CFLAGS_ALL -DNNCC_NO_MAIN -c "$OUT/$w.c" -o "$OUT/$w.o"
@@ -65,7 +65,7 @@ group_build() { # binary workload...
 }
 group_build bench_w1 w1
 group_build bench_w3 w3 w3_momentum w3_adam
-group_build bench_w4 w4 w4_adam
+group_build bench_w4 w4 w4_adam w4_dropout
 
 # The naive baseline, same flags, one build per shape.
 naive_build() { # workload hidden max_batch
@@ -124,7 +124,8 @@ run "W1 nncc (1, 2 threads, 2 passes)" "$OUT/bench_w1" w1 "$DATA" --threads 1,2 
 run "W3 + inference nncc, with momentum and adam (1, 2 threads, 2 passes)" "$OUT/bench_w3" \
 	w3,w3_momentum,w3_adam "$DATA" --threads 1,2 --passes 2 --budget 10 --min-reps 1 \
 	--save "$OUT/w3.weights" --pred "$OUT/w3.pred"
-run "W4 nncc, with adam (1, 2 threads, 2 passes)" "$OUT/bench_w4" w4,w4_adam "$DATA" \
+run "W4 nncc, with adam and with dropout (1, 2 threads, 2 passes)" "$OUT/bench_w4" \
+	w4,w4_adam,w4_dropout "$DATA" \
 	--threads 1,2 --passes 2 --budget 8 --min-reps 1
 run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
 run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \

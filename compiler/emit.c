@@ -212,8 +212,24 @@ static void emit_buffers(Emitter *e)
 		emit_line(e, "static real pack[KERN_MAX_THREADS][PACK_LEN];");
 }
 
+/* A layer has a backward pass when a gradient reaches it or leaves it
+ * (not a dropout on the input: nothing below it learns). */
+static bool has_backward(const Plan *p, size_t l)
+{
+	return p->layers[l].g || p->layers[l].gx;
+}
+
 /* ---- the layers: forward first to last, backward and gradients last to
  * first, each function from its kind's template */
+
+/* Does any layer draw dropout masks (the trainer then keys them)? */
+static bool model_masked(const Model *m)
+{
+	for (size_t l = 0; l < m->n_layers; l++)
+		if (m->layers[l].kind->masks)
+			return true;
+	return false;
+}
 
 static void emit_layers(Emitter *e)
 {
@@ -235,6 +251,8 @@ static void emit_layers(Emitter *e)
 	emit_blank(e);
 	emit_line(e, "/* ==== backward, last layer first */");
 	for (size_t l = m->n_layers; l-- > 0;) {
+		if (!has_backward(e->plan, l))
+			continue;
 		emit_blank(e);
 		m->layers[l].kind->code(e, l, PASS_BACKWARD);
 	}
@@ -264,7 +282,8 @@ static void emit_passes(Emitter *e)
 	emit_tmpl(e, "trainer.c", "rows_backward", NULL, 0, NULL, 0);
 	e->indent++;
 	for (size_t l = m->n_layers; l-- > 0;)
-		emit_line(e, "%s_backward(r0, r1, tid);", p->layers[l].fn);
+		if (has_backward(p, l))
+			emit_line(e, "%s_backward(r0, r1, tid);", p->layers[l].fn);
 	e->indent--;
 	emit_tmpl(e, "trainer.c", "rows_weights", NULL, 0, NULL, 0);
 	e->indent++;
@@ -364,9 +383,11 @@ static void emit_entry_points(Emitter *e)
 	                   {"OUT_N", plan_num(A, m->outputs)}};
 	TmplVar vu[] = {{"STATE", p->n_state ? "state" : "NULL"},
 	                {"DEFAULTS", p->opt->n_hparams ? "hparam_values" : "NULL"}};
-	TmplVar vt[] = {{"ACTS", arena_strdup(A, acts.data)},
-	                {"DELTAS", arena_strdup(A, deltas.data)},
-	                {"DEFAULTS", vu[1].value}};
+	bool masked = model_masked(m);
+	TmplVar vt[] = {{"MASK_NOTE", masked ? ", and the dropout masks of mask_key(u->seed, u->step, 0)"
+	                                     : ""}};
+	TmplVar vb[] = {{"ACTS", arena_strdup(A, acts.data)}, {"DELTAS", arena_strdup(A, deltas.data)}};
+	TmplVar ve[] = {{"DEFAULTS", vu[1].value}};
 	buf_fini(&acts);
 	buf_fini(&deltas);
 
@@ -378,6 +399,14 @@ static void emit_entry_points(Emitter *e)
 	emit_tmpl(e, "trainer.c", "backward", NULL, 0, vu, ARRAY_LEN(vu));
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "step", NULL, 0, vt, ARRAY_LEN(vt));
+	emit_tmpl(e, "trainer.c", masked ? "step_rows_masked" : "step_rows", NULL, 0, NULL, 0);
+	emit_tmpl(e, "trainer.c", "step_end", NULL, 0, ve, ARRAY_LEN(ve));
+	if (masked) {
+		emit_blank(e);
+		emit_tmpl(e, "trainer.c", "mask_key", NULL, 0, NULL, 0);
+	}
+	emit_blank(e);
+	emit_tmpl(e, "trainer.c", "threads", NULL, 0, vb, ARRAY_LEN(vb));
 }
 
 /* The schedule's initializer: its type and each of its keys, e.g.
@@ -457,6 +486,7 @@ static void emit_descriptor(Emitter *e)
 		{"THREADS", arena_printf(A, "%d", t->threads)},
 		{"DATA_DIR", text_c_string(A, d->dir)},
 		{"FILES", arena_strdup(A, files.data)},
+		{"MASK_KEY", model_masked(m) ? "mask_key" : "NULL"},
 	};
 	buf_fini(&files);
 	emit_blank(e);

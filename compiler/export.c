@@ -197,6 +197,8 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
 		const KindInfo *kind = l->kind;
+		if (kind->export_role == EXPORT_NONE)
+			continue;   /* training only (dropout): not in inference code */
 		buf_printf(&b, " *   %-3zu %-20s %-8s %6zu -> %-6zu %-10s %8zu\n", k + 1,
 		           comment_safe(ctx, l->name), kind->name, l->in, l->out,
 		           kind->has_activation ? activation_table[l->act].name : "-", l->n_params);

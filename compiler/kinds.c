@@ -10,6 +10,7 @@
  * reference's forward/backward (tests/reference/ref.c), tests and docs
  * (docs/architecture.md walks through it).
  */
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -395,6 +396,55 @@ static int softmax_export(const Exporter *x, size_t k, ExportPart part, Buf *c)
 	return export_tmpl(x, c, l->kind->tmpl, "export_output", NULL, 0, v, ARRAY_LEN(v));
 }
 
+/* ---- dropout: a = x * m / (1 - rate) while training, m[s][i] in {0, 1}
+ * kept with probability 1 - rate from a counter-based generator
+ * (nncc_kern.h, kern_dropout); the identity when evaluating, and nothing
+ * in inference code. */
+
+static const Field dropout_fields[] = {
+	{"rate", NODE_SCALAR, field_fraction, offsetof(Layer, rate), true, NULL},
+};
+
+/* The two row passes each read and write OUT reals per sample, with a
+ * hash per two units. */
+static void dropout_cost(const Model *m, size_t l, size_t B, double *rows, double *weights)
+{
+	(void)weights;
+	*rows += 2.0 * (double)B * (double)m->layers[l].out;
+}
+
+static void dropout_code(Emitter *e, size_t l, Pass pass)
+{
+	Arena *A = e->ctx->arena;
+	const Layer *L = &e->m->layers[l];
+	TmplVar v[SHARED_MAX];
+	size_t n = layer_vars(e, l, v);
+	/* a unit is dropped when its 32 random bits are below rate * 2^32 */
+	v[n++] = (TmplVar){"DROP_BELOW", lconst(e, l, "DROP_BELOW")};
+	v[n++] = (TmplVar){"SCALE", lconst(e, l, "SCALE")};
+	if (pass == PASS_FORWARD) {
+		TmplVar f[] = {{"RATE", text_double(A, L->rate)},
+		               {"DROP_BELOW_N", plan_num(A, (size_t)ldexp(L->rate, 32))},
+		               {"SCALE_N", text_double(A, 1 / (1 - L->rate))}};
+		emit_tmpl(e, L->kind->tmpl, "forward", v, n, f, ARRAY_LEN(f));
+	} else if (pass == PASS_BACKWARD) {
+		emit_tmpl(e, L->kind->tmpl, "backward", v, n, NULL, 0);
+	}
+}
+
+static void dropout_describe(Buf *b, const Layer *L)
+{
+	buf_printf(b, "dropout %zu->%zu, rate %g", L->in, L->out, L->rate);
+}
+
+/* Inference code has no dropout: the chain goes from the layer below to the
+ * layer above. */
+static int no_export(const Exporter *x, size_t l, ExportPart part, Buf *c)
+{
+	(void)x, (void)l, (void)part, (void)c;
+	return 0;
+}
+
 const KindInfo kind_table[] = {
 	{
 		.name = "dense",
@@ -424,6 +474,24 @@ const KindInfo kind_table[] = {
 		.export_role = EXPORT_OUTPUT,
 		.export = softmax_export,
 		.describe = softmax_describe,
+	},
+	{
+		.name = "dropout",
+		.fields = dropout_fields,
+		.n_fields = ARRAY_LEN(dropout_fields),
+		.first_ok = true,
+		.not_last = true,
+		.after = "dense",
+		.masks = true,
+		.out = same_width,
+		.tensors = no_tensors,
+		.tmpl = "dropout.c",
+		.cost = dropout_cost,
+		.plan = no_plan,
+		.code = dropout_code,
+		.export_role = EXPORT_NONE,
+		.export = no_export,
+		.describe = dropout_describe,
 	},
 };
 const size_t kind_count = ARRAY_LEN(kind_table);

@@ -347,6 +347,18 @@ static void field_nonneg(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	*(double *)field_ptr(f, obj) = v;
 }
 
+/* A number in [0, 1) (dropout's rate). */
+void field_fraction(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	double v;
+	if (!scan_number(val, &v) || !(v >= 0 && v < 1)) {
+		diag_error(ctx, val->loc, "'%s' must be a number in [0, 1), got %s", f->key,
+		           found(ctx, val));
+		return;
+	}
+	*(double *)field_ptr(f, obj) = v;
+}
+
 /* validation: a count of samples (plain digits, 0 = none), or a fraction
  * of the training set strictly between 0 and 1.  Stored as a double, as
  * the runtime's config has it. */
@@ -984,6 +996,13 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 		else if (i + 1 < n && kind->last_only)
 			diag_error(ctx, L->loc, "%s must be the last layer (it is layer %zu of %zu)",
 			           kind->name, i + 1, n);
+		else if (i + 1 == n && kind->not_last)
+			diag_error(ctx, L->loc, "%s cannot be the last layer", kind->name);
+		else if (i > 0 && kind->after && m->layers[i - 1].kind &&
+		         strcmp(m->layers[i - 1].kind->name, kind->after) != 0)
+			diag_error(ctx, L->loc, "%s must follow the input or a %s layer, not %s \"%s\"",
+			           kind->name, kind->after, m->layers[i - 1].kind->name,
+			           m->layers[i - 1].name);
 	}
 	const Layer *last = &m->layers[n - 1];
 	const Node *loss = map_get(root, "loss");
@@ -1030,6 +1049,11 @@ static void model_shape(Ctx *ctx, Model *m)
 			L->n_params += L->tensors[t].size;
 		total += L->n_params;
 		width = L->out;
+	}
+	if (!total && !ctx->n_errors) {   /* (softmax first is reported already) */
+		diag_error(ctx, m->layers[0].loc, "the network has no parameters to train "
+		           "(no dense layer)");
+		return;
 	}
 	m->n_params = total;
 	m->outputs = width;

@@ -139,6 +139,7 @@ typedef struct Layer {
 	const char *name;     /* given, or "layerN" (1-based) */
 	size_t in, out;
 	Activation act;       /* kinds with an `activation` key; else ACT_LINEAR */
+	double rate;          /* dropout: the probability of dropping a unit, [0, 1) */
 	Tensor tensors[NNCC_MAX_TENSORS]; /* its parameters, in storage order */
 	size_t n_tensors;
 	size_t n_params;      /* sum of the tensors' sizes */
@@ -206,6 +207,7 @@ typedef struct Range {
 
 void field_size(Ctx *ctx, const Field *f, const Node *val, void *obj);       /* size_t in Range */
 void field_activation(Ctx *ctx, const Field *f, const Node *val, void *obj); /* Activation */
+void field_fraction(Ctx *ctx, const Field *f, const Node *val, void *obj);   /* double in [0, 1) */
 
 /* Validates the document into a Model; NULL after one or more diagnostics
  * (validation continues past the first error where it can). */
@@ -243,7 +245,10 @@ struct KindInfo {
 	size_t n_fields;
 	bool first_ok;             /* may be the first layer */
 	bool last_only;            /* must be the last layer */
+	bool not_last;             /* may not be the last layer */
+	const char *after;         /* the only kind it may follow, or NULL: any */
 	bool has_activation;       /* has an `activation` key (shape hash, tables) */
+	bool masks;                /* draws dropout masks: the trainer gets mask_key */
 	/* The output width for input width `in` (L's keys are parsed). */
 	size_t (*out)(const Layer *L, size_t in);
 	/* Appends L's parameter tensors (in, out set) at offsets from `at`;
@@ -387,11 +392,13 @@ typedef struct LayerPlan {
 	size_t k;                  /* 1-based number, in every generated name */
 	const char *fn;            /* function prefix: "l1_hidden" */
 	const char *a;             /* output (MAX_BATCH, OUT): "a1" */
-	const char *g;             /* dL/da, written by the layer above: "g1"; NULL for the last */
+	const char *g;             /* dL/da, written by the layer above: "g1"; NULL for the last
+	                              and when no layer up to this one has parameters */
 	const char *d;             /* dL/dz (layers with parameters): "d1"; else NULL */
 	const char *x, *xn;        /* the input as `const real *` and its name: "kern_job.x", "x" */
 	const char *gx, *gxn;      /* the input's gradient buffer (as an array) and its name;
-	                              NULL for the first layer */
+	                              NULL for the first layer and above layers without
+	                              parameters only (no layer below needs it) */
 	const char *in, *out;      /* size constants "L1_IN", "L1_OUT" */
 	const char **tensor;       /* offset constant per tensor: "L1_W", "L1_B" */
 	const char **state;        /* per tensor: its optimizer state ("&state[0][L1_W]" or "NULL") */

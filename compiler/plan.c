@@ -59,6 +59,17 @@ static const char *tensor_const(Arena *A, size_t k, const char *name)
 	return text_upper(A, arena_printf(A, "L%zu_%s", k, name));
 }
 
+/* Whether the gradient of layer l's output is needed: some layer up to l
+ * has parameters.  Below the first one (a dropout on the input) no
+ * gradient is computed. */
+static bool grad_needed(const Model *m, size_t l)
+{
+	for (size_t i = 0; i <= l; i++)
+		if (m->layers[i].n_tensors)
+			return true;
+	return false;
+}
+
 static void layer_names(Arena *A, Plan *p, size_t l)
 {
 	const Model *m = p->m;
@@ -69,11 +80,11 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	lp->k = k;
 	lp->fn = layer_fn(A, m, l);
 	lp->a = arena_printf(A, "a%zu", k);
-	lp->g = l + 1 < m->n_layers ? arena_printf(A, "g%zu", k) : NULL;
+	lp->g = l + 1 < m->n_layers && grad_needed(m, l) ? arena_printf(A, "g%zu", k) : NULL;
 	lp->d = L->n_tensors ? arena_printf(A, "d%zu", k) : NULL;
 	lp->x = l == 0 ? "kern_job.x" : arena_printf(A, "&a%zu[0][0]", l);
 	lp->xn = l == 0 ? "x" : arena_printf(A, "a%zu", l);
-	lp->gx = l == 0 ? NULL : arena_printf(A, "g%zu", l);
+	lp->gx = l > 0 && grad_needed(m, l - 1) ? arena_printf(A, "g%zu", l) : NULL;
 	lp->gxn = lp->gx;
 	lp->in = arena_printf(A, "L%zu_IN", k);
 	lp->out = arena_printf(A, "L%zu_OUT", k);

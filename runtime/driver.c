@@ -1261,7 +1261,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	const nncc_opts_t *o = r->o;
 	size_t T = s->iterations, B = s->batch;
 	uint64_t total = r->step0 + T;
-	nncc_update_t u = {.lr = o->lr, .hparams = o->hparams};
+	nncc_update_t u = {.lr = o->lr, .hparams = o->hparams, .seed = o->seed};
 	nncc_progress_t pg;
 	double t0, excluded = 0;
 

@@ -152,6 +152,7 @@ typedef struct nncc_update {
 	size_t batch;            /* grads hold sums over this many samples */
 	uint64_t step;           /* this update's 1-based number, t */
 	const double *hparams;   /* n_hparams values, the descriptor's order; NULL if none */
+	uint64_t seed;           /* the run's seed: the dropout masks' key (docs/trainer.md#dropout) */
 } nncc_update_t;
 
 /* ---- Learning-rate schedules (schedule.c; docs/trainer.md#learning-rate-schedules).
@@ -319,6 +320,15 @@ typedef struct nncc_model {
 	/* Threads used by the entry points (0 = all cores); returns the number in
 	 * use.  Results do not depend on it.  May be NULL (single-threaded). */
 	int (*set_threads)(int n);
+	/* The dropout masks of the forward() and backward() calls that follow
+	 * (docs/trainer.md#dropout): those of update `step` (1-based) of a run
+	 * seeded with `seed`, for a tile whose first sample is sample `first` of
+	 * its batch.  step 0 (the state a model starts in) is evaluation: every
+	 * dropout layer is the identity.  step() draws its masks from its
+	 * nncc_update_t (seed, step, first 0) and leaves evaluation behind it.
+	 * NULL in a model without dropout layers (nncc generates it only for
+	 * models with them). */
+	void (*mask_key)(uint64_t seed, uint64_t step, size_t first);
 } nncc_model_t;
 
 /* ---- Errors: runtime functions return 0 or -1 and fill an nncc_err_t. */

@@ -26,7 +26,9 @@
  * sequential chain over its sum index, so tiles, vector width, thread count
  * and tile size (max_batch) cannot change a result (docs/performance.md).
  * Vocabulary: MR x NB = register tile (rows x vectors), n = rows in the
- * tile, j = input, i = output, d = delta dL/dz, g = dL/da.
+ * tile, j = input, i = output, d = delta dL/dz, g = dL/da.  Dropout's
+ * masks (kern_dropout, at the end) come from a counter-based generator,
+ * so they too are the same whatever the threads and tiles.
  */
 #ifndef NNCC_KERN_H
 #define NNCC_KERN_H
@@ -783,12 +785,22 @@ static int kern_cores(void)
 }
 
 /* ---- The pass being run and its pool: one of each per generated file. */
+
+/* Whose dropout masks the row passes draw (nncc_model_t.mask_key): update
+ * `step` of the run seeded `seed`, the tile's row 0 being sample `first` of
+ * the batch; step 0 = evaluation (dropout is the identity). */
+typedef struct KernMask {
+	uint64_t seed, step;
+	size_t first;
+} KernMask;
+
 typedef struct KernJob {
 	size_t n;           /* samples in the tile */
 	const real *x;      /* (n, N_INPUTS) */
 	const int32_t *y;   /* (n) labels */
 	int mode;           /* weight pass: KERN_GRAD_SET, _ACC or _UPDATE */
 	OptStep opt;        /* KERN_GRAD_UPDATE: the step's constants */
+	KernMask mask;      /* the row passes' dropout masks */
 } KernJob;
 
 static KernJob kern_job;
@@ -819,6 +831,99 @@ static void kern_run(kern_unit_fn fn, size_t units, int pooled, int threads)
 	}
 	for (u = 0; u < units; u++)
 		fn(u, 0);
+}
+
+/* ---- Dropout (docs/trainer.md#dropout).  Unit i of sample b in layer k
+ * is kept when its 32 random bits are >= THRESH = floor(rate * 2^32):
+ *   R    = mix(mix(mix(seed + G k) + G step) + G b)   (once per sample)
+ *   h    = mix(R + G floor(i / 2))                     (one per 2 units)
+ *   bits = the low 32 bits of h for an even i, the high 32 for an odd i
+ * with mix = splitmix64's finaliser, G = 0x9e3779b97f4a7c15, arithmetic
+ * mod 2^64, b the sample's index in its batch and step the update's number:
+ * a mask depends on nothing else, so not on threads, tiles or where a
+ * --resume started. */
+#define KERN_GOLDEN UINT64_C(0x9e3779b97f4a7c15)
+#define KERN_MIX1 UINT64_C(0xbf58476d1ce4e5b9)
+#define KERN_MIX2 UINT64_C(0x94d049bb133111eb)
+
+static inline uint64_t kern_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * KERN_MIX1;
+	z = (z ^ (z >> 27)) * KERN_MIX2;
+	return z ^ (z >> 31);
+}
+
+#if KERN_SIMD && defined(__AVX512DQ__)
+#define KERN_MASK_SIMD 1
+/* kern_mix on 8 lanes (AVX-512DQ's 64-bit multiply). */
+static inline __m512i kern_mix_v(__m512i z)
+{
+	z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 30));
+	z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)KERN_MIX1));
+	z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 27));
+	z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)KERN_MIX2));
+	return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+}
+
+/* Lanes of a block of 16 units from unit i of a row of W (a mask). */
+#define KERN_BLOCK16(W, i) ((W) - (i) >= 16 ? 0xffffu : (1u << ((W) - (i))) - 1u)
+#else
+#define KERN_MASK_SIMD 0
+#endif
+
+/* Y = X * M * SCALE over rows [r0, r1) of two (n, W) arrays, M the mask of
+ * layer LAYER for the key in kern_job.mask (Y = X when its step is 0).  The
+ * forward pass (Y = a, X = the input) and the backward pass (Y = the
+ * input's gradient, X = g) are the same product: the mask is generated
+ * again, in the same pass that applies it, rather than stored. */
+KERN_INLINE void kern_dropout(real *Y, const real *X, const size_t W, const uint64_t LAYER,
+                              const uint32_t THRESH, const real SCALE, size_t r0, size_t r1)
+{
+	const KernMask *key = &kern_job.mask;
+	if (key->step == 0) {
+		memcpy(Y + r0 * W, X + r0 * W, (r1 - r0) * W * sizeof *Y);
+		return;
+	}
+	const uint64_t k = kern_mix(kern_mix(key->seed + KERN_GOLDEN * LAYER) + KERN_GOLDEN * key->step);
+	for (size_t s = r0; s < r1; s++) {
+		const uint64_t R = kern_mix(k + KERN_GOLDEN * (uint64_t)(key->first + s));
+		const real *x = X + s * W;
+		real *y = Y + s * W;
+#if KERN_MASK_SIMD
+		/* 16 units per block: 8 hashes, whose 32-bit halves are the units'
+		 * bits in lane order (low half = even unit). */
+		const __m512i lanes = _mm512_setr_epi64(0, (long long)KERN_GOLDEN,
+			(long long)(2 * KERN_GOLDEN), (long long)(3 * KERN_GOLDEN),
+			(long long)(4 * KERN_GOLDEN), (long long)(5 * KERN_GOLDEN),
+			(long long)(6 * KERN_GOLDEN), (long long)(7 * KERN_GOLDEN));
+		const __m512i thresh = _mm512_set1_epi32((int)THRESH);
+		const vreal scale = V_SET1(SCALE);
+		for (size_t i = 0; i < W; i += 16) {
+			__m512i h = _mm512_add_epi64(_mm512_set1_epi64((long long)(R + KERN_GOLDEN * (i / 2))),
+			                             lanes);
+			const unsigned keep = _mm512_cmpge_epu32_mask(kern_mix_v(h), thresh) &
+			                      KERN_BLOCK16(W, i);
+#if defined(KERN_F32)
+			const vmask m = (vmask)KERN_BLOCK16(W, i);
+			V_MSTORE(y + i, m, _mm512_maskz_mul_ps((vmask)keep, V_MLOAD(m, x + i), scale));
+#else
+			const vmask m0 = (vmask)KERN_BLOCK16(W, i), m1 = (vmask)(KERN_BLOCK16(W, i) >> 8);
+			V_MSTORE(y + i, m0, _mm512_maskz_mul_pd((vmask)keep, V_MLOAD(m0, x + i), scale));
+			if (m1)
+				V_MSTORE(y + i + 8, m1, _mm512_maskz_mul_pd((vmask)(keep >> 8),
+				                                            V_MLOAD(m1, x + i + 8), scale));
+#endif
+		}
+#else
+		uint64_t h = 0;
+		for (size_t i = 0; i < W; i++) {
+			if (i % 2 == 0)
+				h = kern_mix(R + KERN_GOLDEN * (i / 2));
+			const uint32_t bits = (uint32_t)(i % 2 ? h >> 32 : h);
+			y[i] = bits >= THRESH ? x[i] * SCALE : (real)0;
+		}
+#endif
+	}
 }
 
 #if KERN_HAVE_THREADS

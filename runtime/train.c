@@ -133,22 +133,33 @@ int nncc_stream_seek(nncc_stream_t *s, const nncc_checkpoint_t *ck, nncc_err_t *
 	return 0;
 }
 
+/* The dropout masks of the calls that follow (a model may have no
+ * mask_key: it has no dropout). */
+static void set_mask(const nncc_model_t *m, uint64_t seed, uint64_t step, size_t first)
+{
+	if (m->mask_key)
+		m->mask_key(seed, step, first);
+}
+
 /* forward + loss + backward over the batch's tiles, the gradient sums
- * accumulated in grads; returns the loss sum. */
-static double batch_gradient(const nncc_model_t *m, nncc_stream_t *s, size_t batch)
+ * accumulated in grads, each tile with the dropout masks of its samples'
+ * places in the batch (those step() draws); returns the loss sum. */
+static double batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u)
 {
 	const int32_t *y;
 	const void *x;
 	double sum = 0;
 
-	for (size_t done = 0; done < batch;) {
-		size_t k = batch - done < m->max_batch ? batch - done : m->max_batch;
+	for (size_t done = 0; done < u->batch;) {
+		size_t k = u->batch - done < m->max_batch ? u->batch - done : m->max_batch;
 		x = nncc_stream_next(s, k, &y);
+		set_mask(m, u->seed, u->step, done);
 		m->forward(k, x);
 		sum += m->loss(k, y);
 		m->backward(k, x, y, done > 0);
 		done += k;
 	}
+	set_mask(m, 0, 0, 0);
 	return sum;
 }
 
@@ -162,7 +173,7 @@ double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_upda
 		x = nncc_stream_next(s, u->batch, &y);
 		return m->step(u->batch, x, y, u);
 	}
-	sum = batch_gradient(m, s, u->batch);
+	sum = batch_gradient(m, s, u);
 	m->update(u);
 	return sum;
 }
@@ -236,7 +247,7 @@ double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc
 			*norm = NAN;
 		return nncc_train_batch(m, s, u);
 	}
-	sum = batch_gradient(m, s, u->batch);
+	sum = batch_gradient(m, s, u);
 	n = nncc_grad_norm(m) / (double)u->batch;   /* the norm of the batch mean */
 	c = max_norm / (n + 1e-6);
 	if (c < 1)
@@ -273,6 +284,7 @@ void nncc_evaluate(const nncc_model_t *m, const void *x, const int32_t *y, size_
 	size_t row = m->n_inputs * (m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
 	double sum = 0;
 
+	set_mask(m, 0, 0, 0);   /* evaluation: dropout is the identity */
 	ev->n = n;
 	ev->correct = 0;
 	if (ev->confusion)

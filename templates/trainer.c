@@ -103,8 +103,9 @@ static void update(const nncc_update_t *u)
  * layer's gradients row by row, then the weight gradient with the
  * optimizer's step in the same pass (no gradient is stored, no update
  * pass).  The same bits as forward + loss + backward(0) + update: the same
- * FMA chains.  Returns the tile's loss sum, computed before the update;
- * grads is left unspecified. */
+ * FMA chains{{MASK_NOTE}}.
+ * Returns the tile's loss sum, computed before the update; grads is left
+ * unspecified. */
 static double step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
 {
 	double sum;
@@ -112,7 +113,16 @@ static double step(size_t n, const void *x, const int32_t *y, const nncc_update_
 	kern_job.n = n;
 	kern_job.x = x;
 	kern_job.y = y;
+
+//@ section step_rows
 	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+
+//@ section step_rows_masked
+	kern_job.mask = (KernMask){u->seed, u->step, 0};
+	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_job.mask.step = 0;
+
+//@ section step_end
 	sum = loss(n, y);
 	kern_job.mode = KERN_GRAD_UPDATE;
 	kern_prepare(&kern_job.opt, u, {{DEFAULTS}});
@@ -120,6 +130,14 @@ static double step(size_t n, const void *x, const int32_t *y, const nncc_update_
 	return sum;
 }
 
+//@ section mask_key
+/* The dropout masks of the calls that follow (step 0: evaluation). */
+static void mask_key(uint64_t seed, uint64_t step, size_t first)
+{
+	kern_job.mask = (KernMask){seed, step, first};
+}
+
+//@ section threads
 /* Threads for the pooled passes (0 = all cores); returns the number in use. */
 static int set_threads(int n)
 {
@@ -189,6 +207,7 @@ const nncc_model_t {{P}}_model = {
 	.step = step,
 	.tensor = tensor,
 	.set_threads = set_threads,
+	.mask_key = {{MASK_KEY}},
 };
 
 //@ section main

@@ -249,6 +249,9 @@ START_TEST(test_sgd20_text)
 	assert_has(&b, "\t.optimizer = \"sgd\",\n\t.n_hparams = 2,\n");
 	assert_has(&b, "\t{\"hidden\", \"dense\", \"sigmoid\", L1_IN, L1_OUT, 2, l1_tensors},\n");
 	assert_has(&b, "\t.set_threads = set_threads,");
+	/* No dropout, no mask code. */
+	assert_has(&b, "\t.mask_key = NULL,");
+	ck_assert_ptr_null(strstr(b.data, "KernMask"));
 	assert_has(&b, "#ifndef NNCC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 	               "\treturn nncc_main(argc, argv, &mnist_sgd20_model);\n}\n#endif\n");
 	/* The network, not the machinery: the file a learner opens stays short. */
@@ -282,6 +285,24 @@ START_TEST(test_schedule_config)
 	assert_has(&b, "\t\t.schedule = { .type = NNCC_SCHEDULE_COSINE, .min_lr = 0.0001, "
 	               ".t_max = 50, .warmup = 5 },\n\t\t.clip_norm = 0.001,");
 	free(p);
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
+}
+END_TEST
+
+/* A trainer with dropout keys its masks in step() and has mask_key. */
+START_TEST(test_dropout_masks)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	emit_file(&r, "tests/valid/dropout.yaml", &b);
+	assert_has(&b, "\tkern_job.mask = (KernMask){u->seed, u->step, 0};\n"
+	               "\tkern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);\n"
+	               "\tkern_job.mask.step = 0;\n");
+	assert_has(&b, "static void mask_key(uint64_t seed, uint64_t step, size_t first)\n");
+	assert_has(&b, "\t.mask_key = mask_key,");
 	buf_fini(&b);
 	run_fini(&r);
 	scratch_rm();
@@ -666,6 +687,7 @@ static Suite *emit_suite(void)
 	tcase_add_test(tc, test_compiles_strict);
 	tcase_add_test(tc, test_sgd20_text);
 	tcase_add_test(tc, test_schedule_config);
+	tcase_add_test(tc, test_dropout_masks);
 	tcase_add_test(tc, test_plan);
 	tcase_add_test(tc, test_max_batch);
 	tcase_add_test(tc, test_hostile_names);

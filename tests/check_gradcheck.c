@@ -4,7 +4,10 @@
  * networks (each activation, depth 1 to 4 hidden layers), the gradient the
  * generated backward() computes must match a central difference of the
  * generated loss() itself.  With one sample, each dense layer's DELTA must
- * match the central difference with respect to its bias.
+ * match the central difference with respect to its bias.  Dropout layers
+ * are checked with a fixed mask: every pass draws the masks of one training
+ * key (MASK_SEED, MASK_STEP), so the loss is a smooth function of the
+ * parameters for the differences too.
  * Vocabulary: n = samples, h = finite-difference step, L = mean loss.
  */
 #include <check.h>
@@ -33,6 +36,9 @@ typedef struct GcNet {
 } GcNet;
 
 #define DENSE(u, a) "  - type: dense\n    units: " #u "\n    activation: " a "\n"
+#define DROPOUT(r) "  - type: dropout\n    rate: " #r "\n"
+#define MASK_SEED 7
+#define MASK_STEP 3
 
 static const GcNet nets[] = {
 	{"gc_sigmoid", DENSE(5, "sigmoid") DENSE(3, "linear"), 4},
@@ -42,6 +48,8 @@ static const GcNet nets[] = {
 	{"gc_deep", DENSE(3, "sigmoid") DENSE(4, "tanh") DENSE(3, "relu") DENSE(4, "linear")
 	                DENSE(3, "tanh"), 3},
 	{"gc_softmax_only", DENSE(4, "linear"), 7},
+	{"gc_dropout", DROPOUT(0.25) DENSE(7, "tanh") DROPOUT(0.5) DENSE(5, "sigmoid")
+	                   DROPOUT(0.25) DENSE(3, "linear"), 9},
 };
 #define N_NETS (sizeof nets / sizeof nets[0])
 
@@ -57,6 +65,8 @@ static const nncc_model_t *load(const GcNet *g, void **handle)
 	ck_assert_int_eq(m->dtype, NNCC_F64);
 	if (m->set_threads)
 		m->set_threads(1);
+	if (m->mask_key)   /* dropout: one fixed mask throughout (NULL: none) */
+		m->mask_key(MASK_SEED, MASK_STEP, 0);
 	return m;
 }
 
@@ -180,6 +190,37 @@ START_TEST(test_deltas)
 }
 END_TEST
 
+/* The fixed mask is a mask: a dropout layer's output is its input times 0
+ * or 1 / (1 - rate), both seen, and the input itself when evaluating. */
+START_TEST(test_dropout_mask)
+{
+	const GcNet *g = &nets[N_NETS - 1];
+	void *handle;
+	const nncc_model_t *m = load(g, &handle);
+	double x[N_SAMPLES * 16];
+	int32_t y[N_SAMPLES];
+	size_t dropped = 0, kept = 0, width = m->layers[0].out;
+
+	ck_assert_str_eq(m->layers[0].kind, "dropout");
+	data(m, x, y, N_SAMPLES);
+	set_weights(m);
+	m->forward(N_SAMPLES, x);
+	const double *a = m->tensor(NNCC_T_ACT, 0);
+	for (size_t q = 0; q < N_SAMPLES * width; q++) {
+		ck_assert_msg(x[q] != 0, "sample data has a zero input at %zu", q);
+		dropped += a[q] == 0;
+		kept += a[q] == x[q] * (1 / (1 - 0.25));
+	}
+	ck_assert_uint_eq(dropped + kept, N_SAMPLES * width);
+	ck_assert_msg(dropped > 0 && kept > dropped, "%zu dropped, %zu kept", dropped, kept);
+	m->mask_key(0, 0, 0);
+	m->forward(N_SAMPLES, x);
+	for (size_t q = 0; q < N_SAMPLES * width; q++)
+		ck_assert_msg(a[q] == x[q], "evaluation: a[%zu] = %g, x = %g", q, a[q], x[q]);
+	dlclose(handle);
+}
+END_TEST
+
 static void build(void)
 {
 	GuJob jobs[N_NETS];
@@ -215,6 +256,7 @@ static Suite *gradcheck_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_params, 0, (int)N_NETS);
 	tcase_add_loop_test(tc, test_deltas, 0, (int)N_NETS);
+	tcase_add_test(tc, test_dropout_mask);
 	suite_add_tcase(s, tc);
 	return s;
 }

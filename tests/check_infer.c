@@ -35,6 +35,22 @@ static const char *const small_yaml =
 	"  - type: softmax\n"
 	"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n";
 
+/* small_yaml with dropout on the input and after h2: the same parameters,
+ * and inference code that must compute the same bits. */
+static const char *const dropout_yaml =
+	"network: small\n"
+	"input: 20\n"
+	"dtype: %s\n"
+	"layers:\n"
+	"  - { type: dropout, rate: 0.2 }\n"
+	"  - { name: h1, type: dense, units: 16, activation: sigmoid }\n"
+	"  - { name: h2, type: dense, units: 12, activation: tanh }\n"
+	"  - { name: drop, type: dropout, rate: 0.5 }\n"
+	"  - { name: h3, type: dense, units: 9, activation: relu }\n"
+	"  - { name: out, type: dense, units: 7, activation: linear }\n"
+	"  - type: softmax\n"
+	"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n";
+
 static const char *const other_yaml =
 	"network: small\n"
 	"input: 20\n"
@@ -447,6 +463,33 @@ START_TEST(test_agreement_header_only_none)
 }
 END_TEST
 
+/* Dropout is the identity at inference: the exported code of a network
+ * with dropout layers names none and gives the bits of the same network
+ * without them. */
+START_TEST(test_dropout_absent)
+{
+	Fix f;
+	fix_init(&f, "float32", NNCC_NORM_STANDARDIZE);
+	check_agreement(&f, false, 1e-6);   /* harness.c, and fwd.bin without dropout */
+	char *dy = write_yaml(f.dir, "drop.yaml", dropout_yaml, "float32");
+	char *dw = tu_path(f.dir, "drop.weights");
+	double *dp = make_weights(dy, dw, NNCC_NORM_STANDARDIZE, 0.8125, 0.5);
+	export_ok(dy, dw, f.c, "");         /* small.c, small.h from drop.yaml */
+	char *out = NULL;
+	int st = tu_run(&out, "cd '%s' && mkdir -p d && cp fwd.bin pred.bin d/ && "
+	                      "%s -std=c99 -O2 -o harness3 harness.c small.c -lm && ./harness3 && "
+	                      "cmp fwd.bin d/fwd.bin && cmp pred.bin d/pred.bin && "
+	                      "grep -q 'drop.yaml' small.c && ! grep -i dropout small.c small.h",
+	                f.dir, tu_cc());
+	ck_assert_msg(st == 0, "the export with dropout differs (%d):\n%s", st, out);
+	free(out);
+	free(dp);
+	free(dw);
+	free(dy);
+	fix_fini(&f);
+}
+END_TEST
+
 /* ---- the files themselves */
 
 START_TEST(test_header_comment_and_determinism)
@@ -736,6 +779,7 @@ static Suite *infer_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_header_comment_and_determinism);
 	tcase_add_test(tc, test_agreement_f32);
+	tcase_add_test(tc, test_dropout_absent);
 	tcase_add_test(tc, test_agreement_f64_scale);
 	tcase_add_test(tc, test_agreement_header_only_none);
 	tcase_add_test(tc, test_compiles_strict);

@@ -62,9 +62,12 @@ static void net_describe(Net *n)
 {
 	char d[sizeof n->desc];
 	int len = snprintf(d, sizeof d, "%zu", n->inputs);
-	for (size_t l = 0; l < n->n_dense; l++)
+	for (size_t l = 0; l < n->n_dense; l++) {
+		if (n->drops >> l & 1)
+			len += snprintf(d + len, sizeof d - (size_t)len, " -> dropout %g", n->drop_rate[l]);
 		len += snprintf(d + len, sizeof d - (size_t)len, " -> %zu %s", n->units[l],
 		                activation_table[n->act[l]].name);
+	}
 	snprintf(d + len, sizeof d - (size_t)len, " -> softmax, batch_size %s", n->batch);
 	memcpy(n->desc, d, sizeof d);
 }
@@ -183,6 +186,52 @@ static void matrix_optimizers(uint64_t seed)
 		char d[sizeof n->desc];
 		snprintf(d, sizeof d, "%.150s, optimizer %.90s", n->desc, opts[i].yaml);
 		memcpy(n->desc, d, sizeof d);
+	}
+}
+
+/* Networks d00..: dropout on the input and after hidden layers, with odd
+ * widths (a mask's 32-bit halves and the vector tails), rate 0 (the
+ * identity), three optimizers, tiled batches (3 at max_batch 3; 67 at 64)
+ * and a 784-100-10 pooled on two threads; K_OPTIMIZER steps per batch size,
+ * each with its own masks.  Fixed shapes: the m and o networks are
+ * unaffected. */
+static void matrix_dropout(uint64_t seed)
+{
+	static const struct {
+		size_t inputs, n_dense, units[3];
+		Activation act[3];
+		unsigned drops;
+		double rate[3];
+		const char *batch, *optimizer;
+		double lr;
+	} nets[] = {
+		{13, 3, {7, 17, 3}, {ACT_TANH, ACT_RELU, ACT_LINEAR}, 1, {0.5}, "3", "", 0.1},
+		{17, 3, {13, 5, 7}, {ACT_RELU, ACT_SIGMOID, ACT_LINEAR}, 6, {0, 0.5, 0.2}, "20",
+		 "momentum", 0.05},
+		{33, 2, {33, 10}, {ACT_SIGMOID, ACT_LINEAR}, 3, {0.1, 0}, "full", "adam", 0.01},
+		{7, 2, {2, 3}, {ACT_RELU, ACT_TANH}, 2, {0, 0.9}, "1", "", 0.1},
+		{784, 2, {100, 10}, {ACT_RELU, ACT_LINEAR}, 3, {0.2, 0.5}, "64", "", 0.01},
+	};
+	nncc_rng_t r;
+
+	nncc_rng_seed(&r, seed ^ 0x64726f706f7574ULL);   /* "dropout" */
+	for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+		Net *n = &G.nets[G.n_nets++];
+		snprintf(n->id, sizeof n->id, "d%02zu", i);
+		n->seed = nncc_rng_next(&r);
+		n->inputs = nets[i].inputs;
+		n->n_dense = nets[i].n_dense;
+		for (size_t l = 0; l < n->n_dense; l++) {
+			n->units[l] = nets[i].units[l];
+			n->act[l] = nets[i].act[l];
+			n->drop_rate[l] = nets[i].rate[l];
+		}
+		n->drops = nets[i].drops;
+		snprintf(n->batch, sizeof n->batch, "%s", nets[i].batch);
+		snprintf(n->optimizer, sizeof n->optimizer, "%s", nets[i].optimizer);
+		n->lr = nets[i].lr;
+		n->steps = K_OPTIMIZER;
+		net_describe(n);
 	}
 }
 
@@ -378,6 +427,7 @@ int main(void)
 	matrix_setup("check_reference");
 	matrix_generate(G.seed);
 	matrix_optimizers(G.seed);
+	matrix_dropout(G.seed);
 	matrix_examples(G.seed);
 	return matrix_run("reference", test_matrix);
 }

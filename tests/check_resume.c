@@ -7,7 +7,9 @@
  * In file order; shuffled, with the thread count changed at the resume;
  * in epochs mode (2 passes, the last batch of each shorter: 300 samples in
  * batches of 32), also with a validation set and early stopping (its BEST
- * section) and the thread count changed; with a cosine schedule, warmup and clipping.  Then the
+ * section) and the thread count changed; with a cosine schedule, warmup and
+ * clipping; and a network with dropout on the input and the hidden layer.
+ * Then the
  * exporter (nncc --infer) must write the same inference code from the
  * checkpoint, from its weights without OPTIM and POSITION, and with an
  * optimizer state of another optimizer: it ignores them.
@@ -30,27 +32,39 @@
 
 static char *dir;   /* the suite's scratch: data in dir/m, one subdirectory per case */
 
-/* Case i: optimizer_table[i / 2], float64 when i is odd. */
+/* Case i: optimizer_table[i / 2], float64 when i is odd; the last two
+ * cases train a network with dropout (sgd): its masks must go on where the
+ * first run stopped. */
+#define N_CASES ((int)(2 * optimizer_count + 2))
+
 static const char *case_optimizer(int i)
 {
-	return optimizer_table[i / 2].name;
+	return i < N_CASES - 2 ? optimizer_table[i / 2].name : "sgd";
+}
+
+static int case_dropout(int i)
+{
+	return i >= N_CASES - 2;
 }
 
 /* The case's YAML and trainer in dir/CASE/; returns that directory. */
 static char *build(int i)
 {
 	char id[96], *out = NULL, yaml[1024];
-	snprintf(id, sizeof id, "%s_%s", case_optimizer(i), i % 2 ? "f64" : "f32");
+	snprintf(id, sizeof id, "%s%s_%s", case_dropout(i) ? "dropout_" : "", case_optimizer(i),
+	         i % 2 ? "f64" : "f32");
 	char *cdir = tu_path(dir, id);
 	ck_assert_int_eq(tu_run(NULL, "mkdir -p %s", cdir), 0);
 	snprintf(yaml, sizeof yaml,
-	         "network: resume_%s\ninput: 784\ndtype: %s\nlayers:\n"
-	         "  - {type: dense, units: 64, activation: sigmoid}\n"
+	         "network: resume_%s\ninput: 784\ndtype: %s\nlayers:\n%s"
+	         "  - {type: dense, units: 64, activation: sigmoid}\n%s"
 	         "  - {type: dense, units: 10}\n  - {type: softmax}\n"
 	         "training:\n  optimizer: %s\n  learning_rate: 0.01\n  batch_size: 32\n"
 	         "  iterations: 240\n  seed: 3\n  threads: 1\n"
 	         "data: {dir: %s/m, normalize: scale}\n",
-	         case_optimizer(i), i % 2 ? "float64" : "float32", case_optimizer(i), dir);
+	         case_optimizer(i), i % 2 ? "float64" : "float32",
+	         case_dropout(i) ? "  - {type: dropout, rate: 0.2}\n" : "",
+	         case_dropout(i) ? "  - {type: dropout, rate: 0.5}\n" : "", case_optimizer(i), dir);
 	char *ypath = tu_path(cdir, "net.yaml");
 	ck_assert_int_eq(tu_write_text(ypath, yaml), 0);
 	int st = tu_run(&out, "%s %s -o %s/net.c && %s -O2 %s/net.c $(%s --cflags) -o %s/net $(%s --libs)",
@@ -219,7 +233,7 @@ static Suite *resume_suite(void)
 	Suite *s = suite_create("resume");
 	TCase *tc = tcase_create("every_optimizer");
 	tcase_set_timeout(tc, 300);
-	tcase_add_loop_test(tc, test_resume, 0, (int)(2 * optimizer_count));
+	tcase_add_loop_test(tc, test_resume, 0, N_CASES);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -50,6 +50,8 @@ typedef struct Net {
 	char optimizer[160];     /* YAML value of training.optimizer, "" = the default (sgd) */
 	double lr;               /* learning rate */
 	size_t steps;            /* steps per batch size */
+	unsigned drops;          /* bit l: a dropout layer before dense layer l (0: on the input) */
+	double drop_rate[MAX_DENSE];
 } Net;
 
 typedef struct Case {
@@ -135,9 +137,12 @@ static inline char *case_yaml(const Case *c)
 	buf_printf(&b, "# %s (test matrix, seed %llu)\nnetwork: %s\ninput: %zu\ndtype: %s\nlayers:\n",
 	           n->desc, (unsigned long long)G.seed, c->id, n->inputs,
 	           c->f64 ? "float64" : "float32");
-	for (size_t l = 0; l < n->n_dense; l++)
+	for (size_t l = 0; l < n->n_dense; l++) {
+		if (n->drops >> l & 1)
+			buf_printf(&b, "  - type: dropout\n    rate: %.17g\n", n->drop_rate[l]);
 		buf_printf(&b, "  - type: dense\n    units: %zu\n    activation: %s\n", n->units[l],
 		           activation_table[n->act[l]].name);
+	}
 	buf_printf(&b, "  - type: softmax\nloss: cross_entropy\ntraining:\n"
 	               "  learning_rate: %.17g\n  batch_size: %s\n  iterations: 1\n",
 	           n->lr, n->batch);
@@ -413,6 +418,8 @@ static inline int gen_batch(Where *w, RefNet *ref, Samples *d, size_t first, Til
 	for (size_t off = 0; off < B; off += gm->max_batch, w->tile++) {
 		size_t k = B - off < gm->max_batch ? B - off : gm->max_batch;
 		const void *xt = gx + off * gm->n_inputs * rs;
+		if (gm->mask_key)   /* the reference's masks (NULL: no dropout) */
+			gm->mask_key(ref->seed, ref->t + 1, off);
 		gm->forward(k, xt);
 		if (check && check(w, ref, d, NNCC_T_ACT, off, k))
 			return 1;
@@ -421,6 +428,8 @@ static inline int gen_batch(Where *w, RefNet *ref, Samples *d, size_t first, Til
 		if (check && check(w, ref, d, NNCC_T_DELTA, off, k))
 			return 1;
 	}
+	if (gm->mask_key)
+		gm->mask_key(0, 0, 0);
 	w->tile = ALL_TILES;
 	return 0;
 }
@@ -432,7 +441,7 @@ static inline nncc_update_t gen_update(const nncc_model_t *gm, const RefNet *ref
 {
 	for (size_t k = 0; k < gm->n_hparams; k++)
 		hp[k] = gm->hparams[k].value;
-	return (nncc_update_t){lr, B, ref->t + 1, gm->n_hparams ? hp : NULL};
+	return (nncc_update_t){lr, B, ref->t + 1, gm->n_hparams ? hp : NULL, ref->seed};
 }
 
 /* The weights' magnitudes after the reference's update: each grows by the

@@ -261,10 +261,77 @@ static void softmax_bounds_backward(RefNet *r, size_t l, size_t b, const double 
 	(void)b;
 }
 
+/* dropout, written from docs/trainer.md#dropout: while training
+ * a_i = x_i m_i / (1 - rate), m_i = [bits_i >= floor(rate 2^32)], with
+ *   mix(z)  = splitmix64's finaliser
+ *   R       = mix(mix(mix(seed + G k) + G t) + G b)    k = l + 1, t = update
+ *   h       = mix(R + G floor(i / 2))
+ *   bits_i  = low 32 bits of h (i even), high 32 bits (i odd)
+ * and a = x when evaluating. */
+#define GOLDEN 0x9e3779b97f4a7c15ULL
+
+static uint64_t mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* m_i / (1 - rate) for unit i of sample b in layer l: 0 or the scale. */
+static double dropout_factor(const RefNet *r, size_t l, size_t b, size_t i)
+{
+	const double rate = r->layers[l].rate;
+	if (r->evaluating)
+		return 1.0;                                         /* the identity */
+	uint64_t R = mix(mix(mix(r->seed + GOLDEN * (l + 1)) + GOLDEN * (r->t + 1)) + GOLDEN * b);
+	uint64_t h = mix(R + GOLDEN * (i / 2));
+	uint32_t bits = i % 2 == 0 ? (uint32_t)h : (uint32_t)(h >> 32);
+	return bits >= (uint64_t)ldexp(rate, 32) ? 1.0 / (1.0 - rate) : 0.0;
+}
+
+static void dropout_forward(RefNet *r, size_t l, size_t b, const double *in)
+{
+	RefLayer *L = &r->layers[l];
+	double *a = L->a + b * L->out;
+	for (size_t i = 0; i < L->out; i++) {
+		double f = dropout_factor(r, l, b, i);
+		a[i] = f == 0.0 ? 0.0 : in[i] * f;                  /* a_i = x_i m_i / (1 - rate) */
+	}
+}
+
+static void dropout_backward(RefNet *r, size_t l, size_t b, const double *in, const double *g,
+                             int32_t y, double *gp, size_t n)
+{
+	(void)in, (void)y, (void)n;
+	for (size_t i = 0; i < r->layers[l].out; i++) {
+		double f = dropout_factor(r, l, b, i);
+		gp[i] = f == 0.0 ? 0.0 : g[i] * f;                  /* dL/dx_i = g_i m_i / (1 - rate) */
+	}
+}
+
+/* M_a_i = M_in_i m_i / (1 - rate) */
+static void dropout_bounds_forward(RefNet *r, size_t l, size_t b, const double *x)
+{
+	RefLayer *L = &r->layers[l];
+	for (size_t i = 0; i < L->out; i++)
+		L->ma[b * L->out + i] = input_mag(r, l, x, b, i) * dropout_factor(r, l, b, i);
+}
+
+/* M_gp_i = M_g_i m_i / (1 - rate) */
+static void dropout_bounds_backward(RefNet *r, size_t l, size_t b, const double *x,
+                                    const double *mg, double *mgp, size_t n)
+{
+	(void)x, (void)n;
+	for (size_t i = 0; i < r->layers[l].out; i++)
+		mgp[i] = mg[i] * dropout_factor(r, l, b, i);
+}
+
 static const RefKind ref_kinds[] = {
 	{"dense", 1, dense_forward, dense_backward, dense_bounds_forward, dense_bounds_backward, 0},
 	{"softmax", 0, softmax_forward, softmax_backward, softmax_bounds_forward,
 	 softmax_bounds_backward, 1},
+	{"dropout", 0, dropout_forward, dropout_backward, dropout_bounds_forward,
+	 dropout_bounds_backward, 0},
 };
 
 /* ---- the optimizers: one row each, PyTorch 1.13's update from the
@@ -581,6 +648,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->mgrads = ref_calloc(m->n_params, sizeof(double));
 	r->update = ref_optimizer(m->train.optimizer);
 	r->opt = m->train.optimizer;
+	r->seed = m->train.seed;
 	memcpy(r->hparams, m->train.hparams, sizeof r->hparams);
 	/* every slot an optimizer may use: the rows decide how many they fill */
 	r->n_state = 3;
@@ -600,6 +668,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 		RefLayer *R = &r->layers[l];
 		R->kind = ref_kind(L->kind);
 		R->act = L->act;
+		R->rate = L->rate;
 		R->in = L->in;
 		R->out = L->out;
 		memcpy(R->tensors, L->tensors, sizeof R->tensors);

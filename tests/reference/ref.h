@@ -36,6 +36,7 @@ typedef struct RefKind RefKind;
 typedef struct RefLayer {
 	const RefKind *kind;  /* its row of the reference's own kind table (ref.c) */
 	Activation act;       /* kinds with an activation */
+	double rate;          /* dropout: the probability of dropping a unit */
 	size_t in, out;
 	Tensor tensors[NNCC_MAX_TENSORS]; /* as the Model's: offsets into params/grads */
 	size_t n_tensors;
@@ -63,6 +64,11 @@ struct RefNet {
 	double *state, *mstate; /* and the state's error scales */
 	unsigned char *is_bias; /* [n_params] 1 for a bias (decay_biases) */
 	uint64_t t;           /* updates done */
+	/* Dropout's masks: those of update t + 1 of a run seeded `seed` (the
+	 * Model's training seed; tests may set another), sample b of the batch
+	 * being b; `evaluating` set: dropout is the identity. */
+	uint64_t seed;
+	int evaluating;
 	double *mstep;        /* [n_params] error scale of the last update's change
 	                         of each parameter (from mgrads: call ref_bounds first) */
 	double noise;         /* relative precision of the compared gradients */
