@@ -305,9 +305,9 @@ static void emit_tables(Emitter *e)
 		emit_line(e, "static const nncc_param_t l%zu_tensors[%zu] = {", l + 1, L->n_tensors);
 		for (size_t t = 0; t < L->n_tensors; t++) {
 			const Tensor *T = &L->tensors[t];
-			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d, %zu, %zu},", text_c_string(A, T->name),
-			          p->layers[l].tensor[t], T->size, T->rows, T->cols, T->bias ? 1 : 0,
-			          T->fan_in, T->fan_out);
+			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d, %zu, %zu, %s},",
+			          text_c_string(A, T->name), p->layers[l].tensor[t], T->size, T->rows,
+			          T->cols, T->bias ? 1 : 0, T->fan_in, T->fan_out, text_double(A, T->gain));
 		}
 		emit_line(e, "};");
 	}
@@ -449,6 +449,7 @@ static void emit_descriptor(Emitter *e)
 		{"SHUFFLE", t->shuffle ? "1" : "0"},
 		{"INIT", arena_printf(A, "NNCC_INIT_%s", text_upper(A, nncc_init_name(t->init)))},
 		{"INIT_SCALE", text_double(A, t->init_scale)},
+		{"INIT_BIASES", t->init_biases ? "1" : "0"},
 		{"NORMALIZE", arena_printf(A, "NNCC_NORM_%s", text_upper(A, nncc_norm_name(d->normalize)))},
 		{"THREADS", arena_printf(A, "%d", t->threads)},
 		{"DATA_DIR", text_c_string(A, d->dir)},

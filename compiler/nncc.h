@@ -98,7 +98,7 @@ const char *node_kind_name(NodeKind k);   /* "a scalar", "a mapping", ... */
 #include "../runtime/nncc_act.h"
 
 typedef enum Activation {
-#define X(ID, name, fwd, deriv) ACT_##ID,
+#define X(ID, name, fwd, deriv, gain) ACT_##ID,
 	NNCC_ACTIVATIONS(X)
 #undef X
 	ACT_COUNT
@@ -109,6 +109,7 @@ typedef struct ActivationInfo {
 	const char *name;      /* YAML word */
 	const char *forward;   /* f(x), as written in nncc_act.h */
 	const char *deriv;     /* f'(x) in terms of y = f(x) */
+	double gain;           /* torch.nn.init.calculate_gain's */
 } ActivationInfo;
 
 extern const ActivationInfo activation_table[ACT_COUNT];
@@ -129,6 +130,7 @@ typedef struct Tensor {
 	size_t rows, cols;    /* a vector is 1 x n */
 	bool bias;            /* a bias: weight decay can leave it out */
 	size_t fan_in, fan_out; /* the init rule's sizes (nncc_param_t) */
+	double gain;          /* and its activation's gain */
 } Tensor;
 
 #define NNCC_MAX_TENSORS 4
@@ -159,7 +161,8 @@ typedef struct Training {
 	uint64_t seed;
 	bool shuffle;
 	int init;              /* nncc_init_t */
-	double init_scale;
+	double init_scale;     /* normal and uniform only */
+	int init_biases;       /* 1: drawn as the weights, 0: zero (an enum field) */
 	int threads;           /* 0 = all cores */
 } Training;
 

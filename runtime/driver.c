@@ -877,7 +877,7 @@ static int run_load(run_t *r)
 		if (r->o->resume && resume_state(r))
 			return 1;
 	} else {
-		nncc_init_params(m, c->init, c->init_scale, r->o->seed);
+		nncc_init_params(m, c->init, c->init_scale, c->init_biases, r->o->seed);
 	}
 	if (!r->norm.dim) { /* nothing loaded: fit on the training set */
 		nncc_norm_fini(&r->norm);
@@ -1222,6 +1222,8 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 		            m->max_batch, m->n_inputs, m->n_outputs);
 	if (!strcmp(nncc_init_name(m->config.init), "?"))
 		return fail(m, "model has an unknown init kind %d", m->config.init);
+	if (m->config.init_biases != 0 && m->config.init_biases != 1)
+		return fail(m, "model has an invalid init_biases %d", m->config.init_biases);
 	if (!strcmp(nncc_schedule_name(m->config.schedule.type), "?"))
 		return fail(m, "model has an unknown learning-rate schedule %d", m->config.schedule.type);
 	if (!(m->config.clip_norm >= 0) || !isfinite(m->config.clip_norm))

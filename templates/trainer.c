@@ -173,6 +173,7 @@ const nncc_model_t {{P}}_model = {
 		.shuffle = {{SHUFFLE}},
 		.init = {{INIT}},
 		.init_scale = {{INIT_SCALE}},
+		.init_biases = {{INIT_BIASES}},
 		.normalize = {{NORMALIZE}},
 		.threads = {{THREADS}},
 		.data_dir = {{DATA_DIR}},
