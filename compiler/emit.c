@@ -106,8 +106,9 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 		          p->layers[l].a, l + 1, safe(e, m->layers[l].name), kind.data);
 		buf_fini(&kind);
 	}
-	emit_line(e, " *   %-8s L = %s of a%zu against y, summed over the batch", "loss",
+	emit_line(e, " *   %-8s %s of a%zu against y, summed over the batch:", "loss",
 	          m->loss->name, m->n_layers);
+	emit_line(e, " *   %-8s %s", "", m->loss->formula);
 	emit_line(e, " *   %-8s every layer's g = dL/da (its output's gradient) and d = dL/dz,",
 	          "backward");
 	emit_line(e, " *   %-8s last layer first; the weight gradients dW, db summed over the batch", "");
@@ -234,6 +235,13 @@ static void emit_layers(Emitter *e)
 	}
 	emit_blank(e);
 	emit_line(e, "/* ==== backward, last layer first */");
+	if (!m->loss->folded) {
+		const LayerPlan *last = &e->plan->layers[m->n_layers - 1];
+		TmplVar v[] = {{"O", last->a}, {"ON", last->a}, {"G", last->g}, {"GN", last->g},
+		               {"OUT", last->out}};
+		emit_blank(e);
+		emit_tmpl(e, m->loss->tmpl, "backward", NULL, 0, v, ARRAY_LEN(v));
+	}
 	for (size_t l = m->n_layers; l-- > 0;) {
 		emit_blank(e);
 		m->layers[l].kind->code(e, l, PASS_BACKWARD);
@@ -263,6 +271,8 @@ static void emit_passes(Emitter *e)
 	e->indent--;
 	emit_tmpl(e, "trainer.c", "rows_backward", NULL, 0, NULL, 0);
 	e->indent++;
+	if (!m->loss->folded)
+		emit_line(e, "loss_backward(r0, r1);");
 	for (size_t l = m->n_layers; l-- > 0;)
 		emit_line(e, "%s_backward(r0, r1, tid);", p->layers[l].fn);
 	e->indent--;
@@ -436,6 +446,7 @@ static void emit_descriptor(Emitter *e)
 		{"DTYPE", m->dtype == DTYPE_F64 ? "NNCC_F64" : "NNCC_F32"},
 		{"HASH", arena_printf(A, "0x%016" PRIx64, model_shape_hash(A, m))},
 		{"OPTIMIZER", text_c_string(A, p->opt->name)},
+		{"LOSS", text_c_string(A, m->loss->name)},
 		{"N_HPARAMS", plan_num(A, p->opt->n_hparams)},
 		{"HPARAMS", p->opt->n_hparams ? "hparams" : "NULL"},
 		{"STATE", p->n_state ? "state" : "NULL"},

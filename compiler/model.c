@@ -943,12 +943,22 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 	const Node *loss = map_get(root, "loss");
 	if (!last->kind || (loss && (loss->kind != NODE_SCALAR || !loss_find(loss->str))))
 		return;  /* already reported */
-	const char *want = m->loss->output;
-	if (strcmp(last->kind->name, want) != 0)
-		diag_error(ctx, loss ? loss->loc : last->loc,
-		           "loss '%s'%s needs a %s output layer (the last layer \"%s\" is %s)",
-		           m->loss->name, loss ? "" : " (the default)",
-		           want, last->name, last->kind->name);
+	if (loss_fits(m->loss, last))
+		return;
+	/* Name what fits: the losses the last layer would take. */
+	const char *is = last->kind->has_activation
+	                     ? arena_printf(ctx->arena, "%s, %s", last->kind->name,
+	                                    activation_table[last->act].name)
+	                     : last->kind->name;
+	const char *fits = "";
+	for (size_t k = 0; k < loss_count; k++)
+		if (loss_fits(&loss_table[k], last))
+			fits = arena_printf(ctx->arena, "%s%s%s", fits, *fits ? " or " : "; loss ",
+			                    loss_table[k].name);
+	diag_error(ctx, loss ? loss->loc : last->loc,
+	           "loss '%s'%s needs %s (the last layer \"%s\" is %s%s%s)", m->loss->name,
+	           loss ? "" : " (the default)", loss_output_text(ctx->arena, m->loss), last->name,
+	           is, fits, *fits ? " fits it" : "");
 }
 
 /* Fills in/out, the parameter tensors and n_params; only when every layer

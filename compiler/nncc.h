@@ -300,18 +300,29 @@ extern const OptimizerInfo optimizer_table[];
 extern const size_t optimizer_count;
 const OptimizerInfo *optimizer_find(const char *name);   /* NULL if there is none */
 
-/* Losses, one row each (optim.c): the output layer kind each needs (its
- * gradient is folded into that kind's backward pass) and the template
- * with its `loss` section. */
+/* Losses, one row each (optim.c): the output layer each needs and the
+ * template with its `loss` section (the generated loss()).  A folded loss's
+ * gradient is part of its output kind's backward pass (softmax + cross
+ * entropy); otherwise the template's `backward` section writes the output
+ * layer's g = dL/da, which that layer's backward takes as any other. */
 struct LossInfo {
 	const char *name;          /* YAML word */
 	const char *output;        /* the last layer's kind (its name) */
+	unsigned acts;             /* a kind with an activation: the ones it may
+	                              have (bits 1u << ACT_*) */
+	bool folded;
 	const char *tmpl;
+	const char *formula;       /* one line for the generated file's header */
 };
 
 extern const LossInfo loss_table[];
 extern const size_t loss_count;
-const LossInfo *loss_find(const char *name);   /* NULL if there is none */
+const LossInfo *loss_find(const char *name);
+/* Whether layer L may be the last one under loss l. */
+bool loss_fits(const LossInfo *l, const Layer *L);
+/* "a softmax output layer", "a dense output layer with activation sigmoid
+ * or linear" (arena-allocated). */
+const char *loss_output_text(Arena *A, const LossInfo *l);   /* NULL if there is none */
 
 /* ---- tmpl.c: template expansion.  A template is C text with {{NAME}}
  * placeholders, split into sections by lines "//@ section NAME".  Expansion

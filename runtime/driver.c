@@ -164,8 +164,8 @@ static const opt_def_t opt_defs[] = {
 	 "state and step, data position"},
 	{"eval-every", "N", OPT_POSITIVE, OFF(eval_every),
 	 "every N iterations (and at the start and the\n"
-	 "end) compute the mean cross-entropy over the\n"
-	 "whole training set"},
+	 "end) compute the mean loss over the whole\n"
+	 "training set"},
 	{"eval-test", NULL, OPT_SET, OFF(eval_test),
 	 "with --eval-every or --log, also compute the\ntest accuracy"},
 	{"log", "FILE.csv", OPT_STR, OFF(log),
@@ -174,7 +174,7 @@ static const opt_def_t opt_defs[] = {
 	 "(training time so far); without --eval-every,\n"
 	 "evaluate about 50 times"},
 	{"plot", "FILE.svg", OPT_STR, OFF(plot),
-	 "draw the training cross-entropy against the\n"
+	 "draw the mean training loss against the\n"
 	 "iterations (evaluated as for --log, at least\n"
 	 "10 points)"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
@@ -1094,10 +1094,14 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 		char title[256];
 		FILE *f = fopen(o->plot, "w");
 		int bad = !f;
-		snprintf(title, sizeof title, "%s: training cross-entropy", m->name);
+		char axis[128];
+		snprintf(title, sizeof title, "%s: training %s", m->name,
+		         m->loss_name ? m->loss_name : "loss");
+		snprintf(axis, sizeof axis, "mean %s (training set)",
+		         m->loss_name ? m->loss_name : "loss");
 		if (f) {
-			bad = nncc_plot_svg(f, title, "iteration", "mean cross-entropy (training set)",
-			                    r->curve_x, r->curve_y, r->curve_n);
+			bad = nncc_plot_svg(f, title, "iteration", axis, r->curve_x, r->curve_y,
+			                    r->curve_n);
 			bad |= fclose(f);
 		}
 		if (bad) {

@@ -275,6 +275,7 @@ typedef struct nncc_model {
 	const nncc_hparam_t *hparams;
 	size_t n_state;
 	void *state;
+	const char *loss_name;   /* the loss's YAML word: "cross_entropy", "squared_error" */
 	nncc_config_t config;
 
 	/* Forward pass for n samples x[n][n_inputs]; fills every layer's ACT. */

@@ -162,6 +162,7 @@ const nncc_model_t {{P}}_model = {
 	.hparams = {{HPARAMS}},
 	.n_state = OPT_STATE,
 	.state = {{STATE}},
+	.loss_name = {{LOSS}},
 	.config = {
 		.learning_rate = {{LR}},
 		.schedule = { {{SCHEDULE}} },

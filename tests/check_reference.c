@@ -31,6 +31,7 @@
 #define K_FUSED 2        /* then steps through step() (when B <= max_batch) */
 #define K_OPTIMIZER 22   /* steps of an optimizer network (bias correction, state) */
 #define N_GENERATED 25   /* networks drawn by the seeded generator */
+#define N_SQUARED 8      /* squared-error networks */
 /* The precision the compared gradients are known to (the grads check's own
  * tolerance is looser; what the kernels reach is about this): below it a
  * normalising optimizer's update of a near-zero gradient is undetermined. */
@@ -65,7 +66,8 @@ static void net_describe(Net *n)
 	for (size_t l = 0; l < n->n_dense; l++)
 		len += snprintf(d + len, sizeof d - (size_t)len, " -> %zu %s", n->units[l],
 		                activation_table[n->act[l]].name);
-	snprintf(d + len, sizeof d - (size_t)len, " -> softmax, batch_size %s", n->batch);
+	snprintf(d + len, sizeof d - (size_t)len, " -> %s, batch_size %s",
+	         n->loss ? n->loss : "softmax", n->batch);
 	memcpy(n->desc, d, sizeof d);
 }
 
@@ -183,6 +185,57 @@ static void matrix_optimizers(uint64_t seed)
 		char d[sizeof n->desc];
 		snprintf(d, sizeof d, "%.150s, optimizer %.90s", n->desc, opts[i].yaml);
 		memcpy(n->desc, d, sizeof d);
+	}
+}
+
+/* Networks s00..: the squared-error loss on a sigmoid or linear output
+ * (no softmax), depth 1-3, shapes from their own seeded decks, batch sizes
+ * 1, 3, 20 and full; the last is 784-100-10 sigmoid at batch 64, big enough
+ * that both passes run on the pool. */
+static void matrix_losses(uint64_t seed)
+{
+	static const size_t inputs[] = {2, 7, 17, 33};
+	static const size_t units[] = {1, 3, 13, 33};
+	static const size_t classes[] = {2, 3, 7, 10};
+	static const size_t acts[] = {ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU};
+	static const size_t outs[] = {ACT_SIGMOID, ACT_LINEAR};
+	static const size_t batches[] = {1, 3, 20, 0};
+	Deck di = {inputs, 4, 0, {0}}, du = {units, 4, 0, {0}}, dc = {classes, 4, 0, {0}};
+	Deck da = {acts, 4, 0, {0}}, dout = {outs, 2, 0, {0}}, db = {batches, 4, 0, {0}};
+	nncc_rng_t r;
+
+	nncc_rng_seed(&r, seed ^ 0x7371756172656421ULL);   /* "squared!" */
+	for (size_t i = 0; i < N_SQUARED; i++) {
+		Net *n = &G.nets[G.n_nets++];
+		snprintf(n->id, sizeof n->id, "s%02zu", i);
+		n->seed = nncc_rng_next(&r);
+		n->loss = "squared_error";
+		n->lr = LR;
+		if (i + 1 == N_SQUARED) {
+			n->inputs = 784;
+			n->n_dense = 2;
+			n->units[0] = 100;
+			n->act[0] = ACT_RELU;
+			n->units[1] = 10;
+			n->act[1] = ACT_SIGMOID;
+			snprintf(n->batch, sizeof n->batch, "64");
+			net_describe(n);
+			continue;
+		}
+		n->inputs = deck_deal(&di, &r);
+		n->n_dense = i % 3 + 1;
+		for (size_t l = 0; l + 1 < n->n_dense; l++) {
+			n->units[l] = deck_deal(&du, &r);
+			n->act[l] = (Activation)deck_deal(&da, &r);
+		}
+		n->units[n->n_dense - 1] = deck_deal(&dc, &r);
+		n->act[n->n_dense - 1] = (Activation)deck_deal(&dout, &r);
+		size_t b = deck_deal(&db, &r);
+		if (b)
+			snprintf(n->batch, sizeof n->batch, "%zu", b);
+		else
+			snprintf(n->batch, sizeof n->batch, "full");
+		net_describe(n);
 	}
 }
 
@@ -378,6 +431,7 @@ int main(void)
 	matrix_setup("check_reference");
 	matrix_generate(G.seed);
 	matrix_optimizers(G.seed);
+	matrix_losses(G.seed);
 	matrix_examples(G.seed);
 	return matrix_run("reference", test_matrix);
 }

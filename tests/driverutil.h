@@ -159,6 +159,7 @@ static const nncc_model_t blob_model = {
 	.params = params,
 	.grads = grads,
 	.optimizer = "blobsgd",
+	.loss_name = "cross_entropy",
 	.n_hparams = 3,
 	.hparams = blob_hparams,
 	.config = {
