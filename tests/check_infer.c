@@ -23,31 +23,29 @@
 
 /* A small net of every activation: 20 -> 16 sigmoid -> 12 tanh -> 9 relu
  * -> 7 linear -> softmax. */
-static const char *const small_yaml =
-	"network: small\n"
-	"input: 20\n"
-	"dtype: %s\n"
-	"layers:\n"
-	"  - { name: h1, type: dense, units: 16, activation: sigmoid }\n"
-	"  - { name: h2, type: dense, units: 12, activation: tanh }\n"
+#define SMALL_HIDDEN                                                   \
+	"network: small\n"                                                 \
+	"input: 20\n"                                                      \
+	"dtype: %s\n"                                                      \
+	"layers:\n"                                                        \
+	"  - { name: h1, type: dense, units: 16, activation: sigmoid }\n"  \
+	"  - { name: h2, type: dense, units: 12, activation: tanh }\n"     \
 	"  - { name: h3, type: dense, units: 9, activation: relu }\n"
+#define SMALL_TRAINING "training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n"
+
+static const char *const small_yaml =
+	SMALL_HIDDEN
 	"  - { name: out, type: dense, units: 7, activation: linear }\n"
 	"  - type: softmax\n"
-	"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n";
+	SMALL_TRAINING;
 
-/* The same layers under squared error: a sigmoid output, no softmax, so
- * the exported outputs are the last dense layer's. */
+/* The same hidden layers under squared error: a sigmoid output, no
+ * softmax, so the exported outputs are the last dense layer's. */
 static const char *const squared_yaml =
-	"network: small\n"
-	"input: 20\n"
-	"dtype: %s\n"
-	"layers:\n"
-	"  - { name: h1, type: dense, units: 16, activation: sigmoid }\n"
-	"  - { name: h2, type: dense, units: 12, activation: tanh }\n"
-	"  - { name: h3, type: dense, units: 9, activation: relu }\n"
+	SMALL_HIDDEN
 	"  - { name: out, type: dense, units: 7, activation: sigmoid }\n"
 	"loss: squared_error\n"
-	"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n";
+	SMALL_TRAINING;
 
 static const char *const other_yaml =
 	"network: small\n"

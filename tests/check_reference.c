@@ -71,6 +71,49 @@ static void net_describe(Net *n)
 	memcpy(n->desc, d, sizeof d);
 }
 
+/* YAML batch_size b, 0 = full. */
+static void net_batch(Net *n, size_t b)
+{
+	if (b)
+		snprintf(n->batch, sizeof n->batch, "%zu", b);
+	else
+		snprintf(n->batch, sizeof n->batch, "full");
+}
+
+/* The decks a small network of the o and s series is dealt from; `out` (the
+ * output layer's activation) may be `acts` itself. */
+typedef struct Decks {
+	Deck *in, *units, *classes, *acts, *out, *batch;
+} Decks;
+
+/* depth dense layers: inputs, then each hidden layer's units and
+ * activation, the classes, the output's activation, the batch. */
+static void net_deal(Net *n, size_t depth, const Decks *k, nncc_rng_t *r)
+{
+	n->inputs = deck_deal(k->in, r);
+	n->n_dense = depth;
+	for (size_t l = 0; l + 1 < depth; l++) {
+		n->units[l] = deck_deal(k->units, r);
+		n->act[l] = (Activation)deck_deal(k->acts, r);
+	}
+	n->units[depth - 1] = deck_deal(k->classes, r);
+	n->act[depth - 1] = (Activation)deck_deal(k->out, r);
+	net_batch(n, deck_deal(k->batch, r));
+}
+
+/* 784 -> 100 relu -> 10 `out` at batch 64: big enough that both passes
+ * run on the pool. */
+static void net_big(Net *n, Activation out)
+{
+	n->inputs = 784;
+	n->n_dense = 2;
+	n->units[0] = 100;
+	n->act[0] = ACT_RELU;
+	n->units[1] = 10;
+	n->act[1] = out;
+	net_batch(n, 64);
+}
+
 /* Networks m00.. from the base seed: depth 1-4 hidden layers (i % 4 + 1)
  * plus the output layer; inputs, units, classes, activations and batch
  * sizes dealt from decks.  Only the last has a single class: its gradient
@@ -101,11 +144,7 @@ static void matrix_generate(uint64_t seed)
 		if (i + 1 == N_GENERATED)   /* one degenerate softmax: 1 class, loss 0 */
 			n->units[n->n_dense - 1] = 1;
 		n->act[n->n_dense - 1] = (Activation)deck_deal(&dout, &r);
-		size_t b = deck_deal(&db, &r);
-		if (b)
-			snprintf(n->batch, sizeof n->batch, "%zu", b);
-		else
-			snprintf(n->batch, sizeof n->batch, "full");
+		net_batch(n, deck_deal(&db, &r));
 		n->lr = LR;
 		net_describe(n);
 	}
@@ -147,6 +186,7 @@ static void matrix_optimizers(uint64_t seed)
 	static const size_t batches[] = {1, 3, 20, 0};
 	Deck di = {inputs, 4, 0, {0}}, du = {units, 4, 0, {0}}, dc = {classes, 4, 0, {0}};
 	Deck da = {acts, 4, 0, {0}}, db = {batches, 4, 0, {0}};
+	const Decks k = {&di, &du, &dc, &da, &da, &db};
 	size_t n_opts = sizeof opts / sizeof opts[0];
 	nncc_rng_t r;
 
@@ -158,29 +198,10 @@ static void matrix_optimizers(uint64_t seed)
 		snprintf(n->optimizer, sizeof n->optimizer, "%s", opts[i].yaml);
 		n->lr = opts[i].lr;
 		n->steps = K_OPTIMIZER;
-		if (i + 2 >= n_opts) {
-			n->inputs = 784;
-			n->n_dense = 2;
-			n->units[0] = 100;
-			n->act[0] = ACT_RELU;
-			n->units[1] = 10;
-			n->act[1] = ACT_LINEAR;
-			snprintf(n->batch, sizeof n->batch, "64");
-		} else {
-			n->inputs = deck_deal(&di, &r);
-			n->n_dense = i % 3 + 1;
-			for (size_t l = 0; l + 1 < n->n_dense; l++) {
-				n->units[l] = deck_deal(&du, &r);
-				n->act[l] = (Activation)deck_deal(&da, &r);
-			}
-			n->units[n->n_dense - 1] = deck_deal(&dc, &r);
-			n->act[n->n_dense - 1] = (Activation)deck_deal(&da, &r);
-			size_t b = deck_deal(&db, &r);
-			if (b)
-				snprintf(n->batch, sizeof n->batch, "%zu", b);
-			else
-				snprintf(n->batch, sizeof n->batch, "full");
-		}
+		if (i + 2 >= n_opts)
+			net_big(n, ACT_LINEAR);
+		else
+			net_deal(n, i % 3 + 1, &k, &r);
 		net_describe(n);
 		char d[sizeof n->desc];
 		snprintf(d, sizeof d, "%.150s, optimizer %.90s", n->desc, opts[i].yaml);
@@ -202,6 +223,7 @@ static void matrix_losses(uint64_t seed)
 	static const size_t batches[] = {1, 3, 20, 0};
 	Deck di = {inputs, 4, 0, {0}}, du = {units, 4, 0, {0}}, dc = {classes, 4, 0, {0}};
 	Deck da = {acts, 4, 0, {0}}, dout = {outs, 2, 0, {0}}, db = {batches, 4, 0, {0}};
+	const Decks k = {&di, &du, &dc, &da, &dout, &db};
 	nncc_rng_t r;
 
 	nncc_rng_seed(&r, seed ^ 0x7371756172656421ULL);   /* "squared!" */
@@ -211,30 +233,10 @@ static void matrix_losses(uint64_t seed)
 		n->seed = nncc_rng_next(&r);
 		n->loss = "squared_error";
 		n->lr = LR;
-		if (i + 1 == N_SQUARED) {
-			n->inputs = 784;
-			n->n_dense = 2;
-			n->units[0] = 100;
-			n->act[0] = ACT_RELU;
-			n->units[1] = 10;
-			n->act[1] = ACT_SIGMOID;
-			snprintf(n->batch, sizeof n->batch, "64");
-			net_describe(n);
-			continue;
-		}
-		n->inputs = deck_deal(&di, &r);
-		n->n_dense = i % 3 + 1;
-		for (size_t l = 0; l + 1 < n->n_dense; l++) {
-			n->units[l] = deck_deal(&du, &r);
-			n->act[l] = (Activation)deck_deal(&da, &r);
-		}
-		n->units[n->n_dense - 1] = deck_deal(&dc, &r);
-		n->act[n->n_dense - 1] = (Activation)deck_deal(&dout, &r);
-		size_t b = deck_deal(&db, &r);
-		if (b)
-			snprintf(n->batch, sizeof n->batch, "%zu", b);
+		if (i + 1 == N_SQUARED)
+			net_big(n, ACT_SIGMOID);
 		else
-			snprintf(n->batch, sizeof n->batch, "full");
+			net_deal(n, i % 3 + 1, &k, &r);
 		net_describe(n);
 	}
 }
