@@ -382,7 +382,7 @@ static double train_batch(bench_t *bn, size_t B, double lr)
 static void bench_init_params(bench_t *bn)
 {
 	nncc_err_t err;
-	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1);
+	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1, 1);
 	if (bn->m->n_state)
 		memset(bn->m->state, 0, bn->m->n_state * bn->m->n_params * bn->rsize);
 	nncc_stream_fini(&bn->stream);

@@ -172,13 +172,13 @@ static void *naive_tensor(int which, size_t layer)
 
 #if HID > 0
 static const nncc_param_t naive_hidden[] = {
-	{"W", W1_OFF, IN * HID, IN, HID, 0, IN, HID},
-	{"b", B1_OFF, HID, 1, HID, 1, IN, HID},
+	{"W", W1_OFF, IN * HID, IN, HID, 0, IN, HID, 1.0},
+	{"b", B1_OFF, HID, 1, HID, 1, IN, HID, 1.0},
 };
 #endif
 static const nncc_param_t naive_out[] = {
-	{"W", W2_OFF, L2_IN * OUT, L2_IN, OUT, 0, L2_IN, OUT},
-	{"b", B2_OFF, OUT, 1, OUT, 1, L2_IN, OUT},
+	{"W", W2_OFF, L2_IN * OUT, L2_IN, OUT, 0, L2_IN, OUT, 1.0},
+	{"b", B2_OFF, OUT, 1, OUT, 1, L2_IN, OUT, 1.0},
 };
 
 static const nncc_layer_t naive_layers[] = {
@@ -208,7 +208,7 @@ const nncc_model_t NAIVE_SYM = {
 	.grads = G,
 	.optimizer = "sgd",
 	.config = {.learning_rate = 0.1, .batch_size = MAXB, .iterations = 1, .seed = 1,
-	           .init = NNCC_INIT_NORMAL, .init_scale = 0.1, .normalize = NNCC_NORM_SCALE},
+	           .init = NNCC_INIT_NORMAL, .init_scale = 0.1, .init_biases = 1, .normalize = NNCC_NORM_SCALE},
 	.forward = naive_forward,
 	.loss = naive_loss,
 	.backward = naive_backward,

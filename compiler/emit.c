@@ -106,8 +106,9 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 		          p->layers[l].a, l + 1, safe(e, m->layers[l].name), kind.data);
 		buf_fini(&kind);
 	}
-	emit_line(e, " *   %-8s L = %s of a%zu against y, summed over the batch", "loss",
+	emit_line(e, " *   %-8s %s of a%zu against y, summed over the batch:", "loss",
 	          m->loss->name, m->n_layers);
+	emit_line(e, " *   %-8s %s", "", m->loss->formula);
 	emit_line(e, " *   %-8s every layer's g = dL/da (its output's gradient) and d = dL/dz,",
 	          "backward");
 	emit_line(e, " *   %-8s last layer first; the weight gradients dW, db summed over the batch", "");
@@ -250,6 +251,13 @@ static void emit_layers(Emitter *e)
 	}
 	emit_blank(e);
 	emit_line(e, "/* ==== backward, last layer first */");
+	if (!m->loss->folded) {
+		const LayerPlan *last = &e->plan->layers[m->n_layers - 1];
+		TmplVar v[] = {{"O", last->a}, {"ON", last->a}, {"G", last->g}, {"GN", last->g},
+		               {"OUT", last->out}};
+		emit_blank(e);
+		emit_tmpl(e, m->loss->tmpl, "backward", NULL, 0, v, ARRAY_LEN(v));
+	}
 	for (size_t l = m->n_layers; l-- > 0;) {
 		if (!has_backward(e->plan, l))
 			continue;
@@ -281,6 +289,8 @@ static void emit_passes(Emitter *e)
 	e->indent--;
 	emit_tmpl(e, "trainer.c", "rows_backward", NULL, 0, NULL, 0);
 	e->indent++;
+	if (!m->loss->folded)
+		emit_line(e, "loss_backward(r0, r1);");
 	for (size_t l = m->n_layers; l-- > 0;)
 		if (has_backward(p, l))
 			emit_line(e, "%s_backward(r0, r1, tid);", p->layers[l].fn);
@@ -324,9 +334,9 @@ static void emit_tables(Emitter *e)
 		emit_line(e, "static const nncc_param_t l%zu_tensors[%zu] = {", l + 1, L->n_tensors);
 		for (size_t t = 0; t < L->n_tensors; t++) {
 			const Tensor *T = &L->tensors[t];
-			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d, %zu, %zu},", text_c_string(A, T->name),
-			          p->layers[l].tensor[t], T->size, T->rows, T->cols, T->bias ? 1 : 0,
-			          T->fan_in, T->fan_out);
+			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d, %zu, %zu, %s},",
+			          text_c_string(A, T->name), p->layers[l].tensor[t], T->size, T->rows,
+			          T->cols, T->bias ? 1 : 0, T->fan_in, T->fan_out, text_double(A, T->gain));
 		}
 		emit_line(e, "};");
 	}
@@ -465,6 +475,7 @@ static void emit_descriptor(Emitter *e)
 		{"DTYPE", m->dtype == DTYPE_F64 ? "NNCC_F64" : "NNCC_F32"},
 		{"HASH", arena_printf(A, "0x%016" PRIx64, model_shape_hash(A, m))},
 		{"OPTIMIZER", text_c_string(A, p->opt->name)},
+		{"LOSS", text_c_string(A, m->loss->name)},
 		{"N_HPARAMS", plan_num(A, p->opt->n_hparams)},
 		{"HPARAMS", p->opt->n_hparams ? "hparams" : "NULL"},
 		{"STATE", p->n_state ? "state" : "NULL"},
@@ -482,6 +493,7 @@ static void emit_descriptor(Emitter *e)
 		{"SHUFFLE", t->shuffle ? "1" : "0"},
 		{"INIT", arena_printf(A, "NNCC_INIT_%s", text_upper(A, nncc_init_name(t->init)))},
 		{"INIT_SCALE", text_double(A, t->init_scale)},
+		{"INIT_BIASES", t->init_biases ? "1" : "0"},
 		{"NORMALIZE", arena_printf(A, "NNCC_NORM_%s", text_upper(A, nncc_norm_name(d->normalize)))},
 		{"THREADS", arena_printf(A, "%d", t->threads)},
 		{"DATA_DIR", text_c_string(A, d->dir)},

@@ -92,11 +92,15 @@ static size_t dense_out(const Layer *L, size_t in)
 }
 
 /* W (IN, OUT) input-major, then b (OUT); both initialised with the
- * layer's fan-in IN and fan-out OUT (as torch.nn.Linear's). */
+ * layer's fan-in IN and fan-out OUT (as torch.nn.Linear's) and the gain of
+ * its activation. */
 static size_t dense_tensors(Layer *L, size_t at)
 {
-	L->tensors[0] = (Tensor){"W", at, L->in * L->out, L->in, L->out, false, L->in, L->out};
-	L->tensors[1] = (Tensor){"b", at + L->in * L->out, L->out, 1, L->out, true, L->in, L->out};
+	double gain = activation_table[L->act].gain;
+	L->tensors[0] =
+		(Tensor){"W", at, L->in * L->out, L->in, L->out, false, L->in, L->out, gain};
+	L->tensors[1] =
+		(Tensor){"b", at + L->in * L->out, L->out, 1, L->out, true, L->in, L->out, gain};
 	return 2;
 }
 

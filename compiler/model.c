@@ -36,13 +36,13 @@ typedef struct EnumTable {
 
 /* The activation rows of nncc_act.h, as text. */
 const ActivationInfo activation_table[ACT_COUNT] = {
-#define X(ID, name, fwd, deriv) [ACT_##ID] = {"ACT_" #ID, #name, #fwd, #deriv},
+#define X(ID, name, fwd, deriv, gain) [ACT_##ID] = {"ACT_" #ID, #name, #fwd, #deriv, gain},
 	NNCC_ACTIVATIONS(X)
 #undef X
 };
 
 static const EnumName act_names[] = {
-#define X(ID, name, fwd, deriv) {#name, ACT_##ID},
+#define X(ID, name, fwd, deriv, gain) {#name, ACT_##ID},
 	NNCC_ACTIVATIONS(X)
 #undef X
 	{"identity", ACT_LINEAR},  /* alias */
@@ -75,7 +75,9 @@ static const EnumName unit_names[] = {
 
 static const EnumTable act_table = ENUM_TABLE("activation", act_names);
 static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
+static const EnumName biases_names[] = {{"zero", 0}, {"drawn", 1}};
 static const EnumTable init_table = ENUM_TABLE("distribution", init_names);
+static const EnumTable biases_table = ENUM_TABLE("biases", biases_names);
 static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
 static const EnumTable unit_table = ENUM_TABLE("unit", unit_names);
 static const EnumTable metric_table = ENUM_TABLE("metric", metric_names);
@@ -883,12 +885,29 @@ static void field_schedule(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	}
 }
 
+/* normal and uniform take a scale and draw the biases by default (as
+ * before the others existed); torch.nn.init's schemes take their spread
+ * from the layer and leave the biases zero unless told. */
+static void init_check(Ctx *ctx, const Node *map, void *obj)
+{
+	Training *t = obj;
+	const Node *scale = map_get(map, "scale"), *biases = map_get(map, "biases");
+	bool scaled = t->init == NNCC_INIT_NORMAL || t->init == NNCC_INIT_UNIFORM;
+	if (scale && !scaled)
+		diag_error(ctx, scale->loc, "'scale' applies to normal and uniform, not to %s (its "
+		           "spread comes from the layer's sizes and activation)",
+		           nncc_init_name(t->init));
+	if (!biases)
+		t->init_biases = scaled;
+}
+
 static const Field init_fields[] = {
 	{"distribution", NODE_SCALAR, field_enum, offsetof(Training, init), false, &init_table},
 	{"scale", NODE_SCALAR, field_positive, offsetof(Training, init_scale), false, NULL},
+	{"biases", NODE_SCALAR, field_enum, offsetof(Training, init_biases), false, &biases_table},
 };
 static const Table init_tbl = {init_fields, sizeof init_fields / sizeof init_fields[0],
-                               "in 'training.init'", NULL, NULL};
+                               "in 'training.init'", init_check, NULL};
 
 /* early_stopping: {patience, metric, min_delta} (docs/format.md). */
 static const Field early_fields[] = {
@@ -956,6 +975,7 @@ static void model_defaults(Model *m)
 	m->train.shuffle = false;
 	m->train.init = NNCC_INIT_NORMAL;
 	m->train.init_scale = 0.1;
+	m->train.init_biases = 1;
 	m->train.threads = 0;
 	m->data.dir = "data/mnist";
 	for (int i = 0; i < NNCC_DATA_FILES; i++)
@@ -1008,12 +1028,22 @@ static void check_layer_order(Ctx *ctx, Model *m, const Node *root)
 	const Node *loss = map_get(root, "loss");
 	if (!last->kind || (loss && (loss->kind != NODE_SCALAR || !loss_find(loss->str))))
 		return;  /* already reported */
-	const char *want = m->loss->output;
-	if (strcmp(last->kind->name, want) != 0)
-		diag_error(ctx, loss ? loss->loc : last->loc,
-		           "loss '%s'%s needs a %s output layer (the last layer \"%s\" is %s)",
-		           m->loss->name, loss ? "" : " (the default)",
-		           want, last->name, last->kind->name);
+	if (loss_fits(m->loss, last))
+		return;
+	/* Name what fits: the losses the last layer would take. */
+	const char *is = last->kind->has_activation
+	                     ? arena_printf(ctx->arena, "%s, %s", last->kind->name,
+	                                    activation_table[last->act].name)
+	                     : last->kind->name;
+	const char *fits = "";
+	for (size_t k = 0; k < loss_count; k++)
+		if (loss_fits(&loss_table[k], last))
+			fits = arena_printf(ctx->arena, "%s%s%s", fits, *fits ? " or " : "; loss ",
+			                    loss_table[k].name);
+	diag_error(ctx, loss ? loss->loc : last->loc,
+	           "loss '%s'%s needs %s (the last layer \"%s\" is %s%s%s)", m->loss->name,
+	           loss ? "" : " (the default)", loss_output_text(ctx->arena, m->loss), last->name,
+	           is, fits, *fits ? " fits it" : "");
 }
 
 /* Fills in/out, the parameter tensors and n_params; only when every layer
@@ -1101,8 +1131,8 @@ nncc_layer_t model_layer_desc(Arena *a, const Model *m, size_t l)
 	nncc_param_t *ts = arena_alloc(a, (L->n_tensors ? L->n_tensors : 1) * sizeof *ts);
 	for (size_t t = 0; t < L->n_tensors; t++) {
 		const Tensor *T = &L->tensors[t];
-		ts[t] = (nncc_param_t){T->name,   T->offset, T->size,   T->rows,
-		                       T->cols,   T->bias,   T->fan_in, T->fan_out};
+		ts[t] = (nncc_param_t){T->name, T->offset, T->size,   T->rows,    T->cols,
+		                       T->bias, T->fan_in, T->fan_out, T->gain};
 	}
 	return (nncc_layer_t){
 		.name = L->name,

@@ -98,7 +98,7 @@ const char *node_kind_name(NodeKind k);   /* "a scalar", "a mapping", ... */
 #include "../runtime/nncc_act.h"
 
 typedef enum Activation {
-#define X(ID, name, fwd, deriv) ACT_##ID,
+#define X(ID, name, fwd, deriv, gain) ACT_##ID,
 	NNCC_ACTIVATIONS(X)
 #undef X
 	ACT_COUNT
@@ -109,6 +109,7 @@ typedef struct ActivationInfo {
 	const char *name;      /* YAML word */
 	const char *forward;   /* f(x), as written in nncc_act.h */
 	const char *deriv;     /* f'(x) in terms of y = f(x) */
+	double gain;           /* torch.nn.init.calculate_gain's */
 } ActivationInfo;
 
 extern const ActivationInfo activation_table[ACT_COUNT];
@@ -129,6 +130,7 @@ typedef struct Tensor {
 	size_t rows, cols;    /* a vector is 1 x n */
 	bool bias;            /* a bias: weight decay can leave it out */
 	size_t fan_in, fan_out; /* the init rule's sizes (nncc_param_t) */
+	double gain;          /* and its activation's gain */
 } Tensor;
 
 #define NNCC_MAX_TENSORS 4
@@ -164,7 +166,8 @@ typedef struct Training {
 	uint64_t seed;
 	bool shuffle;
 	int init;              /* nncc_init_t */
-	double init_scale;
+	double init_scale;     /* normal and uniform only */
+	int init_biases;       /* 1: drawn as the weights, 0: zero (an enum field) */
 	int threads;           /* 0 = all cores */
 } Training;
 
@@ -306,18 +309,29 @@ extern const OptimizerInfo optimizer_table[];
 extern const size_t optimizer_count;
 const OptimizerInfo *optimizer_find(const char *name);   /* NULL if there is none */
 
-/* Losses, one row each (optim.c): the output layer kind each needs (its
- * gradient is folded into that kind's backward pass) and the template
- * with its `loss` section. */
+/* Losses, one row each (optim.c): the output layer each needs and the
+ * template with its `loss` section (the generated loss()).  A folded loss's
+ * gradient is part of its output kind's backward pass (softmax + cross
+ * entropy); otherwise the template's `backward` section writes the output
+ * layer's g = dL/da, which that layer's backward takes as any other. */
 struct LossInfo {
 	const char *name;          /* YAML word */
 	const char *output;        /* the last layer's kind (its name) */
+	unsigned acts;             /* a kind with an activation: the ones it may
+	                              have (bits 1u << ACT_*) */
+	bool folded;
 	const char *tmpl;
+	const char *formula;       /* one line for the generated file's header */
 };
 
 extern const LossInfo loss_table[];
 extern const size_t loss_count;
-const LossInfo *loss_find(const char *name);   /* NULL if there is none */
+const LossInfo *loss_find(const char *name);
+/* Whether layer L may be the last one under loss l. */
+bool loss_fits(const LossInfo *l, const Layer *L);
+/* "a softmax output layer", "a dense output layer with activation sigmoid
+ * or linear" (arena-allocated). */
+const char *loss_output_text(Arena *A, const LossInfo *l);   /* NULL if there is none */
 
 /* ---- tmpl.c: template expansion.  A template is C text with {{NAME}}
  * placeholders, split into sections by lines "//@ section NAME".  Expansion

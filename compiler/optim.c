@@ -139,9 +139,16 @@ const OptimizerInfo *optimizer_find(const char *name)
 	return NULL;
 }
 
-/* The first row is the default (`loss` left out). */
+/* The first row is the default (`loss` left out).  Squared error takes
+ * the outputs the tutorial applies it to: sigmoid, whose (0, 1) matches the
+ * one-hot targets, and linear.  Not relu: an output unit whose z < 0 for
+ * every sample gets no gradient and never learns its class back; not tanh:
+ * its "off" target 0 sits in the middle of (-1, 1), not at a saturated end. */
 const LossInfo loss_table[] = {
-	{"cross_entropy", "softmax", "cross_entropy.c"},
+	{"cross_entropy", "softmax", 0, true, "cross_entropy.c",
+	 "L = sum_s -log a[s][y_s]; dL/dz = a - onehot(y) at the softmax input"},
+	{"squared_error", "dense", 1u << ACT_SIGMOID | 1u << ACT_LINEAR, false, "squared_error.c",
+	 "L = sum_s 1/2 sum_i (a[s][i] - onehot(y_s)[i])^2; dL/da = a - onehot(y)"},
 };
 const size_t loss_count = ARRAY_LEN(loss_table);
 
@@ -151,4 +158,20 @@ const LossInfo *loss_find(const char *name)
 		if (strcmp(loss_table[k].name, name) == 0)
 			return &loss_table[k];
 	return NULL;
+}
+
+bool loss_fits(const LossInfo *l, const Layer *L)
+{
+	return strcmp(L->kind->name, l->output) == 0 &&
+	       (!L->kind->has_activation || (l->acts >> L->act & 1));
+}
+
+const char *loss_output_text(Arena *A, const LossInfo *l)
+{
+	const char *s = arena_printf(A, "a %s output layer", l->output);
+	for (size_t a = 0, k = 0; l->acts && a < ACT_COUNT; a++)
+		if (l->acts >> a & 1)
+			s = arena_printf(A, "%s%s%s", s, k++ ? " or " : " with activation ",
+			                 activation_table[a].name);
+	return s;
 }

@@ -80,7 +80,11 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	lp->k = k;
 	lp->fn = layer_fn(A, m, l);
 	lp->a = arena_printf(A, "a%zu", k);
-	lp->g = l + 1 < m->n_layers && grad_needed(m, l) ? arena_printf(A, "g%zu", k) : NULL;
+	/* g: the layer above reads it (grad_needed), or, for the last layer, a
+	 * loss that is not folded into it writes it */
+	lp->g = (l + 1 < m->n_layers ? grad_needed(m, l) : !m->loss->folded)
+	            ? arena_printf(A, "g%zu", k)
+	            : NULL;
 	lp->d = L->n_tensors ? arena_printf(A, "d%zu", k) : NULL;
 	lp->x = l == 0 ? "kern_job.x" : arena_printf(A, "&a%zu[0][0]", l);
 	lp->xn = l == 0 ? "x" : arena_printf(A, "a%zu", l);
@@ -110,10 +114,10 @@ static int plan_check(Ctx *ctx, const Model *m)
 		}
 	}
 	const Layer *last = m->n_layers ? &m->layers[m->n_layers - 1] : NULL;
-	if (!last || strcmp(last->kind->name, m->loss->output) != 0) {
+	if (!last || !loss_fits(m->loss, last)) {
 		diag_error(ctx, last ? last->loc : (Loc){m->path, 0, 0},
-		           "the trainer needs a %s layer last (loss %s)",
-		           m->loss->output, m->loss->name);
+		           "the trainer needs %s last (loss %s)",
+		           loss_output_text(ctx->arena, m->loss), m->loss->name);
 		return -1;
 	}
 	return 0;

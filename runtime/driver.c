@@ -177,8 +177,8 @@ static const opt_def_t opt_defs[] = {
 	 "state and step, data position"},
 	{"eval-every", "N", OPT_POSITIVE, OFF(eval_every),
 	 "every N iterations (and at the start and the\n"
-	 "end) compute the mean cross-entropy over the\n"
-	 "whole training set"},
+	 "end) compute the mean loss over the whole\n"
+	 "training set"},
 	{"eval-test", NULL, OPT_SET, OFF(eval_test),
 	 "with --eval-every or --log, also compute the\ntest accuracy"},
 	{"log", "FILE.csv", OPT_STR, OFF(log),
@@ -187,7 +187,7 @@ static const opt_def_t opt_defs[] = {
 	 "(training time so far); without --eval-every,\n"
 	 "evaluate about 50 times"},
 	{"plot", "FILE.svg", OPT_STR, OFF(plot),
-	 "draw the training cross-entropy against the\n"
+	 "draw the mean training loss against the\n"
 	 "iterations (evaluated as for --log, at least\n"
 	 "10 points)"},
 	{"train-limit", "N", OPT_POSITIVE, OFF(train_limit),
@@ -1017,7 +1017,7 @@ static int run_load(run_t *r)
 		if (r->o->resume && resume_state(r))
 			return 1;
 	} else {
-		nncc_init_params(m, c->init, c->init_scale, r->o->seed);
+		nncc_init_params(m, c->init, c->init_scale, c->init_biases, r->o->seed);
 	}
 	if (!r->norm.dim) { /* nothing loaded: fit on the samples trained on */
 		nncc_dataset_t fit = r->train;
@@ -1343,15 +1343,19 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 		char title[256];
 		FILE *f = fopen(o->plot, "w");
 		int bad = !f;
-		snprintf(title, sizeof title, "%s: training cross-entropy", m->name);
+		const char *loss = m->loss_name ? m->loss_name : "loss";
+		char axis[128];
 		nncc_series_t curves[2] = {{"training", r->curve_x, r->curve_y, r->curve_n},
 		                           {"validation", r->curve_x, r->curve_v, r->curve_n}};
-		if (r->n_val)
-			snprintf(title, sizeof title, "%s: training and validation cross-entropy", m->name);
+		if (r->n_val) {
+			snprintf(title, sizeof title, "%s: training and validation %s", m->name, loss);
+			snprintf(axis, sizeof axis, "mean %s", loss);
+		} else {
+			snprintf(title, sizeof title, "%s: training %s", m->name, loss);
+			snprintf(axis, sizeof axis, "mean %s (training set)", loss);
+		}
 		if (f) {
-			bad = nncc_plot_svg(f, title, "iteration",
-			                    r->n_val ? "mean cross-entropy" : "mean cross-entropy (training set)",
-			                    curves, r->n_val ? 2 : 1);
+			bad = nncc_plot_svg(f, title, "iteration", axis, curves, r->n_val ? 2 : 1);
 			bad |= fclose(f);
 		}
 		if (bad) {
@@ -1490,6 +1494,8 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 		            m->max_batch, m->n_inputs, m->n_outputs);
 	if (!strcmp(nncc_init_name(m->config.init), "?"))
 		return fail(m, "model has an unknown init kind %d", m->config.init);
+	if (m->config.init_biases != 0 && m->config.init_biases != 1)
+		return fail(m, "model has an invalid init_biases %d", m->config.init_biases);
 	if (!strcmp(nncc_schedule_name(m->config.schedule.type), "?"))
 		return fail(m, "model has an unknown learning-rate schedule %d", m->config.schedule.type);
 	if (!(m->config.clip_norm >= 0) || !isfinite(m->config.clip_norm))

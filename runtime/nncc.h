@@ -46,10 +46,15 @@ typedef enum nncc_norm {
 #undef NNCC_X
 } nncc_norm_t;
 
-/* Initial weights (docs/weights.md). */
-#define NNCC_INITS(X)                                          \
-	X(NORMAL, 1, normal, "N(0,1) * scale, weights and biases") \
-	X(UNIFORM, 2, uniform, "U(-1,1) * scale, weights and biases")
+/* Initial weights (docs/weights.md).  The last four are torch.nn.init's,
+ * from a tensor's fan_in, fan_out and gain (nncc_param_t). */
+#define NNCC_INITS(X)                                                               \
+	X(NORMAL, 1, normal, "N(0,1) * scale")                                          \
+	X(UNIFORM, 2, uniform, "U(-1,1) * scale")                                       \
+	X(XAVIER_UNIFORM, 3, xavier_uniform, "U(-a,a), a = gain sqrt(6/(fan_in+fan_out))") \
+	X(XAVIER_NORMAL, 4, xavier_normal, "N(0,1) * gain sqrt(2/(fan_in+fan_out))")    \
+	X(KAIMING_UNIFORM, 5, kaiming_uniform, "U(-a,a), a = gain sqrt(3/fan_in)")      \
+	X(KAIMING_NORMAL, 6, kaiming_normal, "N(0,1) * gain / sqrt(fan_in)")
 
 typedef enum nncc_init {
 #define NNCC_X(ID, v, name, doc) NNCC_INIT_##ID = v,
@@ -115,10 +120,11 @@ typedef struct nncc_param {
 	size_t rows, cols;       /* a vector is 1 x n */
 	int bias;                /* 1 for a bias (weight decay may skip it) */
 	/* Its initialisation rule's sizes: the fan-in and fan-out of the layer
-	 * it belongs to (dense: in and out, for W and b alike), for schemes
-	 * that scale by them.  nncc_init_params draws every tensor from
-	 * config.init times config.init_scale. */
+	 * it belongs to (dense: in and out, for W and b alike) and the gain of
+	 * its activation (torch.nn.init.calculate_gain: relu sqrt 2, tanh 5/3,
+	 * else 1), for the schemes that scale by them (nncc_init_params). */
 	size_t fan_in, fan_out;
+	double gain;
 } nncc_param_t;
 
 typedef struct nncc_layer {
@@ -268,7 +274,8 @@ typedef struct nncc_config {
 	int metric;             /* nncc_metric_t */
 	double min_delta;       /* >= 0 */
 	int init;               /* nncc_init_t */
-	double init_scale;
+	double init_scale;      /* normal and uniform only */
+	int init_biases;        /* 1: biases drawn as the weights are; 0: zero */
 	int normalize;          /* nncc_norm_t */
 	int threads;            /* 0 = number of cores */
 	const char *data_dir;   /* directory of the data files (may be NULL) */
@@ -298,6 +305,7 @@ typedef struct nncc_model {
 	const nncc_hparam_t *hparams;
 	size_t n_state;
 	void *state;
+	const char *loss_name;   /* the loss's YAML word: "cross_entropy", "squared_error" */
 	nncc_config_t config;
 
 	/* Forward pass for n samples x[n][n_inputs]; fills every layer's ACT. */
@@ -396,7 +404,12 @@ typedef struct nncc_weights_meta {
 uint64_t nncc_shape_hash_layers(const nncc_layer_t *layers, size_t n_layers,
                                 size_t n_inputs, int dtype);
 uint64_t nncc_shape_hash(const nncc_model_t *m);
-void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t seed);
+/* init: nncc_init_t; scale: normal's and uniform's; biases: 1 drawn, 0 zero. */
+void nncc_init_params(const nncc_model_t *m, int init, double scale, int biases,
+                      uint64_t seed);
+/* The spread of a tensor's draws: normal's standard deviation or uniform's
+ * bound (scale for normal and uniform; torch.nn.init's for the others). */
+double nncc_init_spread(int init, double scale, const nncc_param_t *p);
 
 /* Optimizer state and training position: what an exact resume needs (the
  * OPTIM and POSITION sections of a weight file). */

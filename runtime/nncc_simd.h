@@ -230,14 +230,14 @@ KERN_INLINE vreal v_exp(vreal x)
 /* ---- The activations of nncc_act.h: act_NAME(x) = f(x) and
  * act_NAME_deriv(y) = f'(x) in terms of y = f(x); their ids ACT_ID, which
  * the kernels take as constants, and act_fwd/act_deriv by id. */
-#define KERN_ACT_FN(ID, name, fwd, deriv)                                    \
+#define KERN_ACT_FN(ID, name, fwd, deriv, gain)                                    \
 	static inline real act_##name(real x) { return fwd; }                    \
 	static inline real act_##name##_deriv(real y) { (void)y; return deriv; }
 NNCC_ACTIVATIONS(KERN_ACT_FN)
 #undef KERN_ACT_FN
 
 enum {
-#define KERN_ACT_ID(ID, name, fwd, deriv) ACT_##ID,
+#define KERN_ACT_ID(ID, name, fwd, deriv, gain) ACT_##ID,
 	NNCC_ACTIVATIONS(KERN_ACT_ID)
 #undef KERN_ACT_ID
 	ACT_COUNT
@@ -246,7 +246,7 @@ enum {
 static inline real act_fwd(int act, real x)
 {
 	switch (act) {
-#define KERN_ACT_CASE(ID, name, fwd, deriv) case ACT_##ID: return act_##name(x);
+#define KERN_ACT_CASE(ID, name, fwd, deriv, gain) case ACT_##ID: return act_##name(x);
 	NNCC_ACTIVATIONS(KERN_ACT_CASE)
 #undef KERN_ACT_CASE
 	default: return x;
@@ -256,7 +256,7 @@ static inline real act_fwd(int act, real x)
 static inline real act_deriv(int act, real y)
 {
 	switch (act) {
-#define KERN_ACT_CASE(ID, name, fwd, deriv) case ACT_##ID: return act_##name##_deriv(y);
+#define KERN_ACT_CASE(ID, name, fwd, deriv, gain) case ACT_##ID: return act_##name##_deriv(y);
 	NNCC_ACTIVATIONS(KERN_ACT_CASE)
 #undef KERN_ACT_CASE
 	default: return y;

@@ -241,6 +241,7 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		fprintf(f, "resumed        from %s at update %llu (epoch %llu, sample %llu)\n", s->resumed,
 		        (unsigned long long)s->step0, (unsigned long long)s->resume_epoch,
 		        (unsigned long long)s->resume_sample);
+	fprintf(f, "loss           %s\n", m->loss_name ? m->loss_name : "?");
 	fprintf(f, "optimizer      %s", m->optimizer ? m->optimizer : "?");
 	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++) {
 		fprintf(f, "%s%s ", k ? ", " : ": ", m->hparams[k].name);
@@ -368,8 +369,10 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 		json_string(f, s->resumed);
 	else
 		fputs("null", f);
-	fprintf(f, ", \"seed\": %llu, \"shuffle\": %s, \"optimizer\": ",
+	fprintf(f, ", \"seed\": %llu, \"shuffle\": %s, \"loss\": ",
 	        (unsigned long long)o->seed, o->shuffle ? "true" : "false");
+	json_string(f, m->loss_name);
+	fputs(", \"optimizer\": ", f);
 	json_string(f, m->optimizer);
 	fputs(", \"hparams\": {", f);
 	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++) {

@@ -98,12 +98,36 @@ static void put_real(void *params, int dtype, size_t k, double v)
 		((double *)params)[k] = v;
 }
 
+/* torch.nn.init's formulas, in its order of operations: xavier's std =
+ * gain * sqrt(2 / (fan_in + fan_out)), kaiming's (mode fan_in) std = gain /
+ * sqrt(fan_in), a uniform's bound sqrt(3) * std. */
+double nncc_init_spread(int init, double scale, const nncc_param_t *p)
+{
+	double xavier = p->gain * sqrt(2.0 / (double)(p->fan_in + p->fan_out));
+	double kaiming = p->gain / sqrt((double)p->fan_in);
+
+	switch (init) {
+	case NNCC_INIT_XAVIER_UNIFORM:
+		return sqrt(3.0) * xavier;
+	case NNCC_INIT_XAVIER_NORMAL:
+		return xavier;
+	case NNCC_INIT_KAIMING_UNIFORM:
+		return sqrt(3.0) * kaiming;
+	case NNCC_INIT_KAIMING_NORMAL:
+		return kaiming;
+	}
+	return scale;
+}
+
 /* One rng stream over every layer's parameter tensors in order (a dense
  * layer: all of W in storage order, then b); each value is computed in
- * double and rounded once.  init must be NNCC_INIT_NORMAL or
- * NNCC_INIT_UNIFORM (checked by callers). */
-void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t seed)
+ * double and rounded once.  Zero biases draw nothing.  init must be a
+ * nncc_init_t (checked by callers). */
+void nncc_init_params(const nncc_model_t *m, int init, double scale, int biases,
+                      uint64_t seed)
 {
+	int uniform = init == NNCC_INIT_UNIFORM || init == NNCC_INIT_XAVIER_UNIFORM ||
+	              init == NNCC_INIT_KAIMING_UNIFORM;
 	nncc_rng_t r;
 
 	nncc_rng_seed(&r, seed);
@@ -111,10 +135,11 @@ void nncc_init_params(const nncc_model_t *m, int init, double scale, uint64_t se
 		const nncc_layer_t *l = &m->layers[li];
 		for (size_t t = 0; t < l->n_tensors; t++) {
 			const nncc_param_t *p = &l->tensors[t];
+			double spread = nncc_init_spread(init, scale, p);
 			for (size_t k = 0; k < p->size; k++) {
-				double v = init == NNCC_INIT_UNIFORM
-				                   ? (2.0 * nncc_rng_uniform(&r) - 1.0) * scale
-				                   : nncc_rng_normal(&r) * scale;
+				double v = p->bias && !biases ? 0.0
+				           : uniform          ? (2.0 * nncc_rng_uniform(&r) - 1.0) * spread
+				                              : nncc_rng_normal(&r) * spread;
 				put_real(m->params, m->dtype, p->offset + k, v);
 			}
 		}

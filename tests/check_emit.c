@@ -309,6 +309,35 @@ START_TEST(test_dropout_masks)
 }
 END_TEST
 
+/* A loss that is not folded into its output layer: the squared error's
+ * gradient function writes g2, the output layer's backward takes it (times
+ * sigmoid'), and the row pass calls it first; the descriptor names the loss
+ * and the config the init rule; each tensor carries its activation's gain. */
+START_TEST(test_squared_error_text)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	emit_file(&r, "examples/sigmoid50-squared.yaml", &b);
+	assert_has(&b, " *            L = sum_s 1/2 sum_i (a[s][i] - onehot(y_s)[i])^2; "
+	               "dL/da = a - onehot(y)\n");
+	assert_has(&b, "static real g2[MAX_BATCH][L2_OUT]; /* (B, 10) */\n");
+	assert_has(&b, "KERN_LAYER void loss_backward(size_t r0, size_t r1)\n{\n"
+	               "\tfor (size_t s = r0; s < r1; s++)\n\t\tfor (size_t i = 0; i < L2_OUT; i++)\n"
+	               "\t\t\tg2[s][i] = a2[s][i] - (i == (size_t)kern_job.y[s] ? (real)1 : (real)0);\n");
+	assert_has(&b, "kern_deriv(&d2[0][0], &a2[0][0], &g2[0][0], L2_OUT, ACT_SIGMOID, r0, r1);");
+	assert_has(&b, "\tloss_backward(r0, r1);\n\tl2_out_backward(r0, r1, tid);\n"
+	               "\tl1_hidden_backward(r0, r1, tid);\n");
+	assert_has(&b, "\t{\"W\", L1_W, 39200, 784, 50, 0, 784, 50, 1},\n");
+	assert_has(&b, "\t.loss_name = \"squared_error\",\n");
+	assert_has(&b, "\t\t.init = NNCC_INIT_NORMAL,\n\t\t.init_scale = 0.1,\n"
+	               "\t\t.init_biases = 1,\n");
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
+}
+END_TEST
+
 /* The plan of the trainer: names, tiles, units, pooling, as text. */
 START_TEST(test_plan)
 {
@@ -688,6 +717,7 @@ static Suite *emit_suite(void)
 	tcase_add_test(tc, test_sgd20_text);
 	tcase_add_test(tc, test_schedule_config);
 	tcase_add_test(tc, test_dropout_masks);
+	tcase_add_test(tc, test_squared_error_text);
 	tcase_add_test(tc, test_plan);
 	tcase_add_test(tc, test_max_batch);
 	tcase_add_test(tc, test_hostile_names);

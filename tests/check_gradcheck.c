@@ -3,11 +3,12 @@
  * the reference is not the only witness: for every parameter of a few small
  * networks (each activation, depth 1 to 4 hidden layers), the gradient the
  * generated backward() computes must match a central difference of the
- * generated loss() itself.  With one sample, each dense layer's DELTA must
- * match the central difference with respect to its bias.  Dropout layers
- * are checked with a fixed mask: every pass draws the masks of one training
- * key (MASK_SEED, MASK_STEP), so the loss is a smooth function of the
- * parameters for the differences too.
+ * generated loss() itself, under each loss (cross-entropy after softmax,
+ * squared error on a sigmoid or linear output).  With one sample, each
+ * dense layer's DELTA must match the central difference with respect to its
+ * bias.  Dropout layers are checked with a fixed mask: every pass draws the
+ * masks of one training key (MASK_SEED, MASK_STEP), so the loss is a smooth
+ * function of the parameters for the differences too.
  * Vocabulary: n = samples, h = finite-difference step, L = mean loss.
  */
 #include <check.h>
@@ -31,8 +32,9 @@
 
 typedef struct GcNet {
 	const char *id;          /* file stem and network name */
-	const char *layers;      /* YAML layer list (dense layers; softmax appended) */
+	const char *layers;      /* YAML layer list (dense layers) */
 	size_t inputs;
+	const char *loss;        /* NULL: softmax appended, cross_entropy */
 } GcNet;
 
 #define DENSE(u, a) "  - type: dense\n    units: " #u "\n    activation: " a "\n"
@@ -41,15 +43,17 @@ typedef struct GcNet {
 #define MASK_STEP 3
 
 static const GcNet nets[] = {
-	{"gc_sigmoid", DENSE(5, "sigmoid") DENSE(3, "linear"), 4},
-	{"gc_tanh", DENSE(4, "tanh") DENSE(3, "tanh") DENSE(2, "linear"), 3},
-	{"gc_relu", DENSE(6, "relu") DENSE(3, "relu") DENSE(3, "linear"), 5},
-	{"gc_linear", DENSE(3, "linear") DENSE(4, "sigmoid"), 2},
+	{"gc_sigmoid", DENSE(5, "sigmoid") DENSE(3, "linear"), 4, NULL},
+	{"gc_tanh", DENSE(4, "tanh") DENSE(3, "tanh") DENSE(2, "linear"), 3, NULL},
+	{"gc_relu", DENSE(6, "relu") DENSE(3, "relu") DENSE(3, "linear"), 5, NULL},
+	{"gc_linear", DENSE(3, "linear") DENSE(4, "sigmoid"), 2, NULL},
 	{"gc_deep", DENSE(3, "sigmoid") DENSE(4, "tanh") DENSE(3, "relu") DENSE(4, "linear")
-	                DENSE(3, "tanh"), 3},
-	{"gc_softmax_only", DENSE(4, "linear"), 7},
+	                DENSE(3, "tanh"), 3, NULL},
+	{"gc_softmax_only", DENSE(4, "linear"), 7, NULL},
+	{"gc_squared_sigmoid", DENSE(5, "tanh") DENSE(3, "sigmoid"), 4, "squared_error"},
+	{"gc_squared_linear", DENSE(4, "relu") DENSE(3, "linear"), 3, "squared_error"},
 	{"gc_dropout", DROPOUT(0.25) DENSE(7, "tanh") DROPOUT(0.5) DENSE(5, "sigmoid")
-	                   DROPOUT(0.25) DENSE(3, "linear"), 9},
+	                   DROPOUT(0.25) DENSE(3, "linear"), 9, NULL},
 };
 #define N_NETS (sizeof nets / sizeof nets[0])
 
@@ -233,10 +237,12 @@ static void build(void)
 		if (!text)
 			abort();
 		snprintf(text, len,
-		         "network: %s\ninput: %zu\ndtype: float64\nlayers:\n%s  - type: softmax\n"
-		         "loss: cross_entropy\ntraining:\n  learning_rate: 0.1\n  batch_size: %d\n"
+		         "network: %s\ninput: %zu\ndtype: float64\nlayers:\n%s%s"
+		         "loss: %s\ntraining:\n  learning_rate: 0.1\n  batch_size: %d\n"
 		         "  iterations: 1\n",
-		         nets[i].id, nets[i].inputs, nets[i].layers, N_SAMPLES);
+		         nets[i].id, nets[i].inputs, nets[i].layers,
+		         nets[i].loss ? "" : "  - type: softmax\n",
+		         nets[i].loss ? nets[i].loss : "cross_entropy", N_SAMPLES);
 		if (tu_write_text(path, text) != 0)
 			abort();
 		free(text);

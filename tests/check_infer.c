@@ -23,17 +23,29 @@
 
 /* A small net of every activation: 20 -> 16 sigmoid -> 12 tanh -> 9 relu
  * -> 7 linear -> softmax. */
-static const char *const small_yaml =
-	"network: small\n"
-	"input: 20\n"
-	"dtype: %s\n"
-	"layers:\n"
-	"  - { name: h1, type: dense, units: 16, activation: sigmoid }\n"
-	"  - { name: h2, type: dense, units: 12, activation: tanh }\n"
+#define SMALL_HIDDEN                                                   \
+	"network: small\n"                                                 \
+	"input: 20\n"                                                      \
+	"dtype: %s\n"                                                      \
+	"layers:\n"                                                        \
+	"  - { name: h1, type: dense, units: 16, activation: sigmoid }\n"  \
+	"  - { name: h2, type: dense, units: 12, activation: tanh }\n"     \
 	"  - { name: h3, type: dense, units: 9, activation: relu }\n"
+#define SMALL_TRAINING "training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n"
+
+static const char *const small_yaml =
+	SMALL_HIDDEN
 	"  - { name: out, type: dense, units: 7, activation: linear }\n"
 	"  - type: softmax\n"
-	"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n";
+	SMALL_TRAINING;
+
+/* The same hidden layers under squared error: a sigmoid output, no
+ * softmax, so the exported outputs are the last dense layer's. */
+static const char *const squared_yaml =
+	SMALL_HIDDEN
+	"  - { name: out, type: dense, units: 7, activation: sigmoid }\n"
+	"loss: squared_error\n"
+	SMALL_TRAINING;
 
 /* small_yaml with dropout on the input and after h2: the same parameters,
  * and inference code that must compute the same bits. */
@@ -161,16 +173,21 @@ typedef struct Fix {
 	int kind;
 } Fix;
 
-static void fix_init(Fix *f, const char *dtype, int kind)
+static void fix_init_yaml(Fix *f, const char *yaml, const char *dtype, int kind)
 {
 	f->dir = tu_mkdtemp();
-	f->yaml = write_yaml(f->dir, "small.yaml", small_yaml, dtype);
+	f->yaml = write_yaml(f->dir, "small.yaml", yaml, dtype);
 	f->w = tu_path(f->dir, "small.weights");
 	f->c = tu_path(f->dir, "small.c");
 	f->h = tu_path(f->dir, "small.h");
 	f->kind = kind;
 	f->params = make_weights(f->yaml, f->w, kind, 0.8125, 0.5);
 	export_ok(f->yaml, f->w, f->c, "");
+}
+
+static void fix_init(Fix *f, const char *dtype, int kind)
+{
+	fix_init_yaml(f, small_yaml, dtype, kind);
 }
 
 static void fix_fini(Fix *f)
@@ -383,7 +400,9 @@ static void check_agreement(Fix *f, bool header_only, double tol)
 		x[k] = f32 ? ((float *)want)[k] : ((double *)want)[k];
 	ref_forward(ref, N_SAMPLES, x);
 	const double *ro = ref_output(ref);
-	const double *scores = ref->layers[m->n_layers - 2].a;  /* softmax input */
+	/* the argmax's scores: the softmax's input, or a sigmoid output itself */
+	bool softmax = strcmp(m->layers[m->n_layers - 1].kind->name, "softmax") == 0;
+	const double *scores = ref->layers[m->n_layers - (softmax ? 2 : 1)].a;
 
 	void *fwd = read_all(f->dir, "fwd.bin", N_SAMPLES * OUT * rs);
 	int32_t *pred = read_all(f->dir, "pred.bin", N_SAMPLES * 3 * sizeof(int32_t));
@@ -445,6 +464,15 @@ START_TEST(test_agreement_f64_scale)
 	Fix f;
 	fix_init(&f, "float64", NNCC_NORM_SCALE);
 	check_agreement(&f, false, 1e-12);
+	fix_fini(&f);
+}
+END_TEST
+
+START_TEST(test_agreement_squared_error)
+{
+	Fix f;
+	fix_init_yaml(&f, squared_yaml, "float32", NNCC_NORM_STANDARDIZE);
+	check_agreement(&f, false, 1e-6);
 	fix_fini(&f);
 }
 END_TEST
@@ -782,6 +810,7 @@ static Suite *infer_suite(void)
 	tcase_add_test(tc, test_dropout_absent);
 	tcase_add_test(tc, test_agreement_f64_scale);
 	tcase_add_test(tc, test_agreement_header_only_none);
+	tcase_add_test(tc, test_agreement_squared_error);
 	tcase_add_test(tc, test_compiles_strict);
 	tcase_add_test(tc, test_nm_clean);
 	tcase_add_test(tc, test_errors);

@@ -200,6 +200,43 @@ START_TEST(schedules)
 }
 END_TEST
 
+/* Each init distribution, its biases rule (drawn by default for normal and
+ * uniform, zero for torch's schemes, either when given) and the gain every
+ * tensor carries: torch.nn.init.calculate_gain of the layer's activation. */
+START_TEST(init_schemes_and_gains)
+{
+	static const char *const head =
+	    "network: s\ninput: 2\nlayers: [{type: dense, units: 3, activation: relu},\n"
+	    "  {type: dense, units: 3, activation: tanh}, {type: dense, units: 3, activation: "
+	    "sigmoid},\n  {type: dense, units: 2}, {type: softmax}]\n"
+	    "training: {learning_rate: 0.1, batch_size: 2, iterations: 3, init: ";
+	static const struct {
+		const char *yaml;
+		int init, biases;
+	} cases[] = {
+		{"{distribution: normal}", NNCC_INIT_NORMAL, 1},
+		{"{distribution: uniform, biases: zero}", NNCC_INIT_UNIFORM, 0},
+		{"{distribution: xavier_uniform}", NNCC_INIT_XAVIER_UNIFORM, 0},
+		{"{distribution: xavier_normal, biases: drawn}", NNCC_INIT_XAVIER_NORMAL, 1},
+		{"{distribution: kaiming_uniform}", NNCC_INIT_KAIMING_UNIFORM, 0},
+		{"{distribution: kaiming_normal, biases: zero}", NNCC_INIT_KAIMING_NORMAL, 0},
+	};
+	const double gains[4] = {sqrt(2.0), 5.0 / 3, 1, 1};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char src[512];
+		Run r;
+		snprintf(src, sizeof src, "%s%s}\n", head, cases[i].yaml);
+		const Model *m = load_text(&r, src);
+		ck_assert_msg(m->train.init == cases[i].init && m->train.init_biases == cases[i].biases,
+		              "init: %s", cases[i].yaml);
+		for (size_t l = 0; l < 4; l++)
+			for (size_t t = 0; t < 2; t++)
+				ck_assert(m->layers[l].tensors[t].gain == gains[l]);
+		run_fini(&r);
+	}
+}
+END_TEST
+
 START_TEST(flow_style_and_full_batch)
 {
 	Run r;
@@ -430,6 +467,7 @@ static Suite *model_suite(void)
 	tcase_add_test(tc, minimal_takes_defaults);
 	tcase_add_test(tc, full_sets_every_key);
 	tcase_add_test(tc, schedules);
+	tcase_add_test(tc, init_schemes_and_gains);
 	tcase_add_test(tc, flow_style_and_full_batch);
 	tcase_add_test(tc, max_layers);
 	tcase_add_test(tc, bounds_at_limit);

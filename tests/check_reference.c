@@ -31,6 +31,7 @@
 #define K_FUSED 2        /* then steps through step() (when B <= max_batch) */
 #define K_OPTIMIZER 22   /* steps of an optimizer network (bias correction, state) */
 #define N_GENERATED 25   /* networks drawn by the seeded generator */
+#define N_SQUARED 8      /* squared-error networks */
 /* The precision the compared gradients are known to (the grads check's own
  * tolerance is looser; what the kernels reach is about this): below it a
  * normalising optimizer's update of a near-zero gradient is undetermined. */
@@ -68,8 +69,52 @@ static void net_describe(Net *n)
 		len += snprintf(d + len, sizeof d - (size_t)len, " -> %zu %s", n->units[l],
 		                activation_table[n->act[l]].name);
 	}
-	snprintf(d + len, sizeof d - (size_t)len, " -> softmax, batch_size %s", n->batch);
+	snprintf(d + len, sizeof d - (size_t)len, " -> %s, batch_size %s",
+	         n->loss ? n->loss : "softmax", n->batch);
 	memcpy(n->desc, d, sizeof d);
+}
+
+/* YAML batch_size b, 0 = full. */
+static void net_batch(Net *n, size_t b)
+{
+	if (b)
+		snprintf(n->batch, sizeof n->batch, "%zu", b);
+	else
+		snprintf(n->batch, sizeof n->batch, "full");
+}
+
+/* The decks a small network of the o and s series is dealt from; `out` (the
+ * output layer's activation) may be `acts` itself. */
+typedef struct Decks {
+	Deck *in, *units, *classes, *acts, *out, *batch;
+} Decks;
+
+/* depth dense layers: inputs, then each hidden layer's units and
+ * activation, the classes, the output's activation, the batch. */
+static void net_deal(Net *n, size_t depth, const Decks *k, nncc_rng_t *r)
+{
+	n->inputs = deck_deal(k->in, r);
+	n->n_dense = depth;
+	for (size_t l = 0; l + 1 < depth; l++) {
+		n->units[l] = deck_deal(k->units, r);
+		n->act[l] = (Activation)deck_deal(k->acts, r);
+	}
+	n->units[depth - 1] = deck_deal(k->classes, r);
+	n->act[depth - 1] = (Activation)deck_deal(k->out, r);
+	net_batch(n, deck_deal(k->batch, r));
+}
+
+/* 784 -> 100 relu -> 10 `out` at batch 64: big enough that both passes
+ * run on the pool. */
+static void net_big(Net *n, Activation out)
+{
+	n->inputs = 784;
+	n->n_dense = 2;
+	n->units[0] = 100;
+	n->act[0] = ACT_RELU;
+	n->units[1] = 10;
+	n->act[1] = out;
+	net_batch(n, 64);
 }
 
 /* Networks m00.. from the base seed: depth 1-4 hidden layers (i % 4 + 1)
@@ -102,11 +147,7 @@ static void matrix_generate(uint64_t seed)
 		if (i + 1 == N_GENERATED)   /* one degenerate softmax: 1 class, loss 0 */
 			n->units[n->n_dense - 1] = 1;
 		n->act[n->n_dense - 1] = (Activation)deck_deal(&dout, &r);
-		size_t b = deck_deal(&db, &r);
-		if (b)
-			snprintf(n->batch, sizeof n->batch, "%zu", b);
-		else
-			snprintf(n->batch, sizeof n->batch, "full");
+		net_batch(n, deck_deal(&db, &r));
 		n->lr = LR;
 		net_describe(n);
 	}
@@ -148,6 +189,7 @@ static void matrix_optimizers(uint64_t seed)
 	static const size_t batches[] = {1, 3, 20, 0};
 	Deck di = {inputs, 4, 0, {0}}, du = {units, 4, 0, {0}}, dc = {classes, 4, 0, {0}};
 	Deck da = {acts, 4, 0, {0}}, db = {batches, 4, 0, {0}};
+	const Decks k = {&di, &du, &dc, &da, &da, &db};
 	size_t n_opts = sizeof opts / sizeof opts[0];
 	nncc_rng_t r;
 
@@ -159,29 +201,10 @@ static void matrix_optimizers(uint64_t seed)
 		snprintf(n->optimizer, sizeof n->optimizer, "%s", opts[i].yaml);
 		n->lr = opts[i].lr;
 		n->steps = K_OPTIMIZER;
-		if (i + 2 >= n_opts) {
-			n->inputs = 784;
-			n->n_dense = 2;
-			n->units[0] = 100;
-			n->act[0] = ACT_RELU;
-			n->units[1] = 10;
-			n->act[1] = ACT_LINEAR;
-			snprintf(n->batch, sizeof n->batch, "64");
-		} else {
-			n->inputs = deck_deal(&di, &r);
-			n->n_dense = i % 3 + 1;
-			for (size_t l = 0; l + 1 < n->n_dense; l++) {
-				n->units[l] = deck_deal(&du, &r);
-				n->act[l] = (Activation)deck_deal(&da, &r);
-			}
-			n->units[n->n_dense - 1] = deck_deal(&dc, &r);
-			n->act[n->n_dense - 1] = (Activation)deck_deal(&da, &r);
-			size_t b = deck_deal(&db, &r);
-			if (b)
-				snprintf(n->batch, sizeof n->batch, "%zu", b);
-			else
-				snprintf(n->batch, sizeof n->batch, "full");
-		}
+		if (i + 2 >= n_opts)
+			net_big(n, ACT_LINEAR);
+		else
+			net_deal(n, i % 3 + 1, &k, &r);
 		net_describe(n);
 		char d[sizeof n->desc];
 		snprintf(d, sizeof d, "%.150s, optimizer %.90s", n->desc, opts[i].yaml);
@@ -231,6 +254,38 @@ static void matrix_dropout(uint64_t seed)
 		snprintf(n->optimizer, sizeof n->optimizer, "%s", nets[i].optimizer);
 		n->lr = nets[i].lr;
 		n->steps = K_OPTIMIZER;
+		net_describe(n);
+	}
+}
+
+/* Networks s00..: the squared-error loss on a sigmoid or linear output
+ * (no softmax), depth 1-3, shapes from their own seeded decks, batch sizes
+ * 1, 3, 20 and full; the last is 784-100-10 sigmoid at batch 64, big enough
+ * that both passes run on the pool. */
+static void matrix_losses(uint64_t seed)
+{
+	static const size_t inputs[] = {2, 7, 17, 33};
+	static const size_t units[] = {1, 3, 13, 33};
+	static const size_t classes[] = {2, 3, 7, 10};
+	static const size_t acts[] = {ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU};
+	static const size_t outs[] = {ACT_SIGMOID, ACT_LINEAR};
+	static const size_t batches[] = {1, 3, 20, 0};
+	Deck di = {inputs, 4, 0, {0}}, du = {units, 4, 0, {0}}, dc = {classes, 4, 0, {0}};
+	Deck da = {acts, 4, 0, {0}}, dout = {outs, 2, 0, {0}}, db = {batches, 4, 0, {0}};
+	const Decks k = {&di, &du, &dc, &da, &dout, &db};
+	nncc_rng_t r;
+
+	nncc_rng_seed(&r, seed ^ 0x7371756172656421ULL);   /* "squared!" */
+	for (size_t i = 0; i < N_SQUARED; i++) {
+		Net *n = &G.nets[G.n_nets++];
+		snprintf(n->id, sizeof n->id, "s%02zu", i);
+		n->seed = nncc_rng_next(&r);
+		n->loss = "squared_error";
+		n->lr = LR;
+		if (i + 1 == N_SQUARED)
+			net_big(n, ACT_SIGMOID);
+		else
+			net_deal(n, i % 3 + 1, &k, &r);
 		net_describe(n);
 	}
 }
@@ -428,6 +483,7 @@ int main(void)
 	matrix_generate(G.seed);
 	matrix_optimizers(G.seed);
 	matrix_dropout(G.seed);
+	matrix_losses(G.seed);
 	matrix_examples(G.seed);
 	return matrix_run("reference", test_matrix);
 }

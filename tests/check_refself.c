@@ -113,6 +113,50 @@ START_TEST(test_ref_hand)
 }
 END_TEST
 
+/* The squared error, by hand: x = 2 -> dense 2 sigmoid (W = [0.25, -0.25],
+ * b = [-0.5, 0.5]) under loss squared_error, label 0:
+ *   z = [0, 0], a = [1/2, 1/2], f'(z) = 1/4
+ *   L = 1/2 ((1/2 - 1)^2 + (1/2 - 0)^2) = 1/4
+ *   dL/da = a - onehot(0) = [-1/2, 1/2], delta = [-1/8, 1/8]
+ *   dW = x delta = [-1/4, 1/4], db = delta */
+START_TEST(test_ref_squared_error)
+{
+	Model m;
+	Layer layers[1];
+	size_t units[] = {2};
+	Activation acts[] = {ACT_SIGMOID};
+	char err[256];
+
+	hand_model(&m, layers, 1, units, acts, 1, 0);
+	m.loss = loss_find("squared_error");
+	RefNet *r = ref_new(&m, 1, err, sizeof err);
+	ck_assert_msg(r != NULL, "%s", err);
+	const double init[4] = {0.25, -0.25, -0.5, 0.5};
+	memcpy(r->params, init, sizeof init);
+	const double x[1] = {2.0};
+	const int32_t y[1] = {0};
+
+	ref_forward(r, 1, x);
+	expect_close("loss", ref_loss(r, 1, y), 0.25, 1e-15);
+	ref_backward(r, 1, x, y);
+	const double want[4] = {-0.25, 0.25, -0.125, 0.125};
+	for (int p = 0; p < 4; p++) {
+		char what[32];
+		snprintf(what, sizeof what, "grads[%d]", p);
+		expect_close(what, r->grads[p], want[p], 1e-15);
+	}
+	ref_free(r);
+
+	/* softmax folds cross-entropy in: the reference refuses it under
+	 * squared error */
+	Layer two[2];
+	hand_model(&m, two, 1, units, acts, 1, 1);
+	m.loss = loss_find("squared_error");
+	ck_assert_ptr_null(ref_new(&m, 1, err, sizeof err));
+	ck_assert_str_eq(err, "layer 1: softmax must be last with in == out, under cross_entropy");
+}
+END_TEST
+
 /* Each activation by its closed form at a few points, and its derivative
  * against a central difference of the activation itself. */
 START_TEST(test_ref_activations)
@@ -266,6 +310,7 @@ static Suite *refself_suite(void)
 	TCase *tc = tcase_create("reference_itself");
 	tcase_add_test(tc, test_ref_bounds);
 	tcase_add_test(tc, test_ref_hand);
+	tcase_add_test(tc, test_ref_squared_error);
 	tcase_add_test(tc, test_ref_activations);
 	tcase_add_loop_test(tc, test_ref_fd, 0, 4 * ACT_COUNT);
 	tcase_add_test(tc, test_ref_rejects);

@@ -178,7 +178,7 @@ START_TEST(plot_svg)
 	char *s = tu_read_file(svg, NULL);
 	ASSERT_HAS(s, "<svg");
 	ASSERT_HAS(s, "</svg>");
-	ASSERT_HAS(s, "<title>blobs: training cross-entropy</title>");
+	ASSERT_HAS(s, "<title>blobs: training cross_entropy</title>");
 	ASSERT_HAS(s, "<polyline");
 	ASSERT_HAS(s, ">iteration</text>");
 	ck_assert_uint_ge(count_lines(s, "<circle"), 10);

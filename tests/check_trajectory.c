@@ -102,7 +102,7 @@ START_TEST(test_trajectory)
 	traj_data(gm, &d, &source);
 	RefNet *ref = ref_new(L.model, TRAJ_N, err, sizeof err);
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
-	nncc_init_params(gm, NNCC_INIT_NORMAL, 0.1, 1);
+	nncc_init_params(gm, NNCC_INIT_NORMAL, 0.1, 1, 1);
 	for (size_t p = 0; p < gm->n_params; p++) {
 		ref->params[p] = rget(gm, gm->params, p);
 		d.mparams[p] = fabs(ref->params[p]);

@@ -26,8 +26,10 @@
 /* 4 -> 3 sigmoid -> 2 linear -> softmax, the tensors laid out out of layer
  * order on purpose (W1 at 3, b1 at 0): initialisation follows the
  * descriptor's tensors, not the offsets. */
-static const nncc_param_t t1[2] = {{"W", 3, 12, 4, 3, 0, 4, 3}, {"b", 0, 3, 1, 3, 1, 4, 3}};
-static const nncc_param_t t2[2] = {{"W", 15, 6, 3, 2, 0, 3, 2}, {"b", 21, 2, 1, 2, 1, 3, 2}};
+static const nncc_param_t t1[2] = {{"W", 3, 12, 4, 3, 0, 4, 3, 1.0},
+                                   {"b", 0, 3, 1, 3, 1, 4, 3, 1.0}};
+static const nncc_param_t t2[2] = {{"W", 15, 6, 3, 2, 0, 3, 2, 1.0},
+                                   {"b", 21, 2, 1, 2, 1, 3, 2, 1.0}};
 
 static const nncc_layer_t layers[3] = {
 	{"hidden", "dense", "sigmoid", 4, 3, 2, t1},
@@ -109,15 +111,15 @@ START_TEST(init_order_and_values)
 	nncc_model_t m64 = model(NNCC_F64, layers), m32 = model(NNCC_F32, layers);
 	nncc_rng_t r;
 
-	nncc_init_params(&m64, NNCC_INIT_NORMAL, 0.5, 17);
-	nncc_init_params(&m32, NNCC_INIT_NORMAL, 0.5, 17);
+	nncc_init_params(&m64, NNCC_INIT_NORMAL, 0.5, 1, 17);
+	nncc_init_params(&m32, NNCC_INIT_NORMAL, 0.5, 1, 17);
 	nncc_rng_seed(&r, 17);
 	for (size_t k = 0; k < NP; k++) {
 		double v = nncc_rng_normal(&r) * 0.5;
 		ck_assert(p64[order[k]] == v);
 		ck_assert(p32[order[k]] == (float)v);
 	}
-	nncc_init_params(&m64, NNCC_INIT_UNIFORM, 0.1, 17);
+	nncc_init_params(&m64, NNCC_INIT_UNIFORM, 0.1, 1, 17);
 	nncc_rng_seed(&r, 17);
 	for (size_t k = 0; k < NP; k++) {
 		double v = (2.0 * nncc_rng_uniform(&r) - 1.0) * 0.1;
@@ -131,12 +133,12 @@ START_TEST(init_deterministic_per_seed)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
 	float a[NP];
-	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 42);
+	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1, 42);
 	memcpy(a, p32, sizeof a);
 	memset(p32, 0, sizeof p32);
-	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 42);
+	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1, 42);
 	ck_assert(memcmp(a, p32, sizeof a) == 0);
-	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 43);
+	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1, 43);
 	int same = 0;
 	for (size_t k = 0; k < NP; k++)
 		same += a[k] == p32[k];
@@ -325,7 +327,7 @@ START_TEST(round_trip_without_norm_and_meta)
 	nncc_err_t err = {{0}};
 	char *path = tu_path(tu_scratch, "w");
 
-	nncc_init_params(&m, NNCC_INIT_UNIFORM, 1.0, 9);
+	nncc_init_params(&m, NNCC_INIT_UNIFORM, 1.0, 1, 9);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_msg(nncc_weights_load(&m, path, &st, &meta, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(st.kind, NNCC_NORM_NONE);
@@ -689,7 +691,7 @@ static char *saved(void)
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
 	char *path = tu_path(tu_scratch, "w");
-	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1);
+	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1, 1);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	return path;
 }
@@ -1189,7 +1191,7 @@ START_TEST(save_replaces_atomically)
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
 	float second[NP];
-	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 2);
+	nncc_init_params(&m, NNCC_INIT_NORMAL, 1.0, 1, 2);
 	memcpy(second, p32, sizeof second);
 	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
@@ -1306,6 +1308,96 @@ START_TEST(save_rejects_bad_checkpoint)
 }
 END_TEST
 
+/* torch.nn.init's schemes on one wide layer, W (FI, FO) and b (FO), drawn
+ * in double: the sample mean and variance of W within 5 standard errors of
+ * the scheme's (a normal's variance has standard error var sqrt(2/n), a
+ * U(-a,a)'s a^2 sqrt(4/45/n)), a uniform's draws inside [-a, a] and
+ * reaching above 0.999 a.  The spreads are torch's formulas written out. */
+#define FI 400
+#define FO 300
+static double wide[(FI + 1) * FO];
+
+static void expect_scheme(int init, double gain, double spread, int uniform)
+{
+	const nncc_param_t t[2] = {{"W", 0, FI * FO, FI, FO, 0, FI, FO, gain},
+	                           {"b", FI * FO, FO, 1, FO, 1, FI, FO, gain}};
+	const nncc_layer_t l = {"wide", "dense", "relu", FI, FO, 2, t};
+	nncc_model_t m;
+	double n = FI * FO, sum = 0, sq = 0, max = 0, var, want, se;
+
+	memset(&m, 0, sizeof m);
+	m.dtype = NNCC_F64;
+	m.n_layers = 1;
+	m.layers = &l;
+	m.n_params = (FI + 1) * FO;
+	m.params = wide;
+	ck_assert_double_eq_tol(nncc_init_spread(init, 0.1, &t[0]), spread, 1e-15 * spread);
+	nncc_init_params(&m, init, 0.1, 0, 5);
+	for (size_t k = 0; k < FI * FO; k++) {
+		sum += wide[k];
+		sq += wide[k] * wide[k];
+		max = fmax(max, fabs(wide[k]));
+	}
+	var = sq / n - (sum / n) * (sum / n);
+	want = uniform ? spread * spread / 3 : spread * spread;
+	se = uniform ? spread * spread * sqrt(4.0 / 45 / n) : want * sqrt(2 / n);
+	ck_assert_msg(fabs(sum / n) < 5 * sqrt(want / n), "%s: mean %g", nncc_init_name(init), sum / n);
+	ck_assert_msg(fabs(var - want) < 5 * se, "%s: variance %g, want %g", nncc_init_name(init),
+	              var, want);
+	if (uniform)
+		ck_assert_msg(max <= spread && max > 0.999 * spread, "%s: max %g, bound %g",
+		              nncc_init_name(init), max, spread);
+	for (size_t k = FI * FO; k < (FI + 1) * FO; k++)
+		ck_assert(wide[k] == 0); /* biases: zero */
+
+	/* Drawn biases come from the same distribution, after all of W. */
+	nncc_init_params(&m, init, 0.1, 1, 5);
+	sq = 0;
+	for (size_t k = FI * FO; k < (FI + 1) * FO; k++) {
+		ck_assert(!uniform || fabs(wide[k]) <= spread);
+		sq += wide[k] * wide[k];
+	}
+	ck_assert_msg(fabs(sq / FO - want) < 5 * (uniform ? spread * spread * sqrt(4.0 / 45 / FO)
+	                                                  : want * sqrt(2.0 / FO)),
+	              "%s: bias variance %g, want %g", nncc_init_name(init), sq / FO, want);
+}
+
+START_TEST(init_torch_schemes)
+{
+	const double gains[] = {1.0, 5.0 / 3, sqrt(2.0)};
+	for (size_t g = 0; g < sizeof gains / sizeof gains[0]; g++) {
+		double x = gains[g] * sqrt(2.0 / (FI + FO)), k = gains[g] / sqrt(FI);
+		expect_scheme(NNCC_INIT_XAVIER_UNIFORM, gains[g], sqrt(3.0) * x, 1);
+		expect_scheme(NNCC_INIT_XAVIER_NORMAL, gains[g], x, 0);
+		expect_scheme(NNCC_INIT_KAIMING_UNIFORM, gains[g], sqrt(3.0) * k, 1);
+		expect_scheme(NNCC_INIT_KAIMING_NORMAL, gains[g], k, 0);
+	}
+	expect_scheme(NNCC_INIT_NORMAL, 1.0, 0.1, 0);
+	expect_scheme(NNCC_INIT_UNIFORM, 1.0, 0.1, 1);
+}
+END_TEST
+
+/* Zero biases draw nothing: the next layer's W takes the draws the
+ * biases would have taken. */
+START_TEST(init_zero_biases_draw_nothing)
+{
+	nncc_model_t m = model(NNCC_F64, layers);
+	nncc_rng_t r;
+
+	const double a1 = sqrt(3.0) * (1.0 / sqrt(4.0)), a2 = sqrt(3.0) * (1.0 / sqrt(3.0));
+
+	nncc_init_params(&m, NNCC_INIT_KAIMING_UNIFORM, 0.1, 0, 3);
+	nncc_rng_seed(&r, 3);
+	for (size_t k = 0; k < 12; k++)
+		ck_assert(p64[3 + k] == (2.0 * nncc_rng_uniform(&r) - 1.0) * a1);
+	for (size_t k = 0; k < 6; k++)
+		ck_assert(p64[15 + k] == (2.0 * nncc_rng_uniform(&r) - 1.0) * a2);
+	for (size_t k = 0; k < 3; k++)
+		ck_assert(p64[k] == 0);
+	ck_assert(p64[21] == 0 && p64[22] == 0);
+}
+END_TEST
+
 static Suite *weights_suite(void)
 {
 	Suite *s = suite_create("weights");
@@ -1316,6 +1408,8 @@ static Suite *weights_suite(void)
 	tcase_add_test(core, shape_hash_is_fnv1a_of_canonical_text);
 	tcase_add_test(core, init_order_and_values);
 	tcase_add_test(core, init_deterministic_per_seed);
+	tcase_add_test(core, init_torch_schemes);
+	tcase_add_test(core, init_zero_biases_draw_nothing);
 	tcase_add_checked_fixture(file, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_checked_fixture(damaged, tu_scratch_setup, tu_scratch_teardown);

@@ -125,8 +125,8 @@ static inline void *blob_tensor(int which, size_t layer)
 }
 
 static const nncc_param_t blob_tensors[] = {
-	{"W", 0, IN * K, IN, K, 0, IN, K},
-	{"b", IN * K, K, 1, K, 1, IN, K},
+	{"W", 0, IN * K, IN, K, 0, IN, K, 1.0},
+	{"b", IN * K, K, 1, K, 1, IN, K, 1.0},
 };
 
 static const nncc_layer_t blob_layers[] = {
@@ -159,6 +159,7 @@ static const nncc_model_t blob_model = {
 	.params = params,
 	.grads = grads,
 	.optimizer = "blobsgd",
+	.loss_name = "cross_entropy",
 	.n_hparams = 3,
 	.hparams = blob_hparams,
 	.config = {
@@ -168,6 +169,7 @@ static const nncc_model_t blob_model = {
 		.seed = 1,
 		.init = NNCC_INIT_NORMAL,
 		.init_scale = 0.1,
+		.init_biases = 1,
 		.normalize = NNCC_NORM_STANDARDIZE,
 		.threads = 1,
 	},

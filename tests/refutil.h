@@ -35,7 +35,7 @@
 
 #define LR 0.1           /* the generated networks' YAML learning rate */
 #define MAX_DENSE 5
-#define MAX_NETS 64
+#define MAX_NETS 96
 
 /* ---- the networks and their cases */
 
@@ -48,6 +48,8 @@ typedef struct Net {
 	Activation act[MAX_DENSE];
 	char batch[24];          /* YAML batch_size */
 	char optimizer[160];     /* YAML value of training.optimizer, "" = the default (sgd) */
+	const char *loss;        /* YAML loss without a softmax layer; NULL: softmax,
+	                            cross_entropy */
 	double lr;               /* learning rate */
 	size_t steps;            /* steps per batch size */
 	unsigned drops;          /* bit l: a dropout layer before dense layer l (0: on the input) */
@@ -143,9 +145,10 @@ static inline char *case_yaml(const Case *c)
 		buf_printf(&b, "  - type: dense\n    units: %zu\n    activation: %s\n", n->units[l],
 		           activation_table[n->act[l]].name);
 	}
-	buf_printf(&b, "  - type: softmax\nloss: cross_entropy\ntraining:\n"
-	               "  learning_rate: %.17g\n  batch_size: %s\n  iterations: 1\n",
-	           n->lr, n->batch);
+	buf_printf(&b, "%sloss: %s\ntraining:\n  learning_rate: %.17g\n  batch_size: %s\n"
+	               "  iterations: 1\n",
+	           n->loss ? "" : "  - type: softmax\n", n->loss ? n->loss : "cross_entropy", n->lr,
+	           n->batch);
 	if (n->optimizer[0])
 		buf_printf(&b, "  optimizer: %s\n", n->optimizer);
 	return b.data;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # results.sh - `make results`: builds and trains every example, then writes
 # docs/results.md (accuracy against the reference figures, final training
-# cross-entropy, time, throughput, machine, revision) and the training curves
+# loss, time, throughput, machine, revision) and the training curves
 # docs/img/*.svg.  Nothing in docs/results.md is typed by hand.
 #
 # Each run: variant YAML (dtype / normalisation changed with sed) -> nncc ->
@@ -52,6 +52,8 @@ run softmax examples/softmax.yaml float32 standardize plot
 run softmax-f64 examples/softmax.yaml float64 standardize
 run sigmoid50 examples/sigmoid50-fullbatch.yaml float32 standardize plot
 run sigmoid50-f64 examples/sigmoid50-fullbatch.yaml float64 standardize
+run sigmoid50-squared examples/sigmoid50-squared.yaml float32 standardize plot
+run sigmoid50-squared-f64 examples/sigmoid50-squared.yaml float64 standardize
 run sgd20 examples/sgd20.yaml float32 scale plot
 run sgd20-f64 examples/sgd20.yaml float64 scale
 run sgd20-std examples/sgd20.yaml float32 standardize plot
@@ -103,10 +105,11 @@ row() { # ID EXAMPLE REFERENCE NORM
 	echo "- Compiler: $("$CC" --version | head -n 1)"
 	echo "- nncc revision: $rev"
 	echo
-	echo "| Example | Inputs | Reference | nncc float32 | nncc float64 | Train cross-entropy | Train s | Samples/s | Threads |"
+	echo "| Example | Inputs | Reference | nncc float32 | nncc float64 | Train loss | Train s | Samples/s | Threads |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	row softmax "softmax.yaml (784-10, full batch, 100 it.)" "90.52%" standardize
 	row sigmoid50 "sigmoid50-fullbatch.yaml (784-50-10, full batch, 1000 it.)" "94.01%" standardize
+	row sigmoid50-squared "sigmoid50-squared.yaml (784-50-10 sigmoid, squared error, full batch, 1000 it.)" "sigmoid50's cross-entropy figure" standardize
 	row sgd20 "sgd20.yaml (784-50-10, batch 20, 30000 it.)" "96.55%" "scale (x/255)"
 	row sgd20-std "sgd20.yaml with standardize" "95.4-95.9% (independent implementations)" standardize
 	row momentum "momentum.yaml (sgd20 with Nesterov momentum, decay, shuffled)" "sgd20's 96.55%" "scale (x/255)"
@@ -114,9 +117,10 @@ row() { # ID EXAMPLE REFERENCE NORM
 	row fashion "fashion.yaml (sgd20 on Fashion-MNIST)" "-" "scale (x/255)"
 	row xor "xor.yaml (2-8-2 tanh, shipped data)" "-" standardize
 	echo
-	echo "Train cross-entropy is the mean over the whole training set after training"
-	echo "(float32 run); times are training only (float32), with the threads the trainer"
-	echo "chose (all cores by default; passes too small to gain from a second thread run on one)."
+	echo "Train loss is the mean over the whole training set after training (float32"
+	echo "run): cross-entropy, or squared error for sigmoid50-squared; times are training"
+	echo "only (float32), with the threads the trainer chose (all cores by default; passes"
+	echo "too small to gain from a second thread run on one)."
 	echo "The machine is shared, so times vary by tens of percent between runs."
 	echo
 	echo "## Preprocessing of sgd20"
@@ -134,11 +138,11 @@ row() { # ID EXAMPLE REFERENCE NORM
 	echo
 	echo "## Training curves"
 	echo
-	for id in softmax sigmoid50 sgd20 sgd20-std momentum adam fashion xor; do
+	for id in softmax sigmoid50 sigmoid50-squared sgd20 sgd20-std momentum adam fashion xor; do
 		[ -f "docs/img/$id.svg" ] || continue
 		echo "### $id"
 		echo
-		echo "![training cross-entropy of $id](img/$id.svg)"
+		echo "![training loss of $id](img/$id.svg)"
 		echo
 	done
 } >docs/results.md.tmp

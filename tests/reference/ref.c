@@ -4,15 +4,18 @@
  * Textbook formulation, one sample b and one unit at a time, in double:
  *   forward   z_l = W_l^T a_{l-1} + b_l,  a_l = f_l(z_l),  a_0 = x
  *             softmax: a_i = exp(x_i - max x) / sum_k exp(x_k - max x)
- *   loss      L_b = -log a_last[y_b],  L = (1/n) sum_b L_b
+ *   loss      cross_entropy L_b = -log a_last[y_b]
+ *             squared_error L_b = 1/2 sum_i (a_last_i - [i == y_b])^2
+ *             L = (1/n) sum_b L_b
  *   backward  delta_l = dL_b/da_l (.) f_l'(z_l)
  *             dL_b/da_{l-1} = W_l delta_l
  *             dL_b/dx (softmax input) = p - onehot(y_b)   (softmax + CE)
+ *             dL_b/da_last = a_last - onehot(y_b)          (squared error)
  *   gradient  dW_l[j][i] = (1/n) sum_b a_{l-1}[b][j] delta_l[b][i]
  *             db_l[i]    = (1/n) sum_b delta_l[b][i]
  *   update    theta -= lr * dtheta   (sgd; the optimizers' table below)
- * One row per layer kind (forward, backward, error scales) and one per
- * optimizer, as the compiler has; no `kind ==` branch outside a kind's own
+ * One row per layer kind (forward, backward, error scales), one per loss
+ * and one per optimizer, as the compiler has; no `kind ==` branch outside a kind's own
  * functions.  Deliberately slow and obvious: no blocking, no fusion, no
  * shared code with templates/.  Allocation failure aborts (test code).
  */
@@ -334,6 +337,101 @@ static const RefKind ref_kinds[] = {
 	 dropout_bounds_backward, 0},
 };
 
+/* ---- the losses: one row each (named as the compiler's, optim.c), on the
+ * output a = a_last[b] (k = its width) and the label y of one sample. */
+
+struct RefLoss {
+	const char *name;
+	double (*value)(const double *a, size_t k, int32_t y);   /* L_b */
+	void (*grad)(const double *a, size_t k, int32_t y, double *g); /* g = dL_b/da */
+	/* error scales of sample b: returns M_L_b, fills M_g at the last layer's
+	 * output (or at its input, for a kind that folds the loss in) */
+	double (*bounds)(RefNet *r, size_t b, const double *x, int32_t y, double *mg);
+	int foldable;         /* a kind that folds a loss in (softmax) may be last */
+};
+
+/* cross_entropy: L_b = -log a_y */
+static double ce_value(const double *a, size_t k, int32_t y)
+{
+	(void)k;
+	return -log(a[y]);
+}
+
+/* dL_b/da_i = -1 / a_i if i == y_b, else 0 (a kind that folds the loss in,
+ * softmax, takes the label instead) */
+static void ce_grad(const double *a, size_t k, int32_t y, double *g)
+{
+	for (size_t i = 0; i < k; i++)
+		g[i] = i == (size_t)y ? -1.0 / a[i] : 0.0;
+}
+
+/* M_L = L_b + M_in_y + sum_k p_k M_in_k and M_g = |p - onehot| + M_p at the
+ * input of a softmax that folds the loss in; otherwise M_L = |log p_y| +
+ * M_a/|p_y| and M_g = |g| (1 + M_a/|a|). */
+static double ce_bounds(RefNet *r, size_t b, const double *x, int32_t y, double *mg)
+{
+	size_t l = r->n_layers - 1, yb = (size_t)y;
+	const RefLayer *last = &r->layers[l];
+	const double *p = last->a + b * last->out;
+	if (last->kind->folds_loss) {
+		double s = 0.0;
+		for (size_t k = 0; k < last->out; k++)
+			s += p[k] * input_mag(r, l, x, b, k);
+		for (size_t i = 0; i < last->out; i++)
+			mg[i] = fabs(p[i] - (i == yb ? 1.0 : 0.0)) + last->ma[b * last->out + i];
+		return -log(p[yb]) + input_mag(r, l, x, b, yb) + s;
+	}
+	double rel = last->ma[b * last->out + yb] / fabs(p[yb]);
+	mg[yb] = (1.0 + rel) / fabs(p[yb]);
+	return fabs(log(p[yb])) + rel;
+}
+
+/* squared_error: L_b = 1/2 sum_i (a_i - t_i)^2, t = onehot(y_b) */
+static double se_value(const double *a, size_t k, int32_t y)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < k; i++) {
+		double e = a[i] - (i == (size_t)y ? 1.0 : 0.0);   /* e_i = a_i - t_i */
+		s += e * e;                                       /* sum_i e_i^2 */
+	}
+	return 0.5 * s;                                       /* L_b = 1/2 sum */
+}
+
+/* dL_b/da_i = a_i - t_i */
+static void se_grad(const double *a, size_t k, int32_t y, double *g)
+{
+	for (size_t i = 0; i < k; i++)
+		g[i] = a[i] - (i == (size_t)y ? 1.0 : 0.0);
+}
+
+/* M_L = sum_i (e_i^2 / 2 + |e_i| M_a_i), M_g_i = |e_i| + M_a_i */
+static double se_bounds(RefNet *r, size_t b, const double *x, int32_t y, double *mg)
+{
+	const RefLayer *last = &r->layers[r->n_layers - 1];
+	const double *a = last->a + b * last->out, *ma = last->ma + b * last->out;
+	double m = 0.0;
+	(void)x;
+	for (size_t i = 0; i < last->out; i++) {
+		double e = fabs(a[i] - (i == (size_t)y ? 1.0 : 0.0));
+		m += 0.5 * e * e + e * ma[i];
+		mg[i] = e + ma[i];
+	}
+	return m;
+}
+
+static const RefLoss ref_losses[] = {
+	{"cross_entropy", ce_value, ce_grad, ce_bounds, 1},
+	{"squared_error", se_value, se_grad, se_bounds, 0},
+};
+
+static const RefLoss *ref_loss_row(const LossInfo *l)
+{
+	for (size_t i = 0; l && i < sizeof ref_losses / sizeof ref_losses[0]; i++)
+		if (strcmp(ref_losses[i].name, l->name) == 0)
+			return &ref_losses[i];
+	return NULL;
+}
+
 /* ---- the optimizers: one row each, PyTorch 1.13's update from the
  * batch-mean gradient g of every parameter (docs/optimizers.md).  Each also
  * propagates error scales, as ref_bounds does: from M_g (mgrads) to the
@@ -581,6 +679,10 @@ static int ref_check(const Model *m, char *err, size_t errlen)
 		snprintf(err, errlen, "model has no layers");
 		goto out;
 	}
+	if (!ref_loss_row(m->loss)) {
+		snprintf(err, errlen, "loss %s not in the reference", m->loss ? m->loss->name : "?");
+		goto out;
+	}
 	if (!ref_optimizer(m->train.optimizer)) {
 		snprintf(err, errlen, "optimizer %s not in the reference",
 		         m->train.optimizer ? m->train.optimizer->name : "?");
@@ -598,8 +700,10 @@ static int ref_check(const Model *m, char *err, size_t errlen)
 			         L->kind ? L->kind->name : "?");
 			goto out;
 		}
-		if (ref_kind(L->kind)->folds_loss && (l + 1 != m->n_layers || L->out != L->in)) {
-			snprintf(err, errlen, "layer %zu: softmax must be last with in == out", l);
+		if (ref_kind(L->kind)->folds_loss && (l + 1 != m->n_layers || L->out != L->in ||
+		                                      !ref_loss_row(m->loss)->foldable)) {
+			snprintf(err, errlen, "layer %zu: softmax must be last with in == out, under "
+			         "cross_entropy", l);
 			goto out;
 		}
 		if (!act_known(L->act)) {
@@ -646,6 +750,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->params = ref_calloc(m->n_params, sizeof(double));
 	r->grads = ref_calloc(m->n_params, sizeof(double));
 	r->mgrads = ref_calloc(m->n_params, sizeof(double));
+	r->loss = ref_loss_row(m->loss);
 	r->update = ref_optimizer(m->train.optimizer);
 	r->opt = m->train.optimizer;
 	r->seed = m->train.seed;
@@ -733,7 +838,7 @@ double ref_loss(const RefNet *r, size_t n, const int32_t *y)
 	const double *out = ref_output(r);
 	double sum = 0.0;
 	for (size_t b = 0; b < n; b++)
-		sum += -log(out[b * r->n_outputs + (size_t)y[b]]);   /* L_b = -log a[y_b] */
+		sum += r->loss->value(out + b * r->n_outputs, r->n_outputs, y[b]);   /* L_b */
 	return sum / (double)n;                                   /* L = mean_b L_b */
 }
 
@@ -756,12 +861,9 @@ void ref_backward(RefNet *r, size_t n, const double *x, const int32_t *y)
 	double *gp = ref_calloc(n * wmax, sizeof(double));
 	const RefLayer *last = &r->layers[r->n_layers - 1];
 
-	/* The loss's gradient at the output: L_b = -log a_y, so
-	 * dL_b/da_i = -1 / a_i if i == y_b, else 0 (a kind that folds the loss
-	 * in, softmax, takes the label instead). */
+	/* The loss's gradient at the output, dL_b/da_last. */
 	for (size_t b = 0; b < n; b++)
-		for (size_t i = 0; i < last->out; i++)
-			g[b * wmax + i] = i == (size_t)y[b] ? -1.0 / last->a[b * last->out + i] : 0.0;
+		r->loss->grad(last->a + b * last->out, last->out, y[b], g + b * wmax);
 	memset(r->grads, 0, r->n_params * sizeof(double));
 
 	for (size_t l = r->n_layers; l-- > 0;) {
@@ -847,33 +949,14 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 		for (size_t b = 0; b < n; b++)
 			r->layers[l].kind->bounds_forward(r, l, b, x);
 
-	/* loss and output: M_L = mean_b (L_b + M_in_y + sum_k p_k M_in_k) and
-	 * M_g = |p - onehot| + M_p at the input of a softmax that folds the
-	 * loss in; otherwise M_L = mean_b (|log p_y| + M_a/|p_y|) and
-	 * M_g = |g| (1 + M_a/|a|). */
+	/* loss and output: M_L = mean_b M_L_b and M_g, the loss's rows */
 	size_t wmax = widest(r);
 	double *mg = ref_calloc(n * wmax, sizeof(double));
 	double *mgp = ref_calloc(n * wmax, sizeof(double));
 	size_t l = r->n_layers;
-	const RefLayer *last = &r->layers[l - 1];
-	int folds = last->kind->folds_loss;
 	r->mloss = 0.0;
-	for (size_t b = 0; b < n; b++) {
-		const double *p = last->a + b * last->out;
-		size_t yb = (size_t)y[b];
-		if (folds) {
-			double s = 0.0;
-			for (size_t k = 0; k < last->out; k++)
-				s += p[k] * input_mag(r, l - 1, x, b, k);
-			r->mloss += (-log(p[yb]) + input_mag(r, l - 1, x, b, yb) + s) / (double)n;
-			for (size_t i = 0; i < last->out; i++)
-				mg[b * wmax + i] = fabs(p[i] - (i == yb ? 1.0 : 0.0)) + last->ma[b * last->out + i];
-		} else {
-			double rel = last->ma[b * last->out + yb] / fabs(p[yb]);
-			r->mloss += (fabs(log(p[yb])) + rel) / (double)n;
-			mg[b * wmax + yb] = (1.0 + rel) / fabs(p[yb]);
-		}
-	}
+	for (size_t b = 0; b < n; b++)
+		r->mloss += r->loss->bounds(r, b, x, y[b], mg + b * wmax) / (double)n;
 	memset(r->mgrads, 0, r->n_params * sizeof(double));
 
 	while (l-- > 0) {

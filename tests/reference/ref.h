@@ -8,7 +8,8 @@
  *
  * Vocabulary: n = samples in the batch (n <= cap), IN/OUT = layer widths,
  * z = pre-activation, a = layer output, delta = dL_b/dz for one sample b
- * (L_b = -log(a_last[b][y[b]])), L = (1/n) sum_b L_b = the batch-mean loss.
+ * (L_b = -log(a_last[b][y[b]]) or 1/2 sum_i (a_last[b][i] - onehot(y[b])_i)^2,
+ * the Model's loss), L = (1/n) sum_b L_b = the batch-mean loss.
  *
  * Parameter layout is the Model's (compiler/nncc.h): a layer's tensors at
  * their offsets; for a dense layer W[j][i] = params[W + j*OUT + i] connects
@@ -32,6 +33,7 @@
 #include "../../compiler/nncc.h"
 
 typedef struct RefKind RefKind;
+typedef struct RefLoss RefLoss;
 
 typedef struct RefLayer {
 	const RefKind *kind;  /* its row of the reference's own kind table (ref.c) */
@@ -53,6 +55,7 @@ struct RefNet {
 	size_t n_layers;
 	RefLayer *layers;     /* owned */
 	size_t n_params;
+	const RefLoss *loss;  /* the Model's loss (its row of the reference's table) */
 	double *params;       /* [n_params], owned */
 	double *grads;        /* [n_params] batch means, owned */
 	/* the Model's optimizer (its row of the reference's own table), its
@@ -91,7 +94,7 @@ void ref_free(RefNet *r);   /* ref_free(NULL) is a no-op */
 
 /* x[n][n_inputs] -> every layer's z and a.  n <= cap. */
 void ref_forward(RefNet *r, size_t n, const double *x);
-/* After ref_forward on the same n: (1/n) sum_b -log(out[b][y[b]]). */
+/* After ref_forward on the same n: (1/n) sum_b L_b. */
 double ref_loss(const RefNet *r, size_t n, const int32_t *y);
 /* After ref_forward on the same x: every delta, and grads = batch-mean
  * gradients (overwritten, never accumulated). */
