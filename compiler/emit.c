@@ -498,11 +498,13 @@ static void emit_descriptor(Emitter *e)
 		{"THREADS", arena_printf(A, "%d", t->threads)},
 		{"DATA_DIR", text_c_string(A, d->dir)},
 		{"FILES", arena_strdup(A, files.data)},
-		{"MASK_KEY", model_masked(m) ? "mask_key" : "NULL"},
 	};
 	buf_fini(&files);
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "descriptor", NULL, 0, v, ARRAY_LEN(v));
+	if (model_masked(m))   /* else NULL, as the ABI allows */
+		emit_tmpl(e, "trainer.c", "descriptor_mask_key", NULL, 0, NULL, 0);
+	emit_tmpl(e, "trainer.c", "descriptor_end", NULL, 0, NULL, 0);
 }
 
 int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)

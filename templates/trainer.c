@@ -209,7 +209,11 @@ const nncc_model_t {{P}}_model = {
 	.step = step,
 	.tensor = tensor,
 	.set_threads = set_threads,
-	.mask_key = {{MASK_KEY}},
+
+//@ section descriptor_mask_key
+	.mask_key = mask_key, /* dropout: the masks' key */
+
+//@ section descriptor_end
 };
 
 //@ section main
