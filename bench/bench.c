@@ -16,7 +16,10 @@
  *       optimizer (records tagged W3-momentum, W3-adam, W4-adam), timed in
  *       the same process as W3 or W4, epoch for epoch in turn, so that both
  *       see the same load from the machine's other users; bench/report.awk
- *       divides their times by SGD's
+ *       divides their times by SGD's; w4_dropout (issue 11) likewise
+ *   mlp (issue 11) the MNIST MLP recipe, 784-1024-1024-10 relu with
+ *       dropout, Adam, cosine schedule, batch 128 shuffled: whole epochs
+ *       (469 updates, the last of 96) as the driver trains them
  *   synth DIR   writes a synthetic data set of MNIST's shape as IDX files
  * --threads 1,2 --passes 2 runs every workload at 1, 2, 1, 2 threads and
  * pools the reps of both passes into one record per thread count.
@@ -66,25 +69,36 @@ static const nncc_model_t *const models[] = {BENCH_MODELS};
 #define N_PIXELS 784
 
 /* How a workload is timed. */
-enum { RUN_W1, RUN_W3, RUN_W4 };
+enum { RUN_W1, RUN_W3, RUN_W4, RUN_PASS };
+
+/* What a recipe has that the issue 6 workloads do not (NULL for them). */
+typedef struct recipe {
+	size_t dense;         /* dense layers */
+	int init;             /* nncc_init_t (biases zero) instead of N(0,1) * scale */
+	int schedule;         /* nncc_schedule_type_t, over the run of `units` epochs */
+} recipe_t;
+
+/* The MLP recipe: 784-1024-1024-10, kaiming_normal, cosine schedule. */
+static const recipe_t mlp_recipe = {3, NNCC_INIT_KAIMING_NORMAL, NNCC_SCHEDULE_COSINE};
 
 /* The benchmark's definition of each workload; the YAMLs in bench/nets must
  * agree (checked for generated models, hyper-parameters included). */
 typedef struct workload {
 	const char *name;     /* the command line's: w3_adam */
 	const char *tag;      /* its records' prefix: W3-adam.epoch */
-	int run;              /* RUN_W1/W3/W4 */
+	int run;              /* RUN_W1/W3/W4/PASS */
 	int infer;            /* 1: also time inference with the trained W3 */
-	size_t hidden;        /* sigmoid hidden units, 0 = none */
+	size_t hidden;        /* units of the first hidden layer, 0 = none */
 	size_t batch;         /* samples per update, 0 = the whole training set */
 	double lr;
 	int normalize;        /* nncc_norm_t */
-	double init_scale;    /* N(0,1) * scale, seed 1 */
+	double init_scale;    /* N(0,1) * scale, seed 1 (0 with a recipe's init) */
 	size_t steps;         /* updates in one timed unit (an epoch / one step) */
-	size_t units;         /* units in a full run (W3: 10 epochs) */
+	size_t units;         /* units in a full run (W3: 10 epochs; a recipe's epochs) */
 	const char *optimizer;
 	struct { const char *key; double value; } hp[6];  /* hyper-parameters, in full */
 	const char *works[5]; /* the R records it produces, NULL-terminated */
+	const recipe_t *recipe; /* RUN_PASS: shuffled passes, init and schedule; else NULL */
 } workload_t;
 
 /* Every hyper-parameter that changes the update; no weight decay.  Adam's
@@ -96,19 +110,21 @@ typedef struct workload {
 
 static const workload_t workloads[] = {
 	{"w1", "W1", RUN_W1, 0, 0, 0, 0.3, NNCC_NORM_STANDARDIZE, 0.1, 1, 1, "sgd", SGD_HP,
-	 {"W1", NULL}},
+	 {"W1", NULL}, NULL},
 	{"w3", "W3", RUN_W3, 1, 50, 20, 0.3, NNCC_NORM_SCALE, 0.1, 3000, 10, "sgd", SGD_HP,
-	 {"W3.epoch", "W3.full", "infer.1", "infer.B", NULL}},
+	 {"W3.epoch", "W3.full", "infer.1", "infer.B", NULL}, NULL},
 	{"w4", "W4", RUN_W4, 0, 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, "sgd", SGD_HP,
-	 {"W4.epoch", NULL}},
+	 {"W4.epoch", NULL}, NULL},
 	{"w3_momentum", "W3-momentum", RUN_W3, 0, 50, 20, 0.03, NNCC_NORM_SCALE, 0.1, 3000, 10,
-	 "momentum", MOMENTUM_HP, {"W3-momentum.epoch", "W3-momentum.full", NULL}},
+	 "momentum", MOMENTUM_HP, {"W3-momentum.epoch", "W3-momentum.full", NULL}, NULL},
 	{"w3_adam", "W3-adam", RUN_W3, 0, 50, 20, 0.001, NNCC_NORM_SCALE, 0.1, 3000, 10, "adam",
-	 ADAM_HP, {"W3-adam.epoch", "W3-adam.full", NULL}},
+	 ADAM_HP, {"W3-adam.epoch", "W3-adam.full", NULL}, NULL},
 	{"w4_adam", "W4-adam", RUN_W4, 0, 800, 64, 0.001, NNCC_NORM_SCALE, 0.05, 938, 1, "adam",
-	 ADAM_HP, {"W4-adam.epoch", NULL}},
+	 ADAM_HP, {"W4-adam.epoch", NULL}, NULL},
 	{"w4_dropout", "W4-dropout", RUN_W4, 0, 800, 64, 0.1, NNCC_NORM_SCALE, 0.05, 938, 1, "sgd",
-	 SGD_HP, {"W4-dropout.epoch", NULL}},
+	 SGD_HP, {"W4-dropout.epoch", NULL}, NULL},
+	{"mlp", "MLP", RUN_PASS, 0, 1024, 128, 0.001, NNCC_NORM_STANDARDIZE, 0, 469, 20, "adam",
+	 ADAM_HP, {"MLP.epoch", NULL}, &mlp_recipe},
 };
 
 typedef struct timing {
@@ -377,18 +393,27 @@ static double train_batch(bench_t *bn, size_t B, double lr)
 	return nncc_train_batch(bn->m, &bn->stream, &u);
 }
 
-/* Fresh weights and optimizer state (every slot 0, as in a new trainer),
- * the stream back at the first sample, the step counter at 0. */
-static void bench_init_params(bench_t *bn)
+/* The stream at the first sample of a pass: in file order, or (a recipe)
+ * shuffled with the run's seed, a fresh order every pass. */
+static void bench_rewind(bench_t *bn)
 {
 	nncc_err_t err;
-	nncc_init_params(bn->m, NNCC_INIT_NORMAL, bn->w->init_scale, 1, 1);
+	nncc_stream_fini(&bn->stream);
+	if (nncc_stream_init(&bn->stream, bn->m, bn->train_x, bn->train.labels, bn->train.n,
+	                     bn->w->recipe != NULL, 1, &err))
+		die(err.msg, NULL);
+}
+
+/* Fresh weights (seed 1: N(0,1) * scale with drawn biases, or a recipe's
+ * scheme with zero biases) and optimizer state (every slot 0, as in a new
+ * trainer), the stream back at the first sample, the step counter at 0. */
+static void bench_init_params(bench_t *bn)
+{
+	const recipe_t *r = bn->w->recipe;
+	nncc_init_params(bn->m, r ? r->init : NNCC_INIT_NORMAL, bn->w->init_scale, !r, 1);
 	if (bn->m->n_state)
 		memset(bn->m->state, 0, bn->m->n_state * bn->m->n_params * bn->rsize);
-	nncc_stream_fini(&bn->stream);
-	if (nncc_stream_init(&bn->stream, bn->m, bn->train_x, bn->train.labels, bn->train.n, 0, 0,
-	                     &err))
-		die(err.msg, NULL);
+	bench_rewind(bn);
 	bn->updates = 0;
 }
 
@@ -574,6 +599,55 @@ static void run_w4(bench_t *const *g, int ng, int threads)
 	}
 }
 
+/* A recipe (MLP): whole passes over the training set, each in a fresh
+ * order, in batches of B whose last is what the pass has left, at the
+ * learning rate of the recipe's schedule over its `units` epochs: the
+ * driver's epochs mode (runtime/driver.c, run_train), through the same
+ * runtime calls.  20 warm-up updates, then the stream starts a pass again
+ * and the members of the group alternate pass by pass. */
+static double pass_lr(const bench_t *bn, uint64_t total)
+{
+	return nncc_schedule_lr(&bn->m->config.schedule, bn->w->lr, bn->updates + 1,
+	                        bn->stream.epoch, total);
+}
+
+static void run_pass(bench_t *const *g, int ng, int threads)
+{
+	const size_t B = g[0]->w->batch, n = g[0]->train.n, steps = (n + B - 1) / B;
+	const uint64_t total = (uint64_t)(steps * g[0]->w->units);
+	double loss[MAX_GROUP] = {0}, spent = 0;
+	timing_t t[MAX_GROUP] = {{.n = 0}};
+	char k[MAX_KEY];
+
+	for (int i = 0; i < ng; i++) {
+		bench_init_params(g[i]);
+		for (size_t s = 0; s < 20; s++)
+			loss[i] += train_batch(g[i], B, pass_lr(g[i], total));
+		put_params_hash(g[i], wkey(g[i], "params_20steps", k), threads);
+		bench_rewind(g[i]);
+	}
+	do {
+		for (int i = 0; i < ng; i++) {
+			bench_t *bn = g[i];
+			const uint64_t pass = bn->stream.epoch;
+			double t0 = now();
+			while (bn->stream.epoch == pass) {
+				size_t left = n - bn->stream.pos;
+				train_batch(bn, left < B ? left : B, pass_lr(bn, total));
+			}
+			t[i].t[t[i].n] = now() - t0;
+			spent += t[i].t[t[i].n++];
+		}
+	} while (group_more(g, ng, t, spent, 5));
+	for (int i = 0; i < ng; i++) {
+		put_info(g[i], wkey(g[i], "loss_20steps", k), threads, "%.9g",
+		         loss[i] / (20.0 * (double)B));
+		add_timing(g[i], wkey(g[i], "epoch", k), threads, &t[i], (double)n,
+		           (double)n * flop_sample(g[i]->m) + (double)steps * flop_forward(g[i]->m), 1,
+		           "");
+	}
+}
+
 /* Inference over the test set: forward + argmax, tiles of k samples. */
 static void run_infer(bench_t *bn, int threads, size_t k, const char *work,
                       const char *pred_path)
@@ -620,11 +694,16 @@ static void check_model(const bench_t *bn)
 				width = m->layers[l].out;
 		}
 	if (m->n_inputs != N_PIXELS || m->n_outputs != N_CLASSES ||
-	    dense != (w->hidden ? 2u : 1u) || width != w->hidden)
+	    dense != (w->recipe ? w->recipe->dense : w->hidden ? 2u : 1u) || width != w->hidden)
 		die("the model does not have the workload's shape", w->name);
 	if (strcmp(bn->impl, "naive") &&
 	    (m->config.batch_size != w->batch || m->config.learning_rate != w->lr ||
-	     m->config.normalize != w->normalize || m->config.init_scale != w->init_scale))
+	     m->config.normalize != w->normalize ||
+	     (w->recipe ? m->config.init != w->recipe->init || m->config.init_biases ||
+	                  !m->config.shuffle || m->config.schedule.type != w->recipe->schedule ||
+	                  m->config.schedule.min_lr != 0 || m->config.schedule.t_max ||
+	                  m->config.schedule.warmup || m->config.epochs != w->units
+	                : m->config.init_scale != w->init_scale)))
 		die("the model's YAML disagrees with the workload table in bench.c", w->name);
 	if (w->batch > m->max_batch)
 		die("the workload's batch does not fit one tile", w->name);
@@ -687,7 +766,7 @@ int main(int argc, char **argv)
 		die("usage: bench WORKLOAD[,WORKLOAD...] DATA_DIR [--impl NAME] [--threads 1,2] "
 		    "[--steps N] [--passes N] [--budget S] [--min-reps N] [--save WEIGHTS] "
 		    "[--pred FILE] | bench synth DIR  (WORKLOAD: w1, w3, w4, w3_momentum, w3_adam, "
-		    "w4_adam; one per linked model)",
+		    "w4_adam, w4_dropout, mlp; one per linked model)",
 		    NULL);
 	if (N_MODELS > MAX_GROUP)
 		die("too many models linked in", NULL);
@@ -753,6 +832,8 @@ int main(int argc, char **argv)
 				run_w3(g, n, th, pass == 0 && th == 1 ? save : NULL);
 			else if (g[0]->w->run == RUN_W4)
 				run_w4(g, n, th);
+			else if (g[0]->w->run == RUN_PASS)
+				run_pass(g, n, th);
 			for (int i = 0; i < n; i++) {
 				if (g[i]->w->run == RUN_W1)
 					run_w1(g[i], th);

@@ -5,7 +5,11 @@
 # bench/nets/*.yaml with the current emitter, builds the naive baseline
 # (bench/naive.c) with the same flags, times W1, W3, W4 and inference at 1 and
 # 2 threads, and W3 and W4 with other optimizers (issue 10: w3_momentum,
-# w3_adam, w4_adam, against SGD in the same run), exports the W3 network with
+# w3_adam, w4_adam, against SGD in the same run), W4 with dropout (issue 11,
+# against W4 in the same run) and the MNIST MLP recipe (issue 11: one epoch
+# at 1 and 2 threads, against the same recipe in PyTorch; it adds about a
+# minute of nncc epochs and one to two of PyTorch's to the run), exports
+# the W3 network with
 # `nncc --infer` and times it, runs bench/torch_bench.py when python3-torch is
 # importable, then prints the table and writes it to docs/bench.md
 # (atomically).  Every number in the table is measured in this run; peers
@@ -44,7 +48,7 @@ say "bench: building with $CC $CFLAGS_ALL"
 # Generated trainers: C size and the time gcc takes on them (issue 6 limits
 # both for 784-800-10), then one bench binary per workload and its other
 # optimizers (issue 10), which bench.c times in alternation with it.
-for w in w1 w3 w4 w3_momentum w3_adam w4_adam w4_dropout; do
+for w in w1 w3 w4 w3_momentum w3_adam w4_adam w4_dropout mlp; do
 	"$NNCC" "$here/nets/$w.yaml" -o "$OUT/$w.c"
 	t0=$(date +%s.%N)
 	"$CC" $CFLAGS_ALL -DNNCC_NO_MAIN -c "$OUT/$w.c" -o "$OUT/$w.o"
@@ -66,6 +70,7 @@ group_build() { # binary workload...
 group_build bench_w1 w1
 group_build bench_w3 w3 w3_momentum w3_adam
 group_build bench_w4 w4 w4_adam w4_dropout
+group_build bench_mlp mlp
 
 # The naive baseline, same flags, one build per shape.
 naive_build() { # workload hidden max_batch
@@ -127,6 +132,10 @@ run "W3 + inference nncc, with momentum and adam (1, 2 threads, 2 passes)" "$OUT
 run "W4 nncc, with adam and with dropout (1, 2 threads, 2 passes)" "$OUT/bench_w4" \
 	w4,w4_adam,w4_dropout "$DATA" \
 	--threads 1,2 --passes 2 --budget 8 --min-reps 1
+# The MLP recipe: one shuffled epoch (469 updates) per thread count and pass,
+# 5-16 s each on this machine: the budget lets one rep of each.
+run "MLP recipe nncc (1, 2 threads, 2 passes)" "$OUT/bench_mlp" mlp "$DATA" \
+	--threads 1,2 --passes 2 --budget 1 --min-reps 1
 run "W1 naive" "$OUT/naive_w1" w1 "$DATA" --impl naive --threads 1 --budget 4 --min-reps 1
 run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --impl naive \
 	--threads 1 --steps 3000 --budget 4 --min-reps 1
