@@ -156,7 +156,7 @@ test: all $(TEST_BIN)
 # runtime, driver) and the reference's self-tests, plus the e2e scripts,
 # without the suites that mostly compile and run generated trainers: what CI
 # repeats under SAN=1.
-UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx norm weights driver options report refself schedule)
+UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx norm weights driver options report refself schedule validation)
 
 test-unit: all $(UNIT_SUITES)
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(UNIT_SUITES)
