@@ -8,7 +8,9 @@
  * Every name but P_model, the one external symbol, is static and free of
  * the network's name (which could clash with it); the per-layer functions
  * all start "lK_".  Placeholders: P = network name, DTYPE = F32 or F64,
- * REAL = float or double.
+ * REAL = float or double.  A network with dropout gets step_rows_masked
+ * (instead of step_rows), mask_key and descriptor_mask_key; one without
+ * carries no mask code (its mask_key is NULL).
  */
 
 //@ section prologue
