@@ -67,7 +67,7 @@ RUNTIME_HEADERS := $(filter-out runtime/driver.h,$(wildcard runtime/*.h))
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
 
-.PHONY: all test test-unit clean data demo bench results format deps install uninstall
+.PHONY: all test test-unit clean data demo bench results format deps install uninstall FORCE
 
 all: $(B)/nncc $(B)/libnncc.a $(MANS)
 
@@ -99,14 +99,17 @@ $(MANS) &: tools/man.sh tools/md2man.awk docs/nncc.md docs/trainer.md docs/forma
 	@$(if $(Q),echo "  MAN     $(B)/man/")
 	$(Q)sh tools/man.sh $(B)/man
 
-# nncc.pc names PREFIX; nncc --cflags/--libs find the installed copy from
-# the binary's path instead (docs/nncc.md).
-$(B)/nncc.pc: Makefile compiler/nncc.h | $(B)
+# nncc.pc names PREFIX, so it is written at every install (FORCE): a PREFIX
+# other than the last one's must not find it up to date.  nncc --cflags/--libs
+# find the installed copy from the binary's path instead (docs/nncc.md).
+$(B)/nncc.pc: FORCE | $(B)
 	$(Q)v=$$(sed -n 's/^#define NNCC_VERSION "\(.*\)"/\1/p' compiler/nncc.h); \
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include/nncc' '' \
 		'Name: nncc' 'Description: runtime of the trainers the nncc neural-network compiler generates' \
 		"Version: $$v" 'Cflags: -I$${includedir} -ffp-contract=off -march=native' \
 		'Libs: $${libdir}/libnncc.a -lz -lm -lpthread$(if $(SAN_FLAGS), $(SAN_FLAGS))' > $@.tmp && mv $@.tmp $@
+
+FORCE:
 
 install: all $(B)/nncc.pc
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
