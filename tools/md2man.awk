@@ -71,7 +71,7 @@ function heading(s) {
 	return esc(s)
 }
 
-function cells(line, a,    n) {
+function cells(line, a,    n, k) {
 	sub(/^[ \t]*\|/, "", line)
 	sub(/\|[ \t]*$/, "", line)
 	gsub(/\\\|/, "\001", line)
