@@ -62,7 +62,7 @@ BINDIR = $(PREFIX)/bin
 LIBDIR = $(PREFIX)/lib
 INCDIR = $(PREFIX)/include/nncc
 MANDIR = $(PREFIX)/share/man
-RUNTIME_HEADERS := $(filter-out runtime/driver.h,$(wildcard runtime/*.h))
+RUNTIME_HEADERS := $(filter-out runtime/driver.h runtime/ckd.h,$(wildcard runtime/*.h))
 
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
