@@ -1,11 +1,15 @@
 /*
  * diag.c - diagnostics and the compilation context.  A located error is
  * "file:line:col: error: message" followed by the source line and a caret
- * under the column; everything goes to ctx->err, never stdout.  Also the one
+ * under the column; everything goes to ctx->err, never stdout.  Output is
+ * bounded for any input: the first DIAG_MAX_SHOWN errors are shown (the rest
+ * only counted, diag_summary says how many), a message is cut at
+ * DIAG_MSG_MAX bytes and a long source line shown as a window.  Also the one
  * place libyaml's 0-based marks become 1-based Locs, and the whole-file reader.
  * Columns count characters (UTF-8 code points), as libyaml does.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +37,33 @@ Loc diag_loc_from_mark(const char *file, size_t line0, size_t col0)
 	return loc;
 }
 
-/* Prints source line loc.line and a caret under loc.col.  Tabs in the line
- * are copied into the caret line so the caret lines up in a terminal. */
-static void diag_show_line(Ctx *ctx, Loc loc)
+/* One diagnostic is built in a DiagText and written with one fwrite: the
+ * error stream is usually unbuffered stderr, and a character at a time
+ * there made thousands of errors cost minutes. */
+typedef struct DiagText {
+	char s[DIAG_MSG_MAX + 3 * DIAG_LINE_WINDOW + 64];
+	size_t n;
+} DiagText;
+
+static void text_put(DiagText *t, const char *p, size_t n)
+{
+	size_t room = sizeof t->s - t->n;
+	n = n < room ? n : room;
+	memcpy(t->s + t->n, p, n);
+	t->n += n;
+}
+
+static void text_putc(DiagText *t, char c)
+{
+	text_put(t, &c, 1);
+}
+
+/* Appends the source line loc.line and a caret under loc.col.  A line
+ * longer than DIAG_LINE_WINDOW bytes is shown as a window around the column,
+ * with "..." where it is cut.  Tabs are copied into the caret line so the
+ * caret lines up in a terminal; other control characters are shown as '?'
+ * (a YAML file is not allowed to move the cursor of whoever reads the error). */
+static void diag_show_line(const Ctx *ctx, Loc loc, DiagText *t)
 {
 	if (!ctx->src || !ctx->src_file || !loc.file || loc.line <= 0 ||
 	    strcmp(ctx->src_file, loc.file) != 0)
@@ -52,31 +80,86 @@ static void diag_show_line(Ctx *ctx, Loc loc)
 		eol = end;
 	if (eol > p && eol[-1] == '\r')
 		eol--;
-	fprintf(ctx->err, "%.*s\n", (int)(eol - p), p);
+	/* at = the column's byte (columns count UTF-8 code points); past the
+	 * end of the line, `extra` columns of padding. */
+	const char *at = p;
 	int col = 1;
-	for (const char *q = p; q < eol && col < loc.col; q++) {
-		if (((unsigned char)*q & 0xC0) == 0x80)
-			continue;          /* UTF-8 continuation byte: same column */
-		fputc(*q == '\t' ? '\t' : ' ', ctx->err);
+	while (at < eol && col < loc.col) {
+		at++;
+		while (at < eol && ((unsigned char)*at & 0xC0) == 0x80)
+			at++;          /* UTF-8 continuation byte: same column */
 		col++;
 	}
-	for (; col < loc.col; col++)
-		fputc(' ', ctx->err);
-	fputs("^\n", ctx->err);
+	int extra = loc.col - col < DIAG_LINE_WINDOW ? loc.col - col : DIAG_LINE_WINDOW;
+	const char *from = p, *to = eol;
+	if (to - from > DIAG_LINE_WINDOW) {
+		if (at - from > DIAG_LINE_WINDOW / 2)
+			from = at - DIAG_LINE_WINDOW / 2;
+		while (from > p && ((unsigned char)*from & 0xC0) == 0x80)
+			from--;            /* start on a character */
+		if (to - from > DIAG_LINE_WINDOW)
+			to = from + DIAG_LINE_WINDOW;
+		while (to < eol && ((unsigned char)*to & 0xC0) == 0x80)
+			to++;
+	}
+	const char *cut_left = from > p ? "..." : "";
+	text_put(t, cut_left, strlen(cut_left));
+	for (const char *q = from; q < to; q++) {
+		unsigned char c = (unsigned char)*q;
+		text_putc(t, c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?');
+	}
+	if (to < eol)
+		text_put(t, "...", 3);
+	text_putc(t, '\n');
+	text_put(t, "   ", strlen(cut_left));
+	for (const char *q = from; q < at; q++)
+		if (((unsigned char)*q & 0xC0) != 0x80)
+			text_putc(t, *q == '\t' ? '\t' : ' ');
+	for (; extra > 0; extra--)
+		text_putc(t, ' ');
+	text_put(t, "^\n", 2);
+}
+
+/* Counts the error; false when it is past the DIAG_MAX_SHOWN shown ones. */
+static bool diag_count(Ctx *ctx)
+{
+	ctx->n_errors++;
+	return ctx->n_errors <= DIAG_MAX_SHOWN;
+}
+
+/* Appends the formatted message, cut at DIAG_MSG_MAX bytes with "...". */
+static void text_vprintf(DiagText *t, const char *fmt, va_list ap)
+{
+	char msg[DIAG_MSG_MAX + 1];
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (n < 0)
+		n = 0;
+	text_put(t, msg, (size_t)n < DIAG_MSG_MAX ? (size_t)n : DIAG_MSG_MAX);
+	if ((size_t)n > DIAG_MSG_MAX)
+		text_put(t, "...", 3);
+	text_putc(t, '\n');
 }
 
 void diag_verror(Ctx *ctx, Loc loc, const char *fmt, va_list ap)
 {
-	ctx->n_errors++;
-	if (loc.file && loc.line > 0)
-		fprintf(ctx->err, "%s:%d:%d: error: ", loc.file, loc.line, loc.col);
-	else if (loc.file)
-		fprintf(ctx->err, "%s: error: ", loc.file);
-	else
-		fputs("nncc: error: ", ctx->err);
-	vfprintf(ctx->err, fmt, ap);
-	fputc('\n', ctx->err);
-	diag_show_line(ctx, loc);
+	if (!diag_count(ctx))
+		return;
+	DiagText t = {.n = 0};
+	char head[64];
+	if (loc.file && loc.line > 0) {
+		/* The file name as given, however long: it is the user's own. */
+		fprintf(ctx->err, "%s", loc.file);
+		snprintf(head, sizeof head, ":%d:%d: error: ", loc.line, loc.col);
+	} else if (loc.file) {
+		fprintf(ctx->err, "%s", loc.file);
+		snprintf(head, sizeof head, ": error: ");
+	} else {
+		snprintf(head, sizeof head, "nncc: error: ");
+	}
+	text_put(&t, head, strlen(head));
+	text_vprintf(&t, fmt, ap);
+	diag_show_line(ctx, loc, &t);
+	fwrite(t.s, 1, t.n, ctx->err);
 }
 
 void diag_error(Ctx *ctx, Loc loc, const char *fmt, ...)
@@ -89,13 +172,23 @@ void diag_error(Ctx *ctx, Loc loc, const char *fmt, ...)
 
 void diag_fatal(Ctx *ctx, const char *fmt, ...)
 {
-	ctx->n_errors++;
-	fputs("nncc: error: ", ctx->err);
+	if (!diag_count(ctx))
+		return;
+	DiagText t = {.n = 0};
+	text_put(&t, "nncc: error: ", strlen("nncc: error: "));
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(ctx->err, fmt, ap);
+	text_vprintf(&t, fmt, ap);
 	va_end(ap);
-	fputc('\n', ctx->err);
+	fwrite(t.s, 1, t.n, ctx->err);
+}
+
+void diag_summary(Ctx *ctx)
+{
+	if (ctx->n_errors > DIAG_MAX_SHOWN)
+		fprintf(ctx->err, "nncc: and %zu more error%s not shown (%d shown)\n",
+		        ctx->n_errors - DIAG_MAX_SHOWN,
+		        ctx->n_errors - DIAG_MAX_SHOWN == 1 ? "" : "s", DIAG_MAX_SHOWN);
 }
 
 _Noreturn void nncc_unreachable(const char *file, int line)

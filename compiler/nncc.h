@@ -43,6 +43,9 @@ typedef struct Arena Arena;
 Arena *arena_new(void);
 void arena_free(Arena *a);                 /* arena_free(NULL) is a no-op */
 void *arena_alloc(Arena *a, size_t size);  /* zeroed, max-aligned */
+/* "nncc: out of memory (allocating N bytes)" and exit 1: the compiler's one
+ * answer to a failed allocation. */
+_Noreturn void nncc_oom(size_t size);
 char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...) NNCC_PRINTF(2, 3);
@@ -54,8 +57,15 @@ typedef struct Ctx {
 	const char *src;    /* text of the YAML being compiled, for caret lines */
 	size_t src_len;
 	const char *src_file; /* the path src is the text of: carets only for its Locs */
-	int n_errors;
+	size_t n_errors;    /* all errors, shown or not */
 } Ctx;
+
+/* Bounds on what one compilation prints, whatever its input. */
+enum {
+	DIAG_MAX_SHOWN = 20,       /* errors shown; the rest are counted */
+	DIAG_MSG_MAX = 1024,       /* bytes of one message */
+	DIAG_LINE_WINDOW = 160,    /* bytes of a source line around the column */
+};
 
 void ctx_init(Ctx *ctx, FILE *err);
 void ctx_fini(Ctx *ctx);
@@ -64,6 +74,8 @@ void diag_error(Ctx *ctx, Loc loc, const char *fmt, ...) NNCC_PRINTF(3, 4);
 void diag_verror(Ctx *ctx, Loc loc, const char *fmt, va_list ap);
 /* "nncc: error: message" for errors without a location (files, options). */
 void diag_fatal(Ctx *ctx, const char *fmt, ...) NNCC_PRINTF(2, 3);
+/* "nncc: and N more errors not shown" when more than DIAG_MAX_SHOWN were reported. */
+void diag_summary(Ctx *ctx);
 _Noreturn void nncc_unreachable(const char *file, int line);
 /* libyaml's 0-based line/column -> a 1-based Loc (the one place this happens). */
 Loc diag_loc_from_mark(const char *file, size_t line0, size_t col0);
@@ -347,7 +359,8 @@ void buf_puts(Buf *b, const char *s);
 void buf_printf(Buf *b, const char *fmt, ...) NNCC_PRINTF(2, 3);
 void buf_vprintf(Buf *b, const char *fmt, va_list ap);
 /* s as the body of a C comment or string: printable ASCII only, with a space
- * cutting each comment end and each "??" (a trigraph).  Owned by the arena. */
+ * cutting each comment start and end ("/ *", "* /": gcc warns about a nested
+ * start) and each "??" (a trigraph).  Owned by the arena. */
 const char *text_comment_safe(Arena *a, const char *s);
 /* s in upper case; s as a C string literal (quotes included, "NULL" for
  * NULL); the shortest decimal that reads back as exactly v.  Arena-owned. */

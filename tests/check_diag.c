@@ -2,7 +2,9 @@
  * check_diag.c - arena.c and diag.c: zeroed, aligned arena allocations of
  * every size; the exact diagnostic format (location, source line, caret
  * under the right column with tabs and UTF-8), locations without a caret,
- * mark conversion and the whole-file reader.
+ * mark conversion and the whole-file reader; output bounded for any input
+ * (errors capped, long lines windowed, long messages cut, control
+ * characters not echoed).
  */
 #include <check.h>
 #include <stdalign.h>
@@ -103,6 +105,102 @@ START_TEST(fatal_and_count)
 }
 END_TEST
 
+/* Defect 6 of issue 14: each error reprinted a 44 KB line, one fputc at a
+ * time.  A long line is shown as a window of DIAG_LINE_WINDOW bytes around
+ * the column, cut with "...", the caret still under the column. */
+START_TEST(long_line_window)
+{
+	size_t n = 50000;
+	char *src = malloc(n + 2);
+	ck_assert_ptr_nonnull(src);
+	for (size_t i = 0; i < n; i++)
+		src[i] = (char)('a' + i % 26);
+	src[n] = '\n';
+	src[n + 1] = 0;
+	for (int k = 0; k < 3; k++) {
+		int col = k == 0 ? 3 : k == 1 ? 25000 : (int)n;
+		Run r;
+		run_src(&r, src);
+		diag_error(&r.ctx, (Loc){"f.yaml", 1, col}, "bad");
+		const char *out = run_out(&r);
+		const char *line = strchr(out, '\n') + 1;
+		const char *caret = strchr(line, '\n') + 1;
+		size_t shown = (size_t)(caret - line - 1);
+		ck_assert_uint_le(shown, DIAG_LINE_WINDOW + 6);
+		ck_assert_int_eq(strncmp(line, "...", 3) == 0, k > 0);   /* cut on the left */
+		ck_assert_int_eq(strncmp(caret - 4, "...", 3) == 0, k < 2);   /* and the right */
+		/* The caret is under the column's character. */
+		size_t at = strcspn(caret, "^");
+		ck_assert_uint_lt(at, shown);
+		ck_assert_int_eq(line[at], src[col - 1]);
+		ck_assert_str_eq(caret + at, "^\n");
+		run_fini(&r);
+	}
+	free(src);
+}
+END_TEST
+
+/* Control characters in a source line are shown as '?': a YAML file cannot
+ * send escape sequences to the terminal of whoever reads its errors. */
+START_TEST(control_characters_shown_as_question_marks)
+{
+	expect_diag("a: \x1b[2Jx\x07\n", (Loc){"f.yaml", 1, 4},
+	            "f.yaml:1:4: error: bad thing\na: ?[2Jx?\n   ^\n");
+}
+END_TEST
+
+/* Defect 6: 20 000 bad keys printed 3 MB.  The first DIAG_MAX_SHOWN errors
+ * are shown, the rest counted, and diag_summary says how many. */
+START_TEST(errors_capped_with_summary)
+{
+	Run r;
+	run_src(&r, "k: v\n");
+	for (int i = 0; i < 100000; i++)
+		diag_error(&r.ctx, (Loc){"f.yaml", 1, 1}, "error %d", i);
+	diag_fatal(&r.ctx, "one more");
+	ck_assert_uint_eq(r.ctx.n_errors, 100001);
+	diag_summary(&r.ctx);
+	const char *out = run_out(&r);
+	char last[64];
+	snprintf(last, sizeof last, "f.yaml:1:1: error: error %d\n", DIAG_MAX_SHOWN - 1);
+	ck_assert_ptr_nonnull(strstr(out, last));
+	snprintf(last, sizeof last, "error %d\n", DIAG_MAX_SHOWN);
+	ck_assert_ptr_null(strstr(out, last));
+	ck_assert_ptr_null(strstr(out, "one more"));
+	char tail[128];
+	snprintf(tail, sizeof tail, "nncc: and %d more errors not shown (%d shown)\n",
+	         100001 - DIAG_MAX_SHOWN, DIAG_MAX_SHOWN);
+	ck_assert_str_eq(out + strlen(out) - strlen(tail), tail);
+	run_fini(&r);
+
+	/* No summary when nothing was held back. */
+	run_src(&r, NULL);
+	diag_fatal(&r.ctx, "only");
+	diag_summary(&r.ctx);
+	ck_assert_str_eq(run_out(&r), "nncc: error: only\n");
+	run_fini(&r);
+}
+END_TEST
+
+/* A message is cut at DIAG_MSG_MAX bytes (a 1 MB key name is not echoed). */
+START_TEST(long_message_cut)
+{
+	size_t n = 100000;
+	char *key = malloc(n + 1);
+	ck_assert_ptr_nonnull(key);
+	memset(key, 'k', n);
+	key[n] = 0;
+	Run r;
+	run_src(&r, NULL);
+	diag_fatal(&r.ctx, "unknown key '%s'", key);
+	const char *out = run_out(&r);
+	ck_assert_uint_eq(strlen(out), strlen("nncc: error: ") + DIAG_MSG_MAX + strlen("...\n"));
+	ck_assert_str_eq(out + strlen(out) - 5, "k...\n");
+	run_fini(&r);
+	free(key);
+}
+END_TEST
+
 START_TEST(marks_are_zero_based)
 {
 	Loc loc = diag_loc_from_mark("f.yaml", 0, 0);
@@ -162,6 +260,10 @@ static Suite *diag_suite(void)
 	tcase_add_test(tc, caret_tabs_and_utf8);
 	tcase_add_test(tc, no_caret_without_source);
 	tcase_add_test(tc, fatal_and_count);
+	tcase_add_test(tc, long_line_window);
+	tcase_add_test(tc, control_characters_shown_as_question_marks);
+	tcase_add_test(tc, errors_capped_with_summary);
+	tcase_add_test(tc, long_message_cut);
 	tcase_add_test(tc, marks_are_zero_based);
 	tcase_add_test(tc, read_whole_file);
 	suite_add_tcase(s, tc);
