@@ -25,7 +25,7 @@ struct Arena {
 	Block *head;               /* the block being filled; older ones follow */
 };
 
-static _Noreturn void arena_oom(size_t size)
+_Noreturn void nncc_oom(size_t size)
 {
 	fprintf(stderr, "nncc: out of memory (allocating %zu bytes)\n", size);
 	exit(1);
@@ -36,7 +36,7 @@ Arena *arena_new(void)
 {
 	Arena *a = calloc(1, sizeof *a);
 	if (!a)
-		arena_oom(sizeof *a);
+		nncc_oom(sizeof *a);
 	return a;
 }
 
@@ -54,10 +54,12 @@ void arena_free(Arena *a)
 static Block *block_new(size_t cap)
 {
 	if (cap > SIZE_MAX - sizeof(Block))
-		arena_oom(cap);
-	Block *b = malloc(sizeof(Block) + cap);
+		nncc_oom(cap);
+	/* calloc: a block's bytes are handed out once, so they are zero already
+	 * (fresh pages from the kernel cost no memset). */
+	Block *b = calloc(1, sizeof(Block) + cap);
 	if (!b)
-		arena_oom(cap);
+		nncc_oom(cap);
 	b->next = NULL;
 	b->used = 0;
 	b->cap = cap;
@@ -70,7 +72,7 @@ void *arena_alloc(Arena *a, size_t size)
 	if (size == 0)
 		size = 1;
 	if (size > SIZE_MAX - ARENA_ALIGN)
-		arena_oom(size);
+		nncc_oom(size);
 	size_t rounded = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
 	Block *b = a->head;
 	if (!b || b->cap - b->used < rounded) {
@@ -85,7 +87,6 @@ void *arena_alloc(Arena *a, size_t size)
 				a->head = big;
 			}
 			big->used = rounded;
-			memset(big->data, 0, rounded);
 			return big->data;
 		}
 		b = block_new(ARENA_BLOCK);
@@ -94,14 +95,13 @@ void *arena_alloc(Arena *a, size_t size)
 	}
 	void *p = b->data + b->used;
 	b->used += rounded;
-	memset(p, 0, rounded);
 	return p;
 }
 
 char *arena_strndup(Arena *a, const char *s, size_t n)
 {
 	if (n == SIZE_MAX)
-		arena_oom(n);
+		nncc_oom(n);
 	char *p = arena_alloc(a, n + 1);
 	memcpy(p, s, n);
 	p[n] = '\0';

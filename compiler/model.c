@@ -10,6 +10,7 @@
  * its kind's row, in layer order).  It does not touch files other than the
  * YAML.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,7 @@ static const char *names_of(Ctx *ctx, const char *first, const void *rows, size_
 static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *where,
                       void *obj)
 {
+	const char *expected = NULL;   /* made once: a mapping may hold 10^6 unknown keys */
 	for (size_t i = 0; i < map->n; i++) {
 		const Node *key = map->keys[i], *val = map->items[i];
 		const Field *f = NULL;
@@ -196,8 +198,10 @@ static void parse_map(Ctx *ctx, const Node *map, const Table *t, const char *whe
 		if (!f && t->unknown && t->unknown(ctx, key))
 			continue;
 		if (!f) {
+			if (!expected)
+				expected = NAMES_OF(ctx, NULL, t->fields, t->n, Field, key);
 			diag_error(ctx, key->loc, "unknown key '%s' %s (expected: %s)", key->str,
-			           where, NAMES_OF(ctx, NULL, t->fields, t->n, Field, key));
+			           where, expected);
 			continue;
 		}
 		if (val->kind != f->kind && f->kind != NODE_ANY) {
@@ -314,22 +318,36 @@ static void field_batch(Ctx *ctx, const Field *f, const Node *val, void *obj)
 	}
 }
 
-/* A finite number in decimal notation (no hex, inf or nan). */
-static bool scan_number(const Node *n, double *out)
+/* A finite number in decimal notation (no hex, inf or nan): 1, or 0 when
+ * val is not one (the caller says what it expected), or -1 after reporting
+ * a number a double cannot hold (1e-320 underflows, 1e400 overflows), as
+ * the trainer's options do. */
+static int scan_number(Ctx *ctx, const char *key, const Node *n, double *out)
 {
 	const char *s = n->str;
 	char *end = NULL;
 	if (n->quoted || !*s || strspn(s, "0123456789+-.eE") != strlen(s))
-		return false;
+		return 0;
+	errno = 0;
 	*out = strtod(s, &end);
-	return !*end && isfinite(*out);
+	if (*end)
+		return 0;
+	if (errno == ERANGE) {
+		diag_error(ctx, n->loc, "'%s' is out of range: %s is too %s for a double", key, s,
+		           fabs(*out) < 1 ? "small (below 2.2e-308)" : "large");
+		return -1;
+	}
+	return isfinite(*out);
 }
 
 /* A finite number > 0. */
 static void field_positive(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
 	double v;
-	if (!scan_number(val, &v) || !(v > 0)) {
+	int got = scan_number(ctx, f->key, val, &v);
+	if (got < 0)
+		return;
+	if (!got || !(v > 0)) {
 		diag_error(ctx, val->loc, "'%s' must be a finite number > 0, got %s", f->key,
 		           found(ctx, val));
 		return;
@@ -341,7 +359,10 @@ static void field_positive(Ctx *ctx, const Field *f, const Node *val, void *obj)
 static void field_nonneg(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
 	double v;
-	if (!scan_number(val, &v) || !(v >= 0)) {
+	int got = scan_number(ctx, f->key, val, &v);
+	if (got < 0)
+		return;
+	if (!got || !(v >= 0)) {
 		diag_error(ctx, val->loc, "'%s' must be a finite number >= 0, got %s", f->key,
 		           found(ctx, val));
 		return;
@@ -353,7 +374,10 @@ static void field_nonneg(Ctx *ctx, const Field *f, const Node *val, void *obj)
 void field_fraction(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
 	double v;
-	if (!scan_number(val, &v) || !(v >= 0 && v < 1)) {
+	int got = scan_number(ctx, f->key, val, &v);
+	if (got < 0)
+		return;
+	if (!got || !(v >= 0 && v < 1)) {
 		diag_error(ctx, val->loc, "'%s' must be a number in [0, 1), got %s", f->key,
 		           found(ctx, val));
 		return;
@@ -370,13 +394,16 @@ static void field_validation(Ctx *ctx, const Field *f, const Node *val, void *ob
 	uint64_t n;
 	bool overflow;
 	double v;
+	int got;
 	if (scan_u64(val, &n, &overflow)) {
 		if (overflow || n > r->max)
 			diag_error(ctx, val->loc, "'%s' is too large: %s (at most %llu)", f->key,
 			           found(ctx, val), (unsigned long long)r->max);
 		else
 			*(double *)field_ptr(f, obj) = (double)n;
-	} else if (!scan_number(val, &v) || !(v > 0 && v < 1)) {
+	} else if ((got = scan_number(ctx, f->key, val, &v)) < 0) {
+		return;
+	} else if (!got || !(v > 0 && v < 1)) {
 		diag_error(ctx, val->loc, "'%s' must be a count of samples (an integer >= 0) or a "
 		           "fraction in (0, 1), got %s", f->key, found(ctx, val));
 	} else {
@@ -620,14 +647,17 @@ static void parse_hparam(Ctx *ctx, const HParam *h, const Node *val, double *out
 	if (h->flag) {
 		bool b = false;
 		const Field f = {h->key, NODE_SCALAR, field_bool, 0, false, NULL};
-		int before = ctx->n_errors;
+		size_t before = ctx->n_errors;
 		field_bool(ctx, &f, val, &b);
 		if (ctx->n_errors == before)
 			*out = b;
 		return;
 	}
 	double v;
-	if (!scan_number(val, &v) || (h->min_open ? !(v > h->min) : !(v >= h->min)) ||
+	int got = scan_number(ctx, h->key, val, &v);
+	if (got < 0)
+		return;
+	if (!got || (h->min_open ? !(v > h->min) : !(v >= h->min)) ||
 	    (h->max_open ? !(v < h->max) : !(v <= h->max))) {
 		if (isinf(h->max))
 			diag_error(ctx, val->loc, "'%s' must be a number %s %g, got %s", h->key,
@@ -794,7 +824,7 @@ static void parse_schedule_key(Ctx *ctx, const nncc_schedule_key_t *key, const N
 		const HParam h = {.key = key->name, .min = key->min, .max = key->max,
 		                  .min_open = key->min_open, .max_open = key->max_open};
 		double v = NAN;
-		int before = ctx->n_errors;
+		size_t before = ctx->n_errors;
 		parse_hparam(ctx, &h, val, &v);
 		if (ctx->n_errors == before)
 			memcpy(p, &v, sizeof v);
@@ -1092,7 +1122,7 @@ static void model_shape(Ctx *ctx, Model *m)
 /* Owner: the arena. */
 Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
 {
-	int errors_before = ctx->n_errors;
+	size_t errors_before = ctx->n_errors;
 	Model *m = arena_alloc(ctx->arena, sizeof *m);
 	m->path = path;
 	model_defaults(m);

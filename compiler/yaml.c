@@ -6,6 +6,7 @@
  * absurd nesting) and reports libyaml's own syntax errors with their mark.
  * Vocabulary: event = one libyaml parse event; P = the parse state.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -18,25 +19,25 @@ typedef struct Parser {
 	const char *path;
 	yaml_parser_t yp;
 	int depth;
+	/* The children of every open collection, innermost last: a collection's
+	 * children are copied out of it, exactly sized, when it ends.  One
+	 * buffer for the whole file (malloc'd, freed by yaml_parse). */
+	Node **stack;
+	size_t top, cap;
 } Parser;
 
-/* A growable Node* array in the arena (the old storage is simply left). */
-typedef struct NodeVec {
-	Node **v;
-	size_t n, cap;
-} NodeVec;
-
-static void vec_push(Arena *a, NodeVec *vec, Node *node)
+static void stack_push(Parser *P, Node *node)
 {
-	if (vec->n == vec->cap) {
-		size_t cap = vec->cap ? vec->cap * 2 : 8;
-		Node **v = arena_alloc(a, cap * sizeof *v);
-		if (vec->n)
-			memcpy(v, vec->v, vec->n * sizeof *v);
-		vec->v = v;
-		vec->cap = cap;
+	if (P->top == P->cap) {
+		size_t cap = P->cap ? P->cap * 2 : 256;
+		Node **bigger = cap <= SIZE_MAX / sizeof *bigger
+		                        ? realloc(P->stack, cap * sizeof *bigger) : NULL;
+		if (!bigger)
+			nncc_oom(cap * sizeof *bigger);
+		P->stack = bigger;
+		P->cap = cap;
 	}
-	vec->v[vec->n++] = node;
+	P->stack[P->top++] = node;
 }
 
 const char *node_kind_name(NodeKind k)
@@ -133,9 +134,9 @@ static void reject_anchor_tag(Parser *P, const yaml_event_t *ev,
 
 static Node *parse_node(Parser *P, yaml_event_t *ev);
 
-/* Reads nodes up to `end` into vec (for a map, alternately keys and values).
+/* Pushes the nodes up to `end` (for a map, alternately keys and values).
  * ev is the start event; consumed.  False on a syntax error. */
-static bool parse_children(Parser *P, yaml_event_type_t end, NodeVec *vec)
+static bool parse_children(Parser *P, yaml_event_type_t end)
 {
 	for (;;) {
 		yaml_event_t ev;
@@ -148,35 +149,49 @@ static bool parse_children(Parser *P, yaml_event_type_t end, NodeVec *vec)
 		Node *child = parse_node(P, &ev);
 		if (!child)
 			return false;
-		vec_push(P->ctx->arena, vec, child);
+		stack_push(P, child);
 	}
 }
 
-/* Splits alternating key/value nodes into map->keys/items, checking keys. */
-static void map_fill(Parser *P, Node *map, const NodeVec *kv)
+/* FNV-1a: the key set below only needs a cheap, well-spread hash. */
+static uint64_t key_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* Splits alternating key/value nodes into map->keys/items, checking keys.
+ * Duplicates are found through an open-addressing set of the scalar keys
+ * (at most half full), so a mapping of n keys costs O(n), not O(n^2). */
+static void map_fill(Parser *P, Node *map, Node *const *kv, size_t n_kv)
 {
 	Arena *a = P->ctx->arena;
-	map->n = kv->n / 2;
+	map->n = n_kv / 2;
 	map->keys = arena_alloc(a, (map->n ? map->n : 1) * sizeof *map->keys);
 	map->items = arena_alloc(a, (map->n ? map->n : 1) * sizeof *map->items);
+	size_t cap = 8;
+	while (cap < 2 * map->n)
+		cap *= 2;   /* n < n_kv, a count of arena objects: cannot overflow */
+	const Node **set = arena_alloc(a, cap * sizeof *set);   /* zeroed */
 	for (size_t i = 0; i < map->n; i++) {
-		Node *key = kv->v[2 * i];
+		Node *key = kv[2 * i];
 		map->keys[i] = key;
-		map->items[i] = kv->v[2 * i + 1];
+		map->items[i] = kv[2 * i + 1];
 		if (key->kind != NODE_SCALAR) {
 			diag_error(P->ctx, key->loc, "mapping keys must be scalars, got %s",
 			           node_kind_name(key->kind));
 			continue;
 		}
-		for (size_t j = 0; j < i; j++) {
-			const Node *prev = map->keys[j];
-			if (prev->kind == NODE_SCALAR && strcmp(prev->str, key->str) == 0) {
-				diag_error(P->ctx, key->loc,
-				           "duplicate key '%s' (first given at %d:%d)", key->str,
-				           prev->loc.line, prev->loc.col);
-				break;
-			}
-		}
+		size_t h = (size_t)key_hash(key->str) & (cap - 1);
+		while (set[h] && strcmp(set[h]->str, key->str) != 0)
+			h = (h + 1) & (cap - 1);
+		if (set[h])
+			diag_error(P->ctx, key->loc, "duplicate key '%s' (first given at %d:%d)",
+			           key->str, set[h]->loc.line, set[h]->loc.col);
+		else
+			set[h] = key;
 	}
 }
 
@@ -219,20 +234,24 @@ static bool parse_collection(Parser *P, yaml_event_t *ev, Node *node)
 		diag_error(P->ctx, node->loc, "nesting deeper than %d levels", YAML_MAX_DEPTH);
 		return false;
 	}
-	NodeVec vec = {0};
+	size_t first = P->top;
 	P->depth++;
-	bool ok = parse_children(P, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT,
-	                         &vec);
+	bool ok = parse_children(P, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT);
 	P->depth--;
 	if (!ok)
 		return false;
+	Node **kids = P->stack + first;
+	size_t n = P->top - first;
 	node->kind = is_map ? NODE_MAP : NODE_SEQ;
 	if (is_map) {
-		map_fill(P, node, &vec);
+		map_fill(P, node, kids, n);
 	} else {
-		node->n = vec.n;
-		node->items = vec.v;
+		node->n = n;
+		node->items = arena_alloc(P->ctx->arena, (n ? n : 1) * sizeof *node->items);
+		if (n)
+			memcpy(node->items, kids, n * sizeof *kids);
 	}
+	P->top = first;
 	return true;
 }
 
@@ -310,8 +329,9 @@ Node *yaml_parse(Ctx *ctx, const char *path, const char *src, size_t len)
 		return NULL;
 	}
 	yaml_parser_set_input_string(&P.yp, (const unsigned char *)src, len);
-	int errors_before = ctx->n_errors;
+	size_t errors_before = ctx->n_errors;
 	Node *root = parse_stream(&P);
 	yaml_parser_delete(&P.yp);
+	free(P.stack);
 	return ctx->n_errors == errors_before ? root : NULL;
 }

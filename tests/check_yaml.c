@@ -216,6 +216,39 @@ START_TEST(duplicate_keys)
 }
 END_TEST
 
+/* Defect 7 of issue 14: duplicates were found by comparing every key with
+ * every earlier one.  With a hash set, 100 000 distinct keys (colliding
+ * prefixes, the same lengths) parse without an error, and duplicates hidden
+ * among them are each found at their first occurrence. */
+START_TEST(duplicate_keys_in_a_large_mapping)
+{
+	size_t n = 100000, cap = n * 24 + 64, len = 0;
+	char *src = malloc(cap);
+	ck_assert_ptr_nonnull(src);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(src + len, cap - len, "key%06zu: %zu\n", i, i);
+	Run r;
+	Node *root = run_parse(&r, src, len);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_uint_eq(root->n, n);
+	ck_assert_str_eq(root->keys[n - 1]->str, "key099999");
+	ck_assert_str_eq(root->items[n - 1]->str, "99999");
+	run_fini(&r);
+
+	/* Lines 100001 and 100002 repeat keys of lines 1 and 54321. */
+	len += (size_t)snprintf(src + len, cap - len, "key000000: x\nkey054320: y\n");
+	root = run_parse(&r, src, len);
+	ck_assert_ptr_null(root);
+	ck_assert_uint_eq(r.ctx.n_errors, 2);
+	ck_assert_ptr_nonnull(strstr(run_out(&r), "t.yaml:100001:1: error: duplicate key "
+	                                          "'key000000' (first given at 1:1)"));
+	ck_assert_ptr_nonnull(strstr(run_out(&r), "t.yaml:100002:1: error: duplicate key "
+	                                          "'key054320' (first given at 54321:1)"));
+	run_fini(&r);
+	free(src);
+}
+END_TEST
+
 START_TEST(non_scalar_key)
 {
 	EXPECT_ERROR("? [a]\n: 1\n",
@@ -263,6 +296,7 @@ static Suite *yaml_suite(void)
 	tcase_add_test(tc, anchors_aliases_tags);
 	tcase_add_test(tc, every_error_is_reported);
 	tcase_add_test(tc, duplicate_keys);
+	tcase_add_test(tc, duplicate_keys_in_a_large_mapping);
 	tcase_add_test(tc, non_scalar_key);
 	tcase_add_test(tc, multiple_documents);
 	tcase_add_test(tc, nesting_limit);
