@@ -271,11 +271,51 @@ static int output_write_temp(Ctx *ctx, Output *o)
 	return 0;
 }
 
+/* True when a and b name the same existing file (through any path, symbolic
+ * or hard link). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* Refuses an output that is one of the inputs (the YAML, the weights) or
+ * another output: the rename would replace it.  Checked before anything is
+ * written. */
+static int check_outputs(Ctx *ctx, const Options *o, const Output *outs, size_t n)
+{
+	const char *inputs[] = {o->input, o->weights};
+	const char *what[] = {"the network file", "the weight file"};
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(outs[i].path, "-") == 0)
+			continue;
+		for (size_t k = 0; k < 2; k++)
+			if (inputs[k] && strcmp(inputs[k], "-") != 0 &&
+			    same_file(outs[i].path, inputs[k])) {
+				diag_fatal(ctx, "output '%s' is %s '%s': refusing to overwrite it "
+				                "(name another output with -o)",
+				           outs[i].path, what[k], inputs[k]);
+				return -1;
+			}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(outs[i].path, outs[j].path) == 0 ||
+			    same_file(outs[i].path, outs[j].path)) {
+				diag_fatal(ctx, "outputs '%s' and '%s' are the same file", outs[j].path,
+				           outs[i].path);
+				return -1;
+			}
+	}
+	return 0;
+}
+
 /* Writes every output, all or nothing: each goes to a temporary file in its
  * own directory first, and only when all are written are they renamed into
  * place (a rename within a directory is atomic).  "-" is stdout. */
-static int write_outputs(Ctx *ctx, Output *outs, size_t n)
+static int write_outputs(Ctx *ctx, const Options *o, Output *outs, size_t n)
 {
+	if (check_outputs(ctx, o, outs, n) != 0)
+		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (strcmp(outs[i].path, "-") != 0)
@@ -311,7 +351,7 @@ static int write_trainer(Ctx *ctx, const Options *o, const Model *m)
 	int rc = emit_trainer(ctx, m, &eo, &c);
 	if (rc == 0) {
 		Output out = {o->output ? o->output : default_output(ctx, o->input, ".c"), &c, NULL};
-		rc = write_outputs(ctx, &out, 1);
+		rc = write_outputs(ctx, o, &out, 1);
 	}
 	buf_fini(&c);
 	return rc;
@@ -338,12 +378,30 @@ static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 		h_path = arena_printf(ctx->arena, "%.*s.h", (int)(n - 2), out);
 	}
 	const char *slash = strrchr(h_path, '/');
+	const char *h_name = slash ? slash + 1 : h_path;
+	/* The .c file says #include "NAME.h": no escape can spell a quote there,
+	 * and a quote, backslash or comment start in it is undefined behaviour
+	 * (C11 6.4.7). */
+	if (!o->header_only) {
+		const char *bad = NULL;
+		for (const char *q = h_name; *q && !bad; q++)
+			if (*q == '"' || *q == '\\' || *q == '\'' || (unsigned char)*q < 0x20 ||
+			    (unsigned char)*q >= 0x7f || (q[0] == '/' && (q[1] == '/' || q[1] == '*')))
+				bad = q;
+		if (bad) {
+			diag_fatal(ctx, "--infer: the header name '%s' cannot be written in "
+			                "#include \"...\" (it holds '%c'): choose another -o",
+			           h_name, (unsigned char)*bad >= 0x20 && (unsigned char)*bad < 0x7f
+			                           ? *bad : '?');
+			return -1;
+		}
+	}
 	EmitOptions eo = {
 		.command_line = o->command_line,
 		.weights_path = o->weights,
 		.test_accuracy = NAN,
 		.header_only = o->header_only,
-		.header_name = slash ? slash + 1 : h_path,
+		.header_name = h_name,
 	};
 	Buf h, c;
 	buf_init(&h);
@@ -351,7 +409,7 @@ static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 	int rc = export_infer(ctx, m, &eo, &h, &c);
 	if (rc == 0) {
 		Output outs[2] = {{h_path, &h, NULL}, {out, &c, NULL}};
-		rc = write_outputs(ctx, outs, o->header_only ? 1 : 2);
+		rc = write_outputs(ctx, o, outs, o->header_only ? 1 : 2);
 	}
 	buf_fini(&h);
 	buf_fini(&c);
@@ -426,6 +484,7 @@ int main(int argc, char **argv)
 		diag_fatal(&ctx, "cannot write to stdout: %s", strerror(errno));
 		rc = -1;
 	}
+	diag_summary(&ctx);
 	ctx_fini(&ctx);
 	return rc == 0 ? 0 : 1;
 }

@@ -628,6 +628,30 @@ START_TEST(test_errors)
 	             "nncc: error: --weights needs --infer");
 	expect_error(f.dir, "small.yaml --infer --weights small.weights --frobnicate -o out.c",
 	             "--frobnicate");
+	/* Issue 14, defect 3: an output that is an input is refused, the input kept. */
+	char *before = NULL, *after = NULL;
+	ck_assert_int_eq(tu_run(&before, "cd '%s' && cksum small.yaml small.weights", f.dir), 0);
+	expect_error(f.dir, "small.yaml --infer --weights small.weights --header-only -o small.yaml",
+	             "nncc: error: output 'small.yaml' is the network file 'small.yaml': refusing "
+	             "to overwrite it");
+	expect_error(f.dir, "small.yaml --infer --weights small.weights --header-only "
+	                    "-o ./small.weights",
+	             "nncc: error: output './small.weights' is the weight file 'small.weights': "
+	             "refusing to overwrite it");
+	ck_assert_int_eq(tu_run(NULL, "cd '%s' && ln -s small.weights w.h", f.dir), 0);
+	expect_error(f.dir, "small.yaml --infer --weights small.weights -o w.c",
+	             "nncc: error: output 'w.h' is the weight file 'small.weights'");
+	ck_assert_int_eq(tu_run(&after, "cd '%s' && cksum small.yaml small.weights && "
+	                                "! test -e w.c", f.dir), 0);
+	ck_assert_str_eq(after, before);
+	free(before);
+	free(after);
+	/* Defect 11: a header name #include "..." cannot spell. */
+	expect_error(f.dir, "small.yaml --infer --weights small.weights -o 'a\"b.c'",
+	             "nncc: error: --infer: the header name 'a\"b.h' cannot be written in "
+	             "#include \"...\" (it holds '\"'): choose another -o");
+	expect_error(f.dir, "small.yaml --infer --weights small.weights -o 'a\\b.c'",
+	             "(it holds '\\')");
 	free(oy);
 	free(ow);
 	fix_fini(&f);
