@@ -95,7 +95,8 @@ const char *text_comment_safe(Arena *a, const char *s)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char out = c >= 0x20 && c < 0x7f ? (char)c : '?';
-		if ((out == '/' && q > r && q[-1] == '*') || (out == '?' && q > r && q[-1] == '?'))
+		if ((out == '/' && q > r && q[-1] == '*') || (out == '*' && q > r && q[-1] == '/') ||
+		    (out == '?' && q > r && q[-1] == '?'))
 			*q++ = ' ';
 		*q++ = out;
 	}
