@@ -712,6 +712,41 @@ START_TEST(test_cli_output_is_input)
 }
 END_TEST
 
+/* Issue 14, defect 6: a hostile 10 MB YAML (1.4 M unknown keys in one flow
+ * mapping on one line) is answered with 20 errors, each line windowed, and
+ * a count of the rest: a few KB, not hundreds of MB. */
+START_TEST(test_cli_bounded_diagnostics)
+{
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "keys.yaml");
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	size_t n = 0;
+	fputs("{", f);
+	for (long bytes = 0; bytes < 10L << 20; n++)
+		bytes += fprintf(f, "%sk%zu: 1", n ? ", " : "", n);
+	fputs("}\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	char args[8192], *out = NULL;
+	snprintf(args, sizeof args, "--check %s", path);
+	ck_assert_int_eq(nncc(&out, args), 1);
+	ck_assert_uint_lt(strlen(out), 20 * (DIAG_MSG_MAX + 2 * DIAG_LINE_WINDOW));
+	ck_assert_msg(strstr(out, ":1:2: error: unknown key 'k0' at top level (expected: network,"),
+	              "%.2000s", out);
+	char tail[128];
+	/* Every key, and the 4 required keys it lacks (network, input, layers,
+	 * training). */
+	snprintf(tail, sizeof tail, "\nnncc: and %zu more errors not shown (20 shown)\n",
+	         n + 4 - 20);
+	ck_assert_msg(strlen(out) > strlen(tail) &&
+	              strcmp(out + strlen(out) - strlen(tail), tail) == 0, "%s",
+	              out + (strlen(out) > 300 ? strlen(out) - 300 : 0));
+	free(out);
+	free(path);
+	tu_scratch_free(dir);
+}
+END_TEST
+
 /* Default output name, stdout, and byte-identical runs. */
 START_TEST(test_cli_outputs)
 {
@@ -763,6 +798,7 @@ static Suite *emit_suite(void)
 	tcase_add_test(cli, test_cli_atomic);
 	tcase_add_test(cli, test_cli_outputs);
 	tcase_add_test(cli, test_cli_output_is_input);
+	tcase_add_test(cli, test_cli_bounded_diagnostics);
 	suite_add_tcase(s, cli);
 	return s;
 }
