@@ -151,8 +151,16 @@ $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(COMPILER_LIB_OBJ) $(REF_O
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Itests/reference $(CHECK_CFLAGS) -o $@ $< \
 		$(COMPILER_LIB_OBJ) $(REF_OBJ) $(B)/libnncc.a $(LDFLAGS) $(YAML_LIBS) $(CHECK_LIBS) $(RUNTIME_LIBS)
 
+# nncc with allocation-failure injection (tests/fault/failalloc.c), for
+# tests/e2e/faults.sh.  The wrap reaches every allocation in nncc's own objects.
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+$(B)/tests/nncc-failalloc: tests/fault/failalloc.c $(COMPILER_OBJ) $(B)/libnncc.a | $(B)/tests
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ tests/fault/failalloc.c $(COMPILER_OBJ) $(B)/libnncc.a \
+		$(LDFLAGS) $(FAILALLOC_WRAP) $(YAML_LIBS) $(RUNTIME_LIBS)
+
 # Suites run from the top directory and may compile generated C with $(CC).
-test: all $(TEST_BIN)
+test: all $(TEST_BIN) $(B)/tests/nncc-failalloc
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(TEST_BIN)
 
 # The suites that run nncc's own code in-process (front end, emitter,
@@ -161,7 +169,7 @@ test: all $(TEST_BIN)
 # repeats under SAN=1.
 UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx norm weights driver options report refself schedule validation)
 
-test-unit: all $(UNIT_SUITES)
+test-unit: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(UNIT_SUITES)
 
 data:

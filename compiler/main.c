@@ -1,11 +1,12 @@
 /*
  * main.c - the nncc command line, and nothing else: parses options, loads
  * the model (model.c), asks emit.c for the trainer (or plan.c for its plan,
- * export.c for --infer) and writes the files atomically (temporary files in the outputs'
- * directories, renamed once all are written), so a failed run leaves no
- * output file and an existing one untouched.  Also answers
- * --cflags/--libs for the runtime next to this binary (a build tree or an
- * installed prefix).
+ * export.c for --infer) and writes the files atomically (temporary files in
+ * the outputs' directories, renamed once all are written), so a failed run
+ * leaves no output file and an existing one untouched.  An output that is
+ * an input is refused; a device or FIFO (/dev/null) is written in place.
+ * Also answers --cflags/--libs for the runtime next to this binary (a build
+ * tree or an installed prefix).
  * Every error is "nncc: error: ..." on stderr and exit status 1.
  */
 #include <errno.h>
@@ -233,36 +234,59 @@ static const char *default_output(Ctx *ctx, const char *input, const char *ext)
 	return arena_printf(ctx->arena, "%.*s%s", (int)n, base, ext);
 }
 
-/* One output file on its way: written to tmp, then renamed to path. */
+/* One output file on its way: written to tmp, then renamed to path; or,
+ * when path exists and is not a regular file (a device, a FIFO), written to
+ * in place: renaming over /dev/full would replace the device. */
 typedef struct Output {
 	const char *path;          /* "-" = stdout */
 	const Buf *text;
-	char *tmp;                 /* NULL until written */
+	char *tmp;                 /* mkstemp template, then the file until renamed */
+	bool created;              /* tmp exists */
+	bool in_place;
 } Output;
 
-/* Writes o->text to a new temporary file in o->path's directory. */
+/* Writes text to fd; 0 or the errno. */
+static int write_all(int fd, const Buf *text)
+{
+	for (size_t done = 0; done < text->len;) {
+		ssize_t w = write(fd, text->data + done, text->len - done);
+		if (w < 0 && errno != EINTR)
+			return errno;
+		done += w > 0 ? (size_t)w : 0;
+	}
+	return 0;
+}
+
+/* Writes o->text to a new temporary file o->tmp (named beforehand). */
 static int output_write_temp(Ctx *ctx, Output *o)
 {
-	const char *slash = strrchr(o->path, '/');
-	const char *dir = slash ? arena_strndup(ctx->arena, o->path, (size_t)(slash - o->path + 1)) : "";
-	char *tmp = arena_printf(ctx->arena, "%s.%s.XXXXXX", dir, slash ? slash + 1 : o->path);
-	int fd = mkstemp(tmp);
+	int fd = mkstemp(o->tmp);
 	if (fd < 0) {
 		diag_fatal(ctx, "cannot write '%s': %s", o->path, strerror(errno));
 		return -1;
 	}
-	o->tmp = tmp;
+	o->created = true;
 	/* mkstemp makes the file 0600; a generated source gets the usual mode. */
 	mode_t mask = umask(0);
 	umask(mask);
 	int err = fchmod(fd, 0666 & ~mask) != 0 ? errno : 0;
-	for (size_t done = 0; !err && done < o->text->len;) {
-		ssize_t w = write(fd, o->text->data + done, o->text->len - done);
-		if (w < 0 && errno != EINTR)
-			err = errno;
-		done += w > 0 ? (size_t)w : 0;
-	}
+	if (!err)
+		err = write_all(fd, o->text);
 	if (close(fd) != 0 && !err)
+		err = errno;
+	if (err) {
+		diag_fatal(ctx, "cannot write '%s': %s", o->path, strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes o->text into the existing non-regular file o->path. */
+static int output_write_in_place(Ctx *ctx, const Output *o)
+{
+	int fd = open(o->path, O_WRONLY | O_TRUNC);
+	int err = fd < 0 ? errno : write_all(fd, o->text);
+	if (fd >= 0 && close(fd) != 0 && !err)
 		err = errno;
 	if (err) {
 		diag_fatal(ctx, "cannot write '%s': %s", o->path, strerror(err));
@@ -281,9 +305,10 @@ static bool same_file(const char *a, const char *b)
 }
 
 /* Refuses an output that is one of the inputs (the YAML, the weights) or
- * another output: the rename would replace it.  Checked before anything is
- * written. */
-static int check_outputs(Ctx *ctx, const Options *o, const Output *outs, size_t n)
+ * another output, or a directory; marks the outputs written in place and
+ * names the temporary files of the others.  Before anything is written, so
+ * that nothing needs undoing (not even after running out of memory). */
+static int prepare_outputs(Ctx *ctx, const Options *o, Output *outs, size_t n)
 {
 	const char *inputs[] = {o->input, o->weights};
 	const char *what[] = {"the network file", "the weight file"};
@@ -305,34 +330,52 @@ static int check_outputs(Ctx *ctx, const Options *o, const Output *outs, size_t 
 				           outs[i].path);
 				return -1;
 			}
+		struct stat st;
+		if (stat(outs[i].path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			diag_fatal(ctx, "cannot write '%s': it is a directory", outs[i].path);
+			return -1;
+		}
+		outs[i].in_place = stat(outs[i].path, &st) == 0 && !S_ISREG(st.st_mode);
+		if (!outs[i].in_place) {
+			const char *slash = strrchr(outs[i].path, '/');
+			const char *dir = slash ? arena_strndup(ctx->arena, outs[i].path,
+			                                        (size_t)(slash - outs[i].path + 1))
+			                        : "";
+			outs[i].tmp = arena_printf(ctx->arena, "%s.%s.XXXXXX", dir,
+			                           slash ? slash + 1 : outs[i].path);
+		}
 	}
 	return 0;
 }
 
 /* Writes every output, all or nothing: each goes to a temporary file in its
  * own directory first, and only when all are written are they renamed into
- * place (a rename within a directory is atomic).  "-" is stdout. */
+ * place (a rename within a directory is atomic).  "-" (stdout) and outputs
+ * written in place come last, once the files are in place. */
 static int write_outputs(Ctx *ctx, const Options *o, Output *outs, size_t n)
 {
-	if (check_outputs(ctx, o, outs, n) != 0)
+	if (prepare_outputs(ctx, o, outs, n) != 0)
 		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		if (strcmp(outs[i].path, "-") != 0)
+		if (outs[i].tmp)
 			rc = output_write_temp(ctx, &outs[i]);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (!outs[i].tmp)
+		if (!outs[i].created)
 			continue;
 		if (rename(outs[i].tmp, outs[i].path) != 0) {
 			diag_fatal(ctx, "cannot write '%s': %s", outs[i].path, strerror(errno));
 			rc = -1;
 		} else {
-			outs[i].tmp = NULL;
+			outs[i].created = false;
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		if (outs[i].tmp)
+		if (outs[i].created)
 			unlink(outs[i].tmp);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (outs[i].in_place)
+			rc = output_write_in_place(ctx, &outs[i]);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (strcmp(outs[i].path, "-") == 0 &&
 		    (fwrite(outs[i].text->data, 1, outs[i].text->len, stdout) != outs[i].text->len ||
@@ -350,7 +393,8 @@ static int write_trainer(Ctx *ctx, const Options *o, const Model *m)
 	buf_init(&c);
 	int rc = emit_trainer(ctx, m, &eo, &c);
 	if (rc == 0) {
-		Output out = {o->output ? o->output : default_output(ctx, o->input, ".c"), &c, NULL};
+		Output out = {.path = o->output ? o->output : default_output(ctx, o->input, ".c"),
+		              .text = &c};
 		rc = write_outputs(ctx, o, &out, 1);
 	}
 	buf_fini(&c);
@@ -408,7 +452,7 @@ static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 	buf_init(&c);
 	int rc = export_infer(ctx, m, &eo, &h, &c);
 	if (rc == 0) {
-		Output outs[2] = {{h_path, &h, NULL}, {out, &c, NULL}};
+		Output outs[2] = {{.path = h_path, .text = &h}, {.path = out, .text = &c}};
 		rc = write_outputs(ctx, o, outs, o->header_only ? 1 : 2);
 	}
 	buf_fini(&h);
