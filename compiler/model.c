@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nncc.h"
+#include "../runtime/ckd.h"
 #include "../runtime/nncc.h"  /* nncc_sha256_hex */
 
 enum { IDENT_MAX = 63, SHOWN_MAX = 40 };
@@ -1093,10 +1094,10 @@ static void model_shape(Ctx *ctx, Model *m)
 		L->out = kind->out(L, width);
 		if (!L->out)
 			return;   /* a key it needs was reported */
-		/* in, out <= 2^24 already; the division keeps a 32-bit size_t
-		 * from wrapping too. */
-		if (L->in > (SIZE_MAX - L->out) / L->out ||
-		    L->in * L->out + L->out > NNCC_MAX_PARAMS - total) {
+		/* in, out <= 2^24 already; checked anyway, for a 32-bit size_t. */
+		size_t most;   /* (in + 1) * out */
+		if (!ckd_mul_size(&most, L->in, L->out) || !ckd_add_size(&most, most, L->out) ||
+		    most > NNCC_MAX_PARAMS - total) {
 			diag_error(ctx, L->loc,
 			           "too many parameters: layer \"%s\" (%zu->%zu) takes the "
 			           "network past %zu",
