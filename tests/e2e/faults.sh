@@ -27,41 +27,59 @@ fail() {
 	exit 1
 }
 
-# expect_failure WHAT DIR LOG: the last command exited 1 ($rc), said
-# "out of memory" or "cannot ..." ($2 = pattern) in LOG, no sanitizer report,
-# and DIR holds exactly the files listed in $tmp/expect.
+# check_failed WHAT PATTERN DIR LOG: the last command exited 1 ($rc), printed
+# PATTERN ("out of memory", "cannot write ...") into LOG and no sanitizer
+# report, and DIR holds exactly the files listed in $tmp/expect.  (sh has no
+# locals: its variables are cf_*.)
 check_failed() {
-	what=$1 pattern=$2 dir=$3 log=$4
-	[ "$rc" -eq 1 ] || { cat "$log" >&2; fail "$what: exit $rc, expected 1"; }
-	grep -q "Sanitizer" "$log" && { cat "$log" >&2; fail "$what: sanitizer report"; }
-	grep -q -- "$pattern" "$log" || { cat "$log" >&2; fail "$what: no '$pattern' message"; }
-	ls -A "$dir" > "$tmp/left"
+	cf_what=$1 cf_pattern=$2 cf_dir=$3 cf_log=$4
+	[ "$rc" -eq 1 ] || { cat "$cf_log" >&2; fail "$cf_what: exit $rc, expected 1"; }
+	grep -q "Sanitizer" "$cf_log" && { cat "$cf_log" >&2; fail "$cf_what: sanitizer report"; }
+	grep -q -- "$cf_pattern" "$cf_log" ||
+		{ cat "$cf_log" >&2; fail "$cf_what: no '$cf_pattern' message"; }
+	ls -A "$cf_dir" > "$tmp/left"
 	cmp -s "$tmp/left" "$tmp/expect" || {
 		diff "$tmp/expect" "$tmp/left" >&2 || true
-		fail "$what: the output directory changed"
+		fail "$cf_what: the output directory changed"
 	}
 }
 
-# ---- nncc: every allocation of compiling examples/xor.yaml.
-mkdir "$tmp/c"
-: > "$tmp/expect"
-NNCC_FAIL_ALLOC_COUNT=$tmp/n "$FAILNNCC" examples/xor.yaml -o "$tmp/c/xor.c" ||
-	fail "nncc-failalloc without a failure"
-n=$(cat "$tmp/n")
-[ "$n" -ge 10 ] || fail "nncc made only $n allocations: is the wrap linked?"
-rm "$tmp/c/xor.c"
-k=1
-while [ "$k" -le "$n" ]; do
-	rc=0
-	NNCC_FAIL_ALLOC=$k "$FAILNNCC" examples/xor.yaml -o "$tmp/c/xor.c" > "$tmp/log" 2>&1 || rc=$?
-	check_failed "nncc, allocation $k of $n" "out of memory" "$tmp/c" "$tmp/log"
-	k=$((k + 1))
-done
-NNCC_FAIL_ALLOC=$((n + 1)) "$FAILNNCC" examples/xor.yaml -o "$tmp/c/xor.c" ||
-	fail "nncc with allocation $((n + 1)) of $n failing"
-echo "faults: nncc: each of $n allocations failed in turn: exit 1, nothing written"
+# walk_nncc WHAT ARGS...: nncc-failalloc ARGS, which writes into $tmp/c,
+# once to count its allocations n, then with each k in 1..n failing.
+walk_nncc() {
+	what=$1
+	shift
+	rm -rf "$tmp/c" && mkdir "$tmp/c"
+	NNCC_FAIL_ALLOC_COUNT=$tmp/n "$FAILNNCC" "$@" > "$tmp/log" 2>&1 ||
+		{ cat "$tmp/log" >&2; fail "$what: nncc-failalloc without a failure"; }
+	n=$(cat "$tmp/n")
+	[ "$n" -ge 10 ] || fail "$what: only $n allocations: is the wrap linked?"
+	rm -rf "$tmp/c" && mkdir "$tmp/c"
+	: > "$tmp/expect"
+	k=1
+	while [ "$k" -le "$n" ]; do
+		rc=0
+		NNCC_FAIL_ALLOC=$k "$FAILNNCC" "$@" > "$tmp/log" 2>&1 || rc=$?
+		check_failed "$what, allocation $k of $n" "out of memory" "$tmp/c" "$tmp/log"
+		k=$((k + 1))
+	done
+	NNCC_FAIL_ALLOC=$((n + 1)) "$FAILNNCC" "$@" > "$tmp/log" 2>&1 ||
+		{ cat "$tmp/log" >&2; fail "$what with allocation $((n + 1)) of $n failing"; }
+	echo "faults: $what: each of $n allocations failed in turn: exit 1, nothing written"
+}
+
+# Weights for the export, from a one-epoch run of the xor trainer.
+"$NNCC" examples/xor.yaml -o "$tmp/xor.c"
+$CC -O1 $("$NNCC" --cflags) "$tmp/xor.c" $("$NNCC" --libs) -o "$tmp/xor" ||
+	fail "cannot build the xor trainer"
+"$tmp/xor" --epochs 1 --save "$tmp/xor.weights" > /dev/null 2>&1 || fail "xor trainer"
+
+walk_nncc "nncc xor.yaml" examples/xor.yaml -o "$tmp/c/xor.c"
+walk_nncc "nncc mnist-mlp.yaml" examples/mnist-mlp.yaml -o "$tmp/c/mlp.c"
+walk_nncc "nncc --infer" examples/xor.yaml --infer --weights "$tmp/xor.weights" -o "$tmp/c/x.c"
 
 # ---- nncc: writes that fail.  An existing output is kept as it was.
+rm -rf "$tmp/c" && mkdir "$tmp/c"
 echo "keep me" > "$tmp/c/xor.c"
 echo xor.c > "$tmp/expect"
 rc=0
