@@ -747,6 +747,41 @@ START_TEST(test_cli_bounded_diagnostics)
 }
 END_TEST
 
+/* Issue 14, defect 5: a YAML under a directory whose name starts with '*'
+ * put a comment start (slash, star) into every generated file's header
+ * comment, which fails -Wall -Werror.  The trainer compiles warning-free
+ * from such a path. */
+START_TEST(test_cli_comment_start_in_path)
+{
+	char *dir = tu_mkdtemp();
+	char *out = NULL;
+	ck_assert_int_eq(tu_run(NULL, "mkdir '%s/x' '%s/x/*y' && cp examples/xor.yaml "
+	                              "'%s/x/*y/n.yaml'", dir, dir, dir), 0);
+	int rc = tu_run(&out, "%s '%s/x/*y/n.yaml' -o '%s/n.c' && %s " STRICT " -Iruntime -c "
+	                      "'%s/n.c' -o '%s/n.o'", tu_nncc(), dir, dir, tu_cc(), dir, dir);
+	ck_assert_msg(rc == 0, "%s", out);
+	free(out);
+	ck_assert_int_eq(tu_run(&out, "grep -c 'x/ \\*y/n.yaml' '%s/n.c'", dir), 0);
+	ck_assert_int_gt(atoi(out), 0);
+	free(out);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* Issue 14, defect 11: -o 'a"b.c' wrote #include "a"b.h", which does not
+ * compile.  A header name #include "..." cannot spell is refused before
+ * the weights are read or anything is written. */
+START_TEST(test_cli_header_name_unspellable)
+{
+	expect_cli("examples/xor.yaml --infer --weights none.weights -o '/nonexistent/a\"b.c'", 1,
+	           "nncc: error: --infer: the header name 'a\"b.h' cannot be written in "
+	           "#include \"...\" (it holds '\"'): choose another -o\n");
+	expect_cli("examples/xor.yaml --infer --weights none.weights -o 'x\\y.c'", 1,
+	           "nncc: error: --infer: the header name 'x\\y.h' cannot be written in "
+	           "#include \"...\" (it holds '\\'): choose another -o\n");
+}
+END_TEST
+
 /* Default output name, stdout, and byte-identical runs. */
 START_TEST(test_cli_outputs)
 {
@@ -799,6 +834,8 @@ static Suite *emit_suite(void)
 	tcase_add_test(cli, test_cli_outputs);
 	tcase_add_test(cli, test_cli_output_is_input);
 	tcase_add_test(cli, test_cli_bounded_diagnostics);
+	tcase_add_test(cli, test_cli_comment_start_in_path);
+	tcase_add_test(cli, test_cli_header_name_unspellable);
 	suite_add_tcase(s, cli);
 	return s;
 }
