@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckd.h"
 #include "driver.h"
 
 #define EXIT_USAGE 2
@@ -54,7 +55,8 @@ typedef struct run {
 	size_t *confusion;           /* [K][K] */
 	FILE *log;
 	size_t log_every, plot_every;
-	double *curve_x, *curve_y, *curve_v; /* plot points: iteration, train and val loss */
+	double *curve_x, *curve_y, *curve_v; /* plot points: iteration, train and val loss
+	                                        (one block at curve_x) */
 	size_t curve_n, curve_cap;
 	uint64_t loaded_iterations;  /* from --load's or --resume's meta */
 	nncc_checkpoint_t ck;        /* --resume's optimizer state and position (owned) */
@@ -884,8 +886,10 @@ static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *imag
 		            labels, ds->n_classes - 1, m->name, m->n_outputs, m->n_outputs - 1);
 	if (ds->n == 0)
 		return fail(m, "%s has no images", images);
-	if (ds->n > SIZE_MAX / r->rsize / m->n_inputs)
-		return fail(m, "%s: too many images (%zu) for memory", images, ds->n);
+	size_t bytes;
+	if (!ckd_mul3(&bytes, ds->n, m->n_inputs, r->rsize))
+		return fail(m, "%s: %zu images of %zu inputs of %zu bytes overflow size_t", images, ds->n,
+		            m->n_inputs, r->rsize);
 	return 0;
 }
 
@@ -946,9 +950,10 @@ static int run_split(run_t *r)
 	r->n_train = n - v;
 	r->n_val = v;
 	if (v && o->patience) {
-		r->best_params = malloc(m->n_params * r->rsize);
-		if (!r->best_params)
-			return fail(m, "out of memory");
+		size_t bytes;
+		if (!ckd_mul_size(&bytes, m->n_params, r->rsize) || !(r->best_params = malloc(bytes)))
+			return fail(m, "out of memory for early stopping's copy of the %zu parameters",
+			            m->n_params);
 	}
 	return 0;
 }
@@ -1027,12 +1032,15 @@ static int run_load(run_t *r)
 			return fail(m, "%s", err.msg);
 	}
 
-	size_t used = r->n_train + r->n_val;
-	r->train_x = malloc(used * m->n_inputs * r->rsize);
-	r->test_x = malloc(r->test.n * m->n_inputs * r->rsize);
+	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes;
+	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
+	    !ckd_mul_size(&test_bytes, r->test.n, row))   /* data_check refuses these first */
+		return fail(m, "the data overflows size_t");
+	r->train_x = malloc(train_bytes);
+	r->test_x = malloc(test_bytes);
 	if (!r->train_x || !r->test_x)
-		return fail(m, "out of memory for the data (%zu + %zu images of %zu inputs)", used,
-		            r->test.n, m->n_inputs);
+		return fail(m, "out of memory for the data: %zu + %zu images of %zu inputs need %zu + %zu "
+		               "bytes", used, r->test.n, m->n_inputs, train_bytes, test_bytes);
 	nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, used);
 	nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
 	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
@@ -1153,14 +1161,46 @@ static int eval_due(const run_t *r, size_t it, size_t T)
 	       (r->plot_every && it % r->plot_every == 0);
 }
 
+/* The plot's points, 3 doubles each (iteration, train and validation
+ * loss), one block: at most one per evaluation and per pass end (at most
+ * one per update, and T / floor(N / B) + 2 when a pass takes several),
+ * and the first and last.  A count or size past size_t is refused with
+ * what it would need. */
+static int run_curve_alloc(run_t *r, size_t T, size_t B)
+{
+	size_t per = r->n_train / B, cap = 3, bytes;   /* B <= N: per >= 1 */
+	int ok = ckd_add_size(&cap, cap, T / r->plot_every) &&
+	         (!r->log_every || ckd_add_size(&cap, cap, T / r->log_every)) &&
+	         (!r->n_val || ckd_add_size(&cap, cap, T / per + 2)) &&
+	         ckd_mul3(&bytes, cap, 3, sizeof(double));
+	if (!ok)
+		return fail(r->m, "--plot: %zu iterations with an evaluation every %zu need more "
+		                  "points than memory can address; evaluate less often (--eval-every)",
+		            T, r->plot_every < r->log_every || !r->log_every ? r->plot_every
+		                                                             : r->log_every);
+	r->curve_x = malloc(bytes);
+	if (!r->curve_x)
+		return fail(r->m, "out of memory for the plot: %zu points need %zu bytes; evaluate "
+		                  "less often (--eval-every)", cap, bytes);
+	r->curve_y = r->curve_x + cap;
+	r->curve_v = r->curve_y + cap;
+	r->curve_cap = cap;
+	return 0;
+}
+
 /* Plans the periodic evaluations, allocates what training needs and puts
  * the stream at its start, or where --resume's file left it. */
 static int run_prepare(run_t *r, size_t T, size_t B)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
-	size_t dflt = T > DEFAULT_EVALS ? (T + DEFAULT_EVALS - 1) / DEFAULT_EVALS : 1;
+	/* ceil(T / DEFAULT_EVALS), without T + DEFAULT_EVALS - 1 wrapping */
+	size_t dflt = T / DEFAULT_EVALS + (T % DEFAULT_EVALS != 0);
+	size_t confusion_bytes;
 	nncc_err_t err;
+
+	if (!dflt)
+		dflt = 1;
 
 	r->log_every = o->eval_every ? o->eval_every : (o->log || o->plot) ? dflt : 0;
 	if (o->plot)
@@ -1172,18 +1212,11 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 			return fail(m, "cannot write %s: %s", o->log, strerror(errno));
 		nncc_log_header(r->log, o->eval_test, r->n_val > 0);
 	}
-	if (o->plot) {
-		/* Pass ends add a point each: at most one per update, and at
-		 * most T / floor(N / B) + 1 when a pass takes several. */
-		size_t per = r->n_train / B, passes = !r->n_val ? 0 : per ? T / per + 2 : T;
-		r->curve_cap = 3 + T / r->plot_every + (r->log_every ? T / r->log_every : 0) + passes;
-		r->curve_x = malloc(r->curve_cap * sizeof *r->curve_x);
-		r->curve_y = malloc(r->curve_cap * sizeof *r->curve_y);
-		r->curve_v = malloc(r->curve_cap * sizeof *r->curve_v);
-	}
-	r->confusion = malloc(m->n_outputs * m->n_outputs * sizeof *r->confusion);
-	if ((o->plot && (!r->curve_x || !r->curve_y || !r->curve_v)) || !r->confusion)
-		return fail(m, "out of memory");
+	if (o->plot && run_curve_alloc(r, T, B))
+		return 1;
+	if (!ckd_mul3(&confusion_bytes, m->n_outputs, m->n_outputs, sizeof *r->confusion) ||
+	    !(r->confusion = malloc(confusion_bytes)))
+		return fail(m, "out of memory for the confusion matrix of %zu classes", m->n_outputs);
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
 	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->n_train, o->shuffle,
@@ -1273,10 +1306,11 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		s->eval_seconds += now_seconds() - e0;
 	}
 	t0 = now_seconds();
-	for (size_t it = 1; it <= T; it++) {
+	for (size_t it = 0; it < T;) {   /* not it <= T: T may be SIZE_MAX */
 		uint64_t pass = r->stream.epoch;
 		int stop = 0;
 		double norm;
+		it++;
 		u.step = r->step0 + it;   /* --load starts a fresh optimizer: step0 = 0 */
 		u.batch = batch_of(r, B);
 		u.lr = r->lr = nncc_schedule_lr(&o->schedule, o->lr, u.step, r->stream.epoch, total);
@@ -1378,7 +1412,7 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 static int run_updates(run_t *r, size_t N, size_t B, size_t *T)
 {
 	const nncc_opts_t *o = r->o;
-	size_t per_epoch = N / B + (N % B != 0), E = o->epochs, e0 = 0, first = 0;
+	size_t per_epoch = N / B + (N % B != 0), E = o->epochs, e0 = 0, first = 0, n;
 	if (o->resume && r->ck.has_best && r->ck.stopped) {   /* early stopping ended it */
 		*T = 0;
 		return 0;
@@ -1399,9 +1433,31 @@ static int run_updates(run_t *r, size_t N, size_t B, size_t *T)
 			e0++;
 		}
 	}
-	if (E - e0 > (SIZE_MAX - first) / per_epoch)
-		return fail(r->m, "--epochs %zu is too many iterations", E);
-	*T = first + (E - e0) * per_epoch;
+	if (!ckd_mul_size(&n, E - e0, per_epoch) || !ckd_add_size(&n, n, first))
+		return fail(r->m, "--epochs %zu of %zu updates each is more than %zu (SIZE_MAX) "
+		                  "updates, the most a run counts", E, per_epoch, (size_t)SIZE_MAX);
+	*T = n;
+	return 0;
+}
+
+/* What the run's counters can hold: the samples it trains on (T * B),
+ * the optimizer's step counter and the iterations the weight file records,
+ * each 64 bits.  Returns 0, or 1 after a message naming the limit. */
+static int run_limits(const run_t *r, size_t T, size_t B)
+{
+	const nncc_model_t *m = r->m;
+	const char *from = r->o->resume ? r->o->resume : r->o->load;
+	uint64_t n;
+	if (!ckd_mul_u64(&n, T, B))
+		return fail(m, "%zu iterations of %zu samples are more than 2^64 - 1 samples, the most "
+		               "a run counts (at most %llu iterations at this batch size)", T, B,
+		            (unsigned long long)(UINT64_MAX / B));
+	if (!ckd_add_u64(&n, r->step0, T))
+		return fail(m, "%s's step counter %llu plus %zu iterations is more than 2^64 - 1, the "
+		               "most the step counter holds", from, (unsigned long long)r->step0, T);
+	if (!ckd_add_u64(&n, r->loaded_iterations, T))
+		return fail(m, "%s's %llu iterations plus %zu more are more than 2^64 - 1, the most a "
+		               "weight file records", from, (unsigned long long)r->loaded_iterations, T);
 	return 0;
 }
 
@@ -1415,11 +1471,17 @@ static int run(run_t *r, nncc_summary_t *s)
 		return 1;
 	N = r->n_train;
 	B = o->batch ? o->batch : N;
+	if (B > N) {   /* as --batch full: each update takes every sample once */
+		if (!o->quiet)
+			fprintf(stderr, "%s: batch %zu is more than the %zu training samples: each update "
+			                "takes all %zu (full batch)\n", m->name, B, N, N);
+		B = N;
+	}
 	s->n_train = N;
 	s->n_file = r->train.n;
 	s->n_val = r->n_val;
 	s->batch = B;
-	if (run_updates(r, N, B, &s->iterations))
+	if (run_updates(r, N, B, &s->iterations) || run_limits(r, s->iterations, B))
 		return 1;
 	s->planned = s->iterations;
 	r->whole_passes = o->epochs > 0;
@@ -1470,9 +1532,7 @@ static void run_fini(run_t *r)
 	nncc_stream_fini(&r->stream);
 	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);
-	free(r->curve_x);
-	free(r->curve_y);
-	free(r->curve_v);
+	free(r->curve_x);   /* curve_y and curve_v are in its block */
 	free(r->best_params);
 	if (r->log)
 		fclose(r->log);

@@ -39,6 +39,14 @@ static void format_duration(char *buf, size_t len, double s)
 		snprintf(buf, len, "%lu:%02lu", t / 60, t % 60);
 }
 
+/* The first update at or past k tenths of total: ceil(k * total / 10),
+ * computed without k * total (which wraps for a huge total). */
+static size_t tenth_mark(size_t total, size_t k)
+{
+	size_t q = total / PROGRESS_STEPS, rest = total % PROGRESS_STEPS;
+	return k * q + (k * rest + PROGRESS_STEPS - 1) / PROGRESS_STEPS;
+}
+
 int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 {
 	size_t done = t->done;
@@ -53,8 +61,8 @@ int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 	if (p->tty) {
 		due = done == p->total || wall_s - p->last_shown >= PROGRESS_TTY_INTERVAL;
 	} else {
-		due = done * PROGRESS_STEPS >= p->next_tenth * p->total;
-		while (p->next_tenth <= PROGRESS_STEPS && done * PROGRESS_STEPS >= p->next_tenth * p->total)
+		due = p->next_tenth <= PROGRESS_STEPS && done >= tenth_mark(p->total, p->next_tenth);
+		while (p->next_tenth <= PROGRESS_STEPS && done >= tenth_mark(p->total, p->next_tenth))
 			p->next_tenth++;
 	}
 	if (!due)

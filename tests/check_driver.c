@@ -693,6 +693,80 @@ START_TEST(nan_loss_stops)
 }
 END_TEST
 
+/* --iterations 2^64 - 1 with --plot died of SIGFPE (the default
+ * evaluation interval (T + 49) / 50 wrapped to 0); with batches of 10 the
+ * run would train on more samples than 64 bits count: refused, nothing
+ * written. */
+START_TEST(iterations_past_the_sample_limit)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *svg = tu_path(dir, "p.svg"), *csv = tu_path(dir, "l.csv");
+	result_t r = run_net(&blob_model, dir, "--iterations", "18446744073709551615", "--plot", svg,
+	                     "--log", csv, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: 18446744073709551615 iterations of 10 samples are more "
+	                        "than 2^64 - 1 samples, the most a run counts (at most "
+	                        "1844674407370955161 iterations at this batch size)\n");
+	ck_assert_str_eq(r.out, "");
+	ck_assert(!tu_exists(svg) && !tu_exists(csv));
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--epochs", "18446744073709551615", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: --epochs 18446744073709551615 of 30 updates each is "
+	                        "more than 18446744073709551615 (SIZE_MAX) updates, the most a run "
+	                        "counts\n");
+	result_free(&r);
+	free(svg);
+	free(csv);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* --eval-every 1 --plot over 2^62 iterations: the plot's capacity times
+ * sizeof(double) wrapped to a small malloc and the run overflowed the heap.
+ * Refused before anything is allocated, naming what to change. */
+START_TEST(plot_points_past_memory)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *svg = tu_path(dir, "p.svg");
+	result_t r = run_net(&blob_model, dir, "--batch", "1", "--iterations", "4611686018427387904",
+	                     "--eval-every", "1", "--plot", svg, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: --plot: 4611686018427387904 iterations with an "
+	                        "evaluation every 1 need more points than memory can address; "
+	                        "evaluate less often (--eval-every)\n");
+	ck_assert(!tu_exists(svg));
+	result_free(&r);
+	free(svg);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* --batch 2^64 - 1 spun for ever on one update.  A batch larger than the
+ * training set takes the set once per update, as --batch full: the same
+ * bytes, batch_size N in the report, a note on stderr. */
+START_TEST(batch_larger_than_training_set_is_full_batch)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *wa = tu_path(dir, "a.w"), *wb = tu_path(dir, "b.w");
+	result_t a = run_net(&blob_model, dir, "--batch", "18446744073709551615", "--iterations", "3",
+	                     "--json", "--save", wa, NULL);
+	result_t b = run_net(&blob_model, dir, "--batch", "full", "--iterations", "3", "--json",
+	                     "--save", wb, "--quiet", NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(b.rc, 0);
+	ASSERT_HAS(a.err, "blobs: batch 18446744073709551615 is more than the 300 training samples: "
+	                  "each update takes all 300 (full batch)\n");
+	ck_assert_double_eq(json_num(a.out, "batch_size"), N_TRAIN);
+	ck_assert(tu_same_file(wa, wb));
+	result_free(&a);
+	result_free(&b);
+	free(wa);
+	free(wb);
+	tu_scratch_free(dir);
+}
+END_TEST
+
 static Suite *driver_suite(void)
 {
 	Suite *s = suite_create("driver");
@@ -710,6 +784,12 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, epochs_are_whole_passes);
 	tcase_add_test(tc, clip_norm_scales_the_update);
 	tcase_add_test(tc, shuffle_replays_from_the_docs);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, iterations_past_the_sample_limit);
+	tcase_add_test(tc, plot_points_past_memory);
+	tcase_add_test(tc, batch_larger_than_training_set_is_full_batch);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("resume");
 	tcase_set_timeout(tc, 120);

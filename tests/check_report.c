@@ -223,6 +223,29 @@ START_TEST(progress_lines)
 }
 END_TEST
 
+/* The non-terminal progress marks, k tenths of the run, for a total so
+ * large that k * total wraps: a line at the first update would claim 20%. */
+START_TEST(progress_huge_total)
+{
+	static const size_t totals[] = {(size_t)1 << 63, SIZE_MAX, 100};
+	for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
+		size_t total = totals[i];
+		TuCapture c;
+		nncc_progress_t p;
+		nncc_tick_t t = {1, 0.5, 0, 0.1, 1, 1, 1, NAN, NAN};
+		nncc_progress_init(&p, tu_capture_open(&c), 0, "net", total);
+		ck_assert_int_eq(nncc_progress_step(&p, &t), 0);
+		t.done = total / 10 + (total % 10 != 0);   /* the first 10% mark */
+		ck_assert_int_eq(nncc_progress_step(&p, &t), 1);
+		t.done = total - 1;
+		nncc_progress_step(&p, &t);
+		t.done = total;
+		ck_assert_int_eq(nncc_progress_step(&p, &t), 1);
+		tu_capture_close(&c);
+	}
+}
+END_TEST
+
 START_TEST(nice_ticks)
 {
 	double first, step;
@@ -257,6 +280,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, plot_svg);
 	tcase_add_test(tc, plot_unwritable);
 	tcase_add_test(tc, progress_lines);
+	tcase_add_test(tc, progress_huge_total);
 	tcase_add_test(tc, nice_ticks);
 	suite_add_tcase(s, tc);
 	return s;
