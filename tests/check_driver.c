@@ -767,6 +767,40 @@ START_TEST(batch_larger_than_training_set_is_full_batch)
 }
 END_TEST
 
+/* A weight file with a NaN (CRC valid) loaded for training and for
+ * --no-train without a word; nncc --infer already refused it.  Both runs
+ * now stop, naming the file and the parameter. */
+START_TEST(load_refuses_nonfinite_weights)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *w = tu_path(dir, "w.bin");
+	nncc_norm_stats_t st;
+	nncc_weights_meta_t meta;
+	nncc_err_t err;
+	result_t r = run_net(&blob_model, dir, "--iterations", "5", "--save", w, "--quiet", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	ck_assert_msg(nncc_weights_load(&blob_model, w, &st, &meta, NULL, &err) == 0, "%s", err.msg);
+	params[IN * K + 1] = NAN;   /* b[1] */
+	ck_assert_msg(nncc_weights_save(&blob_model, w, &st, &meta, NULL, &err) == 0, "%s", err.msg);
+	nncc_norm_fini(&st);
+	static const char *const modes[][2] = {{"--no-train", NULL}, {"--iterations", "3"}};
+	for (size_t i = 0; i < 2; i++) {
+		r = run_net(&blob_model, dir, "--load", w, modes[i][0], modes[i][1], NULL);
+		ck_assert_int_eq(r.rc, 1);
+		char want[600];
+		snprintf(want, sizeof want, "blobs: error: file %s: parameter 13 (layer 1 \"out\", b[1]) "
+		         "is nan: a weight file must hold finite numbers (did the training that wrote "
+		         "it diverge?)\n", w);
+		ck_assert_str_eq(r.err, want);
+		ck_assert_str_eq(r.out, "");
+		result_free(&r);
+	}
+	free(w);
+	tu_scratch_free(dir);
+}
+END_TEST
+
 static Suite *driver_suite(void)
 {
 	Suite *s = suite_create("driver");
@@ -798,6 +832,7 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, checkpoint_survives_a_crash);
 	tcase_add_test(tc, resume_refusals);
 	tcase_add_test(tc, resume_after_the_last_epoch);
+	tcase_add_test(tc, load_refuses_nonfinite_weights);
 	suite_add_tcase(s, tc);
 	return s;
 }
