@@ -1,62 +1,109 @@
 /*
  * idx.c - loads an MNIST-style dataset: an idx3 image file and an idx1 label
- * file, each raw or gzip'd (zlib's gzread reads both; a path that does not
- * exist is retried with ".gz" appended).  Only element type 0x08 (unsigned
- * byte) is accepted.  The whole file is validated: magic, dimensions, exact
- * length, gzip integrity.  See docs/data.md.
+ * file, each raw or gzip'd (a file that starts with the gzip magic 1f 8b is
+ * inflated with zlib, member after member; a path that does not exist is
+ * retried with ".gz" appended).  Only element type 0x08 (unsigned byte) is
+ * accepted.  The whole file is validated: magic, dimensions, exact length,
+ * gzip integrity, and nothing after the data: no extra bytes, decompressed
+ * or after the last gzip member.  See docs/data.md.
  *
- * Vocabulary: n = samples, dim = rows*cols pixels per sample.
+ * Vocabulary: n = samples, dim = rows*cols pixels per sample; a member is
+ * one gzip stream (header, deflate data, CRC-32 and length); a gzip file is
+ * one or more of them back to back.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "ckd.h"
 #include "nncc.h"
 
 #define IDX_TYPE_UBYTE 0x08
-#define IDX_READ_CHUNK (1u << 20) /* bytes per gzread() call */
-#define IDX_GZ_BUFFER (1u << 17)  /* zlib's input buffer (default 8 KiB) */
+#define IDX_READ_CHUNK (1u << 20) /* bytes of body read per call */
+#define IDX_IN_BUFFER (1u << 17)  /* bytes of the file read at a time */
+#define GZ_MAGIC0 0x1f
+#define GZ_MAGIC1 0x8b
+#define GZ_WINDOW (15 + 16)       /* inflateInit2: a gzip wrapper only, 32 KiB window */
 
-/* One open IDX file; path is the name actually opened (maybe with .gz). */
+/* One open IDX file; path is the name actually opened (maybe with .gz).
+ * Both kinds read through in[]: z.next_in, z.avail_in are what is left of
+ * it (a raw file copies from it). */
 typedef struct IdxFile {
-	gzFile gz;
+	FILE *f;
 	char *path;
+	unsigned char *in;       /* IDX_IN_BUFFER bytes */
+	unsigned long long read; /* bytes of the file read into in[] so far */
+	int gz;                  /* gzip: z inflates */
+	int z_ready;             /* inflateInit2 done */
+	int member_end;          /* the last member read ended (its CRC checked) */
+	int cut;                 /* the file ended inside a member */
+	z_stream z;
 } IdxFile;
 
 static void idx_close(IdxFile *f)
 {
-	if (f->gz)
-		gzclose(f->gz);
+	if (f->f)
+		fclose(f->f);
+	if (f->z_ready)
+		inflateEnd(&f->z);
+	free(f->in);
 	free(f->path);
-	f->gz = NULL;
-	f->path = NULL;
+	memset(f, 0, sizeof *f);
 }
 
-/* Opens path, or path".gz" if path does not exist. */
+static int read_error(IdxFile *f, nncc_err_t *err)
+{
+	nncc_err_set(err, "file %s: read error: %s", f->path, strerror(errno));
+	return -1;
+}
+
+/* Makes at least `want` (<= IDX_IN_BUFFER) bytes of the file available at
+ * z.next_in, fewer only at its end; -1 on a read error. */
+static int idx_input(IdxFile *f, unsigned want, nncc_err_t *err)
+{
+	z_stream *z = &f->z;
+	while (z->avail_in < want) {
+		size_t n;
+		if (z->avail_in && z->next_in != f->in)
+			memmove(f->in, z->next_in, z->avail_in);
+		z->next_in = f->in;
+		n = fread(f->in + z->avail_in, 1, IDX_IN_BUFFER - z->avail_in, f->f);
+		if (n == 0)
+			return ferror(f->f) ? read_error(f, err) : 0;
+		z->avail_in += (uInt)n;
+		f->read += n;
+	}
+	return 0;
+}
+
+/* Opens path, or path".gz" if path does not exist, and tells gzip from raw
+ * by its first two bytes. */
 static int idx_open(IdxFile *f, const char *path, nncc_err_t *err)
 {
-	size_t len = strlen(path);
+	size_t len = strlen(path), plen;
 	int saved;
 
-	f->gz = NULL;
-	f->path = malloc(len + 4);
-	if (!f->path) {
+	memset(f, 0, sizeof *f);
+	if (!ckd_add_size(&plen, len, sizeof ".gz") || !(f->path = malloc(plen)) ||
+	    !(f->in = malloc(IDX_IN_BUFFER))) {
 		nncc_err_set(err, "file %s: out of memory", path);
+		idx_close(f);
 		return -1;
 	}
 	memcpy(f->path, path, len + 1);
 	errno = 0;
-	f->gz = gzopen(f->path, "rb");
-	if (f->gz)
+	f->f = fopen(f->path, "rb");
+	if (f->f)
 		goto opened;
 	saved = errno;
 	if (saved == ENOENT) {
-		memcpy(f->path + len, ".gz", 4);
+		memcpy(f->path + len, ".gz", sizeof ".gz");
 		errno = 0;
-		f->gz = gzopen(f->path, "rb");
-		if (f->gz)
+		f->f = fopen(f->path, "rb");
+		if (f->f)
 			goto opened;
 		if (errno == ENOENT) {
 			nncc_err_set(err, "file %s: cannot open: %s (also tried %s)", path,
@@ -71,17 +118,80 @@ static int idx_open(IdxFile *f, const char *path, nncc_err_t *err)
 	idx_close(f);
 	return -1;
 opened:
-	gzbuffer(f->gz, IDX_GZ_BUFFER);
+	f->z.next_in = f->in;
+	if (idx_input(f, 2, err) < 0)
+		goto fail;
+	f->gz = f->z.avail_in >= 2 && f->in[0] == GZ_MAGIC0 && f->in[1] == GZ_MAGIC1;
+	if (!f->gz)
+		return 0;
+	if (inflateInit2(&f->z, GZ_WINDOW) != Z_OK) {
+		nncc_err_set(err, "file %s: out of memory for zlib", f->path);
+		goto fail;
+	}
+	f->z_ready = 1;
 	return 0;
+fail:
+	idx_close(f);
+	return -1;
 }
 
-/* gzerror() messages read "PATH: reason"; the caller names the file already. */
-static const char *gz_reason(const char *msg, const char *path)
+/* The file goes on after its last gzip member with something that is not
+ * another one: counts it to the end for the message. */
+static int gz_trailing(IdxFile *f, nncc_err_t *err)
 {
-	size_t n = strlen(path);
-	if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
-		return msg + n + 2;
-	return msg;
+	unsigned long long at = f->read - f->z.avail_in;
+	f->z.avail_in = 0;
+	while (idx_input(f, 1, err) == 0 && f->z.avail_in)
+		f->z.avail_in = 0;
+	if (ferror(f->f))
+		return -1;
+	nncc_err_set(err, "file %s: unexpected trailing data (%llu bytes after the gzip data, "
+	             "which ends at offset %llu)", f->path, f->read - at, at);
+	return -1;
+}
+
+/* Inflates up to len bytes; returns the count (short only at the end of the
+ * data: after the last member, or with f->cut when the file ends inside
+ * one), or -1 with err set when the gzip data is damaged. */
+static long long gz_read(IdxFile *f, unsigned char *buf, size_t len, nncc_err_t *err)
+{
+	z_stream *z = &f->z;
+	size_t got = 0;
+
+	while (got < len) {
+		int rc;
+		if (f->member_end) {   /* the end of the file, or another member */
+			if (idx_input(f, 2, err) < 0)
+				return -1;
+			if (z->avail_in == 0)
+				break;
+			if (z->avail_in < 2 || z->next_in[0] != GZ_MAGIC0 || z->next_in[1] != GZ_MAGIC1)
+				return gz_trailing(f, err);
+			inflateReset(z);
+			f->member_end = 0;
+		}
+		if (idx_input(f, 1, err) < 0)
+			return -1;
+		if (z->avail_in == 0) {
+			f->cut = 1;
+			break;
+		}
+		z->next_out = buf + got;
+		z->avail_out = len - got < UINT_MAX ? (uInt)(len - got) : UINT_MAX;
+		rc = inflate(z, Z_NO_FLUSH);
+		got = (size_t)(z->next_out - buf);
+		if (rc == Z_STREAM_END) {
+			f->member_end = 1;
+		} else if (rc == Z_MEM_ERROR) {
+			nncc_err_set(err, "file %s: out of memory for zlib", f->path);
+			return -1;
+		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			nncc_err_set(err, "file %s: corrupt gzip data (%s)", f->path,
+			             z->msg ? z->msg : zError(rc));
+			return -1;
+		}
+	}
+	return (long long)got;
 }
 
 /* Reads up to len bytes; returns the count (short only at end of data), or
@@ -90,29 +200,26 @@ static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
 {
 	size_t got = 0;
 
+	if (f->gz)
+		return gz_read(f, buf, len, err);
 	while (got < len) {
-		size_t want = len - got < IDX_READ_CHUNK ? len - got : IDX_READ_CHUNK;
-		int r = gzread(f->gz, (unsigned char *)buf + got, (unsigned)want);
-		if (r < 0) {
-			int errnum;
-			const char *msg = gzerror(f->gz, &errnum);
-			if (errnum == Z_ERRNO)
-				nncc_err_set(err, "file %s: read error: %s", f->path,
-				             strerror(errno));
-			else
-				nncc_err_set(err, "file %s: corrupt gzip data (%s)", f->path,
-				             gz_reason(msg, f->path));
+		size_t k;
+		if (idx_input(f, 1, err) < 0)
 			return -1;
-		}
-		if (r == 0)
+		if (f->z.avail_in == 0)
 			break;
-		got += (size_t)r;
+		k = len - got < f->z.avail_in ? len - got : f->z.avail_in;
+		memcpy((unsigned char *)buf + got, f->z.next_in, k);
+		f->z.next_in += k;
+		f->z.avail_in -= (uInt)k;
+		got += k;
 	}
 	return (long long)got;
 }
 
-/* After the data: anything more is an error, and so is a bad gzip trailer
- * (the CRC is only checked once the stream is read to its end). */
+/* After the data: anything more is an error (decompressed, or raw bytes
+ * after the last gzip member), and so is a bad gzip trailer (the CRC is
+ * only checked once the member is read to its end). */
 static int idx_expect_end(IdxFile *f, size_t data_len, nncc_err_t *err)
 {
 	unsigned char buf[4096];
@@ -222,10 +329,8 @@ static int idx_read_body(IdxFile *f, size_t len, const char *what, uint8_t **out
 		got += (size_t)r;
 	}
 	if (got < len) {
-		int errnum;
-		gzerror(f->gz, &errnum);
 		nncc_err_set(err, "file %s: truncated: expected %zu bytes of %s, got %zu%s", f->path,
-		             len, what, got, errnum == Z_BUF_ERROR ? " (gzip stream ends early)" : "");
+		             len, what, got, f->cut ? " (gzip stream ends early)" : "");
 		goto fail;
 	}
 	*out = buf;
@@ -247,18 +352,16 @@ static int load_images(nncc_dataset_t *ds, const char *path, nncc_err_t *err)
 		return -1;
 	if (idx_header(&f, 3, d, err) < 0)
 		goto fail;
-	dim = (size_t)d[1] * d[2]; /* two u32s: fits when size_t is 64-bit */
-	if (d[1] != 0 && dim / d[1] != d[2]) {
+	if (!ckd_mul_size(&dim, d[1], d[2])) {
 		nncc_err_set(err, "file %s: %u x %u pixels per image overflows size_t", f.path,
 		             (unsigned)d[1], (unsigned)d[2]);
 		goto fail;
 	}
-	if (dim > SIZE_MAX / d[0]) {
+	if (!ckd_mul_size(&total, d[0], dim)) {
 		nncc_err_set(err, "file %s: %u images of %zu pixels overflow size_t", f.path,
 		             (unsigned)d[0], dim);
 		goto fail;
 	}
-	total = (size_t)d[0] * dim;
 	if (idx_read_body(&f, total, "pixel data", &ds->pixels, err) < 0)
 		goto fail;
 	if (idx_expect_end(&f, total, err) < 0)
@@ -282,6 +385,7 @@ static int load_labels(nncc_dataset_t *ds, const char *path, const char *images_
 	uint32_t n;
 	uint8_t *raw = NULL;
 	unsigned max = 0;
+	size_t bytes;
 
 	if (idx_open(&f, path, err) < 0)
 		return -1;
@@ -296,8 +400,7 @@ static int load_labels(nncc_dataset_t *ds, const char *path, const char *images_
 		goto fail;
 	if (idx_expect_end(&f, n, err) < 0)
 		goto fail;
-	ds->labels = malloc(n * sizeof *ds->labels);
-	if (!ds->labels) {
+	if (!ckd_mul_size(&bytes, n, sizeof *ds->labels) || !(ds->labels = malloc(bytes))) {
 		nncc_err_set(err, "file %s: out of memory for %u labels", f.path, (unsigned)n);
 		goto fail;
 	}

@@ -39,6 +39,14 @@ static void format_duration(char *buf, size_t len, double s)
 		snprintf(buf, len, "%lu:%02lu", t / 60, t % 60);
 }
 
+/* The first update at or past k tenths of total: ceil(k * total / 10),
+ * computed without k * total (which wraps for a huge total). */
+static size_t tenth_mark(size_t total, size_t k)
+{
+	size_t q = total / PROGRESS_STEPS, rest = total % PROGRESS_STEPS;
+	return k * q + (k * rest + PROGRESS_STEPS - 1) / PROGRESS_STEPS;
+}
+
 int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 {
 	size_t done = t->done;
@@ -53,8 +61,8 @@ int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 	if (p->tty) {
 		due = done == p->total || wall_s - p->last_shown >= PROGRESS_TTY_INTERVAL;
 	} else {
-		due = done * PROGRESS_STEPS >= p->next_tenth * p->total;
-		while (p->next_tenth <= PROGRESS_STEPS && done * PROGRESS_STEPS >= p->next_tenth * p->total)
+		due = p->next_tenth <= PROGRESS_STEPS && done >= tenth_mark(p->total, p->next_tenth);
+		while (p->next_tenth <= PROGRESS_STEPS && done >= tenth_mark(p->total, p->next_tenth))
 			p->next_tenth++;
 	}
 	if (!due)
@@ -428,16 +436,31 @@ void nncc_log_header(FILE *f, int with_test, int with_val)
 	        with_val ? ",val_loss,val_accuracy" : "");
 }
 
+/* One CSV number: x with `digits` significant digits, or nan, inf, -inf
+ * (printf may write "-nan"). */
+static void log_num(FILE *f, const char *sep, int digits, double x)
+{
+	if (isfinite(x))
+		fprintf(f, "%s%.*g", sep, digits, x);
+	else
+		fprintf(f, "%s%s", sep, isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+}
+
 /* lr with 17 significant digits: the rate exactly, to replay or check a
  * schedule from the log. */
 void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
                   const double *test_accuracy, double seconds, const nncc_eval_t *val)
 {
-	fprintf(f, "%zu,%.6g,%.17g,%.9g,", iteration, epoch, lr, train_loss);
+	fprintf(f, "%zu", iteration);
+	log_num(f, ",", 6, epoch);
+	log_num(f, ",", 17, lr);
+	log_num(f, ",", 9, train_loss);
 	if (test_accuracy)
-		fprintf(f, "%.6g,", *test_accuracy);
-	fprintf(f, "%.6f", seconds);
-	if (val)
-		fprintf(f, ",%.9g,%.6g", val->loss, ratio(val->correct, val->n));
+		log_num(f, ",", 6, *test_accuracy);
+	fprintf(f, ",%.6f", seconds);
+	if (val) {
+		log_num(f, ",", 9, val->loss);
+		log_num(f, ",", 6, ratio(val->correct, val->n));
+	}
 	fputc('\n', f);
 }

@@ -13,22 +13,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckd.h"
 #include "nncc.h"
 
 int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const int32_t *y,
                      size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
 {
-	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), tile, labels, perm;
 	memset(s, 0, sizeof *s);
+	if (!ckd_mul_size(&s->row_bytes, m->n_inputs, rsize) ||
+	    !ckd_mul_size(&tile, m->max_batch, s->row_bytes) ||
+	    !ckd_mul_size(&labels, m->max_batch, sizeof *s->tile_y) ||
+	    !ckd_mul_size(&perm, n, sizeof *s->perm)) {
+		nncc_err_set(err, "the training stream of %zu samples overflows size_t", n);
+		return -1;
+	}
 	s->x = x;
 	s->y = y;
 	s->n = n;
-	s->row_bytes = m->n_inputs * rsize;
 	s->max_batch = m->max_batch;
-	s->tile_x = malloc(m->max_batch * s->row_bytes);
-	s->tile_y = malloc(m->max_batch * sizeof *s->tile_y);
+	s->tile_x = malloc(tile);
+	s->tile_y = malloc(labels);
 	if (shuffle && n > 0) {
-		s->perm = malloc(n * sizeof *s->perm);
+		s->perm = malloc(perm);
 		if (s->perm) {
 			for (size_t i = 0; i < n; i++)
 				s->perm[i] = i;
@@ -93,7 +100,7 @@ int nncc_stream_tell(const nncc_stream_t *s, nncc_checkpoint_t *ck, nncc_err_t *
 		nncc_err_set(err, "the training position of %zu samples does not fit u32 indices", s->n);
 		return -1;
 	}
-	ck->perm = malloc(s->n * sizeof *ck->perm);
+	ck->perm = malloc(s->n * sizeof *ck->perm);   /* less than s->perm's n * sizeof(size_t) */
 	if (!ck->perm) {
 		nncc_err_set(err, "out of memory for the training position (%zu samples)", s->n);
 		return -1;

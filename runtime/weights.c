@@ -1,6 +1,6 @@
 /*
  * weights.c - parameter initialisation, the network shape hash, and weight
- * files: save (atomic: temp file + fsync + rename), load into a model, and a
+ * files: save (atomic: temp file + fsync + rename, output.c), load into a model, and a
  * model-free reader.  The byte layout is specified in docs/weights.md; every
  * field is little-endian whatever the host.  Saves write format version 2: a
  * header, then tagged sections (NORM, META, PARAMS, and the optional OPTIM,
@@ -10,15 +10,14 @@
  * model and the caller's structs untouched.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
+#include "ckd.h"
+#include "driver.h"
 #include "nncc.h"
 
 #define WTS_MAGIC "NNCCWTS" /* 8 bytes with the NUL */
@@ -282,25 +281,16 @@ static int dtype_valid(uint32_t dtype)
 	return dtype == NNCC_F32 || dtype == NNCC_F64;
 }
 
-/* *out = a * b + c; -1 if that overflows. */
-static int u64_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
-{
-	if (b && a > (UINT64_MAX - c) / b)
-		return -1;
-	*out = a * b + c;
-	return 0;
-}
-
 /* Payload sizes the fields imply (shared by the writer and the reader);
  * -1 if the size overflows. */
 static int norm_len(int kind, uint64_t n_inputs, uint64_t *len)
 {
-	return u64_mul_add(kind == NNCC_NORM_STANDARDIZE ? n_inputs : 0, 8, NORM_FIXED, len);
+	return ckd_mul_add_u64(len, kind == NNCC_NORM_STANDARDIZE ? n_inputs : 0, 8, NORM_FIXED) ? 0 : -1;
 }
 
 static int params_len(int dtype, uint64_t n_params, uint64_t *len)
 {
-	return u64_mul_add(n_params, real_size(dtype), 0, len);
+	return ckd_mul_u64(len, n_params, real_size(dtype)) ? 0 : -1;
 }
 
 static int optim_len(int dtype, uint64_t n_params, uint64_t n_state, uint64_t *len)
@@ -308,17 +298,17 @@ static int optim_len(int dtype, uint64_t n_params, uint64_t n_state, uint64_t *l
 	uint64_t slot;
 	if (params_len(dtype, n_params, &slot) < 0)
 		return -1;
-	return u64_mul_add(n_state, slot, OPTIM_FIXED, len);
+	return ckd_mul_add_u64(len, n_state, slot, OPTIM_FIXED) ? 0 : -1;
 }
 
 static int position_len(uint64_t n_perm, uint64_t *len)
 {
-	return u64_mul_add(n_perm, 4, POSITION_FIXED, len);
+	return ckd_mul_add_u64(len, n_perm, 4, POSITION_FIXED) ? 0 : -1;
 }
 
 static int best_len(int dtype, uint64_t n_best, uint64_t *len)
 {
-	return u64_mul_add(n_best, real_size(dtype), BEST_FIXED, len);
+	return ckd_mul_add_u64(len, n_best, real_size(dtype), BEST_FIXED) ? 0 : -1;
 }
 
 /* NULL if the 32 bytes of an OPTIM name are 1 to 31 printable ASCII
@@ -402,19 +392,16 @@ static int check_crc(const uint8_t *b, size_t len, size_t want, int at_least, co
  * overflows. */
 static size_t v1_file_len(uint32_t dtype, uint32_t norm_kind, uint64_t n_inputs, uint64_t n_params)
 {
-	uint64_t len = WTS_V1_HEADER_LEN + META_LEN + WTS_CRC_LEN, rs;
+	uint64_t len = WTS_V1_HEADER_LEN + META_LEN + WTS_CRC_LEN;
+	size_t out;
 
 	if (!dtype_valid(dtype) || !norm_kind_valid(norm_kind))
 		return 0;
-	rs = real_size((int)dtype);
-	if (norm_kind == NNCC_NORM_STANDARDIZE) {
-		if (n_inputs > (SIZE_MAX - len) / 8)
-			return 0;
-		len += 8 * n_inputs;
-	}
-	if (n_params > (SIZE_MAX - len) / rs)
+	if ((norm_kind == NNCC_NORM_STANDARDIZE && !ckd_mul_add_u64(&len, n_inputs, 8, len)) ||
+	    !ckd_mul_add_u64(&len, n_params, real_size((int)dtype), len) ||
+	    !ckd_size_of_u64(&out, len))
 		return 0;
-	return (size_t)(len + rs * n_params);
+	return out;
 }
 
 static int parse_v1(const uint8_t *b, size_t len, const char *path, WtsView *v, nncc_err_t *err)
@@ -986,7 +973,9 @@ static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path
 	memset(c, 0, sizeof *c);
 	if (v->optim) {
 		const uint8_t *p = v->optim;
-		size_t n_state = (size_t)le64_get(p + WTS_NAME_LEN + 8), n = n_state * v->n_params;
+		size_t n_state = (size_t)le64_get(p + WTS_NAME_LEN + 8), n;
+		if (!ckd_mul_size(&n, n_state, (size_t)v->n_params))   /* sect_optim bounds it */
+			goto oom;
 		c->has_optim = 1;
 		memcpy(c->optimizer, p, WTS_NAME_LEN);
 		c->step = le64_get(p + WTS_NAME_LEN);
@@ -1043,94 +1032,6 @@ void nncc_checkpoint_fini(nncc_checkpoint_t *ck)
 }
 
 /* ---- save */
-
-/* Best effort: makes the rename durable by syncing the directory that holds
- * path.  Failure is ignored: the new file is complete either way. */
-static void sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *d;
-	int fd;
-
-	if (!slash) {
-		fd = open(".", O_RDONLY);
-	} else {
-		size_t n = slash == path ? 1 : (size_t)(slash - path);
-		d = malloc(n + 1);
-		if (!d)
-			return;
-		memcpy(d, path, n);
-		d[n] = 0;
-		fd = open(d, O_RDONLY);
-		free(d);
-	}
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/* Writes buf to path through path.tmp.XXXXXX in the same directory: on
- * success the rename replaces path in one step; on failure the temp file is
- * removed and path is untouched. */
-static int write_atomic(const char *path, const uint8_t *buf, size_t len, nncc_err_t *err)
-{
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-	size_t done = 0;
-	int fd;
-
-	if (!tmp) {
-		nncc_err_set(err, "cannot save weights to %s: out of memory", path);
-		return -1;
-	}
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		nncc_err_set(err, "cannot save weights to %s: cannot create %s: %s", path, tmp,
-		             strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			nncc_err_set(err, "cannot save weights to %s: write to %s failed: %s", path,
-			             tmp, w < 0 ? strerror(errno) : "no progress");
-			goto fail;
-		}
-		done += (size_t)w;
-	}
-	/* mkstemp creates 0600; a weight file is ordinary data. */
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-		nncc_err_set(err, "cannot save weights to %s: %s: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		nncc_err_set(err, "cannot save weights to %s: closing %s: %s", path, tmp,
-		             strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		nncc_err_set(err, "cannot save weights to %s: rename from %s: %s", path, tmp,
-		             strerror(errno));
-		goto fail;
-	}
-	sync_dir(path);
-	free(tmp);
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
-}
 
 /* Checks what the encoders cannot: the caller's pointers, and after encoding
  * the optimizer name and the position, with the reader's own checks. */
@@ -1247,12 +1148,96 @@ int nncc_weights_save(const nncc_model_t *m, const char *path, const nncc_norm_s
 		return -1;
 	}
 	le32_put(b + len - WTS_CRC_LEN, crc_buf(b, len - WTS_CRC_LEN));
-	rc = write_atomic(path, b, len, err);
+	rc = nncc_write_whole(path, "cannot save weights to", b, len, err);
 	free(b);
 	return rc;
 }
 
 /* ---- load and read */
+
+/* The first of n reals (LE, the dtype's) that is NaN or infinite: its
+ * index, or n when they all are finite. */
+static size_t first_nonfinite(const uint8_t *p, int dtype, size_t n)
+{
+	size_t k = 0;
+	while (k < n && isfinite(real_get(p, dtype, k)))
+		k++;
+	return k;
+}
+
+/* "nan", "inf" or "-inf" (printf gives "-nan" for some NaNs). */
+static const char *nonfinite_name(double x)
+{
+	return isnan(x) ? "nan" : x > 0 ? "inf" : "-inf";
+}
+
+/* Where parameter k of m is, as 'layer 1 "hidden", W[2][1]' (a vector's
+ * element as b[5]). */
+static void param_place(char *buf, size_t len, const nncc_model_t *m, size_t k)
+{
+	for (size_t li = 0; li < m->n_layers; li++) {
+		const nncc_layer_t *l = &m->layers[li];
+		for (size_t t = 0; t < l->n_tensors; t++) {
+			const nncc_param_t *p = &l->tensors[t];
+			size_t e = k - p->offset;
+			if (k < p->offset || e >= p->size)
+				continue;
+			if (p->rows > 1 && p->cols)
+				snprintf(buf, len, "layer %zu \"%s\", %s[%zu][%zu]", li + 1, l->name, p->name,
+				         e / p->cols, e % p->cols);
+			else
+				snprintf(buf, len, "layer %zu \"%s\", %s[%zu]", li + 1, l->name, p->name, e);
+			return;
+		}
+	}
+	snprintf(buf, len, "in no tensor");
+}
+
+/* A weight file holds finite numbers only: a NaN or an infinity in the
+ * weights, in the optimizer state or early stopping's best weights a
+ * checkpoint brings, or in the normalisation's means (a diverged training
+ * saved by hand, or a file edited with a valid CRC) would train or
+ * evaluate to NaN without a word.  0, or -1 naming the first one. */
+static int check_finite(const WtsView *v, const nncc_model_t *m, int with_ck, const char *path,
+                        nncc_err_t *err)
+{
+	size_t n = m->n_params, k, n_state = 0;
+	char place[160];
+	const char *why = "a weight file must hold finite numbers (did the training that wrote it "
+	                  "diverge?)";
+
+	if ((k = first_nonfinite(v->params, v->dtype, n)) < n) {
+		param_place(place, sizeof place, m, k);
+		nncc_err_set(err, "file %s: parameter %zu (%s) is %s: %s", path, k, place,
+		             nonfinite_name(real_get(v->params, v->dtype, k)), why);
+		return -1;
+	}
+	if (v->mean && (k = first_nonfinite(v->mean, NNCC_F64, (size_t)v->n_inputs)) < v->n_inputs) {
+		nncc_err_set(err, "file %s: normalisation mean[%zu] is %s: %s", path, k,
+		             nonfinite_name(f64_get(v->mean + 8 * k)), why);
+		return -1;
+	}
+	if (with_ck && v->optim)
+		n_state = (size_t)le64_get(v->optim + WTS_NAME_LEN + 8);
+	for (size_t slot = 0; slot < n_state; slot++) {
+		const uint8_t *p = v->optim + OPTIM_FIXED + slot * n * real_size(v->dtype);
+		if ((k = first_nonfinite(p, v->dtype, n)) < n) {
+			param_place(place, sizeof place, m, k);
+			nncc_err_set(err, "file %s: optimizer state slot %zu of parameter %zu (%s) is %s: %s",
+			             path, slot, k, place, nonfinite_name(real_get(p, v->dtype, k)), why);
+			return -1;
+		}
+	}
+	if (with_ck && v->best && le64_get(v->best + 56) &&
+	    (k = first_nonfinite(v->best + BEST_FIXED, v->dtype, n)) < n) {
+		param_place(place, sizeof place, m, k);
+		nncc_err_set(err, "file %s: early stopping's best weights: parameter %zu (%s) is %s: %s",
+		             path, k, place, nonfinite_name(real_get(v->best + BEST_FIXED, v->dtype, k)),
+		             why);
+		return -1;
+	}
+	return 0;
+}
 
 int nncc_weights_load(const nncc_model_t *m, const char *path, nncc_norm_stats_t *norm,
                       nncc_weights_meta_t *meta, nncc_checkpoint_t *ck, nncc_err_t *err)
@@ -1284,6 +1269,8 @@ int nncc_weights_load(const nncc_model_t *m, const char *path, nncc_norm_stats_t
 		             m->n_params, m->n_inputs);
 		goto fail;
 	}
+	if (check_finite(&v, m, ck != NULL, path, err) < 0)
+		goto fail;
 	if (norm && norm_from_view(&st, &v, path, err) < 0)
 		goto fail;
 	if (ck && ck_from_view(&c, &v, path, err) < 0) {

@@ -1,7 +1,8 @@
 /*
  * check_idx.c - idx.c: loading raw and gzip'd IDX files, the ".gz" fallback,
- * and every rejection with its full message.  All files are generated here
- * into a scratch directory (gzip variants through zlib's gzopen "wb").
+ * gzip files of several members, and every rejection with its full message
+ * (trailing bytes after the gzip data among them).  All files are generated
+ * here into a scratch directory (gzip variants through zlib's gzopen "wb").
  */
 #include <check.h>
 #include <stdint.h>
@@ -324,6 +325,96 @@ START_TEST(trailing_bytes_in_labels_gz)
 }
 END_TEST
 
+/* The gzip'd form of `len` bytes, in memory: written with tu_write_gz
+ * and read back; *gz_len receives its size, with `spare` spare bytes. */
+static uint8_t *gz_bytes(const void *data, size_t len, size_t spare, size_t *gz_len)
+{
+	char *p = tu_path(tu_scratch, "tmp.gz");
+	ck_assert_int_eq(tu_write_gz(p, data, len), 0);
+	uint8_t *gz = tu_read_file(p, gz_len);
+	ck_assert_ptr_nonnull(gz);
+	gz = realloc(gz, *gz_len + spare);
+	ck_assert_ptr_nonnull(gz);
+	ck_assert_int_eq(remove(p), 0);
+	free(p);
+	return gz;
+}
+
+/* Bytes after the last gzip member that are not another one: zlib's
+ * gzread ignores them, the loader must not (docs/data.md: trailing bytes
+ * are an error).  Text, one zero byte of padding, and a lone first magic
+ * byte. */
+START_TEST(gzip_trailing_garbage_is_an_error)
+{
+	static const struct {
+		const char *bytes;
+		size_t n;
+	} tails[] = {{"garbage\n", 8}, {"", 1}, {"\x1f", 1}};
+	size_t len, n;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	char *lab = good_labels("lab", 0), want[700];
+	for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+		uint8_t *gz = gz_bytes(b, len, tails[t].n, &n);
+		memcpy(gz + n, tails[t].bytes, tails[t].n);
+		char *img = write_file("img.gz", gz, n + tails[t].n, 0);
+		snprintf(want, sizeof want, "file %s: unexpected trailing data (%zu bytes after the "
+		         "gzip data, which ends at offset %zu)", img, tails[t].n, n);
+		expect_fail(img, lab, want);
+		free(gz);
+		free(img);
+	}
+	free(b);
+	free(lab);
+}
+END_TEST
+
+/* A second member with more decompressed bytes than the header claims:
+ * the trailing data is counted after decompression. */
+START_TEST(gzip_extra_member_is_trailing_data)
+{
+	size_t len, n1, n2;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	uint8_t *gz = gz_bytes(b, len, 0, &n1), *more = gz_bytes("abc", 3, 0, &n2);
+	gz = realloc(gz, n1 + n2);
+	ck_assert_ptr_nonnull(gz);
+	memcpy(gz + n1, more, n2);
+	char *img = write_file("img.gz", gz, n1 + n2, 0), *lab = good_labels("lab", 0);
+	char want[600];
+	snprintf(want, sizeof want,
+	         "file %s: unexpected trailing data (3 bytes after 60 bytes of data)", img);
+	expect_fail(img, lab, want);
+	free(b);
+	free(gz);
+	free(more);
+	free(img);
+	free(lab);
+}
+END_TEST
+
+/* gzip files may hold several members back to back (gzip a b > c, or
+ * appended with >>): the data split over two members loads. */
+START_TEST(gzip_members_concatenated_load)
+{
+	size_t len, n1, n2;
+	uint8_t *b = images_buf(N_IMG, ROWS, COLS, &len);
+	uint8_t *gz = gz_bytes(b, 20, 0, &n1), *rest = gz_bytes(b + 20, len - 20, 0, &n2);
+	gz = realloc(gz, n1 + n2);
+	ck_assert_ptr_nonnull(gz);
+	memcpy(gz + n1, rest, n2);
+	char *img = write_file("img.gz", gz, n1 + n2, 0), *lab = good_labels("lab.gz", 1);
+	nncc_dataset_t ds;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_dataset_load(&ds, img, lab, &err) == 0, "%s", err.msg);
+	check_good(&ds);
+	nncc_dataset_fini(&ds);
+	free(b);
+	free(gz);
+	free(rest);
+	free(img);
+	free(lab);
+}
+END_TEST
+
 START_TEST(mismatched_counts)
 {
 	size_t len;
@@ -450,6 +541,7 @@ static Suite *idx_suite(void)
 	tcase_add_test(ok, gz_suffix_fallback);
 	tcase_add_test(ok, gz_content_without_suffix);
 	tcase_add_test(ok, largest_label);
+	tcase_add_test(ok, gzip_members_concatenated_load);
 	tcase_add_test(bad, missing_file);
 	tcase_add_test(bad, directory_is_not_a_file);
 	tcase_add_test(bad, wrong_magic);
@@ -463,6 +555,8 @@ static Suite *idx_suite(void)
 	tcase_add_test(bad, empty_file);
 	tcase_add_test(bad, trailing_bytes);
 	tcase_add_test(bad, trailing_bytes_in_labels_gz);
+	tcase_add_test(bad, gzip_trailing_garbage_is_an_error);
+	tcase_add_test(bad, gzip_extra_member_is_trailing_data);
 	tcase_add_test(bad, mismatched_counts);
 	tcase_add_test(bad, corrupt_gzip);
 	tcase_add_test(bad, gzip_bad_crc);

@@ -151,13 +151,15 @@ END_TEST
 static double mean4[4] = {0.5, 12.25, -3.0, 1e-300};
 static const uint32_t perm5[5] = {4, 2, 0, 1, 3};
 
-/* Bit patterns a round trip must keep: -0, the smallest denormal, infinity,
- * a quiet NaN with a payload, a signalling NaN, then ordinary values. */
-static const uint32_t bits32[5] = {0x80000000u, 0x00000001u, 0x7f800000u, 0x7fc01234u,
-                                   0x7f800001u};
+/* Bit patterns a round trip must keep: -0, the smallest denormal, the
+ * largest finite value, the most negative normal one, a denormal with a
+ * pattern, then ordinary values.  (Infinities and NaNs a load refuses:
+ * reject_nonfinite.) */
+static const uint32_t bits32[5] = {0x80000000u, 0x00000001u, 0x7f7fffffu, 0xff7fffffu,
+                                   0x000f1234u};
 static const uint64_t bits64[5] = {0x8000000000000000ull, 0x0000000000000001ull,
-                                   0x7ff0000000000000ull, 0x7ff8000000001234ull,
-                                   0x7ff0000000000001ull};
+                                   0x7fefffffffffffffull, 0xffefffffffffffffull,
+                                   0x000f000000001234ull};
 
 /* Entry k of n reals: the special patterns first, then sin(k*1.7)*0.5+seed. */
 static void fill_reals(void *p, int dtype, size_t n, double seed)
@@ -768,6 +770,64 @@ static void expect_fail(const char *path, const char *want_fmt)
 	expect_load_fail(&m, path, want);
 	expect_read_fail(path, want);
 }
+
+/* A NaN or an infinity with a valid checksum (a diverged run saved by
+ * hand, an edited file): refused, naming the file, the parameter and its
+ * place, and the model untouched.  In the weights, in the normalisation's
+ * means, and in a checkpoint's optimizer state (only when the caller asks
+ * for the checkpoint). */
+START_TEST(reject_nonfinite)
+{
+	static const struct {
+		size_t k;
+		double v;
+		const char *want;
+	} cases[] = {
+		{7, NAN, "parameter 7 (layer 1 \"hidden\", W[1][1]) is nan"},
+		{1, INFINITY, "parameter 1 (layer 1 \"hidden\", b[1]) is inf"},
+		{22, -INFINITY, "parameter 22 (layer 2 \"out\", b[1]) is -inf"},
+	};
+	static const char tail[] = ": a weight file must hold finite numbers (did the training that "
+	                           "wrote it diverge?)";
+	char *path = tu_path(tu_scratch, "w"), want[800];
+	nncc_err_t err = {{0}};
+	for (int dtype = NNCC_F32; dtype <= NNCC_F64; dtype++) {
+		nncc_model_t m = model(dtype, layers);
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+			fill_params(&m);
+			put_param(&m, cases[i].k, cases[i].v);
+			ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, NULL, &err) == 0, "%s",
+			              err.msg);
+			ck_assert_int_eq(load_untouched(&m, path, &err), -1);
+			snprintf(want, sizeof want, "file %s: %s%s", path, cases[i].want, tail);
+			ck_assert_str_eq(err.msg, want);
+		}
+		/* The state: slot 1, parameter 2; without a checkpoint wanted it loads. */
+		nncc_checkpoint_t ck = checkpoint(dtype, 1, 0);
+		fill_params(&m);
+		if (dtype == NNCC_F32)
+			state32[NP + 2] = NAN;
+		else
+			state64[NP + 2] = NAN;
+		ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, &ck, &err) == 0, "%s", err.msg);
+		ck_assert_int_eq(load_untouched(&m, path, &err), -1);
+		snprintf(want, sizeof want, "file %s: optimizer state slot 1 of parameter 2 (layer 1 "
+		         "\"hidden\", b[2]) is nan%s", path, tail);
+		ck_assert_str_eq(err.msg, want);
+		ck_assert_msg(nncc_weights_load(&m, path, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
+	}
+	/* A mean of the normalisation. */
+	nncc_model_t m = model(NNCC_F64, layers);
+	double mean[4] = {1, 2, NAN, 4};
+	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean, 2};
+	fill_params(&m);
+	ck_assert_msg(nncc_weights_save(&m, path, &st, NULL, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(load_untouched(&m, path, &err), -1);
+	snprintf(want, sizeof want, "file %s: normalisation mean[2] is nan%s", path, tail);
+	ck_assert_str_eq(err.msg, want);
+	free(path);
+}
+END_TEST
 
 START_TEST(reject_bad_magic)
 {
@@ -1428,6 +1488,7 @@ static Suite *weights_suite(void)
 	tcase_add_test(file, save_rejects_bad_norm);
 	tcase_add_test(file, save_rejects_bad_checkpoint);
 	tcase_add_test(bad, reject_bad_magic);
+	tcase_add_test(bad, reject_nonfinite);
 	tcase_add_test(bad, reject_version);
 	tcase_add_test(bad, reject_other_network);
 	tcase_add_test(bad, reject_dtype);
