@@ -929,7 +929,7 @@ static int file_id_of(const char *path, file_id_t *id)
 	return 0;
 }
 
-static int same_file(const char *a, const char *b)
+int nncc_same_file(const char *a, const char *b)
 {
 	file_id_t ia, ib;
 	if (!strcmp(a, b))
@@ -937,6 +937,13 @@ static int same_file(const char *a, const char *b)
 	if (file_id_of(a, &ia) || file_id_of(b, &ib) || ia.exists != ib.exists)
 		return 0;
 	return ia.dev == ib.dev && ia.ino == ib.ino && (ia.exists || !strcmp(ia.name, ib.name));
+}
+
+/* A device or FIFO (/dev/null): outputs may share it, it is written in place. */
+static int is_device(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
 /* An output must not be an input, nor another output, through any path or
@@ -957,19 +964,20 @@ static int outputs_check(const run_t *r)
 		if (!outs[i].path)
 			continue;
 		for (size_t j = i + 1; j < n_outs; j++)
-			if (outs[j].path && same_file(outs[i].path, outs[j].path))
+			if (outs[j].path && nncc_same_file(outs[i].path, outs[j].path) &&
+			    !is_device(outs[i].path))
 				return fail(r->m, "%s %s and %s %s are the same file: each output needs its own",
 				            outs[i].opt, outs[i].path, outs[j].opt, outs[j].path);
 		for (size_t j = 0; j < n_ins; j++)
-			if (!outs[i].replaces_weights && ins[j].path && same_file(outs[i].path, ins[j].path))
+			if (!outs[i].replaces_weights && ins[j].path && nncc_same_file(outs[i].path, ins[j].path))
 				return fail(r->m, "%s %s is %s's file %s: writing it would destroy the weights "
 				               "it reads", outs[i].opt, outs[i].path, ins[j].opt, ins[j].path);
 		for (int k = 0; k < NNCC_DATA_FILES; k++) {
 			char gz[PATH_MAX];
 			int n = snprintf(gz, sizeof gz, "%s.gz", r->files[k]);
-			const char *hit = same_file(outs[i].path, r->files[k]) ? r->files[k]
+			const char *hit = nncc_same_file(outs[i].path, r->files[k]) ? r->files[k]
 			                  : n > 0 && (size_t)n < sizeof gz && access(r->files[k], F_OK) &&
-			                          same_file(outs[i].path, gz) ? gz : NULL;
+			                          nncc_same_file(outs[i].path, gz) ? gz : NULL;
 			if (hit)
 				return fail(r->m, "%s %s is the data file %s: an output must not overwrite an "
 				                  "input", outs[i].opt, outs[i].path, hit);

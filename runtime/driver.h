@@ -125,10 +125,14 @@ typedef struct nncc_outfile {
 	char *tmp;                   /* PATH.tmp.XXXXXX while it exists, else NULL */
 	FILE *f;                     /* open on tmp until finished */
 	int slot;                    /* in the signal handler's list, or -1 */
+	int in_place;                /* PATH is a device or FIFO: f writes to it directly */
 } nncc_outfile_t;
 
 /* Creates the temporary file (o->f writes to it); PATH is not touched.
- * Messages read "WHAT PATH: cannot create TMP: reason". */
+ * Messages read "WHAT PATH: cannot create TMP: reason".  A PATH that exists
+ * and is not a regular file (/dev/null, a FIFO) is opened in place instead
+ * (no temporary file: commit only flushes and closes); a directory is an
+ * error. */
 int nncc_outfile_open(nncc_outfile_t *o, const char *path, const char *what, nncc_err_t *err);
 /* Flushes, sets mode 0644, fsyncs and closes: complete, not yet in place.
  * On failure the temporary file is removed. */
@@ -142,6 +146,10 @@ void nncc_outfile_abort(nncc_outfile_t *o);
 /* len bytes of buf as PATH, whole or not at all. */
 int nncc_write_whole(const char *path, const char *what, const void *buf, size_t len,
                      nncc_err_t *err);
+
+/* 1 when a and b name the same file through any spelling or link (one
+ * that does not exist yet: the same directory and name). */
+int nncc_same_file(const char *a, const char *b);
 
 /* SIGINT and SIGTERM from now on (unless ignored when the program
  * started): the first is only recorded (nncc_signal_pending), a second

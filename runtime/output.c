@@ -5,7 +5,8 @@
  * An output goes to PATH.tmp.XXXXXX in PATH's directory (mkstemp), and
  * only once it is complete (flushed, mode 0644, fsync'd, closed) is it
  * renamed over PATH, which until then keeps what it held; on failure the
- * temporary file is removed.  Weight files (weights.c), the --log CSV and
+ * temporary file is removed.  A PATH that exists and is not a regular file
+ * (/dev/null, a FIFO) is written in place: a rename would replace it.  Weight files (weights.c), the --log CSV and
  * the --plot SVG (driver.c) are all written this way.
  *
  * SIGINT and SIGTERM, while caught: the first sets a flag that the
@@ -175,10 +176,26 @@ int nncc_outfile_open(nncc_outfile_t *o, const char *path, const char *what, nnc
 	sigset_t old;
 	int fd, e;
 
+	struct stat st;
+
 	memset(o, 0, sizeof *o);
 	o->path = path;
 	o->what = what;
 	o->slot = -1;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		nncc_err_set(err, "%s %s: it is a directory", what, path);
+		return -1;
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A device or a FIFO (/dev/null): written in place.  Renaming a
+		 * file over it would replace the device itself. */
+		o->in_place = 1;
+		if (!(o->f = fopen(path, "wb"))) {
+			nncc_err_set(err, "%s %s: %s", what, path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
 	if (!ckd_add_size(&n, plen, sizeof TMP_SUFFIX) || !(o->tmp = malloc(n))) {
 		nncc_err_set(err, "%s %s: out of memory", what, path);
 		return -1;
@@ -217,14 +234,17 @@ int nncc_outfile_finish(nncc_outfile_t *o, nncc_err_t *err)
 	fd = fileno(o->f);
 	bad = fflush(o->f) != 0 || ferror(o->f);
 	if (bad) {
-		nncc_err_set(err, "%s %s: write to %s failed: %s", o->what, o->path, o->tmp,
-		             errno ? strerror(errno) : "write error");
+		nncc_err_set(err, "%s %s: write to %s failed: %s", o->what, o->path,
+		             o->in_place ? o->path : o->tmp, errno ? strerror(errno) : "write error");
+	} else if (o->in_place) {
+		/* a device: no mode to set, nothing to sync */
 	} else if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {   /* mkstemp creates 0600 */
 		nncc_err_set(err, "%s %s: %s: %s", o->what, o->path, o->tmp, strerror(errno));
 		bad = 1;
 	}
 	if (fclose(o->f) != 0 && !bad) {
-		nncc_err_set(err, "%s %s: closing %s: %s", o->what, o->path, o->tmp, strerror(errno));
+		nncc_err_set(err, "%s %s: closing %s: %s", o->what, o->path,
+		             o->in_place ? o->path : o->tmp, strerror(errno));
 		bad = 1;
 	}
 	o->f = NULL;
@@ -240,6 +260,8 @@ int nncc_outfile_commit(nncc_outfile_t *o, nncc_err_t *err)
 	sigset_t old;
 	int rc, e;
 
+	if (o->in_place)
+		return nncc_outfile_finish(o, err);
 	if (!o->tmp)
 		return 0;
 	if (nncc_outfile_finish(o, err) < 0)
@@ -286,7 +308,8 @@ int nncc_write_whole(const char *path, const char *what, const void *buf, size_t
 	if (nncc_outfile_open(&o, path, what, err) < 0)
 		return -1;
 	if (len && fwrite(buf, 1, len, o.f) != len) {
-		nncc_err_set(err, "%s %s: write to %s failed: %s", what, path, o.tmp, strerror(errno));
+		nncc_err_set(err, "%s %s: write to %s failed: %s", what, path,
+		             o.in_place ? path : o.tmp, strerror(errno));
 		nncc_outfile_abort(&o);
 		return -1;
 	}
