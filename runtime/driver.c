@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +54,9 @@ typedef struct run {
 	const void *val_x;           /* train_x's last V rows */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
 	size_t *confusion;           /* [K][K] */
-	FILE *log;
+	nncc_outfile_t log_out, plot_out; /* --log's and --plot's temporary files */
+	FILE *log;                   /* log_out.f while rows go to it, else NULL */
+	int signal;                  /* the signal that stopped the training, or 0 */
 	size_t log_every, plot_every;
 	double *curve_x, *curve_y, *curve_v; /* plot points: iteration, train and val loss
 	                                        (one block at curve_x) */
@@ -894,6 +897,132 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
+/* The four data files' paths, from --data and the YAML's names. */
+static int run_paths(run_t *r)
+{
+	const nncc_config_t *c = &r->m->config;
+	for (int i = 0; i < NNCC_DATA_FILES; i++) {
+		r->files[i] = path_join(r->o->data_dir, c->files[i] ? c->files[i] : nncc_default_files[i]);
+		if (!r->files[i])
+			return fail(r->m, "out of memory");
+	}
+	return 0;
+}
+
+/* Where a path leads, to tell whether two name the same file: an existing
+ * file is its device and inode (whatever the links and spellings that lead
+ * to it); one that does not exist yet is its directory's device and inode
+ * and its last name. */
+typedef struct file_id {
+	int exists;                  /* 1: dev, ino are the file's; 0: its directory's */
+	dev_t dev;
+	ino_t ino;
+	const char *name;            /* not existing: the last component of the path */
+} file_id_t;
+
+/* 0, or -1 when the path cannot be placed (then only its spelling counts). */
+static int file_id_of(const char *path, file_id_t *id)
+{
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int rc;
+
+	memset(id, 0, sizeof *id);
+	if (stat(path, &st) == 0) {
+		id->exists = 1;
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -1;
+	id->name = slash ? slash + 1 : path;
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return -1;
+	rc = stat(dir, &st);
+	free(dir);
+	if (rc != 0)
+		return -1;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	return 0;
+}
+
+static int same_file(const char *a, const char *b)
+{
+	file_id_t ia, ib;
+	if (!strcmp(a, b))
+		return 1;
+	if (file_id_of(a, &ia) || file_id_of(b, &ib) || ia.exists != ib.exists)
+		return 0;
+	return ia.dev == ib.dev && ia.ino == ib.ino && (ia.exists || !strcmp(ia.name, ib.name));
+}
+
+/* An output must not be an input, nor another output, through any path or
+ * link: refused before anything is written (exit status 2).  --save may be
+ * --load's or --resume's file: it is read whole first and replaced in one
+ * step at the end (continuing a run in place). */
+static int outputs_check(const run_t *r)
+{
+	const nncc_opts_t *o = r->o;
+	const struct {
+		const char *opt, *path;
+		int replaces_weights;    /* may be --load's or --resume's file */
+	} outs[] = {{"--save", o->save, 1}, {"--log", o->log, 0}, {"--plot", o->plot, 0}},
+	  ins[] = {{"--load", o->load, 0}, {"--resume", o->resume, 0}};
+	const size_t n_outs = sizeof outs / sizeof outs[0], n_ins = sizeof ins / sizeof ins[0];
+
+	for (size_t i = 0; i < n_outs; i++) {
+		if (!outs[i].path)
+			continue;
+		for (size_t j = i + 1; j < n_outs; j++)
+			if (outs[j].path && same_file(outs[i].path, outs[j].path))
+				return fail(r->m, "%s %s and %s %s are the same file: each output needs its own",
+				            outs[i].opt, outs[i].path, outs[j].opt, outs[j].path);
+		for (size_t j = 0; j < n_ins; j++)
+			if (!outs[i].replaces_weights && ins[j].path && same_file(outs[i].path, ins[j].path))
+				return fail(r->m, "%s %s is %s's file %s: writing it would destroy the weights "
+				               "it reads", outs[i].opt, outs[i].path, ins[j].opt, ins[j].path);
+		for (int k = 0; k < NNCC_DATA_FILES; k++) {
+			char gz[PATH_MAX];
+			int n = snprintf(gz, sizeof gz, "%s.gz", r->files[k]);
+			const char *hit = same_file(outs[i].path, r->files[k]) ? r->files[k]
+			                  : n > 0 && (size_t)n < sizeof gz && access(r->files[k], F_OK) &&
+			                          same_file(outs[i].path, gz) ? gz : NULL;
+			if (hit)
+				return fail(r->m, "%s %s is the data file %s: an output must not overwrite an "
+				                  "input", outs[i].opt, outs[i].path, hit);
+		}
+	}
+	return 0;
+}
+
+/* --log's and --plot's temporary files, and a trial one in --save's
+ * directory: an output that cannot be written is found now, before the
+ * training, not after. */
+static int run_open_outputs(run_t *r)
+{
+	const nncc_opts_t *o = r->o;
+	nncc_outfile_t probe;
+	nncc_err_t err;
+
+	if (o->log) {
+		if (nncc_outfile_open(&r->log_out, o->log, "cannot write", &err))
+			return fail(r->m, "%s", err.msg);
+		r->log = r->log_out.f;
+	}
+	if (o->plot && nncc_outfile_open(&r->plot_out, o->plot, "cannot write", &err))
+		return fail(r->m, "%s", err.msg);
+	if (o->save) {
+		if (nncc_outfile_open(&probe, o->save, "cannot save weights to", &err))
+			return fail(r->m, "%s", err.msg);
+		nncc_outfile_abort(&probe);
+	}
+	return 0;
+}
+
 /* Checks one loaded set against the model: inputs, labels, size. */
 static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *images,
                       const char *labels)
@@ -1021,11 +1150,6 @@ static int run_load(run_t *r)
 	nncc_weights_meta_t meta;
 	nncc_err_t err;
 
-	for (int i = 0; i < NNCC_DATA_FILES; i++) {
-		r->files[i] = path_join(r->o->data_dir, c->files[i] ? c->files[i] : nncc_default_files[i]);
-		if (!r->files[i])
-			return fail(m, "out of memory");
-	}
 	if (nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
 	    nncc_dataset_load(&r->test, r->files[2], r->files[3], &err))
 		return fail(m, "%s", err.msg);
@@ -1227,12 +1351,8 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 	if (o->plot)
 		r->plot_every = o->eval_every && T / o->eval_every >= MIN_PLOT_POINTS
 		                    ? o->eval_every : dflt;
-	if (o->log) {
-		r->log = fopen(o->log, "w");
-		if (!r->log)
-			return fail(m, "cannot write %s: %s", o->log, strerror(errno));
+	if (r->log)
 		nncc_log_header(r->log, o->eval_test, r->n_val > 0);
-	}
 	if (o->plot && run_curve_alloc(r, T, B))
 		return 1;
 	if (!ckd_mul3(&confusion_bytes, m->n_outputs, m->n_outputs, sizeof *r->confusion) ||
@@ -1305,8 +1425,35 @@ static size_t batch_of(const run_t *r, size_t B)
 	return r->whole_passes && left < B ? left : B;
 }
 
+/* The loss of update `it` was not finite: the run fails and writes nothing,
+ * except --log, kept for the diagnosis with a last row for that update
+ * (train_loss the batch's nan or inf, the other measurements nan).
+ * Returns 1. */
+static int run_diverged(run_t *r, size_t it, double lr, double loss, double train_s)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	const char *what = isnan(loss) ? "nan" : "inf";
+	double no_acc = NAN;
+	nncc_eval_t no_val = {NAN, 0, 0, NULL};
+	nncc_err_t err;
+
+	if (!r->log)
+		return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr",
+		            what, it, lr);
+	nncc_log_row(r->log, it, (double)r->samples / (double)r->n_train, lr, loss,
+	             o->eval_test ? &no_acc : NULL, train_s, r->n_val ? &no_val : NULL);
+	r->log = NULL;
+	if (nncc_outfile_commit(&r->log_out, &err))
+		fail(m, "%s", err.msg);
+	return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr "
+	               "(%s has the evaluations up to it, and a last row for it with train_loss %s)",
+	            what, it, lr, o->log, what);
+}
+
 /* T updates of B samples (the last of each pass shorter in epochs mode),
- * fewer when early stopping ends the training (s->iterations: those run).
+ * fewer when early stopping ends the training or a signal stops it after an
+ * update (r->signal; s->iterations: those run).
  * train_seconds excludes progress output, the periodic evaluations and
  * validations (eval_seconds) and the checkpoints. */
 static int run_train(run_t *r, nncc_summary_t *s)
@@ -1320,6 +1467,8 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	double t0, excluded = 0;
 
 	nncc_progress_init(&pg, stderr, o->quiet, m->name, T);
+	if ((r->signal = nncc_signal_pending()))   /* while the data loaded */
+		T = 0;
 	r->lr = nncc_schedule_lr(&o->schedule, o->lr, r->step0 + 1, r->stream.epoch, total);
 	if (eval_due(r, 0, T)) {
 		double e0 = now_seconds();
@@ -1343,8 +1492,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		r->clipped += o->clip_norm > 0 && o->clip_norm / (norm + 1e-6) < 1;
 		if (!isfinite(loss)) {
 			nncc_progress_break(&pg);
-			return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr",
-			            isnan(loss) ? "nan" : "inf", it, u.lr);
+			return run_diverged(r, it, u.lr, loss, t - t0 - excluded);
 		}
 		nncc_tick_t tick = {it, loss, (double)r->samples / (double)r->n_train, u.lr, r->samples,
 		                    t - t0 - excluded, t - t0, NAN, NAN};
@@ -1374,6 +1522,8 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		}
 		if (paused)
 			excluded += now_seconds() - t;
+		if (it < T && (r->signal = nncc_signal_pending()))
+			T = it;   /* the loop ends here; the last update is complete */
 	}
 	s->iterations = T;
 	s->train_seconds = T ? now_seconds() - t0 - excluded : 0;
@@ -1383,23 +1533,20 @@ static int run_train(run_t *r, nncc_summary_t *s)
 
 /* ---- results ------------------------------------------------------------ */
 
+/* The run succeeded: the plot is drawn, then every output is complete on
+ * disk (the log and plot as temporary files, --save's file in place)
+ * before the log and the plot are renamed into place.  A failure leaves
+ * none of them (the temporary files are removed; --save's file is a
+ * whole one either way). */
 static int run_outputs(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
+	nncc_err_t err;
 
-	if (r->log) {
-		int bad = ferror(r->log) | fclose(r->log);
-		r->log = NULL;
-		if (bad)
-			return fail(m, "cannot write %s: %s", o->log, strerror(errno));
-	}
 	if (o->plot) {
-		char title[256];
-		FILE *f = fopen(o->plot, "w");
-		int bad = !f;
+		char title[256], axis[128];
 		const char *loss = m->loss_name ? m->loss_name : "loss";
-		char axis[128];
 		nncc_series_t curves[2] = {{"training", r->curve_x, r->curve_y, r->curve_n},
 		                           {"validation", r->curve_x, r->curve_v, r->curve_n}};
 		if (r->n_val) {
@@ -1409,20 +1556,49 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 			snprintf(title, sizeof title, "%s: training %s", m->name, loss);
 			snprintf(axis, sizeof axis, "mean %s (training set)", loss);
 		}
-		if (f) {
-			bad = nncc_plot_svg(f, title, "iteration", axis, curves, r->n_val ? 2 : 1);
-			bad |= fclose(f);
-		}
-		if (bad) {
-			int e = errno;
-			remove(o->plot);
-			return fail(m, "cannot write %s: %s", o->plot, strerror(e));
-		}
+		nncc_plot_svg(r->plot_out.f, title, "iteration", axis, curves, r->n_val ? 2 : 1);
+		if (nncc_outfile_finish(&r->plot_out, &err))
+			return fail(m, "%s", err.msg);
 	}
-	if (o->save)
-		return run_save(r, s->iterations, r->step0 + s->iterations,
-		                (double)s->test.correct / (double)s->test.n);
+	r->log = NULL;
+	if (nncc_outfile_finish(&r->log_out, &err))
+		return fail(m, "%s", err.msg);
+	if (o->save && run_save(r, s->iterations, r->step0 + s->iterations,
+	                        (double)s->test.correct / (double)s->test.n))
+		return 1;
+	if (nncc_outfile_commit(&r->log_out, &err) || nncc_outfile_commit(&r->plot_out, &err))
+		return fail(m, "%s", err.msg);
 	return 0;
+}
+
+/* A signal stopped the training after update `it` (0: before the first):
+ * --save's file as a checkpoint to resume from (test accuracy unknown, as
+ * --checkpoint-every's), no log, no plot, and the exit status 128 + the
+ * signal's number. */
+static int run_interrupted(run_t *r, const nncc_summary_t *s)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	size_t it = s->iterations;
+
+	fprintf(stderr, "%s: interrupted by %s after %zu of %zu iterations", m->name,
+	        nncc_signal_name(r->signal), it, s->planned);
+	if (!o->save || !it) {
+		fprintf(stderr, "; nothing written%s\n",
+		        o->save ? "" : " (--save FILE would have written a checkpoint to resume from)");
+		return nncc_signal_status(r->signal);
+	}
+	fprintf(stderr, "; writing the checkpoint %s\n", o->save);
+	if (run_save(r, it, r->step0 + it, NAN))
+		return 1;
+	fprintf(stderr, "%s: checkpoint %s written (update %llu); to finish the run: the same "
+	                "command with --resume %s", m->name, o->save,
+	        (unsigned long long)(r->step0 + it), o->save);
+	if (o->epochs)
+		fprintf(stderr, " (and the same --epochs)\n");
+	else
+		fprintf(stderr, " --iterations %zu\n", s->planned - it);
+	return nncc_signal_status(r->signal);
 }
 
 /* The updates of the run: none when --resume's file was stopped early.
@@ -1488,7 +1664,13 @@ static int run(run_t *r, nncc_summary_t *s)
 	const nncc_opts_t *o = r->o;
 	size_t N, B;
 
-	if (run_load(r))
+	if (run_paths(r))
+		return 1;
+	if (outputs_check(r)) {
+		fprintf(stderr, "Try '%s --help' for the options.\n", m->name);
+		return EXIT_USAGE;
+	}
+	if (run_open_outputs(r) || run_load(r))
 		return 1;
 	N = r->n_train;
 	B = o->batch ? o->batch : N;
@@ -1506,7 +1688,9 @@ static int run(run_t *r, nncc_summary_t *s)
 		return 1;
 	s->planned = s->iterations;
 	r->whole_passes = o->epochs > 0;
+	nncc_signals_hold(1);   /* the pool's threads never take them */
 	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
+	nncc_signals_hold(0);
 	if (run_prepare(r, s->iterations, B))
 		return 1;
 	s->step0 = r->step0;
@@ -1517,6 +1701,8 @@ static int run(run_t *r, nncc_summary_t *s)
 	}
 	if (run_train(r, s))
 		return 1;
+	if (r->signal)
+		return run_interrupted(r, s);
 	s->samples = r->samples;
 	s->final_lr = s->iterations ? r->lr : NAN;
 	s->clipped = r->clipped;
@@ -1555,8 +1741,8 @@ static void run_fini(run_t *r)
 	free(r->confusion);
 	free(r->curve_x);   /* curve_y and curve_v are in its block */
 	free(r->best_params);
-	if (r->log)
-		fclose(r->log);
+	nncc_outfile_abort(&r->log_out);   /* nothing after a commit */
+	nncc_outfile_abort(&r->plot_out);
 }
 
 int nncc_main(int argc, char **argv, const nncc_model_t *m)
@@ -1606,7 +1792,9 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 	s.m = m;
 	s.o = &o;
 	s.data_dir = o.data_dir;
+	nncc_signals_catch(m->name);
 	rc = run(&r, &s);
 	run_fini(&r);
+	nncc_signals_release();
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * driver.h - internal interface between the training driver (driver.c), its
- * reports (report.c: progress line, final text/JSON report, CSV log) and the
- * SVG chart (plot.c).  Not part of the runtime ABI: generated code only ever
+ * reports (report.c: progress line, final text/JSON report, CSV log), the
+ * SVG chart (plot.c) and the output files and signals (output.c, also
+ * weights.c's writer).  Not part of the runtime ABI: generated code only ever
  * calls nncc_main().  Symbols keep the nncc_ prefix because libnncc.a is
  * linked into user programs.
  *
@@ -115,6 +116,50 @@ void nncc_log_header(FILE *f, int with_test, int with_val);
 /* val NULL: no validation columns. */
 void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
                   const double *test_accuracy, double seconds, const nncc_eval_t *val);
+
+/* ---- output.c: output files written whole or not at all (PATH.tmp.XXXXXX,
+ * then rename), and SIGINT/SIGTERM while training. */
+
+typedef struct nncc_outfile {
+	const char *path;
+	const char *what;            /* its messages' start: "cannot write" */
+	char *tmp;                   /* PATH.tmp.XXXXXX while it exists, else NULL */
+	FILE *f;                     /* open on tmp until finished */
+	int slot;                    /* in the signal handler's list, or -1 */
+} nncc_outfile_t;
+
+/* Creates the temporary file (o->f writes to it); PATH is not touched.
+ * Messages read "WHAT PATH: cannot create TMP: reason". */
+int nncc_outfile_open(nncc_outfile_t *o, const char *path, const char *what, nncc_err_t *err);
+/* Flushes, sets mode 0644, fsyncs and closes: complete, not yet in place.
+ * On failure the temporary file is removed. */
+int nncc_outfile_finish(nncc_outfile_t *o, nncc_err_t *err);
+/* Finishes (when not yet) and renames over PATH in one step; on failure
+ * the temporary file is removed and PATH keeps what it held. */
+int nncc_outfile_commit(nncc_outfile_t *o, nncc_err_t *err);
+/* Closes and removes the temporary file; nothing after a commit or a
+ * failure, or on a zeroed struct. */
+void nncc_outfile_abort(nncc_outfile_t *o);
+/* len bytes of buf as PATH, whole or not at all. */
+int nncc_write_whole(const char *path, const char *what, const void *buf, size_t len,
+                     nncc_err_t *err);
+
+/* SIGINT and SIGTERM from now on (unless ignored when the program
+ * started): the first is only recorded (nncc_signal_pending), a second
+ * removes the temporary files of the outputs in progress and _exit()s
+ * with 128 + its number, saying so on stderr after "NAME: ". */
+void nncc_signals_catch(const char *name);
+/* The dispositions from before nncc_signals_catch. */
+void nncc_signals_release(void);
+/* The first caught signal's number, or 0. */
+int nncc_signal_pending(void);
+/* "SIGINT", "SIGTERM"; the exit status for it, 128 + its number. */
+const char *nncc_signal_name(int sig);
+int nncc_signal_status(int sig);
+/* hold 1: blocks them in the calling thread (threads it creates inherit
+ * that: the thread pool's workers never run the handler); hold 0: the mask
+ * from before. */
+void nncc_signals_hold(int hold);
 
 /* ---- idx.c: an image file read a few images at a time (predict mode) */
 typedef struct nncc_images nncc_images_t;

@@ -436,16 +436,31 @@ void nncc_log_header(FILE *f, int with_test, int with_val)
 	        with_val ? ",val_loss,val_accuracy" : "");
 }
 
+/* One CSV number: x with `digits` significant digits, or nan, inf, -inf
+ * (printf may write "-nan"). */
+static void log_num(FILE *f, const char *sep, int digits, double x)
+{
+	if (isfinite(x))
+		fprintf(f, "%s%.*g", sep, digits, x);
+	else
+		fprintf(f, "%s%s", sep, isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+}
+
 /* lr with 17 significant digits: the rate exactly, to replay or check a
  * schedule from the log. */
 void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
                   const double *test_accuracy, double seconds, const nncc_eval_t *val)
 {
-	fprintf(f, "%zu,%.6g,%.17g,%.9g,", iteration, epoch, lr, train_loss);
+	fprintf(f, "%zu", iteration);
+	log_num(f, ",", 6, epoch);
+	log_num(f, ",", 17, lr);
+	log_num(f, ",", 9, train_loss);
 	if (test_accuracy)
-		fprintf(f, "%.6g,", *test_accuracy);
-	fprintf(f, "%.6f", seconds);
-	if (val)
-		fprintf(f, ",%.9g,%.6g", val->loss, ratio(val->correct, val->n));
+		log_num(f, ",", 6, *test_accuracy);
+	fprintf(f, ",%.6f", seconds);
+	if (val) {
+		log_num(f, ",", 9, val->loss);
+		log_num(f, ",", 6, ratio(val->correct, val->n));
+	}
 	fputc('\n', f);
 }

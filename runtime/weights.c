@@ -1,6 +1,6 @@
 /*
  * weights.c - parameter initialisation, the network shape hash, and weight
- * files: save (atomic: temp file + fsync + rename), load into a model, and a
+ * files: save (atomic: temp file + fsync + rename, output.c), load into a model, and a
  * model-free reader.  The byte layout is specified in docs/weights.md; every
  * field is little-endian whatever the host.  Saves write format version 2: a
  * header, then tagged sections (NORM, META, PARAMS, and the optional OPTIM,
@@ -10,16 +10,14 @@
  * model and the caller's structs untouched.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "ckd.h"
+#include "driver.h"
 #include "nncc.h"
 
 #define WTS_MAGIC "NNCCWTS" /* 8 bytes with the NUL */
@@ -1035,94 +1033,6 @@ void nncc_checkpoint_fini(nncc_checkpoint_t *ck)
 
 /* ---- save */
 
-/* Best effort: makes the rename durable by syncing the directory that holds
- * path.  Failure is ignored: the new file is complete either way. */
-static void sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *d;
-	int fd;
-
-	if (!slash) {
-		fd = open(".", O_RDONLY);
-	} else {
-		size_t n = slash == path ? 1 : (size_t)(slash - path);
-		d = malloc(n + 1);
-		if (!d)
-			return;
-		memcpy(d, path, n);
-		d[n] = 0;
-		fd = open(d, O_RDONLY);
-		free(d);
-	}
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/* Writes buf to path through path.tmp.XXXXXX in the same directory: on
- * success the rename replaces path in one step; on failure the temp file is
- * removed and path is untouched. */
-static int write_atomic(const char *path, const uint8_t *buf, size_t len, nncc_err_t *err)
-{
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-	size_t done = 0;
-	int fd;
-
-	if (!tmp) {
-		nncc_err_set(err, "cannot save weights to %s: out of memory", path);
-		return -1;
-	}
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		nncc_err_set(err, "cannot save weights to %s: cannot create %s: %s", path, tmp,
-		             strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			nncc_err_set(err, "cannot save weights to %s: write to %s failed: %s", path,
-			             tmp, w < 0 ? strerror(errno) : "no progress");
-			goto fail;
-		}
-		done += (size_t)w;
-	}
-	/* mkstemp creates 0600; a weight file is ordinary data. */
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-		nncc_err_set(err, "cannot save weights to %s: %s: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		nncc_err_set(err, "cannot save weights to %s: closing %s: %s", path, tmp,
-		             strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		nncc_err_set(err, "cannot save weights to %s: rename from %s: %s", path, tmp,
-		             strerror(errno));
-		goto fail;
-	}
-	sync_dir(path);
-	free(tmp);
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
-}
-
 /* Checks what the encoders cannot: the caller's pointers, and after encoding
  * the optimizer name and the position, with the reader's own checks. */
 static int save_check_ck(const nncc_model_t *m, const nncc_checkpoint_t *ck, const char *path,
@@ -1238,7 +1148,7 @@ int nncc_weights_save(const nncc_model_t *m, const char *path, const nncc_norm_s
 		return -1;
 	}
 	le32_put(b + len - WTS_CRC_LEN, crc_buf(b, len - WTS_CRC_LEN));
-	rc = write_atomic(path, b, len, err);
+	rc = nncc_write_whole(path, "cannot save weights to", b, len, err);
 	free(b);
 	return rc;
 }

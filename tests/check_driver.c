@@ -11,11 +11,14 @@
  * --checkpoint-every file) and refuses a checkpoint that does not fit.
  */
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "driverutil.h"
@@ -801,6 +804,311 @@ START_TEST(load_refuses_nonfinite_weights)
 }
 END_TEST
 
+/* ---- what a failed run leaves ------------------------------------------ */
+
+/* Files in dir whose name has ".tmp." (an output's temporary file). */
+static size_t tmp_files(const char *dir)
+{
+	size_t n = 0;
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *e; (e = readdir(d));)
+		n += strstr(e->d_name, ".tmp.") != NULL;
+	closedir(d);
+	return n;
+}
+
+/* The last line of a text. */
+static const char *last_line(const char *s)
+{
+	const char *end = s + strlen(s), *p;
+	if (end > s && end[-1] == '\n')
+		end--;
+	for (p = end; p > s && p[-1] != '\n'; p--)
+		;
+	return p;
+}
+
+/* A diverged run left its log (header, rows, a "-nan" row) and nothing
+ * said so.  Now: the log is kept for the diagnosis, whole, ending with a
+ * row for the update whose loss was not finite (train_loss nan, never
+ * "-nan"), the message names it; no plot, no weights, no temporary file. */
+START_TEST(divergence_keeps_a_marked_log)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *csv = tu_path(dir, "l.csv"), *svg = tu_path(dir, "p.svg"), *w = tu_path(dir, "w");
+	char want[600];
+	steps = 0;
+	nan_at = 7;
+	/* --batch 5: one step() per iteration, the call that returns NaN. */
+	result_t r = run_net(&blob_model, dir, "--quiet", "--batch", "5", "--eval-every", "2",
+	                     "--eval-test", "--validation", "30", "--log", csv, "--plot", svg,
+	                     "--save", w, NULL);
+	nan_at = 0;
+	ck_assert_int_eq(r.rc, 1);
+	snprintf(want, sizeof want, "blobs: error: loss became nan at iteration 7 (learning rate 0.5); "
+	         "try a lower --lr (%s has the evaluations up to it, and a last row for it with "
+	         "train_loss nan)\n", csv);
+	ck_assert_str_eq(r.err, want);
+	char *log = tu_read_file(csv, NULL);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_uint_eq(count_lines(log, NULL), 1 + 4 + 1);   /* header, 0 2 4 6, 7 */
+	ASSERT_HAS(log, "iteration,epoch,lr,train_loss,test_accuracy,seconds,val_loss,val_accuracy\n");
+	const char *last = last_line(log);
+	/* epoch 35 / 270 samples, lr 0.5, the batch's loss, test accuracy */
+	ck_assert_msg(!strncmp(last, "7,0.12963,0.5,nan,nan,", strlen("7,0.12963,0.5,nan,nan,")), "%s",
+	              last);
+	ck_assert_msg(strstr(last, ",nan,nan\n") != NULL, "%s", last);
+	ck_assert_ptr_null(strstr(log, "-nan"));
+	ck_assert(!tu_exists(svg) && !tu_exists(w));
+	ck_assert_uint_eq(tmp_files(dir), 0);
+	free(log);
+	result_free(&r);
+	free(csv);
+	free(svg);
+	free(w);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* --save failed at the end after --log and --plot were written, and they
+ * stayed.  Now the log and the plot are renamed into place only after the
+ * weights are saved: a failed save leaves neither, and no temporary file.
+ * (The target is a non-empty directory: the save's rename fails.) */
+START_TEST(failed_save_leaves_no_log_or_plot)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *csv = tu_path(dir, "l.csv"), *svg = tu_path(dir, "p.svg"), *w = tu_path(dir, "w");
+	char *inner = tu_path(w, "keep");
+	ck_assert_int_eq(tu_run(NULL, "mkdir '%s'", w), 0);
+	ck_assert_int_eq(tu_write_text(inner, "old"), 0);
+	result_t r = run_net(&blob_model, dir, "--quiet", "--iterations", "20", "--log", csv,
+	                     "--plot", svg, "--save", w, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ASSERT_HAS(r.err, "blobs: error: cannot save weights to ");
+	ASSERT_HAS(r.err, ": rename from ");
+	ck_assert(!tu_exists(csv) && !tu_exists(svg));
+	ck_assert_uint_eq(tmp_files(dir), 0);
+	ck_assert_uint_eq(tu_dir_entries(w), 1);
+	result_free(&r);
+	/* The same run with a writable --save: all three. */
+	char *w2 = tu_path(dir, "w2");
+	r = run_net(&blob_model, dir, "--quiet", "--iterations", "20", "--log", csv, "--plot", svg,
+	            "--save", w2, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert(tu_exists(csv) && tu_exists(svg) && tu_exists(w2));
+	ck_assert_uint_eq(tmp_files(dir), 0);
+	result_free(&r);
+	free(w2);
+	free(inner);
+	free(csv);
+	free(svg);
+	free(w);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* An output that is an input (a data file, --resume's weights, through
+ * another spelling or a link), or two outputs that are one file, is
+ * refused before anything is written (exit status 2).  --save onto
+ * --resume's file continues a run in place. */
+START_TEST(output_that_is_an_input_is_refused)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *data = tu_path(dir, "train-images-idx3-ubyte"), *w = tu_path(dir, "w");
+	char *csv = tu_path(dir, "l.csv"), *csv2 = tu_path(dir, "./l.csv"), *link = tu_path(dir, "ln");
+	char want[800];
+	size_t len0, len;
+	void *before = tu_read_file(data, &len0);
+	result_t r = run_net(&blob_model, dir, "--quiet", "--log", data, NULL);
+	ck_assert_int_eq(r.rc, 2);
+	snprintf(want, sizeof want, "blobs: error: --log %s is the data file %s: an output must not "
+	         "overwrite an input\n", data, data);
+	ASSERT_HAS(r.err, want);
+	void *after = tu_read_file(data, &len);
+	ck_assert(len == len0 && memcmp(before, after, len) == 0);
+	ck_assert_uint_eq(tmp_files(dir), 0);
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--quiet", "--log", csv, "--plot", csv2, NULL);
+	ck_assert_int_eq(r.rc, 2);
+	snprintf(want, sizeof want, "blobs: error: --log %s and --plot %s are the same file: each "
+	         "output needs its own\n", csv, csv2);
+	ASSERT_HAS(r.err, want);
+	ck_assert(!tu_exists(csv));
+	result_free(&r);
+	/* A checkpoint, then --plot onto it through a symbolic link. */
+	r = run_net(&blob_model, dir, "--quiet", "--iterations", "30", "--save", w, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	ck_assert_int_eq(symlink(w, link), 0);
+	r = run_net(&blob_model, dir, "--quiet", "--resume", w, "--plot", link, NULL);
+	ck_assert_int_eq(r.rc, 2);
+	snprintf(want, sizeof want, "blobs: error: --plot %s is --resume's file %s: writing it would "
+	         "destroy the weights it reads\n", link, w);
+	ASSERT_HAS(r.err, want);
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--quiet", "--resume", w, "--save", link, "--iterations", "30",
+	            "--json", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_double_eq(json_num(r.out, "step"), 60);
+	result_free(&r);
+	free(before);
+	free(after);
+	free(data);
+	free(w);
+	free(csv);
+	free(csv2);
+	free(link);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* ---- signals ------------------------------------------------------------ */
+
+/* Waits (up to 30 s) until dir/stderr.txt holds `needle`. */
+static void wait_for_stderr(const char *dir, const char *needle)
+{
+	char *errp = tu_path(dir, "stderr.txt");
+	for (int i = 0; i < 3000; i++) {
+		struct timespec ten_ms = {0, 10000000};
+		char *text = tu_exists(errp) ? tu_read_file(errp, NULL) : NULL;
+		int found = text && strstr(text, needle);
+		free(text);
+		if (found) {
+			free(errp);
+			return;
+		}
+		nanosleep(&ten_ms, NULL);
+	}
+	ck_abort_msg("no \"%s\" on the trainer's stderr", needle);
+}
+
+/* A long run (--eval-every prints a line every 2000 updates) with --save,
+ * --log and --plot, shuffled; args[] ends with NULL. */
+static pid_t spawn_long_run(const char *dir, const char *w, const char *csv, const char *svg)
+{
+	const char *args[] = {"--batch", "5", "--shuffle", "--iterations", "100000000",
+	                      "--eval-every", "2000", "--save", w, "--log", csv, "--plot", svg,
+	                      NULL};
+	return spawn_net_args(&blob_model, dir, args);
+}
+
+/* Ctrl-C: the update under way finishes, --save's file is written as a
+ * checkpoint, stderr says where and how to go on, the exit status is 130;
+ * no log, plot or temporary file.  The checkpoint holds the update it
+ * says, and --resume from it gives the bytes of an uninterrupted run. */
+START_TEST(sigint_writes_a_checkpoint_that_resumes)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *w = tu_path(dir, "w"), *csv = tu_path(dir, "l.csv"), *svg = tu_path(dir, "p.svg");
+	char *a = tu_path(dir, "a"), *b = tu_path(dir, "b"), n_more[32], want[600];
+	pid_t pid = spawn_long_run(dir, w, csv, svg);
+	wait_for_stderr(dir, "blobs: iteration 2000/100000000");
+	ck_assert_int_eq(kill(pid, SIGINT), 0);
+	result_t r = wait_net(pid, dir);
+	ck_assert_int_eq(r.rc, 130);
+	ASSERT_HAS(r.err, "blobs: interrupted by SIGINT after ");
+	ck_assert_str_eq(r.out, "");
+	ck_assert(!tu_exists(csv) && !tu_exists(svg));
+	ck_assert_uint_eq(tmp_files(dir), 0);
+
+	nncc_checkpoint_t ck;
+	nncc_norm_stats_t st;
+	nncc_weights_meta_t meta;
+	nncc_err_t err;
+	ck_assert_msg(nncc_weights_load(&blob_model, w, &st, &meta, &ck, &err) == 0, "%s", err.msg);
+	unsigned long long done = (unsigned long long)ck.step;
+	ck_assert_uint_ge(done, 2000);
+	ck_assert_uint_eq(meta.iterations, done);
+	ck_assert(isnan(meta.test_accuracy));
+	snprintf(want, sizeof want, "blobs: interrupted by SIGINT after %llu of 100000000 iterations; "
+	         "writing the checkpoint %s\nblobs: checkpoint %s written (update %llu); to finish "
+	         "the run: the same command with --resume %s --iterations %llu\n", done, w, w, done,
+	         w, 100000000ull - done);
+	ASSERT_HAS(r.err, want);
+	nncc_checkpoint_fini(&ck);
+	nncc_norm_fini(&st);
+	result_free(&r);
+
+	snprintf(n_more, sizeof n_more, "%llu", done + 7);
+	r = run_net(&blob_model, dir, "--quiet", "--batch", "5", "--shuffle", "--iterations", n_more,
+	            "--save", a, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--quiet", "--batch", "5", "--shuffle", "--iterations", "7",
+	            "--resume", w, "--save", b, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	result_free(&r);
+	ck_assert(tu_same_file(a, b));
+	free(a);
+	free(b);
+	free(w);
+	free(csv);
+	free(svg);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* A second signal stops at once: the temporary files of the outputs (the
+ * log's and the plot's exist all along) are removed, nothing is written,
+ * and the status is 128 + the second signal's number.  The two are sent
+ * while the trainer is stopped, so both arrive before it can act on the
+ * first. */
+START_TEST(second_signal_exits_at_once)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *w = tu_path(dir, "w"), *csv = tu_path(dir, "l.csv"), *svg = tu_path(dir, "p.svg");
+	pid_t pid = spawn_long_run(dir, w, csv, svg);
+	wait_for_stderr(dir, "blobs: iteration 2000/100000000");
+	ck_assert_uint_eq(tmp_files(dir), 2);
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	ck_assert_int_eq(kill(pid, SIGINT), 0);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(pid, SIGCONT), 0);
+	result_t r = wait_net(pid, dir);
+	ck_assert_int_eq(r.rc, 128 + SIGTERM);
+	ASSERT_HAS(r.err, "blobs: interrupted again: stopped at once, nothing more written\n");
+	ck_assert(!tu_exists(w) && !tu_exists(csv) && !tu_exists(svg));
+	ck_assert_uint_eq(tmp_files(dir), 0);
+	result_free(&r);
+	free(w);
+	free(csv);
+	free(svg);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* --iterations 2^64 - 1 of one sample is a count the run can hold: with
+ * --plot it died of SIGFPE at once (the default interval (T + 49) / 50
+ * wrapped to 0).  Now it trains until stopped. */
+START_TEST(huge_iteration_count_trains_until_stopped)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	char *svg = tu_path(dir, "p.svg");
+	const char *args[] = {"--batch", "1", "--iterations", "18446744073709551615", "--plot", svg,
+	                      NULL};
+	struct timespec ms = {0, 1000000};
+	pid_t pid = spawn_net_args(&blob_model, dir, args);
+	/* No progress line before 10% of the run: the plot's temporary file
+	 * says the signals are caught; then time to load and start. */
+	for (int i = 0; i < 30000 && !tmp_files(dir); i++)
+		nanosleep(&ms, NULL);
+	ck_assert_uint_eq(tmp_files(dir), 1);
+	ms.tv_nsec = 300000000;
+	nanosleep(&ms, NULL);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	result_t r = wait_net(pid, dir);
+	ck_assert_int_eq(r.rc, 128 + SIGTERM);
+	ASSERT_HAS(r.err, "blobs: interrupted by SIGTERM after ");
+	ASSERT_HAS(r.err, " of 18446744073709551615 iterations; nothing written (--save FILE would "
+	                  "have written a checkpoint to resume from)\n");
+	ck_assert(!tu_exists(svg));
+	result_free(&r);
+	free(svg);
+	tu_scratch_free(dir);
+}
+END_TEST
+
 static Suite *driver_suite(void)
 {
 	Suite *s = suite_create("driver");
@@ -833,6 +1141,15 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, resume_refusals);
 	tcase_add_test(tc, resume_after_the_last_epoch);
 	tcase_add_test(tc, load_refuses_nonfinite_weights);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("failures");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, divergence_keeps_a_marked_log);
+	tcase_add_test(tc, failed_save_leaves_no_log_or_plot);
+	tcase_add_test(tc, output_that_is_an_input_is_refused);
+	tcase_add_test(tc, sigint_writes_a_checkpoint_that_resumes);
+	tcase_add_test(tc, second_signal_exits_at_once);
+	tcase_add_test(tc, huge_iteration_count_trains_until_stopped);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -189,18 +189,27 @@ START_TEST(plot_svg)
 }
 END_TEST
 
+/* An output that cannot be written is found before the training (its
+ * temporary file, or a trial one for --save): nothing on stdout. */
 START_TEST(plot_unwritable)
 {
-	char *dir = make_data(IN, K, DATA_BLOBS);
-	result_t r = run_net(&blob_model, dir, "--plot", "/nonexistent/p.svg", NULL);
-	ck_assert_int_eq(r.rc, 1);
-	ASSERT_HAS(r.err, "blobs: error: cannot write /nonexistent/p.svg: No such file");
-	result_free(&r);
-	r = run_net(&blob_model, dir, "--log", "/nonexistent/l.csv", NULL);
-	ck_assert_int_eq(r.rc, 1);
-	ASSERT_HAS(r.err, "blobs: error: cannot write /nonexistent/l.csv: No such file");
-	ck_assert_str_eq(r.out, "");
-	result_free(&r);
+	static const char *const cases[][3] = {
+		{"--plot", "/nonexistent/p.svg", "cannot write"},
+		{"--log", "/nonexistent/l.csv", "cannot write"},
+		{"--save", "/nonexistent/w", "cannot save weights to"},
+	};
+	char *dir = make_data(IN, K, DATA_BLOBS), want[200];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		result_t r = run_net(&blob_model, dir, cases[i][0], cases[i][1], NULL);
+		ck_assert_int_eq(r.rc, 1);
+		snprintf(want, sizeof want, "blobs: error: %s %s: cannot create %s.tmp.", cases[i][2],
+		         cases[i][1], cases[i][1]);
+		ASSERT_HAS(r.err, want);
+		ASSERT_HAS(r.err, ": No such file or directory\n");
+		ck_assert_str_eq(r.out, "");
+		ck_assert_uint_eq(count_lines(r.err, "iteration"), 0);
+		result_free(&r);
+	}
 	tu_scratch_free(dir);
 }
 END_TEST

@@ -225,10 +225,11 @@ typedef struct result {
 	char *out, *err;   /* captured stdout, stderr (malloc'd) */
 } result_t;
 
-/* nncc_main(m) with argv = {"net", "--data", dir, args..., NULL} in a
- * child; args ends with NULL. */
-static inline result_t run_net_args(const nncc_model_t *m, const char *dir,
-                                    const char *const *args)
+/* Starts nncc_main(m) with argv = {"net", "--data", dir, args..., NULL}
+ * in a child whose stdout and stderr go to dir/stdout.txt and
+ * dir/stderr.txt; args ends with NULL.  Returns its pid (wait_net). */
+static inline pid_t spawn_net_args(const nncc_model_t *m, const char *dir,
+                                   const char *const *args)
 {
 	char *argv[64] = {"net", "--data", (char *)dir};
 	int argc = 3;
@@ -239,7 +240,6 @@ static inline result_t run_net_args(const nncc_model_t *m, const char *dir,
 	argv[argc] = NULL;
 
 	char *outp = tu_path(dir, "stdout.txt"), *errp = tu_path(dir, "stderr.txt");
-	result_t r = {.rc = -1};
 	fflush(NULL);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -250,6 +250,16 @@ static inline result_t run_net_args(const nncc_model_t *m, const char *dir,
 		free(errp);
 		exit(nncc_main(argc, argv, m));
 	}
+	free(outp);
+	free(errp);
+	return pid;
+}
+
+/* Waits for spawn_net_args's child: its exit status and what it wrote. */
+static inline result_t wait_net(pid_t pid, const char *dir)
+{
+	char *outp = tu_path(dir, "stdout.txt"), *errp = tu_path(dir, "stderr.txt");
+	result_t r = {.rc = -1};
 	int st;
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st), "nncc_main crashed (status %d)", st);
@@ -259,6 +269,14 @@ static inline result_t run_net_args(const nncc_model_t *m, const char *dir,
 	free(outp);
 	free(errp);
 	return r;
+}
+
+/* nncc_main(m) with argv = {"net", "--data", dir, args..., NULL} in a
+ * child, to its end; args ends with NULL. */
+static inline result_t run_net_args(const nncc_model_t *m, const char *dir,
+                                    const char *const *args)
+{
+	return wait_net(spawn_net_args(m, dir, args), dir);
 }
 
 /* The same with the arguments as parameters, ending with NULL. */
