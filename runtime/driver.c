@@ -180,6 +180,14 @@ static const opt_def_t opt_defs[] = {
 	 "continue the training FILE was saved from,\n"
 	 "exactly: weights, normalisation, optimizer\n"
 	 "state and step, data position"},
+	{"predict", "FILE", OPT_STR, OFF(predict),
+	 "predict mode (needs --load): run the network\n"
+	 "over the IDX images in FILE and write one CSV\n"
+	 "row per image: sample,class and the outputs\n"
+	 "(probabilities with softmax); no training"},
+	{"output", "FILE.csv", OPT_STR, OFF(output),
+	 "where --predict writes its rows (atomically;\n"
+	 "default and '-': standard output)"},
 	{"eval-every", "N", OPT_POSITIVE, OFF(eval_every),
 	 "every N iterations (and at the start and the\n"
 	 "end) compute the mean loss over the whole\n"
@@ -740,6 +748,19 @@ static int opts_check(const nncc_opts_t *o, const nncc_model_t *m)
 	if (o->patience && o->validation == 0) {
 		fail(m, "early stopping (patience %zu) needs a validation set: give --validation "
 		        "N|FRACTION, or --no-early-stopping", o->patience);
+		return -1;
+	}
+	if (o->output && !o->predict) {
+		fail(m, "--output is where --predict writes: it needs --predict");
+		return -1;
+	}
+	if (o->predict && !o->load) {
+		fail(m, "--predict needs --load FILE, the trained weights");
+		return -1;
+	}
+	if (o->predict && (o->save || o->resume || o->log || o->plot)) {
+		fail(m, "--predict runs a trained network: %s is for training",
+		     o->save ? "--save" : o->resume ? "--resume" : o->log ? "--log" : "--plot");
 		return -1;
 	}
 	return 0;
@@ -1768,6 +1789,8 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 	rc = opts_parse(&o, argc, argv, m);
 	if (rc >= 0)
 		return rc;
+	if (o.predict)
+		return nncc_predict_main(m, &o);
 	memset(&r, 0, sizeof r);
 	memset(&s, 0, sizeof s);
 	r.m = m;

@@ -24,6 +24,7 @@ typedef struct nncc_opts {
 	int shuffle;
 	int threads;                 /* 0 = all cores */
 	const char *save, *load, *resume, *log, *plot;
+	const char *predict, *output; /* predict mode: images in, CSV rows out */
 	const char *optimizer;       /* --optimizer: must name model->optimizer */
 	int json, quiet, eval_test;
 	size_t eval_every;           /* 0 = no periodic evaluation */
@@ -167,6 +168,22 @@ int nncc_signal_status(int sig);
  * that: the thread pool's workers never run the handler); hold 0: the mask
  * from before. */
 void nncc_signals_hold(int hold);
+
+/* ---- idx.c: an image file read a few images at a time (predict mode) */
+typedef struct nncc_images nncc_images_t;
+/* Opens path (or path".gz") and reads its header: n images of rows x cols. */
+int nncc_images_open(nncc_images_t **s, const char *path, size_t *n, size_t *rows,
+                     size_t *cols, nncc_err_t *err);
+/* The next k images (k * rows * cols bytes); after the last one, also
+ * checks that nothing follows (as a whole load does). */
+int nncc_images_read(nncc_images_t *s, uint8_t *pixels, size_t k, nncc_err_t *err);
+void nncc_images_close(nncc_images_t *s);
+
+/* ---- predict.c */
+
+/* --predict: the network of --load's weights over o->predict's images, one
+ * CSV row per image (docs/trainer.md#predict); returns the exit status. */
+int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o);
 
 /* ---- plot.c */
 

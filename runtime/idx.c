@@ -19,7 +19,7 @@
 #include <zlib.h>
 
 #include "ckd.h"
-#include "nncc.h"
+#include "driver.h"
 
 #define IDX_TYPE_UBYTE 0x08
 #define IDX_READ_CHUNK (1u << 20) /* bytes of body read per call */
@@ -417,6 +417,81 @@ fail:
 	free(raw);
 	idx_close(&f);
 	return -1;
+}
+
+/* ---- Streaming an image file (predict mode): the header, then the images
+ * a few at a time, then the same end-of-data checks as a whole load. */
+
+struct nncc_images {
+	IdxFile f;
+	size_t n, dim, left;   /* images in the file, pixels each, not read yet */
+};
+
+int nncc_images_open(nncc_images_t **out, const char *path, size_t *n, size_t *rows,
+                     size_t *cols, nncc_err_t *err)
+{
+	uint32_t d[3];
+	nncc_images_t *s = calloc(1, sizeof *s);
+	*out = NULL;
+	if (!s) {
+		nncc_err_set(err, "file %s: out of memory", path);
+		return -1;
+	}
+	if (idx_open(&s->f, path, err) < 0) {
+		free(s);
+		return -1;
+	}
+	if (idx_header(&s->f, 3, d, err) < 0)
+		goto fail;
+	if (!ckd_mul_size(&s->dim, d[1], d[2])) {
+		nncc_err_set(err, "file %s: %u x %u pixels per image overflows size_t", s->f.path,
+		             (unsigned)d[1], (unsigned)d[2]);
+		goto fail;
+	}
+	s->n = s->left = d[0];
+	*n = d[0];
+	*rows = d[1];
+	*cols = d[2];
+	*out = s;
+	return 0;
+fail:
+	nncc_images_close(s);
+	return -1;
+}
+
+int nncc_images_read(nncc_images_t *s, uint8_t *pixels, size_t k, nncc_err_t *err)
+{
+	size_t len;
+	long long got;
+	if (k > s->left || !ckd_mul_size(&len, k, s->dim)) {
+		nncc_err_set(err, "file %s: %zu images asked for, %zu left", s->f.path, k, s->left);
+		return -1;
+	}
+	got = idx_read(&s->f, pixels, len, err);
+	if (got < 0)
+		return -1;
+	if ((size_t)got < len) {
+		nncc_err_set(err, "file %s: truncated: image %zu of %zu ends early%s", s->f.path,
+		             s->n - s->left + (size_t)got / s->dim + 1, s->n,
+		             s->f.cut ? " (gzip stream ends early)" : "");
+		return -1;
+	}
+	s->left -= k;
+	if (s->left == 0) {
+		size_t total;
+		if (!ckd_mul_size(&total, s->n, s->dim))
+			total = SIZE_MAX;
+		return idx_expect_end(&s->f, total, err);
+	}
+	return 0;
+}
+
+void nncc_images_close(nncc_images_t *s)
+{
+	if (!s)
+		return;
+	idx_close(&s->f);
+	free(s);
 }
 
 int nncc_dataset_load(nncc_dataset_t *ds, const char *images, const char *labels,
