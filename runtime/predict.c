@@ -16,109 +16,15 @@
  * every row is written); a failure leaves no OUT and an existing one as it
  * was.  Without --output (or with "-") the rows go to standard output; an
  * OUT that exists and is not a regular file (a FIFO, /dev/null) is written
- * in place.  docs/trainer.md#predict.
+ * in place.  Ctrl-C (SIGINT, SIGTERM) stops it after the tile under way,
+ * with no OUT.  docs/trainer.md#predict.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "ckd.h"
 #include "driver.h"
-
-/* Where the rows go. */
-typedef struct sink {
-	FILE *f;
-	const char *path;   /* as given; "-" = stdout */
-	char *tmp;          /* the temporary file until renamed, or NULL */
-} sink_t;
-
-static int same_file(const char *a, const char *b)
-{
-	struct stat sa, sb;
-	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	       sa.st_ino == sb.st_ino;
-}
-
-static int sink_open(sink_t *k, const char *path, nncc_err_t *err)
-{
-	struct stat st;
-	memset(k, 0, sizeof *k);
-	k->path = path;
-	if (!strcmp(path, "-")) {
-		k->f = stdout;
-		return 0;
-	}
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		nncc_err_set(err, "cannot write %s: it is a directory", path);
-		return -1;
-	}
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		k->f = fopen(path, "w");
-	} else {
-		size_t n = strlen(path);
-		int fd;
-		if (!(k->tmp = malloc(n + sizeof ".tmp.XXXXXX"))) {
-			nncc_err_set(err, "cannot write %s: out of memory", path);
-			return -1;
-		}
-		memcpy(k->tmp, path, n);
-		memcpy(k->tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-		fd = mkstemp(k->tmp);
-		if (fd >= 0) {
-			/* mkstemp makes it 0600; a CSV gets the usual mode. */
-			mode_t mask = umask(0);
-			umask(mask);
-			if (fchmod(fd, 0666 & ~mask) != 0 || !(k->f = fdopen(fd, "w"))) {
-				int saved = errno;
-				close(fd);
-				unlink(k->tmp);
-				errno = saved;
-			}
-		}
-		if (!k->f) {
-			free(k->tmp);
-			k->tmp = NULL;
-		}
-	}
-	if (!k->f) {
-		nncc_err_set(err, "cannot write %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Ends the rows: 0 when every byte reached OUT (renamed into place), -1
- * with err set and no trace of the temporary file otherwise.  ok 0: a
- * failure elsewhere, the rows are dropped. */
-static int sink_close(sink_t *k, int ok, nncc_err_t *err)
-{
-	int failed = !ok;
-	if (!k->f)
-		return -1;
-	if (ok && (fflush(k->f) != 0 || ferror(k->f) || (k->tmp && fsync(fileno(k->f)) != 0))) {
-		nncc_err_set(err, "cannot write %s: %s", k->path, strerror(errno));
-		failed = 1;
-	}
-	if (k->f != stdout && fclose(k->f) != 0 && !failed) {
-		nncc_err_set(err, "cannot write %s: %s", k->path, strerror(errno));
-		failed = 1;
-	}
-	k->f = NULL;
-	if (k->tmp) {
-		if (!failed && rename(k->tmp, k->path) != 0) {
-			nncc_err_set(err, "cannot write %s: %s", k->path, strerror(errno));
-			failed = 1;
-		}
-		if (failed)
-			unlink(k->tmp);
-		free(k->tmp);
-		k->tmp = NULL;
-	}
-	return failed ? -1 : 0;
-}
 
 /* One row per image of the tile just forwarded. */
 static void write_rows(FILE *f, const nncc_model_t *m, size_t first, size_t k)
@@ -149,19 +55,20 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 	nncc_err_t err;
 	nncc_norm_stats_t norm = {0};
 	nncc_images_t *in = NULL;
-	sink_t out = {0};
+	nncc_outfile_t out = {0};   /* unused for stdout */
+	FILE *f = stdout;
 	uint8_t *pixels = NULL;
 	void *x = NULL;
 	size_t n, rows, cols, rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	const char *out_path = o->output ? o->output : "-";
-	int ok = 0, opened = 0;
+	int ok = 0, status = 1;
 
 	/* (opts_check refused --predict without --load, or with training outputs.) */
-	if (strcmp(out_path, "-") && (same_file(out_path, o->predict) ||
-	                              same_file(out_path, o->load))) {
+	if (strcmp(out_path, "-") && (nncc_same_file(out_path, o->predict) ||
+	                              nncc_same_file(out_path, o->load))) {
+		int w = nncc_same_file(out_path, o->load);
 		nncc_err_set(&err, "--output %s is %s %s: refusing to overwrite it", out_path,
-		             same_file(out_path, o->load) ? "the weight file" : "the image file",
-		             same_file(out_path, o->load) ? o->load : o->predict);
+		             w ? "the weight file" : "the image file", w ? o->load : o->predict);
 		return fail(m, err.msg);
 	}
 	if (nncc_weights_load(m, o->load, &norm, NULL, NULL, &err))
@@ -195,39 +102,58 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 		nncc_err_set(&err, "out of memory for a tile of %zu images", m->max_batch);
 		goto done;
 	}
-	if (sink_open(&out, out_path, &err))
-		goto done;
-	opened = 1;
+	nncc_signals_catch(m->name);
+	if (strcmp(out_path, "-")) {
+		if (nncc_outfile_open(&out, out_path, "cannot write", &err))
+			goto done;
+		f = out.f;
+	}
+	nncc_signals_hold(1);   /* the pool's threads never take them */
 	if (m->set_threads)
 		m->set_threads(o->threads);
+	nncc_signals_hold(0);
 	if (m->mask_key)
 		m->mask_key(0, 0, 0);   /* evaluation: dropout is the identity */
-	fprintf(out.f, "sample,class");
+	fprintf(f, "sample,class");
 	for (size_t i = 0; i < m->n_outputs; i++)
-		fprintf(out.f, ",%s%zu", strcmp(m->loss_name, "cross_entropy") ? "y" : "p", i);
-	fputc('\n', out.f);
+		fprintf(f, ",%s%zu", strcmp(m->loss_name, "cross_entropy") ? "y" : "p", i);
+	fputc('\n', f);
 	for (size_t at = 0; at < n; at += m->max_batch) {
 		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+		if (nncc_signal_pending()) {   /* Ctrl-C: stop, and leave no OUT */
+			int sig = nncc_signal_pending();
+			nncc_err_set(&err, "interrupted by %s after %zu of %zu images: nothing written",
+			             nncc_signal_name(sig), at, n);
+			status = nncc_signal_status(sig);
+			goto done;
+		}
 		if (nncc_images_read(in, pixels, k, &err))
 			goto done;
 		nncc_norm_apply(&norm, m->dtype, x, pixels, k);
 		m->forward(k, x);
-		write_rows(out.f, m, at, k);
-		if (ferror(out.f)) {
+		write_rows(f, m, at, k);
+		if (ferror(f)) {
 			nncc_err_set(&err, "cannot write %s: %s", out_path, strerror(errno));
 			goto done;
 		}
 	}
-	ok = 1;
+	if (f == stdout && fflush(stdout) != 0) {
+		nncc_err_set(&err, "cannot write to standard output: %s", strerror(errno));
+		goto done;
+	}
+	ok = f == stdout || nncc_outfile_commit(&out, &err) == 0;
 done:
-	if (opened && sink_close(&out, ok, &err))
-		ok = 0;
+	if (!ok)
+		nncc_outfile_abort(&out);
 	nncc_images_close(in);
 	nncc_norm_fini(&norm);
 	free(pixels);
 	free(x);
-	if (!ok)
-		return fail(m, err.msg);
+	nncc_signals_release();
+	if (!ok) {
+		fail(m, err.msg);
+		return status;
+	}
 	if (!o->quiet)
 		fprintf(stderr, "%s: %zu images of %s predicted%s%s\n", m->name, n, o->predict,
 		        strcmp(out_path, "-") ? " into " : "", strcmp(out_path, "-") ? out_path : "");
