@@ -2,10 +2,12 @@
 # faults.sh - fault injection (issue 14): every allocation failure and every
 # write failure gives a clear error, exit status 1, no leak (under SAN=1's
 # LeakSanitizer) and nothing half-written.
-#   allocations  nncc (build/tests/nncc-failalloc) and a trainer, each linked
-#                with tests/fault/failalloc.c, are run once to count their
-#                allocations N, then once for every k in 1..N with the k-th
-#                and every later allocation failing; k = N+1 must succeed.
+#   allocations  nncc (build/tests/nncc-failalloc) and the xor trainer, each
+#                linked with tests/fault/failalloc.c, are run once to count
+#                their allocations N, then once for every k in 1..N with the
+#                k-th and every later allocation failing; k = N+1 must
+#                succeed.  nncc: three compilations; the trainer: a run
+#                writing --save, --log and --plot, and --predict.
 #   writes       a file-size limit (ulimit -f: writes fail with EFBIG, as on a
 #                full disk) and /dev/full.
 # Run from the top directory (tests/run.sh); uses $NNCC and $CC.
@@ -44,28 +46,44 @@ check_failed() {
 	}
 }
 
-# walk_nncc WHAT ARGS...: nncc-failalloc ARGS, which writes into $tmp/c,
-# once to count its allocations n, then with each k in 1..n failing.
+# walk_nncc WHAT ARGS...: $FAILNNCC ARGS, which writes into $tmp/c, once to
+# count its allocations n (its outputs kept in $tmp/ref), then with each k in
+# 1..n failing: exit 1, "out of memory" and nothing written; or, where the
+# program gets by without that allocation (the trainer's thread pool falls
+# back to one thread), exit 0 with every output and the same bytes (the log
+# and the plot, which hold times, only present).
 walk_nncc() {
 	what=$1
 	shift
-	rm -rf "$tmp/c" && mkdir "$tmp/c"
+	rm -rf "$tmp/c" "$tmp/ref" && mkdir "$tmp/c"
 	NNCC_FAIL_ALLOC_COUNT=$tmp/n "$FAILNNCC" "$@" > "$tmp/log" 2>&1 ||
-		{ cat "$tmp/log" >&2; fail "$what: nncc-failalloc without a failure"; }
+		{ cat "$tmp/log" >&2; fail "$what: $FAILNNCC without a failure"; }
 	n=$(cat "$tmp/n")
 	[ "$n" -ge 10 ] || fail "$what: only $n allocations: is the wrap linked?"
-	rm -rf "$tmp/c" && mkdir "$tmp/c"
-	: > "$tmp/expect"
+	mv "$tmp/c" "$tmp/ref" && mkdir "$tmp/c"
 	k=1
 	while [ "$k" -le "$n" ]; do
 		rc=0
 		NNCC_FAIL_ALLOC=$k "$FAILNNCC" "$@" > "$tmp/log" 2>&1 || rc=$?
-		check_failed "$what, allocation $k of $n" "out of memory" "$tmp/c" "$tmp/log"
+		if [ "$rc" -eq 0 ]; then
+			[ "$(ls -A "$tmp/c")" = "$(ls -A "$tmp/ref")" ] ||
+				fail "$what, allocation $k of $n: exit 0 without every output"
+			for f in "$tmp/ref"/*; do
+				case $f in *.svg | *l.csv) continue ;; esac
+				cmp -s "$f" "$tmp/c/${f##*/}" ||
+					fail "$what, allocation $k of $n: exit 0, ${f##*/} differs"
+			done
+			rm -rf "$tmp/c" && mkdir "$tmp/c"
+		else
+			: > "$tmp/expect"
+			check_failed "$what, allocation $k of $n" "out of memory" "$tmp/c" "$tmp/log"
+		fi
 		k=$((k + 1))
 	done
 	NNCC_FAIL_ALLOC=$((n + 1)) "$FAILNNCC" "$@" > "$tmp/log" 2>&1 ||
 		{ cat "$tmp/log" >&2; fail "$what with allocation $((n + 1)) of $n failing"; }
-	echo "faults: $what: each of $n allocations failed in turn: exit 1, nothing written"
+	echo "faults: $what: each of $n allocations failed in turn: exit 1 and nothing written," \
+		"or the same outputs"
 }
 
 # Weights for the export, from a one-epoch run of the xor trainer.
@@ -77,6 +95,17 @@ $CC -O1 $("$NNCC" --cflags) "$tmp/xor.c" $("$NNCC" --libs) -o "$tmp/xor" ||
 walk_nncc "nncc xor.yaml" examples/xor.yaml -o "$tmp/c/xor.c"
 walk_nncc "nncc mnist-mlp.yaml" examples/mnist-mlp.yaml -o "$tmp/c/mlp.c"
 walk_nncc "nncc --infer" examples/xor.yaml --infer --weights "$tmp/xor.weights" -o "$tmp/c/x.c"
+
+# ---- A trainer: every allocation of a short run that writes all its outputs
+# (weights, log, plot), then of predict mode.
+$CC -O1 $("$NNCC" --cflags) "$tmp/xor.c" tests/fault/failalloc.c $("$NNCC" --libs) \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup -o "$tmp/xor-failalloc" ||
+	fail "cannot build the xor trainer with failalloc.c"
+FAILNNCC=$tmp/xor-failalloc
+walk_nncc "trainer" --quiet --epochs 3 --threads 2 --save "$tmp/c/w" --log "$tmp/c/l.csv" \
+	--plot "$tmp/c/p.svg"
+walk_nncc "trainer --predict" --load "$tmp/xor.weights" \
+	--predict examples/xor/test-images-idx3-ubyte --output "$tmp/c/p.csv"
 
 # ---- nncc: writes that fail.  An existing output is kept as it was.
 rm -rf "$tmp/c" && mkdir "$tmp/c"
@@ -91,3 +120,21 @@ rc=0
 check_failed "nncc -o /dev/full" "cannot write '/dev/full': No space left on device" "$tmp/c" "$tmp/log"
 [ -c /dev/full ] || fail "nncc -o /dev/full replaced the device"
 echo "faults: nncc: a full disk and /dev/full: exit 1, nothing written"
+
+# ---- The trainer: writes that fail.  Its earlier outputs stay as they were.
+rm -rf "$tmp/c" && mkdir "$tmp/c"
+for f in w l.csv p.svg; do echo "keep me" > "$tmp/c/$f"; done
+ls -A "$tmp/c" > "$tmp/expect"
+rc=0
+# (The limit applies to the test's own log too: the report goes to /dev/null.)
+(trap '' XFSZ; ulimit -f 1; exec "$tmp/xor" --quiet --epochs 3 --save "$tmp/c/w" \
+	--log "$tmp/c/l.csv" --plot "$tmp/c/p.svg") > /dev/null 2> "$tmp/log" || rc=$?
+check_failed "trainer, file size limit" "File too large" "$tmp/c" "$tmp/log"
+for f in w l.csv p.svg; do
+	[ "$(cat "$tmp/c/$f")" = "keep me" ] || fail "trainer, file size limit: $f changed"
+done
+rc=0
+"$tmp/xor" --quiet --epochs 3 --save /dev/full > "$tmp/log" 2>&1 || rc=$?
+check_failed "trainer --save /dev/full" "No space left on device" "$tmp/c" "$tmp/log"
+[ -c /dev/full ] || fail "trainer --save /dev/full replaced the device"
+echo "faults: trainer: a full disk and /dev/full: exit 1, earlier outputs kept"
