@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "nncc.h"
@@ -1278,24 +1279,43 @@ START_TEST(save_into_missing_directory)
 }
 END_TEST
 
-/* The target is a non-empty directory: the rename fails after the temp file
- * is written; the temp file is removed and the target is untouched. */
-START_TEST(save_rename_failure_cleans_up)
+/* The target is a directory: refused before a temporary file is made, the
+ * directory untouched.  (Until nncc_outfile_open checked, the temporary
+ * file was written and the rename failed.) */
+START_TEST(save_onto_a_directory_is_refused)
 {
 	char *path = tu_path(tu_scratch, "w"), *inner;
 	nncc_model_t m = model(NNCC_F32, layers);
 	nncc_err_t err = {{0}};
-	char prefix[600];
+	char want[600];
 	ck_assert_int_eq(tu_run(NULL, "mkdir '%s'", path), 0);
 	inner = tu_path(path, "keep");
 	ck_assert_int_eq(tu_write_text(inner, "old"), 0);
 	ck_assert_int_eq(nncc_weights_save(&m, path, NULL, NULL, NULL, &err), -1);
-	snprintf(prefix, sizeof prefix, "cannot save weights to %s: rename from %s.tmp.", path, path);
-	ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "message: %s", err.msg);
+	snprintf(want, sizeof want, "cannot save weights to %s: it is a directory", path);
+	ck_assert_str_eq(err.msg, want);
 	ck_assert_int_eq(tu_dir_entries(tu_scratch), 1);
 	ck_assert_int_eq(tu_dir_entries(path), 1);
 	free(inner);
 	free(path);
+}
+END_TEST
+
+/* A target that is a device is written in place, never renamed over (as
+ * root, a rename replaced /dev/null): /dev/null takes the file, /dev/full's
+ * error is reported, and both stay devices. */
+START_TEST(save_into_a_device_in_place)
+{
+	nncc_model_t m = model(NNCC_F32, layers);
+	nncc_err_t err = {{0}};
+	struct stat st;
+	ck_assert_int_eq(nncc_weights_save(&m, "/dev/null", NULL, NULL, NULL, &err), 0);
+	ck_assert_int_eq(nncc_weights_save(&m, "/dev/full", NULL, NULL, NULL, &err), -1);
+	ck_assert_msg(strstr(err.msg, "No space left on device") != NULL, "message: %s", err.msg);
+	ck_assert_int_eq(stat("/dev/null", &st), 0);
+	ck_assert(S_ISCHR(st.st_mode));
+	ck_assert_int_eq(stat("/dev/full", &st), 0);
+	ck_assert(S_ISCHR(st.st_mode));
 }
 END_TEST
 
@@ -1484,7 +1504,8 @@ static Suite *weights_suite(void)
 	tcase_add_test(file, spec_baseline_loads);
 	tcase_add_test(file, save_replaces_atomically);
 	tcase_add_test(file, save_into_missing_directory);
-	tcase_add_test(file, save_rename_failure_cleans_up);
+	tcase_add_test(file, save_onto_a_directory_is_refused);
+	tcase_add_test(file, save_into_a_device_in_place);
 	tcase_add_test(file, save_rejects_bad_norm);
 	tcase_add_test(file, save_rejects_bad_checkpoint);
 	tcase_add_test(bad, reject_bad_magic);
