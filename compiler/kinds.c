@@ -174,8 +174,10 @@ static void dense_plan(Plan *p, size_t l)
 	t->dw_tiles = ceil_div(L->in, (size_t)t->dw_mr) + 1;
 	t->dw_tpu = p->pool_weights ? DENSE_TILES_PER_UNIT : t->dw_tiles;
 	lp->units = ceil_div(t->dw_tiles, t->dw_tpu);
-	if (l > 0) {
-		/* the input gradient: rows of IN reals from W read transposed */
+	if (lp->gx) {
+		/* the input gradient (none below the first layer with parameters,
+		 * e.g. after a dropout on the input: its pack would be unused): rows
+		 * of IN reals from W read transposed */
 		size_t nvx = ceil_div(L->in, vl);
 		t->dx_nb = nvx <= 4 ? (int)nvx : L->out <= 16 ? 2 : 3;
 		t->dx_mr = tile_mr(R, 24 / t->dx_nb);

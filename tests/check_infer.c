@@ -16,7 +16,7 @@
 
 #include "nncc.h"
 #include "ref.h"
-#include "testutil.h"
+#include "ctxutil.h"
 
 #define STRICT "-std=c99 -Wall -Wextra -pedantic -Wconversion -Wshadow -Werror"
 #define N_SAMPLES 400
@@ -115,17 +115,12 @@ static double *make_weights(const char *yaml, const char *wpath, int kind, doubl
 	Ctx ctx;
 	ctx_init(&ctx, stderr);
 	Model *m = load_model(&ctx, yaml);
-	nncc_layer_t *ls = calloc(m->n_layers, sizeof *ls);
-	ck_assert_ptr_nonnull(ls);
-	for (size_t k = 0; k < m->n_layers; k++)
-		ls[k] = model_layer_desc(ctx.arena, m, k);
-	int dtype = m->dtype == DTYPE_F32 ? NNCC_F32 : NNCC_F64;
 	double *d = malloc(m->n_params * sizeof *d);
 	void *params = malloc(m->n_params * 8);
 	ck_assert(d && params);
 	for (size_t k = 0; k < m->n_params; k++) {
 		double v = sin((double)k * 1.7) * scale;
-		if (dtype == NNCC_F32) {
+		if (m->dtype == DTYPE_F32) {
 			((float *)params)[k] = (float)v;
 			v = (float)v;
 		} else {
@@ -133,25 +128,11 @@ static double *make_weights(const char *yaml, const char *wpath, int kind, doubl
 		}
 		d[k] = v;
 	}
-	nncc_model_t nm = {0};
-	nm.abi_version = NNCC_ABI_VERSION;
-	nm.name = m->name;
-	nm.dtype = dtype;
-	nm.n_inputs = m->inputs;
-	nm.n_outputs = m->outputs;
-	nm.n_layers = m->n_layers;
-	nm.layers = ls;
-	nm.n_params = m->n_params;
-	nm.params = params;
-	nm.shape_hash = nncc_shape_hash(&nm);
 	nncc_norm_stats_t st;
 	make_norm(&st, kind, m->inputs);
-	nncc_weights_meta_t meta = {acc, 1234};
-	nncc_err_t err;
-	ck_assert_msg(nncc_weights_save(&nm, wpath, &st, &meta, NULL, &err) == 0, "%s", err.msg);
+	ctx_weights_save(&ctx, m, params, &st, acc, wpath);
 	nncc_norm_fini(&st);
 	free(params);
-	free(ls);
 	ctx_fini(&ctx);
 	return d;
 }
