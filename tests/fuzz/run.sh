@@ -23,6 +23,8 @@ for bin in "$@"; do
 	seeds=$out/seeds/$name
 	rm -rf "$seeds"
 	mkdir -p "$seeds" "$out/corpus/$name"
+	# Seeds that are files of the tree, one line per harness that has them
+	# (a CSV reader's harness would add: csv) cp tests/.../*.csv "$seeds/" ;;).
 	case $name in
 	yaml) cp examples/*.yaml tests/valid/*.yaml tests/errors/*.yaml "$seeds/" ;;
 	esac
@@ -38,8 +40,9 @@ for bin in "$@"; do
 		status=1
 		continue
 	fi
-	n=$(sed -n 's/^#\([0-9]*\).*DONE.*/\1/p' "$log" | tail -n 1)
-	echo "  REPLAY  fuzz_$name: ${n:-?} runs"
+	stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 |
+		sed 's/^#\([0-9]*\).*cov: \([0-9]*\) ft: \([0-9]*\).*/\1 runs, cov \2, ft \3/')
+	echo "  REPLAY  fuzz_$name: $stats"
 	[ "$secs" -gt 0 ] || continue
 
 	dict=
