@@ -34,7 +34,8 @@ for bin in "$@"; do
 	# Replay: every committed input once (-runs=0 runs the corpus and stops).
 	log=$out/logs/$name-replay.log
 	# shellcheck disable=SC2086
-	if ! "$bin" -runs=0 -close_fd_mask=3 -timeout=25 $dirs > "$log" 2>&1; then
+	if ! "$bin" -runs=0 -close_fd_mask=3 -timeout=25 -artifact_prefix="$out/crashes/$name-" \
+		$dirs > "$log" 2>&1; then
 		tail -n 40 "$log"
 		echo "FAIL fuzz_$name: an input of $dirs fails (log: $log)" >&2
 		status=1
