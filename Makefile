@@ -8,6 +8,8 @@
 #   make results    run every example, regenerate docs/results.md
 #   make install    nncc, libnncc.a, headers, nncc.pc and man pages under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
+#   make fuzz       libFuzzer harnesses (clang) into build-fuzz/, then replay
+#                   their corpora; FUZZ_SECONDS=N also fuzzes each N seconds
 #   V=1             show commands
 
 CC ?= cc
@@ -67,7 +69,7 @@ RUNTIME_HEADERS := $(filter-out runtime/driver.h runtime/ckd.h,$(wildcard runtim
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
 
-.PHONY: all test test-unit clean data demo bench results format deps install uninstall FORCE
+.PHONY: all test test-unit clean data demo bench results format deps install uninstall fuzz fuzz-seeds FORCE
 
 all: $(B)/nncc $(B)/libnncc.a $(MANS)
 
@@ -191,7 +193,68 @@ results: all
 format:
 	clang-format -i compiler/*.c compiler/*.h runtime/*.c runtime/*.h
 
-clean:
-	rm -rf $(B)
+# ---- Fuzzing (docs/testing.md#fuzzing).  Every tests/fuzz/fuzz_NAME.c is a
+# libFuzzer harness, build-fuzz/fuzz_NAME, with its corpus in
+# tests/fuzz/corpus/NAME/ and an optional dictionary tests/fuzz/NAME.dict: a
+# new harness needs no change here.  The compiler and the runtime are built
+# again with clang into build-fuzz/ (coverage-instrumented, ASan+UBSan),
+# independent of build/ and build-san/; each harness links both archives.
+FUZZ_CC ?= clang
+FZ := build-fuzz
+FUZZ_SECONDS ?= 0
+FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -MMD -MP -O1 -g \
+	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iruntime -Itests/fuzz
+FUZZ_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(FZ)/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_COMPILER_OBJ := $(COMPILER_SRC:%.c=$(FZ)/%.o) $(FZ)/templates.o
+FUZZ_COMPILER_LIB_OBJ := $(filter-out $(FZ)/compiler/main.o,$(FUZZ_COMPILER_OBJ))
+FUZZ_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(FZ)/%.o)
 
--include $(wildcard $(B)/*/*.d $(B)/*/*/*.d)
+.SECONDARY: $(FUZZ_COMPILER_OBJ) $(FUZZ_RUNTIME_OBJ)
+
+$(FZ)/compiler $(FZ)/runtime:
+	$(Q)mkdir -p $@
+
+$(FZ)/compiler/%.o: compiler/%.c | $(FZ)/compiler
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FZ)/runtime/%.o: runtime/%.c | $(FZ)/runtime
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FZ)/templates.c: $(TEMPLATES) tools/embed.sh | $(FZ)/compiler
+	$(Q)sh tools/embed.sh $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+
+$(FZ)/templates.o: $(FZ)/templates.c
+	$(Q)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FZ)/libcompiler.a: $(FUZZ_COMPILER_LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FZ)/libnncc.a: $(FUZZ_RUNTIME_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzutil.h $(FZ)/libcompiler.a $(FZ)/libnncc.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(FZ)/libcompiler.a $(FZ)/libnncc.a $(YAML_LIBS) $(RUNTIME_LIBS)
+
+# The seeds of the harnesses whose inputs are made, not files of the tree
+# (committed: rerun when a format changes).
+$(FZ)/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/fuzzutil.h $(FZ)/libnncc.a
+	$(Q)$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -o $@ $< \
+		$(FZ)/libnncc.a $(RUNTIME_LIBS)
+
+fuzz-seeds: $(FZ)/mkseeds
+	$(Q)mkdir -p tests/fuzz/corpus && $(FZ)/mkseeds tests/fuzz/corpus
+
+# Replays every corpus (a crash fails), then fuzzes each harness for
+# FUZZ_SECONDS (0: replay only).  tests/fuzz/run.sh says how.
+fuzz: $(FUZZ_BIN)
+	$(Q)FUZZ_SECONDS="$(FUZZ_SECONDS)" sh tests/fuzz/run.sh $(FUZZ_BIN)
+
+clean:
+	rm -rf $(B) $(FZ)
+
+-include $(wildcard $(B)/*/*.d $(B)/*/*/*.d $(FZ)/*.d $(FZ)/*/*.d)

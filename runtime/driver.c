@@ -881,6 +881,12 @@ static int opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t 
 	return -1;
 }
 
+/* The option parsing step alone, for the fuzzing harness (driver.h). */
+int nncc_opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t *m)
+{
+	return opts_parse(o, argc, argv, m);
+}
+
 /* ---- data --------------------------------------------------------------- */
 
 /* dir/name, or name itself when absolute; malloc'd (NULL when out of memory). */

@@ -39,6 +39,14 @@ typedef struct nncc_opts {
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
 
+/* ---- driver.c */
+
+/* nncc_main's option parsing alone (tests/fuzz/fuzz_options.c): fills o
+ * from argv over m's defaults, prints --help to stdout and usage errors to
+ * stderr.  Returns -1 to go on, or nncc_main's exit status (0 after --help,
+ * 2 on bad usage). */
+int nncc_opts_parse(nncc_opts_t *o, int argc, char **argv, const nncc_model_t *m);
+
 /* Validation's record over the passes: the best one and early stopping's
  * state (a checkpoint's BEST section). */
 typedef struct nncc_best {
