@@ -240,8 +240,8 @@ static bool parse_collection(Parser *P, yaml_event_t *ev, Node *node)
 	P->depth--;
 	if (!ok)
 		return false;
-	Node **kids = P->stack + first;
 	size_t n = P->top - first;
+	Node **kids = n ? P->stack + first : NULL;   /* no stack yet before a first child */
 	node->kind = is_map ? NODE_MAP : NODE_SEQ;
 	if (is_map) {
 		map_fill(P, node, kids, n);

@@ -249,6 +249,25 @@ START_TEST(duplicate_keys_in_a_large_mapping)
 }
 END_TEST
 
+/* Found by fuzz_yaml: an empty collection before any child had been parsed
+ * took an offset of the children's stack while it was still NULL (UBSan:
+ * "applying zero offset to null pointer").  Empty collections, first and
+ * nested, parse to zero children. */
+START_TEST(empty_collections)
+{
+	static const char *const srcs[] = {"{}", "[]", "a: {}\n", "a: []\nb: [[], {}]\n"};
+	for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+		Run r;
+		Node *root = run_str(&r, srcs[i]);
+		ck_assert_msg(root != NULL, "%s: %s", srcs[i], run_out(&r));
+		ck_assert_uint_eq(root->n, i < 2 ? 0 : i == 2 ? 1 : 2);
+		if (i >= 2)
+			ck_assert_uint_eq(root->items[0]->n, 0);
+		run_fini(&r);
+	}
+}
+END_TEST
+
 START_TEST(non_scalar_key)
 {
 	EXPECT_ERROR("? [a]\n: 1\n",
@@ -297,6 +316,7 @@ static Suite *yaml_suite(void)
 	tcase_add_test(tc, every_error_is_reported);
 	tcase_add_test(tc, duplicate_keys);
 	tcase_add_test(tc, duplicate_keys_in_a_large_mapping);
+	tcase_add_test(tc, empty_collections);
 	tcase_add_test(tc, non_scalar_key);
 	tcase_add_test(tc, multiple_documents);
 	tcase_add_test(tc, nesting_limit);
