@@ -9,7 +9,8 @@
 #                succeed.  nncc: three compilations; the trainer: a run
 #                writing --save, --log and --plot, and --predict.
 #   writes       a file-size limit (ulimit -f: writes fail with EFBIG, as on a
-#                full disk) and /dev/full.
+#                full disk), /dev/full and a read-only directory (as user
+#                nobody when run as root).
 # Run from the top directory (tests/run.sh); uses $NNCC and $CC.
 set -eu
 NNCC=${NNCC:-build/nncc}
@@ -138,3 +139,29 @@ rc=0
 check_failed "trainer --save /dev/full" "No space left on device" "$tmp/c" "$tmp/log"
 [ -c /dev/full ] || fail "trainer --save /dev/full replaced the device"
 echo "faults: trainer: a full disk and /dev/full: exit 1, earlier outputs kept"
+
+# ---- A read-only directory.  Root writes into any directory, so as root
+# the programs run as user nobody (setpriv), when nobody can run them.
+chmod 755 "$tmp"
+mkdir "$tmp/ro" && chmod 555 "$tmp/ro"
+as=
+if [ "$(id -u)" -eq 0 ]; then
+	as="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	if ! $as "$NNCC" --version > /dev/null 2>&1; then
+		echo "faults: read-only directory: not checked (running as root, and user nobody" \
+			"cannot run $NNCC here)"
+		as=none
+	fi
+fi
+if [ "$as" != none ]; then
+	: > "$tmp/expect"
+	rc=0
+	$as "$NNCC" examples/xor.yaml -o "$tmp/ro/xor.c" > "$tmp/log" 2>&1 || rc=$?
+	check_failed "nncc into a read-only directory" "cannot write '$tmp/ro/xor.c': Permission denied" \
+		"$tmp/ro" "$tmp/log"
+	rc=0
+	$as "$tmp/xor" --quiet --epochs 1 --save "$tmp/ro/w" > /dev/null 2> "$tmp/log" || rc=$?
+	check_failed "trainer --save into a read-only directory" \
+		"cannot save weights to $tmp/ro/w: cannot create $tmp/ro/w.tmp." "$tmp/ro" "$tmp/log"
+	echo "faults: a read-only directory: exit 1, nothing written"
+fi
