@@ -147,9 +147,10 @@ mkdir "$tmp/ro" && chmod 555 "$tmp/ro"
 as=
 if [ "$(id -u)" -eq 0 ]; then
 	as="setpriv --reuid=65534 --regid=65534 --clear-groups"
-	if ! $as "$NNCC" --version > /dev/null 2>&1; then
+	if ! $as "$NNCC" --check examples/xor.yaml > /dev/null 2>&1 ||
+		! $as test -r examples/xor/train-images-idx3-ubyte -a -x "$tmp/xor"; then
 		echo "faults: read-only directory: not checked (running as root, and user nobody" \
-			"cannot run $NNCC here)"
+			"cannot run $NNCC or read examples/xor here)"
 		as=none
 	fi
 fi
