@@ -54,7 +54,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
-RUNTIME_LIBS := -lz -lm -lpthread
+RUNTIME_LIBS := -lcsv -lz -lm -lpthread
 
 # The man pages are made from the docs (tools/man.sh, tools/md2man.awk).
 MANS := $(B)/man/nncc.1 $(B)/man/nncc-trainer.1 $(B)/man/nncc-format.5
@@ -109,7 +109,7 @@ $(B)/nncc.pc: FORCE | $(B)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include/nncc' '' \
 		'Name: nncc' 'Description: runtime of the trainers the nncc neural-network compiler generates' \
 		"Version: $$v" 'Cflags: -I$${includedir} -ffp-contract=off -march=native' \
-		'Libs: $${libdir}/libnncc.a -lz -lm -lpthread$(if $(SAN_FLAGS), $(SAN_FLAGS))' > $@.tmp && mv $@.tmp $@
+		'Libs: $${libdir}/libnncc.a -lcsv -lz -lm -lpthread$(if $(SAN_FLAGS), $(SAN_FLAGS))' > $@.tmp && mv $@.tmp $@
 
 FORCE:
 

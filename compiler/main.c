@@ -508,7 +508,7 @@ static int run(Ctx *ctx, int argc, char **argv)
 	case MODE_LIBS:
 		if (locate_runtime(ctx, &inc, &lib) != 0)
 			return -1;
-		printf("%s -lz -lm -lpthread%s%s\n", lib, *NNCC_LIB_EXTRA ? " " : "",
+		printf("%s -lcsv -lz -lm -lpthread%s%s\n", lib, *NNCC_LIB_EXTRA ? " " : "",
 		       NNCC_LIB_EXTRA);
 		return 0;
 	case MODE_COMPILE:

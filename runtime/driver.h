@@ -39,6 +39,16 @@ typedef struct nncc_opts {
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
 
+/* ---- idx.c: any data file read as bytes (csv.c), raw or gzip'd: the path
+ * as given or with ".gz" appended, gzip told by its magic and checked (CRC,
+ * nothing after the last member), as for IDX files. */
+typedef struct nncc_rfile nncc_rfile_t;
+int nncc_rfile_open(nncc_rfile_t **r, const char *path, nncc_err_t *err);
+/* Up to len bytes: the count, 0 at the end of the data, -1 with err set. */
+long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *err);
+const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
+void nncc_rfile_close(nncc_rfile_t *r);
+
 /* ---- driver.c */
 
 /* nncc_main's option parsing alone (tests/fuzz/fuzz_options.c): fills o

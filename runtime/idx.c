@@ -494,6 +494,52 @@ void nncc_images_close(nncc_images_t *s)
 	free(s);
 }
 
+/* ---- Any data file as bytes (CSV files, csv.c): the same opening, gzip
+ * detection and gzip checks as an IDX file. */
+
+struct nncc_rfile {
+	IdxFile f;
+};
+
+int nncc_rfile_open(nncc_rfile_t **out, const char *path, nncc_err_t *err)
+{
+	nncc_rfile_t *r = calloc(1, sizeof *r);
+	*out = NULL;
+	if (!r) {
+		nncc_err_set(err, "file %s: out of memory", path);
+		return -1;
+	}
+	if (idx_open(&r->f, path, err) < 0) {
+		free(r);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *err)
+{
+	long long got = idx_read(&r->f, buf, len, err);
+	if (got == 0 && r->f.cut) {
+		nncc_err_set(err, "file %s: truncated: the gzip stream ends early", r->f.path);
+		return -1;
+	}
+	return got;
+}
+
+const char *nncc_rfile_path(const nncc_rfile_t *r)
+{
+	return r->f.path;
+}
+
+void nncc_rfile_close(nncc_rfile_t *r)
+{
+	if (!r)
+		return;
+	idx_close(&r->f);
+	free(r);
+}
+
 int nncc_dataset_load(nncc_dataset_t *ds, const char *images, const char *labels,
                       nncc_err_t *err)
 {
@@ -510,6 +556,11 @@ void nncc_dataset_fini(nncc_dataset_t *ds)
 	if (!ds)
 		return;
 	free(ds->pixels);
+	free(ds->values);
 	free(ds->labels);
+	if (ds->class_names)
+		for (size_t k = 0; k < ds->n_classes; k++)
+			free(ds->class_names[k]);
+	free(ds->class_names);
 	memset(ds, 0, sizeof *ds);
 }

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 4
+#define NNCC_ABI_VERSION 5
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -38,7 +38,8 @@ typedef enum nncc_dtype {
 #define NNCC_NORMS(X)                                               \
 	X(NONE, 0, none, "x = pixel")                                   \
 	X(SCALE, 1, scale, "x = pixel / 255")                           \
-	X(STANDARDIZE, 2, standardize, "x = (pixel - mean[j]) / std (one std)")
+	X(STANDARDIZE, 2, standardize, "x = (pixel - mean[j]) / std (one std)")          \
+	X(STANDARDIZE_FEATURES, 3, standardize_features, "x = (value - mean[j]) / std[j]")
 
 typedef enum nncc_norm {
 #define NNCC_X(ID, v, name, doc) NNCC_NORM_##ID = v,
@@ -61,6 +62,32 @@ typedef enum nncc_init {
 	NNCC_INITS(NNCC_X)
 #undef NNCC_X
 } nncc_init_t;
+
+/* The data files' format (docs/data.md): X(ID, value, YAML word). */
+#define NNCC_FORMATS(X) \
+	X(IDX, 0, idx)      \
+	X(CSV, 1, csv)
+
+typedef enum nncc_format {
+#define NNCC_X(ID, v, name) NNCC_FORMAT_##ID = v,
+	NNCC_FORMATS(NNCC_X)
+#undef NNCC_X
+} nncc_format_t;
+
+/* How a CSV file reads (docs/data.md#csv-files): the YAML's data keys.  A
+ * column is named by its header name or by its 0-based index written in
+ * decimal ("-1" is the last); the features are the columns that are
+ * neither the label nor ignored, in file order. */
+typedef struct nncc_csv_spec {
+	int delimiter;              /* ',' ; '\t' for TSV ... */
+	int header;                 /* 1: the first row (after skip_rows) names the columns */
+	size_t skip_rows;           /* lines skipped before it, unparsed */
+	const char *label;          /* the label column; NULL = the last */
+	size_t n_ignore;
+	const char *const *ignore;  /* columns that are neither features nor the label */
+	size_t n_classes;           /* 0: labels are 0..K-1, or strings (classes sorted) */
+	const char *const *classes; /* the class names, class k = classes[k] */
+} nncc_csv_spec_t;
 
 /* What early stopping watches, on the validation set after every pass
  * (docs/trainer.md#validation-and-early-stopping): X(ID, value, YAML word,
@@ -98,6 +125,7 @@ const char *nncc_norm_name(int norm);
 const char *nncc_norm_doc(int norm);    /* "x = pixel / 255" */
 const char *nncc_init_name(int init);
 const char *nncc_metric_name(int metric);
+const char *nncc_format_name(int format);
 /* The value of `metric` for a validation's mean loss and accuracy. */
 double nncc_metric_value(int metric, double loss, double accuracy);
 /* 1 when `value` beats `best` by more than min_delta (the metric's
@@ -279,7 +307,11 @@ typedef struct nncc_config {
 	int normalize;          /* nncc_norm_t */
 	int threads;            /* 0 = number of cores */
 	const char *data_dir;   /* directory of the data files (may be NULL) */
-	const char *files[NNCC_DATA_FILES]; /* NNCC_FILE_*; NULL = the default name */
+	/* NNCC_FILE_*; NULL = the default name.  CSV: the training and test
+	 * files are files[NNCC_FILE_TRAIN_IMAGES] and [NNCC_FILE_TEST_IMAGES]. */
+	const char *files[NNCC_DATA_FILES];
+	int format;             /* nncc_format_t */
+	nncc_csv_spec_t csv;    /* format csv */
 } nncc_config_t;
 
 typedef struct nncc_model {
@@ -362,14 +394,16 @@ double nncc_rng_normal(nncc_rng_t *r);            /* N(0,1) */
 size_t nncc_rng_below(nncc_rng_t *r, size_t n);   /* uniform in [0, n) */
 void nncc_rng_shuffle(nncc_rng_t *r, size_t *idx, size_t n);
 
-/* ---- idx.c: IDX files (raw or gzip'd). */
+/* ---- idx.c, csv.c: data sets (raw or gzip'd files). */
 typedef struct nncc_dataset {
 	size_t n;            /* samples */
-	size_t dim;          /* pixels per sample (rows*cols) */
-	size_t rows, cols;
-	uint8_t *pixels;     /* n * dim, owned */
+	size_t dim;          /* inputs per sample (IDX: rows*cols pixels) */
+	size_t rows, cols;   /* IDX: the image's; CSV: 1 x dim */
+	uint8_t *pixels;     /* IDX: n * dim bytes, owned; NULL for CSV */
+	double *values;      /* CSV: n * dim features, owned; NULL for IDX */
 	int32_t *labels;     /* n, owned */
-	size_t n_classes;    /* max label + 1 */
+	size_t n_classes;    /* max label + 1, or the number of class names */
+	char **class_names;  /* CSV with string labels: n_classes names, owned; else NULL */
 } nncc_dataset_t;
 
 /* Loads an image file (idx3, ubyte) and its label file (idx1, ubyte). Each
@@ -378,19 +412,34 @@ int nncc_dataset_load(nncc_dataset_t *ds, const char *images, const char *labels
                       nncc_err_t *err);
 void nncc_dataset_fini(nncc_dataset_t *ds);
 
-/* ---- norm.c: input normalisation, computed on the training set. */
+/* Loads a CSV file as `spec` says, with `dim` features (a file with another
+ * number is refused).  Labels: with classes (n_classes names, from the spec,
+ * a training set or a weight file), each label must be one of them; without,
+ * labels that are all integers >= 0 are the classes, else the sorted set of
+ * distinct labels is (ds->class_names).  Errors name FILE:LINE:COL. */
+int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                  size_t dim, const char *const *classes, size_t n_classes, nncc_err_t *err);
+
+/* ---- norm.c: the data's encoding: the input normalisation, computed on
+ * the training set, and the class names of string labels (CSV). */
+#define NNCC_CLASS_NAME_MAX 256   /* bytes in a class name */
 typedef struct nncc_norm_stats {
 	int kind;            /* nncc_norm_t */
 	size_t dim;
-	double *mean;        /* dim entries (STANDARDIZE), else NULL; owned */
+	double *mean;        /* dim entries (both STANDARDIZEs), else NULL; owned */
 	double std;          /* STANDARDIZE: std of the centred data, else 1 */
+	double *stds;        /* STANDARDIZE_FEATURES: dim entries, else NULL; owned */
+	size_t n_classes;    /* 0, or the class names' count (<= the network's outputs) */
+	char **class_names;  /* class k's name, owned; NULL when n_classes is 0 */
 } nncc_norm_stats_t;
 
 int nncc_norm_fit(nncc_norm_stats_t *st, int kind, const nncc_dataset_t *train,
                   nncc_err_t *err);
-/* out: n*dim reals of the given dtype. */
+/* out: n*dim reals of the given dtype, from pixels (IDX) or values (CSV). */
 void nncc_norm_apply(const nncc_norm_stats_t *st, int dtype, void *out,
                      const uint8_t *pixels, size_t n);
+void nncc_norm_apply_values(const nncc_norm_stats_t *st, int dtype, void *out,
+                            const double *values, size_t n);
 void nncc_norm_fini(nncc_norm_stats_t *st);
 
 /* ---- weights.c: weight files (docs/weights.md). */

@@ -32,7 +32,10 @@
 
 /* Fixed parts of the section payloads (v1 has the same NORM fields in its
  * header and the same META fields after mean[]). */
-#define NORM_FIXED 16     /* u32 kind, u32 reserved, f64 std; f64 mean[] follows */
+#define NORM_FIXED 16     /* u32 kind, u32 reserved, f64 std; f64 mean[] (and std[]) follow */
+#define CLASSES_FIXED 8   /* u32 n_classes, u32 reserved; per class u32 length, bytes */
+#define CLASS_NAME_MAX NNCC_CLASS_NAME_MAX
+#define CLASSES_MAX 65536
 #define META_LEN 16       /* f64 test accuracy, u64 iterations */
 #define WTS_NAME_LEN 32   /* OPTIM: char name[32] */
 #define OPTIM_FIXED 48    /* name, u64 step, u64 n_state; the state follows */
@@ -263,6 +266,8 @@ typedef struct WtsView {
 	int norm_kind;
 	double std;
 	const uint8_t *mean;     /* n_inputs f64 LE, or NULL */
+	const uint8_t *stds;     /* n_inputs f64 LE (standardize_features), or NULL */
+	const uint8_t *classes;  /* CLASSES payload, or NULL */
 	double test_accuracy;
 	uint64_t iterations;
 	const uint8_t *params;   /* n_params reals LE */
@@ -273,7 +278,15 @@ typedef struct WtsView {
 
 static int norm_kind_valid(uint32_t kind)
 {
-	return kind == NNCC_NORM_NONE || kind == NNCC_NORM_SCALE || kind == NNCC_NORM_STANDARDIZE;
+	return kind == NNCC_NORM_NONE || kind == NNCC_NORM_SCALE || kind == NNCC_NORM_STANDARDIZE ||
+	       kind == NNCC_NORM_STANDARDIZE_FEATURES;
+}
+
+/* f64s per input a normalisation kind stores: standardize its means,
+ * standardize_features its means and stds. */
+static uint64_t norm_per_input(int kind)
+{
+	return kind == NNCC_NORM_STANDARDIZE ? 1 : kind == NNCC_NORM_STANDARDIZE_FEATURES ? 2 : 0;
 }
 
 static int dtype_valid(uint32_t dtype)
@@ -285,7 +298,9 @@ static int dtype_valid(uint32_t dtype)
  * -1 if the size overflows. */
 static int norm_len(int kind, uint64_t n_inputs, uint64_t *len)
 {
-	return ckd_mul_add_u64(len, kind == NNCC_NORM_STANDARDIZE ? n_inputs : 0, 8, NORM_FIXED) ? 0 : -1;
+	uint64_t k;
+	return ckd_mul_u64(&k, n_inputs, norm_per_input(kind)) &&
+	               ckd_mul_add_u64(len, k, 8, NORM_FIXED) ? 0 : -1;
 }
 
 static int params_len(int dtype, uint64_t n_params, uint64_t *len)
@@ -395,7 +410,8 @@ static size_t v1_file_len(uint32_t dtype, uint32_t norm_kind, uint64_t n_inputs,
 	uint64_t len = WTS_V1_HEADER_LEN + META_LEN + WTS_CRC_LEN;
 	size_t out;
 
-	if (!dtype_valid(dtype) || !norm_kind_valid(norm_kind))
+	if (!dtype_valid(dtype) || !norm_kind_valid(norm_kind) ||
+	    norm_kind == NNCC_NORM_STANDARDIZE_FEATURES)   /* version 2 on */
 		return 0;
 	if ((norm_kind == NNCC_NORM_STANDARDIZE && !ckd_mul_add_u64(&len, n_inputs, 8, len)) ||
 	    !ckd_mul_add_u64(&len, n_params, real_size((int)dtype), len) ||
@@ -504,6 +520,57 @@ static int sect_norm(WtsView *v, const Sect *s, const char *path, nncc_err_t *er
 		}
 		v->mean = s->p + NORM_FIXED;
 	}
+	if (kind == NNCC_NORM_STANDARDIZE_FEATURES) {
+		v->mean = s->p + NORM_FIXED;
+		v->stds = v->mean + 8 * v->n_inputs;
+		for (uint64_t j = 0; j < v->n_inputs; j++) {
+			double sd = f64_get(v->stds + 8 * j);
+			if (!(sd > 0 && isfinite(sd))) {
+				sect_fail(err, path, s, "invalid normalisation std[%llu] %g",
+				          (unsigned long long)j, sd);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* CLASSES: u32 n_classes, u32 reserved, then per class u32 length and its
+ * name's bytes: 1..NNCC_CLASS_NAME_MAX of them, no NUL. */
+static int sect_classes(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint32_t n;
+	uint64_t at = CLASSES_FIXED;
+
+	if (sect_len_check(s, CLASSES_FIXED, 1, path, err) < 0)
+		return -1;
+	n = le32_get(s->p);
+	if (n == 0 || n > CLASSES_MAX) {
+		sect_fail(err, path, s, "%u class names (expected 1 to %d)", (unsigned)n, CLASSES_MAX);
+		return -1;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t len;
+		if (s->len - at < 4) {
+			sect_fail(err, path, s, "class %u of %u runs past the section's end", (unsigned)k,
+			          (unsigned)n);
+			return -1;
+		}
+		len = le32_get(s->p + at);
+		if (len == 0 || len > CLASS_NAME_MAX || s->len - at - 4 < len ||
+		    memchr(s->p + at + 4, 0, len)) {
+			sect_fail(err, path, s, "class %u: invalid name (%u bytes)", (unsigned)k,
+			          (unsigned)len);
+			return -1;
+		}
+		at += 4 + len;
+	}
+	if (at != s->len) {
+		sect_fail(err, path, s, "%llu bytes after the %u class names",
+		          (unsigned long long)(s->len - at), (unsigned)n);
+		return -1;
+	}
+	v->classes = s->p;
 	return 0;
 }
 
@@ -616,7 +683,7 @@ static int sect_best(WtsView *v, const Sect *s, const char *path, nncc_err_t *er
 typedef struct SaveIn {
 	const nncc_model_t *m;
 	int norm_kind;
-	const nncc_norm_stats_t *norm;   /* read only if norm_kind is STANDARDIZE */
+	const nncc_norm_stats_t *norm;   /* may be NULL: kind none, no classes */
 	const nncc_weights_meta_t *meta; /* may be NULL */
 	const nncc_checkpoint_t *ck;     /* may be NULL */
 } SaveIn;
@@ -634,9 +701,35 @@ static int enc_norm(uint8_t *p, uint64_t *len, const SaveIn *in)
 		le32_put(p, (uint32_t)kind);
 		le32_put(p + 4, 0);
 		f64_put(p + 8, kind == NNCC_NORM_STANDARDIZE ? in->norm->std : 1.0);
-		if (kind == NNCC_NORM_STANDARDIZE)
+		if (norm_per_input(kind))
 			for (size_t j = 0; j < in->m->n_inputs; j++)
 				f64_put(p + NORM_FIXED + 8 * j, in->norm->mean[j]);
+		if (kind == NNCC_NORM_STANDARDIZE_FEATURES)
+			for (size_t j = 0; j < in->m->n_inputs; j++)
+				f64_put(p + NORM_FIXED + 8 * (in->m->n_inputs + j), in->norm->stds[j]);
+	}
+	return 1;
+}
+
+static int enc_classes(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	const nncc_norm_stats_t *st = in->norm;
+
+	if (!st || !st->n_classes)
+		return 0;
+	*len = CLASSES_FIXED;
+	for (size_t k = 0; k < st->n_classes; k++)
+		*len += 4 + strlen(st->class_names[k]);   /* save_check_classes bounds them */
+	if (p) {
+		size_t at = CLASSES_FIXED;
+		le32_put(p, (uint32_t)st->n_classes);
+		le32_put(p + 4, 0);
+		for (size_t k = 0; k < st->n_classes; k++) {
+			size_t n = strlen(st->class_names[k]);
+			le32_put(p + at, (uint32_t)n);
+			memcpy(p + at + 4, st->class_names[k], n);
+			at += 4 + n;
+		}
 	}
 	return 1;
 }
@@ -725,7 +818,7 @@ static int enc_best(uint8_t *p, uint64_t *len, const SaveIn *in)
 
 /* ---- format version 2: the section table */
 
-enum { SECT_NORM, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_BEST, N_SECT };
+enum { SECT_NORM, SECT_CLASSES, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_BEST, N_SECT };
 
 /* The sections in their file order.  tag is NUL-padded to 8 bytes as in the
  * file ("POSITION" uses all 8). */
@@ -736,6 +829,7 @@ static const struct {
 	int (*encode)(uint8_t *p, uint64_t *len, const SaveIn *in);
 } sect_table[N_SECT] = {
 	[SECT_NORM] = {"NORM", 1, sect_norm, enc_norm},
+	[SECT_CLASSES] = {"CLASSES", 0, sect_classes, enc_classes},
 	[SECT_META] = {"META", 1, sect_meta, enc_meta},
 	[SECT_PARAMS] = {"PARAMS", 1, sect_params, enc_params},
 	[SECT_OPTIM] = {"OPTIM", 0, sect_optim, enc_optim},
@@ -939,28 +1033,51 @@ fail:
 
 /* ---- copying out of a view */
 
-/* st receives a copy of the view's statistics (mean allocated). */
+/* n f64s of a view, allocated (NULL when p is). */
+static int f64s_from_view(double **out, const uint8_t *p, uint64_t n)
+{
+	*out = NULL;
+	if (!p)
+		return 0;
+	/* n is bounded by the file size. */
+	if (!(*out = malloc((n ? (size_t)n : 1) * sizeof **out)))
+		return -1;
+	for (size_t j = 0; j < n; j++)
+		(*out)[j] = f64_get(p + 8 * j);
+	return 0;
+}
+
+/* st receives a copy of the view's statistics and class names (allocated). */
 static int norm_from_view(nncc_norm_stats_t *st, const WtsView *v, const char *path,
                           nncc_err_t *err)
 {
-	double *mean = NULL;
-
-	/* With a mean[], n_inputs is bounded by the file size. */
-	if (v->mean) {
-		mean = malloc((v->n_inputs ? (size_t)v->n_inputs : 1) * sizeof *mean);
-		if (!mean) {
-			nncc_err_set(err, "file %s: out of memory for %llu means", path,
-			             (unsigned long long)v->n_inputs);
-			return -1;
-		}
-		for (size_t j = 0; j < v->n_inputs; j++)
-			mean[j] = f64_get(v->mean + 8 * j);
-	}
+	memset(st, 0, sizeof *st);
 	st->kind = v->norm_kind;
 	st->dim = (size_t)v->n_inputs;
-	st->mean = mean;
-	st->std = v->mean ? v->std : 1;
+	st->std = v->mean && !v->stds ? v->std : 1;
+	if (f64s_from_view(&st->mean, v->mean, v->n_inputs) < 0 ||
+	    f64s_from_view(&st->stds, v->stds, v->n_inputs) < 0)
+		goto oom;
+	if (v->classes) {
+		size_t n = le32_get(v->classes), at = CLASSES_FIXED;
+		if (!(st->class_names = calloc(n, sizeof *st->class_names)))
+			goto oom;
+		st->n_classes = n;
+		for (size_t k = 0; k < n; k++) {
+			size_t len = le32_get(v->classes + at);
+			if (!(st->class_names[k] = malloc(len + 1)))
+				goto oom;
+			memcpy(st->class_names[k], v->classes + at + 4, len);
+			st->class_names[k][len] = 0;
+			at += 4 + len;
+		}
+	}
 	return 0;
+oom:
+	nncc_norm_fini(st);
+	nncc_err_set(err, "file %s: out of memory for the normalisation of %llu inputs and the "
+	             "class names", path, (unsigned long long)v->n_inputs);
+	return -1;
 }
 
 /* c receives the view's OPTIM, POSITION and BEST, zeroed when absent; the
@@ -1081,6 +1198,27 @@ static int save_check_encoded(const uint8_t *optim, const uint8_t *position, con
 	return 0;
 }
 
+/* The class names a save writes: at most n_outputs, each 1..NNCC_CLASS_NAME_MAX
+ * bytes. */
+static int save_check_classes(const nncc_model_t *m, const nncc_norm_stats_t *st,
+                              const char *path, nncc_err_t *err)
+{
+	if (st->n_classes > m->n_outputs || (st->n_classes && !st->class_names)) {
+		nncc_err_set(err, "cannot save weights to %s: %zu class names for %zu outputs", path,
+		             st->n_classes, m->n_outputs);
+		return -1;
+	}
+	for (size_t k = 0; k < st->n_classes; k++) {
+		size_t n = strlen(st->class_names[k]);
+		if (n == 0 || n > CLASS_NAME_MAX) {
+			nncc_err_set(err, "cannot save weights to %s: class %zu's name has %zu bytes "
+			             "(1 to %d)", path, k, n, CLASS_NAME_MAX);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int nncc_weights_save(const nncc_model_t *m, const char *path, const nncc_norm_stats_t *norm,
                       const nncc_weights_meta_t *meta, const nncc_checkpoint_t *ck,
                       nncc_err_t *err)
@@ -1098,11 +1236,15 @@ int nncc_weights_save(const nncc_model_t *m, const char *path, const nncc_norm_s
 		             path, m->dtype, in.norm_kind);
 		return -1;
 	}
-	if (in.norm_kind == NNCC_NORM_STANDARDIZE && (norm->dim != m->n_inputs || !norm->mean)) {
+	if (norm_per_input(in.norm_kind) &&
+	    (norm->dim != m->n_inputs || !norm->mean ||
+	     (in.norm_kind == NNCC_NORM_STANDARDIZE_FEATURES && !norm->stds))) {
 		nncc_err_set(err, "cannot save weights to %s: normalisation has %zu means, the network %zu inputs",
 		             path, norm->mean ? norm->dim : 0, m->n_inputs);
 		return -1;
 	}
+	if (norm && save_check_classes(m, norm, path, err) < 0)
+		return -1;
 	if (save_check_ck(m, ck, path, err) < 0)
 		return -1;
 	for (size_t k = 0; k < N_SECT; k++) {
@@ -1212,6 +1354,7 @@ static int check_finite(const WtsView *v, const nncc_model_t *m, int with_ck, co
 		             nonfinite_name(real_get(v->params, v->dtype, k)), why);
 		return -1;
 	}
+	/* (sect_norm refused a non-finite or non-positive std[j].) */
 	if (v->mean && (k = first_nonfinite(v->mean, NNCC_F64, (size_t)v->n_inputs)) < v->n_inputs) {
 		nncc_err_set(err, "file %s: normalisation mean[%zu] is %s: %s", path, k,
 		             nonfinite_name(f64_get(v->mean + 8 * k)), why);
@@ -1267,6 +1410,11 @@ int nncc_weights_load(const nncc_model_t *m, const char *path, nncc_norm_stats_t
 		nncc_err_set(err, "file %s has %llu parameters and %llu inputs, this network %zu and %zu",
 		             path, (unsigned long long)v.n_params, (unsigned long long)v.n_inputs,
 		             m->n_params, m->n_inputs);
+		goto fail;
+	}
+	if (v.classes && le32_get(v.classes) > m->n_outputs) {
+		nncc_err_set(err, "file %s names %u classes, this network has %zu outputs", path,
+		             (unsigned)le32_get(v.classes), m->n_outputs);
 		goto fail;
 	}
 	if (check_finite(&v, m, ck != NULL, path, err) < 0)

@@ -593,7 +593,7 @@ START_TEST(test_cli_info)
 	expect_cli("--cflags", 0, expect);
 	char *out = NULL;
 	ck_assert_int_eq(nncc(&out, "--libs"), 0);
-	snprintf(expect, sizeof expect, "%s/libnncc.a -lz -lm -lpthread", bin);
+	snprintf(expect, sizeof expect, "%s/libnncc.a -lcsv -lz -lm -lpthread", bin);
 	ck_assert_msg(strncmp(out, expect, strlen(expect)) == 0, "--libs: %s", out);
 	free(out);
 	ck_assert_int_eq(nncc(&out, "--help"), 0);

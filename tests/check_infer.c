@@ -775,7 +775,7 @@ START_TEST(test_mnist_vs_trainer)
 	char *out = NULL;
 	int st = tu_run(&out,
 	                "%s examples/softmax.yaml -o %s/t.c && cd %s && "
-	                "%s -std=c99 -O2 -I%s/runtime -o train t.c %s/build/libnncc.a -lz -lm -lpthread && "
+	                "%s -std=c99 -O2 -I%s/runtime -o train t.c %s/build/libnncc.a -lcsv -lz -lm -lpthread && "
 	                "./train --data %s/data/mnist --iterations 5 --save w.bin --quiet",
 	                tu_nncc(), dir, dir, tu_cc(), top, top, top);
 	ck_assert_msg(st == 0, "training failed:\n%s", out);
@@ -792,10 +792,10 @@ START_TEST(test_mnist_vs_trainer)
 	/* The default build (the AVX-512 kernel where the CPU has it) and the
 	 * portable loops alone must both agree. */
 	st = tu_run(&out, "cd %s && %s -std=c99 -O2 -I%s/runtime -DNNCC_NO_MAIN -o cmp cmp.c t.c exp.c "
-	                  "%s/build/libnncc.a -lz -lm -lpthread && ./cmp && "
+	                  "%s/build/libnncc.a -lcsv -lz -lm -lpthread && ./cmp && "
 	                  "%s -std=c99 -O2 -DMNIST_SOFTMAX_NO_SIMD -c exp.c -o exp2.o && "
 	                  "%s -std=c99 -O2 -I%s/runtime -DNNCC_NO_MAIN -o cmp2 cmp.c t.c exp2.o "
-	                  "%s/build/libnncc.a -lz -lm -lpthread && ./cmp2",
+	                  "%s/build/libnncc.a -lcsv -lz -lm -lpthread && ./cmp2",
 	            dir, tu_cc(), top, top, tu_cc(), tu_cc(), top, top);
 	ck_assert_msg(st == 0, "exported code disagrees with the trainer:\n%s", out);
 	fprintf(stderr, "check_infer: MNIST: %s", out);

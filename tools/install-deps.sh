@@ -2,7 +2,7 @@
 # install-deps.sh - installs the Debian packages nncc needs, only those that
 # are missing, with apt-get (through sudo when not root).
 set -eu
-pkgs="build-essential clang pkg-config libyaml-dev check zlib1g-dev ca-certificates man-db"
+pkgs="build-essential clang pkg-config libyaml-dev libcsv-dev check zlib1g-dev ca-certificates man-db"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

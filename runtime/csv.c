@@ -1,0 +1,674 @@
+/*
+ * csv.c - loads a data set from a CSV or TSV file (docs/data.md#csv-files):
+ * numeric features and one label column, an optional header row naming the
+ * columns, columns to ignore, lines to skip.  Fields are split by libcsv
+ * (RFC 4180 quoting, strict mode: a stray quote is an error); this file
+ * keeps track of where each field starts, so that every error is
+ * "FILE:LINE:COL: ..." and names the column.  The file is read through
+ * idx.c's byte reader, so a gzip'd CSV reads like a plain one.
+ *
+ * Labels: with class names given (the YAML's `classes`, or the training
+ * set's when this is the test set), each label must be one of them.
+ * Without, labels that are all decimal integers are the classes themselves;
+ * otherwise the distinct labels, sorted by their bytes (strcmp), are the
+ * class names, class k the k-th (as scikit-learn's LabelEncoder does).
+ *
+ * Vocabulary: a field is one cell as libcsv hands it over; a row is one
+ * record (it may span lines when a quoted field holds a line break); a
+ * column is a field's index in its row, 0-based here and 1-based in
+ * messages.
+ */
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckd.h"
+#include "driver.h"
+
+#define CSV_CHUNK (1u << 16)     /* bytes read at a time */
+#define CSV_MAX_COLUMNS 1000000  /* a header or row wider than this is refused */
+
+/* Where a field starts: 1-based line and byte column. */
+typedef struct Pos {
+	size_t line, col;
+} Pos;
+
+typedef struct Field {
+	size_t off;   /* its text, NUL-terminated, at row_text + off */
+	Pos at;
+} Field;
+
+typedef struct Loader {
+	const nncc_csv_spec_t *spec;
+	const char *path;         /* as opened (maybe with .gz) */
+	size_t dim;               /* features the network takes */
+	const char *const *classes; /* given class names, or NULL */
+	size_t n_given;
+	size_t *given_order;      /* indices of classes sorted by name, for bsearch */
+	nncc_err_t *err;
+	int failed;
+
+	/* The reading position (of the byte being fed to libcsv). */
+	size_t line, line_start;  /* line number; offset of its first byte */
+	unsigned long long offset;
+	Pos next;                 /* where the next field starts */
+	unsigned long long events; /* fields and rows ended so far */
+
+	/* The row being collected. */
+	char *row_text;
+	size_t text_len, text_cap;
+	Field *fields;
+	size_t n_fields, fields_cap;
+	Pos row_at;               /* where the row starts */
+
+	/* The columns, from the header or the first row. */
+	size_t n_columns;         /* 0 until known */
+	char **names;             /* header names, or NULL */
+	unsigned char *role;      /* per column: ROLE_* */
+	size_t label_col;
+
+	/* The data. */
+	size_t n, cap;
+	double *values;           /* n * dim */
+	char **label_text;        /* n labels as written (no given classes) */
+	int32_t *labels;          /* n (given classes) */
+	Pos *label_at;            /* n: where each label is, for later messages */
+} Loader;
+
+enum { ROLE_FEATURE, ROLE_LABEL, ROLE_IGNORE };
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void fail_at(Loader *L, Pos at, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	if (L->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (at.line)
+		nncc_err_set(L->err, "%s:%zu:%zu: %s", L->path, at.line, at.col, msg);
+	else
+		nncc_err_set(L->err, "%s: %s", L->path, msg);
+	L->failed = 1;
+}
+
+static void fail_oom(Loader *L)
+{
+	fail_at(L, (Pos){0, 0}, "out of memory after %zu rows", L->n);
+}
+
+/* A cell's text for a message: at most 40 bytes, other bytes than printable
+ * ASCII as '?'. */
+static const char *shown(char *out, const char *s)
+{
+	size_t k = 0;
+	for (; s[k] && k < 40; k++)
+		out[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+	if (s[k]) {
+		memcpy(out + k, "...", 3);
+		k += 3;
+	}
+	out[k] = 0;
+	return out;
+}
+
+/* "column 5 ('alcohol')" or "column 5". */
+static const char *column_text(char *out, size_t size, const Loader *L, size_t c)
+{
+	char name[48];
+	if (L->names)
+		snprintf(out, size, "column %zu ('%s')", c + 1, shown(name, L->names[c]));
+	else
+		snprintf(out, size, "column %zu", c + 1);
+	return out;
+}
+
+/* ---- Columns: the label and the ignored ones, by name or index. */
+
+/* The column `word` names: a header name, else a decimal index (negative
+ * from the end); -1 if none. */
+static long long find_column(const Loader *L, const char *word)
+{
+	char *end;
+	long long k;
+
+	if (L->names)
+		for (size_t c = 0; c < L->n_columns; c++)
+			if (strcmp(L->names[c], word) == 0)
+				return (long long)c;
+	errno = 0;
+	k = strtoll(word, &end, 10);
+	if (!*word || *end || errno)
+		return -1;
+	if (k < 0)
+		k += (long long)L->n_columns;
+	return k >= 0 && (unsigned long long)k < L->n_columns ? k : -1;
+}
+
+static int set_columns(Loader *L, Pos at)
+{
+	const nncc_csv_spec_t *sp = L->spec;
+	const char *label = sp->label ? sp->label : "-1";
+	size_t n_features = 0;
+	long long c;
+
+	if (!(L->role = calloc(L->n_columns, 1))) {
+		fail_oom(L);
+		return -1;
+	}
+	c = find_column(L, label);
+	if (c < 0) {
+		fail_at(L, at, "the label column '%s' is not %s (%zu columns%s)", label,
+		        L->names ? "a column name or index" : "a column index", L->n_columns,
+		        L->names ? "" : "; names need header: true");
+		return -1;
+	}
+	L->label_col = (size_t)c;
+	L->role[c] = ROLE_LABEL;
+	for (size_t i = 0; i < sp->n_ignore; i++) {
+		c = find_column(L, sp->ignore[i]);
+		if (c < 0 || L->role[c] == ROLE_LABEL) {
+			fail_at(L, at, "ignore: '%s' is %s", sp->ignore[i],
+			        c < 0 ? "not a column" : "the label column");
+			return -1;
+		}
+		L->role[c] = ROLE_IGNORE;
+	}
+	for (size_t k = 0; k < L->n_columns; k++)
+		n_features += L->role[k] == ROLE_FEATURE;
+	if (n_features != L->dim) {
+		fail_at(L, at, "%zu columns give %zu features (one label, %zu ignored), but the network "
+		        "takes %zu inputs", L->n_columns, n_features, sp->n_ignore, L->dim);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Rows */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16, bytes;
+	void *q;
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		if (!ckd_mul_size(&n, n, 2))
+			return -1;
+	if (!ckd_mul_size(&bytes, n, elem) || !(q = realloc(*p, bytes)))
+		return -1;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+/* libcsv: one field (NUL-terminated: CSV_APPEND_NULL). */
+static void on_field(void *s, size_t len, void *data)
+{
+	Loader *L = data;
+	size_t need;
+
+	if (L->failed)
+		return;
+	if (L->n_fields >= CSV_MAX_COLUMNS) {
+		fail_at(L, L->row_at, "more than %d fields in a row", CSV_MAX_COLUMNS);
+		return;
+	}
+	if (!ckd_add_size(&need, L->text_len, len) || !ckd_add_size(&need, need, 1) ||
+	    grow((void **)&L->row_text, &L->text_cap, need, 1) ||
+	    grow((void **)&L->fields, &L->fields_cap, L->n_fields + 1, sizeof *L->fields)) {
+		fail_oom(L);
+		return;
+	}
+	if (len)
+		memcpy(L->row_text + L->text_len, s, len);
+	L->row_text[L->text_len + len] = 0;
+	if (memchr(L->row_text + L->text_len, 0, len)) {
+		fail_at(L, L->next, "a NUL byte in a field: not a text file?");
+		return;
+	}
+	if (L->n_fields == 0)
+		L->row_at = L->next;
+	L->fields[L->n_fields++] = (Field){L->text_len, L->next};
+	L->text_len += len + 1;
+	L->events++;
+}
+
+static int header_row(Loader *L)
+{
+	L->n_columns = L->n_fields;
+	if (!(L->names = calloc(L->n_columns, sizeof *L->names))) {
+		fail_oom(L);
+		return -1;
+	}
+	for (size_t c = 0; c < L->n_columns; c++)
+		if (!(L->names[c] = strdup(L->row_text + L->fields[c].off))) {
+			fail_oom(L);
+			return -1;
+		}
+	return set_columns(L, L->row_at);
+}
+
+/* A feature cell: a finite decimal or hexadecimal number, spaces around it
+ * allowed (libcsv trims them outside quotes). */
+static int parse_feature(Loader *L, size_t c, double *out)
+{
+	const Field *f = &L->fields[c];
+	const char *s = L->row_text + f->off;
+	char col[96], cell[48], *end;
+	double v;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!*s) {
+		fail_at(L, f->at, "%s: empty cell, expected a number",
+		        column_text(col, sizeof col, L, c));
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (end == s || *end) {
+		fail_at(L, f->at, "%s: '%s' is not a number", column_text(col, sizeof col, L, c),
+		        shown(cell, s));
+		return -1;
+	}
+	if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1)) {
+		fail_at(L, f->at, "%s: '%s' is %s", column_text(col, sizeof col, L, c), shown(cell, s),
+		        isnan(v) ? "not a number (NaN): a feature must be finite"
+		                 : "out of range: a feature must be finite");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* qsort's comparison of indices into sort_names (qsort_r is not C11). */
+static const char *const *sort_names;
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(sort_names[*(const size_t *)a], sort_names[*(const size_t *)b]);
+}
+
+/* The index of `label` among the given classes, or -1. */
+static long given_class(const Loader *L, const char *label)
+{
+	size_t lo = 0, hi = L->n_given;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(label, L->classes[L->given_order[mid]]);
+		if (c == 0)
+			return (long)L->given_order[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/* The classes for a message: "a, b, c" (the first 10). */
+static const char *class_list(char *out, size_t size, const char *const *names, size_t n)
+{
+	size_t at = 0;
+	out[0] = 0;
+	for (size_t k = 0; k < n && k < 10 && at < size; k++) {
+		char name[48];
+		int w = snprintf(out + at, size - at, "%s'%s'", k ? ", " : "", shown(name, names[k]));
+		if (w < 0)
+			break;
+		at += (size_t)w;
+	}
+	if (n > 10 && at < size)
+		snprintf(out + at, size - at, " and %zu more", n - 10);
+	return out;
+}
+
+static void data_row(Loader *L)
+{
+	size_t j = 0, need;
+	const Field *lf;
+	const char *label;
+
+	if (L->n_fields != L->n_columns) {
+		fail_at(L, L->row_at, "%zu fields, but %s has %zu (a ragged row)", L->n_fields,
+		        L->names ? "the header" : "the first row", L->n_columns);
+		return;
+	}
+	if (L->n == L->cap) {   /* values, labels, label_text grow with label_at */
+		size_t cap = L->cap, bytes;
+		double *v;
+		int32_t *y;
+		char **t;
+		if (grow((void **)&L->label_at, &cap, L->n + 1, sizeof *L->label_at) ||
+		    !ckd_mul3(&bytes, cap, L->dim ? L->dim : 1, sizeof *v) ||
+		    !ckd_mul_size(&need, cap, sizeof *t))
+			goto oom;
+		if (!(v = realloc(L->values, bytes)))
+			goto oom;
+		L->values = v;
+		if (!(y = realloc(L->labels, cap * sizeof *y)))
+			goto oom;
+		L->labels = y;
+		if (!(t = realloc(L->label_text, need)))
+			goto oom;
+		L->label_text = t;
+		L->cap = cap;
+	}
+	for (size_t c = 0; c < L->n_columns; c++)
+		if (L->role[c] == ROLE_FEATURE && parse_feature(L, c, &L->values[L->n * L->dim + j++]))
+			return;
+	lf = &L->fields[L->label_col];
+	label = L->row_text + lf->off;
+	if (!*label) {
+		char col[96];
+		fail_at(L, lf->at, "%s: empty label", column_text(col, sizeof col, L, L->label_col));
+		return;
+	}
+	if (L->classes) {
+		long k = given_class(L, label);
+		if (k < 0) {
+			char col[96], cell[48], list[600];
+			fail_at(L, lf->at, "%s: unknown label '%s' (the classes are %s)",
+			        column_text(col, sizeof col, L, L->label_col), shown(cell, label),
+			        class_list(list, sizeof list, L->classes, L->n_given));
+			return;
+		}
+		L->labels[L->n] = (int32_t)k;
+	} else if (!(L->label_text[L->n] = strdup(label))) {
+		fail_oom(L);
+		return;
+	}
+	L->label_at[L->n] = lf->at;
+	L->n++;
+	return;
+oom:
+	fail_oom(L);
+}
+
+/* libcsv: the end of a row. */
+static void on_row(int term, void *data)
+{
+	Loader *L = data;
+	(void)term;
+	if (L->failed)
+		return;
+	if (L->n_columns == 0) {
+		if (L->spec->header) {
+			header_row(L);
+			goto done;
+		}
+		L->n_columns = L->n_fields;
+		if (set_columns(L, L->row_at))
+			return;
+	}
+	data_row(L);
+done:
+	L->n_fields = L->text_len = 0;
+	L->events++;
+}
+
+/* ---- Reading */
+
+static int is_space_comma(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int is_space_tab(unsigned char c)
+{
+	return c == ' ';
+}
+
+static int is_space_none(unsigned char c)
+{
+	(void)c;
+	return 0;
+}
+
+/* Feeds buf[0..len) to libcsv, one run at a time, so that a field's end is
+ * always the last byte fed: its position is known.  skip: lines still to be
+ * skipped (skip_rows), counted down here. */
+static int feed(Loader *L, struct csv_parser *p, const unsigned char *buf, size_t len,
+                size_t *skip, const unsigned char *special)
+{
+	size_t i = 0;
+
+	while (i < len && !L->failed) {
+		size_t j = i;
+		if (*skip) {   /* a skipped line: up to its '\n', unparsed */
+			const unsigned char *nl = memchr(buf + i, '\n', len - i);
+			size_t end = nl ? (size_t)(nl - buf) + 1 : len;
+			L->offset += end - i;
+			if (nl) {
+				(*skip)--;
+				L->line++;
+				L->line_start = L->offset;
+				L->next = (Pos){L->line, 1};
+			}
+			i = end;
+			continue;
+		}
+		while (j < len && !special[buf[j]])
+			j++;
+		if (j < len)
+			j++;   /* the special byte ends the run */
+		{
+			unsigned long long before = L->events;
+			size_t done = csv_parse(p, buf + i, j - i, on_field, on_row, L);
+			if (done != j - i) {
+				/* (no line break in buf[i..i+done): it would have ended the run) */
+				fail_at(L, (Pos){L->line, (size_t)(L->offset + done - L->line_start) + 1},
+				        "%s", csv_error(p) == CSV_EPARSE
+				                  ? "malformed quoting (a quote inside an unquoted field, or "
+				                    "text after a closing quote)"
+				                  : csv_strerror(csv_error(p)));
+				return -1;
+			}
+			L->offset += j - i;
+			if (buf[j - 1] == '\n') {
+				L->line++;
+				L->line_start = L->offset;
+			}
+			/* A field or a row ended on the run's last byte, or a line
+			 * break passed between rows: the next field starts after it. */
+			if (L->events != before || (buf[j - 1] == '\n' && L->n_fields == 0))
+				L->next = (Pos){L->line, (size_t)(L->offset - L->line_start) + 1};
+		}
+		i = j;
+	}
+	return L->failed ? -1 : 0;
+}
+
+static int read_file(Loader *L, nncc_rfile_t *f)
+{
+	struct csv_parser p;
+	unsigned char *buf = malloc(CSV_CHUNK), special[256] = {0};
+	size_t skip = L->spec->skip_rows;
+	long long got;
+	int rc = -1;
+
+	if (!buf || csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) {
+		free(buf);
+		fail_oom(L);
+		return -1;
+	}
+	csv_set_delim(&p, (unsigned char)L->spec->delimiter);
+	csv_set_space_func(&p, L->spec->delimiter == '\t' ? is_space_tab
+	                       : L->spec->delimiter == ' ' ? is_space_none : is_space_comma);
+	special[(unsigned char)L->spec->delimiter] = special['\n'] = special['\r'] = 1;
+	L->line = 1;
+	L->next = (Pos){1, 1};
+	while ((got = nncc_rfile_read(f, buf, CSV_CHUNK, L->err)) > 0)
+		if (feed(L, &p, buf, (size_t)got, &skip, special))
+			goto done;
+	if (got < 0) {
+		L->failed = 1;
+		goto done;
+	}
+	if (csv_fini(&p, on_field, on_row, L) && !L->failed)
+		fail_at(L, L->next, "the file ends inside a quoted field (a quote is not closed)");
+	rc = L->failed ? -1 : 0;
+done:
+	csv_free(&p);
+	free(buf);
+	return rc;
+}
+
+/* ---- Labels */
+
+static int is_decimal(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* No given classes: integer labels as they are, or the sorted distinct
+ * strings as the classes. */
+static int label_classes(Loader *L, nncc_dataset_t *ds)
+{
+	size_t n = L->n, k = 0, *order = NULL;
+	int integers = 1;
+
+	/* (L->labels has room for the n labels: data_row grew it.) */
+	for (size_t i = 0; i < n && integers; i++)
+		integers = is_decimal(L->label_text[i]);
+	if (integers) {
+		long max = -1;
+		for (size_t i = 0; i < n; i++) {
+			char *end;
+			long v;
+			errno = 0;
+			v = strtol(L->label_text[i], &end, 10);
+			if (errno || v > INT32_MAX - 1) {
+				char cell[48];
+				fail_at(L, L->label_at[i], "label '%s' is too large",
+				        shown(cell, L->label_text[i]));
+				return -1;
+			}
+			L->labels[i] = (int32_t)v;
+			if (v > max)
+				max = v;
+		}
+		ds->n_classes = (size_t)(max + 1);
+		return 0;
+	}
+	/* Sorted distinct strings. */
+	if (!(order = malloc(n * sizeof *order)))
+		goto oom;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	sort_names = (const char *const *)L->label_text;
+	qsort(order, n, sizeof *order, by_name);
+	if (!(ds->class_names = calloc(n, sizeof *ds->class_names)))
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = L->label_text[order[i]];
+		if (k == 0 || strcmp(s, ds->class_names[k - 1])) {
+			if (strlen(s) > NNCC_CLASS_NAME_MAX) {
+				char cell[48];
+				fail_at(L, L->label_at[order[i]], "label '%s' is longer than %d bytes",
+				        shown(cell, s), NNCC_CLASS_NAME_MAX);
+				free(order);
+				return -1;
+			}
+			if (!(ds->class_names[k++] = strdup(s)))
+				goto oom;
+			ds->n_classes = k;
+		}
+		L->labels[order[i]] = (int32_t)(k - 1);
+	}
+	free(order);
+	return 0;
+oom:
+	free(order);
+	fail_oom(L);
+	return -1;
+}
+
+int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                  size_t dim, const char *const *classes, size_t n_classes, nncc_err_t *err)
+{
+	Loader L = {.spec = spec, .path = path, .dim = dim, .err = err};
+	nncc_rfile_t *f = NULL;
+	int rc = -1;
+
+	memset(ds, 0, sizeof *ds);
+	if (n_classes) {
+		L.classes = classes;
+		L.n_given = n_classes;
+		if (!(L.given_order = malloc(n_classes * sizeof *L.given_order))) {
+			nncc_err_set(err, "%s: out of memory", path);
+			return -1;
+		}
+		for (size_t k = 0; k < n_classes; k++)
+			L.given_order[k] = k;
+		sort_names = classes;
+		qsort(L.given_order, n_classes, sizeof *L.given_order, by_name);
+	}
+	if (nncc_rfile_open(&f, path, err))
+		goto done;
+	L.path = nncc_rfile_path(f);
+	if (read_file(&L, f))
+		goto done;
+	if (L.n == 0) {
+		fail_at(&L, (Pos){0, 0}, "no data rows%s", L.n_columns ? "" : " (the file is empty)");
+		goto done;
+	}
+	if (!L.classes && label_classes(&L, ds))
+		goto done;
+	if (L.classes) {
+		if (!(ds->class_names = calloc(n_classes, sizeof *ds->class_names)))
+			goto oom;
+		ds->n_classes = n_classes;
+		for (size_t k = 0; k < n_classes; k++)
+			if (!(ds->class_names[k] = strdup(classes[k])))
+				goto oom;
+	}
+	ds->n = L.n;
+	ds->dim = dim;
+	ds->rows = 1;
+	ds->cols = dim;
+	ds->values = L.values;
+	ds->labels = L.labels;
+	L.values = NULL;
+	L.labels = NULL;
+	rc = 0;
+	goto done;
+oom:
+	fail_oom(&L);
+done:
+	if (rc)
+		nncc_dataset_fini(ds);
+	nncc_rfile_close(f);
+	free(L.given_order);
+	free(L.row_text);
+	free(L.fields);
+	if (L.names)
+		for (size_t c = 0; c < L.n_columns; c++)
+			free(L.names[c]);
+	free(L.names);
+	free(L.role);
+	free(L.values);
+	if (L.label_text)
+		for (size_t i = 0; i < L.n; i++)
+			free(L.label_text[i]);
+	free(L.label_text);
+	free(L.labels);
+	free(L.label_at);
+	return rc;
+}
