@@ -176,6 +176,7 @@ test-unit: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
 
 data:
 	$(Q)sh tools/get-mnist.sh data/mnist
+	$(Q)sh tools/get-sklearn.sh data/sklearn
 
 deps:
 	$(Q)sh tools/install-deps.sh
