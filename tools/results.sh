@@ -2,7 +2,8 @@
 # results.sh - `make results`: builds and trains every example, then writes
 # docs/results.md (accuracy against the reference figures, final training
 # loss, time, throughput, machine, revision) and the training curves
-# docs/img/*.svg.  Nothing in docs/results.md is typed by hand.
+# docs/img/*.svg.  Nothing in docs/results.md is typed by hand (the section
+# docs/results-sklearn.md is copied in as tools/sklearn-reference.py wrote it).
 #
 # Each run: variant YAML (dtype / normalisation changed with sed) -> nncc ->
 # cc -O2 -march=native -> trainer --json.  Runs go one after the other so the
@@ -170,6 +171,12 @@ row() { # ID EXAMPLE REFERENCE NORM
 			print ")" }'
 	done
 	echo
+	# scikit-learn's figures on the tabular data (tools/sklearn-reference.py,
+	# run by hand: scikit-learn is not a dependency of nncc).
+	if [ -f docs/results-sklearn.md ]; then
+		cat docs/results-sklearn.md
+		echo
+	fi
 	echo "## Training curves"
 	echo
 	for id in softmax sigmoid50 sigmoid50-squared sgd20 sgd20-std momentum adam mnist-mlp fashion fashion-mlp xor; do
