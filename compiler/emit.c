@@ -375,6 +375,43 @@ static void emit_tables(Emitter *e)
 	}
 }
 
+/* A CSV model's lists of strings (the ignored columns, the class names). */
+static void emit_string_list(Emitter *e, const char *name, const char *const *v, size_t n)
+{
+	Arena *A = e->ctx->arena;
+	if (!n)
+		return;
+	emit_line(e, "static const char *const %s[%zu] = {", name, n);
+	for (size_t i = 0; i < n; i++)
+		emit_line(e, "\t%s,", text_c_string(A, v[i]));
+	emit_line(e, "};");
+}
+
+/* format csv: how the files read, for the descriptor's config.csv. */
+static const char *csv_spec(Emitter *e)
+{
+	const nncc_csv_spec_t *c = &e->m->data.csv;
+	Arena *A = e->ctx->arena;
+	int d = c->delimiter;
+	const char *delim = d == '\t' ? "'\\t'" : d > 0x20 && d < 0x7f && d != '\'' && d != '\\'
+	                    ? arena_printf(A, "'%c'", d) : arena_printf(A, "%d", d);
+
+	if (e->m->data.format != NNCC_FORMAT_CSV)
+		return "";
+	emit_blank(e);
+	emit_line(e, "/* ---- How the CSV files read (docs/data.md#csv-files). */");
+	emit_string_list(e, "csv_ignore", c->ignore, c->n_ignore);
+	emit_string_list(e, "csv_classes", c->classes, c->n_classes);
+	return arena_printf(A, "\n\t\t.csv = {\n\t\t\t.delimiter = %s,\n\t\t\t.header = %d,\n"
+	                    "\t\t\t.skip_rows = %zu,\n\t\t\t.label = %s,\n"
+	                    "\t\t\t.n_ignore = %zu,\n\t\t\t.ignore = %s,\n"
+	                    "\t\t\t.n_classes = %zu,\n\t\t\t.classes = %s,\n\t\t},",
+	                    delim, c->header, c->skip_rows,
+	                    c->label ? text_c_string(A, c->label) : "NULL /* the last column */",
+	                    c->n_ignore, c->n_ignore ? "csv_ignore" : "NULL", c->n_classes,
+	                    c->n_classes ? "csv_classes" : "NULL");
+}
+
 static void emit_entry_points(Emitter *e)
 {
 	const Model *m = e->m;
@@ -463,6 +500,8 @@ static void emit_descriptor(Emitter *e)
 	Arena *A = e->ctx->arena;
 	Buf files;
 
+	const char *csv = csv_spec(e);
+
 	buf_init(&files);
 	for (int i = 0; i < NNCC_DATA_FILES; i++)
 		buf_printf(&files, "%s%s", i ? ", " : "", text_c_string(A, d->files[i]));
@@ -498,6 +537,8 @@ static void emit_descriptor(Emitter *e)
 		{"THREADS", arena_printf(A, "%d", t->threads)},
 		{"DATA_DIR", text_c_string(A, d->dir)},
 		{"FILES", arena_strdup(A, files.data)},
+		{"FORMAT", arena_printf(A, "NNCC_FORMAT_%s", text_upper(A, nncc_format_name(d->format)))},
+		{"CSV", csv},
 	};
 	buf_fini(&files);
 	emit_blank(e);

@@ -501,6 +501,7 @@ static void field_done(Ctx *ctx, const Field *f, const Node *val, void *obj)
 static const Range units_range = {1, NNCC_MAX_UNITS};
 static const Range count_range = {1, UINT32_MAX};
 static const Range threads_range = {0, 1024};
+static const Range skip_range = {0, UINT32_MAX};
 
 /* Every kind's first two keys. */
 static const Field layer_common[] = {
@@ -972,17 +973,196 @@ static const Table training_tbl = {training_fields,
                                    sizeof training_fields / sizeof training_fields[0],
                                    "in 'training'", training_check, training_unknown};
 
+/* ---- data: IDX files (MNIST's format) or CSV files (docs/format.md#data). */
+
+static const EnumName format_names[] = {
+#define X(ID, v, name) {#name, NNCC_FORMAT_##ID},
+	NNCC_FORMATS(X)
+#undef X
+};
+static const EnumTable format_table = ENUM_TABLE("format", format_names);
+
+static void field_format(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	((Data *)obj)->format_loc = val->loc;
+	field_enum(ctx, f, val, obj);
+}
+
+/* The keys only CSV reads: remembered for format idx's message. */
+static void csv_key_seen(Data *d, const Node *val)
+{
+	if (!d->csv_key)
+		d->csv_key = val;
+}
+
+static void field_csv_path(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	csv_key_seen(obj, val);
+	field_path(ctx, f, val, obj);
+}
+
+/* One byte that can split fields: ",", "\t" (or the word tab), ";", "|",
+ * " "... not a quote, a line break or a NUL. */
+static void field_delimiter(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	const char *s = strcmp(val->str, "tab") == 0 ? "\t" : val->str;
+	csv_key_seen(obj, val);
+	if (strlen(s) != 1 || *s == '"' || *s == '\n' || *s == '\r') {
+		diag_error(ctx, val->loc, "'%s' must be one character other than a quote or a line "
+		           "break (\",\", \";\", \"\\t\" or tab, ...), got %s", f->key, found(ctx, val));
+		return;
+	}
+	((Data *)obj)->csv.delimiter = (unsigned char)*s;
+}
+
+static void field_csv_bool(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	bool b = false;
+	const Field g = {f->key, f->kind, field_bool, 0, false, NULL};
+	csv_key_seen(obj, val);
+	field_bool(ctx, &g, val, &b);
+	((Data *)obj)->csv.header = b;
+}
+
+static void field_skip_rows(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	csv_key_seen(obj, val);
+	field_size(ctx, f, val, obj);
+}
+
+/* A column: its header name or its 0-based index (negative from the end). */
+static bool column_ok(Ctx *ctx, const char *key, const Node *val)
+{
+	if (val->kind != NODE_SCALAR || !*val->str || strlen(val->str) > NNCC_CLASS_NAME_MAX) {
+		diag_error(ctx, val->loc, "'%s' must name a column (its header name, or its index "
+		           "from 0), got %s", key, found(ctx, val));
+		return false;
+	}
+	return true;
+}
+
+static void field_label(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	csv_key_seen(obj, val);
+	if (column_ok(ctx, f->key, val))
+		((Data *)obj)->csv.label = val->str;
+}
+
+/* A list of scalars, or one scalar, into an arena array. */
+static const char *const *scalar_list(Ctx *ctx, const Node *val, size_t *n)
+{
+	const char **v;
+	if (val->kind == NODE_SCALAR) {
+		*n = 1;
+		v = arena_alloc(ctx->arena, sizeof *v);
+		v[0] = val->str;
+		return v;
+	}
+	*n = val->n;
+	v = arena_alloc(ctx->arena, (val->n ? val->n : 1) * sizeof *v);
+	for (size_t i = 0; i < val->n; i++)
+		v[i] = val->items[i]->str;
+	return v;
+}
+
+static void field_ignore(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Data *d = obj;
+	const Node *items = val;
+	csv_key_seen(d, val);
+	if (val->kind == NODE_MAP) {
+		diag_error(ctx, val->loc, "'%s' must be a column or a list of columns, got %s",
+		           f->key, found_kind(ctx, val));
+		return;
+	}
+	for (size_t i = 0; val->kind == NODE_SEQ && i < val->n; i++)
+		if (!column_ok(ctx, f->key, items->items[i]))
+			return;
+	if (val->kind == NODE_SCALAR && !column_ok(ctx, f->key, val))
+		return;
+	d->csv.ignore = scalar_list(ctx, val, &d->csv.n_ignore);
+}
+
+/* The class names, class k the k-th: distinct, 1..NNCC_CLASS_NAME_MAX bytes. */
+static void field_classes(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Data *d = obj;
+	csv_key_seen(d, val);
+	if (val->kind != NODE_SEQ || val->n == 0) {
+		diag_error(ctx, val->loc, "'%s' must be a non-empty list of class names, got %s",
+		           f->key, val->kind == NODE_SEQ ? "an empty list" : found_kind(ctx, val));
+		return;
+	}
+	for (size_t i = 0; i < val->n; i++) {
+		const Node *c = val->items[i];
+		if (c->kind != NODE_SCALAR || !*c->str || strlen(c->str) > NNCC_CLASS_NAME_MAX) {
+			diag_error(ctx, c->loc, "a class name must be a scalar of 1 to %d bytes, got %s",
+			           NNCC_CLASS_NAME_MAX, found(ctx, c));
+			return;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(val->items[j]->str, c->str) == 0) {
+				diag_error(ctx, c->loc, "class '%s' is listed twice (classes %zu and %zu)",
+				           c->str, j, i);
+				return;
+			}
+	}
+	d->classes_loc = val->loc;
+	d->csv.classes = scalar_list(ctx, val, &d->csv.n_classes);
+}
+
+/* Format idx takes the IDX keys, csv the CSV keys; csv needs both files
+ * and standardizes each feature on its own. */
+static void data_check(Ctx *ctx, const Node *map, void *obj)
+{
+	Data *d = obj;
+	if (d->format == NNCC_FORMAT_IDX) {
+		if (d->csv_key)
+			diag_error(ctx, d->csv_key->loc, "this key is for CSV files: add 'format: csv' "
+			           "to 'data' (the format is idx, MNIST's)");
+		return;
+	}
+	static const char *const idx_keys[] = {
+#define X(ID, key, file) #key,
+		NNCC_FILES(X)
+#undef X
+	};
+	for (size_t i = 0; i < map->n; i++)
+		for (int k = 0; k < NNCC_DATA_FILES; k++)
+			if (strcmp(map->keys[i]->str, idx_keys[k]) == 0)
+				diag_error(ctx, map->keys[i]->loc, "'%s' is for IDX files; a CSV file holds "
+				           "its labels: give 'train' and 'test'", map->keys[i]->str);
+	if (!d->train || !d->test)
+		diag_error(ctx, map->loc, "format csv needs 'train' and 'test' (the two CSV files)");
+	for (int k = 0; k < NNCC_DATA_FILES; k++)
+		d->files[k] = NULL;
+	d->files[NNCC_FILE_TRAIN_IMAGES] = d->train;
+	d->files[NNCC_FILE_TEST_IMAGES] = d->test;
+	if (d->normalize == NNCC_NORM_STANDARDIZE)
+		d->normalize = NNCC_NORM_STANDARDIZE_FEATURES;
+}
+
 static const Field data_fields[] = {
+	{"format", NODE_SCALAR, field_format, offsetof(Data, format), false, &format_table},
 	{"dir", NODE_SCALAR, field_path, offsetof(Data, dir), false, NULL},
 #define X(ID, key, file) \
 	{#key, NODE_SCALAR, field_path, offsetof(Data, files) + NNCC_FILE_##ID * sizeof(char *), \
 	 false, NULL},
 	NNCC_FILES(X)
 #undef X
+	{"train", NODE_SCALAR, field_csv_path, offsetof(Data, train), false, NULL},
+	{"test", NODE_SCALAR, field_csv_path, offsetof(Data, test), false, NULL},
+	{"delimiter", NODE_SCALAR, field_delimiter, 0, false, NULL},
+	{"header", NODE_SCALAR, field_csv_bool, 0, false, NULL},
+	{"skip_rows", NODE_SCALAR, field_skip_rows, offsetof(Data, csv.skip_rows), false,
+	 &skip_range},
+	{"label", NODE_SCALAR, field_label, 0, false, NULL},
+	{"ignore", NODE_ANY, field_ignore, 0, false, NULL},
+	{"classes", NODE_ANY, field_classes, 0, false, NULL},
 	{"normalize", NODE_SCALAR, field_enum, offsetof(Data, normalize), false, &norm_table},
 };
 static const Table data_tbl = {data_fields, sizeof data_fields / sizeof data_fields[0],
-                               "in 'data'", NULL, NULL};
+                               "in 'data'", data_check, NULL};
 
 static const Field root_fields[] = {
 	{"network", NODE_SCALAR, field_ident, offsetof(Model, name), true, NULL},
@@ -1012,6 +1192,9 @@ static void model_defaults(Model *m)
 	for (int i = 0; i < NNCC_DATA_FILES; i++)
 		m->data.files[i] = nncc_default_files[i];
 	m->data.normalize = NNCC_NORM_STANDARDIZE;
+	m->data.format = NNCC_FORMAT_IDX;
+	m->data.csv.delimiter = ',';
+	m->data.csv.header = 1;
 }
 
 /* ---- Cross-key checks and shapes. */
@@ -1137,6 +1320,9 @@ Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
 		check_layer_order(ctx, m, root);
 		model_shape(ctx, m);
 	}
+	if (ctx->n_errors == errors_before && m->data.csv.n_classes > m->outputs)
+		diag_error(ctx, m->data.classes_loc, "%zu classes, but the network has %zu outputs",
+		           m->data.csv.n_classes, m->outputs);
 	return ctx->n_errors == errors_before ? m : NULL;
 }
 

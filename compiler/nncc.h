@@ -185,8 +185,16 @@ typedef struct Training {
 
 typedef struct Data {
 	const char *dir;       /* may be NULL */
-	const char *files[NNCC_DATA_FILES]; /* train images/labels, test images/labels */
+	/* IDX: train images/labels, test images/labels; CSV: the training file
+	 * in [NNCC_FILE_TRAIN_IMAGES], the test file in [NNCC_FILE_TEST_IMAGES]. */
+	const char *files[NNCC_DATA_FILES];
 	int normalize;         /* nncc_norm_t */
+	int format;            /* nncc_format_t */
+	Loc format_loc;
+	const char *train, *test; /* CSV files as given (NULL: not given) */
+	nncc_csv_spec_t csv;   /* format csv */
+	const Node *csv_key;   /* the first CSV-only key given, for format idx's message */
+	Loc classes_loc;
 } Data;
 
 typedef struct Model {

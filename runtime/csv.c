@@ -46,6 +46,7 @@ typedef struct Loader {
 	const nncc_csv_spec_t *spec;
 	const char *path;         /* as opened (maybe with .gz) */
 	size_t dim;               /* features the network takes */
+	int need_label;           /* 0: predict mode, the label column may be absent */
 	const char *const *classes; /* given class names, or NULL */
 	size_t n_given;
 	size_t *given_order;      /* indices of classes sorted by name, for bsearch */
@@ -165,7 +166,12 @@ static int set_columns(Loader *L, Pos at)
 		fail_oom(L);
 		return -1;
 	}
+	L->label_col = SIZE_MAX;
+	if (!L->need_label && L->n_columns == L->dim + sp->n_ignore)
+		goto ignored;   /* no label column */
 	c = find_column(L, label);
+	if (c < 0 && !L->need_label)
+		goto ignored;   /* predict: no such column, so no label */
 	if (c < 0) {
 		fail_at(L, at, "the label column '%s' is not %s (%zu columns%s)", label,
 		        L->names ? "a column name or index" : "a column index", L->n_columns,
@@ -174,6 +180,7 @@ static int set_columns(Loader *L, Pos at)
 	}
 	L->label_col = (size_t)c;
 	L->role[c] = ROLE_LABEL;
+ignored:
 	for (size_t i = 0; i < sp->n_ignore; i++) {
 		c = find_column(L, sp->ignore[i]);
 		if (c < 0 || L->role[c] == ROLE_LABEL) {
@@ -186,8 +193,9 @@ static int set_columns(Loader *L, Pos at)
 	for (size_t k = 0; k < L->n_columns; k++)
 		n_features += L->role[k] == ROLE_FEATURE;
 	if (n_features != L->dim) {
-		fail_at(L, at, "%zu columns give %zu features (one label, %zu ignored), but the network "
-		        "takes %zu inputs", L->n_columns, n_features, sp->n_ignore, L->dim);
+		fail_at(L, at, "%zu columns give %zu features (%s, %zu ignored), but the network "
+		        "takes %zu inputs", L->n_columns, n_features,
+		        L->label_col == SIZE_MAX ? "no label" : "one label", sp->n_ignore, L->dim);
 		return -1;
 	}
 	return 0;
@@ -368,6 +376,12 @@ static void data_row(Loader *L)
 	for (size_t c = 0; c < L->n_columns; c++)
 		if (L->role[c] == ROLE_FEATURE && parse_feature(L, c, &L->values[L->n * L->dim + j++]))
 			return;
+	if (L->label_col == SIZE_MAX || !L->need_label) {   /* predict: labels unread */
+		L->labels[L->n] = -1;
+		L->label_text[L->n] = NULL;
+		L->label_at[L->n++] = L->row_at;
+		return;
+	}
 	lf = &L->fields[L->label_col];
 	label = L->row_text + lf->off;
 	if (!*label) {
@@ -385,6 +399,7 @@ static void data_row(Loader *L)
 			return;
 		}
 		L->labels[L->n] = (int32_t)k;
+		L->label_text[L->n] = NULL;
 	} else if (!(L->label_text[L->n] = strdup(label))) {
 		fail_oom(L);
 		return;
@@ -600,10 +615,11 @@ oom:
 	return -1;
 }
 
-int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
-                  size_t dim, const char *const *classes, size_t n_classes, nncc_err_t *err)
+static int csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                    size_t dim, const char *const *classes, size_t n_classes, int need_label,
+                    nncc_err_t *err)
 {
-	Loader L = {.spec = spec, .path = path, .dim = dim, .err = err};
+	Loader L = {.spec = spec, .path = path, .dim = dim, .need_label = need_label, .err = err};
 	nncc_rfile_t *f = NULL;
 	int rc = -1;
 
@@ -629,9 +645,9 @@ int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *s
 		fail_at(&L, (Pos){0, 0}, "no data rows%s", L.n_columns ? "" : " (the file is empty)");
 		goto done;
 	}
-	if (!L.classes && label_classes(&L, ds))
+	if (need_label && !L.classes && label_classes(&L, ds))
 		goto done;
-	if (L.classes) {
+	if (need_label && L.classes) {
 		if (!(ds->class_names = calloc(n_classes, sizeof *ds->class_names)))
 			goto oom;
 		ds->n_classes = n_classes;
@@ -671,4 +687,31 @@ done:
 	free(L.labels);
 	free(L.label_at);
 	return rc;
+}
+
+int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                  size_t dim, const char *const *classes, size_t n_classes, nncc_err_t *err)
+{
+	return csv_load(ds, path, spec, dim, classes, n_classes, 1, err);
+}
+
+int nncc_csv_load_inputs(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                         size_t dim, nncc_err_t *err)
+{
+	return csv_load(ds, path, spec, dim, NULL, 0, 0, err);
+}
+
+void nncc_csv_write_field(FILE *f, const char *s)
+{
+	if (!s[strcspn(s, ",\"\r\n")]) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
 }

@@ -343,6 +343,13 @@ static int hparam_fixed(const nncc_hparam_t *h)
 
 /* One option in --help: its head, its help ('\n' continues indented) and
  * its default; a head too wide for the column goes on its own line. */
+/* A CSV data set is one file per set: the label files are unused. */
+static int data_file_used(const nncc_model_t *m, int k)
+{
+	return m->config.format != NNCC_FORMAT_CSV ||
+	       (k != NNCC_FILE_TRAIN_LABELS && k != NNCC_FILE_TEST_LABELS);
+}
+
 static void help_row(FILE *f, const char *head, const char *help, const char *dflt)
 {
 	if (strlen(head) > 20)
@@ -459,9 +466,11 @@ static void opts_help(FILE *f, const char *prog, const nncc_model_t *m, const ke
 			snprintf(buf, sizeof buf, "%s: %g", what, h->value);
 		help_row(f, head, h->help ? h->help : "", buf);
 	}
-	fprintf(f, "\ndata files (relative to --data):\n");
+	fprintf(f, "\ndata files (%s, relative to --data):\n", m->config.format == NNCC_FORMAT_CSV
+	                                                           ? "CSV" : "IDX");
 	for (int i = 0; i < NNCC_DATA_FILES; i++)
-		fprintf(f, "  %s\n", m->config.files[i] ? m->config.files[i] : nncc_default_files[i]);
+		if (data_file_used(m, i))
+			fprintf(f, "  %s\n", m->config.files[i] ? m->config.files[i] : nncc_default_files[i]);
 }
 
 /* Unsigned decimal, the whole string, no sign. */
@@ -908,6 +917,8 @@ static int run_paths(run_t *r)
 {
 	const nncc_config_t *c = &r->m->config;
 	for (int i = 0; i < NNCC_DATA_FILES; i++) {
+		if (!data_file_used(r->m, i))
+			continue;
 		r->files[i] = path_join(r->o->data_dir, c->files[i] ? c->files[i] : nncc_default_files[i]);
 		if (!r->files[i])
 			return fail(r->m, "out of memory");
@@ -1001,6 +1012,8 @@ static int outputs_check(const run_t *r)
 				               "it reads", outs[i].opt, outs[i].path, ins[j].opt, ins[j].path);
 		for (int k = 0; k < NNCC_DATA_FILES; k++) {
 			char gz[PATH_MAX];
+			if (!r->files[k])
+				continue;
 			int n = snprintf(gz, sizeof gz, "%s.gz", r->files[k]);
 			const char *hit = nncc_same_file(outs[i].path, r->files[k]) ? r->files[k]
 			                  : n > 0 && (size_t)n < sizeof gz && access(r->files[k], F_OK) &&
@@ -1042,6 +1055,12 @@ static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *imag
                       const char *labels)
 {
 	const nncc_model_t *m = r->m;
+	if (ds->values && ds->class_names && ds->n_classes > m->n_outputs)
+		return fail(m, "%s has %zu classes but network '%s' has %zu outputs", images,
+		            ds->n_classes, m->name, m->n_outputs);
+	if (ds->values && ds->n_classes > m->n_outputs)
+		return fail(m, "%s has label %zu but network '%s' has %zu outputs (labels 0..%zu)",
+		            images, ds->n_classes - 1, m->name, m->n_outputs, m->n_outputs - 1);
 	if (ds->dim != m->n_inputs)
 		return fail(m, "%s has %zu pixels per image but network '%s' expects %zu inputs",
 		            images, ds->dim, m->name, m->n_inputs);
@@ -1152,6 +1171,67 @@ static int resume_state(run_t *r)
 	return 0;
 }
 
+/* The class names of a weight file are these. */
+static int same_names(const char *const *names, size_t n, const nncc_norm_stats_t *st)
+{
+	if (n != st->n_classes)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(names[k], st->class_names[k]))
+			return 0;
+	return 1;
+}
+
+/* format csv: both files, their labels mapped to the same classes: the
+ * YAML's, else those of the weight file the run starts from (--load,
+ * --resume), else the training file's (its integers, or its sorted
+ * strings), which the test file's labels must then be. */
+static int run_load_csv(run_t *r, const char *from)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_csv_spec_t *spec = &m->config.csv;
+	const char *const *names = spec->classes;
+	size_t n_names = spec->n_classes;
+	nncc_weights_file_t wf = {0};
+	nncc_err_t err;
+	int rc = 1;
+
+	if (from && nncc_weights_read(&wf, from, &err))
+		return fail(m, "%s", err.msg);
+	if (from && n_names && wf.norm.n_classes && !same_names(names, n_names, &wf.norm))
+		goto mismatch;
+	if (from && !n_names && wf.norm.n_classes) {
+		names = (const char *const *)wf.norm.class_names;
+		n_names = wf.norm.n_classes;
+	}
+	if (nncc_csv_load(&r->train, r->files[NNCC_FILE_TRAIN_IMAGES], spec, m->n_inputs, names,
+	                  n_names, &err))
+		goto failed;
+	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
+		nncc_err_set(&err, "%s has class names, but %s was trained on integer labels",
+		             r->files[NNCC_FILE_TRAIN_IMAGES], from);
+		goto failed;
+	}
+	if (nncc_csv_load(&r->test, r->files[NNCC_FILE_TEST_IMAGES], spec, m->n_inputs,
+	                  (const char *const *)r->train.class_names,
+	                  r->train.class_names ? r->train.n_classes : 0, &err))
+		goto failed;
+	if (r->test.class_names && !r->train.class_names) {
+		nncc_err_set(&err, "%s has labels that are not integers, but %s's are integers",
+		             r->files[NNCC_FILE_TEST_IMAGES], r->files[NNCC_FILE_TRAIN_IMAGES]);
+		goto failed;
+	}
+	rc = 0;
+	goto done;
+mismatch:
+	nncc_err_set(&err, "%s names other classes than the YAML's 'classes'", from);
+failed:
+	fail(m, "%s", err.msg);
+done:
+	nncc_weights_file_fini(&wf);
+	return rc;
+}
+
 /* Loads both sets, takes the weights and normalisation from --load or
  * --resume (with --resume, the optimizer's state too) or initialises the
  * weights and fits the normalisation on the training set, and converts
@@ -1164,9 +1244,11 @@ static int run_load(run_t *r)
 	nncc_weights_meta_t meta;
 	nncc_err_t err;
 
-	if (nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
-	    nncc_dataset_load(&r->test, r->files[2], r->files[3], &err))
-		return fail(m, "%s", err.msg);
+	if (c->format == NNCC_FORMAT_CSV ? run_load_csv(r, from)
+	                                 : nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
+	                                           nncc_dataset_load(&r->test, r->files[2], r->files[3], &err)
+	                                       ? fail(m, "%s", err.msg) : 0)
+		return 1;
 	if (data_check(r, &r->train, r->files[0], r->files[1]) ||
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 		return 1;
@@ -1189,6 +1271,10 @@ static int run_load(run_t *r)
 		nncc_norm_fini(&r->norm);
 		if (nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
 			return fail(m, "%s", err.msg);
+		/* The class names go with the weights (the CLASSES section). */
+		r->norm.n_classes = r->train.class_names ? r->train.n_classes : 0;
+		r->norm.class_names = r->train.class_names;
+		r->train.class_names = NULL;
 	}
 
 	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes;
@@ -1200,8 +1286,13 @@ static int run_load(run_t *r)
 	if (!r->train_x || !r->test_x)
 		return fail(m, "out of memory for the data: %zu + %zu images of %zu inputs need %zu + %zu "
 		               "bytes", used, r->test.n, m->n_inputs, train_bytes, test_bytes);
-	nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, used);
-	nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
+	if (c->format == NNCC_FORMAT_CSV) {
+		nncc_norm_apply_values(&r->norm, m->dtype, r->train_x, r->train.values, used);
+		nncc_norm_apply_values(&r->norm, m->dtype, r->test_x, r->test.values, r->test.n);
+	} else {
+		nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, used);
+		nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
+	}
 	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
 	return 0;
 }
@@ -1696,6 +1787,8 @@ static int run(run_t *r, nncc_summary_t *s)
 	}
 	s->n_train = N;
 	s->n_file = r->train.n;
+	s->n_class_names = r->norm.n_classes;
+	s->class_names = r->norm.class_names;
 	s->n_val = r->n_val;
 	s->batch = B;
 	if (run_updates(r, N, B, &s->iterations) || run_limits(r, s->iterations, B))

@@ -49,6 +49,14 @@ long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *er
 const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
 void nncc_rfile_close(nncc_rfile_t *r);
 
+/* ---- csv.c: predict mode's input: the features of a CSV file whose
+ * label column may be absent (labels, when there, are not read: -1); and
+ * one field written as RFC 4180 wants it (quoted when it holds a comma, a
+ * quote or a line break). */
+int nncc_csv_load_inputs(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                         size_t dim, nncc_err_t *err);
+void nncc_csv_write_field(FILE *f, const char *s);
+
 /* ---- driver.c */
 
 /* nncc_main's option parsing alone (tests/fuzz/fuzz_options.c): fills o
@@ -88,6 +96,8 @@ typedef struct nncc_summary {
 	nncc_eval_t train, test;     /* test.confusion is set */
 	nncc_eval_t val;             /* the final weights on the held-out samples (n_val > 0) */
 	nncc_best_t best;            /* validation's best pass and early stopping's outcome */
+	size_t n_class_names;        /* CSV string labels: class k's name; else 0 */
+	char *const *class_names;
 } nncc_summary_t;
 
 /* ---- report.c */

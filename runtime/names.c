@@ -58,6 +58,16 @@ const char *nncc_init_name(int init)
 	return "?";
 }
 
+const char *nncc_format_name(int format)
+{
+	switch (format) {
+#define NNCC_X(ID, v, name) case v: return #name;
+	NNCC_FORMATS(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
 const char *nncc_metric_name(int metric)
 {
 	switch (metric) {

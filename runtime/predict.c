@@ -4,14 +4,18 @@
  *     ./net --load W --predict IMAGES [--output OUT.csv]
  *
  * runs the network of W (its weights and its normalisation) over an IDX
- * image file, raw or gzip'd, and writes one CSV row per image:
+ * image file or, for a network trained on CSV files, a CSV file read as
+ * the YAML's `data` says (its label column may be there or not), raw or
+ * gzip'd, and writes one CSV row per sample:
  *
- *     sample,class,p0,p1,...      (softmax: the class probabilities)
- *     sample,class,y0,y1,...      (squared error: the outputs)
+ *     sample,class,p0,p1,...        (softmax: the class probabilities)
+ *     sample,class,y0,y1,...        (squared error: the outputs)
+ *     sample,class,label,p0,p1,...  (W names the classes: label is class's name)
  *
  * sample counts from 0, class is the argmax (ties to the lowest, as in
- * evaluation).  The images are read and the rows written one tile of
- * max_batch images at a time, so memory does not grow with the file.  OUT
+ * evaluation).  Images are read and the rows written one tile of max_batch
+ * images at a time, so memory does not grow with the file; a CSV file is
+ * read whole first (its features are doubles).  OUT
  * is written atomically (a temporary file in its directory, renamed when
  * every row is written); a failure leaves no OUT and an existing one as it
  * was.  Without --output (or with "-") the rows go to standard output; an
@@ -26,13 +30,19 @@
 
 #include "driver.h"
 
-/* One row per image of the tile just forwarded. */
-static void write_rows(FILE *f, const nncc_model_t *m, size_t first, size_t k)
+/* One row per sample of the tile just forwarded. */
+static void write_rows(FILE *f, const nncc_model_t *m, const nncc_norm_stats_t *st,
+                       size_t first, size_t k)
 {
 	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
 	size_t K = m->n_outputs;
 	for (size_t b = 0; b < k; b++) {
-		fprintf(f, "%zu,%zu", first + b, nncc_predict(m, b));
+		size_t c = nncc_predict(m, b);
+		fprintf(f, "%zu,%zu", first + b, c);
+		if (st->n_classes) {
+			fputc(',', f);
+			nncc_csv_write_field(f, c < st->n_classes ? st->class_names[c] : "");
+		}
 		for (size_t i = 0; i < K; i++) {
 			if (m->dtype == NNCC_F64)
 				fprintf(f, ",%.17g", ((const double *)out)[b * K + i]);
@@ -58,6 +68,8 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 	nncc_outfile_t out = {0};   /* unused for stdout */
 	FILE *f = stdout;
 	uint8_t *pixels = NULL;
+	nncc_dataset_t csv = {0};
+	int is_csv = m->config.format == NNCC_FORMAT_CSV;
 	void *x = NULL;
 	size_t n, rows, cols, rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	const char *out_path = o->output ? o->output : "-";
@@ -77,7 +89,7 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 		norm.kind = m->config.normalize;
 		norm.dim = m->n_inputs;
 		norm.std = 1;
-		if (norm.kind == NNCC_NORM_STANDARDIZE) {
+		if (norm.kind == NNCC_NORM_STANDARDIZE || norm.kind == NNCC_NORM_STANDARDIZE_FEATURES) {
 			nncc_err_set(&err, "%s holds no normalisation statistics, and the network "
 			             "standardizes its inputs", o->load);
 			goto done;
@@ -88,9 +100,14 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 		             o->load, norm.dim, m->n_inputs);
 		goto done;
 	}
-	if (nncc_images_open(&in, o->predict, &n, &rows, &cols, &err))
+	if (is_csv) {
+		if (nncc_csv_load_inputs(&csv, o->predict, &m->config.csv, m->n_inputs, &err))
+			goto done;
+		n = csv.n;
+	} else if (nncc_images_open(&in, o->predict, &n, &rows, &cols, &err)) {
 		goto done;
-	if ((uint64_t)rows * cols != m->n_inputs) {
+	}
+	if (!is_csv && (uint64_t)rows * cols != m->n_inputs) {
 		nncc_err_set(&err, "%s: images of %zu x %zu = %llu pixels, the network takes %zu "
 		             "inputs", o->predict, rows, cols, (unsigned long long)rows * cols,
 		             m->n_inputs);
@@ -114,7 +131,7 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 	nncc_signals_hold(0);
 	if (m->mask_key)
 		m->mask_key(0, 0, 0);   /* evaluation: dropout is the identity */
-	fprintf(f, "sample,class");
+	fprintf(f, "sample,class%s", norm.n_classes ? ",label" : "");
 	for (size_t i = 0; i < m->n_outputs; i++)
 		fprintf(f, ",%s%zu", strcmp(m->loss_name, "cross_entropy") ? "y" : "p", i);
 	fputc('\n', f);
@@ -127,11 +144,15 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 			status = nncc_signal_status(sig);
 			goto done;
 		}
-		if (nncc_images_read(in, pixels, k, &err))
-			goto done;
-		nncc_norm_apply(&norm, m->dtype, x, pixels, k);
+		if (is_csv) {
+			nncc_norm_apply_values(&norm, m->dtype, x, csv.values + at * m->n_inputs, k);
+		} else {
+			if (nncc_images_read(in, pixels, k, &err))
+				goto done;
+			nncc_norm_apply(&norm, m->dtype, x, pixels, k);
+		}
 		m->forward(k, x);
-		write_rows(f, m, at, k);
+		write_rows(f, m, &norm, at, k);
 		if (ferror(f)) {
 			nncc_err_set(&err, "cannot write %s: %s", out_path, strerror(errno));
 			goto done;
@@ -146,6 +167,7 @@ done:
 	if (!ok)
 		nncc_outfile_abort(&out);
 	nncc_images_close(in);
+	nncc_dataset_fini(&csv);
 	nncc_norm_fini(&norm);
 	free(pixels);
 	free(x);
@@ -155,7 +177,8 @@ done:
 		return status;
 	}
 	if (!o->quiet)
-		fprintf(stderr, "%s: %zu images of %s predicted%s%s\n", m->name, n, o->predict,
+		fprintf(stderr, "%s: %zu %s of %s predicted%s%s\n", m->name, n,
+		        is_csv ? "samples" : "images", o->predict,
 		        strcmp(out_path, "-") ? " into " : "", strcmp(out_path, "-") ? out_path : "");
 	return 0;
 }

@@ -144,8 +144,9 @@ static void schedule_value(char *buf, size_t len, const nncc_schedule_t *sc, siz
 
 /* The confusion matrix with a per-class accuracy column; each column as wide
  * as the largest count. */
-static void report_confusion(FILE *f, const nncc_model_t *m, const size_t *conf)
+static void report_confusion(FILE *f, const nncc_summary_t *s, const size_t *conf)
 {
+	const nncc_model_t *m = s->m;
 	size_t K = m->n_outputs, max = 0;
 	int w;
 	for (size_t i = 0; i < K * K; i++)
@@ -154,6 +155,12 @@ static void report_confusion(FILE *f, const nncc_model_t *m, const size_t *conf)
 	w = snprintf(NULL, 0, "%zu", max > K ? max : K);
 	if (w < 3)
 		w = 3;
+	if (s->n_class_names) {
+		fprintf(f, "\nclasses       ");
+		for (size_t k = 0; k < s->n_class_names; k++)
+			fprintf(f, "%s %zu = %s", k ? "," : "", k, s->class_names[k]);
+		fputc('\n', f);
+	}
 	fprintf(f, "\nconfusion matrix (rows: true label, columns: predicted)\n%6s", "");
 	for (size_t p = 0; p < K; p++)
 		fprintf(f, " %*zu", w, p);
@@ -221,7 +228,7 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		        s->n_train + s->n_val);
 	if (s->n_train + s->n_val < s->n_file)
 		fprintf(f, " of %zu (--train-limit %zu)", s->n_file, s->n_train + s->n_val);
-	fprintf(f, ", %zu test images\n", s->test.n);
+	fprintf(f, ", %zu test %s\n", s->test.n, m->config.format == NNCC_FORMAT_CSV ? "samples" : "images");
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
 	           "%d thread%s\n",
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
@@ -269,7 +276,7 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	fprintf(f, "test loss      %.6f\n", s->test.loss);
 	fprintf(f, "test accuracy  %.2f%% (%zu/%zu)\n", 100 * ratio(s->test.correct, s->test.n),
 	        s->test.correct, s->test.n);
-	report_confusion(f, m, s->test.confusion);
+	report_confusion(f, s, s->test.confusion);
 }
 
 /* A JSON string literal. */
@@ -417,6 +424,12 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 		for (size_t p = 0; p < K; p++)
 			fprintf(f, p ? ", %zu" : "%zu", conf[t * K + p]);
 		fputc(']', f);
+	}
+	fputs("], \"classes\": [", f);
+	for (size_t k = 0; k < s->n_class_names; k++) {
+		if (k)
+			fputs(", ", f);
+		json_string(f, s->class_names[k]);
 	}
 	fputs("], \"class_accuracy\": [", f);
 	for (size_t t = 0; t < K; t++) {

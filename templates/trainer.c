@@ -203,6 +203,7 @@ const nncc_model_t {{P}}_model = {
 		.threads = {{THREADS}},
 		.data_dir = {{DATA_DIR}},
 		.files = { {{FILES}} },
+		.format = {{FORMAT}},{{CSV}}
 	},
 	.forward = forward,
 	.loss = loss,
