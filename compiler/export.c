@@ -207,6 +207,8 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)", m->n_params * rs);
 	if (norm->kind == NNCC_NORM_STANDARDIZE)
 		buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
+	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
+		buf_printf(&b, "\n *   + %zu bytes of normalisation means and stds", m->inputs * 16);
 	buf_printf(&b, ".\n * Stack: each call keeps %s_WORKSPACE_SIZE = %zu %ss (%zu bytes: the\n"
 	               " *   two largest activation buffers) on the stack; the _workspace\n"
 	               " *   variants take that scratch from the caller instead.  The AVX-512\n"
@@ -222,9 +224,15 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu classes):\n"
 	           " *   int k = %s_predict_u8(pixels);   raw 0..255 pixels, normalised here\n"
 	           " *   int k = %s_predict(x);           x already normalised as in training\n"
-	           " *   %s p[%s_OUTPUTS]; %s_forward_u8(pixels, p);   probabilities\n"
-	           " */\n",
+	           " *   %s p[%s_OUTPUTS]; %s_forward_u8(pixels, p);   probabilities\n",
 	           in->u, m->inputs, in->u, m->outputs, m->name, m->name, in->real, in->u, m->name);
+	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
+		buf_printf(&b, " * Tabular inputs: %s_normalize(raw, x) maps raw feature values to x as\n"
+		               " *   in training, then %s_predict(x).\n", m->name, m->name);
+	if (norm->n_classes)
+		buf_printf(&b, " * Class names: %s_class_name(k) (the training data's labels).\n",
+		           m->name);
+	buf_puts(&b, " */\n");
 	const char *r = arena_strdup(ctx->arena, b.data);
 	buf_fini(&b);
 	return r;
@@ -237,9 +245,13 @@ static int put_pixel(const Exporter *in, Buf *c)
 {
 	const nncc_norm_stats_t *norm = in->opt->norm;
 	TmplVar v[] = {{"P", in->p}, {"REAL", in->real}};
+	TmplVar vs0[] = {{"P", in->p}, {"REAL", in->real}, {"U", in->u},
+	                 {"API", in->opt->header_only ? "static inline " : ""}};
 	int rc;
 
-	if (norm->kind == NNCC_NORM_STANDARDIZE) {
+	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES) {
+		rc = put(in, c, "export.c", "pixel_standardize_features", vs0);
+	} else if (norm->kind == NNCC_NORM_STANDARDIZE) {
 		Buf std;
 		buf_init(&std);
 		export_hex(&std, norm->std, false);
@@ -272,7 +284,8 @@ static int put_simd(const Exporter *in, Buf *c)
 	               {"HWFMA", in->f32 ? " || defined(__ARM_FEATURE_FMA)"
 	                                 : " || (defined(__ARM_FEATURE_FMA) && defined(__aarch64__))"}};
 	TmplVar vu[] = {{"P", in->p}, {"U", in->u}};
-	bool px = in->opt->norm->kind != NNCC_NORM_STANDARDIZE;
+	bool px = in->opt->norm->kind != NNCC_NORM_STANDARDIZE &&
+	          in->opt->norm->kind != NNCC_NORM_STANDARDIZE_FEATURES;
 
 	if (put(in, c, "export.c", "simd", v) < 0)
 		return -1;
@@ -333,7 +346,7 @@ static int put_params(const Exporter *in, Buf *c)
 	buf_puts(c, "\n");
 	if (put0(in, c, "export.c", "params_begin") < 0 || put_layers(in, c, EXPORT_PARAMS) < 0)
 		return -1;
-	if (norm->kind == NNCC_NORM_STANDARDIZE) {
+	if (norm->kind == NNCC_NORM_STANDARDIZE || norm->kind == NNCC_NORM_STANDARDIZE_FEATURES) {
 		TmplVar v[] = {{"P", in->p}, {"U", in->u}};
 		buf_puts(c, "\n");
 		if (put(in, c, "export.c", "mean_begin", v) < 0)
@@ -342,7 +355,46 @@ static int put_params(const Exporter *in, Buf *c)
 		if (put0(in, c, "export.c", "array_end") < 0)
 			return -1;
 	}
+	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES) {
+		TmplVar v[] = {{"P", in->p}, {"U", in->u}};
+		buf_puts(c, "\n");
+		if (put(in, c, "export.c", "std_begin", v) < 0)
+			return -1;
+		export_values(c, norm->stds, in->m->inputs, false, "\t");
+		if (put0(in, c, "export.c", "array_end") < 0)
+			return -1;
+	}
 	return 0;
+}
+
+/* The class names of string labels (CSV), when the weight file has them. */
+static int put_class_names(const Exporter *in, Buf *c)
+{
+	const nncc_norm_stats_t *norm = in->opt->norm;
+	TmplVar v[] = {{"P", in->p}, {"K", szs(in->ctx, norm->n_classes)}};
+
+	if (!norm->n_classes)
+		return 0;
+	buf_puts(c, "\n");
+	if (put(in, c, "export.c", "class_names_begin", v) < 0)
+		return -1;
+	for (size_t k = 0; k < norm->n_classes; k++)
+		buf_printf(c, "\t%s,\n", text_c_string(in->ctx->arena, norm->class_names[k]));
+	if (put0(in, c, "export.c", "array_end") < 0)
+		return -1;
+	buf_puts(c, "\n");
+	return 0;
+}
+
+/* Its accessor, with the API (after the arrays' declarations). */
+static int put_class_name(const Exporter *in, Buf *c)
+{
+	TmplVar v[] = {{"P", in->p}, {"API", in->opt->header_only ? "static inline " : ""},
+	               {"K", szs(in->ctx, in->opt->norm->n_classes)}};
+	if (!in->opt->norm->n_classes)
+		return 0;
+	buf_puts(c, "\n");
+	return put(in, c, "export.c", "class_name", v);
 }
 
 /* Everything after the includes: sizes, declarations, layers, API, weights. */
@@ -363,8 +415,14 @@ static int put_code(const Exporter *in, Buf *c)
 	buf_puts(c, "\n");
 	if (put_layers(in, c, EXPORT_DECL) < 0)
 		return -1;
-	if (in->opt->norm->kind == NNCC_NORM_STANDARDIZE &&
+	if ((in->opt->norm->kind == NNCC_NORM_STANDARDIZE ||
+	     in->opt->norm->kind == NNCC_NORM_STANDARDIZE_FEATURES) &&
 	    put(in, c, "export.c", "decl_mean", vmean) < 0)
+		return -1;
+	if (in->opt->norm->kind == NNCC_NORM_STANDARDIZE_FEATURES &&
+	    put(in, c, "export.c", "decl_std", vmean) < 0)
+		return -1;
+	if (put_class_names(in, c) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	if (put_pixel(in, c) < 0 || put_simd(in, c) < 0 || put_layers(in, c, EXPORT_CODE) < 0)
@@ -374,7 +432,8 @@ static int put_code(const Exporter *in, Buf *c)
 	    put(in, c, "export.c", "identity", vp) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	if (put_scores(in, c) < 0 || put(in, c, "export.c", "api", vapi) < 0)
+	if (put_scores(in, c) < 0 || put(in, c, "export.c", "api", vapi) < 0 ||
+	    put_class_name(in, c) < 0)
 		return -1;
 	return put_params(in, c);
 }
@@ -439,6 +498,7 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	                {"OUTPUTS", szs(ctx, m->outputs)},
 	                {"WORKSPACE", szs(ctx, in.workspace)}};
 	TmplVar vd[] = {{"P", in.p}, {"U", in.u}, {"REAL", in.real}};
+	TmplVar vd1[] = {{"P", in.p}};
 
 	buf_puts(h, make_comment(&in, hname));
 	if (put(&in, h, "export.h", "guard_begin", vg) < 0)
@@ -453,7 +513,11 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 		buf_puts(h, "\n");
 		if (put_code(&in, h) < 0)
 			return -1;
-	} else if (put(&in, h, "export.h", "decls", vd) < 0) {
+	} else if (put(&in, h, "export.h", "decls", vd) < 0 ||
+	           (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES &&
+	            put(&in, h, "export.h", "decl_normalize", vd) < 0) ||
+	           (norm->n_classes && put(&in, h, "export.h", "decl_class_name", vd1) < 0) ||
+	           put0(&in, h, "export.h", "decls_end") < 0) {
 		return -1;
 	}
 	buf_puts(h, "\n");
@@ -493,7 +557,8 @@ static int check_weight_file(Ctx *ctx, const Model *m, const char *path,
 		           (unsigned long long)hash, m->n_params);
 		return -1;
 	}
-	if (wf->norm.kind == NNCC_NORM_STANDARDIZE && (wf->norm.dim != m->inputs || !wf->norm.mean)) {
+	if ((wf->norm.kind == NNCC_NORM_STANDARDIZE || wf->norm.kind == NNCC_NORM_STANDARDIZE_FEATURES) &&
+	    (wf->norm.dim != m->inputs || !wf->norm.mean)) {
 		diag_fatal(ctx, "weight file %s: normalisation has %zu means, the network %zu inputs",
 		           path, wf->norm.dim, m->inputs);
 		return -1;

@@ -27,6 +27,18 @@
 //@ section decl_mean
 static const double {{P}}_mean[{{U}}_INPUTS]; /* per-pixel training mean */
 
+//@ section decl_std
+static const double {{P}}_std[{{U}}_INPUTS]; /* per-feature training std */
+
+//@ section class_names_begin
+/* The class names of the training data: class k is {{P}}_class_names[k]. */
+static const char *const {{P}}_class_names[{{K}}] = {
+//@ section class_name
+{{API}}const char *{{P}}_class_name(int k)
+{
+	return k >= 0 && k < {{K}} ? {{P}}_class_names[k] : NULL;
+}
+
 //@ section pixel_none
 /* Training normalisation: none, x = pixel. */
 static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
@@ -52,6 +64,23 @@ static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
 static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
 {
 	return ({{REAL}})(((double)v - {{P}}_mean[j]) / {{U}}_STD);
+}
+
+//@ section pixel_standardize_features
+/* Training normalisation: standardize_features, x = (v - mean[j]) / std[j]
+ * computed in double and rounded once, exactly as the trainer did. */
+static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
+{
+	return ({{REAL}})(((double)v - {{P}}_mean[j]) / {{P}}_std[j]);
+}
+
+/* Raw feature values (as in the CSV file) to the network's inputs. */
+{{API}}void {{P}}_normalize(const double raw[{{U}}_INPUTS], {{REAL}} x[{{U}}_INPUTS])
+{
+	size_t j;
+
+	for (j = 0; j < {{U}}_INPUTS; j++)
+		x[j] = ({{REAL}})((raw[j] - {{P}}_mean[j]) / {{P}}_std[j]);
 }
 
 //@ section simd
@@ -300,6 +329,10 @@ static int {{P}}_argmax(const {{REAL}} z[{{U}}_OUTPUTS])
 //@ section mean_begin
 /* Per-pixel means of the training set (standardize), double as in training. */
 static const double {{P}}_mean[{{U}}_INPUTS] = {
+
+//@ section std_begin
+/* Per-feature standard deviations of the training set (standardize_features). */
+static const double {{P}}_std[{{U}}_INPUTS] = {
 
 //@ section array_end
 };

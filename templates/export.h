@@ -37,6 +37,16 @@ int {{P}}_predict_u8(const unsigned char pixels[{{U}}_INPUTS]);
 /* x = the training normalisation of raw pixels (bit-for-bit as the trainer). */
 void {{P}}_normalize_u8({{REAL}} x[{{U}}_INPUTS], const unsigned char pixels[{{U}}_INPUTS]);
 
+//@ section decl_normalize
+/* x = the training normalisation of raw feature values (standardize_features). */
+void {{P}}_normalize(const double raw[{{U}}_INPUTS], {{REAL}} x[{{U}}_INPUTS]);
+
+//@ section decl_class_name
+/* The name of class k (what _predict returns) in the training data, or NULL
+ * for a k that is not a class. */
+const char *{{P}}_class_name(int k);
+
+//@ section decls_end
 #ifdef __cplusplus
 }
 #endif
