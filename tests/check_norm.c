@@ -154,12 +154,40 @@ START_TEST(errors)
 	nncc_err_t err = {{0}};
 	ck_assert_int_eq(nncc_norm_fit(&st, 9, &ds, &err), -1);
 	ck_assert_str_eq(err.msg,
-	                 "normalisation: unknown kind 9 (expected 0 none, 1 scale, 2 standardize)");
+	                 "normalisation: unknown kind 9 (expected 0 none, 1 scale, 2 standardize, "
+	                 "3 standardize_features)");
 	ck_assert_ptr_null(st.mean);
 	ds.n = 0;
 	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE, &ds, &err), -1);
 	ck_assert_str_eq(err.msg, "normalisation: cannot standardize an empty training set");
 	ck_assert_ptr_null(st.mean);
+}
+END_TEST
+
+/* standardize_features on values (CSV): each input its own mean and
+ * population std; a constant feature gets std 1; the outputs are the
+ * formula rounded once. */
+START_TEST(standardize_features_values)
+{
+	double v[6] = {1.5, -2, 7, 2.5, 4, 7};   /* 2 samples x 3 features */
+	nncc_dataset_t ds = {.n = 2, .dim = 3, .rows = 1, .cols = 3, .values = v};
+	nncc_norm_stats_t st;
+	nncc_err_t err = {{0}};
+	float o32[6];
+	double o64[6];
+	ck_assert_int_eq(nncc_norm_fit(&st, NNCC_NORM_STANDARDIZE_FEATURES, &ds, &err), 0);
+	ck_assert(st.mean[0] == 2.0 && st.mean[1] == 1.0 && st.mean[2] == 7.0);
+	ck_assert(st.stds[0] == 0.5 && st.stds[1] == 3.0 && st.stds[2] == 1.0);
+	nncc_norm_apply_values(&st, NNCC_F32, o32, v, 2);
+	nncc_norm_apply_values(&st, NNCC_F64, o64, v, 2);
+	for (size_t k = 0; k < 6; k++) {
+		double want = (v[k] - st.mean[k % 3]) / st.stds[k % 3];
+		ck_assert(o64[k] == want);
+		ck_assert(o32[k] == (float)want);
+	}
+	ck_assert(o64[0] == -1 && o64[3] == 1 && o64[1] == -1 && o64[2] == 0);
+	nncc_norm_fini(&st);
+	ck_assert_ptr_null(st.stds);
 }
 END_TEST
 
@@ -173,6 +201,7 @@ static Suite *norm_suite(void)
 	tcase_add_test(tc, constant_data_uses_std_1);
 	tcase_add_test(tc, scale_and_none);
 	tcase_add_test(tc, errors);
+	tcase_add_test(tc, standardize_features_values);
 	suite_add_tcase(s, tc);
 	return s;
 }

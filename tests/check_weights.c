@@ -246,7 +246,7 @@ static void expect_checkpoint(const nncc_checkpoint_t *got, const nncc_checkpoin
 static void round_trip(int dtype, int optim, int position)
 {
 	nncc_model_t m = model(dtype, layers);
-	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean4, 78.5}, st2;
+	nncc_norm_stats_t st = {.kind = NNCC_NORM_STANDARDIZE, .dim = 4, .mean = mean4, .std = 78.5}, st2;
 	nncc_weights_meta_t meta = {0.9731, 12345}, meta2;
 	nncc_checkpoint_t ck = checkpoint(dtype, optim, position), ck2;
 	nncc_err_t err = {{0}};
@@ -325,7 +325,7 @@ END_TEST
 START_TEST(round_trip_without_norm_and_meta)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
-	nncc_norm_stats_t scale = {NNCC_NORM_SCALE, 4, NULL, 1}, st;
+	nncc_norm_stats_t scale = {.kind = NNCC_NORM_SCALE, .dim = 4, .mean = NULL, .std = 1}, st;
 	nncc_weights_meta_t meta;
 	nncc_err_t err = {{0}};
 	char *path = tu_path(tu_scratch, "w");
@@ -596,7 +596,7 @@ static void write_img(const char *path, const Img *im)
 START_TEST(layout_matches_docs)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
-	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean4, 78.5};
+	nncc_norm_stats_t st = {.kind = NNCC_NORM_STANDARDIZE, .dim = 4, .mean = mean4, .std = 78.5};
 	nncc_weights_meta_t meta = {0.9731, 12345};
 	nncc_checkpoint_t ck = checkpoint(NNCC_F32, 1, 1);
 	Spec sp = spec("NORM META PARAMS OPTIM POSITION");
@@ -676,8 +676,8 @@ static void v1_loads(int dtype, const nncc_norm_stats_t *st)
 
 START_TEST(v1_files_still_load)
 {
-	nncc_norm_stats_t standardize = {NNCC_NORM_STANDARDIZE, 4, mean4, 78.5};
-	nncc_norm_stats_t scale = {NNCC_NORM_SCALE, 4, NULL, 1.0};
+	nncc_norm_stats_t standardize = {.kind = NNCC_NORM_STANDARDIZE, .dim = 4, .mean = mean4, .std = 78.5};
+	nncc_norm_stats_t scale = {.kind = NNCC_NORM_SCALE, .dim = 4, .mean = NULL, .std = 1.0};
 	v1_loads(NNCC_F32, &standardize);
 	v1_loads(NNCC_F64, &standardize);
 	v1_loads(NNCC_F32, &scale);
@@ -703,7 +703,7 @@ static char *saved(void)
  * parameters, the norm, meta and checkpoint structs stay untouched. */
 static int load_untouched(const nncc_model_t *m, const char *path, nncc_err_t *err)
 {
-	nncc_norm_stats_t st = {77, 0, NULL, 0};
+	nncc_norm_stats_t st = {.kind = 77, .dim = 0, .mean = NULL, .std = 0};
 	nncc_weights_meta_t meta = {-1, 99};
 	nncc_checkpoint_t ck;
 	uint8_t keep[NP * 8];
@@ -820,7 +820,7 @@ START_TEST(reject_nonfinite)
 	/* A mean of the normalisation. */
 	nncc_model_t m = model(NNCC_F64, layers);
 	double mean[4] = {1, 2, NAN, 4};
-	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean, 2};
+	nncc_norm_stats_t st = {.kind = NNCC_NORM_STANDARDIZE, .dim = 4, .mean = mean, .std = 2};
 	fill_params(&m);
 	ck_assert_msg(nncc_weights_save(&m, path, &st, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(load_untouched(&m, path, &err), -1);
@@ -974,7 +974,7 @@ END_TEST
 START_TEST(reject_v1)
 {
 	nncc_model_t m = model(NNCC_F64, layers);
-	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean4, 78.5};
+	nncc_norm_stats_t st = {.kind = NNCC_NORM_STANDARDIZE, .dim = 4, .mean = mean4, .std = 78.5};
 	nncc_weights_meta_t meta = {0.5, 1};
 	char *path = tu_path(tu_scratch, "w");
 	Img im;
@@ -1051,9 +1051,9 @@ START_TEST(reject_section_order)
 		{"NORM META PARAMS NORM", "file %s: repeated section 'NORM' at offset 252"},
 		{"NORM META PARAMS OPTIM OPTIM", "file %s: repeated section 'OPTIM' at offset 500"},
 		{"NORM PARAMS META",
-		 "file %s: section 'META' at offset 220 is out of order (the order is NORM, META, PARAMS, OPTIM, POSITION, BEST)"},
+		 "file %s: section 'META' at offset 220 is out of order (the order is NORM, CLASSES, META, PARAMS, OPTIM, POSITION, BEST)"},
 		{"NORM META PARAMS POSITION OPTIM",
-		 "file %s: section 'OPTIM' at offset 344 is out of order (the order is NORM, META, PARAMS, OPTIM, POSITION, BEST)"},
+		 "file %s: section 'OPTIM' at offset 344 is out of order (the order is NORM, CLASSES, META, PARAMS, OPTIM, POSITION, BEST)"},
 		{"META PARAMS", "file %s: missing section 'NORM'"},
 		{"NORM PARAMS", "file %s: missing section 'META'"},
 		{"NORM META", "file %s: missing section 'PARAMS'"},
@@ -1194,7 +1194,7 @@ END_TEST
 START_TEST(damaged_files_never_crash)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
-	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 4, mean4, 78.5};
+	nncc_norm_stats_t st = {.kind = NNCC_NORM_STANDARDIZE, .dim = 4, .mean = mean4, .std = 78.5};
 	nncc_checkpoint_t ck = checkpoint(NNCC_F32, 1, 1);
 	nncc_weights_file_t wf;
 	nncc_err_t err = {{0}};
@@ -1336,7 +1336,7 @@ static void expect_save_fail(const nncc_model_t *m, const nncc_norm_stats_t *st,
 START_TEST(save_rejects_bad_norm)
 {
 	nncc_model_t m = model(NNCC_F32, layers);
-	nncc_norm_stats_t st = {NNCC_NORM_STANDARDIZE, 3, mean4, 1};
+	nncc_norm_stats_t st = {.kind = NNCC_NORM_STANDARDIZE, .dim = 3, .mean = mean4, .std = 1};
 	expect_save_fail(&m, &st, NULL,
 	                 "cannot save weights to %s: normalisation has 3 means, the network 4 inputs");
 	st.kind = 5;

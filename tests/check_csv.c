@@ -1,0 +1,246 @@
+/*
+ * check_csv.c - csv.c: CSV and TSV data sets.  Features and labels read
+ * exactly; the label column by name, by index and by default the last;
+ * ignored columns; skipped lines; RFC 4180 quoting (a quoted delimiter,
+ * quote and line break); CRLF; gzip; string labels mapped to sorted class
+ * names or to given ones; and every error with its FILE:LINE:COL and
+ * column: a bad cell, NaN, an empty cell, a ragged row, an unknown label,
+ * a stray quote, an unclosed quote, an empty file, a wrong feature count.
+ * Predict mode's loader: the label column may be absent.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "nncc.h"
+#include "testutil.h"
+
+#define dir tu_scratch
+
+/* Writes text to DIR/name; returns the path (the caller frees it). */
+static char *file(const char *name, const char *text)
+{
+	char *p = tu_path(dir, name);
+	ck_assert_int_eq(tu_write_text(p, text), 0);
+	return p;
+}
+
+static const nncc_csv_spec_t comma = {.delimiter = ',', .header = 1};
+
+/* Loads, expecting success. */
+static void load(nncc_dataset_t *ds, const char *text, const nncc_csv_spec_t *sp, size_t dim,
+                 const char *const *classes, size_t n_classes)
+{
+	nncc_err_t err = {{0}};
+	char *p = file("d.csv", text);
+	int rc = nncc_csv_load(ds, p, sp, dim, classes, n_classes, &err);
+	ck_assert_msg(rc == 0, "%s", err.msg);
+	free(p);
+}
+
+/* Loads, expecting the error "DIR/d.csv" + `want`. */
+static void load_fails(const char *text, const nncc_csv_spec_t *sp, size_t dim,
+                       const char *const *classes, size_t n_classes, const char *want)
+{
+	nncc_err_t err = {{0}};
+	nncc_dataset_t ds;
+	char *p = file("d.csv", text), expect[600];
+	ck_assert_int_eq(nncc_csv_load(&ds, p, sp, dim, classes, n_classes, &err), -1);
+	snprintf(expect, sizeof expect, "%s%s", p, want);
+	ck_assert_str_eq(err.msg, expect);
+	ck_assert_ptr_null(ds.values);
+	ck_assert_ptr_null(ds.labels);
+	free(p);
+}
+
+START_TEST(integer_labels_last_column)
+{
+	nncc_dataset_t ds;
+	load(&ds, "a,b,y\n1.5,-2e3,0\n0x10, 7 ,2\n", &comma, 2, NULL, 0);
+	ck_assert_uint_eq(ds.n, 2);
+	ck_assert_uint_eq(ds.dim, 2);
+	ck_assert(ds.values[0] == 1.5 && ds.values[1] == -2000 && ds.values[2] == 16 &&
+	          ds.values[3] == 7);
+	ck_assert_int_eq(ds.labels[0], 0);
+	ck_assert_int_eq(ds.labels[1], 2);
+	ck_assert_uint_eq(ds.n_classes, 3);
+	ck_assert_ptr_null(ds.class_names);
+	ck_assert_ptr_null(ds.pixels);
+	nncc_dataset_fini(&ds);
+}
+END_TEST
+
+/* Strings: the sorted distinct labels are the classes. */
+START_TEST(string_labels_sorted)
+{
+	nncc_dataset_t ds;
+	load(&ds, "x,kind\n1,dog\n2,cat\n3,emu\n4,cat\n", &comma, 1, NULL, 0);
+	ck_assert_uint_eq(ds.n_classes, 3);
+	ck_assert_str_eq(ds.class_names[0], "cat");
+	ck_assert_str_eq(ds.class_names[1], "dog");
+	ck_assert_str_eq(ds.class_names[2], "emu");
+	ck_assert_int_eq(ds.labels[0], 1);
+	ck_assert_int_eq(ds.labels[1], 0);
+	ck_assert_int_eq(ds.labels[2], 2);
+	ck_assert_int_eq(ds.labels[3], 0);
+	nncc_dataset_fini(&ds);
+}
+END_TEST
+
+/* Given classes keep their order; an unknown label is an error. */
+START_TEST(given_classes)
+{
+	static const char *const cls[] = {"zebra", "ant"};
+	nncc_dataset_t ds;
+	load(&ds, "x,kind\n1,ant\n2,zebra\n", &comma, 1, cls, 2);
+	ck_assert_int_eq(ds.labels[0], 1);
+	ck_assert_int_eq(ds.labels[1], 0);
+	ck_assert_uint_eq(ds.n_classes, 2);
+	ck_assert_str_eq(ds.class_names[0], "zebra");
+	nncc_dataset_fini(&ds);
+	load_fails("x,kind\n1,ant\n2,bee\n", &comma, 1, cls, 2,
+	           ":3:3: column 2 ('kind'): unknown label 'bee' (the classes are 'zebra', 'ant')");
+}
+END_TEST
+
+/* The label by name or index, ignored columns by name or index, TSV,
+ * skipped lines, no header. */
+START_TEST(columns_by_name_and_index)
+{
+	static const char *const ign[] = {"id", "-1"};
+	nncc_csv_spec_t sp = {.delimiter = '\t', .header = 1, .skip_rows = 2, .label = "y",
+	                      .n_ignore = 2, .ignore = ign};
+	nncc_dataset_t ds;
+	load(&ds, "# a comment line\n# another, with \"quotes\n"
+	          "id\ty\tf1\tf2\tnote\n7\t1\t0.5\t0.25\tx\n8\t0\t-1\t2\ty\n", &sp, 2, NULL, 0);
+	ck_assert_uint_eq(ds.n, 2);
+	ck_assert(ds.values[0] == 0.5 && ds.values[1] == 0.25 && ds.values[2] == -1 &&
+	          ds.values[3] == 2);
+	ck_assert_int_eq(ds.labels[0], 1);
+	nncc_dataset_fini(&ds);
+
+	nncc_csv_spec_t nh = {.delimiter = ';', .header = 0, .label = "0"};
+	load(&ds, "2;1.0;3\n0;4;5\n", &nh, 2, NULL, 0);
+	ck_assert_int_eq(ds.labels[0], 2);
+	ck_assert(ds.values[0] == 1.0 && ds.values[1] == 3 && ds.values[3] == 5);
+	nncc_dataset_fini(&ds);
+}
+END_TEST
+
+/* RFC 4180: quoted delimiters, doubled quotes, line breaks in a field, CRLF
+ * line ends; the error positions after such a row are still right. */
+START_TEST(rfc4180_quoting)
+{
+	nncc_dataset_t ds;
+	load(&ds, "x,\"the, label\"\r\n\"1.5\",\"a \"\"b\"\", c\"\r\n2,\"two\r\nlines\"\r\n", &comma,
+	     1, NULL, 0);
+	ck_assert_uint_eq(ds.n, 2);
+	ck_assert(ds.values[0] == 1.5 && ds.values[1] == 2);
+	ck_assert_str_eq(ds.class_names[0], "a \"b\", c");
+	ck_assert_str_eq(ds.class_names[1], "two\r\nlines");
+	nncc_dataset_fini(&ds);
+	load_fails("x,y\n1,\"two\nlines\"\n3x,b\n", &comma, 1, NULL, 0,
+	           ":4:1: column 1 ('x'): '3x' is not a number");
+}
+END_TEST
+
+START_TEST(gzip_file)
+{
+	static const char text[] = "a,y\n1,0\n2,1\n";
+	nncc_err_t err = {{0}};
+	nncc_dataset_t ds;
+	char *p = tu_path(dir, "g.csv.gz");
+	ck_assert_int_eq(tu_write_gz(p, text, sizeof text - 1), 0);
+	ck_assert_msg(nncc_csv_load(&ds, p, &comma, 1, NULL, 0, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(ds.n, 2);
+	ck_assert(ds.values[1] == 2);
+	nncc_dataset_fini(&ds);
+	free(p);
+}
+END_TEST
+
+START_TEST(bad_cells)
+{
+	load_fails("a,b,y\n1,2,0\n3,x4,1\n", &comma, 2, NULL, 0,
+	           ":3:3: column 2 ('b'): 'x4' is not a number");
+	load_fails("a,b,y\n1,nan,0\n", &comma, 2, NULL, 0,
+	           ":2:3: column 2 ('b'): 'nan' is not a number (NaN): a feature must be finite");
+	load_fails("a,b,y\n1,1e999,0\n", &comma, 2, NULL, 0,
+	           ":2:3: column 2 ('b'): '1e999' is out of range: a feature must be finite");
+	load_fails("a,b,y\n1,,0\n", &comma, 2, NULL, 0,
+	           ":2:3: column 2 ('b'): empty cell, expected a number");
+	load_fails("a,b,y\n1,2,\n", &comma, 2, NULL, 0, ":2:5: column 3 ('y'): empty label");
+	nncc_csv_spec_t nh = {.delimiter = ',', .header = 0};
+	load_fails("1,2,0\n1,zz,1\n", &nh, 2, NULL, 0, ":2:3: column 2: 'zz' is not a number");
+}
+END_TEST
+
+START_TEST(bad_rows_and_files)
+{
+	load_fails("a,b,y\n1,2,0\n3,4\n", &comma, 2, NULL, 0,
+	           ":3:1: 2 fields, but the header has 3 (a ragged row)");
+	load_fails("a,b,y\n1,2,0\n3,\"4\"x,1\n", &comma, 2, NULL, 0,
+	           ":3:6: malformed quoting (a quote inside an unquoted field, or text after a "
+	           "closing quote)");
+	load_fails("a,b,y\n1,2,\"0\n", &comma, 2, NULL, 0,
+	           ":2:5: the file ends inside a quoted field (a quote is not closed)");
+	load_fails("", &comma, 2, NULL, 0, ": no data rows (the file is empty)");
+	load_fails("a,b,y\n", &comma, 2, NULL, 0, ": no data rows");
+	load_fails("a,b,c,y\n1,2,3,0\n", &comma, 2, NULL, 0,
+	           ":1:1: 4 columns give 3 features (one label, 0 ignored), but the network takes "
+	           "2 inputs");
+	nncc_csv_spec_t sp = comma;
+	sp.label = "class";
+	load_fails("a,b,y\n1,2,0\n", &sp, 2, NULL, 0,
+	           ":1:1: the label column 'class' is not a column name or index (3 columns)");
+	static const char *const ign[] = {"y"};
+	sp.label = NULL;
+	sp.n_ignore = 1;
+	sp.ignore = ign;
+	load_fails("a,b,y\n1,2,0\n", &sp, 2, NULL, 0, ":1:1: ignore: 'y' is the label column");
+}
+END_TEST
+
+/* Predict's loader: with or without the label column, labels unread. */
+START_TEST(inputs_without_labels)
+{
+	nncc_err_t err = {{0}};
+	nncc_dataset_t ds;
+	char *p = file("p.csv", "a,b\n1,2\n3,4\n");
+	ck_assert_msg(nncc_csv_load_inputs(&ds, p, &comma, 2, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(ds.n, 2);
+	ck_assert(ds.values[3] == 4);
+	nncc_dataset_fini(&ds);
+	free(p);
+	p = file("p.csv", "a,b,y\n1,2,unseen\n");
+	ck_assert_msg(nncc_csv_load_inputs(&ds, p, &comma, 2, &err) == 0, "%s", err.msg);
+	ck_assert(ds.values[0] == 1 && ds.values[1] == 2);
+	ck_assert_ptr_null(ds.class_names);
+	nncc_dataset_fini(&ds);
+	free(p);
+}
+END_TEST
+
+static Suite *csv_suite(void)
+{
+	Suite *s = suite_create("csv");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_test(tc, integer_labels_last_column);
+	tcase_add_test(tc, string_labels_sorted);
+	tcase_add_test(tc, given_classes);
+	tcase_add_test(tc, columns_by_name_and_index);
+	tcase_add_test(tc, rfc4180_quoting);
+	tcase_add_test(tc, gzip_file);
+	tcase_add_test(tc, bad_cells);
+	tcase_add_test(tc, bad_rows_and_files);
+	tcase_add_test(tc, inputs_without_labels);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_suite_main(csv_suite(), NULL);
+}
