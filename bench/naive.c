@@ -112,17 +112,19 @@ static void naive_forward(size_t n, const void *xv)
 	}
 }
 
-static double naive_loss(size_t n, const int32_t *y)
+static double naive_loss(size_t n, const void *labels)
 {
+	const int32_t *y = labels;
 	double sum = 0;
 	for (size_t b = 0; b < n; b++)
 		sum -= log((double)O[b][y[b]]);
 	return sum;
 }
 
-static void naive_backward(size_t n, const void *xv, const int32_t *y, int accumulate)
+static void naive_backward(size_t n, const void *xv, const void *labels, int accumulate)
 {
 	const real *x = xv;
+	const int32_t *y = labels;
 	for (size_t b = 0; b < n; b++)  /* softmax + cross-entropy, linear output */
 		for (size_t i = 0; i < OUT; i++)
 			DZ[b][i] = O[b][i] - (i == (size_t)y[b] ? 1.0f : 0.0f);
@@ -148,7 +150,7 @@ static void naive_update(const nncc_update_t *u)
 		P[k] -= s * G[k];
 }
 
-static double naive_step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+static double naive_step(size_t n, const void *x, const void *y, const nncc_update_t *u)
 {
 	naive_forward(n, x);
 	double loss = naive_loss(n, y);

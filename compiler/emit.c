@@ -253,8 +253,12 @@ static void emit_layers(Emitter *e)
 	emit_line(e, "/* ==== backward, last layer first */");
 	if (!m->loss->folded) {
 		const LayerPlan *last = &e->plan->layers[m->n_layers - 1];
+		bool reg = m->data.csv.n_targets > 0;
 		TmplVar v[] = {{"O", last->a}, {"ON", last->a}, {"G", last->g}, {"GN", last->g},
-		               {"OUT", last->out}};
+		               {"OUT", last->out},
+		               {"T", reg ? "KERN_TARGET(s, i)"
+		                         : "(i == (size_t)KERN_LABEL(s) ? (real)1 : (real)0)"},
+		               {"TN", reg ? "t[s][i] (the targets)" : "onehot(y[s])[i]"}};
 		emit_blank(e);
 		emit_tmpl(e, m->loss->tmpl, "backward", NULL, 0, v, ARRAY_LEN(v));
 	}
@@ -402,13 +406,17 @@ static const char *csv_spec(Emitter *e)
 	emit_line(e, "/* ---- How the CSV files read (docs/data.md#csv-files). */");
 	emit_string_list(e, "csv_ignore", c->ignore, c->n_ignore);
 	emit_string_list(e, "csv_classes", c->classes, c->n_classes);
+	emit_string_list(e, "csv_targets", c->targets, c->n_targets);
 	return arena_printf(A, "\n\t\t.csv = {\n\t\t\t.delimiter = %s,\n\t\t\t.header = %d,\n"
 	                    "\t\t\t.skip_rows = %zu,\n\t\t\t.label = %s,\n"
 	                    "\t\t\t.n_ignore = %zu,\n\t\t\t.ignore = %s,\n"
+	                    "\t\t\t.n_targets = %zu,\n\t\t\t.targets = %s,\n"
 	                    "\t\t\t.n_classes = %zu,\n\t\t\t.classes = %s,\n\t\t},",
 	                    delim, c->header, c->skip_rows,
-	                    c->label ? text_c_string(A, c->label) : "NULL /* the last column */",
-	                    c->n_ignore, c->n_ignore ? "csv_ignore" : "NULL", c->n_classes,
+	                    c->label ? text_c_string(A, c->label)
+	                             : c->n_targets ? "NULL" : "NULL /* the last column */",
+	                    c->n_ignore, c->n_ignore ? "csv_ignore" : "NULL", c->n_targets,
+	                    c->n_targets ? "csv_targets" : "NULL", c->n_classes,
 	                    c->n_classes ? "csv_classes" : "NULL");
 }
 
@@ -439,7 +447,8 @@ static void emit_entry_points(Emitter *e)
 	buf_fini(&deltas);
 
 	emit_blank(e);
-	emit_tmpl(e, m->loss->tmpl, "loss", NULL, 0, vloss, ARRAY_LEN(vloss));
+	emit_tmpl(e, m->loss->tmpl, m->data.csv.n_targets ? "loss_targets" : "loss", NULL, 0, vloss,
+	          ARRAY_LEN(vloss));
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "entry", NULL, 0, NULL, 0);
 	emit_blank(e);
@@ -515,6 +524,7 @@ static void emit_descriptor(Emitter *e)
 		{"HASH", arena_printf(A, "0x%016" PRIx64, model_shape_hash(A, m))},
 		{"OPTIMIZER", text_c_string(A, p->opt->name)},
 		{"LOSS", text_c_string(A, m->loss->name)},
+		{"N_TARGETS", plan_num(A, m->data.csv.n_targets)},
 		{"N_HPARAMS", plan_num(A, p->opt->n_hparams)},
 		{"HPARAMS", p->opt->n_hparams ? "hparams" : "NULL"},
 		{"STATE", p->n_state ? "state" : "NULL"},

@@ -991,7 +991,7 @@ static void field_format(Ctx *ctx, const Field *f, const Node *val, void *obj)
 /* The keys only CSV reads: remembered for format idx's message. */
 static void csv_key_seen(Data *d, const Node *val)
 {
-	if (!d->csv_key)
+	if (d && !d->csv_key)
 		d->csv_key = val;
 }
 
@@ -1065,22 +1065,39 @@ static const char *const *scalar_list(Ctx *ctx, const Node *val, size_t *n)
 	return v;
 }
 
+/* A column or a list of them (ignore, targets); NULL after a diagnostic. */
+static const char *const *column_list(Ctx *ctx, const Field *f, const Node *val, size_t *n)
+{
+	csv_key_seen(NULL, val);
+	if (val->kind == NODE_MAP || (val->kind == NODE_SEQ && val->n == 0)) {
+		diag_error(ctx, val->loc, "'%s' must be a column or a non-empty list of columns, got %s",
+		           f->key, val->kind == NODE_SEQ ? "an empty list" : found_kind(ctx, val));
+		return NULL;
+	}
+	for (size_t i = 0; val->kind == NODE_SEQ && i < val->n; i++)
+		if (!column_ok(ctx, f->key, val->items[i]))
+			return NULL;
+	if (val->kind == NODE_SCALAR && !column_ok(ctx, f->key, val))
+		return NULL;
+	return scalar_list(ctx, val, n);
+}
+
 static void field_ignore(Ctx *ctx, const Field *f, const Node *val, void *obj)
 {
 	Data *d = obj;
-	const Node *items = val;
 	csv_key_seen(d, val);
-	if (val->kind == NODE_MAP) {
-		diag_error(ctx, val->loc, "'%s' must be a column or a list of columns, got %s",
-		           f->key, found_kind(ctx, val));
-		return;
-	}
-	for (size_t i = 0; val->kind == NODE_SEQ && i < val->n; i++)
-		if (!column_ok(ctx, f->key, items->items[i]))
-			return;
-	if (val->kind == NODE_SCALAR && !column_ok(ctx, f->key, val))
-		return;
-	d->csv.ignore = scalar_list(ctx, val, &d->csv.n_ignore);
+	d->csv.ignore = column_list(ctx, f, val, &d->csv.n_ignore);
+}
+
+/* Regression: the target columns (the network's outputs, in order). */
+static void field_targets(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	Data *d = obj;
+	csv_key_seen(d, val);
+	d->targets_loc = val->loc;
+	d->csv.targets = column_list(ctx, f, val, &d->csv.n_targets);
+	if (!d->csv.targets)
+		d->csv.n_targets = 0;
 }
 
 /* The class names, class k the k-th: distinct, 1..NNCC_CLASS_NAME_MAX bytes. */
@@ -1134,6 +1151,9 @@ static void data_check(Ctx *ctx, const Node *map, void *obj)
 				           "its labels: give 'train' and 'test'", map->keys[i]->str);
 	if (!d->train || !d->test)
 		diag_error(ctx, map->loc, "format csv needs 'train' and 'test' (the two CSV files)");
+	if (d->csv.n_targets && (map_get(map, "label") || map_get(map, "classes")))
+		diag_error(ctx, d->targets_loc, "'targets' (regression) and '%s' (classification) "
+		           "exclude each other", map_get(map, "label") ? "label" : "classes");
 	for (int k = 0; k < NNCC_DATA_FILES; k++)
 		d->files[k] = NULL;
 	d->files[NNCC_FILE_TRAIN_IMAGES] = d->train;
@@ -1158,6 +1178,7 @@ static const Field data_fields[] = {
 	 &skip_range},
 	{"label", NODE_SCALAR, field_label, 0, false, NULL},
 	{"ignore", NODE_ANY, field_ignore, 0, false, NULL},
+	{"targets", NODE_ANY, field_targets, 0, false, NULL},
 	{"classes", NODE_ANY, field_classes, 0, false, NULL},
 	{"normalize", NODE_SCALAR, field_enum, offsetof(Data, normalize), false, &norm_table},
 };
@@ -1319,6 +1340,18 @@ Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
 	if (m->n_layers) {
 		check_layer_order(ctx, m, root);
 		model_shape(ctx, m);
+	}
+	if (ctx->n_errors == errors_before && m->data.csv.n_targets) {
+		if (strcmp(m->loss->name, "squared_error"))
+			diag_error(ctx, m->data.targets_loc, "regression ('targets') needs loss: "
+			           "squared_error on a linear output layer, not %s", m->loss->name);
+		else if (m->train.metric == NNCC_METRIC_VAL_ACCURACY)
+			diag_error(ctx, m->data.targets_loc, "a regression has no accuracy: early_stopping's "
+			           "metric must be val_loss");
+		else if (m->data.csv.n_targets != m->outputs)
+			diag_error(ctx, m->data.targets_loc, "%zu target column%s, but the network has %zu "
+			           "outputs", m->data.csv.n_targets, m->data.csv.n_targets == 1 ? "" : "s",
+			           m->outputs);
 	}
 	if (ctx->n_errors == errors_before && m->data.csv.n_classes > m->outputs)
 		diag_error(ctx, m->data.classes_loc, "%zu classes, but the network has %zu outputs",

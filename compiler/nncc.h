@@ -194,7 +194,7 @@ typedef struct Data {
 	const char *train, *test; /* CSV files as given (NULL: not given) */
 	nncc_csv_spec_t csv;   /* format csv */
 	const Node *csv_key;   /* the first CSV-only key given, for format idx's message */
-	Loc classes_loc;
+	Loc classes_loc, targets_loc;
 } Data;
 
 typedef struct Model {

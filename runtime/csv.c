@@ -75,12 +75,14 @@ typedef struct Loader {
 	/* The data. */
 	size_t n, cap;
 	double *values;           /* n * dim */
+	double *targets;          /* n * n_targets (regression) */
+	size_t *target_col;       /* regression: the target columns, in the spec's order */
 	char **label_text;        /* n labels as written (no given classes) */
 	int32_t *labels;          /* n (given classes) */
 	Pos *label_at;            /* n: where each label is, for later messages */
 } Loader;
 
-enum { ROLE_FEATURE, ROLE_LABEL, ROLE_IGNORE };
+enum { ROLE_FEATURE, ROLE_LABEL, ROLE_IGNORE, ROLE_TARGET };
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -169,6 +171,24 @@ static int set_columns(Loader *L, Pos at)
 	L->label_col = SIZE_MAX;
 	if (!L->need_label && L->n_columns == L->dim + sp->n_ignore)
 		goto ignored;   /* no label column */
+	if (sp->n_targets) {
+		if (!(L->target_col = calloc(sp->n_targets, sizeof *L->target_col))) {
+			fail_oom(L);
+			return -1;
+		}
+		for (size_t i = 0; i < sp->n_targets; i++) {
+			c = find_column(L, sp->targets[i]);
+			if (c < 0 || L->role[c] == ROLE_TARGET) {
+				fail_at(L, at, "targets: '%s' is %s", sp->targets[i],
+				        c < 0 ? "not a column" : "listed twice");
+				return -1;
+			}
+			L->role[c] = ROLE_TARGET;
+			L->target_col[i] = (size_t)c;
+		}
+		L->label_col = SIZE_MAX - 1;   /* targets, not a label */
+		goto ignored;
+	}
 	c = find_column(L, label);
 	if (c < 0 && !L->need_label)
 		goto ignored;   /* predict: no such column, so no label */
@@ -183,9 +203,10 @@ static int set_columns(Loader *L, Pos at)
 ignored:
 	for (size_t i = 0; i < sp->n_ignore; i++) {
 		c = find_column(L, sp->ignore[i]);
-		if (c < 0 || L->role[c] == ROLE_LABEL) {
+		if (c < 0 || L->role[c] == ROLE_LABEL || L->role[c] == ROLE_TARGET) {
 			fail_at(L, at, "ignore: '%s' is %s", sp->ignore[i],
-			        c < 0 ? "not a column" : "the label column");
+			        c < 0 ? "not a column" : L->role[c] == ROLE_LABEL ? "the label column"
+			                                                          : "a target column");
 			return -1;
 		}
 		L->role[c] = ROLE_IGNORE;
@@ -193,9 +214,14 @@ ignored:
 	for (size_t k = 0; k < L->n_columns; k++)
 		n_features += L->role[k] == ROLE_FEATURE;
 	if (n_features != L->dim) {
+		char what[48];
+		if (L->label_col == SIZE_MAX - 1)
+			snprintf(what, sizeof what, "%zu target%s", sp->n_targets,
+			         sp->n_targets == 1 ? "" : "s");
+		else
+			snprintf(what, sizeof what, "%s", L->label_col == SIZE_MAX ? "no label" : "one label");
 		fail_at(L, at, "%zu columns give %zu features (%s, %zu ignored), but the network "
-		        "takes %zu inputs", L->n_columns, n_features,
-		        L->label_col == SIZE_MAX ? "no label" : "one label", sp->n_ignore, L->dim);
+		        "takes %zu inputs", L->n_columns, n_features, what, sp->n_ignore, L->dim);
 		return -1;
 	}
 	return 0;
@@ -358,6 +384,7 @@ static void data_row(Loader *L)
 		double *v;
 		int32_t *y;
 		char **t;
+		size_t nt = L->spec->n_targets ? L->spec->n_targets : 1;
 		if (grow((void **)&L->label_at, &cap, L->n + 1, sizeof *L->label_at) ||
 		    !ckd_mul3(&bytes, cap, L->dim ? L->dim : 1, sizeof *v) ||
 		    !ckd_mul_size(&need, cap, sizeof *t))
@@ -365,6 +392,9 @@ static void data_row(Loader *L)
 		if (!(v = realloc(L->values, bytes)))
 			goto oom;
 		L->values = v;
+		if (!ckd_mul3(&bytes, cap, nt, sizeof *v) || !(v = realloc(L->targets, bytes)))
+			goto oom;
+		L->targets = v;
 		if (!(y = realloc(L->labels, cap * sizeof *y)))
 			goto oom;
 		L->labels = y;
@@ -376,7 +406,12 @@ static void data_row(Loader *L)
 	for (size_t c = 0; c < L->n_columns; c++)
 		if (L->role[c] == ROLE_FEATURE && parse_feature(L, c, &L->values[L->n * L->dim + j++]))
 			return;
-	if (L->label_col == SIZE_MAX || !L->need_label) {   /* predict: labels unread */
+	if (L->label_col == SIZE_MAX - 1 && L->need_label) {   /* regression */
+		for (size_t i = 0; i < L->spec->n_targets; i++)
+			if (parse_feature(L, L->target_col[i], &L->targets[L->n * L->spec->n_targets + i]))
+				return;
+	}
+	if (L->label_col >= SIZE_MAX - 1 || !L->need_label) {   /* no label to read */
 		L->labels[L->n] = -1;
 		L->label_text[L->n] = NULL;
 		L->label_at[L->n++] = L->row_at;
@@ -645,7 +680,7 @@ static int csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t 
 		fail_at(&L, (Pos){0, 0}, "no data rows%s", L.n_columns ? "" : " (the file is empty)");
 		goto done;
 	}
-	if (need_label && !L.classes && label_classes(&L, ds))
+	if (need_label && !spec->n_targets && !L.classes && label_classes(&L, ds))
 		goto done;
 	if (need_label && L.classes) {
 		if (!(ds->class_names = calloc(n_classes, sizeof *ds->class_names)))
@@ -660,9 +695,15 @@ static int csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t 
 	ds->rows = 1;
 	ds->cols = dim;
 	ds->values = L.values;
-	ds->labels = L.labels;
 	L.values = NULL;
-	L.labels = NULL;
+	if (need_label && spec->n_targets) {   /* regression: targets, no labels */
+		ds->targets = L.targets;
+		ds->n_targets = spec->n_targets;
+		L.targets = NULL;
+	} else {
+		ds->labels = L.labels;
+		L.labels = NULL;
+	}
 	rc = 0;
 	goto done;
 oom:
@@ -680,6 +721,8 @@ done:
 	free(L.names);
 	free(L.role);
 	free(L.values);
+	free(L.targets);
+	free(L.target_col);
 	if (L.label_text)
 		for (size_t i = 0; i < L.n; i++)
 			free(L.label_text[i]);

@@ -51,6 +51,9 @@ typedef struct run {
 	nncc_norm_stats_t norm;
 	size_t n_train, n_val;       /* N trained on, then V held out, of the file's first N + V */
 	void *train_x, *test_x;      /* [N + V][n_inputs] reals, normalised */
+	const void *train_y, *test_y; /* the labels, or regression's targets as reals */
+	size_t y_bytes;              /* per sample in them */
+	void *targets;               /* regression: train_y and test_y's block (owned) */
 	const void *val_x;           /* train_x's last V rows */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
 	size_t *confusion;           /* [K][K] */
@@ -759,6 +762,11 @@ static int opts_check(const nncc_opts_t *o, const nncc_model_t *m)
 		        "N|FRACTION, or --no-early-stopping", o->patience);
 		return -1;
 	}
+	if (m->n_targets && o->metric == NNCC_METRIC_VAL_ACCURACY && o->validation > 0) {
+		fail(m, "a regression has no accuracy: the best epoch is chosen by val_loss "
+		        "(--stop-metric val_loss)");
+		return -1;
+	}
 	if (o->output && !o->predict) {
 		fail(m, "--output is where --predict writes: it needs --predict");
 		return -1;
@@ -1232,6 +1240,47 @@ done:
 	return rc;
 }
 
+/* v into reals[j], the model's dtype. */
+static void store_real(const nncc_model_t *m, void *reals, size_t j, double v)
+{
+	if (m->dtype == NNCC_F64)
+		((double *)reals)[j] = v;
+	else
+		((float *)reals)[j] = (float)v;
+}
+
+/* What the entry points take as y: the labels, or for regression the
+ * targets converted to the model's reals (one rounding from the file's
+ * double). */
+static int run_targets(run_t *r, size_t used)
+{
+	const nncc_model_t *m = r->m;
+	size_t K = m->n_targets, total;
+	char *t;
+
+	if (!K) {
+		r->train_y = r->train.labels;
+		r->test_y = r->test.labels;
+		r->y_bytes = sizeof(int32_t);
+		return 0;
+	}
+	if (r->train.n_targets != K || r->test.n_targets != K)
+		return fail(m, "network '%s' is a regression on %zu targets, but the data has %zu",
+		            m->name, K, r->train.n_targets);
+	r->y_bytes = K * r->rsize;
+	if (!ckd_add_size(&total, used, r->test.n) || !ckd_mul_size(&total, total, r->y_bytes) ||
+	    !(r->targets = malloc(total)))
+		return fail(m, "out of memory for the targets");
+	t = r->targets;
+	for (size_t j = 0; j < used * K; j++)
+		store_real(m, t, j, r->train.targets[j]);
+	for (size_t j = 0; j < r->test.n * K; j++)
+		store_real(m, t + used * r->y_bytes, j, r->test.targets[j]);
+	r->train_y = t;
+	r->test_y = t + used * r->y_bytes;
+	return 0;
+}
+
 /* Loads both sets, takes the weights and normalisation from --load or
  * --resume (with --resume, the optimizer's state too) or initialises the
  * weights and fits the normalisation on the training set, and converts
@@ -1294,8 +1343,10 @@ static int run_load(run_t *r)
 		nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
 	}
 	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
-	return 0;
+	return run_targets(r, used);
 }
+
+
 
 /* ---- training ----------------------------------------------------------- */
 
@@ -1305,7 +1356,8 @@ static void run_val(run_t *r, size_t it)
 {
 	if (r->val_it == it)
 		return;
-	nncc_evaluate(r->m, r->val_x, r->train.labels + r->n_train, r->n_val, &r->val);
+	nncc_evaluate(r->m, r->val_x, (const char *)r->train_y + r->n_train * r->y_bytes, r->n_val,
+	              &r->val);
 	r->val_it = it;
 }
 
@@ -1320,17 +1372,17 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double trai
 	double epoch = (double)r->samples / (double)r->n_train;
 	int want_test = o->eval_test && (r->log || o->eval_every);
 
-	nncc_evaluate(r->m, r->train_x, r->train.labels, r->n_train, &r->last_train);
+	nncc_evaluate(r->m, r->train_x, r->train_y, r->n_train, &r->last_train);
 	r->last_train_it = it;
 	if (want_test)
-		nncc_evaluate(r->m, r->test_x, r->test.labels, r->test.n, &test);
+		nncc_evaluate(r->m, r->test_x, r->test_y, r->test.n, &test);
 	if (r->n_val)
 		run_val(r, it);
-	double acc = want_test ? (double)test.correct / (double)test.n : NAN;
+	double acc = want_test ? nncc_eval_score(r->m, &test) : NAN;
 	int on_log = r->log_every && (it % r->log_every == 0 || it == pg->total || pass_end);
 
 	if (r->log && on_log)
-		nncc_log_row(r->log, it, epoch, r->lr, r->last_train.loss, want_test ? &acc : NULL,
+		nncc_log_row(r->log, r->m, it, epoch, r->lr, r->last_train.loss, want_test ? &acc : NULL,
 		             train_s, r->n_val ? &r->val : NULL);
 	if (r->curve_x && r->curve_n < r->curve_cap) {
 		r->curve_x[r->curve_n] = (double)it;
@@ -1341,7 +1393,9 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double trai
 		nncc_progress_break(pg);
 		fprintf(stderr, "%s: iteration %zu/%zu (epoch %.2f): train loss %.6f", r->m->name,
 		        it, pg->total, epoch, r->last_train.loss);
-		if (want_test)
+		if (want_test && r->m->n_targets)
+			fprintf(stderr, ", test RMSE %.6g", acc);
+		else if (want_test)
 			fprintf(stderr, ", test accuracy %.2f%%", 100 * acc);
 		if (r->n_val)
 			fprintf(stderr, ", val loss %.6f", r->val.loss);
@@ -1361,7 +1415,7 @@ static int run_pass_end(run_t *r, nncc_progress_t *pg, size_t it)
 	uint64_t e = r->stream.epoch;
 
 	run_val(r, it);
-	double acc = (double)r->val.correct / (double)r->val.n;
+	double acc = nncc_eval_score(m, &r->val);
 	double best = b->epoch ? nncc_metric_value(o->metric, b->loss, b->accuracy) : NAN;
 	int better = nncc_metric_improves(o->metric, nncc_metric_value(o->metric, r->val.loss, acc),
 	                                  best, o->min_delta);
@@ -1457,7 +1511,7 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 		r->plot_every = o->eval_every && T / o->eval_every >= MIN_PLOT_POINTS
 		                    ? o->eval_every : dflt;
 	if (r->log)
-		nncc_log_header(r->log, o->eval_test, r->n_val > 0);
+		nncc_log_header(r->log, m, o->eval_test, r->n_val > 0);
 	if (o->plot && run_curve_alloc(r, T, B))
 		return 1;
 	if (!ckd_mul3(&confusion_bytes, m->n_outputs, m->n_outputs, sizeof *r->confusion) ||
@@ -1465,7 +1519,7 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 		return fail(m, "out of memory for the confusion matrix of %zu classes", m->n_outputs);
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
-	if (nncc_stream_init(&r->stream, m, r->train_x, r->train.labels, r->n_train, o->shuffle,
+	if (nncc_stream_init(&r->stream, m, r->train_x, r->train_y, r->n_train, o->shuffle,
 	                     o->seed ^ SHUFFLE_STREAM, &err))
 		return fail(m, "%s", err.msg);
 	if (o->resume && nncc_stream_seek(&r->stream, &r->ck, &err))
@@ -1540,13 +1594,13 @@ static int run_diverged(run_t *r, size_t it, double lr, double loss, double trai
 	const nncc_opts_t *o = r->o;
 	const char *what = isnan(loss) ? "nan" : "inf";
 	double no_acc = NAN;
-	nncc_eval_t no_val = {NAN, 0, 0, NULL};
+	nncc_eval_t no_val = {.loss = NAN};
 	nncc_err_t err;
 
 	if (!r->log)
 		return fail(m, "loss became %s at iteration %zu (learning rate %g); try a lower --lr",
 		            what, it, lr);
-	nncc_log_row(r->log, it, (double)r->samples / (double)r->n_train, lr, loss,
+	nncc_log_row(r->log, m, it, (double)r->samples / (double)r->n_train, lr, loss,
 	             o->eval_test ? &no_acc : NULL, train_s, r->n_val ? &no_val : NULL);
 	r->log = NULL;
 	if (nncc_outfile_commit(&r->log_out, &err))
@@ -1603,7 +1657,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		                    t - t0 - excluded, t - t0, NAN, NAN};
 		if (r->val_it != SIZE_MAX) {   /* the latest validation */
 			tick.val_loss = r->val.loss;
-			tick.val_accuracy = (double)r->val.correct / (double)r->val.n;
+			tick.val_accuracy = nncc_eval_score(m, &r->val);
 		}
 		paused = nncc_progress_step(&pg, &tick);
 		int pass_end = r->n_val && r->stream.epoch != pass;
@@ -1669,7 +1723,7 @@ static int run_outputs(run_t *r, nncc_summary_t *s)
 	if (nncc_outfile_finish(&r->log_out, &err))
 		return fail(m, "%s", err.msg);
 	if (o->save && run_save(r, s->iterations, r->step0 + s->iterations,
-	                        (double)s->test.correct / (double)s->test.n))
+	                        m->n_targets ? NAN : (double)s->test.correct / (double)s->test.n))
 		return 1;
 	if (nncc_outfile_commit(&r->log_out, &err) || nncc_outfile_commit(&r->plot_out, &err))
 		return fail(m, "%s", err.msg);
@@ -1815,11 +1869,11 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->clipped = r->clipped;
 
 	s->test.confusion = r->confusion;
-	nncc_evaluate(m, r->test_x, r->test.labels, r->test.n, &s->test);
+	nncc_evaluate(m, r->test_x, r->test_y, r->test.n, &s->test);
 	if (r->last_train_it == s->iterations)
 		s->train = r->last_train;
 	else
-		nncc_evaluate(m, r->train_x, r->train.labels, N, &s->train);
+		nncc_evaluate(m, r->train_x, r->train_y, N, &s->train);
 	if (r->n_val) {
 		run_val(r, s->iterations);
 		s->val = r->val;
@@ -1842,6 +1896,7 @@ static void run_fini(run_t *r)
 	nncc_dataset_fini(&r->test);
 	nncc_norm_fini(&r->norm);
 	free(r->train_x);
+	free(r->targets);
 	free(r->test_x);
 	nncc_stream_fini(&r->stream);
 	nncc_checkpoint_fini(&r->ck);

@@ -107,6 +107,7 @@ typedef struct nncc_summary {
 typedef struct nncc_progress {
 	FILE *f;
 	int tty, quiet;
+	int regression;              /* the validation figure is the RMSE, not the accuracy */
 	const char *name;
 	size_t total;
 	double last_shown;           /* wall time of the last line */
@@ -126,12 +127,19 @@ typedef struct nncc_tick {
 	double lr;                   /* the update's learning rate */
 	uint64_t samples;            /* samples so far */
 	double train_s, wall_s;      /* training time so far, elapsed wall time */
-	double val_loss, val_accuracy; /* the latest pass's validation, NaN before one */
+	double val_loss, val_accuracy; /* the latest pass's validation, NaN before one
+	                                  (val_accuracy: nncc_eval_score's, the RMSE for
+	                                  regression) */
 } nncc_tick_t;
 /* Returns 1 if it printed (the caller excludes that time from training). */
 int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t);
 /* Ends a live line so other stderr output starts on its own line. */
 void nncc_progress_break(nncc_progress_t *p);
+
+/* What evaluations are judged by: the accuracy (a fraction) or, for
+ * regression, the RMSE; its name in logs and JSON ("accuracy", "rmse"). */
+double nncc_eval_score(const nncc_model_t *m, const nncc_eval_t *ev);
+const char *nncc_score_name(const nncc_model_t *m);
 
 void nncc_report_text(FILE *f, const nncc_summary_t *s);
 /* One line: a JSON object. */
@@ -139,11 +147,13 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s);
 
 /* CSV log: "iteration,epoch,lr,train_loss[,test_accuracy],seconds
  * [,val_loss,val_accuracy]" (the validation columns last, so the others
- * keep their places). */
-void nncc_log_header(FILE *f, int with_test, int with_val);
-/* val NULL: no validation columns. */
-void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
-                  const double *test_accuracy, double seconds, const nncc_eval_t *val);
+ * keep their places; a regression's are test_rmse and val_rmse). */
+void nncc_log_header(FILE *f, const nncc_model_t *m, int with_test, int with_val);
+/* test_score: the test set's nncc_eval_score, or NULL; val NULL: no
+ * validation columns. */
+void nncc_log_row(FILE *f, const nncc_model_t *m, size_t iteration, double epoch, double lr,
+                  double train_loss, const double *test_score, double seconds,
+                  const nncc_eval_t *val);
 
 /* ---- output.c: output files written whole or not at all (PATH.tmp.XXXXXX,
  * then rename), and SIGINT/SIGTERM while training. */

@@ -557,6 +557,7 @@ void nncc_dataset_fini(nncc_dataset_t *ds)
 		return;
 	free(ds->pixels);
 	free(ds->values);
+	free(ds->targets);
 	free(ds->labels);
 	if (ds->class_names)
 		for (size_t k = 0; k < ds->n_classes; k++)

@@ -85,6 +85,8 @@ typedef struct nncc_csv_spec {
 	const char *label;          /* the label column; NULL = the last */
 	size_t n_ignore;
 	const char *const *ignore;  /* columns that are neither features nor the label */
+	size_t n_targets;           /* > 0: regression, these columns are the targets */
+	const char *const *targets; /* (then label and classes are unused) */
 	size_t n_classes;           /* 0: labels are 0..K-1, or strings (classes sorted) */
 	const char *const *classes; /* the class names, class k = classes[k] */
 } nncc_csv_spec_t;
@@ -338,23 +340,28 @@ typedef struct nncc_model {
 	size_t n_state;
 	void *state;
 	const char *loss_name;   /* the loss's YAML word: "cross_entropy", "squared_error" */
+	/* What the entry points' y holds: 0, the labels (int32_t[n], classes
+	 * 0..n_outputs-1); > 0 (= n_outputs), regression: the targets,
+	 * real[n][n_targets]. */
+	size_t n_targets;
 	nncc_config_t config;
 
 	/* Forward pass for n samples x[n][n_inputs]; fills every layer's ACT. */
 	void (*forward)(size_t n, const void *x);
-	/* Sum over the tile of the loss, after forward(). */
-	double (*loss)(size_t n, const int32_t *y);
+	/* Sum over the tile of the loss, after forward(); y: labels or targets
+	 * (n_targets). */
+	double (*loss)(size_t n, const void *y);
 	/* After forward() on the same x: computes every DELTA and the gradient
 	 * SUMS over the tile into grads (grads = ... if !accumulate, grads += ...
 	 * if accumulate).  The batch mean is grads / batch. */
-	void (*backward)(size_t n, const void *x, const int32_t *y, int accumulate);
+	void (*backward)(size_t n, const void *x, const void *y, int accumulate);
 	/* The optimizer's step on params (and state) with the gradient sums in
 	 * grads over u->batch samples. */
 	void (*update)(const nncc_update_t *u);
 	/* forward + backward + update on one tile of n = u->batch samples;
 	 * returns the tile's loss sum before the update.  Same bits as the
 	 * three calls above; fused (grads is left unspecified). */
-	double (*step)(size_t n, const void *x, const int32_t *y, const nncc_update_t *u);
+	double (*step)(size_t n, const void *x, const void *y, const nncc_update_t *u);
 	/* Pointer to a per-layer buffer (see nncc_tensor_t), or NULL. */
 	void *(*tensor)(int which, size_t layer);
 	/* Threads used by the entry points (0 = all cores); returns the number in
@@ -401,7 +408,9 @@ typedef struct nncc_dataset {
 	size_t rows, cols;   /* IDX: the image's; CSV: 1 x dim */
 	uint8_t *pixels;     /* IDX: n * dim bytes, owned; NULL for CSV */
 	double *values;      /* CSV: n * dim features, owned; NULL for IDX */
-	int32_t *labels;     /* n, owned */
+	int32_t *labels;     /* n, owned (regression: NULL) */
+	double *targets;     /* CSV regression: n * n_targets, owned; else NULL */
+	size_t n_targets;
 	size_t n_classes;    /* max label + 1, or the number of class names */
 	char **class_names;  /* CSV with string labels: n_classes names, owned; else NULL */
 } nncc_dataset_t;
@@ -534,22 +543,23 @@ void nncc_weights_file_fini(nncc_weights_file_t *wf);
  * else gathered into its scratch tile. */
 typedef struct nncc_stream {
 	const char *x;           /* [n][row_bytes] inputs, the model's reals */
-	const int32_t *y;        /* [n] labels */
-	size_t n, row_bytes, max_batch;
+	const char *y;           /* [n][y_bytes] labels (int32_t) or targets (reals) */
+	size_t n, row_bytes, y_bytes, max_batch;
 	size_t pos;              /* next sample of the pass, < n */
 	uint64_t epoch;          /* passes completed */
 	size_t *perm;            /* [n] this pass's order, or NULL (file order) */
 	nncc_rng_t rng;          /* the shuffle's generator */
 	void *tile_x;            /* [max_batch] gathered inputs */
-	int32_t *tile_y;
+	void *tile_y;            /* [max_batch] their labels or targets */
 } nncc_stream_t;
 
-/* The stream over x (n samples of m's inputs) and y, shuffled with `seed`
- * when `shuffle`; -1 (out of memory) or 0.  nncc_stream_fini frees it. */
-int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const int32_t *y,
+/* The stream over x (n samples of m's inputs) and y (their labels, or
+ * targets when m->n_targets), shuffled with `seed` when `shuffle`; -1 (out
+ * of memory) or 0.  nncc_stream_fini frees it. */
+int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const void *y,
                      size_t n, int shuffle, uint64_t seed, nncc_err_t *err);
-/* The next k <= max_batch samples; *y receives their labels. */
-const void *nncc_stream_next(nncc_stream_t *s, size_t k, const int32_t **y);
+/* The next k <= max_batch samples; *y receives their labels or targets. */
+const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
 void nncc_stream_fini(nncc_stream_t *s);
 
 /* Where the stream stands, as a weight file's POSITION section: fills
@@ -587,14 +597,20 @@ void nncc_grads_scale(const nncc_model_t *m, double c);
 /* One evaluation of the model over a whole data set. */
 typedef struct nncc_eval {
 	double loss;                 /* mean loss */
-	size_t correct, n;
+	size_t correct, n;           /* classification */
+	double sse, sae;             /* regression: sums of squared and absolute errors
+	                                over the n * n_targets outputs */
 	size_t *confusion;           /* K*K counts [true][predicted], or NULL; caller's */
 } nncc_eval_t;
 
 /* Forward over n samples in tiles: mean loss, accuracy (the argmax, ties to
- * the lowest class) and, if ev->confusion is set, the confusion counts. */
-void nncc_evaluate(const nncc_model_t *m, const void *x, const int32_t *y, size_t n,
+ * the lowest class) and, if ev->confusion is set, the confusion counts;
+ * for regression (m->n_targets) the error sums instead. */
+void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
                    nncc_eval_t *ev);
+/* Regression's figures: sqrt(sse / (n K)) and sae / (n K). */
+double nncc_eval_rmse(const nncc_model_t *m, const nncc_eval_t *ev);
+double nncc_eval_mae(const nncc_model_t *m, const nncc_eval_t *ev);
 /* The argmax of sample b's output after forward() (the first on ties). */
 size_t nncc_predict(const nncc_model_t *m, size_t b);
 

@@ -797,13 +797,17 @@ typedef struct KernMask {
 typedef struct KernJob {
 	size_t n;           /* samples in the tile */
 	const real *x;      /* (n, N_INPUTS) */
-	const int32_t *y;   /* (n) labels */
+	const void *y;      /* (n) labels (int32_t), or (n, N_OUTPUTS) targets */
 	int mode;           /* weight pass: KERN_GRAD_SET, _ACC or _UPDATE */
 	OptStep opt;        /* KERN_GRAD_UPDATE: the step's constants */
 	KernMask mask;      /* the row passes' dropout masks */
 } KernJob;
 
 static KernJob kern_job;
+
+/* Sample s's label, and output i's target for regression, in the tile. */
+#define KERN_LABEL(s) (((const int32_t *)kern_job.y)[s])
+#define KERN_TARGET(s, i) (((const real *)kern_job.y)[(s) * N_OUTPUTS + (i)])
 static KernPool kern_pool;
 
 /* Threads for the pooled passes (0 = all cores); returns the number in use.

@@ -11,6 +11,8 @@
  *     sample,class,p0,p1,...        (softmax: the class probabilities)
  *     sample,class,y0,y1,...        (squared error: the outputs)
  *     sample,class,label,p0,p1,...  (W names the classes: label is class's name)
+ *     sample,T1,T2,...              (regression: the outputs, headed by the
+ *                                    YAML's target columns)
  *
  * sample counts from 0, class is the argmax (ties to the lowest, as in
  * evaluation).  Images are read and the rows written one tile of max_batch
@@ -37,8 +39,10 @@ static void write_rows(FILE *f, const nncc_model_t *m, const nncc_norm_stats_t *
 	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
 	size_t K = m->n_outputs;
 	for (size_t b = 0; b < k; b++) {
-		size_t c = nncc_predict(m, b);
-		fprintf(f, "%zu,%zu", first + b, c);
+		size_t c = m->n_targets ? 0 : nncc_predict(m, b);
+		fprintf(f, "%zu", first + b);
+		if (!m->n_targets)
+			fprintf(f, ",%zu", c);
 		if (st->n_classes) {
 			fputc(',', f);
 			nncc_csv_write_field(f, c < st->n_classes ? st->class_names[c] : "");
@@ -131,9 +135,15 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 	nncc_signals_hold(0);
 	if (m->mask_key)
 		m->mask_key(0, 0, 0);   /* evaluation: dropout is the identity */
-	fprintf(f, "sample,class%s", norm.n_classes ? ",label" : "");
-	for (size_t i = 0; i < m->n_outputs; i++)
-		fprintf(f, ",%s%zu", strcmp(m->loss_name, "cross_entropy") ? "y" : "p", i);
+	fprintf(f, "sample%s%s", m->n_targets ? "" : ",class", norm.n_classes ? ",label" : "");
+	for (size_t i = 0; i < m->n_outputs; i++) {
+		if (m->n_targets && i < m->config.csv.n_targets) {
+			fputc(',', f);
+			nncc_csv_write_field(f, m->config.csv.targets[i]);
+		} else {
+			fprintf(f, ",%s%zu", strcmp(m->loss_name, "cross_entropy") ? "y" : "p", i);
+		}
+	}
 	fputc('\n', f);
 	for (size_t at = 0; at < n; at += m->max_batch) {
 		size_t k = n - at < m->max_batch ? n - at : m->max_batch;

@@ -72,7 +72,8 @@ int nncc_progress_step(nncc_progress_t *p, const nncc_tick_t *t)
 	        p->tty ? "\r" : "", p->name, done, p->total, t->epoch, t->lr,
 	        p->loss_sum / (double)p->loss_n);
 	if (!isnan(t->val_loss))
-		fprintf(p->f, "val loss %.4f  val acc %.2f%%  ", t->val_loss, 100 * t->val_accuracy);
+		fprintf(p->f, p->regression ? "val loss %.4f  val rmse %.4g  " : "val loss %.4f  val acc %.2f%%  ",
+		        t->val_loss, p->regression ? t->val_accuracy : 100 * t->val_accuracy);
 	fprintf(p->f, "%.0f samples/s  ETA %s%s",
 	        t->train_s > 0 ? (double)t->samples / t->train_s : 0.0, eta,
 	        p->tty ? "\033[K" : "\n");
@@ -142,6 +143,26 @@ static void schedule_value(char *buf, size_t len, const nncc_schedule_t *sc, siz
 	}
 }
 
+double nncc_eval_score(const nncc_model_t *m, const nncc_eval_t *ev)
+{
+	return m->n_targets ? nncc_eval_rmse(m, ev) : ratio(ev->correct, ev->n);
+}
+
+const char *nncc_score_name(const nncc_model_t *m)
+{
+	return m->n_targets ? "rmse" : "accuracy";
+}
+
+/* "accuracy 97.30%" or "RMSE 53.2 MAE 43.1". */
+static const char *score_text(char *buf, size_t len, const nncc_model_t *m, const nncc_eval_t *ev)
+{
+	if (m->n_targets)
+		snprintf(buf, len, "RMSE %.6g, MAE %.6g", nncc_eval_rmse(m, ev), nncc_eval_mae(m, ev));
+	else
+		snprintf(buf, len, "accuracy %.2f%%", 100 * ratio(ev->correct, ev->n));
+	return buf;
+}
+
 /* The confusion matrix with a per-class accuracy column; each column as wide
  * as the largest count. */
 static void report_confusion(FILE *f, const nncc_summary_t *s, const size_t *conf)
@@ -201,9 +222,13 @@ static void report_validation(FILE *f, const nncc_summary_t *s)
 {
 	const nncc_best_t *b = &s->best;
 	char why[256];
-	fprintf(f, "val loss       %.6f (accuracy %.2f%%)\n", s->val.loss,
-	        100 * ratio(s->val.correct, s->val.n));
-	if (b->epoch)
+	char sc[96];
+	fprintf(f, "val loss       %.6f (%s)\n", s->val.loss, score_text(sc, sizeof sc, s->m, &s->val));
+	if (b->epoch && s->m->n_targets)
+		fprintf(f, "best epoch     %llu by %s: val loss %.6f, RMSE %.6g\n",
+		        (unsigned long long)b->epoch, nncc_metric_name(s->o->metric), b->loss,
+		        b->accuracy);
+	else if (b->epoch)
 		fprintf(f, "best epoch     %llu by %s: val loss %.6f, accuracy %.2f%%\n",
 		        (unsigned long long)b->epoch, nncc_metric_name(s->o->metric), b->loss,
 		        100 * b->accuracy);
@@ -269,11 +294,18 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	fprintf(f, "train time     %.3f s, %.0f samples/s", s->train_seconds, samples_per_second(s));
 	if (s->eval_seconds > 0)
 		fprintf(f, " (periodic evaluation: %.3f s more)", s->eval_seconds);
-	fprintf(f, "\ntrain loss     %.6f (accuracy %.2f%%)\n", s->train.loss,
-	        100 * ratio(s->train.correct, s->train.n));
+	char score[96];
+	fprintf(f, "\ntrain loss     %.6f (%s)\n", s->train.loss,
+	        score_text(score, sizeof score, m, &s->train));
 	if (s->n_val)
 		report_validation(f, s);
 	fprintf(f, "test loss      %.6f\n", s->test.loss);
+	if (m->n_targets) {   /* regression: no classes */
+		fprintf(f, "test RMSE      %.6g\ntest MAE       %.6g (%zu samples, %zu target%s)\n",
+		        nncc_eval_rmse(m, &s->test), nncc_eval_mae(m, &s->test), s->test.n,
+		        m->n_targets, m->n_targets == 1 ? "" : "s");
+		return;
+	}
 	fprintf(f, "test accuracy  %.2f%% (%zu/%zu)\n", 100 * ratio(s->test.correct, s->test.n),
 	        s->test.correct, s->test.n);
 	report_confusion(f, s, s->test.confusion);
@@ -313,13 +345,15 @@ static void json_validation(FILE *f, const nncc_summary_t *s)
 	fputs(", \"val_loss\": ", f);
 	json_number(f, s->n_val ? s->val.loss : NAN);
 	fputs(", \"val_accuracy\": ", f);
-	json_number(f, s->n_val ? ratio(s->val.correct, s->val.n) : NAN);
+	json_number(f, s->n_val && !s->m->n_targets ? ratio(s->val.correct, s->val.n) : NAN);
+	fputs(", \"val_rmse\": ", f);
+	json_number(f, s->n_val && s->m->n_targets ? nncc_eval_rmse(s->m, &s->val) : NAN);
 	fputs(", \"best\": ", f);
 	if (b->epoch) {
 		fprintf(f, "{\"epoch\": %llu, \"metric\": \"%s\", \"val_loss\": ",
 		        (unsigned long long)b->epoch, nncc_metric_name(o->metric));
 		json_number(f, b->loss);
-		fputs(", \"val_accuracy\": ", f);
+		fprintf(f, ", \"val_%s\": ", nncc_score_name(s->m));
 		json_number(f, b->accuracy);
 		fputc('}', f);
 	} else {
@@ -402,11 +436,20 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fputs("}, \"train_loss\": ", f);
 	json_number(f, s->train.loss);
 	fputs(", \"train_accuracy\": ", f);
-	json_number(f, ratio(s->train.correct, s->train.n));
+	json_number(f, m->n_targets ? NAN : ratio(s->train.correct, s->train.n));
 	fputs(", \"test_loss\": ", f);
 	json_number(f, s->test.loss);
 	fputs(", \"test_accuracy\": ", f);
-	json_number(f, ratio(s->test.correct, s->test.n));
+	json_number(f, m->n_targets ? NAN : ratio(s->test.correct, s->test.n));
+	/* regression's figures, null for a classifier */
+	fputs(", \"train_rmse\": ", f);
+	json_number(f, m->n_targets ? nncc_eval_rmse(m, &s->train) : NAN);
+	fputs(", \"train_mae\": ", f);
+	json_number(f, m->n_targets ? nncc_eval_mae(m, &s->train) : NAN);
+	fputs(", \"test_rmse\": ", f);
+	json_number(f, m->n_targets ? nncc_eval_rmse(m, &s->test) : NAN);
+	fputs(", \"test_mae\": ", f);
+	json_number(f, m->n_targets ? nncc_eval_mae(m, &s->test) : NAN);
 	fputs(", \"train_seconds\": ", f);
 	json_number(f, s->train_seconds);
 	fputs(", \"eval_seconds\": ", f);
@@ -418,6 +461,10 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", \"train_samples\": %zu, \"train_file_samples\": %zu, \"validation_samples\": "
 	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);
 	json_validation(f, s);
+	if (m->n_targets) {   /* regression: no classes */
+		fputs(", \"confusion\": null, \"classes\": [], \"class_accuracy\": null}\n", f);
+		return;
+	}
 	fputs(", \"confusion\": [", f);
 	for (size_t t = 0; t < K; t++) {
 		fputs(t ? ", [" : "[", f);
@@ -443,10 +490,16 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fputs("]}\n", f);
 }
 
-void nncc_log_header(FILE *f, int with_test, int with_val)
+void nncc_log_header(FILE *f, const nncc_model_t *m, int with_test, int with_val)
 {
-	fprintf(f, "iteration,epoch,lr,train_loss,%sseconds%s\n", with_test ? "test_accuracy," : "",
-	        with_val ? ",val_loss,val_accuracy" : "");
+	const char *sc = nncc_score_name(m);
+	fputs("iteration,epoch,lr,train_loss,", f);
+	if (with_test)
+		fprintf(f, "test_%s,", sc);
+	fputs("seconds", f);
+	if (with_val)
+		fprintf(f, ",val_loss,val_%s", sc);
+	fputc('\n', f);
 }
 
 /* One CSV number: x with `digits` significant digits, or nan, inf, -inf
@@ -461,19 +514,20 @@ static void log_num(FILE *f, const char *sep, int digits, double x)
 
 /* lr with 17 significant digits: the rate exactly, to replay or check a
  * schedule from the log. */
-void nncc_log_row(FILE *f, size_t iteration, double epoch, double lr, double train_loss,
-                  const double *test_accuracy, double seconds, const nncc_eval_t *val)
+void nncc_log_row(FILE *f, const nncc_model_t *m, size_t iteration, double epoch, double lr,
+                  double train_loss, const double *test_score, double seconds,
+                  const nncc_eval_t *val)
 {
 	fprintf(f, "%zu", iteration);
 	log_num(f, ",", 6, epoch);
 	log_num(f, ",", 17, lr);
 	log_num(f, ",", 9, train_loss);
-	if (test_accuracy)
-		log_num(f, ",", 6, *test_accuracy);
+	if (test_score)
+		log_num(f, ",", 6, *test_score);
 	fprintf(f, ",%.6f", seconds);
 	if (val) {
 		log_num(f, ",", 9, val->loss);
-		log_num(f, ",", 6, ratio(val->correct, val->n));
+		log_num(f, ",", 6, val->n ? nncc_eval_score(m, val) : NAN);
 	}
 	fputc('\n', f);
 }

@@ -16,14 +16,22 @@
 #include "ckd.h"
 #include "nncc.h"
 
-int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const int32_t *y,
+/* Bytes of one sample's label or targets. */
+static size_t y_bytes(const nncc_model_t *m)
+{
+	return m->n_targets ? m->n_targets * (m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float))
+	                    : sizeof(int32_t);
+}
+
+int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const void *y,
                      size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
 {
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), tile, labels, perm;
 	memset(s, 0, sizeof *s);
+	s->y_bytes = y_bytes(m);
 	if (!ckd_mul_size(&s->row_bytes, m->n_inputs, rsize) ||
 	    !ckd_mul_size(&tile, m->max_batch, s->row_bytes) ||
-	    !ckd_mul_size(&labels, m->max_batch, sizeof *s->tile_y) ||
+	    !ckd_mul_size(&labels, m->max_batch, s->y_bytes) ||
 	    !ckd_mul_size(&perm, n, sizeof *s->perm)) {
 		nncc_err_set(err, "the training stream of %zu samples overflows size_t", n);
 		return -1;
@@ -59,11 +67,11 @@ void nncc_stream_fini(nncc_stream_t *s)
 	memset(s, 0, sizeof *s);
 }
 
-const void *nncc_stream_next(nncc_stream_t *s, size_t k, const int32_t **y)
+const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 {
 	if (!s->perm && s->pos + k <= s->n) {
 		const void *x = s->x + s->pos * s->row_bytes;
-		*y = s->y + s->pos;
+		*y = s->y + s->pos * s->y_bytes;
 		s->pos += k;
 		if (s->pos == s->n) {
 			s->pos = 0;
@@ -74,7 +82,7 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const int32_t **y)
 	for (size_t i = 0; i < k; i++) {
 		size_t j = s->perm ? s->perm[s->pos] : s->pos;
 		memcpy((char *)s->tile_x + i * s->row_bytes, s->x + j * s->row_bytes, s->row_bytes);
-		s->tile_y[i] = s->y[j];
+		memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
 		if (++s->pos == s->n) {
 			s->pos = 0;
 			s->epoch++;
@@ -153,7 +161,7 @@ static void set_mask(const nncc_model_t *m, uint64_t seed, uint64_t step, size_t
  * places in the batch (those step() draws); returns the loss sum. */
 static double batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u)
 {
-	const int32_t *y;
+	const void *y;
 	const void *x;
 	double sum = 0;
 
@@ -172,7 +180,7 @@ static double batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc
 
 double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u)
 {
-	const int32_t *y;
+	const void *y;
 	const void *x;
 	double sum;
 
@@ -284,28 +292,60 @@ size_t nncc_predict(const nncc_model_t *m, size_t b)
 	return best;
 }
 
-void nncc_evaluate(const nncc_model_t *m, const void *x, const int32_t *y, size_t n,
+/* Regression: the errors of the tile just forwarded, added to ev's sums
+ * in sample order, output by output. */
+static void add_errors(const nncc_model_t *m, const void *t, size_t k, nncc_eval_t *ev)
+{
+	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
+	size_t K = m->n_outputs;
+	for (size_t j = 0; j < k * K; j++) {
+		double e = m->dtype == NNCC_F64
+		                   ? ((const double *)out)[j] - ((const double *)t)[j]
+		                   : (double)((const float *)out)[j] - (double)((const float *)t)[j];
+		double sq = e * e;   /* own statement: never fused into an FMA */
+		ev->sse += sq;
+		ev->sae += fabs(e);
+	}
+}
+
+void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
                    nncc_eval_t *ev)
 {
-	size_t K = m->n_outputs;
+	size_t K = m->n_outputs, yb = y_bytes(m);
 	size_t row = m->n_inputs * (m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
 	double sum = 0;
 
 	set_mask(m, 0, 0, 0);   /* evaluation: dropout is the identity */
 	ev->n = n;
 	ev->correct = 0;
-	if (ev->confusion)
+	ev->sse = ev->sae = 0;
+	if (ev->confusion && !m->n_targets)
 		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
 	for (size_t at = 0; at < n; at += m->max_batch) {
 		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+		const void *yk = (const char *)y + at * yb;
 		m->forward(k, (const char *)x + at * row);
-		sum += m->loss(k, y + at);
+		sum += m->loss(k, yk);
+		if (m->n_targets) {
+			add_errors(m, yk, k, ev);
+			continue;
+		}
 		for (size_t b = 0; b < k; b++) {
-			size_t best = nncc_predict(m, b), truth = (size_t)y[at + b];
+			size_t best = nncc_predict(m, b), truth = (size_t)((const int32_t *)yk)[b];
 			ev->correct += best == truth;
 			if (ev->confusion)
 				ev->confusion[truth * K + best]++;
 		}
 	}
 	ev->loss = n ? sum / (double)n : 0;
+}
+
+double nncc_eval_rmse(const nncc_model_t *m, const nncc_eval_t *ev)
+{
+	return ev->n ? sqrt(ev->sse / ((double)ev->n * (double)m->n_outputs)) : NAN;
+}
+
+double nncc_eval_mae(const nncc_model_t *m, const nncc_eval_t *ev)
+{
+	return ev->n ? ev->sae / ((double)ev->n * (double)m->n_outputs) : NAN;
 }

@@ -11,8 +11,9 @@
  *   sum_s -log {{ON}}[s][y[s]]     ({{ON}} = the softmax output, (B, {{OUT_N}}))
  * A probability that underflowed to 0 gives inf on purpose: the driver
  * reports it. */
-static double loss(size_t n, const int32_t *y)
+static double loss(size_t n, const void *labels)
 {
+	const int32_t *y = labels;
 	double sum = 0;
 
 	for (size_t s = 0; s < n; s++)

@@ -41,7 +41,7 @@ KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, int tid)
 	(void)tid;
 	for (size_t s = r0; s < r1; s++)
 		for (size_t i = 0; i < {{OUT}}; i++)
-			{{GX}}[s][i] = {{A}}[s][i] - (i == (size_t)kern_job.y[s] ? (real)1 : (real)0);
+			{{GX}}[s][i] = {{A}}[s][i] - (i == (size_t)KERN_LABEL(s) ? (real)1 : (real)0);
 }
 
 //@ section export_output

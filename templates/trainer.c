@@ -76,7 +76,7 @@ static void forward(size_t n, const void *x)
  * gradients, last layer first, and the weight gradients summed over the
  * tile into grads (assigned, or added to what is there when accumulate is
  * set: a batch larger than a tile is accumulated tile by tile). */
-static void backward(size_t n, const void *x, const int32_t *y, int accumulate)
+static void backward(size_t n, const void *x, const void *y, int accumulate)
 {
 	kern_job.n = n;
 	kern_job.x = x;
@@ -108,7 +108,7 @@ static void update(const nncc_update_t *u)
  * FMA chains{{MASK_NOTE}}.
  * Returns the tile's loss sum, computed before the update; grads is left
  * unspecified. */
-static double step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+static double step(size_t n, const void *x, const void *y, const nncc_update_t *u)
 {
 	double sum;
 
@@ -183,6 +183,7 @@ const nncc_model_t {{P}}_model = {
 	.n_state = OPT_STATE,
 	.state = {{STATE}},
 	.loss_name = {{LOSS}},
+	.n_targets = {{N_TARGETS}}, /* 0: labels; > 0: regression targets */
 	.config = {
 		.learning_rate = {{LR}},
 		.schedule = { {{SCHEDULE}} },

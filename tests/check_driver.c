@@ -295,7 +295,7 @@ static void blobm_update(const nncc_update_t *u)
 	updates++;
 }
 
-static double blobm_step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+static double blobm_step(size_t n, const void *x, const void *y, const nncc_update_t *u)
 {
 	blob_forward(n, x);
 	double l = blob_loss(n, y);

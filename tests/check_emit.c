@@ -258,7 +258,7 @@ START_TEST(test_sgd20_text)
 	size_t lines = 0;
 	for (const char *q = b.data; *q; q++)
 		lines += *q == '\n';
-	ck_assert_msg(lines <= 460, "examples/sgd20.yaml's trainer is %zu lines (aim: <= 460)", lines);
+	ck_assert_msg(lines <= 465, "examples/sgd20.yaml's trainer is %zu lines (aim: <= 465)", lines);
 	/* No absolute path of ours leaks in. */
 	char cwd[PATH_MAX];
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));

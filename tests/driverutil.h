@@ -67,8 +67,9 @@ static inline void blob_forward(size_t n, const void *xv)
 	}
 }
 
-static inline double blob_loss(size_t n, const int32_t *y)
+static inline double blob_loss(size_t n, const void *labels)
 {
+	const int32_t *y = labels;
 	double s = 0;
 	for (size_t b = 0; b < n; b++)
 		s -= log(probs[b][y[b]]);
@@ -77,9 +78,10 @@ static inline double blob_loss(size_t n, const int32_t *y)
 
 /* Per-sample sums in sample order, so a batch split into tiles gives the
  * same bits as one tile. */
-static inline void blob_backward(size_t n, const void *xv, const int32_t *y, int accumulate)
+static inline void blob_backward(size_t n, const void *xv, const void *labels, int accumulate)
 {
 	const double *x = xv;
+	const int32_t *y = labels;
 	if (!accumulate)
 		memset(grads, 0, sizeof grads);
 	for (size_t b = 0; b < n; b++) {
@@ -107,7 +109,7 @@ static inline void blob_update(const nncc_update_t *u)
 	updates++;
 }
 
-static inline double blob_step(size_t n, const void *x, const int32_t *y,
+static inline double blob_step(size_t n, const void *x, const void *y,
                                const nncc_update_t *u)
 {
 	blob_forward(n, x);
