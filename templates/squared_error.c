@@ -46,13 +46,13 @@ static double loss(size_t n, const void *labels)
  *   sum_s 1/2 sum_i ({{ON}}[s][i] - t[s][i])^2     ({{ON}}, t (B, {{OUT_N}})) */
 static double loss(size_t n, const void *targets)
 {
-	const real (*t)[N_OUTPUTS] = targets;
+	const real *t = targets;   /* t[s][i] at t[s * N_OUTPUTS + i] */
 	double sum = 0;
 
 	for (size_t s = 0; s < n; s++) {
 		double ls = 0;
 		for (size_t i = 0; i < N_OUTPUTS; i++) {
-			double e = (double){{O}}[s][i] - (double)t[s][i];
+			double e = (double){{O}}[s][i] - (double)t[s * N_OUTPUTS + i];
 			ls += e * e;
 		}
 		sum += 0.5 * ls;

@@ -202,6 +202,30 @@ START_TEST(bad_rows_and_files)
 }
 END_TEST
 
+/* Regression: target columns by name or index, read as numbers, no labels;
+ * a bad target is an error like a bad feature. */
+START_TEST(regression_targets)
+{
+	static const char *const tg[] = {"y2", "1"};
+	nncc_csv_spec_t sp = {.delimiter = ',', .header = 1, .n_targets = 2, .targets = tg};
+	nncc_dataset_t ds;
+	load(&ds, "a,y1,b,y2\n1,10,2,-1e2\n3,20,4,0.5\n", &sp, 2, NULL, 0);
+	ck_assert_uint_eq(ds.n, 2);
+	ck_assert_uint_eq(ds.n_targets, 2);
+	ck_assert_ptr_null(ds.labels);
+	ck_assert(ds.values[0] == 1 && ds.values[1] == 2 && ds.values[2] == 3 && ds.values[3] == 4);
+	ck_assert(ds.targets[0] == -100 && ds.targets[1] == 10 && ds.targets[2] == 0.5 &&
+	          ds.targets[3] == 20);
+	nncc_dataset_fini(&ds);
+	load_fails("a,y1,b,y2\n1,10,2,x\n", &sp, 2, NULL, 0,
+	           ":2:8: column 4 ('y2'): 'x' is not a number");
+	load_fails("a,y1,b\n1,10,2\n", &sp, 2, NULL, 0, ":1:1: targets: 'y2' is not a column");
+	load_fails("a,y1,b,y2\n1,10,2,3\n", &sp, 3, NULL, 0,
+	           ":1:1: 4 columns give 2 features (2 targets, 0 ignored), but the network takes 3 "
+	           "inputs");
+}
+END_TEST
+
 /* Predict's loader: with or without the label column, labels unread. */
 START_TEST(inputs_without_labels)
 {
@@ -236,6 +260,7 @@ static Suite *csv_suite(void)
 	tcase_add_test(tc, bad_cells);
 	tcase_add_test(tc, bad_rows_and_files);
 	tcase_add_test(tc, inputs_without_labels);
+	tcase_add_test(tc, regression_targets);
 	suite_add_tcase(s, tc);
 	return s;
 }

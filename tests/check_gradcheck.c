@@ -4,7 +4,8 @@
  * networks (each activation, depth 1 to 4 hidden layers), the gradient the
  * generated backward() computes must match a central difference of the
  * generated loss() itself, under each loss (cross-entropy after softmax,
- * squared error on a sigmoid or linear output).  With one sample, each
+ * squared error on a sigmoid or linear output, against one-hot labels or,
+ * for a regression, real targets).  With one sample, each
  * dense layer's DELTA must match the central difference with respect to its
  * bias.  Dropout layers are checked with a fixed mask: every pass draws the
  * masks of one training key (MASK_SEED, MASK_STEP), so the loss is a smooth
@@ -35,7 +36,14 @@ typedef struct GcNet {
 	const char *layers;      /* YAML layer list (dense layers) */
 	size_t inputs;
 	const char *loss;        /* NULL: softmax appended, cross_entropy */
+	const char *targets;     /* regression: the YAML's data.targets, else NULL */
 } GcNet;
+
+/* A tile's labels, or its targets for a regression. */
+typedef union GcY {
+	int32_t label[N_SAMPLES];
+	double target[N_SAMPLES * 16];
+} GcY;
 
 #define DENSE(u, a) "  - type: dense\n    units: " #u "\n    activation: " a "\n"
 #define DROPOUT(r) "  - type: dropout\n    rate: " #r "\n"
@@ -43,17 +51,20 @@ typedef struct GcNet {
 #define MASK_STEP 3
 
 static const GcNet nets[] = {
-	{"gc_sigmoid", DENSE(5, "sigmoid") DENSE(3, "linear"), 4, NULL},
-	{"gc_tanh", DENSE(4, "tanh") DENSE(3, "tanh") DENSE(2, "linear"), 3, NULL},
-	{"gc_relu", DENSE(6, "relu") DENSE(3, "relu") DENSE(3, "linear"), 5, NULL},
-	{"gc_linear", DENSE(3, "linear") DENSE(4, "sigmoid"), 2, NULL},
+	{"gc_sigmoid", DENSE(5, "sigmoid") DENSE(3, "linear"), 4, NULL, NULL},
+	{"gc_tanh", DENSE(4, "tanh") DENSE(3, "tanh") DENSE(2, "linear"), 3, NULL, NULL},
+	{"gc_relu", DENSE(6, "relu") DENSE(3, "relu") DENSE(3, "linear"), 5, NULL, NULL},
+	{"gc_linear", DENSE(3, "linear") DENSE(4, "sigmoid"), 2, NULL, NULL},
 	{"gc_deep", DENSE(3, "sigmoid") DENSE(4, "tanh") DENSE(3, "relu") DENSE(4, "linear")
-	                DENSE(3, "tanh"), 3, NULL},
-	{"gc_softmax_only", DENSE(4, "linear"), 7, NULL},
-	{"gc_squared_sigmoid", DENSE(5, "tanh") DENSE(3, "sigmoid"), 4, "squared_error"},
-	{"gc_squared_linear", DENSE(4, "relu") DENSE(3, "linear"), 3, "squared_error"},
+	                DENSE(3, "tanh"), 3, NULL, NULL},
+	{"gc_softmax_only", DENSE(4, "linear"), 7, NULL, NULL},
+	{"gc_squared_sigmoid", DENSE(5, "tanh") DENSE(3, "sigmoid"), 4, "squared_error", NULL},
+	{"gc_squared_linear", DENSE(4, "relu") DENSE(3, "linear"), 3, "squared_error", NULL},
+	{"gc_regression", DENSE(5, "tanh") DENSE(2, "linear"), 4, "squared_error", "[t1, t2]"},
+	{"gc_regression_deep", DENSE(4, "sigmoid") DENSE(3, "relu") DENSE(1, "linear"), 3,
+	 "squared_error", "t"},
 	{"gc_dropout", DROPOUT(0.25) DENSE(7, "tanh") DROPOUT(0.5) DENSE(5, "sigmoid")
-	                   DROPOUT(0.25) DENSE(3, "linear"), 9, NULL},
+	                   DROPOUT(0.25) DENSE(3, "linear"), 9, NULL, NULL},
 };
 #define N_NETS (sizeof nets / sizeof nets[0])
 
@@ -74,17 +85,20 @@ static const nncc_model_t *load(const GcNet *g, void **handle)
 	return m;
 }
 
-/* Deterministic data: x[b][j] = cos(1.3 (b IN + j) + 0.2), y[b] = (2b+1) % OUT. */
-static void data(const nncc_model_t *m, double *x, int32_t *y, size_t n)
+/* Deterministic data: x[b][j] = cos(1.3 (b IN + j) + 0.2), y[b] = (2b+1) % OUT,
+ * or for a regression t[b][i] = 2 sin(0.7 (b OUT + i)) - 0.5. */
+static void data(const nncc_model_t *m, double *x, GcY *y, size_t n)
 {
 	for (size_t k = 0; k < n * m->n_inputs; k++)
 		x[k] = cos(1.3 * (double)k + 0.2);
-	for (size_t b = 0; b < n; b++)
-		y[b] = (int32_t)((2 * b + 1) % m->n_outputs);
+	for (size_t b = 0; b < n && !m->n_targets; b++)
+		y->label[b] = (int32_t)((2 * b + 1) % m->n_outputs);
+	for (size_t k = 0; k < n * m->n_targets; k++)
+		y->target[k] = 2 * sin(0.7 * (double)k) - 0.5;
 }
 
 /* Mean loss of the generated model at its current parameters. */
-static double mean_loss(const nncc_model_t *m, size_t n, const double *x, const int32_t *y)
+static double mean_loss(const nncc_model_t *m, size_t n, const double *x, const void *y)
 {
 	m->forward(n, x);
 	return m->loss(n, y) / (double)n;
@@ -96,7 +110,7 @@ static double *P(const nncc_model_t *m)
 }
 
 /* Central difference of the mean loss with respect to parameter p. */
-static double fd(const nncc_model_t *m, size_t p, size_t n, const double *x, const int32_t *y)
+static double fd(const nncc_model_t *m, size_t p, size_t n, const double *x, const void *y)
 {
 	double keep = P(m)[p];
 	P(m)[p] = keep + FD_H;
@@ -120,10 +134,12 @@ START_TEST(test_params)
 	void *handle;
 	const nncc_model_t *m = load(g, &handle);
 	double x[N_SAMPLES * 16];
-	int32_t y[N_SAMPLES];
+	GcY yy, *y = &yy;
 	size_t n = N_SAMPLES <= m->max_batch ? N_SAMPLES : m->max_batch;
 
 	ck_assert_uint_le(m->n_inputs, 16);
+	ck_assert_uint_le(m->n_outputs, 16);
+	ck_assert_uint_eq(m->n_targets, g->targets ? m->n_outputs : 0);
 	data(m, x, y, n);
 	set_weights(m);
 	m->forward(n, x);
@@ -164,7 +180,7 @@ START_TEST(test_deltas)
 	void *handle;
 	const nncc_model_t *m = load(g, &handle);
 	double x[16];
-	int32_t y[1];
+	GcY yy, *y = &yy;
 
 	data(m, x, y, 1);
 	set_weights(m);
@@ -202,11 +218,11 @@ START_TEST(test_dropout_mask)
 	void *handle;
 	const nncc_model_t *m = load(g, &handle);
 	double x[N_SAMPLES * 16];
-	int32_t y[N_SAMPLES];
+	GcY y;
 	size_t dropped = 0, kept = 0, width = m->layers[0].out;
 
 	ck_assert_str_eq(m->layers[0].kind, "dropout");
-	data(m, x, y, N_SAMPLES);
+	data(m, x, &y, N_SAMPLES);
 	set_weights(m);
 	m->forward(N_SAMPLES, x);
 	const double *a = m->tensor(NNCC_T_ACT, 0);
@@ -239,10 +255,12 @@ static void build(void)
 		snprintf(text, len,
 		         "network: %s\ninput: %zu\ndtype: float64\nlayers:\n%s%s"
 		         "loss: %s\ntraining:\n  learning_rate: 0.1\n  batch_size: %d\n"
-		         "  iterations: 1\n",
+		         "  iterations: 1\n%s%s%s",
 		         nets[i].id, nets[i].inputs, nets[i].layers,
 		         nets[i].loss ? "" : "  - type: softmax\n",
-		         nets[i].loss ? nets[i].loss : "cross_entropy", N_SAMPLES);
+		         nets[i].loss ? nets[i].loss : "cross_entropy", N_SAMPLES,
+		         nets[i].targets ? "data: {format: csv, train: a.csv, test: b.csv, targets: " : "",
+		         nets[i].targets ? nets[i].targets : "", nets[i].targets ? "}\n" : "");
 		if (tu_write_text(path, text) != 0)
 			abort();
 		free(text);

@@ -93,7 +93,7 @@ static const char *const layer_names[] = {"hidden", "out", "h_1", "X", "_x", "fo
 
 /* The init schemes' words (nncc_init_name), NNCC_INITS' values 1.. */
 #define N_INITS 6
-#define N_NORMS 3
+#define N_NORMS 4
 
 /* One generated network. */
 typedef struct Net {
@@ -101,6 +101,8 @@ typedef struct Net {
 	char yaml[YAML_MAX];
 	char desc[256];
 	int f64, norm;            /* its dtype, the normalisation its weight file carries */
+	int csv, regression;      /* format csv; targets (a regression) */
+	size_t n_classes;         /* class names in its weight file (0: none) */
 	size_t sizes[MAX_DENSE + 1];
 	size_t n_dense;
 	unsigned acts, opt, loss, init; /* what it covers, as bits */
@@ -303,21 +305,50 @@ static void net_generate(Gen *g, size_t k, Net *n)
 			put(&t, ", biases: %s", coin(g, 50) ? "zero" : "drawn");
 		put(&t, " }\n");
 	}
+	bool val_accuracy = false;
 	if (coin(g, 20)) {
 		put(&t, "  validation: %s\n", coin(g, 50) ? "100" : "0.1");
-		if (coin(g, 50))
+		if (coin(g, 50)) {
+			val_accuracy = coin(g, 50);
 			put(&t, "  early_stopping: { patience: 3, metric: %s }\n",
-			    coin(g, 50) ? "val_loss" : "val_accuracy");
+			    val_accuracy ? "val_accuracy" : "val_loss");
+		}
 	}
 	if (coin(g, 20))
 		put(&t, "  threads: %zu\n", nncc_rng_below(r, 5));
 	n->norm = (int)deal(&g->norm, r);  /* N_NORMS: left out (standardize) */
-	if (n->norm < N_NORMS)
+	n->csv = coin(g, 30);
+	if (n->csv) {   /* CSV files: a regression, or class names, or labels 0..K-1 */
+		size_t K = n->sizes[nd];
+		put(&t, "data: { format: csv, train: a.csv, test: b.csv");
+		if (!softmax && !val_accuracy && coin(g, 60)) {
+			n->regression = 1;
+			put(&t, ", targets: [");
+			for (size_t i = 0; i < K; i++)
+				put(&t, "%st%zu", i ? ", " : "", i);
+			put(&t, "]");
+		} else if (coin(g, 50)) {
+			n->n_classes = K;
+			put(&t, ", classes: [");
+			for (size_t i = 0; i < K; i++)
+				put(&t, "%s\"c%zu\"", i ? ", " : "", i);
+			put(&t, "]");
+		}
+		if (coin(g, 30))
+			put(&t, ", delimiter: tab, header: false, skip_rows: 2, ignore: [0, -2]");
+		if (n->norm < N_NORMS)
+			put(&t, ", normalize: %s", nncc_norm_name(n->norm));
+		else
+			n->norm = NNCC_NORM_STANDARDIZE_FEATURES;
+		put(&t, " }\n");
+	} else if (n->norm < N_NORMS) {
 		put(&t, "data: { normalize: %s }\n", nncc_norm_name(n->norm));
-	else
+	} else {
 		n->norm = NNCC_NORM_STANDARDIZE;
-	snprintf(n->desc + desc, sizeof n->desc - (size_t)desc, ", %s, %s, %s, %s", loss->name,
-	         opt->name, n->f64 ? "float64" : "float32", nncc_norm_name(n->norm));
+	}
+	snprintf(n->desc + desc, sizeof n->desc - (size_t)desc, ", %s, %s, %s, %s%s", loss->name,
+	         opt->name, n->f64 ? "float64" : "float32", nncc_norm_name(n->norm),
+	         n->regression ? ", regression" : n->n_classes ? ", class names" : "");
 }
 
 static uint64_t env_u64(const char *name, uint64_t def)
@@ -378,12 +409,32 @@ static void write_weights(const Net *n, const char *yaml, const char *path)
 	st.kind = n->norm;
 	st.dim = m->inputs;
 	st.std = 1;
-	if (n->norm == NNCC_NORM_STANDARDIZE) {
+	if (n->norm == NNCC_NORM_STANDARDIZE || n->norm == NNCC_NORM_STANDARDIZE_FEATURES) {
 		st.mean = malloc(m->inputs * sizeof *st.mean);
 		ck_assert_ptr_nonnull(st.mean);
 		for (size_t j = 0; j < m->inputs; j++)
 			st.mean[j] = j % 7 == 3 ? 0 : 100 + 60 * sin((double)j * 0.37);
 		st.std = 77.7123456789;
+	}
+	if (n->norm == NNCC_NORM_STANDARDIZE_FEATURES) {
+		st.std = 1;
+		st.stds = malloc(m->inputs * sizeof *st.stds);
+		ck_assert_ptr_nonnull(st.stds);
+		for (size_t j = 0; j < m->inputs; j++)
+			st.stds[j] = j % 5 == 1 ? 1 : 0.001 + 40 * fabs(cos((double)j * 0.61));
+	}
+	if (n->n_classes) {   /* names a C string must escape */
+		static const char *const odd[] = {"plain", "with \"quotes\"", "back\\slash",
+		                                  "*/ comment end", "tab\there", "ünïcode"};
+		st.n_classes = n->n_classes;
+		st.class_names = calloc(n->n_classes, sizeof *st.class_names);
+		ck_assert_ptr_nonnull(st.class_names);
+		for (size_t k = 0; k < n->n_classes; k++) {
+			char name[64];
+			snprintf(name, sizeof name, "%s %zu", odd[k % 6], k);
+			st.class_names[k] = strdup(name);
+			ck_assert_ptr_nonnull(st.class_names[k]);
+		}
 	}
 	ctx_weights_save(&ctx, m, params, &st, n->f64 ? NAN : 0.8125, path);
 	nncc_norm_fini(&st);
