@@ -47,8 +47,46 @@ run() {
 }
 
 pct() { awk -v a="$1" 'BEGIN { printf "%.2f%%", a * 100 }'; }
+
+# tab ID: examples/tabular/ID.yaml over seeds 1-3 -> a row of $tabular:
+# mean (range) of the test accuracy, or of the RMSE and MAE (regression).
+tabular=""
+tab() {
+	id=$1 yaml=examples/tabular/$1.yaml
+	[ -f "data/sklearn/$id-train.csv" ] || { echo "results: no data/sklearn ($id): run 'make data'" >&2; return 0; }
+	"$B/nncc" "$yaml" -o "$out/tab-$id.c"
+	# shellcheck disable=SC2046
+	"$CC" -O2 -march=native "$out/tab-$id.c" $("$B/nncc" --cflags) $("$B/nncc" --libs) -o "$out/tab-$id"
+	vals=""
+	for seed in 1 2 3; do
+		"$out/tab-$id" --seed "$seed" --json --quiet | tail -n 1 >"$out/tab-$id-$seed.json"
+		f=$out/tab-$id-$seed.json
+		if grep -q '"test_rmse": [0-9]' "$f"; then
+			vals="$vals $(json test_rmse "$f"):$(json test_mae "$f")"
+		else
+			vals="$vals $(json test_accuracy "$f")"
+		fi
+	done
+	net=$(sed -n 's/^input: *\([0-9]*\).*/\1/p' "$yaml")
+	net="$net$(sed -n 's/.*type: dense, units: \([0-9]*\), activation: \([a-z]*\).*/ -> \1 \2/p' "$yaml" | tr -d '\n') "
+	row=$(echo "$vals" | awk -v id="$id" -v net="$net" '{
+		for (i = 1; i <= NF; i++) { split($i, p, ":"); a[i] = p[1]; b[i] = p[2] }
+		lo = hi = a[1]; s = 0; sb = 0
+		for (i = 1; i <= NF; i++) { s += a[i]; sb += b[i]; if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+		if (b[1] == "")
+			printf "| %s | `examples/tabular/%s.yaml` | %s| %.2f%% (%.2f-%.2f%%) | - |\n", id, id, net, s / NF * 100, lo * 100, hi * 100
+		else
+			printf "| %s | `examples/tabular/%s.yaml` | %s| RMSE %.2f (%.2f-%.2f) | %.2f |\n", id, id, net, s / NF, lo, hi, sb / NF
+	}')
+	tabular="$tabular$row
+"
+	echo "  tabular $id: $vals" >&2
+}
 num() { awk -v a="$1" -v f="$2" 'BEGIN { printf f, a }'; }
 
+for id in iris wine breast-cancer digits diabetes; do
+	tab "$id"
+done
 run softmax examples/softmax.yaml float32 standardize plot
 run softmax-f64 examples/softmax.yaml float64 standardize
 run sigmoid50 examples/sigmoid50-fullbatch.yaml float32 standardize plot
@@ -175,6 +213,17 @@ row() { # ID EXAMPLE REFERENCE NORM
 	# run by hand: scikit-learn is not a dependency of nncc).
 	if [ -f docs/results-sklearn.md ]; then
 		cat docs/results-sklearn.md
+		echo
+	fi
+	if [ -n "$tabular" ]; then
+		echo "### nncc on the same files"
+		echo
+		echo "The examples in \`examples/tabular/\` (CSV input, \`standardize\` = each feature"
+		echo "its own mean and std), float32, seeds 1, 2, 3: mean (range)."
+		echo
+		echo "| Data set | Example | Network | Test accuracy or RMSE | Test MAE |"
+		echo "|---|---|---|---|---|"
+		printf '%s' "$tabular"
 		echo
 	fi
 	echo "## Training curves"
