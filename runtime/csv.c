@@ -540,39 +540,71 @@ static int feed(Loader *L, struct csv_parser *p, const unsigned char *buf, size_
 	return L->failed ? -1 : 0;
 }
 
-static int read_file(Loader *L, nncc_rfile_t *f)
-{
+/* The file being read: libcsv's parser fed from a chunk buffer. */
+typedef struct Reader {
+	Loader *L;
+	nncc_rfile_t *f;
 	struct csv_parser p;
-	unsigned char *buf = malloc(CSV_CHUNK), special[256] = {0};
-	size_t skip = L->spec->skip_rows;
-	long long got;
-	int rc = -1;
+	int p_ready, eof;
+	unsigned char *buf, special[256];
+	size_t skip;              /* lines still to skip */
+} Reader;
 
-	if (!buf || csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) {
-		free(buf);
+static void reader_close(Reader *R)
+{
+	if (R->p_ready)
+		csv_free(&R->p);
+	free(R->buf);
+	nncc_rfile_close(R->f);
+	memset(R, 0, sizeof *R);
+}
+
+static int reader_open(Reader *R, Loader *L, const char *path)
+{
+	memset(R, 0, sizeof *R);
+	R->L = L;
+	if (nncc_rfile_open(&R->f, path, L->err))
+		return -1;
+	L->path = nncc_rfile_path(R->f);
+	if (!(R->buf = malloc(CSV_CHUNK)) ||
+	    csv_init(&R->p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) {
 		fail_oom(L);
+		reader_close(R);
 		return -1;
 	}
-	csv_set_delim(&p, (unsigned char)L->spec->delimiter);
-	csv_set_space_func(&p, L->spec->delimiter == '\t' ? is_space_tab
-	                       : L->spec->delimiter == ' ' ? is_space_none : is_space_comma);
-	special[(unsigned char)L->spec->delimiter] = special['\n'] = special['\r'] = 1;
+	R->p_ready = 1;
+	csv_set_delim(&R->p, (unsigned char)L->spec->delimiter);
+	csv_set_space_func(&R->p, L->spec->delimiter == '\t' ? is_space_tab
+	                          : L->spec->delimiter == ' ' ? is_space_none : is_space_comma);
+	R->special[(unsigned char)L->spec->delimiter] = R->special['\n'] = R->special['\r'] = 1;
+	R->skip = L->spec->skip_rows;
 	L->line = 1;
 	L->next = (Pos){1, 1};
-	while ((got = nncc_rfile_read(f, buf, CSV_CHUNK, L->err)) > 0)
-		if (feed(L, &p, buf, (size_t)got, &skip, special))
-			goto done;
-	if (got < 0) {
-		L->failed = 1;
-		goto done;
+	return 0;
+}
+
+/* Reads on until the loader holds `want` rows or the file ends. */
+static int reader_fill(Reader *R, size_t want)
+{
+	Loader *L = R->L;
+	long long got;
+
+	while (!R->eof && L->n < want) {
+		got = nncc_rfile_read(R->f, R->buf, CSV_CHUNK, L->err);
+		if (got < 0) {
+			L->failed = 1;
+			return -1;
+		}
+		if (got > 0) {
+			if (feed(L, &R->p, R->buf, (size_t)got, &R->skip, R->special))
+				return -1;
+			continue;
+		}
+		R->eof = 1;
+		if (csv_fini(&R->p, on_field, on_row, L) && !L->failed)
+			fail_at(L, L->next, "the file ends inside a quoted field (a quote is not closed)");
 	}
-	if (csv_fini(&p, on_field, on_row, L) && !L->failed)
-		fail_at(L, L->next, "the file ends inside a quoted field (a quote is not closed)");
-	rc = L->failed ? -1 : 0;
-done:
-	csv_free(&p);
-	free(buf);
-	return rc;
+	return L->failed ? -1 : 0;
 }
 
 /* ---- Labels */
@@ -650,12 +682,33 @@ oom:
 	return -1;
 }
 
-static int csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
-                    size_t dim, const char *const *classes, size_t n_classes, int need_label,
-                    nncc_err_t *err)
+/* What a loader owns. */
+static void loader_fini(Loader *L)
 {
-	Loader L = {.spec = spec, .path = path, .dim = dim, .need_label = need_label, .err = err};
-	nncc_rfile_t *f = NULL;
+	free(L->given_order);
+	free(L->row_text);
+	free(L->fields);
+	if (L->names)
+		for (size_t c = 0; c < L->n_columns; c++)
+			free(L->names[c]);
+	free(L->names);
+	free(L->role);
+	free(L->values);
+	free(L->targets);
+	free(L->target_col);
+	if (L->label_text)
+		for (size_t i = 0; i < L->n; i++)
+			free(L->label_text[i]);
+	free(L->label_text);
+	free(L->labels);
+	free(L->label_at);
+}
+
+int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
+                  size_t dim, const char *const *classes, size_t n_classes, nncc_err_t *err)
+{
+	Loader L = {.spec = spec, .path = path, .dim = dim, .need_label = 1, .err = err};
+	Reader R = {0};
 	int rc = -1;
 
 	memset(ds, 0, sizeof *ds);
@@ -671,18 +724,15 @@ static int csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t 
 		sort_names = classes;
 		qsort(L.given_order, n_classes, sizeof *L.given_order, by_name);
 	}
-	if (nncc_rfile_open(&f, path, err))
-		goto done;
-	L.path = nncc_rfile_path(f);
-	if (read_file(&L, f))
+	if (reader_open(&R, &L, path) || reader_fill(&R, SIZE_MAX))
 		goto done;
 	if (L.n == 0) {
 		fail_at(&L, (Pos){0, 0}, "no data rows%s", L.n_columns ? "" : " (the file is empty)");
 		goto done;
 	}
-	if (need_label && !spec->n_targets && !L.classes && label_classes(&L, ds))
+	if (!spec->n_targets && !L.classes && label_classes(&L, ds))
 		goto done;
-	if (need_label && L.classes) {
+	if (L.classes) {
 		if (!(ds->class_names = calloc(n_classes, sizeof *ds->class_names)))
 			goto oom;
 		ds->n_classes = n_classes;
@@ -696,7 +746,7 @@ static int csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t 
 	ds->cols = dim;
 	ds->values = L.values;
 	L.values = NULL;
-	if (need_label && spec->n_targets) {   /* regression: targets, no labels */
+	if (spec->n_targets) {   /* regression: targets, no labels */
 		ds->targets = L.targets;
 		ds->n_targets = spec->n_targets;
 		L.targets = NULL;
@@ -711,37 +761,71 @@ oom:
 done:
 	if (rc)
 		nncc_dataset_fini(ds);
-	nncc_rfile_close(f);
-	free(L.given_order);
-	free(L.row_text);
-	free(L.fields);
-	if (L.names)
-		for (size_t c = 0; c < L.n_columns; c++)
-			free(L.names[c]);
-	free(L.names);
-	free(L.role);
-	free(L.values);
-	free(L.targets);
-	free(L.target_col);
-	if (L.label_text)
-		for (size_t i = 0; i < L.n; i++)
-			free(L.label_text[i]);
-	free(L.label_text);
-	free(L.labels);
-	free(L.label_at);
+	reader_close(&R);
+	loader_fini(&L);
 	return rc;
 }
 
-int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
-                  size_t dim, const char *const *classes, size_t n_classes, nncc_err_t *err)
+
+/* ---- Streaming (predict mode): the features of a file whose label column
+ * may be absent, a few rows at a time. */
+
+struct nncc_csv_in {
+	Loader L;
+	Reader R;
+	size_t handed;            /* rows returned so far */
+};
+
+int nncc_csv_open(nncc_csv_in_t **out, const char *path, const nncc_csv_spec_t *spec,
+                  size_t dim, nncc_err_t *err)
 {
-	return csv_load(ds, path, spec, dim, classes, n_classes, 1, err);
+	nncc_csv_in_t *in = calloc(1, sizeof *in);
+	*out = NULL;
+	if (!in) {
+		nncc_err_set(err, "%s: out of memory", path);
+		return -1;
+	}
+	in->L = (Loader){.spec = spec, .path = path, .dim = dim, .need_label = 0, .err = err};
+	if (reader_open(&in->R, &in->L, path)) {
+		loader_fini(&in->L);
+		free(in);
+		return -1;
+	}
+	*out = in;
+	return 0;
 }
 
-int nncc_csv_load_inputs(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
-                         size_t dim, nncc_err_t *err)
+int nncc_csv_read(nncc_csv_in_t *in, double *values, size_t k, size_t *got, nncc_err_t *err)
 {
-	return csv_load(ds, path, spec, dim, NULL, 0, 0, err);
+	Loader *L = &in->L;
+	size_t m, dim = L->dim;
+
+	L->err = err;
+	*got = 0;
+	if (reader_fill(&in->R, k))
+		return -1;
+	m = L->n < k ? L->n : k;
+	if (m == 0 && in->handed == 0) {
+		fail_at(L, (Pos){0, 0}, "no data rows%s", L->n_columns ? "" : " (the file is empty)");
+		return -1;
+	}
+	if (m) {
+		memcpy(values, L->values, m * dim * sizeof *values);
+		memmove(L->values, L->values + m * dim, (L->n - m) * dim * sizeof *values);
+	}
+	L->n -= m;   /* (the rows' labels are not read in this mode) */
+	in->handed += m;
+	*got = m;
+	return 0;
+}
+
+void nncc_csv_close(nncc_csv_in_t *in)
+{
+	if (!in)
+		return;
+	reader_close(&in->R);
+	loader_fini(&in->L);
+	free(in);
 }
 
 void nncc_csv_write_field(FILE *f, const char *s)

@@ -49,12 +49,16 @@ long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *er
 const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
 void nncc_rfile_close(nncc_rfile_t *r);
 
-/* ---- csv.c: predict mode's input: the features of a CSV file whose
- * label column may be absent (labels, when there, are not read: -1); and
- * one field written as RFC 4180 wants it (quoted when it holds a comma, a
- * quote or a line break). */
-int nncc_csv_load_inputs(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
-                         size_t dim, nncc_err_t *err);
+/* ---- csv.c: predict mode's input, streamed: the features of a CSV file
+ * whose label (or target) columns may be absent (when there, they are not
+ * read).  nncc_csv_read gives up to k rows of dim doubles, *got = 0 at the
+ * end (a file without rows is an error).  And one field written as RFC 4180
+ * wants it (quoted when it holds a comma, a quote or a line break). */
+typedef struct nncc_csv_in nncc_csv_in_t;
+int nncc_csv_open(nncc_csv_in_t **in, const char *path, const nncc_csv_spec_t *spec,
+                  size_t dim, nncc_err_t *err);
+int nncc_csv_read(nncc_csv_in_t *in, double *values, size_t k, size_t *got, nncc_err_t *err);
+void nncc_csv_close(nncc_csv_in_t *in);
 void nncc_csv_write_field(FILE *f, const char *s);
 
 /* ---- driver.c */

@@ -15,9 +15,8 @@
  *                                    YAML's target columns)
  *
  * sample counts from 0, class is the argmax (ties to the lowest, as in
- * evaluation).  Images are read and the rows written one tile of max_batch
- * images at a time, so memory does not grow with the file; a CSV file is
- * read whole first (its features are doubles).  OUT
+ * evaluation).  Samples are read and the rows written one tile of
+ * max_batch samples at a time, so memory does not grow with the file.  OUT
  * is written atomically (a temporary file in its directory, renamed when
  * every row is written); a failure leaves no OUT and an existing one as it
  * was.  Without --output (or with "-") the rows go to standard output; an
@@ -72,7 +71,8 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 	nncc_outfile_t out = {0};   /* unused for stdout */
 	FILE *f = stdout;
 	uint8_t *pixels = NULL;
-	nncc_dataset_t csv = {0};
+	nncc_csv_in_t *csv = NULL;
+	double *values = NULL;
 	int is_csv = m->config.format == NNCC_FORMAT_CSV;
 	void *x = NULL;
 	size_t n, rows, cols, rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
@@ -105,9 +105,9 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 		goto done;
 	}
 	if (is_csv) {
-		if (nncc_csv_load_inputs(&csv, o->predict, &m->config.csv, m->n_inputs, &err))
+		if (nncc_csv_open(&csv, o->predict, &m->config.csv, m->n_inputs, &err))
 			goto done;
-		n = csv.n;
+		n = SIZE_MAX;   /* unknown until the end */
 	} else if (nncc_images_open(&in, o->predict, &n, &rows, &cols, &err)) {
 		goto done;
 	}
@@ -118,8 +118,9 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 		goto done;
 	}
 	pixels = malloc(m->max_batch * m->n_inputs);
+	values = malloc(m->max_batch * m->n_inputs * sizeof *values);
 	x = malloc(m->max_batch * m->n_inputs * rsize);
-	if (!pixels || !x) {
+	if (!pixels || !values || !x) {
 		nncc_err_set(&err, "out of memory for a tile of %zu images", m->max_batch);
 		goto done;
 	}
@@ -145,17 +146,27 @@ int nncc_predict_main(const nncc_model_t *m, const nncc_opts_t *o)
 		}
 	}
 	fputc('\n', f);
-	for (size_t at = 0; at < n; at += m->max_batch) {
-		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+	for (size_t at = 0, k; at < n; at += k) {
+		k = n - at < m->max_batch ? n - at : m->max_batch;
 		if (nncc_signal_pending()) {   /* Ctrl-C: stop, and leave no OUT */
 			int sig = nncc_signal_pending();
-			nncc_err_set(&err, "interrupted by %s after %zu of %zu images: nothing written",
-			             nncc_signal_name(sig), at, n);
+			if (is_csv)
+				nncc_err_set(&err, "interrupted by %s after %zu samples: nothing written",
+				             nncc_signal_name(sig), at);
+			else
+				nncc_err_set(&err, "interrupted by %s after %zu of %zu images: nothing written",
+				             nncc_signal_name(sig), at, n);
 			status = nncc_signal_status(sig);
 			goto done;
 		}
 		if (is_csv) {
-			nncc_norm_apply_values(&norm, m->dtype, x, csv.values + at * m->n_inputs, k);
+			if (nncc_csv_read(csv, values, k, &k, &err))
+				goto done;
+			if (k == 0) {   /* the end of the file */
+				n = at;
+				break;
+			}
+			nncc_norm_apply_values(&norm, m->dtype, x, values, k);
 		} else {
 			if (nncc_images_read(in, pixels, k, &err))
 				goto done;
@@ -177,7 +188,8 @@ done:
 	if (!ok)
 		nncc_outfile_abort(&out);
 	nncc_images_close(in);
-	nncc_dataset_fini(&csv);
+	nncc_csv_close(csv);
+	free(values);
 	nncc_norm_fini(&norm);
 	free(pixels);
 	free(x);

@@ -226,22 +226,44 @@ START_TEST(regression_targets)
 }
 END_TEST
 
-/* Predict's loader: with or without the label column, labels unread. */
-START_TEST(inputs_without_labels)
+/* Predict's reader: with or without the label column (labels unread), a
+ * few rows at a time, the same numbers as a whole load; no rows is an
+ * error. */
+START_TEST(inputs_streamed)
 {
 	nncc_err_t err = {{0}};
-	nncc_dataset_t ds;
-	char *p = file("p.csv", "a,b\n1,2\n3,4\n");
-	ck_assert_msg(nncc_csv_load_inputs(&ds, p, &comma, 2, &err) == 0, "%s", err.msg);
-	ck_assert_uint_eq(ds.n, 2);
-	ck_assert(ds.values[3] == 4);
-	nncc_dataset_fini(&ds);
+	nncc_csv_in_t *in;
+	double v[3 * 2];
+	size_t got, total = 0;
+	char *p = file("p.csv", "a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n");
+	ck_assert_msg(nncc_csv_open(&in, p, &comma, 2, &err) == 0, "%s", err.msg);
+	for (int call = 0; call < 3; call++) {
+		ck_assert_msg(nncc_csv_read(in, v, 3, &got, &err) == 0, "%s", err.msg);
+		ck_assert_uint_eq(got, call == 0 ? 3 : call == 1 ? 2 : 0);
+		for (size_t i = 0; i < got * 2; i++)
+			ck_assert(v[i] == (double)(total * 2 + i + 1));
+		total += got;
+	}
+	nncc_csv_close(in);
 	free(p);
 	p = file("p.csv", "a,b,y\n1,2,unseen\n");
-	ck_assert_msg(nncc_csv_load_inputs(&ds, p, &comma, 2, &err) == 0, "%s", err.msg);
-	ck_assert(ds.values[0] == 1 && ds.values[1] == 2);
-	ck_assert_ptr_null(ds.class_names);
-	nncc_dataset_fini(&ds);
+	ck_assert_msg(nncc_csv_open(&in, p, &comma, 2, &err) == 0, "%s", err.msg);
+	ck_assert_msg(nncc_csv_read(in, v, 3, &got, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(got, 1);
+	ck_assert(v[0] == 1 && v[1] == 2);
+	nncc_csv_close(in);
+	free(p);
+	p = file("p.csv", "a,b\n");
+	ck_assert_int_eq(nncc_csv_open(&in, p, &comma, 2, &err), 0);
+	ck_assert_int_eq(nncc_csv_read(in, v, 3, &got, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "p.csv: no data rows"));
+	nncc_csv_close(in);
+	free(p);
+	p = file("p.csv", "a,b\n1,2\n3,x\n");
+	ck_assert_int_eq(nncc_csv_open(&in, p, &comma, 2, &err), 0);
+	ck_assert_int_eq(nncc_csv_read(in, v, 3, &got, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "p.csv:3:3: column 2 ('b'): 'x' is not a number"));
+	nncc_csv_close(in);
 	free(p);
 }
 END_TEST
@@ -259,7 +281,7 @@ static Suite *csv_suite(void)
 	tcase_add_test(tc, gzip_file);
 	tcase_add_test(tc, bad_cells);
 	tcase_add_test(tc, bad_rows_and_files);
-	tcase_add_test(tc, inputs_without_labels);
+	tcase_add_test(tc, inputs_streamed);
 	tcase_add_test(tc, regression_targets);
 	suite_add_tcase(s, tc);
 	return s;

@@ -51,6 +51,13 @@ static const struct {
 	 "  - {type: dense, units: 2}\n  - {type: softmax}\n"
 	 "training: {learning_rate: 0.1, batch_size: 1, epochs: 1, clip_norm: 1e-3,\n"
 	 "  schedule: {type: cosine, min_lr: 1e-4, t_max: 50, warmup: 5}}\n"},
+	{"regress",
+	 "network: regress\ninput: 3\nlayers:\n"
+	 "  - {type: dense, units: 4, activation: tanh}\n"
+	 "  - {name: out, type: dense, units: 2, activation: linear}\nloss: squared_error\n"
+	 "training: {learning_rate: 0.1, batch_size: 8, epochs: 1}\n"
+	 "data: {format: csv, train: a.csv, test: b.csv, targets: [y1, \"y 2\"], ignore: id,\n"
+	 "  delimiter: tab}\n"},
 };
 
 /* The directory shared by the suite's files (made once per process). */
@@ -185,6 +192,27 @@ static void assert_order(const Buf *b, const char *first, const char *second)
 	const char *f = strstr(b->data, first), *s = strstr(b->data, second);
 	ck_assert_msg(f && s && f < s, "expected \"%s\" before \"%s\"", first, second);
 }
+
+/* A regression reads real targets: KERN_TARGET in the loss's gradient, the
+ * targets' loss, n_targets and the CSV spec in the descriptor. */
+START_TEST(test_regression_text)
+{
+	Run r;
+	Buf b;
+	run_init(&r);
+	emit_file(&r, net_path(4), &b);
+	assert_has(&b, "\t\t\tg2[s][i] = a2[s][i] - KERN_TARGET(s, i);\n");
+	assert_has(&b, "static double loss(size_t n, const void *targets)\n");
+	assert_has(&b, "\t.n_targets = 2, /* 0: labels; > 0: regression targets */\n");
+	assert_has(&b, "static const char *const csv_targets[2] = {\n\t\"y1\",\n\t\"y 2\",\n};\n");
+	assert_has(&b, "\t\t.format = NNCC_FORMAT_CSV,\n\t\t.csv = {\n\t\t\t.delimiter = '\\t',\n");
+	assert_has(&b, "\t\t\t.n_targets = 2,\n\t\t\t.targets = csv_targets,\n");
+	ck_assert_ptr_null(strstr(b.data, "KERN_LABEL"));
+	buf_fini(&b);
+	run_fini(&r);
+	scratch_rm();
+}
+END_TEST
 
 START_TEST(test_sgd20_text)
 {
@@ -324,12 +352,13 @@ START_TEST(test_squared_error_text)
 	assert_has(&b, "static real g2[MAX_BATCH][L2_OUT]; /* (B, 10) */\n");
 	assert_has(&b, "KERN_LAYER void loss_backward(size_t r0, size_t r1)\n{\n"
 	               "\tfor (size_t s = r0; s < r1; s++)\n\t\tfor (size_t i = 0; i < L2_OUT; i++)\n"
-	               "\t\t\tg2[s][i] = a2[s][i] - (i == (size_t)kern_job.y[s] ? (real)1 : (real)0);\n");
+	               "\t\t\tg2[s][i] = a2[s][i] - (i == (size_t)KERN_LABEL(s) ? (real)1 : (real)0);\n");
 	assert_has(&b, "kern_deriv(&d2[0][0], &a2[0][0], &g2[0][0], L2_OUT, ACT_SIGMOID, r0, r1);");
 	assert_has(&b, "\tloss_backward(r0, r1);\n\tl2_out_backward(r0, r1, tid);\n"
 	               "\tl1_hidden_backward(r0, r1, tid);\n");
 	assert_has(&b, "\t{\"W\", L1_W, 39200, 784, 50, 0, 784, 50, 1},\n");
 	assert_has(&b, "\t.loss_name = \"squared_error\",\n");
+	assert_has(&b, "\t.n_targets = 0, /* 0: labels; > 0: regression targets */\n");
 	assert_has(&b, "\t\t.init = NNCC_INIT_NORMAL,\n\t\t.init_scale = 0.1,\n"
 	               "\t\t.init_biases = 1,\n");
 	buf_fini(&b);
@@ -816,6 +845,7 @@ static Suite *emit_suite(void)
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_compiles_strict);
 	tcase_add_test(tc, test_sgd20_text);
+	tcase_add_test(tc, test_regression_text);
 	tcase_add_test(tc, test_schedule_config);
 	tcase_add_test(tc, test_dropout_masks);
 	tcase_add_test(tc, test_squared_error_text);
