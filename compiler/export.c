@@ -220,15 +220,22 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	                : arena_printf(ctx->arena, "needs none where the target has an FMA\n"
 	                                           " *   instruction, or with -D%s_MULADD (see Arithmetic)",
 	                               in->u));
-	buf_printf(&b,
-	           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu classes):\n"
-	           " *   int k = %s_predict_u8(pixels);   raw 0..255 pixels, normalised here\n"
-	           " *   int k = %s_predict(x);           x already normalised as in training\n"
-	           " *   %s p[%s_OUTPUTS]; %s_forward_u8(pixels, p);   probabilities\n",
-	           in->u, m->inputs, in->u, m->outputs, m->name, m->name, in->real, in->u, m->name);
+	if (m->data.csv.n_targets)   /* a regression: the outputs are the prediction */
+		buf_printf(&b,
+		           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu predicted values):\n"
+		           " *   %s y[%s_OUTPUTS]; %s_forward(x, y);   x normalised as in training\n",
+		           in->u, m->inputs, in->u, m->outputs, in->real, in->u, m->name);
+	else
+		buf_printf(&b,
+		           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu classes):\n"
+		           " *   int k = %s_predict_u8(pixels);   raw 0..255 pixels, normalised here\n"
+		           " *   int k = %s_predict(x);           x already normalised as in training\n"
+		           " *   %s p[%s_OUTPUTS]; %s_forward_u8(pixels, p);   probabilities\n",
+		           in->u, m->inputs, in->u, m->outputs, m->name, m->name, in->real, in->u, m->name);
 	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
 		buf_printf(&b, " * Tabular inputs: %s_normalize(raw, x) maps raw feature values to x as\n"
-		               " *   in training, then %s_predict(x).\n", m->name, m->name);
+		               " *   in training, then %s_%s.\n", m->name, m->name,
+		           m->data.csv.n_targets ? "forward(x, y)" : "predict(x)");
 	if (norm->n_classes)
 		buf_printf(&b, " * Class names: %s_class_name(k) (the training data's labels).\n",
 		           m->name);

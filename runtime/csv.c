@@ -203,10 +203,12 @@ static int set_columns(Loader *L, Pos at)
 ignored:
 	for (size_t i = 0; i < sp->n_ignore; i++) {
 		c = find_column(L, sp->ignore[i]);
-		if (c < 0 || L->role[c] == ROLE_LABEL || L->role[c] == ROLE_TARGET) {
+		if (c < 0 || L->role[c] != ROLE_FEATURE) {
 			fail_at(L, at, "ignore: '%s' is %s", sp->ignore[i],
-			        c < 0 ? "not a column" : L->role[c] == ROLE_LABEL ? "the label column"
-			                                                          : "a target column");
+			        c < 0                        ? "not a column"
+			        : L->role[c] == ROLE_LABEL   ? "the label column"
+			        : L->role[c] == ROLE_TARGET  ? "a target column"
+			                                     : "listed twice");
 			return -1;
 		}
 		L->role[c] = ROLE_IGNORE;

@@ -199,6 +199,10 @@ START_TEST(bad_rows_and_files)
 	sp.n_ignore = 1;
 	sp.ignore = ign;
 	load_fails("a,b,y\n1,2,0\n", &sp, 2, NULL, 0, ":1:1: ignore: 'y' is the label column");
+	static const char *const twice[] = {"a", "0"};
+	sp.n_ignore = 2;
+	sp.ignore = twice;
+	load_fails("a,b,c,y\n1,2,3,0\n", &sp, 2, NULL, 0, ":1:1: ignore: '0' is listed twice");
 }
 END_TEST
 

@@ -93,9 +93,9 @@ static char *write_yaml(const char *dir, const char *name, const char *fmt, cons
 /* Deterministic normalisation statistics of a kind, dim entries. */
 static void make_norm(nncc_norm_stats_t *st, int kind, size_t dim)
 {
+	memset(st, 0, sizeof *st);
 	st->kind = kind;
 	st->dim = dim;
-	st->mean = NULL;
 	st->std = 1;
 	if (kind != NNCC_NORM_STANDARDIZE)
 		return;

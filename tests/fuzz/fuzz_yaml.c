@@ -46,18 +46,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void export(Ctx *ctx, const Model *m, bool header_only)
 {
 	double *w = malloc((m->n_params ? m->n_params : 1) * sizeof *w);
-	double *mean = malloc(m->inputs * sizeof *mean);
-	if (!w || !mean)
+	double *mean = malloc(m->inputs * sizeof *mean), *stds = malloc(m->inputs * sizeof *stds);
+	if (!w || !mean || !stds)
 		abort();
 	for (size_t k = 0; k < m->n_params; k++)
 		w[k] = ldexp((double)(int)(k * 2654435761u % 2001u) - 1000, -10);
-	for (size_t k = 0; k < m->inputs; k++)
+	for (size_t k = 0; k < m->inputs; k++) {
 		mean[k] = (double)(k % 256) / 3;
+		stds[k] = 0.25 + (double)(k % 7);
+	}
+	static char *names[] = {"a", "b \"quoted\"", "c"};
+	bool both = m->data.normalize == NNCC_NORM_STANDARDIZE ||
+	            m->data.normalize == NNCC_NORM_STANDARDIZE_FEATURES;
 	nncc_norm_stats_t norm = {
 		.kind = m->data.normalize,
 		.dim = m->inputs,
-		.mean = m->data.normalize == NNCC_NORM_STANDARDIZE ? mean : NULL,
+		.mean = both ? mean : NULL,
 		.std = m->data.normalize == NNCC_NORM_STANDARDIZE ? 61.5 : 1,
+		.stds = m->data.normalize == NNCC_NORM_STANDARDIZE_FEATURES ? stds : NULL,
+		/* string labels: their names, as many as fit */
+		.n_classes = m->data.csv.n_classes ? (m->outputs < 3 ? m->outputs : 3) : 0,
+		.class_names = names,
 	};
 	EmitOptions eo = {
 		.command_line = "nncc --infer --weights fuzz.wts fuzz.yaml -o fuzz.c",
@@ -77,6 +86,7 @@ static void export(Ctx *ctx, const Model *m, bool header_only)
 	buf_fini(&c);
 	free(w);
 	free(mean);
+	free(stds);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -67,8 +67,9 @@ static void weights_seed(const char *name, int dtype, int norm_kind, const nncc_
 		state64[k] = state32[k] = (float)k / 16;
 	for (size_t k = 0; k < FUZZ_NP; k++)
 		best64[k] = best32[k] = (float)k / 4;
-	nncc_norm_stats_t norm = {norm_kind, FUZZ_IN, norm_kind == NNCC_NORM_STANDARDIZE ? mean : NULL,
-	                          norm_kind == NNCC_NORM_STANDARDIZE ? 57.5 : 1};
+	nncc_norm_stats_t norm = {.kind = norm_kind, .dim = FUZZ_IN,
+	                          .mean = norm_kind == NNCC_NORM_STANDARDIZE ? mean : NULL,
+	                          .std = norm_kind == NNCC_NORM_STANDARDIZE ? 57.5 : 1};
 	nncc_weights_meta_t meta = {0.875, 1200};
 	nncc_checkpoint_t c;
 	if (ck) {
