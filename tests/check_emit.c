@@ -200,7 +200,8 @@ START_TEST(test_regression_text)
 	Run r;
 	Buf b;
 	run_init(&r);
-	emit_file(&r, net_path(4), &b);
+	char *path = net_path(4);
+	emit_file(&r, path, &b);
 	assert_has(&b, "\t\t\tg2[s][i] = a2[s][i] - KERN_TARGET(s, i);\n");
 	assert_has(&b, "static double loss(size_t n, const void *targets)\n");
 	assert_has(&b, "\t.n_targets = 2, /* 0: labels; > 0: regression targets */\n");
@@ -210,6 +211,7 @@ START_TEST(test_regression_text)
 	ck_assert_ptr_null(strstr(b.data, "KERN_LABEL"));
 	buf_fini(&b);
 	run_fini(&r);
+	free(path);
 	scratch_rm();
 }
 END_TEST
