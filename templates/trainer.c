@@ -14,12 +14,55 @@
  */
 
 //@ section prologue
+#ifndef KERN_COPY /* the shared part, up to the kernel section */
 #define KERN_{{DTYPE}} 1
-#include "nncc_simd.h" /* real = {{REAL}}, vectors, exp, the activations */
+#include "nncc_simd.h" /* real = {{REAL}}, exp, the activations, the instruction sets */
 #include "nncc.h"      /* the runtime ABI: nncc_model_t */
 
+//@ section pool
+#include "nncc_pool.h" /* the thread pool, the optimizer's scalar epilogue, the dispatch */
+
+//@ section copies
+#endif /* the shared part */
+
+/* ==== The kernel section: the vector layer, the kernels, the layers, the
+ * passes and the entry points, for one instruction set.  Built without
+ * -march (KERN_DISPATCH), this file includes itself once per instruction
+ * set to compile the section for each (functions get the set's suffix:
+ * l1_hidden_forward_avx2), and the entry points after it call the copy
+ * picked when the file is loaded (docs/kernels.md#instruction-sets).
+ * Otherwise the section is compiled once, for the compiler's target. */
+#if KERN_DISPATCH && !defined(KERN_COPY)
+#define KERN_COPY 1
+#define KERN_ISA KERN_ISA_AVX512
+#include __FILE_NAME__
+#undef KERN_ISA
+#define KERN_ISA KERN_ISA_AVX2
+#include __FILE_NAME__
+#undef KERN_ISA
+#define KERN_ISA KERN_ISA_FMA
+#include __FILE_NAME__
+#undef KERN_ISA
+#define KERN_ISA KERN_ISA_GENERIC
+#include __FILE_NAME__
+#undef KERN_COPY
+#else
+#include "nncc_vec.h" /* the copy's target and vectors (vreal, V_*) */
+
 //@ section kernels
-#include "nncc_kern.h" /* the kernels (with the optimizer's epilogue) and the thread pool */
+#include "nncc_kern.h" /* the kernels, with the optimizer's epilogue */
+
+/* The names of this section's functions, per copy (KERN_ISA_NAME); the
+ * entry points' as function-like macros, which leave members such as
+ * u->step alone. */
+#define forward_rows KERN_ISA_NAME(forward_rows)
+#define backward_rows KERN_ISA_NAME(backward_rows)
+#define step_rows KERN_ISA_NAME(step_rows)
+#define weight_unit KERN_ISA_NAME(weight_unit)
+#define forward(n, x) KERN_ISA_NAME(forward)(n, x)
+#define backward(n, x, y, accumulate) KERN_ISA_NAME(backward)(n, x, y, accumulate)
+#define update(u) KERN_ISA_NAME(update)(u)
+#define step(n, x, y, u) KERN_ISA_NAME(step)(n, x, y, u)
 
 //@ section rows_begin
 /* ---- The passes, cut into work units that kern_run() hands to the pool:
@@ -132,6 +175,45 @@ static double step(size_t n, const void *x, const int32_t *y, const nncc_update_
 	return sum;
 }
 
+//@ section copy_end
+KERN_COPY_END
+#endif /* the kernel section */
+
+#ifndef KERN_COPY /* the shared part again */
+#if KERN_DISPATCH
+/* ---- The entry points of the copy kern_isa_pick() chose (nncc_pool.h). */
+#undef forward
+#undef backward
+#undef update
+#undef step
+static const KernEntries kern_entries[KERN_N_ISAS] = {
+	{forward_generic, backward_generic, update_generic, step_generic},
+	{forward_fma, backward_fma, update_fma, step_fma},
+	{forward_avx2, backward_avx2, update_avx2, step_avx2},
+	{forward_avx512, backward_avx512, update_avx512, step_avx512},
+};
+
+static void forward(size_t n, const void *x)
+{
+	kern_entries[kern_isa].forward(n, x);
+}
+
+static void backward(size_t n, const void *x, const int32_t *y, int accumulate)
+{
+	kern_entries[kern_isa].backward(n, x, y, accumulate);
+}
+
+static void update(const nncc_update_t *u)
+{
+	kern_entries[kern_isa].update(u);
+}
+
+static double step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
+{
+	return kern_entries[kern_isa].step(n, x, y, u);
+}
+#endif
+
 //@ section mask_key
 /* The dropout masks of the calls that follow (step 0: evaluation). */
 static void mask_key(uint64_t seed, uint64_t step, size_t first)
@@ -227,3 +309,4 @@ int main(int argc, char **argv)
 	return nncc_main(argc, argv, &{{P}}_model);
 }
 #endif
+#endif /* the shared part */
