@@ -164,11 +164,37 @@ KERN_INLINE void kern_deriv(real *D, const real *A, const real *G, const size_t 
  *   data      g = 0; g = FMA(d[b][i], W[j][i], g), i = 0..OUT-1; gp[b][j] = g
  * Tiles split only the free dimensions, never a chain. */
 
+/* ---- The register tiles of one instruction set.  The plan's tiles
+ * (MR rows x NB vectors, the *_MR and *_NB constants) are sized for
+ * AVX-512's 32 registers; with AVX2's 16 registers of half the width, a
+ * tile runs as blocks of at most KERN_BMR rows x 1 vector instead: 12
+ * accumulator halves, 2 for the row of vectors loaded, 1 broadcast.  A
+ * block is the same chains over fewer elements, so the same bits.
+ * KERN_BLOCKS(mr, nb, BLOCK) calls BLOCK(r, v, rows) for each block, r
+ * and v its first row and vector in the tile, rows a constant. */
+#undef KERN_BMR
+#undef KERN_BLOCKS
+#if KERN_ISA == KERN_ISA_AVX2
+#define KERN_BMR 6
+#define KERN_BLOCKS(mr, nb, BLOCK)                                   \
+	do {                                                             \
+		int v_, r_;                                                  \
+		for (v_ = 0; v_ < (nb); v_++) {                              \
+			for (r_ = 0; r_ + KERN_BMR <= (mr); r_ += KERN_BMR)      \
+				BLOCK(r_, v_, KERN_BMR, 1);                          \
+			if ((mr) % KERN_BMR)                                     \
+				BLOCK((mr) - (mr) % KERN_BMR, v_, (mr) % KERN_BMR, 1); \
+		}                                                            \
+	} while (0)
+#else
+#define KERN_BLOCKS(mr, nb, BLOCK) BLOCK(0, 0, (mr), (nb))
+#endif
+
 #if KERN_SIMD
 /* Rows [row, row+mr) x vectors [c0, c0+nb) of Y = f(X W + bias). */
-KERN_INLINE void kern_fwd_tile(real *Y, const real *X, const real *W, const real *bias,
-                               const size_t IN, const size_t OUT, const int ACT, size_t row,
-                               size_t c0, const int mr, const int nb)
+KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const real *bias,
+                                const size_t IN, const size_t OUT, const int ACT, size_t row,
+                                size_t c0, const int mr, const int nb)
 {
 	const real *x = X + row * IN, *w = W + c0 * VL;
 	real *y = Y + row * OUT + c0 * VL;
@@ -205,6 +231,17 @@ KERN_INLINE void kern_fwd_tile(real *Y, const real *X, const real *W, const real
 	KERN_ROWS(STORER)
 #undef STORE1
 #undef STORER
+}
+
+/* The MR x NB tile at (row, c0) of Y, in blocks (KERN_BLOCKS). */
+KERN_INLINE void kern_fwd_tile(real *Y, const real *X, const real *W, const real *bias,
+                               const size_t IN, const size_t OUT, const int ACT, size_t row,
+                               size_t c0, const int mr, const int nb)
+{
+#define BLOCK(r, v, rows, vecs) \
+	kern_fwd_block(Y, X, W, bias, IN, OUT, ACT, row + (size_t)(r), c0 + (size_t)(v), rows, vecs)
+	KERN_BLOCKS(mr, nb, BLOCK);
+#undef BLOCK
 }
 
 /* Rows [r0, r1) of one column chunk: full MR-row tiles, then the remainder
@@ -268,9 +305,9 @@ KERN_INLINE void kern_fwd(real *Y, const real *X, const real *W, const real *bia
 #if KERN_SIMD
 /* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the mode's epilogue
  * into G (set/accumulate) or W and its state S (the fused update). */
-KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *S, const real *X,
-                              const real *D, const OptStep *opt, const size_t IN,
-                              const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
+KERN_INLINE void kern_dw_block(const int mode, size_t n, real *W, real *G, real *S, const real *X,
+                               const real *D, const OptStep *opt, const size_t IN,
+                               const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
 {
 	const vmask m0 = KERN_MASK(OUT, c0, 0), m1 = KERN_MASK(OUT, c0, 1),
 	            m2 = KERN_MASK(OUT, c0, 2), m3 = KERN_MASK(OUT, c0, 3);
@@ -308,6 +345,17 @@ KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *
 #undef STORER
 }
 
+/* The same for the weight gradient's tile at (j, c0). */
+KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *S, const real *X,
+                              const real *D, const OptStep *opt, const size_t IN,
+                              const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
+{
+#define BLOCK(r, v, rows, vecs) kern_dw_block(mode, n, W, G, S, X, D, opt, IN, OUT, \
+	j + (size_t)(r), c0 + (size_t)(v), rows, vecs)
+	KERN_BLOCKS(mr, nb, BLOCK);
+#undef BLOCK
+}
+
 /* The bias "row": g = g + d[b][i] (== FMA(1, d, g)), same epilogues. */
 KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, real *Sb,
                               const real *D, const OptStep *opt, const size_t OUT, size_t c0,
@@ -340,22 +388,23 @@ KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, re
 }
 
 /* Layers with OUT <= VL (one vector per row of OUT, e.g. 10 classes):
- * vectorised along j instead, so every lane is used.  Rows i [0, OUT) x
+ * vectorised along j instead, so every lane is used.  Rows i [i0, i0+ni) x
  * vectors [c0, c0+nb) of j: per sample b, nb loads of X[b][j..], OUT
  * broadcasts of D[b][i]; the same chain per element, so the same bits.  G
  * and W are read and written transposed (stride OUT) with gathers and
  * scatters, once per tile. */
-KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real *S,
-                               const real *X, const real *D, const OptStep *opt,
-                               const size_t IN, const size_t OUT, size_t c0, const int nb)
+KERN_INLINE void kern_dwt_block(const int mode, size_t n, real *W, real *G, real *S,
+                                const real *X, const real *D, const OptStep *opt,
+                                const size_t IN, const size_t OUT, size_t i0, const int ni,
+                                size_t c0, const int nb)
 {
 	const vmask m0 = KERN_MASK(IN, c0, 0), m1 = KERN_MASK(IN, c0, 1),
 	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
 	const vindex idx = VI_IOTA_STRIDE((int)OUT);   /* j -> j * OUT */
 	size_t b;
 	KERN_ACC_DECL
-#define AT(r, v) ((c0 + (v)) * VL * OUT + (size_t)(r))   /* W[j0 of vector v][i = r] */
-#define INIT1(r, v) if ((size_t)(r) < OUT && (v) < nb && mode == KERN_GRAD_ACC) \
+#define AT(r, v) ((c0 + (v)) * VL * OUT + i0 + (size_t)(r))   /* W[j0 of vector v][i = i0 + r] */
+#define INIT1(r, v) if ((r) < ni && (v) < nb && mode == KERN_GRAD_ACC) \
 	KERN_ACC(r, v) = V_MGATHER(m##v, idx, G + AT(r, v));
 #define INITR(r) KERN_VECS(INIT1, r)
 	KERN_ROWS(INITR)
@@ -369,12 +418,12 @@ KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real 
 		if (nb > 2) { x2 = V_MLOAD(m2, x + 2 * VL); KERN_REG(x2); }
 		if (nb > 3) { x3 = V_MLOAD(m3, x + 3 * VL); KERN_REG(x3); }
 #define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(x##v, db, KERN_ACC(r, v));
-#define FMAR(r) if ((size_t)(r) < OUT) { const vreal db = V_SET1(d[r]); KERN_VECS(FMA1, r) }
+#define FMAR(r) if ((r) < ni) { const vreal db = V_SET1(d[i0 + (size_t)(r)]); KERN_VECS(FMA1, r) }
 		KERN_ROWS(FMAR)
 #undef FMA1
 #undef FMAR
 	}
-#define STORE1(r, v) if ((size_t)(r) < OUT && (v) < nb) { \
+#define STORE1(r, v) if ((r) < ni && (v) < nb) { \
 		if (mode == KERN_GRAD_UPDATE) \
 			kern_opt_vg(opt, KERN_ACC(r, v), W + AT(r, v), S, AT(r, v), m##v, idx); \
 		else \
@@ -384,6 +433,17 @@ KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real 
 #undef STORE1
 #undef STORER
 #undef AT
+}
+
+/* All OUT rows i x vectors [c0, c0+nb) of j, in blocks (rows of i here). */
+KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real *S,
+                               const real *X, const real *D, const OptStep *opt,
+                               const size_t IN, const size_t OUT, size_t c0, const int nb)
+{
+#define BLOCK(r, v, rows, vecs) kern_dwt_block(mode, n, W, G, S, X, D, opt, IN, OUT, \
+	(size_t)(r), rows, c0 + (size_t)(v), vecs)
+	KERN_BLOCKS((int)OUT, nb, BLOCK);
+#undef BLOCK
 }
 
 /* j tiles [jt0, jt1) of one column chunk; tile njt-1 is the bias row. */
@@ -491,11 +551,11 @@ KERN_INLINE void kern_dw(int mode, size_t n, real *W, real *bias, real *G, real 
 #define KERN_DW_TILES(IN, MR) (((IN) + (MR) - 1) / (MR) + 1)
 
 #if KERN_SIMD
-/* Rows [row, row+mr) x vectors [c0, c0+nb) of IN; pk holds W^T for the
- * chunk: pk[i][v*VL + lane] = W[(c0 + v)*VL + lane][i]. */
-KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const size_t IN,
-                              const size_t OUT, size_t row, size_t c0, const int mr,
-                              const int nb)
+/* Rows [row, row+mr) x vectors [c0, c0+nb) of IN; pk holds W^T for them,
+ * in rows of pnb vectors: pk[i*pnb*VL + v*VL + lane] = W[(c0 + v)*VL + lane][i]. */
+KERN_INLINE void kern_dx_block(real *Gp, const real *D, const real *pk, const int pnb,
+                               const size_t IN, const size_t OUT, size_t row, size_t c0,
+                               const int mr, const int nb)
 {
 	const vmask m0 = KERN_MASK(IN, c0, 0), m1 = KERN_MASK(IN, c0, 1),
 	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
@@ -504,7 +564,7 @@ KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const siz
 	size_t i;
 	KERN_ACC_DECL
 	for (i = 0; i < OUT; i++) {
-		const real *pi = pk + i * (size_t)nb * VL;
+		const real *pi = pk + i * (size_t)pnb * VL;
 		vreal w0 = V_ZERO(), w1 = V_ZERO(), w2 = V_ZERO(), w3 = V_ZERO();
 		if (nb > 0) { w0 = V_LOAD(pi); KERN_REG(w0); }
 		if (nb > 1) { w1 = V_LOAD(pi + VL); KERN_REG(w1); }
@@ -522,6 +582,17 @@ KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const siz
 	KERN_ROWS(STORER)
 #undef STORE1
 #undef STORER
+}
+
+/* The same for the input gradient's tile at (row, c0). */
+KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const size_t IN,
+                              const size_t OUT, size_t row, size_t c0, const int mr,
+                              const int nb)
+{
+#define BLOCK(r, v, rows, vecs) kern_dx_block(Gp, D, pk + (size_t)(v) * VL, nb, IN, OUT, \
+	row + (size_t)(r), c0 + (size_t)(v), rows, vecs)
+	KERN_BLOCKS(mr, nb, BLOCK);
+#undef BLOCK
 }
 
 /* One column chunk of IN for rows [r0, r1): pack W^T for it (one gather per
