@@ -116,7 +116,9 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 	emit_line(e, " * The update is fused into the weight-gradient pass.  Numbers: %s, every",
 	          dtype_name(m->dtype));
 	emit_line(e, " * multiply-add an explicit FMA (build with nncc --cflags).  The kernels");
-	emit_line(e, " * (kern_*) and the thread pool are network-independent: runtime/nncc_kern.h.");
+	emit_line(e, " * (kern_*) and the thread pool are network-independent: runtime/nncc_kern.h");
+	emit_line(e, " * and nncc_pool.h.  Built without -march, the kernel section below is");
+	emit_line(e, " * compiled for AVX-512, AVX2, FMA and plain C, and the CPU's best runs.");
 	emit_line(e, " */");
 }
 
