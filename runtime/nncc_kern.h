@@ -168,23 +168,27 @@ KERN_INLINE void kern_deriv(real *D, const real *A, const real *G, const size_t 
  * (MR rows x NB vectors, the *_MR and *_NB constants) are sized for
  * AVX-512's 32 registers; with AVX2's 16 registers of half the width, a
  * tile runs as blocks of at most KERN_BMR rows x 1 vector instead: 12
- * accumulator halves, 2 for the row of vectors loaded, 1 broadcast.  A
- * block is the same chains over fewer elements, so the same bits.
- * KERN_BLOCKS(mr, nb, BLOCK) calls BLOCK(r, v, rows) for each block, r
- * and v its first row and vector in the tile, rows a constant. */
+ * accumulator halves, 2 for the row of vectors loaded, 1 broadcast.  The
+ * mr rows are shared out evenly (8 = 4 + 4, not 6 + 2): KERN_NBLK(mr)
+ * blocks, the first mr % KERN_NBLK(mr) of them one row taller.  A block is
+ * the same chains over fewer elements, so the same bits.
+ * KERN_BLOCKS(mr, nb, BLOCK) calls BLOCK(r, v, rows, vecs) for each block,
+ * r and v its first row and vector in the tile, rows and vecs constants. */
 #undef KERN_BMR
 #undef KERN_BLOCKS
 #if KERN_ISA == KERN_ISA_AVX2
 #define KERN_BMR 6
-#define KERN_BLOCKS(mr, nb, BLOCK)                                   \
-	do {                                                             \
-		int v_, r_;                                                  \
-		for (v_ = 0; v_ < (nb); v_++) {                              \
-			for (r_ = 0; r_ + KERN_BMR <= (mr); r_ += KERN_BMR)      \
-				BLOCK(r_, v_, KERN_BMR, 1);                          \
-			if ((mr) % KERN_BMR)                                     \
-				BLOCK((mr) - (mr) % KERN_BMR, v_, (mr) % KERN_BMR, 1); \
-		}                                                            \
+#define KERN_NBLK(mr) (((mr) + KERN_BMR - 1) / KERN_BMR)
+#define KERN_BLOCKS(mr, nb, BLOCK)                                                  \
+	do {                                                                            \
+		const int n_ = KERN_NBLK(mr), h_ = (mr) / n_, tall_ = (mr) % n_;            \
+		int v_, b_;                                                                 \
+		for (v_ = 0; v_ < (nb); v_++) {                                             \
+			for (b_ = 0; b_ < tall_; b_++)                                          \
+				BLOCK(b_ * (h_ + 1), v_, (mr) / KERN_NBLK(mr) + 1, 1);              \
+			for (b_ = tall_; b_ < n_; b_++)                                         \
+				BLOCK(tall_ * (h_ + 1) + (b_ - tall_) * h_, v_, (mr) / KERN_NBLK(mr), 1); \
+		}                                                                           \
 	} while (0)
 #else
 #define KERN_BLOCKS(mr, nb, BLOCK) BLOCK(0, 0, (mr), (nb))
