@@ -185,7 +185,8 @@ typedef __m256 avx2_half;
 #define AVX2_SET1I(x) _mm256_set1_epi32((int)(x))
 #define AVX2_TOI _mm256_castps_si256   /* the bits of a half */
 #define AVX2_FROMI _mm256_castsi256_ps
-#define AVX2_GATHER(m, i, p) _mm256_mask_i32gather_ps(_mm256_setzero_ps(), (p), (i), 	_mm256_castsi256_ps(m), 4)
+#define AVX2_GATHER(m, i, p) _mm256_mask_i32gather_ps(_mm256_setzero_ps(), (p), (i), \
+	_mm256_castsi256_ps(m), 4)
 typedef uint16_t vmask;
 typedef int32_t avx2_lane_index;
 #else
@@ -197,7 +198,8 @@ typedef __m256d avx2_half;
 #define AVX2_SET1I(x) _mm256_set1_epi64x((long long)(x))
 #define AVX2_TOI _mm256_castpd_si256
 #define AVX2_FROMI _mm256_castsi256_pd
-#define AVX2_GATHER(m, i, p) _mm256_mask_i64gather_pd(_mm256_setzero_pd(), (p), (i), 	_mm256_castsi256_pd(m), 8)
+#define AVX2_GATHER(m, i, p) _mm256_mask_i64gather_pd(_mm256_setzero_pd(), (p), (i), \
+	_mm256_castsi256_pd(m), 8)
 typedef uint8_t vmask;
 typedef int64_t avx2_lane_index;
 #endif
