@@ -57,18 +57,38 @@
 #define kern_dx_chunk KERN_ISA_NAME(kern_dx_chunk)
 #define kern_dx KERN_ISA_NAME(kern_dx)
 #define kern_dropout KERN_ISA_NAME(kern_dropout)
+/* ... and those the generated file defines after it (templates/trainer.c):
+ * the passes and the entry points, these as function-like macros, which
+ * leave members such as u->step alone. */
+#define forward_rows KERN_ISA_NAME(forward_rows)
+#define backward_rows KERN_ISA_NAME(backward_rows)
+#define step_rows KERN_ISA_NAME(step_rows)
+#define weight_unit KERN_ISA_NAME(weight_unit)
+#define forward(n, x) KERN_ISA_NAME(forward)(n, x)
+#define backward(n, x, y, accumulate) KERN_ISA_NAME(backward)(n, x, y, accumulate)
+#define update(u) KERN_ISA_NAME(update)(u)
+#define step(n, x, y, u) KERN_ISA_NAME(step)(n, x, y, u)
 
 #if KERN_SIMD
 /* Named accumulators for register tiles of up to KERN_MAXMR rows x
  * KERN_MAXNB vectors: acc<r>_<v>.  Arrays of vectors indexed in unrolled
  * loops are fine for gcc, but clang 14 leaves them on the stack (10x slower),
  * so tiles are spelled with names; the guards `(r) < mr` are compile-time
- * constants after inlining and the unused names vanish. */
+ * constants after inlining and the unused names vanish.  AVX2's blocks
+ * have at most KERN_BMR rows (below): spelling only those keeps its copy's
+ * compile time near AVX-512's. */
+#undef KERN_MAXMR
+#undef KERN_ROWS
+#if KERN_ISA == KERN_ISA_AVX2
+#define KERN_MAXMR 6
+#define KERN_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#else
 #define KERN_MAXMR 32
-#define KERN_MAXNB 4
 #define KERN_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
 	M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) \
 	M(25) M(26) M(27) M(28) M(29) M(30) M(31)
+#endif
+#define KERN_MAXNB 4
 #define KERN_VECS(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
 #define KERN_ACC(r, v) acc##r##_##v
 #define KERN_ACC_DECL1(r, v) vreal KERN_ACC(r, v) = V_ZERO();
@@ -177,7 +197,7 @@ KERN_INLINE void kern_deriv(real *D, const real *A, const real *G, const size_t 
 #undef KERN_BMR
 #undef KERN_BLOCKS
 #if KERN_ISA == KERN_ISA_AVX2
-#define KERN_BMR 6
+#define KERN_BMR KERN_MAXMR
 #define KERN_NBLK(mr) (((mr) + KERN_BMR - 1) / KERN_BMR)
 #define KERN_BLOCKS(mr, nb, BLOCK)                                                  \
 	do {                                                                            \

@@ -43,16 +43,19 @@
 #define KERN_ISA_AVX512 3
 #define KERN_N_ISAS 4
 
-/* Run-time dispatch (KERN_DISPATCH 1): a file built without -march for an
- * x86-64 compiler that has GNU C and __FILE_NAME__ (gcc >= 12, clang)
- * compiles its kernel section once per instruction set and picks one copy
- * when it is loaded (nncc_pool.h, kern_isa_pick).  Otherwise there is one
- * copy, for the instruction set the compiler targets (-march=native on an
- * AVX-512 machine: avx512).  -DKERN_NO_DISPATCH keeps one copy;
- * -DKERN_NO_SIMD also makes it the portable one. */
+/* Run-time dispatch (KERN_DISPATCH 1): a file built without -march, with
+ * optimisation, for an x86-64 compiler that has GNU C and __FILE_NAME__
+ * (gcc >= 12, clang) compiles its kernel section once per instruction set
+ * and picks one copy when it is loaded (nncc_pool.h, kern_isa_pick).
+ * Otherwise there is one copy, for the instruction set the compiler
+ * targets (-march=native on an AVX-512 machine: avx512).  Not at -O0: the
+ * kernels rely on inlining and constant folding to shed the tiles' unused
+ * rows, and four unfolded copies take gigabytes to compile.
+ * -DKERN_NO_DISPATCH keeps one copy; -DKERN_NO_SIMD also makes it the
+ * portable one. */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__FILE_NAME__) && \
-    !defined(__AVX2__) && !defined(__FMA__) && !defined(__AVX512F__) && \
-    !defined(KERN_NO_DISPATCH) && !defined(KERN_NO_SIMD)
+    defined(__OPTIMIZE__) && !defined(__AVX2__) && !defined(__FMA__) && \
+    !defined(__AVX512F__) && !defined(KERN_NO_DISPATCH) && !defined(KERN_NO_SIMD)
 #define KERN_DISPATCH 1
 #include <immintrin.h>
 #else

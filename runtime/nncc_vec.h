@@ -273,13 +273,16 @@ KERN_INLINE void avx2_store(real *p, vreal v)
 	AVX2_R(storeu)(p + AVX2_HL, v.hi);
 }
 
-/* Lanes m of p (0 elsewhere); the lanes left out are not read. */
+/* Lanes m of p (0 elsewhere); the lanes left out are not read, and a half
+ * with no lane is not addressed (it may lie past the array). */
 KERN_INLINE vreal avx2_mload(vmask m, const real *p)
 {
 	if (m == (vmask)~0u)
 		return avx2_load(p);
 	return avx2_pair(AVX2_R(maskload)(p, avx2_lanes(m)),
-	                 AVX2_R(maskload)(p + AVX2_HL, avx2_lanes((unsigned)m >> AVX2_HL)));
+	                 (unsigned)m >> AVX2_HL
+	                     ? AVX2_R(maskload)(p + AVX2_HL, avx2_lanes((unsigned)m >> AVX2_HL))
+	                     : AVX2_R(setzero)());
 }
 
 KERN_INLINE void avx2_mstore(real *p, vmask m, vreal v)

@@ -50,19 +50,7 @@
 #include "nncc_vec.h" /* the copy's target and vectors (vreal, V_*) */
 
 //@ section kernels
-#include "nncc_kern.h" /* the kernels, with the optimizer's epilogue */
-
-/* The names of this section's functions, per copy (KERN_ISA_NAME); the
- * entry points' as function-like macros, which leave members such as
- * u->step alone. */
-#define forward_rows KERN_ISA_NAME(forward_rows)
-#define backward_rows KERN_ISA_NAME(backward_rows)
-#define step_rows KERN_ISA_NAME(step_rows)
-#define weight_unit KERN_ISA_NAME(weight_unit)
-#define forward(n, x) KERN_ISA_NAME(forward)(n, x)
-#define backward(n, x, y, accumulate) KERN_ISA_NAME(backward)(n, x, y, accumulate)
-#define update(u) KERN_ISA_NAME(update)(u)
-#define step(n, x, y, u) KERN_ISA_NAME(step)(n, x, y, u)
+#include "nncc_kern.h" /* the kernels, with the optimizer's epilogue; the copy's names */
 
 //@ section rows_begin
 /* ---- The passes, cut into work units that kern_run() hands to the pool:
@@ -180,39 +168,7 @@ KERN_COPY_END
 #endif /* the kernel section */
 
 #ifndef KERN_COPY /* the shared part again */
-#if KERN_DISPATCH
-/* ---- The entry points of the copy kern_isa_pick() chose (nncc_pool.h). */
-#undef forward
-#undef backward
-#undef update
-#undef step
-static const KernEntries kern_entries[KERN_N_ISAS] = {
-	{forward_generic, backward_generic, update_generic, step_generic},
-	{forward_fma, backward_fma, update_fma, step_fma},
-	{forward_avx2, backward_avx2, update_avx2, step_avx2},
-	{forward_avx512, backward_avx512, update_avx512, step_avx512},
-};
-
-static void forward(size_t n, const void *x)
-{
-	kern_entries[kern_isa].forward(n, x);
-}
-
-static void backward(size_t n, const void *x, const int32_t *y, int accumulate)
-{
-	kern_entries[kern_isa].backward(n, x, y, accumulate);
-}
-
-static void update(const nncc_update_t *u)
-{
-	kern_entries[kern_isa].update(u);
-}
-
-static double step(size_t n, const void *x, const int32_t *y, const nncc_update_t *u)
-{
-	return kern_entries[kern_isa].step(n, x, y, u);
-}
-#endif
+#include "nncc_dispatch.h" /* with KERN_DISPATCH: the entry points call the copy chosen */
 
 //@ section mask_key
 /* The dropout masks of the calls that follow (step 0: evaluation). */

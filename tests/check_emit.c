@@ -254,11 +254,14 @@ START_TEST(test_sgd20_text)
 	ck_assert_ptr_null(strstr(b.data, "KernMask"));
 	assert_has(&b, "#ifndef NNCC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 	               "\treturn nncc_main(argc, argv, &mnist_sgd20_model);\n}\n#endif\n");
-	/* The network, not the machinery: the file a learner opens stays short. */
+	/* The network, not the machinery: the file a learner opens stays short.
+	 * (460 until the kernel section became one copy per instruction set:
+	 * the self-includes, the per-copy names and the shared part's brackets
+	 * take ~45 lines; the dispatch itself is in runtime/nncc_dispatch.h.) */
 	size_t lines = 0;
 	for (const char *q = b.data; *q; q++)
 		lines += *q == '\n';
-	ck_assert_msg(lines <= 460, "examples/sgd20.yaml's trainer is %zu lines (aim: <= 460)", lines);
+	ck_assert_msg(lines <= 510, "examples/sgd20.yaml's trainer is %zu lines (aim: <= 510)", lines);
 	/* No absolute path of ours leaks in. */
 	char cwd[PATH_MAX];
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
