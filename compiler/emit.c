@@ -244,6 +244,7 @@ static void emit_layer_names(Emitter *e)
 	const Plan *p = e->plan;
 	const char *fn[3];
 
+	emit_line(e, "/* The layers' functions, named per copy (KERN_ISA_NAME). */");
 	if (!m->loss->folded)
 		emit_line(e, "#define loss_backward KERN_ISA_NAME(loss_backward)");
 	for (size_t l = 0; l < m->n_layers; l++) {
