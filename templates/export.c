@@ -272,8 +272,9 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
 
 //@ section nonzero_u8_px
 /* For raw pixels: x[j] == 0 exactly when pixel j is 0.  Byte by byte (the
- * AVX2 path's), */
-static inline void {{P}}_nonzero2_u8(uint64_t *nz, const unsigned char *px, size_t n)
+ * AVX2 path's; unused when AVX-512BW does it and there is no AVX2 path), */
+static inline __attribute__((unused)) void {{P}}_nonzero2_u8(uint64_t *nz,
+	const unsigned char *px, size_t n)
 {
 	size_t j;
 
