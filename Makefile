@@ -109,7 +109,7 @@ $(B)/nncc.pc: FORCE | $(B)
 	$(Q)v=$$(sed -n 's/^#define NNCC_VERSION "\(.*\)"/\1/p' compiler/nncc.h); \
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include/nncc' '' \
 		'Name: nncc' 'Description: runtime of the trainers the nncc neural-network compiler generates' \
-		"Version: $$v" 'Cflags: -I$${includedir} -ffp-contract=off -march=native' \
+		"Version: $$v" 'Cflags: -I$${includedir} -ffp-contract=off' \
 		'Libs: $${libdir}/libnncc.a -lcsv -lz -lm -lpthread$(if $(SAN_FLAGS), $(SAN_FLAGS))' > $@.tmp && mv $@.tmp $@
 
 FORCE:
@@ -168,9 +168,10 @@ test: all $(TEST_BIN) $(B)/tests/nncc-failalloc
 
 # The suites that run nncc's own code in-process (front end, emitter,
 # runtime, driver) and the reference's self-tests, plus the e2e scripts,
-# without the suites that mostly compile and run generated trainers: what CI
-# repeats under SAN=1.
-UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict)
+# without the suites that mostly compile and run generated trainers (but
+# for check_isa: the run-time choice of kernels, against libnncc's driver):
+# what CI repeats under SAN=1.
+UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict isa)
 
 test-unit: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(UNIT_SUITES)

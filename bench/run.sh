@@ -10,8 +10,10 @@
 # at 1 and 2 threads, against the same recipe in PyTorch; it adds about a
 # minute of nncc epochs and one to two of PyTorch's to the run), exports
 # the W3 network with
-# `nncc --infer` and times it, runs bench/torch_bench.py when python3-torch is
-# importable, then prints the table and writes it to docs/bench.md
+# `nncc --infer` and times it, times W3 (with its inference) and W4 built
+# without -march under each instruction set against the -march=native build
+# (issue 12: NNCC_ISA; the table's last section, from bench/isa.awk), runs
+# bench/torch_bench.py when python3-torch is importable, then prints the table and writes it to docs/bench.md
 # (atomically).  Every number in the table is measured in this run; peers
 # quoted from issue 6 are labelled as such.
 # Environment: CC (default cc), NNCC (default build/nncc), DATA (default
@@ -142,6 +144,44 @@ run "W3 + inference naive (3000 steps, scaled)" "$OUT/naive_w3" w3 "$DATA" --imp
 run "W4 naive (20 steps, scaled)" "$OUT/naive_w4" w4 "$DATA" --impl naive --threads 1 \
 	--steps 20 --budget 4 --min-reps 1
 
+# Instruction sets (issue 12): W3 (with its one-image inference) and W4
+# built without -march (the run-time dispatch build: nncc --cflags alone),
+# run with the kernels it picks by itself (impl=auto) and with NNCC_ISA=avx2,
+# fma and generic, against the same workload built with $OPT (impl=native);
+# one process each, in turns, two rounds.  fma and generic (~10x and ~100x
+# slower) run W4 only, 20 steps scaled to an epoch.  Records in isa.tsv.
+isa_build() { # binary workload flags...
+	bin=$1 w=$2
+	shift 2
+	"$CC" -O2 "$@" $NNCC_CFLAGS -DNNCC_NO_MAIN -c "$OUT/$w.c" -o "$OUT/$bin.o"
+	"$CC" -O2 "$@" $NNCC_CFLAGS "-DBENCH_MODEL=bench_${w}_model" -o "$OUT/$bin" \
+		"$here/bench.c" "$OUT/$bin.o" $NNCC_LIBS
+}
+isa_run() { # impl NNCC_ISA binary workload options...
+	impl=$1 want=$2 bin=$3 w=$4
+	shift 4
+	say "bench: [$(( $(date +%s) - start )) s] $w $impl"
+	NNCC_ISA=$want "$OUT/$bin" "$w" "$DATA" --impl "$impl" --threads 1 "$@" \
+		>> "$OUT/isa.tsv" 2>> "$OUT/isa.err"
+}
+say "bench: building W3 and W4 without -march"
+for w in w3 w4; do
+	isa_build "isa_${w}_native" $w $OPT
+	isa_build "isa_${w}_any" $w
+done
+: > "$OUT/isa.tsv"
+: > "$OUT/isa.err"
+for round in 1 2; do
+	for w in w3 w4; do
+		isa_run native "" "isa_${w}_native" $w --budget 3 --min-reps 1
+		isa_run auto "" "isa_${w}_any" $w --budget 3 --min-reps 1
+		isa_run avx2 avx2 "isa_${w}_any" $w --budget 3 --min-reps 1
+	done
+	for isa in fma generic; do
+		isa_run $isa $isa isa_w4_any w4 --steps 20 --budget 1 --min-reps 1
+	done
+done
+
 # Exported inference code, from the weights of the W3 run.
 say "bench: nncc --infer"
 "$NNCC" "$here/nets/w3.yaml" --infer --weights "$OUT/w3.weights" -o "$OUT/bench_w3_infer.c"
@@ -185,6 +225,13 @@ awk -F '\t' -f "$here/report.awk" \
 	-v torch="$torch_status" -v load0="$load0" -v load1="$load1" \
 	-v elapsed="$elapsed" -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
 	"$rec" > "$tmp" || { rm -f "$tmp"; die "report failed"; }
+# PyTorch's W3 time for the instruction-set table: this run's, else issue 6's.
+torch_w3=$(awk -F '\t' '$1 == "R" && /impl=torch/ && /work=W3.full/ {
+	for (i = 2; i <= NF; i++) if ($i ~ /^min=/) { t = substr($i, 5) + 0; if (b == "" || t < b) b = t }
+} END { print b }' "$rec")
+if [ -n "$torch_w3" ]; then torch_src="measured"; else torch_w3=7.7; torch_src="issue 6's quote"; fi
+awk -F '\t' -v torch_w3="$torch_w3" -v torch_src="$torch_src" -f "$here/isa.awk" \
+	"$OUT/isa.tsv" >> "$tmp" || { rm -f "$tmp"; die "instruction-set report failed"; }
 mv "$tmp" "$DOC"
 cat "$DOC"
 say "bench: wrote $DOC (${elapsed} s)"

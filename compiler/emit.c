@@ -116,7 +116,9 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 	emit_line(e, " * The update is fused into the weight-gradient pass.  Numbers: %s, every",
 	          dtype_name(m->dtype));
 	emit_line(e, " * multiply-add an explicit FMA (build with nncc --cflags).  The kernels");
-	emit_line(e, " * (kern_*) and the thread pool are network-independent: runtime/nncc_kern.h.");
+	emit_line(e, " * (kern_*) and the thread pool are network-independent: runtime/nncc_kern.h");
+	emit_line(e, " * and nncc_pool.h.  Built without -march, the kernel section below is");
+	emit_line(e, " * compiled for AVX-512, AVX2, FMA and plain C, and the CPU's best runs.");
 	emit_line(e, " */");
 }
 
@@ -171,7 +173,9 @@ static void emit_sizes(Emitter *e)
 
 /* The optimizer's template, its hyper-parameters as HP_<KEY> (u->hparams[k],
  * the order of its row and of the descriptor's table). */
-static void emit_optimizer(Emitter *e)
+/* The optimizer's template: section "optimizer" (shared) or "vector"
+ * (its opt_vector, in the kernel section). */
+static void emit_optimizer(Emitter *e, const char *section)
 {
 	Arena *A = e->ctx->arena;
 	const OptimizerInfo *o = e->plan->opt;
@@ -184,7 +188,7 @@ static void emit_optimizer(Emitter *e)
 	for (size_t k = 0; k < o->n_hparams && k < NNCC_MAX_HPARAMS; k++)
 		v[n++] = (TmplVar){arena_printf(A, "HP_%s", text_upper(A, o->hparams[k].key)),
 		                   arena_printf(A, "u->hparams[%zu]", k)};
-	emit_tmpl(e, o->tmpl, "optimizer", v, n, NULL, 0);
+	emit_tmpl(e, o->tmpl, section, v, n, NULL, 0);
 }
 
 static void emit_buffers(Emitter *e)
@@ -230,6 +234,30 @@ static bool model_masked(const Model *m)
 		if (m->layers[l].kind->masks)
 			return true;
 	return false;
+}
+
+/* The per-copy names of the layers' functions (as emit_layers defines
+ * them; templates/trainer.c names the rest). */
+static void emit_layer_names(Emitter *e)
+{
+	const Model *m = e->m;
+	const Plan *p = e->plan;
+	const char *fn[3];
+
+	emit_line(e, "/* The layers' functions, named per copy (KERN_ISA_NAME). */");
+	if (!m->loss->folded)
+		emit_line(e, "#define loss_backward KERN_ISA_NAME(loss_backward)");
+	for (size_t l = 0; l < m->n_layers; l++) {
+		size_t n = 0;
+		fn[n++] = "forward";
+		if (has_backward(p, l))
+			fn[n++] = "backward";
+		if (m->layers[l].n_tensors)
+			fn[n++] = "gradient";
+		for (size_t f = 0; f < n; f++)
+			emit_line(e, "#define %s_%s KERN_ISA_NAME(%s_%s)", p->layers[l].fn, fn[f],
+			          p->layers[l].fn, fn[f]);
+	}
 }
 
 static void emit_layers(Emitter *e)
@@ -420,6 +448,21 @@ static const char *csv_spec(Emitter *e)
 	                    c->n_classes ? "csv_classes" : "NULL");
 }
 
+/* The loss over a tile (shared by the copies of the kernel section). */
+static void emit_loss(Emitter *e)
+{
+	const Model *m = e->m;
+	const Plan *p = e->plan;
+	TmplVar v[] = {{"O", p->layers[m->n_layers - 1].a},
+	               {"ON", p->layers[m->n_layers - 1].a},
+	               {"OUT_N", plan_num(e->ctx->arena, m->outputs)}};
+
+	emit_blank(e);
+	emit_tmpl(e, m->loss->tmpl, m->data.csv.n_targets ? "loss_targets" : "loss", NULL, 0, v,
+	          ARRAY_LEN(v));
+}
+
+/* The entry points of the kernel section, its end, then the shared ones. */
 static void emit_entry_points(Emitter *e)
 {
 	const Model *m = e->m;
@@ -433,9 +476,6 @@ static void emit_entry_points(Emitter *e)
 		buf_printf(&acts, "%s%s", l ? ", " : "", p->layers[l].a);
 		buf_printf(&deltas, "%s%s", l ? ", " : "", p->layers[l].d ? p->layers[l].d : "NULL");
 	}
-	TmplVar vloss[] = {{"O", p->layers[m->n_layers - 1].a},
-	                   {"ON", p->layers[m->n_layers - 1].a},
-	                   {"OUT_N", plan_num(A, m->outputs)}};
 	TmplVar vu[] = {{"STATE", p->n_state ? "state" : "NULL"},
 	                {"DEFAULTS", p->opt->n_hparams ? "hparam_values" : "NULL"}};
 	bool masked = model_masked(m);
@@ -447,9 +487,6 @@ static void emit_entry_points(Emitter *e)
 	buf_fini(&deltas);
 
 	emit_blank(e);
-	emit_tmpl(e, m->loss->tmpl, m->data.csv.n_targets ? "loss_targets" : "loss", NULL, 0, vloss,
-	          ARRAY_LEN(vloss));
-	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "entry", NULL, 0, NULL, 0);
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "backward", NULL, 0, vu, ARRAY_LEN(vu));
@@ -457,6 +494,8 @@ static void emit_entry_points(Emitter *e)
 	emit_tmpl(e, "trainer.c", "step", NULL, 0, vt, ARRAY_LEN(vt));
 	emit_tmpl(e, "trainer.c", masked ? "step_rows_masked" : "step_rows", NULL, 0, NULL, 0);
 	emit_tmpl(e, "trainer.c", "step_end", NULL, 0, ve, ARRAY_LEN(ve));
+	emit_blank(e);
+	emit_tmpl(e, "trainer.c", "copy_end", NULL, 0, NULL, 0);
 	if (masked) {
 		emit_blank(e);
 		emit_tmpl(e, "trainer.c", "mask_key", NULL, 0, NULL, 0);
@@ -575,14 +614,22 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	emit_blank(e);
 	emit_sizes(e);
 	emit_blank(e);
-	emit_optimizer(e);
+	emit_optimizer(e, "optimizer");
 	emit_blank(e);
-	emit_tmpl(e, "trainer.c", "kernels", NULL, 0, NULL, 0);
+	emit_tmpl(e, "trainer.c", "pool", NULL, 0, NULL, 0);
 	emit_blank(e);
 	emit_buffers(e);
+	emit_tables(e);
+	emit_loss(e);
+	emit_blank(e);
+	emit_tmpl(e, "trainer.c", "copies", NULL, 0, NULL, 0);
+	emit_blank(e);
+	emit_optimizer(e, "vector");
+	emit_blank(e);
+	emit_tmpl(e, "trainer.c", "kernels", NULL, 0, NULL, 0);
+	emit_layer_names(e);
 	emit_layers(e);
 	emit_passes(e);
-	emit_tables(e);
 	emit_entry_points(e);
 	emit_descriptor(e);
 	emit_blank(e);

@@ -287,6 +287,13 @@ static int put_simd(const Exporter *in, Buf *c)
 	               {"VS", in->f32 ? "ps" : "pd"},
 	               {"MASK", in->f32 ? "__mmask16" : "__mmask8"},
 	               {"VL", in->f32 ? "16" : "8"},
+	               {"V2", in->f32 ? "__m256" : "__m256d"},
+	               {"VL2", in->f32 ? "8" : "4"},
+	               {"CMPGT2", in->f32 ? "_mm256_cmpgt_epi32" : "_mm256_cmpgt_epi64"},
+	               {"SET1I2", in->f32 ? "_mm256_set1_epi32" : "_mm256_set1_epi64x"},
+	               {"ICAST2", in->f32 ? "int" : "long long"},
+	               {"IOTA2", in->f32 ? "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)"
+	                                 : "_mm256_setr_epi64x(0, 1, 2, 3)"},
 	               /* ARM: float FMA on any FPU that has it, double on AArch64 */
 	               {"HWFMA", in->f32 ? " || defined(__ARM_FEATURE_FMA)"
 	                                 : " || (defined(__ARM_FEATURE_FMA) && defined(__aarch64__))"}};

@@ -499,11 +499,10 @@ static int run(Ctx *ctx, int argc, char **argv)
 		if (locate_runtime(ctx, &inc, &lib) != 0)
 			return -1;
 		/* -ffp-contract=off: the generated code spells every multiply-add as an
-		 * explicit FMA and must not get others.  -march=native: a trainer runs
-		 * where it is built, and without the machine's FMA and vector units
-		 * the portable kernels are ~100x slower; a later -march overrides it
-		 * (docs/performance.md). */
-		printf("-I%s -ffp-contract=off -march=native\n", inc);
+		 * explicit FMA and must not get others.  No -march: a trainer built
+		 * without one picks its kernels (AVX-512, AVX2, FMA or portable) at
+		 * run time; -march=native is optional (docs/kernels.md). */
+		printf("-I%s -ffp-contract=off\n", inc);
 		return 0;
 	case MODE_LIBS:
 		if (locate_runtime(ctx, &inc, &lib) != 0)

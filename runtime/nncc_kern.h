@@ -1,18 +1,17 @@
 /*
- * nncc_kern.h - the network-independent part of a generated trainer: the
- * dense-layer kernels (forward, backward-data, weight gradient with the
- * optimizer's update fused into its epilogue), the elementwise activation
- * derivative, the unfused update, and the thread pool that runs a pass's
- * fixed work units.  Shipped with the runtime (found through `nncc
- * --cflags`) and included once by each generated file, after nncc_simd.h
- * and after the file's optimizer, which must define:
+ * nncc_kern.h - the dense-layer kernels of a generated trainer, for ONE
+ * instruction set: forward, backward-data, weight gradient with the
+ * optimizer's update fused into its epilogue, the elementwise activation
+ * derivative, the unfused update and dropout.  Network-independent;
+ * shipped with the runtime (found through `nncc --cflags`).  No include
+ * guard: a generated file includes it in its kernel section, once per copy
+ * of that section (after nncc_vec.h, which sets the copy's instruction set,
+ * and the optimizer's opt_vector), and every function here is named per
+ * copy (kern_fwd is kern_fwd_avx2 in the avx2 copy; KERN_ISA_NAME).  What
+ * the copies share is in nncc_pool.h, the optimizer's contract included:
  *
- *   OPT_STATE     state slots per parameter, 0..3 (SGD 0, momentum 1, Adam 2)
- *   OPT_STRIDE    reals between one parameter's slots (the parameter count:
- *                 slot k of parameter q is state[k * OPT_STRIDE + q])
- *   OptStep       a step's constants (lr / batch, bias corrections, ...)
- *   opt_scalar(const OptStep *, int bias, real g, real *p, real *s0, real *s1, real *s2)
- *   opt_vector(the same on vreal; only when KERN_SIMD)
+ *   opt_vector(const OptStep *, int bias, vreal g, vreal *p, vreal *s0, vreal *s1,
+ *              vreal *s2): opt_scalar on a vector; only when KERN_SIMD
  *
  * where g is the gradient SUM over the batch, p the parameter and s0..s2
  * its state, updated in place; `bias` is 1 for a bias (decay can skip it).
@@ -23,35 +22,73 @@
  * with named constant sizes and tiles, so each layer gets a fully
  * specialised copy with compile-time tails and no remainder branches.
  * Floating-point policy: see nncc_simd.h; here, every output element is ONE
- * sequential chain over its sum index, so tiles, vector width, thread count
- * and tile size (max_batch) cannot change a result (docs/performance.md).
+ * sequential chain over its sum index, so tiles, vector width, instruction
+ * set, thread count and tile size (max_batch) cannot change a result
+ * (docs/performance.md).
  * Vocabulary: MR x NB = register tile (rows x vectors), n = rows in the
  * tile, j = input, i = output, d = delta dL/dz, g = dL/da.  Dropout's
  * masks (kern_dropout, at the end) come from a counter-based generator,
  * so they too are the same whatever the threads and tiles.
  */
-#ifndef NNCC_KERN_H
-#define NNCC_KERN_H
 
-#include <pthread.h>
-#include <sched.h>
-#include <unistd.h>
-
-#ifndef OPT_STATE
-#error "include nncc_kern.h after the optimizer (OPT_STATE, OptStep, opt_scalar, opt_vector)"
+#ifndef NNCC_POOL_H
+#error "include nncc_kern.h after nncc_pool.h and nncc_vec.h"
 #endif
+
+/* The names this header defines, per copy. */
+#define kern_opt_v KERN_ISA_NAME(kern_opt_v)
+#define kern_opt_vg KERN_ISA_NAME(kern_opt_vg)
+#define kern_update KERN_ISA_NAME(kern_update)
+#define kern_deriv KERN_ISA_NAME(kern_deriv)
+#define kern_fwd_tile KERN_ISA_NAME(kern_fwd_tile)
+#define kern_fwd_block KERN_ISA_NAME(kern_fwd_block)
+#define kern_fwd_rows KERN_ISA_NAME(kern_fwd_rows)
+#define kern_fwd KERN_ISA_NAME(kern_fwd)
+#define kern_dw_tile KERN_ISA_NAME(kern_dw_tile)
+#define kern_dw_block KERN_ISA_NAME(kern_dw_block)
+#define kern_db_tile KERN_ISA_NAME(kern_db_tile)
+#define kern_dwt_tile KERN_ISA_NAME(kern_dwt_tile)
+#define kern_dwt_block KERN_ISA_NAME(kern_dwt_block)
+#define kern_dw_chunk KERN_ISA_NAME(kern_dw_chunk)
+#define kern_dw_mode KERN_ISA_NAME(kern_dw_mode)
+#define kern_dw KERN_ISA_NAME(kern_dw)
+#define kern_dx_tile KERN_ISA_NAME(kern_dx_tile)
+#define kern_dx_block KERN_ISA_NAME(kern_dx_block)
+#define kern_dx_chunk KERN_ISA_NAME(kern_dx_chunk)
+#define kern_dx KERN_ISA_NAME(kern_dx)
+#define kern_dropout KERN_ISA_NAME(kern_dropout)
+/* ... and those the generated file defines after it (templates/trainer.c):
+ * the passes and the entry points, these as function-like macros, which
+ * leave members such as u->step alone. */
+#define forward_rows KERN_ISA_NAME(forward_rows)
+#define backward_rows KERN_ISA_NAME(backward_rows)
+#define step_rows KERN_ISA_NAME(step_rows)
+#define weight_unit KERN_ISA_NAME(weight_unit)
+#define forward(n, x) KERN_ISA_NAME(forward)(n, x)
+#define backward(n, x, y, accumulate) KERN_ISA_NAME(backward)(n, x, y, accumulate)
+#define update(u) KERN_ISA_NAME(update)(u)
+#define step(n, x, y, u) KERN_ISA_NAME(step)(n, x, y, u)
 
 #if KERN_SIMD
 /* Named accumulators for register tiles of up to KERN_MAXMR rows x
  * KERN_MAXNB vectors: acc<r>_<v>.  Arrays of vectors indexed in unrolled
  * loops are fine for gcc, but clang 14 leaves them on the stack (10x slower),
  * so tiles are spelled with names; the guards `(r) < mr` are compile-time
- * constants after inlining and the unused names vanish. */
+ * constants after inlining and the unused names vanish.  AVX2's blocks
+ * have at most KERN_BMR rows (below): spelling only those keeps its copy's
+ * compile time near AVX-512's. */
+#undef KERN_MAXMR
+#undef KERN_ROWS
+#if KERN_ISA == KERN_ISA_AVX2
+#define KERN_MAXMR 6
+#define KERN_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#else
 #define KERN_MAXMR 32
-#define KERN_MAXNB 4
 #define KERN_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
 	M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) \
 	M(25) M(26) M(27) M(28) M(29) M(30) M(31)
+#endif
+#define KERN_MAXNB 4
 #define KERN_VECS(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
 #define KERN_ACC(r, v) acc##r##_##v
 #define KERN_ACC_DECL1(r, v) vreal KERN_ACC(r, v) = V_ZERO();
@@ -66,29 +103,6 @@
 #define KERN_NV(len) (((len) + VLW - 1) / VLW)
 #define KERN_MASK(len, c0, v) ((c0) + (v) == KERN_NV(len) - 1 ? V_TAIL(len) : V_ALL)
 #define KERN_MIN(a, b) ((a) < (b) ? (a) : (b))
-
-/* Modes of the weight gradient (a constant in each inlined copy: a run-time
- * mode makes gcc spill the accumulators). */
-#define KERN_GRAD_SET 0    /* G = X^T D */
-#define KERN_GRAD_ACC 1    /* G += X^T D: the chain continues from G */
-#define KERN_GRAD_UPDATE 2 /* the optimizer's step with the sums X^T D as the
-                              gradient: G is not written (scratch in the fallback) */
-
-/* ---- The optimizer's epilogue: load a parameter and its state, step,
- * store.  S is the state block at the tensor (NULL when OPT_STATE is 0),
- * q the element's offset in it; only the slots the optimizer has are read. */
-KERN_INLINE void kern_opt_s(const OptStep *opt, const int bias, real g, real *p, real *S,
-                            size_t q)
-{
-	real s0 = R(0.0), s1 = R(0.0), s2 = R(0.0);
-	if (OPT_STATE > 0) s0 = S[q];
-	if (OPT_STATE > 1) s1 = S[q + OPT_STRIDE];
-	if (OPT_STATE > 2) s2 = S[q + 2 * OPT_STRIDE];
-	opt_scalar(opt, bias, g, p, &s0, &s1, &s2);
-	if (OPT_STATE > 0) S[q] = s0;
-	if (OPT_STATE > 1) S[q + OPT_STRIDE] = s1;
-	if (OPT_STATE > 2) S[q + 2 * OPT_STRIDE] = s2;
-}
 
 #if KERN_SIMD
 /* The lanes m of a vector of contiguous parameters at p. */
@@ -140,17 +154,6 @@ KERN_INLINE void kern_update(const OptStep *opt, const int bias, real *P, const 
 		kern_opt_s(opt, bias, G[off + k], P + off + k, S, off + k);
 }
 
-/* The step's constants for the driver's update u; defaults (the YAML's
- * hyper-parameters) stand in when u carries none. */
-static void kern_prepare(OptStep *opt, const nncc_update_t *u, const double *defaults)
-{
-	nncc_update_t v = *u;
-
-	if (!v.hparams)
-		v.hparams = defaults;
-	opt_prepare(opt, &v);
-}
-
 /* D = f'(A) * G over rows [r0, r1) of three (n, OUT) arrays: a layer's
  * delta dL/dz from the gradient dL/da of its output, f' in terms of the
  * output A as in act_deriv(). */
@@ -181,11 +184,41 @@ KERN_INLINE void kern_deriv(real *D, const real *A, const real *G, const size_t 
  *   data      g = 0; g = FMA(d[b][i], W[j][i], g), i = 0..OUT-1; gp[b][j] = g
  * Tiles split only the free dimensions, never a chain. */
 
+/* ---- The register tiles of one instruction set.  The plan's tiles
+ * (MR rows x NB vectors, the *_MR and *_NB constants) are sized for
+ * AVX-512's 32 registers; with AVX2's 16 registers of half the width, a
+ * tile runs as blocks of at most KERN_BMR rows x 1 vector instead: 12
+ * accumulator halves, 2 for the row of vectors loaded, 1 broadcast.  The
+ * mr rows are shared out evenly (8 = 4 + 4, not 6 + 2): KERN_NBLK(mr)
+ * blocks, the first mr % KERN_NBLK(mr) of them one row taller.  A block is
+ * the same chains over fewer elements, so the same bits.
+ * KERN_BLOCKS(mr, nb, BLOCK) calls BLOCK(r, v, rows, vecs) for each block,
+ * r and v its first row and vector in the tile, rows and vecs constants. */
+#undef KERN_BMR
+#undef KERN_BLOCKS
+#if KERN_ISA == KERN_ISA_AVX2
+#define KERN_BMR KERN_MAXMR
+#define KERN_NBLK(mr) (((mr) + KERN_BMR - 1) / KERN_BMR)
+#define KERN_BLOCKS(mr, nb, BLOCK)                                                  \
+	do {                                                                            \
+		const int n_ = KERN_NBLK(mr), h_ = (mr) / n_, tall_ = (mr) % n_;            \
+		int v_, b_;                                                                 \
+		for (v_ = 0; v_ < (nb); v_++) {                                             \
+			for (b_ = 0; b_ < tall_; b_++)                                          \
+				BLOCK(b_ * (h_ + 1), v_, (mr) / KERN_NBLK(mr) + 1, 1);              \
+			for (b_ = tall_; b_ < n_; b_++)                                         \
+				BLOCK(tall_ * (h_ + 1) + (b_ - tall_) * h_, v_, (mr) / KERN_NBLK(mr), 1); \
+		}                                                                           \
+	} while (0)
+#else
+#define KERN_BLOCKS(mr, nb, BLOCK) BLOCK(0, 0, (mr), (nb))
+#endif
+
 #if KERN_SIMD
 /* Rows [row, row+mr) x vectors [c0, c0+nb) of Y = f(X W + bias). */
-KERN_INLINE void kern_fwd_tile(real *Y, const real *X, const real *W, const real *bias,
-                               const size_t IN, const size_t OUT, const int ACT, size_t row,
-                               size_t c0, const int mr, const int nb)
+KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const real *bias,
+                                const size_t IN, const size_t OUT, const int ACT, size_t row,
+                                size_t c0, const int mr, const int nb)
 {
 	const real *x = X + row * IN, *w = W + c0 * VL;
 	real *y = Y + row * OUT + c0 * VL;
@@ -222,6 +255,17 @@ KERN_INLINE void kern_fwd_tile(real *Y, const real *X, const real *W, const real
 	KERN_ROWS(STORER)
 #undef STORE1
 #undef STORER
+}
+
+/* The MR x NB tile at (row, c0) of Y, in blocks (KERN_BLOCKS). */
+KERN_INLINE void kern_fwd_tile(real *Y, const real *X, const real *W, const real *bias,
+                               const size_t IN, const size_t OUT, const int ACT, size_t row,
+                               size_t c0, const int mr, const int nb)
+{
+#define BLOCK(r, v, rows, vecs) \
+	kern_fwd_block(Y, X, W, bias, IN, OUT, ACT, row + (size_t)(r), c0 + (size_t)(v), rows, vecs)
+	KERN_BLOCKS(mr, nb, BLOCK);
+#undef BLOCK
 }
 
 /* Rows [r0, r1) of one column chunk: full MR-row tiles, then the remainder
@@ -285,9 +329,9 @@ KERN_INLINE void kern_fwd(real *Y, const real *X, const real *W, const real *bia
 #if KERN_SIMD
 /* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the mode's epilogue
  * into G (set/accumulate) or W and its state S (the fused update). */
-KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *S, const real *X,
-                              const real *D, const OptStep *opt, const size_t IN,
-                              const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
+KERN_INLINE void kern_dw_block(const int mode, size_t n, real *W, real *G, real *S, const real *X,
+                               const real *D, const OptStep *opt, const size_t IN,
+                               const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
 {
 	const vmask m0 = KERN_MASK(OUT, c0, 0), m1 = KERN_MASK(OUT, c0, 1),
 	            m2 = KERN_MASK(OUT, c0, 2), m3 = KERN_MASK(OUT, c0, 3);
@@ -325,6 +369,17 @@ KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *
 #undef STORER
 }
 
+/* The same for the weight gradient's tile at (j, c0). */
+KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *S, const real *X,
+                              const real *D, const OptStep *opt, const size_t IN,
+                              const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
+{
+#define BLOCK(r, v, rows, vecs) kern_dw_block(mode, n, W, G, S, X, D, opt, IN, OUT, \
+	j + (size_t)(r), c0 + (size_t)(v), rows, vecs)
+	KERN_BLOCKS(mr, nb, BLOCK);
+#undef BLOCK
+}
+
 /* The bias "row": g = g + d[b][i] (== FMA(1, d, g)), same epilogues. */
 KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, real *Sb,
                               const real *D, const OptStep *opt, const size_t OUT, size_t c0,
@@ -357,22 +412,23 @@ KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, re
 }
 
 /* Layers with OUT <= VL (one vector per row of OUT, e.g. 10 classes):
- * vectorised along j instead, so every lane is used.  Rows i [0, OUT) x
+ * vectorised along j instead, so every lane is used.  Rows i [i0, i0+ni) x
  * vectors [c0, c0+nb) of j: per sample b, nb loads of X[b][j..], OUT
  * broadcasts of D[b][i]; the same chain per element, so the same bits.  G
  * and W are read and written transposed (stride OUT) with gathers and
  * scatters, once per tile. */
-KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real *S,
-                               const real *X, const real *D, const OptStep *opt,
-                               const size_t IN, const size_t OUT, size_t c0, const int nb)
+KERN_INLINE void kern_dwt_block(const int mode, size_t n, real *W, real *G, real *S,
+                                const real *X, const real *D, const OptStep *opt,
+                                const size_t IN, const size_t OUT, size_t i0, const int ni,
+                                size_t c0, const int nb)
 {
 	const vmask m0 = KERN_MASK(IN, c0, 0), m1 = KERN_MASK(IN, c0, 1),
 	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
 	const vindex idx = VI_IOTA_STRIDE((int)OUT);   /* j -> j * OUT */
 	size_t b;
 	KERN_ACC_DECL
-#define AT(r, v) ((c0 + (v)) * VL * OUT + (size_t)(r))   /* W[j0 of vector v][i = r] */
-#define INIT1(r, v) if ((size_t)(r) < OUT && (v) < nb && mode == KERN_GRAD_ACC) \
+#define AT(r, v) ((c0 + (v)) * VL * OUT + i0 + (size_t)(r))   /* W[j0 of vector v][i = i0 + r] */
+#define INIT1(r, v) if ((r) < ni && (v) < nb && mode == KERN_GRAD_ACC) \
 	KERN_ACC(r, v) = V_MGATHER(m##v, idx, G + AT(r, v));
 #define INITR(r) KERN_VECS(INIT1, r)
 	KERN_ROWS(INITR)
@@ -386,12 +442,12 @@ KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real 
 		if (nb > 2) { x2 = V_MLOAD(m2, x + 2 * VL); KERN_REG(x2); }
 		if (nb > 3) { x3 = V_MLOAD(m3, x + 3 * VL); KERN_REG(x3); }
 #define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(x##v, db, KERN_ACC(r, v));
-#define FMAR(r) if ((size_t)(r) < OUT) { const vreal db = V_SET1(d[r]); KERN_VECS(FMA1, r) }
+#define FMAR(r) if ((r) < ni) { const vreal db = V_SET1(d[i0 + (size_t)(r)]); KERN_VECS(FMA1, r) }
 		KERN_ROWS(FMAR)
 #undef FMA1
 #undef FMAR
 	}
-#define STORE1(r, v) if ((size_t)(r) < OUT && (v) < nb) { \
+#define STORE1(r, v) if ((r) < ni && (v) < nb) { \
 		if (mode == KERN_GRAD_UPDATE) \
 			kern_opt_vg(opt, KERN_ACC(r, v), W + AT(r, v), S, AT(r, v), m##v, idx); \
 		else \
@@ -401,6 +457,17 @@ KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real 
 #undef STORE1
 #undef STORER
 #undef AT
+}
+
+/* All OUT rows i x vectors [c0, c0+nb) of j, in blocks (rows of i here). */
+KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real *S,
+                               const real *X, const real *D, const OptStep *opt,
+                               const size_t IN, const size_t OUT, size_t c0, const int nb)
+{
+#define BLOCK(r, v, rows, vecs) kern_dwt_block(mode, n, W, G, S, X, D, opt, IN, OUT, \
+	(size_t)(r), rows, c0 + (size_t)(v), vecs)
+	KERN_BLOCKS((int)OUT, nb, BLOCK);
+#undef BLOCK
 }
 
 /* j tiles [jt0, jt1) of one column chunk; tile njt-1 is the bias row. */
@@ -508,11 +575,11 @@ KERN_INLINE void kern_dw(int mode, size_t n, real *W, real *bias, real *G, real 
 #define KERN_DW_TILES(IN, MR) (((IN) + (MR) - 1) / (MR) + 1)
 
 #if KERN_SIMD
-/* Rows [row, row+mr) x vectors [c0, c0+nb) of IN; pk holds W^T for the
- * chunk: pk[i][v*VL + lane] = W[(c0 + v)*VL + lane][i]. */
-KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const size_t IN,
-                              const size_t OUT, size_t row, size_t c0, const int mr,
-                              const int nb)
+/* Rows [row, row+mr) x vectors [c0, c0+nb) of IN; pk holds W^T for them,
+ * in rows of pnb vectors: pk[i*pnb*VL + v*VL + lane] = W[(c0 + v)*VL + lane][i]. */
+KERN_INLINE void kern_dx_block(real *Gp, const real *D, const real *pk, const int pnb,
+                               const size_t IN, const size_t OUT, size_t row, size_t c0,
+                               const int mr, const int nb)
 {
 	const vmask m0 = KERN_MASK(IN, c0, 0), m1 = KERN_MASK(IN, c0, 1),
 	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
@@ -521,7 +588,7 @@ KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const siz
 	size_t i;
 	KERN_ACC_DECL
 	for (i = 0; i < OUT; i++) {
-		const real *pi = pk + i * (size_t)nb * VL;
+		const real *pi = pk + i * (size_t)pnb * VL;
 		vreal w0 = V_ZERO(), w1 = V_ZERO(), w2 = V_ZERO(), w3 = V_ZERO();
 		if (nb > 0) { w0 = V_LOAD(pi); KERN_REG(w0); }
 		if (nb > 1) { w1 = V_LOAD(pi + VL); KERN_REG(w1); }
@@ -539,6 +606,17 @@ KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const siz
 	KERN_ROWS(STORER)
 #undef STORE1
 #undef STORER
+}
+
+/* The same for the input gradient's tile at (row, c0). */
+KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const size_t IN,
+                              const size_t OUT, size_t row, size_t c0, const int mr,
+                              const int nb)
+{
+#define BLOCK(r, v, rows, vecs) kern_dx_block(Gp, D, pk + (size_t)(v) * VL, nb, IN, OUT, \
+	row + (size_t)(r), c0 + (size_t)(v), rows, vecs)
+	KERN_BLOCKS(mr, nb, BLOCK);
+#undef BLOCK
 }
 
 /* One column chunk of IN for rows [r0, r1): pack W^T for it (one gather per
@@ -600,264 +678,8 @@ KERN_INLINE void kern_dx(real *Gp, const real *D, const real *W, real *pk, const
 #endif
 }
 
-/* ---- The thread pool.  kern_pool_run(p, fn, units) calls fn(unit, tid)
- * once for every unit in [0, units): threads CLAIM units from a shared
- * counter, and what a unit computes never depends on the thread that runs
- * it (units are fixed row blocks and weight tiles), so results are
- * bit-identical for any thread count, and a worker the OS has descheduled
- * costs at most the unit it holds.  Workers spin briefly, then sleep on a
- * condition variable.  tid (0 = the caller) only selects scratch memory.
- * GCC/clang builtins for the atomics; elsewhere one thread. */
-#define KERN_MAX_THREADS 64
-#define KERN_SPIN 20000   /* polls before a worker sleeps */
-
-typedef void (*kern_unit_fn)(size_t unit, int tid);
-
-typedef struct KernPool KernPool;
-typedef struct KernStart {
-	KernPool *p;
-	int tid;
-} KernStart;
-
-struct KernPool {
-	int n;                       /* threads including the caller; 0 = not started */
-	pthread_t th[KERN_MAX_THREADS];
-	KernStart start[KERN_MAX_THREADS];
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	kern_unit_fn fn;
-	uint64_t claim;              /* generation << 32 | next unit */
-	uint64_t units;
-	uint64_t done;               /* units finished in this generation */
-	unsigned gen;
-	int quit;
-};
-
-#if defined(__GNUC__)
-#define KERN_HAVE_THREADS 1
-#define KERN_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define KERN_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-
-static void kern_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-/* Claims and runs units of generation gen until none is left. */
-static void kern_pool_drain(KernPool *p, unsigned gen, int tid)
-{
-	for (;;) {
-		uint64_t c = KERN_LOAD(&p->claim), unit = c & 0xffffffffu;
-		if ((unsigned)(c >> 32) != gen || unit >= p->units)
-			return;
-		if (__atomic_compare_exchange_n(&p->claim, &c, c + 1, 0, __ATOMIC_ACQ_REL,
-		                                __ATOMIC_ACQUIRE)) {
-			p->fn((size_t)unit, tid);
-			__atomic_add_fetch(&p->done, 1, __ATOMIC_ACQ_REL);
-		}
-	}
-}
-
-static void *kern_pool_worker(void *arg)
-{
-	KernStart *ks = arg;
-	KernPool *p = ks->p;
-	unsigned seen = 0, g;
-	for (;;) {
-		long spin = 0;
-		while ((g = KERN_LOAD(&p->gen)) == seen && spin < KERN_SPIN) {
-			kern_pause();
-			spin++;
-		}
-		if (g == seen) {
-			pthread_mutex_lock(&p->mu);
-			while ((g = KERN_LOAD(&p->gen)) == seen)
-				pthread_cond_wait(&p->cv, &p->mu);
-			pthread_mutex_unlock(&p->mu);
-		}
-		seen = g;
-		if (KERN_LOAD(&p->quit))
-			return NULL;
-		kern_pool_drain(p, g, ks->tid);
-	}
-}
-
-static void kern_pool_kick(KernPool *p, unsigned gen)
-{
-	pthread_mutex_lock(&p->mu);
-	KERN_STORE(&p->gen, gen);
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-}
-
-/* Starts n threads (the caller is one of them); returns how many run. */
-static int kern_pool_start(KernPool *p, int n)
-{
-	int t;
-	n = n < 1 ? 1 : n > KERN_MAX_THREADS ? KERN_MAX_THREADS : n;
-	p->n = n;
-	p->gen = 0;
-	p->claim = p->units = p->done = 0;
-	p->quit = 0;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	for (t = 1; t < n; t++) {
-		p->start[t].p = p;
-		p->start[t].tid = t;
-		if (pthread_create(&p->th[t], NULL, kern_pool_worker, &p->start[t]) != 0) {
-			p->n = t;
-			break;
-		}
-	}
-	return p->n;
-}
-
-static void kern_pool_stop(KernPool *p)
-{
-	int t;
-	if (p->n == 0)
-		return;
-	if (p->n > 1) {
-		KERN_STORE(&p->quit, 1);
-		kern_pool_kick(p, p->gen + 1);
-		for (t = 1; t < p->n; t++)
-			pthread_join(p->th[t], NULL);
-	}
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	p->n = 0;
-}
-
-static void kern_pool_run(KernPool *p, kern_unit_fn fn, size_t units)
-{
-	unsigned gen;
-	long spin = 0;
-	size_t u;
-	if (p->n <= 1 || units <= 1) {
-		for (u = 0; u < units; u++)
-			fn(u, 0);
-		return;
-	}
-	gen = p->gen + 1;
-	p->fn = fn;
-	p->units = units;
-	KERN_STORE(&p->done, 0);
-	KERN_STORE(&p->claim, (uint64_t)gen << 32);
-	kern_pool_kick(p, gen);
-	kern_pool_drain(p, gen, 0);
-	/* Only units that a worker claimed and is still running are left. */
-	while (KERN_LOAD(&p->done) != units) {
-		if (++spin < KERN_SPIN)
-			kern_pause();
-		else
-			sched_yield();
-	}
-}
-#else
-#define KERN_HAVE_THREADS 0
-static int kern_pool_start(KernPool *p, int n)
-{
-	(void)n;
-	return p->n = 1;
-}
-
-static void kern_pool_stop(KernPool *p)
-{
-	p->n = 0;
-}
-
-static void kern_pool_run(KernPool *p, kern_unit_fn fn, size_t units)
-{
-	size_t u;
-	(void)p;
-	for (u = 0; u < units; u++)
-		fn(u, 0);
-}
-#endif
-
-/* Online cores: what threads = 0 means. */
-static int kern_cores(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > KERN_MAX_THREADS ? KERN_MAX_THREADS : (int)n;
-}
-
-/* ---- The pass being run and its pool: one of each per generated file. */
-
-/* Whose dropout masks the row passes draw (nncc_model_t.mask_key): update
- * `step` of the run seeded `seed`, the tile's row 0 being sample `first` of
- * the batch; step 0 = evaluation (dropout is the identity). */
-typedef struct KernMask {
-	uint64_t seed, step;
-	size_t first;
-} KernMask;
-
-typedef struct KernJob {
-	size_t n;           /* samples in the tile */
-	const real *x;      /* (n, N_INPUTS) */
-	const void *y;      /* (n) labels (int32_t), or (n, N_OUTPUTS) targets */
-	int mode;           /* weight pass: KERN_GRAD_SET, _ACC or _UPDATE */
-	OptStep opt;        /* KERN_GRAD_UPDATE: the step's constants */
-	KernMask mask;      /* the row passes' dropout masks */
-} KernJob;
-
-static KernJob kern_job;
-
-/* Sample s's label, and output i's target for regression, in the tile. */
-#define KERN_LABEL(s) (((const int32_t *)kern_job.y)[s])
-#define KERN_TARGET(s, i) (((const real *)kern_job.y)[(s) * N_OUTPUTS + (i)])
-static KernPool kern_pool;
-
-/* Threads for the pooled passes (0 = all cores); returns the number in use.
- * `pooled` is 0 when no pass of the network is big enough to share.
- * Results do not depend on it: work units are fixed. */
-static int kern_set_threads(int n, int pooled)
-{
-	if (!pooled)
-		return 1;
-	kern_pool_stop(&kern_pool);
-	return kern_pool_start(&kern_pool, n > 0 ? n : kern_cores());
-}
-
-/* Runs work units [0, units) of a pass: on the pool when `pooled` (the
- * passes big enough to gain from it), else in order on this thread.  The
- * pool starts on first use with `threads` (training.threads). */
-static void kern_run(kern_unit_fn fn, size_t units, int pooled, int threads)
-{
-	size_t u;
-	if (pooled && kern_pool.n == 0)
-		kern_set_threads(threads, 1);
-	if (pooled) {
-		kern_pool_run(&kern_pool, fn, units);
-		return;
-	}
-	for (u = 0; u < units; u++)
-		fn(u, 0);
-}
-
-/* ---- Dropout (docs/trainer.md#dropout).  Unit i of sample b in layer k
- * is kept when its 32 random bits are >= THRESH = floor(rate * 2^32):
- *   R    = mix(mix(mix(seed + G k) + G step) + G b)   (once per sample)
- *   h    = mix(R + G floor(i / 2))                     (one per 2 units)
- *   bits = the low 32 bits of h for an even i, the high 32 for an odd i
- * with mix = splitmix64's finaliser, G = 0x9e3779b97f4a7c15, arithmetic
- * mod 2^64, b the sample's index in its batch and step the update's number:
- * a mask depends on nothing else, so not on threads, tiles or where a
- * --resume started. */
-#define KERN_GOLDEN UINT64_C(0x9e3779b97f4a7c15)
-#define KERN_MIX1 UINT64_C(0xbf58476d1ce4e5b9)
-#define KERN_MIX2 UINT64_C(0x94d049bb133111eb)
-
-static inline uint64_t kern_mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * KERN_MIX1;
-	z = (z ^ (z >> 27)) * KERN_MIX2;
-	return z ^ (z >> 31);
-}
-
-#if KERN_SIMD && defined(__AVX512DQ__)
+#undef KERN_MASK_SIMD
+#if KERN_ISA == KERN_ISA_AVX512 && (KERN_DISPATCH || defined(__AVX512DQ__))
 #define KERN_MASK_SIMD 1
 /* kern_mix on 8 lanes (AVX-512DQ's 64-bit multiply). */
 static inline __m512i kern_mix_v(__m512i z)
@@ -929,14 +751,3 @@ KERN_INLINE void kern_dropout(real *Y, const real *X, const size_t W, const uint
 #endif
 	}
 }
-
-#if KERN_HAVE_THREADS
-/* The workers must be gone before their code is (dlclose, exit). */
-static void kern_threads_fini(void) __attribute__((destructor));
-static void kern_threads_fini(void)
-{
-	kern_pool_stop(&kern_pool);
-}
-#endif
-
-#endif

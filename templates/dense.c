@@ -89,11 +89,27 @@ static {{U}}_TARGET void {{P}}_l{{K}}_avx512{{SUFFIX}}({{REAL}} *restrict z, {{I
 }
 #endif
 
+#if defined({{U}}_AVX2)
+static {{U}}_TARGET2 void {{P}}_l{{K}}_avx2{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
+{
+	uint64_t nz[({{U}}_L{{K}}_IN + 63) / 64]; /* the nonzero inputs */
+
+	{{P}}_nonzero2{{SUFFIX}}(nz, {{IN_NAME}}, {{U}}_L{{K}}_IN);
+	{{P}}_dense2(z, {{XPX}}, nz, &{{P}}_l{{K}}_w[0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN,
+	             {{U}}_L{{K}}_OUT);
+}
+#endif
+
 static void {{P}}_l{{K}}_forward{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
 {
 #if defined({{U}}_AVX512)
 	if ({{U}}_HAVE_AVX512) {
 		{{P}}_l{{K}}_avx512{{SUFFIX}}(z, {{IN_NAME}});
+	} else
+#endif
+#if defined({{U}}_AVX2)
+	if ({{U}}_HAVE_AVX2) {
+		{{P}}_l{{K}}_avx2{{SUFFIX}}(z, {{IN_NAME}});
 	} else
 #endif
 	{

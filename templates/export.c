@@ -94,12 +94,14 @@ static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
  * changes nothing but, at most, the sign of an exact zero.
  * Paths: AVX-512 intrinsics when the compiler targets AVX-512 (-march=native
  * on such a CPU); on other x86-64 builds with gcc/clang the same kernel is
- * compiled for AVX-512 anyway and used when the CPU has it.  Otherwise the
+ * compiled for AVX-512 anyway and used when the CPU has it, and else the
+ * same chains on AVX2 + FMA when the CPU has those.  Otherwise the
  * portable loops, whose fma is one instruction where the target has FMA
  * (-mfma, -march=native, AArch64, Cortex-M4F/M7 in float) and libm's {{FMA}}
  * elsewhere: exact but slow.  Define {{U}}_MULADD to multiply, then add there
  * instead (no libm call; results then within rounding of the trainer's), and
- * {{U}}_NO_SIMD to force the portable path. */
+ * {{U}}_NO_SIMD to force the portable path, {{U}}_NO_AVX512 to leave AVX-512
+ * out (the AVX2 path where the CPU has it: for tests and benchmarks). */
 #if defined(__FMA__) || defined({{FAST}}){{HWFMA}}
 #if defined(__GNUC__)
 #define {{U}}_FMA(a, b, c) __builtin_{{FMA}}((a), (b), (c)) /* inline even at -O0 */
@@ -112,19 +114,35 @@ static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
 #define {{U}}_FMA(a, b, c) {{FMA}}((a), (b), (c))
 #endif
 
-#if defined(__AVX512F__) && defined(__GNUC__) && !defined({{U}}_NO_SIMD)
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined({{U}}_NO_SIMD) && !defined({{U}}_NO_AVX512)
 #define {{U}}_AVX512 1 /* built for AVX-512 */
 #define {{U}}_TARGET
 #define {{U}}_HAVE_AVX512 1
 #elif defined(__x86_64__) && defined(__GNUC__) && !defined({{U}}_NO_SIMD)
+#if !defined({{U}}_NO_AVX512)
 #define {{U}}_AVX512 2 /* compiled for AVX-512 here, used if the CPU has it */
 #define {{U}}_TARGET __attribute__((target("avx512f,avx512bw,fma")))
 #define {{U}}_HAVE_AVX512 (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
 #endif
+/* Without AVX-512 (in the CPU, or by {{U}}_NO_AVX512): the same chains on
+ * AVX2 + FMA, {{VL2}} outputs per vector, when the CPU has them. */
+#if defined(__AVX2__) && defined(__FMA__)
+#define {{U}}_AVX2 1 /* built for AVX2 */
+#define {{U}}_TARGET2
+#define {{U}}_HAVE_AVX2 1
+#else
+#define {{U}}_AVX2 2 /* compiled for AVX2 here, used if the CPU has it */
+#define {{U}}_TARGET2 __attribute__((target("avx2,fma")))
+#define {{U}}_HAVE_AVX2 (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+#endif
+#endif
 
-#if defined({{U}}_AVX512)
+#if defined({{U}}_AVX512) || defined({{U}}_AVX2)
 #include <immintrin.h>
 #include <stdint.h>
+#endif
+
+#if defined({{U}}_AVX512)
 
 /* Lanes of vector v of a row of n {{REAL}}s: all of them but in the last,
  * partial vector (none past it).  A constant once the kernel is inlined. */
@@ -195,32 +213,129 @@ static inline __attribute__((always_inline)) {{U}}_TARGET void {{P}}_chunk({{REA
 	if (nb > 2) _mm512_mask_storeu_{{VS}}(z + 2 * {{VL}}, m2, a2);
 	if (nb > 3) _mm512_mask_storeu_{{VS}}(z + 3 * {{VL}}, m3, a3);
 }
+#endif
 
-//@ section nonzero_u8_px
-/* For raw pixels: x[j] == 0 exactly when pixel j is 0. */
-static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned char *px, size_t n)
+#if defined({{U}}_AVX2)
+/* The AVX2 path: vectors of {{VL2}} {{REAL}}s; a lane's mask is all ones.
+ * Lanes of vector v of a row of n: those before n. */
+static inline {{U}}_TARGET2 __m256i {{P}}_lanes2(size_t v, size_t n)
+{
+	const size_t left = n > v * {{VL2}} ? n - v * {{VL2}} : 0;
+
+	return {{CMPGT2}}({{SET1I2}}(({{ICAST2}})(left < {{VL2}} ? left : {{VL2}})), {{IOTA2}});
+}
+
+/* {{P}}_nonzero with AVX2. */
+static inline {{U}}_TARGET2 void {{P}}_nonzero2(uint64_t *nz, const {{REAL}} *x, size_t n)
 {
 	size_t j;
 
+	for (j = 0; j < (n + 63) / 64; j++)
+		nz[j] = 0;
+	for (j = 0; j < n; j += {{VL2}}) {
+		const {{V2}} v = _mm256_maskload_{{VS}}(x + j, {{P}}_lanes2(j / {{VL2}}, n));
+		nz[j / 64] |= (uint64_t)(unsigned)_mm256_movemask_{{VS}}(
+			_mm256_cmp_{{VS}}(v, _mm256_setzero_{{VS}}(), _CMP_NEQ_UQ)) << j % 64;
+	}
+}
+
+/* {{P}}_chunk with AVX2: vectors c0 .. c0+nb-1 (nb <= 4) of {{VL2}} outputs. */
+static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_chunk2({{REAL}} *restrict z,
+	const {{REAL}} *restrict x, const unsigned char *restrict px, const uint64_t *restrict nz,
+	const {{REAL}} *restrict w, const {{REAL}} *restrict b, const size_t nin, const size_t nout,
+	const size_t c0, const int nb)
+{
+	const __m256i m0 = {{P}}_lanes2(c0, nout), m1 = {{P}}_lanes2(c0 + 1, nout),
+	              m2 = {{P}}_lanes2(c0 + 2, nout), m3 = {{P}}_lanes2(c0 + 3, nout);
+	{{V2}} a0 = _mm256_setzero_{{VS}}(), a1 = a0, a2 = a0, a3 = a0;
+	size_t k;
+
+	b += c0 * {{VL2}};
+	if (nb > 0) a0 = _mm256_maskload_{{VS}}(b, m0);
+	if (nb > 1) a1 = _mm256_maskload_{{VS}}(b + {{VL2}}, m1);
+	if (nb > 2) a2 = _mm256_maskload_{{VS}}(b + 2 * {{VL2}}, m2);
+	if (nb > 3) a3 = _mm256_maskload_{{VS}}(b + 3 * {{VL2}}, m3);
+	for (k = 0; k < (nin + 63) / 64; k++) {
+		uint64_t m = nz[k];
+
+		while (m) {
+			const size_t j = k * 64 + (size_t)__builtin_ctzll(m);
+			const {{REAL}} *wj = w + j * nout + c0 * {{VL2}};
+			const {{REAL}} xj = px ? {{P}}_pixel(px[j], j) : x[j];
+			{{V2}} xb;
+
+			m &= m - 1;
+			if (xj == 0)
+				continue;
+			xb = _mm256_set1_{{VS}}(xj);
+			if (nb > 0) a0 = _mm256_fmadd_{{VS}}(xb, _mm256_maskload_{{VS}}(wj, m0), a0);
+			if (nb > 1) a1 = _mm256_fmadd_{{VS}}(xb, _mm256_maskload_{{VS}}(wj + {{VL2}}, m1), a1);
+			if (nb > 2) a2 = _mm256_fmadd_{{VS}}(xb, _mm256_maskload_{{VS}}(wj + 2 * {{VL2}}, m2), a2);
+			if (nb > 3) a3 = _mm256_fmadd_{{VS}}(xb, _mm256_maskload_{{VS}}(wj + 3 * {{VL2}}, m3), a3);
+		}
+	}
+	z += c0 * {{VL2}};
+	if (nb > 0) _mm256_maskstore_{{VS}}(z, m0, a0);
+	if (nb > 1) _mm256_maskstore_{{VS}}(z + {{VL2}}, m1, a1);
+	if (nb > 2) _mm256_maskstore_{{VS}}(z + 2 * {{VL2}}, m2, a2);
+	if (nb > 3) _mm256_maskstore_{{VS}}(z + 3 * {{VL2}}, m3, a3);
+}
+
+/* A dense layer's z = b + x W on the AVX2 path, given its nonzero inputs:
+ * chunks of 4 vectors, then the rest (constants after inlining). */
+static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{REAL}} *restrict z,
+	const {{REAL}} *restrict x, const unsigned char *restrict px, const uint64_t *restrict nz,
+	const {{REAL}} *restrict w, const {{REAL}} *restrict b, const size_t nin, const size_t nout)
+{
+	const size_t vecs = (nout + {{VL2}} - 1) / {{VL2}};
+	size_t c = 0;
+
+	for (; c + 4 <= vecs; c += 4)
+		{{P}}_chunk2(z, x, px, nz, w, b, nin, nout, c, 4);
+	if (vecs % 4)
+		{{P}}_chunk2(z, x, px, nz, w, b, nin, nout, c, (int)(vecs % 4));
+}
+#endif
+
+#if defined({{U}}_AVX512) || defined({{U}}_AVX2)
+
+//@ section nonzero_u8_px
+/* For raw pixels: x[j] == 0 exactly when pixel j is 0.  Byte by byte (the
+ * AVX2 path's; unused when AVX-512BW does it and there is no AVX2 path), */
+static inline __attribute__((unused)) void {{P}}_nonzero2_u8(uint64_t *nz,
+	const unsigned char *px, size_t n)
+{
+	size_t j;
+
+	for (j = 0; j < (n + 63) / 64; j++)
+		nz[j] = 0;
+	for (j = 0; j < n; j++)
+		nz[j / 64] |= (uint64_t)(px[j] != 0) << j % 64;
+}
+
+/* and 64 bytes at a time with AVX-512BW. */
+#if defined({{U}}_AVX512)
+static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned char *px, size_t n)
+{
 #if defined(__AVX512BW__) || {{U}}_AVX512 == 2
+	size_t j;
+
 	for (j = 0; j < n; j += 64) {
 		const __mmask64 lanes = n - j >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - j)) - 1;
 		const __m512i v = _mm512_maskz_loadu_epi8(lanes, px + j);
 		nz[j / 64] = _mm512_test_epi8_mask(v, v);
 	}
 #else
-	for (j = 0; j < (n + 63) / 64; j++)
-		nz[j] = 0;
-	for (j = 0; j < n; j++)
-		nz[j / 64] |= (uint64_t)(px[j] != 0) << j % 64;
+	{{P}}_nonzero2_u8(nz, px, n);
 #endif
 }
+#endif
 #endif
 
 //@ section nonzero_u8_all
 /* For raw pixels: every input may be nonzero (standardize: x[j] == 0 only
  * when the pixel equals the mean, which the kernel checks itself). */
-static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned char *px, size_t n)
+static inline void {{P}}_nonzero2_u8(uint64_t *nz, const unsigned char *px, size_t n)
 {
 	size_t j;
 
@@ -228,6 +343,13 @@ static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned ch
 	for (j = 0; j < (n + 63) / 64; j++)
 		nz[j] = n - 64 * j >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << (n - 64 * j)) - 1;
 }
+
+#if defined({{U}}_AVX512)
+static inline {{U}}_TARGET void {{P}}_nonzero_u8(uint64_t *nz, const unsigned char *px, size_t n)
+{
+	{{P}}_nonzero2_u8(nz, px, n);
+}
+#endif
 #endif
 
 //@ section identity

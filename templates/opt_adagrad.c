@@ -38,6 +38,7 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *S
 	*p = FMA(-o->clr, d / (SQRT(*S) + o->eps), *p);
 }
 
+//@ section vector
 #if KERN_SIMD
 KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *S, vreal *s1,
                             vreal *s2)

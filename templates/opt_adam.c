@@ -63,6 +63,7 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *m
 	}
 }
 
+//@ section vector
 #if KERN_SIMD
 KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *m, vreal *v,
                             vreal *vmax)

@@ -46,6 +46,7 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *b
 	*p = FMA(-o->lr, d, *p);
 }
 
+//@ section vector
 #if KERN_SIMD
 KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *b, vreal *s1,
                             vreal *s2)

@@ -3,9 +3,11 @@
  *   p <- p - lr * (g + wd * p),   g = (1/B) sum_s dL_s/dp
  * for every parameter p, g the batch-mean gradient, wd the L2 weight decay
  * (PyTorch's torch.optim.SGD without momentum).  An optimizer's template
- * defines what nncc_kern.h asks of it (OPT_STATE, OPT_STRIDE, OptStep,
- * opt_scalar, opt_vector: see there) plus opt_prepare, which turns the
- * driver's nncc_update_t into the step's constants.  The kernels call
+ * defines what nncc_pool.h and nncc_kern.h ask of it (OPT_STATE, OPT_STRIDE,
+ * OptStep, opt_prepare, opt_scalar, opt_vector: see there); opt_prepare
+ * turns the driver's nncc_update_t into the step's constants.  Section
+ * `optimizer` is compiled once, section `vector` (opt_vector) in each copy
+ * of the kernel section.  The kernels call
  * opt_vector in the epilogue of the fused weight-gradient pass and
  * opt_scalar elsewhere, with the gradient SUM over the batch; the scalar
  * and vector forms do the same operations in the same order.
@@ -42,6 +44,7 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *s
 	*p = FMA(-o->scale, g, FMA(-o->lrwd[bias], *p, *p));
 }
 
+//@ section vector
 #if KERN_SIMD
 KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *s0,
                             vreal *s1, vreal *s2)

@@ -14,12 +14,43 @@
  */
 
 //@ section prologue
+#ifndef KERN_COPY /* the shared part, up to the kernel section */
 #define KERN_{{DTYPE}} 1
-#include "nncc_simd.h" /* real = {{REAL}}, vectors, exp, the activations */
+#include "nncc_simd.h" /* real = {{REAL}}, exp, the activations, the instruction sets */
 #include "nncc.h"      /* the runtime ABI: nncc_model_t */
 
+//@ section pool
+#include "nncc_pool.h" /* the thread pool, the optimizer's scalar epilogue, the dispatch */
+
+//@ section copies
+#endif /* the shared part */
+
+/* ==== The kernel section: the vector layer, the kernels, the layers, the
+ * passes and the entry points, for one instruction set.  Built without
+ * -march (KERN_DISPATCH), this file includes itself once per instruction
+ * set to compile the section for each (functions get the set's suffix:
+ * l1_hidden_forward_avx2), and the entry points after it call the copy
+ * picked when the file is loaded (docs/kernels.md#instruction-sets).
+ * Otherwise the section is compiled once, for the compiler's target. */
+#if KERN_DISPATCH && !defined(KERN_COPY)
+#define KERN_COPY 1
+#define KERN_ISA KERN_ISA_AVX512
+#include __FILE_NAME__
+#undef KERN_ISA
+#define KERN_ISA KERN_ISA_AVX2
+#include __FILE_NAME__
+#undef KERN_ISA
+#define KERN_ISA KERN_ISA_FMA
+#include __FILE_NAME__
+#undef KERN_ISA
+#define KERN_ISA KERN_ISA_GENERIC
+#include __FILE_NAME__
+#undef KERN_COPY
+#else
+#include "nncc_vec.h" /* the copy's target and vectors (vreal, V_*) */
+
 //@ section kernels
-#include "nncc_kern.h" /* the kernels (with the optimizer's epilogue) and the thread pool */
+#include "nncc_kern.h" /* the kernels, with the optimizer's epilogue; the copy's names */
 
 //@ section rows_begin
 /* ---- The passes, cut into work units that kern_run() hands to the pool:
@@ -132,6 +163,13 @@ static double step(size_t n, const void *x, const void *y, const nncc_update_t *
 	return sum;
 }
 
+//@ section copy_end
+KERN_COPY_END
+#endif /* the kernel section */
+
+#ifndef KERN_COPY /* the shared part again */
+#include "nncc_dispatch.h" /* with KERN_DISPATCH: the entry points call the copy chosen */
+
 //@ section mask_key
 /* The dropout masks of the calls that follow (step 0: evaluation). */
 static void mask_key(uint64_t seed, uint64_t step, size_t first)
@@ -229,3 +267,4 @@ int main(int argc, char **argv)
 	return nncc_main(argc, argv, &{{P}}_model);
 }
 #endif
+#endif /* the shared part */

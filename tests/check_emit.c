@@ -154,12 +154,13 @@ START_TEST(test_compiles_strict)
 		char *c_path = tu_path(scratch(), name);
 		ck_assert_int_eq(tu_write(c_path, a.data, a.len), 0);
 		/* -DNNCC_NO_MAIN only drops main(): once is enough.  -march=native
-		 * builds the AVX-512 path where the machine has it, the portable
-		 * fallback otherwise: both must compile. */
+		 * builds the AVX-512 path where the machine has it, no -march the
+		 * run-time dispatch build (every instruction set's copy), and
+		 * -DKERN_NO_DISPATCH the portable fallback alone: all must compile. */
 		for (size_t c = 0; c < 2; c++)
 			for (int v = 0; v < 3 - (int)c; v++) {
 				static const char *const variant[3] = {"-march=native", "",
-				                                       "-DNNCC_NO_MAIN"};
+				                                       "-DNNCC_NO_MAIN -DKERN_NO_DISPATCH"};
 				char *out = NULL;
 				int rc = tu_run(&out, "%s " STRICT " %s -Iruntime -c %s -o %s.o",
 				                compilers[c], variant[v], c_path, c_path);
@@ -284,11 +285,14 @@ START_TEST(test_sgd20_text)
 	ck_assert_ptr_null(strstr(b.data, "KernMask"));
 	assert_has(&b, "#ifndef NNCC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 	               "\treturn nncc_main(argc, argv, &mnist_sgd20_model);\n}\n#endif\n");
-	/* The network, not the machinery: the file a learner opens stays short. */
+	/* The network, not the machinery: the file a learner opens stays short.
+	 * (460 until the kernel section became one copy per instruction set:
+	 * the self-includes, the per-copy names and the shared part's brackets
+	 * take ~45 lines; the dispatch itself is in runtime/nncc_dispatch.h.) */
 	size_t lines = 0;
 	for (const char *q = b.data; *q; q++)
 		lines += *q == '\n';
-	ck_assert_msg(lines <= 465, "examples/sgd20.yaml's trainer is %zu lines (aim: <= 465)", lines);
+	ck_assert_msg(lines <= 515, "examples/sgd20.yaml's trainer is %zu lines (aim: <= 515)", lines);
 	/* No absolute path of ours leaks in. */
 	char cwd[PATH_MAX];
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
@@ -620,7 +624,7 @@ START_TEST(test_cli_info)
 	ck_assert_ptr_nonnull(realpath(tu_nncc(), bin));
 	*strrchr(bin, '/') = 0;
 	expect_cli("--version", 0, "nncc " NNCC_VERSION "\n");
-	snprintf(expect, sizeof expect, "-I%s/runtime -ffp-contract=off -march=native\n", cwd);
+	snprintf(expect, sizeof expect, "-I%s/runtime -ffp-contract=off\n", cwd);
 	expect_cli("--cflags", 0, expect);
 	char *out = NULL;
 	ck_assert_int_eq(nncc(&out, "--libs"), 0);
@@ -843,8 +847,9 @@ static Suite *emit_suite(void)
 	Suite *s = suite_create("emit");
 	TCase *tc = tcase_create("emit");
 	/* A hang guard, not a timing goal: test_compiles_strict runs ~50
-	 * compilations, several minutes on a loaded 2-core machine. */
-	tcase_set_timeout(tc, 900);
+	 * compilations, the dispatch builds among them, up to 15 minutes on a
+	 * loaded 2-core machine. */
+	tcase_set_timeout(tc, 1800);
 	tcase_add_test(tc, test_compiles_strict);
 	tcase_add_test(tc, test_sgd20_text);
 	tcase_add_test(tc, test_regression_text);

@@ -198,13 +198,15 @@ static int have_native(const char *cc)
 }
 
 /* The strict warning flags at every optimisation level, with and without
- * -march=native (the AVX-512 path is compiled either way on x86-64: for the
- * command line's target or through target attributes), and the portable
- * path alone, in both of its forms (fma, multiply-add). */
+ * -march=native (the AVX-512 and AVX2 paths are compiled either way on
+ * x86-64: for the command line's target or through target attributes), the
+ * AVX2 path alone (-DSMALL_NO_AVX512), and the portable path alone, in both
+ * of its forms (fma, multiply-add). */
 static void compile_strict(const char *dir, const char *src, const char *what)
 {
 	static const char *opts[] = {"-O0", "-O2", "-Os", "-O2 -march=native", "-Os -march=native",
-	                             "-O2 -DSMALL_NO_SIMD", "-O2 -DSMALL_NO_SIMD -DSMALL_MULADD"};
+	                             "-O2 -DSMALL_NO_SIMD", "-O2 -DSMALL_NO_SIMD -DSMALL_MULADD",
+	                             "-O2 -DSMALL_NO_AVX512", "-O2 -march=native -DSMALL_NO_AVX512"};
 	for (size_t c = 0; c < sizeof compilers / sizeof compilers[0]; c++) {
 		const char *cc = compilers[c] ? compilers[c] : tu_cc();
 		if (!have(cc))
@@ -347,10 +349,13 @@ static void check_agreement(Fix *f, bool header_only, double tol)
 	ck_assert_msg(st == 0, "harness failed (%d):\n%s", st, out);
 	free(out);
 	/* Every path gives the same bits: the portable loops (fma from libm
-	 * here unless the CPU flags say FMA) and -march=native (AVX-512 or the
-	 * portable loops with an FMA instruction) against the default build. */
+	 * here unless the CPU flags say FMA), -march=native (AVX-512 or the
+	 * portable loops with an FMA instruction) and the AVX2 path (at run time
+	 * and built in, where the CPU has AVX2; else the portable loops)
+	 * against the default build. */
 	static const char *const paths[] = {"-O2 -DSMALL_NO_SIMD", "-O2 -march=native",
-	                                    "-O0 -march=native"};
+	                                    "-O0 -march=native", "-O2 -DSMALL_NO_AVX512",
+	                                    "-O2 -march=native -DSMALL_NO_AVX512"};
 	for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
 		if (strstr(paths[k], "native") && !have_native(tu_cc()))
 			continue;

@@ -2,7 +2,8 @@
  * check_kernels.c - Check suite for the floating-point contract of the
  * generated kernels (docs/performance.md): every output element is one FMA
  * chain, so results must be bit-identical
- *   - between the AVX-512 path and the portable fallback,
+ *   - between the AVX-512 path, the run-time dispatch build (its own choice;
+ *     check_isa.c forces each instruction set) and the portable fallback,
  *   - between gcc and clang, and with -ffp-contract=fast,
  *   - between 1 and 2 threads, on networks big enough that every pass
  *     (rows and weights) runs on the pool,
@@ -110,7 +111,8 @@ static const struct {
 	const char *cc, *flags, *what;
 } builds[] = {
 	{"gcc", "-O2 -march=native -ffp-contract=off", "AVX-512 path (where the CPU has it)"},
-	{"gcc", "-O2 -ffp-contract=off", "portable fallback"},
+	{"gcc", "-O2 -ffp-contract=off", "run-time dispatch (the CPU's best set)"},
+	{"gcc", "-O2 -DKERN_NO_DISPATCH -ffp-contract=off", "portable fallback (libm fma)"},
 	{"clang", "-O2 -march=native -ffp-contract=off", "clang"},
 	{"gcc", "-O2 -march=native -ffp-contract=fast", "gcc contracting a*b+c"},
 	{"gcc", "-O2 -march=native -DKERN_NO_SIMD -ffp-contract=off", "forced fallback with FMA"},

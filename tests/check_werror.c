@@ -3,8 +3,10 @@
  * gives a trainer and inference code that compile without a single
  * diagnostic under gcc AND clang (a missing one is a failure):
  *   trainer (nncc NET.yaml):  -std=c99 -pedantic -Wall -Wextra -Werror
- *                             $(nncc --cflags), the AVX-512 path and the
- *                             portable one (-DKERN_NO_SIMD);
+ *                             $(nncc --cflags): the run-time dispatch build
+ *                             (no -march: every instruction set's copy),
+ *                             the AVX-512 path alone and the portable one
+ *                             (-DKERN_NO_SIMD);
  *   export (nncc --infer):    -std=c99 -pedantic -Wall -Wextra -Werror
  *                             -Wtype-limits -Wshadow -Wconversion, the .c/.h
  *                             pair in each of its paths and --header-only.
@@ -20,8 +22,8 @@
  * Every compile runs through one `make -k -j2` (the table `jobs`).  gcc's
  * flow-based warnings (-Wmaybe-uninitialized, -Warray-bounds, unused
  * statics) need the optimiser, so gcc compiles the portable trainer and the
- * default export at -O2 (the AVX-512 trainer, whose -O2 takes ~10 s, for
- * every NTH_O2-th network); clang's warnings all come from its front end,
+ * default export at -O2 (the AVX-512 and the dispatch trainers, whose -O2
+ * takes ~10 s, for every NTH_O2-th network); clang's warnings all come from its front end,
  * so clang runs -fsyntax-only.  Exports are compiled BATCH networks to a
  * translation unit.  A failure prints the seed, the step, the networks'
  * YAML and how to rerun one, and the compiler's output.
@@ -42,7 +44,7 @@
 
 #define N_DEFAULT 200
 #define SEED_DEFAULT 1
-#define NTH_O2 50         /* every 50th network: gcc -O2 on its AVX-512 trainer */
+#define NTH_O2 50         /* every 50th network: gcc -O2 on its AVX-512 and dispatch trainers */
 #define BATCH 25          /* exports per translation unit */
 #define MAX_DENSE 5
 #define YAML_MAX 4096
@@ -467,6 +469,9 @@ typedef struct Job {
 static const Job jobs[] = {
 	{"gcc-trainer-portable-O2", "gcc", "$(T) $(CFL) -DKERN_NO_SIMD -O2 -c", TRAINER, 1},
 	{"clang-trainer-portable", "clang", "$(T) $(CFL) -DKERN_NO_SIMD -fsyntax-only", TRAINER, 1},
+	{"gcc-trainer-dispatch", "gcc", "$(T) $(CFL) -fsyntax-only", TRAINER, 1},
+	{"clang-trainer-dispatch", "clang", "$(T) $(CFL) -fsyntax-only", TRAINER, 1},
+	{"gcc-trainer-dispatch-O2", "gcc", "$(T) $(CFL) -O2 -c", TRAINER, NTH_O2},
 	{"gcc-trainer-simd", "gcc", "$(T) $(CFL) $(V4) $(PCH_GCC) -fsyntax-only", TRAINER, 1},
 	{"clang-trainer-simd", "clang", "$(T) $(CFL) $(V4) $(PCH_CLANG) -fsyntax-only", TRAINER, 1},
 	{"gcc-trainer-simd-O2", "gcc", "$(T) $(CFL) $(V4) -O2 -c", TRAINER, NTH_O2},

@@ -8,9 +8,9 @@ out=$B/demo
 mkdir -p "$out"
 echo "== nncc examples/sgd20.yaml -o $out/sgd20.c"
 "$B/nncc" examples/sgd20.yaml -o "$out/sgd20.c"
-echo "== cc -O2 -march=native $out/sgd20.c \$($B/nncc --cflags) \$($B/nncc --libs) -o $out/sgd20"
+echo "== cc -O2 $out/sgd20.c \$($B/nncc --cflags) \$($B/nncc --libs) -o $out/sgd20"
 # shellcheck disable=SC2046
-${CC:-cc} -O2 -march=native "$out/sgd20.c" $("$B/nncc" --cflags) $("$B/nncc" --libs) -o "$out/sgd20"
+${CC:-cc} -O2 "$out/sgd20.c" $("$B/nncc" --cflags) $("$B/nncc" --libs) -o "$out/sgd20"
 echo "== $out/sgd20 --data data/mnist --eval-every 1500 --plot $out/sgd20.svg --save $out/sgd20.weights"
 "$out/sgd20" --data data/mnist --eval-every 1500 --plot "$out/sgd20.svg" --save "$out/sgd20.weights"
 echo
