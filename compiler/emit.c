@@ -124,6 +124,53 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 
 /* ---- sizes, the optimizer, buffers */
 
+/* Pre-training: each decoder's constants (a plan layer after the network's)
+ * and the parameter counts of it and its encoder. */
+static void emit_pretrain_sizes(Emitter *e)
+{
+	const Model *m = e->m;
+	const Plan *p = e->plan;
+	const Pretrain *pre = &m->pre;
+	size_t most = 0;
+
+	if (!pre->n)
+		return;
+	emit_blank(e);
+	emit_line(e, "/* ---- Pre-training (docs/trainer.md#pre-training): %zu autoencoder%s, each a",
+	          pre->n, pre->n == 1 ? "" : "s");
+	emit_line(e, " * layer of the network and a decoder, whose parameters follow the");
+	emit_line(e, " * network's in params. */");
+	emit_line(e, "#define N_PRETRAIN %zu", pre->n);
+	emit_line(e, "#define N_PRETRAIN_PARAMS %zu", pre->n_params);
+	for (size_t i = 0; i < pre->n; i++) {
+		size_t le = pre->layer[i], ld = m->n_layers + i;
+		const Layer *E = &m->layers[le], *D = &m->layers[ld];
+		const LayerPlan *lp = &p->layers[ld];
+		emit_blank(e);
+		emit_line(e, "/* autoencoder %zu: layer %zu \"%s\" and its decoder, layer %zu: dense %zu->%zu, "
+		          "sigmoid */", i, le + 1, safe(e, E->name), lp->k, D->in, D->out);
+		emit_line(e, "#define L%zu_PARAMS %zu /* W%zu and b%zu */", le + 1, E->n_params, le + 1,
+		          le + 1);
+		emit_line(e, "#define %s %zu", lp->in, D->in);
+		emit_line(e, "#define %s %zu", lp->out, D->out);
+		for (size_t t = 0; t < D->n_tensors; t++) {
+			const Tensor *T = &D->tensors[t];
+			emit_line(e, "#define %s %zu /* %s%zu (%zu, %zu) in params */", lp->tensor[t],
+			          T->offset, T->name, lp->k, T->rows, T->cols);
+		}
+		emit_line(e, "#define L%zu_PARAMS %zu /* W%zu and b%zu */", lp->k, D->n_params, lp->k,
+		          lp->k);
+		for (size_t c = 0; c < lp->n_consts; c++)
+			emit_line(e, "#define L%zu_%s %zu", lp->k, lp->consts[c].name, lp->consts[c].value);
+		if (pre->c.noise > 0)
+			emit_line(e, "#define PRE%zu_DROP_BELOW %" PRIu32 "u /* floor(noise * 2^32) */", i,
+			          (uint32_t)ldexp(pre->c.noise, 32));
+		if (E->n_params + D->n_params > most)
+			most = E->n_params + D->n_params;
+	}
+	emit_line(e, "#define PRE_VELOCITY %zu /* momentum's, the largest autoencoder's */", most);
+}
+
 static void emit_sizes(Emitter *e)
 {
 	const Model *m = e->m;
@@ -155,6 +202,7 @@ static void emit_sizes(Emitter *e)
 			emit_line(e, "#define L%zu_%s %zu", lp->k, lp->consts[c].name,
 			          lp->consts[c].value);
 	}
+	emit_pretrain_sizes(e);
 	emit_blank(e);
 	emit_line(e, "/* Threads: a pass runs on the pool when it has >= 3e6 (rows) or 1e7");
 	emit_line(e, " * (weights) FLOP at MAX_BATCH (here %.3g and %.3g): below that,", p->rows_flop,
@@ -200,8 +248,14 @@ static void emit_buffers(Emitter *e)
 	emit_line(e, " * one block each, the same layout (the L*_W, L*_B offsets above).  Per");
 	emit_line(e, " * layer: its output a, the gradient g = dL/da the layer above writes, and");
 	emit_line(e, " * for a layer with parameters its delta d = dL/dz. */");
-	emit_line(e, "static real params[N_PARAMS]; /* (%zu) */", m->n_params);
-	emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
+	if (m->pre.n) {
+		emit_line(e, "static real params[N_PARAMS + N_PRETRAIN_PARAMS]; /* (%zu + %zu) */",
+		          m->n_params, m->pre.n_params);
+		emit_line(e, "static real grads[N_PARAMS + N_PRETRAIN_PARAMS];");
+	} else {
+		emit_line(e, "static real params[N_PARAMS]; /* (%zu) */", m->n_params);
+		emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
+	}
 	if (p->n_state)
 		emit_line(e, "static real state[OPT_STATE * N_PARAMS]; /* (%zu, %zu): slot k at "
 		          "k * N_PARAMS */", p->n_state, m->n_params);
@@ -213,6 +267,18 @@ static void emit_buffers(Emitter *e)
 				emit_line(e, "static real %s[MAX_BATCH][%s]; /* (B, %zu) */", bufs[b], lp->out,
 				          m->layers[l].out);
 	}
+	for (size_t i = 0; i < m->pre.n; i++) {
+		const LayerPlan *lp = &p->layers[m->n_layers + i];
+		if (i == 0)
+			emit_line(e, "/* The decoders' (pre-training): output, gradient, delta%s. */",
+			          m->pre.c.noise > 0 ? ", the input's clean or corrupted copy" : "");
+		emit_line(e, "static real %s[MAX_BATCH][%s], %s[MAX_BATCH][%s], %s[MAX_BATCH][%s];",
+		          lp->a, lp->out, lp->g, lp->out, lp->d, lp->out);
+		if (m->pre.c.noise > 0)
+			emit_line(e, "static real c%zu[MAX_BATCH][%s];", lp->k, lp->out);
+	}
+	if (m->pre.n)
+		emit_line(e, "static real pre_velocity[PRE_VELOCITY];");
 	if (p->pack_len)
 		emit_line(e, "static real pack[KERN_MAX_THREADS][PACK_LEN];");
 }
@@ -258,6 +324,19 @@ static void emit_layer_names(Emitter *e)
 			emit_line(e, "#define %s_%s KERN_ISA_NAME(%s_%s)", p->layers[l].fn, fn[f],
 			          p->layers[l].fn, fn[f]);
 	}
+	for (size_t i = 0; i < m->pre.n; i++) {
+		const char *fd = p->layers[m->n_layers + i].fn;
+		emit_line(e, "#define %s_forward KERN_ISA_NAME(%s_forward)", fd, fd);
+		if (m->pre.c.loss == NNCC_RECON_SQUARED_ERROR)
+			emit_line(e, "#define %s_backward KERN_ISA_NAME(%s_backward)", fd, fd);
+		emit_line(e, "#define %s_gradient KERN_ISA_NAME(%s_gradient)", fd, fd);
+		static const char *const parts[] = {"_rows", "_weights", "_loss", ""};
+		for (size_t f = 0; f < ARRAY_LEN(parts); f++)
+			emit_line(e, "#define pretrain%zu%s KERN_ISA_NAME(pretrain%zu%s)", i, parts[f], i,
+			          parts[f]);
+	}
+	if (m->pre.n)
+		emit_line(e, "#define pretrain_step(i, n, x, u) KERN_ISA_NAME(pretrain_step)(i, n, x, u)");
 }
 
 static void emit_layers(Emitter *e)
@@ -301,6 +380,20 @@ static void emit_layers(Emitter *e)
 	for (size_t l = m->n_layers; l-- > 0;) {
 		if (!m->layers[l].n_tensors)
 			continue;
+		emit_blank(e);
+		m->layers[l].kind->code(e, l, PASS_GRADIENT);
+	}
+	for (size_t i = 0; i < m->pre.n; i++) {
+		size_t l = m->n_layers + i;
+		emit_blank(e);
+		emit_line(e, "/* ==== pre-training: autoencoder %zu's decoder (layer %zu \"%s\") */", i,
+		          l + 1, safe(e, m->layers[l].name));
+		emit_blank(e);
+		m->layers[l].kind->code(e, l, PASS_FORWARD);
+		if (m->pre.c.loss == NNCC_RECON_SQUARED_ERROR) {
+			emit_blank(e);
+			m->layers[l].kind->code(e, l, PASS_BACKWARD);
+		}
 		emit_blank(e);
 		m->layers[l].kind->code(e, l, PASS_GRADIENT);
 	}
@@ -372,6 +465,19 @@ static void emit_tables(Emitter *e)
 		}
 		emit_line(e, "};");
 	}
+	for (size_t i = 0; i < m->pre.n; i++) {
+		const Layer *L = &m->layers[m->n_layers + i];
+		const LayerPlan *lp = &p->layers[m->n_layers + i];
+		emit_line(e, "static const nncc_param_t l%zu_tensors[%zu] = { /* a decoder's */", lp->k,
+		          L->n_tensors);
+		for (size_t t = 0; t < L->n_tensors; t++) {
+			const Tensor *T = &L->tensors[t];
+			emit_line(e, "\t{%s, %s, %zu, %zu, %zu, %d, %zu, %zu, %s},",
+			          text_c_string(A, T->name), lp->tensor[t], T->size, T->rows, T->cols,
+			          T->bias ? 1 : 0, T->fan_in, T->fan_out, text_double(A, T->gain));
+		}
+		emit_line(e, "};");
+	}
 	emit_line(e, "static const nncc_layer_t layers[N_LAYERS] = {");
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const Layer *L = &m->layers[l];
@@ -384,6 +490,14 @@ static void emit_tables(Emitter *e)
 		          L->n_tensors ? arena_printf(A, "l%zu_tensors", l + 1) : "NULL");
 	}
 	emit_line(e, "};");
+	if (m->pre.n) {
+		emit_line(e, "static const nncc_pretrain_t pretrain_table[N_PRETRAIN] = { /* encoder, "
+		          "decoder */");
+		for (size_t i = 0; i < m->pre.n; i++)
+			emit_line(e, "\t{%zu, %zu, l%zu_tensors},", m->pre.layer[i],
+			          m->layers[m->n_layers + i].n_tensors, m->n_layers + i + 1);
+		emit_line(e, "};");
+	}
 	if (p->opt->n_hparams) {
 		emit_line(e, "static const nncc_hparam_t hparams[%zu] = {", p->opt->n_hparams);
 		for (size_t h = 0; h < p->opt->n_hparams; h++) {
@@ -462,6 +576,77 @@ static void emit_loss(Emitter *e)
 	          ARRAY_LEN(v));
 }
 
+/* Pre-training's passes and entry point (templates/pretrain.c), in the
+ * kernel section. */
+static void emit_pretrain(Emitter *e)
+{
+	const Model *m = e->m;
+	const Plan *p = e->plan;
+	const Pretrain *pre = &m->pre;
+	Arena *A = e->ctx->arena;
+	bool noise = pre->c.noise > 0;
+	const char *loss = nncc_recon_name(pre->c.loss);
+
+	for (size_t i = 0; i < pre->n; i++) {
+		size_t le = pre->layer[i], ld = m->n_layers + i;
+		const LayerPlan *E = &p->layers[le], *D = &p->layers[ld];
+		const char *c = arena_printf(A, "c%zu", D->k);
+		/* the target: the clean input of the encoder */
+		const char *t = le == 0 ? "((const real *)kern_job.y)[s * L1_IN + j]"
+		                : noise ? arena_printf(A, "%s[s][j]", c)
+		                        : arena_printf(A, "%s[s][j]", E->xn);
+		TmplVar v[] = {
+			{"I", plan_num(A, i)},
+			{"E", plan_num(A, E->k)},
+			{"D", plan_num(A, D->k)},
+			{"FE", E->fn},
+			{"FD", D->fn},
+			{"AE", E->a},
+			{"GE", E->g},
+			{"DE", E->d},
+			{"AD", D->a},
+			{"GD", D->g},
+			{"DD", D->d},
+			{"XN", E->xn},
+			{"C", c},
+			{"T", t},
+			{"TN", le == 0 ? "x" : noise ? c : E->xn},
+			{"NAME", safe(e, m->layers[le].name)},
+			{"IN_N", plan_num(A, m->layers[le].in)},
+			{"OUT_N", plan_num(A, m->layers[le].out)},
+			{"LOSS", loss},
+			{"ACT_ID", activation_table[m->layers[le].act].id},
+			{"JOB_X", le == 0 && noise ? arena_printf(A, "&%s[0][0]", c) : "x"},
+			{"NOISE_STEP", noise ? "u->step" : "0"},
+		};
+		emit_blank(e);
+		emit_tmpl(e, "pretrain.c", "rows", v, ARRAY_LEN(v), NULL, 0);
+		e->indent++;
+		for (size_t l = 0; l < le; l++)
+			emit_line(e, "%s_forward(r0, r1);", p->layers[l].fn);
+		e->indent--;
+		if (noise)
+			emit_tmpl(e, "pretrain.c", le == 0 ? "noise_input" : "noise_hidden", v,
+			          ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", "encode", v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", arena_printf(A, "recon_%s", loss), v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", "rows_end", v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", arena_printf(A, "loss_%s", loss), v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", "step", v, ARRAY_LEN(v), NULL, 0);
+	}
+	emit_blank(e);
+	emit_line(e, "/* Pre-training's entry point: one step of autoencoder i (nncc.h). */");
+	emit_line(e, "static double pretrain_step(size_t i, size_t n, const void *x, "
+	          "const nncc_update_t *u)");
+	emit_line(e, "{");
+	emit_line(e, "\tswitch (i) {");
+	for (size_t i = 0; i < pre->n; i++)
+		emit_line(e, "\tcase %zu:\n\t\treturn pretrain%zu(n, x, u);", i, i);
+	emit_line(e, "\t}");
+	emit_line(e, "\treturn NAN;");
+	emit_line(e, "}");
+}
+
 /* The entry points of the kernel section, its end, then the shared ones. */
 static void emit_entry_points(Emitter *e)
 {
@@ -494,8 +679,14 @@ static void emit_entry_points(Emitter *e)
 	emit_tmpl(e, "trainer.c", "step", NULL, 0, vt, ARRAY_LEN(vt));
 	emit_tmpl(e, "trainer.c", masked ? "step_rows_masked" : "step_rows", NULL, 0, NULL, 0);
 	emit_tmpl(e, "trainer.c", "step_end", NULL, 0, ve, ARRAY_LEN(ve));
+	if (m->pre.n)
+		emit_pretrain(e);
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "copy_end", NULL, 0, NULL, 0);
+	if (m->pre.n) {
+		emit_blank(e);
+		emit_tmpl(e, "pretrain.c", "dispatch", NULL, 0, NULL, 0);
+	}
 	if (masked) {
 		emit_blank(e);
 		emit_tmpl(e, "trainer.c", "mask_key", NULL, 0, NULL, 0);
@@ -588,12 +779,20 @@ static void emit_descriptor(Emitter *e)
 		{"FILES", arena_strdup(A, files.data)},
 		{"FORMAT", arena_printf(A, "NNCC_FORMAT_%s", text_upper(A, nncc_format_name(d->format)))},
 		{"CSV", csv},
+		{"PRETRAIN", !m->pre.n ? "" : arena_printf(A,
+		 "\n\t\t.pretrain = {\n\t\t\t.epochs = %zu,\n\t\t\t.learning_rate = %s,\n"
+		 "\t\t\t.batch_size = %zu,\n\t\t\t.momentum = %s,\n\t\t\t.loss = NNCC_RECON_%s,\n"
+		 "\t\t\t.noise = %s,\n\t\t},", m->pre.c.epochs, text_double(A, m->pre.c.learning_rate),
+		 m->pre.c.batch_size, text_double(A, m->pre.c.momentum),
+		 text_upper(A, nncc_recon_name(m->pre.c.loss)), text_double(A, m->pre.c.noise))},
 	};
 	buf_fini(&files);
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "descriptor", NULL, 0, v, ARRAY_LEN(v));
 	if (model_masked(m))   /* else NULL, as the ABI allows */
 		emit_tmpl(e, "trainer.c", "descriptor_mask_key", NULL, 0, NULL, 0);
+	if (m->pre.n)
+		emit_tmpl(e, "trainer.c", "descriptor_pretrain", NULL, 0, NULL, 0);
 	emit_tmpl(e, "trainer.c", "descriptor_end", NULL, 0, NULL, 0);
 }
 
@@ -602,6 +801,7 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	const Plan *p = plan_build(ctx, m);
 	if (!p)
 		return -1;
+	m = p->m;   /* the network and the decoders (plan_build) */
 	Emitter em = {.ctx = ctx, .out = out, .m = m, .plan = p};
 	Emitter *e = &em;
 	TmplVar vpro[] = {{"DTYPE", m->dtype == DTYPE_F64 ? "F64" : "F32"},
@@ -621,6 +821,10 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	emit_buffers(e);
 	emit_tables(e);
 	emit_loss(e);
+	if (m->pre.n) {
+		emit_blank(e);
+		emit_tmpl(e, "pretrain.c", "sgd", NULL, 0, NULL, 0);
+	}
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "copies", NULL, 0, NULL, 0);
 	emit_blank(e);

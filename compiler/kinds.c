@@ -249,7 +249,9 @@ static void dense_code(Emitter *e, size_t l, Pass pass)
 		               {"DW_MR", lconst(e, l, "DW_MR")},
 		               {"DW_NB", lconst(e, l, "DW_NB")},
 		               {"SW", lp->state[0]},
-		               {"SB", lp->state[1]}};
+		               {"SB", lp->state[1]},
+		               /* a decoder (pre-training) only ever sets grads */
+		               {"MODE", l < e->m->n_layers ? "kern_job.mode" : "KERN_GRAD_SET"}};
 		emit_tmpl(e, L->kind->tmpl, "gradient", v, n, g, ARRAY_LEN(g));
 		break;
 	}

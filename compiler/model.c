@@ -75,6 +75,13 @@ static const EnumName unit_names[] = {
 #undef X
 };
 
+static const EnumName recon_names[] = {
+#define X(ID, v, name) {#name, NNCC_RECON_##ID},
+	NNCC_RECONS(X)
+#undef X
+};
+static const EnumName pre_opt_names[] = {{"sgd", 0}, {"momentum", 1}};
+
 static const EnumTable act_table = ENUM_TABLE("activation", act_names);
 static const EnumTable dtype_table = ENUM_TABLE("dtype", dtype_names);
 static const EnumName biases_names[] = {{"zero", 0}, {"drawn", 1}};
@@ -83,6 +90,8 @@ static const EnumTable biases_table = ENUM_TABLE("biases", biases_names);
 static const EnumTable norm_table = ENUM_TABLE("normalize", norm_names);
 static const EnumTable unit_table = ENUM_TABLE("unit", unit_names);
 static const EnumTable metric_table = ENUM_TABLE("metric", metric_names);
+static const EnumTable recon_table = ENUM_TABLE("reconstruction loss", recon_names);
+static const EnumTable pre_opt_table = ENUM_TABLE("pre-training optimizer", pre_opt_names);
 
 /* Enum fields are written as int (see field_enum). */
 _Static_assert(sizeof(Activation) == sizeof(int), "enum size");
@@ -1185,6 +1194,54 @@ static const Field data_fields[] = {
 static const Table data_tbl = {data_fields, sizeof data_fields / sizeof data_fields[0],
                                "in 'data'", data_check, NULL};
 
+/* ---- pretrain: the autoencoders' settings (docs/format.md#pretrain); the
+ * layers and the defaults that come from `training` are resolved in
+ * pretrain_resolve, once the network has its shape. */
+
+static void field_pre_layers(Ctx *ctx, const Field *f, const Node *val, void *obj)
+{
+	(void)f;
+	if (!val->n)
+		diag_error(ctx, val->loc, "'layers' in 'pretrain' is empty (leave it out to pre-train "
+		           "every dense layer below the output layer)");
+	for (size_t i = 0; i < val->n; i++)
+		if (val->items[i]->kind != NODE_SCALAR)
+			diag_error(ctx, val->items[i]->loc, "'layers' in 'pretrain' lists layer names, got %s",
+			           found_kind(ctx, val->items[i]));
+	((Pretrain *)obj)->layers_node = val;
+}
+
+static void pretrain_check(Ctx *ctx, const Node *map, void *obj)
+{
+	Pretrain *p = obj;
+	const Node *mu = map_key(map, "momentum");
+	p->loc = map->loc;
+	if (mu && p->optimizer == 0)
+		diag_error(ctx, mu->loc, "'momentum' in 'pretrain' needs 'optimizer: momentum' (sgd "
+		           "has none)");
+	else if (!mu && p->optimizer == 1)
+		p->c.momentum = 0.9;
+	else if (mu && !(p->c.momentum > 0 && p->c.momentum < 1))
+		diag_error(ctx, map_get(map, "momentum")->loc, "'momentum' must be in (0, 1), got %s",
+		           found(ctx, map_get(map, "momentum")));
+}
+
+static const Field pretrain_fields[] = {
+	{"epochs", NODE_SCALAR, field_size, offsetof(Pretrain, c.epochs), true, &count_range},
+	{"learning_rate", NODE_SCALAR, field_positive, offsetof(Pretrain, c.learning_rate), false,
+	 NULL},
+	{"batch_size", NODE_SCALAR, field_size, offsetof(Pretrain, c.batch_size), false,
+	 &count_range},
+	{"optimizer", NODE_SCALAR, field_enum, offsetof(Pretrain, optimizer), false, &pre_opt_table},
+	{"momentum", NODE_SCALAR, field_nonneg, offsetof(Pretrain, c.momentum), false, NULL},
+	{"loss", NODE_SCALAR, field_enum, offsetof(Pretrain, c.loss), false, &recon_table},
+	{"noise", NODE_SCALAR, field_fraction, offsetof(Pretrain, c.noise), false, NULL},
+	{"layers", NODE_SEQ, field_pre_layers, 0, false, NULL},
+};
+static const Table pretrain_tbl = {pretrain_fields,
+                                   sizeof pretrain_fields / sizeof pretrain_fields[0],
+                                   "in 'pretrain'", pretrain_check, NULL};
+
 static const Field root_fields[] = {
 	{"network", NODE_SCALAR, field_ident, offsetof(Model, name), true, NULL},
 	{"input", NODE_SCALAR, field_size, offsetof(Model, inputs), true, &units_range},
@@ -1193,6 +1250,7 @@ static const Field root_fields[] = {
 	{"loss", NODE_SCALAR, field_loss, offsetof(Model, loss), false, NULL},
 	{"training", NODE_MAP, field_map, offsetof(Model, train), true, &training_tbl},
 	{"data", NODE_MAP, field_map, offsetof(Model, data), false, &data_tbl},
+	{"pretrain", NODE_MAP, field_map, offsetof(Model, pre), false, &pretrain_tbl},
 };
 static const Table root_tbl = {root_fields, sizeof root_fields / sizeof root_fields[0],
                                "at top level", NULL, NULL};
@@ -1324,6 +1382,106 @@ static void model_shape(Ctx *ctx, Model *m)
 	m->outputs = width;
 }
 
+/* The layer whose output layer e reads while pre-training (the layers
+ * below in evaluation mode: dropout is the identity), or NULL: the inputs. */
+static const Layer *input_source(const Model *m, size_t e)
+{
+	while (e-- > 0)
+		if (m->layers[e].kind->has_activation)
+			return &m->layers[e];
+	return NULL;
+}
+
+/* pretrain's layers, its defaults from `training` and the decoders, once
+ * the network has its shape. */
+static void pretrain_resolve(Ctx *ctx, Model *m)
+{
+	Pretrain *p = &m->pre;
+	const Layer *out = NULL;   /* the output layer: the last with parameters */
+	size_t n = 0, total = 0;
+
+	if (!p->loc.line)
+		return;
+	for (size_t l = 0; l < m->n_layers; l++)
+		if (m->layers[l].n_tensors)
+			out = &m->layers[l];
+	bool *on = arena_alloc(ctx->arena, m->n_layers * sizeof *on);
+	const Node *ln = p->layers_node;
+	for (size_t i = 0; ln && i < ln->n; i++) {
+		const Node *item = ln->items[i];
+		size_t l = 0;
+		if (item->kind != NODE_SCALAR)
+			continue;
+		while (l < m->n_layers && strcmp(m->layers[l].name, item->str) != 0)
+			l++;
+		if (l == m->n_layers)
+			diag_error(ctx, item->loc, "no layer named %s in the network", found(ctx, item));
+		else if (on[l])
+			diag_error(ctx, item->loc, "layer \"%s\" is listed twice", item->str);
+		else if (&m->layers[l] == out || strcmp(m->layers[l].kind->name, "dense") != 0)
+			diag_error(ctx, item->loc, "layer \"%s\" cannot be pre-trained: only a dense layer "
+			           "below the output layer can (it is %s)", item->str,
+			           &m->layers[l] == out ? "the output layer"
+			                                : arena_printf(ctx->arena, "a %s layer",
+			                                               m->layers[l].kind->name));
+		else
+			on[l] = true;
+	}
+	for (size_t l = 0; !ln && l < m->n_layers; l++)
+		on[l] = &m->layers[l] != out && strcmp(m->layers[l].kind->name, "dense") == 0;
+	for (size_t l = 0; l < m->n_layers; l++)
+		n += on[l];
+	if (!n && !ln) {
+		diag_error(ctx, p->loc, "'pretrain' needs a hidden dense layer: the network has none "
+		           "below its output layer");
+		return;
+	}
+	if (!p->c.learning_rate)
+		p->c.learning_rate = m->train.learning_rate;
+	if (!p->c.batch_size) {
+		size_t B = m->train.batch_size;
+		if (B < 1 || B > PLAN_MAX_TILE)
+			diag_error(ctx, p->loc, "'pretrain' needs a 'batch_size' (at most %d): training's "
+			           "is %s", PLAN_MAX_TILE, B ? "larger" : "the full batch");
+		p->c.batch_size = B;
+	} else if (p->c.batch_size > PLAN_MAX_TILE) {
+		diag_error(ctx, p->loc, "pretrain's 'batch_size' is too large: %zu (at most %d)",
+		           p->c.batch_size, PLAN_MAX_TILE);
+	}
+	p->n = 0;
+	p->layer = arena_alloc(ctx->arena, (n ? n : 1) * sizeof *p->layer);
+	p->decoder = arena_alloc(ctx->arena, (n ? n : 1) * sizeof *p->decoder);
+	for (size_t l = 0; l < m->n_layers; l++) {
+		if (!on[l])
+			continue;
+		const Layer *E = &m->layers[l];
+		const Layer *src = input_source(m, l);
+		if (p->c.loss == NNCC_RECON_CROSS_ENTROPY &&
+		    (src ? src->act != ACT_SIGMOID : m->data.normalize != NNCC_NORM_SCALE))
+			diag_error(ctx, p->loc, "pretrain's loss cross_entropy needs inputs in [0, 1], but "
+			           "layer \"%s\" reads %s (use loss: squared_error)", E->name,
+			           src ? arena_printf(ctx->arena, "the %s output of \"%s\"",
+			                              activation_table[src->act].name, src->name)
+			               : arena_printf(ctx->arena, "inputs normalized by %s, not scale",
+			                              nncc_norm_name(m->data.normalize)));
+		Layer *D = &p->decoder[p->n];
+		*D = (Layer){.kind = E->kind, .loc = p->loc, .in = E->out, .out = E->in,
+		             .act = ACT_SIGMOID,
+		             .name = arena_printf(ctx->arena, "%s_decoder", E->name)};
+		D->n_tensors = D->kind->tensors(D, m->n_params + total);
+		for (size_t t = 0; t < D->n_tensors; t++)
+			D->n_params += D->tensors[t].size;
+		if (D->n_params > NNCC_MAX_PARAMS - m->n_params - total) {
+			diag_error(ctx, p->loc, "too many parameters: the decoder of layer \"%s\" takes "
+			           "the trainer past %zu", E->name, NNCC_MAX_PARAMS);
+			return;
+		}
+		total += D->n_params;
+		p->layer[p->n++] = l;
+	}
+	p->n_params = total;
+}
+
 /* Owner: the arena. */
 Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
 {
@@ -1340,6 +1498,8 @@ Model *model_from_yaml(Ctx *ctx, const char *path, const Node *root)
 	if (m->n_layers) {
 		check_layer_order(ctx, m, root);
 		model_shape(ctx, m);
+		if (ctx->n_errors == errors_before)
+			pretrain_resolve(ctx, m);
 	}
 	if (ctx->n_errors == errors_before && m->data.csv.n_targets) {
 		if (strcmp(m->loss->name, "squared_error"))

@@ -28,6 +28,9 @@
 #define NNCC_MAX_UNITS ((size_t)1 << 24)
 #define NNCC_MAX_LAYERS 64
 #define NNCC_MAX_PARAMS ((size_t)1 << 31)
+/* The largest tile the trainer compiles in (MAX_BATCH); bigger batches are
+ * accumulated tile by tile (plan.c). */
+#define PLAN_MAX_TILE 256
 
 #define NNCC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -197,6 +200,21 @@ typedef struct Data {
 	Loc classes_loc, targets_loc;
 } Data;
 
+/* pretrain: greedy layer-wise autoencoders (docs/format.md#pretrain).  Each
+ * pre-trained layer (a dense layer below the output layer) gets a decoder,
+ * a dense layer OUT -> IN with a sigmoid, whose tensors follow the
+ * network's parameters (offsets from Model.n_params on). */
+typedef struct Pretrain {
+	Loc loc;                   /* the mapping; line 0 when there is none */
+	nncc_pretrain_config_t c;  /* epochs 0: no pre-training */
+	int optimizer;             /* 0 sgd, 1 momentum (the YAML's word) */
+	const Node *layers_node;   /* `layers`, resolved once the network has its shape */
+	size_t n;                  /* autoencoders */
+	size_t *layer;             /* each one's encoder, 0-based */
+	Layer *decoder;            /* each one's decoder */
+	size_t n_params;           /* the decoders' parameters */
+} Pretrain;
+
 typedef struct Model {
 	const char *path;      /* the YAML file as given */
 	char sha256[65];       /* of the YAML text, hex */
@@ -209,6 +227,7 @@ typedef struct Model {
 	const LossInfo *loss;
 	Training train;
 	Data data;
+	Pretrain pre;
 } Model;
 
 /* The table-driven parser, shared with the kinds' and optimizers' rows:

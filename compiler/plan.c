@@ -12,8 +12,6 @@
 
 #include "nncc.h"
 
-/* Largest tile compiled in; bigger batches are accumulated tile by tile. */
-#define PLAN_MAX_TILE 256
 
 /* Work thresholds for the thread pool (FLOP of a pass at MAX_BATCH): below
  * them synchronising costs more than a second core saves.  Measured
@@ -100,6 +98,35 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	}
 }
 
+/* Autoencoder i's decoder, plan layer l = n_layers + i: it reads its
+ * encoder's output and writes the gradient of it (SE: its own g is the
+ * reconstruction loss's). */
+static void decoder_names(Arena *A, Plan *p, size_t i)
+{
+	const Model *m = p->m;
+	size_t l = m->n_layers + i, k = l + 1, e = m->pre.layer[i] + 1;
+	const Layer *L = &m->layers[l];
+	LayerPlan *lp = &p->layers[l];
+
+	lp->k = k;
+	lp->fn = arena_printf(A, "l%zu%s_decoder", k, strchr(layer_fn(A, m, e - 1), '_'));
+	lp->a = arena_printf(A, "a%zu", k);
+	lp->g = arena_printf(A, "g%zu", k);
+	lp->d = arena_printf(A, "d%zu", k);
+	lp->x = arena_printf(A, "&a%zu[0][0]", e);
+	lp->xn = arena_printf(A, "a%zu", e);
+	lp->gx = arena_printf(A, "g%zu", e);
+	lp->gxn = lp->gx;
+	lp->in = arena_printf(A, "L%zu_IN", k);
+	lp->out = arena_printf(A, "L%zu_OUT", k);
+	lp->tensor = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->tensor);
+	lp->state = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->state);
+	for (size_t t = 0; t < L->n_tensors; t++) {
+		lp->tensor[t] = tensor_const(A, k, L->tensors[t].name);
+		lp->state[t] = "NULL";   /* pre-training's SGD keeps no optimizer state */
+	}
+}
+
 /* What the trainer's code relies on, whatever built the Model: the kinds'
  * first/last rules and the loss's output layer (model.c checks the same on
  * YAML; this guards other callers). */
@@ -132,13 +159,24 @@ Plan *plan_build(Ctx *ctx, const Model *m)
 	if (plan_check(ctx, m) != 0)
 		return NULL;
 	p = arena_alloc(A, sizeof *p);
+	/* The plan's model: m with the decoders after its layers (n_layers is
+	 * the network's; layers[n_layers + i] is autoencoder i's decoder). */
+	Model *mx = arena_alloc(A, sizeof *mx);
+	*mx = *m;
+	mx->layers = arena_alloc(A, (m->n_layers + m->pre.n) * sizeof *mx->layers);
+	memcpy(mx->layers, m->layers, m->n_layers * sizeof *mx->layers);
+	if (m->pre.n)
+		memcpy(mx->layers + m->n_layers, m->pre.decoder, m->pre.n * sizeof *mx->layers);
+	m = mx;
 	p->m = m;
 	p->opt = m->train.optimizer;
 	p->n_state = p->opt->n_state(m->train.hparams);
 	p->vl = m->dtype == DTYPE_F64 ? 8 : 16;
 	B = m->train.batch_size;
 	p->max_batch = B >= 1 && B <= PLAN_MAX_TILE ? B : PLAN_MAX_TILE;
-	p->layers = arena_alloc(A, m->n_layers * sizeof *p->layers);
+	if (m->pre.n && m->pre.c.batch_size > p->max_batch)
+		p->max_batch = m->pre.c.batch_size;
+	p->layers = arena_alloc(A, (m->n_layers + m->pre.n) * sizeof *p->layers);
 
 	/* The thread policy: a row pass of the whole tile is cut into 4 units
 	 * at B >= 64, 2 at B >= 16, else one (no pool); each pass is pooled
@@ -155,6 +193,13 @@ Plan *plan_build(Ctx *ctx, const Model *m)
 		layer_names(A, p, l);
 		m->layers[l].kind->plan(p, l);
 		p->weight_units += p->layers[l].units;
+		if (p->layers[l].pack_len > p->pack_len)
+			p->pack_len = p->layers[l].pack_len;
+	}
+	for (size_t i = 0; i < m->pre.n; i++) {
+		size_t l = m->n_layers + i;
+		decoder_names(A, p, i);
+		m->layers[l].kind->plan(p, l);
 		if (p->layers[l].pack_len > p->pack_len)
 			p->pack_len = p->layers[l].pack_len;
 	}

@@ -36,6 +36,10 @@
 /* Xored into the seed so the shuffle draws a different stream than the
  * weight init (which seeds with the seed itself). */
 #define SHUFFLE_STREAM 0x53485546464c4531ull /* "SHUFFL1" */
+/* Pre-training: autoencoder i's decoder is drawn from seed ^ PRETRAIN_INIT
+ * ^ i, its shuffle from seed ^ PRETRAIN_STREAM ^ i. */
+#define PRETRAIN_INIT 0x5052455f494e4954ull   /* "PRE_INIT" */
+#define PRETRAIN_STREAM 0x5052455452414e31ull /* "PRETRAN1" */
 /* Evaluations for --log/--plot when --eval-every is not given, and the
  * fewest a plot may have before it gets the default ones added. */
 #define DEFAULT_EVALS 50
@@ -77,6 +81,8 @@ typedef struct run {
 	size_t val_it;               /* its iteration, or SIZE_MAX */
 	nncc_best_t best;            /* validation's best pass, early stopping's state */
 	void *best_params;           /* early stopping: the weights after best.epoch */
+	nncc_pretrain_rec_t *pre;    /* pre-training's record, one per autoencoder (owned) */
+	double *pre_loss;            /* their losses per epoch (one block, owned) */
 } run_t;
 
 static double now_seconds(void)
@@ -112,6 +118,7 @@ typedef enum opt_kind {
 	OPT_POSITIVE,   /* size_t >= 1 */
 	OPT_EPOCHS,     /* size_t >= 0, clears iterations */
 	OPT_ITERATIONS, /* size_t >= 0, clears epochs */
+	OPT_EPOCHS0,    /* size_t >= 0 */
 	OPT_NO_TRAIN,   /* iterations = epochs = 0 */
 	OPT_U64,        /* uint64_t */
 	OPT_THREADS,    /* int >= 0 */
@@ -225,6 +232,11 @@ static const opt_def_t opt_defs[] = {
 	 "early stopping: the least change that counts\n"
 	 "as an improvement"},
 	{"no-early-stopping", NULL, OPT_NO_STOP, 0, "train all the epochs (patience off)"},
+	{"pretrain-epochs", "N", OPT_EPOCHS0, OFF(pretrain_epochs),
+	 "pre-training's passes over the training set\n"
+	 "per layer (models with `pretrain:`); 0 = skip\n"
+	 "it"},
+	{"pretrain-lr", "X", OPT_LR, OFF(pretrain_lr), "pre-training's learning rate"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
 	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
 	{"help", NULL, OPT_HELP, 0, "show this help"},
@@ -274,6 +286,8 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->shuffle = c->shuffle;
 	o->threads = c->threads;
 	o->optimizer = m->optimizer;
+	o->pretrain_epochs = m->n_pretrain ? c->pretrain.epochs : 0;
+	o->pretrain_lr = m->n_pretrain ? c->pretrain.learning_rate : 0;
 	for (size_t k = 0; k < m->n_hparams && k < NNCC_MAX_HPARAMS; k++)
 		o->hparams[k] = m->hparams[k].value;
 }
@@ -291,6 +305,7 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 			snprintf(buf, len, "default: %s", *(const char *const *)p);
 		break;
 	case OPT_EPOCHS:
+	case OPT_EPOCHS0:
 	case OPT_ITERATIONS:
 	case OPT_POSITIVE:
 		memcpy(&z, p, sizeof z);
@@ -309,6 +324,8 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 		break;
 	case OPT_LR:
 	case OPT_CLIP:
+		if (d->kind == OPT_LR && *(const double *)p == 0) /* a model without pre-training */
+			break;
 		if (d->kind == OPT_CLIP && *(const double *)p == 0)
 			snprintf(buf, len, "default: off");
 		else
@@ -540,6 +557,7 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 		return NULL;
 	case OPT_POSITIVE:
 	case OPT_EPOCHS:
+	case OPT_EPOCHS0:
 	case OPT_ITERATIONS:
 		if (parse_u64(arg, &u) || u > SIZE_MAX || (d->kind == OPT_POSITIVE && u == 0))
 			return d->kind == OPT_POSITIVE ? "an integer >= 1" : "an integer >= 0";
@@ -1690,6 +1708,87 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	return 0;
 }
 
+/* ---- pre-training (docs/trainer.md#pre-training) ------------------------ */
+
+/* Greedy layer-wise pre-training before the supervised run: each
+ * autoencoder in turn, --pretrain-epochs passes over the training samples
+ * (never the validation ones) in a fresh random order per pass, batches of
+ * config.pretrain.batch_size (the last of a pass shorter), the decoder drawn
+ * as the network's weights are, the step counter from 1.  A line per pass on
+ * stderr; the record for the report. */
+static int run_pretrain(run_t *r, nncc_summary_t *s)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_opts_t *o = r->o;
+	const nncc_pretrain_config_t *c = &m->config.pretrain;
+	size_t N = r->n_train, B = c->batch_size, E = o->pretrain_epochs, n = m->n_pretrain;
+	double mu = c->momentum, lossb;
+	nncc_err_t err;
+
+	if (!n || !E)
+		return 0;
+	if (!B || B > m->max_batch)
+		return fail(m, "model has an invalid pre-training batch size %zu (tile %zu)", B,
+		            m->max_batch);
+	if (!(r->pre = calloc(n, sizeof *r->pre)) || !(r->pre_loss = calloc(n * E, sizeof(double))))
+		return fail(m, "out of memory for pre-training's record (%zu layers x %zu epochs)", n, E);
+	for (size_t i = 0; i < n; i++) {
+		const nncc_layer_t *L = &m->layers[m->pretrain[i].layer];
+		/* the decoder: drawn as the network's weights are, from its own seed */
+		nncc_layer_t dl = {.name = "decoder", .kind = "dense",
+		                   .n_tensors = m->pretrain[i].n_tensors,
+		                   .tensors = m->pretrain[i].tensors};
+		nncc_model_t dec = *m;
+		dec.n_layers = 1;
+		dec.layers = &dl;
+		nncc_init_params(&dec, m->config.init, m->config.init_scale, m->config.init_biases,
+		                 o->seed ^ PRETRAIN_INIT ^ (uint64_t)i);
+		nncc_pretrain_rec_t *rec = &r->pre[i];
+		nncc_stream_t st;
+		nncc_update_t u = {.lr = o->pretrain_lr, .hparams = mu > 0 ? &mu : NULL,
+		                   .seed = o->seed};
+		double t0 = now_seconds();
+		rec->layer = m->pretrain[i].layer;
+		rec->loss = r->pre_loss + i * E;
+		if (nncc_stream_init(&st, m, r->train_x, r->train_y, N, 1,
+		                     o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i, &err))
+			return fail(m, "%s", err.msg);
+		for (size_t ep = 0; ep < E; ep++) {
+			double sum = 0;
+			for (size_t done = 0; done < N; done += u.batch) {
+				const void *y, *x;
+				u.batch = N - done < B ? N - done : B;
+				u.step++;
+				x = nncc_stream_next(&st, u.batch, &y);
+				sum += lossb = m->pretrain_step(i, u.batch, x, &u);
+				if (!isfinite(lossb)) {
+					nncc_stream_fini(&st);
+					return fail(m, "pre-training diverged: layer \"%s\", epoch %zu, step %llu: "
+					               "reconstruction loss %g (lower --pretrain-lr, now %g)",
+					            L->name, ep + 1, (unsigned long long)u.step, lossb, u.lr);
+				}
+			}
+			rec->loss[ep] = sum / (double)N;
+			rec->epochs = ep + 1;
+			if (!o->quiet)
+				fprintf(stderr, "%s: pretrain %zu/%zu layer \"%s\" (%zu->%zu->%zu): epoch %zu/%zu, "
+				                "%s %.6g per sample, %.1f s\n", m->name, i + 1, n, L->name, L->in,
+				        L->out, L->in, ep + 1, E, nncc_recon_name(c->loss), rec->loss[ep],
+				        now_seconds() - t0);
+			if ((r->signal = nncc_signal_pending()))
+				break;
+		}
+		rec->steps = u.step;
+		rec->seconds = now_seconds() - t0;
+		nncc_stream_fini(&st);
+		s->n_pretrain = i + 1;
+		if (r->signal)
+			break;
+	}
+	s->pretrain = r->pre;
+	return 0;
+}
+
 /* ---- results ------------------------------------------------------------ */
 
 /* The run succeeded: the plot is drawn, then every output is complete on
@@ -1852,6 +1951,10 @@ static int run(run_t *r, nncc_summary_t *s)
 	nncc_signals_hold(1);   /* the pool's threads never take them */
 	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
 	nncc_signals_hold(0);
+	if (!o->load && !o->resume && run_pretrain(r, s))
+		return 1;
+	if (r->signal)
+		return run_interrupted(r, s);
 	if (run_prepare(r, s->iterations, B))
 		return 1;
 	s->step0 = r->step0;
@@ -1903,6 +2006,8 @@ static void run_fini(run_t *r)
 	free(r->confusion);
 	free(r->curve_x);   /* curve_y and curve_v are in its block */
 	free(r->best_params);
+	free(r->pre);
+	free(r->pre_loss);
 	nncc_outfile_abort(&r->log_out);   /* nothing after a commit */
 	nncc_outfile_abort(&r->plot_out);
 }

@@ -36,6 +36,8 @@ typedef struct nncc_opts {
 	int metric;                  /* nncc_metric_t of early stopping and "best" */
 	double min_delta;            /* >= 0 */
 	nncc_schedule_t schedule;    /* the compiled one, or --schedule's, with the options' keys */
+	size_t pretrain_epochs;      /* pre-training's passes per layer; 0 = none */
+	double pretrain_lr;
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
 
@@ -80,6 +82,14 @@ typedef struct nncc_best {
 } nncc_best_t;
 
 /* Everything the final report prints. */
+/* One autoencoder's pre-training (docs/trainer.md#pre-training). */
+typedef struct nncc_pretrain_rec {
+	size_t layer;                /* its encoder (0-based) */
+	size_t epochs, steps;
+	double *loss;                /* epochs mean reconstruction losses, per sample */
+	double seconds;
+} nncc_pretrain_rec_t;
+
 typedef struct nncc_summary {
 	const nncc_model_t *m;
 	const nncc_opts_t *o;
@@ -102,6 +112,8 @@ typedef struct nncc_summary {
 	nncc_best_t best;            /* validation's best pass and early stopping's outcome */
 	size_t n_class_names;        /* CSV string labels: class k's name; else 0 */
 	char *const *class_names;
+	size_t n_pretrain;           /* autoencoders pre-trained in this run (0: none) */
+	const nncc_pretrain_rec_t *pretrain;
 } nncc_summary_t;
 
 /* ---- report.c */

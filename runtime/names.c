@@ -1,6 +1,6 @@
 /*
  * names.c - the words of the names nncc.h lists once (NNCC_DTYPES,
- * NNCC_NORMS, NNCC_INITS, NNCC_METRICS, NNCC_FILES), for the runtime's
+ * NNCC_NORMS, NNCC_INITS, NNCC_METRICS, NNCC_FORMATS, NNCC_RECONS, NNCC_FILES), for the runtime's
  * messages and the compiler's YAML tables alike, and the metrics' direction.
  * Nothing here is spelled a second time.
  */
@@ -63,6 +63,16 @@ const char *nncc_format_name(int format)
 	switch (format) {
 #define NNCC_X(ID, v, name) case v: return #name;
 	NNCC_FORMATS(NNCC_X)
+#undef NNCC_X
+	}
+	return "?";
+}
+
+const char *nncc_recon_name(int recon)
+{
+	switch (recon) {
+#define NNCC_X(ID, v, name) case v: return #name;
+	NNCC_RECONS(NNCC_X)
 #undef NNCC_X
 	}
 	return "?";

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 5
+#define NNCC_ABI_VERSION 6
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -104,6 +104,18 @@ typedef enum nncc_metric {
 #undef NNCC_X
 } nncc_metric_t;
 
+/* Pre-training's reconstruction loss (docs/trainer.md#pre-training):
+ * X(ID, value, YAML word). */
+#define NNCC_RECONS(X)                \
+	X(SQUARED_ERROR, 0, squared_error) \
+	X(CROSS_ENTROPY, 1, cross_entropy)
+
+typedef enum nncc_recon {
+#define NNCC_X(ID, v, name) NNCC_RECON_##ID = v,
+	NNCC_RECONS(NNCC_X)
+#undef NNCC_X
+} nncc_recon_t;
+
 /* The data files, their YAML keys and default names (relative to the data
  * directory); nncc_config_t.files is indexed by NNCC_FILE_*. */
 #define NNCC_DATA_FILES 4
@@ -128,6 +140,7 @@ const char *nncc_norm_doc(int norm);    /* "x = pixel / 255" */
 const char *nncc_init_name(int init);
 const char *nncc_metric_name(int metric);
 const char *nncc_format_name(int format);
+const char *nncc_recon_name(int recon);
 /* The value of `metric` for a validation's mean loss and accuracy. */
 double nncc_metric_value(int metric, double loss, double accuracy);
 /* 1 when `value` beats `best` by more than min_delta (the metric's
@@ -282,6 +295,30 @@ const char *nncc_unit_name(int unit);
 double nncc_schedule_lr(const nncc_schedule_t *s, double base_lr, uint64_t step,
                         uint64_t epoch, uint64_t total);
 
+/* Greedy layer-wise pre-training (docs/trainer.md#pre-training): before
+ * supervised training, each pre-trained dense layer in turn, lowest first,
+ * learns to reconstruct its input through a decoder of its own (dense,
+ * sigmoid), the layers below it fixed; the encoders' weights are the
+ * network's initial weights.  The settings all autoencoders share: */
+typedef struct nncc_pretrain_config {
+	size_t epochs;          /* passes over the training set per layer; 0 = off */
+	double learning_rate;
+	size_t batch_size;      /* <= max_batch */
+	double momentum;        /* 0: plain SGD; else heavy ball, v = mu v + g */
+	int loss;               /* nncc_recon_t */
+	double noise;           /* denoising: the fraction of inputs set to 0, [0, 1) */
+} nncc_pretrain_config_t;
+
+/* One autoencoder: its encoder, a layer of the network, and its decoder,
+ * dense OUT -> IN with a sigmoid, whose tensors (W (out, in), b (1, in))
+ * live in params past the network's n_params (params holds n_params +
+ * n_pretrain_params reals; weight files keep the first n_params). */
+typedef struct nncc_pretrain {
+	size_t layer;            /* the encoder (0-based), a dense layer */
+	size_t n_tensors;
+	const nncc_param_t *tensors; /* the decoder's, offsets into params */
+} nncc_pretrain_t;
+
 /* Training defaults from the YAML; the driver's options override them. */
 typedef struct nncc_config {
 	double learning_rate;
@@ -314,6 +351,7 @@ typedef struct nncc_config {
 	const char *files[NNCC_DATA_FILES];
 	int format;             /* nncc_format_t */
 	nncc_csv_spec_t csv;    /* format csv */
+	nncc_pretrain_config_t pretrain; /* the YAML's `pretrain` (epochs 0: none) */
 } nncc_config_t;
 
 typedef struct nncc_model {
@@ -376,6 +414,21 @@ typedef struct nncc_model {
 	 * NULL in a model without dropout layers (nncc generates it only for
 	 * models with them). */
 	void (*mask_key)(uint64_t seed, uint64_t step, size_t first);
+
+	/* Pre-training (nncc_pretrain_config_t): n_pretrain autoencoders, in the
+	 * order they train, their decoders' parameters after the network's. */
+	size_t n_pretrain;
+	const nncc_pretrain_t *pretrain;
+	size_t n_pretrain_params;
+	/* One step of autoencoder i on a tile of n = u->batch samples x (the
+	 * network's inputs): the layers below its encoder (evaluation mode),
+	 * the input corrupted by config.pretrain.noise (masks keyed by u->seed,
+	 * u->step), encoder and decoder, the reconstruction loss against the
+	 * clean input, backward, then SGD (with momentum u->hparams[0] when
+	 * not NULL and > 0; u->step 1 starts the velocity at 0) on the
+	 * encoder's and the decoder's tensors.  Returns the tile's loss sum
+	 * before the update.  NULL when n_pretrain is 0. */
+	double (*pretrain_step)(size_t i, size_t n, const void *x, const nncc_update_t *u);
 } nncc_model_t;
 
 /* ---- Errors: runtime functions return 0 or -1 and fill an nncc_err_t. */

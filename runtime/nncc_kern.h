@@ -56,6 +56,7 @@
 #define kern_dx_block KERN_ISA_NAME(kern_dx_block)
 #define kern_dx_chunk KERN_ISA_NAME(kern_dx_chunk)
 #define kern_dx KERN_ISA_NAME(kern_dx)
+#define kern_mask KERN_ISA_NAME(kern_mask)
 #define kern_dropout KERN_ISA_NAME(kern_dropout)
 /* ... and those the generated file defines after it (templates/trainer.c):
  * the passes and the entry points, these as function-like macros, which
@@ -698,15 +699,18 @@ static inline __m512i kern_mix_v(__m512i z)
 #endif
 
 /* Y = X * M * SCALE over rows [r0, r1) of two (n, W) arrays, M the mask of
- * layer LAYER for the key in kern_job.mask (Y = X when its step is 0).  The
- * forward pass (Y = a, X = the input) and the backward pass (Y = the
- * input's gradient, X = g) are the same product: the mask is generated
- * again, in the same pass that applies it, rather than stored. */
-KERN_INLINE void kern_dropout(real *Y, const real *X, const size_t W, const uint64_t LAYER,
-                              const uint32_t THRESH, const real SCALE, size_t r0, size_t r1)
+ * layer LAYER for `key` (Y = X when its step is 0); Y may be X.  Dropout's
+ * forward pass (Y = a, X = the input) and backward pass (Y = the input's
+ * gradient, X = g) are the same product: the mask is generated again, in
+ * the same pass that applies it, rather than stored.  Pre-training's
+ * denoising masks its inputs with SCALE 1 (kern_job.noise). */
+KERN_INLINE void kern_mask(real *Y, const real *X, const size_t W, const uint64_t LAYER,
+                           const uint32_t THRESH, const real SCALE, const KernMask *key,
+                           size_t r0, size_t r1)
 {
-	const KernMask *key = &kern_job.mask;
 	if (key->step == 0) {
+		if (Y == X)
+			return;
 		memcpy(Y + r0 * W, X + r0 * W, (r1 - r0) * W * sizeof *Y);
 		return;
 	}
@@ -750,4 +754,11 @@ KERN_INLINE void kern_dropout(real *Y, const real *X, const size_t W, const uint
 		}
 #endif
 	}
+}
+
+/* Dropout: the mask of kern_job.mask. */
+KERN_INLINE void kern_dropout(real *Y, const real *X, const size_t W, const uint64_t LAYER,
+                              const uint32_t THRESH, const real SCALE, size_t r0, size_t r1)
+{
+	kern_mask(Y, X, W, LAYER, THRESH, SCALE, &kern_job.mask, r0, r1);
 }

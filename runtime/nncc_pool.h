@@ -263,6 +263,7 @@ typedef struct KernJob {
 	int mode;           /* weight pass: KERN_GRAD_SET, _ACC or _UPDATE */
 	OptStep opt;        /* KERN_GRAD_UPDATE: the step's constants */
 	KernMask mask;      /* the row passes' dropout masks */
+	KernMask noise;     /* pre-training's denoising masks */
 } KernJob;
 
 static KernJob kern_job;

@@ -49,13 +49,13 @@ KERN_LAYER void {{FN}}_backward(size_t r0, size_t r1, int tid)
 /* layer {{K}} "{{NAME}}" weight gradient over the tile, work unit `unit`:
  *   dW{{K}}[j][i] = sum_s {{XN}}[s][j] d{{K}}[s][i],   db{{K}}[i] = sum_s d{{K}}[s][i]
  * {{DW_TILES_N}} tiles of W{{K}}'s rows (register tiles of {{DW_TILE}}; the last tile is
- * b{{K}}), {{DW_TPU_N}} per work unit.  kern_job.mode: the sums go to grads (set
+ * b{{K}}), {{DW_TPU_N}} per work unit.  {{MODE}}: the sums go to grads (set
  * or added) or straight into the optimizer's step (fused: nothing stored). */
 KERN_LAYER void {{FN}}_gradient(size_t unit)
 {
 	const size_t t0 = unit * {{DW_TPU}}, t1 = KERN_MIN(t0 + {{DW_TPU}}, {{DW_TILES}});
 
-	kern_dw(kern_job.mode, kern_job.n, &params[{{W}}], &params[{{B}}], &grads[{{W}}],
+	kern_dw({{MODE}}, kern_job.n, &params[{{W}}], &params[{{B}}], &grads[{{W}}],
 	        &grads[{{B}}], {{SW}}, {{SB}}, {{X}}, &{{D}}[0][0], &kern_job.opt, {{IN}},
 	        {{OUT}}, {{DW_MR}}, {{DW_NB}}, t0, t1);
 }

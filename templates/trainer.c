@@ -242,7 +242,7 @@ const nncc_model_t {{P}}_model = {
 		.threads = {{THREADS}},
 		.data_dir = {{DATA_DIR}},
 		.files = { {{FILES}} },
-		.format = {{FORMAT}},{{CSV}}
+		.format = {{FORMAT}},{{CSV}}{{PRETRAIN}}
 	},
 	.forward = forward,
 	.loss = loss,
@@ -254,6 +254,12 @@ const nncc_model_t {{P}}_model = {
 
 //@ section descriptor_mask_key
 	.mask_key = mask_key, /* dropout: the masks' key */
+
+//@ section descriptor_pretrain
+	.n_pretrain = N_PRETRAIN, /* pre-training's autoencoders */
+	.pretrain = pretrain_table,
+	.n_pretrain_params = N_PRETRAIN_PARAMS,
+	.pretrain_step = pretrain_step,
 
 //@ section descriptor_end
 };
