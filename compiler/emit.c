@@ -113,6 +113,19 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 	          "backward");
 	emit_line(e, " *   %-8s last layer first; the weight gradients dW, db summed over the batch", "");
 	emit_line(e, " *   %-8s %s: %s", "update", p->opt->name, p->opt->formula);
+	if (m->pre.n) {
+		emit_line(e, " * Before it, greedy layer-wise pre-training (pretrain_step): autoencoder i");
+		emit_line(e, " * reconstructs its encoder's input through a decoder of its own:");
+		for (size_t i = 0; i < m->pre.n; i++) {
+			size_t l = m->pre.layer[i], d = m->n_layers + i;
+			emit_line(e, " *   %zu: layer %zu \"%s\" %zu->%zu, decoder layer %zu (%s, %zu->%zu, sigmoid)",
+			          i, l + 1, safe(e, m->layers[l].name), m->layers[l].in, m->layers[l].out,
+			          d + 1, p->layers[d].fn, m->layers[l].out, m->layers[l].in);
+		}
+		emit_line(e, " *   %s loss, SGD%s, noise %g; the decoders' %zu parameters follow the network's",
+		          nncc_recon_name(m->pre.c.loss), m->pre.optimizer ? " with momentum" : "",
+		          m->pre.c.noise, m->pre.n_params);
+	}
 	emit_line(e, " * The update is fused into the weight-gradient pass.  Numbers: %s, every",
 	          dtype_name(m->dtype));
 	emit_line(e, " * multiply-add an explicit FMA (build with nncc --cflags).  The kernels");

@@ -215,9 +215,14 @@ void plan_print(const Plan *p, Buf *out)
 	                "(%.3g FLOP); pack %zu\n",
 	           p->rows_per_unit, p->pool_rows ? "yes" : "no", p->rows_flop, p->weight_units,
 	           p->pool_weights ? "yes" : "no", p->weights_flop, p->pack_len);
-	for (size_t l = 0; l < m->n_layers; l++) {
+	if (m->pre.n)
+		buf_printf(out, "pretrain: %zu autoencoders, batch %zu, %s, %zu decoder parameters\n",
+		           m->pre.n, m->pre.c.batch_size, nncc_recon_name(m->pre.c.loss), m->pre.n_params);
+	for (size_t l = 0; l < m->n_layers + m->pre.n; l++) {
 		const LayerPlan *lp = &p->layers[l];
 		const Layer *L = &m->layers[l];
+		if (l >= m->n_layers)
+			buf_printf(out, "decoder of layer %zu, ", m->pre.layer[l - m->n_layers] + 1);
 		buf_printf(out, "layer %zu %s: ", lp->k, lp->fn);
 		L->kind->describe(out, L);
 		buf_printf(out, "; a %s, g %s, d %s, input %s, input gradient %s, weight units %zu\n",

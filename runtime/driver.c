@@ -771,6 +771,12 @@ static int opts_check(const nncc_opts_t *o, const nncc_model_t *m)
 		        "exactly, --load starts a fresh optimizer on a file's weights)");
 		return -1;
 	}
+	if (!m->n_pretrain && (o->pretrain_epochs || o->pretrain_lr > 0)) {
+		fail(m, "this trainer has no pre-training: %s needs a `pretrain:` section in the "
+		        "YAML (docs/format.md#pretrain)",
+		     o->pretrain_epochs ? "--pretrain-epochs" : "--pretrain-lr");
+		return -1;
+	}
 	if (o->checkpoint_every && !o->save) {
 		fail(m, "--checkpoint-every needs --save FILE (the file it writes)");
 		return -1;

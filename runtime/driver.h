@@ -81,7 +81,6 @@ typedef struct nncc_best {
 	uint64_t stop_epoch;         /* the pass it stopped after */
 } nncc_best_t;
 
-/* Everything the final report prints. */
 /* One autoencoder's pre-training (docs/trainer.md#pre-training). */
 typedef struct nncc_pretrain_rec {
 	size_t layer;                /* its encoder (0-based) */
@@ -90,6 +89,7 @@ typedef struct nncc_pretrain_rec {
 	double seconds;
 } nncc_pretrain_rec_t;
 
+/* Everything the final report prints. */
 typedef struct nncc_summary {
 	const nncc_model_t *m;
 	const nncc_opts_t *o;

@@ -238,6 +238,37 @@ static void report_validation(FILE *f, const nncc_summary_t *s)
 	}
 }
 
+/* Pre-training's settings and, per layer, its first and last pass's mean
+ * reconstruction loss. */
+static void report_pretrain(FILE *f, const nncc_summary_t *s)
+{
+	const nncc_pretrain_config_t *c = &s->m->config.pretrain;
+	size_t width = 0;
+
+	if (!s->n_pretrain)
+		return;
+	fprintf(f, "pretrain       %zu epoch%s per layer, batch %zu, lr %g, ", s->o->pretrain_epochs,
+	        s->o->pretrain_epochs == 1 ? "" : "s", c->batch_size, s->o->pretrain_lr);
+	if (c->momentum > 0)
+		fprintf(f, "momentum %g", c->momentum);
+	else
+		fputs("sgd", f);
+	fprintf(f, ", noise %g, %s\n", c->noise, nncc_recon_name(c->loss));
+	for (size_t i = 0; i < s->n_pretrain; i++) {
+		size_t len = strlen(s->m->layers[s->pretrain[i].layer].name);
+		width = len > width ? len : width;
+	}
+	for (size_t i = 0; i < s->n_pretrain; i++) {
+		const nncc_pretrain_rec_t *p = &s->pretrain[i];
+		fprintf(f, "  layer %-*s  reconstruction loss %.6g", (int)width, s->m->layers[p->layer].name,
+		        p->epochs ? p->loss[0] : NAN);
+		if (p->epochs > 1)
+			fprintf(f, " -> %.6g", p->loss[p->epochs - 1]);
+		fprintf(f, " per sample (%zu epoch%s, %zu steps, %.3f s)\n", p->epochs,
+		        p->epochs == 1 ? "" : "s", p->steps, p->seconds);
+	}
+}
+
 void nncc_report_text(FILE *f, const nncc_summary_t *s)
 {
 	const nncc_model_t *m = s->m;
@@ -291,6 +322,7 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 			fprintf(f, "%g", o->hparams[k]);
 	}
 	fputc('\n', f);
+	report_pretrain(f, s);
 	fprintf(f, "train time     %.3f s, %.0f samples/s", s->train_seconds, samples_per_second(s));
 	if (s->eval_seconds > 0)
 		fprintf(f, " (periodic evaluation: %.3f s more)", s->eval_seconds);
@@ -380,6 +412,43 @@ static void json_validation(FILE *f, const nncc_summary_t *s)
 	fputc('}', f);
 }
 
+/* "pretrain": null when nothing was pre-trained in this run, else its
+ * settings and a record per layer, every pass's mean loss. */
+static void json_pretrain(FILE *f, const nncc_summary_t *s)
+{
+	const nncc_pretrain_config_t *c = &s->m->config.pretrain;
+
+	fputs(", \"pretrain\": ", f);
+	if (!s->n_pretrain) {
+		fputs("null", f);
+		return;
+	}
+	fprintf(f, "{\"epochs\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
+	        s->o->pretrain_epochs, c->batch_size);
+	json_number(f, s->o->pretrain_lr);
+	fputs(", \"momentum\": ", f);
+	json_number(f, c->momentum);
+	fputs(", \"noise\": ", f);
+	json_number(f, c->noise);
+	fputs(", \"loss\": ", f);
+	json_string(f, nncc_recon_name(c->loss));
+	fputs(", \"layers\": [", f);
+	for (size_t i = 0; i < s->n_pretrain; i++) {
+		const nncc_pretrain_rec_t *p = &s->pretrain[i];
+		fputs(i ? ", {\"layer\": " : "{\"layer\": ", f);
+		json_string(f, s->m->layers[p->layer].name);
+		fprintf(f, ", \"epochs\": %zu, \"steps\": %zu, \"loss\": [", p->epochs, p->steps);
+		for (size_t e = 0; e < p->epochs; e++) {
+			fputs(e ? ", " : "", f);
+			json_number(f, p->loss[e]);
+		}
+		fputs("], \"seconds\": ", f);
+		json_number(f, p->seconds);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
+
 void nncc_report_json(FILE *f, const nncc_summary_t *s)
 {
 	const nncc_model_t *m = s->m;
@@ -461,6 +530,7 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", \"train_samples\": %zu, \"train_file_samples\": %zu, \"validation_samples\": "
 	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);
 	json_validation(f, s);
+	json_pretrain(f, s);
 	if (m->n_targets) {   /* regression: no classes */
 		fputs(", \"confusion\": null, \"classes\": [], \"class_accuracy\": null}\n", f);
 		return;
