@@ -122,9 +122,10 @@ static void emit_header(Emitter *e, const EmitOptions *opt)
 			          i, l + 1, safe(e, m->layers[l].name), m->layers[l].in, m->layers[l].out,
 			          d + 1, p->layers[d].fn, m->layers[l].out, m->layers[l].in);
 		}
-		emit_line(e, " *   %s loss, SGD%s, noise %g; the decoders' %zu parameters follow the network's",
+		emit_line(e, " *   %s loss, SGD%s, noise %g, %s weights; the decoders' %zu",
 		          nncc_recon_name(m->pre.c.loss), m->pre.optimizer ? " with momentum" : "",
-		          m->pre.c.noise, m->pre.n_params);
+		          m->pre.c.noise, m->pre.c.tied ? "tied" : "untied", m->pre.n_params);
+		emit_line(e, " *   parameters follow the network's");
 	}
 	emit_line(e, " * The update is fused into the weight-gradient pass.  Numbers: %s, every",
 	          dtype_name(m->dtype));
@@ -282,11 +283,17 @@ static void emit_buffers(Emitter *e)
 	}
 	for (size_t i = 0; i < m->pre.n; i++) {
 		const LayerPlan *lp = &p->layers[m->n_layers + i];
+		bool ce = m->pre.c.loss == NNCC_RECON_CROSS_ENTROPY; /* no g: d = r - x */
 		if (i == 0)
-			emit_line(e, "/* The decoders' (pre-training): output, gradient, delta%s. */",
+			emit_line(e, "/* The decoders' (pre-training): output, %sdelta%s. */",
+			          ce ? "" : "gradient, ",
 			          m->pre.c.noise > 0 ? ", the input's clean or corrupted copy" : "");
-		emit_line(e, "static real %s[MAX_BATCH][%s], %s[MAX_BATCH][%s], %s[MAX_BATCH][%s];",
-		          lp->a, lp->out, lp->g, lp->out, lp->d, lp->out);
+		if (ce)
+			emit_line(e, "static real %s[MAX_BATCH][%s], %s[MAX_BATCH][%s];", lp->a, lp->out,
+			          lp->d, lp->out);
+		else
+			emit_line(e, "static real %s[MAX_BATCH][%s], %s[MAX_BATCH][%s], %s[MAX_BATCH][%s];",
+			          lp->a, lp->out, lp->g, lp->out, lp->d, lp->out);
 		if (m->pre.c.noise > 0)
 			emit_line(e, "static real c%zu[MAX_BATCH][%s];", lp->k, lp->out);
 	}
@@ -646,6 +653,11 @@ static void emit_pretrain(Emitter *e)
 		emit_tmpl(e, "pretrain.c", "rows_end", v, ARRAY_LEN(v), NULL, 0);
 		emit_tmpl(e, "pretrain.c", arena_printf(A, "loss_%s", loss), v, ARRAY_LEN(v), NULL, 0);
 		emit_tmpl(e, "pretrain.c", "step", v, ARRAY_LEN(v), NULL, 0);
+		if (pre->c.tied)
+			emit_tmpl(e, "pretrain.c", "tie", v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", "run", v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", pre->c.tied ? "update_tied" : "update_untied", v,
+		          ARRAY_LEN(v), NULL, 0);
 	}
 	emit_blank(e);
 	emit_line(e, "/* Pre-training's entry point: one step of autoencoder i (nncc.h). */");
@@ -795,9 +807,10 @@ static void emit_descriptor(Emitter *e)
 		{"PRETRAIN", !m->pre.n ? "" : arena_printf(A,
 		 "\n\t\t.pretrain = {\n\t\t\t.epochs = %zu,\n\t\t\t.learning_rate = %s,\n"
 		 "\t\t\t.batch_size = %zu,\n\t\t\t.momentum = %s,\n\t\t\t.loss = NNCC_RECON_%s,\n"
-		 "\t\t\t.noise = %s,\n\t\t},", m->pre.c.epochs, text_double(A, m->pre.c.learning_rate),
-		 m->pre.c.batch_size, text_double(A, m->pre.c.momentum),
-		 text_upper(A, nncc_recon_name(m->pre.c.loss)), text_double(A, m->pre.c.noise))},
+		 "\t\t\t.noise = %s,\n\t\t\t.tied = %d,\n\t\t},", m->pre.c.epochs,
+		 text_double(A, m->pre.c.learning_rate), m->pre.c.batch_size,
+		 text_double(A, m->pre.c.momentum), text_upper(A, nncc_recon_name(m->pre.c.loss)),
+		 text_double(A, m->pre.c.noise), m->pre.c.tied)},
 	};
 	buf_fini(&files);
 	emit_blank(e);

@@ -1214,8 +1214,12 @@ static void field_pre_layers(Ctx *ctx, const Field *f, const Node *val, void *ob
 static void pretrain_check(Ctx *ctx, const Node *map, void *obj)
 {
 	Pretrain *p = obj;
-	const Node *mu = map_key(map, "momentum");
+	const Node *mu = map_key(map, "momentum"), *batch = map_get(map, "batch_size");
 	p->loc = map->loc;
+	const Node *loss = map_get(map, "loss");
+	p->batch_loc = batch ? batch->loc : map->loc;
+	p->loss_loc = loss ? loss->loc : map->loc;
+	p->c.tied = p->tied;
 	if (mu && p->optimizer == 0)
 		diag_error(ctx, mu->loc, "'momentum' in 'pretrain' needs 'optimizer: momentum' (sgd "
 		           "has none)");
@@ -1236,6 +1240,7 @@ static const Field pretrain_fields[] = {
 	{"momentum", NODE_SCALAR, field_nonneg, offsetof(Pretrain, c.momentum), false, NULL},
 	{"loss", NODE_SCALAR, field_enum, offsetof(Pretrain, c.loss), false, &recon_table},
 	{"noise", NODE_SCALAR, field_fraction, offsetof(Pretrain, c.noise), false, NULL},
+	{"tied", NODE_SCALAR, field_bool, offsetof(Pretrain, tied), false, NULL},
 	{"layers", NODE_SEQ, field_pre_layers, 0, false, NULL},
 };
 static const Table pretrain_tbl = {pretrain_fields,
@@ -1445,7 +1450,7 @@ static void pretrain_resolve(Ctx *ctx, Model *m)
 			           "is %s", PLAN_MAX_TILE, B ? "larger" : "the full batch");
 		p->c.batch_size = B;
 	} else if (p->c.batch_size > PLAN_MAX_TILE) {
-		diag_error(ctx, p->loc, "pretrain's 'batch_size' is too large: %zu (at most %d)",
+		diag_error(ctx, p->batch_loc, "pretrain's 'batch_size' is too large: %zu (at most %d)",
 		           p->c.batch_size, PLAN_MAX_TILE);
 	}
 	p->n = 0;
@@ -1458,7 +1463,7 @@ static void pretrain_resolve(Ctx *ctx, Model *m)
 		const Layer *src = input_source(m, l);
 		if (p->c.loss == NNCC_RECON_CROSS_ENTROPY &&
 		    (src ? src->act != ACT_SIGMOID : m->data.normalize != NNCC_NORM_SCALE))
-			diag_error(ctx, p->loc, "pretrain's loss cross_entropy needs inputs in [0, 1], but "
+			diag_error(ctx, p->loss_loc, "pretrain's loss cross_entropy needs inputs in [0, 1], but "
 			           "layer \"%s\" reads %s (use loss: squared_error)", E->name,
 			           src ? arena_printf(ctx->arena, "the %s output of \"%s\"",
 			                              activation_table[src->act].name, src->name)

@@ -206,8 +206,10 @@ typedef struct Data {
  * network's parameters (offsets from Model.n_params on). */
 typedef struct Pretrain {
 	Loc loc;                   /* the mapping; line 0 when there is none */
+	Loc batch_loc, loss_loc;   /* its batch_size's and loss's values, or loc */
 	nncc_pretrain_config_t c;  /* epochs 0: no pre-training */
 	int optimizer;             /* 0 sgd, 1 momentum (the YAML's word) */
+	bool tied;                 /* `tied` (c.tied once checked) */
 	const Node *layers_node;   /* `layers`, resolved once the network has its shape */
 	size_t n;                  /* autoencoders */
 	size_t *layer;             /* each one's encoder, 0-based */

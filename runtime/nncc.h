@@ -307,6 +307,7 @@ typedef struct nncc_pretrain_config {
 	double momentum;        /* 0: plain SGD; else heavy ball, v = mu v + g */
 	int loss;               /* nncc_recon_t */
 	double noise;           /* denoising: the fraction of inputs set to 0, [0, 1) */
+	int tied;               /* the decoder's W is the encoder's, transposed */
 } nncc_pretrain_config_t;
 
 /* One autoencoder: its encoder, a layer of the network, and its decoder,

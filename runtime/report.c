@@ -253,7 +253,8 @@ static void report_pretrain(FILE *f, const nncc_summary_t *s)
 		fprintf(f, "momentum %g", c->momentum);
 	else
 		fputs("sgd", f);
-	fprintf(f, ", noise %g, %s\n", c->noise, nncc_recon_name(c->loss));
+	fprintf(f, ", noise %g, %s, %s weights\n", c->noise, nncc_recon_name(c->loss),
+	        c->tied ? "tied" : "untied");
 	for (size_t i = 0; i < s->n_pretrain; i++) {
 		size_t len = strlen(s->m->layers[s->pretrain[i].layer].name);
 		width = len > width ? len : width;
@@ -432,7 +433,7 @@ static void json_pretrain(FILE *f, const nncc_summary_t *s)
 	json_number(f, c->noise);
 	fputs(", \"loss\": ", f);
 	json_string(f, nncc_recon_name(c->loss));
-	fputs(", \"layers\": [", f);
+	fprintf(f, ", \"tied\": %s, \"layers\": [", c->tied ? "true" : "false");
 	for (size_t i = 0; i < s->n_pretrain; i++) {
 		const nncc_pretrain_rec_t *p = &s->pretrain[i];
 		fputs(i ? ", {\"layer\": " : "{\"layer\": ", f);

@@ -10,7 +10,9 @@
  *                  (each ln clamped at -100, as torch's BCELoss),
  * then g_E = dL/dz_D W_D^T, dL/dz_E = f'(h) g_E, the gradient sums over the
  * tile dW_D = h^T dL/dz_D and dW_E = x~^T dL/dz_E (the layers' own kernels,
- * nothing fused), and SGD on E's and D's tensors only.  The layers below E
+ * nothing fused), and SGD on E's and D's tensors only.  With tied weights
+ * W_D = W_E^T (copied in before the step), W_E's gradient is the sum of
+ * both layers' (dW_E + dW_D^T), and D's own tensor is its bias alone.  The layers below E
  * run forward in evaluation mode (dropout is the identity there): they were
  * pre-trained before it.  The noise masks come from the dropout generator,
  * keyed by (seed, D, step, sample, unit), with no 1/(1 - noise) scaling.
@@ -130,6 +132,13 @@ static double pretrain{{I}}(size_t n, const void *x, const nncc_update_t *u)
 {
 	double sum;
 
+//@ section tie
+	/* tied weights: the decoder's W is the encoder's, transposed */
+	for (size_t i = 0; i < L{{E}}_IN; i++)
+		for (size_t o = 0; o < L{{E}}_OUT; o++)
+			params[L{{D}}_W + o * L{{E}}_IN + i] = params[L{{E}}_W + i * L{{E}}_OUT + o];
+
+//@ section run
 	kern_job.n = n;
 	kern_job.x = {{JOB_X}};
 	kern_job.y = x; /* the clean inputs */
@@ -139,9 +148,23 @@ static double pretrain{{I}}(size_t n, const void *x, const nncc_update_t *u)
 	sum = pretrain{{I}}_loss(n);
 	kern_job.mode = KERN_GRAD_SET;
 	kern_run(pretrain{{I}}_weights, L{{D}}_DW_UNITS + L{{E}}_DW_UNITS, POOL_WEIGHTS, THREADS);
+
+//@ section update_untied
 	pretrain_sgd(&params[L{{E}}_W], &grads[L{{E}}_W], pre_velocity, L{{E}}_PARAMS, u);
 	pretrain_sgd(&params[L{{D}}_W], &grads[L{{D}}_W], pre_velocity + L{{E}}_PARAMS,
 	             L{{D}}_PARAMS, u);
+	return sum;
+}
+
+//@ section update_tied
+	/* W_E's gradient gets W_D's, transposed (W_D = W_E^T is not a parameter
+	 * of its own); SGD on the encoder and the decoder's bias */
+	for (size_t i = 0; i < L{{E}}_IN; i++)
+		for (size_t o = 0; o < L{{E}}_OUT; o++)
+			grads[L{{E}}_W + i * L{{E}}_OUT + o] += grads[L{{D}}_W + o * L{{E}}_IN + i];
+	pretrain_sgd(&params[L{{E}}_W], &grads[L{{E}}_W], pre_velocity, L{{E}}_PARAMS, u);
+	pretrain_sgd(&params[L{{D}}_B], &grads[L{{D}}_B], pre_velocity + L{{E}}_PARAMS, L{{E}}_IN,
+	             u);
 	return sum;
 }
 
