@@ -83,6 +83,7 @@ typedef struct run {
 	void *best_params;           /* early stopping: the weights after best.epoch */
 	nncc_pretrain_rec_t *pre;    /* pre-training's record, one per autoencoder (owned) */
 	double *pre_loss;            /* their losses per epoch (one block, owned) */
+	void *pre_x, *pre_y;         /* --pretrain-unlabeled's samples (owned; else NULL) */
 } run_t;
 
 static double now_seconds(void)
@@ -237,6 +238,10 @@ static const opt_def_t opt_defs[] = {
 	 "per layer (models with `pretrain:`); 0 = skip\n"
 	 "it"},
 	{"pretrain-lr", "X", OPT_LR, OFF(pretrain_lr), "pre-training's learning rate"},
+	{"pretrain-unlabeled", NULL, OPT_SET, OFF(pretrain_unlabeled),
+	 "pre-train also on the training file's samples\n"
+	 "--train-limit leaves out (as unlabeled data;\n"
+	 "never the validation samples)"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
 	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
 	{"help", NULL, OPT_HELP, 0, "show this help"},
@@ -771,10 +776,11 @@ static int opts_check(const nncc_opts_t *o, const nncc_model_t *m)
 		        "exactly, --load starts a fresh optimizer on a file's weights)");
 		return -1;
 	}
-	if (!m->n_pretrain && (o->pretrain_epochs || o->pretrain_lr > 0)) {
+	if (!m->n_pretrain && (o->pretrain_epochs || o->pretrain_lr > 0 || o->pretrain_unlabeled)) {
 		fail(m, "this trainer has no pre-training: %s needs a `pretrain:` section in the "
 		        "YAML (docs/format.md#pretrain)",
-		     o->pretrain_epochs ? "--pretrain-epochs" : "--pretrain-lr");
+		     o->pretrain_epochs ? "--pretrain-epochs"
+		     : o->pretrain_lr > 0 ? "--pretrain-lr" : "--pretrain-unlabeled");
 		return -1;
 	}
 	if (o->checkpoint_every && !o->save) {
@@ -1716,9 +1722,44 @@ static int run_train(run_t *r, nncc_summary_t *s)
 
 /* ---- pre-training (docs/trainer.md#pre-training) ------------------------ */
 
+/* Pre-training's samples: the training samples, then with
+ * --pretrain-unlabeled those of the training file past the ones in use
+ * (--train-limit's; normalised as the training samples are, labels zero:
+ * pre-training reads none).  *x and *y are the training set's own or a new
+ * copy in r->pre_x/pre_y. */
+static int pretrain_samples(run_t *r, const void **x, const void **y, size_t *n)
+{
+	const nncc_model_t *m = r->m;
+	size_t used = r->n_train + r->n_val, extra = r->train.n - used, row = m->n_inputs * r->rsize;
+	size_t total, bytes, ybytes;
+
+	*x = r->train_x;
+	*y = r->train_y;
+	*n = r->n_train;
+	if (!r->o->pretrain_unlabeled || !extra)
+		return 0;
+	if (!ckd_add_size(&total, r->n_train, extra) || !ckd_mul_size(&bytes, total, row) ||
+	    !ckd_mul_size(&ybytes, total, r->y_bytes))
+		return fail(m, "pre-training's %zu + %zu samples overflow size_t", r->n_train, extra);
+	if (!(r->pre_x = malloc(bytes)) || !(r->pre_y = calloc(1, ybytes)))
+		return fail(m, "out of memory for pre-training's %zu samples (%zu bytes)", total, bytes);
+	memcpy(r->pre_x, r->train_x, r->n_train * row);
+	if (m->config.format == NNCC_FORMAT_CSV)
+		nncc_norm_apply_values(&r->norm, m->dtype, (char *)r->pre_x + r->n_train * row,
+		                       r->train.values + used * m->n_inputs, extra);
+	else
+		nncc_norm_apply(&r->norm, m->dtype, (char *)r->pre_x + r->n_train * row,
+		                r->train.pixels + used * m->n_inputs, extra);
+	*x = r->pre_x;
+	*y = r->pre_y;
+	*n = total;
+	return 0;
+}
+
 /* Greedy layer-wise pre-training before the supervised run: each
  * autoencoder in turn, --pretrain-epochs passes over the training samples
- * (never the validation ones) in a fresh random order per pass, batches of
+ * (never the validation ones; with --pretrain-unlabeled also the file's
+ * samples past --train-limit's) in a fresh random order per pass, batches of
  * config.pretrain.batch_size (the last of a pass shorter), the decoder drawn
  * as the network's weights are, the step counter from 1.  A line per pass on
  * stderr; the record for the report. */
@@ -1727,12 +1768,16 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 	const nncc_model_t *m = r->m;
 	const nncc_opts_t *o = r->o;
 	const nncc_pretrain_config_t *c = &m->config.pretrain;
-	size_t N = r->n_train, B = c->batch_size, E = o->pretrain_epochs, n = m->n_pretrain;
+	size_t N, B = c->batch_size, E = o->pretrain_epochs, n = m->n_pretrain;
 	double mu = c->momentum, lossb;
+	const void *px, *py;
 	nncc_err_t err;
 
 	if (!n || !E)
 		return 0;
+	if (pretrain_samples(r, &px, &py, &N))
+		return -1;
+	s->pretrain_samples = N;
 	if (!B || B > m->max_batch)
 		return fail(m, "model has an invalid pre-training batch size %zu (tile %zu)", B,
 		            m->max_batch);
@@ -1756,7 +1801,7 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 		double t0 = now_seconds();
 		rec->layer = m->pretrain[i].layer;
 		rec->loss = r->pre_loss + i * E;
-		if (nncc_stream_init(&st, m, r->train_x, r->train_y, N, 1,
+		if (nncc_stream_init(&st, m, px, py, N, 1,
 		                     o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i, &err))
 			return fail(m, "%s", err.msg);
 		for (size_t ep = 0; ep < E; ep++) {
@@ -1792,6 +1837,9 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 			break;
 	}
 	s->pretrain = r->pre;
+	free(r->pre_x);   /* done with: the supervised run needs the memory more */
+	free(r->pre_y);
+	r->pre_x = r->pre_y = NULL;
 	return 0;
 }
 
@@ -2014,6 +2062,8 @@ static void run_fini(run_t *r)
 	free(r->best_params);
 	free(r->pre);
 	free(r->pre_loss);
+	free(r->pre_x);
+	free(r->pre_y);
 	nncc_outfile_abort(&r->log_out);   /* nothing after a commit */
 	nncc_outfile_abort(&r->plot_out);
 }

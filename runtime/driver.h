@@ -38,6 +38,7 @@ typedef struct nncc_opts {
 	nncc_schedule_t schedule;    /* the compiled one, or --schedule's, with the options' keys */
 	size_t pretrain_epochs;      /* pre-training's passes per layer; 0 = none */
 	double pretrain_lr;
+	int pretrain_unlabeled;      /* also the samples --train-limit leaves out */
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
 
@@ -113,6 +114,7 @@ typedef struct nncc_summary {
 	size_t n_class_names;        /* CSV string labels: class k's name; else 0 */
 	char *const *class_names;
 	size_t n_pretrain;           /* autoencoders pre-trained in this run (0: none) */
+	size_t pretrain_samples;     /* the samples of each pre-training pass */
 	const nncc_pretrain_rec_t *pretrain;
 } nncc_summary_t;
 

@@ -247,8 +247,10 @@ static void report_pretrain(FILE *f, const nncc_summary_t *s)
 
 	if (!s->n_pretrain)
 		return;
-	fprintf(f, "pretrain       %zu epoch%s per layer, batch %zu, lr %g, ", s->o->pretrain_epochs,
-	        s->o->pretrain_epochs == 1 ? "" : "s", c->batch_size, s->o->pretrain_lr);
+	fprintf(f, "pretrain       %zu epoch%s per layer of %zu samples%s, batch %zu, lr %g, ",
+	        s->o->pretrain_epochs, s->o->pretrain_epochs == 1 ? "" : "s", s->pretrain_samples,
+	        s->pretrain_samples > s->n_train ? " (unlabeled too)" : "", c->batch_size,
+	        s->o->pretrain_lr);
 	if (c->momentum > 0)
 		fprintf(f, "momentum %g", c->momentum);
 	else
@@ -424,8 +426,8 @@ static void json_pretrain(FILE *f, const nncc_summary_t *s)
 		fputs("null", f);
 		return;
 	}
-	fprintf(f, "{\"epochs\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
-	        s->o->pretrain_epochs, c->batch_size);
+	fprintf(f, "{\"epochs\": %zu, \"samples\": %zu, \"batch_size\": %zu, \"learning_rate\": ",
+	        s->o->pretrain_epochs, s->pretrain_samples, c->batch_size);
 	json_number(f, s->o->pretrain_lr);
 	fputs(", \"momentum\": ", f);
 	json_number(f, c->momentum);
