@@ -135,6 +135,37 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 	echo "  fashion-mlp over seeds 1-3: $fmlp_seeds" >&2
 fi
 
+# Pre-training, measured: examples/mnist-pretrain.yaml with 1000 labels
+# (--train-limit) and with all 60000, without pre-training
+# (--pretrain-epochs 0), pre-trained on the images trained on, and (1000
+# labels) pre-trained on all 60000 images (--pretrain-unlabeled); seeds 1-3.
+run mnist-pretrain examples/mnist-pretrain.yaml float32 scale plot
+pre_rows=""
+for limit in 1000 all; do
+	row=""
+	for v in none own unlabeled; do
+		[ "$limit:$v" != all:unlabeled ] || { row="$row|-"; continue; }
+		set -- --json --quiet
+		[ "$limit" = all ] || set -- "$@" --train-limit "$limit"
+		[ "$v" != none ] || set -- "$@" --pretrain-epochs 0
+		[ "$v" != unlabeled ] || set -- "$@" --pretrain-unlabeled
+		acc="" pres=0 trs=0
+		for seed in 1 2 3; do
+			"$out/mnist-pretrain" "$@" --seed "$seed" | tail -n 1 >"$out/seed.json"
+			acc="$acc $(json test_accuracy "$out/seed.json")"
+			trs=$(awk -v a="$trs" -v b="$(json train_seconds "$out/seed.json")" 'BEGIN { print a + b }')
+			# every pre-trained layer's "seconds" (none: 0)
+			pres=$(grep -o '"seconds": [0-9.e+-]*}' "$out/seed.json" | tr -d '}' |
+				awk -v a="$pres" '{ a += $2 } END { print a }')
+		done
+		echo "  mnist-pretrain labels $limit, $v: $acc" >&2
+		row="$row|$(echo "$acc" | awk -v p="$pres" -v t="$trs" '{ min = 1; max = 0; for (i = 1; i <= NF; i++) { s += $i; if ($i < min) min = $i; if ($i > max) max = $i }
+			printf " %.2f%% (%.2f-%.2f%%), %.0f + %.0f s", s / NF * 100, min * 100, max * 100, p / NF, t / NF }')"
+	done
+	pre_rows="$pre_rows| $limit $row |
+"
+done
+
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain 2>/dev/null | grep -v '^??' | head -n 1)
@@ -173,6 +204,7 @@ row() { # ID EXAMPLE REFERENCE NORM
 	row momentum "momentum.yaml (sgd20 with Nesterov momentum, decay, shuffled)" "sgd20's 96.55%" "scale (x/255)"
 	row adam "adam.yaml (784-256-128-10 relu, Adam, cosine, 10 epochs)" "98.0-98.3% (Keras/PyTorch MLPs)" standardize
 	row mnist-mlp "mnist-mlp.yaml (784-1024-1024-10 relu, dropout, Adam, cosine, 40 epochs)" "98.40% (Keras mnist_mlp), 98.75-98.95% (Srivastava et al.)" standardize
+	row mnist-pretrain "mnist-pretrain.yaml (784-256-128-10 sigmoid, denoising autoencoder pre-training, momentum, 30 epochs)" "-" "scale (x/255)"
 	row fashion "fashion.yaml (sgd20 on Fashion-MNIST)" "-" "scale (x/255)"
 	row fashion-mlp "fashion-mlp.yaml (mnist-mlp's recipe on Fashion-MNIST)" "87-88% (the dataset's MLP benchmarks)" standardize
 	row xor "xor.yaml (2-8-2 tanh, shipped data)" "-" standardize
@@ -209,6 +241,24 @@ row() { # ID EXAMPLE REFERENCE NORM
 			print ")" }'
 	done
 	echo
+	if [ -n "$pre_rows" ]; then
+		echo "## Pre-training"
+		echo
+		echo "\`examples/mnist-pretrain.yaml\` (784-256-128-10 sigmoid; each hidden layer first"
+		echo "pre-trained 5 epochs as a denoising autoencoder, docs/trainer.md#pre-training),"
+		echo "float32, test accuracy over seeds 1-3, mean (range). Labels: the first N"
+		echo "training images (\`--train-limit\`); the supervised recipe (momentum 0.9, lr"
+		echo "0.05, batches of 20, 30 epochs) is the same in every column. \"On the labelled"
+		echo "images\" pre-trains on the images trained on; \"on all 60000 images\" also on"
+		echo "the rest of the training file, without their labels (\`--pretrain-unlabeled\`)."
+		echo
+		echo "| Labels | No pre-training | Pre-trained on the labelled images | Pre-trained on all 60000 images |"
+		echo "|---|---|---|---|"
+		printf '%s' "$pre_rows"
+		echo
+		echo "Times: pre-training + supervised training, seconds, mean of the three runs."
+		echo
+	fi
 	# scikit-learn's figures on the tabular data (tools/sklearn-reference.py,
 	# run by hand: scikit-learn is not a dependency of nncc).
 	if [ -f docs/results-sklearn.md ]; then
@@ -228,7 +278,7 @@ row() { # ID EXAMPLE REFERENCE NORM
 	fi
 	echo "## Training curves"
 	echo
-	for id in softmax sigmoid50 sigmoid50-squared sgd20 sgd20-std momentum adam mnist-mlp fashion fashion-mlp xor; do
+	for id in softmax sigmoid50 sigmoid50-squared sgd20 sgd20-std momentum adam mnist-mlp mnist-pretrain fashion fashion-mlp xor; do
 		[ -f "docs/img/$id.svg" ] || continue
 		echo "### $id"
 		echo
