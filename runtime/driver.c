@@ -1804,10 +1804,15 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 		if (nncc_stream_init(&st, m, px, py, N, 1,
 		                     o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i, &err))
 			return fail(m, "%s", err.msg);
-		for (size_t ep = 0; ep < E; ep++) {
+		for (size_t ep = 0; ep < E && !r->signal; ep++) {
 			double sum = 0;
 			for (size_t done = 0; done < N; done += u.batch) {
 				const void *y, *x;
+				if ((r->signal = nncc_signal_pending())) {
+					fprintf(stderr, "%s: pre-training stopped in layer \"%s\", epoch %zu\n",
+					        m->name, L->name, ep + 1);
+					break;
+				}
 				u.batch = N - done < B ? N - done : B;
 				u.step++;
 				x = nncc_stream_next(&st, u.batch, &y);
@@ -1819,6 +1824,8 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 					            L->name, ep + 1, (unsigned long long)u.step, lossb, u.lr);
 				}
 			}
+			if (r->signal)
+				break;
 			rec->loss[ep] = sum / (double)N;
 			rec->epochs = ep + 1;
 			if (!o->quiet)
@@ -1826,8 +1833,6 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 				                "%s %.6g per sample, %.1f s\n", m->name, i + 1, n, L->name, L->in,
 				        L->out, L->in, ep + 1, E, nncc_recon_name(c->loss), rec->loss[ep],
 				        now_seconds() - t0);
-			if ((r->signal = nncc_signal_pending()))
-				break;
 		}
 		rec->steps = u.step;
 		rec->seconds = now_seconds() - t0;
@@ -2007,8 +2012,10 @@ static int run(run_t *r, nncc_summary_t *s)
 	nncc_signals_hold(0);
 	if (!o->load && !o->resume && run_pretrain(r, s))
 		return 1;
-	if (r->signal)
+	if (r->signal) {   /* in pre-training: no update done, nothing to resume */
+		s->iterations = 0;
 		return run_interrupted(r, s);
+	}
 	if (run_prepare(r, s->iterations, B))
 		return 1;
 	s->step0 = r->step0;
