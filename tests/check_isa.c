@@ -6,7 +6,8 @@
  * less its clock column) as the same trainer built with -march=native, bit
  * for bit: with 1 and 2 threads and with a full batch accumulated over
  * tiles.  Networks: float32 and float64, every activation, dropout, SGD,
- * momentum and Adam, both losses, widths with odd tails around the vector
+ * momentum and Adam, both losses, pre-training (both reconstruction losses,
+ * noise, tied and untied), widths with odd tails around the vector
  * and register-block sizes.  Each run must say which kernels ran (the
  * NNCC_ISA line on stderr); a set the CPU lacks is reported and the test
  * still compares the bits of the set that ran instead.  An unknown NNCC_ISA
@@ -53,6 +54,23 @@ static const struct {
 	           "loss: squared_error\n"
 	           "training:\n  optimizer: momentum\n  learning_rate: 0.5\n  batch_size: 16\n"
 	           "  iterations: 30\n"},
+	/* pre-training: both layers as denoising autoencoders, tied, momentum */
+	{"isa_pre", "dtype: float32\nlayers:\n"
+	            "  - {type: dense, units: 37, activation: sigmoid}\n"
+	            "  - {type: dropout, rate: 0.2}\n"
+	            "  - {type: dense, units: 19, activation: tanh}\n"
+	            "  - {type: dense, units: 3}\n  - {type: softmax}\n"
+	            "pretrain:\n  epochs: 2\n  learning_rate: 0.1\n  batch_size: 9\n"
+	            "  optimizer: momentum\n  noise: 0.3\n  tied: true\n"
+	            "training:\n  learning_rate: 0.3\n  batch_size: 7\n  iterations: 20\n"},
+	/* the upper layer alone, untied, cross-entropy on the sigmoid below */
+	{"isa_pre64", "dtype: float64\nlayers:\n"
+	              "  - {type: dense, units: 33, activation: sigmoid}\n"
+	              "  - {name: h2, type: dense, units: 13, activation: relu}\n"
+	              "  - {type: dense, units: 3}\n  - {type: softmax}\n"
+	              "pretrain:\n  epochs: 2\n  learning_rate: 0.05\n  batch_size: 6\n"
+	              "  loss: cross_entropy\n  noise: 0.1\n  layers: [h2]\n"
+	              "training:\n  learning_rate: 0.3\n  batch_size: 5\n  iterations: 20\n"},
 };
 #define N_NETS (sizeof nets / sizeof nets[0])
 
