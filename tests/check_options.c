@@ -197,6 +197,12 @@ START_TEST(bad_options_exit_2)
 		                        "train with adam, regenerate it with 'optimizer: adam' in the YAML"},
 		{"--checkpoint-every", "10", "--checkpoint-every needs --save FILE (the file it writes)"},
 		{"--checkpoint-every", "0", "invalid value '0' for --checkpoint-every"},
+		/* pre-training's options on a model without `pretrain:` */
+		{"--pretrain-lr", "0.1", "this trainer has no pre-training: --pretrain-lr needs a "
+		                         "`pretrain:` section in the YAML (docs/format.md#pretrain)"},
+		{"--pretrain-epochs", "3", "this trainer has no pre-training: --pretrain-epochs needs"},
+		{"--pretrain-unlabeled", NULL, "this trainer has no pre-training: --pretrain-unlabeled"},
+		{"--pretrain-epochs", "x", "invalid value 'x' for --pretrain-epochs"},
 	};
 	char *dir = make_data(IN, K, DATA_BLOBS);
 	/* Usage errors that take two options. */

@@ -6,7 +6,11 @@
  * into it and into the reference, runs SGD steps with batch sizes 1, 3, 20
  * and the whole small data set (tiled like the driver when it exceeds
  * max_batch) and compares outputs, loss, deltas, gradients and weights.
- * The cases, loading and comparison are shared with check_trajectory
+ * Pre-training too: networks with a `pretrain:` (the p series, compared
+ * on that alone) and the examples that have one run pretrain_step() for
+ * each autoencoder from the same weights (the decoders' included) as
+ * ref_pretrain_step, and compare the loss and every parameter after each
+ * step.  The cases, loading and comparison are shared with check_trajectory
  * (refutil.h); the reference's own tests are check_refself.
  * Vocabulary: B = batch, N = samples in the data set, K = SGD steps,
  * tile = at most max_batch samples handed to one entry point.
@@ -37,6 +41,9 @@
  * normalising optimizer's update of a near-zero gradient is undetermined. */
 #define NOISE_F32 2e-6
 #define NOISE_F64 1e-14
+/* Pre-training: steps per autoencoder, for sgd and again for momentum, of
+ * the pretrain batch size, 1 and 3 samples. */
+#define K_PRETRAIN 3
 
 /* ---- the matrix */
 
@@ -290,6 +297,62 @@ static void matrix_losses(uint64_t seed)
 	}
 }
 
+/* Networks p00..: a `pretrain:` each (docs/format.md#pretrain), compared
+ * through pretrain_step() only (their supervised steps are the m series').
+ * Between them, and with examples/mnist-pretrain.yaml (cross_entropy,
+ * tied, noise 0.25): both reconstruction losses, tied and untied, noise 0
+ * and > 0, one autoencoder and two with a dropout between, and one above a
+ * layer that is not pre-trained (relu, then a dropout: evaluation mode),
+ * under a squared-error network; odd widths.  Each runs sgd and then
+ * momentum (pretrain_step takes mu from its nncc_update_t).  Three
+ * networks: each costs two trainers to build, the bulk of its time. */
+static void matrix_pretrain(uint64_t seed)
+{
+	static const struct {
+		size_t inputs, n_dense, units[3];
+		Activation act[3];
+		unsigned drops;
+		double rate[3];
+		const char *loss, *batch, *tail, *summary;
+	} nets[] = {
+		{13, 2, {7, 3}, {ACT_TANH, ACT_LINEAR}, 0, {0}, NULL, "4",
+		 "pretrain:\n  epochs: 1\n  learning_rate: 0.5\n  noise: 0.3\n",
+		 "layer 1: squared_error, untied, noise 0.3"},
+		{9, 3, {7, 5, 3}, {ACT_SIGMOID, ACT_SIGMOID, ACT_LINEAR}, 2, {0, 0.25}, NULL, "5",
+		 "data:\n  normalize: scale\npretrain:\n  epochs: 1\n  learning_rate: 0.5\n"
+		 "  loss: cross_entropy\n",
+		 "layers 1, 3: cross_entropy, untied, noise 0"},
+		{5, 3, {6, 17, 4}, {ACT_RELU, ACT_TANH, ACT_LINEAR}, 2, {0, 0.5}, "squared_error", "3",
+		 "pretrain:\n  epochs: 1\n  learning_rate: 0.5\n  layers: [layer3]\n"
+		 "  tied: true\n  noise: 0.5\n",
+		 "layer 3: squared_error, tied, noise 0.5"},
+	};
+	nncc_rng_t r;
+
+	nncc_rng_seed(&r, seed ^ 0x7072657472616e21ULL);   /* "pretran!" */
+	for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+		Net *n = &G.nets[G.n_nets++];
+		snprintf(n->id, sizeof n->id, "p%02zu", i);
+		n->seed = nncc_rng_next(&r);
+		n->inputs = nets[i].inputs;
+		n->n_dense = nets[i].n_dense;
+		for (size_t l = 0; l < n->n_dense; l++) {
+			n->units[l] = nets[i].units[l];
+			n->act[l] = nets[i].act[l];
+			n->drop_rate[l] = nets[i].rate[l];
+		}
+		n->drops = nets[i].drops;
+		n->loss = nets[i].loss;
+		snprintf(n->batch, sizeof n->batch, "%s", nets[i].batch);
+		n->lr = LR;
+		n->tail = nets[i].tail;
+		net_describe(n);
+		char d[sizeof n->desc];
+		snprintf(d, sizeof d, "%.150s; pretrain %.90s", n->desc, nets[i].summary);
+		memcpy(n->desc, d, sizeof d);
+	}
+}
+
 /* ---- one comparison run */
 
 /* The generated tensor `which` of every layer for the k samples of a tile
@@ -410,28 +473,175 @@ static size_t data_size(size_t max_batch)
 	return N < 23 ? 23 : N;
 }
 
-START_TEST(test_matrix)
+/* ---- pre-training: pretrain_step() against ref_pretrain_step */
+
+/* The descriptor's autoencoders agree with the IR the reference walks. */
+static void pretrain_descriptor(const nncc_model_t *gm, const Model *m)
 {
-	const Case *c = &G.cases[_i];
-	Loaded L;
+	ck_assert_uint_eq(gm->n_pretrain, m->pre.n);
+	ck_assert_uint_eq(gm->n_pretrain_params, m->pre.n_params);
+	ck_assert_ptr_nonnull(gm->pretrain_step);
+	ck_assert_uint_le(m->pre.c.batch_size, gm->max_batch);
+	for (size_t i = 0; i < m->pre.n; i++) {
+		const nncc_pretrain_t *g = &gm->pretrain[i];
+		const Layer *D = &m->pre.decoder[i];
+		ck_assert_uint_eq(g->layer, m->pre.layer[i]);
+		ck_assert_uint_eq(g->n_tensors, D->n_tensors);
+		for (size_t t = 0; t < D->n_tensors; t++) {
+			ck_assert_str_eq(g->tensors[t].name, D->tensors[t].name);
+			ck_assert_uint_eq(g->tensors[t].offset, D->tensors[t].offset);
+			ck_assert_uint_eq(g->tensors[t].size, D->tensors[t].size);
+		}
+	}
+}
+
+/* N samples for pre-training, exactly representable in the dtype: in
+ * [0, 1) under cross_entropy (what it needs), else N(0, 1); scratch for
+ * every parameter, the decoders' included. */
+static void pretrain_data(Samples *d, const nncc_model_t *gm, const Model *m, size_t N,
+                          nncc_rng_t *r)
+{
+	size_t all = gm->n_params + gm->n_pretrain_params;
+	memset(d, 0, sizeof *d);
+	d->N = N;
+	d->x = calloc(N * gm->n_inputs, sizeof(double));
+	d->gx = calloc(N * gm->n_inputs, rsize(gm));
+	d->got = calloc(all, sizeof(double));
+	d->mparams = calloc(all, sizeof(double));
+	ck_assert(d->x && d->gx && d->got && d->mparams);
+	for (size_t k = 0; k < N * gm->n_inputs; k++) {
+		double v = m->pre.c.loss == NNCC_RECON_CROSS_ENTROPY ? nncc_rng_uniform(r)
+		                                                     : nncc_rng_normal(r);
+		d->x[k] = rround(gm, v);
+		rset(gm, d->gx, k, d->x[k]);
+	}
+}
+
+/* Fresh weights on both sides: the network's as matrix_weights draws them,
+ * then each decoder's, W N(0, 1/rows) and b N(0, 0.1^2). */
+static void pretrain_weights(const nncc_model_t *gm, RefNet *ref, Samples *d, nncc_rng_t *r)
+{
+	matrix_weights(gm, ref, d, r);
+	for (size_t i = 0; i < gm->n_pretrain; i++) {
+		for (size_t t = 0; t < gm->pretrain[i].n_tensors; t++) {
+			const nncc_param_t *T = &gm->pretrain[i].tensors[t];
+			for (size_t k = 0; k < T->size; k++)
+				ref->params[T->offset + k] =
+				    rround(gm, T->bias ? 0.1 * nncc_rng_normal(r)
+				                       : nncc_rng_normal(r) / sqrt((double)T->rows));
+		}
+	}
+	for (size_t p = gm->n_params; p < gm->n_params + gm->n_pretrain_params; p++) {
+		rset(gm, gm->params, p, ref->params[p]);
+		d->mparams[p] = fabs(ref->params[p]);
+	}
+}
+
+/* Every parameter: the network's by name, then each decoder's tensors as
+ * [row][col] (tied: not its W, which is W_E's and no parameter). */
+static void pretrain_compare_params(const Where *w, RefNet *ref, Samples *d, const char *what)
+{
+	const nncc_model_t *gm = w->gm;
+	compare_params(w, ref, d, what);
+	for (size_t i = 0; i < gm->n_pretrain; i++) {
+		const nncc_pretrain_t *A = &gm->pretrain[i];
+		for (size_t t = 0; t < A->n_tensors; t++) {
+			const nncc_param_t *T = &A->tensors[t];
+			if (gm->config.pretrain.tied && !T->bias)
+				continue;
+			for (size_t k = 0; k < T->size; k++)
+				d->got[k] = rget(gm, gm->params, T->offset + k);
+			char name[160];
+			snprintf(name, sizeof name, "%s: decoder of layer %zu \"%s\", %s", what, A->layer,
+			         gm->layers[A->layer].name, T->name);
+			check_tensor(w, name, d->got, ref->params + T->offset, d->mparams + T->offset,
+			             T->size, T->cols);
+		}
+	}
+}
+
+/* Step w->step of autoencoder i on the w->B samples from `first`, on both
+ * sides from the same parameters, momentum mu (0: sgd); then the loss and
+ * every parameter. */
+static void pretrain_compare_step(const Where *w, RefNet *ref, Samples *d, size_t i,
+                                  size_t first, double mu, uint64_t seed)
+{
+	const nncc_model_t *gm = w->gm;
+	size_t n = w->B, in = gm->n_inputs;
+	double sum = ref_pretrain_step(ref, i, n, d->x + first * in, w->lr, mu, seed, w->step);
+	for (size_t p = 0; p < gm->n_params + gm->n_pretrain_params; p++)
+		d->mparams[p] += ref->mstep[p];
+	nncc_update_t u = {w->lr, n, w->step, mu > 0 ? &mu : NULL, seed};
+	double got = gm->pretrain_step(i, n, (const char *)d->gx + first * in * rsize(gm), &u);
+	check_scalar(w, "pretrain_step() loss (sum over the batch)", got, sum,
+	             ref->mloss * (double)n);
+	pretrain_compare_params(w, ref, d, "params after pretrain_step()");
+}
+
+/* The pre-training of case c: from fresh weights, K_PRETRAIN steps of each
+ * autoencoder in turn (batches of the pretrain batch size, 1 and 3), once
+ * with sgd and once with momentum (the YAML's, or 0.9). */
+static void check_pretraining(const Case *c, const Loaded *L)
+{
+	const nncc_model_t *gm = L->gm;
+	const Model *m = L->model;
+	char err[512], phase[64];
+	nncc_rng_t r;
+
+	pretrain_descriptor(gm, m);
+	if (gm->set_threads)
+		gm->set_threads(1 + (int)((size_t)(c->net - G.nets) + (size_t)c->f64) % 2);
+	nncc_rng_seed(&r, c->net->seed ^ 0x7072657472616e21ULL);
+	size_t B = m->pre.c.batch_size, N = B + 3;
+	size_t sizes[K_PRETRAIN] = {B, 1, B < 3 ? B : 3};
+	Samples d;
+	pretrain_data(&d, gm, m, N, &r);
+	RefNet *ref = ref_new(m, N, err, sizeof err);
+	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
+	const double mus[2] = {0, m->pre.c.momentum > 0 ? m->pre.c.momentum : 0.9};
+	const uint64_t seed = nncc_rng_next(&r);   /* the noise masks' */
+	for (int o = 0; o < 2; o++) {
+		pretrain_weights(gm, ref, &d, &r);
+		Where w = {c, gm, c->f64 ? TOL_F64 : TOL_F32, 0, 0, ALL_TILES, "pretraining",
+		           m->pre.c.learning_rate};
+		pretrain_compare_params(&w, ref, &d, "params as loaded");
+		for (size_t i = 0; i < gm->n_pretrain; i++) {
+			snprintf(phase, sizeof phase, "pretrain_step() of autoencoder %zu, %s", i,
+			         o ? "momentum" : "sgd");
+			w.phase = phase;
+			for (w.step = 1; w.step <= K_PRETRAIN; w.step++) {
+				w.B = sizes[w.step - 1];
+				pretrain_compare_step(&w, ref, &d, i, (i + w.step) % (N - w.B + 1), mus[o],
+				                      seed);
+			}
+		}
+	}
+	ref_free(ref);
+	data_free(&d);
+}
+
+/* ---- the test */
+
+/* The supervised steps of case c (every network but the p series). */
+static void check_training(const Case *c, const Loaded *L)
+{
 	char err[512];
 	nncc_rng_t r;
 
-	case_load(&L, c);
-	const nncc_model_t *gm = L.gm;
+	const nncc_model_t *gm = L->gm;
 	if (gm->set_threads)   /* results must not depend on it; fixed per network */
 		gm->set_threads(1 + (int)((size_t)(c->net - G.nets) + (size_t)c->f64) % 2);
 	nncc_rng_seed(&r, c->net->seed);
 	Samples d;
 	matrix_data(&d, gm, data_size(gm->max_batch), &r);
-	RefNet *ref = ref_new(L.model, d.N, err, sizeof err);
+	RefNet *ref = ref_new(L->model, d.N, err, sizeof err);
 	ck_assert_msg(ref != NULL, "%s: reference: %s", c->id, err);
 	ref->noise = c->f64 ? NOISE_F64 : NOISE_F32;
 	/* The net's rate; an example whose optimizer has a default rate of its
 	 * own (adam's 0.001) takes that one: LR is a rate for SGD. */
 	double lr = c->net->lr;
-	if (c->net->example[0] && !isnan(L.model->train.optimizer->default_lr))
-		lr = L.model->train.optimizer->default_lr;
+	if (c->net->example[0] && !isnan(L->model->train.optimizer->default_lr))
+		lr = L->model->train.optimizer->default_lr;
 
 	const size_t batches[] = {1, 3, 20, d.N};
 	size_t pbytes = gm->n_params * rsize(gm);
@@ -468,11 +678,23 @@ START_TEST(test_matrix)
 		ck_assert_msg(why == NULL, "%s (after the 4 batch sizes' steps)", why);
 	}
 	free(trained);
+	ref_free(ref);
+	data_free(&d);
+}
+
+START_TEST(test_matrix)
+{
+	const Case *c = &G.cases[_i];
+	Loaded L;
+
+	case_load(&L, c);
+	if (L.model->pre.n)   /* the p series, and the examples with a `pretrain:` */
+		check_pretraining(c, &L);
+	if (!c->net->tail)    /* the p series is here for its pre-training alone */
+		check_training(c, &L);
 	if (getenv("NNCC_TEST_VERBOSE"))
 		fprintf(stderr, "%s: largest error %.2g of the tolerance (%s)\n", c->id, worst_ratio,
 		        c->net->desc);
-	ref_free(ref);
-	data_free(&d);
 	case_unload(&L);
 }
 END_TEST
@@ -484,6 +706,7 @@ int main(void)
 	matrix_optimizers(G.seed);
 	matrix_dropout(G.seed);
 	matrix_losses(G.seed);
+	matrix_pretrain(G.seed);
 	matrix_examples(G.seed);
 	return matrix_run("reference", test_matrix);
 }

@@ -27,6 +27,7 @@ START_TEST(text_report)
 	ASSERT_HAS(r.out, "\nschedule       constant (warmup 0); last rate 0.5\n");
 	ck_assert_ptr_null(strstr(r.out, "clip norm"));
 	ck_assert_ptr_null(strstr(r.out, "resumed"));
+	ck_assert_ptr_null(strstr(r.out, "pretrain"));
 	ASSERT_HAS(r.out, "test accuracy  ");
 	ASSERT_HAS(r.out, "/90)");
 	ASSERT_HAS(r.out, "confusion matrix (rows: true label, columns: predicted)");
@@ -67,6 +68,7 @@ START_TEST(json_last_line)
 	}
 	ASSERT_HAS(r.out, "\"network\": \"blobs\"");
 	ASSERT_HAS(r.out, "\"dtype\": \"f64\"");
+	ASSERT_HAS(r.out, "\"pretrain\": null"); /* a model without pre-training */
 	ASSERT_HAS(r.out, "\"optimizer\": \"blobsgd\", \"hparams\": {\"beta_test\": 0.5, "
 	                  "\"switch_test\": false, \"layout_switch_test\": false}");
 	char want[4200];

@@ -54,6 +54,8 @@ typedef struct Net {
 	size_t steps;            /* steps per batch size */
 	unsigned drops;          /* bit l: a dropout layer before dense layer l (0: on the input) */
 	double drop_rate[MAX_DENSE];
+	const char *tail;        /* YAML appended verbatim (top-level `pretrain:`, `data:`);
+	                            NULL: none */
 } Net;
 
 typedef struct Case {
@@ -151,6 +153,8 @@ static inline char *case_yaml(const Case *c)
 	           n->batch);
 	if (n->optimizer[0])
 		buf_printf(&b, "  optimizer: %s\n", n->optimizer);
+	if (n->tail)
+		buf_puts(&b, n->tail);
 	return b.data;
 }
 

@@ -14,10 +14,12 @@
  *   gradient  dW_l[j][i] = (1/n) sum_b a_{l-1}[b][j] delta_l[b][i]
  *             db_l[i]    = (1/n) sum_b delta_l[b][i]
  *   update    theta -= lr * dtheta   (sgd; the optimizers' table below)
- * One row per layer kind (forward, backward, error scales), one per loss
- * and one per optimizer, as the compiler has; no `kind ==` branch outside a kind's own
- * functions.  Deliberately slow and obvious: no blocking, no fusion, no
- * shared code with templates/.  Allocation failure aborts (test code).
+ * and pre-training's autoencoder step (its own section, formulas there).
+ * One row per layer kind (forward, backward, error scales), one per loss,
+ * reconstruction loss and optimizer, as the compiler has; no `kind ==`
+ * branch outside a kind's own functions.  Deliberately slow and obvious:
+ * no blocking, no fusion, no shared code with templates/.  Allocation
+ * failure aborts (test code).
  */
 #include <math.h>
 #include <stdio.h>
@@ -280,16 +282,23 @@ static uint64_t mix(uint64_t z)
 	return z ^ (z >> 31);
 }
 
+/* m_i: 1 if unit i of sample b is kept at `rate` under the key (seed,
+ * layer number k, update t), else 0.  Pre-training's noise draws from it too. */
+static int mask_keep(uint64_t seed, uint64_t k, uint64_t t, size_t b, size_t i, double rate)
+{
+	uint64_t R = mix(mix(mix(seed + GOLDEN * k) + GOLDEN * t) + GOLDEN * b);
+	uint64_t h = mix(R + GOLDEN * (i / 2));
+	uint32_t bits = i % 2 == 0 ? (uint32_t)h : (uint32_t)(h >> 32);
+	return bits >= (uint64_t)ldexp(rate, 32);               /* m_i = [bits_i >= floor(rate 2^32)] */
+}
+
 /* m_i / (1 - rate) for unit i of sample b in layer l: 0 or the scale. */
 static double dropout_factor(const RefNet *r, size_t l, size_t b, size_t i)
 {
 	const double rate = r->layers[l].rate;
 	if (r->evaluating)
 		return 1.0;                                         /* the identity */
-	uint64_t R = mix(mix(mix(r->seed + GOLDEN * (l + 1)) + GOLDEN * (r->t + 1)) + GOLDEN * b);
-	uint64_t h = mix(R + GOLDEN * (i / 2));
-	uint32_t bits = i % 2 == 0 ? (uint32_t)h : (uint32_t)(h >> 32);
-	return bits >= (uint64_t)ldexp(rate, 32) ? 1.0 / (1.0 - rate) : 0.0;
+	return mask_keep(r->seed, l + 1, r->t + 1, b, i, rate) ? 1.0 / (1.0 - rate) : 0.0;
 }
 
 static void dropout_forward(RefNet *r, size_t l, size_t b, const double *in)
@@ -429,6 +438,87 @@ static const RefLoss *ref_loss_row(const LossInfo *l)
 	for (size_t i = 0; l && i < sizeof ref_losses / sizeof ref_losses[0]; i++)
 		if (strcmp(ref_losses[i].name, l->name) == 0)
 			return &ref_losses[i];
+	return NULL;
+}
+
+/* ---- pre-training's reconstruction losses: one row each, on one unit j
+ * of one sample, r = sigmoid(z) the decoder's output and x the clean input
+ * (the target).  dz is dL/dz_D through the sigmoid. */
+
+struct RefRecon {
+	int id;               /* its nncc_recon_t */
+	double (*value)(double r, double x);           /* L_bj */
+	double (*dz)(double r, double z, double x);    /* dL_bj/dz_j */
+	/* error scales from those of r, z and x (M_r, M_z, M_x): returns M_L,
+	 * *mdz = M_dz (the bounds of ref_bounds, see there) */
+	double (*bounds)(double r, double z, double x, double mr, double mz, double mx,
+	                 double *mdz);
+};
+
+/* squared_error: L_bj = 1/2 (r - x)^2 */
+static double recon_se_value(double r, double x)
+{
+	return 0.5 * (r - x) * (r - x);
+}
+
+/* dL/dz = (r - x) sigmoid'(z) */
+static double recon_se_dz(double r, double z, double x)
+{
+	return (r - x) * ref_act_deriv(ACT_SIGMOID, z);
+}
+
+/* M_e = |r - x| + M_r + M_x, M_L = e^2/2 + |e| (M_r + M_x),
+ * M_dz = (|sigmoid'(z)| + sup|sigmoid''| M_z) M_e */
+static double recon_se_bounds(double r, double z, double x, double mr, double mz, double mx,
+                              double *mdz)
+{
+	double e = fabs(r - x);
+	*mdz = (ref_act_deriv(ACT_SIGMOID, z) + act_curvature(ACT_SIGMOID) * mz) * (e + mr + mx);
+	return 0.5 * e * e + e * (mr + mx);
+}
+
+/* ln clamped at -100, as torch's BCELoss */
+static double ln100(double v)
+{
+	return fmax(log(v), -100.0);
+}
+
+/* cross_entropy: L_bj = -(x ln r + (1 - x) ln(1 - r)) */
+static double recon_ce_value(double r, double x)
+{
+	return -(x * ln100(r) + (1.0 - x) * ln100(1.0 - r));
+}
+
+/* dL/dz = (-x/r + (1 - x)/(1 - r)) r (1 - r) = r - x: the clamps do not
+ * enter the gradient (docs/trainer.md#pre-training) */
+static double recon_ce_dz(double r, double z, double x)
+{
+	(void)z;
+	return r - x;
+}
+
+/* M_L = |x ln r| + |(1-x) ln(1-r)| + (|x|/r + |1-x|/(1-r)) M_r
+ *       + (|ln r| + |ln(1-r)|) M_x;   M_dz = |r - x| + M_r + M_x */
+static double recon_ce_bounds(double r, double z, double x, double mr, double mz, double mx,
+                              double *mdz)
+{
+	double l0 = ln100(r), l1 = ln100(1.0 - r);
+	(void)z, (void)mz;
+	*mdz = fabs(r - x) + mr + mx;
+	double terms = fabs(x * l0) + fabs((1.0 - x) * l1);
+	return terms + (fabs(x) / r + fabs(1.0 - x) / (1.0 - r)) * mr + (fabs(l0) + fabs(l1)) * mx;
+}
+
+static const RefRecon ref_recons[] = {
+	{NNCC_RECON_SQUARED_ERROR, recon_se_value, recon_se_dz, recon_se_bounds},
+	{NNCC_RECON_CROSS_ENTROPY, recon_ce_value, recon_ce_dz, recon_ce_bounds},
+};
+
+static const RefRecon *ref_recon_row(int id)
+{
+	for (size_t i = 0; i < sizeof ref_recons / sizeof ref_recons[0]; i++)
+		if (ref_recons[i].id == id)
+			return &ref_recons[i];
 	return NULL;
 }
 
@@ -735,21 +825,115 @@ out:
 	return ok;
 }
 
+/* Checks what pre-training relies on: each encoder a dense layer of the
+ * network, its decoder a dense OUT -> IN sigmoid layer with W [OUT][IN] and
+ * b [IN], the decoders' tensors inside [n_params, n_params + pre.n_params)
+ * without overlapping, a reconstruction loss the reference has. */
+static int ref_check_pretrain(const Model *m, char *err, size_t errlen)
+{
+	const Pretrain *pre = &m->pre;
+	unsigned char *used = ref_calloc(pre->n_params, 1);
+	int ok = 0;
+
+	if (pre->n && !ref_recon_row(pre->c.loss)) {
+		snprintf(err, errlen, "pretrain: loss %d not in the reference", pre->c.loss);
+		goto out;
+	}
+	for (size_t i = 0; i < pre->n; i++) {
+		const Layer *D = &pre->decoder[i];
+		const Layer *E = pre->layer[i] < m->n_layers ? &m->layers[pre->layer[i]] : NULL;
+		if (!E || strcmp(E->kind->name, "dense") != 0 || D->in != E->out || D->out != E->in ||
+		    D->act != ACT_SIGMOID || D->n_tensors != 2 ||
+		    D->tensors[0].size != E->in * E->out || D->tensors[1].size != E->in) {
+			snprintf(err, errlen, "pretrain %zu: not a dense encoder (layer %zu) and a dense "
+			         "sigmoid decoder back to its input", i, pre->layer[i]);
+			goto out;
+		}
+		for (size_t t = 0; t < D->n_tensors; t++) {
+			size_t off = D->tensors[t].offset, len = D->tensors[t].size;
+			if (off < m->n_params || off - m->n_params > pre->n_params ||
+			    len > pre->n_params - (off - m->n_params)) {
+				snprintf(err, errlen, "pretrain %zu: %s [%zu, +%zu) outside the decoders' "
+				         "[%zu, +%zu)", i, D->tensors[t].name, off, len, m->n_params,
+				         pre->n_params);
+				goto out;
+			}
+			for (size_t p = off - m->n_params; p < off - m->n_params + len; p++) {
+				if (used[p]++) {
+					snprintf(err, errlen, "pretrain %zu: parameter %zu used twice", i,
+					         m->n_params + p);
+					goto out;
+				}
+			}
+		}
+	}
+	ok = 1;
+out:
+	free(used);
+	return ok;
+}
+
+/* The autoencoders' rows and buffers (cap samples), for ref_new. */
+static void ref_new_pretrain(RefNet *r, const Model *m, size_t cap)
+{
+	const Pretrain *pre = &m->pre;
+	r->n_ae = pre->n;
+	r->n_pre_params = pre->n_params;
+	r->recon = ref_recon_row(pre->c.loss);
+	r->pre_noise = pre->c.noise;
+	r->pre_tied = pre->c.tied;
+	r->ae = ref_calloc(pre->n, sizeof *r->ae);
+	for (size_t i = 0; i < pre->n; i++) {
+		RefAutoencoder *A = &r->ae[i];
+		const Layer *E = &m->layers[pre->layer[i]];
+		A->layer = pre->layer[i];
+		A->k = m->n_layers + 1 + i;
+		A->in = E->in;
+		A->out = E->out;
+		memcpy(A->tensors, pre->decoder[i].tensors, sizeof A->tensors);
+		double **in_wide[] = {&A->x, &A->m, &A->xt, &A->zr, &A->rec, &A->dr,
+		                      &A->mx, &A->mzr, &A->mr, &A->mdr};
+		double **out_wide[] = {&A->zh, &A->h, &A->dh, &A->mzh, &A->mh, &A->mdh};
+		for (size_t k = 0; k < sizeof in_wide / sizeof in_wide[0]; k++)
+			*in_wide[k] = ref_calloc(cap * A->in, sizeof(double));
+		for (size_t k = 0; k < sizeof out_wide / sizeof out_wide[0]; k++)
+			*out_wide[k] = ref_calloc(cap * A->out, sizeof(double));
+	}
+}
+
+static void ref_free_pretrain(RefNet *r)
+{
+	for (size_t i = 0; i < r->n_ae; i++) {
+		RefAutoencoder *A = &r->ae[i];
+		double *bufs[] = {A->x, A->m, A->xt, A->zh, A->h, A->dh, A->zr, A->rec, A->dr,
+		                  A->mx, A->mzh, A->mh, A->mdh, A->mzr, A->mr, A->mdr};
+		for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
+			free(bufs[k]);
+	}
+	free(r->ae);
+	free(r->velocity);
+	free(r->mvelocity);
+}
+
 RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 {
 	if (cap == 0)
 		cap = 1;
-	if (!ref_check(m, err, errlen))
+	if (!ref_check(m, err, errlen) || !ref_check_pretrain(m, err, errlen))
 		return NULL;
+	/* the network's parameters, then the decoders' (none without pretrain) */
+	size_t all = m->n_params + m->pre.n_params;
 	RefNet *r = ref_calloc(1, sizeof *r);
 	r->n_inputs = m->inputs;
 	r->n_outputs = m->outputs;
 	r->n_layers = m->n_layers;
 	r->n_params = m->n_params;
 	r->cap = cap;
-	r->params = ref_calloc(m->n_params, sizeof(double));
-	r->grads = ref_calloc(m->n_params, sizeof(double));
-	r->mgrads = ref_calloc(m->n_params, sizeof(double));
+	r->params = ref_calloc(all, sizeof(double));
+	r->grads = ref_calloc(all, sizeof(double));
+	r->mgrads = ref_calloc(all, sizeof(double));
+	r->velocity = ref_calloc(all, sizeof(double));
+	r->mvelocity = ref_calloc(all, sizeof(double));
 	r->loss = ref_loss_row(m->loss);
 	r->update = ref_optimizer(m->train.optimizer);
 	r->opt = m->train.optimizer;
@@ -759,7 +943,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 	r->n_state = 3;
 	r->state = ref_calloc(r->n_state * m->n_params, sizeof(double));
 	r->mstate = ref_calloc(r->n_state * m->n_params, sizeof(double));
-	r->mstep = ref_calloc(m->n_params, sizeof(double));
+	r->mstep = ref_calloc(all, sizeof(double));
 	r->undet = ref_calloc(m->n_params, 1);
 	r->is_bias = ref_calloc(m->n_params, 1);
 	for (size_t l = 0; l < m->n_layers; l++)
@@ -787,6 +971,7 @@ RefNet *ref_new(const Model *m, size_t cap, char *err, size_t errlen)
 			R->mdelta = ref_calloc(cap * L->out, sizeof(double));
 		}
 	}
+	ref_new_pretrain(r, m, cap);
 	return r;
 }
 
@@ -811,6 +996,7 @@ void ref_free(RefNet *r)
 	free(r->mstep);
 	free(r->undet);
 	free(r->is_bias);
+	ref_free_pretrain(r);
 	free(r);
 }
 
@@ -941,6 +1127,208 @@ double ref_clip(RefNet *r, double max_norm)
 	return norm;
 }
 
+/* ---- pre-training (docs/trainer.md#pre-training): autoencoder A, its
+ * encoder E = layers[A->layer] and its decoder D, one sample b at a time:
+ *   x     = E's input: the layers below forward, dropout the identity
+ *   x~_j  = x_j m_j, m_j = mask_keep(seed, k = D's number, t = step, b, j)
+ *           at rate noise (kept units not rescaled)
+ *   z_E   = x~ W_E + b_E,  h = f(z_E)                 (E's activation f)
+ *   z_D   = h W_D + b_D,   r = sigmoid(z_D)           (W_D = W_E^T when tied)
+ *   L_b   = sum_j recon(r_j, x_j)                     (the clean x is the target)
+ *   dL_b/dz_D_j = the recon row's dz
+ *   dL_b/dz_E_o = f'(z_E_o) sum_j W_D[o][j] dL_b/dz_D_j
+ *   dW_D[o][j] = mean_b h_o dz_D_j, db_D = mean_b dz_D,
+ *   dW_E[j][o] = mean_b x~_j dz_E_o, db_E = mean_b dz_E;
+ *   tied: dW_E[j][o] += dW_D[o][j]  (W_E enters twice: the sum rule)
+ *   update, g = the means: p -= lr g, or v = mu v + g, p -= lr v */
+
+static void ae_bounds(RefNet *r, RefAutoencoder *A, size_t n, const double *x);
+
+/* x of every sample: the layers below E forward, evaluating (their z and a
+ * are overwritten), then E's input copied out. */
+static void ae_input(RefNet *r, RefAutoencoder *A, size_t n, const double *x)
+{
+	int evaluating = r->evaluating;
+	r->evaluating = 1;                                  /* dropout: the identity */
+	for (size_t l = 0; l < A->layer; l++)
+		for (size_t b = 0; b < n; b++)
+			r->layers[l].kind->forward(r, l, b, layer_input(r, l, x, b));
+	for (size_t b = 0; b < n; b++)
+		memcpy(A->x + b * A->in, layer_input(r, A->layer, x, b), A->in * sizeof(double));
+	r->evaluating = evaluating;
+}
+
+/* W_D[o][j]: D's own W, or W_E[j][o] when tied. */
+static double ae_wd(const RefNet *r, const RefAutoencoder *A, size_t o, size_t j)
+{
+	if (r->pre_tied)
+		return r->params[r->layers[A->layer].tensors[0].offset + j * A->out + o];
+	return r->params[A->tensors[0].offset + o * A->in + j];
+}
+
+/* x~ = x (.) m for sample b, the mask keyed by (seed, k, step, b, j). */
+static void ae_noise(RefNet *r, RefAutoencoder *A, size_t b, uint64_t seed, uint64_t step)
+{
+	for (size_t j = 0; j < A->in; j++) {
+		size_t q = b * A->in + j;
+		A->m[q] = mask_keep(seed, A->k, step, b, j, r->pre_noise) ? 1.0 : 0.0;
+		A->xt[q] = A->x[q] * A->m[q];                   /* x~_j = x_j m_j */
+	}
+}
+
+/* h = f(x~ W_E + b_E), r = sigmoid(h W_D + b_D) for sample b. */
+static void ae_forward(RefNet *r, RefAutoencoder *A, size_t b)
+{
+	const RefLayer *E = &r->layers[A->layer];
+	const double *WE = r->params + E->tensors[0].offset;   /* W_E[j][o], [in][out] */
+	const double *bE = r->params + E->tensors[1].offset;   /* [out] */
+	const double *bD = r->params + A->tensors[1].offset;   /* [in] */
+	const double *xt = A->xt + b * A->in;
+	double *zh = A->zh + b * A->out, *h = A->h + b * A->out;
+	double *zr = A->zr + b * A->in, *rec = A->rec + b * A->in;
+	for (size_t o = 0; o < A->out; o++) {
+		double s = bE[o];                               /* z_E_o = b_E_o */
+		for (size_t j = 0; j < A->in; j++)
+			s += xt[j] * WE[j * A->out + o];            /*   + sum_j x~_j W_E[j][o] */
+		zh[o] = s;
+		h[o] = ref_act(E->act, s);                      /* h_o = f(z_E_o) */
+	}
+	for (size_t j = 0; j < A->in; j++) {
+		double s = bD[j];                               /* z_D_j = b_D_j */
+		for (size_t o = 0; o < A->out; o++)
+			s += h[o] * ae_wd(r, A, o, j);              /*   + sum_o h_o W_D[o][j] */
+		zr[j] = s;
+		rec[j] = ref_act(ACT_SIGMOID, s);               /* r_j = sigmoid(z_D_j) */
+	}
+}
+
+/* L_b = sum_j recon(r_j, x_j) */
+static double ae_loss(const RefNet *r, const RefAutoencoder *A, size_t b)
+{
+	double sum = 0.0;
+	for (size_t j = 0; j < A->in; j++)
+		sum += r->recon->value(A->rec[b * A->in + j], A->x[b * A->in + j]);
+	return sum;
+}
+
+/* Sample b's deltas, and its share (1/n) of the gradient means. */
+static void ae_backward(RefNet *r, RefAutoencoder *A, size_t b, size_t n)
+{
+	const RefLayer *E = &r->layers[A->layer];
+	double *dWE = r->grads + E->tensors[0].offset, *dbE = r->grads + E->tensors[1].offset;
+	double *dWD = r->grads + A->tensors[0].offset, *dbD = r->grads + A->tensors[1].offset;
+	const double *xt = A->xt + b * A->in, *h = A->h + b * A->out;
+	double *dr = A->dr + b * A->in, *dh = A->dh + b * A->out;
+	for (size_t j = 0; j < A->in; j++) {     /* dz_D_j = dL_b/dz_D_j, the recon row's */
+		size_t q = b * A->in + j;
+		dr[j] = r->recon->dz(A->rec[q], A->zr[q], A->x[q]);
+	}
+	for (size_t o = 0; o < A->out; o++) {    /* dz_E_o = f'(z_E_o) sum_j W_D[o][j] dz_D_j */
+		double s = 0.0;
+		for (size_t j = 0; j < A->in; j++)
+			s += ae_wd(r, A, o, j) * dr[j];
+		dh[o] = s * ref_act_deriv(E->act, A->zh[b * A->out + o]);
+	}
+	for (size_t j = 0; j < A->in; j++) {
+		dbD[j] += dr[j] / (double)n;                       /* db_D_j += dz_D_j / n */
+		for (size_t o = 0; o < A->out; o++)
+			dWD[o * A->in + j] += h[o] * dr[j] / (double)n;    /* dW_D[o][j] += h_o dz_D_j / n */
+	}
+	for (size_t o = 0; o < A->out; o++) {
+		dbE[o] += dh[o] / (double)n;                       /* db_E_o += dz_E_o / n */
+		for (size_t j = 0; j < A->in; j++)
+			dWE[j * A->out + o] += xt[j] * dh[o] / (double)n;  /* dW_E[j][o] += x~_j dz_E_o / n */
+	}
+}
+
+/* Zero E's and D's gradients and their error scales. */
+static void ae_zero(RefNet *r, const RefAutoencoder *A)
+{
+	const RefLayer *E = &r->layers[A->layer];
+	for (size_t t = 0; t < E->n_tensors; t++) {
+		memset(r->grads + E->tensors[t].offset, 0, E->tensors[t].size * sizeof(double));
+		memset(r->mgrads + E->tensors[t].offset, 0, E->tensors[t].size * sizeof(double));
+	}
+	for (size_t t = 0; t < 2; t++) {
+		memset(r->grads + A->tensors[t].offset, 0, A->tensors[t].size * sizeof(double));
+		memset(r->mgrads + A->tensors[t].offset, 0, A->tensors[t].size * sizeof(double));
+	}
+}
+
+/* Tied: dW_E[j][o] += dW_D[o][j] (with its error scale). */
+static void ae_tie(RefNet *r, const RefAutoencoder *A)
+{
+	size_t we = r->layers[A->layer].tensors[0].offset, wd = A->tensors[0].offset;
+	for (size_t j = 0; j < A->in; j++)
+		for (size_t o = 0; o < A->out; o++) {
+			r->grads[we + j * A->out + o] += r->grads[wd + o * A->in + j];
+			r->mgrads[we + j * A->out + o] += r->mgrads[wd + o * A->in + j];
+		}
+}
+
+double ref_pretrain_pass(RefNet *r, size_t i, size_t n, const double *x, uint64_t seed,
+                         uint64_t step)
+{
+	if (i >= r->n_ae || n > r->cap) {
+		fprintf(stderr, "ref_pretrain_pass: autoencoder %zu of %zu, n=%zu (cap %zu)\n", i,
+		        r->n_ae, n, r->cap);
+		abort();
+	}
+	RefAutoencoder *A = &r->ae[i];
+	double sum = 0.0;
+	ae_input(r, A, n, x);
+	ae_zero(r, A);
+	for (size_t b = 0; b < n; b++) {
+		ae_noise(r, A, b, seed, step);
+		ae_forward(r, A, b);
+		sum += ae_loss(r, A, b);                        /* sum_b L_b */
+		ae_backward(r, A, b, n);
+	}
+	ae_bounds(r, A, n, x);                              /* mgrads: before the tie adds them */
+	if (r->pre_tied)
+		ae_tie(r, A);
+	return sum;
+}
+
+/* One tensor's update from the means g: p -= lr g (mu 0), or v = mu v + g,
+ * p -= lr v with v = 0 before step 1; mstep from mgrads alike. */
+static void ae_sgd(RefNet *r, const Tensor *T, double lr, double mu, uint64_t step)
+{
+	for (size_t p = T->offset; p < T->offset + T->size; p++) {
+		if (step == 1)
+			r->velocity[p] = r->mvelocity[p] = 0.0;    /* each autoencoder starts at rest */
+		if (mu > 0) {
+			r->velocity[p] = mu * r->velocity[p] + r->grads[p];       /* v = mu v + g */
+			r->mvelocity[p] = mu * r->mvelocity[p] + r->mgrads[p];
+			r->params[p] -= lr * r->velocity[p];                      /* p -= lr v */
+			r->mstep[p] = lr * r->mvelocity[p];
+		} else {
+			r->params[p] -= lr * r->grads[p];                         /* p -= lr g */
+			r->mstep[p] = lr * r->mgrads[p];
+		}
+	}
+}
+
+void ref_pretrain_update(RefNet *r, size_t i, double lr, double mu, uint64_t step)
+{
+	const RefAutoencoder *A = &r->ae[i];
+	const RefLayer *E = &r->layers[A->layer];
+	memset(r->mstep, 0, (r->n_params + r->n_pre_params) * sizeof *r->mstep);
+	for (size_t t = 0; t < E->n_tensors; t++)
+		ae_sgd(r, &E->tensors[t], lr, mu, step);
+	for (size_t t = 0; t < 2; t++)
+		if (!r->pre_tied || A->tensors[t].bias)    /* tied: W_D is W_E's, not D's */
+			ae_sgd(r, &A->tensors[t], lr, mu, step);
+}
+
+double ref_pretrain_step(RefNet *r, size_t i, size_t n, const double *x, double lr, double mu,
+                         uint64_t seed, uint64_t step)
+{
+	double sum = ref_pretrain_pass(r, i, n, x, seed, step);
+	ref_pretrain_update(r, i, lr, mu, step);
+	return sum;
+}
+
 /* ---- error scales (ref_bounds): not backprop, the yardstick for comparing */
 
 void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
@@ -969,4 +1357,85 @@ void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y)
 	}
 	free(mg);
 	free(mgp);
+}
+
+/* Autoencoder A's error scales of sample b's forward pass, after it:
+ * M_x (the layers below's M_a), M_x~ = M_x m, M_zE = |b_E| + sum |W_E| M_x~,
+ * M_h = max(|h|, |f'| M_zE), M_zD = |b_D| + sum |W_D| M_h, M_r likewise. */
+static void ae_bounds_forward(RefNet *r, RefAutoencoder *A, size_t b, const double *x)
+{
+	const RefLayer *E = &r->layers[A->layer];
+	const double *WE = r->params + E->tensors[0].offset;
+	const double *bE = r->params + E->tensors[1].offset, *bD = r->params + A->tensors[1].offset;
+	for (size_t j = 0; j < A->in; j++)
+		A->mx[b * A->in + j] = input_mag(r, A->layer, x, b, j);
+	for (size_t o = 0; o < A->out; o++) {
+		size_t q = b * A->out + o;
+		double m = fabs(bE[o]);
+		for (size_t j = 0; j < A->in; j++)
+			m += fabs(WE[j * A->out + o]) * A->mx[b * A->in + j] * A->m[b * A->in + j];
+		A->mzh[q] = m;
+		A->mh[q] = fmax(fabs(A->h[q]), fabs(ref_act_deriv(E->act, A->zh[q])) * m);
+	}
+	for (size_t j = 0; j < A->in; j++) {
+		size_t q = b * A->in + j;
+		double m = fabs(bD[j]);
+		for (size_t o = 0; o < A->out; o++)
+			m += fabs(ae_wd(r, A, o, j)) * A->mh[b * A->out + o];
+		A->mzr[q] = m;
+		A->mr[q] = fmax(A->rec[q], ref_act_deriv(ACT_SIGMOID, A->zr[q]) * m);
+	}
+}
+
+/* ... and of its backward pass: M_dzD from the recon row, M_gE = sum |W_D|
+ * M_dzD, M_dzE = (|f'| + sup|f''| M_zE) M_gE; the gradients' means
+ * M_dW_D = mean M_h M_dzD, M_dW_E = mean M_x~ M_dzE, M_db likewise.
+ * Returns M_L_b. */
+static double ae_bounds_backward(RefNet *r, RefAutoencoder *A, size_t b, size_t n)
+{
+	const RefLayer *E = &r->layers[A->layer];
+	size_t we = E->tensors[0].offset, be = E->tensors[1].offset;
+	size_t wd = A->tensors[0].offset, bd = A->tensors[1].offset;
+	double ml = 0.0, curv = act_curvature(E->act);
+	for (size_t j = 0; j < A->in; j++) {
+		size_t q = b * A->in + j;
+		ml += r->recon->bounds(A->rec[q], A->zr[q], A->x[q], A->mr[q], A->mzr[q], A->mx[q],
+		                       &A->mdr[q]);
+	}
+	for (size_t o = 0; o < A->out; o++) {
+		size_t q = b * A->out + o;
+		double mg = 0.0;
+		for (size_t j = 0; j < A->in; j++)
+			mg += fabs(ae_wd(r, A, o, j)) * A->mdr[b * A->in + j];
+		A->mdh[q] = (fabs(ref_act_deriv(E->act, A->zh[q])) + curv * A->mzh[q]) * mg;
+	}
+	for (size_t j = 0; j < A->in; j++) {
+		double md = A->mdr[b * A->in + j], mxt = A->mx[b * A->in + j] * A->m[b * A->in + j];
+		r->mgrads[bd + j] += md / (double)n;
+		for (size_t o = 0; o < A->out; o++) {
+			r->mgrads[wd + o * A->in + j] += A->mh[b * A->out + o] * md / (double)n;
+			r->mgrads[we + j * A->out + o] += mxt * A->mdh[b * A->out + o] / (double)n;
+		}
+	}
+	for (size_t o = 0; o < A->out; o++)
+		r->mgrads[be + o] += A->mdh[b * A->out + o] / (double)n;
+	return ml;
+}
+
+/* Autoencoder A's magnitudes after its pass over n samples: the layers
+ * below (evaluating, as the pass ran them), then each sample's; mloss =
+ * the mean M_L_b.  E's and D's mgrads were zeroed by the pass. */
+static void ae_bounds(RefNet *r, RefAutoencoder *A, size_t n, const double *x)
+{
+	int evaluating = r->evaluating;
+	r->evaluating = 1;
+	for (size_t l = 0; l < A->layer; l++)
+		for (size_t b = 0; b < n; b++)
+			r->layers[l].kind->bounds_forward(r, l, b, x);
+	r->evaluating = evaluating;
+	r->mloss = 0.0;
+	for (size_t b = 0; b < n; b++) {
+		ae_bounds_forward(r, A, b, x);
+		r->mloss += ae_bounds_backward(r, A, b, n) / (double)n;
+	}
 }

@@ -17,6 +17,11 @@
  * and holds the batch-MEAN gradients dL/dparams (the generated ABI keeps
  * SUMS; compare grads_generated / n with these).
  *
+ * Pre-training (ref_pretrain_*): autoencoder i's step, E = its encoder (a
+ * layer of the network), D = its decoder, x = E's input, x~ = x with the
+ * noise's units zeroed, h = E's output, r = the reconstruction; the
+ * decoders' tensors follow the network's in params (n_pre_params more).
+ *
  * Each layer kind is a row of the reference's own table (ref.c: its
  * forward, backward and error-scale formulas), each optimizer a row of
  * another (its update), mirroring the compiler's kinds.c and optim.c rows
@@ -48,6 +53,27 @@ typedef struct RefLayer {
 	/* Magnitudes from ref_bounds(), same shapes (see there). */
 	double *mz, *ma, *mdelta;
 } RefLayer;
+
+/* Pre-training (docs/trainer.md#pre-training): autoencoder i of the
+ * Model's `pretrain`, its encoder E a dense layer of the network and its
+ * decoder D a dense OUT -> IN layer with a sigmoid, whose tensors lie past
+ * the network's n_params.  Per sample b: x = E's input (the layers below
+ * in evaluation mode), m = the noise mask, x~ = x (.) m, h = f(x~ W_E +
+ * b_E), r = sigmoid(h W_D + b_D), W_D = W_E^T when tied. */
+typedef struct RefAutoencoder {
+	size_t layer;          /* E: layers[layer], a dense layer */
+	uint64_t k;            /* D's 1-based number, the noise masks' layer:
+	                          n_layers + 1 + i */
+	size_t in, out;        /* E's widths: x, x~ and r are IN wide, h OUT */
+	Tensor tensors[NNCC_MAX_TENSORS]; /* D's W [out][in] and b [in] (offsets past n_params) */
+	double *x, *m, *xt;    /* [cap][in] E's clean input (the target), the mask (0 or 1), x~ */
+	double *zh, *h, *dh;   /* [cap][out] E's z, h = f(z) and dL_b/dz */
+	double *zr, *rec, *dr; /* [cap][in] D's z, r = sigmoid(z) and dL_b/dz */
+	/* Magnitudes from the pass (see ref_bounds), same shapes. */
+	double *mx, *mzh, *mh, *mdh, *mzr, *mr, *mdr;
+} RefAutoencoder;
+
+typedef struct RefRecon RefRecon;
 
 typedef struct RefNet RefNet;
 struct RefNet {
@@ -82,6 +108,18 @@ struct RefNet {
 	double mloss;         /* magnitude of the batch-mean loss, ref_bounds() */
 	size_t cap;           /* largest n accepted by the entry points */
 	size_t n;             /* samples of the last ref_forward */
+	/* Pre-training (n_ae 0 without `pretrain`): the autoencoders in the
+	 * order they train.  params, grads, mgrads and mstep then hold
+	 * n_params + n_pre_params reals, the decoders' tensors at the Model's
+	 * offsets past the network's (every other entry point still walks the
+	 * first n_params only); velocity, of the same length, is momentum's. */
+	size_t n_ae;
+	RefAutoencoder *ae;     /* [n_ae], owned */
+	size_t n_pre_params;
+	const RefRecon *recon;  /* the reconstruction loss (its row of ref.c's table) */
+	double pre_noise;       /* the fraction of E's inputs zeroed */
+	int pre_tied;           /* W_D = W_E^T: D's W slot is not read or written */
+	double *velocity, *mvelocity; /* [n_params + n_pre_params], and its error scale */
 };
 
 /* Builds a reference for model m with room for cap samples, parameters
@@ -125,6 +163,29 @@ double ref_clip(RefNet *r, double max_norm);
  * cancels to near zero keeps the size of its terms.  Not part of the
  * textbook backprop above; only the comparison uses it. */
 void ref_bounds(RefNet *r, size_t n, const double *x, const int32_t *y);
+
+/* ---- Pre-training: one step of autoencoder i, as the generated
+ * pretrain_step(i, n, x, u) takes it (docs/trainer.md#pre-training). */
+
+/* x[n][n_inputs] (the network's inputs), n <= cap: the layers below E
+ * forward in evaluation mode (dropout the identity; their z and a are
+ * overwritten), the noise mask of unit j of sample b keyed by (seed,
+ * D's number k, step, b, j) at rate pre_noise with no rescaling, E and D
+ * forward, the loss against the clean x, backward.  grads of E's and D's
+ * tensors = batch MEANS of the gradients (the rest untouched; tied: W_E's
+ * includes W_D's transposed, W_D's slot holds W_D's own), and their error
+ * scales mgrads, mloss (the batch-mean loss's), as ref_bounds gives them.
+ * Returns the reconstruction loss SUMMED over the n samples. */
+double ref_pretrain_pass(RefNet *r, size_t i, size_t n, const double *x, uint64_t seed,
+                         uint64_t step);
+/* The update of E's and D's tensors (tied: D's bias only, not its W) from
+ * the means in grads: mu == 0: p -= lr g; else v = mu v + g (v = 0 before
+ * step 1), p -= lr v.  mstep = each parameter's change's error scale (0
+ * for those not updated). */
+void ref_pretrain_update(RefNet *r, size_t i, double lr, double mu, uint64_t step);
+/* ref_pretrain_pass, then ref_pretrain_update; returns the pass's loss sum. */
+double ref_pretrain_step(RefNet *r, size_t i, size_t n, const double *x, double lr, double mu,
+                         uint64_t seed, uint64_t step);
 
 /* The network's output a_last, [n][n_outputs] after ref_forward. */
 const double *ref_output(const RefNet *r);
