@@ -68,6 +68,20 @@ static bool grad_needed(const Model *m, size_t l)
 	return false;
 }
 
+/* Layer k's (1-based) sizes and tensors: their offset constants and, with
+ * `state`, where the optimizer's state of each lives. */
+static void layer_tensors(Arena *A, LayerPlan *lp, const Layer *L, size_t k, bool state)
+{
+	lp->in = arena_printf(A, "L%zu_IN", k);
+	lp->out = arena_printf(A, "L%zu_OUT", k);
+	lp->tensor = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->tensor);
+	lp->state = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->state);
+	for (size_t t = 0; t < L->n_tensors; t++) {
+		lp->tensor[t] = tensor_const(A, k, L->tensors[t].name);
+		lp->state[t] = state ? arena_printf(A, "&state[%s]", lp->tensor[t]) : "NULL";
+	}
+}
+
 static void layer_names(Arena *A, Plan *p, size_t l)
 {
 	const Model *m = p->m;
@@ -88,14 +102,7 @@ static void layer_names(Arena *A, Plan *p, size_t l)
 	lp->xn = l == 0 ? "x" : arena_printf(A, "a%zu", l);
 	lp->gx = l > 0 && grad_needed(m, l - 1) ? arena_printf(A, "g%zu", l) : NULL;
 	lp->gxn = lp->gx;
-	lp->in = arena_printf(A, "L%zu_IN", k);
-	lp->out = arena_printf(A, "L%zu_OUT", k);
-	lp->tensor = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->tensor);
-	lp->state = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->state);
-	for (size_t t = 0; t < L->n_tensors; t++) {
-		lp->tensor[t] = tensor_const(A, k, L->tensors[t].name);
-		lp->state[t] = p->n_state ? arena_printf(A, "&state[%s]", lp->tensor[t]) : "NULL";
-	}
+	layer_tensors(A, lp, L, k, p->n_state != 0);
 }
 
 /* Autoencoder i's decoder, plan layer l = n_layers + i: it reads its
@@ -117,14 +124,7 @@ static void decoder_names(Arena *A, Plan *p, size_t i)
 	lp->xn = arena_printf(A, "a%zu", e);
 	lp->gx = arena_printf(A, "g%zu", e);
 	lp->gxn = lp->gx;
-	lp->in = arena_printf(A, "L%zu_IN", k);
-	lp->out = arena_printf(A, "L%zu_OUT", k);
-	lp->tensor = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->tensor);
-	lp->state = arena_alloc(A, (L->n_tensors + 1) * sizeof *lp->state);
-	for (size_t t = 0; t < L->n_tensors; t++) {
-		lp->tensor[t] = tensor_const(A, k, L->tensors[t].name);
-		lp->state[t] = "NULL";   /* pre-training's SGD keeps no optimizer state */
-	}
+	layer_tensors(A, lp, L, k, false); /* pre-training's SGD keeps no optimizer state */
 }
 
 /* What the trainer's code relies on, whatever built the Model: the kinds'
