@@ -144,7 +144,7 @@ pre_rows=""
 for limit in 1000 all; do
 	row=""
 	for v in none own unlabeled; do
-		[ "$limit:$v" != all:unlabeled ] || { row="$row|-"; continue; }
+		[ "$limit:$v" != all:unlabeled ] || { row="$row| - "; continue; }
 		set -- --json --quiet
 		[ "$limit" = all ] || set -- "$@" --train-limit "$limit"
 		[ "$v" != none ] || set -- "$@" --pretrain-epochs 0
@@ -160,7 +160,7 @@ for limit in 1000 all; do
 		done
 		echo "  mnist-pretrain labels $limit, $v: $acc" >&2
 		row="$row|$(echo "$acc" | awk -v p="$pres" -v t="$trs" '{ min = 1; max = 0; for (i = 1; i <= NF; i++) { s += $i; if ($i < min) min = $i; if ($i > max) max = $i }
-			printf " %.2f%% (%.2f-%.2f%%), %.0f + %.0f s", s / NF * 100, min * 100, max * 100, p / NF, t / NF }')"
+			printf " %.2f%% (%.2f-%.2f%%), %.0f + %.0f s ", s / NF * 100, min * 100, max * 100, p / NF, t / NF }')"
 	done
 	pre_rows="$pre_rows| $limit $row |
 "
@@ -168,7 +168,8 @@ done
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain 2>/dev/null | grep -v '^??' | head -n 1)
+# (its own outputs, rewritten as it goes, do not count)
+dirty=$(git status --porcelain -- . ':!docs/results.md' ':!docs/img' 2>/dev/null | grep -v '^??' | head -n 1)
 [ -z "$dirty" ] || rev="$rev (with uncommitted changes)"
 
 row() { # ID EXAMPLE REFERENCE NORM
