@@ -221,17 +221,18 @@ KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const rea
                                 const size_t IN, const size_t OUT, const int ACT, size_t row,
                                 size_t c0, const int mr, const int nb)
 {
-	const real *x = X + row * IN, *w = W + c0 * VL;
+	const real *x = X + row * IN, *w = W + c0 * VL, *bp = bias + c0 * VL;
 	real *y = Y + row * OUT + c0 * VL;
 	const vmask m0 = KERN_MASK(OUT, c0, 0), m1 = KERN_MASK(OUT, c0, 1),
 	            m2 = KERN_MASK(OUT, c0, 2), m3 = KERN_MASK(OUT, c0, 3);
 	vreal b0 = V_ZERO(), b1 = V_ZERO(), b2 = V_ZERO(), b3 = V_ZERO();
 	size_t k;
 	KERN_ACC_DECL
-	if (nb > 0) b0 = V_MLOAD(m0, bias + c0 * VL);
-	if (nb > 1) b1 = V_MLOAD(m1, bias + c0 * VL + VL);
-	if (nb > 2) b2 = V_MLOAD(m2, bias + c0 * VL + 2 * VL);
-	if (nb > 3) b3 = V_MLOAD(m3, bias + c0 * VL + 3 * VL);
+	KERN_OPAQUE(bp);
+	if (nb > 0) b0 = V_MLOAD(m0, bp);
+	if (nb > 1) b1 = V_MLOAD(m1, bp + VL);
+	if (nb > 2) b2 = V_MLOAD(m2, bp + 2 * VL);
+	if (nb > 3) b3 = V_MLOAD(m3, bp + 3 * VL);
 #define INIT1(r, v) if ((r) < mr && (v) < nb) KERN_ACC(r, v) = b##v;
 #define INITR(r) KERN_VECS(INIT1, r)
 	KERN_ROWS(INITR)
@@ -620,21 +621,31 @@ KERN_INLINE void kern_dx_tile(real *Gp, const real *D, const real *pk, const siz
 #undef BLOCK
 }
 
-/* One column chunk of IN for rows [r0, r1): pack W^T for it (one gather per
- * output and vector, used by every row), then the tiles. */
+/* Outputs per block of the W^T pack: W's rows are read along in runs of this
+ * many reals while the block's lines of pk stay in L1. */
+#define KERN_PACK_BLOCK 64
+
+/* One column chunk of IN for rows [r0, r1): pack W^T for it (used by every
+ * row), then the tiles.  The pack reads W along its rows, a block of outputs
+ * at a time: a gather down W's columns touches a line per lane, and with
+ * OUT a multiple of 1024 floats all of them fall in one L1 set. */
 KERN_INLINE void kern_dx_chunk(real *Gp, const real *D, const real *W, real *pk, const size_t IN,
                                const size_t OUT, const int MR, size_t r0, size_t r1, size_t c0,
                                const int nb)
 {
-	size_t i, row = r0;
-	int v;
-	for (i = 0; i < OUT; i++) {
-		KERN_UNROLL
-		for (v = 0; v < nb; v++) {
-			const size_t j = (c0 + (size_t)v) * VL;
-			const vmask m = c0 + (size_t)v == KERN_NV(IN) - 1 ? V_TAIL(IN) : V_ALL;
-			V_STORE(pk + (i * (size_t)nb + (size_t)v) * VL,
-			        V_MGATHER(m, VI_IOTA_STRIDE((int)OUT), W + j * OUT + i));
+	const size_t j0 = c0 * VL, nj = (size_t)nb * VL;
+	size_t i0, i, l, row = r0;
+	for (i0 = 0; i0 < OUT; i0 += KERN_PACK_BLOCK) {
+		const size_t i1 = KERN_MIN(i0 + KERN_PACK_BLOCK, OUT);
+		for (l = 0; l < nj; l++) {
+			real *p = pk + i0 * nj + l;
+			if (j0 + l < IN) {
+				const real *w = W + (j0 + l) * OUT;
+				for (i = i0; i < i1; i++, p += nj)
+					*p = w[i];
+			} else
+				for (i = i0; i < i1; i++, p += nj)
+					*p = R(0.0);
 		}
 	}
 	for (; row + (size_t)MR <= r1; row += (size_t)MR)
