@@ -224,7 +224,6 @@ static void emit_sizes(Emitter *e)
 	emit_line(e, " * synchronising costs more than a second core saves. */");
 	emit_line(e, "#define THREADS %d /* training.threads: 0 = all cores */", m->train.threads);
 	emit_line(e, "#define ROWS_PER_UNIT %zu", p->rows_per_unit);
-	emit_line(e, "#define ROW_UNITS(n) (((n) + ROWS_PER_UNIT - 1) / ROWS_PER_UNIT)");
 	emit_line(e, "#define WEIGHT_UNITS %zu", p->weight_units);
 	emit_line(e, "#define POOL_ROWS %d", p->pool_rows ? 1 : 0);
 	emit_line(e, "#define POOL_WEIGHTS %d", p->pool_weights ? 1 : 0);

@@ -55,7 +55,7 @@ static void pretrain_sgd(real *p, const real *g, real *v, size_t len, const nncc
  * encoder and the decoder, the reconstruction's gradient, backward to d{{E}}. */
 static void pretrain{{I}}_rows(size_t unit, int tid)
 {
-	const size_t r0 = unit * ROWS_PER_UNIT, r1 = KERN_MIN(r0 + ROWS_PER_UNIT, kern_job.n);
+	const size_t r0 = unit * kern_job.rows, r1 = KERN_MIN(r0 + kern_job.rows, kern_job.n);
 
 	(void)tid;
 
@@ -144,7 +144,7 @@ static double pretrain{{I}}(size_t n, const void *x, const nncc_update_t *u)
 	kern_job.y = x; /* the clean inputs */
 	kern_job.mask.step = 0; /* the layers below: evaluation */
 	kern_job.noise = (KernMask){u->seed, {{NOISE_STEP}}, 0};
-	kern_run(pretrain{{I}}_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_run_rows(pretrain{{I}}_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);
 	sum = pretrain{{I}}_loss(n);
 	kern_job.mode = KERN_GRAD_SET;
 	kern_run(pretrain{{I}}_weights, L{{D}}_DW_UNITS + L{{E}}_DW_UNITS, POOL_WEIGHTS, THREADS);

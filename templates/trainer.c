@@ -54,14 +54,15 @@
 
 //@ section rows_begin
 /* ---- The passes, cut into work units that kern_run() hands to the pool:
- * the row passes ROWS_PER_UNIT samples of the tile each, the weight pass
+ * the row passes ROWS_PER_UNIT samples of the tile each (the whole tile on
+ * one thread), the weight pass
  * the layers' row tiles of W.  What a unit computes does not depend on the
  * thread that runs it, so results do not depend on the thread count. */
 
 /* forward: every layer's output for the unit's rows, first layer first. */
 static void forward_rows(size_t unit, int tid)
 {
-	const size_t r0 = unit * ROWS_PER_UNIT, r1 = KERN_MIN(r0 + ROWS_PER_UNIT, kern_job.n);
+	const size_t r0 = unit * kern_job.rows, r1 = KERN_MIN(r0 + kern_job.rows, kern_job.n);
 
 	(void)tid;
 
@@ -71,7 +72,7 @@ static void forward_rows(size_t unit, int tid)
 /* backward: every layer's gradients for the unit's rows, last layer first. */
 static void backward_rows(size_t unit, int tid)
 {
-	const size_t r0 = unit * ROWS_PER_UNIT, r1 = KERN_MIN(r0 + ROWS_PER_UNIT, kern_job.n);
+	const size_t r0 = unit * kern_job.rows, r1 = KERN_MIN(r0 + kern_job.rows, kern_job.n);
 
 //@ section rows_weights
 }
@@ -99,7 +100,7 @@ static void forward(size_t n, const void *x)
 {
 	kern_job.n = n;
 	kern_job.x = x;
-	kern_run(forward_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_run_rows(forward_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);
 }
 
 //@ section backward
@@ -112,7 +113,7 @@ static void backward(size_t n, const void *x, const void *y, int accumulate)
 	kern_job.n = n;
 	kern_job.x = x;
 	kern_job.y = y;
-	kern_run(backward_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_run_rows(backward_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);
 	kern_job.mode = accumulate ? KERN_GRAD_ACC : KERN_GRAD_SET;
 	kern_run(weight_unit, WEIGHT_UNITS, POOL_WEIGHTS, THREADS);
 }
@@ -148,11 +149,11 @@ static double step(size_t n, const void *x, const void *y, const nncc_update_t *
 	kern_job.y = y;
 
 //@ section step_rows
-	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_run_rows(step_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);
 
 //@ section step_rows_masked
 	kern_job.mask = (KernMask){u->seed, u->step, 0};
-	kern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);
+	kern_run_rows(step_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);
 	kern_job.mask.step = 0;
 
 //@ section step_end

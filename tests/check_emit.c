@@ -333,7 +333,7 @@ START_TEST(test_dropout_masks)
 	run_init(&r);
 	emit_file(&r, "tests/valid/dropout.yaml", &b);
 	assert_has(&b, "\tkern_job.mask = (KernMask){u->seed, u->step, 0};\n"
-	               "\tkern_run(step_rows, ROW_UNITS(n), POOL_ROWS, THREADS);\n"
+	               "\tkern_run_rows(step_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);\n"
 	               "\tkern_job.mask.step = 0;\n");
 	assert_has(&b, "static void mask_key(uint64_t seed, uint64_t step, size_t first)\n");
 	assert_has(&b, "\t.set_threads = set_threads,\n\t.mask_key = mask_key, /* dropout: the masks' key */\n};\n");
