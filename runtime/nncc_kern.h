@@ -330,8 +330,6 @@ KERN_INLINE void kern_fwd(real *Y, const real *X, const real *W, const real *bia
 }
 
 #if KERN_SIMD
-/* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the mode's epilogue
- * into G (set/accumulate) or W and its state S (the fused update). */
 /* The fused update's epilogue reads and writes the tile's weights and
  * optimizer state, mr rows of W apart (rows OUT reals long): too many
  * streams for the hardware prefetcher once OUT is large, so every line of
@@ -353,6 +351,8 @@ KERN_INLINE void kern_dw_prefetch(const real *W, const real *S, size_t o, const 
 		}
 }
 
+/* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the mode's epilogue
+ * into G (set/accumulate) or W and its state S (the fused update). */
 KERN_INLINE void kern_dw_block(const int mode, size_t n, real *W, real *G, real *S, const real *X,
                                const real *D, const OptStep *opt, const size_t IN,
                                const size_t OUT, size_t j, size_t c0, const int mr, const int nb)

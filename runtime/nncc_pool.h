@@ -304,7 +304,7 @@ static void kern_run(kern_unit_fn fn, size_t units, int pooled, int threads)
 /* Runs a row pass over the tile's n samples: `rows` samples per unit
  * (ROWS_PER_UNIT) when it runs on the pool with more than one thread, all
  * of them in one unit on one thread, so that no unit reads the layers'
- * weights again or packs W^T again (one thread, MNIST MLP: 10% of the
+ * weights again or packs W^T again (one thread, MNIST MLP: 9% of the
  * epoch).  Samples do not depend on each other, so results do not depend
  * on the cut. */
 static void kern_run_rows(kern_unit_fn fn, size_t n, size_t rows, int pooled, int threads)

@@ -55,9 +55,9 @@
 //@ section rows_begin
 /* ---- The passes, cut into work units that kern_run() hands to the pool:
  * the row passes ROWS_PER_UNIT samples of the tile each (the whole tile on
- * one thread), the weight pass
- * the layers' row tiles of W.  What a unit computes does not depend on the
- * thread that runs it, so results do not depend on the thread count. */
+ * one thread), the weight pass the layers' row tiles of W.  What a unit
+ * computes does not depend on the thread that runs it, so results do not
+ * depend on the thread count. */
 
 /* forward: every layer's output for the unit's rows, first layer first. */
 static void forward_rows(size_t unit, int tid)
