@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nncc.h"
+#include "../runtime/nncc_exp.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -67,15 +68,15 @@ void export_values(Buf *b, const double *v, size_t n, bool f32, const char *inde
 }
 
 /* The activation table's expression with the generated code's macros
- * (real, EXP, TANH, FMA) replaced by the concrete type, the libm functions
- * and the file's own U_FMA, so no unprefixed macro leaks into a header-only
+ * (real, EXP, TANH, FMA) replaced by the concrete type, libm's tanh and the
+ * file's own P_exp and U_FMA, so no unprefixed macro leaks into a header-only
  * user's namespace. */
 const char *export_act_expr(const Exporter *in, Activation a)
 {
 	static const struct {
 		const char *from, *f32, *f64;
-	} subst[] = {{"real", "float", "double"}, {"EXP", "expf", "exp"}, {"TANH", "tanhf", "tanh"},
-	             {"FMA", NULL, NULL}};
+	} subst[] = {{"real", "float", "double"}, {"TANH", "tanhf", "tanh"},
+	             {"EXP", NULL, NULL}, {"FMA", NULL, NULL}};
 	const char *s = activation_table[a].forward;
 	Buf b;
 
@@ -98,6 +99,8 @@ const char *export_act_expr(const Exporter *in, Activation a)
 			buf_puts(&b, rep);
 		else if (n == 3 && strncmp(s, "FMA", 3) == 0)
 			buf_printf(&b, "%s_FMA", in->u);  /* the file's multiply-add, see "simd" */
+		else if (n == 3 && strncmp(s, "EXP", 3) == 0)
+			buf_puts(&b, in->exp_fn);         /* the file's exp, see "exp" */
 		else
 			buf_printf(&b, "%.*s", (int)n, s);
 		s += n;
@@ -170,9 +173,7 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 		const Layer *l = &m->layers[k];
 		if (l->kind->export_role != EXPORT_CHAIN)
 			continue;
-		if (l->kind->has_activation &&
-		    (strstr(activation_table[l->act].forward, "EXP") ||
-		     strstr(activation_table[l->act].forward, "TANH")))
+		if (l->kind->has_activation && strstr(activation_table[l->act].forward, "TANH"))
 			libm = true;
 		if ((l->in + 63) / 64 * 8 > bitmap)
 			bitmap = (l->in + 63) / 64 * 8;
@@ -215,11 +216,14 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	               " *   path adds a bitmap of the nonzero inputs (%zu bytes).  No malloc,\n"
 	               " *   no writable globals: reentrant and thread-safe.\n",
 	           in->u, in->workspace, in->real, in->workspace * rs, bitmap);
-	buf_printf(&b, " * libm: forward needs %s; predict %s.\n", in->exp_fn,
-	           libm ? "too (the hidden activations)"
-	                : arena_printf(ctx->arena, "needs none where the target has an FMA\n"
-	                                           " *   instruction, or with -D%s_MULADD (see Arithmetic)",
-	                               in->u));
+	buf_printf(&b, " * libm: %s%s only where the target has no FMA instruction, unless\n"
+	               " *   -D%s_MULADD (see Arithmetic).  exp is the file's own (%s_exp):\n"
+	               " *   the trainer's bits on every machine.\n",
+	           !libm ? "" : in->f32 ? "tanhf for the tanh layers (its last bit may differ\n"
+	                                  " *   between C libraries); fmaf"
+	                                : "tanh for the tanh layers (its last bit may differ\n"
+	                                  " *   between C libraries); fma",
+	           libm ? "" : in->f32 ? "fmaf" : "fma", in->u, m->name);
 	if (m->data.csv.n_targets)   /* a regression: the outputs are the prediction */
 		buf_printf(&b,
 		           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu predicted values):\n"
@@ -275,6 +279,82 @@ static int put_pixel(const Exporter *in, Buf *c)
 	return rc;
 }
 
+/* Whether the network calls exp: a softmax output or an activation with EXP. */
+static bool uses_exp(const Model *m)
+{
+	for (size_t k = 0; k < m->n_layers; k++) {
+		const Layer *l = &m->layers[k];
+		if (l->kind->export_role == EXPORT_OUTPUT ||
+		    (l->kind->export_role == EXPORT_CHAIN && l->kind->has_activation &&
+		     strstr(activation_table[l->act].forward, "EXP")))
+			return true;
+	}
+	return false;
+}
+
+/* The file's own exp, P_exp: the trainer's kern_exp with its constants
+ * (runtime/nncc_exp.h) written as exact literals; only if something calls it. */
+static int put_exp(const Exporter *in, Buf *c)
+{
+	if (!uses_exp(in->m))
+		return 0;
+	Arena *A = in->ctx->arena;
+	const bool f = in->f32;
+	static const float poly32[NNCC_EXP_NPOLY_F32] = NNCC_EXP_POLY_F32;
+	static const double poly64[NNCC_EXP_NPOLY_F64] = NNCC_EXP_POLY_F64;
+	double poly[NNCC_EXP_NPOLY_F64];
+	size_t np = f ? NNCC_EXP_NPOLY_F32 : NNCC_EXP_NPOLY_F64;
+	enum {
+#define EXP_ID(name, f32, f64) EXP_##name,
+		NNCC_EXP_CONSTANTS(EXP_ID)
+#undef EXP_ID
+		EXP_N
+	};
+	static const double c32[EXP_N] = {
+#define EXP_F32(name, f32, f64) f32,
+		NNCC_EXP_CONSTANTS(EXP_F32)
+#undef EXP_F32
+	};
+	static const double c64[EXP_N] = {
+#define EXP_F64(name, f32, f64) f64,
+		NNCC_EXP_CONSTANTS(EXP_F64)
+#undef EXP_F64
+	};
+	const char *lit[EXP_N];
+	Buf b;
+
+	for (size_t k = 0; k < EXP_N; k++) {
+		buf_init(&b);
+		export_hex(&b, f ? c32[k] : c64[k], f);
+		lit[k] = arena_strdup(A, b.data);
+		buf_fini(&b);
+	}
+	for (size_t k = 0; k < np; k++)
+		poly[k] = f ? (double)poly32[k] : poly64[k];
+	buf_init(&b);
+	export_values(&b, poly, np, f, "\t\t");
+	const char *poly_text = arena_strdup(A, b.data);
+	buf_fini(&b);
+	TmplVar v[] = {{"P", in->p},
+	               {"U", in->u},
+	               {"REAL", in->real},
+	               {"UINT", f ? "uint32_t" : "uint64_t"},
+	               {"LO", lit[EXP_LO]},
+	               {"HI", lit[EXP_HI]},
+	               {"LO_DEC", arena_printf(A, "%g", f ? c32[EXP_LO] : c64[EXP_LO])},
+	               {"HI_DEC", arena_printf(A, "%g", f ? c32[EXP_HI] : c64[EXP_HI])},
+	               {"MAGIC", lit[EXP_MAGIC]},
+	               {"LOG2E", lit[EXP_LOG2E]},
+	               {"LN2HI", lit[EXP_LN2HI]},
+	               {"LN2LO", lit[EXP_LN2LO]},
+	               {"NPOLY", szs(in->ctx, np)},
+	               {"DEGREE", szs(in->ctx, np - 1)},
+	               {"POLY", poly_text},
+	               {"SHIFT", szs(in->ctx, f ? NNCC_EXP_SHIFT_F32 : NNCC_EXP_SHIFT_F64)},
+	               {"BIAS", szs(in->ctx, f ? NNCC_EXP_BIAS_F32 : NNCC_EXP_BIAS_F64)}};
+	return put(in, c, "export.c", "exp", v);
+}
+
 /* The multiply-add macro and the AVX-512 kernel (see the template). */
 static int put_simd(const Exporter *in, Buf *c)
 {
@@ -307,7 +387,7 @@ static int put_simd(const Exporter *in, Buf *c)
 	if (put(in, c, "export.c", px ? "nonzero_u8_px" : "nonzero_u8_all", vu) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	return 0;
+	return put_exp(in, c);
 }
 
 /* The scores: the chain layers in order, chain layer d (0-based) writing
@@ -485,7 +565,7 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 		return -1;
 	in.u = text_upper(ctx->arena, m->name);
 	in.real = in.f32 ? "float" : "double";
-	in.exp_fn = in.f32 ? "expf" : "exp";
+	in.exp_fn = arena_printf(ctx->arena, "%s_exp", m->name);
 	in.chain = arena_alloc(ctx->arena, m->n_layers * sizeof *in.chain);
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "nncc_act.h"
+#include "nncc_exp.h"
 
 /* The instruction sets a copy of the kernels can be compiled for, from the
  * most portable up (docs/kernels.md#instruction-sets):
@@ -107,18 +108,11 @@ typedef float real;
 #define SQRT sqrtf   /* correctly rounded, as the vector square root */
 #define R(c) c##f
 typedef uint32_t ureal;     /* the bits of a real */
-#define EXP_LO (-87.0f)     /* exp(EXP_LO) is normal */
-#define EXP_HI 88.0f        /* exp(EXP_HI) is finite */
-#define EXP_SHIFT 23
-#define EXP_BIAS 127
-#define EXP_MAGIC 0x1.8p23f /* adding it rounds to an integer */
-#define EXP_LOG2E 0x1.715476p0f
-#define EXP_LN2HI 0x1.62e4p-1f /* 16 significant bits: n * EXP_LN2HI is exact */
-#define EXP_LN2LO 0x1.7f7d1cp-20f
-#define EXP_NPOLY 8
-static const float exp_poly[EXP_NPOLY] = {
-	1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
-	1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
+#define EXP_NPOLY NNCC_EXP_NPOLY_F32
+#define EXP_SHIFT NNCC_EXP_SHIFT_F32
+#define EXP_BIAS NNCC_EXP_BIAS_F32
+#define KERN_EXP_C(name, f32, f64) static const float EXP_##name = f32;
+static const float exp_poly[EXP_NPOLY] = NNCC_EXP_POLY_F32;
 #define VLW 16              /* nominal vector width: tile counts mean the same on every path */
 #else
 /* double: the type, its maths functions, the exp constants. */
@@ -129,23 +123,18 @@ typedef double real;
 #define SQRT sqrt    /* correctly rounded, as the vector square root */
 #define R(c) c
 typedef uint64_t ureal;     /* the bits of a real */
-#define EXP_LO (-708.0)     /* exp(EXP_LO) is normal */
-#define EXP_HI 709.0        /* exp(EXP_HI) is finite */
-#define EXP_SHIFT 52
-#define EXP_BIAS 1023
-#define EXP_MAGIC 0x1.8p52  /* adding it rounds to an integer */
-#define EXP_LOG2E 0x1.71547652b82fep0
-#define EXP_LN2HI 0x1.62e42fefa39efp-1
-#define EXP_LN2LO 0x1.abc9e3b39803fp-56
-#define EXP_NPOLY 14
-static const double exp_poly[EXP_NPOLY] = {
-	1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-	1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-	1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+#define EXP_NPOLY NNCC_EXP_NPOLY_F64
+#define EXP_SHIFT NNCC_EXP_SHIFT_F64
+#define EXP_BIAS NNCC_EXP_BIAS_F64
+#define KERN_EXP_C(name, f32, f64) static const double EXP_##name = f64;
+static const double exp_poly[EXP_NPOLY] = NNCC_EXP_POLY_F64;
 #define VLW 8               /* nominal vector width: tile counts mean the same on every path */
 #endif
 
-/* exp is kern_exp (below): the same bits from the vector and the scalar code. */
+/* exp is kern_exp (below): the same bits from the vector and the scalar code,
+ * and from exported inference code (the constants: nncc_exp.h). */
+NNCC_EXP_CONSTANTS(KERN_EXP_C)
+#undef KERN_EXP_C
 #define EXP kern_exp
 
 /* exp(x) as one fixed sequence of IEEE operations: x clamped to [EXP_LO,

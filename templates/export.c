@@ -15,6 +15,7 @@
 //@ section includes
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 //@ section include_header
 #include "{{HEADER}}"
@@ -139,7 +140,6 @@ static {{REAL}} {{P}}_pixel(unsigned char v, size_t j)
 
 #if defined({{U}}_AVX512) || defined({{U}}_AVX2)
 #include <immintrin.h>
-#include <stdint.h>
 #endif
 
 #if defined({{U}}_AVX512)
@@ -298,6 +298,38 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
 #endif
 
 #if defined({{U}}_AVX512) || defined({{U}}_AVX2)
+
+//@ section exp
+/* exp(x) as the trainer computes it (kern_exp in nncc's runtime): one fixed
+ * sequence of exactly rounded operations, so the same bits on every machine
+ * and with any compiler, and no libm call.  x clamped to [{{LO_DEC}}, {{HI_DEC}}],
+ * n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2 in two fmas,
+ * exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form, times 2^n
+ * built from the bits of the rounded sum.  Error < 1 ulp. */
+static {{REAL}} {{P}}_exp({{REAL}} x)
+{
+	static const {{REAL}} poly[{{NPOLY}}] = {
+{{POLY}}	};
+	union {
+		{{REAL}} r;
+		{{UINT}} u;
+	} t, s, magic;
+	{{REAL}} nf, r, p;
+	int k;
+
+	magic.r = {{MAGIC}};
+	x = {{LO}} > x ? {{LO}} : x;
+	x = {{HI}} < x ? {{HI}} : x;
+	t.r = {{U}}_FMA(x, {{LOG2E}}, {{MAGIC}});
+	nf = t.r - {{MAGIC}};
+	r = {{U}}_FMA(-nf, {{LN2HI}}, x);
+	r = {{U}}_FMA(-nf, {{LN2LO}}, r);
+	p = poly[0];
+	for (k = 1; k < {{NPOLY}}; k++)
+		p = {{U}}_FMA(p, r, poly[k]);
+	s.u = ({{UINT}})((t.u - magic.u + {{BIAS}}u) << {{SHIFT}});
+	return p * s.r;
+}
 
 //@ section nonzero_u8_px
 /* For raw pixels: x[j] == 0 exactly when pixel j is 0.  Byte by byte (the

@@ -1,0 +1,175 @@
+#!/bin/sh
+# cross.sh - exported inference code on ARM (issue 13, docs/embedding.md
+# "On ARM"): networks trained here on MNIST are exported with `nncc --infer`,
+# then
+#  - built for Linux on AArch64 and on 32-bit ARM (armhf) with Debian's
+#    cross compilers, statically, and run under qemu-user over the 10000
+#    MNIST test images: every output of NAME_forward_u8 must have the same
+#    bits, and every NAME_predict_u8 the same class, as the x86-64 build of
+#    the same file;
+#  - compiled for bare-metal Cortex-M0+ (no FPU) and Cortex-M4F
+#    (-mfpu=fpv4-sp-d16 -mfloat-abi=hard) with arm-none-eabi-gcc -Os and
+#    -Wall -Wextra -Werror, and their .text/.data/.bss printed.
+# What is not installed (gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf,
+# gcc-arm-none-eabi, qemu-user; the CI installs them) is named and left out;
+# with none of them, or without data/mnist, the script prints SKIPPED and
+# exits 77 (not a pass).  Run from the top directory (tests/run.sh); uses
+# $NNCC and $CC.
+set -eu
+NNCC=${NNCC:-build/nncc}
+CC=${CC:-cc}
+say() { echo "cross: $*"; }
+fail() {
+	echo "cross: FAIL: $*" >&2
+	exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if [ ! -f data/mnist/t10k-images-idx3-ubyte ] || [ ! -f data/mnist/train-images-idx3-ubyte ]; then
+	say "SKIPPED: no uncompressed data/mnist (run 'make data')"
+	exit 77
+fi
+# Linux targets: name, compiler, emulator, flags, images.  armhf twice: as
+# Debian builds it (VFPv3: no FMA instruction, so the exact fma comes from
+# libm; slow under qemu, hence 1000 images) and with VFPv4 (ARMv7 cores from
+# the Cortex-A7 on), which has the FMA instruction for float and double.
+all_targets="aarch64|aarch64-linux-gnu-gcc|qemu-aarch64||10000
+armhf|arm-linux-gnueabihf-gcc|qemu-arm||1000
+armhf-vfpv4|arm-linux-gnueabihf-gcc|qemu-arm|-mfpu=neon-vfpv4|10000"
+targets=""
+for t in $all_targets; do
+	IFS='|' read -r name tcc emu flags count <<EOT
+$t
+EOT
+	if have "$tcc" && have "$emu"; then
+		targets="$targets $t"
+	else
+		say "$name left out: $tcc or $emu not installed"
+	fi
+done
+bare=0
+if have arm-none-eabi-gcc && have arm-none-eabi-size; then
+	bare=1
+else
+	say "Cortex-M left out: arm-none-eabi-gcc not installed"
+fi
+if [ -z "$targets" ] && [ "$bare" = 0 ]; then
+	say "SKIPPED: no ARM cross compiler (apt-get install gcc-aarch64-linux-gnu" \
+		"gcc-arm-linux-gnueabihf gcc-arm-none-eabi qemu-user)"
+	exit 77
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-cross.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# The networks: the tutorial's 784-50 sigmoid-10 (float32: expf in every
+# hidden unit) and a relu/sigmoid net in float64, each trained briefly here.
+# (tanh is left out: it is libm's tanh, whose last bit varies between C
+# libraries; docs/embedding.md.)
+cp examples/sgd20.yaml "$tmp/sgd20.yaml"
+cat > "$tmp/deep64.yaml" <<'EOF'
+network: deep64
+input: 784
+dtype: float64
+layers:
+  - { type: dense, units: 40, activation: relu }
+  - { type: dense, units: 20, activation: sigmoid }
+  - { type: dense, units: 10, activation: linear }
+  - type: softmax
+loss: cross_entropy
+training: { learning_rate: 0.1, batch_size: 32, iterations: 400, seed: 3 }
+data: { dir: data/mnist, normalize: standardize }
+EOF
+
+# The harness: every test image through NAME_forward_u8 and
+# NAME_predict_u8 (or the first argv[3] of them); the output bits and the
+# classes go to a file.
+cat > "$tmp/harness.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include NET_HEADER
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+#define N(x) CAT(NET, x)
+#define U(x) CAT(NET_UPPER, x)
+
+int main(int argc, char **argv)
+{
+	static unsigned char px[U(_INPUTS)];
+	N(_real) out[U(_OUTPUTS)];
+	unsigned char head[16];
+	FILE *in, *res;
+	long n, i;
+
+	if (argc < 3 || !(in = fopen(argv[1], "rb")) || !(res = fopen(argv[2], "wb")))
+		return 2;
+	if (fread(head, 1, 16, in) != 16)
+		return 3;
+	n = (long)head[4] << 24 | (long)head[5] << 16 | (long)head[6] << 8 | (long)head[7];
+	if (argc > 3 && atol(argv[3]) < n)
+		n = atol(argv[3]);
+	for (i = 0; i < n; i++) {
+		int k;
+		if (fread(px, 1, sizeof px, in) != sizeof px)
+			return 4;
+		N(_forward_u8)(px, out);
+		k = N(_predict_u8)(px);
+		if (fwrite(out, sizeof out, 1, res) != 1 || fputc(k, res) == EOF)
+			return 5;
+	}
+	return fclose(res) != 0 || fclose(in) != 0;
+}
+EOF
+
+test_images=data/mnist/t10k-images-idx3-ubyte
+strict="-std=c99 -Wall -Wextra -pedantic -Werror"
+for net in sgd20 deep64; do
+	name=$(sed -n 's/^network: *//p' "$tmp/$net.yaml")
+	upper=$(echo "$name" | tr '[:lower:]' '[:upper:]')
+	"$NNCC" "$tmp/$net.yaml" -o "$tmp/$net.train.c" || fail "$net: nncc failed"
+	# shellcheck disable=SC2046
+	$CC -O2 "$tmp/$net.train.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/$net.train" ||
+		fail "$net: the trainer does not build"
+	"$tmp/$net.train" --iterations 300 --save "$tmp/$net.w" --quiet >/dev/null ||
+		fail "$net: training failed"
+	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" -o "$tmp/$net.c" ||
+		fail "$net: export failed"
+	# x86-64 (this machine): the reference outputs.
+	$CC $strict -O2 -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" -DNET_HEADER="\"$net.h\"" \
+		-o "$tmp/$net.x86" "$tmp/harness.c" "$tmp/$net.c" -lm || fail "$net: x86-64 build"
+	"$tmp/$net.x86" "$test_images" "$tmp/$net.x86.out" || fail "$net: x86-64 run"
+	for t in $targets; do
+		IFS='|' read -r arch tcc emu flags count <<EOT
+$t
+EOT
+		# shellcheck disable=SC2086
+		$tcc $strict -O2 $flags -static -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" \
+			-DNET_HEADER="\"$net.h\"" -o "$tmp/$net.$arch" "$tmp/harness.c" "$tmp/$net.c" -lm ||
+			fail "$net: $arch build ($tcc $flags)"
+		$emu "$tmp/$net.$arch" "$test_images" "$tmp/$net.$arch.out" "$count" ||
+			fail "$net: $arch run under $emu"
+		bytes=$(($(wc -c < "$tmp/$net.$arch.out")))
+		[ "$bytes" -gt 0 ] || fail "$net: $arch wrote nothing"
+		cmp -s -n "$bytes" "$tmp/$net.x86.out" "$tmp/$net.$arch.out" ||
+			fail "$net: $arch outputs differ from x86-64's:" \
+				"$(cmp -n "$bytes" "$tmp/$net.x86.out" "$tmp/$net.$arch.out" 2>&1 | head -n 1)"
+		say "$net ($name, $arch under $emu): the first $count test images' outputs and" \
+			"classes are x86-64's, bit for bit"
+	done
+	[ "$bare" = 1 ] || continue
+	for cpu in m0plus m4f; do
+		case $cpu in
+		m0plus) flags="-mcpu=cortex-m0plus -mthumb" ;;
+		m4f) flags="-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard" ;;
+		esac
+		# shellcheck disable=SC2086
+		arm-none-eabi-gcc $strict -Os $flags -c "$tmp/$net.c" -o "$tmp/$net.$cpu.o" ||
+			fail "$net: Cortex-$cpu build"
+		arm-none-eabi-size "$tmp/$net.$cpu.o" | awk -v n="$net" -v c="$cpu" \
+			'NR == 2 { printf "cross: %s: Cortex-%s -Os: text %s, data %s, bss %s\n", n, c, $1, $2, $3 }'
+		# No writable globals: the parameters are const (flash).
+		arm-none-eabi-size "$tmp/$net.$cpu.o" | awk 'NR == 2 && ($2 != 0 || $3 != 0) { exit 1 }' ||
+			fail "$net: Cortex-$cpu object has .data or .bss"
+	done
+done
+say "ok"
