@@ -21,6 +21,10 @@
 
 /* Integers per line of an initializer. */
 enum { INTS_PER_LINE = 12 };
+/* The accumulation runs over whole blocks of this many outputs, then the
+ * rest: a trip count gcc -O2 vectorises without a remainder loop (16 int8
+ * weights are one 16-byte vector). */
+enum { AXPY_BLOCK = 16 };
 
 static const char *num(const Exporter *x, size_t v)
 {
@@ -141,8 +145,14 @@ static int put_layer(const Exporter *x, const QNet *q, size_t d, Buf *c)
 	               {"Y", ql->last ? "int32_t" : "unsigned char"}};
 	TmplVar vc[] = {{"LO", lo}};
 
+	size_t main = ql->out - ql->out % AXPY_BLOCK;
+	TmplVar vx[] = {{"MAIN", num(x, main)}};
+
 	layer_vars(x, q, d, lv);
-	if (putl(x, c, "layer_begin", lv, v) < 0)
+	if (putl(x, c, "layer_begin", lv, v) < 0 ||
+	    (main > 0 && putl(x, c, "layer_axpy_main", lv, vx) < 0) ||
+	    (main < ql->out && putl(x, c, "layer_axpy_tail", lv, vx) < 0) ||
+	    putl0(x, c, "layer_requant", lv) < 0)
 		return -1;
 	int rc = ql->last ? put0(x, c, "quant.c", "layer_logits")
 	         : table  ? putl0(x, c, "layer_lut", lv)
