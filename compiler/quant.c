@@ -187,6 +187,11 @@ static int quant_layer(Ctx *ctx, const Model *m, const double *params,
 			hi = sat;
 		}
 		ql->s_t = (hi - lo) / 255;
+		if (fabs(-lo / ql->s_t) > 1 << 24) {
+			diag_fatal(ctx, "--quantize int8: layer \"%s\": the calibrated range [%g, %g] is "
+			                "too narrow for a table", l->name, lo, hi);
+			return -1;
+		}
 		ql->zp_t = (int32_t)round(-lo / ql->s_t);
 	} else {
 		domain_with_zero(ql->lo, ql->hi, &ql->s_t, &ql->zp_t);

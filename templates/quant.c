@@ -96,6 +96,7 @@ static void {{P}}_l{{K}}_forward({{Y}} *restrict y, const unsigned char *restric
 }
 
 //@ section layer_logits
+
 		y[i] = (int32_t)r;
 	}
 }
@@ -150,7 +151,7 @@ static void {{P}}_quantize(unsigned char q[{{U}}_INPUTS], const float in[{{U}}_I
 
 //@ section output_softmax
 /* layer {{K}} "{{NAME}}": softmax ({{LOC}}) of the scores {{U}}_LOGIT_SCALE * z,
- * the largest subtracted (in integers) so expf cannot overflow. */
+ * the largest subtracted so expf cannot overflow. */
 static void {{P}}_output(float out[{{U}}_OUTPUTS], const int32_t z[{{U}}_OUTPUTS])
 {
 	const float top = (float)z[{{P}}_argmax(z)];

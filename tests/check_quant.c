@@ -676,6 +676,13 @@ START_TEST(test_errors)
 	                 "-o out.c",
 	             "nncc: error: --quantize int8: cannot read the data: file "
 	             "nothere/train-images-idx3-ubyte: cannot open");
+	char *help = NULL;
+	ck_assert_int_eq(tu_run(&help, "%s --help", tu_nncc()), 0);
+	ck_assert_msg(strstr(help, "\n  --quantize int8  with --infer:") &&
+	              strstr(help, "\n  --calibrate N    with --quantize:") &&
+	              strstr(help, "\n  --data DIR       with --quantize:") &&
+	              strstr(help, "\n  --no-float       with --quantize:"), "%s", help);
+	free(help);
 	fix_fini(&f);
 
 	/* The prediction is the argmax of the int32 logits: no relu there. */
@@ -690,6 +697,19 @@ START_TEST(test_errors)
 	expect_error(&f, "net.yaml --infer --weights net.weights --quantize int8 -o out.c",
 	             "net.yaml:5:5: error: --quantize int8: the last dense layer \"out\" has "
 	             "activation relu");
+	fix_fini(&f);
+
+	/* Calibration reads IDX images only. */
+	static const char *const csv_net =
+		"network: net\ninput: 20\nlayers:\n"
+		"  - { name: out, type: dense, units: 6 }\n"
+		"  - type: softmax\n"
+		"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n"
+		"data: { dir: %s, format: csv, train: a.csv, test: b.csv, normalize: none }\n";
+	fix_init(&f, csv_net, NNCC_NORM_NONE, 0.5);
+	expect_error(&f, "net.yaml --infer --weights net.weights --quantize int8 -o out.c",
+	             "nncc: error: --quantize int8: network \"net\" reads csv data; int8 export "
+	             "calibrates on IDX images only (format: idx)");
 	fix_fini(&f);
 }
 END_TEST
