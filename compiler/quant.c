@@ -135,19 +135,17 @@ static void domain_with_zero(double lo, double hi, double *s, int32_t *zp)
 	*zp = (int32_t)(z < 0 ? 0 : z > 255 ? 255 : z);
 }
 
-/* Layer d's weights, bias, target domain, multipliers and table, from its
- * input domain (q->l[d].s_in, zp_in) and calibrated range. */
-static int quant_layer(Ctx *ctx, const Model *m, const double *params,
-                       const nncc_norm_stats_t *norm, QLayer *ql, bool first)
+/* Steps 0 and 1: the layer's float weights W'[in][out] and biases b' (the
+ * normalisation folded into the first layer), and its int8 weights with
+ * their scales sw[out]. */
+static void quant_weights(Arena *A, const Layer *l, const double *params,
+                          const nncc_norm_stats_t *norm, bool first, QLayer *ql, double *b,
+                          double *sw)
 {
-	const Layer *l = &m->layers[ql->k];
-	Arena *A = ctx->arena;
 	size_t in = l->in, out = l->out;
-	double *W = arena_alloc(A, in * out * sizeof *W), *b = arena_alloc(A, out * sizeof *b);
-	double *sw = arena_alloc(A, out * sizeof *sw);
-
-	/* Step 0: the first layer reads raw pixels; the normalisation is folded in. */
+	double *W = arena_alloc(A, in * out * sizeof *W);
 	double div = 1;
+
 	if (first)
 		div = norm->kind == NNCC_NORM_STANDARDIZE ? norm->std
 		      : norm->kind == NNCC_NORM_SCALE     ? 255
@@ -161,7 +159,6 @@ static int quant_layer(Ctx *ctx, const Model *m, const double *params,
 				sum += norm->mean[j] * W[j * out + i];
 		b[i] = params[l->tensors[1].offset + i] - sum;
 	}
-	/* Step 1: per output channel, symmetric. */
 	ql->w = arena_alloc(A, in * out);
 	for (size_t i = 0; i < out; i++) {
 		double amax = 0;
@@ -173,11 +170,16 @@ static int quant_layer(Ctx *ctx, const Model *m, const double *params,
 			ql->w[j * out + i] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
 		}
 	}
-	/* Step 5: the requantisation target. */
+}
+
+/* Step 5: the requantisation target (s_t, zp_t). */
+static int quant_target(Ctx *ctx, const Layer *l, QLayer *ql, const double *sw)
+{
 	const double sat = act_quant[l->act].sat;
+
 	if (ql->last) {
 		ql->s_t = 0;
-		for (size_t i = 0; i < out; i++)
+		for (size_t i = 0; i < l->out; i++)
 			ql->s_t = fmax(ql->s_t, ql->s_in * sw[i]);
 		ql->zp_t = 0;
 	} else if (act_quant[l->act].table) {
@@ -196,6 +198,22 @@ static int quant_layer(Ctx *ctx, const Model *m, const double *params,
 	} else {
 		domain_with_zero(ql->lo, ql->hi, &ql->s_t, &ql->zp_t);
 	}
+	return 0;
+}
+
+/* Layer d's weights, bias, target domain, multipliers and table, from its
+ * input domain (s_in, zp_in) and calibrated range. */
+static int quant_layer(Ctx *ctx, const Model *m, const double *params,
+                       const nncc_norm_stats_t *norm, QLayer *ql, bool first)
+{
+	const Layer *l = &m->layers[ql->k];
+	Arena *A = ctx->arena;
+	size_t in = l->in, out = l->out;
+	double *b = arena_alloc(A, out * sizeof *b), *sw = arena_alloc(A, out * sizeof *sw);
+
+	quant_weights(A, l, params, norm, first, ql, b, sw);
+	if (quant_target(ctx, l, ql, sw) < 0)
+		return -1;
 	/* Steps 3 and 6: biases (zero point folded in) and multipliers. */
 	ql->b = arena_alloc(A, out * sizeof *ql->b);
 	ql->m = arena_alloc(A, out * sizeof *ql->m);
@@ -323,10 +341,78 @@ static int quant_check(Ctx *ctx, const Model *m, QNet *q)
 	return 0;
 }
 
+/* The float network over q's chain layers, its buffers in the arena. */
+static FloatNet float_net(Arena *A, const Model *m, const double *params, const QNet *q)
+{
+	FloatNet fn = {.m = m, .params = params, .n = q->n};
+	size_t *chain = arena_alloc(A, q->n * sizeof *chain), *off = arena_alloc(A, q->n * sizeof *off);
+	size_t tot = 0;
+
+	for (size_t d = 0; d < q->n; d++) {
+		chain[d] = q->l[d].k;
+		off[d] = tot;
+		tot += q->l[d].out;
+	}
+	fn.chain = chain;
+	fn.off = off;
+	fn.z = arena_alloc(A, tot * sizeof *fn.z);
+	fn.a = arena_alloc(A, tot * sizeof *fn.a);
+	return fn;
+}
+
+/* Calibration: each layer's range of z (table layers) or a over the first
+ * n images of train (docs step 5). */
+static void calibrate(FloatNet *fn, QNet *q, const nncc_norm_stats_t *norm,
+                      const nncc_dataset_t *train, size_t n, double *x)
+{
+	for (size_t s = 0; s < n; s++) {
+		nncc_norm_apply(norm, NNCC_F64, x, train->pixels + s * train->dim, 1);
+		float_forward(fn, x);
+		for (size_t d = 0; d < q->n; d++) {
+			const double *v = (act_quant[q->l[d].act].table ? fn->z : fn->a) + fn->off[d];
+			for (size_t i = 0; i < q->l[d].out; i++) {
+				q->l[d].lo = fmin(q->l[d].lo, v[i]);
+				q->l[d].hi = fmax(q->l[d].hi, v[i]);
+			}
+		}
+	}
+}
+
+/* The test accuracy of the float network and of the integer one (the
+ * argmax of the scores, the first on ties), and the parameter bytes. */
+static void measure(Arena *A, FloatNet *fn, QNet *q, const nncc_norm_stats_t *norm,
+                    const nncc_dataset_t *test, double *x)
+{
+	size_t maxout = 0, ok_f = 0, ok_q = 0, nout = q->l[q->n - 1].out;
+
+	for (size_t d = 0; d < q->n; d++)
+		maxout = q->l[d].out > maxout ? q->l[d].out : maxout;
+	uint8_t *b0 = arena_alloc(A, maxout), *b1 = arena_alloc(A, maxout);
+	int32_t *acc = arena_alloc(A, maxout * sizeof *acc), *lg = arena_alloc(A, maxout * sizeof *lg);
+	for (size_t s = 0; s < test->n; s++) {
+		const uint8_t *px = test->pixels + s * test->dim;
+		nncc_norm_apply(norm, NNCC_F64, x, px, 1);
+		float_forward(fn, x);
+		quant_forward(q, px, b0, b1, acc, lg);
+		size_t best = 0;
+		for (size_t i = 1; i < nout; i++)
+			if (lg[i] > lg[best])
+				best = i;
+		ok_f += (int32_t)argmax_d(fn->z + fn->off[q->n - 1], nout) == test->labels[s];
+		ok_q += (int32_t)best == test->labels[s];
+	}
+	q->n_test = test->n;
+	q->acc_float = (double)ok_f / (double)test->n;   /* an IDX set has n > 0 */
+	q->acc_int8 = (double)ok_q / (double)test->n;
+	q->bytes_float = fn->m->n_params * (fn->m->dtype == DTYPE_F32 ? 4 : 8);
+	for (size_t d = 0; d < q->n; d++)  /* w, b, m, n (a byte), the table */
+		q->bytes_int8 += q->l[d].in * q->l[d].out + q->l[d].out * 9 +
+		                 (quant_uses_table(&q->l[d]) ? 256 : 0);
+}
+
 int quant_build(Ctx *ctx, const Model *m, const double *params, const nncc_norm_stats_t *norm,
                 const char *data_dir, size_t n_calib, QNet *q)
 {
-	Arena *A = ctx->arena;
 	const char *dir = data_dir ? data_dir : m->data.dir ? m->data.dir : ".";
 	const char *f[NNCC_DATA_FILES];
 	nncc_dataset_t train, test;
@@ -350,31 +436,9 @@ int quant_build(Ctx *ctx, const Model *m, const double *params, const nncc_norm_
 	}
 	q->n_calib = n_calib;
 	q->calib_from = f[NNCC_FILE_TRAIN_IMAGES];
-	q->n_test = test.n;
-
-	/* Calibration: the ranges of each layer's z (table layers) or a. */
-	size_t *chain = arena_alloc(A, q->n * sizeof *chain), *off = arena_alloc(A, q->n * sizeof *off);
-	size_t tot = 0, maxout = 0;
-	for (size_t d = 0; d < q->n; d++) {
-		chain[d] = q->l[d].k;
-		off[d] = tot;
-		tot += q->l[d].out;
-		maxout = q->l[d].out > maxout ? q->l[d].out : maxout;
-	}
-	FloatNet fn = {.m = m, .params = params, .n = q->n, .chain = chain, .off = off,
-	               .z = arena_alloc(A, tot * sizeof(double)), .a = arena_alloc(A, tot * sizeof(double))};
-	double *x = arena_alloc(A, m->inputs * sizeof *x);
-	for (size_t s = 0; s < n_calib; s++) {
-		nncc_norm_apply(norm, NNCC_F64, x, train.pixels + s * train.dim, 1);
-		float_forward(&fn, x);
-		for (size_t d = 0; d < q->n; d++) {
-			const double *v = (act_quant[q->l[d].act].table ? fn.z : fn.a) + off[d];
-			for (size_t i = 0; i < q->l[d].out; i++) {
-				q->l[d].lo = fmin(q->l[d].lo, v[i]);
-				q->l[d].hi = fmax(q->l[d].hi, v[i]);
-			}
-		}
-	}
+	FloatNet fn = float_net(ctx->arena, m, params, q);
+	double *x = arena_alloc(ctx->arena, m->inputs * sizeof *x);
+	calibrate(&fn, q, norm, &train, n_calib, x);
 	/* Quantisation, layer by layer: each one's input domain is the output
 	 * domain of the one before (raw pixels for the first). */
 	q->l[0].s_in = 1;
@@ -388,29 +452,7 @@ int quant_build(Ctx *ctx, const Model *m, const double *params, const nncc_norm_
 			goto out;
 	}
 	q->logit_scale = q->l[q->n - 1].s_t;
-
-	/* Test accuracy, float and int8, and the parameter bytes. */
-	uint8_t *b0 = arena_alloc(A, maxout), *b1 = arena_alloc(A, maxout);
-	int32_t *acc = arena_alloc(A, maxout * sizeof *acc), *lg = arena_alloc(A, maxout * sizeof *lg);
-	size_t ok_f = 0, ok_q = 0, nout = q->l[q->n - 1].out;
-	for (size_t s = 0; s < test.n; s++) {
-		const uint8_t *px = test.pixels + s * test.dim;
-		nncc_norm_apply(norm, NNCC_F64, x, px, 1);
-		float_forward(&fn, x);
-		quant_forward(q, px, b0, b1, acc, lg);
-		size_t best = 0;
-		for (size_t i = 1; i < nout; i++)
-			if (lg[i] > lg[best])
-				best = i;
-		ok_f += (int32_t)argmax_d(fn.z + off[q->n - 1], nout) == test.labels[s];
-		ok_q += (int32_t)best == test.labels[s];
-	}
-	q->acc_float = test.n ? (double)ok_f / (double)test.n : NAN;
-	q->acc_int8 = test.n ? (double)ok_q / (double)test.n : NAN;
-	q->bytes_float = m->n_params * (m->dtype == DTYPE_F32 ? 4 : 8);
-	for (size_t d = 0; d < q->n; d++)  /* w, b, m, n (a byte), the table */
-		q->bytes_int8 += q->l[d].in * q->l[d].out + q->l[d].out * 9 +
-		                 (act_quant[q->l[d].act].table && !q->l[d].last ? 256 : 0);
+	measure(ctx->arena, &fn, q, norm, &test, x);
 	rc = 0;
 out:
 	nncc_dataset_fini(&train);
