@@ -631,6 +631,12 @@ START_TEST(test_printed_accuracy)
 	              "%s", h);
 	free(h);
 	free(log);
+	/* The same inputs give the same bytes (but for the command line). */
+	log = export_q(&f, "again.c", "");
+	free(log);
+	ck_assert_int_eq(tu_run(NULL, "cd '%s' && cmp -s net.c again.c && exit 1; "
+	                              "diff net.c again.c | grep '^[<>]' | grep -v 'command:\\|net.c\\|again.c\\|"
+	                              "#include' && exit 1; exit 0", f.dir), 0);
 	ref_free(&r);
 	fix_fini(&f);
 }
