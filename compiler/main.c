@@ -143,6 +143,25 @@ static int check_quantize(Ctx *ctx, Options *o)
 	return 0;
 }
 
+/* The options that take a value: where it goes in Options. */
+typedef struct Valued {
+	const char *name;
+	size_t offset;             /* of a const char * */
+} Valued;
+
+static const Valued *valued_find(const char *a)
+{
+	static const Valued valued[] = {
+		{"-o", offsetof(Options, output)},         {"--weights", offsetof(Options, weights)},
+		{"--quantize", offsetof(Options, quantize)}, {"--calibrate", offsetof(Options, calibrate)},
+		{"--data", offsetof(Options, data_dir)},
+	};
+	for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+		if (strcmp(a, valued[k].name) == 0)
+			return &valued[k];
+	return NULL;
+}
+
 /* Fills o from argv; -1 after a diagnostic. */
 static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 {
@@ -159,6 +178,7 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 	memset(o, 0, sizeof *o);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		const Valued *v;
 		size_t k = 0;
 		if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
 			if (o->input) {
@@ -178,18 +198,12 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 			o->mode = modes[k].mode;
 		} else if (strcmp(a, "--") == 0) {
 			options_done = true;
-		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0 ||
-		           strcmp(a, "--quantize") == 0 || strcmp(a, "--calibrate") == 0 ||
-		           strcmp(a, "--data") == 0) {
+		} else if ((v = valued_find(a)) != NULL) {
 			if (i + 1 >= argc) {
 				diag_fatal(ctx, "%s needs an argument", a);
 				return -1;
 			}
-			*(a[1] == 'o'  ? &o->output
-			  : a[2] == 'w' ? &o->weights
-			  : a[2] == 'q' ? &o->quantize
-			  : a[2] == 'c' ? &o->calibrate
-			                : &o->data_dir) = argv[++i];
+			*(const char **)((char *)o + v->offset) = argv[++i];
 		} else if (strcmp(a, "--no-float") == 0) {
 			o->no_float = true;
 		} else if (strncmp(a, "-o", 2) == 0) {
