@@ -8,7 +8,6 @@
  * --no-float the float API is left out and the code has no floating point.
  * Vocabulary as in export.c; d = 0-based index among the chain layers.
  */
-#include <math.h>
 #include <string.h>
 
 #include "nncc.h"
@@ -112,12 +111,18 @@ static const char *make_comment(const Exporter *x, const QNet *q, const char *fi
 	buf_printf(&b, " *\n * Usage (%s_INPUTS = %zu pixels, %s_OUTPUTS = %zu classes):\n"
 	               " *   int k = %s_predict_u8(pixels);   raw 0..255 pixels\n",
 	           x->u, m->inputs, x->u, m->outputs, m->name);
+	/* forward's output stage: a softmax, or the last layer's activation */
+	bool softmax = m->layers[m->n_layers - 1].kind->export_role == EXPORT_OUTPUT;
+	Activation out = q->l[q->n - 1].act;
+	const char *libm = softmax || out == ACT_SIGMOID ? "forward needs expf"
+	                   : out == ACT_TANH             ? "forward needs tanhf"
+	                                                 : "none for forward";
 	if (x->opt->no_float)
 		buf_puts(&b, " * Built with --no-float: no floating point, no libm.\n");
 	else
-		buf_printf(&b, " *   float p[%s_OUTPUTS]; %s_forward_u8(pixels, p);   probabilities\n"
-		               " * libm: forward needs expf; the rest needs none.\n",
-		           x->u, m->name);
+		buf_printf(&b, " *   float p[%s_OUTPUTS]; %s_forward_u8(pixels, p);   %s\n"
+		               " * libm: %s; the rest needs none.\n",
+		           x->u, m->name, softmax ? "probabilities" : "outputs", libm);
 	buf_puts(&b, " */\n");
 	const char *r = arena_strdup(ctx->arena, b.data);
 	buf_fini(&b);
