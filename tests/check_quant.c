@@ -72,13 +72,18 @@ static void fix_init(Fix *f, const char *yaml_fmt, int norm_kind, double scale)
 	ctx_init(&f->ctx, stderr);
 	f->m = model_load(&f->ctx, f->yaml);
 	ck_assert_msg(f->m != NULL, "model_load failed");
-	ck_assert(f->m->dtype == DTYPE_F32);
-	float *pf = malloc(f->m->n_params * sizeof *pf);
+	/* The weight file holds the network's dtype; f->params are exact copies. */
+	bool f32 = f->m->dtype == DTYPE_F32;
+	void *pf = malloc(f->m->n_params * 8);
 	f->params = malloc(f->m->n_params * sizeof *f->params);
 	ck_assert(pf && f->params);
 	for (size_t k = 0; k < f->m->n_params; k++) {
-		pf[k] = (float)(sin((double)k * 1.7) * scale);
-		f->params[k] = pf[k];
+		double v = sin((double)k * 1.7) * scale;
+		if (f32)
+			v = ((float *)pf)[k] = (float)v;
+		else
+			((double *)pf)[k] = v;
+		f->params[k] = v;
 	}
 	/* Normalisation statistics as a weight file carries them. */
 	f->norm.kind = norm_kind;
@@ -523,6 +528,21 @@ START_TEST(test_one_activation)
 }
 END_TEST
 
+/* A float64 network: the same scheme on its double weights, the float
+ * API still float. */
+START_TEST(test_float64)
+{
+	static const char *const yaml =
+		"network: net\ninput: 20\ndtype: float64\nlayers:\n"
+		"  - { name: h, type: dense, units: 14, activation: tanh }\n"
+		"  - { name: out, type: dense, units: 6, activation: linear }\n"
+		"  - type: softmax\n"
+		"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n"
+		"data: { dir: %s, normalize: standardize }\n";
+	check_net(yaml, NNCC_NORM_STANDARDIZE, 0.4);
+}
+END_TEST
+
 /* Every activation in one deep net (both buffers), header-only and
  * --no-float too. */
 static const char *const deep_yaml =
@@ -799,6 +819,7 @@ static Suite *quant_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_one_activation, 0, sizeof one_act / sizeof one_act[0]);
 	tcase_add_test(tc, test_deep_all_forms);
+	tcase_add_test(tc, test_float64);
 	tcase_add_test(tc, test_squared_error_sigmoid_out);
 	tcase_add_test(tc, test_printed_accuracy);
 	tcase_add_test(tc, test_errors);
