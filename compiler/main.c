@@ -36,8 +36,16 @@ typedef struct Options {
 	bool infer;
 	const char *weights;
 	bool header_only;
+	const char *quantize;      /* --quantize SCHEME (int8), or NULL */
+	const char *calibrate;     /* --calibrate N as given, or NULL */
+	size_t n_calibrate;
+	bool no_float;
+	const char *data_dir;      /* --data DIR */
 	const char *command_line;  /* for the generated header comment */
 } Options;
+
+/* --calibrate's default: training images the ranges are measured on. */
+#define DEFAULT_CALIBRATE 1000
 
 static const char usage[] =
 	"usage: nncc [options] NET.yaml\n"
@@ -57,6 +65,14 @@ static const char usage[] =
 	"                   NAME.c and NAME.h (needs --weights)\n"
 	"  --weights FILE   weight file saved by the trainer's --save (with --infer)\n"
 	"  --header-only    with --infer: everything in one header, -o NAME.h\n"
+	"  --quantize int8  with --infer: int8 weights, uint8 activations, int32\n"
+	"                   accumulators; prints the float and int8 test accuracy\n"
+	"  --calibrate N    with --quantize: measure the activations' ranges on the\n"
+	"                   first N training images (default 1000)\n"
+	"  --data DIR       with --quantize: the data directory (default: the YAML's\n"
+	"                   data.dir)\n"
+	"  --no-float       with --quantize: no floating point at run time (only\n"
+	"                   NAME_predict_u8 and NAME_logits_u8; no libm)\n"
 	"  --cflags         print the compiler flags a generated file needs\n"
 	"  --libs           print the linker flags a generated trainer needs\n"
 	"  --version        print the version\n"
@@ -94,6 +110,58 @@ static const char *command_line(Ctx *ctx, int argc, char **argv)
 	return s;
 }
 
+/* --quantize and the options that go with it. */
+static int check_quantize(Ctx *ctx, Options *o)
+{
+	const char *dep = o->calibrate ? "--calibrate" : o->data_dir ? "--data"
+	                  : o->no_float ? "--no-float" : NULL;
+	if (o->quantize && !o->infer) {
+		diag_fatal(ctx, "--quantize needs --infer (it quantises an exported network)");
+		return -1;
+	}
+	if (dep && !o->quantize) {
+		diag_fatal(ctx, "%s needs --quantize int8", dep);
+		return -1;
+	}
+	if (o->quantize && strcmp(o->quantize, "int8") != 0) {
+		diag_fatal(ctx, "--quantize: unknown scheme '%s' (expected: int8)", o->quantize);
+		return -1;
+	}
+	o->n_calibrate = DEFAULT_CALIBRATE;
+	if (o->calibrate) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(o->calibrate, &end, 10);
+		if (o->calibrate[0] < '0' || o->calibrate[0] > '9' || *end || errno || v == 0 ||
+		    v > SIZE_MAX) {
+			diag_fatal(ctx, "--calibrate: expected a number of training images >= 1, got '%s'",
+			           o->calibrate);
+			return -1;
+		}
+		o->n_calibrate = (size_t)v;
+	}
+	return 0;
+}
+
+/* The options that take a value: where it goes in Options. */
+typedef struct Valued {
+	const char *name;
+	size_t offset;             /* of a const char * */
+} Valued;
+
+static const Valued *valued_find(const char *a)
+{
+	static const Valued valued[] = {
+		{"-o", offsetof(Options, output)},         {"--weights", offsetof(Options, weights)},
+		{"--quantize", offsetof(Options, quantize)}, {"--calibrate", offsetof(Options, calibrate)},
+		{"--data", offsetof(Options, data_dir)},
+	};
+	for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+		if (strcmp(a, valued[k].name) == 0)
+			return &valued[k];
+	return NULL;
+}
+
 /* Fills o from argv; -1 after a diagnostic. */
 static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 {
@@ -110,6 +178,7 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 	memset(o, 0, sizeof *o);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		const Valued *v;
 		size_t k = 0;
 		if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
 			if (o->input) {
@@ -129,12 +198,14 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 			o->mode = modes[k].mode;
 		} else if (strcmp(a, "--") == 0) {
 			options_done = true;
-		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0) {
+		} else if ((v = valued_find(a)) != NULL) {
 			if (i + 1 >= argc) {
 				diag_fatal(ctx, "%s needs an argument", a);
 				return -1;
 			}
-			*(a[1] == 'o' ? &o->output : &o->weights) = argv[++i];
+			*(const char **)((char *)o + v->offset) = argv[++i];
+		} else if (strcmp(a, "--no-float") == 0) {
+			o->no_float = true;
 		} else if (strncmp(a, "-o", 2) == 0) {
 			o->output = a + 2;
 		} else if (strcmp(a, "--infer") == 0) {
@@ -154,6 +225,8 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 		diag_fatal(ctx, "%s needs --infer", o->weights ? "--weights" : "--header-only");
 		return -1;
 	}
+	if (check_quantize(ctx, o) < 0)
+		return -1;
 	bool needs_input = o->mode == MODE_COMPILE || o->mode == MODE_CHECK || o->mode == MODE_PLAN;
 	if (needs_input && !o->input) {
 		diag_fatal(ctx, "no input file (usage: nncc [options] NET.yaml)");
@@ -446,17 +519,27 @@ static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 		.test_accuracy = NAN,
 		.header_only = o->header_only,
 		.header_name = h_name,
+		.quantize = o->quantize != NULL,
+		.calibrate = o->n_calibrate,
+		.no_float = o->no_float,
+		.data_dir = o->data_dir,
 	};
-	Buf h, c;
+	Buf h, c, report;
 	buf_init(&h);
 	buf_init(&c);
+	buf_init(&report);
+	eo.report = &report;
 	int rc = export_infer(ctx, m, &eo, &h, &c);
 	if (rc == 0) {
 		Output outs[2] = {{.path = h_path, .text = &h}, {.path = out, .text = &c}};
 		rc = write_outputs(ctx, o, outs, o->header_only ? 1 : 2);
 	}
+	/* The measurements go to stdout, or to stderr when the code does. */
+	if (rc == 0 && report.len)
+		fputs(report.data, strcmp(out, "-") == 0 ? stderr : stdout);
 	buf_fini(&h);
 	buf_fini(&c);
+	buf_fini(&report);
 	return rc;
 }
 

@@ -500,6 +500,12 @@ typedef struct EmitOptions {
 	double test_accuracy;      /* NaN when unknown */
 	bool header_only;
 	const char *header_name;   /* the .h file name the .c includes */
+	/* int8 export (--quantize int8) */
+	bool quantize;
+	size_t calibrate;          /* training images to calibrate on */
+	bool no_float;             /* no floating point at run time */
+	const char *data_dir;      /* --data, or NULL: the YAML's data.dir */
+	Buf *report;               /* NULL, or where the accuracy line is appended */
 } EmitOptions;
 
 struct Emitter {
@@ -552,5 +558,58 @@ void export_values(Buf *b, const double *v, size_t n, bool f32, const char *inde
 const char *export_act_expr(const Exporter *x, Activation a);
 /* "file:line:col", comment-safe. */
 const char *export_loc(Ctx *ctx, Loc loc);
+/* The normalisation's per-input array v after section `begin` of export.c. */
+int export_norm_array(const Exporter *x, Buf *c, const char *begin, const double *v);
+/* The header comment's provenance lines (command, source, weights). */
+void export_provenance(const Exporter *x, Buf *b);
+
+/* ---- quant.c: int8 quantisation (docs/embedding.md#int8-export).  A
+ * domain (s, zp) reads an 8-bit q as the real s * (q - zp). */
+typedef struct QLayer {
+	size_t k;                  /* the model's layer index */
+	size_t in, out;
+	Activation act;
+	bool last;                 /* writes the int32 logits */
+	double lo, hi;             /* calibrated range of z (table layers) or a */
+	double s_in;               /* its input's domain */
+	int32_t zp_in;
+	double s_t;                /* requantisation target: output, table input or logits */
+	int32_t zp_t;
+	double s_out;              /* its output's domain (the logits' for the last) */
+	int32_t zp_out;
+	int8_t *w;                 /* [in][out], the first layer's with the normalisation folded in */
+	int32_t *b, *m;            /* [out]: bias at scale s_in * s_w[i], zero point folded in;
+	                              multiplier in [2^30, 2^31) */
+	int *n;                    /* [out]: right shift, 1..62 */
+	uint8_t lut[256];          /* sigmoid/tanh hidden layers: output q of table input q */
+} QLayer;
+
+typedef struct QNet {
+	QLayer *l;                 /* the chain layers, arena-owned */
+	size_t n;
+	double logit_scale;        /* score = logit_scale * int32 logit */
+	size_t n_calib, n_test;
+	const char *calib_from;    /* the training images file */
+	double acc_float, acc_int8;  /* on the test set */
+	size_t bytes_float, bytes_int8;  /* parameters (int8: with multipliers, shifts, tables) */
+} QNet;
+
+/* Calibrates on the first n_calib training images of m's data (data_dir,
+ * or the YAML's data.dir), quantises params and measures both networks on
+ * the test set; 0, or -1 after a diagnostic. */
+int quant_build(Ctx *ctx, const Model *m, const double *params, const nncc_norm_stats_t *norm,
+                const char *data_dir, size_t n_calib, QNet *q);
+/* round(acc * m / 2^n), halves away from zero (n in 1..62). */
+int64_t quant_rq(int32_t acc, int32_t m, int n);
+/* The integer network on raw pixels: the int32 logits; buf0/buf1 hold the
+ * widest layer's bytes, acc its int32s. */
+void quant_forward(const QNet *q, const uint8_t *px, uint8_t *buf0, uint8_t *buf1,
+                   int32_t *acc, int32_t *logits);
+/* Whether a layer's activation is a table (sigmoid, tanh; not the last layer). */
+bool quant_uses_table(const QLayer *ql);
+
+/* ---- export_int8.c: the int8 inference C from a QNet (h: the header, c:
+ * the code, or everything in h with header_only). */
+int export_int8(const Exporter *x, const QNet *q, Buf *h, Buf *c);
 
 #endif

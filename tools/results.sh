@@ -37,7 +37,7 @@ run() {
 	"$B/nncc" "$v" -o "$out/$id.c"
 	# shellcheck disable=SC2046
 	"$CC" -O2 -march=native "$out/$id.c" $("$B/nncc" --cflags) $("$B/nncc" --libs) -o "$out/$id"
-	set -- --json --quiet
+	set -- --json --quiet --save "$out/$id.weights"
 	[ -z "$plot" ] || set -- "$@" --plot "docs/img/$id.svg"
 	echo "results: $id ($name, $dtype, $norm)" >&2
 	"$out/$id" "$@" >"$out/$id.out"
@@ -47,6 +47,19 @@ run() {
 }
 
 pct() { awk -v a="$1" 'BEGIN { printf "%.2f%%", a * 100 }'; }
+
+# int8 ID: the int8 export of run ID's weights (seed 1, float32) -> a row of
+# $int8_rows from what nncc prints: float and int8 test accuracy, bytes.
+int8_rows=""
+int8() {
+	id=$1
+	[ -f "$out/$id.weights" ] || return 0
+	line=$("$B/nncc" "$out/$id.yaml" --infer --weights "$out/$id.weights" --quantize int8 \
+		-o "$out/$id-int8.c")
+	echo "  $line" >&2
+	int8_rows="$int8_rows$(echo "$line" | sed -n "s/.*test accuracy float \([0-9.]*%\), int8 \([0-9.]*%\).*parameters float \([0-9]*\) bytes, int8 \([0-9]*\) bytes.*/| $id | \1 | \2 | \3 | \4 |/p")
+"
+}
 
 # tab ID: examples/tabular/ID.yaml over seeds 1-3 -> a row of $tabular:
 # mean (range) of the test accuracy, or of the RMSE and MAE (regression).
@@ -166,6 +179,10 @@ for limit in 1000 all; do
 "
 done
 
+for id in softmax sigmoid50-squared sgd20 sgd20-std adam mnist-mlp; do
+	int8 "$id"
+done
+
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # (its own outputs, rewritten as it goes, do not count)
@@ -242,6 +259,19 @@ row() { # ID EXAMPLE REFERENCE NORM
 			print ")" }'
 	done
 	echo
+	if [ -n "$int8_rows" ]; then
+		echo "## int8 export"
+		echo
+		echo "\`nncc --infer --quantize int8\` of the float32 runs' weights (seed 1;"
+		echo "docs/embedding.md#int8-export), calibrated on the first 1000 training images;"
+		echo "test accuracy of the float network and of the int8 code, as nncc prints them,"
+		echo "and the parameters' bytes."
+		echo
+		echo "| Run | Float | int8 | Parameters float (bytes) | int8 (bytes) |"
+		echo "|---|---|---|---|---|"
+		printf '%s' "$int8_rows"
+		echo
+	fi
 	if [ -n "$pre_rows" ]; then
 		echo "## Pre-training"
 		echo
