@@ -1,15 +1,16 @@
 #!/bin/sh
 # cross.sh - exported inference code on ARM (issue 13, docs/embedding.md
-# "On ARM"): networks trained here on MNIST are exported with `nncc --infer`,
-# then
+# "On ARM"): networks trained here on MNIST are exported with `nncc --infer`
+# as float, as `--quantize int8` and as `--quantize int8 --no-float`, then
 #  - built for Linux on AArch64 and on 32-bit ARM (armhf) with Debian's
-#    cross compilers, statically, and run under qemu-user over the 10000
-#    MNIST test images: every output of NAME_forward_u8 must have the same
-#    bits, and every NAME_predict_u8 the same class, as the x86-64 build of
-#    the same file;
+#    cross compilers, statically, and run under qemu-user over the MNIST test
+#    images: every output of NAME_forward_u8 (float) or int32 logit of
+#    NAME_logits_u8 (int8), and every NAME_predict_u8 class, must have the
+#    bits of the x86-64 build of the same file;
 #  - compiled for bare-metal Cortex-M0+ (no FPU) and Cortex-M4F
 #    (-mfpu=fpv4-sp-d16 -mfloat-abi=hard) with arm-none-eabi-gcc -Os and
-#    -Wall -Wextra -Werror, and their .text/.data/.bss printed.
+#    -Wall -Wextra -Werror, with no .data or .bss, their .text printed; the
+#    --no-float objects must call nothing but libgcc helpers and memcpy/memset.
 # What is not installed (gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf,
 # gcc-arm-none-eabi, qemu-user; the CI installs them) is named and left out;
 # with none of them, or without data/mnist, the script prints SKIPPED and
@@ -81,10 +82,11 @@ training: { learning_rate: 0.1, batch_size: 32, iterations: 400, seed: 3 }
 data: { dir: data/mnist, normalize: standardize }
 EOF
 
-# The harness: every test image through NAME_forward_u8 and
-# NAME_predict_u8 (or the first argv[3] of them); the output bits and the
-# classes go to a file.
+# The harness: every test image (or the first argv[3]) through
+# NAME_forward_u8 (float exports) or NAME_logits_u8 (int8, -DINT8: no
+# floating point) and NAME_predict_u8; the results' bytes go to a file.
 cat > "$tmp/harness.c" <<'EOF'
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include NET_HEADER
@@ -96,7 +98,11 @@ cat > "$tmp/harness.c" <<'EOF'
 int main(int argc, char **argv)
 {
 	static unsigned char px[U(_INPUTS)];
+#ifdef INT8
+	int32_t out[U(_OUTPUTS)];
+#else
 	N(_real) out[U(_OUTPUTS)];
+#endif
 	unsigned char head[16];
 	FILE *in, *res;
 	long n, i;
@@ -112,7 +118,11 @@ int main(int argc, char **argv)
 		int k;
 		if (fread(px, 1, sizeof px, in) != sizeof px)
 			return 4;
+#ifdef INT8
+		N(_logits_u8)(px, out);
+#else
 		N(_forward_u8)(px, out);
+#endif
 		k = N(_predict_u8)(px);
 		if (fwrite(out, sizeof out, 1, res) != 1 || fputc(k, res) == EOF)
 			return 5;
@@ -123,6 +133,61 @@ EOF
 
 test_images=data/mnist/t10k-images-idx3-ubyte
 strict="-std=c99 -Wall -Wextra -pedantic -Werror"
+
+# check VARIANT FLAGS WHAT: $tmp/VARIANT.c (network $name) built here and for
+# each Linux target, run over the test images, the results compared byte for
+# byte; then compiled for the Cortex-M cores.
+check() {
+	v=$1 hflags=$2
+	# shellcheck disable=SC2086
+	$CC $strict -O2 $hflags -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" -DNET_HEADER="\"$v.h\"" \
+		-o "$tmp/$v.x86" "$tmp/harness.c" "$tmp/$v.c" -lm || fail "$v: x86-64 build"
+	"$tmp/$v.x86" "$test_images" "$tmp/$v.x86.out" || fail "$v: x86-64 run"
+	for t in $targets; do
+		IFS='|' read -r arch tcc emu flags count <<EOT
+$t
+EOT
+		# shellcheck disable=SC2086
+		$tcc $strict -O2 $flags $hflags -static -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" \
+			-DNET_HEADER="\"$v.h\"" -o "$tmp/$v.$arch" "$tmp/harness.c" "$tmp/$v.c" -lm ||
+			fail "$v: $arch build ($tcc $flags)"
+		$emu "$tmp/$v.$arch" "$test_images" "$tmp/$v.$arch.out" "$count" ||
+			fail "$v: $arch run under $emu"
+		bytes=$(($(wc -c < "$tmp/$v.$arch.out")))
+		[ "$bytes" -gt 0 ] || fail "$v: $arch wrote nothing"
+		cmp -s -n "$bytes" "$tmp/$v.x86.out" "$tmp/$v.$arch.out" ||
+			fail "$v: $arch results differ from x86-64's:" \
+				"$(cmp -n "$bytes" "$tmp/$v.x86.out" "$tmp/$v.$arch.out" 2>&1 | head -n 1)"
+		say "$v ($name, $arch under $emu): the first $count test images give x86-64's" \
+			"$3, bit for bit"
+	done
+	[ "$bare" = 1 ] || return 0
+	for cpu in m0plus m4f; do
+		case $cpu in
+		m0plus) flags="-mcpu=cortex-m0plus -mthumb" ;;
+		m4f) flags="-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard" ;;
+		esac
+		# shellcheck disable=SC2086
+		arm-none-eabi-gcc $strict -Os $flags -c "$tmp/$v.c" -o "$tmp/$v.$cpu.o" ||
+			fail "$v: Cortex-$cpu build"
+		arm-none-eabi-size "$tmp/$v.$cpu.o" | awk -v n="$v" -v c="$cpu" \
+			'NR == 2 { printf "cross: %s: Cortex-%s -Os: text %s, data %s, bss %s\n", n, c, $1, $2, $3 }'
+		# No writable globals: the parameters are const (flash).
+		arm-none-eabi-size "$tmp/$v.$cpu.o" | awk 'NR == 2 && ($2 != 0 || $3 != 0) { exit 1 }' ||
+			fail "$v: Cortex-$cpu object has .data or .bss"
+		# --no-float code calls no libm: only libgcc's helpers (__aeabi_*:
+		# 64-bit shifts and products on cores without them) and the
+		# memcpy/memset that gcc may emit even for freestanding code.
+		case $v in
+		*.int8nf)
+			calls=$(arm-none-eabi-nm -u "$tmp/$v.$cpu.o" | awk '{ print $2 }' |
+				grep -v -E '^(__aeabi_[a-z0-9]+|memcpy|memset|memmove)$' || true)
+			[ -z "$calls" ] || fail "$v: Cortex-$cpu object calls" $calls
+			;;
+		esac
+	done
+}
+
 for net in sgd20 deep64; do
 	name=$(sed -n 's/^network: *//p' "$tmp/$net.yaml")
 	upper=$(echo "$name" | tr '[:lower:]' '[:upper:]')
@@ -134,42 +199,14 @@ for net in sgd20 deep64; do
 		fail "$net: training failed"
 	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" -o "$tmp/$net.c" ||
 		fail "$net: export failed"
-	# x86-64 (this machine): the reference outputs.
-	$CC $strict -O2 -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" -DNET_HEADER="\"$net.h\"" \
-		-o "$tmp/$net.x86" "$tmp/harness.c" "$tmp/$net.c" -lm || fail "$net: x86-64 build"
-	"$tmp/$net.x86" "$test_images" "$tmp/$net.x86.out" || fail "$net: x86-64 run"
-	for t in $targets; do
-		IFS='|' read -r arch tcc emu flags count <<EOT
-$t
-EOT
-		# shellcheck disable=SC2086
-		$tcc $strict -O2 $flags -static -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" \
-			-DNET_HEADER="\"$net.h\"" -o "$tmp/$net.$arch" "$tmp/harness.c" "$tmp/$net.c" -lm ||
-			fail "$net: $arch build ($tcc $flags)"
-		$emu "$tmp/$net.$arch" "$test_images" "$tmp/$net.$arch.out" "$count" ||
-			fail "$net: $arch run under $emu"
-		bytes=$(($(wc -c < "$tmp/$net.$arch.out")))
-		[ "$bytes" -gt 0 ] || fail "$net: $arch wrote nothing"
-		cmp -s -n "$bytes" "$tmp/$net.x86.out" "$tmp/$net.$arch.out" ||
-			fail "$net: $arch outputs differ from x86-64's:" \
-				"$(cmp -n "$bytes" "$tmp/$net.x86.out" "$tmp/$net.$arch.out" 2>&1 | head -n 1)"
-		say "$net ($name, $arch under $emu): the first $count test images' outputs and" \
-			"classes are x86-64's, bit for bit"
-	done
-	[ "$bare" = 1 ] || continue
-	for cpu in m0plus m4f; do
-		case $cpu in
-		m0plus) flags="-mcpu=cortex-m0plus -mthumb" ;;
-		m4f) flags="-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard" ;;
-		esac
-		# shellcheck disable=SC2086
-		arm-none-eabi-gcc $strict -Os $flags -c "$tmp/$net.c" -o "$tmp/$net.$cpu.o" ||
-			fail "$net: Cortex-$cpu build"
-		arm-none-eabi-size "$tmp/$net.$cpu.o" | awk -v n="$net" -v c="$cpu" \
-			'NR == 2 { printf "cross: %s: Cortex-%s -Os: text %s, data %s, bss %s\n", n, c, $1, $2, $3 }'
-		# No writable globals: the parameters are const (flash).
-		arm-none-eabi-size "$tmp/$net.$cpu.o" | awk 'NR == 2 && ($2 != 0 || $3 != 0) { exit 1 }' ||
-			fail "$net: Cortex-$cpu object has .data or .bss"
-	done
+	check "$net" "" "outputs and classes"
+	# int8 (docs/embedding.md#int8-export), with and without its float API.
+	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" --quantize int8 \
+		--calibrate 200 -o "$tmp/$net.int8.c" >/dev/null || fail "$net: int8 export failed"
+	check "$net.int8" -DINT8 "int32 logits and classes"
+	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" --quantize int8 --no-float \
+		--calibrate 200 -o "$tmp/$net.int8nf.c" >/dev/null ||
+		fail "$net: int8 --no-float export failed"
+	check "$net.int8nf" -DINT8 "int32 logits and classes"
 done
 say "ok"
