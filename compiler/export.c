@@ -344,8 +344,11 @@ static int put_exp(const Exporter *in, Buf *c)
 	export_values(&b, poly, np, f, "\t\t");
 	const char *poly_text = arena_strdup(A, b.data);
 	buf_fini(&b);
-	TmplVar v[] = {{"P", in->p},
-	               {"U", in->u},
+	const char *fma = f ? "fmaf" : "fma";
+	TmplVar v[] = {{"FN", arena_printf(A, "%s_exp_plain", in->p)},
+	               {"ATTR", ""},
+	               {"FMA", arena_printf(A, "%s_FMA", in->u)},
+	               {"NOTE", ""},
 	               {"REAL", in->real},
 	               {"UINT", f ? "uint32_t" : "uint64_t"},
 	               {"LO", lit[EXP_LO]},
@@ -361,7 +364,16 @@ static int put_exp(const Exporter *in, Buf *c)
 	               {"POLY", poly_text},
 	               {"SHIFT", szs(in->ctx, f ? NNCC_EXP_SHIFT_F32 : NNCC_EXP_SHIFT_F64)},
 	               {"BIAS", szs(in->ctx, f ? NNCC_EXP_BIAS_F32 : NNCC_EXP_BIAS_F64)}};
-	return put(in, c, "export.c", "exp", v);
+	TmplVar vb[] = {{"U", in->u}, {"FMAF", fma}};
+	TmplVar vf[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real}};
+
+	if (put(in, c, "export.c", "exp", v) < 0 || put(in, c, "export.c", "exp_fma_begin", vb) < 0)
+		return -1;
+	/* the copy: the builtin, compiled for the FMA instruction */
+	v[0].value = arena_printf(A, "%s_exp_fma", in->p);
+	v[1].value = "__attribute__((target(\"fma\"))) ";
+	v[2].value = arena_printf(A, "__builtin_%s", fma);
+	return put(in, c, "export.c", "exp", v) < 0 ? -1 : put(in, c, "export.c", "exp_fma_end", vf);
 }
 
 /* The multiply-add macro and the AVX-512 kernel (see the template). */

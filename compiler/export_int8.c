@@ -41,7 +41,7 @@ static const char *hex(const Exporter *x, double v)
 }
 
 /* The values a section of layer d may use (shared: it need not use all). */
-enum { N_LAYER_VARS = 6 };
+enum { N_LAYER_VARS = 7 };
 
 static void layer_vars(const Exporter *x, const QNet *q, size_t d, TmplVar *v)
 {
@@ -52,6 +52,7 @@ static void layer_vars(const Exporter *x, const QNet *q, size_t d, TmplVar *v)
 	v[3] = (TmplVar){"NAME", text_comment_safe(x->ctx->arena, x->m->layers[ql->k].name)};
 	v[4] = (TmplVar){"IN", num(x, ql->in)};
 	v[5] = (TmplVar){"OUT", num(x, ql->out)};
+	v[6] = (TmplVar){"QUADS", num(x, (ql->in + 3) / 4)};
 }
 
 #define putl(x, out, section, lv, vars) \
@@ -152,11 +153,14 @@ static int put_layer(const Exporter *x, const QNet *q, size_t d, Buf *c)
 
 	size_t main = ql->out - ql->out % AXPY_BLOCK;
 	TmplVar vx[] = {{"MAIN", num(x, main)}};
+	TmplVar vr[] = {{"REST", num(x, ql->in % 4)}};
 
 	layer_vars(x, q, d, lv);
 	if (putl(x, c, "layer_begin", lv, v) < 0 ||
 	    (main > 0 && putl(x, c, "layer_axpy_main", lv, vx) < 0) ||
 	    (main < ql->out && putl(x, c, "layer_axpy_tail", lv, vx) < 0) ||
+	    putl0(x, c, "layer_quads_end", lv) < 0 ||
+	    (ql->in % 4 && putl(x, c, "layer_rest", lv, vr) < 0) ||
 	    putl0(x, c, "layer_requant", lv) < 0)
 		return -1;
 	int rc = ql->last ? put0(x, c, "quant.c", "layer_logits")
@@ -233,11 +237,14 @@ static int put_params(const Exporter *x, const QNet *q, Buf *c)
 		buf_puts(c, "\n");
 		if (putl0(x, c, "layer_w", lv) < 0)
 			return -1;
-		for (size_t j = 0; j < ql->in; j++) {
+		for (size_t j = 0; j < ql->in; j += 4) {   /* W[j/4][i][j%4], 0 past IN */
 			buf_puts(c, "\t{");
-			for (size_t i = 0; i < ql->out; i++)
-				buf_printf(c, "%s%d,", i > 0 && i % 16 == 0 ? "\n\t " : " ",
-				           (int)ql->w[j * ql->out + i]);
+			for (size_t i = 0; i < ql->out; i++) {
+				buf_puts(c, i > 0 && i % 4 == 0 ? "\n\t {" : " {");
+				for (size_t k = j; k < j + 4; k++)
+					buf_printf(c, "%d%s", k < ql->in ? (int)ql->w[k * ql->out + i] : 0,
+					           k + 1 < j + 4 ? ", " : "},");
+			}
 			buf_puts(c, " },\n");
 		}
 		if (put0(x, c, "export.c", "array_end") < 0)
@@ -302,7 +309,7 @@ static int put_code(const Exporter *x, const QNet *q, Buf *c)
 	if (mean && put(x, c, "export.c", "decl_mean", vm) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	if (put(x, c, "quant.c", "rq", vp) < 0)
+	if (put(x, c, "quant.c", "rq", vp) < 0 || put(x, c, "quant.c", "vnni", vm) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	for (size_t d = 0; d < q->n; d++)

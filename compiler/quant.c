@@ -405,8 +405,8 @@ static void measure(Arena *A, FloatNet *fn, QNet *q, const nncc_norm_stats_t *no
 	q->acc_float = (double)ok_f / (double)test->n;   /* an IDX set has n > 0 */
 	q->acc_int8 = (double)ok_q / (double)test->n;
 	q->bytes_float = fn->m->n_params * (fn->m->dtype == DTYPE_F32 ? 4 : 8);
-	for (size_t d = 0; d < q->n; d++)  /* w, b, m, n (a byte), the table */
-		q->bytes_int8 += q->l[d].in * q->l[d].out + q->l[d].out * 9 +
+	for (size_t d = 0; d < q->n; d++)  /* w (in groups of 4 inputs), b, m, n (a byte), the table */
+		q->bytes_int8 += (q->l[d].in + 3) / 4 * 4 * q->l[d].out + q->l[d].out * 9 +
 		                 (quant_uses_table(&q->l[d]) ? 256 : 0);
 }
 

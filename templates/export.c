@@ -305,8 +305,8 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
  * and with any compiler, and no libm call.  x clamped to [{{LO_DEC}}, {{HI_DEC}}],
  * n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2 in two fmas,
  * exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form, times 2^n
- * built from the bits of the rounded sum.  Error < 1 ulp. */
-static {{REAL}} {{P}}_exp({{REAL}} x)
+ * built from the bits of the rounded sum.  Error < 1 ulp.{{NOTE}} */
+static {{ATTR}}{{REAL}} {{FN}}({{REAL}} x)
 {
 	static const {{REAL}} poly[{{NPOLY}}] = {
 {{POLY}}	};
@@ -320,15 +320,34 @@ static {{REAL}} {{P}}_exp({{REAL}} x)
 	magic.r = {{MAGIC}};
 	x = {{LO}} > x ? {{LO}} : x;
 	x = {{HI}} < x ? {{HI}} : x;
-	t.r = {{U}}_FMA(x, {{LOG2E}}, {{MAGIC}});
+	t.r = {{FMA}}(x, {{LOG2E}}, {{MAGIC}});
 	nf = t.r - {{MAGIC}};
-	r = {{U}}_FMA(-nf, {{LN2HI}}, x);
-	r = {{U}}_FMA(-nf, {{LN2LO}}, r);
+	r = {{FMA}}(-nf, {{LN2HI}}, x);
+	r = {{FMA}}(-nf, {{LN2LO}}, r);
 	p = poly[0];
 	for (k = 1; k < {{NPOLY}}; k++)
-		p = {{U}}_FMA(p, r, poly[k]);
+		p = {{FMA}}(p, r, poly[k]);
 	s.u = ({{UINT}})((t.u - magic.u + {{BIAS}}u) << {{SHIFT}});
 	return p * s.r;
+}
+
+//@ section exp_fma_begin
+/* On x86-64 without -mfma, {{U}}_FMA is libm's {{FMAF}} (exact, but a call):
+ * the same exp compiled with the FMA instruction, used when the CPU has it.
+ * The same bits either way. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__FMA__) && !defined({{U}}_MULADD)
+#define {{U}}_EXP_FMA 1
+//@ section exp_fma_end
+#endif
+
+/* exp: the FMA instruction's copy where it is there and {{U}}_FMA is a call. */
+static {{REAL}} {{P}}_exp({{REAL}} x)
+{
+#if defined({{U}}_EXP_FMA)
+	if (__builtin_cpu_supports("fma"))
+		return {{P}}_exp_fma(x);
+#endif
+	return {{P}}_exp_plain(x);
 }
 
 //@ section nonzero_u8_px

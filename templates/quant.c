@@ -34,6 +34,76 @@ static int64_t {{P}}_rq(int32_t acc, int32_t m, int n)
 	return p < 0 ? -r : r;
 }
 
+//@ section vnni
+/* ---- AVX-512 VNNI (x86-64, gcc/clang): vpdpbusd adds to each of 16 int32
+ * lanes the products of 4 unsigned bytes of x and 4 signed bytes of W, so
+ * one instruction takes 4 inputs of 16 units; W is stored 4 inputs of a
+ * unit side by side for it (see the parameters).  Integer sums: the same
+ * integers as the portable loops, in any order.  Compiled for AVX-512 VNNI
+ * here and used when the CPU has it ({{U}}_NO_SIMD leaves it out). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined({{U}}_NO_SIMD)
+#include <immintrin.h>
+#include <string.h>
+#define {{U}}_VNNI 1
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define {{U}}_TARGET_VNNI
+#define {{U}}_HAVE_VNNI 1
+#else
+#define {{U}}_TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define {{U}}_HAVE_VNNI (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+#endif
+
+/* Lanes of vector v of n units: all 16 but in the last, partial one. */
+static inline {{U}}_TARGET_VNNI __mmask16 {{P}}_vlanes(size_t v, size_t n)
+{
+	if ((v + 1) * 16 <= n)
+		return (__mmask16)~0u;
+	return v * 16 < n ? (__mmask16)((1u << (n - v * 16)) - 1u) : (__mmask16)0;
+}
+
+/* Vectors c0 .. c0+nb-1 (nb <= 4) of acc = b + x W, side by side over the
+ * quads of inputs that are not all 0.  The sizes are constants after
+ * inlining. */
+static inline __attribute__((always_inline)) {{U}}_TARGET_VNNI void {{P}}_vnni(int32_t *restrict acc,
+	const unsigned char *restrict x, const int8_t *restrict w, const int32_t *restrict b,
+	const size_t nin, const size_t nout, const size_t c0, const int nb)
+{
+	const __mmask16 m0 = {{P}}_vlanes(c0, nout), m1 = {{P}}_vlanes(c0 + 1, nout),
+	                m2 = {{P}}_vlanes(c0 + 2, nout), m3 = {{P}}_vlanes(c0 + 3, nout);
+	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+	size_t q, k;
+
+	if (nb > 0) a0 = _mm512_maskz_loadu_epi32(m0, b + c0 * 16);
+	if (nb > 1) a1 = _mm512_maskz_loadu_epi32(m1, b + (c0 + 1) * 16);
+	if (nb > 2) a2 = _mm512_maskz_loadu_epi32(m2, b + (c0 + 2) * 16);
+	if (nb > 3) a3 = _mm512_maskz_loadu_epi32(m3, b + (c0 + 3) * 16);
+	for (q = 0; q < (nin + 3) / 4; q++) {
+		const int8_t *wq = w + (q * nout + c0 * 16) * 4;
+		uint32_t xq = 0;
+		__m512i xb;
+
+		if (4 * q + 4 <= nin) {   /* 4 inputs, x[4q] lowest: one load (x86) */
+			memcpy(&xq, x + 4 * q, 4);
+		} else {                  /* the last 1-3 (a constant) */
+			for (k = 0; 4 * q + k < nin; k++)
+				xq |= (uint32_t)x[4 * q + k] << (8 * k);
+		}
+		if (xq == 0)
+			continue;
+		xb = _mm512_set1_epi32((int)xq);
+		if (nb > 0) a0 = _mm512_dpbusd_epi32(a0, xb, _mm512_maskz_loadu_epi32(m0, wq));
+		if (nb > 1) a1 = _mm512_dpbusd_epi32(a1, xb, _mm512_maskz_loadu_epi32(m1, wq + 64));
+		if (nb > 2) a2 = _mm512_dpbusd_epi32(a2, xb, _mm512_maskz_loadu_epi32(m2, wq + 128));
+		if (nb > 3) a3 = _mm512_dpbusd_epi32(a3, xb, _mm512_maskz_loadu_epi32(m3, wq + 192));
+	}
+	acc += c0 * 16;
+	if (nb > 0) _mm512_mask_storeu_epi32(acc, m0, a0);
+	if (nb > 1) _mm512_mask_storeu_epi32(acc + 16, m1, a1);
+	if (nb > 2) _mm512_mask_storeu_epi32(acc + 32, m2, a2);
+	if (nb > 3) _mm512_mask_storeu_epi32(acc + 48, m3, a3);
+}
+#endif
+
 //@ section std
 /* The training normalisation (standardize): x = (pixel - mean[j]) / std. */
 #define {{U}}_STD {{STD}} /* {{STD_DEC}} */
@@ -41,10 +111,11 @@ static int64_t {{P}}_rq(int32_t acc, int32_t m, int n)
 //@ section layer_sizes
 #define {{U}}_L{{K}}_IN {{IN}}
 #define {{U}}_L{{K}}_OUT {{OUT}}
+#define {{U}}_L{{K}}_QUADS {{QUADS}} /* groups of 4 inputs, the last padded with 0 */
 #define {{U}}_L{{K}}_ZP {{ZP}} /* {{ZP_DOC}} */
 
 //@ section layer_decl
-static const int8_t {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* W[j][i]: input j -> unit i */
+static const int8_t {{P}}_l{{K}}_w[{{U}}_L{{K}}_QUADS][{{U}}_L{{K}}_OUT][4]; /* W[j/4][i][j%4]: input j -> unit i */
 static const int32_t {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT];
 static const int32_t {{P}}_l{{K}}_m[{{U}}_L{{K}}_OUT];
 static const unsigned char {{P}}_l{{K}}_n[{{U}}_L{{K}}_OUT];
@@ -56,26 +127,59 @@ static const unsigned char {{P}}_l{{K}}_lut[256];
 /* layer {{K}} "{{NAME}}": dense {{IN}}->{{OUT}}, {{ACT}} ({{LOC}}), int8
  * acc = b + x W in int32 over the nonzero inputs,
  * {{DOC}} */
+#if defined({{U}}_VNNI)
+static {{U}}_TARGET_VNNI void {{P}}_l{{K}}_vnni(int32_t *restrict acc, const unsigned char *restrict x)
+{
+	const size_t vecs = ({{U}}_L{{K}}_OUT + 15) / 16;
+	size_t c = 0;
+
+	for (; c + 4 <= vecs; c += 4)
+		{{P}}_vnni(acc, x, &{{P}}_l{{K}}_w[0][0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN, {{U}}_L{{K}}_OUT, c, 4);
+	if (vecs % 4) /* the last vectors; a constant */
+		{{P}}_vnni(acc, x, &{{P}}_l{{K}}_w[0][0][0], {{P}}_l{{K}}_b, {{U}}_L{{K}}_IN, {{U}}_L{{K}}_OUT, c,
+		           (int)(vecs % 4));
+}
+#endif
+
 static void {{P}}_l{{K}}_forward({{Y}} *restrict y, const unsigned char *restrict x)
 {
 	int32_t acc[{{U}}_L{{K}}_OUT];
 	size_t i, j;
 
-	for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
-		acc[i] = {{P}}_l{{K}}_b[i];
-	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
-		const int32_t xj = x[j];
-		const int8_t *w = {{P}}_l{{K}}_w[j];
+#if defined({{U}}_VNNI)
+	if ({{U}}_HAVE_VNNI) {
+		{{P}}_l{{K}}_vnni(acc, x);
+	} else
+#endif
+	{
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			acc[i] = {{P}}_l{{K}}_b[i];
+		/* 4 inputs at a time, skipped when all 4 are 0 */
+		for (j = 0; j < {{U}}_L{{K}}_IN / 4; j++) {
+			const int32_t x0 = x[4 * j], x1 = x[4 * j + 1], x2 = x[4 * j + 2], x3 = x[4 * j + 3];
+			const int8_t(*w)[4] = {{P}}_l{{K}}_w[j];
 
-		if (xj == 0)
-			continue;
+			if ((x0 | x1 | x2 | x3) == 0)
+				continue;
 //@ section layer_axpy_main
-		/* {{MAIN}} outputs, a multiple of 16: gcc -O2 vectorises it */
-		for (i = 0; i < {{MAIN}}; i++)
-			acc[i] += xj * w[i];
+			/* {{MAIN}} outputs, a multiple of 16 */
+			for (i = 0; i < {{MAIN}}; i++)
+				acc[i] += x0 * w[i][0] + x1 * w[i][1] + x2 * w[i][2] + x3 * w[i][3];
 //@ section layer_axpy_tail
-		for (i = {{MAIN}}; i < {{U}}_L{{K}}_OUT; i++)
-			acc[i] += xj * w[i];
+			for (i = {{MAIN}}; i < {{U}}_L{{K}}_OUT; i++)
+				acc[i] += x0 * w[i][0] + x1 * w[i][1] + x2 * w[i][2] + x3 * w[i][3];
+//@ section layer_quads_end
+		}
+//@ section layer_rest
+		/* the last {{REST}} inputs, one at a time */
+		for (j = {{U}}_L{{K}}_IN / 4 * 4; j < {{U}}_L{{K}}_IN; j++) {
+			const int32_t xj = x[j];
+
+			if (xj == 0)
+				continue;
+			for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+				acc[i] += xj * {{P}}_l{{K}}_w[j / 4][i][j % 4];
+		}
 //@ section layer_requant
 	}
 	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
@@ -205,14 +309,15 @@ static void {{P}}_output(float out[{{U}}_OUTPUTS], const int32_t z[{{U}}_OUTPUTS
 }
 
 //@ section params_begin
-/* ---- Quantised parameters.  Per dense layer: W[in][out] int8 (unit i in
- * steps of its own scale), b[out] int32 (at the scale of the accumulator,
+/* ---- Quantised parameters.  Per dense layer: W int8 (unit i in steps of
+ * its own scale), inputs 4j .. 4j+3 of unit i side by side in W[j][i][0..3]
+ * (the last group padded with 0), b[out] int32 (at the scale of the accumulator,
  * the input's zero point folded in), the multipliers m[out] and shifts
  * n[out] of the requantisation, and for sigmoid/tanh the 256-entry table. */
 
 //@ section layer_w
-/* layer {{K}} "{{NAME}}": W {{IN}}x{{OUT}} */
-static const int8_t {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT] = {
+/* layer {{K}} "{{NAME}}": W {{IN}}x{{OUT}}, as [{{QUADS}}][{{OUT}}][4] */
+static const int8_t {{P}}_l{{K}}_w[{{U}}_L{{K}}_QUADS][{{U}}_L{{K}}_OUT][4] = {
 //@ section layer_b
 /* layer {{K}} "{{NAME}}": b, m, n */
 static const int32_t {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT] = {

@@ -21,8 +21,8 @@
 #include "ctxutil.h"
 
 #define STRICT "-std=c99 -pedantic -Wall -Wextra -Wconversion -Wshadow -Werror"
-#define ROWS 4
-#define COLS 5
+#define ROWS 3
+#define COLS 7 /* 21 inputs: the last group of 4 is partial */
 #define IN (ROWS * COLS)
 #define N_TRAIN 300
 #define N_TEST 250
@@ -425,7 +425,7 @@ static const char *norm_expr(const Fix *f)
 /* Compiles the harness with the export (`src` = "net.c", or "" for a
  * header-only one), runs it on the test images and checks every logit and
  * prediction against the reference. */
-static void check_against_reference(const Fix *f, const char *src, const char *defs)
+static void check_build_against_reference(const Fix *f, const char *src, const char *defs)
 {
 	char *p = tu_path(f->dir, "test.u8");
 	ck_assert_int_eq(tu_write(p, f->test, sizeof f->test), 0);
@@ -484,9 +484,19 @@ static void check_against_reference(const Fix *f, const char *src, const char *d
 	ref_free(&r);
 }
 
+/* The same with the default build (AVX-512 VNNI where the CPU has it) and
+ * with the portable loops alone (NET_NO_SIMD): the same integers. */
+static void check_against_reference(const Fix *f, const char *src, const char *defs)
+{
+	char portable[512];
+	check_build_against_reference(f, src, defs);
+	snprintf(portable, sizeof portable, "%s -DNET_NO_SIMD", defs);
+	check_build_against_reference(f, src, portable);
+}
+
 #define NET(hidden, normalize)                                                 \
 	"network: net\n"                                                           \
-	"input: 20\n"                                                              \
+	"input: 21\n"                                                              \
 	"layers:\n" hidden                                                         \
 	"  - { name: out, type: dense, units: 6, activation: linear }\n"           \
 	"  - type: softmax\n"                                                      \
@@ -533,7 +543,7 @@ END_TEST
 START_TEST(test_float64)
 {
 	static const char *const yaml =
-		"network: net\ninput: 20\ndtype: float64\nlayers:\n"
+		"network: net\ninput: 21\ndtype: float64\nlayers:\n"
 		"  - { name: h, type: dense, units: 14, activation: tanh }\n"
 		"  - { name: out, type: dense, units: 6, activation: linear }\n"
 		"  - type: softmax\n"
@@ -598,7 +608,7 @@ END_TEST
 START_TEST(test_squared_error_sigmoid_out)
 {
 	static const char *const yaml =
-		"network: net\ninput: 20\nlayers:\n"
+		"network: net\ninput: 21\nlayers:\n"
 		"  - { name: h, type: dense, units: 10, activation: relu }\n"
 		"  - { name: out, type: dense, units: 6, activation: sigmoid }\n"
 		"loss: squared_error\n"
@@ -625,8 +635,9 @@ START_TEST(test_printed_accuracy)
 	ck_assert_uint_eq(n, N_TEST);
 	ck_assert_uint_eq(nc, N_CALIB);
 	ck_assert_uint_eq(pf, f.m->n_params * 4);
-	/* int8: W, then b, m (int32) and n (a byte) per unit; no tables here. */
-	ck_assert_uint_eq(pq, 20 * 12 + 12 * 9 + 12 * 6 + 6 * 9);
+	/* int8: W (21 inputs in groups of 4: 24 rows), then b, m (int32) and n
+	 * (a byte) per unit; no tables here. */
+	ck_assert_uint_eq(pq, 24 * 12 + 12 * 9 + 12 * 6 + 6 * 9);
 
 	uint8_t lab[N_TEST];
 	make_pixels(f.test, lab, N_TEST, 12);
@@ -713,7 +724,7 @@ START_TEST(test_errors)
 
 	/* The prediction is the argmax of the int32 logits: no relu there. */
 	static const char *const relu_out =
-		"network: net\ninput: 20\nlayers:\n"
+		"network: net\ninput: 21\nlayers:\n"
 		"  - { name: h, type: dense, units: 10, activation: relu }\n"
 		"  - { name: out, type: dense, units: 6, activation: relu }\n"
 		"  - type: softmax\n"
@@ -727,7 +738,7 @@ START_TEST(test_errors)
 
 	/* Calibration reads IDX images only. */
 	static const char *const csv_net =
-		"network: net\ninput: 20\nlayers:\n"
+		"network: net\ninput: 21\nlayers:\n"
 		"  - { name: out, type: dense, units: 6 }\n"
 		"  - type: softmax\n"
 		"training: { learning_rate: 0.1, batch_size: 4, iterations: 1 }\n"
