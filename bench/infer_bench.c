@@ -1,7 +1,9 @@
 /*
  * infer_bench.c - times the code exported by `nncc --infer` (NAME_predict,
- * one image at a time, over the test set).  Built with -DNET=<name>,
- * -DNET_UPPER=<NAME> and -DNET_HEADER='"<name>.h"'; links the exported NAME.c
+ * NAME_predict_u8 and NAME_forward, one image at a time, over the test set).
+ * Built with -DNET=<name>, -DNET_UPPER=<NAME> and -DNET_HEADER='"<name>.h"',
+ * and -DIMPL='"export_int8"' for an export with --quantize int8 (the same
+ * API, in float; its records are tagged with IMPL); links the exported NAME.c
  * and, for the data loader and the normalisation only, libnncc.a.  The
  * inputs are normalised with the statistics stored in the weight file, as
  * the trainer did.
@@ -23,12 +25,21 @@
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define NET_PREDICT CAT(NET, _predict)
+#define NET_PREDICT_U8 CAT(NET, _predict_u8)
 #define NET_FORWARD CAT(NET, _forward)
 #define NET_REAL CAT(NET, _real)
 #define NET_IN CAT(NET_UPPER, _INPUTS)
 #define NET_OUT CAT(NET_UPPER, _OUTPUTS)
 
 #define MAX_REPS 9
+#ifndef IMPL
+#define IMPL "export"
+#endif
+#ifdef INT8
+typedef float net_real; /* the int8 export's float API */
+#else
+typedef NET_REAL net_real;
+#endif
 
 static double now(void)
 {
@@ -68,7 +79,7 @@ static void put_timing(const char *work, double *t, int reps, size_t n, double f
 {
 	qsort(t, (size_t)reps, sizeof *t, cmp_double);
 	double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-	printf("R\timpl=export\twork=%s\tthreads=1\treps=%d\tmin=%.9g\tmed=%.9g\tsamples=%zu"
+	printf("R\timpl=" IMPL "\twork=%s\tthreads=1\treps=%d\tmin=%.9g\tmed=%.9g\tsamples=%zu"
 	       "\tflop=%.6g\tnote=%s\n",
 	       work, reps, t[0], med, n, flop, note);
 }
@@ -97,8 +108,8 @@ int main(int argc, char **argv)
 		die(err.msg, NULL);
 	if (test.dim != NET_IN)
 		die("the test set does not match the network's input", pi);
-	int dtype = sizeof(NET_REAL) == sizeof(double) ? NNCC_F64 : NNCC_F32;
-	NET_REAL *x = malloc(test.n * NET_IN * sizeof *x);
+	int dtype = sizeof(net_real) == sizeof(double) ? NNCC_F64 : NNCC_F32;
+	net_real *x = malloc(test.n * NET_IN * sizeof *x);
 	unsigned char *pred = malloc(test.n);
 	if (!x || !pred)
 		die("out of memory", NULL);
@@ -117,14 +128,18 @@ int main(int argc, char **argv)
 	TIME_LOOP(t, reps, budget, for (size_t s = 0; s < test.n; s++)
 	                               sink += (size_t)NET_PREDICT(&x[s * NET_IN]));
 	put_timing("export.1", t, reps, test.n, (double)test.n * flop, "NAME_predict per image");
-	NET_REAL out[NET_OUT];
+	TIME_LOOP(t, reps, budget, for (size_t s = 0; s < test.n; s++)
+	                               sink += (size_t)NET_PREDICT_U8(&test.pixels[s * NET_IN]));
+	put_timing("export.u8", t, reps, test.n, (double)test.n * flop,
+	           "NAME_predict_u8 per image (raw pixels)");
+	net_real out[NET_OUT];
 	TIME_LOOP(t, reps, budget, for (size_t s = 0; s < test.n; s++) {
 		NET_FORWARD(&x[s * NET_IN], out);
 		sink += out[0] > 0.5f;
 	});
 	put_timing("export.fwd", t, reps, test.n, (double)test.n * flop,
 	           "NAME_forward per image (softmax probabilities)");
-	printf("I\timpl=export\tkey=infer.test_accuracy\tthreads=1\tvalue=%.2f\n",
+	printf("I\timpl=" IMPL "\tkey=infer.test_accuracy\tthreads=1\tvalue=%.2f\n",
 	       100.0 * (double)correct / (double)test.n);
 	if (pred_path) {
 		FILE *f = fopen(pred_path, "rb");
@@ -134,7 +149,7 @@ int main(int argc, char **argv)
 		fclose(f);
 		for (size_t s = 0; s < test.n; s++)
 			agree += tp[s] == pred[s];
-		printf("I\timpl=export\tkey=agree_with_trainer\tthreads=1\tvalue=%zu/%zu\n", agree,
+		printf("I\timpl=" IMPL "\tkey=agree_with_trainer\tthreads=1\tvalue=%zu/%zu\n", agree,
 		       test.n);
 		free(tp);
 	}

@@ -182,6 +182,7 @@ END {
 	wlabel["infer.1"] = "inference 784-50-10, one image at a time"
 	wlabel["export.1"] = wlabel["infer.1"]
 	wlabel["export.fwd"] = wlabel["infer.1"]
+	wlabel["export.u8"] = wlabel["infer.1"]
 	wlabel["infer.B"] = "inference 784-50-10, batched (n = max_batch = 20)"
 	nw = split("W1 W3.epoch W3-momentum.epoch W3-adam.epoch W3.full W3-momentum.full " \
 	           "W3-adam.full W4.epoch W4-adam.epoch W4-dropout.epoch MLP.epoch infer.1 infer.B", works, " ")
@@ -234,7 +235,10 @@ END {
 		row("nncc", wk, 2, "nncc trainer")
 		if (wk == "infer.1") {
 			row("export", "export.1", 1, "`nncc --infer` export, `predict`")
+			row("export", "export.u8", 1, "`nncc --infer` export, `predict_u8` (raw pixels)")
 			row("export", "export.fwd", 1, "`nncc --infer` export, `forward`")
+			row("export_int8", "export.1", 1, "`--quantize int8` export, `predict`")
+			row("export_int8", "export.u8", 1, "`--quantize int8` export, `predict_u8` (raw pixels)")
 		}
 		row("naive", wk, 1, "naive baseline")
 		tb = torch_best(wk)
@@ -260,6 +264,8 @@ END {
 	print "| threads in use (the return of set_threads(1) / set_threads(2)): W1, W3, W4, MLP recipe | " inuse("W1") ", " inuse("W3") ", " inuse("W4") ", " inuse("MLP") " |"
 	print "| exported 784-50-10 (`nncc --infer`), object size from `size` (bytes) | " fact("export", "object_size", 1) " |"
 	print "| exported code: test accuracy, agreement with the trainer's predictions | " fact("export", "infer.test_accuracy", 1) "%, " fact("export", "agree_with_trainer", 1) " |"
+	print "| int8 export (`--quantize int8`): object size from `size` (bytes) | " fact("export_int8", "object_size", 1) " |"
+	print "| int8 export: test accuracy (`predict` on normalised inputs), agreement with the trainer's predictions | " fact("export_int8", "infer.test_accuracy", 1) "%, " fact("export_int8", "agree_with_trainer", 1) " |"
 	print "| generated C, bytes: W1 / W3 / W4 / W3 momentum / W3 adam / W4 adam / W4 dropout / MLP recipe | " per_net("c_bytes") " |"
 	print "| generated C, compile time (s) with the flags above: W1 / W3 / W4 / W3 momentum / W3 adam / W4 adam / W4 dropout / MLP recipe | " per_net("compile_s") " |"
 

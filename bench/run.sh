@@ -206,6 +206,16 @@ size "$OUT/bench_w3_infer.o" | awk 'NR == 2 {printf "I\timpl=export\tkey=object_
 	-DNET_HEADER='"bench_w3_infer.h"' \
 	-o "$OUT/infer_bench" "$here/infer_bench.c" "$OUT/bench_w3_infer.o" $NNCC_LIBS
 run "exported inference" "$OUT/infer_bench" "$DATA" "$OUT/w3.weights" "$OUT/w3.pred"
+# The same network exported with --quantize int8 (calibrated on 1000
+# training images): AVX-512 VNNI where the CPU has it.
+"$NNCC" "$here/nets/w3.yaml" --infer --weights "$OUT/w3.weights" --quantize int8 --data "$DATA" \
+	-o "$OUT/bench_w3_int8.c" >&2
+"$CC" $CFLAGS_ALL -c "$OUT/bench_w3_int8.c" -o "$OUT/bench_w3_int8.o"
+size "$OUT/bench_w3_int8.o" | awk 'NR == 2 {printf "I\timpl=export_int8\tkey=object_size\tthreads=1\tvalue=%s (text %s, data %s, bss %s)\n", $4, $1, $2, $3}' >> "$rec"
+"$CC" $CFLAGS_ALL -I"$OUT" -DNET=bench_w3 -DNET_UPPER=BENCH_W3 -DINT8 '-DIMPL="export_int8"' \
+	-DNET_HEADER='"bench_w3_int8.h"' \
+	-o "$OUT/infer_bench_int8" "$here/infer_bench.c" "$OUT/bench_w3_int8.o" $NNCC_LIBS
+run "exported inference, int8" "$OUT/infer_bench_int8" "$DATA" "$OUT/w3.weights" "$OUT/w3.pred"
 
 # PyTorch, when Debian's python3-torch (and numpy, which the script needs)
 # is importable: the other workloads (its MLP ran above).
