@@ -71,13 +71,12 @@ void export_values(Buf *b, const double *v, size_t n, bool f32, const char *inde
  * (real, EXP, TANH, FMA) replaced by the concrete type, libm's tanh and the
  * file's own P_exp and U_FMA, so no unprefixed macro leaks into a header-only
  * user's namespace. */
-const char *export_act_expr(const Exporter *in, Activation a)
+static const char *export_expr(const Exporter *in, const char *s)
 {
 	static const struct {
 		const char *from, *f32, *f64;
 	} subst[] = {{"real", "float", "double"}, {"TANH", "tanhf", "tanh"},
 	             {"EXP", NULL, NULL}, {"FMA", NULL, NULL}};
-	const char *s = activation_table[a].forward;
 	Buf b;
 
 	buf_init(&b);
@@ -108,6 +107,17 @@ const char *export_act_expr(const Exporter *in, Activation a)
 	const char *r = arena_strdup(in->ctx->arena, b.data ? b.data : "");
 	buf_fini(&b);
 	return r;
+}
+
+const char *export_act_expr(const Exporter *in, Activation a)
+{
+	return export_expr(in, activation_table[a].forward);
+}
+
+/* f'(y) in terms of the output y, for the on-device backward pass. */
+const char *export_act_deriv(const Exporter *in, Activation a)
+{
+	return export_expr(in, activation_table[a].deriv);
 }
 
 const char *export_loc(Ctx *ctx, Loc loc)
@@ -205,6 +215,7 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 		           kind->has_activation ? activation_table[l->act].name : "-", l->n_params);
 	}
 	buf_printf(&b, " *   %66s %8zu\n *\n", "total", m->n_params);
+	export_train_comment(in, &b);
 	buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)", m->n_params * rs);
 	if (norm->kind == NNCC_NORM_STANDARDIZE)
 		buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
@@ -527,7 +538,7 @@ static int put_code(const Exporter *in, Buf *c)
 		return -1;
 	buf_puts(c, "\n");
 	if (put_scores(in, c) < 0 || put(in, c, "export.c", "api", vapi) < 0 ||
-	    put_class_name(in, c) < 0)
+	    put_class_name(in, c) < 0 || export_train_code(in, c) < 0)
 		return -1;
 	return put_params(in, c);
 }
@@ -578,6 +589,8 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 			buf1 = l->out > buf1 ? l->out : buf1;
 	}
 	in.workspace = in.buf0 + buf1;
+	if (export_train_check(&in) < 0)
+		return -1;
 
 	const char *hname = opt->header_name ? opt->header_name : "network.h";
 	size_t hlen = strlen(hname);
@@ -598,7 +611,7 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	if (put(&in, h, "export.h", "guard_begin", vg) < 0)
 		return -1;
 	buf_puts(h, "\n");
-	if (put(&in, h, "export.h", "macros", vm) < 0)
+	if (put(&in, h, "export.h", "macros", vm) < 0 || export_train_header(&in, h) < 0)
 		return -1;
 	buf_puts(h, "\n");
 	if (opt->header_only) {

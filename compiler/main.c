@@ -36,6 +36,7 @@ typedef struct Options {
 	bool infer;
 	const char *weights;
 	bool header_only;
+	const char *trainable;     /* --trainable MODE, or NULL */
 	const char *command_line;  /* for the generated header comment */
 } Options;
 
@@ -57,6 +58,10 @@ static const char usage[] =
 	"                   NAME.c and NAME.h (needs --weights)\n"
 	"  --weights FILE   weight file saved by the trainer's --save (with --infer)\n"
 	"  --header-only    with --infer: everything in one header, -o NAME.h\n"
+	"  --trainable MODE with --infer: add NAME_train_step (on-device SGD, batch 1)\n"
+	"                   for MODE = all (every parameter), last (the last dense\n"
+	"                   layer) or bias (every dense layer's bias); those live in\n"
+	"                   RAM, the rest stays const\n"
 	"  --cflags         print the compiler flags a generated file needs\n"
 	"  --libs           print the linker flags a generated trainer needs\n"
 	"  --version        print the version\n"
@@ -129,12 +134,13 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 			o->mode = modes[k].mode;
 		} else if (strcmp(a, "--") == 0) {
 			options_done = true;
-		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0) {
+		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0 ||
+		           strcmp(a, "--trainable") == 0) {
 			if (i + 1 >= argc) {
 				diag_fatal(ctx, "%s needs an argument", a);
 				return -1;
 			}
-			*(a[1] == 'o' ? &o->output : &o->weights) = argv[++i];
+			*(a[1] == 'o' ? &o->output : a[2] == 'w' ? &o->weights : &o->trainable) = argv[++i];
 		} else if (strncmp(a, "-o", 2) == 0) {
 			o->output = a + 2;
 		} else if (strcmp(a, "--infer") == 0) {
@@ -150,8 +156,14 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 		diag_fatal(ctx, "--plan is the trainer's plan: it cannot be combined with --infer");
 		return -1;
 	}
-	if ((o->weights || o->header_only) && !o->infer) {
-		diag_fatal(ctx, "%s needs --infer", o->weights ? "--weights" : "--header-only");
+	if ((o->weights || o->header_only || o->trainable) && !o->infer) {
+		diag_fatal(ctx, "%s needs --infer",
+		           o->weights ? "--weights" : o->header_only ? "--header-only" : "--trainable");
+		return -1;
+	}
+	if (o->trainable && export_train_mode(o->trainable) == TRAIN_NONE) {
+		diag_fatal(ctx, "unknown --trainable mode '%s' (expected: all, last, bias)",
+		           o->trainable);
 		return -1;
 	}
 	bool needs_input = o->mode == MODE_COMPILE || o->mode == MODE_CHECK || o->mode == MODE_PLAN;
@@ -446,6 +458,7 @@ static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 		.test_accuracy = NAN,
 		.header_only = o->header_only,
 		.header_name = h_name,
+		.trainable = o->trainable ? export_train_mode(o->trainable) : TRAIN_NONE,
 	};
 	Buf h, c;
 	buf_init(&h);

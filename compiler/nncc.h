@@ -500,6 +500,7 @@ typedef struct EmitOptions {
 	double test_accuracy;      /* NaN when unknown */
 	bool header_only;
 	const char *header_name;   /* the .h file name the .c includes */
+	int trainable;             /* TrainMode: --trainable, TRAIN_NONE without */
 } EmitOptions;
 
 struct Emitter {
@@ -548,9 +549,25 @@ int export_tmpl(const Exporter *x, Buf *out, const char *tmpl, const char *secti
 /* An exact hex-float literal of v; n values as an initializer body. */
 void export_hex(Buf *b, double v, bool f32);
 void export_values(Buf *b, const double *v, size_t n, bool f32, const char *indent);
-/* Activation a's f(x) with the export's types and functions. */
+/* Activation a's f(x) with the export's types and functions; its f'(y). */
 const char *export_act_expr(const Exporter *x, Activation a);
+const char *export_act_deriv(const Exporter *x, Activation a);
 /* "file:line:col", comment-safe. */
 const char *export_loc(Ctx *ctx, Loc loc);
+
+/* ---- export_train.c: on-device fine-tuning (nncc --infer --trainable
+ * MODE): NAME_train_step, the parameters it trains in RAM, the memory
+ * ledger.  Each function is a no-op (0) when opt->trainable is TRAIN_NONE. */
+typedef enum TrainMode { TRAIN_NONE, TRAIN_ALL, TRAIN_LAST, TRAIN_BIAS } TrainMode;
+TrainMode export_train_mode(const char *name);   /* TRAIN_NONE: not a mode */
+/* Whether tensor t (0 = W, 1 = b) of layer k is trainable (lives in RAM). */
+bool export_train_tensor(const Exporter *x, size_t k, size_t t);
+/* The network must suit the mode: a softmax output, no dropout. */
+int export_train_check(const Exporter *x);
+/* The ledger's lines in the header comment; its macros and the API in the
+ * header; the code after the inference API. */
+void export_train_comment(const Exporter *x, Buf *b);
+int export_train_header(const Exporter *x, Buf *h);
+int export_train_code(const Exporter *x, Buf *c);
 
 #endif

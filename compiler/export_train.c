@@ -1,0 +1,320 @@
+/*
+ * export_train.c - on-device fine-tuning for exported inference code (nncc
+ * --infer --trainable MODE): which parameters train (and so live in RAM),
+ * the memory ledger (header comment and macros), and NAME_train_step, one
+ * SGD step of batch 1 with the generated trainer's bits.  The fixed text is
+ * templates/export_train.c; the decisions are made here.  It does no
+ * momentum, no batch form and no other loss than softmax + cross-entropy.
+ * Vocabulary as in export.c; d = a chain position (0 = first chain layer),
+ * "lowest" = the lowest chain position with a trainable tensor.
+ */
+#include <string.h>
+
+#include "nncc.h"
+#include "../runtime/nncc_exp.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct {
+	const char *name;
+	TrainMode mode;
+	const char *doc;
+} train_modes[] = {
+	{"all", TRAIN_ALL, "every parameter"},
+	{"last", TRAIN_LAST, "the last dense layer's W and b"},
+	{"bias", TRAIN_BIAS, "every dense layer's bias"},
+};
+
+TrainMode export_train_mode(const char *name)
+{
+	for (size_t k = 0; k < ARRAY_LEN(train_modes); k++)
+		if (strcmp(name, train_modes[k].name) == 0)
+			return train_modes[k].mode;
+	return TRAIN_NONE;
+}
+
+static const char *mode_doc(TrainMode t, bool name)
+{
+	for (size_t k = 0; k < ARRAY_LEN(train_modes); k++)
+		if (train_modes[k].mode == t)
+			return name ? train_modes[k].name : train_modes[k].doc;
+	NNCC_UNREACHABLE();
+}
+
+bool export_train_tensor(const Exporter *x, size_t k, size_t t)
+{
+	TrainMode mode = (TrainMode)x->opt->trainable;
+
+	if (mode == TRAIN_NONE || x->m->layers[k].kind->export_role != EXPORT_CHAIN)
+		return false;
+	if (mode == TRAIN_ALL)
+		return true;
+	if (mode == TRAIN_BIAS)
+		return t == 1;
+	return k == x->chain[x->n_chain - 1];   /* TRAIN_LAST */
+}
+
+/* The lowest chain position whose layer trains something. */
+static size_t lowest(const Exporter *x)
+{
+	return (TrainMode)x->opt->trainable == TRAIN_LAST ? x->n_chain - 1 : 0;
+}
+
+int export_train_check(const Exporter *x)
+{
+	const Model *m = x->m;
+	const Layer *last = &m->layers[m->n_layers - 1];
+
+	if (x->opt->trainable == TRAIN_NONE)
+		return 0;
+	if (last->kind->export_role != EXPORT_OUTPUT || strcmp(m->loss->name, "cross_entropy") != 0) {
+		diag_error(x->ctx, last->loc,
+		           "--trainable: network \"%s\" ends in %s with loss %s: on-device training "
+		           "needs a softmax output with the cross_entropy loss",
+		           m->name, last->kind->name, m->loss->name);
+		return -1;
+	}
+	for (size_t k = 0; k < m->n_layers; k++)
+		if (m->layers[k].kind->export_role == EXPORT_NONE) {
+			diag_error(x->ctx, m->layers[k].loc,
+			           "--trainable: network \"%s\" has a %s layer: on-device training has "
+			           "none (export it without --trainable, or remove the layer)",
+			           m->name, m->layers[k].kind->name);
+			return -1;
+		}
+	return 0;
+}
+
+/* ---- the ledger */
+
+typedef struct Ledger {
+	size_t trainable, state, acts, scratch;   /* RAM */
+	size_t frozen, tables;                     /* flash */
+} Ledger;
+
+static Ledger ledger(const Exporter *x)
+{
+	const Model *m = x->m;
+	const int norm = x->opt->norm->kind;
+	size_t rs = x->f32 ? 4 : 8;
+	Ledger g = {0};
+
+	for (size_t d = 0; d < x->n_chain; d++) {
+		const Layer *l = &m->layers[x->chain[d]];
+		for (size_t t = 0; t < l->n_tensors; t++) {
+			size_t bytes = l->tensors[t].size * rs;
+			*(export_train_tensor(x, x->chain[d], t) ? &g.trainable : &g.frozen) += bytes;
+		}
+		g.acts += l->out * rs;
+		if (d >= lowest(x))
+			g.scratch += l->out * rs;
+	}
+	if (norm == NNCC_NORM_STANDARDIZE || norm == NNCC_NORM_STANDARDIZE_FEATURES)
+		g.tables += m->inputs * 8;
+	if (norm == NNCC_NORM_STANDARDIZE_FEATURES)
+		g.tables += m->inputs * 8;
+	/* the softmax's exp (P_exp): its polynomial's coefficients */
+	g.tables += (x->f32 ? NNCC_EXP_NPOLY_F32 : NNCC_EXP_NPOLY_F64) * rs;
+	return g;
+}
+
+void export_train_comment(const Exporter *x, Buf *b)
+{
+	TrainMode mode = (TrainMode)x->opt->trainable;
+
+	if (mode == TRAIN_NONE)
+		return;
+	Ledger g = ledger(x);
+	size_t ram = g.trainable + g.state + g.acts + g.scratch;
+	buf_printf(b, " * On-device fine-tuning: --trainable %s (%s), plain SGD, batch 1.\n"
+	              " * Memory ledger (bytes, computed by nncc):\n"
+	              " *   RAM   trainable parameters (.data)              %10zu\n"
+	              " *         optimizer state (SGD: none)               %10zu\n"
+	              " *         activations kept for backward (.bss)      %10zu\n"
+	              " *         scratch: deltas (.bss)                    %10zu\n"
+	              " *         total %s_RAM_BYTES%*s %10zu  (%s_TRAIN_RAM_BYTES %zu)\n"
+	              " *   flash frozen parameters (.rodata)               %10zu\n"
+	              " *         tables: normalisation, exp (.rodata)      %10zu\n"
+	              " *         total %s_FLASH_BYTES%*s %10zu  (code not counted)\n"
+	              " *   stack: inference keeps %s_WORKSPACE_SIZE reals; train_step a few\n"
+	              " *   scalars.  The trainable parameters and buffers are writable\n"
+	              " *   statics: train_step and the inference functions must not run\n"
+	              " *   concurrently.\n *\n",
+	           mode_doc(mode, true), mode_doc(mode, false), g.trainable, g.state, g.acts,
+	           g.scratch, x->u, (int)(35 - strlen(x->u) - 10), "", ram, x->u,
+	           g.state + g.acts + g.scratch, g.frozen, g.tables, x->u,
+	           (int)(35 - strlen(x->u) - 12), "", g.frozen + g.tables, x->u);
+}
+
+int export_train_header(const Exporter *x, Buf *h)
+{
+	if (x->opt->trainable == TRAIN_NONE)
+		return 0;
+	Ctx *ctx = x->ctx;
+	Ledger g = ledger(x);
+	TmplVar v[] = {{"P", x->p},
+	               {"U", x->u},
+	               {"REAL", x->real},
+	               {"MODE", mode_doc((TrainMode)x->opt->trainable, true)},
+	               {"PARAMS", plan_num(ctx->arena, x->m->n_params)},
+	               {"RAM", plan_num(ctx->arena, g.trainable + g.state + g.acts + g.scratch)},
+	               {"TRAIN_RAM", plan_num(ctx->arena, g.state + g.acts + g.scratch)},
+	               {"FLASH", plan_num(ctx->arena, g.frozen + g.tables)}};
+	const size_t n = ARRAY_LEN(v);
+
+	buf_puts(h, "\n");
+	if (export_tmpl(x, h, "export_train.c", "macros", v, n, NULL, 0) < 0)
+		return -1;
+	if (x->opt->header_only)
+		return 0;
+	buf_puts(h, "\n");
+	return export_tmpl(x, h, "export_train.c", "decls", v, n, NULL, 0);
+}
+
+/* ---- the code */
+
+/* The YAML's weight decay when its optimizer is sgd (0 otherwise), and
+ * whether it applies to the biases: the trainer's lr*wd term. */
+static void weight_decay(const Model *m, double *wd, double *wdb)
+{
+	const OptimizerInfo *o = m->train.optimizer;
+	double decay = 0, biases = 1;
+
+	if (o && strcmp(o->name, "sgd") == 0)
+		for (size_t k = 0; k < o->n_hparams; k++) {
+			if (strcmp(o->hparams[k].key, "weight_decay") == 0)
+				decay = m->train.hparams[k];
+			if (strcmp(o->hparams[k].key, "decay_biases") == 0)
+				biases = m->train.hparams[k];
+		}
+	*wd = decay;
+	*wdb = biases != 0 ? decay : 0;
+}
+
+static const char *hex(Ctx *ctx, double v)
+{
+	Buf b;
+	buf_init(&b);
+	export_hex(&b, v, false);
+	const char *r = arena_strdup(ctx->arena, b.data);
+	buf_fini(&b);
+	return r;
+}
+
+/* The buffers and the training forward pass. */
+static int put_forward(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
+{
+	Arena *A = x->ctx->arena;
+
+	for (size_t d = 0; d < x->n_chain; d++) {
+		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)}};
+		if (export_tmpl(x, c, "export_train.c", "act_buf", sh, nsh, v, ARRAY_LEN(v)) < 0 ||
+		    (d >= lowest(x) &&
+		     export_tmpl(x, c, "export_train.c", "delta_buf", sh, nsh, v, ARRAY_LEN(v)) < 0))
+			return -1;
+	}
+	for (size_t d = 0; d < x->n_chain; d++) {
+		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)},
+		               {"KB", plan_num(A, d ? x->chain[d - 1] + 1 : 0)}};
+		if (export_tmpl(x, c, "export_train.c", d ? "forward_call" : "forward_begin", sh, nsh,
+		                v, d ? 2 : 1) < 0)
+			return -1;
+	}
+	return export_tmpl(x, c, "export_train.c", "forward_end", NULL, 0, NULL, 0);
+}
+
+/* train_step: the output delta, the backward pass down to the lowest
+ * trainable layer, then each trainable tensor's update. */
+static int put_step(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
+{
+	const Model *m = x->m;
+	Arena *A = x->ctx->arena;
+	size_t top = x->chain[x->n_chain - 1];
+	const Layer *lt = &m->layers[top];
+	TmplVar vt[] = {{"K", plan_num(A, top + 1)}, {"DERIV", export_act_deriv(x, lt->act)}};
+
+	if (export_tmpl(x, c, "export_train.c", "step_begin", sh, nsh, vt, 1) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (lt->act != ACT_LINEAR &&
+	    export_tmpl(x, c, "export_train.c", "deriv_last", sh, nsh, vt, 2) < 0)
+		return -1;
+	for (size_t d = x->n_chain - 1; d > lowest(x); d--) {
+		const Layer *below = &m->layers[x->chain[d - 1]];
+		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)},
+		               {"KB", plan_num(A, x->chain[d - 1] + 1)},
+		               {"DERIV", export_act_deriv(x, below->act)}};
+		bool lin = below->act == ACT_LINEAR;
+		if (export_tmpl(x, c, "export_train.c", "backward", sh, nsh, v, 2) < 0 ||
+		    export_tmpl(x, c, "export_train.c", lin ? "backward_linear" : "backward_deriv", sh,
+		                nsh, v + 1, lin ? 1 : 2) < 0)
+			return -1;
+		buf_puts(c, "\n");
+	}
+	for (size_t d = lowest(x); d < x->n_chain; d++) {
+		size_t k = x->chain[d];
+		TmplVar v[] = {{"K", plan_num(A, k + 1)},
+		               {"XJ", d ? arena_printf(A, "%s_train_a%zu[j]", x->p, x->chain[d - 1] + 1)
+		                        : arena_printf(A, "px ? %s_pixel(px[j], j) : x[j]", x->p)}};
+		if ((export_train_tensor(x, k, 0) &&
+		     export_tmpl(x, c, "export_train.c", "update_w", sh, nsh, v, 2) < 0) ||
+		    (export_train_tensor(x, k, 1) &&
+		     export_tmpl(x, c, "export_train.c", "update_b", sh, nsh, v, 1) < 0))
+			return -1;
+		buf_puts(c, "\n");
+	}
+	return 0;
+}
+
+/* The accessors, after step_end (which opens params_get). */
+static int put_accessors(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
+{
+	Arena *A = x->ctx->arena;
+
+	for (size_t d = 0; d < x->n_chain; d++) {
+		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)}};
+		if (export_tmpl(x, c, "export_train.c", "get_layer", sh, nsh, v, 1) < 0)
+			return -1;
+	}
+	if (export_tmpl(x, c, "export_train.c", "set_begin", sh, nsh, NULL, 0) < 0)
+		return -1;
+	for (size_t d = 0; d < x->n_chain; d++) {
+		const Layer *l = &x->m->layers[x->chain[d]];
+		for (size_t t = 0; t < 2; t++) {
+			TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)},
+			               {"OFF", plan_num(A, l->tensors[t].offset)}};
+			if (export_train_tensor(x, x->chain[d], t) &&
+			    export_tmpl(x, c, "export_train.c", t ? "set_b" : "set_w", sh, nsh, v, 2) < 0)
+				return -1;
+		}
+	}
+	return export_tmpl(x, c, "export_train.c", "set_end", NULL, 0, NULL, 0);
+}
+
+int export_train_code(const Exporter *x, Buf *c)
+{
+	if (x->opt->trainable == TRAIN_NONE)
+		return 0;
+	Ctx *ctx = x->ctx;
+	double wd, wdb;
+	weight_decay(x->m, &wd, &wdb);
+	TmplVar sh[] = {{"P", x->p},
+	                {"U", x->u},
+	                {"REAL", x->real},
+	                {"API", x->opt->header_only ? "static inline " : ""},
+	                {"MODE", mode_doc((TrainMode)x->opt->trainable, true)},
+	                {"WD", hex(ctx, wd)},
+	                {"WDB", hex(ctx, wdb)},
+	                {"WD_DEC", arena_printf(ctx->arena, "%g", wd)}};
+	const size_t nsh = ARRAY_LEN(sh);
+
+	if (export_tmpl(x, c, "export_train.c", "begin", sh, nsh, NULL, 0) < 0 ||
+	    put_forward(x, c, sh, nsh) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put_step(x, c, sh, nsh) < 0 ||
+	    export_tmpl(x, c, "export_train.c", "step_end", sh, nsh, NULL, 0) < 0 ||
+	    put_accessors(x, c, sh, nsh) < 0)
+		return -1;
+	return 0;
+}

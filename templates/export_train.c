@@ -1,0 +1,189 @@
+/*
+ * export_train.c - on-device fine-tuning in exported inference code (nncc
+ * --infer --trainable MODE), used by compiler/export_train.c: the ledger's
+ * macros, the static buffers, the training forward pass (each layer's output
+ * kept), the backward pass and the SGD step of one sample, the parameter
+ * accessors.  Every sum is the generated trainer's chain at batch 1, in its
+ * order, with the file's exactly rounded {{U}}_FMA (docs/kernels.md, "The
+ * floating-point contract"), so a step gives the trainer's bits.
+ * {{P}}/{{U}} = network name and upper case, {{REAL}} = float or double,
+ * {{API}} = "" or "static inline " (header-only), K = 1-based layer index,
+ * KB = the layer below's.
+ */
+
+//@ section macros
+/* On-device fine-tuning ({{MODE}}): the memory ledger in bytes (see the
+ * header comment).  RAM = everything static and writable; TRAIN_RAM = the
+ * part of it only {{P}}_train_step uses (activations, deltas, optimizer
+ * state); FLASH = the const parameters and tables (code not counted). */
+#define {{U}}_PARAMS {{PARAMS}} /* parameters, the weight file's layout */
+#define {{U}}_RAM_BYTES {{RAM}}
+#define {{U}}_TRAIN_RAM_BYTES {{TRAIN_RAM}}
+#define {{U}}_FLASH_BYTES {{FLASH}}
+
+//@ section decls
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One SGD step on one sample (x normalised as in training, its class
+ * label): p = p - lr * dL/dp for the trainable parameters, L the softmax
+ * cross-entropy.  Returns 0, or -1 (nothing changed) for a label that is not
+ * a class.  Not reentrant: the parameters and buffers are static. */
+int {{P}}_train_step(const {{REAL}} x[{{U}}_INPUTS], int label, {{REAL}} lr);
+/* The same from raw 0..255 pixels, normalised as in training. */
+int {{P}}_train_step_u8(const unsigned char pixels[{{U}}_INPUTS], int label, {{REAL}} lr);
+/* Every parameter, in the weight file's layout (per dense layer W[in][out],
+ * then b[out]), out of the current ones. */
+void {{P}}_params_get({{REAL}} p[{{U}}_PARAMS]);
+/* Sets the trainable parameters from p (same layout); the frozen ones are
+ * const and p's values for them are ignored. */
+void {{P}}_params_set(const {{REAL}} p[{{U}}_PARAMS]);
+
+#ifdef __cplusplus
+}
+#endif
+
+//@ section begin
+
+/* ---- On-device fine-tuning ({{MODE}}).  One step on one sample:
+ *   forward, keeping every layer's output a_K;
+ *   d_L = softmax(z_L) - onehot(label)            (softmax + cross-entropy)
+ *   g_KB[j] = sum_i d_K[i] W_K[j][i]  (i in order; old W)   d_KB = f'(a_KB) g_KB
+ *   W_K[j][i] = fma(-lr, fma(x[j], d_K[i], 0), fma(-lr wd, W, W))
+ *   b_K[i]    = fma(-lr, 0 + d_K[i], fma(-lr wd_b, b, b))
+ * the generated trainer's chains at batch 1 (docs/embedding.md, "On-device
+ * fine-tuning").  wd = the YAML's sgd weight_decay ({{WD_DEC}}). */
+#define {{U}}_WEIGHT_DECAY {{WD}}
+#define {{U}}_WEIGHT_DECAY_BIAS {{WDB}}
+
+//@ section act_buf
+static {{REAL}} {{P}}_train_a{{K}}[{{U}}_L{{K}}_OUT]; /* layer {{K}}'s output, kept for backward */
+
+//@ section delta_buf
+static {{REAL}} {{P}}_train_d{{K}}[{{U}}_L{{K}}_OUT]; /* layer {{K}}'s delta dL/dz */
+
+//@ section forward_begin
+
+/* The forward pass of a training step, from x or (px not NULL) raw pixels:
+ * every layer's output kept. */
+static void {{P}}_train_forward(const {{REAL}} *x, const unsigned char *px)
+{
+	if (px)
+		{{P}}_l{{K}}_forward_u8({{P}}_train_a{{K}}, px);
+	else
+		{{P}}_l{{K}}_forward({{P}}_train_a{{K}}, x);
+
+//@ section forward_call
+	{{P}}_l{{K}}_forward({{P}}_train_a{{K}}, {{P}}_train_a{{KB}});
+
+//@ section forward_end
+}
+
+//@ section step_begin
+/* One step from x or (px not NULL) raw pixels, normalised where they are
+ * used: the trainer's x, without a copy of it. */
+static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int label, {{REAL}} lr)
+{
+	const {{REAL}} lrwd = ({{REAL}})((double)lr * {{U}}_WEIGHT_DECAY);
+	const {{REAL}} lrwdb = ({{REAL}})((double)lr * {{U}}_WEIGHT_DECAY_BIAS);
+	size_t i, j;
+
+	if (label < 0 || label >= {{U}}_OUTPUTS)
+		return -1;
+	(void)lrwdb, (void)lrwd, (void)j;
+	{{P}}_train_forward(x, px);
+	/* softmax + cross-entropy: d = p - onehot(label) */
+	{{P}}_output({{P}}_train_d{{K}}, {{P}}_train_a{{K}});
+	{{P}}_train_d{{K}}[label] -= 1;
+
+//@ section deriv_last
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+		const {{REAL}} y = {{P}}_train_a{{K}}[i];
+		{{P}}_train_d{{K}}[i] = ({{DERIV}}) * {{P}}_train_d{{K}}[i];
+	}
+
+//@ section backward
+	/* layer {{K}} -> layer {{KB}}: g = W{{K}} d{{K}}, then d{{KB}} = f'(a{{KB}}) g */
+	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
+		{{REAL}} g = 0;
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			g = {{U}}_FMA({{P}}_train_d{{K}}[i], {{P}}_l{{K}}_w[j][i], g);
+
+//@ section backward_deriv
+		{
+			const {{REAL}} y = {{P}}_train_a{{KB}}[j];
+			{{P}}_train_d{{KB}}[j] = ({{DERIV}}) * g;
+		}
+	}
+
+//@ section backward_linear
+		{{P}}_train_d{{KB}}[j] = g;
+	}
+
+//@ section update_w
+	/* layer {{K}}: W -= lr dW, dW[j][i] = x[j] d[i] (the trainer's chain from 0) */
+	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
+		const {{REAL}} xj = {{XJ}};
+
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+			{{REAL}} *p = &{{P}}_l{{K}}_w[j][i];
+			*p = {{U}}_FMA(-lr, {{U}}_FMA(xj, {{P}}_train_d{{K}}[i], ({{REAL}})0),
+			               {{U}}_FMA(-lrwd, *p, *p));
+		}
+	}
+
+//@ section update_b
+	/* layer {{K}}: b -= lr db, db[i] = 0 + d[i] */
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+		{{REAL}} *p = &{{P}}_l{{K}}_b[i];
+		*p = {{U}}_FMA(-lr, ({{REAL}})0 + {{P}}_train_d{{K}}[i], {{U}}_FMA(-lrwdb, *p, *p));
+	}
+
+//@ section step_end
+	return 0;
+}
+
+{{API}}int {{P}}_train_step(const {{REAL}} x[{{U}}_INPUTS], int label, {{REAL}} lr)
+{
+	return {{P}}_train_step_px(x, NULL, label, lr);
+}
+
+{{API}}int {{P}}_train_step_u8(const unsigned char pixels[{{U}}_INPUTS], int label, {{REAL}} lr)
+{
+	return {{P}}_train_step_px(NULL, pixels, label, lr);
+}
+
+{{API}}void {{P}}_params_get({{REAL}} p[{{U}}_PARAMS])
+{
+	size_t i, j, o = 0;
+
+	(void)i, (void)j;
+
+//@ section get_layer
+	for (j = 0; j < {{U}}_L{{K}}_IN; j++)
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			p[o++] = {{P}}_l{{K}}_w[j][i];
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+		p[o++] = {{P}}_l{{K}}_b[i];
+
+//@ section set_begin
+}
+
+{{API}}void {{P}}_params_set(const {{REAL}} p[{{U}}_PARAMS])
+{
+	size_t i, j;
+
+	(void)i, (void)j;
+
+//@ section set_w
+	for (j = 0; j < {{U}}_L{{K}}_IN; j++)
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			{{P}}_l{{K}}_w[j][i] = p[{{OFF}} + j * {{U}}_L{{K}}_OUT + i];
+
+//@ section set_b
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+		{{P}}_l{{K}}_b[i] = p[{{OFF}} + i];
+
+//@ section set_end
+}
