@@ -216,17 +216,22 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	}
 	buf_printf(&b, " *   %66s %8zu\n *\n", "total", m->n_params);
 	export_train_comment(in, &b);
-	buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)", m->n_params * rs);
-	if (norm->kind == NNCC_NORM_STANDARDIZE)
-		buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
-	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
-		buf_printf(&b, "\n *   + %zu bytes of normalisation means and stds", m->inputs * 16);
-	buf_printf(&b, ".\n * Stack: each call keeps %s_WORKSPACE_SIZE = %zu %ss (%zu bytes: the\n"
+	if (o->trainable == TRAIN_NONE) {
+		buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)",
+		           m->n_params * rs);
+		if (norm->kind == NNCC_NORM_STANDARDIZE)
+			buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
+		if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
+			buf_printf(&b, "\n *   + %zu bytes of normalisation means and stds", m->inputs * 16);
+		buf_puts(&b, ".\n");
+	}
+	buf_printf(&b, " * Stack: each call keeps %s_WORKSPACE_SIZE = %zu %ss (%zu bytes: the\n"
 	               " *   two largest activation buffers) on the stack; the _workspace\n"
 	               " *   variants take that scratch from the caller instead.  The AVX-512\n"
-	               " *   path adds a bitmap of the nonzero inputs (%zu bytes).  No malloc,\n"
-	               " *   no writable globals: reentrant and thread-safe.\n",
-	           in->u, in->workspace, in->real, in->workspace * rs, bitmap);
+	               " *   path adds a bitmap of the nonzero inputs (%zu bytes).  No malloc%s\n",
+	           in->u, in->workspace, in->real, in->workspace * rs, bitmap,
+	           o->trainable == TRAIN_NONE ? ",\n *   no writable globals: reentrant and thread-safe."
+	                                      : " (the\n *   writable statics are in the ledger).");
 	buf_printf(&b, " * libm: %s%s only where the target has no FMA instruction, unless\n"
 	               " *   -D%s_MULADD (see Arithmetic).  exp is the file's own (%s_exp):\n"
 	               " *   the trainer's bits on every machine.\n",

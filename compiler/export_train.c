@@ -136,14 +136,13 @@ void export_train_comment(const Exporter *x, Buf *b)
 	              " *   flash frozen parameters (.rodata)               %10zu\n"
 	              " *         tables: normalisation, exp (.rodata)      %10zu\n"
 	              " *         total %s_FLASH_BYTES%*s %10zu  (code not counted)\n"
-	              " *   stack: inference keeps %s_WORKSPACE_SIZE reals; train_step a few\n"
-	              " *   scalars.  The trainable parameters and buffers are writable\n"
-	              " *   statics: train_step and the inference functions must not run\n"
-	              " *   concurrently.\n *\n",
+	              " *   The trainable parameters and buffers are writable statics:\n"
+	              " *   train_step and the inference functions must not run concurrently.\n"
+	              " *   train_step's stack: the inference's plus a few scalars.\n *\n",
 	           mode_doc(mode, true), mode_doc(mode, false), g.trainable, g.state, g.acts,
 	           g.scratch, x->u, (int)(35 - strlen(x->u) - 10), "", ram, x->u,
 	           g.state + g.acts + g.scratch, g.frozen, g.tables, x->u,
-	           (int)(35 - strlen(x->u) - 12), "", g.frozen + g.tables, x->u);
+	           (int)(35 - strlen(x->u) - 12), "", g.frozen + g.tables);
 }
 
 int export_train_header(const Exporter *x, Buf *h)
