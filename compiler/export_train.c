@@ -2,9 +2,9 @@
  * export_train.c - on-device fine-tuning for exported inference code (nncc
  * --infer --trainable MODE): which parameters train (and so live in RAM),
  * the memory ledger (header comment and macros), and NAME_train_step, one
- * SGD step of batch 1 with the generated trainer's bits.  The fixed text is
- * templates/export_train.c; the decisions are made here.  It does no
- * momentum, no batch form and no other loss than softmax + cross-entropy.
+ * SGD (or momentum) step of batch 1 with the generated trainer's bits.  The
+ * fixed text is templates/export_train.c; the decisions are made here.  It
+ * has no batch form and no other loss than softmax + cross-entropy.
  * Vocabulary as in export.c; d = a chain position (0 = first chain layer),
  * "lowest" = the lowest chain position with a trainable tensor.
  */
@@ -85,6 +85,41 @@ int export_train_check(const Exporter *x)
 	return 0;
 }
 
+/* The device's optimizer: the YAML's when it is sgd or momentum (its
+ * hyper-parameters), plain SGD without weight decay for any other. */
+typedef struct DeviceOpt {
+	bool momentum, nesterov;
+	double wd, wdb, mu, damp1;
+} DeviceOpt;
+
+static DeviceOpt device_opt(const Model *m)
+{
+	const OptimizerInfo *o = m->train.optimizer;
+	DeviceOpt d = {0};
+	double biases = 1, damp = 0;
+
+	if (!o || (strcmp(o->name, "sgd") != 0 && strcmp(o->name, "momentum") != 0))
+		return d;
+	d.momentum = strcmp(o->name, "momentum") == 0;
+	for (size_t k = 0; k < o->n_hparams; k++) {
+		const char *key = o->hparams[k].key;
+		double v = m->train.hparams[k];
+		if (strcmp(key, "weight_decay") == 0)
+			d.wd = v;
+		else if (strcmp(key, "decay_biases") == 0)
+			biases = v;
+		else if (strcmp(key, "momentum") == 0)
+			d.mu = v;
+		else if (strcmp(key, "dampening") == 0)
+			damp = v;
+		else if (strcmp(key, "nesterov") == 0)
+			d.nesterov = v != 0;
+	}
+	d.wdb = biases != 0 ? d.wd : 0;
+	d.damp1 = 1.0 - damp;   /* as the trainer's opt_prepare, in double */
+	return d;
+}
+
 /* ---- the ledger */
 
 typedef struct Ledger {
@@ -97,13 +132,16 @@ static Ledger ledger(const Exporter *x)
 	const Model *m = x->m;
 	const int norm = x->opt->norm->kind;
 	size_t rs = x->f32 ? 4 : 8;
-	Ledger g = {0};
+	bool mom = device_opt(m).momentum;
+	Ledger g = {.state = mom ? 1 : 0};   /* momentum: the "started" flag */
 
 	for (size_t d = 0; d < x->n_chain; d++) {
 		const Layer *l = &m->layers[x->chain[d]];
 		for (size_t t = 0; t < l->n_tensors; t++) {
 			size_t bytes = l->tensors[t].size * rs;
-			*(export_train_tensor(x, x->chain[d], t) ? &g.trainable : &g.frozen) += bytes;
+			bool tr = export_train_tensor(x, x->chain[d], t);
+			*(tr ? &g.trainable : &g.frozen) += bytes;
+			g.state += tr && mom ? bytes : 0;   /* momentum's v */
 		}
 		g.acts += l->out * rs;
 		if (d >= lowest(x))
@@ -126,10 +164,10 @@ void export_train_comment(const Exporter *x, Buf *b)
 		return;
 	Ledger g = ledger(x);
 	size_t ram = g.trainable + g.state + g.acts + g.scratch;
-	buf_printf(b, " * On-device fine-tuning: --trainable %s (%s), plain SGD, batch 1.\n"
+	buf_printf(b, " * On-device fine-tuning: --trainable %s (%s), %s, batch 1.\n"
 	              " * Memory ledger (bytes, computed by nncc):\n"
 	              " *   RAM   trainable parameters (.data)              %10zu\n"
-	              " *         optimizer state (SGD: none)               %10zu\n"
+	              " *         optimizer state (.bss)                    %10zu\n"
 	              " *         activations kept for backward (.bss)      %10zu\n"
 	              " *         scratch: deltas (.bss)                    %10zu\n"
 	              " *         total %s_RAM_BYTES%*s %10zu  (%s_TRAIN_RAM_BYTES %zu)\n"
@@ -139,7 +177,8 @@ void export_train_comment(const Exporter *x, Buf *b)
 	              " *   The trainable parameters and buffers are writable statics:\n"
 	              " *   train_step and the inference functions must not run concurrently.\n"
 	              " *   train_step's stack: the inference's plus a few scalars.\n *\n",
-	           mode_doc(mode, true), mode_doc(mode, false), g.trainable, g.state, g.acts,
+	           mode_doc(mode, true), mode_doc(mode, false),
+	           device_opt(x->m).momentum ? "momentum" : "SGD", g.trainable, g.state, g.acts,
 	           g.scratch, x->u, (int)(35 - strlen(x->u) - 10), "", ram, x->u,
 	           g.state + g.acts + g.scratch, g.frozen, g.tables, x->u,
 	           (int)(35 - strlen(x->u) - 12), "", g.frozen + g.tables);
@@ -167,28 +206,14 @@ int export_train_header(const Exporter *x, Buf *h)
 	if (x->opt->header_only)
 		return 0;
 	buf_puts(h, "\n");
-	return export_tmpl(x, h, "export_train.c", "decls", v, n, NULL, 0);
+	if (export_tmpl(x, h, "export_train.c", "decls", v, n, NULL, 0) < 0 ||
+	    (device_opt(x->m).momentum &&
+	     export_tmpl(x, h, "export_train.c", "decl_reset", v, n, NULL, 0) < 0))
+		return -1;
+	return export_tmpl(x, h, "export_train.c", "decls_end", v, n, NULL, 0);
 }
 
 /* ---- the code */
-
-/* The YAML's weight decay when its optimizer is sgd (0 otherwise), and
- * whether it applies to the biases: the trainer's lr*wd term. */
-static void weight_decay(const Model *m, double *wd, double *wdb)
-{
-	const OptimizerInfo *o = m->train.optimizer;
-	double decay = 0, biases = 1;
-
-	if (o && strcmp(o->name, "sgd") == 0)
-		for (size_t k = 0; k < o->n_hparams; k++) {
-			if (strcmp(o->hparams[k].key, "weight_decay") == 0)
-				decay = m->train.hparams[k];
-			if (strcmp(o->hparams[k].key, "decay_biases") == 0)
-				biases = m->train.hparams[k];
-		}
-	*wd = decay;
-	*wdb = biases != 0 ? decay : 0;
-}
 
 static const char *hex(Ctx *ctx, double v)
 {
@@ -204,10 +229,15 @@ static const char *hex(Ctx *ctx, double v)
 static int put_forward(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 {
 	Arena *A = x->ctx->arena;
+	bool mom = device_opt(x->m).momentum;
 
 	for (size_t d = 0; d < x->n_chain; d++) {
 		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)}};
-		if (export_tmpl(x, c, "export_train.c", "act_buf", sh, nsh, v, ARRAY_LEN(v)) < 0 ||
+		if ((mom && export_train_tensor(x, x->chain[d], 0) &&
+		     export_tmpl(x, c, "export_train.c", "state_w", sh, nsh, v, 1) < 0) ||
+		    (mom && export_train_tensor(x, x->chain[d], 1) &&
+		     export_tmpl(x, c, "export_train.c", "state_b", sh, nsh, v, 1) < 0) ||
+		    export_tmpl(x, c, "export_train.c", "act_buf", sh, nsh, v, ARRAY_LEN(v)) < 0 ||
 		    (d >= lowest(x) &&
 		     export_tmpl(x, c, "export_train.c", "delta_buf", sh, nsh, v, ARRAY_LEN(v)) < 0))
 			return -1;
@@ -250,15 +280,20 @@ static int put_step(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 			return -1;
 		buf_puts(c, "\n");
 	}
+	bool mom = device_opt(m).momentum;
+	if (mom && export_tmpl(x, c, "export_train.c", "step_momentum", sh, nsh, NULL, 0) < 0)
+		return -1;
 	for (size_t d = lowest(x); d < x->n_chain; d++) {
 		size_t k = x->chain[d];
 		TmplVar v[] = {{"K", plan_num(A, k + 1)},
 		               {"XJ", d ? arena_printf(A, "%s_train_a%zu[j]", x->p, x->chain[d - 1] + 1)
 		                        : arena_printf(A, "px ? %s_pixel(px[j], j) : x[j]", x->p)}};
 		if ((export_train_tensor(x, k, 0) &&
-		     export_tmpl(x, c, "export_train.c", "update_w", sh, nsh, v, 2) < 0) ||
+		     export_tmpl(x, c, "export_train.c", mom ? "update_w_momentum" : "update_w", sh,
+		                 nsh, v, 2) < 0) ||
 		    (export_train_tensor(x, k, 1) &&
-		     export_tmpl(x, c, "export_train.c", "update_b", sh, nsh, v, 1) < 0))
+		     export_tmpl(x, c, "export_train.c", mom ? "update_b_momentum" : "update_b", sh,
+		                 nsh, v, 1) < 0))
 			return -1;
 		buf_puts(c, "\n");
 	}
@@ -295,19 +330,23 @@ int export_train_code(const Exporter *x, Buf *c)
 	if (x->opt->trainable == TRAIN_NONE)
 		return 0;
 	Ctx *ctx = x->ctx;
-	double wd, wdb;
-	weight_decay(x->m, &wd, &wdb);
+	DeviceOpt o = device_opt(x->m);
 	TmplVar sh[] = {{"P", x->p},
 	                {"U", x->u},
 	                {"REAL", x->real},
 	                {"API", x->opt->header_only ? "static inline " : ""},
 	                {"MODE", mode_doc((TrainMode)x->opt->trainable, true)},
-	                {"WD", hex(ctx, wd)},
-	                {"WDB", hex(ctx, wdb)},
-	                {"WD_DEC", arena_printf(ctx->arena, "%g", wd)}};
+	                {"WD", hex(ctx, o.wd)},
+	                {"WDB", hex(ctx, o.wdb)},
+	                {"WD_DEC", arena_printf(ctx->arena, "%g", o.wd)},
+	                {"MU", hex(ctx, o.mu)},
+	                {"MU_DEC", arena_printf(ctx->arena, "%g", o.mu)},
+	                {"DAMP1", hex(ctx, o.damp1)},
+	                {"NESTEROV", o.nesterov ? "1" : "0"}};
 	const size_t nsh = ARRAY_LEN(sh);
 
 	if (export_tmpl(x, c, "export_train.c", "begin", sh, nsh, NULL, 0) < 0 ||
+	    (o.momentum && export_tmpl(x, c, "export_train.c", "begin_momentum", sh, nsh, NULL, 0) < 0) ||
 	    put_forward(x, c, sh, nsh) < 0)
 		return -1;
 	buf_puts(c, "\n");
@@ -315,5 +354,9 @@ int export_train_code(const Exporter *x, Buf *c)
 	    export_tmpl(x, c, "export_train.c", "step_end", sh, nsh, NULL, 0) < 0 ||
 	    put_accessors(x, c, sh, nsh) < 0)
 		return -1;
+	if (o.momentum) {
+		buf_puts(c, "\n");
+		return export_tmpl(x, c, "export_train.c", "reset_momentum", sh, nsh, NULL, 0);
+	}
 	return 0;
 }

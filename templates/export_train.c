@@ -40,6 +40,12 @@ void {{P}}_params_get({{REAL}} p[{{U}}_PARAMS]);
  * const and p's values for them are ignored. */
 void {{P}}_params_set(const {{REAL}} p[{{U}}_PARAMS]);
 
+//@ section decl_reset
+/* Momentum: the next train_step is a first step (v = its gradient). */
+void {{P}}_train_reset(void);
+
+//@ section decls_end
+
 #ifdef __cplusplus
 }
 #endif
@@ -53,9 +59,26 @@ void {{P}}_params_set(const {{REAL}} p[{{U}}_PARAMS]);
  *   W_K[j][i] = fma(-lr, fma(x[j], d_K[i], 0), fma(-lr wd, W, W))
  *   b_K[i]    = fma(-lr, 0 + d_K[i], fma(-lr wd_b, b, b))
  * the generated trainer's chains at batch 1 (docs/embedding.md, "On-device
- * fine-tuning").  wd = the YAML's sgd weight_decay ({{WD_DEC}}). */
+ * fine-tuning"), for SGD; wd = the YAML's weight_decay ({{WD_DEC}}). */
 #define {{U}}_WEIGHT_DECAY {{WD}}
 #define {{U}}_WEIGHT_DECAY_BIAS {{WDB}}
+
+//@ section begin_momentum
+/* Momentum (the YAML's optimizer, PyTorch's SGD with momentum as the trainer
+ * computes it, templates/opt_momentum.c, at batch 1):
+ *   d = fma(wd, p, g);  v = d on the first step, else fma(mu, v, (1 - dampening) d)
+ *   p = fma(-lr, nesterov ? fma(mu, v, d) : v, p)
+ * State: v per trainable parameter, and whether a step has run. */
+#define {{U}}_MOMENTUM {{MU}} /* {{MU_DEC}} */
+#define {{U}}_DAMP1 {{DAMP1}} /* 1 - dampening */
+#define {{U}}_NESTEROV {{NESTEROV}}
+static unsigned char {{P}}_train_started; /* 0: the next step is the first */
+
+//@ section state_w
+static {{REAL}} {{P}}_train_v{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* layer {{K}}'s W momentum */
+
+//@ section state_b
+static {{REAL}} {{P}}_train_v{{K}}_b[{{U}}_L{{K}}_OUT]; /* layer {{K}}'s b momentum */
 
 //@ section act_buf
 static {{REAL}} {{P}}_train_a{{K}}[{{U}}_L{{K}}_OUT]; /* layer {{K}}'s output, kept for backward */
@@ -132,6 +155,45 @@ static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int l
 			               {{U}}_FMA(-lrwd, *p, *p));
 		}
 	}
+
+//@ section step_momentum
+	const {{REAL}} mu = ({{REAL}}){{U}}_MOMENTUM, damp1 = ({{REAL}}){{U}}_DAMP1;
+	const int first = !{{P}}_train_started || mu == 0;
+
+	{{P}}_train_started = 1;
+
+//@ section update_w_momentum
+	/* layer {{K}}: momentum on W, dW[j][i] = x[j] d[i] (the trainer's chain from 0) */
+	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
+		const {{REAL}} xj = {{XJ}};
+
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+			{{REAL}} *p = &{{P}}_l{{K}}_w[j][i], *v = &{{P}}_train_v{{K}}_w[j][i];
+			const {{REAL}} d = {{U}}_FMA(({{REAL}}){{U}}_WEIGHT_DECAY, *p,
+			                        {{U}}_FMA(xj, {{P}}_train_d{{K}}[i], ({{REAL}})0));
+
+			*v = first ? d : {{U}}_FMA(mu, *v, damp1 * d);
+			*p = {{U}}_FMA(-lr, {{U}}_NESTEROV ? {{U}}_FMA(mu, *v, d) : *v, *p);
+		}
+	}
+
+//@ section update_b_momentum
+	/* layer {{K}}: momentum on b, db[i] = 0 + d[i] */
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+		{{REAL}} *p = &{{P}}_l{{K}}_b[i], *v = &{{P}}_train_v{{K}}_b[i];
+		const {{REAL}} d = {{U}}_FMA(({{REAL}}){{U}}_WEIGHT_DECAY_BIAS, *p,
+		                        ({{REAL}})0 + {{P}}_train_d{{K}}[i]);
+
+		*v = first ? d : {{U}}_FMA(mu, *v, damp1 * d);
+		*p = {{U}}_FMA(-lr, {{U}}_NESTEROV ? {{U}}_FMA(mu, *v, d) : *v, *p);
+	}
+
+//@ section reset_momentum
+/* The next step is the first: the momentum starts again from its gradient. */
+{{API}}void {{P}}_train_reset(void)
+{
+	{{P}}_train_started = 0;
+}
 
 //@ section update_b
 	/* layer {{K}}: b -= lr db, db[i] = 0 + d[i] */

@@ -36,9 +36,10 @@ static uint64_t rng_next(uint64_t *s)
 
 /* A seeded network "tn": 1-3 hidden layers of 3-10 units, activations
  * cycling through relu, sigmoid, tanh from `first_act`, and an output
- * dense layer (linear, or tanh when out_act) before the softmax. */
+ * dense layer (linear, or tanh when out_act) before the softmax; extra =
+ * YAML lines before it, opt = more training keys (", optimizer: ..."). */
 static char *net_yaml(const char *dir, uint64_t seed, const char *dtype, int first_act,
-                      bool out_act, const char *extra)
+                      bool out_act, const char *extra, const char *opt)
 {
 	uint64_t s = seed * 2654435761u + 1;
 	char text[4096];
@@ -51,8 +52,8 @@ static char *net_yaml(const char *dir, uint64_t seed, const char *dtype, int fir
 		              3 + (int)(rng_next(&s) % 8), acts[(first_act + h) % 3]);
 	n += snprintf(text + n, sizeof text - (size_t)n,
 	              "%s  - { type: dense, units: %d, activation: %s }\n  - type: softmax\n"
-	              "training: { learning_rate: 0.1, batch_size: 1, iterations: 1 }\n",
-	              extra, 3 + (int)(rng_next(&s) % 3), out_act ? "tanh" : "linear");
+	              "training: { learning_rate: 0.1, batch_size: 1, iterations: 1%s }\n",
+	              extra, 3 + (int)(rng_next(&s) % 3), out_act ? "tanh" : "linear", opt);
 	char *p = tu_path(dir, "tn.yaml");
 	ck_assert_int_eq(tu_write_text(p, text), 0);
 	return p;
@@ -192,11 +193,12 @@ static void check_steps(const char *dir, const Model *m, const char *mode, const
 
 /* One network: the trainer once, then each mode's export, its harness in
  * the default build and the portable path (-DTN_NO_SIMD). */
-static void check_network(uint64_t seed, const char *dtype, int first_act, bool out_act)
+static void check_network(uint64_t seed, const char *dtype, int first_act, bool out_act,
+                          const char *opt)
 {
 	char *dir = tu_mkdtemp(), top[4096], *out = NULL;
 	ck_assert_ptr_nonnull(getcwd(top, sizeof top));
-	char *yaml = net_yaml(dir, seed, dtype, first_act, out_act, "");
+	char *yaml = net_yaml(dir, seed, dtype, first_act, out_act, "", opt);
 	int norm = strcmp(dtype, "float64") == 0 ? NNCC_NORM_STANDARDIZE : NNCC_NORM_SCALE;
 	make_weights(yaml, dir, norm);
 	Ctx ctx;
@@ -235,17 +237,25 @@ static void check_network(uint64_t seed, const char *dtype, int first_act, bool 
 	tu_scratch_free(dir);
 }
 
+/* Momentum: Nesterov with weight decay (not on the biases), and dampening
+ * with decay everywhere; SGD with weight decay. */
+#define NESTEROV ", optimizer: { type: momentum, momentum: 0.9, nesterov: true, " \
+                 "weight_decay: 0.01, decay_biases: false }"
+#define DAMPENED ", optimizer: { type: momentum, momentum: 0.5, dampening: 0.25, " \
+                 "weight_decay: 0.001 }"
+#define SGD_WD ", optimizer: { type: sgd, weight_decay: 0.003 }"
+
 START_TEST(test_bits_f32)
 {
-	check_network(1, "float32", 0, false);
-	check_network(2, "float32", 1, true);
+	check_network(1, "float32", 0, false, "");
+	check_network(2, "float32", 1, true, NESTEROV);
 }
 END_TEST
 
 START_TEST(test_bits_f64)
 {
-	check_network(3, "float64", 2, false);
-	check_network(4, "float64", 0, true);
+	check_network(3, "float64", 2, false, DAMPENED);
+	check_network(4, "float64", 0, true, SGD_WD);
 }
 END_TEST
 
@@ -291,7 +301,7 @@ START_TEST(test_ledger)
 	ck_assert_ptr_nonnull(getcwd(top, sizeof top));
 	for (int d = 0; d < 2; d++) {
 		const char *dtype = d ? "float64" : "float32";
-		char *yaml = net_yaml(dir, 7, dtype, d, false, "");
+		char *yaml = net_yaml(dir, 7, dtype, d, false, "", d ? NESTEROV : "");
 		make_weights(yaml, dir, d ? NNCC_NORM_STANDARDIZE : NNCC_NORM_SCALE);
 		Ctx ctx;
 		ctx_init(&ctx, stderr);
@@ -359,7 +369,7 @@ START_TEST(test_header_only)
 {
 	char *dir = tu_mkdtemp(), top[4096], *out = NULL;
 	ck_assert_ptr_nonnull(getcwd(top, sizeof top));
-	char *yaml = net_yaml(dir, 9, "float32", 1, false, "");
+	char *yaml = net_yaml(dir, 9, "float32", 1, false, "", "");
 	make_weights(yaml, dir, NNCC_NORM_SCALE);
 	char *u = tu_path(dir, "use.c");
 	ck_assert_int_eq(tu_write_text(u, "#include \"tn.h\"\n"
@@ -395,7 +405,7 @@ static void expect_error(const char *dir, const char *args, const char *msg)
 START_TEST(test_errors)
 {
 	char *dir = tu_mkdtemp();
-	char *yaml = net_yaml(dir, 5, "float32", 0, false, "");
+	char *yaml = net_yaml(dir, 5, "float32", 0, false, "", "");
 	make_weights(yaml, dir, NNCC_NORM_SCALE);
 	expect_error(dir, "tn.yaml --trainable all -o out.c", "nncc: error: --trainable needs --infer");
 	expect_error(dir, "tn.yaml --infer --weights tn.weights --trainable first -o out.c",
@@ -417,7 +427,7 @@ START_TEST(test_errors)
 	             "cross_entropy loss");
 	/* Dropout: the trainer's step would drop units the device keeps. */
 	free(yaml);
-	yaml = net_yaml(dir, 5, "float32", 0, false, "  - { type: dropout, rate: 0.5 }\n");
+	yaml = net_yaml(dir, 5, "float32", 0, false, "  - { type: dropout, rate: 0.5 }\n", "");
 	make_weights(yaml, dir, NNCC_NORM_SCALE);
 	expect_error(dir, "tn.yaml --infer --weights tn.weights --trainable bias -o out.c",
 	             "error: --trainable: network \"tn\" has a dropout layer: on-device training "
