@@ -3,8 +3,9 @@
  * --infer --trainable MODE): which parameters train (and so live in RAM),
  * the memory ledger (header comment and macros), and NAME_train_step, one
  * SGD (or momentum) step of batch 1 with the generated trainer's bits.  The
- * fixed text is templates/export_train.c; the decisions are made here.  It
- * has no batch form and no other loss than softmax + cross-entropy.
+ * fixed text is templates/export_train.c; the decisions are made here.  The
+ * batch form (-DNAME_TRAIN_BATCH) sums the gradients first.  No other loss
+ * than softmax + cross-entropy.
  * Vocabulary as in export.c; d = a chain position (0 = first chain layer),
  * "lowest" = the lowest chain position with a trainable tensor.
  */
@@ -164,13 +165,15 @@ void export_train_comment(const Exporter *x, Buf *b)
 		return;
 	Ledger g = ledger(x);
 	size_t ram = g.trainable + g.state + g.acts + g.scratch;
-	buf_printf(b, " * On-device fine-tuning: --trainable %s (%s), %s, batch 1.\n"
+	buf_printf(b, " * On-device fine-tuning: --trainable %s (%s), %s.\n"
 	              " * Memory ledger (bytes, computed by nncc):\n"
 	              " *   RAM   trainable parameters (.data)              %10zu\n"
 	              " *         optimizer state (.bss)                    %10zu\n"
 	              " *         activations kept for backward (.bss)      %10zu\n"
 	              " *         scratch: deltas (.bss)                    %10zu\n"
 	              " *         total %s_RAM_BYTES%*s %10zu  (%s_TRAIN_RAM_BYTES %zu)\n"
+	              " *         + the batch form's gradient sums (.bss), with\n"
+	              " *           -D%s_TRAIN_BATCH: %s_TRAIN_BATCH_RAM_BYTES %zu\n"
 	              " *   flash frozen parameters (.rodata)               %10zu\n"
 	              " *         tables: normalisation, exp (.rodata)      %10zu\n"
 	              " *         total %s_FLASH_BYTES%*s %10zu  (code not counted)\n"
@@ -180,7 +183,7 @@ void export_train_comment(const Exporter *x, Buf *b)
 	           mode_doc(mode, true), mode_doc(mode, false),
 	           device_opt(x->m).momentum ? "momentum" : "SGD", g.trainable, g.state, g.acts,
 	           g.scratch, x->u, (int)(35 - strlen(x->u) - 10), "", ram, x->u,
-	           g.state + g.acts + g.scratch, g.frozen, g.tables, x->u,
+	           g.state + g.acts + g.scratch, x->u, x->u, g.trainable, g.frozen, g.tables, x->u,
 	           (int)(35 - strlen(x->u) - 12), "", g.frozen + g.tables);
 }
 
@@ -197,7 +200,8 @@ int export_train_header(const Exporter *x, Buf *h)
 	               {"PARAMS", plan_num(ctx->arena, x->m->n_params)},
 	               {"RAM", plan_num(ctx->arena, g.trainable + g.state + g.acts + g.scratch)},
 	               {"TRAIN_RAM", plan_num(ctx->arena, g.state + g.acts + g.scratch)},
-	               {"FLASH", plan_num(ctx->arena, g.frozen + g.tables)}};
+	               {"FLASH", plan_num(ctx->arena, g.frozen + g.tables)},
+	               {"BATCH_RAM", plan_num(ctx->arena, g.trainable)}};
 	const size_t n = ARRAY_LEN(v);
 
 	buf_puts(h, "\n");
@@ -207,6 +211,7 @@ int export_train_header(const Exporter *x, Buf *h)
 		return 0;
 	buf_puts(h, "\n");
 	if (export_tmpl(x, h, "export_train.c", "decls", v, n, NULL, 0) < 0 ||
+	    export_tmpl(x, h, "export_train.c", "decl_batch", v, n, NULL, 0) < 0 ||
 	    (device_opt(x->m).momentum &&
 	     export_tmpl(x, h, "export_train.c", "decl_reset", v, n, NULL, 0) < 0))
 		return -1;
@@ -252,9 +257,9 @@ static int put_forward(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 	return export_tmpl(x, c, "export_train.c", "forward_end", NULL, 0, NULL, 0);
 }
 
-/* train_step: the output delta, the backward pass down to the lowest
- * trainable layer, then each trainable tensor's update. */
-static int put_step(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
+/* P_train_backward: the output delta, then the backward pass down to the
+ * lowest trainable layer. */
+static int put_backward(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 {
 	const Model *m = x->m;
 	Arena *A = x->ctx->arena;
@@ -262,7 +267,7 @@ static int put_step(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 	const Layer *lt = &m->layers[top];
 	TmplVar vt[] = {{"K", plan_num(A, top + 1)}, {"DERIV", export_act_deriv(x, lt->act)}};
 
-	if (export_tmpl(x, c, "export_train.c", "step_begin", sh, nsh, vt, 1) < 0)
+	if (export_tmpl(x, c, "export_train.c", "backward_begin", sh, nsh, vt, 1) < 0)
 		return -1;
 	buf_puts(c, "\n");
 	if (lt->act != ACT_LINEAR &&
@@ -280,30 +285,99 @@ static int put_step(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 			return -1;
 		buf_puts(c, "\n");
 	}
-	bool mom = device_opt(m).momentum;
-	if (mom && export_tmpl(x, c, "export_train.c", "step_momentum", sh, nsh, NULL, 0) < 0)
+	return export_tmpl(x, c, "export_train.c", "function_end", NULL, 0, NULL, 0);
+}
+
+/* x[j] of chain position d's input: the sample's (layer 1) or the layer
+ * below's kept output. */
+static const char *input_j(const Exporter *x, size_t d)
+{
+	Arena *A = x->ctx->arena;
+	return d ? arena_printf(A, "%s_train_a%zu[j]", x->p, x->chain[d - 1] + 1)
+	         : arena_printf(A, "px ? %s_pixel(px[j], j) : x[j]", x->p);
+}
+
+/* An update function: P_train_update1 (one sample's gradient from its
+ * deltas) or, batch, P_train_update_batch (the sums). */
+static int put_update(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh, bool batch)
+{
+	Arena *A = x->ctx->arena;
+	bool mom = device_opt(x->m).momentum;
+	TmplVar vb[] = {{"SUFFIX", batch ? "_batch" : "1"},
+	                {"ARGS", arena_printf(A, batch ? "%s lr, size_t n"
+	                                              : "const %s *x, const unsigned char *px, "
+	                                                "%s lr", x->real, x->real)},
+	                {"N", batch ? "n" : "1"},
+	                {"UNUSED", batch ? "" : "\t(void)x, (void)px;\n"},
+	                {"UPDATE_DOC", batch ? "the gradient sums of a batch of n"
+	                                     : "one sample's gradient G = x d from the deltas"}};
+
+	if (export_tmpl(x, c, "export_train.c", "update_begin", sh, nsh, vb, ARRAY_LEN(vb)) < 0 ||
+	    (mom && export_tmpl(x, c, "export_train.c", "step_momentum", sh, nsh, NULL, 0) < 0))
 		return -1;
 	for (size_t d = lowest(x); d < x->n_chain; d++) {
 		size_t k = x->chain[d];
-		TmplVar v[] = {{"K", plan_num(A, k + 1)},
-		               {"XJ", d ? arena_printf(A, "%s_train_a%zu[j]", x->p, x->chain[d - 1] + 1)
-		                        : arena_printf(A, "px ? %s_pixel(px[j], j) : x[j]", x->p)}};
+		const char *K = plan_num(A, k + 1);
+		TmplVar v[] = {{"K", K},
+		               {"XJ", batch ? "0" : input_j(x, d)},
+		               {"GW", batch ? arena_printf(A, "%s_train_g%s_w[j][i]", x->p, K)
+		                            : arena_printf(A, "%s_FMA(xj, %s_train_d%s[i], (%s)0)", x->u,
+		                                           x->p, K, x->real)},
+		               {"GB", batch ? arena_printf(A, "%s_train_g%s_b[i]", x->p, K)
+		                            : arena_printf(A, "((%s)0 + %s_train_d%s[i])", x->real,
+		                                           x->p, K)}};
+		TmplVar vbias[] = {v[0], v[3]};
 		if ((export_train_tensor(x, k, 0) &&
 		     export_tmpl(x, c, "export_train.c", mom ? "update_w_momentum" : "update_w", sh,
-		                 nsh, v, 2) < 0) ||
+		                 nsh, v, 3) < 0) ||
 		    (export_train_tensor(x, k, 1) &&
 		     export_tmpl(x, c, "export_train.c", mom ? "update_b_momentum" : "update_b", sh,
-		                 nsh, v, 1) < 0))
+		                 nsh, vbias, 2) < 0))
 			return -1;
 		buf_puts(c, "\n");
 	}
-	return 0;
+	return export_tmpl(x, c, "export_train.c", "function_end", NULL, 0, NULL, 0);
 }
 
-/* The accessors, after step_end (which opens params_get). */
+/* The batch form, under #if defined(U_TRAIN_BATCH): the sums, their
+ * accumulation, the update from them, the API. */
+static int put_batch(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
+{
+	Arena *A = x->ctx->arena;
+
+	if (export_tmpl(x, c, "export_train.c", "batch_begin", sh, nsh, NULL, 0) < 0)
+		return -1;
+	for (int pass = 0; pass < 2; pass++) {   /* the arrays, then the accumulation */
+		if (pass && export_tmpl(x, c, "export_train.c", "acc_begin", sh, nsh, NULL, 0) < 0)
+			return -1;
+		for (size_t d = lowest(x); d < x->n_chain; d++) {
+			size_t k = x->chain[d];
+			TmplVar v[] = {{"K", plan_num(A, k + 1)}, {"XJ", input_j(x, d)}};
+			if ((export_train_tensor(x, k, 0) &&
+			     export_tmpl(x, c, "export_train.c", pass ? "acc_w" : "grad_w", sh, nsh, v,
+			                 pass ? 2 : 1) < 0) ||
+			    (export_train_tensor(x, k, 1) &&
+			     export_tmpl(x, c, "export_train.c", pass ? "acc_b" : "grad_b", sh, nsh, v,
+			                 1) < 0))
+				return -1;
+		}
+		if (pass && export_tmpl(x, c, "export_train.c", "function_end", NULL, 0, NULL, 0) < 0)
+			return -1;
+	}
+	buf_puts(c, "\n");
+	if (put_update(x, c, sh, nsh, true) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	return export_tmpl(x, c, "export_train.c", "batch_api", sh, nsh, NULL, 0);
+}
+
+/* The parameter accessors. */
 static int put_accessors(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 {
 	Arena *A = x->ctx->arena;
+
+	if (export_tmpl(x, c, "export_train.c", "get_begin", sh, nsh, NULL, 0) < 0)
+		return -1;
 
 	for (size_t d = 0; d < x->n_chain; d++) {
 		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)}};
@@ -350,9 +424,16 @@ int export_train_code(const Exporter *x, Buf *c)
 	    put_forward(x, c, sh, nsh) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	if (put_step(x, c, sh, nsh) < 0 ||
-	    export_tmpl(x, c, "export_train.c", "step_end", sh, nsh, NULL, 0) < 0 ||
-	    put_accessors(x, c, sh, nsh) < 0)
+	if (put_backward(x, c, sh, nsh) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put_update(x, c, sh, nsh, false) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (export_tmpl(x, c, "export_train.c", "step_api", sh, nsh, NULL, 0) < 0)
+		return -1;
+	buf_puts(c, "\n");
+	if (put_batch(x, c, sh, nsh) < 0 || put_accessors(x, c, sh, nsh) < 0)
 		return -1;
 	if (o.momentum) {
 		buf_puts(c, "\n");

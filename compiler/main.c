@@ -59,7 +59,7 @@ static const char usage[] =
 	"  --weights FILE   weight file saved by the trainer's --save (with --infer)\n"
 	"  --header-only    with --infer: everything in one header, -o NAME.h\n"
 	"  --trainable MODE with --infer: add NAME_train_step (on-device SGD or\n"
-	"                   momentum, batch 1)\n"
+	"                   momentum; a batch form with -DNAME_TRAIN_BATCH)\n"
 	"                   for MODE = all (every parameter), last (the last dense\n"
 	"                   layer) or bias (every dense layer's bias); those live in\n"
 	"                   RAM, the rest stays const\n"

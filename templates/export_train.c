@@ -2,8 +2,8 @@
  * export_train.c - on-device fine-tuning in exported inference code (nncc
  * --infer --trainable MODE), used by compiler/export_train.c: the ledger's
  * macros, the static buffers, the training forward pass (each layer's output
- * kept), the backward pass and the SGD step of one sample, the parameter
- * accessors.  Every sum is the generated trainer's chain at batch 1, in its
+ * kept), the backward pass, the SGD or momentum step of one sample or (the
+ * batch form) of the gradient sums of n, the parameter accessors.  Every sum is the generated trainer's chain at batch 1, in its
  * order, with the file's exactly rounded {{U}}_FMA (docs/kernels.md, "The
  * floating-point contract"), so a step gives the trainer's bits.
  * {{P}}/{{U}} = network name and upper case, {{REAL}} = float or double,
@@ -20,6 +20,8 @@
 #define {{U}}_RAM_BYTES {{RAM}}
 #define {{U}}_TRAIN_RAM_BYTES {{TRAIN_RAM}}
 #define {{U}}_FLASH_BYTES {{FLASH}}
+/* With -D{{U}}_TRAIN_BATCH (the batch form): the gradient sums, more RAM. */
+#define {{U}}_TRAIN_BATCH_RAM_BYTES {{BATCH_RAM}}
 
 //@ section decls
 #ifdef __cplusplus
@@ -39,6 +41,17 @@ void {{P}}_params_get({{REAL}} p[{{U}}_PARAMS]);
 /* Sets the trainable parameters from p (same layout); the frozen ones are
  * const and p's values for them are ignored. */
 void {{P}}_params_set(const {{REAL}} p[{{U}}_PARAMS]);
+
+//@ section decl_batch
+#if defined({{U}}_TRAIN_BATCH)
+#include <stddef.h>
+
+/* One step on the mean gradient of n >= 1 samples, x[s * {{U}}_INPUTS + j]
+ * (or raw pixels): the trainer's step with batch_size n.  -1 (nothing
+ * changed) for n = 0 or a label that is not a class. */
+int {{P}}_train_batch(const {{REAL}} x[], const int labels[], size_t n, {{REAL}} lr);
+int {{P}}_train_batch_u8(const unsigned char pixels[], const int labels[], size_t n, {{REAL}} lr);
+#endif
 
 //@ section decl_reset
 /* Momentum: the next train_step is a first step (v = its gradient). */
@@ -103,18 +116,15 @@ static void {{P}}_train_forward(const {{REAL}} *x, const unsigned char *px)
 //@ section forward_end
 }
 
-//@ section step_begin
-/* One step from x or (px not NULL) raw pixels, normalised where they are
- * used: the trainer's x, without a copy of it. */
-static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int label, {{REAL}} lr)
+//@ section backward_begin
+/* Forward and backward of one sample, from x or (px not NULL) raw pixels
+ * normalised where they are used (no copy of the input): every delta d_K
+ * down to the lowest trained layer, with the current (old) weights. */
+static void {{P}}_train_backward(const {{REAL}} *x, const unsigned char *px, int label)
 {
-	const {{REAL}} lrwd = ({{REAL}})((double)lr * {{U}}_WEIGHT_DECAY);
-	const {{REAL}} lrwdb = ({{REAL}})((double)lr * {{U}}_WEIGHT_DECAY_BIAS);
 	size_t i, j;
 
-	if (label < 0 || label >= {{U}}_OUTPUTS)
-		return -1;
-	(void)lrwdb, (void)lrwd, (void)j;
+	(void)i, (void)j;
 	{{P}}_train_forward(x, px);
 	/* softmax + cross-entropy: d = p - onehot(label) */
 	{{P}}_output({{P}}_train_d{{K}}, {{P}}_train_a{{K}});
@@ -144,16 +154,39 @@ static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int l
 		{{P}}_train_d{{KB}}[j] = g;
 	}
 
+//@ section function_end
+}
+
+//@ section update_begin
+/* The optimizer's step on the trainable parameters, {{UPDATE_DOC}};
+ * scale = lr / n and inv = 1 / n as the trainer's opt_prepare. */
+static void {{P}}_train_update{{SUFFIX}}({{ARGS}})
+{
+	const {{REAL}} scale = ({{REAL}})((double)lr / (double){{N}});
+	const {{REAL}} inv = ({{REAL}})(1.0 / (double){{N}});
+	const {{REAL}} lrwd = ({{REAL}})((double)lr * {{U}}_WEIGHT_DECAY);
+	const {{REAL}} lrwdb = ({{REAL}})((double)lr * {{U}}_WEIGHT_DECAY_BIAS);
+	size_t i, j;
+
+	(void)scale, (void)inv, (void)lrwd, (void)lrwdb, (void)i, (void)j;
+{{UNUSED}}
 //@ section update_w
-	/* layer {{K}}: W -= lr dW, dW[j][i] = x[j] d[i] (the trainer's chain from 0) */
+	/* layer {{K}}: W = W - scale dW - lr wd W */
 	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
 		const {{REAL}} xj = {{XJ}};
 
+		(void)xj;
 		for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
 			{{REAL}} *p = &{{P}}_l{{K}}_w[j][i];
-			*p = {{U}}_FMA(-lr, {{U}}_FMA(xj, {{P}}_train_d{{K}}[i], ({{REAL}})0),
-			               {{U}}_FMA(-lrwd, *p, *p));
+			*p = {{U}}_FMA(-scale, {{GW}}, {{U}}_FMA(-lrwd, *p, *p));
 		}
+	}
+
+//@ section update_b
+	/* layer {{K}}: b = b - scale db - lr wd b */
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
+		{{REAL}} *p = &{{P}}_l{{K}}_b[i];
+		*p = {{U}}_FMA(-scale, {{GB}}, {{U}}_FMA(-lrwdb, *p, *p));
 	}
 
 //@ section step_momentum
@@ -163,14 +196,14 @@ static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int l
 	{{P}}_train_started = 1;
 
 //@ section update_w_momentum
-	/* layer {{K}}: momentum on W, dW[j][i] = x[j] d[i] (the trainer's chain from 0) */
+	/* layer {{K}}: momentum on W */
 	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
 		const {{REAL}} xj = {{XJ}};
 
+		(void)xj;
 		for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
 			{{REAL}} *p = &{{P}}_l{{K}}_w[j][i], *v = &{{P}}_train_v{{K}}_w[j][i];
-			const {{REAL}} d = {{U}}_FMA(({{REAL}}){{U}}_WEIGHT_DECAY, *p,
-			                        {{U}}_FMA(xj, {{P}}_train_d{{K}}[i], ({{REAL}})0));
+			const {{REAL}} d = {{U}}_FMA(({{REAL}}){{U}}_WEIGHT_DECAY, *p, {{GW}} * inv);
 
 			*v = first ? d : {{U}}_FMA(mu, *v, damp1 * d);
 			*p = {{U}}_FMA(-lr, {{U}}_NESTEROV ? {{U}}_FMA(mu, *v, d) : *v, *p);
@@ -178,11 +211,10 @@ static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int l
 	}
 
 //@ section update_b_momentum
-	/* layer {{K}}: momentum on b, db[i] = 0 + d[i] */
+	/* layer {{K}}: momentum on b */
 	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
 		{{REAL}} *p = &{{P}}_l{{K}}_b[i], *v = &{{P}}_train_v{{K}}_b[i];
-		const {{REAL}} d = {{U}}_FMA(({{REAL}}){{U}}_WEIGHT_DECAY_BIAS, *p,
-		                        ({{REAL}})0 + {{P}}_train_d{{K}}[i]);
+		const {{REAL}} d = {{U}}_FMA(({{REAL}}){{U}}_WEIGHT_DECAY_BIAS, *p, {{GB}} * inv);
 
 		*v = first ? d : {{U}}_FMA(mu, *v, damp1 * d);
 		*p = {{U}}_FMA(-lr, {{U}}_NESTEROV ? {{U}}_FMA(mu, *v, d) : *v, *p);
@@ -195,27 +227,94 @@ static int {{P}}_train_step_px(const {{REAL}} *x, const unsigned char *px, int l
 	{{P}}_train_started = 0;
 }
 
-//@ section update_b
-	/* layer {{K}}: b -= lr db, db[i] = 0 + d[i] */
-	for (i = 0; i < {{U}}_L{{K}}_OUT; i++) {
-		{{REAL}} *p = &{{P}}_l{{K}}_b[i];
-		*p = {{U}}_FMA(-lr, ({{REAL}})0 + {{P}}_train_d{{K}}[i], {{U}}_FMA(-lrwdb, *p, *p));
-	}
-
-//@ section step_end
-	return 0;
-}
-
+//@ section step_api
 {{API}}int {{P}}_train_step(const {{REAL}} x[{{U}}_INPUTS], int label, {{REAL}} lr)
 {
-	return {{P}}_train_step_px(x, NULL, label, lr);
+	if (label < 0 || label >= {{U}}_OUTPUTS)
+		return -1;
+	{{P}}_train_backward(x, NULL, label);
+	{{P}}_train_update1(x, NULL, lr);
+	return 0;
 }
 
 {{API}}int {{P}}_train_step_u8(const unsigned char pixels[{{U}}_INPUTS], int label, {{REAL}} lr)
 {
-	return {{P}}_train_step_px(NULL, pixels, label, lr);
+	if (label < 0 || label >= {{U}}_OUTPUTS)
+		return -1;
+	{{P}}_train_backward(NULL, pixels, label);
+	{{P}}_train_update1(NULL, pixels, lr);
+	return 0;
 }
 
+//@ section batch_begin
+#if defined({{U}}_TRAIN_BATCH)
+/* ---- The batch form (built with -D{{U}}_TRAIN_BATCH): the gradient sums over
+ * the batch, {{U}}_TRAIN_BATCH_RAM_BYTES more RAM. */
+
+//@ section grad_w
+static {{REAL}} {{P}}_train_g{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* layer {{K}}'s dW sum */
+
+//@ section grad_b
+static {{REAL}} {{P}}_train_g{{K}}_b[{{U}}_L{{K}}_OUT]; /* layer {{K}}'s db sum */
+
+//@ section acc_begin
+
+/* Adds one sample's gradient to the sums (first: from 0), each one chain
+ * over the samples in order, as the trainer's. */
+static void {{P}}_train_accumulate(const {{REAL}} *x, const unsigned char *px, int first)
+{
+	size_t i, j;
+
+	(void)i, (void)j, (void)x, (void)px;
+
+//@ section acc_w
+	for (j = 0; j < {{U}}_L{{K}}_IN; j++) {
+		const {{REAL}} xj = {{XJ}};
+
+		for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+			{{P}}_train_g{{K}}_w[j][i] = {{U}}_FMA(xj, {{P}}_train_d{{K}}[i],
+			                                  first ? ({{REAL}})0 : {{P}}_train_g{{K}}_w[j][i]);
+	}
+
+//@ section acc_b
+	for (i = 0; i < {{U}}_L{{K}}_OUT; i++)
+		{{P}}_train_g{{K}}_b[i] = (first ? ({{REAL}})0 : {{P}}_train_g{{K}}_b[i]) + {{P}}_train_d{{K}}[i];
+
+//@ section batch_api
+static int {{P}}_train_batch_px(const {{REAL}} *x, const unsigned char *px, const int *labels,
+	size_t n, {{REAL}} lr)
+{
+	size_t s;
+
+	if (n == 0)
+		return -1;
+	for (s = 0; s < n; s++)
+		if (labels[s] < 0 || labels[s] >= {{U}}_OUTPUTS)
+			return -1;
+	for (s = 0; s < n; s++) {
+		const {{REAL}} *xs = x ? x + s * {{U}}_INPUTS : NULL;
+		const unsigned char *ps = px ? px + s * {{U}}_INPUTS : NULL;
+
+		{{P}}_train_backward(xs, ps, labels[s]);
+		{{P}}_train_accumulate(xs, ps, s == 0);
+	}
+	{{P}}_train_update_batch(lr, n);
+	return 0;
+}
+
+{{API}}int {{P}}_train_batch(const {{REAL}} x[], const int labels[], size_t n, {{REAL}} lr)
+{
+	return {{P}}_train_batch_px(x, NULL, labels, n, lr);
+}
+
+{{API}}int {{P}}_train_batch_u8(const unsigned char pixels[], const int labels[], size_t n,
+	{{REAL}} lr)
+{
+	return {{P}}_train_batch_px(NULL, pixels, labels, n, lr);
+}
+#endif
+
+//@ section get_begin
 {{API}}void {{P}}_params_get({{REAL}} p[{{U}}_PARAMS])
 {
 	size_t i, j, o = 0;

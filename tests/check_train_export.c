@@ -22,6 +22,7 @@
 
 #define STRICT "-std=c99 -pedantic -Wall -Wextra -Wconversion -Wshadow -Werror"
 #define N_STEPS 8
+#define N_BATCH 6 /* batch steps of 1-4 samples (with -DTN_TRAIN_BATCH) */
 
 static const char *const modes[] = {"all", "last", "bias"};
 static const char *const acts[] = {"relu", "sigmoid", "tanh"};
@@ -52,7 +53,7 @@ static char *net_yaml(const char *dir, uint64_t seed, const char *dtype, int fir
 		              3 + (int)(rng_next(&s) % 8), acts[(first_act + h) % 3]);
 	n += snprintf(text + n, sizeof text - (size_t)n,
 	              "%s  - { type: dense, units: %d, activation: %s }\n  - type: softmax\n"
-	              "training: { learning_rate: 0.1, batch_size: 1, iterations: 1%s }\n",
+	              "training: { learning_rate: 0.1, batch_size: 4, iterations: 1%s }\n",
 	              extra, 3 + (int)(rng_next(&s) % 3), out_act ? "tanh" : "linear", opt);
 	char *p = tu_path(dir, "tn.yaml");
 	ck_assert_int_eq(tu_write_text(p, text), 0);
@@ -136,6 +137,34 @@ static const char *const harness =
 	"\t\tfwrite(dev, sizeof dev, 1, f);\n"
 	"\t\tfwrite(m->params, sizeof dev, 1, f);\n"
 	"\t}\n"
+	"#ifdef TN_TRAIN_BATCH\n"
+	"\tfor (int n = 0; n < %d; n++) {\n"
+	"\t\tstatic real xb[4 * TN_INPUTS];\n"
+	"\t\tstatic unsigned char pb[4 * TN_INPUTS];\n"
+	"\t\tint32_t yb[4]; int lb[4]; size_t nb = 1 + (size_t)(n %% 4);\n"
+	"\t\treal lr = (real)(0.05 * (n %% 3 + 1));\n"
+	"\t\tfor (size_t b = 0; b < nb; b++) {\n"
+	"\t\t\tfor (int j = 0; j < TN_INPUTS; j++) {\n"
+	"\t\t\t\ts ^= s << 13; s ^= s >> 7; s ^= s << 17;\n"
+	"\t\t\t\tpb[b * TN_INPUTS + j] = (unsigned char)(s %% 4 == 0 ? 0 : s >> 56);\n"
+	"\t\t\t\txb[b * TN_INPUTS + j] = s %% 4 == 0 ? (real)0 : (real)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);\n"
+	"\t\t\t}\n"
+	"\t\t\tyb[b] = (int32_t)(s >> 33) %% TN_OUTPUTS; lb[b] = (int)yb[b];\n"
+	"\t\t\tif (n %% 2) tn_normalize_u8(xb + b * TN_INPUTS, pb + b * TN_INPUTS);\n"
+	"\t\t}\n"
+	"\t\ttn_params_get(before);\n"
+	"\t\tmemcpy(m->params, before, sizeof before);\n"
+	"\t\tnncc_update_t u = {(double)lr, nb, (uint64_t)(%d + n) + 1, hp, 1};\n"
+	"\t\tm->step(nb, xb, yb, &u);\n"
+	"\t\tif ((n %% 2 ? tn_train_batch_u8(pb, lb, nb, lr) : tn_train_batch(xb, lb, nb, lr)) != 0) return 7;\n"
+	"\t\ttn_params_get(dev);\n"
+	"\t\tfwrite(before, sizeof before, 1, f);\n"
+	"\t\tfwrite(dev, sizeof dev, 1, f);\n"
+	"\t\tfwrite(m->params, sizeof dev, 1, f);\n"
+	"\t\tlb[0] = -1;\n"
+	"\t\tif (tn_train_batch(xb, lb, nb, lr) != -1 || tn_train_batch(xb, lb + 1, 0, lr) != -1) return 8;\n"
+	"\t}\n"
+	"#endif\n"
 	"\tif (tn_train_step(x, TN_OUTPUTS, (real)0.1) != -1 || tn_train_step(x, -1, (real)0.1) != -1)\n"
 	"\t\treturn 4;\n"
 	"\ttn_params_get(before);\n"
@@ -164,13 +193,14 @@ static bool trains(const Model *m, const char *mode, size_t p)
 
 /* Checks out.bin in dir: trainable parameters bit for bit the trainer's,
  * frozen ones unchanged, and some trainable one changed at every step. */
-static void check_steps(const char *dir, const Model *m, const char *mode, const char *what)
+static void check_steps(const char *dir, const Model *m, const char *mode, const char *what,
+                        size_t steps)
 {
 	size_t rs = m->dtype == DTYPE_F32 ? 4 : 8, np = m->n_params, len = 0;
 	char *p = tu_path(dir, "out.bin");
 	unsigned char *b = tu_read_file(p, &len);
-	ck_assert_msg(b && len == N_STEPS * 3 * np * rs, "%s: out.bin has %zu bytes", what, len);
-	for (size_t n = 0; n < N_STEPS; n++) {
+	ck_assert_msg(b && len == steps * 3 * np * rs, "%s: out.bin has %zu bytes", what, len);
+	for (size_t n = 0; n < steps; n++) {
 		const unsigned char *before = b + (3 * n) * np * rs, *dev = before + np * rs,
 		                    *ref = dev + np * rs;
 		size_t changed = 0;
@@ -206,7 +236,7 @@ static void check_network(uint64_t seed, const char *dtype, int first_act, bool 
 	Model *m = model_load(&ctx, yaml);
 	ck_assert_ptr_nonnull(m);
 	char src[8192];
-	snprintf(src, sizeof src, harness, N_STEPS);
+	snprintf(src, sizeof src, harness, N_STEPS, N_BATCH, N_STEPS);
 	char *hp = tu_path(dir, "cmp.c");
 	ck_assert_int_eq(tu_write_text(hp, src), 0);
 	int st = tu_run(&out, "cd %s && %s/%s tn.yaml -o t.c && %s -std=c99 -O1 -I%s/runtime "
@@ -215,20 +245,20 @@ static void check_network(uint64_t seed, const char *dtype, int first_act, bool 
 	ck_assert_msg(st == 0, "trainer:\n%s", out);
 	free(out);
 	for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
-		static const char *const builds[] = {"-O2", "-O2 -DTN_NO_SIMD"};
+		static const char *const builds[] = {"-O2 -DTN_TRAIN_BATCH", "-O2 -DTN_NO_SIMD"};
 		for (size_t b = 0; b < 2; b++) {
 			char what[256];
 			snprintf(what, sizeof what, "seed %llu %s --trainable %s %s",
 			         (unsigned long long)seed, dtype, modes[k], builds[b]);
 			st = tu_run(&out, "cd %s && %s/%s tn.yaml --infer --weights tn.weights "
 			                  "--trainable %s -o exp.c && %s %s %s -c exp.c && "
-			                  "%s -std=c99 -O1 -I%s/runtime -o cmp cmp.c t.o exp.o "
+			                  "%s -std=c99 -O1 -I%s/runtime %s -o cmp cmp.c t.o exp.o "
 			                  "%s/build/libnncc.a -lcsv -lz -lm -lpthread && ./cmp",
 			            dir, tu_nncc()[0] == '/' ? "" : top, tu_nncc(), modes[k], tu_cc(),
-			            STRICT, builds[b], tu_cc(), top, top);
+			            STRICT, builds[b], tu_cc(), top, b ? "" : "-DTN_TRAIN_BATCH", top);
 			ck_assert_msg(st == 0, "%s: exit %d:\n%s", what, st, out);
 			free(out);
-			check_steps(dir, m, modes[k], what);
+			check_steps(dir, m, modes[k], what, N_STEPS + (b ? 0 : N_BATCH));
 		}
 	}
 	free(hp);
@@ -291,7 +321,8 @@ static size_t header_macro(const char *dir, const char *name)
 
 /* The ledger's macros are what the compiler lays out: .rodata symbols =
  * FLASH, the writable parameters = RAM - TRAIN_RAM, the training buffers =
- * TRAIN_RAM (-O0; at most that at -O2 and -Os), exp's table the same,
+ * TRAIN_RAM + TRAIN_BATCH_RAM (-O0 with the batch form; at most TRAIN_RAM at
+ * -O2 without it), exp's table the same (exact at -O0),
  * under gcc and clang; and
  * RAM - TRAIN_RAM + FLASH = every parameter and table. */
 START_TEST(test_ledger)
@@ -328,8 +359,10 @@ START_TEST(test_ledger)
 			for (size_t c = 0; c < 2; c++) {
 				if (tu_run(NULL, "command -v %s", ccs[c]) != 0)
 					continue;
-				static const char *const opts[] = {"-O0", "-O2", "-Os"};
-				for (int o = 0; o < 3; o++) {
+				static const char *const opts[] = {"-O0 -DTN_TRAIN_BATCH", "-O2"};
+				size_t batch = header_macro(dir, "TN_TRAIN_BATCH_RAM_BYTES");
+				ck_assert_uint_eq(batch, trainable);
+				for (int o = 0; o < 2; o++) {
 					st = tu_run(&out, "cd %s && %s %s %s -c exp.c -o l.o", dir, ccs[c], STRICT,
 					            opts[o]);
 					ck_assert_msg(st == 0 && out[0] == 0, "%s %s: %s", ccs[c], dtype, out);
@@ -349,7 +382,7 @@ START_TEST(test_ledger)
 					ck_assert_uint_eq(nm_sum(dir, "l.o", "dDbB", "tn_l"), ram - train);
 					size_t bufs = nm_sum(dir, "l.o", "dDbB", "tn_train_");
 					if (o == 0)
-						ck_assert_uint_eq(bufs, train);
+						ck_assert_uint_eq(bufs, train + batch);
 					else
 						ck_assert_msg(bufs <= train && bufs > 0, "%s %s: %zu > %zu", ccs[c],
 						              opts[o], bufs, train);
