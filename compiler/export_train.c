@@ -247,6 +247,7 @@ static int put_forward(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 		     export_tmpl(x, c, "export_train.c", "delta_buf", sh, nsh, v, ARRAY_LEN(v)) < 0))
 			return -1;
 	}
+	buf_puts(c, "\n");
 	for (size_t d = 0; d < x->n_chain; d++) {
 		TmplVar v[] = {{"K", plan_num(A, x->chain[d] + 1)},
 		               {"KB", plan_num(A, d ? x->chain[d - 1] + 1 : 0)}};
@@ -279,11 +280,12 @@ static int put_backward(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh
 		               {"KB", plan_num(A, x->chain[d - 1] + 1)},
 		               {"DERIV", export_act_deriv(x, below->act)}};
 		bool lin = below->act == ACT_LINEAR;
+		if (d + 1 < x->n_chain || lt->act != ACT_LINEAR)
+			buf_puts(c, "\n");
 		if (export_tmpl(x, c, "export_train.c", "backward", sh, nsh, v, 2) < 0 ||
 		    export_tmpl(x, c, "export_train.c", lin ? "backward_linear" : "backward_deriv", sh,
 		                nsh, v + 1, lin ? 1 : 2) < 0)
 			return -1;
-		buf_puts(c, "\n");
 	}
 	return export_tmpl(x, c, "export_train.c", "function_end", NULL, 0, NULL, 0);
 }
@@ -327,6 +329,8 @@ static int put_update(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh, 
 		                            : arena_printf(A, "((%s)0 + %s_train_d%s[i])", x->real,
 		                                           x->p, K)}};
 		TmplVar vbias[] = {v[0], v[3]};
+		if (d > lowest(x) || mom)
+			buf_puts(c, "\n");
 		if ((export_train_tensor(x, k, 0) &&
 		     export_tmpl(x, c, "export_train.c", mom ? "update_w_momentum" : "update_w", sh,
 		                 nsh, v, 3) < 0) ||
@@ -334,7 +338,6 @@ static int put_update(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh, 
 		     export_tmpl(x, c, "export_train.c", mom ? "update_b_momentum" : "update_b", sh,
 		                 nsh, vbias, 2) < 0))
 			return -1;
-		buf_puts(c, "\n");
 	}
 	return export_tmpl(x, c, "export_train.c", "function_end", NULL, 0, NULL, 0);
 }
@@ -348,7 +351,8 @@ static int put_batch(const Exporter *x, Buf *c, const TmplVar *sh, size_t nsh)
 	if (export_tmpl(x, c, "export_train.c", "batch_begin", sh, nsh, NULL, 0) < 0)
 		return -1;
 	for (int pass = 0; pass < 2; pass++) {   /* the arrays, then the accumulation */
-		if (pass && export_tmpl(x, c, "export_train.c", "acc_begin", sh, nsh, NULL, 0) < 0)
+		if (pass && (buf_puts(c, "\n"),
+		             export_tmpl(x, c, "export_train.c", "acc_begin", sh, nsh, NULL, 0) < 0))
 			return -1;
 		for (size_t d = lowest(x); d < x->n_chain; d++) {
 			size_t k = x->chain[d];
