@@ -71,13 +71,12 @@ void export_values(Buf *b, const double *v, size_t n, bool f32, const char *inde
  * (real, EXP, TANH, FMA) replaced by the concrete type, libm's tanh and the
  * file's own P_exp and U_FMA, so no unprefixed macro leaks into a header-only
  * user's namespace. */
-const char *export_act_expr(const Exporter *in, Activation a)
+static const char *export_expr(const Exporter *in, const char *s)
 {
 	static const struct {
 		const char *from, *f32, *f64;
 	} subst[] = {{"real", "float", "double"}, {"TANH", "tanhf", "tanh"},
 	             {"EXP", NULL, NULL}, {"FMA", NULL, NULL}};
-	const char *s = activation_table[a].forward;
 	Buf b;
 
 	buf_init(&b);
@@ -108,6 +107,17 @@ const char *export_act_expr(const Exporter *in, Activation a)
 	const char *r = arena_strdup(in->ctx->arena, b.data ? b.data : "");
 	buf_fini(&b);
 	return r;
+}
+
+const char *export_act_expr(const Exporter *in, Activation a)
+{
+	return export_expr(in, activation_table[a].forward);
+}
+
+/* f'(y) in terms of the output y, for the on-device backward pass. */
+const char *export_act_deriv(const Exporter *in, Activation a)
+{
+	return export_expr(in, activation_table[a].deriv);
 }
 
 const char *export_loc(Ctx *ctx, Loc loc)
@@ -214,17 +224,23 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 		           kind->has_activation ? activation_table[l->act].name : "-", l->n_params);
 	}
 	buf_printf(&b, " *   %66s %8zu\n *\n", "total", m->n_params);
-	buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)", m->n_params * rs);
-	if (norm->kind == NNCC_NORM_STANDARDIZE)
-		buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
-	if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
-		buf_printf(&b, "\n *   + %zu bytes of normalisation means and stds", m->inputs * 16);
-	buf_printf(&b, ".\n * Stack: each call keeps %s_WORKSPACE_SIZE = %zu %ss (%zu bytes: the\n"
+	export_train_comment(in, &b);
+	if (o->trainable == TRAIN_NONE) {
+		buf_printf(&b, " * Memory: %zu bytes of const parameters (may live in flash)",
+		           m->n_params * rs);
+		if (norm->kind == NNCC_NORM_STANDARDIZE)
+			buf_printf(&b, "\n *   + %zu bytes of normalisation means", m->inputs * 8);
+		if (norm->kind == NNCC_NORM_STANDARDIZE_FEATURES)
+			buf_printf(&b, "\n *   + %zu bytes of normalisation means and stds", m->inputs * 16);
+		buf_puts(&b, ".\n");
+	}
+	buf_printf(&b, " * Stack: each call keeps %s_WORKSPACE_SIZE = %zu %ss (%zu bytes: the\n"
 	               " *   two largest activation buffers) on the stack; the _workspace\n"
 	               " *   variants take that scratch from the caller instead.  The AVX-512\n"
-	               " *   path adds a bitmap of the nonzero inputs (%zu bytes).  No malloc,\n"
-	               " *   no writable globals: reentrant and thread-safe.\n",
-	           in->u, in->workspace, in->real, in->workspace * rs, bitmap);
+	               " *   path adds a bitmap of the nonzero inputs (%zu bytes).  No malloc%s\n",
+	           in->u, in->workspace, in->real, in->workspace * rs, bitmap,
+	           o->trainable == TRAIN_NONE ? ",\n *   no writable globals: reentrant and thread-safe."
+	                                      : " (the\n *   writable statics are in the ledger).");
 	buf_printf(&b, " * libm: %s%s only where the target has no FMA instruction, unless\n"
 	               " *   -D%s_MULADD (see Arithmetic).  exp is the file's own (%s_exp):\n"
 	               " *   the trainer's bits on every machine.\n",
@@ -341,11 +357,15 @@ static int put_exp(const Exporter *in, Buf *c)
 	for (size_t k = 0; k < np; k++)
 		poly[k] = f ? (double)poly32[k] : poly64[k];
 	buf_init(&b);
-	export_values(&b, poly, np, f, "\t\t");
+	export_values(&b, poly, np, f, "\t");
 	const char *poly_text = arena_strdup(A, b.data);
 	buf_fini(&b);
 	const char *fma = f ? "fmaf" : "fma";
-	TmplVar v[] = {{"FN", arena_printf(A, "%s_exp_plain", in->p)},
+	TmplVar v[] = {{"POLY_DECL", arena_printf(A, "/* the Taylor coefficients, highest degree first */\n"
+	                                             "static const %s %s_exp_poly[%zu] = {\n%s};\n\n",
+	                                             in->real, in->p, np, poly_text)},
+	               {"P", in->p},
+	               {"FN", arena_printf(A, "%s_exp_plain", in->p)},
 	               {"ATTR", ""},
 	               {"FMA", arena_printf(A, "%s_FMA", in->u)},
 	               {"NOTE", ""},
@@ -361,7 +381,6 @@ static int put_exp(const Exporter *in, Buf *c)
 	               {"LN2LO", lit[EXP_LN2LO]},
 	               {"NPOLY", szs(in->ctx, np)},
 	               {"DEGREE", szs(in->ctx, np - 1)},
-	               {"POLY", poly_text},
 	               {"SHIFT", szs(in->ctx, f ? NNCC_EXP_SHIFT_F32 : NNCC_EXP_SHIFT_F64)},
 	               {"BIAS", szs(in->ctx, f ? NNCC_EXP_BIAS_F32 : NNCC_EXP_BIAS_F64)}};
 	TmplVar vb[] = {{"U", in->u}, {"FMAF", fma}};
@@ -370,9 +389,10 @@ static int put_exp(const Exporter *in, Buf *c)
 	if (put(in, c, "export.c", "exp", v) < 0 || put(in, c, "export.c", "exp_fma_begin", vb) < 0)
 		return -1;
 	/* the copy: the builtin, compiled for the FMA instruction */
-	v[0].value = arena_printf(A, "%s_exp_fma", in->p);
-	v[1].value = "__attribute__((target(\"fma\"))) ";
-	v[2].value = arena_printf(A, "__builtin_%s", fma);
+	v[0].value = "";   /* the same table */
+	v[2].value = arena_printf(A, "%s_exp_fma", in->p);
+	v[3].value = "__attribute__((target(\"fma\"))) ";
+	v[4].value = arena_printf(A, "__builtin_%s", fma);
 	return put(in, c, "export.c", "exp", v) < 0 ? -1 : put(in, c, "export.c", "exp_fma_end", vf);
 }
 
@@ -549,7 +569,7 @@ static int put_code(const Exporter *in, Buf *c)
 		return -1;
 	buf_puts(c, "\n");
 	if (put_scores(in, c) < 0 || put(in, c, "export.c", "api", vapi) < 0 ||
-	    put_class_name(in, c) < 0)
+	    put_class_name(in, c) < 0 || export_train_code(in, c) < 0)
 		return -1;
 	return put_params(in, c);
 }
@@ -606,6 +626,8 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 			buf1 = l->out > buf1 ? l->out : buf1;
 	}
 	in.workspace = in.buf0 + buf1;
+	if (export_train_check(&in) < 0)
+		return -1;
 
 	const char *hname = opt->header_name ? opt->header_name : "network.h";
 	size_t hlen = strlen(hname);
@@ -626,7 +648,7 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	if (put(&in, h, "export.h", "guard_begin", vg) < 0)
 		return -1;
 	buf_puts(h, "\n");
-	if (put(&in, h, "export.h", "macros", vm) < 0)
+	if (put(&in, h, "export.h", "macros", vm) < 0 || export_train_header(&in, h) < 0)
 		return -1;
 	buf_puts(h, "\n");
 	if (opt->header_only) {

@@ -321,7 +321,9 @@ static int dense_export(const Exporter *x, size_t k, ExportPart part, Buf *c)
 	               {"NAME", text_comment_safe(A, l->name)},
 	               {"IN", plan_num(A, l->in)},
 	               {"OUT", plan_num(A, l->out)},
-	               {"VECS", plan_num(A, ceil_div(l->out, vl))}};
+	               {"VECS", plan_num(A, ceil_div(l->out, vl))},
+	               {"WCONST", export_train_tensor(x, k, 0) ? "" : "const "},
+	               {"BCONST", export_train_tensor(x, k, 1) ? "" : "const "}};
 	size_t n = ARRAY_LEN(v);
 	const double *w = x->opt->weights;
 

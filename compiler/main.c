@@ -41,6 +41,7 @@ typedef struct Options {
 	size_t n_calibrate;
 	bool no_float;
 	const char *data_dir;      /* --data DIR */
+	const char *trainable;     /* --trainable MODE, or NULL */
 	const char *command_line;  /* for the generated header comment */
 } Options;
 
@@ -73,6 +74,11 @@ static const char usage[] =
 	"                   data.dir)\n"
 	"  --no-float       with --quantize: no floating point at run time (only\n"
 	"                   NAME_predict_u8 and NAME_logits_u8; no libm)\n"
+	"  --trainable MODE with --infer: add NAME_train_step (on-device SGD or\n"
+	"                   momentum; a batch form with -DNAME_TRAIN_BATCH)\n"
+	"                   for MODE = all (every parameter), last (the last dense\n"
+	"                   layer) or bias (every dense layer's bias); those live in\n"
+	"                   RAM, the rest stays const\n"
 	"  --cflags         print the compiler flags a generated file needs\n"
 	"  --libs           print the linker flags a generated trainer needs\n"
 	"  --version        print the version\n"
@@ -154,7 +160,7 @@ static const Valued *valued_find(const char *a)
 	static const Valued valued[] = {
 		{"-o", offsetof(Options, output)},         {"--weights", offsetof(Options, weights)},
 		{"--quantize", offsetof(Options, quantize)}, {"--calibrate", offsetof(Options, calibrate)},
-		{"--data", offsetof(Options, data_dir)},
+		{"--data", offsetof(Options, data_dir)},   {"--trainable", offsetof(Options, trainable)},
 	};
 	for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
 		if (strcmp(a, valued[k].name) == 0)
@@ -221,12 +227,23 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 		diag_fatal(ctx, "--plan is the trainer's plan: it cannot be combined with --infer");
 		return -1;
 	}
-	if ((o->weights || o->header_only) && !o->infer) {
-		diag_fatal(ctx, "%s needs --infer", o->weights ? "--weights" : "--header-only");
+	if ((o->weights || o->header_only || o->trainable) && !o->infer) {
+		diag_fatal(ctx, "%s needs --infer",
+		           o->weights ? "--weights" : o->header_only ? "--header-only" : "--trainable");
+		return -1;
+	}
+	if (o->trainable && export_train_mode(o->trainable) == TRAIN_NONE) {
+		diag_fatal(ctx, "unknown --trainable mode '%s' (expected: all, last, bias)",
+		           o->trainable);
 		return -1;
 	}
 	if (check_quantize(ctx, o) < 0)
 		return -1;
+	if (o->trainable && o->quantize) {
+		diag_fatal(ctx, "--trainable and --quantize cannot be combined: on-device training "
+		                "runs in float (export twice for both)");
+		return -1;
+	}
 	bool needs_input = o->mode == MODE_COMPILE || o->mode == MODE_CHECK || o->mode == MODE_PLAN;
 	if (needs_input && !o->input) {
 		diag_fatal(ctx, "no input file (usage: nncc [options] NET.yaml)");
@@ -523,6 +540,7 @@ static int write_infer(Ctx *ctx, const Options *o, const Model *m)
 		.calibrate = o->n_calibrate,
 		.no_float = o->no_float,
 		.data_dir = o->data_dir,
+		.trainable = o->trainable ? export_train_mode(o->trainable) : TRAIN_NONE,
 	};
 	Buf h, c, report;
 	buf_init(&h);

@@ -506,6 +506,7 @@ typedef struct EmitOptions {
 	bool no_float;             /* no floating point at run time */
 	const char *data_dir;      /* --data, or NULL: the YAML's data.dir */
 	Buf *report;               /* NULL, or where the accuracy line is appended */
+	int trainable;             /* TrainMode: --trainable, TRAIN_NONE without */
 } EmitOptions;
 
 struct Emitter {
@@ -554,8 +555,9 @@ int export_tmpl(const Exporter *x, Buf *out, const char *tmpl, const char *secti
 /* An exact hex-float literal of v; n values as an initializer body. */
 void export_hex(Buf *b, double v, bool f32);
 void export_values(Buf *b, const double *v, size_t n, bool f32, const char *indent);
-/* Activation a's f(x) with the export's types and functions. */
+/* Activation a's f(x) with the export's types and functions; its f'(y). */
 const char *export_act_expr(const Exporter *x, Activation a);
+const char *export_act_deriv(const Exporter *x, Activation a);
 /* "file:line:col", comment-safe. */
 const char *export_loc(Ctx *ctx, Loc loc);
 /* The normalisation's per-input array v after section `begin` of export.c. */
@@ -611,5 +613,20 @@ bool quant_uses_table(const QLayer *ql);
 /* ---- export_int8.c: the int8 inference C from a QNet (h: the header, c:
  * the code, or everything in h with header_only). */
 int export_int8(const Exporter *x, const QNet *q, Buf *h, Buf *c);
+
+/* ---- export_train.c: on-device fine-tuning (nncc --infer --trainable
+ * MODE): NAME_train_step, the parameters it trains in RAM, the memory
+ * ledger.  Each function is a no-op (0) when opt->trainable is TRAIN_NONE. */
+typedef enum TrainMode { TRAIN_NONE, TRAIN_ALL, TRAIN_LAST, TRAIN_BIAS } TrainMode;
+TrainMode export_train_mode(const char *name);   /* TRAIN_NONE: not a mode */
+/* Whether tensor t (0 = W, 1 = b) of layer k is trainable (lives in RAM). */
+bool export_train_tensor(const Exporter *x, size_t k, size_t t);
+/* The network must suit the mode: a softmax output, no dropout. */
+int export_train_check(const Exporter *x);
+/* The ledger's lines in the header comment; its macros and the API in the
+ * header; the code after the inference API. */
+void export_train_comment(const Exporter *x, Buf *b);
+int export_train_header(const Exporter *x, Buf *h);
+int export_train_code(const Exporter *x, Buf *c);
 
 #endif

@@ -13,7 +13,9 @@
  * Placeholders every section may use: K = layer number, NAME, FN = function
  * prefix, A/D/G/X = buffers (X the input as `const real *`), AN/XN = their
  * names in formulas, IN/OUT/W/B = size and offset constants, IN_N/OUT_N
- * their values, ACT = the activation's name, ACT_ID its kernel id.
+ * their values, ACT = the activation's name, ACT_ID its kernel id;
+ * export_*: WCONST/BCONST = "const " (flash) or "" (trained on the device,
+ * nncc --trainable: RAM).
  */
 
 //@ section forward
@@ -66,8 +68,8 @@ KERN_LAYER void {{FN}}_gradient(size_t unit)
 #define {{U}}_L{{K}}_VECS {{VECS}} /* AVX-512 vectors per row of outputs */
 
 //@ section export_decl
-static const {{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* W[j][i]: input j -> unit i */
-static const {{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT];
+static {{WCONST}}{{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT]; /* W[j][i]: input j -> unit i */
+static {{BCONST}}{{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT];
 
 //@ section export_begin
 /* layer {{K}} "{{NAME}}": dense {{IN}}->{{OUT}}, {{ACT}} ({{LOC}}){{VARIANT}}
@@ -148,8 +150,8 @@ static void {{P}}_l{{K}}_forward{{SUFFIX}}({{REAL}} *restrict z, {{IN_DECL}})
 
 //@ section export_weights
 /* layer {{K}} "{{NAME}}": W {{IN}}x{{OUT}} */
-static const {{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT] = {
+static {{WCONST}}{{REAL}} {{P}}_l{{K}}_w[{{U}}_L{{K}}_IN][{{U}}_L{{K}}_OUT] = {
 
 //@ section export_bias
 /* layer {{K}} "{{NAME}}": b {{OUT}} */
-static const {{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT] = {
+static {{BCONST}}{{REAL}} {{P}}_l{{K}}_b[{{U}}_L{{K}}_OUT] = {

@@ -306,10 +306,9 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
  * n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2 in two fmas,
  * exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form, times 2^n
  * built from the bits of the rounded sum.  Error < 1 ulp.{{NOTE}} */
-static {{ATTR}}{{REAL}} {{FN}}({{REAL}} x)
+{{POLY_DECL}}static {{ATTR}}{{REAL}} {{FN}}({{REAL}} x)
 {
-	static const {{REAL}} poly[{{NPOLY}}] = {
-{{POLY}}	};
+	const {{REAL}} *poly = {{P}}_exp_poly;
 	union {
 		{{REAL}} r;
 		{{UINT}} u;

@@ -183,6 +183,9 @@ for id in softmax sigmoid50-squared sgd20 sgd20-std adam mnist-mlp; do
 	int8 "$id"
 done
 
+# On-device fine-tuning on a shifted domain (tools/personalise.sh).
+B="$B" CC="$CC" OUT="$out/personalise" sh tools/personalise.sh > "$out/personalise.md"
+
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # (its own outputs, rewritten as it goes, do not count)
@@ -258,6 +261,17 @@ row() { # ID EXAMPLE REFERENCE NORM
 			for (i = 1; i <= NF; i++) printf "%s%.2f%%", (i > 1 ? ", " : ""), $i * 100
 			print ")" }'
 	done
+	echo
+	echo "## On-device fine-tuning"
+	echo
+	echo "\`tools/personalise.sh\`: examples/sgd20.yaml trained as its recipe says, exported"
+	echo "with \`--trainable all|last|bias\` (docs/embedding.md#on-device-fine-tuning), then"
+	echo "fine-tuned by \`NAME_train_step_u8\` alone on the first 100 or 500 training images"
+	echo "of a shifted domain (inverted digits, or digits turned 90 degrees), 5 passes, one"
+	echo "step per sample; test accuracy on the 10000 test images, shifted and unshifted;"
+	echo "RAM is the ledger's \`NAME_RAM_BYTES\` / \`NAME_TRAIN_RAM_BYTES\`."
+	echo
+	cat "$out/personalise.md"
 	echo
 	if [ -n "$int8_rows" ]; then
 		echo "## int8 export"

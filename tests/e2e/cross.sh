@@ -85,6 +85,9 @@ EOF
 # The harness: every test image (or the first argv[3]) through
 # NAME_forward_u8 (float exports) or NAME_logits_u8 (int8, -DINT8: no
 # floating point) and NAME_predict_u8; the results' bytes go to a file.
+# With -DTRAIN (an export with --trainable), first one NAME_train_step_u8
+# per image with its label (argv[4], the label file), then all parameters
+# (NAME_params_get) before the outputs.
 cat > "$tmp/harness.c" <<'EOF'
 #include <stdint.h>
 #include <stdio.h>
@@ -114,6 +117,24 @@ int main(int argc, char **argv)
 	n = (long)head[4] << 24 | (long)head[5] << 16 | (long)head[6] << 8 | (long)head[7];
 	if (argc > 3 && atol(argv[3]) < n)
 		n = atol(argv[3]);
+#ifdef TRAIN
+	{
+		static N(_real) params[U(_PARAMS)];
+		FILE *lab = argc > 4 ? fopen(argv[4], "rb") : NULL;
+		if (!lab || fseek(lab, 8, SEEK_SET) != 0)
+			return 6;
+		for (i = 0; i < n; i++) {
+			int label = fgetc(lab);
+			if (label == EOF || fread(px, 1, sizeof px, in) != sizeof px ||
+			    N(_train_step_u8)(px, label, (N(_real))0.01) != 0)
+				return 7;
+		}
+		N(_params_get)(params);
+		if (fwrite(params, sizeof params, 1, res) != 1 || fseek(in, 16, SEEK_SET) != 0)
+			return 8;
+		fclose(lab);
+	}
+#endif
 	for (i = 0; i < n; i++) {
 		int k;
 		if (fread(px, 1, sizeof px, in) != sizeof px)
@@ -132,6 +153,7 @@ int main(int argc, char **argv)
 EOF
 
 test_images=data/mnist/t10k-images-idx3-ubyte
+test_labels=data/mnist/t10k-labels-idx1-ubyte
 strict="-std=c99 -Wall -Wextra -pedantic -Werror"
 
 # check VARIANT FLAGS WHAT: $tmp/VARIANT.c (network $name) built here and for
@@ -139,19 +161,24 @@ strict="-std=c99 -Wall -Wextra -pedantic -Werror"
 # byte; then compiled for the Cortex-M cores.
 check() {
 	v=$1 hflags=$2
+	# Training runs one step per image: every build trains on the same 300.
+	limit=10000
+	case $hflags in *TRAIN*) limit=300 ;; esac
 	# shellcheck disable=SC2086
 	$CC $strict -O2 $hflags -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" -DNET_HEADER="\"$v.h\"" \
 		-o "$tmp/$v.x86" "$tmp/harness.c" "$tmp/$v.c" -lm || fail "$v: x86-64 build"
-	"$tmp/$v.x86" "$test_images" "$tmp/$v.x86.out" || fail "$v: x86-64 run"
+	"$tmp/$v.x86" "$test_images" "$tmp/$v.x86.out" "$limit" "$test_labels" ||
+		fail "$v: x86-64 run"
 	for t in $targets; do
 		IFS='|' read -r arch tcc emu flags count <<EOT
 $t
 EOT
+		[ "$count" -le "$limit" ] || count=$limit
 		# shellcheck disable=SC2086
 		$tcc $strict -O2 $flags $hflags -static -I"$tmp" -DNET="$name" -DNET_UPPER="$upper" \
 			-DNET_HEADER="\"$v.h\"" -o "$tmp/$v.$arch" "$tmp/harness.c" "$tmp/$v.c" -lm ||
 			fail "$v: $arch build ($tcc $flags)"
-		$emu "$tmp/$v.$arch" "$test_images" "$tmp/$v.$arch.out" "$count" ||
+		$emu "$tmp/$v.$arch" "$test_images" "$tmp/$v.$arch.out" "$count" "$test_labels" ||
 			fail "$v: $arch run under $emu"
 		bytes=$(($(wc -c < "$tmp/$v.$arch.out")))
 		[ "$bytes" -gt 0 ] || fail "$v: $arch wrote nothing"
@@ -172,9 +199,22 @@ EOT
 			fail "$v: Cortex-$cpu build"
 		arm-none-eabi-size "$tmp/$v.$cpu.o" | awk -v n="$v" -v c="$cpu" \
 			'NR == 2 { printf "cross: %s: Cortex-%s -Os: text %s, data %s, bss %s\n", n, c, $1, $2, $3 }'
-		# No writable globals: the parameters are const (flash).
-		arm-none-eabi-size "$tmp/$v.$cpu.o" | awk 'NR == 2 && ($2 != 0 || $3 != 0) { exit 1 }' ||
-			fail "$v: Cortex-$cpu object has .data or .bss"
+		case $v in
+		*.train)
+			# Writable: the trained parameters (.data) and the training
+			# buffers (.bss), as the header's memory ledger says.
+			ram=$(sed -n 's/^#define [A-Z0-9_]*_RAM_BYTES \([0-9]*\).*/\1/p' "$tmp/$v.h" | head -n 1)
+			tram=$(sed -n 's/^#define [A-Z0-9_]*_TRAIN_RAM_BYTES \([0-9]*\).*/\1/p' "$tmp/$v.h")
+			arm-none-eabi-size "$tmp/$v.$cpu.o" |
+				awk -v r="$ram" -v t="$tram" 'NR == 2 && !($2 == r - t && $2 + $3 <= r) { exit 1 }' ||
+				fail "$v: Cortex-$cpu .data/.bss do not match the ledger (RAM $ram, training $tram)"
+			;;
+		*)
+			# No writable globals: the parameters are const (flash).
+			arm-none-eabi-size "$tmp/$v.$cpu.o" | awk 'NR == 2 && ($2 != 0 || $3 != 0) { exit 1 }' ||
+				fail "$v: Cortex-$cpu object has .data or .bss"
+			;;
+		esac
 		# --no-float code calls no libm: only libgcc's helpers (__aeabi_*:
 		# 64-bit shifts and products on cores without them) and the
 		# memcpy/memset that gcc may emit even for freestanding code.
@@ -191,11 +231,11 @@ EOT
 for net in sgd20 deep64; do
 	name=$(sed -n 's/^network: *//p' "$tmp/$net.yaml")
 	upper=$(echo "$name" | tr '[:lower:]' '[:upper:]')
-	"$NNCC" "$tmp/$net.yaml" -o "$tmp/$net.train.c" || fail "$net: nncc failed"
+	"$NNCC" "$tmp/$net.yaml" -o "$tmp/$net.trainer.c" || fail "$net: nncc failed"
 	# shellcheck disable=SC2046
-	$CC -O2 "$tmp/$net.train.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/$net.train" ||
+	$CC -O2 "$tmp/$net.trainer.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/$net.trainer" ||
 		fail "$net: the trainer does not build"
-	"$tmp/$net.train" --iterations 300 --save "$tmp/$net.w" --quiet >/dev/null ||
+	"$tmp/$net.trainer" --iterations 300 --save "$tmp/$net.w" --quiet >/dev/null ||
 		fail "$net: training failed"
 	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" -o "$tmp/$net.c" ||
 		fail "$net: export failed"
@@ -208,5 +248,10 @@ for net in sgd20 deep64; do
 		--calibrate 200 -o "$tmp/$net.int8nf.c" >/dev/null ||
 		fail "$net: int8 --no-float export failed"
 	check "$net.int8nf" -DINT8 "int32 logits and classes"
+	# On-device training (docs/embedding.md#on-device-fine-tuning): one
+	# step per image, then the parameters and the outputs.
+	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" --trainable all \
+		-o "$tmp/$net.train.c" || fail "$net: --trainable export failed"
+	check "$net.train" -DTRAIN "trained parameters, outputs and classes"
 done
 say "ok"
