@@ -63,7 +63,7 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-cross.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# The networks: the tutorial's 784-50 sigmoid-10 (float32: expf in every
+# The networks: the tutorial's 784-50 sigmoid-10 (float32: an exp in every
 # hidden unit) and a relu/sigmoid net in float64, each trained briefly here.
 # (tanh is left out: it is libm's tanh, whose last bit varies between C
 # libraries; docs/embedding.md.)
