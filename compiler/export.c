@@ -368,7 +368,6 @@ static int put_exp(const Exporter *in, Buf *c)
 	               {"FN", arena_printf(A, "%s_exp_plain", in->p)},
 	               {"ATTR", ""},
 	               {"FMA", arena_printf(A, "%s_FMA", in->u)},
-	               {"NOTE", ""},
 	               {"REAL", in->real},
 	               {"UINT", f ? "uint32_t" : "uint64_t"},
 	               {"LO", lit[EXP_LO]},

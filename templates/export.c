@@ -305,7 +305,7 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
  * and with any compiler, and no libm call.  x clamped to [{{LO_DEC}}, {{HI_DEC}}],
  * n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2 in two fmas,
  * exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form, times 2^n
- * built from the bits of the rounded sum.  Error < 1 ulp.{{NOTE}} */
+ * built from the bits of the rounded sum.  Error < 1 ulp. */
 {{POLY_DECL}}static {{ATTR}}{{REAL}} {{FN}}({{REAL}} x)
 {
 	const {{REAL}} *poly = {{P}}_exp_poly;
