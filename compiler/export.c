@@ -67,16 +67,18 @@ void export_values(Buf *b, const double *v, size_t n, bool f32, const char *inde
 	}
 }
 
-/* The activation table's expression with the generated code's macros
- * (real, EXP, TANH, FMA) replaced by the concrete type, libm's tanh and the
- * file's own P_exp and U_FMA, so no unprefixed macro leaks into a header-only
+/* The activation table's expression with the generated code's names
+ * replaced: real by the concrete type, EXP, TANH and FMA by the file's own
+ * P_exp, P_tanh and U_FMA, so no unprefixed macro leaks into a header-only
  * user's namespace. */
 static const char *export_expr(const Exporter *in, const char *s)
 {
-	static const struct {
-		const char *from, *f32, *f64;
-	} subst[] = {{"real", "float", "double"}, {"TANH", "tanhf", "tanh"},
-	             {"EXP", NULL, NULL}, {"FMA", NULL, NULL}};
+	const struct {
+		const char *from, *to;
+	} subst[] = {{"real", in->real},
+	             {"EXP", in->exp_fn},                           /* see "exp" */
+	             {"TANH", in->tanh_fn},                         /* see "tanh" */
+	             {"FMA", arena_printf(in->ctx->arena, "%s_FMA", in->u)}}; /* see "simd" */
 	Buf b;
 
 	buf_init(&b);
@@ -93,13 +95,9 @@ static const char *export_expr(const Exporter *in, const char *s)
 		const char *rep = NULL;
 		for (size_t k = 0; k < sizeof subst / sizeof subst[0]; k++)
 			if (strlen(subst[k].from) == n && strncmp(s, subst[k].from, n) == 0)
-				rep = in->f32 ? subst[k].f32 : subst[k].f64;
+				rep = subst[k].to;
 		if (rep)
 			buf_puts(&b, rep);
-		else if (n == 3 && strncmp(s, "FMA", 3) == 0)
-			buf_printf(&b, "%s_FMA", in->u);  /* the file's multiply-add, see "simd" */
-		else if (n == 3 && strncmp(s, "EXP", 3) == 0)
-			buf_puts(&b, in->exp_fn);         /* the file's exp, see "exp" */
 		else
 			buf_printf(&b, "%.*s", (int)n, s);
 		s += n;
@@ -190,15 +188,12 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	const nncc_norm_stats_t *norm = o->norm;
 	Ctx *ctx = in->ctx;
 	size_t rs = in->f32 ? 4 : 8, bitmap = 0;
-	bool libm = false;
 	Buf b;
 
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
 		if (l->kind->export_role != EXPORT_CHAIN)
 			continue;
-		if (l->kind->has_activation && strstr(activation_table[l->act].forward, "TANH"))
-			libm = true;
 		if ((l->in + 63) / 64 * 8 > bitmap)
 			bitmap = (l->in + 63) / 64 * 8;
 	}
@@ -241,14 +236,10 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	           in->u, in->workspace, in->real, in->workspace * rs, bitmap,
 	           o->trainable == TRAIN_NONE ? ",\n *   no writable globals: reentrant and thread-safe."
 	                                      : " (the\n *   writable statics are in the ledger).");
-	buf_printf(&b, " * libm: %s%s only where the target has no FMA instruction, unless\n"
-	               " *   -D%s_MULADD (see Arithmetic).  exp is the file's own (%s_exp):\n"
-	               " *   the trainer's bits on every machine.\n",
-	           !libm ? "" : in->f32 ? "tanhf for the tanh layers (its last bit may differ\n"
-	                                  " *   between C libraries); fmaf"
-	                                : "tanh for the tanh layers (its last bit may differ\n"
-	                                  " *   between C libraries); fma",
-	           libm ? "" : in->f32 ? "fmaf" : "fma", in->u, m->name);
+	buf_printf(&b, " * libm: %s only where the target has no FMA instruction, unless\n"
+	               " *   -D%s_MULADD (see Arithmetic).  exp and tanh are the file's own\n"
+	               " *   (%s_exp, %s_tanh): the trainer's bits on every machine.\n",
+	           in->f32 ? "fmaf" : "fma", in->u, m->name, m->name);
 	if (m->data.csv.n_targets)   /* a regression: the outputs are the prediction */
 		buf_printf(&b,
 		           " *\n * Usage (%s_INPUTS = %zu inputs, %s_OUTPUTS = %zu predicted values):\n"
@@ -304,24 +295,23 @@ static int put_pixel(const Exporter *in, Buf *c)
 	return rc;
 }
 
-/* Whether the network calls exp: a softmax output or an activation with EXP. */
-static bool uses_exp(const Model *m)
+/* Whether the network calls fn, "EXP" or "TANH": an activation whose
+ * expression has it, or for EXP a softmax output. */
+static bool uses_fn(const Model *m, const char *fn)
 {
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];
-		if (l->kind->export_role == EXPORT_OUTPUT ||
+		if ((l->kind->export_role == EXPORT_OUTPUT && strcmp(fn, "EXP") == 0) ||
 		    (l->kind->export_role == EXPORT_CHAIN && l->kind->has_activation &&
-		     strstr(activation_table[l->act].forward, "EXP")))
+		     strstr(activation_table[l->act].forward, fn)))
 			return true;
 	}
 	return false;
 }
 
-/* The file's own exp, P_exp: the trainer's kern_exp with its constants
- * (runtime/nncc_exp.h) written as exact literals; only if something calls it. */
-static int put_exp(const Exporter *in, Buf *c)
+int export_math(const Exporter *in, Buf *c, bool use_exp, bool use_tanh)
 {
-	if (!uses_exp(in->m))
+	if (!use_exp && !use_tanh)
 		return 0;
 	Arena *A = in->ctx->arena;
 	const bool f = in->f32;
@@ -361,11 +351,13 @@ static int put_exp(const Exporter *in, Buf *c)
 	const char *poly_text = arena_strdup(A, b.data);
 	buf_fini(&b);
 	const char *fma = f ? "fmaf" : "fma";
-	TmplVar v[] = {{"POLY_DECL", arena_printf(A, "/* the Taylor coefficients, highest degree first */\n"
+	/* shared by the sections, so not every one need be used by each */
+	TmplVar v[] = {{"POLY_DECL", arena_printf(A, "/* the Taylor coefficients of exp, highest "
+	                                             "degree first */\n"
 	                                             "static const %s %s_exp_poly[%zu] = {\n%s};\n\n",
 	                                             in->real, in->p, np, poly_text)},
 	               {"P", in->p},
-	               {"FN", arena_printf(A, "%s_exp_plain", in->p)},
+	               {"SFX", "plain"},
 	               {"ATTR", ""},
 	               {"FMA", arena_printf(A, "%s_FMA", in->u)},
 	               {"REAL", in->real},
@@ -374,6 +366,8 @@ static int put_exp(const Exporter *in, Buf *c)
 	               {"HI", lit[EXP_HI]},
 	               {"LO_DEC", arena_printf(A, "%g", f ? c32[EXP_LO] : c64[EXP_LO])},
 	               {"HI_DEC", arena_printf(A, "%g", f ? c32[EXP_HI] : c64[EXP_HI])},
+	               {"TANH_HI", lit[EXP_TANH_HI]},
+	               {"TANH_HI_DEC", arena_printf(A, "%g", f ? c32[EXP_TANH_HI] : c64[EXP_TANH_HI])},
 	               {"MAGIC", lit[EXP_MAGIC]},
 	               {"LOG2E", lit[EXP_LOG2E]},
 	               {"LN2HI", lit[EXP_LN2HI]},
@@ -383,16 +377,33 @@ static int put_exp(const Exporter *in, Buf *c)
 	               {"SHIFT", szs(in->ctx, f ? NNCC_EXP_SHIFT_F32 : NNCC_EXP_SHIFT_F64)},
 	               {"BIAS", szs(in->ctx, f ? NNCC_EXP_BIAS_F32 : NNCC_EXP_BIAS_F64)}};
 	TmplVar vb[] = {{"U", in->u}, {"FMAF", fma}};
-	TmplVar vf[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real}};
 
-	if (put(in, c, "export.c", "exp", v) < 0 || put(in, c, "export.c", "exp_fma_begin", vb) < 0)
+	for (int copy = 0; copy < 2; copy++) {
+		if (copy == 1) {
+			/* the copy: the builtin, compiled for the FMA instruction */
+			if (put(in, c, "export.c", "exp_fma_begin", vb) < 0)
+				return -1;
+			v[0].value = "";   /* the same table */
+			v[2].value = "fma";
+			v[3].value = "__attribute__((target(\"fma\"))) ";
+			v[4].value = arena_printf(A, "__builtin_%s", fma);
+		}
+		if (export_tmpl(in, c, "export.c", "exp_reduce", v, ARRAY_LEN(v), NULL, 0) < 0 ||
+		    (use_exp && export_tmpl(in, c, "export.c", "exp", v, ARRAY_LEN(v), NULL, 0) < 0) ||
+		    (use_tanh && export_tmpl(in, c, "export.c", "tanh", v, ARRAY_LEN(v), NULL, 0) < 0))
+			return -1;
+	}
+	if (put0(in, c, "export.c", "exp_fma_end") < 0)
 		return -1;
-	/* the copy: the builtin, compiled for the FMA instruction */
-	v[0].value = "";   /* the same table */
-	v[2].value = arena_printf(A, "%s_exp_fma", in->p);
-	v[3].value = "__attribute__((target(\"fma\"))) ";
-	v[4].value = arena_printf(A, "__builtin_%s", fma);
-	return put(in, c, "export.c", "exp", v) < 0 ? -1 : put(in, c, "export.c", "exp_fma_end", vf);
+	for (int k = 0; k < 2; k++) {
+		if (!(k == 0 ? use_exp : use_tanh))
+			continue;
+		TmplVar vd[] = {{"P", in->p}, {"U", in->u}, {"REAL", in->real},
+		                {"FN", k == 0 ? "exp" : "tanh"}};
+		if (put(in, c, "export.c", "exp_dispatch", vd) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The multiply-add macro and the AVX-512 kernel (see the template). */
@@ -427,7 +438,7 @@ static int put_simd(const Exporter *in, Buf *c)
 	if (put(in, c, "export.c", px ? "nonzero_u8_px" : "nonzero_u8_all", vu) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	return put_exp(in, c);
+	return export_math(in, c, uses_fn(in->m, "EXP"), uses_fn(in->m, "TANH"));
 }
 
 /* The scores: the chain layers in order, chain layer d (0-based) writing
@@ -613,6 +624,7 @@ int emit_infer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *h, Buf *c)
 	}
 	in.real = in.f32 ? "float" : "double";
 	in.exp_fn = arena_printf(ctx->arena, "%s_exp", m->name);
+	in.tanh_fn = arena_printf(ctx->arena, "%s_tanh", m->name);
 	in.chain = arena_alloc(ctx->arena, m->n_layers * sizeof *in.chain);
 	for (size_t k = 0; k < m->n_layers; k++) {
 		const Layer *l = &m->layers[k];

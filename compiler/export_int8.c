@@ -115,9 +115,10 @@ static const char *make_comment(const Exporter *x, const QNet *q, const char *fi
 	/* forward's output stage: a softmax, or the last layer's activation */
 	bool softmax = m->layers[m->n_layers - 1].kind->export_role == EXPORT_OUTPUT;
 	Activation out = q->l[q->n - 1].act;
-	const char *libm = softmax || out == ACT_SIGMOID ? "forward needs expf"
-	                   : out == ACT_TANH             ? "forward needs tanhf"
-	                                                 : "none for forward";
+	const char *libm = softmax || out == ACT_SIGMOID || out == ACT_TANH
+	                           ? "fmaf in forward's own exp/tanh, only where the target has no\n"
+	                             " *   FMA instruction"
+	                           : "none for forward";
 	if (x->opt->no_float)
 		buf_puts(&b, " * Built with --no-float: no floating point, no libm.\n");
 	else
@@ -207,13 +208,23 @@ static int put_float_api(const Exporter *x, const QNet *q, Buf *c)
 	TmplVar vq[] = {{"P", x->p}, {"U", x->u}, {"NORM", nncc_norm_doc(norm->kind)}, {"PIXEL", pixel}};
 	TmplVar va[] = {{"P", x->p}, {"U", x->u}, {"API", x->opt->header_only ? "static inline " : ""}};
 
+	const bool softmax = last->kind->export_role == EXPORT_OUTPUT;
+	const bool use_exp = softmax || strstr(activation_table[ql->act].forward, "EXP");
+	const bool use_tanh = !softmax && strstr(activation_table[ql->act].forward, "TANH");
+	TmplVar vf[] = {{"U", x->u}};
+
 	if (put(x, c, "quant.c", "quantize", vq) < 0)
 		return -1;
 	buf_puts(c, "\n");
-	if (last->kind->export_role == EXPORT_OUTPUT) {
+	/* the output stage's exp or tanh: the float export's, so the same bits
+	 * on every machine */
+	if ((use_exp || use_tanh) &&
+	    (put(x, c, "quant.c", "float_fma", vf) < 0 || export_math(x, c, use_exp, use_tanh) < 0))
+		return -1;
+	if (softmax) {
 		TmplVar v[] = {{"P", x->p}, {"U", x->u}, {"K", num(x, m->n_layers)},
 		               {"NAME", text_comment_safe(x->ctx->arena, last->name)},
-		               {"LOC", export_loc(x->ctx, last->loc)}};
+		               {"LOC", export_loc(x->ctx, last->loc)}, {"EXP", x->exp_fn}};
 		if (put(x, c, "quant.c", "output_softmax", v) < 0)
 			return -1;
 	} else {
@@ -344,7 +355,8 @@ int export_int8(const Exporter *x0, const QNet *q, Buf *h, Buf *c)
 
 	xf.f32 = true;
 	xf.real = "float";
-	xf.exp_fn = "expf";
+	xf.exp_fn = arena_printf(ctx->arena, "%s_exp", m->name);
+	xf.tanh_fn = arena_printf(ctx->arena, "%s_tanh", m->name);
 	const char *hname = x->opt->header_name ? x->opt->header_name : "network.h";
 	size_t hlen = strlen(hname);
 	const char *cname = hlen > 2 && strcmp(hname + hlen - 2, ".h") == 0

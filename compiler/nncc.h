@@ -543,7 +543,8 @@ struct Exporter {
 	const EmitOptions *opt;     /* weights, norm, header_only */
 	const char *p, *u;          /* network name, upper case */
 	const char *real;           /* "float" / "double" */
-	const char *exp_fn;         /* "expf" / "exp" */
+	const char *exp_fn;         /* the exp the code calls: NAME_exp, or libm's "expf" */
+	const char *tanh_fn;        /* the tanh: NAME_tanh, or libm's "tanhf" */
 	bool f32;
 	size_t *chain, n_chain;     /* the chain layers' indices */
 	size_t buf0, workspace;     /* the ping-pong scratch plan, in reals */
@@ -560,6 +561,11 @@ const char *export_act_expr(const Exporter *x, Activation a);
 const char *export_act_deriv(const Exporter *x, Activation a);
 /* "file:line:col", comment-safe. */
 const char *export_loc(Ctx *ctx, Loc loc);
+/* The file's own exp and tanh, P_exp and P_tanh (those asked for): the
+ * trainer's kern_exp and kern_tanh with their constants (runtime/nncc_exp.h)
+ * as exact literals, calling the file's U_FMA; on x86-64 without -mfma a
+ * second copy of each compiled for the FMA instruction. */
+int export_math(const Exporter *x, Buf *c, bool use_exp, bool use_tanh);
 /* The normalisation's per-input array v after section `begin` of export.c. */
 int export_norm_array(const Exporter *x, Buf *c, const char *begin, const double *v);
 /* The header comment's provenance lines (command, source, weights). */

@@ -95,7 +95,9 @@
 #define vreal KERN_ISA_NAME(vreal)
 #define vmask KERN_ISA_NAME(vmask)
 #define vindex KERN_ISA_NAME(vindex)
+#define v_exp_reduce KERN_ISA_NAME(v_exp_reduce)
 #define v_exp KERN_ISA_NAME(v_exp)
+#define v_tanh KERN_ISA_NAME(v_tanh)
 #define v_act_fwd KERN_ISA_NAME(v_act_fwd)
 #define v_act_deriv_mul KERN_ISA_NAME(v_act_deriv_mul)
 #define opt_mean_v KERN_ISA_NAME(opt_mean_v)
@@ -412,23 +414,50 @@ KERN_INLINE void avx2_mscatter(real *p, vmask m, vindex idx, vreal v)
 #endif
 
 #if KERN_SIMD
-KERN_INLINE vreal v_exp(vreal x)
+/* kern_exp_reduce, kern_exp and kern_tanh (nncc_simd.h) on a vector: the
+ * same operations in the same order. */
+KERN_INLINE vreal v_exp_reduce(vreal x, vreal *s)
 {
-	vreal t, nf, r, p, s;
-	int k;
-	x = V_MAX(V_SET1(EXP_LO), x);
-	x = V_MIN(V_SET1(EXP_HI), x);
+	vreal t, nf, r;
 	t = V_FMA(x, V_SET1(EXP_LOG2E), V_SET1(EXP_MAGIC));
 	nf = V_SUB(t, V_SET1(EXP_MAGIC));
 	r = V_FNMA(nf, V_SET1(EXP_LN2HI), x);
 	r = V_FNMA(nf, V_SET1(EXP_LN2LO), r);
+	*s = V_CASTR(VI_SHL(VI_ADD(VI_SUB(V_CASTI(t), V_CASTI(V_SET1(EXP_MAGIC))),
+	                           VI_SET1(EXP_BIAS)), EXP_SHIFT));
+	return r;
+}
+
+KERN_INLINE vreal v_exp(vreal x)
+{
+	vreal r, s, p;
+	int k;
+	x = V_MAX(V_SET1(EXP_LO), x);
+	x = V_MIN(V_SET1(EXP_HI), x);
+	r = v_exp_reduce(x, &s);
 	p = V_SET1(exp_poly[0]);
 	KERN_UNROLL
 	for (k = 1; k < EXP_NPOLY; k++)
 		p = V_FMA(p, r, V_SET1(exp_poly[k]));
-	s = V_CASTR(VI_SHL(VI_ADD(VI_SUB(V_CASTI(t), V_CASTI(V_SET1(EXP_MAGIC))),
-	                          VI_SET1(EXP_BIAS)), EXP_SHIFT));
 	return V_MUL(p, s);
+}
+
+KERN_INLINE vreal v_tanh(vreal x)
+{
+	vreal a, v, r, s, h, e, y;
+	vmask neg = V_GT(V_ZERO(), x);   /* x < 0 */
+	int k;
+	a = V_BLEND(neg, x, V_SUB(V_ZERO(), x));
+	v = V_ADD(a, a);
+	v = V_MIN(V_SET1(EXP_TANH_HI), v);
+	r = v_exp_reduce(v, &s);
+	h = V_SET1(exp_poly[0]);
+	KERN_UNROLL
+	for (k = 1; k < EXP_NPOLY - 1; k++)
+		h = V_FMA(h, r, V_SET1(exp_poly[k]));
+	e = V_FMA(s, V_MUL(h, r), V_SUB(s, V_SET1(R(1.0))));
+	y = V_DIV(e, V_ADD(e, V_SET1(R(2.0))));
+	return V_BLEND(neg, y, V_SUB(V_ZERO(), y));
 }
 
 /* The activations on a vector, the same operations in the same order as
@@ -444,6 +473,8 @@ KERN_INLINE vreal v_act_fwd(int act, vreal z)
 		return z;
 	case ACT_SIGMOID:   /* 1 / (1 + exp(-x)) */
 		return V_DIV(V_SET1(R(1.0)), V_ADD(V_SET1(R(1.0)), v_exp(V_SUB(V_ZERO(), z))));
+	case ACT_TANH:
+		return v_tanh(z);
 	case ACT_RELU:      /* x > 0 ? x : 0 (NaN gives 0, as the scalar one) */
 		return V_BLEND(V_GT(z, V_ZERO()), V_ZERO(), z);
 	default:

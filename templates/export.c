@@ -299,54 +299,91 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
 
 #if defined({{U}}_AVX512) || defined({{U}}_AVX2)
 
-//@ section exp
-/* exp(x) as the trainer computes it (kern_exp in nncc's runtime): one fixed
- * sequence of exactly rounded operations, so the same bits on every machine
- * and with any compiler, and no libm call.  x clamped to [{{LO_DEC}}, {{HI_DEC}}],
- * n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2 in two fmas,
- * exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form, times 2^n
- * built from the bits of the rounded sum.  Error < 1 ulp. */
-{{POLY_DECL}}static {{ATTR}}{{REAL}} {{FN}}({{REAL}} x)
+//@ section exp_reduce
+/* exp's range reduction as the trainer's (kern_exp_reduce in nncc's
+ * runtime): one fixed sequence of exactly rounded operations, so exp and
+ * tanh give the same bits on every machine and with any compiler, and no
+ * libm call.  n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2
+ * in two fmas, |r| <= ln 2 / 2; returns r, *s = 2^n built from the bits of
+ * the rounded sum. */
+{{POLY_DECL}}static {{ATTR}}{{REAL}} {{P}}_exp_reduce_{{SFX}}({{REAL}} x, {{REAL}} *s)
 {
-	const {{REAL}} *poly = {{P}}_exp_poly;
 	union {
 		{{REAL}} r;
 		{{UINT}} u;
-	} t, s, magic;
-	{{REAL}} nf, r, p;
-	int k;
+	} t, p2, magic;
+	{{REAL}} nf, r;
 
 	magic.r = {{MAGIC}};
-	x = {{LO}} > x ? {{LO}} : x;
-	x = {{HI}} < x ? {{HI}} : x;
 	t.r = {{FMA}}(x, {{LOG2E}}, {{MAGIC}});
 	nf = t.r - {{MAGIC}};
 	r = {{FMA}}(-nf, {{LN2HI}}, x);
 	r = {{FMA}}(-nf, {{LN2LO}}, r);
+	p2.u = ({{UINT}})((t.u - magic.u + {{BIAS}}u) << {{SHIFT}});
+	*s = p2.r;
+	return r;
+}
+
+//@ section exp
+/* exp(x) as the trainer computes it (kern_exp): x clamped to [{{LO_DEC}}, {{HI_DEC}}],
+ * reduced, exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form,
+ * times 2^n.  Error < 1 ulp. */
+static {{ATTR}}{{REAL}} {{P}}_exp_{{SFX}}({{REAL}} x)
+{
+	const {{REAL}} *poly = {{P}}_exp_poly;
+	{{REAL}} r, s, p;
+	int k;
+
+	x = {{LO}} > x ? {{LO}} : x;
+	x = {{HI}} < x ? {{HI}} : x;
+	r = {{P}}_exp_reduce_{{SFX}}(x, &s);
 	p = poly[0];
 	for (k = 1; k < {{NPOLY}}; k++)
 		p = {{FMA}}(p, r, poly[k]);
-	s.u = ({{UINT}})((t.u - magic.u + {{BIAS}}u) << {{SHIFT}});
-	return p * s.r;
+	return p * s;
+}
+
+//@ section tanh
+/* tanh(x) as the trainer computes it (kern_tanh): e / (e + 2) with
+ * e = expm1(2|x|), negated for x < 0.  v = 2|x| clamped to {{TANH_HI_DEC}}, reduced,
+ * q = exp(r) - 1 = r h(r) (h: the exp polynomial less its constant term),
+ * e = 2^n q + (2^n - 1) in one fma.  Error < 3.5 ulp; tanh(-0) = +0. */
+static {{ATTR}}{{REAL}} {{P}}_tanh_{{SFX}}({{REAL}} x)
+{
+	const {{REAL}} *poly = {{P}}_exp_poly;
+	{{REAL}} a, v, r, s, h, e, y;
+	int k;
+
+	a = x < 0 ? 0 - x : x;
+	v = a + a;
+	v = {{TANH_HI}} < v ? {{TANH_HI}} : v;
+	r = {{P}}_exp_reduce_{{SFX}}(v, &s);
+	h = poly[0];
+	for (k = 1; k < {{NPOLY}} - 1; k++)
+		h = {{FMA}}(h, r, poly[k]);
+	e = {{FMA}}(s, h * r, s - 1);
+	y = e / (e + 2);
+	return x < 0 ? 0 - y : y;
 }
 
 //@ section exp_fma_begin
 /* On x86-64 without -mfma, {{U}}_FMA is libm's {{FMAF}} (exact, but a call):
- * the same exp compiled with the FMA instruction, used when the CPU has it.
- * The same bits either way. */
+ * the same functions compiled with the FMA instruction, used when the CPU
+ * has it.  The same bits either way. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__FMA__) && !defined({{U}}_MULADD)
 #define {{U}}_EXP_FMA 1
 //@ section exp_fma_end
 #endif
 
-/* exp: the FMA instruction's copy where it is there and {{U}}_FMA is a call. */
-static {{REAL}} {{P}}_exp({{REAL}} x)
+//@ section exp_dispatch
+/* {{FN}}: the FMA instruction's copy where it is there and {{U}}_FMA is a call. */
+static {{REAL}} {{P}}_{{FN}}({{REAL}} x)
 {
 #if defined({{U}}_EXP_FMA)
 	if (__builtin_cpu_supports("fma"))
-		return {{P}}_exp_fma(x);
+		return {{P}}_{{FN}}_fma(x);
 #endif
-	return {{P}}_exp_plain(x);
+	return {{P}}_{{FN}}_plain(x);
 }
 
 //@ section nonzero_u8_px

@@ -253,9 +253,15 @@ static void {{P}}_quantize(unsigned char q[{{U}}_INPUTS], const float in[{{U}}_I
 	}
 }
 
+//@ section float_fma
+/* The exact multiply-add of the output stage's exp/tanh (one instruction
+ * where the target has FMA). */
+#define {{U}}_FMA fmaf
+
 //@ section output_softmax
 /* layer {{K}} "{{NAME}}": softmax ({{LOC}}) of the scores {{U}}_LOGIT_SCALE * z,
- * the largest subtracted so expf cannot overflow. */
+ * the largest subtracted so exp cannot overflow; exp is the file's own
+ * ({{EXP}}), the same bits on every machine. */
 static void {{P}}_output(float out[{{U}}_OUTPUTS], const int32_t z[{{U}}_OUTPUTS])
 {
 	const float top = (float)z[{{P}}_argmax(z)];
@@ -263,7 +269,7 @@ static void {{P}}_output(float out[{{U}}_OUTPUTS], const int32_t z[{{U}}_OUTPUTS
 	size_t i;
 
 	for (i = 0; i < {{U}}_OUTPUTS; i++) {
-		out[i] = expf(((float)z[i] - top) * (float){{U}}_LOGIT_SCALE);
+		out[i] = {{EXP}}(((float)z[i] - top) * (float){{U}}_LOGIT_SCALE);
 		sum += out[i];
 	}
 	for (i = 0; i < {{U}}_OUTPUTS; i++)

@@ -64,9 +64,9 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-cross.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 # The networks: the tutorial's 784-50 sigmoid-10 (float32: an exp in every
-# hidden unit) and a relu/sigmoid net in float64, each trained briefly here.
-# (tanh is left out: it is libm's tanh, whose last bit varies between C
-# libraries; docs/embedding.md.)
+# hidden unit), a relu/tanh/sigmoid net in float64 and a tanh net in
+# float32 (exp and tanh are nncc's own, not libm's, whose last bit varies
+# between C libraries), each trained briefly here.
 cp examples/sgd20.yaml "$tmp/sgd20.yaml"
 cat > "$tmp/deep64.yaml" <<'EOF'
 network: deep64
@@ -74,6 +74,7 @@ input: 784
 dtype: float64
 layers:
   - { type: dense, units: 40, activation: relu }
+  - { type: dense, units: 24, activation: tanh }
   - { type: dense, units: 20, activation: sigmoid }
   - { type: dense, units: 10, activation: linear }
   - type: softmax
@@ -81,10 +82,22 @@ loss: cross_entropy
 training: { learning_rate: 0.1, batch_size: 32, iterations: 400, seed: 3 }
 data: { dir: data/mnist, normalize: standardize }
 EOF
+cat > "$tmp/tanh32.yaml" <<'EOF'
+network: tanh32
+input: 784
+layers:
+  - { type: dense, units: 30, activation: tanh }
+  - { type: dense, units: 10, activation: tanh }
+  - type: softmax
+loss: cross_entropy
+training: { learning_rate: 0.05, batch_size: 16, iterations: 400, seed: 5 }
+data: { dir: data/mnist }
+EOF
 
 # The harness: every test image (or the first argv[3]) through
 # NAME_forward_u8 (float exports) or NAME_logits_u8 (int8, -DINT8: no
-# floating point) and NAME_predict_u8; the results' bytes go to a file.
+# floating point; with -DINT8_FLOAT also the int8 export's float
+# NAME_forward_u8) and NAME_predict_u8; the results' bytes go to a file.
 # With -DTRAIN (an export with --trainable), first one NAME_train_step_u8
 # per image with its label (argv[4], the label file), then all parameters
 # (NAME_params_get) before the outputs.
@@ -141,6 +154,14 @@ int main(int argc, char **argv)
 			return 4;
 #ifdef INT8
 		N(_logits_u8)(px, out);
+#ifdef INT8_FLOAT
+		{
+			float p[U(_OUTPUTS)];
+			N(_forward_u8)(px, p);
+			if (fwrite(p, sizeof p, 1, res) != 1)
+				return 5;
+		}
+#endif
 #else
 		N(_forward_u8)(px, out);
 #endif
@@ -228,7 +249,7 @@ EOT
 	done
 }
 
-for net in sgd20 deep64; do
+for net in sgd20 deep64 tanh32; do
 	name=$(sed -n 's/^network: *//p' "$tmp/$net.yaml")
 	upper=$(echo "$name" | tr '[:lower:]' '[:upper:]')
 	"$NNCC" "$tmp/$net.yaml" -o "$tmp/$net.trainer.c" || fail "$net: nncc failed"
@@ -243,7 +264,7 @@ for net in sgd20 deep64; do
 	# int8 (docs/embedding.md#int8-export), with and without its float API.
 	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" --quantize int8 \
 		--calibrate 200 -o "$tmp/$net.int8.c" >/dev/null || fail "$net: int8 export failed"
-	check "$net.int8" -DINT8 "int32 logits and classes"
+	check "$net.int8" "-DINT8 -DINT8_FLOAT" "int32 logits, float outputs and classes"
 	"$NNCC" "$tmp/$net.yaml" --infer --weights "$tmp/$net.w" --quantize int8 --no-float \
 		--calibrate 200 -o "$tmp/$net.int8nf.c" >/dev/null ||
 		fail "$net: int8 --no-float export failed"
