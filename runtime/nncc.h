@@ -614,6 +614,10 @@ int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, con
                      size_t n, int shuffle, uint64_t seed, nncc_err_t *err);
 /* The next k <= max_batch samples; *y receives their labels or targets. */
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
+/* Moves past the next k samples without reading them (another process
+ * trains on them: docs/scaling.md); the same position and order after it
+ * as after nncc_stream_next's. */
+void nncc_stream_skip(nncc_stream_t *s, size_t k);
 void nncc_stream_fini(nncc_stream_t *s);
 
 /* Where the stream stands, as a weight file's POSITION section: fills
@@ -642,6 +646,18 @@ double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_upda
  * *norm (may be NULL) receives n, NaN when max_norm <= 0. */
 double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
                              double max_norm, double *norm);
+/* forward + loss + backward over the stream's next n samples, tile after
+ * tile, the gradient SUMS over them in grads (the first tile sets them,
+ * the others accumulate: one chain per element), the dropout masks those
+ * of samples first..first+n-1 of update u->step's batch; returns their
+ * loss sum.  n = 0 leaves grads alone and returns 0. */
+double nncc_batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
+                           size_t first, size_t n);
+/* After the gradient sums of u->batch samples are in grads: clipped as
+ * nncc_train_batch_clip says when max_norm > 0 (*norm, may be NULL: the
+ * norm, NaN when max_norm <= 0), then update(). */
+void nncc_clip_update(const nncc_model_t *m, const nncc_update_t *u, double max_norm,
+                      double *norm);
 /* sqrt(sum_k grads[k]^2) over the whole gradient block, in double: eight
  * partial sums s[k mod 8], added pairwise ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)). */
 double nncc_grad_norm(const nncc_model_t *m);
