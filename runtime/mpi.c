@@ -1,0 +1,116 @@
+/*
+ * mpi.c - the training run's processes under Open MPI: comm.c's functions
+ * (driver.h) on MPI_COMM_WORLD, for libnncc_mpi.a (make MPI=1; built with
+ * mpicc, linked into trainers built with mpicc: docs/scaling.md).  Errors
+ * return (MPI_ERRORS_RETURN) with MPI's own message and the rank; a rank
+ * that dies is Open MPI's to notice: mpirun then ends the job and names it.
+ * Not in the default libnncc.a, which needs no MPI.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <mpi.h>
+
+#include "driver.h"
+
+/* "MPI_Alltoallv failed on rank 1 of 2: MESSAGE" into err; returns -1. */
+static int mpi_failed(const nncc_comm_t *c, const char *call, int code, nncc_err_t *err)
+{
+	char msg[MPI_MAX_ERROR_STRING];
+	int len = 0;
+	if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS)
+		snprintf(msg, sizeof msg, "error %d", code);
+	nncc_err_set(err, "%s failed on rank %d of %d: %s", call, c->rank, c->size, msg);
+	return -1;
+}
+
+int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
+{
+	int code, done;
+
+	c->rank = 0;
+	c->size = 1;
+	c->default_chunks = NNCC_MPI_CHUNKS;
+	if ((code = MPI_Initialized(&done)) != MPI_SUCCESS || (!done && (code = MPI_Init(NULL, NULL))))
+		return mpi_failed(c, "MPI_Init", code, err);
+	if ((code = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) ||
+	    (code = MPI_Comm_rank(MPI_COMM_WORLD, &c->rank)) ||
+	    (code = MPI_Comm_size(MPI_COMM_WORLD, &c->size)))
+		return mpi_failed(c, "MPI_Comm_rank", code, err);
+	return 0;
+}
+
+void nncc_comm_fini(const nncc_comm_t *c, int status)
+{
+	if (status != 0 && status < 128 && c->size > 1) {
+		fflush(stdout);
+		fflush(stderr);
+		MPI_Abort(MPI_COMM_WORLD, status);
+	}
+	MPI_Finalize();
+}
+
+/* n counts of size_t as MPI's ints; -1 when one does not fit. */
+static int to_int(const nncc_comm_t *c, int *out, const size_t *in, nncc_err_t *err)
+{
+	for (int r = 0; r < c->size; r++) {
+		if (in[r] > INT_MAX) {
+			nncc_err_set(err, "an MPI count of %zu elements is more than %d (INT_MAX): use "
+			                  "fewer chunks (--chunks) or more ranks", in[r], INT_MAX);
+			return -1;
+		}
+		out[r] = (int)in[r];
+	}
+	return 0;
+}
+
+static MPI_Datatype mpi_type(int dtype)
+{
+	return dtype == NNCC_F64 ? MPI_DOUBLE : MPI_FLOAT;
+}
+
+int nncc_comm_alltoall(const nncc_comm_t *c, int dtype, const void *send, const size_t *scount,
+                       const size_t *sdispl, void *recv, const size_t *rcount,
+                       const size_t *rdispl, nncc_err_t *err)
+{
+	int *v = malloc(4 * (size_t)c->size * sizeof *v), code, rc = -1;
+	int *sc = v, *sd = v + c->size, *rn = v + 2 * c->size, *rd = v + 3 * c->size;
+
+	if (!v) {
+		nncc_err_set(err, "out of memory for the MPI counts of %d ranks", c->size);
+		return -1;
+	}
+	if (!to_int(c, sc, scount, err) && !to_int(c, sd, sdispl, err) &&
+	    !to_int(c, rn, rcount, err) && !to_int(c, rd, rdispl, err)) {
+		code = MPI_Alltoallv(send, sc, sd, mpi_type(dtype), recv, rn, rd, mpi_type(dtype),
+		                     MPI_COMM_WORLD);
+		rc = code == MPI_SUCCESS ? 0 : mpi_failed(c, "MPI_Alltoallv", code, err);
+	}
+	free(v);
+	return rc;
+}
+
+int nncc_comm_allgather(const nncc_comm_t *c, int dtype, void *buf, const size_t *count,
+                        const size_t *displ, nncc_err_t *err)
+{
+	int *v = malloc(2 * (size_t)c->size * sizeof *v), code, rc = -1;
+
+	if (!v) {
+		nncc_err_set(err, "out of memory for the MPI counts of %d ranks", c->size);
+		return -1;
+	}
+	if (!to_int(c, v, count, err) && !to_int(c, v + c->size, displ, err)) {
+		code = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, v, v + c->size,
+		                      mpi_type(dtype), MPI_COMM_WORLD);
+		rc = code == MPI_SUCCESS ? 0 : mpi_failed(c, "MPI_Allgatherv", code, err);
+	}
+	free(v);
+	return rc;
+}
+
+int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err)
+{
+	int code = MPI_Allreduce(&v, out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	return code == MPI_SUCCESS ? 0 : mpi_failed(c, "MPI_Allreduce", code, err);
+}
