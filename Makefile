@@ -122,13 +122,14 @@ install: all $(B)/nncc.pc
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(B)/nncc $(DESTDIR)$(BINDIR)/nncc
 	install -m 644 $(B)/libnncc.a $(DESTDIR)$(LIBDIR)/libnncc.a
+	$(if $(filter 1,$(MPI)),install -m 644 $(B)/libnncc_mpi.a $(DESTDIR)$(LIBDIR)/libnncc_mpi.a)
 	install -m 644 $(B)/nncc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/nncc.pc
 	install -m 644 $(RUNTIME_HEADERS) $(DESTDIR)$(INCDIR)
 	install -m 644 $(B)/man/nncc.1 $(B)/man/nncc-trainer.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(B)/man/nncc-format.5 $(DESTDIR)$(MANDIR)/man5
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/nncc $(DESTDIR)$(LIBDIR)/libnncc.a \
+	rm -f $(DESTDIR)$(BINDIR)/nncc $(DESTDIR)$(LIBDIR)/libnncc.a $(DESTDIR)$(LIBDIR)/libnncc_mpi.a \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/nncc.pc \
 		$(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(RUNTIME_HEADERS))) \
 		$(DESTDIR)$(MANDIR)/man1/nncc.1 $(DESTDIR)$(MANDIR)/man1/nncc-trainer.1 \
