@@ -60,7 +60,9 @@ typedef struct run {
 	void *targets;               /* regression: train_y and test_y's block (owned) */
 	const void *val_x;           /* train_x's last V rows */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
-	const nncc_comm_t *comm;     /* the processes training together (rank 0 writes) */
+	const nncc_comm_t *comm;     /* the processes training together */
+	int writer;                  /* rank 0: prints and writes the outputs */
+	int failed;                  /* an evaluation's exchange failed (said on stderr) */
 	nncc_group_t group;          /* --chunks > 0: the chunked step's buffers */
 	size_t *confusion;           /* [K][K] */
 	nncc_outfile_t log_out, plot_out; /* --log's and --plot's temporary files */
@@ -1394,14 +1396,26 @@ static int run_load(run_t *r)
 
 /* ---- training ----------------------------------------------------------- */
 
+/* nncc_evaluate, split among the ranks when there are several; a failed
+ * exchange is said once and sets r->failed (the training loop and run()
+ * end the run). */
+static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_eval_t *ev)
+{
+	nncc_err_t err;
+	if (!r->group.chunks)
+		nncc_evaluate(r->m, x, y, n, ev);
+	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, ev, &err) && !r->failed++)
+		fail(r->m, "evaluation: %s", err.msg);
+}
+
 /* The validation set's loss and accuracy after `it` iterations (once per
  * iteration). */
 static void run_val(run_t *r, size_t it)
 {
 	if (r->val_it == it)
 		return;
-	nncc_evaluate(r->m, r->val_x, (const char *)r->train_y + r->n_train * r->y_bytes, r->n_val,
-	              &r->val);
+	run_evaluate(r, r->val_x, (const char *)r->train_y + r->n_train * r->y_bytes, r->n_val,
+	             &r->val);
 	r->val_it = it;
 }
 
@@ -1414,12 +1428,13 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double trai
 	const nncc_opts_t *o = r->o;
 	nncc_eval_t test = {0};
 	double epoch = (double)r->samples / (double)r->n_train;
-	int want_test = o->eval_test && (r->log || o->eval_every);
+	/* o->log, not r->log: every rank evaluates alike, rank 0 alone writes */
+	int want_test = o->eval_test && (o->log || o->eval_every);
 
-	nncc_evaluate(r->m, r->train_x, r->train_y, r->n_train, &r->last_train);
+	run_evaluate(r, r->train_x, r->train_y, r->n_train, &r->last_train);
 	r->last_train_it = it;
 	if (want_test)
-		nncc_evaluate(r->m, r->test_x, r->test_y, r->test.n, &test);
+		run_evaluate(r, r->test_x, r->test_y, r->test.n, &test);
 	if (r->n_val)
 		run_val(r, it);
 	double acc = want_test ? nncc_eval_score(r->m, &test) : NAN;
@@ -1613,6 +1628,8 @@ static int run_save(run_t *r, size_t it, uint64_t step, double test_accuracy)
 	nncc_weights_meta_t meta = {test_accuracy, r->loaded_iterations + it};
 	nncc_checkpoint_t ck;
 	nncc_err_t err;
+	if (!r->writer)
+		return 0;
 	int rc = checkpoint_of(r, step, &ck, &err);
 	if (!rc)
 		rc = nncc_weights_save(m, r->o->save, &r->norm, &meta, &ck, &err);
@@ -1691,6 +1708,8 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		double e0 = now_seconds();
 		run_eval_point(r, &pg, 0, 0, 0);
 		s->eval_seconds += now_seconds() - e0;
+		if (r->failed)
+			return 1;
 	}
 	t0 = now_seconds();
 	for (size_t it = 0; it < T;) {   /* not it <= T: T may be SIZE_MAX */
@@ -1727,11 +1746,13 @@ static int run_train(run_t *r, nncc_summary_t *s)
 			double e0 = now_seconds();
 			if (pass_end)
 				stop = run_pass_end(r, &pg, it);
-			if (eval_due(r, it, T) || (pass_end && (r->log || r->curve_x)))
+			if (eval_due(r, it, T) || (pass_end && (o->log || r->curve_x)))
 				run_eval_point(r, &pg, it, t - t0 - excluded, pass_end);
 			s->eval_seconds += now_seconds() - e0;
 			paused = 1;
 		}
+		if (r->failed)
+			return 1;
 		if (stop) {
 			run_restore(r);
 			T = it;
@@ -1930,7 +1951,7 @@ static int run_interrupted(run_t *r, const nncc_summary_t *s)
 	const nncc_opts_t *o = r->o;
 	size_t it = s->iterations;
 
-	if (r->comm->rank != 0)   /* rank 0 says it and writes the checkpoint */
+	if (!r->writer)   /* rank 0 says it and writes the checkpoint */
 		return nncc_signal_status(r->signal);
 	fprintf(stderr, "%s: interrupted by %s after %zu of %zu iterations", m->name,
 	        nncc_signal_name(r->signal), it, s->planned);
@@ -2033,11 +2054,11 @@ static int run(run_t *r, nncc_summary_t *s)
 
 	if (run_paths(r))
 		return 1;
-	if (outputs_check(r)) {
+	if (r->writer && outputs_check(r)) {
 		fprintf(stderr, "Try '%s --help' for the options.\n", m->name);
 		return EXIT_USAGE;
 	}
-	if (run_open_outputs(r) || run_load(r))
+	if ((r->writer && run_open_outputs(r)) || run_load(r))
 		return 1;
 	N = r->n_train;
 	B = o->batch ? o->batch : N;
@@ -2085,17 +2106,19 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->clipped = r->clipped;
 
 	s->test.confusion = r->confusion;
-	nncc_evaluate(m, r->test_x, r->test_y, r->test.n, &s->test);
+	run_evaluate(r, r->test_x, r->test_y, r->test.n, &s->test);
 	if (r->last_train_it == s->iterations)
 		s->train = r->last_train;
 	else
-		nncc_evaluate(m, r->train_x, r->train_y, N, &s->train);
+		run_evaluate(r, r->train_x, r->train_y, N, &s->train);
 	if (r->n_val) {
 		run_val(r, s->iterations);
 		s->val = r->val;
 	}
 	s->best = r->best;
-	if (r->comm->rank != 0)   /* rank 0 reports and writes */
+	if (r->failed)
+		return 1;
+	if (!r->writer)
 		return 0;
 	if (o->json)
 		nncc_report_json(stdout, s);
@@ -2171,15 +2194,14 @@ static int trainer_main(int argc, char **argv, const nncc_model_t *m, const nncc
 		return fail(m, "--predict runs in one process, not on %d ranks", comm->size);
 	if (o.predict)
 		return nncc_predict_main(m, &o);
-	if (comm->rank != 0) {   /* rank 0 prints and writes, the others train along */
+	if (comm->rank != 0)   /* rank 0 prints and writes (r.writer), the others train along */
 		o.quiet = 1;
-		o.save = o.log = o.plot = NULL;
-	}
 	memset(&r, 0, sizeof r);
 	memset(&s, 0, sizeof s);
 	r.m = m;
 	r.o = &o;
 	r.comm = comm;
+	r.writer = comm->rank == 0;
 	r.rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	r.last_train_it = r.val_it = SIZE_MAX;
 	s.m = m;

@@ -124,6 +124,11 @@ typedef struct nncc_group {
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
+/* nncc_evaluate's figures, the same bits, computed by the ranks together:
+ * each forwards its share of the tiles (classification; a regression is
+ * evaluated whole by every rank).  -1 when the exchange fails. */
+int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
+                        size_t n, nncc_eval_t *ev, nncc_err_t *err);
 /* nncc_train_batch_clip's step, chunked: *loss the batch's loss sum (the
  * chunks' in chunk order), *norm as there.  -1 when the exchange fails. */
 int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,

@@ -678,6 +678,13 @@ typedef struct nncc_eval {
  * for regression (m->n_targets) the error sums instead. */
 void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
                    nncc_eval_t *ev);
+/* nncc_evaluate's work on tiles t0 .. t1-1 of the n samples (tile t is
+ * samples t max_batch .. min(n, (t+1) max_batch) - 1): adds to ev's
+ * correct, confusion (when set) or error sums, stores tile t's loss sum
+ * in tile_loss[t - t0] (when not NULL) and returns their sum, added in
+ * tile order.  nncc_evaluate is this over every tile, ev zeroed first. */
+double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                           size_t t0, size_t t1, double *tile_loss, nncc_eval_t *ev);
 /* Regression's figures: sqrt(sse / (n K)) and sae / (n K). */
 double nncc_eval_rmse(const nncc_model_t *m, const nncc_eval_t *ev);
 double nncc_eval_mae(const nncc_model_t *m, const nncc_eval_t *ev);

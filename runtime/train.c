@@ -328,24 +328,22 @@ static void add_errors(const nncc_model_t *m, const void *t, size_t k, nncc_eval
 	}
 }
 
-void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
-                   nncc_eval_t *ev)
+double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                           size_t t0, size_t t1, double *tile_loss, nncc_eval_t *ev)
 {
 	size_t K = m->n_outputs, yb = y_bytes(m);
 	size_t row = m->n_inputs * (m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
 	double sum = 0;
 
 	set_mask(m, 0, 0, 0);   /* evaluation: dropout is the identity */
-	ev->n = n;
-	ev->correct = 0;
-	ev->sse = ev->sae = 0;
-	if (ev->confusion && !m->n_targets)
-		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
-	for (size_t at = 0; at < n; at += m->max_batch) {
-		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+	for (size_t t = t0; t < t1; t++) {
+		size_t at = t * m->max_batch, k = n - at < m->max_batch ? n - at : m->max_batch;
 		const void *yk = (const char *)y + at * yb;
 		m->forward(k, (const char *)x + at * row);
-		sum += m->loss(k, yk);
+		double loss = m->loss(k, yk);
+		if (tile_loss)
+			tile_loss[t - t0] = loss;
+		sum += loss;
 		if (m->n_targets) {
 			add_errors(m, yk, k, ev);
 			continue;
@@ -357,6 +355,21 @@ void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n
 				ev->confusion[truth * K + best]++;
 		}
 	}
+	return sum;
+}
+
+void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                   nncc_eval_t *ev)
+{
+	size_t K = m->n_outputs, tiles = n / m->max_batch + (n % m->max_batch != 0);
+	double sum;
+
+	ev->n = n;
+	ev->correct = 0;
+	ev->sse = ev->sae = 0;
+	if (ev->confusion && !m->n_targets)
+		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
+	sum = nncc_evaluate_tiles(m, x, y, n, 0, tiles, NULL, ev);
 	ev->loss = n ? sum / (double)n : 0;
 }
 

@@ -7,7 +7,10 @@
 #  - float32, adam, dropout, shuffled, chunks of two tiles (batch 100 of a
 #    trainer whose tile is 8), then batches of 7 (some of the 12 chunks empty);
 #  - float64, nesterov momentum with weight decay, dropout, file order, the
-#    gradient clipped, --epochs with a short last batch;
+#    gradient clipped, --epochs with a short last batch, a validation set
+#    and early stopping;
+# and that their --log rows (evaluations split among the ranks) are the
+# same but for the time;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
 # stop; that rank counts --chunks cannot serve are refused; and that a rank
 # killed mid-run ends the job (no hang) with a message naming it.
@@ -98,25 +101,36 @@ YAML
 net a float32 adam true
 net b float64 "{type: momentum, momentum: 0.9, nesterov: true, weight_decay: 0.001}" false
 
+# The --log rows without the column of seconds.
+nosecs() {
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") c = i }
+		{ $c = ""; print }' "$1"
+}
+
 # same NAME TAG ARGS...: one process with --chunks 12, then 1..4 ranks
-# (the default 12 chunks), every weight file the same bytes.
+# (the default 12 chunks): every weight file the same bytes, every --log
+# row (the evaluations, split among the ranks) the same but for the time.
 same() {
 	name=$1 tag=$2
 	shift 2
-	"$tmp/$name" --chunks 12 --threads 1 --quiet --save "$tmp/$tag.ref" "$@" >"$tmp/out" ||
+	"$tmp/$name" --chunks 12 --threads 1 --quiet --save "$tmp/$tag.ref" --eval-every 10 \
+		--eval-test --log "$tmp/$tag.ref.csv" "$@" >"$tmp/out" ||
 		fail "$tag: one process failed: $(cat "$tmp/out")"
+	nosecs "$tmp/$tag.ref.csv" >"$tmp/$tag.ref.rows"
 	for n in 1 2 3 4; do
-		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --threads 1 --quiet \
-			--save "$tmp/$tag.$n" "$@" >"$tmp/out" 2>&1 ||
+		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --threads 1 --quiet --eval-every 10 \
+			--eval-test --log "$tmp/$tag.$n.csv" --save "$tmp/$tag.$n" "$@" >"$tmp/out" 2>&1 ||
 			fail "$tag: $n ranks failed: $(cat "$tmp/out")"
 		cmp -s "$tmp/$tag.ref" "$tmp/$tag.$n" ||
 			fail "$tag: the weight file of $n ranks differs from one process's"
+		nosecs "$tmp/$tag.$n.csv" | cmp -s "$tmp/$tag.ref.rows" - ||
+			fail "$tag: the --log of $n ranks differs from one process's"
 	done
 	say "$tag: 1, 2, 3 and 4 ranks write the bytes of one process"
 }
 same a a-adam --batch 100
 same a a-batch7 --batch 7
-same b b-momentum --batch 64 --epochs 3 --clip-norm 0.05
+same b b-momentum --batch 64 --epochs 3 --clip-norm 0.05 --validation 60 --patience 1
 grep -q "^training .*per rank, 4 ranks, batches in 12 chunks" "$tmp/out" ||
 	fail "the report does not say the ranks and chunks: $(cat "$tmp/out")"
 # One chain over the batch (no --chunks) is another order: other bits.
