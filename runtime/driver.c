@@ -2030,6 +2030,16 @@ static int run_limits(const run_t *r, size_t T, size_t B)
 	return 0;
 }
 
+/* --threads; 0 (all cores) with several ranks on this machine: its cores
+ * shared among them, at least one each. */
+static int run_threads(const run_t *r)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (r->o->threads || r->comm->local <= 1 || cores < 1)
+		return r->o->threads;
+	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
+}
+
 /* --chunks (the library's default when not given) among the ranks. */
 static int run_group(run_t *r, nncc_summary_t *s)
 {
@@ -2081,7 +2091,7 @@ static int run(run_t *r, nncc_summary_t *s)
 	if (run_group(r, s))
 		return 1;
 	nncc_signals_hold(1);   /* the pool's threads never take them */
-	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
+	s->threads = m->set_threads ? m->set_threads(run_threads(r)) : 1;
 	nncc_signals_hold(0);
 	if (!o->load && !o->resume && run_pretrain(r, s))
 		return 1;

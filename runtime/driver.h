@@ -75,6 +75,7 @@ void nncc_csv_write_field(FILE *f, const char *s);
  * (NNCC_F32, NNCC_F64); counts and offsets count elements. */
 typedef struct nncc_comm {
 	int rank, size;
+	int local;               /* ranks on this machine, this one included */
 	size_t default_chunks;   /* --chunks when not given: 0 (off), or NNCC_MPI_CHUNKS */
 } nncc_comm_t;
 

@@ -28,9 +28,11 @@ static int mpi_failed(const nncc_comm_t *c, const char *call, int code, nncc_err
 int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 {
 	int code, done;
+	MPI_Comm node;
 
 	c->rank = 0;
 	c->size = 1;
+	c->local = 1;
 	c->default_chunks = NNCC_MPI_CHUNKS;
 	if ((code = MPI_Initialized(&done)) != MPI_SUCCESS || (!done && (code = MPI_Init(NULL, NULL))))
 		return mpi_failed(c, "MPI_Init", code, err);
@@ -38,6 +40,11 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	    (code = MPI_Comm_rank(MPI_COMM_WORLD, &c->rank)) ||
 	    (code = MPI_Comm_size(MPI_COMM_WORLD, &c->size)))
 		return mpi_failed(c, "MPI_Comm_rank", code, err);
+	/* the ranks sharing this machine's memory: they share its cores */
+	if ((code = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank,
+	                                MPI_INFO_NULL, &node)) ||
+	    (code = MPI_Comm_size(node, &c->local)) || (code = MPI_Comm_free(&node)))
+		return mpi_failed(c, "MPI_Comm_split_type", code, err);
 	return 0;
 }
 
