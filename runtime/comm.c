@@ -14,6 +14,7 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	c->rank = 0;
 	c->size = 1;
 	c->local = 1;
+	c->timeout = 0;
 	c->default_chunks = 0;   /* one chain over the batch, as always */
 	return 0;
 }

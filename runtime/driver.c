@@ -184,6 +184,10 @@ static const opt_def_t opt_defs[] = {
 	 "bits for any number of MPI ranks (mpirun -np\n"
 	 "R, R <= N; docs/scaling.md); 0 = off, one chain\n"
 	 "over the batch"},
+	{"mpi-timeout", "SECONDS", OPT_NONNEG, OFF(mpi_timeout),
+	 "under mpirun: end the run when an exchange\n"
+	 "has waited this long for the ranks, naming\n"
+	 "those that did not come; 0 = wait for ever"},
 	{"optimizer", "NAME", OPT_STR, OFF(optimizer),
 	 "the optimizer: fixed when nncc generates the\n"
 	 "trainer, only its own name is accepted"},
@@ -302,6 +306,7 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->shuffle = c->shuffle;
 	o->threads = c->threads;
 	o->chunks = NNCC_CHUNKS_DEFAULT;
+	o->mpi_timeout = NNCC_MPI_TIMEOUT;
 	o->optimizer = m->optimizer;
 	o->pretrain_epochs = m->n_pretrain ? c->pretrain.epochs : 0;
 	o->pretrain_lr = m->n_pretrain ? c->pretrain.learning_rate : 0;
@@ -2164,7 +2169,7 @@ static void run_fini(run_t *r)
 }
 
 /* nncc_main on one rank of comm's (the only one without MPI). */
-static int trainer_main(int argc, char **argv, const nncc_model_t *m, const nncc_comm_t *comm)
+static int trainer_main(int argc, char **argv, const nncc_model_t *m, nncc_comm_t *comm)
 {
 	nncc_opts_t o;
 	nncc_summary_t s;
@@ -2200,6 +2205,7 @@ static int trainer_main(int argc, char **argv, const nncc_model_t *m, const nncc
 	rc = opts_parse(&o, argc, argv, m);
 	if (rc >= 0)
 		return rc;
+	comm->timeout = o.mpi_timeout;
 	if (o.predict && comm->size > 1)
 		return fail(m, "--predict runs in one process, not on %d ranks", comm->size);
 	if (o.predict)

@@ -27,6 +27,7 @@ typedef struct nncc_opts {
 	int threads;                 /* 0 = all cores */
 	size_t chunks;               /* a batch's chunks (group.c); NNCC_CHUNKS_DEFAULT: the
 	                                library's (0 = off: one chain over the batch) */
+	double mpi_timeout;          /* seconds; 0 = wait for ever (nncc_comm_t.timeout) */
 	const char *save, *load, *resume, *log, *plot;
 	const char *predict, *output; /* predict mode: images in, CSV rows out */
 	const char *optimizer;       /* --optimizer: must name model->optimizer */
@@ -76,12 +77,16 @@ void nncc_csv_write_field(FILE *f, const char *s);
 typedef struct nncc_comm {
 	int rank, size;
 	int local;               /* ranks on this machine, this one included */
+	double timeout;          /* seconds an exchange may wait for the ranks; 0: for ever */
 	size_t default_chunks;   /* --chunks when not given: 0 (off), or NNCC_MPI_CHUNKS */
 } nncc_comm_t;
 
 /* The number of chunks of a batch under MPI when --chunks is not given:
  * 12 divides evenly among 1, 2, 3, 4, 6 and 12 ranks. */
 #define NNCC_MPI_CHUNKS 12
+/* --mpi-timeout's default, seconds: far more than an update or a
+ * checkpoint should take. */
+#define NNCC_MPI_TIMEOUT 600
 
 int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err);
 /* The run ends with exit status `status`: 0, or 128 + a signal's number

@@ -12,8 +12,10 @@
 # and that their --log rows (evaluations split among the ranks) are the
 # same but for the time;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
-# stop; that rank counts --chunks cannot serve are refused; and that a rank
-# killed mid-run ends the job (no hang) with a message naming it.
+# stop; that rank counts --chunks cannot serve are refused; that a rank
+# killed mid-run ends the job (no hang) with mpirun's message naming it; and
+# that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
+# naming it.
 # Without mpirun or mpicc it prints SKIPPED and exits 77 (not a pass).  The
 # machine may have 2 cores: --oversubscribe, --threads 1, small networks.
 # Run from the top directory (tests/run.sh); uses $NNCC and $CC.
@@ -160,28 +162,55 @@ for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains
 done
 say "refused: fewer chunks than ranks, --chunks 0 on 2 ranks"
 
-# A rank killed mid-run: mpirun ends the job and names it; no hang.
+# rank_pid N: the pid of rank N of the running job (Open MPI puts
+# OMPI_COMM_WORLD_RANK in each rank's environment), waiting up to 10 s.
+rank_pid() {
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		for p in $(pgrep -f "^$tmp/a-mpi" || true); do
+			if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+				echo "$p"
+				return 0
+			fi
+		done
+		sleep 0.5
+	done
+	return 1
+}
+
+# ends JOB WHAT: the job ends within 30 s of WHAT and exits non-zero.
+ends() {
+	waited=0
+	while kill -0 "$1" 2>/dev/null; do
+		sleep 1
+		waited=$((waited + 1))
+		[ "$waited" -lt 30 ] || {
+			kill "$1" 2>/dev/null
+			fail "the job still runs 30 s after $2"
+		}
+	done
+	if wait "$1"; then fail "the job exited 0 after $2"; fi
+}
+
+# A rank killed mid-run: mpirun ends the job and names it.
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
 	--batch 100 >"$tmp/out" 2>&1 &
 job=$!
-victim=
-for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-	sleep 0.5
-	victim=$(pgrep -f -n "^$tmp/a-mpi" || true)
-	[ -n "$victim" ] && break
-done
-[ -n "$victim" ] || fail "no rank of the killed-rank run started"
+victim=$(rank_pid 1) || fail "rank 1 of the killed-rank run did not start"
 sleep 1
 kill -9 "$victim"
-waited=0
-while kill -0 "$job" 2>/dev/null; do
-	sleep 1
-	waited=$((waited + 1))
-	[ "$waited" -lt 30 ] || {
-		kill "$job" 2>/dev/null
-		fail "the job still runs 30 s after a rank was killed"
-	}
-done
-if wait "$job"; then fail "the job with a killed rank exited 0"; fi
-grep -q "rank [01]" "$tmp/out" || fail "no rank named after a rank was killed: $(cat "$tmp/out")"
-say "a killed rank ends the job in ${waited} s: $(grep -m 1 "rank [01]" "$tmp/out")"
+ends "$job" "rank 1 was killed"
+grep -q "rank 1" "$tmp/out" || fail "rank 1 is not named after it was killed: $(cat "$tmp/out")"
+say "a killed rank ends the job in ${waited} s: $(grep -m 1 "rank 1" "$tmp/out")"
+
+# A rank that hangs (stopped): the others' exchange times out, rank 0 names it.
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
+	--batch 100 --mpi-timeout 3 >"$tmp/out" 2>&1 &
+job=$!
+victim=$(rank_pid 1) || fail "rank 1 of the hung-rank run did not start"
+sleep 1
+kill -STOP "$victim"
+ends "$job" "rank 1 was stopped"
+kill -9 "$victim" 2>/dev/null || true
+grep -q "rank 1 of 2 did not reach MPI_[A-Za-z]* within 3 s" "$tmp/out" ||
+	fail "rank 0 does not name the stopped rank 1: $(cat "$tmp/out")"
+say "a stopped rank ends the job in ${waited} s: $(grep -m 1 "did not reach" "$tmp/out")"
