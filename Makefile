@@ -11,6 +11,8 @@
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   make fuzz       libFuzzer harnesses (clang) into build-fuzz/, then replay
 #                   their corpora; FUZZ_SECONDS=N also fuzzes each N seconds
+#   MPI=1           also build/libnncc_mpi.a: the runtime for data-parallel
+#                   trainers on Open MPI (mpicc; docs/scaling.md)
 #   V=1             show commands
 
 CC ?= cc
@@ -41,7 +43,8 @@ Q := @
 endif
 
 COMPILER_SRC := $(wildcard compiler/*.c)
-RUNTIME_SRC := $(wildcard runtime/*.c)
+# runtime/mpi.c replaces comm.c in libnncc_mpi.a only (MPI=1).
+RUNTIME_SRC := $(filter-out runtime/mpi.c,$(wildcard runtime/*.c))
 TEMPLATES := $(sort $(wildcard templates/*))
 TEST_SRC := $(wildcard tests/check_*.c)
 REF_SRC := $(wildcard tests/reference/*.c)
@@ -68,11 +71,11 @@ MANDIR = $(PREFIX)/share/man
 RUNTIME_HEADERS := $(filter-out runtime/driver.h runtime/ckd.h,$(wildcard runtime/*.h))
 
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
-.SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ)
+.SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ) $(B)/runtime/mpi.o
 
 .PHONY: all test test-unit clean data demo bench results format deps install uninstall fuzz fuzz-seeds FORCE
 
-all: $(B)/nncc $(B)/libnncc.a $(MANS)
+all: $(B)/nncc $(B)/libnncc.a $(MANS) $(if $(filter 1,$(MPI)),$(B)/libnncc_mpi.a)
 
 $(B) $(B)/compiler $(B)/runtime $(B)/tests $(B)/tests/reference $(B)/e2e:
 	$(Q)mkdir -p $@
@@ -119,13 +122,14 @@ install: all $(B)/nncc.pc
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(B)/nncc $(DESTDIR)$(BINDIR)/nncc
 	install -m 644 $(B)/libnncc.a $(DESTDIR)$(LIBDIR)/libnncc.a
+	$(if $(filter 1,$(MPI)),install -m 644 $(B)/libnncc_mpi.a $(DESTDIR)$(LIBDIR)/libnncc_mpi.a)
 	install -m 644 $(B)/nncc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/nncc.pc
 	install -m 644 $(RUNTIME_HEADERS) $(DESTDIR)$(INCDIR)
 	install -m 644 $(B)/man/nncc.1 $(B)/man/nncc-trainer.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(B)/man/nncc-format.5 $(DESTDIR)$(MANDIR)/man5
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/nncc $(DESTDIR)$(LIBDIR)/libnncc.a \
+	rm -f $(DESTDIR)$(BINDIR)/nncc $(DESTDIR)$(LIBDIR)/libnncc.a $(DESTDIR)$(LIBDIR)/libnncc_mpi.a \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/nncc.pc \
 		$(addprefix $(DESTDIR)$(INCDIR)/,$(notdir $(RUNTIME_HEADERS))) \
 		$(DESTDIR)$(MANDIR)/man1/nncc.1 $(DESTDIR)$(MANDIR)/man1/nncc-trainer.1 \
@@ -133,6 +137,17 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCDIR) 2>/dev/null
 
 $(B)/libnncc.a: $(RUNTIME_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The MPI runtime: libnncc.a's objects with mpi.c's in place of comm.c's.
+# Only mpi.c includes <mpi.h>: the rest is compiled once, with $(CC).
+MPICC ?= mpicc
+$(B)/runtime/mpi.o: runtime/mpi.c | $(B)/runtime
+	@$(if $(Q),echo "  MPICC   $<")
+	$(Q)$(MPICC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libnncc_mpi.a: $(filter-out $(B)/runtime/comm.o,$(RUNTIME_OBJ)) $(B)/runtime/mpi.o
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 

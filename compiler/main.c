@@ -40,6 +40,7 @@ typedef struct Options {
 	const char *calibrate;     /* --calibrate N as given, or NULL */
 	size_t n_calibrate;
 	bool no_float;
+	bool mpi;                  /* --libs --mpi: the MPI runtime, libnncc_mpi.a */
 	const char *data_dir;      /* --data DIR */
 	const char *trainable;     /* --trainable MODE, or NULL */
 	const char *command_line;  /* for the generated header comment */
@@ -81,6 +82,9 @@ static const char usage[] =
 	"                   RAM, the rest stays const\n"
 	"  --cflags         print the compiler flags a generated file needs\n"
 	"  --libs           print the linker flags a generated trainer needs\n"
+	"  --mpi            with --cflags or --libs: for a data-parallel trainer on\n"
+	"                   Open MPI (libnncc_mpi.a, from make MPI=1), built with\n"
+	"                   mpicc (docs/scaling.md)\n"
 	"  --version        print the version\n"
 	"  --help           print this help\n";
 
@@ -212,6 +216,8 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 			*(const char **)((char *)o + v->offset) = argv[++i];
 		} else if (strcmp(a, "--no-float") == 0) {
 			o->no_float = true;
+		} else if (strcmp(a, "--mpi") == 0) {
+			o->mpi = true;
 		} else if (strncmp(a, "-o", 2) == 0) {
 			o->output = a + 2;
 		} else if (strcmp(a, "--infer") == 0) {
@@ -235,6 +241,11 @@ static int parse_args(Ctx *ctx, Options *o, int argc, char **argv)
 	if (o->trainable && export_train_mode(o->trainable) == TRAIN_NONE) {
 		diag_fatal(ctx, "unknown --trainable mode '%s' (expected: all, last, bias)",
 		           o->trainable);
+		return -1;
+	}
+	if (o->mpi && o->mode != MODE_CFLAGS && o->mode != MODE_LIBS) {
+		diag_fatal(ctx, "--mpi goes with --cflags or --libs (the generated C is the same "
+		                "with or without MPI)");
 		return -1;
 	}
 	if (check_quantize(ctx, o) < 0)
@@ -305,6 +316,21 @@ bad:
 	                "TOP/build/libnncc.a and TOP/runtime/nncc.h, or PREFIX/bin/nncc with "
 	                "PREFIX/lib/libnncc.a and PREFIX/include/nncc/nncc.h)", exe);
 	return -1;
+}
+
+/* The MPI runtime next to libnncc.a (lib): libnncc_mpi.a, which make MPI=1
+ * builds (and installs). */
+static int mpi_library(Ctx *ctx, const char **lib)
+{
+	const char *slash = strrchr(*lib, '/');
+	const char *mpi = arena_printf(ctx->arena, "%.*s/libnncc_mpi.a", (int)(slash - *lib), *lib);
+	if (access(mpi, R_OK) != 0) {
+		diag_fatal(ctx, "no MPI runtime %s: build it with 'make MPI=1' (needs Open MPI's "
+		                "mpicc: apt-get install libopenmpi-dev openmpi-bin)", mpi);
+		return -1;
+	}
+	*lib = mpi;
+	return 0;
 }
 
 /* "dir/net.yaml" -> "net" + ext (in the current directory). */
@@ -607,6 +633,8 @@ static int run(Ctx *ctx, int argc, char **argv)
 		return 0;
 	case MODE_LIBS:
 		if (locate_runtime(ctx, &inc, &lib) != 0)
+			return -1;
+		if (o.mpi && mpi_library(ctx, &lib) != 0)
 			return -1;
 		printf("%s -lcsv -lz -lm -lpthread%s%s\n", lib, *NNCC_LIB_EXTRA ? " " : "",
 		       NNCC_LIB_EXTRA);

@@ -60,6 +60,10 @@ typedef struct run {
 	void *targets;               /* regression: train_y and test_y's block (owned) */
 	const void *val_x;           /* train_x's last V rows */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
+	const nncc_comm_t *comm;     /* the processes training together */
+	int writer;                  /* rank 0: prints and writes the outputs */
+	int failed;                  /* an evaluation's exchange failed (said on stderr) */
+	nncc_group_t group;          /* --chunks > 0: the chunked step's buffers */
 	size_t *confusion;           /* [K][K] */
 	nncc_outfile_t log_out, plot_out; /* --log's and --plot's temporary files */
 	FILE *log;                   /* log_out.f while rows go to it, else NULL */
@@ -123,6 +127,7 @@ typedef enum opt_kind {
 	OPT_NO_TRAIN,   /* iterations = epochs = 0 */
 	OPT_U64,        /* uint64_t */
 	OPT_THREADS,    /* int >= 0 */
+	OPT_CHUNKS,     /* size_t >= 0 */
 	OPT_LR,         /* double, finite, > 0 */
 	OPT_CLIP,       /* double, finite, >= 0 (0 = off) */
 	OPT_NONNEG,     /* double, finite, >= 0 */
@@ -173,6 +178,16 @@ static const opt_def_t opt_defs[] = {
 	{"no-shuffle", NULL, OPT_CLEAR, OFF(shuffle),
 	 "consecutive batches in file order, wrapping\naround at the end"},
 	{"threads", "N", OPT_THREADS, OFF(threads), "threads to use (0 = all cores)"},
+	{"chunks", "N", OPT_CHUNKS, OFF(chunks),
+	 "cut every batch into N fixed chunks whose\n"
+	 "gradients are added in chunk order: the same\n"
+	 "bits for any number of MPI ranks (mpirun -np\n"
+	 "R, R <= N; docs/scaling.md); 0 = off, one chain\n"
+	 "over the batch"},
+	{"mpi-timeout", "SECONDS", OPT_NONNEG, OFF(mpi_timeout),
+	 "under mpirun: end the run when an exchange\n"
+	 "has waited this long for the ranks, naming\n"
+	 "those that did not come; 0 = wait for ever"},
 	{"optimizer", "NAME", OPT_STR, OFF(optimizer),
 	 "the optimizer: fixed when nncc generates the\n"
 	 "trainer, only its own name is accepted"},
@@ -290,6 +305,8 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->seed = c->seed;
 	o->shuffle = c->shuffle;
 	o->threads = c->threads;
+	o->chunks = NNCC_CHUNKS_DEFAULT;
+	o->mpi_timeout = NNCC_MPI_TIMEOUT;
 	o->optimizer = m->optimizer;
 	o->pretrain_epochs = m->n_pretrain ? c->pretrain.epochs : 0;
 	o->pretrain_lr = m->n_pretrain ? c->pretrain.learning_rate : 0;
@@ -326,6 +343,9 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 		break;
 	case OPT_THREADS:
 		snprintf(buf, len, "default: %d", *(const int *)p);
+		break;
+	case OPT_CHUNKS:
+		snprintf(buf, len, "default: %d with MPI, else 0", NNCC_MPI_CHUNKS);
 		break;
 	case OPT_LR:
 	case OPT_CLIP:
@@ -564,6 +584,7 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 	case OPT_EPOCHS:
 	case OPT_EPOCHS0:
 	case OPT_ITERATIONS:
+	case OPT_CHUNKS:
 		if (parse_u64(arg, &u) || u > SIZE_MAX || (d->kind == OPT_POSITIVE && u == 0))
 			return d->kind == OPT_POSITIVE ? "an integer >= 1" : "an integer >= 0";
 		z = (size_t)u;
@@ -1380,14 +1401,26 @@ static int run_load(run_t *r)
 
 /* ---- training ----------------------------------------------------------- */
 
+/* nncc_evaluate, split among the ranks when there are several; a failed
+ * exchange is said once and sets r->failed (the training loop and run()
+ * end the run). */
+static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_eval_t *ev)
+{
+	nncc_err_t err;
+	if (!r->group.chunks)
+		nncc_evaluate(r->m, x, y, n, ev);
+	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, ev, &err) && !r->failed++)
+		fail(r->m, "evaluation: %s", err.msg);
+}
+
 /* The validation set's loss and accuracy after `it` iterations (once per
  * iteration). */
 static void run_val(run_t *r, size_t it)
 {
 	if (r->val_it == it)
 		return;
-	nncc_evaluate(r->m, r->val_x, (const char *)r->train_y + r->n_train * r->y_bytes, r->n_val,
-	              &r->val);
+	run_evaluate(r, r->val_x, (const char *)r->train_y + r->n_train * r->y_bytes, r->n_val,
+	             &r->val);
 	r->val_it = it;
 }
 
@@ -1400,12 +1433,13 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double trai
 	const nncc_opts_t *o = r->o;
 	nncc_eval_t test = {0};
 	double epoch = (double)r->samples / (double)r->n_train;
-	int want_test = o->eval_test && (r->log || o->eval_every);
+	/* o->log, not r->log: every rank evaluates alike, rank 0 alone writes */
+	int want_test = o->eval_test && (o->log || o->eval_every);
 
-	nncc_evaluate(r->m, r->train_x, r->train_y, r->n_train, &r->last_train);
+	run_evaluate(r, r->train_x, r->train_y, r->n_train, &r->last_train);
 	r->last_train_it = it;
 	if (want_test)
-		nncc_evaluate(r->m, r->test_x, r->test_y, r->test.n, &test);
+		run_evaluate(r, r->test_x, r->test_y, r->test.n, &test);
 	if (r->n_val)
 		run_val(r, it);
 	double acc = want_test ? nncc_eval_score(r->m, &test) : NAN;
@@ -1599,6 +1633,8 @@ static int run_save(run_t *r, size_t it, uint64_t step, double test_accuracy)
 	nncc_weights_meta_t meta = {test_accuracy, r->loaded_iterations + it};
 	nncc_checkpoint_t ck;
 	nncc_err_t err;
+	if (!r->writer)
+		return 0;
 	int rc = checkpoint_of(r, step, &ck, &err);
 	if (!rc)
 		rc = nncc_weights_save(m, r->o->save, &r->norm, &meta, &ck, &err);
@@ -1640,6 +1676,19 @@ static int run_diverged(run_t *r, size_t it, double lr, double loss, double trai
 	            what, it, lr, o->log, what);
 }
 
+/* The signal that stops the training, in r->signal: the first one caught
+ * by any rank, so that every rank stops after the same update. */
+static int run_signal(run_t *r)
+{
+	nncc_err_t err;
+	int local = nncc_signal_pending(), sig = local;
+	if (r->comm->size > 1 && nncc_comm_max(r->comm, local, &sig, &err)) {
+		fail(r->m, "%s", err.msg);   /* the next exchange fails and ends the run */
+		sig = local;
+	}
+	return r->signal = sig;
+}
+
 /* T updates of B samples (the last of each pass shorter in epochs mode),
  * fewer when early stopping ends the training or a signal stops it after an
  * update (r->signal; s->iterations: those run).
@@ -1653,16 +1702,19 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	uint64_t total = r->step0 + T;
 	nncc_update_t u = {.lr = o->lr, .hparams = o->hparams, .seed = o->seed};
 	nncc_progress_t pg;
+	nncc_err_t err;
 	double t0, excluded = 0;
 
 	nncc_progress_init(&pg, stderr, o->quiet, m->name, T);
-	if ((r->signal = nncc_signal_pending()))   /* while the data loaded */
+	if (run_signal(r))   /* while the data loaded */
 		T = 0;
 	r->lr = nncc_schedule_lr(&o->schedule, o->lr, r->step0 + 1, r->stream.epoch, total);
 	if (eval_due(r, 0, T)) {
 		double e0 = now_seconds();
 		run_eval_point(r, &pg, 0, 0, 0);
 		s->eval_seconds += now_seconds() - e0;
+		if (r->failed)
+			return 1;
 	}
 	t0 = now_seconds();
 	for (size_t it = 0; it < T;) {   /* not it <= T: T may be SIZE_MAX */
@@ -1673,8 +1725,12 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		u.step = r->step0 + it;   /* --load starts a fresh optimizer: step0 = 0 */
 		u.batch = batch_of(r, B);
 		u.lr = r->lr = nncc_schedule_lr(&o->schedule, o->lr, u.step, r->stream.epoch, total);
-		double loss = nncc_train_batch_clip(m, &r->stream, &u, o->clip_norm, &norm) /
-		              (double)u.batch;
+		double loss;
+		if (!r->group.chunks)
+			loss = nncc_train_batch_clip(m, &r->stream, &u, o->clip_norm, &norm);
+		else if (nncc_group_batch(&r->group, m, &r->stream, &u, o->clip_norm, &loss, &norm, &err))
+			return fail(m, "update %zu: %s", it, err.msg);
+		loss /= (double)u.batch;
 		double t = now_seconds();
 		int paused = 0;
 		r->samples += u.batch;
@@ -1695,11 +1751,13 @@ static int run_train(run_t *r, nncc_summary_t *s)
 			double e0 = now_seconds();
 			if (pass_end)
 				stop = run_pass_end(r, &pg, it);
-			if (eval_due(r, it, T) || (pass_end && (r->log || r->curve_x)))
+			if (eval_due(r, it, T) || (pass_end && (o->log || r->curve_x)))
 				run_eval_point(r, &pg, it, t - t0 - excluded, pass_end);
 			s->eval_seconds += now_seconds() - e0;
 			paused = 1;
 		}
+		if (r->failed)
+			return 1;
 		if (stop) {
 			run_restore(r);
 			T = it;
@@ -1711,7 +1769,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		}
 		if (paused)
 			excluded += now_seconds() - t;
-		if (it < T && (r->signal = nncc_signal_pending()))
+		if (it < T && run_signal(r))
 			T = it;   /* the loop ends here; the last update is complete */
 	}
 	s->iterations = T;
@@ -1898,6 +1956,8 @@ static int run_interrupted(run_t *r, const nncc_summary_t *s)
 	const nncc_opts_t *o = r->o;
 	size_t it = s->iterations;
 
+	if (!r->writer)   /* rank 0 says it and writes the checkpoint */
+		return nncc_signal_status(r->signal);
 	fprintf(stderr, "%s: interrupted by %s after %zu of %zu iterations", m->name,
 	        nncc_signal_name(r->signal), it, s->planned);
 	if (!o->save || !it) {
@@ -1975,6 +2035,32 @@ static int run_limits(const run_t *r, size_t T, size_t B)
 	return 0;
 }
 
+/* --threads; 0 (all cores) with several ranks on this machine: its cores
+ * shared among them, at least one each. */
+static int run_threads(const run_t *r)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (r->o->threads || r->comm->local <= 1 || cores < 1)
+		return r->o->threads;
+	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
+}
+
+/* --chunks (the library's default when not given) among the ranks. */
+static int run_group(run_t *r, nncc_summary_t *s)
+{
+	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
+	nncc_err_t err;
+
+	s->ranks = r->comm->size;
+	s->chunks = C;
+	if (!C && r->comm->size > 1)
+		return fail(r->m, "--chunks 0 trains in one process, not on %d ranks (docs/scaling.md)",
+		            r->comm->size);
+	if (C && nncc_group_init(&r->group, r->comm, r->m, C, &err))
+		return fail(r->m, "%s", err.msg);
+	return 0;
+}
+
 static int run(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
@@ -1983,11 +2069,11 @@ static int run(run_t *r, nncc_summary_t *s)
 
 	if (run_paths(r))
 		return 1;
-	if (outputs_check(r)) {
+	if (r->writer && outputs_check(r)) {
 		fprintf(stderr, "Try '%s --help' for the options.\n", m->name);
 		return EXIT_USAGE;
 	}
-	if (run_open_outputs(r) || run_load(r))
+	if ((r->writer && run_open_outputs(r)) || run_load(r))
 		return 1;
 	N = r->n_train;
 	B = o->batch ? o->batch : N;
@@ -2007,8 +2093,10 @@ static int run(run_t *r, nncc_summary_t *s)
 		return 1;
 	s->planned = s->iterations;
 	r->whole_passes = o->epochs > 0;
+	if (run_group(r, s))
+		return 1;
 	nncc_signals_hold(1);   /* the pool's threads never take them */
-	s->threads = m->set_threads ? m->set_threads(o->threads) : 1;
+	s->threads = m->set_threads ? m->set_threads(run_threads(r)) : 1;
 	nncc_signals_hold(0);
 	if (!o->load && !o->resume && run_pretrain(r, s))
 		return 1;
@@ -2033,16 +2121,20 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->clipped = r->clipped;
 
 	s->test.confusion = r->confusion;
-	nncc_evaluate(m, r->test_x, r->test_y, r->test.n, &s->test);
+	run_evaluate(r, r->test_x, r->test_y, r->test.n, &s->test);
 	if (r->last_train_it == s->iterations)
 		s->train = r->last_train;
 	else
-		nncc_evaluate(m, r->train_x, r->train_y, N, &s->train);
+		run_evaluate(r, r->train_x, r->train_y, N, &s->train);
 	if (r->n_val) {
 		run_val(r, s->iterations);
 		s->val = r->val;
 	}
 	s->best = r->best;
+	if (r->failed)
+		return 1;
+	if (!r->writer)
+		return 0;
 	if (o->json)
 		nncc_report_json(stdout, s);
 	else
@@ -2063,6 +2155,7 @@ static void run_fini(run_t *r)
 	free(r->targets);
 	free(r->test_x);
 	nncc_stream_fini(&r->stream);
+	nncc_group_fini(&r->group);
 	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);
 	free(r->curve_x);   /* curve_y and curve_v are in its block */
@@ -2075,7 +2168,8 @@ static void run_fini(run_t *r)
 	nncc_outfile_abort(&r->plot_out);
 }
 
-int nncc_main(int argc, char **argv, const nncc_model_t *m)
+/* nncc_main on one rank of comm's (the only one without MPI). */
+static int trainer_main(int argc, char **argv, const nncc_model_t *m, nncc_comm_t *comm)
 {
 	nncc_opts_t o;
 	nncc_summary_t s;
@@ -2111,12 +2205,19 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 	rc = opts_parse(&o, argc, argv, m);
 	if (rc >= 0)
 		return rc;
+	comm->timeout = o.mpi_timeout;
+	if (o.predict && comm->size > 1)
+		return fail(m, "--predict runs in one process, not on %d ranks", comm->size);
 	if (o.predict)
 		return nncc_predict_main(m, &o);
+	if (comm->rank != 0)   /* rank 0 prints and writes (r.writer), the others train along */
+		o.quiet = 1;
 	memset(&r, 0, sizeof r);
 	memset(&s, 0, sizeof s);
 	r.m = m;
 	r.o = &o;
+	r.comm = comm;
+	r.writer = comm->rank == 0;
 	r.rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	r.last_train_it = r.val_it = SIZE_MAX;
 	s.m = m;
@@ -2126,5 +2227,18 @@ int nncc_main(int argc, char **argv, const nncc_model_t *m)
 	rc = run(&r, &s);
 	run_fini(&r);
 	nncc_signals_release();
+	return rc;
+}
+
+int nncc_main(int argc, char **argv, const nncc_model_t *m)
+{
+	nncc_comm_t comm;
+	nncc_err_t err;
+	int rc;
+
+	if (nncc_comm_init(&comm, &err))
+		return fail(m, "%s", err.msg);
+	rc = trainer_main(argc, argv, m, &comm);
+	nncc_comm_fini(&comm, rc);
 	return rc;
 }

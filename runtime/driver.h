@@ -14,6 +14,8 @@
 
 #include "nncc.h"
 
+#define NNCC_CHUNKS_DEFAULT SIZE_MAX
+
 /* The driver's options after parsing (defaults from model->config). */
 typedef struct nncc_opts {
 	const char *data_dir;
@@ -23,6 +25,9 @@ typedef struct nncc_opts {
 	uint64_t seed;
 	int shuffle;
 	int threads;                 /* 0 = all cores */
+	size_t chunks;               /* a batch's chunks (group.c); NNCC_CHUNKS_DEFAULT: the
+	                                library's (0 = off: one chain over the batch) */
+	double mpi_timeout;          /* seconds; 0 = wait for ever (nncc_comm_t.timeout) */
 	const char *save, *load, *resume, *log, *plot;
 	const char *predict, *output; /* predict mode: images in, CSV rows out */
 	const char *optimizer;       /* --optimizer: must name model->optimizer */
@@ -63,6 +68,78 @@ int nncc_csv_open(nncc_csv_in_t **in, const char *path, const nncc_csv_spec_t *s
 int nncc_csv_read(nncc_csv_in_t *in, double *values, size_t k, size_t *got, nncc_err_t *err);
 void nncc_csv_close(nncc_csv_in_t *in);
 void nncc_csv_write_field(FILE *f, const char *s);
+
+/* ---- comm.c (one process: libnncc.a) or mpi.c (Open MPI: libnncc_mpi.a,
+ * make MPI=1): the processes of one training run, ranks 0 .. size - 1
+ * (docs/scaling.md).  Every function but init and fini is collective:
+ * every rank calls it, in the same order.  Elements are reals of `dtype`
+ * (NNCC_F32, NNCC_F64); counts and offsets count elements. */
+typedef struct nncc_comm {
+	int rank, size;
+	int local;               /* ranks on this machine, this one included */
+	double timeout;          /* seconds an exchange may wait for the ranks; 0: for ever */
+	size_t default_chunks;   /* --chunks when not given: 0 (off), or NNCC_MPI_CHUNKS */
+} nncc_comm_t;
+
+/* The number of chunks of a batch under MPI when --chunks is not given:
+ * 12 divides evenly among 1, 2, 3, 4, 6 and 12 ranks. */
+#define NNCC_MPI_CHUNKS 12
+/* --mpi-timeout's default, seconds: far more than an update or a
+ * checkpoint should take. */
+#define NNCC_MPI_TIMEOUT 600
+
+int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err);
+/* The run ends with exit status `status`: 0, or 128 + a signal's number
+ * (every rank stops after the same update: driver.c's run_signal), ends it
+ * together with the other ranks (MPI_Finalize); anything else, with more
+ * than one rank, ends every rank's (MPI_Abort): the others may be waiting
+ * for this one. */
+void nncc_comm_fini(const nncc_comm_t *c, int status);
+/* Rank d gets scount[d] elements at sdispl[d] of send; rank r's rcount[r]
+ * arrive at rdispl[r] of recv (MPI_Alltoallv). */
+int nncc_comm_alltoall(const nncc_comm_t *c, int dtype, const void *send, const size_t *scount,
+                       const size_t *sdispl, void *recv, const size_t *rcount,
+                       const size_t *rdispl, nncc_err_t *err);
+/* In place: rank r's count[r] elements at displ[r] of buf reach every rank
+ * (MPI_Allgatherv). */
+int nncc_comm_allgather(const nncc_comm_t *c, int dtype, void *buf, const size_t *count,
+                        const size_t *displ, nncc_err_t *err);
+/* *out = the largest v of all ranks (MPI_Allreduce, MPI_MAX). */
+int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err);
+
+/* ---- group.c: one optimizer step of a batch cut into C chunks, the same
+ * bits whatever the number of ranks (docs/scaling.md).  Chunk c is samples
+ * floor(B c / C) .. floor(B (c+1) / C) - 1 of the batch; rank r computes the
+ * gradient sums of chunks floor(C r / size) .. floor(C (r+1) / size) - 1,
+ * each on its own (a chain from zero); the ranks exchange them so that
+ * rank r holds every chunk's part of parameter slice r, adds them in chunk
+ * order, and the slices are gathered: every rank has the same sums, then
+ * clips and updates as one process does. */
+typedef struct nncc_group {
+	const nncc_comm_t *comm;
+	size_t chunks;               /* C */
+	size_t *c0;                  /* [size + 1] rank r's chunks are c0[r] .. c0[r+1]-1 */
+	size_t *lo;                  /* [size + 1] rank r's parameters lo[r] .. lo[r+1]-1 */
+	size_t *cnt;                 /* [5][size]: scount, sdispl, rcount, rdispl, len */
+	void *send;                  /* [size][own chunks][slice d] reals, slice-major */
+	void *rows;                  /* [C][own slice] reals (send itself with one rank) */
+	double *loss;                /* [C] the chunks' loss sums */
+} nncc_group_t;
+
+/* -1 (out of memory, C < size, counts MPI cannot take) or 0. */
+int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
+                    nncc_err_t *err);
+void nncc_group_fini(nncc_group_t *g);
+/* nncc_evaluate's figures, the same bits, computed by the ranks together:
+ * each forwards its share of the tiles (classification; a regression is
+ * evaluated whole by every rank).  -1 when the exchange fails. */
+int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
+                        size_t n, nncc_eval_t *ev, nncc_err_t *err);
+/* nncc_train_batch_clip's step, chunked: *loss the batch's loss sum (the
+ * chunks' in chunk order), *norm as there.  -1 when the exchange fails. */
+int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
+                     const nncc_update_t *u, double max_norm, double *loss, double *norm,
+                     nncc_err_t *err);
 
 /* ---- driver.c */
 
@@ -107,6 +184,8 @@ typedef struct nncc_summary {
 	double final_lr;             /* the rate of the last update (NaN: none) */
 	size_t clipped;              /* updates whose gradient was clipped */
 	int threads;                 /* in use */
+	int ranks;                   /* processes training together (MPI), 1 without */
+	size_t chunks;               /* a batch's chunks, 0: one chain */
 	double train_seconds, eval_seconds;
 	nncc_eval_t train, test;     /* test.confusion is set */
 	nncc_eval_t val;             /* the final weights on the held-out samples (n_val > 0) */

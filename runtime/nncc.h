@@ -614,6 +614,10 @@ int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, con
                      size_t n, int shuffle, uint64_t seed, nncc_err_t *err);
 /* The next k <= max_batch samples; *y receives their labels or targets. */
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
+/* Moves past the next k samples without reading them (another process
+ * trains on them: docs/scaling.md); the same position and order after it
+ * as after nncc_stream_next's. */
+void nncc_stream_skip(nncc_stream_t *s, size_t k);
 void nncc_stream_fini(nncc_stream_t *s);
 
 /* Where the stream stands, as a weight file's POSITION section: fills
@@ -642,6 +646,18 @@ double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_upda
  * *norm (may be NULL) receives n, NaN when max_norm <= 0. */
 double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
                              double max_norm, double *norm);
+/* forward + loss + backward over the stream's next n samples, tile after
+ * tile, the gradient SUMS over them in grads (the first tile sets them,
+ * the others accumulate: one chain per element), the dropout masks those
+ * of samples first..first+n-1 of update u->step's batch; returns their
+ * loss sum.  n = 0 leaves grads alone and returns 0. */
+double nncc_batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
+                           size_t first, size_t n);
+/* After the gradient sums of u->batch samples are in grads: clipped as
+ * nncc_train_batch_clip says when max_norm > 0 (*norm, may be NULL: the
+ * norm, NaN when max_norm <= 0), then update(). */
+void nncc_clip_update(const nncc_model_t *m, const nncc_update_t *u, double max_norm,
+                      double *norm);
 /* sqrt(sum_k grads[k]^2) over the whole gradient block, in double: eight
  * partial sums s[k mod 8], added pairwise ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)). */
 double nncc_grad_norm(const nncc_model_t *m);
@@ -662,6 +678,13 @@ typedef struct nncc_eval {
  * for regression (m->n_targets) the error sums instead. */
 void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
                    nncc_eval_t *ev);
+/* nncc_evaluate's work on tiles t0 .. t1-1 of the n samples (tile t is
+ * samples t max_batch .. min(n, (t+1) max_batch) - 1): adds to ev's
+ * correct, confusion (when set) or error sums, stores tile t's loss sum
+ * in tile_loss[t - t0] (when not NULL) and returns their sum, added in
+ * tile order.  nncc_evaluate is this over every tile, ev zeroed first. */
+double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                           size_t t0, size_t t1, double *tile_loss, nncc_eval_t *ev);
 /* Regression's figures: sqrt(sse / (n K)) and sae / (n K). */
 double nncc_eval_rmse(const nncc_model_t *m, const nncc_eval_t *ev);
 double nncc_eval_mae(const nncc_model_t *m, const nncc_eval_t *ev);

@@ -289,9 +289,13 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		fprintf(f, " of %zu (--train-limit %zu)", s->n_file, s->n_train + s->n_val);
 	fprintf(f, ", %zu test %s\n", s->test.n, m->config.format == NNCC_FORMAT_CSV ? "samples" : "images");
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
-	           "%d thread%s\n",
+	           "%d thread%s",
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
 	        o->shuffle ? "shuffled" : "file order", s->threads, s->threads == 1 ? "" : "s");
+	if (s->chunks)   /* docs/scaling.md */
+		fprintf(f, " per rank, %d rank%s, batches in %zu chunks", s->ranks,
+		        s->ranks == 1 ? "" : "s", s->chunks);
+	fputc('\n', f);
 	nncc_schedule_t sc = schedule_used(s);
 	const nncc_schedule_info_t *info = &nncc_schedules[sc.type];
 	size_t n = 0;
@@ -528,7 +532,8 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	json_number(f, s->eval_seconds);
 	fputs(", \"samples_per_second\": ", f);
 	json_number(f, samples_per_second(s));
-	fprintf(f, ", \"threads\": %d, \"data_dir\": ", s->threads);
+	fprintf(f, ", \"threads\": %d, \"ranks\": %d, \"chunks\": %zu, \"data_dir\": ", s->threads,
+	        s->ranks, s->chunks);
 	json_string(f, s->data_dir);
 	fprintf(f, ", \"train_samples\": %zu, \"train_file_samples\": %zu, \"validation_samples\": "
 	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);

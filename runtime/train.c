@@ -67,6 +67,17 @@ void nncc_stream_fini(nncc_stream_t *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* One sample further: the next pass (in a fresh order) after the last. */
+static void stream_advance(nncc_stream_t *s)
+{
+	if (++s->pos == s->n) {
+		s->pos = 0;
+		s->epoch++;
+		if (s->perm)
+			nncc_rng_shuffle(&s->rng, s->perm, s->n);
+	}
+}
+
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 {
 	if (!s->perm && s->pos + k <= s->n) {
@@ -83,15 +94,16 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 		size_t j = s->perm ? s->perm[s->pos] : s->pos;
 		memcpy((char *)s->tile_x + i * s->row_bytes, s->x + j * s->row_bytes, s->row_bytes);
 		memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
-		if (++s->pos == s->n) {
-			s->pos = 0;
-			s->epoch++;
-			if (s->perm)
-				nncc_rng_shuffle(&s->rng, s->perm, s->n);
-		}
+		stream_advance(s);
 	}
 	*y = s->tile_y;
 	return s->tile_x;
+}
+
+void nncc_stream_skip(nncc_stream_t *s, size_t k)
+{
+	for (size_t i = 0; i < k; i++)
+		stream_advance(s);
 }
 
 int nncc_stream_tell(const nncc_stream_t *s, nncc_checkpoint_t *ck, nncc_err_t *err)
@@ -156,19 +168,17 @@ static void set_mask(const nncc_model_t *m, uint64_t seed, uint64_t step, size_t
 		m->mask_key(seed, step, first);
 }
 
-/* forward + loss + backward over the batch's tiles, the gradient sums
- * accumulated in grads, each tile with the dropout masks of its samples'
- * places in the batch (those step() draws); returns the loss sum. */
-static double batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u)
+double nncc_batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
+                           size_t first, size_t n)
 {
 	const void *y;
 	const void *x;
 	double sum = 0;
 
-	for (size_t done = 0; done < u->batch;) {
-		size_t k = u->batch - done < m->max_batch ? u->batch - done : m->max_batch;
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < m->max_batch ? n - done : m->max_batch;
 		x = nncc_stream_next(s, k, &y);
-		set_mask(m, u->seed, u->step, done);
+		set_mask(m, u->seed, u->step, first + done);
 		m->forward(k, x);
 		sum += m->loss(k, y);
 		m->backward(k, x, y, done > 0);
@@ -188,7 +198,7 @@ double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_upda
 		x = nncc_stream_next(s, u->batch, &y);
 		return m->step(u->batch, x, y, u);
 	}
-	sum = batch_gradient(m, s, u);
+	sum = nncc_batch_gradient(m, s, u, 0, u->batch);
 	m->update(u);
 	return sum;
 }
@@ -255,22 +265,32 @@ void nncc_grads_scale(const nncc_model_t *m, double c)
 double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc_update_t *u,
                              double max_norm, double *norm)
 {
-	double sum, n, c;
+	double sum;
 
 	if (!(max_norm > 0)) {
 		if (norm)
 			*norm = NAN;
 		return nncc_train_batch(m, s, u);
 	}
-	sum = batch_gradient(m, s, u);
-	n = nncc_grad_norm(m) / (double)u->batch;   /* the norm of the batch mean */
-	c = max_norm / (n + 1e-6);
-	if (c < 1)
-		nncc_grads_scale(m, c);
+	sum = nncc_batch_gradient(m, s, u, 0, u->batch);
+	nncc_clip_update(m, u, max_norm, norm);
+	return sum;
+}
+
+void nncc_clip_update(const nncc_model_t *m, const nncc_update_t *u, double max_norm,
+                      double *norm)
+{
+	double n = NAN, c;
+
+	if (max_norm > 0) {
+		n = nncc_grad_norm(m) / (double)u->batch;   /* the norm of the batch mean */
+		c = max_norm / (n + 1e-6);
+		if (c < 1)
+			nncc_grads_scale(m, c);
+	}
 	if (norm)
 		*norm = n;
 	m->update(u);
-	return sum;
 }
 
 size_t nncc_predict(const nncc_model_t *m, size_t b)
@@ -308,24 +328,22 @@ static void add_errors(const nncc_model_t *m, const void *t, size_t k, nncc_eval
 	}
 }
 
-void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
-                   nncc_eval_t *ev)
+double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                           size_t t0, size_t t1, double *tile_loss, nncc_eval_t *ev)
 {
 	size_t K = m->n_outputs, yb = y_bytes(m);
 	size_t row = m->n_inputs * (m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
 	double sum = 0;
 
 	set_mask(m, 0, 0, 0);   /* evaluation: dropout is the identity */
-	ev->n = n;
-	ev->correct = 0;
-	ev->sse = ev->sae = 0;
-	if (ev->confusion && !m->n_targets)
-		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
-	for (size_t at = 0; at < n; at += m->max_batch) {
-		size_t k = n - at < m->max_batch ? n - at : m->max_batch;
+	for (size_t t = t0; t < t1; t++) {
+		size_t at = t * m->max_batch, k = n - at < m->max_batch ? n - at : m->max_batch;
 		const void *yk = (const char *)y + at * yb;
 		m->forward(k, (const char *)x + at * row);
-		sum += m->loss(k, yk);
+		double loss = m->loss(k, yk);
+		if (tile_loss)
+			tile_loss[t - t0] = loss;
+		sum += loss;
 		if (m->n_targets) {
 			add_errors(m, yk, k, ev);
 			continue;
@@ -337,6 +355,21 @@ void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n
 				ev->confusion[truth * K + best]++;
 		}
 	}
+	return sum;
+}
+
+void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                   nncc_eval_t *ev)
+{
+	size_t K = m->n_outputs, tiles = n / m->max_batch + (n % m->max_batch != 0);
+	double sum;
+
+	ev->n = n;
+	ev->correct = 0;
+	ev->sse = ev->sae = 0;
+	if (ev->confusion && !m->n_targets)
+		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
+	sum = nncc_evaluate_tiles(m, x, y, n, 0, tiles, NULL, ev);
 	ev->loss = n ? sum / (double)n : 0;
 }
 

@@ -87,6 +87,62 @@ START_TEST(accumulated_batch_equals_one_step)
 }
 END_TEST
 
+/* --chunks (docs/scaling.md) in one process: one chunk is the one chain
+ * (the same bytes as without); 7 chunks of a 20-sample batch in 8-sample
+ * tiles give other bytes, the same every time; 7 chunks of a 5-sample
+ * batch (empty or one sample each, added left to right) are the chain
+ * itself again. */
+START_TEST(chunks_in_one_process)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	const char *chunks[4] = {"0", "1", "7", "7"}, *batch[2] = {"20", "5"};
+	for (int b = 0; b < 2; b++) {
+		char *w[4];
+		for (int k = 0; k < 4; k++) {
+			char name[32];
+			snprintf(name, sizeof name, "c%d-%d.w", k, b);
+			w[k] = tu_path(dir, name);
+			result_t r = run_net(&blob_model, dir, "--batch", batch[b], "--iterations", "30",
+			                     "--shuffle", "--clip-norm", "0.5", "--chunks", chunks[k],
+			                     "--save", w[k], NULL);
+			ck_assert_msg(r.rc == 0, "--chunks %s: %s", chunks[k], r.err);
+			result_free(&r);
+		}
+		ck_assert(tu_same_file(w[0], w[1]));
+		ck_assert(tu_same_file(w[0], w[2]) == (b == 1));
+		ck_assert(tu_same_file(w[2], w[3]));
+		for (int k = 0; k < 4; k++)
+			free(w[k]);
+	}
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* nncc_stream_skip leaves a shuffled stream where nncc_stream_next does,
+ * across pass ends (fresh orders) too. */
+START_TEST(stream_skip_is_next_unread)
+{
+	static const double x[10 * IN];
+	static const int32_t y[10];
+	nncc_stream_t a, b;
+	nncc_err_t err;
+	const void *yy;
+	ck_assert_int_eq(nncc_stream_init(&a, &blob_model, x, y, 10, 1, 42, &err), 0);
+	ck_assert_int_eq(nncc_stream_init(&b, &blob_model, x, y, 10, 1, 42, &err), 0);
+	for (size_t k = 1; k <= 7; k++) {
+		nncc_stream_next(&a, k, &yy);
+		nncc_stream_skip(&b, k);
+		ck_assert_uint_eq(a.pos, b.pos);
+		ck_assert_uint_eq(a.epoch, b.epoch);
+		ck_assert_mem_eq(a.perm, b.perm, 10 * sizeof *a.perm);
+		ck_assert_mem_eq(a.rng.s, b.rng.s, sizeof a.rng.s);
+	}
+	ck_assert_uint_ge(a.epoch, 2);
+	nncc_stream_fini(&a);
+	nncc_stream_fini(&b);
+}
+END_TEST
+
 /* update() gets the batch size, not the tile size. */
 START_TEST(large_batch_updates_with_batch_size)
 {
@@ -1144,6 +1200,8 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, sigint_writes_a_checkpoint_that_resumes);
 	tcase_add_test(tc, second_signal_exits_at_once);
 	tcase_add_test(tc, huge_iteration_count_trains_until_stopped);
+	tcase_add_test(tc, chunks_in_one_process);
+	tcase_add_test(tc, stream_skip_is_next_unread);
 	suite_add_tcase(s, tc);
 	return s;
 }

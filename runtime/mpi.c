@@ -1,0 +1,216 @@
+/*
+ * mpi.c - the training run's processes under Open MPI: comm.c's functions
+ * (driver.h) on MPI_COMM_WORLD, for libnncc_mpi.a (make MPI=1; built with
+ * mpicc, linked into trainers built with mpicc: docs/scaling.md).  Errors
+ * return (MPI_ERRORS_RETURN) with MPI's own message and the rank; a rank
+ * that dies is Open MPI's to notice: mpirun then ends the job and names it;
+ * a rank that hangs is found by the timeout (--mpi-timeout): every
+ * exchange is non-blocking, waited for until the deadline, and every rank
+ * sends rank 0 a note as it reaches one, so that rank 0 names those that
+ * did not.
+ * Not in the default libnncc.a, which needs no MPI.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <mpi.h>
+
+#include "driver.h"
+
+/* "MPI_Alltoallv failed on rank 1 of 2: MESSAGE" into err; returns -1. */
+static int mpi_failed(const nncc_comm_t *c, const char *call, int code, nncc_err_t *err)
+{
+	char msg[MPI_MAX_ERROR_STRING];
+	int len = 0;
+	if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS)
+		snprintf(msg, sizeof msg, "error %d", code);
+	nncc_err_set(err, "%s failed on rank %d of %d: %s", call, c->rank, c->size, msg);
+	return -1;
+}
+
+int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
+{
+	int code, done;
+	MPI_Comm node;
+
+	c->rank = 0;
+	c->size = 1;
+	c->local = 1;
+	c->timeout = 0;
+	c->default_chunks = NNCC_MPI_CHUNKS;
+	if ((code = MPI_Initialized(&done)) != MPI_SUCCESS || (!done && (code = MPI_Init(NULL, NULL))))
+		return mpi_failed(c, "MPI_Init", code, err);
+	if ((code = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) ||
+	    (code = MPI_Comm_rank(MPI_COMM_WORLD, &c->rank)) ||
+	    (code = MPI_Comm_size(MPI_COMM_WORLD, &c->size)))
+		return mpi_failed(c, "MPI_Comm_rank", code, err);
+	/* the ranks sharing this machine's memory: they share its cores */
+	if ((code = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank,
+	                                MPI_INFO_NULL, &node)) ||
+	    (code = MPI_Comm_size(node, &c->local)) || (code = MPI_Comm_free(&node)))
+		return mpi_failed(c, "MPI_Comm_split_type", code, err);
+	return 0;
+}
+
+void nncc_comm_fini(const nncc_comm_t *c, int status)
+{
+	if (status != 0 && status < 128 && c->size > 1) {
+		fflush(stdout);
+		fflush(stderr);
+		MPI_Abort(MPI_COMM_WORLD, status);
+	}
+	MPI_Finalize();
+}
+
+#define NOTE_TAG 7301   /* a rank's note to rank 0: it reached an exchange */
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Rank 0, after a timeout: "ranks 1, 3 of 4 did not reach CALL within T s
+ * ..."; reqs[r] is the note of rank r. */
+static void name_missing(const nncc_comm_t *c, const char *call, MPI_Request *reqs,
+                         nncc_err_t *err)
+{
+	char ranks[256] = "";
+	size_t len = 0;
+	int missing = 0;
+	for (int r = 1; r < c->size; r++) {
+		int arrived = 0;
+		MPI_Test(&reqs[r], &arrived, MPI_STATUS_IGNORE);
+		if (!arrived && len < sizeof ranks - 16) {
+			len += (size_t)snprintf(ranks + len, sizeof ranks - len, "%s%d", missing ? ", " : "",
+			                        r);
+			missing++;
+		}
+	}
+	if (missing)
+		nncc_err_set(err, "rank%s %s of %d did not reach %s within %g s: hung, stopped or far "
+		                  "slower than the others (--mpi-timeout)", missing > 1 ? "s" : "", ranks,
+		             c->size, call, c->timeout);
+	else
+		nncc_err_set(err, "%s did not complete within %g s, though every rank reached it "
+		                  "(--mpi-timeout)", call, c->timeout);
+}
+
+/* Waits for the exchange *req just started (code: what starting it
+ * returned) for at most c->timeout seconds (0: for ever); -1 with err set
+ * on an error or at the deadline. */
+static int finish(const nncc_comm_t *c, const char *call, int code, MPI_Request *req,
+                  nncc_err_t *err)
+{
+	MPI_Request *reqs;
+	int *notes, n = 1, done = 0, rc = -1;
+	double deadline;
+
+	if (code != MPI_SUCCESS)
+		return mpi_failed(c, call, code, err);
+	if (!(c->timeout > 0) || c->size == 1) {
+		code = MPI_Wait(req, MPI_STATUS_IGNORE);
+		return code == MPI_SUCCESS ? 0 : mpi_failed(c, call, code, err);
+	}
+	reqs = malloc((size_t)c->size * sizeof *reqs);
+	notes = calloc((size_t)c->size, sizeof *notes);
+	if (!reqs || !notes) {
+		free(reqs);
+		free(notes);
+		nncc_err_set(err, "out of memory for the MPI requests of %d ranks", c->size);
+		return -1;
+	}
+	reqs[0] = *req;
+	if (c->rank == 0)
+		for (int r = 1; r < c->size; r++)
+			MPI_Irecv(&notes[r], 1, MPI_INT, r, NOTE_TAG, MPI_COMM_WORLD, &reqs[n++]);
+	else
+		MPI_Isend(&notes[0], 1, MPI_INT, 0, NOTE_TAG, MPI_COMM_WORLD, &reqs[n++]);
+	deadline = now_seconds() + c->timeout;
+	while ((code = MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE)) == MPI_SUCCESS && !done &&
+	       now_seconds() < deadline)
+		;
+	if (code != MPI_SUCCESS)
+		mpi_failed(c, call, code, err);
+	else if (done)
+		rc = 0;
+	else if (c->rank == 0)
+		name_missing(c, call, reqs, err);
+	else
+		nncc_err_set(err, "rank %d of %d waited %g s in %s for the other ranks "
+		                  "(--mpi-timeout; rank 0 names those missing)", c->rank, c->size,
+		             c->timeout, call);
+	free(reqs);
+	free(notes);
+	return rc;
+}
+
+/* n counts of size_t as MPI's ints; -1 when one does not fit. */
+static int to_int(const nncc_comm_t *c, int *out, const size_t *in, nncc_err_t *err)
+{
+	for (int r = 0; r < c->size; r++) {
+		if (in[r] > INT_MAX) {
+			nncc_err_set(err, "an MPI count of %zu elements is more than %d (INT_MAX): use "
+			                  "fewer chunks (--chunks) or more ranks", in[r], INT_MAX);
+			return -1;
+		}
+		out[r] = (int)in[r];
+	}
+	return 0;
+}
+
+static MPI_Datatype mpi_type(int dtype)
+{
+	return dtype == NNCC_F64 ? MPI_DOUBLE : MPI_FLOAT;
+}
+
+int nncc_comm_alltoall(const nncc_comm_t *c, int dtype, const void *send, const size_t *scount,
+                       const size_t *sdispl, void *recv, const size_t *rcount,
+                       const size_t *rdispl, nncc_err_t *err)
+{
+	int *v = malloc(4 * (size_t)c->size * sizeof *v), code, rc = -1;
+	int *sc = v, *sd = v + c->size, *rn = v + 2 * c->size, *rd = v + 3 * c->size;
+
+	if (!v) {
+		nncc_err_set(err, "out of memory for the MPI counts of %d ranks", c->size);
+		return -1;
+	}
+	if (!to_int(c, sc, scount, err) && !to_int(c, sd, sdispl, err) &&
+	    !to_int(c, rn, rcount, err) && !to_int(c, rd, rdispl, err)) {
+		MPI_Request req;
+		code = MPI_Ialltoallv(send, sc, sd, mpi_type(dtype), recv, rn, rd, mpi_type(dtype),
+		                      MPI_COMM_WORLD, &req);
+		rc = finish(c, "MPI_Alltoallv", code, &req, err);
+	}
+	free(v);
+	return rc;
+}
+
+int nncc_comm_allgather(const nncc_comm_t *c, int dtype, void *buf, const size_t *count,
+                        const size_t *displ, nncc_err_t *err)
+{
+	int *v = malloc(2 * (size_t)c->size * sizeof *v), code, rc = -1;
+
+	if (!v) {
+		nncc_err_set(err, "out of memory for the MPI counts of %d ranks", c->size);
+		return -1;
+	}
+	if (!to_int(c, v, count, err) && !to_int(c, v + c->size, displ, err)) {
+		MPI_Request req;
+		code = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, v, v + c->size,
+		                       mpi_type(dtype), MPI_COMM_WORLD, &req);
+		rc = finish(c, "MPI_Allgatherv", code, &req, err);
+	}
+	free(v);
+	return rc;
+}
+
+int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err)
+{
+	MPI_Request req;
+	int code = MPI_Iallreduce(&v, out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req);
+	return finish(c, "MPI_Allreduce", code, &req, err);
+}

@@ -1,0 +1,216 @@
+#!/bin/sh
+# mpi.sh - data-parallel training on Open MPI (issue 15, docs/scaling.md):
+# builds libnncc_mpi.a (make MPI=1) and small trainers on a seeded CSV data
+# set, then checks that `mpirun -np N` for N = 1, 2, 3, 4 writes weight files
+# byte-identical to one process of the default libnncc.a with the same
+# --chunks, for
+#  - float32, adam, dropout, shuffled, chunks of two tiles (batch 100 of a
+#    trainer whose tile is 8), then batches of 7 (some of the 12 chunks empty);
+#  - float64, nesterov momentum with weight decay, dropout, file order, the
+#    gradient clipped, --epochs with a short last batch, a validation set
+#    and early stopping;
+# and that their --log rows (evaluations split among the ranks) are the
+# same but for the time;
+# that a run saved by 3 ranks and resumed by 2 equals the run without a
+# stop; that rank counts --chunks cannot serve are refused; that a rank
+# killed mid-run ends the job (no hang) with mpirun's message naming it; and
+# that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
+# naming it.
+# Without mpirun or mpicc it prints SKIPPED and exits 77 (not a pass).  The
+# machine may have 2 cores: --oversubscribe, --threads 1, small networks.
+# Run from the top directory (tests/run.sh); uses $NNCC and $CC.
+set -eu
+NNCC=${NNCC:-build/nncc}
+CC=${CC:-cc}
+MAKE=${MAKE:-make}
+say() { echo "mpi: $*"; }
+fail() {
+	echo "mpi: FAIL: $*" >&2
+	exit 1
+}
+
+if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then
+	say "SKIPPED: no Open MPI (apt-get install libopenmpi-dev openmpi-bin)"
+	exit 77
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-mpi.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# Open MPI refuses root without these (CI runs as root).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's own allocations are not ours to leak-check (SAN=1).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+
+# The MPI runtime next to $NNCC's libnncc.a: build/ or build-san/.
+dir=$(dirname "$NNCC")
+san=
+[ "$(basename "$dir")" = build-san ] && san=SAN=1
+# shellcheck disable=SC2086
+$MAKE -s MPI=1 $san CC="$CC" "$dir/libnncc_mpi.a" >"$tmp/make.log" 2>&1 ||
+	fail "make MPI=1 $dir/libnncc_mpi.a failed: $(cat "$tmp/make.log")"
+
+# 300 training and 90 test rows, 6 features, 3 classes (LCG noise).
+gen() {
+	awk -v n="$1" -v seed="$2" 'BEGIN {
+		s = seed
+		for (i = 0; i < n; i++) {
+			c = i % 3
+			for (j = 1; j <= 6; j++) {
+				s = (s * 1103515245 + 12345) % 2147483648
+				printf "%.6g,", (j % 3 == c) * 1.5 + s / 2147483648.0
+			}
+			printf "%d\n", c
+		}
+	}'
+}
+gen 300 5 >"$tmp/train.csv"
+gen 90 9 >"$tmp/test.csv"
+
+# net NAME DTYPE OPTIMIZER SHUFFLE: the YAML, then the trainer twice: with
+# libnncc.a (NAME) and with libnncc_mpi.a (NAME-mpi).
+net() {
+	cat >"$tmp/$1.yaml" <<YAML
+network: $1
+input: 6
+dtype: $2
+layers:
+  - {type: dense, units: 12, activation: tanh}
+  - {type: dropout, rate: 0.25}
+  - {type: dense, units: 3, activation: linear}
+  - {type: softmax}
+training:
+  optimizer: $3
+  learning_rate: 0.05
+  batch_size: 8
+  iterations: 30
+  seed: 3
+  shuffle: $4
+data:
+  format: csv
+  dir: $tmp
+  train: train.csv
+  test: test.csv
+  header: false
+  normalize: standardize
+YAML
+	"$NNCC" "$tmp/$1.yaml" -o "$tmp/$1.c" || fail "nncc $1.yaml failed"
+	# shellcheck disable=SC2046
+	$CC -O2 "$tmp/$1.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/$1" ||
+		fail "the trainer $1 does not build"
+	# shellcheck disable=SC2046
+	mpicc -O2 "$tmp/$1.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/$1-mpi" ||
+		fail "the MPI trainer $1-mpi does not build"
+}
+net a float32 adam true
+net b float64 "{type: momentum, momentum: 0.9, nesterov: true, weight_decay: 0.001}" false
+
+# The --log rows without the column of seconds.
+nosecs() {
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") c = i }
+		{ $c = ""; print }' "$1"
+}
+
+# same NAME TAG ARGS...: one process with --chunks 12, then 1..4 ranks
+# (the default 12 chunks): every weight file the same bytes, every --log
+# row (the evaluations, split among the ranks) the same but for the time.
+same() {
+	name=$1 tag=$2
+	shift 2
+	"$tmp/$name" --chunks 12 --threads 1 --quiet --save "$tmp/$tag.ref" --eval-every 10 \
+		--eval-test --log "$tmp/$tag.ref.csv" "$@" >"$tmp/out" ||
+		fail "$tag: one process failed: $(cat "$tmp/out")"
+	nosecs "$tmp/$tag.ref.csv" >"$tmp/$tag.ref.rows"
+	for n in 1 2 3 4; do
+		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --threads 1 --quiet --eval-every 10 \
+			--eval-test --log "$tmp/$tag.$n.csv" --save "$tmp/$tag.$n" "$@" >"$tmp/out" 2>&1 ||
+			fail "$tag: $n ranks failed: $(cat "$tmp/out")"
+		cmp -s "$tmp/$tag.ref" "$tmp/$tag.$n" ||
+			fail "$tag: the weight file of $n ranks differs from one process's"
+		nosecs "$tmp/$tag.$n.csv" | cmp -s "$tmp/$tag.ref.rows" - ||
+			fail "$tag: the --log of $n ranks differs from one process's"
+	done
+	say "$tag: 1, 2, 3 and 4 ranks write the bytes of one process"
+}
+same a a-adam --batch 100
+same a a-batch7 --batch 7
+same b b-momentum --batch 64 --epochs 3 --clip-norm 0.05 --validation 60 --patience 1
+grep -q "^training .*per rank, 4 ranks, batches in 12 chunks" "$tmp/out" ||
+	fail "the report does not say the ranks and chunks: $(cat "$tmp/out")"
+# One chain over the batch (no --chunks) is another order: other bits.
+"$tmp/a" --threads 1 --quiet --save "$tmp/plain" --batch 100 >/dev/null || fail "plain run failed"
+cmp -s "$tmp/plain" "$tmp/a-adam.ref" && fail "--chunks 12 and one chain gave the same bits"
+
+# Stopped after 12 updates on 3 ranks, resumed on 2: the run of 30.
+mpirun --oversubscribe -np 3 "$tmp/a-mpi" --threads 1 --quiet --batch 100 --iterations 12 \
+	--save "$tmp/ck" >"$tmp/out" 2>&1 || fail "3 ranks, 12 updates: $(cat "$tmp/out")"
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --resume "$tmp/ck" --batch 100 \
+	--iterations 18 --save "$tmp/resumed" >"$tmp/out" 2>&1 || fail "resumed on 2 ranks: $(cat "$tmp/out")"
+cmp -s "$tmp/resumed" "$tmp/a-adam.ref" ||
+	fail "saved by 3 ranks and resumed by 2: not the bits of the run without a stop"
+say "saved by 3 ranks, resumed by 2: the same bytes"
+
+# What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
+for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
+	args=${bad%%|*} want=${bad#*|}
+	# shellcheck disable=SC2086
+	set -- $args
+	np=$1
+	shift
+	if mpirun --oversubscribe -np "$np" "$tmp/a-mpi" --threads 1 --quiet "$@" >"$tmp/out" 2>&1; then
+		fail "-np $np $*: accepted"
+	fi
+	grep -q -e "$want" "$tmp/out" || fail "-np $np $*: no '$want' in: $(cat "$tmp/out")"
+done
+say "refused: fewer chunks than ranks, --chunks 0 on 2 ranks"
+
+# rank_pid N: the pid of rank N of the running job (Open MPI puts
+# OMPI_COMM_WORLD_RANK in each rank's environment), waiting up to 10 s.
+rank_pid() {
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		for p in $(pgrep -f "^$tmp/a-mpi" || true); do
+			if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+				echo "$p"
+				return 0
+			fi
+		done
+		sleep 0.5
+	done
+	return 1
+}
+
+# ends JOB WHAT: the job ends within 30 s of WHAT and exits non-zero.
+ends() {
+	waited=0
+	while kill -0 "$1" 2>/dev/null; do
+		sleep 1
+		waited=$((waited + 1))
+		[ "$waited" -lt 30 ] || {
+			kill "$1" 2>/dev/null
+			fail "the job still runs 30 s after $2"
+		}
+	done
+	if wait "$1"; then fail "the job exited 0 after $2"; fi
+}
+
+# A rank killed mid-run: mpirun ends the job and names it.
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
+	--batch 100 >"$tmp/out" 2>&1 &
+job=$!
+victim=$(rank_pid 1) || fail "rank 1 of the killed-rank run did not start"
+sleep 1
+kill -9 "$victim"
+ends "$job" "rank 1 was killed"
+grep -q "rank 1" "$tmp/out" || fail "rank 1 is not named after it was killed: $(cat "$tmp/out")"
+say "a killed rank ends the job in ${waited} s: $(grep -m 1 "rank 1" "$tmp/out")"
+
+# A rank that hangs (stopped): the others' exchange times out, rank 0 names it.
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
+	--batch 100 --mpi-timeout 3 >"$tmp/out" 2>&1 &
+job=$!
+victim=$(rank_pid 1) || fail "rank 1 of the hung-rank run did not start"
+sleep 1
+kill -STOP "$victim"
+ends "$job" "rank 1 was stopped"
+kill -9 "$victim" 2>/dev/null || true
+grep -q "rank 1 of 2 did not reach MPI_[A-Za-z]* within 3 s" "$tmp/out" ||
+	fail "rank 0 does not name the stopped rank 1: $(cat "$tmp/out")"
+say "a stopped rank ends the job in ${waited} s: $(grep -m 1 "did not reach" "$tmp/out")"
