@@ -378,23 +378,31 @@ int export_math(const Exporter *in, Buf *c, bool use_exp, bool use_tanh)
 	               {"BIAS", szs(in->ctx, f ? NNCC_EXP_BIAS_F32 : NNCC_EXP_BIAS_F64)}};
 	TmplVar vb[] = {{"U", in->u}, {"FMAF", fma}};
 
+	static const char *const fns[][2] = {{"exp_reduce_doc", "exp_reduce"}, {"exp_doc", "exp"},
+	                                     {"tanh_doc", "tanh"}};
 	for (int copy = 0; copy < 2; copy++) {
 		if (copy == 1) {
-			/* the copy: the builtin, compiled for the FMA instruction */
+			/* the copy: the builtin, compiled for the FMA instruction;
+			 * the comments once, above the first */
 			if (put(in, c, "export.c", "exp_fma_begin", vb) < 0)
 				return -1;
-			v[0].value = "";   /* the same table */
 			v[2].value = "fma";
 			v[3].value = "__attribute__((target(\"fma\"))) ";
 			v[4].value = arena_printf(A, "__builtin_%s", fma);
 		}
-		if (export_tmpl(in, c, "export.c", "exp_reduce", v, ARRAY_LEN(v), NULL, 0) < 0 ||
-		    (use_exp && export_tmpl(in, c, "export.c", "exp", v, ARRAY_LEN(v), NULL, 0) < 0) ||
-		    (use_tanh && export_tmpl(in, c, "export.c", "tanh", v, ARRAY_LEN(v), NULL, 0) < 0))
-			return -1;
+		for (size_t k = 0; k < ARRAY_LEN(fns); k++) {
+			if ((k == 1 && !use_exp) || (k == 2 && !use_tanh))
+				continue;
+			if ((copy == 0 && export_tmpl(in, c, "export.c", fns[k][0], v, ARRAY_LEN(v), NULL,
+			                              0) < 0) ||
+			    export_tmpl(in, c, "export.c", fns[k][1], v, ARRAY_LEN(v), NULL, 0) < 0)
+				return -1;
+			buf_puts(c, "\n");
+		}
 	}
 	if (put0(in, c, "export.c", "exp_fma_end") < 0)
 		return -1;
+	buf_puts(c, "\n");
 	for (int k = 0; k < 2; k++) {
 		if (!(k == 0 ? use_exp : use_tanh))
 			continue;
@@ -402,6 +410,7 @@ int export_math(const Exporter *in, Buf *c, bool use_exp, bool use_tanh)
 		                {"FN", k == 0 ? "exp" : "tanh"}};
 		if (put(in, c, "export.c", "exp_dispatch", vd) < 0)
 			return -1;
+		buf_puts(c, "\n");
 	}
 	return 0;
 }

@@ -299,14 +299,15 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
 
 #if defined({{U}}_AVX512) || defined({{U}}_AVX2)
 
-//@ section exp_reduce
-/* exp's range reduction as the trainer's (kern_exp_reduce in nncc's
+//@ section exp_reduce_doc
+{{POLY_DECL}}/* exp's range reduction as the trainer's (kern_exp_reduce in nncc's
  * runtime): one fixed sequence of exactly rounded operations, so exp and
  * tanh give the same bits on every machine and with any compiler, and no
  * libm call.  n = round(x / ln 2) by adding 1.5 * 2^{{SHIFT}}, r = x - n ln 2
  * in two fmas, |r| <= ln 2 / 2; returns r, *s = 2^n built from the bits of
  * the rounded sum. */
-{{POLY_DECL}}static {{ATTR}}{{REAL}} {{P}}_exp_reduce_{{SFX}}({{REAL}} x, {{REAL}} *s)
+//@ section exp_reduce
+static {{ATTR}}{{REAL}} {{P}}_exp_reduce_{{SFX}}({{REAL}} x, {{REAL}} *s)
 {
 	union {
 		{{REAL}} r;
@@ -324,10 +325,11 @@ static inline __attribute__((always_inline)) {{U}}_TARGET2 void {{P}}_dense2({{R
 	return r;
 }
 
-//@ section exp
+//@ section exp_doc
 /* exp(x) as the trainer computes it (kern_exp): x clamped to [{{LO_DEC}}, {{HI_DEC}}],
  * reduced, exp(r) by a Taylor polynomial of degree {{DEGREE}} in Horner form,
  * times 2^n.  Error < 1 ulp. */
+//@ section exp
 static {{ATTR}}{{REAL}} {{P}}_exp_{{SFX}}({{REAL}} x)
 {
 	const {{REAL}} *poly = {{P}}_exp_poly;
@@ -343,11 +345,12 @@ static {{ATTR}}{{REAL}} {{P}}_exp_{{SFX}}({{REAL}} x)
 	return p * s;
 }
 
-//@ section tanh
+//@ section tanh_doc
 /* tanh(x) as the trainer computes it (kern_tanh): e / (e + 2) with
  * e = expm1(2|x|), negated for x < 0.  v = 2|x| clamped to {{TANH_HI_DEC}}, reduced,
  * q = exp(r) - 1 = r h(r) (h: the exp polynomial less its constant term),
  * e = 2^n q + (2^n - 1) in one fma.  Error < 3.5 ulp; tanh(-0) = +0. */
+//@ section tanh
 static {{ATTR}}{{REAL}} {{P}}_tanh_{{SFX}}({{REAL}} x)
 {
 	const {{REAL}} *poly = {{P}}_exp_poly;
@@ -368,8 +371,8 @@ static {{ATTR}}{{REAL}} {{P}}_tanh_{{SFX}}({{REAL}} x)
 
 //@ section exp_fma_begin
 /* On x86-64 without -mfma, {{U}}_FMA is libm's {{FMAF}} (exact, but a call):
- * the same functions compiled with the FMA instruction, used when the CPU
- * has it.  The same bits either way. */
+ * the same functions compiled with the FMA instruction (suffix _fma), used
+ * when the CPU has it.  The same bits either way. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__FMA__) && !defined({{U}}_MULADD)
 #define {{U}}_EXP_FMA 1
 //@ section exp_fma_end
