@@ -237,8 +237,8 @@ static const char *make_comment(const Exporter *in, const char *file_name)
 	           o->trainable == TRAIN_NONE ? ",\n *   no writable globals: reentrant and thread-safe."
 	                                      : " (the\n *   writable statics are in the ledger).");
 	buf_printf(&b, " * libm: %s only where the target has no FMA instruction, unless\n"
-	               " *   -D%s_MULADD (see Arithmetic).  exp and tanh are the file's own\n"
-	               " *   (%s_exp, %s_tanh): the trainer's bits on every machine.\n",
+	               " *   -D%s_MULADD (see Arithmetic).  The exp and tanh it needs are the\n"
+	               " *   file's own (%s_exp, %s_tanh): the trainer's bits on every machine.\n",
 	           in->f32 ? "fmaf" : "fma", in->u, m->name, m->name);
 	if (m->data.csv.n_targets)   /* a regression: the outputs are the prediction */
 		buf_printf(&b,

@@ -182,8 +182,9 @@ static inline real kern_exp(real x)
  * (when n = 0, r = v exactly), e = 2^n q + (2^n - 1) in one FMA (2^n - 1 is
  * exact for the n that matter).  Error < 3.3 ulp (measured: every third
  * float, 2e8 doubles), tanh(-0) = +0, NaN passes; the vector form performs
- * the same operations.  libm's tanh differs between C libraries in its last bit, so
- * it has no place in code that promises the same bits everywhere. */
+ * the same operations.  libm's tanh differs between C libraries in its
+ * last bit, so it has no place in code that promises the same bits
+ * everywhere. */
 static inline real kern_tanh(real x)
 {
 	real a, v, r, s, h, e, y;
