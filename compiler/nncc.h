@@ -543,8 +543,8 @@ struct Exporter {
 	const EmitOptions *opt;     /* weights, norm, header_only */
 	const char *p, *u;          /* network name, upper case */
 	const char *real;           /* "float" / "double" */
-	const char *exp_fn;         /* the exp the code calls: NAME_exp, or libm's "expf" */
-	const char *tanh_fn;        /* the tanh: NAME_tanh, or libm's "tanhf" */
+	const char *exp_fn;         /* the exp the code calls: the file's own, NAME_exp */
+	const char *tanh_fn;        /* the tanh: the file's own, NAME_tanh */
 	bool f32;
 	size_t *chain, n_chain;     /* the chain layers' indices */
 	size_t buf0, workspace;     /* the ping-pong scratch plan, in reals */
