@@ -76,6 +76,7 @@ typedef struct run {
 	nncc_checkpoint_t ck;        /* --resume's optimizer state and position (owned) */
 	uint64_t step0;              /* the optimizer's step counter before the run */
 	int whole_passes;            /* epochs mode: no batch runs past the end of a pass */
+	size_t batch;                /* B, resolved (full batch = n_train) */
 	uint64_t samples;            /* trained on so far in this run */
 	double lr;                   /* the latest update's rate (before the first: its rate) */
 	size_t clipped;              /* updates whose gradient was clipped */
@@ -1230,6 +1231,39 @@ static int resume_state(run_t *r)
 	return 0;
 }
 
+/* --resume with another recipe than the saved run's (RECIPE: batch,
+ * chunks, the seed when there is dropout) trains on from the saved state,
+ * as asked, but does not give the bits of one run with this recipe: said
+ * once, on stderr.  The mode is not
+ * compared: a run stopped in iterations mode and resumed in epochs mode is
+ * exact when no batch ran over a pass's end (docs/trainer.md).  Files older
+ * than RECIPE say nothing of it. */
+static void resume_recipe(const run_t *r)
+{
+	const nncc_checkpoint_t *ck = &r->ck;
+	uint64_t now = r->group.chunks > 1 ? r->group.chunks : 0;
+	char what[256] = "";
+	size_t at = 0;
+
+#define DIFFERS(cond, ...)                                                                 \
+	do {                                                                                   \
+		if ((cond) && at < sizeof what)                                                    \
+			at += (size_t)snprintf(what + at, sizeof what - at, __VA_ARGS__);             \
+	} while (0)
+	DIFFERS(ck->batch != r->batch, ", batch %zu (it was trained with %llu)", r->batch,
+	        (unsigned long long)ck->batch);
+	DIFFERS(ck->chunks != now, ", --chunks %llu (it had %llu)", (unsigned long long)now,
+	        (unsigned long long)ck->chunks);
+	DIFFERS(r->m->mask_key && ck->seed != r->o->seed,
+	        ", --seed %llu (it had %llu: dropout's masks follow it)",
+	        (unsigned long long)r->o->seed, (unsigned long long)ck->seed);
+#undef DIFFERS
+	if (ck->has_recipe && at && r->writer)
+		fprintf(stderr, "%s: warning: resuming %s with%s: it trains on from the saved state, "
+		                "but not as one run with this recipe would, bit for bit\n",
+		        r->m->name, r->o->resume, what + 1);
+}
+
 /* The class names of a weight file are these. */
 static int same_names(const char *const *names, size_t n, const nncc_norm_stats_t *st)
 {
@@ -1622,6 +1656,11 @@ static int checkpoint_of(const run_t *r, uint64_t step, nncc_checkpoint_t *ck, n
 		ck->n_best = r->best_params ? m->n_params : 0;
 		ck->best = r->best_params;
 	}
+	ck->has_recipe = 1;
+	ck->batch = r->batch;
+	ck->chunks = r->group.chunks > 1 ? r->group.chunks : 0;   /* 1 is the one chain */
+	ck->seed = r->o->seed;
+	ck->whole_passes = r->whole_passes;
 	return nncc_stream_tell(&r->stream, ck, err);
 }
 
@@ -2093,8 +2132,11 @@ static int run(run_t *r, nncc_summary_t *s)
 		return 1;
 	s->planned = s->iterations;
 	r->whole_passes = o->epochs > 0;
+	r->batch = B;
 	if (run_group(r, s))
 		return 1;
+	if (o->resume)
+		resume_recipe(r);
 	nncc_signals_hold(1);   /* the pool's threads never take them */
 	s->threads = m->set_threads ? m->set_threads(run_threads(r)) : 1;
 	nncc_signals_hold(0);

@@ -554,19 +554,28 @@ typedef struct nncc_checkpoint {
 	void *best;             /* the weights after the best pass, n_best reals;
 	                           save: the caller's; read/load: malloc'd (NULL if
 	                           empty), owned */
+	/* The RECIPE section: what else decides the bits of the next updates,
+	 * so that a resume with other values can say it is not the saved
+	 * run's continuation. */
+	int has_recipe;         /* RECIPE section present / to be written */
+	uint64_t batch;         /* samples per update (resolved: full batch = n_train) */
+	uint64_t chunks;        /* chunks per batch (--chunks), 0 = one chain (as 1 is) */
+	uint64_t seed;          /* --seed: the dropout masks' (the shuffle's is in rng) */
+	int whole_passes;       /* 1: epochs mode (a pass's last batch shorter), 0: iterations */
 } nncc_checkpoint_t;
 
 /* Frees what a read or load allocated; NULL-safe; leaves *ck zeroed. */
 void nncc_checkpoint_fini(nncc_checkpoint_t *ck);
 
 /* Writes format version 2.  norm NULL: kind none; meta NULL: accuracy NaN,
- * 0 iterations; ck NULL: no OPTIM, POSITION or BEST section. */
+ * 0 iterations; ck NULL: no OPTIM, POSITION, BEST or RECIPE section. */
 int nncc_weights_save(const nncc_model_t *m, const char *path,
                       const nncc_norm_stats_t *norm, const nncc_weights_meta_t *meta,
                       const nncc_checkpoint_t *ck, nncc_err_t *err);
 /* Loads a version 1 or 2 file into m->params.  norm receives the stored
- * statistics, meta the metadata, ck the OPTIM, POSITION and BEST sections
- * (has_optim, has_position and has_best 0 when absent).  Each may be NULL (not wanted); each is
+ * statistics, meta the metadata, ck the OPTIM, POSITION, BEST and RECIPE
+ * sections (has_optim, has_position, has_best and has_recipe 0 when
+ * absent).  Each may be NULL (not wanted); each is
  * overwritten, not freed first, and written only if the whole load succeeds. */
 int nncc_weights_load(const nncc_model_t *m, const char *path,
                       nncc_norm_stats_t *norm, nncc_weights_meta_t *meta,

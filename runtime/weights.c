@@ -3,9 +3,9 @@
  * files: save (atomic: temp file + fsync + rename, output.c), load into a model, and a
  * model-free reader.  The byte layout is specified in docs/weights.md; every
  * field is little-endian whatever the host.  Saves write format version 2: a
- * header, then tagged sections (NORM, META, PARAMS, and the optional OPTIM,
- * POSITION and BEST an exact resume needs), then a CRC-32; version 1 files still
- * read.  A file is read whole and validated (magic, version, CRC-32, then
+ * header, then tagged sections (NORM, META, PARAMS, and the optional
+ * CLASSES, and OPTIM, POSITION, BEST and RECIPE an exact resume needs), then
+ * a CRC-32; version 1 files still read.  A file is read whole and validated (magic, version, CRC-32, then
  * every section) before anything is copied out, so a failed load leaves the
  * model and the caller's structs untouched.
  */
@@ -40,6 +40,7 @@
 #define WTS_NAME_LEN 32   /* OPTIM: char name[32] */
 #define OPTIM_FIXED 48    /* name, u64 step, u64 n_state; the state follows */
 #define POSITION_FIXED 56 /* u64 epoch, sample, rng[4], n_perm; u32 perm[] follows */
+#define RECIPE_LEN 32     /* u64 batch, chunks, seed, u32 whole_passes, reserved */
 #define BEST_FIXED 64     /* u64 n_train, n_val, u32 metric, stopped, u64 best_epoch,
                              wait, f64 best_loss, best_accuracy, u64 n_best; reals follow */
 
@@ -274,6 +275,7 @@ typedef struct WtsView {
 	const uint8_t *optim;    /* OPTIM payload, or NULL */
 	const uint8_t *position; /* POSITION payload, or NULL */
 	const uint8_t *best;     /* BEST payload, or NULL */
+	const uint8_t *recipe;   /* RECIPE payload, or NULL */
 } WtsView;
 
 static int norm_kind_valid(uint32_t kind)
@@ -677,6 +679,21 @@ static int sect_best(WtsView *v, const Sect *s, const char *path, nncc_err_t *er
 	return 0;
 }
 
+/* RECIPE: u64 batch, u64 chunks, u64 seed, u32 whole_passes (0 or 1),
+ * u32 reserved. */
+static int sect_recipe(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	if (sect_len_check(s, RECIPE_LEN, 0, path, err) < 0)
+		return -1;
+	if (!le64_get(s->p) || le32_get(s->p + 24) > 1) {
+		sect_fail(err, path, s, "invalid batch %llu or whole_passes flag %u",
+		          (unsigned long long)le64_get(s->p), (unsigned)le32_get(s->p + 24));
+		return -1;
+	}
+	v->recipe = s->p;
+	return 0;
+}
+
 /* ---- format version 2: writing sections */
 
 /* What a save writes, for the section encoders. */
@@ -816,9 +833,29 @@ static int enc_best(uint8_t *p, uint64_t *len, const SaveIn *in)
 	return 1;
 }
 
+static int enc_recipe(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	const nncc_checkpoint_t *ck = in->ck;
+
+	if (!ck || !ck->has_recipe)
+		return 0;
+	*len = RECIPE_LEN;
+	if (p) {
+		le64_put(p, ck->batch);
+		le64_put(p + 8, ck->chunks);
+		le64_put(p + 16, ck->seed);
+		le32_put(p + 24, (uint32_t)ck->whole_passes);
+		le32_put(p + 28, 0);
+	}
+	return 1;
+}
+
 /* ---- format version 2: the section table */
 
-enum { SECT_NORM, SECT_CLASSES, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_BEST, N_SECT };
+enum {
+	SECT_NORM, SECT_CLASSES, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_BEST,
+	SECT_RECIPE, N_SECT
+};
 
 /* The sections in their file order.  tag is NUL-padded to 8 bytes as in the
  * file ("POSITION" uses all 8). */
@@ -835,6 +872,7 @@ static const struct {
 	[SECT_OPTIM] = {"OPTIM", 0, sect_optim, enc_optim},
 	[SECT_POSITION] = {"POSITION", 0, sect_position, enc_position},
 	[SECT_BEST] = {"BEST", 0, sect_best, enc_best},
+	[SECT_RECIPE] = {"RECIPE", 0, sect_recipe, enc_recipe},
 };
 
 static int sect_find(const uint8_t *tag)
@@ -1080,10 +1118,10 @@ oom:
 	return -1;
 }
 
-/* c receives the view's OPTIM, POSITION and BEST, zeroed when absent; the
- * state and best weights (in the file's dtype) and perm are allocated, NULL
- * when empty.  The
- * sections were checked, so their sizes are bounded by the file size. */
+/* c receives the view's OPTIM, POSITION, BEST and RECIPE, zeroed when
+ * absent; the state and best weights (in the file's dtype) and perm are
+ * allocated, NULL when empty.  The sections were checked, so their sizes
+ * are bounded by the file size. */
 static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path,
                         nncc_err_t *err)
 {
@@ -1130,6 +1168,13 @@ static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path
 			goto oom;
 		reals_get(c->best, v->dtype, p + BEST_FIXED, c->n_best);
 	}
+	if (v->recipe) {
+		c->has_recipe = 1;
+		c->batch = le64_get(v->recipe);
+		c->chunks = le64_get(v->recipe + 8);
+		c->seed = le64_get(v->recipe + 16);
+		c->whole_passes = (int)le32_get(v->recipe + 24);
+	}
 	return 0;
 oom:
 	nncc_err_set(err, "file %s: out of memory for the optimizer state and training position",
@@ -1174,6 +1219,11 @@ static int save_check_ck(const nncc_model_t *m, const nncc_checkpoint_t *ck, con
 	}
 	if (ck->has_best && !strcmp(nncc_metric_name(ck->metric), "?")) {
 		nncc_err_set(err, "cannot save weights to %s: unknown metric %d", path, ck->metric);
+		return -1;
+	}
+	if (ck->has_recipe && (!ck->batch || (unsigned)ck->whole_passes > 1)) {
+		nncc_err_set(err, "cannot save weights to %s: recipe batch %llu, whole_passes %d", path,
+		             (unsigned long long)ck->batch, ck->whole_passes);
 		return -1;
 	}
 	return 0;

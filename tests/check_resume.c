@@ -133,7 +133,8 @@ static void put32(unsigned char *p, uint32_t v)
 
 /* `from` with its OPTIM and POSITION sections left out, and, when
  * `fake_state` is set, an OPTIM section of an optimizer "other" with two
- * slots of arbitrary reals in their place; written to `to`. */
+ * slots of arbitrary reals in their place (after PARAMS, where the order
+ * puts OPTIM); written to `to`. */
 static void rewrite(const char *from, const char *to, int fake_state)
 {
 	size_t len;
@@ -152,18 +153,18 @@ static void rewrite(const char *from, const char *to, int fake_state)
 			w += 16 + p;
 			n++;
 		}
+		if (fake_state && !memcmp(in + at, "PARAMS", 7)) {
+			memcpy(out + w, "OPTIM\0\0\0", 8);
+			put64(out + w + 8, 48 + 2 * s * n_params);
+			memcpy(out + w + 16, "other", 5);
+			put64(out + w + 16 + 32, 12345);
+			put64(out + w + 16 + 40, 2);
+			for (uint64_t j = 0; j < 2 * s * n_params; j++)   /* reals of 0x3f3f...: finite */
+				out[w + 64 + j] = 0x3f;
+			w += 64 + 2 * s * n_params;
+			n++;
+		}
 		at += 16 + p;
-	}
-	if (fake_state) {
-		memcpy(out + w, "OPTIM\0\0\0", 8);
-		put64(out + w + 8, 48 + 2 * s * n_params);
-		memcpy(out + w + 16, "other", 5);
-		put64(out + w + 16 + 32, 12345);
-		put64(out + w + 16 + 40, 2);
-		for (uint64_t k = 0; k < 2 * s * n_params; k++)   /* reals of 0x3f3f...: finite */
-			out[w + 64 + k] = 0x3f;
-		w += 64 + 2 * s * n_params;
-		n++;
 	}
 	put32(out + 40, n);
 	put32(out + w, (uint32_t)crc32(0, out, (uInt)w));

@@ -140,6 +140,7 @@ static void weights(void)
 		.perm = perm,
 		.has_best = 1, .n_train = 10, .n_val = 2, .metric = NNCC_METRIC_VAL_ACCURACY,
 		.best_epoch = 3, .wait = 1, .best_loss = 0.25, .best_accuracy = 0.5, .n_best = FUZZ_NP,
+		.has_recipe = 1, .batch = 20, .chunks = 12, .seed = 7, .whole_passes = 1,
 	};
 	nncc_checkpoint_t small = {
 		.has_optim = 1, .optimizer = "momentum", .step = 7, .n_state = 1,
