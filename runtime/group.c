@@ -50,9 +50,11 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
 	slice = g->lo[me + 1] - g->lo[me];
 	if (!ckd_mul3(&sb, own, P, rsize) || !ckd_mul3(&rb, chunks, slice, rsize))
 		goto oom;
-	g->send = malloc(sb ? sb : 1);
+	/* One chunk among several ranks: its gradient in m->grads is already
+	 * laid out slice after slice, and is sent from there. */
+	g->send = own == 1 && R > 1 ? NULL : malloc(sb ? sb : 1);
 	g->rows = R == 1 ? g->send : malloc(rb ? rb : 1);
-	if (!g->send || !g->rows)
+	if ((!g->send && !(own == 1 && R > 1)) || !g->rows)
 		goto oom;
 	return 0;
 oom:
@@ -95,7 +97,8 @@ static void fold(int dtype, void *dst, const void *rows, size_t C, size_t n)
 }
 
 /* The chunks of this rank, each a chain from zero, copied slice by slice
- * into g->send; the others' samples skipped.  Chunk losses into g->loss. */
+ * into g->send (a lone chunk among ranks stays in m->grads); the others'
+ * samples skipped.  Chunk losses into g->loss. */
 static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                        const nncc_update_t *u)
 {
@@ -112,7 +115,7 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
 		if (!n)
 			memset(m->grads, 0, m->n_params * rsize);
-		for (size_t d = 0; d < R; d++) {
+		for (size_t d = 0; g->send && d < R; d++) {
 			size_t len = g->lo[d + 1] - g->lo[d], at = own * g->lo[d] + (c - g->c0[me]) * len;
 			memcpy((char *)g->send + at * rsize, (const char *)m->grads + g->lo[d] * rsize,
 			       len * rsize);
@@ -139,8 +142,8 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		rcount[r] = (g->c0[r + 1] - g->c0[r]) * slice;
 		rdispl[r] = g->c0[r] * slice;
 	}
-	if (g->rows != g->send &&
-	    nncc_comm_alltoall(c, m->dtype, g->send, scount, sdispl, g->rows, rcount, rdispl, err))
+	if (R > 1 && nncc_comm_alltoall(c, m->dtype, g->send ? g->send : m->grads, scount, sdispl,
+	                                g->rows, rcount, rdispl, err))
 		return -1;
 	fold(m->dtype, (char *)m->grads + g->lo[me] * rsize, g->rows, C, slice);
 	/* the parameters' slices, then the chunks' losses (rcount: chunks per rank) */

@@ -94,9 +94,13 @@ static void name_missing(const nncc_comm_t *c, const char *call, MPI_Request *re
 		nncc_err_set(err, "rank%s %s of %d did not reach %s within %g s: hung, stopped or far "
 		                  "slower than the others (--mpi-timeout)", missing > 1 ? "s" : "", ranks,
 		             c->size, call, c->timeout);
+	else if (c->size == 2)   /* rank 0 is here, testing: the other one stalls the exchange */
+		nncc_err_set(err, "rank 1 of 2 reached %s but did not finish it within %g s: hung, "
+		                  "stopped or far slower than rank 0 (--mpi-timeout)", call, c->timeout);
 	else
-		nncc_err_set(err, "%s did not complete within %g s, though every rank reached it "
-		                  "(--mpi-timeout)", call, c->timeout);
+		nncc_err_set(err, "%s did not complete within %g s, though every rank reached it: one "
+		                  "of ranks 1 to %d hung, stopped or is far slower inside it "
+		                  "(--mpi-timeout)", call, c->timeout, c->size - 1);
 }
 
 /* Waits for the exchange *req just started (code: what starting it
