@@ -13,8 +13,9 @@
 # `nncc --infer` and times it, times W3 (with its inference) and W4 built
 # without -march under each instruction set against the -march=native build
 # (issue 12: NNCC_ISA; the table's last section, from bench/isa.awk), runs
-# bench/torch_bench.py when python3-torch is importable, then prints the table and writes it to docs/bench.md
-# (atomically).  Every number in the table is measured in this run; peers
+# bench/torch_bench.py when python3-torch is importable, W4 on 2 MPI ranks
+# against one process (issue 15: bench/mpi.sh, when built with MPI=1), then
+# prints the table and writes it to docs/bench.md (atomically).  Every number in the table is measured in this run; peers
 # quoted from issue 6 are labelled as such.
 # Environment: CC (default cc), NNCC (default build/nncc), DATA (default
 # data/mnist, else a synthetic set of the same shape), OUT (build/bench),
@@ -232,6 +233,18 @@ else
 	say "bench: $torch_status"
 fi
 
+# ---- issue 15: data-parallel W4 on 2 ranks (bench/mpi.sh) ---------------------
+# Batch 1024: at W4's own 64 the gradient exchange costs more than a rank
+# saves (docs/scaling.md#measured).  Needs `make bench MPI=1` and mpirun.
+mpi_status=
+if [ -f build/libnncc_mpi.a ] && command -v mpirun >/dev/null 2>&1; then
+	say "bench: [$(( $(date +%s) - start )) s] data-parallel W4, batch 1024 (bench/mpi.sh)"
+	BATCH=1024 ITERATIONS=40 OUT=$OUT/mpi DATA=$DATA sh "$here/mpi.sh" 3 > "$OUT/mpi.md" 2>/dev/null ||
+		mpi_status="**failed** (run bench/mpi.sh for the message)"
+else
+	mpi_status="skipped: \`make bench MPI=1\` builds build/libnncc_mpi.a (needs libopenmpi-dev, openmpi-bin)"
+fi
+
 # ---- report -----------------------------------------------------------------
 load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
@@ -258,6 +271,18 @@ torch_w3=$(awk -F '\t' '$1 == "R" && /impl=torch/ && /work=W3.full/ {
 if [ -n "$torch_w3" ]; then torch_src="measured"; else torch_w3=7.7; torch_src="issue 6's quote"; fi
 awk -F '\t' -v torch_w3="$torch_w3" -v torch_src="$torch_src" -f "$here/isa.awk" \
 	"$OUT/isa.tsv" >> "$tmp" || { rm -f "$tmp"; die "instruction-set report failed"; }
+{
+	printf '\n## Issue 15: data-parallel training (bench/mpi.sh)\n\n'
+	if [ -n "$mpi_status" ]; then
+		printf '%s\n' "$mpi_status"
+	else
+		printf 'W4 (784-800-10) trained with batch 1024 in one process and on 2 MPI ranks of one thread each (best of 3 rounds; `--chunks C`: the bits of any rank count <= C, docs/scaling.md). Goal: 2 ranks at least 1.6x one thread.\n\n'
+		cat "$OUT/mpi.md"
+		awk '$1 == "t1" && (!t || $2 < t) { t = $2 } $1 == "r2c2" && (!r || $2 < r) { r = $2 }
+			END { if (t && r) printf "\n2 ranks (--chunks 2) against 1 thread: %.2fx, goal 1.6x: %s\n", t / r, (t / r >= 1.6 ? "met" : "not met") }' \
+			"$OUT/mpi/times"
+	fi
+} >> "$tmp"
 mv "$tmp" "$DOC"
 cat "$DOC"
 say "bench: wrote $DOC (${elapsed} s)"
