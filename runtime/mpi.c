@@ -64,7 +64,8 @@ void nncc_comm_fini(const nncc_comm_t *c, int status)
 	MPI_Finalize();
 }
 
-#define NOTE_TAG 7301   /* a rank's note to rank 0: it reached an exchange */
+#define NOTE_TAG 7301   /* a rank's note to rank 0: it reached an exchange (rank 0's
+                         * to the others: NOTE_TAG + 1) */
 
 static double now_seconds(void)
 {
@@ -119,20 +120,27 @@ static int finish(const nncc_comm_t *c, const char *call, int code, MPI_Request 
 		code = MPI_Wait(req, MPI_STATUS_IGNORE);
 		return code == MPI_SUCCESS ? 0 : mpi_failed(c, call, code, err);
 	}
-	reqs = malloc((size_t)c->size * sizeof *reqs);
-	notes = calloc((size_t)c->size, sizeof *notes);
+	reqs = malloc(2 * (size_t)c->size * sizeof *reqs);
+	notes = calloc((size_t)c->size + 1, sizeof *notes);
 	if (!reqs || !notes) {
 		free(reqs);
 		free(notes);
 		nncc_err_set(err, "out of memory for the MPI requests of %d ranks", c->size);
 		return -1;
 	}
+	/* reqs: the exchange; on rank 0 the others' notes (reqs[r] is rank r's),
+	 * then its own to each; elsewhere its note to rank 0, then rank 0's
+	 * (reqs[2]). */
 	reqs[0] = *req;
-	if (c->rank == 0)
+	if (c->rank == 0) {
 		for (int r = 1; r < c->size; r++)
 			MPI_Irecv(&notes[r], 1, MPI_INT, r, NOTE_TAG, MPI_COMM_WORLD, &reqs[n++]);
-	else
+		for (int r = 1; r < c->size; r++)
+			MPI_Isend(&notes[0], 1, MPI_INT, r, NOTE_TAG + 1, MPI_COMM_WORLD, &reqs[n++]);
+	} else {
 		MPI_Isend(&notes[0], 1, MPI_INT, 0, NOTE_TAG, MPI_COMM_WORLD, &reqs[n++]);
+		MPI_Irecv(&notes[c->size], 1, MPI_INT, 0, NOTE_TAG + 1, MPI_COMM_WORLD, &reqs[n++]);
+	}
 	deadline = now_seconds() + c->timeout;
 	while ((code = MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE)) == MPI_SUCCESS && !done &&
 	       now_seconds() < deadline)
@@ -143,6 +151,13 @@ static int finish(const nncc_comm_t *c, const char *call, int code, MPI_Request 
 		rc = 0;
 	else if (c->rank == 0)
 		name_missing(c, call, reqs, err);
+	else if (MPI_Test(&reqs[2], &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+		nncc_err_set(err, "rank 0 of %d did not reach %s within %g s: hung, stopped or far "
+		                  "slower than the others (--mpi-timeout; seen by rank %d)", c->size, call,
+		             c->timeout, c->rank);
+	else if (c->size == 2)
+		nncc_err_set(err, "rank 0 of 2 reached %s but did not finish it within %g s: hung, "
+		                  "stopped or far slower than rank 1 (--mpi-timeout)", call, c->timeout);
 	else
 		nncc_err_set(err, "rank %d of %d waited %g s in %s for the other ranks "
 		                  "(--mpi-timeout; rank 0 names those missing)", c->rank, c->size,

@@ -227,3 +227,16 @@ kill -9 "$victim" 2>/dev/null || true
 grep -Eq "rank 1 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s" "$tmp/out" ||
 	fail "rank 0 does not name the stopped rank 1: $(cat "$tmp/out")"
 say "a stopped rank ends the job in ${waited} s: $(grep -m 1 "rank 1 of 2" "$tmp/out")"
+
+# Rank 0 stopped: rank 1's exchange times out and it names rank 0.
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
+	--batch 100 --mpi-timeout 3 >"$tmp/out" 2>&1 &
+job=$!
+victim=$(rank_pid 0) || fail "rank 0 of the hung-rank-0 run did not start"
+sleep 1
+kill -STOP "$victim"
+ends "$job" "rank 0 was stopped"
+kill -9 "$victim" 2>/dev/null || true
+grep -Eq "rank 0 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s" "$tmp/out" ||
+	fail "rank 1 does not name the stopped rank 0: $(cat "$tmp/out")"
+say "a stopped rank 0 ends the job in ${waited} s: $(grep -m 1 "rank 0 of 2" "$tmp/out")"
