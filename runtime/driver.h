@@ -122,8 +122,9 @@ typedef struct nncc_group {
 	size_t *lo;                  /* [size + 1] rank r's parameters lo[r] .. lo[r+1]-1 */
 	size_t *cnt;                 /* [5][size]: scount, sdispl, rcount, rdispl, len */
 	void *send;                  /* [size][own chunks][slice d] reals, slice-major;
-	                                NULL with one chunk per rank (m->grads is sent) */
-	void *rows;                  /* [C][own slice] reals (send itself with one rank) */
+	                                NULL with one chunk per rank (m->grads is sent);
+	                                one rank: [P], the chunks' running sum */
+	void *rows;                  /* [C][own slice] reals; NULL with one rank */
 	double *loss;                /* [C] the chunks' loss sums */
 } nncc_group_t;
 

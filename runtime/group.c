@@ -48,14 +48,21 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
 	}
 	own = g->c0[me + 1] - g->c0[me];
 	slice = g->lo[me + 1] - g->lo[me];
-	if (!ckd_mul3(&sb, own, P, rsize) || !ckd_mul3(&rb, chunks, slice, rsize))
+	if (!ckd_mul3(&sb, R == 1 ? 1 : own, P, rsize) || !ckd_mul3(&rb, chunks, slice, rsize))
 		goto oom;
-	/* One chunk among several ranks: its gradient in m->grads is already
-	 * laid out slice after slice, and is sent from there. */
-	g->send = own == 1 && R > 1 ? NULL : malloc(sb ? sb : 1);
-	g->rows = R == 1 ? g->send : malloc(rb ? rb : 1);
-	if ((!g->send && !(own == 1 && R > 1)) || !g->rows)
-		goto oom;
+	/* One rank: send is the running sum of the chunks (none with one
+	 * chunk).  One chunk among several ranks: its gradient in m->grads is
+	 * already laid out slice after slice, and is sent from there. */
+	if (own > 1) {
+		g->send = malloc(sb);
+		if (!g->send)
+			goto oom;
+	}
+	if (R > 1) {
+		g->rows = malloc(rb ? rb : 1);
+		if (!g->rows)
+			goto oom;
+	}
 	return 0;
 oom:
 	nncc_err_set(err, "out of memory for the gradients of %zu chunks of %zu parameters", chunks,
@@ -66,8 +73,7 @@ oom:
 
 void nncc_group_fini(nncc_group_t *g)
 {
-	if (g->rows != g->send)
-		free(g->rows);
+	free(g->rows);
 	free(g->send);
 	free(g->c0);
 	free(g->lo);
@@ -76,29 +82,47 @@ void nncc_group_fini(nncc_group_t *g)
 	memset(g, 0, sizeof *g);
 }
 
-/* dst[j] = rows[0][j] + rows[1][j] + ... + rows[C-1][j], left to right, in
- * the dtype: the one order every rank count shares. */
-#define FOLD(T)                                                          \
+/* dst[j] = (((dst[j] + rows[0][j]) + rows[1][j]) + ... + rows[C-1][j]),
+ * left to right, in the dtype: the one order every rank count shares
+ * (with dst first the first chunk's sum). */
+#define ADD_ROWS(T)                                                      \
 	do {                                                                 \
 		T *d = dst;                                                      \
 		const T *x = rows;                                               \
-		memcpy(d, x, n * sizeof(T));                                     \
-		for (size_t c = 1; c < C; c++)                                   \
+		for (size_t c = 0; c < C; c++)                                   \
 			for (size_t j = 0; j < n; j++)                               \
 				d[j] += x[c * n + j];                                    \
 	} while (0)
 
-static void fold(int dtype, void *dst, const void *rows, size_t C, size_t n)
+static void add_rows(int dtype, void *dst, const void *rows, size_t C, size_t n)
 {
 	if (dtype == NNCC_F64)
-		FOLD(double);
+		ADD_ROWS(double);
 	else
-		FOLD(float);
+		ADD_ROWS(float);
+}
+
+/* One rank: chunk c's sums (in m->grads) into the running sum g->send,
+ * folded as they come (the same additions, in the same order, as the
+ * ranks' fold); the last one adds the running sum into m->grads instead
+ * (a + b is b + a, bit for bit), which is then the batch's. */
+static void fold_as_produced(nncc_group_t *g, const nncc_model_t *m, size_t c, size_t rsize)
+{
+	size_t P = m->n_params;
+	if (g->chunks == 1)
+		return;
+	if (c == 0)
+		memcpy(g->send, m->grads, P * rsize);
+	else if (c + 1 < g->chunks)
+		add_rows(m->dtype, g->send, m->grads, 1, P);
+	else
+		add_rows(m->dtype, m->grads, g->send, 1, P);
 }
 
 /* The chunks of this rank, each a chain from zero, copied slice by slice
- * into g->send (a lone chunk among ranks stays in m->grads); the others'
- * samples skipped.  Chunk losses into g->loss. */
+ * into g->send (a lone chunk among ranks stays in m->grads; one rank folds
+ * them as they come); the others' samples skipped.  Chunk losses into
+ * g->loss. */
 static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                        const nncc_update_t *u)
 {
@@ -115,6 +139,10 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
 		if (!n)
 			memset(m->grads, 0, m->n_params * rsize);
+		if (R == 1) {
+			fold_as_produced(g, m, c, rsize);
+			continue;
+		}
 		for (size_t d = 0; g->send && d < R; d++) {
 			size_t len = g->lo[d + 1] - g->lo[d], at = own * g->lo[d] + (c - g->c0[me]) * len;
 			memcpy((char *)g->send + at * rsize, (const char *)m->grads + g->lo[d] * rsize,
@@ -142,10 +170,14 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		rcount[r] = (g->c0[r + 1] - g->c0[r]) * slice;
 		rdispl[r] = g->c0[r] * slice;
 	}
-	if (R > 1 && nncc_comm_alltoall(c, m->dtype, g->send ? g->send : m->grads, scount, sdispl,
-	                                g->rows, rcount, rdispl, err))
-		return -1;
-	fold(m->dtype, (char *)m->grads + g->lo[me] * rsize, g->rows, C, slice);
+	if (R > 1) {
+		char *mine = (char *)m->grads + g->lo[me] * rsize;
+		if (nncc_comm_alltoall(c, m->dtype, g->send ? g->send : m->grads, scount, sdispl,
+		                       g->rows, rcount, rdispl, err))
+			return -1;
+		memcpy(mine, g->rows, slice * rsize);
+		add_rows(m->dtype, mine, (const char *)g->rows + slice * rsize, C - 1, slice);
+	}
 	/* the parameters' slices, then the chunks' losses (rcount: chunks per rank) */
 	for (size_t r = 0; r < R; r++)
 		rcount[r] = g->c0[r + 1] - g->c0[r];
