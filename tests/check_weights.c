@@ -1388,6 +1388,56 @@ START_TEST(save_rejects_bad_checkpoint)
 }
 END_TEST
 
+/* RECIPE: saved and read back field by field; a save with batch 0 or a
+ * mode flag past 1 is refused, and so is a file that has one. */
+START_TEST(recipe_round_trip_and_rejects)
+{
+	nncc_model_t m = model(NNCC_F32, layers);
+	nncc_checkpoint_t ck, got;
+	nncc_err_t err = {{0}};
+	char *path = tu_path(tu_scratch, "w"), want[400];
+	size_t len, at = 48;
+	uint8_t *b;
+
+	memset(&ck, 0, sizeof ck);
+	ck.has_recipe = 1;
+	ck.batch = 20;
+	ck.chunks = 12;
+	ck.seed = UINT64_MAX;
+	ck.whole_passes = 1;
+	fill_params(&m);
+	ck_assert_msg(nncc_weights_save(&m, path, NULL, NULL, &ck, &err) == 0, "%s", err.msg);
+	ck_assert_msg(nncc_weights_load(&m, path, NULL, NULL, &got, &err) == 0, "%s", err.msg);
+	ck_assert(got.has_recipe && !got.has_optim && !got.has_position && !got.has_best);
+	ck_assert_uint_eq(got.batch, 20);
+	ck_assert_uint_eq(got.chunks, 12);
+	ck_assert_uint_eq(got.seed, UINT64_MAX);
+	ck_assert_int_eq(got.whole_passes, 1);
+	nncc_checkpoint_fini(&got);
+
+	/* the flag at payload offset 24 set to 2, the checksum made good */
+	b = tu_read_file(path, &len);
+	while (memcmp(b + at, "RECIPE\0\0", 8))
+		at += 16 + (size_t)b[at + 8] + ((size_t)b[at + 9] << 8) + ((size_t)b[at + 10] << 16);
+	b[at + 16 + 24] = 2;
+	fix_crc(b, len);
+	ck_assert_int_eq(tu_write(path, b, len), 0);
+	ck_assert_int_eq(nncc_weights_load(&m, path, NULL, NULL, &got, &err), -1);
+	snprintf(want, sizeof want, "file %s: section 'RECIPE' at offset %zu: invalid batch 20 or "
+	         "whole_passes flag 2", path, at);
+	ck_assert_str_eq(err.msg, want);
+	free(b);
+	unlink(path);
+
+	ck.whole_passes = 2;
+	expect_save_fail(&m, NULL, &ck, "cannot save weights to %s: recipe batch 20, whole_passes 2");
+	ck.whole_passes = 0;
+	ck.batch = 0;
+	expect_save_fail(&m, NULL, &ck, "cannot save weights to %s: recipe batch 0, whole_passes 0");
+	free(path);
+}
+END_TEST
+
 /* torch.nn.init's schemes on one wide layer, W (FI, FO) and b (FO), drawn
  * in double: the sample mean and variance of W within 5 standard errors of
  * the scheme's (a normal's variance has standard error var sqrt(2/n), a
@@ -1508,6 +1558,7 @@ static Suite *weights_suite(void)
 	tcase_add_test(file, save_into_a_device_in_place);
 	tcase_add_test(file, save_rejects_bad_norm);
 	tcase_add_test(file, save_rejects_bad_checkpoint);
+	tcase_add_test(file, recipe_round_trip_and_rejects);
 	tcase_add_test(bad, reject_bad_magic);
 	tcase_add_test(bad, reject_nonfinite);
 	tcase_add_test(bad, reject_version);
