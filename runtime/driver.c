@@ -1441,35 +1441,44 @@ static size_t mem_in_memory(const run_t *r)
 
 /* The samples a window can hold after the rest; a window's sample costs its
  * bytes as read, its reals and its permutation's entry.  Evaluations read
- * E samples at a time (whole tiles, about EVAL_WINDOW) into a buffer of
- * their own.  Sets r->window and r->eval_window, or says what the budget
- * lacks. */
+ * E samples at a time (whole tiles) into a buffer of their own: about
+ * EVAL_WINDOW (no more than the largest set needs), or when the budget is
+ * tighter, as many as the training window.  Sets r->window and
+ * r->eval_window, or says what the budget lacks. */
 static int mem_plan_windows(run_t *r)
 {
 	const nncc_model_t *m = r->m;
 	size_t row = m->n_inputs * r->rsize, per = m->n_inputs + row + sizeof(size_t);
-	size_t rest = mem_fixed(r), mb = m->max_batch, W, least;
+	size_t ev = row + m->n_inputs, mb = m->max_batch, most, E, W, rest, least;
 	char b1[32], b2[32], b3[32];
 
-	r->eval_window = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
+	most = r->n_train > r->test.n ? r->n_train : r->test.n;
+	most = most / mb * mb + (most % mb ? mb : 0);
+	E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
+	E = E < most ? E : most;
+	rest = mem_fixed(r);
 	rest = mem_add(rest, r->train.n + r->test.n, sizeof(int32_t));   /* the labels */
 	rest = mem_add(rest, r->n_val, row);                              /* held out */
-	rest = mem_add(rest, r->eval_window, row + m->n_inputs);
-	least = mem_add(rest, mb < r->n_train ? mb : r->n_train, per);
+	least = mem_add(mem_add(rest, mb < r->n_train ? mb : r->n_train, per), mb, ev);
 	if (least > r->budget)
 		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
 		               "tiles, the labels and the %zu held-out samples need %s, and one "
 		               "window of %zu samples %s more: give at least --max-memory %zuK",
-		            nncc_mem_text(b1, sizeof b1, r->budget), r->n_val, nncc_mem_text(b2, sizeof b2, rest),
-		            mb < r->n_train ? mb : r->n_train, nncc_mem_text(b3, sizeof b3, least - rest),
-		            least / 1024 + 1);
-	W = (r->budget - rest) / per;
+		            nncc_mem_text(b1, sizeof b1, r->budget), r->n_val,
+		            nncc_mem_text(b2, sizeof b2, rest), mb < r->n_train ? mb : r->n_train,
+		            nncc_mem_text(b3, sizeof b3, least - rest), least / 1024 + 1);
+	W = mem_add(rest, E, ev) < r->budget ? (r->budget - mem_add(rest, E, ev)) / per : 0;
+	if (W < E && W < r->n_train) {   /* tight: E as large as W */
+		W = (r->budget - rest) / (per + ev);
+		E = W - W % mb > mb ? W - W % mb : mb;
+	}
 	if (W >= r->n_train)
 		W = r->n_train;
 	else
 		W -= W % mb;   /* whole tiles */
 	r->window = W;
-	r->mem_used = mem_add(rest, W, per);
+	r->eval_window = E;
+	r->mem_used = mem_add(mem_add(rest, W, per), E, ev);
 	return 0;
 }
 
