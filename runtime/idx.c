@@ -206,6 +206,14 @@ static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
 		return gz_read(f, buf, len, err);
 	while (got < len) {
 		size_t k;
+		if (!f->z.avail_in && len - got >= IDX_IN_BUFFER) {   /* straight into buf */
+			k = fread((unsigned char *)buf + got, 1, len - got, f->f);
+			f->read += k;
+			got += k;
+			if (k == 0)
+				return ferror(f->f) ? read_error(f, err) : (long long)got;
+			continue;
+		}
 		if (idx_input(f, 1, err) < 0)
 			return -1;
 		if (f->z.avail_in == 0)

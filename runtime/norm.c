@@ -156,10 +156,28 @@ static double norm_value(const nncc_norm_stats_t *st, double v, size_t j)
 			}                                                                         \
 	} while (0)
 
+/* Without standardisation a pixel's input depends on its value alone: a
+ * table of the 256 (norm_value's own, rounded once) makes the conversion a
+ * lookup, the same bits without a division per pixel (a streamed training
+ * set converts every window of every pass: docs/scaling.md). */
+#define NORM_TABLE(T)                                                     \
+	do {                                                                  \
+		T tab_[256];                                                      \
+		for (int v_ = 0; v_ < 256; v_++)                                  \
+			tab_[v_] = (T)norm_value(st, v_, 0);                          \
+		for (size_t k_ = 0; k_ < n * st->dim; k_++)                       \
+			((T *)out)[k_] = tab_[pixels[k_]];                            \
+	} while (0)
+
 void nncc_norm_apply(const nncc_norm_stats_t *st, int dtype, void *out,
                      const uint8_t *pixels, size_t n)
 {
-	NORM_APPLY(pixels);
+	if (st->kind != NNCC_NORM_NONE && st->kind != NNCC_NORM_SCALE)
+		NORM_APPLY(pixels);
+	else if (dtype == NNCC_F32)
+		NORM_TABLE(float);
+	else
+		NORM_TABLE(double);
 }
 
 void nncc_norm_apply_values(const nncc_norm_stats_t *st, int dtype, void *out,
