@@ -106,7 +106,9 @@ typedef struct run {
 	int streamed;                /* the IDX sets stream from disk: no pixels in memory */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
 	run_src_t src_train, src_test;
-	uint8_t *pixels;             /* [max(W, E)][n_inputs] bytes as read */
+	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
+	nncc_norm_lut_t lut;         /* the pixels' inputs, when has_lut */
+	int has_lut;
 	void *eval_x;                /* [E][n_inputs] reals: a window being evaluated */
 	double *tile_loss;           /* [E / max_batch] its tiles' loss sums */
 } run_t;
@@ -1440,15 +1442,16 @@ static size_t mem_in_memory(const run_t *r)
 }
 
 /* The samples a window can hold after the rest; a window's sample costs its
- * bytes as read, its reals and its permutation's entry.  Evaluations read
- * E samples at a time (whole tiles) into a buffer of their own: about
+ * bytes as read, its label and its permutation's entry (the stream converts
+ * a tile at a time, into the tile: one more tile of bytes).  Evaluations
+ * read E samples at a time (whole tiles), bytes and reals: about
  * EVAL_WINDOW (no more than the largest set needs), or when the budget is
  * tighter, as many as the training window.  Sets r->window and
  * r->eval_window, or says what the budget lacks. */
 static int mem_plan_windows(run_t *r)
 {
 	const nncc_model_t *m = r->m;
-	size_t row = m->n_inputs * r->rsize, per = m->n_inputs + row + sizeof(size_t);
+	size_t row = m->n_inputs * r->rsize, per = m->n_inputs + sizeof(int32_t) + sizeof(size_t);
 	size_t ev = row + m->n_inputs, mb = m->max_batch, most, E, W, rest, least;
 	char b1[32], b2[32], b3[32];
 
@@ -1459,6 +1462,7 @@ static int mem_plan_windows(run_t *r)
 	rest = mem_fixed(r);
 	rest = mem_add(rest, r->train.n + r->test.n, sizeof(int32_t));   /* the labels */
 	rest = mem_add(rest, r->n_val, row);                              /* held out */
+	rest = mem_add(rest, mb, m->n_inputs);                            /* tile_raw */
 	least = mem_add(mem_add(rest, mb < r->n_train ? mb : r->n_train, per), mb, ev);
 	if (least > r->budget)
 		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
@@ -1502,25 +1506,43 @@ static int idx_probe(run_t *r)
 	return 0;
 }
 
-/* samples first .. first + k - 1 of src's file into x, as the model's
- * normalised reals (nncc_norm_apply, so the bits of the in-memory run),
- * their labels into y (when not NULL); k at most the pixel buffer's. */
-static int src_read(void *ctx, size_t first, size_t k, void *x, void *y, nncc_err_t *err)
+/* nncc_window_src_t's read: samples first .. first + k - 1 of src's file,
+ * their pixels into raw and their labels into y. */
+static int src_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
 {
 	run_src_t *src = ctx;
+	if (nncc_images_seek(src->img, first, err) || nncc_images_read(src->img, raw, k, err))
+		return -1;
+	memcpy(y, src->labels + first, k * sizeof *src->labels);
+	return 0;
+}
+
+/* nncc_window_src_t's convert: k samples' pixels to the model's normalised
+ * reals, the bits of nncc_norm_apply (the in-memory run's). */
+static void src_convert(void *ctx, const void *raw, size_t k, void *x)
+{
+	run_t *r = ((run_src_t *)ctx)->r;
+	if (r->has_lut)
+		nncc_norm_apply_lut(&r->lut, x, raw, k * r->m->n_inputs);
+	else
+		nncc_norm_apply(&r->norm, r->m->dtype, x, raw, k);
+}
+
+/* Samples first .. first + k - 1 of src's file into x, converted; k at
+ * most E (the pixel buffer's). */
+static int src_reals(run_src_t *src, size_t first, size_t k, void *x, nncc_err_t *err)
+{
 	run_t *r = src->r;
 	if (nncc_images_seek(src->img, first, err) || nncc_images_read(src->img, r->pixels, k, err))
 		return -1;
-	nncc_norm_apply(&r->norm, r->m->dtype, x, r->pixels, k);
-	if (y)
-		memcpy(y, src->labels + first, k * sizeof *src->labels);
+	src_convert(src, r->pixels, k, x);
 	return 0;
 }
 
 /* The samples the pixel buffer holds. */
 static size_t run_chunk(const run_t *r)
 {
-	return r->window > r->eval_window ? r->window : r->eval_window;
+	return r->eval_window;
 }
 
 /* nncc_norm_fit over the training samples read chunk by chunk in file
@@ -1559,6 +1581,7 @@ static int run_stream_setup(run_t *r)
 	r->train_y = r->train.labels;
 	r->test_y = r->test.labels;
 	r->y_bytes = sizeof(int32_t);
+	r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
 	if (r->n_val)
 		r->train_x = malloc(r->n_val * row);   /* mem_plan_windows bounds these */
 	r->eval_x = malloc(E * row);
@@ -1567,8 +1590,7 @@ static int run_stream_setup(run_t *r)
 		return fail(m, "out of memory for the windows of %zu samples", C);
 	for (size_t done = 0; done < r->n_val; done += C) {
 		size_t k = r->n_val - done < C ? r->n_val - done : C;
-		if (src_read(&r->src_train, r->n_train + done, k, (char *)r->train_x + done * row, NULL,
-		             &err))
+		if (src_reals(&r->src_train, r->n_train + done, k, (char *)r->train_x + done * row, &err))
 			return fail(m, "%s", err.msg);
 	}
 	r->val_x = r->train_x;
@@ -1602,7 +1624,7 @@ static int run_load_data(run_t *r, const char *from)
 	if ((r->streamed = r->mem_used > r->budget)) {
 		if (mem_plan_windows(r))
 			return 1;
-		if (!(r->pixels = malloc(run_chunk(r) * m->n_inputs)))
+		if (!(r->pixels = malloc(run_chunk(r) * m->n_inputs)))   /* the fit reads into it */
 			return fail(m, "out of memory for a window of %zu samples", run_chunk(r));
 		return 0;
 	}
@@ -1708,7 +1730,7 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 	nncc_eval_reset(m, n, ev);
 	for (size_t first = 0; first < n; first += E) {
 		size_t k = n - first < E ? n - first : E, tiles = k / mb + (k % mb != 0);
-		if (src_read(src, first, k, r->eval_x, NULL, &err)) {
+		if (src_reals(src, first, k, r->eval_x, &err)) {
 			if (!r->failed++)
 				fail(m, "evaluation: %s", err.msg);
 			return;
@@ -1903,7 +1925,7 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
 	if (r->streamed) {
-		nncc_window_src_t src = {src_read, &r->src_train, r->window,
+		nncc_window_src_t src = {src_read, src_convert, &r->src_train, m->n_inputs, r->window,
 		                         nncc_images_seekable(r->src_train.img)};
 		if (nncc_stream_init_windows(&r->stream, m, &src, r->n_train, o->shuffle,
 		                             o->seed ^ SHUFFLE_STREAM, &err))

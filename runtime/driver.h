@@ -66,6 +66,18 @@ int nncc_norm_fit_begin(nncc_norm_stats_t *st, int kind, size_t dim, nncc_err_t 
 int nncc_norm_fit_passes(int kind);
 void nncc_norm_fit_add(nncc_norm_stats_t *st, int pass, const nncc_dataset_t *chunk);
 int nncc_norm_fit_end_pass(nncc_norm_stats_t *st, int pass, size_t n, nncc_err_t *err);
+/* Pixels without standardisation: an input depends on the pixel's value
+ * alone, so the 256 inputs are a table.  nncc_norm_lut fills t for st and
+ * dtype, or returns -1 when st standardises; nncc_norm_apply_lut converts
+ * `count` pixels, the bits of nncc_norm_apply. */
+typedef struct nncc_norm_lut {
+	int dtype;
+	float f[256];
+	double d[256];
+} nncc_norm_lut_t;
+int nncc_norm_lut(nncc_norm_lut_t *t, const nncc_norm_stats_t *st, int dtype);
+void nncc_norm_apply_lut(const nncc_norm_lut_t *t, void *out, const uint8_t *pixels,
+                         size_t count);
 
 /* ---- csv.c: predict mode's input, streamed: the features of a CSV file
  * whose label (or target) columns may be absent (when there, they are not

@@ -603,13 +603,18 @@ void nncc_weights_file_fini(nncc_weights_file_t *wf);
  * benchmarks and the tests (docs/runtime-abi.md). */
 
 /* Where a streamed training set's windows come from: read(ctx, first, k,
- * x, y, err) puts samples first .. first + k - 1, converted to the model's
- * reals (x) with their labels or targets (y), where the stream says; 0, or
- * -1 with err set.  seekable 0: windows can only be read in file order
- * (a gzip'd file), so the stream keeps the windows in file order. */
+ * raw, y, err) puts samples first .. first + k - 1 as read (raw_bytes each,
+ * e.g. pixels) in raw and their labels or targets in y; 0, or -1 with err
+ * set.  convert(ctx, raw, k, x) turns k such samples into the model's
+ * reals: the stream converts a tile's samples as it hands them out, so
+ * the window holds the file's bytes and the reals stay in the cache.
+ * seekable 0: windows can only be read in file order (a gzip'd file), so
+ * the stream keeps the windows in file order. */
 typedef struct nncc_window_src {
-	int (*read)(void *ctx, size_t first, size_t k, void *x, void *y, nncc_err_t *err);
+	int (*read)(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err);
+	void (*convert)(void *ctx, const void *raw, size_t k, void *x);
 	void *ctx;
+	size_t raw_bytes;        /* bytes of one sample as read */
 	size_t window;           /* W: samples a window holds (the last may hold fewer) */
 	int seekable;
 } nncc_window_src_t;
@@ -624,7 +629,7 @@ typedef struct nncc_window_src {
  * they are consecutive, else gathered into its scratch tile. */
 typedef struct nncc_stream {
 	const char *x;           /* [n][row_bytes] inputs, the model's reals; streamed: the
-	                            window's [W] */
+	                            window's [W][src.raw_bytes] as read */
 	const char *y;           /* [n][y_bytes] labels (int32_t) or targets (reals);
 	                            streamed: the window's [W] */
 	size_t n, row_bytes, y_bytes, max_batch;
@@ -635,6 +640,7 @@ typedef struct nncc_stream {
 	nncc_rng_t rng;          /* the shuffle's generator */
 	void *tile_x;            /* [max_batch] gathered inputs */
 	void *tile_y;            /* [max_batch] their labels or targets */
+	void *tile_raw;          /* streamed: [max_batch][src.raw_bytes] gathered as read */
 	/* Streamed (src.read set); W = src.window. */
 	nncc_window_src_t src;
 	size_t n_windows;        /* ceil(n / W) */

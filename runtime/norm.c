@@ -159,25 +159,38 @@ static double norm_value(const nncc_norm_stats_t *st, double v, size_t j)
 /* Without standardisation a pixel's input depends on its value alone: a
  * table of the 256 (norm_value's own, rounded once) makes the conversion a
  * lookup, the same bits without a division per pixel (a streamed training
- * set converts every window of every pass: docs/scaling.md). */
-#define NORM_TABLE(T)                                                     \
-	do {                                                                  \
-		T tab_[256];                                                      \
-		for (int v_ = 0; v_ < 256; v_++)                                  \
-			tab_[v_] = (T)norm_value(st, v_, 0);                          \
-		for (size_t k_ = 0; k_ < n * st->dim; k_++)                       \
-			((T *)out)[k_] = tab_[pixels[k_]];                            \
-	} while (0)
+ * set converts every tile of every pass: docs/scaling.md). */
+int nncc_norm_lut(nncc_norm_lut_t *t, const nncc_norm_stats_t *st, int dtype)
+{
+	if (st->kind != NNCC_NORM_NONE && st->kind != NNCC_NORM_SCALE)
+		return -1;
+	t->dtype = dtype;
+	for (int v = 0; v < 256; v++) {
+		t->d[v] = norm_value(st, v, 0);
+		t->f[v] = (float)t->d[v];
+	}
+	return 0;
+}
+
+void nncc_norm_apply_lut(const nncc_norm_lut_t *t, void *out, const uint8_t *pixels,
+                         size_t count)
+{
+	if (t->dtype == NNCC_F32)
+		for (size_t k = 0; k < count; k++)
+			((float *)out)[k] = t->f[pixels[k]];
+	else
+		for (size_t k = 0; k < count; k++)
+			((double *)out)[k] = t->d[pixels[k]];
+}
 
 void nncc_norm_apply(const nncc_norm_stats_t *st, int dtype, void *out,
                      const uint8_t *pixels, size_t n)
 {
-	if (st->kind != NNCC_NORM_NONE && st->kind != NNCC_NORM_SCALE)
-		NORM_APPLY(pixels);
-	else if (dtype == NNCC_F32)
-		NORM_TABLE(float);
+	nncc_norm_lut_t t;
+	if (nncc_norm_lut(&t, st, dtype) == 0)
+		nncc_norm_apply_lut(&t, out, pixels, n * st->dim);
 	else
-		NORM_TABLE(double);
+		NORM_APPLY(pixels);
 }
 
 void nncc_norm_apply_values(const nncc_norm_stats_t *st, int dtype, void *out,

@@ -128,7 +128,9 @@ int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc
 	s->src = *src;
 	s->src.window = W;
 	s->n_windows = n / W + (n % W != 0);
-	void *x = ckd_mul_size(&xb, W, s->row_bytes) ? malloc(xb) : NULL;
+	size_t rb = src->raw_bytes;
+	void *x = ckd_mul_size(&xb, W, rb) ? malloc(xb) : NULL;
+	s->tile_raw = rb <= SIZE_MAX / s->max_batch ? malloc(s->max_batch * rb) : NULL;
 	void *y = ckd_mul_size(&yb, W, s->y_bytes) ? malloc(yb) : NULL;
 	s->x = x;
 	s->y = y;
@@ -138,7 +140,7 @@ int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc
 		s->tperm = n % W ? identity(n % W) : NULL;
 		nncc_rng_seed(&s->rng, seed);
 	}
-	if (!x || !y || (shuffle && (!s->order || !s->wperm || (n % W && !s->tperm)))) {
+	if (!x || !y || !s->tile_raw || (shuffle && (!s->order || !s->wperm || (n % W && !s->tperm)))) {
 		nncc_stream_fini(s);
 		nncc_err_set(err, "out of memory for the training stream's window of %zu samples", W);
 		return -1;
@@ -155,6 +157,7 @@ void nncc_stream_fini(nncc_stream_t *s)
 		free(s->order);
 		free(s->wperm);
 		free(s->tperm);
+		free(s->tile_raw);
 	} else {
 		free(s->perm);
 	}
@@ -204,26 +207,54 @@ static void stream_advance(nncc_stream_t *s)
 	}
 }
 
+/* Streamed: the next k samples as read (consecutive ones in the window
+ * itself, else gathered into tile_raw), converted into tile_x. */
+static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
+{
+	size_t rb = s->src.raw_bytes;
+	const char *raw;
+
+	if (!s->perm && s->at + k <= s->wlen) {
+		if (window_load(s))
+			return NULL;
+		raw = s->x + s->at * rb;
+		*y = s->y + s->at * s->y_bytes;
+		for (size_t i = 0; i < k; i++)   /* the next window is read when needed */
+			stream_advance(s);
+	} else {
+		for (size_t i = 0; i < k; i++) {
+			if (window_load(s))
+				return NULL;
+			size_t j = s->perm ? s->perm[s->at] : s->at;
+			memcpy((char *)s->tile_raw + i * rb, s->x + j * rb, rb);
+			memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
+			stream_advance(s);
+		}
+		raw = s->tile_raw;
+		*y = s->tile_y;
+	}
+	s->src.convert(s->src.ctx, raw, k, s->tile_x);
+	return s->tile_x;
+}
+
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 {
 	const char *x;
-	size_t at = s->src.read ? s->at : s->pos, end = s->src.read ? s->wlen : s->n;
 
-	if (!s->perm && at + k <= end) {   /* consecutive: the data itself */
-		if (s->src.read && window_load(s))
-			return NULL;
-		x = s->x + at * s->row_bytes;
-		*y = s->y + at * s->y_bytes;
-		for (size_t i = 0; i < k; i++)
-			stream_advance(s);
+	if (s->src.read)
+		return window_next(s, k, y);
+	if (!s->perm && s->pos + k <= s->n) {   /* consecutive: the data itself */
+		x = s->x + s->pos * s->row_bytes;
+		*y = s->y + s->pos * s->y_bytes;
+		s->pos += k;
+		if (s->pos == s->n) {
+			s->pos = 0;
+			s->epoch++;
+		}
 		return x;
 	}
 	for (size_t i = 0; i < k; i++) {
-		size_t j;
-		if (s->src.read && window_load(s))
-			return NULL;
-		at = s->src.read ? s->at : s->pos;
-		j = s->perm ? s->perm[at] : at;
+		size_t j = s->perm ? s->perm[s->pos] : s->pos;
 		memcpy((char *)s->tile_x + i * s->row_bytes, s->x + j * s->row_bytes, s->row_bytes);
 		memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
 		stream_advance(s);
