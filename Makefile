@@ -204,6 +204,7 @@ demo: deps
 
 bench: all
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh bench/run.sh
+	$(Q)CC="$(CC)" sh bench/stream.sh
 
 results: all
 	$(Q)sh tools/results.sh
