@@ -106,6 +106,9 @@ typedef struct run {
 	int streamed;                /* the IDX sets stream from disk: no pixels in memory */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
 	run_src_t src_train, src_test;
+	run_src_t src_eval;          /* the training file again, for its evaluations: a
+	                                gzip'd one read through the stream's handle
+	                                would inflate from the start at the next window */
 	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
 	nncc_norm_lut_t lut;         /* the pixels' inputs, when has_lut */
 	int has_lut;
@@ -1582,6 +1585,10 @@ static int run_stream_setup(run_t *r)
 	r->test_y = r->test.labels;
 	r->y_bytes = sizeof(int32_t);
 	r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
+	r->src_eval = r->src_train;
+	size_t n, rows, cols;
+	if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
+		return fail(m, "%s", err.msg);
 	if (r->n_val)
 		r->train_x = malloc(r->n_val * row);   /* mem_plan_windows bounds these */
 	r->eval_x = malloc(E * row);
@@ -1746,7 +1753,7 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 static void run_evaluate_set(run_t *r, int test, nncc_eval_t *ev)
 {
 	if (r->streamed)
-		run_evaluate_streamed(r, test ? &r->src_test : &r->src_train,
+		run_evaluate_streamed(r, test ? &r->src_test : &r->src_eval,
 		                      test ? r->test.n : r->n_train, ev);
 	else if (test)
 		run_evaluate(r, r->test_x, r->test_y, r->test.n, ev);
@@ -2553,6 +2560,7 @@ static void run_fini(run_t *r)
 	free(r->pre_y);
 	nncc_images_close(r->src_train.img);
 	nncc_images_close(r->src_test.img);
+	nncc_images_close(r->src_eval.img);
 	free(r->pixels);
 	free(r->eval_x);
 	free(r->tile_loss);

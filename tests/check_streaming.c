@@ -5,7 +5,8 @@
  * any W, one window is the in-memory shuffle draw for draw, several windows
  * follow an independent replay of the documented algorithm (window order,
  * then each window's order), skip is next unread, tell/seek continue
- * exactly, a source that cannot seek keeps file order; through nncc_main on
+ * exactly, a source that cannot seek keeps file order, the normalisation
+ * fitted chunk by chunk has nncc_norm_fit's bits; through nncc_main on
  * the blobs model (driverutil.h) with IDX files raw and gzip'd: a streamed
  * run in file order saves the bytes of the in-memory one (normalisation
  * statistics included), a shuffled one of several windows resumed saves the
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "driverutil.h"
 #include "nncc.h"
 #include "testutil.h"
@@ -280,6 +282,54 @@ START_TEST(tell_and_seek_continue_exactly)
 }
 END_TEST
 
+/* The normalisation fitted chunk by chunk in file order (as a streamed
+ * run fits it) has the bits of nncc_norm_fit on the whole set, for every
+ * kind, pixels and features, whatever the chunks. */
+START_TEST(norm_fit_in_chunks_is_the_whole_fit)
+{
+	enum { NS = 97, DIM = 5 };
+	static uint8_t pix[NS * DIM];
+	static double val[NS * DIM];
+	uint32_t g = 3;
+	for (size_t i = 0; i < NS * DIM; i++) {
+		g = g * 1664525u + 1013904223u;
+		pix[i] = (uint8_t)(g >> 24);
+		val[i] = (double)(g >> 8) / 65536.0 - 100.0 + (double)(i % DIM) * 1e6;
+	}
+	for (int kind = NNCC_NORM_NONE; kind <= NNCC_NORM_STANDARDIZE_FEATURES; kind++)
+		for (int feat = 0; feat < 2; feat++) {
+			nncc_dataset_t all = {.n = NS, .dim = DIM, .pixels = feat ? NULL : pix,
+			                      .values = feat ? val : NULL};
+			nncc_norm_stats_t whole, parts;
+			nncc_err_t err;
+			ck_assert_int_eq(nncc_norm_fit(&whole, kind, &all, &err), 0);
+			for (size_t C = 1; C <= NS; C += 24) {
+				ck_assert_int_eq(nncc_norm_fit_begin(&parts, kind, DIM, &err), 0);
+				for (int pass = 0; pass < nncc_norm_fit_passes(kind); pass++) {
+					for (size_t first = 0; first < NS; first += C) {
+						nncc_dataset_t chunk = all;
+						chunk.n = NS - first < C ? NS - first : C;
+						chunk.pixels = feat ? NULL : pix + first * DIM;
+						chunk.values = feat ? val + first * DIM : NULL;
+						nncc_norm_fit_add(&parts, pass, &chunk);
+					}
+					ck_assert_int_eq(nncc_norm_fit_end_pass(&parts, pass, NS, &err), 0);
+				}
+				ck_assert_int_eq(parts.kind, whole.kind);
+				ck_assert_mem_eq(&parts.std, &whole.std, sizeof whole.std);
+				ck_assert_int_eq(!parts.mean, !whole.mean);
+				ck_assert_int_eq(!parts.stds, !whole.stds);
+				if (whole.mean)
+					ck_assert_mem_eq(parts.mean, whole.mean, DIM * sizeof *whole.mean);
+				if (whole.stds)
+					ck_assert_mem_eq(parts.stds, whole.stds, DIM * sizeof *whole.stds);
+				nncc_norm_fini(&parts);
+			}
+			nncc_norm_fini(&whole);
+		}
+}
+END_TEST
+
 /* ---- through nncc_main, on IDX files ------------------------------------ */
 
 /* The training and test files of dir gzip'd in place (the raw ones
@@ -431,6 +481,7 @@ static Suite *streaming_suite(void)
 	tcase_add_test(tc, windows_follow_the_documented_shuffle);
 	tcase_add_test(tc, skip_is_next_unread);
 	tcase_add_test(tc, tell_and_seek_continue_exactly);
+	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("driver");
 	tcase_set_timeout(tc, 120);

@@ -150,40 +150,11 @@ cmp -s "$tmp/resumed" "$tmp/a-adam.ref" ||
 say "saved by 3 ranks, resumed by 2: the same bytes"
 
 # Streamed (--max-memory far below the data: several windows), shuffled:
-# 1 and 2 ranks write the bytes of one process.  The IDX files come from a
-# few lines of C: 300 training and 90 test images of 6 pixels, 3 classes.
-cat >"$tmp/idxgen.c" <<'C'
-#include <stdio.h>
-static void be32(FILE *f, unsigned v)
-{
-	putc(v >> 24, f), putc(v >> 16 & 255, f), putc(v >> 8 & 255, f), putc(v & 255, f);
-}
-static void set(const char *dir, const char *name, unsigned n, unsigned s)
-{
-	char p[4096];
-	FILE *f;
-	snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte", dir, name);
-	f = fopen(p, "wb");
-	be32(f, 0x803), be32(f, n), be32(f, 1), be32(f, 6);
-	for (unsigned i = 0; i < n * 6; i++)
-		s = s * 1103515245u + 12345u, putc((i / 6 % 3 == i % 3) * 120 + (s >> 25), f);
-	fclose(f);
-	snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte", dir, name);
-	f = fopen(p, "wb");
-	be32(f, 0x801), be32(f, n);
-	for (unsigned i = 0; i < n; i++)
-		putc(i % 3, f);
-	fclose(f);
-}
-int main(int argc, char **argv)
-{
-	(void)argc;
-	set(argv[1], "train", 300, 5), set(argv[1], "t10k", 90, 9);
-	return 0;
-}
-C
+# 1 and 2 ranks write the bytes of one process.  IDX files of 300 training
+# and 90 test images of 6 pixels, 3 classes (tests/e2e/idxgen.c).
 mkdir "$tmp/idx"
-$CC -o "$tmp/idxgen" "$tmp/idxgen.c" && "$tmp/idxgen" "$tmp/idx" || fail "cannot write the IDX data"
+$CC -o "$tmp/idxgen" tests/e2e/idxgen.c && "$tmp/idxgen" "$tmp/idx" 300 90 1 6 3 ||
+	fail "cannot write the IDX data"
 sed -e 's/^network: a$/network: c/' -e '/format: csv/d' -e '/train: train.csv/d' \
 	-e '/test: test.csv/d' -e '/header: false/d' -e "s|dir: $tmp\$|dir: $tmp/idx|" \
 	"$tmp/a.yaml" >"$tmp/c.yaml"

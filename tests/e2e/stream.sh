@@ -21,41 +21,11 @@ fail() {
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-stream.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# 20000 training and 2000 test images of 28 x 28 pixels, 10 classes: class
-# c's images are bright in the c-th band of rows, with LCG noise.
-cat >"$tmp/idxgen.c" <<'C'
-#include <stdio.h>
-static void be32(FILE *f, unsigned v)
-{
-	putc(v >> 24, f), putc(v >> 16 & 255, f), putc(v >> 8 & 255, f), putc(v & 255, f);
-}
-static int set(const char *dir, const char *name, unsigned n, unsigned s)
-{
-	char p[4096];
-	FILE *f;
-	snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte", dir, name);
-	if (!(f = fopen(p, "wb")))
-		return 1;
-	be32(f, 0x803), be32(f, n), be32(f, 28), be32(f, 28);
-	for (unsigned i = 0; i < n; i++)
-		for (unsigned j = 0; j < 784; j++)
-			s = s * 1103515245u + 12345u, putc((j / 78 == i % 10) * 150 + (s >> 26), f);
-	fclose(f);
-	snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte", dir, name);
-	if (!(f = fopen(p, "wb")))
-		return 1;
-	be32(f, 0x801), be32(f, n);
-	for (unsigned i = 0; i < n; i++)
-		putc(i % 10, f);
-	return fclose(f) != 0;
-}
-int main(int argc, char **argv)
-{
-	return argc != 2 || set(argv[1], "train", 20000, 5) || set(argv[1], "t10k", 2000, 9);
-}
-C
+# 20000 training and 2000 test images of 28 x 28 pixels, 10 classes
+# (tests/e2e/idxgen.c).
 mkdir "$tmp/raw" "$tmp/gz"
-$CC -O2 -o "$tmp/idxgen" "$tmp/idxgen.c" && "$tmp/idxgen" "$tmp/raw" || fail "cannot write the data"
+$CC -O2 -o "$tmp/idxgen" tests/e2e/idxgen.c && "$tmp/idxgen" "$tmp/raw" 20000 2000 28 28 10 ||
+	fail "cannot write the data"
 for f in "$tmp"/raw/*; do gzip -c "$f" >"$tmp/gz/$(basename "$f").gz"; done
 
 sed -e 's/^network: bench_w3$/network: stream_w3/' bench/nets/w3.yaml >"$tmp/net.yaml"
