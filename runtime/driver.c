@@ -2438,13 +2438,14 @@ static void run_say_memory(const run_t *r, const nncc_summary_t *s)
 	char b1[32], b2[32], b3[32];
 	fprintf(stderr, "%s: memory: %s of a %s budget; the training set (%zu samples, %s as "
 	                "reals) streams from %s in %zu window%s of %zu samples\n", m->name,
-	        nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget), s->n_train,
-	        nncc_mem_text(b3, sizeof b3, mem_add(0, s->n_train, m->n_inputs * r->rsize)), r->files[0],
-	        s->n_windows, s->n_windows == 1 ? "" : "s", r->window);
+	        nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget),
+	        s->n_train, nncc_mem_text(b3, sizeof b3, mem_add(0, s->n_train, m->n_inputs * r->rsize)),
+	        nncc_images_path(r->src_train.img), s->n_windows, s->n_windows == 1 ? "" : "s",
+	        r->window);
 	if (r->o->shuffle && s->n_windows > 1 && !nncc_images_seekable(r->src_train.img))
 		fprintf(stderr, "%s: %s is gzip'd: its windows are read in file order and only the "
 		                "samples within a window are shuffled (gunzip it for a shuffled window "
-		                "order)\n", m->name, r->files[0]);
+		                "order)\n", m->name, nncc_images_path(r->src_train.img));
 }
 
 static int run(run_t *r, nncc_summary_t *s)

@@ -345,6 +345,7 @@ void nncc_images_close(nncc_images_t *s);
  * checking once that its length is the header's; a gzip'd one reads on,
  * or inflates again from the start to go back). */
 int nncc_images_seekable(const nncc_images_t *s);
+const char *nncc_images_path(const nncc_images_t *s);   /* the name opened (maybe .gz) */
 int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err);
 /* The label file of ds's ds->n images (the file `images`) into ds->labels
  * and ds->n_classes, checked as nncc_dataset_load checks it. */

@@ -521,6 +521,11 @@ static int images_size_check(nncc_images_t *s, nncc_err_t *err)
 	return 0;
 }
 
+const char *nncc_images_path(const nncc_images_t *s)
+{
+	return s->f.path;
+}
+
 int nncc_images_seekable(const nncc_images_t *s)
 {
 	return !s->f.gz;

@@ -442,6 +442,8 @@ START_TEST(streamed_shuffle_resumes_exactly)
 		            NULL);
 		ck_assert_int_eq(r.rc, 0);
 		ASSERT_HAS(r.err, "streams from");
+		ASSERT_HAS(r.out, "\nmemory         ");
+		ASSERT_HAS(r.out, " budget; the training set streamed in 2 windows of 168 samples\n");
 		ck_assert_int_eq(strstr(r.err, "is gzip'd: its windows are read in file order") != NULL,
 		                 gz);
 		result_free(&r);
