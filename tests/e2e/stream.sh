@@ -6,10 +6,11 @@
 # resident memory (/usr/bin/time's maximum RSS) stays within the budget plus
 # the program's own few MB, while the in-memory run of the same data peaks
 # far above the budget; in file order both write the same weight bytes; the
-# gzip'd copy streams too and says its windows come in file order; pre-
-# training on streamed data and CSV data past the budget are refused.  The RSS checks are skipped
-# (said) without /usr/bin/time or when the trainer is built with the
-# sanitizers (SAN=1: their shadow memory is not the program's).
+# gzip'd copy streams too and says its windows come in file order;
+# pre-training on streamed data and CSV data past the budget are refused.
+# The RSS checks are skipped (said) without /usr/bin/time or when the
+# trainer is built with the sanitizers (SAN=1: their shadow memory is not
+# the program's).
 # Run from the top directory (tests/run.sh); uses $NNCC and $CC.
 set -eu
 NNCC=${NNCC:-build/nncc}
