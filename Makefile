@@ -157,7 +157,7 @@ $(B)/nncc: $(COMPILER_OBJ) $(B)/libnncc.a
 
 # Runtime suites link only libnncc.a; every other suite links the compiler
 # (minus main), the reference backprop and the runtime.
-RT_SUITES := $(addprefix $(B)/tests/check_,rng idx csv norm weights driver options report sha256 validation predict)
+RT_SUITES := $(addprefix $(B)/tests/check_,rng idx csv norm weights driver options report sha256 validation predict streaming)
 
 $(filter $(RT_SUITES),$(TEST_BIN)): $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(B)/libnncc.a | $(B)/tests
 	@$(if $(Q),echo "  CC      $<")
@@ -186,7 +186,7 @@ test: all $(TEST_BIN) $(B)/tests/nncc-failalloc
 # without the suites that mostly compile and run generated trainers (but
 # for check_isa: the run-time choice of kernels, against libnncc's driver):
 # what CI repeats under SAN=1.
-UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict isa)
+UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict streaming isa)
 
 test-unit: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(UNIT_SUITES)
@@ -204,6 +204,7 @@ demo: deps
 
 bench: all
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh bench/run.sh
+	$(Q)CC="$(CC)" sh bench/stream.sh
 
 results: all
 	$(Q)sh tools/results.sh

@@ -43,7 +43,19 @@
 /* Evaluations for --log/--plot when --eval-every is not given, and the
  * fewest a plot may have before it gets the default ones added. */
 #define DEFAULT_EVALS 50
+/* Streamed evaluations read about this many samples at a time. */
+#define EVAL_WINDOW 4096
 #define MIN_PLOT_POINTS 10
+
+struct run;
+
+/* A streamed set's image file, for nncc_window_src_t.read: its samples are
+ * read into the run's pixel buffer and converted as nncc_norm_apply does. */
+typedef struct run_src {
+	struct run *r;
+	nncc_images_t *img;
+	const int32_t *labels;       /* the set's, all in memory */
+} run_src_t;
 
 /* Everything one run owns; run_fini() frees it all. */
 typedef struct run {
@@ -89,6 +101,20 @@ typedef struct run {
 	nncc_pretrain_rec_t *pre;    /* pre-training's record, one per autoencoder (owned) */
 	double *pre_loss;            /* their losses per epoch (one block, owned) */
 	void *pre_x, *pre_y;         /* --pretrain-unlabeled's samples (owned; else NULL) */
+	/* --max-memory (docs/scaling.md#larger-than-memory) */
+	size_t budget;               /* bytes the run may use */
+	size_t mem_used;             /* what the plan says it uses */
+	int streamed;                /* the IDX sets stream from disk: no pixels in memory */
+	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
+	run_src_t src_train, src_test;
+	run_src_t src_eval;          /* the training file again, for its evaluations: a
+	                                gzip'd one read through the stream's handle
+	                                would inflate from the start at the next window */
+	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
+	nncc_norm_lut_t lut;         /* the pixels' inputs, when has_lut */
+	int has_lut;
+	void *eval_x;                /* [E][n_inputs] reals: a window being evaluated */
+	double *tile_loss;           /* [E / max_batch] its tiles' loss sums */
 } run_t;
 
 static double now_seconds(void)
@@ -136,6 +162,7 @@ typedef enum opt_kind {
 	OPT_METRIC,     /* int, an NNCC_METRICS word */
 	OPT_NO_STOP,    /* patience = 0 */
 	OPT_BATCH,      /* size_t >= 1, or "full" = 0 */
+	OPT_SIZE,       /* size_t >= 1 bytes, with K, M, G or T (powers of 1024) */
 	OPT_SET,        /* int = 1 */
 	OPT_CLEAR,      /* int = 0 */
 	OPT_HELP
@@ -258,6 +285,11 @@ static const opt_def_t opt_defs[] = {
 	 "pre-train also on the training file's samples\n"
 	 "--train-limit leaves out (as unlabeled data;\n"
 	 "never the validation samples)"},
+	{"max-memory", "SIZE", OPT_SIZE, OFF(max_memory),
+	 "the memory the run may use, in bytes or with\n"
+	 "K, M, G (powers of 1024); a training set that\n"
+	 "does not fit streams from its IDX files in\n"
+	 "windows (docs/scaling.md)"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
 	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
 	{"help", NULL, OPT_HELP, 0, "show this help"},
@@ -338,6 +370,9 @@ static const char *opt_default(const opt_def_t *d, const nncc_opts_t *o, char *b
 	case OPT_BATCH:
 		memcpy(&z, p, sizeof z);
 		snprintf(buf, len, z ? "default: %zu" : "default: full", z);
+		break;
+	case OPT_SIZE:
+		snprintf(buf, len, "default: half the physical memory");
 		break;
 	case OPT_U64:
 		snprintf(buf, len, "default: %llu", (unsigned long long)*(const uint64_t *)p);
@@ -569,6 +604,29 @@ static int in_range(double x, double min, double max, int min_open, int max_open
 }
 
 /* Stores one option's value; returns NULL or what was expected. */
+/* A byte count >= 1, maybe with a suffix K, M, G or T (powers of 1024). */
+static int parse_size(const char *s, size_t *out)
+{
+	static const char units[] = "KMGT";
+	size_t len = strlen(s), shift = 0;
+	char digits[32];
+	const char *u;
+	uint64_t v;
+
+	if (len && (u = strchr(units, s[len - 1])) && *u) {
+		shift = 10 * (size_t)(u - units + 1);
+		len--;
+	}
+	if (!len || len >= sizeof digits)
+		return -1;
+	memcpy(digits, s, len);
+	digits[len] = 0;
+	if (parse_u64(digits, &v) || v == 0 || v > (SIZE_MAX >> shift))
+		return -1;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
 static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg)
 {
 	char *p = (char *)o + d->off;
@@ -642,6 +700,11 @@ static const char *opt_store(const opt_def_t *d, nncc_opts_t *o, const char *arg
 		else if (parse_u64(arg, &u) || u == 0 || u > SIZE_MAX)
 			return "an integer >= 1 or 'full'";
 		z = (size_t)u;
+		memcpy(p, &z, sizeof z);
+		return NULL;
+	case OPT_SIZE:
+		if (parse_size(arg, &z))
+			return "a size in bytes >= 1, or with K, M, G or T (e.g. 512M)";
 		memcpy(p, &z, sizeof z);
 		return NULL;
 	case OPT_SET:
@@ -1192,7 +1255,7 @@ static int run_split(run_t *r)
 		               "leave some to train on", v, n, o->train_limit ? " --train-limit keeps" : "");
 	r->n_train = n - v;
 	r->n_val = v;
-	if (v && o->patience) {
+	if (v && o->patience && !r->best_params) {
 		size_t bytes;
 		if (!ckd_mul_size(&bytes, m->n_params, r->rsize) || !(r->best_params = malloc(bytes)))
 			return fail(m, "out of memory for early stopping's copy of the %zu parameters",
@@ -1366,6 +1429,257 @@ static int run_targets(run_t *r, size_t used)
 	return 0;
 }
 
+/* ---- the memory budget and streamed IDX sets ---------------------------- */
+
+/* --max-memory, or half the physical memory (sysconf), or when even that is
+ * unknown, no limit. */
+static size_t mem_budget(const nncc_opts_t *o)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (o->max_memory)
+		return o->max_memory;
+	if (pages <= 0 || page <= 0 || (unsigned long)pages > SIZE_MAX / (unsigned long)page)
+		return SIZE_MAX;
+	return (size_t)pages * (size_t)page / 2;
+}
+
+/* a * b + c saturating at SIZE_MAX (an estimate past it is refused anyway). */
+static size_t mem_add(size_t c, size_t a, size_t b)
+{
+	size_t ab;
+	return ckd_mul_size(&ab, a, b) && ckd_add_size(&ab, ab, c) ? ab : SIZE_MAX;
+}
+
+/* What the run needs besides the sets' samples: parameters, gradients,
+ * optimizer state and early stopping's copy; one tile's activations and
+ * their gradients (every layer's outputs twice, and the inputs) and the
+ * stream's scratch tile; the confusion matrix. */
+static size_t mem_fixed(const run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t units = 2 * m->n_inputs, bytes;
+	for (size_t l = 0; l < m->n_layers; l++)
+		units = mem_add(units, 2, m->layers[l].out);
+	bytes = mem_add(0, m->n_params * r->rsize, 2 + m->n_state + (r->best_params != NULL));
+	bytes = mem_add(bytes, units * r->rsize, m->max_batch);
+	bytes = mem_add(bytes, m->max_batch, sizeof(int32_t));
+	return mem_add(bytes, m->n_outputs * m->n_outputs, sizeof(size_t));
+}
+
+/* The in-memory run: raw and converted samples of both sets, their labels
+ * (or targets: from double to the model's reals). */
+static size_t mem_in_memory(const run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t row = m->n_inputs * r->rsize, raw = r->train.values ? m->n_inputs * sizeof(double)
+	                                                           : m->n_inputs;
+	size_t y = m->n_targets ? m->n_targets * (sizeof(double) + r->rsize) : sizeof(int32_t);
+	size_t bytes = mem_add(mem_fixed(r), r->train.n + r->test.n, raw + y);
+	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
+}
+
+/* The samples a window can hold after the rest; a window's sample costs its
+ * bytes as read, its label and its permutation's entry (the stream converts
+ * a tile at a time, into the tile: one more tile of bytes).  Evaluations
+ * read E samples at a time (whole tiles), bytes and reals: about
+ * EVAL_WINDOW (no more than the largest set needs), or when the budget is
+ * tighter, as many as the training window.  Sets r->window and
+ * r->eval_window, or says what the budget lacks. */
+static int mem_plan_windows(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t row = m->n_inputs * r->rsize, per = m->n_inputs + sizeof(int32_t) + sizeof(size_t);
+	size_t ev = row + m->n_inputs, mb = m->max_batch, most, E, W, rest, least;
+	char b1[32], b2[32], b3[32];
+
+	most = r->n_train > r->test.n ? r->n_train : r->test.n;
+	most = most / mb * mb + (most % mb ? mb : 0);
+	E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
+	E = E < most ? E : most;
+	rest = mem_fixed(r);
+	rest = mem_add(rest, r->train.n + r->test.n, sizeof(int32_t));   /* the labels */
+	rest = mem_add(rest, r->n_val, row);                              /* held out */
+	rest = mem_add(rest, mb, m->n_inputs);                            /* tile_raw */
+	least = mem_add(mem_add(rest, mb < r->n_train ? mb : r->n_train, per), mb, ev);
+	if (least > r->budget)
+		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
+		               "tiles, the labels and the %zu held-out samples need %s, and one "
+		               "window of %zu samples %s more: give at least --max-memory %zuK",
+		            nncc_mem_text(b1, sizeof b1, r->budget), r->n_val,
+		            nncc_mem_text(b2, sizeof b2, rest), mb < r->n_train ? mb : r->n_train,
+		            nncc_mem_text(b3, sizeof b3, least - rest), least / 1024 + 1);
+	W = mem_add(rest, E, ev) < r->budget ? (r->budget - mem_add(rest, E, ev)) / per : 0;
+	if (W < E && W < r->n_train) {   /* tight: E as large as W */
+		W = (r->budget - rest) / (per + ev);
+		E = W - W % mb > mb ? W - W % mb : mb;
+	}
+	if (W >= r->n_train)
+		W = r->n_train;
+	else
+		W -= W % mb;   /* whole tiles */
+	r->window = W;
+	r->eval_window = E;
+	r->mem_used = mem_add(mem_add(rest, W, per), E, ev);
+	return 0;
+}
+
+/* The IDX sets' headers and labels, not their pixels: enough to plan. */
+static int idx_probe(run_t *r)
+{
+	run_src_t *src[2] = {&r->src_train, &r->src_test};
+	nncc_dataset_t *ds[2] = {&r->train, &r->test};
+	nncc_err_t err;
+
+	for (int k = 0; k < 2; k++) {
+		const char *images = r->files[2 * k], *labels = r->files[2 * k + 1];
+		if (nncc_images_open(&src[k]->img, images, &ds[k]->n, &ds[k]->rows, &ds[k]->cols, &err))
+			return fail(r->m, "%s", err.msg);
+		ds[k]->dim = ds[k]->rows * ds[k]->cols;   /* nncc_images_open checked it */
+		if (nncc_labels_load(ds[k], labels, images, &err))
+			return fail(r->m, "%s", err.msg);
+		src[k]->r = r;
+		src[k]->labels = ds[k]->labels;
+	}
+	return 0;
+}
+
+/* nncc_window_src_t's read: samples first .. first + k - 1 of src's file,
+ * their pixels into raw and their labels into y. */
+static int src_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
+{
+	run_src_t *src = ctx;
+	if (nncc_images_seek(src->img, first, err) || nncc_images_read(src->img, raw, k, err))
+		return -1;
+	memcpy(y, src->labels + first, k * sizeof *src->labels);
+	return 0;
+}
+
+/* nncc_window_src_t's convert: k samples' pixels to the model's normalised
+ * reals, the bits of nncc_norm_apply (the in-memory run's). */
+static void src_convert(void *ctx, const void *raw, size_t k, void *x)
+{
+	run_t *r = ((run_src_t *)ctx)->r;
+	if (r->has_lut)
+		nncc_norm_apply_lut(&r->lut, x, raw, k * r->m->n_inputs);
+	else
+		nncc_norm_apply(&r->norm, r->m->dtype, x, raw, k);
+}
+
+/* Samples first .. first + k - 1 of src's file into x, converted; k at
+ * most E (the pixel buffer's). */
+static int src_reals(run_src_t *src, size_t first, size_t k, void *x, nncc_err_t *err)
+{
+	run_t *r = src->r;
+	if (nncc_images_seek(src->img, first, err) || nncc_images_read(src->img, r->pixels, k, err))
+		return -1;
+	src_convert(src, r->pixels, k, x);
+	return 0;
+}
+
+/* The samples the pixel buffer holds. */
+static size_t run_chunk(const run_t *r)
+{
+	return r->eval_window;
+}
+
+/* nncc_norm_fit over the training samples read chunk by chunk in file
+ * order: the same sums in the same order, the same bits. */
+static int run_fit_streamed(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	int kind = m->config.normalize;
+	size_t N = r->n_train, C = run_chunk(r);
+	nncc_err_t err;
+
+	if (nncc_norm_fit_begin(&r->norm, kind, m->n_inputs, &err))
+		return fail(m, "%s", err.msg);
+	for (int pass = 0; pass < nncc_norm_fit_passes(kind); pass++) {
+		for (size_t first = 0; first < N; first += C) {
+			nncc_dataset_t chunk = {.n = N - first < C ? N - first : C, .dim = m->n_inputs,
+			                        .pixels = r->pixels};
+			if (nncc_images_seek(r->src_train.img, first, &err) ||
+			    nncc_images_read(r->src_train.img, r->pixels, chunk.n, &err))
+				return fail(m, "%s", err.msg);
+			nncc_norm_fit_add(&r->norm, pass, &chunk);
+		}
+		if (nncc_norm_fit_end_pass(&r->norm, pass, N, &err))
+			return fail(m, "%s", err.msg);
+	}
+	return 0;
+}
+
+/* The streamed run's buffers, and the held-out samples read into memory. */
+static int run_stream_setup(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t C = run_chunk(r), row = m->n_inputs * r->rsize, E = r->eval_window;
+	nncc_err_t err;
+
+	r->train_y = r->train.labels;
+	r->test_y = r->test.labels;
+	r->y_bytes = sizeof(int32_t);
+	r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
+	r->src_eval = r->src_train;
+	size_t n, rows, cols;
+	if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
+		return fail(m, "%s", err.msg);
+	if (r->n_val)
+		r->train_x = malloc(r->n_val * row);   /* mem_plan_windows bounds these */
+	r->eval_x = malloc(E * row);
+	r->tile_loss = malloc(E / m->max_batch * sizeof *r->tile_loss);
+	if (!r->pixels || !r->eval_x || !r->tile_loss || (r->n_val && !r->train_x))
+		return fail(m, "out of memory for the windows of %zu samples", C);
+	for (size_t done = 0; done < r->n_val; done += C) {
+		size_t k = r->n_val - done < C ? r->n_val - done : C;
+		if (src_reals(&r->src_train, r->n_train + done, k, (char *)r->train_x + done * row, &err))
+			return fail(m, "%s", err.msg);
+	}
+	r->val_x = r->train_x;
+	return 0;
+}
+
+/* Both sets and the plan: IDX sets stream when the in-memory run does not
+ * fit the budget; CSV sets are read whole, so they must fit it. */
+static int run_load_data(run_t *r, const char *from)
+{
+	const nncc_model_t *m = r->m;
+	nncc_err_t err;
+	char b1[32], b2[32];
+
+	r->budget = mem_budget(r->o);
+	if (m->config.format == NNCC_FORMAT_CSV) {
+		if (run_load_csv(r, from) || data_check(r, &r->train, r->files[0], r->files[1]) ||
+		    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
+			return 1;
+		r->mem_used = mem_in_memory(r);
+		if (r->mem_used > r->budget)
+			return fail(m, "the CSV data needs %s in memory, more than --max-memory %s: only "
+			               "IDX training sets stream from disk (docs/scaling.md)",
+			            nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget));
+		return 0;
+	}
+	if (idx_probe(r) || data_check(r, &r->train, r->files[0], r->files[1]) ||
+	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
+		return 1;
+	r->mem_used = mem_in_memory(r);
+	if ((r->streamed = r->mem_used > r->budget)) {
+		if (mem_plan_windows(r))
+			return 1;
+		if (!(r->pixels = malloc(run_chunk(r) * m->n_inputs)))   /* the fit reads into it */
+			return fail(m, "out of memory for a window of %zu samples", run_chunk(r));
+		return 0;
+	}
+	nncc_images_close(r->src_train.img);   /* in memory: read whole, as always */
+	nncc_images_close(r->src_test.img);
+	r->src_train.img = r->src_test.img = NULL;
+	nncc_dataset_fini(&r->train);
+	nncc_dataset_fini(&r->test);
+	if (nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
+	    nncc_dataset_load(&r->test, r->files[2], r->files[3], &err))
+		return fail(m, "%s", err.msg);
+	return 0;
+}
+
 /* Loads both sets, takes the weights and normalisation from --load or
  * --resume (with --resume, the optimizer's state too) or initialises the
  * weights and fits the normalisation on the training set, and converts
@@ -1378,15 +1692,8 @@ static int run_load(run_t *r)
 	nncc_weights_meta_t meta;
 	nncc_err_t err;
 
-	if (c->format == NNCC_FORMAT_CSV ? run_load_csv(r, from)
-	                                 : nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
-	                                           nncc_dataset_load(&r->test, r->files[2], r->files[3], &err)
-	                                       ? fail(m, "%s", err.msg) : 0)
+	if (run_load_data(r, from))
 		return 1;
-	if (data_check(r, &r->train, r->files[0], r->files[1]) ||
-	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
-		return 1;
-
 	if (from) {
 		if (nncc_weights_load(m, from, &r->norm, &meta, r->o->resume ? &r->ck : NULL, &err))
 			return fail(m, "%s", err.msg);
@@ -1399,6 +1706,8 @@ static int run_load(run_t *r)
 	} else {
 		nncc_init_params(m, c->init, c->init_scale, c->init_biases, r->o->seed);
 	}
+	if (!r->norm.dim && r->streamed && run_fit_streamed(r))
+		return 1;
 	if (!r->norm.dim) { /* nothing loaded: fit on the samples trained on */
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
@@ -1411,6 +1720,8 @@ static int run_load(run_t *r)
 		r->train.class_names = NULL;
 	}
 
+	if (r->streamed)
+		return run_stream_setup(r);
 	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes;
 	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
 	    !ckd_mul_size(&test_bytes, r->test.n, row))   /* data_check refuses these first */
@@ -1447,6 +1758,43 @@ static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_
 		fail(r->m, "evaluation: %s", err.msg);
 }
 
+/* nncc_evaluate over n samples of a streamed set, read E at a time into
+ * eval_x: E is a multiple of the tile, so the tiles and the chain of
+ * their loss sums are nncc_evaluate's, and so are the bits. */
+static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_t *ev)
+{
+	const nncc_model_t *m = r->m;
+	size_t E = r->eval_window, mb = m->max_batch;
+	double sum = 0;
+	nncc_err_t err;
+
+	nncc_eval_reset(m, n, ev);
+	for (size_t first = 0; first < n; first += E) {
+		size_t k = n - first < E ? n - first : E, tiles = k / mb + (k % mb != 0);
+		if (src_reals(src, first, k, r->eval_x, &err)) {
+			if (!r->failed++)
+				fail(m, "evaluation: %s", err.msg);
+			return;
+		}
+		nncc_evaluate_tiles(m, r->eval_x, src->labels + first, k, 0, tiles, r->tile_loss, ev);
+		for (size_t t = 0; t < tiles; t++)
+			sum += r->tile_loss[t];
+	}
+	ev->loss = n ? sum / (double)n : 0;
+}
+
+/* The samples trained on, or the test set: in memory or streamed. */
+static void run_evaluate_set(run_t *r, int test, nncc_eval_t *ev)
+{
+	if (r->streamed)
+		run_evaluate_streamed(r, test ? &r->src_test : &r->src_eval,
+		                      test ? r->test.n : r->n_train, ev);
+	else if (test)
+		run_evaluate(r, r->test_x, r->test_y, r->test.n, ev);
+	else
+		run_evaluate(r, r->train_x, r->train_y, r->n_train, ev);
+}
+
 /* The validation set's loss and accuracy after `it` iterations (once per
  * iteration). */
 static void run_val(run_t *r, size_t it)
@@ -1470,10 +1818,10 @@ static void run_eval_point(run_t *r, nncc_progress_t *pg, size_t it, double trai
 	/* o->log, not r->log: every rank evaluates alike, rank 0 alone writes */
 	int want_test = o->eval_test && (o->log || o->eval_every);
 
-	run_evaluate(r, r->train_x, r->train_y, r->n_train, &r->last_train);
+	run_evaluate_set(r, 0, &r->last_train);
 	r->last_train_it = it;
 	if (want_test)
-		run_evaluate(r, r->test_x, r->test_y, r->test.n, &test);
+		run_evaluate_set(r, 1, &test);
 	if (r->n_val)
 		run_val(r, it);
 	double acc = want_test ? nncc_eval_score(r->m, &test) : NAN;
@@ -1617,14 +1965,24 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 		return fail(m, "out of memory for the confusion matrix of %zu classes", m->n_outputs);
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
-	if (nncc_stream_init(&r->stream, m, r->train_x, r->train_y, r->n_train, o->shuffle,
-	                     o->seed ^ SHUFFLE_STREAM, &err))
+	if (r->streamed) {
+		nncc_window_src_t src = {src_read, src_convert, &r->src_train, m->n_inputs, r->window,
+		                         nncc_images_seekable(r->src_train.img)};
+		if (nncc_stream_init_windows(&r->stream, m, &src, r->n_train, o->shuffle,
+		                             o->seed ^ SHUFFLE_STREAM, &err))
+			return fail(m, "%s", err.msg);
+	} else if (nncc_stream_init(&r->stream, m, r->train_x, r->train_y, r->n_train, o->shuffle,
+	                            o->seed ^ SHUFFLE_STREAM, &err)) {
 		return fail(m, "%s", err.msg);
+	}
+	int ck_shuffled = r->ck.n_perm || r->ck.window;
+	int windows = r->ck.window || (r->streamed && r->window < r->n_train && r->ck.n_perm);
 	if (o->resume && nncc_stream_seek(&r->stream, &r->ck, &err))
 		return fail(m, "cannot resume from %s: %s%s", o->resume, err.msg,
-		            !r->ck.n_perm == !o->shuffle ? ""
-		            : o->shuffle                 ? " (resume it with --no-shuffle)"
-		                                         : " (resume it with --shuffle)");
+		            !ck_shuffled != !o->shuffle ? o->shuffle ? " (resume it with --no-shuffle)"
+		                                                     : " (resume it with --shuffle)"
+		            : windows ? " (--max-memory decides the windows: resume with the one it "
+		                        "was saved with)" : "");
 	return 0;
 }
 
@@ -1678,6 +2036,8 @@ static int run_save(run_t *r, size_t it, uint64_t step, double test_accuracy)
 	if (!rc)
 		rc = nncc_weights_save(m, r->o->save, &r->norm, &meta, &ck, &err);
 	free(ck.perm);
+	free(ck.order);
+	free(ck.wperm);
 	return rc ? fail(m, "%s", err.msg) : 0;
 }
 
@@ -1769,6 +2129,8 @@ static int run_train(run_t *r, nncc_summary_t *s)
 			loss = nncc_train_batch_clip(m, &r->stream, &u, o->clip_norm, &norm);
 		else if (nncc_group_batch(&r->group, m, &r->stream, &u, o->clip_norm, &loss, &norm, &err))
 			return fail(m, "update %zu: %s", it, err.msg);
+		if (r->stream.failed)
+			return fail(m, "update %zu: %s", it, r->stream.err.msg);
 		loss /= (double)u.batch;
 		double t = now_seconds();
 		int paused = 0;
@@ -1872,6 +2234,13 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 
 	if (!n || !E)
 		return 0;
+	if (r->streamed) {
+		char b1[32], b2[32];
+		return fail(m, "pre-training needs the training set in memory (%s with the test set), "
+		               "more than --max-memory %s: raise --max-memory, or skip it with "
+		               "--pretrain-epochs 0", nncc_mem_text(b1, sizeof b1, mem_in_memory(r)),
+		            nncc_mem_text(b2, sizeof b2, r->budget));
+	}
 	if (pretrain_samples(r, &px, &py, &N))
 		return -1;
 	s->pretrain_samples = N;
@@ -2100,6 +2469,24 @@ static int run_group(run_t *r, nncc_summary_t *s)
 	return 0;
 }
 
+/* The start line of a streamed run: the plan and the windows (the report's
+ * memory line says it for every run). */
+static void run_say_memory(const run_t *r, const nncc_summary_t *s)
+{
+	const nncc_model_t *m = r->m;
+	char b1[32], b2[32], b3[32];
+	fprintf(stderr, "%s: memory: %s of a %s budget; the training set (%zu samples, %s as "
+	                "reals) streams from %s in %zu window%s of %zu samples\n", m->name,
+	        nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget),
+	        s->n_train, nncc_mem_text(b3, sizeof b3, mem_add(0, s->n_train, m->n_inputs * r->rsize)),
+	        nncc_images_path(r->src_train.img), s->n_windows, s->n_windows == 1 ? "" : "s",
+	        r->window);
+	if (r->o->shuffle && s->n_windows > 1 && !nncc_images_seekable(r->src_train.img))
+		fprintf(stderr, "%s: %s is gzip'd: its windows are read in file order and only the "
+		                "samples within a window are shuffled (gunzip it for a shuffled window "
+		                "order)\n", m->name, nncc_images_path(r->src_train.img));
+}
+
 static int run(run_t *r, nncc_summary_t *s)
 {
 	const nncc_model_t *m = r->m;
@@ -2128,6 +2515,14 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->class_names = r->norm.class_names;
 	s->n_val = r->n_val;
 	s->batch = B;
+	s->mem_budget = r->budget;
+	s->mem_used = r->mem_used;
+	if (r->streamed) {
+		s->window = r->window;
+		s->n_windows = N / r->window + (N % r->window != 0);
+	}
+	if (r->writer && !o->quiet && r->streamed)
+		run_say_memory(r, s);
 	if (run_updates(r, N, B, &s->iterations) || run_limits(r, s->iterations, B))
 		return 1;
 	s->planned = s->iterations;
@@ -2163,11 +2558,11 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->clipped = r->clipped;
 
 	s->test.confusion = r->confusion;
-	run_evaluate(r, r->test_x, r->test_y, r->test.n, &s->test);
+	run_evaluate_set(r, 1, &s->test);
 	if (r->last_train_it == s->iterations)
 		s->train = r->last_train;
 	else
-		run_evaluate(r, r->train_x, r->train_y, N, &s->train);
+		run_evaluate_set(r, 0, &s->train);
 	if (r->n_val) {
 		run_val(r, s->iterations);
 		s->val = r->val;
@@ -2206,6 +2601,12 @@ static void run_fini(run_t *r)
 	free(r->pre_loss);
 	free(r->pre_x);
 	free(r->pre_y);
+	nncc_images_close(r->src_train.img);
+	nncc_images_close(r->src_test.img);
+	nncc_images_close(r->src_eval.img);
+	free(r->pixels);
+	free(r->eval_x);
+	free(r->tile_loss);
 	nncc_outfile_abort(&r->log_out);   /* nothing after a commit */
 	nncc_outfile_abort(&r->plot_out);
 }

@@ -44,6 +44,7 @@ typedef struct nncc_opts {
 	size_t pretrain_epochs;      /* pre-training's passes per layer; 0 = none */
 	double pretrain_lr;
 	int pretrain_unlabeled;      /* also the samples --train-limit leaves out */
+	size_t max_memory;           /* bytes the run may use; 0: half the physical memory */
 	double hparams[NNCC_MAX_HPARAMS]; /* the optimizer's, model->hparams' order */
 } nncc_opts_t;
 
@@ -56,6 +57,27 @@ int nncc_rfile_open(nncc_rfile_t **r, const char *path, nncc_err_t *err);
 long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *err);
 const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
 void nncc_rfile_close(nncc_rfile_t *r);
+
+/* ---- norm.c: nncc_norm_fit over a training set read in chunks (streamed):
+ * begin, then for each of the kind's passes every chunk in file order
+ * (add) and end_pass with the samples' count: the same bits as
+ * nncc_norm_fit on the whole set.  end_pass frees st on failure. */
+int nncc_norm_fit_begin(nncc_norm_stats_t *st, int kind, size_t dim, nncc_err_t *err);
+int nncc_norm_fit_passes(int kind);
+void nncc_norm_fit_add(nncc_norm_stats_t *st, int pass, const nncc_dataset_t *chunk);
+int nncc_norm_fit_end_pass(nncc_norm_stats_t *st, int pass, size_t n, nncc_err_t *err);
+/* Pixels without standardisation: an input depends on the pixel's value
+ * alone, so the 256 inputs are a table.  nncc_norm_lut fills t for st and
+ * dtype, or returns -1 when st standardises; nncc_norm_apply_lut converts
+ * `count` pixels, the bits of nncc_norm_apply. */
+typedef struct nncc_norm_lut {
+	int dtype;
+	float f[256];
+	double d[256];
+} nncc_norm_lut_t;
+int nncc_norm_lut(nncc_norm_lut_t *t, const nncc_norm_stats_t *st, int dtype);
+void nncc_norm_apply_lut(const nncc_norm_lut_t *t, void *out, const uint8_t *pixels,
+                         size_t count);
 
 /* ---- csv.c: predict mode's input, streamed: the features of a CSV file
  * whose label (or target) columns may be absent (when there, they are not
@@ -197,6 +219,8 @@ typedef struct nncc_summary {
 	size_t n_pretrain;           /* autoencoders pre-trained in this run (0: none) */
 	size_t pretrain_samples;     /* the samples of each pre-training pass */
 	const nncc_pretrain_rec_t *pretrain;
+	size_t mem_budget, mem_used; /* --max-memory (resolved), the run's estimate within it */
+	size_t window, n_windows;    /* streamed: W and the training set's windows; else 0 */
 } nncc_summary_t;
 
 /* ---- report.c */
@@ -241,6 +265,9 @@ double nncc_eval_score(const nncc_model_t *m, const nncc_eval_t *ev);
 const char *nncc_score_name(const nncc_model_t *m);
 
 void nncc_report_text(FILE *f, const nncc_summary_t *s);
+/* "412 MB": bytes in units of 1024 (--max-memory's K, M, G, T); buf gets
+ * it, and is returned. */
+const char *nncc_mem_text(char *buf, size_t len, size_t bytes);
 /* One line: a JSON object. */
 void nncc_report_json(FILE *f, const nncc_summary_t *s);
 
@@ -315,6 +342,17 @@ int nncc_images_open(nncc_images_t **s, const char *path, size_t *n, size_t *row
  * checks that nothing follows (as a whole load does). */
 int nncc_images_read(nncc_images_t *s, uint8_t *pixels, size_t k, nncc_err_t *err);
 void nncc_images_close(nncc_images_t *s);
+/* Streaming a training set: whether the file can seek (raw; not gzip'd),
+ * and the next read starting at image `first` (a raw file seeks, after
+ * checking once that its length is the header's; a gzip'd one reads on,
+ * or inflates again from the start to go back). */
+int nncc_images_seekable(const nncc_images_t *s);
+const char *nncc_images_path(const nncc_images_t *s);   /* the name opened (maybe .gz) */
+int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err);
+/* The label file of ds's ds->n images (the file `images`) into ds->labels
+ * and ds->n_classes, checked as nncc_dataset_load checks it. */
+int nncc_labels_load(nncc_dataset_t *ds, const char *labels, const char *images,
+                     nncc_err_t *err);
 
 /* ---- predict.c */
 

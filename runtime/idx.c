@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "ckd.h"
 #include "driver.h"
 
 #define IDX_TYPE_UBYTE 0x08
+#define IMAGES_HEADER_LEN 16      /* magic, n, rows, cols */
 #define IDX_READ_CHUNK (1u << 20) /* bytes of body read per call */
 #define IDX_IN_BUFFER (1u << 17)  /* bytes of the file read at a time */
 #define GZ_MAGIC0 0x1f
@@ -204,6 +206,14 @@ static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
 		return gz_read(f, buf, len, err);
 	while (got < len) {
 		size_t k;
+		if (!f->z.avail_in && len - got >= IDX_IN_BUFFER) {   /* straight into buf */
+			k = fread((unsigned char *)buf + got, 1, len - got, f->f);
+			f->read += k;
+			got += k;
+			if (k == 0)
+				return ferror(f->f) ? read_error(f, err) : (long long)got;
+			continue;
+		}
 		if (idx_input(f, 1, err) < 0)
 			return -1;
 		if (f->z.avail_in == 0)
@@ -425,6 +435,7 @@ fail:
 struct nncc_images {
 	IdxFile f;
 	size_t n, dim, left;   /* images in the file, pixels each, not read yet */
+	int size_checked;      /* a raw file's length was found right (seeks) */
 };
 
 int nncc_images_open(nncc_images_t **out, const char *path, size_t *n, size_t *rows,
@@ -486,6 +497,91 @@ int nncc_images_read(nncc_images_t *s, uint8_t *pixels, size_t k, nncc_err_t *er
 	return 0;
 }
 
+/* A raw file holds exactly the header and the images (a gzip'd one is
+ * checked as it is read to its end). */
+static int images_size_check(nncc_images_t *s, nncc_err_t *err)
+{
+	struct stat st;
+	unsigned long long want = IMAGES_HEADER_LEN + (unsigned long long)s->n * s->dim;
+	if (fstat(fileno(s->f.f), &st) != 0)
+		return read_error(&s->f, err);
+	if ((unsigned long long)st.st_size < want) {
+		nncc_err_set(err, "file %s: truncated: expected %llu bytes (%zu images of %zu pixels), "
+		             "the file has %llu", s->f.path, want, s->n, s->dim,
+		             (unsigned long long)st.st_size);
+		return -1;
+	}
+	if ((unsigned long long)st.st_size > want) {
+		nncc_err_set(err, "file %s: unexpected trailing data (%llu bytes after %llu bytes of "
+		             "data)", s->f.path, (unsigned long long)st.st_size - want,
+		             want - IMAGES_HEADER_LEN);
+		return -1;
+	}
+	s->size_checked = 1;
+	return 0;
+}
+
+const char *nncc_images_path(const nncc_images_t *s)
+{
+	return s->f.path;
+}
+
+int nncc_images_seekable(const nncc_images_t *s)
+{
+	return !s->f.gz;
+}
+
+int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err)
+{
+	size_t at = s->n - s->left;
+	unsigned char skip[4096];
+
+	if (first > s->n) {
+		nncc_err_set(err, "file %s: image %zu asked for, it has %zu", s->f.path, first, s->n);
+		return -1;
+	}
+	if (!s->f.gz) {
+		if (!s->size_checked && images_size_check(s, err))
+			return -1;
+		if (fseeko(s->f.f, (off_t)(IMAGES_HEADER_LEN + (unsigned long long)first * s->dim),
+		           SEEK_SET) != 0)
+			return read_error(&s->f, err);
+		s->f.z.next_in = s->f.in;   /* what was read ahead is elsewhere now */
+		s->f.z.avail_in = 0;
+		s->left = s->n - first;
+		return 0;
+	}
+	if (first < at) {   /* back: inflate again from the start */
+		char *path = strdup(s->f.path);
+		uint32_t d[3];
+		if (!path) {
+			nncc_err_set(err, "file %s: out of memory", s->f.path);
+			return -1;
+		}
+		idx_close(&s->f);
+		int rc = idx_open(&s->f, path, err) < 0 ? -1 : idx_header(&s->f, 3, d, err);
+		free(path);
+		if (rc < 0)
+			return -1;
+		s->left = s->n;
+		at = 0;
+	}
+	for (unsigned long long todo = (unsigned long long)(first - at) * s->dim; todo;) {
+		long long got = idx_read(&s->f, skip, todo < sizeof skip ? (size_t)todo : sizeof skip,
+		                         err);
+		if (got < 0)
+			return -1;
+		if (got == 0) {
+			nncc_err_set(err, "file %s: truncated: image %zu of %zu ends early%s", s->f.path,
+			             first, s->n, s->f.cut ? " (gzip stream ends early)" : "");
+			return -1;
+		}
+		todo -= (unsigned long long)got;
+	}
+	s->left = s->n - first;
+	return 0;
+}
+
 void nncc_images_close(nncc_images_t *s)
 {
 	if (!s)
@@ -538,6 +634,12 @@ void nncc_rfile_close(nncc_rfile_t *r)
 		return;
 	idx_close(&r->f);
 	free(r);
+}
+
+int nncc_labels_load(nncc_dataset_t *ds, const char *labels, const char *images,
+                     nncc_err_t *err)
+{
+	return load_labels(ds, labels, images, err);
 }
 
 int nncc_dataset_load(nncc_dataset_t *ds, const char *images, const char *labels,

@@ -554,6 +554,18 @@ typedef struct nncc_checkpoint {
 	void *best;             /* the weights after the best pass, n_best reals;
 	                           save: the caller's; read/load: malloc'd (NULL if
 	                           empty), owned */
+	/* The WINDOWS section: a shuffled position of a training set streamed
+	 * in more than one window (docs/trainer.md#the-streamed-shuffle); the
+	 * POSITION section then has epoch, sample and rng, and n_perm 0. */
+	size_t window;          /* W, samples a window; 0: no WINDOWS section */
+	size_t n_windows;       /* ceil(N / W) */
+	uint64_t window_pos;    /* the current window's place in the pass's order */
+	uint64_t window_at;     /* the next sample's place within that window */
+	uint32_t *order;        /* [n_windows] the pass's window order */
+	size_t n_wperm;         /* W + N mod W */
+	uint32_t *wperm;        /* the full windows' permutation (W entries), then the
+	                           tail's (N mod W); save: the caller's, as order;
+	                           read/load: malloc'd, owned */
 	/* The RECIPE section: what else decides the bits of the next updates,
 	 * so that a resume with other values can say it is not the saved
 	 * run's continuation. */
@@ -599,21 +611,55 @@ void nncc_weights_file_fini(nncc_weights_file_t *wf);
 /* ---- train.c: the training loop and evaluation, for the driver, the
  * benchmarks and the tests (docs/runtime-abi.md). */
 
-/* The training stream: the samples of an in-memory data set repeated end to
- * end, in file order or in a fresh permutation per pass (nncc_rng_shuffle of
- * the previous pass's order, seeded once).  It hands out tiles of up to
- * max_batch samples: a pointer into the data when they are consecutive,
- * else gathered into its scratch tile. */
+/* Where a streamed training set's windows come from: read(ctx, first, k,
+ * raw, y, err) puts samples first .. first + k - 1 as read (raw_bytes each,
+ * e.g. pixels) in raw and their labels or targets in y; 0, or -1 with err
+ * set.  convert(ctx, raw, k, x) turns k such samples into the model's
+ * reals: the stream converts a tile's samples as it hands them out, so
+ * the window holds the file's bytes and the reals stay in the cache.
+ * seekable 0: windows can only be read in file order (a gzip'd file), so
+ * the stream keeps the windows in file order. */
+typedef struct nncc_window_src {
+	int (*read)(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err);
+	void (*convert)(void *ctx, const void *raw, size_t k, void *x);
+	void *ctx;
+	size_t raw_bytes;        /* bytes of one sample as read */
+	size_t window;           /* W: samples a window holds (the last may hold fewer) */
+	int seekable;
+} nncc_window_src_t;
+
+/* The training stream: the samples of a data set repeated end to end, in
+ * file order or in a fresh permutation per pass (nncc_rng_shuffle of the
+ * previous pass's order, seeded once).  The data set is in memory, or
+ * streamed: read from its source a window of W consecutive samples at a
+ * time, the pass taking the windows in a shuffled order and each window's
+ * samples in a shuffled order (docs/trainer.md#the-streamed-shuffle).  It
+ * hands out tiles of up to max_batch samples: a pointer into the data when
+ * they are consecutive, else gathered into its scratch tile. */
 typedef struct nncc_stream {
-	const char *x;           /* [n][row_bytes] inputs, the model's reals */
-	const char *y;           /* [n][y_bytes] labels (int32_t) or targets (reals) */
+	const char *x;           /* [n][row_bytes] inputs, the model's reals; streamed: the
+	                            window's [W][src.raw_bytes] as read */
+	const char *y;           /* [n][y_bytes] labels (int32_t) or targets (reals);
+	                            streamed: the window's [W] */
 	size_t n, row_bytes, y_bytes, max_batch;
 	size_t pos;              /* next sample of the pass, < n */
 	uint64_t epoch;          /* passes completed */
-	size_t *perm;            /* [n] this pass's order, or NULL (file order) */
+	size_t *perm;            /* [n] this pass's order, or NULL (file order); streamed:
+	                            the current window's permutation (wperm or tperm) */
 	nncc_rng_t rng;          /* the shuffle's generator */
 	void *tile_x;            /* [max_batch] gathered inputs */
 	void *tile_y;            /* [max_batch] their labels or targets */
+	void *tile_raw;          /* streamed: [max_batch][src.raw_bytes] gathered as read */
+	/* Streamed (src.read set); W = src.window. */
+	nncc_window_src_t src;
+	size_t n_windows;        /* ceil(n / W) */
+	size_t wpos;             /* the current window's place in order */
+	size_t at, wlen;         /* its next sample, its length */
+	size_t loaded;           /* the window whose samples are in x and y, or SIZE_MAX */
+	size_t *order;           /* [n_windows] the pass's window order (shuffling), or NULL */
+	size_t *wperm, *tperm;   /* [W] the full windows' order, [n mod W] the tail's */
+	int failed;              /* a window could not be read: err says why */
+	nncc_err_t err;
 } nncc_stream_t;
 
 /* The stream over x (n samples of m's inputs) and y (their labels, or
@@ -621,7 +667,14 @@ typedef struct nncc_stream {
  * of memory) or 0.  nncc_stream_fini frees it. */
 int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const void *y,
                      size_t n, int shuffle, uint64_t seed, nncc_err_t *err);
-/* The next k <= max_batch samples; *y receives their labels or targets. */
+/* The stream over a streamed training set of n samples, read a window at a
+ * time from src (see nncc_window_src_t); with shuffle, the window order is
+ * shuffled when src is seekable.  One window of n samples (src.window >=
+ * n) is the in-memory stream over them, draw for draw. */
+int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc_window_src_t *src,
+                             size_t n, int shuffle, uint64_t seed, nncc_err_t *err);
+/* The next k <= max_batch samples; *y receives their labels or targets.
+ * NULL when a streamed window cannot be read (s->failed, s->err). */
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
 /* Moves past the next k samples without reading them (another process
  * trains on them: docs/scaling.md); the same position and order after it
@@ -631,14 +684,17 @@ void nncc_stream_fini(nncc_stream_t *s);
 
 /* Where the stream stands, as a weight file's POSITION section: fills
  * ck's has_position, epoch, sample, rng, n_perm and perm (malloc'd when
- * shuffling: the caller frees ck->perm).  -1 (out of memory, or a training
- * set too large for u32 indices) or 0. */
+ * shuffling: the caller frees ck->perm), and for a shuffled stream of
+ * several windows the WINDOWS fields (order and wperm malloc'd: the caller
+ * frees them too).  -1 (out of memory, or a training set too large for u32
+ * indices) or 0. */
 int nncc_stream_tell(const nncc_stream_t *s, nncc_checkpoint_t *ck, nncc_err_t *err);
 /* Puts the stream where ck's position says: pass, sample, generator and
  * order.  Refuses (-1, message in err, stream unchanged) a checkpoint
  * without a position, a file-order position for a shuffled stream or the
- * other way round, a permutation of another length and a sample past the
- * data. */
+ * other way round, a permutation of another length, a sample past the
+ * data, and a shuffled position of other windows (another W, or several
+ * windows against one, or in memory). */
 int nncc_stream_seek(nncc_stream_t *s, const nncc_checkpoint_t *ck, nncc_err_t *err);
 
 /* One optimizer step on the next u->batch samples of the stream: one fused
@@ -694,6 +750,9 @@ void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n
  * tile order.  nncc_evaluate is this over every tile, ev zeroed first. */
 double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, size_t n,
                            size_t t0, size_t t1, double *tile_loss, nncc_eval_t *ev);
+/* ev before nncc_evaluate_tiles's first call over n samples: no samples
+ * counted yet, the confusion counts (when set) zero. */
+void nncc_eval_reset(const nncc_model_t *m, size_t n, nncc_eval_t *ev);
 /* Regression's figures: sqrt(sse / (n K)) and sae / (n K). */
 double nncc_eval_rmse(const nncc_model_t *m, const nncc_eval_t *ev);
 double nncc_eval_mae(const nncc_model_t *m, const nncc_eval_t *ev);

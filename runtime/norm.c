@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nncc.h"
+#include "driver.h"
 
 /* Input j of sample i, a pixel or a feature. */
 static double input(const nncc_dataset_t *ds, size_t i, size_t j)
@@ -26,43 +26,88 @@ static double input(const nncc_dataset_t *ds, size_t i, size_t j)
  * rounded; features are summed in sample order in double.  The squares
  * (v[i][j] - mean[j])^2 are summed over i, then j, in that fixed order in
  * double: var = all of them / (n*dim), or per feature var[j] = column j's
- * / n. */
-static int fit_standardize(nncc_norm_stats_t *st, const nncc_dataset_t *train, int each,
-                           nncc_err_t *err)
+ * / n.  The sums run over the training set's chunks in file order (one
+ * chunk: the whole set), each chain going on from one chunk to the next,
+ * so a streamed fit gives the same bits; the sum of all the squares is
+ * kept in st->std until pass 1 ends. */
+int nncc_norm_fit_begin(nncc_norm_stats_t *st, int kind, size_t dim, nncc_err_t *err)
 {
-	size_t n = train->n, dim = train->dim;
-	double ss = 0;
+	memset(st, 0, sizeof *st);
+	st->kind = kind;
+	st->dim = dim;
+	st->std = 1;
+	switch (kind) {
+	case NNCC_NORM_NONE:
+	case NNCC_NORM_SCALE:
+		return 0;
+	case NNCC_NORM_STANDARDIZE:
+	case NNCC_NORM_STANDARDIZE_FEATURES:
+		st->mean = calloc(dim ? dim : 1, sizeof *st->mean);
+		if (kind == NNCC_NORM_STANDARDIZE_FEATURES)   /* the sums of squares first */
+			st->stds = calloc(dim ? dim : 1, sizeof *st->stds);
+		if (!st->mean || (kind == NNCC_NORM_STANDARDIZE_FEATURES && !st->stds)) {
+			nncc_norm_fini(st);
+			nncc_err_set(err, "normalisation: out of memory for %zu means", dim);
+			return -1;
+		}
+		return 0;
+	}
+	nncc_err_set(err, "normalisation: unknown kind %d (expected 0 none, 1 scale, 2 standardize, "
+	             "3 standardize_features)", kind);
+	return -1;
+}
 
-	st->mean = calloc(dim, sizeof *st->mean);
-	if (each)
-		st->stds = calloc(dim, sizeof *st->stds);   /* the sums of squares first */
-	if (!st->mean || (each && !st->stds)) {
-		nncc_err_set(err, "normalisation: out of memory for %zu means", dim);
-		return -1;
+int nncc_norm_fit_passes(int kind)
+{
+	return kind == NNCC_NORM_STANDARDIZE || kind == NNCC_NORM_STANDARDIZE_FEATURES ? 2 : 0;
+}
+
+void nncc_norm_fit_add(nncc_norm_stats_t *st, int pass, const nncc_dataset_t *chunk)
+{
+	size_t n = chunk->n, dim = st->dim;
+	int each = st->kind == NNCC_NORM_STANDARDIZE_FEATURES;
+
+	if (pass == 0) {
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < dim; j++)
+				st->mean[j] += input(chunk, i, j);
+		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < dim; j++)
-			st->mean[j] += input(train, i, j);
-	for (size_t j = 0; j < dim; j++)
-		st->mean[j] /= (double)n;
-	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < dim; j++) {
-			double d = input(train, i, j) - st->mean[j];
+			double d = input(chunk, i, j) - st->mean[j];
 			double sq = d * d; /* own statement: never fused into an FMA */
 			if (each)
 				st->stds[j] += sq;
 			else
-				ss += sq;
+				st->std += sq;
 		}
-	if (each) {
+}
+
+int nncc_norm_fit_end_pass(nncc_norm_stats_t *st, int pass, size_t n, nncc_err_t *err)
+{
+	size_t dim = st->dim;
+	if (n == 0 || dim == 0) {
+		nncc_norm_fini(st);
+		nncc_err_set(err, "normalisation: cannot standardize an empty training set");
+		return -1;
+	}
+	if (pass == 0) {
+		for (size_t j = 0; j < dim; j++)
+			st->mean[j] /= (double)n;
+		st->std = 0;   /* the sum of the squares, from here to pass 1's end */
+		return 0;
+	}
+	if (st->kind == NNCC_NORM_STANDARDIZE_FEATURES) {
 		for (size_t j = 0; j < dim; j++) {
 			st->stds[j] = sqrt(st->stds[j] / (double)n);
 			if (!(st->stds[j] > 0))
 				st->stds[j] = 1; /* a constant feature: centring alone */
 		}
+		st->std = 1;
 		return 0;
 	}
-	st->std = sqrt(ss / ((double)n * (double)dim));
+	st->std = sqrt(st->std / ((double)n * (double)dim));
 	if (st->std == 0)
 		st->std = 1; /* constant inputs: centring alone, no division by 0 */
 	return 0;
@@ -71,28 +116,15 @@ static int fit_standardize(nncc_norm_stats_t *st, const nncc_dataset_t *train, i
 int nncc_norm_fit(nncc_norm_stats_t *st, int kind, const nncc_dataset_t *train,
                   nncc_err_t *err)
 {
-	memset(st, 0, sizeof *st);
-	st->kind = kind;
-	st->dim = train->dim;
-	st->std = 1;
-	switch (kind) {
-	case NNCC_NORM_NONE:
-	case NNCC_NORM_SCALE:
-		return 0;
-	case NNCC_NORM_STANDARDIZE:
-	case NNCC_NORM_STANDARDIZE_FEATURES:
-		if (train->n == 0 || train->dim == 0) {
-			nncc_err_set(err, "normalisation: cannot standardize an empty training set");
-			return -1;
-		}
-		if (fit_standardize(st, train, kind == NNCC_NORM_STANDARDIZE_FEATURES, err) == 0)
-			return 0;
-		nncc_norm_fini(st);
+	if (nncc_norm_fit_begin(st, kind, train->dim, err))
 		return -1;
+	for (int pass = 0; pass < nncc_norm_fit_passes(kind); pass++) {
+		if (train->n)
+			nncc_norm_fit_add(st, pass, train);
+		if (nncc_norm_fit_end_pass(st, pass, train->n, err))
+			return -1;
 	}
-	nncc_err_set(err, "normalisation: unknown kind %d (expected 0 none, 1 scale, 2 standardize, "
-	             "3 standardize_features)", kind);
-	return -1;
+	return 0;
 }
 
 /* One input in double; the caller rounds once to the output type. */
@@ -124,10 +156,41 @@ static double norm_value(const nncc_norm_stats_t *st, double v, size_t j)
 			}                                                                         \
 	} while (0)
 
+/* Without standardisation a pixel's input depends on its value alone: a
+ * table of the 256 (norm_value's own, rounded once) makes the conversion a
+ * lookup, the same bits without a division per pixel (a streamed training
+ * set converts every tile of every pass: docs/scaling.md). */
+int nncc_norm_lut(nncc_norm_lut_t *t, const nncc_norm_stats_t *st, int dtype)
+{
+	if (st->kind != NNCC_NORM_NONE && st->kind != NNCC_NORM_SCALE)
+		return -1;
+	t->dtype = dtype;
+	for (int v = 0; v < 256; v++) {
+		t->d[v] = norm_value(st, v, 0);
+		t->f[v] = (float)t->d[v];
+	}
+	return 0;
+}
+
+void nncc_norm_apply_lut(const nncc_norm_lut_t *t, void *out, const uint8_t *pixels,
+                         size_t count)
+{
+	if (t->dtype == NNCC_F32)
+		for (size_t k = 0; k < count; k++)
+			((float *)out)[k] = t->f[pixels[k]];
+	else
+		for (size_t k = 0; k < count; k++)
+			((double *)out)[k] = t->d[pixels[k]];
+}
+
 void nncc_norm_apply(const nncc_norm_stats_t *st, int dtype, void *out,
                      const uint8_t *pixels, size_t n)
 {
-	NORM_APPLY(pixels);
+	nncc_norm_lut_t t;
+	if (nncc_norm_lut(&t, st, dtype) == 0)
+		nncc_norm_apply_lut(&t, out, pixels, n * st->dim);
+	else
+		NORM_APPLY(pixels);
 }
 
 void nncc_norm_apply_values(const nncc_norm_stats_t *st, int dtype, void *out,

@@ -272,8 +272,22 @@ static void report_pretrain(FILE *f, const nncc_summary_t *s)
 	}
 }
 
+const char *nncc_mem_text(char *buf, size_t len, size_t bytes)
+{
+	static const char *const units[] = {"bytes", "KB", "MB", "GB", "TB"};
+	double v = (double)bytes;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.*f %s", u && v < 10 ? 1 : 0, v, units[u]);
+	return buf;
+}
+
 void nncc_report_text(FILE *f, const nncc_summary_t *s)
 {
+	char b1[32], b2[32];
 	const nncc_model_t *m = s->m;
 	const nncc_opts_t *o = s->o;
 
@@ -288,6 +302,13 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	if (s->n_train + s->n_val < s->n_file)
 		fprintf(f, " of %zu (--train-limit %zu)", s->n_file, s->n_train + s->n_val);
 	fprintf(f, ", %zu test %s\n", s->test.n, m->config.format == NNCC_FORMAT_CSV ? "samples" : "images");
+	fprintf(f, "memory         %s of a %s budget", nncc_mem_text(b1, sizeof b1, s->mem_used),
+	        nncc_mem_text(b2, sizeof b2, s->mem_budget));
+	if (s->window)
+		fprintf(f, "; the training set streamed in %zu window%s of %zu samples\n", s->n_windows,
+		        s->n_windows == 1 ? "" : "s", s->window);
+	else
+		fprintf(f, ", in memory\n");
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
 	           "%d thread%s",
 	        s->iterations, epochs_of(s), s->batch, o->lr, (unsigned long long)o->seed,
@@ -537,6 +558,9 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	json_string(f, s->data_dir);
 	fprintf(f, ", \"train_samples\": %zu, \"train_file_samples\": %zu, \"validation_samples\": "
 	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);
+	fprintf(f, ", \"memory\": {\"budget\": %zu, \"estimate\": %zu, \"streamed\": %s, "
+	        "\"window\": %zu, \"windows\": %zu}", s->mem_budget, s->mem_used,
+	        s->window ? "true" : "false", s->window, s->n_windows);
 	json_validation(f, s);
 	json_pretrain(f, s);
 	if (m->n_targets) {   /* regression: no classes */

@@ -1,9 +1,10 @@
 /*
  * train.c - the training loop's inner parts and evaluation, as an API: the
- * stream of training tiles (file order or shuffled per pass), one optimizer
- * step on a batch (fused when it fits a tile, accumulated over tiles when
- * it does not, or clipped by its global norm first), the stream's position
- * as a checkpoint and back, and the evaluation of a data set.  The driver, the
+ * stream of training tiles (file order or shuffled per pass; in memory or
+ * streamed from disk a window at a time), one optimizer step on a batch
+ * (fused when it fits a tile, accumulated over tiles when it does not, or
+ * clipped by its global norm first), the stream's position as a checkpoint
+ * and back, and the evaluation of a data set.  The driver, the
  * benchmarks and the tests all train through these, so there is one batch
  * loop.  Gradients are the generated code's business.
  * Vocabulary: N = samples, B = batch, tile = at most max_batch samples
@@ -23,35 +24,24 @@ static size_t y_bytes(const nncc_model_t *m)
 	                    : sizeof(int32_t);
 }
 
-int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const void *y,
-                     size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
+/* What both kinds of stream have: the sizes and the scratch tile. */
+static int stream_alloc(nncc_stream_t *s, const nncc_model_t *m, size_t n, nncc_err_t *err)
 {
-	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), tile, labels, perm;
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), tile, labels;
 	memset(s, 0, sizeof *s);
 	s->y_bytes = y_bytes(m);
+	s->n = n;
+	s->max_batch = m->max_batch;
+	s->loaded = SIZE_MAX;
 	if (!ckd_mul_size(&s->row_bytes, m->n_inputs, rsize) ||
 	    !ckd_mul_size(&tile, m->max_batch, s->row_bytes) ||
-	    !ckd_mul_size(&labels, m->max_batch, s->y_bytes) ||
-	    !ckd_mul_size(&perm, n, sizeof *s->perm)) {
+	    !ckd_mul_size(&labels, m->max_batch, s->y_bytes)) {
 		nncc_err_set(err, "the training stream of %zu samples overflows size_t", n);
 		return -1;
 	}
-	s->x = x;
-	s->y = y;
-	s->n = n;
-	s->max_batch = m->max_batch;
 	s->tile_x = malloc(tile);
 	s->tile_y = malloc(labels);
-	if (shuffle && n > 0) {
-		s->perm = malloc(perm);
-		if (s->perm) {
-			for (size_t i = 0; i < n; i++)
-				s->perm[i] = i;
-			nncc_rng_seed(&s->rng, seed);
-			nncc_rng_shuffle(&s->rng, s->perm, n);
-		}
-	}
-	if (!s->tile_x || !s->tile_y || (shuffle && n > 0 && !s->perm)) {
+	if (!s->tile_x || !s->tile_y) {
 		nncc_stream_fini(s);
 		nncc_err_set(err, "out of memory for the training stream (%zu samples)", n);
 		return -1;
@@ -59,17 +49,156 @@ int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, con
 	return 0;
 }
 
+/* n indices 0 .. n-1, malloc'd (NULL when out of memory or n is 0). */
+static size_t *identity(size_t n)
+{
+	size_t *p = n && n <= SIZE_MAX / sizeof *p ? malloc(n * sizeof *p) : NULL;
+	for (size_t i = 0; p && i < n; i++)
+		p[i] = i;
+	return p;
+}
+
+int nncc_stream_init(nncc_stream_t *s, const nncc_model_t *m, const void *x, const void *y,
+                     size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
+{
+	if (stream_alloc(s, m, n, err))
+		return -1;
+	s->x = x;
+	s->y = y;
+	if (shuffle && n > 0) {
+		if (!(s->perm = identity(n))) {
+			nncc_stream_fini(s);
+			nncc_err_set(err, "out of memory for the training stream (%zu samples)", n);
+			return -1;
+		}
+		nncc_rng_seed(&s->rng, seed);
+		nncc_rng_shuffle(&s->rng, s->perm, n);
+	}
+	return 0;
+}
+
+/* ---- Streamed: the window at s->wpos of the pass's order. */
+
+static size_t window_index(const nncc_stream_t *s)
+{
+	return s->order ? s->order[s->wpos] : s->wpos;
+}
+
+static size_t window_len(const nncc_stream_t *s, size_t w)
+{
+	size_t W = s->src.window;
+	return w == s->n_windows - 1 && s->n % W ? s->n % W : W;
+}
+
+/* The stream enters the window at s->wpos: its first sample, and when
+ * shuffling its permutation (the full windows' or the tail's) shuffled
+ * again, before any of its samples is read. */
+static void window_enter(nncc_stream_t *s)
+{
+	size_t w = window_index(s);
+	s->wlen = window_len(s, w);
+	s->at = 0;
+	if (s->order) {
+		s->perm = s->wlen == s->src.window ? s->wperm : s->tperm;
+		nncc_rng_shuffle(&s->rng, s->perm, s->wlen);
+	}
+}
+
+/* A pass begins: the window order shuffled again (when the source can
+ * seek: a gzip'd one keeps file order), then its first window. */
+static void pass_start(nncc_stream_t *s)
+{
+	s->wpos = 0;
+	if (s->order && s->src.seekable)
+		nncc_rng_shuffle(&s->rng, s->order, s->n_windows);
+	window_enter(s);
+}
+
+int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc_window_src_t *src,
+                             size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
+{
+	size_t W = src->window < n ? src->window : n, xb, yb;
+	if (!n || !W) {
+		nncc_err_set(err, "a streamed training set needs samples and windows of at least one "
+		                  "(%zu samples, windows of %zu)", n, src->window);
+		return -1;
+	}
+	if (stream_alloc(s, m, n, err))
+		return -1;
+	s->src = *src;
+	s->src.window = W;
+	s->n_windows = n / W + (n % W != 0);
+	size_t rb = src->raw_bytes;
+	void *x = ckd_mul_size(&xb, W, rb) ? malloc(xb) : NULL;
+	s->tile_raw = rb <= SIZE_MAX / s->max_batch ? malloc(s->max_batch * rb) : NULL;
+	void *y = ckd_mul_size(&yb, W, s->y_bytes) ? malloc(yb) : NULL;
+	s->x = x;
+	s->y = y;
+	if (shuffle) {
+		s->order = identity(s->n_windows);
+		s->wperm = identity(W);
+		s->tperm = n % W ? identity(n % W) : NULL;
+		nncc_rng_seed(&s->rng, seed);
+	}
+	if (!x || !y || !s->tile_raw || (shuffle && (!s->order || !s->wperm || (n % W && !s->tperm)))) {
+		nncc_stream_fini(s);
+		nncc_err_set(err, "out of memory for the training stream's window of %zu samples", W);
+		return -1;
+	}
+	pass_start(s);
+	return 0;
+}
+
 void nncc_stream_fini(nncc_stream_t *s)
 {
-	free(s->perm);
+	if (s->src.read) {
+		free((void *)s->x);   /* the window's buffers are the stream's own */
+		free((void *)s->y);
+		free(s->order);
+		free(s->wperm);
+		free(s->tperm);
+		free(s->tile_raw);
+	} else {
+		free(s->perm);
+	}
 	free(s->tile_x);
 	free(s->tile_y);
 	memset(s, 0, sizeof *s);
 }
 
-/* One sample further: the next pass (in a fresh order) after the last. */
+/* The current window's samples into x and y, unless they are there. */
+static int window_load(nncc_stream_t *s)
+{
+	size_t w = window_index(s);
+	if (s->loaded == w)
+		return 0;
+	s->loaded = SIZE_MAX;
+	if (s->src.read(s->src.ctx, w * s->src.window, s->wlen, (void *)s->x, (void *)s->y,
+	                &s->err)) {
+		s->failed = 1;
+		return -1;
+	}
+	s->loaded = w;
+	return 0;
+}
+
+/* One sample further: the next pass (in a fresh order) after the last;
+ * streamed, the next window after the window's last sample. */
 static void stream_advance(nncc_stream_t *s)
 {
+	if (s->src.read) {
+		s->pos++;
+		if (++s->at < s->wlen)
+			return;
+		if (++s->wpos < s->n_windows) {
+			window_enter(s);
+			return;
+		}
+		s->pos = 0;
+		s->epoch++;
+		pass_start(s);
+		return;
+	}
 	if (++s->pos == s->n) {
 		s->pos = 0;
 		s->epoch++;
@@ -78,10 +207,44 @@ static void stream_advance(nncc_stream_t *s)
 	}
 }
 
+/* Streamed: the next k samples as read (consecutive ones in the window
+ * itself, else gathered into tile_raw), converted into tile_x. */
+static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
+{
+	size_t rb = s->src.raw_bytes;
+	const char *raw;
+
+	if (!s->perm && s->at + k <= s->wlen) {
+		if (window_load(s))
+			return NULL;
+		raw = s->x + s->at * rb;
+		*y = s->y + s->at * s->y_bytes;
+		for (size_t i = 0; i < k; i++)   /* the next window is read when needed */
+			stream_advance(s);
+	} else {
+		for (size_t i = 0; i < k; i++) {
+			if (window_load(s))
+				return NULL;
+			size_t j = s->perm ? s->perm[s->at] : s->at;
+			memcpy((char *)s->tile_raw + i * rb, s->x + j * rb, rb);
+			memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
+			stream_advance(s);
+		}
+		raw = s->tile_raw;
+		*y = s->tile_y;
+	}
+	s->src.convert(s->src.ctx, raw, k, s->tile_x);
+	return s->tile_x;
+}
+
 const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 {
-	if (!s->perm && s->pos + k <= s->n) {
-		const void *x = s->x + s->pos * s->row_bytes;
+	const char *x;
+
+	if (s->src.read)
+		return window_next(s, k, y);
+	if (!s->perm && s->pos + k <= s->n) {   /* consecutive: the data itself */
+		x = s->x + s->pos * s->row_bytes;
 		*y = s->y + s->pos * s->y_bytes;
 		s->pos += k;
 		if (s->pos == s->n) {
@@ -102,44 +265,118 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 
 void nncc_stream_skip(nncc_stream_t *s, size_t k)
 {
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; i < k; i++)   /* no window is read for it */
 		stream_advance(s);
+}
+
+/* n indices as u32, malloc'd; NULL when out of memory. */
+static uint32_t *indices_u32(const size_t *p, size_t n)
+{
+	uint32_t *q = malloc((n ? n : 1) * sizeof *q);
+	for (size_t i = 0; q && i < n; i++)
+		q[i] = (uint32_t)p[i];
+	return q;
 }
 
 int nncc_stream_tell(const nncc_stream_t *s, nncc_checkpoint_t *ck, nncc_err_t *err)
 {
+	int windows = s->src.read && s->order && s->n_windows > 1;
 	ck->has_position = 1;
 	ck->epoch = s->epoch;
 	ck->sample = s->pos;
 	memcpy(ck->rng, s->rng.s, sizeof ck->rng);
 	ck->n_perm = 0;
 	ck->perm = NULL;
+	ck->window = ck->n_windows = ck->n_wperm = 0;
+	ck->order = ck->wperm = NULL;
 	if (!s->perm)
 		return 0;
 	if (s->n > UINT32_MAX) {
 		nncc_err_set(err, "the training position of %zu samples does not fit u32 indices", s->n);
 		return -1;
 	}
-	ck->perm = malloc(s->n * sizeof *ck->perm);   /* less than s->perm's n * sizeof(size_t) */
-	if (!ck->perm) {
-		nncc_err_set(err, "out of memory for the training position (%zu samples)", s->n);
+	if (!windows) {   /* in memory, or one window: the same position */
+		if (!(ck->perm = indices_u32(s->src.read ? s->wperm : s->perm, s->n)))
+			goto oom;
+		ck->n_perm = s->n;
+		return 0;
+	}
+	size_t W = s->src.window, tail = s->n % W;
+	ck->order = indices_u32(s->order, s->n_windows);
+	ck->wperm = malloc((W + tail) * sizeof *ck->wperm);
+	if (!ck->order || !ck->wperm) {
+		free(ck->order);
+		free(ck->wperm);
+		ck->order = ck->wperm = NULL;
+		goto oom;
+	}
+	for (size_t i = 0; i < W + tail; i++)
+		ck->wperm[i] = (uint32_t)(i < W ? s->wperm[i] : s->tperm[i - W]);
+	ck->window = W;
+	ck->n_windows = s->n_windows;
+	ck->n_wperm = W + tail;
+	ck->window_pos = s->wpos;
+	ck->window_at = s->at;
+	return 0;
+oom:
+	nncc_err_set(err, "out of memory for the training position (%zu samples)", s->n);
+	return -1;
+}
+
+/* Whether ck's windows are s's, and its window position one of them;
+ * a message in err when not. */
+static int seek_windows_check(const nncc_stream_t *s, const nncc_checkpoint_t *ck,
+                              nncc_err_t *err)
+{
+	size_t W = s->src.window, done = 0;
+	if (!s->src.read || s->n_windows == 1) {
+		nncc_err_set(err, "its position is shuffled in windows of %zu samples (streamed), this "
+		                  "run %s", ck->window, s->src.read ? "reads the training set in one "
+		                  "window" : "holds the training set in memory");
 		return -1;
 	}
-	for (size_t i = 0; i < s->n; i++)
-		ck->perm[i] = (uint32_t)s->perm[i];
-	ck->n_perm = s->n;
+	if (ck->window != W || ck->n_windows != s->n_windows || ck->n_wperm != W + s->n % W) {
+		nncc_err_set(err, "its position is shuffled in %zu windows of %zu samples, this run "
+		                  "streams %zu windows of %zu", ck->n_windows, ck->window,
+		             s->n_windows, W);
+		return -1;
+	}
+	if (!s->src.seekable)
+		for (size_t i = 0; i < ck->n_windows; i++)
+			if (ck->order[i] != i) {
+				nncc_err_set(err, "its window order is shuffled, this run reads a gzip'd "
+				                  "file whose windows come in file order");
+				return -1;
+			}
+	if (ck->window_pos >= ck->n_windows ||
+	    ck->window_at >= window_len(s, ck->order[ck->window_pos])) {
+		nncc_err_set(err, "its window position (window %llu, sample %llu) is past the data",
+		             (unsigned long long)ck->window_pos, (unsigned long long)ck->window_at);
+		return -1;
+	}
+	for (size_t i = 0; i < ck->window_pos; i++)
+		done += window_len(s, ck->order[i]);
+	if (done + ck->window_at != ck->sample) {
+		nncc_err_set(err, "its window position (window %llu, sample %llu) is not sample %llu "
+		                  "of the pass", (unsigned long long)ck->window_pos,
+		             (unsigned long long)ck->window_at, (unsigned long long)ck->sample);
+		return -1;
+	}
 	return 0;
 }
 
 int nncc_stream_seek(nncc_stream_t *s, const nncc_checkpoint_t *ck, nncc_err_t *err)
 {
+	int s_shuffled = s->src.read ? s->order != NULL : s->perm != NULL;
+	int ck_shuffled = ck->n_perm || ck->window;
+	int windows = s->src.read && s->n_windows > 1;
 	if (!ck->has_position) {
 		nncc_err_set(err, "it has no training position (POSITION section)");
 		return -1;
 	}
-	if (!s->perm != !ck->n_perm) {
-		nncc_err_set(err, "its position is %s, this run %s", ck->n_perm ? "shuffled" : "in file order",
-		             s->perm ? "shuffles" : "takes the samples in file order");
+	if (s_shuffled != ck_shuffled) {
+		nncc_err_set(err, "its position is %s, this run %s", ck_shuffled ? "shuffled" : "in file order",
+		             s_shuffled ? "shuffles" : "takes the samples in file order");
 		return -1;
 	}
 	if (ck->n_perm && ck->n_perm != s->n) {
@@ -152,11 +389,39 @@ int nncc_stream_seek(nncc_stream_t *s, const nncc_checkpoint_t *ck, nncc_err_t *
 		             (unsigned long long)ck->sample, s->n);
 		return -1;
 	}
-	for (size_t i = 0; i < ck->n_perm; i++)
-		s->perm[i] = ck->perm[i];
+	if (ck->window && seek_windows_check(s, ck, err))
+		return -1;
+	if (ck->n_perm && windows) {
+		nncc_err_set(err, "its position is a shuffled order of the %zu samples in memory, this "
+		                  "run streams them in %zu windows of %zu", s->n, s->n_windows,
+		             s->src.window);
+		return -1;
+	}
 	s->pos = (size_t)ck->sample;
 	s->epoch = ck->epoch;
 	memcpy(s->rng.s, ck->rng, sizeof s->rng.s);
+	if (!s->src.read) {
+		for (size_t i = 0; i < ck->n_perm; i++)
+			s->perm[i] = ck->perm[i];
+		return 0;
+	}
+	s->loaded = SIZE_MAX;
+	if (!ck->window) {   /* file order, or shuffled in one window */
+		s->wpos = s->pos / s->src.window;
+		for (size_t i = 0; i < ck->n_perm; i++)
+			s->wperm[i] = ck->perm[i];
+	} else {
+		size_t W = s->src.window;
+		for (size_t i = 0; i < ck->n_windows; i++)
+			s->order[i] = ck->order[i];
+		for (size_t i = 0; i < ck->n_wperm; i++)
+			*(i < W ? &s->wperm[i] : &s->tperm[i - W]) = ck->wperm[i];
+		s->wpos = (size_t)ck->window_pos;
+	}
+	s->wlen = window_len(s, window_index(s));
+	s->at = ck->window ? (size_t)ck->window_at : s->pos - s->wpos * s->src.window;
+	if (s->order)
+		s->perm = s->wlen == s->src.window ? s->wperm : s->tperm;
 	return 0;
 }
 
@@ -178,6 +443,8 @@ double nncc_batch_gradient(const nncc_model_t *m, nncc_stream_t *s, const nncc_u
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < m->max_batch ? n - done : m->max_batch;
 		x = nncc_stream_next(s, k, &y);
+		if (!x)   /* a streamed window could not be read: s->failed */
+			return NAN;
 		set_mask(m, u->seed, u->step, first + done);
 		m->forward(k, x);
 		sum += m->loss(k, y);
@@ -196,9 +463,11 @@ double nncc_train_batch(const nncc_model_t *m, nncc_stream_t *s, const nncc_upda
 
 	if (u->batch <= m->max_batch) {
 		x = nncc_stream_next(s, u->batch, &y);
-		return m->step(u->batch, x, y, u);
+		return x ? m->step(u->batch, x, y, u) : NAN;
 	}
 	sum = nncc_batch_gradient(m, s, u, 0, u->batch);
+	if (s->failed)
+		return NAN;   /* no update from part of a batch */
 	m->update(u);
 	return sum;
 }
@@ -273,6 +542,8 @@ double nncc_train_batch_clip(const nncc_model_t *m, nncc_stream_t *s, const nncc
 		return nncc_train_batch(m, s, u);
 	}
 	sum = nncc_batch_gradient(m, s, u, 0, u->batch);
+	if (s->failed)
+		return NAN;
 	nncc_clip_update(m, u, max_norm, norm);
 	return sum;
 }
@@ -358,17 +629,23 @@ double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, 
 	return sum;
 }
 
-void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
-                   nncc_eval_t *ev)
+void nncc_eval_reset(const nncc_model_t *m, size_t n, nncc_eval_t *ev)
 {
-	size_t K = m->n_outputs, tiles = n / m->max_batch + (n % m->max_batch != 0);
-	double sum;
-
+	size_t K = m->n_outputs;
 	ev->n = n;
 	ev->correct = 0;
 	ev->sse = ev->sae = 0;
 	if (ev->confusion && !m->n_targets)
 		memset(ev->confusion, 0, K * K * sizeof *ev->confusion);
+}
+
+void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n,
+                   nncc_eval_t *ev)
+{
+	size_t tiles = n / m->max_batch + (n % m->max_batch != 0);
+	double sum;
+
+	nncc_eval_reset(m, n, ev);
 	sum = nncc_evaluate_tiles(m, x, y, n, 0, tiles, NULL, ev);
 	ev->loss = n ? sum / (double)n : 0;
 }

@@ -4,10 +4,11 @@
  * model-free reader.  The byte layout is specified in docs/weights.md; every
  * field is little-endian whatever the host.  Saves write format version 2: a
  * header, then tagged sections (NORM, META, PARAMS, and the optional
- * CLASSES, and OPTIM, POSITION, BEST and RECIPE an exact resume needs), then
- * a CRC-32; version 1 files still read.  A file is read whole and validated (magic, version, CRC-32, then
- * every section) before anything is copied out, so a failed load leaves the
- * model and the caller's structs untouched.
+ * CLASSES, and OPTIM, POSITION, WINDOWS, BEST and RECIPE an exact resume
+ * needs), then a CRC-32; version 1 files still read.  A file is read whole
+ * and validated (magic, version, CRC-32, then every section) before
+ * anything is copied out, so a failed load leaves the model and the
+ * caller's structs untouched.
  */
 #include <errno.h>
 #include <math.h>
@@ -43,6 +44,8 @@
 #define RECIPE_LEN 32     /* u64 batch, chunks, seed, u32 whole_passes, reserved */
 #define BEST_FIXED 64     /* u64 n_train, n_val, u32 metric, stopped, u64 best_epoch,
                              wait, f64 best_loss, best_accuracy, u64 n_best; reals follow */
+#define WINDOWS_FIXED 40  /* u64 window, n_windows, window_pos, window_at, n_wperm; u32
+                             order[n_windows], wperm[n_wperm] follow */
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -275,6 +278,7 @@ typedef struct WtsView {
 	const uint8_t *optim;    /* OPTIM payload, or NULL */
 	const uint8_t *position; /* POSITION payload, or NULL */
 	const uint8_t *best;     /* BEST payload, or NULL */
+	const uint8_t *windows;  /* WINDOWS payload, or NULL */
 	const uint8_t *recipe;   /* RECIPE payload, or NULL */
 } WtsView;
 
@@ -321,6 +325,13 @@ static int optim_len(int dtype, uint64_t n_params, uint64_t n_state, uint64_t *l
 static int position_len(uint64_t n_perm, uint64_t *len)
 {
 	return ckd_mul_add_u64(len, n_perm, 4, POSITION_FIXED) ? 0 : -1;
+}
+
+static int windows_len(uint64_t n_windows, uint64_t n_wperm, uint64_t *len)
+{
+	uint64_t n;
+	return ckd_add_u64(&n, n_windows, n_wperm) && ckd_mul_add_u64(len, n, 4, WINDOWS_FIXED)
+	               ? 0 : -1;
 }
 
 static int best_len(int dtype, uint64_t n_best, uint64_t *len)
@@ -694,6 +705,44 @@ static int sect_recipe(WtsView *v, const Sect *s, const char *path, nncc_err_t *
 	return 0;
 }
 
+/* WINDOWS: u64 window, u64 n_windows, u64 window_pos, u64 window_at,
+ * u64 n_wperm, u32 order[n_windows], u32 wperm[n_wperm]; after a POSITION
+ * whose n_perm is 0 (docs/weights.md). */
+static int sect_windows(WtsView *v, const Sect *s, const char *path, nncc_err_t *err)
+{
+	uint64_t W, n_windows, n_wperm, want;
+	char why[160];
+
+	if (sect_len_check(s, WINDOWS_FIXED, 1, path, err) < 0)
+		return -1;
+	W = le64_get(s->p);
+	n_windows = le64_get(s->p + 8);
+	n_wperm = le64_get(s->p + 32);
+	if (windows_len(n_windows, n_wperm, &want) < 0 || sect_len_check(s, want, 0, path, err) < 0)
+		return -1;
+	if (!v->position || le64_get(v->position + 48)) {
+		sect_fail(err, path, s, "it needs a POSITION section without a permutation");
+		return -1;
+	}
+	if (W == 0 || n_windows < 2 || n_wperm < W || n_wperm - W >= W ||
+	    le64_get(s->p + 16) >= n_windows) {
+		sect_fail(err, path, s, "inconsistent windows: %llu of %llu samples, %llu permuted, "
+		          "window %llu", (unsigned long long)n_windows, (unsigned long long)W,
+		          (unsigned long long)n_wperm, (unsigned long long)le64_get(s->p + 16));
+		return -1;
+	}
+	/* The length check bounds the counts by the file size. */
+	const uint8_t *order = s->p + WINDOWS_FIXED, *wperm = order + 4 * n_windows;
+	if (position_problem(why, sizeof why, 0, (size_t)n_windows, order) < 0 ||
+	    position_problem(why, sizeof why, 0, (size_t)W, wperm) < 0 ||
+	    position_problem(why, sizeof why, 0, (size_t)(n_wperm - W), wperm + 4 * W) < 0) {
+		sect_fail(err, path, s, "%s", why);
+		return -1;
+	}
+	v->windows = s->p;
+	return 0;
+}
+
 /* ---- format version 2: writing sections */
 
 /* What a save writes, for the section encoders. */
@@ -810,6 +859,28 @@ static int enc_position(uint8_t *p, uint64_t *len, const SaveIn *in)
 	return 1;
 }
 
+static int enc_windows(uint8_t *p, uint64_t *len, const SaveIn *in)
+{
+	const nncc_checkpoint_t *ck = in->ck;
+
+	if (!ck || !ck->has_position || !ck->window)
+		return 0;
+	if (windows_len(ck->n_windows, ck->n_wperm, len) < 0)
+		return -1;
+	if (p) {
+		le64_put(p, ck->window);
+		le64_put(p + 8, ck->n_windows);
+		le64_put(p + 16, ck->window_pos);
+		le64_put(p + 24, ck->window_at);
+		le64_put(p + 32, ck->n_wperm);
+		for (size_t i = 0; i < ck->n_windows; i++)
+			le32_put(p + WINDOWS_FIXED + 4 * i, ck->order[i]);
+		for (size_t i = 0; i < ck->n_wperm; i++)
+			le32_put(p + WINDOWS_FIXED + 4 * (ck->n_windows + i), ck->wperm[i]);
+	}
+	return 1;
+}
+
 static int enc_best(uint8_t *p, uint64_t *len, const SaveIn *in)
 {
 	const nncc_checkpoint_t *ck = in->ck;
@@ -853,8 +924,8 @@ static int enc_recipe(uint8_t *p, uint64_t *len, const SaveIn *in)
 /* ---- format version 2: the section table */
 
 enum {
-	SECT_NORM, SECT_CLASSES, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_BEST,
-	SECT_RECIPE, N_SECT
+	SECT_NORM, SECT_CLASSES, SECT_META, SECT_PARAMS, SECT_OPTIM, SECT_POSITION, SECT_WINDOWS,
+	SECT_BEST, SECT_RECIPE, N_SECT
 };
 
 /* The sections in their file order.  tag is NUL-padded to 8 bytes as in the
@@ -871,6 +942,7 @@ static const struct {
 	[SECT_PARAMS] = {"PARAMS", 1, sect_params, enc_params},
 	[SECT_OPTIM] = {"OPTIM", 0, sect_optim, enc_optim},
 	[SECT_POSITION] = {"POSITION", 0, sect_position, enc_position},
+	[SECT_WINDOWS] = {"WINDOWS", 0, sect_windows, enc_windows},
 	[SECT_BEST] = {"BEST", 0, sect_best, enc_best},
 	[SECT_RECIPE] = {"RECIPE", 0, sect_recipe, enc_recipe},
 };
@@ -1152,6 +1224,21 @@ static int ck_from_view(nncc_checkpoint_t *c, const WtsView *v, const char *path
 		for (size_t i = 0; i < c->n_perm; i++)
 			c->perm[i] = le32_get(p + POSITION_FIXED + 4 * i);
 	}
+	if (v->windows) {
+		const uint8_t *p = v->windows;
+		c->window = (size_t)le64_get(p);
+		c->n_windows = (size_t)le64_get(p + 8);
+		c->window_pos = le64_get(p + 16);
+		c->window_at = le64_get(p + 24);
+		c->n_wperm = (size_t)le64_get(p + 32);
+		if (!(c->order = malloc(c->n_windows * sizeof *c->order)) ||
+		    !(c->wperm = malloc(c->n_wperm * sizeof *c->wperm)))
+			goto oom;
+		for (size_t i = 0; i < c->n_windows; i++)
+			c->order[i] = le32_get(p + WINDOWS_FIXED + 4 * i);
+		for (size_t i = 0; i < c->n_wperm; i++)
+			c->wperm[i] = le32_get(p + WINDOWS_FIXED + 4 * (c->n_windows + i));
+	}
 	if (v->best) {
 		const uint8_t *p = v->best;
 		c->has_best = 1;
@@ -1189,6 +1276,8 @@ void nncc_checkpoint_fini(nncc_checkpoint_t *ck)
 		return;
 	free(ck->state);
 	free(ck->perm);
+	free(ck->order);
+	free(ck->wperm);
 	free(ck->best);
 	memset(ck, 0, sizeof *ck);
 }
@@ -1209,6 +1298,13 @@ static int save_check_ck(const nncc_model_t *m, const nncc_checkpoint_t *ck, con
 	}
 	if (ck->has_position && ck->n_perm && !ck->perm) {
 		nncc_err_set(err, "cannot save weights to %s: position perm is NULL (%zu entries)", path,
+		             ck->n_perm);
+		return -1;
+	}
+	if (ck->has_position && ck->window &&
+	    (ck->n_perm || !ck->order || !ck->wperm || ck->n_windows < 2 || ck->n_wperm < ck->window)) {
+		nncc_err_set(err, "cannot save weights to %s: inconsistent windows (%zu of %zu samples, "
+		             "%zu permuted, n_perm %zu)", path, ck->n_windows, ck->window, ck->n_wperm,
 		             ck->n_perm);
 		return -1;
 	}

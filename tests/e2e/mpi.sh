@@ -12,7 +12,8 @@
 # and that their --log rows (evaluations split among the ranks) are the
 # same but for the time;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
-# stop; that rank counts --chunks cannot serve are refused; that a rank
+# stop; that a training set streamed in windows (--max-memory) and shuffled
+# gives 1 and 2 ranks the bytes of one process; that rank counts --chunks cannot serve are refused; that a rank
 # killed mid-run ends the job (no hang) with mpirun's message naming it; and
 # that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
 # naming it.
@@ -159,6 +160,33 @@ mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --resume "$tmp/ck"
 cmp -s "$tmp/resumed" "$tmp/a-adam.ref" ||
 	fail "saved by 3 ranks and resumed by 2: not the bits of the run without a stop"
 say "saved by 3 ranks, resumed by 2: the same bytes"
+
+# Streamed (--max-memory far below the data: several windows), shuffled:
+# 1 and 2 ranks write the bytes of one process.  IDX files of 300 training
+# and 90 test images of 6 pixels, 3 classes (tests/e2e/idxgen.c).
+mkdir "$tmp/idx"
+$CC -o "$tmp/idxgen" tests/e2e/idxgen.c && "$tmp/idxgen" "$tmp/idx" 300 90 1 6 3 ||
+	fail "cannot write the IDX data"
+sed -e 's/^network: a$/network: c/' -e '/format: csv/d' -e '/train: train.csv/d' \
+	-e '/test: test.csv/d' -e '/header: false/d' -e "s|dir: $tmp\$|dir: $tmp/idx|" \
+	"$tmp/a.yaml" >"$tmp/c.yaml"
+"$NNCC" "$tmp/c.yaml" -o "$tmp/c.c" || fail "nncc c.yaml failed"
+# shellcheck disable=SC2046
+$CC -O2 "$tmp/c.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/c" || fail "c does not build"
+# shellcheck disable=SC2046
+mpicc -O2 "$tmp/c.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/c-mpi" ||
+	fail "c-mpi does not build"
+"$tmp/c" --chunks 12 --threads 1 --batch 20 --max-memory 12K --json --save "$tmp/c.ref" \
+	>"$tmp/out" 2>"$tmp/err" || fail "streamed, one process: $(cat "$tmp/err")"
+grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
+	fail "12K does not stream in several windows: $(cat "$tmp/out")"
+for n in 1 2; do
+	mpirun --oversubscribe -np $n "$tmp/c-mpi" --threads 1 --quiet --batch 20 --max-memory 12K \
+		--save "$tmp/c.$n" >"$tmp/out" 2>&1 || fail "streamed, $n ranks: $(cat "$tmp/out")"
+	cmp -s "$tmp/c.ref" "$tmp/c.$n" ||
+		fail "streamed: the weight file of $n ranks differs from one process's"
+done
+say "streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
 
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
 for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do

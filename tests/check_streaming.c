@@ -1,0 +1,500 @@
+/*
+ * check_streaming.c - a training set larger than --max-memory, streamed in
+ * windows (docs/trainer.md#the-streamed-shuffle, docs/scaling.md): at the
+ * stream API, on a source in memory, file order is the in-memory order for
+ * any W, one window is the in-memory shuffle draw for draw, several windows
+ * follow an independent replay of the documented algorithm (window order,
+ * then each window's order), skip is next unread, tell/seek continue
+ * exactly, a source that cannot seek keeps file order, the normalisation
+ * fitted chunk by chunk has nncc_norm_fit's bits; through nncc_main on
+ * the blobs model (driverutil.h) with IDX files raw and gzip'd: a streamed
+ * run in file order saves the bytes of the in-memory one (normalisation
+ * statistics included), a shuffled one of several windows resumed saves the
+ * bytes of the continuous one, another W is refused, and so is a budget
+ * that cannot hold one window.
+ * Vocabulary: N samples, W samples a window, the tail = the last, shorter
+ * window.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "driverutil.h"
+#include "nncc.h"
+#include "testutil.h"
+
+#define SN 50     /* samples of the in-memory source */
+#define PASSES 3
+
+/* The source: sample i has inputs (i, 0, 0, 0) and label i % K; reads
+ * counts the windows read. */
+typedef struct mem_src {
+	double x[SN][IN];
+	int32_t y[SN];
+	size_t reads;
+} mem_src_t;
+
+static int mem_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
+{
+	mem_src_t *s = ctx;
+	(void)err;
+	memcpy(raw, s->x[first], k * sizeof s->x[0]);
+	memcpy(y, s->y + first, k * sizeof *s->y);
+	s->reads++;
+	return 0;
+}
+
+/* As read is as used: the model's reals. */
+static void mem_convert(void *ctx, const void *raw, size_t k, void *x)
+{
+	(void)ctx;
+	memcpy(x, raw, k * IN * sizeof(double));
+}
+
+static void mem_src_init(mem_src_t *s)
+{
+	memset(s, 0, sizeof *s);
+	for (size_t i = 0; i < SN; i++) {
+		s->x[i][0] = (double)i;
+		s->y[i] = (int32_t)(i % K);
+	}
+}
+
+/* The next n samples of the stream, k at a time, as their indices; each
+ * label checked against its sample. */
+static void take(nncc_stream_t *st, size_t n, size_t k, size_t *out)
+{
+	for (size_t done = 0; done < n; done += k) {
+		const void *yv;
+		size_t kk = n - done < k ? n - done : k;
+		const double *x = nncc_stream_next(st, kk, &yv);
+		ck_assert_ptr_nonnull(x);
+		for (size_t i = 0; i < kk; i++) {
+			out[done + i] = (size_t)x[i * IN];
+			ck_assert_int_eq(((const int32_t *)yv)[i], (int32_t)(out[done + i] % K));
+		}
+	}
+}
+
+static void windows_init(nncc_stream_t *st, mem_src_t *src, size_t W, int seekable,
+                         int shuffle, uint64_t seed)
+{
+	nncc_window_src_t ws = {mem_read, mem_convert, src, sizeof src->x[0], W, seekable};
+	nncc_err_t err;
+	ck_assert_int_eq(nncc_stream_init_windows(st, &blob_model, &ws, SN, shuffle, seed, &err), 0);
+}
+
+/* The streamed shuffle as docs/trainer.md describes it, written from the
+ * description: per pass, the window order shuffled (when seekable), then
+ * each window in that order, its permutation (the full windows' or the
+ * tail's) shuffled just before its samples are taken. */
+static void replay(size_t n, size_t W, int seekable, uint64_t seed, size_t passes, size_t *out)
+{
+	size_t nw = (n + W - 1) / W, tail = n % W, k = 0;
+	size_t *order = malloc(nw * sizeof *order), *full = malloc(W * sizeof *full);
+	size_t *last = malloc((tail ? tail : 1) * sizeof *last);
+	nncc_rng_t g;
+	for (size_t i = 0; i < nw; i++)
+		order[i] = i;
+	for (size_t i = 0; i < W; i++)
+		full[i] = i;
+	for (size_t i = 0; i < tail; i++)
+		last[i] = i;
+	nncc_rng_seed(&g, seed);
+	for (size_t p = 0; p < passes; p++) {
+		if (seekable)
+			nncc_rng_shuffle(&g, order, nw);
+		for (size_t wi = 0; wi < nw; wi++) {
+			size_t w = order[wi], len = w == nw - 1 && tail ? tail : W;
+			size_t *perm = len == W ? full : last;
+			nncc_rng_shuffle(&g, perm, len);
+			for (size_t a = 0; a < len; a++)
+				out[k++] = w * W + perm[a];
+		}
+	}
+	free(order);
+	free(full);
+	free(last);
+}
+
+/* File order: every W gives the in-memory stream's samples, across passes
+ * and tiles that straddle windows. */
+START_TEST(file_order_is_in_memory_order_for_any_w)
+{
+	static mem_src_t src;
+	size_t want[PASSES * SN], got[PASSES * SN];
+	nncc_stream_t a, b;
+	nncc_err_t err;
+	mem_src_init(&src);
+	ck_assert_int_eq(nncc_stream_init(&a, &blob_model, src.x, src.y, SN, 0, 7, &err), 0);
+	take(&a, PASSES * SN, 7, want);
+	nncc_stream_fini(&a);
+	for (size_t W = 1; W <= SN + 3; W += 6) {
+		windows_init(&b, &src, W, 1, 0, 7);
+		take(&b, PASSES * SN, 7, got);
+		ck_assert_mem_eq(got, want, sizeof want);
+		ck_assert_uint_eq(b.epoch, PASSES);
+		nncc_stream_fini(&b);
+	}
+}
+END_TEST
+
+/* Shuffled in one window (W >= N): the in-memory shuffle, draw for draw,
+ * and the window is read once for every pass. */
+START_TEST(one_window_is_the_in_memory_shuffle)
+{
+	static mem_src_t src;
+	size_t want[PASSES * SN], got[PASSES * SN];
+	nncc_stream_t a, b;
+	nncc_err_t err;
+	mem_src_init(&src);
+	ck_assert_int_eq(nncc_stream_init(&a, &blob_model, src.x, src.y, SN, 1, 99, &err), 0);
+	take(&a, PASSES * SN, 5, want);
+	for (int seekable = 0; seekable < 2; seekable++) {
+		src.reads = 0;
+		windows_init(&b, &src, SN + 10, seekable, 1, 99);
+		take(&b, PASSES * SN, 5, got);
+		ck_assert_mem_eq(got, want, sizeof want);
+		ck_assert_mem_eq(b.rng.s, a.rng.s, sizeof a.rng.s);
+		ck_assert_uint_eq(src.reads, 1);
+		nncc_stream_fini(&b);
+	}
+	nncc_stream_fini(&a);
+}
+END_TEST
+
+/* Several windows: the documented algorithm replayed independently, for
+ * a tail and without one, seekable or not (gzip: the window order stays
+ * file order, only the samples within a window are shuffled). */
+START_TEST(windows_follow_the_documented_shuffle)
+{
+	static mem_src_t src;
+	static const size_t Ws[] = {7, 10, 16, 25};
+	size_t want[PASSES * SN], got[PASSES * SN];
+	nncc_stream_t b;
+	mem_src_init(&src);
+	for (size_t t = 0; t < sizeof Ws / sizeof Ws[0]; t++)
+		for (int seekable = 0; seekable < 2; seekable++) {
+			size_t W = Ws[t];
+			replay(SN, W, seekable, 1234, PASSES, want);
+			windows_init(&b, &src, W, seekable, 1, 1234);
+			take(&b, PASSES * SN, 3, got);
+			ck_assert_mem_eq(got, want, sizeof want);
+			nncc_stream_fini(&b);
+			/* a pass is a permutation, windows whole; without seeking, in order */
+			size_t seen[SN] = {0}, changes = 0;
+			for (size_t i = 0; i < SN; i++) {
+				seen[got[i]]++;
+				changes += i && got[i] / W != got[i - 1] / W;
+			}
+			for (size_t i = 0; i < SN; i++)
+				ck_assert_uint_eq(seen[i], 1);
+			ck_assert_uint_eq(changes, (SN + W - 1) / W - 1);   /* windows whole */
+			int in_file_order = 1;   /* the window order, over the passes */
+			for (size_t i = 1; i < PASSES * SN; i++)
+				in_file_order &= i % SN == 0 || got[i] / W >= got[i - 1] / W;
+			ck_assert_int_eq(in_file_order, !seekable);
+		}
+}
+END_TEST
+
+/* skip moves as next does (same position, orders and generator), and reads
+ * no window. */
+START_TEST(skip_is_next_unread)
+{
+	static mem_src_t src;
+	nncc_stream_t a, b;
+	size_t got[SN];
+	mem_src_init(&src);
+	windows_init(&a, &src, 16, 1, 1, 5);
+	windows_init(&b, &src, 16, 1, 1, 5);
+	src.reads = 0;
+	for (size_t k = 1; k <= 8; k++) {
+		take(&a, k, k, got);
+		size_t reads = src.reads;
+		nncc_stream_skip(&b, k);
+		ck_assert_uint_eq(src.reads, reads);
+		ck_assert_uint_eq(a.pos, b.pos);
+		ck_assert_uint_eq(a.epoch, b.epoch);
+		ck_assert_uint_eq(a.wpos, b.wpos);
+		ck_assert_uint_eq(a.at, b.at);
+		ck_assert_mem_eq(a.order, b.order, a.n_windows * sizeof *a.order);
+		ck_assert_mem_eq(a.wperm, b.wperm, 16 * sizeof *a.wperm);
+		ck_assert_mem_eq(a.rng.s, b.rng.s, sizeof a.rng.s);
+	}
+	nncc_stream_fini(&a);
+	nncc_stream_fini(&b);
+}
+END_TEST
+
+/* tell, then seek in a fresh stream, continues with the same samples; one
+ * window's position is the in-memory one's (either way); another W is
+ * refused. */
+START_TEST(tell_and_seek_continue_exactly)
+{
+	static mem_src_t src;
+	size_t want[2 * SN], got[2 * SN], skip[SN + 13];
+	nncc_stream_t a, b;
+	nncc_checkpoint_t ck = {0};
+	nncc_err_t err;
+	mem_src_init(&src);
+	for (size_t W = 10; W <= SN; W += 40) {   /* 5 windows, then one */
+		windows_init(&a, &src, W, 1, 1, 77);
+		take(&a, SN + 13, 4, skip);
+		ck_assert_int_eq(nncc_stream_tell(&a, &ck, &err), 0);
+		ck_assert_uint_eq(ck.window, W < SN ? W : 0);
+		ck_assert_uint_eq(ck.n_perm, W < SN ? 0 : SN);
+		take(&a, 2 * SN, 4, want);
+		windows_init(&b, &src, W, 1, 1, 1);   /* another seed: the position decides */
+		ck_assert_int_eq(nncc_stream_seek(&b, &ck, &err), 0);
+		take(&b, 2 * SN, 4, got);
+		ck_assert_mem_eq(got, want, sizeof want);
+		nncc_stream_fini(&b);
+		if (W == SN) {   /* in memory from a one-window position */
+			ck_assert_int_eq(nncc_stream_init(&b, &blob_model, src.x, src.y, SN, 1, 1, &err), 0);
+			ck_assert_int_eq(nncc_stream_seek(&b, &ck, &err), 0);
+			take(&b, 2 * SN, 4, got);
+			ck_assert_mem_eq(got, want, sizeof want);
+			nncc_stream_fini(&b);
+		} else {
+			windows_init(&b, &src, W + 1, 1, 1, 1);
+			ck_assert_int_eq(nncc_stream_seek(&b, &ck, &err), -1);
+			ck_assert_str_eq(err.msg, "its position is shuffled in 5 windows of 10 samples, "
+			                          "this run streams 5 windows of 11");
+			nncc_stream_fini(&b);
+			ck_assert_int_eq(nncc_stream_init(&b, &blob_model, src.x, src.y, SN, 1, 1, &err), 0);
+			ck_assert_int_eq(nncc_stream_seek(&b, &ck, &err), -1);
+			ck_assert_str_eq(err.msg, "its position is shuffled in windows of 10 samples "
+			                          "(streamed), this run holds the training set in memory");
+			nncc_stream_fini(&b);
+		}
+		free(ck.perm);
+		free(ck.order);
+		free(ck.wperm);
+		memset(&ck, 0, sizeof ck);
+		nncc_stream_fini(&a);
+	}
+}
+END_TEST
+
+/* The normalisation fitted chunk by chunk in file order (as a streamed
+ * run fits it) has the bits of nncc_norm_fit on the whole set, for every
+ * kind, pixels and features, whatever the chunks. */
+START_TEST(norm_fit_in_chunks_is_the_whole_fit)
+{
+	enum { NS = 97, DIM = 5 };
+	static uint8_t pix[NS * DIM];
+	static double val[NS * DIM];
+	uint32_t g = 3;
+	for (size_t i = 0; i < NS * DIM; i++) {
+		g = g * 1664525u + 1013904223u;
+		pix[i] = (uint8_t)(g >> 24);
+		val[i] = (double)(g >> 8) / 65536.0 - 100.0 + (double)(i % DIM) * 1e6;
+	}
+	for (int kind = NNCC_NORM_NONE; kind <= NNCC_NORM_STANDARDIZE_FEATURES; kind++)
+		for (int feat = 0; feat < 2; feat++) {
+			nncc_dataset_t all = {.n = NS, .dim = DIM, .pixels = feat ? NULL : pix,
+			                      .values = feat ? val : NULL};
+			nncc_norm_stats_t whole, parts;
+			nncc_err_t err;
+			ck_assert_int_eq(nncc_norm_fit(&whole, kind, &all, &err), 0);
+			for (size_t C = 1; C <= NS; C += 24) {
+				ck_assert_int_eq(nncc_norm_fit_begin(&parts, kind, DIM, &err), 0);
+				for (int pass = 0; pass < nncc_norm_fit_passes(kind); pass++) {
+					for (size_t first = 0; first < NS; first += C) {
+						nncc_dataset_t chunk = all;
+						chunk.n = NS - first < C ? NS - first : C;
+						chunk.pixels = feat ? NULL : pix + first * DIM;
+						chunk.values = feat ? val + first * DIM : NULL;
+						nncc_norm_fit_add(&parts, pass, &chunk);
+					}
+					ck_assert_int_eq(nncc_norm_fit_end_pass(&parts, pass, NS, &err), 0);
+				}
+				ck_assert_int_eq(parts.kind, whole.kind);
+				ck_assert_mem_eq(&parts.std, &whole.std, sizeof whole.std);
+				ck_assert_int_eq(!parts.mean, !whole.mean);
+				ck_assert_int_eq(!parts.stds, !whole.stds);
+				if (whole.mean)
+					ck_assert_mem_eq(parts.mean, whole.mean, DIM * sizeof *whole.mean);
+				if (whole.stds)
+					ck_assert_mem_eq(parts.stds, whole.stds, DIM * sizeof *whole.stds);
+				nncc_norm_fini(&parts);
+			}
+			nncc_norm_fini(&whole);
+		}
+}
+END_TEST
+
+/* ---- through nncc_main, on IDX files ------------------------------------ */
+
+/* The training and test files of dir gzip'd in place (the raw ones
+ * removed). */
+static void gzip_data(const char *dir)
+{
+	static const char *const names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+	                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+	for (size_t k = 0; k < 4; k++) {
+		char gz[300];
+		size_t len;
+		char *p = tu_path(dir, names[k]);
+		void *b = tu_read_file(p, &len);
+		snprintf(gz, sizeof gz, "%s.gz", p);
+		ck_assert_int_eq(tu_write_gz(gz, b, len), 0);
+		ck_assert_int_eq(unlink(p), 0);
+		free(b);
+		free(p);
+	}
+}
+
+/* One run saving to dir/NAME; its JSON in *json (malloc'd) when asked. */
+static void run_saving(const char *dir, const char *name, const char *const *args, char **json)
+{
+	const char *argv[32];
+	size_t n = 0;
+	char *path = tu_path(dir, name);
+	for (; *args; args++)
+		argv[n++] = *args;
+	argv[n++] = "--save";
+	argv[n++] = path;
+	argv[n++] = "--json";
+	argv[n] = NULL;
+	result_t r = run_net_args(&blob_model, dir, argv);
+	ck_assert_msg(r.rc == 0, "%s: %s", name, r.err);
+	if (json)
+		*json = strdup(r.out);
+	result_free(&r);
+	free(path);
+}
+
+static int same(const char *dir, const char *a, const char *b)
+{
+	char *pa = tu_path(dir, a), *pb = tu_path(dir, b);
+	int eq = tu_same_file(pa, pb);
+	free(pa);
+	free(pb);
+	return eq;
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* File order: any budget saves the in-memory run's bytes (weights and the
+ * standardisation fitted in streaming passes), with validation and
+ * --train-limit too, raw and gzip'd. */
+START_TEST(streamed_file_order_is_the_in_memory_run)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS), *json;
+	for (int gz = 0; gz < 2; gz++) {
+		if (gz)
+			gzip_data(dir);
+		run_saving(dir, "mem.w", ARGS("--batch", "7", "--iterations", "90", "--no-shuffle",
+		                              "--validation", "30", "--train-limit", "280",
+		                              "--eval-every", "30", "--eval-test"), &json);
+		ck_assert(strstr(json, "\"streamed\": false"));
+		free(json);
+		static const char *const budgets[] = {"8K", "12K", "16K"};
+		for (size_t k = 0; k < 3; k++) {
+			run_saving(dir, "win.w", ARGS("--batch", "7", "--iterations", "90", "--no-shuffle",
+			                              "--validation", "30", "--train-limit", "280",
+			                              "--eval-every", "30", "--eval-test", "--max-memory",
+			                              budgets[k]), &json);
+			ck_assert_msg(strstr(json, "\"streamed\": true"), "%s: %s", budgets[k], json);
+			ck_assert_double_ge(json_num(json, "windows"), 2);
+			free(json);
+			ck_assert_msg(same(dir, "mem.w", "win.w"), "budget %s: other bytes", budgets[k]);
+		}
+	}
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* Shuffled in several windows: 25 + 35 updates resumed save the bytes of
+ * 60 in one run (raw: the window order shuffled; gzip'd: file order, said
+ * at the start); another budget's W is refused. */
+START_TEST(streamed_shuffle_resumes_exactly)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS), *first = tu_path(dir, "first.w");
+	for (int gz = 0; gz < 2; gz++) {
+		if (gz)
+			gzip_data(dir);
+		run_saving(dir, "whole.w", ARGS("--batch", "7", "--iterations", "60", "--shuffle",
+		                                "--max-memory", "12K"), NULL);
+		run_saving(dir, "first.w", ARGS("--batch", "7", "--iterations", "25", "--shuffle",
+		                                "--max-memory", "12K", "--checkpoint-every", "10"), NULL);
+		run_saving(dir, "cont.w", ARGS("--batch", "7", "--iterations", "35", "--shuffle",
+		                               "--max-memory", "12K", "--resume", first), NULL);
+		ck_assert_msg(same(dir, "whole.w", "cont.w"), "gz %d: the resumed run differs", gz);
+		run_saving(dir, "mem.w", ARGS("--batch", "7", "--iterations", "60", "--shuffle"), NULL);
+		ck_assert(!same(dir, "whole.w", "mem.w"));   /* windows: another order */
+
+		result_t r = run_net(&blob_model, dir, "--iterations", "5", "--shuffle",
+		                     "--max-memory", "8K", "--resume", first, NULL);
+		ck_assert_int_eq(r.rc, 1);
+		ASSERT_HAS(r.err, "its position is shuffled in 2 windows of 168 samples, this run "
+		                  "streams 4 windows of 88 (--max-memory decides the windows: resume "
+		                  "with the one it was saved with)\n");
+		result_free(&r);
+		r = run_net(&blob_model, dir, "--iterations", "5", "--shuffle", "--max-memory", "12K",
+		            NULL);
+		ck_assert_int_eq(r.rc, 0);
+		ASSERT_HAS(r.err, "streams from");
+		ASSERT_HAS(r.out, "\nmemory         ");
+		ASSERT_HAS(r.out, " budget; the training set streamed in 2 windows of 168 samples\n");
+		ck_assert_int_eq(strstr(r.err, "is gzip'd: its windows are read in file order") != NULL,
+		                 gz);
+		result_free(&r);
+	}
+	free(first);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* A budget that cannot hold the rest and one window of a tile: refused,
+ * naming the numbers and the least budget that would do. */
+START_TEST(budget_too_small_is_refused)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	result_t r = run_net(&blob_model, dir, "--iterations", "5", "--max-memory", "3K", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	ck_assert_str_eq(r.err, "blobs: error: --max-memory 3.0 KB is too small: the parameters, "
+	                        "optimizer state and tiles, the labels and the 0 held-out samples "
+	                        "need 3.1 KB, and one window of 8 samples 416 bytes more: give at "
+	                        "least --max-memory 4K\n");
+	result_free(&r);
+	r = run_net(&blob_model, dir, "--iterations", "5", "--max-memory", "1X", NULL);
+	ck_assert_int_eq(r.rc, 2);
+	ASSERT_HAS(r.err, "invalid value '1X' for --max-memory (expected a size in bytes >= 1, or "
+	                  "with K, M, G or T (e.g. 512M))");
+	result_free(&r);
+	tu_scratch_free(dir);
+}
+END_TEST
+
+static Suite *streaming_suite(void)
+{
+	Suite *s = suite_create("streaming");
+	TCase *tc = tcase_create("stream");
+	tcase_add_test(tc, file_order_is_in_memory_order_for_any_w);
+	tcase_add_test(tc, one_window_is_the_in_memory_shuffle);
+	tcase_add_test(tc, windows_follow_the_documented_shuffle);
+	tcase_add_test(tc, skip_is_next_unread);
+	tcase_add_test(tc, tell_and_seek_continue_exactly);
+	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("driver");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, streamed_file_order_is_the_in_memory_run);
+	tcase_add_test(tc, streamed_shuffle_resumes_exactly);
+	tcase_add_test(tc, budget_too_small_is_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_suite_main(streaming_suite(), NULL);
+}

@@ -1,0 +1,115 @@
+#!/bin/sh
+# stream.sh - a training set larger than --max-memory (docs/scaling.md#larger-
+# than-memory): a W3-shaped trainer (784-50-10, float32) on 20000 generated
+# IDX images (15 MB of bytes, 61 MB as reals) with --max-memory 16M streams
+# in several windows, says so at the start and in its JSON, and its peak
+# resident memory (/usr/bin/time's maximum RSS) stays within the budget plus
+# the program's own few MB, while the in-memory run of the same data peaks
+# far above the budget; in file order both write the same weight bytes; the
+# gzip'd copy streams too and says its windows come in file order;
+# pre-training on streamed data and CSV data past the budget are refused.
+# The RSS checks are skipped (said) without /usr/bin/time or when the
+# trainer is built with the sanitizers (SAN=1: their shadow memory is not
+# the program's).
+# Run from the top directory (tests/run.sh); uses $NNCC and $CC.
+set -eu
+NNCC=${NNCC:-build/nncc}
+CC=${CC:-cc}
+say() { echo "stream: $*"; }
+fail() {
+	echo "stream: FAIL: $*" >&2
+	exit 1
+}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-stream.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# 20000 training and 2000 test images of 28 x 28 pixels, 10 classes
+# (tests/e2e/idxgen.c).
+mkdir "$tmp/raw" "$tmp/gz"
+$CC -O2 -o "$tmp/idxgen" tests/e2e/idxgen.c && "$tmp/idxgen" "$tmp/raw" 20000 2000 28 28 10 ||
+	fail "cannot write the data"
+for f in "$tmp"/raw/*; do gzip -c "$f" >"$tmp/gz/$(basename "$f").gz"; done
+
+sed -e 's/^network: bench_w3$/network: stream_w3/' bench/nets/w3.yaml >"$tmp/net.yaml"
+"$NNCC" "$tmp/net.yaml" -o "$tmp/net.c" || fail "nncc failed"
+# shellcheck disable=SC2046
+$CC -O2 "$tmp/net.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/net" ||
+	fail "the trainer does not build"
+
+rss=
+if [ -x /usr/bin/time ] && ! "$NNCC" --libs | grep -q fsanitize; then
+	rss=yes
+else
+	say "the peak memory is not measured (no /usr/bin/time, or a sanitizer build)"
+fi
+# run NAME DIR ARGS...: the trainer, 600 updates in file order; its JSON in
+# NAME.json, stderr in NAME.err, the peak RSS in KB in NAME.kb.
+run() {
+	name=$1 dir=$2
+	shift 2
+	if [ -n "$rss" ]; then
+		/usr/bin/time -o "$tmp/$name.kb" -f %M "$tmp/net" --data "$dir" --iterations 600 \
+			--no-shuffle --json --save "$tmp/$name.w" "$@" >"$tmp/$name.json" 2>"$tmp/$name.err" ||
+			fail "$name: $(cat "$tmp/$name.err")"
+	else
+		"$tmp/net" --data "$dir" --iterations 600 --no-shuffle --json --save "$tmp/$name.w" "$@" \
+			>"$tmp/$name.json" 2>"$tmp/$name.err" || fail "$name: $(cat "$tmp/$name.err")"
+	fi
+}
+run mem "$tmp/raw"
+run streamed "$tmp/raw" --max-memory 16M
+run gz "$tmp/gz" --max-memory 16M --shuffle
+
+grep -q '"streamed": false' "$tmp/mem.json" || fail "the default budget streams: $(cat "$tmp/mem.json")"
+grep -Eq '"budget": 16777216, "estimate": [0-9]+, "streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' \
+	"$tmp/streamed.json" || fail "16M does not stream in several windows: $(cat "$tmp/streamed.json")"
+grep -q "^stream_w3: memory: .* of a 16 MB budget; the training set (20000 samples, 60 MB as reals) streams from $tmp/raw/train-images-idx3-ubyte in [0-9]* windows of [0-9]* samples$" \
+	"$tmp/streamed.err" || fail "no start line on the windows: $(cat "$tmp/streamed.err")"
+grep -q "is gzip'd: its windows are read in file order" "$tmp/gz.err" ||
+	fail "the gzip'd run does not say its window order: $(cat "$tmp/gz.err")"
+cmp -s "$tmp/mem.w" "$tmp/streamed.w" || fail "streamed in file order: other weights than in memory"
+say "16M: $(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$tmp/streamed.json") windows, the weights of the in-memory run"
+
+# What does not stream, refused with the budget: pre-training, and CSV data
+# (read whole).
+sed -e 's/^network: mnist_pretrain$/network: stream_pre/' examples/mnist-pretrain.yaml \
+	>"$tmp/pre.yaml"
+"$NNCC" "$tmp/pre.yaml" -o "$tmp/pre.c" || fail "nncc pre.yaml failed"
+# shellcheck disable=SC2046
+$CC -O2 "$tmp/pre.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/pre" || fail "pre does not build"
+if "$tmp/pre" --data "$tmp/raw" --max-memory 16M --quiet >"$tmp/out" 2>"$tmp/err"; then
+	fail "pre-training on streamed data: accepted"
+fi
+grep -q "^stream_pre: error: pre-training needs the training set in memory (.* with the test set), more than --max-memory 16 MB: raise --max-memory, or skip it with --pretrain-epochs 0$" \
+	"$tmp/err" || fail "pre-training: $(cat "$tmp/err")"
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "%d,%d,%d\n", i % 7, (i * 3) % 11, i % 2 }' \
+	>"$tmp/t.csv"
+cat >"$tmp/csv.yaml" <<YAML
+network: stream_csv
+input: 2
+layers:
+  - {type: dense, units: 2, activation: linear}
+  - {type: softmax}
+training: {learning_rate: 0.1, batch_size: 8, iterations: 10}
+data: {format: csv, dir: $tmp, train: t.csv, test: t.csv, header: false}
+YAML
+"$NNCC" "$tmp/csv.yaml" -o "$tmp/csv.c" || fail "nncc csv.yaml failed"
+# shellcheck disable=SC2046
+$CC -O2 "$tmp/csv.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/csv" || fail "csv does not build"
+if "$tmp/csv" --max-memory 4K --quiet >"$tmp/out" 2>"$tmp/err"; then
+	fail "CSV data over the budget: accepted"
+fi
+grep -q "^stream_csv: error: the CSV data needs .* in memory, more than --max-memory 4.0 KB: only IDX training sets stream from disk (docs/scaling.md)$" \
+	"$tmp/err" || fail "CSV: $(cat "$tmp/err")"
+"$tmp/csv" --quiet >"$tmp/out" 2>"$tmp/err" || fail "CSV in memory: $(cat "$tmp/err")"
+say "refused with the budget: pre-training on streamed data, CSV data past it"
+
+if [ -n "$rss" ]; then
+	mem=$(cat "$tmp/mem.kb") streamed=$(cat "$tmp/streamed.kb") gz=$(cat "$tmp/gz.kb")
+	say "peak RSS: in memory $mem KB, streamed $streamed KB, gzip'd $gz KB (budget 16384 KB)"
+	# the budget plus 8 MB for the program, libc and zlib
+	[ "$streamed" -le $((16384 + 8192)) ] || fail "streamed: $streamed KB, past the budget"
+	[ "$gz" -le $((16384 + 8192)) ] || fail "gzip'd: $gz KB, past the budget"
+	[ "$mem" -ge $((16384 * 3)) ] || fail "in memory: only $mem KB: the data would have fit"
+fi
+say "ok"
