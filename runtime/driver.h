@@ -69,9 +69,13 @@ int nncc_norm_fit_end_pass(nncc_norm_stats_t *st, int pass, size_t n, nncc_err_t
 /* Pixels without standardisation: an input depends on the pixel's value
  * alone, so the 256 inputs are a table.  nncc_norm_lut fills t for st and
  * dtype, or returns -1 when st standardises; nncc_norm_apply_lut converts
- * `count` pixels, the bits of nncc_norm_apply. */
+ * `count` pixels, the bits of nncc_norm_apply: through the table, or in
+ * float32 on a CPU with AVX2 and FMA by a division on the FMA units that
+ * gives every entry (checked, all 256). */
 typedef struct nncc_norm_lut {
 	int dtype;
+	int fma;         /* 1: the FMA path (p * r corrected by one residual) */
+	float r, div;    /* 1 / div rounded, and div: 255 (scale) or 1 (none) */
 	float f[256];
 	double d[256];
 } nncc_norm_lut_t;

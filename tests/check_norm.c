@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver.h"
 #include "nncc.h"
 #include "testutil.h"
 
@@ -147,6 +148,40 @@ START_TEST(scale_and_none)
 }
 END_TEST
 
+/* The pixel table and its FMA path (when this CPU has one) give every
+ * byte the bits of p / 255.0 (or p) rounded once, in long runs with every
+ * tail length; double stays on the table. */
+START_TEST(lut_paths_give_the_division)
+{
+	static const int kinds[2] = {NNCC_NORM_SCALE, NNCC_NORM_NONE};
+	uint8_t px[700];
+	float got[700];
+	double gotd[700];
+	for (size_t i = 0; i < sizeof px; i++)
+		px[i] = (uint8_t)(i * 37 + i / 256);
+	for (int k = 0; k < 2; k++) {
+		nncc_norm_stats_t st = {.kind = kinds[k], .dim = 1, .std = 1};
+		nncc_norm_lut_t t, td;
+		ck_assert_int_eq(nncc_norm_lut(&t, &st, NNCC_F32), 0);
+		ck_assert_int_eq(nncc_norm_lut(&td, &st, NNCC_F64), 0);
+		ck_assert_int_eq(td.fma, 0);
+		for (size_t n = 0; n <= sizeof px; n += n < 140 ? 1 : 97) {
+			nncc_norm_apply_lut(&t, got, px, n);
+			nncc_norm_apply_lut(&td, gotd, px, n);
+			for (size_t i = 0; i < n; i++) {
+				double want = kinds[k] == NNCC_NORM_SCALE ? px[i] / 255.0 : px[i];
+				ck_assert_msg(got[i] == (float)want, "kind %d fma %d: pixel %u gives %a, not %a",
+				              kinds[k], t.fma, px[i], got[i], (float)want);
+				ck_assert(gotd[i] == want);
+			}
+		}
+	}
+	nncc_norm_stats_t std = {.kind = NNCC_NORM_STANDARDIZE, .dim = 1, .std = 2};
+	nncc_norm_lut_t t;
+	ck_assert_int_eq(nncc_norm_lut(&t, &std, NNCC_F32), -1);
+}
+END_TEST
+
 START_TEST(errors)
 {
 	nncc_dataset_t ds = dataset(tiny, 2, 3);
@@ -200,6 +235,7 @@ static Suite *norm_suite(void)
 	tcase_add_test(tc, standardized_data_has_mean0_std1);
 	tcase_add_test(tc, constant_data_uses_std_1);
 	tcase_add_test(tc, scale_and_none);
+	tcase_add_test(tc, lut_paths_give_the_division);
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, standardize_features_values);
 	suite_add_tcase(s, tc);
