@@ -480,7 +480,7 @@ static void on_row(int term, void *data)
 		if (set_columns(L, L->row_at))
 			return;
 	}
-	if (L->tile && (L->base + L->n) % L->tile == 0 && L->base + L->n == L->n_starts * L->tile) {
+	if (L->tile && L->base + L->n == L->n_starts * L->tile) {   /* row n_starts * tile */
 		if (grow((void **)&L->starts, &L->starts_cap, L->n_starts + 1, sizeof *L->starts)) {
 			fail_oom(L);
 			return;

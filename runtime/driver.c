@@ -295,8 +295,8 @@ static const opt_def_t opt_defs[] = {
 	{"max-memory", "SIZE", OPT_SIZE, OFF(max_memory),
 	 "the memory the run may use, in bytes or with\n"
 	 "K, M, G (powers of 1024); a training set that\n"
-	 "does not fit streams from its IDX files in\n"
-	 "windows (docs/scaling.md)"},
+	 "does not fit streams from its file (IDX or\n"
+	 "CSV) in windows (docs/scaling.md)"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
 	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
 	{"help", NULL, OPT_HELP, 0, "show this help"},
@@ -1716,8 +1716,8 @@ static int run_csv_test(run_t *r)
 	return 0;
 }
 
-/* A CSV training file that fits: its rows read whole into r->train (the
- * in-memory run's data, as nncc_csv_load would give it). */
+/* A CSV training file that fits: its rows read into r->train, EVAL_WINDOW
+ * at a time (the in-memory run's data, as nncc_csv_load would give it). */
 static int run_csv_whole(run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -1732,8 +1732,12 @@ static int run_csv_whole(run_t *r)
 		ds->labels = malloc(n * sizeof *ds->labels);
 	if (!ds->values || (K ? !ds->targets : !ds->labels))
 		return fail(m, "out of memory for the %zu training samples", n);
-	if (nncc_csv_train_rows(r->csv, 0, n, ds->values, ds->labels, ds->targets, &err))
-		return fail(m, "%s", err.msg);
+	for (size_t i = 0; i < n; i += EVAL_WINDOW) {   /* (the reader holds a chunk at a time) */
+		size_t k = n - i < EVAL_WINDOW ? n - i : EVAL_WINDOW;
+		if (nncc_csv_train_rows(r->csv, i, k, ds->values + i * m->n_inputs,
+		                        K ? NULL : ds->labels + i, K ? ds->targets + i * K : NULL, &err))
+			return fail(m, "%s", err.msg);
+	}
 	nncc_csv_train_close(r->csv);
 	r->csv = NULL;
 	return 0;
