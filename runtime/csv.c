@@ -5,7 +5,10 @@
  * (RFC 4180 quoting, strict mode: a stray quote is an error); this file
  * keeps track of where each field starts, so that every error is
  * "FILE:LINE:COL: ..." and names the column.  The file is read through
- * idx.c's byte reader, so a gzip'd CSV reads like a plain one.
+ * idx.c's byte reader, so a gzip'd CSV reads like a plain one.  A training
+ * file too large for memory is scanned first (every check, the count, the
+ * classes, where every tile's first row starts) and then read by row
+ * number (nncc_csv_scan, nncc_csv_train_rows).
  *
  * Labels: with class names given (the YAML's `classes`, or the training
  * set's when this is the test set), each label must be one of them.

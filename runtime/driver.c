@@ -49,8 +49,9 @@
 
 struct run;
 
-/* A streamed set's image file, for nncc_window_src_t.read: its samples are
- * read into the run's pixel buffer and converted as nncc_norm_apply does. */
+/* A streamed set's image file (or CSV training file), for
+ * nncc_window_src_t.read: its samples are read into the run's pixel (values)
+ * buffer and converted as nncc_norm_apply (_values) does. */
 typedef struct run_src {
 	struct run *r;
 	nncc_images_t *img;
@@ -106,7 +107,8 @@ typedef struct run {
 	/* --max-memory (docs/scaling.md#larger-than-memory) */
 	size_t budget;               /* bytes the run may use */
 	size_t mem_used;             /* what the plan says it uses */
-	int streamed;                /* the IDX sets stream from disk: no pixels in memory */
+	int streamed;                /* the training set streams from disk (IDX: the test set
+	                                too): its samples are not in memory */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
 	run_src_t src_train, src_test;
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
@@ -1439,7 +1441,7 @@ static int run_targets(run_t *r, size_t used)
 	return 0;
 }
 
-/* ---- the memory budget and streamed IDX sets ---------------------------- */
+/* ---- the memory budget and streamed sets (IDX, CSV) --------------------- */
 
 /* --max-memory, or half the physical memory (sysconf), or when even that is
  * unknown, no limit. */
