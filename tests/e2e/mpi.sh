@@ -12,8 +12,8 @@
 # and that their --log rows (evaluations split among the ranks) are the
 # same but for the time;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
-# stop; that a training set streamed in windows (--max-memory) and shuffled
-# gives 1 and 2 ranks the bytes of one process; that rank counts --chunks cannot serve are refused; that a rank
+# stop; that a training set streamed in windows (--max-memory; IDX, then
+# CSV) and shuffled gives 1 and 2 ranks the bytes of one process; that rank counts --chunks cannot serve are refused; that a rank
 # killed mid-run ends the job (no hang) with mpirun's message naming it; and
 # that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
 # naming it.
@@ -187,6 +187,18 @@ for n in 1 2; do
 		fail "streamed: the weight file of $n ranks differs from one process's"
 done
 say "streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
+# The CSV set streamed the same way (the trainers a, a-mpi).
+"$tmp/a" --chunks 12 --threads 1 --batch 20 --max-memory 24K --json --save "$tmp/a.sref" \
+	>"$tmp/out" 2>"$tmp/err" || fail "CSV streamed, one process: $(cat "$tmp/err")"
+grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
+	fail "CSV: 24K does not stream in several windows: $(cat "$tmp/out")"
+for n in 1 2; do
+	mpirun --oversubscribe -np $n "$tmp/a-mpi" --threads 1 --quiet --batch 20 --max-memory 24K \
+		--save "$tmp/a.s$n" >"$tmp/out" 2>&1 || fail "CSV streamed, $n ranks: $(cat "$tmp/out")"
+	cmp -s "$tmp/a.sref" "$tmp/a.s$n" ||
+		fail "CSV streamed: the weight file of $n ranks differs from one process's"
+done
+say "a CSV set streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
 
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
 for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
