@@ -5,7 +5,10 @@
  * (RFC 4180 quoting, strict mode: a stray quote is an error); this file
  * keeps track of where each field starts, so that every error is
  * "FILE:LINE:COL: ..." and names the column.  The file is read through
- * idx.c's byte reader, so a gzip'd CSV reads like a plain one.
+ * idx.c's byte reader, so a gzip'd CSV reads like a plain one.  A training
+ * file too large for memory is scanned first (every check, the count, the
+ * classes, where every tile's first row starts) and then read by row
+ * number (nncc_csv_scan, nncc_csv_train_rows).
  *
  * Labels: with class names given (the YAML's `classes`, or the training
  * set's when this is the test set), each label must be one of them.
@@ -57,6 +60,7 @@ typedef struct Loader {
 	size_t line, line_start;  /* line number; offset of its first byte */
 	unsigned long long offset;
 	Pos next;                 /* where the next field starts */
+	unsigned long long next_off; /* its byte offset */
 	unsigned long long events; /* fields and rows ended so far */
 
 	/* The row being collected. */
@@ -65,6 +69,7 @@ typedef struct Loader {
 	Field *fields;
 	size_t n_fields, fields_cap;
 	Pos row_at;               /* where the row starts */
+	unsigned long long row_off; /* its byte offset */
 
 	/* The columns, from the header or the first row. */
 	size_t n_columns;         /* 0 until known */
@@ -80,7 +85,19 @@ typedef struct Loader {
 	char **label_text;        /* n labels as written (no given classes) */
 	int32_t *labels;          /* n (given classes) */
 	Pos *label_at;            /* n: where each label is, for later messages */
+
+	/* A streamed training set's first pass: where every tile-th row starts. */
+	size_t tile, base;        /* rows a tile; rows read and dropped before these n */
+	struct CsvStart *starts;  /* [n_starts] rows 0, tile, 2 tile, ... */
+	size_t n_starts, starts_cap;
 } Loader;
+
+/* Where a row starts: its byte (of the inflated data, when gzip'd) and
+ * position. */
+typedef struct CsvStart {
+	unsigned long long off;
+	Pos at;
+} CsvStart;
 
 enum { ROLE_FEATURE, ROLE_LABEL, ROLE_IGNORE, ROLE_TARGET };
 
@@ -272,8 +289,10 @@ static void on_field(void *s, size_t len, void *data)
 		fail_at(L, L->next, "a NUL byte in a field: not a text file?");
 		return;
 	}
-	if (L->n_fields == 0)
+	if (L->n_fields == 0) {
 		L->row_at = L->next;
+		L->row_off = L->next_off;
+	}
 	L->fields[L->n_fields++] = (Field){L->text_len, L->next};
 	L->text_len += len + 1;
 	L->events++;
@@ -464,6 +483,13 @@ static void on_row(int term, void *data)
 		if (set_columns(L, L->row_at))
 			return;
 	}
+	if (L->tile && L->base + L->n == L->n_starts * L->tile) {   /* row n_starts * tile */
+		if (grow((void **)&L->starts, &L->starts_cap, L->n_starts + 1, sizeof *L->starts)) {
+			fail_oom(L);
+			return;
+		}
+		L->starts[L->n_starts++] = (CsvStart){L->row_off, L->row_at};
+	}
 	data_row(L);
 done:
 	L->n_fields = L->text_len = 0;
@@ -507,6 +533,7 @@ static int feed(Loader *L, struct csv_parser *p, const unsigned char *buf, size_
 				L->line++;
 				L->line_start = L->offset;
 				L->next = (Pos){L->line, 1};
+				L->next_off = L->offset;
 			}
 			i = end;
 			continue;
@@ -534,8 +561,10 @@ static int feed(Loader *L, struct csv_parser *p, const unsigned char *buf, size_
 			}
 			/* A field or a row ended on the run's last byte, or a line
 			 * break passed between rows: the next field starts after it. */
-			if (L->events != before || (buf[j - 1] == '\n' && L->n_fields == 0))
+			if (L->events != before || (buf[j - 1] == '\n' && L->n_fields == 0)) {
 				L->next = (Pos){L->line, (size_t)(L->offset - L->line_start) + 1};
+				L->next_off = L->offset;
+			}
 		}
 		i = j;
 	}
@@ -561,6 +590,19 @@ static void reader_close(Reader *R)
 	memset(R, 0, sizeof *R);
 }
 
+/* libcsv's parser, fresh (at a row's start). */
+static int parser_init(Reader *R)
+{
+	char delim = R->L->spec->delimiter;
+	if (csv_init(&R->p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL))
+		return -1;
+	R->p_ready = 1;
+	csv_set_delim(&R->p, (unsigned char)delim);
+	csv_set_space_func(&R->p, delim == '\t' ? is_space_tab
+	                          : delim == ' ' ? is_space_none : is_space_comma);
+	return 0;
+}
+
 static int reader_open(Reader *R, Loader *L, const char *path)
 {
 	memset(R, 0, sizeof *R);
@@ -568,20 +610,16 @@ static int reader_open(Reader *R, Loader *L, const char *path)
 	if (nncc_rfile_open(&R->f, path, L->err))
 		return -1;
 	L->path = nncc_rfile_path(R->f);
-	if (!(R->buf = malloc(CSV_CHUNK)) ||
-	    csv_init(&R->p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) {
+	if (!(R->buf = malloc(CSV_CHUNK)) || parser_init(R)) {
 		fail_oom(L);
 		reader_close(R);
 		return -1;
 	}
-	R->p_ready = 1;
-	csv_set_delim(&R->p, (unsigned char)L->spec->delimiter);
-	csv_set_space_func(&R->p, L->spec->delimiter == '\t' ? is_space_tab
-	                          : L->spec->delimiter == ' ' ? is_space_none : is_space_comma);
 	R->special[(unsigned char)L->spec->delimiter] = R->special['\n'] = R->special['\r'] = 1;
 	R->skip = L->spec->skip_rows;
 	L->line = 1;
 	L->next = (Pos){1, 1};
+	L->next_off = L->offset = 0;
 	return 0;
 }
 
@@ -704,6 +742,7 @@ static void loader_fini(Loader *L)
 	free(L->label_text);
 	free(L->labels);
 	free(L->label_at);
+	free(L->starts);
 }
 
 int nncc_csv_load(nncc_dataset_t *ds, const char *path, const nncc_csv_spec_t *spec,
@@ -843,4 +882,303 @@ void nncc_csv_write_field(FILE *f, const char *s)
 		fputc(*s, f);
 	}
 	fputc('"', f);
+}
+
+/* ---- A streamed training set (docs/scaling.md#larger-than-memory): a
+ * first pass validates every row as nncc_csv_load does, counts them, finds
+ * the classes (a set as large as the classes, not the rows) and records
+ * where every tile-th row starts; rows are then read by number, by seeking
+ * to the start at or before the first (a gzip'd file inflates again from
+ * its start to go back). */
+
+struct nncc_csv_train {
+	Loader L;                 /* holds rows L.base .. L.base + L.n - 1 */
+	Reader R;
+	int integers;             /* the labels are the integers written */
+	char **found;             /* the classes: given (copied) or the sorted distinct
+	                             string labels (owned) */
+	size_t n_found;
+	size_t tile_rows;         /* a start is recorded every tile_rows rows */
+};
+
+/* Drops the loader's first m rows. */
+static void loader_drop(Loader *L, size_t m)
+{
+	size_t dim = L->dim, nt = L->spec->n_targets ? L->spec->n_targets : 1, rest = L->n - m;
+	if (!m)
+		return;
+	for (size_t i = 0; L->label_text && i < m; i++)
+		free(L->label_text[i]);
+	memmove(L->values, L->values + m * dim, rest * dim * sizeof *L->values);
+	memmove(L->targets, L->targets + m * nt, rest * nt * sizeof *L->targets);
+	memmove(L->labels, L->labels + m, rest * sizeof *L->labels);
+	memmove(L->label_text, L->label_text + m, rest * sizeof *L->label_text);
+	memmove(L->label_at, L->label_at + m, rest * sizeof *L->label_at);
+	L->n = rest;
+	L->base += m;
+}
+
+/* The first pass's labels: whether all are integers (the largest, the first
+ * too large), and the distinct texts sorted, with where each first is. */
+typedef struct Scan {
+	int integers, big;
+	long max;
+	Pos big_at;
+	char big_text[48];
+	char **set;
+	Pos *set_at;
+	size_t n_set, cap;
+} Scan;
+
+/* The loader's rows' labels into sc; -1 when out of memory. */
+static int scan_labels(Loader *L, Scan *sc)
+{
+	for (size_t i = 0; i < L->n; i++) {
+		const char *t = L->label_text[i];
+		size_t lo = 0, hi = sc->n_set;
+		if (!t)
+			continue;
+		if (sc->integers && !is_decimal(t))
+			sc->integers = 0;
+		if (sc->integers) {
+			long v;
+			errno = 0;
+			v = strtol(t, NULL, 10);
+			if ((errno || v > INT32_MAX - 1) && !sc->big++) {
+				sc->big_at = L->label_at[i];
+				shown(sc->big_text, t);
+			}
+			sc->max = v > sc->max ? v : sc->max;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(t, sc->set[mid]);
+			if (c == 0)
+				break;
+			if (c < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (lo < hi)
+			continue;
+		size_t cap = sc->cap;
+		if (grow((void **)&sc->set, &cap, sc->n_set + 1, sizeof *sc->set) ||
+		    grow((void **)&sc->set_at, &sc->cap, sc->n_set + 1, sizeof *sc->set_at))
+			return -1;
+		memmove(sc->set + lo + 1, sc->set + lo, (sc->n_set - lo) * sizeof *sc->set);
+		memmove(sc->set_at + lo + 1, sc->set_at + lo, (sc->n_set - lo) * sizeof *sc->set_at);
+		if (!(sc->set[lo] = strdup(t)))
+			return -1;
+		sc->set_at[lo] = L->label_at[i];
+		sc->n_set++;
+	}
+	return 0;
+}
+
+/* No classes given: the scan's integers, or its strings as the classes
+ * (then the loader maps each label to its class as given ones). */
+static int scan_classes(nncc_csv_train_t *t, Scan *sc, nncc_dataset_t *ds)
+{
+	Loader *L = &t->L;
+	if ((t->integers = sc->integers)) {
+		if (sc->big) {
+			fail_at(L, sc->big_at, "label '%s' is too large", sc->big_text);
+			return -1;
+		}
+		ds->n_classes = (size_t)(sc->max + 1);
+		return 0;
+	}
+	for (size_t k = 0; k < sc->n_set; k++)
+		if (strlen(sc->set[k]) > NNCC_CLASS_NAME_MAX) {
+			char cell[48];
+			fail_at(L, sc->set_at[k], "label '%s' is longer than %d bytes",
+			        shown(cell, sc->set[k]), NNCC_CLASS_NAME_MAX);
+			return -1;
+		}
+	t->found = sc->set;
+	t->n_found = sc->n_set;
+	sc->set = NULL;
+	if (!(L->given_order = malloc(t->n_found * sizeof *L->given_order)))
+		return -1;
+	for (size_t k = 0; k < t->n_found; k++)
+		L->given_order[k] = k;
+	L->classes = (const char *const *)t->found;
+	L->n_given = t->n_found;
+	return 0;
+}
+
+int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
+                  const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
+                  size_t n_classes, size_t tile, nncc_err_t *err)
+{
+	nncc_csv_train_t *t = calloc(1, sizeof *t);
+	Scan sc = {.integers = 1, .max = -1};
+	Loader *L;
+	int rc = -1;
+
+	*out = NULL;
+	memset(ds, 0, sizeof *ds);
+	if (!t) {
+		nncc_err_set(err, "%s: out of memory", path);
+		return -1;
+	}
+	L = &t->L;
+	*L = (Loader){.spec = spec, .path = path, .dim = dim, .need_label = 1, .err = err,
+	              .tile = tile ? tile : 1};
+	if (n_classes) {   /* the classes copied: the rows are read after the caller's go */
+		if (!(t->found = calloc(n_classes, sizeof *t->found)))
+			goto oom;
+		for (t->n_found = 0; t->n_found < n_classes; t->n_found++)
+			if (!(t->found[t->n_found] = strdup(classes[t->n_found])))
+				goto oom;
+		L->classes = (const char *const *)t->found;
+		L->n_given = n_classes;
+		if (!(L->given_order = malloc(n_classes * sizeof *L->given_order)))
+			goto oom;
+		for (size_t k = 0; k < n_classes; k++)
+			L->given_order[k] = k;
+		sort_names = classes;
+		qsort(L->given_order, n_classes, sizeof *L->given_order, by_name);
+	}
+	if (reader_open(&t->R, L, path))
+		goto done;
+	while (!t->R.eof) {
+		if (reader_fill(&t->R, 1))
+			goto done;
+		if (scan_labels(L, &sc))
+			goto oom;
+		loader_drop(L, L->n);
+	}
+	ds->n = L->base;
+	if (ds->n == 0) {
+		fail_at(L, (Pos){0, 0}, "no data rows%s", L->n_columns ? "" : " (the file is empty)");
+		goto done;
+	}
+	if (!spec->n_targets && !n_classes && scan_classes(t, &sc, ds))
+		goto done;
+	if (L->classes) {
+		size_t K = L->n_given;
+		if (!(ds->class_names = calloc(K, sizeof *ds->class_names)))
+			goto oom;
+		ds->n_classes = K;
+		for (size_t k = 0; k < K; k++)
+			if (!(ds->class_names[k] = strdup(L->classes[k])))
+				goto oom;
+	}
+	ds->dim = ds->cols = dim;
+	ds->rows = 1;
+	ds->n_targets = spec->n_targets;
+	t->tile_rows = L->tile;
+	L->tile = 0;   /* the starts are known */
+	rc = 0;
+	goto done;
+oom:
+	fail_oom(L);
+done:
+	for (size_t k = 0; sc.set && k < sc.n_set; k++)
+		free(sc.set[k]);
+	free(sc.set);
+	free(sc.set_at);
+	if (rc) {
+		nncc_dataset_fini(ds);
+		nncc_csv_train_close(t);
+	} else {
+		*out = t;
+	}
+	return rc;
+}
+
+int nncc_csv_train_seekable(const nncc_csv_train_t *t)
+{
+	return nncc_rfile_seekable(t->R.f);
+}
+
+const char *nncc_csv_train_path(const nncc_csv_train_t *t)
+{
+	return t->L.path;
+}
+
+/* The reader at the recorded start of row s * tile, holding no rows. */
+static int train_seek(nncc_csv_train_t *t, size_t s)
+{
+	Loader *L = &t->L;
+	Reader *R = &t->R;
+	CsvStart st = L->starts[s];
+	if (nncc_rfile_seek(R->f, st.off, L->err))
+		return -1;
+	L->path = nncc_rfile_path(R->f);   /* (gzip: opened again) */
+	csv_free(&R->p);
+	R->p_ready = 0;
+	if (parser_init(R)) {
+		fail_oom(L);
+		return -1;
+	}
+	R->eof = 0;
+	R->skip = 0;
+	loader_drop(L, L->n);
+	L->n_fields = L->text_len = 0;
+	L->line = st.at.line;
+	L->line_start = st.off - (st.at.col - 1);
+	L->offset = L->next_off = st.off;
+	L->next = st.at;
+	return 0;
+}
+
+int nncc_csv_train_rows(nncc_csv_train_t *t, size_t first, size_t k, double *values,
+                        int32_t *labels, double *targets, nncc_err_t *err)
+{
+	Loader *L = &t->L;
+	size_t dim = L->dim, nt = L->spec->n_targets;
+
+	L->err = err;
+	L->failed = 0;
+	if (first < L->base || first > L->base + L->n) {
+		size_t s = first / t->tile_rows;
+		if (s >= L->n_starts) {
+			nncc_err_set(err, "%s: row %zu asked for, it has fewer", L->path, first + 1);
+			return -1;
+		}
+		if (train_seek(t, s))
+			return -1;
+		L->base = s * t->tile_rows;
+	}
+	while (L->base < first) {
+		if (reader_fill(&t->R, first - L->base))
+			return -1;
+		if (!L->n)
+			break;
+		loader_drop(L, L->n < first - L->base ? L->n : first - L->base);
+	}
+	if (L->base == first && reader_fill(&t->R, k))
+		return -1;
+	if (L->base != first || L->n < k) {
+		nncc_err_set(err, "%s: ends before row %zu (changed since it was read?)", L->path,
+		             first + k);
+		return -1;
+	}
+	memcpy(values, L->values, k * dim * sizeof *values);
+	if (nt)
+		memcpy(targets, L->targets, k * nt * sizeof *targets);
+	else if (t->integers)
+		for (size_t i = 0; i < k; i++)
+			labels[i] = (int32_t)strtol(L->label_text[i], NULL, 10);
+	else
+		memcpy(labels, L->labels, k * sizeof *labels);
+	loader_drop(L, k);
+	return 0;
+}
+
+void nncc_csv_train_close(nncc_csv_train_t *t)
+{
+	if (!t)
+		return;
+	reader_close(&t->R);
+	if (t->found)
+		t->L.classes = NULL;
+	loader_fini(&t->L);
+	for (size_t k = 0; k < t->n_found; k++)
+		free(t->found[k]);
+	free(t->found);
+	free(t);
 }

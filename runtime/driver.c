@@ -49,12 +49,14 @@
 
 struct run;
 
-/* A streamed set's image file, for nncc_window_src_t.read: its samples are
- * read into the run's pixel buffer and converted as nncc_norm_apply does. */
+/* A streamed set's image file (or CSV training file), for
+ * nncc_window_src_t.read: its samples are read into the run's pixel (values)
+ * buffer and converted as nncc_norm_apply (_values) does. */
 typedef struct run_src {
 	struct run *r;
 	nncc_images_t *img;
 	const int32_t *labels;       /* the set's, all in memory */
+	nncc_csv_train_t *csv;       /* or a CSV training file's rows (labels NULL) */
 } run_src_t;
 
 /* Everything one run owns; run_fini() frees it all. */
@@ -71,6 +73,7 @@ typedef struct run {
 	size_t y_bytes;              /* per sample in them */
 	void *targets;               /* regression: train_y and test_y's block (owned) */
 	const void *val_x;           /* train_x's last V rows */
+	const void *val_y;           /* their labels or targets */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
 	const nncc_comm_t *comm;     /* the processes training together */
 	int writer;                  /* rank 0: prints and writes the outputs */
@@ -104,13 +107,19 @@ typedef struct run {
 	/* --max-memory (docs/scaling.md#larger-than-memory) */
 	size_t budget;               /* bytes the run may use */
 	size_t mem_used;             /* what the plan says it uses */
-	int streamed;                /* the IDX sets stream from disk: no pixels in memory */
+	int streamed;                /* the training set streams from disk (IDX: the test set
+	                                too): its samples are not in memory */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
 	run_src_t src_train, src_test;
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
 	                                gzip'd one read through the stream's handle
 	                                would inflate from the start at the next window */
 	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
+	nncc_csv_train_t *csv;       /* a streamed CSV training file (src_train's, src_eval's) */
+	double *values;              /* CSV: [E][n_inputs] features as read */
+	double *tbuf;                /* CSV regression: [E][n_targets] targets as read */
+	void *eval_y;                /* CSV: [E] their labels or targets (reals) */
+	void *val_block;             /* CSV: the held-out samples' labels or targets (owned) */
 	nncc_norm_lut_t lut;         /* the pixels' inputs, when has_lut */
 	int has_lut;
 	void *eval_x;                /* [E][n_inputs] reals: a window being evaluated */
@@ -288,8 +297,8 @@ static const opt_def_t opt_defs[] = {
 	{"max-memory", "SIZE", OPT_SIZE, OFF(max_memory),
 	 "the memory the run may use, in bytes or with\n"
 	 "K, M, G (powers of 1024); a training set that\n"
-	 "does not fit streams from its IDX files in\n"
-	 "windows (docs/scaling.md)"},
+	 "does not fit streams from its file (IDX or\n"
+	 "CSV) in windows (docs/scaling.md)"},
 	{"json", NULL, OPT_SET, OFF(json), "print the results as one JSON object"},
 	{"quiet", NULL, OPT_SET, OFF(quiet), "no progress on stderr"},
 	{"help", NULL, OPT_HELP, 0, "show this help"},
@@ -1178,10 +1187,11 @@ static int data_check(const run_t *r, const nncc_dataset_t *ds, const char *imag
                       const char *labels)
 {
 	const nncc_model_t *m = r->m;
-	if (ds->values && ds->class_names && ds->n_classes > m->n_outputs)
+	int csv = m->config.format == NNCC_FORMAT_CSV;
+	if (csv && ds->class_names && ds->n_classes > m->n_outputs)
 		return fail(m, "%s has %zu classes but network '%s' has %zu outputs", images,
 		            ds->n_classes, m->name, m->n_outputs);
-	if (ds->values && ds->n_classes > m->n_outputs)
+	if (csv && ds->n_classes > m->n_outputs)
 		return fail(m, "%s has label %zu but network '%s' has %zu outputs (labels 0..%zu)",
 		            images, ds->n_classes - 1, m->name, m->n_outputs, m->n_outputs - 1);
 	if (ds->dim != m->n_inputs)
@@ -1339,6 +1349,8 @@ static int same_names(const char *const *names, size_t n, const nncc_norm_stats_
 }
 
 /* format csv: both files, their labels mapped to the same classes: the
+ * training file scanned (r->csv: its rows are read later, whole or in
+ * windows), the test file read whole; the classes are
  * YAML's, else those of the weight file the run starts from (--load,
  * --resume), else the training file's (its integers, or its sorted
  * strings), which the test file's labels must then be. */
@@ -1360,8 +1372,8 @@ static int run_load_csv(run_t *r, const char *from)
 		names = (const char *const *)wf.norm.class_names;
 		n_names = wf.norm.n_classes;
 	}
-	if (nncc_csv_load(&r->train, r->files[NNCC_FILE_TRAIN_IMAGES], spec, m->n_inputs, names,
-	                  n_names, &err))
+	if (nncc_csv_scan(&r->csv, &r->train, r->files[NNCC_FILE_TRAIN_IMAGES], spec, m->n_inputs,
+	                  names, n_names, m->max_batch, &err))
 		goto failed;
 	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
 		nncc_err_set(&err, "%s has class names, but %s was trained on integer labels",
@@ -1429,7 +1441,7 @@ static int run_targets(run_t *r, size_t used)
 	return 0;
 }
 
-/* ---- the memory budget and streamed IDX sets ---------------------------- */
+/* ---- the memory budget and streamed sets (IDX, CSV) --------------------- */
 
 /* --max-memory, or half the physical memory (sysconf), or when even that is
  * unknown, no limit. */
@@ -1471,8 +1483,8 @@ static size_t mem_fixed(const run_t *r)
 static size_t mem_in_memory(const run_t *r)
 {
 	const nncc_model_t *m = r->m;
-	size_t row = m->n_inputs * r->rsize, raw = r->train.values ? m->n_inputs * sizeof(double)
-	                                                           : m->n_inputs;
+	size_t row = m->n_inputs * r->rsize, raw = m->config.format == NNCC_FORMAT_CSV
+	                                                ? m->n_inputs * sizeof(double) : m->n_inputs;
 	size_t y = m->n_targets ? m->n_targets * (sizeof(double) + r->rsize) : sizeof(int32_t);
 	size_t bytes = mem_add(mem_fixed(r), r->train.n + r->test.n, raw + y);
 	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
@@ -1488,8 +1500,15 @@ static size_t mem_in_memory(const run_t *r)
 static int mem_plan_windows(run_t *r)
 {
 	const nncc_model_t *m = r->m;
-	size_t row = m->n_inputs * r->rsize, per = m->n_inputs + sizeof(int32_t) + sizeof(size_t);
-	size_t ev = row + m->n_inputs, mb = m->max_batch, most, E, W, rest, least;
+	size_t nt = m->n_targets, yb = nt ? nt * r->rsize : sizeof(int32_t), tn = r->test.n;
+	size_t row = m->n_inputs * r->rsize, raw = r->csv ? m->n_inputs * sizeof(double) : m->n_inputs;
+	/* CSV: the reader's copy of a row it parses (features, targets or
+	 * label, the label's text and position) and, per sample evaluated, its
+	 * label or targets as read and as handed out. */
+	size_t held = r->csv ? raw + (nt ? nt : 1) * sizeof(double) + 64 : 0;
+	size_t per = raw + held + yb + sizeof(size_t);
+	size_t ev = row + raw + held + (r->csv ? yb + nt * sizeof(double) : 0);
+	size_t mb = m->max_batch, most, E, W, rest, least;
 	char b1[32], b2[32], b3[32];
 
 	most = r->n_train > r->test.n ? r->n_train : r->test.n;
@@ -1497,15 +1516,21 @@ static int mem_plan_windows(run_t *r)
 	E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
 	E = E < most ? E : most;
 	rest = mem_fixed(r);
-	rest = mem_add(rest, r->train.n + r->test.n, sizeof(int32_t));   /* the labels */
-	rest = mem_add(rest, r->n_val, row);                              /* held out */
-	rest = mem_add(rest, mb, m->n_inputs);                            /* tile_raw */
+	if (r->csv) {   /* the test set in memory; where every tile's rows start */
+		rest = mem_add(rest, tn, raw + row + yb + nt * sizeof(double) + sizeof(int32_t));
+		rest = mem_add(rest, r->train.n / mb + 1, 32);
+	} else {
+		rest = mem_add(rest, r->train.n + tn, sizeof(int32_t));   /* the labels */
+	}
+	rest = mem_add(rest, r->n_val, r->csv ? row + yb : row);      /* held out */
+	rest = mem_add(rest, mb, raw);                                /* tile_raw */
 	least = mem_add(mem_add(rest, mb < r->n_train ? mb : r->n_train, per), mb, ev);
 	if (least > r->budget)
 		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
-		               "tiles, the labels and the %zu held-out samples need %s, and one "
+		               "tiles, the %s and the %zu held-out samples need %s, and one "
 		               "window of %zu samples %s more: give at least --max-memory %zuK",
-		            nncc_mem_text(b1, sizeof b1, r->budget), r->n_val,
+		            nncc_mem_text(b1, sizeof b1, r->budget), r->csv ? "test set" : "labels",
+		            r->n_val,
 		            nncc_mem_text(b2, sizeof b2, rest), mb < r->n_train ? mb : r->n_train,
 		            nncc_mem_text(b3, sizeof b3, least - rest), least / 1024 + 1);
 	W = mem_add(rest, E, ev) < r->budget ? (r->budget - mem_add(rest, E, ev)) / per : 0;
@@ -1565,14 +1590,77 @@ static void src_convert(void *ctx, const void *raw, size_t k, void *x)
 		nncc_norm_apply(&r->norm, r->m->dtype, x, raw, k);
 }
 
-/* Samples first .. first + k - 1 of src's file into x, converted; k at
- * most E (the pixel buffer's). */
-static int src_reals(run_src_t *src, size_t first, size_t k, void *x, nncc_err_t *err)
+/* nncc_window_src_t's read for a CSV file: rows first .. first + k - 1,
+ * their features into raw (doubles) and their labels or targets (as the
+ * model's reals: one rounding from the file's double, as run_targets) into y. */
+static int csv_src_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
+{
+	run_src_t *src = ctx;
+	run_t *r = src->r;
+	const nncc_model_t *m = r->m;
+	size_t nt = m->n_targets, E = r->eval_window;
+
+	if (!nt)
+		return nncc_csv_train_rows(src->csv, first, k, raw, y, NULL, err);
+	for (size_t d = 0; d < k; d += E) {   /* the targets as read go through tbuf */
+		size_t c = k - d < E ? k - d : E;
+		if (nncc_csv_train_rows(src->csv, first + d, c, (double *)raw + d * m->n_inputs, NULL,
+		                        r->tbuf, err))
+			return -1;
+		for (size_t j = 0; j < c * nt; j++)
+			store_real(m, (char *)y + d * r->y_bytes, j, r->tbuf[j]);
+	}
+	return 0;
+}
+
+/* nncc_window_src_t's convert for a CSV file: nncc_norm_apply_values. */
+static void csv_src_convert(void *ctx, const void *raw, size_t k, void *x)
+{
+	run_t *r = ((run_src_t *)ctx)->r;
+	nncc_norm_apply_values(&r->norm, r->m->dtype, x, raw, k);
+}
+
+static const char *src_path(const run_src_t *src)
+{
+	return src->csv ? nncc_csv_train_path(src->csv) : nncc_images_path(src->img);
+}
+
+static int src_seekable(const run_src_t *src)
+{
+	return src->csv ? nncc_csv_train_seekable(src->csv) : nncc_images_seekable(src->img);
+}
+
+/* Samples first .. first + k - 1 of src's file as read, k at most E: into
+ * the pixel buffer (IDX) or the values buffer and eval_y (CSV); *raw and
+ * *y (their labels or targets) point at them. */
+static int src_rows(run_src_t *src, size_t first, size_t k, const void **raw, const void **y,
+                    nncc_err_t *err)
 {
 	run_t *r = src->r;
+	if (src->csv) {
+		*raw = r->values;
+		*y = r->eval_y;
+		return csv_src_read(src, first, k, r->values, r->eval_y, err);
+	}
+	*raw = r->pixels;
+	*y = src->labels + first;
 	if (nncc_images_seek(src->img, first, err) || nncc_images_read(src->img, r->pixels, k, err))
 		return -1;
-	src_convert(src, r->pixels, k, x);
+	return 0;
+}
+
+/* Samples first .. first + k - 1 of src's file into x, converted, and *y
+ * at their labels or targets; k at most E. */
+static int src_reals(run_src_t *src, size_t first, size_t k, void *x, const void **y,
+                     nncc_err_t *err)
+{
+	const void *raw;
+	if (src_rows(src, first, k, &raw, y, err))
+		return -1;
+	if (src->csv)
+		csv_src_convert(src, raw, k, x);
+	else
+		src_convert(src, raw, k, x);
 	return 0;
 }
 
@@ -1595,16 +1683,82 @@ static int run_fit_streamed(run_t *r)
 		return fail(m, "%s", err.msg);
 	for (int pass = 0; pass < nncc_norm_fit_passes(kind); pass++) {
 		for (size_t first = 0; first < N; first += C) {
-			nncc_dataset_t chunk = {.n = N - first < C ? N - first : C, .dim = m->n_inputs,
-			                        .pixels = r->pixels};
-			if (nncc_images_seek(r->src_train.img, first, &err) ||
-			    nncc_images_read(r->src_train.img, r->pixels, chunk.n, &err))
+			nncc_dataset_t chunk = {.n = N - first < C ? N - first : C, .dim = m->n_inputs};
+			const void *raw, *y;
+			if (src_rows(&r->src_train, first, chunk.n, &raw, &y, &err))
 				return fail(m, "%s", err.msg);
+			if (r->csv)
+				chunk.values = (double *)raw;
+			else
+				chunk.pixels = (uint8_t *)raw;
 			nncc_norm_fit_add(&r->norm, pass, &chunk);
 		}
 		if (nncc_norm_fit_end_pass(&r->norm, pass, N, &err))
 			return fail(m, "%s", err.msg);
 	}
+	return 0;
+}
+
+/* A streamed CSV run's test set, read whole: converted into test_x, its
+ * targets (regression) into the targets block. */
+static int run_csv_test(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t n = r->test.n, row = m->n_inputs * r->rsize, K = m->n_targets;
+
+	if (K && r->test.n_targets != K)
+		return fail(m, "network '%s' is a regression on %zu targets, but the data has %zu",
+		            m->name, K, r->test.n_targets);
+	if (!(r->test_x = malloc(n * row)) || (K && !(r->targets = malloc(n * r->y_bytes))))
+		return fail(m, "out of memory for the %zu test samples", n);
+	nncc_norm_apply_values(&r->norm, m->dtype, r->test_x, r->test.values, n);
+	for (size_t j = 0; K && j < n * K; j++)
+		store_real(m, r->targets, j, r->test.targets[j]);
+	r->test_y = K ? (const void *)r->targets : (const void *)r->test.labels;
+	return 0;
+}
+
+/* A CSV training file that fits: its rows read into r->train, EVAL_WINDOW
+ * at a time (the in-memory run's data, as nncc_csv_load would give it). */
+static int run_csv_whole(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	nncc_dataset_t *ds = &r->train;
+	size_t n = ds->n, K = m->n_targets;
+	nncc_err_t err;
+
+	ds->values = malloc(n * m->n_inputs * sizeof *ds->values);   /* data_check bounds it */
+	if (K)
+		ds->targets = malloc(n * K * sizeof *ds->targets);
+	else
+		ds->labels = malloc(n * sizeof *ds->labels);
+	if (!ds->values || (K ? !ds->targets : !ds->labels))
+		return fail(m, "out of memory for the %zu training samples", n);
+	for (size_t i = 0; i < n; i += EVAL_WINDOW) {   /* (the reader holds a chunk at a time) */
+		size_t k = n - i < EVAL_WINDOW ? n - i : EVAL_WINDOW;
+		if (nncc_csv_train_rows(r->csv, i, k, ds->values + i * m->n_inputs,
+		                        K ? NULL : ds->labels + i, K ? ds->targets + i * K : NULL, &err))
+			return fail(m, "%s", err.msg);
+	}
+	nncc_csv_train_close(r->csv);
+	r->csv = NULL;
+	return 0;
+}
+
+/* A streamed CSV run's buffers for E rows as read. */
+static int run_csv_buffers(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t E = r->eval_window, K = m->n_targets;
+
+	r->y_bytes = K ? K * r->rsize : sizeof(int32_t);
+	r->src_train = (run_src_t){.r = r, .csv = r->csv};
+	r->values = malloc(E * m->n_inputs * sizeof *r->values);
+	r->eval_y = malloc(E * r->y_bytes);
+	if (K)
+		r->tbuf = malloc(E * K * sizeof *r->tbuf);
+	if (!r->values || !r->eval_y || (K && !r->tbuf))
+		return fail(m, "out of memory for a window of %zu samples", E);
 	return 0;
 }
 
@@ -1615,36 +1769,48 @@ static int run_stream_setup(run_t *r)
 	size_t C = run_chunk(r), row = m->n_inputs * r->rsize, E = r->eval_window;
 	nncc_err_t err;
 
-	r->train_y = r->train.labels;
-	r->test_y = r->test.labels;
-	r->y_bytes = sizeof(int32_t);
-	r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
 	r->src_eval = r->src_train;
-	size_t n, rows, cols;
-	if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
-		return fail(m, "%s", err.msg);
+	if (r->csv) {   /* the test set in memory; the evaluations share the reader */
+		if (run_csv_test(r))
+			return 1;
+	} else {
+		size_t n, rows, cols;
+		r->train_y = r->train.labels;
+		r->test_y = r->test.labels;
+		r->val_y = r->train.labels + r->n_train;
+		r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
+		if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
+			return fail(m, "%s", err.msg);
+	}
 	if (r->n_val)
 		r->train_x = malloc(r->n_val * row);   /* mem_plan_windows bounds these */
+	if (r->n_val && r->csv)
+		r->val_block = malloc(r->n_val * r->y_bytes);
 	r->eval_x = malloc(E * row);
 	r->tile_loss = malloc(E / m->max_batch * sizeof *r->tile_loss);
-	if (!r->pixels || !r->eval_x || !r->tile_loss || (r->n_val && !r->train_x))
+	if (!r->eval_x || !r->tile_loss || (r->n_val && (!r->train_x || (r->csv && !r->val_block))))
 		return fail(m, "out of memory for the windows of %zu samples", C);
 	for (size_t done = 0; done < r->n_val; done += C) {
 		size_t k = r->n_val - done < C ? r->n_val - done : C;
-		if (src_reals(&r->src_train, r->n_train + done, k, (char *)r->train_x + done * row, &err))
+		const void *y;
+		if (src_reals(&r->src_train, r->n_train + done, k, (char *)r->train_x + done * row, &y,
+		              &err))
 			return fail(m, "%s", err.msg);
+		if (r->csv)
+			memcpy((char *)r->val_block + done * r->y_bytes, y, k * r->y_bytes);
 	}
 	r->val_x = r->train_x;
+	if (r->csv)
+		r->val_y = r->val_block;
 	return 0;
 }
 
-/* Both sets and the plan: IDX sets stream when the in-memory run does not
- * fit the budget; CSV sets are read whole, so they must fit it. */
+/* Both sets and the plan: the training set streams when the in-memory run
+ * does not fit the budget (a CSV test set is then still read whole). */
 static int run_load_data(run_t *r, const char *from)
 {
 	const nncc_model_t *m = r->m;
 	nncc_err_t err;
-	char b1[32], b2[32];
 
 	r->budget = mem_budget(r->o);
 	if (m->config.format == NNCC_FORMAT_CSV) {
@@ -1652,11 +1818,9 @@ static int run_load_data(run_t *r, const char *from)
 		    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 			return 1;
 		r->mem_used = mem_in_memory(r);
-		if (r->mem_used > r->budget)
-			return fail(m, "the CSV data needs %s in memory, more than --max-memory %s: only "
-			               "IDX training sets stream from disk (docs/scaling.md)",
-			            nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget));
-		return 0;
+		if ((r->streamed = r->mem_used > r->budget))
+			return mem_plan_windows(r) || run_csv_buffers(r);
+		return run_csv_whole(r);
 	}
 	if (idx_probe(r) || data_check(r, &r->train, r->files[0], r->files[1]) ||
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
@@ -1706,14 +1870,12 @@ static int run_load(run_t *r)
 	} else {
 		nncc_init_params(m, c->init, c->init_scale, c->init_biases, r->o->seed);
 	}
-	if (!r->norm.dim && r->streamed && run_fit_streamed(r))
-		return 1;
 	if (!r->norm.dim) { /* nothing loaded: fit on the samples trained on */
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		if (nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
-			return fail(m, "%s", err.msg);
+		if (r->streamed ? run_fit_streamed(r) : nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
+			return r->streamed ? 1 : fail(m, "%s", err.msg);
 		/* The class names go with the weights (the CLASSES section). */
 		r->norm.n_classes = r->train.class_names ? r->train.n_classes : 0;
 		r->norm.class_names = r->train.class_names;
@@ -1739,7 +1901,10 @@ static int run_load(run_t *r)
 		nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
 	}
 	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
-	return run_targets(r, used);
+	if (run_targets(r, used))
+		return 1;
+	r->val_y = (const char *)r->train_y + r->n_train * r->y_bytes;
+	return 0;
 }
 
 
@@ -1771,12 +1936,13 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 	nncc_eval_reset(m, n, ev);
 	for (size_t first = 0; first < n; first += E) {
 		size_t k = n - first < E ? n - first : E, tiles = k / mb + (k % mb != 0);
-		if (src_reals(src, first, k, r->eval_x, &err)) {
+		const void *y;
+		if (src_reals(src, first, k, r->eval_x, &y, &err)) {
 			if (!r->failed++)
 				fail(m, "evaluation: %s", err.msg);
 			return;
 		}
-		nncc_evaluate_tiles(m, r->eval_x, src->labels + first, k, 0, tiles, r->tile_loss, ev);
+		nncc_evaluate_tiles(m, r->eval_x, y, k, 0, tiles, r->tile_loss, ev);
 		for (size_t t = 0; t < tiles; t++)
 			sum += r->tile_loss[t];
 	}
@@ -1786,7 +1952,7 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 /* The samples trained on, or the test set: in memory or streamed. */
 static void run_evaluate_set(run_t *r, int test, nncc_eval_t *ev)
 {
-	if (r->streamed)
+	if (r->streamed && !(test && r->test_x))   /* (a CSV test set is in memory) */
 		run_evaluate_streamed(r, test ? &r->src_test : &r->src_eval,
 		                      test ? r->test.n : r->n_train, ev);
 	else if (test)
@@ -1801,8 +1967,7 @@ static void run_val(run_t *r, size_t it)
 {
 	if (r->val_it == it)
 		return;
-	run_evaluate(r, r->val_x, (const char *)r->train_y + r->n_train * r->y_bytes, r->n_val,
-	             &r->val);
+	run_evaluate(r, r->val_x, r->val_y, r->n_val, &r->val);
 	r->val_it = it;
 }
 
@@ -1967,7 +2132,12 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 	 * weights' initialisation draws from the seed itself). */
 	if (r->streamed) {
 		nncc_window_src_t src = {src_read, src_convert, &r->src_train, m->n_inputs, r->window,
-		                         nncc_images_seekable(r->src_train.img)};
+		                         src_seekable(&r->src_train)};
+		if (r->csv) {
+			src.read = csv_src_read;
+			src.convert = csv_src_convert;
+			src.raw_bytes = m->n_inputs * sizeof(double);
+		}
 		if (nncc_stream_init_windows(&r->stream, m, &src, r->n_train, o->shuffle,
 		                             o->seed ^ SHUFFLE_STREAM, &err))
 			return fail(m, "%s", err.msg);
@@ -2479,12 +2649,11 @@ static void run_say_memory(const run_t *r, const nncc_summary_t *s)
 	                "reals) streams from %s in %zu window%s of %zu samples\n", m->name,
 	        nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget),
 	        s->n_train, nncc_mem_text(b3, sizeof b3, mem_add(0, s->n_train, m->n_inputs * r->rsize)),
-	        nncc_images_path(r->src_train.img), s->n_windows, s->n_windows == 1 ? "" : "s",
-	        r->window);
-	if (r->o->shuffle && s->n_windows > 1 && !nncc_images_seekable(r->src_train.img))
+	        src_path(&r->src_train), s->n_windows, s->n_windows == 1 ? "" : "s", r->window);
+	if (r->o->shuffle && s->n_windows > 1 && !src_seekable(&r->src_train))
 		fprintf(stderr, "%s: %s is gzip'd: its windows are read in file order and only the "
 		                "samples within a window are shuffled (gunzip it for a shuffled window "
-		                "order)\n", m->name, nncc_images_path(r->src_train.img));
+		                "order)\n", m->name, src_path(&r->src_train));
 }
 
 static int run(run_t *r, nncc_summary_t *s)
@@ -2605,6 +2774,11 @@ static void run_fini(run_t *r)
 	nncc_images_close(r->src_test.img);
 	nncc_images_close(r->src_eval.img);
 	free(r->pixels);
+	nncc_csv_train_close(r->csv);
+	free(r->values);
+	free(r->tbuf);
+	free(r->eval_y);
+	free(r->val_block);
 	free(r->eval_x);
 	free(r->tile_loss);
 	nncc_outfile_abort(&r->log_out);   /* nothing after a commit */

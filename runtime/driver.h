@@ -56,6 +56,10 @@ int nncc_rfile_open(nncc_rfile_t **r, const char *path, nncc_err_t *err);
 /* Up to len bytes: the count, 0 at the end of the data, -1 with err set. */
 long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *err);
 const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
+/* To byte `off` of the data (gzip: of the inflated bytes, reached by
+ * inflating from the start when it is behind); 0 or -1 with err set. */
+int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err);
+int nncc_rfile_seekable(const nncc_rfile_t *r);   /* not gzip'd */
 void nncc_rfile_close(nncc_rfile_t *r);
 
 /* ---- norm.c: nncc_norm_fit over a training set read in chunks (streamed):
@@ -94,6 +98,26 @@ int nncc_csv_open(nncc_csv_in_t **in, const char *path, const nncc_csv_spec_t *s
 int nncc_csv_read(nncc_csv_in_t *in, double *values, size_t k, size_t *got, nncc_err_t *err);
 void nncc_csv_close(nncc_csv_in_t *in);
 void nncc_csv_write_field(FILE *f, const char *s);
+
+/* ---- csv.c: a training set streamed (docs/scaling.md#larger-than-memory).
+ * nncc_csv_scan reads the file once, as nncc_csv_load would (the same
+ * checks and FILE:LINE:COL errors, the same classes), but keeps no rows:
+ * ds gets n, dim, n_classes, class_names and n_targets, no values, labels
+ * or targets; it records where every tile-th row starts.
+ * nncc_csv_train_rows reads rows first .. first + k - 1: their features,
+ * and their labels (classification) or targets (regression).  Reading on
+ * from the last row read continues; else the reader seeks to the start of
+ * the tile at or before `first` (a gzip'd file: inflated from its start
+ * when that is behind). */
+typedef struct nncc_csv_train nncc_csv_train_t;
+int nncc_csv_scan(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
+                  const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
+                  size_t n_classes, size_t tile, nncc_err_t *err);
+int nncc_csv_train_rows(nncc_csv_train_t *t, size_t first, size_t k, double *values,
+                        int32_t *labels, double *targets, nncc_err_t *err);
+int nncc_csv_train_seekable(const nncc_csv_train_t *t);
+const char *nncc_csv_train_path(const nncc_csv_train_t *t);
+void nncc_csv_train_close(nncc_csv_train_t *t);
 
 /* ---- comm.c (one process: libnncc.a) or mpi.c (Open MPI: libnncc_mpi.a,
  * make MPI=1): the processes of one training run, ranks 0 .. size - 1

@@ -595,6 +595,7 @@ void nncc_images_close(nncc_images_t *s)
 
 struct nncc_rfile {
 	IdxFile f;
+	unsigned long long pos;   /* bytes handed out (gzip: inflated) so far */
 };
 
 int nncc_rfile_open(nncc_rfile_t **out, const char *path, nncc_err_t *err)
@@ -620,7 +621,54 @@ long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *er
 		nncc_err_set(err, "file %s: truncated: the gzip stream ends early", r->f.path);
 		return -1;
 	}
+	if (got > 0)
+		r->pos += (unsigned long long)got;
 	return got;
+}
+
+int nncc_rfile_seekable(const nncc_rfile_t *r)
+{
+	return !r->f.gz;
+}
+
+int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err)
+{
+	unsigned char skip[4096];
+
+	if (!r->f.gz) {
+		if (fseeko(r->f.f, (off_t)off, SEEK_SET) != 0)
+			return read_error(&r->f, err);
+		r->f.z.next_in = r->f.in;   /* what was read ahead is elsewhere now */
+		r->f.z.avail_in = 0;
+		r->pos = off;
+		return 0;
+	}
+	if (off < r->pos) {   /* back: inflate again from the start */
+		char *path = strdup(r->f.path);
+		if (!path) {
+			nncc_err_set(err, "file %s: out of memory", r->f.path);
+			return -1;
+		}
+		idx_close(&r->f);
+		int rc = idx_open(&r->f, path, err) < 0 ? -1 : 0;
+		free(path);
+		if (rc < 0)
+			return -1;
+		r->pos = 0;
+	}
+	while (r->pos < off) {
+		unsigned long long todo = off - r->pos;
+		long long got = nncc_rfile_read(r, skip, todo < sizeof skip ? (size_t)todo : sizeof skip,
+		                                err);
+		if (got < 0)
+			return -1;
+		if (got == 0) {
+			nncc_err_set(err, "file %s: ends before byte %llu (changed since it was read?)",
+			             r->f.path, off);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 const char *nncc_rfile_path(const nncc_rfile_t *r)

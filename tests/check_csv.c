@@ -6,7 +6,8 @@
  * names or to given ones; and every error with its FILE:LINE:COL and
  * column: a bad cell, NaN, an empty cell, a ragged row, an unknown label,
  * a stray quote, an unclosed quote, an empty file, a wrong feature count.
- * Predict mode's loader: the label column may be absent.
+ * Predict mode's loader: the label column may be absent.  A streamed
+ * training file: the first pass and rows read by number.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -272,6 +273,65 @@ START_TEST(inputs_streamed)
 }
 END_TEST
 
+/* A streamed training file: nncc_csv_scan finds what nncc_csv_load does
+ * (count, classes) and its errors; nncc_csv_train_rows reads rows by
+ * number, back and forth and from inside a tile, over quoted line breaks
+ * and CRLF: load's rows.  Raw and gzip'd. */
+START_TEST(training_rows_streamed)
+{
+	char text[4096];
+	size_t at = (size_t)snprintf(text, sizeof text, "# skipped\r\nx,kind,y\r\n");
+	for (int i = 0; i < 23; i++)
+		at += (size_t)snprintf(text + at, sizeof text - at, i % 5 == 2 ? "%d,\"z\n%d\",%d.5\r\n"
+		                                                             : "%d,k%d,%d.5\r\n",
+		                       i, i % 3, -i);
+	nncc_csv_spec_t sp = {.delimiter = ',', .header = 1, .skip_rows = 1, .label = "kind"};
+	static const size_t firsts[] = {16, 0, 8, 5, 9};
+	static const size_t ks[] = {7, 8, 8, 3, 2};
+	for (int gz = 0; gz < 2; gz++) {
+		char *p = tu_path(dir, gz ? "s.csv.gz" : "s.csv");
+		ck_assert_int_eq(gz ? tu_write_gz(p, text, at) : tu_write_text(p, text), 0);
+		nncc_err_t err = {{0}};
+		nncc_dataset_t ds, sc;
+		nncc_csv_train_t *t;
+		ck_assert_msg(nncc_csv_load(&ds, p, &sp, 2, NULL, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, &err) == 0, "%s", err.msg);
+		ck_assert_uint_eq(sc.n, 23);
+		ck_assert_ptr_null(sc.values);
+		ck_assert_uint_eq(sc.n_classes, ds.n_classes);
+		for (size_t c = 0; c < ds.n_classes; c++)
+			ck_assert_str_eq(sc.class_names[c], ds.class_names[c]);
+		ck_assert_int_eq(nncc_csv_train_seekable(t), !gz);
+		for (size_t r = 0; r < sizeof firsts / sizeof *firsts; r++) {
+			double v[16];
+			int32_t y[8];
+			ck_assert_msg(nncc_csv_train_rows(t, firsts[r], ks[r], v, y, NULL, &err) == 0, "%s",
+			              err.msg);
+			for (size_t i = 0; i < ks[r]; i++) {
+				size_t row = firsts[r] + i;
+				ck_assert_int_eq(y[i], ds.labels[row]);
+				ck_assert(v[2 * i] == ds.values[2 * row] && v[2 * i + 1] == ds.values[2 * row + 1]);
+			}
+		}
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
+		nncc_dataset_fini(&ds);
+		free(p);
+	}
+	/* A bad cell deep in the file: load's error. */
+	char *p = file("bad.csv", "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n7,0\n8x,1\n");
+	nncc_err_t e1 = {{0}}, e2 = {{0}};
+	nncc_dataset_t ds;
+	nncc_csv_train_t *t;
+	ck_assert_int_eq(nncc_csv_load(&ds, p, &comma, 1, NULL, 0, &e1), -1);
+	ck_assert_int_eq(nncc_csv_scan(&t, &ds, p, &comma, 1, NULL, 0, 2, &e2), -1);
+	ck_assert_ptr_null(t);
+	ck_assert_str_eq(e2.msg, e1.msg);
+	ck_assert_ptr_nonnull(strstr(e2.msg, "bad.csv:9:1: column 1 ('a'): '8x' is not a number"));
+	free(p);
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
 	Suite *s = suite_create("csv");
@@ -287,6 +347,7 @@ static Suite *csv_suite(void)
 	tcase_add_test(tc, bad_rows_and_files);
 	tcase_add_test(tc, inputs_streamed);
 	tcase_add_test(tc, regression_targets);
+	tcase_add_test(tc, training_rows_streamed);
 	suite_add_tcase(s, tc);
 	return s;
 }

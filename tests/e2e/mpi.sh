@@ -12,8 +12,8 @@
 # and that their --log rows (evaluations split among the ranks) are the
 # same but for the time;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
-# stop; that a training set streamed in windows (--max-memory) and shuffled
-# gives 1 and 2 ranks the bytes of one process; that rank counts --chunks cannot serve are refused; that a rank
+# stop; that a training set streamed in windows (--max-memory; IDX, then
+# CSV) and shuffled gives 1 and 2 ranks the bytes of one process; that rank counts --chunks cannot serve are refused; that a rank
 # killed mid-run ends the job (no hang) with mpirun's message naming it; and
 # that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
 # naming it.
@@ -176,17 +176,24 @@ $CC -O2 "$tmp/c.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/c" || fail "c 
 # shellcheck disable=SC2046
 mpicc -O2 "$tmp/c.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/c-mpi" ||
 	fail "c-mpi does not build"
-"$tmp/c" --chunks 12 --threads 1 --batch 20 --max-memory 12K --json --save "$tmp/c.ref" \
-	>"$tmp/out" 2>"$tmp/err" || fail "streamed, one process: $(cat "$tmp/err")"
-grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
-	fail "12K does not stream in several windows: $(cat "$tmp/out")"
-for n in 1 2; do
-	mpirun --oversubscribe -np $n "$tmp/c-mpi" --threads 1 --quiet --batch 20 --max-memory 12K \
-		--save "$tmp/c.$n" >"$tmp/out" 2>&1 || fail "streamed, $n ranks: $(cat "$tmp/out")"
-	cmp -s "$tmp/c.ref" "$tmp/c.$n" ||
-		fail "streamed: the weight file of $n ranks differs from one process's"
-done
-say "streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
+# streamed NAME BUDGET WHAT: trainer NAME with --max-memory BUDGET streams in
+# several windows, and NAME-mpi on 1 and 2 ranks writes its bytes.
+streamed() {
+	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --max-memory "$2" --json --save "$tmp/$1.sref" \
+		>"$tmp/out" 2>"$tmp/err" || fail "$3 streamed, one process: $(cat "$tmp/err")"
+	grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
+		fail "$3: $2 does not stream in several windows: $(cat "$tmp/out")"
+	for n in 1 2; do
+		mpirun --oversubscribe -np $n "$tmp/$1-mpi" --threads 1 --quiet --batch 20 \
+			--max-memory "$2" --save "$tmp/$1.s$n" >"$tmp/out" 2>&1 ||
+			fail "$3 streamed, $n ranks: $(cat "$tmp/out")"
+		cmp -s "$tmp/$1.sref" "$tmp/$1.s$n" ||
+			fail "$3 streamed: the weight file of $n ranks differs from one process's"
+	done
+	say "$3 streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
+}
+streamed c 12K IDX
+streamed a 24K CSV   # the CSV set, the trainers a and a-mpi
 
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
 for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
