@@ -51,3 +51,11 @@ int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err)
 	*out = v;
 	return 0;
 }
+
+int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *err)
+{
+	(void)c;
+	(void)err;
+	*out = v;
+	return 0;
+}

@@ -1443,16 +1443,25 @@ static int run_targets(run_t *r, size_t used)
 
 /* ---- the memory budget and streamed sets (IDX, CSV) --------------------- */
 
-/* --max-memory, or half the physical memory (sysconf), or when even that is
- * unknown, no limit. */
-static size_t mem_budget(const nncc_opts_t *o)
+/* The run's memory budget: --max-memory, or half the physical memory
+ * (sysconf) shared by the ranks on this machine, or when even that is
+ * unknown, no limit.  Ranks agree on the smallest: the budget decides
+ * whether the set streams and in which windows, and every rank's stream
+ * must be one process's. */
+static int mem_budget(run_t *r)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	if (o->max_memory)
-		return o->max_memory;
-	if (pages <= 0 || page <= 0 || (unsigned long)pages > SIZE_MAX / (unsigned long)page)
-		return SIZE_MAX;
-	return (size_t)pages * (size_t)page / 2;
+	size_t budget = SIZE_MAX;
+	nncc_err_t err;
+
+	if (r->o->max_memory)
+		budget = r->o->max_memory;
+	else if (pages > 0 && page > 0 && (unsigned long)pages <= SIZE_MAX / (unsigned long)page)
+		budget = (size_t)pages * (size_t)page / 2 / (size_t)(r->comm->local > 0 ? r->comm->local
+		                                                                       : 1);
+	if (nncc_comm_min_size(r->comm, budget, &r->budget, &err))
+		return fail(r->m, "%s", err.msg);
+	return 0;
 }
 
 /* a * b + c saturating at SIZE_MAX (an estimate past it is refused anyway). */
@@ -1812,7 +1821,8 @@ static int run_load_data(run_t *r, const char *from)
 	const nncc_model_t *m = r->m;
 	nncc_err_t err;
 
-	r->budget = mem_budget(r->o);
+	if (mem_budget(r))
+		return 1;
 	if (m->config.format == NNCC_FORMAT_CSV) {
 		if (run_load_csv(r, from) || data_check(r, &r->train, r->files[0], r->files[1]) ||
 		    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))

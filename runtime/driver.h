@@ -156,6 +156,8 @@ int nncc_comm_allgather(const nncc_comm_t *c, int dtype, void *buf, const size_t
                         const size_t *displ, nncc_err_t *err);
 /* *out = the largest v of all ranks (MPI_Allreduce, MPI_MAX). */
 int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err);
+/* *out = the smallest v of all ranks (MPI_Allreduce, MPI_MIN). */
+int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *err);
 
 /* ---- group.c: one optimizer step of a batch cut into C chunks, the same
  * bits whatever the number of ranks (docs/scaling.md).  Chunk c is samples

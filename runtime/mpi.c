@@ -233,3 +233,14 @@ int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err)
 	int code = MPI_Iallreduce(&v, out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req);
 	return finish(c, "MPI_Allreduce", code, &req, err);
 }
+
+int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *err)
+{
+	MPI_Request req;
+	uint64_t in = v, min;
+	int code = MPI_Iallreduce(&in, &min, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD, &req);
+	if (finish(c, "MPI_Allreduce", code, &req, err))
+		return -1;
+	*out = (size_t)min;
+	return 0;
+}

@@ -13,8 +13,9 @@
 # same but for the time;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
 # stop; that a training set streamed in windows (--max-memory; IDX, then
-# CSV) and shuffled gives 1 and 2 ranks the bytes of one process; that rank counts --chunks cannot serve are refused; that a rank
-# killed mid-run ends the job (no hang) with mpirun's message naming it; and
+# CSV) and shuffled gives 1 and 2 ranks the bytes of one process, also when
+# the ranks are given different budgets; that rank counts --chunks cannot
+# serve are refused; that a rank killed mid-run ends the job (no hang) with mpirun's message naming it; and
 # that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
 # naming it.
 # Without mpirun or mpicc it prints SKIPPED and exits 77 (not a pass).  The
@@ -192,7 +193,20 @@ streamed() {
 	done
 	say "$3 streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
 }
+# mixed NAME BUDGET: rank 1 given 1G, rank 0 BUDGET: the ranks stream with
+# the smaller (as a rank on a smaller machine would make them), the bytes of
+# one process given BUDGET.
+mixed() {
+	mpirun --oversubscribe -np 1 "$tmp/$1-mpi" --threads 1 --quiet --batch 20 --max-memory "$2" \
+		--save "$tmp/$1.mixed" : -np 1 "$tmp/$1-mpi" --threads 1 --quiet --batch 20 \
+		--max-memory 1G --save "$tmp/$1.mixed" >"$tmp/out" 2>&1 ||
+		fail "--max-memory $2 and 1G on 2 ranks: $(cat "$tmp/out")"
+	cmp -s "$tmp/$1.sref" "$tmp/$1.mixed" ||
+		fail "--max-memory $2 and 1G on 2 ranks: not the bytes of one process at $2"
+	say "ranks given $2 and 1G stream with $2: the bytes of one process"
+}
 streamed c 12K IDX
+mixed c 12K
 streamed a 24K CSV   # the CSV set, the trainers a and a-mpi
 
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
