@@ -2142,7 +2142,7 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 	 * weights' initialisation draws from the seed itself). */
 	if (r->streamed) {
 		nncc_window_src_t src = {src_read, src_convert, &r->src_train, m->n_inputs, r->window,
-		                         src_seekable(&r->src_train)};
+		                         src_seekable(&r->src_train), 0};
 		if (r->csv) {
 			src.read = csv_src_read;
 			src.convert = csv_src_convert;

@@ -626,6 +626,8 @@ typedef struct nncc_window_src {
 	size_t raw_bytes;        /* bytes of one sample as read */
 	size_t window;           /* W: samples a window holds (the last may hold fewer) */
 	int seekable;
+	size_t piece;            /* file order: samples read at a time, at least a tile;
+	                            0: about 256 KiB's worth */
 } nncc_window_src_t;
 
 /* The training stream: the samples of a data set repeated end to end, in
@@ -656,6 +658,9 @@ typedef struct nncc_stream {
 	size_t wpos;             /* the current window's place in order */
 	size_t at, wlen;         /* its next sample, its length */
 	size_t loaded;           /* the window whose samples are in x and y, or SIZE_MAX */
+	size_t lo, ready;        /* its samples lo .. ready - 1 are, from x and y on */
+	size_t piece;            /* samples x holds: W when shuffled or one window, else
+	                            (file order) a few tiles, read just ahead of them */
 	size_t *order;           /* [n_windows] the pass's window order (shuffling), or NULL */
 	size_t *wperm, *tperm;   /* [W] the full windows' order, [n mod W] the tail's */
 	int failed;              /* a window could not be read: err says why */

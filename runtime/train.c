@@ -17,6 +17,10 @@
 #include "ckd.h"
 #include "nncc.h"
 
+/* Bytes a streamed window is read in at a time, in file order (about half
+ * a core's L2: read, then converted while still there). */
+#define STREAM_PIECE (256u << 10)
+
 /* Bytes of one sample's label or targets. */
 static size_t y_bytes(const nncc_model_t *m)
 {
@@ -128,10 +132,13 @@ int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc
 	s->src = *src;
 	s->src.window = W;
 	s->n_windows = n / W + (n % W != 0);
-	size_t rb = src->raw_bytes;
-	void *x = ckd_mul_size(&xb, W, rb) ? malloc(xb) : NULL;
-	s->tile_raw = rb <= SIZE_MAX / s->max_batch ? malloc(s->max_batch * rb) : NULL;
-	void *y = ckd_mul_size(&yb, W, s->y_bytes) ? malloc(yb) : NULL;
+	size_t rb = src->raw_bytes, mb = s->max_batch;
+	s->piece = src->piece ? src->piece : rb <= STREAM_PIECE / mb ? STREAM_PIECE / rb / mb * mb : mb;
+	/* shuffled, the window is read whole; one window is read once */
+	s->piece = shuffle || s->n_windows == 1 || s->piece > W ? W : s->piece < mb ? mb : s->piece;
+	void *x = ckd_mul_size(&xb, s->piece, rb) ? malloc(xb) : NULL;
+	s->tile_raw = rb <= SIZE_MAX / mb ? malloc(mb * rb) : NULL;
+	void *y = ckd_mul_size(&yb, s->piece, s->y_bytes) ? malloc(yb) : NULL;
 	s->x = x;
 	s->y = y;
 	if (shuffle) {
@@ -166,19 +173,41 @@ void nncc_stream_fini(nncc_stream_t *s)
 	memset(s, 0, sizeof *s);
 }
 
-/* The current window's samples into x and y, unless they are there. */
-static int window_load(nncc_stream_t *s)
+/* The current window's samples s->at .. upto - 1 into x and y, unless they
+ * are there.  Shuffled, the whole window is read (x holds it); in file
+ * order a piece of a few tiles (about STREAM_PIECE bytes) is, into the same
+ * small buffer each time, just before its tiles are converted: the read
+ * writes where the cache is warm and the conversion finds the bytes there
+ * (a whole window read at once is in memory again by then).  The samples
+ * of a piece not handed out yet move to the front (at most a tile: reads
+ * only go forward, as a gzip'd file needs). */
+static int window_load(nncc_stream_t *s, size_t upto)
 {
-	size_t w = window_index(s);
-	if (s->loaded == w)
+	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, keep, to;
+	if (s->loaded != w || s->at < s->lo) {   /* shuffled: all of it, from its first */
+		s->loaded = w;
+		s->lo = s->ready = s->perm ? 0 : s->at;
+	}
+	if (upto <= s->ready)
 		return 0;
-	s->loaded = SIZE_MAX;
-	if (s->src.read(s->src.ctx, w * s->src.window, s->wlen, (void *)s->x, (void *)s->y,
-	                &s->err)) {
+	keep = s->ready - s->lo;   /* shuffled: 0, the window is read whole */
+	if (!s->perm) {   /* skipped samples (another rank's) are not read */
+		keep = s->ready > s->at ? s->ready - s->at : 0;
+		s->ready = s->ready > s->at ? s->ready : s->at;
+		if (s->at > s->lo && keep) {
+			memmove((char *)s->x, s->x + (s->at - s->lo) * rb, keep * rb);
+			memmove((char *)s->y, s->y + (s->at - s->lo) * yb, keep * yb);
+		}
+		s->lo = s->at;
+	}
+	to = s->lo + s->piece < s->wlen ? s->lo + s->piece : s->wlen;
+	if (s->src.read(s->src.ctx, w * s->src.window + s->ready, to - s->ready,
+	                (char *)s->x + keep * rb, (char *)s->y + keep * yb, &s->err)) {
+		s->loaded = SIZE_MAX;
 		s->failed = 1;
 		return -1;
 	}
-	s->loaded = w;
+	s->ready = to;
 	return 0;
 }
 
@@ -215,17 +244,17 @@ static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
 	const char *raw;
 
 	if (!s->perm && s->at + k <= s->wlen) {
-		if (window_load(s))
+		if (window_load(s, s->at + k))
 			return NULL;
-		raw = s->x + s->at * rb;
-		*y = s->y + s->at * s->y_bytes;
+		raw = s->x + (s->at - s->lo) * rb;
+		*y = s->y + (s->at - s->lo) * s->y_bytes;
 		for (size_t i = 0; i < k; i++)   /* the next window is read when needed */
 			stream_advance(s);
 	} else {
 		for (size_t i = 0; i < k; i++) {
-			if (window_load(s))
+			if (window_load(s, s->perm ? s->wlen : s->at + 1))
 				return NULL;
-			size_t j = s->perm ? s->perm[s->at] : s->at;
+			size_t j = s->perm ? s->perm[s->at] : s->at - s->lo;
 			memcpy((char *)s->tile_raw + i * rb, s->x + j * rb, rb);
 			memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
 			stream_advance(s);

@@ -37,6 +37,11 @@ typedef struct mem_src {
 	double x[SN][IN];
 	int32_t y[SN];
 	size_t reads;
+	size_t samples;   /* read, in all */
+	size_t end;       /* where the last read ended */
+	size_t backward;  /* reads that began before the last one's end, in its window */
+	                  /* (file order: only when a pass starts again) */
+	size_t window;
 } mem_src_t;
 
 static int mem_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
@@ -46,6 +51,9 @@ static int mem_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_
 	memcpy(raw, s->x[first], k * sizeof s->x[0]);
 	memcpy(y, s->y + first, k * sizeof *s->y);
 	s->reads++;
+	s->samples += k;
+	s->backward += s->window && first < s->end && first / s->window == (s->end - 1) / s->window;
+	s->end = first + k;
 	return 0;
 }
 
@@ -84,7 +92,7 @@ static void take(nncc_stream_t *st, size_t n, size_t k, size_t *out)
 static void windows_init(nncc_stream_t *st, mem_src_t *src, size_t W, int seekable,
                          int shuffle, uint64_t seed)
 {
-	nncc_window_src_t ws = {mem_read, mem_convert, src, sizeof src->x[0], W, seekable};
+	nncc_window_src_t ws = {mem_read, mem_convert, src, sizeof src->x[0], W, seekable, 0};
 	nncc_err_t err;
 	ck_assert_int_eq(nncc_stream_init_windows(st, &blob_model, &ws, SN, shuffle, seed, &err), 0);
 }
@@ -199,6 +207,54 @@ START_TEST(windows_follow_the_documented_shuffle)
 			for (size_t i = 1; i < PASSES * SN; i++)
 				in_file_order &= i % SN == 0 || got[i] / W >= got[i - 1] / W;
 			ck_assert_int_eq(in_file_order, !seekable);
+		}
+}
+END_TEST
+
+/* File order reads a window a piece at a time, only forward, and never
+ * the pieces a rank skips whole: interleaved next and skip of 1 to 8
+ * samples give the in-memory stream's samples for pieces of one tile and
+ * more, windows smaller and larger than a piece. */
+START_TEST(file_order_pieces_are_the_window)
+{
+	static mem_src_t src;
+	static const size_t Ws[] = {7, 16, 24, SN}, pieces[] = {8, 9, 19};
+	enum { STEPS = 60 };
+	size_t want[STEPS * 8], got[STEPS * 8];
+	nncc_stream_t a, b;
+	nncc_err_t err;
+	mem_src_init(&src);
+	for (size_t t = 0; t < sizeof Ws / sizeof Ws[0]; t++)
+		for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+			nncc_window_src_t ws = {mem_read, mem_convert, &src, sizeof src.x[0], Ws[t], 1,
+			                        pieces[p]};
+			size_t na = 0, nb = 0, skipped = 0;
+			ck_assert_int_eq(nncc_stream_init(&a, &blob_model, src.x, src.y, SN, 0, 3, &err), 0);
+			ck_assert_int_eq(nncc_stream_init_windows(&b, &blob_model, &ws, SN, 0, 3, &err), 0);
+			src.samples = src.end = src.backward = 0;
+			src.window = Ws[t];
+			size_t epoch = b.epoch;   /* before the last take and the skips after it */
+			for (size_t i = 0; i < STEPS; i++) {
+				size_t k = 1 + (i * 5) % 8, backward = src.backward;
+				if (i % 4 == 3) {   /* another rank's samples */
+					nncc_stream_skip(&a, k);
+					nncc_stream_skip(&b, k);
+					skipped += k;
+					continue;
+				}
+				take(&a, k, k, want + na);
+				take(&b, k, k, got + nb);
+				na += k;
+				nb += k;
+				if (b.epoch == epoch)   /* a new pass starts its windows again */
+					ck_assert_msg(src.backward == backward, "W %zu, pieces of %zu: step %zu "
+					              "read backwards", Ws[t], pieces[p], i);
+				epoch = b.epoch;
+			}
+			ck_assert_mem_eq(got, want, na * sizeof *got);
+			ck_assert_uint_lt(src.samples, na + skipped);   /* some skipped were not read */
+			nncc_stream_fini(&a);
+			nncc_stream_fini(&b);
 		}
 }
 END_TEST
@@ -481,6 +537,7 @@ static Suite *streaming_suite(void)
 	tcase_add_test(tc, file_order_is_in_memory_order_for_any_w);
 	tcase_add_test(tc, one_window_is_the_in_memory_shuffle);
 	tcase_add_test(tc, windows_follow_the_documented_shuffle);
+	tcase_add_test(tc, file_order_pieces_are_the_window);
 	tcase_add_test(tc, skip_is_next_unread);
 	tcase_add_test(tc, tell_and_seek_continue_exactly);
 	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);

@@ -177,21 +177,24 @@ $CC -O2 "$tmp/c.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/c" || fail "c 
 # shellcheck disable=SC2046
 mpicc -O2 "$tmp/c.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/c-mpi" ||
 	fail "c-mpi does not build"
-# streamed NAME BUDGET WHAT: trainer NAME with --max-memory BUDGET streams in
-# several windows, and NAME-mpi on 1 and 2 ranks writes its bytes.
+# streamed NAME BUDGET WHAT [ORDER]: trainer NAME with --max-memory BUDGET
+# streams in several windows, and NAME-mpi on 1 and 2 ranks writes its
+# bytes; ORDER --no-shuffle: file order (pieces read forward, skipped ones not).
 streamed() {
-	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --max-memory "$2" --json --save "$tmp/$1.sref" \
-		>"$tmp/out" 2>"$tmp/err" || fail "$3 streamed, one process: $(cat "$tmp/err")"
+	order=${4:---shuffle}
+	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --max-memory "$2" "$order" --json \
+		--save "$tmp/$1.sref" >"$tmp/out" 2>"$tmp/err" ||
+		fail "$3 streamed, one process: $(cat "$tmp/err")"
 	grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
 		fail "$3: $2 does not stream in several windows: $(cat "$tmp/out")"
 	for n in 1 2; do
 		mpirun --oversubscribe -np $n "$tmp/$1-mpi" --threads 1 --quiet --batch 20 \
-			--max-memory "$2" --save "$tmp/$1.s$n" >"$tmp/out" 2>&1 ||
-			fail "$3 streamed, $n ranks: $(cat "$tmp/out")"
+			--max-memory "$2" "$order" --save "$tmp/$1.s$n" >"$tmp/out" 2>&1 ||
+			fail "$3 streamed $order, $n ranks: $(cat "$tmp/out")"
 		cmp -s "$tmp/$1.sref" "$tmp/$1.s$n" ||
-			fail "$3 streamed: the weight file of $n ranks differs from one process's"
+			fail "$3 streamed $order: the weight file of $n ranks differs from one process's"
 	done
-	say "$3 streamed in windows, shuffled: 1 and 2 ranks write the bytes of one process"
+	say "$3 streamed in windows, $order: 1 and 2 ranks write the bytes of one process"
 }
 # mixed NAME BUDGET: rank 1 given 1G, rank 0 BUDGET: the ranks stream with
 # the smaller (as a rank on a smaller machine would make them), the bytes of
@@ -205,6 +208,7 @@ mixed() {
 		fail "--max-memory $2 and 1G on 2 ranks: not the bytes of one process at $2"
 	say "ranks given $2 and 1G stream with $2: the bytes of one process"
 }
+streamed c 12K IDX --no-shuffle
 streamed c 12K IDX
 mixed c 12K
 streamed a 24K CSV   # the CSV set, the trainers a and a-mpi
