@@ -191,27 +191,32 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 	return 0;
 }
 
-/* Classification: rank r evaluates tiles floor(T r / R) .. floor(T (r+1) / R)
- * - 1; the tiles' loss sums are gathered and added in tile order, as one
- * process adds them, and the counts (correct, the confusion matrix) are
- * gathered as doubles (exact below 2^53) and added.  buf: [T] tile losses,
- * then [R][1 + K*K] counts; conf: [K*K] this rank's confusion. */
+/* Rank r evaluates tiles floor(T r / R) .. floor(T (r+1) / R) - 1; the
+ * tiles' loss sums are gathered and added in tile order, as one process
+ * adds them.  Classification: the counts (correct, the confusion matrix)
+ * are gathered as doubles (exact below 2^53) and added; regression: each
+ * tile's two error sums (a chain of its own) are gathered and added in tile
+ * order too.  buf: [T] tile losses, then regression's [2T] error sums or
+ * classification's [R][1 + K*K] counts; conf: [K*K] this rank's confusion. */
 static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
                           size_t n, nncc_eval_t *ev, double *buf, size_t *conf, nncc_err_t *err)
 {
 	const nncc_comm_t *c = g->comm;
 	size_t R = (size_t)c->size, me = (size_t)c->rank, K = m->n_outputs, KK = K * K;
 	size_t T = n / m->max_batch + (n % m->max_batch != 0), t0 = cut(T, me, R);
-	size_t *count = g->cnt, *displ = count + R;
-	double *counts = buf + T, *mine = counts + me * (1 + KK), sum = 0;
-	nncc_eval_t part = {.confusion = ev->confusion ? conf : NULL};
+	size_t *count = g->cnt, *displ = count + R, per = m->n_targets ? 0 : 1 + KK;
+	double *counts = buf + T, *mine = counts + me * per, sum = 0;
+	nncc_eval_t part = {.confusion = ev->confusion && per ? conf : NULL,
+	                    .tile_err = per ? NULL : buf + T + 2 * t0};
 
 	if (part.confusion)
 		memset(conf, 0, KK * sizeof *conf);
 	nncc_evaluate_tiles(m, x, y, n, t0, cut(T, me + 1, R), buf + t0, &part);
-	mine[0] = (double)part.correct;
-	for (size_t k = 0; k < KK; k++)
-		mine[1 + k] = part.confusion ? (double)conf[k] : 0;
+	if (per) {
+		mine[0] = (double)part.correct;
+		for (size_t k = 0; k < KK; k++)
+			mine[1 + k] = part.confusion ? (double)conf[k] : 0;
+	}
 	for (size_t r = 0; r < R; r++) {
 		count[r] = cut(T, r + 1, R) - cut(T, r, R);
 		displ[r] = cut(T, r, R);
@@ -219,8 +224,8 @@ static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x,
 	if (nncc_comm_allgather(c, NNCC_F64, buf, count, displ, err))
 		return -1;
 	for (size_t r = 0; r < R; r++) {
-		count[r] = 1 + KK;
-		displ[r] = T + r * (1 + KK);
+		count[r] = per ? per : 2 * (cut(T, r + 1, R) - cut(T, r, R));
+		displ[r] = T + (per ? r * per : 2 * cut(T, r, R));
 	}
 	if (nncc_comm_allgather(c, NNCC_F64, buf, count, displ, err))
 		return -1;
@@ -230,12 +235,16 @@ static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x,
 	ev->loss = n ? sum / (double)n : 0;
 	ev->correct = 0;
 	ev->sse = ev->sae = 0;
-	if (ev->confusion)
+	for (size_t t = 0; !per && t < T; t++) {
+		ev->sse += counts[2 * t];
+		ev->sae += counts[2 * t + 1];
+	}
+	if (ev->confusion && per)
 		memset(ev->confusion, 0, KK * sizeof *ev->confusion);
-	for (size_t r = 0; r < R; r++) {
-		ev->correct += (size_t)counts[r * (1 + KK)];
+	for (size_t r = 0; per && r < R; r++) {
+		ev->correct += (size_t)counts[r * per];
 		for (size_t k = 0; ev->confusion && k < KK; k++)
-			ev->confusion[k] += (size_t)counts[r * (1 + KK) + 1 + k];
+			ev->confusion[k] += (size_t)counts[r * per + 1 + k];
 	}
 	return 0;
 }
@@ -249,11 +258,13 @@ int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, c
 	size_t *conf;
 	int rc;
 
-	if (R == 1 || m->n_targets) {   /* regression's error sums are one chain per output */
+	if (R == 1) {
 		nncc_evaluate(m, x, y, n, ev);
 		return 0;
 	}
-	if (!ckd_mul_size(&doubles, R, 1 + KK) || !ckd_add_size(&doubles, doubles, T) ||
+	if (m->n_targets ? !ckd_mul_size(&doubles, T, 2) : !ckd_mul_size(&doubles, R, 1 + KK))
+		doubles = SIZE_MAX;
+	if (!ckd_add_size(&doubles, doubles, T) ||
 	    !ckd_mul_size(&bytes, doubles, sizeof *buf) || !(buf = malloc(bytes))) {
 		nncc_err_set(err, "out of memory for the evaluation of %zu samples on %zu ranks", n, R);
 		return -1;

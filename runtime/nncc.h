@@ -739,8 +739,11 @@ typedef struct nncc_eval {
 	double loss;                 /* mean loss */
 	size_t correct, n;           /* classification */
 	double sse, sae;             /* regression: sums of squared and absolute errors
-	                                over the n * n_targets outputs */
+	                                over the n * n_targets outputs: each tile's a
+	                                chain of its own, added in tile order */
 	size_t *confusion;           /* K*K counts [true][predicted], or NULL; caller's */
+	double *tile_err;            /* regression, or NULL: tile t's two sums at
+	                                [2 (t - t0)] and [2 (t - t0) + 1]; caller's */
 } nncc_eval_t;
 
 /* Forward over n samples in tiles: mean loss, accuracy (the argmax, ties to
@@ -750,9 +753,9 @@ void nncc_evaluate(const nncc_model_t *m, const void *x, const void *y, size_t n
                    nncc_eval_t *ev);
 /* nncc_evaluate's work on tiles t0 .. t1-1 of the n samples (tile t is
  * samples t max_batch .. min(n, (t+1) max_batch) - 1): adds to ev's
- * correct, confusion (when set) or error sums, stores tile t's loss sum
- * in tile_loss[t - t0] (when not NULL) and returns their sum, added in
- * tile order.  nncc_evaluate is this over every tile, ev zeroed first. */
+ * correct, confusion (when set) or error sums (and stores each tile's in
+ * ev->tile_err when set), stores tile t's loss sum in tile_loss[t - t0]
+ * (when not NULL) and returns their sum, added in tile order.  nncc_evaluate is this over every tile, ev zeroed first. */
 double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, size_t n,
                            size_t t0, size_t t1, double *tile_loss, nncc_eval_t *ev);
 /* ev before nncc_evaluate_tiles's first call over n samples: no samples

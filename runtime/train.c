@@ -612,19 +612,21 @@ size_t nncc_predict(const nncc_model_t *m, size_t b)
 	return best;
 }
 
-/* Regression: the errors of the tile just forwarded, added to ev's sums
- * in sample order, output by output. */
-static void add_errors(const nncc_model_t *m, const void *t, size_t k, nncc_eval_t *ev)
+/* Regression: the errors of the tile just forwarded, summed from zero in
+ * sample order, output by output (a tile's chain is the same whichever
+ * rank computes it), into sums[0] (squared) and sums[1] (absolute). */
+static void tile_errors(const nncc_model_t *m, const void *t, size_t k, double sums[2])
 {
 	const void *out = m->tensor(NNCC_T_ACT, m->n_layers - 1);
 	size_t K = m->n_outputs;
+	sums[0] = sums[1] = 0;
 	for (size_t j = 0; j < k * K; j++) {
 		double e = m->dtype == NNCC_F64
 		                   ? ((const double *)out)[j] - ((const double *)t)[j]
 		                   : (double)((const float *)out)[j] - (double)((const float *)t)[j];
 		double sq = e * e;   /* own statement: never fused into an FMA */
-		ev->sse += sq;
-		ev->sae += fabs(e);
+		sums[0] += sq;
+		sums[1] += fabs(e);
 	}
 }
 
@@ -645,7 +647,12 @@ double nncc_evaluate_tiles(const nncc_model_t *m, const void *x, const void *y, 
 			tile_loss[t - t0] = loss;
 		sum += loss;
 		if (m->n_targets) {
-			add_errors(m, yk, k, ev);
+			double sums[2];
+			tile_errors(m, yk, k, sums);
+			ev->sse += sums[0];
+			ev->sae += sums[1];
+			if (ev->tile_err)
+				memcpy(ev->tile_err + 2 * (t - t0), sums, sizeof sums);
 			continue;
 		}
 		for (size_t b = 0; b < k; b++) {

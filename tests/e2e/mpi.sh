@@ -135,6 +135,20 @@ same() {
 same a a-adam --batch 100
 same a a-batch7 --batch 7
 same b b-momentum --batch 64 --epochs 3 --clip-norm 0.05 --validation 60 --patience 1
+# Regression (the class column as a real target): its error sums are split
+# among the ranks too, tile by tile, and validation picks the same weights.
+sed -e 's/^network: a$/network: r/' -e 's/units: 3, activation: linear/units: 1, activation: linear/' \
+	-e '/type: softmax/d' -e 's/^training:$/loss: squared_error\ntraining:/' \
+	-e 's/^  normalize: standardize$/  normalize: standardize_features\n  targets: [6]/' \
+	"$tmp/a.yaml" >"$tmp/r.yaml"
+"$NNCC" "$tmp/r.yaml" -o "$tmp/r.c" || fail "nncc r.yaml failed: $(cat "$tmp/r.yaml")"
+# shellcheck disable=SC2046
+$CC -O2 "$tmp/r.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/r" || fail "r does not build"
+# shellcheck disable=SC2046
+mpicc -O2 "$tmp/r.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/r-mpi" ||
+	fail "r-mpi does not build"
+same r r-regression --batch 8 --epochs 4 --validation 60 --patience 2
+grep -q "test_rmse" "$tmp/r-regression.ref.rows" || fail "r: no test_rmse in its --log"
 grep -q "^training .*per rank, 4 ranks, batches in 12 chunks" "$tmp/out" ||
 	fail "the report does not say the ranks and chunks: $(cat "$tmp/out")"
 # One chunk per rank (its gradient sent straight from the gradient block):
