@@ -40,6 +40,8 @@
  * ^ i, its shuffle from seed ^ PRETRAIN_STREAM ^ i. */
 #define PRETRAIN_INIT 0x5052455f494e4954ull   /* "PRE_INIT" */
 #define PRETRAIN_STREAM 0x5052455452414e31ull /* "PRETRAN1" */
+/* Pre-training steps between the ranks' agreements on a signal (MPI). */
+#define PRETRAIN_AGREE 64
 /* Evaluations for --log/--plot when --eval-every is not given, and the
  * fewest a plot may have before it gets the default ones added. */
 #define DEFAULT_EVALS 50
@@ -107,8 +109,8 @@ typedef struct run {
 	/* --max-memory (docs/scaling.md#larger-than-memory) */
 	size_t budget;               /* bytes the run may use */
 	size_t mem_used;             /* what the plan says it uses */
-	int streamed;                /* the training set streams from disk (IDX: the test set
-	                                too): its samples are not in memory */
+	int streamed;                /* the training set streams from disk (the test set
+	                                too): their samples are not in memory */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
 	run_src_t src_train, src_test;
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
@@ -116,6 +118,7 @@ typedef struct run {
 	                                would inflate from the start at the next window */
 	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
 	nncc_csv_train_t *csv;       /* a streamed CSV training file (src_train's, src_eval's) */
+	nncc_csv_train_t *csv_test;  /* a streamed CSV test file (src_test's) */
 	double *values;              /* CSV: [E][n_inputs] features as read */
 	double *tbuf;                /* CSV regression: [E][n_targets] targets as read */
 	void *eval_y;                /* CSV: [E] their labels or targets (reals) */
@@ -1348,9 +1351,9 @@ static int same_names(const char *const *names, size_t n, const nncc_norm_stats_
 	return 1;
 }
 
-/* format csv: both files, their labels mapped to the same classes: the
- * training file scanned (r->csv: its rows are read later, whole or in
- * windows), the test file read whole; the classes are
+/* format csv: both files, their labels mapped to the same classes, scanned
+ * (r->csv, r->csv_test: their rows are read later, whole or streamed); the
+ * classes are
  * YAML's, else those of the weight file the run starts from (--load,
  * --resume), else the training file's (its integers, or its sorted
  * strings), which the test file's labels must then be. */
@@ -1380,10 +1383,15 @@ static int run_load_csv(run_t *r, const char *from)
 		             r->files[NNCC_FILE_TRAIN_IMAGES], from);
 		goto failed;
 	}
-	if (nncc_csv_load(&r->test, r->files[NNCC_FILE_TEST_IMAGES], spec, m->n_inputs,
-	                  (const char *const *)r->train.class_names,
-	                  r->train.class_names ? r->train.n_classes : 0, &err))
+	if (nncc_csv_scan(&r->csv_test, &r->test, r->files[NNCC_FILE_TEST_IMAGES], spec,
+	                  m->n_inputs, (const char *const *)r->train.class_names,
+	                  r->train.class_names ? r->train.n_classes : 0, m->max_batch, &err))
 		goto failed;
+	if (m->n_targets && r->test.n_targets != m->n_targets) {
+		nncc_err_set(&err, "network '%s' is a regression on %zu targets, but %s has %zu",
+		             m->name, m->n_targets, r->files[NNCC_FILE_TEST_IMAGES], r->test.n_targets);
+		goto failed;
+	}
 	if (r->test.class_names && !r->train.class_names) {
 		nncc_err_set(&err, "%s has labels that are not integers, but %s's are integers",
 		             r->files[NNCC_FILE_TEST_IMAGES], r->files[NNCC_FILE_TRAIN_IMAGES]);
@@ -1525,9 +1533,8 @@ static int mem_plan_windows(run_t *r)
 	E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
 	E = E < most ? E : most;
 	rest = mem_fixed(r);
-	if (r->csv) {   /* the test set in memory; where every tile's rows start */
-		rest = mem_add(rest, tn, raw + row + yb + nt * sizeof(double) + sizeof(int32_t));
-		rest = mem_add(rest, r->train.n / mb + 1, 32);
+	if (r->csv) {   /* where every tile's rows start, in both files */
+		rest = mem_add(rest, r->train.n / mb + tn / mb + 2, 32);
 	} else {
 		rest = mem_add(rest, r->train.n + tn, sizeof(int32_t));   /* the labels */
 	}
@@ -1538,7 +1545,7 @@ static int mem_plan_windows(run_t *r)
 		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
 		               "tiles, the %s and the %zu held-out samples need %s, and one "
 		               "window of %zu samples %s more: give at least --max-memory %zuK",
-		            nncc_mem_text(b1, sizeof b1, r->budget), r->csv ? "test set" : "labels",
+		            nncc_mem_text(b1, sizeof b1, r->budget), r->csv ? "row offsets" : "labels",
 		            r->n_val,
 		            nncc_mem_text(b2, sizeof b2, rest), mb < r->n_train ? mb : r->n_train,
 		            nncc_mem_text(b3, sizeof b3, least - rest), least / 1024 + 1);
@@ -1708,31 +1715,12 @@ static int run_fit_streamed(run_t *r)
 	return 0;
 }
 
-/* A streamed CSV run's test set, read whole: converted into test_x, its
- * targets (regression) into the targets block. */
-static int run_csv_test(run_t *r)
+/* A scanned CSV file's rows read into ds, EVAL_WINDOW at a time (the
+ * reader holds a chunk at a time), then the file closed: the in-memory
+ * run's data, as nncc_csv_load would give it. */
+static int csv_read_whole(run_t *r, nncc_csv_train_t **csv, nncc_dataset_t *ds)
 {
 	const nncc_model_t *m = r->m;
-	size_t n = r->test.n, row = m->n_inputs * r->rsize, K = m->n_targets;
-
-	if (K && r->test.n_targets != K)
-		return fail(m, "network '%s' is a regression on %zu targets, but the data has %zu",
-		            m->name, K, r->test.n_targets);
-	if (!(r->test_x = malloc(n * row)) || (K && !(r->targets = malloc(n * r->y_bytes))))
-		return fail(m, "out of memory for the %zu test samples", n);
-	nncc_norm_apply_values(&r->norm, m->dtype, r->test_x, r->test.values, n);
-	for (size_t j = 0; K && j < n * K; j++)
-		store_real(m, r->targets, j, r->test.targets[j]);
-	r->test_y = K ? (const void *)r->targets : (const void *)r->test.labels;
-	return 0;
-}
-
-/* A CSV training file that fits: its rows read into r->train, EVAL_WINDOW
- * at a time (the in-memory run's data, as nncc_csv_load would give it). */
-static int run_csv_whole(run_t *r)
-{
-	const nncc_model_t *m = r->m;
-	nncc_dataset_t *ds = &r->train;
 	size_t n = ds->n, K = m->n_targets;
 	nncc_err_t err;
 
@@ -1742,15 +1730,16 @@ static int run_csv_whole(run_t *r)
 	else
 		ds->labels = malloc(n * sizeof *ds->labels);
 	if (!ds->values || (K ? !ds->targets : !ds->labels))
-		return fail(m, "out of memory for the %zu training samples", n);
-	for (size_t i = 0; i < n; i += EVAL_WINDOW) {   /* (the reader holds a chunk at a time) */
+		return fail(m, "out of memory for the %zu samples of %s", n,
+		            nncc_csv_train_path(*csv));
+	for (size_t i = 0; i < n; i += EVAL_WINDOW) {
 		size_t k = n - i < EVAL_WINDOW ? n - i : EVAL_WINDOW;
-		if (nncc_csv_train_rows(r->csv, i, k, ds->values + i * m->n_inputs,
+		if (nncc_csv_train_rows(*csv, i, k, ds->values + i * m->n_inputs,
 		                        K ? NULL : ds->labels + i, K ? ds->targets + i * K : NULL, &err))
 			return fail(m, "%s", err.msg);
 	}
-	nncc_csv_train_close(r->csv);
-	r->csv = NULL;
+	nncc_csv_train_close(*csv);
+	*csv = NULL;
 	return 0;
 }
 
@@ -1779,9 +1768,8 @@ static int run_stream_setup(run_t *r)
 	nncc_err_t err;
 
 	r->src_eval = r->src_train;
-	if (r->csv) {   /* the test set in memory; the evaluations share the reader */
-		if (run_csv_test(r))
-			return 1;
+	if (r->csv) {   /* the evaluations share the training reader; the test set's own */
+		r->src_test = (run_src_t){.r = r, .csv = r->csv_test};
 	} else {
 		size_t n, rows, cols;
 		r->train_y = r->train.labels;
@@ -1815,7 +1803,7 @@ static int run_stream_setup(run_t *r)
 }
 
 /* Both sets and the plan: the training set streams when the in-memory run
- * does not fit the budget (a CSV test set is then still read whole). */
+ * does not fit the budget (and so does the test set). */
 static int run_load_data(run_t *r, const char *from)
 {
 	const nncc_model_t *m = r->m;
@@ -1830,7 +1818,7 @@ static int run_load_data(run_t *r, const char *from)
 		r->mem_used = mem_in_memory(r);
 		if ((r->streamed = r->mem_used > r->budget))
 			return mem_plan_windows(r) || run_csv_buffers(r);
-		return run_csv_whole(r);
+		return csv_read_whole(r, &r->csv, &r->train) || csv_read_whole(r, &r->csv_test, &r->test);
 	}
 	if (idx_probe(r) || data_check(r, &r->train, r->files[0], r->files[1]) ||
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
@@ -1962,7 +1950,7 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 /* The samples trained on, or the test set: in memory or streamed. */
 static void run_evaluate_set(run_t *r, int test, nncc_eval_t *ev)
 {
-	if (r->streamed && !(test && r->test_x))   /* (a CSV test set is in memory) */
+	if (r->streamed)
 		run_evaluate_streamed(r, test ? &r->src_test : &r->src_eval,
 		                      test ? r->test.n : r->n_train, ev);
 	else if (test)
@@ -2454,7 +2442,10 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 			double sum = 0;
 			for (size_t done = 0; done < N; done += u.batch) {
 				const void *y, *x;
-				if ((r->signal = nncc_signal_pending())) {
+				/* under MPI the ranks agree every PRETRAIN_AGREE steps (and
+				 * at each pass's start): all stop after the same step */
+				if ((r->comm->size == 1 || done == 0 || u.step % PRETRAIN_AGREE == 0) &&
+				    run_signal(r)) {
 					fprintf(stderr, "%s: pre-training stopped in layer \"%s\", epoch %zu\n",
 					        m->name, L->name, ep + 1);
 					break;
@@ -2785,6 +2776,7 @@ static void run_fini(run_t *r)
 	nncc_images_close(r->src_eval.img);
 	free(r->pixels);
 	nncc_csv_train_close(r->csv);
+	nncc_csv_train_close(r->csv_test);
 	free(r->values);
 	free(r->tbuf);
 	free(r->eval_y);

@@ -241,11 +241,12 @@ for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains
 done
 say "refused: fewer chunks than ranks, --chunks 0 on 2 ranks"
 
-# rank_pid N: the pid of rank N of the running job (Open MPI puts
-# OMPI_COMM_WORLD_RANK in each rank's environment), waiting up to 10 s.
+# rank_pid N [PROGRAM]: the pid of rank N of the running job of PROGRAM
+# (default a-mpi; Open MPI puts OMPI_COMM_WORLD_RANK in each rank's
+# environment), waiting up to 10 s.
 rank_pid() {
 	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-		for p in $(pgrep -f "^$tmp/a-mpi" || true); do
+		for p in $(pgrep -f "^$tmp/${2:-a-mpi}" || true); do
 			if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
 				echo "$p"
 				return 0
@@ -307,3 +308,29 @@ kill -9 "$victim" 2>/dev/null || true
 grep -Eq "rank 0 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s" "$tmp/out" ||
 	fail "rank 1 does not name the stopped rank 0: $(cat "$tmp/out")"
 say "a stopped rank 0 ends the job in ${waited} s: $(grep -m 1 "rank 0 of 2" "$tmp/out")"
+
+# SIGINT to one rank during pre-training (which has no exchanges): the
+# ranks agree on it every 64 steps, so both stop in the same pass and end
+# as one process does (nothing written before the first update); no rank
+# waits for the others to time out.
+sed -e 's/^network: a$/network: p/' -e '/type: dropout/d' "$tmp/a.yaml" >"$tmp/p.yaml"
+printf 'pretrain:\n  epochs: 1000000\n  learning_rate: 0.01\n  batch_size: 8\n  loss: squared_error\n' \
+	>>"$tmp/p.yaml"
+"$NNCC" "$tmp/p.yaml" -o "$tmp/p.c" || fail "nncc p.yaml failed"
+# shellcheck disable=SC2046
+mpicc -O2 "$tmp/p.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/p-mpi" ||
+	fail "p-mpi does not build"
+mpirun --oversubscribe -np 2 "$tmp/p-mpi" --threads 1 --quiet --mpi-timeout 3 \
+	>"$tmp/out" 2>&1 &
+job=$!
+victim=$(rank_pid 1 p-mpi) || fail "rank 1 of the pre-training run did not start"
+sleep 1
+kill -INT "$victim"
+ends "$job" "rank 1 got SIGINT in pre-training"
+grep -q "within 3 s" "$tmp/out" && fail "a rank timed out after SIGINT in pre-training: $(cat "$tmp/out")"
+[ "$(grep "pre-training stopped in layer" "$tmp/out" | sort -u | wc -l)" = 1 ] &&
+	[ "$(grep -c "pre-training stopped in layer" "$tmp/out")" = 2 ] ||
+	fail "the 2 ranks did not stop pre-training at the same place: $(cat "$tmp/out")"
+grep -q "interrupted by SIGINT after 0 of 30 iterations; nothing written" "$tmp/out" ||
+	fail "the run did not end as interrupted: $(cat "$tmp/out")"
+say "SIGINT to rank 1 in pre-training: both ranks stop in the same pass, in ${waited} s"
