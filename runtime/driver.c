@@ -1921,28 +1921,63 @@ static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_
 		fail(r->m, "evaluation: %s", err.msg);
 }
 
+/* A streamed set's tiles t0 .. t1-1 evaluated as nncc_evaluate_tiles does,
+ * their samples read E at a time into eval_x (nncc_tiles_fn: this rank's
+ * share under MPI). */
+typedef struct src_tiles {
+	run_t *r;
+	run_src_t *src;
+	size_t n;
+} src_tiles_t;
+
+static int src_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_eval_t *part,
+                     nncc_err_t *err)
+{
+	const src_tiles_t *st = ctx;
+	run_t *r = st->r;
+	size_t mb = r->m->max_batch, per = r->eval_window / mb, end = st->n;
+	double *te = part->tile_err;
+
+	for (size_t t = t0; t < t1; t += per) {
+		size_t first = t * mb, tiles = t1 - t < per ? t1 - t : per;
+		size_t k = first + tiles * mb < end ? tiles * mb : end - first;
+		const void *y;
+		if (src_reals(st->src, first, k, r->eval_x, &y, err))
+			return -1;
+		part->tile_err = te ? te + 2 * (t - t0) : NULL;
+		nncc_evaluate_tiles(r->m, r->eval_x, y, k, 0, tiles, tile_loss + (t - t0), part);
+	}
+	part->tile_err = te;
+	return 0;
+}
+
 /* nncc_evaluate over n samples of a streamed set, read E at a time into
  * eval_x: E is a multiple of the tile, so the tiles and the chain of
- * their loss sums are nncc_evaluate's, and so are the bits. */
+ * their loss sums are nncc_evaluate's, and so are the bits.  Under MPI each
+ * rank reads and forwards its share of the tiles (nncc_group_evaluate_by). */
 static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_t *ev)
 {
 	const nncc_model_t *m = r->m;
-	size_t E = r->eval_window, mb = m->max_batch;
+	size_t mb = m->max_batch, per = r->eval_window / mb, T = n / mb + (n % mb != 0);
+	src_tiles_t st = {r, src, n};
 	double sum = 0;
 	nncc_err_t err;
 
+	if (r->group.chunks && r->comm->size > 1) {
+		if (nncc_group_evaluate_by(&r->group, m, n, src_tiles, &st, ev, &err) && !r->failed++)
+			fail(m, "evaluation: %s", err.msg);
+		return;
+	}
 	nncc_eval_reset(m, n, ev);
-	for (size_t first = 0; first < n; first += E) {
-		size_t k = n - first < E ? n - first : E, tiles = k / mb + (k % mb != 0);
-		const void *y;
-		if (src_reals(src, first, k, r->eval_x, &y, &err)) {
+	for (size_t t = 0; t < T; t += per) {
+		size_t t1 = T - t < per ? T : t + per;
+		if (src_tiles(&st, t, t1, r->tile_loss, ev, &err)) {
 			if (!r->failed++)
 				fail(m, "evaluation: %s", err.msg);
 			return;
 		}
-		nncc_evaluate_tiles(m, r->eval_x, y, k, 0, tiles, r->tile_loss, ev);
-		for (size_t t = 0; t < tiles; t++)
-			sum += r->tile_loss[t];
+		for (size_t i = 0; i < t1 - t; i++)
+			sum += r->tile_loss[i];
 	}
 	ev->loss = n ? sum / (double)n : 0;
 }

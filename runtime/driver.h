@@ -185,10 +185,17 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
                     nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
 /* nncc_evaluate's figures, the same bits, computed by the ranks together:
- * each forwards its share of the tiles (classification; a regression is
- * evaluated whole by every rank).  -1 when the exchange fails. */
+ * each forwards its share of the tiles.  -1 when the exchange fails. */
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
                         size_t n, nncc_eval_t *ev, nncc_err_t *err);
+/* The same over n samples that are not in memory: tiles(ctx, t0, t1,
+ * tile_loss, part, err) does nncc_evaluate_tiles's work on tiles t0 .. t1-1
+ * (this rank's share), reading their samples as it likes; 0, or -1 with
+ * err set (this rank's run then fails, which ends the others': MPI_Abort). */
+typedef int (*nncc_tiles_fn)(void *ctx, size_t t0, size_t t1, double *tile_loss,
+                             nncc_eval_t *part, nncc_err_t *err);
+int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,
+                           nncc_tiles_fn tiles, void *ctx, nncc_eval_t *ev, nncc_err_t *err);
 /* nncc_train_batch_clip's step, chunked: *loss the batch's loss sum (the
  * chunks' in chunk order), *norm as there.  -1 when the exchange fails. */
 int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,

@@ -198,8 +198,8 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
  * tile's two error sums (a chain of its own) are gathered and added in tile
  * order too.  buf: [T] tile losses, then regression's [2T] error sums or
  * classification's [R][1 + K*K] counts; conf: [K*K] this rank's confusion. */
-static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                          size_t n, nncc_eval_t *ev, double *buf, size_t *conf, nncc_err_t *err)
+static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, size_t n, nncc_tiles_fn tiles,
+                          void *ctx, nncc_eval_t *ev, double *buf, size_t *conf, nncc_err_t *err)
 {
 	const nncc_comm_t *c = g->comm;
 	size_t R = (size_t)c->size, me = (size_t)c->rank, K = m->n_outputs, KK = K * K;
@@ -211,7 +211,8 @@ static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x,
 
 	if (part.confusion)
 		memset(conf, 0, KK * sizeof *conf);
-	nncc_evaluate_tiles(m, x, y, n, t0, cut(T, me + 1, R), buf + t0, &part);
+	if (tiles(ctx, t0, cut(T, me + 1, R), buf + t0, &part, err))
+		return -1;
 	if (per) {
 		mine[0] = (double)part.correct;
 		for (size_t k = 0; k < KK; k++)
@@ -249,8 +250,35 @@ static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x,
 	return 0;
 }
 
+/* nncc_tiles_fn over samples in memory. */
+typedef struct mem_tiles {
+	const nncc_model_t *m;
+	const void *x, *y;
+	size_t n;
+} mem_tiles_t;
+
+static int mem_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_eval_t *part,
+                     nncc_err_t *err)
+{
+	const mem_tiles_t *mt = ctx;
+	(void)err;
+	nncc_evaluate_tiles(mt->m, mt->x, mt->y, mt->n, t0, t1, tile_loss, part);
+	return 0;
+}
+
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
                         size_t n, nncc_eval_t *ev, nncc_err_t *err)
+{
+	mem_tiles_t mt = {m, x, y, n};
+	if (g->comm->size == 1) {
+		nncc_evaluate(m, x, y, n, ev);
+		return 0;
+	}
+	return nncc_group_evaluate_by(g, m, n, mem_tiles, &mt, ev, err);
+}
+
+int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,
+                           nncc_tiles_fn tiles, void *ctx, nncc_eval_t *ev, nncc_err_t *err)
 {
 	size_t R = (size_t)g->comm->size, KK = m->n_outputs * m->n_outputs, doubles, bytes;
 	size_t T = n / m->max_batch + (n % m->max_batch != 0);
@@ -258,10 +286,6 @@ int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, c
 	size_t *conf;
 	int rc;
 
-	if (R == 1) {
-		nncc_evaluate(m, x, y, n, ev);
-		return 0;
-	}
 	if (m->n_targets ? !ckd_mul_size(&doubles, T, 2) : !ckd_mul_size(&doubles, R, 1 + KK))
 		doubles = SIZE_MAX;
 	if (!ckd_add_size(&doubles, doubles, T) ||
@@ -275,7 +299,7 @@ int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, c
 		nncc_err_set(err, "out of memory for a confusion matrix of %zu classes", m->n_outputs);
 		return -1;
 	}
-	rc = split_evaluate(g, m, x, y, n, ev, buf, conf, err);
+	rc = split_evaluate(g, m, n, tiles, ctx, ev, buf, conf, err);
 	free(buf);
 	free(conf);
 	return rc;

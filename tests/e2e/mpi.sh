@@ -197,18 +197,22 @@ mpicc -O2 "$tmp/c.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/
 streamed() {
 	order=${4:---shuffle}
 	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --max-memory "$2" "$order" --json \
-		--save "$tmp/$1.sref" >"$tmp/out" 2>"$tmp/err" ||
-		fail "$3 streamed, one process: $(cat "$tmp/err")"
+		--eval-every 7 --eval-test --log "$tmp/$1.slog" --save "$tmp/$1.sref" \
+		>"$tmp/out" 2>"$tmp/err" || fail "$3 streamed, one process: $(cat "$tmp/err")"
 	grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
 		fail "$3: $2 does not stream in several windows: $(cat "$tmp/out")"
-	for n in 1 2; do
+	nosecs "$tmp/$1.slog" >"$tmp/$1.srows"
+	for n in 1 2 3; do
 		mpirun --oversubscribe -np $n "$tmp/$1-mpi" --threads 1 --quiet --batch 20 \
-			--max-memory "$2" "$order" --save "$tmp/$1.s$n" >"$tmp/out" 2>&1 ||
+			--max-memory "$2" "$order" --eval-every 7 --eval-test --log "$tmp/$1.slog$n" \
+			--save "$tmp/$1.s$n" >"$tmp/out" 2>&1 ||
 			fail "$3 streamed $order, $n ranks: $(cat "$tmp/out")"
 		cmp -s "$tmp/$1.sref" "$tmp/$1.s$n" ||
 			fail "$3 streamed $order: the weight file of $n ranks differs from one process's"
+		nosecs "$tmp/$1.slog$n" | cmp -s "$tmp/$1.srows" - ||
+			fail "$3 streamed $order: the --log of $n ranks differs from one process's"
 	done
-	say "$3 streamed in windows, $order: 1 and 2 ranks write the bytes of one process"
+	say "$3 streamed in windows, $order: 1, 2 and 3 ranks write the bytes and --log rows of one process"
 }
 # mixed NAME BUDGET: rank 1 given 1G, rank 0 BUDGET: the ranks stream with
 # the smaller (as a rank on a smaller machine would make them), the bytes of
