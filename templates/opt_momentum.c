@@ -48,11 +48,11 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *b
 
 //@ section vector
 #if KERN_SIMD
-KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *b, vreal *s1,
-                            vreal *s2)
+KERN_INLINE void opt_vector(const OptStep *o, const int c, int bias, vreal g, vreal *p,
+                            vreal *b, vreal *s1, vreal *s2)
 {
 	vreal d = opt_mean_v(g, o->inv, o->wd[bias], *p);
-	(void)s1, (void)s2;
+	(void)c, (void)s1, (void)s2;
 	*b = o->first ? d : V_FMA(V_SET1(o->mu), *b, V_MUL(V_SET1(o->damp1), d));
 	d = o->nesterov ? V_FMA(V_SET1(o->mu), *b, d) : *b;
 	*p = V_FNMA(V_SET1(o->lr), d, *p);
