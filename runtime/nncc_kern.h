@@ -10,11 +10,13 @@
  * copy (kern_fwd is kern_fwd_avx2 in the avx2 copy; KERN_ISA_NAME).  What
  * the copies share is in nncc_pool.h, the optimizer's contract included:
  *
- *   opt_vector(const OptStep *, int bias, vreal g, vreal *p, vreal *s0, vreal *s1,
- *              vreal *s2): opt_scalar on a vector; only when KERN_SIMD
+ *   opt_vector(const OptStep *, int c, int bias, vreal g, vreal *p, vreal *s0,
+ *              vreal *s1, vreal *s2): opt_scalar on a vector; only when KERN_SIMD
  *
  * where g is the gradient SUM over the batch, p the parameter and s0..s2
- * its state, updated in place; `bias` is 1 for a bias (decay can skip it).
+ * its state, updated in place; `bias` is 1 for a bias (decay can skip it);
+ * c is the fused update's case (nncc_pool.h: OPT_CASES), a constant there,
+ * or KERN_CASE_ANY in the unfused update.
  * The scalar and the vector forms perform the same operations in the same
  * order, so the fused and unfused updates agree bit for bit.
  *
@@ -107,15 +109,15 @@
 #define KERN_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 #if KERN_SIMD
-/* The lanes m of a vector of contiguous parameters at p. */
-KERN_INLINE void kern_opt_v(const OptStep *opt, const int bias, vreal g, real *p, real *S,
-                            size_t q, vmask m)
+/* The lanes m of a vector of contiguous parameters at p; c the case. */
+KERN_INLINE void kern_opt_v(const OptStep *opt, const int c, const int bias, vreal g, real *p,
+                            real *S, size_t q, vmask m)
 {
 	vreal pv = V_MLOAD(m, p), s0 = V_ZERO(), s1 = V_ZERO(), s2 = V_ZERO();
 	if (OPT_STATE > 0) s0 = V_MLOAD(m, S + q);
 	if (OPT_STATE > 1) s1 = V_MLOAD(m, S + q + OPT_STRIDE);
 	if (OPT_STATE > 2) s2 = V_MLOAD(m, S + q + 2 * OPT_STRIDE);
-	opt_vector(opt, bias, g, &pv, &s0, &s1, &s2);
+	opt_vector(opt, c, bias, g, &pv, &s0, &s1, &s2);
 	V_MSTORE(p, m, pv);
 	if (OPT_STATE > 0) V_MSTORE(S + q, m, s0);
 	if (OPT_STATE > 1) V_MSTORE(S + q + OPT_STRIDE, m, s1);
@@ -123,14 +125,14 @@ KERN_INLINE void kern_opt_v(const OptStep *opt, const int bias, vreal g, real *p
 }
 
 /* The same for weights read with stride idx (the transposed gradient). */
-KERN_INLINE void kern_opt_vg(const OptStep *opt, vreal g, real *p, real *S, size_t q, vmask m,
-                             vindex idx)
+KERN_INLINE void kern_opt_vg(const OptStep *opt, const int c, vreal g, real *p, real *S,
+                             size_t q, vmask m, vindex idx)
 {
 	vreal pv = V_MGATHER(m, idx, p), s0 = V_ZERO(), s1 = V_ZERO(), s2 = V_ZERO();
 	if (OPT_STATE > 0) s0 = V_MGATHER(m, idx, S + q);
 	if (OPT_STATE > 1) s1 = V_MGATHER(m, idx, S + q + OPT_STRIDE);
 	if (OPT_STATE > 2) s2 = V_MGATHER(m, idx, S + q + 2 * OPT_STRIDE);
-	opt_vector(opt, 0, g, &pv, &s0, &s1, &s2);
+	opt_vector(opt, c, 0, g, &pv, &s0, &s1, &s2);
 	V_MSCATTER(p, m, idx, pv);
 	if (OPT_STATE > 0) V_MSCATTER(S + q, m, idx, s0);
 	if (OPT_STATE > 1) V_MSCATTER(S + q + OPT_STRIDE, m, idx, s1);
@@ -149,7 +151,8 @@ KERN_INLINE void kern_update(const OptStep *opt, const int bias, real *P, const 
 	 * never executed, but gcc's -Warray-bounds cannot tell */
 	for (; k < n; k += VL) {
 		const vmask m = n - k >= VL ? V_ALL : (vmask)((1u << (n - k)) - 1u);
-		kern_opt_v(opt, bias, V_MLOAD(m, G + off + k), P + off + k, S, off + k, m);
+		kern_opt_v(opt, KERN_CASE_ANY, bias, V_MLOAD(m, G + off + k), P + off + k, S,
+		           off + k, m);
 	}
 #endif
 	for (; k < n; k++)
@@ -352,9 +355,10 @@ KERN_INLINE void kern_dw_prefetch(const real *W, const real *S, size_t o, const 
 }
 
 /* Rows j [j, j+mr) x vectors [c0, c0+nb) of X^T D, then the mode's epilogue
- * into G (set/accumulate) or W and its state S (the fused update). */
-KERN_INLINE void kern_dw_block(const int mode, size_t n, real *W, real *G, real *S, const real *X,
-                               const real *D, const OptStep *opt, const size_t IN,
+ * into G (set/accumulate) or W and its state S (the fused update, the
+ * optimizer's case c; 0 in the other modes). */
+KERN_INLINE void kern_dw_block(const int mode, const int c, size_t n, real *W, real *G, real *S,
+                               const real *X, const real *D, const OptStep *opt, const size_t IN,
                                const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
 {
 	const vmask m0 = KERN_MASK(OUT, c0, 0), m1 = KERN_MASK(OUT, c0, 1),
@@ -386,7 +390,7 @@ KERN_INLINE void kern_dw_block(const int mode, size_t n, real *W, real *G, real 
 #define STORE1(r, v) if ((r) < mr && (v) < nb) { \
 		const size_t q_ = o + (size_t)(r) * OUT + (v) * VL; \
 		if (mode == KERN_GRAD_UPDATE) \
-			kern_opt_v(opt, 0, KERN_ACC(r, v), W + q_, S, q_, m##v); \
+			kern_opt_v(opt, c, 0, KERN_ACC(r, v), W + q_, S, q_, m##v); \
 		else \
 			V_MSTORE(G + q_, m##v, KERN_ACC(r, v)); }
 #define STORER(r) KERN_VECS(STORE1, r)
@@ -396,18 +400,18 @@ KERN_INLINE void kern_dw_block(const int mode, size_t n, real *W, real *G, real 
 }
 
 /* The same for the weight gradient's tile at (j, c0). */
-KERN_INLINE void kern_dw_tile(const int mode, size_t n, real *W, real *G, real *S, const real *X,
-                              const real *D, const OptStep *opt, const size_t IN,
+KERN_INLINE void kern_dw_tile(const int mode, const int c, size_t n, real *W, real *G, real *S,
+                              const real *X, const real *D, const OptStep *opt, const size_t IN,
                               const size_t OUT, size_t j, size_t c0, const int mr, const int nb)
 {
-#define BLOCK(r, v, rows, vecs) kern_dw_block(mode, n, W, G, S, X, D, opt, IN, OUT, \
+#define BLOCK(r, v, rows, vecs) kern_dw_block(mode, c, n, W, G, S, X, D, opt, IN, OUT, \
 	j + (size_t)(r), c0 + (size_t)(v), rows, vecs)
 	KERN_BLOCKS(mr, nb, BLOCK);
 #undef BLOCK
 }
 
 /* The bias "row": g = g + d[b][i] (== FMA(1, d, g)), same epilogues. */
-KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, real *Sb,
+KERN_INLINE void kern_db_tile(const int mode, const int c, size_t n, real *bias, real *Gb, real *Sb,
                               const real *D, const OptStep *opt, const size_t OUT, size_t c0,
                               const int nb)
 {
@@ -430,7 +434,7 @@ KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, re
 #define STORE1(r, v) if ((v) < nb) { \
 		const size_t q_ = o + (v) * VL; \
 		if (mode == KERN_GRAD_UPDATE) \
-			kern_opt_v(opt, 1, KERN_ACC(r, v), bias + q_, Sb, q_, m##v); \
+			kern_opt_v(opt, c, 1, KERN_ACC(r, v), bias + q_, Sb, q_, m##v); \
 		else \
 			V_MSTORE(Gb + q_, m##v, KERN_ACC(r, v)); }
 	KERN_VECS(STORE1, 0)
@@ -443,10 +447,9 @@ KERN_INLINE void kern_db_tile(const int mode, size_t n, real *bias, real *Gb, re
  * broadcasts of D[b][i]; the same chain per element, so the same bits.  G
  * and W are read and written transposed (stride OUT) with gathers and
  * scatters, once per tile. */
-KERN_INLINE void kern_dwt_block(const int mode, size_t n, real *W, real *G, real *S,
-                                const real *X, const real *D, const OptStep *opt,
-                                const size_t IN, const size_t OUT, size_t i0, const int ni,
-                                size_t c0, const int nb)
+KERN_INLINE void kern_dwt_block(const int mode, const int c, size_t n, real *W, real *G, real *S,
+                                const real *X, const real *D, const OptStep *opt, const size_t IN,
+                                const size_t OUT, size_t i0, const int ni, size_t c0, const int nb)
 {
 	const vmask m0 = KERN_MASK(IN, c0, 0), m1 = KERN_MASK(IN, c0, 1),
 	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
@@ -475,7 +478,7 @@ KERN_INLINE void kern_dwt_block(const int mode, size_t n, real *W, real *G, real
 	}
 #define STORE1(r, v) if ((r) < ni && (v) < nb) { \
 		if (mode == KERN_GRAD_UPDATE) \
-			kern_opt_vg(opt, KERN_ACC(r, v), W + AT(r, v), S, AT(r, v), m##v, idx); \
+			kern_opt_vg(opt, c, KERN_ACC(r, v), W + AT(r, v), S, AT(r, v), m##v, idx); \
 		else \
 			V_MSCATTER(G + AT(r, v), m##v, idx, KERN_ACC(r, v)); }
 #define STORER(r) KERN_VECS(STORE1, r)
@@ -486,39 +489,41 @@ KERN_INLINE void kern_dwt_block(const int mode, size_t n, real *W, real *G, real
 }
 
 /* All OUT rows i x vectors [c0, c0+nb) of j, in blocks (rows of i here). */
-KERN_INLINE void kern_dwt_tile(const int mode, size_t n, real *W, real *G, real *S,
-                               const real *X, const real *D, const OptStep *opt,
-                               const size_t IN, const size_t OUT, size_t c0, const int nb)
+KERN_INLINE void kern_dwt_tile(const int mode, const int c, size_t n, real *W, real *G, real *S,
+                               const real *X, const real *D, const OptStep *opt, const size_t IN,
+                               const size_t OUT, size_t c0, const int nb)
 {
-#define BLOCK(r, v, rows, vecs) kern_dwt_block(mode, n, W, G, S, X, D, opt, IN, OUT, \
+#define BLOCK(r, v, rows, vecs) kern_dwt_block(mode, c, n, W, G, S, X, D, opt, IN, OUT, \
 	(size_t)(r), rows, c0 + (size_t)(v), vecs)
 	KERN_BLOCKS((int)OUT, nb, BLOCK);
 #undef BLOCK
 }
 
 /* j tiles [jt0, jt1) of one column chunk; tile njt-1 is the bias row. */
-KERN_INLINE void kern_dw_chunk(const int mode, size_t n, real *W, real *bias, real *G,
+KERN_INLINE void kern_dw_chunk(const int mode, const int c, size_t n, real *W, real *bias, real *G,
                                real *Gb, real *S, real *Sb, const real *X, const real *D,
-                               const OptStep *opt, const size_t IN, const size_t OUT,
-                               const int MR, size_t jt0, size_t jt1, size_t c0, const int nb)
+                               const OptStep *opt, const size_t IN, const size_t OUT, const int MR,
+                               size_t jt0, size_t jt1, size_t c0, const int nb)
 {
 	const size_t njt = (IN + (size_t)MR - 1) / (size_t)MR + 1;
 	const int lastmr = (int)(IN - (njt - 2) * (size_t)MR);
 	size_t jt;
 	for (jt = jt0; jt < jt1; jt++) {
 		if (jt + 2 < njt || (jt + 2 == njt && lastmr == MR))
-			kern_dw_tile(mode, n, W, G, S, X, D, opt, IN, OUT, jt * (size_t)MR, c0, MR, nb);
+			kern_dw_tile(mode, c, n, W, G, S, X, D, opt, IN, OUT, jt * (size_t)MR, c0,
+			             MR, nb);
 		else if (jt + 2 == njt)
-			kern_dw_tile(mode, n, W, G, S, X, D, opt, IN, OUT, jt * (size_t)MR, c0, lastmr, nb);
+			kern_dw_tile(mode, c, n, W, G, S, X, D, opt, IN, OUT, jt * (size_t)MR, c0,
+			             lastmr, nb);
 		else
-			kern_db_tile(mode, n, bias, Gb, Sb, D, opt, OUT, c0, nb);
+			kern_db_tile(mode, c, n, bias, Gb, Sb, D, opt, OUT, c0, nb);
 	}
 }
 
-KERN_INLINE void kern_dw_mode(const int mode, size_t n, real *W, real *bias, real *G, real *Gb,
-                              real *S, real *Sb, const real *X, const real *D,
-                              const OptStep *opt, const size_t IN, const size_t OUT,
-                              const int MR, const int NB, size_t jt0, size_t jt1)
+KERN_INLINE void kern_dw_mode(const int mode, const int c, size_t n, real *W, real *bias, real *G,
+                              real *Gb, real *S, real *Sb, const real *X, const real *D,
+                              const OptStep *opt, const size_t IN, const size_t OUT, const int MR,
+                              const int NB, size_t jt0, size_t jt1)
 {
 	const size_t nch = (KERN_NV(OUT) + (size_t)NB - 1) / (size_t)NB;
 	const int lastnb = (int)(KERN_NV(OUT) - (nch - 1) * (size_t)NB);
@@ -530,18 +535,20 @@ KERN_INLINE void kern_dw_mode(const int mode, size_t n, real *W, real *bias, rea
 		size_t jt;
 		for (jt = jt0; jt < jt1; jt++) {
 			if (jt + 2 < njt)
-				kern_dwt_tile(mode, n, W, G, S, X, D, opt, IN, OUT, jt * (size_t)(MR / VL), MR / VL);
+				kern_dwt_tile(mode, c, n, W, G, S, X, D, opt, IN, OUT,
+				              jt * (size_t)(MR / VL), MR / VL);
 			else if (jt + 2 == njt)
-				kern_dwt_tile(mode, n, W, G, S, X, D, opt, IN, OUT, jt * (size_t)(MR / VL), lastv);
+				kern_dwt_tile(mode, c, n, W, G, S, X, D, opt, IN, OUT,
+				              jt * (size_t)(MR / VL), lastv);
 			else
-				kern_db_tile(mode, n, bias, Gb, Sb, D, opt, OUT, 0, 1);
+				kern_db_tile(mode, c, n, bias, Gb, Sb, D, opt, OUT, 0, 1);
 		}
 		return;
 	}
 	for (ch = 0; ch + 1 < nch; ch++)
-		kern_dw_chunk(mode, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, jt0, jt1,
+		kern_dw_chunk(mode, c, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, jt0, jt1,
 		              ch * (size_t)NB, NB);
-	kern_dw_chunk(mode, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, jt0, jt1,
+	kern_dw_chunk(mode, c, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, jt0, jt1,
 	              ch * (size_t)NB, lastnb);
 }
 #endif
@@ -549,28 +556,41 @@ KERN_INLINE void kern_dw_mode(const int mode, size_t n, real *W, real *bias, rea
 /* Weight and bias gradient of the tile (n rows of X and D) for j tiles
  * [jt0, jt1) of MR rows of W (tile ceil(IN/MR) is the bias), all of OUT:
  * mode KERN_GRAD_SET/ACC into G, Gb; KERN_GRAD_UPDATE: the optimizer's
- * step on W, bias and their state S, Sb with the sums as the gradient. */
+ * step on W, bias and their state S, Sb with the sums as the gradient, in
+ * the fused copy opt_case() names (nncc_pool.h), or, when it names none,
+ * into G, Gb and then the unfused update of the same rows: the same bits. */
 KERN_INLINE void kern_dw(int mode, size_t n, real *W, real *bias, real *G, real *Gb, real *S,
                          real *Sb, const real *X, const real *D, const OptStep *opt,
                          const size_t IN, const size_t OUT, const int MR, const int NB,
                          size_t jt0, size_t jt1)
 {
-#if KERN_SIMD
-	if (mode == KERN_GRAD_UPDATE)
-		kern_dw_mode(KERN_GRAD_UPDATE, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, NB,
-		             jt0, jt1);
-	else if (mode == KERN_GRAD_ACC)
-		kern_dw_mode(KERN_GRAD_ACC, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, NB, jt0,
-		             jt1);
-	else
-		kern_dw_mode(KERN_GRAD_SET, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, NB, jt0,
-		             jt1);
-#else
-	/* The chain runs in G's row (a vectorised local row array met a gcc 12
-	 * stack-alignment miscompile), so G is scratch in the fused update. */
+	/* the tiles' rows of W: [j0, j1), j == IN the bias row */
 	const size_t njt = (IN + (size_t)MR - 1) / (size_t)MR + 1;
 	const size_t j0 = KERN_MIN(jt0 * (size_t)MR, IN);
 	const size_t j1 = jt1 >= njt ? IN + 1 : KERN_MIN(jt1 * (size_t)MR, IN);
+#if KERN_SIMD
+	const int c = mode == KERN_GRAD_UPDATE ? opt_case(opt) : 0;
+
+	if (mode == KERN_GRAD_UPDATE && c == 0)
+		kern_dw_mode(KERN_GRAD_UPDATE, 0, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR,
+		             NB, jt0, jt1);
+	else if (mode == KERN_GRAD_UPDATE && OPT_CASES > 1 && c == 1)
+		kern_dw_mode(KERN_GRAD_UPDATE, 1, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR,
+		             NB, jt0, jt1);
+	else if (mode == KERN_GRAD_ACC)
+		kern_dw_mode(KERN_GRAD_ACC, 0, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, NB,
+		             jt0, jt1);
+	else   /* KERN_GRAD_SET, and an update with no fused copy */
+		kern_dw_mode(KERN_GRAD_SET, 0, n, W, bias, G, Gb, S, Sb, X, D, opt, IN, OUT, MR, NB,
+		             jt0, jt1);
+	if (c == KERN_CASE_ANY) {   /* ... whose unfused update follows */
+		kern_update(opt, 0, W, G, S, j0 * OUT, (KERN_MIN(j1, IN) - j0) * OUT);
+		if (j1 > IN)
+			kern_update(opt, 1, bias, Gb, Sb, 0, OUT);
+	}
+#else
+	/* The chain runs in G's row (a vectorised local row array met a gcc 12
+	 * stack-alignment miscompile), so G is scratch in the fused update. */
 	size_t j, b, i;
 	(void)NB;
 	for (j = j0; j < j1; j++) {   /* j == IN: the bias row */

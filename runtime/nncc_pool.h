@@ -15,7 +15,14 @@
  *   opt_scalar(const OptStep *, int bias, real g, real *p, real *s0, real *s1, real *s2)
  *
  * and, in each copy of the kernel section, opt_vector (the same on vreal;
- * only when KERN_SIMD): see nncc_kern.h.
+ * only when KERN_SIMD): see nncc_kern.h.  Optionally also (defaults below):
+ *
+ *   OPT_CASES     copies of the fused update, 1 or 2: opt_vector's case c is
+ *                 a constant in each, so a choice made once per step (such
+ *                 as momentum's Nesterov switch) is not tested per vector
+ *   opt_case(const OptStep *)  the copy for this step, 0 .. OPT_CASES - 1,
+ *                 or KERN_CASE_ANY (nncc_simd.h): none, the sums go to the
+ *                 gradient block and the unfused update decides per vector
  */
 #ifndef NNCC_POOL_H
 #define NNCC_POOL_H
@@ -26,6 +33,18 @@
 
 #ifndef OPT_STATE
 #error "include nncc_pool.h after the optimizer (OPT_STATE, OptStep, opt_prepare, opt_scalar)"
+#endif
+
+#ifndef OPT_CASES   /* the default: one fused copy, for every step */
+#define OPT_CASES 1
+KERN_INLINE int opt_case(const OptStep *opt)
+{
+	(void)opt;
+	return 0;
+}
+#endif
+#if OPT_CASES < 1 || OPT_CASES > 2
+#error "OPT_CASES: 1 or 2 copies of the fused update (kern_dw)"
 #endif
 
 /* Modes of the weight gradient (a constant in each inlined copy: a run-time

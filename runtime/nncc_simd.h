@@ -247,4 +247,8 @@ static inline real opt_mean_s(real g, real inv, real wd, real p)
 	return FMA(wd, p, g * inv);
 }
 
+/* opt_vector's case c when it is not a constant: in the unfused update, and
+ * on a step for which opt_case names no fused copy (nncc_pool.h). */
+#define KERN_CASE_ANY (-1)
+
 #endif

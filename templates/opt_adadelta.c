@@ -49,13 +49,13 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *E
 
 //@ section vector
 #if KERN_SIMD
-KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *E, vreal *A,
-                            vreal *s2)
+KERN_INLINE void opt_vector(const OptStep *o, const int c, int bias, vreal g, vreal *p, vreal *E,
+                            vreal *A, vreal *s2)
 {
 	const vreal d = opt_mean_v(g, o->inv, o->wd[bias], *p), eps = V_SET1(o->eps);
 	const vreal rho = V_SET1(o->rho), rho1 = V_SET1(o->rho1);
 	vreal u;
-	(void)s2;
+	(void)c, (void)s2;
 	*E = V_FMA(rho, *E, V_MUL(V_MUL(rho1, d), d));
 	u = V_MUL(V_DIV(V_SQRT(V_ADD(*A, eps)), V_SQRT(V_ADD(*E, eps))), d);
 	*A = V_FMA(rho, *A, V_MUL(V_MUL(rho1, u), u));

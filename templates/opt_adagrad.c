@@ -40,11 +40,11 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *S
 
 //@ section vector
 #if KERN_SIMD
-KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *S, vreal *s1,
-                            vreal *s2)
+KERN_INLINE void opt_vector(const OptStep *o, const int c, int bias, vreal g, vreal *p, vreal *S,
+                            vreal *s1, vreal *s2)
 {
 	const vreal d = opt_mean_v(g, o->inv, o->wd[bias], *p);
-	(void)s1, (void)s2;
+	(void)c, (void)s1, (void)s2;
 	*S = V_FMA(d, d, *S);
 	*p = V_FNMA(V_SET1(o->clr), V_DIV(d, V_ADD(V_SQRT(*S), V_SET1(o->eps))), *p);
 }

@@ -65,10 +65,11 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *m
 
 //@ section vector
 #if KERN_SIMD
-KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *m, vreal *v,
-                            vreal *vmax)
+KERN_INLINE void opt_vector(const OptStep *o, const int c, int bias, vreal g, vreal *p, vreal *m,
+                            vreal *v, vreal *vmax)
 {
 	vreal d;
+	(void)c;
 	if (OPT_DECOUPLED)
 		*p = V_MUL(*p, V_SET1(o->keep[bias]));
 	d = opt_mean_v(g, o->inv, o->wd[bias], *p);

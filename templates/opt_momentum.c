@@ -7,7 +7,10 @@
  *   d = d + mu * b  (nesterov)   or   d = b
  *   p = p - lr * d
  * One state slot: the momentum buffer b.  (See opt_sgd.c for the template's
- * contract.)  Placeholders: N_STATE, STRIDE, HP_<KEY>.
+ * contract.)  Two copies of the fused update (OPT_CASES, nncc_pool.h), one
+ * per Nesterov switch, so that neither switch is tested per vector there;
+ * the first step, rare, takes the unfused update.  Placeholders: N_STATE,
+ * STRIDE, HP_<KEY>.
  */
 
 //@ section optimizer
@@ -15,6 +18,7 @@
  * first step);  p = p - lr (nesterov ? d + mu b : b).  State: b. */
 #define OPT_STATE {{N_STATE}}
 #define OPT_STRIDE {{STRIDE}}
+#define OPT_CASES 2 /* the fused update's copies: c = 0 heavy ball, 1 Nesterov */
 
 typedef struct OptStep {
 	real lr, inv;    /* lr, 1 / B */
@@ -36,6 +40,12 @@ static void opt_prepare(OptStep *o, const nncc_update_t *u)
 	o->wd[1] = {{HP_DECAY_BIASES}} != 0 ? o->wd[0] : (real)0;
 }
 
+/* The fused copy for the step: none on the first (b = d). */
+KERN_INLINE int opt_case(const OptStep *o)
+{
+	return o->first ? KERN_CASE_ANY : o->nesterov;
+}
+
 KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *b, real *s1,
                             real *s2)
 {
@@ -48,13 +58,17 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *b
 
 //@ section vector
 #if KERN_SIMD
-KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *b, vreal *s1,
-                            vreal *s2)
+/* opt_scalar's selects, constant in the fused copies: not the first step,
+ * Nesterov's when c = 1. */
+KERN_INLINE void opt_vector(const OptStep *o, const int c, int bias, vreal g, vreal *p,
+                            vreal *b, vreal *s1, vreal *s2)
 {
+	const int first = c == KERN_CASE_ANY && o->first;
+	const int nesterov = c == KERN_CASE_ANY ? o->nesterov : c == 1;
 	vreal d = opt_mean_v(g, o->inv, o->wd[bias], *p);
 	(void)s1, (void)s2;
-	*b = o->first ? d : V_FMA(V_SET1(o->mu), *b, V_MUL(V_SET1(o->damp1), d));
-	d = o->nesterov ? V_FMA(V_SET1(o->mu), *b, d) : *b;
+	*b = first ? d : V_FMA(V_SET1(o->mu), *b, V_MUL(V_SET1(o->damp1), d));
+	d = nesterov ? V_FMA(V_SET1(o->mu), *b, d) : *b;
 	*p = V_FNMA(V_SET1(o->lr), d, *p);
 }
 #endif

@@ -61,12 +61,13 @@ KERN_INLINE void opt_scalar(const OptStep *o, int bias, real g, real *p, real *E
 
 //@ section vector
 #if KERN_SIMD
-KERN_INLINE void opt_vector(const OptStep *o, int bias, vreal g, vreal *p, vreal *E, vreal *b,
-                            vreal *G)
+KERN_INLINE void opt_vector(const OptStep *o, const int c, int bias, vreal g, vreal *p, vreal *E,
+                            vreal *b, vreal *G)
 {
 	const vreal d = opt_mean_v(g, o->inv, o->wd[bias], *p);
 	const vreal alpha = V_SET1(o->alpha), alpha1 = V_SET1(o->alpha1);
 	vreal r;
+	(void)c;
 	*E = V_FMA(alpha, *E, V_MUL(V_MUL(alpha1, d), d));
 	if (OPT_STATE > 2) {   /* centered */
 		*G = V_FMA(alpha, *G, V_MUL(alpha1, d));
