@@ -110,7 +110,9 @@ typedef struct run {
 	size_t budget;               /* bytes the run may use */
 	size_t mem_used;             /* what the plan says it uses */
 	int streamed;                /* the training set streams from disk (the test set
-	                                too): their samples are not in memory */
+	                                too, unless held): their samples are not in memory */
+	int hold_test;               /* streamed, but the test set is small enough to be
+	                                read once and held as reals (mem_plan_windows) */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
 	run_src_t src_train, src_test;
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
@@ -123,6 +125,7 @@ typedef struct run {
 	double *tbuf;                /* CSV regression: [E][n_targets] targets as read */
 	void *eval_y;                /* CSV: [E] their labels or targets (reals) */
 	void *val_block;             /* CSV: the held-out samples' labels or targets (owned) */
+	void *test_block;            /* CSV: a held test set's labels or targets (owned) */
 	nncc_norm_lut_t lut;         /* the pixels' inputs, when has_lut */
 	int has_lut;
 	void *eval_x;                /* [E][n_inputs] reals: a window being evaluated */
@@ -1507,13 +1510,37 @@ static size_t mem_in_memory(const run_t *r)
 	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
 }
 
+/* W and E for what is left after `rest` (see mem_plan_windows); the
+ * bytes used. */
+static size_t mem_plan(const run_t *r, size_t rest, size_t per, size_t ev, size_t E, size_t *W_out,
+                       size_t *E_out)
+{
+	size_t mb = r->m->max_batch, W;
+
+	W = mem_add(rest, E, ev) < r->budget ? (r->budget - mem_add(rest, E, ev)) / per : 0;
+	if (W < E && W < r->n_train) {   /* tight: E as large as W */
+		W = (r->budget - rest) / (per + ev);
+		E = W - W % mb > mb ? W - W % mb : mb;
+	}
+	if (W >= r->n_train)
+		W = r->n_train;
+	else
+		W -= W % mb;   /* whole tiles */
+	*W_out = W;
+	*E_out = E;
+	return mem_add(mem_add(rest, W, per), E, ev);
+}
+
 /* The samples a window can hold after the rest; a window's sample costs its
  * bytes as read, its label and its permutation's entry (the stream converts
  * a tile at a time, into the tile: one more tile of bytes).  Evaluations
  * read E samples at a time (whole tiles), bytes and reals: about
  * EVAL_WINDOW (no more than the largest set needs), or when the budget is
- * tighter, as many as the training window.  Sets r->window and
- * r->eval_window, or says what the budget lacks. */
+ * tighter, as many as the training window.  A test set that as reals
+ * takes at most a quarter of the bytes left for the window is read once
+ * and held (r->hold_test), the window planned again without those bytes:
+ * else every evaluation reads it again (and for CSV, parses it).  Sets
+ * r->window and r->eval_window, or says what the budget lacks. */
 static int mem_plan_windows(run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -1525,13 +1552,13 @@ static int mem_plan_windows(run_t *r)
 	size_t held = r->csv ? raw + (nt ? nt : 1) * sizeof(double) + 64 : 0;
 	size_t per = raw + held + yb + sizeof(size_t);
 	size_t ev = row + raw + held + (r->csv ? yb + nt * sizeof(double) : 0);
-	size_t mb = m->max_batch, most, E, W, rest, least;
+	size_t mb = m->max_batch, most, E, E0, W, rest, least, ts, used, room;
 	char b1[32], b2[32], b3[32];
 
 	most = r->n_train > r->test.n ? r->n_train : r->test.n;
 	most = most / mb * mb + (most % mb ? mb : 0);
 	E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
-	E = E < most ? E : most;
+	E0 = E < most ? E : most;
 	rest = mem_fixed(r);
 	if (r->csv) {   /* where every tile's rows start, in both files */
 		rest = mem_add(rest, r->train.n / mb + tn / mb + 2, 32);
@@ -1549,18 +1576,15 @@ static int mem_plan_windows(run_t *r)
 		            r->n_val,
 		            nncc_mem_text(b2, sizeof b2, rest), mb < r->n_train ? mb : r->n_train,
 		            nncc_mem_text(b3, sizeof b3, least - rest), least / 1024 + 1);
-	W = mem_add(rest, E, ev) < r->budget ? (r->budget - mem_add(rest, E, ev)) / per : 0;
-	if (W < E && W < r->n_train) {   /* tight: E as large as W */
-		W = (r->budget - rest) / (per + ev);
-		E = W - W % mb > mb ? W - W % mb : mb;
-	}
-	if (W >= r->n_train)
-		W = r->n_train;
-	else
-		W -= W % mb;   /* whole tiles */
+	used = mem_plan(r, rest, per, ev, E0, &W, &E);
+	room = r->budget - mem_add(rest, E, ev);   /* the window's, before capping at N */
+	ts = mem_add(0, tn, r->csv ? row + yb : row);
+	r->hold_test = tn && ts <= room / 4 && mem_add(least, 1, ts) <= r->budget;
+	if (r->hold_test)
+		used = mem_plan(r, mem_add(rest, 1, ts), per, ev, E0, &W, &E);
 	r->window = W;
 	r->eval_window = E;
-	r->mem_used = mem_add(mem_add(rest, W, per), E, ev);
+	r->mem_used = used;
 	return 0;
 }
 
@@ -1760,7 +1784,26 @@ static int run_csv_buffers(run_t *r)
 	return 0;
 }
 
-/* The streamed run's buffers, and the held-out samples read into memory. */
+/* Samples [first, first + n) of src as reals into x, a chunk at a time,
+ * and for CSV their labels or targets into yblock. */
+static int src_read_all(run_t *r, run_src_t *src, size_t first, size_t n, void *x, void *yblock)
+{
+	size_t C = run_chunk(r), row = r->m->n_inputs * r->rsize;
+	nncc_err_t err;
+
+	for (size_t done = 0; done < n; done += C) {
+		size_t k = n - done < C ? n - done : C;
+		const void *y;
+		if (src_reals(src, first + done, k, (char *)x + done * row, &y, &err))
+			return fail(r->m, "%s", err.msg);
+		if (r->csv)
+			memcpy((char *)yblock + done * r->y_bytes, y, k * r->y_bytes);
+	}
+	return 0;
+}
+
+/* The streamed run's buffers, and the held-out samples (and a held test
+ * set) read into memory. */
 static int run_stream_setup(run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -1785,20 +1828,22 @@ static int run_stream_setup(run_t *r)
 		r->val_block = malloc(r->n_val * r->y_bytes);
 	r->eval_x = malloc(E * row);
 	r->tile_loss = malloc(E / m->max_batch * sizeof *r->tile_loss);
-	if (!r->eval_x || !r->tile_loss || (r->n_val && (!r->train_x || (r->csv && !r->val_block))))
-		return fail(m, "out of memory for the windows of %zu samples", C);
-	for (size_t done = 0; done < r->n_val; done += C) {
-		size_t k = r->n_val - done < C ? r->n_val - done : C;
-		const void *y;
-		if (src_reals(&r->src_train, r->n_train + done, k, (char *)r->train_x + done * row, &y,
-		              &err))
-			return fail(m, "%s", err.msg);
+	if (r->hold_test) {
+		r->test_x = malloc(r->test.n * row);
 		if (r->csv)
-			memcpy((char *)r->val_block + done * r->y_bytes, y, k * r->y_bytes);
+			r->test_block = malloc(r->test.n * r->y_bytes);
 	}
+	if (!r->eval_x || !r->tile_loss || (r->n_val && (!r->train_x || (r->csv && !r->val_block))) ||
+	    (r->hold_test && (!r->test_x || (r->csv && !r->test_block))))
+		return fail(m, "out of memory for the windows of %zu samples", C);
+	if (src_read_all(r, &r->src_train, r->n_train, r->n_val, r->train_x, r->val_block) ||
+	    (r->hold_test && src_read_all(r, &r->src_test, 0, r->test.n, r->test_x, r->test_block)))
+		return 1;
 	r->val_x = r->train_x;
-	if (r->csv)
+	if (r->csv) {
 		r->val_y = r->val_block;
+		r->test_y = r->test_block;
+	}
 	return 0;
 }
 
@@ -1985,7 +2030,7 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 /* The samples trained on, or the test set: in memory or streamed. */
 static void run_evaluate_set(run_t *r, int test, nncc_eval_t *ev)
 {
-	if (r->streamed)
+	if (r->streamed && !(test && r->hold_test))
 		run_evaluate_streamed(r, test ? &r->src_test : &r->src_eval,
 		                      test ? r->test.n : r->n_train, ev);
 	else if (test)
@@ -2686,6 +2731,10 @@ static void run_say_memory(const run_t *r, const nncc_summary_t *s)
 	        nncc_mem_text(b1, sizeof b1, r->mem_used), nncc_mem_text(b2, sizeof b2, r->budget),
 	        s->n_train, nncc_mem_text(b3, sizeof b3, mem_add(0, s->n_train, m->n_inputs * r->rsize)),
 	        src_path(&r->src_train), s->n_windows, s->n_windows == 1 ? "" : "s", r->window);
+	if (r->test.n)
+		fprintf(stderr, "%s: memory: the test set (%zu samples) %s\n", m->name, r->test.n,
+		        r->hold_test ? "is read once and held as reals"
+		                     : "streams too, at each evaluation");
 	if (r->o->shuffle && s->n_windows > 1 && !src_seekable(&r->src_train))
 		fprintf(stderr, "%s: %s is gzip'd: its windows are read in file order and only the "
 		                "samples within a window are shuffled (gunzip it for a shuffled window "
@@ -2816,6 +2865,7 @@ static void run_fini(run_t *r)
 	free(r->tbuf);
 	free(r->eval_y);
 	free(r->val_block);
+	free(r->test_block);
 	free(r->eval_x);
 	free(r->tile_loss);
 	nncc_outfile_abort(&r->log_out);   /* nothing after a commit */

@@ -91,6 +91,9 @@ run() {
 		>"$tmp/$out.json" 2>"$tmp/$out.err" || fail "$out: $(cat "$tmp/$out.err")"
 }
 windows() { sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$tmp/$1.json"; }
+# The train and test figures of a run's JSON.
+figures() { sed -n 's/.*\("train_loss".*\), "train_seconds".*/\1/p' "$tmp/$1.json"; }
+held=
 
 for kind in int str reg; do
 	name=cs_$kind
@@ -103,6 +106,10 @@ for kind in int str reg; do
 			w=$(windows win)
 			[ "${w:-0}" -ge 2 ] || fail "$d $b: not several windows: $(cat "$tmp/win.json")"
 			cmp -s "$tmp/mem.w" "$tmp/win.w" || fail "$d $b ($w windows): other bytes than in memory"
+			[ "$(figures win)" = "$(figures mem)" ] ||
+				fail "$d $b: evaluated $(figures win), in memory $(figures mem)"
+			held="$held$(sed -n 's/.*memory: the test set ([0-9]* samples) \(is\|streams\).*/ \1/p' \
+				"$tmp/win.err")"
 		done
 		grep -q "^$name: memory: .* streams from $tmp/$d/train.csv[.gz]* in [0-9]* windows" \
 			"$tmp/win.err" || fail "$d: no start line: $(cat "$tmp/win.err")"
@@ -121,6 +128,12 @@ for kind in int str reg; do
 		say "$d: shuffled in $(windows whole) windows: 25 + 35 = 60"
 	done
 done
+
+# The budgets above both held the test set and streamed it at evaluations.
+case "$held" in *is*streams* | *streams*is*) ;;
+*) fail "the test set was not both held and streamed:$held" ;;
+esac
+say "train and test figures as in memory, the test set held and streamed"
 
 # A malformed cell deep in the file: the same error streamed and in memory.
 awk 'NR == 1803 { sub(/,[^,]*,/, ",1.5x,") } { print }' "$tmp/int/train.csv" >"$tmp/bad.csv"

@@ -70,6 +70,22 @@ grep -q "is gzip'd: its windows are read in file order" "$tmp/gz.err" ||
 cmp -s "$tmp/mem.w" "$tmp/streamed.w" || fail "streamed in file order: other weights than in memory"
 say "16M: $(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$tmp/streamed.json") windows, the weights of the in-memory run"
 
+# The test set: streamed at each evaluation under 16M (6 MB as reals),
+# read once and held under 40M; the same figures as in memory either way.
+run held "$tmp/raw" --max-memory 40M
+testfig() { sed -n 's/.*\("test_loss": [^,]*, "test_accuracy": [^,]*\),.*/\1/p' "$tmp/$1.json"; }
+[ -n "$(testfig mem)" ] || fail "no test figures: $(cat "$tmp/mem.json")"
+grep -q "^stream_w3: memory: the test set (2000 samples) streams too, at each evaluation$" \
+	"$tmp/streamed.err" || fail "16M: no line on the test set: $(cat "$tmp/streamed.err")"
+grep -q "^stream_w3: memory: the test set (2000 samples) is read once and held as reals$" \
+	"$tmp/held.err" || fail "40M: the test set is not held: $(cat "$tmp/held.err")"
+for name in streamed held; do
+	[ "$(testfig $name)" = "$(testfig mem)" ] ||
+		fail "$name: test figures $(testfig $name), in memory $(testfig mem)"
+done
+cmp -s "$tmp/mem.w" "$tmp/held.w" || fail "40M: other weights than in memory"
+say "the test set streamed (16M) and held (40M): the in-memory run's figures"
+
 # What does not stream, refused with the budget: pre-training (CSV
 # streaming: tests/e2e/csvstream.sh).
 sed -e 's/^network: mnist_pretrain$/network: stream_pre/' examples/mnist-pretrain.yaml \
