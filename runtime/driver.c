@@ -1987,8 +1987,10 @@ static int src_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_ev
 		size_t first = t * mb, tiles = t1 - t < per ? t1 - t : per;
 		size_t k = first + tiles * mb < end ? tiles * mb : end - first;
 		const void *y;
-		if (src_reals(st->src, first, k, r->eval_x, &y, err))
+		if (src_reals(st->src, first, k, r->eval_x, &y, err)) {
+			part->tile_err = te;   /* the caller's pointer, as it came */
 			return -1;
+		}
 		part->tile_err = te ? te + 2 * (t - t0) : NULL;
 		nncc_evaluate_tiles(r->m, r->eval_x, y, k, 0, tiles, tile_loss + (t - t0), part);
 	}
