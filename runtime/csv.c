@@ -899,7 +899,118 @@ struct nncc_csv_train {
 	                             string labels (owned) */
 	size_t n_found;
 	size_t tile_rows;         /* a start is recorded every tile_rows rows */
+	/* The scan's rows kept for the caller (nncc_csv_scan's keep): while
+	 * they take at most `keep` bytes; keep 0 once they would not. */
+	size_t keep, kept_bytes, kn, kcap;
+	double *kvalues, *ktargets;
+	int32_t *klabels;
+	char **ktext;             /* labels as written, when not yet classes */
 };
+
+/* Frees the kept rows and keeps no more. */
+static void keep_drop(nncc_csv_train_t *t)
+{
+	for (size_t i = 0; t->ktext && i < t->kn; i++)
+		free(t->ktext[i]);
+	free(t->ktext);
+	free(t->kvalues);
+	free(t->ktargets);
+	free(t->klabels);
+	t->ktext = NULL;
+	t->kvalues = t->ktargets = NULL;
+	t->klabels = NULL;
+	t->kn = t->kcap = t->keep = 0;
+}
+
+/* Appends the loader's rows to the kept ones (their label texts moved, not
+ * copied), or drops them all when they would take more than t->keep bytes
+ * or memory runs out (keeping is only a shortcut: the rows can be read
+ * again). */
+static void keep_rows(nncc_csv_train_t *t)
+{
+	Loader *L = &t->L;
+	size_t dim = L->dim, nt = L->spec->n_targets, n = t->kn + L->n, bytes = t->kept_bytes;
+	size_t cap = t->kcap;
+
+	if (!L->n)
+		return;
+	for (size_t i = 0; i < L->n; i++)
+		bytes += L->label_text[i] ? strlen(L->label_text[i]) + 1 + 2 * sizeof(void *) : 0;
+	bytes += L->n * ((dim + nt) * sizeof(double) + sizeof(int32_t) + sizeof(char *));
+	if (bytes > t->keep / 2) {   /* growing by doubling: up to twice what is kept */
+		keep_drop(t);
+		return;
+	}
+	t->kept_bytes = bytes;
+	if (n > cap) {
+		cap = cap ? cap : 1024;
+		while (cap < n)
+			cap *= 2;
+		double *v;
+		int32_t *y;
+		char **x;
+		if (!(v = realloc(t->kvalues, cap * (dim ? dim : 1) * sizeof *v)))
+			goto drop;
+		t->kvalues = v;
+		if (nt) {
+			if (!(v = realloc(t->ktargets, cap * nt * sizeof *v)))
+				goto drop;
+			t->ktargets = v;
+		}
+		if (!(y = realloc(t->klabels, cap * sizeof *y)))
+			goto drop;
+		t->klabels = y;
+		if (!(x = realloc(t->ktext, cap * sizeof *x)))
+			goto drop;
+		t->ktext = x;
+		t->kcap = cap;
+	}
+	memcpy(t->kvalues + t->kn * dim, L->values, L->n * dim * sizeof *L->values);
+	if (nt)
+		memcpy(t->ktargets + t->kn * nt, L->targets, L->n * nt * sizeof *L->targets);
+	memcpy(t->klabels + t->kn, L->labels, L->n * sizeof *L->labels);
+	for (size_t i = 0; i < L->n; i++) {
+		t->ktext[t->kn + i] = L->label_text[i];
+		L->label_text[i] = NULL;
+	}
+	t->kn = n;
+	return;
+drop:
+	keep_drop(t);
+}
+
+/* *p reallocated to its first `bytes` (kept as it is when that fails). */
+static void shrink(void **p, size_t bytes)
+{
+	void *q = *p && bytes ? realloc(*p, bytes) : NULL;
+	if (q)
+		*p = q;
+}
+
+/* The kept rows into ds (all of them: the scan kept every row), labels
+ * as nncc_csv_train_rows hands them out: a label kept as written is the
+ * integer written, or its class (the scan's classes are known by now). */
+static void keep_give(nncc_csv_train_t *t, nncc_dataset_t *ds)
+{
+	Loader *L = &t->L;
+	for (size_t i = 0; i < t->kn; i++)
+		if (t->ktext[i])
+			t->klabels[i] = t->integers ? (int32_t)strtol(t->ktext[i], NULL, 10)
+			                            : (int32_t)given_class(L, t->ktext[i]);
+	shrink((void **)&t->kvalues, t->kn * (L->dim ? L->dim : 1) * sizeof *t->kvalues);
+	shrink((void **)&t->ktargets, t->kn * L->spec->n_targets * sizeof *t->ktargets);
+	shrink((void **)&t->klabels, t->kn * sizeof *t->klabels);
+	ds->values = t->kvalues;
+	if (L->spec->n_targets) {
+		ds->targets = t->ktargets;
+		t->ktargets = NULL;
+	} else {
+		ds->labels = t->klabels;
+		t->klabels = NULL;
+	}
+	t->kvalues = NULL;
+	keep_drop(t);
+}
 
 /* Drops the loader's first m rows. */
 static void loader_drop(Loader *L, size_t m)
@@ -1010,7 +1121,7 @@ static int scan_classes(nncc_csv_train_t *t, Scan *sc, nncc_dataset_t *ds)
 
 int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
                   const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
-                  size_t n_classes, size_t tile, nncc_err_t *err)
+                  size_t n_classes, size_t tile, size_t keep, nncc_err_t *err)
 {
 	nncc_csv_train_t *t = calloc(1, sizeof *t);
 	Scan sc = {.integers = 1, .max = -1};
@@ -1043,11 +1154,14 @@ int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
 	}
 	if (reader_open(&t->R, L, path))
 		goto done;
+	t->keep = keep;
 	while (!t->R.eof) {
 		if (reader_fill(&t->R, 1))
 			goto done;
 		if (scan_labels(L, &sc))
 			goto oom;
+		if (t->keep)
+			keep_rows(t);
 		loader_drop(L, L->n);
 	}
 	ds->n = L->base;
@@ -1071,6 +1185,9 @@ int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
 	ds->n_targets = spec->n_targets;
 	t->tile_rows = L->tile;
 	L->tile = 0;   /* the starts are known */
+	if (t->keep && t->kn == ds->n)
+		keep_give(t, ds);
+	keep_drop(t);
 	rc = 0;
 	goto done;
 oom:
@@ -1174,6 +1291,7 @@ void nncc_csv_train_close(nncc_csv_train_t *t)
 	if (!t)
 		return;
 	reader_close(&t->R);
+	keep_drop(t);
 	if (t->found)
 		t->L.classes = NULL;
 	loader_fini(&t->L);

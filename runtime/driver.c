@@ -1354,8 +1354,34 @@ static int same_names(const char *const *names, size_t n, const nncc_norm_stats_
 	return 1;
 }
 
+/* a * b + c saturating at SIZE_MAX (an estimate past it is refused anyway). */
+static size_t mem_add(size_t c, size_t a, size_t b)
+{
+	size_t ab;
+	return ckd_mul_size(&ab, a, b) && ckd_add_size(&ab, ab, c) ? ab : SIZE_MAX;
+}
+
+/* What a CSV set's rows kept by the scan may hold: twice their bytes (the
+ * arrays grow by doubling). */
+static size_t csv_kept_bytes(const run_t *r, const nncc_dataset_t *ds)
+{
+	size_t row = (r->m->n_inputs + r->m->n_targets) * sizeof(double) + sizeof(int32_t);
+	return mem_add(0, ds->n, 2 * row);
+}
+
+/* Drops a CSV set's rows kept by the scan: the run streams. */
+static void csv_unkeep(nncc_dataset_t *ds)
+{
+	free(ds->values);
+	free(ds->labels);
+	free(ds->targets);
+	ds->values = ds->targets = NULL;
+	ds->labels = NULL;
+}
+
 /* format csv: both files, their labels mapped to the same classes, scanned
- * (r->csv, r->csv_test: their rows are read later, whole or streamed); the
+ * (r->csv, r->csv_test: their rows are read later, whole or streamed,
+ * unless the scan kept them: it does while they fit the budget); the
  * classes are
  * YAML's, else those of the weight file the run starts from (--load,
  * --resume), else the training file's (its integers, or its sorted
@@ -1368,6 +1394,7 @@ static int run_load_csv(run_t *r, const char *from)
 	size_t n_names = spec->n_classes;
 	nncc_weights_file_t wf = {0};
 	nncc_err_t err;
+	size_t kept;
 	int rc = 1;
 
 	if (from && nncc_weights_read(&wf, from, &err))
@@ -1379,8 +1406,9 @@ static int run_load_csv(run_t *r, const char *from)
 		n_names = wf.norm.n_classes;
 	}
 	if (nncc_csv_scan(&r->csv, &r->train, r->files[NNCC_FILE_TRAIN_IMAGES], spec, m->n_inputs,
-	                  names, n_names, m->max_batch, &err))
+	                  names, n_names, m->max_batch, r->budget, &err))
 		goto failed;
+	kept = r->train.values ? csv_kept_bytes(r, &r->train) : 0;
 	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
 		nncc_err_set(&err, "%s has class names, but %s was trained on integer labels",
 		             r->files[NNCC_FILE_TRAIN_IMAGES], from);
@@ -1388,7 +1416,8 @@ static int run_load_csv(run_t *r, const char *from)
 	}
 	if (nncc_csv_scan(&r->csv_test, &r->test, r->files[NNCC_FILE_TEST_IMAGES], spec,
 	                  m->n_inputs, (const char *const *)r->train.class_names,
-	                  r->train.class_names ? r->train.n_classes : 0, m->max_batch, &err))
+	                  r->train.class_names ? r->train.n_classes : 0, m->max_batch,
+	                  r->budget > kept ? r->budget - kept : 0, &err))
 		goto failed;
 	if (m->n_targets && r->test.n_targets != m->n_targets) {
 		nncc_err_set(&err, "network '%s' is a regression on %zu targets, but %s has %zu",
@@ -1473,13 +1502,6 @@ static int mem_budget(run_t *r)
 	if (nncc_comm_min_size(r->comm, budget, &r->budget, &err))
 		return fail(r->m, "%s", err.msg);
 	return 0;
-}
-
-/* a * b + c saturating at SIZE_MAX (an estimate past it is refused anyway). */
-static size_t mem_add(size_t c, size_t a, size_t b)
-{
-	size_t ab;
-	return ckd_mul_size(&ab, a, b) && ckd_add_size(&ab, ab, c) ? ab : SIZE_MAX;
 }
 
 /* What the run needs besides the sets' samples: parameters, gradients,
@@ -1748,6 +1770,11 @@ static int csv_read_whole(run_t *r, nncc_csv_train_t **csv, nncc_dataset_t *ds)
 	size_t n = ds->n, K = m->n_targets;
 	nncc_err_t err;
 
+	if (ds->values) {   /* the scan kept the rows */
+		nncc_csv_train_close(*csv);
+		*csv = NULL;
+		return 0;
+	}
 	ds->values = malloc(n * m->n_inputs * sizeof *ds->values);   /* data_check bounds it */
 	if (K)
 		ds->targets = malloc(n * K * sizeof *ds->targets);
@@ -1861,8 +1888,11 @@ static int run_load_data(run_t *r, const char *from)
 		    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 			return 1;
 		r->mem_used = mem_in_memory(r);
-		if ((r->streamed = r->mem_used > r->budget))
+		if ((r->streamed = r->mem_used > r->budget)) {
+			csv_unkeep(&r->train);
+			csv_unkeep(&r->test);
 			return mem_plan_windows(r) || run_csv_buffers(r);
+		}
 		return csv_read_whole(r, &r->csv, &r->train) || csv_read_whole(r, &r->csv_test, &r->test);
 	}
 	if (idx_probe(r) || data_check(r, &r->train, r->files[0], r->files[1]) ||

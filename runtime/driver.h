@@ -101,9 +101,12 @@ void nncc_csv_write_field(FILE *f, const char *s);
 
 /* ---- csv.c: a training set streamed (docs/scaling.md#larger-than-memory).
  * nncc_csv_scan reads the file once, as nncc_csv_load would (the same
- * checks and FILE:LINE:COL errors, the same classes), but keeps no rows:
- * ds gets n, dim, n_classes, class_names and n_targets, no values, labels
- * or targets; it records where every tile-th row starts.
+ * checks and FILE:LINE:COL errors, the same classes): ds gets n, dim,
+ * n_classes, class_names and n_targets; it records where every tile-th
+ * row starts.  When the rows as parsed (and the arrays they grow in) take
+ * at most `keep` bytes, ds gets them too, its values and labels or
+ * targets as nncc_csv_train_rows would read them (the caller then need
+ * not read the file again); else none (keep 0: never).
  * nncc_csv_train_rows reads rows first .. first + k - 1: their features,
  * and their labels (classification) or targets (regression).  Reading on
  * from the last row read continues; else the reader seeks to the start of
@@ -112,7 +115,7 @@ void nncc_csv_write_field(FILE *f, const char *s);
 typedef struct nncc_csv_train nncc_csv_train_t;
 int nncc_csv_scan(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
                   const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
-                  size_t n_classes, size_t tile, nncc_err_t *err);
+                  size_t n_classes, size_t tile, size_t keep, nncc_err_t *err);
 int nncc_csv_train_rows(nncc_csv_train_t *t, size_t first, size_t k, double *values,
                         int32_t *labels, double *targets, nncc_err_t *err);
 int nncc_csv_train_seekable(const nncc_csv_train_t *t);

@@ -295,7 +295,7 @@ START_TEST(training_rows_streamed)
 		nncc_dataset_t ds, sc;
 		nncc_csv_train_t *t;
 		ck_assert_msg(nncc_csv_load(&ds, p, &sp, 2, NULL, 0, &err) == 0, "%s", err.msg);
-		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, 0, &err) == 0, "%s", err.msg);
 		ck_assert_uint_eq(sc.n, 23);
 		ck_assert_ptr_null(sc.values);
 		ck_assert_uint_eq(sc.n_classes, ds.n_classes);
@@ -315,6 +315,60 @@ START_TEST(training_rows_streamed)
 		}
 		nncc_csv_train_close(t);
 		nncc_dataset_fini(&sc);
+		/* With room to keep them, the scan hands out load's rows; with too
+		 * little, none. */
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, 1 << 20, &err) == 0, "%s",
+		              err.msg);
+		ck_assert_ptr_nonnull(sc.values);
+		ck_assert_ptr_nonnull(sc.labels);
+		for (size_t row = 0; row < 23; row++) {
+			ck_assert_int_eq(sc.labels[row], ds.labels[row]);
+			ck_assert(sc.values[2 * row] == ds.values[2 * row] &&
+			          sc.values[2 * row + 1] == ds.values[2 * row + 1]);
+		}
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, 200, &err) == 0, "%s",
+		              err.msg);
+		ck_assert_ptr_null(sc.values);
+		ck_assert_ptr_null(sc.labels);
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
+		nncc_dataset_fini(&ds);
+		free(p);
+	}
+	/* Integer labels, and regression targets, kept: load's. */
+	{
+		char *p = file("k.csv", "a,y,t\n1,3,0.5\n2,0,-1\n3,12,2.25\n");
+		static const char *const tn[] = {"t"}, *const ig[] = {"y"};
+		nncc_csv_spec_t cls = {.delimiter = ',', .header = 1, .label = "y"};
+		nncc_csv_spec_t reg = {.delimiter = ',', .header = 1, .n_ignore = 1, .ignore = ig,
+		                       .n_targets = 1, .targets = tn};
+		nncc_err_t err = {{0}};
+		nncc_dataset_t ds, sc;
+		nncc_csv_train_t *t;
+		ck_assert_msg(nncc_csv_load(&ds, p, &cls, 2, NULL, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &cls, 2, NULL, 0, 2, 1 << 20, &err) == 0, "%s",
+		              err.msg);
+		ck_assert_uint_eq(sc.n_classes, 13);
+		ck_assert_ptr_nonnull(sc.labels);
+		for (size_t row = 0; row < 3; row++)
+			ck_assert_int_eq(sc.labels[row], ds.labels[row]);
+		ck_assert_int_eq(sc.labels[2], 12);
+		ck_assert(sc.values[5] == 2.25);
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
+		nncc_dataset_fini(&ds);
+		ck_assert_msg(nncc_csv_load(&ds, p, &reg, 1, NULL, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &reg, 1, NULL, 0, 2, 1 << 20, &err) == 0, "%s",
+		              err.msg);
+		ck_assert_ptr_nonnull(sc.targets);
+		ck_assert_ptr_null(sc.labels);
+		for (size_t row = 0; row < 3; row++)
+			ck_assert(sc.targets[row] == ds.targets[row] && sc.values[row] == ds.values[row]);
+		ck_assert(sc.targets[2] == 2.25);
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
 		nncc_dataset_fini(&ds);
 		free(p);
 	}
@@ -324,7 +378,7 @@ START_TEST(training_rows_streamed)
 	nncc_dataset_t ds;
 	nncc_csv_train_t *t;
 	ck_assert_int_eq(nncc_csv_load(&ds, p, &comma, 1, NULL, 0, &e1), -1);
-	ck_assert_int_eq(nncc_csv_scan(&t, &ds, p, &comma, 1, NULL, 0, 2, &e2), -1);
+	ck_assert_int_eq(nncc_csv_scan(&t, &ds, p, &comma, 1, NULL, 0, 2, 0, &e2), -1);
 	ck_assert_ptr_null(t);
 	ck_assert_str_eq(e2.msg, e1.msg);
 	ck_assert_ptr_nonnull(strstr(e2.msg, "bad.csv:9:1: column 1 ('a'): '8x' is not a number"));
