@@ -83,8 +83,8 @@ static void kern_prepare(OptStep *opt, const nncc_update_t *u, const double *def
 
 /* ---- The thread pool.  kern_pool_run(p, fn, units) calls fn(unit, tid)
  * once for every unit in [0, units): threads CLAIM units, their own first
- * (kern_pool_drain), and what a unit computes never depends on the thread that runs
- * it (units are fixed row blocks and weight tiles), so results are
+ * (kern_pool_drain), and what a unit computes never depends on the thread
+ * that runs it (units are fixed row blocks and weight tiles), so results are
  * bit-identical for any thread count, and a worker the OS has descheduled
  * costs at most the unit it holds.  Workers spin briefly, then sleep on a
  * condition variable.  tid (0 = the caller) only selects scratch memory.
@@ -97,7 +97,8 @@ typedef void (*kern_unit_fn)(size_t unit, int tid);
 typedef struct KernPool KernPool;
 /* Thread t's home units t, t + n, t + 2n, ... of the current generation:
  * claim is generation << 32 | k, the next to run being unit k * n + t, and
- * end counts them; a cache line of its own. */
+ * end counts them.  Padded to 64 bytes, but the pool is not aligned to a
+ * cache line, so two threads' counters can share one. */
 typedef struct KernRange {
 	uint64_t claim;
 	uint64_t end;
