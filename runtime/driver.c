@@ -1361,12 +1361,13 @@ static size_t mem_add(size_t c, size_t a, size_t b)
 	return ckd_mul_size(&ab, a, b) && ckd_add_size(&ab, ab, c) ? ab : SIZE_MAX;
 }
 
-/* What a CSV set's rows kept by the scan may hold: twice their bytes (the
- * arrays grow by doubling). */
+/* What a CSV set's rows kept by the scan hold once it handed them out (its
+ * arrays shrunk to their rows): values, and targets or labels. */
 static size_t csv_kept_bytes(const run_t *r, const nncc_dataset_t *ds)
 {
-	size_t row = (r->m->n_inputs + r->m->n_targets) * sizeof(double) + sizeof(int32_t);
-	return mem_add(0, ds->n, 2 * row);
+	size_t row = r->m->n_inputs * sizeof(double) +
+	             (ds->targets ? r->m->n_targets * sizeof(double) : sizeof(int32_t));
+	return mem_add(0, ds->n, row);
 }
 
 /* Drops a CSV set's rows kept by the scan: the run streams. */
