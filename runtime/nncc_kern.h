@@ -336,17 +336,26 @@ KERN_INLINE void kern_fwd(real *Y, const real *X, const real *W, const real *bia
 /* The fused update's epilogue reads and writes the tile's weights and
  * optimizer state, mr rows of W apart (rows OUT reals long): too many
  * streams for the hardware prefetcher once OUT is large, so every line of
- * them is asked for here, the tile's loop over the batch ahead of its use
- * (MNIST MLP with Adam, one thread: 3-8% of the epoch).  Only for a W
- * larger than KERN_PREFETCH_BYTES: a smaller one stays in the caches. */
+ * them is asked for here, ahead of their use: the block's rows, the nb
+ * vectors to its right (here vectors [c0, c0 + nb) of OUT, those past its
+ * end left out), which the pass reaches one column chunk later
+ * (kern_dw_mode: a unit's row tiles for one chunk, then the next chunk).
+ * MNIST MLP with Adam, one thread: the block's own lines before its loop
+ * over the batch saved 3-8% of the epoch; a chunk ahead instead, W4 with
+ * Adam on 2 threads took 1.46x SGD's time instead of 1.64x
+ * (docs/performance.md).  Only for a W larger than KERN_PREFETCH_BYTES: a
+ * smaller one stays in the caches. */
 #define KERN_PREFETCH_BYTES (512 * 1024)
-KERN_INLINE void kern_dw_prefetch(const real *W, const real *S, size_t o, const size_t OUT,
-                                  const int mr, const int nb)
+KERN_INLINE void kern_dw_prefetch(const real *W, const real *S, size_t j, size_t c0,
+                                  const size_t OUT, const int mr, const int nb)
 {
+	const size_t nv = KERN_NV(OUT);
 	int r, v;
 	for (r = 0; r < mr; r++)
 		for (v = 0; v < nb; v++) {
-			const size_t q = o + (size_t)r * OUT + (size_t)v * VL;
+			const size_t q = (j + (size_t)r) * OUT + (c0 + (size_t)v) * VL;
+			if (c0 + (size_t)v >= nv)
+				break;
 			__builtin_prefetch(W + q, 1, 3);
 			if (OPT_STATE > 0) __builtin_prefetch(S + q, 1, 3);
 			if (OPT_STATE > 1) __builtin_prefetch(S + q + OPT_STRIDE, 1, 3);
@@ -373,7 +382,7 @@ KERN_INLINE void kern_dw_block(const int mode, const int c, size_t n, real *W, r
 #undef INIT1
 #undef INITR
 	if (mode == KERN_GRAD_UPDATE && IN * OUT * sizeof(real) > KERN_PREFETCH_BYTES)
-		kern_dw_prefetch(W, S, o, OUT, mr, nb);
+		kern_dw_prefetch(W, S, j, c0 + (size_t)nb, OUT, mr, nb);
 	for (b = 0; b < n; b++) {
 		const real *x = X + b * IN + j, *db = D + b * OUT + c0 * VL;
 		vreal d0 = V_ZERO(), d1 = V_ZERO(), d2 = V_ZERO(), d3 = V_ZERO();

@@ -94,15 +94,21 @@ static void kern_prepare(OptStep *opt, const nncc_update_t *u, const double *def
 
 typedef void (*kern_unit_fn)(size_t unit, int tid);
 
+/* Keeps counters that different threads write on cache lines of their own
+ * (64 bytes on the x86-64 and ARM cores nncc targets). */
+#if defined(__GNUC__)
+#define KERN_LINE __attribute__((aligned(64)))
+#else
+#define KERN_LINE
+#endif
+
 typedef struct KernPool KernPool;
 /* Thread t's home units t, t + n, t + 2n, ... of the current generation:
  * claim is generation << 32 | k, the next to run being unit k * n + t, and
- * end counts them.  Padded to 64 bytes, but the pool is not aligned to a
- * cache line, so two threads' counters can share one. */
+ * end counts them.  One cache line each. */
 typedef struct KernRange {
-	uint64_t claim;
+	uint64_t claim KERN_LINE;
 	uint64_t end;
-	char pad[48];
 } KernRange;
 typedef struct KernStart {
 	KernPool *p;
@@ -116,11 +122,10 @@ struct KernPool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	kern_unit_fn fn;
-	KernRange range[KERN_MAX_THREADS];
-	uint64_t units;
-	uint64_t done;               /* units finished in this generation */
 	unsigned gen;
 	int quit;
+	KernRange range[KERN_MAX_THREADS];
+	uint64_t done KERN_LINE;     /* units finished in this generation */
 };
 
 #if defined(__GNUC__)
@@ -147,14 +152,15 @@ static void kern_pool_drain(KernPool *p, unsigned gen, int tid)
 {
 	int k;
 	for (k = 0; k < p->n; k++) {
-		KernRange *r = &p->range[(tid + k) % p->n];
+		int home = (tid + k) % p->n;
+		KernRange *r = &p->range[home];
 		for (;;) {
 			uint64_t c = KERN_LOAD(&r->claim), unit = c & 0xffffffffu;
 			if ((unsigned)(c >> 32) != gen || unit >= KERN_LOAD(&r->end))
 				break;
 			if (__atomic_compare_exchange_n(&r->claim, &c, c + 1, 0,
 			                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-				p->fn((size_t)unit * (size_t)p->n + (size_t)((tid + k) % p->n), tid);
+				p->fn((size_t)unit * (size_t)p->n + (size_t)home, tid);
 				__atomic_add_fetch(&p->done, 1, __ATOMIC_ACQ_REL);
 			}
 		}
@@ -200,7 +206,7 @@ static int kern_pool_start(KernPool *p, int n)
 	n = n < 1 ? 1 : n > KERN_MAX_THREADS ? KERN_MAX_THREADS : n;
 	p->n = n;
 	p->gen = 0;
-	p->units = p->done = 0;
+	p->done = 0;
 	memset(p->range, 0, sizeof p->range);
 	p->quit = 0;
 	pthread_mutex_init(&p->mu, NULL);
@@ -245,7 +251,6 @@ static void kern_pool_run(KernPool *p, kern_unit_fn fn, size_t units)
 	}
 	gen = p->gen + 1;
 	p->fn = fn;
-	p->units = units;
 	KERN_STORE(&p->done, 0);
 	for (t = 0; t < p->n; t++) {
 		KERN_STORE(&p->range[t].end, (uint64_t)((units + (size_t)(p->n - 1 - t)) / (size_t)p->n));
