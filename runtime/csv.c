@@ -894,6 +894,8 @@ void nncc_csv_write_field(FILE *f, const char *s)
 struct nncc_csv_train {
 	Loader L;                 /* holds rows L.base .. L.base + L.n - 1 */
 	Reader R;
+	const nncc_csv_train_t *of; /* a twin (nncc_csv_train_twin): L's columns, classes
+	                             and row starts are of's */
 	int integers;             /* the labels are the integers written */
 	char **found;             /* the classes: given (copied) or the sorted distinct
 	                             string labels (owned) */
@@ -1286,10 +1288,44 @@ int nncc_csv_train_rows(nncc_csv_train_t *t, size_t first, size_t k, double *val
 	return 0;
 }
 
+int nncc_csv_train_twin(nncc_csv_train_t **out, const nncc_csv_train_t *t, nncc_err_t *err)
+{
+	const Loader *P = &t->L;
+	nncc_csv_train_t *u = calloc(1, sizeof *u);
+
+	*out = NULL;
+	if (!u) {
+		nncc_err_set(err, "%s: out of memory", P->path);
+		return -1;
+	}
+	u->of = t;
+	u->integers = t->integers;
+	u->tile_rows = t->tile_rows;
+	u->L = (Loader){.spec = P->spec, .dim = P->dim, .need_label = P->need_label,
+	                .classes = P->classes, .n_given = P->n_given, .given_order = P->given_order,
+	                .err = err, .n_columns = P->n_columns, .names = P->names, .role = P->role,
+	                .label_col = P->label_col, .target_col = P->target_col,
+	                .starts = P->starts, .n_starts = P->n_starts};
+	if (reader_open(&u->R, &u->L, P->path)) {
+		nncc_csv_train_close(u);
+		return -1;
+	}
+	u->L.base = P->base + P->n;   /* past the rows: the first read seeks (no header, no skip) */
+	*out = u;
+	return 0;
+}
+
 void nncc_csv_train_close(nncc_csv_train_t *t)
 {
 	if (!t)
 		return;
+	if (t->of) {   /* what loader_fini would free is the original's */
+		t->L.given_order = NULL;
+		t->L.names = NULL;
+		t->L.role = NULL;
+		t->L.target_col = NULL;
+		t->L.starts = NULL;
+	}
 	reader_close(&t->R);
 	keep_drop(t);
 	if (t->found)

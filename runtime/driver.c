@@ -117,9 +117,11 @@ typedef struct run {
 	run_src_t src_train, src_test;
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
 	                                gzip'd one read through the stream's handle
-	                                would inflate from the start at the next window */
+	                                would inflate from the start at the next window
+	                                (IDX: a second handle; CSV: csv_eval) */
 	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
-	nncc_csv_train_t *csv;       /* a streamed CSV training file (src_train's, src_eval's) */
+	nncc_csv_train_t *csv;       /* a streamed CSV training file (src_train's) */
+	nncc_csv_train_t *csv_eval;  /* its twin, src_eval's (closed before csv) */
 	nncc_csv_train_t *csv_test;  /* a streamed CSV test file (src_test's) */
 	double *values;              /* CSV: [E][n_inputs] features as read */
 	double *tbuf;                /* CSV regression: [E][n_targets] targets as read */
@@ -1839,7 +1841,10 @@ static int run_stream_setup(run_t *r)
 	nncc_err_t err;
 
 	r->src_eval = r->src_train;
-	if (r->csv) {   /* the evaluations share the training reader; the test set's own */
+	if (r->csv) {   /* the training set's evaluations read through a twin of its reader */
+		if (nncc_csv_train_twin(&r->csv_eval, r->csv, &err))
+			return fail(m, "%s", err.msg);
+		r->src_eval.csv = r->csv_eval;
 		r->src_test = (run_src_t){.r = r, .csv = r->csv_test};
 	} else {
 		size_t n, rows, cols;
@@ -2892,6 +2897,7 @@ static void run_fini(run_t *r)
 	nncc_images_close(r->src_test.img);
 	nncc_images_close(r->src_eval.img);
 	free(r->pixels);
+	nncc_csv_train_close(r->csv_eval);
 	nncc_csv_train_close(r->csv);
 	nncc_csv_train_close(r->csv_test);
 	free(r->values);

@@ -111,13 +111,16 @@ void nncc_csv_write_field(FILE *f, const char *s);
  * and their labels (classification) or targets (regression).  Reading on
  * from the last row read continues; else the reader seeks to the start of
  * the tile at or before `first` (a gzip'd file: inflated from its start
- * when that is behind). */
+ * when that is behind).  nncc_csv_train_twin opens a second reader of t's
+ * file with its own position (t's columns, classes and row starts shared:
+ * close it before t), so that reading the whole set does not move t's. */
 typedef struct nncc_csv_train nncc_csv_train_t;
 int nncc_csv_scan(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
                   const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
                   size_t n_classes, size_t tile, size_t keep, nncc_err_t *err);
 int nncc_csv_train_rows(nncc_csv_train_t *t, size_t first, size_t k, double *values,
                         int32_t *labels, double *targets, nncc_err_t *err);
+int nncc_csv_train_twin(nncc_csv_train_t **twin, const nncc_csv_train_t *t, nncc_err_t *err);
 int nncc_csv_train_seekable(const nncc_csv_train_t *t);
 const char *nncc_csv_train_path(const nncc_csv_train_t *t);
 void nncc_csv_train_close(nncc_csv_train_t *t);

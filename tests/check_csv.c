@@ -386,6 +386,54 @@ START_TEST(training_rows_streamed)
 }
 END_TEST
 
+/* A twin of a streamed training file's reader (the driver's training-set
+ * evaluations) reads the same rows with a position of its own: the
+ * original goes on from where it was.  Gzip'd, the file is removed once
+ * both are open, so that a reader that had to inflate again from the
+ * start (a seek back) would fail: neither does, and the original's own
+ * seek back then does. */
+START_TEST(training_rows_twin)
+{
+	char text[4096];
+	size_t at = (size_t)snprintf(text, sizeof text, "x,kind,y\n");
+	for (int i = 0; i < 23; i++)
+		at += (size_t)snprintf(text + at, sizeof text - at, "%d,k%d,%d.5\n", i, i % 3, -i);
+	nncc_csv_spec_t sp = {.delimiter = ',', .header = 1, .label = "kind"};
+	for (int gz = 0; gz < 2; gz++) {
+		char *p = tu_path(dir, gz ? "w.csv.gz" : "w.csv");
+		ck_assert_int_eq(gz ? tu_write_gz(p, text, at) : tu_write_text(p, text), 0);
+		nncc_err_t err = {{0}};
+		nncc_dataset_t ds, sc;
+		nncc_csv_train_t *t, *u;
+		double v[16];
+		int32_t y[8];
+		ck_assert_msg(nncc_csv_load(&ds, p, &sp, 2, NULL, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_train_rows(t, 0, 8, v, y, NULL, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_train_twin(&u, t, &err) == 0, "%s", err.msg);
+		ck_assert_int_eq(remove(p), 0);
+		for (size_t first = 0; first < 23; first += 5) {
+			size_t k = 23 - first < 5 ? 23 - first : 5;
+			ck_assert_msg(nncc_csv_train_rows(u, first, k, v, y, NULL, &err) == 0, "%s", err.msg);
+			for (size_t i = 0; i < k; i++) {
+				size_t row = first + i;
+				ck_assert_int_eq(y[i], ds.labels[row]);
+				ck_assert(v[2 * i] == ds.values[2 * row] && v[2 * i + 1] == ds.values[2 * row + 1]);
+			}
+		}
+		ck_assert_msg(nncc_csv_train_rows(t, 8, 8, v, y, NULL, &err) == 0, "%s", err.msg);
+		for (size_t i = 0; i < 8; i++)
+			ck_assert(y[i] == ds.labels[8 + i] && v[2 * i] == ds.values[2 * (8 + i)]);
+		ck_assert_int_eq(nncc_csv_train_rows(t, 3, 2, v, y, NULL, &err), gz ? -1 : 0);
+		nncc_csv_train_close(u);
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
+		nncc_dataset_fini(&ds);
+		free(p);
+	}
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
 	Suite *s = suite_create("csv");
@@ -397,6 +445,7 @@ static Suite *csv_suite(void)
 	tcase_add_test(tc, columns_by_name_and_index);
 	tcase_add_test(tc, rfc4180_quoting);
 	tcase_add_test(tc, gzip_file);
+	tcase_add_test(tc, training_rows_twin);
 	tcase_add_test(tc, bad_cells);
 	tcase_add_test(tc, bad_rows_and_files);
 	tcase_add_test(tc, inputs_streamed);
