@@ -114,6 +114,8 @@ typedef struct run {
 	int hold_test;               /* streamed, but the test set is small enough to be
 	                                read once and held as reals (mem_plan_windows) */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
+	size_t window_room;          /* the samples a window could hold (W before its cap at
+	                                the training set: pre-training's may be larger) */
 	run_src_t src_train, src_test;
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
 	                                gzip'd one read through the stream's handle
@@ -1535,10 +1537,11 @@ static size_t mem_in_memory(const run_t *r)
 	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
 }
 
-/* W and E for what is left after `rest` (see mem_plan_windows); the
- * bytes used. */
+/* W and E for what is left after `rest` (see mem_plan_windows), and the
+ * whole tiles a window could hold before W's cap at the training set (the
+ * room pre-training's window may take); the bytes used. */
 static size_t mem_plan(const run_t *r, size_t rest, size_t per, size_t ev, size_t E, size_t *W_out,
-                       size_t *E_out)
+                       size_t *E_out, size_t *room_out)
 {
 	size_t mb = r->m->max_batch, W;
 
@@ -1547,6 +1550,7 @@ static size_t mem_plan(const run_t *r, size_t rest, size_t per, size_t ev, size_
 		W = (r->budget - rest) / (per + ev);
 		E = W - W % mb > mb ? W - W % mb : mb;
 	}
+	*room_out = W - W % mb;
 	if (W >= r->n_train)
 		W = r->n_train;
 	else
@@ -1601,12 +1605,12 @@ static int mem_plan_windows(run_t *r)
 		            r->n_val,
 		            nncc_mem_text(b2, sizeof b2, rest), mb < r->n_train ? mb : r->n_train,
 		            nncc_mem_text(b3, sizeof b3, least - rest), least / 1024 + 1);
-	used = mem_plan(r, rest, per, ev, E0, &W, &E);
+	used = mem_plan(r, rest, per, ev, E0, &W, &E, &r->window_room);
 	room = r->budget - mem_add(rest, E, ev);   /* the window's, before capping at N */
 	ts = mem_add(0, tn, r->csv ? row + yb : row);
 	r->hold_test = tn && ts <= room / 4 && mem_add(least, 1, ts) <= r->budget;
 	if (r->hold_test)
-		used = mem_plan(r, mem_add(rest, 1, ts), per, ev, E0, &W, &E);
+		used = mem_plan(r, mem_add(rest, 1, ts), per, ev, E0, &W, &E, &r->window_room);
 	r->window = W;
 	r->eval_window = E;
 	r->mem_used = used;
@@ -1693,6 +1697,19 @@ static const char *src_path(const run_src_t *src)
 static int src_seekable(const run_src_t *src)
 {
 	return src->csv ? nncc_csv_train_seekable(src->csv) : nncc_images_seekable(src->img);
+}
+
+/* The streamed training file as a window source of W samples a window. */
+static nncc_window_src_t train_window_src(run_t *r, size_t W)
+{
+	nncc_window_src_t src = {src_read, src_convert, &r->src_train, r->m->n_inputs, W,
+	                         src_seekable(&r->src_train), 0};
+	if (r->csv) {
+		src.read = csv_src_read;
+		src.convert = csv_src_convert;
+		src.raw_bytes = r->m->n_inputs * sizeof(double);
+	}
+	return src;
 }
 
 /* Samples first .. first + k - 1 of src's file as read, k at most E: into
@@ -2247,13 +2264,7 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 	/* The shuffle draws its own stream: the seed xor a constant (the
 	 * weights' initialisation draws from the seed itself). */
 	if (r->streamed) {
-		nncc_window_src_t src = {src_read, src_convert, &r->src_train, m->n_inputs, r->window,
-		                         src_seekable(&r->src_train), 0};
-		if (r->csv) {
-			src.read = csv_src_read;
-			src.convert = csv_src_convert;
-			src.raw_bytes = m->n_inputs * sizeof(double);
-		}
+		nncc_window_src_t src = train_window_src(r, r->window);
 		if (nncc_stream_init_windows(&r->stream, m, &src, r->n_train, o->shuffle,
 		                             o->seed ^ SHUFFLE_STREAM, &err))
 			return fail(m, "%s", err.msg);
@@ -2501,6 +2512,59 @@ static int pretrain_samples(run_t *r, const void **x, const void **y, size_t *n)
 	return 0;
 }
 
+/* Pre-training's samples when the training set streams: sample i is row i
+ * of the training file below `split` (the samples in use), else row i +
+ * gap (--pretrain-unlabeled's, past the held-out ones). */
+typedef struct pre_src {
+	nncc_window_src_t file;  /* the training file's window source */
+	size_t split, gap, y_bytes;
+} pre_src_t;
+
+static int pre_src_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
+{
+	const pre_src_t *p = ctx;
+	size_t a = first >= p->split ? 0 : p->split - first < k ? p->split - first : k;
+
+	if (a && p->file.read(p->file.ctx, first, a, raw, y, err))
+		return -1;
+	if (a == k)
+		return 0;
+	return p->file.read(p->file.ctx, first + a + p->gap, k - a,
+	                    (char *)raw + a * p->file.raw_bytes, (char *)y + a * p->y_bytes, err);
+}
+
+static void pre_src_convert(void *ctx, const void *raw, size_t k, void *x)
+{
+	const pre_src_t *p = ctx;
+	p->file.convert(p->file.ctx, raw, k, x);
+}
+
+/* Pre-training's stream over its N samples, shuffled with seed: in memory,
+ * or read from the training file in windows as large as the memory plan
+ * leaves room for (the supervised run's window, or up to all N samples
+ * when the plan capped it at the training set: one window is the in-memory
+ * stream, draw for draw).  The stream's window is freed before the
+ * supervised run's is allocated. */
+static int pretrain_stream(run_t *r, nncc_stream_t *st, pre_src_t *ps, const void *px,
+                           const void *py, size_t N, uint64_t seed, nncc_err_t *err)
+{
+	const nncc_model_t *m = r->m;
+	nncc_window_src_t src;
+	size_t W = r->window_room > r->window ? r->window_room : r->window;
+
+	if (!r->streamed)
+		return nncc_stream_init(st, m, px, py, N, 1, seed, err);
+	ps->file = train_window_src(r, W < N ? W : N);
+	ps->split = r->n_train;
+	ps->gap = r->n_val;
+	ps->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
+	src = ps->file;
+	src.read = pre_src_read;
+	src.convert = pre_src_convert;
+	src.ctx = ps;
+	return nncc_stream_init_windows(st, m, &src, N, 1, seed, err);
+}
+
 /* Greedy layer-wise pre-training before the supervised run: each
  * autoencoder in turn, --pretrain-epochs passes over the training samples
  * (never the validation ones; with --pretrain-unlabeled also the file's
@@ -2520,15 +2584,12 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 
 	if (!n || !E)
 		return 0;
-	if (r->streamed) {
-		char b1[32], b2[32];
-		return fail(m, "pre-training needs the training set in memory (%s with the test set), "
-		               "more than --max-memory %s: raise --max-memory, or skip it with "
-		               "--pretrain-epochs 0", nncc_mem_text(b1, sizeof b1, mem_in_memory(r)),
-		            nncc_mem_text(b2, sizeof b2, r->budget));
-	}
-	if (pretrain_samples(r, &px, &py, &N))
+	if (r->streamed) {   /* read from the file: N counts the unlabeled rows */
+		N = r->n_train + (o->pretrain_unlabeled ? r->train.n - r->n_train - r->n_val : 0);
+		px = py = NULL;
+	} else if (pretrain_samples(r, &px, &py, &N)) {
 		return -1;
+	}
 	s->pretrain_samples = N;
 	if (!B || B > m->max_batch)
 		return fail(m, "model has an invalid pre-training batch size %zu (tile %zu)", B,
@@ -2548,14 +2609,19 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 		                 o->seed ^ PRETRAIN_INIT ^ (uint64_t)i);
 		nncc_pretrain_rec_t *rec = &r->pre[i];
 		nncc_stream_t st;
+		pre_src_t ps;
 		nncc_update_t u = {.lr = o->pretrain_lr, .hparams = mu > 0 ? &mu : NULL,
 		                   .seed = o->seed};
 		double t0 = now_seconds();
 		rec->layer = m->pretrain[i].layer;
 		rec->loss = r->pre_loss + i * E;
-		if (nncc_stream_init(&st, m, px, py, N, 1,
-		                     o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i, &err))
+		if (pretrain_stream(r, &st, &ps, px, py, N, o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i,
+		                    &err))
 			return fail(m, "%s", err.msg);
+		if (i == 0 && r->streamed && r->writer && !o->quiet)
+			fprintf(stderr, "%s: memory: pre-training reads its %zu samples in %zu window%s of "
+			                "%zu samples\n", m->name, N, st.n_windows, st.n_windows == 1 ? "" : "s",
+			        st.src.window);
 		for (size_t ep = 0; ep < E && !r->signal; ep++) {
 			double sum = 0;
 			for (size_t done = 0; done < N; done += u.batch) {
@@ -2570,7 +2636,10 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 				}
 				u.batch = N - done < B ? N - done : B;
 				u.step++;
-				x = nncc_stream_next(&st, u.batch, &y);
+				if (!(x = nncc_stream_next(&st, u.batch, &y))) {   /* st.failed */
+					nncc_stream_fini(&st);
+					return fail(m, "pre-training, layer \"%s\": %s", L->name, st.err.msg);
+				}
 				sum += lossb = m->pretrain_step(i, u.batch, x, &u);
 				if (!isfinite(lossb)) {
 					nncc_stream_fini(&st);
