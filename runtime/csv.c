@@ -23,8 +23,10 @@
  */
 #include <csv.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +317,62 @@ static int header_row(Loader *L)
 
 /* A feature cell: a finite decimal or hexadecimal number, spaces around it
  * allowed (libcsv trims them outside quotes). */
+/* Clinger's fast path: s is a plain decimal, [+-]digits[.digits][(e|E)
+ * [+-]digits] with a digit before or after the point, followed by nothing
+ * but blanks, whose digits make an integer w <= 2^53 and whose power of
+ * ten p (the exponent less the digits after the point) is within +-22.
+ * Then w and 10^|p| are exact doubles and w * 10^p (w / 10^-p) is a
+ * single correctly rounded operation: strtod's result, bit for bit.
+ * Returns 1 with *out set; 0 for anything else (strtod decides: other
+ * forms, errors, and every case off the fast path). */
+static int fast_decimal(const char *s, double *out)
+{
+#if FLT_EVAL_METHOD == 0
+	static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+	                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+	                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	const uint64_t max = (uint64_t)1 << 53;
+	uint64_t w = 0;
+	long digits = 0, frac = 0, e = 0, p;
+	int neg = 0, eneg = 0;
+	double v;
+
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	for (; *s >= '0' && *s <= '9'; s++, digits++)
+		if ((w = w * 10 + (uint64_t)(*s - '0')) > max)
+			return 0;
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++, digits++, frac++)
+			if ((w = w * 10 + (uint64_t)(*s - '0')) > max)
+				return 0;
+	if (!digits)
+		return 0;
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			eneg = *s++ == '-';
+		if (*s < '0' || *s > '9')
+			return 0;
+		for (; *s >= '0' && *s <= '9'; s++)
+			if ((e = e * 10 + (*s - '0')) > 1000)
+				return 0;
+	}
+	while (*s == ' ' || *s == '\t')
+		s++;
+	p = (eneg ? -e : e) - frac;
+	if (*s || p < -22 || p > 22)
+		return 0;
+	v = p >= 0 ? (double)w * pow10[p] : (double)w / pow10[-p];
+	*out = neg ? -v : v;
+	return 1;
+#else
+	(void)s;
+	(void)out;
+	return 0;
+#endif
+}
+
 static int parse_feature(Loader *L, size_t c, double *out)
 {
 	const Field *f = &L->fields[c];
@@ -329,6 +387,8 @@ static int parse_feature(Loader *L, size_t c, double *out)
 		        column_text(col, sizeof col, L, c));
 		return -1;
 	}
+	if (fast_decimal(s, out))
+		return 0;
 	errno = 0;
 	v = strtod(s, &end);
 	while (*end == ' ' || *end == '\t')

@@ -10,6 +10,8 @@
  * training file: the first pass and rows read by number.
  */
 #include <check.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,6 +388,74 @@ START_TEST(training_rows_streamed)
 }
 END_TEST
 
+/* Every feature is strtod's double, bit for bit, whether the parser takes
+ * its fast path (a short decimal, a small power of ten) or not: edge cases
+ * of the fast path (2^53, 10^22, 10^23, 19 and 20 digits) and 100000
+ * generated decimals, short and long, with and without exponents, signs,
+ * leading zeros and trailing blanks. */
+START_TEST(numbers_as_strtod)
+{
+	static const char *const edge[] = {
+		"9007199254740992", "9007199254740993", "-9007199254740992e22", "9007199254740992e-22",
+		"1e22", "1e23", "1e-22", "1e-23", "123456789012345678e-22", "0.1", "-0", "+.5", "5.",
+		"0.30000000000000004", "12345678901234567890", "1234567890123456789", "4.9e-324",
+		"2.2250738585072014e-308", "1.7976931348623157e308", "0x1p3", "00000000000000000000001",
+		"0.0000000000000000000000001", "1.0000000000000000000000", "7e+0", "7E-0", "3.14 \t"};
+	enum { N = 100000 };
+	size_t ne = sizeof edge / sizeof *edge, cap = (N + ne) * 64 + 16, at = 0;
+	char *text = malloc(cap), (*cells)[64] = malloc((N + ne) * sizeof *cells);
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(cells);
+	at += (size_t)snprintf(text, cap, "x,y\n");
+	for (size_t i = 0; i < N + ne; i++) {
+		char *c = cells[i];
+		size_t k = 0;
+		if (i < ne) {
+			snprintf(c, 64, "%s", edge[i]);
+		} else {
+			int short_form = (x >> 7) % 2, nd, nf;
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			if (x % 3)
+				c[k++] = "+-"[x % 3 - 1];
+			nd = (int)((x >> 8) % (short_form ? 9 : 21));
+			nf = (int)((x >> 16) % (short_form ? 9 : 21));
+			for (int d = 0; d < nd; d++, x ^= x << 13, x ^= x >> 7, x ^= x << 17)
+				c[k++] = (char)('0' + x % 10);
+			if (!nd || (x >> 24) % 4) {
+				c[k++] = '.';
+				for (int d = 0; d < nf || (!nd && !d); d++, x ^= x << 13, x ^= x >> 7, x ^= x << 17)
+					c[k++] = (char)('0' + x % 10);
+			}
+			if ((x >> 32) % 2) {
+				int e = (int)((x >> 40) % (short_form ? 30 : 250));
+				k += (size_t)snprintf(c + k, 64 - k, "%c%s%d", (x >> 50) % 2 ? 'e' : 'E',
+				                      (x >> 52) % 2 ? "-" : (x >> 53) % 2 ? "+" : "", e);
+			}
+			if ((x >> 56) % 8 == 0)
+				c[k++] = ' ';
+			c[k] = 0;
+		}
+		at += (size_t)snprintf(text + at, cap - at, "%s,0\n", c);
+	}
+	char *p = file("n.csv", text);
+	nncc_csv_spec_t sp = {.delimiter = ',', .header = 1, .label = "y"};
+	nncc_err_t err = {{0}};
+	nncc_dataset_t ds;
+	ck_assert_msg(nncc_csv_load(&ds, p, &sp, 1, NULL, 0, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(ds.n, N + ne);
+	for (size_t i = 0; i < N + ne; i++) {
+		double want = strtod(cells[i], NULL);
+		ck_assert_msg(memcmp(&ds.values[i], &want, sizeof want) == 0, "'%s': %.17g, strtod %.17g",
+		              cells[i], ds.values[i], want);
+	}
+	nncc_dataset_fini(&ds);
+	free(p);
+	free(cells);
+	free(text);
+}
+END_TEST
+
 /* A twin of a streamed training file's reader (the driver's training-set
  * evaluations) reads the same rows with a position of its own: the
  * original goes on from where it was.  Gzip'd, the file is removed once
@@ -446,6 +516,7 @@ static Suite *csv_suite(void)
 	tcase_add_test(tc, rfc4180_quoting);
 	tcase_add_test(tc, gzip_file);
 	tcase_add_test(tc, training_rows_twin);
+	tcase_add_test(tc, numbers_as_strtod);
 	tcase_add_test(tc, bad_cells);
 	tcase_add_test(tc, bad_rows_and_files);
 	tcase_add_test(tc, inputs_streamed);
