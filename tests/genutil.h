@@ -19,7 +19,7 @@
 #include "testutil.h"
 
 /* Flags the suites compile generated code with (docs/testing.md). */
-#define GU_CFLAGS "-O2 -std=c99 -fPIC -shared -DNNCC_NO_MAIN"
+#define GU_CFLAGS "-O2 -march=native -std=c99 -fPIC -shared -DNNCC_NO_MAIN"
 
 /* One trainer to build: dir/ID.yaml -> dir/ID.c -> dir/ID.so. */
 typedef struct GuJob {
