@@ -315,8 +315,6 @@ static int header_row(Loader *L)
 	return set_columns(L, L->row_at);
 }
 
-/* A feature cell: a finite decimal or hexadecimal number, spaces around it
- * allowed (libcsv trims them outside quotes). */
 /* Clinger's fast path: s is a plain decimal, [+-]digits[.digits][(e|E)
  * [+-]digits] with a digit before or after the point, followed by nothing
  * but blanks, whose digits make an integer w <= 2^53 and whose power of
@@ -373,6 +371,8 @@ static int fast_decimal(const char *s, double *out)
 #endif
 }
 
+/* A feature cell: a finite decimal or hexadecimal number, spaces around it
+ * allowed (libcsv trims them outside quotes). */
 static int parse_feature(Loader *L, size_t c, double *out)
 {
 	const Field *f = &L->fields[c];

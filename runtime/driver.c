@@ -2637,8 +2637,9 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 				u.batch = N - done < B ? N - done : B;
 				u.step++;
 				if (!(x = nncc_stream_next(&st, u.batch, &y))) {   /* st.failed */
-					nncc_stream_fini(&st);
-					return fail(m, "pre-training, layer \"%s\": %s", L->name, st.err.msg);
+					int rc = fail(m, "pre-training, layer \"%s\": %s", L->name, st.err.msg);
+					nncc_stream_fini(&st);   /* (clears st.err) */
+					return rc;
 				}
 				sum += lossb = m->pretrain_step(i, u.batch, x, &u);
 				if (!isfinite(lossb)) {
