@@ -1,8 +1,9 @@
 /*
  * genutil.h - building and loading generated trainers inside a Check suite:
  * write YAML files into a scratch directory, turn them into shared objects
- * (nncc, then $CC -O2 -fPIC -shared -DNNCC_NO_MAIN) with one parallel make,
- * and dlopen each one to reach its `const nncc_model_t NAME_model`.
+ * (nncc, then $CC GU_CFLAGS: -O2 -march=native, -shared, -DNNCC_NO_MAIN)
+ * with one parallel make, and dlopen each one to reach its
+ * `const nncc_model_t NAME_model`.
  * Header-only (static functions) like testutil.h.  Needs the runtime's
  * nncc.h included first.  A generated trainer calls no libnncc function once
  * main() is compiled out, so the shared objects link only -lm; if one ever
