@@ -25,6 +25,19 @@
 
 #include "../runtime/nncc.h"   /* nncc_rng for seeded data */
 
+/* 1 in a build with AddressSanitizer (make SAN=1): gcc says so with
+ * __SANITIZE_ADDRESS__, clang through __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_SANITIZED 1
+#endif
+#endif
+#ifndef TU_SANITIZED
+#define TU_SANITIZED 0
+#endif
+
 /* ---- files */
 
 /* A fresh directory under $TMPDIR (or /tmp); the caller owns the string. */
