@@ -6,6 +6,9 @@
 #   in memory      the default budget: the sets converted once
 #   streamed       --max-memory BUDGET (default 24M: several windows of the
 #                  60000 samples, each read per pass and converted per tile)
+#   serial         file order streamed with NNCC_READ_AHEAD=0: the read on
+#                  the training thread (by default a thread of its own reads
+#                  the next piece, as the run leaves the second core free)
 # in file order and shuffled, in turns for ROUNDS rounds (default 3); prints
 # each variant's best train_seconds and streamed / in memory (issue 15's
 # goal: within 10 %); then the same for a CSV set (below).  Run from the
@@ -46,6 +49,8 @@ for round in $(seq "$ROUNDS"); do
 		printf '%s memory %s\n' "$order" "$(seconds "$order")" >>"$OUT/times"
 		printf '%s streamed %s\n' "$order" "$(seconds "$order" --max-memory "$BUDGET")" >>"$OUT/times"
 	done
+	printf 'no-shuffle serial %s\n' \
+		"$(NNCC_READ_AHEAD=0 seconds no-shuffle --max-memory "$BUDGET")" >>"$OUT/times"
 done
 windows=$(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$OUT/out")
 printf 'W3, %s updates of 20, 1 thread, best of %s rounds; streamed: --max-memory %s, %s windows\n' \
@@ -54,7 +59,10 @@ printf '%-12s %12s %12s %8s\n' order "in memory s" "streamed s" ratio
 for order in no-shuffle shuffle; do
 	awk -v o="$order" '$1 == o && (!($2 in b) || $3 < b[$2]) { b[$2] = $3 }
 		END { printf "%-12s %12.3f %12.3f %8.2f\n", o, b["memory"], b["streamed"],
-		      b["streamed"] / b["memory"] }' "$OUT/times"
+		      b["streamed"] / b["memory"]
+		      if ("serial" in b)
+			      printf "%-12s %12s %12.3f %8.2f  (read on the training thread)\n", o,
+			             "", b["serial"], b["serial"] / b["memory"] }' "$OUT/times"
 done
 
 # CSV: a tabular set parsed per window instead of once.  CSV_ROWS rows

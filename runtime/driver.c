@@ -2812,6 +2812,28 @@ static int run_threads(const run_t *r)
 	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
 }
 
+/* A streamed IDX training set read in file order is read a piece ahead on
+ * a thread of its own when the run leaves a core free (one process, fewer
+ * threads than cores): the read leaves the training thread
+ * (docs/scaling.md#larger-than-memory).  NNCC_READ_AHEAD=0 turns it off.
+ * Not for CSV: its reader's scratch (tbuf) is shared with the evaluations. */
+static int run_read_ahead(run_t *r, nncc_summary_t *s)
+{
+	const char *env = getenv("NNCC_READ_AHEAD");
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	nncc_err_t err;
+	if (!r->streamed || r->csv || r->comm->size > 1 || s->threads >= cores ||
+	    (env && strcmp(env, "0") == 0))
+		return 0;
+	nncc_signals_hold(1);   /* the thread never takes them (as the pool's) */
+	int rc = nncc_stream_read_ahead(&r->stream, &err);
+	nncc_signals_hold(0);
+	if (rc < 0)
+		return fail(r->m, "%s", err.msg);
+	s->read_ahead = rc;
+	return 0;
+}
+
 /* --chunks (the library's default when not given) among the ranks. */
 static int run_group(run_t *r, nncc_summary_t *s)
 {
@@ -2903,7 +2925,7 @@ static int run(run_t *r, nncc_summary_t *s)
 		s->iterations = 0;
 		return run_interrupted(r, s);
 	}
-	if (run_prepare(r, s->iterations, B))
+	if (run_prepare(r, s->iterations, B) || run_read_ahead(r, s))
 		return 1;
 	s->step0 = r->step0;
 	if (o->resume) {
@@ -2945,6 +2967,7 @@ static int run(run_t *r, nncc_summary_t *s)
 
 static void run_fini(run_t *r)
 {
+	nncc_stream_fini(&r->stream);   /* first: its read-ahead thread reads src_train */
 	for (int i = 0; i < 4; i++)
 		free(r->files[i]);
 	nncc_dataset_fini(&r->train);
@@ -2953,7 +2976,6 @@ static void run_fini(run_t *r)
 	free(r->train_x);
 	free(r->targets);
 	free(r->test_x);
-	nncc_stream_fini(&r->stream);
 	nncc_group_fini(&r->group);
 	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);

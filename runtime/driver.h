@@ -264,6 +264,7 @@ typedef struct nncc_summary {
 	const nncc_pretrain_rec_t *pretrain;
 	size_t mem_budget, mem_used; /* --max-memory (resolved), the run's estimate within it */
 	size_t window, n_windows;    /* streamed: W and the training set's windows; else 0 */
+	int read_ahead;              /* streamed: read a piece ahead on a thread of its own */
 } nncc_summary_t;
 
 /* ---- report.c */

@@ -665,6 +665,7 @@ typedef struct nncc_stream {
 	size_t *wperm, *tperm;   /* [W] the full windows' order, [n mod W] the tail's */
 	int failed;              /* a window could not be read: err says why */
 	nncc_err_t err;
+	struct nncc_stream_ahead *ahead;   /* the read-ahead thread, or NULL */
 } nncc_stream_t;
 
 /* The stream over x (n samples of m's inputs) and y (their labels, or
@@ -685,6 +686,13 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
  * trains on them: docs/scaling.md); the same position and order after it
  * as after nncc_stream_next's. */
 void nncc_stream_skip(nncc_stream_t *s, size_t k);
+/* File order over several windows: from here on a thread of its own reads
+ * each piece while the one before it trains (for a run that leaves a core
+ * free; src.read must not share its ctx with anything else meanwhile).  The
+ * same samples in the same order; two pieces' buffers instead of one, which
+ * must fit in a window's room, else nothing changes.  1 (started), 0 (not
+ * for this stream), -1 (err says why: the stream is unchanged). */
+int nncc_stream_read_ahead(nncc_stream_t *s, nncc_err_t *err);
 void nncc_stream_fini(nncc_stream_t *s);
 
 /* Where the stream stands, as a weight file's POSITION section: fills

@@ -305,8 +305,9 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	fprintf(f, "memory         %s of a %s budget", nncc_mem_text(b1, sizeof b1, s->mem_used),
 	        nncc_mem_text(b2, sizeof b2, s->mem_budget));
 	if (s->window)
-		fprintf(f, "; the training set streamed in %zu window%s of %zu samples\n", s->n_windows,
-		        s->n_windows == 1 ? "" : "s", s->window);
+		fprintf(f, "; the training set streamed in %zu window%s of %zu samples%s\n",
+		        s->n_windows, s->n_windows == 1 ? "" : "s", s->window,
+		        s->read_ahead ? ", read ahead on a thread of its own" : "");
 	else
 		fprintf(f, ", in memory\n");
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
@@ -561,6 +562,7 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", \"memory\": {\"budget\": %zu, \"estimate\": %zu, \"streamed\": %s, "
 	        "\"window\": %zu, \"windows\": %zu}", s->mem_budget, s->mem_used,
 	        s->window ? "true" : "false", s->window, s->n_windows);
+	fprintf(f, ", \"read_ahead\": %s", s->read_ahead ? "true" : "false");
 	json_validation(f, s);
 	json_pretrain(f, s);
 	if (m->n_targets) {   /* regression: no classes */

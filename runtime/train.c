@@ -11,6 +11,7 @@
  * handed to one entry point, K = classes.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,10 @@
 /* Bytes a streamed window is read in at a time, in file order (about half
  * a core's L2: read, then converted while still there). */
 #define STREAM_PIECE (256u << 10)
+/* ... and with the read-ahead, where the reading core is not the
+ * converting one (W3 streamed in file order: 1.13x the in-memory time with
+ * 256 KiB, 1.10x with 1 MiB; docs/scaling.md). */
+#define AHEAD_PIECE (1u << 20)
 
 /* Bytes of one sample's label or targets. */
 static size_t y_bytes(const nncc_model_t *m)
@@ -118,6 +123,114 @@ static void pass_start(nncc_stream_t *s)
 	window_enter(s);
 }
 
+/* ---- Read-ahead (file order, nncc_stream_read_ahead): a thread of its
+ * own reads the next piece into a spare buffer while the current piece's
+ * tiles train, so the read (the kernel's copy from the page cache, or
+ * gzip's inflation) leaves the training thread.  Each buffer holds a tile's
+ * room, for the samples of the previous piece not handed out yet, then a
+ * piece.  The thread only ever runs src.read; the stream checks that it
+ * read the samples it now wants (a seek or a skip elsewhere: it waits for
+ * the read, drops it and reads them itself), so the samples and their
+ * order are those of a stream without it. */
+enum { AHEAD_IDLE, AHEAD_WORK, AHEAD_DONE, AHEAD_QUIT };
+
+struct nncc_stream_ahead {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;        /* state changed (both sides wait on it) */
+	int state;
+	nncc_window_src_t src;
+	size_t first, k;          /* the read: samples first .. first + k - 1 of the file */
+	char *x, *y;              /* where it goes */
+	int rc;                   /* src.read's result, and its message */
+	nncc_err_t err;
+	char *xb[2], *yb[2];      /* the buffers: [max_batch + piece] samples each */
+	int cur;                  /* the one x and y point into */
+};
+
+static void *ahead_main(void *arg)
+{
+	struct nncc_stream_ahead *a = arg;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (a->state == AHEAD_IDLE || a->state == AHEAD_DONE)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->state == AHEAD_QUIT)
+			break;
+		size_t first = a->first, k = a->k;
+		char *x = a->x, *y = a->y;
+		nncc_err_t err = {{0}};
+		pthread_mutex_unlock(&a->mu);
+		int rc = a->src.read(a->src.ctx, first, k, x, y, &err);
+		pthread_mutex_lock(&a->mu);
+		a->rc = rc;
+		a->err = err;
+		a->state = AHEAD_DONE;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* The thread reads samples first .. first + k - 1 into x and y. */
+static void ahead_start(struct nncc_stream_ahead *a, size_t first, size_t k, char *x, char *y)
+{
+	pthread_mutex_lock(&a->mu);
+	a->first = first;
+	a->k = k;
+	a->x = x;
+	a->y = y;
+	a->state = AHEAD_WORK;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Waits for the read in flight, if any: 1 when it was samples first ..
+ * first + k - 1 (its result in a->rc, a->err), else 0 (dropped). */
+static int ahead_take(struct nncc_stream_ahead *a, size_t first, size_t k)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->state == AHEAD_WORK)
+		pthread_cond_wait(&a->cv, &a->mu);
+	int hit = a->state == AHEAD_DONE && a->first == first && a->k == k;
+	a->state = AHEAD_IDLE;
+	pthread_mutex_unlock(&a->mu);
+	return hit;
+}
+
+/* Frees a and its buffers (a may be NULL). */
+static void ahead_free(struct nncc_stream_ahead *a)
+{
+	for (int b = 0; a && b < 2; b++) {
+		free(a->xb[b]);
+		free(a->yb[b]);
+	}
+	free(a);
+}
+
+/* Ends the thread (after the read in flight) and frees a. */
+static void ahead_stop(struct nncc_stream_ahead *a)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->state == AHEAD_WORK)
+		pthread_cond_wait(&a->cv, &a->mu);
+	a->state = AHEAD_QUIT;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	ahead_free(a);
+}
+
+/* The piece read at sample g of the file: up to s->piece samples, within
+ * g's window. */
+static size_t ahead_len(const nncc_stream_t *s, size_t g)
+{
+	size_t W = s->src.window, left = window_len(s, g / W) - g % W;
+	return left < s->piece ? left : s->piece;
+}
+
 int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc_window_src_t *src,
                              size_t n, int shuffle, uint64_t seed, nncc_err_t *err)
 {
@@ -158,6 +271,11 @@ int nncc_stream_init_windows(nncc_stream_t *s, const nncc_model_t *m, const nncc
 
 void nncc_stream_fini(nncc_stream_t *s)
 {
+	if (s->ahead) {   /* x and y point into its buffers */
+		ahead_stop(s->ahead);
+		s->x = s->y = NULL;
+		s->ahead = NULL;
+	}
 	if (s->src.read) {
 		free((void *)s->x);   /* the window's buffers are the stream's own */
 		free((void *)s->y);
@@ -173,6 +291,61 @@ void nncc_stream_fini(nncc_stream_t *s)
 	memset(s, 0, sizeof *s);
 }
 
+int nncc_stream_read_ahead(nncc_stream_t *s, nncc_err_t *err)
+{
+	size_t rb = s->src.raw_bytes, yb = s->y_bytes, mb = s->max_batch, W = s->src.window;
+	size_t p = s->piece;
+	if (!s->src.read || s->order || s->n_windows == 1 || s->ahead || s->failed)
+		return 0;   /* in memory, shuffled or one window */
+	if (!s->src.piece && s->loaded == SIZE_MAX) {
+		/* Nothing read yet: AHEAD_PIECE, or half a window less a tile. */
+		size_t half = W / 2 >= 2 * mb ? (W / 2 - mb) / mb * mb : 0;
+		p = AHEAD_PIECE / rb / mb * mb;
+		p = p < mb ? mb : p < half ? p : half;
+	}
+	if (!p || (mb + p) * 2 > W)
+		return 0;   /* no room for two pieces */
+	struct nncc_stream_ahead *a = calloc(1, sizeof *a);
+	if (!a)
+		goto oom;
+	for (int b = 0; b < 2; b++) {   /* W samples fit: (mb + p) * 2 <= W */
+		a->xb[b] = malloc((mb + p) * rb);
+		a->yb[b] = malloc((mb + p) * yb);
+		if (!a->xb[b] || !a->yb[b])
+			goto oom;
+	}
+	a->src = s->src;
+	if (pthread_mutex_init(&a->mu, NULL))
+		goto oom;
+	if (pthread_cond_init(&a->cv, NULL)) {
+		pthread_mutex_destroy(&a->mu);
+		goto oom;
+	}
+	int rc = pthread_create(&a->thread, NULL, ahead_main, a);
+	if (rc) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		ahead_free(a);
+		nncc_err_set(err, "cannot start the training stream's reader thread: %s", strerror(rc));
+		return -1;
+	}
+	/* The samples x holds move to the front room's end of buffer 0. */
+	size_t held = s->loaded == SIZE_MAX ? 0 : s->ready - s->lo;
+	memcpy(a->xb[0] + mb * rb, s->x, held * rb);
+	memcpy(a->yb[0] + mb * yb, s->y, held * yb);
+	free((void *)s->x);
+	free((void *)s->y);
+	s->x = a->xb[0] + mb * rb;
+	s->y = a->yb[0] + mb * yb;
+	s->piece = p;
+	s->ahead = a;
+	return 1;
+oom:
+	ahead_free(a);
+	nncc_err_set(err, "out of memory for the training stream's read-ahead");
+	return -1;
+}
+
 /* The current window's samples s->at .. upto - 1 into x and y, unless they
  * are there.  Shuffled, the whole window is read (x holds it); in file
  * order a piece of a few tiles (about STREAM_PIECE bytes) is, into the same
@@ -181,9 +354,13 @@ void nncc_stream_fini(nncc_stream_t *s)
  * (a whole window read at once is in memory again by then).  The samples
  * of a piece not handed out yet move to the front (at most a tile: reads
  * only go forward, as a gzip'd file needs). */
+static int window_load_ahead(nncc_stream_t *s, size_t upto);
+
 static int window_load(nncc_stream_t *s, size_t upto)
 {
 	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, keep, to;
+	if (s->ahead)
+		return window_load_ahead(s, upto);
 	if (s->loaded != w || s->at < s->lo) {   /* shuffled: all of it, from its first */
 		s->loaded = w;
 		s->lo = s->ready = s->perm ? 0 : s->at;
@@ -208,6 +385,52 @@ static int window_load(nncc_stream_t *s, size_t upto)
 		return -1;
 	}
 	s->ready = to;
+	return 0;
+}
+
+/* window_load with the read-ahead (file order): the samples not handed out
+ * yet go in front of the other buffer's piece, which the thread has read
+ * (or, if it read other samples, the stream reads now); then the thread
+ * reads the piece after it, wrapping to the file's start, into the buffer
+ * just left.  A piece here starts where the last one ended (not at the
+ * first sample not handed out): the same samples, read in other chunks. */
+static int window_load_ahead(nncc_stream_t *s, size_t upto)
+{
+	struct nncc_stream_ahead *a = s->ahead;
+	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, mb = s->max_batch;
+	if (s->loaded != w || s->at < s->lo) {
+		s->loaded = w;
+		s->lo = s->ready = s->at;
+	}
+	if (upto <= s->ready)
+		return 0;
+	size_t keep = s->ready > s->at ? s->ready - s->at : 0;   /* < a tile */
+	s->ready = s->ready > s->at ? s->ready : s->at;   /* skipped samples are not read */
+	size_t first = w * s->src.window + s->ready, k = ahead_len(s, first);
+	int nb = a->cur ^ 1;
+	char *x = a->xb[nb] + (mb - keep) * rb, *y = a->yb[nb] + (mb - keep) * yb;
+	memcpy(x, s->x + (s->at - s->lo) * rb, keep * rb);   /* beside the piece, not in it */
+	memcpy(y, s->y + (s->at - s->lo) * yb, keep * yb);
+	int rc;
+	if (ahead_take(a, first, k)) {
+		rc = a->rc;
+		if (rc)
+			s->err = a->err;
+	} else {
+		rc = s->src.read(s->src.ctx, first, k, x + keep * rb, y + keep * yb, &s->err);
+	}
+	if (rc) {
+		s->loaded = SIZE_MAX;
+		s->failed = 1;
+		return -1;
+	}
+	a->cur = nb;
+	s->x = x;
+	s->y = y;
+	s->lo = s->at;
+	s->ready += k;
+	size_t next = first + k < s->n ? first + k : 0;
+	ahead_start(a, next, ahead_len(s, next), a->xb[nb ^ 1] + mb * rb, a->yb[nb ^ 1] + mb * yb);
 	return 0;
 }
 

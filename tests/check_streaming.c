@@ -17,6 +17,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,125 @@ START_TEST(file_order_pieces_are_the_window)
 }
 END_TEST
 
+/* A source whose reads from sample `fail_at` on fail, and which counts the
+ * reads made by a thread other than the one that set it up. */
+static pthread_t main_thread;
+static size_t fail_at = SIZE_MAX, off_main, on_main;
+
+static int ahead_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
+{
+	__atomic_add_fetch(pthread_equal(pthread_self(), main_thread) ? &on_main : &off_main, 1,
+	                   __ATOMIC_RELAXED);
+	if (first + k > fail_at) {
+		nncc_err_set(err, "sample %zu cannot be read", fail_at);
+		return -1;
+	}
+	return mem_read(ctx, first, k, raw, y, err);
+}
+
+/* The read-ahead (a thread reading the next piece) hands out the in-memory
+ * stream's samples, with any W and piece, tiles of every size, tiles that
+ * straddle windows, skips (another rank's samples), passes and a seek; the
+ * thread did read pieces; a read it fails is the stream's error; shuffled,
+ * one window or no room for two pieces leave the stream as it was. */
+START_TEST(read_ahead_is_the_same_samples)
+{
+	static mem_src_t src;
+	static const size_t Ws[] = {32, 40, 49}, pieces[] = {0, 8, 12, 16};   /* 0: its own */
+	enum { STEPS = 90 };
+	size_t want[STEPS * 8], got[STEPS * 8];
+	nncc_stream_t a, b, c;
+	nncc_checkpoint_t ck = {0};
+	nncc_err_t err;
+	int enabled = 0;
+	mem_src_init(&src);
+	main_thread = pthread_self();
+	for (size_t t = 0; t < sizeof Ws / sizeof Ws[0]; t++)
+		for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+			nncc_window_src_t ws = {ahead_read, mem_convert, &src, sizeof src.x[0], Ws[t], 1,
+			                        pieces[p]};
+			size_t na = 0, nb = 0;
+			ck_assert_int_eq(nncc_stream_init(&a, &blob_model, src.x, src.y, SN, 0, 3, &err), 0);
+			ck_assert_int_eq(nncc_stream_init_windows(&b, &blob_model, &ws, SN, 0, 3, &err), 0);
+			/* two buffers of a tile (8) and a piece must fit in a window */
+			int fits = (8 + pieces[p]) * 2 <= Ws[t];
+			ck_assert_int_eq(nncc_stream_read_ahead(&b, &err), fits);
+			ck_assert(fits == (b.ahead != NULL));
+			off_main = 0;
+			for (size_t i = 0; i < STEPS; i++) {
+				size_t k = 1 + (i * 5) % 8;
+				if (i % 7 == 6) {   /* another rank's samples */
+					nncc_stream_skip(&a, k);
+					nncc_stream_skip(&b, k);
+					continue;
+				}
+				if (i == STEPS / 2) {   /* b continues from a's position */
+					ck_assert_int_eq(nncc_stream_tell(&a, &ck, &err), 0);
+					ck_assert_int_eq(nncc_stream_seek(&b, &ck, &err), 0);
+				}
+				take(&a, k, k, want + na);
+				take(&b, k, k, got + nb);
+				na += k;
+				nb += k;
+			}
+			ck_assert_mem_eq(got, want, na * sizeof *got);
+			nncc_stream_fini(&a);
+			nncc_stream_fini(&b);
+			ck_assert_msg(!fits || __atomic_load_n(&off_main, __ATOMIC_RELAXED) > 0,
+			              "W %zu, pieces of %zu: the thread read nothing", Ws[t], pieces[p]);
+			enabled += fits;
+			if (!fits)
+				continue;
+			/* Without skips and seeks, every piece but the first is the thread's. */
+			ck_assert_int_eq(nncc_stream_init(&a, &blob_model, src.x, src.y, SN, 0, 3, &err), 0);
+			ck_assert_int_eq(nncc_stream_init_windows(&b, &blob_model, &ws, SN, 0, 3, &err), 0);
+			ck_assert_int_eq(nncc_stream_read_ahead(&b, &err), 1);
+			on_main = off_main = 0;
+			na = 0;
+			for (size_t i = 0; i < STEPS; i++) {
+				size_t k = 1 + (i * 3) % 8;
+				take(&a, k, k, want + na);
+				take(&b, k, k, got + na);
+				na += k;
+			}
+			ck_assert_mem_eq(got, want, na * sizeof *got);
+			nncc_stream_fini(&a);
+			nncc_stream_fini(&b);
+			ck_assert_uint_eq(__atomic_load_n(&on_main, __ATOMIC_RELAXED), 1);
+			ck_assert_uint_gt(__atomic_load_n(&off_main, __ATOMIC_RELAXED), 2 * SN / Ws[t]);
+		}
+
+	ck_assert_int_eq(enabled, 9);
+
+	/* A failed read ahead: the tile that needs it fails with its message. */
+	nncc_window_src_t ws = {ahead_read, mem_convert, &src, sizeof src.x[0], 32, 1, 8};
+	ck_assert_int_eq(nncc_stream_init_windows(&b, &blob_model, &ws, SN, 0, 3, &err), 0);
+	ck_assert_int_eq(nncc_stream_read_ahead(&b, &err), 1);
+	fail_at = 24;
+	size_t first_ok[24];
+	take(&b, 24, 4, first_ok);
+	const void *yv;
+	ck_assert_ptr_null(nncc_stream_next(&b, 4, &yv));
+	ck_assert_int_eq(b.failed, 1);
+	ck_assert_str_eq(b.err.msg, "sample 24 cannot be read");
+	fail_at = SIZE_MAX;
+	nncc_stream_fini(&b);
+
+	/* Not for these: shuffled, one window, two pieces larger than a window. */
+	windows_init(&c, &src, 32, 1, 1, 5);
+	ck_assert_int_eq(nncc_stream_read_ahead(&c, &err), 0);
+	nncc_stream_fini(&c);
+	windows_init(&c, &src, SN, 1, 0, 5);
+	ck_assert_int_eq(nncc_stream_read_ahead(&c, &err), 0);
+	nncc_stream_fini(&c);
+	ws.piece = 9;   /* (8 + 9) * 2 > 32 */
+	ck_assert_int_eq(nncc_stream_init_windows(&c, &blob_model, &ws, SN, 0, 3, &err), 0);
+	ck_assert_int_eq(nncc_stream_read_ahead(&c, &err), 0);
+	ck_assert_ptr_null(c.ahead);
+	nncc_stream_fini(&c);
+}
+END_TEST
+
 /* skip moves as next does (same position, orders and generator), and reads
  * no window. */
 START_TEST(skip_is_next_unread)
@@ -453,15 +573,25 @@ START_TEST(streamed_file_order_is_the_in_memory_run)
 		ck_assert(strstr(json, "\"streamed\": false"));
 		free(json);
 		static const char *const budgets[] = {"8K", "12K", "16K"};
-		for (size_t k = 0; k < 3; k++) {
+		for (size_t k = 0; k < 6; k++) {
+			/* each budget with the read-ahead (the run leaves a core free
+			 * where there are two) and without (NNCC_READ_AHEAD=0) */
+			int off = k >= 3;
+			if (off)
+				setenv("NNCC_READ_AHEAD", "0", 1);
 			run_saving(dir, "win.w", ARGS("--batch", "7", "--iterations", "90", "--no-shuffle",
 			                              "--validation", "30", "--train-limit", "280",
 			                              "--eval-every", "30", "--eval-test", "--max-memory",
-			                              budgets[k]), &json);
-			ck_assert_msg(strstr(json, "\"streamed\": true"), "%s: %s", budgets[k], json);
+			                              budgets[k % 3]), &json);
+			unsetenv("NNCC_READ_AHEAD");
+			ck_assert_msg(strstr(json, "\"streamed\": true"), "%s: %s", budgets[k % 3], json);
 			ck_assert_double_ge(json_num(json, "windows"), 2);
+			int ahead = !off && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+			ck_assert_msg(strstr(json, ahead ? "\"read_ahead\": true" : "\"read_ahead\": false"),
+			              "%s, read-ahead %s: %s", budgets[k % 3], off ? "off" : "on", json);
 			free(json);
-			ck_assert_msg(same(dir, "mem.w", "win.w"), "budget %s: other bytes", budgets[k]);
+			ck_assert_msg(same(dir, "mem.w", "win.w"), "budget %s, read-ahead %s: other bytes",
+			              budgets[k % 3], off ? "off" : "on");
 		}
 	}
 	tu_scratch_free(dir);
@@ -538,6 +668,7 @@ static Suite *streaming_suite(void)
 	tcase_add_test(tc, one_window_is_the_in_memory_shuffle);
 	tcase_add_test(tc, windows_follow_the_documented_shuffle);
 	tcase_add_test(tc, file_order_pieces_are_the_window);
+	tcase_add_test(tc, read_ahead_is_the_same_samples);
 	tcase_add_test(tc, skip_is_next_unread);
 	tcase_add_test(tc, tell_and_seek_continue_exactly);
 	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);
