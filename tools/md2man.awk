@@ -16,22 +16,39 @@ function esc(s) {
 	return s
 }
 
+# A code span's text in bold.
+function code_font(s) {
+	s = esc(s)
+	gsub(/-/, "\\-", s)
+	gsub(/[,\/]/, "&\\:", s)    # a long code word may break after , and /
+	return "\\fB" s "\\fR"
+}
+
 # A line of running text for roff: inline Markdown to fonts, then the
-# characters roff would take as requests escaped.
-function inline(s,    out, i, c, j, code) {
+# characters roff would take as requests escaped.  A code span may go on
+# to the next line of its paragraph or item (in_span); the block's end
+# ends it (one never closed is bold to there).
+function inline(s,    out, i, c, j) {
 	out = ""
+	if (in_span) {
+		j = index(s, "`")
+		if (j == 0)
+			return code_font(s)
+		out = code_font(substr(s, 1, j - 1))
+		s = substr(s, j + 1)
+		in_span = 0
+	}
 	while ((i = index(s, "`")) > 0) {
 		out = out text(substr(s, 1, i - 1))
 		s = substr(s, i + 1)
 		j = index(s, "`")
 		if (j == 0) {
-			out = out "`"
-			continue
+			in_span = 1
+			out = out code_font(s)
+			s = ""
+			break
 		}
-		code = esc(substr(s, 1, j - 1))
-		gsub(/-/, "\\-", code)
-		gsub(/[,\/]/, "&\\:", code)    # a long code word may break after , and /
-		out = out "\\fB" code "\\fR"
+		out = out code_font(substr(s, 1, j - 1))
 		s = substr(s, j + 1)
 	}
 	out = out text(s)
@@ -145,6 +162,11 @@ in_code {
 		line = "\\&" line
 	print line
 	next
+}
+
+# A code span does not go on past its block.
+/^[ \t]*$/ || /^#+ / || /^```/ || /^[ \t]*\|/ || /^[-*] / || /^[0-9]+\. / {
+	in_span = 0
 }
 
 /^```/ {
