@@ -59,6 +59,10 @@ typedef struct run_src {
 	nncc_images_t *img;
 	const int32_t *labels;       /* the set's, all in memory */
 	nncc_csv_train_t *csv;       /* or a CSV training file's rows (labels NULL) */
+	double *tbuf;                /* CSV regression: targets as read, tchunk rows (the
+	                                run's tbuf; the training file's own, which its
+	                                read-ahead thread uses) */
+	size_t tchunk;
 } run_src_t;
 
 /* Everything one run owns; run_fini() frees it all. */
@@ -126,7 +130,9 @@ typedef struct run {
 	nncc_csv_train_t *csv_eval;  /* its twin, src_eval's (closed before csv) */
 	nncc_csv_train_t *csv_test;  /* a streamed CSV test file (src_test's) */
 	double *values;              /* CSV: [E][n_inputs] features as read */
-	double *tbuf;                /* CSV regression: [E][n_targets] targets as read */
+	double *tbuf;                /* CSV regression: [E][n_targets] targets as read, for
+	                                src_eval and src_test; src_train: [max_batch] */
+	double *train_tbuf;
 	void *eval_y;                /* CSV: [E] their labels or targets (reals) */
 	void *val_block;             /* CSV: the held-out samples' labels or targets (owned) */
 	void *test_block;            /* CSV: a held test set's labels or targets (owned) */
@@ -1596,6 +1602,8 @@ static int mem_plan_windows(run_t *r)
 	}
 	rest = mem_add(rest, r->n_val, r->csv ? row + yb : row);      /* held out */
 	rest = mem_add(rest, mb, raw);                                /* tile_raw */
+	if (r->csv)   /* the training reader's targets as read (src_train.tbuf) */
+		rest = mem_add(rest, mb, nt * sizeof(double));
 	least = mem_add(mem_add(rest, mb < r->n_train ? mb : r->n_train, per), mb, ev);
 	if (least > r->budget)
 		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
@@ -1667,17 +1675,17 @@ static int csv_src_read(void *ctx, size_t first, size_t k, void *raw, void *y, n
 	run_src_t *src = ctx;
 	run_t *r = src->r;
 	const nncc_model_t *m = r->m;
-	size_t nt = m->n_targets, E = r->eval_window;
+	size_t nt = m->n_targets, E = src->tchunk;
 
 	if (!nt)
 		return nncc_csv_train_rows(src->csv, first, k, raw, y, NULL, err);
 	for (size_t d = 0; d < k; d += E) {   /* the targets as read go through tbuf */
 		size_t c = k - d < E ? k - d : E;
 		if (nncc_csv_train_rows(src->csv, first + d, c, (double *)raw + d * m->n_inputs, NULL,
-		                        r->tbuf, err))
+		                        src->tbuf, err))
 			return -1;
 		for (size_t j = 0; j < c * nt; j++)
-			store_real(m, (char *)y + d * r->y_bytes, j, r->tbuf[j]);
+			store_real(m, (char *)y + d * r->y_bytes, j, src->tbuf[j]);
 	}
 	return 0;
 }
@@ -1821,13 +1829,16 @@ static int run_csv_buffers(run_t *r)
 	size_t E = r->eval_window, K = m->n_targets;
 
 	r->y_bytes = K ? K * r->rsize : sizeof(int32_t);
-	r->src_train = (run_src_t){.r = r, .csv = r->csv};
 	r->values = malloc(E * m->n_inputs * sizeof *r->values);
 	r->eval_y = malloc(E * r->y_bytes);
-	if (K)
+	if (K) {
 		r->tbuf = malloc(E * K * sizeof *r->tbuf);
-	if (!r->values || !r->eval_y || (K && !r->tbuf))
+		r->train_tbuf = malloc(m->max_batch * K * sizeof *r->train_tbuf);
+	}
+	if (!r->values || !r->eval_y || (K && (!r->tbuf || !r->train_tbuf)))
 		return fail(m, "out of memory for a window of %zu samples", E);
+	r->src_train = (run_src_t){.r = r, .csv = r->csv, .tbuf = r->train_tbuf,
+	                           .tchunk = m->max_batch};
 	return 0;
 }
 
@@ -1862,7 +1873,9 @@ static int run_stream_setup(run_t *r)
 		if (nncc_csv_train_twin(&r->csv_eval, r->csv, &err))
 			return fail(m, "%s", err.msg);
 		r->src_eval.csv = r->csv_eval;
-		r->src_test = (run_src_t){.r = r, .csv = r->csv_test};
+		r->src_eval.tbuf = r->tbuf;
+		r->src_eval.tchunk = E;
+		r->src_test = (run_src_t){.r = r, .csv = r->csv_test, .tbuf = r->tbuf, .tchunk = E};
 	} else {
 		size_t n, rows, cols;
 		r->train_y = r->train.labels;
@@ -2812,17 +2825,18 @@ static int run_threads(const run_t *r)
 	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
 }
 
-/* A streamed IDX training set read in file order is read a piece ahead on
- * a thread of its own when the run leaves a core free (one process, fewer
- * threads than cores): the read leaves the training thread
- * (docs/scaling.md#larger-than-memory).  NNCC_READ_AHEAD=0 turns it off.
- * Not for CSV: its reader's scratch (tbuf) is shared with the evaluations. */
+/* A streamed training set read in file order is read a piece ahead on a
+ * thread of its own when the run leaves a core free (one process, fewer
+ * threads than cores): the read (and CSV's parsing) leaves the training
+ * thread (docs/scaling.md#larger-than-memory).  NNCC_READ_AHEAD=0 turns it
+ * off.  The thread reads through src_train alone (its own CSV reader and
+ * targets' scratch); the evaluations read through src_eval and src_test. */
 static int run_read_ahead(run_t *r, nncc_summary_t *s)
 {
 	const char *env = getenv("NNCC_READ_AHEAD");
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	nncc_err_t err;
-	if (!r->streamed || r->csv || r->comm->size > 1 || s->threads >= cores ||
+	if (!r->streamed || r->comm->size > 1 || s->threads >= cores ||
 	    (env && strcmp(env, "0") == 0))
 		return 0;
 	nncc_signals_hold(1);   /* the thread never takes them (as the pool's) */
@@ -2994,6 +3008,7 @@ static void run_fini(run_t *r)
 	nncc_csv_train_close(r->csv_test);
 	free(r->values);
 	free(r->tbuf);
+	free(r->train_tbuf);
 	free(r->eval_y);
 	free(r->val_block);
 	free(r->test_block);

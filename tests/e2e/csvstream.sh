@@ -3,7 +3,10 @@
 # (docs/scaling.md#larger-than-memory): small generated files (a header, a
 # comment line to skip, an id column to ignore), classification with integer
 # and with string labels and a regression, raw and gzip'd.  Streamed in file
-# order at several budgets a run saves the in-memory run's bytes; shuffled
+# order at several budgets a run saves the in-memory run's bytes, with the
+# rows read (parsed) on the training thread (NNCC_READ_AHEAD=0) and, with
+# --threads 1 where a core is left free, a piece ahead on a thread of
+# their own; shuffled
 # in several windows 25 + 35 updates resumed
 # save the bytes of 60; a malformed row deep in the file is the in-memory
 # run's FILE:LINE:COL error; 200000 training and 200000 test rows streamed
@@ -102,12 +105,24 @@ for kind in int str reg; do
 		run "$name" "$tmp/$d" mem --no-shuffle --batch 7
 		grep -q '"streamed": false' "$tmp/mem.json" || fail "$d: the default budget streams"
 		for b in 50K 80K 130K; do
+			export NNCC_READ_AHEAD=0
 			run "$name" "$tmp/$d" win --no-shuffle --batch 7 --max-memory $b
+			unset NNCC_READ_AHEAD
 			w=$(windows win)
 			[ "${w:-0}" -ge 2 ] || fail "$d $b: not several windows: $(cat "$tmp/win.json")"
 			cmp -s "$tmp/mem.w" "$tmp/win.w" || fail "$d $b ($w windows): other bytes than in memory"
 			[ "$(figures win)" = "$(figures mem)" ] ||
 				fail "$d $b: evaluated $(figures win), in memory $(figures mem)"
+			# one thread leaves a core free: a thread of its own reads (parses) ahead
+			run "$name" "$tmp/$d" ra --no-shuffle --batch 7 --max-memory $b --threads 1
+			grep -q '"read_ahead": false' "$tmp/win.json" || fail "$d $b: NNCC_READ_AHEAD=0 reads ahead"
+			if [ "$(nproc)" -gt 1 ]; then
+				grep -q '"read_ahead": true' "$tmp/ra.json" ||
+					fail "$d $b: --threads 1 of $(nproc) cores not read ahead: $(cat "$tmp/ra.json")"
+			fi
+			cmp -s "$tmp/mem.w" "$tmp/ra.w" || fail "$d $b, read ahead: other bytes than in memory"
+			[ "$(figures ra)" = "$(figures mem)" ] ||
+				fail "$d $b, read ahead: evaluated $(figures ra), in memory $(figures mem)"
 			held="$held$(sed -n 's/.*memory: the test set ([0-9]* samples) \(is\|streams\).*/ \1/p' \
 				"$tmp/win.err")"
 		done
