@@ -2845,6 +2845,10 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
 	if (rc < 0)
 		return fail(r->m, "%s", err.msg);
 	s->read_ahead = rc;
+	if (rc && r->writer && !r->o->quiet)
+		fprintf(stderr, "%s: memory: a thread of its own reads the training set %zu samples "
+		                "ahead (NNCC_READ_AHEAD=0: on the training thread)\n", r->m->name,
+		        r->stream.piece);
 	return 0;
 }
 

@@ -119,6 +119,8 @@ for kind in int str reg; do
 			if [ "$(nproc)" -gt 1 ]; then
 				grep -q '"read_ahead": true' "$tmp/ra.json" ||
 					fail "$d $b: --threads 1 of $(nproc) cores not read ahead: $(cat "$tmp/ra.json")"
+				grep -q "^$name: memory: a thread of its own reads the training set [0-9]* samples ahead" \
+					"$tmp/ra.err" || fail "$d $b: no read-ahead line: $(cat "$tmp/ra.err")"
 			fi
 			cmp -s "$tmp/mem.w" "$tmp/ra.w" || fail "$d $b, read ahead: other bytes than in memory"
 			[ "$(figures ra)" = "$(figures mem)" ] ||
