@@ -1685,12 +1685,12 @@ static int csv_src_read(void *ctx, size_t first, size_t k, void *raw, void *y, n
 	run_src_t *src = ctx;
 	run_t *r = src->r;
 	const nncc_model_t *m = r->m;
-	size_t nt = m->n_targets, E = src->tchunk;
+	size_t nt = m->n_targets, C = src->tchunk;
 
 	if (!nt)
 		return nncc_csv_train_rows(src->csv, first, k, raw, y, NULL, err);
-	for (size_t d = 0; d < k; d += E) {   /* the targets as read go through tbuf */
-		size_t c = k - d < E ? k - d : E;
+	for (size_t d = 0; d < k; d += C) {   /* the targets as read go through tbuf */
+		size_t c = k - d < C ? k - d : C;
 		if (nncc_csv_train_rows(src->csv, first + d, c, (double *)raw + d * m->n_inputs, NULL,
 		                        src->tbuf, err))
 			return -1;

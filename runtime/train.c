@@ -354,13 +354,11 @@ oom:
  * (a whole window read at once is in memory again by then).  The samples
  * of a piece not handed out yet move to the front (at most a tile: reads
  * only go forward, as a gzip'd file needs). */
-static int window_load_ahead(nncc_stream_t *s, size_t upto);
+static int piece_ahead(nncc_stream_t *s, size_t w, size_t keep);
 
 static int window_load(nncc_stream_t *s, size_t upto)
 {
 	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, keep, to;
-	if (s->ahead)
-		return window_load_ahead(s, upto);
 	if (s->loaded != w || s->at < s->lo) {   /* shuffled: all of it, from its first */
 		s->loaded = w;
 		s->lo = s->ready = s->perm ? 0 : s->at;
@@ -371,6 +369,8 @@ static int window_load(nncc_stream_t *s, size_t upto)
 	if (!s->perm) {   /* skipped samples (another rank's) are not read */
 		keep = s->ready > s->at ? s->ready - s->at : 0;
 		s->ready = s->ready > s->at ? s->ready : s->at;
+		if (s->ahead)
+			return piece_ahead(s, w, keep);
 		if (s->at > s->lo && keep) {
 			memmove((char *)s->x, s->x + (s->at - s->lo) * rb, keep * rb);
 			memmove((char *)s->y, s->y + (s->at - s->lo) * yb, keep * yb);
@@ -388,24 +388,17 @@ static int window_load(nncc_stream_t *s, size_t upto)
 	return 0;
 }
 
-/* window_load with the read-ahead (file order): the samples not handed out
- * yet go in front of the other buffer's piece, which the thread has read
- * (or, if it read other samples, the stream reads now); then the thread
- * reads the piece after it, wrapping to the file's start, into the buffer
- * just left.  A piece here starts where the last one ended (not at the
- * first sample not handed out): the same samples, read in other chunks. */
-static int window_load_ahead(nncc_stream_t *s, size_t upto)
+/* window_load's read with the read-ahead (file order), the window's
+ * samples at .. ready - 1 (keep of them, less than a tile) not handed out
+ * yet: they go in front of the other buffer's piece, which the thread has
+ * read (or, if it read other samples, the stream reads now); then the
+ * thread reads the piece after it, wrapping to the file's start, into the
+ * buffer just left.  A piece here starts where the last one ended (not at
+ * the first sample not handed out): the same samples, read in other chunks. */
+static int piece_ahead(nncc_stream_t *s, size_t w, size_t keep)
 {
 	struct nncc_stream_ahead *a = s->ahead;
-	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, mb = s->max_batch;
-	if (s->loaded != w || s->at < s->lo) {
-		s->loaded = w;
-		s->lo = s->ready = s->at;
-	}
-	if (upto <= s->ready)
-		return 0;
-	size_t keep = s->ready > s->at ? s->ready - s->at : 0;   /* < a tile */
-	s->ready = s->ready > s->at ? s->ready : s->at;   /* skipped samples are not read */
+	size_t rb = s->src.raw_bytes, yb = s->y_bytes, mb = s->max_batch;
 	size_t first = w * s->src.window + s->ready, k = ahead_len(s, first);
 	int nb = a->cur ^ 1;
 	char *x = a->xb[nb] + (mb - keep) * rb, *y = a->yb[nb] + (mb - keep) * yb;
