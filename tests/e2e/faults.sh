@@ -7,7 +7,8 @@
 #                their allocations N, then once for every k in 1..N with the
 #                k-th and every later allocation failing; k = N+1 must
 #                succeed.  nncc: three compilations; the trainer: a run
-#                writing --save, --log and --plot, and --predict.
+#                writing --save, --log and --plot, one streamed and read
+#                ahead (its buffers), and --predict.
 #   writes       a file-size limit (ulimit -f: writes fail with EFBIG, as on a
 #                full disk), /dev/full and a read-only directory (as user
 #                nobody when run as root).
@@ -105,6 +106,17 @@ $CC -O1 $("$NNCC" --cflags) "$tmp/xor.c" tests/fault/failalloc.c $("$NNCC" --lib
 FAILNNCC=$tmp/xor-failalloc
 walk_nncc "trainer" --quiet --epochs 3 --threads 2 --save "$tmp/c/w" --log "$tmp/c/l.csv" \
 	--plot "$tmp/c/p.svg"
+# Streamed in windows (--max-memory 6K) and read ahead on a thread of its
+# own (--threads 1 leaves a core free): its buffers' allocations too.
+if [ "$(nproc)" -gt 1 ]; then
+	"$tmp/xor" --quiet --epochs 3 --threads 1 --no-shuffle --max-memory 6K --json > "$tmp/log" 2>&1 ||
+		fail "xor trainer streamed: $(cat "$tmp/log")"
+	grep -q '"read_ahead": true' "$tmp/log" || fail "xor trainer at 6K: not read ahead: $(cat "$tmp/log")"
+	walk_nncc "trainer, streamed and read ahead" --quiet --epochs 3 --threads 1 --no-shuffle \
+		--max-memory 6K --save "$tmp/c/w"
+else
+	echo "faults: one core: the read-ahead's allocations not walked (it needs a free core)"
+fi
 walk_nncc "trainer --predict" --load "$tmp/xor.weights" \
 	--predict examples/xor/test-images-idx3-ubyte --output "$tmp/c/p.csv"
 
