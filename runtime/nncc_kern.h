@@ -23,6 +23,15 @@
  * Every kernel is always inlined into the per-layer function that calls it
  * with named constant sizes and tiles, so each layer gets a fully
  * specialised copy with compile-time tails and no remainder branches.
+ * Compile time: gcc optimises a callee's own body, its callees inlined,
+ * before it inlines it into a caller, so every kernel is also compiled once
+ * in general form (sizes, tiles and modes unknown).  A choice that only a
+ * constant resolves is therefore a call through a table (v_act_fwd_fn,
+ * kern_epi) rather than a switch or an if: the general form holds one call
+ * per register where it would hold every case's code (the optimizer's step,
+ * the exp of sigmoid and tanh), and in a layer's copy the table entry is a
+ * constant, so the call is direct and inlined like any other: the same
+ * machine code, compiled in about half the time (docs/kernels.md).
  * Floating-point policy: see nncc_simd.h; here, every output element is ONE
  * sequential chain over its sum index, so tiles, vector width, instruction
  * set, thread count and tile size (max_batch) cannot change a result
@@ -40,6 +49,16 @@
 /* The names this header defines, per copy. */
 #define kern_opt_v KERN_ISA_NAME(kern_opt_v)
 #define kern_opt_vg KERN_ISA_NAME(kern_opt_vg)
+#define kern_epi_ptr KERN_ISA_NAME(kern_epi_ptr)
+#define kern_epi_g_ptr KERN_ISA_NAME(kern_epi_g_ptr)
+#define kern_epi_set KERN_ISA_NAME(kern_epi_set)
+#define kern_epi_c0 KERN_ISA_NAME(kern_epi_c0)
+#define kern_epi_c1 KERN_ISA_NAME(kern_epi_c1)
+#define kern_epi_g_set KERN_ISA_NAME(kern_epi_g_set)
+#define kern_epi_g_c0 KERN_ISA_NAME(kern_epi_g_c0)
+#define kern_epi_g_c1 KERN_ISA_NAME(kern_epi_g_c1)
+#define kern_epi KERN_ISA_NAME(kern_epi)
+#define kern_epi_g KERN_ISA_NAME(kern_epi_g)
 #define kern_update KERN_ISA_NAME(kern_update)
 #define kern_deriv KERN_ISA_NAME(kern_deriv)
 #define kern_fwd_tile KERN_ISA_NAME(kern_fwd_tile)
@@ -138,6 +157,65 @@ KERN_INLINE void kern_opt_vg(const OptStep *opt, const int c, vreal g, real *p, 
 	if (OPT_STATE > 1) V_MSCATTER(S + q + OPT_STRIDE, m, idx, s1);
 	if (OPT_STATE > 2) V_MSCATTER(S + q + 2 * OPT_STRIDE, m, idx, s2);
 }
+
+/* The weight-gradient blocks' epilogues, by kind e = KERN_EPI(mode, c):
+ * 0 stores the sums into the gradient (KERN_GRAD_SET/ACC), 1 + c is the
+ * fused update's case c.  The blocks call kern_epi[e] (kern_epi_g[e]: W
+ * transposed), which a layer's constant mode and case resolve to one
+ * direct, inlined call (see "Compile time" above). */
+#define KERN_EPI(mode, c) ((mode) == KERN_GRAD_UPDATE ? 1 + (c) : 0)
+
+/* Sums g of the lanes m at q: into G[q..], or the step of W[q..] and S. */
+typedef void (*kern_epi_ptr)(const OptStep *opt, int bias, vreal g, real *W, real *G, real *S,
+                             size_t q, vmask m);
+/* The same for lanes at q + idx (the transposed gradient). */
+typedef void (*kern_epi_g_ptr)(const OptStep *opt, vreal g, real *W, real *G, real *S, size_t q,
+                               vmask m, vindex idx);
+
+KERN_INLINE void kern_epi_set(const OptStep *opt, int bias, vreal g, real *W, real *G, real *S,
+                              size_t q, vmask m)
+{
+	(void)opt, (void)bias, (void)W, (void)S;
+	V_MSTORE(G + q, m, g);
+}
+
+KERN_INLINE void kern_epi_c0(const OptStep *opt, int bias, vreal g, real *W, real *G, real *S,
+                             size_t q, vmask m)
+{
+	(void)G;
+	kern_opt_v(opt, 0, bias, g, W + q, S, q, m);
+}
+
+KERN_INLINE void kern_epi_c1(const OptStep *opt, int bias, vreal g, real *W, real *G, real *S,
+                             size_t q, vmask m)
+{
+	(void)G;
+	kern_opt_v(opt, 1, bias, g, W + q, S, q, m);
+}
+
+KERN_INLINE void kern_epi_g_set(const OptStep *opt, vreal g, real *W, real *G, real *S, size_t q,
+                                vmask m, vindex idx)
+{
+	(void)opt, (void)W, (void)S;
+	V_MSCATTER(G + q, m, idx, g);
+}
+
+KERN_INLINE void kern_epi_g_c0(const OptStep *opt, vreal g, real *W, real *G, real *S, size_t q,
+                               vmask m, vindex idx)
+{
+	(void)G;
+	kern_opt_vg(opt, 0, g, W + q, S, q, m, idx);
+}
+
+KERN_INLINE void kern_epi_g_c1(const OptStep *opt, vreal g, real *W, real *G, real *S, size_t q,
+                               vmask m, vindex idx)
+{
+	(void)G;
+	kern_opt_vg(opt, 1, g, W + q, S, q, m, idx);
+}
+
+static const kern_epi_ptr kern_epi[3] = {kern_epi_set, kern_epi_c0, kern_epi_c1};
+static const kern_epi_g_ptr kern_epi_g[3] = {kern_epi_g_set, kern_epi_g_c0, kern_epi_g_c1};
 #endif
 
 /* The unfused update of one tensor: P[off .. off+n) with the gradient sums
@@ -256,7 +334,7 @@ KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const rea
 #undef FMAR
 	}
 #define STORE1(r, v) if ((r) < mr && (v) < nb) \
-	V_MSTORE(y + (size_t)(r) * OUT + (v) * VL, m##v, v_act_fwd(ACT, KERN_ACC(r, v)));
+	V_MSTORE(y + (size_t)(r) * OUT + (v) * VL, m##v, v_act_fwd_fn[ACT](KERN_ACC(r, v)));
 #define STORER(r) KERN_VECS(STORE1, r)
 	KERN_ROWS(STORER)
 #undef STORE1
@@ -398,10 +476,7 @@ KERN_INLINE void kern_dw_block(const int mode, const int c, size_t n, real *W, r
 	}
 #define STORE1(r, v) if ((r) < mr && (v) < nb) { \
 		const size_t q_ = o + (size_t)(r) * OUT + (v) * VL; \
-		if (mode == KERN_GRAD_UPDATE) \
-			kern_opt_v(opt, c, 0, KERN_ACC(r, v), W + q_, S, q_, m##v); \
-		else \
-			V_MSTORE(G + q_, m##v, KERN_ACC(r, v)); }
+		kern_epi[KERN_EPI(mode, c)](opt, 0, KERN_ACC(r, v), W, G, S, q_, m##v); }
 #define STORER(r) KERN_VECS(STORE1, r)
 	KERN_ROWS(STORER)
 #undef STORE1
@@ -442,10 +517,7 @@ KERN_INLINE void kern_db_tile(const int mode, const int c, size_t n, real *bias,
 	}
 #define STORE1(r, v) if ((v) < nb) { \
 		const size_t q_ = o + (v) * VL; \
-		if (mode == KERN_GRAD_UPDATE) \
-			kern_opt_v(opt, c, 1, KERN_ACC(r, v), bias + q_, Sb, q_, m##v); \
-		else \
-			V_MSTORE(Gb + q_, m##v, KERN_ACC(r, v)); }
+		kern_epi[KERN_EPI(mode, c)](opt, 1, KERN_ACC(r, v), bias, Gb, Sb, q_, m##v); }
 	KERN_VECS(STORE1, 0)
 #undef STORE1
 }
@@ -486,10 +558,7 @@ KERN_INLINE void kern_dwt_block(const int mode, const int c, size_t n, real *W, 
 #undef FMAR
 	}
 #define STORE1(r, v) if ((r) < ni && (v) < nb) { \
-		if (mode == KERN_GRAD_UPDATE) \
-			kern_opt_vg(opt, c, KERN_ACC(r, v), W + AT(r, v), S, AT(r, v), m##v, idx); \
-		else \
-			V_MSCATTER(G + AT(r, v), m##v, idx, KERN_ACC(r, v)); }
+		kern_epi_g[KERN_EPI(mode, c)](opt, KERN_ACC(r, v), W, G, S, AT(r, v), m##v, idx); }
 #define STORER(r) KERN_VECS(STORE1, r)
 	KERN_ROWS(STORER)
 #undef STORE1

@@ -99,6 +99,8 @@
 #define v_exp KERN_ISA_NAME(v_exp)
 #define v_tanh KERN_ISA_NAME(v_tanh)
 #define v_act_fwd KERN_ISA_NAME(v_act_fwd)
+#define v_act_fwd_ptr KERN_ISA_NAME(v_act_fwd_ptr)
+#define v_act_fwd_fn KERN_ISA_NAME(v_act_fwd_fn)
 #define v_act_deriv_mul KERN_ISA_NAME(v_act_deriv_mul)
 #define opt_mean_v KERN_ISA_NAME(opt_mean_v)
 #define opt_vector KERN_ISA_NAME(opt_vector)
@@ -484,6 +486,21 @@ KERN_INLINE vreal v_act_fwd(int act, vreal z)
 		return V_LOAD(t);
 	}
 }
+
+/* v_act_fwd with the activation fixed, one per row of nncc_act.h
+ * (v_act_fwd_NAME), and their table by id: kern_fwd_block applies
+ * v_act_fwd_fn[ACT], which a layer's constant ACT resolves to one direct,
+ * inlined call (see "Compile time" in nncc_kern.h). */
+typedef vreal (*v_act_fwd_ptr)(vreal);
+#define V_ACT_FN(ID, name, fwd, deriv, gain) \
+	KERN_INLINE vreal KERN_ISA_NAME(v_act_fwd_##name)(vreal z) { return v_act_fwd(ACT_##ID, z); }
+NNCC_ACTIVATIONS(V_ACT_FN)
+#undef V_ACT_FN
+static const v_act_fwd_ptr v_act_fwd_fn[ACT_COUNT] = {
+#define V_ACT_PTR(ID, name, fwd, deriv, gain) KERN_ISA_NAME(v_act_fwd_##name),
+	NNCC_ACTIVATIONS(V_ACT_PTR)
+#undef V_ACT_PTR
+};
 
 /* f'(y) * g, f' written in terms of the output y as in act_deriv(). */
 KERN_INLINE vreal v_act_deriv_mul(int act, vreal y, vreal g)
