@@ -280,14 +280,14 @@ int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, c
 int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,
                            nncc_tiles_fn tiles, void *ctx, nncc_eval_t *ev, nncc_err_t *err)
 {
-	size_t R = (size_t)g->comm->size, KK = m->n_outputs * m->n_outputs, doubles, bytes;
+	size_t R = (size_t)g->comm->size, KK = m->n_outputs * m->n_outputs, bytes;
 	size_t T = n / m->max_batch + (n % m->max_batch != 0);
+	size_t doubles = SIZE_MAX;   /* kept by a product that overflows: the add fails */
 	double *buf;
 	size_t *conf;
 	int rc;
 
-	if (m->n_targets ? !ckd_mul_size(&doubles, T, 2) : !ckd_mul_size(&doubles, R, 1 + KK))
-		doubles = SIZE_MAX;
+	(void)(m->n_targets ? ckd_mul_size(&doubles, T, 2) : ckd_mul_size(&doubles, R, 1 + KK));
 	if (!ckd_add_size(&doubles, doubles, T) ||
 	    !ckd_mul_size(&bytes, doubles, sizeof *buf) || !(buf = malloc(bytes))) {
 		nncc_err_set(err, "out of memory for the evaluation of %zu samples on %zu ranks", n, R);
