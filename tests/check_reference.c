@@ -2,10 +2,11 @@
  * check_reference.c - holds every generated trainer to the reference
  * backprop (tests/reference/).  For a seeded matrix of networks plus every
  * network in examples/, in float32 and float64, it generates and compiles
- * the trainer (-O2, as a shared object), loads identical weights and data
- * into it and into the reference, runs SGD steps with batch sizes 1, 3, 20
- * and the whole small data set (tiled like the driver when it exceeds
- * max_batch) and compares outputs, loss, deltas, gradients and weights.
+ * the trainer (-O2, warnings as errors, as a shared object: GU_CFLAGS),
+ * loads identical weights and data into it and into the reference, runs
+ * SGD steps with batch sizes 1, 3, 20 and the whole small data set (tiled
+ * like the driver when it exceeds max_batch) and compares outputs, loss,
+ * deltas, gradients and weights.
  * Pre-training too: networks with a `pretrain:` (the p series, compared
  * on that alone) and the examples that have one run pretrain_step() for
  * each autoencoder from the same weights (the decoders' included) as

@@ -1,8 +1,9 @@
 /*
  * genutil.h - building and loading generated trainers inside a Check suite:
  * write YAML files into a scratch directory, turn them into shared objects
- * (nncc, then $CC GU_CFLAGS: -O2 -march=native, -shared, -DNNCC_NO_MAIN)
- * with one parallel make, and dlopen each one to reach its
+ * (nncc, then $CC GU_CFLAGS: -O2 -march=native, -shared, -DNNCC_NO_MAIN,
+ * and the strict warnings as errors: a warning is a build failure, whose
+ * log the test prints) with one parallel make, and dlopen each one to reach its
  * `const nncc_model_t NAME_model`.
  * Header-only (static functions) like testutil.h.  Needs the runtime's
  * nncc.h included first.  A generated trainer calls no libnncc function once
@@ -20,7 +21,8 @@
 #include "testutil.h"
 
 /* Flags the suites compile generated code with (docs/testing.md). */
-#define GU_CFLAGS "-O2 -march=native -std=c99 -fPIC -shared -DNNCC_NO_MAIN"
+#define GU_CFLAGS "-O2 -march=native -std=c99 -Wall -Wextra -pedantic -Werror -fPIC -shared " \
+	"-DNNCC_NO_MAIN"
 
 /* One trainer to build: dir/ID.yaml -> dir/ID.c -> dir/ID.so. */
 typedef struct GuJob {
