@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh SUITE... - runs each Check suite binary and then the end-to-end
 # scripts in tests/e2e/, NNCC_TEST_JOBS at a time (default: the number of
-# CPUs); prints each one's output whole when it ends, with its wall time, and
+# CPUs); prints each one's output whole when it ends, with its wall time and CPU time (its own and its children's), and
 # one closing line "N passed, N failed, N skipped"; exits non-zero if anything
 # failed.  An e2e script that exits 77 was skipped (e.g. no data/mnist): it
 # counts as neither pass nor fail.  Check's own summary lines are kept.
@@ -25,6 +25,11 @@ if [ "${1-}" = "--one" ]; then
 	esac
 	rc=$?
 	secs=$(($(date +%s) - start))
+	# CPU seconds of the suite and everything it ran (the compilers, the
+	# trainers): `times`' second line, the children's user and system.
+	times >"$dir/$i.times"
+	cpu=$(awk 'NR == 2 { sub(/s$/, "", $1); sub(/s$/, "", $2); split($1, u, "m");
+		split($2, s, "m"); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] + 0.5 }' "$dir/$i.times")
 	echo "$rc" >"$dir/$i.rc"
 	case $rc in
 	0) what=passed ;;
@@ -32,7 +37,7 @@ if [ "${1-}" = "--one" ]; then
 	*) what="failed (exit $rc)" ;;
 	esac
 	{
-		echo "== $t: $what, ${secs} s"
+		echo "== $t: $what, ${secs} s (CPU ${cpu} s)"
 		cat "$dir/$i.log"
 	} >"$dir/$i.out"
 	if command -v flock >/dev/null 2>&1; then
