@@ -32,10 +32,10 @@ if [ ! -f data/mnist/t10k-images-idx3-ubyte ] || [ ! -f data/mnist/train-images-
 fi
 # Linux targets: name, compiler, emulator, flags, images.  armhf twice: as
 # Debian builds it (VFPv3: no FMA instruction, so the exact fma comes from
-# libm; slow under qemu, hence 1000 images) and with VFPv4 (ARMv7 cores from
+# libm; slow under qemu, hence 300 images) and with VFPv4 (ARMv7 cores from
 # the Cortex-A7 on), which has the FMA instruction for float and double.
 all_targets="aarch64|aarch64-linux-gnu-gcc|qemu-aarch64||10000
-armhf|arm-linux-gnueabihf-gcc|qemu-arm||1000
+armhf|arm-linux-gnueabihf-gcc|qemu-arm||300
 armhf-vfpv4|arm-linux-gnueabihf-gcc|qemu-arm|-mfpu=neon-vfpv4|10000"
 targets=""
 for t in $all_targets; do

@@ -67,6 +67,22 @@ gen() {
 gen 300 5 >"$tmp/train.csv"
 gen 90 9 >"$tmp/test.csv"
 
+# build NAME: NAME.yaml to NAME.c, and the trainer twice: NAME with
+# libnncc.a, NAME-mpi with libnncc_mpi.a.  The generated code does not
+# depend on MPI (only the runtime does): one object, linked with each.
+# (p below is built as docs/scaling.md says, with mpicc in one step.)
+build() {
+	"$NNCC" "$tmp/$1.yaml" -o "$tmp/$1.c" || fail "nncc $1.yaml failed: $(cat "$tmp/$1.yaml")"
+	# shellcheck disable=SC2046
+	$CC -O2 -c "$tmp/$1.c" $("$NNCC" --cflags) -o "$tmp/$1.o" ||
+		fail "the trainer $1 does not compile"
+	# shellcheck disable=SC2046
+	$CC "$tmp/$1.o" $("$NNCC" --libs) -o "$tmp/$1" || fail "the trainer $1 does not link"
+	# shellcheck disable=SC2046
+	mpicc "$tmp/$1.o" $("$NNCC" --libs --mpi) -o "$tmp/$1-mpi" ||
+		fail "the MPI trainer $1-mpi does not link"
+}
+
 # net NAME DTYPE OPTIMIZER SHUFFLE: the YAML, then the trainer twice: with
 # libnncc.a (NAME) and with libnncc_mpi.a (NAME-mpi).
 net() {
@@ -94,13 +110,7 @@ data:
   header: false
   normalize: standardize
 YAML
-	"$NNCC" "$tmp/$1.yaml" -o "$tmp/$1.c" || fail "nncc $1.yaml failed"
-	# shellcheck disable=SC2046
-	$CC -O2 "$tmp/$1.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/$1" ||
-		fail "the trainer $1 does not build"
-	# shellcheck disable=SC2046
-	mpicc -O2 "$tmp/$1.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/$1-mpi" ||
-		fail "the MPI trainer $1-mpi does not build"
+	build "$1"
 }
 net a float32 adam true
 net b float64 "{type: momentum, momentum: 0.9, nesterov: true, weight_decay: 0.001}" false
@@ -141,12 +151,7 @@ sed -e 's/^network: a$/network: r/' -e 's/units: 3, activation: linear/units: 1,
 	-e '/type: softmax/d' -e 's/^training:$/loss: squared_error\ntraining:/' \
 	-e 's/^  normalize: standardize$/  normalize: standardize_features\n  targets: [6]/' \
 	"$tmp/a.yaml" >"$tmp/r.yaml"
-"$NNCC" "$tmp/r.yaml" -o "$tmp/r.c" || fail "nncc r.yaml failed: $(cat "$tmp/r.yaml")"
-# shellcheck disable=SC2046
-$CC -O2 "$tmp/r.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/r" || fail "r does not build"
-# shellcheck disable=SC2046
-mpicc -O2 "$tmp/r.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/r-mpi" ||
-	fail "r-mpi does not build"
+build r
 same r r-regression --batch 8 --epochs 4 --validation 60 --patience 2
 grep -q "test_rmse" "$tmp/r-regression.ref.rows" || fail "r: no test_rmse in its --log"
 grep -q "^training .*per rank, 4 ranks, batches in 12 chunks" "$tmp/out" ||
@@ -185,12 +190,7 @@ $CC -o "$tmp/idxgen" tests/e2e/idxgen.c && "$tmp/idxgen" "$tmp/idx" 300 90 1 6 3
 sed -e 's/^network: a$/network: c/' -e '/format: csv/d' -e '/train: train.csv/d' \
 	-e '/test: test.csv/d' -e '/header: false/d' -e "s|dir: $tmp\$|dir: $tmp/idx|" \
 	"$tmp/a.yaml" >"$tmp/c.yaml"
-"$NNCC" "$tmp/c.yaml" -o "$tmp/c.c" || fail "nncc c.yaml failed"
-# shellcheck disable=SC2046
-$CC -O2 "$tmp/c.c" $("$NNCC" --cflags) $("$NNCC" --libs) -o "$tmp/c" || fail "c does not build"
-# shellcheck disable=SC2046
-mpicc -O2 "$tmp/c.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/c-mpi" ||
-	fail "c-mpi does not build"
+build c
 # streamed NAME BUDGET WHAT [ORDER]: trainer NAME with --max-memory BUDGET
 # streams in several windows, and NAME-mpi on 1 and 2 ranks writes its
 # bytes; ORDER --no-shuffle: file order (pieces read forward, skipped ones not).
