@@ -7,6 +7,10 @@
 # crashing one to build-fuzz/crashes/; any crash, leak, timeout or
 # out-of-memory fails the run (exit 1).  Logs: build-fuzz/logs/NAME*.log.
 #
+# The harnesses run NNCC_TEST_JOBS at a time (default: the number of CPUs;
+# libFuzzer's own runs are single-threaded), each one's lines printed
+# together when it ends.
+#
 # The seeds of the YAML harness are the tree's own networks: examples/,
 # tests/valid/ and tests/errors/ (copied, so a new file there is a seed
 # without further work).  The others' are in their corpus (`make fuzz-seeds`).
@@ -15,11 +19,23 @@ set -eu
 secs=${FUZZ_SECONDS:-0}
 case $secs in *[!0-9]*) echo "run.sh: FUZZ_SECONDS must be a number of seconds" >&2; exit 2;; esac
 out=build-fuzz
-mkdir -p "$out/logs" "$out/crashes"
-status=0
 
-for bin in "$@"; do
-	name=${bin##*/fuzz_}
+if [ "${1-}" != "--one" ]; then
+	mkdir -p "$out/logs" "$out/crashes"
+	jobs=${NNCC_TEST_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+	case $jobs in '' | *[!0-9]* | 0) jobs=1 ;; esac
+	# xargs exits non-zero when any harness did (its lines say which).
+	printf '%s\n' "$@" | xargs -P "$jobs" -n 1 sh "$0" --one || exit 1
+	exit 0
+fi
+
+# run.sh --one HARNESS: one harness, its lines to stdout at the end.
+bin=$2
+name=${bin##*/fuzz_}
+res=$out/logs/$name.out
+: > "$res"
+status=0
+fuzz_one() {
 	seeds=$out/seeds/$name
 	rm -rf "$seeds"
 	mkdir -p "$seeds" "$out/corpus/$name"
@@ -38,13 +54,12 @@ for bin in "$@"; do
 		$dirs > "$log" 2>&1; then
 		tail -n 40 "$log"
 		echo "FAIL fuzz_$name: an input of $dirs fails (log: $log)" >&2
-		status=1
-		continue
+		return 1
 	fi
 	stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 |
 		sed 's/^#\([0-9]*\).*cov: \([0-9]*\) ft: \([0-9]*\).*/\1 runs, cov \2, ft \3/')
 	echo "  REPLAY  fuzz_$name: $stats"
-	[ "$secs" -gt 0 ] || continue
+	[ "$secs" -gt 0 ] || return 0
 
 	dict=
 	[ -f "tests/fuzz/$name.dict" ] && dict=-dict=tests/fuzz/$name.dict
@@ -56,11 +71,17 @@ for bin in "$@"; do
 		tail -n 60 "$log"
 		echo "FAIL fuzz_$name: crash (input: $(ls -t "$out/crashes/$name-"* 2>/dev/null | head -n 1);" \
 			"fix it and keep the input in tests/fuzz/corpus/$name/; log: $log)" >&2
-		status=1
-		continue
+		return 1
 	fi
 	stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 |
 		sed 's/^#\([0-9]*\).*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([^ ]*\).*/\1 runs, cov \2, ft \3, corpus \4/')
 	echo "  FUZZ    fuzz_$name: ${secs}s, $stats"
-done
+}
+# The lines go out in one piece, under a lock where flock(1) exists.
+fuzz_one > "$res" 2>&1 || status=1
+if command -v flock >/dev/null 2>&1; then
+	flock "$out/logs" cat "$res"
+else
+	cat "$res"
+fi
 exit $status
