@@ -1,8 +1,9 @@
 #!/bin/sh
-# run.sh SUITE... - runs each Check suite binary and then the end-to-end
-# scripts in tests/e2e/, NNCC_TEST_JOBS at a time (default: the number of
-# CPUs); prints each one's output whole when it ends, with its wall time and CPU time (its own and its children's), and
-# one closing line "N passed, N failed, N skipped"; exits non-zero if anything
+# run.sh SUITE... - runs each Check suite binary and the end-to-end scripts
+# in tests/e2e/, NNCC_TEST_JOBS at a time (default: the number of CPUs);
+# prints each one's output whole when it ends, with its wall time and CPU
+# time (its own and its children's), and one closing line
+# "N passed, N failed, N skipped"; exits non-zero if anything
 # failed.  An e2e script that exits 77 was skipped (e.g. no data/mnist): it
 # counts as neither pass nor fail.  Check's own summary lines are kept.
 #
@@ -56,19 +57,24 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/nncc-run.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
 : >"$dir/lock"
 
-# The longest first (measured; the rest keep their order).
-long="check_werror check_emit check_reference check_infer check_golden check_isa check_kernels"
+# The suites given, then the e2e scripts.
+all="$*"
+for t in tests/e2e/*.sh; do
+	[ -f "$t" ] && all="$all $t"
+done
+# The longest first, so that no long one starts near the end (measured in
+# make test and make SAN=1 test-unit, 2026-12-05; the rest keep their order).
+long="check_reference check_werror check_emit check_golden check_infer check_resume stream.sh
+	cross.sh mpi.sh check_isa csvstream.sh check_train_export check_kernels check_quant faults.sh
+	check_gradcheck mnist.sh check_pretrain install.sh regression.sh"
 list=
 for l in $long; do
-	for t in "$@"; do
+	for t in $all; do
 		case $t in */"$l") list="$list $t" ;; esac
 	done
 done
-for t in "$@"; do
+for t in $all; do
 	case " $list " in *" $t "*) ;; *) list="$list $t" ;; esac
-done
-for t in tests/e2e/*.sh; do
-	[ -f "$t" ] && list="$list $t"
 done
 
 echo "running $(echo $list | wc -w) suites, $jobs at a time"
