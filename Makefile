@@ -181,7 +181,7 @@ $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(COMPILER_LIB_OBJ) $(REF_O
 
 # nncc with allocation-failure injection (tests/fault/failalloc.c), for
 # tests/e2e/faults.sh.  The wrap reaches every allocation in nncc's own objects.
-FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=pthread_create
 $(B)/tests/nncc-failalloc: tests/fault/failalloc.c $(COMPILER_OBJ) $(B)/libnncc.a | $(B)/tests
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ tests/fault/failalloc.c $(COMPILER_OBJ) $(B)/libnncc.a \

@@ -2849,11 +2849,17 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
 	if (!r->streamed || r->comm->size > 1 || s->threads >= cores ||
 	    (env && strcmp(env, "0") == 0))
 		return 0;
+	err.msg[0] = '\0';
 	nncc_signals_hold(1);   /* the thread never takes them (as the pool's) */
 	int rc = nncc_stream_read_ahead(&r->stream, &err);
 	nncc_signals_hold(0);
 	if (rc < 0)
 		return fail(r->m, "%s", err.msg);
+	/* A thread that did not start is said, and the run goes on without it
+	 * (as the pool goes on with the threads it got): the same samples. */
+	if (rc == 0 && err.msg[0] && r->writer && !r->o->quiet)
+		fprintf(stderr, "%s: memory: %s: the training thread reads the training set\n",
+		        r->m->name, err.msg);
 	s->read_ahead = rc;
 	if (rc && r->writer && !r->o->quiet)
 		fprintf(stderr, "%s: memory: a thread of its own reads the training set %zu samples "

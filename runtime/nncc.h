@@ -691,7 +691,9 @@ void nncc_stream_skip(nncc_stream_t *s, size_t k);
  * free; src.read must not share its ctx with anything else meanwhile).  The
  * same samples in the same order; two pieces' buffers instead of one, which
  * must fit in a window's room, else nothing changes.  1 (started), 0 (not
- * for this stream), -1 (err says why: the stream is unchanged). */
+ * for this stream; or the thread did not start, when err's message is not
+ * empty: the training thread reads, as without), -1 (out of memory, err
+ * says: the stream is unchanged). */
 int nncc_stream_read_ahead(nncc_stream_t *s, nncc_err_t *err);
 void nncc_stream_fini(nncc_stream_t *s);
 

@@ -9,6 +9,9 @@
 #                succeed.  nncc: three compilations; the trainer: a run
 #                writing --save, --log and --plot, one streamed and read
 #                ahead (its buffers), and --predict.
+#   threads      every pthread_create failing (NNCC_FAIL_THREAD=1, as under
+#                a thread limit): the trainer runs on the one thread it has
+#                and reads a stream itself, says so, and saves the same bytes.
 #   writes       a file-size limit (ulimit -f: writes fail with EFBIG, as on a
 #                full disk), /dev/full and a read-only directory (as user
 #                nobody when run as root).
@@ -101,7 +104,8 @@ walk_nncc "nncc --infer" examples/xor.yaml --infer --weights "$tmp/xor.weights" 
 # ---- A trainer: every allocation of a short run that writes all its outputs
 # (weights, log, plot), then of predict mode.
 $CC -O1 $("$NNCC" --cflags) "$tmp/xor.c" tests/fault/failalloc.c $("$NNCC" --libs) \
-	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup -o "$tmp/xor-failalloc" ||
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=pthread_create \
+	-o "$tmp/xor-failalloc" ||
 	fail "cannot build the xor trainer with failalloc.c"
 FAILNNCC=$tmp/xor-failalloc
 walk_nncc "trainer" --quiet --epochs 3 --threads 2 --save "$tmp/c/w" --log "$tmp/c/l.csv" \
@@ -116,6 +120,32 @@ if [ "$(nproc)" -gt 1 ]; then
 		--max-memory 6K --save "$tmp/c/w"
 else
 	echo "faults: one core: the read-ahead's allocations not walked (it needs a free core)"
+fi
+
+# ---- Threads that do not start (NNCC_FAIL_THREAD=1: every pthread_create
+# fails with EAGAIN, as under a thread limit).  The pool trains on the one
+# thread it has, the read-ahead leaves the read to the training thread and
+# says so; the same bytes as the runs that had their threads.
+"$tmp/xor-failalloc" --quiet --epochs 3 --threads 2 --save "$tmp/t2.ref" > "$tmp/log" 2>&1 ||
+	fail "xor trainer, 2 threads: $(cat "$tmp/log")"
+NNCC_FAIL_THREAD=1 "$tmp/xor-failalloc" --quiet --epochs 3 --threads 2 --json --save "$tmp/t2.w" \
+	> "$tmp/log" 2>&1 || fail "xor trainer, 2 threads asked, none started: $(cat "$tmp/log")"
+grep -q '"threads": 1,' "$tmp/log" || fail "no thread started: not on 1 thread: $(cat "$tmp/log")"
+cmp -s "$tmp/t2.ref" "$tmp/t2.w" || fail "no thread started: other weights than 2 threads'"
+echo "faults: no thread started (2 asked): exit 0 on 1 thread, the weights of 2"
+if [ "$(nproc)" -gt 1 ]; then
+	"$tmp/xor-failalloc" --quiet --epochs 3 --threads 1 --no-shuffle --max-memory 6K \
+		--save "$tmp/t1.ref" > "$tmp/log" 2>&1 || fail "xor trainer streamed: $(cat "$tmp/log")"
+	NNCC_FAIL_THREAD=1 "$tmp/xor-failalloc" --epochs 3 --threads 1 --no-shuffle --max-memory 6K \
+		--json --save "$tmp/t1.w" > "$tmp/log" 2>&1 ||
+		fail "xor trainer streamed, the read-ahead thread not started: $(cat "$tmp/log")"
+	grep -q "memory: the read-ahead thread did not start (.*): the training thread reads" \
+		"$tmp/log" || fail "the read-ahead thread not started: not said: $(cat "$tmp/log")"
+	grep -q '"read_ahead": false' "$tmp/log" ||
+		fail "the read-ahead thread not started: read_ahead not false: $(cat "$tmp/log")"
+	cmp -s "$tmp/t1.ref" "$tmp/t1.w" ||
+		fail "the read-ahead thread not started: other weights than the run read ahead"
+	echo "faults: the read-ahead thread not started: said, exit 0, the weights read ahead"
 fi
 walk_nncc "trainer --predict" --load "$tmp/xor.weights" \
 	--predict examples/xor/test-images-idx3-ubyte --output "$tmp/c/p.csv"
