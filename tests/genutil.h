@@ -3,8 +3,8 @@
  * write YAML files into a scratch directory, turn them into shared objects
  * (nncc, then $CC GU_CFLAGS: -O2 -march=native, -shared, -DNNCC_NO_MAIN,
  * and the strict warnings as errors: a warning is a build failure, whose
- * log the test prints) with one parallel make, and dlopen each one to reach its
- * `const nncc_model_t NAME_model`.
+ * log the test prints) with one parallel make, and dlopen each one to
+ * reach its `const nncc_model_t NAME_model`.
  * Header-only (static functions) like testutil.h.  Needs the runtime's
  * nncc.h included first.  A generated trainer calls no libnncc function once
  * main() is compiled out, so the shared objects link only -lm; if one ever
