@@ -2849,7 +2849,6 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
 	if (!r->streamed || r->comm->size > 1 || s->threads >= cores ||
 	    (env && strcmp(env, "0") == 0))
 		return 0;
-	err.msg[0] = '\0';
 	nncc_signals_hold(1);   /* the thread never takes them (as the pool's) */
 	int rc = nncc_stream_read_ahead(&r->stream, &err);
 	nncc_signals_hold(0);

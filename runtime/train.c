@@ -295,6 +295,7 @@ int nncc_stream_read_ahead(nncc_stream_t *s, nncc_err_t *err)
 {
 	size_t rb = s->src.raw_bytes, yb = s->y_bytes, mb = s->max_batch, W = s->src.window;
 	size_t p = s->piece;
+	err->msg[0] = '\0';   /* stays empty unless the thread or its memory fails */
 	if (!s->src.read || s->order || s->n_windows == 1 || s->ahead || s->failed)
 		return 0;   /* in memory, shuffled or one window */
 	if (!s->src.piece && s->loaded == SIZE_MAX) {
