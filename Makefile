@@ -167,7 +167,7 @@ $(B)/nncc: $(COMPILER_OBJ) $(B)/libnncc.a
 
 # Runtime suites link only libnncc.a; every other suite links the compiler
 # (minus main), the reference backprop and the runtime.
-RT_SUITES := $(addprefix $(B)/tests/check_,rng idx csv norm weights driver options report sha256 validation predict streaming)
+RT_SUITES := $(addprefix $(B)/tests/check_,rng idx csv norm weights driver options report sha256 validation predict streaming group)
 
 $(filter $(RT_SUITES),$(TEST_BIN)): $(B)/tests/check_%: tests/check_%.c tests/testutil.h $(B)/libnncc.a | $(B)/tests
 	@$(if $(Q),echo "  CC      $<")
@@ -198,7 +198,7 @@ test: test-build
 # without the suites that mostly compile and run generated trainers (but
 # for check_isa: the run-time choice of kernels, against libnncc's driver):
 # what CI repeats under SAN=1.
-UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict streaming isa)
+UNIT_SUITES := $(addprefix $(B)/tests/check_,yaml model diag tmpl emit sha256 rng idx csv norm weights driver options report refself schedule validation predict streaming isa group)
 
 test-unit-build: all $(UNIT_SUITES) $(B)/tests/nncc-failalloc
 

@@ -237,7 +237,7 @@ static const opt_def_t opt_defs[] = {
 	{"threads", "N", OPT_THREADS, OFF(threads), "threads to use (0 = all cores)"},
 	{"chunks", "N", OPT_CHUNKS, OFF(chunks),
 	 "cut every batch into N fixed chunks whose\n"
-	 "gradients are added in chunk order: the same\n"
+	 "gradients are added along a fixed tree: the same\n"
 	 "bits for any number of MPI ranks (mpirun -np\n"
 	 "R, R <= N; docs/scaling.md); 0 = off, one chain\n"
 	 "over the batch"},

@@ -169,20 +169,53 @@ int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *
  * bits whatever the number of ranks (docs/scaling.md).  Chunk c is samples
  * floor(B c / C) .. floor(B (c+1) / C) - 1 of the batch; rank r computes the
  * gradient sums of chunks floor(C r / size) .. floor(C (r+1) / size) - 1,
- * each on its own (a chain from zero); the ranks exchange them so that
- * rank r holds every chunk's part of parameter slice r, adds them in chunk
- * order, and the slices are gathered: every rank has the same sums, then
- * clips and updates as one process does. */
+ * each on its own (a chain from zero), and adds them up along the tree's
+ * subtrees that lie in its chunks; the ranks exchange those so that rank r
+ * holds every subtree's part of parameter slice r and completes the tree,
+ * and the slices are gathered: every rank has the same sums, then clips and
+ * updates as one process does. */
+
+/* The tree: chunks lo .. hi-1 (hi - lo >= 2) are the sum of lo .. mid-1
+ * and mid .. hi-1, mid = lo + the largest power of two below hi - lo (so
+ * the chunks 0 .. 11 are ((0..3 + 4..7) + 8..11), each aligned block of 2^k
+ * a perfect subtree). */
+size_t nncc_tree_mid(size_t lo, size_t hi);
+/* The subtrees of the tree over lo .. hi-1 that cover chunks a .. b-1 with
+ * the fewest nodes, left to right, as (lo, hi) pairs at nodes[2 n] on (not
+ * written when nodes is NULL); returns n plus their number. */
+size_t nncc_tree_nodes(size_t lo, size_t hi, size_t a, size_t b, size_t *nodes, size_t n);
+/* A subtree's sum from its chunks' sums as they come, left to right (a
+ * binary counter): the pending subtrees' sums in stack, [sp][n] reals;
+ * nncc_tree_depth(leaves) slots are enough for a subtree of that many. */
+typedef struct nncc_fold {
+	char *stack;
+	size_t *sizes;               /* [slot] the chunks in it */
+	size_t sp;                   /* slots in use */
+} nncc_fold_t;
+size_t nncc_tree_depth(size_t leaves);
+/* One chunk's n sums (leaf, overwritten by the caller afterwards) into the
+ * fold; last: the subtree's last chunk, after which leaf holds the
+ * subtree's sum and the fold is empty again. */
+void nncc_tree_fold(int dtype, size_t n, void *leaf, int last, nncc_fold_t *f);
+/* The sum of chunks lo .. hi-1 from the sums of `count` subtrees that
+ * cover them (nodes as nncc_tree_nodes gives; rows: their n reals each, in
+ * that order, added into in place): a pointer into rows. */
+void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, size_t count,
+                        size_t lo, size_t hi);
+
 typedef struct nncc_group {
 	const nncc_comm_t *comm;
 	size_t chunks;               /* C */
 	size_t *c0;                  /* [size + 1] rank r's chunks are c0[r] .. c0[r+1]-1 */
 	size_t *lo;                  /* [size + 1] rank r's parameters lo[r] .. lo[r+1]-1 */
+	size_t *n0;                  /* [size + 1] rank r's subtrees are n0[r] .. n0[r+1]-1 */
+	size_t *nodes;               /* [n0[size]][2] every rank's subtrees, (lo, hi) */
 	size_t *cnt;                 /* [5][size]: scount, sdispl, rcount, rdispl, len */
-	void *send;                  /* [size][own chunks][slice d] reals, slice-major;
-	                                NULL with one chunk per rank (m->grads is sent);
-	                                one rank: [P], the chunks' running sum */
-	void *rows;                  /* [C][own slice] reals; NULL with one rank */
+	nncc_fold_t fold;            /* [depth][P] reals: this rank's subtrees as they grow */
+	void *send;                  /* [size][own subtrees][slice d] reals, slice-major;
+	                                NULL with one rank or one subtree per rank (m->grads
+	                                holds it and is sent) */
+	void *rows;                  /* [n0[size]][own slice] reals; NULL with one rank */
 	double *loss;                /* [C] the chunks' loss sums */
 } nncc_group_t;
 
@@ -203,7 +236,8 @@ typedef int (*nncc_tiles_fn)(void *ctx, size_t t0, size_t t1, double *tile_loss,
 int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,
                            nncc_tiles_fn tiles, void *ctx, nncc_eval_t *ev, nncc_err_t *err);
 /* nncc_train_batch_clip's step, chunked: *loss the batch's loss sum (the
- * chunks' in chunk order), *norm as there.  -1 when the exchange fails. */
+ * chunks' loss sums, doubles, added in chunk order), *norm as there.  -1
+ * when the exchange fails. */
 int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                      const nncc_update_t *u, double max_norm, double *loss, double *norm,
                      nncc_err_t *err);

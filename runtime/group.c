@@ -1,13 +1,18 @@
 /*
  * group.c - data-parallel training's step: a batch cut into C chunks whose
- * gradient sums are added in chunk order, however many ranks computed them
- * (docs/scaling.md).  Each gradient element of one process is ONE chain
- * over the batch's samples (runtime/nncc_kern.h); split among ranks that
- * chain would be re-associated by the split, so here it is cut once, at
- * boundaries that depend on B and C only: chunk c's chain, then the chunks
- * added left to right.  The exchange itself is comm.c's or mpi.c's.
+ * gradient sums are added along one fixed binary tree, however many ranks
+ * computed them (docs/scaling.md).  Each gradient element of one process
+ * is ONE chain over the batch's samples (runtime/nncc_kern.h); split among
+ * ranks that chain would be re-associated by the split, so here it is cut
+ * once, at boundaries that depend on B and C only: chunk c's chain, then
+ * the chunks' sums added pairwise along a tree that depends on C only.  A
+ * rank adds up the subtrees that lie in its own chunks before it sends
+ * (at most about 2 log2 C vectors instead of one per chunk); the rank that
+ * adds up a slice of the parameters completes the tree.  The exchange
+ * itself is comm.c's or mpi.c's.
  * Vocabulary: B = batch, C = chunks, P = parameters, R = ranks, slice r =
- * the parameters rank r adds up.
+ * the parameters rank r adds up, subtree = chunks lo .. hi-1 that are one
+ * node of the tree.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +27,105 @@ static size_t cut(size_t n, size_t i, size_t k)
 	return n / k * i + n % k * i / k;
 }
 
+/* ---- The tree the chunks' sums are added along (docs/scaling.md). */
+
+size_t nncc_tree_mid(size_t lo, size_t hi)
+{
+	size_t h = 1;
+	while (2 * h < hi - lo)
+		h *= 2;
+	return lo + h;
+}
+
+size_t nncc_tree_nodes(size_t lo, size_t hi, size_t a, size_t b, size_t *nodes, size_t n)
+{
+	if (hi <= a || b <= lo || lo == hi)
+		return n;
+	if (a <= lo && hi <= b) {
+		if (nodes) {
+			nodes[2 * n] = lo;
+			nodes[2 * n + 1] = hi;
+		}
+		return n + 1;
+	}
+	n = nncc_tree_nodes(lo, nncc_tree_mid(lo, hi), a, b, nodes, n);
+	return nncc_tree_nodes(nncc_tree_mid(lo, hi), hi, a, b, nodes, n);
+}
+
+size_t nncc_tree_depth(size_t leaves)
+{
+	size_t depth = 0;
+	for (size_t c = 0; c + 1 < leaves; c++) {   /* pending subtrees after leaf c: its bits */
+		size_t bits = 0;
+		for (size_t v = c + 1; v; v >>= 1)
+			bits += v & 1;
+		depth = bits > depth ? bits : depth;
+	}
+	return depth;
+}
+
+/* dst[j] += src[j], j < n, in the dtype. */
+static void add_into(int dtype, void *dst, const void *src, size_t n)
+{
+	if (dtype == NNCC_F64) {
+		double *d = dst;
+		const double *s = src;
+		for (size_t j = 0; j < n; j++)
+			d[j] += s[j];
+	} else {
+		float *d = dst;
+		const float *s = src;
+		for (size_t j = 0; j < n; j++)
+			d[j] += s[j];
+	}
+}
+
+void nncc_tree_fold(int dtype, size_t n, void *leaf, int last, nncc_fold_t *f)
+{
+	size_t rsize = dtype == NNCC_F64 ? sizeof(double) : sizeof(float), size = 1;
+	char *cur = leaf;
+
+	if (last) {   /* the node is complete: its pending subtrees, right to left */
+		for (; f->sp; f->sp--)
+			add_into(dtype, leaf, f->stack + (f->sp - 1) * n * rsize, n);
+		return;
+	}
+	/* equal subtrees merge (a binary counter): the left one's slot takes
+	 * the sum; what is left pending goes into slot sp */
+	while (f->sp && f->sizes[f->sp - 1] == size) {
+		char *left = f->stack + (f->sp - 1) * n * rsize;
+		add_into(dtype, left, cur, n);
+		cur = left;
+		size *= 2;
+		f->sp--;
+	}
+	if (cur == leaf)
+		memcpy(f->stack + f->sp * n * rsize, leaf, n * rsize);
+	f->sizes[f->sp++] = size;
+}
+
+void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, size_t count,
+                        size_t lo, size_t hi)
+{
+	size_t rsize = dtype == NNCC_F64 ? sizeof(double) : sizeof(float), mid;
+	char *left;
+
+	for (size_t k = 0; k < count; k++)
+		if (nodes[2 * k] == lo && nodes[2 * k + 1] == hi)
+			return (char *)rows + k * n * rsize;
+	mid = nncc_tree_mid(lo, hi);
+	left = nncc_tree_combine(dtype, n, rows, nodes, count, lo, mid);
+	add_into(dtype, left, nncc_tree_combine(dtype, n, rows, nodes, count, mid, hi), n);
+	return left;
+}
+
+/* ---- The step. */
+
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err)
 {
-	size_t R = (size_t)c->size, P = m->n_params, me = (size_t)c->rank, own, slice, sb, rb;
-	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	size_t R = (size_t)c->size, P = m->n_params, me = (size_t)c->rank, slice, sb, rb, fb;
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), depth = 0, mine;
 
 	memset(g, 0, sizeof *g);
 	if (chunks < R) {
@@ -38,31 +137,41 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
 	g->chunks = chunks;
 	g->c0 = malloc((R + 1) * sizeof *g->c0);
 	g->lo = malloc((R + 1) * sizeof *g->lo);
+	g->n0 = malloc((R + 1) * sizeof *g->n0);
 	g->cnt = malloc(5 * R * sizeof *g->cnt);
 	g->loss = malloc(chunks * sizeof *g->loss);
-	if (!g->c0 || !g->lo || !g->cnt || !g->loss)
+	if (!g->c0 || !g->lo || !g->n0 || !g->cnt || !g->loss)
 		goto oom;
+	g->n0[0] = 0;
 	for (size_t r = 0; r <= R; r++) {
 		g->c0[r] = cut(chunks, r, R);
 		g->lo[r] = cut(P, r, R);
+		if (r)   /* rank r-1's subtrees: at most 2 log2 C */
+			g->n0[r] = nncc_tree_nodes(0, chunks, g->c0[r - 1], g->c0[r], NULL, g->n0[r - 1]);
 	}
-	own = g->c0[me + 1] - g->c0[me];
-	slice = g->lo[me + 1] - g->lo[me];
-	if (!ckd_mul3(&sb, R == 1 ? 1 : own, P, rsize) || !ckd_mul3(&rb, chunks, slice, rsize))
+	g->nodes = malloc(2 * g->n0[R] * sizeof *g->nodes);
+	if (!g->nodes)
 		goto oom;
-	/* One rank: send is the running sum of the chunks (none with one
-	 * chunk).  One chunk among several ranks: its gradient in m->grads is
-	 * already laid out slice after slice, and is sent from there. */
-	if (own > 1) {
-		g->send = malloc(sb);
-		if (!g->send)
-			goto oom;
+	for (size_t r = 0; r < R; r++)
+		nncc_tree_nodes(0, chunks, g->c0[r], g->c0[r + 1], g->nodes, g->n0[r]);
+	mine = g->n0[me + 1] - g->n0[me];
+	for (size_t k = g->n0[me]; k < g->n0[me + 1]; k++) {
+		size_t d = nncc_tree_depth(g->nodes[2 * k + 1] - g->nodes[2 * k]);
+		depth = d > depth ? d : depth;
 	}
-	if (R > 1) {
-		g->rows = malloc(rb ? rb : 1);
-		if (!g->rows)
-			goto oom;
-	}
+	slice = g->lo[me + 1] - g->lo[me];
+	if (!ckd_mul3(&sb, mine, P, rsize) || !ckd_mul3(&rb, g->n0[R], slice, rsize) ||
+	    !ckd_mul3(&fb, depth, P, rsize))
+		goto oom;
+	/* A lone subtree's sum is sent from m->grads (laid out slice after
+	 * slice already); several are copied into send, slice-major. */
+	if (R > 1 && mine > 1 && !(g->send = malloc(sb)))
+		goto oom;
+	if (R > 1 && !(g->rows = malloc(rb ? rb : 1)))
+		goto oom;
+	if (depth && (!(g->fold.stack = malloc(fb)) ||
+	              !(g->fold.sizes = malloc(depth * sizeof *g->fold.sizes))))
+		goto oom;
 	return 0;
 oom:
 	nncc_err_set(err, "out of memory for the gradients of %zu chunks of %zu parameters", chunks,
@@ -73,61 +182,28 @@ oom:
 
 void nncc_group_fini(nncc_group_t *g)
 {
+	free(g->fold.stack);
+	free(g->fold.sizes);
 	free(g->rows);
 	free(g->send);
+	free(g->nodes);
 	free(g->c0);
 	free(g->lo);
+	free(g->n0);
 	free(g->cnt);
 	free(g->loss);
 	memset(g, 0, sizeof *g);
 }
 
-/* dst[j] = (((dst[j] + rows[0][j]) + rows[1][j]) + ... + rows[C-1][j]),
- * left to right, in the dtype: the one order every rank count shares
- * (with dst first the first chunk's sum). */
-#define ADD_ROWS(T)                                                      \
-	do {                                                                 \
-		T *d = dst;                                                      \
-		const T *x = rows;                                               \
-		for (size_t c = 0; c < C; c++)                                   \
-			for (size_t j = 0; j < n; j++)                               \
-				d[j] += x[c * n + j];                                    \
-	} while (0)
-
-static void add_rows(int dtype, void *dst, const void *rows, size_t C, size_t n)
-{
-	if (dtype == NNCC_F64)
-		ADD_ROWS(double);
-	else
-		ADD_ROWS(float);
-}
-
-/* One rank: chunk c's sums (in m->grads) into the running sum g->send,
- * folded as they come (the same additions, in the same order, as the
- * ranks' fold); the last one adds the running sum into m->grads instead
- * (a + b is b + a, bit for bit), which is then the batch's. */
-static void fold_as_produced(nncc_group_t *g, const nncc_model_t *m, size_t c, size_t rsize)
-{
-	size_t P = m->n_params;
-	if (g->chunks == 1)
-		return;
-	if (c == 0)
-		memcpy(g->send, m->grads, P * rsize);
-	else if (c + 1 < g->chunks)
-		add_rows(m->dtype, g->send, m->grads, 1, P);
-	else
-		add_rows(m->dtype, m->grads, g->send, 1, P);
-}
-
-/* The chunks of this rank, each a chain from zero, copied slice by slice
- * into g->send (a lone chunk among ranks stays in m->grads; one rank folds
- * them as they come); the others' samples skipped.  Chunk losses into
- * g->loss. */
+/* This rank's chunks, each a chain from zero, folded along the tree into
+ * the sums of its subtrees (m->grads holds the last one's; with several,
+ * each is copied into g->send, slice by slice); the others' samples
+ * skipped.  Chunk losses into g->loss. */
 static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                        const nncc_update_t *u)
 {
 	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
-	size_t own = g->c0[me + 1] - g->c0[me];
+	size_t k = g->n0[me], mine = g->n0[me + 1] - g->n0[me];
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 
 	for (size_t c = 0; c < C; c++) {
@@ -139,15 +215,16 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
 		if (!n)
 			memset(m->grads, 0, m->n_params * rsize);
-		if (R == 1) {
-			fold_as_produced(g, m, c, rsize);
+		nncc_tree_fold(m->dtype, m->n_params, m->grads, c + 1 == g->nodes[2 * k + 1], &g->fold);
+		if (c + 1 < g->nodes[2 * k + 1])
 			continue;
-		}
-		for (size_t d = 0; g->send && d < R; d++) {
-			size_t len = g->lo[d + 1] - g->lo[d], at = own * g->lo[d] + (c - g->c0[me]) * len;
+		for (size_t d = 0; g->send && d < R; d++) {   /* subtree k done */
+			size_t len = g->lo[d + 1] - g->lo[d];
+			size_t at = mine * g->lo[d] + (k - g->n0[me]) * len;
 			memcpy((char *)g->send + at * rsize, (const char *)m->grads + g->lo[d] * rsize,
 			       len * rsize);
 		}
+		k++;
 	}
 }
 
@@ -157,7 +234,7 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 {
 	const nncc_comm_t *c = g->comm;
 	size_t R = (size_t)c->size, me = (size_t)c->rank, C = g->chunks;
-	size_t own = g->c0[me + 1] - g->c0[me], slice = g->lo[me + 1] - g->lo[me];
+	size_t mine = g->n0[me + 1] - g->n0[me], slice = g->lo[me + 1] - g->lo[me];
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
 	size_t *len = rdispl + R;
@@ -165,18 +242,18 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 	own_chunks(g, m, s, u);
 	for (size_t r = 0; r < R; r++) {
 		len[r] = g->lo[r + 1] - g->lo[r];
-		scount[r] = own * len[r];
-		sdispl[r] = own * g->lo[r];
-		rcount[r] = (g->c0[r + 1] - g->c0[r]) * slice;
-		rdispl[r] = g->c0[r] * slice;
+		scount[r] = mine * len[r];
+		sdispl[r] = mine * g->lo[r];
+		rcount[r] = (g->n0[r + 1] - g->n0[r]) * slice;
+		rdispl[r] = g->n0[r] * slice;
 	}
 	if (R > 1) {
-		char *mine = (char *)m->grads + g->lo[me] * rsize;
 		if (nncc_comm_alltoall(c, m->dtype, g->send ? g->send : m->grads, scount, sdispl,
 		                       g->rows, rcount, rdispl, err))
 			return -1;
-		memcpy(mine, g->rows, slice * rsize);
-		add_rows(m->dtype, mine, (const char *)g->rows + slice * rsize, C - 1, slice);
+		memcpy((char *)m->grads + g->lo[me] * rsize,
+		       nncc_tree_combine(m->dtype, slice, g->rows, g->nodes, g->n0[R], 0, C),
+		       slice * rsize);
 	}
 	/* the parameters' slices, then the chunks' losses (rcount: chunks per rank) */
 	for (size_t r = 0; r < R; r++)

@@ -103,14 +103,14 @@ static int same_params(const char *a, const char *b)
 }
 
 /* --chunks (docs/scaling.md) in one process: one chunk is the one chain
- * (the same bytes as without); 7 chunks of a 20-sample batch in 8-sample
- * tiles give other bytes, the same every time; 7 chunks of a 5-sample
- * batch (empty or one sample each, added left to right) are the chain
- * itself again (the same parameters; the file records --chunks 7). */
+ * (the same bytes as without); 3 chunks of a 20-sample batch in 8-sample
+ * tiles give other bytes, the same every time; 3 chunks of a 3-sample
+ * batch (one sample each, added along the tree: (s0 + s1) + s2) are the
+ * chain itself again (the same parameters; the file records --chunks 3). */
 START_TEST(chunks_in_one_process)
 {
 	char *dir = make_data(IN, K, DATA_BLOBS);
-	const char *chunks[4] = {"0", "1", "7", "7"}, *batch[2] = {"20", "5"};
+	const char *chunks[4] = {"0", "1", "3", "3"}, *batch[2] = {"20", "3"};
 	for (int b = 0; b < 2; b++) {
 		char *w[4];
 		for (int k = 0; k < 4; k++) {
