@@ -64,6 +64,9 @@ typedef struct Loader {
 	Pos next;                 /* where the next field starts */
 	unsigned long long next_off; /* its byte offset */
 	unsigned long long events; /* fields and rows ended so far */
+	int nul_seen;             /* a NUL byte was read: fields are searched for one */
+	int row_start;            /* libcsv is between rows (a row just ended, or fresh) */
+	int plain;                /* plain lines skip libcsv (not NNCC_CSV_LIBCSV=1) */
 
 	/* The row being collected. */
 	char *row_text;
@@ -287,7 +290,7 @@ static void on_field(void *s, size_t len, void *data)
 	if (len)
 		memcpy(L->row_text + L->text_len, s, len);
 	L->row_text[L->text_len + len] = 0;
-	if (memchr(L->row_text + L->text_len, 0, len)) {
+	if (L->nul_seen && memchr(L->row_text + L->text_len, 0, len)) {
 		fail_at(L, L->next, "a NUL byte in a field: not a text file?");
 		return;
 	}
@@ -554,14 +557,10 @@ static void on_row(int term, void *data)
 done:
 	L->n_fields = L->text_len = 0;
 	L->events++;
+	L->row_start = 1;
 }
 
 /* ---- Reading */
-
-static int is_space_comma(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static int is_space_tab(unsigned char c)
 {
@@ -574,14 +573,72 @@ static int is_space_none(unsigned char c)
 	return 0;
 }
 
+/* Blanks around an unquoted field, as parser_init tells libcsv. */
+static int is_blank(int delim, unsigned char c)
+{
+	return (c == ' ' && delim != ' ') || (c == '\t' && delim != '\t' && delim != ' ');
+}
+
+/* feed's fast path: buf[i..] is a whole line at a row's start with no
+ * quote and no '\r' but before its '\n', and something other than blanks
+ * in it; it is split at the delimiters and each field's blanks trimmed, as
+ * libcsv does for unquoted fields, and handed to on_field and on_row with
+ * the positions feed would give them.  Anything else (quoting, a row
+ * ended by a lone '\r', a blank line, a line the read cut) is libcsv's:
+ * returns 0, nothing done.  Else the index after the line's '\n'. */
+static size_t plain_line(Loader *L, const unsigned char *buf, size_t i, size_t len)
+{
+	int delim = (unsigned char)L->spec->delimiter;
+	const unsigned char *nl = memchr(buf + i, '\n', len - i);
+	size_t end, s = i, j = i;
+
+	if (!nl)
+		return 0;
+	end = (size_t)(nl - buf);
+	if (end > i && buf[end - 1] == '\r')
+		end--;
+	if (memchr(buf + i, '"', end - i) || memchr(buf + i, '\r', end - i))
+		return 0;
+	while (j < end && is_blank(delim, buf[j]))
+		j++;
+	if (j == end)
+		return 0;
+	for (j = i; !L->failed; s = ++j) {
+		size_t a = s, b;
+		while (j < end && buf[j] != delim)
+			j++;
+		b = j;
+		while (a < b && is_blank(delim, buf[a]))
+			a++;
+		while (b > a && is_blank(delim, buf[b - 1]))
+			b--;
+		L->next_off = L->offset + (s - i);
+		L->next = (Pos){L->line, (size_t)(L->next_off - L->line_start) + 1};
+		on_field((void *)(buf + a), b - a, L);
+		if (j == end)
+			break;
+	}
+	on_row('\n', L);
+	L->offset += (size_t)(nl - buf) + 1 - i;
+	L->line++;
+	L->line_start = L->offset;
+	L->next = (Pos){L->line, 1};
+	L->next_off = L->offset;
+	return (size_t)(nl - buf) + 1;
+}
+
 /* Feeds buf[0..len) to libcsv, one run at a time, so that a field's end is
- * always the last byte fed: its position is known.  skip: lines still to be
- * skipped (skip_rows), counted down here. */
+ * always the last byte fed: its position is known; a plain line at a row's
+ * start goes around libcsv (plain_line).  skip: lines still to be skipped
+ * (skip_rows), counted down here. */
 static int feed(Loader *L, struct csv_parser *p, const unsigned char *buf, size_t len,
                 size_t *skip, const unsigned char *special)
 {
 	size_t i = 0;
 
+	/* A field's NUL is looked for only once one was read (a field may
+	 * span two reads: the flag stays), not in every field. */
+	L->nul_seen = L->nul_seen || memchr(buf, 0, len);
 	while (i < len && !L->failed) {
 		size_t j = i;
 		if (*skip) {   /* a skipped line: up to its '\n', unparsed */
@@ -598,13 +655,22 @@ static int feed(Loader *L, struct csv_parser *p, const unsigned char *buf, size_
 			i = end;
 			continue;
 		}
+		if (L->row_start && L->plain && !L->nul_seen) {
+			size_t end = plain_line(L, buf, i, len);
+			if (end) {
+				i = end;
+				continue;
+			}
+		}
 		while (j < len && !special[buf[j]])
 			j++;
 		if (j < len)
 			j++;   /* the special byte ends the run */
 		{
 			unsigned long long before = L->events;
-			size_t done = csv_parse(p, buf + i, j - i, on_field, on_row, L);
+			size_t done;
+			L->row_start = 0;   /* on_row says when a row ends */
+			done = csv_parse(p, buf + i, j - i, on_field, on_row, L);
 			if (done != j - i) {
 				/* (no line break in buf[i..i+done): it would have ended the run) */
 				fail_at(L, (Pos){L->line, (size_t)(L->offset + done - L->line_start) + 1},
@@ -657,9 +723,11 @@ static int parser_init(Reader *R)
 	if (csv_init(&R->p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL))
 		return -1;
 	R->p_ready = 1;
+	R->L->row_start = 1;
 	csv_set_delim(&R->p, (unsigned char)delim);
-	csv_set_space_func(&R->p, delim == '\t' ? is_space_tab
-	                          : delim == ' ' ? is_space_none : is_space_comma);
+	/* blanks: ' ' and '\t' (NULL: libcsv's own test, without a call per
+	 * byte), but never the delimiter */
+	csv_set_space_func(&R->p, delim == '\t' ? is_space_tab : delim == ' ' ? is_space_none : NULL);
 	return 0;
 }
 
@@ -677,6 +745,7 @@ static int reader_open(Reader *R, Loader *L, const char *path)
 	}
 	R->special[(unsigned char)L->spec->delimiter] = R->special['\n'] = R->special['\r'] = 1;
 	R->skip = L->spec->skip_rows;
+	L->plain = !(getenv("NNCC_CSV_LIBCSV") && !strcmp(getenv("NNCC_CSV_LIBCSV"), "1"));
 	L->line = 1;
 	L->next = (Pos){1, 1};
 	L->next_off = L->offset = 0;

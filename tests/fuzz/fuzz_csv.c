@@ -11,7 +11,9 @@
  * byte 2 skip_rows (0-3), the rest is the file.  The file is a memfd, opened
  * by path as the driver does.  What it checks: a load that succeeds has the
  * shapes the driver relies on (finite features, labels in range, class names
- * sorted and distinct); streaming returns the same features.
+ * sorted and distinct); streaming returns the same features; and the
+ * loader's fast path for plain lines (plain_line) gives what libcsv alone
+ * gives (NNCC_CSV_LIBCSV=1): the same error, or the same samples.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -56,11 +58,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_file_set(&file, data + 3, size - 3);
 
-	nncc_dataset_t ds;
-	nncc_err_t err;
+	nncc_dataset_t ds, slow;
+	nncc_err_t err, slow_err;
 	const char *const *given = flags & 32 ? classes : NULL;
 	size_t n_given = flags & 32 ? 4 : 0;
-	if (nncc_csv_load(&ds, file.path, &spec, dim, given, n_given, &err) == 0) {
+	int rc = nncc_csv_load(&ds, file.path, &spec, dim, given, n_given, &err);
+	setenv("NNCC_CSV_LIBCSV", "1", 1);
+	int slow_rc = nncc_csv_load(&slow, file.path, &spec, dim, given, n_given, &slow_err);
+	unsetenv("NNCC_CSV_LIBCSV");
+	if (rc != slow_rc || (rc && strcmp(err.msg, slow_err.msg)))
+		abort();
+	if (rc == 0) {
+		size_t ny = spec.n_targets ? ds.n * 2 * sizeof(double) : ds.n * sizeof(int32_t);
+		if (slow.n != ds.n || slow.n_classes != ds.n_classes ||
+		    memcmp(slow.values, ds.values, ds.n * dim * sizeof(double)) ||
+		    memcmp(spec.n_targets ? (void *)slow.targets : (void *)slow.labels,
+		           spec.n_targets ? (void *)ds.targets : (void *)ds.labels, ny))
+			abort();
+		for (size_t k = 0; ds.class_names && k < ds.n_classes; k++)
+			if (strcmp(ds.class_names[k], slow.class_names[k]))
+				abort();
+		nncc_dataset_fini(&slow);
+	}
+	if (rc == 0) {
 		if (ds.n == 0 || ds.dim != dim || !ds.values)
 			abort();
 		for (size_t k = 0; k < ds.n * dim; k++)
