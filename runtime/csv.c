@@ -253,12 +253,10 @@ ignored:
 
 /* ---- Rows */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+static int grow_to(void **p, size_t *cap, size_t need, size_t elem)
 {
 	size_t n = *cap ? *cap : 16, bytes;
 	void *q;
-	if (need <= *cap)
-		return 0;
 	while (n < need)
 		if (!ckd_mul_size(&n, n, 2))
 			return -1;
@@ -267,6 +265,14 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	*p = q;
 	*cap = n;
 	return 0;
+}
+
+/* *p holds at least `need` elems of `elem` bytes after it (doubled as
+ * needed); -1 when out of memory.  The check is inline: it runs twice a
+ * field. */
+static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	return need <= *cap ? 0 : grow_to(p, cap, need, elem);
 }
 
 /* libcsv: one field (NUL-terminated: CSV_APPEND_NULL). */
