@@ -212,6 +212,8 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 			nncc_stream_skip(s, n);
 			continue;
 		}
+		if (R > 1)   /* streamed in file order: no read past the chunk */
+			nncc_stream_want(s, n);
 		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
 		if (!n)
 			memset(m->grads, 0, m->n_params * rsize);

@@ -666,6 +666,7 @@ typedef struct nncc_stream {
 	int failed;              /* a window could not be read: err says why */
 	nncc_err_t err;
 	struct nncc_stream_ahead *ahead;   /* the read-ahead thread, or NULL */
+	size_t want;             /* samples the caller will take next, or 0 (nncc_stream_want) */
 } nncc_stream_t;
 
 /* The stream over x (n samples of m's inputs) and y (their labels, or
@@ -686,6 +687,14 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
  * trains on them: docs/scaling.md); the same position and order after it
  * as after nncc_stream_next's. */
 void nncc_stream_skip(nncc_stream_t *s, size_t k);
+/* The caller will take the next n samples (nncc_stream_next) and may skip
+ * the ones after them: streamed in file order, the stream then reads no
+ * further ahead than those n (a rank of a data-parallel run, which reads
+ * only its chunks' samples: docs/scaling.md), where it would read a whole
+ * piece.  It lasts until they are taken or a skip; the same samples either
+ * way.  Changes nothing in memory, when shuffled (a window is read whole)
+ * or with the read-ahead. */
+void nncc_stream_want(nncc_stream_t *s, size_t n);
 /* File order over several windows: from here on a thread of its own reads
  * each piece while the one before it trains (for a run that leaves a core
  * free; src.read must not share its ctx with anything else meanwhile).  The

@@ -379,6 +379,8 @@ static int window_load(nncc_stream_t *s, size_t upto)
 		s->lo = s->at;
 	}
 	to = s->lo + s->piece < s->wlen ? s->lo + s->piece : s->wlen;
+	if (!s->perm && s->want && s->at + s->want < to)   /* no further than wanted */
+		to = s->at + s->want > upto ? s->at + s->want : upto;
 	if (s->src.read(s->src.ctx, w * s->src.window + s->ready, to - s->ready,
 	                (char *)s->x + keep * rb, (char *)s->y + keep * yb, &s->err)) {
 		s->loaded = SIZE_MAX;
@@ -467,6 +469,7 @@ static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
 		*y = s->y + (s->at - s->lo) * s->y_bytes;
 		for (size_t i = 0; i < k; i++)   /* the next window is read when needed */
 			stream_advance(s);
+		s->want = s->want > k ? s->want - k : 0;
 	} else {
 		for (size_t i = 0; i < k; i++) {
 			if (window_load(s, s->perm ? s->wlen : s->at + 1))
@@ -475,6 +478,7 @@ static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
 			memcpy((char *)s->tile_raw + i * rb, s->x + j * rb, rb);
 			memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
 			stream_advance(s);
+			s->want -= s->want > 0;
 		}
 		raw = s->tile_raw;
 		*y = s->tile_y;
@@ -511,8 +515,14 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y)
 
 void nncc_stream_skip(nncc_stream_t *s, size_t k)
 {
+	s->want = 0;
 	for (size_t i = 0; i < k; i++)   /* no window is read for it */
 		stream_advance(s);
+}
+
+void nncc_stream_want(nncc_stream_t *s, size_t n)
+{
+	s->want = n;
 }
 
 /* n indices as u32, malloc'd; NULL when out of memory. */

@@ -408,6 +408,47 @@ START_TEST(skip_is_next_unread)
 }
 END_TEST
 
+/* nncc_stream_want, file order over windows of 16 (tiles straddling them):
+ * a rank's pattern (take its chunk, skip the others') reads exactly the
+ * samples it takes, where the same pattern without it reads whole pieces;
+ * the same samples either way, over several passes.  Shuffled windows are
+ * read whole: it changes nothing there. */
+START_TEST(want_reads_only_what_is_taken)
+{
+	static mem_src_t src[2];
+	static const size_t chunk[] = {3, 9, 1, 7, 12, 2, 5};
+	nncc_stream_t a, b;
+	size_t got[2][16], taken = 0;
+	for (int shuffle = 0; shuffle < 2; shuffle++) {
+		mem_src_init(&src[0]);
+		mem_src_init(&src[1]);
+		windows_init(&a, &src[0], 16, 1, shuffle, 9);
+		windows_init(&b, &src[1], 16, 1, shuffle, 9);
+		if (!shuffle)   /* pieces of a tile, smaller than a window */
+			a.piece = b.piece = blob_model.max_batch;
+		taken = 0;
+		for (size_t i = 0; taken < PASSES * SN; i++) {
+			size_t k = chunk[i % 7], skip = chunk[(i + 3) % 7];
+			nncc_stream_want(&a, k);
+			take(&a, k, blob_model.max_batch, got[0]);
+			take(&b, k, blob_model.max_batch, got[1]);
+			ck_assert_mem_eq(got[0], got[1], k * sizeof got[0][0]);
+			nncc_stream_skip(&a, skip);
+			nncc_stream_skip(&b, skip);
+			taken += k;
+		}
+		if (shuffle)
+			ck_assert_uint_eq(src[0].samples, src[1].samples);
+		else {
+			ck_assert_uint_eq(src[0].samples, taken);
+			ck_assert_uint_gt(src[1].samples, taken + taken / 4);
+		}
+		nncc_stream_fini(&a);
+		nncc_stream_fini(&b);
+	}
+}
+END_TEST
+
 /* tell, then seek in a fresh stream, continues with the same samples; one
  * window's position is the in-memory one's (either way); another W is
  * refused. */
@@ -670,6 +711,7 @@ static Suite *streaming_suite(void)
 	tcase_add_test(tc, file_order_pieces_are_the_window);
 	tcase_add_test(tc, read_ahead_is_the_same_samples);
 	tcase_add_test(tc, skip_is_next_unread);
+	tcase_add_test(tc, want_reads_only_what_is_taken);
 	tcase_add_test(tc, tell_and_seek_continue_exactly);
 	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);
 	suite_add_tcase(s, tc);

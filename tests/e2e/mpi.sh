@@ -193,7 +193,8 @@ sed -e 's/^network: a$/network: c/' -e '/format: csv/d' -e '/train: train.csv/d'
 build c
 # streamed NAME BUDGET WHAT [ORDER]: trainer NAME with --max-memory BUDGET
 # streams in several windows, and NAME-mpi on 1 and 2 ranks writes its
-# bytes; ORDER --no-shuffle: file order (pieces read forward, skipped ones not).
+# bytes; ORDER --no-shuffle: file order (a rank reads only its chunks'
+# samples: nncc_stream_want).
 streamed() {
 	order=${4:---shuffle}
 	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --max-memory "$2" "$order" --json \
@@ -230,6 +231,7 @@ streamed c 12K IDX --no-shuffle
 streamed c 12K IDX
 mixed c 12K
 streamed a 24K CSV   # the CSV set, the trainers a and a-mpi
+streamed a 24K CSV --no-shuffle
 
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
 for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
