@@ -7,8 +7,9 @@
 #                their allocations N, then once for every k in 1..N with the
 #                k-th and every later allocation failing; k = N+1 must
 #                succeed.  nncc: three compilations; the trainer: a run
-#                writing --save, --log and --plot, one streamed and read
-#                ahead (its buffers), and --predict.
+#                writing --save, --log and --plot, one with --chunks 5 (the
+#                chunk tree's buffers), one streamed and read ahead (its
+#                buffers), and --predict.
 #   threads      every pthread_create failing (NNCC_FAIL_THREAD=1, as under
 #                a thread limit): the trainer runs on the one thread it has
 #                and reads a stream itself, says so, and saves the same bytes.
@@ -110,6 +111,9 @@ $CC -O1 $("$NNCC" --cflags) "$tmp/xor.c" tests/fault/failalloc.c $("$NNCC" --lib
 FAILNNCC=$tmp/xor-failalloc
 walk_nncc "trainer" --quiet --epochs 3 --threads 2 --save "$tmp/c/w" --log "$tmp/c/l.csv" \
 	--plot "$tmp/c/p.svg"
+# Batches in 5 chunks (docs/scaling.md): the chunk tree's buffers too.
+walk_nncc "trainer, --chunks 5" --quiet --epochs 3 --threads 1 --batch 3 --chunks 5 \
+	--save "$tmp/c/w"
 # Streamed in windows (--max-memory 6K) and read ahead on a thread of its
 # own (--threads 1 leaves a core free): its buffers' allocations too.
 if [ "$(nproc)" -gt 1 ]; then
