@@ -54,14 +54,13 @@ size_t nncc_tree_nodes(size_t lo, size_t hi, size_t a, size_t b, size_t *nodes, 
 
 size_t nncc_tree_depth(size_t leaves)
 {
-	size_t depth = 0;
-	for (size_t c = 0; c + 1 < leaves; c++) {   /* pending subtrees after leaf c: its bits */
-		size_t bits = 0;
-		for (size_t v = c + 1; v; v >>= 1)
-			bits += v & 1;
-		depth = bits > depth ? bits : depth;
-	}
-	return depth;
+	/* After chunk c (not the last) the pending subtrees are the 1 bits of
+	 * c + 1; the most ones below `leaves` are those of 2^d - 1, d =
+	 * floor(log2 leaves). */
+	size_t d = 0;
+	for (size_t v = leaves; v > 1; v >>= 1)
+		d++;
+	return d;
 }
 
 /* dst[j] += src[j], j < n, in the dtype. */

@@ -10,6 +10,7 @@
  * Vocabulary: C = chunks, R = ranks, n = reals per chunk.
  */
 #include <check.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,6 +103,15 @@ START_TEST(split_rule)
 	ck_assert_uint_eq(nncc_tree_depth(4), 2);
 	ck_assert_uint_eq(nncc_tree_depth(9), 3);
 	ck_assert_uint_eq(nncc_tree_depth(12), 3);
+	/* the most 1 bits among 1 .. leaves - 1, counted */
+	for (size_t leaves = 1, most = 0; leaves < 5000; leaves++) {
+		size_t bits = 0;
+		for (size_t v = leaves - 1; v; v >>= 1)
+			bits += v & 1;
+		most = bits > most ? bits : most;
+		ck_assert_uint_eq(nncc_tree_depth(leaves), most);
+	}
+	ck_assert_uint_eq(nncc_tree_depth(SIZE_MAX), sizeof(size_t) * CHAR_BIT - 1);
 }
 END_TEST
 
