@@ -4,6 +4,7 @@
  * nothing.  runtime/mpi.c is the Open MPI version of the same functions
  * (libnncc_mpi.a, make MPI=1); driver.h documents them.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
@@ -58,4 +59,25 @@ int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *
 	(void)err;
 	*out = v;
 	return 0;
+}
+
+int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nncc_err_t *err)
+{
+	(void)c;
+	*fill = 1;
+	if (!(*p = malloc(bytes ? bytes : 1)))
+		nncc_err_set(err, "out of memory for %zu bytes", bytes);
+	return *p ? 0 : -1;
+}
+
+int nncc_comm_shared_ready(const nncc_comm_t *c, void *p, nncc_err_t *err)
+{
+	(void)c, (void)p, (void)err;
+	return 0;
+}
+
+void nncc_comm_shared_free(const nncc_comm_t *c, void *p)
+{
+	(void)c;
+	free(p);
 }

@@ -79,6 +79,8 @@ typedef struct run {
 	nncc_norm_stats_t norm;
 	size_t n_train, n_val;       /* N trained on, then V held out, of the file's first N + V */
 	void *train_x, *test_x;      /* [N + V][n_inputs] reals, normalised */
+	void *data_block;            /* in memory: train_x and test_x's block, which the
+	                              * ranks on a machine share (nncc_comm_shared) */
 	const void *train_y, *test_y; /* the labels, or regression's targets as reals */
 	size_t y_bytes;              /* per sample in them */
 	void *targets;               /* regression: train_y and test_y's block (owned) */
@@ -1963,6 +1965,15 @@ static int run_load_data(run_t *r, const char *from)
 	return 0;
 }
 
+/* Frees a loaded set's samples as read (its labels and targets stay). */
+static void raw_free(nncc_dataset_t *ds)
+{
+	free(ds->pixels);
+	free(ds->values);
+	ds->pixels = NULL;
+	ds->values = NULL;
+}
+
 /* Loads both sets, takes the weights and normalisation from --load or
  * --resume (with --resume, the optimizer's state too) or initialises the
  * weights and fits the normalisation on the training set, and converts
@@ -2007,18 +2018,42 @@ static int run_load(run_t *r)
 	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
 	    !ckd_mul_size(&test_bytes, r->test.n, row))   /* data_check refuses these first */
 		return fail(m, "the data overflows size_t");
-	r->train_x = malloc(train_bytes);
-	r->test_x = malloc(test_bytes);
-	if (!r->train_x || !r->test_x)
-		return fail(m, "out of memory for the data: %zu + %zu images of %zu inputs need %zu + %zu "
-		               "bytes", used, r->test.n, m->n_inputs, train_bytes, test_bytes);
-	if (c->format == NNCC_FORMAT_CSV) {
+	/* Both sets' reals in one block, which the ranks on this machine share:
+	 * one of them converts, the others read its bytes (every rank's would
+	 * be the same: the same files, statistics and arithmetic). */
+	size_t off = train_bytes + (64 - train_bytes % 64) % 64, block;
+	int fill;
+	if (!ckd_add_size(&block, off, test_bytes))
+		return fail(m, "the data overflows size_t");
+	if (nncc_comm_shared(r->comm, block, &r->data_block, &fill, &err)) {
+		char b1[32], b2[32];
+		if (r->comm->local <= 1)
+			return fail(m, "out of memory for the data: %zu + %zu samples of %zu inputs need "
+			               "%zu + %zu bytes", used, r->test.n, m->n_inputs, train_bytes,
+			            test_bytes);
+		return fail(m, "%s: the data's %zu + %zu samples of %zu inputs need %s of memory "
+		               "shared by the %d ranks on this machine; give Open MPI's "
+		               "osc_sm_backing_directory (/dev/shm by default) the room, or stream "
+		               "the data with --max-memory below the %s estimate", err.msg, used,
+		            r->test.n, m->n_inputs, nncc_mem_text(b1, sizeof b1, block),
+		            r->comm->local, nncc_mem_text(b2, sizeof b2, r->mem_used));
+	}
+	r->train_x = r->data_block;
+	r->test_x = (char *)r->data_block + off;
+	if (fill && c->format == NNCC_FORMAT_CSV) {
 		nncc_norm_apply_values(&r->norm, m->dtype, r->train_x, r->train.values, used);
 		nncc_norm_apply_values(&r->norm, m->dtype, r->test_x, r->test.values, r->test.n);
-	} else {
+	} else if (fill) {
 		nncc_norm_apply(&r->norm, m->dtype, r->train_x, r->train.pixels, used);
 		nncc_norm_apply(&r->norm, m->dtype, r->test_x, r->test.pixels, r->test.n);
 	}
+	if (nncc_comm_shared_ready(r->comm, r->data_block, &err))
+		return fail(m, "sharing the data: %s", err.msg);
+	/* The samples as read are not read again, but for --pretrain-unlabeled's
+	 * rows past those in use (pretrain_samples). */
+	raw_free(&r->test);
+	if (!r->o->pretrain_unlabeled || r->train.n == used)
+		raw_free(&r->train);
 	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
 	if (run_targets(r, used))
 		return 1;
@@ -2934,6 +2969,11 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->batch = B;
 	s->mem_budget = r->budget;
 	s->mem_used = r->mem_used;
+	if (r->data_block && r->comm->local > 1) {   /* nncc_comm_shared's rule (mpi.c) */
+		s->shared_by = r->comm->local;
+		s->mem_shared = (size_t)((char *)r->test_x - (char *)r->train_x) +
+		                r->test.n * m->n_inputs * r->rsize;
+	}
 	if (r->streamed) {
 		s->window = r->window;
 		s->n_windows = N / r->window + (N % r->window != 0);
@@ -3006,9 +3046,13 @@ static void run_fini(run_t *r)
 	nncc_dataset_fini(&r->train);
 	nncc_dataset_fini(&r->test);
 	nncc_norm_fini(&r->norm);
-	free(r->train_x);
+	if (r->data_block) {
+		nncc_comm_shared_free(r->comm, r->data_block);
+	} else {
+		free(r->train_x);
+		free(r->test_x);
+	}
 	free(r->targets);
-	free(r->test_x);
 	nncc_group_fini(&r->group);
 	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);

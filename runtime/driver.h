@@ -165,6 +165,20 @@ int nncc_comm_max(const nncc_comm_t *c, int v, int *out, nncc_err_t *err);
 /* *out = the smallest v of all ranks (MPI_Allreduce, MPI_MIN). */
 int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *err);
 
+/* Memory that the ranks on this machine share (MPI_Win_allocate_shared):
+ * *p = `bytes` bytes, the same on every rank here; *fill = 1 on the one rank
+ * that writes them (the machine's first), 0 on the others, which only read
+ * them after nncc_comm_shared_ready.  Alone on a machine, and without MPI,
+ * plain malloc'd memory (*fill = 1).  Collective. */
+int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nncc_err_t *err);
+/* After the writer has filled p: every rank waits for every other (a
+ * barrier under --mpi-timeout) and then sees the writer's bytes.
+ * Collective. */
+int nncc_comm_shared_ready(const nncc_comm_t *c, void *p, nncc_err_t *err);
+/* Not collective: free()s plain memory; a shared block stays mapped until
+ * nncc_comm_fini, whose MPI_Win_free is collective. */
+void nncc_comm_shared_free(const nncc_comm_t *c, void *p);
+
 /* ---- group.c: one optimizer step of a batch cut into C chunks, the same
  * bits whatever the number of ranks (docs/scaling.md).  Chunk c is samples
  * floor(B c / C) .. floor(B (c+1) / C) - 1 of the batch; rank r computes the
@@ -299,6 +313,8 @@ typedef struct nncc_summary {
 	size_t mem_budget, mem_used; /* --max-memory (resolved), the run's estimate within it */
 	size_t window, n_windows;    /* streamed: W and the training set's windows; else 0 */
 	int read_ahead;              /* streamed: read a piece ahead on a thread of its own */
+	size_t mem_shared;           /* in memory under MPI: the bytes of reals that the */
+	int shared_by;               /* shared_by (> 1) ranks on this machine hold once; else 0 */
 } nncc_summary_t;
 
 /* ---- report.c */

@@ -11,6 +11,7 @@
  * Not in the default libnncc.a, which needs no MPI.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -30,10 +31,19 @@ static int mpi_failed(const nncc_comm_t *c, const char *call, int code, nncc_err
 	return -1;
 }
 
+/* The ranks on this machine (MPI_COMM_TYPE_SHARED), and the blocks of
+ * memory they share (nncc_comm_shared): released by nncc_comm_fini. */
+static MPI_Comm node = MPI_COMM_NULL;
+#define SHARED_MAX 4
+static struct {
+	void *base;
+	MPI_Win win;
+} shared[SHARED_MAX];
+static int n_shared;
+
 int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 {
 	int code, done;
-	MPI_Comm node;
 
 	c->rank = 0;
 	c->size = 1;
@@ -49,7 +59,7 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	/* the ranks sharing this machine's memory: they share its cores */
 	if ((code = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank,
 	                                MPI_INFO_NULL, &node)) ||
-	    (code = MPI_Comm_size(node, &c->local)) || (code = MPI_Comm_free(&node)))
+	    (code = MPI_Comm_size(node, &c->local)))
 		return mpi_failed(c, "MPI_Comm_split_type", code, err);
 	return 0;
 }
@@ -61,6 +71,15 @@ void nncc_comm_fini(const nncc_comm_t *c, int status)
 		fflush(stderr);
 		MPI_Abort(MPI_COMM_WORLD, status);
 	}
+	/* every rank ends here with status 0 or a signal's, after the same
+	 * update: the windows' release is collective on the machine's ranks */
+	for (int i = n_shared - 1; i >= 0; i--) {
+		MPI_Win_unlock_all(shared[i].win);
+		MPI_Win_free(&shared[i].win);
+	}
+	n_shared = 0;
+	if (node != MPI_COMM_NULL)
+		MPI_Comm_free(&node);
 	MPI_Finalize();
 }
 
@@ -243,4 +262,64 @@ int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *
 		return -1;
 	*out = (size_t)min;
 	return 0;
+}
+
+int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nncc_err_t *err)
+{
+	MPI_Aint size;
+	int code, unit, me, ready;
+	char *base;
+
+	*p = NULL;
+	*fill = 1;
+	if (c->local <= 1 || node == MPI_COMM_NULL) {   /* alone on this machine */
+		if (!(*p = malloc(bytes ? bytes : 1)))
+			nncc_err_set(err, "out of memory for %zu bytes", bytes);
+		return *p ? 0 : -1;
+	}
+	if (n_shared == SHARED_MAX || bytes > (size_t)PTRDIFF_MAX) {
+		nncc_err_set(err, "cannot share %zu bytes among this machine's ranks (block %d of %d)",
+		             bytes, n_shared + 1, SHARED_MAX);
+		return -1;
+	}
+	/* every rank here first (under --mpi-timeout): the allocation blocks */
+	if (nncc_comm_max(c, 0, &ready, err))
+		return -1;
+	MPI_Comm_rank(node, &me);
+	code = MPI_Win_allocate_shared(me == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, node, &base,
+	                               &shared[n_shared].win);
+	if (code != MPI_SUCCESS)
+		return mpi_failed(c, "MPI_Win_allocate_shared", code, err);
+	if ((code = MPI_Win_shared_query(shared[n_shared].win, 0, &size, &unit, &base)) ||
+	    (code = MPI_Win_lock_all(MPI_MODE_NOCHECK, shared[n_shared].win))) {
+		MPI_Win_free(&shared[n_shared].win);
+		return mpi_failed(c, "MPI_Win_shared_query", code, err);
+	}
+	shared[n_shared++].base = base;
+	*p = base;
+	*fill = me == 0;
+	return 0;
+}
+
+int nncc_comm_shared_ready(const nncc_comm_t *c, void *p, nncc_err_t *err)
+{
+	int i, any;
+	for (i = 0; i < n_shared && shared[i].base != p; i++)
+		;
+	if (i < n_shared)   /* the writer's stores, before the barrier */
+		MPI_Win_sync(shared[i].win);
+	if (nncc_comm_max(c, 0, &any, err))
+		return -1;
+	if (i < n_shared)   /* ... seen by the readers after it */
+		MPI_Win_sync(shared[i].win);
+	return 0;
+}
+
+void nncc_comm_shared_free(const nncc_comm_t *c, void *p)
+{
+	(void)c;
+	for (int i = 0; i < n_shared; i++)
+		if (shared[i].base == p)
+			return;   /* nncc_comm_fini's */
+	free(p);
 }

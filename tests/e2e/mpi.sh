@@ -168,6 +168,27 @@ for n in 2 3; do
 		fail "--chunks $n on $n ranks: not the bytes of one process"
 done
 say "one chunk per rank (2 and 3 ranks): the bytes of one process"
+# In memory, the ranks on a machine hold both sets' reals once (a shared
+# window): the JSON and the report say so; one process holds its own.
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 --json >"$tmp/out" 2>&1 ||
+	fail "2 ranks, --json: $(cat "$tmp/out")"
+grep -Eq '"shared": [1-9][0-9]*, "shared_by": 2}' "$tmp/out" ||
+	fail "2 ranks in memory: the JSON does not say that 2 ranks share the data: $(cat "$tmp/out")"
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 >"$tmp/out" 2>&1 ||
+	fail "2 ranks: $(cat "$tmp/out")"
+grep -q "^memory .*, in memory; its .* of reals held once for the 2 ranks on this machine" \
+	"$tmp/out" || fail "2 ranks in memory: the report does not say the data is shared: $(cat "$tmp/out")"
+"$tmp/a" --threads 1 --batch 100 --json >"$tmp/out" || fail "one process, --json"
+grep -q '"shared": 0, "shared_by": 1}' "$tmp/out" ||
+	fail "one process: the JSON says its data is shared: $(cat "$tmp/out")"
+# No room for the shared window (a backing directory that does not exist):
+# a clear error that says what to do, not a crash or a hang.
+timeout 60 mpirun --oversubscribe -np 2 --mca osc_sm_backing_directory "$tmp/none/here" \
+	"$tmp/a-mpi" --threads 1 --batch 100 >"$tmp/out" 2>&1 &&
+	fail "2 ranks without a shared window: no error: $(cat "$tmp/out")"
+grep -q "error: MPI_Win_allocate_shared failed on rank 0 of 2: .*memory shared by the 2 ranks on this machine; give Open MPI's osc_sm_backing_directory" \
+	"$tmp/out" || fail "2 ranks without a shared window: not the error expected: $(cat "$tmp/out")"
+say "in memory, 2 ranks hold the data once; without a shared window: $(grep -o 'error: MPI_Win.*' "$tmp/out" | head -n 1)"
 # One chain over the batch (no --chunks) is another order: other bits.
 "$tmp/a" --threads 1 --quiet --save "$tmp/plain" --batch 100 >/dev/null || fail "plain run failed"
 cmp -s "$tmp/plain" "$tmp/a-adam.ref" && fail "--chunks 12 and one chain gave the same bits"
@@ -200,7 +221,7 @@ streamed() {
 	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --max-memory "$2" "$order" --json \
 		--eval-every 7 --eval-test --log "$tmp/$1.slog" --save "$tmp/$1.sref" \
 		>"$tmp/out" 2>"$tmp/err" || fail "$3 streamed, one process: $(cat "$tmp/err")"
-	grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)}' "$tmp/out" ||
+	grep -Eq '"streamed": true, "window": [0-9]+, "windows": ([2-9]|[1-9][0-9]+)[,}]' "$tmp/out" ||
 		fail "$3: $2 does not stream in several windows: $(cat "$tmp/out")"
 	nosecs "$tmp/$1.slog" >"$tmp/$1.srows"
 	for n in 1 2 3; do
