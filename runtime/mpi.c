@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
@@ -37,6 +38,8 @@ static MPI_Comm node = MPI_COMM_NULL;
 #define SHARED_MAX 4
 static struct {
 	void *base;
+	size_t bytes;
+	int writer;   /* this rank fills it */
 	MPI_Win win;
 } shared[SHARED_MAX];
 static int n_shared;
@@ -295,10 +298,25 @@ int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nn
 		MPI_Win_free(&shared[n_shared].win);
 		return mpi_failed(c, "MPI_Win_shared_query", code, err);
 	}
+	shared[n_shared].bytes = bytes;
+	shared[n_shared].writer = me == 0;
 	shared[n_shared++].base = base;
 	*p = base;
 	*fill = me == 0;
 	return 0;
+}
+
+/* Maps a reader's pages of a shared block now (a read a page): the first
+ * touch of each is a page fault, which in the training loop (samples drawn
+ * at random) held up every exchange: W4 on 2 ranks, 40 updates of 1024,
+ * took 0.55 s instead of 0.33 s. */
+static void prefault(const void *p, size_t bytes)
+{
+	const volatile char *c = p;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t step = page > 0 ? (size_t)page : 4096;
+	for (size_t i = 0; i < bytes; i += step)
+		(void)c[i];
 }
 
 int nncc_comm_shared_ready(const nncc_comm_t *c, void *p, nncc_err_t *err)
@@ -310,8 +328,10 @@ int nncc_comm_shared_ready(const nncc_comm_t *c, void *p, nncc_err_t *err)
 		MPI_Win_sync(shared[i].win);
 	if (nncc_comm_max(c, 0, &any, err))
 		return -1;
-	if (i < n_shared)   /* ... seen by the readers after it */
+	if (i < n_shared && !shared[i].writer) {   /* ... seen by the readers after it */
 		MPI_Win_sync(shared[i].win);
+		prefault(shared[i].base, shared[i].bytes);
+	}
 	return 0;
 }
 
