@@ -15,6 +15,7 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	c->rank = 0;
 	c->size = 1;
 	c->local = 1;
+	c->local_rank = 0;
 	c->timeout = 0;
 	c->default_chunks = 0;   /* one chain over the batch, as always */
 	return 0;

@@ -751,7 +751,8 @@ static int reader_open(Reader *R, Loader *L, const char *path)
 	}
 	R->special[(unsigned char)L->spec->delimiter] = R->special['\n'] = R->special['\r'] = 1;
 	R->skip = L->spec->skip_rows;
-	L->plain = !(getenv("NNCC_CSV_LIBCSV") && !strcmp(getenv("NNCC_CSV_LIBCSV"), "1"));
+	const char *libcsv = getenv("NNCC_CSV_LIBCSV");   /* 1: every line through libcsv */
+	L->plain = !(libcsv && !strcmp(libcsv, "1"));
 	L->line = 1;
 	L->next = (Pos){1, 1};
 	L->next_off = L->offset = 0;

@@ -1924,6 +1924,18 @@ static int run_stream_setup(run_t *r)
 
 /* Both sets and the plan: the training set streams when the in-memory run
  * does not fit the budget (and so does the test set). */
+/* In memory under MPI, IDX images are read by one rank a machine: the
+ * first (local_rank 0) reads them, fits the normalisation and converts both
+ * sets into the block they share (run_load); the others read only the
+ * labels and have no statistics (they convert nothing, and the weight file
+ * is rank 0's).  Not with --pretrain-unlabeled's rows past those in use,
+ * which every rank converts on its own.  The same answer on every rank. */
+static int idx_shared(const run_t *r)
+{
+	return r->comm->size > 1 && r->m->config.format != NNCC_FORMAT_CSV &&
+	       !(r->o->pretrain_unlabeled && r->train.n > r->n_train + r->n_val);
+}
+
 static int run_load_data(run_t *r, const char *from)
 {
 	const nncc_model_t *m = r->m;
@@ -1957,6 +1969,8 @@ static int run_load_data(run_t *r, const char *from)
 	nncc_images_close(r->src_train.img);   /* in memory: read whole, as always */
 	nncc_images_close(r->src_test.img);
 	r->src_train.img = r->src_test.img = NULL;
+	if (idx_shared(r) && r->comm->local_rank > 0)
+		return 0;   /* the labels are the probe's; the machine's first rank reads the images */
 	nncc_dataset_fini(&r->train);
 	nncc_dataset_fini(&r->test);
 	if (nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
@@ -2004,7 +2018,9 @@ static int run_load(run_t *r)
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		if (r->streamed ? run_fit_streamed(r) : nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
+		int reader = !idx_shared(r) || r->comm->local_rank == 0;   /* has fit.pixels */
+		if (r->streamed ? run_fit_streamed(r)
+		                : reader && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
 			return r->streamed ? 1 : fail(m, "%s", err.msg);
 		/* The class names go with the weights (the CLASSES section). */
 		r->norm.n_classes = r->train.class_names ? r->train.n_classes : 0;

@@ -133,6 +133,7 @@ void nncc_csv_train_close(nncc_csv_train_t *t);
 typedef struct nncc_comm {
 	int rank, size;
 	int local;               /* ranks on this machine, this one included */
+	int local_rank;          /* this one's place among them: 0 .. local - 1 */
 	double timeout;          /* seconds an exchange may wait for the ranks; 0: for ever */
 	size_t default_chunks;   /* --chunks when not given: 0 (off), or NNCC_MPI_CHUNKS */
 } nncc_comm_t;
@@ -168,8 +169,9 @@ int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *
 /* Memory that the ranks on this machine share (MPI_Win_allocate_shared):
  * *p = `bytes` bytes, the same on every rank here; *fill = 1 on the one rank
  * that writes them (the machine's first), 0 on the others, which only read
- * them after nncc_comm_shared_ready.  Alone on a machine, and without MPI,
- * plain malloc'd memory (*fill = 1).  Collective. */
+ * them after nncc_comm_shared_ready (the writer is local_rank 0).  Alone on
+ * a machine, and without MPI, plain malloc'd memory (*fill = 1).
+ * Collective: every rank of the job calls it, alone on its machine or not. */
 int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nncc_err_t *err);
 /* After the writer has filled p: every rank waits for every other (a
  * barrier under --mpi-timeout) and then sees the writer's bytes.

@@ -216,8 +216,9 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
 		if (!n)
 			memset(m->grads, 0, m->n_params * rsize);
-		nncc_tree_fold(m->dtype, m->n_params, m->grads, c + 1 == g->nodes[2 * k + 1], &g->fold);
-		if (c + 1 < g->nodes[2 * k + 1])
+		const int last = c + 1 == g->nodes[2 * k + 1];   /* subtree k's last chunk */
+		nncc_tree_fold(m->dtype, m->n_params, m->grads, last, &g->fold);
+		if (!last)
 			continue;
 		for (size_t d = 0; g->send && d < R; d++) {   /* subtree k done */
 			size_t len = g->lo[d + 1] - g->lo[d];

@@ -51,6 +51,7 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	c->rank = 0;
 	c->size = 1;
 	c->local = 1;
+	c->local_rank = 0;
 	c->timeout = 0;
 	c->default_chunks = NNCC_MPI_CHUNKS;
 	if ((code = MPI_Initialized(&done)) != MPI_SUCCESS || (!done && (code = MPI_Init(NULL, NULL))))
@@ -62,7 +63,7 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	/* the ranks sharing this machine's memory: they share its cores */
 	if ((code = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank,
 	                                MPI_INFO_NULL, &node)) ||
-	    (code = MPI_Comm_size(node, &c->local)))
+	    (code = MPI_Comm_size(node, &c->local)) || (code = MPI_Comm_rank(node, &c->local_rank)))
 		return mpi_failed(c, "MPI_Comm_split_type", code, err);
 	return 0;
 }
@@ -275,7 +276,11 @@ int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nn
 
 	*p = NULL;
 	*fill = 1;
-	if (c->local <= 1 || node == MPI_COMM_NULL) {   /* alone on this machine */
+	/* every rank here first (under --mpi-timeout): the allocation blocks;
+	 * every rank of the job, also those alone on their machine */
+	if (nncc_comm_max(c, 0, &ready, err))
+		return -1;
+	if (c->local <= 1) {   /* alone on this machine */
 		if (!(*p = malloc(bytes ? bytes : 1)))
 			nncc_err_set(err, "out of memory for %zu bytes", bytes);
 		return *p ? 0 : -1;
@@ -285,10 +290,7 @@ int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nn
 		             bytes, n_shared + 1, SHARED_MAX);
 		return -1;
 	}
-	/* every rank here first (under --mpi-timeout): the allocation blocks */
-	if (nncc_comm_max(c, 0, &ready, err))
-		return -1;
-	MPI_Comm_rank(node, &me);
+	me = c->local_rank;
 	code = MPI_Win_allocate_shared(me == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, node, &base,
 	                               &shared[n_shared].win);
 	if (code != MPI_SUCCESS)

@@ -212,6 +212,9 @@ sed -e 's/^network: a$/network: c/' -e '/format: csv/d' -e '/train: train.csv/d'
 	-e '/test: test.csv/d' -e '/header: false/d' -e "s|dir: $tmp\$|dir: $tmp/idx|" \
 	"$tmp/a.yaml" >"$tmp/c.yaml"
 build c
+# In memory, IDX: the first rank of the machine reads the images, fits the
+# statistics and converts both sets for all; the others read the labels.
+same c c-idx --batch 20 --epochs 2
 # streamed NAME BUDGET WHAT [ORDER]: trainer NAME with --max-memory BUDGET
 # streams in several windows, and NAME-mpi on 1 and 2 ranks writes its
 # bytes; ORDER --no-shuffle: file order (a rank reads only its chunks'
