@@ -1922,8 +1922,6 @@ static int run_stream_setup(run_t *r)
 	return 0;
 }
 
-/* Both sets and the plan: the training set streams when the in-memory run
- * does not fit the budget (and so does the test set). */
 /* In memory under MPI, IDX images are read by one rank a machine: the
  * first (local_rank 0) reads them, fits the normalisation and converts both
  * sets into the block they share (run_load); the others read only the
@@ -1936,6 +1934,8 @@ static int idx_shared(const run_t *r)
 	       !(r->o->pretrain_unlabeled && r->train.n > r->n_train + r->n_val);
 }
 
+/* Both sets and the plan: the training set streams when the in-memory run
+ * does not fit the budget (and so does the test set). */
 static int run_load_data(run_t *r, const char *from)
 {
 	const nncc_model_t *m = r->m;
