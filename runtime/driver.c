@@ -79,11 +79,11 @@ typedef struct run {
 	nncc_norm_stats_t norm;
 	size_t n_train, n_val;       /* N trained on, then V held out, of the file's first N + V */
 	void *train_x, *test_x;      /* [N + V][n_inputs] reals, normalised */
-	void *data_block;            /* in memory: train_x and test_x's block, which the
-	                              * ranks on a machine share (nncc_comm_shared) */
+	void *data_block;            /* in memory: train_x, test_x, train_y and test_y's
+	                              * block, which the ranks on a machine share
+	                              * (nncc_comm_shared) */
 	const void *train_y, *test_y; /* the labels, or regression's targets as reals */
 	size_t y_bytes;              /* per sample in them */
-	void *targets;               /* regression: train_y and test_y's block (owned) */
 	const void *val_x;           /* train_x's last V rows */
 	const void *val_y;           /* their labels or targets */
 	nncc_stream_t stream;        /* the training samples, tile by tile */
@@ -1403,6 +1403,19 @@ static void csv_unkeep(nncc_dataset_t *ds)
  * YAML's, else those of the weight file the run starts from (--load,
  * --resume), else the training file's (its integers, or its sorted
  * strings), which the test file's labels must then be. */
+/* Whether this rank reads the samples.  In memory under MPI one rank a
+ * machine does, the first (local_rank 0): it fits the normalisation and
+ * writes both sets' reals and labels into the block the ranks there share
+ * (run_load).  The others read only what the plan needs (IDX: the labels;
+ * CSV: a scan that keeps no rows, which a streamed run needs anyway) and
+ * have no statistics: they convert nothing, and the weight file is rank
+ * 0's.  With --pretrain-unlabeled every rank reads (each converts the rows
+ * past those in use). */
+static int reads_samples(const run_t *r)
+{
+	return r->comm->local_rank == 0 || r->o->pretrain_unlabeled;
+}
+
 static int run_load_csv(run_t *r, const char *from)
 {
 	const nncc_model_t *m = r->m;
@@ -1423,7 +1436,7 @@ static int run_load_csv(run_t *r, const char *from)
 		n_names = wf.norm.n_classes;
 	}
 	if (nncc_csv_scan(&r->csv, &r->train, r->files[NNCC_FILE_TRAIN_IMAGES], spec, m->n_inputs,
-	                  names, n_names, m->max_batch, r->budget, &err))
+	                  names, n_names, m->max_batch, reads_samples(r) ? r->budget : 0, &err))
 		goto failed;
 	kept = r->train.values ? csv_kept_bytes(r, &r->train) : 0;
 	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
@@ -1434,7 +1447,7 @@ static int run_load_csv(run_t *r, const char *from)
 	if (nncc_csv_scan(&r->csv_test, &r->test, r->files[NNCC_FILE_TEST_IMAGES], spec,
 	                  m->n_inputs, (const char *const *)r->train.class_names,
 	                  r->train.class_names ? r->train.n_classes : 0, m->max_batch,
-	                  r->budget > kept ? r->budget - kept : 0, &err))
+	                  reads_samples(r) && r->budget > kept ? r->budget - kept : 0, &err))
 		goto failed;
 	if (m->n_targets && r->test.n_targets != m->n_targets) {
 		nncc_err_set(&err, "network '%s' is a regression on %zu targets, but %s has %zu",
@@ -1466,35 +1479,26 @@ static void store_real(const nncc_model_t *m, void *reals, size_t j, double v)
 		((float *)reals)[j] = (float)v;
 }
 
-/* What the entry points take as y: the labels, or for regression the
- * targets converted to the model's reals (one rounding from the file's
- * double). */
-static int run_targets(run_t *r, size_t used)
+/* What the entry points take as y, written at y (the training set's first
+ * `used`, then the test set's): the labels, or for regression the targets
+ * converted to the model's reals (one rounding from the file's double). */
+static int y_fill(run_t *r, size_t used, char *y)
 {
 	const nncc_model_t *m = r->m;
-	size_t K = m->n_targets, total;
-	char *t;
+	size_t K = m->n_targets;
 
 	if (!K) {
-		r->train_y = r->train.labels;
-		r->test_y = r->test.labels;
-		r->y_bytes = sizeof(int32_t);
+		memcpy(y, r->train.labels, used * sizeof *r->train.labels);
+		memcpy(y + used * r->y_bytes, r->test.labels, r->test.n * sizeof *r->test.labels);
 		return 0;
 	}
 	if (r->train.n_targets != K || r->test.n_targets != K)
 		return fail(m, "network '%s' is a regression on %zu targets, but the data has %zu",
 		            m->name, K, r->train.n_targets);
-	r->y_bytes = K * r->rsize;
-	if (!ckd_add_size(&total, used, r->test.n) || !ckd_mul_size(&total, total, r->y_bytes) ||
-	    !(r->targets = malloc(total)))
-		return fail(m, "out of memory for the targets");
-	t = r->targets;
 	for (size_t j = 0; j < used * K; j++)
-		store_real(m, t, j, r->train.targets[j]);
+		store_real(m, y, j, r->train.targets[j]);
 	for (size_t j = 0; j < r->test.n * K; j++)
-		store_real(m, t + used * r->y_bytes, j, r->test.targets[j]);
-	r->train_y = t;
-	r->test_y = t + used * r->y_bytes;
+		store_real(m, y + used * r->y_bytes, j, r->test.targets[j]);
 	return 0;
 }
 
@@ -1922,18 +1926,6 @@ static int run_stream_setup(run_t *r)
 	return 0;
 }
 
-/* In memory under MPI, IDX images are read by one rank a machine: the
- * first (local_rank 0) reads them, fits the normalisation and converts both
- * sets into the block they share (run_load); the others read only the
- * labels and have no statistics (they convert nothing, and the weight file
- * is rank 0's).  Not with --pretrain-unlabeled's rows past those in use,
- * which every rank converts on its own.  The same answer on every rank. */
-static int idx_shared(const run_t *r)
-{
-	return r->comm->size > 1 && r->m->config.format != NNCC_FORMAT_CSV &&
-	       !(r->o->pretrain_unlabeled && r->train.n > r->n_train + r->n_val);
-}
-
 /* Both sets and the plan: the training set streams when the in-memory run
  * does not fit the budget (and so does the test set). */
 static int run_load_data(run_t *r, const char *from)
@@ -1953,6 +1945,12 @@ static int run_load_data(run_t *r, const char *from)
 			csv_unkeep(&r->test);
 			return mem_plan_windows(r) || run_csv_buffers(r);
 		}
+		if (!reads_samples(r)) {   /* the machine's first rank reads them (run_load) */
+			nncc_csv_train_close(r->csv);
+			nncc_csv_train_close(r->csv_test);
+			r->csv = r->csv_test = NULL;
+			return 0;
+		}
 		return csv_read_whole(r, &r->csv, &r->train) || csv_read_whole(r, &r->csv_test, &r->test);
 	}
 	if (idx_probe(r) || data_check(r, &r->train, r->files[0], r->files[1]) ||
@@ -1969,8 +1967,8 @@ static int run_load_data(run_t *r, const char *from)
 	nncc_images_close(r->src_train.img);   /* in memory: read whole, as always */
 	nncc_images_close(r->src_test.img);
 	r->src_train.img = r->src_test.img = NULL;
-	if (idx_shared(r) && r->comm->local_rank > 0)
-		return 0;   /* the labels are the probe's; the machine's first rank reads the images */
+	if (!reads_samples(r))
+		return 0;   /* the machine's first rank reads them (run_load) */
 	nncc_dataset_fini(&r->train);
 	nncc_dataset_fini(&r->test);
 	if (nncc_dataset_load(&r->train, r->files[0], r->files[1], &err) ||
@@ -2018,9 +2016,8 @@ static int run_load(run_t *r)
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		int reader = !idx_shared(r) || r->comm->local_rank == 0;   /* has fit.pixels */
 		if (r->streamed ? run_fit_streamed(r)
-		                : reader && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
+		                : reads_samples(r) && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
 			return r->streamed ? 1 : fail(m, "%s", err.msg);
 		/* The class names go with the weights (the CLASSES section). */
 		r->norm.n_classes = r->train.class_names ? r->train.n_classes : 0;
@@ -2030,17 +2027,22 @@ static int run_load(run_t *r)
 
 	if (r->streamed)
 		return run_stream_setup(r);
-	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes;
+	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes, y_bytes;
+	r->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
-	    !ckd_mul_size(&test_bytes, r->test.n, row))   /* data_check refuses these first */
+	    !ckd_mul_size(&test_bytes, r->test.n, row) ||   /* data_check refuses these first */
+	    !ckd_add_size(&y_bytes, used, r->test.n) || !ckd_mul_size(&y_bytes, y_bytes, r->y_bytes))
 		return fail(m, "the data overflows size_t");
-	/* Both sets' reals in one block, which the ranks on this machine share:
-	 * one of them converts, the others read its bytes (every rank's would
-	 * be the same: the same files, statistics and arithmetic). */
-	size_t off = train_bytes + (64 - train_bytes % 64) % 64, block;
+	/* Both sets' reals, then their labels or targets, in one block, which
+	 * the ranks on this machine share: one of them converts and writes it,
+	 * the others read its bytes (every rank's would be the same: the same
+	 * files, statistics and arithmetic). */
+	size_t off = train_bytes + (64 - train_bytes % 64) % 64, off_y, block;
 	int fill;
-	if (!ckd_add_size(&block, off, test_bytes))
+	if (!ckd_add_size(&off_y, off, test_bytes) || !ckd_add_size(&off_y, off_y, 63) ||
+	    !ckd_add_size(&block, off_y - off_y % 64, y_bytes))
 		return fail(m, "the data overflows size_t");
+	off_y -= off_y % 64;
 	if (nncc_comm_shared(r->comm, block, &r->data_block, &fill, &err)) {
 		char b1[32], b2[32];
 		if (r->comm->local <= 1)
@@ -2056,6 +2058,10 @@ static int run_load(run_t *r)
 	}
 	r->train_x = r->data_block;
 	r->test_x = (char *)r->data_block + off;
+	r->train_y = (char *)r->data_block + off_y;
+	r->test_y = (const char *)r->train_y + used * r->y_bytes;
+	if (fill && y_fill(r, used, (char *)r->data_block + off_y))
+		return 1;
 	if (fill && c->format == NNCC_FORMAT_CSV) {
 		nncc_norm_apply_values(&r->norm, m->dtype, r->train_x, r->train.values, used);
 		nncc_norm_apply_values(&r->norm, m->dtype, r->test_x, r->test.values, r->test.n);
@@ -2071,8 +2077,6 @@ static int run_load(run_t *r)
 	if (!r->o->pretrain_unlabeled || r->train.n == used)
 		raw_free(&r->train);
 	r->val_x = (const char *)r->train_x + r->n_train * m->n_inputs * r->rsize;
-	if (run_targets(r, used))
-		return 1;
 	r->val_y = (const char *)r->train_y + r->n_train * r->y_bytes;
 	return 0;
 }
@@ -2987,8 +2991,8 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->mem_used = r->mem_used;
 	if (r->data_block && r->comm->local > 1) {   /* nncc_comm_shared's rule (mpi.c) */
 		s->shared_by = r->comm->local;
-		s->mem_shared = (size_t)((char *)r->test_x - (char *)r->train_x) +
-		                r->test.n * m->n_inputs * r->rsize;
+		s->mem_shared = (size_t)((const char *)r->test_y - (const char *)r->train_x) +
+		                r->test.n * r->y_bytes;
 	}
 	if (r->streamed) {
 		s->window = r->window;
@@ -3068,7 +3072,6 @@ static void run_fini(run_t *r)
 		free(r->train_x);
 		free(r->test_x);
 	}
-	free(r->targets);
 	nncc_group_fini(&r->group);
 	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);

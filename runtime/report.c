@@ -309,8 +309,8 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		        s->n_windows, s->n_windows == 1 ? "" : "s", s->window,
 		        s->read_ahead ? ", read ahead on a thread of its own" : "");
 	else if (s->shared_by > 1)
-		fprintf(f, ", in memory; its %s of reals held once for the %d ranks on this machine\n",
-		        nncc_mem_text(b1, sizeof b1, s->mem_shared), s->shared_by);
+		fprintf(f, ", in memory; its %s of reals and labels held once for the %d ranks on "
+		           "this machine\n", nncc_mem_text(b1, sizeof b1, s->mem_shared), s->shared_by);
 	else
 		fprintf(f, ", in memory\n");
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "

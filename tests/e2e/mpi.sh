@@ -176,7 +176,7 @@ grep -Eq '"shared": [1-9][0-9]*, "shared_by": 2}' "$tmp/out" ||
 	fail "2 ranks in memory: the JSON does not say that 2 ranks share the data: $(cat "$tmp/out")"
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 >"$tmp/out" 2>&1 ||
 	fail "2 ranks: $(cat "$tmp/out")"
-grep -q "^memory .*, in memory; its .* of reals held once for the 2 ranks on this machine" \
+grep -q "^memory .*, in memory; its .* of reals and labels held once for the 2 ranks on this machine" \
 	"$tmp/out" || fail "2 ranks in memory: the report does not say the data is shared: $(cat "$tmp/out")"
 "$tmp/a" --threads 1 --batch 100 --json >"$tmp/out" || fail "one process, --json"
 grep -q '"shared": 0, "shared_by": 1}' "$tmp/out" ||
