@@ -1977,13 +1977,18 @@ static int run_load_data(run_t *r, const char *from)
 	return 0;
 }
 
-/* Frees a loaded set's samples as read (its labels and targets stay). */
+/* Frees a loaded set's samples, labels and targets as read (its counts and
+ * class names stay): the data block holds what training reads. */
 static void raw_free(nncc_dataset_t *ds)
 {
 	free(ds->pixels);
 	free(ds->values);
+	free(ds->labels);
+	free(ds->targets);
 	ds->pixels = NULL;
 	ds->values = NULL;
+	ds->labels = NULL;
+	ds->targets = NULL;
 }
 
 /* Loads both sets, takes the weights and normalisation from --load or
@@ -2071,7 +2076,7 @@ static int run_load(run_t *r)
 	}
 	if (nncc_comm_shared_ready(r->comm, r->data_block, &err))
 		return fail(m, "sharing the data: %s", err.msg);
-	/* The samples as read are not read again, but for --pretrain-unlabeled's
+	/* The data as read is not read again, but for --pretrain-unlabeled's
 	 * rows past those in use (pretrain_samples). */
 	raw_free(&r->test);
 	if (!r->o->pretrain_unlabeled || r->train.n == used)
