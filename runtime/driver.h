@@ -315,8 +315,9 @@ typedef struct nncc_summary {
 	size_t mem_budget, mem_used; /* --max-memory (resolved), the run's estimate within it */
 	size_t window, n_windows;    /* streamed: W and the training set's windows; else 0 */
 	int read_ahead;              /* streamed: read a piece ahead on a thread of its own */
-	size_t mem_shared;           /* in memory under MPI: the bytes of reals that the */
-	int shared_by;               /* shared_by (> 1) ranks on this machine hold once; else 0 */
+	size_t mem_shared;           /* in memory under MPI: the bytes of reals and labels */
+	int shared_by;               /* that shared_by (> 1) ranks on this machine hold once;
+	                              * else 0 and 0 */
 } nncc_summary_t;
 
 /* ---- report.c */
