@@ -154,6 +154,16 @@ sed -e 's/^network: a$/network: r/' -e 's/units: 3, activation: linear/units: 1,
 build r
 same r r-regression --batch 8 --epochs 4 --validation 60 --patience 2
 grep -q "test_rmse" "$tmp/r-regression.ref.rows" || fail "r: no test_rmse in its --log"
+# String labels: the classes are the names the scan finds (the ranks that
+# do not read the samples scan without keeping rows; the labels reach them
+# in the shared block).
+for f in train test; do
+	sed -e 's/,0$/,cat/' -e 's/,1$/,dog/' -e 's/,2$/,emu/' "$tmp/$f.csv" >"$tmp/s-$f.csv"
+done
+sed -e 's/^network: a$/network: s/' -e 's/train: train.csv/train: s-train.csv/' \
+	-e 's/test: test.csv/test: s-test.csv/' "$tmp/a.yaml" >"$tmp/s.yaml"
+build s
+same s s-strings --batch 30
 grep -q "^training .*per rank, 4 ranks, batches in 12 chunks" "$tmp/out" ||
 	fail "the report does not say the ranks and chunks: $(cat "$tmp/out")"
 # One chunk per rank (its gradient sent straight from the gradient block):
