@@ -119,6 +119,11 @@ typedef struct run {
 	/* --max-memory (docs/scaling.md#larger-than-memory) */
 	size_t budget;               /* bytes the run may use */
 	size_t mem_used;             /* what the plan says it uses */
+	int sharded;                 /* in memory, each rank holds its tiles of every set
+	                                (docs/scaling.md#shards): train_x its training and
+	                                held-out samples' reals, test_x its test samples', and
+	                                val_block and test_block their labels or targets */
+	size_t shard_first, shard_n; /* sharded: the training samples train_x holds */
 	int streamed;                /* the training set streams from disk (the test set
 	                                too, unless held): their samples are not in memory */
 	int hold_test;               /* streamed, but the test set is small enough to be
@@ -247,6 +252,15 @@ static const opt_def_t opt_defs[] = {
 	 "under mpirun: end the run when an exchange\n"
 	 "has waited this long for the ranks, naming\n"
 	 "those that did not come; 0 = wait for ever"},
+	{"shard", NULL, OPT_SET, OFF(shard),
+	 "under mpirun: each rank holds only its share\n"
+	 "of the data in memory and gets the rest of\n"
+	 "every batch from the ranks that hold it (the\n"
+	 "default when the ranks span several machines;\n"
+	 "docs/scaling.md#shards)"},
+	{"no-shard", NULL, OPT_CLEAR, OFF(shard),
+	 "under mpirun: each machine holds the whole\n"
+	 "data in memory, once for its ranks"},
 	{"optimizer", "NAME", OPT_STR, OFF(optimizer),
 	 "the optimizer: fixed when nncc generates the\n"
 	 "trainer, only its own name is accepted"},
@@ -371,6 +385,7 @@ static void opts_defaults(nncc_opts_t *o, const nncc_model_t *m)
 	o->threads = c->threads;
 	o->chunks = NNCC_CHUNKS_DEFAULT;
 	o->mpi_timeout = NNCC_MPI_TIMEOUT;
+	o->shard = -1;
 	o->optimizer = m->optimizer;
 	o->pretrain_epochs = m->n_pretrain ? c->pretrain.epochs : 0;
 	o->pretrain_lr = m->n_pretrain ? c->pretrain.learning_rate : 0;
@@ -1413,7 +1428,26 @@ static void csv_unkeep(nncc_dataset_t *ds)
  * past those in use). */
 static int reads_samples(const run_t *r)
 {
-	return r->comm->local_rank == 0 || r->o->pretrain_unlabeled;
+	return !r->sharded && (r->comm->local_rank == 0 || r->o->pretrain_unlabeled);
+}
+
+/* Whether the run may shard (docs/scaling.md#shards): under MPI with
+ * --shard, or by default when the ranks span more than one machine; not
+ * with pre-training, which runs whole on every rank.  An in-memory run
+ * then does (a streamed one reads its own samples anyway).  Collective. */
+static int run_may_shard(run_t *r)
+{
+	const nncc_opts_t *o = r->o;
+	int spans = 0, pre = r->m->n_pretrain && o->pretrain_epochs && !o->load && !o->resume;
+	nncc_err_t err;
+
+	if (nncc_comm_max(r->comm, r->comm->local < r->comm->size, &spans, &err))
+		return fail(r->m, "%s", err.msg);
+	if (o->shard == 1 && pre && r->comm->size > 1)
+		return fail(r->m, "--shard: pre-training runs whole on every rank; pre-train in a "
+		                  "run of its own (--save, then --load) or drop --shard");
+	r->sharded = r->comm->size > 1 && !pre && (o->shard == 1 || (o->shard < 0 && spans));
+	return 0;
 }
 
 static int run_load_csv(run_t *r, const char *from)
@@ -1926,6 +1960,84 @@ static int run_stream_setup(run_t *r)
 	return 0;
 }
 
+static void raw_free(nncc_dataset_t *ds);
+
+/* A sharded run reads its samples E at a time (whole tiles, about
+ * EVAL_WINDOW, no more than the largest set needs). */
+static size_t shard_window(const run_t *r)
+{
+	size_t mb = r->m->max_batch, E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
+	size_t most = r->n_train > r->test.n ? r->n_train : r->test.n;
+	most = most / mb * mb + (most % mb ? mb : 0);
+	return E < most ? E : most ? most : mb;
+}
+
+/* Samples [first, first + n) of src's file as reals into x and their labels
+ * or targets into y (sharded). */
+static int shard_read(run_t *r, run_src_t *src, size_t first, size_t n, void *x, void *y)
+{
+	if (src_read_all(r, src, first, n, x, y))
+		return 1;
+	if (!src->csv)
+		memcpy(y, src->labels + first, n * sizeof *src->labels);
+	return 0;
+}
+
+/* A sharded run's samples: this rank's tiles of the training samples, the
+ * held-out ones and the test set (nncc_tiles_held, the tiles its
+ * evaluations forward), read from the files and converted; the readers are
+ * closed after.  docs/scaling.md#shards. */
+static int run_shard_setup(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t R = (size_t)r->comm->size, me = (size_t)r->comm->rank, mb = m->max_batch;
+	size_t row = m->n_inputs * r->rsize, a, b, va, vb, ta, tb, nh, bytes, yb;
+
+	r->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
+	if (!r->csv)
+		r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
+	nncc_tiles_held(r->n_train, mb, me, R, &a, &b);
+	nncc_tiles_held(r->n_val, mb, me, R, &va, &vb);
+	nncc_tiles_held(r->test.n, mb, me, R, &ta, &tb);
+	nh = b - a + vb - va;
+	if (!ckd_mul_size(&bytes, nh, row) || !ckd_mul_size(&yb, nh, r->y_bytes) ||
+	    !(r->train_x = malloc(bytes ? bytes : 1)) || !(r->val_block = malloc(yb ? yb : 1)) ||
+	    !(r->test_x = malloc((tb - ta) * row + 1)) ||
+	    !(r->test_block = malloc((tb - ta) * r->y_bytes + 1)))
+		return fail(m, "out of memory for this rank's share of the data: %zu + %zu samples",
+		            nh, tb - ta);
+	r->train_y = r->val_block;
+	r->val_x = (char *)r->train_x + (b - a) * row;
+	r->val_y = (char *)r->val_block + (b - a) * r->y_bytes;
+	r->test_y = r->test_block;
+	if (shard_read(r, &r->src_train, a, b - a, r->train_x, r->val_block) ||
+	    shard_read(r, &r->src_train, r->n_train + va, vb - va, (void *)r->val_x,
+	               (void *)r->val_y) ||
+	    shard_read(r, &r->src_test, ta, tb - ta, r->test_x, r->test_block))
+		return 1;
+	/* read: the readers and their buffers go */
+	nncc_images_close(r->src_train.img);
+	nncc_images_close(r->src_test.img);
+	nncc_csv_train_close(r->csv);
+	nncc_csv_train_close(r->csv_test);
+	r->src_train = r->src_test = (run_src_t){0};
+	r->csv = r->csv_test = NULL;
+	free(r->pixels);
+	free(r->values);
+	free(r->tbuf);
+	free(r->train_tbuf);
+	free(r->eval_y);
+	r->pixels = NULL;
+	r->values = r->tbuf = r->train_tbuf = NULL;
+	r->eval_y = NULL;
+	raw_free(&r->train);
+	raw_free(&r->test);
+	r->shard_first = a;
+	r->shard_n = b - a;
+	r->mem_used = mem_add(mem_fixed(r), nh + tb - ta, row + r->y_bytes);
+	return 0;
+}
+
 /* Both sets and the plan: the training set streams when the in-memory run
  * does not fit the budget (and so does the test set). */
 static int run_load_data(run_t *r, const char *from)
@@ -1933,7 +2045,7 @@ static int run_load_data(run_t *r, const char *from)
 	const nncc_model_t *m = r->m;
 	nncc_err_t err;
 
-	if (mem_budget(r))
+	if (mem_budget(r) || run_may_shard(r))
 		return 1;
 	if (m->config.format == NNCC_FORMAT_CSV) {
 		if (run_load_csv(r, from) || data_check(r, &r->train, r->files[0], r->files[1]) ||
@@ -1941,9 +2053,18 @@ static int run_load_data(run_t *r, const char *from)
 			return 1;
 		r->mem_used = mem_in_memory(r);
 		if ((r->streamed = r->mem_used > r->budget)) {
+			r->sharded = 0;
 			csv_unkeep(&r->train);
 			csv_unkeep(&r->test);
 			return mem_plan_windows(r) || run_csv_buffers(r);
+		}
+		if (r->sharded) {   /* its share of the rows is read later (run_shard_setup) */
+			r->eval_window = shard_window(r);
+			if (run_csv_buffers(r))
+				return 1;
+			r->src_test = (run_src_t){.r = r, .csv = r->csv_test, .tbuf = r->tbuf,
+			                          .tchunk = r->eval_window};
+			return 0;
 		}
 		if (!reads_samples(r)) {   /* the machine's first rank reads them (run_load) */
 			nncc_csv_train_close(r->csv);
@@ -1957,8 +2078,12 @@ static int run_load_data(run_t *r, const char *from)
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 		return 1;
 	r->mem_used = mem_in_memory(r);
-	if ((r->streamed = r->mem_used > r->budget)) {
-		if (mem_plan_windows(r))
+	if ((r->streamed = r->mem_used > r->budget) || r->sharded) {
+		if (r->streamed)
+			r->sharded = 0;
+		if (r->sharded)
+			r->eval_window = shard_window(r);
+		else if (mem_plan_windows(r))
 			return 1;
 		if (!(r->pixels = malloc(run_chunk(r) * m->n_inputs)))   /* the fit reads into it */
 			return fail(m, "out of memory for a window of %zu samples", run_chunk(r));
@@ -2021,9 +2146,10 @@ static int run_load(run_t *r)
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		if (r->streamed ? run_fit_streamed(r)
-		                : reads_samples(r) && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
-			return r->streamed ? 1 : fail(m, "%s", err.msg);
+		if (r->streamed || r->sharded
+		        ? run_fit_streamed(r)
+		        : reads_samples(r) && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
+			return r->streamed || r->sharded ? 1 : fail(m, "%s", err.msg);
 		/* The class names go with the weights (the CLASSES section). */
 		r->norm.n_classes = r->train.class_names ? r->train.n_classes : 0;
 		r->norm.class_names = r->train.class_names;
@@ -2032,6 +2158,8 @@ static int run_load(run_t *r)
 
 	if (r->streamed)
 		return run_stream_setup(r);
+	if (r->sharded)
+		return run_shard_setup(r);
 	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes, y_bytes;
 	r->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
@@ -2098,7 +2226,8 @@ static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_
 	nncc_err_t err;
 	if (!r->group.chunks)
 		nncc_evaluate(r->m, x, y, n, ev);
-	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, ev, &err) && !r->failed++)
+	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, r->sharded, ev, &err) &&
+	         !r->failed++)
 		fail(r->m, "evaluation: %s", err.msg);
 }
 
@@ -2351,8 +2480,9 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 		if (nncc_stream_init_windows(&r->stream, m, &src, r->n_train, o->shuffle,
 		                             o->seed ^ SHUFFLE_STREAM, &err))
 			return fail(m, "%s", err.msg);
-	} else if (nncc_stream_init(&r->stream, m, r->train_x, r->train_y, r->n_train, o->shuffle,
-	                            o->seed ^ SHUFFLE_STREAM, &err)) {
+	} else if (nncc_stream_init(&r->stream, m, r->sharded ? NULL : r->train_x,
+	                            r->sharded ? NULL : r->train_y, r->n_train, o->shuffle,
+	                            o->seed ^ SHUFFLE_STREAM, &err)) {   /* sharded: the order */
 		return fail(m, "%s", err.msg);
 	}
 	int ck_shuffled = r->ck.n_perm || r->ck.window;
@@ -2940,6 +3070,20 @@ static int run_group(run_t *r, nncc_summary_t *s)
 		            r->comm->size);
 	if (C && nncc_group_init(&r->group, r->comm, r->m, C, &err))
 		return fail(r->m, "%s", err.msg);
+	if (r->sharded) {
+		const nncc_group_t *g = &r->group;
+		size_t wire = r->m->n_inputs + (r->m->n_targets ? r->m->n_targets : 1);
+		if (nncc_group_shard(&r->group, r->m, r->train_x, r->train_y, r->n_train, r->batch,
+		                     &err))
+			return fail(r->m, "%s", err.msg);
+		/* the batch's order, and its samples sent, received and handed out */
+		r->mem_used = mem_add(r->mem_used, r->batch, sizeof(size_t));
+		r->mem_used = mem_add(r->mem_used, g->max_out + g->max_own, wire * r->rsize);
+		r->mem_used = mem_add(r->mem_used, g->max_own, wire * r->rsize + sizeof(int));
+		s->mem_used = r->mem_used;
+		s->sharded = 1;
+		s->shard_samples = r->shard_n;
+	}
 	return 0;
 }
 

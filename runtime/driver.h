@@ -28,6 +28,8 @@ typedef struct nncc_opts {
 	size_t chunks;               /* a batch's chunks (group.c); NNCC_CHUNKS_DEFAULT: the
 	                                library's (0 = off: one chain over the batch) */
 	double mpi_timeout;          /* seconds; 0 = wait for ever (nncc_comm_t.timeout) */
+	int shard;                   /* --shard 1, --no-shard 0, else -1: shard when the ranks
+	                                span several machines (docs/scaling.md#shards) */
 	const char *save, *load, *resume, *log, *plot;
 	const char *predict, *output; /* predict mode: images in, CSV rows out */
 	const char *optimizer;       /* --optimizer: must name model->optimizer */
@@ -233,16 +235,40 @@ typedef struct nncc_group {
 	                                holds it and is sent) */
 	void *rows;                  /* [n0[size]][own slice] reals; NULL with one rank */
 	double *loss;                /* [C] the chunks' loss sums */
+	/* A sharded run (nncc_group_shard; docs/scaling.md#shards), else NULL. */
+	size_t *first;               /* [size + 1] rank r holds training samples first[r] ..
+	                                first[r+1]-1 */
+	const char *hx, *hy;         /* this rank's: their reals, labels or targets */
+	size_t *idx;                 /* [B] a batch's samples, position by position */
+	int *from;                   /* [own] the rank each of this rank's positions' comes from */
+	void *out, *in;              /* samples sent, received: [.][inputs + targets (or 1:
+	                                the label)] reals */
+	void *bx, *by;               /* [own] this rank's positions' samples, in order */
+	size_t max_out, max_own;     /* the rows out and in (bx, by) hold */
+	nncc_stream_t local;         /* over bx and by: what own chunks read */
 } nncc_group_t;
 
 /* -1 (out of memory, C < size, counts MPI cannot take) or 0. */
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
+/* Rank `rank` of `ranks`'s tiles of n samples (tiles of mb), as an
+ * evaluation cuts them: samples *first .. *end - 1. */
+void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
+/* Shards the training set (n samples, batches of at most B): this rank
+ * holds only the samples of its tiles of it, floor(T r / size) ..
+ * floor(T (r+1) / size) - 1 of T = ceil(n / max_batch), at x (reals) and y
+ * (labels or targets), and every batch it gets the samples of its chunks
+ * from the ranks that hold them (nncc_group_batch).  Not collective; -1
+ * when out of memory. */
+int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
+                     size_t n, size_t B, nncc_err_t *err);
 /* nncc_evaluate's figures, the same bits, computed by the ranks together:
- * each forwards its share of the tiles.  -1 when the exchange fails. */
+ * each forwards its share of the tiles.  held: x and y hold only this
+ * rank's tiles (a sharded run's sets), from the first one's first sample
+ * on; else all n.  -1 when the exchange fails. */
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                        size_t n, nncc_eval_t *ev, nncc_err_t *err);
+                        size_t n, int held, nncc_eval_t *ev, nncc_err_t *err);
 /* The same over n samples that are not in memory: tiles(ctx, t0, t1,
  * tile_loss, part, err) does nncc_evaluate_tiles's work on tiles t0 .. t1-1
  * (this rank's share), reading their samples as it likes; 0, or -1 with
@@ -252,8 +278,9 @@ typedef int (*nncc_tiles_fn)(void *ctx, size_t t0, size_t t1, double *tile_loss,
 int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,
                            nncc_tiles_fn tiles, void *ctx, nncc_eval_t *ev, nncc_err_t *err);
 /* nncc_train_batch_clip's step, chunked: *loss the batch's loss sum (the
- * chunks' loss sums, doubles, added in chunk order), *norm as there.  -1
- * when the exchange fails. */
+ * chunks' loss sums, doubles, added in chunk order), *norm as there.
+ * Sharded, s (in memory, over no samples) only draws the batch's order
+ * (nncc_stream_indices).  -1 when the exchange fails. */
 int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                      const nncc_update_t *u, double max_norm, double *loss, double *norm,
                      nncc_err_t *err);
@@ -318,6 +345,8 @@ typedef struct nncc_summary {
 	size_t mem_shared;           /* in memory under MPI: the bytes of reals and labels */
 	int shared_by;               /* that shared_by (> 1) ranks on this machine hold once;
 	                              * else 0 and 0 */
+	size_t shard_samples;        /* sharded: the training samples rank 0 holds; else 0 */
+	int sharded;
 } nncc_summary_t;
 
 /* ---- report.c */

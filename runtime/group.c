@@ -181,6 +181,14 @@ oom:
 
 void nncc_group_fini(nncc_group_t *g)
 {
+	nncc_stream_fini(&g->local);
+	free(g->first);
+	free(g->idx);
+	free(g->from);
+	free(g->out);
+	free(g->in);
+	free(g->bx);
+	free(g->by);
 	free(g->fold.stack);
 	free(g->fold.sizes);
 	free(g->rows);
@@ -194,12 +202,185 @@ void nncc_group_fini(nncc_group_t *g)
 	memset(g, 0, sizeof *g);
 }
 
+/* ---- Shards (docs/scaling.md#shards): rank r holds the training samples
+ * of its evaluation tiles; a batch's samples travel to the ranks whose
+ * chunks they fall in, in one MPI_Alltoallv a batch. */
+
+/* Reals a sample takes on the wire: its inputs, then its targets or its
+ * label (a class number below 2^24, exact as a float). */
+static size_t wire_reals(const nncc_model_t *m)
+{
+	return m->n_inputs + (m->n_targets ? m->n_targets : 1);
+}
+
+static size_t y_size(const nncc_model_t *m, size_t rsize)
+{
+	return m->n_targets ? m->n_targets * rsize : sizeof(int32_t);
+}
+
+/* Sample x, y onto the wire at w, and back. */
+static void wire_put(const nncc_model_t *m, size_t rsize, char *w, const char *x, const char *y)
+{
+	int32_t label;
+	memcpy(w, x, m->n_inputs * rsize);
+	w += m->n_inputs * rsize;
+	if (m->n_targets) {
+		memcpy(w, y, m->n_targets * rsize);
+		return;
+	}
+	memcpy(&label, y, sizeof label);
+	if (m->dtype == NNCC_F64) {
+		double v = label;
+		memcpy(w, &v, sizeof v);
+	} else {
+		float v = (float)label;
+		memcpy(w, &v, sizeof v);
+	}
+}
+
+static void wire_get(const nncc_model_t *m, size_t rsize, const char *w, char *x, char *y)
+{
+	int32_t label;
+	memcpy(x, w, m->n_inputs * rsize);
+	w += m->n_inputs * rsize;
+	if (m->n_targets) {
+		memcpy(y, w, m->n_targets * rsize);
+		return;
+	}
+	if (m->dtype == NNCC_F64) {
+		double v;
+		memcpy(&v, w, sizeof v);
+		label = (int32_t)v;
+	} else {
+		float v;
+		memcpy(&v, w, sizeof v);
+		label = (int32_t)v;
+	}
+	memcpy(y, &label, sizeof label);
+}
+
+void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end)
+{
+	size_t T = n / mb + (n % mb != 0), t0 = cut(T, rank, ranks), t1 = cut(T, rank + 1, ranks);
+	*first = t0 * mb < n ? t0 * mb : n;   /* t <= T: t mb < n + mb */
+	*end = t1 * mb < n ? t1 * mb : n;
+}
+
+int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
+                     size_t n, size_t B, nncc_err_t *err)
+{
+	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
+	size_t mb = m->max_batch, k = g->c0[me + 1] - g->c0[me];
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
+	size_t own, held, ob, ib, xb, ybb;
+
+	if (!m->n_targets && m->n_outputs > (size_t)1 << 24) {
+		nncc_err_set(err, "%zu classes: a sharded run sends labels as reals, exact below "
+		                  "2^24 (--no-shard)", m->n_outputs);
+		return -1;
+	}
+	if (!(g->first = malloc((R + 1) * sizeof *g->first)))
+		goto oom;
+	for (size_t r = 0; r < R; r++)
+		nncc_tiles_held(n, mb, r, R, &g->first[r], &g->first[r + 1]);
+	held = g->first[me + 1] - g->first[me];
+	/* floor(b c1 / C) - floor(b c0 / C) <= ceil(b k / C) for a batch of b <= B */
+	own = B / C * k + (B % C * k + C - 1) / C;
+	g->max_own = own < B ? own : B;
+	g->max_out = held < B ? held : B;
+	if (!ckd_mul3(&ob, g->max_out, wire_reals(m), rsize) ||
+	    !ckd_mul3(&ib, g->max_own, wire_reals(m), rsize) ||
+	    !ckd_mul3(&xb, g->max_own, m->n_inputs, rsize) || !ckd_mul_size(&ybb, g->max_own, yb) ||
+	    B > SIZE_MAX / sizeof *g->idx)
+		goto oom;
+	g->idx = malloc(B ? B * sizeof *g->idx : 1);
+	g->from = malloc(g->max_own ? g->max_own * sizeof *g->from : 1);
+	g->out = malloc(ob ? ob : 1);
+	g->in = malloc(ib ? ib : 1);
+	g->bx = malloc(xb ? xb : 1);
+	g->by = malloc(ybb ? ybb : 1);
+	if (!g->idx || !g->from || !g->out || !g->in || !g->bx || !g->by)
+		goto oom;
+	if (nncc_stream_init(&g->local, m, g->bx, g->by, 0, 0, 0, err))
+		return -1;
+	g->hx = x;
+	g->hy = y;
+	return 0;
+oom:
+	nncc_err_set(err, "out of memory for a sharded batch of %zu samples of %zu inputs", B,
+	             m->n_inputs);
+	return -1;
+}
+
+/* The rank that holds training sample i. */
+static size_t holder(const nncc_group_t *g, size_t i)
+{
+	size_t lo = 0, hi = (size_t)g->comm->size;   /* first[lo] <= i < first[hi] */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (g->first[mid] <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The batch's B samples drawn from s; each rank sends the ones it holds
+ * to the ranks whose chunks they fall in (in position order), and this
+ * rank's positions' samples, in order, end up in bx and by, which g->local
+ * hands out. */
+static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s, size_t B,
+                          nncc_err_t *err)
+{
+	const nncc_comm_t *c = g->comm;
+	size_t R = (size_t)c->size, me = (size_t)c->rank, C = g->chunks;
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
+	size_t wire = wire_reals(m), wb = wire * rsize, row = m->n_inputs * rsize;
+	size_t h0 = g->first[me], held = g->first[me + 1] - h0, at = 0;
+	size_t q0 = cut(B, g->c0[me], C), q1 = cut(B, g->c0[me + 1], C);
+	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
+	size_t *next = rdispl + R;
+
+	nncc_stream_indices(s, B, g->idx);
+	for (size_t d = 0; d < R; d++) {   /* what this rank holds of d's positions */
+		sdispl[d] = at * wire;
+		for (size_t p = cut(B, g->c0[d], C); p < cut(B, g->c0[d + 1], C); p++) {
+			size_t i = g->idx[p] - h0;
+			if (g->idx[p] < h0 || i >= held)
+				continue;
+			wire_put(m, rsize, (char *)g->out + at * wb, g->hx + i * row, g->hy + i * yb);
+			at++;
+		}
+		scount[d] = at * wire - sdispl[d];
+		rcount[d] = 0;
+	}
+	for (size_t p = q0; p < q1; p++) {   /* where this rank's come from */
+		size_t o = holder(g, g->idx[p]);
+		g->from[p - q0] = (int)o;
+		rcount[o] += wire;
+	}
+	for (size_t r = 0, sum = 0; r < R; sum += rcount[r], r++)
+		next[r] = rdispl[r] = sum;
+	if (nncc_comm_alltoall(c, m->dtype, g->out, scount, sdispl, g->in, rcount, rdispl, err))
+		return -1;
+	for (size_t p = q0; p < q1; p++) {
+		size_t o = (size_t)g->from[p - q0], j = p - q0;
+		wire_get(m, rsize, (const char *)g->in + next[o] * rsize, (char *)g->bx + j * row,
+		         (char *)g->by + j * yb);
+		next[o] += wire;
+	}
+	g->local.n = q1 - q0;
+	g->local.pos = 0;
+	return 0;
+}
+
 /* This rank's chunks, each a chain from zero, folded along the tree into
  * the sums of its subtrees (m->grads holds the last one's; with several,
  * each is copied into g->send, slice by slice); the others' samples
  * skipped.  Chunk losses into g->loss. */
 static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
-                       const nncc_update_t *u)
+                       nncc_stream_t *others, const nncc_update_t *u)
 {
 	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
 	size_t k = g->n0[me], mine = g->n0[me + 1] - g->n0[me];
@@ -208,7 +389,8 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 	for (size_t c = 0; c < C; c++) {
 		size_t b0 = cut(u->batch, c, C), n = cut(u->batch, c + 1, C) - b0;
 		if (c < g->c0[me] || c >= g->c0[me + 1]) {
-			nncc_stream_skip(s, n);
+			if (others)
+				nncc_stream_skip(others, n);
 			continue;
 		}
 		if (R > 1)   /* streamed in file order: no read past the chunk */
@@ -241,7 +423,13 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
 	size_t *len = rdispl + R;
 
-	own_chunks(g, m, s, u);
+	if (!g->first) {
+		own_chunks(g, m, s, s, u);
+	} else if (shard_exchange(g, m, s, u->batch, err)) {
+		return -1;
+	} else {
+		own_chunks(g, m, &g->local, NULL, u);
+	}
 	for (size_t r = 0; r < R; r++) {
 		len[r] = g->lo[r + 1] - g->lo[r];
 		scount[r] = mine * len[r];
@@ -329,26 +517,31 @@ static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, size_t n, nncc
 	return 0;
 }
 
-/* nncc_tiles_fn over samples in memory. */
+/* nncc_tiles_fn over samples in memory: x and y hold all n, or (held)
+ * those from the first tile asked for on. */
 typedef struct mem_tiles {
 	const nncc_model_t *m;
 	const void *x, *y;
 	size_t n;
+	int held;
 } mem_tiles_t;
 
 static int mem_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_eval_t *part,
                      nncc_err_t *err)
 {
 	const mem_tiles_t *mt = ctx;
+	size_t skip = mt->held ? t0 * mt->m->max_batch : 0;
 	(void)err;
-	nncc_evaluate_tiles(mt->m, mt->x, mt->y, mt->n, t0, t1, tile_loss, part);
+	if (t0 < t1)
+		nncc_evaluate_tiles(mt->m, mt->x, mt->y, mt->n - skip, t0 - skip / mt->m->max_batch,
+		                    t1 - skip / mt->m->max_batch, tile_loss, part);
 	return 0;
 }
 
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                        size_t n, nncc_eval_t *ev, nncc_err_t *err)
+                        size_t n, int held, nncc_eval_t *ev, nncc_err_t *err)
 {
-	mem_tiles_t mt = {m, x, y, n};
+	mem_tiles_t mt = {m, x, y, n, held};
 	if (g->comm->size == 1) {
 		nncc_evaluate(m, x, y, n, ev);
 		return 0;

@@ -687,6 +687,12 @@ const void *nncc_stream_next(nncc_stream_t *s, size_t k, const void **y);
  * trains on them: docs/scaling.md); the same position and order after it
  * as after nncc_stream_next's. */
 void nncc_stream_skip(nncc_stream_t *s, size_t k);
+/* In memory (nncc_stream_init): moves past the next k samples as
+ * nncc_stream_skip does, writing their indices (rows of x) into idx: the
+ * samples nncc_stream_next would have handed out, in order.  A sharded run
+ * (docs/scaling.md#shards) draws its batches' samples so and gets those it
+ * does not hold from the ranks that do. */
+void nncc_stream_indices(nncc_stream_t *s, size_t k, size_t *idx);
 /* The caller will take the next n samples (nncc_stream_next) and may skip
  * the ones after them: streamed in file order, the stream then reads no
  * further ahead than those n (a rank of a data-parallel run, which reads

@@ -308,6 +308,10 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		fprintf(f, "; the training set streamed in %zu window%s of %zu samples%s\n",
 		        s->n_windows, s->n_windows == 1 ? "" : "s", s->window,
 		        s->read_ahead ? ", read ahead on a thread of its own" : "");
+	else if (s->sharded)
+		fprintf(f, ", in memory, sharded: each of the %d ranks holds its share of the data "
+		           "(rank 0: %zu of the %zu training samples) and gets the rest of every "
+		           "batch from the others\n", s->ranks, s->shard_samples, s->n_train);
 	else if (s->shared_by > 1)
 		fprintf(f, ", in memory; its %s of reals and labels held once for the %d ranks on "
 		           "this machine\n", nncc_mem_text(b1, sizeof b1, s->mem_shared), s->shared_by);
@@ -563,9 +567,11 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", \"train_samples\": %zu, \"train_file_samples\": %zu, \"validation_samples\": "
 	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);
 	fprintf(f, ", \"memory\": {\"budget\": %zu, \"estimate\": %zu, \"streamed\": %s, "
-	        "\"window\": %zu, \"windows\": %zu, \"shared\": %zu, \"shared_by\": %d}",
+	        "\"window\": %zu, \"windows\": %zu, \"shared\": %zu, \"shared_by\": %d, "
+	        "\"sharded\": %s, \"shard_samples\": %zu}",
 	        s->mem_budget, s->mem_used, s->window ? "true" : "false", s->window, s->n_windows,
-	        s->mem_shared, s->shared_by > 1 ? s->shared_by : 1);
+	        s->mem_shared, s->shared_by > 1 ? s->shared_by : 1, s->sharded ? "true" : "false",
+	        s->sharded ? s->shard_samples : s->n_train);
 	fprintf(f, ", \"read_ahead\": %s", s->read_ahead ? "true" : "false");
 	json_validation(f, s);
 	json_pretrain(f, s);

@@ -520,6 +520,14 @@ void nncc_stream_skip(nncc_stream_t *s, size_t k)
 		stream_advance(s);
 }
 
+void nncc_stream_indices(nncc_stream_t *s, size_t k, size_t *idx)
+{
+	for (size_t i = 0; i < k; i++) {
+		idx[i] = s->perm ? s->perm[s->pos] : s->pos;
+		stream_advance(s);
+	}
+}
+
 void nncc_stream_want(nncc_stream_t *s, size_t n)
 {
 	s->want = n;

@@ -408,6 +408,35 @@ START_TEST(skip_is_next_unread)
 }
 END_TEST
 
+/* nncc_stream_indices (a sharded run's draw): the indices of the samples
+ * nncc_stream_next hands out, in order, shuffled or not, across passes
+ * (batches of 7 and 13 straddle them), leaving the stream where next
+ * leaves it. */
+START_TEST(indices_are_the_next_samples)
+{
+	static mem_src_t src;
+	nncc_stream_t a, b;
+	nncc_err_t err;
+	size_t want[13], got[13];
+	mem_src_init(&src);
+	for (int shuffle = 0; shuffle <= 1; shuffle++) {
+		ck_assert_int_eq(nncc_stream_init(&a, &blob_model, src.x, src.y, SN, shuffle, 9, &err), 0);
+		ck_assert_int_eq(nncc_stream_init(&b, &blob_model, NULL, NULL, SN, shuffle, 9, &err), 0);
+		for (size_t i = 0; i < 3 * SN / 7; i++) {
+			size_t k = i % 2 ? 13 : 7;
+			take(&a, k, 8, want);
+			nncc_stream_indices(&b, k, got);
+			ck_assert_mem_eq(got, want, k * sizeof *got);
+			ck_assert_uint_eq(a.pos, b.pos);
+			ck_assert_uint_eq(a.epoch, b.epoch);
+		}
+		ck_assert_uint_ge(b.epoch, 2);
+		nncc_stream_fini(&a);
+		nncc_stream_fini(&b);
+	}
+}
+END_TEST
+
 /* nncc_stream_want, file order over windows of 16 (tiles straddling them):
  * a rank's pattern (take its chunk, skip the others') reads exactly the
  * samples it takes, where the same pattern without it reads whole pieces;
@@ -711,6 +740,7 @@ static Suite *streaming_suite(void)
 	tcase_add_test(tc, file_order_pieces_are_the_window);
 	tcase_add_test(tc, read_ahead_is_the_same_samples);
 	tcase_add_test(tc, skip_is_next_unread);
+	tcase_add_test(tc, indices_are_the_next_samples);
 	tcase_add_test(tc, want_reads_only_what_is_taken);
 	tcase_add_test(tc, tell_and_seek_continue_exactly);
 	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);

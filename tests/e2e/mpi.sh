@@ -122,8 +122,10 @@ nosecs() {
 }
 
 # same NAME TAG ARGS...: one process with --chunks 12, then 1..4 ranks
-# (the default 12 chunks): every weight file the same bytes, every --log
-# row (the evaluations, split among the ranks) the same but for the time.
+# (the default 12 chunks), and 2..4 ranks sharded (--shard: each holds its
+# share of the data and gets the rest of every batch from the others):
+# every weight file the same bytes, every --log row (the evaluations, split
+# among the ranks) the same but for the time.
 same() {
 	name=$1 tag=$2
 	shift 2
@@ -140,7 +142,18 @@ same() {
 		nosecs "$tmp/$tag.$n.csv" | cmp -s "$tmp/$tag.ref.rows" - ||
 			fail "$tag: the --log of $n ranks differs from one process's"
 	done
-	say "$tag: 1, 2, 3 and 4 ranks write the bytes of one process"
+	for n in 2 3 4; do
+		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --shard --threads 1 --eval-every 10 \
+			--eval-test --log "$tmp/$tag.s$n.csv" --save "$tmp/$tag.s$n" "$@" >"$tmp/out" 2>&1 ||
+			fail "$tag: $n ranks sharded failed: $(cat "$tmp/out")"
+		grep -q "^memory .*, in memory, sharded: each of the $n ranks holds its share" "$tmp/out" ||
+			fail "$tag: $n ranks with --shard: the report does not say it: $(cat "$tmp/out")"
+		cmp -s "$tmp/$tag.ref" "$tmp/$tag.s$n" ||
+			fail "$tag: the weight file of $n ranks sharded differs from one process's"
+		nosecs "$tmp/$tag.s$n.csv" | cmp -s "$tmp/$tag.ref.rows" - ||
+			fail "$tag: the --log of $n ranks sharded differs from one process's"
+	done
+	say "$tag: 1, 2, 3 and 4 ranks write the bytes of one process; so do 2, 3 and 4 sharded"
 }
 same a a-adam --batch 100
 same a a-batch7 --batch 7
@@ -182,14 +195,14 @@ say "one chunk per rank (2 and 3 ranks): the bytes of one process"
 # window): the JSON and the report say so; one process holds its own.
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 --json >"$tmp/out" 2>&1 ||
 	fail "2 ranks, --json: $(cat "$tmp/out")"
-grep -Eq '"shared": [1-9][0-9]*, "shared_by": 2}' "$tmp/out" ||
+grep -Eq '"shared": [1-9][0-9]*, "shared_by": 2, "sharded": false' "$tmp/out" ||
 	fail "2 ranks in memory: the JSON does not say that 2 ranks share the data: $(cat "$tmp/out")"
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 >"$tmp/out" 2>&1 ||
 	fail "2 ranks: $(cat "$tmp/out")"
 grep -q "^memory .*, in memory; its .* of reals and labels held once for the 2 ranks on this machine" \
 	"$tmp/out" || fail "2 ranks in memory: the report does not say the data is shared: $(cat "$tmp/out")"
 "$tmp/a" --threads 1 --batch 100 --json >"$tmp/out" || fail "one process, --json"
-grep -q '"shared": 0, "shared_by": 1}' "$tmp/out" ||
+grep -q '"shared": 0, "shared_by": 1, "sharded": false, "shard_samples": 300}' "$tmp/out" ||
 	fail "one process: the JSON says its data is shared: $(cat "$tmp/out")"
 # No room for the shared window (a backing directory that does not exist):
 # a clear error that says what to do, not a crash or a hang.
@@ -211,6 +224,22 @@ mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --resume "$tmp/ck"
 cmp -s "$tmp/resumed" "$tmp/a-adam.ref" ||
 	fail "saved by 3 ranks and resumed by 2: not the bits of the run without a stop"
 say "saved by 3 ranks, resumed by 2: the same bytes"
+# Sharded: saved by 4 ranks, resumed by 3 (other shards, the same order).
+mpirun --oversubscribe -np 4 "$tmp/a-mpi" --shard --threads 1 --quiet --batch 100 \
+	--iterations 12 --save "$tmp/ck4" >"$tmp/out" 2>&1 || fail "4 ranks sharded, 12 updates: $(cat "$tmp/out")"
+mpirun --oversubscribe -np 3 "$tmp/a-mpi" --shard --threads 1 --quiet --resume "$tmp/ck4" \
+	--batch 100 --iterations 18 --save "$tmp/resumed4" >"$tmp/out" 2>&1 ||
+	fail "resumed on 3 ranks sharded: $(cat "$tmp/out")"
+cmp -s "$tmp/resumed4" "$tmp/a-adam.ref" ||
+	fail "saved by 4 ranks sharded and resumed by 3: not the bits of the run without a stop"
+say "sharded, saved by 4 ranks and resumed by 3: the same bytes"
+# What a sharded rank holds: its tiles (of 8) of each set, 12 of the 38
+# tiles of 300 training samples for rank 0 of 3 (the JSON's shard_samples);
+# --shard with pre-training is refused (it runs whole on every rank).
+mpirun --oversubscribe -np 3 "$tmp/a-mpi" --shard --threads 1 --batch 100 --json >"$tmp/out" 2>&1 ||
+	fail "3 ranks sharded, --json: $(cat "$tmp/out")"
+grep -q '"shared": 0, "shared_by": 1, "sharded": true, "shard_samples": 96}' "$tmp/out" ||
+	fail "3 ranks sharded: the JSON does not say rank 0 holds 96 samples: $(cat "$tmp/out")"
 
 # Streamed (--max-memory far below the data: several windows), shuffled:
 # 1 and 2 ranks write the bytes of one process.  IDX files of 300 training
@@ -374,3 +403,9 @@ grep -q "within 3 s" "$tmp/out" && fail "a rank timed out after SIGINT in pre-tr
 grep -q "interrupted by SIGINT after 0 of 30 iterations; nothing written" "$tmp/out" ||
 	fail "the run did not end as interrupted: $(cat "$tmp/out")"
 say "SIGINT to rank 1 in pre-training: both ranks stop in the same pass, in ${waited} s"
+# --shard with pre-training: refused, saying why and what to do.
+mpirun --oversubscribe -np 2 "$tmp/p-mpi" --shard --threads 1 --quiet >"$tmp/out" 2>&1 &&
+	fail "--shard with pre-training: no error: $(cat "$tmp/out")"
+grep -q "error: --shard: pre-training runs whole on every rank" "$tmp/out" ||
+	fail "--shard with pre-training: not the error expected: $(cat "$tmp/out")"
+say "--shard with pre-training: $(grep -m 1 -o 'error: --shard.*' "$tmp/out")"
