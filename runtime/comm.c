@@ -31,7 +31,7 @@ int nncc_comm_alltoall(const nncc_comm_t *c, int dtype, const void *send, const 
                        const size_t *sdispl, void *recv, const size_t *rcount,
                        const size_t *rdispl, nncc_err_t *err)
 {
-	size_t rs = dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	size_t rs = dtype == NNCC_F64 ? sizeof(double) : dtype == NNCC_BYTES ? 1 : sizeof(float);
 	(void)c;
 	(void)rcount;
 	(void)err;

@@ -123,7 +123,9 @@ typedef struct run {
 	                                (docs/scaling.md#shards): train_x its training and
 	                                held-out samples' reals, test_x its test samples', and
 	                                val_block and test_block their labels or targets */
-	size_t shard_first, shard_n; /* sharded: the training samples train_x holds */
+	nncc_held_t held[3];         /* sharded: the training, held-out and test samples this
+	                                rank holds (train_x, test_x: IDX's as read) */
+	size_t shard_n;              /* sharded: the training samples it holds */
 	int streamed;                /* the training set streams from disk (the test set
 	                                too, unless held): their samples are not in memory */
 	int hold_test;               /* streamed, but the test set is small enough to be
@@ -1972,47 +1974,58 @@ static size_t shard_window(const run_t *r)
 	return E < most ? E : most ? most : mb;
 }
 
-/* Samples [first, first + n) of src's file as reals into x and their labels
- * or targets into y (sharded). */
+/* Samples [first, first + n) of src's file as a sharded rank holds them
+ * (IDX: the bytes as read; CSV: reals) into x, and their labels or targets
+ * into y. */
 static int shard_read(run_t *r, run_src_t *src, size_t first, size_t n, void *x, void *y)
 {
-	if (src_read_all(r, src, first, n, x, y))
-		return 1;
-	if (!src->csv)
-		memcpy(y, src->labels + first, n * sizeof *src->labels);
+	nncc_err_t err;
+	if (src->csv)
+		return src_read_all(r, src, first, n, x, y);
+	if (nncc_images_seek(src->img, first, &err) || nncc_images_read(src->img, x, n, &err))
+		return fail(r->m, "%s", err.msg);
+	memcpy(y, src->labels + first, n * sizeof *src->labels);
 	return 0;
 }
 
 /* A sharded run's samples: this rank's tiles of the training samples, the
- * held-out ones and the test set (nncc_tiles_held, the tiles its
- * evaluations forward), read from the files and converted; the readers are
- * closed after.  docs/scaling.md#shards. */
+ * held-out ones and the test set (nncc_tiles_held: the tiles its
+ * evaluations forward), read from the files (IDX: held as read, 1 byte a
+ * pixel, converted a tile at a time as they are used; CSV: converted to
+ * reals now); the readers are closed after.  docs/scaling.md#shards. */
 static int run_shard_setup(run_t *r)
 {
 	const nncc_model_t *m = r->m;
 	size_t R = (size_t)r->comm->size, me = (size_t)r->comm->rank, mb = m->max_batch;
-	size_t row = m->n_inputs * r->rsize, a, b, va, vb, ta, tb, nh, bytes, yb;
+	size_t a, b, va, vb, ta, tb, nh, bytes, yb, hb;
+	int csv = r->csv != NULL;
+	nncc_held_t h = {.bytes = csv ? m->n_inputs * r->rsize : m->n_inputs,
+	                 .convert = csv ? NULL : src_convert, .ctx = &r->src_train};
 
 	r->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
-	if (!r->csv)
+	if (!csv)
 		r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
 	nncc_tiles_held(r->n_train, mb, me, R, &a, &b);
 	nncc_tiles_held(r->n_val, mb, me, R, &va, &vb);
 	nncc_tiles_held(r->test.n, mb, me, R, &ta, &tb);
 	nh = b - a + vb - va;
-	if (!ckd_mul_size(&bytes, nh, row) || !ckd_mul_size(&yb, nh, r->y_bytes) ||
+	hb = h.bytes;
+	if (!ckd_mul_size(&bytes, nh, hb) || !ckd_mul_size(&yb, nh, r->y_bytes) ||
 	    !(r->train_x = malloc(bytes ? bytes : 1)) || !(r->val_block = malloc(yb ? yb : 1)) ||
-	    !(r->test_x = malloc((tb - ta) * row + 1)) ||
+	    !(r->test_x = malloc((tb - ta) * hb + 1)) ||
 	    !(r->test_block = malloc((tb - ta) * r->y_bytes + 1)))
 		return fail(m, "out of memory for this rank's share of the data: %zu + %zu samples",
 		            nh, tb - ta);
-	r->train_y = r->val_block;
-	r->val_x = (char *)r->train_x + (b - a) * row;
-	r->val_y = (char *)r->val_block + (b - a) * r->y_bytes;
-	r->test_y = r->test_block;
+	r->held[0] = r->held[1] = r->held[2] = h;
+	r->held[0].x = r->train_x;
+	r->held[0].y = r->val_block;
+	r->held[1].x = (char *)r->train_x + (b - a) * hb;
+	r->held[1].y = (char *)r->val_block + (b - a) * r->y_bytes;
+	r->held[2].x = r->test_x;
+	r->held[2].y = r->test_block;
 	if (shard_read(r, &r->src_train, a, b - a, r->train_x, r->val_block) ||
-	    shard_read(r, &r->src_train, r->n_train + va, vb - va, (void *)r->val_x,
-	               (void *)r->val_y) ||
+	    shard_read(r, &r->src_train, r->n_train + va, vb - va, (void *)r->held[1].x,
+	               (void *)r->held[1].y) ||
 	    shard_read(r, &r->src_test, ta, tb - ta, r->test_x, r->test_block))
 		return 1;
 	/* read: the readers and their buffers go */
@@ -2020,7 +2033,7 @@ static int run_shard_setup(run_t *r)
 	nncc_images_close(r->src_test.img);
 	nncc_csv_train_close(r->csv);
 	nncc_csv_train_close(r->csv_test);
-	r->src_train = r->src_test = (run_src_t){0};
+	r->src_train = r->src_test = (run_src_t){.r = r};
 	r->csv = r->csv_test = NULL;
 	free(r->pixels);
 	free(r->values);
@@ -2032,9 +2045,8 @@ static int run_shard_setup(run_t *r)
 	r->eval_y = NULL;
 	raw_free(&r->train);
 	raw_free(&r->test);
-	r->shard_first = a;
 	r->shard_n = b - a;
-	r->mem_used = mem_add(mem_fixed(r), nh + tb - ta, row + r->y_bytes);
+	r->mem_used = mem_add(mem_fixed(r), nh + tb - ta, hb + r->y_bytes);
 	return 0;
 }
 
@@ -2226,8 +2238,7 @@ static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_
 	nncc_err_t err;
 	if (!r->group.chunks)
 		nncc_evaluate(r->m, x, y, n, ev);
-	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, r->sharded, ev, &err) &&
-	         !r->failed++)
+	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, ev, &err) && !r->failed++)
 		fail(r->m, "evaluation: %s", err.msg);
 }
 
@@ -2294,10 +2305,21 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 	ev->loss = n ? sum / (double)n : 0;
 }
 
+/* A sharded run's set k (training, held out, test: r->held[k]) of n
+ * samples, each rank its tiles. */
+static void run_evaluate_held(run_t *r, int k, size_t n, nncc_eval_t *ev)
+{
+	nncc_err_t err;
+	if (nncc_group_evaluate_held(&r->group, r->m, &r->held[k], n, ev, &err) && !r->failed++)
+		fail(r->m, "evaluation: %s", err.msg);
+}
+
 /* The samples trained on, or the test set: in memory or streamed. */
 static void run_evaluate_set(run_t *r, int test, nncc_eval_t *ev)
 {
-	if (r->streamed && !(test && r->hold_test))
+	if (r->sharded)
+		run_evaluate_held(r, test ? 2 : 0, test ? r->test.n : r->n_train, ev);
+	else if (r->streamed && !(test && r->hold_test))
 		run_evaluate_streamed(r, test ? &r->src_test : &r->src_eval,
 		                      test ? r->test.n : r->n_train, ev);
 	else if (test)
@@ -2312,7 +2334,10 @@ static void run_val(run_t *r, size_t it)
 {
 	if (r->val_it == it)
 		return;
-	run_evaluate(r, r->val_x, r->val_y, r->n_val, &r->val);
+	if (r->sharded)
+		run_evaluate_held(r, 1, r->n_val, &r->val);
+	else
+		run_evaluate(r, r->val_x, r->val_y, r->n_val, &r->val);
 	r->val_it = it;
 }
 
@@ -3072,14 +3097,15 @@ static int run_group(run_t *r, nncc_summary_t *s)
 		return fail(r->m, "%s", err.msg);
 	if (r->sharded) {
 		const nncc_group_t *g = &r->group;
-		size_t wire = r->m->n_inputs + (r->m->n_targets ? r->m->n_targets : 1);
-		if (nncc_group_shard(&r->group, r->m, r->train_x, r->train_y, r->n_train, r->batch,
-		                     &err))
+		size_t wire = r->held[0].bytes + r->y_bytes, row = r->m->n_inputs * r->rsize;
+		if (nncc_group_shard(&r->group, r->m, &r->held[0], r->n_train, r->batch, &err))
 			return fail(r->m, "%s", err.msg);
-		/* the batch's order, and its samples sent, received and handed out */
+		/* the batch's order, its samples sent, received and handed out (as
+		 * held, as reals), and a tile to evaluate */
 		r->mem_used = mem_add(r->mem_used, r->batch, sizeof(size_t));
-		r->mem_used = mem_add(r->mem_used, g->max_out + g->max_own, wire * r->rsize);
-		r->mem_used = mem_add(r->mem_used, g->max_own, wire * r->rsize + sizeof(int));
+		r->mem_used = mem_add(r->mem_used, g->max_out + g->max_own, wire);
+		r->mem_used = mem_add(r->mem_used, g->max_own, wire + row + sizeof(int));
+		r->mem_used = mem_add(r->mem_used, r->m->max_batch, row);
 		s->mem_used = r->mem_used;
 		s->sharded = 1;
 		s->shard_samples = r->shard_n;

@@ -131,7 +131,9 @@ void nncc_csv_train_close(nncc_csv_train_t *t);
  * make MPI=1): the processes of one training run, ranks 0 .. size - 1
  * (docs/scaling.md).  Every function but init and fini is collective:
  * every rank calls it, in the same order.  Elements are reals of `dtype`
- * (NNCC_F32, NNCC_F64); counts and offsets count elements. */
+ * (NNCC_F32, NNCC_F64) or bytes (NNCC_BYTES); counts and offsets count
+ * elements. */
+#define NNCC_BYTES 0
 typedef struct nncc_comm {
 	int rank, size;
 	int local;               /* ranks on this machine, this one included */
@@ -221,6 +223,17 @@ void nncc_tree_fold(int dtype, size_t n, void *leaf, int last, nncc_fold_t *f);
 void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, size_t count,
                         size_t lo, size_t hi);
 
+/* Samples as a sharded rank holds them (docs/scaling.md#shards): `bytes`
+ * a sample at x, which convert(ctx, raw, k, reals) turns into the model's
+ * reals (NULL: x holds the reals), and their labels (int32) or targets
+ * (reals) at y. */
+typedef struct nncc_held {
+	const void *x, *y;
+	size_t bytes;
+	void (*convert)(void *ctx, const void *raw, size_t k, void *x);
+	void *ctx;
+} nncc_held_t;
+
 typedef struct nncc_group {
 	const nncc_comm_t *comm;
 	size_t chunks;               /* C */
@@ -238,13 +251,15 @@ typedef struct nncc_group {
 	/* A sharded run (nncc_group_shard; docs/scaling.md#shards), else NULL. */
 	size_t *first;               /* [size + 1] rank r holds training samples first[r] ..
 	                                first[r+1]-1 */
-	const char *hx, *hy;         /* this rank's: their reals, labels or targets */
+	nncc_held_t held;            /* this rank's */
 	size_t *idx;                 /* [B] a batch's samples, position by position */
 	int *from;                   /* [own] the rank each of this rank's positions' comes from */
-	void *out, *in;              /* samples sent, received: [.][inputs + targets (or 1:
-	                                the label)] reals */
-	void *bx, *by;               /* [own] this rank's positions' samples, in order */
-	size_t max_out, max_own;     /* the rows out and in (bx, by) hold */
+	void *out, *in;              /* samples sent, received: [.][held.bytes + y] bytes */
+	void *braw;                  /* [own] this rank's positions' samples as held, in order
+	                                (with held.convert; else bx itself) */
+	void *bx, *by;               /* [own] ... as reals, and their labels or targets */
+	void *tile;                  /* [max_batch] reals: a held tile converted, to evaluate */
+	size_t max_out, max_own;     /* the samples out and in (braw, bx, by) hold */
 	nncc_stream_t local;         /* over bx and by: what own chunks read */
 } nncc_group_t;
 
@@ -256,19 +271,20 @@ void nncc_group_fini(nncc_group_t *g);
  * evaluation cuts them: samples *first .. *end - 1. */
 void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
 /* Shards the training set (n samples, batches of at most B): this rank
- * holds only the samples of its tiles of it, floor(T r / size) ..
- * floor(T (r+1) / size) - 1 of T = ceil(n / max_batch), at x (reals) and y
- * (labels or targets), and every batch it gets the samples of its chunks
- * from the ranks that hold them (nncc_group_batch).  Not collective; -1
- * when out of memory. */
-int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                     size_t n, size_t B, nncc_err_t *err);
+ * holds only the samples of its tiles of it (nncc_tiles_held), as h says,
+ * and every batch it gets the samples of its chunks from the ranks that
+ * hold them (nncc_group_batch): as held, converted on arrival.  Not
+ * collective; -1 when out of memory. */
+int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
+                     size_t B, nncc_err_t *err);
 /* nncc_evaluate's figures, the same bits, computed by the ranks together:
- * each forwards its share of the tiles.  held: x and y hold only this
- * rank's tiles (a sharded run's sets), from the first one's first sample
- * on; else all n.  -1 when the exchange fails. */
+ * each forwards its share of the tiles.  -1 when the exchange fails. */
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                        size_t n, int held, nncc_eval_t *ev, nncc_err_t *err);
+                        size_t n, nncc_eval_t *ev, nncc_err_t *err);
+/* The same for a sharded run's set of n samples, of which this rank holds
+ * its tiles (nncc_tiles_held) as h says; after nncc_group_shard. */
+int nncc_group_evaluate_held(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h,
+                             size_t n, nncc_eval_t *ev, nncc_err_t *err);
 /* The same over n samples that are not in memory: tiles(ctx, t0, t1,
  * tile_loss, part, err) does nncc_evaluate_tiles's work on tiles t0 .. t1-1
  * (this rank's share), reading their samples as it likes; 0, or -1 with

@@ -187,8 +187,10 @@ void nncc_group_fini(nncc_group_t *g)
 	free(g->from);
 	free(g->out);
 	free(g->in);
+	free(g->braw);
 	free(g->bx);
 	free(g->by);
+	free(g->tile);
 	free(g->fold.stack);
 	free(g->fold.sizes);
 	free(g->rows);
@@ -203,60 +205,13 @@ void nncc_group_fini(nncc_group_t *g)
 }
 
 /* ---- Shards (docs/scaling.md#shards): rank r holds the training samples
- * of its evaluation tiles; a batch's samples travel to the ranks whose
- * chunks they fall in, in one MPI_Alltoallv a batch. */
-
-/* Reals a sample takes on the wire: its inputs, then its targets or its
- * label (a class number below 2^24, exact as a float). */
-static size_t wire_reals(const nncc_model_t *m)
-{
-	return m->n_inputs + (m->n_targets ? m->n_targets : 1);
-}
+ * of its evaluation tiles, as read (an IDX file's bytes) or as reals (a
+ * CSV file's); a batch's samples travel as held to the ranks whose chunks
+ * they fall in, in one MPI_Alltoallv a batch, and are converted there. */
 
 static size_t y_size(const nncc_model_t *m, size_t rsize)
 {
 	return m->n_targets ? m->n_targets * rsize : sizeof(int32_t);
-}
-
-/* Sample x, y onto the wire at w, and back. */
-static void wire_put(const nncc_model_t *m, size_t rsize, char *w, const char *x, const char *y)
-{
-	int32_t label;
-	memcpy(w, x, m->n_inputs * rsize);
-	w += m->n_inputs * rsize;
-	if (m->n_targets) {
-		memcpy(w, y, m->n_targets * rsize);
-		return;
-	}
-	memcpy(&label, y, sizeof label);
-	if (m->dtype == NNCC_F64) {
-		double v = label;
-		memcpy(w, &v, sizeof v);
-	} else {
-		float v = (float)label;
-		memcpy(w, &v, sizeof v);
-	}
-}
-
-static void wire_get(const nncc_model_t *m, size_t rsize, const char *w, char *x, char *y)
-{
-	int32_t label;
-	memcpy(x, w, m->n_inputs * rsize);
-	w += m->n_inputs * rsize;
-	if (m->n_targets) {
-		memcpy(y, w, m->n_targets * rsize);
-		return;
-	}
-	if (m->dtype == NNCC_F64) {
-		double v;
-		memcpy(&v, w, sizeof v);
-		label = (int32_t)v;
-	} else {
-		float v;
-		memcpy(&v, w, sizeof v);
-		label = (int32_t)v;
-	}
-	memcpy(y, &label, sizeof label);
 }
 
 void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end)
@@ -266,19 +221,14 @@ void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *fir
 	*end = t1 * mb < n ? t1 * mb : n;
 }
 
-int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                     size_t n, size_t B, nncc_err_t *err)
+int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
+                     size_t B, nncc_err_t *err)
 {
 	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
-	size_t mb = m->max_batch, k = g->c0[me + 1] - g->c0[me];
+	size_t k = g->c0[me + 1] - g->c0[me], mb = m->max_batch;
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
-	size_t own, held, ob, ib, xb, ybb;
+	size_t wire = h->bytes + yb, own, held, ob, ib, rb, xb, ybb, tb;
 
-	if (!m->n_targets && m->n_outputs > (size_t)1 << 24) {
-		nncc_err_set(err, "%zu classes: a sharded run sends labels as reals, exact below "
-		                  "2^24 (--no-shard)", m->n_outputs);
-		return -1;
-	}
 	if (!(g->first = malloc((R + 1) * sizeof *g->first)))
 		goto oom;
 	for (size_t r = 0; r < R; r++)
@@ -288,9 +238,9 @@ int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const void *x, cons
 	own = B / C * k + (B % C * k + C - 1) / C;
 	g->max_own = own < B ? own : B;
 	g->max_out = held < B ? held : B;
-	if (!ckd_mul3(&ob, g->max_out, wire_reals(m), rsize) ||
-	    !ckd_mul3(&ib, g->max_own, wire_reals(m), rsize) ||
-	    !ckd_mul3(&xb, g->max_own, m->n_inputs, rsize) || !ckd_mul_size(&ybb, g->max_own, yb) ||
+	if (!ckd_mul_size(&ob, g->max_out, wire) || !ckd_mul_size(&ib, g->max_own, wire) ||
+	    !ckd_mul_size(&rb, g->max_own, h->bytes) || !ckd_mul3(&xb, g->max_own, m->n_inputs, rsize) ||
+	    !ckd_mul_size(&ybb, g->max_own, yb) || !ckd_mul3(&tb, mb, m->n_inputs, rsize) ||
 	    B > SIZE_MAX / sizeof *g->idx)
 		goto oom;
 	g->idx = malloc(B ? B * sizeof *g->idx : 1);
@@ -299,12 +249,13 @@ int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const void *x, cons
 	g->in = malloc(ib ? ib : 1);
 	g->bx = malloc(xb ? xb : 1);
 	g->by = malloc(ybb ? ybb : 1);
+	if (h->convert && (!(g->braw = malloc(rb ? rb : 1)) || !(g->tile = malloc(tb))))
+		goto oom;
 	if (!g->idx || !g->from || !g->out || !g->in || !g->bx || !g->by)
 		goto oom;
 	if (nncc_stream_init(&g->local, m, g->bx, g->by, 0, 0, 0, err))
 		return -1;
-	g->hx = x;
-	g->hy = y;
+	g->held = *h;
 	return 0;
 oom:
 	nncc_err_set(err, "out of memory for a sharded batch of %zu samples of %zu inputs", B,
@@ -328,31 +279,33 @@ static size_t holder(const nncc_group_t *g, size_t i)
 
 /* The batch's B samples drawn from s; each rank sends the ones it holds
  * to the ranks whose chunks they fall in (in position order), and this
- * rank's positions' samples, in order, end up in bx and by, which g->local
- * hands out. */
+ * rank's positions' samples, in order, end up in bx (converted) and by,
+ * which g->local hands out. */
 static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s, size_t B,
                           nncc_err_t *err)
 {
 	const nncc_comm_t *c = g->comm;
+	const nncc_held_t *h = &g->held;
 	size_t R = (size_t)c->size, me = (size_t)c->rank, C = g->chunks;
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
-	size_t wire = wire_reals(m), wb = wire * rsize, row = m->n_inputs * rsize;
-	size_t h0 = g->first[me], held = g->first[me + 1] - h0, at = 0;
-	size_t q0 = cut(B, g->c0[me], C), q1 = cut(B, g->c0[me + 1], C);
+	size_t hb = h->bytes, wire = hb + yb, h0 = g->first[me], held = g->first[me + 1] - h0;
+	size_t q0 = cut(B, g->c0[me], C), q1 = cut(B, g->c0[me + 1], C), at = 0;
 	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
 	size_t *next = rdispl + R;
+	char *raw = h->convert ? g->braw : g->bx;
 
 	nncc_stream_indices(s, B, g->idx);
 	for (size_t d = 0; d < R; d++) {   /* what this rank holds of d's positions */
-		sdispl[d] = at * wire;
+		sdispl[d] = at;
 		for (size_t p = cut(B, g->c0[d], C); p < cut(B, g->c0[d + 1], C); p++) {
 			size_t i = g->idx[p] - h0;
 			if (g->idx[p] < h0 || i >= held)
 				continue;
-			wire_put(m, rsize, (char *)g->out + at * wb, g->hx + i * row, g->hy + i * yb);
-			at++;
+			memcpy((char *)g->out + at, (const char *)h->x + i * hb, hb);
+			memcpy((char *)g->out + at + hb, (const char *)h->y + i * yb, yb);
+			at += wire;
 		}
-		scount[d] = at * wire - sdispl[d];
+		scount[d] = at - sdispl[d];
 		rcount[d] = 0;
 	}
 	for (size_t p = q0; p < q1; p++) {   /* where this rank's come from */
@@ -362,14 +315,16 @@ static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t 
 	}
 	for (size_t r = 0, sum = 0; r < R; sum += rcount[r], r++)
 		next[r] = rdispl[r] = sum;
-	if (nncc_comm_alltoall(c, m->dtype, g->out, scount, sdispl, g->in, rcount, rdispl, err))
+	if (nncc_comm_alltoall(c, NNCC_BYTES, g->out, scount, sdispl, g->in, rcount, rdispl, err))
 		return -1;
 	for (size_t p = q0; p < q1; p++) {
 		size_t o = (size_t)g->from[p - q0], j = p - q0;
-		wire_get(m, rsize, (const char *)g->in + next[o] * rsize, (char *)g->bx + j * row,
-		         (char *)g->by + j * yb);
+		memcpy(raw + j * hb, (const char *)g->in + next[o], hb);
+		memcpy((char *)g->by + j * yb, (const char *)g->in + next[o] + hb, yb);
 		next[o] += wire;
 	}
+	if (h->convert)
+		h->convert(h->ctx, raw, q1 - q0, g->bx);
 	g->local.n = q1 - q0;
 	g->local.pos = 0;
 	return 0;
@@ -517,36 +472,76 @@ static int split_evaluate(nncc_group_t *g, const nncc_model_t *m, size_t n, nncc
 	return 0;
 }
 
-/* nncc_tiles_fn over samples in memory: x and y hold all n, or (held)
- * those from the first tile asked for on. */
+/* nncc_tiles_fn over samples in memory. */
 typedef struct mem_tiles {
 	const nncc_model_t *m;
 	const void *x, *y;
 	size_t n;
-	int held;
 } mem_tiles_t;
 
 static int mem_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_eval_t *part,
                      nncc_err_t *err)
 {
 	const mem_tiles_t *mt = ctx;
-	size_t skip = mt->held ? t0 * mt->m->max_batch : 0;
 	(void)err;
-	if (t0 < t1)
-		nncc_evaluate_tiles(mt->m, mt->x, mt->y, mt->n - skip, t0 - skip / mt->m->max_batch,
-		                    t1 - skip / mt->m->max_batch, tile_loss, part);
+	nncc_evaluate_tiles(mt->m, mt->x, mt->y, mt->n, t0, t1, tile_loss, part);
 	return 0;
 }
 
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
-                        size_t n, int held, nncc_eval_t *ev, nncc_err_t *err)
+                        size_t n, nncc_eval_t *ev, nncc_err_t *err)
 {
-	mem_tiles_t mt = {m, x, y, n, held};
+	mem_tiles_t mt = {m, x, y, n};
 	if (g->comm->size == 1) {
 		nncc_evaluate(m, x, y, n, ev);
 		return 0;
 	}
 	return nncc_group_evaluate_by(g, m, n, mem_tiles, &mt, ev, err);
+}
+
+/* nncc_tiles_fn over a sharded rank's tiles t0 .. t1-1 of n samples, held
+ * from tile t0's first sample on: each tile converted into g->tile, when
+ * they are not held as reals, and evaluated on its own (the same tiles,
+ * the same bits). */
+typedef struct held_tiles {
+	const nncc_group_t *g;
+	const nncc_model_t *m;
+	const nncc_held_t *h;
+	size_t n;
+} held_tiles_t;
+
+static int held_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_eval_t *part,
+                      nncc_err_t *err)
+{
+	const held_tiles_t *ht = ctx;
+	const nncc_model_t *m = ht->m;
+	const nncc_held_t *h = ht->h;
+	size_t mb = m->max_batch, skip = t0 * mb, yb = y_size(m, m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
+	double *te = part->tile_err;
+	(void)err;
+
+	if (t0 == t1)
+		return 0;
+	if (!h->convert) {
+		nncc_evaluate_tiles(m, h->x, h->y, ht->n - skip, 0, t1 - t0, tile_loss, part);
+		return 0;
+	}
+	for (size_t t = t0; t < t1; t++) {
+		size_t at = t * mb - skip, k = ht->n - t * mb < mb ? ht->n - t * mb : mb;
+		h->convert(h->ctx, (const char *)h->x + at * h->bytes, k, ht->g->tile);
+		part->tile_err = te ? te + 2 * (t - t0) : NULL;
+		nncc_evaluate_tiles(m, ht->g->tile, (const char *)h->y + at * yb, k, 0, 1,
+		                    tile_loss + (t - t0), part);
+	}
+	part->tile_err = te;
+	return 0;
+}
+
+int nncc_group_evaluate_held(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h,
+                             size_t n, nncc_eval_t *ev, nncc_err_t *err)
+{
+	held_tiles_t ht = {g, m, h, n};
+	return nncc_group_evaluate_by(g, m, n, held_tiles, &ht, ev, err);
 }
 
 int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,

@@ -206,7 +206,7 @@ static int to_int(const nncc_comm_t *c, int *out, const size_t *in, nncc_err_t *
 
 static MPI_Datatype mpi_type(int dtype)
 {
-	return dtype == NNCC_F64 ? MPI_DOUBLE : MPI_FLOAT;
+	return dtype == NNCC_F64 ? MPI_DOUBLE : dtype == NNCC_BYTES ? MPI_BYTE : MPI_FLOAT;
 }
 
 int nncc_comm_alltoall(const nncc_comm_t *c, int dtype, const void *send, const size_t *scount,

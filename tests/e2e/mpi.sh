@@ -10,7 +10,10 @@
 #    gradient clipped, --epochs with a short last batch, a validation set
 #    and early stopping;
 # and that their --log rows (evaluations split among the ranks) are the
-# same but for the time;
+# same but for the time; the same for 2, 3 and 4 ranks sharded (--shard:
+# each holds its tiles of the data, a batch's samples travel to the ranks
+# whose chunks they fall in), for CSV and IDX, also saved by 4 sharded ranks
+# and resumed by 3; --shard with pre-training refused;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
 # stop; that a training set streamed in windows (--max-memory; IDX, then
 # CSV) and shuffled gives 1 and 2 ranks the bytes of one process, also when
@@ -253,7 +256,16 @@ sed -e 's/^network: a$/network: c/' -e '/format: csv/d' -e '/train: train.csv/d'
 build c
 # In memory, IDX: the first rank of the machine reads the images, fits the
 # statistics and converts both sets for all; the others read the labels.
+# Sharded, each rank reads its tiles' images and holds their bytes (the
+# statistics from passes over the file, as a streamed run fits them).
 same c c-idx --batch 20 --epochs 2
+# normalize: scale (the pixels converted through a table of their 256
+# values: a sharded rank holds the bytes and converts a tile as it uses it)
+# and a held-out set.
+sed -e 's/^network: c$/network: f/' -e 's/normalize: standardize$/normalize: scale/' \
+	"$tmp/c.yaml" >"$tmp/f.yaml"
+build f
+same f f-idx-scale --batch 20 --epochs 2 --validation 50
 # streamed NAME BUDGET WHAT [ORDER]: trainer NAME with --max-memory BUDGET
 # streams in several windows, and NAME-mpi on 1 and 2 ranks writes its
 # bytes; ORDER --no-shuffle: file order (a rank reads only its chunks'
