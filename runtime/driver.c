@@ -1841,6 +1841,53 @@ static int run_fit_streamed(run_t *r)
 	return 0;
 }
 
+/* A sharded run's statistics: rank 0 fits them in passes over the training
+ * file (run_fit_streamed) and sends them to the others, which read no more
+ * of it than their share (docs/scaling.md#shards). */
+static int run_fit_sharded(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	int kind = m->config.normalize, feat = kind == NNCC_NORM_STANDARDIZE_FEATURES, rc = 1;
+	size_t R = (size_t)r->comm->size, dim = m->n_inputs, n = 1 + dim + (feat ? dim : 0);
+	size_t *count = calloc(2 * R, sizeof *count);
+	double *buf = malloc(n * sizeof *buf);
+	nncc_err_t err;
+
+	if (!count || !buf) {
+		fail(m, "out of memory for the statistics of %zu inputs", dim);
+		goto done;
+	}
+	if (!nncc_norm_fit_passes(kind) || r->comm->rank == 0) {
+		if (run_fit_streamed(r))
+			goto done;
+		if (!nncc_norm_fit_passes(kind)) {
+			rc = 0;
+			goto done;
+		}
+		buf[0] = r->norm.std;
+		memcpy(buf + 1, r->norm.mean, dim * sizeof *buf);
+		if (feat)
+			memcpy(buf + 1 + dim, r->norm.stds, dim * sizeof *buf);
+	} else if (nncc_norm_fit_begin(&r->norm, kind, dim, &err)) {
+		fail(m, "%s", err.msg);
+		goto done;
+	}
+	count[0] = n;   /* rank 0's, at 0 of buf (count + R: every displacement 0) */
+	if (nncc_comm_allgather(r->comm, NNCC_F64, buf, count, count + R, &err)) {
+		fail(m, "the statistics: %s", err.msg);
+		goto done;
+	}
+	r->norm.std = buf[0];
+	memcpy(r->norm.mean, buf + 1, dim * sizeof *buf);
+	if (feat)
+		memcpy(r->norm.stds, buf + 1 + dim, dim * sizeof *buf);
+	rc = 0;
+done:
+	free(count);
+	free(buf);
+	return rc;
+}
+
 /* A scanned CSV file's rows read into ds, EVAL_WINDOW at a time (the
  * reader holds a chunk at a time), then the file closed: the in-memory
  * run's data, as nncc_csv_load would give it. */
@@ -2158,7 +2205,8 @@ static int run_load(run_t *r)
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		if (r->streamed || r->sharded
+		if (r->sharded ? run_fit_sharded(r)
+		    : r->streamed
 		        ? run_fit_streamed(r)
 		        : reads_samples(r) && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
 			return r->streamed || r->sharded ? 1 : fail(m, "%s", err.msg);
