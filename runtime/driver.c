@@ -2027,6 +2027,8 @@ static size_t shard_window(const run_t *r)
 static int shard_read(run_t *r, run_src_t *src, size_t first, size_t n, void *x, void *y)
 {
 	nncc_err_t err;
+	if (!n)   /* (first may be the file's end) */
+		return 0;
 	if (src->csv)
 		return src_read_all(r, src, first, n, x, y);
 	if (nncc_images_seek(src->img, first, &err) || nncc_images_read(src->img, x, n, &err))

@@ -270,7 +270,7 @@ void nncc_group_fini(nncc_group_t *g);
 /* Rank `rank` of `ranks`'s tiles of n samples (tiles of mb), as an
  * evaluation cuts them: samples *first .. *end - 1. */
 void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
-/* Shards the training set (n samples, batches of at most B): this rank
+/* Shards the training set (n samples, batches of at most B <= n): this rank
  * holds only the samples of its tiles of it (nncc_tiles_held), as h says,
  * and every batch it gets the samples of its chunks from the ranks that
  * hold them (nncc_group_batch): as held, converted on arrival.  Not

@@ -237,7 +237,9 @@ int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *
 	/* floor(b c1 / C) - floor(b c0 / C) <= ceil(b k / C) for a batch of b <= B */
 	own = B / C * k + (B % C * k + C - 1) / C;
 	g->max_own = own < B ? own : B;
-	g->max_out = held < B ? held : B;
+	/* a batch (B <= n) spans at most two passes: each held sample at most
+	 * twice in it */
+	g->max_out = held < B / 2 ? 2 * held : B;
 	if (!ckd_mul_size(&ob, g->max_out, wire) || !ckd_mul_size(&ib, g->max_own, wire) ||
 	    !ckd_mul_size(&rb, g->max_own, h->bytes) || !ckd_mul3(&xb, g->max_own, m->n_inputs, rsize) ||
 	    !ckd_mul_size(&ybb, g->max_own, yb) || !ckd_mul3(&tb, mb, m->n_inputs, rsize) ||
@@ -253,7 +255,7 @@ int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *
 		goto oom;
 	if (!g->idx || !g->from || !g->out || !g->in || !g->bx || !g->by)
 		goto oom;
-	if (nncc_stream_init(&g->local, m, g->bx, g->by, 0, 0, 0, err))
+	if (nncc_stream_init(&g->local, m, NULL, NULL, 0, 0, 0, err))   /* over bx, by */
 		return -1;
 	g->held = *h;
 	return 0;
@@ -325,6 +327,8 @@ static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t 
 	}
 	if (h->convert)
 		h->convert(h->ctx, raw, q1 - q0, g->bx);
+	g->local.x = g->bx;
+	g->local.y = g->by;
 	g->local.n = q1 - q0;
 	g->local.pos = 0;
 	return 0;

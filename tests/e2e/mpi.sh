@@ -5,7 +5,8 @@
 # byte-identical to one process of the default libnncc.a with the same
 # --chunks, for
 #  - float32, adam, dropout, shuffled, chunks of two tiles (batch 100 of a
-#    trainer whose tile is 8), then batches of 7 (some of the 12 chunks empty);
+#    trainer whose tile is 8), then batches of 7 (some of the 12 chunks empty)
+#    and of 290 (most straddle two passes);
 #  - float64, nesterov momentum with weight decay, dropout, file order, the
 #    gradient clipped, --epochs with a short last batch, a validation set
 #    and early stopping;
@@ -160,6 +161,9 @@ same() {
 }
 same a a-adam --batch 100
 same a a-batch7 --batch 7
+# Batches of 290 of 300 samples: most straddle two passes, where a rank
+# may hold more of a batch's samples than it holds samples (some twice).
+same a a-batch290 --batch 290
 same b b-momentum --batch 64 --epochs 3 --clip-norm 0.05 --validation 60 --patience 1
 # Regression (the class column as a real target): its error sums are split
 # among the ranks too, tile by tile, and validation picks the same weights.
