@@ -1589,6 +1589,51 @@ static size_t mem_in_memory(const run_t *r)
 	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
 }
 
+/* A sharded run reads its samples E at a time (whole tiles, about
+ * EVAL_WINDOW, no more than the largest set needs). */
+static size_t shard_window(const run_t *r)
+{
+	size_t mb = r->m->max_batch, E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
+	size_t most = r->n_train > r->test.n ? r->n_train : r->test.n;
+	most = most / mb * mb + (most % mb ? mb : 0);
+	return E < most ? E : most ? most : mb;
+}
+
+/* A sharded run (docs/scaling.md#shards): what the largest share needs,
+ * so that every rank decides alike: the fixed part; its tiles of the three
+ * sets as held (IDX: bytes as read; CSV: reals) with their labels or
+ * targets; a batch's exchange (its order, the samples sent, received, as
+ * held and as reals, where each came from) and a tile to evaluate; rank
+ * 0's fit of the statistics reads E samples at a time. */
+static size_t mem_sharded(const run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t R = (size_t)r->comm->size, mb = m->max_batch, N = r->n_train, a, b, most = 0;
+	size_t row = m->n_inputs * r->rsize, hb = r->csv ? row : m->n_inputs;
+	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t), wire = hb + yb;
+	size_t B = r->o->batch && r->o->batch < N ? r->o->batch : N, out = 0, bytes;
+	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
+
+	for (size_t q = 0; q < R; q++) {
+		size_t held, send;
+		nncc_tiles_held(N, mb, q, R, &a, &b);
+		held = b - a;
+		send = held < B / 2 ? 2 * held : B;   /* nncc_group_shard's max_out */
+		out = send > out ? send : out;
+		nncc_tiles_held(r->n_val, mb, q, R, &a, &b);
+		held += b - a;
+		nncc_tiles_held(r->test.n, mb, q, R, &a, &b);
+		held += b - a;
+		most = held > most ? held : most;
+	}
+	bytes = mem_add(mem_fixed(r), most, wire);
+	bytes = mem_add(bytes, B, sizeof(size_t));
+	bytes = mem_add(bytes, out, wire);
+	bytes = mem_add(bytes, nncc_group_own_max(B, C, R), 2 * wire + row + sizeof(int));
+	bytes = mem_add(bytes, mb, row);
+	return mem_add(bytes, shard_window(r), hb);
+}
+
 /* W and E for what is left after `rest` (see mem_plan_windows), and the
  * whole tiles a window could hold before W's cap at the training set (the
  * room pre-training's window may take); the bytes used. */
@@ -2011,16 +2056,6 @@ static int run_stream_setup(run_t *r)
 
 static void raw_free(nncc_dataset_t *ds);
 
-/* A sharded run reads its samples E at a time (whole tiles, about
- * EVAL_WINDOW, no more than the largest set needs). */
-static size_t shard_window(const run_t *r)
-{
-	size_t mb = r->m->max_batch, E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
-	size_t most = r->n_train > r->test.n ? r->n_train : r->test.n;
-	most = most / mb * mb + (most % mb ? mb : 0);
-	return E < most ? E : most ? most : mb;
-}
-
 /* Samples [first, first + n) of src's file as a sharded rank holds them
  * (IDX: the bytes as read; CSV: reals) into x, and their labels or targets
  * into y. */
@@ -2095,7 +2130,6 @@ static int run_shard_setup(run_t *r)
 	raw_free(&r->train);
 	raw_free(&r->test);
 	r->shard_n = b - a;
-	r->mem_used = mem_add(mem_fixed(r), nh + tb - ta, hb + r->y_bytes);
 	return 0;
 }
 
@@ -2112,7 +2146,7 @@ static int run_load_data(run_t *r, const char *from)
 		if (run_load_csv(r, from) || data_check(r, &r->train, r->files[0], r->files[1]) ||
 		    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 			return 1;
-		r->mem_used = mem_in_memory(r);
+		r->mem_used = r->sharded ? mem_sharded(r) : mem_in_memory(r);
 		if ((r->streamed = r->mem_used > r->budget)) {
 			r->sharded = 0;
 			csv_unkeep(&r->train);
@@ -2138,7 +2172,7 @@ static int run_load_data(run_t *r, const char *from)
 	if (idx_probe(r) || data_check(r, &r->train, r->files[0], r->files[1]) ||
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 		return 1;
-	r->mem_used = mem_in_memory(r);
+	r->mem_used = r->sharded ? mem_sharded(r) : mem_in_memory(r);
 	if ((r->streamed = r->mem_used > r->budget) || r->sharded) {
 		if (r->streamed)
 			r->sharded = 0;
@@ -3146,17 +3180,8 @@ static int run_group(run_t *r, nncc_summary_t *s)
 	if (C && nncc_group_init(&r->group, r->comm, r->m, C, &err))
 		return fail(r->m, "%s", err.msg);
 	if (r->sharded) {
-		const nncc_group_t *g = &r->group;
-		size_t wire = r->held[0].bytes + r->y_bytes, row = r->m->n_inputs * r->rsize;
 		if (nncc_group_shard(&r->group, r->m, &r->held[0], r->n_train, r->batch, &err))
 			return fail(r->m, "%s", err.msg);
-		/* the batch's order, its samples sent, received and handed out (as
-		 * held, as reals), and a tile to evaluate */
-		r->mem_used = mem_add(r->mem_used, r->batch, sizeof(size_t));
-		r->mem_used = mem_add(r->mem_used, g->max_out + g->max_own, wire);
-		r->mem_used = mem_add(r->mem_used, g->max_own, wire + row + sizeof(int));
-		r->mem_used = mem_add(r->mem_used, r->m->max_batch, row);
-		s->mem_used = r->mem_used;
 		s->sharded = 1;
 		s->shard_samples = r->shard_n;
 	}

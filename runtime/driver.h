@@ -270,6 +270,9 @@ void nncc_group_fini(nncc_group_t *g);
 /* Rank `rank` of `ranks`'s tiles of n samples (tiles of mb), as an
  * evaluation cuts them: samples *first .. *end - 1. */
 void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
+/* The most samples of a batch of B <= n any of `ranks` ranks trains on
+ * with C chunks (a bound; B when C is 0 or fewer than the ranks). */
+size_t nncc_group_own_max(size_t B, size_t C, size_t ranks);
 /* Shards the training set (n samples, batches of at most B <= n): this rank
  * holds only the samples of its tiles of it (nncc_tiles_held), as h says,
  * and every batch it gets the samples of its chunks from the ranks that

@@ -221,6 +221,15 @@ void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *fir
 	*end = t1 * mb < n ? t1 * mb : n;
 }
 
+size_t nncc_group_own_max(size_t B, size_t C, size_t ranks)
+{
+	size_t k = C / ranks + (C % ranks != 0), own;
+	if (!C || C < ranks)
+		return B;
+	own = B / C * k + (B % C * k + C - 1) / C;
+	return own < B ? own : B;
+}
+
 int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
                      size_t B, nncc_err_t *err)
 {
@@ -236,7 +245,7 @@ int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *
 	held = g->first[me + 1] - g->first[me];
 	/* floor(b c1 / C) - floor(b c0 / C) <= ceil(b k / C) for a batch of b <= B */
 	own = B / C * k + (B % C * k + C - 1) / C;
-	g->max_own = own < B ? own : B;
+	g->max_own = own < B ? own : B;   /* <= nncc_group_own_max(B, C, R) */
 	/* a batch (B <= n) spans at most two passes: each held sample at most
 	 * twice in it */
 	g->max_out = held < B / 2 ? 2 * held : B;

@@ -247,6 +247,21 @@ mpirun --oversubscribe -np 3 "$tmp/a-mpi" --shard --threads 1 --batch 100 --json
 	fail "3 ranks sharded, --json: $(cat "$tmp/out")"
 grep -q '"shared": 0, "shared_by": 1, "sharded": true, "shard_samples": 96}' "$tmp/out" ||
 	fail "3 ranks sharded: the JSON does not say rank 0 holds 96 samples: $(cat "$tmp/out")"
+# A budget the whole set does not fit (34 KB) but a share does (25 KB on 2
+# ranks, 20 KB on 4): sharded, the run stays in memory, with the bytes of
+# one process; not sharded, it streams.
+for n in 2 4; do
+	mpirun --oversubscribe -np $n "$tmp/a-mpi" --shard --max-memory 30K --threads 1 --batch 100 \
+		--json --save "$tmp/m30.$n" >"$tmp/out" 2>&1 || fail "$n ranks sharded in 30K: $(cat "$tmp/out")"
+	grep -q '"streamed": false, .*"sharded": true' "$tmp/out" ||
+		fail "$n ranks sharded in 30K: not in memory and sharded: $(cat "$tmp/out")"
+	cmp -s "$tmp/m30.$n" "$tmp/a-adam.ref" ||
+		fail "$n ranks sharded in 30K: not the bytes of one process"
+done
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --no-shard --max-memory 30K --threads 1 --batch 100 \
+	--json >"$tmp/out" 2>&1 || fail "2 ranks in 30K: $(cat "$tmp/out")"
+grep -q '"streamed": true' "$tmp/out" || fail "2 ranks not sharded in 30K: not streamed: $(cat "$tmp/out")"
+say "sharded, a share of the set fits a budget the whole does not: in memory, the same bytes"
 
 # Streamed (--max-memory far below the data: several windows), shuffled:
 # 1 and 2 ranks write the bytes of one process.  IDX files of 300 training
