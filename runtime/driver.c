@@ -121,10 +121,11 @@ typedef struct run {
 	size_t mem_used;             /* what the plan says it uses */
 	int sharded;                 /* in memory, each rank holds its tiles of every set
 	                                (docs/scaling.md#shards): train_x its training and
-	                                held-out samples' reals, test_x its test samples', and
-	                                val_block and test_block their labels or targets */
+	                                held-out samples (IDX: bytes as read; CSV: reals),
+	                                test_x its test samples, val_block and test_block
+	                                their labels or targets */
 	nncc_held_t held[3];         /* sharded: the training, held-out and test samples this
-	                                rank holds (train_x, test_x: IDX's as read) */
+	                                rank holds, as the group and its evaluations see them */
 	size_t shard_n;              /* sharded: the training samples it holds */
 	int streamed;                /* the training set streams from disk (the test set
 	                                too, unless held): their samples are not in memory */
