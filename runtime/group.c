@@ -221,13 +221,17 @@ void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *fir
 	*end = t1 * mb < n ? t1 * mb : n;
 }
 
+/* The most positions k of C chunks take in a batch of b <= B samples:
+ * floor(b c1 / C) - floor(b c0 / C) <= ceil(b k / C). */
+static size_t own_bound(size_t B, size_t C, size_t k)
+{
+	size_t own = B / C * k + (B % C * k + C - 1) / C;
+	return own < B ? own : B;
+}
+
 size_t nncc_group_own_max(size_t B, size_t C, size_t ranks)
 {
-	size_t k = C / ranks + (C % ranks != 0), own;
-	if (!C || C < ranks)
-		return B;
-	own = B / C * k + (B % C * k + C - 1) / C;
-	return own < B ? own : B;
+	return !C || C < ranks ? B : own_bound(B, C, C / ranks + (C % ranks != 0));
 }
 
 int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
@@ -236,16 +240,14 @@ int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *
 	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
 	size_t k = g->c0[me + 1] - g->c0[me], mb = m->max_batch;
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
-	size_t wire = h->bytes + yb, own, held, ob, ib, rb, xb, ybb, tb;
+	size_t wire = h->bytes + yb, held, ob, ib, rb, xb, ybb, tb;
 
 	if (!(g->first = malloc((R + 1) * sizeof *g->first)))
 		goto oom;
 	for (size_t r = 0; r < R; r++)
 		nncc_tiles_held(n, mb, r, R, &g->first[r], &g->first[r + 1]);
 	held = g->first[me + 1] - g->first[me];
-	/* floor(b c1 / C) - floor(b c0 / C) <= ceil(b k / C) for a batch of b <= B */
-	own = B / C * k + (B % C * k + C - 1) / C;
-	g->max_own = own < B ? own : B;   /* <= nncc_group_own_max(B, C, R) */
+	g->max_own = own_bound(B, C, k);   /* <= nncc_group_own_max(B, C, R) */
 	/* a batch (B <= n) spans at most two passes: each held sample at most
 	 * twice in it */
 	g->max_out = held < B / 2 ? 2 * held : B;
@@ -529,7 +531,8 @@ static int held_tiles(void *ctx, size_t t0, size_t t1, double *tile_loss, nncc_e
 	const held_tiles_t *ht = ctx;
 	const nncc_model_t *m = ht->m;
 	const nncc_held_t *h = ht->h;
-	size_t mb = m->max_batch, skip = t0 * mb, yb = y_size(m, m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float));
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	size_t mb = m->max_batch, skip = t0 * mb, yb = y_size(m, rsize);
 	double *te = part->tile_err;
 	(void)err;
 

@@ -89,6 +89,52 @@ static void fold(int dtype, const void *x, size_t lo, size_t hi, void *out)
 	free(f.sizes);
 }
 
+/* Shards (docs/scaling.md#shards): the ranks' tiles of n samples cover
+ * 0 .. n-1 once, in rank order, each share whole tiles (but the set's last)
+ * and the shares' tile counts within one of each other; the bound on a
+ * rank's positions in a batch of b <= B holds for every rank and b, and is
+ * reached (so it is not slack by more than the rounding). */
+START_TEST(shards_and_own_bound)
+{
+	static const size_t ns[] = {0, 1, 7, 8, 9, 300, 1000}, mbs[] = {1, 8, 64};
+	for (size_t R = 1; R <= 5; R++)
+		for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+			for (size_t b = 0; b < sizeof mbs / sizeof mbs[0]; b++) {
+				size_t n = ns[a], mb = mbs[b], end = 0, lo = SIZE_MAX, hi = 0;
+				for (size_t r = 0; r < R; r++) {
+					size_t f, e;
+					nncc_tiles_held(n, mb, r, R, &f, &e);
+					ck_assert_uint_eq(f, end);
+					ck_assert_uint_le(f, e);
+					ck_assert(f % mb == 0);
+					ck_assert(e % mb == 0 || e == n);
+					size_t tiles = (e - f + mb - 1) / mb;
+					lo = tiles < lo ? tiles : lo;
+					hi = tiles > hi ? tiles : hi;
+					end = e;
+				}
+				ck_assert_uint_eq(end, n);
+				ck_assert_uint_le(hi - lo, 1);
+			}
+	for (size_t C = 1; C <= 13; C++)
+		for (size_t R = 1; R <= C; R++)
+			for (size_t B = 1; B <= 40; B++) {
+				size_t bound = nncc_group_own_max(B, C, R), most = 0;
+				for (size_t bb = 1; bb <= B; bb++)
+					for (size_t r = 0; r < R; r++) {
+						size_t c0 = C / R * r + C % R * r / R;
+						size_t c1 = C / R * (r + 1) + C % R * (r + 1) / R;
+						size_t p0 = bb / C * c0 + bb % C * c0 / C;
+						size_t p1 = bb / C * c1 + bb % C * c1 / C;
+						most = p1 - p0 > most ? p1 - p0 : most;
+					}
+				ck_assert_uint_le(most, bound);
+				ck_assert_uint_le(bound, most + 1);
+			}
+	ck_assert_uint_eq(nncc_group_own_max(10, 2, 3), 10);   /* fewer chunks than ranks */
+}
+END_TEST
+
 START_TEST(split_rule)
 {
 	const size_t sizes[][2] = {{2, 1}, {3, 2}, {4, 2}, {5, 4}, {8, 4}, {9, 8}, {12, 8}, {17, 16}};
@@ -236,6 +282,7 @@ static Suite *group_suite(void)
 	Suite *s = suite_create("group");
 	TCase *tc = tcase_create("tree");
 	tcase_add_test(tc, split_rule);
+	tcase_add_test(tc, shards_and_own_bound);
 	tcase_add_test(tc, subtrees_of_twelve);
 	tcase_add_test(tc, fold_is_the_tree);
 	tcase_add_test(tc, ranks_complete_the_tree);
