@@ -196,7 +196,8 @@ static int to_int(const nncc_comm_t *c, int *out, const size_t *in, nncc_err_t *
 	for (int r = 0; r < c->size; r++) {
 		if (in[r] > INT_MAX) {
 			nncc_err_set(err, "an MPI count of %zu elements is more than %d (INT_MAX): use "
-			                  "fewer chunks (--chunks) or more ranks", in[r], INT_MAX);
+			                  "fewer chunks (--chunks), more ranks or, sharded, a smaller "
+			                  "batch", in[r], INT_MAX);
 			return -1;
 		}
 		out[r] = (int)in[r];
