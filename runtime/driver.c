@@ -1414,13 +1414,6 @@ static void csv_unkeep(nncc_dataset_t *ds)
 	ds->labels = NULL;
 }
 
-/* format csv: both files, their labels mapped to the same classes, scanned
- * (r->csv, r->csv_test: their rows are read later, whole or streamed,
- * unless the scan kept them: it does while they fit the budget); the
- * classes are
- * YAML's, else those of the weight file the run starts from (--load,
- * --resume), else the training file's (its integers, or its sorted
- * strings), which the test file's labels must then be. */
 /* Whether this rank reads the samples.  In memory under MPI one rank a
  * machine does, the first (local_rank 0): it fits the normalisation and
  * writes both sets' reals and labels into the block the ranks there share
@@ -1453,6 +1446,13 @@ static int run_may_shard(run_t *r)
 	return 0;
 }
 
+/* format csv: both files, their labels mapped to the same classes, scanned
+ * (r->csv, r->csv_test: their rows are read later, whole or streamed,
+ * unless the scan kept them: it does while they fit the budget); the
+ * classes are
+ * YAML's, else those of the weight file the run starts from (--load,
+ * --resume), else the training file's (its integers, or its sorted
+ * strings), which the test file's labels must then be. */
 static int run_load_csv(run_t *r, const char *from)
 {
 	const nncc_model_t *m = r->m;
@@ -1590,14 +1590,15 @@ static size_t mem_in_memory(const run_t *r)
 	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
 }
 
-/* A sharded run reads its samples E at a time (whole tiles, about
- * EVAL_WINDOW, no more than the largest set needs). */
-static size_t shard_window(const run_t *r)
+/* The samples evaluations (and a sharded run's reads) take at a time when
+ * the budget allows: whole tiles, about EVAL_WINDOW, no more than the
+ * largest set needs (data_check: neither set is empty). */
+static size_t eval_window_default(const run_t *r)
 {
 	size_t mb = r->m->max_batch, E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
 	size_t most = r->n_train > r->test.n ? r->n_train : r->test.n;
 	most = most / mb * mb + (most % mb ? mb : 0);
-	return E < most ? E : most ? most : mb;
+	return E < most ? E : most;
 }
 
 /* A sharded run (docs/scaling.md#shards): what the largest share needs,
@@ -1632,7 +1633,7 @@ static size_t mem_sharded(const run_t *r)
 	bytes = mem_add(bytes, out, wire);
 	bytes = mem_add(bytes, nncc_group_own_max(B, C, R), 2 * wire + row + sizeof(int));
 	bytes = mem_add(bytes, mb, row);
-	return mem_add(bytes, shard_window(r), hb);
+	return mem_add(bytes, eval_window_default(r), hb);
 }
 
 /* W and E for what is left after `rest` (see mem_plan_windows), and the
@@ -1685,13 +1686,9 @@ static int mem_plan_windows(run_t *r)
 	size_t held = r->csv ? raw + (nt ? nt : 1) * sizeof(double) + 64 : 0;
 	size_t per = raw + held + yb + sizeof(size_t);
 	size_t ev = row + raw + held + (r->csv ? yb + nt * sizeof(double) : 0);
-	size_t mb = m->max_batch, most, E, E0, W, rest, least, ts, used, room;
+	size_t mb = m->max_batch, E, E0 = eval_window_default(r), W, rest, least, ts, used, room;
 	char b1[32], b2[32], b3[32];
 
-	most = r->n_train > r->test.n ? r->n_train : r->test.n;
-	most = most / mb * mb + (most % mb ? mb : 0);
-	E = EVAL_WINDOW > mb ? EVAL_WINDOW - EVAL_WINDOW % mb : mb;
-	E0 = E < most ? E : most;
 	rest = mem_fixed(r);
 	if (r->csv) {   /* where every tile's rows start, in both files */
 		rest = mem_add(rest, r->train.n / mb + tn / mb + 2, 32);
@@ -2155,7 +2152,7 @@ static int run_load_data(run_t *r, const char *from)
 			return mem_plan_windows(r) || run_csv_buffers(r);
 		}
 		if (r->sharded) {   /* its share of the rows is read later (run_shard_setup) */
-			r->eval_window = shard_window(r);
+			r->eval_window = eval_window_default(r);
 			if (run_csv_buffers(r))
 				return 1;
 			r->src_test = (run_src_t){.r = r, .csv = r->csv_test, .tbuf = r->tbuf,
@@ -2174,11 +2171,11 @@ static int run_load_data(run_t *r, const char *from)
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 		return 1;
 	r->mem_used = r->sharded ? mem_sharded(r) : mem_in_memory(r);
-	if ((r->streamed = r->mem_used > r->budget) || r->sharded) {
-		if (r->streamed)
-			r->sharded = 0;
+	if ((r->streamed = r->mem_used > r->budget))
+		r->sharded = 0;
+	if (r->streamed || r->sharded) {   /* the files stay open: read later, in pieces */
 		if (r->sharded)
-			r->eval_window = shard_window(r);
+			r->eval_window = eval_window_default(r);
 		else if (mem_plan_windows(r))
 			return 1;
 		if (!(r->pixels = malloc(run_chunk(r) * m->n_inputs)))   /* the fit reads into it */
