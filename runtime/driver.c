@@ -126,7 +126,10 @@ typedef struct run {
 	                                their labels or targets */
 	nncc_held_t held[3];         /* sharded: the training, held-out and test samples this
 	                                rank holds, as the group and its evaluations see them */
-	size_t shard_n;              /* sharded: the training samples it holds */
+	size_t shard_n;              /* sharded: the training samples it holds; shard_stream:
+	                                rank 0's part of a full window */
+	int shard_stream;            /* streamed and shuffled, sharded: each rank reads its
+	                                part of each window (nncc_stream_share) */
 	int streamed;                /* the training set streams from disk (the test set
 	                                too, unless held): their samples are not in memory */
 	int hold_test;               /* streamed, but the test set is small enough to be
@@ -1601,12 +1604,28 @@ static size_t eval_window_default(const run_t *r)
 	return E < most ? E : most;
 }
 
+/* A sharded batch's exchange (nncc_group_shard's buffers, samples of hb
+ * bytes as held): `out` samples sent; this rank's positions received, as
+ * held and as reals, with where each came from; the scratch tile of the
+ * stream over them. */
+static size_t mem_exchange(const run_t *r, size_t out, size_t hb)
+{
+	const nncc_model_t *m = r->m;
+	size_t N = r->n_train, B = r->o->batch && r->o->batch < N ? r->o->batch : N;
+	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
+	size_t row = m->n_inputs * r->rsize, yb = m->n_targets ? m->n_targets * r->rsize : 4;
+	size_t bytes = mem_add(0, out, hb + yb);
+
+	bytes = mem_add(bytes, nncc_group_own_max(B, C, (size_t)r->comm->size),
+	                2 * (hb + yb) + row + sizeof(int));
+	return mem_add(bytes, m->max_batch, row);
+}
+
 /* A sharded run (docs/scaling.md#shards): what the largest share needs,
  * so that every rank decides alike: the fixed part; its tiles of the three
  * sets as held (IDX: bytes as read; CSV: reals) with their labels or
- * targets; a batch's exchange (its order, the samples sent, received, as
- * held and as reals, where each came from) and a tile to evaluate; rank
- * 0's fit of the statistics reads E samples at a time. */
+ * targets; a batch's exchange; rank 0's fit of the statistics reads E
+ * samples at a time. */
 static size_t mem_sharded(const run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -1614,7 +1633,6 @@ static size_t mem_sharded(const run_t *r)
 	size_t row = m->n_inputs * r->rsize, hb = r->csv ? row : m->n_inputs;
 	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t), wire = hb + yb;
 	size_t B = r->o->batch && r->o->batch < N ? r->o->batch : N, out = 0, bytes;
-	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
 
 	for (size_t q = 0; q < R; q++) {
 		size_t held, send;
@@ -1629,10 +1647,8 @@ static size_t mem_sharded(const run_t *r)
 		most = held > most ? held : most;
 	}
 	bytes = mem_add(mem_fixed(r), most, wire);
-	bytes = mem_add(bytes, B, sizeof(size_t));
-	bytes = mem_add(bytes, out, wire);
-	bytes = mem_add(bytes, nncc_group_own_max(B, C, R), 2 * wire + row + sizeof(int));
-	bytes = mem_add(bytes, mb, row);
+	bytes = mem_add(bytes, 1, mem_exchange(r, out, hb));
+	bytes = mem_add(bytes, mb, row);   /* a held tile converted, to evaluate */
 	return mem_add(bytes, eval_window_default(r), hb);
 }
 
@@ -1717,6 +1733,42 @@ static int mem_plan_windows(run_t *r)
 	r->window = W;
 	r->eval_window = E;
 	r->mem_used = used;
+	return 0;
+}
+
+/* A streamed run whose ranks share the stream (nncc_stream_share): the
+ * plan's bytes with the window's buffers cut to the largest part (its
+ * samples as read and their labels: the permutation stays whole) and a
+ * batch's exchange, at most B samples sent. */
+static size_t mem_shard_stream(const run_t *r, size_t most)
+{
+	const nncc_model_t *m = r->m;
+	size_t raw = r->csv ? m->n_inputs * sizeof(double) : m->n_inputs;
+	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
+	size_t B = r->o->batch && r->o->batch < r->n_train ? r->o->batch : r->n_train;
+
+	return mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, raw));
+}
+
+/* A streamed run's plan (mem_plan_windows) and, when the run would shard
+ * (`shard`: run_may_shard), whether its ranks share the stream
+ * (docs/scaling.md#shards): when it shuffles (in file order a rank reads
+ * only its chunks' samples anyway) and the exchange fits the budget. */
+static int run_plan_streamed(run_t *r, int shard)
+{
+	size_t R = (size_t)r->comm->size, most = 0, a, b, used;
+	if (mem_plan_windows(r))
+		return 1;
+	for (size_t q = 0; q < R; q++) {   /* the largest part of a window */
+		nncc_tiles_held(r->window, r->m->max_batch, q, R, &a, &b);
+		most = b - a > most ? b - a : most;
+	}
+	if (shard && r->o->shuffle && (used = mem_shard_stream(r, most)) <= r->budget) {
+		r->shard_stream = 1;
+		nncc_tiles_held(r->window, r->m->max_batch, 0, R, &a, &b);
+		r->shard_n = b - a;   /* rank 0's part of a full window */
+		r->mem_used = used;
+	}
 	return 0;
 }
 
@@ -2146,10 +2198,11 @@ static int run_load_data(run_t *r, const char *from)
 			return 1;
 		r->mem_used = r->sharded ? mem_sharded(r) : mem_in_memory(r);
 		if ((r->streamed = r->mem_used > r->budget)) {
+			int shard = r->sharded;
 			r->sharded = 0;
 			csv_unkeep(&r->train);
 			csv_unkeep(&r->test);
-			return mem_plan_windows(r) || run_csv_buffers(r);
+			return run_plan_streamed(r, shard) || run_csv_buffers(r);
 		}
 		if (r->sharded) {   /* its share of the rows is read later (run_shard_setup) */
 			r->eval_window = eval_window_default(r);
@@ -2171,12 +2224,13 @@ static int run_load_data(run_t *r, const char *from)
 	    data_check(r, &r->test, r->files[2], r->files[3]) || run_split(r))
 		return 1;
 	r->mem_used = r->sharded ? mem_sharded(r) : mem_in_memory(r);
+	int shard = r->sharded;
 	if ((r->streamed = r->mem_used > r->budget))
 		r->sharded = 0;
 	if (r->streamed || r->sharded) {   /* the files stay open: read later, in pieces */
 		if (r->sharded)
 			r->eval_window = eval_window_default(r);
-		else if (mem_plan_windows(r))
+		else if (run_plan_streamed(r, shard))
 			return 1;
 		if (!(r->pixels = malloc(run_chunk(r) * m->n_inputs)))   /* the fit reads into it */
 			return fail(m, "out of memory for a window of %zu samples", run_chunk(r));
@@ -2587,6 +2641,8 @@ static int run_prepare(run_t *r, size_t T, size_t B)
 		if (nncc_stream_init_windows(&r->stream, m, &src, r->n_train, o->shuffle,
 		                             o->seed ^ SHUFFLE_STREAM, &err))
 			return fail(m, "%s", err.msg);
+		if (r->shard_stream)   /* each rank reads its part of each window */
+			nncc_stream_share(&r->stream, (size_t)r->comm->rank, (size_t)r->comm->size);
 	} else if (nncc_stream_init(&r->stream, m, r->sharded ? NULL : r->train_x,
 	                            r->sharded ? NULL : r->train_y, r->n_train, o->shuffle,
 	                            o->seed ^ SHUFFLE_STREAM, &err)) {   /* sharded: the order */
@@ -3182,6 +3238,13 @@ static int run_group(run_t *r, nncc_summary_t *s)
 			return fail(r->m, "%s", err.msg);
 		s->sharded = 1;
 		s->shard_samples = r->shard_n;
+	} else if (r->shard_stream) {
+		nncc_window_src_t src = train_window_src(r, r->window);
+		nncc_held_t h = {.bytes = src.raw_bytes, .convert = src.convert, .ctx = src.ctx};
+		if (nncc_group_shard_stream(&r->group, r->m, &h, r->batch, &err))
+			return fail(r->m, "%s", err.msg);
+		s->sharded = 1;
+		s->shard_samples = r->shard_n;
 	}
 	return 0;
 }
@@ -3201,6 +3264,15 @@ static void run_say_memory(const run_t *r, const nncc_summary_t *s)
 		fprintf(stderr, "%s: memory: the test set (%zu samples) %s\n", m->name, r->test.n,
 		        r->hold_test ? "is read once and held as reals"
 		                     : "streams too, at each evaluation");
+	if (r->shard_stream)
+		fprintf(stderr, "%s: memory: sharded: each of the %d ranks reads its part of each "
+		                "window (rank 0: %zu samples of a full one)\n", m->name, r->comm->size,
+		        r->shard_n);
+	else if (r->o->shard == 1 && r->comm->size > 1)
+		fprintf(stderr, "%s: memory: --shard: %s\n", m->name,
+		        r->o->shuffle ? "not sharded: a batch's exchange does not fit the budget with "
+		                        "the window's part; each rank reads whole windows"
+		                      : "in file order each rank reads only its chunks' samples");
 	if (r->o->shuffle && s->n_windows > 1 && !src_seekable(&r->src_train))
 		fprintf(stderr, "%s: %s is gzip'd: its windows are read in file order and only the "
 		                "samples within a window are shuffled (gunzip it for a shuffled window "

@@ -248,11 +248,12 @@ typedef struct nncc_group {
 	                                holds it and is sent) */
 	void *rows;                  /* [n0[size]][own slice] reals; NULL with one rank */
 	double *loss;                /* [C] the chunks' loss sums */
-	/* A sharded run (nncc_group_shard; docs/scaling.md#shards), else NULL. */
-	size_t *first;               /* [size + 1] rank r holds training samples first[r] ..
-	                                first[r+1]-1 */
-	nncc_held_t held;            /* this rank's */
-	size_t *idx;                 /* [B] a batch's samples, position by position */
+	/* A sharded run (nncc_group_shard, nncc_group_shard_stream;
+	 * docs/scaling.md#shards), else NULL. */
+	size_t *first;               /* [size + 1] in memory: rank r holds training samples
+	                                first[r] .. first[r+1]-1; streamed: NULL */
+	int stream_shared;           /* streamed: each rank reads its part of each window */
+	nncc_held_t held;            /* this rank's (streamed: x, y unused) */
 	int *from;                   /* [own] the rank each of this rank's positions' comes from */
 	void *out, *in;              /* samples sent, received: [.][held.bytes + y] bytes */
 	void *braw;                  /* [own] this rank's positions' samples as held, in order
@@ -267,9 +268,6 @@ typedef struct nncc_group {
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
-/* Rank `rank` of `ranks`'s tiles of n samples (tiles of mb), as an
- * evaluation cuts them: samples *first .. *end - 1. */
-void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
 /* The most samples of a batch of B <= n any of `ranks` ranks trains on
  * with C chunks (a bound; B when C is 0 or fewer than the ranks). */
 size_t nncc_group_own_max(size_t B, size_t C, size_t ranks);
@@ -280,6 +278,14 @@ size_t nncc_group_own_max(size_t B, size_t C, size_t ranks);
  * collective; -1 when out of memory. */
 int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
                      size_t B, nncc_err_t *err);
+/* The same for a shuffled training stream shared by the ranks
+ * (nncc_stream_share): each holds its part of the current window, and a
+ * batch's samples (h->bytes a sample as read, converted on arrival by
+ * h->convert) travel as with nncc_group_shard; the stream nncc_group_batch
+ * is given must be that shared stream.  Not collective; -1 when out of
+ * memory. */
+int nncc_group_shard_stream(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h,
+                            size_t B, nncc_err_t *err);
 /* nncc_evaluate's figures, the same bits, computed by the ranks together:
  * each forwards its share of the tiles.  -1 when the exchange fails. */
 int nncc_group_evaluate(nncc_group_t *g, const nncc_model_t *m, const void *x, const void *y,
@@ -364,7 +370,8 @@ typedef struct nncc_summary {
 	size_t mem_shared;           /* in memory under MPI: the bytes of reals and labels */
 	int shared_by;               /* that shared_by (> 1) ranks on this machine hold once;
 	                              * else 0 and 0 */
-	size_t shard_samples;        /* sharded: the training samples rank 0 holds; else 0 */
+	size_t shard_samples;        /* sharded: the training samples rank 0 holds (streamed:
+	                                of a full window); else 0 */
 	int sharded;
 } nncc_summary_t;
 

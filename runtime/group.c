@@ -183,7 +183,6 @@ void nncc_group_fini(nncc_group_t *g)
 {
 	nncc_stream_fini(&g->local);
 	free(g->first);
-	free(g->idx);
 	free(g->from);
 	free(g->out);
 	free(g->in);
@@ -214,13 +213,6 @@ static size_t y_size(const nncc_model_t *m, size_t rsize)
 	return m->n_targets ? m->n_targets * rsize : sizeof(int32_t);
 }
 
-void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end)
-{
-	size_t T = n / mb + (n % mb != 0), t0 = cut(T, rank, ranks), t1 = cut(T, rank + 1, ranks);
-	*first = t0 * mb < n ? t0 * mb : n;   /* t <= T: t mb < n + mb */
-	*end = t1 * mb < n ? t1 * mb : n;
-}
-
 /* The most positions k of C chunks take in a batch of b <= B samples:
  * floor(b c1 / C) - floor(b c0 / C) <= ceil(b k / C). */
 static size_t own_bound(size_t B, size_t C, size_t k)
@@ -234,37 +226,29 @@ size_t nncc_group_own_max(size_t B, size_t C, size_t ranks)
 	return !C || C < ranks ? B : own_bound(B, C, C / ranks + (C % ranks != 0));
 }
 
-int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
-                     size_t B, nncc_err_t *err)
+/* The exchange's buffers: at most max_out samples sent a batch of at most
+ * B, h->bytes + the label or targets each. */
+static int shard_buffers(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h,
+                         size_t max_out, size_t B, nncc_err_t *err)
 {
-	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
-	size_t k = g->c0[me + 1] - g->c0[me], mb = m->max_batch;
+	size_t me = (size_t)g->comm->rank, C = g->chunks, k = g->c0[me + 1] - g->c0[me];
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
-	size_t wire = h->bytes + yb, held, ob, ib, rb, xb, ybb, tb;
+	size_t wire = h->bytes + yb, ob, ib, rb, xb, ybb;
 
-	if (!(g->first = malloc((R + 1) * sizeof *g->first)))
-		goto oom;
-	for (size_t r = 0; r < R; r++)
-		nncc_tiles_held(n, mb, r, R, &g->first[r], &g->first[r + 1]);
-	held = g->first[me + 1] - g->first[me];
 	g->max_own = own_bound(B, C, k);   /* <= nncc_group_own_max(B, C, R) */
-	/* a batch (B <= n) spans at most two passes: each held sample at most
-	 * twice in it */
-	g->max_out = held < B / 2 ? 2 * held : B;
+	g->max_out = max_out;
 	if (!ckd_mul_size(&ob, g->max_out, wire) || !ckd_mul_size(&ib, g->max_own, wire) ||
 	    !ckd_mul_size(&rb, g->max_own, h->bytes) || !ckd_mul3(&xb, g->max_own, m->n_inputs, rsize) ||
-	    !ckd_mul_size(&ybb, g->max_own, yb) || !ckd_mul3(&tb, mb, m->n_inputs, rsize) ||
-	    B > SIZE_MAX / sizeof *g->idx)
+	    !ckd_mul_size(&ybb, g->max_own, yb))
 		goto oom;
-	g->idx = malloc(B ? B * sizeof *g->idx : 1);
 	g->from = malloc(g->max_own ? g->max_own * sizeof *g->from : 1);
 	g->out = malloc(ob ? ob : 1);
 	g->in = malloc(ib ? ib : 1);
 	g->bx = malloc(xb ? xb : 1);
 	g->by = malloc(ybb ? ybb : 1);
-	if (h->convert && (!(g->braw = malloc(rb ? rb : 1)) || !(g->tile = malloc(tb))))
+	if (h->convert && !(g->braw = malloc(rb ? rb : 1)))
 		goto oom;
-	if (!g->idx || !g->from || !g->out || !g->in || !g->bx || !g->by)
+	if (!g->from || !g->out || !g->in || !g->bx || !g->by)
 		goto oom;
 	if (nncc_stream_init(&g->local, m, NULL, NULL, 0, 0, 0, err))   /* over bx, by */
 		return -1;
@@ -276,7 +260,34 @@ oom:
 	return -1;
 }
 
-/* The rank that holds training sample i. */
+int nncc_group_shard(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h, size_t n,
+                     size_t B, nncc_err_t *err)
+{
+	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, held, tb;
+
+	if (!(g->first = malloc((R + 1) * sizeof *g->first)) ||
+	    !ckd_mul3(&tb, m->max_batch, m->n_inputs, m->dtype == NNCC_F64 ? 8 : 4) ||
+	    (h->convert && !(g->tile = malloc(tb)))) {   /* held tiles converted to evaluate */
+		nncc_err_set(err, "out of memory for a sharded batch of %zu samples of %zu inputs", B,
+		             m->n_inputs);
+		return -1;
+	}
+	for (size_t r = 0; r < R; r++)
+		nncc_tiles_held(n, m->max_batch, r, R, &g->first[r], &g->first[r + 1]);
+	held = g->first[me + 1] - g->first[me];
+	/* a batch (B <= n) spans at most two passes: each held sample at most
+	 * twice in it */
+	return shard_buffers(g, m, h, held < B / 2 ? 2 * held : B, B, err);
+}
+
+int nncc_group_shard_stream(nncc_group_t *g, const nncc_model_t *m, const nncc_held_t *h,
+                            size_t B, nncc_err_t *err)
+{
+	g->stream_shared = 1;
+	return shard_buffers(g, m, h, B, B, err);
+}
+
+/* The rank that holds training sample i (in memory). */
 static size_t holder(const nncc_group_t *g, size_t i)
 {
 	size_t lo = 0, hi = (size_t)g->comm->size;   /* first[lo] <= i < first[hi] */
@@ -290,10 +301,38 @@ static size_t holder(const nncc_group_t *g, size_t i)
 	return lo;
 }
 
-/* The batch's B samples drawn from s; each rank sends the ones it holds
- * to the ranks whose chunks they fall in (in position order), and this
- * rank's positions' samples, in order, end up in bx (converted) and by,
- * which g->local hands out. */
+/* The batch's next sample drawn from s: *o the rank that holds it and,
+ * when this rank does, *x and *y where (else NULL).  -1 when a streamed
+ * part cannot be read. */
+static int draw(const nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s, size_t *o,
+                const void **x, const void **y, nncc_err_t *err)
+{
+	const nncc_held_t *h = &g->held;
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	size_t me = (size_t)g->comm->rank, i;
+
+	if (g->stream_shared) {
+		if (nncc_stream_draw(s, o, x, y)) {
+			*err = s->err;
+			return -1;
+		}
+		return 0;
+	}
+	nncc_stream_indices(s, 1, &i);
+	*o = holder(g, i);
+	*x = *y = NULL;
+	if (*o == me) {
+		i -= g->first[me];
+		*x = (const char *)h->x + i * h->bytes;
+		*y = (const char *)h->y + i * y_size(m, rsize);
+	}
+	return 0;
+}
+
+/* The batch's B samples drawn from s in order; each rank sends the ones it
+ * holds to the ranks whose chunks they fall in (in position order), and
+ * this rank's positions' samples, in order, end up in bx (converted) and
+ * by, which g->local hands out. */
 static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s, size_t B,
                           nncc_err_t *err)
 {
@@ -301,30 +340,31 @@ static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t 
 	const nncc_held_t *h = &g->held;
 	size_t R = (size_t)c->size, me = (size_t)c->rank, C = g->chunks;
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), yb = y_size(m, rsize);
-	size_t hb = h->bytes, wire = hb + yb, h0 = g->first[me], held = g->first[me + 1] - h0;
-	size_t q0 = cut(B, g->c0[me], C), q1 = cut(B, g->c0[me + 1], C), at = 0;
+	size_t hb = h->bytes, wire = hb + yb, at = 0;
+	size_t q0 = cut(B, g->c0[me], C), q1 = cut(B, g->c0[me + 1], C);
 	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
 	size_t *next = rdispl + R;
 	char *raw = h->convert ? g->braw : g->bx;
 
-	nncc_stream_indices(s, B, g->idx);
-	for (size_t d = 0; d < R; d++) {   /* what this rank holds of d's positions */
+	memset(rcount, 0, R * sizeof *rcount);
+	for (size_t d = 0; d < R; d++) {   /* d's positions, in order: 0 .. B-1 in all */
 		sdispl[d] = at;
 		for (size_t p = cut(B, g->c0[d], C); p < cut(B, g->c0[d + 1], C); p++) {
-			size_t i = g->idx[p] - h0;
-			if (g->idx[p] < h0 || i >= held)
-				continue;
-			memcpy((char *)g->out + at, (const char *)h->x + i * hb, hb);
-			memcpy((char *)g->out + at + hb, (const char *)h->y + i * yb, yb);
-			at += wire;
+			const void *x, *y;
+			size_t o;
+			if (draw(g, m, s, &o, &x, &y, err))
+				return -1;
+			if (x) {   /* this rank holds it: to d */
+				memcpy((char *)g->out + at, x, hb);
+				memcpy((char *)g->out + at + hb, y, yb);
+				at += wire;
+			}
+			if (d == me) {   /* where this rank's come from */
+				g->from[p - q0] = (int)o;
+				rcount[o] += wire;
+			}
 		}
 		scount[d] = at - sdispl[d];
-		rcount[d] = 0;
-	}
-	for (size_t p = q0; p < q1; p++) {   /* where this rank's come from */
-		size_t o = holder(g, g->idx[p]);
-		g->from[p - q0] = (int)o;
-		rcount[o] += wire;
 	}
 	for (size_t r = 0, sum = 0; r < R; sum += rcount[r], r++)
 		next[r] = rdispl[r] = sum;
@@ -393,7 +433,7 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
 	size_t *len = rdispl + R;
 
-	if (!g->first) {
+	if (!g->out) {   /* not sharded */
 		own_chunks(g, m, s, s, u);
 	} else if (shard_exchange(g, m, s, u->batch, err)) {
 		return -1;

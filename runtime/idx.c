@@ -42,6 +42,7 @@ typedef struct IdxFile {
 	int z_ready;             /* inflateInit2 done */
 	int member_end;          /* the last member read ended (its CRC checked) */
 	int cut;                 /* the file ended inside a member */
+	int seeked;              /* raw: the next read comes after a seek */
 	z_stream z;
 } IdxFile;
 
@@ -206,7 +207,12 @@ static long long idx_read(IdxFile *f, void *buf, size_t len, nncc_err_t *err)
 		return gz_read(f, buf, len, err);
 	while (got < len) {
 		size_t k;
-		if (!f->z.avail_in && len - got >= IDX_IN_BUFFER) {   /* straight into buf */
+		/* straight into buf: a large read, or the first after a seek (a
+		 * rank reading its chunks of a batch: what in[] would read past
+		 * them is another rank's, IDX_IN_BUFFER bytes read for a few
+		 * samples each time) */
+		if (!f->z.avail_in && (len - got >= IDX_IN_BUFFER || f->seeked)) {
+			f->seeked = 0;
 			k = fread((unsigned char *)buf + got, 1, len - got, f->f);
 			f->read += k;
 			got += k;
@@ -548,6 +554,7 @@ int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err)
 			return read_error(&s->f, err);
 		s->f.z.next_in = s->f.in;   /* what was read ahead is elsewhere now */
 		s->f.z.avail_in = 0;
+		s->f.seeked = 1;
 		s->left = s->n - first;
 		return 0;
 	}

@@ -667,6 +667,8 @@ typedef struct nncc_stream {
 	nncc_err_t err;
 	struct nncc_stream_ahead *ahead;   /* the read-ahead thread, or NULL */
 	size_t want;             /* samples the caller will take next, or 0 (nncc_stream_want) */
+	size_t rank, ranks;      /* shared (nncc_stream_share): a window's part read, of how many;
+	                            else 0 */
 } nncc_stream_t;
 
 /* The stream over x (n samples of m's inputs) and y (their labels, or
@@ -701,6 +703,23 @@ void nncc_stream_indices(nncc_stream_t *s, size_t k, size_t *idx);
  * way.  Changes nothing in memory, when shuffled (a window is read whole)
  * or with the read-ahead. */
 void nncc_stream_want(nncc_stream_t *s, size_t n);
+/* Rank `rank` of `ranks`'s tiles of n samples (tiles of mb), as an
+ * evaluation cuts them: samples *first .. *end - 1 (tiles floor(T rank /
+ * ranks) .. floor(T (rank + 1) / ranks) - 1 of the T = ceil(n / mb)). */
+void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
+/* Streamed and shuffled, under MPI (docs/scaling.md#shards): from here on
+ * the stream reads only rank `rank` of `ranks`'s part of each window (its
+ * tiles of the window's samples: nncc_tiles_held) and hands out nothing:
+ * nncc_stream_draw moves it.  Its buffers shrink to the largest part.
+ * Nothing changes in file order (a rank reads only its chunks' samples
+ * there: nncc_stream_want), in memory, or for ranks < 2. */
+void nncc_stream_share(nncc_stream_t *s, size_t rank, size_t ranks);
+/* Streamed and shuffled: moves past the next sample as nncc_stream_skip(s,
+ * 1) does; *holder receives the rank whose part of its window holds it (0
+ * when not shared) and, when that is this rank, *x and *y the sample as
+ * read and its label or targets, valid until the next call (else NULL).
+ * -1 when the part cannot be read (s->failed, s->err). */
+int nncc_stream_draw(nncc_stream_t *s, size_t *holder, const void **x, const void **y);
 /* File order over several windows: from here on a thread of its own reads
  * each piece while the one before it trains (for a run that leaves a core
  * free; src.read must not share its ctx with anything else meanwhile).  The

@@ -123,6 +123,27 @@ static void pass_start(nncc_stream_t *s)
 	window_enter(s);
 }
 
+void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end)
+{
+	size_t T = n / mb + (n % mb != 0);
+	size_t t0 = T / ranks * rank + T % ranks * rank / ranks;   /* floor(T rank / ranks) */
+	size_t t1 = T / ranks * (rank + 1) + T % ranks * (rank + 1) / ranks;
+	*first = t0 * mb < n ? t0 * mb : n;   /* t <= T: t mb < n + mb */
+	*end = t1 * mb < n ? t1 * mb : n;
+}
+
+/* The samples of the current window a shuffled stream reads: all of them,
+ * or when shared (nncc_stream_share) this rank's tiles of them. */
+static void window_part(const nncc_stream_t *s, size_t *a, size_t *b)
+{
+	if (s->ranks > 1) {
+		nncc_tiles_held(s->wlen, s->max_batch, s->rank, s->ranks, a, b);
+	} else {
+		*a = 0;
+		*b = s->wlen;
+	}
+}
+
 /* ---- Read-ahead (file order, nncc_stream_read_ahead): a thread of its
  * own reads the next piece into a spare buffer while the current piece's
  * tiles train, so the read (the kernel's copy from the page cache, or
@@ -359,10 +380,14 @@ static int piece_ahead(nncc_stream_t *s, size_t w, size_t keep);
 
 static int window_load(nncc_stream_t *s, size_t upto)
 {
-	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, keep, to;
-	if (s->loaded != w || s->at < s->lo) {   /* shuffled: all of it, from its first */
+	size_t w = window_index(s), rb = s->src.raw_bytes, yb = s->y_bytes, keep, to, a = 0, b = 0;
+	if (s->perm) {   /* shuffled: all of it, or this rank's part, at once */
+		window_part(s, &a, &b);
+		upto = b;
+	}
+	if (s->loaded != w || (!s->perm && s->at < s->lo)) {
 		s->loaded = w;
-		s->lo = s->ready = s->perm ? 0 : s->at;
+		s->lo = s->ready = s->perm ? a : s->at;
 	}
 	if (upto <= s->ready)
 		return 0;
@@ -378,7 +403,7 @@ static int window_load(nncc_stream_t *s, size_t upto)
 		}
 		s->lo = s->at;
 	}
-	to = s->lo + s->piece < s->wlen ? s->lo + s->piece : s->wlen;
+	to = s->perm ? b : s->lo + s->piece < s->wlen ? s->lo + s->piece : s->wlen;
 	if (!s->perm && s->want && s->at + s->want < to)   /* no further than wanted */
 		to = s->at + s->want > upto ? s->at + s->want : upto;
 	if (s->src.read(s->src.ctx, w * s->src.window + s->ready, to - s->ready,
@@ -462,6 +487,11 @@ static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
 	size_t rb = s->src.raw_bytes;
 	const char *raw;
 
+	if (s->ranks > 1) {   /* a part of the window: nncc_stream_draw's */
+		nncc_err_set(&s->err, "a shared stream hands out its samples by nncc_stream_draw");
+		s->failed = 1;
+		return NULL;
+	}
 	if (!s->perm && s->at + k <= s->wlen) {
 		if (window_load(s, s->at + k))
 			return NULL;
@@ -472,9 +502,9 @@ static const void *window_next(nncc_stream_t *s, size_t k, const void **y)
 		s->want = s->want > k ? s->want - k : 0;
 	} else {
 		for (size_t i = 0; i < k; i++) {
-			if (window_load(s, s->perm ? s->wlen : s->at + 1))
+			if (window_load(s, s->at + 1))
 				return NULL;
-			size_t j = s->perm ? s->perm[s->at] : s->at - s->lo;
+			size_t j = s->perm ? s->perm[s->at] - s->lo : s->at - s->lo;
 			memcpy((char *)s->tile_raw + i * rb, s->x + j * rb, rb);
 			memcpy((char *)s->tile_y + i * s->y_bytes, s->y + j * s->y_bytes, s->y_bytes);
 			stream_advance(s);
@@ -526,6 +556,51 @@ void nncc_stream_indices(nncc_stream_t *s, size_t k, size_t *idx)
 		idx[i] = s->perm ? s->perm[s->pos] : s->pos;
 		stream_advance(s);
 	}
+}
+
+void nncc_stream_share(nncc_stream_t *s, size_t rank, size_t ranks)
+{
+	size_t most = 0, a, b;
+	void *x, *y;
+
+	if (!s->src.read || !s->order || ranks < 2 || rank >= ranks)
+		return;
+	for (size_t q = 0; q < ranks; q++) {   /* the largest part of a full window */
+		nncc_tiles_held(s->src.window, s->max_batch, q, ranks, &a, &b);
+		most = b - a > most ? b - a : most;
+	}
+	s->rank = rank;
+	s->ranks = ranks;
+	s->loaded = SIZE_MAX;
+	/* smaller (most <= W, the buffers' size): a failed shrink keeps them */
+	if ((x = realloc((void *)s->x, (most ? most : 1) * s->src.raw_bytes)))
+		s->x = x;
+	if ((y = realloc((void *)s->y, (most ? most : 1) * s->y_bytes)))
+		s->y = y;
+}
+
+int nncc_stream_draw(nncc_stream_t *s, size_t *holder, const void **x, const void **y)
+{
+	size_t j = s->perm[s->at], lo = 0, hi = s->ranks > 1 ? s->ranks : 1, a, b;
+
+	while (hi - lo > 1) {   /* the last rank whose part starts at or before j */
+		size_t mid = lo + (hi - lo) / 2;
+		nncc_tiles_held(s->wlen, s->max_batch, mid, s->ranks, &a, &b);
+		if (a <= j)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*holder = lo;
+	*x = *y = NULL;
+	if (lo == s->rank) {
+		if (window_load(s, s->wlen))
+			return -1;
+		*x = s->x + (j - s->lo) * s->src.raw_bytes;
+		*y = s->y + (j - s->lo) * s->y_bytes;
+	}
+	stream_advance(s);
+	return 0;
 }
 
 void nncc_stream_want(nncc_stream_t *s, size_t n)

@@ -43,6 +43,7 @@ typedef struct mem_src {
 	size_t backward;  /* reads that began before the last one's end, in its window */
 	                  /* (file order: only when a pass starts again) */
 	size_t window;
+	size_t n, rank, ranks;   /* shared (ranks > 1): n samples, reads only rank's part */
 } mem_src_t;
 
 static int mem_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err)
@@ -55,6 +56,13 @@ static int mem_read(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_
 	s->samples += k;
 	s->backward += s->window && first < s->end && first / s->window == (s->end - 1) / s->window;
 	s->end = first + k;
+	if (s->ranks > 1) {   /* within this rank's tiles of the window */
+		size_t w = first / s->window, len = s->n - w * s->window, a, b;
+		nncc_tiles_held(len < s->window ? len : s->window, blob_model.max_batch, s->rank,
+		                s->ranks, &a, &b);
+		ck_assert_uint_ge(first, w * s->window + a);
+		ck_assert_uint_le(first + k, w * s->window + b);
+	}
 	return 0;
 }
 
@@ -437,6 +445,74 @@ START_TEST(indices_are_the_next_samples)
 }
 END_TEST
 
+/* nncc_stream_share and nncc_stream_draw (a sharded streamed run): R
+ * streams shared among R ranks, each over its own source, draw the samples
+ * next hands out from an unshared stream, in its order, over three passes
+ * of windows of 16 (a tail of 2), 24 (2 tiles and a third of one) and 50
+ * (one window): every rank names the same holder, the rank whose tiles of
+ * the window hold the sample (nncc_tiles_held), which alone gets it, as
+ * read, with its label; each rank reads only its parts (mem_read checks),
+ * together the samples the unshared stream reads; the position is the
+ * unshared one's.  next on a shared stream fails with a message. */
+START_TEST(shared_windows_split_the_draw)
+{
+	static mem_src_t src[5];
+	static const size_t Ws[] = {16, 24, 50};
+	nncc_stream_t a, sh[4];
+	size_t want, mb = blob_model.max_batch;
+	for (size_t wi = 0; wi < 3; wi++) {
+		size_t W = Ws[wi];
+		for (size_t R = 2; R <= 4; R++) {
+			size_t read = 0;
+			mem_src_init(&src[4]);
+			windows_init(&a, &src[4], W, 1, 1, 5);
+			for (size_t r = 0; r < R; r++) {
+				mem_src_init(&src[r]);
+				src[r].window = W;
+				src[r].n = SN;
+				src[r].rank = r;
+				src[r].ranks = R;
+				windows_init(&sh[r], &src[r], W, 1, 1, 5);
+				nncc_stream_share(&sh[r], r, R);
+			}
+			for (size_t i = 0; i < PASSES * SN; i++) {
+				size_t w, j, len, h = SIZE_MAX, lo, hi;
+				take(&a, 1, 1, &want);
+				w = want / W;
+				j = want % W;
+				len = SN - w * W < W ? SN - w * W : W;
+				for (size_t r = 0; r < R; r++) {
+					const void *x, *y;
+					size_t o;
+					ck_assert_int_eq(nncc_stream_draw(&sh[r], &o, &x, &y), 0);
+					if (r == 0)
+						h = o;
+					ck_assert_uint_eq(o, h);
+					ck_assert(!x == (r != h));
+					if (x) {
+						ck_assert_double_eq(((const double *)x)[0], (double)want);
+						ck_assert_int_eq(*(const int32_t *)y, (int32_t)(want % K));
+					}
+					ck_assert_uint_eq(sh[r].pos, a.pos);
+					ck_assert_uint_eq(sh[r].epoch, a.epoch);
+				}
+				nncc_tiles_held(len, mb, h, R, &lo, &hi);
+				ck_assert(lo <= j && j < hi);
+			}
+			for (size_t r = 0; r < R; r++)
+				read += src[r].samples;
+			ck_assert_uint_eq(read, src[4].samples);
+			ck_assert_ptr_null(nncc_stream_next(&sh[0], 1, &(const void *){NULL}));
+			ck_assert(sh[0].failed);
+			ck_assert_ptr_nonnull(strstr(sh[0].err.msg, "nncc_stream_draw"));
+			for (size_t r = 0; r < R; r++)
+				nncc_stream_fini(&sh[r]);
+			nncc_stream_fini(&a);
+		}
+	}
+}
+END_TEST
+
 /* nncc_stream_want, file order over windows of 16 (tiles straddling them):
  * a rank's pattern (take its chunk, skip the others') reads exactly the
  * samples it takes, where the same pattern without it reads whole pieces;
@@ -742,6 +818,7 @@ static Suite *streaming_suite(void)
 	tcase_add_test(tc, skip_is_next_unread);
 	tcase_add_test(tc, indices_are_the_next_samples);
 	tcase_add_test(tc, want_reads_only_what_is_taken);
+	tcase_add_test(tc, shared_windows_split_the_draw);
 	tcase_add_test(tc, tell_and_seek_continue_exactly);
 	tcase_add_test(tc, norm_fit_in_chunks_is_the_whole_fit);
 	suite_add_tcase(s, tc);

@@ -327,6 +327,62 @@ mixed c 12K
 streamed a 24K CSV   # the CSV set, the trainers a and a-mpi
 streamed a 24K CSV --no-shuffle
 
+# Streamed and sharded (--shard, shuffled): each rank reads only its tiles
+# of each window, and a batch's samples travel as in memory.  Sets whose
+# share does not fit the budget either (else the run stays in memory,
+# sharded): 20000 IDX images of 8x8 pixels, 40000 CSV rows.  One process
+# and 2, 3, 4 ranks, 2100 updates of 20 (windows of a few hundred samples:
+# batches straddle them, and passes): the same bytes and --log rows.
+# sharded NAME BUDGET WHAT
+sharded() {
+	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --iterations 2100 --max-memory "$2" \
+		--eval-every 500 --eval-test --log "$tmp/$1.hlog" --save "$tmp/$1.href" \
+		>"$tmp/out" 2>&1 || fail "$3 streamed, one process: $(cat "$tmp/out")"
+	nosecs "$tmp/$1.hlog" >"$tmp/$1.hrows"
+	for n in 2 3 4; do
+		mpirun --oversubscribe -np $n "$tmp/$1-mpi" --shard --threads 1 --batch 20 \
+			--iterations 2100 --max-memory "$2" --eval-every 500 --eval-test --json \
+			--log "$tmp/$1.hlog$n" --save "$tmp/$1.h$n" >"$tmp/out" 2>&1 ||
+			fail "$3 streamed, $n ranks sharded: $(cat "$tmp/out")"
+		grep -Eq '"streamed": true, "window": [0-9]+, "windows": [0-9]{2,}, .*"sharded": true' \
+			"$tmp/out" || fail "$3, $n ranks with --shard: not streamed in windows and sharded: $(cat "$tmp/out")"
+		cmp -s "$tmp/$1.href" "$tmp/$1.h$n" ||
+			fail "$3 streamed, sharded: the weight file of $n ranks differs from one process's"
+		nosecs "$tmp/$1.hlog$n" | cmp -s "$tmp/$1.hrows" - ||
+			fail "$3 streamed, sharded: the --log of $n ranks differs from one process's"
+	done
+	say "$3 streamed and sharded (each rank reads its part of each window): 2, 3 and 4 ranks write the bytes and --log rows of one process"
+}
+mkdir "$tmp/idx2"
+"$tmp/idxgen" "$tmp/idx2" 20000 90 8 8 3 || fail "cannot write the IDX data"
+sed -e 's/^network: c$/network: g/' -e 's/^input: 6$/input: 64/' -e "s|dir: $tmp/idx\$|dir: $tmp/idx2|" \
+	"$tmp/c.yaml" >"$tmp/g.yaml"
+build g
+sharded g 200K IDX
+# Saved by 4 sharded ranks mid-pass, resumed by 3: the continuous run's bytes.
+mpirun --oversubscribe -np 4 "$tmp/g-mpi" --shard --threads 1 --quiet --batch 20 \
+	--iterations 1000 --max-memory 200K --save "$tmp/g.ck4" >"$tmp/out" 2>&1 ||
+	fail "IDX streamed, 4 ranks sharded, 1000 updates: $(cat "$tmp/out")"
+mpirun --oversubscribe -np 3 "$tmp/g-mpi" --shard --threads 1 --quiet --resume "$tmp/g.ck4" \
+	--batch 20 --iterations 1100 --max-memory 200K --save "$tmp/g.ck43" >"$tmp/out" 2>&1 ||
+	fail "IDX streamed, resumed on 3 ranks sharded: $(cat "$tmp/out")"
+cmp -s "$tmp/g.href" "$tmp/g.ck43" ||
+	fail "IDX streamed and sharded, saved by 4 ranks and resumed by 3: not the bits of the run without a stop"
+say "IDX streamed and sharded, saved by 4 ranks and resumed by 3: the same bytes"
+# A budget the exchange does not fit beside the window's part: not sharded
+# (each rank reads whole windows, as without --shard), and it says so.
+mpirun --oversubscribe -np 2 "$tmp/g-mpi" --shard --threads 1 --batch 20 --iterations 30 \
+	--max-memory 102K --json >"$tmp/out" 2>&1 || fail "IDX streamed in 102K on 2 ranks: $(cat "$tmp/out")"
+grep -q '"streamed": true, .*"sharded": false' "$tmp/out" &&
+	grep -q "memory: --shard: not sharded: a batch's exchange does not fit the budget" "$tmp/out" ||
+	fail "IDX streamed in 102K, --shard: not refused with the reason: $(cat "$tmp/out")"
+mkdir "$tmp/csv2"
+gen 40000 7 >"$tmp/csv2/train.csv"
+cp "$tmp/test.csv" "$tmp/csv2/test.csv"
+sed -e 's/^network: a$/network: k/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/a.yaml" >"$tmp/k.yaml"
+build k
+sharded k 200K CSV
+
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
 for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
 	args=${bad%%|*} want=${bad#*|}
