@@ -1257,39 +1257,81 @@ static int scan_classes(nncc_csv_train_t *t, Scan *sc, nncc_dataset_t *ds)
 	return 0;
 }
 
+/* The given classes copied (the rows are read after the caller's go), and
+ * their order by name for the lookup; -1 when out of memory. */
+static int given_classes(nncc_csv_train_t *t, const char *const *classes, size_t n_classes)
+{
+	Loader *L = &t->L;
+	if (!(t->found = calloc(n_classes, sizeof *t->found)))
+		return -1;
+	for (t->n_found = 0; t->n_found < n_classes; t->n_found++)
+		if (!(t->found[t->n_found] = strdup(classes[t->n_found])))
+			return -1;
+	L->classes = (const char *const *)t->found;
+	L->n_given = n_classes;
+	if (!(L->given_order = malloc(n_classes * sizeof *L->given_order)))
+		return -1;
+	for (size_t k = 0; k < n_classes; k++)
+		L->given_order[k] = k;
+	sort_names = classes;
+	qsort(L->given_order, n_classes, sizeof *L->given_order, by_name);
+	return 0;
+}
+
+/* A training file's reader before it opens the file: the loader's
+ * settings and the given classes; NULL when out of memory (err says so). */
+static nncc_csv_train_t *train_new(const char *path, const nncc_csv_spec_t *spec, size_t dim,
+                                   const char *const *classes, size_t n_classes, size_t tile,
+                                   nncc_err_t *err)
+{
+	nncc_csv_train_t *t = calloc(1, sizeof *t);
+	if (t) {
+		t->L = (Loader){.spec = spec, .path = path, .dim = dim, .need_label = 1, .err = err,
+		                .tile = tile ? tile : 1};
+		if (!n_classes || !given_classes(t, classes, n_classes))
+			return t;
+		nncc_csv_train_close(t);
+	}
+	nncc_err_set(err, "%s: out of memory", path);
+	return NULL;
+}
+
+/* The end of a scan (or of nncc_csv_scanned): ds's counts and class names
+ * (L's classes: given or found); -1 when out of memory. */
+static int scan_done(nncc_csv_train_t *t, nncc_dataset_t *ds, size_t dim)
+{
+	Loader *L = &t->L;
+	if (L->classes) {
+		size_t K = L->n_given;
+		if (!(ds->class_names = calloc(K, sizeof *ds->class_names)))
+			return -1;
+		ds->n_classes = K;
+		for (size_t k = 0; k < K; k++)
+			if (!(ds->class_names[k] = strdup(L->classes[k])))
+				return -1;
+	}
+	ds->dim = ds->cols = dim;
+	ds->rows = 1;
+	ds->n_targets = L->spec->n_targets;
+	t->tile_rows = L->tile;
+	L->tile = 0;   /* the starts are known */
+	return 0;
+}
+
 int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
                   const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
                   size_t n_classes, size_t tile, size_t keep, nncc_err_t *err)
 {
-	nncc_csv_train_t *t = calloc(1, sizeof *t);
+	nncc_csv_train_t *t = train_new(path, spec, dim, classes, n_classes, tile, err);
 	Scan sc = {.integers = 1, .max = -1};
 	Loader *L;
 	int rc = -1;
 
 	*out = NULL;
 	memset(ds, 0, sizeof *ds);
-	if (!t) {
-		nncc_err_set(err, "%s: out of memory", path);
+	if (!t)
 		return -1;
-	}
 	L = &t->L;
-	*L = (Loader){.spec = spec, .path = path, .dim = dim, .need_label = 1, .err = err,
-	              .tile = tile ? tile : 1};
-	if (n_classes) {   /* the classes copied: the rows are read after the caller's go */
-		if (!(t->found = calloc(n_classes, sizeof *t->found)))
-			goto oom;
-		for (t->n_found = 0; t->n_found < n_classes; t->n_found++)
-			if (!(t->found[t->n_found] = strdup(classes[t->n_found])))
-				goto oom;
-		L->classes = (const char *const *)t->found;
-		L->n_given = n_classes;
-		if (!(L->given_order = malloc(n_classes * sizeof *L->given_order)))
-			goto oom;
-		for (size_t k = 0; k < n_classes; k++)
-			L->given_order[k] = k;
-		sort_names = classes;
-		qsort(L->given_order, n_classes, sizeof *L->given_order, by_name);
-	}
 	if (reader_open(&t->R, L, path))
 		goto done;
 	t->keep = keep;
@@ -1309,20 +1351,8 @@ int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
 	}
 	if (!spec->n_targets && !n_classes && scan_classes(t, &sc, ds))
 		goto done;
-	if (L->classes) {
-		size_t K = L->n_given;
-		if (!(ds->class_names = calloc(K, sizeof *ds->class_names)))
-			goto oom;
-		ds->n_classes = K;
-		for (size_t k = 0; k < K; k++)
-			if (!(ds->class_names[k] = strdup(L->classes[k])))
-				goto oom;
-	}
-	ds->dim = ds->cols = dim;
-	ds->rows = 1;
-	ds->n_targets = spec->n_targets;
-	t->tile_rows = L->tile;
-	L->tile = 0;   /* the starts are known */
+	if (scan_done(t, ds, dim))
+		goto oom;
 	if (t->keep && t->kn == ds->n)
 		keep_give(t, ds);
 	keep_drop(t);
@@ -1449,6 +1479,209 @@ int nncc_csv_train_twin(nncc_csv_train_t **out, const nncc_csv_train_t *t, nncc_
 	u->L.base = P->base + P->n;   /* past the rows: the first read seeks (no header, no skip) */
 	*out = u;
 	return 0;
+}
+
+/* ---- A scan's findings as bytes, for the ranks that do not scan
+ * (nncc_csv_scan_pack, nncc_csv_scanned): sizes as uint64, texts as a
+ * size and their bytes, in the machine's byte order (the ranks' machines
+ * are alike, as for every exchange). */
+
+static void put(unsigned char *b, size_t *at, const void *src, size_t n)
+{
+	if (b)   /* NULL: only counts */
+		memcpy(b + *at, src, n);
+	*at += n;
+}
+
+static void put_size(unsigned char *b, size_t *at, size_t v)
+{
+	uint64_t u = v;
+	put(b, at, &u, sizeof u);
+}
+
+static void put_text(unsigned char *b, size_t *at, const char *s)
+{
+	put_size(b, at, strlen(s));
+	put(b, at, s, strlen(s));
+}
+
+/* The findings into b (NULL: their size); returns their size. */
+static size_t pack(const nncc_csv_train_t *t, const nncc_dataset_t *ds, unsigned char *b)
+{
+	const Loader *L = &t->L;
+	size_t at = 0;
+	put_size(b, &at, ds->n);
+	put_size(b, &at, ds->n_classes);
+	put_size(b, &at, (size_t)t->integers);
+	put_size(b, &at, L->n_columns);
+	put(b, &at, L->role, L->n_columns);
+	put_size(b, &at, L->label_col);
+	for (size_t i = 0; i < L->spec->n_targets; i++)
+		put_size(b, &at, L->target_col[i]);
+	put_size(b, &at, L->names != NULL);
+	for (size_t c = 0; L->names && c < L->n_columns; c++)
+		put_text(b, &at, L->names[c]);
+	put_size(b, &at, t->n_found);
+	for (size_t k = 0; k < t->n_found; k++)
+		put_text(b, &at, t->found[k]);
+	put_size(b, &at, L->n_starts);
+	for (size_t i = 0; i < L->n_starts; i++) {
+		put_size(b, &at, (size_t)L->starts[i].off);
+		put_size(b, &at, L->starts[i].at.line);
+		put_size(b, &at, L->starts[i].at.col);
+	}
+	return at;
+}
+
+int nncc_csv_scan_pack(const nncc_csv_train_t *t, const nncc_dataset_t *ds, void **buf,
+                       size_t *len, nncc_err_t *err)
+{
+	*len = pack(t, ds, NULL);
+	if (!(*buf = malloc(*len))) {
+		nncc_err_set(err, "%s: out of memory for its scan's %zu bytes", t->L.path, *len);
+		return -1;
+	}
+	pack(t, ds, *buf);
+	return 0;
+}
+
+/* Reading packed bytes: *ok turns 0 past their end (and stays). */
+typedef struct Unpack {
+	const unsigned char *p;
+	size_t at, len;
+	int ok;
+} Unpack;
+
+static void get(Unpack *u, void *dst, size_t n)
+{
+	if (!u->ok || n > u->len - u->at) {
+		u->ok = 0;
+		memset(dst, 0, n);
+		return;
+	}
+	memcpy(dst, u->p + u->at, n);
+	u->at += n;
+}
+
+static size_t get_size(Unpack *u)
+{
+	uint64_t v;
+	get(u, &v, sizeof v);
+	if (v > SIZE_MAX)
+		u->ok = 0;
+	return u->ok ? (size_t)v : 0;
+}
+
+/* A count of things of at least `least` bytes each that the rest can hold. */
+static size_t get_count(Unpack *u, size_t least)
+{
+	size_t n = get_size(u);
+	if (n > (u->len - u->at) / least)
+		u->ok = 0;
+	return u->ok ? n : 0;
+}
+
+static char *get_text(Unpack *u)
+{
+	size_t n = get_count(u, 1);
+	char *s = u->ok ? malloc(n + 1) : NULL;
+	if (s) {
+		get(u, s, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* The findings of nncc_csv_scan_pack into t and ds; -1 when they are not
+ * whole (err says so) or memory runs out. */
+static int unpack(nncc_csv_train_t *t, nncc_dataset_t *ds, const void *buf, size_t len,
+                  int given, nncc_err_t *err)
+{
+	Loader *L = &t->L;
+	Unpack u = {buf, 0, len, 1};
+	size_t nt = L->spec->n_targets, n_found;
+
+	ds->n = L->base = get_size(&u);
+	ds->n_classes = get_size(&u);
+	t->integers = get_size(&u) != 0;
+	L->n_columns = get_count(&u, 1);
+	if (!(L->role = malloc(L->n_columns ? L->n_columns : 1)) ||
+	    (nt && !(L->target_col = calloc(nt, sizeof *L->target_col))))
+		goto oom;
+	get(&u, L->role, L->n_columns);
+	L->label_col = get_size(&u);
+	for (size_t i = 0; i < nt; i++)
+		L->target_col[i] = get_size(&u);
+	if (get_size(&u)) {
+		if (!(L->names = calloc(L->n_columns ? L->n_columns : 1, sizeof *L->names)))
+			goto oom;
+		for (size_t c = 0; c < L->n_columns; c++)
+			if (!(L->names[c] = get_text(&u)) && u.ok)
+				goto oom;
+	}
+	n_found = get_count(&u, sizeof(uint64_t));
+	if (!given && n_found) {   /* the strings found: the classes, in their order */
+		if (!(t->found = calloc(n_found, sizeof *t->found)) ||
+		    !(L->given_order = malloc(n_found * sizeof *L->given_order)))
+			goto oom;
+		for (t->n_found = 0; t->n_found < n_found; t->n_found++) {
+			L->given_order[t->n_found] = t->n_found;
+			if (!(t->found[t->n_found] = get_text(&u)) && u.ok)
+				goto oom;
+		}
+		L->classes = (const char *const *)t->found;
+		L->n_given = n_found;
+	} else {
+		for (size_t k = 0; k < n_found; k++)   /* the given ones: the caller's */
+			free(get_text(&u));
+	}
+	L->n_starts = get_count(&u, 3 * sizeof(uint64_t));
+	if (!(L->starts = malloc((L->n_starts ? L->n_starts : 1) * sizeof *L->starts)))
+		goto oom;
+	for (size_t i = 0; i < L->n_starts; i++) {
+		L->starts[i].off = get_size(&u);
+		L->starts[i].at.line = get_size(&u);
+		L->starts[i].at.col = get_size(&u);
+	}
+	for (size_t i = 0; i < nt; i++)   /* the columns it names are there */
+		u.ok &= L->target_col[i] < L->n_columns;
+	if (L->label_col >= L->n_columns && L->label_col < SIZE_MAX - 1)   /* (none; targets) */
+		u.ok = 0;
+	if (!u.ok || u.at != len) {
+		nncc_err_set(err, "%s: its scan's %zu bytes from rank 0 are not whole", L->path, len);
+		return -1;
+	}
+	return 0;
+oom:
+	nncc_err_set(err, "%s: out of memory for its scan's %zu bytes", L->path, len);
+	return -1;
+}
+
+int nncc_csv_scanned(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
+                     const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
+                     size_t n_classes, size_t tile, const void *buf, size_t len,
+                     nncc_err_t *err)
+{
+	nncc_csv_train_t *t = train_new(path, spec, dim, classes, n_classes, tile, err);
+	Loader *L;
+
+	*out = NULL;
+	memset(ds, 0, sizeof *ds);
+	if (!t)
+		return -1;
+	L = &t->L;
+	if (reader_open(&t->R, L, path) || unpack(t, ds, buf, len, n_classes > 0, err))
+		goto fail;
+	if (scan_done(t, ds, dim)) {
+		nncc_err_set(err, "%s: out of memory", path);
+		goto fail;
+	}
+	*out = t;   /* past the rows (L->base = n): the first read seeks */
+	return 0;
+fail:
+	nncc_dataset_fini(ds);
+	nncc_csv_train_close(t);
+	return -1;
 }
 
 void nncc_csv_train_close(nncc_csv_train_t *t)

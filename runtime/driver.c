@@ -1449,6 +1449,54 @@ static int run_may_shard(run_t *r)
 	return 0;
 }
 
+/* nncc_csv_scan of file k (NNCC_FILE_TRAIN_IMAGES or _TEST_IMAGES), on
+ * rank 0 alone under MPI: it sends the findings (the row count, columns,
+ * classes and row starts, not the rows) and the others open the file from
+ * them (nncc_csv_scanned, keeping no rows): one scan of the file, not one
+ * a rank.  When rank 0's scan fails (its message says why) the others stop
+ * too.  Collective. */
+static int csv_scan_ranks(run_t *r, nncc_csv_train_t **t, nncc_dataset_t *ds, int k,
+                          const char *const *names, size_t n_names, size_t keep,
+                          nncc_err_t *err)
+{
+	const nncc_model_t *m = r->m;
+	const nncc_csv_spec_t *spec = &m->config.csv;
+	const char *path = r->files[k];
+	size_t R = (size_t)r->comm->size, len = 0, n, *count;
+	void *buf = NULL;
+	int rc = 0;
+
+	if (R == 1)
+		return nncc_csv_scan(t, ds, path, spec, m->n_inputs, names, n_names, m->max_batch,
+		                     keep, err);
+	if (r->comm->rank == 0)
+		rc = nncc_csv_scan(t, ds, path, spec, m->n_inputs, names, n_names, m->max_batch, keep,
+		                   err) || nncc_csv_scan_pack(*t, ds, &buf, &len, err);
+	if (nncc_comm_min_size(r->comm, r->comm->rank ? SIZE_MAX : rc ? 0 : len, &n, err)) {
+		free(buf);
+		return -1;
+	}
+	if (rc || !n) {   /* rank 0: its message; the others: */
+		if (!rc)
+			nncc_err_set(err, "%s: rank 0 could not scan it (its message says why)", path);
+		free(buf);
+		return -1;
+	}
+	if ((r->comm->rank && !(buf = malloc(n))) || !(count = calloc(2 * R, sizeof *count))) {
+		nncc_err_set(err, "%s: out of memory for its scan's %zu bytes", path, n);
+		free(buf);
+		return -1;
+	}
+	count[0] = n;   /* rank 0's n bytes to all; displacements (count + R) 0 */
+	rc = nncc_comm_allgather(r->comm, NNCC_BYTES, buf, count, count + R, err);
+	if (!rc && r->comm->rank)
+		rc = nncc_csv_scanned(t, ds, path, spec, m->n_inputs, names, n_names, m->max_batch, buf,
+		                      n, err);
+	free(count);
+	free(buf);
+	return rc;
+}
+
 /* format csv: both files, their labels mapped to the same classes, scanned
  * (r->csv, r->csv_test: their rows are read later, whole or streamed,
  * unless the scan kept them: it does while they fit the budget); the
@@ -1475,8 +1523,8 @@ static int run_load_csv(run_t *r, const char *from)
 		names = (const char *const *)wf.norm.class_names;
 		n_names = wf.norm.n_classes;
 	}
-	if (nncc_csv_scan(&r->csv, &r->train, r->files[NNCC_FILE_TRAIN_IMAGES], spec, m->n_inputs,
-	                  names, n_names, m->max_batch, reads_samples(r) ? r->budget : 0, &err))
+	if (csv_scan_ranks(r, &r->csv, &r->train, NNCC_FILE_TRAIN_IMAGES, names, n_names,
+	                   reads_samples(r) ? r->budget : 0, &err))
 		goto failed;
 	kept = r->train.values ? csv_kept_bytes(r, &r->train) : 0;
 	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
@@ -1484,10 +1532,10 @@ static int run_load_csv(run_t *r, const char *from)
 		             r->files[NNCC_FILE_TRAIN_IMAGES], from);
 		goto failed;
 	}
-	if (nncc_csv_scan(&r->csv_test, &r->test, r->files[NNCC_FILE_TEST_IMAGES], spec,
-	                  m->n_inputs, (const char *const *)r->train.class_names,
-	                  r->train.class_names ? r->train.n_classes : 0, m->max_batch,
-	                  reads_samples(r) && r->budget > kept ? r->budget - kept : 0, &err))
+	if (csv_scan_ranks(r, &r->csv_test, &r->test, NNCC_FILE_TEST_IMAGES,
+	                   (const char *const *)r->train.class_names,
+	                   r->train.class_names ? r->train.n_classes : 0,
+	                   reads_samples(r) && r->budget > kept ? r->budget - kept : 0, &err))
 		goto failed;
 	if (m->n_targets && r->test.n_targets != m->n_targets) {
 		nncc_err_set(&err, "network '%s' is a regression on %zu targets, but %s has %zu",

@@ -123,6 +123,18 @@ int nncc_csv_scan(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
 int nncc_csv_train_rows(nncc_csv_train_t *t, size_t first, size_t k, double *values,
                         int32_t *labels, double *targets, nncc_err_t *err);
 int nncc_csv_train_twin(nncc_csv_train_t **twin, const nncc_csv_train_t *t, nncc_err_t *err);
+/* A scan's findings (the row count, columns, classes and row starts: not
+ * the rows) as bytes, malloc'd, for nncc_csv_scanned: a data-parallel run's
+ * rank 0 scans the file and the others open it from these (one scan, not
+ * one a rank).  nncc_csv_scanned is nncc_csv_scan without the scan (keep
+ * 0): the same arguments, the findings of the same file; -1 when they are
+ * not whole. */
+int nncc_csv_scan_pack(const nncc_csv_train_t *t, const nncc_dataset_t *ds, void **buf,
+                       size_t *len, nncc_err_t *err);
+int nncc_csv_scanned(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
+                     const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
+                     size_t n_classes, size_t tile, const void *buf, size_t len,
+                     nncc_err_t *err);
 int nncc_csv_train_seekable(const nncc_csv_train_t *t);
 const char *nncc_csv_train_path(const nncc_csv_train_t *t);
 void nncc_csv_train_close(nncc_csv_train_t *t);

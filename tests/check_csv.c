@@ -404,6 +404,28 @@ START_TEST(inputs_streamed)
 }
 END_TEST
 
+/* Integer labels (the largest 12: 13 classes) in column y, or a regression
+ * on column t with y ignored. */
+static const char k_text[] = "a,y,t\n1,3,0.5\n2,0,-1\n3,12,2.25\n";
+static const char *const k_tn[] = {"t"}, *const k_ig[] = {"y"};
+static const nncc_csv_spec_t k_cls = {.delimiter = ',', .header = 1, .label = "y"};
+static const nncc_csv_spec_t k_reg = {.delimiter = ',', .header = 1, .n_ignore = 1,
+                                      .ignore = k_ig, .n_targets = 1, .targets = k_tn};
+
+/* 23 rows after a skipped line and a header, CRLF, string labels k0..k2,
+ * every fifth's label quoted over a line break ("z\nK"); its length. */
+static size_t s_text(char *text, size_t size)
+{
+	size_t at = (size_t)snprintf(text, size, "# skipped\r\nx,kind,y\r\n");
+	for (int i = 0; i < 23; i++)
+		at += (size_t)snprintf(text + at, size - at, i % 5 == 2 ? "%d,\"z\n%d\",%d.5\r\n"
+		                                                        : "%d,k%d,%d.5\r\n",
+		                       i, i % 3, -i);
+	return at;
+}
+static const nncc_csv_spec_t s_spec = {.delimiter = ',', .header = 1, .skip_rows = 1,
+                                       .label = "kind"};
+
 /* A streamed training file: nncc_csv_scan finds what nncc_csv_load does
  * (count, classes) and its errors; nncc_csv_train_rows reads rows by
  * number, back and forth and from inside a tile, over quoted line breaks
@@ -411,12 +433,8 @@ END_TEST
 START_TEST(training_rows_streamed)
 {
 	char text[4096];
-	size_t at = (size_t)snprintf(text, sizeof text, "# skipped\r\nx,kind,y\r\n");
-	for (int i = 0; i < 23; i++)
-		at += (size_t)snprintf(text + at, sizeof text - at, i % 5 == 2 ? "%d,\"z\n%d\",%d.5\r\n"
-		                                                             : "%d,k%d,%d.5\r\n",
-		                       i, i % 3, -i);
-	nncc_csv_spec_t sp = {.delimiter = ',', .header = 1, .skip_rows = 1, .label = "kind"};
+	size_t at = s_text(text, sizeof text);
+	nncc_csv_spec_t sp = s_spec;
 	static const size_t firsts[] = {16, 0, 8, 5, 9};
 	static const size_t ks[] = {7, 8, 8, 3, 2};
 	for (int gz = 0; gz < 2; gz++) {
@@ -470,11 +488,8 @@ START_TEST(training_rows_streamed)
 	}
 	/* Integer labels, and regression targets, kept: load's. */
 	{
-		char *p = file("k.csv", "a,y,t\n1,3,0.5\n2,0,-1\n3,12,2.25\n");
-		static const char *const tn[] = {"t"}, *const ig[] = {"y"};
-		nncc_csv_spec_t cls = {.delimiter = ',', .header = 1, .label = "y"};
-		nncc_csv_spec_t reg = {.delimiter = ',', .header = 1, .n_ignore = 1, .ignore = ig,
-		                       .n_targets = 1, .targets = tn};
+		char *p = file("k.csv", k_text);
+		const nncc_csv_spec_t cls = k_cls, reg = k_reg;
 		nncc_err_t err = {{0}};
 		nncc_dataset_t ds, sc;
 		nncc_csv_train_t *t;
@@ -633,6 +648,110 @@ START_TEST(training_rows_twin)
 }
 END_TEST
 
+/* The scan's findings packed (nncc_csv_scan_pack) open the file without a
+ * scan (nncc_csv_scanned, a data-parallel run's ranks but 0): the same
+ * count and classes (found strings, given ones, integers), and rows by
+ * number that are load's, over a skipped line, a header, quoted line
+ * breaks and CRLF, raw and gzip'd; regression targets too.  A pack cut
+ * short or with a byte too many is refused. */
+START_TEST(training_rows_from_a_pack)
+{
+	char text[4096];
+	size_t at = s_text(text, sizeof text);
+	nncc_csv_spec_t sp = s_spec;
+	static const size_t firsts[] = {16, 0, 8, 5, 9, 22};
+	static const size_t ks[] = {7, 8, 8, 3, 2, 1};
+	for (int gz = 0; gz < 2; gz++) {
+		char *p = tu_path(dir, gz ? "pk.csv.gz" : "pk.csv");
+		ck_assert_int_eq(gz ? tu_write_gz(p, text, at) : tu_write_text(p, text), 0);
+		nncc_err_t err = {{0}};
+		nncc_dataset_t ds, sc, uc;
+		nncc_csv_train_t *t, *u;
+		void *buf;
+		size_t len;
+		ck_assert_msg(nncc_csv_load(&ds, p, &sp, 2, NULL, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, &sp, 2, NULL, 0, 4, 0, &err) == 0, "%s", err.msg);
+		ck_assert_int_eq(nncc_csv_scan_pack(t, &sc, &buf, &len, &err), 0);
+		for (int given = 0; given < 2; given++) {
+			ck_assert_msg(nncc_csv_scanned(&u, &uc, p, &sp, 2,
+			                               given ? (const char *const *)ds.class_names : NULL,
+			                               given ? ds.n_classes : 0, 4, buf, len, &err) == 0,
+			              "%s", err.msg);
+			ck_assert_uint_eq(uc.n, 23);
+			ck_assert_uint_eq(uc.n_classes, ds.n_classes);
+			for (size_t c = 0; c < ds.n_classes; c++)
+				ck_assert_str_eq(uc.class_names[c], ds.class_names[c]);
+			ck_assert_ptr_null(uc.values);
+			for (size_t r = 0; r < sizeof firsts / sizeof *firsts; r++) {
+				double v[16];
+				int32_t y[8];
+				ck_assert_msg(nncc_csv_train_rows(u, firsts[r], ks[r], v, y, NULL, &err) == 0,
+				              "%s", err.msg);
+				for (size_t i = 0; i < ks[r]; i++) {
+					size_t row = firsts[r] + i;
+					ck_assert_int_eq(y[i], ds.labels[row]);
+					ck_assert(v[2 * i] == ds.values[2 * row] &&
+					          v[2 * i + 1] == ds.values[2 * row + 1]);
+				}
+			}
+			nncc_csv_train_close(u);
+			nncc_dataset_fini(&uc);
+		}
+		for (int d = -1; d <= 1; d += 2) {   /* cut short; a byte too many */
+			char *b2 = malloc(len + 1);
+			memcpy(b2, buf, len);
+			b2[len] = 0;
+			ck_assert_int_eq(nncc_csv_scanned(&u, &uc, p, &sp, 2, NULL, 0, 4, b2,
+			                                  (size_t)((long)len + d), &err), -1);
+			ck_assert_ptr_null(u);
+			ck_assert_ptr_nonnull(strstr(err.msg, "are not whole"));
+			free(b2);
+		}
+		free(buf);
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&sc);
+		nncc_dataset_fini(&ds);
+		free(p);
+	}
+	/* Integer labels; regression targets. */
+	char *p = file("pk2.csv", k_text);
+	for (int rg = 0; rg < 2; rg++) {
+		const nncc_csv_spec_t *spec = rg ? &k_reg : &k_cls;
+		size_t dim = rg ? 1 : 2, len;
+		nncc_err_t err = {{0}};
+		nncc_dataset_t ds, sc, uc;
+		nncc_csv_train_t *t, *u;
+		double v[6], tg[3];
+		int32_t y[3];
+		void *buf;
+		ck_assert_msg(nncc_csv_load(&ds, p, spec, dim, NULL, 0, &err) == 0, "%s", err.msg);
+		ck_assert_msg(nncc_csv_scan(&t, &sc, p, spec, dim, NULL, 0, 2, 0, &err) == 0, "%s",
+		              err.msg);
+		ck_assert_int_eq(nncc_csv_scan_pack(t, &sc, &buf, &len, &err), 0);
+		ck_assert_msg(nncc_csv_scanned(&u, &uc, p, spec, dim, NULL, 0, 2, buf, len, &err) == 0,
+		              "%s", err.msg);
+		ck_assert_uint_eq(uc.n, 3);
+		ck_assert_uint_eq(uc.n_classes, rg ? 0 : 13);
+		ck_assert_uint_eq(uc.n_targets, rg ? 1 : 0);
+		ck_assert_msg(nncc_csv_train_rows(u, 0, 3, v, y, tg, &err) == 0, "%s", err.msg);
+		for (size_t row = 0; row < 3; row++) {
+			ck_assert(v[dim * row] == ds.values[dim * row]);
+			if (rg)
+				ck_assert(tg[row] == ds.targets[row]);
+			else
+				ck_assert_int_eq(y[row], ds.labels[row]);
+		}
+		free(buf);
+		nncc_csv_train_close(u);
+		nncc_csv_train_close(t);
+		nncc_dataset_fini(&uc);
+		nncc_dataset_fini(&sc);
+		nncc_dataset_fini(&ds);
+	}
+	free(p);
+}
+END_TEST
+
 static Suite *csv_suite(void)
 {
 	Suite *s = suite_create("csv");
@@ -645,6 +764,7 @@ static Suite *csv_suite(void)
 	tcase_add_test(tc, rfc4180_quoting);
 	tcase_add_test(tc, gzip_file);
 	tcase_add_test(tc, training_rows_twin);
+	tcase_add_test(tc, training_rows_from_a_pack);
 	tcase_add_test(tc, numbers_as_strtod);
 	tcase_add_test(tc, bad_cells);
 	tcase_add_test(tc, bad_rows_and_files);
