@@ -219,6 +219,26 @@ timeout 60 mpirun --oversubscribe -np 2 --mca osc_sm_backing_directory "$tmp/non
 grep -q "error: MPI_Win_allocate_shared failed on rank 0 of 2: .*memory shared by the 2 ranks on this machine; give Open MPI's osc_sm_backing_directory" \
 	"$tmp/out" || fail "2 ranks without a shared window: not the error expected: $(cat "$tmp/out")"
 say "in memory, 2 ranks hold the data once; without a shared window: $(grep -o 'error: MPI_Win.*' "$tmp/out" | head -n 1)"
+# Ranks on two machines (NNCC_MPI_MACHINES=2: consecutive ranks in two
+# blocks, as if placed on two machines by slot). By default the run shards
+# (the ranks span machines) and says so; --no-shard holds the data once a
+# machine, each machine's first rank reading it (3 ranks: a machine of two
+# and one alone). The bytes of one process either way.
+for n in 3 4; do
+	mpirun --oversubscribe -np $n -x NNCC_MPI_MACHINES=2 "$tmp/a-mpi" --threads 1 --batch 100 \
+		--json --save "$tmp/m2.$n" >"$tmp/out" 2>&1 || fail "$n ranks on 2 machines: $(cat "$tmp/out")"
+	grep -q '"shared": 0, "shared_by": 1, "sharded": true' "$tmp/out" ||
+		fail "$n ranks on 2 machines: not sharded by default: $(cat "$tmp/out")"
+	cmp -s "$tmp/m2.$n" "$tmp/a-adam.ref" || fail "$n ranks on 2 machines: not one process's bytes"
+	mpirun --oversubscribe -np $n -x NNCC_MPI_MACHINES=2 "$tmp/a-mpi" --no-shard --threads 1 \
+		--batch 100 --json --save "$tmp/m2n.$n" >"$tmp/out" 2>&1 ||
+		fail "$n ranks on 2 machines, --no-shard: $(cat "$tmp/out")"
+	grep -Eq '"shared": [1-9][0-9]*, "shared_by": 2, "sharded": false' "$tmp/out" ||
+		fail "$n ranks on 2 machines, --no-shard: rank 0's machine does not hold the data once for 2: $(cat "$tmp/out")"
+	cmp -s "$tmp/m2n.$n" "$tmp/a-adam.ref" ||
+		fail "$n ranks on 2 machines, --no-shard: not one process's bytes"
+done
+say "3 and 4 ranks on 2 machines: sharded by default, the data once a machine with --no-shard; the bytes of one process"
 # One chain over the batch (no --chunks) is another order: other bits.
 "$tmp/a" --threads 1 --quiet --save "$tmp/plain" --batch 100 >/dev/null || fail "plain run failed"
 cmp -s "$tmp/plain" "$tmp/a-adam.ref" && fail "--chunks 12 and one chain gave the same bits"
