@@ -1984,9 +1984,10 @@ static int run_fit_streamed(run_t *r)
 	return 0;
 }
 
-/* A sharded run's statistics: rank 0 fits them in passes over the training
- * file (run_fit_streamed) and sends them to the others, which read no more
- * of it than their share (docs/scaling.md#shards). */
+/* A sharded or streamed run's statistics under MPI: rank 0 fits them in
+ * passes over the training file (run_fit_streamed) and sends them to the
+ * others, which read no more of it than their share
+ * (docs/scaling.md#shards). */
 static int run_fit_sharded(run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -2341,7 +2342,8 @@ static int run_load(run_t *r)
 		nncc_dataset_t fit = r->train;
 		fit.n = r->n_train;
 		nncc_norm_fini(&r->norm);
-		if (r->sharded ? run_fit_sharded(r)
+		/* rank 0 alone passes over a file the ranks do not hold whole */
+		if (r->sharded || (r->streamed && r->comm->size > 1) ? run_fit_sharded(r)
 		    : r->streamed
 		        ? run_fit_streamed(r)
 		        : reads_samples(r) && nncc_norm_fit(&r->norm, c->normalize, &fit, &err))
