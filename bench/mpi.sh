@@ -8,6 +8,10 @@
 #   2 ranks, C      mpirun -np 2, one thread each, --chunks C
 #   2 ranks, 2, sh  the same, --chunks 2 --shard (each rank holds its half of
 #                   the data; a batch's samples travel between them)
+# and streamed from the file (shuffled, --max-memory STREAM_MEMORY, default
+# 24M: MNIST in 16 windows), one thread, then 2 ranks with --chunks 2 each
+# reading whole windows (--no-shard) and each reading its half of every
+# window (--shard),
 # for C = 2 and 12, alternately for ROUNDS rounds (default 2); prints each
 # variant's best train_seconds and its speed against one thread.  Run from
 # the top after `make MPI=1`; uses CC, DATA (default data/mnist: any IDX
@@ -21,6 +25,7 @@ OUT=${OUT:-build/mpi-bench}
 DATA=${DATA:-data/mnist}
 BATCH=${BATCH:-64}
 ITERATIONS=${ITERATIONS:-300}
+STREAM_MEMORY=${STREAM_MEMORY:-24M}
 
 die() { printf 'bench/mpi.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -50,12 +55,18 @@ seconds() {
 		set -- mpirun --oversubscribe --mca mpi_yield_when_idle 1 -np 2 "$OUT/w4-mpi" \
 			--threads 1 --chunks 2 --shard
 		;;
+	z1) set -- "$OUT/w4" --threads 1 --shuffle --max-memory "$STREAM_MEMORY" ;;
+	zr2 | zr2s)
+		[ "$1" = zr2s ] && sh=--shard || sh=--no-shard
+		set -- mpirun --oversubscribe --mca mpi_yield_when_idle 1 -np 2 "$OUT/w4-mpi" \
+			--threads 1 --chunks 2 --shuffle --max-memory "$STREAM_MEMORY" "$sh"
+		;;
 	esac
 	"$@" --data "$DATA" --batch "$BATCH" --iterations "$ITERATIONS" --quiet --json |
 		sed -n 's/.*"train_seconds": \([0-9.e+-]*\).*/\1/p'
 }
 
-variants="t1 t2 c2 c12 r2c2 r2c12 r2c2s"
+variants="t1 t2 c2 c12 r2c2 r2c12 r2c2s z1 zr2 zr2s"
 for r in $(seq "$ROUNDS"); do
 	for v in $variants; do
 		printf '%s %s\n' "$v" "$(seconds "$v")"
@@ -68,14 +79,17 @@ printf 'W4, batch %s, %s updates, best of %s rounds (load at the end: %s)\n' "$B
 awk '
 	!($1 in best) || $2 < best[$1] { best[$1] = $2 }
 	END {
-		split("t1 t2 c2 c12 r2c2 r2c12 r2c2s", order, " ")
+		split("t1 t2 c2 c12 r2c2 r2c12 r2c2s z1 zr2 zr2s", order, " ")
 		name["t1"] = "1 process, 1 thread"; name["t2"] = "1 process, 2 threads"
 		name["c2"] = "1 process, --chunks 2"; name["c12"] = "1 process, --chunks 12"
 		name["r2c2"] = "2 ranks, --chunks 2"; name["r2c12"] = "2 ranks, --chunks 12"
 		name["r2c2s"] = "2 ranks, --chunks 2, sharded"
+		name["z1"] = "streamed, 1 thread"
+		name["zr2"] = "streamed, 2 ranks"
+		name["zr2s"] = "streamed, 2 ranks, sharded"
 		printf "| %-28s | %10s | %8s |\n", "variant", "train s", "speed"
 		printf "|%s|%s|%s|\n", "------------------------------", "------------", "----------"
-		for (i = 1; i <= 7; i++)
+		for (i = 1; i <= 10; i++)
 			printf "| %-28s | %10.3f | %7.2fx |\n", name[order[i]], best[order[i]],
 				best["t1"] / best[order[i]]
 	}' "$OUT/times"
