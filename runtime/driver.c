@@ -1661,7 +1661,8 @@ static size_t mem_exchange(const run_t *r, size_t out, size_t hb)
 	const nncc_model_t *m = r->m;
 	size_t N = r->n_train, B = r->o->batch && r->o->batch < N ? r->o->batch : N;
 	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
-	size_t row = m->n_inputs * r->rsize, yb = m->n_targets ? m->n_targets * r->rsize : 4;
+	size_t row = m->n_inputs * r->rsize;
+	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	size_t bytes = mem_add(0, out, hb + yb);
 
 	bytes = mem_add(bytes, nncc_group_own_max(B, C, (size_t)r->comm->size),

@@ -402,6 +402,10 @@ cp "$tmp/test.csv" "$tmp/csv2/test.csv"
 sed -e 's/^network: a$/network: k/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/a.yaml" >"$tmp/k.yaml"
 build k
 sharded k 200K CSV
+# Regression (targets travel as reals; standardize_features' statistics).
+sed -e 's/^network: r$/network: q/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/r.yaml" >"$tmp/q.yaml"
+build q
+sharded q 200K "CSV regression"
 
 # What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
 for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
