@@ -403,8 +403,9 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 				nncc_stream_skip(others, n);
 			continue;
 		}
-		if (R > 1)   /* streamed in file order: no read past the chunk */
-			nncc_stream_want(s, n);
+		if (R > 1 && c == g->c0[me])   /* streamed in file order: this rank's chunks
+		                                 (consecutive samples) in one read, none past them */
+			nncc_stream_want(s, cut(u->batch, g->c0[me + 1], C) - b0);
 		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
 		if (!n)
 			memset(m->grads, 0, m->n_params * rsize);
