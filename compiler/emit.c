@@ -252,11 +252,46 @@ static void emit_optimizer(Emitter *e, const char *section)
 	emit_tmpl(e, o->tmpl, section, v, n, NULL, 0);
 }
 
+/* Each static buffer's name, for STATIC_BYTES (at most `max`). */
+typedef struct BufList {
+	const char **name;
+	size_t n, max;
+} BufList;
+
+static void buf_add(BufList *b, const char *name)
+{
+	if (b->n < b->max)
+		b->name[b->n++] = name;
+}
+
+/* STATIC_BYTES: the sum of the buffers' sizes (the descriptor's
+ * static_bytes), a few names a line; THREAD_BYTES: pack's row. */
+static void emit_static_bytes(Emitter *e, const BufList *b, bool pack)
+{
+	Arena *A = e->ctx->arena;
+	const char *line = "#define STATIC_BYTES (";
+
+	emit_line(e, "/* The bytes of the buffers above but pack, and of pack's row, one per");
+	emit_line(e, " * thread in use: the descriptor's static_bytes and thread_bytes, which");
+	emit_line(e, " * the driver's memory plan (--max-memory) counts. */");
+	for (size_t k = 0; k < b->n; k++) {
+		line = arena_printf(A, "%s%ssizeof %s", line, k % 5 ? " + " : k ? "+ " : "", b->name[k]);
+		if (k % 5 == 4 && k + 1 < b->n) {
+			emit_line(e, "%s \\", line);
+			line = "\t";
+		}
+	}
+	emit_line(e, "%s)", line);
+	emit_line(e, "#define THREAD_BYTES %s", pack ? "(sizeof pack[0])" : "0");
+}
+
 static void emit_buffers(Emitter *e)
 {
 	const Model *m = e->m;
 	const Plan *p = e->plan;
+	BufList b = {.max = 4 + 3 * m->n_layers + 4 * m->pre.n};
 
+	b.name = arena_alloc(e->ctx->arena, b.max * sizeof *b.name);
 	emit_line(e, "/* ---- The parameters, their gradient sums and the optimizer's state:");
 	emit_line(e, " * one block each, the same layout (the L*_W, L*_B offsets above).  Per");
 	emit_line(e, " * layer: its output a, the gradient g = dL/da the layer above writes, and");
@@ -269,16 +304,22 @@ static void emit_buffers(Emitter *e)
 		emit_line(e, "static real params[N_PARAMS]; /* (%zu) */", m->n_params);
 		emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
 	}
-	if (p->n_state)
+	buf_add(&b, "params");
+	buf_add(&b, "grads");
+	if (p->n_state) {
 		emit_line(e, "static real state[OPT_STATE * N_PARAMS]; /* (%zu, %zu): slot k at "
 		          "k * N_PARAMS */", p->n_state, m->n_params);
+		buf_add(&b, "state");
+	}
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const LayerPlan *lp = &p->layers[l];
 		const char *bufs[3] = {lp->a, lp->g, lp->d};
-		for (int b = 0; b < 3; b++)
-			if (bufs[b])
-				emit_line(e, "static real %s[MAX_BATCH][%s]; /* (B, %zu) */", bufs[b], lp->out,
+		for (int k = 0; k < 3; k++)
+			if (bufs[k]) {
+				emit_line(e, "static real %s[MAX_BATCH][%s]; /* (B, %zu) */", bufs[k], lp->out,
 				          m->layers[l].out);
+				buf_add(&b, bufs[k]);
+			}
 	}
 	for (size_t i = 0; i < m->pre.n; i++) {
 		const LayerPlan *lp = &p->layers[m->n_layers + i];
@@ -293,13 +334,22 @@ static void emit_buffers(Emitter *e)
 		else
 			emit_line(e, "static real %s[MAX_BATCH][%s], %s[MAX_BATCH][%s], %s[MAX_BATCH][%s];",
 			          lp->a, lp->out, lp->g, lp->out, lp->d, lp->out);
-		if (m->pre.c.noise > 0)
+		buf_add(&b, lp->a);
+		if (!ce)
+			buf_add(&b, lp->g);
+		buf_add(&b, lp->d);
+		if (m->pre.c.noise > 0) {
 			emit_line(e, "static real c%zu[MAX_BATCH][%s];", lp->k, lp->out);
+			buf_add(&b, arena_printf(e->ctx->arena, "c%zu", lp->k));
+		}
 	}
-	if (m->pre.n)
+	if (m->pre.n) {
 		emit_line(e, "static real pre_velocity[PRE_VELOCITY];");
+		buf_add(&b, "pre_velocity");
+	}
 	if (p->pack_len)
 		emit_line(e, "static real pack[KERN_MAX_THREADS][PACK_LEN];");
+	emit_static_bytes(e, &b, p->pack_len != 0);
 }
 
 /* A layer has a backward pass when a gradient reaches it or leaves it

@@ -1613,19 +1613,62 @@ static int mem_budget(run_t *r)
 	return 0;
 }
 
-/* What the run needs besides the sets' samples: parameters, gradients,
- * optimizer state and early stopping's copy; one tile's activations and
- * their gradients (every layer's outputs twice, and the inputs) and the
- * stream's scratch tile; the confusion matrix. */
+/* --threads; 0 (all cores) with several ranks on this machine: its cores
+ * shared among them, at least one each. */
+static int run_threads(const run_t *r)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (r->o->threads || r->comm->local <= 1 || cores < 1)
+		return r->o->threads;
+	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
+}
+
+/* The threads the entry points will use (run_threads: 0 is every core). */
+static size_t mem_threads(const run_t *r)
+{
+	long t = run_threads(r);
+	if (t < 1)
+		t = sysconf(_SC_NPROCESSORS_ONLN);
+	return t < 1 ? 1 : (size_t)t;
+}
+
+/* What --save's file takes while it is written (nncc_weights_save builds
+ * it whole, after checkpoint_of's copy of the position): the parameters,
+ * the optimizer's state and early stopping's copy, a permutation of at
+ * most the training set (8 bytes an entry in the file and in the copy),
+ * the statistics; 0 without --save. */
+static size_t mem_save(const run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t bytes;
+	if (!r->o->save)
+		return 0;
+	bytes = mem_add(0, m->n_params * r->rsize, 1 + m->n_state + (r->best_params != NULL));
+	bytes = mem_add(bytes, r->n_train, 2 * sizeof(uint64_t));
+	return mem_add(bytes, m->n_inputs, 2 * sizeof(double));
+}
+
+/* What the run needs besides the sets' samples: the model's buffers
+ * (static_bytes: parameters, gradients, optimizer state, one tile's
+ * activations and deltas, pre-training's; and its scratch per thread),
+ * early stopping's copy, the tile of inputs and the stream's scratch
+ * tile, --save's file, the confusion matrix.  A model made by hand
+ * (static_bytes 0) is estimated: every layer's outputs twice a sample. */
 static size_t mem_fixed(const run_t *r)
 {
 	const nncc_model_t *m = r->m;
 	size_t units = 2 * m->n_inputs, bytes;
-	for (size_t l = 0; l < m->n_layers; l++)
-		units = mem_add(units, 2, m->layers[l].out);
-	bytes = mem_add(0, m->n_params * r->rsize, 2 + m->n_state + (r->best_params != NULL));
+	if (m->static_bytes) {
+		bytes = mem_add(m->static_bytes, mem_threads(r), m->thread_bytes);
+		bytes = mem_add(bytes, m->n_params * r->rsize, r->best_params != NULL);
+	} else {
+		for (size_t l = 0; l < m->n_layers; l++)
+			units = mem_add(units, 2, m->layers[l].out);
+		bytes = mem_add(0, m->n_params * r->rsize, 2 + m->n_state + (r->best_params != NULL));
+	}
 	bytes = mem_add(bytes, units * r->rsize, m->max_batch);
 	bytes = mem_add(bytes, m->max_batch, sizeof(int32_t));
+	bytes = mem_add(bytes, 1, mem_save(r));
 	return mem_add(bytes, m->n_outputs * m->n_outputs, sizeof(size_t));
 }
 
@@ -3227,16 +3270,6 @@ static int run_limits(const run_t *r, size_t T, size_t B)
 		return fail(m, "%s's %llu iterations plus %zu more are more than 2^64 - 1, the most a "
 		               "weight file records", from, (unsigned long long)r->loaded_iterations, T);
 	return 0;
-}
-
-/* --threads; 0 (all cores) with several ranks on this machine: its cores
- * shared among them, at least one each. */
-static int run_threads(const run_t *r)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (r->o->threads || r->comm->local <= 1 || cores < 1)
-		return r->o->threads;
-	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
 }
 
 /* A streamed training set read in file order is read a piece ahead on a

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 6
+#define NNCC_ABI_VERSION 7
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -430,6 +430,15 @@ typedef struct nncc_model {
 	 * encoder's and the decoder's tensors.  Returns the tile's loss sum
 	 * before the update.  NULL when n_pretrain is 0. */
 	double (*pretrain_step)(size_t i, size_t n, const void *x, const nncc_update_t *u);
+
+	/* The bytes of the generated file's static buffers (parameters and
+	 * gradients with pre-training's, the optimizer's state, every layer's
+	 * tile buffers, the decoders' and pre-training's velocity), and of its
+	 * per-thread scratch for each thread in use: the model's part of what
+	 * the driver's memory plan counts (--max-memory).  0 in a model made by
+	 * hand: the driver then estimates from the sizes above. */
+	size_t static_bytes;
+	size_t thread_bytes;
 } nncc_model_t;
 
 /* ---- Errors: runtime functions return 0 or -1 and fill an nncc_err_t. */

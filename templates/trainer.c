@@ -252,6 +252,8 @@ const nncc_model_t {{P}}_model = {
 	.step = step,
 	.tensor = tensor,
 	.set_threads = set_threads,
+	.static_bytes = STATIC_BYTES, /* the buffers' bytes; pack's row per thread: */
+	.thread_bytes = THREAD_BYTES,
 
 //@ section descriptor_mask_key
 	.mask_key = mask_key, /* dropout: the masks' key */

@@ -7,7 +7,11 @@
 # the program's own few MB, while the in-memory run of the same data peaks
 # far above the budget; in file order both write the same weight bytes; the
 # gzip'd copy streams too and says its windows come in file order;
-# pre-training streams too (in one window: the in-memory run's weights).
+# pre-training streams too (in one window: the in-memory run's weights),
+# and its peak stays within the budget plus the same few MB (the plan counts
+# the generated file's buffers, pre-training's among them, and --save's file:
+# before it did, that run peaked at 24 MB under 16M, 180 KB below this
+# script's bound, and a CI run went past it).
 # The RSS checks are skipped (said) without /usr/bin/time or when the
 # trainer is built with the sanitizers (SAN=1: their shadow memory is not
 # the program's).
@@ -71,25 +75,25 @@ cmp -s "$tmp/mem.w" "$tmp/streamed.w" || fail "streamed in file order: other wei
 say "16M: $(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$tmp/streamed.json") windows, the weights of the in-memory run"
 
 # The test set: streamed at each evaluation under 16M (6 MB as reals),
-# read once and held under 40M; the same figures as in memory either way.
-run held "$tmp/raw" --max-memory 40M
+# read once and held under 44M; the same figures as in memory either way.
+run held "$tmp/raw" --max-memory 44M
 testfig() { sed -n 's/.*\("test_loss": [^,]*, "test_accuracy": [^,]*\),.*/\1/p' "$tmp/$1.json"; }
 [ -n "$(testfig mem)" ] || fail "no test figures: $(cat "$tmp/mem.json")"
 grep -q "^stream_w3: memory: the test set (2000 samples) streams too, at each evaluation$" \
 	"$tmp/streamed.err" || fail "16M: no line on the test set: $(cat "$tmp/streamed.err")"
 grep -q "^stream_w3: memory: the test set (2000 samples) is read once and held as reals$" \
-	"$tmp/held.err" || fail "40M: the test set is not held: $(cat "$tmp/held.err")"
+	"$tmp/held.err" || fail "44M: the test set is not held: $(cat "$tmp/held.err")"
 for name in streamed held; do
 	[ "$(testfig $name)" = "$(testfig mem)" ] ||
 		fail "$name: test figures $(testfig $name), in memory $(testfig mem)"
 done
-cmp -s "$tmp/mem.w" "$tmp/held.w" || fail "40M: other weights than in memory"
-say "the test set streamed (16M) and held (40M): the in-memory run's figures"
+cmp -s "$tmp/mem.w" "$tmp/held.w" || fail "44M: other weights than in memory"
+say "the test set streamed (16M) and held (44M): the in-memory run's figures"
 
 # Pre-training on a streamed training set (docs/trainer.md#larger-than-memory):
 # 10000 labelled images, the next 1000 held out, and with --pretrain-unlabeled
 # the other 9000 as pre-training's too (19000: rows 0-9999 and 11000-19999).
-# Under 40M the sets stream but a window holds all 19000 samples: the
+# Under 44M the sets stream but a window holds all 19000 samples: the
 # in-memory run's pre-training and weights, bit for bit, raw and gzip'd.
 # Under 16M pre-training reads several windows, within the budget.
 sed -e 's/^network: mnist_pretrain$/network: stream_pre/' examples/mnist-pretrain.yaml \
@@ -112,8 +116,8 @@ pre() {
 		fail "$name: no pre-training line: $(cat "$tmp/$name.err")"
 }
 pre pmem "$tmp/raw"
-pre pheld "$tmp/raw" --max-memory 40M
-pre pgz "$tmp/gz" --max-memory 40M
+pre pheld "$tmp/raw" --max-memory 44M
+pre pgz "$tmp/gz" --max-memory 44M
 pre pwin "$tmp/raw" --max-memory 16M
 grep -q "streams from" "$tmp/pmem.err" && fail "the default budget streams: $(cat "$tmp/pmem.err")"
 for name in pheld pgz pwin; do
@@ -124,7 +128,7 @@ for name in pheld pgz; do
 	grep -q "^stream_pre: memory: pre-training reads its 19000 samples in 1 window of 19000 samples$" \
 		"$tmp/$name.err" || fail "$name: not one window of pre-training: $(cat "$tmp/$name.err")"
 done
-grep -q "^stream_pre: memory: pre-training reads its 19000 samples in [2-9] windows of" "$tmp/pwin.err" ||
+grep -Eq "^stream_pre: memory: pre-training reads its 19000 samples in ([2-9]|[1-9][0-9]+) windows of" "$tmp/pwin.err" ||
 	fail "16M: pre-training not in windows: $(cat "$tmp/pwin.err")"
 for name in pheld pgz; do
 	cmp -s "$tmp/pmem.w" "$tmp/$name.w" || fail "$name: other weights than in memory"
@@ -135,9 +139,13 @@ done
 if [ -n "$rss" ]; then
 	[ "$(cat "$tmp/pwin.kb")" -le $((16384 + 8192)) ] ||
 		fail "16M with pre-training: $(cat "$tmp/pwin.kb") KB, past the budget"
+	for name in pheld pgz; do
+		[ "$(cat "$tmp/$name.kb")" -le $((45056 + 8192)) ] ||
+			fail "$name: $(cat "$tmp/$name.kb") KB, past the budget (44M)"
+	done
 fi
 cmp -s "$tmp/pmem.w" "$tmp/pwin.w" && fail "16M: pre-training in windows, yet the in-memory weights"
-say "pre-training on streamed data: in one window (40M, raw and gzip'd) the in-memory run's weights; in windows (16M) its own"
+say "pre-training on streamed data: in one window (44M, raw and gzip'd) the in-memory run's weights; in windows (16M) its own"
 
 if [ -n "$rss" ]; then
 	mem=$(cat "$tmp/mem.kb") streamed=$(cat "$tmp/streamed.kb") gz=$(cat "$tmp/gz.kb")
@@ -145,6 +153,8 @@ if [ -n "$rss" ]; then
 	# the budget plus 8 MB for the program, libc and zlib
 	[ "$streamed" -le $((16384 + 8192)) ] || fail "streamed: $streamed KB, past the budget"
 	[ "$gz" -le $((16384 + 8192)) ] || fail "gzip'd: $gz KB, past the budget"
+	[ "$(cat "$tmp/held.kb")" -le $((45056 + 8192)) ] ||
+		fail "44M: $(cat "$tmp/held.kb") KB, past the budget"
 	[ "$mem" -ge $((16384 * 3)) ] || fail "in memory: only $mem KB: the data would have fit"
 fi
 say "ok"
