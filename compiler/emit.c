@@ -264,16 +264,14 @@ static void buf_add(BufList *b, const char *name)
 		b->name[b->n++] = name;
 }
 
-/* STATIC_BYTES: the sum of the buffers' sizes (the descriptor's
- * static_bytes), a few names a line; THREAD_BYTES: pack's row. */
+/* STATIC_BYTES: the sum of the buffers' sizes but pack's (the descriptor's
+ * static_bytes), a few names a line; THREAD_BYTES: pack's row, one a thread
+ * in use (thread_bytes). */
 static void emit_static_bytes(Emitter *e, const BufList *b, bool pack)
 {
 	Arena *A = e->ctx->arena;
 	const char *line = "#define STATIC_BYTES (";
 
-	emit_line(e, "/* The bytes of the buffers above but pack, and of pack's row, one per");
-	emit_line(e, " * thread in use: the descriptor's static_bytes and thread_bytes, which");
-	emit_line(e, " * the driver's memory plan (--max-memory) counts. */");
 	for (size_t k = 0; k < b->n; k++) {
 		line = arena_printf(A, "%s%ssizeof %s", line, k % 5 ? " + " : k ? "+ " : "", b->name[k]);
 		if (k % 5 == 4 && k + 1 < b->n) {

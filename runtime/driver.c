@@ -1613,67 +1613,44 @@ static int mem_budget(run_t *r)
 	return 0;
 }
 
-/* --threads; 0 (all cores) with several ranks on this machine: its cores
- * shared among them, at least one each. */
-static int run_threads(const run_t *r)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (r->o->threads || r->comm->local <= 1 || cores < 1)
-		return r->o->threads;
-	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
-}
-
-/* The threads the entry points will use (run_threads: 0 is every core). */
-static size_t mem_threads(const run_t *r)
-{
-	long t = run_threads(r);
-	if (t < 1)
-		t = sysconf(_SC_NPROCESSORS_ONLN);
-	return t < 1 ? 1 : (size_t)t;
-}
-
-/* What --save's file takes while it is written (nncc_weights_save builds
- * it whole, after checkpoint_of's copy of the position): the parameters,
- * the optimizer's state and early stopping's copy, a permutation of at
- * most the training set (8 bytes an entry in the file and in the copy),
- * the statistics; 0 without --save. */
-static size_t mem_save(const run_t *r)
-{
-	const nncc_model_t *m = r->m;
-	size_t bytes;
-	if (!r->o->save)
-		return 0;
-	bytes = mem_add(0, m->n_params * r->rsize, 1 + m->n_state + (r->best_params != NULL));
-	bytes = mem_add(bytes, r->n_train, 2 * sizeof(uint64_t));
-	return mem_add(bytes, m->n_inputs, 2 * sizeof(double));
-}
-
 /* What the run needs besides the sets' samples: the model's buffers
  * (static_bytes: parameters, gradients, optimizer state, one tile's
- * activations and deltas, pre-training's; and its scratch per thread),
- * early stopping's copy, the tile of inputs and the stream's scratch
- * tile, --save's file, the confusion matrix.  A model made by hand
- * (static_bytes 0) is estimated: every layer's outputs twice a sample. */
+ * activations and deltas, pre-training's; and one thread's scratch),
+ * early stopping's copy, the tile of inputs and the stream's scratch tile,
+ * the confusion matrix, and a checkpoint's fixed part (nncc_weights_save
+ * builds the file whole: the parameters, the optimizer's state, early
+ * stopping's copy, the statistics; its permutation is counted per sample
+ * by the callers).  The checkpoint and one thread are counted whether or
+ * not the run saves and however many threads it has: the plan decides a
+ * streamed run's windows, so it depends on the recipe and the budget
+ * alone.  A model made by hand (static_bytes 0) is estimated: every
+ * layer's outputs twice a sample. */
 static size_t mem_fixed(const run_t *r)
 {
 	const nncc_model_t *m = r->m;
-	size_t units = 2 * m->n_inputs, bytes;
+	size_t units = 2 * m->n_inputs, best = r->best_params != NULL, bytes;
 	if (m->static_bytes) {
-		bytes = mem_add(m->static_bytes, mem_threads(r), m->thread_bytes);
-		bytes = mem_add(bytes, m->n_params * r->rsize, r->best_params != NULL);
+		bytes = mem_add(m->static_bytes, 1, m->thread_bytes);
+		bytes = mem_add(bytes, m->n_params * r->rsize, best);
 	} else {
 		for (size_t l = 0; l < m->n_layers; l++)
 			units = mem_add(units, 2, m->layers[l].out);
-		bytes = mem_add(0, m->n_params * r->rsize, 2 + m->n_state + (r->best_params != NULL));
+		bytes = mem_add(0, m->n_params * r->rsize, 2 + m->n_state + best);
 	}
 	bytes = mem_add(bytes, units * r->rsize, m->max_batch);
 	bytes = mem_add(bytes, m->max_batch, sizeof(int32_t));
-	bytes = mem_add(bytes, 1, mem_save(r));
-	return mem_add(bytes, m->n_outputs * m->n_outputs, sizeof(size_t));
+	bytes = mem_add(bytes, m->n_outputs * m->n_outputs, sizeof(size_t));
+	bytes = mem_add(bytes, m->n_params * r->rsize, 1 + m->n_state + best);
+	return mem_add(bytes, m->n_inputs, 2 * sizeof(double));
 }
 
+/* A checkpoint's permutation entry: a u32 in checkpoint_of's copy and in
+ * the file nncc_weights_save builds (mem_fixed). */
+#define CK_PERM_BYTES (2 * sizeof(uint32_t))
+
 /* The in-memory run: raw and converted samples of both sets, their labels
- * (or targets: from double to the model's reals). */
+ * (or targets: from double to the model's reals), the checkpoint's
+ * permutation. */
 static size_t mem_in_memory(const run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -1681,6 +1658,7 @@ static size_t mem_in_memory(const run_t *r)
 	                                                ? m->n_inputs * sizeof(double) : m->n_inputs;
 	size_t y = m->n_targets ? m->n_targets * (sizeof(double) + r->rsize) : sizeof(int32_t);
 	size_t bytes = mem_add(mem_fixed(r), r->train.n + r->test.n, raw + y);
+	bytes = mem_add(bytes, r->n_train, CK_PERM_BYTES);
 	return mem_add(bytes, r->n_train + r->n_val + r->test.n, row);
 }
 
@@ -1716,8 +1694,8 @@ static size_t mem_exchange(const run_t *r, size_t out, size_t hb)
 /* A sharded run (docs/scaling.md#shards): what the largest share needs,
  * so that every rank decides alike: the fixed part; its tiles of the three
  * sets as held (IDX: bytes as read; CSV: reals) with their labels or
- * targets; a batch's exchange; rank 0's fit of the statistics reads E
- * samples at a time. */
+ * targets; the checkpoint's permutation; a batch's exchange; rank 0's fit
+ * of the statistics reads E samples at a time. */
 static size_t mem_sharded(const run_t *r)
 {
 	const nncc_model_t *m = r->m;
@@ -1739,6 +1717,7 @@ static size_t mem_sharded(const run_t *r)
 		most = held > most ? held : most;
 	}
 	bytes = mem_add(mem_fixed(r), most, wire);
+	bytes = mem_add(bytes, N, CK_PERM_BYTES);
 	bytes = mem_add(bytes, 1, mem_exchange(r, out, hb));
 	bytes = mem_add(bytes, mb, row);   /* a held tile converted, to evaluate */
 	return mem_add(bytes, eval_window_default(r), hb);
@@ -1774,8 +1753,11 @@ static size_t train_tchunk(const run_t *r)
 }
 
 /* The samples a window can hold after the rest; a window's sample costs its
- * bytes as read, its label and its permutation's entry (the stream converts
- * a tile at a time, into the tile: one more tile of bytes).  Evaluations
+ * bytes as read, its label and its permutation's entry, and a checkpoint's
+ * two (the window's and the tail's, up to 2 W; the windows' order, 8
+ * bytes a window, is left out: at most 8 / max_batch bytes a sample); the
+ * stream converts a tile at a time, into the tile: one more tile of bytes.
+ * Evaluations
  * read E samples at a time (whole tiles), bytes and reals: about
  * EVAL_WINDOW (no more than the largest set needs), or when the budget is
  * tighter, as many as the training window.  A test set that as reals
@@ -1792,7 +1774,7 @@ static int mem_plan_windows(run_t *r)
 	 * label, the label's text and position) and, per sample evaluated, its
 	 * label or targets as read and as handed out. */
 	size_t held = r->csv ? raw + (nt ? nt : 1) * sizeof(double) + 64 : 0;
-	size_t per = raw + held + yb + sizeof(size_t);
+	size_t per = raw + held + yb + sizeof(size_t) + 2 * CK_PERM_BYTES;
 	size_t ev = row + raw + held + (r->csv ? yb + nt * sizeof(double) : 0);
 	size_t mb = m->max_batch, E, E0 = eval_window_default(r), W, rest, least, ts, used, room;
 	char b1[32], b2[32], b3[32];
@@ -3270,6 +3252,16 @@ static int run_limits(const run_t *r, size_t T, size_t B)
 		return fail(m, "%s's %llu iterations plus %zu more are more than 2^64 - 1, the most a "
 		               "weight file records", from, (unsigned long long)r->loaded_iterations, T);
 	return 0;
+}
+
+/* --threads; 0 (all cores) with several ranks on this machine: its cores
+ * shared among them, at least one each. */
+static int run_threads(const run_t *r)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (r->o->threads || r->comm->local <= 1 || cores < 1)
+		return r->o->threads;
+	return cores / r->comm->local > 1 ? (int)(cores / r->comm->local) : 1;
 }
 
 /* A streamed training set read in file order is read a piece ahead on a

@@ -251,9 +251,8 @@ const nncc_model_t {{P}}_model = {
 	.update = update,
 	.step = step,
 	.tensor = tensor,
+	.static_bytes = STATIC_BYTES, .thread_bytes = THREAD_BYTES, /* for the memory plan */
 	.set_threads = set_threads,
-	.static_bytes = STATIC_BYTES, /* the buffers' bytes; pack's row per thread: */
-	.thread_bytes = THREAD_BYTES,
 
 //@ section descriptor_mask_key
 	.mask_key = mask_key, /* dropout: the masks' key */

@@ -766,8 +766,8 @@ START_TEST(streamed_shuffle_resumes_exactly)
 		result_t r = run_net(&blob_model, dir, "--iterations", "5", "--shuffle",
 		                     "--max-memory", "8K", "--resume", first, NULL);
 		ck_assert_int_eq(r.rc, 1);
-		ASSERT_HAS(r.err, "its position is shuffled in 2 windows of 168 samples, this run "
-		                  "streams 4 windows of 88 (--max-memory decides the windows: resume "
+		ASSERT_HAS(r.err, "its position is shuffled in 3 windows of 128 samples, this run "
+		                  "streams 5 windows of 64 (--max-memory decides the windows: resume "
 		                  "with the one it was saved with)\n");
 		result_free(&r);
 		r = run_net(&blob_model, dir, "--iterations", "5", "--shuffle", "--max-memory", "12K",
@@ -775,7 +775,7 @@ START_TEST(streamed_shuffle_resumes_exactly)
 		ck_assert_int_eq(r.rc, 0);
 		ASSERT_HAS(r.err, "streams from");
 		ASSERT_HAS(r.out, "\nmemory         ");
-		ASSERT_HAS(r.out, " budget; the training set streamed in 2 windows of 168 samples\n");
+		ASSERT_HAS(r.out, " budget; the training set streamed in 3 windows of 128 samples\n");
 		ck_assert_int_eq(strstr(r.err, "is gzip'd: its windows are read in file order") != NULL,
 		                 gz);
 		result_free(&r);
@@ -794,7 +794,7 @@ START_TEST(budget_too_small_is_refused)
 	ck_assert_int_eq(r.rc, 1);
 	ck_assert_str_eq(r.err, "blobs: error: --max-memory 3.0 KB is too small: the parameters, "
 	                        "optimizer state and tiles, the labels and the 0 held-out samples "
-	                        "need 3.1 KB, and one window of 8 samples 416 bytes more: give at "
+	                        "need 3.3 KB, and one window of 8 samples 544 bytes more: give at "
 	                        "least --max-memory 4K\n");
 	result_free(&r);
 	r = run_net(&blob_model, dir, "--iterations", "5", "--max-memory", "1X", NULL);

@@ -114,14 +114,14 @@ walk_nncc "trainer" --quiet --epochs 3 --threads 2 --save "$tmp/c/w" --log "$tmp
 # Batches in 5 chunks (docs/scaling.md): the chunk tree's buffers too.
 walk_nncc "trainer, --chunks 5" --quiet --epochs 3 --threads 1 --batch 3 --chunks 5 \
 	--save "$tmp/c/w"
-# Streamed in windows (--max-memory 6K) and read ahead on a thread of its
+# Streamed in windows (--max-memory 8K) and read ahead on a thread of its
 # own (--threads 1 leaves a core free): its buffers' allocations too.
 if [ "$(nproc)" -gt 1 ]; then
-	"$tmp/xor" --quiet --epochs 3 --threads 1 --no-shuffle --max-memory 6K --json > "$tmp/log" 2>&1 ||
+	"$tmp/xor" --quiet --epochs 3 --threads 1 --no-shuffle --max-memory 8K --json > "$tmp/log" 2>&1 ||
 		fail "xor trainer streamed: $(cat "$tmp/log")"
-	grep -q '"read_ahead": true' "$tmp/log" || fail "xor trainer at 6K: not read ahead: $(cat "$tmp/log")"
+	grep -q '"read_ahead": true' "$tmp/log" || fail "xor trainer at 8K: not read ahead: $(cat "$tmp/log")"
 	walk_nncc "trainer, streamed and read ahead" --quiet --epochs 3 --threads 1 --no-shuffle \
-		--max-memory 6K --save "$tmp/c/w"
+		--max-memory 8K --save "$tmp/c/w"
 else
 	echo "faults: one core: the read-ahead's allocations not walked (it needs a free core)"
 fi
@@ -138,9 +138,9 @@ grep -q '"threads": 1,' "$tmp/log" || fail "no thread started: not on 1 thread: 
 cmp -s "$tmp/t2.ref" "$tmp/t2.w" || fail "no thread started: other weights than 2 threads'"
 echo "faults: no thread started (2 asked): exit 0 on 1 thread, the weights of 2"
 if [ "$(nproc)" -gt 1 ]; then
-	"$tmp/xor-failalloc" --quiet --epochs 3 --threads 1 --no-shuffle --max-memory 6K \
+	"$tmp/xor-failalloc" --quiet --epochs 3 --threads 1 --no-shuffle --max-memory 8K \
 		--save "$tmp/t1.ref" > "$tmp/log" 2>&1 || fail "xor trainer streamed: $(cat "$tmp/log")"
-	NNCC_FAIL_THREAD=1 "$tmp/xor-failalloc" --epochs 3 --threads 1 --no-shuffle --max-memory 6K \
+	NNCC_FAIL_THREAD=1 "$tmp/xor-failalloc" --epochs 3 --threads 1 --no-shuffle --max-memory 8K \
 		--json --save "$tmp/t1.w" > "$tmp/log" 2>&1 ||
 		fail "xor trainer streamed, the read-ahead thread not started: $(cat "$tmp/log")"
 	grep -q "memory: the read-ahead thread did not start (.*): the training thread reads" \
