@@ -1830,14 +1830,12 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
  * only its chunks' samples anyway) and the exchange fits the budget. */
 static int run_plan_streamed(run_t *r, int shard)
 {
-	size_t R = (size_t)r->comm->size, most = 0, a, b, used;
+	size_t R = (size_t)r->comm->size, a, b, used;
 	if (mem_plan_windows(r))
 		return 1;
-	for (size_t q = 0; q < R; q++) {   /* the largest part of a window */
-		nncc_tiles_held(r->window, r->m->max_batch, q, R, &a, &b);
-		most = b - a > most ? b - a : most;
-	}
-	if (shard && r->o->shuffle && (used = mem_shard_stream(r, most)) <= r->budget) {
+	if (shard && r->o->shuffle &&
+	    (used = mem_shard_stream(r, nncc_tiles_most(r->window, r->m->max_batch, R))) <=
+	        r->budget) {
 		r->shard_stream = 1;
 		nncc_tiles_held(r->window, r->m->max_batch, 0, R, &a, &b);
 		r->shard_n = b - a;   /* rank 0's part of a full window */

@@ -47,6 +47,7 @@ static int n_shared;
 int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 {
 	const char *machines;
+	int n_machines;
 	int code, done;
 
 	c->rank = 0;
@@ -65,12 +66,12 @@ int nncc_comm_init(nncc_comm_t *c, nncc_err_t *err)
 	if ((code = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank,
 	                                MPI_INFO_NULL, &node)))
 		return mpi_failed(c, "MPI_Comm_split_type", code, err);
-	if ((machines = getenv("NNCC_MPI_MACHINES")) && atoi(machines) > 1) {
+	if ((machines = getenv("NNCC_MPI_MACHINES")) && (n_machines = atoi(machines)) > 1) {
 		/* tests: the ranks act as if on K machines, blocks of consecutive
 		 * ranks (as mpirun places them by slot); a part of this machine's
 		 * ranks still shares its memory */
 		MPI_Comm part;
-		int color = (int)((long long)c->rank * atoi(machines) / c->size);
+		int color = (int)((long long)c->rank * n_machines / c->size);
 		if ((code = MPI_Comm_split(node, color, c->rank, &part)))
 			return mpi_failed(c, "MPI_Comm_split", code, err);
 		MPI_Comm_free(&node);

@@ -716,6 +716,8 @@ void nncc_stream_want(nncc_stream_t *s, size_t n);
  * evaluation cuts them: samples *first .. *end - 1 (tiles floor(T rank /
  * ranks) .. floor(T (rank + 1) / ranks) - 1 of the T = ceil(n / mb)). */
 void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *first, size_t *end);
+/* The most samples any rank's tiles of n hold (nncc_tiles_held). */
+size_t nncc_tiles_most(size_t n, size_t mb, size_t ranks);
 /* Streamed and shuffled, under MPI (docs/scaling.md#shards): from here on
  * the stream reads only rank `rank` of `ranks`'s part of each window (its
  * tiles of the window's samples: nncc_tiles_held) and hands out nothing:

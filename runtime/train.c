@@ -132,6 +132,16 @@ void nncc_tiles_held(size_t n, size_t mb, size_t rank, size_t ranks, size_t *fir
 	*end = t1 * mb < n ? t1 * mb : n;
 }
 
+size_t nncc_tiles_most(size_t n, size_t mb, size_t ranks)
+{
+	size_t most = 0, a, b;
+	for (size_t q = 0; q < ranks; q++) {
+		nncc_tiles_held(n, mb, q, ranks, &a, &b);
+		most = b - a > most ? b - a : most;
+	}
+	return most;
+}
+
 /* The samples of the current window a shuffled stream reads: all of them,
  * or when shared (nncc_stream_share) this rank's tiles of them. */
 static void window_part(const nncc_stream_t *s, size_t *a, size_t *b)
@@ -560,15 +570,12 @@ void nncc_stream_indices(nncc_stream_t *s, size_t k, size_t *idx)
 
 void nncc_stream_share(nncc_stream_t *s, size_t rank, size_t ranks)
 {
-	size_t most = 0, a, b;
+	size_t most;   /* the largest part of a full window */
 	void *x, *y;
 
 	if (!s->src.read || !s->order || ranks < 2 || rank >= ranks)
 		return;
-	for (size_t q = 0; q < ranks; q++) {   /* the largest part of a full window */
-		nncc_tiles_held(s->src.window, s->max_batch, q, ranks, &a, &b);
-		most = b - a > most ? b - a : most;
-	}
+	most = nncc_tiles_most(s->src.window, s->max_batch, ranks);
 	s->rank = rank;
 	s->ranks = ranks;
 	s->loaded = SIZE_MAX;
