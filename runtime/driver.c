@@ -1757,10 +1757,9 @@ static size_t train_tchunk(const run_t *r)
  * two (the window's and the tail's, up to 2 W; the windows' order, 8
  * bytes a window, is left out: at most 8 / max_batch bytes a sample); the
  * stream converts a tile at a time, into the tile: one more tile of bytes.
- * Evaluations
- * read E samples at a time (whole tiles), bytes and reals: about
- * EVAL_WINDOW (no more than the largest set needs), or when the budget is
- * tighter, as many as the training window.  A test set that as reals
+ * Evaluations read E samples at a time (whole tiles), bytes and reals:
+ * about EVAL_WINDOW (no more than the largest set needs), or when the
+ * budget is tighter, as many as the training window.  A test set that as reals
  * takes at most a quarter of the bytes left for the window is read once
  * and held (r->hold_test), the window planned again without those bytes:
  * else every evaluation reads it again (and for CSV, parses it).  Sets
