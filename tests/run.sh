@@ -2,8 +2,9 @@
 # run.sh SUITE... - runs each Check suite binary and the end-to-end scripts
 # in tests/e2e/, NNCC_TEST_JOBS at a time (default: the number of CPUs);
 # prints each one's output whole when it ends, with its wall time and CPU
-# time (its own and its children's), and one closing line
-# "N passed, N failed, N skipped"; exits non-zero if anything
+# time (its own and its children's), then the failed ones' last 20 lines
+# again, and one closing line "N passed, N failed, N skipped" (after
+# "failed: ..." when any did); exits non-zero if anything
 # failed.  An e2e script that exits 77 was skipped (e.g. no data/mnist): it
 # counts as neither pass nor fail.  Check's own summary lines are kept.
 #
@@ -97,6 +98,18 @@ for t in $list; do
 	0:*) pass=$((pass + 1)) ;;
 	77:*.sh) skip=$((skip + 1)) ;;
 	*) fail=$((fail + 1)); failed="$failed $t" ;;
+	esac
+done
+# The failed ones' last lines again, so that the end of the output (all a
+# CI log may keep) says why, not only which.
+i=0
+for t in $list; do
+	i=$((i + 1))
+	case " $failed " in
+	*" $t "*)
+		echo "== again, the end of $t's output:"
+		tail -n 20 "$dir/$i.log" 2>/dev/null | cut -c1-400
+		;;
 	esac
 done
 [ -z "$failed" ] || echo "failed:$failed"
