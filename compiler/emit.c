@@ -252,16 +252,23 @@ static void emit_optimizer(Emitter *e, const char *section)
 	emit_tmpl(e, o->tmpl, section, v, n, NULL, 0);
 }
 
-/* Each static buffer's name, for STATIC_BYTES (at most `max`). */
+/* Each static buffer's name, for STATIC_BYTES (at most `max`: emit_buffers
+ * sizes it; a buffer added there needs its room counted too, or the
+ * compile fails with an internal error rather than a wrong STATIC_BYTES). */
 typedef struct BufList {
+	Ctx *ctx;
 	const char **name;
 	size_t n, max;
 } BufList;
 
 static void buf_add(BufList *b, const char *name)
 {
-	if (b->n < b->max)
-		b->name[b->n++] = name;
+	if (b->n == b->max) {
+		diag_fatal(b->ctx, "internal error: STATIC_BYTES has room for %zu buffers, not '%s'",
+		           b->max, name);
+		return;
+	}
+	b->name[b->n++] = name;
 }
 
 /* STATIC_BYTES: the sum of the buffers' sizes but pack's (the descriptor's
@@ -287,7 +294,7 @@ static void emit_buffers(Emitter *e)
 {
 	const Model *m = e->m;
 	const Plan *p = e->plan;
-	BufList b = {.max = 4 + 3 * m->n_layers + 4 * m->pre.n};
+	BufList b = {.ctx = e->ctx, .max = 4 + 3 * m->n_layers + 4 * m->pre.n};
 
 	b.name = arena_alloc(e->ctx->arena, b.max * sizeof *b.name);
 	emit_line(e, "/* ---- The parameters, their gradient sums and the optimizer's state:");

@@ -304,16 +304,16 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	fprintf(f, ", %zu test %s\n", s->test.n, m->config.format == NNCC_FORMAT_CSV ? "samples" : "images");
 	fprintf(f, "memory         %s of a %s budget", nncc_mem_text(b1, sizeof b1, s->mem_used),
 	        nncc_mem_text(b2, sizeof b2, s->mem_budget));
-	if (s->window)
+	if (s->window) {
 		fprintf(f, "; the training set streamed in %zu window%s of %zu samples", s->n_windows,
 		        s->n_windows == 1 ? "" : "s", s->window);
-	if (s->window && s->sharded)
-		fprintf(f, ", sharded: each of the %d ranks reads its part of each window (rank 0: %zu "
-		           "of a full one) and gets the rest of every batch from the others\n",
-		        s->ranks, s->shard_samples);
-	else if (s->window)
-		fprintf(f, "%s\n", s->read_ahead ? ", read ahead on a thread of its own" : "");
-	else if (s->sharded)
+		if (s->sharded)
+			fprintf(f, ", sharded: each of the %d ranks reads its part of each window (rank "
+			           "0: %zu of a full one) and gets the rest of every batch from the "
+			           "others\n", s->ranks, s->shard_samples);
+		else
+			fprintf(f, "%s\n", s->read_ahead ? ", read ahead on a thread of its own" : "");
+	} else if (s->sharded)
 		fprintf(f, ", in memory, sharded: each of the %d ranks holds its share of the data "
 		           "(rank 0: %zu of the %zu training samples) and gets the rest of every "
 		           "batch from the others\n", s->ranks, s->shard_samples, s->n_train);
