@@ -82,7 +82,7 @@ RUNTIME_HEADERS := $(filter-out runtime/driver.h runtime/ckd.h,$(wildcard runtim
 # Objects reached only through pattern rules are kept, not deleted as intermediates.
 .SECONDARY: $(REF_OBJ) $(COMPILER_OBJ) $(RUNTIME_OBJ) $(B)/runtime/mpi.o
 
-.PHONY: all test test-unit test-build test-unit-build clean data demo bench results format deps \
+.PHONY: all test test-full test-unit test-build test-unit-build clean data demo bench results format deps \
 	install uninstall fuzz fuzz-build fuzz-seeds FORCE
 
 all: $(B)/nncc $(B)/libnncc.a $(MANS) $(if $(filter 1,$(MPI)),$(B)/libnncc_mpi.a)
@@ -192,6 +192,13 @@ test-build: all $(TEST_BIN) $(B)/tests/nncc-failalloc
 
 test: test-build
 	$(Q)CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(TEST_BIN)
+
+# The same, but the two suites that build the most trainers build their
+# whole matrices: check_reference every generated network in both dtypes,
+# check_werror 200 networks, not 100
+# (docs/testing.md#make-test-and-make-test-full).
+test-full: test-build
+	$(Q)NNCC_TEST_FULL=1 CC="$(CC)" NNCC="$(B)/nncc" sh tests/run.sh $(TEST_BIN)
 
 # The suites that run nncc's own code in-process (front end, emitter,
 # runtime, driver) and the reference's self-tests, plus the e2e scripts,

@@ -181,5 +181,5 @@ int main(void)
 {
 	matrix_setup("check_clip");
 	nets_make(G.seed);
-	return matrix_run("clip", test_clip);
+	return matrix_run("clip", test_clip, 0);
 }

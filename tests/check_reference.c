@@ -1,8 +1,9 @@
 /*
  * check_reference.c - holds every generated trainer to the reference
  * backprop (tests/reference/).  For a seeded matrix of networks plus every
- * network in examples/, in float32 and float64, it generates and compiles
- * the trainer (-O2, warnings as errors, as a shared object: GU_CFLAGS),
+ * network in examples/, in float32 and float64 (make test: each generated
+ * network in one of them, in turn; make test-full: both), it generates and
+ * compiles the trainer (-O2, warnings as errors, as a shared object: GU_CFLAGS),
  * loads identical weights and data into it and into the reference, runs
  * SGD steps with batch sizes 1, 3, 20 and the whole small data set (tiled
  * like the driver when it exceeds max_batch) and compares outputs, loss,
@@ -709,5 +710,5 @@ int main(void)
 	matrix_losses(G.seed);
 	matrix_pretrain(G.seed);
 	matrix_examples(G.seed);
-	return matrix_run("reference", test_matrix);
+	return matrix_run("reference", test_matrix, 1);
 }

@@ -11,7 +11,7 @@
  *                             -Wtype-limits -Wshadow -Wconversion, the .c/.h
  *                             pair in each of its paths and --header-only.
  * The networks are drawn from a seed (NNCC_WERROR_SEED, default 1; the
- * count NNCC_WERROR_N, default 200): 1-5 dense layers, widths 1..300 with
+ * count NNCC_WERROR_N, default 100, or 200 under NNCC_TEST_FULL): 1-5 dense layers, widths 1..300 with
  * every SIMD edge (the sizes around 16/32/64/128/256), every activation,
  * loss, optimizer (and its layout switches), dtype, init scheme,
  * normalisation and schedule, dropout on the input and between layers,
@@ -42,7 +42,8 @@
 #include "../compiler/nncc.h"
 #include "ctxutil.h"
 
-#define N_DEFAULT 200
+#define N_FULL 200        /* networks under NNCC_TEST_FULL (make test-full) */
+#define N_DEFAULT 100     /* in make test: the full run's first half, covering every value */
 #define SEED_DEFAULT 1
 #define NTH_O2 50         /* every 50th network: gcc -O2 on its AVX-512 and dispatch trainers */
 #define BATCH 25          /* exports per translation unit */
@@ -168,14 +169,20 @@ static void net_generate(Gen *g, size_t k, Net *n)
 	Text t = {n->yaml, 0, sizeof n->yaml};
 	nncc_rng_t *r = &g->r;
 
-	/* The shape: widths, one of them at a SIMD edge. */
+	/* The shape: widths, one of them at a SIMD edge: the deck's first pass
+	 * puts each edge on the input, its second on a layer, then anywhere
+	 * (so that make test's 100 networks cover both for every edge). */
 	size_t nd = 1 + deal(&g->depth, r);
 	n->n_dense = nd;
 	for (size_t l = 0; l <= nd; l++)
 		n->sizes[l] = width(g);
-	n->sizes[deal(&g->edge_at, r) % (nd + 1)] = edges[deal(&g->edge, r)];
-	if (coin(g, 20))
-		n->sizes[nncc_rng_below(r, nd + 1)] = edges[nncc_rng_below(r, N_EDGES)];
+	size_t at = deal(&g->edge_at, r), pass = k / N_EDGES;
+	at = pass == 0 ? 0 : pass == 1 ? 1 + at % nd : at % (nd + 1);
+	n->sizes[at] = edges[deal(&g->edge, r)];
+	if (coin(g, 20)) {   /* a second edge, elsewhere */
+		size_t at2 = (at + 1 + nncc_rng_below(r, nd)) % (nd + 1);
+		n->sizes[at2] = edges[nncc_rng_below(r, N_EDGES)];
+	}
 	const LossInfo *loss = &loss_table[deal(&g->loss, r)];
 	n->loss = 1u << (loss - loss_table);
 	bool softmax = strcmp(loss->output, "softmax") == 0;
@@ -768,7 +775,7 @@ START_TEST(test_compiles)
 	need_compiler("gcc");
 	need_compiler("clang");
 	uint64_t seed = env_u64("NNCC_WERROR_SEED", SEED_DEFAULT);
-	size_t count = (size_t)env_u64("NNCC_WERROR_N", N_DEFAULT);
+	size_t count = (size_t)env_u64("NNCC_WERROR_N", tu_full() ? N_FULL : N_DEFAULT);
 	const char *only = getenv("NNCC_WERROR_NET");
 	ck_assert_msg(count > 0 && count <= 1000, "NNCC_WERROR_N must be 1 to 1000");
 	Net *n = nets_generate(seed, count);

@@ -113,12 +113,23 @@ static inline void matrix_examples(uint64_t seed)
 	free(list);
 }
 
-static inline int selected(const char *id)
+/* NNCC_TEST_NET names a network ("m07": both dtypes; "ex": every example)
+ * or one case ("m07_f32"): whether it selects net id's case in that dtype. */
+static inline int selected_case(const char *id, int f64)
 {
 	if (!G.only || !*G.only)
 		return 1;
-	size_t k = strlen(G.only);
-	return strncmp(id, G.only, k) == 0 && (id[k] == 0 || id[k] == '_');
+	size_t k = strlen(id), o = strlen(G.only);
+	if (strncmp(id, G.only, o) == 0 && (id[o] == 0 || id[o] == '_'))
+		return 1;
+	return o == k + 4 && strncmp(G.only, id, k) == 0 &&
+	       strcmp(G.only + k, f64 ? "_f64" : "_f32") == 0;
+}
+
+/* Whether NNCC_TEST_NET selects either of net id's cases. */
+static inline int selected(const char *id)
+{
+	return selected_case(id, 0) || selected_case(id, 1);
 }
 
 /* The YAML the case is compiled from. */
@@ -543,15 +554,22 @@ static inline void matrix_weights(const nncc_model_t *gm, RefNet *ref, Samples *
 		memset(gm->state, 0, gm->n_state * gm->n_params * rsize(gm));
 }
 
-/* A matrix suite's main(): both dtypes of every selected network, built
- * at once, then `test` once per case. */
-static inline int matrix_run(const char *name, const TTest *test)
+/* A matrix suite's main(): the selected cases, built at once, then `test`
+ * once per case.  Every network runs in both dtypes but with `thin` set:
+ * then only under NNCC_TEST_FULL (make test-full), when NNCC_TEST_NET names
+ * it, and for the examples, and in make test each generated network runs
+ * in one, float32 and float64 in turn down the list (which one starts
+ * follows the seed): building the trainers is most of check_reference's
+ * time (docs/testing.md#make-test-and-make-test-full). */
+static inline int matrix_run(const char *name, const TTest *test, int thin)
 {
+	int both = !thin || tu_full() || (G.only && *G.only);
 	for (size_t i = 0; i < G.n_nets; i++) {
-		if (!selected(G.nets[i].id))
-			continue;
-		case_add(&G.nets[i], 0);
-		case_add(&G.nets[i], 1);
+		const Net *n = &G.nets[i];
+		int all = both || strncmp(n->id, "ex_", 3) == 0;
+		for (int f64 = 0; f64 < 2; f64++)
+			if (selected_case(n->id, f64) && (all || (size_t)f64 == ((i + G.seed) & 1)))
+				case_add(n, f64);
 	}
 	cases_build();
 	Suite *s = suite_create(name);

@@ -322,6 +322,14 @@ static inline const char *tu_nncc(void)
 	return n && *n ? n : "build/nncc";
 }
 
+/* Whether NNCC_TEST_FULL is set (make test-full): the suites that build
+ * many trainers then build their whole matrices, not make test's share. */
+static inline int tu_full(void)
+{
+	const char *f = getenv("NNCC_TEST_FULL");
+	return f && *f && strcmp(f, "0") != 0;
+}
+
 /* ---- scratch directories */
 
 /* Removes scratch directory dir, unless `failed` or NNCC_TEST_KEEP is set:
