@@ -82,6 +82,11 @@ typedef struct run {
 	void *data_block;            /* in memory: train_x, test_x, train_y and test_y's
 	                              * block, which the ranks on a machine share
 	                              * (nncc_comm_shared) */
+	int own_copy;                /* in memory under MPI, every rank reads the data and
+	                              * holds its own block: it would not fit a machine's
+	                              * backing directory shm_dir (shm_room bytes free) */
+	size_t shm_room;
+	char shm_dir[256];
 	const void *train_y, *test_y; /* the labels, or regression's targets as reals */
 	size_t y_bytes;              /* per sample in them */
 	const void *val_x;           /* train_x's last V rows */
@@ -1424,10 +1429,11 @@ static void csv_unkeep(nncc_dataset_t *ds)
  * CSV: a scan that keeps no rows, which a streamed run needs anyway) and
  * have no statistics: they convert nothing, and the weight file is rank
  * 0's.  With --pretrain-unlabeled every rank reads (each converts the rows
- * past those in use). */
+ * past those in use), and so does every rank when the block would not fit
+ * where Open MPI backs shared memory (data_room). */
 static int reads_samples(const run_t *r)
 {
-	return !r->sharded && (r->comm->local_rank == 0 || r->o->pretrain_unlabeled);
+	return !r->sharded && (r->comm->local_rank == 0 || r->own_copy || r->o->pretrain_unlabeled);
 }
 
 /* Whether the run may shard (docs/scaling.md#shards): under MPI with
@@ -2255,6 +2261,49 @@ static int run_shard_setup(run_t *r)
 	return 0;
 }
 
+/* The in-memory data block (run_load): both sets' reals, the test set's
+ * from *off, then from *off_y their labels or targets; *block bytes in
+ * all.  Sets r->y_bytes. */
+static int data_layout(run_t *r, size_t *off, size_t *off_y, size_t *block)
+{
+	const nncc_model_t *m = r->m;
+	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes, y_bytes;
+
+	r->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
+	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
+	    !ckd_mul_size(&test_bytes, r->test.n, row) ||   /* data_check refuses these first */
+	    !ckd_add_size(&y_bytes, used, r->test.n) || !ckd_mul_size(&y_bytes, y_bytes, r->y_bytes))
+		return fail(m, "the data overflows size_t");
+	*off = train_bytes + (64 - train_bytes % 64) % 64;
+	if (!ckd_add_size(off_y, *off, test_bytes) || !ckd_add_size(off_y, *off_y, 63) ||
+	    !ckd_add_size(block, *off_y - *off_y % 64, y_bytes))
+		return fail(m, "the data overflows size_t");
+	*off_y -= *off_y % 64;
+	return 0;
+}
+
+/* In memory under MPI: whether the data block fits where Open MPI backs
+ * memory that a machine's ranks share (a container's /dev/shm is often 64
+ * MB).  When it does not on some machine, every rank reads the data and
+ * holds a block of its own, as a rank alone on its machine does (the same
+ * bits; the budget counts a block a rank anyway), and the report says why.
+ * Collective. */
+static int data_room(run_t *r)
+{
+	size_t off, off_y, block;
+	nncc_err_t err;
+
+	if (r->comm->size == 1)
+		return 0;
+	if (data_layout(r, &off, &off_y, &block))
+		return 1;
+	if (nncc_comm_shared_room(r->comm, block, &r->shm_room, r->shm_dir, sizeof r->shm_dir,
+	                          &err))
+		return fail(r->m, "%s", err.msg);
+	r->own_copy = r->shm_room != SIZE_MAX;
+	return 0;
+}
+
 /* Both sets and the plan: the training set streams when the in-memory run
  * does not fit the budget (and so does the test set). */
 static int run_load_data(run_t *r, const char *from)
@@ -2284,6 +2333,8 @@ static int run_load_data(run_t *r, const char *from)
 			                          .tchunk = r->eval_window};
 			return 0;
 		}
+		if (data_room(r))
+			return 1;
 		if (!reads_samples(r)) {   /* the machine's first rank reads them (run_load) */
 			nncc_csv_train_close(r->csv);
 			nncc_csv_train_close(r->csv_test);
@@ -2311,6 +2362,8 @@ static int run_load_data(run_t *r, const char *from)
 	nncc_images_close(r->src_train.img);   /* in memory: read whole, as always */
 	nncc_images_close(r->src_test.img);
 	r->src_train.img = r->src_test.img = NULL;
+	if (data_room(r))
+		return 1;
 	if (!reads_samples(r))
 		return 0;   /* the machine's first rank reads them (run_load) */
 	nncc_dataset_fini(&r->train);
@@ -2381,28 +2434,20 @@ static int run_load(run_t *r)
 		return run_stream_setup(r);
 	if (r->sharded)
 		return run_shard_setup(r);
-	size_t used = r->n_train + r->n_val, row, train_bytes, test_bytes, y_bytes;
-	r->y_bytes = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
-	if (!ckd_mul_size(&row, m->n_inputs, r->rsize) || !ckd_mul_size(&train_bytes, used, row) ||
-	    !ckd_mul_size(&test_bytes, r->test.n, row) ||   /* data_check refuses these first */
-	    !ckd_add_size(&y_bytes, used, r->test.n) || !ckd_mul_size(&y_bytes, y_bytes, r->y_bytes))
-		return fail(m, "the data overflows size_t");
 	/* Both sets' reals, then their labels or targets, in one block, which
 	 * the ranks on this machine share: one of them converts and writes it,
 	 * the others read its bytes (every rank's would be the same: the same
-	 * files, statistics and arithmetic). */
-	size_t off = train_bytes + (64 - train_bytes % 64) % 64, off_y, block;
-	int fill;
-	if (!ckd_add_size(&off_y, off, test_bytes) || !ckd_add_size(&off_y, off_y, 63) ||
-	    !ckd_add_size(&block, off_y - off_y % 64, y_bytes))
-		return fail(m, "the data overflows size_t");
-	off_y -= off_y % 64;
-	if (nncc_comm_shared(r->comm, block, &r->data_block, &fill, &err)) {
+	 * files, statistics and arithmetic); or each rank's own (data_room). */
+	size_t used = r->n_train + r->n_val, off, off_y, block;
+	int fill = 1;
+	if (data_layout(r, &off, &off_y, &block))
+		return 1;
+	if (r->own_copy ? !(r->data_block = malloc(block))
+	                : nncc_comm_shared(r->comm, block, &r->data_block, &fill, &err)) {
 		char b1[32], b2[32];
-		if (r->comm->local <= 1)
-			return fail(m, "out of memory for the data: %zu + %zu samples of %zu inputs need "
-			               "%zu + %zu bytes", used, r->test.n, m->n_inputs, train_bytes,
-			            test_bytes);
+		if (r->comm->local <= 1 || r->own_copy)
+			return fail(m, "out of memory for the data: %zu + %zu samples of %zu inputs and "
+			               "their labels need %zu bytes", used, r->test.n, m->n_inputs, block);
 		return fail(m, "%s: the data's %zu + %zu samples of %zu inputs need %s of memory "
 		               "shared by the %d ranks on this machine; give Open MPI's "
 		               "osc_sm_backing_directory (/dev/shm by default) the room, or stream "
@@ -3382,10 +3427,14 @@ static int run(run_t *r, nncc_summary_t *s)
 	s->batch = B;
 	s->mem_budget = r->budget;
 	s->mem_used = r->mem_used;
-	if (r->data_block && r->comm->local > 1) {   /* nncc_comm_shared's rule (mpi.c) */
-		s->shared_by = r->comm->local;
+	if (r->data_block && (r->comm->local > 1 || r->own_copy)) {   /* nncc_comm_shared's rule */
+		s->shared_by = r->own_copy ? 0 : r->comm->local;
 		s->mem_shared = (size_t)((const char *)r->test_y - (const char *)r->train_x) +
 		                r->test.n * r->y_bytes;
+		if (r->own_copy) {
+			s->shm_room = r->shm_room;
+			snprintf(s->shm_dir, sizeof s->shm_dir, "%s", r->shm_dir);
+		}
 	}
 	if (r->streamed) {
 		s->window = r->window;

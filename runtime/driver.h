@@ -189,6 +189,15 @@ int nncc_comm_min_size(const nncc_comm_t *c, size_t v, size_t *out, nncc_err_t *
  * a machine, and without MPI, plain malloc'd memory (*fill = 1).
  * Collective: every rank of the job calls it, alone on its machine or not. */
 int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nncc_err_t *err);
+/* Whether a block of `bytes` that this machine's ranks would share fits
+ * where Open MPI backs it (its osc_sm_backing_directory, /dev/shm by
+ * default; a container's is often 64 MB): *room = the smallest free bytes
+ * of a machine whose directory lacks the room, SIZE_MAX when none does or
+ * none can tell (no MPI, ranks alone on their machines, a directory
+ * statvfs() cannot read: nncc_comm_shared then fails with MPI's message).
+ * dir gets this machine's directory (dirlen bytes).  Collective. */
+int nncc_comm_shared_room(const nncc_comm_t *c, size_t bytes, size_t *room, char *dir,
+                          size_t dirlen, nncc_err_t *err);
 /* After the writer has filled p: every rank waits for every other (a
  * barrier under --mpi-timeout) and then sees the writer's bytes.
  * Collective. */
@@ -382,6 +391,10 @@ typedef struct nncc_summary {
 	size_t mem_shared;           /* in memory under MPI: the bytes of reals and labels */
 	int shared_by;               /* that shared_by (> 1) ranks on this machine hold once;
 	                              * else 0 and 0 */
+	size_t shm_room;             /* in memory, every rank holding its own copy, because
+	                              * a machine's backing directory shm_dir had only
+	                              * shm_room bytes free for mem_shared; else 0 */
+	char shm_dir[256];
 	size_t shard_samples;        /* sharded: the training samples rank 0 holds (streamed:
 	                                of a full window); else 0 */
 	int sharded;

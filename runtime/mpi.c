@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -321,6 +323,63 @@ int nncc_comm_shared(const nncc_comm_t *c, size_t bytes, void **p, int *fill, nn
 	*p = base;
 	*fill = me == 0;
 	return 0;
+}
+
+/* Open MPI's osc_sm_backing_directory, where MPI_Win_allocate_shared puts
+ * the file that backs a block, through the MPI tool interface (which sees
+ * --mca, the environment and the parameter files alike); /dev/shm, its
+ * default on Linux, when the interface does not name it. */
+static void backing_dir(char *dir, size_t n)
+{
+	int provided, num, count;
+	MPI_T_cvar_handle h;
+
+	snprintf(dir, n, "/dev/shm");
+	if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS)
+		return;
+	if (MPI_T_cvar_get_num(&num) != MPI_SUCCESS)
+		num = 0;
+	for (int i = 0; i < num; i++) {
+		char name[128], desc[4], *v;
+		int nl = sizeof name, dl = sizeof desc, verbosity, bind, scope;
+		MPI_Datatype type;
+		MPI_T_enum values;
+		if (MPI_T_cvar_get_info(i, name, &nl, &verbosity, &type, &values, desc, &dl, &bind,
+		                        &scope) != MPI_SUCCESS ||
+		    strcmp(name, "osc_sm_backing_directory") != 0)
+			continue;
+		if (type == MPI_CHAR && MPI_T_cvar_handle_alloc(i, NULL, &h, &count) == MPI_SUCCESS) {
+			if (count > 0 && (v = calloc((size_t)count + 1, 1))) {
+				if (MPI_T_cvar_read(h, v) == MPI_SUCCESS && *v)
+					snprintf(dir, n, "%s", v);
+				free(v);
+			}
+			MPI_T_cvar_handle_free(&h);
+		}
+		break;
+	}
+	MPI_T_finalize();
+}
+
+int nncc_comm_shared_room(const nncc_comm_t *c, size_t bytes, size_t *room, char *dir,
+                          size_t dirlen, nncc_err_t *err)
+{
+	struct statvfs st;
+	size_t mine = SIZE_MAX;
+	char d[1024];
+
+	backing_dir(d, sizeof d);
+	if (dirlen)
+		snprintf(dir, dirlen, "%s", d);
+	/* the machine's first rank asks for all of them (the others' answer
+	 * would be the same, but for what another process writes meanwhile);
+	 * a little over `bytes`: Open MPI's own header */
+	if (c->local > 1 && c->local_rank == 0 && statvfs(d, &st) == 0) {
+		uint64_t free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+		if (free_bytes < (uint64_t)bytes + (1u << 20))
+			mine = free_bytes < SIZE_MAX ? (size_t)free_bytes : SIZE_MAX - 1;
+	}
+	return nncc_comm_min_size(c, mine, room, err);
 }
 
 /* Maps a reader's pages of a shared block now (a read a page): the first

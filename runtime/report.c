@@ -320,6 +320,12 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	else if (s->shared_by > 1)
 		fprintf(f, ", in memory; its %s of reals and labels held once for the %d ranks on "
 		           "this machine\n", nncc_mem_text(b1, sizeof b1, s->mem_shared), s->shared_by);
+	else if (s->mem_shared)
+		fprintf(f, ", in memory; each rank holds its own %s of reals and labels: a machine's "
+		           "backing directory for shared memory (%s, Open MPI's "
+		           "osc_sm_backing_directory) has %s free\n",
+		        nncc_mem_text(b1, sizeof b1, s->mem_shared), s->shm_dir,
+		        nncc_mem_text(b2, sizeof b2, s->shm_room));
 	else
 		fprintf(f, ", in memory\n");
 	fprintf(f, "training       %zu iterations = %.2f epochs, batch %zu, lr %g, seed %llu, %s, "
@@ -575,7 +581,8 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	        "\"window\": %zu, \"windows\": %zu, \"shared\": %zu, \"shared_by\": %d, "
 	        "\"sharded\": %s, \"shard_samples\": %zu}",
 	        s->mem_budget, s->mem_used, s->window ? "true" : "false", s->window, s->n_windows,
-	        s->mem_shared, s->shared_by > 1 ? s->shared_by : 1, s->sharded ? "true" : "false",
+	        s->shared_by > 1 ? s->mem_shared : 0, s->shared_by > 1 ? s->shared_by : 1,
+	        s->sharded ? "true" : "false",
 	        s->sharded ? s->shard_samples : s->n_train);
 	fprintf(f, ", \"read_ahead\": %s", s->read_ahead ? "true" : "false");
 	json_validation(f, s);

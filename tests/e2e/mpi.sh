@@ -40,7 +40,7 @@ if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; th
 	exit 77
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nncc-e2e-mpi.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'umount "$tmp/small" 2>/dev/null || :; rm -rf "$tmp"' EXIT
 # Open MPI refuses root without these (CI runs as root).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI's own allocations are not ours to leak-check (SAN=1).
@@ -219,6 +219,31 @@ timeout 60 mpirun --oversubscribe -np 2 --mca osc_sm_backing_directory "$tmp/non
 grep -q "error: MPI_Win_allocate_shared failed on rank 0 of 2: .*memory shared by the 2 ranks on this machine; give Open MPI's osc_sm_backing_directory" \
 	"$tmp/out" || fail "2 ranks without a shared window: not the error expected: $(cat "$tmp/out")"
 say "in memory, 2 ranks hold the data once; without a shared window: $(grep -o 'error: MPI_Win.*' "$tmp/out" | head -n 1)"
+# A backing directory with too little room for the window (a container's
+# /dev/shm is often 64 MB; here a 256 KiB tmpfs, which root can mount): each
+# rank reads the data and holds its own, the report says why, the JSON
+# shares nothing, and the weights are one process's.
+mkdir "$tmp/small"
+if mount -t tmpfs -o size=256k tmpfs "$tmp/small" 2>/dev/null; then
+	"$tmp/a" --threads 1 --batch 100 --chunks 12 --save "$tmp/own.ref" --quiet ||
+		fail "one process, --chunks 12"
+	mpirun --oversubscribe -np 2 --mca osc_sm_backing_directory "$tmp/small" "$tmp/a-mpi" \
+		--threads 1 --batch 100 --save "$tmp/own.2" >"$tmp/out" 2>&1 ||
+		fail "2 ranks, a small backing directory: $(cat "$tmp/out")"
+	grep -q "^memory .*, in memory; each rank holds its own .* of reals and labels: a machine's backing directory for shared memory ($tmp/small, Open MPI's osc_sm_backing_directory) has 256 KB free" \
+		"$tmp/out" || fail "2 ranks, a small backing directory: the report does not say why each rank holds its own data: $(cat "$tmp/out")"
+	cmp -s "$tmp/own.ref" "$tmp/own.2" ||
+		fail "2 ranks, a small backing directory: not the bytes of one process"
+	mpirun --oversubscribe -np 2 --mca osc_sm_backing_directory "$tmp/small" "$tmp/a-mpi" \
+		--threads 1 --batch 100 --json >"$tmp/out" 2>"$tmp/err" ||
+		fail "2 ranks, a small backing directory, --json: $(cat "$tmp/out" "$tmp/err")"
+	grep -q '"shared": 0, "shared_by": 1, "sharded": false' "$tmp/out" ||
+		fail "2 ranks, a small backing directory: the JSON says the data is shared: $(cat "$tmp/out")"
+	umount "$tmp/small"
+	say "a backing directory too small for the window: each rank holds its own copy, one process's bytes"
+else
+	say "not checked: a backing directory too small for the window (mounting a tmpfs needs root)"
+fi
 # Ranks on two machines (NNCC_MPI_MACHINES=2: consecutive ranks in two
 # blocks, as if placed on two machines by slot). By default the run shards
 # (the ranks span machines) and says so; --no-shard holds the data once a
