@@ -208,7 +208,7 @@ mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 >"$tmp/out" 2>
 	fail "2 ranks: $(cat "$tmp/out")"
 grep -q "^memory .*, in memory; its .* of reals and labels held once for the 2 ranks on this machine" \
 	"$tmp/out" || fail "2 ranks in memory: the report does not say the data is shared: $(cat "$tmp/out")"
-"$tmp/a" --threads 1 --batch 100 --json >"$tmp/out" || fail "one process, --json"
+"$tmp/a" --threads 1 --batch 100 --json --quiet >"$tmp/out" || fail "one process, --json"
 grep -q '"shared": 0, "shared_by": 1, "sharded": false, "shard_samples": 300}' "$tmp/out" ||
 	fail "one process: the JSON says its data is shared: $(cat "$tmp/out")"
 # No room for the shared window (a backing directory that does not exist):
