@@ -11,14 +11,15 @@
  *                             -Wtype-limits -Wshadow -Wconversion, the .c/.h
  *                             pair in each of its paths and --header-only.
  * The networks are drawn from a seed (NNCC_WERROR_SEED, default 1; the
- * count NNCC_WERROR_N, default 100, or 200 under NNCC_TEST_FULL): 1-5 dense layers, widths 1..300 with
- * every SIMD edge (the sizes around 16/32/64/128/256), every activation,
- * loss, optimizer (and its layout switches), dtype, init scheme,
- * normalisation and schedule, dropout on the input and between layers,
- * batch sizes around the tile sizes.  Decks deal each value once before
- * repeating one, so the default run covers them all (test_coverage checks
- * that).  A weight file for each export is written here (nncc_weights_save
- * on the model's descriptor, as check_infer does), not trained.
+ * count NNCC_WERROR_N, default 100, or 200 under NNCC_TEST_FULL): 1-5
+ * dense layers, widths 1..300 with every SIMD edge (the sizes around
+ * 16/32/64/128/256), every activation, loss, optimizer (and its layout
+ * switches), dtype, init scheme, normalisation and schedule, dropout on
+ * the input and between layers, batch sizes around the tile sizes.  Decks
+ * deal each value once before repeating one, so the default run covers
+ * them all (test_coverage checks that).  A weight file for each export
+ * is written here (nncc_weights_save on the model's descriptor, as
+ * check_infer does), not trained.
  * Every compile runs through one `make -k -j2` (the table `jobs`).  gcc's
  * flow-based warnings (-Wmaybe-uninitialized, -Warray-bounds, unused
  * statics) need the optimiser, so gcc compiles the portable trainer and the

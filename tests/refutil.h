@@ -555,12 +555,12 @@ static inline void matrix_weights(const nncc_model_t *gm, RefNet *ref, Samples *
 }
 
 /* A matrix suite's main(): the selected cases, built at once, then `test`
- * once per case.  Every network runs in both dtypes but with `thin` set:
- * then only under NNCC_TEST_FULL (make test-full), when NNCC_TEST_NET names
- * it, and for the examples, and in make test each generated network runs
- * in one, float32 and float64 in turn down the list (which one starts
- * follows the seed): building the trainers is most of check_reference's
- * time (docs/testing.md#make-test-and-make-test-full). */
+ * once per case.  Without `thin` every network runs in both dtypes.  With
+ * it (check_reference) both run for the examples, under NNCC_TEST_FULL
+ * (make test-full) and when NNCC_TEST_NET names a network; else each
+ * generated network runs in one, float32 and float64 in turn down the list
+ * (the seed's parity picks the first): building the trainers is most of
+ * the suite's time (docs/testing.md#make-test-and-make-test-full). */
 static inline int matrix_run(const char *name, const TTest *test, int thin)
 {
 	int both = !thin || tu_full() || (G.only && *G.only);
