@@ -404,13 +404,14 @@ static void emit_layer_names(Emitter *e)
 		if (m->pre.c.loss == NNCC_RECON_SQUARED_ERROR)
 			emit_line(e, "#define %s_backward KERN_ISA_NAME(%s_backward)", fd, fd);
 		emit_line(e, "#define %s_gradient KERN_ISA_NAME(%s_gradient)", fd, fd);
-		static const char *const parts[] = {"_rows", "_weights", "_loss", ""};
+		static const char *const parts[] = {"_rows", "_weights", "_loss", "_grad"};
 		for (size_t f = 0; f < ARRAY_LEN(parts); f++)
 			emit_line(e, "#define pretrain%zu%s KERN_ISA_NAME(pretrain%zu%s)", i, parts[f], i,
 			          parts[f]);
 	}
 	if (m->pre.n)
-		emit_line(e, "#define pretrain_step(i, n, x, u) KERN_ISA_NAME(pretrain_step)(i, n, x, u)");
+		emit_line(e, "#define pretrain_grad(i, n, x, u, first) "
+		          "KERN_ISA_NAME(pretrain_grad)(i, n, x, u, first)");
 }
 
 static void emit_layers(Emitter *e)
@@ -650,80 +651,125 @@ static void emit_loss(Emitter *e)
 	          ARRAY_LEN(v));
 }
 
-/* Pre-training's passes and entry point (templates/pretrain.c), in the
- * kernel section. */
+/* Autoencoder i's placeholders (templates/pretrain.c). */
+static TmplVar *pretrain_vars(Emitter *e, size_t i, size_t *n)
+{
+	const Model *m = e->m;
+	const Plan *p = e->plan;
+	Arena *A = e->ctx->arena;
+	bool noise = m->pre.c.noise > 0;
+	size_t le = m->pre.layer[i], ld = m->n_layers + i;
+	const LayerPlan *E = &p->layers[le], *D = &p->layers[ld];
+	const char *c = arena_printf(A, "c%zu", D->k);
+	/* the target: the clean input of the encoder */
+	const char *t = le == 0 ? "((const real *)kern_job.y)[s * L1_IN + j]"
+	                : noise ? arena_printf(A, "%s[s][j]", c)
+	                        : arena_printf(A, "%s[s][j]", E->xn);
+	const TmplVar v[] = {
+		{"I", plan_num(A, i)},
+		{"E", plan_num(A, E->k)},
+		{"D", plan_num(A, D->k)},
+		{"FE", E->fn},
+		{"FD", D->fn},
+		{"AE", E->a},
+		{"GE", E->g},
+		{"DE", E->d},
+		{"AD", D->a},
+		{"GD", D->g},
+		{"DD", D->d},
+		{"XN", E->xn},
+		{"C", c},
+		{"T", t},
+		{"TN", le == 0 ? "x" : noise ? c : E->xn},
+		{"NAME", safe(e, m->layers[le].name)},
+		{"IN_N", plan_num(A, m->layers[le].in)},
+		{"OUT_N", plan_num(A, m->layers[le].out)},
+		{"LOSS", nncc_recon_name(m->pre.c.loss)},
+		{"ACT_ID", activation_table[m->layers[le].act].id},
+		{"JOB_X", le == 0 && noise ? arena_printf(A, "&%s[0][0]", c) : "x"},
+		{"NOISE_STEP", noise ? "u->step" : "0"},
+	};
+	TmplVar *out = arena_alloc(A, sizeof v);
+
+	memcpy(out, v, sizeof v);
+	*n = ARRAY_LEN(v);
+	return out;
+}
+
+/* An entry point `sig` that calls autoencoder i's `call` (pretrain<i>_call)
+ * and returns what it returns, or not. */
+static void emit_pretrain_switch(Emitter *e, const char *what, const char *sig, const char *call,
+                                 bool returns)
+{
+	emit_line(e, "/* Pre-training's %s entry point: autoencoder i's (nncc.h). */", what);
+	emit_line(e, "%s", sig);
+	emit_line(e, "{");
+	emit_line(e, "\tswitch (i) {");
+	for (size_t i = 0; i < e->m->pre.n; i++)
+		emit_line(e, returns ? "\tcase %zu:\n\t\treturn pretrain%zu_%s;"
+		                     : "\tcase %zu:\n\t\tpretrain%zu_%s;\n\t\tbreak;", i, i, call);
+	emit_line(e, "\t}");
+	if (returns)
+		emit_line(e, "\treturn NAN;");
+	emit_line(e, "}");
+}
+
+/* Pre-training's passes and gradient entry point (templates/pretrain.c), in
+ * the kernel section. */
 static void emit_pretrain(Emitter *e)
 {
 	const Model *m = e->m;
 	const Plan *p = e->plan;
 	const Pretrain *pre = &m->pre;
 	Arena *A = e->ctx->arena;
-	bool noise = pre->c.noise > 0;
 	const char *loss = nncc_recon_name(pre->c.loss);
 
 	for (size_t i = 0; i < pre->n; i++) {
-		size_t le = pre->layer[i], ld = m->n_layers + i;
-		const LayerPlan *E = &p->layers[le], *D = &p->layers[ld];
-		const char *c = arena_printf(A, "c%zu", D->k);
-		/* the target: the clean input of the encoder */
-		const char *t = le == 0 ? "((const real *)kern_job.y)[s * L1_IN + j]"
-		                : noise ? arena_printf(A, "%s[s][j]", c)
-		                        : arena_printf(A, "%s[s][j]", E->xn);
-		TmplVar v[] = {
-			{"I", plan_num(A, i)},
-			{"E", plan_num(A, E->k)},
-			{"D", plan_num(A, D->k)},
-			{"FE", E->fn},
-			{"FD", D->fn},
-			{"AE", E->a},
-			{"GE", E->g},
-			{"DE", E->d},
-			{"AD", D->a},
-			{"GD", D->g},
-			{"DD", D->d},
-			{"XN", E->xn},
-			{"C", c},
-			{"T", t},
-			{"TN", le == 0 ? "x" : noise ? c : E->xn},
-			{"NAME", safe(e, m->layers[le].name)},
-			{"IN_N", plan_num(A, m->layers[le].in)},
-			{"OUT_N", plan_num(A, m->layers[le].out)},
-			{"LOSS", loss},
-			{"ACT_ID", activation_table[m->layers[le].act].id},
-			{"JOB_X", le == 0 && noise ? arena_printf(A, "&%s[0][0]", c) : "x"},
-			{"NOISE_STEP", noise ? "u->step" : "0"},
-		};
+		size_t le = pre->layer[i], nv;
+		TmplVar *v = pretrain_vars(e, i, &nv);
 		emit_blank(e);
-		emit_tmpl(e, "pretrain.c", "rows", v, ARRAY_LEN(v), NULL, 0);
+		emit_tmpl(e, "pretrain.c", "rows", v, nv, NULL, 0);
 		e->indent++;
 		for (size_t l = 0; l < le; l++)
 			emit_line(e, "%s_forward(r0, r1);", p->layers[l].fn);
 		e->indent--;
-		if (noise)
-			emit_tmpl(e, "pretrain.c", le == 0 ? "noise_input" : "noise_hidden", v,
-			          ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", "encode", v, ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", arena_printf(A, "recon_%s", loss), v, ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", "rows_end", v, ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", arena_printf(A, "loss_%s", loss), v, ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", "step", v, ARRAY_LEN(v), NULL, 0);
+		if (pre->c.noise > 0)
+			emit_tmpl(e, "pretrain.c", le == 0 ? "noise_input" : "noise_hidden", v, nv, NULL, 0);
+		emit_tmpl(e, "pretrain.c", "encode", v, nv, NULL, 0);
+		emit_tmpl(e, "pretrain.c", arena_printf(A, "recon_%s", loss), v, nv, NULL, 0);
+		emit_tmpl(e, "pretrain.c", "rows_end", v, nv, NULL, 0);
+		emit_tmpl(e, "pretrain.c", arena_printf(A, "loss_%s", loss), v, nv, NULL, 0);
+		emit_tmpl(e, "pretrain.c", "step", v, nv, NULL, 0);
 		if (pre->c.tied)
-			emit_tmpl(e, "pretrain.c", "tie", v, ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", "run", v, ARRAY_LEN(v), NULL, 0);
-		emit_tmpl(e, "pretrain.c", pre->c.tied ? "update_tied" : "update_untied", v,
-		          ARRAY_LEN(v), NULL, 0);
+			emit_tmpl(e, "pretrain.c", "tie", v, nv, NULL, 0);
+		emit_tmpl(e, "pretrain.c", "run", v, nv, NULL, 0);
 	}
 	emit_blank(e);
-	emit_line(e, "/* Pre-training's entry point: one step of autoencoder i (nncc.h). */");
-	emit_line(e, "static double pretrain_step(size_t i, size_t n, const void *x, "
-	          "const nncc_update_t *u)");
-	emit_line(e, "{");
-	emit_line(e, "\tswitch (i) {");
-	for (size_t i = 0; i < pre->n; i++)
-		emit_line(e, "\tcase %zu:\n\t\treturn pretrain%zu(n, x, u);", i, i);
-	emit_line(e, "\t}");
-	emit_line(e, "\treturn NAN;");
-	emit_line(e, "}");
+	emit_pretrain_switch(e, "gradient",
+	                     "static double pretrain_grad(size_t i, size_t n, const void *x, "
+	                     "const nncc_update_t *u,\n                            size_t first)",
+	                     "grad(n, x, u, first)", true);
+}
+
+/* Pre-training's updates and the entry points after the kernel section:
+ * the gradient's dispatch, pretrain_update and pretrain_step. */
+static void emit_pretrain_shared(Emitter *e)
+{
+	const Pretrain *pre = &e->m->pre;
+
+	emit_blank(e);
+	emit_tmpl(e, "pretrain.c", "dispatch", NULL, 0, NULL, 0);
+	for (size_t i = 0; i < pre->n; i++) {
+		size_t nv;
+		TmplVar *v = pretrain_vars(e, i, &nv);
+		emit_blank(e);
+		emit_tmpl(e, "pretrain.c", pre->c.tied ? "update_tied" : "update_untied", v, nv, NULL, 0);
+	}
+	emit_blank(e);
+	emit_pretrain_switch(e, "update", "static void pretrain_update(size_t i, const nncc_update_t *u)",
+	                     "update(u)", false);
+	emit_blank(e);
+	emit_tmpl(e, "pretrain.c", "step_entry", NULL, 0, NULL, 0);
 }
 
 /* The entry points of the kernel section, its end, then the shared ones. */
@@ -762,10 +808,8 @@ static void emit_entry_points(Emitter *e)
 		emit_pretrain(e);
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "copy_end", NULL, 0, NULL, 0);
-	if (m->pre.n) {
-		emit_blank(e);
-		emit_tmpl(e, "pretrain.c", "dispatch", NULL, 0, NULL, 0);
-	}
+	if (m->pre.n)
+		emit_pretrain_shared(e);
 	if (masked) {
 		emit_blank(e);
 		emit_tmpl(e, "trainer.c", "mask_key", NULL, 0, NULL, 0);

@@ -1436,22 +1436,31 @@ static int reads_samples(const run_t *r)
 	return !r->sharded && (r->comm->local_rank == 0 || r->own_copy || r->o->pretrain_unlabeled);
 }
 
+/* Whether this run pre-trains (run_pretrain). */
+static int runs_pretrain(const run_t *r)
+{
+	const nncc_opts_t *o = r->o;
+	return r->m->n_pretrain && o->pretrain_epochs && !o->load && !o->resume;
+}
+
 /* Whether the run may shard (docs/scaling.md#shards): under MPI with
  * --shard, or by default when the ranks span more than one machine; not
- * with pre-training, which runs whole on every rank.  An in-memory run
- * then does (a streamed one reads its own samples anyway).  Collective. */
+ * with --pretrain-unlabeled's pre-training, whose samples past the
+ * training set no rank holds.  An in-memory run then does (a streamed one
+ * reads its own samples anyway).  Collective. */
 static int run_may_shard(run_t *r)
 {
 	const nncc_opts_t *o = r->o;
-	int spans = 0, pre = r->m->n_pretrain && o->pretrain_epochs && !o->load && !o->resume;
+	int spans = 0, unlabeled = runs_pretrain(r) && o->pretrain_unlabeled;
 	nncc_err_t err;
 
 	if (nncc_comm_max(r->comm, r->comm->local < r->comm->size, &spans, &err))
 		return fail(r->m, "%s", err.msg);
-	if (o->shard == 1 && pre && r->comm->size > 1)
-		return fail(r->m, "--shard: pre-training runs whole on every rank; pre-train in a "
+	if (o->shard == 1 && unlabeled && r->comm->size > 1)
+		return fail(r->m, "--shard: pre-training with --pretrain-unlabeled reads the file's "
+		                  "samples past the training set, which no rank holds; pre-train in a "
 		                  "run of its own (--save, then --load) or drop --shard");
-	r->sharded = r->comm->size > 1 && !pre && (o->shard == 1 || (o->shard < 0 && spans));
+	r->sharded = r->comm->size > 1 && !unlabeled && (o->shard == 1 || (o->shard < 0 && spans));
 	return 0;
 }
 
@@ -1679,14 +1688,13 @@ static size_t eval_window_default(const run_t *r)
 	return E < most ? E : most;
 }
 
-/* A sharded batch's exchange (nncc_group_shard's buffers, samples of hb
- * bytes as held): `out` samples sent; this rank's positions received, as
+/* A sharded batch's exchange (nncc_group_shard's buffers for batches of
+ * B, samples of hb bytes as held): `out` samples sent; this rank's positions received, as
  * held and as reals, with where each came from; the scratch tile of the
  * stream over them. */
-static size_t mem_exchange(const run_t *r, size_t out, size_t hb)
+static size_t mem_exchange(const run_t *r, size_t B, size_t out, size_t hb)
 {
 	const nncc_model_t *m = r->m;
-	size_t N = r->n_train, B = r->o->batch && r->o->batch < N ? r->o->batch : N;
 	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
 	size_t row = m->n_inputs * r->rsize;
 	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
@@ -1724,7 +1732,10 @@ static size_t mem_sharded(const run_t *r)
 	}
 	bytes = mem_add(mem_fixed(r), most, wire);
 	bytes = mem_add(bytes, N, CK_PERM_BYTES);
-	bytes = mem_add(bytes, 1, mem_exchange(r, out, hb));
+	bytes = mem_add(bytes, 1, mem_exchange(r, B, out, hb));
+	if (runs_pretrain(r))   /* pre-training's, beside the training's (at most a batch out) */
+		bytes = mem_add(bytes, 1, mem_exchange(r, m->config.pretrain.batch_size,
+		                                       m->config.pretrain.batch_size, hb));
 	bytes = mem_add(bytes, mb, row);   /* a held tile converted, to evaluate */
 	return mem_add(bytes, eval_window_default(r), hb);
 }
@@ -1826,7 +1837,7 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
 	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	size_t B = r->o->batch && r->o->batch < r->n_train ? r->o->batch : r->n_train;
 
-	return mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, raw));
+	return mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, B, raw));
 }
 
 /* A streamed run's plan (mem_plan_windows) and, when the run would shard
@@ -3059,6 +3070,13 @@ static int pretrain_stream(run_t *r, nncc_stream_t *st, pre_src_t *ps, const voi
 	return nncc_stream_init_windows(st, m, &src, N, 1, seed, err);
 }
 
+/* An autoencoder's stream and chunked step done with. */
+static void pretrain_end(nncc_stream_t *st, nncc_group_t *pg)
+{
+	nncc_stream_fini(st);
+	nncc_group_fini(pg);
+}
+
 /* Greedy layer-wise pre-training before the supervised run: each
  * autoencoder in turn, --pretrain-epochs passes over the training samples
  * (never the validation ones; with --pretrain-unlabeled also the file's
@@ -3103,15 +3121,26 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 		                 o->seed ^ PRETRAIN_INIT ^ (uint64_t)i);
 		nncc_pretrain_rec_t *rec = &r->pre[i];
 		nncc_stream_t st;
+		nncc_group_t pg;   /* chunked (--chunks, MPI): the batch's chunks' step */
 		pre_src_t ps;
 		nncc_update_t u = {.lr = o->pretrain_lr, .hparams = mu > 0 ? &mu : NULL,
 		                   .seed = o->seed};
 		double t0 = now_seconds();
 		rec->layer = m->pretrain[i].layer;
 		rec->loss = r->pre_loss + i * E;
-		if (pretrain_stream(r, &st, &ps, px, py, N, o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i,
-		                    &err))
+		memset(&pg, 0, sizeof pg);
+		if (r->group.chunks &&
+		    (nncc_group_init_pretrain(&pg, r->comm, m, i, r->group.chunks, &err) ||
+		     /* sharded: a batch's samples come from the ranks that hold them */
+		     (r->sharded && nncc_group_shard(&pg, m, &r->held[0], N, B < N ? B : N, &err)))) {
+			nncc_group_fini(&pg);
 			return fail(m, "%s", err.msg);
+		}
+		if (pretrain_stream(r, &st, &ps, px, py, N, o->seed ^ PRETRAIN_STREAM ^ (uint64_t)i,
+		                    &err)) {
+			nncc_group_fini(&pg);
+			return fail(m, "%s", err.msg);
+		}
 		if (i == 0 && r->streamed && r->writer && !o->quiet)
 			fprintf(stderr, "%s: memory: pre-training reads its %zu samples in %zu window%s of "
 			                "%zu samples\n", m->name, N, st.n_windows, st.n_windows == 1 ? "" : "s",
@@ -3130,14 +3159,22 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 				}
 				u.batch = N - done < B ? N - done : B;
 				u.step++;
-				if (!(x = nncc_stream_next(&st, u.batch, &y))) {   /* st.failed */
+				if (!r->group.chunks) {
+					lossb = (x = nncc_stream_next(&st, u.batch, &y))
+					            ? m->pretrain_step(i, u.batch, x, &u) : NAN;
+				} else if (nncc_group_pretrain(&pg, m, &st, &u, &lossb, &err)) {
+					pretrain_end(&st, &pg);
+					return fail(m, "pre-training, layer \"%s\", step %llu: %s", L->name,
+					            (unsigned long long)u.step, err.msg);
+				}
+				if (st.failed) {
 					int rc = fail(m, "pre-training, layer \"%s\": %s", L->name, st.err.msg);
-					nncc_stream_fini(&st);   /* (clears st.err) */
+					pretrain_end(&st, &pg);   /* (clears st.err) */
 					return rc;
 				}
-				sum += lossb = m->pretrain_step(i, u.batch, x, &u);
+				sum += lossb;
 				if (!isfinite(lossb)) {
-					nncc_stream_fini(&st);
+					pretrain_end(&st, &pg);
 					return fail(m, "pre-training diverged: layer \"%s\", epoch %zu, step %llu: "
 					               "reconstruction loss %g (lower --pretrain-lr, now %g)",
 					            L->name, ep + 1, (unsigned long long)u.step, lossb, u.lr);
@@ -3155,7 +3192,7 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 		}
 		rec->steps = u.step;
 		rec->seconds = now_seconds() - t0;
-		nncc_stream_fini(&st);
+		pretrain_end(&st, &pg);
 		s->n_pretrain = i + 1;
 		if (r->signal)
 			break;

@@ -258,6 +258,13 @@ typedef struct nncc_held {
 typedef struct nncc_group {
 	const nncc_comm_t *comm;
 	size_t chunks;               /* C */
+	size_t P;                    /* the gradient's reals: m->n_params, or pre-training's */
+	/* Pre-training's step (nncc_group_init_pretrain), else vec is NULL:
+	 * autoencoder `pretrain`'s gradient, its n_seg tensors (offset, size)
+	 * in m->grads gathered into vec, P reals. */
+	size_t pretrain, n_seg;
+	size_t (*seg)[2];
+	void *vec;
 	size_t *c0;                  /* [size + 1] rank r's chunks are c0[r] .. c0[r+1]-1 */
 	size_t *lo;                  /* [size + 1] rank r's parameters lo[r] .. lo[r+1]-1 */
 	size_t *n0;                  /* [size + 1] rank r's subtrees are n0[r] .. n0[r+1]-1 */
@@ -288,6 +295,10 @@ typedef struct nncc_group {
 /* -1 (out of memory, C < size, counts MPI cannot take) or 0. */
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err);
+/* The same for pre-training's steps of autoencoder i (nncc_group_pretrain):
+ * the gradient is its encoder's and decoder's tensors. */
+int nncc_group_init_pretrain(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m,
+                             size_t i, size_t chunks, nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
 /* The most samples of a batch of B <= n any of `ranks` ranks trains on
  * with C chunks (a bound; B when C is 0 or fewer than the ranks). */
@@ -330,6 +341,14 @@ int nncc_group_evaluate_by(nncc_group_t *g, const nncc_model_t *m, size_t n,
 int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                      const nncc_update_t *u, double max_norm, double *loss, double *norm,
                      nncc_err_t *err);
+/* m->pretrain_step's step of the autoencoder g was made for, chunked:
+ * pretrain_grad on this rank's chunks (row s of chunk c being sample
+ * floor(B c / C) + s of the batch: its noise), the sums exchanged as
+ * nncc_group_batch's, then pretrain_update; *loss the chunks' loss sums
+ * added in chunk order.  Sharded (nncc_group_shard on g), s only draws the
+ * batch's order, as there.  -1 when the exchange fails. */
+int nncc_group_pretrain(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
+                        const nncc_update_t *u, double *loss, nncc_err_t *err);
 
 /* ---- driver.c */
 

@@ -14,6 +14,7 @@
  * the parameters rank r adds up, subtree = chunks lo .. hi-1 that are one
  * node of the tree.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,13 +121,16 @@ void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, si
 
 /* ---- The step. */
 
-int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
-                    nncc_err_t *err)
+/* The buffers of a step whose gradient is P reals (nncc_group_init's, or
+ * one autoencoder's). */
+static int group_init(nncc_group_t *g, const nncc_comm_t *c, int dtype, size_t P, size_t chunks,
+                      nncc_err_t *err)
 {
-	size_t R = (size_t)c->size, P = m->n_params, me = (size_t)c->rank, slice, sb, rb, fb;
-	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), depth = 0, mine;
+	size_t R = (size_t)c->size, me = (size_t)c->rank, slice, sb, rb, fb;
+	size_t rsize = dtype == NNCC_F64 ? sizeof(double) : sizeof(float), depth = 0, mine;
 
 	memset(g, 0, sizeof *g);
+	g->P = P;
 	if (chunks < R) {
 		nncc_err_set(err, "--chunks %zu is fewer than the %zu ranks: each rank computes at "
 		                  "least one chunk of every batch", chunks, R);
@@ -162,8 +166,9 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
 	if (!ckd_mul3(&sb, mine, P, rsize) || !ckd_mul3(&rb, g->n0[R], slice, rsize) ||
 	    !ckd_mul3(&fb, depth, P, rsize))
 		goto oom;
-	/* A lone subtree's sum is sent from m->grads (laid out slice after
-	 * slice already); several are copied into send, slice-major. */
+	/* A lone subtree's sum is sent from the gradient itself (laid out
+	 * slice after slice already); several are copied into send,
+	 * slice-major. */
 	if (R > 1 && mine > 1 && !(g->send = malloc(sb)))
 		goto oom;
 	if (R > 1 && !(g->rows = malloc(rb ? rb : 1)))
@@ -179,8 +184,46 @@ oom:
 	return -1;
 }
 
+int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
+                    nncc_err_t *err)
+{
+	return group_init(g, c, m->dtype, m->n_params, chunks, err);
+}
+
+int nncc_group_init_pretrain(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m,
+                             size_t i, size_t chunks, nncc_err_t *err)
+{
+	const nncc_layer_t *E = &m->layers[m->pretrain[i].layer];
+	const nncc_param_t *t[2] = {E->tensors, m->pretrain[i].tensors};
+	size_t nt[2] = {E->n_tensors, m->pretrain[i].n_tensors}, P = 0, k = 0;
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+
+	for (int h = 0; h < 2; h++)
+		for (size_t j = 0; j < nt[h]; j++)
+			P += t[h][j].size;
+	if (group_init(g, c, m->dtype, P, chunks, err))
+		return -1;
+	g->pretrain = i;
+	g->n_seg = nt[0] + nt[1];
+	g->seg = malloc(g->n_seg * sizeof *g->seg);
+	g->vec = malloc(P ? P * rsize : 1);
+	if (!g->seg || !g->vec) {
+		nncc_err_set(err, "out of memory for pre-training's gradients of %zu chunks", chunks);
+		nncc_group_fini(g);
+		return -1;
+	}
+	for (int h = 0; h < 2; h++)
+		for (size_t j = 0; j < nt[h]; j++, k++) {
+			g->seg[k][0] = t[h][j].offset;
+			g->seg[k][1] = t[h][j].size;
+		}
+	return 0;
+}
+
 void nncc_group_fini(nncc_group_t *g)
 {
+	free(g->seg);
+	free(g->vec);
 	nncc_stream_fini(&g->local);
 	free(g->first);
 	free(g->from);
@@ -385,16 +428,43 @@ static int shard_exchange(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t 
 	return 0;
 }
 
+/* Chunk c of autoencoder g->pretrain's batch: its n samples' gradient sums
+ * gathered from m->grads into g->vec, the chunk's rows being samples b0 ..
+ * of the batch (their noise); its loss sum (NAN when the stream fails). */
+static double pretrain_chunk(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
+                             const nncc_update_t *u, size_t b0, size_t n)
+{
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), at = 0;
+	const void *x, *y;
+	double loss = 0;
+
+	if (n) {
+		if (!(x = nncc_stream_next(s, n, &y)))   /* s->failed */
+			return NAN;
+		loss = m->pretrain_grad(g->pretrain, n, x, u, b0);
+	}
+	for (size_t k = 0; k < g->n_seg; at += g->seg[k][1], k++) {
+		if (n)
+			memcpy((char *)g->vec + at * rsize, (const char *)m->grads + g->seg[k][0] * rsize,
+			       g->seg[k][1] * rsize);
+		else
+			memset((char *)g->vec + at * rsize, 0, g->seg[k][1] * rsize);
+	}
+	return loss;
+}
+
 /* This rank's chunks, each a chain from zero, folded along the tree into
- * the sums of its subtrees (m->grads holds the last one's; with several,
- * each is copied into g->send, slice by slice); the others' samples
- * skipped.  Chunk losses into g->loss. */
+ * the sums of its subtrees (the gradient, m->grads or pre-training's
+ * g->vec, holds the last one's; with several, each is copied into
+ * g->send, slice by slice); the others' samples skipped.  Chunk losses
+ * into g->loss. */
 static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
                        nncc_stream_t *others, const nncc_update_t *u)
 {
 	size_t R = (size_t)g->comm->size, me = (size_t)g->comm->rank, C = g->chunks;
 	size_t k = g->n0[me], mine = g->n0[me + 1] - g->n0[me];
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	void *grad = g->vec ? g->vec : m->grads;
 
 	for (size_t c = 0; c < C; c++) {
 		size_t b0 = cut(u->batch, c, C), n = cut(u->batch, c + 1, C) - b0;
@@ -406,26 +476,31 @@ static void own_chunks(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		if (R > 1 && c == g->c0[me])   /* streamed in file order: this rank's chunks
 		                                 (consecutive samples) in one read, none past them */
 			nncc_stream_want(s, cut(u->batch, g->c0[me + 1], C) - b0);
-		g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
-		if (!n)
-			memset(m->grads, 0, m->n_params * rsize);
+		if (g->vec) {
+			g->loss[c] = pretrain_chunk(g, m, s, u, b0, n);
+		} else {
+			g->loss[c] = nncc_batch_gradient(m, s, u, b0, n);
+			if (!n)
+				memset(m->grads, 0, m->n_params * rsize);
+		}
 		const int last = c + 1 == g->nodes[2 * k + 1];   /* subtree k's last chunk */
-		nncc_tree_fold(m->dtype, m->n_params, m->grads, last, &g->fold);
+		nncc_tree_fold(m->dtype, g->P, grad, last, &g->fold);
 		if (!last)
 			continue;
 		for (size_t d = 0; g->send && d < R; d++) {   /* subtree k done */
 			size_t len = g->lo[d + 1] - g->lo[d];
 			size_t at = mine * g->lo[d] + (k - g->n0[me]) * len;
-			memcpy((char *)g->send + at * rsize, (const char *)m->grads + g->lo[d] * rsize,
+			memcpy((char *)g->send + at * rsize, (const char *)grad + g->lo[d] * rsize,
 			       len * rsize);
 		}
 		k++;
 	}
 }
 
-int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
-                     const nncc_update_t *u, double max_norm, double *loss, double *norm,
-                     nncc_err_t *err)
+/* After own_chunks: every rank gets the tree's sums in the gradient (its
+ * slice completed here, the others' gathered) and *loss, the chunks' loss
+ * sums added in chunk order.  -1 when the exchange fails. */
+static int exchange(nncc_group_t *g, const nncc_model_t *m, double *loss, nncc_err_t *err)
 {
 	const nncc_comm_t *c = g->comm;
 	size_t R = (size_t)c->size, me = (size_t)c->rank, C = g->chunks;
@@ -433,14 +508,8 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
 	size_t *scount = g->cnt, *sdispl = scount + R, *rcount = sdispl + R, *rdispl = rcount + R;
 	size_t *len = rdispl + R;
+	void *grad = g->vec ? g->vec : m->grads;
 
-	if (!g->out) {   /* not sharded */
-		own_chunks(g, m, s, s, u);
-	} else if (shard_exchange(g, m, s, u->batch, err)) {
-		return -1;
-	} else {
-		own_chunks(g, m, &g->local, NULL, u);
-	}
 	for (size_t r = 0; r < R; r++) {
 		len[r] = g->lo[r + 1] - g->lo[r];
 		scount[r] = mine * len[r];
@@ -449,23 +518,60 @@ int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
 		rdispl[r] = g->n0[r] * slice;
 	}
 	if (R > 1) {
-		if (nncc_comm_alltoall(c, m->dtype, g->send ? g->send : m->grads, scount, sdispl,
-		                       g->rows, rcount, rdispl, err))
+		if (nncc_comm_alltoall(c, m->dtype, g->send ? g->send : grad, scount, sdispl, g->rows,
+		                       rcount, rdispl, err))
 			return -1;
-		memcpy((char *)m->grads + g->lo[me] * rsize,
+		memcpy((char *)grad + g->lo[me] * rsize,
 		       nncc_tree_combine(m->dtype, slice, g->rows, g->nodes, g->n0[R], 0, C),
 		       slice * rsize);
 	}
 	/* the parameters' slices, then the chunks' losses (rcount: chunks per rank) */
 	for (size_t r = 0; r < R; r++)
 		rcount[r] = g->c0[r + 1] - g->c0[r];
-	if (nncc_comm_allgather(c, m->dtype, m->grads, len, g->lo, err) ||
+	if (nncc_comm_allgather(c, m->dtype, grad, len, g->lo, err) ||
 	    nncc_comm_allgather(c, NNCC_F64, g->loss, rcount, g->c0, err))
 		return -1;
 	*loss = 0;
 	for (size_t k = 0; k < C; k++)
 		*loss += g->loss[k];
+	return 0;
+}
+
+/* A step's chunks and exchange: sharded, the batch's samples first. */
+static int chunked(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
+                   const nncc_update_t *u, double *loss, nncc_err_t *err)
+{
+	if (!g->out) {   /* not sharded */
+		own_chunks(g, m, s, s, u);
+	} else if (shard_exchange(g, m, s, u->batch, err)) {
+		return -1;
+	} else {
+		own_chunks(g, m, &g->local, NULL, u);
+	}
+	return exchange(g, m, loss, err);
+}
+
+int nncc_group_batch(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
+                     const nncc_update_t *u, double max_norm, double *loss, double *norm,
+                     nncc_err_t *err)
+{
+	if (chunked(g, m, s, u, loss, err))
+		return -1;
 	nncc_clip_update(m, u, max_norm, norm);
+	return 0;
+}
+
+int nncc_group_pretrain(nncc_group_t *g, const nncc_model_t *m, nncc_stream_t *s,
+                        const nncc_update_t *u, double *loss, nncc_err_t *err)
+{
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), at = 0;
+
+	if (chunked(g, m, s, u, loss, err))
+		return -1;
+	for (size_t k = 0; k < g->n_seg; at += g->seg[k][1], k++)
+		memcpy((char *)m->grads + g->seg[k][0] * rsize, (const char *)g->vec + at * rsize,
+		       g->seg[k][1] * rsize);
+	m->pretrain_update(g->pretrain, u);
 	return 0;
 }
 

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 7
+#define NNCC_ABI_VERSION 8
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -430,6 +430,16 @@ typedef struct nncc_model {
 	 * encoder's and the decoder's tensors.  Returns the tile's loss sum
 	 * before the update.  NULL when n_pretrain is 0. */
 	double (*pretrain_step)(size_t i, size_t n, const void *x, const nncc_update_t *u);
+	/* pretrain_step's two halves (the step is the one, then the other), for
+	 * a batch cut into chunks (docs/scaling.md): the gradient sums of
+	 * autoencoder i over a tile of n <= max_batch samples x whose row s is
+	 * sample first + s of its batch (its noise mask), into grads (the
+	 * encoder's and the decoder's tensors; the rest untouched), returning
+	 * the tile's loss sum; and the update from the gradient sums in grads
+	 * over u->batch samples.  NULL when n_pretrain is 0. */
+	double (*pretrain_grad)(size_t i, size_t n, const void *x, const nncc_update_t *u,
+	                        size_t first);
+	void (*pretrain_update)(size_t i, const nncc_update_t *u);
 
 	/* The bytes of the generated file's static buffers (parameters and
 	 * gradients with pre-training's, the optimizer's state, every layer's

@@ -126,9 +126,11 @@ static double pretrain{{I}}_loss(size_t n)
 	return sum;
 }
 
-/* One step of autoencoder {{I}} on a tile of n samples x (the network's
- * inputs); returns the tile's reconstruction loss sum, before the update. */
-static double pretrain{{I}}(size_t n, const void *x, const nncc_update_t *u)
+/* Autoencoder {{I}}'s gradient sums over a tile of n samples x (the network's
+ * inputs), row s being sample first + s of its batch (its noise), into the
+ * encoder's and the decoder's gradients; returns the tile's reconstruction
+ * loss sum.  Under MPI each rank calls it on its chunks of the batch. */
+static double pretrain{{I}}_grad(size_t n, const void *x, const nncc_update_t *u, size_t first)
 {
 	double sum;
 
@@ -143,41 +145,60 @@ static double pretrain{{I}}(size_t n, const void *x, const nncc_update_t *u)
 	kern_job.x = {{JOB_X}};
 	kern_job.y = x; /* the clean inputs */
 	kern_job.mask.step = 0; /* the layers below: evaluation */
-	kern_job.noise = (KernMask){u->seed, {{NOISE_STEP}}, 0};
+	kern_job.noise = (KernMask){u->seed, {{NOISE_STEP}}, first};
 	kern_run_rows(pretrain{{I}}_rows, n, ROWS_PER_UNIT, POOL_ROWS, THREADS);
 	sum = pretrain{{I}}_loss(n);
 	kern_job.mode = KERN_GRAD_SET;
 	kern_run(pretrain{{I}}_weights, L{{D}}_DW_UNITS + L{{E}}_DW_UNITS, POOL_WEIGHTS, THREADS);
-
-//@ section update_untied
-	pretrain_sgd(&params[L{{E}}_W], &grads[L{{E}}_W], pre_velocity, L{{E}}_PARAMS, u);
-	pretrain_sgd(&params[L{{D}}_W], &grads[L{{D}}_W], pre_velocity + L{{E}}_PARAMS,
-	             L{{D}}_PARAMS, u);
 	return sum;
 }
 
+//@ section update_untied
+/* Autoencoder {{I}}'s update from the gradient sums over u->batch samples:
+ * SGD on the encoder's and the decoder's tensors. */
+static void pretrain{{I}}_update(const nncc_update_t *u)
+{
+	pretrain_sgd(&params[L{{E}}_W], &grads[L{{E}}_W], pre_velocity, L{{E}}_PARAMS, u);
+	pretrain_sgd(&params[L{{D}}_W], &grads[L{{D}}_W], pre_velocity + L{{E}}_PARAMS,
+	             L{{D}}_PARAMS, u);
+}
+
 //@ section update_tied
-	/* W_E's gradient gets W_D's, transposed (W_D = W_E^T is not a parameter
-	 * of its own); SGD on the encoder and the decoder's bias */
+/* Autoencoder {{I}}'s update from the gradient sums over u->batch samples:
+ * W_E's gradient gets W_D's, transposed (W_D = W_E^T is not a parameter of
+ * its own), then SGD on the encoder and the decoder's bias. */
+static void pretrain{{I}}_update(const nncc_update_t *u)
+{
 	for (size_t i = 0; i < L{{E}}_IN; i++)
 		for (size_t o = 0; o < L{{E}}_OUT; o++)
 			grads[L{{E}}_W + i * L{{E}}_OUT + o] += grads[L{{D}}_W + o * L{{E}}_IN + i];
 	pretrain_sgd(&params[L{{E}}_W], &grads[L{{E}}_W], pre_velocity, L{{E}}_PARAMS, u);
 	pretrain_sgd(&params[L{{D}}_B], &grads[L{{D}}_B], pre_velocity + L{{E}}_PARAMS, L{{E}}_IN,
 	             u);
-	return sum;
 }
 
 //@ section dispatch
 #if KERN_DISPATCH
-#undef pretrain_step
-/* Pre-training's entry point, by instruction set (KERN_ISA_*). */
+#undef pretrain_grad
+/* Pre-training's gradient entry point, by instruction set (KERN_ISA_*). */
 static double (*const pretrain_entries[KERN_N_ISAS])(size_t, size_t, const void *,
-                                                    const nncc_update_t *) = {
-	pretrain_step_generic, pretrain_step_fma, pretrain_step_avx2, pretrain_step_avx512};
+                                                    const nncc_update_t *, size_t) = {
+	pretrain_grad_generic, pretrain_grad_fma, pretrain_grad_avx2, pretrain_grad_avx512};
 
-static double pretrain_step(size_t i, size_t n, const void *x, const nncc_update_t *u)
+static double pretrain_grad(size_t i, size_t n, const void *x, const nncc_update_t *u,
+                            size_t first)
 {
-	return pretrain_entries[kern_isa](i, n, x, u);
+	return pretrain_entries[kern_isa](i, n, x, u, first);
 }
 #endif
+
+//@ section step_entry
+/* One step of autoencoder i on a tile of n = u->batch samples: its gradient
+ * sums, then its update (nncc.h). */
+static double pretrain_step(size_t i, size_t n, const void *x, const nncc_update_t *u)
+{
+	const double sum = pretrain_grad(i, n, x, u, 0);
+
+	pretrain_update(i, u);
+	return sum;
+}

@@ -262,6 +262,8 @@ const nncc_model_t {{P}}_model = {
 	.pretrain = pretrain_table,
 	.n_pretrain_params = N_PRETRAIN_PARAMS,
 	.pretrain_step = pretrain_step,
+	.pretrain_grad = pretrain_grad,
+	.pretrain_update = pretrain_update,
 
 //@ section descriptor_end
 };

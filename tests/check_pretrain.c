@@ -9,7 +9,9 @@
  * differences use it); the loss is the formulas of templates/pretrain.c,
  * computed here from the descriptors; momentum's velocity is
  * torch.optim.SGD's and restarts at step 1; the noise drops a fraction
- * `noise` of the encoder's inputs, per sample, keyed by seed and step.  Then
+ * `noise` of the encoder's inputs, per sample, keyed by seed and step;
+ * pretrain_grad and pretrain_update are pretrain_step's halves, bit for
+ * bit, and a batch's parts' gradient sums add up to the batch's.  Then
  * end to end (nncc, $CC, the libnncc driver): the per-epoch lines, the same
  * weights for a seed with 1 and 2 threads, --pretrain-epochs 0 as the
  * network without `pretrain:`.
@@ -607,7 +609,116 @@ START_TEST(test_momentum)
 }
 END_TEST
 
-/* ---- 4. the noise's masks */
+/* ---- 4. pretrain_step's halves: pretrain_grad and pretrain_update */
+
+/* 1 if p is in AE i's encoder or decoder (tied: the decoder's W too, whose
+ * gradient the update folds into W_E's). */
+static int in_ae(const nncc_model_t *m, size_t i, size_t p)
+{
+	size_t src;
+	return owned(m, i, p) || tied_copy(m, i, p, &src);
+}
+
+/* AE i's gradient sums over rows [a, b) of x, as samples a.. of the
+ * batch (their noise) into g[] (every parameter's slot; 0 outside AE i);
+ * returns the loss sum.  The other gradients must keep a sentinel. */
+static double chunk_grad(const nncc_model_t *m, size_t i, const double *x, size_t a, size_t b,
+                         size_t first, double *g)
+{
+	nncc_update_t u = {.lr = 1, .batch = B, .step = STEP, .seed = SEED};
+	double *G = m->grads;
+	char name[160];
+	for (size_t p = 0; p < n_all(m); p++)
+		G[p] = 12345.0;
+	m->mask_key(MASK_SEED, STEP, 0);
+	double l = m->pretrain_grad(i, b - a, x + a * m->n_inputs, &u, first);
+	for (size_t p = 0; p < n_all(m); p++) {
+		param_name(name, sizeof name, m, p);
+		if (!in_ae(m, i, p))
+			ck_assert_msg(G[p] == 12345.0, "AE %zu: pretrain_grad wrote the gradient of %s, "
+			              "not one of its tensors", i, name);
+		g[p] = in_ae(m, i, p) ? G[p] : 0;
+	}
+	return l;
+}
+
+/* Case _i: every net, AE _i % N_AE.  pretrain_grad then pretrain_update
+ * have pretrain_step's bits (loss and parameters); pretrain_grad writes
+ * only AE i's gradients and moves no parameter of the network; the batch
+ * cut in two (rows 0 and 1 .. B-1, the second with first = 1) gives
+ * gradient and loss sums that add up to the whole batch's (to 1e-12: two
+ * summation orders), its noise being the whole batch's rows' (with noise,
+ * first = 0 for the second part gives other sums). */
+START_TEST(test_halves)
+{
+	const PtNet *g = &nets[_i / N_AE];
+	size_t i = (size_t)_i % N_AE, np;
+	void *handle;
+	const nncc_model_t *m = load(g, &handle);
+	double x[B * N_IN], lr = 0.5;
+	char name[160];
+
+	ck_assert_ptr_nonnull(m->pretrain_grad);
+	ck_assert_ptr_nonnull(m->pretrain_update);
+	np = n_all(m);
+	data(x, B, 0.7);
+	set_weights(m);
+	double *p0 = save_params(m);
+	double want = step(m, i, B, x, lr, SEED, STEP, NULL);
+	double *p1 = save_params(m);
+
+	restore_params(m, p0);
+	nncc_update_t u = {.lr = lr, .batch = B, .step = STEP, .seed = SEED};
+	m->mask_key(MASK_SEED, STEP, 0);
+	double got = m->pretrain_grad(i, B, x, &u, 0);
+	for (size_t p = 0; p < np; p++) {
+		size_t src;
+		param_name(name, sizeof name, m, p);
+		if (!tied_copy(m, i, p, &src))
+			ck_assert_msg(memcmp(&P(m)[p], &p0[p], sizeof p0[p]) == 0,
+			              "%s AE %zu: pretrain_grad moved %s", g->id, i, name);
+	}
+	m->pretrain_update(i, &u);
+	ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "%s AE %zu: pretrain_grad's loss %.17g, "
+	              "pretrain_step's %.17g", g->id, i, got, want);
+	expect_same(m, p1, "%s AE %zu: pretrain_grad + pretrain_update against pretrain_step",
+	            g->id, i);
+
+	double *whole = calloc(np, sizeof *whole), *part = calloc(np, sizeof *part);
+	double *rest = calloc(np, sizeof *rest);
+	ck_assert(whole && part && rest);
+	restore_params(m, p0);
+	double lw = chunk_grad(m, i, x, 0, B, 0, whole);
+	double l0 = chunk_grad(m, i, x, 0, 1, 0, part);
+	double l1 = chunk_grad(m, i, x, 1, B, 1, rest);
+	ck_assert_msg(fabs(l0 + l1 - lw) <= 1e-12 * fabs(lw), "%s AE %zu: the parts' losses %.17g + "
+	              "%.17g, the whole batch's %.17g", g->id, i, l0, l1, lw);
+	double off = 0, scale = 0;
+	for (size_t p = 0; p < np; p++) {
+		param_name(name, sizeof name, m, p);
+		ck_assert_msg(fabs(part[p] + rest[p] - whole[p]) <= 1e-12 * fmax(1, fabs(whole[p])),
+		              "%s AE %zu: %s's gradient: the parts' %.17g + %.17g, the whole batch's "
+		              "%.17g", g->id, i, name, part[p], rest[p], whole[p]);
+		scale = fmax(scale, fabs(whole[p]));
+	}
+	if (g->noise > 0) {   /* the second part drawn as if it began the batch */
+		double l1x = chunk_grad(m, i, x, 1, B, 0, rest);
+		for (size_t p = 0; p < np; p++)
+			off = fmax(off, fabs(part[p] + rest[p] - whole[p]));
+		ck_assert_msg(off > 1e-6 * scale || fabs(l0 + l1x - lw) > 1e-9 * fabs(lw),
+		              "%s AE %zu: first = 0 for rows 1.. gives the whole batch's sums too: "
+		              "the noise does not depend on first", g->id, i);
+	}
+	free(whole);
+	free(part);
+	free(rest);
+	free(p0);
+	free(p1);
+	dlclose(handle);
+}
+END_TEST
+
+/* ---- 5. the noise's masks */
 
 #define MASK_STEPS 400
 
@@ -754,7 +865,7 @@ START_TEST(test_layout)
 }
 END_TEST
 
-/* ---- 5. the driver */
+/* ---- 6. the driver */
 
 #define SIDE 10            /* 10x10 images: 100 inputs */
 #define N_TRAIN 300        /* batches of 128: the last of each pass 44 */
@@ -919,6 +1030,42 @@ START_TEST(test_driver_deterministic)
 }
 END_TEST
 
+/* The chunked step (nncc_group_pretrain: pretrain_grad, the encoder's and
+ * decoder's gradients gathered and put back, pretrain_update) with one
+ * chunk is pretrain_step: --chunks 1 writes the bytes of --chunks 0 (whose
+ * supervised step is the same one chain); with 3 chunks, other bits (the
+ * batch's sums in another order) that train as well. */
+START_TEST(test_driver_chunks)
+{
+	char *a = tu_path(scratch, "ch_a.w"), *b = tu_path(scratch, "ch_b.w"),
+	     *c = tu_path(scratch, "ch_c.w"), *d = tu_path(scratch, "ch_d.w");
+	free(drive("drv_pt", "--seed 9 --threads 1 --quiet --chunks 0 --save %s", a));
+	free(drive("drv_pt", "--seed 9 --threads 1 --quiet --chunks 1 --save %s", b));
+	ck_assert_msg(tu_same_file(a, b), "--chunks 0 and --chunks 1: %s and %s differ", a, b);
+	char *one = drive("drv_pt", "--seed 9 --threads 1 --chunks 0 --iterations 0 --save %s", c);
+	char *three = drive("drv_pt", "--seed 9 --threads 1 --chunks 3 --iterations 0 --save %s", d);
+	ck_assert_msg(!tu_same_file(c, d), "pre-training with --chunks 3 gives the bits of one "
+	              "chain: the chunks are not in use");
+	/* the last pass's mean loss of each layer: the same to 1e-4 */
+	const char *p = one, *q = three;
+	int lines = 0;
+	while ((p = strstr(p, "epoch 2/2, squared_error ")) &&
+	       (q = strstr(q, "epoch 2/2, squared_error "))) {
+		double lp = strtod(p + 25, NULL), lq = strtod(q + 25, NULL);
+		ck_assert_msg(lp > 0 && fabs(lp - lq) <= 1e-4 * lp, "--chunks 0 and 3 pre-train "
+		              "apart (%g, %g):\n%s\n%s", lp, lq, one, three);
+		p++, q++, lines++;
+	}
+	ck_assert_msg(lines >= 2, "no pre-training lines:\n%s", three);
+	free(one);
+	free(three);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+END_TEST
+
 /* --pretrain-epochs 0 is the network without `pretrain:` (the same
  * initial weights and training stream: the driver's pre-training draws
  * from streams of its own); with pre-training the weights differ.  After
@@ -1005,11 +1152,13 @@ static Suite *pretrain_suite(void)
 	tcase_add_loop_test(tc, test_loss_value, 0, (int)(N_CLEAN * N_AE));
 	tcase_add_loop_test(tc, test_momentum, 0, (int)(N_MOMENTUM * N_AE));
 	tcase_add_loop_test(tc, test_noise_masks, 0, (int)(N_NETS * N_AE));
+	tcase_add_loop_test(tc, test_halves, 0, (int)(N_NETS * N_AE));
 	suite_add_tcase(s, tc);
 	TCase *drv = tcase_create("driver");
 	tcase_set_timeout(drv, 120);
 	tcase_add_test(drv, test_driver_lines);
 	tcase_add_test(drv, test_driver_deterministic);
+	tcase_add_test(drv, test_driver_chunks);
 	tcase_add_test(drv, test_driver_skip);
 	suite_add_tcase(s, drv);
 	return s;

@@ -286,8 +286,7 @@ cmp -s "$tmp/resumed4" "$tmp/a-adam.ref" ||
 	fail "saved by 4 ranks sharded and resumed by 3: not the bits of the run without a stop"
 say "sharded, saved by 4 ranks and resumed by 3: the same bytes"
 # What a sharded rank holds: its tiles (of 8) of each set, 12 of the 38
-# tiles of 300 training samples for rank 0 of 3 (the JSON's shard_samples);
-# --shard with pre-training is refused (it runs whole on every rank).
+# tiles of 300 training samples for rank 0 of 3 (the JSON's shard_samples).
 mpirun --oversubscribe -np 3 "$tmp/a-mpi" --shard --threads 1 --batch 100 --json >"$tmp/out" 2>"$tmp/err" ||
 	fail "3 ranks sharded, --json: $(cat "$tmp/out" "$tmp/err")"
 grep -q '"shared": 0, "shared_by": 1, "sharded": true, "shard_samples": 96}' "$tmp/out" ||
@@ -515,10 +514,43 @@ grep -Eq "rank 0 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s" "$tmp/
 	fail "rank 1 does not name the stopped rank 0: $(cat "$tmp/out")"
 say "a stopped rank 0 ends the job in ${waited} s: $(grep -m 1 "rank 0 of 2" "$tmp/out")"
 
-# SIGINT to one rank during pre-training (which has no exchanges): the
-# ranks agree on it every 64 steps, so both stop in the same pass and end
-# as one process does (nothing written before the first update); no rank
-# waits for the others to time out.
+# Pre-training is data-parallel too: each autoencoder's batches are cut
+# into the same chunks, its gradient sums added along the same tree (tied
+# weights, noise keyed by a sample's place in the batch, momentum): 1 to 4
+# ranks write the bytes of one process with --chunks 12; so do 2 to 4
+# sharded ranks (a pre-training batch's samples exchanged as a training
+# batch's).
+sed -e 's/^network: a$/network: q/' "$tmp/a.yaml" >"$tmp/q.yaml"
+printf 'pretrain:\n  epochs: 2\n  learning_rate: 0.05\n  batch_size: 8\n  optimizer: momentum\n  momentum: 0.9\n  loss: squared_error\n  noise: 0.2\n  tied: true\n' \
+	>>"$tmp/q.yaml"
+build q
+"$tmp/q" --chunks 12 --threads 1 --quiet --save "$tmp/q.ref" >"$tmp/out" ||
+	fail "q: one process failed: $(cat "$tmp/out")"
+"$tmp/q" --chunks 12 --threads 1 --quiet --save "$tmp/q.nopre" --pretrain-epochs 0 >"$tmp/out" ||
+	fail "q: one process with --pretrain-epochs 0 failed: $(cat "$tmp/out")"
+cmp -s "$tmp/q.ref" "$tmp/q.nopre" && fail "q: pre-training changed nothing"
+for n in 1 2 3 4; do
+	mpirun --oversubscribe -np $n "$tmp/q-mpi" --threads 1 --save "$tmp/q.$n" >"$tmp/out" 2>&1 ||
+		fail "q: $n ranks failed: $(cat "$tmp/out")"
+	cmp -s "$tmp/q.ref" "$tmp/q.$n" ||
+		fail "q: the weight file of $n ranks (pre-trained) differs from one process's"
+done
+grep -q "pretrain 1/1 layer .*epoch 2/2" "$tmp/out" ||
+	fail "q: no pre-training lines on 4 ranks: $(cat "$tmp/out")"
+for n in 2 3 4; do
+	mpirun --oversubscribe -np $n "$tmp/q-mpi" --shard --threads 1 --save "$tmp/q.s$n" \
+		>"$tmp/out" 2>&1 || fail "q: $n ranks sharded failed: $(cat "$tmp/out")"
+	grep -q "^memory .*, in memory, sharded: each of the $n ranks" "$tmp/out" ||
+		fail "q: $n ranks with --shard: not sharded: $(cat "$tmp/out")"
+	cmp -s "$tmp/q.ref" "$tmp/q.s$n" ||
+		fail "q: the weight file of $n ranks sharded (pre-trained) differs from one process's"
+done
+say "pre-training: 1, 2, 3 and 4 ranks, and 2, 3 and 4 sharded, write the bytes of one process"
+
+# SIGINT to one rank during pre-training (whose ranks agree on signals
+# every 64 steps, not at every exchange): both stop in the same pass and
+# end as one process does (nothing written before the first update); no
+# rank waits for the others to time out.
 sed -e 's/^network: a$/network: p/' -e '/type: dropout/d' "$tmp/a.yaml" >"$tmp/p.yaml"
 printf 'pretrain:\n  epochs: 1000000\n  learning_rate: 0.01\n  batch_size: 8\n  loss: squared_error\n' \
 	>>"$tmp/p.yaml"
@@ -540,9 +572,11 @@ grep -q "within 3 s" "$tmp/out" && fail "a rank timed out after SIGINT in pre-tr
 grep -q "interrupted by SIGINT after 0 of 30 iterations; nothing written" "$tmp/out" ||
 	fail "the run did not end as interrupted: $(cat "$tmp/out")"
 say "SIGINT to rank 1 in pre-training: both ranks stop in the same pass, in ${waited} s"
-# --shard with pre-training: refused, saying why and what to do.
-mpirun --oversubscribe -np 2 "$tmp/p-mpi" --shard --threads 1 --quiet >"$tmp/out" 2>&1 &&
-	fail "--shard with pre-training: no error: $(cat "$tmp/out")"
-grep -q "error: --shard: pre-training runs whole on every rank" "$tmp/out" ||
-	fail "--shard with pre-training: not the error expected: $(cat "$tmp/out")"
-say "--shard with pre-training: $(grep -m 1 -o 'error: --shard.*' "$tmp/out")"
+# --shard with --pretrain-unlabeled (samples no rank holds): refused,
+# saying why and what to do.
+mpirun --oversubscribe -np 2 "$tmp/p-mpi" --shard --pretrain-unlabeled --train-limit 200 \
+	--threads 1 --quiet >"$tmp/out" 2>&1 &&
+	fail "--shard with --pretrain-unlabeled: no error: $(cat "$tmp/out")"
+grep -q "error: --shard: pre-training with --pretrain-unlabeled reads" "$tmp/out" ||
+	fail "--shard with --pretrain-unlabeled: not the error expected: $(cat "$tmp/out")"
+say "--shard with --pretrain-unlabeled: $(grep -m 1 -o 'error: --shard.*' "$tmp/out")"
