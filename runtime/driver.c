@@ -1689,9 +1689,9 @@ static size_t eval_window_default(const run_t *r)
 }
 
 /* A sharded batch's exchange (nncc_group_shard's buffers for batches of
- * B, samples of hb bytes as held): `out` samples sent; this rank's positions received, as
- * held and as reals, with where each came from; the scratch tile of the
- * stream over them. */
+ * B, samples of hb bytes as held): `out` samples sent; this rank's
+ * positions received, as held and as reals, with where each came from; the
+ * scratch tile of the stream over them. */
 static size_t mem_exchange(const run_t *r, size_t B, size_t out, size_t hb)
 {
 	const nncc_model_t *m = r->m;
