@@ -14,7 +14,8 @@
 # without -march under each instruction set against the -march=native build
 # (issue 12: NNCC_ISA; the table's last section, from bench/isa.awk), runs
 # bench/torch_bench.py when python3-torch is importable, W4 on 2 MPI ranks
-# against one process (issue 15: bench/mpi.sh, when built with MPI=1), then
+# against one process and pre-training on 2 ranks (issue 15: bench/mpi.sh,
+# bench/pretrain-mpi.sh, when built with MPI=1), then
 # prints the table and writes it to docs/bench.md (atomically).  Every number in the table is measured in this run; peers
 # quoted from issue 6 are labelled as such.
 # Environment: CC (default cc), NNCC (default build/nncc), DATA (default
@@ -241,6 +242,11 @@ if [ -f build/libnncc_mpi.a ] && command -v mpirun >/dev/null 2>&1; then
 	say "bench: [$(( $(date +%s) - start )) s] data-parallel W4, batch 1024 (bench/mpi.sh)"
 	BATCH=1024 ITERATIONS=40 OUT=$OUT/mpi DATA=$DATA sh "$here/mpi.sh" 3 > "$OUT/mpi.md" 2>/dev/null ||
 		mpi_status="**failed** (run bench/mpi.sh for the message)"
+	# pre-training split among the ranks, at a batch of 256 (at the
+	# example's 20 no split pays on one machine: docs/scaling.md#measured)
+	say "bench: [$(( $(date +%s) - start )) s] pre-training on 2 ranks, batch 256 (bench/pretrain-mpi.sh)"
+	BATCH=256 OUT=$OUT/pretrain DATA=$DATA sh "$here/pretrain-mpi.sh" 3 > "$OUT/pretrain.md" 2>/dev/null ||
+		printf '**failed** (run bench/pretrain-mpi.sh for the message)\n' > "$OUT/pretrain.md"
 else
 	mpi_status="skipped: \`make bench MPI=1\` builds build/libnncc_mpi.a (needs libopenmpi-dev, openmpi-bin)"
 fi
@@ -281,6 +287,8 @@ awk -F '\t' -v torch_w3="$torch_w3" -v torch_src="$torch_src" -f "$here/isa.awk"
 		awk '$1 == "t1" && (!t || $2 < t) { t = $2 } $1 == "r2c2" && (!r || $2 < r) { r = $2 }
 			END { if (t && r) printf "\n2 ranks (--chunks 2) against 1 thread: %.2fx, goal 1.6x: %s\n", t / r, (t / r >= 1.6 ? "met" : "not met") }' \
 			"$OUT/mpi/times"
+		printf '\nPre-training (examples/mnist-pretrain.yaml, its two tied autoencoders, one pass; bench/pretrain-mpi.sh): '
+		awk 'NR == 1 { print; print ""; next } { print }' "$OUT/pretrain.md"
 	fi
 } >> "$tmp"
 mv "$tmp" "$DOC"

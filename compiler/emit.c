@@ -404,14 +404,19 @@ static void emit_layer_names(Emitter *e)
 		if (m->pre.c.loss == NNCC_RECON_SQUARED_ERROR)
 			emit_line(e, "#define %s_backward KERN_ISA_NAME(%s_backward)", fd, fd);
 		emit_line(e, "#define %s_gradient KERN_ISA_NAME(%s_gradient)", fd, fd);
-		static const char *const parts[] = {"_rows", "_weights", "_loss", "_grad"};
+		static const char *const parts[] = {"_rows", "_weights", "_loss", "_grad", "_update"};
 		for (size_t f = 0; f < ARRAY_LEN(parts); f++)
 			emit_line(e, "#define pretrain%zu%s KERN_ISA_NAME(pretrain%zu%s)", i, parts[f], i,
 			          parts[f]);
 	}
-	if (m->pre.n)
+	if (m->pre.n) {
+		emit_line(e, "#define pretrain_sgd KERN_ISA_NAME(pretrain_sgd)");
+		if (m->pre.c.tied)
+			emit_line(e, "#define pretrain_transpose KERN_ISA_NAME(pretrain_transpose)");
 		emit_line(e, "#define pretrain_grad(i, n, x, u, first) "
 		          "KERN_ISA_NAME(pretrain_grad)(i, n, x, u, first)");
+		emit_line(e, "#define pretrain_update(i, u) KERN_ISA_NAME(pretrain_update)(i, u)");
+	}
 }
 
 static void emit_layers(Emitter *e)
@@ -724,6 +729,10 @@ static void emit_pretrain(Emitter *e)
 	Arena *A = e->ctx->arena;
 	const char *loss = nncc_recon_name(pre->c.loss);
 
+	emit_blank(e);
+	emit_tmpl(e, "pretrain.c", "sgd", NULL, 0, NULL, 0);
+	if (pre->c.tied)
+		emit_tmpl(e, "pretrain.c", "transpose", NULL, 0, NULL, 0);
 	for (size_t i = 0; i < pre->n; i++) {
 		size_t le = pre->layer[i], nv;
 		TmplVar *v = pretrain_vars(e, i, &nv);
@@ -743,31 +752,25 @@ static void emit_pretrain(Emitter *e)
 		if (pre->c.tied)
 			emit_tmpl(e, "pretrain.c", "tie", v, nv, NULL, 0);
 		emit_tmpl(e, "pretrain.c", "run", v, nv, NULL, 0);
+		emit_blank(e);
+		emit_tmpl(e, "pretrain.c", pre->c.tied ? "update_tied" : "update_untied", v, nv, NULL, 0);
 	}
 	emit_blank(e);
 	emit_pretrain_switch(e, "gradient",
 	                     "static double pretrain_grad(size_t i, size_t n, const void *x, "
 	                     "const nncc_update_t *u,\n                            size_t first)",
 	                     "grad(n, x, u, first)", true);
-}
-
-/* Pre-training's updates and the entry points after the kernel section:
- * the gradient's dispatch, pretrain_update and pretrain_step. */
-static void emit_pretrain_shared(Emitter *e)
-{
-	const Pretrain *pre = &e->m->pre;
-
-	emit_blank(e);
-	emit_tmpl(e, "pretrain.c", "dispatch", NULL, 0, NULL, 0);
-	for (size_t i = 0; i < pre->n; i++) {
-		size_t nv;
-		TmplVar *v = pretrain_vars(e, i, &nv);
-		emit_blank(e);
-		emit_tmpl(e, "pretrain.c", pre->c.tied ? "update_tied" : "update_untied", v, nv, NULL, 0);
-	}
 	emit_blank(e);
 	emit_pretrain_switch(e, "update", "static void pretrain_update(size_t i, const nncc_update_t *u)",
 	                     "update(u)", false);
+}
+
+/* Pre-training's entry points after the kernel section: the dispatch,
+ * then pretrain_step. */
+static void emit_pretrain_shared(Emitter *e)
+{
+	emit_blank(e);
+	emit_tmpl(e, "pretrain.c", "dispatch", NULL, 0, NULL, 0);
 	emit_blank(e);
 	emit_tmpl(e, "pretrain.c", "step_entry", NULL, 0, NULL, 0);
 }
@@ -945,10 +948,6 @@ int emit_trainer(Ctx *ctx, const Model *m, const EmitOptions *opt, Buf *out)
 	emit_buffers(e);
 	emit_tables(e);
 	emit_loss(e);
-	if (m->pre.n) {
-		emit_blank(e);
-		emit_tmpl(e, "pretrain.c", "sgd", NULL, 0, NULL, 0);
-	}
 	emit_blank(e);
 	emit_tmpl(e, "trainer.c", "copies", NULL, 0, NULL, 0);
 	emit_blank(e);

@@ -48,6 +48,20 @@ static void pretrain_sgd(real *p, const real *g, real *v, size_t len, const nncc
 	}
 }
 
+//@ section transpose
+/* dst (rows x cols) = src^T, or dst += src^T with add, src being cols x
+ * rows: the tied weights' copy and their gradients' sum, in 16 x 16
+ * blocks so that the strided side stays in the cache. */
+static void pretrain_transpose(real *dst, const real *src, size_t rows, size_t cols, int add)
+{
+	for (size_t a0 = 0; a0 < rows; a0 += 16)
+		for (size_t b0 = 0; b0 < cols; b0 += 16)
+			for (size_t a = a0; a < KERN_MIN(a0 + 16, rows); a++)
+				for (size_t b = b0; b < KERN_MIN(b0 + 16, cols); b++)
+					dst[a * cols + b] = add ? dst[a * cols + b] + src[b * rows + a]
+					                        : src[b * rows + a];
+}
+
 //@ section rows
 /* ==== autoencoder {{I}}: layer {{E}} "{{NAME}}" ({{IN_N}} -> {{OUT_N}}) and its decoder,
  * layer {{D}} ({{OUT_N}} -> {{IN_N}}, sigmoid), reconstruction loss {{LOSS}}.
@@ -136,9 +150,7 @@ static double pretrain{{I}}_grad(size_t n, const void *x, const nncc_update_t *u
 
 //@ section tie
 	/* tied weights: the decoder's W is the encoder's, transposed */
-	for (size_t i = 0; i < L{{E}}_IN; i++)
-		for (size_t o = 0; o < L{{E}}_OUT; o++)
-			params[L{{D}}_W + o * L{{E}}_IN + i] = params[L{{E}}_W + i * L{{E}}_OUT + o];
+	pretrain_transpose(&params[L{{D}}_W], &params[L{{E}}_W], L{{E}}_OUT, L{{E}}_IN, 0);
 
 //@ section run
 	kern_job.n = n;
@@ -169,9 +181,7 @@ static void pretrain{{I}}_update(const nncc_update_t *u)
  * its own), then SGD on the encoder and the decoder's bias. */
 static void pretrain{{I}}_update(const nncc_update_t *u)
 {
-	for (size_t i = 0; i < L{{E}}_IN; i++)
-		for (size_t o = 0; o < L{{E}}_OUT; o++)
-			grads[L{{E}}_W + i * L{{E}}_OUT + o] += grads[L{{D}}_W + o * L{{E}}_IN + i];
+	pretrain_transpose(&grads[L{{E}}_W], &grads[L{{D}}_W], L{{E}}_IN, L{{E}}_OUT, 1);
 	pretrain_sgd(&params[L{{E}}_W], &grads[L{{E}}_W], pre_velocity, L{{E}}_PARAMS, u);
 	pretrain_sgd(&params[L{{D}}_B], &grads[L{{D}}_B], pre_velocity + L{{E}}_PARAMS, L{{E}}_IN,
 	             u);
@@ -180,15 +190,23 @@ static void pretrain{{I}}_update(const nncc_update_t *u)
 //@ section dispatch
 #if KERN_DISPATCH
 #undef pretrain_grad
-/* Pre-training's gradient entry point, by instruction set (KERN_ISA_*). */
-static double (*const pretrain_entries[KERN_N_ISAS])(size_t, size_t, const void *,
-                                                    const nncc_update_t *, size_t) = {
+#undef pretrain_update
+/* Pre-training's entry points, by instruction set (KERN_ISA_*). */
+static double (*const pretrain_grads[KERN_N_ISAS])(size_t, size_t, const void *,
+                                                  const nncc_update_t *, size_t) = {
 	pretrain_grad_generic, pretrain_grad_fma, pretrain_grad_avx2, pretrain_grad_avx512};
+static void (*const pretrain_updates[KERN_N_ISAS])(size_t, const nncc_update_t *) = {
+	pretrain_update_generic, pretrain_update_fma, pretrain_update_avx2, pretrain_update_avx512};
 
 static double pretrain_grad(size_t i, size_t n, const void *x, const nncc_update_t *u,
                             size_t first)
 {
-	return pretrain_entries[kern_isa](i, n, x, u, first);
+	return pretrain_grads[kern_isa](i, n, x, u, first);
+}
+
+static void pretrain_update(size_t i, const nncc_update_t *u)
+{
+	pretrain_updates[kern_isa](i, u);
 }
 #endif
 
