@@ -288,7 +288,7 @@ awk -F '\t' -v torch_w3="$torch_w3" -v torch_src="$torch_src" -f "$here/isa.awk"
 			END { if (t && r) printf "\n2 ranks (--chunks 2) against 1 thread: %.2fx, goal 1.6x: %s\n", t / r, (t / r >= 1.6 ? "met" : "not met") }' \
 			"$OUT/mpi/times"
 		printf '\nPre-training (examples/mnist-pretrain.yaml, its two tied autoencoders, one pass; bench/pretrain-mpi.sh): '
-		awk 'NR == 1 { print; print ""; next } { print }' "$OUT/pretrain.md"
+		cat "$OUT/pretrain.md"   # (its blank line after the first is its own)
 	fi
 } >> "$tmp"
 mv "$tmp" "$DOC"
