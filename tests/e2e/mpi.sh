@@ -22,7 +22,7 @@
 # the ranks are given different budgets; that rank counts --chunks cannot
 # serve are refused; that a rank killed mid-run ends the job (no hang) with mpirun's message naming it; and
 # that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
-# naming it.
+# naming it (in training and in pre-training).
 # Under the sanitizer build (build-san/) the comparisons run fewer rank
 # counts.  Without mpirun or mpicc it prints SKIPPED and exits 77 (not a
 # pass).  The
@@ -581,6 +581,19 @@ grep -q "within 3 s" "$tmp/out" && fail "a rank timed out after SIGINT in pre-tr
 grep -q "interrupted by SIGINT after 0 of 30 iterations; nothing written" "$tmp/out" ||
 	fail "the run did not end as interrupted: $(cat "$tmp/out")"
 say "SIGINT to rank 1 in pre-training: both ranks stop in the same pass, in ${waited} s"
+# Rank 1 stopped in pre-training: rank 0's exchange of a step's gradients
+# times out and names it, with the layer and step (or, at a step where the
+# ranks agree on signals, that MPI_Allreduce does).
+mpirun --oversubscribe -np 2 "$tmp/p-mpi" --threads 1 --quiet --mpi-timeout 3 >"$tmp/out" 2>&1 &
+job=$!
+victim=$(rank_pid 1 p-mpi) || fail "rank 1 of the stopped pre-training run did not start"
+sleep 1
+kill -STOP "$victim"
+ends "$job" "rank 1 was stopped in pre-training"
+kill -9 "$victim" 2>/dev/null || true
+grep -Eq 'error: pre-training, layer "layer1", step [0-9]+: rank 1 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s|rank 1 of 2 (did not reach|reached) MPI_Allreduce .*within 3 s' \
+	"$tmp/out" || fail "rank 0 does not name rank 1 stopped in pre-training: $(cat "$tmp/out")"
+say "a stopped rank in pre-training ends the job in ${waited} s: $(grep -m 1 "rank 1 of 2" "$tmp/out")"
 # --shard with --pretrain-unlabeled (samples no rank holds): refused,
 # saying why and what to do.
 mpirun --oversubscribe -np 2 "$tmp/p-mpi" --shard --pretrain-unlabeled --train-limit 200 \
