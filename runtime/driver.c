@@ -1443,6 +1443,12 @@ static int runs_pretrain(const run_t *r)
 	return r->m->n_pretrain && o->pretrain_epochs && !o->load && !o->resume;
 }
 
+/* --chunks, or the library's default when not given (0: off). */
+static size_t run_chunks(const run_t *r)
+{
+	return r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
+}
+
 /* Whether the run may shard (docs/scaling.md#shards): under MPI with
  * --shard, or by default when the ranks span more than one machine; not
  * with --pretrain-unlabeled's pre-training, whose samples past the
@@ -1635,10 +1641,11 @@ static int mem_budget(run_t *r)
  * the confusion matrix, and a checkpoint's fixed part (nncc_weights_save
  * builds the file whole: the parameters, the optimizer's state, early
  * stopping's copy, the statistics; its permutation is counted per sample
- * by the callers).  The checkpoint and one thread are counted whether or
- * not the run saves and however many threads it has: the plan decides a
- * streamed run's windows, so it depends on the recipe and the budget
- * alone.  A model made by hand (static_bytes 0) is estimated: every
+ * by the callers), and with --chunks the chunked step's sums (the most any
+ * rank count needs: nncc_group_bytes).  The checkpoint, one thread and the
+ * chunks' sums are counted whether or not the run saves, however many
+ * threads and ranks it has: the plan decides a streamed run's windows, so
+ * it depends on the recipe and the budget alone.  A model made by hand (static_bytes 0) is estimated: every
  * layer's outputs twice a sample. */
 static size_t mem_fixed(const run_t *r)
 {
@@ -1656,6 +1663,7 @@ static size_t mem_fixed(const run_t *r)
 	bytes = mem_add(bytes, m->max_batch, sizeof(int32_t));
 	bytes = mem_add(bytes, m->n_outputs * m->n_outputs, sizeof(size_t));
 	bytes = mem_add(bytes, m->n_params * r->rsize, 1 + m->n_state + best);
+	bytes = mem_add(bytes, 1, nncc_group_bytes(m, run_chunks(r), runs_pretrain(r)));
 	return mem_add(bytes, m->n_inputs, 2 * sizeof(double));
 }
 
@@ -1695,8 +1703,7 @@ static size_t eval_window_default(const run_t *r)
 static size_t mem_exchange(const run_t *r, size_t B, size_t out, size_t hb)
 {
 	const nncc_model_t *m = r->m;
-	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
-	size_t row = m->n_inputs * r->rsize;
+	size_t C = run_chunks(r), row = m->n_inputs * r->rsize;
 	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	size_t bytes = mem_add(0, out, hb + yb);
 
@@ -3378,7 +3385,7 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
 /* --chunks (the library's default when not given) among the ranks. */
 static int run_group(run_t *r, nncc_summary_t *s)
 {
-	size_t C = r->o->chunks == NNCC_CHUNKS_DEFAULT ? r->comm->default_chunks : r->o->chunks;
+	size_t C = run_chunks(r);
 	nncc_err_t err;
 
 	s->ranks = r->comm->size;

@@ -300,6 +300,17 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
 int nncc_group_init_pretrain(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m,
                              size_t i, size_t chunks, nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
+/* The most reals the fold, send and rows of a gradient of P reals in C
+ * chunks take on any rank of any rank count R <= C (group_init's buffers):
+ * the memory plan counts them whatever R is, so that it decides alike for
+ * every R.  Exact up to 256 chunks (nncc_group_reals_exact), a bound
+ * beyond. */
+size_t nncc_group_reals(size_t C, size_t P);
+size_t nncc_group_reals_exact(size_t C, size_t P);
+/* The bytes a run's groups take at most (0 when C is 0): the training
+ * step's and, with `pretrain`, the largest autoencoder's beside it (its
+ * gradient gathered, P more reals), and their small arrays. */
+size_t nncc_group_bytes(const nncc_model_t *m, size_t C, int pretrain);
 /* The most samples of a batch of B <= n any of `ranks` ranks trains on
  * with C chunks (a bound; B when C is 0 or fewer than the ranks). */
 size_t nncc_group_own_max(size_t B, size_t C, size_t ranks);

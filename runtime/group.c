@@ -119,6 +119,93 @@ void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, si
 	return left;
 }
 
+/* ---- The step's buffers. */
+
+/* Rank me of R's share of a P-real gradient in C chunks (C >= R): its
+ * subtrees (mine), the deepest one's fold depth and its slice; the
+ * subtrees of all ranks when total is not NULL (what group_init lays out). */
+typedef struct Shape {
+	size_t mine, depth, slice;
+} Shape;
+
+static Shape shape(size_t C, size_t R, size_t me, size_t P)
+{
+	size_t c0 = cut(C, me, R), c1 = cut(C, me + 1, R), nodes[2 * 2 * 64];
+	Shape sh = {.slice = cut(P, me + 1, R) - cut(P, me, R)};
+
+	/* an interval's cover takes at most 2 nodes a level, and a tree of
+	 * C <= SIZE_MAX leaves has at most 64 levels */
+	sh.mine = nncc_tree_nodes(0, C, c0, c1, nodes, 0);
+	for (size_t k = 0; k < sh.mine; k++) {
+		size_t d = nncc_tree_depth(nodes[2 * k + 1] - nodes[2 * k]);
+		sh.depth = d > sh.depth ? d : sh.depth;
+	}
+	return sh;
+}
+
+/* The reals group_init allocates on rank me of R (fold, send, rows): the
+ * fold's stack takes the deepest subtree's depth, send the rank's subtrees
+ * when there are several, rows the slice of every rank's subtrees. */
+static size_t shape_reals(const Shape *sh, size_t R, size_t total, size_t P)
+{
+	size_t send = R > 1 && sh->mine > 1 ? sh->mine : 0;
+	return (sh->depth + send) * P + (R > 1 ? total * sh->slice : 0);
+}
+
+/* Counting beyond this many chunks takes long (C^2 log C): a bound instead. */
+#define GROUP_EXACT_CHUNKS 256
+
+size_t nncc_group_reals_exact(size_t C, size_t P)
+{
+	size_t most = 0;
+	for (size_t R = 1; R <= C; R++) {
+		size_t total = 0;
+		for (size_t me = 0; me < R; me++)
+			total += shape(C, R, me, P).mine;
+		for (size_t me = 0; me < R; me++) {
+			Shape sh = shape(C, R, me, P);
+			size_t n = shape_reals(&sh, R, total, P);
+			most = n > most ? n : most;
+		}
+	}
+	return most;
+}
+
+size_t nncc_group_reals(size_t C, size_t P)
+{
+	size_t L = nncc_tree_depth(C);
+	if (C <= GROUP_EXACT_CHUNKS)
+		return nncc_group_reals_exact(C, P);
+	/* depth <= L; at most 2 (L + 1) subtrees a rank (2 a level of a tree
+	 * of at most L + 1 levels), so total <= 2 (L + 1) R and every slice
+	 * <= P / R + 1 */
+	return (L + 4 * (L + 1)) * P + 2 * (L + 1) * C;
+}
+
+size_t nncc_group_bytes(const nncc_model_t *m, size_t C, int pretrain)
+{
+	size_t rsize = m->dtype == NNCC_F64 ? sizeof(double) : sizeof(float), most = 0;
+	/* c0, lo, n0 (C + 1 each at most), cnt (5 C), loss (C doubles), nodes
+	 * (2 C - 1 subtrees at most, 2 each), the fold's sizes (64) */
+	size_t small = ((3 * (C + 1) + 5 * C + C + 4 * C + 64) * sizeof(size_t));
+
+	if (!C)
+		return 0;
+	/* pre-training's group (its gradient gathered into vec) lives beside
+	 * the training's */
+	for (size_t i = 0; pretrain && i < m->n_pretrain; i++) {
+		const nncc_layer_t *E = &m->layers[m->pretrain[i].layer];
+		size_t P = 0, n;
+		for (size_t j = 0; j < E->n_tensors; j++)
+			P += E->tensors[j].size;
+		for (size_t j = 0; j < m->pretrain[i].n_tensors; j++)
+			P += m->pretrain[i].tensors[j].size;
+		n = nncc_group_reals(C, P) + P;
+		most = n > most ? n : most;
+	}
+	return (nncc_group_reals(C, m->n_params) + most) * rsize + (pretrain ? 2 : 1) * small;
+}
+
 /* ---- The step. */
 
 /* The buffers of a step whose gradient is P reals (nncc_group_init's, or
@@ -126,8 +213,9 @@ void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, si
 static int group_init(nncc_group_t *g, const nncc_comm_t *c, int dtype, size_t P, size_t chunks,
                       nncc_err_t *err)
 {
-	size_t R = (size_t)c->size, me = (size_t)c->rank, slice, sb, rb, fb;
-	size_t rsize = dtype == NNCC_F64 ? sizeof(double) : sizeof(float), depth = 0, mine;
+	size_t R = (size_t)c->size, me = (size_t)c->rank, sb, rb, fb;
+	size_t rsize = dtype == NNCC_F64 ? sizeof(double) : sizeof(float);
+	Shape sh;
 
 	memset(g, 0, sizeof *g);
 	g->P = P;
@@ -157,24 +245,19 @@ static int group_init(nncc_group_t *g, const nncc_comm_t *c, int dtype, size_t P
 		goto oom;
 	for (size_t r = 0; r < R; r++)
 		nncc_tree_nodes(0, chunks, g->c0[r], g->c0[r + 1], g->nodes, g->n0[r]);
-	mine = g->n0[me + 1] - g->n0[me];
-	for (size_t k = g->n0[me]; k < g->n0[me + 1]; k++) {
-		size_t d = nncc_tree_depth(g->nodes[2 * k + 1] - g->nodes[2 * k]);
-		depth = d > depth ? d : depth;
-	}
-	slice = g->lo[me + 1] - g->lo[me];
-	if (!ckd_mul3(&sb, mine, P, rsize) || !ckd_mul3(&rb, g->n0[R], slice, rsize) ||
-	    !ckd_mul3(&fb, depth, P, rsize))
+	sh = shape(chunks, R, me, P);   /* what nncc_group_bytes counts */
+	if (!ckd_mul3(&sb, sh.mine, P, rsize) || !ckd_mul3(&rb, g->n0[R], sh.slice, rsize) ||
+	    !ckd_mul3(&fb, sh.depth, P, rsize))
 		goto oom;
 	/* A lone subtree's sum is sent from the gradient itself (laid out
 	 * slice after slice already); several are copied into send,
 	 * slice-major. */
-	if (R > 1 && mine > 1 && !(g->send = malloc(sb)))
+	if (R > 1 && sh.mine > 1 && !(g->send = malloc(sb)))
 		goto oom;
 	if (R > 1 && !(g->rows = malloc(rb ? rb : 1)))
 		goto oom;
-	if (depth && (!(g->fold.stack = malloc(fb)) ||
-	              !(g->fold.sizes = malloc(depth * sizeof *g->fold.sizes))))
+	if (sh.depth && (!(g->fold.stack = malloc(fb)) ||
+	                 !(g->fold.sizes = malloc(sh.depth * sizeof *g->fold.sizes))))
 		goto oom;
 	return 0;
 oom:

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../runtime/driver.h"
 #include "driverutil.h"
 #include "nncc.h"
 #include "testutil.h"
@@ -129,6 +130,34 @@ START_TEST(chunks_in_one_process)
 		for (int k = 0; k < 4; k++)
 			free(w[k]);
 	}
+	tu_scratch_free(dir);
+}
+END_TEST
+
+/* The memory estimate counts the chunked step's sums (nncc_group_bytes: the
+ * most any rank count needs), and nothing else changes with --chunks. */
+static size_t json_estimate(const char *out)
+{
+	const char *p = strstr(out, "\"estimate\": ");
+	ck_assert_msg(p != NULL, "no estimate in the JSON: %s", out);
+	return (size_t)strtoull(p + strlen("\"estimate\": "), NULL, 10);
+}
+
+START_TEST(chunks_counted_in_the_estimate)
+{
+	char *dir = make_data(IN, K, DATA_BLOBS);
+	static const char *chunks[] = {"0", "3", "12"};
+	size_t est[3];
+	for (int k = 0; k < 3; k++) {
+		result_t r = run_net(&blob_model, dir, "--batch", "20", "--iterations", "2", "--chunks",
+		                     chunks[k], "--json", NULL);
+		ck_assert_msg(r.rc == 0, "--chunks %s: %s", chunks[k], r.err);
+		est[k] = json_estimate(r.out);
+		result_free(&r);
+	}
+	ck_assert_uint_gt(nncc_group_bytes(&blob_model, 3, 0), 0);
+	ck_assert_uint_eq(est[1] - est[0], nncc_group_bytes(&blob_model, 3, 0));
+	ck_assert_uint_eq(est[2] - est[0], nncc_group_bytes(&blob_model, 12, 0));
 	tu_scratch_free(dir);
 }
 END_TEST
@@ -1252,6 +1281,7 @@ static Suite *driver_suite(void)
 	tcase_add_test(tc, second_signal_exits_at_once);
 	tcase_add_test(tc, huge_iteration_count_trains_until_stopped);
 	tcase_add_test(tc, chunks_in_one_process);
+	tcase_add_test(tc, chunks_counted_in_the_estimate);
 	tcase_add_test(tc, stream_skip_is_next_unread);
 	suite_add_tcase(s, tc);
 	return s;

@@ -277,6 +277,55 @@ START_TEST(ranks_complete_the_tree)
 }
 END_TEST
 
+/* The memory plan's count of the chunked step's buffers (nncc_group_reals):
+ * for every rank count R <= C and every rank, the reals nncc_group_init
+ * allocated, read off the group it made (the fold's stack: its deepest
+ * subtree's depth; send and rows when they are there), are at most the
+ * count, and some rank of some R takes all of it; beyond 256 chunks the
+ * count is a bound. */
+static size_t group_reals(const nncc_group_t *g, size_t R, size_t me, size_t P)
+{
+	size_t depth = 0, slice = g->lo[me + 1] - g->lo[me], mine = g->n0[me + 1] - g->n0[me];
+	for (size_t k = g->n0[me]; k < g->n0[me + 1]; k++) {
+		size_t d = 0;
+		for (size_t n = g->nodes[2 * k + 1] - g->nodes[2 * k]; n > 1; n /= 2)
+			d++;   /* floor(log2 n): a subtree of n chunks pends that many */
+		depth = d > depth ? d : depth;
+	}
+	ck_assert((g->fold.stack != NULL) == (depth > 0));
+	return depth * P + (g->send ? mine * P : 0) + (g->rows ? g->n0[R] * slice : 0);
+}
+
+START_TEST(buffers_counted)
+{
+	static const size_t Ps[] = {1, 7, 1000};
+	for (size_t a = 0; a < sizeof Ps / sizeof Ps[0]; a++)
+		for (size_t C = 1; C <= MAX_C; C++) {
+			size_t P = Ps[a], most = 0;
+			nncc_model_t m = {.dtype = NNCC_F32, .n_params = P};
+			for (size_t R = 1; R <= C; R++)
+				for (size_t me = 0; me < R; me++) {
+					nncc_comm_t c = {.rank = (int)me, .size = (int)R};
+					nncc_group_t g;
+					nncc_err_t err;
+					ck_assert_msg(nncc_group_init(&g, &c, &m, C, &err) == 0, "%s", err.msg);
+					size_t n = group_reals(&g, R, me, P);
+					most = n > most ? n : most;
+					nncc_group_fini(&g);
+				}
+			ck_assert_uint_eq(nncc_group_reals_exact(C, P), most);
+			ck_assert_uint_eq(nncc_group_reals(C, P), most);
+		}
+	/* 12 chunks: 3 P in one process (the fold of a subtree of 8), 6 P on
+	 * rank 0 of 2 (its subtrees 0-3 and 4-5: a fold of 2, both sent, and
+	 * the 4 subtrees' halves of P received) */
+	ck_assert_uint_eq(nncc_group_reals(12, 1000), 6000);
+	for (size_t C = 250; C <= 300; C += 5)
+		ck_assert_uint_ge(nncc_group_reals(C, 1000), nncc_group_reals_exact(C, 1000));
+	ck_assert_uint_eq(nncc_group_reals(256, 10), nncc_group_reals_exact(256, 10));
+}
+END_TEST
+
 static Suite *group_suite(void)
 {
 	Suite *s = suite_create("group");
@@ -286,6 +335,7 @@ static Suite *group_suite(void)
 	tcase_add_test(tc, subtrees_of_twelve);
 	tcase_add_test(tc, fold_is_the_tree);
 	tcase_add_test(tc, ranks_complete_the_tree);
+	tcase_add_test(tc, buffers_counted);
 	suite_add_tcase(s, tc);
 	return s;
 }
