@@ -67,6 +67,8 @@ typedef struct run_src {
 	                                run's tbuf; the training file's own, which its
 	                                read-ahead thread uses) */
 	size_t tchunk;
+	const nncc_dataset_t *kept;  /* CSV, rank 0 of a sharded run: the rows its scan kept,
+	                                read from memory, not the file (run_keep_shard) */
 } run_src_t;
 
 /* Everything one run owns; run_fini() frees it all. */
@@ -1545,7 +1547,7 @@ static int run_load_csv(run_t *r, const char *from)
 		n_names = wf.norm.n_classes;
 	}
 	if (csv_scan_ranks(r, &r->csv, &r->train, NNCC_FILE_TRAIN_IMAGES, names, n_names,
-	                   reads_samples(r) ? r->budget : 0, &err))
+	                   reads_samples(r) || r->sharded ? r->budget : 0, &err))
 		goto failed;
 	kept = r->train.values ? csv_kept_bytes(r, &r->train) : 0;
 	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
@@ -1556,7 +1558,8 @@ static int run_load_csv(run_t *r, const char *from)
 	if (csv_scan_ranks(r, &r->csv_test, &r->test, NNCC_FILE_TEST_IMAGES,
 	                   (const char *const *)r->train.class_names,
 	                   r->train.class_names ? r->train.n_classes : 0,
-	                   reads_samples(r) && r->budget > kept ? r->budget - kept : 0, &err))
+	                   (reads_samples(r) || r->sharded) && r->budget > kept ? r->budget - kept
+	                                                                      : 0, &err))
 		goto failed;
 	if (m->n_targets && r->test.n_targets != m->n_targets) {
 		nncc_err_set(&err, "network '%s' is a regression on %zu targets, but %s has %zu",
@@ -1919,6 +1922,15 @@ static int csv_src_read(void *ctx, size_t first, size_t k, void *raw, void *y, n
 	const nncc_model_t *m = r->m;
 	size_t nt = m->n_targets, C = src->tchunk;
 
+	if (src->kept) {   /* the rows as the reader would parse them: the scan's */
+		const nncc_dataset_t *ds = src->kept;
+		memcpy(raw, ds->values + first * m->n_inputs, k * m->n_inputs * sizeof *ds->values);
+		if (!nt)
+			memcpy(y, ds->labels + first, k * sizeof *ds->labels);
+		for (size_t j = 0; j < k * nt; j++)
+			store_real(m, y, j, ds->targets[first * nt + j]);
+		return 0;
+	}
 	if (!nt)
 		return nncc_csv_train_rows(src->csv, first, k, raw, y, NULL, err);
 	for (size_t d = 0; d < k; d += C) {   /* the targets as read go through tbuf */
@@ -2322,6 +2334,25 @@ static int data_room(run_t *r)
 	return 0;
 }
 
+/* Rank 0 of a sharded CSV run scans both files for all (csv_scan_ranks),
+ * keeping their rows while they fit the budget: when they still fit beside
+ * the sharded run's estimate, the statistics' passes and its share come
+ * from them (src->kept), and it reads each file once instead of up to four
+ * times (the scan, the statistics' two passes, its share); else they go
+ * and the file is read again.  run_shard_setup frees them. */
+static void run_keep_shard(run_t *r)
+{
+	size_t kept = r->train.values ? csv_kept_bytes(r, &r->train) : 0;
+	if (r->test.values)
+		kept = mem_add(kept, 1, csv_kept_bytes(r, &r->test));
+	if (mem_add(r->mem_used, 1, kept) > r->budget) {
+		csv_unkeep(&r->train);
+		csv_unkeep(&r->test);
+	}
+	r->src_train.kept = r->train.values ? &r->train : NULL;
+	r->src_test.kept = r->test.values ? &r->test : NULL;
+}
+
 /* Both sets and the plan: the training set streams when the in-memory run
  * does not fit the budget (and so does the test set). */
 static int run_load_data(run_t *r, const char *from)
@@ -2349,6 +2380,7 @@ static int run_load_data(run_t *r, const char *from)
 				return 1;
 			r->src_test = (run_src_t){.r = r, .csv = r->csv_test, .tbuf = r->tbuf,
 			                          .tchunk = r->eval_window};
+			run_keep_shard(r);
 			return 0;
 		}
 		if (data_room(r))

@@ -436,6 +436,25 @@ cp "$tmp/test.csv" "$tmp/csv2/test.csv"
 sed -e 's/^network: a$/network: k/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/a.yaml" >"$tmp/k.yaml"
 build k
 sharded k 260K CSV
+# In memory and sharded, rank 0 scans the CSV files for all and keeps their
+# rows while they fit the budget: the statistics' two passes and its share
+# come from them, so it reads each file once (it read the training file
+# 3.5 times: the scan, the passes, its share).  The shell that ran rank 0
+# counts in /proc/PID/io's rchar what the trainer it waited for read.
+cat >"$tmp/rchar.sh" <<'EOF'
+"$@" >/dev/null 2>&1 || exit
+[ "$OMPI_COMM_WORLD_RANK" != 0 ] || sed -n 's/^rchar: //p' "/proc/$$/io" >"${RCHAR:?}"
+EOF
+"$tmp/k" --chunks 12 --threads 1 --batch 20 --iterations 300 --save "$tmp/k.mref" \
+	>"$tmp/out" 2>&1 || fail "CSV in memory, one process: $(cat "$tmp/out")"
+RCHAR="$tmp/rchar" mpirun --oversubscribe -x RCHAR -np 2 sh "$tmp/rchar.sh" "$tmp/k-mpi" --shard \
+	--threads 1 --batch 20 --iterations 300 --save "$tmp/k.m2" >"$tmp/out" 2>&1 ||
+	fail "CSV in memory, 2 ranks sharded: $(cat "$tmp/out")"
+cmp -s "$tmp/k.mref" "$tmp/k.m2" || fail "CSV in memory, 2 ranks sharded: not the bytes of one process"
+files=$(($(wc -c <"$tmp/csv2/train.csv") + $(wc -c <"$tmp/csv2/test.csv")))
+[ -s "$tmp/rchar" ] && [ "$(cat "$tmp/rchar")" -lt $((files + files / 2)) ] ||
+	fail "CSV in memory, sharded: rank 0 read $(cat "$tmp/rchar") bytes, not the files' $files once"
+say "CSV in memory, sharded: rank 0 reads the files once ($(cat "$tmp/rchar") bytes for $files), the bytes of one process"
 # Regression (targets travel as reals; standardize_features' statistics).
 sed -e 's/^network: r$/network: q/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/r.yaml" >"$tmp/q.yaml"
 build q
