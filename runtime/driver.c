@@ -1839,15 +1839,21 @@ static int mem_plan_windows(run_t *r)
 /* A streamed run whose ranks share the stream (nncc_stream_share): the
  * plan's bytes with the window's buffers cut to the largest part (its
  * samples as read and their labels: the permutation stays whole) and a
- * batch's exchange, at most B samples sent. */
+ * batch's exchange, at most B samples sent; pre-training's beside it (its
+ * stream is shared too, and the training's exchange is already there). */
 static size_t mem_shard_stream(const run_t *r, size_t most)
 {
 	const nncc_model_t *m = r->m;
 	size_t raw = r->csv ? m->n_inputs * sizeof(double) : m->n_inputs;
 	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	size_t B = r->o->batch && r->o->batch < r->n_train ? r->o->batch : r->n_train;
+	size_t Bp = m->config.pretrain.batch_size, used;
 
-	return mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, B, raw));
+	used = mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, B, raw));
+	if (runs_pretrain(r))
+		used = mem_add(used, 1, mem_exchange(r, Bp < r->n_train ? Bp : r->n_train,
+		                                     Bp < r->n_train ? Bp : r->n_train, raw));
+	return used;
 }
 
 /* A streamed run's plan (mem_plan_windows) and, when the run would shard
@@ -3180,10 +3186,18 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 			nncc_group_fini(&pg);
 			return fail(m, "%s", err.msg);
 		}
+		if (r->shard_stream) {   /* each rank reads its part of each window, as training */
+			nncc_held_t h = {.bytes = ps.file.raw_bytes, .convert = pre_src_convert, .ctx = &ps};
+			nncc_stream_share(&st, (size_t)r->comm->rank, (size_t)r->comm->size);
+			if (nncc_group_shard_stream(&pg, m, &h, B < N ? B : N, &err)) {
+				pretrain_end(&st, &pg);
+				return fail(m, "%s", err.msg);
+			}
+		}
 		if (i == 0 && r->streamed && r->writer && !o->quiet)
 			fprintf(stderr, "%s: memory: pre-training reads its %zu samples in %zu window%s of "
-			                "%zu samples\n", m->name, N, st.n_windows, st.n_windows == 1 ? "" : "s",
-			        st.src.window);
+			                "%zu samples%s\n", m->name, N, st.n_windows, st.n_windows == 1 ? "" : "s",
+			        st.src.window, r->shard_stream ? ", each rank its part of each" : "");
 		for (size_t ep = 0; ep < E && !r->signal; ep++) {
 			double sum = 0;
 			for (size_t done = 0; done < N; done += u.batch) {

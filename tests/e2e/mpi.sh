@@ -14,8 +14,9 @@
 # same but for the time; the same for 2, 3 and 4 ranks sharded (--shard:
 # each holds its tiles of the data, a batch's samples travel to the ranks
 # whose chunks they fall in), for CSV and IDX, also saved by 4 sharded ranks
-# and resumed by 3; pre-training (chunked, sharded too) likewise, --shard
-# with --pretrain-unlabeled refused;
+# and resumed by 3, and a sharded CSV read once by rank 0; pre-training
+# (chunked, sharded in memory and streamed too) likewise, --shard with
+# --pretrain-unlabeled refused;
 # that a run saved by 3 ranks and resumed by 2 equals the run without a
 # stop; that a training set streamed in windows (--max-memory; IDX, then
 # CSV) and shuffled gives 1 and 2 ranks the bytes of one process, also when
@@ -423,6 +424,27 @@ mpirun --oversubscribe -np 3 "$tmp/g-mpi" --shard --threads 1 --quiet --resume "
 cmp -s "$tmp/g.href" "$tmp/g.ck43" ||
 	fail "IDX streamed and sharded, saved by 4 ranks and resumed by 3: not the bits of the run without a stop"
 say "IDX streamed and sharded, saved by 4 ranks and resumed by 3: the same bytes"
+# Pre-training streamed and sharded: its stream is shared as training's
+# (each rank reads its part of each of pre-training's windows, a batch's
+# samples exchanged): 2 to 4 ranks write one process's bytes.
+sed -e 's/^network: g$/network: gp/' "$tmp/g.yaml" >"$tmp/gp.yaml"
+printf 'pretrain:\n  epochs: 1\n  learning_rate: 0.05\n  batch_size: 16\n  loss: squared_error\n  tied: true\n' \
+	>>"$tmp/gp.yaml"
+build gp
+"$tmp/gp" --chunks 12 --threads 1 --batch 20 --iterations 50 --max-memory 500K \
+	--save "$tmp/gp.ref" >"$tmp/out" 2>&1 || fail "gp streamed, one process: $(cat "$tmp/out")"
+grep -Eq "pre-training reads its 20000 samples in [0-9]{2,} windows" "$tmp/out" ||
+	fail "gp: pre-training does not stream in windows at 500K: $(cat "$tmp/out")"
+for n in $shard_ranks; do
+	mpirun --oversubscribe -np $n "$tmp/gp-mpi" --shard --threads 1 --batch 20 --iterations 50 \
+		--max-memory 500K --save "$tmp/gp.$n" >"$tmp/out" 2>&1 ||
+		fail "gp streamed, $n ranks sharded: $(cat "$tmp/out")"
+	grep -Eq "pre-training reads its 20000 samples in [0-9]+ windows of [0-9]+ samples, each rank its part of each" \
+		"$tmp/out" || fail "gp, $n ranks with --shard: pre-training's stream not shared: $(cat "$tmp/out")"
+	cmp -s "$tmp/gp.ref" "$tmp/gp.$n" ||
+		fail "gp streamed and sharded: the weight file of $n ranks (pre-trained) differs from one process's"
+done
+say "pre-training streamed and sharded (each rank reads its part of each window): ranks $shard_ranks write the bytes of one process"
 # A budget the exchange does not fit beside the window's part: not sharded
 # (each rank reads whole windows, as without --shard), and it says so.
 mpirun --oversubscribe -np 2 "$tmp/g-mpi" --shard --threads 1 --batch 20 --iterations 30 \
