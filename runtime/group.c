@@ -64,20 +64,32 @@ size_t nncc_tree_depth(size_t leaves)
 	return d;
 }
 
+/* d[j] += s[j], j < n: 8 at a time, which -O2 turns into vector
+ * additions (it vectorizes no loop whose count it must test), the same sums
+ * element by element.  The buffers never overlap (restrict parameters: GCC
+ * trusts those, not restrict locals). */
+#define ADD_INTO(name, T)                                                              \
+	static void name(T *restrict d, const T *restrict s, size_t n)                     \
+	{                                                                                  \
+		size_t j = 0;                                                                  \
+		for (; j + 8 <= n; j += 8) {                                                   \
+			d[j] += s[j], d[j + 1] += s[j + 1], d[j + 2] += s[j + 2];                  \
+			d[j + 3] += s[j + 3], d[j + 4] += s[j + 4], d[j + 5] += s[j + 5];          \
+			d[j + 6] += s[j + 6], d[j + 7] += s[j + 7];                                \
+		}                                                                              \
+		for (; j < n; j++)                                                             \
+			d[j] += s[j];                                                              \
+	}
+ADD_INTO(add_f32, float)
+ADD_INTO(add_f64, double)
+
 /* dst[j] += src[j], j < n, in the dtype. */
 static void add_into(int dtype, void *dst, const void *src, size_t n)
 {
-	if (dtype == NNCC_F64) {
-		double *d = dst;
-		const double *s = src;
-		for (size_t j = 0; j < n; j++)
-			d[j] += s[j];
-	} else {
-		float *d = dst;
-		const float *s = src;
-		for (size_t j = 0; j < n; j++)
-			d[j] += s[j];
-	}
+	if (dtype == NNCC_F64)
+		add_f64(dst, src, n);
+	else
+		add_f32(dst, src, n);
 }
 
 void nncc_tree_fold(int dtype, size_t n, void *leaf, int last, nncc_fold_t *f)
