@@ -1648,8 +1648,8 @@ static int mem_budget(run_t *r)
  * rank count needs: nncc_group_bytes).  The checkpoint, one thread and the
  * chunks' sums are counted whether or not the run saves, however many
  * threads and ranks it has: the plan decides a streamed run's windows, so
- * it depends on the recipe and the budget alone.  A model made by hand (static_bytes 0) is estimated: every
- * layer's outputs twice a sample. */
+ * it depends on the recipe and the budget alone.  A model made by hand
+ * (static_bytes 0) is estimated: every layer's outputs twice a sample. */
 static size_t mem_fixed(const run_t *r)
 {
 	const nncc_model_t *m = r->m;

@@ -133,20 +133,20 @@ void *nncc_tree_combine(int dtype, size_t n, void *rows, const size_t *nodes, si
 
 /* ---- The step's buffers. */
 
-/* Rank me of R's share of a P-real gradient in C chunks (C >= R): its
- * subtrees (mine), the deepest one's fold depth and its slice; the
- * subtrees of all ranks when total is not NULL (what group_init lays out). */
+/* Rank me of R's share of a P-real gradient in C chunks (C >= R), as
+ * group_init lays it out: its subtrees (mine), the deepest one's fold
+ * depth and its slice of the parameters. */
 typedef struct Shape {
 	size_t mine, depth, slice;
 } Shape;
 
 static Shape shape(size_t C, size_t R, size_t me, size_t P)
 {
-	size_t c0 = cut(C, me, R), c1 = cut(C, me + 1, R), nodes[2 * 2 * 64];
+	size_t c0 = cut(C, me, R), c1 = cut(C, me + 1, R), nodes[2 * 2 * 66];
 	Shape sh = {.slice = cut(P, me + 1, R) - cut(P, me, R)};
 
 	/* an interval's cover takes at most 2 nodes a level, and a tree of
-	 * C <= SIZE_MAX leaves has at most 64 levels */
+	 * C <= SIZE_MAX leaves has at most 66 levels */
 	sh.mine = nncc_tree_nodes(0, C, c0, c1, nodes, 0);
 	for (size_t k = 0; k < sh.mine; k++) {
 		size_t d = nncc_tree_depth(nodes[2 * k + 1] - nodes[2 * k]);
