@@ -3428,6 +3428,10 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
 	return 0;
 }
 
+/* Samples a chunk below which the trainer says that the default chunks
+ * cost more than the ranks save (run_group). */
+#define CHUNK_FEW 16
+
 /* --chunks (the library's default when not given) among the ranks. */
 static int run_group(run_t *r, nncc_summary_t *s)
 {
@@ -3441,6 +3445,16 @@ static int run_group(run_t *r, nncc_summary_t *s)
 		            r->comm->size);
 	if (C && nncc_group_init(&r->group, r->comm, r->m, C, &err))
 		return fail(r->m, "%s", err.msg);
+	/* The default chunks keep the bits of 1 to 12 ranks; at a few samples
+	 * each, their passes over the gradient cost several times what the
+	 * samples do (docs/scaling.md#measured): say so, and what is faster. */
+	if (r->o->chunks == NNCC_CHUNKS_DEFAULT && (size_t)r->comm->size < C &&
+	    r->batch < CHUNK_FEW * C && r->writer && !r->o->quiet)
+		fprintf(stderr, "%s: note: batches of %zu in %zu chunks, %zu-%zu samples each: each "
+		                "chunk is a pass over the whole gradient; --chunks %d (one a rank) is "
+		                "faster, with other bits than %zu chunks' (docs/scaling.md)\n",
+		        r->m->name, r->batch, C, r->batch / C, (r->batch + C - 1) / C,
+		        r->comm->size, C);
 	if (r->sharded) {
 		if (nncc_group_shard(&r->group, r->m, &r->held[0], r->n_train, r->batch, &err))
 			return fail(r->m, "%s", err.msg);

@@ -208,6 +208,20 @@ for n in 2 3; do
 		fail "--chunks $n on $n ranks: not the bytes of one process"
 done
 say "one chunk per rank (2 and 3 ranks): the bytes of one process"
+# Default chunks of a few samples each: rank 0 says what they cost and what
+# is faster (batches of 20: 1-2 samples a chunk); not at 200 (16-17), nor
+# when --chunks is given.
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 20 --iterations 3 >"$tmp/out" 2>&1 ||
+	fail "2 ranks, batch 20: $(cat "$tmp/out")"
+[ "$(grep -c "note: batches of 20 in 12 chunks, 1-2 samples each: .* --chunks 2 (one a rank) is faster" \
+	"$tmp/out")" = 1 ] || fail "2 ranks, batch 20: not one note on the chunks: $(cat "$tmp/out")"
+for args in "--batch 200" "--batch 20 --chunks 12"; do
+	# shellcheck disable=SC2086
+	mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 $args --iterations 3 >"$tmp/out" 2>&1 ||
+		fail "2 ranks, $args: $(cat "$tmp/out")"
+	! grep -q "note: batches of" "$tmp/out" || fail "2 ranks, $args: a note on the chunks: $(cat "$tmp/out")"
+done
+say "default chunks of 1-2 samples: rank 0 notes that --chunks 2 is faster (not at batch 200, nor with --chunks given)"
 # In memory, the ranks on a machine hold both sets' reals once (a shared
 # window): the JSON and the report say so; one process holds its own.
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 --json >"$tmp/out" 2>"$tmp/err" ||
