@@ -1536,7 +1536,7 @@ static int run_load_csv(run_t *r, const char *from)
 	nncc_weights_file_t wf = {0};
 	nncc_err_t err;
 	size_t kept;
-	int rc = 1;
+	int rc = 1, keep;
 
 	if (from && nncc_weights_read(&wf, from, &err))
 		return fail(m, "%s", err.msg);
@@ -1546,8 +1546,11 @@ static int run_load_csv(run_t *r, const char *from)
 		names = (const char *const *)wf.norm.class_names;
 		n_names = wf.norm.n_classes;
 	}
+	/* the rows are kept while they fit by the rank that reads them, and by
+	 * rank 0 of a sharded run (run_keep_shard) */
+	keep = reads_samples(r) || r->sharded;
 	if (csv_scan_ranks(r, &r->csv, &r->train, NNCC_FILE_TRAIN_IMAGES, names, n_names,
-	                   reads_samples(r) || r->sharded ? r->budget : 0, &err))
+	                   keep ? r->budget : 0, &err))
 		goto failed;
 	kept = r->train.values ? csv_kept_bytes(r, &r->train) : 0;
 	if (from && !wf.norm.n_classes && r->train.class_names && !spec->n_classes) {
@@ -1558,8 +1561,7 @@ static int run_load_csv(run_t *r, const char *from)
 	if (csv_scan_ranks(r, &r->csv_test, &r->test, NNCC_FILE_TEST_IMAGES,
 	                   (const char *const *)r->train.class_names,
 	                   r->train.class_names ? r->train.n_classes : 0,
-	                   (reads_samples(r) || r->sharded) && r->budget > kept ? r->budget - kept
-	                                                                      : 0, &err))
+	                   keep && r->budget > kept ? r->budget - kept : 0, &err))
 		goto failed;
 	if (m->n_targets && r->test.n_targets != m->n_targets) {
 		nncc_err_set(&err, "network '%s' is a regression on %zu targets, but %s has %zu",
@@ -1847,13 +1849,11 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
 	size_t raw = r->csv ? m->n_inputs * sizeof(double) : m->n_inputs;
 	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
 	size_t B = r->o->batch && r->o->batch < r->n_train ? r->o->batch : r->n_train;
-	size_t Bp = m->config.pretrain.batch_size, used;
+	size_t Bp = m->config.pretrain.batch_size < r->n_train ? m->config.pretrain.batch_size
+	                                                       : r->n_train, used;
 
 	used = mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, B, raw));
-	if (runs_pretrain(r))
-		used = mem_add(used, 1, mem_exchange(r, Bp < r->n_train ? Bp : r->n_train,
-		                                     Bp < r->n_train ? Bp : r->n_train, raw));
-	return used;
+	return runs_pretrain(r) ? mem_add(used, 1, mem_exchange(r, Bp, Bp, raw)) : used;
 }
 
 /* A streamed run's plan (mem_plan_windows) and, when the run would shard
