@@ -171,6 +171,13 @@ static void dense_plan(Plan *p, size_t l)
 		nbj = nbj < 1 ? 1 : nbj > 4 ? 4 : nbj;
 		t->dw_mr = (int)(nbj * vl);
 	}
+	/* the block kernels' rows (Plan): a layer with one vector of OUT
+	 * runs kern_dwt_block on OUT rows, any other kern_dw_block on DW_MR */
+	p->rows_fwd = t->fwd_mr > p->rows_fwd ? t->fwd_mr : p->rows_fwd;
+	if (nv == 1)
+		p->rows_dwt = (int)L->out > p->rows_dwt ? (int)L->out : p->rows_dwt;
+	else
+		p->rows_dw = t->dw_mr > p->rows_dw ? t->dw_mr : p->rows_dw;
 	t->dw_tiles = ceil_div(L->in, (size_t)t->dw_mr) + 1;
 	t->dw_tpu = p->pool_weights ? DENSE_TILES_PER_UNIT : t->dw_tiles;
 	lp->units = ceil_div(t->dw_tiles, t->dw_tpu);
@@ -181,6 +188,7 @@ static void dense_plan(Plan *p, size_t l)
 		size_t nvx = ceil_div(L->in, vl);
 		t->dx_nb = nvx <= 4 ? (int)nvx : L->out <= 16 ? 2 : 3;
 		t->dx_mr = tile_mr(R, 24 / t->dx_nb);
+		p->rows_dx = t->dx_mr > p->rows_dx ? t->dx_mr : p->rows_dx;
 		lp->pack_len = L->out * (size_t)t->dx_nb * vl;
 	}
 	plan_const(p, l, "FWD_MR", (size_t)t->fwd_mr, NULL);

@@ -476,6 +476,10 @@ struct Plan {
 	double rows_flop, weights_flop;
 	size_t weight_units;       /* over all layers */
 	size_t pack_len;           /* the largest layer's */
+	/* The most rows of any tile each AVX-512 block kernel is given:
+	 * kern_fwd_block, kern_dw_block, kern_dwt_block, kern_dx_block (0:
+	 * none); the trainer's KERN_ROWS_* (nncc_kern.h spells only these). */
+	int rows_fwd, rows_dw, rows_dwt, rows_dx;
 	LayerPlan *layers;         /* n_layers */
 };
 

@@ -101,22 +101,78 @@
  * have at most KERN_BMR rows (below): spelling only those keeps its copy's
  * compile time near AVX-512's. */
 #undef KERN_MAXMR
-#undef KERN_ROWS
+#undef KERN_ROWS_OF
+#undef KERN_ROWS_LIMIT
 #if KERN_ISA == KERN_ISA_AVX2
 #define KERN_MAXMR 6
-#define KERN_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define KERN_ROWS_OF(n, M) KERN_ROWS_6(M)
+#define KERN_ROWS_LIMIT(n) 6
 #else
 #define KERN_MAXMR 32
-#define KERN_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
-	M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) \
-	M(25) M(26) M(27) M(28) M(29) M(30) M(31)
+#define KERN_ROWS_OF(n, M) KERN_PASTE(KERN_ROWS_, n)(M)
+#define KERN_ROWS_LIMIT(n) (n)
 #endif
 #define KERN_MAXNB 4
 #define KERN_VECS(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
 #define KERN_ACC(r, v) acc##r##_##v
 #define KERN_ACC_DECL1(r, v) vreal KERN_ACC(r, v) = V_ZERO();
 #define KERN_ACC_DECLR(r) KERN_VECS(KERN_ACC_DECL1, r)
-#define KERN_ACC_DECL KERN_ROWS(KERN_ACC_DECLR)
+#define KERN_ACC_DECL(n) KERN_ROWS_OF(n, KERN_ACC_DECLR)
+/* The rows each kernel spells, KERN_ROWS_<kernel>: the generated file
+ * defines them (the most rows of any of its tiles, from the plan), so the
+ * general form of a kernel that gcc compiles before inlining it (see
+ * "Compile time" above) has only the rows some layer uses: its compile
+ * time grows with the rows (a 4-3-2 network's trainer compiled in 3.1 s
+ * with all 32, 1.1 s with 4).  A tile taller than its kernel's rows would
+ * lose rows: KERN_ROWS_CHECK stops the program there (a constant test,
+ * folded away once the tile is known). */
+#ifndef KERN_ROWS_FWD
+#define KERN_ROWS_FWD 32   /* kern_fwd_block: the plan's FWD_MR */
+#endif
+#ifndef KERN_ROWS_DW
+#define KERN_ROWS_DW 32    /* kern_dw_block: DW_MR of the layers with OUT > VL */
+#endif
+#ifndef KERN_ROWS_DWT
+#define KERN_ROWS_DWT 32   /* kern_dwt_block: OUT of the layers with OUT <= VL */
+#endif
+#ifndef KERN_ROWS_DX
+#define KERN_ROWS_DX 32    /* kern_dx_block: DX_MR */
+#endif
+#define KERN_ROWS_CHECK(mr, n) do { if ((mr) > KERN_ROWS_LIMIT(n)) __builtin_trap(); } while (0)
+#ifndef KERN_ROWS_1
+#define KERN_ROWS_1(M) M(0)
+#define KERN_ROWS_2(M) KERN_ROWS_1(M) M(1)
+#define KERN_ROWS_3(M) KERN_ROWS_2(M) M(2)
+#define KERN_ROWS_4(M) KERN_ROWS_3(M) M(3)
+#define KERN_ROWS_5(M) KERN_ROWS_4(M) M(4)
+#define KERN_ROWS_6(M) KERN_ROWS_5(M) M(5)
+#define KERN_ROWS_7(M) KERN_ROWS_6(M) M(6)
+#define KERN_ROWS_8(M) KERN_ROWS_7(M) M(7)
+#define KERN_ROWS_9(M) KERN_ROWS_8(M) M(8)
+#define KERN_ROWS_10(M) KERN_ROWS_9(M) M(9)
+#define KERN_ROWS_11(M) KERN_ROWS_10(M) M(10)
+#define KERN_ROWS_12(M) KERN_ROWS_11(M) M(11)
+#define KERN_ROWS_13(M) KERN_ROWS_12(M) M(12)
+#define KERN_ROWS_14(M) KERN_ROWS_13(M) M(13)
+#define KERN_ROWS_15(M) KERN_ROWS_14(M) M(14)
+#define KERN_ROWS_16(M) KERN_ROWS_15(M) M(15)
+#define KERN_ROWS_17(M) KERN_ROWS_16(M) M(16)
+#define KERN_ROWS_18(M) KERN_ROWS_17(M) M(17)
+#define KERN_ROWS_19(M) KERN_ROWS_18(M) M(18)
+#define KERN_ROWS_20(M) KERN_ROWS_19(M) M(19)
+#define KERN_ROWS_21(M) KERN_ROWS_20(M) M(20)
+#define KERN_ROWS_22(M) KERN_ROWS_21(M) M(21)
+#define KERN_ROWS_23(M) KERN_ROWS_22(M) M(22)
+#define KERN_ROWS_24(M) KERN_ROWS_23(M) M(23)
+#define KERN_ROWS_25(M) KERN_ROWS_24(M) M(24)
+#define KERN_ROWS_26(M) KERN_ROWS_25(M) M(25)
+#define KERN_ROWS_27(M) KERN_ROWS_26(M) M(26)
+#define KERN_ROWS_28(M) KERN_ROWS_27(M) M(27)
+#define KERN_ROWS_29(M) KERN_ROWS_28(M) M(28)
+#define KERN_ROWS_30(M) KERN_ROWS_29(M) M(29)
+#define KERN_ROWS_31(M) KERN_ROWS_30(M) M(30)
+#define KERN_ROWS_32(M) KERN_ROWS_31(M) M(31)
+#endif
 /* Lanes of the last vector of a row of `len` reals (a constant). */
 #define V_TAIL(len) ((vmask)(((len) % VL) ? ((1u << ((len) % VL)) - 1u) : (vmask)~0u))
 #define V_ALL ((vmask)~0u)
@@ -309,7 +365,8 @@ KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const rea
 	            m2 = KERN_MASK(OUT, c0, 2), m3 = KERN_MASK(OUT, c0, 3);
 	vreal b0 = V_ZERO(), b1 = V_ZERO(), b2 = V_ZERO(), b3 = V_ZERO();
 	size_t k;
-	KERN_ACC_DECL
+	KERN_ACC_DECL(KERN_ROWS_FWD)
+	KERN_ROWS_CHECK(mr, KERN_ROWS_FWD);
 	KERN_OPAQUE(bp);
 	if (nb > 0) b0 = V_MLOAD(m0, bp);
 	if (nb > 1) b1 = V_MLOAD(m1, bp + VL);
@@ -317,7 +374,7 @@ KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const rea
 	if (nb > 3) b3 = V_MLOAD(m3, bp + 3 * VL);
 #define INIT1(r, v) if ((r) < mr && (v) < nb) KERN_ACC(r, v) = b##v;
 #define INITR(r) KERN_VECS(INIT1, r)
-	KERN_ROWS(INITR)
+	KERN_ROWS_OF(KERN_ROWS_FWD, INITR)
 #undef INIT1
 #undef INITR
 	for (k = 0; k < IN; k++) {
@@ -329,14 +386,14 @@ KERN_INLINE void kern_fwd_block(real *Y, const real *X, const real *W, const rea
 		if (nb > 3) { w3 = V_MLOAD(m3, wk + 3 * VL); KERN_REG(w3); }
 #define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(xb, w##v, KERN_ACC(r, v));
 #define FMAR(r) if ((r) < mr) { const vreal xb = V_SET1(x[(size_t)(r) * IN + k]); KERN_VECS(FMA1, r) }
-		KERN_ROWS(FMAR)
+		KERN_ROWS_OF(KERN_ROWS_FWD, FMAR)
 #undef FMA1
 #undef FMAR
 	}
 #define STORE1(r, v) if ((r) < mr && (v) < nb) \
 	V_MSTORE(y + (size_t)(r) * OUT + (v) * VL, m##v, v_act_fwd_fn[ACT](KERN_ACC(r, v)));
 #define STORER(r) KERN_VECS(STORE1, r)
-	KERN_ROWS(STORER)
+	KERN_ROWS_OF(KERN_ROWS_FWD, STORER)
 #undef STORE1
 #undef STORER
 }
@@ -452,11 +509,12 @@ KERN_INLINE void kern_dw_block(const int mode, const int c, size_t n, real *W, r
 	            m2 = KERN_MASK(OUT, c0, 2), m3 = KERN_MASK(OUT, c0, 3);
 	const size_t o = j * OUT + c0 * VL;   /* tile origin in W, G and S */
 	size_t b;
-	KERN_ACC_DECL
+	KERN_ACC_DECL(KERN_ROWS_DW)
+	KERN_ROWS_CHECK(mr, KERN_ROWS_DW);
 #define INIT1(r, v) if ((r) < mr && (v) < nb && mode == KERN_GRAD_ACC) \
 	KERN_ACC(r, v) = V_MLOAD(m##v, G + o + (size_t)(r) * OUT + (v) * VL);
 #define INITR(r) KERN_VECS(INIT1, r)
-	KERN_ROWS(INITR)
+	KERN_ROWS_OF(KERN_ROWS_DW, INITR)
 #undef INIT1
 #undef INITR
 	if (mode == KERN_GRAD_UPDATE && IN * OUT * sizeof(real) > KERN_PREFETCH_BYTES)
@@ -470,7 +528,7 @@ KERN_INLINE void kern_dw_block(const int mode, const int c, size_t n, real *W, r
 		if (nb > 3) { d3 = V_MLOAD(m3, db + 3 * VL); KERN_REG(d3); }
 #define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(xb, d##v, KERN_ACC(r, v));
 #define FMAR(r) if ((r) < mr) { const vreal xb = V_SET1(x[r]); KERN_VECS(FMA1, r) }
-		KERN_ROWS(FMAR)
+		KERN_ROWS_OF(KERN_ROWS_DW, FMAR)
 #undef FMA1
 #undef FMAR
 	}
@@ -478,7 +536,7 @@ KERN_INLINE void kern_dw_block(const int mode, const int c, size_t n, real *W, r
 		const size_t q_ = o + (size_t)(r) * OUT + (v) * VL; \
 		kern_epi[KERN_EPI(mode, c)](opt, 0, KERN_ACC(r, v), W, G, S, q_, m##v); }
 #define STORER(r) KERN_VECS(STORE1, r)
-	KERN_ROWS(STORER)
+	KERN_ROWS_OF(KERN_ROWS_DW, STORER)
 #undef STORE1
 #undef STORER
 }
@@ -536,12 +594,13 @@ KERN_INLINE void kern_dwt_block(const int mode, const int c, size_t n, real *W, 
 	            m2 = KERN_MASK(IN, c0, 2), m3 = KERN_MASK(IN, c0, 3);
 	const vindex idx = VI_IOTA_STRIDE((int)OUT);   /* j -> j * OUT */
 	size_t b;
-	KERN_ACC_DECL
+	KERN_ACC_DECL(KERN_ROWS_DWT)
+	KERN_ROWS_CHECK(ni, KERN_ROWS_DWT);
 #define AT(r, v) ((c0 + (v)) * VL * OUT + i0 + (size_t)(r))   /* W[j0 of vector v][i = i0 + r] */
 #define INIT1(r, v) if ((r) < ni && (v) < nb && mode == KERN_GRAD_ACC) \
 	KERN_ACC(r, v) = V_MGATHER(m##v, idx, G + AT(r, v));
 #define INITR(r) KERN_VECS(INIT1, r)
-	KERN_ROWS(INITR)
+	KERN_ROWS_OF(KERN_ROWS_DWT, INITR)
 #undef INIT1
 #undef INITR
 	for (b = 0; b < n; b++) {
@@ -553,14 +612,14 @@ KERN_INLINE void kern_dwt_block(const int mode, const int c, size_t n, real *W, 
 		if (nb > 3) { x3 = V_MLOAD(m3, x + 3 * VL); KERN_REG(x3); }
 #define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(x##v, db, KERN_ACC(r, v));
 #define FMAR(r) if ((r) < ni) { const vreal db = V_SET1(d[i0 + (size_t)(r)]); KERN_VECS(FMA1, r) }
-		KERN_ROWS(FMAR)
+		KERN_ROWS_OF(KERN_ROWS_DWT, FMAR)
 #undef FMA1
 #undef FMAR
 	}
 #define STORE1(r, v) if ((r) < ni && (v) < nb) { \
 		kern_epi_g[KERN_EPI(mode, c)](opt, KERN_ACC(r, v), W, G, S, AT(r, v), m##v, idx); }
 #define STORER(r) KERN_VECS(STORE1, r)
-	KERN_ROWS(STORER)
+	KERN_ROWS_OF(KERN_ROWS_DWT, STORER)
 #undef STORE1
 #undef STORER
 #undef AT
@@ -710,7 +769,8 @@ KERN_INLINE void kern_dx_block(real *Gp, const real *D, const real *pk, const in
 	const real *d = D + row * OUT;
 	const size_t o = row * IN + c0 * VL;
 	size_t i;
-	KERN_ACC_DECL
+	KERN_ACC_DECL(KERN_ROWS_DX)
+	KERN_ROWS_CHECK(mr, KERN_ROWS_DX);
 	for (i = 0; i < OUT; i++) {
 		const real *pi = pk + i * (size_t)pnb * VL;
 		vreal w0 = V_ZERO(), w1 = V_ZERO(), w2 = V_ZERO(), w3 = V_ZERO();
@@ -720,14 +780,14 @@ KERN_INLINE void kern_dx_block(real *Gp, const real *D, const real *pk, const in
 		if (nb > 3) { w3 = V_LOAD(pi + 3 * VL); KERN_REG(w3); }
 #define FMA1(r, v) if ((v) < nb) KERN_ACC(r, v) = V_FMA(db, w##v, KERN_ACC(r, v));
 #define FMAR(r) if ((r) < mr) { const vreal db = V_SET1(d[(size_t)(r) * OUT + i]); KERN_VECS(FMA1, r) }
-		KERN_ROWS(FMAR)
+		KERN_ROWS_OF(KERN_ROWS_DX, FMAR)
 #undef FMA1
 #undef FMAR
 	}
 #define STORE1(r, v) if ((r) < mr && (v) < nb) \
 		V_MSTORE(Gp + o + (size_t)(r) * IN + (v) * VL, m##v, KERN_ACC(r, v));
 #define STORER(r) KERN_VECS(STORE1, r)
-	KERN_ROWS(STORER)
+	KERN_ROWS_OF(KERN_ROWS_DX, STORER)
 #undef STORE1
 #undef STORER
 }

@@ -18,6 +18,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../compiler/nncc.h"
 #include "testutil.h"
@@ -177,6 +178,58 @@ START_TEST(test_bits_f64)
 }
 END_TEST
 
+/* The generated KERN_ROWS_* (the rows nncc_kern.h spells per block
+ * kernel) are each the height of the kernel's tallest tile: one row fewer
+ * and that tile would lose a row, so the trainer must stop at it
+ * (KERN_ROWS_CHECK's trap), never give a result. */
+START_TEST(test_rows_guard)
+{
+	static const char *const kernels[] = {"FWD", "DW", "DWT", "DX"};
+	char *dir = tu_mkdtemp();
+	char yaml[2048];
+	snprintf(yaml, sizeof yaml, net_yaml, "");
+	char *yp = tu_path(dir, "kern.yaml"), *cp = tu_path(dir, "kern.c"), *hp = tu_path(dir, "h.c");
+	ck_assert_int_eq(tu_write_text(yp, yaml), 0);
+	char harn[8192];
+	snprintf(harn, sizeof harn, "typedef float real;\n%s", harness);
+	ck_assert_int_eq(tu_write_text(hp, harn), 0);
+	char top[4096];
+	ck_assert_ptr_nonnull(getcwd(top, sizeof top));
+	char *out = NULL;
+	int rc = tu_run(&out, "%s %s -o %s", tu_nncc(), yp, cp);
+	ck_assert_msg(rc == 0, "nncc: %s", out);
+	free(out);
+	size_t len;
+	char *text = tu_read_file(cp, &len);
+	ck_assert_ptr_nonnull(text);
+	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+		char key[64];
+		snprintf(key, sizeof key, "\n#define KERN_ROWS_%s ", kernels[k]);
+		const char *at = strstr(text, key);
+		ck_assert_msg(at != NULL, "no KERN_ROWS_%s in the trainer", kernels[k]);
+		int rows = atoi(at + strlen(key));
+		ck_assert_msg(rows >= 2, "KERN_ROWS_%s is %d: this network should have taller tiles",
+		              kernels[k], rows);
+		rc = tu_run(&out, "cd %s && sed 's/^#define KERN_ROWS_%s %d/#define KERN_ROWS_%s %d/' "
+		            "kern.c > low.c && %s -std=c99 -O2 -march=native -DNNCC_NO_MAIN "
+		            "-I%s/runtime low.c h.c -o low -lm -lpthread && "
+		            "{ ./low 1; echo \"status $?\"; }", dir, kernels[k], rows, kernels[k],
+		            rows - 1, tu_cc(), top);
+		ck_assert_msg(rc == 0, "KERN_ROWS_%s %d: %s", kernels[k], rows - 1, out);
+		const char *st = strstr(out, "status ");
+		ck_assert_msg(st && atoi(st + 7) >= 128 && !strstr(out, "hash "),
+		              "KERN_ROWS_%s lowered to %d: the trainer ran on (%s)", kernels[k],
+		              rows - 1, out);
+		free(out);
+	}
+	free(text);
+	free(yp);
+	free(cp);
+	free(hp);
+	tu_scratch_free(dir);
+}
+END_TEST
+
 static Suite *kernels_suite(void)
 {
 	Suite *s = suite_create("kernels");
@@ -184,6 +237,7 @@ static Suite *kernels_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_bits_f32);
 	tcase_add_test(tc, test_bits_f64);
+	tcase_add_test(tc, test_rows_guard);
 	suite_add_tcase(s, tc);
 	return s;
 }
