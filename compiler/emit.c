@@ -231,10 +231,10 @@ static void emit_sizes(Emitter *e)
 		emit_line(e, "#define PACK_LEN %zu /* input-gradient scratch per thread */",
 		          p->pack_len);
 	emit_line(e, "#define KERN_ROWS_FWD %d /* the most rows of a tile, per kernel: "
-	          "nncc_kern.h */", p->rows_fwd > 0 ? p->rows_fwd : 1);
-	emit_line(e, "#define KERN_ROWS_DW %d", p->rows_dw > 0 ? p->rows_dw : 1);
-	emit_line(e, "#define KERN_ROWS_DWT %d", p->rows_dwt > 0 ? p->rows_dwt : 1);
-	emit_line(e, "#define KERN_ROWS_DX %d", p->rows_dx > 0 ? p->rows_dx : 1);
+	          "nncc_kern.h */", max_int(p->rows_fwd, 1));
+	emit_line(e, "#define KERN_ROWS_DW %d", max_int(p->rows_dw, 1));
+	emit_line(e, "#define KERN_ROWS_DWT %d", max_int(p->rows_dwt, 1));
+	emit_line(e, "#define KERN_ROWS_DX %d", max_int(p->rows_dx, 1));
 }
 
 /* The optimizer's template, its hyper-parameters as HP_<KEY> (u->hparams[k],

@@ -142,6 +142,13 @@ static int tile_mr(size_t len, int cap)
 	return best * 2 < cap && len > (size_t)cap ? cap : best;
 }
 
+/* A block kernel's rows (Plan.rows_*): the most of any tile it runs. */
+static void rows_grow(int *most, int rows)
+{
+	if (rows > *most)
+		*most = rows;
+}
+
 /* Weight-gradient tiles per work unit when the weight pass is pooled. */
 #define DENSE_TILES_PER_UNIT 8
 
@@ -173,11 +180,11 @@ static void dense_plan(Plan *p, size_t l)
 	}
 	/* the block kernels' rows (Plan): a layer with one vector of OUT
 	 * runs kern_dwt_block on OUT rows, any other kern_dw_block on DW_MR */
-	p->rows_fwd = t->fwd_mr > p->rows_fwd ? t->fwd_mr : p->rows_fwd;
+	rows_grow(&p->rows_fwd, t->fwd_mr);
 	if (nv == 1)
-		p->rows_dwt = (int)L->out > p->rows_dwt ? (int)L->out : p->rows_dwt;
+		rows_grow(&p->rows_dwt, (int)L->out);
 	else
-		p->rows_dw = t->dw_mr > p->rows_dw ? t->dw_mr : p->rows_dw;
+		rows_grow(&p->rows_dw, t->dw_mr);
 	t->dw_tiles = ceil_div(L->in, (size_t)t->dw_mr) + 1;
 	t->dw_tpu = p->pool_weights ? DENSE_TILES_PER_UNIT : t->dw_tiles;
 	lp->units = ceil_div(t->dw_tiles, t->dw_tpu);
@@ -188,7 +195,7 @@ static void dense_plan(Plan *p, size_t l)
 		size_t nvx = ceil_div(L->in, vl);
 		t->dx_nb = nvx <= 4 ? (int)nvx : L->out <= 16 ? 2 : 3;
 		t->dx_mr = tile_mr(R, 24 / t->dx_nb);
-		p->rows_dx = t->dx_mr > p->rows_dx ? t->dx_mr : p->rows_dx;
+		rows_grow(&p->rows_dx, t->dx_mr);
 		lp->pack_len = L->out * (size_t)t->dx_nb * vl;
 	}
 	plan_const(p, l, "FWD_MR", (size_t)t->fwd_mr, NULL);

@@ -120,21 +120,33 @@ static const struct {
 	{"gcc", "-O2 -march=native -DKERN_NO_SIMD -ffp-contract=off", "forced fallback with FMA"},
 };
 
-static void run_dtype(const char *dtype_line, const char *tag)
+/* The network (dtype_line in its YAML) and the harness (reals of type
+ * `real`) in dir: kern.yaml, its trainer kern.c, h.c. */
+static void write_inputs(const char *dir, const char *dtype_line, const char *real)
 {
-	char *dir = tu_mkdtemp();
 	char yaml[2048];
 	snprintf(yaml, sizeof yaml, net_yaml, dtype_line);
 	char *yp = tu_path(dir, "kern.yaml"), *cp = tu_path(dir, "kern.c"), *hp = tu_path(dir, "h.c");
 	ck_assert_int_eq(tu_write_text(yp, yaml), 0);
 	char harn[8192];
-	snprintf(harn, sizeof harn, "typedef %s real;\n%s", strcmp(tag, "f64") ? "float" : "double",
-	         harness);
+	snprintf(harn, sizeof harn, "typedef %s real;\n%s", real, harness);
 	ck_assert_int_eq(tu_write_text(hp, harn), 0);
 	char *out = NULL;
 	int rc = tu_run(&out, "%s %s -o %s", tu_nncc(), yp, cp);
 	ck_assert_msg(rc == 0, "nncc: %s", out);
 	free(out);
+	free(yp);
+	free(cp);
+	free(hp);
+}
+
+static void run_dtype(const char *dtype_line, const char *tag)
+{
+	char *dir = tu_mkdtemp();
+	write_inputs(dir, dtype_line, strcmp(tag, "f64") ? "float" : "double");
+	char *cp = tu_path(dir, "kern.c"), *hp = tu_path(dir, "h.c");
+	char *out = NULL;
+	int rc;
 
 	char ref[128] = "";
 	const char *ref_what = NULL;
@@ -161,7 +173,6 @@ static void run_dtype(const char *dtype_line, const char *tag)
 			free(out);
 		}
 	}
-	free(yp);
 	free(cp);
 	free(hp);
 	tu_scratch_free(dir);
@@ -193,19 +204,12 @@ START_TEST(test_rows_guard)
 		return;
 	}
 	char *dir = tu_mkdtemp();
-	char yaml[2048];
-	snprintf(yaml, sizeof yaml, net_yaml, "");
-	char *yp = tu_path(dir, "kern.yaml"), *cp = tu_path(dir, "kern.c"), *hp = tu_path(dir, "h.c");
-	ck_assert_int_eq(tu_write_text(yp, yaml), 0);
-	char harn[8192];
-	snprintf(harn, sizeof harn, "typedef float real;\n%s", harness);
-	ck_assert_int_eq(tu_write_text(hp, harn), 0);
+	write_inputs(dir, "", "float");
+	char *cp = tu_path(dir, "kern.c");
 	char top[4096];
 	ck_assert_ptr_nonnull(getcwd(top, sizeof top));
 	char *out = NULL;
-	int rc = tu_run(&out, "%s %s -o %s", tu_nncc(), yp, cp);
-	ck_assert_msg(rc == 0, "nncc: %s", out);
-	free(out);
+	int rc;
 	size_t len;
 	char *text = tu_read_file(cp, &len);
 	ck_assert_ptr_nonnull(text);
@@ -230,9 +234,7 @@ START_TEST(test_rows_guard)
 		free(out);
 	}
 	free(text);
-	free(yp);
 	free(cp);
-	free(hp);
 	tu_scratch_free(dir);
 }
 END_TEST
