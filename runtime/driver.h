@@ -61,8 +61,21 @@ const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
 /* To byte `off` of the data (gzip: of the inflated bytes, reached by
  * inflating from the start when it is behind); 0 or -1 with err set. */
 int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err);
-int nncc_rfile_seekable(const nncc_rfile_t *r);   /* not gzip'd */
+int nncc_rfile_seekable(const nncc_rfile_t *r);   /* not gzip'd, or indexed */
 void nncc_rfile_close(nncc_rfile_t *r);
+/* A gzip'd file's index of access points (docs/data.md#gzip-access-points;
+ * nothing for a raw file): from then on inflating stops at deflate block
+ * boundaries, every `span` bytes of data or more, and keeps there the
+ * 32 KiB window inflating needs to start again (at most `points` of them,
+ * >= 2; when they are all held, every other one goes and the span doubles:
+ * at most points * NNCC_GZ_POINT_BYTES).  A seek then inflates from the
+ * last point before its byte (behind, or 64 KiB or more ahead), not from
+ * the start or from where the stream is; the members' CRC-32 and lengths
+ * are still checked.  The file can seek (nncc_rfile_seekable). */
+#define NNCC_GZ_POINT_BYTES (32768u + 64u)
+int nncc_rfile_index(nncc_rfile_t *r, unsigned long long span, size_t points, nncc_err_t *err);
+/* The bytes inflated so far, skipped and inflated again included (0 raw). */
+unsigned long long nncc_rfile_inflated(const nncc_rfile_t *r);
 
 /* ---- norm.c: nncc_norm_fit over a training set read in chunks (streamed):
  * begin, then for each of the kind's passes every chunk in file order
@@ -549,13 +562,17 @@ int nncc_images_open(nncc_images_t **s, const char *path, size_t *n, size_t *row
  * checks that nothing follows (as a whole load does). */
 int nncc_images_read(nncc_images_t *s, uint8_t *pixels, size_t k, nncc_err_t *err);
 void nncc_images_close(nncc_images_t *s);
-/* Streaming a training set: whether the file can seek (raw; not gzip'd),
- * and the next read starting at image `first` (a raw file seeks, after
- * checking once that its length is the header's; a gzip'd one reads on,
- * or inflates again from the start to go back). */
+/* Streaming a training set: whether the file can seek (raw, or gzip'd
+ * with an index), and the next read starting at image `first` (a raw file
+ * seeks, after checking once that its length is the header's; a gzip'd
+ * one reads on, or inflates again from its last access point before
+ * `first` or from the start).  _index and _inflated as nncc_rfile_'s. */
 int nncc_images_seekable(const nncc_images_t *s);
 const char *nncc_images_path(const nncc_images_t *s);   /* the name opened (maybe .gz) */
 int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err);
+int nncc_images_index(nncc_images_t *s, unsigned long long span, size_t points,
+                      nncc_err_t *err);
+unsigned long long nncc_images_inflated(const nncc_images_t *s);
 /* The label file of ds's ds->n images (the file `images`) into ds->labels
  * and ds->n_classes, checked as nncc_dataset_load checks it. */
 int nncc_labels_load(nncc_dataset_t *ds, const char *labels, const char *images,

@@ -29,6 +29,22 @@
 #define GZ_MAGIC0 0x1f
 #define GZ_MAGIC1 0x8b
 #define GZ_WINDOW (15 + 16)       /* inflateInit2: a gzip wrapper only, 32 KiB window */
+#define GZ_RAW (-15)              /* inflateReset2: deflate data, no wrapper (from a point) */
+#define GZ_DICT 32768u            /* deflate's window: what a point keeps */
+#define GZ_RESTORE_MIN (1u << 16) /* a point this far ahead is cheaper than inflating to it */
+
+/* An access point of a gzip'd file (docs/data.md#gzip-access-points): a
+ * deflate block boundary where inflating can start again without the bytes
+ * before it.  zlib's zran.c describes the technique. */
+typedef struct GzPoint {
+	unsigned long long out;   /* bytes of data before it (all members) */
+	unsigned long long in;    /* the file's offset of the first byte not inflated */
+	unsigned long long mout;  /* of `out`, its member's */
+	uint32_t crc;             /* its member's CRC-32 up to it */
+	int bits;                 /* bits of byte in - 1 not inflated yet (0..7) */
+	unsigned wlen;            /* the window: the last wlen (<= 32 KiB) bytes */
+	unsigned char *window;
+} GzPoint;
 
 /* One open IDX file; path is the name actually opened (maybe with .gz).
  * Both kinds read through in[]: z.next_in, z.avail_in are what is left of
@@ -44,6 +60,15 @@ typedef struct IdxFile {
 	int cut;                 /* the file ended inside a member */
 	int seeked;              /* raw: the next read comes after a seek */
 	z_stream z;
+	/* gzip: where the data is, and the access points (idx_index) */
+	unsigned long long out;      /* bytes of data inflated to here */
+	unsigned long long mout;     /* of them, the member's */
+	unsigned long long inflated; /* bytes inflated in all (skipped, again) */
+	int raw;                     /* from a point: bare deflate, CRC-32 checked here */
+	uint32_t crc;                /* raw: the member's CRC-32 so far */
+	GzPoint *pt;                 /* access points, by out */
+	size_t n_pt, max_pt;         /* max_pt 0: no index */
+	unsigned long long span;     /* data between points, at least */
 } IdxFile;
 
 static void idx_close(IdxFile *f)
@@ -52,6 +77,9 @@ static void idx_close(IdxFile *f)
 		fclose(f->f);
 	if (f->z_ready)
 		inflateEnd(&f->z);
+	for (size_t k = 0; k < f->n_pt; k++)
+		free(f->pt[k].window);
+	free(f->pt);
 	free(f->in);
 	free(f->path);
 	memset(f, 0, sizeof *f);
@@ -153,25 +181,99 @@ static int gz_trailing(IdxFile *f, nncc_err_t *err)
 	return -1;
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* At a deflate block boundary: a new access point when the last one is
+ * `span` bytes of data behind.  With max_pt held, every other one goes
+ * first (the first stays) and the span doubles, so the points stay spread
+ * over the data in at most max_pt windows.  0, or -1 with err set. */
+static int gz_point_add(IdxFile *f, nncc_err_t *err)
+{
+	GzPoint *p;
+
+	if (f->n_pt && f->out < f->pt[f->n_pt - 1].out + f->span)
+		return 0;
+	if (f->n_pt == f->max_pt) {   /* max_pt >= 2: at least one slot frees */
+		size_t k = 0;
+		for (size_t j = 0; j < f->n_pt; j++) {
+			if (j % 2)
+				free(f->pt[j].window);
+			else
+				f->pt[k++] = f->pt[j];
+		}
+		f->n_pt = k;
+		f->span *= 2;
+		if (f->out < f->pt[f->n_pt - 1].out + f->span)
+			return 0;
+	}
+	p = &f->pt[f->n_pt];
+	if (!(p->window = malloc(GZ_DICT))) {
+		nncc_err_set(err, "file %s: out of memory for a gzip access point", f->path);
+		return -1;
+	}
+	if (inflateGetDictionary(&f->z, p->window, &p->wlen) != Z_OK) {
+		free(p->window);
+		nncc_err_set(err, "file %s: zlib cannot give its window", f->path);
+		return -1;
+	}
+	p->out = f->out;
+	p->in = f->read - f->z.avail_in;
+	p->mout = f->mout;
+	p->crc = f->raw ? f->crc : (uint32_t)f->z.adler;   /* gzip: zlib's running check */
+	p->bits = f->z.data_type & 7;
+	f->n_pt++;
+	return 0;
+}
+
+/* The end of a member inflated from a point: its trailer (CRC-32 and
+ * length mod 2^32) checked here, as zlib checks it from the member's
+ * start.  0 (with f->cut when the file ends first), or -1 with err set. */
+static int gz_trailer(IdxFile *f, nncc_err_t *err)
+{
+	z_stream *z = &f->z;
+	if (idx_input(f, 8, err) < 0)
+		return -1;
+	if (z->avail_in < 8) {
+		f->cut = 1;
+		z->avail_in = 0;
+		return 0;
+	}
+	if (le32(z->next_in) != f->crc || le32(z->next_in + 4) != (uint32_t)f->mout) {
+		nncc_err_set(err, "file %s: corrupt gzip data (incorrect %s check)", f->path,
+		             le32(z->next_in) != f->crc ? "data" : "length");
+		return -1;
+	}
+	z->next_in += 8;
+	z->avail_in -= 8;
+	return 0;
+}
+
 /* Inflates up to len bytes; returns the count (short only at the end of the
  * data: after the last member, or with f->cut when the file ends inside
- * one), or -1 with err set when the gzip data is damaged. */
+ * one), or -1 with err set when the gzip data is damaged.  With access
+ * points on, inflate stops at every block boundary to record them. */
 static long long gz_read(IdxFile *f, unsigned char *buf, size_t len, nncc_err_t *err)
 {
 	z_stream *z = &f->z;
 	size_t got = 0;
+	int flush = f->max_pt ? Z_BLOCK : Z_NO_FLUSH;
 
 	while (got < len) {
 		int rc;
+		size_t made;
 		if (f->member_end) {   /* the end of the file, or another member */
 			if (idx_input(f, 2, err) < 0)
 				return -1;
-			if (z->avail_in == 0)
+			if (z->avail_in == 0 || f->cut)
 				break;
 			if (z->avail_in < 2 || z->next_in[0] != GZ_MAGIC0 || z->next_in[1] != GZ_MAGIC1)
 				return gz_trailing(f, err);
-			inflateReset(z);
-			f->member_end = 0;
+			inflateReset2(z, GZ_WINDOW);
+			f->member_end = f->raw = 0;
+			f->mout = 0;
 		}
 		if (idx_input(f, 1, err) < 0)
 			return -1;
@@ -181,9 +283,17 @@ static long long gz_read(IdxFile *f, unsigned char *buf, size_t len, nncc_err_t 
 		}
 		z->next_out = buf + got;
 		z->avail_out = len - got < UINT_MAX ? (uInt)(len - got) : UINT_MAX;
-		rc = inflate(z, Z_NO_FLUSH);
-		got = (size_t)(z->next_out - buf);
+		rc = inflate(z, flush);
+		made = (size_t)(z->next_out - buf) - got;
+		if (f->raw)
+			f->crc = (uint32_t)crc32(f->crc, buf + got, (uInt)made);
+		got += made;
+		f->out += made;
+		f->mout += made;
+		f->inflated += made;
 		if (rc == Z_STREAM_END) {
+			if (f->raw && gz_trailer(f, err))
+				return -1;
 			f->member_end = 1;
 		} else if (rc == Z_MEM_ERROR) {
 			nncc_err_set(err, "file %s: out of memory for zlib", f->path);
@@ -192,9 +302,123 @@ static long long gz_read(IdxFile *f, unsigned char *buf, size_t len, nncc_err_t 
 			nncc_err_set(err, "file %s: corrupt gzip data (%s)", f->path,
 			             z->msg ? z->msg : zError(rc));
 			return -1;
+		} else if (f->max_pt && (z->data_type & 128) && !(z->data_type & 64) &&
+		           gz_point_add(f, err)) {
+			return -1;
 		}
 	}
 	return (long long)got;
+}
+
+/* Inflating again from the file's start. */
+static int gz_rewind(IdxFile *f, nncc_err_t *err)
+{
+	if (fseeko(f->f, 0, SEEK_SET) != 0)
+		return read_error(f, err);
+	f->read = 0;
+	f->z.next_in = f->in;
+	f->z.avail_in = 0;
+	inflateReset2(&f->z, GZ_WINDOW);
+	f->out = f->mout = 0;
+	f->raw = f->member_end = f->cut = 0;
+	return 0;
+}
+
+/* Inflating from point p: bare deflate from its byte (the bits of the byte
+ * before it primed), its window as the dictionary, the member's CRC-32
+ * carried on here. */
+static int gz_restore(IdxFile *f, const GzPoint *p, nncc_err_t *err)
+{
+	z_stream *z = &f->z;
+	unsigned long long at = p->in - (p->bits ? 1 : 0);
+
+	if (fseeko(f->f, (off_t)at, SEEK_SET) != 0)
+		return read_error(f, err);
+	f->read = at;
+	z->next_in = f->in;
+	z->avail_in = 0;
+	inflateReset2(z, GZ_RAW);
+	if (p->bits) {
+		if (idx_input(f, 1, err) < 0)
+			return -1;
+		if (z->avail_in == 0) {
+			nncc_err_set(err, "file %s: ends before byte %llu (changed since it was read?)",
+			             f->path, at);
+			return -1;
+		}
+		inflatePrime(z, p->bits, z->next_in[0] >> (8 - p->bits));
+		z->next_in++;
+		z->avail_in--;
+	}
+	if (p->wlen && inflateSetDictionary(z, p->window, p->wlen) != Z_OK) {
+		nncc_err_set(err, "file %s: zlib refuses an access point's window", f->path);
+		return -1;
+	}
+	f->out = p->out;
+	f->mout = p->mout;
+	f->crc = p->crc;
+	f->raw = 1;
+	f->member_end = f->cut = 0;
+	return 0;
+}
+
+/* The last access point at or before byte `to` of the data, or NULL. */
+static const GzPoint *gz_point_before(const IdxFile *f, unsigned long long to)
+{
+	size_t lo = 0, hi = f->n_pt;   /* points [0, lo) are <= to, [hi, n) beyond */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->pt[mid].out <= to)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &f->pt[lo - 1] : NULL;
+}
+
+/* To byte `to` of the gzip'd data: inflating on to it, or from the last
+ * access point before it when that is behind or well ahead, or from the
+ * start.  0; 1 when the data ends first; -1 with err set. */
+static int gz_seek(IdxFile *f, unsigned long long to, nncc_err_t *err)
+{
+	unsigned char skip[16384];
+	const GzPoint *p = gz_point_before(f, to);
+
+	if (p && (to < f->out || p->out >= f->out + GZ_RESTORE_MIN)) {
+		if (gz_restore(f, p, err))
+			return -1;
+	} else if (to < f->out && gz_rewind(f, err)) {
+		return -1;
+	}
+	while (f->out < to) {
+		unsigned long long todo = to - f->out;
+		long long got = gz_read(f, skip, todo < sizeof skip ? (size_t)todo : sizeof skip, err);
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Access points every `span` bytes of data (at least), at most `points`
+ * of them (>= 2); a raw file needs none. */
+static int idx_index(IdxFile *f, unsigned long long span, size_t points, nncc_err_t *err)
+{
+	if (!f->gz || f->max_pt)
+		return 0;
+	if (points < 2 || span == 0) {
+		nncc_err_set(err, "file %s: an index needs 2 or more points, a span of 1 or more bytes",
+		             f->path);
+		return -1;
+	}
+	if (!(f->pt = calloc(points, sizeof *f->pt))) {
+		nncc_err_set(err, "file %s: out of memory for %zu gzip access points", f->path, points);
+		return -1;
+	}
+	f->max_pt = points;
+	f->span = span;
+	return 0;
 }
 
 /* Reads up to len bytes; returns the count (short only at end of data), or
@@ -534,14 +758,11 @@ const char *nncc_images_path(const nncc_images_t *s)
 
 int nncc_images_seekable(const nncc_images_t *s)
 {
-	return !s->f.gz;
+	return !s->f.gz || s->f.max_pt;
 }
 
 int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err)
 {
-	size_t at = s->n - s->left;
-	unsigned char skip[4096];
-
 	if (first > s->n) {
 		nncc_err_set(err, "file %s: image %zu asked for, it has %zu", s->f.path, first, s->n);
 		return -1;
@@ -558,35 +779,25 @@ int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err)
 		s->left = s->n - first;
 		return 0;
 	}
-	if (first < at) {   /* back: inflate again from the start */
-		char *path = strdup(s->f.path);
-		uint32_t d[3];
-		if (!path) {
-			nncc_err_set(err, "file %s: out of memory", s->f.path);
-			return -1;
-		}
-		idx_close(&s->f);
-		int rc = idx_open(&s->f, path, err) < 0 ? -1 : idx_header(&s->f, 3, d, err);
-		free(path);
-		if (rc < 0)
-			return -1;
-		s->left = s->n;
-		at = 0;
+	switch (gz_seek(&s->f, IMAGES_HEADER_LEN + (unsigned long long)first * s->dim, err)) {
+	case 0:
+		s->left = s->n - first;
+		return 0;
+	case 1:
+		nncc_err_set(err, "file %s: truncated: image %zu of %zu ends early%s", s->f.path,
+		             first, s->n, s->f.cut ? " (gzip stream ends early)" : "");
 	}
-	for (unsigned long long todo = (unsigned long long)(first - at) * s->dim; todo;) {
-		long long got = idx_read(&s->f, skip, todo < sizeof skip ? (size_t)todo : sizeof skip,
-		                         err);
-		if (got < 0)
-			return -1;
-		if (got == 0) {
-			nncc_err_set(err, "file %s: truncated: image %zu of %zu ends early%s", s->f.path,
-			             first, s->n, s->f.cut ? " (gzip stream ends early)" : "");
-			return -1;
-		}
-		todo -= (unsigned long long)got;
-	}
-	s->left = s->n - first;
-	return 0;
+	return -1;
+}
+
+int nncc_images_index(nncc_images_t *s, unsigned long long span, size_t points, nncc_err_t *err)
+{
+	return idx_index(&s->f, span, points, err);
+}
+
+unsigned long long nncc_images_inflated(const nncc_images_t *s)
+{
+	return s->f.inflated;
 }
 
 void nncc_images_close(nncc_images_t *s)
@@ -635,13 +846,11 @@ long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *er
 
 int nncc_rfile_seekable(const nncc_rfile_t *r)
 {
-	return !r->f.gz;
+	return !r->f.gz || r->f.max_pt;
 }
 
 int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err)
 {
-	unsigned char skip[4096];
-
 	if (!r->f.gz) {
 		if (fseeko(r->f.f, (off_t)off, SEEK_SET) != 0)
 			return read_error(&r->f, err);
@@ -650,32 +859,28 @@ int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err)
 		r->pos = off;
 		return 0;
 	}
-	if (off < r->pos) {   /* back: inflate again from the start */
-		char *path = strdup(r->f.path);
-		if (!path) {
-			nncc_err_set(err, "file %s: out of memory", r->f.path);
-			return -1;
-		}
-		idx_close(&r->f);
-		int rc = idx_open(&r->f, path, err) < 0 ? -1 : 0;
-		free(path);
-		if (rc < 0)
-			return -1;
-		r->pos = 0;
-	}
-	while (r->pos < off) {
-		unsigned long long todo = off - r->pos;
-		long long got = nncc_rfile_read(r, skip, todo < sizeof skip ? (size_t)todo : sizeof skip,
-		                                err);
-		if (got < 0)
-			return -1;
-		if (got == 0) {
+	switch (gz_seek(&r->f, off, err)) {
+	case 0:
+		r->pos = off;
+		return 0;
+	case 1:
+		if (r->f.cut)
+			nncc_err_set(err, "file %s: truncated: the gzip stream ends early", r->f.path);
+		else
 			nncc_err_set(err, "file %s: ends before byte %llu (changed since it was read?)",
 			             r->f.path, off);
-			return -1;
-		}
 	}
-	return 0;
+	return -1;
+}
+
+int nncc_rfile_index(nncc_rfile_t *r, unsigned long long span, size_t points, nncc_err_t *err)
+{
+	return idx_index(&r->f, span, points, err);
+}
+
+unsigned long long nncc_rfile_inflated(const nncc_rfile_t *r)
+{
+	return r->f.inflated;
 }
 
 const char *nncc_rfile_path(const nncc_rfile_t *r)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver.h"
 #include "nncc.h"
 #include "testutil.h"
 
@@ -529,12 +530,201 @@ START_TEST(truncated_gzip)
 }
 END_TEST
 
+/* ---- access points (nncc_images_index) */
+
+enum { IX_N = 600, IX_R = 28, IX_C = 28, IX_DIM = IX_R * IX_C };
+
+/* IX_N images of small random values (3 bits: deflate codes them in
+ * Huffman blocks, so block boundaries fall inside bytes), in three gzip
+ * members split at odd offsets; the raw file's bytes into *raw. */
+static char *index_file(uint8_t **raw, size_t *raw_len)
+{
+	size_t len, cut[4], total = 0;
+	uint8_t *b = images_buf(IX_N, IX_R, IX_C, &len), *all = NULL;
+	uint32_t x = 2024;
+	for (size_t k = 16; k < len; k++) {
+		x = x * 1103515245u + 12345u;
+		b[k] = (uint8_t)(x >> 29);
+	}
+	cut[0] = 0, cut[1] = len / 3 + 7, cut[2] = 2 * len / 3 + 101, cut[3] = len;
+	for (int m = 0; m < 3; m++) {
+		size_t n;
+		uint8_t *gz = gz_bytes(b + cut[m], cut[m + 1] - cut[m], 0, &n);
+		all = realloc(all, total + n);
+		ck_assert_ptr_nonnull(all);
+		memcpy(all + total, gz, n);
+		total += n;
+		free(gz);
+	}
+	char *p = write_file("ix.gz", all, total, 0);
+	free(all);
+	*raw = b;
+	*raw_len = len;
+	return p;
+}
+
+static nncc_images_t *index_open(const char *path, unsigned long long span, size_t points)
+{
+	nncc_images_t *s;
+	size_t n, r, c;
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_images_open(&s, path, &n, &r, &c, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, IX_N);
+	ck_assert_int_eq(nncc_images_seekable(s), 0);
+	ck_assert_msg(nncc_images_index(s, span, points, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(nncc_images_seekable(s), 1);
+	return s;
+}
+
+/* Images first .. first + k - 1 from s, compared with the raw file's. */
+static void index_read(nncc_images_t *s, const uint8_t *raw, size_t first, size_t k)
+{
+	static uint8_t buf[IX_N * IX_DIM];
+	nncc_err_t err = {{0}};
+	ck_assert_msg(nncc_images_seek(s, first, &err) == 0, "seek %zu: %s", first, err.msg);
+	ck_assert_msg(nncc_images_read(s, buf, k, &err) == 0, "read %zu+%zu: %s", first, k, err.msg);
+	ck_assert_msg(memcmp(buf, raw + 16 + first * IX_DIM, k * IX_DIM) == 0,
+	              "images %zu .. %zu differ", first, first + k - 1);
+}
+
+/* Seeks anywhere, back and forth, read what the raw file holds; with the
+ * points recorded by one pass, going back costs what lies between the
+ * last point before it and the images read, not the data from the start. */
+START_TEST(index_seeks_read_the_data)
+{
+	size_t len;
+	uint8_t *raw;
+	char *path = index_file(&raw, &len);
+	nncc_images_t *s = index_open(path, 8192, 128);
+	uint32_t x = 7;
+	unsigned long long before, cost;
+
+	index_read(s, raw, 0, IX_N);   /* one pass: the points */
+	for (int t = 0; t < 200; t++) {
+		size_t first, k;
+		x = x * 1103515245u + 12345u;
+		first = (x >> 8) % IX_N;
+		k = 1 + (x >> 20) % 5;
+		index_read(s, raw, first, first + k <= IX_N ? k : IX_N - first);
+	}
+	index_read(s, raw, IX_N - 10, 10);
+	before = nncc_images_inflated(s);
+	index_read(s, raw, IX_N - 20, 5);
+	cost = nncc_images_inflated(s) - before;
+	ck_assert_msg(cost < 5 * IX_DIM + 64 * 1024, "going back inflated %llu bytes", cost);
+	before = nncc_images_inflated(s);
+	index_read(s, raw, 3, 2);   /* before the first block's end: from the start */
+	cost = nncc_images_inflated(s) - before;
+	ck_assert_msg(cost < 64 * 1024, "the first images inflated %llu bytes", cost);
+	nncc_images_close(s);
+	free(raw);
+	free(path);
+}
+END_TEST
+
+/* Two points at most: the span doubles as the data goes on, and every seek
+ * still reads the right images. */
+START_TEST(index_thins_its_points)
+{
+	size_t len;
+	uint8_t *raw;
+	char *path = index_file(&raw, &len);
+	nncc_images_t *s = index_open(path, 1, 2);
+	for (size_t first = IX_N; first-- > 0;)
+		index_read(s, raw, first, 1);
+	nncc_images_close(s);
+	free(raw);
+	free(path);
+}
+END_TEST
+
+/* A member's trailer changed on disk after the points were taken: reading
+ * from a point to the member's end checks its CRC-32 and length as zlib
+ * does from the member's start. */
+START_TEST(index_checks_the_trailer)
+{
+	for (int which = 0; which < 2; which++) {
+		size_t len, n, m1 = 0;
+		uint8_t *raw, *gz;
+		char *path = index_file(&raw, &len), want[600];
+		nncc_images_t *s = index_open(path, 4096, 256);
+		nncc_err_t err = {{0}};
+		uint8_t buf[IX_DIM];
+		FILE *f;
+
+		index_read(s, raw, 0, IX_N);
+		gz = tu_read_file(path, &n);
+		ck_assert_ptr_nonnull(gz);
+		for (size_t k = 10; k + 1 < n; k++)   /* the second member's magic */
+			if (gz[k] == 0x1f && gz[k + 1] == 0x8b && gz[k + 2] == 8) {
+				m1 = k;
+				break;
+			}
+		ck_assert_uint_gt(m1, 0);
+		f = fopen(path, "r+b");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fseek(f, (long)(m1 - 8 + 4 * which), SEEK_SET), 0);
+		ck_assert_int_eq(fputc(gz[m1 - 8 + 4 * which] ^ 1, f), gz[m1 - 8 + 4 * which] ^ 1);
+		ck_assert_int_eq(fclose(f), 0);
+		/* the first member ends in image (len / 3 + 7 - 16) / 784: read across it */
+		ck_assert_int_eq(nncc_images_seek(s, (len / 3 + 7 - 16) / IX_DIM - 30, &err), 0);
+		int rc = 0;
+		for (int i = 0; i < 31 && rc == 0; i++)
+			rc = nncc_images_read(s, buf, 1, &err);
+		ck_assert_int_eq(rc, -1);
+		snprintf(want, sizeof want, "file %s: corrupt gzip data (incorrect %s check)", path,
+		         which ? "length" : "data");
+		ck_assert_str_eq(err.msg, want);
+		nncc_images_close(s);
+		free(gz);
+		free(raw);
+		free(path);
+	}
+}
+END_TEST
+
+/* The same for any data file (CSV: nncc_rfile_index). */
+START_TEST(rfile_index_seeks)
+{
+	size_t len;
+	uint8_t *raw, buf[3000];
+	char *path = index_file(&raw, &len);
+	nncc_rfile_t *r;
+	nncc_err_t err = {{0}};
+	unsigned long long before;
+	ck_assert_msg(nncc_rfile_open(&r, path, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(nncc_rfile_seekable(r), 0);
+	ck_assert_int_eq(nncc_rfile_index(r, 8192, 64, &err), 0);
+	ck_assert_int_eq(nncc_rfile_seekable(r), 1);
+	for (int t = 0; t < 2; t++) {
+		for (size_t off = len - sizeof buf; off > 0; off = off > 40000 ? off - 40000 : 0) {
+			before = nncc_rfile_inflated(r);
+			ck_assert_msg(nncc_rfile_seek(r, off, &err) == 0, "%s", err.msg);
+			ck_assert_int_eq(nncc_rfile_read(r, buf, sizeof buf, &err), (long long)sizeof buf);
+			ck_assert_msg(memcmp(buf, raw + off, sizeof buf) == 0, "bytes at %zu differ", off);
+			if (t)   /* the points of the first round */
+				ck_assert_msg(nncc_rfile_inflated(r) - before < sizeof buf + 64 * 1024,
+				              "to %zu: %llu bytes", off, nncc_rfile_inflated(r) - before);
+		}
+	}
+	nncc_rfile_close(r);
+	free(raw);
+	free(path);
+}
+END_TEST
+
 static Suite *idx_suite(void)
 {
 	Suite *s = suite_create("idx");
 	TCase *ok = tcase_create("load");
 	TCase *bad = tcase_create("reject");
+	TCase *ix = tcase_create("index");
 	tcase_add_checked_fixture(ok, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_checked_fixture(ix, tu_scratch_setup, tu_scratch_teardown);
+	tcase_add_test(ix, index_seeks_read_the_data);
+	tcase_add_test(ix, index_thins_its_points);
+	tcase_add_test(ix, index_checks_the_trailer);
+	tcase_add_test(ix, rfile_index_seeks);
 	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_test(ok, raw_files_load);
 	tcase_add_test(ok, gz_files_load);
@@ -563,6 +753,7 @@ static Suite *idx_suite(void)
 	tcase_add_test(bad, truncated_gzip);
 	suite_add_tcase(s, ok);
 	suite_add_tcase(s, bad);
+	suite_add_tcase(s, ix);
 	return s;
 }
 
