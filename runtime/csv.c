@@ -1037,6 +1037,7 @@ struct nncc_csv_train {
 	                             string labels (owned) */
 	size_t n_found;
 	size_t tile_rows;         /* a start is recorded every tile_rows rows */
+	unsigned long long bytes; /* the file's data (gzip: inflated), as the scan found it */
 	/* The scan's rows kept for the caller (nncc_csv_scan's keep): while
 	 * they take at most `keep` bytes; keep 0 once they would not. */
 	size_t keep, kept_bytes, kn, kcap;
@@ -1345,6 +1346,7 @@ int nncc_csv_scan(nncc_csv_train_t **out, nncc_dataset_t *ds, const char *path,
 		loader_drop(L, L->n);
 	}
 	ds->n = L->base;
+	t->bytes = L->offset;
 	if (ds->n == 0) {
 		fail_at(L, (Pos){0, 0}, "no data rows%s", L->n_columns ? "" : " (the file is empty)");
 		goto done;
@@ -1377,6 +1379,22 @@ done:
 int nncc_csv_train_seekable(const nncc_csv_train_t *t)
 {
 	return nncc_rfile_seekable(t->R.f);
+}
+
+unsigned long long nncc_csv_train_bytes(const nncc_csv_train_t *t)
+{
+	return t->bytes;
+}
+
+int nncc_csv_train_index(nncc_csv_train_t *t, unsigned long long span, size_t points,
+                         nncc_err_t *err)
+{
+	return nncc_rfile_index(t->R.f, span, points, err);
+}
+
+unsigned long long nncc_csv_train_inflated(const nncc_csv_train_t *t)
+{
+	return nncc_rfile_inflated(t->R.f);
 }
 
 const char *nncc_csv_train_path(const nncc_csv_train_t *t)
@@ -1524,6 +1542,7 @@ static size_t pack(const nncc_csv_train_t *t, const nncc_dataset_t *ds, unsigned
 	put_size(b, &at, t->n_found);
 	for (size_t k = 0; k < t->n_found; k++)
 		put_text(b, &at, t->found[k]);
+	put_size(b, &at, (size_t)t->bytes);
 	put_size(b, &at, L->n_starts);
 	for (size_t i = 0; i < L->n_starts; i++) {
 		put_size(b, &at, (size_t)L->starts[i].off);
@@ -1635,6 +1654,7 @@ static int unpack(nncc_csv_train_t *t, nncc_dataset_t *ds, const void *buf, size
 		for (size_t k = 0; k < n_found; k++)   /* the given ones: the caller's */
 			free(get_text(&u));
 	}
+	t->bytes = get_size(&u);
 	L->n_starts = get_count(&u, 3 * sizeof(uint64_t));
 	if (!(L->starts = malloc((L->n_starts ? L->n_starts : 1) * sizeof *L->starts)))
 		goto oom;

@@ -142,6 +142,9 @@ typedef struct run {
 	int hold_test;               /* streamed, but the test set is small enough to be
 	                                read once and held as reals (mem_plan_windows) */
 	size_t window, eval_window;  /* W: the training stream's; E: evaluations' (tiles) */
+	size_t gz_points;            /* streamed, shuffled, gzip'd: the training file's
+	                                access points (gz_plan), a point every gz_span bytes */
+	unsigned long long gz_span;
 	size_t window_room;          /* the samples a window could hold (W before its cap at
 	                                the training set: pre-training's may be larger) */
 	run_src_t src_train, src_test;
@@ -1818,6 +1821,10 @@ static int mem_plan_windows(run_t *r)
 	if (r->csv)   /* the training reader's targets as read (src_train.tbuf) */
 		rest = mem_add(rest, train_tchunk(r), nt * sizeof(double));
 	least = mem_add(mem_add(rest, mb < r->n_train ? mb : r->n_train, per), mb, ev);
+	if (mem_add(least, r->gz_points, NNCC_GZ_POINT_BYTES) > r->budget)
+		r->gz_points = 0;   /* the least window first */
+	rest = mem_add(rest, r->gz_points, NNCC_GZ_POINT_BYTES);
+	least = mem_add(least, r->gz_points, NNCC_GZ_POINT_BYTES);
 	if (least > r->budget)
 		return fail(m, "--max-memory %s is too small: the parameters, optimizer state and "
 		               "tiles, the %s and the %zu held-out samples need %s, and one "
@@ -1856,6 +1863,36 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
 	return runs_pretrain(r) ? mem_add(used, 1, mem_exchange(r, Bp, Bp, raw)) : used;
 }
 
+/* The inflated bytes of the training file (CSV: as its scan found them). */
+static unsigned long long train_file_bytes(const run_t *r)
+{
+	if (r->csv)
+		return nncc_csv_train_bytes(r->csv);
+	return 16 + (unsigned long long)r->train.n * r->m->n_inputs;   /* the header, the images */
+}
+
+/* A gzip'd training set streamed in shuffled windows gets an index of
+ * access points (docs/trainer.md#a-gzipd-training-file): a point every GZ_SPAN_MIN
+ * bytes of its data or more, in a sixteenth of the budget at most, so that
+ * its windows come in a shuffled order as a raw file's do and a sharded
+ * rank inflates its part from the point before it, not the file up to it.
+ * Sets r->gz_points (0: none) and r->gz_span. */
+#define GZ_SPAN_MIN (1u << 20)
+static void gz_plan(run_t *r)
+{
+	unsigned long long total = train_file_bytes(r), want = total / GZ_SPAN_MIN + 1;
+	size_t most = r->budget / 16 / NNCC_GZ_POINT_BYTES;
+
+	r->gz_points = 0;
+	if (!r->o->shuffle ||
+	    (r->csv ? nncc_csv_train_seekable(r->csv) : nncc_images_seekable(r->src_train.img)))
+		return;
+	r->gz_points = want < most ? (size_t)want : most;
+	if (r->gz_points < 2)
+		r->gz_points = 0;
+	r->gz_span = r->gz_points ? (total + r->gz_points - 1) / r->gz_points : 0;
+}
+
 /* A streamed run's plan (mem_plan_windows) and, when the run would shard
  * (`shard`: run_may_shard), whether its ranks share the stream
  * (docs/scaling.md#shards): when it shuffles (in file order a rank reads
@@ -1863,8 +1900,14 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
 static int run_plan_streamed(run_t *r, int shard)
 {
 	size_t R = (size_t)r->comm->size, a, b, used;
+	gz_plan(r);
 	if (mem_plan_windows(r))
 		return 1;
+	if (r->gz_points && r->window >= r->n_train) {   /* one window: read on, no index */
+		r->gz_points = 0;
+		if (mem_plan_windows(r))
+			return 1;
+	}
 	if (shard && r->o->shuffle &&
 	    (used = mem_shard_stream(r, nncc_tiles_most(r->window, r->m->max_batch, R))) <=
 	        r->budget) {
@@ -2176,6 +2219,10 @@ static int run_stream_setup(run_t *r)
 	size_t C = run_chunk(r), row = m->n_inputs * r->rsize, E = r->eval_window;
 	nncc_err_t err;
 
+	if (r->gz_points &&
+	    (r->csv ? nncc_csv_train_index(r->csv, r->gz_span, r->gz_points, &err)
+	            : nncc_images_index(r->src_train.img, r->gz_span, r->gz_points, &err)))
+		return fail(m, "%s", err.msg);
 	r->src_eval = r->src_train;
 	if (r->csv) {   /* the training set's evaluations read through a twin of its reader */
 		if (nncc_csv_train_twin(&r->csv_eval, r->csv, &err))
@@ -3495,10 +3542,17 @@ static void run_say_memory(const run_t *r, const nncc_summary_t *s)
 		        r->o->shuffle ? "not sharded: a batch's exchange does not fit the budget with "
 		                        "the window's part; each rank reads whole windows"
 		                      : "in file order each rank reads only its chunks' samples");
-	if (r->o->shuffle && s->n_windows > 1 && !src_seekable(&r->src_train))
+	if (r->gz_points)
+		fprintf(stderr, "%s: memory: %s is gzip'd: an index of up to %zu access points (%s, "
+		                "one every %s of its data or more) lets its windows come in a shuffled "
+		                "order\n", m->name, src_path(&r->src_train), r->gz_points,
+		        nncc_mem_text(b1, sizeof b1, mem_add(0, r->gz_points, NNCC_GZ_POINT_BYTES)),
+		        nncc_mem_text(b2, sizeof b2, (size_t)r->gz_span));
+	else if (r->o->shuffle && s->n_windows > 1 && !src_seekable(&r->src_train))
 		fprintf(stderr, "%s: %s is gzip'd: its windows are read in file order and only the "
-		                "samples within a window are shuffled (gunzip it for a shuffled window "
-		                "order)\n", m->name, src_path(&r->src_train));
+		                "samples within a window are shuffled (the budget leaves no room for "
+		                "its index: gunzip it for a shuffled window order)\n", m->name,
+		        src_path(&r->src_train));
 }
 
 static int run(run_t *r, nncc_summary_t *s)
@@ -3542,6 +3596,7 @@ static int run(run_t *r, nncc_summary_t *s)
 	}
 	if (r->streamed) {
 		s->window = r->window;
+		s->gz_points = r->gz_points;
 		s->n_windows = N / r->window + (N % r->window != 0);
 	}
 	if (r->writer && !o->quiet && r->streamed)

@@ -63,7 +63,7 @@ const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
 int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err);
 int nncc_rfile_seekable(const nncc_rfile_t *r);   /* not gzip'd, or indexed */
 void nncc_rfile_close(nncc_rfile_t *r);
-/* A gzip'd file's index of access points (docs/data.md#gzip-access-points;
+/* A gzip'd file's index of access points (docs/trainer.md#a-gzipd-training-file;
  * nothing for a raw file): from then on inflating stops at deflate block
  * boundaries, every `span` bytes of data or more, and keeps there the
  * 32 KiB window inflating needs to start again (at most `points` of them,
@@ -125,8 +125,9 @@ void nncc_csv_write_field(FILE *f, const char *s);
  * nncc_csv_train_rows reads rows first .. first + k - 1: their features,
  * and their labels (classification) or targets (regression).  Reading on
  * from the last row read continues; else the reader seeks to the start of
- * the tile at or before `first` (a gzip'd file: inflated from its start
- * when that is behind).  nncc_csv_train_twin opens a second reader of t's
+ * the tile at or before `first` (a gzip'd file: inflated from its last
+ * access point before it, nncc_csv_train_index, or from its start when
+ * that is behind).  nncc_csv_train_twin opens a second reader of t's
  * file with its own position (t's columns, classes and row starts shared:
  * close it before t), so that reading the whole set does not move t's. */
 typedef struct nncc_csv_train nncc_csv_train_t;
@@ -149,6 +150,13 @@ int nncc_csv_scanned(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
                      size_t n_classes, size_t tile, const void *buf, size_t len,
                      nncc_err_t *err);
 int nncc_csv_train_seekable(const nncc_csv_train_t *t);
+/* The file's bytes of data (gzip'd: inflated), as its scan found them; an
+ * index of access points for t's reader (nncc_rfile_index), and the bytes
+ * it has inflated. */
+unsigned long long nncc_csv_train_bytes(const nncc_csv_train_t *t);
+int nncc_csv_train_index(nncc_csv_train_t *t, unsigned long long span, size_t points,
+                         nncc_err_t *err);
+unsigned long long nncc_csv_train_inflated(const nncc_csv_train_t *t);
 const char *nncc_csv_train_path(const nncc_csv_train_t *t);
 void nncc_csv_train_close(nncc_csv_train_t *t);
 
@@ -431,6 +439,8 @@ typedef struct nncc_summary {
 	size_t mem_budget, mem_used; /* --max-memory (resolved), the run's estimate within it */
 	size_t window, n_windows;    /* streamed: W and the training set's windows; else 0 */
 	int read_ahead;              /* streamed: read a piece ahead on a thread of its own */
+	size_t gz_points;            /* streamed, shuffled, gzip'd: the training file's index
+	                                of access points (at most; else 0) */
 	size_t mem_shared;           /* in memory under MPI: the bytes of reals and labels */
 	int shared_by;               /* that shared_by (> 1) ranks on this machine hold once;
 	                              * else 0 and 0 */

@@ -33,7 +33,7 @@
 #define GZ_DICT 32768u            /* deflate's window: what a point keeps */
 #define GZ_RESTORE_MIN (1u << 16) /* a point this far ahead is cheaper than inflating to it */
 
-/* An access point of a gzip'd file (docs/data.md#gzip-access-points): a
+/* An access point of a gzip'd file (docs/trainer.md#a-gzipd-training-file): a
  * deflate block boundary where inflating can start again without the bytes
  * before it.  zlib's zran.c describes the technique. */
 typedef struct GzPoint {

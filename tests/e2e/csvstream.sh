@@ -146,6 +146,31 @@ for kind in int str reg; do
 	done
 done
 
+# A gzip'd file with room for its index of access points
+# (docs/trainer.md#a-gzipd-training-file): 60000 rows (3.8 MB), shuffled
+# under 2M in windows. The raw file given the budget less the index's
+# bytes has the same windows: the same order, the same weights; and a run
+# stopped mid-pass and resumed is the run without a stop.
+mkdir "$tmp/ix" "$tmp/ix-gz"
+gen 60000 5 int >"$tmp/ix/train.csv"
+gzip -c "$tmp/ix/train.csv" >"$tmp/ix-gz/train.csv.gz"
+cp "$tmp/int/test.csv" "$tmp/ix/test.csv"
+cp "$tmp/int/test.csv" "$tmp/ix-gz/test.csv"
+run cs_int "$tmp/ix-gz" gzi --shuffle --batch 100 --iterations 800 --max-memory 2M
+pts=$(sed -n 's/.*"gz_points": \([0-9]*\).*/\1/p' "$tmp/gzi.json")
+[ "${pts:-0}" -ge 2 ] && [ "$(windows gzi)" -ge 2 ] ||
+	fail "gzip'd under 2M: no index, or one window: $(cat "$tmp/gzi.json")"
+grep -q "^cs_int: memory: $tmp/ix-gz/train.csv.gz is gzip'd: an index of up to $pts access points" \
+	"$tmp/gzi.err" || fail "gzip'd under 2M: no line on its index: $(cat "$tmp/gzi.err")"
+run cs_int "$tmp/ix" gzr --shuffle --batch 100 --iterations 800 --max-memory $((2097152 - pts * 32832))
+cmp -s "$tmp/gzi.w" "$tmp/gzr.w" ||
+	fail "gzip'd with its index: not the raw file's weights (budget less the index)"
+run cs_int "$tmp/ix-gz" gz1 --shuffle --batch 100 --iterations 500 --max-memory 2M
+run cs_int "$tmp/ix-gz" gz2 --shuffle --batch 100 --iterations 300 --max-memory 2M \
+	--resume "$tmp/gz1.w"
+cmp -s "$tmp/gzi.w" "$tmp/gz2.w" || fail "gzip'd with its index: 500 + 300 resumed differs from 800"
+say "gzip'd, $(windows gzi) windows and $pts access points: the raw file's order and weights; 500 + 300 = 800"
+
 # The budgets above both held the test set and streamed it at evaluations.
 case "$held" in *is*streams* | *streams*is*) ;;
 *) fail "the test set was not both held and streamed:$held" ;;

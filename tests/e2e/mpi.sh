@@ -233,7 +233,7 @@ mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --batch 100 >"$tmp/out" 2>
 grep -q "^memory .*, in memory; its .* of reals and labels held once for the 2 ranks on this machine" \
 	"$tmp/out" || fail "2 ranks in memory: the report does not say the data is shared: $(cat "$tmp/out")"
 "$tmp/a" --threads 1 --batch 100 --json --quiet >"$tmp/out" || fail "one process, --json"
-grep -q '"shared": 0, "shared_by": 1, "sharded": false, "shard_samples": 300}' "$tmp/out" ||
+grep -q '"shared": 0, "shared_by": 1, "sharded": false, "shard_samples": 300, ' "$tmp/out" ||
 	fail "one process: the JSON says its data is shared: $(cat "$tmp/out")"
 # No room for the shared window (a backing directory that does not exist):
 # a clear error that says what to do, not a crash or a hang.
@@ -313,7 +313,7 @@ say "sharded, saved by 4 ranks and resumed by 3: the same bytes"
 # tiles of 300 training samples for rank 0 of 3 (the JSON's shard_samples).
 mpirun --oversubscribe -np 3 "$tmp/a-mpi" --shard --threads 1 --batch 100 --json >"$tmp/out" 2>"$tmp/err" ||
 	fail "3 ranks sharded, --json: $(cat "$tmp/out" "$tmp/err")"
-grep -q '"shared": 0, "shared_by": 1, "sharded": true, "shard_samples": 96}' "$tmp/out" ||
+grep -q '"shared": 0, "shared_by": 1, "sharded": true, "shard_samples": 96, ' "$tmp/out" ||
 	fail "3 ranks sharded: the JSON does not say rank 0 holds 96 samples: $(cat "$tmp/out" "$tmp/err")"
 # A budget the whole set does not fit (42 KB) but a share does (33 KB on 2
 # ranks, 28 KB on 4): sharded, the run stays in memory, with the bytes of
@@ -428,6 +428,17 @@ sed -e 's/^network: c$/network: g/' -e 's/^input: 6$/input: 64/' -e "s|dir: $tmp
 	"$tmp/c.yaml" >"$tmp/g.yaml"
 build g
 sharded g 260K IDX
+# gzip'd (20000 images of 28x28: 15.7 MB of data), streamed and shuffled
+# with its index of access points (docs/trainer.md#a-gzipd-training-file):
+# each rank inflates its part of each window from the point before it, and
+# the bytes are one process's.
+mkdir "$tmp/idx3"
+"$tmp/idxgen" "$tmp/idx3" 20000 90 28 28 3 && gzip "$tmp"/idx3/* || fail "cannot write the gzip'd data"
+sed -e 's/^network: c$/network: h/' -e 's/^input: 6$/input: 784/' -e "s|dir: $tmp/idx\$|dir: $tmp/idx3|" \
+	"$tmp/c.yaml" >"$tmp/h.yaml"
+build h
+sharded h 6M IDX-gzip
+grep -q '"gz_points": [1-9]' "$tmp/out" || fail "IDX-gzip: no index of access points: $(cat "$tmp/out")"
 # Saved by 4 sharded ranks mid-pass, resumed by 3: the continuous run's bytes.
 mpirun --oversubscribe -np 4 "$tmp/g-mpi" --shard --threads 1 --quiet --batch 20 \
 	--iterations 1000 --max-memory 260K --save "$tmp/g.ck4" >"$tmp/out" 2>&1 ||

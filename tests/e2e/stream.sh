@@ -6,7 +6,9 @@
 # resident memory (/usr/bin/time's maximum RSS) stays within the budget plus
 # the program's own few MB, while the in-memory run of the same data peaks
 # far above the budget; in file order both write the same weight bytes; the
-# gzip'd copy streams too and says its windows come in file order;
+# gzip'd copy streams too, shuffled, with an index of access points, and
+# its windows come in the raw file's order (the raw run given the budget
+# less the index's bytes has the same windows: the same weights);
 # pre-training streams too (in one window: the in-memory run's weights),
 # and its peak stays within the budget plus the same few MB (the plan counts
 # the generated file's buffers, pre-training's among them, and --save's file:
@@ -69,8 +71,15 @@ grep -Eq '"budget": 16777216, "estimate": [0-9]+, "streamed": true, "window": [0
 	"$tmp/streamed.json" || fail "16M does not stream in several windows: $(cat "$tmp/streamed.json")"
 grep -q "^stream_w3: memory: .* of a 16 MB budget; the training set (20000 samples, 60 MB as reals) streams from $tmp/raw/train-images-idx3-ubyte in [0-9]* windows of [0-9]* samples$" \
 	"$tmp/streamed.err" || fail "no start line on the windows: $(cat "$tmp/streamed.err")"
-grep -q "is gzip'd: its windows are read in file order" "$tmp/gz.err" ||
-	fail "the gzip'd run does not say its window order: $(cat "$tmp/gz.err")"
+pts=$(sed -n "s/^stream_w3: memory: .*gz is gzip'd: an index of up to \([0-9]*\) access points .*/\1/p" \
+	"$tmp/gz.err")
+[ -n "$pts" ] || fail "the gzip'd run does not say its index: $(cat "$tmp/gz.err")"
+grep -q "\"gz_points\": $pts, \"gz_index\": $((pts * 32832))}" "$tmp/gz.json" ||
+	fail "the gzip'd run's JSON does not hold its index: $(cat "$tmp/gz.json")"
+run gzraw "$tmp/raw" --max-memory $((16777216 - pts * 32832)) --shuffle
+cmp -s "$tmp/gz.w" "$tmp/gzraw.w" ||
+	fail "gzip'd with its index of $pts points: not the weights of the raw file shuffled"
+say "gzip'd, shuffled: an index of $pts access points, the raw file's windows and weights"
 cmp -s "$tmp/mem.w" "$tmp/streamed.w" || fail "streamed in file order: other weights than in memory"
 say "16M: $(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$tmp/streamed.json") windows, the weights of the in-memory run"
 
