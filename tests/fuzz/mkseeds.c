@@ -2,13 +2,13 @@
  * mkseeds.c - writes the seed inputs of the harnesses whose input is not a
  * file of the tree as it is: weight files (nncc_weights_save's version 2,
  * with and without a checkpoint, and version 1 by hand), IDX files (raw and
- * gzip'd, in fuzz_idx's layout) and trainer command lines (fuzz_options's
- * layout).  The YAML harness's seeds are examples/ and tests/ themselves
+ * gzip'd, in fuzz_idx's layout), trainer command lines (fuzz_options's
+ * layout) and seeks in gzip'd files (fuzz_gzseek's layout).  The YAML harness's seeds are examples/ and tests/ themselves
  * (run.sh).  `make fuzz-seeds` runs it into tests/fuzz/corpus/NAME/seed-*;
  * the output is committed, so this only needs running when a format
  * changes.
  *
- * usage: mkseeds CORPUS_DIR   (writes CORPUS_DIR/{weights,idx,options}/seed-*)
+ * usage: mkseeds CORPUS_DIR   (writes CORPUS_DIR/{weights,idx,options,gzseek}/seed-*)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -267,6 +267,38 @@ static void options(void)
 	opt_seed("conflict", 0, "--resume a --load b");
 }
 
+/* ---- gzseek: flags, points, span (u16), seeks, the seeks, the payload */
+
+static void gzseek_seed(const char *name, int flags, unsigned points, unsigned span,
+                        size_t n_payload)
+{
+	static const unsigned seeks[][2] = {{900, 40}, {10, 300}, {2500, 7}, {0, 1}, {1700, 900}};
+	size_t k = sizeof seeks / sizeof seeks[0], n = 4 + 4 * k;
+	uint8_t *b = malloc(n + n_payload);
+	if (!b)
+		exit(1);
+	b[0] = (uint8_t)points;
+	b[1] = (uint8_t)(span - 1);
+	b[2] = (uint8_t)((span - 1) >> 8);
+	b[3] = (uint8_t)k;
+	for (size_t i = 0; i < k; i++) {
+		fuzz_le_put(b + 4 + 4 * i, seeks[i][0], 2);
+		fuzz_le_put(b + 6 + 4 * i, seeks[i][1], 2);
+	}
+	for (size_t i = 0; i < n_payload; i++)   /* words of a small alphabet: Huffman blocks */
+		b[n + i] = (uint8_t)("abcdefgh \n"[(i * 7 + i / 13) % 10]);
+	seed("gzseek", name, flags, b, n + n_payload);
+	free(b);
+}
+
+static void gzseek_seeds(void)
+{
+	gzseek_seed("one-member", 1 | 1 << 1, 4, 200, 3000);
+	gzseek_seed("three-members", 1 | 2 << 1 | 8, 30, 64, 3000);
+	gzseek_seed("stored-thinned", 1 | 3 << 1 | 8, 0, 1, 2000);
+	gzseek_seed("raw-file", 0, 6, 100, 1500);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -277,5 +309,6 @@ int main(int argc, char **argv)
 	weights();
 	idx();
 	options();
+	gzseek_seeds();
 	return 0;
 }
