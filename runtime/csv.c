@@ -1494,6 +1494,7 @@ int nncc_csv_train_twin(nncc_csv_train_t **out, const nncc_csv_train_t *t, nncc_
 		nncc_csv_train_close(u);
 		return -1;
 	}
+	nncc_rfile_index_share(u->R.f, t->R.f);   /* t's access points, when it has them */
 	u->L.base = P->base + P->n;   /* past the rows: the first read seeks (no header, no skip) */
 	*out = u;
 	return 0;

@@ -151,7 +151,8 @@ typedef struct run {
 	run_src_t src_eval;          /* the training file again, for its evaluations: a
 	                                gzip'd one read through the stream's handle
 	                                would inflate from the start at the next window
-	                                (IDX: a second handle; CSV: csv_eval) */
+	                                (IDX: a second handle; CSV: csv_eval), sharing
+	                                the training handle's access points (gz_plan) */
 	uint8_t *pixels;             /* [E][n_inputs] bytes as read, to evaluate */
 	nncc_csv_train_t *csv;       /* a streamed CSV training file (src_train's) */
 	nncc_csv_train_t *csv_eval;  /* its twin, src_eval's (closed before csv) */
@@ -2239,6 +2240,7 @@ static int run_stream_setup(run_t *r)
 		r->has_lut = nncc_norm_lut(&r->lut, &r->norm, m->dtype) == 0;
 		if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
 			return fail(m, "%s", err.msg);
+		nncc_images_index_share(r->src_eval.img, r->src_train.img);   /* (gzip'd) */
 	}
 	if (r->n_val)
 		r->train_x = malloc(r->n_val * row);   /* mem_plan_windows bounds these */

@@ -74,6 +74,10 @@ void nncc_rfile_close(nncc_rfile_t *r);
  * are still checked.  The file can seek (nncc_rfile_seekable). */
 #define NNCC_GZ_POINT_BYTES (32768u + 64u)
 int nncc_rfile_index(nncc_rfile_t *r, unsigned long long span, size_t points, nncc_err_t *err);
+/* r reads through src's access points too, and adds to them (src: the same
+ * file opened before; both gzip'd, src indexed, r not yet: else nothing).
+ * The points are freed with the last handle. */
+void nncc_rfile_index_share(nncc_rfile_t *r, const nncc_rfile_t *src);
 /* The bytes inflated so far, skipped and inflated again included (0 raw). */
 unsigned long long nncc_rfile_inflated(const nncc_rfile_t *r);
 
@@ -129,7 +133,8 @@ void nncc_csv_write_field(FILE *f, const char *s);
  * access point before it, nncc_csv_train_index, or from its start when
  * that is behind).  nncc_csv_train_twin opens a second reader of t's
  * file with its own position (t's columns, classes and row starts shared:
- * close it before t), so that reading the whole set does not move t's. */
+ * close it before t), so that reading the whole set does not move t's
+ * (it shares t's access points: nncc_rfile_index_share). */
 typedef struct nncc_csv_train nncc_csv_train_t;
 int nncc_csv_scan(nncc_csv_train_t **t, nncc_dataset_t *ds, const char *path,
                   const nncc_csv_spec_t *spec, size_t dim, const char *const *classes,
@@ -576,12 +581,14 @@ void nncc_images_close(nncc_images_t *s);
  * with an index), and the next read starting at image `first` (a raw file
  * seeks, after checking once that its length is the header's; a gzip'd
  * one reads on, or inflates again from its last access point before
- * `first` or from the start).  _index and _inflated as nncc_rfile_'s. */
+ * `first` or from the start).  _index, _index_share and _inflated as
+ * nncc_rfile_'s. */
 int nncc_images_seekable(const nncc_images_t *s);
 const char *nncc_images_path(const nncc_images_t *s);   /* the name opened (maybe .gz) */
 int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err);
 int nncc_images_index(nncc_images_t *s, unsigned long long span, size_t points,
                       nncc_err_t *err);
+void nncc_images_index_share(nncc_images_t *s, const nncc_images_t *src);
 unsigned long long nncc_images_inflated(const nncc_images_t *s);
 /* The label file of ds's ds->n images (the file `images`) into ds->labels
  * and ds->n_classes, checked as nncc_dataset_load checks it. */

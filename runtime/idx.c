@@ -46,6 +46,15 @@ typedef struct GzPoint {
 	unsigned char *window;
 } GzPoint;
 
+/* A file's access points, by out; shared by the handles of one file
+ * (nncc_images_index_share), freed with the last. */
+typedef struct GzIndex {
+	GzPoint *pt;
+	size_t n_pt, max_pt;
+	unsigned long long span;     /* data between points, at least */
+	int refs;
+} GzIndex;
+
 /* One open IDX file; path is the name actually opened (maybe with .gz).
  * Both kinds read through in[]: z.next_in, z.avail_in are what is left of
  * it (a raw file copies from it). */
@@ -66,9 +75,7 @@ typedef struct IdxFile {
 	unsigned long long inflated; /* bytes inflated in all (skipped, again) */
 	int raw;                     /* from a point: bare deflate, CRC-32 checked here */
 	uint32_t crc;                /* raw: the member's CRC-32 so far */
-	GzPoint *pt;                 /* access points, by out */
-	size_t n_pt, max_pt;         /* max_pt 0: no index */
-	unsigned long long span;     /* data between points, at least */
+	GzIndex *ix;                 /* access points (idx_index), or NULL */
 } IdxFile;
 
 static void idx_close(IdxFile *f)
@@ -77,9 +84,12 @@ static void idx_close(IdxFile *f)
 		fclose(f->f);
 	if (f->z_ready)
 		inflateEnd(&f->z);
-	for (size_t k = 0; k < f->n_pt; k++)
-		free(f->pt[k].window);
-	free(f->pt);
+	if (f->ix && --f->ix->refs == 0) {
+		for (size_t k = 0; k < f->ix->n_pt; k++)
+			free(f->ix->pt[k].window);
+		free(f->ix->pt);
+		free(f->ix);
+	}
 	free(f->in);
 	free(f->path);
 	memset(f, 0, sizeof *f);
@@ -192,24 +202,25 @@ static uint32_t le32(const unsigned char *p)
  * over the data in at most max_pt windows.  0, or -1 with err set. */
 static int gz_point_add(IdxFile *f, nncc_err_t *err)
 {
+	GzIndex *ix = f->ix;
 	GzPoint *p;
 
-	if (f->n_pt && f->out < f->pt[f->n_pt - 1].out + f->span)
+	if (ix->n_pt && f->out < ix->pt[ix->n_pt - 1].out + ix->span)
 		return 0;
-	if (f->n_pt == f->max_pt) {   /* max_pt >= 2: at least one slot frees */
+	if (ix->n_pt == ix->max_pt) {   /* max_pt >= 2: at least one slot frees */
 		size_t k = 0;
-		for (size_t j = 0; j < f->n_pt; j++) {
+		for (size_t j = 0; j < ix->n_pt; j++) {
 			if (j % 2)
-				free(f->pt[j].window);
+				free(ix->pt[j].window);
 			else
-				f->pt[k++] = f->pt[j];
+				ix->pt[k++] = ix->pt[j];
 		}
-		f->n_pt = k;
-		f->span *= 2;
-		if (f->out < f->pt[f->n_pt - 1].out + f->span)
+		ix->n_pt = k;
+		ix->span *= 2;
+		if (f->out < ix->pt[ix->n_pt - 1].out + ix->span)
 			return 0;
 	}
-	p = &f->pt[f->n_pt];
+	p = &ix->pt[ix->n_pt];
 	if (!(p->window = malloc(GZ_DICT))) {
 		nncc_err_set(err, "file %s: out of memory for a gzip access point", f->path);
 		return -1;
@@ -224,7 +235,7 @@ static int gz_point_add(IdxFile *f, nncc_err_t *err)
 	p->mout = f->mout;
 	p->crc = f->raw ? f->crc : (uint32_t)f->z.adler;   /* gzip: zlib's running check */
 	p->bits = f->z.data_type & 7;
-	f->n_pt++;
+	ix->n_pt++;
 	return 0;
 }
 
@@ -259,7 +270,7 @@ static long long gz_read(IdxFile *f, unsigned char *buf, size_t len, nncc_err_t 
 {
 	z_stream *z = &f->z;
 	size_t got = 0;
-	int flush = f->max_pt ? Z_BLOCK : Z_NO_FLUSH;
+	int flush = f->ix ? Z_BLOCK : Z_NO_FLUSH;
 
 	while (got < len) {
 		int rc;
@@ -302,7 +313,7 @@ static long long gz_read(IdxFile *f, unsigned char *buf, size_t len, nncc_err_t 
 			nncc_err_set(err, "file %s: corrupt gzip data (%s)", f->path,
 			             z->msg ? z->msg : zError(rc));
 			return -1;
-		} else if (f->max_pt && (z->data_type & 128) && !(z->data_type & 64) &&
+		} else if (f->ix && (z->data_type & 128) && !(z->data_type & 64) &&
 		           gz_point_add(f, err)) {
 			return -1;
 		}
@@ -365,15 +376,15 @@ static int gz_restore(IdxFile *f, const GzPoint *p, nncc_err_t *err)
 /* The last access point at or before byte `to` of the data, or NULL. */
 static const GzPoint *gz_point_before(const IdxFile *f, unsigned long long to)
 {
-	size_t lo = 0, hi = f->n_pt;   /* points [0, lo) are <= to, [hi, n) beyond */
+	size_t lo = 0, hi = f->ix ? f->ix->n_pt : 0;   /* [0, lo) are <= to, [hi, n) beyond */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (f->pt[mid].out <= to)
+		if (f->ix->pt[mid].out <= to)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo ? &f->pt[lo - 1] : NULL;
+	return lo ? &f->ix->pt[lo - 1] : NULL;
 }
 
 /* To byte `to` of the gzip'd data: inflating on to it, or from the last
@@ -405,20 +416,32 @@ static int gz_seek(IdxFile *f, unsigned long long to, nncc_err_t *err)
  * of them (>= 2); a raw file needs none. */
 static int idx_index(IdxFile *f, unsigned long long span, size_t points, nncc_err_t *err)
 {
-	if (!f->gz || f->max_pt)
+	if (!f->gz || f->ix)
 		return 0;
 	if (points < 2 || span == 0) {
 		nncc_err_set(err, "file %s: an index needs 2 or more points, a span of 1 or more bytes",
 		             f->path);
 		return -1;
 	}
-	if (!(f->pt = calloc(points, sizeof *f->pt))) {
+	if (!(f->ix = calloc(1, sizeof *f->ix)) || !(f->ix->pt = calloc(points, sizeof *f->ix->pt))) {
+		free(f->ix);
+		f->ix = NULL;
 		nncc_err_set(err, "file %s: out of memory for %zu gzip access points", f->path, points);
 		return -1;
 	}
-	f->max_pt = points;
-	f->span = span;
+	f->ix->max_pt = points;
+	f->ix->span = span;
+	f->ix->refs = 1;
 	return 0;
+}
+
+/* f reads through src's access points too (the same file opened twice). */
+static void idx_index_share(IdxFile *f, const IdxFile *src)
+{
+	if (!f->gz || f->ix || !src->ix)
+		return;
+	f->ix = src->ix;
+	f->ix->refs++;
 }
 
 /* Reads up to len bytes; returns the count (short only at end of data), or
@@ -758,7 +781,7 @@ const char *nncc_images_path(const nncc_images_t *s)
 
 int nncc_images_seekable(const nncc_images_t *s)
 {
-	return !s->f.gz || s->f.max_pt;
+	return !s->f.gz || s->f.ix;
 }
 
 int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err)
@@ -793,6 +816,11 @@ int nncc_images_seek(nncc_images_t *s, size_t first, nncc_err_t *err)
 int nncc_images_index(nncc_images_t *s, unsigned long long span, size_t points, nncc_err_t *err)
 {
 	return idx_index(&s->f, span, points, err);
+}
+
+void nncc_images_index_share(nncc_images_t *s, const nncc_images_t *src)
+{
+	idx_index_share(&s->f, &src->f);
 }
 
 unsigned long long nncc_images_inflated(const nncc_images_t *s)
@@ -846,7 +874,7 @@ long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *er
 
 int nncc_rfile_seekable(const nncc_rfile_t *r)
 {
-	return !r->f.gz || r->f.max_pt;
+	return !r->f.gz || r->f.ix;
 }
 
 int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err)
@@ -876,6 +904,11 @@ int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err)
 int nncc_rfile_index(nncc_rfile_t *r, unsigned long long span, size_t points, nncc_err_t *err)
 {
 	return idx_index(&r->f, span, points, err);
+}
+
+void nncc_rfile_index_share(nncc_rfile_t *r, const nncc_rfile_t *src)
+{
+	idx_index_share(&r->f, &src->f);
 }
 
 unsigned long long nncc_rfile_inflated(const nncc_rfile_t *r)

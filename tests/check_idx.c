@@ -683,6 +683,43 @@ START_TEST(index_checks_the_trailer)
 }
 END_TEST
 
+/* A second handle of the file shares the first's points (the driver's
+ * training-set evaluations): it reads near the end without inflating the
+ * data before, adds points the first then uses, and keeps them when the
+ * first is closed. */
+START_TEST(index_shared_by_two_handles)
+{
+	size_t len;
+	uint8_t *raw;
+	char *path = index_file(&raw, &len);
+	nncc_images_t *a = index_open(path, 8192, 128), *b;
+	size_t n, r, c;
+	nncc_err_t err = {{0}};
+	unsigned long long before;
+
+	ck_assert_msg(nncc_images_open(&b, path, &n, &r, &c, &err) == 0, "%s", err.msg);
+	nncc_images_index_share(b, a);
+	ck_assert_int_eq(nncc_images_seekable(b), 1);
+	index_read(a, raw, 0, IX_N / 2);   /* a's points cover the first half */
+	index_read(b, raw, IX_N / 2 - 10, 5);
+	ck_assert_msg(nncc_images_inflated(b) < 5 * IX_DIM + 64 * 1024 + 16, "b inflated %llu",
+	              nncc_images_inflated(b));
+	index_read(b, raw, IX_N - 5, 5);   /* b goes on to the end: points for a */
+	before = nncc_images_inflated(a);
+	index_read(a, raw, IX_N - 20, 10);
+	ck_assert_msg(nncc_images_inflated(a) - before < 10 * IX_DIM + 64 * 1024,
+	              "a inflated %llu past b's points", nncc_images_inflated(a) - before);
+	nncc_images_close(a);
+	before = nncc_images_inflated(b);
+	index_read(b, raw, IX_N / 3, 10);
+	ck_assert_msg(nncc_images_inflated(b) - before < 10 * IX_DIM + 64 * 1024, "b inflated %llu",
+	              nncc_images_inflated(b) - before);
+	nncc_images_close(b);
+	free(raw);
+	free(path);
+}
+END_TEST
+
 /* The same for any data file (CSV: nncc_rfile_index). */
 START_TEST(rfile_index_seeks)
 {
@@ -724,6 +761,7 @@ static Suite *idx_suite(void)
 	tcase_add_test(ix, index_seeks_read_the_data);
 	tcase_add_test(ix, index_thins_its_points);
 	tcase_add_test(ix, index_checks_the_trailer);
+	tcase_add_test(ix, index_shared_by_two_handles);
 	tcase_add_test(ix, rfile_index_seeks);
 	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_test(ok, raw_files_load);
