@@ -59,7 +59,8 @@ int nncc_rfile_open(nncc_rfile_t **r, const char *path, nncc_err_t *err);
 long long nncc_rfile_read(nncc_rfile_t *r, void *buf, size_t len, nncc_err_t *err);
 const char *nncc_rfile_path(const nncc_rfile_t *r);   /* the name opened */
 /* To byte `off` of the data (gzip: of the inflated bytes, reached by
- * inflating from the start when it is behind); 0 or -1 with err set. */
+ * inflating from the last access point before it, nncc_rfile_index, or
+ * from the start when it is behind); 0 or -1 with err set. */
 int nncc_rfile_seek(nncc_rfile_t *r, unsigned long long off, nncc_err_t *err);
 int nncc_rfile_seekable(const nncc_rfile_t *r);   /* not gzip'd, or indexed */
 void nncc_rfile_close(nncc_rfile_t *r);

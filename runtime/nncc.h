@@ -636,8 +636,9 @@ void nncc_weights_file_fini(nncc_weights_file_t *wf);
  * set.  convert(ctx, raw, k, x) turns k such samples into the model's
  * reals: the stream converts a tile's samples as it hands them out, so
  * the window holds the file's bytes and the reals stay in the cache.
- * seekable 0: windows can only be read in file order (a gzip'd file), so
- * the stream keeps the windows in file order. */
+ * seekable 0: windows can only be read in file order (a gzip'd file without
+ * its index of access points), so the stream keeps the windows in file
+ * order. */
 typedef struct nncc_window_src {
 	int (*read)(void *ctx, size_t first, size_t k, void *raw, void *y, nncc_err_t *err);
 	void (*convert)(void *ctx, const void *raw, size_t k, void *x);

@@ -114,7 +114,8 @@ static void window_enter(nncc_stream_t *s)
 }
 
 /* A pass begins: the window order shuffled again (when the source can
- * seek: a gzip'd one keeps file order), then its first window. */
+ * seek: a gzip'd one without its index keeps file order), then its first
+ * window. */
 static void pass_start(nncc_stream_t *s)
 {
 	s->wpos = 0;

@@ -431,14 +431,22 @@ sharded g 260K IDX
 # gzip'd (20000 images of 28x28: 15.7 MB of data), streamed and shuffled
 # with its index of access points (docs/trainer.md#a-gzipd-training-file):
 # each rank inflates its part of each window from the point before it, and
-# the bytes are one process's.
-mkdir "$tmp/idx3"
-"$tmp/idxgen" "$tmp/idx3" 20000 90 28 28 3 && gzip "$tmp"/idx3/* || fail "cannot write the gzip'd data"
-sed -e 's/^network: c$/network: h/' -e 's/^input: 6$/input: 784/' -e "s|dir: $tmp/idx\$|dir: $tmp/idx3|" \
-	"$tmp/c.yaml" >"$tmp/h.yaml"
-build h
-sharded h 6M IDX-gzip
-grep -q '"gz_points": [1-9]' "$tmp/out" || fail "IDX-gzip: no index of access points: $(cat "$tmp/out")"
+# the bytes are one process's.  The plain pass only: the index's memory
+# errors are check_idx's and fuzz_gzseek's hunt under the sanitizers (and
+# csvstream.sh's gzip'd CSV with its index), and this set is large.
+if [ -z "$san" ]; then
+	mkdir "$tmp/idx3"
+	"$tmp/idxgen" "$tmp/idx3" 20000 90 28 28 3 && gzip "$tmp"/idx3/* ||
+		fail "cannot write the gzip'd data"
+	sed -e 's/^network: c$/network: h/' -e 's/^input: 6$/input: 784/' \
+		-e "s|dir: $tmp/idx\$|dir: $tmp/idx3|" "$tmp/c.yaml" >"$tmp/h.yaml"
+	build h
+	sharded h 6M IDX-gzip
+	grep -q '"gz_points": [1-9]' "$tmp/out" ||
+		fail "IDX-gzip: no index of access points: $(cat "$tmp/out")"
+else
+	say "IDX-gzip streamed and sharded: the plain pass's (a sanitizer build)"
+fi
 # Saved by 4 sharded ranks mid-pass, resumed by 3: the continuous run's bytes.
 mpirun --oversubscribe -np 4 "$tmp/g-mpi" --shard --threads 1 --quiet --batch 20 \
 	--iterations 1000 --max-memory 260K --save "$tmp/g.ck4" >"$tmp/out" 2>&1 ||

@@ -8,7 +8,8 @@
 # far above the budget; in file order both write the same weight bytes; the
 # gzip'd copy streams too, shuffled, with an index of access points, and
 # its windows come in the raw file's order (the raw run given the budget
-# less the index's bytes has the same windows: the same weights);
+# less the index's bytes has the same windows: the same weights; compared
+# in the plain build);
 # pre-training streams too (in one window: the in-memory run's weights),
 # and its peak stays within the budget plus the same few MB (the plan counts
 # the generated file's buffers, pre-training's among them, and --save's file:
@@ -76,10 +77,14 @@ pts=$(sed -n "s/^stream_w3: memory: .*gz is gzip'd: an index of up to \([0-9]*\)
 [ -n "$pts" ] || fail "the gzip'd run does not say its index: $(cat "$tmp/gz.err")"
 grep -q "\"gz_points\": $pts, \"gz_index\": $((pts * 32832))}" "$tmp/gz.json" ||
 	fail "the gzip'd run's JSON does not hold its index: $(cat "$tmp/gz.json")"
-run gzraw "$tmp/raw" --max-memory $((16777216 - pts * 32832)) --shuffle
-cmp -s "$tmp/gz.w" "$tmp/gzraw.w" ||
-	fail "gzip'd with its index of $pts points: not the weights of the raw file shuffled"
-say "gzip'd, shuffled: an index of $pts access points, the raw file's windows and weights"
+if ! "$NNCC" --libs | grep -q fsanitize; then   # (a second run of 20000 images: long under ASan)
+	run gzraw "$tmp/raw" --max-memory $((16777216 - pts * 32832)) --shuffle
+	cmp -s "$tmp/gz.w" "$tmp/gzraw.w" ||
+		fail "gzip'd with its index of $pts points: not the weights of the raw file shuffled"
+	say "gzip'd, shuffled: an index of $pts access points, the raw file's windows and weights"
+else
+	say "gzip'd, shuffled: an index of $pts access points (the raw file's weights: the plain pass's)"
+fi
 cmp -s "$tmp/mem.w" "$tmp/streamed.w" || fail "streamed in file order: other weights than in memory"
 say "16M: $(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$tmp/streamed.json") windows, the weights of the in-memory run"
 
