@@ -145,6 +145,12 @@ typedef struct run {
 	size_t gz_points;            /* streamed, shuffled, gzip'd: the training file's
 	                                access points (gz_plan), a point every gz_span bytes */
 	unsigned long long gz_span;
+	size_t gz_eval_points;       /* under MPI, streamed: the gzip'd training file's
+	                                access points for its evaluations when the stream
+	                                has none, and a gzip'd test file's not held: a
+	                                rank inflates its tiles from a point shortly
+	                                before them (mem_plan_eval_index, eval_index) */
+	size_t gz_test_points;
 	size_t window_room;          /* the samples a window could hold (W before its cap at
 	                                the training set: pre-training's may be larger) */
 	run_src_t src_train, src_test;
@@ -1785,6 +1791,66 @@ static size_t train_tchunk(const run_t *r)
 	return r->m->max_batch > TRAIN_TCHUNK ? r->m->max_batch : TRAIN_TCHUNK;
 }
 
+/* The inflated bytes of the training file (CSV: as its scan found them). */
+static unsigned long long train_file_bytes(const run_t *r)
+{
+	if (r->csv)
+		return nncc_csv_train_bytes(r->csv);
+	return 16 + (unsigned long long)r->train.n * r->m->n_inputs;   /* the header, the images */
+}
+
+/* The inflated bytes of the test file (CSV: as its scan found them). */
+static unsigned long long test_file_bytes(const run_t *r)
+{
+	if (r->csv_test)
+		return nncc_csv_train_bytes(r->csv_test);
+	return 16 + (unsigned long long)r->test.n * r->m->n_inputs;
+}
+
+/* Under MPI the evaluations are split among the ranks, each reading its
+ * tiles of the set (nncc_group_evaluate_by): a gzip'd file streamed for
+ * them gets an index of access points (eval_index), so that a rank
+ * inflates its tiles from a point shortly before them, not the file up to
+ * them.  The training file's evaluations share the stream's index when it
+ * has one, else get their own (r->gz_eval_points); a test file not held
+ * gets one (r->gz_test_points).  A point every EVAL_SPAN_MIN bytes or
+ * more, EVAL_POINTS_MIN or more (fewer leave too long a way to a rank's
+ * tiles), each file half of what the budget's sixteenth leaves beside the
+ * stream's index when both have one; out of the evaluations' room (whole
+ * tiles of E, one tile left), not out of the window: the windows, and so
+ * the bits, stay one process's (E does not change them).  The new E;
+ * *used updated. */
+#define EVAL_SPAN_MIN (1u << 16)
+#define EVAL_POINTS_MIN 4
+static size_t eval_points(unsigned long long total, size_t most)
+{
+	unsigned long long want = total / EVAL_SPAN_MIN + 1;
+	size_t n = want < most ? (size_t)want : most;
+	return n < EVAL_POINTS_MIN ? 0 : n;
+}
+
+static size_t mem_plan_eval_index(run_t *r, size_t E, size_t ev, size_t *used)
+{
+	size_t mb = r->m->max_batch, most = r->budget / 16 / NNCC_GZ_POINT_BYTES, spare, cut, n;
+	int train = !r->gz_points && !(r->csv ? nncc_csv_train_seekable(r->csv)
+	                                      : nncc_images_seekable(r->src_train.img));
+	int test = r->test.n && !r->hold_test &&
+	           (r->csv ? r->csv_test && !nncc_csv_train_seekable(r->csv_test)
+	                   : r->src_test.img && !nncc_images_seekable(r->src_test.img));
+
+	most = most > r->gz_points ? most - r->gz_points : 0;
+	spare = (E - mb) / mb * mb * ev / NNCC_GZ_POINT_BYTES;
+	if (spare < most)
+		most = spare;
+	r->gz_eval_points = train ? eval_points(train_file_bytes(r), test ? most - most / 2 : most) : 0;
+	r->gz_test_points = test ? eval_points(test_file_bytes(r), most - r->gz_eval_points) : 0;
+	n = r->gz_eval_points + r->gz_test_points;
+	cut = (n * NNCC_GZ_POINT_BYTES + ev - 1) / ev;
+	cut = (cut + mb - 1) / mb * mb;
+	*used = *used - cut * ev + n * NNCC_GZ_POINT_BYTES;
+	return E - cut;
+}
+
 /* The samples a window can hold after the rest; a window's sample costs its
  * bytes as read, its label and its permutation's entry, and a checkpoint's
  * two (the window's and the tail's, up to 2 W; the windows' order, 8
@@ -1840,6 +1906,8 @@ static int mem_plan_windows(run_t *r)
 	r->hold_test = tn && ts <= room / 4 && mem_add(least, 1, ts) <= r->budget;
 	if (r->hold_test)
 		used = mem_plan(r, mem_add(rest, 1, ts), per, ev, E0, &W, &E, &r->window_room);
+	if (r->comm->size > 1)
+		E = mem_plan_eval_index(r, E, ev, &used);
 	r->window = W;
 	r->eval_window = E;
 	r->mem_used = used;
@@ -1862,14 +1930,6 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
 
 	used = mem_add(r->mem_used - (r->window - most) * (raw + yb), 1, mem_exchange(r, B, B, raw));
 	return runs_pretrain(r) ? mem_add(used, 1, mem_exchange(r, Bp, Bp, raw)) : used;
-}
-
-/* The inflated bytes of the training file (CSV: as its scan found them). */
-static unsigned long long train_file_bytes(const run_t *r)
-{
-	if (r->csv)
-		return nncc_csv_train_bytes(r->csv);
-	return 16 + (unsigned long long)r->train.n * r->m->n_inputs;   /* the header, the images */
 }
 
 /* A gzip'd training set streamed in shuffled windows gets an index of
@@ -2212,6 +2272,32 @@ static int src_read_all(run_t *r, run_src_t *src, size_t first, size_t n, void *
 	return 0;
 }
 
+/* This rank's index of `points` (mem_plan_eval_index) for its evaluations
+ * of n samples (its tiles: nncc_tiles_held) of a file of `total` bytes of
+ * data, an IDX file's or a CSV file's.  Rank 0's tiles start the file (a
+ * rewind: no index); rank r's are reached from the last point before
+ * them, the points spread over the bytes up to its tiles' end (as a share
+ * of the samples, and EVAL_REACH more) so that none is thinned out
+ * (docs/trainer.md#a-gzipd-training-file). */
+#define EVAL_REACH (1u << 18)
+static int eval_index(run_t *r, nncc_images_t *img, nncc_csv_train_t *csv, size_t n,
+                      unsigned long long total, size_t points, nncc_err_t *err)
+{
+	size_t first, end;
+	unsigned long long reach, span;
+
+	if (!points || !n)
+		return 0;
+	nncc_tiles_held(n, r->m->max_batch, (size_t)r->comm->rank, (size_t)r->comm->size, &first,
+	                &end);
+	if (!first)
+		return 0;
+	reach = total / n * end + total % n * end / n + EVAL_REACH;   /* (no overflow) */
+	span = (reach + points - 2) / (points - 1);
+	return csv ? nncc_csv_train_index(csv, span, points, err)
+	           : nncc_images_index(img, span, points, err);
+}
+
 /* The streamed run's buffers, and the held-out samples (and a held test
  * set) read into memory. */
 static int run_stream_setup(run_t *r)
@@ -2224,9 +2310,15 @@ static int run_stream_setup(run_t *r)
 	    (r->csv ? nncc_csv_train_index(r->csv, r->gz_span, r->gz_points, &err)
 	            : nncc_images_index(r->src_train.img, r->gz_span, r->gz_points, &err)))
 		return fail(m, "%s", err.msg);
+	if (eval_index(r, r->src_test.img, r->csv_test, r->test.n, test_file_bytes(r),
+	               r->gz_test_points, &err))
+		return fail(m, "%s", err.msg);
 	r->src_eval = r->src_train;
 	if (r->csv) {   /* the training set's evaluations read through a twin of its reader */
 		if (nncc_csv_train_twin(&r->csv_eval, r->csv, &err))
+			return fail(m, "%s", err.msg);
+		if (eval_index(r, NULL, r->csv_eval, r->n_train, train_file_bytes(r),
+		               r->gz_eval_points, &err))
 			return fail(m, "%s", err.msg);
 		r->src_eval.csv = r->csv_eval;
 		r->src_eval.tbuf = r->tbuf;
@@ -2241,6 +2333,9 @@ static int run_stream_setup(run_t *r)
 		if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
 			return fail(m, "%s", err.msg);
 		nncc_images_index_share(r->src_eval.img, r->src_train.img);   /* (gzip'd) */
+		if (eval_index(r, r->src_eval.img, NULL, r->n_train, train_file_bytes(r),
+		               r->gz_eval_points, &err))
+			return fail(m, "%s", err.msg);
 	}
 	if (r->n_val)
 		r->train_x = malloc(r->n_val * row);   /* mem_plan_windows bounds these */
@@ -3520,6 +3615,16 @@ static int run_group(run_t *r, nncc_summary_t *s)
 	return 0;
 }
 
+/* The start line of an evaluations' index (mem_plan_eval_index). */
+static void say_eval_index(const run_t *r, const char *path, size_t points)
+{
+	char b[32];
+	fprintf(stderr, "%s: memory: %s is gzip'd: its evaluations' index of up to %zu access "
+	                "points (%s) lets each rank inflate its tiles from a point shortly before "
+	                "them\n", r->m->name, path, points,
+	        nncc_mem_text(b, sizeof b, mem_add(0, points, NNCC_GZ_POINT_BYTES)));
+}
+
 /* The start line of a streamed run: the plan and the windows (the report's
  * memory line says it for every run). */
 static void run_say_memory(const run_t *r, const nncc_summary_t *s)
@@ -3535,6 +3640,10 @@ static void run_say_memory(const run_t *r, const nncc_summary_t *s)
 		fprintf(stderr, "%s: memory: the test set (%zu samples) %s\n", m->name, r->test.n,
 		        r->hold_test ? "is read once and held as reals"
 		                     : "streams too, at each evaluation");
+	if (r->gz_eval_points)
+		say_eval_index(r, src_path(&r->src_train), r->gz_eval_points);
+	if (r->gz_test_points)
+		say_eval_index(r, src_path(&r->src_test), r->gz_test_points);
 	if (r->shard_stream)
 		fprintf(stderr, "%s: memory: sharded: each of the %d ranks reads its part of each "
 		                "window (rank 0: %zu samples of a full one)\n", m->name, r->comm->size,
@@ -3599,6 +3708,8 @@ static int run(run_t *r, nncc_summary_t *s)
 	if (r->streamed) {
 		s->window = r->window;
 		s->gz_points = r->gz_points;
+		s->gz_eval_points = r->gz_eval_points;
+		s->gz_test_points = r->gz_test_points;
 		s->n_windows = N / r->window + (N % r->window != 0);
 	}
 	if (r->writer && !o->quiet && r->streamed)

@@ -447,6 +447,11 @@ typedef struct nncc_summary {
 	int read_ahead;              /* streamed: read a piece ahead on a thread of its own */
 	size_t gz_points;            /* streamed, shuffled, gzip'd: the training file's index
 	                                of access points (at most; else 0) */
+	size_t gz_eval_points;       /* streamed under MPI: the evaluations' indexes of access
+	                                points (at most; else 0): a gzip'd training file's
+	                                when the stream has none, a gzip'd test file's not
+	                                held */
+	size_t gz_test_points;
 	size_t mem_shared;           /* in memory under MPI: the bytes of reals and labels */
 	int shared_by;               /* that shared_by (> 1) ranks on this machine hold once;
 	                              * else 0 and 0 */

@@ -309,6 +309,9 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 		        s->n_windows == 1 ? "" : "s", s->window);
 		if (s->gz_points)
 			fprintf(f, " (gzip'd: an index of up to %zu access points)", s->gz_points);
+		if (s->gz_eval_points || s->gz_test_points)
+			fprintf(f, "; the evaluations' gzip'd files indexed (up to %zu + %zu access "
+			           "points: training, test)", s->gz_eval_points, s->gz_test_points);
 		if (s->sharded)
 			fprintf(f, ", sharded: each of the %d ranks reads its part of each window (rank "
 			           "0: %zu of a full one) and gets the rest of every batch from the "
@@ -581,12 +584,16 @@ void nncc_report_json(FILE *f, const nncc_summary_t *s)
 	        "%zu, \"test_samples\": %zu", s->n_train, s->n_file, s->n_val, s->test.n);
 	fprintf(f, ", \"memory\": {\"budget\": %zu, \"estimate\": %zu, \"streamed\": %s, "
 	        "\"window\": %zu, \"windows\": %zu, \"shared\": %zu, \"shared_by\": %d, "
-	        "\"sharded\": %s, \"shard_samples\": %zu, \"gz_points\": %zu, \"gz_index\": %zu}",
+	        "\"sharded\": %s, \"shard_samples\": %zu, \"gz_points\": %zu, \"gz_index\": %zu, "
+	        "\"eval_gz_points\": %zu, \"eval_gz_index\": %zu, \"test_gz_points\": %zu, "
+	        "\"test_gz_index\": %zu}",
 	        s->mem_budget, s->mem_used, s->window ? "true" : "false", s->window, s->n_windows,
 	        s->shared_by > 1 ? s->mem_shared : 0, s->shared_by > 1 ? s->shared_by : 1,
 	        s->sharded ? "true" : "false",
 	        s->sharded ? s->shard_samples : s->n_train, s->gz_points,
-	        s->gz_points * (size_t)NNCC_GZ_POINT_BYTES);
+	        s->gz_points * (size_t)NNCC_GZ_POINT_BYTES, s->gz_eval_points,
+	        s->gz_eval_points * (size_t)NNCC_GZ_POINT_BYTES, s->gz_test_points,
+	        s->gz_test_points * (size_t)NNCC_GZ_POINT_BYTES);
 	fprintf(f, ", \"read_ahead\": %s", s->read_ahead ? "true" : "false");
 	json_validation(f, s);
 	json_pretrain(f, s);

@@ -447,6 +447,43 @@ if [ -z "$san" ]; then
 else
 	say "IDX-gzip streamed and sharded: the plain pass's (a sanitizer build)"
 fi
+# The evaluations' indexes (docs/trainer.md#a-gzipd-training-file): under
+# MPI each rank evaluates its tiles of a set, and a gzip'd file streamed for
+# it gets an index of access points, so that the rank inflates its tiles
+# from the point before them: the training file in file order (the stream
+# has no index then) and a test file too large to hold.  20000 + 20000
+# images of 8x8 (1.3 MB of data each) here, 40000 + 40000 CSV rows (2.2
+# MB) below: one process and 2, 3 ranks, the same weights and --log rows
+# (the training loss and test accuracy at each evaluation).
+# evalindex NAME BUDGET WHAT
+evalindex() {
+	"$tmp/$1" --chunks 12 --threads 1 --batch 20 --iterations 600 --max-memory "$2" \
+		--no-shuffle --eval-every 200 --eval-test --log "$tmp/$1.elog" --save "$tmp/$1.eref" \
+		>"$tmp/out" 2>&1 || fail "$3 streamed, one process: $(cat "$tmp/out")"
+	nosecs "$tmp/$1.elog" >"$tmp/$1.erows"
+	for n in $eval_ranks; do
+		mpirun --oversubscribe -np $n "$tmp/$1-mpi" --threads 1 --batch 20 --iterations 600 \
+			--max-memory "$2" --no-shuffle --eval-every 200 --eval-test --json \
+			--log "$tmp/$1.elog$n" --save "$tmp/$1.e$n" >"$tmp/out" 2>"$tmp/err" ||
+			fail "$3 streamed, $n ranks: $(cat "$tmp/out" "$tmp/err")"
+		grep -Eq '"gz_points": 0, "gz_index": 0, "eval_gz_points": ([4-9]|[1-9][0-9]+), "eval_gz_index": [1-9][0-9]+, "test_gz_points": ([4-9]|[1-9][0-9]+), ' \
+			"$tmp/out" || fail "$3, $n ranks: not an index for each set's evaluations: $(cat "$tmp/out")"
+		cmp -s "$tmp/$1.eref" "$tmp/$1.e$n" ||
+			fail "$3 evaluated through indexes: the weight file of $n ranks differs from one process's"
+		nosecs "$tmp/$1.elog$n" | cmp -s "$tmp/$1.erows" - ||
+			fail "$3 evaluated through indexes: the --log of $n ranks differs from one process's"
+	done
+	say "$3 gzip'd, the sets' evaluations through indexes: ranks $eval_ranks write the bytes and --log rows of one process"
+}
+eval_ranks="2 3"
+[ -z "$san" ] || eval_ranks=3
+mkdir "$tmp/idx4"
+"$tmp/idxgen" "$tmp/idx4" 20000 20000 8 8 3 && gzip "$tmp"/idx4/* ||
+	fail "cannot write the gzip'd IDX data"
+sed -e 's/^network: g$/network: e/' -e "s|dir: $tmp/idx2\$|dir: $tmp/idx4|" \
+	"$tmp/g.yaml" >"$tmp/e.yaml"
+build e
+evalindex e 8M IDX
 # Saved by 4 sharded ranks mid-pass, resumed by 3: the continuous run's bytes.
 mpirun --oversubscribe -np 4 "$tmp/g-mpi" --shard --threads 1 --quiet --batch 20 \
 	--iterations 1000 --max-memory 260K --save "$tmp/g.ck4" >"$tmp/out" 2>&1 ||
@@ -491,6 +528,14 @@ cp "$tmp/test.csv" "$tmp/csv2/test.csv"
 sed -e 's/^network: a$/network: k/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/a.yaml" >"$tmp/k.yaml"
 build k
 sharded k 260K CSV
+mkdir "$tmp/csv4"
+gen 40000 7 | gzip >"$tmp/csv4/train.csv.gz" && gen 40000 8 | gzip >"$tmp/csv4/test.csv.gz" ||
+	fail "cannot write the gzip'd CSV data"
+sed -e 's/^network: k$/network: kz/' -e "s|dir: $tmp/csv2\$|dir: $tmp/csv4|" \
+	-e 's/train: train.csv$/train: train.csv.gz/' -e 's/test: test.csv$/test: test.csv.gz/' \
+	"$tmp/k.yaml" >"$tmp/kz.yaml"
+build kz
+evalindex kz 5M CSV
 # In memory and sharded, rank 0 scans the CSV files for all and keeps their
 # rows while they fit the budget: the statistics' two passes and its share
 # come from them, so it reads each file once (it read the training file

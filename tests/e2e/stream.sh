@@ -75,7 +75,7 @@ grep -q "^stream_w3: memory: .* of a 16 MB budget; the training set (20000 sampl
 pts=$(sed -n "s/^stream_w3: memory: .*gz is gzip'd: an index of up to \([0-9]*\) access points .*/\1/p" \
 	"$tmp/gz.err")
 [ -n "$pts" ] || fail "the gzip'd run does not say its index: $(cat "$tmp/gz.err")"
-grep -q "\"gz_points\": $pts, \"gz_index\": $((pts * 32832))}" "$tmp/gz.json" ||
+grep -q "\"gz_points\": $pts, \"gz_index\": $((pts * 32832)), " "$tmp/gz.json" ||
 	fail "the gzip'd run's JSON does not hold its index: $(cat "$tmp/gz.json")"
 if ! "$NNCC" --libs | grep -q fsanitize; then   # (a second run of 20000 images: long under ASan)
 	run gzraw "$tmp/raw" --max-memory $((16777216 - pts * 32832)) --shuffle
