@@ -750,6 +750,46 @@ START_TEST(rfile_index_seeks)
 }
 END_TEST
 
+/* An index of fewer than 2 points or a span of 0 bytes is refused with
+ * the reason (and the handle reads on without one); a raw file needs none
+ * (seekable as it is: no index made, no error). */
+START_TEST(index_refuses_what_cannot_work)
+{
+	size_t len, n, r, c;
+	uint8_t *raw;
+	char *path = index_file(&raw, &len), *plain;
+	nncc_images_t *s;
+	nncc_err_t err = {{0}};
+
+	ck_assert_msg(nncc_images_open(&s, path, &n, &r, &c, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(nncc_images_index(s, 4096, 1, &err), -1);
+	ck_assert_msg(strstr(err.msg, "an index needs 2 or more points, a span of 1 or more bytes") &&
+	                  strstr(err.msg, "ix.gz"),
+	              "%s", err.msg);
+	err.msg[0] = 0;
+	ck_assert_int_eq(nncc_images_index(s, 0, 8, &err), -1);
+	ck_assert_msg(strstr(err.msg, "an index needs 2 or more points"), "%s", err.msg);
+	ck_assert_int_eq(nncc_images_seekable(s), 0);
+	index_read(s, raw, 5, 3);   /* without an index, from the start */
+	ck_assert_int_eq(nncc_images_index(s, 4096, 8, &err), 0);
+	ck_assert_int_eq(nncc_images_seekable(s), 1);
+	index_read(s, raw, 2, 2);
+	nncc_images_close(s);
+
+	plain = write_file("ix.raw", raw, len, 0);
+	ck_assert_msg(nncc_images_open(&s, plain, &n, &r, &c, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(nncc_images_seekable(s), 1);
+	ck_assert_int_eq(nncc_images_index(s, 0, 0, &err), 0);
+	index_read(s, raw, IX_N - 4, 4);
+	index_read(s, raw, 1, 1);
+	ck_assert_uint_eq(nncc_images_inflated(s), 0);
+	nncc_images_close(s);
+	free(plain);
+	free(raw);
+	free(path);
+}
+END_TEST
+
 static Suite *idx_suite(void)
 {
 	Suite *s = suite_create("idx");
@@ -763,6 +803,7 @@ static Suite *idx_suite(void)
 	tcase_add_test(ix, index_checks_the_trailer);
 	tcase_add_test(ix, index_shared_by_two_handles);
 	tcase_add_test(ix, rfile_index_seeks);
+	tcase_add_test(ix, index_refuses_what_cannot_work);
 	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_test(ok, raw_files_load);
 	tcase_add_test(ok, gz_files_load);
