@@ -2273,26 +2273,26 @@ static int src_read_all(run_t *r, run_src_t *src, size_t first, size_t n, void *
 }
 
 /* This rank's index of `points` (mem_plan_eval_index) for its evaluations
- * of n samples (its tiles: nncc_tiles_held) of a file of `total` bytes of
- * data, an IDX file's or a CSV file's.  Rank 0's tiles start the file (a
- * rewind: no index); rank r's are reached from the last point before
- * them, the points spread over the bytes up to its tiles' end (as a share
- * of the samples, and EVAL_REACH more) so that none is thinned out
- * (docs/trainer.md#a-gzipd-training-file). */
+ * of the first n samples (its tiles: nncc_tiles_held) of a file of nf
+ * samples in `total` bytes of data, an IDX file's or a CSV file's.  Rank
+ * 0's tiles start the file (a rewind: no index); rank r's are reached from
+ * the last point before them, the points spread over the bytes up to its
+ * tiles' end (as a share of the file's samples, and EVAL_REACH more) so
+ * that none is thinned out (docs/trainer.md#a-gzipd-training-file). */
 #define EVAL_REACH (1u << 18)
-static int eval_index(run_t *r, nncc_images_t *img, nncc_csv_train_t *csv, size_t n,
+static int eval_index(run_t *r, nncc_images_t *img, nncc_csv_train_t *csv, size_t n, size_t nf,
                       unsigned long long total, size_t points, nncc_err_t *err)
 {
 	size_t first, end;
 	unsigned long long reach, span;
 
-	if (!points || !n)
+	if (!points || !n || nf < n)
 		return 0;
 	nncc_tiles_held(n, r->m->max_batch, (size_t)r->comm->rank, (size_t)r->comm->size, &first,
 	                &end);
 	if (!first)
 		return 0;
-	reach = total / n * end + total % n * end / n + EVAL_REACH;   /* (no overflow) */
+	reach = total / nf * end + total % nf * end / nf + EVAL_REACH;   /* end <= nf: <= total */
 	span = (reach + points - 2) / (points - 1);
 	return csv ? nncc_csv_train_index(csv, span, points, err)
 	           : nncc_images_index(img, span, points, err);
@@ -2310,14 +2310,14 @@ static int run_stream_setup(run_t *r)
 	    (r->csv ? nncc_csv_train_index(r->csv, r->gz_span, r->gz_points, &err)
 	            : nncc_images_index(r->src_train.img, r->gz_span, r->gz_points, &err)))
 		return fail(m, "%s", err.msg);
-	if (eval_index(r, r->src_test.img, r->csv_test, r->test.n, test_file_bytes(r),
+	if (eval_index(r, r->src_test.img, r->csv_test, r->test.n, r->test.n, test_file_bytes(r),
 	               r->gz_test_points, &err))
 		return fail(m, "%s", err.msg);
 	r->src_eval = r->src_train;
 	if (r->csv) {   /* the training set's evaluations read through a twin of its reader */
 		if (nncc_csv_train_twin(&r->csv_eval, r->csv, &err))
 			return fail(m, "%s", err.msg);
-		if (eval_index(r, NULL, r->csv_eval, r->n_train, train_file_bytes(r),
+		if (eval_index(r, NULL, r->csv_eval, r->n_train, r->train.n, train_file_bytes(r),
 		               r->gz_eval_points, &err))
 			return fail(m, "%s", err.msg);
 		r->src_eval.csv = r->csv_eval;
@@ -2333,7 +2333,7 @@ static int run_stream_setup(run_t *r)
 		if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
 			return fail(m, "%s", err.msg);
 		nncc_images_index_share(r->src_eval.img, r->src_train.img);   /* (gzip'd) */
-		if (eval_index(r, r->src_eval.img, NULL, r->n_train, train_file_bytes(r),
+		if (eval_index(r, r->src_eval.img, NULL, r->n_train, r->train.n, train_file_bytes(r),
 		               r->gz_eval_points, &err))
 			return fail(m, "%s", err.msg);
 	}
