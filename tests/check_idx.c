@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "nncc.h"
@@ -790,6 +791,42 @@ START_TEST(index_refuses_what_cannot_work)
 }
 END_TEST
 
+/* The file cut on disk after its points were taken: a seek that inflates
+ * from a point past the new end is an error naming the file (the byte it
+ * lacks, or the gzip stream's early end), never a crash or other bytes;
+ * every point tried, from the last image down. */
+START_TEST(index_file_cut_after_its_points)
+{
+	size_t len, n = 0, fails = 0, lacks = 0;
+	uint8_t *raw;
+	char *path = index_file(&raw, &len);
+	nncc_images_t *s = index_open(path, 4096, 256);
+	static uint8_t buf[IX_DIM];
+	nncc_err_t err = {{0}};
+
+	index_read(s, raw, 0, IX_N);   /* the points */
+	ck_assert_int_eq(truncate(path, 40), 0);
+	for (size_t first = IX_N; first-- > IX_N / 2; n++) {
+		err.msg[0] = 0;
+		if (nncc_images_seek(s, first, &err) == 0 && nncc_images_read(s, buf, 1, &err) == 0) {
+			ck_assert_msg(0, "image %zu read from a file of 40 bytes", first);
+			continue;
+		}
+		fails++;
+		lacks += strstr(err.msg, "ends before byte") != NULL;   /* a point's first byte */
+		ck_assert_msg(strstr(err.msg, "ix.gz") &&
+		                  (strstr(err.msg, "ends before byte") || strstr(err.msg, "ends early") ||
+		                   strstr(err.msg, "truncated")),
+		              "image %zu: %s", first, err.msg);
+	}
+	ck_assert_uint_eq(fails, n);
+	ck_assert_uint_gt(lacks, 0);
+	nncc_images_close(s);
+	free(raw);
+	free(path);
+}
+END_TEST
+
 static Suite *idx_suite(void)
 {
 	Suite *s = suite_create("idx");
@@ -804,6 +841,7 @@ static Suite *idx_suite(void)
 	tcase_add_test(ix, index_shared_by_two_handles);
 	tcase_add_test(ix, rfile_index_seeks);
 	tcase_add_test(ix, index_refuses_what_cannot_work);
+	tcase_add_test(ix, index_file_cut_after_its_points);
 	tcase_add_checked_fixture(bad, tu_scratch_setup, tu_scratch_teardown);
 	tcase_add_test(ok, raw_files_load);
 	tcase_add_test(ok, gz_files_load);
