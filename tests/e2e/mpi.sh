@@ -484,6 +484,28 @@ sed -e 's/^network: g$/network: e/' -e "s|dir: $tmp/idx2\$|dir: $tmp/idx4|" \
 	"$tmp/g.yaml" >"$tmp/e.yaml"
 build e
 evalindex e 8M IDX
+# What the indexes save: rank 1 of 2 reads, for each evaluation past the
+# first ones, under 3/4 of the two gzip'd files (without them, all of both:
+# its tiles are the files' second half, inflated from the start).  The
+# shell that ran rank RCHAR_RANK (default 0) counts in /proc/PID/io's rchar what
+# the trainer it waited for read; two runs, the evaluations counted by
+# their --log rows, take out what does not depend on them.
+cat >"$tmp/rchar.sh" <<'EOF'
+"$@" >/dev/null 2>&1 || exit
+[ "$OMPI_COMM_WORLD_RANK" != "${RCHAR_RANK:-0}" ] || sed -n 's/^rchar: //p' "/proc/$$/io" >"${RCHAR:?}"
+EOF
+for every in 600 100; do
+	RCHAR_RANK=1 RCHAR="$tmp/rchar.$every" mpirun --oversubscribe -x RCHAR_RANK -x RCHAR -np 2 sh \
+		"$tmp/rchar.sh" "$tmp/e-mpi" --threads 1 --batch 20 --iterations 600 --max-memory 8M \
+		--no-shuffle --eval-every $every --eval-test --log "$tmp/e.rlog$every" >"$tmp/out" 2>&1 ||
+		fail "IDX gzip'd, 2 ranks, --eval-every $every: $(cat "$tmp/out")"
+done
+evals=$(($(wc -l <"$tmp/e.rlog100") - $(wc -l <"$tmp/e.rlog600")))
+files=$(($(wc -c <"$tmp/idx4/train-images-idx3-ubyte.gz") + $(wc -c <"$tmp/idx4/t10k-images-idx3-ubyte.gz")))
+each=$((($(cat "$tmp/rchar.100") - $(cat "$tmp/rchar.600")) / evals))
+[ "$evals" -ge 3 ] && [ "$each" -lt $((files * 3 / 4)) ] ||
+	fail "IDX gzip'd, 2 ranks: rank 1 read $each bytes an evaluation ($evals more), not under 3/4 of the files' $files"
+say "IDX gzip'd, 2 ranks: rank 1 reads $each bytes an evaluation, $((each * 100 / files)) % of the two files"
 # Saved by 4 sharded ranks mid-pass, resumed by 3: the continuous run's bytes.
 mpirun --oversubscribe -np 4 "$tmp/g-mpi" --shard --threads 1 --quiet --batch 20 \
 	--iterations 1000 --max-memory 260K --save "$tmp/g.ck4" >"$tmp/out" 2>&1 ||
@@ -540,11 +562,8 @@ evalindex kz 5M CSV
 # rows while they fit the budget: the statistics' two passes and its share
 # come from them, so it reads each file once (it read the training file
 # 3.5 times: the scan, the passes, its share).  The shell that ran rank 0
-# counts in /proc/PID/io's rchar what the trainer it waited for read.
-cat >"$tmp/rchar.sh" <<'EOF'
-"$@" >/dev/null 2>&1 || exit
-[ "$OMPI_COMM_WORLD_RANK" != 0 ] || sed -n 's/^rchar: //p' "/proc/$$/io" >"${RCHAR:?}"
-EOF
+# counts in /proc/PID/io's rchar what the trainer it waited for read
+# (rchar.sh, above).
 "$tmp/k" --chunks 12 --threads 1 --batch 20 --iterations 300 --save "$tmp/k.mref" \
 	>"$tmp/out" 2>&1 || fail "CSV in memory, one process: $(cat "$tmp/out")"
 RCHAR="$tmp/rchar" mpirun --oversubscribe -x RCHAR -np 2 sh "$tmp/rchar.sh" "$tmp/k-mpi" --shard \
