@@ -20,7 +20,12 @@ function esc(s) {
 function code_font(s) {
 	s = esc(s)
 	gsub(/-/, "\\-", s)
-	gsub(/[,\/]/, "&\\:", s)    # a long code word may break after , and /
+	# A long code word may break after , and / (not where a space follows:
+	# the space breaks there, and a break point before it can leave a line
+	# troff cannot adjust).
+	gsub(/, /, "\001", s)
+	gsub(/[,\/]/, "&\\:", s)
+	gsub(/\001/, ", ", s)
 	return "\\fB" s "\\fR"
 }
 
