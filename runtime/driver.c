@@ -137,6 +137,8 @@ typedef struct run {
 	                                rank 0's part of a full window */
 	int shard_stream;            /* streamed and shuffled, sharded: each rank reads its
 	                                part of each window (nncc_stream_share) */
+	int shard_pretrain;          /* streamed in file order, sharded: pre-training's
+	                                (shuffled) stream is shared all the same */
 	int streamed;                /* the training set streams from disk (the test set
 	                                too, unless held): their samples are not in memory */
 	int hold_test;               /* streamed, but the test set is small enough to be
@@ -1954,6 +1956,26 @@ static void gz_plan(run_t *r)
 	r->gz_span = r->gz_points ? (total + r->gz_points - 1) / r->gz_points : 0;
 }
 
+/* In file order a sharded rank reads only its chunks' samples, but
+ * pre-training's stream is shuffled: it is shared too (each rank reads its
+ * part of each of its windows) when its batch's exchange takes no more
+ * than the window's buffers give back (pre-training runs before the
+ * training's stream is made, in the room the plan leaves its window:
+ * window_room). */
+static int pretrain_share_fits(const run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	size_t raw = r->csv ? m->n_inputs * sizeof(double) : m->n_inputs;
+	size_t yb = m->n_targets ? m->n_targets * r->rsize : sizeof(int32_t);
+	size_t W = r->window_room > r->window ? r->window_room : r->window;
+	size_t Bp = m->config.pretrain.batch_size < r->n_train ? m->config.pretrain.batch_size
+	                                                       : r->n_train;
+
+	W = W < r->n_train ? W : r->n_train;   /* pretrain_stream's (no unlabeled rows sharded) */
+	return mem_exchange(r, Bp, Bp, raw) <=
+	       (W - nncc_tiles_most(W, m->max_batch, (size_t)r->comm->size)) * (raw + yb);
+}
+
 /* A streamed run's plan (mem_plan_windows) and, when the run would shard
  * (`shard`: run_may_shard), whether its ranks share the stream
  * (docs/scaling.md#shards): when it shuffles (in file order a rank reads
@@ -1977,6 +1999,7 @@ static int run_plan_streamed(run_t *r, int shard)
 		r->shard_n = b - a;   /* rank 0's part of a full window */
 		r->mem_used = used;
 	}
+	r->shard_pretrain = shard && !r->o->shuffle && runs_pretrain(r) && pretrain_share_fits(r);
 	return 0;
 }
 
@@ -3330,7 +3353,7 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 			nncc_group_fini(&pg);
 			return fail(m, "%s", err.msg);
 		}
-		if (r->shard_stream) {   /* each rank reads its part of each window, as training */
+		if (r->shard_stream || r->shard_pretrain) {   /* each rank its part of each window */
 			nncc_held_t h = {.bytes = ps.file.raw_bytes, .convert = pre_src_convert, .ctx = &ps};
 			nncc_stream_share(&st, (size_t)r->comm->rank, (size_t)r->comm->size);
 			if (nncc_group_shard_stream(&pg, m, &h, B < N ? B : N, &err)) {
@@ -3341,7 +3364,8 @@ static int run_pretrain(run_t *r, nncc_summary_t *s)
 		if (i == 0 && r->streamed && r->writer && !o->quiet)
 			fprintf(stderr, "%s: memory: pre-training reads its %zu samples in %zu window%s of "
 			                "%zu samples%s\n", m->name, N, st.n_windows, st.n_windows == 1 ? "" : "s",
-			        st.src.window, r->shard_stream ? ", each rank its part of each" : "");
+			        st.src.window,
+			        r->shard_stream || r->shard_pretrain ? ", each rank its part of each" : "");
 		for (size_t ep = 0; ep < E && !r->signal; ep++) {
 			double sum = 0;
 			for (size_t done = 0; done < N; done += u.batch) {

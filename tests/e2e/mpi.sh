@@ -58,8 +58,8 @@ san=
 # in the sanitizer pass (CI's SAN=1, a memory error's hunt) fewer: uneven
 # splits (3), several subtrees a rank (2, 4), sharded 3 and 4 (the bits
 # for every count are the plain pass's to check).
-ranks="1 2 3 4" shard_ranks="2 3 4" stream_ranks="1 2 3"
-[ -z "$san" ] || ranks="2 3" shard_ranks="3 4" stream_ranks="1 3"
+ranks="1 2 3 4" shard_ranks="2 3 4" stream_ranks="1 2 3" few_ranks="2 3"
+[ -z "$san" ] || ranks="2 3" shard_ranks="3 4" stream_ranks="1 3" few_ranks=3
 # shellcheck disable=SC2086
 $MAKE -s MPI=1 $san CC="$CC" "$dir/libnncc_mpi.a" >"$tmp/make.log" 2>&1 ||
 	fail "make MPI=1 $dir/libnncc_mpi.a failed: $(cat "$tmp/make.log")"
@@ -461,7 +461,7 @@ evalindex() {
 		--no-shuffle --eval-every 200 --eval-test --log "$tmp/$1.elog" --save "$tmp/$1.eref" \
 		>"$tmp/out" 2>&1 || fail "$3 streamed, one process: $(cat "$tmp/out")"
 	nosecs "$tmp/$1.elog" >"$tmp/$1.erows"
-	for n in $eval_ranks; do
+	for n in $few_ranks; do
 		mpirun --oversubscribe -np $n "$tmp/$1-mpi" --threads 1 --batch 20 --iterations 600 \
 			--max-memory "$2" --no-shuffle --eval-every 200 --eval-test --json \
 			--log "$tmp/$1.elog$n" --save "$tmp/$1.e$n" >"$tmp/out" 2>"$tmp/err" ||
@@ -473,10 +473,8 @@ evalindex() {
 		nosecs "$tmp/$1.elog$n" | cmp -s "$tmp/$1.erows" - ||
 			fail "$3 evaluated through indexes: the --log of $n ranks differs from one process's"
 	done
-	say "$3 gzip'd, the sets' evaluations through indexes: ranks $eval_ranks write the bytes and --log rows of one process"
+	say "$3 gzip'd, the sets' evaluations through indexes: ranks $few_ranks write the bytes and --log rows of one process"
 }
-eval_ranks="2 3"
-[ -z "$san" ] || eval_ranks=3
 mkdir "$tmp/idx4"
 "$tmp/idxgen" "$tmp/idx4" 20000 20000 8 8 3 && gzip "$tmp"/idx4/* ||
 	fail "cannot write the gzip'd IDX data"
@@ -537,6 +535,20 @@ for n in $shard_ranks; do
 		fail "gp streamed and sharded: the weight file of $n ranks (pre-trained) differs from one process's"
 done
 say "pre-training streamed and sharded (each rank reads its part of each window): ranks $shard_ranks write the bytes of one process"
+# In file order a sharded rank reads only its chunks' samples, and
+# pre-training's stream (shuffled) is shared all the same.
+"$tmp/gp" --chunks 12 --threads 1 --batch 20 --iterations 50 --max-memory 500K --no-shuffle \
+	--save "$tmp/gp.fref" >"$tmp/out" 2>&1 || fail "gp streamed in file order, one process: $(cat "$tmp/out")"
+for n in $few_ranks; do
+	mpirun --oversubscribe -np $n "$tmp/gp-mpi" --shard --threads 1 --batch 20 --iterations 50 \
+		--max-memory 500K --no-shuffle --save "$tmp/gp.f$n" >"$tmp/out" 2>&1 ||
+		fail "gp streamed in file order, $n ranks sharded: $(cat "$tmp/out")"
+	grep -Eq "pre-training reads its 20000 samples in [0-9]+ windows of [0-9]+ samples, each rank its part of each" \
+		"$tmp/out" || fail "gp in file order, $n ranks with --shard: pre-training's stream not shared: $(cat "$tmp/out")"
+	cmp -s "$tmp/gp.fref" "$tmp/gp.f$n" ||
+		fail "gp streamed in file order and sharded: the weight file of $n ranks (pre-trained) differs from one process's"
+done
+say "pre-training streamed and sharded in file order (its stream shared): ranks $few_ranks write the bytes of one process"
 # A budget the exchange does not fit beside the window's part: not sharded
 # (each rank reads whole windows, as without --shard), and it says so.
 mpirun --oversubscribe -np 2 "$tmp/g-mpi" --shard --threads 1 --batch 20 --iterations 30 \
