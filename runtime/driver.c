@@ -1793,20 +1793,25 @@ static size_t train_tchunk(const run_t *r)
 	return r->m->max_batch > TRAIN_TCHUNK ? r->m->max_batch : TRAIN_TCHUNK;
 }
 
-/* The inflated bytes of the training file (CSV: as its scan found them). */
-static unsigned long long train_file_bytes(const run_t *r)
+/* The inflated bytes of the training file, or of the test file (CSV: as
+ * its scan found them; IDX: the header and the images). */
+static unsigned long long file_bytes(const run_t *r, int test)
 {
-	if (r->csv)
-		return nncc_csv_train_bytes(r->csv);
-	return 16 + (unsigned long long)r->train.n * r->m->n_inputs;   /* the header, the images */
+	const nncc_csv_train_t *csv = test ? r->csv_test : r->csv;
+	if (csv)
+		return nncc_csv_train_bytes(csv);
+	return 16 + (unsigned long long)(test ? r->test.n : r->train.n) * r->m->n_inputs;
 }
 
-/* The inflated bytes of the test file (CSV: as its scan found them). */
-static unsigned long long test_file_bytes(const run_t *r)
+/* Whether the training file, or the test file, can seek (not gzip'd, or
+ * indexed; no file: yes), before the run's sources are set up. */
+static int file_seekable(const run_t *r, int test)
 {
-	if (r->csv_test)
-		return nncc_csv_train_bytes(r->csv_test);
-	return 16 + (unsigned long long)r->test.n * r->m->n_inputs;
+	const nncc_csv_train_t *csv = test ? r->csv_test : r->csv;
+	const nncc_images_t *img = test ? r->src_test.img : r->src_train.img;
+	if (r->csv)
+		return !csv || nncc_csv_train_seekable(csv);
+	return !img || nncc_images_seekable(img);
 }
 
 /* Under MPI the evaluations are split among the ranks, each reading its
@@ -1834,18 +1839,15 @@ static size_t eval_points(unsigned long long total, size_t most)
 static size_t mem_plan_eval_index(run_t *r, size_t E, size_t ev, size_t *used)
 {
 	size_t mb = r->m->max_batch, most = r->budget / 16 / NNCC_GZ_POINT_BYTES, spare, cut, n;
-	int train = !r->gz_points && !(r->csv ? nncc_csv_train_seekable(r->csv)
-	                                      : nncc_images_seekable(r->src_train.img));
-	int test = r->test.n && !r->hold_test &&
-	           (r->csv ? r->csv_test && !nncc_csv_train_seekable(r->csv_test)
-	                   : r->src_test.img && !nncc_images_seekable(r->src_test.img));
+	int train = !r->gz_points && !file_seekable(r, 0);
+	int test = r->test.n && !r->hold_test && !file_seekable(r, 1);
 
 	most = most > r->gz_points ? most - r->gz_points : 0;
 	spare = (E - mb) / mb * mb * ev / NNCC_GZ_POINT_BYTES;
 	if (spare < most)
 		most = spare;
-	r->gz_eval_points = train ? eval_points(train_file_bytes(r), test ? most - most / 2 : most) : 0;
-	r->gz_test_points = test ? eval_points(test_file_bytes(r), most - r->gz_eval_points) : 0;
+	r->gz_eval_points = train ? eval_points(file_bytes(r, 0), test ? most - most / 2 : most) : 0;
+	r->gz_test_points = test ? eval_points(file_bytes(r, 1), most - r->gz_eval_points) : 0;
 	n = r->gz_eval_points + r->gz_test_points;
 	cut = (n * NNCC_GZ_POINT_BYTES + ev - 1) / ev;
 	cut = (cut + mb - 1) / mb * mb;
@@ -1943,12 +1945,11 @@ static size_t mem_shard_stream(const run_t *r, size_t most)
 #define GZ_SPAN_MIN (1u << 20)
 static void gz_plan(run_t *r)
 {
-	unsigned long long total = train_file_bytes(r), want = total / GZ_SPAN_MIN + 1;
+	unsigned long long total = file_bytes(r, 0), want = total / GZ_SPAN_MIN + 1;
 	size_t most = r->budget / 16 / NNCC_GZ_POINT_BYTES;
 
 	r->gz_points = 0;
-	if (!r->o->shuffle ||
-	    (r->csv ? nncc_csv_train_seekable(r->csv) : nncc_images_seekable(r->src_train.img)))
+	if (!r->o->shuffle || file_seekable(r, 0))
 		return;
 	r->gz_points = want < most ? (size_t)want : most;
 	if (r->gz_points < 2)
@@ -2333,14 +2334,14 @@ static int run_stream_setup(run_t *r)
 	    (r->csv ? nncc_csv_train_index(r->csv, r->gz_span, r->gz_points, &err)
 	            : nncc_images_index(r->src_train.img, r->gz_span, r->gz_points, &err)))
 		return fail(m, "%s", err.msg);
-	if (eval_index(r, r->src_test.img, r->csv_test, r->test.n, r->test.n, test_file_bytes(r),
+	if (eval_index(r, r->src_test.img, r->csv_test, r->test.n, r->test.n, file_bytes(r, 1),
 	               r->gz_test_points, &err))
 		return fail(m, "%s", err.msg);
 	r->src_eval = r->src_train;
 	if (r->csv) {   /* the training set's evaluations read through a twin of its reader */
 		if (nncc_csv_train_twin(&r->csv_eval, r->csv, &err))
 			return fail(m, "%s", err.msg);
-		if (eval_index(r, NULL, r->csv_eval, r->n_train, r->train.n, train_file_bytes(r),
+		if (eval_index(r, NULL, r->csv_eval, r->n_train, r->train.n, file_bytes(r, 0),
 		               r->gz_eval_points, &err))
 			return fail(m, "%s", err.msg);
 		r->src_eval.csv = r->csv_eval;
@@ -2356,7 +2357,7 @@ static int run_stream_setup(run_t *r)
 		if (nncc_images_open(&r->src_eval.img, r->files[0], &n, &rows, &cols, &err))
 			return fail(m, "%s", err.msg);
 		nncc_images_index_share(r->src_eval.img, r->src_train.img);   /* (gzip'd) */
-		if (eval_index(r, r->src_eval.img, NULL, r->n_train, r->train.n, train_file_bytes(r),
+		if (eval_index(r, r->src_eval.img, NULL, r->n_train, r->train.n, file_bytes(r, 0),
 		               r->gz_eval_points, &err))
 			return fail(m, "%s", err.msg);
 	}
