@@ -1814,20 +1814,29 @@ static int file_seekable(const run_t *r, int test)
 	return !img || nncc_images_seekable(img);
 }
 
+/* The bytes of the first n of a file's nf samples in `total` (n <= nf),
+ * without total * n wrapping. */
+static unsigned long long share_bytes(unsigned long long total, size_t n, size_t nf)
+{
+	return nf ? total / nf * n + total % nf * n / nf : total;
+}
+
 /* Under MPI the evaluations are split among the ranks, each reading its
  * tiles of the set (nncc_group_evaluate_by): a gzip'd file streamed for
  * them gets an index of access points (eval_index), so that a rank
  * inflates its tiles from a point shortly before them, not the file up to
  * them.  The training file's evaluations share the stream's index when it
  * has one, else get their own (r->gz_eval_points); a test file not held
- * gets one (r->gz_test_points).  A point every EVAL_SPAN_MIN bytes or
- * more, EVAL_POINTS_MIN or more (fewer leave too long a way to a rank's
+ * gets one (r->gz_test_points); either only when the run evaluates the
+ * set more than once.  A point every EVAL_SPAN_MIN bytes of what is
+ * evaluated or more, EVAL_POINTS_MIN or more (fewer leave too long a way to a rank's
  * tiles), each file half of what the budget's sixteenth leaves beside the
  * stream's index when both have one; out of the evaluations' room (whole
  * tiles of E, one tile left), not out of the window: the windows, and so
  * the bits, stay one process's (E does not change them).  The new E;
  * *used updated. */
 #define EVAL_SPAN_MIN (1u << 16)
+
 #define EVAL_POINTS_MIN 4
 static size_t eval_points(unsigned long long total, size_t most)
 {
@@ -1838,15 +1847,23 @@ static size_t eval_points(unsigned long long total, size_t most)
 
 static size_t mem_plan_eval_index(run_t *r, size_t E, size_t ev, size_t *used)
 {
+	const nncc_opts_t *o = r->o;
 	size_t mb = r->m->max_batch, most = r->budget / 16 / NNCC_GZ_POINT_BYTES, spare, cut, n;
-	int train = !r->gz_points && !file_seekable(r, 0);
-	int test = r->test.n && !r->hold_test && !file_seekable(r, 1);
+	/* evaluated more than once (run_eval_point): the first evaluation
+	 * walks the file to record the points, only the later ones save */
+	int train = (o->eval_every || o->log || o->plot) && !r->gz_points && !file_seekable(r, 0);
+	int test = o->eval_test && (o->eval_every || o->log) && r->test.n && !r->hold_test &&
+	           !file_seekable(r, 1);
 
 	most = most > r->gz_points ? most - r->gz_points : 0;
 	spare = (E - mb) / mb * mb * ev / NNCC_GZ_POINT_BYTES;
 	if (spare < most)
 		most = spare;
-	r->gz_eval_points = train ? eval_points(file_bytes(r, 0), test ? most - most / 2 : most) : 0;
+	/* the training set's evaluations read its first n_train samples */
+	r->gz_eval_points =
+	    train ? eval_points(share_bytes(file_bytes(r, 0), r->n_train, r->train.n),
+	                        test ? most - most / 2 : most)
+	          : 0;
 	r->gz_test_points = test ? eval_points(file_bytes(r, 1), most - r->gz_eval_points) : 0;
 	n = r->gz_eval_points + r->gz_test_points;
 	cut = (n * NNCC_GZ_POINT_BYTES + ev - 1) / ev;
@@ -2316,7 +2333,7 @@ static int eval_index(run_t *r, nncc_images_t *img, nncc_csv_train_t *csv, size_
 	                &end);
 	if (!first)
 		return 0;
-	reach = total / nf * end + total % nf * end / nf + EVAL_REACH;   /* end <= nf: <= total */
+	reach = share_bytes(total, end, nf) + EVAL_REACH;
 	span = (reach + points - 2) / (points - 1);
 	return csv ? nncc_csv_train_index(csv, span, points, err)
 	           : nncc_images_index(img, span, points, err);

@@ -504,6 +504,23 @@ each=$((($(cat "$tmp/rchar.100") - $(cat "$tmp/rchar.600")) / evals))
 [ "$evals" -ge 3 ] && [ "$each" -lt $((files * 3 / 4)) ] ||
 	fail "IDX gzip'd, 2 ranks: rank 1 read $each bytes an evaluation ($evals more), not under 3/4 of the files' $files"
 say "IDX gzip'd, 2 ranks: rank 1 reads $each bytes an evaluation, $((each * 100 / files)) % of the two files"
+# A run that evaluates each set once (no --eval-every, --log or --plot)
+# plans no index (its one evaluation would only record the points); with
+# --train-limit the training file's is sized from the samples evaluated.
+mpirun --oversubscribe -np 2 "$tmp/e-mpi" --threads 1 --batch 20 --iterations 20 \
+	--max-memory 8M --no-shuffle --eval-test --json >"$tmp/out" 2>&1 ||
+	fail "IDX gzip'd, 2 ranks, evaluated once: $(cat "$tmp/out")"
+grep -q '"eval_gz_points": 0, "eval_gz_index": 0, "test_gz_points": 0, "test_gz_index": 0' \
+	"$tmp/out" || fail "IDX gzip'd, 2 ranks, each set evaluated once: an index planned: $(cat "$tmp/out")"
+for limit in 20000 5000; do
+	mpirun --oversubscribe -np 2 "$tmp/e-mpi" --threads 1 --batch 20 --iterations 20 \
+		--max-memory 8M --no-shuffle --eval-every 10 --train-limit $limit --json >"$tmp/out" 2>&1 ||
+		fail "IDX gzip'd, 2 ranks, --train-limit $limit: $(cat "$tmp/out")"
+	sed -n 's/.*"eval_gz_points": \([0-9]*\),.*/\1/p' "$tmp/out" >"$tmp/points.$limit"
+done
+[ "$(cat "$tmp/points.5000")" -ge 4 ] && [ "$(cat "$tmp/points.5000")" -lt "$(cat "$tmp/points.20000")" ] ||
+	fail "IDX gzip'd, --train-limit 5000: $(cat "$tmp/points.5000") points, 20000: $(cat "$tmp/points.20000")"
+say "IDX gzip'd, 2 ranks: no index for one evaluation; $(cat "$tmp/points.5000") points for 5000 samples evaluated, $(cat "$tmp/points.20000") for 20000"
 # Saved by 4 sharded ranks mid-pass, resumed by 3: the continuous run's bytes.
 mpirun --oversubscribe -np 4 "$tmp/g-mpi" --shard --threads 1 --quiet --batch 20 \
 	--iterations 1000 --max-memory 260K --save "$tmp/g.ck4" >"$tmp/out" 2>&1 ||
