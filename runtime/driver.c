@@ -3621,7 +3621,8 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
 /* --chunks (the library's default when not given) among the ranks. */
 static int run_group(run_t *r, nncc_summary_t *s)
 {
-	size_t C = run_chunks(r);
+	size_t C = run_chunks(r), B = r->batch, Bp = r->m->config.pretrain.batch_size;
+	const char *which = "batches";
 	nncc_err_t err;
 
 	s->ranks = r->comm->size;
@@ -3633,14 +3634,18 @@ static int run_group(run_t *r, nncc_summary_t *s)
 		return fail(r->m, "%s", err.msg);
 	/* The default chunks keep the bits of 1 to 12 ranks; at a few samples
 	 * each, their passes over the gradient cost several times what the
-	 * samples do (docs/scaling.md#measured): say so, and what is faster. */
+	 * samples do (docs/scaling.md#measured): say so, and what is faster.
+	 * Pre-training's batches are chunked alike. */
+	if (runs_pretrain(r) && Bp < B) {
+		B = Bp;
+		which = "pre-training's batches";
+	}
 	if (r->o->chunks == NNCC_CHUNKS_DEFAULT && (size_t)r->comm->size < C &&
-	    r->batch < CHUNK_FEW * C && r->writer && !r->o->quiet)
-		fprintf(stderr, "%s: note: batches of %zu in %zu chunks, %zu-%zu samples each: each "
+	    B < CHUNK_FEW * C && r->writer && !r->o->quiet)
+		fprintf(stderr, "%s: note: %s of %zu in %zu chunks, %zu-%zu samples each: each "
 		                "chunk is a pass over the whole gradient; --chunks %d (one a rank) is "
 		                "faster, with other bits than %zu chunks' (docs/scaling.md)\n",
-		        r->m->name, r->batch, C, r->batch / C, (r->batch + C - 1) / C,
-		        r->comm->size, C);
+		        r->m->name, which, B, C, B / C, (B + C - 1) / C, r->comm->size, C);
 	if (r->sharded) {
 		if (nncc_group_shard(&r->group, r->m, &r->held[0], r->n_train, r->batch, &err))
 			return fail(r->m, "%s", err.msg);

@@ -734,6 +734,13 @@ printf 'pretrain:\n  epochs: 1000000\n  learning_rate: 0.01\n  batch_size: 8\n  
 # shellcheck disable=SC2046
 mpicc -O2 "$tmp/p.c" $("$NNCC" --cflags --mpi) $("$NNCC" --libs --mpi) -o "$tmp/p-mpi" ||
 	fail "p-mpi does not build"
+# Pre-training's batches (8) chunked by the default 12: the note names them
+# when they are smaller than the training's (200).
+mpirun --oversubscribe -np 2 "$tmp/p-mpi" --threads 1 --batch 200 --iterations 2 \
+	--pretrain-epochs 1 >"$tmp/out" 2>&1 || fail "p-mpi, one pre-training pass: $(cat "$tmp/out")"
+[ "$(grep -c "note: pre-training's batches of 8 in 12 chunks, 0-1 samples each: .* --chunks 2 (one a rank) is faster" \
+	"$tmp/out")" = 1 ] || fail "2 ranks, pre-training's batch 8: not one note on its chunks: $(cat "$tmp/out")"
+say "pre-training's batches of 8 in 12 chunks: rank 0 notes that --chunks 2 is faster"
 mpirun --oversubscribe -np 2 "$tmp/p-mpi" --threads 1 --quiet --mpi-timeout 3 \
 	>"$tmp/out" 2>&1 &
 job=$!
