@@ -2,11 +2,12 @@
  * rowsplit.c - a measured prototype, not part of nncc: the thread pool's
  * split of a training step (docs/kernels.md) run by processes instead of
  * threads, as docs/scaling.md ("What is left", speed at small batches)
- * proposes for the ranks of one machine.  bench/rowsplit.sh generates W4's
- * trainer, gives its parameter and layer buffers page alignment and a
- * page of slack, and compiles this file around it (it #includes the
- * generated C, so it reaches the static buffers and the passes' work-unit
- * functions).
+ * proposes for the ranks of one machine.  bench/rowsplit.sh generates a
+ * trainer (W4, and W4 with Adam and with dropout), gives its parameter,
+ * optimizer state and layer buffers page alignment and a page of slack,
+ * lists them (ROWSPLIT_SHARE) and compiles this file around it (it
+ * #includes the generated C, ROWSPLIT_NET, so it reaches the static
+ * buffers and the passes' work-unit functions).
  *
  *   rowsplit 0 STEPS   one process: the generated step()'s passes in order
  *   rowsplit t STEPS   the generated step() itself, on its thread pool (all
@@ -16,7 +17,7 @@
  *                      static arrays with mremap): process p runs the
  *                      forward and backward row pass for its share of the
  *                      tile's rows, a barrier, then weight units (the fused
- *                      weight gradient and SGD update of W's row tiles)
+ *                      weight gradient and update of W's row tiles)
  *                      taken from a shared counter, a barrier
  *
  * STEPS updates on one tile of 64 samples (random pixels and labels: the
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
 	static int32_t y[TILE];
 	int threads = argc > 1 && strcmp(argv[1], "t") == 0;
 	int procs = argc > 1 ? atoi(argv[1]) : 0, steps = argc > 2 ? atoi(argv[2]) : 300, me = 0;
-	nncc_update_t u = {.lr = 0.1, .batch = TILE};
+	nncc_update_t u = {.lr = 0.001, .batch = TILE, .seed = 1};
 	uint64_t s = 12345;
 	double t0, t1;
 
@@ -140,6 +141,9 @@ int main(int argc, char **argv)
 		t0 = now();
 		for (int it = 0; it < steps; it++) {
 			u.step = (uint64_t)it + 1;
+#if ROWSPLIT_MASK
+			kern_job.mask = (KernMask){u.seed, u.step, 0};
+#endif
 			step_rows(0, 0);
 			(void)loss(TILE, y);
 			kern_job.mode = KERN_GRAD_UPDATE;
@@ -152,14 +156,9 @@ int main(int argc, char **argv)
 		       fnv1a(params, sizeof(real) * N_PARAMS));
 		return 0;
 	}
-	share(params, sizeof(real) * N_PARAMS);
-	share(a1, sizeof a1);
-	share(g1, sizeof g1);
-	share(d1, sizeof d1);
-	share(a2, sizeof a2);
-	share(g2, sizeof g2);
-	share(d2, sizeof d2);
-	share(a3, sizeof a3);
+#define SHARE(a, bytes) share(a, bytes);
+#include ROWSPLIT_SHARE   /* the script's list: the parameters, state and layers' buffers */
+#undef SHARE
 	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		perror("rowsplit: mmap");
@@ -179,6 +178,9 @@ int main(int argc, char **argv)
 	t0 = now();
 	for (int it = 0; it < steps; it++) {
 		u.step = (uint64_t)it + 1;
+#if ROWSPLIT_MASK   /* dropout: step()'s masks */
+		kern_job.mask = (KernMask){u.seed, u.step, 0};
+#endif
 		if ((size_t)me * kern_job.rows < TILE)
 			step_rows((size_t)me, 0);
 		barrier(procs);   /* every row's activations and deltas written */
