@@ -5,6 +5,8 @@
 #   1 thread        one process, one chain over the batch (no chunks)
 #   2 threads       the same on two threads
 #   chunks C, 1 p   one process, --chunks C (the bits of any rank count <= C)
+#   2 ranks, 0      mpirun -np 2, one thread each, --chunks 0: the ranks
+#                   share each step (docs/scaling.md#one-step-shared-by-the-ranks)
 #   2 ranks, C      mpirun -np 2, one thread each, --chunks C
 #   2 ranks, 2, sh  the same, --chunks 2 --shard (each rank holds its half of
 #                   the data; a batch's samples travel between them)
@@ -47,7 +49,7 @@ seconds() {
 	t1) set -- "$OUT/w4" --threads 1 ;;
 	t2) set -- "$OUT/w4" --threads 2 ;;
 	c2 | c12) set -- "$OUT/w4" --threads 1 --chunks "${1#c}" ;;
-	r2c2 | r2c12)
+	r2c0 | r2c2 | r2c12)
 		set -- mpirun --oversubscribe --mca mpi_yield_when_idle 1 -np 2 "$OUT/w4-mpi" \
 			--threads 1 --chunks "${1#r2c}" --no-shard
 		;;
@@ -66,7 +68,7 @@ seconds() {
 		sed -n 's/.*"train_seconds": \([0-9.e+-]*\).*/\1/p'
 }
 
-variants="t1 t2 c2 c12 r2c2 r2c12 r2c2s z1 zr2 zr2s"
+variants="t1 t2 c2 c12 r2c0 r2c2 r2c12 r2c2s z1 zr2 zr2s"
 for r in $(seq "$ROUNDS"); do
 	for v in $variants; do
 		printf '%s %s\n' "$v" "$(seconds "$v")"
@@ -79,9 +81,10 @@ printf 'W4, batch %s, %s updates, best of %s rounds (load at the end: %s)\n' "$B
 awk '
 	!($1 in best) || $2 < best[$1] { best[$1] = $2 }
 	END {
-		split("t1 t2 c2 c12 r2c2 r2c12 r2c2s z1 zr2 zr2s", order, " ")
+		split("t1 t2 c2 c12 r2c0 r2c2 r2c12 r2c2s z1 zr2 zr2s", order, " ")
 		name["t1"] = "1 process, 1 thread"; name["t2"] = "1 process, 2 threads"
 		name["c2"] = "1 process, --chunks 2"; name["c12"] = "1 process, --chunks 12"
+		name["r2c0"] = "2 ranks, --chunks 0 (shared)"
 		name["r2c2"] = "2 ranks, --chunks 2"; name["r2c12"] = "2 ranks, --chunks 12"
 		name["r2c2s"] = "2 ranks, --chunks 2, sharded"
 		name["z1"] = "streamed, 1 thread"
@@ -89,7 +92,7 @@ awk '
 		name["zr2s"] = "streamed, 2 ranks, sharded"
 		printf "| %-28s | %10s | %8s |\n", "variant", "train s", "speed"
 		printf "|%s|%s|%s|\n", "------------------------------", "------------", "----------"
-		for (i = 1; i <= 10; i++)
+		for (i = 1; i <= 11; i++)
 			printf "| %-28s | %10.3f | %7.2fx |\n", name[order[i]], best[order[i]],
 				best["t1"] / best[order[i]]
 	}' "$OUT/times"

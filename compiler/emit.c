@@ -257,7 +257,7 @@ static void emit_optimizer(Emitter *e, const char *section)
 	emit_tmpl(e, o->tmpl, section, v, n, NULL, 0);
 }
 
-/* Each static buffer's name, for STATIC_BYTES (at most `max`: emit_buffers
+/* Each static buffer's size, for STATIC_BYTES (at most `max`: emit_buffers
  * sizes it; a buffer added there needs its room counted too, or the
  * compile fails with an internal error rather than a wrong STATIC_BYTES). */
 typedef struct BufList {
@@ -266,18 +266,30 @@ typedef struct BufList {
 	size_t n, max;
 } BufList;
 
-static void buf_add(BufList *b, const char *name)
+static void buf_add_bytes(BufList *b, const char *bytes)
 {
 	if (b->n == b->max) {
 		diag_fatal(b->ctx, "internal error: STATIC_BYTES has room for %zu buffers, not '%s'",
-		           b->max, name);
+		           b->max, bytes);
 		return;
 	}
-	b->name[b->n++] = name;
+	b->name[b->n++] = bytes;
+}
+
+static void buf_add(BufList *b, const char *name)
+{
+	buf_add_bytes(b, arena_printf(b->ctx->arena, "sizeof %s", name));
+}
+
+/* A shared buffer: the bytes it uses (`bytes`), not the slack after them
+ * (pages never touched take no memory). */
+static void buf_add_used(BufList *b, const char *bytes)
+{
+	buf_add_bytes(b, bytes);
 }
 
 /* STATIC_BYTES: the sum of the buffers' sizes but pack's (the descriptor's
- * static_bytes), a few names a line; THREAD_BYTES: pack's row, one a thread
+ * static_bytes), a few a line; THREAD_BYTES: pack's row, one a thread
  * in use (thread_bytes). */
 static void emit_static_bytes(Emitter *e, const BufList *b, bool pack)
 {
@@ -285,14 +297,25 @@ static void emit_static_bytes(Emitter *e, const BufList *b, bool pack)
 	const char *line = "#define STATIC_BYTES (";
 
 	for (size_t k = 0; k < b->n; k++) {
-		line = arena_printf(A, "%s%ssizeof %s", line, k % 5 ? " + " : k ? "+ " : "", b->name[k]);
-		if (k % 5 == 4 && k + 1 < b->n) {
+		if (k && strlen(line) + strlen(b->name[k]) > 88) {
 			emit_line(e, "%s \\", line);
-			line = "\t";
+			line = "\t+ ";
+		} else if (k) {
+			line = arena_printf(A, "%s + ", line);
 		}
+		line = arena_printf(A, "%s%s", line, b->name[k]);
 	}
 	emit_line(e, "%s)", line);
 	emit_line(e, "#define THREAD_BYTES %s", pack ? "(sizeof pack[0])" : "0");
+}
+
+/* An entry of the shared regions' table: buffer `name`, `used` bytes of
+ * it; two a line. */
+static void region_add(Buf *b, size_t *n, const char *name, const char *used)
+{
+	buf_printf(b, "%s{%s, %s, sizeof %s},%s", *n % 2 ? " " : "\t", name, used, name,
+	           *n % 2 ? "\n" : "");
+	(*n)++;
 }
 
 static void emit_buffers(Emitter *e)
@@ -306,29 +329,41 @@ static void emit_buffers(Emitter *e)
 	emit_line(e, " * one block each, the same layout (the L*_W, L*_B offsets above).  Per");
 	emit_line(e, " * layer: its output a, the gradient g = dL/da the layer above writes, and");
 	emit_line(e, " * for a layer with parameters its delta d = dL/dz. */");
+	Buf regions;
+	size_t n_regions = 0, n_param_regions;
+
+	buf_init(&regions);
 	if (m->pre.n) {
-		emit_line(e, "static real params[N_PARAMS + N_PRETRAIN_PARAMS]; /* (%zu + %zu) */",
-		          m->n_params, m->pre.n_params);
+		emit_line(e, "static real params[N_PARAMS + N_PRETRAIN_PARAMS + KERN_SLACK(1)] "
+		          "KERN_SHARED; /* (%zu + %zu) */", m->n_params, m->pre.n_params);
 		emit_line(e, "static real grads[N_PARAMS + N_PRETRAIN_PARAMS];");
+		region_add(&regions, &n_regions, "params", "(N_PARAMS + N_PRETRAIN_PARAMS) * sizeof(real)");
+		buf_add_used(&b, "(N_PARAMS + N_PRETRAIN_PARAMS) * sizeof(real)");
 	} else {
-		emit_line(e, "static real params[N_PARAMS]; /* (%zu) */", m->n_params);
+		emit_line(e, "static real params[N_PARAMS + KERN_SLACK(1)] KERN_SHARED; /* (%zu) */",
+		          m->n_params);
 		emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
+		region_add(&regions, &n_regions, "params", "N_PARAMS * sizeof(real)");
+		buf_add_used(&b, "N_PARAMS * sizeof(real)");
 	}
-	buf_add(&b, "params");
 	buf_add(&b, "grads");
 	if (p->n_state) {
-		emit_line(e, "static real state[OPT_STATE * N_PARAMS]; /* (%zu, %zu): slot k at "
-		          "k * N_PARAMS */", p->n_state, m->n_params);
-		buf_add(&b, "state");
+		emit_line(e, "static real state[OPT_STATE * N_PARAMS + KERN_SLACK(1)] KERN_SHARED; "
+		          "/* (%zu, %zu): slot k at k * N_PARAMS */", p->n_state, m->n_params);
+		buf_add_used(&b, "OPT_STATE * N_PARAMS * sizeof(real)");
+		region_add(&regions, &n_regions, "state", "OPT_STATE * N_PARAMS * sizeof(real)");
 	}
+	n_param_regions = n_regions;
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const LayerPlan *lp = &p->layers[l];
 		const char *bufs[3] = {lp->a, lp->g, lp->d};
 		for (int k = 0; k < 3; k++)
 			if (bufs[k]) {
-				emit_line(e, "static real %s[MAX_BATCH][%s]; /* (B, %zu) */", bufs[k], lp->out,
-				          m->layers[l].out);
-				buf_add(&b, bufs[k]);
+				emit_line(e, "static real %s[MAX_BATCH + KERN_SLACK(%s)][%s] KERN_SHARED; "
+				          "/* (B, %zu) */", bufs[k], lp->out, lp->out, m->layers[l].out);
+				buf_add_used(&b, arena_printf(e->ctx->arena, "MAX_BATCH * sizeof %s[0]", bufs[k]));
+				region_add(&regions, &n_regions, bufs[k],
+				           arena_printf(e->ctx->arena, "MAX_BATCH * sizeof %s[0]", bufs[k]));
 			}
 	}
 	for (size_t i = 0; i < m->pre.n; i++) {
@@ -360,6 +395,14 @@ static void emit_buffers(Emitter *e)
 	if (p->pack_len)
 		emit_line(e, "static real pack[KERN_MAX_THREADS][PACK_LEN];");
 	emit_static_bytes(e, &b, p->pack_len != 0);
+	emit_line(e, "/* What processes can share (step_part): the parameters and state, then");
+	emit_line(e, " * the layers' buffers: {buffer, bytes used, bytes}. */");
+	emit_line(e, "#define N_SHARED %zu", n_regions);
+	emit_line(e, "#define N_SHARED_PARAMS %zu", n_param_regions);
+	emit_line(e, "static const nncc_region_t shared_regions[N_SHARED] = {");
+	buf_puts(e->out, regions.data);
+	emit_line(e, "%s};", n_regions % 2 ? "\n" : "");
+	buf_fini(&regions);
 }
 
 /* A layer has a backward pass when a gradient reaches it or leaves it
@@ -812,6 +855,11 @@ static void emit_entry_points(Emitter *e)
 	emit_tmpl(e, "trainer.c", "step", NULL, 0, vt, ARRAY_LEN(vt));
 	emit_tmpl(e, "trainer.c", masked ? "step_rows_masked" : "step_rows", NULL, 0, NULL, 0);
 	emit_tmpl(e, "trainer.c", "step_end", NULL, 0, ve, ARRAY_LEN(ve));
+	emit_blank(e);
+	emit_tmpl(e, "trainer.c", "step_part", NULL, 0, NULL, 0);
+	emit_tmpl(e, "trainer.c", masked ? "step_part_rows_masked" : "step_part_rows", NULL, 0, NULL,
+	          0);
+	emit_tmpl(e, "trainer.c", "step_part_end", NULL, 0, ve, ARRAY_LEN(ve));
 	if (m->pre.n)
 		emit_pretrain(e);
 	emit_blank(e);

@@ -98,6 +98,8 @@ typedef struct run {
 	int writer;                  /* rank 0: prints and writes the outputs */
 	int failed;                  /* an evaluation's exchange failed (said on stderr) */
 	nncc_group_t group;          /* --chunks > 0: the chunked step's buffers */
+	nncc_share_t share;          /* --chunks 0 under MPI: the step the ranks share */
+	int share_on;                /* ... planned (run_group), mapped before run_train */
 	size_t *confusion;           /* [K][K] */
 	nncc_outfile_t log_out, plot_out; /* --log's and --plot's temporary files */
 	FILE *log;                   /* log_out.f while rows go to it, else NULL */
@@ -3120,6 +3122,27 @@ static int run_signal(run_t *r)
 	return r->signal = sig;
 }
 
+/* After the last shared step: every rank's parameters and state its own
+ * again (their bytes kept), for what follows (restoring the best pass's,
+ * the evaluations, the outputs). */
+static int run_share_end(run_t *r)
+{
+	if (r->share.m && nncc_share_end(&r->share))
+		return fail(r->m, "cannot map private memory for the parameters: %s", strerror(errno));
+	return 0;
+}
+
+/* A shared step's layer buffers made this rank's own (shared 0), for its
+ * evaluations after update `it` (the others may be in the next step's
+ * rows already), or shared again (1). */
+static int run_share_layers(run_t *r, int shared, size_t it)
+{
+	if (r->share.m && nncc_share_layers(&r->share, shared))
+		return fail(r->m, "after update %zu: cannot map %s memory for the layers: %s", it,
+		            shared ? "the shared step's" : "private", strerror(errno));
+	return 0;
+}
+
 /* T updates of B samples (the last of each pass shorter in epochs mode),
  * fewer when early stopping ends the training or a signal stops it after an
  * update (r->signal; s->iterations: those run).
@@ -3142,7 +3165,11 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	r->lr = nncc_schedule_lr(&o->schedule, o->lr, r->step0 + 1, r->stream.epoch, total);
 	if (eval_due(r, 0, T)) {
 		double e0 = now_seconds();
+		if (run_share_layers(r, 0, 0))
+			return 1;
 		run_eval_point(r, &pg, 0, 0, 0);
+		if (run_share_layers(r, 1, 0))
+			return 1;
 		s->eval_seconds += now_seconds() - e0;
 		if (r->failed)
 			return 1;
@@ -3157,7 +3184,11 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		u.batch = batch_of(r, B);
 		u.lr = r->lr = nncc_schedule_lr(&o->schedule, o->lr, u.step, r->stream.epoch, total);
 		double loss;
-		if (!r->group.chunks)
+		if (r->share.m) {
+			if (nncc_share_step(&r->share, &r->stream, &u, &loss, &err))
+				return fail(m, "update %zu: %s", it, err.msg);
+			norm = 0;
+		} else if (!r->group.chunks)
 			loss = nncc_train_batch_clip(m, &r->stream, &u, o->clip_norm, &norm);
 		else if (nncc_group_batch(&r->group, m, &r->stream, &u, o->clip_norm, &loss, &norm, &err))
 			return fail(m, "update %zu: %s", it, err.msg);
@@ -3182,16 +3213,22 @@ static int run_train(run_t *r, nncc_summary_t *s)
 		int pass_end = r->n_val && r->stream.epoch != pass;
 		if (pass_end || eval_due(r, it, T)) {
 			double e0 = now_seconds();
+			if (run_share_layers(r, 0, it))
+				return 1;
 			if (pass_end)
 				stop = run_pass_end(r, &pg, it);
 			if (eval_due(r, it, T) || (pass_end && (o->log || r->curve_x)))
 				run_eval_point(r, &pg, it, t - t0 - excluded, pass_end);
+			if (run_share_layers(r, 1, it))
+				return 1;
 			s->eval_seconds += now_seconds() - e0;
 			paused = 1;
 		}
 		if (r->failed)
 			return 1;
 		if (stop) {
+			if (run_share_end(r))
+				return 1;
 			run_restore(r);
 			T = it;
 		}
@@ -3208,7 +3245,7 @@ static int run_train(run_t *r, nncc_summary_t *s)
 	s->iterations = T;
 	s->train_seconds = T ? now_seconds() - t0 - excluded : 0;
 	nncc_progress_break(&pg);
-	return 0;
+	return run_share_end(r);
 }
 
 /* ---- pre-training (docs/trainer.md#pre-training) ------------------------ */
@@ -3618,6 +3655,37 @@ static int run_read_ahead(run_t *r, nncc_summary_t *s)
  * cost more than the ranks save (run_group). */
 #define CHUNK_FEW 16
 
+/* --chunks 0 on several ranks: they share each step (share.c), when they
+ * are on one machine and the step is one tile of the fused kind; else
+ * what stops it. */
+static int run_share_plan(run_t *r)
+{
+	const nncc_model_t *m = r->m;
+	const char *why = nncc_share_unfit(r->comm, m);
+
+	if (why)
+		return fail(m, "--chunks 0 on %d ranks shares each step among them, but %s: give "
+		               "--chunks C (docs/scaling.md)", r->comm->size, why);
+	if (r->batch > m->max_batch)
+		return fail(m, "--chunks 0 on %d ranks shares each step among them, a batch being "
+		               "one tile: --batch %zu is more than the trainer's tile of %zu (the "
+		               "YAML's batch_size); give --chunks C, or generate the trainer with "
+		               "batch_size %zu", r->comm->size, r->batch, m->max_batch, r->batch);
+	if (r->o->clip_norm > 0)
+		return fail(m, "--chunks 0 on %d ranks shares each step among them, and no rank "
+		               "holds the whole gradient that --clip-norm measures: give --chunks C",
+		            r->comm->size);
+	if (r->sharded)
+		return fail(m, "--chunks 0 on %d ranks shares each step among them, and each reads "
+		               "the whole batch: it does not shard (drop --shard)", r->comm->size);
+	r->share_on = 1;
+	if (r->writer && !r->o->quiet)
+		fprintf(stderr, "%s: the %d ranks share each step: each runs its rows of the batch, "
+		                "then its part of the weight gradient and update (--chunks 0: the bits "
+		                "of one process)\n", m->name, r->comm->size);
+	return 0;
+}
+
 /* --chunks (the library's default when not given) among the ranks. */
 static int run_group(run_t *r, nncc_summary_t *s)
 {
@@ -3628,8 +3696,7 @@ static int run_group(run_t *r, nncc_summary_t *s)
 	s->ranks = r->comm->size;
 	s->chunks = C;
 	if (!C && r->comm->size > 1)
-		return fail(r->m, "--chunks 0 trains in one process, not on %d ranks (docs/scaling.md)",
-		            r->comm->size);
+		return run_share_plan(r);
 	if (C && nncc_group_init(&r->group, r->comm, r->m, C, &err))
 		return fail(r->m, "%s", err.msg);
 	/* The default chunks keep the bits of 1 to 12 ranks; at a few samples
@@ -3781,6 +3848,11 @@ static int run(run_t *r, nncc_summary_t *s)
 	}
 	if (run_prepare(r, s->iterations, B) || run_read_ahead(r, s))
 		return 1;
+	if (r->share_on) {   /* after pre-training, --load and --resume: every rank's bytes alike */
+		nncc_err_t err;
+		if (nncc_share_init(&r->share, r->comm, m, &err))
+			return fail(m, "%s", err.msg);
+	}
 	s->step0 = r->step0;
 	if (o->resume) {
 		s->resumed = o->resume;
@@ -3834,6 +3906,7 @@ static void run_fini(run_t *r)
 		free(r->test_x);
 	}
 	nncc_group_fini(&r->group);
+	nncc_share_fini(&r->share);
 	nncc_checkpoint_fini(&r->ck);
 	free(r->confusion);
 	free(r->curve_x);   /* curve_y and curve_v are in its block */

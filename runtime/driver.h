@@ -319,6 +319,45 @@ typedef struct nncc_group {
 	nncc_stream_t local;         /* over bx and by: what own chunks read */
 } nncc_group_t;
 
+/* ---- One step shared by the ranks of one machine (share.c; --chunks 0
+ * under MPI, docs/scaling.md#one-step-shared-by-the-ranks). */
+#define NNCC_SHARE_MAX_RANKS 256
+typedef struct nncc_share {
+	const nncc_model_t *m;       /* NULL: no shared step */
+	const nncc_comm_t *comm;
+	int fd;                      /* the shared-memory object (unlinked) */
+	size_t *off;                 /* [m->n_shared] each region's offset in it */
+	size_t total;                /* its bytes */
+	struct nncc_share_ctl *ctl;  /* its first page: the meeting point, the counters */
+	int sense, failed;           /* the barrier's, and whether its last meeting failed */
+	unsigned long long meetings; /* this rank's so far */
+	size_t steps;                /* shared steps done */
+	nncc_part_t part;            /* this rank's, for step_part */
+	char msg[256];               /* why the set-up or a meeting failed */
+} nncc_share_t;
+
+/* Why the ranks cannot share a step (a phrase), or NULL when they can. */
+const char *nncc_share_unfit(const nncc_comm_t *c, const nncc_model_t *m);
+/* Maps m's shared regions on every rank (rank 0's bytes); collective.
+ * -1 with *err when a rank could not. */
+int nncc_share_init(nncc_share_t *s, const nncc_comm_t *c, const nncc_model_t *m,
+                    nncc_err_t *err);
+/* One update of u->batch <= m->max_batch samples drawn from st (every rank
+ * draws the whole batch), *loss its loss sum; -1 with *err when a rank's
+ * batch could not be read (every rank stops) or a rank did not come. */
+int nncc_share_step(nncc_share_t *s, nncc_stream_t *st, const nncc_update_t *u, double *loss,
+                    nncc_err_t *err);
+/* The layer buffers shared again (1) or private (0: an evaluation of this
+ * rank's own, while the parameters stay shared and unchanged). */
+int nncc_share_layers(nncc_share_t *s, int shared);
+/* Everything private again, the parameters' and state's bytes kept (after
+ * the last shared step); fini also frees. */
+int nncc_share_end(nncc_share_t *s);
+void nncc_share_fini(nncc_share_t *s);
+/* meet() and the weight units' counter, for nncc_part_t. */
+int nncc_share_meet(void *ctx);
+size_t nncc_share_next(void *ctx);
+
 /* -1 (out of memory, C < size, counts MPI cannot take) or 0. */
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err);

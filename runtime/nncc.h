@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define NNCC_ABI_VERSION 8
+#define NNCC_ABI_VERSION 9
 
 /* ---- Names the compiler and the runtime share: one definition each.
  * X(ID, value, YAML word[, more]); names.c turns values back into words. */
@@ -203,6 +203,31 @@ typedef struct nncc_update {
 	const double *hparams;   /* n_hparams values, the descriptor's order; NULL if none */
 	uint64_t seed;           /* the run's seed: the dropout masks' key (docs/trainer.md#dropout) */
 } nncc_update_t;
+
+/* One process's part of a training step that several processes on one
+ * machine share (step_part, docs/scaling.md#one-step-shared-by-the-ranks):
+ * the parameters, the optimizer's state and the layers' buffers are pages
+ * they all map (nncc_model_t.shared).  Part `part` of `parts` runs the
+ * forward and backward passes for its rows of the tile, then meet() waits
+ * for every part's rows (nonzero: one did not come; the step stops there,
+ * nothing updated), then the fused weight gradient and update of the
+ * weight units next_unit() hands out (a counter the parts share: each
+ * unit once; >= the model's units: none left).  ctx is theirs. */
+typedef struct nncc_part {
+	size_t part, parts;
+	int (*meet)(void *ctx);
+	size_t (*next_unit)(void *ctx);
+	void *ctx;
+} nncc_part_t;
+
+/* A static buffer of the generated trainer that processes can share:
+ * `bytes` of data at p, page-aligned (NNCC_PAGE), `room` >= bytes rounded
+ * up to a page allocated there (nothing else in its pages). */
+#define NNCC_PAGE 4096
+typedef struct nncc_region {
+	void *p;
+	size_t bytes, room;
+} nncc_region_t;
 
 /* ---- Learning-rate schedules (schedule.c; docs/trainer.md#learning-rate-schedules).
  * X(ID, value, YAML word). */
@@ -449,6 +474,20 @@ typedef struct nncc_model {
 	 * hand: the driver then estimates from the sizes above. */
 	size_t static_bytes;
 	size_t thread_bytes;
+
+	/* step() as part of a step shared by processes (nncc_part_t), over the
+	 * whole tile of n = u->batch <= max_batch samples, x and y the same in
+	 * every part, on the calling thread; returns the tile's loss sum (every
+	 * part the same), NAN when meet() failed.  The same bits as step(). */
+	double (*step_part)(size_t n, const void *x, const void *y, const nncc_update_t *u,
+	                    const nncc_part_t *p);
+	/* What the parts share: regions [0, shared_params) hold the parameters
+	 * and the optimizer's state, [shared_params, n_shared) the network's
+	 * layer buffers (not grads, nor pre-training's decoders).  n_shared 0
+	 * when the compiler could not align them (not GNU C): step_part is not
+	 * usable then. */
+	size_t n_shared, shared_params;
+	const nncc_region_t *shared;
 } nncc_model_t;
 
 /* ---- Errors: runtime functions return 0 or -1 and fill an nncc_err_t. */

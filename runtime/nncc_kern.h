@@ -91,6 +91,7 @@
 #define backward(n, x, y, accumulate) KERN_ISA_NAME(backward)(n, x, y, accumulate)
 #define update(u) KERN_ISA_NAME(update)(u)
 #define step(n, x, y, u) KERN_ISA_NAME(step)(n, x, y, u)
+#define step_part(n, x, y, u, p) KERN_ISA_NAME(step_part)(n, x, y, u, p)
 
 #if KERN_SIMD
 /* Named accumulators for register tiles of up to KERN_MAXMR rows x

@@ -305,6 +305,19 @@ typedef struct KernMask {
 	size_t first;
 } KernMask;
 
+/* The static buffers processes can share (nncc_model_t.shared): aligned
+ * to a page, with KERN_SLACK(w) rows of w reals more than they use, so
+ * that their pages hold nothing else.  Only GNU C can align them (else
+ * the descriptor lists none). */
+#if defined(__GNUC__)
+#define KERN_SHARED __attribute__((aligned(NNCC_PAGE)))
+#define KERN_SHARED_OK 1
+#else
+#define KERN_SHARED
+#define KERN_SHARED_OK 0
+#endif
+#define KERN_SLACK(w) ((NNCC_PAGE / sizeof(real) + (w) - 1) / (w))
+
 typedef struct KernJob {
 	size_t n;           /* samples in the tile */
 	const real *x;      /* (n, N_INPUTS) */
@@ -461,6 +474,8 @@ typedef struct KernEntries {
 	void (*backward)(size_t n, const void *x, const void *y, int accumulate);
 	void (*update)(const nncc_update_t *u);
 	double (*step)(size_t n, const void *x, const void *y, const nncc_update_t *u);
+	double (*step_part)(size_t n, const void *x, const void *y, const nncc_update_t *u,
+	                    const nncc_part_t *p);
 } KernEntries;
 
 #if KERN_HAVE_THREADS

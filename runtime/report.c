@@ -340,6 +340,8 @@ void nncc_report_text(FILE *f, const nncc_summary_t *s)
 	if (s->chunks)   /* docs/scaling.md */
 		fprintf(f, " per rank, %d rank%s, batches in %zu chunks", s->ranks,
 		        s->ranks == 1 ? "" : "s", s->chunks);
+	else if (s->ranks > 1)   /* --chunks 0: the ranks share each step */
+		fprintf(f, " per rank, %d ranks sharing each step", s->ranks);
 	fputc('\n', f);
 	nncc_schedule_t sc = schedule_used(s);
 	const nncc_schedule_info_t *info = &nncc_schedules[sc.type];

@@ -164,6 +164,41 @@ static double step(size_t n, const void *x, const void *y, const nncc_update_t *
 	return sum;
 }
 
+//@ section step_part
+/* step() as part p->part of p->parts processes sharing the buffers
+ * (nncc_part_t): its rows, then the weight units it draws; the same bits. */
+static double step_part(size_t n, const void *x, const void *y, const nncc_update_t *u,
+                        const nncc_part_t *p)
+{
+	double sum;
+	size_t q;
+
+	kern_job.n = n;
+	kern_job.x = x;
+	kern_job.y = y;
+	kern_job.rows = (n + p->parts - 1) / p->parts;
+
+//@ section step_part_rows
+	if (p->part * kern_job.rows < n)
+		step_rows(p->part, 0);
+
+//@ section step_part_rows_masked
+	kern_job.mask = (KernMask){u->seed, u->step, 0};
+	if (p->part * kern_job.rows < n)
+		step_rows(p->part, 0);
+	kern_job.mask.step = 0;
+
+//@ section step_part_end
+	if (p->meet(p->ctx))
+		return NAN;   /* a part did not come: nothing updated */
+	sum = loss(n, y);
+	kern_job.mode = KERN_GRAD_UPDATE;
+	kern_prepare(&kern_job.opt, u, {{DEFAULTS}});
+	while ((q = p->next_unit(p->ctx)) < WEIGHT_UNITS)
+		weight_unit(q, 0);
+	return sum;
+}
+
 //@ section copy_end
 KERN_COPY_END
 #endif /* the kernel section */
@@ -252,6 +287,9 @@ const nncc_model_t {{P}}_model = {
 	.step = step,
 	.tensor = tensor,
 	.static_bytes = STATIC_BYTES, .thread_bytes = THREAD_BYTES, /* for the memory plan */
+	.step_part = step_part, /* with what the processes share (GNU C aligns it) */
+	.n_shared = KERN_SHARED_OK ? N_SHARED : 0, .shared_params = N_SHARED_PARAMS,
+	.shared = KERN_SHARED_OK ? shared_regions : NULL,
 	.set_threads = set_threads,
 
 //@ section descriptor_mask_key

@@ -135,6 +135,14 @@ nosecs() {
 		{ $c = ""; print }' "$1"
 }
 
+# matches TAG RUN WHAT: $tmp/TAG.RUN (a weight file) and TAG.RUN.csv (its
+# --log) are one process's TAG.ref and TAG.ref.rows but for the time.
+matches() {
+	cmp -s "$tmp/$1.ref" "$tmp/$1.$2" || fail "$1: the weight file of $3 differs from one process's"
+	nosecs "$tmp/$1.$2.csv" | cmp -s "$tmp/$1.ref.rows" - ||
+		fail "$1: the --log of $3 differs from one process's"
+}
+
 # same NAME TAG ARGS...: one process with --chunks 12, then 1..4 ranks
 # (the default 12 chunks), and 2..4 ranks sharded (--shard: each holds its
 # share of the data and gets the rest of every batch from the others):
@@ -151,10 +159,7 @@ same() {
 		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --threads 1 --quiet --eval-every 10 \
 			--eval-test --log "$tmp/$tag.$n.csv" --save "$tmp/$tag.$n" "$@" >"$tmp/out" 2>&1 ||
 			fail "$tag: $n ranks failed: $(cat "$tmp/out")"
-		cmp -s "$tmp/$tag.ref" "$tmp/$tag.$n" ||
-			fail "$tag: the weight file of $n ranks differs from one process's"
-		nosecs "$tmp/$tag.$n.csv" | cmp -s "$tmp/$tag.ref.rows" - ||
-			fail "$tag: the --log of $n ranks differs from one process's"
+		matches "$tag" "$n" "$n ranks"
 	done
 	for n in $shard_ranks; do
 		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --shard --threads 1 --eval-every 10 \
@@ -162,10 +167,7 @@ same() {
 			fail "$tag: $n ranks sharded failed: $(cat "$tmp/out")"
 		grep -q "^memory .*, in memory, sharded: each of the $n ranks holds its share" "$tmp/out" ||
 			fail "$tag: $n ranks with --shard: the report does not say it: $(cat "$tmp/out")"
-		cmp -s "$tmp/$tag.ref" "$tmp/$tag.s$n" ||
-			fail "$tag: the weight file of $n ranks sharded differs from one process's"
-		nosecs "$tmp/$tag.s$n.csv" | cmp -s "$tmp/$tag.ref.rows" - ||
-			fail "$tag: the --log of $n ranks sharded differs from one process's"
+		matches "$tag" "s$n" "$n ranks sharded"
 	done
 	say "$tag: ranks $ranks write the bytes of one process; so do ranks $shard_ranks sharded"
 }
@@ -208,6 +210,60 @@ for n in 2 3; do
 		fail "--chunks $n on $n ranks: not the bytes of one process"
 done
 say "one chunk per rank (2 and 3 ranks): the bytes of one process"
+# --chunks 0 on ranks of one machine: they share each step (the
+# parameters, optimizer state and layer buffers in shared memory; each runs
+# its rows of the batch, then weight units from a shared counter): the bytes
+# and --log rows of one process without chunks, for any rank count; with
+# dropout and Adam (a), float64 momentum with decay (b), a short last batch
+# in epochs mode, evaluations, validation with early stopping, streamed
+# data, a checkpoint resumed on another rank count.
+# shared NAME TAG ARGS...
+shared() {
+	name=$1 tag=$2
+	shift 2
+	"$tmp/$name" --threads 1 --quiet --save "$tmp/$tag.ref" --eval-every 5 --eval-test \
+		--log "$tmp/$tag.ref.csv" "$@" >"$tmp/out" 2>&1 ||
+		fail "$tag: one process failed: $(cat "$tmp/out")"
+	nosecs "$tmp/$tag.ref.csv" >"$tmp/$tag.ref.rows"
+	for n in $ranks; do
+		mpirun --oversubscribe -np $n "$tmp/$name-mpi" --chunks 0 --threads 1 --eval-every 5 \
+			--eval-test --log "$tmp/$tag.$n.csv" --save "$tmp/$tag.$n" "$@" >"$tmp/out" 2>&1 ||
+			fail "$tag: $n ranks sharing the step failed: $(cat "$tmp/out")"
+		[ "$n" = 1 ] || { grep -q "the $n ranks share each step" "$tmp/out" &&
+			grep -q "^training .* per rank, $n ranks sharing each step" "$tmp/out"; } ||
+			fail "$tag: $n ranks with --chunks 0: the start or the report does not say they share the step: $(cat "$tmp/out")"
+		matches "$tag" "$n" "$n ranks sharing the step"
+	done
+	say "$tag: ranks $ranks sharing each step (--chunks 0) write the bytes of one process"
+}
+shared a a-share --batch 8
+shared a a-share5 --batch 5 --epochs 3
+shared b b-share --batch 7 --validation 60 --patience 1 --epochs 4
+shared a a-share-stream --batch 8 --max-memory 32K
+grep -q "streams from" "$tmp/out" || fail "a-share-stream: the data does not stream: $(cat "$tmp/out")"
+mpirun --oversubscribe -np 3 "$tmp/a-mpi" --chunks 0 --threads 1 --quiet --batch 6 \
+	--iterations 20 --save "$tmp/a-share.half" >"$tmp/out" 2>&1 ||
+	fail "3 ranks sharing the step, 20 updates: $(cat "$tmp/out")"
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --chunks 0 --threads 1 --quiet --batch 6 \
+	--iterations 20 --resume "$tmp/a-share.half" --save "$tmp/a-share.res" >"$tmp/out" 2>&1 ||
+	fail "2 ranks sharing the step, resumed: $(cat "$tmp/out")"
+"$tmp/a" --threads 1 --quiet --batch 6 --iterations 40 --save "$tmp/a-share.40" >"$tmp/out" 2>&1 ||
+	fail "one process, 40 updates: $(cat "$tmp/out")"
+cmp -s "$tmp/a-share.40" "$tmp/a-share.res" ||
+	fail "saved by 3 ranks sharing the step, resumed by 2: not one process's 40 updates"
+say "sharing the step, saved by 3 ranks and resumed by 2: the bytes of one process"
+# What it cannot do, said before any work: a batch of several tiles, the
+# gradient's norm (--clip-norm), --shard.
+for args in "--batch 9" "--clip-norm 1" "--shard"; do
+	# shellcheck disable=SC2086
+	if mpirun --oversubscribe -np 2 "$tmp/a-mpi" --chunks 0 --threads 1 --quiet $args \
+		--iterations 3 >"$tmp/out" 2>&1; then
+		fail "2 ranks, --chunks 0 $args: no error"
+	fi
+	grep -q "error: --chunks 0 on 2 ranks shares each step among them, .*--" "$tmp/out" ||
+		fail "2 ranks, --chunks 0 $args: not the error that says why: $(cat "$tmp/out")"
+done
+say "sharing the step refuses a batch of several tiles, --clip-norm, --shard: $(grep -m 1 error "$tmp/out")"
 # Default chunks of a few samples each: rank 0 says what they cost and what
 # is faster (batches of 20: 1-2 samples a chunk); not at 200 (16-17), nor
 # when --chunks is given.
@@ -608,19 +664,22 @@ sed -e 's/^network: r$/network: q/' -e "s|dir: $tmp\$|dir: $tmp/csv2|" "$tmp/r.y
 build q
 sharded q 260K "CSV regression"
 
-# What --chunks cannot do: fewer chunks than ranks, none on 2 ranks.
-for bad in "3 --chunks 2|fewer than the 3 ranks" "2 --chunks 0|--chunks 0 trains in one process"; do
+# What --chunks cannot do: fewer chunks than ranks; none on ranks of two
+# machines (NNCC_MPI_MACHINES=2: they share no memory for the step).
+for bad in "1 3 --chunks 2|fewer than the 3 ranks" \
+	"2 2 --chunks 0|--chunks 0 on 2 ranks shares each step among them, but its ranks are not all on one machine"; do
 	args=${bad%%|*} want=${bad#*|}
 	# shellcheck disable=SC2086
 	set -- $args
-	np=$1
-	shift
-	if mpirun --oversubscribe -np "$np" "$tmp/a-mpi" --threads 1 --quiet "$@" >"$tmp/out" 2>&1; then
+	machines=$1 np=$2
+	shift 2
+	if mpirun --oversubscribe -np "$np" -x NNCC_MPI_MACHINES="$machines" "$tmp/a-mpi" --threads 1 \
+		--quiet "$@" >"$tmp/out" 2>&1; then
 		fail "-np $np $*: accepted"
 	fi
 	grep -q -e "$want" "$tmp/out" || fail "-np $np $*: no '$want' in: $(cat "$tmp/out")"
 done
-say "refused: fewer chunks than ranks, --chunks 0 on 2 ranks"
+say "refused: fewer chunks than ranks, --chunks 0 on ranks of two machines"
 
 # rank_pid N [PROGRAM]: the pid of rank N of the running job of PROGRAM
 # (default a-mpi; Open MPI puts OMPI_COMM_WORLD_RANK in each rank's
@@ -652,6 +711,16 @@ ends() {
 	if wait "$1"; then fail "the job exited 0 after $2"; fi
 }
 
+# stopped JOB RANK PROGRAM WHAT: SIGSTOP to rank RANK of the job (of
+# PROGRAM), then the job must end (ends); the rank is killed after.
+stopped() {
+	victim=$(rank_pid "$2" "$3") || fail "rank $2 of $4 did not start"
+	sleep 1
+	kill -STOP "$victim"
+	ends "$1" "rank $2 of $4 was stopped"
+	kill -9 "$victim" 2>/dev/null || true
+}
+
 # A rank killed mid-run: mpirun ends the job and names it.
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
 	--batch 100 >"$tmp/out" 2>&1 &
@@ -667,25 +736,27 @@ say "a killed rank ends the job in ${waited} s: $(grep -m 1 "rank 1" "$tmp/out")
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
 	--batch 100 --mpi-timeout 3 >"$tmp/out" 2>&1 &
 job=$!
-victim=$(rank_pid 1) || fail "rank 1 of the hung-rank run did not start"
-sleep 1
-kill -STOP "$victim"
-ends "$job" "rank 1 was stopped"
-kill -9 "$victim" 2>/dev/null || true
+stopped "$job" 1 a-mpi "the hung-rank run"
 # Stopped outside an exchange, or inside one it had reached (rare).
 grep -Eq "rank 1 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s" "$tmp/out" ||
 	fail "rank 0 does not name the stopped rank 1: $(cat "$tmp/out")"
 say "a stopped rank ends the job in ${waited} s: $(grep -m 1 "rank 1 of 2" "$tmp/out")"
 
+# Sharing the step (--chunks 0): a stopped rank is named too, by the
+# shared step's meeting point (or by the signal agreement's MPI_Allreduce).
+mpirun --oversubscribe -np 2 "$tmp/a-mpi" --chunks 0 --threads 1 --quiet \
+	--iterations 100000000 --batch 8 --mpi-timeout 3 >"$tmp/out" 2>&1 &
+job=$!
+stopped "$job" 1 a-mpi "the hung shared-step run"
+grep -Eq "rank 1 of 2 (did not reach|reached) (MPI_[A-Za-z]*|the shared step's meeting point) .*within 3 s" \
+	"$tmp/out" || fail "rank 0 does not name the stopped rank 1 sharing the step: $(cat "$tmp/out")"
+say "a stopped rank sharing the step ends the job in ${waited} s: $(grep -m 1 "rank 1 of 2" "$tmp/out")"
+
 # Rank 0 stopped: rank 1's exchange times out and it names rank 0.
 mpirun --oversubscribe -np 2 "$tmp/a-mpi" --threads 1 --quiet --iterations 100000000 \
 	--batch 100 --mpi-timeout 3 >"$tmp/out" 2>&1 &
 job=$!
-victim=$(rank_pid 0) || fail "rank 0 of the hung-rank-0 run did not start"
-sleep 1
-kill -STOP "$victim"
-ends "$job" "rank 0 was stopped"
-kill -9 "$victim" 2>/dev/null || true
+stopped "$job" 0 a-mpi "the hung-rank-0 run"
 grep -Eq "rank 0 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s" "$tmp/out" ||
 	fail "rank 1 does not name the stopped rank 0: $(cat "$tmp/out")"
 say "a stopped rank 0 ends the job in ${waited} s: $(grep -m 1 "rank 0 of 2" "$tmp/out")"
@@ -722,6 +793,17 @@ for n in $shard_ranks; do
 		fail "q: the weight file of $n ranks sharded (pre-trained) differs from one process's"
 done
 say "pre-training: ranks $ranks, and ranks $shard_ranks sharded, write the bytes of one process"
+# --chunks 0: every rank pre-trains alone (one process's bits), then they
+# share the training's steps.
+"$tmp/q" --threads 1 --quiet --save "$tmp/q.c0" >"$tmp/out" ||
+	fail "q: one process without chunks failed: $(cat "$tmp/out")"
+for n in $few_ranks; do
+	mpirun --oversubscribe -np $n "$tmp/q-mpi" --chunks 0 --threads 1 --quiet \
+		--save "$tmp/q.c0.$n" >"$tmp/out" 2>&1 || fail "q: $n ranks, --chunks 0: $(cat "$tmp/out")"
+	cmp -s "$tmp/q.c0" "$tmp/q.c0.$n" ||
+		fail "q: the weight file of $n ranks sharing the steps (pre-trained) differs from one process's"
+done
+say "pre-training, then the ranks sharing the steps (--chunks 0): ranks $few_ranks write the bytes of one process"
 
 # SIGINT to one rank during pre-training (whose ranks agree on signals
 # every 64 steps, not at every exchange): both stop in the same pass and
@@ -760,11 +842,7 @@ say "SIGINT to rank 1 in pre-training: both ranks stop in the same pass, in ${wa
 # ranks agree on signals, that MPI_Allreduce does).
 mpirun --oversubscribe -np 2 "$tmp/p-mpi" --threads 1 --quiet --mpi-timeout 3 >"$tmp/out" 2>&1 &
 job=$!
-victim=$(rank_pid 1 p-mpi) || fail "rank 1 of the stopped pre-training run did not start"
-sleep 1
-kill -STOP "$victim"
-ends "$job" "rank 1 was stopped in pre-training"
-kill -9 "$victim" 2>/dev/null || true
+stopped "$job" 1 p-mpi "the stopped pre-training run"
 grep -Eq 'error: pre-training, layer "layer1", step [0-9]+: rank 1 of 2 (did not reach|reached) MPI_[A-Za-z]* .*within 3 s|rank 1 of 2 (did not reach|reached) MPI_Allreduce .*within 3 s' \
 	"$tmp/out" || fail "rank 0 does not name rank 1 stopped in pre-training: $(cat "$tmp/out")"
 say "a stopped rank in pre-training ends the job in ${waited} s: $(grep -m 1 "rank 1 of 2" "$tmp/out")"
