@@ -6,7 +6,8 @@
 #   2 threads       the same on two threads
 #   chunks C, 1 p   one process, --chunks C (the bits of any rank count <= C)
 #   2 ranks, 0      mpirun -np 2, one thread each, --chunks 0: the ranks
-#                   share each step (docs/scaling.md#one-step-shared-by-the-ranks)
+#                   share each step (docs/scaling.md#one-step-shared-by-the-ranks;
+#                   a batch of one tile: BATCH <= 64 only)
 #   2 ranks, C      mpirun -np 2, one thread each, --chunks C
 #   2 ranks, 2, sh  the same, --chunks 2 --shard (each rank holds its half of
 #                   the data; a batch's samples travel between them)
@@ -68,7 +69,10 @@ seconds() {
 		sed -n 's/.*"train_seconds": \([0-9.e+-]*\).*/\1/p'
 }
 
-variants="t1 t2 c2 c12 r2c0 r2c2 r2c12 r2c2s z1 zr2 zr2s"
+# --chunks 0 (the ranks share each step) needs a batch of one tile: W4's 64
+share=
+[ "$BATCH" -gt 64 ] || share=r2c0
+variants="t1 t2 c2 c12 $share r2c2 r2c12 r2c2s z1 zr2 zr2s"
 for r in $(seq "$ROUNDS"); do
 	for v in $variants; do
 		printf '%s %s\n' "$v" "$(seconds "$v")"
@@ -93,6 +97,7 @@ awk '
 		printf "| %-28s | %10s | %8s |\n", "variant", "train s", "speed"
 		printf "|%s|%s|%s|\n", "------------------------------", "------------", "----------"
 		for (i = 1; i <= 11; i++)
-			printf "| %-28s | %10.3f | %7.2fx |\n", name[order[i]], best[order[i]],
-				best["t1"] / best[order[i]]
+			if (order[i] in best)
+				printf "| %-28s | %10.3f | %7.2fx |\n", name[order[i]], best[order[i]],
+					best["t1"] / best[order[i]]
 	}' "$OUT/times"

@@ -14,7 +14,8 @@
 # without -march under each instruction set against the -march=native build
 # (issue 12: NNCC_ISA; the table's last section, from bench/isa.awk), runs
 # bench/torch_bench.py when python3-torch is importable, W4 on 2 MPI ranks
-# against one process and pre-training on 2 ranks (issue 15: bench/mpi.sh,
+# against one process (batch 1024, and 64 where the ranks can share each
+# step) and pre-training on 2 ranks (issue 15: bench/mpi.sh,
 # bench/pretrain-mpi.sh, when built with MPI=1), then
 # prints the table and writes it to docs/bench.md (atomically).  Every number in the table is measured in this run; peers
 # quoted from issue 6 are labelled as such.
@@ -242,6 +243,9 @@ if [ -f build/libnncc_mpi.a ] && command -v mpirun >/dev/null 2>&1; then
 	say "bench: [$(( $(date +%s) - start )) s] data-parallel W4, batch 1024 (bench/mpi.sh)"
 	BATCH=1024 ITERATIONS=40 OUT=$OUT/mpi DATA=$DATA sh "$here/mpi.sh" 3 > "$OUT/mpi.md" 2>/dev/null ||
 		mpi_status="**failed** (run bench/mpi.sh for the message)"
+	say "bench: [$(( $(date +%s) - start )) s] data-parallel W4, batch 64 (bench/mpi.sh)"
+	BATCH=64 ITERATIONS=300 OUT=$OUT/mpi64 DATA=$DATA sh "$here/mpi.sh" 3 > "$OUT/mpi64.md" 2>/dev/null ||
+		mpi_status="**failed** (run bench/mpi.sh for the message)"
 	# pre-training split among the ranks, at a batch of 256 (at the
 	# example's 20 no split pays on one machine: docs/scaling.md#measured)
 	say "bench: [$(( $(date +%s) - start )) s] pre-training on 2 ranks, batch 256 (bench/pretrain-mpi.sh)"
@@ -287,6 +291,11 @@ awk -F '\t' -v torch_w3="$torch_w3" -v torch_src="$torch_src" -f "$here/isa.awk"
 		awk '$1 == "t1" && (!t || $2 < t) { t = $2 } $1 == "r2c2" && (!r || $2 < r) { r = $2 }
 			END { if (t && r) printf "\n2 ranks (--chunks 2) against 1 thread: %.2fx, goal 1.6x: %s\n", t / r, (t / r >= 1.6 ? "met" : "not met") }' \
 			"$OUT/mpi/times"
+		printf '\nW4 at its own batch of 64 (300 updates), where the ranks can also share each step (`--chunks 0`: one machine, one tile a batch, the bits of one process; docs/scaling.md#one-step-shared-by-the-ranks):\n\n'
+		awk 'NR == 1 { print; print ""; next } { print }' "$OUT/mpi64.md"
+		awk '$1 == "t1" && (!t || $2 < t) { t = $2 } $1 == "r2c0" && (!r || $2 < r) { r = $2 }
+			END { if (t && r) printf "\n2 ranks sharing the step (--chunks 0) against 1 thread at batch 64: %.2fx, goal 1.6x: %s\n", t / r, (t / r >= 1.6 ? "met" : "not met") }' \
+			"$OUT/mpi64/times"
 		printf '\nPre-training (examples/mnist-pretrain.yaml, its two tied autoencoders, one pass; bench/pretrain-mpi.sh): '
 		cat "$OUT/pretrain.md"   # (its blank line after the first is its own)
 	fi
