@@ -281,13 +281,6 @@ static void buf_add(BufList *b, const char *name)
 	buf_add_bytes(b, arena_printf(b->ctx->arena, "sizeof %s", name));
 }
 
-/* A shared buffer: the bytes it uses (`bytes`), not the slack after them
- * (pages never touched take no memory). */
-static void buf_add_used(BufList *b, const char *bytes)
-{
-	buf_add_bytes(b, bytes);
-}
-
 /* STATIC_BYTES: the sum of the buffers' sizes but pack's (the descriptor's
  * static_bytes), a few a line; THREAD_BYTES: pack's row, one a thread
  * in use (thread_bytes). */
@@ -309,13 +302,21 @@ static void emit_static_bytes(Emitter *e, const BufList *b, bool pack)
 	emit_line(e, "#define THREAD_BYTES %s", pack ? "(sizeof pack[0])" : "0");
 }
 
-/* An entry of the shared regions' table: buffer `name`, `used` bytes of
- * it; two a line. */
-static void region_add(Buf *b, size_t *n, const char *name, const char *used)
+/* A buffer processes can share (step_part): its entry in the regions'
+ * table (`text`, two a line: buffer, `used` bytes, bytes) and in
+ * STATIC_BYTES the bytes it uses, not the slack after them (pages never
+ * touched take no memory). */
+typedef struct Regions {
+	Buf text;
+	size_t n;
+} Regions;
+
+static void shared_add(BufList *b, Regions *r, const char *name, const char *used)
 {
-	buf_printf(b, "%s{%s, %s, sizeof %s},%s", *n % 2 ? " " : "\t", name, used, name,
-	           *n % 2 ? "\n" : "");
-	(*n)++;
+	buf_printf(&r->text, "%s{%s, %s, sizeof %s},%s", r->n % 2 ? " " : "\t", name, used, name,
+	           r->n % 2 ? "\n" : "");
+	r->n++;
+	buf_add_bytes(b, used);
 }
 
 static void emit_buffers(Emitter *e)
@@ -323,37 +324,33 @@ static void emit_buffers(Emitter *e)
 	const Model *m = e->m;
 	const Plan *p = e->plan;
 	BufList b = {.ctx = e->ctx, .max = 4 + 3 * m->n_layers + 4 * m->pre.n};
+	Regions sh = {.n = 0};
+	size_t n_param_regions;
 
 	b.name = arena_alloc(e->ctx->arena, b.max * sizeof *b.name);
+	buf_init(&sh.text);
 	emit_line(e, "/* ---- The parameters, their gradient sums and the optimizer's state:");
 	emit_line(e, " * one block each, the same layout (the L*_W, L*_B offsets above).  Per");
 	emit_line(e, " * layer: its output a, the gradient g = dL/da the layer above writes, and");
 	emit_line(e, " * for a layer with parameters its delta d = dL/dz. */");
-	Buf regions;
-	size_t n_regions = 0, n_param_regions;
-
-	buf_init(&regions);
 	if (m->pre.n) {
 		emit_line(e, "static real params[N_PARAMS + N_PRETRAIN_PARAMS + KERN_SLACK(1)] "
 		          "KERN_SHARED; /* (%zu + %zu) */", m->n_params, m->pre.n_params);
 		emit_line(e, "static real grads[N_PARAMS + N_PRETRAIN_PARAMS];");
-		region_add(&regions, &n_regions, "params", "(N_PARAMS + N_PRETRAIN_PARAMS) * sizeof(real)");
-		buf_add_used(&b, "(N_PARAMS + N_PRETRAIN_PARAMS) * sizeof(real)");
+		shared_add(&b, &sh, "params", "(N_PARAMS + N_PRETRAIN_PARAMS) * sizeof(real)");
 	} else {
 		emit_line(e, "static real params[N_PARAMS + KERN_SLACK(1)] KERN_SHARED; /* (%zu) */",
 		          m->n_params);
 		emit_line(e, "static real grads[N_PARAMS];  /* (%zu) */", m->n_params);
-		region_add(&regions, &n_regions, "params", "N_PARAMS * sizeof(real)");
-		buf_add_used(&b, "N_PARAMS * sizeof(real)");
+		shared_add(&b, &sh, "params", "N_PARAMS * sizeof(real)");
 	}
 	buf_add(&b, "grads");
 	if (p->n_state) {
 		emit_line(e, "static real state[OPT_STATE * N_PARAMS + KERN_SLACK(1)] KERN_SHARED; "
 		          "/* (%zu, %zu): slot k at k * N_PARAMS */", p->n_state, m->n_params);
-		buf_add_used(&b, "OPT_STATE * N_PARAMS * sizeof(real)");
-		region_add(&regions, &n_regions, "state", "OPT_STATE * N_PARAMS * sizeof(real)");
+		shared_add(&b, &sh, "state", "OPT_STATE * N_PARAMS * sizeof(real)");
 	}
-	n_param_regions = n_regions;
+	n_param_regions = sh.n;
 	for (size_t l = 0; l < m->n_layers; l++) {
 		const LayerPlan *lp = &p->layers[l];
 		const char *bufs[3] = {lp->a, lp->g, lp->d};
@@ -361,8 +358,7 @@ static void emit_buffers(Emitter *e)
 			if (bufs[k]) {
 				emit_line(e, "static real %s[MAX_BATCH + KERN_SLACK(%s)][%s] KERN_SHARED; "
 				          "/* (B, %zu) */", bufs[k], lp->out, lp->out, m->layers[l].out);
-				buf_add_used(&b, arena_printf(e->ctx->arena, "MAX_BATCH * sizeof %s[0]", bufs[k]));
-				region_add(&regions, &n_regions, bufs[k],
+				shared_add(&b, &sh, bufs[k],
 				           arena_printf(e->ctx->arena, "MAX_BATCH * sizeof %s[0]", bufs[k]));
 			}
 	}
@@ -397,12 +393,12 @@ static void emit_buffers(Emitter *e)
 	emit_static_bytes(e, &b, p->pack_len != 0);
 	emit_line(e, "/* What processes can share (step_part): the parameters and state, then");
 	emit_line(e, " * the layers' buffers: {buffer, bytes used, bytes}. */");
-	emit_line(e, "#define N_SHARED %zu", n_regions);
+	emit_line(e, "#define N_SHARED %zu", sh.n);
 	emit_line(e, "#define N_SHARED_PARAMS %zu", n_param_regions);
 	emit_line(e, "static const nncc_region_t shared_regions[N_SHARED] = {");
-	buf_puts(e->out, regions.data);
-	emit_line(e, "%s};", n_regions % 2 ? "\n" : "");
-	buf_fini(&regions);
+	buf_puts(e->out, sh.text.data);
+	emit_line(e, "%s};", sh.n % 2 ? "\n" : "");
+	buf_fini(&sh.text);
 }
 
 /* A layer has a backward pass when a gradient reaches it or leaves it

@@ -327,7 +327,6 @@ typedef struct nncc_share {
 	const nncc_comm_t *comm;
 	int fd;                      /* the shared-memory object (unlinked) */
 	size_t *off;                 /* [m->n_shared] each region's offset in it */
-	size_t total;                /* its bytes */
 	struct nncc_share_ctl *ctl;  /* its first page: the meeting point, the counters */
 	int sense, failed;           /* the barrier's, and whether its last meeting failed */
 	unsigned long long meetings; /* this rank's so far */

@@ -168,7 +168,6 @@ int nncc_share_init(nncc_share_t *s, const nncc_comm_t *c, const nncc_model_t *m
 		shm_unlink(name);
 	if (any)
 		return share_fail(err, bad ? s->msg : "another rank could not map the shared step's memory");
-	s->total = total;
 	s->part = (nncc_part_t){.part = (size_t)c->rank, .parts = (size_t)c->size,
 	                        .meet = nncc_share_meet, .next_unit = nncc_share_next, .ctx = s};
 	return 0;
