@@ -8,8 +8,10 @@
  * and the copy's name suffix KERN_SFX.
  *   avx512   __m512 / __m512d, masks __mmask16 / __mmask8
  *   avx2     the same width as two 256-bit halves (lo = lanes 0..VL/2-1),
- *            masks emulated: a mask stays a bit per lane, and an access
- *            under a mask is vmaskmov (no fault on the lanes left out)
+ *            masks emulated: a mask stays a bit per lane; a load under a
+ *            mask is vmaskmov (no fault on the lanes left out), and so is
+ *            a store, except of a vector's first lanes (a row's tail):
+ *            plain stores of exactly those lanes, far cheaper on AMD
  *   fma, generic  no vectors (KERN_SIMD 0): the kernels' portable loops
  * Every path performs the same IEEE operations in the same order per
  * lane, so they give the same bits (docs/kernels.md#instruction-sets).
@@ -303,11 +305,55 @@ KERN_INLINE vreal avx2_mload(vmask m, const real *p)
 	                     : AVX2_R(setzero)());
 }
 
+/* The first k lanes of a half at p, 0 < k < AVX2_HL, as one to three
+ * plain stores.  AMD's Zen 3 takes about 14 cycles for a masked store
+ * (vmaskmovps) where a store takes one, and the layers' row tails are
+ * stored every step (docs/performance.md, "Masked stores on AVX2"). */
+KERN_INLINE void avx2_store_first(real *p, unsigned k, avx2_half v)
+{
+#if defined(KERN_F32)
+	__m128 x = _mm256_castps256_ps128(v);
+	if (k & 4u) {
+		_mm_storeu_ps(p, x);
+		x = _mm256_extractf128_ps(v, 1);
+		p += 4;
+	}
+	if (k & 2u) {
+		_mm_storel_epi64((__m128i *)(void *)p, _mm_castps_si128(x));
+		x = _mm_movehl_ps(x, x);
+		p += 2;
+	}
+	if (k & 1u)
+		_mm_store_ss(p, x);
+#else
+	__m128d x = _mm256_castpd256_pd128(v);
+	if (k & 2u) {
+		_mm_storeu_pd(p, x);
+		x = _mm256_extractf128_pd(v, 1);
+		p += 2;
+	}
+	if (k & 1u)
+		_mm_store_sd(p, x);
+#endif
+}
+
 KERN_INLINE void avx2_mstore(real *p, vmask m, vreal v)
 {
+	const unsigned half = (1u << AVX2_HL) - 1u, lo = (unsigned)m & half,
+	               hi = (unsigned)m >> AVX2_HL;
 	AVX2_HIDE(p, m);
 	if (m == (vmask)~0u) {
 		avx2_store(p, v);
+		return;
+	}
+	if (((unsigned)m & ((unsigned)m + 1u)) == 0) {   /* the first lanes: a row's tail */
+		if (lo == half) {
+			AVX2_R(storeu)(p, v.lo);
+			if (hi)
+				avx2_store_first(p + AVX2_HL, (unsigned)__builtin_popcount(hi), v.hi);
+		} else if (lo) {
+			avx2_store_first(p, (unsigned)__builtin_popcount(lo), v.lo);
+		}
 		return;
 	}
 	AVX2_R(maskstore)(p, avx2_lanes(m), v.lo);

@@ -239,6 +239,85 @@ START_TEST(test_rows_guard)
 }
 END_TEST
 
+/* V_MSTORE, the store of a vector's lanes m, writes exactly those lanes:
+ * every mask of a vector, float32 and float64, through the AVX2 halves
+ * (whose row tails are plain stores, not vmaskmov: nncc_vec.h) and the
+ * AVX-512 masks.  Each store goes into a guarded buffer, and a tail (the
+ * first k lanes) also into a heap block of exactly k reals, which
+ * AddressSanitizer checks for a write past its end. */
+static const char mstore_prog[] =
+	"#include <stdio.h>\n"
+	"#include <stdlib.h>\n"
+	"#include <string.h>\n"
+	"#include \"nncc_simd.h\"\n"
+	"#include \"nncc_vec.h\"\n"
+	"int main(void)\n"
+	"{\n"
+	"	real src[VLW], buf[3 * VLW];\n"
+	"	unsigned long bad = 0;\n"
+	"	for (int l = 0; l < VLW; l++) src[l] = (real)(l + 1);\n"
+	"	for (unsigned m = 0; m < (1u << VLW); m++) {\n"
+	"		for (int l = 0; l < 3 * VLW; l++) buf[l] = (real)-7;\n"
+	"		V_MSTORE(buf + VLW, (vmask)m, V_LOAD(src));\n"
+	"		for (int l = 0; l < 3 * VLW; l++) {\n"
+	"			int in = l >= VLW && l < 2 * VLW && (m >> (l - VLW) & 1u);\n"
+	"			real want = in ? src[l - VLW] : (real)-7;\n"
+	"			if (memcmp(&buf[l], &want, sizeof want) != 0 && bad++ < 5)\n"
+	"				printf(\"mask %#x: lane %d is %g, not %g\\n\", m, l - VLW,\n"
+	"				       (double)buf[l], (double)want);\n"
+	"		}\n"
+	"	}\n"
+	"	for (int k = 1; k <= VLW; k++) {\n"
+	"		real *p = malloc((size_t)k * sizeof *p);\n"
+	"		if (!p) return 2;\n"
+	"		V_MSTORE(p, (vmask)((1u << k) - 1u), V_LOAD(src));\n"
+	"		if (memcmp(p, src, (size_t)k * sizeof *p) != 0 && bad++ < 5)\n"
+	"			printf(\"the first %d lanes are not stored\\n\", k);\n"
+	"		free(p);\n"
+	"	}\n"
+	"	printf(\"stores %lu wrong\\n\", bad);\n"
+	"	return bad != 0;\n"
+	"}\n";
+
+START_TEST(test_mstore)
+{
+	static const struct {
+		const char *flags, *what;
+		int avx512;
+	} isas[] = {
+		{"-mavx2 -mfma", "avx2", 0},
+		{"-mavx512f -mavx512dq -mavx2 -mfma", "avx512", 1},
+	};
+	char *dir = tu_mkdtemp();
+	char *cp = tu_path(dir, "ms.c");
+	char top[4096], *out = NULL;
+	int ran = 0;
+	ck_assert_ptr_nonnull(getcwd(top, sizeof top));
+	ck_assert_int_eq(tu_write_text(cp, mstore_prog), 0);
+	for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+		for (int f64 = 0; f64 <= 1; f64++) {
+			const char *dt = f64 ? "KERN_F64" : "KERN_F32";
+			int rc = tu_run(&out, "%s -std=c99 -O2 %s -Wall -Wextra -Werror "
+			                "-fsanitize=address,undefined -fno-sanitize-recover=all -D%s "
+			                "-I%s/runtime %s -o %s/ms", tu_cc(), isas[i].flags, dt, top, cp, dir);
+			ck_assert_msg(rc == 0, "%s %s does not build:\n%s", isas[i].what, dt, out);
+			free(out);
+			if (isas[i].avx512 ? !__builtin_cpu_supports("avx512f") ||
+			                         !__builtin_cpu_supports("avx512dq")
+			                   : !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+				continue;
+			rc = tu_run(&out, "%s/ms", dir);
+			ck_assert_msg(rc == 0 && strstr(out, "stores 0 wrong"), "%s %s: %s", isas[i].what,
+			              dt, out);
+			free(out);
+			ran++;
+		}
+	ck_assert_msg(ran > 0, "this CPU has neither AVX2 nor AVX-512: no masked store ran");
+	free(cp);
+	tu_scratch_free(dir);
+}
+END_TEST
+
 static Suite *kernels_suite(void)
 {
 	Suite *s = suite_create("kernels");
@@ -247,6 +326,7 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_bits_f32);
 	tcase_add_test(tc, test_bits_f64);
 	tcase_add_test(tc, test_rows_guard);
+	tcase_add_test(tc, test_mstore);
 	suite_add_tcase(s, tc);
 	return s;
 }
