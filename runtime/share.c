@@ -151,13 +151,14 @@ int nncc_share_init(nncc_share_t *s, const nncc_comm_t *c, const nncc_model_t *m
 				if (bad)
 					s->ctl = NULL;
 			}
+			/* 0 or 1: nncc_comm_max below tells every rank */
 			for (size_t k = 0; !bad && k < m->n_shared; k++)
-				bad = move_region(s, k, 1, c->rank == 0);
+				bad = move_region(s, k, 1, c->rank == 0) != 0;
 			if (bad)
 				snprintf(s->msg, sizeof s->msg,
-				         "rank %d: shared memory %s (%zu bytes, in /dev/shm): %s; give "
-				         "/dev/shm the room, or --chunks C", c->rank, name, total,
-				         strerror(errno));
+				         "rank %d: shared memory %s (%zu bytes, in /dev/shm): %s; /dev/shm "
+				         "must be writable with that room, or run with --chunks C", c->rank,
+				         name, total, strerror(errno));
 		}
 		if (nncc_comm_max(c, bad, &any, err))
 			return -1;

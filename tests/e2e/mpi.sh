@@ -23,7 +23,10 @@
 # the ranks are given different budgets; that rank counts --chunks cannot
 # serve are refused; that a rank killed mid-run ends the job (no hang) with mpirun's message naming it; and
 # that a rank that hangs (SIGSTOP) ends it after --mpi-timeout, rank 0
-# naming it (in training and in pre-training).
+# naming it (in training and in pre-training); and that the shared step's
+# system calls failing (tests/fault/failshm.c: a full /dev/shm, one not
+# writable, every mmap in the setup and some around evaluations and at the
+# end) stop every rank with the reason, leaving nothing in /dev/shm.
 # Under the sanitizer build (build-san/) the comparisons run fewer rank
 # counts.  Without mpirun or mpicc it prints SKIPPED and exits 77 (not a
 # pass).  The
@@ -264,6 +267,75 @@ for args in "--batch 9" "--clip-norm 1" "--shard"; do
 		fail "2 ranks, --chunks 0 $args: not the error that says why: $(cat "$tmp/out")"
 done
 say "sharing the step refuses a batch of several tiles, --clip-norm, --shard: $(grep -m 1 error "$tmp/out")"
+# The shared step's system calls failing (tests/fault/failshm.c wraps
+# them): a full /dev/shm (rank 0's posix_fallocate), one it may not write
+# (rank 1's shm_open), and each of rank 1's mmap calls in turn, persistently
+# from there on (in the setup, around the evaluations, at the end): every
+# rank stops (no hang, no crash), one says why, and no shared-memory object
+# is left behind.
+# shellcheck disable=SC2046
+mpicc "$tmp/a.o" tests/fault/failshm.c $("$NNCC" --libs --mpi) \
+	-Wl,--wrap=shm_open,--wrap=posix_fallocate,--wrap=mmap -o "$tmp/a-failshm" ||
+	fail "the trainer a does not link with tests/fault/failshm.c"
+objects() { find /dev/shm -maxdepth 1 -name 'nncc-step-*' 2>/dev/null | wc -l; }
+left=$(objects)
+# failing NP ENV... -- ARGS...: NP ranks with --chunks 0, ARGS and the
+# injection ENV must end in time with an error; the output in $tmp/out.
+failing() {
+	np=$1 env_='' rc=0
+	shift
+	while [ "$1" != -- ]; do env_="$env_ $1"; shift; done
+	shift
+	# shellcheck disable=SC2086
+	env $env_ timeout 120 mpirun --oversubscribe -np "$np" "$tmp/a-failshm" --chunks 0 \
+		--threads 1 --quiet --mpi-timeout 20 "$@" >"$tmp/out" 2>&1 || rc=$?
+	[ "$rc" -ne 0 ] || fail "$env_ $*: the run did not fail: $(cat "$tmp/out")"
+	[ "$rc" -ne 124 ] || fail "$env_ $*: hung (killed after 120 s): $(cat "$tmp/out")"
+	! grep -Eq "Segmentation|SIGSEGV|signal 11|AddressSanitizer|runtime error" "$tmp/out" ||
+		fail "$env_ $*: crashed: $(cat "$tmp/out")"
+}
+failing 2 NNCC_FAIL_FALLOCATE=1 NNCC_FAIL_RANK=0 --
+grep -q "error: rank 0: shared memory /nncc-step-[0-9]* ([0-9]* bytes, in /dev/shm): No space left on device; /dev/shm must be writable with that room, or run with --chunks C" "$tmp/out" ||
+	fail "a full /dev/shm: not the error that says so: $(cat "$tmp/out")"
+failing 3 NNCC_FAIL_SHM_OPEN=1 NNCC_FAIL_RANK=1 --
+{ grep -q "error: rank 1: shared memory /nncc-step-[0-9]* .*: Permission denied" "$tmp/out" &&
+	grep -q "error: another rank could not map the shared step's memory" "$tmp/out"; } ||
+	fail "rank 1 cannot open the shared memory: not the errors that say so: $(cat "$tmp/out")"
+NNCC_FAIL_MMAP_COUNT=$tmp/mmaps NNCC_FAIL_RANK=1 mpirun --oversubscribe -np 2 \
+	"$tmp/a-failshm" --chunks 0 --threads 1 --quiet --iterations 2 --eval-every 1 \
+	>"$tmp/out" 2>&1 || fail "a-failshm without a failure: $(cat "$tmp/out")"
+maps=$(cat "$tmp/mmaps")
+NNCC_FAIL_MMAP_COUNT=$tmp/mmaps NNCC_FAIL_RANK=1 mpirun --oversubscribe -np 2 \
+	"$tmp/a-failshm" --chunks 0 --threads 1 --quiet --iterations 2 \
+	>"$tmp/out" 2>&1 || fail "a-failshm without a failure: $(cat "$tmp/out")"
+# 1 + R calls in the setup (R regions), R at the end: the rest are the
+# evaluations' (3 of them, 2 calls for each region of the layers)
+setup=$(( ($(cat "$tmp/mmaps") - 1) / 2 + 1 ))
+[ "$setup" -ge 3 ] && [ "$maps" -gt $((2 * setup)) ] ||
+	fail "rank 1 made $maps mmap calls, $setup in the setup: is the wrap linked?"
+: >"$tmp/why"
+k=1
+while [ "$k" -le "$maps" ]; do
+	failing 2 NNCC_FAIL_MMAP=$k NNCC_FAIL_RANK=1 -- --iterations 2 --eval-every 1
+	grep -Eo "shared memory /nncc-step|another rank could not map|cannot map (private|the shared step's) memory for the (layers|parameters)" \
+		"$tmp/out" >>"$tmp/why" || fail "mmap call $k of $maps failing: no error that says so: $(cat "$tmp/out")"
+	# a failure in the setup stops the ranks there, before any update
+	[ "$k" -gt "$setup" ] || ! grep -q "after update\|iteration" "$tmp/out" ||
+		fail "mmap call $k of $maps (the setup's) failing: not stopped in the setup: $(cat "$tmp/out")"
+	# every call of the setup, then the first of each kind and the last ones
+	if [ "$k" -lt 16 ] || [ "$k" -ge $((maps - 3)) ]; then
+		k=$((k + 1))
+	else
+		k=$((k + 7))
+		[ "$k" -lt $((maps - 3)) ] || k=$((maps - 3))
+	fi
+done
+for why in "shared memory /nncc-step" "cannot map private memory for the layers" \
+	"cannot map the shared step's memory for the layers" "cannot map private memory for the parameters"; do
+	grep -q "$why" "$tmp/why" || fail "no mmap call failing gave \"$why\""
+done
+[ "$(objects)" = "$left" ] || fail "shared-memory objects left in /dev/shm: $(ls /dev/shm)"
+say "the shared step's shm_open, posix_fallocate and $maps mmap calls failing: an error that says which, every rank stops, nothing left in /dev/shm"
 # Default chunks of a few samples each: rank 0 says what they cost and what
 # is faster (batches of 20: 1-2 samples a chunk); not at 200 (16-17), nor
 # when --chunks is given.
