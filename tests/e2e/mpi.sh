@@ -26,7 +26,8 @@
 # naming it (in training and in pre-training); and that the shared step's
 # system calls failing (tests/fault/failshm.c: a full /dev/shm, one not
 # writable, every mmap in the setup and some around evaluations and at the
-# end) stop every rank with the reason, leaving nothing in /dev/shm.
+# end), and one rank's reads, stop every rank with the reason, leaving
+# nothing in /dev/shm.
 # Under the sanitizer build (build-san/) the comparisons run fewer rank
 # counts.  Without mpirun or mpicc it prints SKIPPED and exits 77 (not a
 # pass).  The
@@ -275,12 +276,14 @@ say "sharing the step refuses a batch of several tiles, --clip-norm, --shard: $(
 # is left behind.
 # shellcheck disable=SC2046
 mpicc "$tmp/a.o" tests/fault/failshm.c $("$NNCC" --libs --mpi) \
-	-Wl,--wrap=shm_open,--wrap=posix_fallocate,--wrap=mmap -o "$tmp/a-failshm" ||
+	-Wl,--wrap=shm_open,--wrap=posix_fallocate,--wrap=mmap,--wrap=fread -o "$tmp/a-failshm" ||
 	fail "the trainer a does not link with tests/fault/failshm.c"
 objects() { find /dev/shm -maxdepth 1 -name 'nncc-step-*' 2>/dev/null | wc -l; }
 left=$(objects)
 # failing NP ENV... -- ARGS...: NP ranks with --chunks 0, ARGS and the
-# injection ENV must end in time with an error; the output in $tmp/out.
+# injection ENV must end in time with an error; the output in $tmp/out
+# (where the ranks' lines may interleave: "error: " and its message are
+# two writes, so the checks look for the message alone).
 failing() {
 	np=$1 env_='' rc=0
 	shift
@@ -295,11 +298,11 @@ failing() {
 		fail "$env_ $*: crashed: $(cat "$tmp/out")"
 }
 failing 2 NNCC_FAIL_FALLOCATE=1 NNCC_FAIL_RANK=0 --
-grep -q "error: rank 0: shared memory /nncc-step-[0-9]* ([0-9]* bytes, in /dev/shm): No space left on device; /dev/shm must be writable with that room, or run with --chunks C" "$tmp/out" ||
+grep -q "rank 0: shared memory /nncc-step-[0-9]* ([0-9]* bytes, in /dev/shm): No space left on device; /dev/shm must be writable with that room, or run with --chunks C" "$tmp/out" ||
 	fail "a full /dev/shm: not the error that says so: $(cat "$tmp/out")"
 failing 3 NNCC_FAIL_SHM_OPEN=1 NNCC_FAIL_RANK=1 --
-{ grep -q "error: rank 1: shared memory /nncc-step-[0-9]* .*: Permission denied" "$tmp/out" &&
-	grep -q "error: another rank could not map the shared step's memory" "$tmp/out"; } ||
+{ grep -q "rank 1: shared memory /nncc-step-[0-9]* .*: Permission denied" "$tmp/out" &&
+	grep -q "another rank could not map the shared step's memory" "$tmp/out"; } ||
 	fail "rank 1 cannot open the shared memory: not the errors that say so: $(cat "$tmp/out")"
 NNCC_FAIL_MMAP_COUNT=$tmp/mmaps NNCC_FAIL_RANK=1 mpirun --oversubscribe -np 2 \
 	"$tmp/a-failshm" --chunks 0 --threads 1 --quiet --iterations 2 --eval-every 1 \
@@ -336,6 +339,23 @@ for why in "shared memory /nncc-step" "cannot map private memory for the layers"
 done
 [ "$(objects)" = "$left" ] || fail "shared-memory objects left in /dev/shm: $(ls /dev/shm)"
 say "the shared step's shm_open, posix_fallocate and $maps mmap calls failing: an error that says which, every rank stops, nothing left in /dev/shm"
+# Rank 1's stream meeting the end of train.csv halfway through the run
+# (its reads failing): every rank stops at that update, before anyone
+# updates, rank 0 saying another rank could not read the batch and rank 1
+# what it could not read; --save is not written.
+NNCC_FAIL_FREAD_COUNT=$tmp/freads NNCC_FAIL_RANK=1 mpirun --oversubscribe -np 2 \
+	"$tmp/a-failshm" --chunks 0 --threads 1 --quiet --batch 8 --max-memory 32K \
+	--iterations 100 >"$tmp/out" 2>&1 || fail "a-failshm streamed: $(cat "$tmp/out")"
+reads=$(cat "$tmp/freads")
+[ "$reads" -ge 8 ] || fail "rank 1 made only $reads fread calls: is the wrap linked?"
+failing 2 NNCC_FAIL_FREAD=$((reads / 2)) NNCC_FAIL_RANK=1 -- --batch 8 --max-memory 32K \
+	--iterations 100 --save "$tmp/fread.w"
+u0=$(sed -n 's/.*update \([0-9]*\): another rank could not read the batch.*/\1/p' "$tmp/out")
+u1=$(sed -n 's/.*update \([0-9]*\): [^ ]*train\.csv: ends before row .*/\1/p' "$tmp/out")
+[ -n "$u0" ] && [ "$u0" = "$u1" ] ||
+	fail "rank 1's read failing: not rank 0's and rank 1's errors at one update: $(cat "$tmp/out")"
+[ ! -e "$tmp/fread.w" ] || fail "rank 1's read failing: --save was written"
+say "rank 1's reads failing in update $u0 of 100: every rank stops there, each saying why"
 # Default chunks of a few samples each: rank 0 says what they cost and what
 # is faster (batches of 20: 1-2 samples a chunk); not at 200 (16-17), nor
 # when --chunks is given.

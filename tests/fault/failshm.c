@@ -1,11 +1,12 @@
 /*
- * failshm.c - shared-memory failure injection for the MPI tests
- * (tests/e2e/mpi.sh): linked into an MPI trainer with
+ * failshm.c - failure injection for the MPI tests of ranks sharing each
+ * step (tests/e2e/mpi.sh): linked into an MPI trainer with
  *
- *     -Wl,--wrap=shm_open,--wrap=posix_fallocate,--wrap=mmap
+ *     -Wl,--wrap=shm_open,--wrap=posix_fallocate,--wrap=mmap,--wrap=fread
  *
  * so that the calls the runtime makes to share a step among the ranks of
- * one machine (runtime/share.c) come here first.  Environment:
+ * one machine (runtime/share.c), and its reads of the data (runtime/idx.c,
+ * CSV too), come here first.  Environment:
  *
  *     NNCC_FAIL_SHM_OPEN=1     shm_open fails with EACCES (a /dev/shm the
  *                              user may not write)
@@ -14,6 +15,10 @@
  *     NNCC_FAIL_MMAP=k         the k-th mmap (1-based) fails with ENOMEM, and
  *                              so does every later one
  *     NNCC_FAIL_MMAP_COUNT=F   at exit, write the number of mmap calls to F
+ *     NNCC_FAIL_FREAD=k        the k-th fread (1-based) and every later one
+ *                              read nothing, as at the end of the file (a
+ *                              file cut short under a streaming rank)
+ *     NNCC_FAIL_FREAD_COUNT=F  at exit, write the number of fread calls to F
  *     NNCC_FAIL_RANK=r         only in the rank r (Open MPI's
  *                              OMPI_COMM_WORLD_RANK); every process without it
  *
@@ -33,13 +38,15 @@
 int __real_shm_open(const char *name, int flags, mode_t mode);
 int __real_posix_fallocate(int fd, off_t off, off_t len);
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+size_t __real_fread(void *p, size_t size, size_t n, FILE *f);
 
 int __wrap_shm_open(const char *name, int flags, mode_t mode);
 int __wrap_posix_fallocate(int fd, off_t off, off_t len);
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+size_t __wrap_fread(void *p, size_t size, size_t n, FILE *f);
 
-/* The mmap calls so far; the trainer maps from its main thread only. */
-static unsigned long mmaps;
+/* The calls so far; the trainer maps and reads from its main thread only. */
+static unsigned long mmaps, freads;
 
 /* True in the process the injection is for (NNCC_FAIL_RANK). */
 static int this_rank(void)
@@ -54,14 +61,33 @@ static int set(const char *name)
 	return v && strcmp(v, "1") == 0 && this_rank();
 }
 
-static void write_count(void)
+static void write_count(const char *name, unsigned long n)
 {
-	const char *path = getenv("NNCC_FAIL_MMAP_COUNT");
+	const char *path = getenv(name);
 	FILE *f = path && this_rank() ? fopen(path, "w") : NULL;
 	if (f) {
-		fprintf(f, "%lu\n", mmaps);
+		fprintf(f, "%lu\n", n);
 		fclose(f);
 	}
+}
+
+static void write_counts(void)
+{
+	write_count("NNCC_FAIL_MMAP_COUNT", mmaps);
+	write_count("NNCC_FAIL_FREAD_COUNT", freads);
+}
+
+/* True when call n of a kind is to fail: the value of `name` is k and n >= k. */
+static int fail_now(const char *name, unsigned long n)
+{
+	static int armed;
+	const char *k = getenv(name);
+	const unsigned long at = k ? strtoul(k, NULL, 10) : 0;
+	if (!armed) {
+		armed = 1;
+		atexit(write_counts);
+	}
+	return at && n >= at && this_rank();
 }
 
 int __wrap_shm_open(const char *name, int flags, mode_t mode)
@@ -82,13 +108,16 @@ int __wrap_posix_fallocate(int fd, off_t off, off_t len)
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	const char *k = getenv("NNCC_FAIL_MMAP");
-	const unsigned long at = k ? strtoul(k, NULL, 10) : 0;
-	if (++mmaps == 1 && getenv("NNCC_FAIL_MMAP_COUNT"))
-		atexit(write_count);
-	if (at && mmaps >= at && this_rank()) {
+	if (fail_now("NNCC_FAIL_MMAP", ++mmaps)) {
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
 	return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+size_t __wrap_fread(void *p, size_t size, size_t n, FILE *f)
+{
+	if (fail_now("NNCC_FAIL_FREAD", ++freads))
+		return 0;
+	return __real_fread(p, size, n, f);
 }
