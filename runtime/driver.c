@@ -2727,13 +2727,20 @@ static int run_load(run_t *r)
 
 /* ---- training ----------------------------------------------------------- */
 
+/* Whether the evaluations are split among the ranks: when they add up
+ * chunks' gradients, and when they share each step (docs/scaling.md). */
+static int run_split_eval(const run_t *r)
+{
+	return (r->group.chunks || r->share_on) && r->comm->size > 1;
+}
+
 /* nncc_evaluate, split among the ranks when there are several; a failed
  * exchange is said once and sets r->failed (the training loop and run()
  * end the run). */
 static void run_evaluate(run_t *r, const void *x, const void *y, size_t n, nncc_eval_t *ev)
 {
 	nncc_err_t err;
-	if (!r->group.chunks)
+	if (!run_split_eval(r))
 		nncc_evaluate(r->m, x, y, n, ev);
 	else if (nncc_group_evaluate(&r->group, r->m, x, y, n, ev, &err) && !r->failed++)
 		fail(r->m, "evaluation: %s", err.msg);
@@ -2783,7 +2790,7 @@ static void run_evaluate_streamed(run_t *r, run_src_t *src, size_t n, nncc_eval_
 	double sum = 0;
 	nncc_err_t err;
 
-	if (r->group.chunks && r->comm->size > 1) {
+	if (run_split_eval(r)) {
 		if (nncc_group_evaluate_by(&r->group, m, n, src_tiles, &st, ev, &err) && !r->failed++)
 			fail(m, "evaluation: %s", err.msg);
 		return;
@@ -3662,6 +3669,7 @@ static int run_share_plan(run_t *r)
 {
 	const nncc_model_t *m = r->m;
 	const char *why = nncc_share_unfit(r->comm, m);
+	nncc_err_t err;
 
 	if (why)
 		return fail(m, "--chunks 0 on %d ranks shares each step among them, but %s: give "
@@ -3678,6 +3686,8 @@ static int run_share_plan(run_t *r)
 	if (r->sharded)
 		return fail(m, "--chunks 0 on %d ranks shares each step among them, and each reads "
 		               "the whole batch: it does not shard (drop --shard)", r->comm->size);
+	if (nncc_group_init_eval(&r->group, r->comm, &err))
+		return fail(m, "%s", err.msg);
 	r->share_on = 1;
 	if (r->writer && !r->o->quiet)
 		fprintf(stderr, "%s: the %d ranks share each step: each runs its rows of the batch, "

@@ -364,6 +364,10 @@ int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m
  * the gradient is its encoder's and decoder's tensors. */
 int nncc_group_init_pretrain(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m,
                              size_t i, size_t chunks, nncc_err_t *err);
+/* A group for the split evaluations alone (nncc_group_evaluate*), of
+ * ranks that share each step (share.c) and add no gradients: no chunks.
+ * -1 (out of memory) or 0. */
+int nncc_group_init_eval(nncc_group_t *g, const nncc_comm_t *c, nncc_err_t *err);
 void nncc_group_fini(nncc_group_t *g);
 /* The most reals the fold, send and rows of a gradient of P reals in C
  * chunks take on any rank of any rank count R <= C (group_init's buffers):

@@ -279,6 +279,17 @@ oom:
 	return -1;
 }
 
+int nncc_group_init_eval(nncc_group_t *g, const nncc_comm_t *c, nncc_err_t *err)
+{
+	memset(g, 0, sizeof *g);
+	g->comm = c;
+	if (!(g->cnt = malloc(5 * (size_t)c->size * sizeof *g->cnt))) {
+		nncc_err_set(err, "out of memory for the evaluations' counts of %d ranks", c->size);
+		return -1;
+	}
+	return 0;
+}
+
 int nncc_group_init(nncc_group_t *g, const nncc_comm_t *c, const nncc_model_t *m, size_t chunks,
                     nncc_err_t *err)
 {

@@ -652,6 +652,19 @@ each=$((($(cat "$tmp/rchar.100") - $(cat "$tmp/rchar.600")) / evals))
 [ "$evals" -ge 3 ] && [ "$each" -lt $((files * 3 / 4)) ] ||
 	fail "IDX gzip'd, 2 ranks: rank 1 read $each bytes an evaluation ($evals more), not under 3/4 of the files' $files"
 say "IDX gzip'd, 2 ranks: rank 1 reads $each bytes an evaluation, $((each * 100 / files)) % of the two files"
+# Ranks sharing each step (--chunks 0) split the evaluations as well: rank 1
+# reads its tiles alone (every rank read both files whole each time before).
+for every in 600 100; do
+	RCHAR_RANK=1 RCHAR="$tmp/rchar0.$every" mpirun --oversubscribe -x RCHAR_RANK -x RCHAR -np 2 \
+		sh "$tmp/rchar.sh" "$tmp/e-mpi" --chunks 0 --threads 1 --batch 8 --iterations 600 \
+		--max-memory 8M --no-shuffle --eval-every $every --eval-test --log "$tmp/e.r0log$every" \
+		>"$tmp/out" 2>&1 || fail "IDX gzip'd, 2 ranks sharing the step, --eval-every $every: $(cat "$tmp/out")"
+done
+evals=$(($(wc -l <"$tmp/e.r0log100") - $(wc -l <"$tmp/e.r0log600")))
+each=$((($(cat "$tmp/rchar0.100") - $(cat "$tmp/rchar0.600")) / evals))
+[ "$evals" -ge 3 ] && [ "$each" -lt $((files * 3 / 4)) ] ||
+	fail "IDX gzip'd, 2 ranks sharing the step: rank 1 read $each bytes an evaluation ($evals more), not under 3/4 of the files' $files"
+say "IDX gzip'd, 2 ranks sharing the step: rank 1 reads $each bytes an evaluation, $((each * 100 / files)) % of the two files"
 # A run that evaluates each set once (no --eval-every, --log or --plot)
 # plans no index (its one evaluation would only record the points); with
 # --train-limit the training file's is sized from the samples evaluated.
