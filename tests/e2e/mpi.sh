@@ -281,9 +281,9 @@ mpicc "$tmp/a.o" tests/fault/failshm.c $("$NNCC" --libs --mpi) \
 objects() { find /dev/shm -maxdepth 1 -name 'nncc-step-*' 2>/dev/null | wc -l; }
 left=$(objects)
 # failing NP ENV... -- ARGS...: NP ranks with --chunks 0, ARGS and the
-# injection ENV must end in time with an error; the output in $tmp/out
-# (where the ranks' lines may interleave: "error: " and its message are
-# two writes, so the checks look for the message alone).
+# injection ENV must end in time with an error, each rank's error line
+# whole (one write: it once was three, and the ranks' lines interleaved as
+# "a: error: a: error: ..."); the output in $tmp/out.
 failing() {
 	np=$1 env_='' rc=0
 	shift
@@ -296,6 +296,8 @@ failing() {
 	[ "$rc" -ne 124 ] || fail "$env_ $*: hung (killed after 120 s): $(cat "$tmp/out")"
 	! grep -Eq "Segmentation|SIGSEGV|signal 11|AddressSanitizer|runtime error" "$tmp/out" ||
 		fail "$env_ $*: crashed: $(cat "$tmp/out")"
+	! grep -q "error: [^ ]*: error: " "$tmp/out" ||
+		fail "$env_ $*: the ranks' error lines are interleaved: $(cat "$tmp/out")"
 }
 failing 2 NNCC_FAIL_FALLOCATE=1 NNCC_FAIL_RANK=0 --
 grep -q "rank 0: shared memory /nncc-step-[0-9]* ([0-9]* bytes, in /dev/shm): No space left on device; /dev/shm must be writable with that room, or run with --chunks C" "$tmp/out" ||
